@@ -1,0 +1,28 @@
+//! x86_64: the only architecture. Boot entry, CPU tables, traps, page tables, the local APIC.
+//!
+//! Only `paging` is plain logic and also builds on the host (for its unit tests); the rest
+//! is machine code and exists only in the kernel build.
+
+pub mod paging;
+
+#[cfg(target_os = "none")]
+pub mod apic;
+#[cfg(target_os = "none")]
+pub mod cpu;
+#[cfg(target_os = "none")]
+pub mod entry;
+#[cfg(target_os = "none")]
+pub mod gdt;
+#[cfg(target_os = "none")]
+pub mod idt;
+#[cfg(target_os = "none")]
+pub mod legacy;
+#[cfg(target_os = "none")]
+pub mod percpu;
+#[cfg(target_os = "none")]
+pub mod serial;
+#[cfg(target_os = "none")]
+pub mod trap;
+
+#[cfg(target_os = "none")]
+pub use cpu::{exit_qemu, halt_forever, rdtsc, wait_for_interrupt};

@@ -1,0 +1,252 @@
+//! x86_64 four-level page tables: building and editing mappings.
+//!
+//! The walker reaches tables through a [`TableMemory`], so the same code runs in the kernel
+//! (tables reached through the direct map) and in host tests (tables in a vector).
+
+use core::fmt;
+
+pub const PAGE_SIZE: u64 = 4096;
+pub const LARGE_PAGE_SIZE: u64 = 2 * 1024 * 1024;
+
+/// Page-table entry bits.
+pub mod flags {
+    pub const PRESENT: u64 = 1 << 0;
+    pub const WRITABLE: u64 = 1 << 1;
+    pub const USER: u64 = 1 << 2;
+    pub const WRITE_THROUGH: u64 = 1 << 3;
+    pub const NO_CACHE: u64 = 1 << 4;
+    pub const ACCESSED: u64 = 1 << 5;
+    pub const DIRTY: u64 = 1 << 6;
+    pub const HUGE: u64 = 1 << 7;
+    pub const GLOBAL: u64 = 1 << 8;
+    pub const NO_EXECUTE: u64 = 1 << 63;
+}
+
+const ADDRESS_MASK: u64 = 0x000f_ffff_ffff_f000;
+
+/// How the walker reaches physical page-table pages and gets new ones.
+pub trait TableMemory {
+    /// The 512 entries of the table at physical address `phys`.
+    fn table(&mut self, phys: u64) -> &mut [u64; 512];
+    /// A zeroed page for a new table, or `None` when memory is exhausted.
+    fn allocate_table(&mut self) -> Option<u64>;
+}
+
+/// Why a mapping could not be made.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MapError {
+    /// No memory for an intermediate table.
+    OutOfMemory,
+    /// The address is already mapped (by a page of another size, or to another frame).
+    AlreadyMapped(u64),
+    /// An address or size is not aligned as the page size requires.
+    Misaligned(u64),
+}
+
+impl fmt::Display for MapError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            MapError::OutOfMemory => f.write_str("out of memory for page tables"),
+            MapError::AlreadyMapped(a) => write!(f, "{a:#x} is already mapped"),
+            MapError::Misaligned(a) => write!(f, "{a:#x} is not aligned"),
+        }
+    }
+}
+
+fn index(virt: u64, level: u32) -> usize {
+    ((virt >> (12 + 9 * (level - 1))) & 511) as usize
+}
+
+/// A set of page tables rooted at a PML4.
+pub struct PageTables<'m, M: TableMemory> {
+    root: u64,
+    memory: &'m mut M,
+}
+
+impl<'m, M: TableMemory> PageTables<'m, M> {
+    /// Tables rooted at an existing PML4 page.
+    pub fn new(root: u64, memory: &'m mut M) -> Self {
+        PageTables { root, memory }
+    }
+
+    /// A fresh, empty PML4.
+    pub fn create(memory: &'m mut M) -> Result<Self, MapError> {
+        let root = memory.allocate_table().ok_or(MapError::OutOfMemory)?;
+        Ok(PageTables { root, memory })
+    }
+
+    /// Physical address of the PML4 (what CR3 takes).
+    pub fn root(&self) -> u64 {
+        self.root
+    }
+
+    /// The entry for `virt` at `level` (1 = page table, 2 = page directory), creating
+    /// intermediate tables as needed.
+    fn entry(&mut self, virt: u64, level: u32) -> Result<&mut u64, MapError> {
+        let mut table = self.root;
+        for l in (level + 1..=4).rev() {
+            let i = index(virt, l);
+            let entry = self.memory.table(table)[i];
+            if entry & flags::PRESENT == 0 {
+                let new = self.memory.allocate_table().ok_or(MapError::OutOfMemory)?;
+                // Intermediate entries are permissive; the leaf decides the protection.
+                self.memory.table(table)[i] = new | flags::PRESENT | flags::WRITABLE;
+                table = new;
+            } else if entry & flags::HUGE != 0 {
+                return Err(MapError::AlreadyMapped(virt));
+            } else {
+                table = entry & ADDRESS_MASK;
+            }
+        }
+        Ok(&mut self.memory.table(table)[index(virt, level)])
+    }
+
+    /// Maps one 4 KiB page. Mapping the same frame again with new flags updates them.
+    pub fn map_page(&mut self, virt: u64, phys: u64, page_flags: u64) -> Result<(), MapError> {
+        if virt % PAGE_SIZE != 0 || phys % PAGE_SIZE != 0 {
+            return Err(MapError::Misaligned(virt | phys));
+        }
+        let entry = self.entry(virt, 1)?;
+        if *entry & flags::PRESENT != 0 && *entry & ADDRESS_MASK != phys {
+            return Err(MapError::AlreadyMapped(virt));
+        }
+        *entry = phys | page_flags | flags::PRESENT;
+        Ok(())
+    }
+
+    /// Maps one 2 MiB page.
+    pub fn map_large_page(&mut self, virt: u64, phys: u64, page_flags: u64) -> Result<(), MapError> {
+        if virt % LARGE_PAGE_SIZE != 0 || phys % LARGE_PAGE_SIZE != 0 {
+            return Err(MapError::Misaligned(virt | phys));
+        }
+        let entry = self.entry(virt, 2)?;
+        if *entry & flags::PRESENT != 0 && (*entry & flags::HUGE == 0 || *entry & ADDRESS_MASK != phys) {
+            return Err(MapError::AlreadyMapped(virt));
+        }
+        *entry = phys | page_flags | flags::PRESENT | flags::HUGE;
+        Ok(())
+    }
+
+    /// Maps `[phys, phys + len)` at `virt` with the largest pages alignment allows.
+    pub fn map_range(&mut self, virt: u64, phys: u64, len: u64, page_flags: u64) -> Result<(), MapError> {
+        let mut offset = 0;
+        while offset < len {
+            let (v, p, left) = (virt + offset, phys + offset, len - offset);
+            if v % LARGE_PAGE_SIZE == 0 && p % LARGE_PAGE_SIZE == 0 && left >= LARGE_PAGE_SIZE {
+                self.map_large_page(v, p, page_flags)?;
+                offset += LARGE_PAGE_SIZE;
+            } else {
+                self.map_page(v, p, page_flags)?;
+                offset += PAGE_SIZE;
+            }
+        }
+        Ok(())
+    }
+
+    /// The physical address and leaf flags `virt` translates to, if mapped.
+    pub fn translate(&mut self, virt: u64) -> Option<(u64, u64)> {
+        let mut table = self.root;
+        for level in (1..=4).rev() {
+            let entry = self.memory.table(table)[index(virt, level)];
+            if entry & flags::PRESENT == 0 {
+                return None;
+            }
+            let page_mask = (1u64 << (12 + 9 * (level - 1))) - 1;
+            if level == 1 || (level == 2 && entry & flags::HUGE != 0) {
+                let flags = entry & !ADDRESS_MASK;
+                return Some(((entry & ADDRESS_MASK & !page_mask) | (virt & page_mask), flags));
+            }
+            table = entry & ADDRESS_MASK;
+        }
+        None
+    }
+}
+
+/// Loads `root` into CR3, switching address spaces (and flushing non-global TLB entries).
+///
+/// # Safety
+/// `root` must be a PML4 that maps the running code, its stack and everything it will touch.
+#[cfg(target_os = "none")]
+pub unsafe fn activate(root: u64) {
+    // SAFETY: the caller guarantees the new tables map all that is in use.
+    unsafe { core::arch::asm!("mov cr3, {}", in(reg) root, options(nostack, preserves_flags)) };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Physical memory of `pages` pages starting at 0; page 0 is never handed out.
+    struct Memory {
+        pages: Vec<[u64; 512]>,
+        limit: usize,
+    }
+
+    impl Memory {
+        fn new(limit: usize) -> Self {
+            Memory { pages: vec![[0; 512]], limit }
+        }
+    }
+
+    impl TableMemory for Memory {
+        fn table(&mut self, phys: u64) -> &mut [u64; 512] {
+            &mut self.pages[(phys / PAGE_SIZE) as usize]
+        }
+        fn allocate_table(&mut self) -> Option<u64> {
+            if self.pages.len() > self.limit {
+                return None;
+            }
+            self.pages.push([0; 512]);
+            Some((self.pages.len() as u64 - 1) * PAGE_SIZE)
+        }
+    }
+
+    const KERNEL: u64 = 0xffff_ffff_8020_0000;
+
+    #[test]
+    fn maps_and_translates_small_pages() {
+        let mut m = Memory::new(16);
+        let mut t = PageTables::create(&mut m).unwrap();
+        t.map_page(KERNEL, 0x200000, flags::WRITABLE).unwrap();
+        t.map_page(KERNEL + 0x1000, 0x7000, flags::NO_EXECUTE).unwrap();
+        assert_eq!(t.translate(KERNEL + 0x123), Some((0x200123, flags::PRESENT | flags::WRITABLE)));
+        assert_eq!(t.translate(KERNEL + 0x1fff), Some((0x7fff, flags::PRESENT | flags::NO_EXECUTE)));
+        assert_eq!(t.translate(KERNEL + 0x2000), None);
+        // root + PDPT + PD + PT
+        assert_eq!(m.pages.len(), 5);
+    }
+
+    #[test]
+    fn map_range_uses_large_pages_where_aligned() {
+        let mut m = Memory::new(64);
+        let base = 0xffff_8000_0000_0000;
+        let mut t = PageTables::create(&mut m).unwrap();
+        // 4 KiB head, two 2 MiB pages, 4 KiB tail.
+        t.map_range(base + 0x1ff000, 0x1ff000, 0x1000 + 2 * LARGE_PAGE_SIZE + 0x3000, flags::WRITABLE).unwrap();
+        assert_eq!(t.translate(base + 0x1ff000).unwrap().0, 0x1ff000);
+        let (phys, f) = t.translate(base + 0x345678).unwrap();
+        assert_eq!(phys, 0x345678);
+        assert!(f & flags::HUGE != 0);
+        assert_eq!(t.translate(base + 0x602fff).unwrap().0, 0x602fff);
+        assert_eq!(t.translate(base + 0x603000), None);
+    }
+
+    #[test]
+    fn conflicting_mappings_are_refused() {
+        let mut m = Memory::new(16);
+        let mut t = PageTables::create(&mut m).unwrap();
+        t.map_large_page(0x4000_0000, 0x20_0000, 0).unwrap();
+        assert_eq!(t.map_page(0x4000_1000, 0x9000, 0), Err(MapError::AlreadyMapped(0x4000_1000)));
+        t.map_page(0x1000, 0x5000, 0).unwrap();
+        assert_eq!(t.map_page(0x1000, 0x6000, 0), Err(MapError::AlreadyMapped(0x1000)));
+        assert_eq!(t.map_large_page(0x0, 0x0, 0), Err(MapError::AlreadyMapped(0x0)));
+        assert_eq!(t.map_page(0x1001, 0x5000, 0), Err(MapError::Misaligned(0x5001 | 0x1001)));
+    }
+
+    #[test]
+    fn running_out_of_table_memory_is_an_error() {
+        let mut m = Memory::new(2);
+        let mut t = PageTables::create(&mut m).unwrap();
+        assert_eq!(t.map_page(0x1000, 0x1000, 0), Err(MapError::OutOfMemory));
+    }
+}

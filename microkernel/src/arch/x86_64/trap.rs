@@ -1,0 +1,213 @@
+//! Trap entry: one 16-byte stub per vector, a common path that saves the registers into a
+//! [`TrapFrame`], and the dispatcher that decides what each vector means.
+//!
+//! A CPU exception in the kernel is fatal: it is reported with every register and the kernel
+//! ends with [`ExitCode::Panic`]. (Exceptions from user mode will terminate only the task.)
+
+use super::{apic, percpu};
+use crate::kern::console;
+use libipc::abi::report::ExitCode;
+
+/// Vector of the local APIC timer.
+pub const TIMER_VECTOR: u8 = 0x30;
+/// Vector the local APIC uses for spurious interrupts.
+pub const SPURIOUS_VECTOR: u8 = 0xff;
+
+/// Vectors with an error code pushed by the CPU: 8, 10-14, 17, 21, 29, 30.
+const ERROR_CODE_VECTORS: u32 = 0x6022_7d00;
+
+core::arch::global_asm!(
+    r#"
+    .section .text.trap, "ax", @progbits
+    .balign 16
+    .global trap_stubs
+trap_stubs:
+    .set trap_vector, 0
+    .rept 256
+    .balign 16
+    .if trap_vector < 32
+    .if ((({error_vectors}) >> trap_vector) & 1) == 0
+    pushq $0
+    .endif
+    .else
+    pushq $0
+    .endif
+    pushq $trap_vector
+    jmp trap_common
+    .set trap_vector, trap_vector + 1
+    .endr
+
+trap_common:
+    /* From user mode (CS.RPL != 0): switch to the kernel's GS base. */
+    testb $3, 24(%rsp)
+    jz 1f
+    swapgs
+1:
+    pushq %rax
+    pushq %rbx
+    pushq %rcx
+    pushq %rdx
+    pushq %rsi
+    pushq %rdi
+    pushq %rbp
+    pushq %r8
+    pushq %r9
+    pushq %r10
+    pushq %r11
+    pushq %r12
+    pushq %r13
+    pushq %r14
+    pushq %r15
+    movq %rsp, %rdi
+    cld
+    call {dispatch}
+    popq %r15
+    popq %r14
+    popq %r13
+    popq %r12
+    popq %r11
+    popq %r10
+    popq %r9
+    popq %r8
+    popq %rbp
+    popq %rdi
+    popq %rsi
+    popq %rdx
+    popq %rcx
+    popq %rbx
+    popq %rax
+    testb $3, 24(%rsp)
+    jz 2f
+    swapgs
+2:
+    addq $16, %rsp
+    iretq
+"#,
+    error_vectors = const ERROR_CODE_VECTORS,
+    dispatch = sym trap_dispatch,
+    options(att_syntax)
+);
+
+unsafe extern "C" {
+    static trap_stubs: u8;
+}
+
+/// Address of the stub for `vector`.
+pub fn stub_address(vector: u8) -> u64 {
+    &raw const trap_stubs as u64 + 16 * u64::from(vector)
+}
+
+/// The registers as the stubs saved them, lowest address first.
+#[repr(C)]
+#[derive(Debug)]
+pub struct TrapFrame {
+    pub r15: u64,
+    pub r14: u64,
+    pub r13: u64,
+    pub r12: u64,
+    pub r11: u64,
+    pub r10: u64,
+    pub r9: u64,
+    pub r8: u64,
+    pub rbp: u64,
+    pub rdi: u64,
+    pub rsi: u64,
+    pub rdx: u64,
+    pub rcx: u64,
+    pub rbx: u64,
+    pub rax: u64,
+    pub vector: u64,
+    pub error_code: u64,
+    pub rip: u64,
+    pub cs: u64,
+    pub rflags: u64,
+    pub rsp: u64,
+    pub ss: u64,
+}
+
+/// Mnemonic and name of an exception vector.
+pub fn exception_name(vector: u64) -> (&'static str, &'static str) {
+    match vector {
+        0 => ("#DE", "divide error"),
+        1 => ("#DB", "debug"),
+        2 => ("NMI", "non-maskable interrupt"),
+        3 => ("#BP", "breakpoint"),
+        4 => ("#OF", "overflow"),
+        5 => ("#BR", "bound range exceeded"),
+        6 => ("#UD", "invalid opcode"),
+        7 => ("#NM", "device not available"),
+        8 => ("#DF", "double fault"),
+        10 => ("#TS", "invalid TSS"),
+        11 => ("#NP", "segment not present"),
+        12 => ("#SS", "stack-segment fault"),
+        13 => ("#GP", "general protection fault"),
+        14 => ("#PF", "page fault"),
+        16 => ("#MF", "x87 floating-point error"),
+        17 => ("#AC", "alignment check"),
+        18 => ("#MC", "machine check"),
+        19 => ("#XM", "SIMD floating-point error"),
+        20 => ("#VE", "virtualization exception"),
+        21 => ("#CP", "control protection"),
+        _ => ("#??", "reserved exception"),
+    }
+}
+
+extern "C" fn trap_dispatch(frame: &mut TrapFrame) {
+    match frame.vector {
+        3 => percpu::current().count_breakpoint(),
+        v if v < 32 => fatal_exception(frame),
+        v if v == u64::from(TIMER_VECTOR) => {
+            percpu::current().tick();
+            apic::end_of_interrupt();
+        }
+        v if v == u64::from(SPURIOUS_VECTOR) => {}
+        // Legacy PIC spurious interrupts (IRQ 7 and 15 after remapping) need no EOI.
+        0x27 | 0x2f => {}
+        v => {
+            log::warn!("unexpected interrupt vector {v:#x}");
+            apic::end_of_interrupt();
+        }
+    }
+}
+
+fn read_cr2() -> u64 {
+    x86_64::registers::control::Cr2::read_raw()
+}
+
+fn fatal_exception(frame: &TrapFrame) -> ! {
+    let (mnemonic, name) = exception_name(frame.vector);
+    let mut out = console::emergency();
+    use core::fmt::Write;
+    let _ = writeln!(
+        out,
+        "exception: {mnemonic} {name} (vector {}) in {} mode, error code {:#x}",
+        frame.vector,
+        if frame.cs & 3 == 0 { "kernel" } else { "user" },
+        frame.error_code
+    );
+    if frame.vector == 14 {
+        let e = frame.error_code;
+        let _ = writeln!(
+            out,
+            "  cr2={:#018x} ({} {}, {})",
+            read_cr2(),
+            if e & 1 != 0 { "protection violation on" } else { "not-present page on" },
+            if e & 16 != 0 {
+                "instruction fetch"
+            } else if e & 2 != 0 {
+                "write"
+            } else {
+                "read"
+            },
+            if e & 4 != 0 { "user" } else { "supervisor" }
+        );
+    }
+    let f = frame;
+    let _ = writeln!(out, "  rip={:#018x} cs={:#06x} rflags={:#010x} rsp={:#018x} ss={:#06x}", f.rip, f.cs, f.rflags, f.rsp, f.ss);
+    let _ = writeln!(out, "  rax={:#018x} rbx={:#018x} rcx={:#018x} rdx={:#018x}", f.rax, f.rbx, f.rcx, f.rdx);
+    let _ = writeln!(out, "  rsi={:#018x} rdi={:#018x} rbp={:#018x} r8 ={:#018x}", f.rsi, f.rdi, f.rbp, f.r8);
+    let _ = writeln!(out, "  r9 ={:#018x} r10={:#018x} r11={:#018x} r12={:#018x}", f.r9, f.r10, f.r11, f.r12);
+    let _ = writeln!(out, "  r13={:#018x} r14={:#018x} r15={:#018x} cr3={:#018x}", f.r13, f.r14, f.r15, x86_64::registers::control::Cr3::read_raw().0.start_address().as_u64());
+    let _ = writeln!(out, "kernel stopped: fatal exception");
+    super::exit_qemu(ExitCode::Panic)
+}

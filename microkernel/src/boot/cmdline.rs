@@ -1,0 +1,455 @@
+//! Kernel command line: whitespace-separated `key=value` or bare `key` options, parsed in place.
+//!
+//! Parsing happens before there is a heap, so the result borrows the line and keeps at most
+//! `MAX_PROBLEMS` problems in a fixed array (counting the rest). Nothing is silently ignored:
+//! an unknown option, a bad value or a repeated option is recorded as a `Problem` for the
+//! kernel to print as a warning, and parsing goes on with the other options. Quoting is not
+//! supported; no known option needs spaces in its value.
+
+use core::fmt;
+use log::LevelFilter;
+
+/// How many problems are kept for reporting; further ones are only counted.
+pub const MAX_PROBLEMS: usize = 8;
+
+/// Which in-kernel tests `test=` asked for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TestSelection<'a> {
+    /// `test=all`.
+    All,
+    /// `test=name1,name2,...`: the comma-separated list as written, every name non-empty and
+    /// none of them `all`.
+    Named(&'a str),
+}
+
+impl<'a> TestSelection<'a> {
+    /// The names listed, in order; nothing for `All`, which names no test in particular.
+    pub fn names(&self) -> impl Iterator<Item = &'a str> {
+        let list = match *self {
+            TestSelection::All => "",
+            TestSelection::Named(list) => list,
+        };
+        list.split(',').filter(|name| !name.is_empty())
+    }
+
+    /// Whether the test called `name` should run.
+    pub fn includes(&self, name: &str) -> bool {
+        match self {
+            TestSelection::All => true,
+            TestSelection::Named(_) => self.names().any(|listed| listed == name),
+        }
+    }
+}
+
+/// A deliberate fault, `crash=`, to test how the kernel reports faults.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Crash {
+    /// `crash=page_fault`: touch an unmapped address.
+    PageFault,
+    /// `crash=divide_error`: divide by zero.
+    DivideError,
+    /// `crash=invalid_opcode`: execute `ud2`.
+    InvalidOpcode,
+    /// `crash=panic`: a Rust panic.
+    Panic,
+}
+
+impl Crash {
+    /// The option value that selects this crash.
+    pub fn name(self) -> &'static str {
+        match self {
+            Crash::PageFault => "page_fault",
+            Crash::DivideError => "divide_error",
+            Crash::InvalidOpcode => "invalid_opcode",
+            Crash::Panic => "panic",
+        }
+    }
+}
+
+/// Something wrong with the command line; `Display` gives the warning the kernel prints.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Problem<'a> {
+    /// An option nobody knows: the whole word as written.
+    Unknown(&'a str),
+    /// A known option (its key) with a missing or malformed value, and what is wrong with it.
+    BadValue {
+        /// The key, without `=`.
+        option: &'a str,
+        /// What is wrong with the value.
+        why: &'static str,
+    },
+    /// A known option given again (the whole word as written); the first one counts.
+    Repeated(&'a str),
+}
+
+impl fmt::Display for Problem<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Problem::Unknown(word) => write!(f, "unknown option '{word}'"),
+            Problem::BadValue { option, why } => write!(f, "bad value for {option}=: {why}"),
+            Problem::Repeated(word) => write!(f, "repeated option '{word}' ignored"),
+        }
+    }
+}
+
+/// The options the kernel knows.
+#[derive(Clone, Copy)]
+enum Key {
+    Mem,
+    Log,
+    Test,
+    Crash,
+}
+
+impl Key {
+    fn from_name(name: &str) -> Option<Self> {
+        match name {
+            "mem" => Some(Key::Mem),
+            "log" => Some(Key::Log),
+            "test" => Some(Key::Test),
+            "crash" => Some(Key::Crash),
+            _ => None,
+        }
+    }
+
+    /// This key's bit in `CommandLine::seen`.
+    fn bit(self) -> u8 {
+        1 << self as u8
+    }
+}
+
+/// The parsed command line, borrowing the text it came from.
+///
+/// Invariants: `problems[..stored]` are `Some` and the rest `None`; `dropped` counts problems
+/// found after all `MAX_PROBLEMS` slots were full; `seen` has the bit of every known key met.
+#[derive(Clone, Debug)]
+pub struct CommandLine<'a> {
+    mem_limit: Option<u64>,
+    log_level: LevelFilter,
+    tests: Option<TestSelection<'a>>,
+    crash: Option<Crash>,
+    seen: u8,
+    problems: [Option<Problem<'a>>; MAX_PROBLEMS],
+    stored: usize,
+    dropped: usize,
+}
+
+/// Parses `line`. Never fails: whatever is wrong is listed in `problems()`.
+pub fn parse(line: &str) -> CommandLine<'_> {
+    let mut command_line = CommandLine {
+        mem_limit: None,
+        log_level: LevelFilter::Info,
+        tests: None,
+        crash: None,
+        seen: 0,
+        problems: [None; MAX_PROBLEMS],
+        stored: 0,
+        dropped: 0,
+    };
+    for word in line.split_ascii_whitespace() {
+        command_line.apply(word);
+    }
+    command_line
+}
+
+impl<'a> CommandLine<'a> {
+    /// `mem=`: the most RAM the kernel may use, in bytes (never zero).
+    pub fn mem_limit(&self) -> Option<u64> {
+        self.mem_limit
+    }
+
+    /// `log=`: the console log level; `Info` unless given.
+    pub fn log_level(&self) -> LevelFilter {
+        self.log_level
+    }
+
+    /// `test=`: which in-kernel tests to run, if any.
+    pub fn tests(&self) -> Option<TestSelection<'a>> {
+        self.tests
+    }
+
+    /// `crash=`: the fault to provoke, if any.
+    pub fn crash(&self) -> Option<Crash> {
+        self.crash
+    }
+
+    /// The problems found, in command-line order (the first `MAX_PROBLEMS` of them).
+    pub fn problems(&self) -> impl Iterator<Item = &Problem<'a>> {
+        self.problems.iter().flatten()
+    }
+
+    /// How many problems were found beyond the ones `problems()` returns.
+    pub fn dropped_problems(&self) -> usize {
+        self.dropped
+    }
+
+    /// Applies one option word.
+    fn apply(&mut self, word: &'a str) {
+        let (name, value) = match word.split_once('=') {
+            Some((name, value)) => (name, value),
+            None => (word, ""),
+        };
+        let Some(key) = Key::from_name(name) else {
+            return self.report(Problem::Unknown(word));
+        };
+        if self.seen & key.bit() != 0 {
+            return self.report(Problem::Repeated(word));
+        }
+        self.seen |= key.bit();
+        if value.is_empty() {
+            return self.report(Problem::BadValue {
+                option: name,
+                why: "missing value",
+            });
+        }
+        let applied = match key {
+            Key::Mem => parse_size(value).map(|bytes| self.mem_limit = Some(bytes)),
+            Key::Log => parse_level(value).map(|level| self.log_level = level),
+            Key::Test => parse_tests(value).map(|tests| self.tests = Some(tests)),
+            Key::Crash => parse_crash(value).map(|crash| self.crash = Some(crash)),
+        };
+        if let Err(why) = applied {
+            self.report(Problem::BadValue { option: name, why });
+        }
+    }
+
+    fn report(&mut self, problem: Problem<'a>) {
+        match self.problems.get_mut(self.stored) {
+            Some(slot) => {
+                *slot = Some(problem);
+                self.stored += 1;
+            }
+            None => self.dropped += 1,
+        }
+    }
+}
+
+/// `<digits>[K|M|G]`, binary units, in bytes; zero and overflow are refused.
+fn parse_size(value: &str) -> Result<u64, &'static str> {
+    let (digits, shift) = match value.as_bytes()[value.len() - 1] {
+        b'K' | b'k' => (&value[..value.len() - 1], 10),
+        b'M' | b'm' => (&value[..value.len() - 1], 20),
+        b'G' | b'g' => (&value[..value.len() - 1], 30),
+        _ => (value, 0),
+    };
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return Err("expected a number with an optional K, M or G suffix");
+    }
+    let bytes = digits
+        .bytes()
+        .try_fold(0u64, |n, digit| {
+            n.checked_mul(10)?.checked_add(u64::from(digit - b'0'))
+        })
+        .and_then(|n| n.checked_mul(1 << shift))
+        .ok_or("too large")?;
+    if bytes == 0 {
+        return Err("must be greater than zero");
+    }
+    Ok(bytes)
+}
+
+fn parse_level(value: &str) -> Result<LevelFilter, &'static str> {
+    match value {
+        "error" => Ok(LevelFilter::Error),
+        "warn" => Ok(LevelFilter::Warn),
+        "info" => Ok(LevelFilter::Info),
+        "debug" => Ok(LevelFilter::Debug),
+        "trace" => Ok(LevelFilter::Trace),
+        _ => Err("expected error, warn, info, debug or trace"),
+    }
+}
+
+fn parse_tests(value: &str) -> Result<TestSelection<'_>, &'static str> {
+    if value == "all" {
+        return Ok(TestSelection::All);
+    }
+    let mut names = value.split(',');
+    if names.clone().any(str::is_empty) {
+        return Err("empty test name");
+    }
+    if names.any(|name| name == "all") {
+        return Err("'all' cannot be combined with test names");
+    }
+    Ok(TestSelection::Named(value))
+}
+
+fn parse_crash(value: &str) -> Result<Crash, &'static str> {
+    [
+        Crash::PageFault,
+        Crash::DivideError,
+        Crash::InvalidOpcode,
+        Crash::Panic,
+    ]
+    .into_iter()
+    .find(|crash| crash.name() == value)
+    .ok_or("expected page_fault, divide_error, invalid_opcode or panic")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn problems(line: &str) -> Vec<String> {
+        parse(line).problems().map(|p| p.to_string()).collect()
+    }
+
+    #[test]
+    fn empty_line_gives_defaults() {
+        for line in ["", "   ", "\t\n "] {
+            let cmdline = parse(line);
+            assert_eq!(cmdline.mem_limit(), None);
+            assert_eq!(cmdline.log_level(), LevelFilter::Info);
+            assert_eq!(cmdline.tests(), None);
+            assert_eq!(cmdline.crash(), None);
+            assert_eq!(cmdline.problems().count(), 0);
+            assert_eq!(cmdline.dropped_problems(), 0);
+        }
+    }
+
+    #[test]
+    fn mem_sizes_and_units() {
+        let mem = |line: &str| parse(line).mem_limit();
+        assert_eq!(mem("mem=4096"), Some(4096));
+        assert_eq!(mem("mem=64K"), Some(64 << 10));
+        assert_eq!(mem("mem=512M"), Some(512 << 20));
+        assert_eq!(mem("mem=512m"), Some(512 << 20));
+        assert_eq!(mem("mem=3G"), Some(3 << 30));
+        assert_eq!(mem("mem=18446744073709551615"), Some(u64::MAX));
+        assert_eq!(mem("mem=17179869183G"), Some(17_179_869_183 << 30));
+    }
+
+    #[test]
+    fn mem_rejects_zero_overflow_and_junk() {
+        let why = |line: &str| match parse(line).problems().next() {
+            Some(&Problem::BadValue { option: "mem", why }) => why,
+            other => panic!("{line}: {other:?}"),
+        };
+        assert_eq!(why("mem=0"), "must be greater than zero");
+        assert_eq!(why("mem=0G"), "must be greater than zero");
+        assert_eq!(why("mem=18446744073709551616"), "too large");
+        assert_eq!(why("mem=17179869184G"), "too large");
+        assert_eq!(why("mem=99999999999999999999999K"), "too large");
+        for junk in [
+            "mem=G", "mem=12T", "mem=1.5G", "mem=-1", "mem=+1", "mem=0x10",
+        ] {
+            assert!(why(junk).starts_with("expected a number"), "{junk}");
+        }
+        assert_eq!(why("mem="), "missing value");
+        assert_eq!(why("mem"), "missing value");
+        assert_eq!(parse("mem=0").mem_limit(), None);
+        assert_eq!(
+            problems("mem=0"),
+            ["bad value for mem=: must be greater than zero"]
+        );
+    }
+
+    #[test]
+    fn log_levels() {
+        let level = |line: &str| parse(line).log_level();
+        assert_eq!(level("log=error"), LevelFilter::Error);
+        assert_eq!(level("log=warn"), LevelFilter::Warn);
+        assert_eq!(level("log=info"), LevelFilter::Info);
+        assert_eq!(level("log=debug"), LevelFilter::Debug);
+        assert_eq!(level("log=trace"), LevelFilter::Trace);
+        assert_eq!(level("log=loud"), LevelFilter::Info);
+        assert_eq!(
+            problems("log=loud"),
+            ["bad value for log=: expected error, warn, info, debug or trace"]
+        );
+    }
+
+    #[test]
+    fn test_selection() {
+        let all = parse("test=all").tests().unwrap();
+        assert_eq!(all, TestSelection::All);
+        assert!(all.includes("anything"));
+        assert_eq!(all.names().count(), 0);
+
+        let named = parse("test=ipc_basic,vm_fault").tests().unwrap();
+        assert_eq!(named, TestSelection::Named("ipc_basic,vm_fault"));
+        assert_eq!(named.names().collect::<Vec<_>>(), ["ipc_basic", "vm_fault"]);
+        assert!(named.includes("vm_fault"));
+        assert!(!named.includes("vm"));
+        assert!(!named.includes("all"));
+
+        assert_eq!(
+            problems("test=a,,b"),
+            ["bad value for test=: empty test name"]
+        );
+        assert_eq!(
+            problems("test=a,"),
+            ["bad value for test=: empty test name"]
+        );
+        assert_eq!(
+            problems("test=all,a"),
+            ["bad value for test=: 'all' cannot be combined with test names"]
+        );
+        assert_eq!(parse("test=a,,b").tests(), None);
+    }
+
+    #[test]
+    fn crash_kinds() {
+        let crash = |line: &str| parse(line).crash();
+        assert_eq!(crash("crash=page_fault"), Some(Crash::PageFault));
+        assert_eq!(crash("crash=divide_error"), Some(Crash::DivideError));
+        assert_eq!(crash("crash=invalid_opcode"), Some(Crash::InvalidOpcode));
+        assert_eq!(crash("crash=panic"), Some(Crash::Panic));
+        assert_eq!(crash("crash=reboot"), None);
+        assert_eq!(
+            problems("crash=reboot"),
+            ["bad value for crash=: expected page_fault, divide_error, invalid_opcode or panic"]
+        );
+    }
+
+    #[test]
+    fn unknown_bad_and_repeated_are_reported_and_parsing_continues() {
+        let cmdline = parse("frobnicate=1 mem=1G quiet log=debug mem=2G log= crash=panic");
+        assert_eq!(cmdline.mem_limit(), Some(1 << 30));
+        assert_eq!(cmdline.log_level(), LevelFilter::Debug);
+        assert_eq!(cmdline.crash(), Some(Crash::Panic));
+        let found: Vec<String> = cmdline.problems().map(|p| p.to_string()).collect();
+        assert_eq!(
+            found,
+            [
+                "unknown option 'frobnicate=1'",
+                "unknown option 'quiet'",
+                "repeated option 'mem=2G' ignored",
+                "repeated option 'log=' ignored",
+            ]
+        );
+        // A bad first value still counts as the option having been given.
+        assert_eq!(
+            problems("mem=x mem=1G"),
+            [
+                "bad value for mem=: expected a number with an optional K, M or G suffix",
+                "repeated option 'mem=1G' ignored"
+            ]
+        );
+        // Keys are case-sensitive and an `=` inside a value is part of it.
+        assert_eq!(problems("MEM=1G"), ["unknown option 'MEM=1G'"]);
+        assert_eq!(problems("=1"), ["unknown option '=1'"]);
+        assert_eq!(
+            problems("log=info=x"),
+            ["bad value for log=: expected error, warn, info, debug or trace"]
+        );
+    }
+
+    #[test]
+    fn problems_beyond_the_limit_are_counted() {
+        let line = "a b c d e f g h i j mem=1K";
+        let cmdline = parse(line);
+        assert_eq!(cmdline.problems().count(), MAX_PROBLEMS);
+        assert_eq!(cmdline.dropped_problems(), 2);
+        assert_eq!(cmdline.problems().last(), Some(&Problem::Unknown("h")));
+        assert_eq!(cmdline.mem_limit(), Some(1024));
+    }
+
+    #[test]
+    fn extra_whitespace_is_ignored() {
+        let cmdline = parse("  \tmem=2M \n\n log=warn\t\ttest=x   ");
+        assert_eq!(cmdline.mem_limit(), Some(2 << 20));
+        assert_eq!(cmdline.log_level(), LevelFilter::Warn);
+        assert_eq!(cmdline.tests(), Some(TestSelection::Named("x")));
+        assert_eq!(cmdline.problems().count(), 0);
+    }
+}

@@ -1,0 +1,197 @@
+//! In-kernel self-tests, chosen with `test=all` or `test=name,...`, each reporting
+//! `ktest <name> ok` or `ktest <name> FAILED: <reason>`, then `N passed, M failed`.
+
+use crate::arch::{self, percpu};
+use crate::boot::cmdline::TestSelection;
+use crate::kprintln;
+use crate::vm::kernel_space::{self, phys_to_virt};
+use alloc::boxed::Box;
+use alloc::format;
+use alloc::string::String;
+use alloc::vec::Vec;
+
+type TestResult = Result<(), String>;
+
+/// Every self-test, by name.
+const TESTS: &[(&str, fn() -> TestResult)] = &[
+    ("frame_allocator", frame_allocator),
+    ("heap", heap),
+    ("timer", timer),
+    ("percpu", percpu_area),
+    ("breakpoint", breakpoint),
+    ("kernel_mappings", kernel_mappings),
+];
+
+macro_rules! check {
+    ($cond:expr, $($why:tt)*) => {
+        if !$cond {
+            return Err(format!($($why)*));
+        }
+    };
+}
+
+/// Runs the selected tests; returns how many failed (an unknown name counts as a failure).
+pub fn run(selection: &TestSelection<'_>) -> usize {
+    let (mut passed, mut failed) = (0, 0);
+    for name in selection.names() {
+        if !TESTS.iter().any(|(known, _)| *known == name) {
+            kprintln!("ktest {name} FAILED: no such test");
+            failed += 1;
+        }
+    }
+    for (name, test) in TESTS.iter().filter(|(name, _)| selection.includes(name)) {
+        match test() {
+            Ok(()) => {
+                kprintln!("ktest {name} ok");
+                passed += 1;
+            }
+            Err(why) => {
+                kprintln!("ktest {name} FAILED: {why}");
+                failed += 1;
+            }
+        }
+    }
+    kprintln!("{passed} passed, {failed} failed");
+    failed
+}
+
+/// Allocates most of free memory frame by frame, writes each frame's own address into it,
+/// checks them all, frees them, and expects the free count back; then a contiguous DMA run.
+fn frame_allocator() -> TestResult {
+    let (free_before, total) = kernel_space::frame_counts();
+    check!(free_before > 0 && free_before <= total, "bad counts: {free_before} free of {total}");
+    let want = free_before.saturating_sub(256).min(64 * 1024);
+    let mut frames: Vec<u64> = Vec::new();
+    frames.try_reserve(want).map_err(|_| "no heap for the frame list")?;
+    let (free_mid, _) = kernel_space::frame_counts();
+    for _ in 0..want {
+        let frame = kernel_space::allocate_frame().ok_or("allocation failed with frames free")?;
+        check!(frame % 4096 == 0 && frame >= 0x10_0000, "bad frame {frame:#x}");
+        // SAFETY: the frame was just allocated to this test and is mapped by the direct map.
+        unsafe { (phys_to_virt(frame) as *mut u64).write(frame ^ 0x5a5a_5a5a) };
+        frames.push(frame);
+    }
+    for &frame in &frames {
+        // SAFETY: as above; the frame is still ours.
+        let value = unsafe { (phys_to_virt(frame) as *const u64).read() };
+        check!(value == frame ^ 0x5a5a_5a5a, "frame {frame:#x} handed out twice (found {value:#x})");
+    }
+    check!(kernel_space::frame_counts().0 == free_mid - want, "free count did not drop by {want}");
+    for &frame in &frames {
+        kernel_space::free_frame(frame).map_err(|e| format!("free of {frame:#x}: {e}"))?;
+    }
+    check!(kernel_space::free_frame(frames[0]).is_err(), "double free accepted");
+    drop(frames);
+    let run = kernel_space::allocate_contiguous(16, 64 * 1024).ok_or("no 16-frame DMA run")?;
+    check!(run % (64 * 1024) == 0, "DMA run {run:#x} misaligned");
+    kernel_space::free_contiguous(run, 16).map_err(|e| format!("{e}"))?;
+    let (free_after, _) = kernel_space::frame_counts();
+    check!(free_after == free_before, "free frames {free_before} before, {free_after} after");
+    Ok(())
+}
+
+/// Small and large allocations of many sizes, contents checked, everything given back.
+fn heap() -> TestResult {
+    let before = kernel_space::heap_stats().ok_or("no heap")?;
+    let mut boxes: Vec<Box<[u8]>> = Vec::new();
+    for i in 0..2000usize {
+        let size = 1 + (i * 37) % 3000 + if i % 100 == 0 { 20_000 } else { 0 };
+        let fill = (i % 251) as u8;
+        boxes.push(alloc::vec![fill; size].into_boxed_slice());
+    }
+    for (i, b) in boxes.iter().enumerate() {
+        check!(b.iter().all(|&x| x == (i % 251) as u8), "allocation {i} was overwritten");
+    }
+    let during = kernel_space::heap_stats().ok_or("no heap")?;
+    check!(during.bytes_in_use > before.bytes_in_use, "heap statistics do not count allocations");
+    drop(boxes);
+    let after = kernel_space::heap_stats().ok_or("no heap")?;
+    check!(
+        after.bytes_in_use == before.bytes_in_use,
+        "{} bytes in use before, {} after freeing everything",
+        before.bytes_in_use,
+        after.bytes_in_use
+    );
+    check!(after.large_pages == before.large_pages, "large allocations not returned");
+    let mut v: Vec<u64> = Vec::new();
+    check!(v.try_reserve(1 << 40).is_err(), "a 8 TiB reservation succeeded");
+    Ok(())
+}
+
+/// The APIC timer interrupts: ticks advance while the CPU halts.
+fn timer() -> TestResult {
+    let cpu = percpu::current();
+    let start = cpu.ticks();
+    let tsc = arch::rdtsc();
+    // At 100 Hz, 5 ticks take 50 ms; allow far more halts than that needs.
+    for _ in 0..10_000 {
+        if cpu.ticks() >= start + 5 {
+            break;
+        }
+        arch::wait_for_interrupt();
+    }
+    let ticks = cpu.ticks() - start;
+    check!(ticks >= 5, "only {ticks} timer ticks after 10000 halts");
+    check!(arch::rdtsc() > tsc, "the TSC did not advance");
+    Ok(())
+}
+
+/// GS points at this CPU's own area.
+fn percpu_area() -> TestResult {
+    let cpu = percpu::current();
+    check!(cpu.is_self_consistent(), "gs:[0] does not point at the per-CPU area");
+    check!(cpu.index() == 0, "boot CPU has index {}", cpu.index());
+    check!(cpu.kernel_stack_top() == crate::arch::entry::boot_stack().1, "wrong kernel stack top");
+    Ok(())
+}
+
+/// A breakpoint trap returns through the trap path with every register intact.
+fn breakpoint() -> TestResult {
+    let before = percpu::current().breakpoints();
+    let (mut a, mut b) = (0x1111_2222_3333_4444u64, 0x5555_6666_7777_8888u64);
+    // SAFETY: int3 traps to the breakpoint handler, which counts it and returns; the asm
+    // declares the registers it uses.
+    unsafe { core::arch::asm!("int3", inout("r12") a, inout("rsi") b) };
+    a ^= 0x1111_2222_3333_4444;
+    b ^= 0x5555_6666_7777_8888;
+    check!(a == 0 && b == 0, "registers changed across the trap");
+    let after = percpu::current().breakpoints();
+    check!(after == before + 1, "breakpoint counter went from {before} to {after}");
+    Ok(())
+}
+
+/// The kernel's tables map text read-only and executable, data writable and not executable.
+fn kernel_mappings() -> TestResult {
+    use crate::arch::paging::{flags, PageTables, TableMemory};
+    struct Tables;
+    impl TableMemory for Tables {
+        fn table(&mut self, phys: u64) -> &mut [u64; 512] {
+            // SAFETY: page-table pages are mapped by the direct map; this test only reads them.
+            unsafe { &mut *(phys_to_virt(phys) as *mut [u64; 512]) }
+        }
+        fn allocate_table(&mut self) -> Option<u64> {
+            None
+        }
+    }
+    let mut memory = Tables;
+    let mut tables = PageTables::new(kernel_space::kernel_root(), &mut memory);
+    let text = kernel_mappings as fn() -> TestResult as usize as u64;
+    let (_, text_flags) = tables.translate(text).ok_or("kernel text unmapped")?;
+    check!(text_flags & flags::WRITABLE == 0, "kernel text is writable");
+    check!(text_flags & flags::NO_EXECUTE == 0, "kernel text is not executable");
+    static DATA: u64 = 0;
+    let data = &raw const DATA as u64;
+    let (_, rodata_flags) = tables.translate(data).ok_or("kernel rodata unmapped")?;
+    check!(rodata_flags & flags::WRITABLE == 0, "kernel read-only data is writable");
+    let (stack_bottom, _) = crate::arch::entry::boot_stack();
+    let (_, stack_flags) = tables.translate(stack_bottom).ok_or("boot stack unmapped")?;
+    check!(stack_flags & flags::WRITABLE != 0, "the stack is read-only");
+    if crate::arch::cpu::features().nx {
+        check!(stack_flags & flags::NO_EXECUTE != 0, "the stack is executable");
+    }
+    let frame = kernel_space::allocate_frame().ok_or("no frame")?;
+    let translated = tables.translate(phys_to_virt(frame)).map(|(p, _)| p);
+    kernel_space::free_frame(frame).map_err(|e| format!("{e}"))?;
+    check!(translated == Some(frame), "direct map of {frame:#x} gives {translated:x?}");
+    Ok(())
+}

@@ -1,0 +1,591 @@
+//! The kernel heap: slab size classes for small objects, whole page runs for large ones.
+//!
+//! Objects of up to 2048 bytes come from eight power-of-two size classes; each class keeps a
+//! free list threaded through its free objects, refilled one 4 KiB page at a time from a
+//! `PageSource`. Because pages are 4096-aligned and objects sit at multiples of their class
+//! size, every object is aligned to its class size, so choosing the smallest class of at least
+//! `max(size, align)` satisfies any alignment. Anything larger is a run of whole pages taken
+//! from, and given back to, the page source. Allocation never panics: a failure is a null
+//! pointer, which the kernel's fallible paths (`try_reserve`, slab caches) turn into an error
+//! for whoever asked.
+
+use core::alloc::{GlobalAlloc, Layout};
+use core::ptr::{self, NonNull};
+
+/// Size of the pages the heap takes from its source.
+pub const PAGE_SIZE: usize = 4096;
+
+/// The object sizes of the small-object classes, smallest first.
+pub const SIZE_CLASSES: [usize; 8] = [16, 32, 64, 128, 256, 512, 1024, 2048];
+
+const CLASS_COUNT: usize = SIZE_CLASSES.len();
+
+/// Largest request served from a size class; larger ones get whole pages.
+const LARGEST_CLASS: usize = SIZE_CLASSES[CLASS_COUNT - 1];
+
+/// Where the heap gets its memory: in the kernel, frames from the frame allocator seen through
+/// the direct map.
+pub trait PageSource {
+    /// The virtual address of `count` contiguous, 4096-aligned, writable pages that nobody
+    /// else uses until they are given back, or `None` if there is no memory.
+    fn allocate_pages(&mut self, count: usize) -> Option<NonNull<u8>>;
+
+    /// Gives back pages.
+    ///
+    /// # Safety
+    /// `ptr` came from `allocate_pages(count)` on this source with the same `count`, and
+    /// nothing uses the pages any more.
+    unsafe fn free_pages(&mut self, ptr: NonNull<u8>, count: usize);
+}
+
+/// A snapshot of the heap's use of memory.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct HeapStats {
+    /// Sum of the sizes callers asked for, over live allocations.
+    pub bytes_in_use: usize,
+    /// Number of live allocations.
+    pub allocations: usize,
+    /// Pages held by each size class (same order as `SIZE_CLASSES`), free objects included.
+    pub class_pages: [usize; CLASS_COUNT],
+    /// Pages in live large allocations.
+    pub large_pages: usize,
+    /// Allocations refused so far, for lack of memory or an unsupported layout.
+    pub failed_allocations: usize,
+}
+
+impl HeapStats {
+    /// All pages the heap holds from its source.
+    pub fn pages_held(&self) -> usize {
+        self.class_pages.iter().sum::<usize>() + self.large_pages
+    }
+}
+
+/// A free object of a size class: its first bytes link to the next free one.
+struct FreeObject {
+    next: Option<NonNull<FreeObject>>,
+}
+
+/// Where a layout is served from.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Placement {
+    /// Size class index.
+    Class(usize),
+    /// A run of this many pages.
+    Pages(usize),
+}
+
+impl Placement {
+    /// `None` for layouts the heap cannot serve: alignment beyond a page for a large object
+    /// (page runs are only page-aligned).
+    fn of(layout: Layout) -> Option<Self> {
+        let need = layout.size().max(layout.align());
+        if need <= LARGEST_CLASS {
+            let size = need.max(SIZE_CLASSES[0]).next_power_of_two();
+            let class = (size.trailing_zeros() - SIZE_CLASSES[0].trailing_zeros()) as usize;
+            Some(Placement::Class(class))
+        } else if layout.align() <= PAGE_SIZE {
+            Some(Placement::Pages(layout.size().div_ceil(PAGE_SIZE).max(1)))
+        } else {
+            None
+        }
+    }
+}
+
+/// The heap proper, single-threaded; `LockedHeap` shares it.
+///
+/// Invariants: each `free_lists[c]` links distinct, unused objects of `SIZE_CLASSES[c]` bytes,
+/// each at a multiple of that size inside a page that class holds from `source`; the counts in
+/// `stats` match the pages held and the live allocations.
+///
+/// Empty class pages are not given back to the source in this version (that needs per-page
+/// object counts); a class only grows, up to its peak use. Large runs are given back on free.
+pub struct Heap<S: PageSource> {
+    source: S,
+    free_lists: [Option<NonNull<FreeObject>>; CLASS_COUNT],
+    stats: HeapStats,
+}
+
+// SAFETY: the free-list pointers point into pages the heap owns exclusively (taken from its
+// source and never shared), so moving the heap to another CPU moves that ownership with it.
+unsafe impl<S: PageSource + Send> Send for Heap<S> {}
+
+impl<S: PageSource> Heap<S> {
+    /// An empty heap that takes pages from `source` as it needs them.
+    pub const fn new(source: S) -> Self {
+        Self {
+            source,
+            free_lists: [None; CLASS_COUNT],
+            stats: HeapStats {
+                bytes_in_use: 0,
+                allocations: 0,
+                class_pages: [0; CLASS_COUNT],
+                large_pages: 0,
+                failed_allocations: 0,
+            },
+        }
+    }
+
+    /// Memory for `layout`, or null if the source is out of pages or the layout asks for
+    /// more than page alignment on a large object.
+    pub fn allocate(&mut self, layout: Layout) -> *mut u8 {
+        let memory = match Placement::of(layout) {
+            Some(Placement::Class(class)) => self.allocate_object(class),
+            Some(Placement::Pages(count)) => self.source.allocate_pages(count).inspect(|_| {
+                self.stats.large_pages += count;
+            }),
+            None => None,
+        };
+        match memory {
+            Some(memory) => {
+                self.stats.bytes_in_use += layout.size();
+                self.stats.allocations += 1;
+                memory.as_ptr()
+            }
+            None => {
+                self.stats.failed_allocations += 1;
+                ptr::null_mut()
+            }
+        }
+    }
+
+    /// Releases memory from `allocate`. Null is ignored.
+    ///
+    /// # Safety
+    /// `ptr` is null or came from `allocate(layout)` (or `reallocate` to `layout`) on this
+    /// heap with the same layout, was not released already, and is not used afterwards.
+    pub unsafe fn deallocate(&mut self, ptr: *mut u8, layout: Layout) {
+        let Some(memory) = NonNull::new(ptr) else {
+            return;
+        };
+        match Placement::of(layout) {
+            Some(Placement::Class(class)) => {
+                let object = memory.cast::<FreeObject>();
+                debug_assert!((object.as_ptr() as usize).is_multiple_of(SIZE_CLASSES[class]));
+                // SAFETY: the caller gives the object back, so it is unused; it is at least 16
+                // bytes and aligned to its class size (≥ 16), enough for a `FreeObject`.
+                unsafe {
+                    object.write(FreeObject {
+                        next: self.free_lists[class],
+                    });
+                }
+                self.free_lists[class] = Some(object);
+            }
+            Some(Placement::Pages(count)) => {
+                // SAFETY: the caller guarantees `ptr` came from `allocate` with this layout,
+                // which took exactly `count` pages from the source, and is no longer used.
+                unsafe { self.source.free_pages(memory, count) };
+                self.stats.large_pages -= count;
+            }
+            // `allocate` never succeeds for such a layout, so the caller broke the contract.
+            None => {
+                debug_assert!(false, "deallocate of a layout never allocated");
+                return;
+            }
+        }
+        self.stats.bytes_in_use -= layout.size();
+        self.stats.allocations -= 1;
+    }
+
+    /// Resizes an allocation to `new_size` bytes (same alignment), in place when the new
+    /// size is served by the same class or the same number of pages. Returns null, leaving
+    /// the old allocation alone, on failure.
+    ///
+    /// # Safety
+    /// As `deallocate` for `ptr` and `layout`; `ptr` is not null; `new_size` is not zero.
+    pub unsafe fn reallocate(&mut self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        let Ok(new_layout) = Layout::from_size_align(new_size, layout.align()) else {
+            self.stats.failed_allocations += 1;
+            return ptr::null_mut();
+        };
+        if Placement::of(layout) == Placement::of(new_layout) {
+            self.stats.bytes_in_use = self.stats.bytes_in_use - layout.size() + new_size;
+            return ptr;
+        }
+        let new = self.allocate(new_layout);
+        if !new.is_null() {
+            // SAFETY: `ptr` is live for `layout.size()` bytes (caller), `new` for `new_size`;
+            // they are distinct allocations so they do not overlap.
+            unsafe { ptr::copy_nonoverlapping(ptr, new, layout.size().min(new_size)) };
+            // SAFETY: forwarded from the caller, and `ptr` is not used again here.
+            unsafe { self.deallocate(ptr, layout) };
+        }
+        new
+    }
+
+    /// The current statistics.
+    pub fn stats(&self) -> HeapStats {
+        self.stats
+    }
+
+    /// Pops a free object of `class`, refilling the class from the source when it is empty.
+    fn allocate_object(&mut self, class: usize) -> Option<NonNull<u8>> {
+        if self.free_lists[class].is_none() {
+            self.refill(class)?;
+        }
+        let object = self.free_lists[class]?;
+        // SAFETY: objects on a free list are unused memory of this heap holding a
+        // `FreeObject` written when they were linked in (type invariant).
+        self.free_lists[class] = unsafe { object.as_ref() }.next;
+        Some(object.cast())
+    }
+
+    /// Carves a fresh page into free objects of `class`.
+    fn refill(&mut self, class: usize) -> Option<()> {
+        let page = self.source.allocate_pages(1)?;
+        debug_assert!((page.as_ptr() as usize).is_multiple_of(PAGE_SIZE));
+        let size = SIZE_CLASSES[class];
+        // Link in reverse so objects come out in address order.
+        for offset in (0..PAGE_SIZE).step_by(size).rev() {
+            // SAFETY: `offset < PAGE_SIZE`, so the pointer stays inside the page.
+            let object = unsafe { page.add(offset) }.cast::<FreeObject>();
+            // SAFETY: the page is writable and ours alone (`PageSource` contract); the object
+            // lies within it and is aligned to `size` ≥ 16 ≥ `align_of::<FreeObject>()`.
+            unsafe {
+                object.write(FreeObject {
+                    next: self.free_lists[class],
+                });
+            }
+            self.free_lists[class] = Some(object);
+        }
+        self.stats.class_pages[class] += 1;
+        Some(())
+    }
+}
+
+/// The global allocator: a heap behind a spin lock, absent until `init`.
+///
+/// Allocation before `init` returns null. The lock is not interrupt-safe: interrupt handlers
+/// must not allocate (the kernel is not preemptible, so nothing else can take it recursively).
+pub struct LockedHeap<S: PageSource> {
+    heap: spin::Mutex<Option<Heap<S>>>,
+}
+
+impl<S: PageSource> LockedHeap<S> {
+    /// A heap with no memory, usable as a `static` before any page source exists.
+    pub const fn empty() -> Self {
+        Self {
+            heap: spin::Mutex::new(None),
+        }
+    }
+
+    /// Gives the heap its page source.
+    ///
+    /// # Panics
+    /// If called twice: replacing the heap would orphan every live allocation.
+    pub fn init(&self, source: S) {
+        let mut heap = self.heap.lock();
+        assert!(heap.is_none(), "kernel heap initialised twice");
+        *heap = Some(Heap::new(source));
+    }
+
+    /// The heap's statistics, or `None` before `init`.
+    pub fn stats(&self) -> Option<HeapStats> {
+        self.heap.lock().as_ref().map(Heap::stats)
+    }
+}
+
+// SAFETY: `Heap` returns memory that is valid for the layout, aligned, and not handed out
+// again until deallocated; it never unwinds; the lock serialises all access to it.
+unsafe impl<S: PageSource + Send> GlobalAlloc for LockedHeap<S> {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        match self.heap.lock().as_mut() {
+            Some(heap) => heap.allocate(layout),
+            None => ptr::null_mut(),
+        }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        match self.heap.lock().as_mut() {
+            // SAFETY: `GlobalAlloc::dealloc`'s contract: `ptr` came from `alloc` with this
+            // layout, which (being non-null) was served by this heap.
+            Some(heap) => unsafe { heap.deallocate(ptr, layout) },
+            None => debug_assert!(false, "dealloc before the heap was initialised"),
+        }
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        match self.heap.lock().as_mut() {
+            // SAFETY: `GlobalAlloc::realloc`'s contract: `ptr` is a live allocation of this
+            // heap with `layout`, and `new_size` is non-zero.
+            Some(heap) => unsafe { heap.reallocate(ptr, layout, new_size) },
+            None => ptr::null_mut(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::alloc::{alloc, dealloc};
+    use std::collections::HashMap;
+
+    /// Pages from the host allocator, with a limit and a record of every call.
+    #[derive(Default)]
+    struct TestSource {
+        /// Pages it may still hand out.
+        budget: usize,
+        /// Live runs: address → page count.
+        live: HashMap<usize, usize>,
+        allocate_calls: usize,
+        free_calls: usize,
+    }
+
+    impl TestSource {
+        fn with_budget(budget: usize) -> Self {
+            let mut source = Self::default();
+            source.budget = budget;
+            source
+        }
+
+        fn layout(count: usize) -> std::alloc::Layout {
+            std::alloc::Layout::from_size_align(count * PAGE_SIZE, PAGE_SIZE).unwrap()
+        }
+
+        fn pages_live(&self) -> usize {
+            self.live.values().sum()
+        }
+    }
+
+    impl PageSource for TestSource {
+        fn allocate_pages(&mut self, count: usize) -> Option<NonNull<u8>> {
+            self.allocate_calls += 1;
+            if count > self.budget {
+                return None;
+            }
+            // SAFETY: the layout has a non-zero size (count ≥ 1 in every heap call).
+            let page = NonNull::new(unsafe { alloc(Self::layout(count)) })?;
+            // Fill with garbage so the heap cannot rely on zeroed pages.
+            // SAFETY: freshly allocated, `count` pages long.
+            unsafe { page.as_ptr().write_bytes(0xa5, count * PAGE_SIZE) };
+            self.budget -= count;
+            self.live.insert(page.as_ptr() as usize, count);
+            Some(page)
+        }
+
+        unsafe fn free_pages(&mut self, ptr: NonNull<u8>, count: usize) {
+            self.free_calls += 1;
+            assert_eq!(self.live.remove(&(ptr.as_ptr() as usize)), Some(count));
+            self.budget += count;
+            // SAFETY: allocated in `allocate_pages` with this count (checked above).
+            unsafe { dealloc(ptr.as_ptr(), Self::layout(count)) };
+        }
+    }
+
+    impl Drop for TestSource {
+        fn drop(&mut self) {
+            for (&address, &count) in &self.live {
+                // SAFETY: every live run was allocated with this layout and the heap that
+                // used it is being dropped.
+                unsafe { dealloc(address as *mut u8, Self::layout(count)) };
+            }
+        }
+    }
+
+    fn layout(size: usize, align: usize) -> Layout {
+        Layout::from_size_align(size, align).unwrap()
+    }
+
+    #[test]
+    fn placement_picks_smallest_class_covering_size_and_alignment() {
+        let class = |size, align| Placement::of(layout(size, align));
+        assert!(class(0, 1) == Some(Placement::Class(0)));
+        assert!(class(16, 8) == Some(Placement::Class(0)));
+        assert!(class(17, 1) == Some(Placement::Class(1)));
+        assert!(class(8, 64) == Some(Placement::Class(2)));
+        assert!(class(2048, 2048) == Some(Placement::Class(7)));
+        assert!(class(2049, 1) == Some(Placement::Pages(1)));
+        assert!(class(1, 4096) == Some(Placement::Pages(1)));
+        assert!(class(4097, 16) == Some(Placement::Pages(2)));
+        assert!(class(1, 8192).is_none());
+    }
+
+    /// A live allocation in the tests: where, how big, and the byte it was filled with.
+    struct Block {
+        ptr: *mut u8,
+        layout: Layout,
+        fill: u8,
+    }
+
+    fn fill(block: &Block) {
+        // SAFETY: the block is live and `layout.size()` bytes long.
+        unsafe { block.ptr.write_bytes(block.fill, block.layout.size()) };
+    }
+
+    fn check(block: &Block) {
+        // SAFETY: the block is live and `layout.size()` bytes long.
+        let bytes = unsafe { std::slice::from_raw_parts(block.ptr, block.layout.size()) };
+        assert!(
+            bytes.iter().all(|&b| b == block.fill),
+            "block {:p}",
+            block.ptr
+        );
+    }
+
+    #[test]
+    fn many_sizes_and_alignments_do_not_overlap() {
+        let mut heap = Heap::new(TestSource::with_budget(10_000));
+        let mut blocks = Vec::new();
+        let mut fill_byte = 0u8;
+        for round in 0..4 {
+            for size in [
+                1, 7, 16, 24, 33, 100, 128, 200, 511, 1000, 2048, 3000, 5000, 9000,
+            ] {
+                for align in [1, 2, 8, 16, 64, 256, 4096] {
+                    let layout = layout(size, align);
+                    let ptr = heap.allocate(layout);
+                    assert!(!ptr.is_null());
+                    assert_eq!(ptr as usize % align, 0);
+                    fill_byte = fill_byte.wrapping_add(1);
+                    let block = Block {
+                        ptr,
+                        layout,
+                        fill: fill_byte,
+                    };
+                    fill(&block);
+                    blocks.push(block);
+                }
+            }
+            // Free every other block and check the rest survived everyone's writes.
+            let mut index = 0;
+            blocks.retain(|block| {
+                index += 1;
+                check(block);
+                if (index + round) % 2 == 0 {
+                    // SAFETY: allocated above with this layout and dropped from the list.
+                    unsafe { heap.deallocate(block.ptr, block.layout) };
+                    false
+                } else {
+                    true
+                }
+            });
+        }
+        let mut ranges: Vec<_> = blocks
+            .iter()
+            .map(|b| (b.ptr as usize, b.ptr as usize + b.layout.size()))
+            .collect();
+        ranges.sort();
+        assert!(ranges.windows(2).all(|pair| pair[0].1 <= pair[1].0));
+        let expected: usize = blocks.iter().map(|b| b.layout.size()).sum();
+        assert_eq!(heap.stats().bytes_in_use, expected);
+        assert_eq!(heap.stats().allocations, blocks.len());
+        for block in blocks.drain(..) {
+            check(&block);
+            // SAFETY: allocated above with this layout.
+            unsafe { heap.deallocate(block.ptr, block.layout) };
+        }
+        assert_eq!(heap.stats().bytes_in_use, 0);
+        assert_eq!(heap.stats().large_pages, 0);
+    }
+
+    #[test]
+    fn freed_objects_are_reused() {
+        let mut heap = Heap::new(TestSource::with_budget(100));
+        let layout = layout(40, 8);
+        let first = heap.allocate(layout);
+        let second = heap.allocate(layout);
+        assert_eq!(second as usize, first as usize + 64);
+        // SAFETY: allocated above with this layout.
+        unsafe { heap.deallocate(first, layout) };
+        assert_eq!(heap.allocate(layout), first);
+        // 64 objects per page: the class takes a second page only after 64 allocations.
+        for _ in 2..64 {
+            assert!(!heap.allocate(layout).is_null());
+        }
+        assert_eq!(heap.stats().class_pages[2], 1);
+        assert!(!heap.allocate(layout).is_null());
+        assert_eq!(heap.stats().class_pages[2], 2);
+        assert_eq!(heap.stats().pages_held(), 2);
+    }
+
+    #[test]
+    fn large_allocations_go_back_to_the_source() {
+        let mut heap = Heap::new(TestSource::with_budget(100));
+        let layout = layout(3 * PAGE_SIZE + 1, 4096);
+        let ptr = heap.allocate(layout);
+        assert!(!ptr.is_null());
+        assert_eq!(heap.stats().large_pages, 4);
+        assert_eq!(heap.source.pages_live(), 4);
+        // SAFETY: allocated above with this layout.
+        unsafe { heap.deallocate(ptr, layout) };
+        assert_eq!(heap.source.free_calls, 1);
+        assert_eq!(heap.source.pages_live(), 0);
+        assert_eq!(heap.stats().large_pages, 0);
+        assert_eq!(heap.stats(), HeapStats::default());
+    }
+
+    #[test]
+    fn exhausted_source_gives_null() {
+        let mut heap = Heap::new(TestSource::with_budget(3));
+        assert!(heap.allocate(layout(4 * PAGE_SIZE, 8)).is_null());
+        assert!(heap.allocate(layout(1, 8192)).is_null());
+        let big = heap.allocate(layout(2 * PAGE_SIZE, 8));
+        assert!(!big.is_null());
+        // One page left: 2048-byte class gets two objects from it.
+        let a = heap.allocate(layout(2048, 8));
+        let b = heap.allocate(layout(1500, 8));
+        assert!(!a.is_null() && !b.is_null());
+        assert!(heap.allocate(layout(2000, 8)).is_null());
+        assert!(heap.allocate(layout(16, 8)).is_null());
+        let stats = heap.stats();
+        assert_eq!(stats.failed_allocations, 4);
+        assert_eq!(stats.allocations, 3);
+        assert_eq!(stats.bytes_in_use, 2 * PAGE_SIZE + 2048 + 1500);
+        // Freeing an object lets the same class allocate again without the source.
+        // SAFETY: allocated above with this layout.
+        unsafe { heap.deallocate(a, layout(2048, 8)) };
+        assert_eq!(heap.allocate(layout(2000, 8)), a);
+    }
+
+    #[test]
+    fn reallocate_in_place_or_moves_contents() {
+        let mut heap = Heap::new(TestSource::with_budget(100));
+        let old = layout(20, 4);
+        let ptr = heap.allocate(old);
+        // SAFETY: 20 live bytes.
+        unsafe { ptr.write_bytes(7, 20) };
+        // SAFETY: live allocation with `old`.
+        let same = unsafe { heap.reallocate(ptr, old, 30) };
+        assert_eq!(same, ptr);
+        assert_eq!(heap.stats().bytes_in_use, 30);
+        // SAFETY: live allocation, now of 30 bytes.
+        let moved = unsafe { heap.reallocate(same, layout(30, 4), 5000) };
+        assert_ne!(moved, ptr);
+        // SAFETY: `moved` holds 5000 bytes, the first 20 copied.
+        assert!(unsafe { std::slice::from_raw_parts(moved, 20) }
+            .iter()
+            .all(|&b| b == 7));
+        assert_eq!(heap.stats().bytes_in_use, 5000);
+        assert_eq!(heap.stats().large_pages, 2);
+        // SAFETY: live allocation of 5000 bytes.
+        unsafe { heap.deallocate(moved, layout(5000, 4)) };
+        assert_eq!(heap.stats().allocations, 0);
+    }
+
+    #[test]
+    fn locked_heap_is_null_until_init() {
+        let heap: LockedHeap<TestSource> = LockedHeap::empty();
+        assert_eq!(heap.stats(), None);
+        // SAFETY: a non-zero-size layout.
+        assert!(unsafe { heap.alloc(layout(8, 8)) }.is_null());
+        heap.init(TestSource::with_budget(10));
+        // SAFETY: a non-zero-size layout.
+        let ptr = unsafe { heap.alloc(layout(8, 8)) };
+        assert!(!ptr.is_null());
+        // SAFETY: allocated above with this layout; new size non-zero.
+        let ptr = unsafe { heap.realloc(ptr, layout(8, 8), 100) };
+        assert!(!ptr.is_null());
+        let stats = heap.stats().unwrap();
+        assert_eq!((stats.allocations, stats.bytes_in_use), (1, 100));
+        // SAFETY: allocated above, now 100 bytes.
+        unsafe { heap.dealloc(ptr, layout(100, 8)) };
+        assert_eq!(heap.stats().unwrap().allocations, 0);
+    }
+
+    #[test]
+    #[should_panic(expected = "initialised twice")]
+    fn locked_heap_init_twice_panics() {
+        let heap: LockedHeap<TestSource> = LockedHeap::empty();
+        heap.init(TestSource::default());
+        heap.init(TestSource::default());
+    }
+}

@@ -1,0 +1,239 @@
+//! The kernel's address space and memory at boot: the frame allocator over the boot memory
+//! map, kernel-owned page tables (a direct map of RAM plus the kernel image with per-section
+//! protection), and the heap that backs `alloc`.
+
+use super::frame_allocator::{FrameAllocator, FRAME_SIZE};
+use super::heap::{HeapStats, LockedHeap, PageSource};
+use crate::arch::entry::kernel_image;
+use crate::arch::paging::{self, flags, PageTables, TableMemory};
+use crate::boot::{BootInfo, MemoryKind};
+use core::ptr::NonNull;
+use core::sync::atomic::{AtomicU64, Ordering};
+use spin::Mutex;
+
+/// Where the frame allocator never looks: the first MiB (BIOS data, option ROMs, and later
+/// the application processors' start-up page).
+const LOW_MEMORY_END: u64 = 0x10_0000;
+
+/// The least usable memory the kernel accepts (with `mem=`): page tables, the frame bitmap,
+/// the heap and its self-tests need a few MiB.
+pub const MINIMUM_MEMORY: u64 = 8 * 1024 * 1024;
+
+static DIRECT_MAP_BASE: AtomicU64 = AtomicU64::new(0);
+static KERNEL_ROOT: AtomicU64 = AtomicU64::new(0);
+static FRAMES: Mutex<Option<FrameAllocator>> = Mutex::new(None);
+
+#[global_allocator]
+static HEAP: LockedHeap<FramePages> = LockedHeap::empty();
+
+/// The kernel virtual address of physical address `phys`, through the direct map.
+pub fn phys_to_virt(phys: u64) -> u64 {
+    DIRECT_MAP_BASE.load(Ordering::Relaxed) + phys
+}
+
+/// One free frame, or `None` when memory is exhausted.
+pub fn allocate_frame() -> Option<u64> {
+    FRAMES.lock().as_mut()?.allocate()
+}
+
+/// `count` contiguous frames aligned to `align` bytes (for DMA).
+pub fn allocate_contiguous(count: usize, align: u64) -> Option<u64> {
+    FRAMES.lock().as_mut()?.allocate_contiguous(count, align)
+}
+
+/// Returns a frame.
+pub fn free_frame(phys: u64) -> Result<(), super::frame_allocator::FreeError> {
+    FRAMES.lock().as_mut().expect("frame allocator not set up").free(phys)
+}
+
+/// Returns a run from [`allocate_contiguous`].
+pub fn free_contiguous(phys: u64, count: usize) -> Result<(), super::frame_allocator::FreeError> {
+    FRAMES.lock().as_mut().expect("frame allocator not set up").free_contiguous(phys, count)
+}
+
+/// (free, managed) frame counts.
+pub fn frame_counts() -> (usize, usize) {
+    FRAMES.lock().as_ref().map_or((0, 0), |f| (f.free_frames(), f.total_frames()))
+}
+
+/// Heap statistics, once the heap exists.
+pub fn heap_stats() -> Option<HeapStats> {
+    HEAP.stats()
+}
+
+/// Physical address of the kernel's PML4.
+pub fn kernel_root() -> u64 {
+    KERNEL_ROOT.load(Ordering::Relaxed)
+}
+
+/// Page tables reached through the direct map; new tables come from the frame allocator.
+struct DirectMapTables;
+
+impl TableMemory for DirectMapTables {
+    fn table(&mut self, phys: u64) -> &mut [u64; 512] {
+        // SAFETY: page-table pages are frames owned by the page tables, mapped by the direct
+        // map, 4096-aligned; the kernel is single-threaded here and edits them only through
+        // this walker, so no other reference to the page exists while this one is used.
+        unsafe { &mut *(phys_to_virt(phys) as *mut [u64; 512]) }
+    }
+
+    fn allocate_table(&mut self) -> Option<u64> {
+        let frame = allocate_frame()?;
+        // SAFETY: a frame just taken from the allocator belongs to nobody else and is mapped.
+        unsafe { core::ptr::write_bytes(phys_to_virt(frame) as *mut u8, 0, FRAME_SIZE as usize) };
+        Some(frame)
+    }
+}
+
+/// The heap's pages: frames seen through the direct map.
+struct FramePages;
+
+impl PageSource for FramePages {
+    fn allocate_pages(&mut self, count: usize) -> Option<NonNull<u8>> {
+        let phys = if count == 1 { allocate_frame()? } else { allocate_contiguous(count, FRAME_SIZE)? };
+        NonNull::new(phys_to_virt(phys) as *mut u8)
+    }
+
+    unsafe fn free_pages(&mut self, ptr: NonNull<u8>, count: usize) {
+        let phys = ptr.as_ptr() as u64 - DIRECT_MAP_BASE.load(Ordering::Relaxed);
+        if let Err(e) = free_contiguous(phys, count) {
+            log::error!("heap returned pages it does not own at {phys:#x}: {e}");
+        }
+    }
+}
+
+/// What `init` set up, for the boot report.
+#[derive(Clone, Copy, Debug)]
+pub struct MemorySummary {
+    pub usable: u64,
+    pub free: u64,
+    pub kernel: u64,
+    pub modules: u64,
+    pub bitmap: u64,
+    pub page_tables: u64,
+}
+
+fn maps_as_ram(kind: MemoryKind) -> bool {
+    matches!(
+        kind,
+        MemoryKind::Usable
+            | MemoryKind::BootloaderReclaimable
+            | MemoryKind::AcpiReclaimable
+            | MemoryKind::AcpiNvs
+            | MemoryKind::KernelAndModules
+    )
+}
+
+/// Sets up frames, page tables and heap from the boot memory map, and switches to the
+/// kernel's own page tables. `nx`: the CPU supports no-execute pages.
+pub fn init(boot: &BootInfo, nx: bool) -> MemorySummary {
+    DIRECT_MAP_BASE.store(boot.hhdm_offset(), Ordering::Relaxed);
+    let map = boot.memory_map();
+    let usable = boot.bytes_of(MemoryKind::Usable);
+    if usable < MINIMUM_MEMORY {
+        panic!(
+            "only {} KiB of usable memory (mem= or -m too small?): the kernel needs at least {} MiB",
+            usable / 1024,
+            MINIMUM_MEMORY >> 20
+        );
+    }
+
+    // The frame bitmap goes in the first usable region above low memory that holds it; below
+    // 4 GiB, because that is all the PVH boot tables map.
+    let max_phys = map
+        .iter()
+        .filter(|r| matches!(r.kind, MemoryKind::Usable | MemoryKind::BootloaderReclaimable))
+        .map(|r| r.end)
+        .max()
+        .unwrap_or(0);
+    let words = FrameAllocator::storage_words(max_phys);
+    let bitmap_bytes = (words as u64 * 8).next_multiple_of(FRAME_SIZE);
+    let bitmap_phys = map
+        .iter()
+        .filter(|r| r.kind == MemoryKind::Usable)
+        .map(|r| (r.start.max(LOW_MEMORY_END), r.end))
+        .find(|&(start, end)| start + bitmap_bytes <= end && start + bitmap_bytes <= 1 << 32)
+        .map(|(start, _)| start)
+        .unwrap_or_else(|| panic!("no usable region holds the {bitmap_bytes}-byte frame bitmap"));
+    // SAFETY: [bitmap_phys, +bitmap_bytes) is usable RAM that nothing else uses (it is removed
+    // from the allocator below), mapped by the boot direct map, and u64-aligned.
+    let storage = unsafe { core::slice::from_raw_parts_mut(phys_to_virt(bitmap_phys) as *mut u64, words) };
+    let mut frames = FrameAllocator::new(storage, max_phys);
+    for r in map.iter().filter(|r| r.kind == MemoryKind::Usable) {
+        if r.end > LOW_MEMORY_END {
+            frames.add_free_range(r.start.max(LOW_MEMORY_END), r.end);
+        }
+    }
+    frames.remove_range(bitmap_phys, bitmap_phys + bitmap_bytes);
+    *FRAMES.lock() = Some(frames);
+    let free_before_tables = frame_counts().0;
+
+    // The kernel's page tables: the direct map, then the image section by section.
+    let nx_bit = if nx { flags::NO_EXECUTE } else { 0 };
+    let mut memory = DirectMapTables;
+    let mut tables = PageTables::create(&mut memory).expect("no memory for the kernel's page tables");
+    for r in map.iter().filter(|r| maps_as_ram(r.kind)) {
+        let start = r.start & !(paging::PAGE_SIZE - 1);
+        let end = r.end.next_multiple_of(paging::PAGE_SIZE);
+        tables
+            .map_range(phys_to_virt(start), start, end - start, flags::WRITABLE | flags::GLOBAL | nx_bit)
+            .unwrap_or_else(|e| panic!("direct map of {start:#x}..{end:#x}: {e}"));
+    }
+    let image = kernel_image();
+    let sections = [
+        (image.start, image.rodata, flags::GLOBAL),
+        (image.rodata, image.data, flags::GLOBAL | nx_bit),
+        (image.data, image.end, flags::GLOBAL | flags::WRITABLE | nx_bit),
+    ];
+    for (start, end, section_flags) in sections {
+        for virt in (start..end).step_by(paging::PAGE_SIZE as usize) {
+            let phys = boot.kernel_phys() + (virt - image.start);
+            tables
+                .map_page(virt, phys, section_flags)
+                .unwrap_or_else(|e| panic!("kernel image mapping at {virt:#x}: {e}"));
+        }
+    }
+    let root = tables.root();
+    KERNEL_ROOT.store(root, Ordering::Relaxed);
+    // SAFETY: the new tables map the direct map (where the boot information, the bitmap and
+    // the page tables are), the whole kernel image including the boot stack in .bss, with the
+    // same virtual addresses as the boot tables did.
+    unsafe { paging::activate(root) };
+    let page_tables = (free_before_tables - frame_counts().0) as u64 * FRAME_SIZE;
+
+    // Whatever the boot loader used is ours now: the boot information has been copied.
+    {
+        let mut guard = FRAMES.lock();
+        let frames = guard.as_mut().expect("frame allocator");
+        for r in map.iter().filter(|r| r.kind == MemoryKind::BootloaderReclaimable) {
+            frames.add_free_range(r.start.max(LOW_MEMORY_END), r.end);
+        }
+    }
+    HEAP.init(FramePages);
+
+    let modules = boot.modules().iter().map(|m| m.len).sum();
+    MemorySummary {
+        usable,
+        free: frame_counts().0 as u64 * FRAME_SIZE,
+        kernel: image.end - image.start,
+        modules,
+        bitmap: bitmap_bytes,
+        page_tables,
+    }
+}
+
+/// Maps device registers at `[phys, phys + len)` uncached into the direct-map area and returns
+/// their virtual address.
+pub fn map_mmio(phys: u64, len: u64) -> u64 {
+    let start = phys & !(paging::PAGE_SIZE - 1);
+    let end = (phys + len).next_multiple_of(paging::PAGE_SIZE);
+    let mut memory = DirectMapTables;
+    let mut tables = PageTables::new(kernel_root(), &mut memory);
+    let mmio = flags::WRITABLE | flags::NO_CACHE | flags::WRITE_THROUGH | flags::GLOBAL;
+    for page in (start..end).step_by(paging::PAGE_SIZE as usize) {
+        tables
+            .map_page(phys_to_virt(page), page, mmio)
+            .unwrap_or_else(|e| panic!("mapping device memory at {page:#x}: {e}"));
+    }
+    phys_to_virt(phys)
+}
