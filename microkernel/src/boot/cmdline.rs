@@ -50,6 +50,9 @@ pub enum Crash {
     DivideError,
     /// `crash=invalid_opcode`: execute `ud2`.
     InvalidOpcode,
+    /// `crash=stack_overflow`: recurse into the kernel stack's guard page (a double fault,
+    /// handled on its own interrupt stack).
+    StackOverflow,
     /// `crash=panic`: a Rust panic.
     Panic,
 }
@@ -61,6 +64,7 @@ impl Crash {
             Crash::PageFault => "page_fault",
             Crash::DivideError => "divide_error",
             Crash::InvalidOpcode => "invalid_opcode",
+            Crash::StackOverflow => "stack_overflow",
             Crash::Panic => "panic",
         }
     }
@@ -278,11 +282,12 @@ fn parse_crash(value: &str) -> Result<Crash, &'static str> {
         Crash::PageFault,
         Crash::DivideError,
         Crash::InvalidOpcode,
+        Crash::StackOverflow,
         Crash::Panic,
     ]
     .into_iter()
     .find(|crash| crash.name() == value)
-    .ok_or("expected page_fault, divide_error, invalid_opcode or panic")
+    .ok_or("expected page_fault, divide_error, invalid_opcode, stack_overflow or panic")
 }
 
 #[cfg(test)]
@@ -394,10 +399,11 @@ mod tests {
         assert_eq!(crash("crash=divide_error"), Some(Crash::DivideError));
         assert_eq!(crash("crash=invalid_opcode"), Some(Crash::InvalidOpcode));
         assert_eq!(crash("crash=panic"), Some(Crash::Panic));
+        assert_eq!(crash("crash=stack_overflow"), Some(Crash::StackOverflow));
         assert_eq!(crash("crash=reboot"), None);
         assert_eq!(
             problems("crash=reboot"),
-            ["bad value for crash=: expected page_fault, divide_error, invalid_opcode or panic"]
+            ["bad value for crash=: expected page_fault, divide_error, invalid_opcode, stack_overflow or panic"]
         );
     }
 

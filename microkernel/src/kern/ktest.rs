@@ -184,7 +184,8 @@ fn kernel_mappings() -> TestResult {
     let (_, rodata_flags) = tables.translate(data).ok_or("kernel rodata unmapped")?;
     check!(rodata_flags & flags::WRITABLE == 0, "kernel read-only data is writable");
     let (stack_bottom, _) = crate::arch::entry::boot_stack();
-    let (_, stack_flags) = tables.translate(stack_bottom).ok_or("boot stack unmapped")?;
+    check!(tables.translate(stack_bottom).is_none(), "the stack's guard page is mapped");
+    let (_, stack_flags) = tables.translate(stack_bottom + 4096).ok_or("boot stack unmapped")?;
     check!(stack_flags & flags::WRITABLE != 0, "the stack is read-only");
     if crate::arch::cpu::features().nx {
         check!(stack_flags & flags::NO_EXECUTE != 0, "the stack is executable");

@@ -139,6 +139,17 @@ fn kernel_main(mut boot: BootInfo) -> ! {
     arch::exit_qemu(ExitCode::Success)
 }
 
+/// Recurses without end (1 KiB of stack a level) until the guard page stops it.
+#[inline(never)]
+fn recurse(depth: u64) -> u64 {
+    let mut frame = [depth; 128];
+    core::hint::black_box(&mut frame);
+    if depth == u64::MAX {
+        return depth;
+    }
+    recurse(depth + 1) + frame[depth as usize % 128]
+}
+
 /// Faults on purpose, to show how the kernel reports it (`crash=`).
 fn deliberate_crash(crash: Crash) -> ! {
     log::warn!("crash={}: faulting on purpose", crash.name());
@@ -161,6 +172,10 @@ fn deliberate_crash(crash: Crash) -> ! {
             // SAFETY: ud2 traps (#UD); the handler stops the machine.
             unsafe { core::arch::asm!("ud2") };
             panic!("ud2 did not trap");
+        }
+        Crash::StackOverflow => {
+            let depth = recurse(0);
+            panic!("recursion to depth {depth} did not overflow the stack");
         }
         Crash::Panic => panic!("deliberate panic (crash=panic)"),
     }

@@ -185,8 +185,14 @@ pub fn init(boot: &BootInfo, nx: bool) -> MemorySummary {
         (image.rodata, image.data, flags::GLOBAL | nx_bit),
         (image.data, image.end, flags::GLOBAL | flags::WRITABLE | nx_bit),
     ];
+    // The lowest page of the boot stack stays unmapped: an overflow faults there, and the
+    // fault becomes a double fault handled on its own stack instead of silent corruption.
+    let (guard_page, _) = crate::arch::entry::boot_stack();
     for (start, end, section_flags) in sections {
         for virt in (start..end).step_by(paging::PAGE_SIZE as usize) {
+            if virt == guard_page {
+                continue;
+            }
             let phys = boot.kernel_phys() + (virt - image.start);
             tables
                 .map_page(virt, phys, section_flags)

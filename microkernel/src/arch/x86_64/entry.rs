@@ -10,7 +10,8 @@
 /// Where the PVH boot tables map physical memory (the direct map's base on that path).
 pub const PVH_DIRECT_MAP_BASE: u64 = 0xffff_8000_0000_0000;
 
-/// Bytes of the boot stack, which stays the boot CPU's kernel stack.
+/// Bytes of the boot stack, which stays the boot CPU's kernel stack. Its lowest page is an
+/// unmapped guard page once the kernel's own page tables are in use.
 pub const BOOT_STACK_SIZE: usize = 64 * 1024;
 
 core::arch::global_asm!(

@@ -202,6 +202,10 @@ fn fatal_exception(frame: &TrapFrame) -> ! {
             if e & 4 != 0 { "user" } else { "supervisor" }
         );
     }
+    let (guard, _) = super::entry::boot_stack();
+    if (guard..guard + 4096).contains(&frame.rsp) || (guard..guard + 4096).contains(&read_cr2()) {
+        let _ = writeln!(out, "  kernel stack overflow: rsp or cr2 is in the boot stack's guard page");
+    }
     let f = frame;
     let _ = writeln!(out, "  rip={:#018x} cs={:#06x} rflags={:#010x} rsp={:#018x} ss={:#06x}", f.rip, f.cs, f.rflags, f.rsp, f.ss);
     let _ = writeln!(out, "  rax={:#018x} rbx={:#018x} rcx={:#018x} rdx={:#018x}", f.rax, f.rbx, f.rcx, f.rdx);

@@ -1,0 +1,217 @@
+//! `cargo image`: builds the kernel and its boot media, boots them in QEMU, runs the tests.
+
+use std::path::PathBuf;
+use std::process::{Command, ExitCode};
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+use clap::{Args, Parser, Subcommand};
+
+use image::iso::{self, IsoSpec, LimineRelease};
+use image::kernel_build::cargo_program;
+use image::tools::{self, SetupOutcome};
+use image::{BootOptions, Media, Outcome, Profile};
+
+#[derive(Parser)]
+#[command(
+    name = "cargo image",
+    bin_name = "cargo image",
+    about = "Build the microkernel, make its boot media and boot it in QEMU"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Subcommands,
+}
+
+#[derive(Subcommand)]
+enum Subcommands {
+    /// Build the kernel ELF (release unless --debug) and print its path.
+    Build {
+        /// Build the debug profile.
+        #[arg(long)]
+        debug: bool,
+    },
+    /// Build the kernel and boot it in QEMU; exits with the code the guest reports.
+    Run(RunArgs),
+    /// Build a hybrid BIOS/UEFI Limine ISO under target/iso/ (needs LIMINE_DIR).
+    ///
+    /// LIMINE_DIR must name a Limine 8.x (or newer) binary release, e.g. a checkout of Limine's
+    /// v8.x-binary branch: limine-bios.sys, limine-bios-cd.bin, limine-uefi-cd.bin and
+    /// BOOTX64.EFI (BOOTIA32.EFI optional). If it has limine.c, the host tool is compiled with cc
+    /// and `limine bios-install` makes the ISO bootable as a disk image too.
+    Iso {
+        /// Build the debug profile.
+        #[arg(long)]
+        debug: bool,
+        /// Kernel command line arguments (after `--`).
+        #[arg(last = true)]
+        kernel_args: Vec<String>,
+    },
+    /// Install what the tool needs from the system (QEMU, xorriso, OVMF) if it is missing.
+    Setup,
+    /// Check the system packages, build the kernel, then run `cargo test --workspace`.
+    Test {
+        /// Extra arguments for `cargo test` (after `--`).
+        #[arg(last = true)]
+        cargo_args: Vec<String>,
+    },
+}
+
+#[derive(Args)]
+struct RunArgs {
+    /// Build and boot the debug profile.
+    #[arg(long)]
+    debug: bool,
+    /// Guest memory in MiB.
+    #[arg(long, value_name = "MIB", default_value_t = 256)]
+    mem: u32,
+    /// Kill QEMU after this many seconds (0: never).
+    #[arg(long, value_name = "SECS", default_value_t = 300)]
+    timeout: u64,
+    /// Deterministic instruction counting (-icount shift=0).
+    #[arg(long)]
+    icount: bool,
+    /// Wait for gdb on port 1234 before running (no timeout).
+    #[arg(long)]
+    gdb: bool,
+    /// Number of CPUs.
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    smp: u32,
+    /// Boot the Limine ISO (needs LIMINE_DIR) instead of loading the kernel directly (PVH).
+    #[arg(long)]
+    iso: bool,
+    /// With --iso: boot under OVMF (UEFI) instead of SeaBIOS.
+    #[arg(long)]
+    uefi: bool,
+    /// Kernel command line arguments (after `--`).
+    #[arg(last = true)]
+    kernel_args: Vec<String>,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match dispatch(cli.command) {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn dispatch(command: Subcommands) -> Result<ExitCode> {
+    match command {
+        Subcommands::Build { debug } => {
+            let elf = image::build_kernel(Profile::from_debug_flag(debug))?;
+            println!("{}", elf.display());
+            Ok(ExitCode::SUCCESS)
+        }
+        Subcommands::Run(args) => run(args),
+        Subcommands::Iso { debug, kernel_args } => {
+            let iso = make_iso(Profile::from_debug_flag(debug), &kernel_args)?;
+            println!("{}", iso.display());
+            Ok(ExitCode::SUCCESS)
+        }
+        Subcommands::Setup => {
+            setup()?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Subcommands::Test { cargo_args } => test(&cargo_args),
+    }
+}
+
+/// Validates LIMINE_DIR before the (slow) kernel build, then builds both.
+fn make_iso(profile: Profile, kernel_args: &[String]) -> Result<PathBuf> {
+    let limine = LimineRelease::from_env()?;
+    let cmdline = image::cmdline::join(kernel_args)?;
+    let kernel = image::build_kernel(profile)?;
+    let spec = IsoSpec {
+        kernel: &kernel,
+        cmdline: &cmdline,
+        archive: None,
+    };
+    iso::build_iso(&limine, &spec)
+}
+
+fn run(args: RunArgs) -> Result<ExitCode> {
+    if args.uefi && !args.iso {
+        bail!(
+            "--uefi needs --iso: direct boot loads the kernel through QEMU's PVH entry point, \
+             which involves no firmware to choose"
+        );
+    }
+    let profile = Profile::from_debug_flag(args.debug);
+    let cmdline = image::cmdline::join(&args.kernel_args)?;
+    let (media, elf) = if args.iso {
+        let iso = make_iso(profile, &args.kernel_args)?;
+        let elf = image::kernel_build::kernel_path(profile);
+        (
+            Media::Iso {
+                path: iso,
+                uefi: args.uefi,
+            },
+            elf,
+        )
+    } else {
+        let elf = image::build_kernel(profile)?;
+        (Media::Direct(elf.clone()), elf)
+    };
+    let timeout = (args.timeout > 0 && !args.gdb).then(|| Duration::from_secs(args.timeout));
+    if args.gdb {
+        eprintln!(
+            "QEMU waits for a debugger; attach with:\n    gdb {} -ex 'target remote :1234'",
+            elf.display()
+        );
+    }
+    let log_file = image::target_dir().join("logs").join("run.log");
+    let opts = BootOptions {
+        cmdline,
+        mem_mib: args.mem,
+        smp: args.smp,
+        timeout,
+        icount: args.icount,
+        gdb: args.gdb,
+        media,
+        echo: true,
+        interactive: true,
+        log_file: Some(log_file.clone()),
+    };
+    let boot = image::boot(&opts)?;
+    match boot.outcome {
+        Outcome::Guest(0) => {}
+        Outcome::TimedOut => eprintln!(
+            "timed out after {} s; serial log in {}",
+            args.timeout,
+            log_file.display()
+        ),
+        outcome => eprintln!("{outcome}; serial log in {}", log_file.display()),
+    }
+    Ok(ExitCode::from(boot.outcome.process_exit_code()))
+}
+
+fn setup() -> Result<()> {
+    match tools::setup()? {
+        SetupOutcome::AlreadyPresent => {
+            eprintln!("setup: qemu-system-x86_64, xorriso and OVMF are installed")
+        }
+        SetupOutcome::Installed(packages) => {
+            eprintln!("setup: installed {}", packages.join(" "))
+        }
+    }
+    Ok(())
+}
+
+fn test(cargo_args: &[String]) -> Result<ExitCode> {
+    setup()?;
+    image::build_kernel(Profile::Release).context("building the kernel before the tests")?;
+    let status = Command::new(cargo_program())
+        .current_dir(image::workspace_root())
+        .args(["test", "--workspace"])
+        .args(cargo_args)
+        .status()
+        .context("could not run cargo test")?;
+    Ok(match status.code() {
+        Some(code) => ExitCode::from(u8::try_from(code).unwrap_or(1)),
+        None => ExitCode::FAILURE,
+    })
+}

@@ -1,0 +1,230 @@
+//! Harness for the QEMU integration tests: builds the kernel once, boots it, keeps failure logs.
+//!
+//! Each test boots through [`boot`] (or [`boot_with`]) and gets a [`GuestRun`] whose serial log
+//! is already written to `target/test-logs/<test name>.log`; the `expect_*` methods fail with
+//! the end of the serial output and the log's path. When the test passes the log is removed.
+
+use std::path::PathBuf;
+use std::sync::{Condvar, Mutex, OnceLock, PoisonError};
+use std::time::Duration;
+
+pub use image::report::{Report, Summary, Verdict};
+pub use image::{Boot, BootOptions, Media, Outcome};
+
+/// Timeout of a direct (PVH) boot.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// QEMU runs at most this many guests at once: TCG needs a core each.
+const MAX_CONCURRENT_GUESTS: usize = 2;
+
+/// The kernel ELF, built (release profile) once per test binary. Panics if the build fails.
+pub fn kernel() -> PathBuf {
+    static KERNEL: OnceLock<Result<PathBuf, String>> = OnceLock::new();
+    let built = KERNEL.get_or_init(|| {
+        image::build_kernel(image::Profile::Release).map_err(|error| format!("{error:#}"))
+    });
+    match built {
+        Ok(path) => path.clone(),
+        Err(error) => panic!("could not build the kernel (compiler output above): {error}"),
+    }
+}
+
+/// The Limine ISO (empty kernel command line), built once per test binary, or `None` when
+/// `LIMINE_DIR` is not set. Panics if the build fails.
+pub fn limine_iso() -> Option<PathBuf> {
+    std::env::var_os("LIMINE_DIR").filter(|dir| !dir.is_empty())?;
+    static ISO: OnceLock<Result<PathBuf, String>> = OnceLock::new();
+    let built = ISO.get_or_init(|| {
+        let build = || -> anyhow::Result<PathBuf> {
+            let limine = image::iso::LimineRelease::from_env()?;
+            let kernel = kernel();
+            let spec = image::iso::IsoSpec {
+                kernel: &kernel,
+                cmdline: "",
+                archive: None,
+            };
+            image::iso::build_iso(&limine, &spec)
+        };
+        build().map_err(|error| format!("{error:#}"))
+    });
+    match built {
+        Ok(path) => Some(path.clone()),
+        Err(error) => panic!("could not build the Limine ISO: {error}"),
+    }
+}
+
+/// Boots the kernel directly with `cmdline` under [`DEFAULT_TIMEOUT`]; `name` names the log.
+pub fn boot(name: &str, cmdline: &str) -> GuestRun {
+    let mut opts = BootOptions::direct(kernel(), cmdline);
+    opts.timeout = Some(DEFAULT_TIMEOUT);
+    boot_with(name, &opts)
+}
+
+/// Boots with `opts` and writes the serial log of test `name`.
+pub fn boot_with(name: &str, opts: &BootOptions) -> GuestRun {
+    let what = match &opts.media {
+        Media::Direct(_) if opts.cmdline.is_empty() => {
+            "direct boot, empty command line".to_string()
+        }
+        Media::Direct(_) => format!("direct boot, command line `{}`", opts.cmdline),
+        Media::Iso { uefi: false, .. } => "Limine ISO under BIOS".to_string(),
+        Media::Iso { uefi: true, .. } => "Limine ISO under UEFI".to_string(),
+    };
+    let boot = {
+        let _slot = GuestSlot::take();
+        image::boot(opts).unwrap_or_else(|error| panic!("{name} ({what}): {error:#}"))
+    };
+    let log = image::target_dir()
+        .join("test-logs")
+        .join(format!("{name}.log"));
+    write_log(&log, &boot);
+    GuestRun {
+        name: name.to_string(),
+        what,
+        timeout: opts.timeout,
+        report: Report::parse(&boot.serial),
+        boot,
+        log,
+    }
+}
+
+fn write_log(path: &std::path::Path, boot: &Boot) {
+    let mut text = boot.serial.clone();
+    if !boot.qemu_stderr.trim().is_empty() {
+        text.push_str("\n--- QEMU's stderr ---\n");
+        text.push_str(&boot.qemu_stderr);
+    }
+    let written = path
+        .parent()
+        .map_or(Ok(()), std::fs::create_dir_all)
+        .and_then(|()| std::fs::write(path, text));
+    if let Err(error) = written {
+        eprintln!("could not write serial log {}: {error}", path.display());
+    }
+}
+
+/// One finished boot. Its log file is removed on drop unless the test is failing.
+pub struct GuestRun {
+    name: String,
+    what: String,
+    timeout: Option<Duration>,
+    pub boot: Boot,
+    pub report: Report,
+    log: PathBuf,
+}
+
+impl GuestRun {
+    /// Fails unless the boot ended with `expected`.
+    #[track_caller]
+    pub fn expect_outcome(&self, expected: Outcome) -> &Self {
+        if self.boot.outcome != expected {
+            let actual = match (self.boot.outcome, self.timeout) {
+                (Outcome::TimedOut, Some(timeout)) => {
+                    format!("the guest timed out after {} s", timeout.as_secs())
+                }
+                (outcome, _) => outcome.to_string(),
+            };
+            self.fail(&format!("expected {}, but {actual}", describe(expected)));
+        }
+        self
+    }
+
+    /// The first line starting with `prefix`; fails (saying it was looking for `what`) if none.
+    #[track_caller]
+    pub fn expect_line_starting_with(&self, prefix: &str, what: &str) -> &str {
+        match self.report.line_starting_with(prefix) {
+            Some(line) => line,
+            None => self.fail(&format!("no {what} (a line starting with `{prefix}`)")),
+        }
+    }
+
+    /// The first line containing all `needles`; fails (saying it wanted `what`) if none.
+    #[track_caller]
+    pub fn expect_line_containing(&self, needles: &[&str], what: &str) -> &str {
+        match self.report.line_containing(needles) {
+            Some(line) => line,
+            None => {
+                let needles: Vec<String> = needles.iter().map(|n| format!("`{n}`")).collect();
+                self.fail(&format!(
+                    "no {what} (a line containing {})",
+                    needles.join(" and ")
+                ))
+            }
+        }
+    }
+
+    /// Fails unless the guest exited with 0 and each of `names` reported `ok`, none failed.
+    #[track_caller]
+    pub fn expect_all_passed(&self, names: &[&str]) -> &Self {
+        if let Err(message) = image::report::check_all_passed(&self.boot, names) {
+            panic!(
+                "{} ({}): {message}full serial log: {}",
+                self.name,
+                self.what,
+                self.log.display()
+            );
+        }
+        self
+    }
+
+    /// Panics with `message`, the end of the serial output and where the full log is.
+    #[track_caller]
+    pub fn fail(&self, message: &str) -> ! {
+        panic!(
+            "{} ({}): {message}\nlast serial output:\n{}full serial log: {}",
+            self.name,
+            self.what,
+            image::report::tail(&self.boot.serial, 30),
+            self.log.display()
+        );
+    }
+}
+
+impl Drop for GuestRun {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!("serial log kept at {}", self.log.display());
+        } else {
+            let _ = std::fs::remove_file(&self.log);
+        }
+    }
+}
+
+fn describe(outcome: Outcome) -> String {
+    match outcome {
+        Outcome::Guest(0) => "the guest to report code 0 (success)".to_string(),
+        Outcome::Guest(1) => "the guest to report code 1 (a self-test failed)".to_string(),
+        Outcome::Guest(2) => {
+            "the guest to report code 2 (kernel panic or fatal exception)".to_string()
+        }
+        Outcome::Guest(code) => format!("the guest to report code {code}"),
+        Outcome::NoStatus(status) => format!("QEMU to exit with status {status}"),
+        Outcome::TimedOut => "a timeout".to_string(),
+    }
+}
+
+/// A permit to run one guest; at most [`MAX_CONCURRENT_GUESTS`] exist at once.
+struct GuestSlot;
+
+static BUSY_SLOTS: Mutex<usize> = Mutex::new(0);
+static SLOT_FREED: Condvar = Condvar::new();
+
+impl GuestSlot {
+    fn take() -> GuestSlot {
+        let mut busy = BUSY_SLOTS.lock().unwrap_or_else(PoisonError::into_inner);
+        while *busy >= MAX_CONCURRENT_GUESTS {
+            busy = SLOT_FREED
+                .wait(busy)
+                .unwrap_or_else(PoisonError::into_inner);
+        }
+        *busy += 1;
+        GuestSlot
+    }
+}
+
+impl Drop for GuestSlot {
+    fn drop(&mut self) {
+        *BUSY_SLOTS.lock().unwrap_or_else(PoisonError::into_inner) -= 1;
+        SLOT_FREED.notify_one();
+    }
+}

@@ -1,0 +1,47 @@
+//! Boot-path tests: the banner, command-line handling and the `mem=` cap.
+
+use kernel_tests::{boot, Outcome};
+
+#[test]
+fn pvh_boot_reaches_banner() {
+    let run = boot("pvh_boot_reaches_banner", "");
+    run.expect_outcome(Outcome::Guest(0));
+    if run.report.banner().is_none() {
+        run.fail("no banner (a line starting with `microkernel v`)");
+    }
+    run.expect_line_starting_with("memory:", "memory line");
+}
+
+#[test]
+fn unknown_option_is_reported() {
+    let run = boot("unknown_option_is_reported", "frobnicate=1");
+    run.expect_outcome(Outcome::Guest(0));
+    run.expect_line_containing(
+        &["unknown option", "frobnicate"],
+        "complaint about the option",
+    );
+}
+
+#[test]
+fn mem_cap_is_applied() {
+    let run = boot("mem_cap_is_applied", "mem=64M test=frame_allocator");
+    run.expect_all_passed(&["frame_allocator"]);
+    let line = run.expect_line_starting_with("memory:", "memory line");
+    match image::report::usable_mib(line) {
+        Some(usable) if usable <= 64 => {}
+        Some(usable) => run.fail(&format!(
+            "mem=64M but the kernel reports usable {usable} MiB"
+        )),
+        None => run.fail(&format!("no `usable <N> MiB` in the memory line {line:?}")),
+    }
+}
+
+#[test]
+fn mem_too_small_panics() {
+    let run = boot("mem_too_small_panics", "mem=1M");
+    run.expect_outcome(Outcome::Guest(2));
+    let line = run.expect_line_starting_with("panic:", "panic line");
+    if !line.contains("mem=") {
+        run.fail(&format!("the panic line does not mention `mem=`: {line:?}"));
+    }
+}

@@ -1,0 +1,38 @@
+//! Runs the kernel's in-guest self-tests (`test=...`) and checks every case reports `ok`.
+
+use kernel_tests::{boot, Summary};
+
+#[test]
+fn self_tests_pass() {
+    let run = boot("self_tests_pass", "test=frame_allocator,heap,timer");
+    run.expect_all_passed(&["frame_allocator", "heap", "timer"]);
+    if run.report.summary
+        != Some(Summary {
+            passed: 3,
+            failed: 0,
+        })
+    {
+        run.fail(&format!(
+            "expected the summary `3 passed, 0 failed`, got {:?}",
+            run.report.summary
+        ));
+    }
+}
+
+#[test]
+fn all_self_tests_pass() {
+    let run = boot("all_self_tests_pass", "test=all");
+    run.expect_all_passed(&[]);
+    match run.report.summary {
+        Some(Summary { passed, failed: 0 }) if passed >= 3 => {}
+        summary => run.fail(&format!(
+            "expected at least 3 passed and 0 failed with test=all, got {summary:?}"
+        )),
+    }
+}
+
+#[test]
+fn timer_ticks_advance() {
+    let run = boot("timer_ticks_advance", "test=timer");
+    run.expect_all_passed(&["timer"]);
+}
