@@ -42,6 +42,10 @@ fn panic_is_reported() {
 
 #[test]
 fn stack_overflow_is_a_reported_double_fault() {
-    let (run, _) = expect_exception("stack_overflow_is_a_reported_double_fault", "stack_overflow", "#DF");
+    let (run, _) = expect_exception(
+        "stack_overflow_is_a_reported_double_fault",
+        "stack_overflow",
+        "#DF",
+    );
     run.expect_line_containing(&["kernel stack overflow"], "stack overflow diagnosis");
 }

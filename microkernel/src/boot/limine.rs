@@ -41,7 +41,10 @@ pub fn boot_info(r: &Responses<'_>) -> BootInfo {
     let mut info = BootInfo::new(BootPath::Limine, r.hhdm_offset);
     if let Some((name, version)) = r.loader {
         let mut buf = [0u8; 64];
-        let mut w = Cursor { buf: &mut buf, len: 0 };
+        let mut w = Cursor {
+            buf: &mut buf,
+            len: 0,
+        };
         let _ = core::fmt::write(&mut w, format_args!("{name} {version}"));
         let len = w.len;
         info.set_loader(core::str::from_utf8(&buf[..len]).unwrap_or(name));
@@ -55,7 +58,13 @@ pub fn boot_info(r: &Responses<'_>) -> BootInfo {
         let name = path.rsplit(|b| *b == b'/').next().unwrap_or(path);
         info.add_module(phys, size, name);
     }
-    info.set_rsdp(r.rsdp.map(|a| if a >= r.hhdm_offset { a - r.hhdm_offset } else { a }));
+    info.set_rsdp(r.rsdp.map(|a| {
+        if a >= r.hhdm_offset {
+            a - r.hhdm_offset
+        } else {
+            a
+        }
+    }));
     info.set_kernel_phys(r.kernel_phys);
     info.normalize();
     info
@@ -122,8 +131,13 @@ pub mod requests {
             return Err("the boot loader does not support Limine base revision 2");
         }
         let hhdm = HHDM.get_response().ok_or("no HHDM response")?.offset();
-        let memory_map = MEMORY_MAP.get_response().ok_or("no memory map response")?.entries();
-        let kernel = EXECUTABLE_ADDRESS.get_response().ok_or("no executable address response")?;
+        let memory_map = MEMORY_MAP
+            .get_response()
+            .ok_or("no memory map response")?
+            .entries();
+        let kernel = EXECUTABLE_ADDRESS
+            .get_response()
+            .ok_or("no executable address response")?;
         let mut modules = [(0u64, 0u64, &[][..]); super::super::MAX_MODULES];
         let mut module_count = 0;
         if let Some(response) = MODULES.get_response() {
@@ -132,12 +146,17 @@ pub mod requests {
                 module_count += 1;
             }
         }
-        let loader = BOOTLOADER_INFO.get_response().map(|r| (r.name(), r.version()));
+        let loader = BOOTLOADER_INFO
+            .get_response()
+            .map(|r| (r.name(), r.version()));
         let responses = super::Responses {
             loader,
             hhdm_offset: hhdm,
             memory_map,
-            cmdline: CMDLINE.get_response().map(|r| r.cmdline().to_bytes()).unwrap_or(&[]),
+            cmdline: CMDLINE
+                .get_response()
+                .map(|r| r.cmdline().to_bytes())
+                .unwrap_or(&[]),
             modules: &modules[..module_count],
             rsdp: RSDP.get_response().map(|r| r.address() as u64),
             kernel_phys: kernel.physical_base(),
@@ -153,7 +172,11 @@ mod tests {
     const HHDM: u64 = 0xffff_8000_0000_0000;
 
     fn entry(base: u64, length: u64, entry_type: EntryType) -> Entry {
-        Entry { base, length, entry_type }
+        Entry {
+            base,
+            length,
+            entry_type,
+        }
     }
 
     /// A memory map like Limine 8 reports under SeaBIOS with `-m 256M`.
@@ -194,7 +217,10 @@ mod tests {
         assert_eq!(info.loader(), "Limine 8.7.0");
         assert_eq!(info.cmdline(), "test=all");
         assert_eq!(info.kernel_phys(), 0x7000000);
-        assert_eq!(info.bytes_of(MemoryKind::Usable), 0x9e000 + 0x6f00000 + 0xe0000);
+        assert_eq!(
+            info.bytes_of(MemoryKind::Usable),
+            0x9e000 + 0x6f00000 + 0xe0000
+        );
         assert_eq!(info.bytes_of(MemoryKind::BootloaderReclaimable), 0xd00000);
         assert_eq!(info.bytes_of(MemoryKind::KernelAndModules), 0x200000);
         assert_eq!(info.bytes_of(MemoryKind::Framebuffer), 0x300000);

@@ -55,6 +55,10 @@ impl MemoryRegion {
     pub const fn len(&self) -> u64 {
         self.end - self.start
     }
+
+    pub const fn is_empty(&self) -> bool {
+        self.end == self.start
+    }
 }
 
 /// How the kernel was started.
@@ -131,8 +135,17 @@ pub struct BootInfo {
     loader_len: usize,
 }
 
-const EMPTY_REGION: MemoryRegion = MemoryRegion { start: 0, end: 0, kind: MemoryKind::Reserved };
-const EMPTY_MODULE: Module = Module { phys: 0, len: 0, name: [0; MAX_MODULE_NAME], name_len: 0 };
+const EMPTY_REGION: MemoryRegion = MemoryRegion {
+    start: 0,
+    end: 0,
+    kind: MemoryKind::Reserved,
+};
+const EMPTY_MODULE: Module = Module {
+    phys: 0,
+    len: 0,
+    name: [0; MAX_MODULE_NAME],
+    name_len: 0,
+};
 
 fn copy_truncated(dst: &mut [u8], src: &[u8]) -> usize {
     let mut n = src.len().min(dst.len());
@@ -219,7 +232,11 @@ impl BootInfo {
             if out > 0 && self.regions[out - 1].end == a && self.regions[out - 1].kind == kind {
                 self.regions[out - 1].end = b;
             } else {
-                self.regions[out] = MemoryRegion { start: a, end: b, kind };
+                self.regions[out] = MemoryRegion {
+                    start: a,
+                    end: b,
+                    kind,
+                };
                 out += 1;
             }
         }
@@ -254,7 +271,11 @@ impl BootInfo {
 
     /// Total bytes of one kind.
     pub fn bytes_of(&self, kind: MemoryKind) -> u64 {
-        self.memory_map().iter().filter(|r| r.kind == kind).map(MemoryRegion::len).sum()
+        self.memory_map()
+            .iter()
+            .filter(|r| r.kind == kind)
+            .map(MemoryRegion::len)
+            .sum()
     }
 
     /// Caps usable RAM at `limit` bytes (the `mem=` option): usable regions are kept from the
@@ -310,7 +331,11 @@ impl BootInfo {
         if self.module_count == MAX_MODULES {
             return false;
         }
-        let mut module = Module { phys, len, ..EMPTY_MODULE };
+        let mut module = Module {
+            phys,
+            len,
+            ..EMPTY_MODULE
+        };
         module.name_len = copy_truncated(&mut module.name, name);
         if core::str::from_utf8(&module.name[..module.name_len]).is_err() {
             module.name_len = 0;
@@ -367,13 +392,23 @@ mod tests {
     }
 
     fn map(b: &BootInfo) -> Vec<(u64, u64, MemoryKind)> {
-        b.memory_map().iter().map(|r| (r.start, r.end, r.kind)).collect()
+        b.memory_map()
+            .iter()
+            .map(|r| (r.start, r.end, r.kind))
+            .collect()
     }
 
     #[test]
     fn sorts_and_merges_adjacent_regions() {
-        let b = info(&[(0x200000, 0x100000, Usable), (0x100000, 0x100000, Usable), (0, 0x1000, Reserved)]);
-        assert_eq!(map(&b), vec![(0, 0x1000, Reserved), (0x100000, 0x300000, Usable)]);
+        let b = info(&[
+            (0x200000, 0x100000, Usable),
+            (0x100000, 0x100000, Usable),
+            (0, 0x1000, Reserved),
+        ]);
+        assert_eq!(
+            map(&b),
+            vec![(0, 0x1000, Reserved), (0x100000, 0x300000, Usable)]
+        );
     }
 
     #[test]
@@ -381,16 +416,27 @@ mod tests {
         let b = info(&[(0, 0x400000, Usable), (0x100000, 0x100000, Reserved)]);
         assert_eq!(
             map(&b),
-            vec![(0, 0x100000, Usable), (0x100000, 0x200000, Reserved), (0x200000, 0x400000, Usable)]
+            vec![
+                (0, 0x100000, Usable),
+                (0x100000, 0x200000, Reserved),
+                (0x200000, 0x400000, Usable)
+            ]
         );
     }
 
     #[test]
     fn kernel_image_carved_out_of_ram() {
-        let b = info(&[(0, 0x8000000, Usable), (0x200000, 0x123000, KernelAndModules)]);
+        let b = info(&[
+            (0, 0x8000000, Usable),
+            (0x200000, 0x123000, KernelAndModules),
+        ]);
         assert_eq!(
             map(&b),
-            vec![(0, 0x200000, Usable), (0x200000, 0x323000, KernelAndModules), (0x323000, 0x8000000, Usable)]
+            vec![
+                (0, 0x200000, Usable),
+                (0x200000, 0x323000, KernelAndModules),
+                (0x323000, 0x8000000, Usable)
+            ]
         );
     }
 
@@ -412,7 +458,11 @@ mod tests {
 
     #[test]
     fn cap_splits_the_region_that_crosses_the_limit() {
-        let mut b = info(&[(0x100000, 0x100000, Usable), (0x300000, 0x400000, Usable), (0x800000, 0x100000, Usable)]);
+        let mut b = info(&[
+            (0x100000, 0x100000, Usable),
+            (0x300000, 0x400000, Usable),
+            (0x800000, 0x100000, Usable),
+        ]);
         assert_eq!(b.cap_usable(0x180000), 0x180000);
         assert_eq!(
             map(&b),

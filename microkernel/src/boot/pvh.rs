@@ -21,12 +21,16 @@ pub trait PhysicalMemory {
 
 fn read_u32(mem: &impl PhysicalMemory, phys: u64) -> Result<u32, BootError> {
     let mut b = [0; 4];
-    mem.read(phys, &mut b).then_some(u32::from_le_bytes(b)).ok_or(BootError::Unreadable(phys))
+    mem.read(phys, &mut b)
+        .then_some(u32::from_le_bytes(b))
+        .ok_or(BootError::Unreadable(phys))
 }
 
 fn read_u64(mem: &impl PhysicalMemory, phys: u64) -> Result<u64, BootError> {
     let mut b = [0; 8];
-    mem.read(phys, &mut b).then_some(u64::from_le_bytes(b)).ok_or(BootError::Unreadable(phys))
+    mem.read(phys, &mut b)
+        .then_some(u64::from_le_bytes(b))
+        .ok_or(BootError::Unreadable(phys))
 }
 
 /// Reads a NUL-terminated string of at most `buf.len()` bytes; returns its length.
@@ -106,7 +110,11 @@ pub fn read_start_info(
         let paddr = read_u64(mem, entry)?;
         let size = read_u64(mem, entry + 8)?;
         let name_paddr = read_u64(mem, entry + 16)?;
-        let n = if name_paddr != 0 { read_cstr(mem, name_paddr, &mut text[..64])? } else { 0 };
+        let n = if name_paddr != 0 {
+            read_cstr(mem, name_paddr, &mut text[..64])?
+        } else {
+            0
+        };
         info.add_region(paddr, size, MemoryKind::KernelAndModules);
         info.add_module(paddr, size, &text[..n]);
     }
@@ -139,7 +147,9 @@ mod tests {
 
     impl PhysicalMemory for FakeMemory {
         fn read(&self, phys: u64, buf: &mut [u8]) -> bool {
-            let Some(src) = self.0.get(phys as usize..phys as usize + buf.len()) else { return false };
+            let Some(src) = self.0.get(phys as usize..phys as usize + buf.len()) else {
+                return false;
+            };
             buf.copy_from_slice(src);
             true
         }
@@ -162,7 +172,11 @@ mod tests {
         m.put64(0x3008, 0x12345);
         m.put64(0x3010, 0x5000);
         m.put(0x5000, b"archive\0");
-        let e820 = [(0u64, 0x9fc00u64, 1u32), (0xf0000, 0x10000, 2), (0x100000, 0x7f00000, 1)];
+        let e820 = [
+            (0u64, 0x9fc00u64, 1u32),
+            (0xf0000, 0x10000, 2),
+            (0x100000, 0x7f00000, 1),
+        ];
         for (i, (addr, size, kind)) in e820.into_iter().enumerate() {
             let at = 0x4000 + 24 * i as u64;
             m.put64(at, addr);
@@ -175,15 +189,23 @@ mod tests {
     #[test]
     fn reads_what_qemu_provides() {
         let m = qemu_like();
-        let info = read_start_info(&m, 0x1000, (0x200000, 0x400000), 0xffff_8000_0000_0000).unwrap();
+        let info =
+            read_start_info(&m, 0x1000, (0x200000, 0x400000), 0xffff_8000_0000_0000).unwrap();
         assert_eq!(info.path(), BootPath::Pvh);
         assert_eq!(info.cmdline(), "test=all mem=64M");
         assert_eq!(info.rsdp(), Some(0xf5a40));
         assert_eq!(info.kernel_phys(), 0x200000);
         assert_eq!(info.modules().len(), 1);
         assert_eq!(info.modules()[0].name(), "archive");
-        assert_eq!((info.modules()[0].phys, info.modules()[0].len), (0x7f00000, 0x12345));
-        let kinds: Vec<_> = info.memory_map().iter().map(|r| (r.start, r.end, r.kind)).collect();
+        assert_eq!(
+            (info.modules()[0].phys, info.modules()[0].len),
+            (0x7f00000, 0x12345)
+        );
+        let kinds: Vec<_> = info
+            .memory_map()
+            .iter()
+            .map(|r| (r.start, r.end, r.kind))
+            .collect();
         assert_eq!(
             kinds,
             vec![
@@ -202,21 +224,30 @@ mod tests {
     fn bad_magic_is_an_error() {
         let mut m = qemu_like();
         m.put32(0x1000, 0xdeadbeef);
-        assert_eq!(read_start_info(&m, 0x1000, (0, 0), 0).err(), Some(BootError::BadMagic(0xdeadbeef)));
+        assert_eq!(
+            read_start_info(&m, 0x1000, (0, 0), 0).err(),
+            Some(BootError::BadMagic(0xdeadbeef))
+        );
     }
 
     #[test]
     fn version_zero_has_no_memory_map() {
         let mut m = qemu_like();
         m.put32(0x1004, 0);
-        assert_eq!(read_start_info(&m, 0x1000, (0, 0), 0).err(), Some(BootError::NoMemoryMap));
+        assert_eq!(
+            read_start_info(&m, 0x1000, (0, 0), 0).err(),
+            Some(BootError::NoMemoryMap)
+        );
     }
 
     #[test]
     fn pointers_outside_memory_are_reported() {
         let mut m = qemu_like();
         m.put64(0x1000 + 40, 0x1_0000_0000);
-        assert_eq!(read_start_info(&m, 0x1000, (0, 0), 0).err(), Some(BootError::Unreadable(0x1_0000_0000)));
+        assert_eq!(
+            read_start_info(&m, 0x1000, (0, 0), 0).err(),
+            Some(BootError::Unreadable(0x1_0000_0000))
+        );
     }
 
     #[test]

@@ -11,9 +11,10 @@ use alloc::string::String;
 use alloc::vec::Vec;
 
 type TestResult = Result<(), String>;
+type SelfTest = fn() -> TestResult;
 
 /// Every self-test, by name.
-const TESTS: &[(&str, fn() -> TestResult)] = &[
+const TESTS: &[(&str, SelfTest)] = &[
     ("frame_allocator", frame_allocator),
     ("heap", heap),
     ("timer", timer),
@@ -59,14 +60,22 @@ pub fn run(selection: &TestSelection<'_>) -> usize {
 /// checks them all, frees them, and expects the free count back; then a contiguous DMA run.
 fn frame_allocator() -> TestResult {
     let (free_before, total) = kernel_space::frame_counts();
-    check!(free_before > 0 && free_before <= total, "bad counts: {free_before} free of {total}");
+    check!(
+        free_before > 0 && free_before <= total,
+        "bad counts: {free_before} free of {total}"
+    );
     let want = free_before.saturating_sub(256).min(64 * 1024);
     let mut frames: Vec<u64> = Vec::new();
-    frames.try_reserve(want).map_err(|_| "no heap for the frame list")?;
+    frames
+        .try_reserve(want)
+        .map_err(|_| "no heap for the frame list")?;
     let (free_mid, _) = kernel_space::frame_counts();
     for _ in 0..want {
         let frame = kernel_space::allocate_frame().ok_or("allocation failed with frames free")?;
-        check!(frame % 4096 == 0 && frame >= 0x10_0000, "bad frame {frame:#x}");
+        check!(
+            frame % 4096 == 0 && frame >= 0x10_0000,
+            "bad frame {frame:#x}"
+        );
         // SAFETY: the frame was just allocated to this test and is mapped by the direct map.
         unsafe { (phys_to_virt(frame) as *mut u64).write(frame ^ 0x5a5a_5a5a) };
         frames.push(frame);
@@ -74,19 +83,31 @@ fn frame_allocator() -> TestResult {
     for &frame in &frames {
         // SAFETY: as above; the frame is still ours.
         let value = unsafe { (phys_to_virt(frame) as *const u64).read() };
-        check!(value == frame ^ 0x5a5a_5a5a, "frame {frame:#x} handed out twice (found {value:#x})");
+        check!(
+            value == frame ^ 0x5a5a_5a5a,
+            "frame {frame:#x} handed out twice (found {value:#x})"
+        );
     }
-    check!(kernel_space::frame_counts().0 == free_mid - want, "free count did not drop by {want}");
+    check!(
+        kernel_space::frame_counts().0 == free_mid - want,
+        "free count did not drop by {want}"
+    );
     for &frame in &frames {
         kernel_space::free_frame(frame).map_err(|e| format!("free of {frame:#x}: {e}"))?;
     }
-    check!(kernel_space::free_frame(frames[0]).is_err(), "double free accepted");
+    check!(
+        kernel_space::free_frame(frames[0]).is_err(),
+        "double free accepted"
+    );
     drop(frames);
     let run = kernel_space::allocate_contiguous(16, 64 * 1024).ok_or("no 16-frame DMA run")?;
     check!(run % (64 * 1024) == 0, "DMA run {run:#x} misaligned");
     kernel_space::free_contiguous(run, 16).map_err(|e| format!("{e}"))?;
     let (free_after, _) = kernel_space::frame_counts();
-    check!(free_after == free_before, "free frames {free_before} before, {free_after} after");
+    check!(
+        free_after == free_before,
+        "free frames {free_before} before, {free_after} after"
+    );
     Ok(())
 }
 
@@ -100,10 +121,16 @@ fn heap() -> TestResult {
         boxes.push(alloc::vec![fill; size].into_boxed_slice());
     }
     for (i, b) in boxes.iter().enumerate() {
-        check!(b.iter().all(|&x| x == (i % 251) as u8), "allocation {i} was overwritten");
+        check!(
+            b.iter().all(|&x| x == (i % 251) as u8),
+            "allocation {i} was overwritten"
+        );
     }
     let during = kernel_space::heap_stats().ok_or("no heap")?;
-    check!(during.bytes_in_use > before.bytes_in_use, "heap statistics do not count allocations");
+    check!(
+        during.bytes_in_use > before.bytes_in_use,
+        "heap statistics do not count allocations"
+    );
     drop(boxes);
     let after = kernel_space::heap_stats().ok_or("no heap")?;
     check!(
@@ -112,9 +139,15 @@ fn heap() -> TestResult {
         before.bytes_in_use,
         after.bytes_in_use
     );
-    check!(after.large_pages == before.large_pages, "large allocations not returned");
+    check!(
+        after.large_pages == before.large_pages,
+        "large allocations not returned"
+    );
     let mut v: Vec<u64> = Vec::new();
-    check!(v.try_reserve(1 << 40).is_err(), "a 8 TiB reservation succeeded");
+    check!(
+        v.try_reserve(1 << 40).is_err(),
+        "a 8 TiB reservation succeeded"
+    );
     Ok(())
 }
 
@@ -139,9 +172,15 @@ fn timer() -> TestResult {
 /// GS points at this CPU's own area.
 fn percpu_area() -> TestResult {
     let cpu = percpu::current();
-    check!(cpu.is_self_consistent(), "gs:[0] does not point at the per-CPU area");
+    check!(
+        cpu.is_self_consistent(),
+        "gs:[0] does not point at the per-CPU area"
+    );
     check!(cpu.index() == 0, "boot CPU has index {}", cpu.index());
-    check!(cpu.kernel_stack_top() == crate::arch::entry::boot_stack().1, "wrong kernel stack top");
+    check!(
+        cpu.kernel_stack_top() == crate::arch::entry::boot_stack().1,
+        "wrong kernel stack top"
+    );
     Ok(())
 }
 
@@ -156,7 +195,10 @@ fn breakpoint() -> TestResult {
     b ^= 0x5555_6666_7777_8888;
     check!(a == 0 && b == 0, "registers changed across the trap");
     let after = percpu::current().breakpoints();
-    check!(after == before + 1, "breakpoint counter went from {before} to {after}");
+    check!(
+        after == before + 1,
+        "breakpoint counter went from {before} to {after}"
+    );
     Ok(())
 }
 
@@ -175,24 +217,41 @@ fn kernel_mappings() -> TestResult {
     }
     let mut memory = Tables;
     let mut tables = PageTables::new(kernel_space::kernel_root(), &mut memory);
-    let text = kernel_mappings as fn() -> TestResult as usize as u64;
+    let text = kernel_mappings as SelfTest as usize as u64;
     let (_, text_flags) = tables.translate(text).ok_or("kernel text unmapped")?;
     check!(text_flags & flags::WRITABLE == 0, "kernel text is writable");
-    check!(text_flags & flags::NO_EXECUTE == 0, "kernel text is not executable");
+    check!(
+        text_flags & flags::NO_EXECUTE == 0,
+        "kernel text is not executable"
+    );
     static DATA: u64 = 0;
     let data = &raw const DATA as u64;
     let (_, rodata_flags) = tables.translate(data).ok_or("kernel rodata unmapped")?;
-    check!(rodata_flags & flags::WRITABLE == 0, "kernel read-only data is writable");
+    check!(
+        rodata_flags & flags::WRITABLE == 0,
+        "kernel read-only data is writable"
+    );
     let (stack_bottom, _) = crate::arch::entry::boot_stack();
-    check!(tables.translate(stack_bottom).is_none(), "the stack's guard page is mapped");
-    let (_, stack_flags) = tables.translate(stack_bottom + 4096).ok_or("boot stack unmapped")?;
+    check!(
+        tables.translate(stack_bottom).is_none(),
+        "the stack's guard page is mapped"
+    );
+    let (_, stack_flags) = tables
+        .translate(stack_bottom + 4096)
+        .ok_or("boot stack unmapped")?;
     check!(stack_flags & flags::WRITABLE != 0, "the stack is read-only");
     if crate::arch::cpu::features().nx {
-        check!(stack_flags & flags::NO_EXECUTE != 0, "the stack is executable");
+        check!(
+            stack_flags & flags::NO_EXECUTE != 0,
+            "the stack is executable"
+        );
     }
     let frame = kernel_space::allocate_frame().ok_or("no frame")?;
     let translated = tables.translate(phys_to_virt(frame)).map(|(p, _)| p);
     kernel_space::free_frame(frame).map_err(|e| format!("{e}"))?;
-    check!(translated == Some(frame), "direct map of {frame:#x} gives {translated:x?}");
+    check!(
+        translated == Some(frame),
+        "direct map of {frame:#x} gives {translated:x?}"
+    );
     Ok(())
 }

@@ -18,7 +18,14 @@ fn panic(info: &core::panic::PanicInfo<'_>) -> ! {
     }
     match info.location() {
         Some(l) => {
-            let _ = writeln!(out, "\npanic: {} at {}:{}:{}", info.message(), l.file(), l.line(), l.column());
+            let _ = writeln!(
+                out,
+                "\npanic: {} at {}:{}:{}",
+                info.message(),
+                l.file(),
+                l.line(),
+                l.column()
+            );
         }
         None => {
             let _ = writeln!(out, "\npanic: {}", info.message());

@@ -15,7 +15,9 @@ struct BootDirectMap;
 
 impl PhysicalMemory for BootDirectMap {
     fn read(&self, phys: u64, buf: &mut [u8]) -> bool {
-        let Some(end) = phys.checked_add(buf.len() as u64) else { return false };
+        let Some(end) = phys.checked_add(buf.len() as u64) else {
+            return false;
+        };
         if end > 1 << 32 {
             return false;
         }
@@ -38,7 +40,12 @@ pub extern "C" fn pvh_entry(start_info: u32) -> ! {
     let image = entry::kernel_image();
     const KERNEL_VMA: u64 = 0xffff_ffff_8000_0000;
     let kernel = (image.start - KERNEL_VMA, image.end - KERNEL_VMA);
-    match pvh::read_start_info(&BootDirectMap, u64::from(start_info), kernel, entry::PVH_DIRECT_MAP_BASE) {
+    match pvh::read_start_info(
+        &BootDirectMap,
+        u64::from(start_info),
+        kernel,
+        entry::PVH_DIRECT_MAP_BASE,
+    ) {
         Ok(info) => kernel_main(info),
         Err(e) => panic!("PVH boot: {e}"),
     }
@@ -75,15 +82,26 @@ fn kernel_main(mut boot: BootInfo) -> ! {
         log::warn!("command line: {problem}");
     }
     if options.dropped_problems() > 0 {
-        log::warn!("command line: {} more problems not shown", options.dropped_problems());
+        log::warn!(
+            "command line: {} more problems not shown",
+            options.dropped_problems()
+        );
     }
     if boot.regions_dropped() > 0 {
-        log::warn!("memory map: {} regions dropped (too many or malformed)", boot.regions_dropped());
+        log::warn!(
+            "memory map: {} regions dropped (too many or malformed)",
+            boot.regions_dropped()
+        );
     }
     let reported = boot.bytes_of(MemoryKind::Usable);
     if let Some(limit) = options.mem_limit() {
         let left = boot.cap_usable(limit);
-        log::info!("mem={} MiB: usable memory capped from {} MiB to {} MiB", limit / MIB, reported / MIB, left / MIB);
+        log::info!(
+            "mem={} MiB: usable memory capped from {} MiB to {} MiB",
+            limit / MIB,
+            reported / MIB,
+            left / MIB
+        );
     }
 
     let features = cpu::features();
@@ -126,14 +144,21 @@ fn kernel_main(mut boot: BootInfo) -> ! {
         timer.tsc_hz / 1_000_000
     );
     x86_64::instructions::interrupts::enable();
-    log::info!("boot: {} M TSC cycles since reset", arch::rdtsc() / 1_000_000);
+    log::info!(
+        "boot: {} M TSC cycles since reset",
+        arch::rdtsc() / 1_000_000
+    );
 
     if let Some(crash) = options.crash() {
         deliberate_crash(crash);
     }
     if let Some(selection) = options.tests() {
         let failed = ktest::run(&selection);
-        arch::exit_qemu(if failed == 0 { ExitCode::Success } else { ExitCode::TestsFailed });
+        arch::exit_qemu(if failed == 0 {
+            ExitCode::Success
+        } else {
+            ExitCode::TestsFailed
+        });
     }
     kprintln!("nothing to run: no boot archive yet; shutting down");
     arch::exit_qemu(ExitCode::Success)
@@ -165,7 +190,9 @@ fn deliberate_crash(crash: Crash) -> ! {
         Crash::DivideError => {
             // SAFETY: a division by zero traps (#DE); the handler stops the machine. Done in
             // assembly because Rust checks divisors before dividing.
-            unsafe { core::arch::asm!("xor ecx, ecx", "div ecx", out("eax") _, out("edx") _, out("ecx") _) };
+            unsafe {
+                core::arch::asm!("xor ecx, ecx", "div ecx", out("eax") _, out("edx") _, out("ecx") _)
+            };
             panic!("division by zero did not trap");
         }
         Crash::InvalidOpcode => {

@@ -43,17 +43,28 @@ pub fn allocate_contiguous(count: usize, align: u64) -> Option<u64> {
 
 /// Returns a frame.
 pub fn free_frame(phys: u64) -> Result<(), super::frame_allocator::FreeError> {
-    FRAMES.lock().as_mut().expect("frame allocator not set up").free(phys)
+    FRAMES
+        .lock()
+        .as_mut()
+        .expect("frame allocator not set up")
+        .free(phys)
 }
 
 /// Returns a run from [`allocate_contiguous`].
 pub fn free_contiguous(phys: u64, count: usize) -> Result<(), super::frame_allocator::FreeError> {
-    FRAMES.lock().as_mut().expect("frame allocator not set up").free_contiguous(phys, count)
+    FRAMES
+        .lock()
+        .as_mut()
+        .expect("frame allocator not set up")
+        .free_contiguous(phys, count)
 }
 
 /// (free, managed) frame counts.
 pub fn frame_counts() -> (usize, usize) {
-    FRAMES.lock().as_ref().map_or((0, 0), |f| (f.free_frames(), f.total_frames()))
+    FRAMES
+        .lock()
+        .as_ref()
+        .map_or((0, 0), |f| (f.free_frames(), f.total_frames()))
 }
 
 /// Heap statistics, once the heap exists.
@@ -90,7 +101,11 @@ struct FramePages;
 
 impl PageSource for FramePages {
     fn allocate_pages(&mut self, count: usize) -> Option<NonNull<u8>> {
-        let phys = if count == 1 { allocate_frame()? } else { allocate_contiguous(count, FRAME_SIZE)? };
+        let phys = if count == 1 {
+            allocate_frame()?
+        } else {
+            allocate_contiguous(count, FRAME_SIZE)?
+        };
         NonNull::new(phys_to_virt(phys) as *mut u8)
     }
 
@@ -142,7 +157,12 @@ pub fn init(boot: &BootInfo, nx: bool) -> MemorySummary {
     // 4 GiB, because that is all the PVH boot tables map.
     let max_phys = map
         .iter()
-        .filter(|r| matches!(r.kind, MemoryKind::Usable | MemoryKind::BootloaderReclaimable))
+        .filter(|r| {
+            matches!(
+                r.kind,
+                MemoryKind::Usable | MemoryKind::BootloaderReclaimable
+            )
+        })
         .map(|r| r.end)
         .max()
         .unwrap_or(0);
@@ -157,7 +177,8 @@ pub fn init(boot: &BootInfo, nx: bool) -> MemorySummary {
         .unwrap_or_else(|| panic!("no usable region holds the {bitmap_bytes}-byte frame bitmap"));
     // SAFETY: [bitmap_phys, +bitmap_bytes) is usable RAM that nothing else uses (it is removed
     // from the allocator below), mapped by the boot direct map, and u64-aligned.
-    let storage = unsafe { core::slice::from_raw_parts_mut(phys_to_virt(bitmap_phys) as *mut u64, words) };
+    let storage =
+        unsafe { core::slice::from_raw_parts_mut(phys_to_virt(bitmap_phys) as *mut u64, words) };
     let mut frames = FrameAllocator::new(storage, max_phys);
     for r in map.iter().filter(|r| r.kind == MemoryKind::Usable) {
         if r.end > LOW_MEMORY_END {
@@ -171,19 +192,29 @@ pub fn init(boot: &BootInfo, nx: bool) -> MemorySummary {
     // The kernel's page tables: the direct map, then the image section by section.
     let nx_bit = if nx { flags::NO_EXECUTE } else { 0 };
     let mut memory = DirectMapTables;
-    let mut tables = PageTables::create(&mut memory).expect("no memory for the kernel's page tables");
+    let mut tables =
+        PageTables::create(&mut memory).expect("no memory for the kernel's page tables");
     for r in map.iter().filter(|r| maps_as_ram(r.kind)) {
         let start = r.start & !(paging::PAGE_SIZE - 1);
         let end = r.end.next_multiple_of(paging::PAGE_SIZE);
         tables
-            .map_range(phys_to_virt(start), start, end - start, flags::WRITABLE | flags::GLOBAL | nx_bit)
+            .map_range(
+                phys_to_virt(start),
+                start,
+                end - start,
+                flags::WRITABLE | flags::GLOBAL | nx_bit,
+            )
             .unwrap_or_else(|e| panic!("direct map of {start:#x}..{end:#x}: {e}"));
     }
     let image = kernel_image();
     let sections = [
         (image.start, image.rodata, flags::GLOBAL),
         (image.rodata, image.data, flags::GLOBAL | nx_bit),
-        (image.data, image.end, flags::GLOBAL | flags::WRITABLE | nx_bit),
+        (
+            image.data,
+            image.end,
+            flags::GLOBAL | flags::WRITABLE | nx_bit,
+        ),
     ];
     // The lowest page of the boot stack stays unmapped: an overflow faults there, and the
     // fault becomes a double fault handled on its own stack instead of silent corruption.
@@ -211,7 +242,10 @@ pub fn init(boot: &BootInfo, nx: bool) -> MemorySummary {
     {
         let mut guard = FRAMES.lock();
         let frames = guard.as_mut().expect("frame allocator");
-        for r in map.iter().filter(|r| r.kind == MemoryKind::BootloaderReclaimable) {
+        for r in map
+            .iter()
+            .filter(|r| r.kind == MemoryKind::BootloaderReclaimable)
+        {
             frames.add_free_range(r.start.max(LOW_MEMORY_END), r.end);
         }
     }

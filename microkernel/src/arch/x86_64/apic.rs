@@ -82,7 +82,11 @@ pub fn init(features: &Features, map_mmio: impl FnOnce(u64) -> u64) -> TimerInfo
         MMIO_BASE.store(map_mmio(base & 0x000f_ffff_ffff_f000), Ordering::Relaxed);
     }
     write(REG_SPURIOUS, 0x100 | u32::from(SPURIOUS_VECTOR));
-    let apic_id = if features.x2apic { read(REG_ID) } else { read(REG_ID) >> 24 };
+    let apic_id = if features.x2apic {
+        read(REG_ID)
+    } else {
+        read(REG_ID) >> 24
+    };
 
     // Count APIC timer and TSC ticks over 10 ms of the PIT.
     const CALIBRATION_MS: u64 = 10;
@@ -99,15 +103,27 @@ pub fn init(features: &Features, map_mmio: impl FnOnce(u64) -> u64) -> TimerInfo
     });
     let (timer_hz, tsc_hz) = if calibrated && samples[0].0 > samples[1].0 {
         let per = 1000 / CALIBRATION_MS;
-        (u64::from(samples[0].0 - samples[1].0) * per, (samples[1].1 - samples[0].1) * per)
+        (
+            u64::from(samples[0].0 - samples[1].0) * per,
+            (samples[1].1 - samples[0].1) * per,
+        )
     } else {
         // QEMU's APIC runs at 1 GHz before the divider; assume that rather than stop.
         (1_000_000_000 / 16, 0)
     };
     write(REG_TIMER_INITIAL, 0);
     write(REG_LVT_TIMER, LVT_PERIODIC | u32::from(TIMER_VECTOR));
-    write(REG_TIMER_INITIAL, ((timer_hz / HZ).max(1)).min(u64::from(u32::MAX)) as u32);
-    TimerInfo { x2apic: features.x2apic, apic_id, timer_hz, tsc_hz, calibrated }
+    write(
+        REG_TIMER_INITIAL,
+        ((timer_hz / HZ).max(1)).min(u64::from(u32::MAX)) as u32,
+    );
+    TimerInfo {
+        x2apic: features.x2apic,
+        apic_id,
+        timer_hz,
+        tsc_hz,
+        calibrated,
+    }
 }
 
 /// The boot CPU's APIC id before the APIC is set up (from CPUID).

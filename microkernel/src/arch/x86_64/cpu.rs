@@ -28,8 +28,16 @@ pub struct Features {
 pub fn features() -> Features {
     let (_, _, ecx1, _) = cpuid(1);
     let (max_ext, ..) = cpuid(0x8000_0000);
-    let (_, _, _, edx_ext1) = if max_ext >= 0x8000_0001 { cpuid(0x8000_0001) } else { (0, 0, 0, 0) };
-    let (_, _, _, edx_ext7) = if max_ext >= 0x8000_0007 { cpuid(0x8000_0007) } else { (0, 0, 0, 0) };
+    let (_, _, _, edx_ext1) = if max_ext >= 0x8000_0001 {
+        cpuid(0x8000_0001)
+    } else {
+        (0, 0, 0, 0)
+    };
+    let (_, _, _, edx_ext7) = if max_ext >= 0x8000_0007 {
+        cpuid(0x8000_0007)
+    } else {
+        (0, 0, 0, 0)
+    };
     Features {
         x2apic: ecx1 & (1 << 21) != 0,
         nx: edx_ext1 & (1 << 20) != 0,

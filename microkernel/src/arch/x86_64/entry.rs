@@ -154,5 +154,8 @@ pub fn kernel_image() -> KernelImage {
 
 /// The boot stack's bounds `[bottom, top)`.
 pub fn boot_stack() -> (u64, u64) {
-    (&raw const boot_stack_bottom as u64, &raw const boot_stack_top as u64)
+    (
+        &raw const boot_stack_bottom as u64,
+        &raw const boot_stack_top as u64,
+    )
 }

@@ -36,7 +36,11 @@ struct CpuTables {
 static mut BOOT_CPU_TABLES: CpuTables = CpuTables {
     gdt: GlobalDescriptorTable::empty(),
     tss: TaskStateSegment::new(),
-    ist: [Stack([0; IST_STACK_SIZE]), Stack([0; IST_STACK_SIZE]), Stack([0; IST_STACK_SIZE])],
+    ist: [
+        Stack([0; IST_STACK_SIZE]),
+        Stack([0; IST_STACK_SIZE]),
+        Stack([0; IST_STACK_SIZE]),
+    ],
 };
 
 /// Builds and loads the boot CPU's GDT and TSS; `kernel_stack_top` is where the CPU switches
@@ -47,14 +51,15 @@ pub fn init_boot_cpu(kernel_stack_top: u64) {
     // reference into BOOT_CPU_TABLES, and after this function the GDT and TSS are only read
     // by the CPU, so handing out 'static shared references is sound.
     unsafe {
-        let t = &mut *tables;
-        for (slot, stack) in t.ist.iter().enumerate() {
+        let tss = &raw mut (*tables).tss;
+        let ist = &raw const (*tables).ist;
+        for (slot, stack) in (*ist).iter().enumerate() {
             let top = stack.0.as_ptr() as u64 + IST_STACK_SIZE as u64;
-            t.tss.interrupt_stack_table[slot] = VirtAddr::new(top);
+            (*tss).interrupt_stack_table[slot] = VirtAddr::new(top);
         }
-        t.tss.privilege_stack_table[0] = VirtAddr::new(kernel_stack_top);
-        let tss: &'static TaskStateSegment = &*(&raw const (*tables).tss);
-        let gdt = &mut t.gdt;
+        (*tss).privilege_stack_table[0] = VirtAddr::new(kernel_stack_top);
+        let tss: &'static TaskStateSegment = &*tss;
+        let gdt: &'static mut GlobalDescriptorTable<8> = &mut (*tables).gdt;
         let code = gdt.append(Descriptor::kernel_code_segment());
         let data = gdt.append(Descriptor::kernel_data_segment());
         let user_data = gdt.append(Descriptor::user_data_segment());
@@ -64,7 +69,7 @@ pub fn init_boot_cpu(kernel_stack_top: u64) {
             (code.0, data.0, user_data.0, user_code.0, tss_selector.0),
             (KERNEL_CODE, KERNEL_DATA, USER_DATA, USER_CODE, TSS)
         );
-        let gdt: &'static GlobalDescriptorTable<8> = &*(&raw const (*tables).gdt);
+        let gdt: &'static GlobalDescriptorTable<8> = gdt;
         gdt.load();
         CS::set_reg(SegmentSelector(KERNEL_CODE));
         SS::set_reg(SegmentSelector(KERNEL_DATA));

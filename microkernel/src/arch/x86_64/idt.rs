@@ -16,8 +16,15 @@ struct Gate {
 }
 
 const INTERRUPT_GATE: u8 = 0x8e; // present, DPL 0, 64-bit interrupt gate
-const EMPTY: Gate =
-    Gate { offset_low: 0, selector: 0, ist: 0, attributes: 0, offset_middle: 0, offset_high: 0, reserved: 0 };
+const EMPTY: Gate = Gate {
+    offset_low: 0,
+    selector: 0,
+    ist: 0,
+    attributes: 0,
+    offset_middle: 0,
+    offset_high: 0,
+    reserved: 0,
+};
 
 #[repr(C, align(16))]
 struct Idt([Gate; 256]);

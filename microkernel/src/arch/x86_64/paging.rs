@@ -103,7 +103,7 @@ impl<'m, M: TableMemory> PageTables<'m, M> {
 
     /// Maps one 4 KiB page. Mapping the same frame again with new flags updates them.
     pub fn map_page(&mut self, virt: u64, phys: u64, page_flags: u64) -> Result<(), MapError> {
-        if virt % PAGE_SIZE != 0 || phys % PAGE_SIZE != 0 {
+        if !virt.is_multiple_of(PAGE_SIZE) || !phys.is_multiple_of(PAGE_SIZE) {
             return Err(MapError::Misaligned(virt | phys));
         }
         let entry = self.entry(virt, 1)?;
@@ -115,12 +115,19 @@ impl<'m, M: TableMemory> PageTables<'m, M> {
     }
 
     /// Maps one 2 MiB page.
-    pub fn map_large_page(&mut self, virt: u64, phys: u64, page_flags: u64) -> Result<(), MapError> {
-        if virt % LARGE_PAGE_SIZE != 0 || phys % LARGE_PAGE_SIZE != 0 {
+    pub fn map_large_page(
+        &mut self,
+        virt: u64,
+        phys: u64,
+        page_flags: u64,
+    ) -> Result<(), MapError> {
+        if !virt.is_multiple_of(LARGE_PAGE_SIZE) || !phys.is_multiple_of(LARGE_PAGE_SIZE) {
             return Err(MapError::Misaligned(virt | phys));
         }
         let entry = self.entry(virt, 2)?;
-        if *entry & flags::PRESENT != 0 && (*entry & flags::HUGE == 0 || *entry & ADDRESS_MASK != phys) {
+        if *entry & flags::PRESENT != 0
+            && (*entry & flags::HUGE == 0 || *entry & ADDRESS_MASK != phys)
+        {
             return Err(MapError::AlreadyMapped(virt));
         }
         *entry = phys | page_flags | flags::PRESENT | flags::HUGE;
@@ -128,7 +135,13 @@ impl<'m, M: TableMemory> PageTables<'m, M> {
     }
 
     /// Maps `[phys, phys + len)` at `virt` with the largest pages alignment allows.
-    pub fn map_range(&mut self, virt: u64, phys: u64, len: u64, page_flags: u64) -> Result<(), MapError> {
+    pub fn map_range(
+        &mut self,
+        virt: u64,
+        phys: u64,
+        len: u64,
+        page_flags: u64,
+    ) -> Result<(), MapError> {
         let mut offset = 0;
         while offset < len {
             let (v, p, left) = (virt + offset, phys + offset, len - offset);
@@ -154,7 +167,10 @@ impl<'m, M: TableMemory> PageTables<'m, M> {
             let page_mask = (1u64 << (12 + 9 * (level - 1))) - 1;
             if level == 1 || (level == 2 && entry & flags::HUGE != 0) {
                 let flags = entry & !ADDRESS_MASK;
-                return Some(((entry & ADDRESS_MASK & !page_mask) | (virt & page_mask), flags));
+                return Some((
+                    (entry & ADDRESS_MASK & !page_mask) | (virt & page_mask),
+                    flags,
+                ));
             }
             table = entry & ADDRESS_MASK;
         }
@@ -184,7 +200,10 @@ mod tests {
 
     impl Memory {
         fn new(limit: usize) -> Self {
-            Memory { pages: vec![[0; 512]], limit }
+            Memory {
+                pages: vec![[0; 512]],
+                limit,
+            }
         }
     }
 
@@ -208,9 +227,16 @@ mod tests {
         let mut m = Memory::new(16);
         let mut t = PageTables::create(&mut m).unwrap();
         t.map_page(KERNEL, 0x200000, flags::WRITABLE).unwrap();
-        t.map_page(KERNEL + 0x1000, 0x7000, flags::NO_EXECUTE).unwrap();
-        assert_eq!(t.translate(KERNEL + 0x123), Some((0x200123, flags::PRESENT | flags::WRITABLE)));
-        assert_eq!(t.translate(KERNEL + 0x1fff), Some((0x7fff, flags::PRESENT | flags::NO_EXECUTE)));
+        t.map_page(KERNEL + 0x1000, 0x7000, flags::NO_EXECUTE)
+            .unwrap();
+        assert_eq!(
+            t.translate(KERNEL + 0x123),
+            Some((0x200123, flags::PRESENT | flags::WRITABLE))
+        );
+        assert_eq!(
+            t.translate(KERNEL + 0x1fff),
+            Some((0x7fff, flags::PRESENT | flags::NO_EXECUTE))
+        );
         assert_eq!(t.translate(KERNEL + 0x2000), None);
         // root + PDPT + PD + PT
         assert_eq!(m.pages.len(), 5);
@@ -222,7 +248,13 @@ mod tests {
         let base = 0xffff_8000_0000_0000;
         let mut t = PageTables::create(&mut m).unwrap();
         // 4 KiB head, two 2 MiB pages, 4 KiB tail.
-        t.map_range(base + 0x1ff000, 0x1ff000, 0x1000 + 2 * LARGE_PAGE_SIZE + 0x3000, flags::WRITABLE).unwrap();
+        t.map_range(
+            base + 0x1ff000,
+            0x1ff000,
+            0x1000 + 2 * LARGE_PAGE_SIZE + 0x3000,
+            flags::WRITABLE,
+        )
+        .unwrap();
         assert_eq!(t.translate(base + 0x1ff000).unwrap().0, 0x1ff000);
         let (phys, f) = t.translate(base + 0x345678).unwrap();
         assert_eq!(phys, 0x345678);
@@ -236,11 +268,23 @@ mod tests {
         let mut m = Memory::new(16);
         let mut t = PageTables::create(&mut m).unwrap();
         t.map_large_page(0x4000_0000, 0x20_0000, 0).unwrap();
-        assert_eq!(t.map_page(0x4000_1000, 0x9000, 0), Err(MapError::AlreadyMapped(0x4000_1000)));
+        assert_eq!(
+            t.map_page(0x4000_1000, 0x9000, 0),
+            Err(MapError::AlreadyMapped(0x4000_1000))
+        );
         t.map_page(0x1000, 0x5000, 0).unwrap();
-        assert_eq!(t.map_page(0x1000, 0x6000, 0), Err(MapError::AlreadyMapped(0x1000)));
-        assert_eq!(t.map_large_page(0x0, 0x0, 0), Err(MapError::AlreadyMapped(0x0)));
-        assert_eq!(t.map_page(0x1001, 0x5000, 0), Err(MapError::Misaligned(0x5001 | 0x1001)));
+        assert_eq!(
+            t.map_page(0x1000, 0x6000, 0),
+            Err(MapError::AlreadyMapped(0x1000))
+        );
+        assert_eq!(
+            t.map_large_page(0x0, 0x0, 0),
+            Err(MapError::AlreadyMapped(0x0))
+        );
+        assert_eq!(
+            t.map_page(0x1001, 0x5000, 0),
+            Err(MapError::Misaligned(0x5001 | 0x1001))
+        );
     }
 
     #[test]

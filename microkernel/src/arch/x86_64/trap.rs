@@ -191,7 +191,11 @@ fn fatal_exception(frame: &TrapFrame) -> ! {
             out,
             "  cr2={:#018x} ({} {}, {})",
             read_cr2(),
-            if e & 1 != 0 { "protection violation on" } else { "not-present page on" },
+            if e & 1 != 0 {
+                "protection violation on"
+            } else {
+                "not-present page on"
+            },
             if e & 16 != 0 {
                 "instruction fetch"
             } else if e & 2 != 0 {
@@ -204,14 +208,43 @@ fn fatal_exception(frame: &TrapFrame) -> ! {
     }
     let (guard, _) = super::entry::boot_stack();
     if (guard..guard + 4096).contains(&frame.rsp) || (guard..guard + 4096).contains(&read_cr2()) {
-        let _ = writeln!(out, "  kernel stack overflow: rsp or cr2 is in the boot stack's guard page");
+        let _ = writeln!(
+            out,
+            "  kernel stack overflow: rsp or cr2 is in the boot stack's guard page"
+        );
     }
     let f = frame;
-    let _ = writeln!(out, "  rip={:#018x} cs={:#06x} rflags={:#010x} rsp={:#018x} ss={:#06x}", f.rip, f.cs, f.rflags, f.rsp, f.ss);
-    let _ = writeln!(out, "  rax={:#018x} rbx={:#018x} rcx={:#018x} rdx={:#018x}", f.rax, f.rbx, f.rcx, f.rdx);
-    let _ = writeln!(out, "  rsi={:#018x} rdi={:#018x} rbp={:#018x} r8 ={:#018x}", f.rsi, f.rdi, f.rbp, f.r8);
-    let _ = writeln!(out, "  r9 ={:#018x} r10={:#018x} r11={:#018x} r12={:#018x}", f.r9, f.r10, f.r11, f.r12);
-    let _ = writeln!(out, "  r13={:#018x} r14={:#018x} r15={:#018x} cr3={:#018x}", f.r13, f.r14, f.r15, x86_64::registers::control::Cr3::read_raw().0.start_address().as_u64());
+    let _ = writeln!(
+        out,
+        "  rip={:#018x} cs={:#06x} rflags={:#010x} rsp={:#018x} ss={:#06x}",
+        f.rip, f.cs, f.rflags, f.rsp, f.ss
+    );
+    let _ = writeln!(
+        out,
+        "  rax={:#018x} rbx={:#018x} rcx={:#018x} rdx={:#018x}",
+        f.rax, f.rbx, f.rcx, f.rdx
+    );
+    let _ = writeln!(
+        out,
+        "  rsi={:#018x} rdi={:#018x} rbp={:#018x} r8 ={:#018x}",
+        f.rsi, f.rdi, f.rbp, f.r8
+    );
+    let _ = writeln!(
+        out,
+        "  r9 ={:#018x} r10={:#018x} r11={:#018x} r12={:#018x}",
+        f.r9, f.r10, f.r11, f.r12
+    );
+    let _ = writeln!(
+        out,
+        "  r13={:#018x} r14={:#018x} r15={:#018x} cr3={:#018x}",
+        f.r13,
+        f.r14,
+        f.r15,
+        x86_64::registers::control::Cr3::read_raw()
+            .0
+            .start_address()
+            .as_u64()
+    );
     let _ = writeln!(out, "kernel stopped: fatal exception");
     super::exit_qemu(ExitCode::Panic)
 }
