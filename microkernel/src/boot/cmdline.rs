@@ -103,6 +103,7 @@ enum Key {
     Log,
     Test,
     Crash,
+    Init,
 }
 
 impl Key {
@@ -112,6 +113,7 @@ impl Key {
             "log" => Some(Key::Log),
             "test" => Some(Key::Test),
             "crash" => Some(Key::Crash),
+            "init" => Some(Key::Init),
             _ => None,
         }
     }
@@ -132,6 +134,7 @@ pub struct CommandLine<'a> {
     log_level: LevelFilter,
     tests: Option<TestSelection<'a>>,
     crash: Option<Crash>,
+    init: Option<&'a str>,
     seen: u8,
     problems: [Option<Problem<'a>>; MAX_PROBLEMS],
     stored: usize,
@@ -145,6 +148,7 @@ pub fn parse(line: &str) -> CommandLine<'_> {
         log_level: LevelFilter::Info,
         tests: None,
         crash: None,
+        init: None,
         seen: 0,
         problems: [None; MAX_PROBLEMS],
         stored: 0,
@@ -175,6 +179,12 @@ impl<'a> CommandLine<'a> {
     /// `crash=`: the fault to provoke, if any.
     pub fn crash(&self) -> Option<Crash> {
         self.crash
+    }
+
+    /// `init=`: the boot-archive program to start as the first task (the kernel's default
+    /// is `bootstrap`).
+    pub fn init(&self) -> Option<&'a str> {
+        self.init
     }
 
     /// The problems found, in command-line order (the first `MAX_PROBLEMS` of them).
@@ -211,6 +221,7 @@ impl<'a> CommandLine<'a> {
             Key::Log => parse_level(value).map(|level| self.log_level = level),
             Key::Test => parse_tests(value).map(|tests| self.tests = Some(tests)),
             Key::Crash => parse_crash(value).map(|crash| self.crash = Some(crash)),
+            Key::Init => parse_program_name(value).map(|name| self.init = Some(name)),
         };
         if let Err(why) = applied {
             self.report(Problem::BadValue { option: name, why });
@@ -226,6 +237,14 @@ impl<'a> CommandLine<'a> {
             None => self.dropped += 1,
         }
     }
+}
+
+/// A boot-archive program name: at most 47 bytes (the archive's limit), no commas.
+fn parse_program_name(value: &str) -> Result<&str, &'static str> {
+    if value.len() > libipc::abi::archive::NAME_MAX {
+        return Err("program names are at most 47 bytes");
+    }
+    Ok(value)
 }
 
 /// `<digits>[K|M|G]`, binary units, in bytes; zero and overflow are refused.
@@ -390,6 +409,15 @@ mod tests {
             ["bad value for test=: 'all' cannot be combined with test names"]
         );
         assert_eq!(parse("test=a,,b").tests(), None);
+    }
+
+    #[test]
+    fn init_names_a_program() {
+        assert_eq!(parse("init=hello").init(), Some("hello"));
+        assert_eq!(parse("").init(), None);
+        let long = format!("init={}", "x".repeat(48));
+        assert_eq!(parse(&long).init(), None);
+        assert_eq!(problems(&long), ["bad value for init=: program names are at most 47 bytes"]);
     }
 
     #[test]

@@ -1,13 +1,16 @@
 //! Kernel start-up: from either boot path to a running kernel, then whatever the command line
 //! chose to run.
 
-use crate::arch::{self, apic, cpu, entry, gdt, idt, percpu, serial};
+use crate::arch::{self, apic, cpu, entry, gdt, idt, percpu, serial, syscall};
 use crate::boot::cmdline::{self, Crash};
 use crate::boot::pvh::{self, PhysicalMemory};
 use crate::boot::{limine, BootInfo, MemoryKind};
-use crate::kern::{console, ktest};
+use crate::kern::kernel::{Kernel, KERNEL};
+use crate::kern::{console, ktest, sched};
+use alloc::string::String;
+use libipc::abi::archive::Archive;
 use crate::kprintln;
-use crate::vm::kernel_space;
+use crate::vm::kernel_space::{self, phys_to_virt};
 use libipc::abi::report::ExitCode;
 
 /// Physical memory through the PVH boot tables' direct map (the first 4 GiB).
@@ -143,11 +146,10 @@ fn kernel_main(mut boot: BootInfo) -> ! {
         apic::HZ,
         timer.tsc_hz / 1_000_000
     );
+    syscall::init();
     x86_64::instructions::interrupts::enable();
-    log::info!(
-        "boot: {} M TSC cycles since reset",
-        arch::rdtsc() / 1_000_000
-    );
+    log::info!("boot: {} M TSC cycles since reset", arch::rdtsc() / 1_000_000);
+    let archive = boot_archive(&boot);
 
     if let Some(crash) = options.crash() {
         deliberate_crash(crash);
@@ -160,8 +162,43 @@ fn kernel_main(mut boot: BootInfo) -> ! {
             ExitCode::TestsFailed
         });
     }
-    kprintln!("nothing to run: no boot archive yet; shutting down");
-    arch::exit_qemu(ExitCode::Success)
+    x86_64::instructions::interrupts::disable();
+    let Some(archive) = archive else {
+        kprintln!("nothing to run: no boot archive; shutting down");
+        arch::exit_qemu(ExitCode::Success)
+    };
+    let mut guard = KERNEL.lock();
+    let kernel = guard.insert(Kernel::new(Some(archive)));
+    let init = options.init().unwrap_or("bootstrap");
+    if let Err(e) = kernel.start_init(init) {
+        panic!("cannot start the first task, init={init}: {e}");
+    }
+    sched::run(guard)
+}
+
+/// The boot archive (the first boot module), checked, as bytes and physical address.
+fn boot_archive(boot: &BootInfo) -> Option<(&'static [u8], u64)> {
+    let module = boot.modules().first()?;
+    // SAFETY: boot modules lie in memory marked KernelAndModules, which the direct map covers
+    // and the frame allocator never hands out, so the bytes stay valid and unchanged forever.
+    let bytes = unsafe { core::slice::from_raw_parts(phys_to_virt(module.phys) as *const u8, module.len as usize) };
+    match Archive::parse(bytes) {
+        Ok(archive) => {
+            let names = archive.files().map(|f| f.name).fold(String::new(), |mut all, name| {
+                if !all.is_empty() {
+                    all.push_str(", ");
+                }
+                all.push_str(name);
+                all
+            });
+            log::info!("boot archive: {} programs: {names}", archive.len());
+            Some((bytes, module.phys))
+        }
+        Err(e) => {
+            log::error!("boot module {:?} is not a boot archive: {e}", module.name());
+            None
+        }
+    }
 }
 
 /// Recurses without end (1 KiB of stack a level) until the guard page stops it.

@@ -8,7 +8,7 @@ use crate::arch::entry::kernel_image;
 use crate::arch::paging::{self, flags, PageTables, TableMemory};
 use crate::boot::{BootInfo, MemoryKind};
 use core::ptr::NonNull;
-use core::sync::atomic::{AtomicU64, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use spin::Mutex;
 
 /// Where the frame allocator never looks: the first MiB (BIOS data, option ROMs, and later
@@ -20,6 +20,7 @@ const LOW_MEMORY_END: u64 = 0x10_0000;
 pub const MINIMUM_MEMORY: u64 = 8 * 1024 * 1024;
 
 static DIRECT_MAP_BASE: AtomicU64 = AtomicU64::new(0);
+static NO_EXECUTE: AtomicBool = AtomicBool::new(false);
 static KERNEL_ROOT: AtomicU64 = AtomicU64::new(0);
 static FRAMES: Mutex<Option<FrameAllocator>> = Mutex::new(None);
 
@@ -72,13 +73,22 @@ pub fn heap_stats() -> Option<HeapStats> {
     HEAP.stats()
 }
 
+/// The no-execute page bit, or 0 when the CPU has none.
+pub fn no_execute_bit() -> u64 {
+    if NO_EXECUTE.load(Ordering::Relaxed) {
+        flags::NO_EXECUTE
+    } else {
+        0
+    }
+}
+
 /// Physical address of the kernel's PML4.
 pub fn kernel_root() -> u64 {
     KERNEL_ROOT.load(Ordering::Relaxed)
 }
 
 /// Page tables reached through the direct map; new tables come from the frame allocator.
-struct DirectMapTables;
+pub struct DirectMapTables;
 
 impl TableMemory for DirectMapTables {
     fn table(&mut self, phys: u64) -> &mut [u64; 512] {
@@ -143,6 +153,7 @@ fn maps_as_ram(kind: MemoryKind) -> bool {
 /// kernel's own page tables. `nx`: the CPU supports no-execute pages.
 pub fn init(boot: &BootInfo, nx: bool) -> MemorySummary {
     DIRECT_MAP_BASE.store(boot.hhdm_offset(), Ordering::Relaxed);
+    NO_EXECUTE.store(nx, Ordering::Relaxed);
     let map = boot.memory_map();
     let usable = boot.bytes_of(MemoryKind::Usable);
     if usable < MINIMUM_MEMORY {

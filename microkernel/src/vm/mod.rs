@@ -1,7 +1,14 @@
-//! Virtual memory. For now: physical frames, the kernel's own address space (direct map and
-//! kernel image) and the kernel heap. Maps, objects and pagers come with the VM issue.
+//! Virtual memory: physical frames, the kernel's own address space and heap, and Mach's
+//! `vm_map` and `vm_object` (anonymous zero-fill and physical objects for now; pagers, shadow
+//! chains and `vm_page` records come with the VM and pager issues).
 
+#[cfg(target_os = "none")]
+pub mod address_space;
 pub mod frame_allocator;
 pub mod heap;
 #[cfg(target_os = "none")]
 pub mod kernel_space;
+pub mod map;
+pub mod object;
+#[cfg(target_os = "none")]
+pub mod pmap;

@@ -22,6 +22,8 @@ pub mod percpu;
 #[cfg(target_os = "none")]
 pub mod serial;
 #[cfg(target_os = "none")]
+pub mod syscall;
+#[cfg(target_os = "none")]
 pub mod trap;
 
 #[cfg(target_os = "none")]

@@ -81,20 +81,22 @@ impl<'m, M: TableMemory> PageTables<'m, M> {
     }
 
     /// The entry for `virt` at `level` (1 = page table, 2 = page directory), creating
-    /// intermediate tables as needed.
-    fn entry(&mut self, virt: u64, level: u32) -> Result<&mut u64, MapError> {
+    /// intermediate tables as needed. Intermediate entries are permissive (the leaf decides
+    /// the protection) and carry `USER` when `user` is set.
+    fn entry(&mut self, virt: u64, level: u32, user: bool) -> Result<&mut u64, MapError> {
+        let intermediate = flags::PRESENT | flags::WRITABLE | if user { flags::USER } else { 0 };
         let mut table = self.root;
         for l in (level + 1..=4).rev() {
             let i = index(virt, l);
             let entry = self.memory.table(table)[i];
             if entry & flags::PRESENT == 0 {
                 let new = self.memory.allocate_table().ok_or(MapError::OutOfMemory)?;
-                // Intermediate entries are permissive; the leaf decides the protection.
-                self.memory.table(table)[i] = new | flags::PRESENT | flags::WRITABLE;
+                self.memory.table(table)[i] = new | intermediate;
                 table = new;
             } else if entry & flags::HUGE != 0 {
                 return Err(MapError::AlreadyMapped(virt));
             } else {
+                self.memory.table(table)[i] = entry | intermediate;
                 table = entry & ADDRESS_MASK;
             }
         }
@@ -106,7 +108,7 @@ impl<'m, M: TableMemory> PageTables<'m, M> {
         if !virt.is_multiple_of(PAGE_SIZE) || !phys.is_multiple_of(PAGE_SIZE) {
             return Err(MapError::Misaligned(virt | phys));
         }
-        let entry = self.entry(virt, 1)?;
+        let entry = self.entry(virt, 1, page_flags & flags::USER != 0)?;
         if *entry & flags::PRESENT != 0 && *entry & ADDRESS_MASK != phys {
             return Err(MapError::AlreadyMapped(virt));
         }
@@ -124,7 +126,7 @@ impl<'m, M: TableMemory> PageTables<'m, M> {
         if !virt.is_multiple_of(LARGE_PAGE_SIZE) || !phys.is_multiple_of(LARGE_PAGE_SIZE) {
             return Err(MapError::Misaligned(virt | phys));
         }
-        let entry = self.entry(virt, 2)?;
+        let entry = self.entry(virt, 2, page_flags & flags::USER != 0)?;
         if *entry & flags::PRESENT != 0
             && (*entry & flags::HUGE == 0 || *entry & ADDRESS_MASK != phys)
         {
@@ -154,6 +156,51 @@ impl<'m, M: TableMemory> PageTables<'m, M> {
             }
         }
         Ok(())
+    }
+
+    /// Removes the 4 KiB mapping of `virt`; returns the frame it mapped. The caller flushes
+    /// the TLB.
+    pub fn unmap_page(&mut self, virt: u64) -> Option<u64> {
+        let mut table = self.root;
+        for level in (2..=4).rev() {
+            let entry = self.memory.table(table)[index(virt, level)];
+            if entry & flags::PRESENT == 0 || entry & flags::HUGE != 0 {
+                return None;
+            }
+            table = entry & ADDRESS_MASK;
+        }
+        let entry = &mut self.memory.table(table)[index(virt, 1)];
+        if *entry & flags::PRESENT == 0 {
+            return None;
+        }
+        let frame = *entry & ADDRESS_MASK;
+        *entry = 0;
+        Some(frame)
+    }
+
+    /// Frees every page-table page below the PML4's entry `first_shared` (the user half when
+    /// 256), calling `free` for each table page; leaf frames are not touched (they belong to
+    /// memory objects). Leaves those PML4 entries empty.
+    pub fn free_tables_below(&mut self, first_shared: usize, free: &mut impl FnMut(u64)) {
+        for i in 0..first_shared {
+            let entry = self.memory.table(self.root)[i];
+            if entry & flags::PRESENT != 0 {
+                self.free_table(entry & ADDRESS_MASK, 3, free);
+                self.memory.table(self.root)[i] = 0;
+            }
+        }
+    }
+
+    fn free_table(&mut self, table: u64, level: u32, free: &mut impl FnMut(u64)) {
+        if level > 1 {
+            for i in 0..512 {
+                let entry = self.memory.table(table)[i];
+                if entry & flags::PRESENT != 0 && entry & flags::HUGE == 0 {
+                    self.free_table(entry & ADDRESS_MASK, level - 1, free);
+                }
+            }
+        }
+        free(table);
     }
 
     /// The physical address and leaf flags `virt` translates to, if mapped.
@@ -285,6 +332,38 @@ mod tests {
             t.map_page(0x1001, 0x5000, 0),
             Err(MapError::Misaligned(0x5001 | 0x1001))
         );
+    }
+
+    #[test]
+    fn user_leaves_make_user_intermediates() {
+        let mut m = Memory::new(16);
+        let mut t = PageTables::create(&mut m).unwrap();
+        t.map_page(0x40_0000, 0x9000, flags::USER).unwrap();
+        let root = t.root();
+        let pml4e = m.pages[(root / PAGE_SIZE) as usize][0];
+        assert!(pml4e & flags::USER != 0);
+        let mut t = PageTables::new(root, &mut m);
+        t.map_page(0x40_1000, 0xa000, 0).unwrap();
+        // A kernel-only leaf next to it does not take USER away from the shared tables.
+        assert_eq!(t.translate(0x40_0000).unwrap().1 & flags::USER, flags::USER);
+    }
+
+    #[test]
+    fn unmap_and_free_user_tables() {
+        let mut m = Memory::new(32);
+        let mut t = PageTables::create(&mut m).unwrap();
+        t.map_page(0x40_0000, 0x9000, flags::USER).unwrap();
+        t.map_page(0x7fff_ffff_0000 - 0x1000, 0xa000, flags::USER).unwrap();
+        t.map_page(0xffff_8000_0000_0000, 0xb000, 0).unwrap();
+        assert_eq!(t.unmap_page(0x40_0000), Some(0x9000));
+        assert_eq!(t.unmap_page(0x40_0000), None);
+        assert_eq!(t.translate(0x40_0000), None);
+        let mut freed = Vec::new();
+        t.free_tables_below(256, &mut |p| freed.push(p));
+        // Two user PDPT+PD+PT chains, none of the kernel half's.
+        assert_eq!(freed.len(), 6);
+        assert_eq!(t.translate(0x7fff_ffff_0000 - 0x1000), None);
+        assert_eq!(t.translate(0xffff_8000_0000_0000).map(|(p, _)| p), Some(0xb000));
     }
 
     #[test]

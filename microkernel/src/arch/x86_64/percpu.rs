@@ -4,7 +4,7 @@
 use super::cpu::{write_msr, IA32_GS_BASE, IA32_KERNEL_GS_BASE};
 use core::sync::atomic::{AtomicU64, Ordering};
 
-/// One CPU's private data. `repr(C)` because assembly (the syscall entry, later) reads the
+/// One CPU's private data. `repr(C)` because assembly (the syscall and trap entries) reads the
 /// first fields at fixed offsets from GS.
 #[repr(C)]
 pub struct PerCpu {
@@ -12,6 +12,11 @@ pub struct PerCpu {
     self_pointer: *const PerCpu,
     /// Top of this CPU's kernel stack: `gs:[8]`.
     kernel_stack_top: u64,
+    /// End of the running thread's saved-register frame: `gs:[16]`. The syscall entry pushes
+    /// the user registers below it, straight into the thread.
+    frame_end: u64,
+    /// The user stack pointer during the syscall entry: `gs:[24]`.
+    user_rsp: u64,
     /// Index of the CPU (0 is the boot CPU).
     index: u32,
     /// Local APIC id.
@@ -22,6 +27,12 @@ pub struct PerCpu {
     breakpoints: AtomicU64,
 }
 
+// The entry code in `syscall` and `trap` uses these offsets.
+const _: () = assert!(core::mem::offset_of!(PerCpu, self_pointer) == 0);
+const _: () = assert!(core::mem::offset_of!(PerCpu, kernel_stack_top) == 8);
+const _: () = assert!(core::mem::offset_of!(PerCpu, frame_end) == 16);
+const _: () = assert!(core::mem::offset_of!(PerCpu, user_rsp) == 24);
+
 // SAFETY: a PerCpu is only written by its own CPU (through `current()`), except for the
 // atomics, which are safe to share.
 unsafe impl Sync for PerCpu {}
@@ -29,6 +40,8 @@ unsafe impl Sync for PerCpu {}
 static mut BOOT_CPU: PerCpu = PerCpu {
     self_pointer: core::ptr::null(),
     kernel_stack_top: 0,
+    frame_end: 0,
+    user_rsp: 0,
     index: 0,
     apic_id: 0,
     ticks: AtomicU64::new(0),
@@ -70,6 +83,16 @@ impl PerCpu {
     pub fn kernel_stack_top(&self) -> u64 {
         self.kernel_stack_top
     }
+    /// Makes the saved-register frame ending at `frame_end` the one user-mode entries fill
+    /// (syscalls through `gs:[16]`, interrupts and exceptions through the TSS).
+    pub fn set_frame_end(&self, frame_end: u64) {
+        let this = self as *const PerCpu as *mut PerCpu;
+        // SAFETY: only this CPU writes its own area, with interrupts disabled (kernel code
+        // runs with IF clear), and the field is a plain u64 read only by this CPU's entry code.
+        unsafe { (*this).frame_end = frame_end };
+        super::gdt::set_interrupt_stack(frame_end);
+    }
+
     pub fn ticks(&self) -> u64 {
         self.ticks.load(Ordering::Relaxed)
     }

@@ -1,8 +1,11 @@
 //! Trap entry: one 16-byte stub per vector, a common path that saves the registers into a
 //! [`TrapFrame`], and the dispatcher that decides what each vector means.
 //!
+//! Entries from user mode save the registers straight into the running thread's frame and go
+//! to `kern::entry`, which never returns (it resumes some thread with [`return_to_user`]).
+//! Entries from kernel mode (the idle loop's interrupts, kernel faults) use the kernel stack.
 //! A CPU exception in the kernel is fatal: it is reported with every register and the kernel
-//! ends with [`ExitCode::Panic`]. (Exceptions from user mode will terminate only the task.)
+//! ends with [`ExitCode::Panic`]. Exceptions from user mode terminate only the task.
 
 use super::{apic, percpu};
 use crate::kern::console;
@@ -38,10 +41,31 @@ trap_stubs:
     .endr
 
 trap_common:
-    /* From user mode (CS.RPL != 0): switch to the kernel's GS base. */
+    /* From user mode (CS.RPL != 0) the CPU pushed into the running thread's frame (the TSS
+       points there): finish saving into it, then move to the kernel stack for good. */
     testb $3, 24(%rsp)
     jz 1f
     swapgs
+    pushq %rax
+    pushq %rbx
+    pushq %rcx
+    pushq %rdx
+    pushq %rsi
+    pushq %rdi
+    pushq %rbp
+    pushq %r8
+    pushq %r9
+    pushq %r10
+    pushq %r11
+    pushq %r12
+    pushq %r13
+    pushq %r14
+    pushq %r15
+    movq %rsp, %rdi
+    movq %gs:8, %rsp
+    cld
+    call {from_user}
+    ud2
 1:
     pushq %rax
     pushq %rbx
@@ -76,20 +100,54 @@ trap_common:
     popq %rcx
     popq %rbx
     popq %rax
-    testb $3, 24(%rsp)
-    jz 2f
-    swapgs
-2:
     addq $16, %rsp
+    iretq
+
+    /* resume_user(frame): loads a thread's saved registers and returns to user mode. */
+    .global resume_user
+resume_user:
+    movq %rdi, %rsp
+    popq %r15
+    popq %r14
+    popq %r13
+    popq %r12
+    popq %r11
+    popq %r10
+    popq %r9
+    popq %r8
+    popq %rbp
+    popq %rdi
+    popq %rsi
+    popq %rdx
+    popq %rcx
+    popq %rbx
+    popq %rax
+    addq $16, %rsp
+    swapgs
     iretq
 "#,
     error_vectors = const ERROR_CODE_VECTORS,
     dispatch = sym trap_dispatch,
+    from_user = sym crate::kern::entry::trap_from_user,
     options(att_syntax)
 );
 
 unsafe extern "C" {
     static trap_stubs: u8;
+    fn resume_user(frame: *const TrapFrame) -> !;
+}
+
+/// Returns to user mode with the registers in `frame`, which must be the running thread's
+/// (it stays where the next entry from user mode saves registers).
+///
+/// # Safety
+/// `frame` must hold a user context the CPU accepts: user code and stack selectors, a
+/// canonical lower-half `rip`, `rflags` with IF set and IOPL 0; the current address space
+/// must be the thread's.
+pub unsafe fn return_to_user(frame: *const TrapFrame) -> ! {
+    super::percpu::current().set_frame_end(frame as u64 + core::mem::size_of::<TrapFrame>() as u64);
+    // SAFETY: the caller vouches for the frame; resume_user never returns.
+    unsafe { resume_user(frame) }
 }
 
 /// Address of the stub for `vector`.
@@ -97,9 +155,10 @@ pub fn stub_address(vector: u8) -> u64 {
     &raw const trap_stubs as u64 + 16 * u64::from(vector)
 }
 
-/// The registers as the stubs saved them, lowest address first.
+/// The registers as the stubs saved them, lowest address first. Also a thread's saved user
+/// context: the syscall entry builds the same layout.
 #[repr(C)]
-#[derive(Debug)]
+#[derive(Clone, Debug, Default)]
 pub struct TrapFrame {
     pub r15: u64,
     pub r14: u64,
@@ -156,10 +215,7 @@ extern "C" fn trap_dispatch(frame: &mut TrapFrame) {
     match frame.vector {
         3 => percpu::current().count_breakpoint(),
         v if v < 32 => fatal_exception(frame),
-        v if v == u64::from(TIMER_VECTOR) => {
-            percpu::current().tick();
-            apic::end_of_interrupt();
-        }
+        v if v == u64::from(TIMER_VECTOR) => timer_tick(),
         v if v == u64::from(SPURIOUS_VECTOR) => {}
         // Legacy PIC spurious interrupts (IRQ 7 and 15 after remapping) need no EOI.
         0x27 | 0x2f => {}
@@ -170,8 +226,36 @@ extern "C" fn trap_dispatch(frame: &mut TrapFrame) {
     }
 }
 
-fn read_cr2() -> u64 {
+pub fn read_cr2() -> u64 {
     x86_64::registers::control::Cr2::read_raw()
+}
+
+/// Pseudo-vector recorded in frames saved by the syscall entry.
+pub const SYSCALL_VECTOR: u64 = 0x100;
+
+/// The vector number a user-mode entry was for.
+pub fn is_timer(vector: u64) -> bool {
+    vector == u64::from(TIMER_VECTOR)
+}
+
+/// Handles an interrupt taken in user mode that is not the kernel's business beyond
+/// acknowledging it (spurious, legacy); true if it was one.
+pub fn acknowledge_other_interrupt(vector: u64) -> bool {
+    match vector {
+        v if v == u64::from(SPURIOUS_VECTOR) || v == 0x27 || v == 0x2f => true,
+        v if (32..256).contains(&v) && !is_timer(v) => {
+            log::warn!("unexpected interrupt vector {v:#x}");
+            apic::end_of_interrupt();
+            true
+        }
+        _ => false,
+    }
+}
+
+/// Counts a timer tick and acknowledges the interrupt.
+pub fn timer_tick() {
+    percpu::current().tick();
+    apic::end_of_interrupt();
 }
 
 fn fatal_exception(frame: &TrapFrame) -> ! {

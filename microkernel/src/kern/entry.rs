@@ -1,0 +1,79 @@
+//! Entries from user mode: system calls, and interrupts and exceptions taken in user mode.
+//! Each takes the kernel lock, does its work, and ends in the dispatcher: none returns.
+
+use super::kernel::{Kernel, KERNEL};
+use super::{sched, syscall};
+use crate::arch::trap::{self, TrapFrame};
+use crate::vm::map::Protection;
+
+/// Called by the syscall entry with the running thread's saved registers.
+pub extern "C" fn syscall_from_user(_frame: *mut TrapFrame) -> ! {
+    let mut guard = KERNEL.lock();
+    syscall::dispatch(guard.as_mut().expect("kernel state"));
+    sched::run(guard)
+}
+
+/// Called by the trap entry for an interrupt or exception taken in user mode. `frame` is the
+/// running thread's frame, except for vectors with their own stack (NMI, double fault,
+/// machine check), whose frame is copied into the thread.
+pub extern "C" fn trap_from_user(frame: *mut TrapFrame) -> ! {
+    let mut guard = KERNEL.lock();
+    let kernel = guard.as_mut().expect("kernel state");
+    let current = kernel.current().expect("a trap from user mode with no thread running");
+    let thread = kernel.threads.get_mut(current).expect("running thread");
+    if !core::ptr::eq(frame, &thread.frame) {
+        // SAFETY: `frame` is the register frame the trap entry just pushed on an interrupt
+        // stack; it is valid, initialised, and distinct from the thread's.
+        thread.frame = unsafe { (*frame).clone() };
+    }
+    let vector = thread.frame.vector;
+    if trap::is_timer(vector) {
+        trap::timer_tick();
+        kernel.tick();
+    } else if vector == 14 {
+        page_fault(kernel);
+    } else if vector < 32 {
+        let (mnemonic, name) = trap::exception_name(vector);
+        let rip = thread.frame.rip;
+        let error = thread.frame.error_code;
+        let task = thread.task;
+        kernel.terminate_task(
+            task,
+            super::loader::Exit::Killed(format_args!("{mnemonic} {name} at rip={rip:#x} (error code {error:#x})")),
+        );
+    } else {
+        trap::acknowledge_other_interrupt(vector);
+    }
+    sched::run(guard)
+}
+
+fn page_fault(kernel: &mut Kernel) {
+    let address = trap::read_cr2();
+    let current = kernel.current().expect("running thread");
+    let thread = kernel.threads.get(current).expect("running thread");
+    let error = thread.frame.error_code;
+    let (task_id, rip) = (thread.task, thread.frame.rip);
+    let access = if error & 16 != 0 {
+        Protection::EXECUTE
+    } else if error & 2 != 0 {
+        Protection::WRITE
+    } else {
+        Protection::READ
+    };
+    let task = kernel.tasks.get_mut(task_id).expect("thread's task");
+    match task.space.resolve_fault(&mut kernel.objects, address, access) {
+        // The faulting instruction runs again when the thread resumes.
+        Ok(_) => {}
+        Err(why) => kernel.terminate_task(
+            task_id,
+            super::loader::Exit::Killed(format_args!(
+                "#PF page fault: {} of {address:#x} at rip={rip:#x}: {why}",
+                match access {
+                    Protection::EXECUTE => "instruction fetch",
+                    Protection::WRITE => "write",
+                    _ => "read",
+                }
+            )),
+        ),
+    }
+}

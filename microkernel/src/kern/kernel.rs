@@ -1,0 +1,65 @@
+//! The kernel's state: every kernel object table and the scheduler, behind one lock.
+//!
+//! The kernel is not preemptible and runs with interrupts disabled, so the lock is only
+//! contended once other CPUs run (it is then the big kernel lock DESIGN.md allows to start
+//! with). A guard is never held across a return to user mode or an idle wait.
+
+use super::object_table::Table;
+use super::queue::{Links, RunQueues};
+use super::task::{Task, TaskId};
+use super::thread::{Thread, ThreadId};
+use crate::vm::address_space::ObjectId;
+use crate::vm::object::VmObject;
+use alloc::string::String;
+use alloc::vec::Vec;
+use spin::Mutex;
+
+pub struct Kernel {
+    pub tasks: Table<Task>,
+    pub threads: Table<Thread>,
+    pub objects: Table<VmObject>,
+    pub(super) run_queues: RunQueues<ThreadId>,
+    pub(super) current: Option<ThreadId>,
+    /// The boot archive: its bytes (through the direct map) and physical address.
+    pub(super) archive: Option<(&'static [u8], u64)>,
+    /// Objects over program files in the archive, shared by every task running them.
+    pub(super) programs: Vec<(String, ObjectId)>,
+    /// The first task and, once it has exited, its status.
+    pub(super) init: Option<TaskId>,
+    pub(super) init_status: Option<u64>,
+}
+
+pub static KERNEL: Mutex<Option<Kernel>> = Mutex::new(None);
+
+impl Links<ThreadId> for Table<Thread> {
+    fn next(&self, thread: ThreadId) -> Option<ThreadId> {
+        self.get(thread).and_then(|t| t.queue_next)
+    }
+
+    fn set_next(&mut self, thread: ThreadId, next: Option<ThreadId>) {
+        if let Some(t) = self.get_mut(thread) {
+            t.queue_next = next;
+        }
+    }
+}
+
+impl Kernel {
+    pub fn new(archive: Option<(&'static [u8], u64)>) -> Kernel {
+        Kernel {
+            tasks: Table::new(),
+            threads: Table::new(),
+            objects: Table::new(),
+            run_queues: RunQueues::new(),
+            current: None,
+            archive,
+            programs: Vec::new(),
+            init: None,
+            init_status: None,
+        }
+    }
+
+    /// The thread running on this CPU.
+    pub fn current(&self) -> Option<ThreadId> {
+        self.current
+    }
+}

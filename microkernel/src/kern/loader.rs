@@ -1,0 +1,207 @@
+//! Starting and ending tasks: a program from the boot archive loaded into a fresh address
+//! space with its first thread, and the termination that returns everything a task held.
+
+use super::kernel::Kernel;
+use super::object_table::OutOfMemory;
+use super::program::{self, ProgramError};
+use super::task::{Task, TaskId};
+use super::thread::Thread;
+use crate::kprintln;
+use crate::vm::address_space::{release_object, AddressSpace, ObjectId};
+use crate::vm::kernel_space::{self, phys_to_virt};
+use crate::vm::map::{MapEntry, Protection, PAGE_SIZE};
+use crate::vm::object::{ObjectKind, VmObject};
+use alloc::string::String;
+use libipc::abi::archive::Archive;
+use libipc::abi::syscall::{USER_STACK_SIZE, USER_STACK_TOP};
+
+/// Why a program could not be started.
+#[derive(Debug)]
+pub enum SpawnError {
+    NoArchive,
+    NoSuchProgram,
+    BadProgram(ProgramError),
+    OutOfMemory,
+}
+
+impl core::fmt::Display for SpawnError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            SpawnError::NoArchive => f.write_str("there is no boot archive"),
+            SpawnError::NoSuchProgram => f.write_str("no such program in the boot archive"),
+            SpawnError::BadProgram(e) => write!(f, "bad program: {e}"),
+            SpawnError::OutOfMemory => f.write_str("out of memory"),
+        }
+    }
+}
+
+impl From<OutOfMemory> for SpawnError {
+    fn from(_: OutOfMemory) -> Self {
+        SpawnError::OutOfMemory
+    }
+}
+
+/// How a task ended.
+pub enum Exit<'a> {
+    /// It called `task_exit`.
+    Status(u64),
+    /// The kernel ended it (an exception, a bad access), with the reason.
+    Killed(core::fmt::Arguments<'a>),
+}
+
+impl Kernel {
+    /// The shared object over program file `name` in the archive (one more reference).
+    fn program_object(&mut self, name: &str, base: u64, size: u64) -> Result<ObjectId, SpawnError> {
+        if let Some((_, id)) = self.programs.iter().find(|(n, _)| n == name) {
+            let id = *id;
+            if let Some(object) = self.objects.get_mut(id) {
+                object.add_reference();
+                return Ok(id);
+            }
+        }
+        let id = self.objects.insert(VmObject::new(ObjectKind::Physical { base }, size))?;
+        let mut key = String::new();
+        key.try_reserve(name.len()).map_err(|_| SpawnError::OutOfMemory)?;
+        key.push_str(name);
+        self.programs.try_reserve(1).map_err(|_| SpawnError::OutOfMemory)?;
+        // The cache holds a reference of its own, so the object outlives its tasks.
+        self.objects.get_mut(id).expect("just inserted").add_reference();
+        self.programs.push((key, id));
+        Ok(id)
+    }
+
+    /// Starts program `name` from the boot archive as a new task whose first thread gets
+    /// `arguments` in rdi, rsi and rdx.
+    pub fn spawn(&mut self, name: &str, arguments: [u64; 3]) -> Result<TaskId, SpawnError> {
+        let (bytes, archive_phys) = self.archive.ok_or(SpawnError::NoArchive)?;
+        let archive = Archive::parse(bytes).map_err(|_| SpawnError::NoArchive)?;
+        let file = archive.find(name).ok_or(SpawnError::NoSuchProgram)?;
+        let image = program::parse(file.data).map_err(SpawnError::BadProgram)?;
+        let file_phys = archive_phys + file.offset;
+        let mut space = AddressSpace::new()?;
+        match self.load(&mut space, name, &image, file.data, file_phys) {
+            Ok(()) => {}
+            Err(e) => {
+                space.destroy(&mut self.objects);
+                return Err(e);
+            }
+        }
+        let task = match self.tasks.insert(Task::new(name, space)) {
+            Ok(task) => task,
+            Err(e) => return Err(e.into()),
+        };
+        let thread = match self.threads.insert(Thread::new(task, image.entry, USER_STACK_TOP, arguments)) {
+            Ok(thread) => thread,
+            Err(e) => {
+                self.destroy_task(task);
+                return Err(e.into());
+            }
+        };
+        let t = self.tasks.get_mut(task).expect("just inserted");
+        if t.threads.try_reserve(1).is_err() {
+            self.threads.remove(thread);
+            self.destroy_task(task);
+            return Err(SpawnError::OutOfMemory);
+        }
+        t.threads.push(thread);
+        self.make_ready(thread);
+        Ok(task)
+    }
+
+    fn load(
+        &mut self,
+        space: &mut AddressSpace,
+        name: &str,
+        image: &program::ProgramImage,
+        data: &[u8],
+        file_phys: u64,
+    ) -> Result<(), SpawnError> {
+        for segment in image.segments() {
+            let (start, end) = segment.pages();
+            let entry = if segment.maps_file_directly() {
+                let object = self.program_object(name, file_phys, data.len() as u64)?;
+                MapEntry::new(start, end, object, segment.offset, segment.protection)
+            } else {
+                let object = self.objects.insert(VmObject::new(ObjectKind::Anonymous, end - start))?;
+                let entry = MapEntry::new(start, end, object, 0, segment.protection);
+                // The file's part is copied now; the rest is zero-filled on first touch.
+                let file_bytes = &data[segment.offset as usize..(segment.offset + segment.filesz) as usize];
+                let o = self.objects.get_mut(object).expect("just inserted");
+                if let Err(e) = copy_initial_data(o, start, segment.vaddr, file_bytes) {
+                    release_object(&mut self.objects, object);
+                    return Err(e);
+                }
+                entry
+            };
+            let object = entry.object;
+            if space.enter(entry).is_err() {
+                release_object(&mut self.objects, object);
+                return Err(SpawnError::BadProgram(ProgramError::BadSegment));
+            }
+        }
+        let stack = self.objects.insert(VmObject::new(ObjectKind::Anonymous, USER_STACK_SIZE))?;
+        let entry = MapEntry::new(USER_STACK_TOP - USER_STACK_SIZE, USER_STACK_TOP, stack, 0, Protection::READ_WRITE);
+        if space.enter(entry).is_err() {
+            release_object(&mut self.objects, stack);
+            return Err(SpawnError::BadProgram(ProgramError::BadSegment));
+        }
+        Ok(())
+    }
+
+    /// Ends a task: its threads, its address space and everything in them.
+    pub fn terminate_task(&mut self, task: TaskId, how: Exit<'_>) {
+        let Some(t) = self.tasks.get(task) else { return };
+        match how {
+            Exit::Status(status) => kprintln!("task {} exited with status {status}", t.name()),
+            Exit::Killed(why) => kprintln!("task {} terminated: {why}", t.name()),
+        }
+        if self.init == Some(task) {
+            self.init_status = Some(match how {
+                Exit::Status(status) => status,
+                Exit::Killed(_) => u64::MAX,
+            });
+        }
+        self.destroy_task(task);
+    }
+
+    fn destroy_task(&mut self, task: TaskId) {
+        let Some(mut t) = self.tasks.remove(task) else { return };
+        for thread in core::mem::take(&mut t.threads) {
+            self.unqueue(thread);
+            self.threads.remove(thread);
+        }
+        t.space.destroy(&mut self.objects);
+    }
+
+    /// Starts the first task, `name`.
+    pub fn start_init(&mut self, name: &str) -> Result<TaskId, SpawnError> {
+        let task = self.spawn(name, [0; 3])?;
+        self.init = Some(task);
+        Ok(task)
+    }
+}
+
+/// Fills the pages of an anonymous object that hold a segment's file bytes.
+fn copy_initial_data(object: &mut VmObject, start: u64, vaddr: u64, bytes: &[u8]) -> Result<(), SpawnError> {
+    let mut page = start;
+    let data_end = vaddr + bytes.len() as u64;
+    while page < data_end {
+        let frame = kernel_space::allocate_frame().ok_or(SpawnError::OutOfMemory)?;
+        let target = phys_to_virt(frame) as *mut u8;
+        // SAFETY: a fresh frame owned by nobody, mapped by the direct map.
+        unsafe { core::ptr::write_bytes(target, 0, PAGE_SIZE as usize) };
+        let copy_start = page.max(vaddr);
+        let copy_end = (page + PAGE_SIZE).min(data_end);
+        if copy_start < copy_end {
+            let source = &bytes[(copy_start - vaddr) as usize..(copy_end - vaddr) as usize];
+            // SAFETY: the range lies inside the frame (copy_start..copy_end is inside the
+            // page) and the source is the archive, distinct from the new frame.
+            unsafe {
+                core::ptr::copy_nonoverlapping(source.as_ptr(), target.add((copy_start - page) as usize), source.len())
+            };
+        }
+        object.insert_page(page - start, frame);
+        page += PAGE_SIZE;
+    }
+    Ok(())
+}

@@ -1,0 +1,234 @@
+//! Tables of kernel objects named by generation-checked ids.
+//!
+//! Kernel objects (tasks, threads, ports, memory objects) live in boxes owned by a table and
+//! are named by an [`Id`]: an index plus the generation of the slot, so an id kept after its
+//! object died is recognised as stale rather than naming a newcomer. Boxes keep each object at
+//! one address for its whole life (a thread's saved registers are reached from assembly), and
+//! every allocation is fallible: a full memory is an error for whoever asked, never a panic.
+//! There is no fixed size: 100,000 tasks fit when memory allows.
+
+use alloc::boxed::Box;
+use alloc::vec::Vec;
+use core::alloc::Layout;
+use core::fmt;
+use core::marker::PhantomData;
+
+/// A name for an object of type `T` in a [`Table<T>`].
+pub struct Id<T> {
+    index: u32,
+    generation: u32,
+    _type: PhantomData<fn() -> T>,
+}
+
+impl<T> Id<T> {
+    /// The slot number (small, dense: usable for reports and as a per-table key).
+    pub fn index(self) -> u32 {
+        self.index
+    }
+
+    /// Packs the id into 64 bits (for kernel-internal use only: it never reaches user space).
+    pub fn to_raw(self) -> u64 {
+        (u64::from(self.generation) << 32) | u64::from(self.index)
+    }
+
+    pub fn from_raw(raw: u64) -> Self {
+        Id { index: raw as u32, generation: (raw >> 32) as u32, _type: PhantomData }
+    }
+}
+
+impl<T> Clone for Id<T> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+impl<T> Copy for Id<T> {}
+impl<T> PartialEq for Id<T> {
+    fn eq(&self, other: &Self) -> bool {
+        self.index == other.index && self.generation == other.generation
+    }
+}
+impl<T> Eq for Id<T> {}
+impl<T> fmt::Debug for Id<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "#{}.{}", self.index, self.generation)
+    }
+}
+
+/// Allocation failed: the kernel heap is exhausted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct OutOfMemory;
+
+/// `Box::new` without the abort on exhaustion (`Box::try_new` is not stable).
+pub fn try_box<T>(value: T) -> Result<Box<T>, OutOfMemory> {
+    let layout = Layout::new::<T>();
+    if layout.size() == 0 {
+        return Ok(Box::new(value));
+    }
+    // SAFETY: the layout has a non-zero size; a null result is handled below.
+    let pointer = unsafe { alloc::alloc::alloc(layout) } as *mut T;
+    if pointer.is_null() {
+        return Err(OutOfMemory);
+    }
+    // SAFETY: `pointer` is a fresh allocation of `T`'s layout, so writing a `T` there and
+    // handing it to a Box, which frees it with the same layout, is sound.
+    unsafe {
+        pointer.write(value);
+        Ok(Box::from_raw(pointer))
+    }
+}
+
+struct Slot<T> {
+    generation: u32,
+    object: Option<Box<T>>,
+}
+
+/// Owns objects of one type and names them by [`Id`].
+///
+/// Invariant: `free` lists exactly the slots whose `object` is `None`; `live` counts the rest;
+/// `free.capacity() >= slots.len()`.
+pub struct Table<T> {
+    slots: Vec<Slot<T>>,
+    free: Vec<u32>,
+    live: usize,
+}
+
+impl<T> Default for Table<T> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<T> Table<T> {
+    pub const fn new() -> Self {
+        Table { slots: Vec::new(), free: Vec::new(), live: 0 }
+    }
+
+    /// Stores `object` and returns its id.
+    pub fn insert(&mut self, object: T) -> Result<Id<T>, OutOfMemory> {
+        let boxed = try_box(object)?;
+        let index = match self.free.pop() {
+            Some(index) => index,
+            None => {
+                // The free list can always hold every slot, so `remove` never allocates.
+                let slots = self.slots.len() + 1;
+                self.slots.try_reserve(1).map_err(|_| OutOfMemory)?;
+                self.free.try_reserve(slots - self.free.len()).map_err(|_| OutOfMemory)?;
+                let index = u32::try_from(self.slots.len()).map_err(|_| OutOfMemory)?;
+                self.slots.push(Slot { generation: 0, object: None });
+                index
+            }
+        };
+        let slot = &mut self.slots[index as usize];
+        slot.object = Some(boxed);
+        self.live += 1;
+        Ok(Id { index, generation: slot.generation, _type: PhantomData })
+    }
+
+    pub fn get(&self, id: Id<T>) -> Option<&T> {
+        let slot = self.slots.get(id.index as usize)?;
+        (slot.generation == id.generation).then_some(())?;
+        slot.object.as_deref()
+    }
+
+    pub fn get_mut(&mut self, id: Id<T>) -> Option<&mut T> {
+        let slot = self.slots.get_mut(id.index as usize)?;
+        (slot.generation == id.generation).then_some(())?;
+        slot.object.as_deref_mut()
+    }
+
+    /// Removes the object; its id (and every copy of it) is stale from now on.
+    pub fn remove(&mut self, id: Id<T>) -> Option<Box<T>> {
+        let slot = self.slots.get_mut(id.index as usize)?;
+        if slot.generation != id.generation {
+            return None;
+        }
+        let object = slot.object.take()?;
+        slot.generation = slot.generation.wrapping_add(1);
+        // Never reallocates: `insert` keeps the free list's capacity at the slot count.
+        debug_assert!(self.free.len() < self.free.capacity());
+        self.free.push(id.index);
+        self.live -= 1;
+        Some(object)
+    }
+
+    pub fn contains(&self, id: Id<T>) -> bool {
+        self.get(id).is_some()
+    }
+
+    /// Live objects.
+    pub fn len(&self) -> usize {
+        self.live
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.live == 0
+    }
+
+    /// Bytes this table itself uses per slot (besides the objects), for memory reports.
+    pub const fn slot_overhead() -> usize {
+        core::mem::size_of::<Slot<T>>() + core::mem::size_of::<u32>()
+    }
+
+    /// Every live object with its id.
+    pub fn iter(&self) -> impl Iterator<Item = (Id<T>, &T)> {
+        self.slots.iter().enumerate().filter_map(|(index, slot)| {
+            let object = slot.object.as_deref()?;
+            Some((Id { index: index as u32, generation: slot.generation, _type: PhantomData }, object))
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn insert_get_remove() {
+        let mut t = Table::new();
+        let a = t.insert("a").unwrap();
+        let b = t.insert("b").unwrap();
+        assert_eq!(t.get(a), Some(&"a"));
+        assert_eq!(t.len(), 2);
+        assert_eq!(t.remove(a).as_deref(), Some(&"a"));
+        assert_eq!(t.get(a), None);
+        assert_eq!(t.remove(a), None);
+        assert_eq!(t.get(b), Some(&"b"));
+        assert_eq!(t.len(), 1);
+    }
+
+    #[test]
+    fn reused_slots_do_not_answer_to_stale_ids() {
+        let mut t = Table::new();
+        let old = t.insert(1).unwrap();
+        t.remove(old);
+        let new = t.insert(2).unwrap();
+        assert_eq!(old.index(), new.index());
+        assert_ne!(old, new);
+        assert_eq!(t.get(old), None);
+        assert_eq!(t.get(new), Some(&2));
+        assert_eq!(Id::<i32>::from_raw(new.to_raw()), new);
+    }
+
+    #[test]
+    fn objects_stay_at_one_address() {
+        let mut t = Table::new();
+        let first = t.insert([7u64; 32]).unwrap();
+        let address = t.get(first).unwrap().as_ptr();
+        for i in 0..1000 {
+            t.insert([i; 32]).unwrap();
+        }
+        assert_eq!(t.get(first).unwrap().as_ptr(), address);
+    }
+
+    #[test]
+    fn iteration_sees_live_objects_only() {
+        let mut t = Table::new();
+        let ids: Vec<_> = (0..10).map(|i| t.insert(i).unwrap()).collect();
+        for id in ids.iter().step_by(2) {
+            t.remove(*id);
+        }
+        let seen: Vec<i32> = t.iter().map(|(_, v)| *v).collect();
+        assert_eq!(seen, vec![1, 3, 5, 7, 9]);
+        assert_eq!(t.iter().count(), t.len());
+    }
+}

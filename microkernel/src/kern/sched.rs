@@ -1,0 +1,105 @@
+//! Scheduling: O(1) priority run queues, time slices from the APIC timer, hand-off, and the
+//! dispatcher loop that picks the next thread (or idles) and returns to user mode.
+
+use super::kernel::{Kernel, KERNEL};
+use super::thread::{ThreadId, ThreadState, QUANTUM_TICKS};
+use crate::arch::{self, trap};
+use crate::kprintln;
+use libipc::abi::report::ExitCode;
+use spin::MutexGuard;
+
+impl Kernel {
+    /// Puts `thread` at the back of its priority's run queue.
+    pub fn make_ready(&mut self, thread: ThreadId) {
+        let Some(t) = self.threads.get_mut(thread) else { return };
+        t.state = ThreadState::Ready;
+        let priority = t.priority;
+        self.run_queues.enqueue(&mut self.threads, thread, priority);
+    }
+
+    /// The running thread gives up the processor but stays ready.
+    pub fn yield_current(&mut self) {
+        if let Some(current) = self.current.take() {
+            self.make_ready(current);
+        }
+    }
+
+    /// A timer tick in user mode: charges the running thread and preempts it when its quantum
+    /// is spent and another thread of at least its priority is ready.
+    pub fn tick(&mut self) {
+        let Some(current) = self.current else { return };
+        let highest = self.run_queues.highest();
+        let Some(t) = self.threads.get_mut(current) else { return };
+        t.quantum = t.quantum.saturating_sub(1);
+        if t.quantum == 0 {
+            t.quantum = QUANTUM_TICKS;
+            if highest.is_some_and(|p| p >= t.priority) {
+                self.yield_current();
+            }
+        }
+    }
+
+    /// Removes `thread` from whatever queue holds it (before it is destroyed).
+    pub fn unqueue(&mut self, thread: ThreadId) {
+        let Some(t) = self.threads.get(thread) else { return };
+        match t.state {
+            ThreadState::Ready => {
+                let priority = t.priority;
+                self.run_queues.remove(&mut self.threads, thread, priority);
+            }
+            ThreadState::Running => {
+                if self.current == Some(thread) {
+                    self.current = None;
+                }
+            }
+            ThreadState::Blocked => {}
+        }
+    }
+
+    /// The thread to run next: the current one if it still runs, else the first of the
+    /// highest ready priority.
+    fn pick_next(&mut self) -> Option<ThreadId> {
+        if let Some(current) = self.current {
+            return Some(current);
+        }
+        let (next, _) = self.run_queues.dequeue(&mut self.threads)?;
+        if let Some(t) = self.threads.get_mut(next) {
+            t.state = ThreadState::Running;
+        }
+        self.current = Some(next);
+        Some(next)
+    }
+}
+
+/// Runs the next thread: never returns. Idles with interrupts on when nothing is ready, and
+/// powers off once every task has exited.
+pub fn run(mut guard: MutexGuard<'static, Option<Kernel>>) -> ! {
+    loop {
+        let kernel = guard.as_mut().expect("kernel state");
+        if kernel.tasks.is_empty() {
+            shut_down(kernel);
+        }
+        if let Some(next) = kernel.pick_next() {
+            let thread = kernel.threads.get(next).expect("picked thread exists");
+            let task = kernel.tasks.get(thread.task).expect("thread's task exists");
+            task.space.pmap().activate();
+            let frame: *const trap::TrapFrame = &thread.frame;
+            drop(guard);
+            // SAFETY: the frame belongs to the thread just made current, whose address space
+            // is now active; it holds a user context built by `Thread::new` or saved by the
+            // entry code, and threads live in boxes that stay put while they run.
+            unsafe { trap::return_to_user(frame) };
+        }
+        drop(guard);
+        // Interrupts (the timer, later devices) may make a thread ready.
+        arch::wait_for_interrupt();
+        x86_64::instructions::interrupts::disable();
+        guard = KERNEL.lock();
+    }
+}
+
+fn shut_down(kernel: &Kernel) -> ! {
+    let status = kernel.init_status.unwrap_or(0);
+    kprintln!("all tasks have exited (init status {status}); shutting down");
+    arch::exit_qemu(if status == 0 { ExitCode::Success } else { ExitCode::TestsFailed })
+}

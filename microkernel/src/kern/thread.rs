@@ -1,0 +1,73 @@
+//! Threads: saved user registers, scheduling state, and what to finish when woken.
+//!
+//! A thread blocked in the kernel holds no kernel stack: only this record (its registers and
+//! a small continuation). Keep it small: it is the cost of every blocked thread.
+
+use super::object_table::Id;
+use super::task::TaskId;
+use crate::arch::trap::TrapFrame;
+use crate::arch::gdt::{USER_CODE, USER_DATA};
+
+pub type ThreadId = Id<Thread>;
+
+/// Default priority of user threads (0 is the lowest, 63 the highest).
+pub const DEFAULT_PRIORITY: u8 = 31;
+/// Timer ticks a thread runs before others of its priority get the processor.
+pub const QUANTUM_TICKS: u8 = 2;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ThreadState {
+    /// On this CPU now.
+    Running,
+    /// In a run queue.
+    Ready,
+    /// Waiting; the continuation says for what.
+    Blocked,
+}
+
+/// What a blocked thread finishes when it wakes, instead of a kernel stack to return to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Continuation {
+    /// Nothing to finish: return to user mode with the registers as saved.
+    ReturnToUser,
+}
+
+#[repr(C)]
+pub struct Thread {
+    /// Saved user registers; the entry code writes them here directly.
+    pub frame: TrapFrame,
+    pub task: TaskId,
+    pub state: ThreadState,
+    pub continuation: Continuation,
+    pub priority: u8,
+    pub quantum: u8,
+    /// Link in the run queue or a wait queue (a thread is in at most one).
+    pub queue_next: Option<ThreadId>,
+}
+
+impl Thread {
+    /// A thread that will start in user mode at `entry` with stack `stack` and the three
+    /// start arguments in rdi, rsi, rdx.
+    pub fn new(task: TaskId, entry: u64, stack: u64, arguments: [u64; 3]) -> Thread {
+        let frame = TrapFrame {
+            rip: entry,
+            cs: u64::from(USER_CODE),
+            rflags: 0x202, // IF
+            rsp: stack,
+            ss: u64::from(USER_DATA),
+            rdi: arguments[0],
+            rsi: arguments[1],
+            rdx: arguments[2],
+            ..TrapFrame::default()
+        };
+        Thread {
+            frame,
+            task,
+            state: ThreadState::Ready,
+            continuation: Continuation::ReturnToUser,
+            priority: DEFAULT_PRIORITY,
+            quantum: QUANTUM_TICKS,
+            queue_next: None,
+        }
+    }
+}

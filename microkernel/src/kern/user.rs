@@ -1,0 +1,112 @@
+//! User memory as the kernel sees it: addresses and lengths from a task are allegations
+//! ([`UserSlice`]) until validated, and are then read and written through the task's own
+//! address space (its map, faulting pages in as needed) and the direct map, never by touching
+//! user addresses. A bad address is an error code for the caller, never a kernel fault.
+
+use crate::vm::address_space::{AddressSpace, FaultError};
+use crate::vm::kernel_space::phys_to_virt;
+use crate::vm::map::{Protection, PAGE_SIZE};
+use crate::vm::object::VmObject;
+use crate::kern::object_table::Table;
+use libipc::abi::syscall::USER_END;
+use libipc::abi::KernReturn;
+
+/// A range of user memory as a task named it: unchecked.
+#[derive(Clone, Copy, Debug)]
+pub struct UserSlice {
+    address: u64,
+    len: u64,
+}
+
+/// A user range that lies inside user space and is no longer than its caller allows.
+#[derive(Clone, Copy, Debug)]
+pub struct ValidUserSlice {
+    address: u64,
+    len: usize,
+}
+
+impl UserSlice {
+    pub fn new(address: u64, len: u64) -> UserSlice {
+        UserSlice { address, len }
+    }
+
+    /// Checks the range: at most `max_len` bytes (else `InvalidArgument`), inside user space
+    /// without wrapping (else `InvalidAddress`).
+    pub fn validate(self, max_len: usize) -> Result<ValidUserSlice, KernReturn> {
+        if self.len > max_len as u64 {
+            return Err(KernReturn::InvalidArgument);
+        }
+        let end = self.address.checked_add(self.len).ok_or(KernReturn::InvalidAddress)?;
+        if end > USER_END {
+            return Err(KernReturn::InvalidAddress);
+        }
+        Ok(ValidUserSlice { address: self.address, len: self.len as usize })
+    }
+}
+
+impl ValidUserSlice {
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+}
+
+fn fault_code(e: FaultError) -> KernReturn {
+    match e {
+        FaultError::NotMapped | FaultError::Protection => KernReturn::InvalidAddress,
+        FaultError::OutOfMemory => KernReturn::ResourceShortage,
+    }
+}
+
+/// Calls `f(frame offset pointer, chunk range in the slice)` page by page.
+fn each_page(
+    space: &mut AddressSpace,
+    objects: &mut Table<VmObject>,
+    slice: ValidUserSlice,
+    access: Protection,
+    mut f: impl FnMut(*mut u8, core::ops::Range<usize>),
+) -> Result<(), KernReturn> {
+    let mut done = 0;
+    while done < slice.len {
+        let address = slice.address + done as u64;
+        let page = address & !(PAGE_SIZE - 1);
+        let in_page = (address - page) as usize;
+        let chunk = (PAGE_SIZE as usize - in_page).min(slice.len - done);
+        let frame = space.frame_for(objects, page, access).map_err(fault_code)?;
+        f((phys_to_virt(frame) as *mut u8).wrapping_add(in_page), done..done + chunk);
+        done += chunk;
+    }
+    Ok(())
+}
+
+/// Copies the user bytes of `slice` into `buffer` (which must be `slice.len()` long).
+pub fn copy_in(
+    space: &mut AddressSpace,
+    objects: &mut Table<VmObject>,
+    slice: ValidUserSlice,
+    buffer: &mut [u8],
+) -> Result<(), KernReturn> {
+    debug_assert_eq!(buffer.len(), slice.len);
+    each_page(space, objects, slice, Protection::READ, |source, range| {
+        // SAFETY: `source` points into a frame of the task's, mapped by the direct map, with
+        // `range.len()` bytes left in the page; `buffer` is kernel memory distinct from it.
+        unsafe { core::ptr::copy_nonoverlapping(source, buffer[range.clone()].as_mut_ptr(), range.len()) }
+    })
+}
+
+/// Copies `data` to the user range `slice` (which must be `data.len()` long).
+pub fn copy_out(
+    space: &mut AddressSpace,
+    objects: &mut Table<VmObject>,
+    slice: ValidUserSlice,
+    data: &[u8],
+) -> Result<(), KernReturn> {
+    debug_assert_eq!(data.len(), slice.len);
+    each_page(space, objects, slice, Protection::WRITE, |target, range| {
+        // SAFETY: as in `copy_in`, with the task's page writable.
+        unsafe { core::ptr::copy_nonoverlapping(data[range.clone()].as_ptr(), target, range.len()) }
+    })
+}

@@ -1,0 +1,110 @@
+//! `vm_object`: a memory object's resident pages by offset, and where absent pages come from.
+//!
+//! For now an object is anonymous (absent pages are zero-filled) or physical (its pages are a
+//! fixed run of frames, such as program text inside the boot archive, shared by every task
+//! that maps it and never freed). Pagers, shadow chains and `vm_page` records come with the
+//! virtual-memory and pager issues.
+
+use alloc::collections::BTreeMap;
+
+/// Where an object's absent pages come from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ObjectKind {
+    /// Temporary memory: zero-filled on first touch, freed with the object.
+    Anonymous,
+    /// Frames `base + offset` that the object does not own (boot archive contents).
+    Physical { base: u64 },
+}
+
+/// A memory object. Invariant: every resident offset is page-aligned and below `size`.
+pub struct VmObject {
+    kind: ObjectKind,
+    size: u64,
+    /// Resident pages of an anonymous object: offset → frame (owned by the object).
+    pages: BTreeMap<u64, u64>,
+    /// Map entries referring to this object.
+    references: u32,
+}
+
+impl VmObject {
+    pub fn new(kind: ObjectKind, size: u64) -> Self {
+        VmObject { kind, size: size.next_multiple_of(super::map::PAGE_SIZE), pages: BTreeMap::new(), references: 1 }
+    }
+
+    pub fn kind(&self) -> ObjectKind {
+        self.kind
+    }
+
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+
+    /// The frame holding the page at `offset`, if there is one without allocating.
+    pub fn resident_page(&self, offset: u64) -> Option<u64> {
+        match self.kind {
+            ObjectKind::Physical { base } => (offset < self.size).then_some(base + offset),
+            ObjectKind::Anonymous => self.pages.get(&offset).copied(),
+        }
+    }
+
+    /// Records `frame` as the page at `offset` (now owned by the object).
+    pub fn insert_page(&mut self, offset: u64, frame: u64) {
+        debug_assert!(offset % super::map::PAGE_SIZE == 0 && offset < self.size);
+        debug_assert!(matches!(self.kind, ObjectKind::Anonymous));
+        self.pages.insert(offset, frame);
+    }
+
+    pub fn resident_count(&self) -> usize {
+        self.pages.len()
+    }
+
+    pub fn add_reference(&mut self) {
+        self.references += 1;
+    }
+
+    /// Drops one reference; true when it was the last (the caller then frees the object).
+    pub fn release(&mut self) -> bool {
+        self.references -= 1;
+        self.references == 0
+    }
+
+    /// Takes the frames the object owns, for freeing.
+    pub fn take_pages(&mut self) -> impl Iterator<Item = u64> {
+        core::mem::take(&mut self.pages).into_values()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn physical_objects_map_offsets_to_frames() {
+        let o = VmObject::new(ObjectKind::Physical { base: 0x7000_0000 }, 0x2100);
+        assert_eq!(o.size(), 0x3000);
+        assert_eq!(o.resident_page(0x1000), Some(0x7000_1000));
+        assert_eq!(o.resident_page(0x3000), None);
+    }
+
+    #[test]
+    fn anonymous_objects_own_their_pages() {
+        let mut o = VmObject::new(ObjectKind::Anonymous, 0x4000);
+        assert_eq!(o.resident_page(0), None);
+        o.insert_page(0x1000, 0xa000);
+        o.insert_page(0x3000, 0xb000);
+        assert_eq!(o.resident_page(0x1000), Some(0xa000));
+        assert_eq!(o.resident_count(), 2);
+        let mut frames: Vec<u64> = o.take_pages().collect();
+        frames.sort();
+        assert_eq!(frames, vec![0xa000, 0xb000]);
+        assert_eq!(o.resident_count(), 0);
+    }
+
+    #[test]
+    fn references_count_down_to_release() {
+        let mut o = VmObject::new(ObjectKind::Anonymous, 0x1000);
+        o.add_reference();
+        assert!(!o.release());
+        assert!(o.release());
+    }
+}

@@ -1,0 +1,94 @@
+//! The pmap: a task's hardware page tables, a cache of its `vm_map`. The kernel half (PML4
+//! entries 256..512) is shared with the kernel's own tables, so every address space sees the
+//! direct map and the kernel image.
+
+use super::kernel_space::{self, phys_to_virt, DirectMapTables};
+use super::map::Protection;
+use crate::arch::paging::{self, flags, PageTables};
+use crate::kern::object_table::OutOfMemory;
+
+/// First PML4 entry of the kernel half.
+const KERNEL_HALF: usize = 256;
+
+/// A task's page tables. Owns the PML4 and every lower-half table page (not the leaf frames,
+/// which belong to memory objects).
+pub struct Pmap {
+    root: u64,
+}
+
+fn pml4(phys: u64) -> *mut [u64; 512] {
+    phys_to_virt(phys) as *mut [u64; 512]
+}
+
+impl Pmap {
+    /// Empty user half, kernel half copied from the kernel's tables.
+    pub fn new() -> Result<Pmap, OutOfMemory> {
+        let root = kernel_space::allocate_frame().ok_or(OutOfMemory)?;
+        // SAFETY: `root` is a fresh frame owned by this pmap and the kernel's PML4 is a live
+        // table; both are mapped by the direct map and distinct.
+        unsafe {
+            let new = &mut *pml4(root);
+            let kernel = &*pml4(kernel_space::kernel_root());
+            new[..KERNEL_HALF].fill(0);
+            new[KERNEL_HALF..].copy_from_slice(&kernel[KERNEL_HALF..]);
+        }
+        Ok(Pmap { root })
+    }
+
+    pub fn root(&self) -> u64 {
+        self.root
+    }
+
+    /// Maps `frame` at user address `address` with `protection`.
+    pub fn enter(&mut self, address: u64, frame: u64, protection: Protection) -> Result<(), paging::MapError> {
+        let mut page_flags = flags::USER;
+        if protection.allows(Protection::WRITE) {
+            page_flags |= flags::WRITABLE;
+        }
+        if !protection.allows(Protection::EXECUTE) {
+            page_flags |= kernel_space::no_execute_bit();
+        }
+        let mut memory = DirectMapTables;
+        PageTables::new(self.root, &mut memory).map_page(address, frame, page_flags)?;
+        // The entry may have been present with fewer rights: drop any stale translation.
+        flush(address);
+        Ok(())
+    }
+
+    /// The frame and entry flags `address` translates to.
+    pub fn translate(&self, address: u64) -> Option<(u64, u64)> {
+        let mut memory = DirectMapTables;
+        PageTables::new(self.root, &mut memory).translate(address)
+    }
+
+    /// Makes this the current address space, if it is not already.
+    pub fn activate(&self) {
+        let current = x86_64::registers::control::Cr3::read_raw().0.start_address().as_u64();
+        if current != self.root {
+            // SAFETY: the kernel half of every pmap is the kernel's, so the kernel keeps
+            // running with its code, stack and data mapped after the switch.
+            unsafe { paging::activate(self.root) };
+        }
+    }
+
+    /// Frees the table pages. Switches to the kernel's tables first if these are loaded.
+    pub fn destroy(self) {
+        let current = x86_64::registers::control::Cr3::read_raw().0.start_address().as_u64();
+        if current == self.root {
+            // SAFETY: the kernel's own tables map everything the kernel uses.
+            unsafe { paging::activate(kernel_space::kernel_root()) };
+        }
+        let mut memory = DirectMapTables;
+        let mut free = |table: u64| {
+            if let Err(e) = kernel_space::free_frame(table) {
+                log::error!("pmap: freeing table {table:#x}: {e}");
+            }
+        };
+        PageTables::new(self.root, &mut memory).free_tables_below(KERNEL_HALF, &mut free);
+        free(self.root);
+    }
+}
+
+fn flush(address: u64) {
+    x86_64::instructions::tlb::flush(x86_64::VirtAddr::new(address));
+}
