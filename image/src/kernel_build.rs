@@ -1,5 +1,7 @@
 //! Builds the kernel ELF with a nested `cargo build` for the bare-metal target.
 //!
+//! The same command, with other packages, builds the user programs (`guest_build`).
+//!
 //! The nested build uses its own target directory (`target/guest`): integration tests call this
 //! from inside an outer `cargo test`, which holds the lock on the main target directory.
 
@@ -58,10 +60,15 @@ pub fn guest_target_dir() -> PathBuf {
 
 /// Where the kernel ELF of `profile` ends up.
 pub fn kernel_path(profile: Profile) -> PathBuf {
+    guest_binary_path(profile, "microkernel")
+}
+
+/// Where binary `name` of a guest build of `profile` ends up.
+pub fn guest_binary_path(profile: Profile, name: &str) -> PathBuf {
     guest_target_dir()
         .join(KERNEL_TARGET)
         .join(profile.dir_name())
-        .join("microkernel")
+        .join(name)
 }
 
 /// The `cargo` to run: `$CARGO` (set when we run under cargo) or `cargo` from `PATH`.
@@ -94,10 +101,18 @@ pub fn build_kernel(profile: Profile) -> Result<PathBuf> {
 }
 
 fn kernel_build_command(root: &Path, profile: Profile) -> Command {
+    guest_build_command(root, profile, &["microkernel"])
+}
+
+/// `cargo build -p <package>... --target x86_64-unknown-none [--release]` into `target/guest`,
+/// with the outer cargo's environment stripped (see [`STRIPPED_ENV`]).
+pub fn guest_build_command(root: &Path, profile: Profile, packages: &[&str]) -> Command {
     let mut command = Command::new(cargo_program());
-    command
-        .current_dir(root)
-        .args(["build", "-p", "microkernel", "--target", KERNEL_TARGET]);
+    command.current_dir(root).arg("build");
+    for package in packages {
+        command.args(["-p", package]);
+    }
+    command.args(["--target", KERNEL_TARGET]);
     if profile == Profile::Release {
         command.arg("--release");
     }

@@ -1,16 +1,21 @@
-//! Host tool library: builds the kernel, makes boot media and boots them in QEMU.
+//! Host tool library: builds the kernel, the user programs and the boot archive, makes boot
+//! media and boots them in QEMU.
 //!
 //! `main.rs` (the `cargo image` command) and the QEMU integration tests in `tests/` both use it.
 
+pub mod archive;
 pub mod cmdline;
+pub mod guest_build;
 pub mod iso;
 pub mod kernel_build;
+pub mod manifest;
 pub mod qemu;
 pub mod report;
 pub mod tools;
 
 use std::path::{Path, PathBuf};
 
+pub use guest_build::{build_all, Built};
 pub use kernel_build::{build_kernel, Profile};
 pub use qemu::{boot, Boot, BootOptions, Media, Outcome};
 

@@ -1,4 +1,5 @@
-//! `cargo image`: builds the kernel and its boot media, boots them in QEMU, runs the tests.
+//! `cargo image`: builds the kernel, the user programs and the boot archive, makes boot media,
+//! boots them in QEMU, runs the tests.
 
 use std::path::PathBuf;
 use std::process::{Command, ExitCode};
@@ -10,13 +11,13 @@ use clap::{Args, Parser, Subcommand};
 use image::iso::{self, IsoSpec, LimineRelease};
 use image::kernel_build::cargo_program;
 use image::tools::{self, SetupOutcome};
-use image::{BootOptions, Media, Outcome, Profile};
+use image::{BootOptions, Built, Media, Outcome, Profile};
 
 #[derive(Parser)]
 #[command(
     name = "cargo image",
     bin_name = "cargo image",
-    about = "Build the microkernel, make its boot media and boot it in QEMU"
+    about = "Build the microkernel and its boot archive, make boot media and boot them in QEMU"
 )]
 struct Cli {
     #[command(subcommand)]
@@ -25,13 +26,14 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Subcommands {
-    /// Build the kernel ELF (release unless --debug) and print its path.
+    /// Build the kernel ELF, the user programs of servers/boot.toml and the boot archive
+    /// (release unless --debug); print the kernel's and the archive's paths.
     Build {
         /// Build the debug profile.
         #[arg(long)]
         debug: bool,
     },
-    /// Build the kernel and boot it in QEMU; exits with the code the guest reports.
+    /// Build everything and boot it in QEMU; exits with the code the guest reports.
     Run(RunArgs),
     /// Build a hybrid BIOS/UEFI Limine ISO under target/iso/ (needs LIMINE_DIR).
     ///
@@ -49,7 +51,7 @@ enum Subcommands {
     },
     /// Install what the tool needs from the system (QEMU, xorriso, OVMF) if it is missing.
     Setup,
-    /// Check the system packages, build the kernel, then run `cargo test --workspace`.
+    /// Check the system packages, build everything, then run `cargo test --workspace`.
     Test {
         /// Extra arguments for `cargo test` (after `--`).
         #[arg(last = true)]
@@ -102,13 +104,14 @@ fn main() -> ExitCode {
 fn dispatch(command: Subcommands) -> Result<ExitCode> {
     match command {
         Subcommands::Build { debug } => {
-            let elf = image::build_kernel(Profile::from_debug_flag(debug))?;
-            println!("{}", elf.display());
+            let built = image::build_all(Profile::from_debug_flag(debug))?;
+            println!("{}", built.kernel.display());
+            println!("{}", built.archive.display());
             Ok(ExitCode::SUCCESS)
         }
         Subcommands::Run(args) => run(args),
         Subcommands::Iso { debug, kernel_args } => {
-            let iso = make_iso(Profile::from_debug_flag(debug), &kernel_args)?;
+            let (iso, _) = make_iso(Profile::from_debug_flag(debug), &kernel_args)?;
             println!("{}", iso.display());
             Ok(ExitCode::SUCCESS)
         }
@@ -120,17 +123,17 @@ fn dispatch(command: Subcommands) -> Result<ExitCode> {
     }
 }
 
-/// Validates LIMINE_DIR before the (slow) kernel build, then builds both.
-fn make_iso(profile: Profile, kernel_args: &[String]) -> Result<PathBuf> {
+/// Validates LIMINE_DIR before the (slow) build, then builds everything and the ISO.
+fn make_iso(profile: Profile, kernel_args: &[String]) -> Result<(PathBuf, Built)> {
     let limine = LimineRelease::from_env()?;
     let cmdline = image::cmdline::join(kernel_args)?;
-    let kernel = image::build_kernel(profile)?;
+    let built = image::build_all(profile)?;
     let spec = IsoSpec {
-        kernel: &kernel,
+        kernel: &built.kernel,
         cmdline: &cmdline,
-        archive: None,
+        archive: Some(&built.archive),
     };
-    iso::build_iso(&limine, &spec)
+    Ok((iso::build_iso(&limine, &spec)?, built))
 }
 
 fn run(args: RunArgs) -> Result<ExitCode> {
@@ -142,25 +145,22 @@ fn run(args: RunArgs) -> Result<ExitCode> {
     }
     let profile = Profile::from_debug_flag(args.debug);
     let cmdline = image::cmdline::join(&args.kernel_args)?;
-    let (media, elf) = if args.iso {
-        let iso = make_iso(profile, &args.kernel_args)?;
-        let elf = image::kernel_build::kernel_path(profile);
-        (
-            Media::Iso {
-                path: iso,
-                uefi: args.uefi,
-            },
-            elf,
-        )
+    let (media, built) = if args.iso {
+        let (iso, built) = make_iso(profile, &args.kernel_args)?;
+        let media = Media::Iso {
+            path: iso,
+            uefi: args.uefi,
+        };
+        (media, built)
     } else {
-        let elf = image::build_kernel(profile)?;
-        (Media::Direct(elf.clone()), elf)
+        let built = image::build_all(profile)?;
+        (Media::Direct(built.kernel.clone()), built)
     };
     let timeout = (args.timeout > 0 && !args.gdb).then(|| Duration::from_secs(args.timeout));
     if args.gdb {
         eprintln!(
             "QEMU waits for a debugger; attach with:\n    gdb {} -ex 'target remote :1234'",
-            elf.display()
+            built.kernel.display()
         );
     }
     let log_file = image::target_dir().join("logs").join("run.log");
@@ -172,6 +172,7 @@ fn run(args: RunArgs) -> Result<ExitCode> {
         icount: args.icount,
         gdb: args.gdb,
         media,
+        archive: Some(built.archive.clone()),
         echo: true,
         interactive: true,
         log_file: Some(log_file.clone()),
@@ -203,7 +204,8 @@ fn setup() -> Result<()> {
 
 fn test(cargo_args: &[String]) -> Result<ExitCode> {
     setup()?;
-    image::build_kernel(Profile::Release).context("building the kernel before the tests")?;
+    image::build_all(Profile::Release)
+        .context("building the kernel and the boot archive before the tests")?;
     let status = Command::new(cargo_program())
         .current_dir(image::workspace_root())
         .args(["test", "--workspace"])

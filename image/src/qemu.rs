@@ -43,6 +43,10 @@ pub struct BootOptions {
     /// Wait for a debugger on TCP port 1234 before running (`-s -S`); disables the timeout.
     pub gdb: bool,
     pub media: Media,
+    /// The boot archive, handed to the kernel as its first boot module (`-initrd`: QEMU's PVH
+    /// loader lists it as module 0 in `hvm_start_info`). Ignored for [`Media::Iso`], whose
+    /// `limine.conf` names the archive on the ISO.
+    pub archive: Option<PathBuf>,
     /// Copy the serial output to our stdout as it arrives (and QEMU's stderr to ours).
     pub echo: bool,
     /// Let QEMU read our stdin (typing into the serial console). Tests leave it off.
@@ -62,6 +66,7 @@ impl BootOptions {
             icount: false,
             gdb: false,
             media: Media::Direct(kernel.into()),
+            archive: None,
             echo: false,
             interactive: false,
             log_file: None,
@@ -154,6 +159,11 @@ pub fn boot(opts: &BootOptions) -> Result<Boot> {
     if !file.is_file() {
         bail!("{} does not exist", file.display());
     }
+    if let (Media::Direct(_), Some(archive)) = (&opts.media, &opts.archive) {
+        if !archive.is_file() {
+            bail!("boot archive {} does not exist", archive.display());
+        }
+    }
     crate::cmdline::check_line(&opts.cmdline)?;
     let log = match &opts.log_file {
         Some(path) => Some(open_log(path)?),
@@ -230,6 +240,10 @@ pub fn qemu_args(opts: &BootOptions, firmware: Option<(&Path, &Path)>) -> Vec<Os
         Media::Direct(kernel) => {
             args.push("-kernel".into());
             args.push(kernel.into());
+            if let Some(archive) = &opts.archive {
+                args.push("-initrd".into());
+                args.push(archive.into());
+            }
             if !opts.cmdline.is_empty() {
                 args.push("-append".into());
                 args.push(opts.cmdline.clone().into());
@@ -490,6 +504,34 @@ mod tests {
             ]
         );
         assert!(!strings(&args).contains(&"-enable-kvm"));
+    }
+
+    #[test]
+    fn archive_goes_to_initrd_after_the_kernel() {
+        let mut opts = BootOptions::direct("/k/microkernel", "log=debug");
+        opts.archive = Some("/t/guest/archive-release.bin".into());
+        let args = qemu_args(&opts, None);
+        assert!(strings(&args).ends_with(&[
+            "-kernel",
+            "/k/microkernel",
+            "-initrd",
+            "/t/guest/archive-release.bin",
+            "-append",
+            "log=debug",
+        ]));
+        opts.archive = None;
+        assert!(!strings(&qemu_args(&opts, None)).contains(&"-initrd"));
+    }
+
+    #[test]
+    fn iso_boot_ignores_the_archive() {
+        let mut opts = BootOptions::direct("/unused", "");
+        opts.archive = Some("/t/archive.bin".into());
+        opts.media = Media::Iso {
+            path: "/t/microkernel.iso".into(),
+            uefi: false,
+        };
+        assert!(!strings(&qemu_args(&opts, None)).contains(&"-initrd"));
     }
 
     #[test]

@@ -1,4 +1,5 @@
-//! Harness for the QEMU integration tests: builds the kernel once, boots it, keeps failure logs.
+//! Harness for the QEMU integration tests: builds the kernel and the boot archive once, boots
+//! them, keeps failure logs.
 //!
 //! Each test boots through [`boot`] (or [`boot_with`]) and gets a [`GuestRun`] whose serial log
 //! is already written to `target/test-logs/<test name>.log`; the `expect_*` methods fail with
@@ -9,7 +10,7 @@ use std::sync::{Condvar, Mutex, OnceLock, PoisonError};
 use std::time::Duration;
 
 pub use image::report::{Report, Summary, Verdict};
-pub use image::{Boot, BootOptions, Media, Outcome};
+pub use image::{Boot, BootOptions, Built, Media, Outcome};
 
 /// Timeout of a direct (PVH) boot.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
@@ -17,19 +18,42 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 /// QEMU runs at most this many guests at once: TCG needs a core each.
 const MAX_CONCURRENT_GUESTS: usize = 2;
 
-/// The kernel ELF, built (release profile) once per test binary. Panics if the build fails.
-pub fn kernel() -> PathBuf {
-    static KERNEL: OnceLock<Result<PathBuf, String>> = OnceLock::new();
-    let built = KERNEL.get_or_init(|| {
-        image::build_kernel(image::Profile::Release).map_err(|error| format!("{error:#}"))
+/// The kernel, the user programs and the boot archive, built (release profile) once per test
+/// binary. Panics if the build fails.
+pub fn built() -> &'static Built {
+    static BUILT: OnceLock<Result<Built, String>> = OnceLock::new();
+    let built = BUILT.get_or_init(|| {
+        image::build_all(image::Profile::Release).map_err(|error| format!("{error:#}"))
     });
     match built {
-        Ok(path) => path.clone(),
-        Err(error) => panic!("could not build the kernel (compiler output above): {error}"),
+        Ok(built) => built,
+        Err(error) => panic!(
+            "could not build the kernel and the boot archive (compiler output above): {error}"
+        ),
     }
 }
 
-/// The Limine ISO (empty kernel command line), built once per test binary, or `None` when
+/// The kernel ELF (see [`built`]).
+pub fn kernel() -> PathBuf {
+    built().kernel.clone()
+}
+
+/// The boot archive (see [`built`]).
+pub fn archive() -> PathBuf {
+    built().archive.clone()
+}
+
+/// Direct-boot options for `cmdline` with the boot archive and [`DEFAULT_TIMEOUT`]; set
+/// `archive` to `None` to boot the kernel alone.
+pub fn direct_options(cmdline: &str) -> BootOptions {
+    let mut opts = BootOptions::direct(kernel(), cmdline);
+    opts.archive = Some(archive());
+    opts.timeout = Some(DEFAULT_TIMEOUT);
+    opts
+}
+
+/// The Limine ISO (empty kernel command line, with the boot archive as its module), built once
+/// per test binary, or `None` when
 /// `LIMINE_DIR` is not set. Panics if the build fails.
 pub fn limine_iso() -> Option<PathBuf> {
     std::env::var_os("LIMINE_DIR").filter(|dir| !dir.is_empty())?;
@@ -37,11 +61,11 @@ pub fn limine_iso() -> Option<PathBuf> {
     let built = ISO.get_or_init(|| {
         let build = || -> anyhow::Result<PathBuf> {
             let limine = image::iso::LimineRelease::from_env()?;
-            let kernel = kernel();
+            let built = built();
             let spec = image::iso::IsoSpec {
-                kernel: &kernel,
+                kernel: &built.kernel,
                 cmdline: "",
-                archive: None,
+                archive: Some(&built.archive),
             };
             image::iso::build_iso(&limine, &spec)
         };
@@ -53,20 +77,24 @@ pub fn limine_iso() -> Option<PathBuf> {
     }
 }
 
-/// Boots the kernel directly with `cmdline` under [`DEFAULT_TIMEOUT`]; `name` names the log.
+/// Boots the kernel directly, with the boot archive, with `cmdline` under [`DEFAULT_TIMEOUT`];
+/// `name` names the log.
 pub fn boot(name: &str, cmdline: &str) -> GuestRun {
-    let mut opts = BootOptions::direct(kernel(), cmdline);
-    opts.timeout = Some(DEFAULT_TIMEOUT);
-    boot_with(name, &opts)
+    boot_with(name, &direct_options(cmdline))
 }
 
 /// Boots with `opts` and writes the serial log of test `name`.
 pub fn boot_with(name: &str, opts: &BootOptions) -> GuestRun {
+    let archive = if opts.archive.is_some() {
+        ""
+    } else {
+        " without archive"
+    };
     let what = match &opts.media {
         Media::Direct(_) if opts.cmdline.is_empty() => {
-            "direct boot, empty command line".to_string()
+            format!("direct boot{archive}, empty command line")
         }
-        Media::Direct(_) => format!("direct boot, command line `{}`", opts.cmdline),
+        Media::Direct(_) => format!("direct boot{archive}, command line `{}`", opts.cmdline),
         Media::Iso { uefi: false, .. } => "Limine ISO under BIOS".to_string(),
         Media::Iso { uefi: true, .. } => "Limine ISO under UEFI".to_string(),
     };

@@ -45,3 +45,27 @@ fn mem_too_small_panics() {
         run.fail(&format!("the panic line does not mention `mem=`: {line:?}"));
     }
 }
+
+#[test]
+fn archive_arrives_as_a_module() {
+    let run = boot("archive_arrives_as_a_module", "");
+    run.expect_outcome(Outcome::Guest(0));
+    let line = run.expect_line_starting_with("memory:", "memory line");
+    match modules_kib(line) {
+        Some(kib) if kib > 0 => {}
+        Some(_) => run.fail(&format!(
+            "booted with the archive ({}) but the kernel reports no modules: {line:?}",
+            kernel_tests::archive().display()
+        )),
+        None => run.fail(&format!("no `modules <N> KiB` in the memory line {line:?}")),
+    }
+}
+
+/// `N` from `modules <N> KiB` in the kernel's memory line.
+fn modules_kib(line: &str) -> Option<u64> {
+    let words: Vec<&str> = line.split_whitespace().collect();
+    words.windows(3).find_map(|window| match window {
+        ["modules", number, "KiB" | "KiB,"] => number.parse().ok(),
+        _ => None,
+    })
+}

@@ -1,6 +1,9 @@
 //! The kernel/user ABI: one place for every number both sides must agree on.
 
+pub mod archive;
 pub mod kern_return;
+pub mod message;
 pub mod report;
+pub mod syscall;
 
 pub use kern_return::KernReturn;

@@ -417,7 +417,10 @@ mod tests {
         assert_eq!(parse("").init(), None);
         let long = format!("init={}", "x".repeat(48));
         assert_eq!(parse(&long).init(), None);
-        assert_eq!(problems(&long), ["bad value for init=: program names are at most 47 bytes"]);
+        assert_eq!(
+            problems(&long),
+            ["bad value for init=: program names are at most 47 bytes"]
+        );
     }
 
     #[test]

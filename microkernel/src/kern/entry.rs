@@ -19,7 +19,9 @@ pub extern "C" fn syscall_from_user(_frame: *mut TrapFrame) -> ! {
 pub extern "C" fn trap_from_user(frame: *mut TrapFrame) -> ! {
     let mut guard = KERNEL.lock();
     let kernel = guard.as_mut().expect("kernel state");
-    let current = kernel.current().expect("a trap from user mode with no thread running");
+    let current = kernel
+        .current()
+        .expect("a trap from user mode with no thread running");
     let thread = kernel.threads.get_mut(current).expect("running thread");
     if !core::ptr::eq(frame, &thread.frame) {
         // SAFETY: `frame` is the register frame the trap entry just pushed on an interrupt
@@ -39,7 +41,9 @@ pub extern "C" fn trap_from_user(frame: *mut TrapFrame) -> ! {
         let task = thread.task;
         kernel.terminate_task(
             task,
-            super::loader::Exit::Killed(format_args!("{mnemonic} {name} at rip={rip:#x} (error code {error:#x})")),
+            super::loader::Exit::Killed(format_args!(
+                "{mnemonic} {name} at rip={rip:#x} (error code {error:#x})"
+            )),
         );
     } else {
         trap::acknowledge_other_interrupt(vector);
@@ -61,7 +65,10 @@ fn page_fault(kernel: &mut Kernel) {
         Protection::READ
     };
     let task = kernel.tasks.get_mut(task_id).expect("thread's task");
-    match task.space.resolve_fault(&mut kernel.objects, address, access) {
+    match task
+        .space
+        .resolve_fault(&mut kernel.objects, address, access)
+    {
         // The faulting instruction runs again when the thread resumes.
         Ok(_) => {}
         Err(why) => kernel.terminate_task(

@@ -8,18 +8,26 @@ use super::object_table::Table;
 use super::queue::{Links, RunQueues};
 use super::task::{Task, TaskId};
 use super::thread::{Thread, ThreadId};
+use crate::ipc::port::Port;
+use crate::ipc::port_set::PortSet;
 use crate::vm::address_space::ObjectId;
 use crate::vm::object::VmObject;
+use alloc::collections::BinaryHeap;
 use alloc::string::String;
 use alloc::vec::Vec;
+use core::cmp::Reverse;
 use spin::Mutex;
 
 pub struct Kernel {
     pub tasks: Table<Task>,
     pub threads: Table<Thread>,
     pub objects: Table<VmObject>,
+    pub ports: Table<Port>,
+    pub port_sets: Table<PortSet>,
+    /// Pending timeouts: (deadline tick, thread, its wait sequence), earliest first.
+    pub(crate) timeouts: BinaryHeap<Reverse<(u64, u64, u32)>>,
     pub(super) run_queues: RunQueues<ThreadId>,
-    pub(super) current: Option<ThreadId>,
+    pub(crate) current: Option<ThreadId>,
     /// The boot archive: its bytes (through the direct map) and physical address.
     pub(super) archive: Option<(&'static [u8], u64)>,
     /// Objects over program files in the archive, shared by every task running them.
@@ -49,6 +57,9 @@ impl Kernel {
             tasks: Table::new(),
             threads: Table::new(),
             objects: Table::new(),
+            ports: Table::new(),
+            port_sets: Table::new(),
+            timeouts: BinaryHeap::new(),
             run_queues: RunQueues::new(),
             current: None,
             archive,

@@ -5,7 +5,10 @@ use super::kernel::Kernel;
 use super::object_table::OutOfMemory;
 use super::program::{self, ProgramError};
 use super::task::{Task, TaskId};
-use super::thread::Thread;
+use super::thread::{Continuation, Thread, ThreadId};
+use crate::ipc::message::CarriedRight;
+use crate::ipc::port::{KernelObject, Port, PortId, Receiver};
+use crate::ipc::space::{Object, PortName, Rights};
 use crate::kprintln;
 use crate::vm::address_space::{release_object, AddressSpace, ObjectId};
 use crate::vm::kernel_space::{self, phys_to_virt};
@@ -14,6 +17,7 @@ use crate::vm::object::{ObjectKind, VmObject};
 use alloc::string::String;
 use libipc::abi::archive::Archive;
 use libipc::abi::syscall::{USER_STACK_SIZE, USER_STACK_TOP};
+use libipc::abi::KernReturn;
 
 /// Why a program could not be started.
 #[derive(Debug)]
@@ -59,13 +63,21 @@ impl Kernel {
                 return Ok(id);
             }
         }
-        let id = self.objects.insert(VmObject::new(ObjectKind::Physical { base }, size))?;
+        let id = self
+            .objects
+            .insert(VmObject::new(ObjectKind::Physical { base }, size))?;
         let mut key = String::new();
-        key.try_reserve(name.len()).map_err(|_| SpawnError::OutOfMemory)?;
+        key.try_reserve(name.len())
+            .map_err(|_| SpawnError::OutOfMemory)?;
         key.push_str(name);
-        self.programs.try_reserve(1).map_err(|_| SpawnError::OutOfMemory)?;
+        self.programs
+            .try_reserve(1)
+            .map_err(|_| SpawnError::OutOfMemory)?;
         // The cache holds a reference of its own, so the object outlives its tasks.
-        self.objects.get_mut(id).expect("just inserted").add_reference();
+        self.objects
+            .get_mut(id)
+            .expect("just inserted")
+            .add_reference();
         self.programs.push((key, id));
         Ok(id)
     }
@@ -90,13 +102,17 @@ impl Kernel {
             Ok(task) => task,
             Err(e) => return Err(e.into()),
         };
-        let thread = match self.threads.insert(Thread::new(task, image.entry, USER_STACK_TOP, arguments)) {
-            Ok(thread) => thread,
-            Err(e) => {
-                self.destroy_task(task);
-                return Err(e.into());
-            }
-        };
+        let thread =
+            match self
+                .threads
+                .insert(Thread::new(task, image.entry, USER_STACK_TOP, arguments))
+            {
+                Ok(thread) => thread,
+                Err(e) => {
+                    self.destroy_task(task);
+                    return Err(e.into());
+                }
+            };
         let t = self.tasks.get_mut(task).expect("just inserted");
         if t.threads.try_reserve(1).is_err() {
             self.threads.remove(thread);
@@ -122,10 +138,13 @@ impl Kernel {
                 let object = self.program_object(name, file_phys, data.len() as u64)?;
                 MapEntry::new(start, end, object, segment.offset, segment.protection)
             } else {
-                let object = self.objects.insert(VmObject::new(ObjectKind::Anonymous, end - start))?;
+                let object = self
+                    .objects
+                    .insert(VmObject::new(ObjectKind::Anonymous, end - start))?;
                 let entry = MapEntry::new(start, end, object, 0, segment.protection);
                 // The file's part is copied now; the rest is zero-filled on first touch.
-                let file_bytes = &data[segment.offset as usize..(segment.offset + segment.filesz) as usize];
+                let file_bytes =
+                    &data[segment.offset as usize..(segment.offset + segment.filesz) as usize];
                 let o = self.objects.get_mut(object).expect("just inserted");
                 if let Err(e) = copy_initial_data(o, start, segment.vaddr, file_bytes) {
                     release_object(&mut self.objects, object);
@@ -139,8 +158,16 @@ impl Kernel {
                 return Err(SpawnError::BadProgram(ProgramError::BadSegment));
             }
         }
-        let stack = self.objects.insert(VmObject::new(ObjectKind::Anonymous, USER_STACK_SIZE))?;
-        let entry = MapEntry::new(USER_STACK_TOP - USER_STACK_SIZE, USER_STACK_TOP, stack, 0, Protection::READ_WRITE);
+        let stack = self
+            .objects
+            .insert(VmObject::new(ObjectKind::Anonymous, USER_STACK_SIZE))?;
+        let entry = MapEntry::new(
+            USER_STACK_TOP - USER_STACK_SIZE,
+            USER_STACK_TOP,
+            stack,
+            0,
+            Protection::READ_WRITE,
+        );
         if space.enter(entry).is_err() {
             release_object(&mut self.objects, stack);
             return Err(SpawnError::BadProgram(ProgramError::BadSegment));
@@ -148,29 +175,183 @@ impl Kernel {
         Ok(())
     }
 
-    /// Ends a task: its threads, its address space and everything in them.
+    /// Ends a task: its threads, its rights, its address space and everything in them. Its
+    /// port keeps the exit status for `task_wait` and wakes those already waiting.
     pub fn terminate_task(&mut self, task: TaskId, how: Exit<'_>) {
-        let Some(t) = self.tasks.get(task) else { return };
-        match how {
-            Exit::Status(status) => kprintln!("task {} exited with status {status}", t.name()),
-            Exit::Killed(why) => kprintln!("task {} terminated: {why}", t.name()),
-        }
+        let Some(t) = self.tasks.get(task) else {
+            return;
+        };
+        let status = match how {
+            Exit::Status(status) => {
+                kprintln!("task {} exited with status {status}", t.name());
+                status
+            }
+            Exit::Killed(why) => {
+                kprintln!("task {} terminated: {why}", t.name());
+                u64::MAX
+            }
+        };
         if self.init == Some(task) {
-            self.init_status = Some(match how {
-                Exit::Status(status) => status,
-                Exit::Killed(_) => u64::MAX,
-            });
+            self.init_status = Some(status);
+        }
+        if let Some(port) = t.port {
+            self.task_port_exited(port, status);
         }
         self.destroy_task(task);
     }
 
     fn destroy_task(&mut self, task: TaskId) {
-        let Some(mut t) = self.tasks.remove(task) else { return };
-        for thread in core::mem::take(&mut t.threads) {
+        let Some(t) = self.tasks.get_mut(task) else {
+            return;
+        };
+        let port = t.port.take();
+        let threads = core::mem::take(&mut t.threads);
+        if let Some(port) = port {
+            if self
+                .ports
+                .get(port)
+                .is_some_and(|p| p.receiver == Receiver::Kernel(KernelObject::Task(task)))
+            {
+                // Not reported by `terminate_task` (a failed start): waiters learn it died.
+                self.task_port_exited(port, u64::MAX);
+            }
+        }
+        for thread in threads {
             self.unqueue(thread);
             self.threads.remove(thread);
         }
+        self.drain_space(task);
+        let Some(t) = self.tasks.remove(task) else {
+            return;
+        };
         t.space.destroy(&mut self.objects);
+    }
+
+    /// The task behind `port` exited with `status`: waiters wake, later waits return at once,
+    /// and the port goes once nobody holds it.
+    fn task_port_exited(&mut self, port: PortId, status: u64) {
+        let Some(p) = self.ports.get_mut(port) else {
+            return;
+        };
+        p.receiver = Receiver::Kernel(KernelObject::ExitedTask(status));
+        let no_holders = p.send_rights == 0;
+        loop {
+            let Some(p) = self.ports.get_mut(port) else {
+                break;
+            };
+            let Some(waiter) = p.receivers.pop_front(&mut self.threads) else {
+                break;
+            };
+            self.wake(waiter, KernReturn::Success as u32, status);
+        }
+        if no_holders {
+            self.destroy_port(port);
+        }
+    }
+
+    /// `task_spawn` for `parent`: starts `program` and gives the child a copy of the parent's
+    /// send right `give`; returns the parent's name for the child's task port.
+    pub fn spawn_from(
+        &mut self,
+        parent: TaskId,
+        program: &str,
+        give: PortName,
+        argument: u64,
+    ) -> Result<PortName, KernReturn> {
+        // Decode first: the right to give must be a send right of the parent's.
+        let give_port = match give {
+            0 => None,
+            name => {
+                let entry = self.entry(parent, name).ok_or(KernReturn::InvalidName)?;
+                match entry.object {
+                    Object::Port(port) if entry.rights.contains(Rights::SEND) => Some(port),
+                    _ => return Err(KernReturn::InvalidRight),
+                }
+            }
+        };
+        let child = self.spawn(program, [0, argument, 0]).map_err(|e| match e {
+            SpawnError::OutOfMemory => KernReturn::ResourceShortage,
+            _ => KernReturn::InvalidArgument,
+        })?;
+        let fail = |kernel: &mut Kernel, e: KernReturn| {
+            kernel.destroy_task(child);
+            Err(e)
+        };
+        // The child's task port, with one send right for the parent.
+        let Ok(port) = self
+            .ports
+            .insert(Port::new(Receiver::Kernel(KernelObject::Task(child))))
+        else {
+            return fail(self, KernReturn::ResourceShortage);
+        };
+        self.ports.get_mut(port).expect("just inserted").send_rights = 1;
+        self.tasks.get_mut(child).expect("just spawned").port = Some(port);
+        let parent_name = match self.copyout(parent, CarriedRight::Send(port)) {
+            Ok(name) => name,
+            Err(()) => return fail(self, KernReturn::NoSpace),
+        };
+        if let Some(give_port) = give_port {
+            if let Some(p) = self.ports.get_mut(give_port) {
+                p.send_rights += 1;
+            }
+            match self.copyout(child, CarriedRight::Send(give_port)) {
+                Ok(name) => {
+                    let first = self
+                        .tasks
+                        .get(child)
+                        .and_then(|t| t.threads.first().copied());
+                    if let Some(thread) = first.and_then(|t| self.threads.get_mut(t)) {
+                        thread.frame.rdi = u64::from(name);
+                    }
+                }
+                Err(()) => {
+                    self.release_send_right(port);
+                    return fail(self, KernReturn::ResourceShortage);
+                }
+            }
+        }
+        Ok(parent_name)
+    }
+
+    /// The live task behind the task port that `name` names in `task`'s space.
+    pub fn task_of_port(&mut self, task: TaskId, name: PortName) -> Result<TaskId, KernReturn> {
+        let port = self.task_port(task, name)?;
+        match self.ports.get(port).map(|p| p.receiver) {
+            Some(Receiver::Kernel(KernelObject::Task(target))) => Ok(target),
+            Some(Receiver::Kernel(KernelObject::ExitedTask(_))) => Err(KernReturn::InvalidArgument),
+            _ => Err(KernReturn::InvalidRight),
+        }
+    }
+
+    fn task_port(&mut self, task: TaskId, name: PortName) -> Result<PortId, KernReturn> {
+        let entry = self.entry(task, name).ok_or(KernReturn::InvalidName)?;
+        match entry.object {
+            Object::Port(port) if entry.rights.contains(Rights::SEND) => Ok(port),
+            _ => Err(KernReturn::InvalidRight),
+        }
+    }
+
+    /// `task_wait`: the status if the task has exited, else `None` with `thread` waiting.
+    pub fn task_wait(
+        &mut self,
+        task: TaskId,
+        thread: ThreadId,
+        name: PortName,
+    ) -> Result<Option<u64>, KernReturn> {
+        let port = self.task_port(task, name)?;
+        match self.ports.get(port).map(|p| p.receiver) {
+            Some(Receiver::Kernel(KernelObject::ExitedTask(status))) => Ok(Some(status)),
+            Some(Receiver::Kernel(KernelObject::Task(target))) => {
+                if target == task {
+                    return Err(KernReturn::InvalidArgument); // waiting for oneself never ends
+                }
+                let p = self.ports.get_mut(port).expect("checked");
+                p.receivers.push_back(&mut self.threads, thread);
+                self.block(thread, Continuation::TaskWait { port }, None);
+                Ok(None)
+            }
+            _ => Err(KernReturn::InvalidRight),
+        }
     }
 
     /// Starts the first task, `name`.
@@ -182,7 +363,12 @@ impl Kernel {
 }
 
 /// Fills the pages of an anonymous object that hold a segment's file bytes.
-fn copy_initial_data(object: &mut VmObject, start: u64, vaddr: u64, bytes: &[u8]) -> Result<(), SpawnError> {
+fn copy_initial_data(
+    object: &mut VmObject,
+    start: u64,
+    vaddr: u64,
+    bytes: &[u8],
+) -> Result<(), SpawnError> {
     let mut page = start;
     let data_end = vaddr + bytes.len() as u64;
     while page < data_end {
@@ -197,7 +383,11 @@ fn copy_initial_data(object: &mut VmObject, start: u64, vaddr: u64, bytes: &[u8]
             // SAFETY: the range lies inside the frame (copy_start..copy_end is inside the
             // page) and the source is the archive, distinct from the new frame.
             unsafe {
-                core::ptr::copy_nonoverlapping(source.as_ptr(), target.add((copy_start - page) as usize), source.len())
+                core::ptr::copy_nonoverlapping(
+                    source.as_ptr(),
+                    target.add((copy_start - page) as usize),
+                    source.len(),
+                )
             };
         }
         object.insert_page(page - start, frame);

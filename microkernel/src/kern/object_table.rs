@@ -32,7 +32,11 @@ impl<T> Id<T> {
     }
 
     pub fn from_raw(raw: u64) -> Self {
-        Id { index: raw as u32, generation: (raw >> 32) as u32, _type: PhantomData }
+        Id {
+            index: raw as u32,
+            generation: (raw >> 32) as u32,
+            _type: PhantomData,
+        }
     }
 }
 
@@ -48,6 +52,11 @@ impl<T> PartialEq for Id<T> {
     }
 }
 impl<T> Eq for Id<T> {}
+impl<T> core::hash::Hash for Id<T> {
+    fn hash<H: core::hash::Hasher>(&self, state: &mut H) {
+        self.to_raw().hash(state);
+    }
+}
 impl<T> fmt::Debug for Id<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "#{}.{}", self.index, self.generation)
@@ -100,7 +109,11 @@ impl<T> Default for Table<T> {
 
 impl<T> Table<T> {
     pub const fn new() -> Self {
-        Table { slots: Vec::new(), free: Vec::new(), live: 0 }
+        Table {
+            slots: Vec::new(),
+            free: Vec::new(),
+            live: 0,
+        }
     }
 
     /// Stores `object` and returns its id.
@@ -112,16 +125,25 @@ impl<T> Table<T> {
                 // The free list can always hold every slot, so `remove` never allocates.
                 let slots = self.slots.len() + 1;
                 self.slots.try_reserve(1).map_err(|_| OutOfMemory)?;
-                self.free.try_reserve(slots - self.free.len()).map_err(|_| OutOfMemory)?;
+                self.free
+                    .try_reserve(slots - self.free.len())
+                    .map_err(|_| OutOfMemory)?;
                 let index = u32::try_from(self.slots.len()).map_err(|_| OutOfMemory)?;
-                self.slots.push(Slot { generation: 0, object: None });
+                self.slots.push(Slot {
+                    generation: 0,
+                    object: None,
+                });
                 index
             }
         };
         let slot = &mut self.slots[index as usize];
         slot.object = Some(boxed);
         self.live += 1;
-        Ok(Id { index, generation: slot.generation, _type: PhantomData })
+        Ok(Id {
+            index,
+            generation: slot.generation,
+            _type: PhantomData,
+        })
     }
 
     pub fn get(&self, id: Id<T>) -> Option<&T> {
@@ -173,7 +195,14 @@ impl<T> Table<T> {
     pub fn iter(&self) -> impl Iterator<Item = (Id<T>, &T)> {
         self.slots.iter().enumerate().filter_map(|(index, slot)| {
             let object = slot.object.as_deref()?;
-            Some((Id { index: index as u32, generation: slot.generation, _type: PhantomData }, object))
+            Some((
+                Id {
+                    index: index as u32,
+                    generation: slot.generation,
+                    _type: PhantomData,
+                },
+                object,
+            ))
         })
     }
 }

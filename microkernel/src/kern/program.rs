@@ -24,7 +24,10 @@ pub struct Segment {
 impl Segment {
     /// Page-aligned start and end of the region the segment occupies.
     pub fn pages(&self) -> (u64, u64) {
-        (self.vaddr & !(PAGE_SIZE - 1), (self.vaddr + self.memsz).next_multiple_of(PAGE_SIZE))
+        (
+            self.vaddr & !(PAGE_SIZE - 1),
+            (self.vaddr + self.memsz).next_multiple_of(PAGE_SIZE),
+        )
     }
 
     /// Whether the segment can map the file's pages directly: read-only, and page-aligned in
@@ -72,7 +75,9 @@ impl core::fmt::Display for ProgramError {
             ProgramError::WrongType => "not a static executable (ET_EXEC)",
             ProgramError::WrongMachine => "not an x86_64 program",
             ProgramError::TooManySegments => "too many loadable segments",
-            ProgramError::BadSegment => "a segment is outside user space, misaligned or overlapping",
+            ProgramError::BadSegment => {
+                "a segment is outside user space, misaligned or overlapping"
+            }
             ProgramError::Truncated => "a segment's data lies beyond the end of the file",
             ProgramError::BadEntry => "the entry point is not in an executable segment",
         })
@@ -88,23 +93,37 @@ pub fn parse(file: &[u8]) -> Result<ProgramImage, ProgramError> {
     if elf.ehdr.e_machine != EM_X86_64 {
         return Err(ProgramError::WrongMachine);
     }
-    let mut image = ProgramImage { entry: elf.ehdr.e_entry, segments: [None; MAX_SEGMENTS] };
+    let mut image = ProgramImage {
+        entry: elf.ehdr.e_entry,
+        segments: [None; MAX_SEGMENTS],
+    };
     let mut count = 0;
-    for ph in elf.segments().ok_or(ProgramError::NotElf)?.iter().filter(|ph| ph.p_type == PT_LOAD) {
+    for ph in elf
+        .segments()
+        .ok_or(ProgramError::NotElf)?
+        .iter()
+        .filter(|ph| ph.p_type == PT_LOAD)
+    {
         if ph.p_memsz == 0 {
             continue;
         }
         if count == MAX_SEGMENTS {
             return Err(ProgramError::TooManySegments);
         }
-        let end = ph.p_vaddr.checked_add(ph.p_memsz).ok_or(ProgramError::BadSegment)?;
+        let end = ph
+            .p_vaddr
+            .checked_add(ph.p_memsz)
+            .ok_or(ProgramError::BadSegment)?;
         if ph.p_vaddr < USER_IMAGE_BASE || end > USER_END || ph.p_filesz > ph.p_memsz {
             return Err(ProgramError::BadSegment);
         }
         if ph.p_vaddr % PAGE_SIZE != ph.p_offset % PAGE_SIZE {
             return Err(ProgramError::BadSegment);
         }
-        let file_end = ph.p_offset.checked_add(ph.p_filesz).ok_or(ProgramError::Truncated)?;
+        let file_end = ph
+            .p_offset
+            .checked_add(ph.p_filesz)
+            .ok_or(ProgramError::Truncated)?;
         if file_end > file.len() as u64 {
             return Err(ProgramError::Truncated);
         }
@@ -118,8 +137,13 @@ pub fn parse(file: &[u8]) -> Result<ProgramImage, ProgramError> {
         if ph.p_flags & PF_X != 0 {
             protection = protection.union(Protection::EXECUTE);
         }
-        let segment =
-            Segment { vaddr: ph.p_vaddr, memsz: ph.p_memsz, offset: ph.p_offset, filesz: ph.p_filesz, protection };
+        let segment = Segment {
+            vaddr: ph.p_vaddr,
+            memsz: ph.p_memsz,
+            offset: ph.p_offset,
+            filesz: ph.p_filesz,
+            protection,
+        };
         let (start, end) = segment.pages();
         if image.segments().any(|other| {
             let (other_start, other_end) = other.pages();
@@ -131,7 +155,9 @@ pub fn parse(file: &[u8]) -> Result<ProgramImage, ProgramError> {
         count += 1;
     }
     let entry_ok = image.segments().any(|s| {
-        s.protection.allows(Protection::EXECUTE) && s.vaddr <= image.entry && image.entry < s.vaddr + s.memsz
+        s.protection.allows(Protection::EXECUTE)
+            && s.vaddr <= image.entry
+            && image.entry < s.vaddr + s.memsz
     });
     if !entry_ok {
         return Err(ProgramError::BadEntry);
@@ -195,25 +221,49 @@ mod tests {
         assert_eq!(parse(&wrong_type).unwrap_err(), ProgramError::WrongType);
         let mut wrong_machine = elf(0x40_0010, &[TEXT], 0x4000);
         wrong_machine[18] = 3; // EM_386
-        assert_eq!(parse(&wrong_machine).unwrap_err(), ProgramError::WrongMachine);
+        assert_eq!(
+            parse(&wrong_machine).unwrap_err(),
+            ProgramError::WrongMachine
+        );
     }
 
     #[test]
     fn rejects_segments_outside_user_space_or_the_file() {
         let kernel = (0xffff_ffff_8000_0000, 0x1000, 0x1000, 0x1000, PF_R | PF_X);
-        assert_eq!(parse(&elf(0xffff_ffff_8000_0000, &[kernel], 0x4000)).unwrap_err(), ProgramError::BadSegment);
+        assert_eq!(
+            parse(&elf(0xffff_ffff_8000_0000, &[kernel], 0x4000)).unwrap_err(),
+            ProgramError::BadSegment
+        );
         let low = (0x1000, 0x1000, 0x1000, 0x1000, PF_R | PF_X);
-        assert_eq!(parse(&elf(0x1000, &[low], 0x4000)).unwrap_err(), ProgramError::BadSegment);
+        assert_eq!(
+            parse(&elf(0x1000, &[low], 0x4000)).unwrap_err(),
+            ProgramError::BadSegment
+        );
         let wrapping = (0x40_0000, u64::MAX, 0x1000, 0x1000, PF_R | PF_X);
-        assert_eq!(parse(&elf(0x40_0000, &[wrapping], 0x4000)).unwrap_err(), ProgramError::BadSegment);
-        assert_eq!(parse(&elf(0x40_0010, &[TEXT], 0x2000)).unwrap_err(), ProgramError::Truncated);
+        assert_eq!(
+            parse(&elf(0x40_0000, &[wrapping], 0x4000)).unwrap_err(),
+            ProgramError::BadSegment
+        );
+        assert_eq!(
+            parse(&elf(0x40_0010, &[TEXT], 0x2000)).unwrap_err(),
+            ProgramError::Truncated
+        );
         let overlapping = (0x40_1000, 0x1000, 0x3000, 0x100, PF_R | PF_W);
-        assert_eq!(parse(&elf(0x40_0010, &[TEXT, overlapping], 0x4000)).unwrap_err(), ProgramError::BadSegment);
+        assert_eq!(
+            parse(&elf(0x40_0010, &[TEXT, overlapping], 0x4000)).unwrap_err(),
+            ProgramError::BadSegment
+        );
     }
 
     #[test]
     fn entry_must_be_in_executable_code() {
-        assert_eq!(parse(&elf(0x40_3000, &[TEXT, DATA], 0x4000)).unwrap_err(), ProgramError::BadEntry);
-        assert_eq!(parse(&elf(0x10, &[TEXT, DATA], 0x4000)).unwrap_err(), ProgramError::BadEntry);
+        assert_eq!(
+            parse(&elf(0x40_3000, &[TEXT, DATA], 0x4000)).unwrap_err(),
+            ProgramError::BadEntry
+        );
+        assert_eq!(
+            parse(&elf(0x10, &[TEXT, DATA], 0x4000)).unwrap_err(),
+            ProgramError::BadEntry
+        );
     }
 }

@@ -25,7 +25,11 @@ impl<K> Default for Fifo<K> {
 
 impl<K> Fifo<K> {
     pub const fn new() -> Self {
-        Fifo { head: None, tail: None, len: 0 }
+        Fifo {
+            head: None,
+            tail: None,
+            len: 0,
+        }
     }
 }
 
@@ -106,7 +110,10 @@ impl<K> Default for RunQueues<K> {
 
 impl<K> RunQueues<K> {
     pub const fn new() -> Self {
-        RunQueues { levels: [const { Fifo::new() }; PRIORITY_LEVELS], non_empty: 0 }
+        RunQueues {
+            levels: [const { Fifo::new() }; PRIORITY_LEVELS],
+            non_empty: 0,
+        }
     }
 
     /// The highest priority with a ready element.

@@ -11,7 +11,9 @@ use spin::MutexGuard;
 impl Kernel {
     /// Puts `thread` at the back of its priority's run queue.
     pub fn make_ready(&mut self, thread: ThreadId) {
-        let Some(t) = self.threads.get_mut(thread) else { return };
+        let Some(t) = self.threads.get_mut(thread) else {
+            return;
+        };
         t.state = ThreadState::Ready;
         let priority = t.priority;
         self.run_queues.enqueue(&mut self.threads, thread, priority);
@@ -27,9 +29,12 @@ impl Kernel {
     /// A timer tick in user mode: charges the running thread and preempts it when its quantum
     /// is spent and another thread of at least its priority is ready.
     pub fn tick(&mut self) {
+        self.expire_timeouts(crate::arch::percpu::current().ticks());
         let Some(current) = self.current else { return };
         let highest = self.run_queues.highest();
-        let Some(t) = self.threads.get_mut(current) else { return };
+        let Some(t) = self.threads.get_mut(current) else {
+            return;
+        };
         t.quantum = t.quantum.saturating_sub(1);
         if t.quantum == 0 {
             t.quantum = QUANTUM_TICKS;
@@ -41,7 +46,9 @@ impl Kernel {
 
     /// Removes `thread` from whatever queue holds it (before it is destroyed).
     pub fn unqueue(&mut self, thread: ThreadId) {
-        let Some(t) = self.threads.get(thread) else { return };
+        let Some(t) = self.threads.get(thread) else {
+            return;
+        };
         match t.state {
             ThreadState::Ready => {
                 let priority = t.priority;
@@ -52,7 +59,7 @@ impl Kernel {
                     self.current = None;
                 }
             }
-            ThreadState::Blocked => {}
+            ThreadState::Blocked => self.cancel_wait(thread),
         }
     }
 
@@ -101,5 +108,9 @@ pub fn run(mut guard: MutexGuard<'static, Option<Kernel>>) -> ! {
 fn shut_down(kernel: &Kernel) -> ! {
     let status = kernel.init_status.unwrap_or(0);
     kprintln!("all tasks have exited (init status {status}); shutting down");
-    arch::exit_qemu(if status == 0 { ExitCode::Success } else { ExitCode::TestsFailed })
+    arch::exit_qemu(if status == 0 {
+        ExitCode::Success
+    } else {
+        ExitCode::TestsFailed
+    })
 }

@@ -7,10 +7,10 @@ use crate::boot::pvh::{self, PhysicalMemory};
 use crate::boot::{limine, BootInfo, MemoryKind};
 use crate::kern::kernel::{Kernel, KERNEL};
 use crate::kern::{console, ktest, sched};
-use alloc::string::String;
-use libipc::abi::archive::Archive;
 use crate::kprintln;
 use crate::vm::kernel_space::{self, phys_to_virt};
+use alloc::string::String;
+use libipc::abi::archive::Archive;
 use libipc::abi::report::ExitCode;
 
 /// Physical memory through the PVH boot tables' direct map (the first 4 GiB).
@@ -148,7 +148,10 @@ fn kernel_main(mut boot: BootInfo) -> ! {
     );
     syscall::init();
     x86_64::instructions::interrupts::enable();
-    log::info!("boot: {} M TSC cycles since reset", arch::rdtsc() / 1_000_000);
+    log::info!(
+        "boot: {} M TSC cycles since reset",
+        arch::rdtsc() / 1_000_000
+    );
     let archive = boot_archive(&boot);
 
     if let Some(crash) = options.crash() {
@@ -181,16 +184,21 @@ fn boot_archive(boot: &BootInfo) -> Option<(&'static [u8], u64)> {
     let module = boot.modules().first()?;
     // SAFETY: boot modules lie in memory marked KernelAndModules, which the direct map covers
     // and the frame allocator never hands out, so the bytes stay valid and unchanged forever.
-    let bytes = unsafe { core::slice::from_raw_parts(phys_to_virt(module.phys) as *const u8, module.len as usize) };
+    let bytes = unsafe {
+        core::slice::from_raw_parts(phys_to_virt(module.phys) as *const u8, module.len as usize)
+    };
     match Archive::parse(bytes) {
         Ok(archive) => {
-            let names = archive.files().map(|f| f.name).fold(String::new(), |mut all, name| {
-                if !all.is_empty() {
-                    all.push_str(", ");
-                }
-                all.push_str(name);
-                all
-            });
+            let names = archive
+                .files()
+                .map(|f| f.name)
+                .fold(String::new(), |mut all, name| {
+                    if !all.is_empty() {
+                        all.push_str(", ");
+                    }
+                    all.push_str(name);
+                    all
+                });
             log::info!("boot archive: {} programs: {names}", archive.len());
             Some((bytes, module.phys))
         }

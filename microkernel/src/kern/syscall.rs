@@ -3,9 +3,12 @@
 //! acts; its result becomes `rax` (a `KernReturn`) and `rdx` in one place.
 
 use super::kernel::Kernel;
+use super::task::TaskId;
 use super::thread::ThreadId;
 use super::user::{copy_in, UserSlice};
+use crate::ipc::mach_msg::MsgOutcome;
 use crate::kprint;
+use libipc::abi::syscall::PROGRAM_NAME_MAX;
 use libipc::abi::syscall::{Syscall, DEBUG_WRITE_MAX};
 use libipc::abi::KernReturn;
 
@@ -13,40 +16,149 @@ use libipc::abi::KernReturn;
 pub enum Outcome {
     /// Return to the caller with this result.
     Return(Result<u64, KernReturn>),
+    /// Return these raw register values (calls with their own codes, like `mach_msg`).
+    Raw(u64, u64),
     /// The thread is gone or has blocked; nothing to write back now.
     NoReturn,
 }
 
-type Handler = fn(&mut Kernel, ThreadId, [u64; 6]) -> Outcome;
+pub type Handler = fn(&mut Kernel, ThreadId, [u64; 6]) -> Outcome;
 
 fn handler(call: Syscall) -> Handler {
+    use crate::ipc::calls;
     match call {
         Syscall::DebugWrite => debug_write,
         Syscall::TaskExit => task_exit,
         Syscall::ThreadYield => thread_yield,
+        Syscall::MachMsg => mach_msg,
+        Syscall::PortAllocate => calls::port_allocate,
+        Syscall::PortDeallocate => calls::port_deallocate,
+        Syscall::PortDestroy => calls::port_destroy,
+        Syscall::PortInsertSend => calls::port_insert_send,
+        Syscall::PortGetRefs => calls::port_get_refs,
+        Syscall::PortMove => calls::port_move,
+        Syscall::PortRequestNotification => calls::port_request_notification,
+        Syscall::TaskSpawn => task_spawn,
+        Syscall::TaskWait => task_wait,
+        Syscall::TaskTerminate => task_terminate,
+        Syscall::HostInfo => host_info,
     }
+}
+
+/// The calling thread's task.
+pub fn task_of(kernel: &Kernel, thread: ThreadId) -> Option<TaskId> {
+    kernel.threads.get(thread).map(|t| t.task)
 }
 
 /// Runs the system call the current thread made.
 pub fn dispatch(kernel: &mut Kernel) {
-    let Some(current) = kernel.current() else { return };
-    let Some(thread) = kernel.threads.get(current) else { return };
+    let Some(current) = kernel.current() else {
+        return;
+    };
+    let Some(thread) = kernel.threads.get(current) else {
+        return;
+    };
     let f = &thread.frame;
     let (number, arguments) = (f.rax, [f.rdi, f.rsi, f.rdx, f.r10, f.r8, f.r9]);
     let outcome = match Syscall::from_raw(number) {
         Some(call) => handler(call)(kernel, current, arguments),
         None => Outcome::Return(Err(KernReturn::InvalidSyscall)),
     };
-    if let Outcome::Return(result) = outcome {
-        if let Some(thread) = kernel.threads.get_mut(current) {
-            let (code, value) = match result {
-                Ok(value) => (KernReturn::Success, value),
-                Err(code) => (code, 0),
-            };
-            thread.frame.rax = code as u64;
-            thread.frame.rdx = value;
-        }
+    let (rax, rdx) = match outcome {
+        Outcome::Return(Ok(value)) => (KernReturn::Success as u64, value),
+        Outcome::Return(Err(code)) => (code as u64, 0),
+        Outcome::Raw(rax, rdx) => (rax, rdx),
+        Outcome::NoReturn => return,
+    };
+    if let Some(thread) = kernel.threads.get_mut(current) {
+        thread.frame.rax = rax;
+        thread.frame.rdx = rdx;
     }
+}
+
+fn mach_msg(kernel: &mut Kernel, thread: ThreadId, a: [u64; 6]) -> Outcome {
+    match kernel.mach_msg(thread, a) {
+        MsgOutcome::Return(rax, rdx) => Outcome::Raw(rax, rdx),
+        MsgOutcome::Blocked => Outcome::NoReturn,
+    }
+}
+
+fn task_spawn(kernel: &mut Kernel, thread: ThreadId, a: [u64; 6]) -> Outcome {
+    let [program, program_len, give, argument, ..] = a;
+    let Some(task) = task_of(kernel, thread) else {
+        return Outcome::NoReturn;
+    };
+    let slice = match UserSlice::new(program, program_len).validate(PROGRAM_NAME_MAX) {
+        Ok(slice) => slice,
+        Err(e) => return Outcome::Return(Err(e)),
+    };
+    let mut name = [0u8; PROGRAM_NAME_MAX];
+    let name = &mut name[..slice.len()];
+    let Some(t) = kernel.tasks.get_mut(task) else {
+        return Outcome::NoReturn;
+    };
+    if let Err(e) = copy_in(&mut t.space, &mut kernel.objects, slice, name) {
+        return Outcome::Return(Err(e));
+    }
+    let Ok(name) = core::str::from_utf8(name) else {
+        return Outcome::Return(Err(KernReturn::InvalidArgument));
+    };
+    Outcome::Return(
+        kernel
+            .spawn_from(task, name, give as u32, argument)
+            .map(u64::from),
+    )
+}
+
+fn task_wait(kernel: &mut Kernel, thread: ThreadId, a: [u64; 6]) -> Outcome {
+    let Some(task) = task_of(kernel, thread) else {
+        return Outcome::NoReturn;
+    };
+    match kernel.task_wait(task, thread, a[0] as u32) {
+        Ok(Some(status)) => Outcome::Return(Ok(status)),
+        Ok(None) => Outcome::NoReturn,
+        Err(e) => Outcome::Return(Err(e)),
+    }
+}
+
+fn task_terminate(kernel: &mut Kernel, thread: ThreadId, a: [u64; 6]) -> Outcome {
+    let Some(task) = task_of(kernel, thread) else {
+        return Outcome::NoReturn;
+    };
+    let target = match kernel.task_of_port(task, a[0] as u32) {
+        Ok(target) => target,
+        Err(e) => return Outcome::Return(Err(e)),
+    };
+    let by = kernel.tasks.get(task).map(|t| t.name);
+    let by = by.as_ref().map_or("?", |n| n.as_str());
+    kernel.terminate_task(
+        target,
+        super::loader::Exit::Killed(format_args!("terminated by {by}")),
+    );
+    // The caller may have terminated itself.
+    if kernel.tasks.contains(task) {
+        Outcome::Return(Ok(0))
+    } else {
+        Outcome::NoReturn
+    }
+}
+
+fn host_info(kernel: &mut Kernel, _: ThreadId, a: [u64; 6]) -> Outcome {
+    use libipc::abi::syscall::*;
+    let value = match a[0] {
+        HOST_FREE_FRAMES => crate::vm::kernel_space::frame_counts().0 as u64,
+        HOST_TASKS => kernel.tasks.len() as u64,
+        HOST_THREADS => kernel.threads.len() as u64,
+        HOST_PORTS => kernel.ports.len() as u64,
+        HOST_HEAP_BYTES => {
+            crate::vm::kernel_space::heap_stats().map_or(0, |s| s.bytes_in_use as u64)
+        }
+        HOST_TICKS => crate::arch::percpu::current().ticks(),
+        HOST_BYTES_PER_THREAD => super::thread::bytes_per_thread() as u64,
+        HOST_BYTES_PER_TASK => super::task::bytes_per_task() as u64,
+        _ => return Outcome::Return(Err(KernReturn::InvalidArgument)),
+    };
+    Outcome::Return(Ok(value))
 }
 
 fn debug_write(kernel: &mut Kernel, thread: ThreadId, a: [u64; 6]) -> Outcome {
@@ -56,8 +168,12 @@ fn debug_write(kernel: &mut Kernel, thread: ThreadId, a: [u64; 6]) -> Outcome {
     };
     let mut buffer = [0u8; DEBUG_WRITE_MAX];
     let buffer = &mut buffer[..slice.len()];
-    let Some(task) = kernel.threads.get(thread).map(|t| t.task) else { return Outcome::NoReturn };
-    let Some(task) = kernel.tasks.get_mut(task) else { return Outcome::NoReturn };
+    let Some(task) = kernel.threads.get(thread).map(|t| t.task) else {
+        return Outcome::NoReturn;
+    };
+    let Some(task) = kernel.tasks.get_mut(task) else {
+        return Outcome::NoReturn;
+    };
     if let Err(e) = copy_in(&mut task.space, &mut kernel.objects, slice, buffer) {
         return Outcome::Return(Err(e));
     }

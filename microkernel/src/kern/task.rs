@@ -1,7 +1,9 @@
-//! Tasks: an address space, an IPC name space (with the IPC work), and threads.
+//! Tasks: an address space, an IPC name space, threads, and the kernel port naming the task.
 
 use super::object_table::Id;
 use super::thread::ThreadId;
+use crate::ipc::port::PortId;
+use crate::ipc::rights::{Space, SPACE_LIMIT};
 use crate::vm::address_space::AddressSpace;
 use alloc::vec::Vec;
 
@@ -9,27 +11,65 @@ pub type TaskId = Id<Task>;
 
 const NAME_LEN: usize = 32;
 
-pub struct Task {
-    name: [u8; NAME_LEN],
-    name_len: usize,
-    pub space: AddressSpace,
-    pub threads: Vec<ThreadId>,
+/// A task's program name, for reports (truncated to 32 bytes).
+#[derive(Clone, Copy)]
+pub struct TaskName {
+    bytes: [u8; NAME_LEN],
+    len: u8,
 }
 
-impl Task {
-    pub fn new(name: &str, space: AddressSpace) -> Task {
-        let mut task = Task { name: [0; NAME_LEN], name_len: 0, space, threads: Vec::new() };
+impl TaskName {
+    pub fn new(name: &str) -> TaskName {
         let mut n = name.len().min(NAME_LEN);
         while !name.is_char_boundary(n) {
             n -= 1;
         }
-        task.name[..n].copy_from_slice(&name.as_bytes()[..n]);
-        task.name_len = n;
-        task
+        let mut bytes = [0; NAME_LEN];
+        bytes[..n].copy_from_slice(&name.as_bytes()[..n]);
+        TaskName {
+            bytes,
+            len: n as u8,
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        core::str::from_utf8(&self.bytes[..usize::from(self.len)]).unwrap_or("?")
+    }
+}
+
+pub struct Task {
+    pub name: TaskName,
+    pub space: AddressSpace,
+    pub ipc: Space,
+    pub threads: Vec<ThreadId>,
+    /// The kernel port that names this task (`task_wait`, `task_terminate`).
+    pub port: Option<PortId>,
+}
+
+impl Task {
+    pub fn new(name: &str, space: AddressSpace) -> Task {
+        Task {
+            name: TaskName::new(name),
+            space,
+            ipc: Space::new(SPACE_LIMIT),
+            threads: Vec::new(),
+            port: None,
+        }
     }
 
     /// The program the task runs, for reports.
     pub fn name(&self) -> &str {
-        core::str::from_utf8(&self.name[..self.name_len]).unwrap_or("?")
+        self.name.as_str()
     }
+}
+
+/// Kernel heap bytes a task costs besides its threads, memory and page tables: its record,
+/// its table slot, its kernel port and its space's first slots.
+pub fn bytes_per_task() -> usize {
+    use super::object_table::Table;
+    use crate::ipc::port::Port;
+    core::mem::size_of::<Task>()
+        + Table::<Task>::slot_overhead()
+        + core::mem::size_of::<Port>()
+        + Table::<Port>::slot_overhead()
 }

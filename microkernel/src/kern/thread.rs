@@ -5,8 +5,10 @@
 
 use super::object_table::Id;
 use super::task::TaskId;
-use crate::arch::trap::TrapFrame;
 use crate::arch::gdt::{USER_CODE, USER_DATA};
+use crate::arch::trap::TrapFrame;
+use crate::ipc::port::PortId;
+use crate::ipc::port_set::PortSetId;
 
 pub type ThreadId = Id<Thread>;
 
@@ -25,11 +27,39 @@ pub enum ThreadState {
     Blocked,
 }
 
+/// Where a receive takes messages from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReceiveFrom {
+    Port(PortId),
+    Set(PortSetId),
+}
+
+/// The receive half of a `mach_msg`, kept while the thread waits.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ReceiveArgs {
+    /// User address of the receive buffer.
+    pub buffer: u64,
+    /// Its size.
+    pub limit: u32,
+    pub from: ReceiveFrom,
+    /// Tick at which to give up, if any.
+    pub deadline: Option<u64>,
+}
+
 /// What a blocked thread finishes when it wakes, instead of a kernel stack to return to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Continuation {
     /// Nothing to finish: return to user mode with the registers as saved.
     ReturnToUser,
+    /// Waiting for a message; the sender writes it straight into the buffer.
+    Receive(ReceiveArgs),
+    /// Waiting for room on a full port (the message waits with the port); then receiving.
+    Send {
+        port: PortId,
+        then: Option<ReceiveArgs>,
+    },
+    /// Waiting for the task behind a task port to exit.
+    TaskWait { port: PortId },
 }
 
 #[repr(C)]
@@ -43,6 +73,8 @@ pub struct Thread {
     pub quantum: u8,
     /// Link in the run queue or a wait queue (a thread is in at most one).
     pub queue_next: Option<ThreadId>,
+    /// Counts the thread's waits, so a timeout meant for an earlier wait is ignored.
+    pub wait_sequence: u32,
 }
 
 impl Thread {
@@ -68,6 +100,13 @@ impl Thread {
             priority: DEFAULT_PRIORITY,
             quantum: QUANTUM_TICKS,
             queue_next: None,
+            wait_sequence: 0,
         }
     }
+}
+
+/// Kernel bytes a thread costs, blocked or not: its record and its table slot. There is no
+/// kernel stack to add: blocked threads keep none.
+pub fn bytes_per_thread() -> usize {
+    core::mem::size_of::<Thread>() + super::object_table::Table::<Thread>::slot_overhead()
 }

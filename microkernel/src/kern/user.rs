@@ -3,11 +3,11 @@
 //! address space (its map, faulting pages in as needed) and the direct map, never by touching
 //! user addresses. A bad address is an error code for the caller, never a kernel fault.
 
+use crate::kern::object_table::Table;
 use crate::vm::address_space::{AddressSpace, FaultError};
 use crate::vm::kernel_space::phys_to_virt;
 use crate::vm::map::{Protection, PAGE_SIZE};
 use crate::vm::object::VmObject;
-use crate::kern::object_table::Table;
 use libipc::abi::syscall::USER_END;
 use libipc::abi::KernReturn;
 
@@ -36,11 +36,17 @@ impl UserSlice {
         if self.len > max_len as u64 {
             return Err(KernReturn::InvalidArgument);
         }
-        let end = self.address.checked_add(self.len).ok_or(KernReturn::InvalidAddress)?;
+        let end = self
+            .address
+            .checked_add(self.len)
+            .ok_or(KernReturn::InvalidAddress)?;
         if end > USER_END {
             return Err(KernReturn::InvalidAddress);
         }
-        Ok(ValidUserSlice { address: self.address, len: self.len as usize })
+        Ok(ValidUserSlice {
+            address: self.address,
+            len: self.len as usize,
+        })
     }
 }
 
@@ -76,7 +82,10 @@ fn each_page(
         let in_page = (address - page) as usize;
         let chunk = (PAGE_SIZE as usize - in_page).min(slice.len - done);
         let frame = space.frame_for(objects, page, access).map_err(fault_code)?;
-        f((phys_to_virt(frame) as *mut u8).wrapping_add(in_page), done..done + chunk);
+        f(
+            (phys_to_virt(frame) as *mut u8).wrapping_add(in_page),
+            done..done + chunk,
+        );
         done += chunk;
     }
     Ok(())
@@ -93,7 +102,9 @@ pub fn copy_in(
     each_page(space, objects, slice, Protection::READ, |source, range| {
         // SAFETY: `source` points into a frame of the task's, mapped by the direct map, with
         // `range.len()` bytes left in the page; `buffer` is kernel memory distinct from it.
-        unsafe { core::ptr::copy_nonoverlapping(source, buffer[range.clone()].as_mut_ptr(), range.len()) }
+        unsafe {
+            core::ptr::copy_nonoverlapping(source, buffer[range.clone()].as_mut_ptr(), range.len())
+        }
     })
 }
 
@@ -109,4 +120,13 @@ pub fn copy_out(
         // SAFETY: as in `copy_in`, with the task's page writable.
         unsafe { core::ptr::copy_nonoverlapping(data[range.clone()].as_ptr(), target, range.len()) }
     })
+}
+
+/// Faults in every page of `slice` for writing, so a later `copy_out` cannot fail halfway.
+pub fn prepare_write(
+    space: &mut AddressSpace,
+    objects: &mut Table<VmObject>,
+    slice: ValidUserSlice,
+) -> Result<(), KernReturn> {
+    each_page(space, objects, slice, Protection::WRITE, |_, _| {})
 }

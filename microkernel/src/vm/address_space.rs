@@ -38,7 +38,10 @@ pub struct AddressSpace {
 
 impl AddressSpace {
     pub fn new() -> Result<AddressSpace, OutOfMemory> {
-        Ok(AddressSpace { map: VmMap::new(USER_IMAGE_BASE, USER_END), pmap: Pmap::new()? })
+        Ok(AddressSpace {
+            map: VmMap::new(USER_IMAGE_BASE, USER_END),
+            pmap: Pmap::new()?,
+        })
     }
 
     pub fn map(&self) -> &VmMap<ObjectId> {
@@ -74,13 +77,17 @@ impl AddressSpace {
             None if object.kind() == ObjectKind::Anonymous && offset < object.size() => {
                 let frame = kernel_space::allocate_frame().ok_or(FaultError::OutOfMemory)?;
                 // SAFETY: a fresh frame, mapped by the direct map, owned by nobody yet.
-                unsafe { core::ptr::write_bytes(phys_to_virt(frame) as *mut u8, 0, PAGE_SIZE as usize) };
+                unsafe {
+                    core::ptr::write_bytes(phys_to_virt(frame) as *mut u8, 0, PAGE_SIZE as usize)
+                };
                 object.insert_page(offset, frame);
                 frame
             }
             None => return Err(FaultError::NotMapped),
         };
-        self.pmap.enter(page, frame, entry.protection).map_err(|_| FaultError::OutOfMemory)?;
+        self.pmap
+            .enter(page, frame, entry.protection)
+            .map_err(|_| FaultError::OutOfMemory)?;
         Ok(frame)
     }
 
@@ -106,14 +113,17 @@ impl AddressSpace {
     /// Unmaps everything, releasing the objects (freeing those that lose their last
     /// reference, with their pages), then the page tables.
     pub fn destroy(mut self, objects: &mut Table<VmObject>) {
-        self.map.clear(|entry| release_object(objects, entry.object));
+        self.map
+            .clear(|entry| release_object(objects, entry.object));
         self.pmap.destroy();
     }
 }
 
 /// Drops one reference to `id`; frees the object and the frames it owns with the last one.
 pub fn release_object(objects: &mut Table<VmObject>, id: ObjectId) {
-    let Some(object) = objects.get_mut(id) else { return };
+    let Some(object) = objects.get_mut(id) else {
+        return;
+    };
     if object.release() {
         if let Some(mut object) = objects.remove(id) {
             for frame in object.take_pages() {

@@ -38,9 +38,21 @@ impl Protection {
 
 impl fmt::Display for Protection {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let r = if self.allows(Protection::READ) { 'r' } else { '-' };
-        let w = if self.allows(Protection::WRITE) { 'w' } else { '-' };
-        let x = if self.allows(Protection::EXECUTE) { 'x' } else { '-' };
+        let r = if self.allows(Protection::READ) {
+            'r'
+        } else {
+            '-'
+        };
+        let w = if self.allows(Protection::WRITE) {
+            'w'
+        } else {
+            '-'
+        };
+        let x = if self.allows(Protection::EXECUTE) {
+            'x'
+        } else {
+            '-'
+        };
         write!(f, "{r}{w}{x}")
     }
 }
@@ -116,7 +128,11 @@ pub struct VmMap<O> {
 
 impl<O> VmMap<O> {
     pub const fn new(min: u64, max: u64) -> Self {
-        VmMap { entries: Vec::new(), min, max }
+        VmMap {
+            entries: Vec::new(),
+            min,
+            max,
+        }
     }
 
     /// Index of the first entry whose end is above `address`.
@@ -147,10 +163,16 @@ impl<O> VmMap<O> {
             return Err(MapError::InvalidRange);
         }
         let i = self.first_ending_above(entry.start);
-        if self.entries.get(i).is_some_and(|next| next.start < entry.end) {
+        if self
+            .entries
+            .get(i)
+            .is_some_and(|next| next.start < entry.end)
+        {
             return Err(MapError::Overlap);
         }
-        self.entries.try_reserve(1).map_err(|_| MapError::OutOfMemory)?;
+        self.entries
+            .try_reserve(1)
+            .map_err(|_| MapError::OutOfMemory)?;
         self.entries.insert(i, entry);
         Ok(())
     }
@@ -210,7 +232,10 @@ mod tests {
         assert!(m.lookup(0x3000).is_none());
         assert_eq!(m.lookup(0x1234).unwrap().end, 0x2000);
         assert!(m.lookup(0x9000).is_none());
-        assert_eq!(m.entries().iter().map(|e| e.start).collect::<Vec<_>>(), vec![0x1000, 0x4000, 0x8000]);
+        assert_eq!(
+            m.entries().iter().map(|e| e.start).collect::<Vec<_>>(),
+            vec![0x1000, 0x4000, 0x8000]
+        );
     }
 
     #[test]
@@ -223,7 +248,10 @@ mod tests {
         assert_eq!(m.insert(entry(0x3000, 0x3000)), Err(MapError::InvalidRange));
         assert_eq!(m.insert(entry(0x3001, 0x4000)), Err(MapError::InvalidRange));
         assert_eq!(m.insert(entry(0x0, 0x1000)), Err(MapError::InvalidRange));
-        assert_eq!(m.insert(entry(0xf_f000, 0x11_0000)), Err(MapError::InvalidRange));
+        assert_eq!(
+            m.insert(entry(0xf_f000, 0x11_0000)),
+            Err(MapError::InvalidRange)
+        );
         m.insert(entry(0x3000, 0x4000)).unwrap();
         m.insert(entry(0x6000, 0x7000)).unwrap();
     }

@@ -28,7 +28,12 @@ pub struct VmObject {
 
 impl VmObject {
     pub fn new(kind: ObjectKind, size: u64) -> Self {
-        VmObject { kind, size: size.next_multiple_of(super::map::PAGE_SIZE), pages: BTreeMap::new(), references: 1 }
+        VmObject {
+            kind,
+            size: size.next_multiple_of(super::map::PAGE_SIZE),
+            pages: BTreeMap::new(),
+            references: 1,
+        }
     }
 
     pub fn kind(&self) -> ObjectKind {

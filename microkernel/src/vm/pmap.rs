@@ -40,7 +40,12 @@ impl Pmap {
     }
 
     /// Maps `frame` at user address `address` with `protection`.
-    pub fn enter(&mut self, address: u64, frame: u64, protection: Protection) -> Result<(), paging::MapError> {
+    pub fn enter(
+        &mut self,
+        address: u64,
+        frame: u64,
+        protection: Protection,
+    ) -> Result<(), paging::MapError> {
         let mut page_flags = flags::USER;
         if protection.allows(Protection::WRITE) {
             page_flags |= flags::WRITABLE;
@@ -63,7 +68,10 @@ impl Pmap {
 
     /// Makes this the current address space, if it is not already.
     pub fn activate(&self) {
-        let current = x86_64::registers::control::Cr3::read_raw().0.start_address().as_u64();
+        let current = x86_64::registers::control::Cr3::read_raw()
+            .0
+            .start_address()
+            .as_u64();
         if current != self.root {
             // SAFETY: the kernel half of every pmap is the kernel's, so the kernel keeps
             // running with its code, stack and data mapped after the switch.
@@ -73,7 +81,10 @@ impl Pmap {
 
     /// Frees the table pages. Switches to the kernel's tables first if these are loaded.
     pub fn destroy(self) {
-        let current = x86_64::registers::control::Cr3::read_raw().0.start_address().as_u64();
+        let current = x86_64::registers::control::Cr3::read_raw()
+            .0
+            .start_address()
+            .as_u64();
         if current == self.root {
             // SAFETY: the kernel's own tables map everything the kernel uses.
             unsafe { paging::activate(kernel_space::kernel_root()) };

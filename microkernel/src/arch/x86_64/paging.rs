@@ -353,7 +353,8 @@ mod tests {
         let mut m = Memory::new(32);
         let mut t = PageTables::create(&mut m).unwrap();
         t.map_page(0x40_0000, 0x9000, flags::USER).unwrap();
-        t.map_page(0x7fff_ffff_0000 - 0x1000, 0xa000, flags::USER).unwrap();
+        t.map_page(0x7fff_ffff_0000 - 0x1000, 0xa000, flags::USER)
+            .unwrap();
         t.map_page(0xffff_8000_0000_0000, 0xb000, 0).unwrap();
         assert_eq!(t.unmap_page(0x40_0000), Some(0x9000));
         assert_eq!(t.unmap_page(0x40_0000), None);
@@ -363,7 +364,10 @@ mod tests {
         // Two user PDPT+PD+PT chains, none of the kernel half's.
         assert_eq!(freed.len(), 6);
         assert_eq!(t.translate(0x7fff_ffff_0000 - 0x1000), None);
-        assert_eq!(t.translate(0xffff_8000_0000_0000).map(|(p, _)| p), Some(0xb000));
+        assert_eq!(
+            t.translate(0xffff_8000_0000_0000).map(|(p, _)| p),
+            Some(0xb000)
+        );
     }
 
     #[test]

@@ -215,7 +215,15 @@ extern "C" fn trap_dispatch(frame: &mut TrapFrame) {
     match frame.vector {
         3 => percpu::current().count_breakpoint(),
         v if v < 32 => fatal_exception(frame),
-        v if v == u64::from(TIMER_VECTOR) => timer_tick(),
+        v if v == u64::from(TIMER_VECTOR) => {
+            timer_tick();
+            // Only the idle loop takes interrupts in kernel mode, and it holds no lock.
+            if let Some(mut kernel) = crate::kern::kernel::KERNEL.try_lock() {
+                if let Some(kernel) = kernel.as_mut() {
+                    kernel.expire_timeouts(percpu::current().ticks());
+                }
+            }
+        }
         v if v == u64::from(SPURIOUS_VECTOR) => {}
         // Legacy PIC spurious interrupts (IRQ 7 and 15 after remapping) need no EOI.
         0x27 | 0x2f => {}

@@ -1,0 +1,206 @@
+//! The boot manifest, `servers/boot.toml`: which programs go into the boot archive, in order.
+//!
+//! ```toml
+//! [[program]]
+//! name = "bootstrap"      # name in the archive (at most 47 bytes, unique)
+//! package = "bootstrap"   # cargo package whose binary of the same name is the program
+//! ```
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use serde::Deserialize;
+
+/// Where the manifest lives, relative to the workspace root.
+pub const MANIFEST_PATH: &str = "servers/boot.toml";
+
+/// A validated manifest: at least one program, names valid for the archive and distinct,
+/// package names that are plain cargo package names.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Manifest {
+    programs: Vec<Program>,
+}
+
+/// One program of the boot archive.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Program {
+    /// The file's name in the archive.
+    pub name: String,
+    /// The cargo package that builds it (its binary has the package's name).
+    pub package: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawManifest {
+    #[serde(default)]
+    program: Vec<Program>,
+}
+
+impl Manifest {
+    /// Parses and validates manifest text; `origin` names it in errors.
+    pub fn parse(text: &str, origin: &str) -> Result<Manifest> {
+        let raw: RawManifest =
+            toml::from_str(text).with_context(|| format!("{origin} is not a valid manifest"))?;
+        if raw.program.is_empty() {
+            bail!(
+                "{origin} lists no programs (add `[[program]]` tables with `name` and `package`)"
+            );
+        }
+        let mut first_use: HashMap<&str, usize> = HashMap::new();
+        for (index, program) in raw.program.iter().enumerate() {
+            let number = index + 1;
+            let what = format!("{origin}: program {number} ({:?})", program.name);
+            crate::archive::check_name(&program.name).with_context(|| what.clone())?;
+            if let Some(first) = first_use.insert(&program.name, number) {
+                bail!("{what}: the name is already used by program {first}");
+            }
+            check_package(&program.package).with_context(|| what.clone())?;
+        }
+        Ok(Manifest {
+            programs: raw.program,
+        })
+    }
+
+    /// Reads and validates the manifest at `path`.
+    pub fn load(path: &Path) -> Result<Manifest> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("could not read the boot manifest {}", path.display()))?;
+        Manifest::parse(&text, &path.display().to_string())
+    }
+
+    /// The programs, in archive order.
+    pub fn programs(&self) -> &[Program] {
+        &self.programs
+    }
+
+    /// The packages to build, each once, in order of first appearance.
+    pub fn packages(&self) -> Vec<&str> {
+        let mut packages: Vec<&str> = Vec::new();
+        for program in &self.programs {
+            if !packages.contains(&program.package.as_str()) {
+                packages.push(&program.package);
+            }
+        }
+        packages
+    }
+}
+
+/// `<workspace root>/servers/boot.toml`.
+pub fn manifest_path() -> PathBuf {
+    crate::workspace_root().join(MANIFEST_PATH)
+}
+
+/// A cargo package name: ASCII letters, digits, `-` and `_`, not starting with `-` (so it can
+/// never read as an option of the cargo command line).
+fn check_package(package: &str) -> Result<()> {
+    if package.is_empty() {
+        bail!("the package is empty");
+    }
+    let valid = package
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+    if !valid || package.starts_with('-') {
+        bail!("package {package:?} is not a cargo package name");
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn error(text: &str) -> String {
+        format!("{:#}", Manifest::parse(text, "boot.toml").unwrap_err())
+    }
+
+    #[test]
+    fn parses_programs_in_order() {
+        let manifest = Manifest::parse(
+            "# comment\n[[program]]\nname = \"bootstrap\"\npackage = \"bootstrap\"\n\
+             [[program]]\nname = \"hello\"\npackage = \"hello\"\n\
+             [[program]]\nname = \"hello-again\"\npackage = \"hello\"\n",
+            "boot.toml",
+        )
+        .unwrap();
+        let names: Vec<&str> = manifest
+            .programs()
+            .iter()
+            .map(|p| p.name.as_str())
+            .collect();
+        assert_eq!(names, ["bootstrap", "hello", "hello-again"]);
+        assert_eq!(manifest.packages(), ["bootstrap", "hello"]);
+    }
+
+    #[test]
+    fn the_workspace_manifest_is_valid() {
+        let manifest = Manifest::load(&manifest_path()).unwrap();
+        assert!(manifest.programs().iter().any(|p| p.name == "bootstrap"));
+        for package in manifest.packages() {
+            let dir = crate::workspace_root().join("servers").join(package);
+            assert!(dir.join("Cargo.toml").is_file(), "{}", dir.display());
+        }
+    }
+
+    #[test]
+    fn refuses_bad_names() {
+        let long = "n".repeat(48);
+        let message = error(&format!(
+            "[[program]]\nname = \"{long}\"\npackage = \"x\"\n"
+        ));
+        assert!(
+            message.contains("program 1") && message.contains("at most 47"),
+            "{message}"
+        );
+        let message = error("[[program]]\nname = \"\"\npackage = \"x\"\n");
+        assert!(message.contains("name is empty"), "{message}");
+        let message = error("[[program]]\nname = \"a\\u0000b\"\npackage = \"x\"\n");
+        assert!(message.contains("control character"), "{message}");
+    }
+
+    #[test]
+    fn refuses_duplicate_names() {
+        let message = error(
+            "[[program]]\nname = \"a\"\npackage = \"x\"\n\
+             [[program]]\nname = \"b\"\npackage = \"x\"\n\
+             [[program]]\nname = \"a\"\npackage = \"y\"\n",
+        );
+        assert!(
+            message.contains("program 3 (\"a\")") && message.contains("used by program 1"),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn refuses_bad_packages() {
+        let message = error("[[program]]\nname = \"a\"\npackage = \"\"\n");
+        assert!(message.contains("package is empty"), "{message}");
+        let message = error("[[program]]\nname = \"a\"\npackage = \"--release\"\n");
+        assert!(message.contains("not a cargo package name"), "{message}");
+        let message = error("[[program]]\nname = \"a\"\npackage = \"a b\"\n");
+        assert!(message.contains("not a cargo package name"), "{message}");
+    }
+
+    #[test]
+    fn refuses_malformed_toml_and_unknown_keys() {
+        let message = error("[[program]]\nname = \"a\"\n");
+        assert!(message.contains("missing field `package`"), "{message}");
+        let message = error("[[program]]\nname = \"a\"\npackage = \"a\"\npath = \"x\"\n");
+        assert!(message.contains("unknown field `path`"), "{message}");
+        let message = error("[[programs]]\nname = \"a\"\npackage = \"a\"\n");
+        assert!(message.contains("unknown field `programs`"), "{message}");
+        let message = error("[[program]\n");
+        assert!(
+            message.contains("boot.toml is not a valid manifest"),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn refuses_an_empty_manifest() {
+        assert!(error("").contains("lists no programs"));
+        assert!(error("# nothing\n").contains("lists no programs"));
+    }
+}

@@ -1,0 +1,333 @@
+//! The message format and `mach_msg` options and return codes.
+//!
+//! A message is a [`MessageHeader`], then, if the header's `COMPLEX` bit is set, a `u32`
+//! descriptor count and that many 16-byte [`Descriptor`]s, then inline bytes. Numbers follow
+//! Mach's where Mach has them, so the vocabulary carries over.
+
+/// The fixed start of every message.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct MessageHeader {
+    /// Dispositions of `remote_port` (bits 0..8) and `local_port` (bits 8..16); [`COMPLEX`].
+    pub bits: u32,
+    /// Bytes in the whole message, header included.
+    pub size: u32,
+    /// Sending: the destination. Received: the reply right, in the receiver's space.
+    pub remote_port: u32,
+    /// Sending: the reply port. Received: the name of the port it arrived on.
+    pub local_port: u32,
+    /// Reserved, 0.
+    pub voucher: u32,
+    /// What the message means, by the interface's numbering.
+    pub id: u32,
+}
+
+pub const HEADER_SIZE: usize = core::mem::size_of::<MessageHeader>();
+/// The header bit saying descriptors follow.
+pub const COMPLEX: u32 = 1 << 31;
+/// Largest message the kernel carries (header, descriptors and inline bytes).
+pub const MAX_MESSAGE_SIZE: usize = 8192;
+/// Most descriptors in one message.
+pub const MAX_DESCRIPTORS: usize = 64;
+
+impl MessageHeader {
+    pub const fn bits(remote: Disposition, local: Option<Disposition>, complex: bool) -> u32 {
+        let local = match local {
+            Some(d) => d as u32,
+            None => 0,
+        };
+        (remote as u32) | (local << 8) | if complex { COMPLEX } else { 0 }
+    }
+
+    pub const fn remote_disposition(&self) -> u8 {
+        self.bits as u8
+    }
+
+    pub const fn local_disposition(&self) -> u8 {
+        (self.bits >> 8) as u8
+    }
+
+    pub const fn is_complex(&self) -> bool {
+        self.bits & COMPLEX != 0
+    }
+
+    /// The header as bytes (it is `repr(C)` with no padding).
+    pub fn to_bytes(&self) -> [u8; HEADER_SIZE] {
+        let mut out = [0; HEADER_SIZE];
+        for (i, word) in [
+            self.bits,
+            self.size,
+            self.remote_port,
+            self.local_port,
+            self.voucher,
+            self.id,
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            out[4 * i..4 * i + 4].copy_from_slice(&word.to_le_bytes());
+        }
+        out
+    }
+
+    pub fn from_bytes(bytes: &[u8; HEADER_SIZE]) -> Self {
+        let word = |i: usize| {
+            u32::from_le_bytes([
+                bytes[4 * i],
+                bytes[4 * i + 1],
+                bytes[4 * i + 2],
+                bytes[4 * i + 3],
+            ])
+        };
+        MessageHeader {
+            bits: word(0),
+            size: word(1),
+            remote_port: word(2),
+            local_port: word(3),
+            voucher: word(4),
+            id: word(5),
+        }
+    }
+}
+
+/// What the sender does with a right it names in a message.
+#[repr(u8)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Disposition {
+    /// Gives away the receive right.
+    MoveReceive = 16,
+    /// Gives away one send right (one user reference).
+    MoveSend = 17,
+    /// Gives away a send-once right.
+    MoveSendOnce = 18,
+    /// Sends a copy of a send right the sender keeps.
+    CopySend = 19,
+    /// Makes a send right from the receive right the sender holds.
+    MakeSend = 20,
+    /// Makes a send-once right from the receive right the sender holds.
+    MakeSendOnce = 21,
+}
+
+impl Disposition {
+    pub fn from_raw(raw: u8) -> Option<Disposition> {
+        Some(match raw {
+            16 => Disposition::MoveReceive,
+            17 => Disposition::MoveSend,
+            18 => Disposition::MoveSendOnce,
+            19 => Disposition::CopySend,
+            20 => Disposition::MakeSend,
+            21 => Disposition::MakeSendOnce,
+            _ => return None,
+        })
+    }
+
+    /// The kind of right the receiver gets.
+    pub const fn received(self) -> ReceivedRight {
+        match self {
+            Disposition::MoveReceive => ReceivedRight::Receive,
+            Disposition::MoveSend | Disposition::CopySend | Disposition::MakeSend => {
+                ReceivedRight::Send
+            }
+            Disposition::MoveSendOnce | Disposition::MakeSendOnce => ReceivedRight::SendOnce,
+        }
+    }
+}
+
+/// The right a received message carries, in the disposition field of what arrives.
+#[repr(u8)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReceivedRight {
+    Receive = 16,
+    Send = 17,
+    SendOnce = 18,
+}
+
+/// `Descriptor::kind` values.
+pub mod descriptor_kind {
+    /// A port right: `name` and `disposition`.
+    pub const PORT: u8 = 0;
+    /// Out-of-line memory: `address` and `size` (carried from the virtual-memory work on;
+    /// until then refused with `SendInvalidType`).
+    pub const OUT_OF_LINE: u8 = 1;
+}
+
+/// `Descriptor::flags` for out-of-line memory.
+pub mod out_of_line_flags {
+    /// Remove the region from the sender (the pages move instead of being copied on write).
+    pub const DEALLOCATE: u8 = 1;
+}
+
+/// One descriptor: 16 bytes.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Descriptor {
+    /// A port name (kind PORT) or an address (kind OUT_OF_LINE).
+    pub value: u64,
+    /// Bytes of out-of-line memory.
+    pub size: u32,
+    pub disposition: u8,
+    pub flags: u8,
+    pub reserved: u8,
+    pub kind: u8,
+}
+
+pub const DESCRIPTOR_SIZE: usize = core::mem::size_of::<Descriptor>();
+
+impl Descriptor {
+    pub const fn port(name: u32, disposition: Disposition) -> Descriptor {
+        Descriptor {
+            value: name as u64,
+            size: 0,
+            disposition: disposition as u8,
+            flags: 0,
+            reserved: 0,
+            kind: descriptor_kind::PORT,
+        }
+    }
+
+    pub fn to_bytes(&self) -> [u8; DESCRIPTOR_SIZE] {
+        let mut out = [0; DESCRIPTOR_SIZE];
+        out[..8].copy_from_slice(&self.value.to_le_bytes());
+        out[8..12].copy_from_slice(&self.size.to_le_bytes());
+        out[12] = self.disposition;
+        out[13] = self.flags;
+        out[14] = self.reserved;
+        out[15] = self.kind;
+        out
+    }
+
+    pub fn from_bytes(b: &[u8; DESCRIPTOR_SIZE]) -> Descriptor {
+        Descriptor {
+            value: u64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]),
+            size: u32::from_le_bytes([b[8], b[9], b[10], b[11]]),
+            disposition: b[12],
+            flags: b[13],
+            reserved: b[14],
+            kind: b[15],
+        }
+    }
+}
+
+/// `mach_msg` option bits.
+pub mod options {
+    pub const SEND: u64 = 1;
+    pub const RECEIVE: u64 = 2;
+    /// Give up sending after the timeout (a full queue) instead of waiting.
+    pub const SEND_TIMEOUT: u64 = 0x10;
+    /// Give up receiving after the timeout.
+    pub const RECEIVE_TIMEOUT: u64 = 0x100;
+}
+
+/// What `mach_msg` returns in `rax` (Mach's `mach_msg_return_t` values).
+#[repr(u32)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MsgReturn {
+    Success = 0,
+    /// The message buffer is not readable, or a field is malformed.
+    SendInvalidData = 0x1000_0002,
+    /// The destination is not a send or send-once right, or its port is dead.
+    SendInvalidDest = 0x1000_0003,
+    SendTimedOut = 0x1000_0004,
+    SendMsgTooSmall = 0x1000_0008,
+    /// The reply port is not a right the sender can give.
+    SendInvalidReply = 0x1000_0009,
+    /// A port descriptor names a right the sender does not hold.
+    SendInvalidRight = 0x1000_000a,
+    SendNoBuffer = 0x1000_000d,
+    SendTooLarge = 0x1000_000e,
+    /// A descriptor of a kind the kernel does not carry.
+    SendInvalidType = 0x1000_000f,
+    SendInvalidHeader = 0x1000_0010,
+    /// The receive name is not a receive right or port set.
+    RcvInvalidName = 0x1000_4002,
+    RcvTimedOut = 0x1000_4003,
+    /// The message is larger than the receive buffer; it stays queued, `rdx` says its size.
+    RcvTooLarge = 0x1000_4004,
+    /// The receive buffer is not writable.
+    RcvInvalidData = 0x1000_4008,
+    /// The port died while the thread waited on it.
+    RcvPortDied = 0x1000_4009,
+    /// A right in the message could not be given to the receiver (its space is full); the
+    /// right was destroyed and the rest of the message delivered.
+    RcvBodyError = 0x1000_400c,
+}
+
+impl MsgReturn {
+    pub const ALL: [MsgReturn; 17] = [
+        MsgReturn::Success,
+        MsgReturn::SendInvalidData,
+        MsgReturn::SendInvalidDest,
+        MsgReturn::SendTimedOut,
+        MsgReturn::SendMsgTooSmall,
+        MsgReturn::SendInvalidReply,
+        MsgReturn::SendInvalidRight,
+        MsgReturn::SendNoBuffer,
+        MsgReturn::SendTooLarge,
+        MsgReturn::SendInvalidType,
+        MsgReturn::SendInvalidHeader,
+        MsgReturn::RcvInvalidName,
+        MsgReturn::RcvTimedOut,
+        MsgReturn::RcvTooLarge,
+        MsgReturn::RcvInvalidData,
+        MsgReturn::RcvPortDied,
+        MsgReturn::RcvBodyError,
+    ];
+
+    pub fn from_raw(raw: u32) -> Option<MsgReturn> {
+        Self::ALL.into_iter().find(|r| *r as u32 == raw)
+    }
+}
+
+/// Message ids of kernel notifications (Mach's `MACH_NOTIFY_*`).
+pub mod notify {
+    /// A send-once right was destroyed unused. Body: none.
+    pub const SEND_ONCE: u32 = 0o107;
+    /// The port a dead-name request named died. Body: the dead name (`u32`).
+    pub const DEAD_NAME: u32 = 0o110;
+    /// The last send right of the port is gone. Body: the send-right make count (`u32`).
+    pub const NO_SENDERS: u32 = 0o106;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn header_round_trips_through_bytes() {
+        let h = MessageHeader {
+            bits: MessageHeader::bits(Disposition::CopySend, Some(Disposition::MakeSendOnce), true),
+            size: 64,
+            remote_port: 0x103,
+            local_port: 0x201,
+            voucher: 0,
+            id: 4242,
+        };
+        assert_eq!(MessageHeader::from_bytes(&h.to_bytes()), h);
+        assert_eq!(h.remote_disposition(), 19);
+        assert_eq!(h.local_disposition(), 21);
+        assert!(h.is_complex());
+        assert_eq!(HEADER_SIZE, 24);
+    }
+
+    #[test]
+    fn descriptor_round_trips_through_bytes() {
+        let d = Descriptor::port(0x305, Disposition::MoveReceive);
+        assert_eq!(Descriptor::from_bytes(&d.to_bytes()), d);
+        assert_eq!(DESCRIPTOR_SIZE, 16);
+    }
+
+    #[test]
+    fn dispositions_decode() {
+        for raw in 0..=255u8 {
+            if let Some(d) = Disposition::from_raw(raw) {
+                assert_eq!(d as u8, raw);
+            } else {
+                assert!(!(16..=21).contains(&raw));
+            }
+        }
+        assert_eq!(Disposition::MakeSend.received(), ReceivedRight::Send);
+        for r in MsgReturn::ALL {
+            assert_eq!(MsgReturn::from_raw(r as u32), Some(r));
+        }
+    }
+}

@@ -1,0 +1,133 @@
+//! System call numbers and the register convention.
+//!
+//! `syscall` with the number in `rax` and arguments in `rdi`, `rsi`, `rdx`, `r10`, `r8`, `r9`.
+//! On return `rax` holds a [`KernReturn`](super::KernReturn) code and `rdx` a result value
+//! where the call has one; `rcx` and `r11` are clobbered (the CPU uses them), every other
+//! register is preserved.
+
+/// The system calls. Numbers are stable: retired calls keep their number, unused.
+#[repr(u64)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Syscall {
+    /// `(bytes: *const u8, len: usize)`: writes to the kernel console. Success, or
+    /// `InvalidAddress` if the bytes are not readable, `InvalidArgument` if `len` exceeds
+    /// [`DEBUG_WRITE_MAX`].
+    DebugWrite = 0,
+    /// `(status: u64)`: terminates the calling task. Does not return.
+    TaskExit = 1,
+    /// `()`: gives up the processor to another thread of the same or higher priority.
+    ThreadYield = 2,
+    /// `(buffer, options, send_size, receive_limit, receive_name, timeout_ms)`: sends the
+    /// message in `buffer` and/or receives one into it (see [`super::message`]). `rax` is a
+    /// [`MsgReturn`](super::message::MsgReturn); `rdx` the size of the message received.
+    MachMsg = 3,
+    /// `(kind)`: a new port whose receive right the caller gets ([`PORT_KIND_RECEIVE`]) or a
+    /// new empty port set ([`PORT_KIND_SET`]). Returns the name.
+    PortAllocate = 4,
+    /// `(name)`: drops one user reference of a send right, a send-once right or a dead name,
+    /// or destroys a port set.
+    PortDeallocate = 5,
+    /// `(name)`: destroys the port whose receive right `name` holds (senders then see a dead
+    /// name) and frees the name.
+    PortDestroy = 6,
+    /// `(name)`: makes a send right from the receive right under `name`, under the same name.
+    PortInsertSend = 7,
+    /// `(name, right)`: user references of `right` ([`RIGHT_RECEIVE`] ...) under `name`.
+    PortGetRefs = 8,
+    /// `(member, set)`: moves the port whose receive right is `member` into port set `set`,
+    /// or out of its set when `set` is 0.
+    PortMove = 9,
+    /// `(name, kind, notify)`: asks for a notification on `notify` (a receive right of the
+    /// caller's): `notify::DEAD_NAME` when the port of send right `name` dies, or
+    /// `notify::NO_SENDERS` when the port whose receive right is `name` loses its last send
+    /// right.
+    PortRequestNotification = 10,
+    /// `(program, program_len, give, argument)`: starts `program` from the boot archive as a
+    /// new task. Its first thread gets, in rdi, the name of a copy of the caller's send right
+    /// `give` (0 for none) and `argument` in rsi. Returns a send right to the new task's port.
+    TaskSpawn = 11,
+    /// `(task)`: waits until the task behind task port `task` exits; returns its status
+    /// (`u64::MAX` if the kernel terminated it).
+    TaskWait = 12,
+    /// `(task)`: terminates the task behind task port `task`.
+    TaskTerminate = 13,
+    /// `(selector)`: a kernel statistic ([`HOST_FREE_FRAMES`] ...).
+    HostInfo = 14,
+}
+
+impl Syscall {
+    pub const ALL: [Syscall; 15] = [
+        Syscall::DebugWrite,
+        Syscall::TaskExit,
+        Syscall::ThreadYield,
+        Syscall::MachMsg,
+        Syscall::PortAllocate,
+        Syscall::PortDeallocate,
+        Syscall::PortDestroy,
+        Syscall::PortInsertSend,
+        Syscall::PortGetRefs,
+        Syscall::PortMove,
+        Syscall::PortRequestNotification,
+        Syscall::TaskSpawn,
+        Syscall::TaskWait,
+        Syscall::TaskTerminate,
+        Syscall::HostInfo,
+    ];
+
+    pub fn from_raw(raw: u64) -> Option<Syscall> {
+        Self::ALL.into_iter().find(|s| *s as u64 == raw)
+    }
+}
+
+/// Longest console write the kernel accepts in one call.
+pub const DEBUG_WRITE_MAX: usize = 4096;
+
+/// Where user programs are linked (their linker script puts the first segment here).
+pub const USER_IMAGE_BASE: u64 = 0x0040_0000;
+/// The first address above user space (the lower canonical half).
+pub const USER_END: u64 = 0x0000_8000_0000_0000;
+/// Top of the initial thread's stack; the stack grows down from here.
+pub const USER_STACK_TOP: u64 = 0x0000_7fff_ffff_0000;
+/// Largest size of the initial thread's stack (zero-filled on demand).
+pub const USER_STACK_SIZE: u64 = 1024 * 1024;
+
+/// `PortAllocate` kinds.
+pub const PORT_KIND_RECEIVE: u64 = 0;
+pub const PORT_KIND_SET: u64 = 1;
+
+/// `PortGetRefs` rights.
+pub const RIGHT_RECEIVE: u64 = 0;
+pub const RIGHT_SEND: u64 = 1;
+pub const RIGHT_SEND_ONCE: u64 = 2;
+pub const RIGHT_PORT_SET: u64 = 3;
+pub const RIGHT_DEAD_NAME: u64 = 4;
+
+/// `HostInfo` selectors.
+pub const HOST_FREE_FRAMES: u64 = 0;
+pub const HOST_TASKS: u64 = 1;
+pub const HOST_THREADS: u64 = 2;
+pub const HOST_PORTS: u64 = 3;
+pub const HOST_HEAP_BYTES: u64 = 4;
+pub const HOST_TICKS: u64 = 5;
+/// Kernel bytes a blocked thread costs (its record and table slot).
+pub const HOST_BYTES_PER_THREAD: u64 = 6;
+/// Kernel bytes a task costs besides its threads and memory (record, slot, port, empty
+/// space), not counting the page-table root.
+pub const HOST_BYTES_PER_TASK: u64 = 7;
+
+/// Longest program name `TaskSpawn` accepts.
+pub const PROGRAM_NAME_MAX: usize = 47;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers_are_distinct_and_decode() {
+        for (i, call) in Syscall::ALL.iter().enumerate() {
+            assert_eq!(Syscall::from_raw(*call as u64), Some(*call));
+            assert_eq!(*call as u64, i as u64, "numbers are dense and in order");
+        }
+        assert_eq!(Syscall::from_raw(999), None);
+    }
+}

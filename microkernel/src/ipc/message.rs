@@ -1,0 +1,54 @@
+//! Messages inside the kernel: the bytes as sent and the port rights they carry.
+//!
+//! A message's rights are owned by the message while it is queued ("in transit"); delivering
+//! it moves them into the receiver's space, destroying it releases them.
+
+use super::port::PortId;
+use alloc::vec::Vec;
+use libipc::abi::message::ReceivedRight;
+
+/// A port right held by a message.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CarriedRight {
+    Receive(PortId),
+    Send(PortId),
+    SendOnce(PortId),
+}
+
+impl CarriedRight {
+    pub fn port(self) -> PortId {
+        match self {
+            CarriedRight::Receive(p) | CarriedRight::Send(p) | CarriedRight::SendOnce(p) => p,
+        }
+    }
+
+    pub fn received(self) -> ReceivedRight {
+        match self {
+            CarriedRight::Receive(_) => ReceivedRight::Receive,
+            CarriedRight::Send(_) => ReceivedRight::Send,
+            CarriedRight::SendOnce(_) => ReceivedRight::SendOnce,
+        }
+    }
+}
+
+/// A queued message. `body` is everything after the header as the sender wrote it
+/// (descriptor count and descriptors if complex, then inline bytes); `rights[i]` is the right
+/// of the i-th port descriptor, whose name field is rewritten on delivery.
+pub struct KMessage {
+    pub id: u32,
+    pub complex: bool,
+    /// The reply right (the header's local port when sent, its remote port when received).
+    pub reply: Option<CarriedRight>,
+    pub rights: Vec<Option<CarriedRight>>,
+    pub body: Vec<u8>,
+    /// The right the sender sent with: a send right is released when the message is
+    /// received, a send-once right is used up by it.
+    pub destination: Option<CarriedRight>,
+}
+
+impl KMessage {
+    /// Bytes of the message as the receiver will see it, header included.
+    pub fn size(&self) -> usize {
+        libipc::abi::message::HEADER_SIZE + self.body.len()
+    }
+}

@@ -1,0 +1,85 @@
+//! Ports: a kernel message queue with one receive right, counted send rights and send-once
+//! rights, the threads waiting on it, and the notifications requested of it.
+
+use super::message::KMessage;
+use super::port_set::PortSetId;
+use super::space::PortName;
+use crate::kern::object_table::Id;
+use crate::kern::queue::Fifo;
+use crate::kern::task::TaskId;
+use crate::kern::thread::ThreadId;
+use alloc::collections::VecDeque;
+use alloc::vec::Vec;
+
+pub type PortId = Id<Port>;
+
+/// Messages a port queues before senders wait (Mach's default queue limit is 5; a little more
+/// slack here costs nothing).
+pub const QUEUE_LIMIT: usize = 16;
+
+/// Who holds the receive right.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Receiver {
+    /// A task's IPC space.
+    Task(TaskId),
+    /// In a message on its way.
+    InTransit,
+    /// The kernel: the port stands for a kernel object.
+    Kernel(KernelObject),
+}
+
+/// Kernel objects named by ports.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KernelObject {
+    /// A live task.
+    Task(TaskId),
+    /// A task that has exited, and its status (kept for `task_wait`).
+    ExitedTask(u64),
+}
+
+/// A dead-name notification someone asked for: when this port dies, send
+/// `notify::DEAD_NAME` naming `name` to `notify`.
+#[derive(Clone, Copy, Debug)]
+pub struct DeadNameRequest {
+    pub name: PortName,
+    pub notify: PortId,
+}
+
+pub struct Port {
+    pub receiver: Receiver,
+    pub messages: VecDeque<KMessage>,
+    /// Senders waiting for room, with the message each will queue.
+    pub blocked_senders: VecDeque<(ThreadId, KMessage)>,
+    /// Threads waiting to receive from this port directly (not through a set).
+    pub receivers: Fifo<ThreadId>,
+    pub set: Option<PortSetId>,
+    /// Send rights in spaces and in messages.
+    pub send_rights: u32,
+    /// Send rights ever made from the receive right (the no-senders notification reports it).
+    pub make_send_count: u32,
+    pub send_once_rights: u32,
+    /// Where to send the no-senders notification.
+    pub no_senders: Option<PortId>,
+    pub dead_name_requests: Vec<DeadNameRequest>,
+}
+
+impl Port {
+    pub fn new(receiver: Receiver) -> Port {
+        Port {
+            receiver,
+            messages: VecDeque::new(),
+            blocked_senders: VecDeque::new(),
+            receivers: Fifo::new(),
+            set: None,
+            send_rights: 0,
+            make_send_count: 0,
+            send_once_rights: 0,
+            no_senders: None,
+            dead_name_requests: Vec::new(),
+        }
+    }
+
+    pub fn is_full(&self) -> bool {
+        self.messages.len() >= QUEUE_LIMIT
+    }
+}

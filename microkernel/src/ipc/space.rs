@@ -1,0 +1,481 @@
+//! A task's IPC space: the small integer names by which it holds port rights.
+//!
+//! A name denotes one of: a receive right and/or send rights for one port (under the same
+//! name, Mach's rule, found through a reverse map), one send-once right (each has its own
+//! name), a port set, or a dead name. Send rights and dead names carry user references.
+//! Names are `(index << 8) | generation`, so a name used after it was freed is caught (0 and
+//! `!0` are never names). Kernel object ids never leave the kernel: only names do.
+//!
+//! The space knows nothing of ports themselves: it is generic over the port and port-set id
+//! types, so the bookkeeping is unit-tested on the host; `ipc::rights` applies it to ports.
+
+use alloc::vec::Vec;
+use core::hash::Hash;
+use hashbrown::HashMap;
+use libipc::abi::KernReturn;
+
+/// A name in an IPC space, as user space sees it.
+pub type PortName = u32;
+
+/// Most user references one name may carry (Mach's `MACH_PORT_UREFS_MAX`).
+pub const MAX_USER_REFERENCES: u32 = 0xfffe;
+
+/// The rights a name holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct Rights(u8);
+
+impl Rights {
+    pub const RECEIVE: Rights = Rights(1);
+    pub const SEND: Rights = Rights(2);
+    pub const SEND_ONCE: Rights = Rights(4);
+    pub const PORT_SET: Rights = Rights(8);
+    pub const DEAD_NAME: Rights = Rights(16);
+
+    pub const fn contains(self, other: Rights) -> bool {
+        self.0 & other.0 == other.0
+    }
+    pub const fn intersects(self, other: Rights) -> bool {
+        self.0 & other.0 != 0
+    }
+    pub const fn with(self, other: Rights) -> Rights {
+        Rights(self.0 | other.0)
+    }
+    pub const fn without(self, other: Rights) -> Rights {
+        Rights(self.0 & !other.0)
+    }
+    pub const fn is_empty(self) -> bool {
+        self.0 == 0
+    }
+    pub const fn bits(self) -> u8 {
+        self.0
+    }
+}
+
+/// What a name refers to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Object<P, S> {
+    Port(P),
+    PortSet(S),
+    /// A dead name: its port was destroyed.
+    Dead,
+}
+
+/// One name's entry. Invariant: `rights` is non-empty; `user_references` counts send
+/// rights (with SEND) or dead-name references (with DEAD_NAME), and is 1 for a send-once
+/// right, 0 otherwise.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Entry<P, S> {
+    pub object: Object<P, S>,
+    pub rights: Rights,
+    pub user_references: u32,
+}
+
+struct Slot<P, S> {
+    generation: u8,
+    entry: Option<Entry<P, S>>,
+}
+
+/// Invariants: `free` lists the empty slots and has capacity for every slot, `by_port` maps
+/// each port this space holds a receive or send right for to its name.
+pub struct IpcSpace<P, S> {
+    slots: Vec<Slot<P, S>>,
+    free: Vec<u32>,
+    by_port: HashMap<P, PortName>,
+    limit: usize,
+    live: usize,
+}
+
+fn split(name: PortName) -> (usize, u8) {
+    ((name >> 8) as usize, name as u8)
+}
+
+/// What inserting a send right did, so the caller can keep the port's count of send rights.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SendInsert {
+    /// A new name now holds the send right.
+    New(PortName),
+    /// The space already held a send right for the port: one more user reference; the
+    /// inserted right merged into the existing one (the port has one send right fewer).
+    Merged(PortName),
+}
+
+impl SendInsert {
+    pub fn name(self) -> PortName {
+        match self {
+            SendInsert::New(n) | SendInsert::Merged(n) => n,
+        }
+    }
+}
+
+impl<P: Copy + Eq + Hash, S: Copy + Eq> IpcSpace<P, S> {
+    /// An empty space holding at most `limit` names.
+    pub fn new(limit: usize) -> Self {
+        IpcSpace {
+            slots: Vec::new(),
+            free: Vec::new(),
+            by_port: HashMap::new(),
+            limit,
+            live: 0,
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.live
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.live == 0
+    }
+
+    pub fn lookup(&self, name: PortName) -> Option<&Entry<P, S>> {
+        let (index, generation) = split(name);
+        let slot = self.slots.get(index)?;
+        (slot.generation == generation).then_some(())?;
+        slot.entry.as_ref()
+    }
+
+    fn lookup_mut(&mut self, name: PortName) -> Option<&mut Entry<P, S>> {
+        let (index, generation) = split(name);
+        let slot = self.slots.get_mut(index)?;
+        (slot.generation == generation).then_some(())?;
+        slot.entry.as_mut()
+    }
+
+    /// The name under which this space holds a receive or send right for `port`.
+    pub fn name_of(&self, port: P) -> Option<PortName> {
+        self.by_port.get(&port).copied()
+    }
+
+    /// Takes a free name and stores `entry` under it.
+    fn allocate(&mut self, entry: Entry<P, S>) -> Result<PortName, KernReturn> {
+        if self.live >= self.limit {
+            return Err(KernReturn::NoSpace);
+        }
+        let index = match self.free.pop() {
+            Some(index) => index as usize,
+            None => {
+                let index = self.slots.len();
+                if index >= (1 << 24) - 1 {
+                    return Err(KernReturn::NoSpace);
+                }
+                self.slots
+                    .try_reserve(1)
+                    .map_err(|_| KernReturn::ResourceShortage)?;
+                self.free
+                    .try_reserve(index + 1 - self.free.len())
+                    .map_err(|_| KernReturn::ResourceShortage)?;
+                self.slots.push(Slot {
+                    generation: 0,
+                    entry: None,
+                });
+                index
+            }
+        };
+        let slot = &mut self.slots[index];
+        // Generation 0 with index 0 would be name 0 (null): skip it.
+        slot.generation = slot.generation.wrapping_add(1).max(1);
+        slot.entry = Some(entry);
+        self.live += 1;
+        Ok(((index as u32) << 8) | u32::from(slot.generation))
+    }
+
+    fn release(&mut self, name: PortName) {
+        let (index, _) = split(name);
+        if let Some(slot) = self.slots.get_mut(index) {
+            if let Some(entry) = slot.entry.take() {
+                if let Object::Port(port) = entry.object {
+                    if self.by_port.get(&port) == Some(&name) {
+                        self.by_port.remove(&port);
+                    }
+                }
+                self.live -= 1;
+                debug_assert!(self.free.len() < self.free.capacity());
+                self.free.push(index as u32);
+            }
+        }
+    }
+
+    fn reserve_reverse(&mut self) -> Result<(), KernReturn> {
+        self.by_port
+            .try_reserve(1)
+            .map_err(|_| KernReturn::ResourceShortage)
+    }
+
+    /// Gives the space the receive right for `port` (a new port, or one moved in a message).
+    pub fn insert_receive(&mut self, port: P) -> Result<PortName, KernReturn> {
+        if let Some(name) = self.name_of(port) {
+            let entry = self
+                .lookup_mut(name)
+                .expect("reverse map names a live entry");
+            if entry.rights.contains(Rights::RECEIVE) {
+                return Err(KernReturn::InvalidRight);
+            }
+            entry.rights = entry.rights.with(Rights::RECEIVE);
+            return Ok(name);
+        }
+        self.reserve_reverse()?;
+        let name = self.allocate(Entry {
+            object: Object::Port(port),
+            rights: Rights::RECEIVE,
+            user_references: 0,
+        })?;
+        self.by_port.insert(port, name);
+        Ok(name)
+    }
+
+    /// Gives the space one send right for `port`, under the port's existing name if it has one.
+    pub fn insert_send(&mut self, port: P) -> Result<SendInsert, KernReturn> {
+        if let Some(name) = self.name_of(port) {
+            let entry = self
+                .lookup_mut(name)
+                .expect("reverse map names a live entry");
+            if entry.rights.contains(Rights::SEND) {
+                if entry.user_references >= MAX_USER_REFERENCES {
+                    return Err(KernReturn::InvalidValue);
+                }
+                entry.user_references += 1;
+                return Ok(SendInsert::Merged(name));
+            }
+            entry.rights = entry.rights.with(Rights::SEND);
+            entry.user_references = 1;
+            return Ok(SendInsert::New(name));
+        }
+        self.reserve_reverse()?;
+        let name = self.allocate(Entry {
+            object: Object::Port(port),
+            rights: Rights::SEND,
+            user_references: 1,
+        })?;
+        self.by_port.insert(port, name);
+        Ok(SendInsert::New(name))
+    }
+
+    /// Gives the space a send-once right for `port`, always under a new name.
+    pub fn insert_send_once(&mut self, port: P) -> Result<PortName, KernReturn> {
+        self.allocate(Entry {
+            object: Object::Port(port),
+            rights: Rights::SEND_ONCE,
+            user_references: 1,
+        })
+    }
+
+    /// A new name for port set `set`.
+    pub fn insert_port_set(&mut self, set: S) -> Result<PortName, KernReturn> {
+        self.allocate(Entry {
+            object: Object::PortSet(set),
+            rights: Rights::PORT_SET,
+            user_references: 0,
+        })
+    }
+
+    /// Removes the receive right held under `name`; returns its port.
+    pub fn take_receive(&mut self, name: PortName) -> Result<P, KernReturn> {
+        let entry = self.lookup_mut(name).ok_or(KernReturn::InvalidName)?;
+        let (Object::Port(port), true) = (entry.object, entry.rights.contains(Rights::RECEIVE))
+        else {
+            return Err(KernReturn::InvalidRight);
+        };
+        entry.rights = entry.rights.without(Rights::RECEIVE);
+        if entry.rights.is_empty() {
+            self.release(name);
+        }
+        Ok(port)
+    }
+
+    /// Removes `count` user references of the send right under `name`. Returns the port and
+    /// whether the space's send right itself went (the port then has one send right fewer).
+    pub fn remove_send(&mut self, name: PortName, count: u32) -> Result<(P, bool), KernReturn> {
+        let entry = self.lookup_mut(name).ok_or(KernReturn::InvalidName)?;
+        let (Object::Port(port), true) = (entry.object, entry.rights.contains(Rights::SEND)) else {
+            return Err(KernReturn::InvalidRight);
+        };
+        if count == 0 || count > entry.user_references {
+            return Err(KernReturn::InvalidValue);
+        }
+        entry.user_references -= count;
+        if entry.user_references > 0 {
+            return Ok((port, false));
+        }
+        entry.rights = entry.rights.without(Rights::SEND);
+        if entry.rights.is_empty() {
+            self.release(name);
+        }
+        Ok((port, true))
+    }
+
+    /// Removes the send-once right under `name`; returns its port.
+    pub fn take_send_once(&mut self, name: PortName) -> Result<P, KernReturn> {
+        let entry = self.lookup(name).ok_or(KernReturn::InvalidName)?;
+        let (Object::Port(port), true) = (entry.object, entry.rights.contains(Rights::SEND_ONCE))
+        else {
+            return Err(KernReturn::InvalidRight);
+        };
+        self.release(name);
+        Ok(port)
+    }
+
+    /// Removes a port-set name; returns the set.
+    pub fn take_port_set(&mut self, name: PortName) -> Result<S, KernReturn> {
+        let entry = self.lookup(name).ok_or(KernReturn::InvalidName)?;
+        let Object::PortSet(set) = entry.object else {
+            return Err(KernReturn::InvalidRight);
+        };
+        self.release(name);
+        Ok(set)
+    }
+
+    /// The port under `name` died: its send and send-once rights become a dead name (with
+    /// their user references); a receive right can no longer be there (it died with it).
+    pub fn make_dead(&mut self, name: PortName) {
+        let Some(entry) = self.lookup_mut(name) else {
+            return;
+        };
+        let Object::Port(port) = entry.object else {
+            return;
+        };
+        entry.object = Object::Dead;
+        entry.rights = Rights::DEAD_NAME;
+        entry.user_references = entry.user_references.max(1);
+        if self.by_port.get(&port) == Some(&name) {
+            self.by_port.remove(&port);
+        }
+    }
+
+    /// Removes `count` references of the dead name `name`.
+    pub fn remove_dead(&mut self, name: PortName, count: u32) -> Result<(), KernReturn> {
+        let entry = self.lookup_mut(name).ok_or(KernReturn::InvalidName)?;
+        if !entry.rights.contains(Rights::DEAD_NAME) {
+            return Err(KernReturn::InvalidRight);
+        }
+        if count == 0 || count > entry.user_references {
+            return Err(KernReturn::InvalidValue);
+        }
+        entry.user_references -= count;
+        if entry.user_references == 0 {
+            self.release(name);
+        }
+        Ok(())
+    }
+
+    /// Every name with its entry.
+    pub fn entries(&self) -> impl Iterator<Item = (PortName, &Entry<P, S>)> {
+        self.slots.iter().enumerate().filter_map(|(index, slot)| {
+            slot.entry
+                .as_ref()
+                .map(|e| (((index as u32) << 8) | u32::from(slot.generation), e))
+        })
+    }
+
+    /// Empties the space, handing every entry to `release` (task termination).
+    pub fn drain(&mut self, mut release: impl FnMut(PortName, Entry<P, S>)) {
+        for (index, slot) in self.slots.iter_mut().enumerate() {
+            if let Some(entry) = slot.entry.take() {
+                release(((index as u32) << 8) | u32::from(slot.generation), entry);
+            }
+        }
+        self.by_port.clear();
+        self.free.clear();
+        self.free.extend((0..self.slots.len() as u32).rev());
+        self.live = 0;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    type Space = IpcSpace<u32, u32>;
+
+    #[test]
+    fn receive_and_send_share_a_name() {
+        let mut s = Space::new(100);
+        let name = s.insert_receive(7).unwrap();
+        assert_ne!(name, 0);
+        assert_eq!(s.insert_send(7).unwrap(), SendInsert::New(name));
+        assert_eq!(s.insert_send(7).unwrap(), SendInsert::Merged(name));
+        let e = s.lookup(name).unwrap();
+        assert!(e.rights.contains(Rights::RECEIVE.with(Rights::SEND)));
+        assert_eq!(e.user_references, 2);
+        assert_eq!(s.insert_receive(7), Err(KernReturn::InvalidRight));
+    }
+
+    #[test]
+    fn send_rights_count_user_references() {
+        let mut s = Space::new(100);
+        let name = s.insert_send(3).unwrap().name();
+        s.insert_send(3).unwrap();
+        assert_eq!(s.remove_send(name, 3), Err(KernReturn::InvalidValue));
+        assert_eq!(s.remove_send(name, 1), Ok((3, false)));
+        assert_eq!(s.remove_send(name, 1), Ok((3, true)));
+        assert_eq!(s.lookup(name), None);
+        assert_eq!(s.name_of(3), None);
+        assert_eq!(s.remove_send(name, 1), Err(KernReturn::InvalidName));
+    }
+
+    #[test]
+    fn send_once_rights_get_their_own_names() {
+        let mut s = Space::new(100);
+        let send = s.insert_send(5).unwrap().name();
+        let once_a = s.insert_send_once(5).unwrap();
+        let once_b = s.insert_send_once(5).unwrap();
+        assert!(send != once_a && once_a != once_b);
+        assert_eq!(s.take_send_once(once_a), Ok(5));
+        assert_eq!(s.take_send_once(once_a), Err(KernReturn::InvalidName));
+        assert_eq!(s.take_send_once(send), Err(KernReturn::InvalidRight));
+        assert_eq!(s.len(), 2);
+    }
+
+    #[test]
+    fn stale_names_are_not_reused_silently() {
+        let mut s = Space::new(100);
+        let old = s.insert_send(1).unwrap().name();
+        s.remove_send(old, 1).unwrap();
+        let new = s.insert_send(2).unwrap().name();
+        assert_eq!(old >> 8, new >> 8);
+        assert_ne!(old, new);
+        assert_eq!(s.lookup(old), None);
+    }
+
+    #[test]
+    fn dead_names_keep_references_until_removed() {
+        let mut s = Space::new(100);
+        let name = s.insert_send(9).unwrap().name();
+        s.insert_send(9).unwrap();
+        s.make_dead(name);
+        let e = *s.lookup(name).unwrap();
+        assert_eq!(
+            (e.object, e.rights, e.user_references),
+            (Object::Dead, Rights::DEAD_NAME, 2)
+        );
+        assert_eq!(s.name_of(9), None);
+        // A new send right for the same (dead) port id cannot merge into the dead name.
+        assert_ne!(s.insert_send(9).unwrap().name(), name);
+        assert_eq!(s.remove_send(name, 1), Err(KernReturn::InvalidRight));
+        s.remove_dead(name, 2).unwrap();
+        assert_eq!(s.lookup(name), None);
+    }
+
+    #[test]
+    fn the_limit_is_an_error_not_a_panic() {
+        let mut s = Space::new(3);
+        for port in 0..3 {
+            s.insert_send(port).unwrap();
+        }
+        assert_eq!(s.insert_send(99), Err(KernReturn::NoSpace));
+        assert_eq!(s.insert_send_once(1), Err(KernReturn::NoSpace));
+    }
+
+    #[test]
+    fn drain_hands_over_every_right() {
+        let mut s = Space::new(100);
+        s.insert_receive(1).unwrap();
+        s.insert_send(2).unwrap();
+        s.insert_send_once(2).unwrap();
+        s.insert_port_set(40).unwrap();
+        let mut seen = Vec::new();
+        s.drain(|_, e| seen.push(e.rights));
+        assert_eq!(seen.len(), 4);
+        assert!(s.is_empty());
+        assert!(s.insert_send(3).is_ok());
+    }
+}
