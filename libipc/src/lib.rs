@@ -12,6 +12,7 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 
 pub mod abi;
+pub mod ipc;
 
 #[cfg(any(test, feature = "runtime"))]
 pub mod rt;

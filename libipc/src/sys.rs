@@ -246,3 +246,120 @@ pub fn thread_yield() {
         syscall0(Syscall::ThreadYield as u64);
     }
 }
+
+/// `mach_msg`: the raw result, `rax` a [`MsgReturn`](crate::abi::message::MsgReturn) code and
+/// `rdx` the received size.
+///
+/// # Safety
+/// `buffer` must be valid for reads of `send_size` bytes and writes of `receive_limit` bytes
+/// (the kernel checks the addresses, but writes where it is told).
+pub unsafe fn mach_msg(
+    buffer: *mut u8,
+    options: u64,
+    send_size: usize,
+    receive_limit: usize,
+    receive_name: u32,
+    timeout_ms: u64,
+) -> SyscallResult {
+    // SAFETY: the caller vouches for the buffer.
+    unsafe {
+        syscall6(
+            Syscall::MachMsg as u64,
+            buffer as u64,
+            options,
+            send_size as u64,
+            receive_limit as u64,
+            u64::from(receive_name),
+            timeout_ms,
+        )
+    }
+}
+
+fn call1(call: Syscall, a0: u64) -> Result<u64, KernReturn> {
+    // SAFETY: the calls made through here touch no user memory.
+    unsafe { syscall1(call as u64, a0) }.into_result()
+}
+
+fn call2(call: Syscall, a0: u64, a1: u64) -> Result<u64, KernReturn> {
+    // SAFETY: as in `call1`.
+    unsafe { syscall2(call as u64, a0, a1) }.into_result()
+}
+
+fn call3(call: Syscall, a0: u64, a1: u64, a2: u64) -> Result<u64, KernReturn> {
+    // SAFETY: as in `call1`.
+    unsafe { syscall3(call as u64, a0, a1, a2) }.into_result()
+}
+
+/// A new port (`PORT_KIND_RECEIVE`) or port set (`PORT_KIND_SET`); its name.
+pub fn port_allocate(kind: u64) -> Result<u32, KernReturn> {
+    call1(Syscall::PortAllocate, kind).map(|n| n as u32)
+}
+
+/// Drops a user reference of a send, send-once or dead name, or destroys a port set.
+pub fn port_deallocate(name: u32) -> Result<(), KernReturn> {
+    call1(Syscall::PortDeallocate, u64::from(name)).map(drop)
+}
+
+/// Destroys the port whose receive right `name` holds.
+pub fn port_destroy(name: u32) -> Result<(), KernReturn> {
+    call1(Syscall::PortDestroy, u64::from(name)).map(drop)
+}
+
+/// Makes a send right from the receive right `name`, under the same name.
+pub fn port_insert_send(name: u32) -> Result<(), KernReturn> {
+    call1(Syscall::PortInsertSend, u64::from(name)).map(drop)
+}
+
+/// User references of `right` (`RIGHT_*`) under `name`.
+pub fn port_get_refs(name: u32, right: u64) -> Result<u32, KernReturn> {
+    call2(Syscall::PortGetRefs, u64::from(name), right).map(|n| n as u32)
+}
+
+/// Moves receive right `member` into port set `set` (0: out of its set).
+pub fn port_move(member: u32, set: u32) -> Result<(), KernReturn> {
+    call2(Syscall::PortMove, u64::from(member), u64::from(set)).map(drop)
+}
+
+/// Asks for notification `kind` (`notify::DEAD_NAME`, `notify::NO_SENDERS`) about `name`,
+/// delivered to the caller's receive right `notify`.
+pub fn port_request_notification(name: u32, kind: u32, notify: u32) -> Result<(), KernReturn> {
+    call3(
+        Syscall::PortRequestNotification,
+        u64::from(name),
+        u64::from(kind),
+        u64::from(notify),
+    )
+    .map(drop)
+}
+
+/// Starts `program` from the boot archive; the child gets a copy of send right `give` (0: none)
+/// in `rdi` and `argument` in `rsi`. Returns a send right to the child's task port.
+pub fn task_spawn(program: &str, give: u32, argument: u64) -> Result<u32, KernReturn> {
+    // SAFETY: the kernel only reads `program`'s bytes.
+    unsafe {
+        syscall4(
+            Syscall::TaskSpawn as u64,
+            program.as_ptr() as u64,
+            program.len() as u64,
+            u64::from(give),
+            argument,
+        )
+    }
+    .into_result()
+    .map(|n| n as u32)
+}
+
+/// Waits for the task behind task port `task` to exit; its status.
+pub fn task_wait(task: u32) -> Result<u64, KernReturn> {
+    call1(Syscall::TaskWait, u64::from(task))
+}
+
+/// Terminates the task behind task port `task`.
+pub fn task_terminate(task: u32) -> Result<(), KernReturn> {
+    call1(Syscall::TaskTerminate, u64::from(task)).map(drop)
+}
+
+/// A kernel statistic (`HOST_*`).
+pub fn host_info(selector: u64) -> Result<u64, KernReturn> {
+    call1(Syscall::HostInfo, selector)
+}

@@ -1,0 +1,307 @@
+//! Building and reading messages: pure byte layout, host-tested.
+//!
+//! An [`OutMessage`] names a destination, an optional reply right, port rights to carry and
+//! inline bytes; [`OutMessage::encode`] lays it out as the kernel expects. A received message
+//! is read back with [`Received::parse`].
+
+use crate::abi::message::{
+    descriptor_kind, Descriptor, Disposition, MessageHeader, ReceivedRight, DESCRIPTOR_SIZE,
+    HEADER_SIZE, MAX_DESCRIPTORS, MAX_MESSAGE_SIZE,
+};
+
+/// A port name in the caller's space (0 is "no port").
+pub type Name = u32;
+
+/// A buffer that holds any message, for sending and receiving.
+#[repr(C, align(16))]
+pub struct MessageBuffer(pub [u8; MAX_MESSAGE_SIZE]);
+
+impl MessageBuffer {
+    pub const fn new() -> Self {
+        MessageBuffer([0; MAX_MESSAGE_SIZE])
+    }
+}
+
+impl Default for MessageBuffer {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Why a message could not be built or read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MessageError {
+    /// More than [`MAX_DESCRIPTORS`] port rights.
+    TooManyRights,
+    /// Larger than [`MAX_MESSAGE_SIZE`].
+    TooLarge,
+    /// A received message whose layout is inconsistent.
+    Malformed,
+}
+
+/// A message to send.
+#[derive(Clone, Copy)]
+pub struct OutMessage<'a> {
+    pub id: u32,
+    pub destination: (Name, Disposition),
+    pub reply: Option<(Name, Disposition)>,
+    rights: [(Name, Disposition); MAX_DESCRIPTORS],
+    right_count: usize,
+    pub body: &'a [u8],
+}
+
+impl<'a> OutMessage<'a> {
+    /// A message `id` to `destination` (a send right the sender keeps: `CopySend`).
+    pub fn new(id: u32, destination: Name) -> Self {
+        OutMessage {
+            id,
+            destination: (destination, Disposition::CopySend),
+            reply: None,
+            rights: [(0, Disposition::CopySend); MAX_DESCRIPTORS],
+            right_count: 0,
+            body: &[],
+        }
+    }
+
+    /// Sends through `destination` with `disposition` (e.g. `MoveSendOnce` for a reply).
+    pub fn to(mut self, destination: Name, disposition: Disposition) -> Self {
+        self.destination = (destination, disposition);
+        self
+    }
+
+    /// Asks for a reply on `port` (a receive right of the sender's) through a send-once right.
+    pub fn reply_to(mut self, port: Name) -> Self {
+        self.reply = Some((port, Disposition::MakeSendOnce));
+        self
+    }
+
+    /// Sets the reply right and its disposition.
+    pub fn with_reply(mut self, reply: Name, disposition: Disposition) -> Self {
+        self.reply = Some((reply, disposition));
+        self
+    }
+
+    pub fn with_body(mut self, body: &'a [u8]) -> Self {
+        self.body = body;
+        self
+    }
+
+    /// Carries the right `name` names, with `disposition`.
+    pub fn carry(mut self, name: Name, disposition: Disposition) -> Result<Self, MessageError> {
+        if self.right_count == MAX_DESCRIPTORS {
+            return Err(MessageError::TooManyRights);
+        }
+        self.rights[self.right_count] = (name, disposition);
+        self.right_count += 1;
+        Ok(self)
+    }
+
+    pub fn rights(&self) -> &[(Name, Disposition)] {
+        &self.rights[..self.right_count]
+    }
+
+    /// Bytes the encoded message takes.
+    pub fn size(&self) -> usize {
+        let descriptors = if self.right_count > 0 {
+            4 + self.right_count * DESCRIPTOR_SIZE
+        } else {
+            0
+        };
+        (HEADER_SIZE + descriptors + self.body.len()).next_multiple_of(4)
+    }
+
+    /// Lays the message out in `buffer`; returns its size.
+    pub fn encode(&self, buffer: &mut [u8]) -> Result<usize, MessageError> {
+        let size = self.size();
+        if size > MAX_MESSAGE_SIZE || size > buffer.len() {
+            return Err(MessageError::TooLarge);
+        }
+        let complex = self.right_count > 0;
+        let header = MessageHeader {
+            bits: MessageHeader::bits(self.destination.1, self.reply.map(|r| r.1), complex),
+            size: size as u32,
+            remote_port: self.destination.0,
+            local_port: self.reply.map_or(0, |r| r.0),
+            voucher: 0,
+            id: self.id,
+        };
+        buffer[..HEADER_SIZE].copy_from_slice(&header.to_bytes());
+        let mut at = HEADER_SIZE;
+        if complex {
+            buffer[at..at + 4].copy_from_slice(&(self.right_count as u32).to_le_bytes());
+            at += 4;
+            for &(name, disposition) in self.rights() {
+                buffer[at..at + DESCRIPTOR_SIZE]
+                    .copy_from_slice(&Descriptor::port(name, disposition).to_bytes());
+                at += DESCRIPTOR_SIZE;
+            }
+        }
+        buffer[at..at + self.body.len()].copy_from_slice(self.body);
+        buffer[at + self.body.len()..size].fill(0);
+        Ok(size)
+    }
+}
+
+/// A received message, borrowed from the buffer it arrived in.
+#[derive(Clone, Copy, Debug)]
+pub struct Received<'a> {
+    pub header: MessageHeader,
+    descriptors: &'a [u8],
+    pub body: &'a [u8],
+}
+
+impl<'a> Received<'a> {
+    /// Reads the first `size` bytes of `buffer` as a message.
+    pub fn parse(buffer: &'a [u8], size: usize) -> Result<Self, MessageError> {
+        if size < HEADER_SIZE || size > buffer.len() {
+            return Err(MessageError::Malformed);
+        }
+        let header = MessageHeader::from_bytes(buffer[..HEADER_SIZE].try_into().expect("header"));
+        let rest = &buffer[HEADER_SIZE..size];
+        if !header.is_complex() {
+            return Ok(Received {
+                header,
+                descriptors: &[],
+                body: rest,
+            });
+        }
+        let count = u32::from_le_bytes(
+            rest.get(..4)
+                .ok_or(MessageError::Malformed)?
+                .try_into()
+                .expect("4"),
+        ) as usize;
+        let end = 4 + count
+            .checked_mul(DESCRIPTOR_SIZE)
+            .ok_or(MessageError::Malformed)?;
+        if count > MAX_DESCRIPTORS || end > rest.len() {
+            return Err(MessageError::Malformed);
+        }
+        Ok(Received {
+            header,
+            descriptors: &rest[4..end],
+            body: &rest[end..],
+        })
+    }
+
+    pub fn id(&self) -> u32 {
+        self.header.id
+    }
+
+    /// The reply right that came with the message: its name and kind.
+    pub fn reply(&self) -> Option<(Name, ReceivedRight)> {
+        let kind = match self.header.remote_disposition() {
+            16 => ReceivedRight::Receive,
+            17 => ReceivedRight::Send,
+            18 => ReceivedRight::SendOnce,
+            _ => return None,
+        };
+        (self.header.remote_port != 0).then_some((self.header.remote_port, kind))
+    }
+
+    /// The port rights carried, in order: name (0 if it could not be received) and kind.
+    pub fn rights(&self) -> impl Iterator<Item = (Name, Option<ReceivedRight>)> + 'a {
+        self.descriptors
+            .chunks_exact(DESCRIPTOR_SIZE)
+            .filter_map(|chunk| {
+                let d = Descriptor::from_bytes(chunk.try_into().expect("descriptor"));
+                (d.kind == descriptor_kind::PORT).then(|| {
+                    let kind = match d.disposition {
+                        16 => Some(ReceivedRight::Receive),
+                        17 => Some(ReceivedRight::Send),
+                        18 => Some(ReceivedRight::SendOnce),
+                        _ => None,
+                    };
+                    (d.value as Name, kind)
+                })
+            })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    extern crate std;
+    use super::*;
+    use crate::abi::message::COMPLEX;
+    use std::vec;
+    use std::vec::Vec;
+
+    #[test]
+    fn simple_message_layout() {
+        let body = [1u8, 2, 3, 4, 5, 6, 7, 8];
+        let m = OutMessage::new(77, 0x101).reply_to(0x205).with_body(&body);
+        let mut buffer = [0u8; 64];
+        let size = m.encode(&mut buffer).unwrap();
+        assert_eq!(size, 32);
+        let h = MessageHeader::from_bytes(buffer[..24].try_into().unwrap());
+        assert_eq!(
+            (h.remote_port, h.local_port, h.id, h.size),
+            (0x101, 0x205, 77, 32)
+        );
+        assert_eq!(h.remote_disposition(), Disposition::CopySend as u8);
+        assert_eq!(h.local_disposition(), Disposition::MakeSendOnce as u8);
+        assert_eq!(h.bits & COMPLEX, 0);
+        assert_eq!(&buffer[24..32], &body);
+    }
+
+    #[test]
+    fn rights_make_a_complex_message_that_parses_back() {
+        let m = OutMessage::new(5, 0x101)
+            .carry(0x301, Disposition::MakeSend)
+            .unwrap()
+            .carry(0x402, Disposition::MoveReceive)
+            .unwrap()
+            .with_body(b"hey");
+        let mut buffer = [0u8; 128];
+        let size = m.encode(&mut buffer).unwrap();
+        assert_eq!(size, (24 + 4 + 32 + 3usize).next_multiple_of(4));
+        // As the kernel rewrites it for the receiver: names and received kinds.
+        buffer[28 + 12] = ReceivedRight::Send as u8;
+        buffer[44 + 12] = ReceivedRight::Receive as u8;
+        let r = Received::parse(&buffer, size).unwrap();
+        assert_eq!(r.id(), 5);
+        let rights: Vec<_> = r.rights().collect();
+        assert_eq!(
+            rights,
+            vec![
+                (0x301, Some(ReceivedRight::Send)),
+                (0x402, Some(ReceivedRight::Receive))
+            ]
+        );
+        assert_eq!(&r.body[..3], b"hey");
+    }
+
+    #[test]
+    fn limits_are_errors() {
+        let mut m = OutMessage::new(1, 1);
+        for _ in 0..MAX_DESCRIPTORS {
+            m = m.carry(1, Disposition::CopySend).unwrap();
+        }
+        assert_eq!(
+            m.carry(1, Disposition::CopySend).err(),
+            Some(MessageError::TooManyRights)
+        );
+        let big = [0u8; MAX_MESSAGE_SIZE];
+        let mut buffer = [0u8; MAX_MESSAGE_SIZE];
+        assert_eq!(
+            OutMessage::new(1, 1).with_body(&big).encode(&mut buffer),
+            Err(MessageError::TooLarge)
+        );
+        assert_eq!(
+            Received::parse(&buffer, 10).err(),
+            Some(MessageError::Malformed)
+        );
+        let mut lying = [0u8; 64];
+        let h = MessageHeader {
+            bits: COMPLEX,
+            size: 32,
+            ..Default::default()
+        };
+        lying[..24].copy_from_slice(&h.to_bytes());
+        lying[24..28].copy_from_slice(&1000u32.to_le_bytes());
+        assert_eq!(
+            Received::parse(&lying, 32).err(),
+            Some(MessageError::Malformed)
+        );
+    }
+}
