@@ -41,7 +41,7 @@ pub extern "C" fn trap_from_user(frame: *mut TrapFrame) -> ! {
         let task = thread.task;
         kernel.terminate_task(
             task,
-            super::loader::Exit::Killed(format_args!(
+            super::loader::Exit::Fault(format_args!(
                 "{mnemonic} {name} at rip={rip:#x} (error code {error:#x})"
             )),
         );
@@ -73,7 +73,7 @@ fn page_fault(kernel: &mut Kernel) {
         Ok(_) => {}
         Err(why) => kernel.terminate_task(
             task_id,
-            super::loader::Exit::Killed(format_args!(
+            super::loader::Exit::Fault(format_args!(
                 "#PF page fault: {} of {address:#x} at rip={rip:#x}: {why}",
                 match access {
                     Protection::EXECUTE => "instruction fetch",

@@ -49,8 +49,10 @@ impl From<OutOfMemory> for SpawnError {
 pub enum Exit<'a> {
     /// It called `task_exit`.
     Status(u64),
-    /// The kernel ended it (an exception, a bad access), with the reason.
-    Killed(core::fmt::Arguments<'a>),
+    /// The kernel ended it for a fault (an exception, a bad access), with the reason.
+    Fault(core::fmt::Arguments<'a>),
+    /// Another task ended it (`task_terminate`), with the reason.
+    Terminated(core::fmt::Arguments<'a>),
 }
 
 impl Kernel {
@@ -181,13 +183,28 @@ impl Kernel {
         let Some(t) = self.tasks.get(task) else {
             return;
         };
+        // The first task's end and every fault are always reported; the comings and goings
+        // of other tasks are for `log=info`.
+        let loud = self.init == Some(task);
         let status = match how {
             Exit::Status(status) => {
-                kprintln!("task {} exited with status {status}", t.name());
+                if loud {
+                    kprintln!("task {} exited with status {status}", t.name());
+                } else {
+                    log::info!("task {} exited with status {status}", t.name());
+                }
                 status
             }
-            Exit::Killed(why) => {
+            Exit::Fault(why) => {
                 kprintln!("task {} terminated: {why}", t.name());
+                u64::MAX
+            }
+            Exit::Terminated(why) => {
+                if loud {
+                    kprintln!("task {} terminated: {why}", t.name());
+                } else {
+                    log::info!("task {} terminated: {why}", t.name());
+                }
                 u64::MAX
             }
         };

@@ -133,7 +133,7 @@ fn task_terminate(kernel: &mut Kernel, thread: ThreadId, a: [u64; 6]) -> Outcome
     let by = by.as_ref().map_or("?", |n| n.as_str());
     kernel.terminate_task(
         target,
-        super::loader::Exit::Killed(format_args!("terminated by {by}")),
+        super::loader::Exit::Terminated(format_args!("terminated by {by}")),
     );
     // The caller may have terminated itself.
     if kernel.tasks.contains(task) {

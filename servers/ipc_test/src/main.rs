@@ -1,12 +1,45 @@
-//! `ipc_test`: in-guest tests of tasks, ports and messages (filled in below).
+//! `ipc_test`: in-guest tests of tasks, ports and messages.
+//!
+//! Run as the first task (`init=ipc_test`), it runs a registry of named cases and reports
+//! `ktest <name> ok` / `ktest <name> FAILED: why`, then `N passed, M failed`, and exits with
+//! the number of failures. The same program, spawned with a role in its second start
+//! argument, plays the other side of a case (an echo server, a task that crashes, ...).
 #![cfg_attr(target_os = "none", no_std, no_main)]
+
+#[cfg(target_os = "none")]
+extern crate alloc;
+
+#[cfg(target_os = "none")]
+mod cases;
+#[cfg(target_os = "none")]
+mod hostile;
+#[cfg(target_os = "none")]
+mod roles;
 
 #[cfg(target_os = "none")]
 libipc::program!(main);
 
 #[cfg(target_os = "none")]
-fn main(_args: libipc::rt::StartArgs) -> i32 {
-    0
+fn main(args: libipc::rt::StartArgs) -> i32 {
+    if args.arg1 != roles::RUNNER {
+        return roles::play(args);
+    }
+    let mut passed = 0;
+    let mut failed = 0;
+    for (name, case) in cases::ALL {
+        match case() {
+            Ok(()) => {
+                libipc::println!("ktest {name} ok");
+                passed += 1;
+            }
+            Err(why) => {
+                libipc::println!("ktest {name} FAILED: {why}");
+                failed += 1;
+            }
+        }
+    }
+    libipc::println!("{passed} passed, {failed} failed");
+    failed
 }
 
 #[cfg(not(target_os = "none"))]

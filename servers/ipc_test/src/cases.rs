@@ -1,0 +1,452 @@
+//! The test cases: each returns `Err(why)` on failure.
+
+use crate::roles;
+use alloc::format;
+use alloc::string::String;
+use alloc::vec::Vec;
+use libipc::abi::message::{notify, Disposition, MsgReturn, ReceivedRight};
+use libipc::abi::syscall::*;
+use libipc::ipc::{
+    self, IpcError, MessageBuffer, OutMessage, PortSet, ReceiveRight, SendRight, Task,
+};
+use libipc::sys;
+
+pub type Case = fn() -> Result<(), String>;
+
+pub const ALL: &[(&str, Case)] = &[
+    ("rpc_echo", rpc_echo),
+    ("rights_and_reference_counts", rights_and_reference_counts),
+    ("port_sets", port_sets),
+    ("timeouts", timeouts),
+    ("dead_name_notification", dead_name_notification),
+    ("no_senders_notification", no_senders_notification),
+    ("send_once_notification", send_once_notification),
+    ("hostile_messages", crate::hostile::hostile_messages),
+    ("hostile_calls", crate::hostile::hostile_calls),
+    ("faulting_task_is_isolated", faulting_task_is_isolated),
+    ("create_terminate_cycles", create_terminate_cycles),
+    (
+        "ten_thousand_blocked_receivers",
+        ten_thousand_blocked_receivers,
+    ),
+];
+
+macro_rules! check {
+    ($cond:expr, $($why:tt)*) => {
+        if !$cond {
+            return Err(format!($($why)*));
+        }
+    };
+}
+pub(crate) use check;
+
+pub fn err<E: core::fmt::Debug>(what: &str) -> impl FnOnce(E) -> String + '_ {
+    move |e| format!("{what}: {e:?}")
+}
+
+fn host(selector: u64) -> u64 {
+    sys::host_info(selector).unwrap_or(u64::MAX)
+}
+
+/// Spawns this program in `role`, giving it a send right to a new port, and returns the task,
+/// the port, and the send right the child sent back if `introduces`.
+fn spawn_role(
+    role: u64,
+    introduces: bool,
+) -> Result<(Task, ReceiveRight, Option<SendRight>), String> {
+    let rendezvous = ReceiveRight::allocate().map_err(err("allocate"))?;
+    let give = rendezvous.make_send().map_err(err("make send"))?;
+    let task = Task::spawn("ipc_test", Some(&give), role).map_err(err("spawn"))?;
+    drop(give);
+    if !introduces {
+        return Ok((task, rendezvous, None));
+    }
+    let mut buffer = MessageBuffer::new();
+    let hello = ipc::receive(rendezvous.name(), &mut buffer, Some(5000))
+        .map_err(err("hello from child"))?;
+    check!(hello.id() == roles::HELLO, "hello has id {}", hello.id());
+    let (name, kind) = hello.rights().next().ok_or("hello carries no right")?;
+    check!(kind == Some(ReceivedRight::Send), "hello carries {kind:?}");
+    Ok((task, rendezvous, Some(SendRight::from_raw(name))))
+}
+
+fn rpc_echo() -> Result<(), String> {
+    let (task, _rendezvous, server) = spawn_role(roles::ECHO, true)?;
+    let server = server.expect("introduced");
+    let reply_port = ReceiveRight::allocate().map_err(err("reply port"))?;
+    let mut buffer = MessageBuffer::new();
+    for i in 0..100u32 {
+        let body = format!("ping {i}");
+        let request = OutMessage::new(roles::ECHO_REQUEST, server.name())
+            .reply_to(reply_port.name())
+            .with_body(body.as_bytes());
+        let reply =
+            ipc::call(&request, reply_port.name(), &mut buffer, Some(5000)).map_err(err("call"))?;
+        check!(
+            &reply.body[..body.len()] == body.as_bytes(),
+            "reply {i} is {:?}",
+            &reply.body[..body.len()]
+        );
+        check!(
+            reply.header.local_port == reply_port.name(),
+            "reply arrived on {:#x}",
+            reply.header.local_port
+        );
+    }
+    ipc::send(
+        &OutMessage::new(roles::QUIT, server.name()),
+        &mut buffer,
+        None,
+    )
+    .map_err(err("quit"))?;
+    let status = task.wait().map_err(err("wait"))?;
+    check!(status == 0, "echo server exited with {status}");
+    Ok(())
+}
+
+fn refs(name: u32, right: u64) -> Result<u32, String> {
+    sys::port_get_refs(name, right).map_err(err("get refs"))
+}
+
+fn rights_and_reference_counts() -> Result<(), String> {
+    let port = ReceiveRight::allocate().map_err(err("allocate"))?;
+    let n = port.name();
+    check!(
+        refs(n, RIGHT_RECEIVE)? == 1 && refs(n, RIGHT_SEND)? == 0,
+        "fresh port has wrong rights"
+    );
+    let a = port.make_send().map_err(err("make send"))?;
+    let b = port.make_send().map_err(err("make send"))?;
+    check!(
+        a.name() == n && b.name() == n,
+        "send rights for one port get one name"
+    );
+    check!(
+        refs(n, RIGHT_SEND)? == 2,
+        "two send rights, {} references",
+        refs(n, RIGHT_SEND)?
+    );
+    drop(b);
+    check!(
+        refs(n, RIGHT_SEND)? == 1,
+        "after drop: {} references",
+        refs(n, RIGHT_SEND)?
+    );
+    // A copy of the send right sent to the port itself comes back merged under the same name.
+    let mut buffer = MessageBuffer::new();
+    let m = OutMessage::new(7, n)
+        .carry(n, Disposition::CopySend)
+        .map_err(err("carry"))?;
+    ipc::send(&m, &mut buffer, None).map_err(err("send"))?;
+    check!(
+        refs(n, RIGHT_SEND)? == 1,
+        "sending a copy changed the count"
+    );
+    let got = ipc::receive(n, &mut buffer, Some(1000)).map_err(err("receive"))?;
+    let (name, kind) = got.rights().next().ok_or("no right received")?;
+    check!(
+        name == n && kind == Some(ReceivedRight::Send),
+        "received {name:#x} {kind:?}"
+    );
+    check!(
+        refs(n, RIGHT_SEND)? == 2,
+        "received copy did not merge: {}",
+        refs(n, RIGHT_SEND)?
+    );
+    // Moving a send right away and back.
+    let m = OutMessage::new(8, n)
+        .carry(n, Disposition::MoveSend)
+        .map_err(err("carry"))?;
+    ipc::send(&m, &mut buffer, None).map_err(err("send move"))?;
+    check!(refs(n, RIGHT_SEND)? == 1, "move did not take a reference");
+    ipc::receive(n, &mut buffer, Some(1000)).map_err(err("receive move"))?;
+    check!(refs(n, RIGHT_SEND)? == 2, "moved right did not come back");
+    // A send-once right has its own name; moving the receive right to another port and back.
+    let other = ReceiveRight::allocate().map_err(err("allocate"))?;
+    let m = OutMessage::new(9, n)
+        .carry(other.name(), Disposition::MakeSendOnce)
+        .map_err(err("carry"))?;
+    ipc::send(&m, &mut buffer, None).map_err(err("send once"))?;
+    let got = ipc::receive(n, &mut buffer, Some(1000)).map_err(err("receive once"))?;
+    let (once, kind) = got.rights().next().ok_or("no send-once right")?;
+    check!(
+        kind == Some(ReceivedRight::SendOnce) && once != other.name(),
+        "send-once came as {once:#x} {kind:?}"
+    );
+    check!(refs(once, RIGHT_SEND_ONCE)? == 1, "send-once count");
+    sys::port_deallocate(once).map_err(err("deallocate send-once"))?;
+    // The send-once right destroyed unused: `other` gets a send-once notification.
+    let note = ipc::receive(other.name(), &mut buffer, Some(1000))
+        .map_err(err("send-once notification"))?;
+    check!(
+        note.id() == notify::SEND_ONCE,
+        "notification id {}",
+        note.id()
+    );
+    let other_name = other.into_raw();
+    let m = OutMessage::new(10, n)
+        .carry(other_name, Disposition::MoveReceive)
+        .map_err(err("carry"))?;
+    ipc::send(&m, &mut buffer, None).map_err(err("send receive right"))?;
+    check!(
+        sys::port_get_refs(other_name, RIGHT_RECEIVE) == Err(KernReturn::InvalidName),
+        "receive right stayed"
+    );
+    let got = ipc::receive(n, &mut buffer, Some(1000)).map_err(err("receive receive right"))?;
+    let (back, kind) = got.rights().next().ok_or("no receive right")?;
+    check!(
+        kind == Some(ReceivedRight::Receive),
+        "came back as {kind:?}"
+    );
+    drop(ReceiveRight::from_raw(back));
+    drop(a);
+    sys::port_deallocate(n).map_err(err("drop merged send"))?;
+    drop(port);
+    check!(
+        sys::port_get_refs(n, RIGHT_RECEIVE) == Err(KernReturn::InvalidName),
+        "name survived destroy"
+    );
+    Ok(())
+}
+
+use libipc::abi::KernReturn;
+
+fn port_sets() -> Result<(), String> {
+    let set = PortSet::allocate().map_err(err("set"))?;
+    let a = ReceiveRight::allocate().map_err(err("a"))?;
+    let b = ReceiveRight::allocate().map_err(err("b"))?;
+    let mut buffer = MessageBuffer::new();
+    // Queued before `a` joins the set: still received through it.
+    let sa = a.make_send().map_err(err("send a"))?;
+    ipc::send(&OutMessage::new(1, sa.name()), &mut buffer, None).map_err(err("send 1"))?;
+    set.insert(&a).map_err(err("insert a"))?;
+    set.insert(&b).map_err(err("insert b"))?;
+    let sb = b.make_send().map_err(err("send b"))?;
+    ipc::send(&OutMessage::new(2, sb.name()), &mut buffer, None).map_err(err("send 2"))?;
+    ipc::send(&OutMessage::new(3, sb.name()), &mut buffer, None).map_err(err("send 3"))?;
+    let mut seen = Vec::new();
+    for _ in 0..3 {
+        let m =
+            ipc::receive(set.name(), &mut buffer, Some(1000)).map_err(err("receive from set"))?;
+        seen.push((m.id(), m.header.local_port));
+    }
+    seen.sort();
+    check!(
+        seen == [(1, a.name()), (2, b.name()), (3, b.name())],
+        "received {seen:x?}"
+    );
+    let empty = ipc::receive(set.name(), &mut buffer, Some(0));
+    check!(empty.is_err(), "empty set gave a message");
+    // A member's own receive still works; removal from the set too.
+    PortSet::remove(&a).map_err(err("remove"))?;
+    ipc::send(&OutMessage::new(4, sa.name()), &mut buffer, None).map_err(err("send 4"))?;
+    check!(
+        ipc::receive(set.name(), &mut buffer, Some(0)).is_err(),
+        "removed member still feeds the set"
+    );
+    let m = ipc::receive(a.name(), &mut buffer, Some(0)).map_err(err("receive a"))?;
+    check!(m.id() == 4, "got id {}", m.id());
+    Ok(())
+}
+
+fn timeouts() -> Result<(), String> {
+    let port = ReceiveRight::allocate().map_err(err("allocate"))?;
+    let mut buffer = MessageBuffer::new();
+    let r = ipc::receive(port.name(), &mut buffer, Some(0));
+    check!(
+        matches!(r, Err(IpcError::Msg(MsgReturn::RcvTimedOut))),
+        "zero timeout: {:?}",
+        r.map(|m| m.id())
+    );
+    let before = host(HOST_TICKS);
+    let r = ipc::receive(port.name(), &mut buffer, Some(50));
+    check!(
+        matches!(r, Err(IpcError::Msg(MsgReturn::RcvTimedOut))),
+        "50 ms timeout: {:?}",
+        r.map(|m| m.id())
+    );
+    let waited = host(HOST_TICKS) - before;
+    check!(
+        (5..=50).contains(&waited),
+        "a 50 ms timeout took {waited} ticks"
+    );
+    // A full queue with a zero send timeout fails at once and keeps the sender's rights.
+    let send = port.make_send().map_err(err("make send"))?;
+    let mut sent = 0;
+    loop {
+        match ipc::send(&OutMessage::new(1, send.name()), &mut buffer, Some(0)) {
+            Ok(()) => sent += 1,
+            Err(IpcError::Msg(MsgReturn::SendTimedOut)) => break,
+            Err(e) => return Err(format!("send {sent}: {e:?}")),
+        }
+        check!(sent < 1000, "the queue never filled");
+    }
+    check!(
+        refs(send.name(), RIGHT_SEND)? == 1,
+        "a timed-out send lost a reference"
+    );
+    Ok(())
+}
+
+fn dead_name_notification() -> Result<(), String> {
+    let (task, _rendezvous, held) = spawn_role(roles::HOLD_RECEIVE, true)?;
+    let held = held.expect("introduced");
+    let notify_port = ReceiveRight::allocate().map_err(err("notify port"))?;
+    sys::port_request_notification(held.name(), notify::DEAD_NAME, notify_port.name())
+        .map_err(err("request"))?;
+    task.terminate().map_err(err("terminate"))?;
+    let status = task.wait().map_err(err("wait"))?;
+    check!(status == u64::MAX, "terminated task reports {status}");
+    let mut buffer = MessageBuffer::new();
+    let note =
+        ipc::receive(notify_port.name(), &mut buffer, Some(1000)).map_err(err("notification"))?;
+    check!(
+        note.id() == notify::DEAD_NAME,
+        "notification id {:#o}",
+        note.id()
+    );
+    let named = u32::from_le_bytes(note.body[..4].try_into().unwrap());
+    check!(
+        named == held.name(),
+        "notification names {named:#x}, not {:#x}",
+        held.name()
+    );
+    check!(refs(held.name(), RIGHT_DEAD_NAME)? == 1, "not a dead name");
+    let r = ipc::send(&OutMessage::new(1, held.name()), &mut buffer, None);
+    check!(
+        r == Err(IpcError::Msg(MsgReturn::SendInvalidDest)),
+        "send to dead name: {r:?}"
+    );
+    Ok(())
+}
+
+fn no_senders_notification() -> Result<(), String> {
+    let port = ReceiveRight::allocate().map_err(err("allocate"))?;
+    let notify_port = ReceiveRight::allocate().map_err(err("notify port"))?;
+    let send = port.make_send().map_err(err("make send"))?;
+    sys::port_request_notification(port.name(), notify::NO_SENDERS, notify_port.name())
+        .map_err(err("request"))?;
+    let task = Task::spawn("ipc_test", Some(&send), roles::EXIT).map_err(err("spawn"))?;
+    drop(send);
+    let mut buffer = MessageBuffer::new();
+    check!(
+        ipc::receive(notify_port.name(), &mut buffer, Some(0)).is_err(),
+        "notified while the child holds a right"
+    );
+    task.wait().map_err(err("wait"))?;
+    let note =
+        ipc::receive(notify_port.name(), &mut buffer, Some(1000)).map_err(err("notification"))?;
+    check!(
+        note.id() == notify::NO_SENDERS,
+        "notification id {:#o}",
+        note.id()
+    );
+    Ok(())
+}
+
+fn send_once_notification() -> Result<(), String> {
+    let (task, _rendezvous, server) = spawn_role(roles::DROP_REPLY, true)?;
+    let server = server.expect("introduced");
+    let reply_port = ReceiveRight::allocate().map_err(err("reply port"))?;
+    let mut buffer = MessageBuffer::new();
+    let request = OutMessage::new(roles::ECHO_REQUEST, server.name()).reply_to(reply_port.name());
+    let reply =
+        ipc::call(&request, reply_port.name(), &mut buffer, Some(5000)).map_err(err("call"))?;
+    check!(
+        reply.id() == notify::SEND_ONCE,
+        "the caller got id {:#o}",
+        reply.id()
+    );
+    task.wait().map_err(err("wait"))?;
+    Ok(())
+}
+
+fn faulting_task_is_isolated() -> Result<(), String> {
+    let task = Task::spawn("ipc_test", None, roles::CRASH).map_err(err("spawn"))?;
+    let status = task.wait().map_err(err("wait"))?;
+    check!(status == u64::MAX, "crashing task exited with {status}");
+    rpc_echo()
+}
+
+fn create_terminate_cycles() -> Result<(), String> {
+    let cycle = |terminate: bool| -> Result<(), String> {
+        let task = Task::spawn(
+            "ipc_test",
+            None,
+            if terminate { roles::SLEEP } else { roles::EXIT },
+        )
+        .map_err(err("spawn"))?;
+        if terminate {
+            task.terminate().map_err(err("terminate"))?;
+        }
+        task.wait().map_err(err("wait"))?;
+        Ok(())
+    };
+    for i in 0..100 {
+        cycle(i % 2 == 0)?;
+    }
+    let (frames, tasks, ports, heap) = (
+        host(HOST_FREE_FRAMES),
+        host(HOST_TASKS),
+        host(HOST_PORTS),
+        host(HOST_HEAP_BYTES),
+    );
+    for i in 0..10_000 {
+        cycle(i % 2 == 0)?;
+    }
+    let after = (
+        host(HOST_FREE_FRAMES),
+        host(HOST_TASKS),
+        host(HOST_PORTS),
+        host(HOST_HEAP_BYTES),
+    );
+    check!(
+        after == (frames, tasks, ports, heap),
+        "free frames, tasks, ports, heap bytes: {:?} before, {after:?} after 10,000 cycles",
+        (frames, tasks, ports, heap)
+    );
+    Ok(())
+}
+
+fn ten_thousand_blocked_receivers() -> Result<(), String> {
+    const TASKS: usize = 10_000;
+    let frames_before = host(HOST_FREE_FRAMES);
+    let heap_before = host(HOST_HEAP_BYTES);
+    let rendezvous = ReceiveRight::allocate().map_err(err("rendezvous"))?;
+    let give = rendezvous.make_send().map_err(err("make send"))?;
+    let mut tasks = Vec::new();
+    tasks.try_reserve(TASKS).map_err(err("task list"))?;
+    for i in 0..TASKS {
+        tasks.push(
+            Task::spawn("ipc_test", Some(&give), roles::SLEEP)
+                .map_err(|e| format!("spawn {i}: {e:?}"))?,
+        );
+    }
+    let mut buffer = MessageBuffer::new();
+    for i in 0..TASKS {
+        ipc::receive(rendezvous.name(), &mut buffer, Some(10_000))
+            .map_err(|e| format!("ready {i}: {e:?}"))?;
+    }
+    // Let the last ones reach their receive.
+    for _ in 0..4 {
+        sys::thread_yield();
+    }
+    let frames = frames_before - host(HOST_FREE_FRAMES);
+    let heap = host(HOST_HEAP_BYTES) - heap_before;
+    let threads = host(HOST_THREADS);
+    libipc::println!(
+        "ipc_test: {TASKS} tasks blocked in receive ({threads} threads in all) take {} KiB of guest memory: {frames} frames ({}.{} per task) and {heap} kernel heap bytes ({} per task)",
+        (frames * 4096 + heap) / 1024,
+        frames / TASKS as u64,
+        frames * 10 / TASKS as u64 % 10,
+        heap / TASKS as u64
+    );
+    for (i, task) in tasks.iter().enumerate() {
+        task.terminate()
+            .map_err(|e| format!("terminate {i}: {e:?}"))?;
+    }
+    drop(tasks);
+    drop(give);
+    check!(host(HOST_TASKS) == 1, "{} tasks left", host(HOST_TASKS));
+    Ok(())
+}

@@ -1,0 +1,123 @@
+//! The other sides of the test cases: what a child spawned with a role does.
+
+use libipc::abi::message::Disposition;
+use libipc::ipc::{self, MessageBuffer, OutMessage, ReceiveRight, SendRight};
+use libipc::rt::StartArgs;
+
+pub const RUNNER: u64 = 0;
+/// Serves echo requests on a new port (sent back through the given port) until id `QUIT`.
+pub const ECHO: u64 = 1;
+/// Sends the given port a send right to a new port of its own, then waits forever.
+pub const HOLD_RECEIVE: u64 = 2;
+/// Exits at once (holding whatever it was given).
+pub const EXIT: u64 = 3;
+/// Sends back a send right to a new port, receives one message there and exits without
+/// answering it.
+pub const DROP_REPLY: u64 = 4;
+/// Writes to an unmapped address.
+pub const CRASH: u64 = 5;
+/// Tells the given port (if any) it is ready, then waits forever in receive.
+pub const SLEEP: u64 = 6;
+
+/// The message id that stops an echo server.
+pub const QUIT: u32 = 999;
+/// The message id of an echo request.
+pub const ECHO_REQUEST: u32 = 100;
+/// The message id carrying a new port's send right to the parent.
+pub const HELLO: u32 = 1;
+
+/// Sends `parent` a send right (made from `port`) with id `HELLO`.
+fn introduce(parent: u32, port: &ReceiveRight) -> Result<(), ipc::IpcError> {
+    let mut buffer = MessageBuffer::new();
+    let message = OutMessage::new(HELLO, parent)
+        .carry(port.name(), Disposition::MakeSend)
+        .map_err(ipc::IpcError::Message)?;
+    ipc::send(&message, &mut buffer, None)
+}
+
+fn wait_forever(port: &ReceiveRight) -> ! {
+    let mut buffer = MessageBuffer::new();
+    loop {
+        let _ = ipc::receive(port.name(), &mut buffer, None);
+    }
+}
+
+pub fn play(args: StartArgs) -> i32 {
+    let parent = args.arg0 as u32;
+    match args.arg1 {
+        ECHO => echo(parent),
+        HOLD_RECEIVE => {
+            let Ok(port) = ReceiveRight::allocate() else {
+                return 2;
+            };
+            if introduce(parent, &port).is_err() {
+                return 3;
+            }
+            wait_forever(&port)
+        }
+        EXIT => 0,
+        DROP_REPLY => {
+            let Ok(port) = ReceiveRight::allocate() else {
+                return 2;
+            };
+            if introduce(parent, &port).is_err() {
+                return 3;
+            }
+            let mut buffer = MessageBuffer::new();
+            // Receive the request, keep its send-once reply right unanswered, and exit: the
+            // kernel destroys the right and the caller gets a send-once notification.
+            match ipc::receive(port.name(), &mut buffer, None) {
+                Ok(_) => 0,
+                Err(_) => 4,
+            }
+        }
+        CRASH => {
+            // SAFETY: not safe, on purpose: the write faults and the kernel ends this task.
+            unsafe { core::ptr::write_volatile(0xdead_0000 as *mut u64, 1) };
+            5
+        }
+        SLEEP => {
+            let Ok(port) = ReceiveRight::allocate() else {
+                return 2;
+            };
+            let mut buffer = MessageBuffer::new();
+            if parent != 0 && ipc::send(&OutMessage::new(HELLO, parent), &mut buffer, None).is_err()
+            {
+                return 3;
+            }
+            wait_forever(&port)
+        }
+        _ => 9,
+    }
+}
+
+fn echo(parent: u32) -> i32 {
+    let Ok(port) = ReceiveRight::allocate() else {
+        return 2;
+    };
+    if introduce(parent, &port).is_err() {
+        return 3;
+    }
+    // The parent's right is no longer needed.
+    drop(SendRight::from_raw(parent));
+    let mut buffer = MessageBuffer::new();
+    let mut body = [0u8; 256];
+    let mut reply: Option<(u32, usize)> = None;
+    loop {
+        let outgoing = reply.map(|(to, len)| {
+            OutMessage::new(ECHO_REQUEST, to)
+                .to(to, Disposition::MoveSendOnce)
+                .with_body(&body[..len])
+        });
+        let received = match ipc::reply_and_receive(outgoing.as_ref(), port.name(), &mut buffer) {
+            Ok(received) => received,
+            Err(_) => return 6,
+        };
+        if received.id() == QUIT {
+            return 0;
+        }
+        let len = received.body.len().min(body.len());
+        body[..len].copy_from_slice(&received.body[..len]);
+        reply = received.reply().map(|(name, _)| (name, len));
+    }
+}

@@ -1,0 +1,49 @@
+//! Tasks, ports and messages, tested from user space: `ipc_test` runs as the first task and
+//! reports one `ktest` line per case.
+
+use kernel_tests::{boot_with, direct_options, Summary};
+use std::time::Duration;
+
+/// Every case of `ipc_test`, in its order.
+const CASES: &[&str] = &[
+    "rpc_echo",
+    "rights_and_reference_counts",
+    "port_sets",
+    "timeouts",
+    "dead_name_notification",
+    "no_senders_notification",
+    "send_once_notification",
+    "hostile_messages",
+    "hostile_calls",
+    "faulting_task_is_isolated",
+    "create_terminate_cycles",
+    "ten_thousand_blocked_receivers",
+];
+
+#[test]
+fn ipc_cases_pass_in_the_guest() {
+    let mut opts = direct_options("init=ipc_test");
+    // Ten thousand blocked tasks take some 650 MiB (page tables and stacks).
+    opts.mem_mib = 1024;
+    opts.timeout = Some(Duration::from_secs(120));
+    let run = boot_with("ipc_cases_pass_in_the_guest", &opts);
+    run.expect_all_passed(CASES);
+    let expected = Summary {
+        passed: CASES.len() as u32,
+        failed: 0,
+    };
+    if run.report.summary != Some(expected) {
+        run.fail(&format!(
+            "expected {expected:?}, got {:?}",
+            run.report.summary
+        ));
+    }
+    run.expect_line_containing(
+        &["tasks blocked in receive", "KiB of guest memory"],
+        "the memory report",
+    );
+    run.expect_line_containing(
+        &["task ipc_test terminated: #PF page fault"],
+        "the crashing child's report",
+    );
+}
