@@ -7,7 +7,7 @@
 //! blocked receiver's buffer directly and the receiver returns to user mode with its message
 //! in place and nothing left to do.
 
-use super::message::{CarriedRight, KMessage};
+use super::message::{CarriedRight, KMessage, Parts};
 use super::port::{PortId, Receiver};
 use super::rights::Tally;
 use crate::kern::kernel::Kernel;
@@ -16,6 +16,7 @@ use crate::kern::thread::{Continuation, ReceiveArgs, ReceiveFrom, ThreadId, Thre
 use crate::kern::user::{self, UserSlice};
 use alloc::vec::Vec;
 use core::cmp::Reverse;
+use core::mem::MaybeUninit;
 use libipc::abi::message::{
     descriptor_kind, options, Descriptor, Disposition, MessageHeader, MsgReturn, COMPLEX,
     DESCRIPTOR_SIZE, HEADER_SIZE, MAX_DESCRIPTORS, MAX_MESSAGE_SIZE,
@@ -145,16 +146,15 @@ impl Kernel {
         let slice = UserSlice::new(buffer, size)
             .validate(MAX_MESSAGE_SIZE)
             .map_err(|_| MsgReturn::SendInvalidData)?;
-        let mut bytes = [0u8; MAX_MESSAGE_SIZE];
-        let bytes = &mut bytes[..size as usize];
-        {
+        // Not cleared: only the copied-in prefix is ever read.
+        let mut staging = [const { MaybeUninit::<u8>::uninit() }; MAX_MESSAGE_SIZE];
+        let bytes = {
             let t = self.tasks.get_mut(task).ok_or(MsgReturn::SendInvalidData)?;
-            user::copy_in(&mut t.space, &mut self.objects, slice, bytes)
-                .map_err(|_| MsgReturn::SendInvalidData)?;
-        }
-        let header =
-            MessageHeader::from_bytes(bytes[..HEADER_SIZE].try_into().expect("header size"));
-        let body = &bytes[HEADER_SIZE..];
+            user::copy_in_uninit(&mut t.space, &mut self.objects, slice, &mut staging)
+                .map_err(|_| MsgReturn::SendInvalidData)?
+        };
+        let (head, body) = bytes.split_at_mut(HEADER_SIZE);
+        let header = MessageHeader::from_bytes((&*head).try_into().expect("header size"));
 
         // Decode: check every name and descriptor; nothing changes until all are good.
         let remote = Disposition::from_raw(header.remote_disposition())
@@ -192,9 +192,7 @@ impl Kernel {
                 MsgReturn::SendInvalidReply,
             )?;
         }
-        let mut descriptors: [Option<(u32, Disposition)>; MAX_DESCRIPTORS] =
-            [None; MAX_DESCRIPTORS];
-        let mut descriptor_count = 0;
+        let mut descriptors: Vec<Option<(u32, Disposition)>> = Vec::new();
         if header.is_complex() {
             let count = u32::from_le_bytes(
                 body.get(..4)
@@ -206,6 +204,9 @@ impl Kernel {
             if count > MAX_DESCRIPTORS || body.len() < 4 + count * DESCRIPTOR_SIZE {
                 return Err(MsgReturn::SendInvalidData);
             }
+            descriptors
+                .try_reserve(count)
+                .map_err(|_| MsgReturn::SendNoBuffer)?;
             for i in 0..count {
                 let at = 4 + i * DESCRIPTOR_SIZE;
                 let d = Descriptor::from_bytes(
@@ -219,7 +220,8 @@ impl Kernel {
                     _ => return Err(MsgReturn::SendInvalidData),
                 }
                 if d.value == 0 {
-                    continue; // a null name carries nothing
+                    descriptors.push(None); // a null name carries nothing
+                    continue;
                 }
                 let disposition =
                     Disposition::from_raw(d.disposition).ok_or(MsgReturn::SendInvalidRight)?;
@@ -235,88 +237,86 @@ impl Kernel {
                     // A port's receive right inside a message queued on that port.
                     return Err(MsgReturn::SendInvalidRight);
                 }
-                descriptors[i] = Some((name, disposition));
+                descriptors.push(Some((name, disposition)));
             }
-            descriptor_count = count;
         }
-        if self
-            .ports
-            .get(destination)
-            .is_some_and(|p| p.is_full() && !has_waiting_receiver(self, destination))
-            && deadline.is_some_and(|d| d <= now())
-        {
-            return Err(MsgReturn::SendTimedOut);
+        let size = HEADER_SIZE + body.len();
+
+        // Where the message goes: straight to a waiting receiver, or into the queue (for
+        // which the memory is found now, while failing still changes nothing).
+        let receiver = self.take_receiver_for(destination, size);
+        let mut queued_body: Vec<u8> = Vec::new();
+        if receiver.is_none() {
+            let full = self.ports.get(destination).is_some_and(|p| p.is_full());
+            if full && deadline.is_some_and(|d| d <= now()) {
+                return Err(MsgReturn::SendTimedOut);
+            }
+            queued_body
+                .try_reserve_exact(body.len())
+                .map_err(|_| MsgReturn::SendNoBuffer)?;
         }
         let mut rights: Vec<Option<CarriedRight>> = Vec::new();
-        let mut body_copy: Vec<u8> = Vec::new();
-        if rights.try_reserve(descriptor_count).is_err()
-            || body_copy.try_reserve(body.len()).is_err()
-        {
-            return Err(MsgReturn::SendNoBuffer);
-        }
+        rights
+            .try_reserve_exact(descriptors.len())
+            .map_err(|_| MsgReturn::SendNoBuffer)?;
 
         // Act: move the rights; from here nothing fails.
         let destination_right = self.copyin(task, header.remote_port, remote);
         let reply = local.and_then(|d| self.copyin(task, header.local_port, d));
-        for slot in descriptors.iter().take(descriptor_count) {
+        for slot in &descriptors {
             rights.push(slot.and_then(|(name, disposition)| self.copyin(task, name, disposition)));
         }
-        body_copy.extend_from_slice(body);
-        let message = KMessage {
+        let parts = Parts {
             id: header.id,
             complex: header.is_complex(),
             reply,
-            rights,
-            body: body_copy,
+            rights: &mut rights,
+            body,
             destination: destination_right,
         };
-        Ok(self.enqueue(
-            destination,
-            message,
-            Some((thread, deadline, then)),
-            hand_off,
-        ))
+        if let Some(receiver) = receiver {
+            self.deliver(receiver, destination, parts);
+            if hand_off {
+                return Ok(Sent::Done(Some(receiver)));
+            }
+            self.make_ready(receiver);
+            return Ok(Sent::Done(None));
+        }
+        queued_body.extend_from_slice(parts.body);
+        let (id, complex, reply, destination_right) =
+            (parts.id, parts.complex, parts.reply, parts.destination);
+        let message = KMessage {
+            id,
+            complex,
+            reply,
+            rights,
+            body: queued_body,
+            destination: destination_right,
+        };
+        Ok(self.queue(destination, message, Some((thread, deadline, then))))
     }
 
-    /// Delivers `message` to a receiver waiting on `port`, or queues it. A user sender
-    /// (`sender`) waits when the queue is full; kernel notifications never wait.
-    fn enqueue(
+    /// Queues `message` on `port`. A user sender (`sender`) waits when the queue is full;
+    /// kernel notifications never wait.
+    fn queue(
         &mut self,
         port: PortId,
-        mut message: KMessage,
+        message: KMessage,
         sender: Option<(ThreadId, Option<u64>, Option<ReceiveArgs>)>,
-        hand_off: bool,
     ) -> Sent {
-        loop {
-            let Some(receiver) = self.first_waiting_receiver(port) else {
-                break;
-            };
-            match self.deliver(receiver, port, message) {
-                Ok(()) => {
-                    if !hand_off {
-                        self.make_ready(receiver);
-                        return Sent::Done(None);
-                    }
-                    return Sent::Done(Some(receiver));
-                }
-                // Too large for that receiver: it was told so; try the next or queue.
-                Err(back) => message = back,
-            }
-        }
         let Some(p) = self.ports.get_mut(port) else {
-            let mut ports = Vec::new();
-            self.destroy_message(message, &mut ports);
-            for p in ports {
-                self.destroy_port(p);
-            }
+            self.discard_message(message);
             return Sent::Done(None);
         };
         match sender {
             Some((thread, deadline, then)) if p.is_full() => {
                 if p.blocked_senders.try_reserve(1).is_err() {
                     // No memory to wait with: queue beyond the limit rather than lose it.
-                    let _ = p.messages.try_reserve(1);
-                    p.messages.push_back(message);
+                    if p.messages.try_reserve(1).is_ok() {
+                        p.messages.push_back(message);
+                    } else {
+                        self.discard_message(message);
+                    }
                     return Sent::Done(None);
                 }
                 p.blocked_senders.push_back((thread, message));
@@ -325,15 +325,30 @@ impl Kernel {
             }
             _ => {
                 if p.messages.try_reserve(1).is_err() {
-                    let mut ports = Vec::new();
-                    self.destroy_message(message, &mut ports);
-                    for p in ports {
-                        self.destroy_port(p);
-                    }
+                    self.discard_message(message);
                     return Sent::Done(None);
                 }
                 p.messages.push_back(message);
                 Sent::Done(None)
+            }
+        }
+    }
+
+    /// Takes a thread waiting to receive from `port` (directly or through its set) whose
+    /// buffer holds `size` bytes; those whose buffers are too small are woken with
+    /// `RcvTooLarge` on the way.
+    fn take_receiver_for(&mut self, port: PortId, size: usize) -> Option<ThreadId> {
+        loop {
+            let receiver = self.first_waiting_receiver(port)?;
+            match self.threads.get(receiver).map(|t| t.continuation) {
+                Some(Continuation::Receive(args)) if size <= args.limit as usize => {
+                    return Some(receiver)
+                }
+                Some(Continuation::Receive(_)) => {
+                    self.finish_wait(receiver, MsgReturn::RcvTooLarge as u64, size as u64);
+                    self.make_ready(receiver);
+                }
+                _ => {}
             }
         }
     }
@@ -352,40 +367,30 @@ impl Kernel {
             .pop_front(&mut self.threads)
     }
 
-    /// Copies `message` out to blocked `receiver` and wakes it (not queued to run: the caller
-    /// decides). Gives the message back if the receiver's buffer is too small (the receiver
-    /// is then woken with `RcvTooLarge`).
-    fn deliver(
-        &mut self,
-        receiver: ThreadId,
-        port: PortId,
-        message: KMessage,
-    ) -> Result<(), KMessage> {
-        let Some(Continuation::Receive(args)) = self.threads.get(receiver).map(|t| t.continuation)
-        else {
-            return Err(message);
+    /// Copies a message out to blocked `receiver` (taken off its wait queue, with room for
+    /// it) and ends its wait; the caller queues it to run or runs it.
+    fn deliver(&mut self, receiver: ThreadId, port: PortId, parts: Parts<'_>) {
+        let size = parts.size();
+        let target = match self.threads.get(receiver) {
+            Some(t) => match t.continuation {
+                Continuation::Receive(args) => Some((t.task, args.buffer)),
+                _ => None,
+            },
+            None => None,
         };
-        let size = message.size();
-        if size > args.limit as usize {
-            self.finish_wait(receiver, MsgReturn::RcvTooLarge as u64, size as u64);
-            self.make_ready(receiver);
-            return Err(message);
-        }
-        let task = self.threads.get(receiver).map(|t| t.task);
-        let code = match task {
-            Some(task) => self.copy_out_message(task, args.buffer, port, message),
-            None => MsgReturn::RcvInvalidData,
+        let code = match target {
+            Some((task, buffer)) => self.copy_out_message(task, buffer, port, parts),
+            None => self.discard(parts, MsgReturn::RcvInvalidData),
         };
         self.finish_wait(receiver, code as u64, size as u64);
-        Ok(())
     }
 
     /// Receives for `thread` now if a message is there, else blocks it.
     fn receive(&mut self, task: TaskId, thread: ThreadId, args: ReceiveArgs) -> MsgOutcome {
         match self.take_message(args.from, args.limit) {
-            Taken::Message(port, message) => {
+            Taken::Message(port, mut message) => {
                 let size = message.size();
-                let code = self.copy_out_message(task, args.buffer, port, message);
+                let code = self.copy_out_message(task, args.buffer, port, message.parts());
                 ret(code, size as u64)
             }
             Taken::TooLarge(size) => ret(MsgReturn::RcvTooLarge, size as u64),
@@ -466,18 +471,18 @@ impl Kernel {
     }
 
     /// Writes a received message into `task`'s buffer: its rights into the task's space, the
-    /// header as the receiver sees it. The message is consumed whatever happens.
+    /// header as the receiver sees it. The message's rights are consumed whatever happens.
     fn copy_out_message(
         &mut self,
         task: TaskId,
         buffer: u64,
         port: PortId,
-        mut message: KMessage,
+        mut parts: Parts<'_>,
     ) -> MsgReturn {
-        let size = message.size();
+        let size = parts.size();
         let slice = match UserSlice::new(buffer, size as u64).validate(MAX_MESSAGE_SIZE) {
             Ok(slice) => slice,
-            Err(_) => return self.discard(message, MsgReturn::RcvInvalidData),
+            Err(_) => return self.discard(parts, MsgReturn::RcvInvalidData),
         };
         // Make sure the whole buffer is writable before any right moves.
         let writable = match self.tasks.get_mut(task) {
@@ -485,17 +490,11 @@ impl Kernel {
             None => false,
         };
         if !writable {
-            return self.discard(message, MsgReturn::RcvInvalidData);
+            return self.discard(parts, MsgReturn::RcvInvalidData);
         }
-        if let Some(CarriedRight::Send(p)) = message.destination.take() {
-            self.release_send_right(p);
-        } else if let Some(CarriedRight::SendOnce(p)) = message.destination {
-            if let Some(p) = self.ports.get_mut(p) {
-                p.send_once_rights = p.send_once_rights.saturating_sub(1);
-            }
-        }
+        self.release_destination(parts.destination.take());
         let mut code = MsgReturn::Success;
-        let (reply_name, reply_bits) = match message.reply.take() {
+        let (reply_name, reply_bits) = match parts.reply.take() {
             Some(right) => {
                 let kind = right.received() as u32;
                 match self.copyout(task, right) {
@@ -508,9 +507,9 @@ impl Kernel {
             }
             None => (0, 0),
         };
-        for (i, right) in core::mem::take(&mut message.rights).into_iter().enumerate() {
+        for (i, slot) in parts.rights.iter_mut().enumerate() {
             let at = 4 + i * DESCRIPTOR_SIZE;
-            let Some(right) = right else { continue };
+            let Some(right) = slot.take() else { continue };
             let kind = right.received() as u8;
             let name = match self.copyout(task, right) {
                 Ok(name) => name,
@@ -519,8 +518,8 @@ impl Kernel {
                     0
                 }
             };
-            message.body[at..at + 8].copy_from_slice(&u64::from(name).to_le_bytes());
-            message.body[at + 12] = kind;
+            parts.body[at..at + 8].copy_from_slice(&u64::from(name).to_le_bytes());
+            parts.body[at + 12] = kind;
         }
         let local = self
             .tasks
@@ -528,32 +527,67 @@ impl Kernel {
             .and_then(|t| t.ipc.name_of(port))
             .unwrap_or(0);
         let header = MessageHeader {
-            bits: reply_bits | if message.complex { COMPLEX } else { 0 },
+            bits: reply_bits | if parts.complex { COMPLEX } else { 0 },
             size: size as u32,
             remote_port: reply_name,
             local_port: local,
             voucher: 0,
-            id: message.id,
+            id: parts.id,
         };
-        let mut out = [0u8; MAX_MESSAGE_SIZE];
-        out[..HEADER_SIZE].copy_from_slice(&header.to_bytes());
-        out[HEADER_SIZE..size].copy_from_slice(&message.body);
+        let (head, body) = slice.split_at(HEADER_SIZE);
         if let Some(t) = self.tasks.get_mut(task) {
-            if user::copy_out(&mut t.space, &mut self.objects, slice, &out[..size]).is_err() {
+            let written = user::copy_out(&mut t.space, &mut self.objects, head, &header.to_bytes())
+                .and_then(|()| user::copy_out(&mut t.space, &mut self.objects, body, parts.body));
+            if written.is_err() {
                 return MsgReturn::RcvInvalidData;
             }
         }
         code
     }
 
-    /// Destroys a message that cannot be delivered; returns `code`.
-    fn discard(&mut self, message: KMessage, code: MsgReturn) -> MsgReturn {
+    /// The right a message was sent with is done: a send right is released, a send-once
+    /// right used up (no notification: it was used).
+    fn release_destination(&mut self, right: Option<CarriedRight>) {
+        match right {
+            Some(CarriedRight::Send(port)) => self.release_send_right(port),
+            Some(CarriedRight::SendOnce(port)) => {
+                if let Some(p) = self.ports.get_mut(port) {
+                    p.send_once_rights = p.send_once_rights.saturating_sub(1);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Destroys a message that cannot be delivered (its rights released); returns `code`.
+    fn discard(&mut self, mut parts: Parts<'_>, code: MsgReturn) -> MsgReturn {
+        self.release_destination(parts.destination.take());
         let mut ports = Vec::new();
-        self.destroy_message(message, &mut ports);
+        for right in parts
+            .reply
+            .take()
+            .into_iter()
+            .chain(parts.rights.iter_mut().filter_map(Option::take))
+        {
+            match right {
+                CarriedRight::Receive(port) => {
+                    if ports.try_reserve(1).is_ok() {
+                        ports.push(port);
+                    } else {
+                        self.destroy_port(port);
+                    }
+                }
+                other => self.release(other),
+            }
+        }
         for port in ports {
             self.destroy_port(port);
         }
         code
+    }
+
+    fn discard_message(&mut self, mut message: KMessage) {
+        self.discard(message.parts(), MsgReturn::Success);
     }
 
     /// Parks `thread` (already put on its wait queue by the caller) with `continuation`.
@@ -692,36 +726,24 @@ impl Kernel {
     /// Hands messages queued on `port` to threads waiting on its (new) set.
     pub fn feed_set_receivers(&mut self, port: PortId) {
         loop {
-            let Some(set) = self
-                .ports
-                .get(port)
-                .filter(|p| !p.messages.is_empty())
-                .and_then(|p| p.set)
-            else {
+            let Some(p) = self.ports.get(port) else {
                 return;
             };
-            let Some(receiver) = self
-                .port_sets
-                .get_mut(set)
-                .and_then(|s| s.receivers.pop_front(&mut self.threads))
-            else {
+            let (Some(size), Some(_)) = (p.messages.front().map(KMessage::size), p.set) else {
                 return;
             };
-            let Some(message) = self
+            let Some(receiver) = self.take_receiver_for(port, size) else {
+                return;
+            };
+            let Some(mut message) = self
                 .ports
                 .get_mut(port)
                 .and_then(|p| p.messages.pop_front())
             else {
                 return;
             };
-            match self.deliver(receiver, port, message) {
-                Ok(()) => self.make_ready(receiver),
-                Err(back) => {
-                    if let Some(p) = self.ports.get_mut(port) {
-                        p.messages.push_front(back);
-                    }
-                }
-            }
+            self.deliver(receiver, port, message.parts());
+            self.make_ready(receiver);
         }
     }
 
@@ -735,7 +757,8 @@ impl Kernel {
             return;
         }
         bytes.extend_from_slice(body);
-        let message = KMessage {
+        let size = HEADER_SIZE + bytes.len();
+        let mut message = KMessage {
             id,
             complex: false,
             reply: None,
@@ -743,7 +766,15 @@ impl Kernel {
             body: bytes,
             destination: None,
         };
-        self.enqueue(port, message, None, false);
+        match self.take_receiver_for(port, size) {
+            Some(receiver) => {
+                self.deliver(receiver, port, message.parts());
+                self.make_ready(receiver);
+            }
+            None => {
+                self.queue(port, message, None);
+            }
+        }
     }
 }
 
@@ -751,14 +782,4 @@ enum Taken {
     Message(PortId, KMessage),
     TooLarge(usize),
     Nothing,
-}
-
-fn has_waiting_receiver(kernel: &Kernel, port: PortId) -> bool {
-    let Some(p) = kernel.ports.get(port) else {
-        return false;
-    };
-    !p.receivers.is_empty()
-        || p.set
-            .and_then(|s| kernel.port_sets.get(s))
-            .is_some_and(|s| !s.receivers.is_empty())
 }

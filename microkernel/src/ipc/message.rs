@@ -52,3 +52,35 @@ impl KMessage {
         libipc::abi::message::HEADER_SIZE + self.body.len()
     }
 }
+
+/// A message on its way out to a receiver: its rights (owned, taken out as they are
+/// delivered) and its bytes, borrowed from a queued [`KMessage`] or from the sender's staging
+/// buffer, so a message handed straight to a waiting receiver is never allocated.
+pub struct Parts<'a> {
+    pub id: u32,
+    pub complex: bool,
+    pub reply: Option<CarriedRight>,
+    pub rights: &'a mut [Option<CarriedRight>],
+    pub body: &'a mut [u8],
+    pub destination: Option<CarriedRight>,
+}
+
+impl Parts<'_> {
+    pub fn size(&self) -> usize {
+        libipc::abi::message::HEADER_SIZE + self.body.len()
+    }
+}
+
+impl KMessage {
+    /// The message's parts for delivery; its rights move into them.
+    pub fn parts(&mut self) -> Parts<'_> {
+        Parts {
+            id: self.id,
+            complex: self.complex,
+            reply: self.reply.take(),
+            rights: &mut self.rights,
+            body: &mut self.body,
+            destination: self.destination.take(),
+        }
+    }
+}

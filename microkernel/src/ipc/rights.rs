@@ -21,20 +21,37 @@ pub const SPACE_LIMIT: usize = 1 << 16;
 pub const DEAD_NAME: PortName = !0;
 
 /// What a check of the rights a message names found, per name, so that one message cannot
-/// use a right twice.
+/// use a right twice. The header's two names fit inline; descriptors' names (complex
+/// messages only) go to the heap.
 #[derive(Default)]
 pub struct Tally {
-    uses: Vec<(PortName, u32, bool)>,
+    inline: [(PortName, u32, bool); 2],
+    inline_len: usize,
+    more: Vec<(PortName, u32, bool)>,
 }
 
 impl Tally {
-    /// (send references used, receive right used) for `name`.
-    fn get(&mut self, name: PortName) -> &mut (PortName, u32, bool) {
-        if let Some(i) = self.uses.iter().position(|u| u.0 == name) {
-            return &mut self.uses[i];
+    /// (name, send references used, receive right used) for `name`.
+    fn get(&mut self, name: PortName) -> Result<&mut (PortName, u32, bool), MsgReturn> {
+        if let Some(i) = self.inline[..self.inline_len]
+            .iter()
+            .position(|u| u.0 == name)
+        {
+            return Ok(&mut self.inline[i]);
         }
-        self.uses.push((name, 0, false));
-        self.uses.last_mut().expect("just pushed")
+        if let Some(i) = self.more.iter().position(|u| u.0 == name) {
+            return Ok(&mut self.more[i]);
+        }
+        if self.inline_len < self.inline.len() {
+            self.inline[self.inline_len] = (name, 0, false);
+            self.inline_len += 1;
+            return Ok(&mut self.inline[self.inline_len - 1]);
+        }
+        self.more
+            .try_reserve(1)
+            .map_err(|_| MsgReturn::SendNoBuffer)?;
+        self.more.push((name, 0, false));
+        Ok(self.more.last_mut().expect("just pushed"))
     }
 }
 
@@ -66,10 +83,7 @@ impl Kernel {
         let Object::Port(port) = entry.object else {
             return Err(error);
         };
-        if tally.uses.try_reserve(1).is_err() {
-            return Err(MsgReturn::SendNoBuffer);
-        }
-        let use_ = tally.get(name);
+        let use_ = tally.get(name)?;
         let ok = match disposition {
             Disposition::MoveReceive | Disposition::MakeSend | Disposition::MakeSendOnce => {
                 let ok = entry.rights.contains(Rights::RECEIVE) && !use_.2;

@@ -55,6 +55,21 @@ impl ValidUserSlice {
         self.len
     }
 
+    /// The first `at` bytes and the rest (`at` at most the length).
+    pub fn split_at(self, at: usize) -> (ValidUserSlice, ValidUserSlice) {
+        let at = at.min(self.len);
+        (
+            ValidUserSlice {
+                address: self.address,
+                len: at,
+            },
+            ValidUserSlice {
+                address: self.address + at as u64,
+                len: self.len - at,
+            },
+        )
+    }
+
     pub fn is_empty(&self) -> bool {
         self.len == 0
     }
@@ -129,4 +144,23 @@ pub fn prepare_write(
     slice: ValidUserSlice,
 ) -> Result<(), KernReturn> {
     each_page(space, objects, slice, Protection::WRITE, |_, _| {})
+}
+
+/// Copies the user bytes of `slice` into uninitialised kernel memory (a message buffer that
+/// need not be cleared first); returns the now initialised bytes.
+pub fn copy_in_uninit<'b>(
+    space: &mut AddressSpace,
+    objects: &mut Table<VmObject>,
+    slice: ValidUserSlice,
+    buffer: &'b mut [core::mem::MaybeUninit<u8>],
+) -> Result<&'b mut [u8], KernReturn> {
+    let buffer = &mut buffer[..slice.len];
+    let target = buffer.as_mut_ptr() as *mut u8;
+    each_page(space, objects, slice, Protection::READ, |source, range| {
+        // SAFETY: `source` has `range.len()` readable bytes left in its page (see `copy_in`);
+        // `target + range.start` lies inside `buffer`, which is distinct kernel memory.
+        unsafe { core::ptr::copy_nonoverlapping(source, target.add(range.start), range.len()) }
+    })?;
+    // SAFETY: every byte of `buffer` was written above (the pages cover the whole slice).
+    Ok(unsafe { core::slice::from_raw_parts_mut(target, slice.len) })
 }
