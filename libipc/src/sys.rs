@@ -363,3 +363,8 @@ pub fn task_terminate(task: u32) -> Result<(), KernReturn> {
 pub fn host_info(selector: u64) -> Result<u64, KernReturn> {
     call1(Syscall::HostInfo, selector)
 }
+
+/// Sets the calling thread's priority (0..=`MAX_PRIORITY`); returns the previous one.
+pub fn thread_set_priority(priority: u64) -> Result<u64, KernReturn> {
+    call1(Syscall::ThreadSetPriority, priority)
+}

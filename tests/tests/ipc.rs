@@ -16,6 +16,8 @@ const CASES: &[&str] = &[
     "hostile_messages",
     "hostile_calls",
     "faulting_task_is_isolated",
+    "priorities",
+    "preemption",
     "create_terminate_cycles",
     "ten_thousand_blocked_receivers",
 ];

@@ -53,10 +53,13 @@ pub enum Syscall {
     TaskTerminate = 13,
     /// `(selector)`: a kernel statistic ([`HOST_FREE_FRAMES`] ...).
     HostInfo = 14,
+    /// `(priority)`: sets the calling thread's scheduling priority, 0 (lowest) to
+    /// [`MAX_PRIORITY`]; returns the previous one.
+    ThreadSetPriority = 15,
 }
 
 impl Syscall {
-    pub const ALL: [Syscall; 15] = [
+    pub const ALL: [Syscall; 16] = [
         Syscall::DebugWrite,
         Syscall::TaskExit,
         Syscall::ThreadYield,
@@ -72,6 +75,7 @@ impl Syscall {
         Syscall::TaskWait,
         Syscall::TaskTerminate,
         Syscall::HostInfo,
+        Syscall::ThreadSetPriority,
     ];
 
     pub fn from_raw(raw: u64) -> Option<Syscall> {
@@ -114,6 +118,10 @@ pub const HOST_BYTES_PER_THREAD: u64 = 6;
 /// Kernel bytes a task costs besides its threads and memory (record, slot, port, empty
 /// space), not counting the page-table root.
 pub const HOST_BYTES_PER_TASK: u64 = 7;
+
+/// The highest thread priority; new threads start at [`DEFAULT_PRIORITY`].
+pub const MAX_PRIORITY: u64 = 63;
+pub const DEFAULT_PRIORITY: u64 = 31;
 
 /// Longest program name `TaskSpawn` accepts.
 pub const PROGRAM_NAME_MAX: usize = 47;

@@ -19,6 +19,11 @@ impl Kernel {
         self.run_queues.enqueue(&mut self.threads, thread, priority);
     }
 
+    /// The highest priority with a thread ready to run.
+    pub fn run_queues_highest(&self) -> Option<u8> {
+        self.run_queues.highest()
+    }
+
     /// The running thread gives up the processor but stays ready.
     pub fn yield_current(&mut self) {
         if let Some(current) = self.current.take() {

@@ -42,6 +42,7 @@ fn handler(call: Syscall) -> Handler {
         Syscall::TaskWait => task_wait,
         Syscall::TaskTerminate => task_terminate,
         Syscall::HostInfo => host_info,
+        Syscall::ThreadSetPriority => thread_set_priority,
     }
 }
 
@@ -141,6 +142,27 @@ fn task_terminate(kernel: &mut Kernel, thread: ThreadId, a: [u64; 6]) -> Outcome
     } else {
         Outcome::NoReturn
     }
+}
+
+fn thread_set_priority(kernel: &mut Kernel, thread: ThreadId, a: [u64; 6]) -> Outcome {
+    if a[0] > libipc::abi::syscall::MAX_PRIORITY {
+        return Outcome::Return(Err(KernReturn::InvalidValue));
+    }
+    let Some(t) = kernel.threads.get_mut(thread) else {
+        return Outcome::NoReturn;
+    };
+    let previous = t.priority;
+    t.priority = a[0] as u8;
+    // A lower priority may let a waiting thread go first.
+    if kernel.run_queues_highest().is_some_and(|p| p > a[0] as u8) {
+        if let Some(t) = kernel.threads.get_mut(thread) {
+            t.frame.rax = KernReturn::Success as u64;
+            t.frame.rdx = u64::from(previous);
+        }
+        kernel.yield_current();
+        return Outcome::NoReturn;
+    }
+    Outcome::Return(Ok(u64::from(previous)))
 }
 
 fn host_info(kernel: &mut Kernel, _: ThreadId, a: [u64; 6]) -> Outcome {

@@ -13,7 +13,7 @@ use crate::ipc::port_set::PortSetId;
 pub type ThreadId = Id<Thread>;
 
 /// Default priority of user threads (0 is the lowest, 63 the highest).
-pub const DEFAULT_PRIORITY: u8 = 31;
+pub const DEFAULT_PRIORITY: u8 = libipc::abi::syscall::DEFAULT_PRIORITY as u8;
 /// Timer ticks a thread runs before others of its priority get the processor.
 pub const QUANTUM_TICKS: u8 = 2;
 

@@ -24,6 +24,8 @@ pub const ALL: &[(&str, Case)] = &[
     ("hostile_messages", crate::hostile::hostile_messages),
     ("hostile_calls", crate::hostile::hostile_calls),
     ("faulting_task_is_isolated", faulting_task_is_isolated),
+    ("priorities", priorities),
+    ("preemption", preemption),
     ("create_terminate_cycles", create_terminate_cycles),
     (
         "ten_thousand_blocked_receivers",
@@ -366,6 +368,57 @@ fn faulting_task_is_isolated() -> Result<(), String> {
     let status = task.wait().map_err(err("wait"))?;
     check!(status == u64::MAX, "crashing task exited with {status}");
     rpc_echo()
+}
+
+/// A higher-priority thread keeps the processor from a lower one until it waits.
+fn priorities() -> Result<(), String> {
+    let previous = sys::thread_set_priority(40).map_err(err("raise priority"))?;
+    check!(
+        previous == DEFAULT_PRIORITY,
+        "started at priority {previous}"
+    );
+    check!(
+        sys::thread_set_priority(64) == Err(KernReturn::InvalidValue),
+        "priority 64 accepted"
+    );
+    let (task, rendezvous, _) = spawn_role(roles::SAY_HELLO, false)?;
+    // Spin across several timer ticks: the child (priority 31) must not run meanwhile.
+    let start = host(HOST_TICKS);
+    while host(HOST_TICKS) < start + 5 {
+        core::hint::spin_loop();
+    }
+    let mut buffer = MessageBuffer::new();
+    let early = ipc::receive(rendezvous.name(), &mut buffer, Some(0)).is_ok();
+    sys::thread_set_priority(DEFAULT_PRIORITY).map_err(err("restore priority"))?;
+    check!(
+        !early,
+        "a lower-priority task ran while a higher one was busy"
+    );
+    let hello = ipc::receive(rendezvous.name(), &mut buffer, Some(2000))
+        .map_err(err("hello after waiting"))?;
+    check!(hello.id() == roles::HELLO, "got id {}", hello.id());
+    check!(task.wait() == Ok(0), "child status");
+    Ok(())
+}
+
+/// A task that never makes a system call does not keep others of its priority from running.
+fn preemption() -> Result<(), String> {
+    let spinner = Task::spawn("ipc_test", None, roles::SPIN).map_err(err("spawn"))?;
+    let (task, rendezvous, _) = spawn_role(roles::SAY_HELLO, false)?;
+    let mut buffer = MessageBuffer::new();
+    let hello = ipc::receive(rendezvous.name(), &mut buffer, Some(2000))
+        .map_err(err("hello past a spinner"))?;
+    check!(hello.id() == roles::HELLO, "got id {}", hello.id());
+    // A timeout still fires while the spinner runs.
+    let port = ReceiveRight::allocate().map_err(err("allocate"))?;
+    let r = ipc::receive(port.name(), &mut buffer, Some(30));
+    check!(
+        matches!(r, Err(IpcError::Msg(MsgReturn::RcvTimedOut))),
+        "timeout beside a spinner"
+    );
+    spinner.terminate().map_err(err("terminate spinner"))?;
+    check!(task.wait() == Ok(0), "child status");
+    Ok(())
 }
 
 fn create_terminate_cycles() -> Result<(), String> {

@@ -19,6 +19,11 @@ pub const CRASH: u64 = 5;
 /// Tells the given port (if any) it is ready, then waits forever in receive.
 pub const SLEEP: u64 = 6;
 
+/// Spins forever without a system call.
+pub const SPIN: u64 = 7;
+/// Sends the given port a message with id `HELLO` and exits.
+pub const SAY_HELLO: u64 = 8;
+
 /// The message id that stops an echo server.
 pub const QUIT: u32 = 999;
 /// The message id of an echo request.
@@ -86,6 +91,16 @@ pub fn play(args: StartArgs) -> i32 {
                 return 3;
             }
             wait_forever(&port)
+        }
+        SPIN => loop {
+            core::hint::spin_loop();
+        },
+        SAY_HELLO => {
+            let mut buffer = MessageBuffer::new();
+            match ipc::send(&OutMessage::new(HELLO, parent), &mut buffer, None) {
+                Ok(()) => 0,
+                Err(_) => 3,
+            }
         }
         _ => 9,
     }
