@@ -49,3 +49,12 @@ fn ipc_cases_pass_in_the_guest() {
         "the crashing child's report",
     );
 }
+
+#[test]
+fn memory_exhaustion_is_an_error_for_the_asker() {
+    let mut opts = direct_options("init=ipc_test init_arg=1 mem=48M");
+    opts.timeout = Some(Duration::from_secs(120));
+    let run = boot_with("memory_exhaustion_is_an_error_for_the_asker", &opts);
+    run.expect_all_passed(&["memory_exhaustion"]);
+    run.expect_line_containing(&["memory ran out after"], "the exhaustion report");
+}

@@ -123,6 +123,9 @@ pub const HOST_BYTES_PER_TASK: u64 = 7;
 pub const MAX_PRIORITY: u64 = 63;
 pub const DEFAULT_PRIORITY: u64 = 31;
 
+/// Pages the kernel heap holds (in use or cached for reuse).
+pub const HOST_HEAP_PAGES: u64 = 8;
+
 /// Longest program name `TaskSpawn` accepts.
 pub const PROGRAM_NAME_MAX: usize = 47;
 

@@ -104,6 +104,7 @@ enum Key {
     Test,
     Crash,
     Init,
+    InitArg,
 }
 
 impl Key {
@@ -114,6 +115,7 @@ impl Key {
             "test" => Some(Key::Test),
             "crash" => Some(Key::Crash),
             "init" => Some(Key::Init),
+            "init_arg" => Some(Key::InitArg),
             _ => None,
         }
     }
@@ -135,6 +137,7 @@ pub struct CommandLine<'a> {
     tests: Option<TestSelection<'a>>,
     crash: Option<Crash>,
     init: Option<&'a str>,
+    init_arg: u64,
     seen: u8,
     problems: [Option<Problem<'a>>; MAX_PROBLEMS],
     stored: usize,
@@ -149,6 +152,7 @@ pub fn parse(line: &str) -> CommandLine<'_> {
         tests: None,
         crash: None,
         init: None,
+        init_arg: 0,
         seen: 0,
         problems: [None; MAX_PROBLEMS],
         stored: 0,
@@ -187,6 +191,11 @@ impl<'a> CommandLine<'a> {
         self.init
     }
 
+    /// `init_arg=`: a number for the first task (its third start argument); 0 unless given.
+    pub fn init_arg(&self) -> u64 {
+        self.init_arg
+    }
+
     /// The problems found, in command-line order (the first `MAX_PROBLEMS` of them).
     pub fn problems(&self) -> impl Iterator<Item = &Problem<'a>> {
         self.problems.iter().flatten()
@@ -222,6 +231,10 @@ impl<'a> CommandLine<'a> {
             Key::Test => parse_tests(value).map(|tests| self.tests = Some(tests)),
             Key::Crash => parse_crash(value).map(|crash| self.crash = Some(crash)),
             Key::Init => parse_program_name(value).map(|name| self.init = Some(name)),
+            Key::InitArg => value
+                .parse::<u64>()
+                .map(|n| self.init_arg = n)
+                .map_err(|_| "expected a decimal number"),
         };
         if let Err(why) = applied {
             self.report(Problem::BadValue { option: name, why });
@@ -409,6 +422,16 @@ mod tests {
             ["bad value for test=: 'all' cannot be combined with test names"]
         );
         assert_eq!(parse("test=a,,b").tests(), None);
+    }
+
+    #[test]
+    fn init_arg_is_a_number() {
+        assert_eq!(parse("init_arg=7").init_arg(), 7);
+        assert_eq!(parse("").init_arg(), 0);
+        assert_eq!(
+            problems("init_arg=x"),
+            ["bad value for init_arg=: expected a decimal number"]
+        );
     }
 
     #[test]

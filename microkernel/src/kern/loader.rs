@@ -371,9 +371,9 @@ impl Kernel {
         }
     }
 
-    /// Starts the first task, `name`.
-    pub fn start_init(&mut self, name: &str) -> Result<TaskId, SpawnError> {
-        let task = self.spawn(name, [0; 3])?;
+    /// Starts the first task, `name`, with `argument` as its third start argument.
+    pub fn start_init(&mut self, name: &str, argument: u64) -> Result<TaskId, SpawnError> {
+        let task = self.spawn(name, [0, 0, argument])?;
         self.init = Some(task);
         Ok(task)
     }
@@ -389,7 +389,7 @@ fn copy_initial_data(
     let mut page = start;
     let data_end = vaddr + bytes.len() as u64;
     while page < data_end {
-        let frame = kernel_space::allocate_frame().ok_or(SpawnError::OutOfMemory)?;
+        let frame = kernel_space::allocate_user_frame().ok_or(SpawnError::OutOfMemory)?;
         let target = phys_to_virt(frame) as *mut u8;
         // SAFETY: a fresh frame owned by nobody, mapped by the direct map.
         unsafe { core::ptr::write_bytes(target, 0, PAGE_SIZE as usize) };
@@ -407,7 +407,10 @@ fn copy_initial_data(
                 )
             };
         }
-        object.insert_page(page - start, frame);
+        if object.insert_page(page - start, frame).is_err() {
+            let _ = kernel_space::free_frame(frame);
+            return Err(SpawnError::OutOfMemory);
+        }
         page += PAGE_SIZE;
     }
     Ok(())

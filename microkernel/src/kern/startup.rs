@@ -173,7 +173,7 @@ fn kernel_main(mut boot: BootInfo) -> ! {
     let mut guard = KERNEL.lock();
     let kernel = guard.insert(Kernel::new(Some(archive)));
     let init = options.init().unwrap_or("bootstrap");
-    if let Err(e) = kernel.start_init(init) {
+    if let Err(e) = kernel.start_init(init, options.init_arg()) {
         panic!("cannot start the first task, init={init}: {e}");
     }
     sched::run(guard)

@@ -75,12 +75,15 @@ impl AddressSpace {
         let frame = match object.resident_page(offset) {
             Some(frame) => frame,
             None if object.kind() == ObjectKind::Anonymous && offset < object.size() => {
-                let frame = kernel_space::allocate_frame().ok_or(FaultError::OutOfMemory)?;
+                let frame = kernel_space::allocate_user_frame().ok_or(FaultError::OutOfMemory)?;
                 // SAFETY: a fresh frame, mapped by the direct map, owned by nobody yet.
                 unsafe {
                     core::ptr::write_bytes(phys_to_virt(frame) as *mut u8, 0, PAGE_SIZE as usize)
                 };
-                object.insert_page(offset, frame);
+                if object.insert_page(offset, frame).is_err() {
+                    let _ = kernel_space::free_frame(frame);
+                    return Err(FaultError::OutOfMemory);
+                }
                 frame
             }
             None => return Err(FaultError::NotMapped),

@@ -37,6 +37,23 @@ pub fn allocate_frame() -> Option<u64> {
     FRAMES.lock().as_mut()?.allocate()
 }
 
+/// Frames kept back from user demand (page faults, program loading, user page tables) so
+/// the kernel's own allocations (its heap: tasks, threads, ports, messages) can still be
+/// made when users have taken everything else; an exhausted user gets an error, the kernel
+/// never an allocation failure it cannot report.
+pub const KERNEL_RESERVE_FRAMES: usize = 512;
+
+/// A frame for user memory or user page tables, or `None` when only the kernel's reserve
+/// is left.
+pub fn allocate_user_frame() -> Option<u64> {
+    let mut frames = FRAMES.lock();
+    let frames = frames.as_mut()?;
+    if frames.free_frames() <= KERNEL_RESERVE_FRAMES {
+        return None;
+    }
+    frames.allocate()
+}
+
 /// `count` contiguous frames aligned to `align` bytes (for DMA).
 pub fn allocate_contiguous(count: usize, align: u64) -> Option<u64> {
     FRAMES.lock().as_mut()?.allocate_contiguous(count, align)

@@ -5,7 +5,7 @@
 //! that maps it and never freed). Pagers, shadow chains and `vm_page` records come with the
 //! virtual-memory and pager issues.
 
-use alloc::collections::BTreeMap;
+use hashbrown::HashMap;
 
 /// Where an object's absent pages come from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -20,8 +20,10 @@ pub enum ObjectKind {
 pub struct VmObject {
     kind: ObjectKind,
     size: u64,
-    /// Resident pages of an anonymous object: offset → frame (owned by the object).
-    pages: BTreeMap<u64, u64>,
+    /// Resident pages of an anonymous object: offset → frame (owned by the object). A hash
+    /// map because its growth is fallible (`try_reserve`): a full kernel heap is an error for
+    /// the faulting task, never a kernel panic.
+    pages: HashMap<u64, u64>,
     /// Map entries referring to this object.
     references: u32,
 }
@@ -31,7 +33,7 @@ impl VmObject {
         VmObject {
             kind,
             size: size.next_multiple_of(super::map::PAGE_SIZE),
-            pages: BTreeMap::new(),
+            pages: HashMap::new(),
             references: 1,
         }
     }
@@ -52,11 +54,20 @@ impl VmObject {
         }
     }
 
-    /// Records `frame` as the page at `offset` (now owned by the object).
-    pub fn insert_page(&mut self, offset: u64, frame: u64) {
+    /// Records `frame` as the page at `offset` (now owned by the object); `Err` (nothing
+    /// recorded) when the kernel heap is exhausted.
+    pub fn insert_page(
+        &mut self,
+        offset: u64,
+        frame: u64,
+    ) -> Result<(), crate::kern::object_table::OutOfMemory> {
         debug_assert!(offset % super::map::PAGE_SIZE == 0 && offset < self.size);
         debug_assert!(matches!(self.kind, ObjectKind::Anonymous));
+        self.pages
+            .try_reserve(1)
+            .map_err(|_| crate::kern::object_table::OutOfMemory)?;
         self.pages.insert(offset, frame);
+        Ok(())
     }
 
     pub fn resident_count(&self) -> usize {
@@ -95,8 +106,8 @@ mod tests {
     fn anonymous_objects_own_their_pages() {
         let mut o = VmObject::new(ObjectKind::Anonymous, 0x4000);
         assert_eq!(o.resident_page(0), None);
-        o.insert_page(0x1000, 0xa000);
-        o.insert_page(0x3000, 0xb000);
+        o.insert_page(0x1000, 0xa000).unwrap();
+        o.insert_page(0x3000, 0xb000).unwrap();
         assert_eq!(o.resident_page(0x1000), Some(0xa000));
         assert_eq!(o.resident_count(), 2);
         let mut frames: Vec<u64> = o.take_pages().collect();

@@ -23,7 +23,7 @@ fn pml4(phys: u64) -> *mut [u64; 512] {
 impl Pmap {
     /// Empty user half, kernel half copied from the kernel's tables.
     pub fn new() -> Result<Pmap, OutOfMemory> {
-        let root = kernel_space::allocate_frame().ok_or(OutOfMemory)?;
+        let root = kernel_space::allocate_user_frame().ok_or(OutOfMemory)?;
         // SAFETY: `root` is a fresh frame owned by this pmap and the kernel's PML4 is a live
         // table; both are mapped by the direct map and distinct.
         unsafe {
@@ -53,7 +53,7 @@ impl Pmap {
         if !protection.allows(Protection::EXECUTE) {
             page_flags |= kernel_space::no_execute_bit();
         }
-        let mut memory = DirectMapTables;
+        let mut memory = UserTables;
         PageTables::new(self.root, &mut memory).map_page(address, frame, page_flags)?;
         // The entry may have been present with fewer rights: drop any stale translation.
         flush(address);
@@ -97,6 +97,25 @@ impl Pmap {
         };
         PageTables::new(self.root, &mut memory).free_tables_below(KERNEL_HALF, &mut free);
         free(self.root);
+    }
+}
+
+/// Page tables of a user address space: new table pages come from the frames users may have
+/// (never the kernel's reserve).
+struct UserTables;
+
+impl crate::arch::paging::TableMemory for UserTables {
+    fn table(&mut self, phys: u64) -> &mut [u64; 512] {
+        // SAFETY: as for `DirectMapTables`: page-table pages are frames owned by the tables,
+        // mapped by the direct map, edited only through this walker under the kernel lock.
+        unsafe { &mut *(phys_to_virt(phys) as *mut [u64; 512]) }
+    }
+
+    fn allocate_table(&mut self) -> Option<u64> {
+        let frame = kernel_space::allocate_user_frame()?;
+        // SAFETY: a fresh frame owned by nobody, mapped by the direct map.
+        unsafe { core::ptr::write_bytes(phys_to_virt(frame) as *mut u8, 0, 4096) };
+        Some(frame)
     }
 }
 

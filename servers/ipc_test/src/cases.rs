@@ -33,6 +33,9 @@ pub const ALL: &[(&str, Case)] = &[
     ),
 ];
 
+/// Run with little memory: exhausting it must be an error for the asker only.
+pub const EXHAUSTION: &[(&str, Case)] = &[("memory_exhaustion", memory_exhaustion)];
+
 macro_rules! check {
     ($cond:expr, $($why:tt)*) => {
         if !$cond {
@@ -501,5 +504,61 @@ fn ten_thousand_blocked_receivers() -> Result<(), String> {
     drop(tasks);
     drop(give);
     check!(host(HOST_TASKS) == 1, "{} tasks left", host(HOST_TASKS));
+    Ok(())
+}
+
+/// Spawns waiting tasks until memory runs out: the spawn fails with an error, the kernel and
+/// this task go on, and everything comes back once they are gone. Done twice, and the second
+/// round compared with the first, so that what this task itself grew (its stack, its heap)
+/// is not counted.
+fn memory_exhaustion() -> Result<(), String> {
+    // Task port names; the list's pages are touched now so its growth is not counted.
+    let mut tasks: Vec<u32> = Vec::new();
+    tasks.try_reserve(20_000).map_err(err("task list"))?;
+    tasks.resize(20_000, 0);
+    tasks.clear();
+    let end = |name: u32| {
+        let _ = sys::task_terminate(name);
+        let _ = sys::port_deallocate(name);
+    };
+    let measure = || {
+        (
+            host(HOST_FREE_FRAMES) + host(HOST_HEAP_PAGES),
+            host(HOST_TASKS),
+            host(HOST_PORTS),
+        )
+    };
+    let round = |tasks: &mut Vec<u32>| -> Result<usize, String> {
+        let error = loop {
+            match sys::task_spawn("ipc_test", 0, roles::SLEEP) {
+                Ok(task) => tasks.push(task),
+                Err(e) => break e,
+            }
+            check!(
+                tasks.len() < 20_000,
+                "20,000 tasks and memory not exhausted"
+            );
+        };
+        check!(
+            error == KernReturn::ResourceShortage,
+            "spawn failed with {error:?}, not ResourceShortage"
+        );
+        let count = tasks.len();
+        // Some children may have faulted for want of a stack page; the rest wait. Make room
+        // and check the system still works.
+        tasks.drain(..count / 2).for_each(end);
+        rpc_echo().map_err(|e| format!("after exhaustion: {e}"))?;
+        tasks.drain(..).for_each(end);
+        Ok(count)
+    };
+    let first = round(&mut tasks)?;
+    let before = measure();
+    let second = round(&mut tasks)?;
+    let after = measure();
+    libipc::println!("ipc_test: memory ran out after {first} and {second} tasks; frames (free + heap), tasks, ports: {before:?} after the first round, {after:?} after the second");
+    check!(
+        after == before,
+        "memory lost: {before:?} after the first round, {after:?} after the second"
+    );
     Ok(())
 }

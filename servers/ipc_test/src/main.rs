@@ -2,7 +2,8 @@
 //!
 //! Run as the first task (`init=ipc_test`), it runs a registry of named cases and reports
 //! `ktest <name> ok` / `ktest <name> FAILED: why`, then `N passed, M failed`, and exits with
-//! the number of failures. The same program, spawned with a role in its second start
+//! the number of failures. Its third start argument (the kernel's `init_arg=`) picks the
+//! suite: 0 the main cases, 1 memory exhaustion (run with a small `mem=`). The same program, spawned with a role in its second start
 //! argument, plays the other side of a case (an echo server, a task that crashes, ...).
 #![cfg_attr(target_os = "none", no_std, no_main)]
 
@@ -26,7 +27,16 @@ fn main(args: libipc::rt::StartArgs) -> i32 {
     }
     let mut passed = 0;
     let mut failed = 0;
-    for (name, case) in cases::ALL {
+    // The third start argument picks the suite (the kernel's `init_arg=`).
+    let suite = match args.arg2 {
+        0 => cases::ALL,
+        1 => cases::EXHAUSTION,
+        other => {
+            libipc::println!("ipc_test: no suite {other}");
+            return 1;
+        }
+    };
+    for (name, case) in suite {
         match case() {
             Ok(()) => {
                 libipc::println!("ktest {name} ok");
