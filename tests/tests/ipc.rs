@@ -10,6 +10,7 @@ const CASES: &[&str] = &[
     "rights_and_reference_counts",
     "port_sets",
     "timeouts",
+    "waits_cut_short_leave_no_timers",
     "dead_name_notification",
     "no_senders_notification",
     "send_once_notification",

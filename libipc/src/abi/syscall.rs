@@ -126,6 +126,9 @@ pub const DEFAULT_PRIORITY: u64 = 31;
 /// Pages the kernel heap holds (in use or cached for reuse).
 pub const HOST_HEAP_PAGES: u64 = 8;
 
+/// Deadlines armed by threads waiting with a timeout.
+pub const HOST_TIMERS: u64 = 9;
+
 /// Longest program name `TaskSpawn` accepts.
 pub const PROGRAM_NAME_MAX: usize = 47;
 

@@ -15,7 +15,6 @@ use crate::kern::task::TaskId;
 use crate::kern::thread::{Continuation, ReceiveArgs, ReceiveFrom, ThreadId, ThreadState};
 use crate::kern::user::{self, UserSlice};
 use alloc::vec::Vec;
-use core::cmp::Reverse;
 use core::mem::MaybeUninit;
 use libipc::abi::message::{
     descriptor_kind, options, Descriptor, Disposition, MessageHeader, MsgReturn, COMPLEX,
@@ -597,16 +596,11 @@ impl Kernel {
         };
         t.state = ThreadState::Blocked;
         t.continuation = continuation;
-        t.wait_sequence = t.wait_sequence.wrapping_add(1);
-        let sequence = t.wait_sequence;
         if self.current == Some(thread) {
             self.current = None;
         }
         if let Some(deadline) = deadline {
-            if self.timeouts.try_reserve(1).is_ok() {
-                self.timeouts
-                    .push(Reverse((deadline, thread.to_raw(), sequence)));
-            }
+            self.timers.insert(&mut self.threads, thread, deadline);
         }
     }
 
@@ -620,13 +614,13 @@ impl Kernel {
     /// Ends `thread`'s wait with result (`rax`, `rdx`); the caller queues it to run (or runs
     /// it). The thread must already be off its wait queue.
     pub fn finish_wait(&mut self, thread: ThreadId, rax: u64, rdx: u64) {
+        self.timers.remove(&mut self.threads, thread);
         let Some(t) = self.threads.get_mut(thread) else {
             return;
         };
         t.frame.rax = rax;
         t.frame.rdx = rdx;
         t.continuation = Continuation::ReturnToUser;
-        t.wait_sequence = t.wait_sequence.wrapping_add(1);
         t.state = ThreadState::Ready;
     }
 
@@ -659,7 +653,9 @@ impl Kernel {
             return;
         }
         let task = t.task;
-        match t.continuation {
+        let continuation = t.continuation;
+        self.timers.remove(&mut self.threads, thread);
+        match continuation {
             Continuation::Receive(args) => {
                 let queue = match args.from {
                     ReceiveFrom::Port(port) => self.ports.get_mut(port).map(|p| &mut p.receivers),
@@ -702,16 +698,11 @@ impl Kernel {
 
     /// Ends the waits whose deadline has passed.
     pub fn expire_timeouts(&mut self, now: u64) {
-        while let Some(Reverse((deadline, raw, sequence))) = self.timeouts.peek().copied() {
-            if deadline > now {
-                break;
-            }
-            self.timeouts.pop();
-            let thread = ThreadId::from_raw(raw);
+        while let Some(thread) = self.timers.pop_expired(&mut self.threads, now) {
             let Some(t) = self.threads.get(thread) else {
                 continue;
             };
-            if t.wait_sequence != sequence || t.state != ThreadState::Blocked {
+            if t.state != ThreadState::Blocked {
                 continue;
             }
             let code = match t.continuation {

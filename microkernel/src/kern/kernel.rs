@@ -8,14 +8,13 @@ use super::object_table::Table;
 use super::queue::{Links, RunQueues};
 use super::task::{Task, TaskId};
 use super::thread::{Thread, ThreadId};
+use super::timer_wheel::{Timer, TimerLinks, TimerWheel};
 use crate::ipc::port::Port;
 use crate::ipc::port_set::PortSet;
 use crate::vm::address_space::ObjectId;
 use crate::vm::object::VmObject;
-use alloc::collections::BinaryHeap;
 use alloc::string::String;
 use alloc::vec::Vec;
-use core::cmp::Reverse;
 use spin::Mutex;
 
 pub struct Kernel {
@@ -24,8 +23,8 @@ pub struct Kernel {
     pub objects: Table<VmObject>,
     pub ports: Table<Port>,
     pub port_sets: Table<PortSet>,
-    /// Pending timeouts: (deadline tick, thread, its wait sequence), earliest first.
-    pub(crate) timeouts: BinaryHeap<Reverse<(u64, u64, u32)>>,
+    /// Deadlines of waiting threads.
+    pub(crate) timers: TimerWheel<ThreadId>,
     pub(super) run_queues: RunQueues<ThreadId>,
     pub(crate) current: Option<ThreadId>,
     /// The boot archive: its bytes (through the direct map) and physical address.
@@ -51,6 +50,18 @@ impl Links<ThreadId> for Table<Thread> {
     }
 }
 
+impl TimerLinks<ThreadId> for Table<Thread> {
+    fn timer(&self, thread: ThreadId) -> Timer<ThreadId> {
+        self.get(thread).map_or(Timer::DISARMED, |t| t.timer)
+    }
+
+    fn set_timer(&mut self, thread: ThreadId, timer: Timer<ThreadId>) {
+        if let Some(t) = self.get_mut(thread) {
+            t.timer = timer;
+        }
+    }
+}
+
 impl Kernel {
     pub fn new(archive: Option<(&'static [u8], u64)>) -> Kernel {
         Kernel {
@@ -59,7 +70,7 @@ impl Kernel {
             objects: Table::new(),
             ports: Table::new(),
             port_sets: Table::new(),
-            timeouts: BinaryHeap::new(),
+            timers: TimerWheel::new(),
             run_queues: RunQueues::new(),
             current: None,
             archive,

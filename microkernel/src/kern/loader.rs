@@ -184,14 +184,14 @@ impl Kernel {
             return;
         };
         // The first task's end and every fault are always reported; the comings and goings
-        // of other tasks are for `log=info`.
+        // of other tasks are for `log=debug`.
         let loud = self.init == Some(task);
         let status = match how {
             Exit::Status(status) => {
                 if loud {
                     kprintln!("task {} exited with status {status}", t.name());
                 } else {
-                    log::info!("task {} exited with status {status}", t.name());
+                    log::debug!("task {} exited with status {status}", t.name());
                 }
                 status
             }
@@ -203,7 +203,7 @@ impl Kernel {
                 if loud {
                     kprintln!("task {} terminated: {why}", t.name());
                 } else {
-                    log::info!("task {} terminated: {why}", t.name());
+                    log::debug!("task {} terminated: {why}", t.name());
                 }
                 u64::MAX
             }

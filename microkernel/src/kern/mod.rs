@@ -25,5 +25,6 @@ pub mod syscall;
 pub mod task;
 #[cfg(target_os = "none")]
 pub mod thread;
+pub mod timer_wheel;
 #[cfg(target_os = "none")]
 pub mod user;

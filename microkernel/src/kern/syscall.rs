@@ -178,6 +178,7 @@ fn host_info(kernel: &mut Kernel, _: ThreadId, a: [u64; 6]) -> Outcome {
         HOST_TICKS => crate::arch::percpu::current().ticks(),
         HOST_BYTES_PER_THREAD => super::thread::bytes_per_thread() as u64,
         HOST_BYTES_PER_TASK => super::task::bytes_per_task() as u64,
+        HOST_TIMERS => kernel.timers.armed() as u64,
         HOST_HEAP_PAGES => {
             crate::vm::kernel_space::heap_stats().map_or(0, |s| s.pages_held() as u64)
         }

@@ -5,6 +5,7 @@
 
 use super::object_table::Id;
 use super::task::TaskId;
+use super::timer_wheel::Timer;
 use crate::arch::gdt::{USER_CODE, USER_DATA};
 use crate::arch::trap::TrapFrame;
 use crate::ipc::port::PortId;
@@ -73,8 +74,8 @@ pub struct Thread {
     pub quantum: u8,
     /// Link in the run queue or a wait queue (a thread is in at most one).
     pub queue_next: Option<ThreadId>,
-    /// Counts the thread's waits, so a timeout meant for an earlier wait is ignored.
-    pub wait_sequence: u32,
+    /// The deadline of the current wait, linked into the kernel's timer wheel.
+    pub timer: Timer<ThreadId>,
 }
 
 impl Thread {
@@ -100,7 +101,7 @@ impl Thread {
             priority: DEFAULT_PRIORITY,
             quantum: QUANTUM_TICKS,
             queue_next: None,
-            wait_sequence: 0,
+            timer: Timer::DISARMED,
         }
     }
 }

@@ -18,6 +18,10 @@ pub const ALL: &[(&str, Case)] = &[
     ("rights_and_reference_counts", rights_and_reference_counts),
     ("port_sets", port_sets),
     ("timeouts", timeouts),
+    (
+        "waits_cut_short_leave_no_timers",
+        waits_cut_short_leave_no_timers,
+    ),
     ("dead_name_notification", dead_name_notification),
     ("no_senders_notification", no_senders_notification),
     ("send_once_notification", send_once_notification),
@@ -290,6 +294,38 @@ fn timeouts() -> Result<(), String> {
         refs(send.name(), RIGHT_SEND)? == 1,
         "a timed-out send lost a reference"
     );
+    Ok(())
+}
+
+/// Calls answered long before their timeout leave no armed timer behind.
+fn waits_cut_short_leave_no_timers() -> Result<(), String> {
+    let (task, _rendezvous, server) = spawn_role(roles::ECHO, true)?;
+    let server = server.expect("introduced");
+    let reply_port = ReceiveRight::allocate().map_err(err("reply port"))?;
+    let mut buffer = MessageBuffer::new();
+    let (heap, timers) = (host(HOST_HEAP_BYTES), host(HOST_TIMERS));
+    for _ in 0..2000 {
+        let request =
+            OutMessage::new(roles::ECHO_REQUEST, server.name()).reply_to(reply_port.name());
+        ipc::call(&request, reply_port.name(), &mut buffer, Some(60_000)).map_err(err("call"))?;
+    }
+    check!(
+        host(HOST_TIMERS) == timers,
+        "{} timers armed after 2000 answered calls",
+        host(HOST_TIMERS)
+    );
+    check!(
+        host(HOST_HEAP_BYTES) == heap,
+        "kernel heap grew from {heap} to {}",
+        host(HOST_HEAP_BYTES)
+    );
+    ipc::send(
+        &OutMessage::new(roles::QUIT, server.name()),
+        &mut buffer,
+        None,
+    )
+    .map_err(err("quit"))?;
+    check!(task.wait() == Ok(0), "echo server status");
     Ok(())
 }
 
