@@ -3,7 +3,8 @@
 
 use std::path::PathBuf;
 
-fn main() {
+/// `pub`: `servers/bootstrap/build.rs` runs it too, before its own work.
+pub fn main() {
     let manifest_dir = PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").unwrap());
     let script = manifest_dir.join("../user.ld");
     let script = script.canonicalize().unwrap_or_else(|error| {

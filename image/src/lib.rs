@@ -4,6 +4,7 @@
 //! `main.rs` (the `cargo image` command) and the QEMU integration tests in `tests/` both use it.
 
 pub mod archive;
+pub mod bench;
 pub mod cmdline;
 pub mod guest_build;
 pub mod iso;

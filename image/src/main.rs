@@ -1,5 +1,5 @@
 //! `cargo image`: builds the kernel, the user programs and the boot archive, makes boot media,
-//! boots them in QEMU, runs the tests.
+//! boots them in QEMU, runs the tests and the benchmarks.
 
 use std::path::PathBuf;
 use std::process::{Command, ExitCode};
@@ -8,6 +8,7 @@ use std::time::Duration;
 use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand};
 
+use image::bench::BenchOptions;
 use image::iso::{self, IsoSpec, LimineRelease};
 use image::kernel_build::cargo_program;
 use image::tools::{self, SetupOutcome};
@@ -51,6 +52,10 @@ enum Subcommands {
     },
     /// Install what the tool needs from the system (QEMU, xorriso, OVMF) if it is missing.
     Setup,
+    /// Boot with init=bench_<SUITE>, print its `bench <metric> <value> <unit>` figures as they
+    /// come and write them to target/bench/<SUITE>.json; fails unless the guest exits with 0
+    /// after printing at least one figure.
+    Bench(BenchArgs),
     /// Check the system packages, build everything, then run `cargo test --workspace`.
     Test {
         /// Extra arguments for `cargo test` (after `--`).
@@ -90,6 +95,28 @@ struct RunArgs {
     kernel_args: Vec<String>,
 }
 
+#[derive(Args)]
+struct BenchArgs {
+    /// The suite: `ipc` runs the program bench_ipc.
+    suite: String,
+    /// Count guest instructions (-icount shift=0): without it `instructions` figures are TSC
+    /// cycles of an emulated CPU, not meaningful.
+    #[arg(long)]
+    icount: bool,
+    /// Guest memory in MiB.
+    #[arg(long, value_name = "MIB", default_value_t = 256)]
+    mem: u32,
+    /// Kill QEMU after this many seconds.
+    #[arg(long, value_name = "SECS", default_value_t = 120)]
+    timeout: u64,
+    /// Echo the whole serial output, not only the figures and the program's remarks.
+    #[arg(long)]
+    verbose: bool,
+    /// More kernel command line arguments (after `--`), e.g. `log=warn`.
+    #[arg(last = true)]
+    kernel_args: Vec<String>,
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match dispatch(cli.command) {
@@ -119,6 +146,7 @@ fn dispatch(command: Subcommands) -> Result<ExitCode> {
             setup()?;
             Ok(ExitCode::SUCCESS)
         }
+        Subcommands::Bench(args) => bench(args),
         Subcommands::Test { cargo_args } => test(&cargo_args),
     }
 }
@@ -188,6 +216,21 @@ fn run(args: RunArgs) -> Result<ExitCode> {
         outcome => eprintln!("{outcome}; serial log in {}", log_file.display()),
     }
     Ok(ExitCode::from(boot.outcome.process_exit_code()))
+}
+
+fn bench(args: BenchArgs) -> Result<ExitCode> {
+    if args.timeout == 0 {
+        bail!("--timeout must be at least 1 second: a benchmark always runs with a timeout");
+    }
+    let code = image::bench::run(&BenchOptions {
+        suite: args.suite,
+        icount: args.icount,
+        mem_mib: args.mem,
+        timeout: Duration::from_secs(args.timeout),
+        verbose: args.verbose,
+        kernel_args: args.kernel_args,
+    })?;
+    Ok(ExitCode::from(code))
 }
 
 fn setup() -> Result<()> {

@@ -30,6 +30,9 @@ pub struct Program {
     pub name: String,
     /// The cargo package that builds it (its binary has the package's name).
     pub package: String,
+    /// Whether bootstrap starts the program at boot (read by servers/bootstrap/build.rs).
+    #[serde(default)]
+    pub start: bool,
 }
 
 #[derive(Deserialize)]

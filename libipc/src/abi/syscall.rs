@@ -78,8 +78,9 @@ impl Syscall {
         Syscall::ThreadSetPriority,
     ];
 
+    /// Decodes a call number; the numbers are dense, so this is a bounds check.
     pub fn from_raw(raw: u64) -> Option<Syscall> {
-        Self::ALL.into_iter().find(|s| *s as u64 == raw)
+        Self::ALL.get(usize::try_from(raw).ok()?).copied()
     }
 }
 

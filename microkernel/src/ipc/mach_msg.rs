@@ -57,6 +57,9 @@ impl Kernel {
         let Some(task) = self.threads.get(thread).map(|t| t.task) else {
             return ret(MsgReturn::SendInvalidData, 0);
         };
+        if let Some(outcome) = self.call_fast_path(thread, task, a) {
+            return outcome;
+        }
         let wants_receive = option & options::RECEIVE != 0;
         let receive = if wants_receive {
             let from = match self.receive_source(task, receive_name as u32) {
@@ -69,6 +72,7 @@ impl Kernel {
                 buffer,
                 limit: receive_limit.min(u64::from(u32::MAX)) as u32,
                 from,
+                name: receive_name as u32,
                 deadline,
             })
         } else {
@@ -97,7 +101,7 @@ impl Kernel {
             None => ret(MsgReturn::Success, 0),
         };
         if let Some(receiver) = woken {
-            if matches!(outcome, MsgOutcome::Blocked) && self.current() == None {
+            if matches!(outcome, MsgOutcome::Blocked) && self.current().is_none() {
                 // Hand-off: the caller waits for the reply, the server it woke runs at once.
                 if let Some(t) = self.threads.get_mut(receiver) {
                     t.state = ThreadState::Running;
@@ -136,7 +140,7 @@ impl Kernel {
         then: Option<ReceiveArgs>,
         hand_off: bool,
     ) -> Result<Sent, MsgReturn> {
-        if size < HEADER_SIZE as u64 || size % 4 != 0 {
+        if size < HEADER_SIZE as u64 || !size.is_multiple_of(4) {
             return Err(MsgReturn::SendMsgTooSmall);
         }
         if size > MAX_MESSAGE_SIZE as u64 {

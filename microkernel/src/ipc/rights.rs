@@ -181,6 +181,7 @@ impl Kernel {
     /// Puts a right from a message into `task`'s space. Returns the name, or `DEAD_NAME` for
     /// a right whose port died on the way; `Err(())` when the space is full (the right is
     /// then destroyed).
+    #[allow(clippy::result_unit_err)] // the only failure: the space is full (right released)
     pub fn copyout(&mut self, task: TaskId, right: CarriedRight) -> Result<PortName, ()> {
         let port = right.port();
         if !self.ports.contains(port) {

@@ -146,6 +146,20 @@ impl<P: Copy + Eq + Hash, S: Copy + Eq> IpcSpace<P, S> {
         self.by_port.get(&port).copied()
     }
 
+    /// `name_of`, dropping a reverse-map entry that no longer names a live entry for `port`
+    /// (which would be a bookkeeping bug: repaired here rather than trusted).
+    fn live_name_of(&mut self, port: P) -> Option<PortName> {
+        let name = self.name_of(port)?;
+        match self.lookup(name) {
+            Some(e) if e.object == Object::Port(port) => Some(name),
+            _ => {
+                debug_assert!(false, "stale reverse-map entry {name:#x}");
+                self.by_port.remove(&port);
+                None
+            }
+        }
+    }
+
     /// Takes a free name and stores `entry` under it.
     fn allocate(&mut self, entry: Entry<P, S>) -> Result<PortName, KernReturn> {
         if self.live >= self.limit {
@@ -183,7 +197,12 @@ impl<P: Copy + Eq + Hash, S: Copy + Eq> IpcSpace<P, S> {
         let (index, _) = split(name);
         if let Some(slot) = self.slots.get_mut(index) {
             if let Some(entry) = slot.entry.take() {
-                if let Object::Port(port) = entry.object {
+                // Send-once rights are never in the reverse map: skip the hash lookup for them
+                // (the common reply right). A receive or send name reaches here with its bits
+                // already cleared, so test for what it is not.
+                if let (Object::Port(port), false) =
+                    (entry.object, entry.rights.contains(Rights::SEND_ONCE))
+                {
                     if self.by_port.get(&port) == Some(&name) {
                         self.by_port.remove(&port);
                     }
@@ -203,10 +222,8 @@ impl<P: Copy + Eq + Hash, S: Copy + Eq> IpcSpace<P, S> {
 
     /// Gives the space the receive right for `port` (a new port, or one moved in a message).
     pub fn insert_receive(&mut self, port: P) -> Result<PortName, KernReturn> {
-        if let Some(name) = self.name_of(port) {
-            let entry = self
-                .lookup_mut(name)
-                .expect("reverse map names a live entry");
+        if let Some(name) = self.live_name_of(port) {
+            let entry = self.lookup_mut(name).expect("live_name_of checked it");
             if entry.rights.contains(Rights::RECEIVE) {
                 return Err(KernReturn::InvalidRight);
             }
@@ -225,10 +242,8 @@ impl<P: Copy + Eq + Hash, S: Copy + Eq> IpcSpace<P, S> {
 
     /// Gives the space one send right for `port`, under the port's existing name if it has one.
     pub fn insert_send(&mut self, port: P) -> Result<SendInsert, KernReturn> {
-        if let Some(name) = self.name_of(port) {
-            let entry = self
-                .lookup_mut(name)
-                .expect("reverse map names a live entry");
+        if let Some(name) = self.live_name_of(port) {
+            let entry = self.lookup_mut(name).expect("live_name_of checked it");
             if entry.rights.contains(Rights::SEND) {
                 if entry.user_references >= MAX_USER_REFERENCES {
                     return Err(KernReturn::InvalidValue);
@@ -453,6 +468,22 @@ mod tests {
         assert_eq!(s.remove_send(name, 1), Err(KernReturn::InvalidRight));
         s.remove_dead(name, 2).unwrap();
         assert_eq!(s.lookup(name), None);
+    }
+
+    #[test]
+    fn a_name_given_up_right_by_right_leaves_no_reverse_entry() {
+        let mut s = Space::new(100);
+        let name = s.insert_receive(4).unwrap();
+        s.insert_send(4).unwrap();
+        s.remove_send(name, 1).unwrap();
+        assert_eq!(s.take_receive(name), Ok(4));
+        assert_eq!(s.name_of(4), None);
+        // The slot is reused for another port; the old port gets a fresh name.
+        let other = s.insert_send(5).unwrap().name();
+        let again = s.insert_send(4).unwrap().name();
+        assert_ne!(other, again);
+        assert_eq!(s.name_of(4), Some(again));
+        assert_eq!(s.name_of(5), Some(other));
     }
 
     #[test]

@@ -16,7 +16,10 @@ pub extern "C" fn syscall_from_user(_frame: *mut TrapFrame) -> ! {
 /// Called by the trap entry for an interrupt or exception taken in user mode. `frame` is the
 /// running thread's frame, except for vectors with their own stack (NMI, double fault,
 /// machine check), whose frame is copied into the thread.
-pub extern "C" fn trap_from_user(frame: *mut TrapFrame) -> ! {
+///
+/// # Safety
+/// Only the trap entry calls this, with `frame` pointing at the registers it just saved.
+pub unsafe extern "C" fn trap_from_user(frame: *mut TrapFrame) -> ! {
     let mut guard = KERNEL.lock();
     let kernel = guard.as_mut().expect("kernel state");
     let current = kernel
@@ -24,8 +27,8 @@ pub extern "C" fn trap_from_user(frame: *mut TrapFrame) -> ! {
         .expect("a trap from user mode with no thread running");
     let thread = kernel.threads.get_mut(current).expect("running thread");
     if !core::ptr::eq(frame, &thread.frame) {
-        // SAFETY: `frame` is the register frame the trap entry just pushed on an interrupt
-        // stack; it is valid, initialised, and distinct from the thread's.
+        // SAFETY: per the contract, `frame` is the register frame the trap entry just pushed
+        // on an interrupt stack; it is valid, initialised, and distinct from the thread's.
         thread.frame = unsafe { (*frame).clone() };
     }
     let vector = thread.frame.vector;

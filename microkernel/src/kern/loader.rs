@@ -100,10 +100,7 @@ impl Kernel {
                 return Err(e);
             }
         }
-        let task = match self.tasks.insert(Task::new(name, space)) {
-            Ok(task) => task,
-            Err(e) => return Err(e.into()),
-        };
+        let task = self.tasks.insert(Task::new(name, space))?;
         let thread =
             match self
                 .threads
@@ -252,13 +249,11 @@ impl Kernel {
         };
         p.receiver = Receiver::Kernel(KernelObject::ExitedTask(status));
         let no_holders = p.send_rights == 0;
-        loop {
-            let Some(p) = self.ports.get_mut(port) else {
-                break;
-            };
-            let Some(waiter) = p.receivers.pop_front(&mut self.threads) else {
-                break;
-            };
+        while let Some(waiter) = self
+            .ports
+            .get_mut(port)
+            .and_then(|p| p.receivers.pop_front(&mut self.threads))
+        {
             self.wake(waiter, KernReturn::Success as u32, status);
         }
         if no_holders {

@@ -34,8 +34,8 @@ impl Segment {
     /// both the file and memory, with nothing to zero beyond the file data.
     pub fn maps_file_directly(&self) -> bool {
         !self.protection.allows(Protection::WRITE)
-            && self.vaddr % PAGE_SIZE == 0
-            && self.offset % PAGE_SIZE == 0
+            && self.vaddr.is_multiple_of(PAGE_SIZE)
+            && self.offset.is_multiple_of(PAGE_SIZE)
             && self.memsz == self.filesz
     }
 }

@@ -43,6 +43,8 @@ pub struct ReceiveArgs {
     /// Its size.
     pub limit: u32,
     pub from: ReceiveFrom,
+    /// The name the thread received on (the receiving port's name when `from` is a port).
+    pub name: u32,
     /// Tick at which to give up, if any.
     pub deadline: Option<u64>,
 }

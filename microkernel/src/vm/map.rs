@@ -155,8 +155,8 @@ impl<O> VmMap<O> {
     /// Adds an entry; its range must be page-aligned, non-empty, inside the map and free.
     pub fn insert(&mut self, entry: MapEntry<O>) -> Result<(), MapError> {
         if entry.start >= entry.end
-            || entry.start % PAGE_SIZE != 0
-            || entry.end % PAGE_SIZE != 0
+            || !entry.start.is_multiple_of(PAGE_SIZE)
+            || !entry.end.is_multiple_of(PAGE_SIZE)
             || entry.start < self.min
             || entry.end > self.max
         {
@@ -179,7 +179,7 @@ impl<O> VmMap<O> {
 
     /// The lowest page-aligned address at or above `from` with `size` bytes free.
     pub fn find_space(&self, from: u64, size: u64) -> Option<u64> {
-        if size == 0 || size % PAGE_SIZE != 0 {
+        if size == 0 || !size.is_multiple_of(PAGE_SIZE) {
             return None;
         }
         let mut candidate = from.max(self.min).next_multiple_of(PAGE_SIZE);

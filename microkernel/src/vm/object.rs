@@ -61,7 +61,7 @@ impl VmObject {
         offset: u64,
         frame: u64,
     ) -> Result<(), crate::kern::object_table::OutOfMemory> {
-        debug_assert!(offset % super::map::PAGE_SIZE == 0 && offset < self.size);
+        debug_assert!(offset.is_multiple_of(super::map::PAGE_SIZE) && offset < self.size);
         debug_assert!(matches!(self.kind, ObjectKind::Anonymous));
         self.pages
             .try_reserve(1)

@@ -1,14 +1,192 @@
-//! `bootstrap`: the first task the kernel starts. For now it announces itself and exits with 0;
-//! it grows into the name service that hands out the other servers' ports.
+//! `bootstrap`: the first task the kernel starts. It starts the programs that
+//! `servers/boot.toml` marks `start = true`, serves them the name service
+//! ([`libipc::names`]), reports each one's exit, and exits once all have: with 0 if every one
+//! exited with 0, else 1. With nothing to start it announces itself and exits with 0.
+//!
+//! Each child gets its own port to the name service (all in one port set), and bootstrap keeps
+//! no send right to it: the port's no-senders notification then says the child is gone
+//! (unless it handed its right on, in which case when the last holder is), and `TaskWait`
+//! reads its status at once. That keeps bootstrap a single thread that never blocks but in
+//! its receive. A registered port that dies leaves the table through a dead-name
+//! notification.
 #![cfg_attr(target_os = "none", no_std, no_main)]
+
+#[cfg(target_os = "none")]
+extern crate alloc;
 
 #[cfg(target_os = "none")]
 libipc::program!(main);
 
 #[cfg(target_os = "none")]
+mod start {
+    include!(concat!(env!("OUT_DIR"), "/start.rs"));
+}
+
+#[cfg(target_os = "none")]
+mod serve {
+    use alloc::string::String;
+    use alloc::vec::Vec;
+
+    use bootstrap::{NameTable, NAME_TABLE_CAPACITY};
+    use libipc::abi::message::notify;
+    use libipc::interface::{Dispatch, Dispatched, Outbox, Replied, Reply};
+    use libipc::ipc::{Name, PortSet, ReceiveRight, Received, SendRight, Task};
+    use libipc::names::{self, NameError};
+    use libipc::{println, sys};
+
+    /// The name service.
+    struct Names {
+        table: NameTable<SendRight>,
+        /// Where dead-name notifications of registered ports arrive.
+        notify: Name,
+    }
+
+    impl names::Server for Names {
+        fn register(
+            &mut self,
+            name: String,
+            port: SendRight,
+            reply: Reply<'_, (), NameError>,
+        ) -> Replied {
+            let watched = port.name();
+            let result = self.table.register(name, port);
+            if result.is_ok() {
+                // If the request fails the entry stays until looked up in vain; the table
+                // is the service's, not a correctness matter for clients.
+                let _ = sys::port_request_notification(watched, notify::DEAD_NAME, self.notify);
+            }
+            reply.send(result)
+        }
+
+        fn lookup(&mut self, name: String, reply: Reply<'_, SendRight, NameError>) -> Replied {
+            match self.table.lookup(&name) {
+                Ok(port) => reply.ok(port),
+                Err(error) => reply.err(error),
+            }
+        }
+    }
+
+    /// A program bootstrap started.
+    struct Child {
+        program: &'static str,
+        /// Its name-service port: no senders left means the child is gone.
+        port: ReceiveRight,
+        task: Task,
+        status: Option<u64>,
+    }
+
+    struct Bootstrap {
+        names: Names,
+        children: Vec<Child>,
+        /// Children that could not be started.
+        failed_to_start: usize,
+    }
+
+    impl Bootstrap {
+        fn child_gone(&mut self, port: Name) -> Dispatched {
+            if let Some(child) = self
+                .children
+                .iter_mut()
+                .find(|c| c.port.name() == port && c.status.is_none())
+            {
+                let status = child.task.wait().unwrap_or(u64::MAX);
+                println!(
+                    "bootstrap: {} exited with status {}",
+                    child.program, status as i64
+                );
+                child.status = Some(status);
+            }
+            if self.children.iter().all(|c| c.status.is_some()) {
+                Dispatched::Stop
+            } else {
+                Dispatched::Handled
+            }
+        }
+
+        fn exit_status(&self) -> i32 {
+            let all_zero = self.children.iter().all(|c| c.status == Some(0));
+            if all_zero && self.failed_to_start == 0 {
+                0
+            } else {
+                1
+            }
+        }
+    }
+
+    impl Dispatch for Bootstrap {
+        fn dispatch(&mut self, request: &Received<'_>, outbox: &mut Outbox) -> Dispatched {
+            match request.id() {
+                notify::NO_SENDERS => self.child_gone(request.header.local_port),
+                notify::DEAD_NAME => {
+                    if let Some(dead) = request.body.get(..4) {
+                        let dead = u32::from_le_bytes(dead.try_into().expect("4 bytes"));
+                        self.names.table.remove_where(|port| port.name() == dead);
+                    }
+                    Dispatched::Handled
+                }
+                _ => names::dispatch(&mut self.names, request, outbox),
+            }
+        }
+    }
+
+    /// Starts `programs` and serves them until all have exited; the exit status.
+    pub fn run(programs: &'static [&'static str]) -> i32 {
+        let set = PortSet::allocate().expect("bootstrap: port set");
+        let notify = ReceiveRight::allocate().expect("bootstrap: notification port");
+        set.insert(&notify)
+            .expect("bootstrap: notification port into the set");
+        let mut bootstrap = Bootstrap {
+            names: Names {
+                table: NameTable::new(NAME_TABLE_CAPACITY),
+                notify: notify.name(),
+            },
+            children: Vec::new(),
+            failed_to_start: 0,
+        };
+        for &program in programs {
+            match start(program, &set) {
+                Ok(child) => bootstrap.children.push(child),
+                Err(error) => {
+                    println!("bootstrap: cannot start {program}: {error}");
+                    bootstrap.failed_to_start += 1;
+                }
+            }
+        }
+        if !bootstrap.children.is_empty() {
+            if let Err(error) = libipc::interface::serve(&set, &mut bootstrap) {
+                println!("bootstrap: the name service stopped: {error:?}");
+                return 2;
+            }
+        }
+        bootstrap.exit_status()
+    }
+
+    /// Starts `program` with a send right to a new name-service port of its own.
+    fn start(program: &'static str, set: &PortSet) -> Result<Child, libipc::abi::KernReturn> {
+        let port = ReceiveRight::allocate()?;
+        set.insert(&port)?;
+        let send = port.make_send()?;
+        let task = Task::spawn(program, Some(&send), 0)?;
+        // Armed while our own send right still stands, so it fires even if the child has
+        // already exited, once we let go of ours below.
+        sys::port_request_notification(port.name(), notify::NO_SENDERS, port.name())?;
+        drop(send);
+        Ok(Child {
+            program,
+            port,
+            task,
+            status: None,
+        })
+    }
+}
+
+#[cfg(target_os = "none")]
 fn main(_args: libipc::rt::StartArgs) -> i32 {
     libipc::println!("bootstrap: started");
-    0
+    if start::START.is_empty() {
+        return 0;
+    }
+    serve::run(start::START)
 }
 
 /// On the host (`cargo test` at the workspace root) the program is an empty binary.

@@ -1,0 +1,243 @@
+//! How a routine's arguments and results travel: data as postcard-encoded serde values in the
+//! body, one after another after a length prefix; a [`SendRight`] as a port descriptor, in
+//! order.
+
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+use super::rights::{self, SendRight};
+use crate::abi::message::{Disposition, ReceivedRight, HEADER_SIZE, MAX_DESCRIPTORS};
+use crate::ipc::message::{MessageError, Name, OutMessage, Received};
+
+/// Most body bytes a message can have (no descriptors).
+pub const MAX_BODY: usize = crate::abi::message::MAX_MESSAGE_SIZE - HEADER_SIZE;
+
+/// A type that can be an argument or result of a routine.
+///
+/// Every serde type (`Serialize + DeserializeOwned`) is one and travels postcard-encoded in
+/// the body. A [`SendRight`] travels as a port descriptor: the sender passes a borrow of a
+/// right it keeps (`CopySend`, see [`Give`]) and the receiver gets its own [`SendRight`].
+pub trait Wire: Sized {
+    /// What a sender passes for a value of this type.
+    type Give<'a>;
+
+    /// Appends `value` to the message being built.
+    fn encode(value: Self::Give<'_>, encoder: &mut Encoder<'_>) -> Result<(), MessageError>;
+
+    /// Takes the next value of this type from a received message.
+    fn decode(decoder: &mut Decoder<'_>) -> Result<Self, Malformed>;
+}
+
+/// What a sender passes for a `T`: `T` itself, or for [`SendRight`] a `&SendRight` (the right
+/// travels as a copy; the sender keeps its own).
+pub type Give<'a, T> = <T as Wire>::Give<'a>;
+
+impl<T: Serialize + DeserializeOwned> Wire for T {
+    type Give<'a> = T;
+
+    fn encode(value: T, encoder: &mut Encoder<'_>) -> Result<(), MessageError> {
+        encoder.data(&value)
+    }
+
+    fn decode(decoder: &mut Decoder<'_>) -> Result<T, Malformed> {
+        decoder.data()
+    }
+}
+
+impl Wire for SendRight {
+    type Give<'a> = &'a SendRight;
+
+    fn encode(value: &SendRight, encoder: &mut Encoder<'_>) -> Result<(), MessageError> {
+        encoder.right(value.name(), Disposition::CopySend)
+    }
+
+    fn decode(decoder: &mut Decoder<'_>) -> Result<SendRight, Malformed> {
+        match decoder.right()? {
+            (name, Some(ReceivedRight::Send)) if name != 0 => Ok(SendRight::from_raw(name)),
+            (name, kind) => {
+                rights::release(name, kind);
+                Err(Malformed)
+            }
+        }
+    }
+}
+
+/// The error type of a subsystem whose routines cannot fail: it has no values.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum NoError {}
+
+/// A received request or reply does not have the layout its id promises.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Malformed;
+
+/// Bytes before the encoded values of a body: their length, as a little-endian `u16`. A
+/// message's size is rounded up to 4 bytes, so without it zero padding would read as values.
+pub const LENGTH_PREFIX: usize = 2;
+
+/// Builds a message body (its length prefix, then encoded values) and its port rights.
+pub struct Encoder<'a> {
+    body: &'a mut [u8],
+    used: usize,
+    rights: [(Name, Disposition); MAX_DESCRIPTORS],
+    right_count: usize,
+}
+
+impl<'a> Encoder<'a> {
+    /// An empty message whose body goes into `body` (at least [`LENGTH_PREFIX`] bytes).
+    pub fn new(body: &'a mut [u8]) -> Self {
+        body[..LENGTH_PREFIX].fill(0);
+        Encoder {
+            body,
+            used: LENGTH_PREFIX,
+            rights: [(0, Disposition::CopySend); MAX_DESCRIPTORS],
+            right_count: 0,
+        }
+    }
+
+    /// Appends a postcard-encoded value to the body.
+    pub fn data<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), MessageError> {
+        let room = &mut self.body[self.used..];
+        let used = postcard::to_slice(value, room)
+            .map_err(|_| MessageError::TooLarge)?
+            .len();
+        self.used += used;
+        let length = (self.used - LENGTH_PREFIX) as u16;
+        self.body[..LENGTH_PREFIX].copy_from_slice(&length.to_le_bytes());
+        Ok(())
+    }
+
+    /// Appends a port right: `name`, given with `disposition`.
+    pub fn right(&mut self, name: Name, disposition: Disposition) -> Result<(), MessageError> {
+        if self.right_count == MAX_DESCRIPTORS {
+            return Err(MessageError::TooManyRights);
+        }
+        self.rights[self.right_count] = (name, disposition);
+        self.right_count += 1;
+        Ok(())
+    }
+
+    /// Whether the message carries port rights.
+    pub fn has_rights(&self) -> bool {
+        self.right_count > 0
+    }
+
+    /// Bytes of body written so far, the length prefix included.
+    pub fn len(&self) -> usize {
+        self.used
+    }
+
+    /// Whether no value was written yet.
+    pub fn is_empty(&self) -> bool {
+        self.used == LENGTH_PREFIX
+    }
+
+    /// The message `id` with this body and these rights; its destination (0) and reply port
+    /// are the transport's to fill in.
+    pub fn message(&self, id: u32) -> Result<OutMessage<'_>, MessageError> {
+        let mut message = OutMessage::new(id, 0).with_body(&self.body[..self.used]);
+        for &(name, disposition) in &self.rights[..self.right_count] {
+            message = message.carry(name, disposition)?;
+        }
+        Ok(message)
+    }
+}
+
+/// Reads a received message's body and takes its port rights, in order. Rights not taken by
+/// the time it is dropped are released, so a message never leaks rights, whatever its shape.
+pub struct Decoder<'a> {
+    /// The values still to read; `None` if the body has no valid length prefix.
+    values: Option<&'a [u8]>,
+    /// What follows the values: padding.
+    padding: &'a [u8],
+    rights: [(Name, Option<ReceivedRight>); MAX_DESCRIPTORS],
+    right_count: usize,
+    next_right: usize,
+}
+
+impl<'a> Decoder<'a> {
+    /// Takes over the carried rights of `message` (not its reply right).
+    pub fn new(message: &Received<'a>) -> Self {
+        let mut rights = [(0, None); MAX_DESCRIPTORS];
+        let mut right_count = 0;
+        // `Received::parse` caps descriptors at MAX_DESCRIPTORS; `zip` keeps it safe anyway.
+        for (slot, right) in rights.iter_mut().zip(message.rights()) {
+            *slot = right;
+            right_count += 1;
+        }
+        let length = message
+            .body
+            .get(..LENGTH_PREFIX)
+            .map(|prefix| usize::from(u16::from_le_bytes([prefix[0], prefix[1]])));
+        let (values, padding) = match length {
+            Some(length) if LENGTH_PREFIX + length <= message.body.len() => {
+                let (values, padding) = message.body[LENGTH_PREFIX..].split_at(length);
+                (Some(values), padding)
+            }
+            _ => (None, &[][..]),
+        };
+        Decoder {
+            values,
+            padding,
+            rights,
+            right_count,
+            next_right: 0,
+        }
+    }
+
+    /// The next postcard-encoded value of the body.
+    pub fn data<T: DeserializeOwned>(&mut self) -> Result<T, Malformed> {
+        let values = self.values.ok_or(Malformed)?;
+        let (value, rest) = postcard::take_from_bytes(values).map_err(|_| Malformed)?;
+        self.values = Some(rest);
+        Ok(value)
+    }
+
+    /// The next carried right, now the caller's.
+    pub fn right(&mut self) -> Result<(Name, Option<ReceivedRight>), Malformed> {
+        if self.next_right == self.right_count {
+            return Err(Malformed);
+        }
+        let right = self.rights[self.next_right];
+        self.next_right += 1;
+        Ok(right)
+    }
+
+    /// Checks that everything was read: every value and right, and after the values at most
+    /// the zero padding that rounds a message to 4 bytes.
+    pub fn finish(&self) -> Result<(), Malformed> {
+        let values_read = self.values.is_some_and(|values| values.is_empty());
+        let padding = self.padding.len() < 4 && self.padding.iter().all(|&b| b == 0);
+        if values_read && padding && self.next_right == self.right_count {
+            Ok(())
+        } else {
+            Err(Malformed)
+        }
+    }
+}
+
+impl Drop for Decoder<'_> {
+    fn drop(&mut self) {
+        for &(name, kind) in &self.rights[self.next_right..self.right_count] {
+            rights::release(name, kind);
+        }
+    }
+}
+
+/// The first byte of every reply body: how the request went.
+pub(crate) mod status {
+    /// The routine's result follows.
+    pub const OK: u8 = 0;
+    /// The routine's error follows.
+    pub const ERROR: u8 = 1;
+    /// The server could not decode the request.
+    pub const BAD_REQUEST: u8 = 2;
+    /// The server has no routine with the request's id.
+    pub const UNKNOWN_ROUTINE: u8 = 3;
+    /// The server could not encode its reply (too large).
+    pub const REPLY_FAILED: u8 = 4;
+}
+
+/// The id of the reply to request `id` (MIG's convention: request id + 100).
+pub const fn reply_id(id: u32) -> u32 {
+    id.wrapping_add(100)
+}

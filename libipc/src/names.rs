@@ -1,0 +1,70 @@
+//! The bootstrap name service: servers register a send right to their port under a name,
+//! clients look names up. `bootstrap` serves it; every task it starts gets a send right to
+//! it as its first start argument ([`Client::from_start_args`]).
+//!
+//! ```ignore
+//! let mut names = libipc::names::Client::from_start_args(&args).expect("started by bootstrap");
+//! let port = libipc::ipc::ReceiveRight::allocate()?;
+//! names.register("echo".into(), &port.make_send()?)?;
+//! let echo = names.lookup("echo".into())?; // a send right to `port`
+//! ```
+
+use serde::{Deserialize, Serialize};
+
+/// Longest name, in bytes.
+pub const MAX_NAME_LEN: usize = 64;
+
+/// Why the name service refused a request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum NameError {
+    /// No port is registered under the name.
+    Unknown,
+    /// Another port is already registered under the name.
+    Duplicate,
+    /// The name is longer than [`MAX_NAME_LEN`] bytes.
+    TooLong,
+    /// The name is empty.
+    Empty,
+    /// The service's table is full.
+    TableFull,
+}
+
+/// Checks a name as the service does: 1 to [`MAX_NAME_LEN`] bytes.
+pub fn check_name(name: &str) -> Result<(), NameError> {
+    match name.len() {
+        0 => Err(NameError::Empty),
+        n if n > MAX_NAME_LEN => Err(NameError::TooLong),
+        _ => Ok(()),
+    }
+}
+
+crate::interface! {
+    /// The generated interface (ids 400.., as Mach's bootstrap subsystem).
+    pub mod service = 400 {
+        type Error = NameError;
+
+        /// Registers `port` under `name` (the service keeps a copy of the right, until its
+        /// port dies).
+        ///
+        /// Reply: `()`, or `Empty`, `TooLong`, `Duplicate` (the name is taken) or `TableFull`.
+        fn register(name: String, port: SendRight) -> ();
+
+        /// Looks `name` up.
+        ///
+        /// Reply: a send right to the port registered under `name`, or `Empty`, `TooLong` or
+        /// `Unknown`.
+        fn lookup(name: String) -> SendRight;
+    }
+}
+
+pub use service::{dispatch, ids, Client, Dispatcher, Server, BASE};
+
+#[cfg(all(feature = "runtime", target_os = "none"))]
+impl Client {
+    /// The client of the name service whose send right a task's creator passed as the first
+    /// start argument; `None` if it passed none.
+    pub fn from_start_args(args: &crate::rt::StartArgs) -> Option<Client> {
+        let name = u32::try_from(args.arg0).ok().filter(|&n| n != 0)?;
+        Some(Client::new(crate::ipc::SendRight::from_raw(name)))
+    }
+}

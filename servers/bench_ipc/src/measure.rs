@@ -1,0 +1,48 @@
+//! Timing loops: warm-up iterations, then each timed iteration between two `rdtsc` reads.
+
+use alloc::vec::Vec;
+
+use crate::stats::Summary;
+use crate::Failure;
+
+/// The time-stamp counter: under QEMU's `-icount shift=0` it counts guest instructions.
+#[inline(always)]
+fn timestamp() -> u64 {
+    // SAFETY: `rdtsc` only reads the counter; user mode may run it (the kernel leaves
+    // CR4.TSD clear, else this faults and the task is ended).
+    unsafe { core::arch::x86_64::_rdtsc() }
+}
+
+/// Runs `iteration` `warm_up` times untimed, then `timed` times each timed on its own; the
+/// summary of the timed samples. Stops at the first failed iteration.
+pub fn time_iterations(
+    warm_up: usize,
+    timed: usize,
+    mut iteration: impl FnMut() -> Result<(), Failure>,
+) -> Result<Summary, Failure> {
+    for _ in 0..warm_up {
+        iteration()?;
+    }
+    let mut samples = Vec::new();
+    samples
+        .try_reserve_exact(timed)
+        .map_err(|_| Failure::from("no heap for the samples"))?;
+    for _ in 0..timed {
+        let start = timestamp();
+        let result = iteration();
+        let end = timestamp();
+        result?;
+        samples.push(end.wrapping_sub(start));
+    }
+    Summary::of(&mut samples).ok_or_else(|| Failure::from("no timed iterations"))
+}
+
+/// Prints the spread of a timed figure as a remark (the `bench` line carries the median).
+pub fn remark(metric: &str, samples: usize, summary: &Summary) {
+    libipc::println!(
+        "bench_ipc: {metric}: {samples} samples, min {}, median {}, max {}",
+        summary.min,
+        summary.median,
+        summary.max
+    );
+}

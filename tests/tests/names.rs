@@ -1,0 +1,39 @@
+//! The bootstrap server and its name service: a default boot starts bootstrap, which starts
+//! `name_test` (marked `start = true` in servers/boot.toml), which registers, looks up and
+//! calls servers through the generated interfaces.
+
+use kernel_tests::{boot, Outcome, Summary};
+
+#[test]
+fn bootstrap_serves_names_to_the_programs_it_starts() {
+    let run = boot("bootstrap_serves_names_to_the_programs_it_starts", "");
+    run.expect_outcome(Outcome::Guest(0));
+    run.expect_line_starting_with("bootstrap: started", "bootstrap's start");
+    let names = [
+        "names_register",
+        "names_duplicate",
+        "names_bad_names",
+        "names_unknown",
+        "names_lookup",
+        "names_call_through",
+        "names_right_through_call",
+        "names_malformed_request",
+        "names_server_exit",
+        "names_dead_name_removed",
+    ];
+    run.expect_all_passed(&names);
+    let expected = Summary {
+        passed: names.len() as u32,
+        failed: 0,
+    };
+    if run.report.summary != Some(expected) {
+        run.fail(&format!(
+            "expected {expected:?}, got {:?}",
+            run.report.summary
+        ));
+    }
+    run.expect_line_containing(
+        &["bootstrap: name_test exited with status 0"],
+        "the child's exit report",
+    );
+}
