@@ -39,14 +39,19 @@ pub enum MessageError {
     Malformed,
 }
 
-/// A message to send.
+/// Rights [`OutMessage::carry`] holds inline; more go through [`OutMessage::with_rights`].
+pub const INLINE_RIGHTS: usize = 4;
+
+/// A message to send. Small (a few words: building one costs next to nothing); the body and
+/// any long list of rights are borrowed.
 #[derive(Clone, Copy)]
 pub struct OutMessage<'a> {
     pub id: u32,
     pub destination: (Name, Disposition),
     pub reply: Option<(Name, Disposition)>,
-    rights: [(Name, Disposition); MAX_DESCRIPTORS],
+    inline_rights: [(Name, Disposition); INLINE_RIGHTS],
     right_count: usize,
+    borrowed_rights: &'a [(Name, Disposition)],
     pub body: &'a [u8],
 }
 
@@ -57,8 +62,9 @@ impl<'a> OutMessage<'a> {
             id,
             destination: (destination, Disposition::CopySend),
             reply: None,
-            rights: [(0, Disposition::CopySend); MAX_DESCRIPTORS],
+            inline_rights: [(0, Disposition::CopySend); INLINE_RIGHTS],
             right_count: 0,
+            borrowed_rights: &[],
             body: &[],
         }
     }
@@ -86,24 +92,39 @@ impl<'a> OutMessage<'a> {
         self
     }
 
-    /// Carries the right `name` names, with `disposition`.
+    /// Carries the right `name` names, with `disposition` (up to [`INLINE_RIGHTS`] this way).
     pub fn carry(mut self, name: Name, disposition: Disposition) -> Result<Self, MessageError> {
-        if self.right_count == MAX_DESCRIPTORS {
+        if self.right_count == INLINE_RIGHTS || !self.borrowed_rights.is_empty() {
             return Err(MessageError::TooManyRights);
         }
-        self.rights[self.right_count] = (name, disposition);
+        self.inline_rights[self.right_count] = (name, disposition);
         self.right_count += 1;
         Ok(self)
     }
 
+    /// Carries these rights (up to [`MAX_DESCRIPTORS`]) instead of any carried inline.
+    pub fn with_rights(mut self, rights: &'a [(Name, Disposition)]) -> Result<Self, MessageError> {
+        if rights.len() > MAX_DESCRIPTORS {
+            return Err(MessageError::TooManyRights);
+        }
+        self.right_count = 0;
+        self.borrowed_rights = rights;
+        Ok(self)
+    }
+
     pub fn rights(&self) -> &[(Name, Disposition)] {
-        &self.rights[..self.right_count]
+        if self.borrowed_rights.is_empty() {
+            &self.inline_rights[..self.right_count]
+        } else {
+            self.borrowed_rights
+        }
     }
 
     /// Bytes the encoded message takes.
     pub fn size(&self) -> usize {
-        let descriptors = if self.right_count > 0 {
-            4 + self.right_count * DESCRIPTOR_SIZE
+        let count = self.rights().len();
+        let descriptors = if count > 0 {
+            4 + count * DESCRIPTOR_SIZE
         } else {
             0
         };
@@ -116,7 +137,8 @@ impl<'a> OutMessage<'a> {
         if size > MAX_MESSAGE_SIZE || size > buffer.len() {
             return Err(MessageError::TooLarge);
         }
-        let complex = self.right_count > 0;
+        let rights = self.rights();
+        let complex = !rights.is_empty();
         let header = MessageHeader {
             bits: MessageHeader::bits(self.destination.1, self.reply.map(|r| r.1), complex),
             size: size as u32,
@@ -128,9 +150,9 @@ impl<'a> OutMessage<'a> {
         buffer[..HEADER_SIZE].copy_from_slice(&header.to_bytes());
         let mut at = HEADER_SIZE;
         if complex {
-            buffer[at..at + 4].copy_from_slice(&(self.right_count as u32).to_le_bytes());
+            buffer[at..at + 4].copy_from_slice(&(rights.len() as u32).to_le_bytes());
             at += 4;
-            for &(name, disposition) in self.rights() {
+            for &(name, disposition) in rights {
                 buffer[at..at + DESCRIPTOR_SIZE]
                     .copy_from_slice(&Descriptor::port(name, disposition).to_bytes());
                 at += DESCRIPTOR_SIZE;
@@ -274,11 +296,22 @@ mod tests {
     #[test]
     fn limits_are_errors() {
         let mut m = OutMessage::new(1, 1);
-        for _ in 0..MAX_DESCRIPTORS {
+        for _ in 0..INLINE_RIGHTS {
             m = m.carry(1, Disposition::CopySend).unwrap();
         }
         assert_eq!(
             m.carry(1, Disposition::CopySend).err(),
+            Some(MessageError::TooManyRights)
+        );
+        let many = [(7, Disposition::CopySend); MAX_DESCRIPTORS];
+        let m = OutMessage::new(1, 1).with_rights(&many).unwrap();
+        assert_eq!(m.rights().len(), MAX_DESCRIPTORS);
+        let mut buffer = [0u8; MAX_MESSAGE_SIZE];
+        let size = m.encode(&mut buffer).unwrap();
+        assert_eq!(size, HEADER_SIZE + 4 + MAX_DESCRIPTORS * DESCRIPTOR_SIZE);
+        let too_many = [(7, Disposition::CopySend); MAX_DESCRIPTORS + 1];
+        assert_eq!(
+            OutMessage::new(1, 1).with_rights(&too_many).err(),
             Some(MessageError::TooManyRights)
         );
         let big = [0u8; MAX_MESSAGE_SIZE];

@@ -6,6 +6,7 @@ use super::kernel_space::{self, phys_to_virt, DirectMapTables};
 use super::map::Protection;
 use crate::arch::paging::{self, flags, PageTables};
 use crate::kern::object_table::OutOfMemory;
+use core::cell::Cell;
 
 /// First PML4 entry of the kernel half.
 const KERNEL_HALF: usize = 256;
@@ -14,7 +15,13 @@ const KERNEL_HALF: usize = 256;
 /// which belong to memory objects).
 pub struct Pmap {
     root: u64,
+    /// The last translation looked up: (page, frame | leaf flags), page `u64::MAX` when
+    /// empty. Message buffers are used over and over, so most lookups hit; every change to
+    /// the tables goes through this type and clears it.
+    last: Cell<(u64, u64)>,
 }
+
+const NO_TRANSLATION: (u64, u64) = (u64::MAX, 0);
 
 fn pml4(phys: u64) -> *mut [u64; 512] {
     phys_to_virt(phys) as *mut [u64; 512]
@@ -32,7 +39,10 @@ impl Pmap {
             new[..KERNEL_HALF].fill(0);
             new[KERNEL_HALF..].copy_from_slice(&kernel[KERNEL_HALF..]);
         }
-        Ok(Pmap { root })
+        Ok(Pmap {
+            root,
+            last: Cell::new(NO_TRANSLATION),
+        })
     }
 
     pub fn root(&self) -> u64 {
@@ -53,6 +63,7 @@ impl Pmap {
         if !protection.allows(Protection::EXECUTE) {
             page_flags |= kernel_space::no_execute_bit();
         }
+        self.last.set(NO_TRANSLATION);
         let mut memory = UserTables;
         PageTables::new(self.root, &mut memory).map_page(address, frame, page_flags)?;
         // The entry may have been present with fewer rights: drop any stale translation.
@@ -62,8 +73,16 @@ impl Pmap {
 
     /// The frame and entry flags `address` translates to.
     pub fn translate(&self, address: u64) -> Option<(u64, u64)> {
+        let page = address & !0xfff;
+        let (cached_page, entry) = self.last.get();
+        if cached_page == page {
+            const FRAME: u64 = 0x000f_ffff_ffff_f000;
+            return Some(((entry & FRAME) | (address & 0xfff), entry & !FRAME));
+        }
         let mut memory = DirectMapTables;
-        PageTables::new(self.root, &mut memory).translate(address)
+        let (phys, leaf_flags) = PageTables::new(self.root, &mut memory).translate(address)?;
+        self.last.set((page, (phys & !0xfff) | leaf_flags));
+        Some((phys, leaf_flags))
     }
 
     /// Makes this the current address space, if it is not already.
@@ -81,6 +100,7 @@ impl Pmap {
 
     /// Frees the table pages. Switches to the kernel's tables first if these are loaded.
     pub fn destroy(self) {
+        self.last.set(NO_TRANSLATION);
         let current = x86_64::registers::control::Cr3::read_raw()
             .0
             .start_address()
