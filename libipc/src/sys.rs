@@ -368,3 +368,12 @@ pub fn host_info(selector: u64) -> Result<u64, KernReturn> {
 pub fn thread_set_priority(priority: u64) -> Result<u64, KernReturn> {
     call1(Syscall::ThreadSetPriority, priority)
 }
+
+/// Powers the machine off with `status`, given a send right to the privileged host port.
+/// Returns only the error when `host` is not one.
+pub fn host_shutdown(host: u32, status: u64) -> KernReturn {
+    match call2(Syscall::HostShutdown, u64::from(host), status) {
+        Ok(_) => KernReturn::Failure,
+        Err(e) => e,
+    }
+}

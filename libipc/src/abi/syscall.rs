@@ -56,10 +56,14 @@ pub enum Syscall {
     /// `(priority)`: sets the calling thread's scheduling priority, 0 (lowest) to
     /// [`MAX_PRIORITY`]; returns the previous one.
     ThreadSetPriority = 15,
+    /// `(host, status)`: powers the machine off, reporting `status` (0: success). Needs a
+    /// send right to the privileged host port, which the kernel gives only the first task
+    /// (as its first start argument). Returns only on error.
+    HostShutdown = 16,
 }
 
 impl Syscall {
-    pub const ALL: [Syscall; 16] = [
+    pub const ALL: [Syscall; 17] = [
         Syscall::DebugWrite,
         Syscall::TaskExit,
         Syscall::ThreadYield,
@@ -76,6 +80,7 @@ impl Syscall {
         Syscall::TaskTerminate,
         Syscall::HostInfo,
         Syscall::ThreadSetPriority,
+        Syscall::HostShutdown,
     ];
 
     /// Decodes a call number; the numbers are dense, so this is a bounds check.

@@ -35,6 +35,9 @@ pub enum KernelObject {
     Task(TaskId),
     /// A task that has exited, and its status (kept for `task_wait`).
     ExitedTask(u64),
+    /// The privileged host port: whoever holds a send right may power the machine off (and,
+    /// later, register the default pager).
+    Host,
 }
 
 /// A dead-name notification someone asked for: when this port dies, send

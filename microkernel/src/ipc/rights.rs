@@ -251,7 +251,10 @@ impl Kernel {
         match p.receiver {
             // A task's port lives while the task does; an exited task's status is kept
             // until the last holder of its port lets go.
-            Receiver::Kernel(KernelObject::ExitedTask(_)) => self.destroy_port(port),
+            // ... and the host port goes with its last holder.
+            Receiver::Kernel(KernelObject::ExitedTask(_) | KernelObject::Host) => {
+                self.destroy_port(port)
+            }
             Receiver::Kernel(KernelObject::Task(_)) => {}
             Receiver::Task(_) | Receiver::InTransit => {
                 if let Some(notify_port) = p.no_senders.take() {

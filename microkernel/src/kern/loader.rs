@@ -366,10 +366,25 @@ impl Kernel {
         }
     }
 
-    /// Starts the first task, `name`, with `argument` as its third start argument.
+    /// Starts the first task, `name`, with a send right to the privileged host port as its
+    /// first start argument and `argument` as its third.
     pub fn start_init(&mut self, name: &str, argument: u64) -> Result<TaskId, SpawnError> {
         let task = self.spawn(name, [0, 0, argument])?;
         self.init = Some(task);
+        let host = self
+            .ports
+            .insert(Port::new(Receiver::Kernel(KernelObject::Host)))?;
+        self.ports.get_mut(host).expect("just inserted").send_rights = 1;
+        let name = self
+            .copyout(task, CarriedRight::Send(host))
+            .map_err(|()| SpawnError::OutOfMemory)?;
+        let first = self
+            .tasks
+            .get(task)
+            .and_then(|t| t.threads.first().copied());
+        if let Some(thread) = first.and_then(|t| self.threads.get_mut(t)) {
+            thread.frame.rdi = u64::from(name);
+        }
         Ok(task)
     }
 }

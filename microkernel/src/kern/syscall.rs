@@ -43,6 +43,7 @@ fn handler(call: Syscall) -> Handler {
         Syscall::TaskTerminate => task_terminate,
         Syscall::HostInfo => host_info,
         Syscall::ThreadSetPriority => thread_set_priority,
+        Syscall::HostShutdown => host_shutdown,
     }
 }
 
@@ -163,6 +164,38 @@ fn thread_set_priority(kernel: &mut Kernel, thread: ThreadId, a: [u64; 6]) -> Ou
         return Outcome::NoReturn;
     }
     Outcome::Return(Ok(u64::from(previous)))
+}
+
+fn host_shutdown(kernel: &mut Kernel, thread: ThreadId, a: [u64; 6]) -> Outcome {
+    use crate::ipc::port::{KernelObject, Receiver};
+    use crate::ipc::space::{Object, Rights};
+    let Some(task) = task_of(kernel, thread) else {
+        return Outcome::NoReturn;
+    };
+    let Some(entry) = kernel.entry(task, a[0] as u32) else {
+        return Outcome::Return(Err(KernReturn::InvalidName));
+    };
+    let is_host = match entry.object {
+        Object::Port(port) if entry.rights.contains(Rights::SEND) => kernel
+            .ports
+            .get(port)
+            .is_some_and(|p| p.receiver == Receiver::Kernel(KernelObject::Host)),
+        _ => false,
+    };
+    if !is_host {
+        return Outcome::Return(Err(KernReturn::InvalidRight));
+    }
+    let status = a[1];
+    let by = kernel.tasks.get(task).map(|t| t.name);
+    crate::kprintln!(
+        "host: shutdown by {} with status {status}",
+        by.as_ref().map_or("?", |n| n.as_str())
+    );
+    crate::arch::exit_qemu(if status == 0 {
+        libipc::abi::report::ExitCode::Success
+    } else {
+        libipc::abi::report::ExitCode::TestsFailed
+    })
 }
 
 fn host_info(kernel: &mut Kernel, _: ThreadId, a: [u64; 6]) -> Outcome {

@@ -1,7 +1,8 @@
-//! `bootstrap`: the first task the kernel starts. It starts the programs that
-//! `servers/boot.toml` marks `start = true`, serves them the name service
-//! ([`libipc::names`]), reports each one's exit, and exits once all have: with 0 if every one
-//! exited with 0, else 1. With nothing to start it announces itself and exits with 0.
+//! `bootstrap`: the first task the kernel starts. It holds the privileged host port the
+//! kernel gives it, starts the programs that `servers/boot.toml` marks `start = true`, serves
+//! them the name service ([`libipc::names`]), reports each one's exit, and once all have
+//! exited powers the machine off through the host port: with status 0 if every one exited
+//! with 0, else 1. With nothing to start it announces itself and shuts down with 0.
 //!
 //! Each child gets its own port to the name service (all in one port set), and bootstrap keeps
 //! no send right to it: the port's no-senders notification then says the child is gone
@@ -181,12 +182,21 @@ mod serve {
 }
 
 #[cfg(target_os = "none")]
-fn main(_args: libipc::rt::StartArgs) -> i32 {
+fn main(args: libipc::rt::StartArgs) -> i32 {
+    // The kernel hands the first task the privileged host port; bootstrap keeps it, gives it
+    // to nobody, and uses it to power the machine off when its programs are done.
+    let host = args.arg0 as u32;
     libipc::println!("bootstrap: started");
-    if start::START.is_empty() {
-        return 0;
+    let status = if start::START.is_empty() {
+        0
+    } else {
+        serve::run(start::START)
+    };
+    if host != 0 {
+        let error = libipc::sys::host_shutdown(host, status as u64);
+        libipc::println!("bootstrap: cannot shut down: {error}");
     }
-    serve::run(start::START)
+    status
 }
 
 /// On the host (`cargo test` at the workspace root) the program is an empty binary.
