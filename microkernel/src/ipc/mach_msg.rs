@@ -130,6 +130,9 @@ impl Kernel {
     /// Copies in and sends the message at `buffer`. `hand_off`: a receiver it wakes is
     /// returned rather than queued, for the caller to run.
     #[allow(clippy::too_many_arguments)]
+    // Out of line: its 8 KiB staging buffer would otherwise make every `mach_msg`, the fast
+    // path's too, pay for probing a large stack frame.
+    #[inline(never)]
     fn send(
         &mut self,
         task: TaskId,
