@@ -377,3 +377,57 @@ pub fn host_shutdown(host: u32, status: u64) -> KernReturn {
         Err(e) => e,
     }
 }
+
+/// A new zero-filled region (`flags`: `VM_ANYWHERE` or 0 for exactly at `address`); its address.
+pub fn vm_allocate(address: u64, size: u64, flags: u64) -> Result<u64, KernReturn> {
+    call3(Syscall::VmAllocate, address, size, flags)
+}
+
+/// Removes the mappings in `[address, address + size)`.
+///
+/// # Safety
+/// Nothing of the caller's may still be in use in the range (its memory disappears).
+pub unsafe fn vm_deallocate(address: u64, size: u64) -> Result<(), KernReturn> {
+    call2(Syscall::VmDeallocate, address, size).map(drop)
+}
+
+/// Sets the current (or maximum, with `set_maximum`) protection of a range.
+pub fn vm_protect(
+    address: u64,
+    size: u64,
+    set_maximum: bool,
+    protection: u64,
+) -> Result<(), KernReturn> {
+    // SAFETY: changing protection touches no memory; accesses it forbids fault the caller.
+    unsafe {
+        syscall4(
+            Syscall::VmProtect as u64,
+            address,
+            size,
+            u64::from(set_maximum),
+            protection,
+        )
+    }
+    .into_result()
+    .map(drop)
+}
+
+/// Sets the inheritance of a range.
+pub fn vm_inherit(address: u64, size: u64, inheritance: u64) -> Result<(), KernReturn> {
+    call3(Syscall::VmInherit, address, size, inheritance).map(drop)
+}
+
+/// Sets the access strategy of a range.
+pub fn vm_behavior_set(address: u64, size: u64, behavior: u64) -> Result<(), KernReturn> {
+    call3(Syscall::VmBehaviorSet, address, size, behavior).map(drop)
+}
+
+/// The first region at or above `address`.
+pub fn vm_region(address: u64) -> Result<crate::abi::syscall::RegionInfo, KernReturn> {
+    use crate::abi::syscall::RegionInfo;
+    let mut bytes = [0u8; RegionInfo::SIZE];
+    // SAFETY: the kernel writes `RegionInfo::SIZE` bytes into `bytes`.
+    unsafe { syscall2(Syscall::VmRegion as u64, address, bytes.as_mut_ptr() as u64) }
+        .into_result()?;
+    Ok(RegionInfo::from_bytes(&bytes))
+}

@@ -60,10 +60,29 @@ pub enum Syscall {
     /// send right to the privileged host port, which the kernel gives only the first task
     /// (as its first start argument). Returns only on error.
     HostShutdown = 16,
+    /// `(address, size, flags)`: a new zero-filled region of `size` bytes (rounded up to
+    /// pages) at `address` (page-aligned), or anywhere with [`VM_ANYWHERE`]. Returns its
+    /// address. `NoSpace` if it does not fit.
+    VmAllocate = 17,
+    /// `(address, size)`: removes every mapping in the range (holes are fine); memory no
+    /// one maps any more is freed.
+    VmDeallocate = 18,
+    /// `(address, size, set_maximum, protection)`: sets the current (or, with
+    /// `set_maximum` 1, the maximum) protection ([`VM_PROT_READ`] ...) of a fully mapped
+    /// range. `ProtectionFailure` if it exceeds a region's maximum.
+    VmProtect = 19,
+    /// `(address, size, inheritance)`: what children get at fork ([`VM_INHERIT_SHARE`] ...).
+    VmInherit = 20,
+    /// `(address, size, strategy)`: the expected access pattern ([`VM_BEHAVIOR_NORMAL`] ...),
+    /// which drives read-ahead once pagers exist.
+    VmBehaviorSet = 21,
+    /// `(address, info)`: describes the first region at or above `address` into the
+    /// [`RegionInfo`] at `info`; returns its start. `InvalidAddress` when there is none.
+    VmRegion = 22,
 }
 
 impl Syscall {
-    pub const ALL: [Syscall; 17] = [
+    pub const ALL: [Syscall; 23] = [
         Syscall::DebugWrite,
         Syscall::TaskExit,
         Syscall::ThreadYield,
@@ -81,6 +100,12 @@ impl Syscall {
         Syscall::HostInfo,
         Syscall::ThreadSetPriority,
         Syscall::HostShutdown,
+        Syscall::VmAllocate,
+        Syscall::VmDeallocate,
+        Syscall::VmProtect,
+        Syscall::VmInherit,
+        Syscall::VmBehaviorSet,
+        Syscall::VmRegion,
     ];
 
     /// Decodes a call number; the numbers are dense, so this is a bounds check.
@@ -135,12 +160,94 @@ pub const HOST_HEAP_PAGES: u64 = 8;
 /// Deadlines armed by threads waiting with a timeout.
 pub const HOST_TIMERS: u64 = 9;
 
+/// `VmAllocate` flag: place the region anywhere (the address argument is ignored).
+pub const VM_ANYWHERE: u64 = 1;
+/// Where `VM_ANYWHERE` starts looking.
+pub const VM_ANYWHERE_BASE: u64 = 0x0000_1000_0000_0000;
+
+/// Protection bits.
+pub const VM_PROT_READ: u64 = 1;
+pub const VM_PROT_WRITE: u64 = 2;
+pub const VM_PROT_EXECUTE: u64 = 4;
+
+/// Inheritance values.
+pub const VM_INHERIT_SHARE: u64 = 0;
+pub const VM_INHERIT_COPY: u64 = 1;
+pub const VM_INHERIT_NONE: u64 = 2;
+
+/// Access strategies.
+pub const VM_BEHAVIOR_NORMAL: u64 = 0;
+pub const VM_BEHAVIOR_SEQUENTIAL: u64 = 1;
+pub const VM_BEHAVIOR_REVERSE: u64 = 2;
+pub const VM_BEHAVIOR_RANDOM: u64 = 3;
+
+/// What `VmRegion` reports about a region.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RegionInfo {
+    pub start: u64,
+    pub end: u64,
+    /// Offset of `start` in the region's memory object.
+    pub offset: u64,
+    pub protection: u8,
+    pub max_protection: u8,
+    pub inheritance: u8,
+    pub behavior: u8,
+    pub reserved: u32,
+}
+
+impl RegionInfo {
+    pub const SIZE: usize = core::mem::size_of::<RegionInfo>();
+
+    pub fn to_bytes(&self) -> [u8; Self::SIZE] {
+        let mut b = [0; Self::SIZE];
+        b[..8].copy_from_slice(&self.start.to_le_bytes());
+        b[8..16].copy_from_slice(&self.end.to_le_bytes());
+        b[16..24].copy_from_slice(&self.offset.to_le_bytes());
+        b[24] = self.protection;
+        b[25] = self.max_protection;
+        b[26] = self.inheritance;
+        b[27] = self.behavior;
+        b
+    }
+
+    pub fn from_bytes(b: &[u8; Self::SIZE]) -> RegionInfo {
+        let word = |i: usize| u64::from_le_bytes(b[i..i + 8].try_into().expect("8 bytes"));
+        RegionInfo {
+            start: word(0),
+            end: word(8),
+            offset: word(16),
+            protection: b[24],
+            max_protection: b[25],
+            inheritance: b[26],
+            behavior: b[27],
+            reserved: 0,
+        }
+    }
+}
+
 /// Longest program name `TaskSpawn` accepts.
 pub const PROGRAM_NAME_MAX: usize = 47;
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn region_info_round_trips() {
+        let r = RegionInfo {
+            start: 0x1000,
+            end: 0x5000,
+            offset: 0x2000,
+            protection: 3,
+            max_protection: 7,
+            inheritance: 1,
+            behavior: 2,
+            reserved: 0,
+        };
+        assert_eq!(RegionInfo::from_bytes(&r.to_bytes()), r);
+        assert_eq!(RegionInfo::SIZE, 32);
+    }
 
     #[test]
     fn numbers_are_distinct_and_decode() {

@@ -135,7 +135,12 @@ impl Kernel {
             let (start, end) = segment.pages();
             let entry = if segment.maps_file_directly() {
                 let object = self.program_object(name, file_phys, data.len() as u64)?;
-                MapEntry::new(start, end, object, segment.offset, segment.protection)
+                // The pages are the boot archive's, shared by every task running the program:
+                // never writable (copy-on-write comes with the VM work).
+                let mut entry =
+                    MapEntry::new(start, end, object, segment.offset, segment.protection);
+                entry.max_protection = Protection::READ_EXECUTE;
+                entry
             } else {
                 let object = self
                     .objects

@@ -26,6 +26,7 @@ pub type Handler = fn(&mut Kernel, ThreadId, [u64; 6]) -> Outcome;
 
 fn handler(call: Syscall) -> Handler {
     use crate::ipc::calls;
+    use crate::vm::calls as vm;
     match call {
         Syscall::DebugWrite => debug_write,
         Syscall::TaskExit => task_exit,
@@ -44,6 +45,12 @@ fn handler(call: Syscall) -> Handler {
         Syscall::HostInfo => host_info,
         Syscall::ThreadSetPriority => thread_set_priority,
         Syscall::HostShutdown => host_shutdown,
+        Syscall::VmAllocate => vm::vm_allocate,
+        Syscall::VmDeallocate => vm::vm_deallocate,
+        Syscall::VmProtect => vm::vm_protect,
+        Syscall::VmInherit => vm::vm_inherit,
+        Syscall::VmBehaviorSet => vm::vm_behavior_set,
+        Syscall::VmRegion => vm::vm_region,
     }
 }
 

@@ -7,6 +7,7 @@ use super::object::{ObjectKind, VmObject};
 use super::pmap::Pmap;
 use crate::kern::object_table::{Id, OutOfMemory, Table};
 use libipc::abi::syscall::{USER_END, USER_IMAGE_BASE};
+use libipc::abi::KernReturn;
 
 pub type ObjectId = Id<VmObject>;
 
@@ -113,12 +114,151 @@ impl AddressSpace {
         self.resolve_fault(objects, page, access)
     }
 
+    /// A new anonymous region of `size` bytes at `address` (or anywhere at or above `from`
+    /// when `address` is `None`); its start.
+    pub fn allocate(
+        &mut self,
+        objects: &mut Table<VmObject>,
+        address: Option<u64>,
+        from: u64,
+        size: u64,
+    ) -> Result<u64, KernReturn> {
+        let start = match address {
+            Some(a) => a,
+            None => self.map.find_space(from, size).ok_or(KernReturn::NoSpace)?,
+        };
+        let end = start.checked_add(size).ok_or(KernReturn::NoSpace)?;
+        let object = objects
+            .insert(VmObject::new(ObjectKind::Anonymous, size))
+            .map_err(|_| KernReturn::ResourceShortage)?;
+        match self
+            .map
+            .insert(MapEntry::new(start, end, object, 0, Protection::READ_WRITE))
+        {
+            Ok(()) => Ok(start),
+            Err(e) => {
+                release_object(objects, object);
+                Err(map_error(e))
+            }
+        }
+    }
+
+    /// Removes every mapping in `[start, end)`. Pages of anonymous memory in the range are
+    /// freed with it: an anonymous object is never shared between tasks yet, and after the
+    /// split no other entry maps that part of it.
+    pub fn deallocate(
+        &mut self,
+        objects: &mut Table<VmObject>,
+        start: u64,
+        end: u64,
+    ) -> Result<(), KernReturn> {
+        let mut removed: alloc::vec::Vec<MapEntry<ObjectId>> = alloc::vec::Vec::new();
+        let count = self
+            .map
+            .clipped_range(start, end, |o| duplicate(objects, *o))
+            .map_err(map_error)?
+            .len();
+        removed
+            .try_reserve(count)
+            .map_err(|_| KernReturn::ResourceShortage)?;
+        self.map
+            .remove_range(start, end, |o| duplicate(objects, *o), |e| removed.push(e))
+            .map_err(map_error)?;
+        self.pmap.remove(start, end);
+        for entry in removed {
+            if let Some(object) = objects.get_mut(entry.object) {
+                if object.kind() == ObjectKind::Anonymous {
+                    let (from, to) = (entry.offset, entry.offset + (entry.end - entry.start));
+                    object.remove_pages(from, to, |frame| {
+                        let _ = kernel_space::free_frame(frame);
+                    });
+                }
+            }
+            release_object(objects, entry.object);
+        }
+        Ok(())
+    }
+
+    /// Changes the protection (or maximum protection) of the fully mapped `[start, end)`.
+    pub fn protect(
+        &mut self,
+        objects: &mut Table<VmObject>,
+        start: u64,
+        end: u64,
+        set_maximum: bool,
+        protection: Protection,
+    ) -> Result<(), KernReturn> {
+        if !self.map.is_fully_mapped(start, end) {
+            return Err(KernReturn::InvalidAddress);
+        }
+        // Decode: no region may be given more than its maximum.
+        let exceeds = self
+            .map
+            .entries()
+            .iter()
+            .filter(|e| e.start < end && e.end > start)
+            .any(|e| !set_maximum && !e.max_protection.allows(protection));
+        if exceeds {
+            return Err(KernReturn::ProtectionFailure);
+        }
+        for entry in self
+            .map
+            .clipped_range(start, end, |o| duplicate(objects, *o))
+            .map_err(map_error)?
+        {
+            if set_maximum {
+                entry.max_protection = protection;
+                entry.protection =
+                    Protection::from_bits(entry.protection.bits() & protection.bits());
+            } else {
+                entry.protection = protection;
+            }
+        }
+        // Mappings made under the old protection go; faults remake them under the new.
+        self.pmap.remove(start, end);
+        Ok(())
+    }
+
+    /// Applies `change` to every entry of `[start, end)` (holes allowed).
+    pub fn update(
+        &mut self,
+        objects: &mut Table<VmObject>,
+        start: u64,
+        end: u64,
+        mut change: impl FnMut(&mut MapEntry<ObjectId>),
+    ) -> Result<(), KernReturn> {
+        for entry in self
+            .map
+            .clipped_range(start, end, |o| duplicate(objects, *o))
+            .map_err(map_error)?
+        {
+            change(entry);
+        }
+        Ok(())
+    }
+
     /// Unmaps everything, releasing the objects (freeing those that lose their last
     /// reference, with their pages), then the page tables.
     pub fn destroy(mut self, objects: &mut Table<VmObject>) {
         self.map
             .clear(|entry| release_object(objects, entry.object));
         self.pmap.destroy();
+    }
+}
+
+/// One more reference to `id` (a map entry split in two), returning it.
+fn duplicate(objects: &mut Table<VmObject>, id: ObjectId) -> ObjectId {
+    if let Some(object) = objects.get_mut(id) {
+        object.add_reference();
+    }
+    id
+}
+
+fn map_error(e: MapError) -> KernReturn {
+    match e {
+        MapError::InvalidRange => KernReturn::InvalidArgument,
+        MapError::Overlap => KernReturn::NoSpace,
+        MapError::OutOfMemory => KernReturn::ResourceShortage,
     }
 }
 

@@ -34,6 +34,11 @@ impl Protection {
     pub const fn bits(self) -> u8 {
         self.0
     }
+
+    /// From read (1), write (2), execute (4) bits; other bits are dropped.
+    pub const fn from_bits(bits: u8) -> Protection {
+        Protection(bits & 7)
+    }
 }
 
 impl fmt::Display for Protection {
@@ -192,6 +197,87 @@ impl<O> VmMap<O> {
         (candidate.checked_add(size)? <= self.max).then_some(candidate)
     }
 
+    /// Splits the entry that strictly contains `at`, so that `at` is an entry boundary; the
+    /// right half's object reference comes from `duplicate` (which takes a new reference).
+    pub fn clip(&mut self, at: u64, duplicate: impl FnOnce(&O) -> O) -> Result<(), MapError> {
+        let i = self.first_ending_above(at);
+        let Some(entry) = self.entries.get(i) else {
+            return Ok(());
+        };
+        if entry.start >= at || !at.is_multiple_of(PAGE_SIZE) {
+            return Ok(());
+        }
+        self.entries
+            .try_reserve(1)
+            .map_err(|_| MapError::OutOfMemory)?;
+        let left = &mut self.entries[i];
+        let mut right = MapEntry {
+            start: at,
+            offset: left.object_offset(at),
+            object: duplicate(&left.object),
+            ..*left
+        };
+        right.end = left.end;
+        left.end = at;
+        self.entries.insert(i + 1, right);
+        Ok(())
+    }
+
+    /// Whether `[start, end)` is covered by entries with no hole.
+    pub fn is_fully_mapped(&self, start: u64, end: u64) -> bool {
+        let mut cursor = start;
+        for e in &self.entries[self.first_ending_above(start)..] {
+            if cursor >= end {
+                break;
+            }
+            if e.start > cursor {
+                return false;
+            }
+            cursor = e.end;
+        }
+        cursor >= end
+    }
+
+    /// Clips at `start` and `end` and returns the entries inside `[start, end)`.
+    pub fn clipped_range(
+        &mut self,
+        start: u64,
+        end: u64,
+        mut duplicate: impl FnMut(&O) -> O,
+    ) -> Result<&mut [MapEntry<O>], MapError> {
+        if !start.is_multiple_of(PAGE_SIZE)
+            || !end.is_multiple_of(PAGE_SIZE)
+            || start >= end
+            || start < self.min
+            || end > self.max
+        {
+            return Err(MapError::InvalidRange);
+        }
+        self.clip(start, &mut duplicate)?;
+        self.clip(end, &mut duplicate)?;
+        // After the clips no entry straddles `start` or `end`.
+        let first = self.first_ending_above(start);
+        let last = self.first_ending_above(end);
+        Ok(&mut self.entries[first..last])
+    }
+
+    /// Removes the parts of entries inside `[start, end)`, handing each removed entry to
+    /// `release`.
+    pub fn remove_range(
+        &mut self,
+        start: u64,
+        end: u64,
+        duplicate: impl FnMut(&O) -> O,
+        mut release: impl FnMut(MapEntry<O>),
+    ) -> Result<(), MapError> {
+        let count = self.clipped_range(start, end, duplicate)?.len();
+        let first = self.first_ending_above(start);
+        for entry in self.entries.drain(first..first + count) {
+            release(entry);
+        }
+        Ok(())
+    }
+
     /// Removes every entry, handing each to `release`.
     pub fn clear(&mut self, mut release: impl FnMut(MapEntry<O>)) {
         for entry in self.entries.drain(..) {
@@ -267,6 +353,87 @@ mod tests {
         assert_eq!(m.find_space(0, 0x18000), Some(0x8000));
         assert_eq!(m.find_space(0, 0x19000), None);
         assert_eq!(m.find_space(0, 0x1234), None);
+    }
+
+    fn starts(m: &VmMap<u32>) -> Vec<(u64, u64, u64, u32)> {
+        m.entries()
+            .iter()
+            .map(|e| (e.start, e.end, e.offset, e.object))
+            .collect()
+    }
+
+    #[test]
+    fn clipping_splits_with_adjusted_offsets() {
+        let mut m = VmMap::new(0x1000, 0x100_0000);
+        m.insert(MapEntry::new(0x4000, 0x8000, 7, 0x10000, Protection::READ))
+            .unwrap();
+        m.clip(0x6000, |o| o + 100).unwrap();
+        assert_eq!(
+            starts(&m),
+            vec![(0x4000, 0x6000, 0x10000, 7), (0x6000, 0x8000, 0x12000, 107)]
+        );
+        // Clipping at a boundary or outside any entry changes nothing.
+        m.clip(0x6000, |_| unreachable!()).unwrap();
+        m.clip(0x9000, |_| unreachable!()).unwrap();
+        assert_eq!(m.len(), 2);
+    }
+
+    #[test]
+    fn clipped_range_gives_the_inside_entries() {
+        let mut m = VmMap::new(0x1000, 0x100_0000);
+        m.insert(entry(0x2000, 0x4000)).unwrap();
+        m.insert(entry(0x5000, 0x9000)).unwrap();
+        let inside = m.clipped_range(0x3000, 0x7000, |o| *o).unwrap();
+        assert_eq!(
+            inside.iter().map(|e| (e.start, e.end)).collect::<Vec<_>>(),
+            vec![(0x3000, 0x4000), (0x5000, 0x7000)]
+        );
+        for e in inside.iter_mut() {
+            e.protection = Protection::NONE;
+        }
+        let all: Vec<_> = m
+            .entries()
+            .iter()
+            .map(|e| (e.start, e.end, e.protection))
+            .collect();
+        assert_eq!(
+            all,
+            vec![
+                (0x2000, 0x3000, Protection::READ),
+                (0x3000, 0x4000, Protection::NONE),
+                (0x5000, 0x7000, Protection::NONE),
+                (0x7000, 0x9000, Protection::READ)
+            ]
+        );
+        assert_eq!(
+            m.clipped_range(0x3001, 0x4000, |o| *o).err(),
+            Some(MapError::InvalidRange)
+        );
+        assert_eq!(
+            m.clipped_range(0x4000, 0x4000, |o| *o).err(),
+            Some(MapError::InvalidRange)
+        );
+    }
+
+    #[test]
+    fn removing_a_range_releases_its_parts() {
+        let mut m = VmMap::new(0x1000, 0x100_0000);
+        m.insert(entry(0x2000, 0x8000)).unwrap();
+        let mut released = Vec::new();
+        m.remove_range(0x3000, 0x5000, |o| *o, |e| released.push((e.start, e.end)))
+            .unwrap();
+        assert_eq!(released, vec![(0x3000, 0x5000)]);
+        assert_eq!(
+            m.entries()
+                .iter()
+                .map(|e| (e.start, e.end))
+                .collect::<Vec<_>>(),
+            vec![(0x2000, 0x3000), (0x5000, 0x8000)]
+        );
+        assert!(m.lookup(0x4000).is_none());
+        assert!(m.is_fully_mapped(0x5000, 0x8000));
+        assert!(!m.is_fully_mapped(0x2000, 0x8000));
+        assert!(m.is_fully_mapped(0x2000, 0x3000));
     }
 
     #[test]

@@ -4,6 +4,8 @@
 
 #[cfg(target_os = "none")]
 pub mod address_space;
+#[cfg(target_os = "none")]
+pub mod calls;
 pub mod frame_allocator;
 pub mod heap;
 #[cfg(target_os = "none")]

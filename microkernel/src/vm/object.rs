@@ -84,6 +84,18 @@ impl VmObject {
         self.references == 0
     }
 
+    /// Takes the resident pages in `[start, end)` (object offsets), for freeing: the range is
+    /// no longer mapped by anyone.
+    pub fn remove_pages(&mut self, start: u64, end: u64, mut free: impl FnMut(u64)) {
+        self.pages.retain(|offset, frame| {
+            let inside = (start..end).contains(offset);
+            if inside {
+                free(*frame);
+            }
+            !inside
+        });
+    }
+
     /// Takes the frames the object owns, for freeing.
     pub fn take_pages(&mut self) -> impl Iterator<Item = u64> {
         core::mem::take(&mut self.pages).into_values()
@@ -114,6 +126,20 @@ mod tests {
         frames.sort();
         assert_eq!(frames, vec![0xa000, 0xb000]);
         assert_eq!(o.resident_count(), 0);
+    }
+
+    #[test]
+    fn removing_a_range_of_pages() {
+        let mut o = VmObject::new(ObjectKind::Anonymous, 0x4000);
+        for i in 0..4 {
+            o.insert_page(i * 0x1000, 0xa000 + i * 0x1000).unwrap();
+        }
+        let mut freed = Vec::new();
+        o.remove_pages(0x1000, 0x3000, |f| freed.push(f));
+        freed.sort();
+        assert_eq!(freed, vec![0xb000, 0xc000]);
+        assert_eq!(o.resident_page(0x1000), None);
+        assert_eq!(o.resident_page(0x3000), Some(0xd000));
     }
 
     #[test]

@@ -71,6 +71,14 @@ impl Pmap {
         Ok(())
     }
 
+    /// Removes the mappings of `[start, end)` and flushes them from the TLB; the pages stay
+    /// with their objects, and faults map them again as the map then allows.
+    pub fn remove(&mut self, start: u64, end: u64) {
+        self.last.set(NO_TRANSLATION);
+        let mut memory = DirectMapTables;
+        PageTables::new(self.root, &mut memory).unmap_range(start, end, |page, _| flush(page));
+    }
+
     /// The frame and entry flags `address` translates to.
     pub fn translate(&self, address: u64) -> Option<(u64, u64)> {
         let page = address & !0xfff;

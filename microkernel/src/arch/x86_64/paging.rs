@@ -178,6 +178,40 @@ impl<'m, M: TableMemory> PageTables<'m, M> {
         Some(frame)
     }
 
+    /// Removes the 4 KiB mappings in `[start, end)` (page-aligned), calling `unmapped` with
+    /// each address and frame it unmapped; skips absent tables whole, so a sparse range
+    /// costs what is mapped, not its size. The caller flushes the TLB.
+    pub fn unmap_range(&mut self, start: u64, end: u64, mut unmapped: impl FnMut(u64, u64)) {
+        let mut virt = start;
+        while virt < end {
+            // Find the page table covering `virt`, or how far to skip.
+            let mut table = self.root;
+            let mut skip = 0;
+            for level in (2..=4).rev() {
+                let entry = self.memory.table(table)[index(virt, level)];
+                if entry & flags::PRESENT == 0 || entry & flags::HUGE != 0 {
+                    skip = 1u64 << (12 + 9 * (level - 1));
+                    break;
+                }
+                table = entry & ADDRESS_MASK;
+            }
+            if skip != 0 {
+                virt = (virt & !(skip - 1)).saturating_add(skip);
+                continue;
+            }
+            let table_end = ((virt >> 21) + 1) << 21;
+            while virt < end && virt < table_end {
+                let entry = &mut self.memory.table(table)[index(virt, 1)];
+                if *entry & flags::PRESENT != 0 {
+                    let frame = *entry & ADDRESS_MASK;
+                    *entry = 0;
+                    unmapped(virt, frame);
+                }
+                virt += PAGE_SIZE;
+            }
+        }
+    }
+
     /// Frees every page-table page below the PML4's entry `first_shared` (the user half when
     /// 256), calling `free` for each table page; leaf frames are not touched (they belong to
     /// memory objects). Leaves those PML4 entries empty.
@@ -368,6 +402,30 @@ mod tests {
             t.translate(0xffff_8000_0000_0000).map(|(p, _)| p),
             Some(0xb000)
         );
+    }
+
+    #[test]
+    fn unmap_range_removes_what_is_mapped_and_skips_holes() {
+        let mut m = Memory::new(64);
+        let mut t = PageTables::create(&mut m).unwrap();
+        for i in 0..4u64 {
+            t.map_page(0x40_0000 + i * 0x1000, 0x10_0000 + i * 0x1000, flags::USER)
+                .unwrap();
+        }
+        t.map_page(0x7f00_0000_0000, 0x9000, flags::USER).unwrap();
+        let mut seen = Vec::new();
+        t.unmap_range(0x40_1000, 0x7f00_0000_1000, |v, f| seen.push((v, f)));
+        assert_eq!(
+            seen,
+            vec![
+                (0x40_1000, 0x10_1000),
+                (0x40_2000, 0x10_2000),
+                (0x40_3000, 0x10_3000),
+                (0x7f00_0000_0000, 0x9000)
+            ]
+        );
+        assert_eq!(t.translate(0x40_0000).map(|(p, _)| p), Some(0x10_0000));
+        assert_eq!(t.translate(0x40_1000), None);
     }
 
     #[test]

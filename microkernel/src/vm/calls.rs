@@ -1,0 +1,193 @@
+//! The virtual-memory system calls on the caller's own address space: allocate, deallocate,
+//! protect, inherit, set the access strategy, and describe regions. Each decodes its
+//! arguments (addresses and sizes are allegations until checked) and then acts.
+
+use super::map::{Inheritance, Protection, Strategy, PAGE_SIZE};
+use crate::kern::kernel::Kernel;
+use crate::kern::syscall::{task_of, Outcome};
+use crate::kern::thread::ThreadId;
+use crate::kern::user::{copy_out, UserSlice};
+use libipc::abi::syscall::*;
+use libipc::abi::KernReturn;
+
+fn result(r: Result<u64, KernReturn>) -> Outcome {
+    Outcome::Return(r)
+}
+
+/// A page-aligned user range `[start, end)` from an address and a size (rounded up to
+/// pages); `InvalidArgument` if misaligned or empty, `InvalidAddress` outside user space.
+fn user_range(address: u64, size: u64) -> Result<(u64, u64), KernReturn> {
+    if !address.is_multiple_of(PAGE_SIZE) || size == 0 {
+        return Err(KernReturn::InvalidArgument);
+    }
+    let size = size
+        .checked_next_multiple_of(PAGE_SIZE)
+        .ok_or(KernReturn::InvalidArgument)?;
+    let end = address
+        .checked_add(size)
+        .ok_or(KernReturn::InvalidAddress)?;
+    if address < USER_IMAGE_BASE || end > USER_END {
+        return Err(KernReturn::InvalidAddress);
+    }
+    Ok((address, end))
+}
+
+pub fn vm_allocate(kernel: &mut Kernel, thread: ThreadId, a: [u64; 6]) -> Outcome {
+    let Some(task) = task_of(kernel, thread) else {
+        return Outcome::NoReturn;
+    };
+    let [address, size, flags, ..] = a;
+    if flags & !VM_ANYWHERE != 0 || size == 0 || size > USER_END {
+        return result(Err(KernReturn::InvalidArgument));
+    }
+    let size = size.next_multiple_of(PAGE_SIZE);
+    let fixed = if flags & VM_ANYWHERE != 0 {
+        None
+    } else {
+        match user_range(address, size) {
+            Ok((start, _)) => Some(start),
+            Err(e) => return result(Err(e)),
+        }
+    };
+    let Some(t) = kernel.tasks.get_mut(task) else {
+        return Outcome::NoReturn;
+    };
+    result(
+        t.space
+            .allocate(&mut kernel.objects, fixed, VM_ANYWHERE_BASE, size),
+    )
+}
+
+pub fn vm_deallocate(kernel: &mut Kernel, thread: ThreadId, a: [u64; 6]) -> Outcome {
+    let Some(task) = task_of(kernel, thread) else {
+        return Outcome::NoReturn;
+    };
+    let (start, end) = match user_range(a[0], a[1]) {
+        Ok(range) => range,
+        Err(e) => return result(Err(e)),
+    };
+    let Some(t) = kernel.tasks.get_mut(task) else {
+        return Outcome::NoReturn;
+    };
+    result(
+        t.space
+            .deallocate(&mut kernel.objects, start, end)
+            .map(|()| 0),
+    )
+}
+
+pub fn vm_protect(kernel: &mut Kernel, thread: ThreadId, a: [u64; 6]) -> Outcome {
+    let Some(task) = task_of(kernel, thread) else {
+        return Outcome::NoReturn;
+    };
+    let [address, size, set_maximum, protection, ..] = a;
+    if set_maximum > 1 || protection > 7 {
+        return result(Err(KernReturn::InvalidArgument));
+    }
+    let (start, end) = match user_range(address, size) {
+        Ok(range) => range,
+        Err(e) => return result(Err(e)),
+    };
+    let Some(t) = kernel.tasks.get_mut(task) else {
+        return Outcome::NoReturn;
+    };
+    let protection = Protection::from_bits(protection as u8);
+    result(
+        t.space
+            .protect(
+                &mut kernel.objects,
+                start,
+                end,
+                set_maximum == 1,
+                protection,
+            )
+            .map(|()| 0),
+    )
+}
+
+pub fn vm_inherit(kernel: &mut Kernel, thread: ThreadId, a: [u64; 6]) -> Outcome {
+    let inheritance = match a[2] {
+        VM_INHERIT_SHARE => Inheritance::Share,
+        VM_INHERIT_COPY => Inheritance::Copy,
+        VM_INHERIT_NONE => Inheritance::None,
+        _ => return result(Err(KernReturn::InvalidArgument)),
+    };
+    update(kernel, thread, a, |e| e.inheritance = inheritance)
+}
+
+pub fn vm_behavior_set(kernel: &mut Kernel, thread: ThreadId, a: [u64; 6]) -> Outcome {
+    let strategy = match a[2] {
+        VM_BEHAVIOR_NORMAL => Strategy::Normal,
+        VM_BEHAVIOR_SEQUENTIAL => Strategy::Sequential,
+        VM_BEHAVIOR_REVERSE => Strategy::Reverse,
+        VM_BEHAVIOR_RANDOM => Strategy::Random,
+        _ => return result(Err(KernReturn::InvalidArgument)),
+    };
+    update(kernel, thread, a, |e| e.strategy = strategy)
+}
+
+fn update(
+    kernel: &mut Kernel,
+    thread: ThreadId,
+    a: [u64; 6],
+    change: impl FnMut(&mut super::map::MapEntry<super::address_space::ObjectId>),
+) -> Outcome {
+    let Some(task) = task_of(kernel, thread) else {
+        return Outcome::NoReturn;
+    };
+    let (start, end) = match user_range(a[0], a[1]) {
+        Ok(range) => range,
+        Err(e) => return result(Err(e)),
+    };
+    let Some(t) = kernel.tasks.get_mut(task) else {
+        return Outcome::NoReturn;
+    };
+    result(
+        t.space
+            .update(&mut kernel.objects, start, end, change)
+            .map(|()| 0),
+    )
+}
+
+pub fn vm_region(kernel: &mut Kernel, thread: ThreadId, a: [u64; 6]) -> Outcome {
+    let Some(task) = task_of(kernel, thread) else {
+        return Outcome::NoReturn;
+    };
+    let out = match UserSlice::new(a[1], RegionInfo::SIZE as u64).validate(RegionInfo::SIZE) {
+        Ok(out) => out,
+        Err(e) => return result(Err(e)),
+    };
+    let Some(t) = kernel.tasks.get_mut(task) else {
+        return Outcome::NoReturn;
+    };
+    let Some(entry) = t
+        .space
+        .map()
+        .entries()
+        .iter()
+        .find(|e| e.end > a[0])
+        .copied()
+    else {
+        return result(Err(KernReturn::InvalidAddress));
+    };
+    let info = RegionInfo {
+        start: entry.start,
+        end: entry.end,
+        offset: entry.offset,
+        protection: entry.protection.bits(),
+        max_protection: entry.max_protection.bits(),
+        inheritance: match entry.inheritance {
+            Inheritance::Share => VM_INHERIT_SHARE,
+            Inheritance::Copy => VM_INHERIT_COPY,
+            Inheritance::None => VM_INHERIT_NONE,
+        } as u8,
+        behavior: match entry.strategy {
+            Strategy::Normal => VM_BEHAVIOR_NORMAL,
+            Strategy::Sequential => VM_BEHAVIOR_SEQUENTIAL,
+            Strategy::Reverse => VM_BEHAVIOR_REVERSE,
+            Strategy::Random => VM_BEHAVIOR_RANDOM,
+        } as u8,
+        reserved: 0,
+    };
+    result(copy_out(&mut t.space, &mut kernel.objects, out, &info.to_bytes()).map(|()| entry.start))
+}

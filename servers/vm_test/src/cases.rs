@@ -1,0 +1,389 @@
+//! The cases, and the children that fault on purpose.
+
+use alloc::format;
+use alloc::string::String;
+use libipc::abi::syscall::*;
+use libipc::abi::KernReturn;
+use libipc::ipc::Task;
+use libipc::sys;
+
+pub type Case = fn() -> Result<(), String>;
+
+pub const ALL: &[(&str, Case)] = &[
+    ("allocate_touch_deallocate", allocate_touch_deallocate),
+    ("allocate_fixed_and_overlap", allocate_fixed_and_overlap),
+    ("deallocate_part_of_a_region", deallocate_part_of_a_region),
+    ("protection_is_enforced", protection_is_enforced),
+    (
+        "maximum_protection_only_shrinks",
+        maximum_protection_only_shrinks,
+    ),
+    ("program_text_stays_read_only", program_text_stays_read_only),
+    ("inheritance_and_behavior", inheritance_and_behavior),
+    ("regions_are_listed", regions_are_listed),
+    ("bad_arguments", bad_arguments),
+];
+
+macro_rules! check {
+    ($cond:expr, $($why:tt)*) => {
+        if !$cond {
+            return Err(format!($($why)*));
+        }
+    };
+}
+
+const PAGE: u64 = 4096;
+/// Child roles.
+const WRITE_READ_ONLY: u64 = 1;
+const READ_NO_ACCESS: u64 = 2;
+const WRITE_TEXT: u64 = 3;
+
+fn free_frames() -> u64 {
+    sys::host_info(HOST_FREE_FRAMES).unwrap_or(0)
+}
+
+fn write(address: u64, value: u64) {
+    // SAFETY: callers pass addresses of regions they allocated read-write (or, in a child
+    // that is meant to fault, one it may not write).
+    unsafe { core::ptr::write_volatile(address as *mut u64, value) }
+}
+
+fn read(address: u64) -> u64 {
+    // SAFETY: as for `write`.
+    unsafe { core::ptr::read_volatile(address as *const u64) }
+}
+
+fn allocate_touch_deallocate() -> Result<(), String> {
+    // Twice: the first round also makes the page tables for the area (kept, like the
+    // hardware's, until the task ends) and grows this task's own stack; the second must give
+    // back exactly what it took.
+    for round in 0..2 {
+        let before = free_frames();
+        let size = 64 * PAGE;
+        let base = sys::vm_allocate(0, size, VM_ANYWHERE).map_err(|e| format!("allocate: {e}"))?;
+        check!(
+            base % PAGE == 0 && base >= VM_ANYWHERE_BASE,
+            "odd address {base:#x}"
+        );
+        for i in 0..64 {
+            check!(read(base + i * PAGE) == 0, "page {i} not zero-filled");
+            write(base + i * PAGE + 8, i + 1);
+        }
+        for i in 0..64 {
+            check!(
+                read(base + i * PAGE + 8) == i + 1,
+                "page {i} lost its contents"
+            );
+        }
+        let taken = before - free_frames();
+        check!(taken >= 64, "64 touched pages took {taken} frames");
+        // SAFETY: nothing of ours lives in the region.
+        unsafe { sys::vm_deallocate(base, size) }.map_err(|e| format!("deallocate: {e}"))?;
+        check!(
+            round == 0 || free_frames() == before,
+            "round {round}: {before} free before, {} after",
+            free_frames()
+        );
+        check!(
+            sys::vm_region(base).map(|r| r.start > base).unwrap_or(true),
+            "region still listed"
+        );
+    }
+    Ok(())
+}
+
+fn allocate_fixed_and_overlap() -> Result<(), String> {
+    let at = 0x0000_2000_0000_0000;
+    let got = sys::vm_allocate(at, 4 * PAGE, 0).map_err(|e| format!("fixed: {e}"))?;
+    check!(got == at, "fixed allocation landed at {got:#x}");
+    check!(
+        sys::vm_allocate(at + PAGE, PAGE, 0) == Err(KernReturn::NoSpace),
+        "overlap accepted"
+    );
+    // Size rounds up to whole pages.
+    let odd = sys::vm_allocate(0, 10, VM_ANYWHERE).map_err(|e| format!("odd size: {e}"))?;
+    let r = sys::vm_region(odd).map_err(|e| format!("region: {e}"))?;
+    check!(
+        r.end - r.start == PAGE,
+        "a 10-byte allocation is {} bytes",
+        r.end - r.start
+    );
+    // SAFETY: nothing of ours lives in these regions.
+    unsafe {
+        sys::vm_deallocate(at, 4 * PAGE).map_err(|e| format!("deallocate: {e}"))?;
+        sys::vm_deallocate(odd, PAGE).map_err(|e| format!("deallocate: {e}"))?;
+    }
+    Ok(())
+}
+
+fn deallocate_part_of_a_region() -> Result<(), String> {
+    let base = sys::vm_allocate(0, 8 * PAGE, VM_ANYWHERE).map_err(|e| format!("allocate: {e}"))?;
+    for i in 0..8 {
+        write(base + i * PAGE, 100 + i);
+    }
+    let before = free_frames();
+    // SAFETY: nothing of ours lives in pages 2..5.
+    unsafe { sys::vm_deallocate(base + 2 * PAGE, 3 * PAGE) }
+        .map_err(|e| format!("deallocate: {e}"))?;
+    check!(
+        free_frames() >= before + 3,
+        "the middle three pages were not freed"
+    );
+    let first = sys::vm_region(base).map_err(|e| format!("region: {e}"))?;
+    check!(
+        (first.start, first.end) == (base, base + 2 * PAGE),
+        "left part is {:#x}..{:#x}",
+        first.start,
+        first.end
+    );
+    let second = sys::vm_region(base + 2 * PAGE).map_err(|e| format!("region: {e}"))?;
+    check!(
+        (second.start, second.end) == (base + 5 * PAGE, base + 8 * PAGE),
+        "right part is {:#x}..{:#x}",
+        second.start,
+        second.end
+    );
+    check!(
+        second.offset == 5 * PAGE,
+        "right part's object offset {:#x}",
+        second.offset
+    );
+    for i in [0, 1, 5, 6, 7] {
+        check!(read(base + i * PAGE) == 100 + i, "page {i} changed");
+    }
+    // SAFETY: as above.
+    unsafe { sys::vm_deallocate(base, 8 * PAGE) }.map_err(|e| format!("deallocate all: {e}"))?;
+    Ok(())
+}
+
+/// Spawns a child in `role` and returns its exit status (`u64::MAX`: the kernel ended it).
+fn child_status(role: u64) -> Result<u64, String> {
+    let task = Task::spawn("vm_test", None, role).map_err(|e| format!("spawn: {e}"))?;
+    task.wait().map_err(|e| format!("wait: {e}"))
+}
+
+pub fn child(role: u64) -> i32 {
+    let Ok(base) = sys::vm_allocate(0, PAGE, VM_ANYWHERE) else {
+        return 2;
+    };
+    write(base, 7);
+    match role {
+        WRITE_READ_ONLY => {
+            if sys::vm_protect(base, PAGE, false, VM_PROT_READ).is_err() || read(base) != 7 {
+                return 3;
+            }
+            write(base, 8); // must fault
+            4
+        }
+        READ_NO_ACCESS => {
+            if sys::vm_protect(base, PAGE, false, 0).is_err() {
+                return 3;
+            }
+            read(base) as i32 // must fault
+        }
+        WRITE_TEXT => {
+            let text = child as *const () as u64 & !(PAGE - 1);
+            write(text, 0); // must fault: program text is read-only
+            4
+        }
+        _ => 9,
+    }
+}
+
+fn protection_is_enforced() -> Result<(), String> {
+    check!(
+        child_status(WRITE_READ_ONLY)? == u64::MAX,
+        "a write to read-only memory was allowed"
+    );
+    check!(
+        child_status(READ_NO_ACCESS)? == u64::MAX,
+        "a read of no-access memory was allowed"
+    );
+    // Protection can be given back: read-only, then read-write again.
+    let base = sys::vm_allocate(0, PAGE, VM_ANYWHERE).map_err(|e| format!("allocate: {e}"))?;
+    write(base, 1);
+    sys::vm_protect(base, PAGE, false, VM_PROT_READ).map_err(|e| format!("protect: {e}"))?;
+    check!(read(base) == 1, "read-only page lost its contents");
+    sys::vm_protect(base, PAGE, false, VM_PROT_READ | VM_PROT_WRITE)
+        .map_err(|e| format!("unprotect: {e}"))?;
+    write(base, 2);
+    check!(read(base) == 2, "write after unprotect lost");
+    // SAFETY: nothing of ours lives in the region.
+    unsafe { sys::vm_deallocate(base, PAGE) }.map_err(|e| format!("deallocate: {e}"))?;
+    Ok(())
+}
+
+fn maximum_protection_only_shrinks() -> Result<(), String> {
+    let base = sys::vm_allocate(0, 2 * PAGE, VM_ANYWHERE).map_err(|e| format!("allocate: {e}"))?;
+    sys::vm_protect(base, PAGE, true, VM_PROT_READ).map_err(|e| format!("set maximum: {e}"))?;
+    let r = sys::vm_region(base).map_err(|e| format!("region: {e}"))?;
+    check!(
+        r.max_protection == 1 && r.protection == 1,
+        "after lowering the maximum: {r:?}"
+    );
+    check!(
+        sys::vm_protect(base, PAGE, false, VM_PROT_READ | VM_PROT_WRITE)
+            == Err(KernReturn::ProtectionFailure),
+        "protection raised above the maximum"
+    );
+    // The second page is its own region now, untouched.
+    let second = sys::vm_region(base + PAGE).map_err(|e| format!("region: {e}"))?;
+    check!(
+        second.start == base + PAGE && second.protection == 3,
+        "second page: {second:?}"
+    );
+    check!(
+        sys::vm_protect(base, 4 * PAGE, false, VM_PROT_READ) == Err(KernReturn::InvalidAddress),
+        "protect over a hole"
+    );
+    // SAFETY: nothing of ours lives in the region.
+    unsafe { sys::vm_deallocate(base, 2 * PAGE) }.map_err(|e| format!("deallocate: {e}"))?;
+    Ok(())
+}
+
+fn program_text_stays_read_only() -> Result<(), String> {
+    let text = child as *const () as u64 & !(PAGE - 1);
+    check!(
+        sys::vm_protect(text, PAGE, false, VM_PROT_READ | VM_PROT_WRITE)
+            == Err(KernReturn::ProtectionFailure),
+        "program text (shared by every task running it) made writable"
+    );
+    check!(
+        child_status(WRITE_TEXT)? == u64::MAX,
+        "a write to program text was allowed"
+    );
+    Ok(())
+}
+
+fn inheritance_and_behavior() -> Result<(), String> {
+    let base = sys::vm_allocate(0, 4 * PAGE, VM_ANYWHERE).map_err(|e| format!("allocate: {e}"))?;
+    sys::vm_inherit(base, PAGE, VM_INHERIT_SHARE).map_err(|e| format!("inherit: {e}"))?;
+    sys::vm_behavior_set(base + PAGE, 2 * PAGE, VM_BEHAVIOR_SEQUENTIAL)
+        .map_err(|e| format!("behavior: {e}"))?;
+    let a = sys::vm_region(base).map_err(|e| format!("region: {e}"))?;
+    let b = sys::vm_region(base + PAGE).map_err(|e| format!("region: {e}"))?;
+    let c = sys::vm_region(base + 3 * PAGE).map_err(|e| format!("region: {e}"))?;
+    check!(
+        a.end == base + PAGE && a.inheritance == VM_INHERIT_SHARE as u8 && a.behavior == 0,
+        "first page: {a:?}"
+    );
+    check!(
+        b.end == base + 3 * PAGE
+            && b.inheritance == VM_INHERIT_COPY as u8
+            && b.behavior == VM_BEHAVIOR_SEQUENTIAL as u8,
+        "middle pages: {b:?}"
+    );
+    check!(
+        c.behavior == 0 && c.inheritance == VM_INHERIT_COPY as u8,
+        "last page: {c:?}"
+    );
+    check!(
+        sys::vm_inherit(base, PAGE, 9) == Err(KernReturn::InvalidArgument),
+        "inheritance 9"
+    );
+    check!(
+        sys::vm_behavior_set(base, PAGE, 9) == Err(KernReturn::InvalidArgument),
+        "behavior 9"
+    );
+    // SAFETY: nothing of ours lives in the region.
+    unsafe { sys::vm_deallocate(base, 4 * PAGE) }.map_err(|e| format!("deallocate: {e}"))?;
+    Ok(())
+}
+
+fn regions_are_listed() -> Result<(), String> {
+    // The program's own regions: text, rodata, data, stack, in order, without overlaps.
+    let mut address = 0;
+    let mut count = 0;
+    let mut last_end = 0;
+    while let Ok(r) = sys::vm_region(address) {
+        check!(
+            r.start >= last_end && r.end > r.start,
+            "regions out of order: {r:?}"
+        );
+        last_end = r.end;
+        address = r.end;
+        count += 1;
+        check!(count < 100, "too many regions");
+    }
+    check!(count >= 4, "only {count} regions");
+    check!(
+        last_end == USER_STACK_TOP,
+        "the last region ends at {last_end:#x}, not the stack top"
+    );
+    Ok(())
+}
+
+fn bad_arguments() -> Result<(), String> {
+    let cases: [(&str, Result<u64, KernReturn>, KernReturn); 8] = [
+        (
+            "zero size",
+            sys::vm_allocate(0, 0, VM_ANYWHERE),
+            KernReturn::InvalidArgument,
+        ),
+        (
+            "unknown flag",
+            sys::vm_allocate(0, PAGE, 8),
+            KernReturn::InvalidArgument,
+        ),
+        (
+            "misaligned address",
+            sys::vm_allocate(0x3000_0000_0001, PAGE, 0),
+            KernReturn::InvalidArgument,
+        ),
+        (
+            "kernel address",
+            sys::vm_allocate(0xffff_8000_0000_0000, PAGE, 0),
+            KernReturn::InvalidAddress,
+        ),
+        (
+            "below user space",
+            sys::vm_allocate(0x1000, PAGE, 0),
+            KernReturn::InvalidAddress,
+        ),
+        (
+            "wrapping range",
+            sys::vm_allocate(0x7fff_ffff_f000, 0x10_0000, 0),
+            KernReturn::InvalidAddress,
+        ),
+        (
+            "larger than user space",
+            sys::vm_allocate(0, u64::MAX, VM_ANYWHERE),
+            KernReturn::InvalidArgument,
+        ),
+        (
+            "region info in kernel memory",
+            unsafe_region_into(0xffff_8000_0000_0000),
+            KernReturn::InvalidAddress,
+        ),
+    ];
+    for (what, got, want) in cases {
+        check!(got == Err(want), "{what}: {got:?}, expected {want:?}");
+    }
+    check!(
+        sys::vm_protect(0x40_0000, PAGE, false, 8) == Err(KernReturn::InvalidArgument),
+        "protection 8"
+    );
+    // SAFETY: the range is not ours; the kernel must refuse it before touching anything.
+    let r = unsafe { sys::vm_deallocate(0xffff_8000_0000_0000, PAGE) };
+    check!(
+        r == Err(KernReturn::InvalidAddress),
+        "deallocate of kernel memory: {r:?}"
+    );
+    check!(
+        sys::vm_region(USER_STACK_TOP) == Err(KernReturn::InvalidAddress),
+        "a region above the stack"
+    );
+    // Asking for more than memory holds is an error for the asker; touching it all would
+    // be its own end (the kernel keeps a reserve).
+    let huge =
+        sys::vm_allocate(0, 1 << 40, VM_ANYWHERE).map_err(|e| format!("1 TiB reservation: {e}"))?;
+    // SAFETY: nothing of ours lives in the region.
+    unsafe { sys::vm_deallocate(huge, 1 << 40) }.map_err(|e| format!("deallocate 1 TiB: {e}"))?;
+    Ok(())
+}
+
+/// `VmRegion` with the result written to `address`.
+fn unsafe_region_into(address: u64) -> Result<u64, KernReturn> {
+    // SAFETY: the kernel validates `address` before writing; it must refuse kernel memory.
+    unsafe { sys::syscall2(Syscall::VmRegion as u64, 0, address) }.into_result()
+}

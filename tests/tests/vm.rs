@@ -1,0 +1,36 @@
+//! The virtual-memory calls, tested from user space: `vm_test` runs as the first task.
+
+use kernel_tests::{boot, Summary};
+
+const CASES: &[&str] = &[
+    "allocate_touch_deallocate",
+    "allocate_fixed_and_overlap",
+    "deallocate_part_of_a_region",
+    "protection_is_enforced",
+    "maximum_protection_only_shrinks",
+    "program_text_stays_read_only",
+    "inheritance_and_behavior",
+    "regions_are_listed",
+    "bad_arguments",
+];
+
+#[test]
+fn vm_calls_work_in_the_guest() {
+    let run = boot("vm_calls_work_in_the_guest", "init=vm_test");
+    run.expect_all_passed(CASES);
+    let expected = Summary {
+        passed: CASES.len() as u32,
+        failed: 0,
+    };
+    if run.report.summary != Some(expected) {
+        run.fail(&format!(
+            "expected {expected:?}, got {:?}",
+            run.report.summary
+        ));
+    }
+    // The children that fault on purpose are reported and ended; the kernel goes on.
+    run.expect_line_containing(
+        &["task vm_test terminated: #PF", "write of", "protection"],
+        "the write-to-read-only report",
+    );
+}
