@@ -431,3 +431,23 @@ pub fn vm_region(address: u64) -> Result<crate::abi::syscall::RegionInfo, KernRe
         .into_result()?;
     Ok(RegionInfo::from_bytes(&bytes))
 }
+
+/// What `task_fork` returned to this side.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Forked {
+    /// The parent, with the send right to the child's task port.
+    Parent(u32),
+    Child,
+}
+
+/// Copies the calling task (see [`Syscall::TaskFork`]).
+pub fn task_fork() -> Result<Forked, KernReturn> {
+    // SAFETY: the child continues from here with a copy of this task's memory; nothing in
+    // this process is shared by the copy except what the caller shared on purpose.
+    let name = unsafe { syscall0(Syscall::TaskFork as u64) }.into_result()?;
+    Ok(if name == 0 {
+        Forked::Child
+    } else {
+        Forked::Parent(name as u32)
+    })
+}

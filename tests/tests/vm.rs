@@ -1,4 +1,5 @@
-//! The virtual-memory calls, tested from user space: `vm_test` runs as the first task.
+//! The virtual-memory calls and fork (copy-on-write, inheritance, collapse of shadow
+//! chains), tested from user space: `vm_test` runs as the first task.
 
 use kernel_tests::{boot, Summary};
 
@@ -12,6 +13,11 @@ const CASES: &[&str] = &[
     "inheritance_and_behavior",
     "regions_are_listed",
     "bad_arguments",
+    "fork_isolates_writes",
+    "fork_copies_nothing_until_written",
+    "fork_by_inheritance",
+    "forked_child_keeps_send_rights",
+    "fork_generations_stay_bounded",
 ];
 
 #[test]

@@ -79,10 +79,15 @@ pub enum Syscall {
     /// `(address, info)`: describes the first region at or above `address` into the
     /// [`RegionInfo`] at `info`; returns its start. `InvalidAddress` when there is none.
     VmRegion = 22,
+    /// `()`: a copy of the calling task: its memory by each region's inheritance (copied
+    /// on write by default), its send rights and dead names under the same names, and one
+    /// thread that returns from this call as the caller does. Returns, in the parent, a send
+    /// right to the child's task port; in the child, 0.
+    TaskFork = 23,
 }
 
 impl Syscall {
-    pub const ALL: [Syscall; 23] = [
+    pub const ALL: [Syscall; 24] = [
         Syscall::DebugWrite,
         Syscall::TaskExit,
         Syscall::ThreadYield,
@@ -106,6 +111,7 @@ impl Syscall {
         Syscall::VmInherit,
         Syscall::VmBehaviorSet,
         Syscall::VmRegion,
+        Syscall::TaskFork,
     ];
 
     /// Decodes a call number; the numbers are dense, so this is a bounds check.
@@ -225,6 +231,14 @@ impl RegionInfo {
         }
     }
 }
+
+/// VM counters: faults resolved, pages zero-filled, pages copied on write, backing objects
+/// collapsed, and memory objects alive.
+pub const HOST_VM_FAULTS: u64 = 10;
+pub const HOST_VM_ZERO_FILLS: u64 = 11;
+pub const HOST_VM_COPIES_ON_WRITE: u64 = 12;
+pub const HOST_VM_COLLAPSES: u64 = 13;
+pub const HOST_VM_OBJECTS: u64 = 14;
 
 /// Longest program name `TaskSpawn` accepts.
 pub const PROGRAM_NAME_MAX: usize = 47;

@@ -372,6 +372,62 @@ impl<P: Copy + Eq + Hash, S: Copy + Eq> IpcSpace<P, S> {
         Ok(())
     }
 
+    /// A space for a forked child: the send rights and dead names of this one, under the
+    /// same names (so names kept in the child's copy of memory still work), with the same
+    /// user references; no receive rights, send-once rights or port sets. Returns the ports
+    /// whose send rights were copied (each gains one send right).
+    pub fn fork_send_rights(&self) -> Result<(Self, Vec<P>), KernReturn> {
+        let mut child = IpcSpace::new(self.limit);
+        let mut ports = Vec::new();
+        let short = KernReturn::ResourceShortage;
+        child
+            .slots
+            .try_reserve(self.slots.len())
+            .map_err(|_| short)?;
+        child
+            .free
+            .try_reserve(self.slots.len())
+            .map_err(|_| short)?;
+        child
+            .by_port
+            .try_reserve(self.by_port.len())
+            .map_err(|_| short)?;
+        ports.try_reserve(self.by_port.len()).map_err(|_| short)?;
+        for (index, slot) in self.slots.iter().enumerate() {
+            let inherited = slot.entry.and_then(|e| {
+                if e.rights.contains(Rights::SEND) {
+                    Some(Entry {
+                        rights: Rights::SEND,
+                        ..e
+                    })
+                } else if e.rights.contains(Rights::DEAD_NAME) {
+                    Some(e)
+                } else {
+                    None
+                }
+            });
+            child.slots.push(Slot {
+                generation: slot.generation,
+                entry: inherited,
+            });
+            match inherited {
+                Some(entry) => {
+                    child.live += 1;
+                    if let Object::Port(port) = entry.object {
+                        child
+                            .by_port
+                            .insert(port, ((index as u32) << 8) | u32::from(slot.generation));
+                        ports.push(port);
+                    }
+                }
+                None => child.free.push(index as u32),
+            }
+        }
+        // Free slots are taken lowest first, as in a fresh space.
+        child.free.reverse();
+        Ok((child, ports))
+    }
+
     /// Every name with its entry.
     pub fn entries(&self) -> impl Iterator<Item = (PortName, &Entry<P, S>)> {
         self.slots.iter().enumerate().filter_map(|(index, slot)| {
@@ -484,6 +540,34 @@ mod tests {
         assert_ne!(other, again);
         assert_eq!(s.name_of(4), Some(again));
         assert_eq!(s.name_of(5), Some(other));
+    }
+
+    #[test]
+    fn a_fork_keeps_send_rights_under_their_names() {
+        let mut s = Space::new(100);
+        let both = s.insert_receive(1).unwrap();
+        s.insert_send(1).unwrap();
+        let send = s.insert_send(2).unwrap().name();
+        s.insert_send(2).unwrap();
+        let once = s.insert_send_once(3).unwrap();
+        let set = s.insert_port_set(9).unwrap();
+        let dead = s.insert_send(4).unwrap().name();
+        s.make_dead(dead);
+        let (mut child, ports) = s.fork_send_rights().unwrap();
+        let mut ports = ports;
+        ports.sort();
+        assert_eq!(ports, vec![1, 2]);
+        let e = *child.lookup(both).unwrap();
+        assert_eq!((e.rights, e.user_references), (Rights::SEND, 1));
+        assert_eq!(child.lookup(send).unwrap().user_references, 2);
+        assert_eq!(child.lookup(once), None);
+        assert_eq!(child.lookup(set), None);
+        assert_eq!(child.lookup(dead).unwrap().rights, Rights::DEAD_NAME);
+        assert_eq!(child.name_of(2), Some(send));
+        assert_eq!(child.len(), 3);
+        // New names in the child do not collide with the inherited ones.
+        let fresh = child.insert_send(7).unwrap().name();
+        assert!(![both, send, dead].contains(&fresh));
     }
 
     #[test]

@@ -330,6 +330,75 @@ impl Kernel {
         Ok(parent_name)
     }
 
+    /// `task_fork` for `parent`'s `thread`: the child task (memory by inheritance, send
+    /// rights under the same names, one thread returning 0 from the call); returns the
+    /// parent's name for the child's task port.
+    pub fn fork_task(&mut self, parent: TaskId, thread: ThreadId) -> Result<PortName, KernReturn> {
+        let (name, frame, priority) = {
+            let p = self.tasks.get(parent).ok_or(KernReturn::InvalidArgument)?;
+            let t = self
+                .threads
+                .get(thread)
+                .ok_or(KernReturn::InvalidArgument)?;
+            (p.name, t.frame.clone(), t.priority)
+        };
+        let (ipc, ports) = self
+            .tasks
+            .get(parent)
+            .ok_or(KernReturn::InvalidArgument)?
+            .ipc
+            .fork_send_rights()?;
+        let p = self
+            .tasks
+            .get_mut(parent)
+            .ok_or(KernReturn::InvalidArgument)?;
+        let space = p.space.fork(&mut self.objects)?;
+        let mut child_task = Task::new(name.as_str(), space);
+        child_task.ipc = ipc;
+        let child = match self.tasks.insert(child_task) {
+            Ok(child) => child,
+            Err(_) => return Err(KernReturn::ResourceShortage),
+        };
+        // The child's space now holds a send right for each of these.
+        for port in ports {
+            if let Some(p) = self.ports.get_mut(port) {
+                p.send_rights += 1;
+            }
+        }
+        let mut first = Thread::new(child, frame.rip, frame.rsp, [0; 3]);
+        first.frame = frame;
+        first.frame.rax = KernReturn::Success as u64;
+        first.frame.rdx = 0;
+        first.priority = priority;
+        let fail = |kernel: &mut Kernel, e: KernReturn| {
+            kernel.destroy_task(child);
+            Err(e)
+        };
+        let Ok(thread) = self.threads.insert(first) else {
+            return fail(self, KernReturn::ResourceShortage);
+        };
+        let c = self.tasks.get_mut(child).expect("just inserted");
+        if c.threads.try_reserve(1).is_err() {
+            self.threads.remove(thread);
+            return fail(self, KernReturn::ResourceShortage);
+        }
+        c.threads.push(thread);
+        let Ok(port) = self
+            .ports
+            .insert(Port::new(Receiver::Kernel(KernelObject::Task(child))))
+        else {
+            return fail(self, KernReturn::ResourceShortage);
+        };
+        self.ports.get_mut(port).expect("just inserted").send_rights = 1;
+        self.tasks.get_mut(child).expect("just inserted").port = Some(port);
+        let parent_name = match self.copyout(parent, CarriedRight::Send(port)) {
+            Ok(name) => name,
+            Err(()) => return fail(self, KernReturn::NoSpace),
+        };
+        self.make_ready(thread);
+        Ok(parent_name)
+    }
+
     /// The live task behind the task port that `name` names in `task`'s space.
     pub fn task_of_port(&mut self, task: TaskId, name: PortName) -> Result<TaskId, KernReturn> {
         let port = self.task_port(task, name)?;

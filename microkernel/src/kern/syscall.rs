@@ -51,6 +51,7 @@ fn handler(call: Syscall) -> Handler {
         Syscall::VmInherit => vm::vm_inherit,
         Syscall::VmBehaviorSet => vm::vm_behavior_set,
         Syscall::VmRegion => vm::vm_region,
+        Syscall::TaskFork => task_fork,
     }
 }
 
@@ -117,6 +118,13 @@ fn task_spawn(kernel: &mut Kernel, thread: ThreadId, a: [u64; 6]) -> Outcome {
             .spawn_from(task, name, give as u32, argument)
             .map(u64::from),
     )
+}
+
+fn task_fork(kernel: &mut Kernel, thread: ThreadId, _: [u64; 6]) -> Outcome {
+    let Some(task) = task_of(kernel, thread) else {
+        return Outcome::NoReturn;
+    };
+    Outcome::Return(kernel.fork_task(task, thread).map(u64::from))
 }
 
 fn task_wait(kernel: &mut Kernel, thread: ThreadId, a: [u64; 6]) -> Outcome {
@@ -219,6 +227,13 @@ fn host_info(kernel: &mut Kernel, _: ThreadId, a: [u64; 6]) -> Outcome {
         HOST_BYTES_PER_THREAD => super::thread::bytes_per_thread() as u64,
         HOST_BYTES_PER_TASK => super::task::bytes_per_task() as u64,
         HOST_TIMERS => kernel.timers.armed() as u64,
+        HOST_VM_FAULTS => crate::vm::statistics::read(&crate::vm::statistics::FAULTS),
+        HOST_VM_ZERO_FILLS => crate::vm::statistics::read(&crate::vm::statistics::ZERO_FILLS),
+        HOST_VM_COPIES_ON_WRITE => {
+            crate::vm::statistics::read(&crate::vm::statistics::COPIES_ON_WRITE)
+        }
+        HOST_VM_COLLAPSES => crate::vm::statistics::read(&crate::vm::statistics::COLLAPSES),
+        HOST_VM_OBJECTS => kernel.objects.len() as u64,
         HOST_HEAP_PAGES => {
             crate::vm::kernel_space::heap_stats().map_or(0, |s| s.pages_held() as u64)
         }

@@ -2,9 +2,10 @@
 //! (map entry → object → resident page or zero fill → pmap) and teardown.
 
 use super::kernel_space::{self, phys_to_virt};
-use super::map::{MapEntry, MapError, Protection, VmMap, PAGE_SIZE};
+use super::map::{Inheritance, MapEntry, MapError, Protection, VmMap, PAGE_SIZE};
 use super::object::{ObjectKind, VmObject};
 use super::pmap::Pmap;
+use super::statistics;
 use crate::kern::object_table::{Id, OutOfMemory, Table};
 use libipc::abi::syscall::{USER_END, USER_IMAGE_BASE};
 use libipc::abi::KernReturn;
@@ -58,8 +59,11 @@ impl AddressSpace {
         self.map.insert(entry)
     }
 
-    /// Resolves a fault at `address` for `access`: finds the page (zero-filling anonymous
-    /// memory) and enters it in the pmap. Returns the frame.
+    /// Resolves a fault at `address` for `access`: finds the page along the entry's object
+    /// and its backing chain (zero-filling anonymous memory nobody has written, copying a
+    /// backing page into the front object on a write) and enters it in the pmap. A page
+    /// found in a backing object is mapped read-only, so a later write faults and copies.
+    /// Returns the frame.
     pub fn resolve_fault(
         &mut self,
         objects: &mut Table<VmObject>,
@@ -70,29 +74,149 @@ impl AddressSpace {
         if !entry.protection.allows(access) {
             return Err(FaultError::Protection);
         }
+        statistics::count(&statistics::FAULTS);
+        collapse(objects, entry.object);
         let page = address & !(PAGE_SIZE - 1);
         let offset = entry.object_offset(page);
-        let object = objects.get_mut(entry.object).ok_or(FaultError::NotMapped)?;
-        let frame = match object.resident_page(offset) {
-            Some(frame) => frame,
-            None if object.kind() == ObjectKind::Anonymous && offset < object.size() => {
-                let frame = kernel_space::allocate_user_frame().ok_or(FaultError::OutOfMemory)?;
+        let top = entry.object;
+        // Walk the chain for the page.
+        let mut found = None;
+        let (mut object, mut at) = (top, offset);
+        loop {
+            let o = objects.get(object).ok_or(FaultError::NotMapped)?;
+            if at >= o.size() {
+                break;
+            }
+            if let Some(frame) = o.resident_page(at) {
+                found = Some((object, frame));
+                break;
+            }
+            match o.backing() {
+                Some((backing, backing_offset)) => {
+                    object = backing;
+                    at += backing_offset;
+                }
+                None => break,
+            }
+        }
+        let (frame, protection) = match found {
+            Some((object, frame)) if object == top => (frame, entry.protection),
+            Some((_, frame)) if !access.allows(Protection::WRITE) => {
+                // Still shared with the backing object: read-only until written.
+                (
+                    frame,
+                    Protection::from_bits(entry.protection.bits() & !Protection::WRITE.bits()),
+                )
+            }
+            Some((_, source)) => {
+                let frame = new_frame(objects, top, offset)?;
+                // SAFETY: `source` is a resident page of the chain and `frame` a fresh one,
+                // both mapped by the direct map; they are distinct frames.
+                unsafe {
+                    core::ptr::copy_nonoverlapping(
+                        phys_to_virt(source) as *const u8,
+                        phys_to_virt(frame) as *mut u8,
+                        PAGE_SIZE as usize,
+                    )
+                };
+                statistics::count(&statistics::COPIES_ON_WRITE);
+                (frame, entry.protection)
+            }
+            None => {
+                let o = objects.get(top).ok_or(FaultError::NotMapped)?;
+                if o.kind() != ObjectKind::Anonymous || offset >= o.size() {
+                    return Err(FaultError::NotMapped);
+                }
+                let frame = new_frame(objects, top, offset)?;
                 // SAFETY: a fresh frame, mapped by the direct map, owned by nobody yet.
                 unsafe {
                     core::ptr::write_bytes(phys_to_virt(frame) as *mut u8, 0, PAGE_SIZE as usize)
                 };
-                if object.insert_page(offset, frame).is_err() {
-                    let _ = kernel_space::free_frame(frame);
-                    return Err(FaultError::OutOfMemory);
-                }
-                frame
+                statistics::count(&statistics::ZERO_FILLS);
+                (frame, entry.protection)
             }
-            None => return Err(FaultError::NotMapped),
         };
         self.pmap
-            .enter(page, frame, entry.protection)
+            .enter(page, frame, protection)
             .map_err(|_| FaultError::OutOfMemory)?;
         Ok(frame)
+    }
+
+    /// The address space a child gets at fork: per entry, by its inheritance, the same object
+    /// (share; and program text, which is never written), a copy-on-write copy (copy: this
+    /// space and the child each get a new object in front of the old one, and this space's
+    /// mappings of it go so its writes fault and copy), or nothing (none).
+    pub fn fork(&mut self, objects: &mut Table<VmObject>) -> Result<AddressSpace, KernReturn> {
+        let mut child = AddressSpace::new().map_err(|_| KernReturn::ResourceShortage)?;
+        let result = self.fork_into(objects, &mut child);
+        match result {
+            Ok(()) => Ok(child),
+            Err(e) => {
+                child.destroy(objects);
+                Err(e)
+            }
+        }
+    }
+
+    fn fork_into(
+        &mut self,
+        objects: &mut Table<VmObject>,
+        child: &mut AddressSpace,
+    ) -> Result<(), KernReturn> {
+        let count = self.map.len();
+        for i in 0..count {
+            let entry = self.map.entries()[i];
+            let shared = match entry.inheritance {
+                Inheritance::None => continue,
+                Inheritance::Share => true,
+                Inheritance::Copy => objects
+                    .get(entry.object)
+                    .is_some_and(|o| matches!(o.kind(), ObjectKind::Physical { .. })),
+            };
+            if shared {
+                child
+                    .map
+                    .insert(MapEntry {
+                        object: duplicate(objects, entry.object),
+                        ..entry
+                    })
+                    .map_err(|e| {
+                        release_object(objects, entry.object);
+                        map_error(e)
+                    })?;
+                continue;
+            }
+            collapse(objects, entry.object);
+            let size = entry.end - entry.start;
+            // Both shadows are made before anything changes, so a failure leaves this space
+            // as it was.
+            let ours = objects
+                .insert(VmObject::shadow(entry.object, entry.offset, size))
+                .map_err(|_| KernReturn::ResourceShortage)?;
+            let theirs = match objects.insert(VmObject::shadow(entry.object, entry.offset, size)) {
+                Ok(theirs) => theirs,
+                Err(_) => {
+                    objects.remove(ours);
+                    return Err(KernReturn::ResourceShortage);
+                }
+            };
+            if let Err(e) = child.map.insert(MapEntry {
+                object: theirs,
+                offset: 0,
+                ..entry
+            }) {
+                objects.remove(ours);
+                objects.remove(theirs);
+                return Err(map_error(e));
+            }
+            // The old object: this entry's reference moves to `ours`, and `theirs` adds one.
+            duplicate(objects, entry.object);
+            let e = &mut self.map.entries_mut()[i];
+            e.object = ours;
+            e.offset = 0;
+            self.pmap.remove(entry.start, entry.end);
+        }
+        Ok(())
     }
 
     /// The frame behind user page `page` if it is mapped with at least `access`, faulting it
@@ -262,18 +386,92 @@ fn map_error(e: MapError) -> KernReturn {
     }
 }
 
-/// Drops one reference to `id`; frees the object and the frames it owns with the last one.
-pub fn release_object(objects: &mut Table<VmObject>, id: ObjectId) {
-    let Some(object) = objects.get_mut(id) else {
-        return;
-    };
-    if object.release() {
-        if let Some(mut object) = objects.remove(id) {
-            for frame in object.take_pages() {
-                if let Err(e) = kernel_space::free_frame(frame) {
-                    log::error!("vm: object page {frame:#x}: {e}");
-                }
+/// A fresh frame for user memory, recorded as `object`'s page at `offset`.
+fn new_frame(
+    objects: &mut Table<VmObject>,
+    object: ObjectId,
+    offset: u64,
+) -> Result<u64, FaultError> {
+    let frame = kernel_space::allocate_user_frame().ok_or(FaultError::OutOfMemory)?;
+    match objects
+        .get_mut(object)
+        .map(|o| o.insert_page(offset, frame))
+    {
+        Some(Ok(())) => Ok(frame),
+        _ => {
+            let _ = kernel_space::free_frame(frame);
+            Err(FaultError::OutOfMemory)
+        }
+    }
+}
+
+/// Merges into `id` every backing object that only `id` still uses (its last reference is
+/// `id`'s): the backing's pages that `id` does not shadow move in front, the rest are
+/// freed, and `id` then reads through to what the backing read through to. This is what
+/// keeps repeated forks from growing chains without bound.
+pub fn collapse(objects: &mut Table<VmObject>, id: ObjectId) {
+    loop {
+        let Some(object) = objects.get(id) else {
+            return;
+        };
+        let Some((backing, backing_offset)) = object.backing() else {
+            return;
+        };
+        let size = object.size();
+        let Some(b) = objects.get(backing) else {
+            return;
+        };
+        if b.references() != 1 || b.kind() != ObjectKind::Anonymous {
+            return;
+        }
+        let needed = b.resident_count();
+        if objects
+            .get_mut(id)
+            .map(|o| o.reserve_pages(needed))
+            .is_none_or(|r| r.is_err())
+        {
+            return; // no memory to merge now; the chain stays as it is
+        }
+        let Some(mut b) = objects.remove(backing) else {
+            return;
+        };
+        let grandparent = b
+            .backing()
+            .map(|(g, g_offset)| (g, g_offset + backing_offset));
+        let o = objects.get_mut(id).expect("checked above");
+        for (offset, frame) in b.take_resident() {
+            let front = offset.wrapping_sub(backing_offset);
+            if offset >= backing_offset && front < size && !o.has_page(front) {
+                let _ = o.insert_page(front, frame); // room reserved above
+            } else if let Err(e) = kernel_space::free_frame(frame) {
+                log::error!("vm: collapsed page {frame:#x}: {e}");
             }
         }
+        // `b`'s reference to its own backing passes to `id`.
+        o.set_backing(grandparent);
+        statistics::count(&statistics::COLLAPSES);
+    }
+}
+
+/// Drops one reference to `id`; frees the object and the frames it owns with the last one,
+/// and so on down its backing chain.
+pub fn release_object(objects: &mut Table<VmObject>, id: ObjectId) {
+    let mut next = Some(id);
+    while let Some(id) = next.take() {
+        let Some(object) = objects.get_mut(id) else {
+            return;
+        };
+        if !object.release() {
+            return;
+        }
+        let Some(mut object) = objects.remove(id) else {
+            return;
+        };
+        for frame in object.take_pages() {
+            if let Err(e) = kernel_space::free_frame(frame) {
+                log::error!("vm: object page {frame:#x}: {e}");
+            }
+        }
+        next = object.backing().map(|(backing, _)| backing);
     }
 }

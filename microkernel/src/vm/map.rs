@@ -289,6 +289,12 @@ impl<O> VmMap<O> {
         &self.entries
     }
 
+    /// The entries, to change what they map or how (not their ranges: those stay sorted and
+    /// disjoint only through the other methods).
+    pub fn entries_mut(&mut self) -> &mut [MapEntry<O>] {
+        &mut self.entries
+    }
+
     pub fn len(&self) -> usize {
         self.entries.len()
     }

@@ -14,3 +14,4 @@ pub mod map;
 pub mod object;
 #[cfg(target_os = "none")]
 pub mod pmap;
+pub mod statistics;

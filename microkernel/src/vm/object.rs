@@ -5,6 +5,7 @@
 //! that maps it and never freed). Pagers, shadow chains and `vm_page` records come with the
 //! virtual-memory and pager issues.
 
+use crate::kern::object_table::Id;
 use hashbrown::HashMap;
 
 /// Where an object's absent pages come from.
@@ -20,6 +21,9 @@ pub enum ObjectKind {
 pub struct VmObject {
     kind: ObjectKind,
     size: u64,
+    /// For copy-on-write: the object (and the offset in it of this object's offset 0) that
+    /// supplies the pages this one does not have. This object holds a reference to it.
+    backing: Option<(Id<VmObject>, u64)>,
     /// Resident pages of an anonymous object: offset → frame (owned by the object). A hash
     /// map because its growth is fallible (`try_reserve`): a full kernel heap is an error for
     /// the faulting task, never a kernel panic.
@@ -35,7 +39,45 @@ impl VmObject {
             size: size.next_multiple_of(super::map::PAGE_SIZE),
             pages: HashMap::new(),
             references: 1,
+            backing: None,
         }
+    }
+
+    /// An anonymous object of `size` bytes in front of `backing` from `offset`: it reads
+    /// through to the backing object until a page is written, which copies it here.
+    pub fn shadow(backing: Id<VmObject>, offset: u64, size: u64) -> Self {
+        VmObject {
+            backing: Some((backing, offset)),
+            ..Self::new(ObjectKind::Anonymous, size)
+        }
+    }
+
+    /// The backing object and the offset in it of this object's offset 0.
+    pub fn backing(&self) -> Option<(Id<VmObject>, u64)> {
+        self.backing
+    }
+
+    pub fn set_backing(&mut self, backing: Option<(Id<VmObject>, u64)>) {
+        self.backing = backing;
+    }
+
+    pub fn references(&self) -> u32 {
+        self.references
+    }
+
+    /// Makes room for `additional` more resident pages (so that inserting them cannot fail).
+    pub fn reserve_pages(
+        &mut self,
+        additional: usize,
+    ) -> Result<(), crate::kern::object_table::OutOfMemory> {
+        self.pages
+            .try_reserve(additional)
+            .map_err(|_| crate::kern::object_table::OutOfMemory)
+    }
+
+    /// Whether a page is resident at `offset` in this object itself (not its backing).
+    pub fn has_page(&self, offset: u64) -> bool {
+        self.pages.contains_key(&offset)
     }
 
     pub fn kind(&self) -> ObjectKind {
@@ -94,6 +136,11 @@ impl VmObject {
             }
             !inside
         });
+    }
+
+    /// Takes the resident pages with their offsets.
+    pub fn take_resident(&mut self) -> impl Iterator<Item = (u64, u64)> {
+        core::mem::take(&mut self.pages).into_iter()
     }
 
     /// Takes the frames the object owns, for freeing.

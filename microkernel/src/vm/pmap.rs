@@ -65,7 +65,7 @@ impl Pmap {
         }
         self.last.set(NO_TRANSLATION);
         let mut memory = UserTables;
-        PageTables::new(self.root, &mut memory).map_page(address, frame, page_flags)?;
+        PageTables::new(self.root, &mut memory).remap_page(address, frame, page_flags)?;
         // The entry may have been present with fewer rights: drop any stale translation.
         flush(address);
         Ok(())

@@ -22,6 +22,20 @@ pub const ALL: &[(&str, Case)] = &[
     ("inheritance_and_behavior", inheritance_and_behavior),
     ("regions_are_listed", regions_are_listed),
     ("bad_arguments", bad_arguments),
+    ("fork_isolates_writes", fork_isolates_writes),
+    (
+        "fork_copies_nothing_until_written",
+        fork_copies_nothing_until_written,
+    ),
+    ("fork_by_inheritance", fork_by_inheritance),
+    (
+        "forked_child_keeps_send_rights",
+        forked_child_keeps_send_rights,
+    ),
+    (
+        "fork_generations_stay_bounded",
+        fork_generations_stay_bounded,
+    ),
 ];
 
 macro_rules! check {
@@ -379,6 +393,199 @@ fn bad_arguments() -> Result<(), String> {
         sys::vm_allocate(0, 1 << 40, VM_ANYWHERE).map_err(|e| format!("1 TiB reservation: {e}"))?;
     // SAFETY: nothing of ours lives in the region.
     unsafe { sys::vm_deallocate(huge, 1 << 40) }.map_err(|e| format!("deallocate 1 TiB: {e}"))?;
+    Ok(())
+}
+
+fn host(selector: u64) -> u64 {
+    sys::host_info(selector).unwrap_or(u64::MAX)
+}
+
+/// Forks; in the child runs `child` and exits with its status; in the parent returns the
+/// child's exit status.
+fn in_child(child: impl FnOnce() -> i32) -> Result<u64, String> {
+    match sys::task_fork().map_err(|e| format!("fork: {e}"))? {
+        sys::Forked::Child => sys::task_exit(child()),
+        sys::Forked::Parent(task) => {
+            let status = sys::task_wait(task).map_err(|e| format!("wait: {e}"));
+            let _ = sys::port_deallocate(task);
+            status
+        }
+    }
+}
+
+fn fork_isolates_writes() -> Result<(), String> {
+    let base = sys::vm_allocate(0, 4 * PAGE, VM_ANYWHERE).map_err(|e| format!("allocate: {e}"))?;
+    for i in 0..4 {
+        write(base + i * PAGE, 10 + i);
+    }
+    let status = in_child(|| {
+        // The child sees the memory as it was at the fork, and its writes are its own.
+        if (0..4).any(|i| read(base + i * PAGE) != 10 + i) {
+            return 1;
+        }
+        write(base, 99);
+        if read(base) != 99 || read(base + PAGE) != 11 {
+            return 2;
+        }
+        0
+    })?;
+    check!(status == 0, "child saw the wrong memory (status {status})");
+    check!(
+        read(base) == 10,
+        "the child's write reached the parent: {}",
+        read(base)
+    );
+    // The parent's writes after a fork stay its own too.
+    let status = {
+        match sys::task_fork().map_err(|e| format!("fork: {e}"))? {
+            sys::Forked::Child => {
+                // Whenever this runs, the parent's later write must not show.
+                sys::task_exit(if read(base + 2 * PAGE) == 12 { 0 } else { 3 })
+            }
+            sys::Forked::Parent(task) => {
+                write(base + 2 * PAGE, 55);
+                sys::task_wait(task).map_err(|e| format!("wait: {e}"))?
+            }
+        }
+    };
+    check!(
+        status == 0,
+        "the parent's write after fork reached the child (status {status})"
+    );
+    check!(read(base + 2 * PAGE) == 55, "the parent lost its own write");
+    // SAFETY: nothing of ours lives in the region.
+    unsafe { sys::vm_deallocate(base, 4 * PAGE) }.map_err(|e| format!("deallocate: {e}"))?;
+    Ok(())
+}
+
+fn fork_copies_nothing_until_written() -> Result<(), String> {
+    const PAGES: u64 = 2048; // 8 MiB
+    let base =
+        sys::vm_allocate(0, PAGES * PAGE, VM_ANYWHERE).map_err(|e| format!("allocate: {e}"))?;
+    for i in 0..PAGES {
+        write(base + i * PAGE, i);
+    }
+    let (copies, frames) = (host(HOST_VM_COPIES_ON_WRITE), host(HOST_FREE_FRAMES));
+    let status = in_child(|| {
+        // Everything reads through to the parent's pages; one write copies one page.
+        let (before, free) = (host(HOST_VM_COPIES_ON_WRITE), host(HOST_FREE_FRAMES));
+        if (0..PAGES).step_by(97).any(|i| read(base + i * PAGE) != i) {
+            return 1;
+        }
+        if host(HOST_VM_COPIES_ON_WRITE) != before || free - host(HOST_FREE_FRAMES) > 64 {
+            return 2; // reading copied pages
+        }
+        write(base + 5 * PAGE, 7);
+        if host(HOST_VM_COPIES_ON_WRITE) != before + 1 {
+            return 3;
+        }
+        0
+    })?;
+    check!(status == 0, "child status {status}");
+    // The child counted exactly one copy for its write; besides it, only stack pages the two
+    // tasks wrote after the fork were copied.
+    let copied = host(HOST_VM_COPIES_ON_WRITE) - copies;
+    check!(copied < 16, "{copied} pages copied for one written page");
+    check!(
+        read(base + 5 * PAGE) == 5,
+        "the child's write reached the parent"
+    );
+    // The child is gone: the parent's memory collapses back into one object, and nothing of
+    // the 8 MiB was duplicated (within the page tables and stack the fork used).
+    check!(
+        frames.abs_diff(host(HOST_FREE_FRAMES)) < 64,
+        "{frames} free before, {} after",
+        host(HOST_FREE_FRAMES)
+    );
+    // SAFETY: nothing of ours lives in the region.
+    unsafe { sys::vm_deallocate(base, PAGES * PAGE) }.map_err(|e| format!("deallocate: {e}"))?;
+    Ok(())
+}
+
+fn fork_by_inheritance() -> Result<(), String> {
+    let shared = sys::vm_allocate(0, PAGE, VM_ANYWHERE).map_err(|e| format!("allocate: {e}"))?;
+    let hidden = sys::vm_allocate(0, PAGE, VM_ANYWHERE).map_err(|e| format!("allocate: {e}"))?;
+    sys::vm_inherit(shared, PAGE, VM_INHERIT_SHARE).map_err(|e| format!("inherit share: {e}"))?;
+    sys::vm_inherit(hidden, PAGE, VM_INHERIT_NONE).map_err(|e| format!("inherit none: {e}"))?;
+    write(shared, 1);
+    write(hidden, 2);
+    let status = in_child(|| {
+        write(shared, 42);
+        // The region inherited as none is not there: this read ends the child.
+        read(hidden) as i32
+    })?;
+    check!(
+        status == u64::MAX,
+        "the child read memory it did not inherit (status {status})"
+    );
+    check!(
+        read(shared) == 42,
+        "a shared region's write did not reach the parent"
+    );
+    check!(read(hidden) == 2, "the parent's own region changed");
+    // SAFETY: nothing of ours lives in these regions.
+    unsafe {
+        sys::vm_deallocate(shared, PAGE).map_err(|e| format!("deallocate: {e}"))?;
+        sys::vm_deallocate(hidden, PAGE).map_err(|e| format!("deallocate: {e}"))?;
+    }
+    Ok(())
+}
+
+fn forked_child_keeps_send_rights() -> Result<(), String> {
+    use libipc::ipc::{self, MessageBuffer, OutMessage, ReceiveRight};
+    let port = ReceiveRight::allocate().map_err(|e| format!("allocate: {e}"))?;
+    let send = port.make_send().map_err(|e| format!("make send: {e}"))?;
+    let name = send.name();
+    let status = in_child(|| {
+        // The same name works in the child: send rights are inherited under their names.
+        let mut buffer = MessageBuffer::new();
+        match ipc::send(&OutMessage::new(4242, name), &mut buffer, None) {
+            Ok(()) => 0,
+            Err(_) => 1,
+        }
+    })?;
+    check!(status == 0, "the child could not send (status {status})");
+    let mut buffer = MessageBuffer::new();
+    let m = ipc::receive(port.name(), &mut buffer, Some(1000))
+        .map_err(|e| format!("receive: {e:?}"))?;
+    check!(m.id() == 4242, "got id {}", m.id());
+    Ok(())
+}
+
+fn fork_generations_stay_bounded() -> Result<(), String> {
+    let base = sys::vm_allocate(0, 16 * PAGE, VM_ANYWHERE).map_err(|e| format!("allocate: {e}"))?;
+    for i in 0..16 {
+        write(base + i * PAGE, i);
+    }
+    let generation = |n: u64| -> Result<(), String> {
+        let status = in_child(|| {
+            write(base + (n % 16) * PAGE, n);
+            0
+        })?;
+        check!(status == 0, "generation {n}: child status {status}");
+        write(base + ((n + 3) % 16) * PAGE, n);
+        Ok(())
+    };
+    for n in 0..20 {
+        generation(n)?;
+    }
+    let (objects, frames) = (host(HOST_VM_OBJECTS), host(HOST_FREE_FRAMES));
+    for n in 20..1020 {
+        generation(n)?;
+    }
+    let after = (host(HOST_VM_OBJECTS), host(HOST_FREE_FRAMES));
+    check!(
+        after == (objects, frames),
+        "objects and free frames: {:?} before 1,000 generations, {after:?} after",
+        (objects, frames)
+    );
+    check!(
+        host(HOST_VM_COLLAPSES) >= 1000,
+        "only {} collapses",
+        host(HOST_VM_COLLAPSES)
+    );
+    // SAFETY: nothing of ours lives in the region.
+    unsafe { sys::vm_deallocate(base, 16 * PAGE) }.map_err(|e| format!("deallocate: {e}"))?;
     Ok(())
 }
 

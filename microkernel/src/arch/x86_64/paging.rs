@@ -103,6 +103,17 @@ impl<'m, M: TableMemory> PageTables<'m, M> {
         Ok(&mut self.memory.table(table)[index(virt, level)])
     }
 
+    /// Maps one 4 KiB page, replacing whatever was mapped there (the caller's map decided:
+    /// copy-on-write puts a new frame where a shared one was).
+    pub fn remap_page(&mut self, virt: u64, phys: u64, page_flags: u64) -> Result<(), MapError> {
+        if !virt.is_multiple_of(PAGE_SIZE) || !phys.is_multiple_of(PAGE_SIZE) {
+            return Err(MapError::Misaligned(virt | phys));
+        }
+        let entry = self.entry(virt, 1, page_flags & flags::USER != 0)?;
+        *entry = phys | page_flags | flags::PRESENT;
+        Ok(())
+    }
+
     /// Maps one 4 KiB page. Mapping the same frame again with new flags updates them.
     pub fn map_page(&mut self, virt: u64, phys: u64, page_flags: u64) -> Result<(), MapError> {
         if !virt.is_multiple_of(PAGE_SIZE) || !phys.is_multiple_of(PAGE_SIZE) {
@@ -342,6 +353,19 @@ mod tests {
         assert!(f & flags::HUGE != 0);
         assert_eq!(t.translate(base + 0x602fff).unwrap().0, 0x602fff);
         assert_eq!(t.translate(base + 0x603000), None);
+    }
+
+    #[test]
+    fn remapping_replaces_the_frame() {
+        let mut m = Memory::new(16);
+        let mut t = PageTables::create(&mut m).unwrap();
+        t.map_page(0x40_0000, 0x9000, flags::USER).unwrap();
+        t.remap_page(0x40_0000, 0xa000, flags::USER | flags::WRITABLE)
+            .unwrap();
+        assert_eq!(
+            t.translate(0x40_0000),
+            Some((0xa000, flags::PRESENT | flags::USER | flags::WRITABLE))
+        );
     }
 
     #[test]
