@@ -106,4 +106,6 @@ pub mod names;
 pub mod rt;
 
 #[cfg(all(feature = "runtime", target_os = "none"))]
+pub mod process;
+#[cfg(all(feature = "runtime", target_os = "none"))]
 pub mod sys;

@@ -451,3 +451,21 @@ pub fn task_fork() -> Result<Forked, KernReturn> {
         Forked::Parent(name as u32)
     })
 }
+
+/// Replaces the calling task's program (see [`Syscall::TaskExec`]); returns only the error.
+pub fn task_exec(program: &str, argument: u64) -> KernReturn {
+    // SAFETY: on success this task's memory is replaced and this call never returns; on
+    // failure nothing changed.
+    let r = unsafe {
+        syscall3(
+            Syscall::TaskExec as u64,
+            program.as_ptr() as u64,
+            program.len() as u64,
+            argument,
+        )
+    };
+    match r.into_result() {
+        Ok(_) => KernReturn::Failure,
+        Err(e) => e,
+    }
+}

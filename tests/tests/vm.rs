@@ -18,6 +18,9 @@ const CASES: &[&str] = &[
     "fork_by_inheritance",
     "forked_child_keeps_send_rights",
     "fork_generations_stay_bounded",
+    "exec_replaces_the_program",
+    "exec_keeps_port_rights",
+    "exec_of_a_missing_program_fails_cleanly",
 ];
 
 #[test]

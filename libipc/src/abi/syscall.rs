@@ -84,10 +84,14 @@ pub enum Syscall {
     /// thread that returns from this call as the caller does. Returns, in the parent, a send
     /// right to the child's task port; in the child, 0.
     TaskFork = 23,
+    /// `(program, program_len, argument)`: replaces the calling task's memory with
+    /// `program` from the boot archive and starts it (its start arguments 0, `argument`, 0);
+    /// the task keeps its port rights. Returns only on error (the old program goes on).
+    TaskExec = 24,
 }
 
 impl Syscall {
-    pub const ALL: [Syscall; 24] = [
+    pub const ALL: [Syscall; 25] = [
         Syscall::DebugWrite,
         Syscall::TaskExit,
         Syscall::ThreadYield,
@@ -112,6 +116,7 @@ impl Syscall {
         Syscall::VmBehaviorSet,
         Syscall::VmRegion,
         Syscall::TaskFork,
+        Syscall::TaskExec,
     ];
 
     /// Decodes a call number; the numbers are dense, so this is a bounds check.

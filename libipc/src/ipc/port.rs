@@ -107,6 +107,11 @@ impl Drop for PortSet {
 pub struct Task(SendRight);
 
 impl Task {
+    /// The task behind this task port.
+    pub fn from_port(port: SendRight) -> Task {
+        Task(port)
+    }
+
     /// Starts `program`; the child gets a copy of `give` as its first start argument, and
     /// `argument` as its second.
     pub fn spawn(

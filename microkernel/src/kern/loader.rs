@@ -84,9 +84,8 @@ impl Kernel {
         Ok(id)
     }
 
-    /// Starts program `name` from the boot archive as a new task whose first thread gets
-    /// `arguments` in rdi, rsi and rdx.
-    pub fn spawn(&mut self, name: &str, arguments: [u64; 3]) -> Result<TaskId, SpawnError> {
+    /// A fresh address space with program `name` loaded, and its entry point.
+    fn load_program(&mut self, name: &str) -> Result<(AddressSpace, u64), SpawnError> {
         let (bytes, archive_phys) = self.archive.ok_or(SpawnError::NoArchive)?;
         let archive = Archive::parse(bytes).map_err(|_| SpawnError::NoArchive)?;
         let file = archive.find(name).ok_or(SpawnError::NoSuchProgram)?;
@@ -94,24 +93,61 @@ impl Kernel {
         let file_phys = archive_phys + file.offset;
         let mut space = AddressSpace::new()?;
         match self.load(&mut space, name, &image, file.data, file_phys) {
-            Ok(()) => {}
+            Ok(()) => Ok((space, image.entry)),
             Err(e) => {
                 space.destroy(&mut self.objects);
-                return Err(e);
+                Err(e)
             }
         }
+    }
+
+    /// `task_exec`: replaces `task`'s memory with program `name` and restarts `thread` (its
+    /// only thread) at the program's entry; the task keeps its rights and its port.
+    pub fn exec(
+        &mut self,
+        task: TaskId,
+        thread: ThreadId,
+        name: &str,
+        argument: u64,
+    ) -> Result<(), KernReturn> {
+        if self.tasks.get(task).is_none_or(|t| t.threads.len() != 1) {
+            return Err(KernReturn::InvalidArgument);
+        }
+        let (space, entry) = self.load_program(name).map_err(|e| match e {
+            SpawnError::OutOfMemory => KernReturn::ResourceShortage,
+            _ => KernReturn::InvalidArgument,
+        })?;
+        let t = self.tasks.get_mut(task).expect("checked");
+        let old = core::mem::replace(&mut t.space, space);
+        t.name = super::task::TaskName::new(name);
+        old.destroy(&mut self.objects);
+        let priority = self
+            .threads
+            .get(thread)
+            .map_or(super::thread::DEFAULT_PRIORITY, |t| t.priority);
+        if let Some(t) = self.threads.get_mut(thread) {
+            let fresh = Thread::new(task, entry, USER_STACK_TOP, [0, argument, 0]);
+            t.frame = fresh.frame;
+            t.priority = priority;
+        }
+        Ok(())
+    }
+
+    /// Starts program `name` from the boot archive as a new task whose first thread gets
+    /// `arguments` in rdi, rsi and rdx.
+    pub fn spawn(&mut self, name: &str, arguments: [u64; 3]) -> Result<TaskId, SpawnError> {
+        let (space, entry) = self.load_program(name)?;
         let task = self.tasks.insert(Task::new(name, space))?;
-        let thread =
-            match self
-                .threads
-                .insert(Thread::new(task, image.entry, USER_STACK_TOP, arguments))
-            {
-                Ok(thread) => thread,
-                Err(e) => {
-                    self.destroy_task(task);
-                    return Err(e.into());
-                }
-            };
+        let thread = match self
+            .threads
+            .insert(Thread::new(task, entry, USER_STACK_TOP, arguments))
+        {
+            Ok(thread) => thread,
+            Err(e) => {
+                self.destroy_task(task);
+                return Err(e.into());
+            }
+        };
         let t = self.tasks.get_mut(task).expect("just inserted");
         if t.threads.try_reserve(1).is_err() {
             self.threads.remove(thread);

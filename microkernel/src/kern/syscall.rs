@@ -52,6 +52,7 @@ fn handler(call: Syscall) -> Handler {
         Syscall::VmBehaviorSet => vm::vm_behavior_set,
         Syscall::VmRegion => vm::vm_region,
         Syscall::TaskFork => task_fork,
+        Syscall::TaskExec => task_exec,
     }
 }
 
@@ -125,6 +126,32 @@ fn task_fork(kernel: &mut Kernel, thread: ThreadId, _: [u64; 6]) -> Outcome {
         return Outcome::NoReturn;
     };
     Outcome::Return(kernel.fork_task(task, thread).map(u64::from))
+}
+
+fn task_exec(kernel: &mut Kernel, thread: ThreadId, a: [u64; 6]) -> Outcome {
+    let [program, program_len, argument, ..] = a;
+    let Some(task) = task_of(kernel, thread) else {
+        return Outcome::NoReturn;
+    };
+    let slice = match UserSlice::new(program, program_len).validate(PROGRAM_NAME_MAX) {
+        Ok(slice) => slice,
+        Err(e) => return Outcome::Return(Err(e)),
+    };
+    let mut name = [0u8; PROGRAM_NAME_MAX];
+    let name = &mut name[..slice.len()];
+    let Some(t) = kernel.tasks.get_mut(task) else {
+        return Outcome::NoReturn;
+    };
+    if let Err(e) = copy_in(&mut t.space, &mut kernel.objects, slice, name) {
+        return Outcome::Return(Err(e));
+    }
+    let Ok(name) = core::str::from_utf8(name) else {
+        return Outcome::Return(Err(KernReturn::InvalidArgument));
+    };
+    match kernel.exec(task, thread, name, argument) {
+        Ok(()) => Outcome::NoReturn,
+        Err(e) => Outcome::Return(Err(e)),
+    }
 }
 
 fn task_wait(kernel: &mut Kernel, thread: ThreadId, a: [u64; 6]) -> Outcome {

@@ -36,6 +36,12 @@ pub const ALL: &[(&str, Case)] = &[
         "fork_generations_stay_bounded",
         fork_generations_stay_bounded,
     ),
+    ("exec_replaces_the_program", exec_replaces_the_program),
+    ("exec_keeps_port_rights", exec_keeps_port_rights),
+    (
+        "exec_of_a_missing_program_fails_cleanly",
+        exec_of_a_missing_program_fails_cleanly,
+    ),
 ];
 
 macro_rules! check {
@@ -51,6 +57,12 @@ const PAGE: u64 = 4096;
 const WRITE_READ_ONLY: u64 = 1;
 const READ_NO_ACCESS: u64 = 2;
 const WRITE_TEXT: u64 = 3;
+/// After an exec: exits 77 if the parent's probe region is gone.
+const EXEC_CHECK: u64 = 10;
+/// After an exec: sends a message to the name in the argument's upper bits.
+const EXEC_SEND: u64 = 11;
+/// A fixed address the exec tests allocate before the exec.
+const PROBE: u64 = 0x0000_3000_0000_0000;
 
 fn free_frames() -> u64 {
     sys::host_info(HOST_FREE_FRAMES).unwrap_or(0)
@@ -176,7 +188,26 @@ fn child_status(role: u64) -> Result<u64, String> {
     task.wait().map_err(|e| format!("wait: {e}"))
 }
 
-pub fn child(role: u64) -> i32 {
+pub fn child(argument: u64) -> i32 {
+    let role = argument & 0xffff;
+    match role {
+        EXEC_CHECK => {
+            let gone = sys::vm_region(PROBE)
+                .map(|r| r.start > PROBE)
+                .unwrap_or(true);
+            return if gone { 77 } else { 1 };
+        }
+        EXEC_SEND => {
+            let mut buffer = libipc::ipc::MessageBuffer::new();
+            let to = (argument >> 16) as u32;
+            let message = libipc::ipc::OutMessage::new(4343, to);
+            return match libipc::ipc::send(&message, &mut buffer, None) {
+                Ok(()) => 0,
+                Err(_) => 1,
+            };
+        }
+        _ => {}
+    }
     let Ok(base) = sys::vm_allocate(0, PAGE, VM_ANYWHERE) else {
         return 2;
     };
@@ -586,6 +617,66 @@ fn fork_generations_stay_bounded() -> Result<(), String> {
     );
     // SAFETY: nothing of ours lives in the region.
     unsafe { sys::vm_deallocate(base, 16 * PAGE) }.map_err(|e| format!("deallocate: {e}"))?;
+    Ok(())
+}
+
+fn exec_replaces_the_program() -> Result<(), String> {
+    use libipc::process::{self, Fork};
+    sys::vm_allocate(PROBE, PAGE, 0).map_err(|e| format!("allocate probe: {e}"))?;
+    let status = match process::fork().map_err(|e| format!("fork: {e}"))? {
+        Fork::Child => {
+            let error = process::exec("vm_test", EXEC_CHECK);
+            libipc::println!("vm_test: exec failed: {error}");
+            process::exit(2)
+        }
+        Fork::Parent(child) => process::wait(&child).map_err(|e| format!("wait: {e}"))?,
+    };
+    check!(
+        status == 77,
+        "the exec'd program saw the old memory or did not run (status {status})"
+    );
+    // SAFETY: nothing of ours lives in the probe.
+    unsafe { sys::vm_deallocate(PROBE, PAGE) }.map_err(|e| format!("deallocate: {e}"))?;
+    Ok(())
+}
+
+fn exec_keeps_port_rights() -> Result<(), String> {
+    use libipc::ipc::{self, MessageBuffer, ReceiveRight};
+    use libipc::process::{self, Fork};
+    let port = ReceiveRight::allocate().map_err(|e| format!("allocate: {e}"))?;
+    let send = port.make_send().map_err(|e| format!("make send: {e}"))?;
+    let status = match process::fork().map_err(|e| format!("fork: {e}"))? {
+        Fork::Child => {
+            process::exec("vm_test", EXEC_SEND | (u64::from(send.name()) << 16));
+            process::exit(2)
+        }
+        Fork::Parent(child) => process::wait(&child).map_err(|e| format!("wait: {e}"))?,
+    };
+    check!(
+        status == 0,
+        "the exec'd program could not send (status {status})"
+    );
+    let mut buffer = MessageBuffer::new();
+    let m = ipc::receive(port.name(), &mut buffer, Some(1000))
+        .map_err(|e| format!("receive: {e:?}"))?;
+    check!(m.id() == 4343, "got id {}", m.id());
+    Ok(())
+}
+
+fn exec_of_a_missing_program_fails_cleanly() -> Result<(), String> {
+    let marker = sys::vm_allocate(0, PAGE, VM_ANYWHERE).map_err(|e| format!("allocate: {e}"))?;
+    write(marker, 31337);
+    let error = libipc::process::exec("no-such-program", 0);
+    check!(
+        error == KernReturn::InvalidArgument,
+        "exec of a missing program: {error}"
+    );
+    check!(
+        read(marker) == 31337,
+        "the failed exec changed this task's memory"
+    );
+    // SAFETY: nothing of ours lives in the region.
+    unsafe { sys::vm_deallocate(marker, PAGE) }.map_err(|e| format!("deallocate: {e}"))?;
     Ok(())
 }
 
