@@ -96,6 +96,7 @@
 extern crate alloc;
 
 pub mod abi;
+pub mod bench;
 #[cfg(any(test, feature = "runtime"))]
 pub mod interface;
 pub mod ipc;

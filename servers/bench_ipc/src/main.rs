@@ -12,11 +12,7 @@
 extern crate alloc;
 
 #[cfg(target_os = "none")]
-mod measure;
-#[cfg(target_os = "none")]
 mod rpc;
-#[cfg(any(test, target_os = "none"))]
-mod stats;
 #[cfg(target_os = "none")]
 mod tasks;
 

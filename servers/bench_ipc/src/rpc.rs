@@ -12,8 +12,8 @@ use libipc::ipc::{
     SendRight, Task,
 };
 
-use crate::measure::{remark, time_iterations};
 use crate::{figure, role, Failure, PROGRAM, SETUP_TIMEOUT_MS};
+use libipc::bench::measure::{remark, time_iterations};
 
 /// The server's first message, carrying a send right to its request port.
 const ANNOUNCE_ID: u32 = 2000;
@@ -96,7 +96,7 @@ fn time_calls(server: &SendRight, buffer: &mut MessageBuffer) -> Result<(), Fail
         }
         Ok(())
     })?;
-    remark("null_rpc_round_trip", TIMED_CALLS, &summary);
+    remark("bench_ipc", "null_rpc_round_trip", TIMED_CALLS, &summary);
     figure!("ipc.null_rpc_round_trip", summary.median, "instructions");
     Ok(())
 }

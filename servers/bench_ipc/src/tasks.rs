@@ -12,9 +12,9 @@ use libipc::abi::syscall::{
 use libipc::ipc::{receive, MessageBuffer, Name, OutMessage, ReceiveRight, SendRight, Task};
 use libipc::sys;
 
-use crate::measure::{remark, time_iterations};
-use crate::stats::{rounded_ratio, Tenths};
 use crate::{figure, role, Failure, PROGRAM, SETUP_TIMEOUT_MS};
+use libipc::bench::measure::{remark, time_iterations};
+use libipc::bench::stats::{rounded_ratio, Tenths};
 
 const WARM_UP_TASKS: usize = 20;
 const TIMED_TASKS: usize = 200;
@@ -47,7 +47,7 @@ pub fn bench_create_destroy() -> Result<(), Failure> {
             status => Err(format!("the task exited with status {status}")),
         }
     })?;
-    remark("task_create_destroy", TIMED_TASKS, &summary);
+    remark("bench_ipc", "task_create_destroy", TIMED_TASKS, &summary);
     figure!("ipc.task_create_destroy", summary.median, "instructions");
     Ok(())
 }

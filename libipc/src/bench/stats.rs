@@ -61,6 +61,7 @@ impl fmt::Display for Tenths {
 
 #[cfg(test)]
 mod tests {
+    extern crate std;
     use super::*;
 
     #[test]

@@ -1,9 +1,12 @@
 //! Timing loops: warm-up iterations, then each timed iteration between two `rdtsc` reads.
 
+use alloc::string::String;
 use alloc::vec::Vec;
 
-use crate::stats::Summary;
-use crate::Failure;
+use super::stats::Summary;
+
+/// Why a benchmark could not produce its figure.
+pub type Failure = String;
 
 /// The time-stamp counter: under QEMU's `-icount shift=0` it counts guest instructions.
 #[inline(always)]
@@ -37,10 +40,11 @@ pub fn time_iterations(
     Summary::of(&mut samples).ok_or_else(|| Failure::from("no timed iterations"))
 }
 
-/// Prints the spread of a timed figure as a remark (the `bench` line carries the median).
-pub fn remark(metric: &str, samples: usize, summary: &Summary) {
-    libipc::println!(
-        "bench_ipc: {metric}: {samples} samples, min {}, median {}, max {}",
+/// Prints the spread of a timed figure as a remark of `program` (the `bench` line carries
+/// the median).
+pub fn remark(program: &str, metric: &str, samples: usize, summary: &Summary) {
+    crate::println!(
+        "{program}: {metric}: {samples} samples, min {}, median {}, max {}",
         summary.min,
         summary.median,
         summary.max
