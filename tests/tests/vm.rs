@@ -21,6 +21,10 @@ const CASES: &[&str] = &[
     "exec_replaces_the_program",
     "exec_keeps_port_rights",
     "exec_of_a_missing_program_fails_cleanly",
+    "out_of_line_move_changes_owner",
+    "out_of_line_copy_is_copy_on_write",
+    "out_of_line_between_tasks",
+    "undelivered_out_of_line_memory_is_freed",
 ];
 
 #[test]

@@ -146,8 +146,10 @@ pub enum ReceivedRight {
 pub mod descriptor_kind {
     /// A port right: `name` and `disposition`.
     pub const PORT: u8 = 0;
-    /// Out-of-line memory: `address` and `size` (carried from the virtual-memory work on;
-    /// until then refused with `SendInvalidType`).
+    /// Out-of-line memory: `value` is the address (page-aligned) and `size` the length of a
+    /// region of the sender's, copied on write (or moved, with
+    /// [`DEALLOCATE`](super::out_of_line_flags::DEALLOCATE)); the receiver gets it at a new
+    /// address, written into `value`.
     pub const OUT_OF_LINE: u8 = 1;
 }
 
@@ -155,6 +157,24 @@ pub mod descriptor_kind {
 pub mod out_of_line_flags {
     /// Remove the region from the sender (the pages move instead of being copied on write).
     pub const DEALLOCATE: u8 = 1;
+}
+
+impl Descriptor {
+    /// Out-of-line memory `[address, address + size)`, moved if `deallocate`.
+    pub const fn out_of_line(address: u64, size: u32, deallocate: bool) -> Descriptor {
+        Descriptor {
+            value: address,
+            size,
+            disposition: 0,
+            flags: if deallocate {
+                out_of_line_flags::DEALLOCATE
+            } else {
+                0
+            },
+            reserved: 0,
+            kind: descriptor_kind::OUT_OF_LINE,
+        }
+    }
 }
 
 /// One descriptor: 16 bytes.
@@ -233,6 +253,8 @@ pub enum MsgReturn {
     SendInvalidReply = 0x1000_0009,
     /// A port descriptor names a right the sender does not hold.
     SendInvalidRight = 0x1000_000a,
+    /// An out-of-line region is not page-aligned, not fully mapped, or not readable.
+    SendInvalidMemory = 0x1000_000c,
     SendNoBuffer = 0x1000_000d,
     SendTooLarge = 0x1000_000e,
     /// A descriptor of a kind the kernel does not carry.
@@ -253,7 +275,7 @@ pub enum MsgReturn {
 }
 
 impl MsgReturn {
-    pub const ALL: [MsgReturn; 17] = [
+    pub const ALL: [MsgReturn; 18] = [
         MsgReturn::Success,
         MsgReturn::SendInvalidData,
         MsgReturn::SendInvalidDest,
@@ -261,6 +283,7 @@ impl MsgReturn {
         MsgReturn::SendMsgTooSmall,
         MsgReturn::SendInvalidReply,
         MsgReturn::SendInvalidRight,
+        MsgReturn::SendInvalidMemory,
         MsgReturn::SendNoBuffer,
         MsgReturn::SendTooLarge,
         MsgReturn::SendInvalidType,

@@ -52,6 +52,8 @@ pub struct OutMessage<'a> {
     inline_rights: [(Name, Disposition); INLINE_RIGHTS],
     right_count: usize,
     borrowed_rights: &'a [(Name, Disposition)],
+    /// Out-of-line regions: (address, size, move instead of copy on write).
+    memory: &'a [(u64, u32, bool)],
     pub body: &'a [u8],
 }
 
@@ -65,6 +67,7 @@ impl<'a> OutMessage<'a> {
             inline_rights: [(0, Disposition::CopySend); INLINE_RIGHTS],
             right_count: 0,
             borrowed_rights: &[],
+            memory: &[],
             body: &[],
         }
     }
@@ -112,6 +115,16 @@ impl<'a> OutMessage<'a> {
         Ok(self)
     }
 
+    /// Carries these regions of the sender's memory out of line, after the rights: each
+    /// `(address, size, move)`; page-aligned; copied on write, or moved when `move` is set.
+    pub fn with_memory(mut self, memory: &'a [(u64, u32, bool)]) -> Result<Self, MessageError> {
+        if memory.len() + self.rights().len() > MAX_DESCRIPTORS {
+            return Err(MessageError::TooManyRights);
+        }
+        self.memory = memory;
+        Ok(self)
+    }
+
     pub fn rights(&self) -> &[(Name, Disposition)] {
         if self.borrowed_rights.is_empty() {
             &self.inline_rights[..self.right_count]
@@ -122,7 +135,7 @@ impl<'a> OutMessage<'a> {
 
     /// Bytes the encoded message takes.
     pub fn size(&self) -> usize {
-        let count = self.rights().len();
+        let count = self.rights().len() + self.memory.len();
         let descriptors = if count > 0 {
             4 + count * DESCRIPTOR_SIZE
         } else {
@@ -138,7 +151,7 @@ impl<'a> OutMessage<'a> {
             return Err(MessageError::TooLarge);
         }
         let rights = self.rights();
-        let complex = !rights.is_empty();
+        let complex = !rights.is_empty() || !self.memory.is_empty();
         let header = MessageHeader {
             bits: MessageHeader::bits(self.destination.1, self.reply.map(|r| r.1), complex),
             size: size as u32,
@@ -150,11 +163,17 @@ impl<'a> OutMessage<'a> {
         buffer[..HEADER_SIZE].copy_from_slice(&header.to_bytes());
         let mut at = HEADER_SIZE;
         if complex {
-            buffer[at..at + 4].copy_from_slice(&(rights.len() as u32).to_le_bytes());
+            let count = rights.len() + self.memory.len();
+            buffer[at..at + 4].copy_from_slice(&(count as u32).to_le_bytes());
             at += 4;
             for &(name, disposition) in rights {
                 buffer[at..at + DESCRIPTOR_SIZE]
                     .copy_from_slice(&Descriptor::port(name, disposition).to_bytes());
+                at += DESCRIPTOR_SIZE;
+            }
+            for &(address, size, move_out) in self.memory {
+                buffer[at..at + DESCRIPTOR_SIZE]
+                    .copy_from_slice(&Descriptor::out_of_line(address, size, move_out).to_bytes());
                 at += DESCRIPTOR_SIZE;
             }
         }
@@ -219,6 +238,17 @@ impl<'a> Received<'a> {
             _ => return None,
         };
         (self.header.remote_port != 0).then_some((self.header.remote_port, kind))
+    }
+
+    /// The out-of-line regions carried, in order: the address where each arrived (0 if it
+    /// could not be put in this task's memory) and its size.
+    pub fn memory(&self) -> impl Iterator<Item = (u64, u32)> + 'a {
+        self.descriptors
+            .chunks_exact(DESCRIPTOR_SIZE)
+            .filter_map(|chunk| {
+                let d = Descriptor::from_bytes(chunk.try_into().expect("descriptor"));
+                (d.kind == descriptor_kind::OUT_OF_LINE).then_some((d.value, d.size))
+            })
     }
 
     /// The port rights carried, in order: name (0 if it could not be received) and kind.
@@ -291,6 +321,25 @@ mod tests {
             ]
         );
         assert_eq!(&r.body[..3], b"hey");
+    }
+
+    #[test]
+    fn out_of_line_regions_follow_the_rights() {
+        let regions = [(0x10_0000, 8192, true), (0x20_0000, 4096, false)];
+        let m = OutMessage::new(3, 0x101)
+            .carry(0x301, Disposition::CopySend)
+            .unwrap()
+            .with_memory(&regions)
+            .unwrap();
+        let mut buffer = [0u8; 256];
+        let size = m.encode(&mut buffer).unwrap();
+        assert_eq!(size, HEADER_SIZE + 4 + 3 * DESCRIPTOR_SIZE);
+        let r = Received::parse(&buffer, size).unwrap();
+        let memory: Vec<_> = r.memory().collect();
+        assert_eq!(memory, vec![(0x10_0000, 8192), (0x20_0000, 4096)]);
+        assert_eq!(r.rights().count(), 1);
+        let d = Descriptor::from_bytes(buffer[28 + 16..28 + 32].try_into().unwrap());
+        assert_eq!(d.flags, crate::abi::message::out_of_line_flags::DEALLOCATE);
     }
 
     #[test]

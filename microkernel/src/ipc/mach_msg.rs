@@ -14,12 +14,16 @@ use crate::kern::kernel::Kernel;
 use crate::kern::task::TaskId;
 use crate::kern::thread::{Continuation, ReceiveArgs, ReceiveFrom, ThreadId, ThreadState};
 use crate::kern::user::{self, UserSlice};
+use crate::vm::address_space::MapCopy;
+use crate::vm::map::{Protection, PAGE_SIZE};
 use alloc::vec::Vec;
 use core::mem::MaybeUninit;
+use libipc::abi::message::out_of_line_flags;
 use libipc::abi::message::{
     descriptor_kind, options, Descriptor, Disposition, MessageHeader, MsgReturn, COMPLEX,
     DESCRIPTOR_SIZE, HEADER_SIZE, MAX_DESCRIPTORS, MAX_MESSAGE_SIZE,
 };
+use libipc::abi::syscall::{USER_END, USER_IMAGE_BASE, VM_ANYWHERE_BASE};
 
 /// What the calling thread gets back.
 pub enum MsgOutcome {
@@ -199,6 +203,7 @@ impl Kernel {
             )?;
         }
         let mut descriptors: Vec<Option<(u32, Disposition)>> = Vec::new();
+        let mut regions: Vec<Option<(u64, u64, bool)>> = Vec::new();
         if header.is_complex() {
             let count = u32::from_le_bytes(
                 body.get(..4)
@@ -213,6 +218,9 @@ impl Kernel {
             descriptors
                 .try_reserve(count)
                 .map_err(|_| MsgReturn::SendNoBuffer)?;
+            regions
+                .try_reserve(count)
+                .map_err(|_| MsgReturn::SendNoBuffer)?;
             for i in 0..count {
                 let at = 4 + i * DESCRIPTOR_SIZE;
                 let d = Descriptor::from_bytes(
@@ -222,9 +230,14 @@ impl Kernel {
                 );
                 match d.kind {
                     descriptor_kind::PORT => {}
-                    descriptor_kind::OUT_OF_LINE => return Err(MsgReturn::SendInvalidType),
+                    descriptor_kind::OUT_OF_LINE => {
+                        regions.push(self.check_region(task, &d)?);
+                        descriptors.push(None);
+                        continue;
+                    }
                     _ => return Err(MsgReturn::SendInvalidData),
                 }
+                regions.push(None);
                 if d.value == 0 {
                     descriptors.push(None); // a null name carries nothing
                     continue;
@@ -247,6 +260,35 @@ impl Kernel {
             }
         }
         let size = HEADER_SIZE + body.len();
+        let mut rights: Vec<Option<CarriedRight>> = Vec::new();
+        rights
+            .try_reserve_exact(descriptors.len())
+            .map_err(|_| MsgReturn::SendNoBuffer)?;
+        let mut memory: Vec<Option<MapCopy>> = Vec::new();
+        memory
+            .try_reserve_exact(regions.len())
+            .map_err(|_| MsgReturn::SendNoBuffer)?;
+        // Out-of-line memory comes out of the sender first: it is the last step that can
+        // fail, and a failure puts back what it took.
+        for region in &regions {
+            let copy = match *region {
+                Some((start, end, move_out)) => {
+                    let t = self.tasks.get_mut(task).ok_or(MsgReturn::SendInvalidData)?;
+                    match t
+                        .space
+                        .copy_out_range(&mut self.objects, start, end, move_out)
+                    {
+                        Ok(copy) => Some(copy),
+                        Err(_) => {
+                            self.give_back_memory(task, &mut memory);
+                            return Err(MsgReturn::SendNoBuffer);
+                        }
+                    }
+                }
+                None => None,
+            };
+            memory.push(copy);
+        }
 
         // Where the message goes: straight to a waiting receiver, or into the queue (for
         // which the memory is found now, while failing still changes nothing).
@@ -254,17 +296,16 @@ impl Kernel {
         let mut queued_body: Vec<u8> = Vec::new();
         if receiver.is_none() {
             let full = self.ports.get(destination).is_some_and(|p| p.is_full());
-            if full && deadline.is_some_and(|d| d <= now()) {
-                return Err(MsgReturn::SendTimedOut);
+            let no_room = queued_body.try_reserve_exact(body.len()).is_err();
+            if (full && deadline.is_some_and(|d| d <= now())) || no_room {
+                self.give_back_memory(task, &mut memory);
+                return Err(if no_room {
+                    MsgReturn::SendNoBuffer
+                } else {
+                    MsgReturn::SendTimedOut
+                });
             }
-            queued_body
-                .try_reserve_exact(body.len())
-                .map_err(|_| MsgReturn::SendNoBuffer)?;
         }
-        let mut rights: Vec<Option<CarriedRight>> = Vec::new();
-        rights
-            .try_reserve_exact(descriptors.len())
-            .map_err(|_| MsgReturn::SendNoBuffer)?;
 
         // Act: move the rights; from here nothing fails.
         let destination_right = self.copyin(task, header.remote_port, remote);
@@ -277,6 +318,7 @@ impl Kernel {
             complex: header.is_complex(),
             reply,
             rights: &mut rights,
+            memory: &mut memory,
             body,
             destination: destination_right,
         };
@@ -296,6 +338,7 @@ impl Kernel {
             complex,
             reply,
             rights,
+            memory,
             body: queued_body,
             destination: destination_right,
         };
@@ -527,6 +570,23 @@ impl Kernel {
             parts.body[at..at + 8].copy_from_slice(&u64::from(name).to_le_bytes());
             parts.body[at + 12] = kind;
         }
+        for (i, slot) in parts.memory.iter_mut().enumerate() {
+            let at = 4 + i * DESCRIPTOR_SIZE;
+            let Some(copy) = slot.take() else { continue };
+            let Some(t) = self.tasks.get_mut(task) else {
+                copy.release(&mut self.objects);
+                continue;
+            };
+            let address = match t.space.copy_in_range(VM_ANYWHERE_BASE, copy) {
+                Ok(address) => address,
+                Err((copy, _)) => {
+                    copy.release(&mut self.objects);
+                    code = MsgReturn::RcvBodyError;
+                    0
+                }
+            };
+            parts.body[at..at + 8].copy_from_slice(&address.to_le_bytes());
+        }
         let local = self
             .tasks
             .get(task)
@@ -568,6 +628,9 @@ impl Kernel {
     /// Destroys a message that cannot be delivered (its rights released); returns `code`.
     fn discard(&mut self, mut parts: Parts<'_>, code: MsgReturn) -> MsgReturn {
         self.release_destination(parts.destination.take());
+        for copy in parts.memory.iter_mut().filter_map(Option::take) {
+            copy.release(&mut self.objects);
+        }
         let mut ports = Vec::new();
         for right in parts
             .reply
@@ -594,6 +657,59 @@ impl Kernel {
 
     fn discard_message(&mut self, mut message: KMessage) {
         self.discard(message.parts(), MsgReturn::Success);
+    }
+
+    /// Checks an out-of-line memory descriptor: a page-aligned, fully mapped, readable range
+    /// of the sender's (`None`: a null region, nothing carried). Changes nothing.
+    fn check_region(
+        &mut self,
+        task: TaskId,
+        d: &Descriptor,
+    ) -> Result<Option<(u64, u64, bool)>, MsgReturn> {
+        if d.flags & !out_of_line_flags::DEALLOCATE != 0 || d.disposition != 0 || d.reserved != 0 {
+            return Err(MsgReturn::SendInvalidData);
+        }
+        if d.size == 0 {
+            return Ok(None);
+        }
+        let start = d.value;
+        let size = u64::from(d.size).next_multiple_of(PAGE_SIZE);
+        let end = start
+            .checked_add(size)
+            .ok_or(MsgReturn::SendInvalidMemory)?;
+        if !start.is_multiple_of(PAGE_SIZE) || start < USER_IMAGE_BASE || end > USER_END {
+            return Err(MsgReturn::SendInvalidMemory);
+        }
+        let map = self
+            .tasks
+            .get(task)
+            .ok_or(MsgReturn::SendInvalidData)?
+            .space
+            .map();
+        let readable = map
+            .entries()
+            .iter()
+            .filter(|e| e.start < end && e.end > start)
+            .all(|e| e.protection.allows(Protection::READ));
+        if !map.is_fully_mapped(start, end) || !readable {
+            return Err(MsgReturn::SendInvalidMemory);
+        }
+        Ok(Some((
+            start,
+            end,
+            d.flags & out_of_line_flags::DEALLOCATE != 0,
+        )))
+    }
+
+    /// Gives out-of-line memory taken from `task` back: a moved range goes back where it
+    /// was; a copy is dropped (the sender kept its range).
+    fn give_back_memory(&mut self, task: TaskId, memory: &mut [Option<MapCopy>]) {
+        for copy in memory.iter_mut().filter_map(Option::take) {
+            match self.tasks.get_mut(task) {
+                Some(t) if !t.space.overlaps(copy.start, copy.size) => t.space.restore_range(copy),
+                _ => copy.release(&mut self.objects),
+            }
+        }
     }
 
     /// Parks `thread` (already put on its wait queue by the caller) with `continuation`.
@@ -691,7 +807,8 @@ impl Kernel {
     }
 
     /// Gives a message that was never sent its rights back (a send that timed out).
-    fn return_rights(&mut self, task: TaskId, message: KMessage) {
+    fn return_rights(&mut self, task: TaskId, mut message: KMessage) {
+        self.give_back_memory(task, &mut message.memory);
         let rights = message
             .destination
             .into_iter()
@@ -761,6 +878,7 @@ impl Kernel {
             complex: false,
             reply: None,
             rights: Vec::new(),
+            memory: Vec::new(),
             body: bytes,
             destination: None,
         };

@@ -4,6 +4,7 @@
 //! it moves them into the receiver's space, destroying it releases them.
 
 use super::port::PortId;
+use crate::vm::address_space::MapCopy;
 use alloc::vec::Vec;
 use libipc::abi::message::ReceivedRight;
 
@@ -40,6 +41,8 @@ pub struct KMessage {
     /// The reply right (the header's local port when sent, its remote port when received).
     pub reply: Option<CarriedRight>,
     pub rights: Vec<Option<CarriedRight>>,
+    /// `memory[i]`: the out-of-line memory of the i-th descriptor (for memory descriptors).
+    pub memory: Vec<Option<MapCopy>>,
     pub body: Vec<u8>,
     /// The right the sender sent with: a send right is released when the message is
     /// received, a send-once right is used up by it.
@@ -61,6 +64,7 @@ pub struct Parts<'a> {
     pub complex: bool,
     pub reply: Option<CarriedRight>,
     pub rights: &'a mut [Option<CarriedRight>],
+    pub memory: &'a mut [Option<MapCopy>],
     pub body: &'a mut [u8],
     pub destination: Option<CarriedRight>,
 }
@@ -79,6 +83,7 @@ impl KMessage {
             complex: self.complex,
             reply: self.reply.take(),
             rights: &mut self.rights,
+            memory: &mut self.memory,
             body: &mut self.body,
             destination: self.destination.take(),
         }

@@ -317,6 +317,9 @@ impl Kernel {
         } else if let Some(CarriedRight::Send(port)) = message.destination {
             self.release_send_right(port);
         }
+        for copy in message.memory.into_iter().flatten() {
+            copy.release(&mut self.objects);
+        }
         for right in message
             .reply
             .into_iter()

@@ -33,6 +33,24 @@ impl core::fmt::Display for FaultError {
     }
 }
 
+/// Memory taken out of one address space to be put into another (Mach's `vm_map_copy`):
+/// the entries of a range as they were (addresses, objects, offsets, protections), in
+/// order. It holds a reference to each entry's object.
+pub struct MapCopy {
+    pub start: u64,
+    pub size: u64,
+    entries: alloc::vec::Vec<MapEntry<ObjectId>>,
+}
+
+impl MapCopy {
+    /// Gives back the references (the copy was never put anywhere).
+    pub fn release(self, objects: &mut Table<VmObject>) {
+        for entry in self.entries {
+            release_object(objects, entry.object);
+        }
+    }
+}
+
 pub struct AddressSpace {
     map: VmMap<ObjectId>,
     pmap: Pmap,
@@ -341,6 +359,179 @@ impl AddressSpace {
         // Mappings made under the old protection go; faults remake them under the new.
         self.pmap.remove(start, end);
         Ok(())
+    }
+
+    /// Takes `[start, end)` (fully mapped and readable) out as a [`MapCopy`]: moved (the
+    /// range leaves this map; its pages change owner, nothing is copied) or copied on write
+    /// (this map keeps the range; each entry gets a fresh object in front of the old one and
+    /// the copy another, so whichever side writes copies the page).
+    pub fn copy_out_range(
+        &mut self,
+        objects: &mut Table<VmObject>,
+        start: u64,
+        end: u64,
+        move_out: bool,
+    ) -> Result<MapCopy, KernReturn> {
+        if !self.map.is_fully_mapped(start, end) {
+            return Err(KernReturn::InvalidAddress);
+        }
+        if self
+            .map
+            .entries()
+            .iter()
+            .any(|e| e.start < end && e.end > start && !e.protection.allows(Protection::READ))
+        {
+            return Err(KernReturn::ProtectionFailure);
+        }
+        let count = self
+            .map
+            .clipped_range(start, end, |o| duplicate(objects, *o))
+            .map_err(map_error)?
+            .len();
+        let mut segments: alloc::vec::Vec<MapEntry<ObjectId>> = alloc::vec::Vec::new();
+        segments
+            .try_reserve(count)
+            .map_err(|_| KernReturn::ResourceShortage)?;
+        let give_back = |segments, objects: &mut Table<VmObject>| {
+            MapCopy {
+                start,
+                size: 0,
+                entries: segments,
+            }
+            .release(objects)
+        };
+        let first = self
+            .map
+            .entries()
+            .iter()
+            .position(|e| e.start >= start)
+            .unwrap_or(0);
+        for i in first..first + count {
+            let entry = self.map.entries()[i];
+            let len = entry.end - entry.start;
+            let physical = objects
+                .get(entry.object)
+                .is_some_and(|o| matches!(o.kind(), ObjectKind::Physical { .. }));
+            if move_out && !physical {
+                segments.push(MapEntry {
+                    object: duplicate(objects, entry.object),
+                    ..entry
+                });
+                continue;
+            }
+            if physical {
+                // Boot-archive pages are never written: the receiver writes into a copy.
+                let Ok(theirs) = objects.insert(VmObject::shadow(entry.object, entry.offset, len))
+                else {
+                    give_back(segments, objects);
+                    return Err(KernReturn::ResourceShortage);
+                };
+                duplicate(objects, entry.object);
+                segments.push(MapEntry {
+                    object: theirs,
+                    offset: 0,
+                    ..entry
+                });
+                continue;
+            }
+            collapse(objects, entry.object);
+            let theirs = match objects.insert(VmObject::shadow(entry.object, entry.offset, len)) {
+                Ok(theirs) => theirs,
+                Err(_) => {
+                    give_back(segments, objects);
+                    return Err(KernReturn::ResourceShortage);
+                }
+            };
+            let ours = match objects.insert(VmObject::shadow(entry.object, entry.offset, len)) {
+                Ok(ours) => ours,
+                Err(_) => {
+                    objects.remove(theirs);
+                    give_back(segments, objects);
+                    return Err(KernReturn::ResourceShortage);
+                }
+            };
+            // The entry's reference moves to `ours`; `theirs` adds one.
+            duplicate(objects, entry.object);
+            let e = &mut self.map.entries_mut()[i];
+            e.object = ours;
+            e.offset = 0;
+            segments.push(MapEntry {
+                object: theirs,
+                offset: 0,
+                ..entry
+            });
+        }
+        if move_out {
+            // Already clipped at both ends: nothing splits, so nothing is duplicated; the
+            // map's references go (the copy took its own above).
+            let mut removed = alloc::vec::Vec::new();
+            if removed.try_reserve(count).is_err() {
+                give_back(segments, objects);
+                return Err(KernReturn::ResourceShortage);
+            }
+            self.map
+                .remove_range(start, end, |o| *o, |e| removed.push(e.object))
+                .map_err(map_error)?;
+            for object in removed {
+                release_object(objects, object);
+            }
+        }
+        self.pmap.remove(start, end);
+        Ok(MapCopy {
+            start,
+            size: end - start,
+            entries: segments,
+        })
+    }
+
+    /// Whether anything is mapped in `[start, start + size)`.
+    pub fn overlaps(&self, start: u64, size: u64) -> bool {
+        let end = start.saturating_add(size);
+        self.map
+            .entries()
+            .iter()
+            .any(|e| e.start < end && e.end > start)
+    }
+
+    /// Puts a moved range back where it came from (a send that failed after taking it).
+    pub fn restore_range(&mut self, copy: MapCopy) {
+        for entry in copy.entries {
+            // The range was taken out of this map just before: it is free.
+            let _ = self.map.insert(entry);
+        }
+    }
+
+    /// Puts `copy` into this map at a free address at or above `from`, read-write; returns
+    /// the address. On failure the copy is given back to the caller untouched.
+    pub fn copy_in_range(
+        &mut self,
+        from: u64,
+        copy: MapCopy,
+    ) -> Result<u64, (MapCopy, KernReturn)> {
+        let Some(start) = self.map.find_space(from, copy.size) else {
+            return Err((copy, KernReturn::NoSpace));
+        };
+        let mut address = start;
+        for &old in &copy.entries {
+            let len = old.end - old.start;
+            let entry = MapEntry::new(
+                address,
+                address + len,
+                old.object,
+                old.offset,
+                Protection::READ_WRITE,
+            );
+            if let Err(e) = self.map.insert(entry) {
+                // Undo the entries made so far; their references stay with `copy`.
+                if address > start {
+                    let _ = self.map.remove_range(start, address, |o| *o, |_| {});
+                }
+                return Err((copy, map_error(e)));
+            }
+            address += len;
+        }
+        // The map's entries hold the copy's references now.
+        Ok(start)
     }
 
     /// Applies `change` to every entry of `[start, end)` (holes allowed).

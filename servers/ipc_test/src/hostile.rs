@@ -5,8 +5,8 @@ use crate::cases::{check, err};
 use alloc::format;
 use alloc::string::String;
 use libipc::abi::message::{
-    descriptor_kind, options, Descriptor, Disposition, MessageHeader, MsgReturn, COMPLEX,
-    DESCRIPTOR_SIZE, HEADER_SIZE,
+    options, Descriptor, Disposition, MessageHeader, MsgReturn, COMPLEX, DESCRIPTOR_SIZE,
+    HEADER_SIZE,
 };
 use libipc::abi::syscall::*;
 use libipc::abi::KernReturn;
@@ -127,17 +127,41 @@ pub fn hostile_messages() -> Result<(), String> {
         raw_send(&mut msg[..size]) == Err(MsgReturn::SendInvalidRight),
         "port's receive right sent to itself"
     );
-    let ool = Descriptor {
-        value: 0x40_0000,
-        size: 4096,
-        kind: descriptor_kind::OUT_OF_LINE,
-        ..Default::default()
-    };
-    descriptor(ool, &mut msg);
-    check!(
-        raw_send(&mut msg[..size]) == Err(MsgReturn::SendInvalidType),
-        "out-of-line memory accepted"
-    );
+    // Out-of-line memory the sender does not have, or misaligned, or with unknown flags.
+    for (ool, want, what) in [
+        (
+            Descriptor::out_of_line(0x1000, 4096, false),
+            MsgReturn::SendInvalidMemory,
+            "below user space",
+        ),
+        (
+            Descriptor::out_of_line(0x7000_0000_0000, 4096, false),
+            MsgReturn::SendInvalidMemory,
+            "unmapped",
+        ),
+        (
+            Descriptor::out_of_line(0x40_0010, 4096, false),
+            MsgReturn::SendInvalidMemory,
+            "misaligned",
+        ),
+        (
+            Descriptor::out_of_line(0xffff_8000_0000_0000, 4096, true),
+            MsgReturn::SendInvalidMemory,
+            "kernel memory",
+        ),
+        (
+            Descriptor {
+                flags: 0x80,
+                ..Descriptor::out_of_line(0x40_0000, 4096, false)
+            },
+            MsgReturn::SendInvalidData,
+            "unknown flag",
+        ),
+    ] {
+        descriptor(ool, &mut msg);
+        let got = raw_send(&mut msg[..size]);
+        check!(got == Err(want), "out-of-line region {what}: {got:?}");
+    }
     let bogus = Descriptor {
         kind: 77,
         ..Descriptor::port(n, Disposition::CopySend)
