@@ -6,6 +6,7 @@ use super::kernel_space::{self, phys_to_virt, DirectMapTables};
 use super::map::Protection;
 use crate::arch::paging::{self, flags, PageTables};
 use crate::kern::object_table::OutOfMemory;
+use alloc::vec::Vec;
 use core::cell::Cell;
 
 /// First PML4 entry of the kernel half.
@@ -19,6 +20,9 @@ pub struct Pmap {
     /// empty. Message buffers are used over and over, so most lookups hit; every change to
     /// the tables goes through this type and clears it.
     last: Cell<(u64, u64)>,
+    /// Every lower-half table page, so teardown frees them without walking all the tables'
+    /// entries (most of which are empty).
+    tables: Vec<u64>,
 }
 
 const NO_TRANSLATION: (u64, u64) = (u64::MAX, 0);
@@ -42,6 +46,7 @@ impl Pmap {
         Ok(Pmap {
             root,
             last: Cell::new(NO_TRANSLATION),
+            tables: Vec::new(),
         })
     }
 
@@ -64,7 +69,9 @@ impl Pmap {
             page_flags |= kernel_space::no_execute_bit();
         }
         self.last.set(NO_TRANSLATION);
-        let mut memory = UserTables;
+        let mut memory = UserTables {
+            tables: &mut self.tables,
+        };
         PageTables::new(self.root, &mut memory).remap_page(address, frame, page_flags)?;
         // The entry may have been present with fewer rights: drop any stale translation.
         flush(address);
@@ -117,22 +124,26 @@ impl Pmap {
             // SAFETY: the kernel's own tables map everything the kernel uses.
             unsafe { paging::activate(kernel_space::kernel_root()) };
         }
-        let mut memory = DirectMapTables;
-        let mut free = |table: u64| {
+        for table in self
+            .tables
+            .iter()
+            .copied()
+            .chain(core::iter::once(self.root))
+        {
             if let Err(e) = kernel_space::free_frame(table) {
                 log::error!("pmap: freeing table {table:#x}: {e}");
             }
-        };
-        PageTables::new(self.root, &mut memory).free_tables_below(KERNEL_HALF, &mut free);
-        free(self.root);
+        }
     }
 }
 
 /// Page tables of a user address space: new table pages come from the frames users may have
-/// (never the kernel's reserve).
-struct UserTables;
+/// (never the kernel's reserve) and are recorded in the pmap's list.
+struct UserTables<'a> {
+    tables: &'a mut Vec<u64>,
+}
 
-impl crate::arch::paging::TableMemory for UserTables {
+impl crate::arch::paging::TableMemory for UserTables<'_> {
     fn table(&mut self, phys: u64) -> &mut [u64; 512] {
         // SAFETY: as for `DirectMapTables`: page-table pages are frames owned by the tables,
         // mapped by the direct map, edited only through this walker under the kernel lock.
@@ -140,9 +151,11 @@ impl crate::arch::paging::TableMemory for UserTables {
     }
 
     fn allocate_table(&mut self) -> Option<u64> {
+        self.tables.try_reserve(1).ok()?;
         let frame = kernel_space::allocate_user_frame()?;
         // SAFETY: a fresh frame owned by nobody, mapped by the direct map.
         unsafe { core::ptr::write_bytes(phys_to_virt(frame) as *mut u8, 0, 4096) };
+        self.tables.push(frame);
         Some(frame)
     }
 }

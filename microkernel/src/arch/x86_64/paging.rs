@@ -169,26 +169,6 @@ impl<'m, M: TableMemory> PageTables<'m, M> {
         Ok(())
     }
 
-    /// Removes the 4 KiB mapping of `virt`; returns the frame it mapped. The caller flushes
-    /// the TLB.
-    pub fn unmap_page(&mut self, virt: u64) -> Option<u64> {
-        let mut table = self.root;
-        for level in (2..=4).rev() {
-            let entry = self.memory.table(table)[index(virt, level)];
-            if entry & flags::PRESENT == 0 || entry & flags::HUGE != 0 {
-                return None;
-            }
-            table = entry & ADDRESS_MASK;
-        }
-        let entry = &mut self.memory.table(table)[index(virt, 1)];
-        if *entry & flags::PRESENT == 0 {
-            return None;
-        }
-        let frame = *entry & ADDRESS_MASK;
-        *entry = 0;
-        Some(frame)
-    }
-
     /// Removes the 4 KiB mappings in `[start, end)` (page-aligned), calling `unmapped` with
     /// each address and frame it unmapped; skips absent tables whole, so a sparse range
     /// costs what is mapped, not its size. The caller flushes the TLB.
@@ -221,31 +201,6 @@ impl<'m, M: TableMemory> PageTables<'m, M> {
                 virt += PAGE_SIZE;
             }
         }
-    }
-
-    /// Frees every page-table page below the PML4's entry `first_shared` (the user half when
-    /// 256), calling `free` for each table page; leaf frames are not touched (they belong to
-    /// memory objects). Leaves those PML4 entries empty.
-    pub fn free_tables_below(&mut self, first_shared: usize, free: &mut impl FnMut(u64)) {
-        for i in 0..first_shared {
-            let entry = self.memory.table(self.root)[i];
-            if entry & flags::PRESENT != 0 {
-                self.free_table(entry & ADDRESS_MASK, 3, free);
-                self.memory.table(self.root)[i] = 0;
-            }
-        }
-    }
-
-    fn free_table(&mut self, table: u64, level: u32, free: &mut impl FnMut(u64)) {
-        if level > 1 {
-            for i in 0..512 {
-                let entry = self.memory.table(table)[i];
-                if entry & flags::PRESENT != 0 && entry & flags::HUGE == 0 {
-                    self.free_table(entry & ADDRESS_MASK, level - 1, free);
-                }
-            }
-        }
-        free(table);
     }
 
     /// The physical address and leaf flags `virt` translates to, if mapped.
@@ -404,28 +359,6 @@ mod tests {
         t.map_page(0x40_1000, 0xa000, 0).unwrap();
         // A kernel-only leaf next to it does not take USER away from the shared tables.
         assert_eq!(t.translate(0x40_0000).unwrap().1 & flags::USER, flags::USER);
-    }
-
-    #[test]
-    fn unmap_and_free_user_tables() {
-        let mut m = Memory::new(32);
-        let mut t = PageTables::create(&mut m).unwrap();
-        t.map_page(0x40_0000, 0x9000, flags::USER).unwrap();
-        t.map_page(0x7fff_ffff_0000 - 0x1000, 0xa000, flags::USER)
-            .unwrap();
-        t.map_page(0xffff_8000_0000_0000, 0xb000, 0).unwrap();
-        assert_eq!(t.unmap_page(0x40_0000), Some(0x9000));
-        assert_eq!(t.unmap_page(0x40_0000), None);
-        assert_eq!(t.translate(0x40_0000), None);
-        let mut freed = Vec::new();
-        t.free_tables_below(256, &mut |p| freed.push(p));
-        // Two user PDPT+PD+PT chains, none of the kernel half's.
-        assert_eq!(freed.len(), 6);
-        assert_eq!(t.translate(0x7fff_ffff_0000 - 0x1000), None);
-        assert_eq!(
-            t.translate(0xffff_8000_0000_0000).map(|(p, _)| p),
-            Some(0xb000)
-        );
     }
 
     #[test]
