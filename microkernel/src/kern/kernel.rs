@@ -5,6 +5,7 @@
 //! with). A guard is never held across a return to user mode or an idle wait.
 
 use super::object_table::Table;
+use super::program::ProgramImage;
 use super::queue::{Links, RunQueues};
 use super::task::{Task, TaskId};
 use super::thread::{Thread, ThreadId};
@@ -31,6 +32,9 @@ pub struct Kernel {
     pub(super) archive: Option<(&'static [u8], u64)>,
     /// Objects over program files in the archive, shared by every task running them.
     pub(super) programs: Vec<(String, ObjectId)>,
+    /// Programs already checked: name, image, and where the file lies in the archive, so
+    /// spawn and exec do not parse the archive and the ELF again.
+    pub(super) parsed: Vec<(String, ProgramImage, usize, usize)>,
     /// The first task and, once it has exited, its status.
     pub(super) init: Option<TaskId>,
     pub(super) init_status: Option<u64>,
@@ -75,6 +79,7 @@ impl Kernel {
             current: None,
             archive,
             programs: Vec::new(),
+            parsed: Vec::new(),
             init: None,
             init_status: None,
         }

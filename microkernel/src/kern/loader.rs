@@ -87,12 +87,26 @@ impl Kernel {
     /// A fresh address space with program `name` loaded, and its entry point.
     fn load_program(&mut self, name: &str) -> Result<(AddressSpace, u64), SpawnError> {
         let (bytes, archive_phys) = self.archive.ok_or(SpawnError::NoArchive)?;
-        let archive = Archive::parse(bytes).map_err(|_| SpawnError::NoArchive)?;
-        let file = archive.find(name).ok_or(SpawnError::NoSuchProgram)?;
-        let image = program::parse(file.data).map_err(SpawnError::BadProgram)?;
-        let file_phys = archive_phys + file.offset;
+        let (image, offset, len) = match self.parsed.iter().find(|(n, ..)| n == name) {
+            Some(&(_, image, offset, len)) => (image, offset, len),
+            None => {
+                let archive = Archive::parse(bytes).map_err(|_| SpawnError::NoArchive)?;
+                let file = archive.find(name).ok_or(SpawnError::NoSuchProgram)?;
+                let image = program::parse(file.data).map_err(SpawnError::BadProgram)?;
+                let (offset, len) = (file.offset as usize, file.data.len());
+                // Remembered if there is room; parsed again next time if not.
+                let mut key = String::new();
+                if key.try_reserve(name.len()).is_ok() && self.parsed.try_reserve(1).is_ok() {
+                    key.push_str(name);
+                    self.parsed.push((key, image, offset, len));
+                }
+                (image, offset, len)
+            }
+        };
+        let data = &bytes[offset..offset + len];
+        let file_phys = archive_phys + offset as u64;
         let mut space = AddressSpace::new()?;
-        match self.load(&mut space, name, &image, file.data, file_phys) {
+        match self.load(&mut space, name, &image, data, file_phys) {
             Ok(()) => Ok((space, image.entry)),
             Err(e) => {
                 space.destroy(&mut self.objects);

@@ -232,9 +232,31 @@ impl AddressSpace {
             let e = &mut self.map.entries_mut()[i];
             e.object = ours;
             e.offset = 0;
-            self.pmap.remove(entry.start, entry.end);
+            self.write_protect(objects, &entry);
         }
         Ok(())
+    }
+
+    /// Makes `entry`'s writable mappings fault again (it was just shadowed): only pages
+    /// resident in its object can be mapped writable (pages of backing objects are mapped
+    /// read-only), so when they are few, only they are unmapped.
+    fn write_protect(&mut self, objects: &Table<VmObject>, entry: &MapEntry<ObjectId>) {
+        let pages = (entry.end - entry.start) / PAGE_SIZE;
+        let Some(object) = objects.get(entry.object) else {
+            return;
+        };
+        if object.resident_count() as u64 * 8 > pages {
+            self.pmap.remove(entry.start, entry.end);
+            return;
+        }
+        let end_offset = entry.offset + (entry.end - entry.start);
+        for offset in object
+            .resident_offsets()
+            .filter(|o| (entry.offset..end_offset).contains(o))
+        {
+            let address = entry.start + (offset - entry.offset);
+            self.pmap.remove(address, address + PAGE_SIZE);
+        }
     }
 
     /// The frame behind user page `page` if it is mapped with at least `access`, faulting it

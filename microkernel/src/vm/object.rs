@@ -112,6 +112,11 @@ impl VmObject {
         Ok(())
     }
 
+    /// Offsets of the pages resident in this object itself.
+    pub fn resident_offsets(&self) -> impl Iterator<Item = u64> + '_ {
+        self.pages.keys().copied()
+    }
+
     pub fn resident_count(&self) -> usize {
         self.pages.len()
     }
