@@ -308,8 +308,8 @@ impl AddressSpace {
     }
 
     /// Removes every mapping in `[start, end)`. Pages of anonymous memory in the range are
-    /// freed with it: an anonymous object is never shared between tasks yet, and after the
-    /// split no other entry maps that part of it.
+    /// freed with it when nothing else can map them (no other task shares the object, no
+    /// shadow reads through to it); otherwise they go when the object does.
     pub fn deallocate(
         &mut self,
         objects: &mut Table<VmObject>,
@@ -329,15 +329,30 @@ impl AddressSpace {
             .remove_range(start, end, |o| duplicate(objects, *o), |e| removed.push(e))
             .map_err(map_error)?;
         self.pmap.remove(start, end);
-        for entry in removed {
+        for (i, entry) in removed.iter().enumerate() {
+            // The removed range's pages can go now only if every reference to the object is
+            // one of this map's entries (which map disjoint parts of it): not when another
+            // task shares it, or a shadow reads through to it.
+            let ours = self
+                .map
+                .entries()
+                .iter()
+                .filter(|e| e.object == entry.object)
+                .count()
+                + removed[i..]
+                    .iter()
+                    .filter(|e| e.object == entry.object)
+                    .count();
             if let Some(object) = objects.get_mut(entry.object) {
-                if object.kind() == ObjectKind::Anonymous {
+                if object.kind() == ObjectKind::Anonymous && object.references() as usize == ours {
                     let (from, to) = (entry.offset, entry.offset + (entry.end - entry.start));
                     object.remove_pages(from, to, |frame| {
                         let _ = kernel_space::free_frame(frame);
                     });
                 }
             }
+        }
+        for entry in removed {
             release_object(objects, entry.object);
         }
         Ok(())

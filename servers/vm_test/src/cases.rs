@@ -43,6 +43,10 @@ pub const ALL: &[(&str, Case)] = &[
         exec_of_a_missing_program_fails_cleanly,
     ),
     (
+        "shared_region_outlives_its_deallocation",
+        shared_region_outlives_its_deallocation,
+    ),
+    (
         "out_of_line_move_changes_owner",
         out_of_line_move_changes_owner,
     ),
@@ -572,6 +576,80 @@ fn fork_by_inheritance() -> Result<(), String> {
         sys::vm_deallocate(shared, PAGE).map_err(|e| format!("deallocate: {e}"))?;
         sys::vm_deallocate(hidden, PAGE).map_err(|e| format!("deallocate: {e}"))?;
     }
+    Ok(())
+}
+
+/// A region shared with a child stays the child's when the parent deallocates it.
+fn shared_region_outlives_its_deallocation() -> Result<(), String> {
+    use libipc::process::{self, Fork};
+    let shared =
+        sys::vm_allocate(0, 4 * PAGE, VM_ANYWHERE).map_err(|e| format!("allocate: {e}"))?;
+    sys::vm_inherit(shared, 4 * PAGE, VM_INHERIT_SHARE).map_err(|e| format!("inherit: {e}"))?;
+    fill(shared, 4, 0x5a5a);
+    let port = libipc::ipc::ReceiveRight::allocate().map_err(|e| format!("port: {e}"))?;
+    let send = port.make_send().map_err(|e| format!("make send: {e}"))?;
+    let name = send.name();
+    let status = match process::fork().map_err(|e| format!("fork: {e}"))? {
+        Fork::Child => {
+            // Touch the pages, give the parent a port to answer on, wait for it to
+            // deallocate the region, check the pages.
+            let ok = matches(shared, 4, 0x5a5a);
+            let Ok(mine) = libipc::ipc::ReceiveRight::allocate() else {
+                process::exit(2)
+            };
+            let mut buffer = libipc::ipc::MessageBuffer::new();
+            let Ok(hello) = libipc::ipc::OutMessage::new(1, name)
+                .carry(mine.name(), libipc::abi::message::Disposition::MakeSend)
+            else {
+                process::exit(3)
+            };
+            let _ = libipc::ipc::send(&hello, &mut buffer, None);
+            if libipc::ipc::receive(mine.name(), &mut buffer, Some(5000)).is_err() {
+                process::exit(4);
+            }
+            process::exit(if ok && matches(shared, 4, 0x5a5a) {
+                0
+            } else {
+                1
+            })
+        }
+        Fork::Parent(child) => {
+            let mut buffer = libipc::ipc::MessageBuffer::new();
+            let hello = libipc::ipc::receive(port.name(), &mut buffer, Some(5000))
+                .map_err(|e| format!("child's word: {e:?}"))?;
+            let (child_port, _) = hello.rights().next().ok_or("no port from the child")?;
+            let child_port = libipc::ipc::SendRight::from_raw(child_port);
+            let before = free_frames();
+            // SAFETY: nothing of ours lives in the region any more.
+            unsafe { sys::vm_deallocate(shared, 4 * PAGE) }
+                .map_err(|e| format!("deallocate: {e}"))?;
+            let freed = free_frames().saturating_sub(before);
+            check!(
+                freed < 4,
+                "the parent's deallocation freed {freed} frames the child still maps"
+            );
+            // Fresh memory takes whatever frames are free: had the shared pages been freed,
+            // this would overwrite what the child still maps.
+            let scribble = sys::vm_allocate(0, 64 * PAGE, VM_ANYWHERE)
+                .map_err(|e| format!("allocate: {e}"))?;
+            fill(scribble, 64, 0xdead);
+            libipc::ipc::send(
+                &libipc::ipc::OutMessage::new(2, child_port.name()),
+                &mut buffer,
+                None,
+            )
+            .map_err(|e| format!("go: {e:?}"))?;
+            let status = process::wait(&child).map_err(|e| format!("wait: {e}"))?;
+            // SAFETY: nothing of ours lives in the region.
+            unsafe { sys::vm_deallocate(scribble, 64 * PAGE) }
+                .map_err(|e| format!("deallocate: {e}"))?;
+            status
+        }
+    };
+    check!(
+        status == 0,
+        "the child lost its shared pages when the parent deallocated them (status {status})"
+    );
     Ok(())
 }
 
