@@ -21,6 +21,7 @@ const TESTS: &[(&str, SelfTest)] = &[
     ("percpu", percpu_area),
     ("breakpoint", breakpoint),
     ("kernel_mappings", kernel_mappings),
+    ("page_mappings", page_mappings),
 ];
 
 macro_rules! check {
@@ -252,6 +253,99 @@ fn kernel_mappings() -> TestResult {
     check!(
         translated == Some(frame),
         "direct map of {frame:#x} gives {translated:x?}"
+    );
+    Ok(())
+}
+
+/// A page mapped by a thousand address spaces (as a page shared by a thousand forked
+/// children) is taken from all of them at the cost of those thousand mappings, not of every
+/// page of every space; the hardware's accessed and dirty bits read through its mappings.
+fn page_mappings() -> TestResult {
+    use crate::arch::paging;
+    use crate::vm::map::Protection;
+    use crate::vm::pmap::{self, Pmap};
+    const SPACES: usize = 1000;
+    // Frames free or held by the heap (whose pages, and the mapping lists' room, it keeps).
+    let available = || {
+        kernel_space::frame_counts().0 + kernel_space::heap_stats().map_or(0, |s| s.pages_held())
+    };
+    let free_before = available();
+    let shared = kernel_space::allocate_frame().ok_or("no frame")?;
+    let mut spaces: Vec<Pmap> = Vec::new();
+    let mut own: Vec<u64> = Vec::new();
+    spaces.try_reserve(SPACES).map_err(|_| "no heap")?;
+    own.try_reserve(SPACES).map_err(|_| "no heap")?;
+    for _ in 0..SPACES {
+        let mut space = Pmap::new().map_err(|_| "no memory for page tables")?;
+        let frame = kernel_space::allocate_frame().ok_or("no frame")?;
+        space
+            .enter(0x40_0000, shared, Protection::READ)
+            .map_err(|e| format!("{e}"))?;
+        space
+            .enter(0x40_1000, frame, Protection::READ_WRITE)
+            .map_err(|e| format!("{e}"))?;
+        spaces.push(space);
+        own.push(frame);
+    }
+    check!(
+        pmap::mapping_count(shared) == SPACES,
+        "{} mappings of the shared page",
+        pmap::mapping_count(shared)
+    );
+    let visits = pmap::mapping_visits();
+    let removed = pmap::remove_everywhere(shared);
+    let visited = pmap::mapping_visits() - visits;
+    check!(
+        removed == SPACES && visited == SPACES as u64,
+        "removed {removed}, visited {visited} mappings"
+    );
+    for space in &spaces {
+        check!(
+            space.translate(0x40_0000).is_none(),
+            "the shared page is still mapped"
+        );
+        check!(
+            space.translate(0x40_1000).is_some(),
+            "a space's own page went too"
+        );
+    }
+    // Accessed and dirty bits, through the mappings of one space's own page.
+    check!(
+        pmap::referenced_and_modified(own[0]) == (false, false),
+        "an untouched page reads as used"
+    );
+    spaces[0].activate();
+    // SAFETY: the active tables map 0x40_1000 writable to `own[0]`, a frame of this test's;
+    // the kernel half is the kernel's in every space, so this code and its stack stay mapped.
+    unsafe { core::ptr::write_volatile(0x40_1008 as *mut u64, 42) };
+    // SAFETY: the kernel's own tables map everything the kernel uses.
+    unsafe { paging::activate(kernel_space::kernel_root()) };
+    check!(
+        pmap::referenced_and_modified(own[0]) == (true, true),
+        "a written page does not read as used and dirty"
+    );
+    check!(
+        pmap::referenced_and_modified(own[0]) == (false, true),
+        "the accessed bit was not cleared"
+    );
+    check!(
+        pmap::referenced_and_modified(own[1]) == (false, false),
+        "another space's page reads as used"
+    );
+    for space in spaces {
+        space.destroy();
+    }
+    for frame in own.into_iter().chain(core::iter::once(shared)) {
+        check!(
+            pmap::mapping_count(frame) == 0,
+            "a destroyed space left a mapping of {frame:#x}"
+        );
+        kernel_space::free_frame(frame).map_err(|e| format!("{e}"))?;
+    }
+    let free_after = available();
+    check!(
+        free_after == free_before,
+        "frames (free or the heap's) {free_before} before, {free_after} after"
     );
     Ok(())
 }

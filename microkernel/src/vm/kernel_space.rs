@@ -4,6 +4,7 @@
 
 use super::frame_allocator::{FrameAllocator, FRAME_SIZE};
 use super::heap::{HeapStats, LockedHeap, PageSource};
+use super::page::Mappings;
 use crate::arch::entry::kernel_image;
 use crate::arch::paging::{self, flags, PageTables, TableMemory};
 use crate::boot::{BootInfo, MemoryKind};
@@ -23,6 +24,14 @@ static DIRECT_MAP_BASE: AtomicU64 = AtomicU64::new(0);
 static NO_EXECUTE: AtomicBool = AtomicBool::new(false);
 static KERNEL_ROOT: AtomicU64 = AtomicU64::new(0);
 static FRAMES: Mutex<Option<FrameAllocator>> = Mutex::new(None);
+
+/// Every frame's mappings (the pv lists), made once the heap exists.
+static MAPPINGS: Mutex<Option<Mappings>> = Mutex::new(None);
+
+/// Runs `f` on the mapping lists.
+pub fn with_mappings<R>(f: impl FnOnce(&mut Mappings) -> R) -> Option<R> {
+    MAPPINGS.lock().as_mut().map(f)
+}
 
 #[global_allocator]
 static HEAP: LockedHeap<FramePages> = LockedHeap::empty();
@@ -278,6 +287,22 @@ pub fn init(boot: &BootInfo, nx: bool) -> MemorySummary {
         }
     }
     HEAP.init(FramePages);
+    // A record per frame that can be mapped into a task: RAM the allocator manages and the
+    // boot modules (program text is mapped straight from the boot archive).
+    let mappable_end = map
+        .iter()
+        .filter(|r| maps_as_ram(r.kind))
+        .map(|r| r.end)
+        .max()
+        .unwrap_or(0)
+        .max(max_phys);
+    match Mappings::new((mappable_end / FRAME_SIZE) as usize) {
+        Ok(mappings) => *MAPPINGS.lock() = Some(mappings),
+        Err(_) => panic!(
+            "no memory for the page records of {} MiB",
+            mappable_end >> 20
+        ),
+    }
 
     let modules = boot.modules().iter().map(|m| m.len).sum();
     MemorySummary {

@@ -12,6 +12,7 @@ pub mod heap;
 pub mod kernel_space;
 pub mod map;
 pub mod object;
+pub mod page;
 #[cfg(target_os = "none")]
 pub mod pmap;
 pub mod statistics;

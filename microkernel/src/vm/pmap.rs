@@ -8,6 +8,10 @@ use crate::arch::paging::{self, flags, PageTables};
 use crate::kern::object_table::OutOfMemory;
 use alloc::vec::Vec;
 use core::cell::Cell;
+use core::sync::atomic::{AtomicU64, Ordering};
+
+const PAGE: u64 = 4096;
+const FRAME: u64 = 0x000f_ffff_ffff_f000;
 
 /// First PML4 entry of the kernel half.
 const KERNEL_HALF: usize = 256;
@@ -16,16 +20,22 @@ const KERNEL_HALF: usize = 256;
 /// which belong to memory objects).
 pub struct Pmap {
     root: u64,
-    /// The last translation looked up: (page, frame | leaf flags), page `u64::MAX` when
-    /// empty. Message buffers are used over and over, so most lookups hit; every change to
-    /// the tables goes through this type and clears it.
-    last: Cell<(u64, u64)>,
+    /// The last translation looked up: (page, frame | leaf flags, epoch), page `u64::MAX`
+    /// when empty. Message buffers are used over and over, so most lookups hit; every change
+    /// to these tables clears it, and taking a page from every mapping (`remove_everywhere`)
+    /// moves the epoch on.
+    last: Cell<(u64, u64, u64)>,
+    /// This pmap's sentinel in the mapping lists.
+    sentinel: u32,
     /// Every lower-half table page, so teardown frees them without walking all the tables'
     /// entries (most of which are empty).
     tables: Vec<u64>,
 }
 
-const NO_TRANSLATION: (u64, u64) = (u64::MAX, 0);
+const NO_TRANSLATION: (u64, u64, u64) = (u64::MAX, 0, 0);
+
+/// Moves on whenever pages are taken from pmaps other than through their own methods.
+static EPOCH: AtomicU64 = AtomicU64::new(1);
 
 fn pml4(phys: u64) -> *mut [u64; 512] {
     phys_to_virt(phys) as *mut [u64; 512]
@@ -35,6 +45,13 @@ impl Pmap {
     /// Empty user half, kernel half copied from the kernel's tables.
     pub fn new() -> Result<Pmap, OutOfMemory> {
         let root = kernel_space::allocate_user_frame().ok_or(OutOfMemory)?;
+        let sentinel = match kernel_space::with_mappings(|m| m.new_owner(root)) {
+            Some(Ok(sentinel)) => sentinel,
+            _ => {
+                let _ = kernel_space::free_frame(root);
+                return Err(OutOfMemory);
+            }
+        };
         // SAFETY: `root` is a fresh frame owned by this pmap and the kernel's PML4 is a live
         // table; both are mapped by the direct map and distinct.
         unsafe {
@@ -46,6 +63,7 @@ impl Pmap {
         Ok(Pmap {
             root,
             last: Cell::new(NO_TRANSLATION),
+            sentinel,
             tables: Vec::new(),
         })
     }
@@ -72,7 +90,23 @@ impl Pmap {
         let mut memory = UserTables {
             tables: &mut self.tables,
         };
-        PageTables::new(self.root, &mut memory).remap_page(address, frame, page_flags)?;
+        let mut tables = PageTables::new(self.root, &mut memory);
+        let replaced = tables.remap_page(address, frame, page_flags)?;
+        let old = (replaced & flags::PRESENT != 0).then_some(replaced & FRAME);
+        if old != Some(frame) {
+            // The page's mapping list learns of it; if it cannot, the entry goes back.
+            let sentinel = self.sentinel;
+            let added = kernel_space::with_mappings(|m| m.add(sentinel, frame / PAGE, address));
+            if !matches!(added, Some(Ok(()))) {
+                if let Some(entry) = tables.leaf_entry(address) {
+                    *entry = replaced;
+                }
+                return Err(paging::MapError::OutOfMemory);
+            }
+            if let Some(old) = old {
+                kernel_space::with_mappings(|m| m.remove(sentinel, old / PAGE, address));
+            }
+        }
         // The entry may have been present with fewer rights: drop any stale translation.
         flush(address);
         Ok(())
@@ -83,20 +117,26 @@ impl Pmap {
     pub fn remove(&mut self, start: u64, end: u64) {
         self.last.set(NO_TRANSLATION);
         let mut memory = DirectMapTables;
-        PageTables::new(self.root, &mut memory).unmap_range(start, end, |page, _| flush(page));
+        let sentinel = self.sentinel;
+        kernel_space::with_mappings(|m| {
+            PageTables::new(self.root, &mut memory).unmap_range(start, end, |page, frame| {
+                m.remove(sentinel, frame / PAGE, page);
+                flush(page);
+            })
+        });
     }
 
     /// The frame and entry flags `address` translates to.
     pub fn translate(&self, address: u64) -> Option<(u64, u64)> {
         let page = address & !0xfff;
-        let (cached_page, entry) = self.last.get();
-        if cached_page == page {
-            const FRAME: u64 = 0x000f_ffff_ffff_f000;
+        let epoch = EPOCH.load(Ordering::Relaxed);
+        let (cached_page, entry, cached_epoch) = self.last.get();
+        if cached_page == page && cached_epoch == epoch {
             return Some(((entry & FRAME) | (address & 0xfff), entry & !FRAME));
         }
         let mut memory = DirectMapTables;
         let (phys, leaf_flags) = PageTables::new(self.root, &mut memory).translate(address)?;
-        self.last.set((page, (phys & !0xfff) | leaf_flags));
+        self.last.set((page, (phys & !0xfff) | leaf_flags, epoch));
         Some((phys, leaf_flags))
     }
 
@@ -116,6 +156,8 @@ impl Pmap {
     /// Frees the table pages. Switches to the kernel's tables first if these are loaded.
     pub fn destroy(self) {
         self.last.set(NO_TRANSLATION);
+        let sentinel = self.sentinel;
+        kernel_space::with_mappings(|m| m.remove_owner(sentinel));
         let current = x86_64::registers::control::Cr3::read_raw()
             .0
             .start_address()
@@ -158,6 +200,51 @@ impl crate::arch::paging::TableMemory for UserTables<'_> {
         self.tables.push(frame);
         Some(frame)
     }
+}
+
+/// Takes `frame` away from every page table that maps it, at the cost of its own mappings;
+/// returns how many there were. (The pageout daemon's tool; the objects keep the page.)
+pub fn remove_everywhere(frame: u64) -> usize {
+    let removed = kernel_space::with_mappings(|m| {
+        m.remove_all(frame / PAGE, |root, address| {
+            let mut memory = DirectMapTables;
+            if let Some(entry) = PageTables::new(root, &mut memory).leaf_entry(address) {
+                *entry = 0;
+            }
+            flush(address);
+        })
+    });
+    EPOCH.fetch_add(1, Ordering::Relaxed);
+    removed.unwrap_or(0)
+}
+
+/// Whether any mapping of `frame` was used since the last call (the hardware's accessed
+/// bits, cleared as they are read), and whether any wrote it (the dirty bits, left set):
+/// what the pageout daemon's LRU reads.
+pub fn referenced_and_modified(frame: u64) -> (bool, bool) {
+    let (mut referenced, mut modified) = (false, false);
+    kernel_space::with_mappings(|m| {
+        m.scan(frame / PAGE, |root, address| {
+            let mut memory = DirectMapTables;
+            if let Some(entry) = PageTables::new(root, &mut memory).leaf_entry(address) {
+                referenced |= *entry & flags::ACCESSED != 0;
+                modified |= *entry & flags::DIRTY != 0;
+                *entry &= !flags::ACCESSED;
+                flush(address);
+            }
+        })
+    });
+    (referenced, modified)
+}
+
+/// Mappings `frame` has.
+pub fn mapping_count(frame: u64) -> usize {
+    kernel_space::with_mappings(|m| m.count(frame / PAGE)).unwrap_or(0)
+}
+
+/// Mappings visited by `remove_everywhere` and `referenced_and_modified` so far.
+pub fn mapping_visits() -> u64 {
+    kernel_space::with_mappings(|m| m.visits()).unwrap_or(0)
 }
 
 fn flush(address: u64) {

@@ -104,14 +104,16 @@ impl<'m, M: TableMemory> PageTables<'m, M> {
     }
 
     /// Maps one 4 KiB page, replacing whatever was mapped there (the caller's map decided:
-    /// copy-on-write puts a new frame where a shared one was).
-    pub fn remap_page(&mut self, virt: u64, phys: u64, page_flags: u64) -> Result<(), MapError> {
+    /// copy-on-write puts a new frame where a shared one was); returns the entry it replaced
+    /// (0 if none).
+    pub fn remap_page(&mut self, virt: u64, phys: u64, page_flags: u64) -> Result<u64, MapError> {
         if !virt.is_multiple_of(PAGE_SIZE) || !phys.is_multiple_of(PAGE_SIZE) {
             return Err(MapError::Misaligned(virt | phys));
         }
         let entry = self.entry(virt, 1, page_flags & flags::USER != 0)?;
+        let old = *entry;
         *entry = phys | page_flags | flags::PRESENT;
-        Ok(())
+        Ok(old)
     }
 
     /// Maps one 4 KiB page. Mapping the same frame again with new flags updates them.
@@ -201,6 +203,20 @@ impl<'m, M: TableMemory> PageTables<'m, M> {
                 virt += PAGE_SIZE;
             }
         }
+    }
+
+    /// The 4 KiB leaf entry mapping `virt`, if there is one (no tables are made).
+    pub fn leaf_entry(&mut self, virt: u64) -> Option<&mut u64> {
+        let mut table = self.root;
+        for level in (2..=4).rev() {
+            let entry = self.memory.table(table)[index(virt, level)];
+            if entry & flags::PRESENT == 0 || entry & flags::HUGE != 0 {
+                return None;
+            }
+            table = entry & ADDRESS_MASK;
+        }
+        let entry = &mut self.memory.table(table)[index(virt, 1)];
+        (*entry & flags::PRESENT != 0).then_some(entry)
     }
 
     /// The physical address and leaf flags `virt` translates to, if mapped.

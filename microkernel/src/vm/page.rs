@@ -1,0 +1,318 @@
+//! Physical pages and their mappings: for every frame, the list of the (page tables,
+//! address) pairs that map it (the "pv list"), so that taking a page away from everyone who
+//! maps it, or reading whether anyone used or dirtied it, costs that page's own mappings
+//! and nothing more: not a scan over every forked child's map (seed 002's anon_vma
+//! problem). The pageout daemon is its main user.
+//!
+//! Every mapping is in two circular, doubly linked lists: its frame's (headed from the
+//! frame's record) and its owner's (through a sentinel entry the owner keeps), so a mapping
+//! leaves both in O(1), an owner's teardown costs its own mappings, and no list needs its
+//! owner's struct to be changed.
+
+use alloc::vec::Vec;
+
+/// No entry.
+pub const NONE: u32 = u32::MAX;
+
+/// One frame's record.
+#[derive(Clone, Copy, Debug)]
+struct PageRecord {
+    /// First mapping of the frame, or `NONE`.
+    first: u32,
+    /// How many mappings it has.
+    count: u32,
+}
+
+/// One mapping of a frame (or an owner's sentinel, whose `frame` is `NONE`).
+#[derive(Clone, Copy, Debug)]
+struct Mapping {
+    /// The page tables' identity (their root's physical address).
+    owner: u64,
+    address: u64,
+    frame: u32,
+    frame_previous: u32,
+    frame_next: u32,
+    owner_previous: u32,
+    owner_next: u32,
+}
+
+/// Allocation failed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct OutOfMemory;
+
+/// Every frame's mappings.
+///
+/// Invariants: each live mapping is in its frame's list and its owner's circular list; a
+/// frame's `count` is the length of its list; freed entries are chained through
+/// `frame_next` from `free`.
+pub struct Mappings {
+    records: Vec<PageRecord>,
+    entries: Vec<Mapping>,
+    free: u32,
+    live: usize,
+    /// Mappings visited by `remove_all` and `scan` (for tests and statistics).
+    visits: u64,
+}
+
+impl Mappings {
+    /// Records for frames `0..frames`.
+    pub fn new(frames: usize) -> Result<Mappings, OutOfMemory> {
+        let mut records = Vec::new();
+        records.try_reserve_exact(frames).map_err(|_| OutOfMemory)?;
+        records.resize(
+            frames,
+            PageRecord {
+                first: NONE,
+                count: 0,
+            },
+        );
+        Ok(Mappings {
+            records,
+            entries: Vec::new(),
+            free: NONE,
+            live: 0,
+            visits: 0,
+        })
+    }
+
+    fn take_entry(&mut self, entry: Mapping) -> Result<u32, OutOfMemory> {
+        if self.free != NONE {
+            let index = self.free;
+            self.free = self.entries[index as usize].frame_next;
+            self.entries[index as usize] = entry;
+            return Ok(index);
+        }
+        self.entries.try_reserve(1).map_err(|_| OutOfMemory)?;
+        let index = u32::try_from(self.entries.len()).map_err(|_| OutOfMemory)?;
+        if index == NONE {
+            return Err(OutOfMemory);
+        }
+        self.entries.push(entry);
+        Ok(index)
+    }
+
+    fn give_entry(&mut self, index: u32) {
+        self.entries[index as usize].frame = NONE;
+        self.entries[index as usize].frame_next = self.free;
+        self.free = index;
+    }
+
+    /// A new owner: returns its sentinel, which it passes to every other call.
+    pub fn new_owner(&mut self, owner: u64) -> Result<u32, OutOfMemory> {
+        let index = self.take_entry(Mapping {
+            owner,
+            address: 0,
+            frame: NONE,
+            frame_previous: NONE,
+            frame_next: NONE,
+            owner_previous: 0,
+            owner_next: 0,
+        })?;
+        let e = &mut self.entries[index as usize];
+        e.owner_previous = index;
+        e.owner_next = index;
+        Ok(index)
+    }
+
+    /// Records that `owner` maps `frame` at `address`.
+    pub fn add(&mut self, sentinel: u32, frame: u64, address: u64) -> Result<(), OutOfMemory> {
+        let frame = u32::try_from(frame)
+            .ok()
+            .filter(|f| (*f as usize) < self.records.len())
+            .ok_or(OutOfMemory)?;
+        let owner = self.entries[sentinel as usize].owner;
+        let first = self.records[frame as usize].first;
+        let index = self.take_entry(Mapping {
+            owner,
+            address,
+            frame,
+            frame_previous: NONE,
+            frame_next: first,
+            owner_previous: sentinel,
+            owner_next: self.entries[sentinel as usize].owner_next,
+        })?;
+        if first != NONE {
+            self.entries[first as usize].frame_previous = index;
+        }
+        let record = &mut self.records[frame as usize];
+        record.first = index;
+        record.count += 1;
+        let after = self.entries[index as usize].owner_next;
+        self.entries[after as usize].owner_previous = index;
+        self.entries[sentinel as usize].owner_next = index;
+        self.live += 1;
+        Ok(())
+    }
+
+    /// Unlinks mapping `index` from both its lists and frees it.
+    fn unlink(&mut self, index: u32) {
+        let e = self.entries[index as usize];
+        match e.frame_previous {
+            NONE => self.records[e.frame as usize].first = e.frame_next,
+            previous => self.entries[previous as usize].frame_next = e.frame_next,
+        }
+        if e.frame_next != NONE {
+            self.entries[e.frame_next as usize].frame_previous = e.frame_previous;
+        }
+        self.records[e.frame as usize].count -= 1;
+        self.entries[e.owner_previous as usize].owner_next = e.owner_next;
+        self.entries[e.owner_next as usize].owner_previous = e.owner_previous;
+        self.give_entry(index);
+        self.live -= 1;
+    }
+
+    /// `owner` no longer maps `frame` at `address`; false if it was not recorded. Costs the
+    /// frame's mappings.
+    pub fn remove(&mut self, sentinel: u32, frame: u64, address: u64) -> bool {
+        let Some(record) = self.records.get(frame as usize) else {
+            return false;
+        };
+        let owner = self.entries[sentinel as usize].owner;
+        let mut cursor = record.first;
+        while cursor != NONE {
+            let e = self.entries[cursor as usize];
+            if e.owner == owner && e.address == address {
+                self.unlink(cursor);
+                return true;
+            }
+            cursor = e.frame_next;
+        }
+        false
+    }
+
+    /// Forgets every mapping of an owner (its tables are going away), and the owner.
+    pub fn remove_owner(&mut self, sentinel: u32) {
+        loop {
+            let next = self.entries[sentinel as usize].owner_next;
+            if next == sentinel {
+                break;
+            }
+            self.unlink(next);
+        }
+        self.give_entry(sentinel);
+    }
+
+    /// Takes every mapping of `frame` away, calling `unmap(owner, address)` for each;
+    /// returns how many there were. Costs exactly the frame's mappings.
+    pub fn remove_all(&mut self, frame: u64, mut unmap: impl FnMut(u64, u64)) -> usize {
+        let mut removed = 0;
+        while let Some(&record) = self.records.get(frame as usize) {
+            if record.first == NONE {
+                break;
+            }
+            let e = self.entries[record.first as usize];
+            unmap(e.owner, e.address);
+            self.unlink(record.first);
+            self.visits += 1;
+            removed += 1;
+        }
+        removed
+    }
+
+    /// Calls `visit(owner, address)` for each mapping of `frame` (to read or clear the
+    /// hardware's accessed and dirty bits).
+    pub fn scan(&mut self, frame: u64, mut visit: impl FnMut(u64, u64)) {
+        let Some(record) = self.records.get(frame as usize) else {
+            return;
+        };
+        let mut cursor = record.first;
+        while cursor != NONE {
+            let e = self.entries[cursor as usize];
+            visit(e.owner, e.address);
+            self.visits += 1;
+            cursor = e.frame_next;
+        }
+    }
+
+    /// Mappings of `frame`.
+    pub fn count(&self, frame: u64) -> usize {
+        self.records
+            .get(frame as usize)
+            .map_or(0, |r| r.count as usize)
+    }
+
+    /// Live mappings in all.
+    pub fn len(&self) -> usize {
+        self.live
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.live == 0
+    }
+
+    pub fn visits(&self) -> u64 {
+        self.visits
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn add_remove_and_count() {
+        let mut m = Mappings::new(16).unwrap();
+        let a = m.new_owner(0xa000).unwrap();
+        let b = m.new_owner(0xb000).unwrap();
+        m.add(a, 3, 0x40_0000).unwrap();
+        m.add(b, 3, 0x40_0000).unwrap();
+        m.add(a, 4, 0x40_1000).unwrap();
+        assert_eq!((m.count(3), m.count(4), m.len()), (2, 1, 3));
+        assert!(m.remove(a, 3, 0x40_0000));
+        assert!(!m.remove(a, 3, 0x40_0000));
+        assert_eq!((m.count(3), m.len()), (1, 2));
+    }
+
+    #[test]
+    fn remove_all_visits_only_the_frames_own_mappings() {
+        let mut m = Mappings::new(2048).unwrap();
+        let owners: Vec<u32> = (0..1000)
+            .map(|i| m.new_owner(0x1000 * (i + 1)).unwrap())
+            .collect();
+        for (i, &o) in owners.iter().enumerate() {
+            m.add(o, 7, 0x40_0000).unwrap(); // the shared page
+            m.add(o, 100 + i as u64, 0x40_1000).unwrap(); // each one's own
+        }
+        let mut seen = Vec::new();
+        let before = m.visits();
+        assert_eq!(
+            m.remove_all(7, |owner, address| seen.push((owner, address))),
+            1000
+        );
+        assert_eq!(m.visits() - before, 1000);
+        assert_eq!(seen.len(), 1000);
+        assert_eq!(m.count(7), 0);
+        assert_eq!(m.len(), 1000);
+        assert_eq!(m.count(150), 1);
+    }
+
+    #[test]
+    fn an_owner_leaves_with_all_its_mappings() {
+        let mut m = Mappings::new(16).unwrap();
+        let a = m.new_owner(1).unwrap();
+        let b = m.new_owner(2).unwrap();
+        for f in 0..5 {
+            m.add(a, f, f * 0x1000).unwrap();
+        }
+        m.add(b, 2, 0x9000).unwrap();
+        m.remove_owner(a);
+        assert_eq!(m.len(), 1);
+        assert_eq!(m.count(2), 1);
+        let mut seen = Vec::new();
+        m.scan(2, |o, addr| seen.push((o, addr)));
+        assert_eq!(seen, vec![(2, 0x9000)]);
+        // Freed entries are reused.
+        let c = m.new_owner(3).unwrap();
+        m.add(c, 1, 0).unwrap();
+        assert_eq!(m.entries.len(), 8);
+    }
+
+    #[test]
+    fn frames_out_of_range_are_refused() {
+        let mut m = Mappings::new(4).unwrap();
+        let a = m.new_owner(1).unwrap();
+        assert_eq!(m.add(a, 4, 0), Err(OutOfMemory));
+        assert!(!m.remove(a, 99, 0));
+        assert_eq!(m.remove_all(99, |_, _| {}), 0);
+    }
+}
