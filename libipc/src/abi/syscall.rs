@@ -244,6 +244,8 @@ pub const HOST_VM_ZERO_FILLS: u64 = 11;
 pub const HOST_VM_COPIES_ON_WRITE: u64 = 12;
 pub const HOST_VM_COLLAPSES: u64 = 13;
 pub const HOST_VM_OBJECTS: u64 = 14;
+/// Pages of memory objects resident (the page queue's length).
+pub const HOST_VM_RESIDENT_PAGES: u64 = 15;
 
 /// Longest program name `TaskSpawn` accepts.
 pub const PROGRAM_NAME_MAX: usize = 47;

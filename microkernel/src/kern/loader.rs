@@ -200,7 +200,7 @@ impl Kernel {
                 let file_bytes =
                     &data[segment.offset as usize..(segment.offset + segment.filesz) as usize];
                 let o = self.objects.get_mut(object).expect("just inserted");
-                if let Err(e) = copy_initial_data(o, start, segment.vaddr, file_bytes) {
+                if let Err(e) = copy_initial_data(object, o, start, segment.vaddr, file_bytes) {
                     release_object(&mut self.objects, object);
                     return Err(e);
                 }
@@ -515,6 +515,7 @@ impl Kernel {
 
 /// Fills the pages of an anonymous object that hold a segment's file bytes.
 fn copy_initial_data(
+    id: ObjectId,
     object: &mut VmObject,
     start: u64,
     vaddr: u64,
@@ -545,6 +546,7 @@ fn copy_initial_data(
             let _ = kernel_space::free_frame(frame);
             return Err(SpawnError::OutOfMemory);
         }
+        kernel_space::with_mappings(|m| m.set_owner(frame / PAGE_SIZE, id.to_raw(), page - start));
         page += PAGE_SIZE;
     }
     Ok(())

@@ -261,6 +261,9 @@ fn host_info(kernel: &mut Kernel, _: ThreadId, a: [u64; 6]) -> Outcome {
         }
         HOST_VM_COLLAPSES => crate::vm::statistics::read(&crate::vm::statistics::COLLAPSES),
         HOST_VM_OBJECTS => kernel.objects.len() as u64,
+        HOST_VM_RESIDENT_PAGES => {
+            crate::vm::kernel_space::with_mappings(|m| m.queued() as u64).unwrap_or(0)
+        }
         HOST_HEAP_PAGES => {
             crate::vm::kernel_space::heap_stats().map_or(0, |s| s.pages_held() as u64)
         }

@@ -625,7 +625,12 @@ fn new_frame(
         .get_mut(object)
         .map(|o| o.insert_page(offset, frame))
     {
-        Some(Ok(())) => Ok(frame),
+        Some(Ok(())) => {
+            kernel_space::with_mappings(|m| {
+                m.set_owner(frame / PAGE_SIZE, object.to_raw(), offset)
+            });
+            Ok(frame)
+        }
         _ => {
             let _ = kernel_space::free_frame(frame);
             Err(FaultError::OutOfMemory)
@@ -671,6 +676,7 @@ pub fn collapse(objects: &mut Table<VmObject>, id: ObjectId) {
             let front = offset.wrapping_sub(backing_offset);
             if offset >= backing_offset && front < size && !o.has_page(front) {
                 let _ = o.insert_page(front, frame); // room reserved above
+                kernel_space::with_mappings(|m| m.set_owner(frame / PAGE_SIZE, id.to_raw(), front));
             } else if let Err(e) = kernel_space::free_frame(frame) {
                 log::error!("vm: collapsed page {frame:#x}: {e}");
             }

@@ -68,8 +68,9 @@ pub fn allocate_contiguous(count: usize, align: u64) -> Option<u64> {
     FRAMES.lock().as_mut()?.allocate_contiguous(count, align)
 }
 
-/// Returns a frame.
+/// Returns a frame (and, if it held an object's page, takes it off the page queue).
 pub fn free_frame(phys: u64) -> Result<(), super::frame_allocator::FreeError> {
+    with_mappings(|m| m.clear_owner(phys / FRAME_SIZE));
     FRAMES
         .lock()
         .as_mut()

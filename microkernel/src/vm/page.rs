@@ -1,8 +1,12 @@
-//! Physical pages and their mappings: for every frame, the list of the (page tables,
-//! address) pairs that map it (the "pv list"), so that taking a page away from everyone who
-//! maps it, or reading whether anyone used or dirtied it, costs that page's own mappings
-//! and nothing more: not a scan over every forked child's map (seed 002's anon_vma
-//! problem). The pageout daemon is its main user.
+//! `vm_page`: a record per physical frame: the memory object and offset it holds a page
+//! of, its flags, its place in the page queue, and the list of the (page tables, address)
+//! pairs that map it (the "pv list"), so that taking a page away from everyone who maps it,
+//! or reading whether anyone used or dirtied it, costs that page's own mappings and nothing
+//! more: not a scan over every forked child's map (seed 002's anon_vma problem). The
+//! pageout daemon is its main user.
+//!
+//! Object pages are kept in one queue in the order they became resident (the active queue;
+//! the pageout daemon will split it into active and inactive by the referenced bits).
 //!
 //! Every mapping is in two circular, doubly linked lists: its frame's (headed from the
 //! frame's record) and its owner's (through a sentinel entry the owner keeps), so a mapping
@@ -14,6 +18,9 @@ use alloc::vec::Vec;
 /// No entry.
 pub const NONE: u32 = u32::MAX;
 
+/// No object.
+const NO_OBJECT: u64 = u64::MAX;
+
 /// One frame's record.
 #[derive(Clone, Copy, Debug)]
 struct PageRecord {
@@ -21,7 +28,31 @@ struct PageRecord {
     first: u32,
     /// How many mappings it has.
     count: u32,
+    /// The memory object (its id, raw) whose page this frame holds, or `NO_OBJECT`.
+    object: u64,
+    /// The page's offset in that object.
+    offset: u64,
+    /// Neighbours in the page queue (frame numbers), `NONE` at the ends.
+    queue_previous: u32,
+    queue_next: u32,
+    flags: u8,
 }
+
+/// Page flags, as the hardware bits were last harvested into them.
+pub mod page_flags {
+    pub const REFERENCED: u8 = 1;
+    pub const DIRTY: u8 = 2;
+}
+
+const EMPTY: PageRecord = PageRecord {
+    first: NONE,
+    count: 0,
+    object: NO_OBJECT,
+    offset: 0,
+    queue_previous: NONE,
+    queue_next: NONE,
+    flags: 0,
+};
 
 /// One mapping of a frame (or an owner's sentinel, whose `frame` is `NONE`).
 #[derive(Clone, Copy, Debug)]
@@ -50,6 +81,10 @@ pub struct Mappings {
     entries: Vec<Mapping>,
     free: u32,
     live: usize,
+    /// The page queue: object pages, oldest first.
+    queue_head: u32,
+    queue_tail: u32,
+    queued: usize,
     /// Mappings visited by `remove_all` and `scan` (for tests and statistics).
     visits: u64,
 }
@@ -59,18 +94,15 @@ impl Mappings {
     pub fn new(frames: usize) -> Result<Mappings, OutOfMemory> {
         let mut records = Vec::new();
         records.try_reserve_exact(frames).map_err(|_| OutOfMemory)?;
-        records.resize(
-            frames,
-            PageRecord {
-                first: NONE,
-                count: 0,
-            },
-        );
+        records.resize(frames, EMPTY);
         Ok(Mappings {
             records,
             entries: Vec::new(),
             free: NONE,
             live: 0,
+            queue_head: NONE,
+            queue_tail: NONE,
+            queued: 0,
             visits: 0,
         })
     }
@@ -224,6 +256,89 @@ impl Mappings {
         }
     }
 
+    /// `frame` now holds the page at `offset` of `object` (a raw object id): recorded, and
+    /// queued at the tail if it was not an object page already.
+    pub fn set_owner(&mut self, frame: u64, object: u64, offset: u64) {
+        let Some(record) = self.records.get_mut(frame as usize) else {
+            return;
+        };
+        let was_owned = record.object != NO_OBJECT;
+        record.object = object;
+        record.offset = offset;
+        if was_owned {
+            return;
+        }
+        record.flags = 0;
+        record.queue_previous = self.queue_tail;
+        record.queue_next = NONE;
+        let frame = frame as u32;
+        match self.queue_tail {
+            NONE => self.queue_head = frame,
+            tail => self.records[tail as usize].queue_next = frame,
+        }
+        self.queue_tail = frame;
+        self.queued += 1;
+    }
+
+    /// `frame` is no longer an object's page (it is being freed): off the queue.
+    pub fn clear_owner(&mut self, frame: u64) {
+        let Some(&record) = self.records.get(frame as usize) else {
+            return;
+        };
+        if record.object == NO_OBJECT {
+            return;
+        }
+        match record.queue_previous {
+            NONE => self.queue_head = record.queue_next,
+            previous => self.records[previous as usize].queue_next = record.queue_next,
+        }
+        match record.queue_next {
+            NONE => self.queue_tail = record.queue_previous,
+            next => self.records[next as usize].queue_previous = record.queue_previous,
+        }
+        self.records[frame as usize] = PageRecord {
+            first: record.first,
+            count: record.count,
+            ..EMPTY
+        };
+        self.queued -= 1;
+    }
+
+    /// The object (raw id) and offset whose page `frame` holds.
+    pub fn owner(&self, frame: u64) -> Option<(u64, u64)> {
+        let record = self.records.get(frame as usize)?;
+        (record.object != NO_OBJECT).then_some((record.object, record.offset))
+    }
+
+    /// Records what the hardware said of `frame`'s use (harvested from its mappings).
+    pub fn note_flags(&mut self, frame: u64, flags: u8) {
+        if let Some(record) = self.records.get_mut(frame as usize) {
+            record.flags |= flags;
+        }
+    }
+
+    pub fn flags(&self, frame: u64) -> u8 {
+        self.records.get(frame as usize).map_or(0, |r| r.flags)
+    }
+
+    /// Object pages in the queue, oldest first.
+    pub fn queue(&self) -> impl Iterator<Item = u64> + '_ {
+        let mut cursor = self.queue_head;
+        core::iter::from_fn(move || {
+            let frame = cursor;
+            if frame == NONE {
+                return None;
+            }
+            cursor = self.records[frame as usize].queue_next;
+            Some(u64::from(frame))
+        })
+    }
+
+    /// Object pages resident.
+    pub fn queued(&self) -> usize {
+        self.queued
+    }
+
     /// Mappings of `frame`.
     pub fn count(&self, frame: u64) -> usize {
         self.records
@@ -305,6 +420,28 @@ mod tests {
         let c = m.new_owner(3).unwrap();
         m.add(c, 1, 0).unwrap();
         assert_eq!(m.entries.len(), 8);
+    }
+
+    #[test]
+    fn object_pages_are_recorded_and_queued_in_order() {
+        let mut m = Mappings::new(16).unwrap();
+        m.set_owner(5, 42, 0x3000);
+        m.set_owner(2, 42, 0x1000);
+        m.set_owner(9, 7, 0);
+        m.set_owner(2, 43, 0x1000); // moved to another object (a collapse): keeps its place
+        assert_eq!(m.owner(2), Some((43, 0x1000)));
+        assert_eq!(m.queue().collect::<Vec<_>>(), vec![5, 2, 9]);
+        m.clear_owner(2);
+        m.clear_owner(2); // not an object page any more: nothing happens
+        assert_eq!(m.owner(2), None);
+        assert_eq!(m.queue().collect::<Vec<_>>(), vec![5, 9]);
+        m.clear_owner(9);
+        m.clear_owner(5);
+        assert_eq!((m.queue().count(), m.queued()), (0, 0));
+        m.set_owner(3, 1, 0);
+        m.note_flags(3, page_flags::DIRTY);
+        assert_eq!(m.flags(3), page_flags::DIRTY);
+        assert_eq!(m.queue().collect::<Vec<_>>(), vec![3]);
     }
 
     #[test]

@@ -234,6 +234,13 @@ pub fn referenced_and_modified(frame: u64) -> (bool, bool) {
             }
         })
     });
+    kernel_space::with_mappings(|m| {
+        use super::page::page_flags::{DIRTY, REFERENCED};
+        m.note_flags(
+            frame / PAGE,
+            if referenced { REFERENCED } else { 0 } | if modified { DIRTY } else { 0 },
+        )
+    });
     (referenced, modified)
 }
 

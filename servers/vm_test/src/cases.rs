@@ -120,8 +120,15 @@ fn allocate_touch_deallocate() -> Result<(), String> {
         }
         let taken = before - free_frames();
         check!(taken >= 64, "64 touched pages took {taken} frames");
+        // Every touched page has its record, as a resident page of its object.
+        let resident = host(HOST_VM_RESIDENT_PAGES);
         // SAFETY: nothing of ours lives in the region.
         unsafe { sys::vm_deallocate(base, size) }.map_err(|e| format!("deallocate: {e}"))?;
+        let gone = resident - host(HOST_VM_RESIDENT_PAGES);
+        check!(
+            gone == 64,
+            "deallocating 64 pages took {gone} off the page queue"
+        );
         check!(
             round == 0 || free_frames() == before,
             "round {round}: {before} free before, {} after",
