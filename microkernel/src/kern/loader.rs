@@ -2,7 +2,7 @@
 //! space with its first thread, and the termination that returns everything a task held.
 
 use super::kernel::Kernel;
-use super::object_table::OutOfMemory;
+use super::object_table::{OutOfMemory, Table};
 use super::program::{self, ProgramError};
 use super::task::{Task, TaskId};
 use super::thread::{Continuation, Thread, ThreadId};
@@ -15,6 +15,7 @@ use crate::vm::kernel_space::{self, phys_to_virt};
 use crate::vm::map::{MapEntry, Protection, PAGE_SIZE};
 use crate::vm::object::{ObjectKind, VmObject};
 use alloc::string::String;
+use alloc::vec::Vec;
 use libipc::abi::archive::Archive;
 use libipc::abi::syscall::{USER_STACK_SIZE, USER_STACK_TOP};
 use libipc::abi::KernReturn;
@@ -56,57 +57,44 @@ pub enum Exit<'a> {
 }
 
 impl Kernel {
-    /// The shared object over program file `name` in the archive (one more reference).
-    fn program_object(&mut self, name: &str, base: u64, size: u64) -> Result<ObjectId, SpawnError> {
-        if let Some((_, id)) = self.programs.iter().find(|(n, _)| n == name) {
-            let id = *id;
-            if let Some(object) = self.objects.get_mut(id) {
-                object.add_reference();
-                return Ok(id);
-            }
+    /// Program `name`, checked: its image and where its file lies in the archive (parsed
+    /// once, then remembered).
+    fn find_program(
+        &mut self,
+        name: &str,
+    ) -> Result<(program::ProgramImage, usize, usize), SpawnError> {
+        let (bytes, _) = self.archive.ok_or(SpawnError::NoArchive)?;
+        if let Some(&(_, image, offset, len)) = self.parsed.iter().find(|(n, ..)| n == name) {
+            return Ok((image, offset, len));
         }
-        let id = self
-            .objects
-            .insert(VmObject::new(ObjectKind::Physical { base }, size))?;
+        let archive = Archive::parse(bytes).map_err(|_| SpawnError::NoArchive)?;
+        let file = archive.find(name).ok_or(SpawnError::NoSuchProgram)?;
+        let image = program::parse(file.data).map_err(SpawnError::BadProgram)?;
+        let (offset, len) = (file.offset as usize, file.data.len());
+        // Remembered if there is room; parsed again next time if not.
         let mut key = String::new();
-        key.try_reserve(name.len())
-            .map_err(|_| SpawnError::OutOfMemory)?;
-        key.push_str(name);
-        self.programs
-            .try_reserve(1)
-            .map_err(|_| SpawnError::OutOfMemory)?;
-        // The cache holds a reference of its own, so the object outlives its tasks.
-        self.objects
-            .get_mut(id)
-            .expect("just inserted")
-            .add_reference();
-        self.programs.push((key, id));
-        Ok(id)
+        if key.try_reserve(name.len()).is_ok() && self.parsed.try_reserve(1).is_ok() {
+            key.push_str(name);
+            self.parsed.push((key, image, offset, len));
+        }
+        Ok((image, offset, len))
     }
 
     /// A fresh address space with program `name` loaded, and its entry point.
     fn load_program(&mut self, name: &str) -> Result<(AddressSpace, u64), SpawnError> {
+        let (image, offset, len) = self.find_program(name)?;
         let (bytes, archive_phys) = self.archive.ok_or(SpawnError::NoArchive)?;
-        let (image, offset, len) = match self.parsed.iter().find(|(n, ..)| n == name) {
-            Some(&(_, image, offset, len)) => (image, offset, len),
-            None => {
-                let archive = Archive::parse(bytes).map_err(|_| SpawnError::NoArchive)?;
-                let file = archive.find(name).ok_or(SpawnError::NoSuchProgram)?;
-                let image = program::parse(file.data).map_err(SpawnError::BadProgram)?;
-                let (offset, len) = (file.offset as usize, file.data.len());
-                // Remembered if there is room; parsed again next time if not.
-                let mut key = String::new();
-                if key.try_reserve(name.len()).is_ok() && self.parsed.try_reserve(1).is_ok() {
-                    key.push_str(name);
-                    self.parsed.push((key, image, offset, len));
-                }
-                (image, offset, len)
-            }
-        };
         let data = &bytes[offset..offset + len];
-        let file_phys = archive_phys + offset as u64;
         let mut space = AddressSpace::new()?;
-        match self.load(&mut space, name, &image, data, file_phys) {
+        match load_into(
+            &mut self.objects,
+            &mut self.programs,
+            &mut space,
+            name,
+            &image,
+            data,
+            archive_phys + offset as u64,
+        ) {
             Ok(()) => Ok((space, image.entry)),
             Err(e) => {
                 space.destroy(&mut self.objects);
@@ -127,14 +115,41 @@ impl Kernel {
         if self.tasks.get(task).is_none_or(|t| t.threads.len() != 1) {
             return Err(KernReturn::InvalidArgument);
         }
-        let (space, entry) = self.load_program(name).map_err(|e| match e {
+        let (image, offset, len) = self.find_program(name).map_err(|e| match e {
             SpawnError::OutOfMemory => KernReturn::ResourceShortage,
             _ => KernReturn::InvalidArgument,
         })?;
-        let t = self.tasks.get_mut(task).expect("checked");
-        let old = core::mem::replace(&mut t.space, space);
+        let (bytes, archive_phys) = self.archive.ok_or(KernReturn::InvalidArgument)?;
+        // The point of no return: the old program's memory goes; its page tables stay for
+        // the new one, which maps the same areas.
+        let Kernel {
+            tasks,
+            objects,
+            programs,
+            ..
+        } = self;
+        let t = tasks.get_mut(task).expect("checked");
+        t.space.reset(objects);
         t.name = super::task::TaskName::new(name);
-        old.destroy(&mut self.objects);
+        let data = &bytes[offset..offset + len];
+        if load_into(
+            objects,
+            programs,
+            &mut t.space,
+            name,
+            &image,
+            data,
+            archive_phys + offset as u64,
+        )
+        .is_err()
+        {
+            self.terminate_task(
+                task,
+                Exit::Fault(format_args!("exec of {name}: out of memory")),
+            );
+            return Ok(());
+        }
+        let entry = image.entry;
         let priority = self
             .threads
             .get(thread)
@@ -171,62 +186,6 @@ impl Kernel {
         t.threads.push(thread);
         self.make_ready(thread);
         Ok(task)
-    }
-
-    fn load(
-        &mut self,
-        space: &mut AddressSpace,
-        name: &str,
-        image: &program::ProgramImage,
-        data: &[u8],
-        file_phys: u64,
-    ) -> Result<(), SpawnError> {
-        for segment in image.segments() {
-            let (start, end) = segment.pages();
-            let entry = if segment.maps_file_directly() {
-                let object = self.program_object(name, file_phys, data.len() as u64)?;
-                // The pages are the boot archive's, shared by every task running the program:
-                // never writable (copy-on-write comes with the VM work).
-                let mut entry =
-                    MapEntry::new(start, end, object, segment.offset, segment.protection);
-                entry.max_protection = Protection::READ_EXECUTE;
-                entry
-            } else {
-                let object = self
-                    .objects
-                    .insert(VmObject::new(ObjectKind::Anonymous, end - start))?;
-                let entry = MapEntry::new(start, end, object, 0, segment.protection);
-                // The file's part is copied now; the rest is zero-filled on first touch.
-                let file_bytes =
-                    &data[segment.offset as usize..(segment.offset + segment.filesz) as usize];
-                let o = self.objects.get_mut(object).expect("just inserted");
-                if let Err(e) = copy_initial_data(object, o, start, segment.vaddr, file_bytes) {
-                    release_object(&mut self.objects, object);
-                    return Err(e);
-                }
-                entry
-            };
-            let object = entry.object;
-            if space.enter(entry).is_err() {
-                release_object(&mut self.objects, object);
-                return Err(SpawnError::BadProgram(ProgramError::BadSegment));
-            }
-        }
-        let stack = self
-            .objects
-            .insert(VmObject::new(ObjectKind::Anonymous, USER_STACK_SIZE))?;
-        let entry = MapEntry::new(
-            USER_STACK_TOP - USER_STACK_SIZE,
-            USER_STACK_TOP,
-            stack,
-            0,
-            Protection::READ_WRITE,
-        );
-        if space.enter(entry).is_err() {
-            release_object(&mut self.objects, stack);
-            return Err(SpawnError::BadProgram(ProgramError::BadSegment));
-        }
-        Ok(())
     }
 
     /// Ends a task: its threads, its rights, its address space and everything in them. Its
@@ -548,6 +507,89 @@ fn copy_initial_data(
         }
         kernel_space::with_mappings(|m| m.set_owner(frame / PAGE_SIZE, id.to_raw(), page - start));
         page += PAGE_SIZE;
+    }
+    Ok(())
+}
+
+/// The shared object over program file `name` in the archive (one more reference).
+fn program_object(
+    objects: &mut Table<VmObject>,
+    programs: &mut Vec<(String, ObjectId)>,
+    name: &str,
+    base: u64,
+    size: u64,
+) -> Result<ObjectId, SpawnError> {
+    if let Some((_, id)) = programs.iter().find(|(n, _)| n == name) {
+        let id = *id;
+        if let Some(object) = objects.get_mut(id) {
+            object.add_reference();
+            return Ok(id);
+        }
+    }
+    let id = objects.insert(VmObject::new(ObjectKind::Physical { base }, size))?;
+    let mut key = String::new();
+    key.try_reserve(name.len())
+        .map_err(|_| SpawnError::OutOfMemory)?;
+    key.push_str(name);
+    programs
+        .try_reserve(1)
+        .map_err(|_| SpawnError::OutOfMemory)?;
+    // The cache holds a reference of its own, so the object outlives its tasks.
+    objects.get_mut(id).expect("just inserted").add_reference();
+    programs.push((key, id));
+    Ok(id)
+}
+
+/// Maps program `name` (checked `image`, file bytes `data` at `file_phys`) and a stack into
+/// `space`.
+fn load_into(
+    objects: &mut Table<VmObject>,
+    programs: &mut Vec<(String, ObjectId)>,
+    space: &mut AddressSpace,
+    name: &str,
+    image: &program::ProgramImage,
+    data: &[u8],
+    file_phys: u64,
+) -> Result<(), SpawnError> {
+    for segment in image.segments() {
+        let (start, end) = segment.pages();
+        let entry = if segment.maps_file_directly() {
+            let object = program_object(objects, programs, name, file_phys, data.len() as u64)?;
+            // The pages are the boot archive's, shared by every task running the program:
+            // never writable (data segments get anonymous copies instead).
+            let mut entry = MapEntry::new(start, end, object, segment.offset, segment.protection);
+            entry.max_protection = Protection::READ_EXECUTE;
+            entry
+        } else {
+            let object = objects.insert(VmObject::new(ObjectKind::Anonymous, end - start))?;
+            let entry = MapEntry::new(start, end, object, 0, segment.protection);
+            // The file's part is copied now; the rest is zero-filled on first touch.
+            let file_bytes =
+                &data[segment.offset as usize..(segment.offset + segment.filesz) as usize];
+            let o = objects.get_mut(object).expect("just inserted");
+            if let Err(e) = copy_initial_data(object, o, start, segment.vaddr, file_bytes) {
+                release_object(objects, object);
+                return Err(e);
+            }
+            entry
+        };
+        let object = entry.object;
+        if space.enter(entry).is_err() {
+            release_object(objects, object);
+            return Err(SpawnError::BadProgram(ProgramError::BadSegment));
+        }
+    }
+    let stack = objects.insert(VmObject::new(ObjectKind::Anonymous, USER_STACK_SIZE))?;
+    let entry = MapEntry::new(
+        USER_STACK_TOP - USER_STACK_SIZE,
+        USER_STACK_TOP,
+        stack,
+        0,
+        Protection::READ_WRITE,
+    );
+    if space.enter(entry).is_err() {
+        release_object(objects, stack);
+        return Err(SpawnError::BadProgram(ProgramError::BadSegment));
     }
     Ok(())
 }

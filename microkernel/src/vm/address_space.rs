@@ -589,6 +589,14 @@ impl AddressSpace {
         Ok(())
     }
 
+    /// Empties the address space for another program (exec): every region goes, the page
+    /// tables stay to be reused.
+    pub fn reset(&mut self, objects: &mut Table<VmObject>) {
+        self.map
+            .clear(|entry| release_object(objects, entry.object));
+        self.pmap.clear();
+    }
+
     /// Unmaps everything, releasing the objects (freeing those that lose their last
     /// reference, with their pages), then the page tables.
     pub fn destroy(mut self, objects: &mut Table<VmObject>) {

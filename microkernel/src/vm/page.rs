@@ -212,6 +212,19 @@ impl Mappings {
         false
     }
 
+    /// Forgets every mapping of an owner, calling `unmapped(address)` for each; the owner
+    /// stays (its tables are being emptied for reuse).
+    pub fn clear_owner_mappings(&mut self, sentinel: u32, mut unmapped: impl FnMut(u64)) {
+        loop {
+            let next = self.entries[sentinel as usize].owner_next;
+            if next == sentinel {
+                break;
+            }
+            unmapped(self.entries[next as usize].address);
+            self.unlink(next);
+        }
+    }
+
     /// Forgets every mapping of an owner (its tables are going away), and the owner.
     pub fn remove_owner(&mut self, sentinel: u32) {
         loop {

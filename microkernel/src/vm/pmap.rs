@@ -112,6 +112,22 @@ impl Pmap {
         Ok(())
     }
 
+    /// Removes every user mapping, keeping the tables (a program about to be replaced by
+    /// another, which will map the same areas): costs the mappings there are.
+    pub fn clear(&mut self) {
+        self.last.set(NO_TRANSLATION);
+        let (root, sentinel) = (self.root, self.sentinel);
+        kernel_space::with_mappings(|m| {
+            m.clear_owner_mappings(sentinel, |address| {
+                let mut memory = DirectMapTables;
+                if let Some(entry) = PageTables::new(root, &mut memory).leaf_entry(address) {
+                    *entry = 0;
+                }
+                flush(address);
+            })
+        });
+    }
+
     /// Removes the mappings of `[start, end)` and flushes them from the TLB; the pages stay
     /// with their objects, and faults map them again as the map then allows.
     pub fn remove(&mut self, start: u64, end: u64) {
