@@ -37,9 +37,8 @@ impl SyscallResult {
 #[inline(always)]
 pub unsafe fn syscall0(number: u64) -> SyscallResult {
     let (code, value);
-    // SAFETY: `syscall` enters the kernel, which preserves every register but rax, rdx (the
-    // results), rcx and r11 (declared clobbered) and does not use our stack; what the call does
-    // to our memory is the caller's contract.
+    // SAFETY: the kernel keeps all registers but rax, rdx (results), rcx, r11 (clobbered), and
+    // leaves our stack alone; what the call does to our memory is the caller's contract.
     unsafe {
         asm!(
             "syscall",

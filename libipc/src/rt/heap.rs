@@ -32,9 +32,8 @@ static HEAP: Mutex<Heap> = Mutex::new(Heap::empty());
 fn lock() -> MutexGuard<'static, Heap> {
     let mut heap = HEAP.lock();
     if heap.size() == 0 {
-        // SAFETY: the heap has no memory yet, so this is the one time the arena is handed
-        // over (the lock is held); the arena is static, writable through its UnsafeCell and
-        // used by nothing else.
+        // SAFETY: the heap is empty, so (under the lock) the static arena, writable through its
+        // UnsafeCell and used by nothing else, is handed over this once.
         unsafe { heap.init(ARENA.0.get().cast::<u8>(), ARENA_SIZE) };
     }
     heap

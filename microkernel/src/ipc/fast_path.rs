@@ -65,9 +65,8 @@ impl Kernel {
                 )
                 .ok()?;
             let source = phys_to_virt(frame) + (buffer & (PAGE_SIZE - 1));
-            // SAFETY: the bytes lie inside the sender's frame (one page, checked above),
-            // mapped by the direct map; `staging` is a distinct kernel buffer of room enough,
-            // and after the copy its first `size` bytes are initialised.
+            // SAFETY: the bytes lie in the sender's direct-mapped frame (checked above); `staging`
+            // is a distinct kernel buffer of room enough, its first `size` bytes set by the copy.
             unsafe {
                 core::ptr::copy_nonoverlapping(
                     source as *const u8,

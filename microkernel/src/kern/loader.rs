@@ -303,18 +303,9 @@ impl Kernel {
             kernel.destroy_task(child);
             Err(e)
         };
-        // The child's task port, with one send right for the parent.
-        let Ok(port) = self
-            .ports
-            .insert(Port::new(Receiver::Kernel(KernelObject::Task(child))))
-        else {
-            return fail(self, KernReturn::ResourceShortage);
-        };
-        self.ports.get_mut(port).expect("just inserted").send_rights = 1;
-        self.tasks.get_mut(child).expect("just spawned").port = Some(port);
-        let parent_name = match self.copyout(parent, CarriedRight::Send(port)) {
+        let parent_name = match self.make_task_port(parent, child) {
             Ok(name) => name,
-            Err(()) => return fail(self, KernReturn::NoSpace),
+            Err(e) => return fail(self, e),
         };
         if let Some(give_port) = give_port {
             if let Some(p) = self.ports.get_mut(give_port) {
@@ -331,7 +322,8 @@ impl Kernel {
                     }
                 }
                 Err(()) => {
-                    self.release_send_right(port);
+                    // Undo the right added above; the child (and its task port) goes.
+                    self.release_send_right(give_port);
                     return fail(self, KernReturn::ResourceShortage);
                 }
             }
@@ -392,23 +384,28 @@ impl Kernel {
             return fail(self, KernReturn::ResourceShortage);
         }
         c.threads.push(thread);
-        let Ok(port) = self
-            .ports
-            .insert(Port::new(Receiver::Kernel(KernelObject::Task(child))))
-        else {
-            return fail(self, KernReturn::ResourceShortage);
-        };
-        self.ports.get_mut(port).expect("just inserted").send_rights = 1;
-        self.tasks.get_mut(child).expect("just inserted").port = Some(port);
-        let parent_name = match self.copyout(parent, CarriedRight::Send(port)) {
+        let parent_name = match self.make_task_port(parent, child) {
             Ok(name) => name,
-            Err(()) => return fail(self, KernReturn::NoSpace),
+            Err(e) => return fail(self, e),
         };
         self.make_ready(thread);
         Ok(parent_name)
     }
 
     /// The live task behind the task port that `name` names in `task`'s space.
+    /// Gives new task `child` its task port, with one send right for `parent`: the parent's
+    /// name for it. On failure the caller destroys the child (and with it any port made).
+    fn make_task_port(&mut self, parent: TaskId, child: TaskId) -> Result<PortName, KernReturn> {
+        let port = self
+            .ports
+            .insert(Port::new(Receiver::Kernel(KernelObject::Task(child))))
+            .map_err(|_| KernReturn::ResourceShortage)?;
+        self.ports.get_mut(port).expect("just inserted").send_rights = 1;
+        self.tasks.get_mut(child).expect("just made").port = Some(port);
+        self.copyout(parent, CarriedRight::Send(port))
+            .map_err(|()| KernReturn::NoSpace)
+    }
+
     pub fn task_of_port(&mut self, task: TaskId, name: PortName) -> Result<TaskId, KernReturn> {
         let port = self.task_port(task, name)?;
         match self.ports.get(port).map(|p| p.receiver) {

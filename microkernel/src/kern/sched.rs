@@ -97,9 +97,8 @@ pub fn run(mut guard: MutexGuard<'static, Option<Kernel>>) -> ! {
             task.space.pmap().activate();
             let frame: *const trap::TrapFrame = &thread.frame;
             drop(guard);
-            // SAFETY: the frame belongs to the thread just made current, whose address space
-            // is now active; it holds a user context built by `Thread::new` or saved by the
-            // entry code, and threads live in boxes that stay put while they run.
+            // SAFETY: the boxed (unmoving) frame of the thread just made current, whose space is
+            // active, holds a user context built by `Thread::new` or saved by the entry code.
             unsafe { trap::return_to_user(frame) };
         }
         drop(guard);

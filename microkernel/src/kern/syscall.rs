@@ -94,25 +94,33 @@ fn mach_msg(kernel: &mut Kernel, thread: ThreadId, a: [u64; 6]) -> Outcome {
     }
 }
 
+/// Program name `[address, +len)` of `task`, copied into `buffer` and checked to be UTF-8.
+fn program_name<'a>(
+    kernel: &mut Kernel,
+    task: TaskId,
+    address: u64,
+    len: u64,
+    buffer: &'a mut [u8; PROGRAM_NAME_MAX],
+) -> Result<&'a str, KernReturn> {
+    let slice = UserSlice::new(address, len).validate(PROGRAM_NAME_MAX)?;
+    let name = &mut buffer[..slice.len()];
+    let t = kernel
+        .tasks
+        .get_mut(task)
+        .ok_or(KernReturn::InvalidArgument)?;
+    copy_in(&mut t.space, &mut kernel.objects, slice, name)?;
+    core::str::from_utf8(name).map_err(|_| KernReturn::InvalidArgument)
+}
+
 fn task_spawn(kernel: &mut Kernel, thread: ThreadId, a: [u64; 6]) -> Outcome {
     let [program, program_len, give, argument, ..] = a;
     let Some(task) = task_of(kernel, thread) else {
         return Outcome::NoReturn;
     };
-    let slice = match UserSlice::new(program, program_len).validate(PROGRAM_NAME_MAX) {
-        Ok(slice) => slice,
+    let mut buffer = [0u8; PROGRAM_NAME_MAX];
+    let name = match program_name(kernel, task, program, program_len, &mut buffer) {
+        Ok(name) => name,
         Err(e) => return Outcome::Return(Err(e)),
-    };
-    let mut name = [0u8; PROGRAM_NAME_MAX];
-    let name = &mut name[..slice.len()];
-    let Some(t) = kernel.tasks.get_mut(task) else {
-        return Outcome::NoReturn;
-    };
-    if let Err(e) = copy_in(&mut t.space, &mut kernel.objects, slice, name) {
-        return Outcome::Return(Err(e));
-    }
-    let Ok(name) = core::str::from_utf8(name) else {
-        return Outcome::Return(Err(KernReturn::InvalidArgument));
     };
     Outcome::Return(
         kernel
@@ -133,20 +141,10 @@ fn task_exec(kernel: &mut Kernel, thread: ThreadId, a: [u64; 6]) -> Outcome {
     let Some(task) = task_of(kernel, thread) else {
         return Outcome::NoReturn;
     };
-    let slice = match UserSlice::new(program, program_len).validate(PROGRAM_NAME_MAX) {
-        Ok(slice) => slice,
+    let mut buffer = [0u8; PROGRAM_NAME_MAX];
+    let name = match program_name(kernel, task, program, program_len, &mut buffer) {
+        Ok(name) => name,
         Err(e) => return Outcome::Return(Err(e)),
-    };
-    let mut name = [0u8; PROGRAM_NAME_MAX];
-    let name = &mut name[..slice.len()];
-    let Some(t) = kernel.tasks.get_mut(task) else {
-        return Outcome::NoReturn;
-    };
-    if let Err(e) = copy_in(&mut t.space, &mut kernel.objects, slice, name) {
-        return Outcome::Return(Err(e));
-    }
-    let Ok(name) = core::str::from_utf8(name) else {
-        return Outcome::Return(Err(KernReturn::InvalidArgument));
     };
     match kernel.exec(task, thread, name, argument) {
         Ok(()) => Outcome::NoReturn,

@@ -119,9 +119,8 @@ pub struct DirectMapTables;
 
 impl TableMemory for DirectMapTables {
     fn table(&mut self, phys: u64) -> &mut [u64; 512] {
-        // SAFETY: page-table pages are frames owned by the page tables, mapped by the direct
-        // map, 4096-aligned; the kernel is single-threaded here and edits them only through
-        // this walker, so no other reference to the page exists while this one is used.
+        // SAFETY: page-table pages are direct-mapped, 4096-aligned frames of these tables, edited
+        // only through this walker (single-threaded), so no other reference to the page exists.
         unsafe { &mut *(phys_to_virt(phys) as *mut [u64; 512]) }
     }
 
@@ -213,9 +212,9 @@ pub fn init(boot: &BootInfo, nx: bool) -> MemorySummary {
         .find(|&(start, end)| start + bitmap_bytes <= end && start + bitmap_bytes <= 1 << 32)
         .map(|(start, _)| start)
         .unwrap_or_else(|| panic!("no usable region holds the {bitmap_bytes}-byte frame bitmap"));
-    // SAFETY: [bitmap_phys, +bitmap_bytes) is usable RAM that nothing else uses (it is removed
-    // from the allocator below), mapped by the boot direct map, and u64-aligned.
     let storage =
+        // SAFETY: [bitmap_phys, +bitmap_bytes) is direct-mapped, u64-aligned usable RAM that
+        // nothing else uses (it is removed from the allocator below).
         unsafe { core::slice::from_raw_parts_mut(phys_to_virt(bitmap_phys) as *mut u64, words) };
     let mut frames = FrameAllocator::new(storage, max_phys);
     for r in map.iter().filter(|r| r.kind == MemoryKind::Usable) {
@@ -270,9 +269,8 @@ pub fn init(boot: &BootInfo, nx: bool) -> MemorySummary {
     }
     let root = tables.root();
     KERNEL_ROOT.store(root, Ordering::Relaxed);
-    // SAFETY: the new tables map the direct map (where the boot information, the bitmap and
-    // the page tables are), the whole kernel image including the boot stack in .bss, with the
-    // same virtual addresses as the boot tables did.
+    // SAFETY: the new tables map the direct map (boot information, bitmap, page tables) and the
+    // whole kernel image with its boot stack at the same virtual addresses as the boot tables.
     unsafe { paging::activate(root) };
     let page_tables = (free_before_tables - frame_counts().0) as u64 * FRAME_SIZE;
 
