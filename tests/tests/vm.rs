@@ -22,6 +22,7 @@ const CASES: &[&str] = &[
     "exec_keeps_port_rights",
     "exec_of_a_missing_program_fails_cleanly",
     "shared_region_outlives_its_deallocation",
+    "copy_of_a_shared_region",
     "out_of_line_move_changes_owner",
     "out_of_line_copy_is_copy_on_write",
     "out_of_line_between_tasks",

@@ -128,16 +128,7 @@ impl AddressSpace {
             }
             Some((_, source)) => {
                 let frame = new_frame(objects, top, offset)?;
-                // SAFETY: `source` is a resident page of the chain and `frame` a fresh one,
-                // both mapped by the direct map; they are distinct frames.
-                unsafe {
-                    core::ptr::copy_nonoverlapping(
-                        phys_to_virt(source) as *const u8,
-                        phys_to_virt(frame) as *mut u8,
-                        PAGE_SIZE as usize,
-                    )
-                };
-                statistics::count(&statistics::COPIES_ON_WRITE);
+                copy_page(source, frame);
                 (frame, entry.protection)
             }
             None => {
@@ -182,6 +173,7 @@ impl AddressSpace {
         child: &mut AddressSpace,
     ) -> Result<(), KernReturn> {
         let count = self.map.len();
+        let snapshots = self.written_elsewhere(objects, 0..count)?;
         for i in 0..count {
             let entry = self.map.entries()[i];
             let shared = match entry.inheritance {
@@ -200,6 +192,23 @@ impl AddressSpace {
                     })
                     .map_err(|e| {
                         release_object(objects, entry.object);
+                        map_error(e)
+                    })?;
+                continue;
+            }
+            if snapshots.get(i) == Some(&true) {
+                // Others go on writing the object: this space keeps sharing it, and the
+                // child gets a copy of it as it is now.
+                let copy = snapshot(objects, &entry)?;
+                child
+                    .map
+                    .insert(MapEntry {
+                        object: copy,
+                        offset: 0,
+                        ..entry
+                    })
+                    .map_err(|e| {
+                        release_object(objects, copy);
                         map_error(e)
                     })?;
                 continue;
@@ -235,6 +244,39 @@ impl AddressSpace {
             self.write_protect(objects, &entry);
         }
         Ok(())
+    }
+
+    /// Which of the entries in `range` (by position in it) map an object that others write
+    /// directly: one with references from outside this map (another task's map, a message
+    /// in flight). A shadow in front of such an object could not keep a copy still, so it is
+    /// copied at once. (Entries of this map over one object, split from one region, map
+    /// disjoint parts of it.) Decided for all before any entry changes; empty when no object
+    /// has a second reference, the usual case.
+    fn written_elsewhere(
+        &self,
+        objects: &Table<VmObject>,
+        range: core::ops::Range<usize>,
+    ) -> Result<alloc::vec::Vec<bool>, KernReturn> {
+        let all = self.map.entries();
+        // Program text (physical objects) is never written: only anonymous memory counts.
+        let references = |id| {
+            objects
+                .get(id)
+                .filter(|o: &&VmObject| o.kind() == ObjectKind::Anonymous)
+                .map_or(0, |o| o.references() as usize)
+        };
+        let mut snapshots = alloc::vec::Vec::new();
+        if all[range.clone()].iter().all(|e| references(e.object) <= 1) {
+            return Ok(snapshots);
+        }
+        snapshots
+            .try_reserve(range.len())
+            .map_err(|_| KernReturn::ResourceShortage)?;
+        snapshots.extend(all[range].iter().map(|entry| {
+            let here = all.iter().filter(|e| e.object == entry.object).count();
+            references(entry.object) > here
+        }));
+        Ok(snapshots)
     }
 
     /// Makes `entry`'s writable mappings fault again (it was just shadowed): only pages
@@ -443,6 +485,13 @@ impl AddressSpace {
             .iter()
             .position(|e| e.start >= start)
             .unwrap_or(0);
+        let snapshots = match self.written_elsewhere(objects, first..first + count) {
+            Ok(snapshots) => snapshots,
+            Err(e) => {
+                give_back(segments, objects);
+                return Err(e);
+            }
+        };
         for i in first..first + count {
             let entry = self.map.entries()[i];
             let len = entry.end - entry.start;
@@ -469,6 +518,21 @@ impl AddressSpace {
                     offset: 0,
                     ..entry
                 });
+                continue;
+            }
+            if snapshots.get(i - first) == Some(&true) {
+                // Others go on writing the object: the receiver gets a copy of it as it is.
+                match snapshot(objects, &entry) {
+                    Ok(copy) => segments.push(MapEntry {
+                        object: copy,
+                        offset: 0,
+                        ..entry
+                    }),
+                    Err(e) => {
+                        give_back(segments, objects);
+                        return Err(e);
+                    }
+                }
                 continue;
             }
             collapse(objects, entry.object);
@@ -620,6 +684,64 @@ fn map_error(e: MapError) -> KernReturn {
         MapError::Overlap => KernReturn::NoSpace,
         MapError::OutOfMemory => KernReturn::ResourceShortage,
     }
+}
+
+/// A copy of what `entry` maps of its object, as it is now, for an object others write
+/// directly (so neither a shadow in front of it nor write protection here would keep the
+/// copy still): its resident pages are copied at once; the rest reads through to its backing
+/// object, which nobody writes.
+fn snapshot(
+    objects: &mut Table<VmObject>,
+    entry: &MapEntry<ObjectId>,
+) -> Result<ObjectId, KernReturn> {
+    let size = entry.end - entry.start;
+    let source = objects
+        .get(entry.object)
+        .ok_or(KernReturn::InvalidArgument)?;
+    let range = entry.offset..entry.offset + size;
+    let mut pages = alloc::vec::Vec::new();
+    pages
+        .try_reserve(source.resident_count())
+        .map_err(|_| KernReturn::ResourceShortage)?;
+    pages.extend(source.resident_offsets().filter(|o| range.contains(o)));
+    let backing = source
+        .backing()
+        .map(|(backing, offset)| (backing, offset + entry.offset));
+    let mut copy = VmObject::new(ObjectKind::Anonymous, size);
+    copy.set_backing(backing);
+    let copy = objects
+        .insert(copy)
+        .map_err(|_| KernReturn::ResourceShortage)?;
+    if let Some((backing, _)) = backing {
+        duplicate(objects, backing);
+    }
+    for offset in pages {
+        let source = objects
+            .get(entry.object)
+            .and_then(|o| o.resident_page(offset))
+            .expect("listed above");
+        let Ok(frame) = new_frame(objects, copy, offset - entry.offset) else {
+            release_object(objects, copy);
+            return Err(KernReturn::ResourceShortage);
+        };
+        copy_page(source, frame);
+    }
+    Ok(copy)
+}
+
+/// Copies resident page `source` into `frame`, a fresh frame (counted as a copy).
+fn copy_page(source: u64, frame: u64) {
+    debug_assert_ne!(source, frame);
+    // SAFETY: both are frames of user memory, mapped by the direct map; `frame` is fresh,
+    // referenced by nothing else yet, and distinct from `source`.
+    unsafe {
+        core::ptr::copy_nonoverlapping(
+            phys_to_virt(source) as *const u8,
+            phys_to_virt(frame) as *mut u8,
+            PAGE_SIZE as usize,
+        )
+    };
+    statistics::count(&statistics::COPIES_ON_WRITE);
 }
 
 /// A fresh frame for user memory, recorded as `object`'s page at `offset`.

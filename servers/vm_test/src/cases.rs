@@ -46,6 +46,7 @@ pub const ALL: &[(&str, Case)] = &[
         "shared_region_outlives_its_deallocation",
         shared_region_outlives_its_deallocation,
     ),
+    ("copy_of_a_shared_region", copy_of_a_shared_region),
     (
         "out_of_line_move_changes_owner",
         out_of_line_move_changes_owner,
@@ -657,6 +658,99 @@ fn shared_region_outlives_its_deallocation() -> Result<(), String> {
         status == 0,
         "the child lost its shared pages when the parent deallocated them (status {status})"
     );
+    Ok(())
+}
+
+/// A region another task shares, copied at a fork and in a message: the sharers go on
+/// sharing it, and the copies hold still whoever writes.
+fn copy_of_a_shared_region() -> Result<(), String> {
+    use libipc::ipc::{self, MessageBuffer, OutMessage, ReceiveRight, SendRight};
+    use libipc::process::{self, Fork};
+    let shared =
+        sys::vm_allocate(0, 2 * PAGE, VM_ANYWHERE).map_err(|e| format!("allocate: {e}"))?;
+    sys::vm_inherit(shared, 2 * PAGE, VM_INHERIT_SHARE).map_err(|e| format!("inherit: {e}"))?;
+    write(shared, 1); // the second page stays untouched until after the copy
+    let port = ReceiveRight::allocate().map_err(|e| format!("port: {e}"))?;
+    let send = port.make_send().map_err(|e| format!("make send: {e}"))?;
+    let name = send.name();
+    let sharer = match process::fork().map_err(|e| format!("fork: {e}"))? {
+        Fork::Child => {
+            // The sharer: gives the parent a port, waits for its word, then checks that the
+            // parent's writes made after the copy reached it, and writes one of its own.
+            let Ok(mine) = ReceiveRight::allocate() else {
+                process::exit(2)
+            };
+            let mut buffer = MessageBuffer::new();
+            let Ok(hello) = OutMessage::new(1, name)
+                .carry(mine.name(), libipc::abi::message::Disposition::MakeSend)
+            else {
+                process::exit(3)
+            };
+            let _ = ipc::send(&hello, &mut buffer, None);
+            if ipc::receive(mine.name(), &mut buffer, Some(5000)).is_err() {
+                process::exit(4);
+            }
+            let seen = (read(shared), read(shared + PAGE));
+            write(shared, 3);
+            process::exit(if seen == (2, 4) { 0 } else { 1 })
+        }
+        Fork::Parent(sharer) => sharer,
+    };
+    let mut buffer = MessageBuffer::new();
+    let hello = ipc::receive(port.name(), &mut buffer, Some(5000))
+        .map_err(|e| format!("sharer's word: {e:?}"))?;
+    let (sharer_port, _) = hello.rights().next().ok_or("no port from the sharer")?;
+    let sharer_port = SendRight::from_raw(sharer_port);
+    sys::vm_inherit(shared, 2 * PAGE, VM_INHERIT_COPY).map_err(|e| format!("inherit: {e}"))?;
+    let copy_status = match sys::task_fork().map_err(|e| format!("fork: {e}"))? {
+        // Whenever this runs, the memory is as it was at the fork.
+        sys::Forked::Child => sys::task_exit(if (read(shared), read(shared + PAGE)) == (1, 0) {
+            0
+        } else {
+            1
+        }),
+        sys::Forked::Parent(copy) => {
+            write(shared, 2);
+            write(shared + PAGE, 4);
+            let status = sys::task_wait(copy).map_err(|e| format!("wait: {e}"));
+            let _ = sys::port_deallocate(copy);
+            status?
+        }
+    };
+    // A copy in a message, in flight while the sharer writes.
+    let regions = [(shared, (2 * PAGE) as u32, false)];
+    let copy = OutMessage::new(77, name)
+        .with_memory(&regions)
+        .map_err(|e| format!("{e:?}"))?;
+    ipc::send(&copy, &mut buffer, None).map_err(|e| format!("send the copy: {e:?}"))?;
+    ipc::send(&OutMessage::new(2, sharer_port.name()), &mut buffer, None)
+        .map_err(|e| format!("go: {e:?}"))?;
+    let sharer_status = process::wait(&sharer).map_err(|e| format!("wait: {e}"))?;
+    let m = ipc::receive(port.name(), &mut buffer, Some(1000))
+        .map_err(|e| format!("receive the copy: {e:?}"))?;
+    let (address, _) = m.memory().next().ok_or("the copy did not arrive")?;
+    let in_message = (read(address), read(address + PAGE));
+    // SAFETY: the region just arrived; nothing of ours lives in it.
+    unsafe { sys::vm_deallocate(address, 2 * PAGE) }.map_err(|e| format!("deallocate: {e}"))?;
+    check!(
+        in_message == (2, 4),
+        "the copy in a message saw a write made after the send: {in_message:?}"
+    );
+    check!(
+        copy_status == 0,
+        "the copy saw writes made after the fork (status {copy_status})"
+    );
+    check!(
+        sharer_status == 0,
+        "the sharer lost the parent's writes made after the copy (status {sharer_status})"
+    );
+    check!(
+        read(shared) == 3,
+        "the sharer's write did not reach the parent: {}",
+        read(shared)
+    );
+    // SAFETY: nothing of ours lives in the region.
+    unsafe { sys::vm_deallocate(shared, 2 * PAGE) }.map_err(|e| format!("deallocate: {e}"))?;
     Ok(())
 }
 
