@@ -31,6 +31,16 @@ fn all_self_tests_pass() {
     }
 }
 
+/// Unmapping a page shared by 1,000 forked children visits only that page's mappings.
+#[test]
+fn page_shared_by_forked_children() {
+    let run = boot(
+        "page_shared_by_forked_children",
+        "test=page_mappings,forked_children_share_a_page",
+    );
+    run.expect_all_passed(&["page_mappings", "forked_children_share_a_page"]);
+}
+
 #[test]
 fn timer_ticks_advance() {
     let run = boot("timer_ticks_advance", "test=timer");

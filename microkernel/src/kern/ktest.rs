@@ -22,6 +22,7 @@ const TESTS: &[(&str, SelfTest)] = &[
     ("breakpoint", breakpoint),
     ("kernel_mappings", kernel_mappings),
     ("page_mappings", page_mappings),
+    ("forked_children_share_a_page", forked_children_share_a_page),
 ];
 
 macro_rules! check {
@@ -348,4 +349,99 @@ fn page_mappings() -> TestResult {
         "frames (free or the heap's) {free_before} before, {free_after} after"
     );
     Ok(())
+}
+
+/// A page shared by a thousand forked children (forked as `task_fork` forks memory), each of
+/// which has touched it and has pages of its own, is taken from all of them at the cost of
+/// their mappings of it alone; their own pages stay, and the next touch maps it again.
+fn forked_children_share_a_page() -> TestResult {
+    use crate::kern::object_table::Table;
+    use crate::vm::address_space::AddressSpace;
+    use crate::vm::map::{Inheritance, Protection, PAGE_SIZE};
+    use crate::vm::object::VmObject;
+    use crate::vm::pmap;
+    const CHILDREN: usize = 1000;
+    const SHARED: u64 = 0x40_0000;
+    const PRIVATE: u64 = 0x80_0000;
+    let mut objects: Table<VmObject> = Table::new();
+    let mut parent = AddressSpace::new().map_err(|_| "no memory for an address space")?;
+    let mut children: Vec<AddressSpace> = Vec::new();
+    children.try_reserve(CHILDREN).map_err(|_| "no heap")?;
+    let result = (|| -> TestResult {
+        parent
+            .allocate(&mut objects, Some(SHARED), 0, PAGE_SIZE)
+            .map_err(|e| format!("allocate: {e}"))?;
+        parent
+            .allocate(&mut objects, Some(PRIVATE), 0, 4 * PAGE_SIZE)
+            .map_err(|e| format!("allocate: {e}"))?;
+        parent
+            .update(&mut objects, SHARED, SHARED + PAGE_SIZE, |e| {
+                e.inheritance = Inheritance::Share
+            })
+            .map_err(|e| format!("inherit: {e}"))?;
+        let shared = parent
+            .frame_for(&mut objects, SHARED, Protection::READ_WRITE)
+            .map_err(|e| format!("touch: {e:?}"))?;
+        for page in 0..4 {
+            parent
+                .frame_for(
+                    &mut objects,
+                    PRIVATE + page * PAGE_SIZE,
+                    Protection::READ_WRITE,
+                )
+                .map_err(|e| format!("touch: {e:?}"))?;
+        }
+        for _ in 0..CHILDREN {
+            let mut child = parent
+                .fork(&mut objects)
+                .map_err(|e| format!("fork: {e}"))?;
+            let frame = child.frame_for(&mut objects, SHARED, Protection::READ);
+            // A write to copied memory gives the child a page of its own.
+            let own = child.frame_for(&mut objects, PRIVATE, Protection::READ_WRITE);
+            children.push(child);
+            check!(
+                frame == Ok(shared),
+                "a child maps {frame:?}, not the shared page"
+            );
+            check!(own.is_ok(), "a child's write to its own memory: {own:?}");
+        }
+        check!(
+            pmap::mapping_count(shared) == CHILDREN + 1,
+            "{} mappings of the shared page",
+            pmap::mapping_count(shared)
+        );
+        let visits = pmap::mapping_visits();
+        let removed = pmap::remove_everywhere(shared);
+        let visited = pmap::mapping_visits() - visits;
+        check!(
+            removed == CHILDREN + 1 && visited == (CHILDREN + 1) as u64,
+            "removed {removed}, visited {visited} mappings"
+        );
+        for child in &children {
+            check!(
+                child.pmap().translate(SHARED).is_none(),
+                "a child still maps the shared page"
+            );
+            check!(
+                child.pmap().translate(PRIVATE).is_some(),
+                "a child's own page went too"
+            );
+        }
+        let again = children[0].frame_for(&mut objects, SHARED, Protection::READ);
+        check!(
+            again == Ok(shared),
+            "the page did not stay with its object: {again:?}"
+        );
+        Ok(())
+    })();
+    for child in children {
+        child.destroy(&mut objects);
+    }
+    parent.destroy(&mut objects);
+    check!(
+        objects.is_empty(),
+        "{} memory objects outlived every space",
+        objects.len()
+    );
+    result
 }
