@@ -303,7 +303,9 @@ impl AddressSpace {
 
     /// The frame behind user page `page` if it is mapped with at least `access`, faulting it
     /// in if needed: how the kernel reads and writes user memory without touching user
-    /// addresses (so a bad address is an error code, never a kernel fault).
+    /// addresses (so a bad address is an error code, never a kernel fault). Inlined: the
+    /// IPC path calls it twice a message, and a resident page costs a lookup only.
+    #[inline(always)]
     pub fn frame_for(
         &mut self,
         objects: &mut Table<VmObject>,

@@ -142,7 +142,9 @@ impl Pmap {
         });
     }
 
-    /// The frame and entry flags `address` translates to.
+    /// The frame and entry flags `address` translates to. The last translation is cached
+    /// (inlined: the IPC path asks for the same buffer pages message after message).
+    #[inline(always)]
     pub fn translate(&self, address: u64) -> Option<(u64, u64)> {
         let page = address & !0xfff;
         let epoch = EPOCH.load(Ordering::Relaxed);
@@ -150,6 +152,12 @@ impl Pmap {
         if cached_page == page && cached_epoch == epoch {
             return Some(((entry & FRAME) | (address & 0xfff), entry & !FRAME));
         }
+        self.walk(address, page, epoch)
+    }
+
+    /// `translate` through the tables, caching the result.
+    #[inline(never)]
+    fn walk(&self, address: u64, page: u64, epoch: u64) -> Option<(u64, u64)> {
         let mut memory = DirectMapTables;
         let (phys, leaf_flags) = PageTables::new(self.root, &mut memory).translate(address)?;
         self.last.set((page, (phys & !0xfff) | leaf_flags, epoch));
