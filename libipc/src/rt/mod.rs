@@ -11,6 +11,8 @@
 //! `rdi`, `rsi`, `rdx` holding the three start arguments its creator chose.
 
 pub mod print;
+#[cfg(all(feature = "runtime", target_os = "none"))]
+pub mod selftest;
 
 #[cfg(all(feature = "runtime", target_os = "none"))]
 pub mod heap;

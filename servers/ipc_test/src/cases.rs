@@ -11,7 +11,7 @@ use libipc::ipc::{
 };
 use libipc::sys;
 
-pub type Case = fn() -> Result<(), String>;
+pub use libipc::rt::selftest::Case;
 
 pub const ALL: &[(&str, Case)] = &[
     ("rpc_echo", rpc_echo),

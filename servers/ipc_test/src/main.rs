@@ -25,8 +25,6 @@ fn main(args: libipc::rt::StartArgs) -> i32 {
     if args.arg1 != roles::RUNNER {
         return roles::play(args);
     }
-    let mut passed = 0;
-    let mut failed = 0;
     // The third start argument picks the suite (the kernel's `init_arg=`).
     let suite = match args.arg2 {
         0 => cases::ALL,
@@ -36,20 +34,7 @@ fn main(args: libipc::rt::StartArgs) -> i32 {
             return 1;
         }
     };
-    for (name, case) in suite {
-        match case() {
-            Ok(()) => {
-                libipc::println!("ktest {name} ok");
-                passed += 1;
-            }
-            Err(why) => {
-                libipc::println!("ktest {name} FAILED: {why}");
-                failed += 1;
-            }
-        }
-    }
-    libipc::println!("{passed} passed, {failed} failed");
-    failed
+    libipc::rt::selftest::run(suite)
 }
 
 #[cfg(not(target_os = "none"))]

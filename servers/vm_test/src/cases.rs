@@ -7,7 +7,7 @@ use libipc::abi::KernReturn;
 use libipc::ipc::Task;
 use libipc::sys;
 
-pub type Case = fn() -> Result<(), String>;
+pub use libipc::rt::selftest::Case;
 
 pub const ALL: &[(&str, Case)] = &[
     ("allocate_touch_deallocate", allocate_touch_deallocate),

@@ -19,21 +19,7 @@ fn main(args: libipc::rt::StartArgs) -> i32 {
     if args.arg1 != 0 {
         return cases::child(args.arg1);
     }
-    let (mut passed, mut failed) = (0, 0);
-    for (name, case) in cases::ALL {
-        match case() {
-            Ok(()) => {
-                libipc::println!("ktest {name} ok");
-                passed += 1;
-            }
-            Err(why) => {
-                libipc::println!("ktest {name} FAILED: {why}");
-                failed += 1;
-            }
-        }
-    }
-    libipc::println!("{passed} passed, {failed} failed");
-    failed
+    libipc::rt::selftest::run(cases::ALL)
 }
 
 #[cfg(not(target_os = "none"))]
