@@ -102,6 +102,8 @@ pub mod interface;
 pub mod ipc;
 #[cfg(any(test, feature = "runtime"))]
 pub mod names;
+#[cfg(any(test, feature = "wire"))]
+pub mod pager;
 
 #[cfg(any(test, feature = "runtime"))]
 pub mod rt;

@@ -196,7 +196,8 @@ pub unsafe fn syscall6(
             "syscall",
             inlateout("rax") number => code,
             in("rdi") a0,
-            in("rsi") a1,
+            // `mach_msg` may come back with its send bit cleared (a receive run again).
+            inlateout("rsi") a1 => _,
             inlateout("rdx") a2 => value,
             in("r10") a3,
             in("r8") a4,
@@ -429,6 +430,44 @@ pub fn vm_region(address: u64) -> Result<crate::abi::syscall::RegionInfo, KernRe
     unsafe { syscall2(Syscall::VmRegion as u64, address, bytes.as_mut_ptr() as u64) }
         .into_result()?;
     Ok(RegionInfo::from_bytes(&bytes))
+}
+
+/// Maps `size` bytes of memory object `object` (a send right to a pager's port) from
+/// `offset` at `address` (or anywhere, with `flags` [`VM_ANYWHERE`]) with `protection`;
+/// returns the address. See [`Syscall::VmMap`] and [`crate::pager`].
+///
+/// [`VM_ANYWHERE`]: crate::abi::syscall::VM_ANYWHERE
+pub fn vm_map(
+    address: u64,
+    size: u64,
+    flags: u64,
+    object: u32,
+    offset: u64,
+    protection: u64,
+) -> Result<u64, KernReturn> {
+    // SAFETY: mapping into free space (the kernel refuses overlaps) changes no memory the
+    // caller uses.
+    unsafe {
+        syscall6(
+            Syscall::VmMap as u64,
+            address,
+            size,
+            flags,
+            u64::from(object),
+            offset,
+            protection,
+        )
+    }
+    .into_result()
+}
+
+/// The VM system's counters.
+pub fn vm_statistics() -> Result<crate::abi::syscall::VmStatistics, KernReturn> {
+    use crate::abi::syscall::VmStatistics;
+    let mut words = [0u64; VmStatistics::WORDS];
+    // SAFETY: the kernel writes `VmStatistics::SIZE` bytes into `words`.
+    unsafe { syscall1(Syscall::VmStatistics as u64, words.as_mut_ptr() as u64) }.into_result()?;
+    Ok(VmStatistics::from_words(&words))
 }
 
 /// What `task_fork` returned to this side.

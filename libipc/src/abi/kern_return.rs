@@ -28,6 +28,9 @@ pub enum KernReturn {
     InvalidValue = 18,
     /// The operation was aborted (the object died, the wait was interrupted).
     Aborted = 14,
+    /// A pager could not supply memory the call touched (its error, its death, or no
+    /// answer in time).
+    MemoryError = 10,
     /// A timeout expired first.
     OperationTimedOut = 49,
     /// The call number is not a system call.
@@ -36,7 +39,7 @@ pub enum KernReturn {
 
 impl KernReturn {
     /// All codes, for decoding and exhaustive tests.
-    pub const ALL: [KernReturn; 13] = [
+    pub const ALL: [KernReturn; 14] = [
         Self::Success,
         Self::InvalidAddress,
         Self::ProtectionFailure,
@@ -48,6 +51,7 @@ impl KernReturn {
         Self::InvalidName,
         Self::InvalidValue,
         Self::Aborted,
+        Self::MemoryError,
         Self::OperationTimedOut,
         Self::InvalidSyscall,
     ];
@@ -71,6 +75,7 @@ impl KernReturn {
             Self::InvalidName => "invalid name",
             Self::InvalidValue => "invalid value",
             Self::Aborted => "aborted",
+            Self::MemoryError => "memory error (the pager could not supply the page)",
             Self::OperationTimedOut => "operation timed out",
             Self::InvalidSyscall => "invalid system call",
         }

@@ -1,6 +1,7 @@
 //! The kernel/user ABI: one place for every number both sides must agree on.
 
 pub mod archive;
+pub mod body;
 pub mod kern_return;
 pub mod message;
 pub mod report;

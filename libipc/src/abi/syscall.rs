@@ -3,7 +3,9 @@
 //! `syscall` with the number in `rax` and arguments in `rdi`, `rsi`, `rdx`, `r10`, `r8`, `r9`.
 //! On return `rax` holds a [`KernReturn`](super::KernReturn) code and `rdx` a result value
 //! where the call has one; `rcx` and `r11` are clobbered (the CPU uses them), every other
-//! register is preserved.
+//! register is preserved, except `rsi` of `MachMsg`: a call whose receive had to wait for a
+//! pager's page after its send went runs again as a receive only, with `rsi`'s send bits
+//! cleared.
 
 /// The system calls. Numbers are stable: retired calls keep their number, unused.
 #[repr(u64)]
@@ -88,10 +90,19 @@ pub enum Syscall {
     /// `program` from the boot archive and starts it (its start arguments 0, `argument`, 0);
     /// the task keeps its port rights. Returns only on error (the old program goes on).
     TaskExec = 24,
+    /// `(address, size, flags, object, offset, protection)`: maps `size` bytes of memory
+    /// object `object` (a send right to a pager's port) from `offset` (page-aligned) at
+    /// `address`, or anywhere with [`VM_ANYWHERE`], with `protection` (`VM_PROT_*`). The
+    /// pager serves its pages (see `libipc::pager`). Returns the address. `InvalidName` or
+    /// `InvalidRight` for a bad name, `InvalidArgument` for a bad size, offset or
+    /// protection, `NoSpace` if it does not fit.
+    VmMap = 25,
+    /// `(statistics)`: writes the VM counters as a [`VmStatistics`] at `statistics`.
+    VmStatistics = 26,
 }
 
 impl Syscall {
-    pub const ALL: [Syscall; 25] = [
+    pub const ALL: [Syscall; 27] = [
         Syscall::DebugWrite,
         Syscall::TaskExit,
         Syscall::ThreadYield,
@@ -117,6 +128,8 @@ impl Syscall {
         Syscall::VmRegion,
         Syscall::TaskFork,
         Syscall::TaskExec,
+        Syscall::VmMap,
+        Syscall::VmStatistics,
     ];
 
     /// Decodes a call number; the numbers are dense, so this is a bounds check.
@@ -124,6 +137,9 @@ impl Syscall {
         Self::ALL.get(usize::try_from(raw).ok()?).copied()
     }
 }
+
+/// Bytes in a page.
+pub const PAGE_SIZE: u64 = 4096;
 
 /// Longest console write the kernel accepts in one call.
 pub const DEBUG_WRITE_MAX: usize = 4096;
@@ -247,6 +263,110 @@ pub const HOST_VM_OBJECTS: u64 = 14;
 /// Pages of memory objects resident (the page queue's length).
 pub const HOST_VM_RESIDENT_PAGES: u64 = 15;
 
+/// What `VmStatistics` reports: the VM system's counters since boot.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct VmStatistics {
+    pub free_frames: u64,
+    /// Pages of memory objects resident.
+    pub resident_pages: u64,
+    /// Page faults resolved (user mode, or the kernel reaching user memory).
+    pub faults: u64,
+    pub zero_fills: u64,
+    pub copies_on_write: u64,
+    /// Pages pagers supplied.
+    pub pageins: u64,
+    /// Pages pagers had no data for (zero-filled).
+    pub unavailable: u64,
+    /// Dirty pages returned to pagers.
+    pub pageouts: u64,
+    /// Pages requested ahead of the faulting one.
+    pub prefetched: u64,
+    /// Prefetched pages later faulted on.
+    pub prefetch_used: u64,
+    /// Pager answers and calls the kernel refused.
+    pub pager_rejects: u64,
+    /// Waits for a pager that timed out.
+    pub pager_timeouts: u64,
+    /// Memory errors given to faulting threads.
+    pub memory_errors: u64,
+    /// `data_request`s by length in pages (`[n]`: requests of n pages; `[0]` unused).
+    pub requests_by_pages: [u64; 17],
+    /// `data_return`s by length in pages.
+    pub returns_by_pages: [u64; 17],
+}
+
+impl VmStatistics {
+    /// The counters as words, in declaration order.
+    pub const WORDS: usize = 13 + 2 * 17;
+    pub const SIZE: usize = Self::WORDS * 8;
+
+    pub fn to_words(&self) -> [u64; Self::WORDS] {
+        let mut w = [0; Self::WORDS];
+        w[..13].copy_from_slice(&[
+            self.free_frames,
+            self.resident_pages,
+            self.faults,
+            self.zero_fills,
+            self.copies_on_write,
+            self.pageins,
+            self.unavailable,
+            self.pageouts,
+            self.prefetched,
+            self.prefetch_used,
+            self.pager_rejects,
+            self.pager_timeouts,
+            self.memory_errors,
+        ]);
+        w[13..30].copy_from_slice(&self.requests_by_pages);
+        w[30..47].copy_from_slice(&self.returns_by_pages);
+        w
+    }
+
+    pub fn from_words(w: &[u64; Self::WORDS]) -> VmStatistics {
+        VmStatistics {
+            free_frames: w[0],
+            resident_pages: w[1],
+            faults: w[2],
+            zero_fills: w[3],
+            copies_on_write: w[4],
+            pageins: w[5],
+            unavailable: w[6],
+            pageouts: w[7],
+            prefetched: w[8],
+            prefetch_used: w[9],
+            pager_rejects: w[10],
+            pager_timeouts: w[11],
+            memory_errors: w[12],
+            requests_by_pages: w[13..30].try_into().expect("17 words"),
+            returns_by_pages: w[30..47].try_into().expect("17 words"),
+        }
+    }
+
+    /// Requests sent, of any length.
+    pub fn requests(&self) -> u64 {
+        self.requests_by_pages.iter().sum()
+    }
+
+    /// Pages asked for in all requests.
+    pub fn requested_pages(&self) -> u64 {
+        (0..17u64)
+            .map(|n| n * self.requests_by_pages[n as usize])
+            .sum()
+    }
+
+    /// Returns sent, of any length.
+    pub fn returns(&self) -> u64 {
+        self.returns_by_pages.iter().sum()
+    }
+
+    /// Pages in all returns.
+    pub fn returned_pages(&self) -> u64 {
+        (0..17u64)
+            .map(|n| n * self.returns_by_pages[n as usize])
+            .sum()
+    }
+}
+
 /// Longest program name `TaskSpawn` accepts.
 pub const PROGRAM_NAME_MAX: usize = 47;
 
@@ -268,6 +388,21 @@ mod tests {
         };
         assert_eq!(RegionInfo::from_bytes(&r.to_bytes()), r);
         assert_eq!(RegionInfo::SIZE, 32);
+    }
+
+    #[test]
+    fn vm_statistics_round_trip() {
+        let mut s = VmStatistics {
+            faults: 3,
+            memory_errors: 9,
+            ..Default::default()
+        };
+        s.requests_by_pages[4] = 2;
+        s.requests_by_pages[1] = 1;
+        s.returns_by_pages[16] = 5;
+        assert_eq!(VmStatistics::from_words(&s.to_words()), s);
+        assert_eq!((s.requests(), s.requested_pages()), (3, 9));
+        assert_eq!((s.returns(), s.returned_pages()), (5, 80));
     }
 
     #[test]

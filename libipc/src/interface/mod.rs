@@ -4,8 +4,9 @@
 //! # On the wire
 //!
 //! A request has the routine's id; its body is the length of what follows (`u16`, little
-//! endian), then the routine's data arguments, postcard-encoded one after another; each [`SendRight`] argument is a port descriptor (`CopySend`), in
-//! order; the reply port is the client's. A reply has id + 100; its body (after the length)
+//! endian), then the routine's data arguments, postcard-encoded one after another; each [`SendRight`] argument is a port descriptor
+//! (`CopySend`) and each [`Pages`] argument an out-of-line region (moved), in order, after
+//! the rights; the reply port is the client's. A reply has id + 100; its body (after the length)
 //! is a status byte, then for success the result (encoded the same way), for the routine's error that error.
 //! The other statuses say the server could not decode the request, has no such routine, or
 //! could not encode its reply; they reach the client as a [`RemoteError`]. A server answers
@@ -31,6 +32,7 @@
 
 mod client;
 mod macros;
+mod pages;
 mod rights;
 mod server;
 mod wire;
@@ -39,6 +41,7 @@ mod wire;
 mod tests;
 
 pub use client::{decode_reply, PortTransport, RemoteError, Stub, Transport, TransportError};
+pub use pages::Pages;
 #[cfg(not(target_os = "none"))]
 pub use rights::{host_log, Event};
 pub use rights::{IpcError, PortSet, ReceiveRight, SendOnceRight, SendRight, DEAD_NAME};
@@ -49,12 +52,13 @@ pub use server::{
     Reply, ReplyRight,
 };
 pub use wire::{
-    reply_id, Decoder, Encoder, Give, Malformed, NoError, Wire, LENGTH_PREFIX, MAX_BODY,
+    reply_id, status, values, Decoder, Encoder, Give, Malformed, NoError, Wire, LENGTH_PREFIX,
+    MAX_BODY,
 };
 
 /// Names in scope inside every generated subsystem module, for the types of declarations.
 pub mod prelude {
-    pub use super::SendRight;
+    pub use super::{Pages, SendRight};
     pub use alloc::boxed::Box;
     pub use alloc::string::String;
     pub use alloc::vec::Vec;

@@ -41,6 +41,22 @@ pub(crate) fn release(name: Name, kind: Option<ReceivedRight>) {
     host::record(Event::Released(name, kind));
 }
 
+/// Gives back an out-of-line region that arrived in a message and that nobody took (its
+/// pages are unmapped). A region that could not be received (address 0) holds nothing.
+pub(crate) fn release_memory(address: u64, size: u32) {
+    if address == 0 || size == 0 {
+        return;
+    }
+    #[cfg(target_os = "none")]
+    {
+        // SAFETY: the region arrived in a message this code decoded and nothing else
+        // refers to it; an error means it is gone already.
+        let _ = unsafe { crate::sys::vm_deallocate(address, u64::from(size)) };
+    }
+    #[cfg(not(target_os = "none"))]
+    host::record(Event::Unmapped(address, size));
+}
+
 /// Sends `message` now (a reply through a send-once right, which cannot wait for room).
 pub(crate) fn send_now(message: &OutMessage<'_>) -> Result<(), IpcError> {
     #[cfg(target_os = "none")]
@@ -156,6 +172,9 @@ mod host {
         Released(Name, Option<ReceivedRight>),
         /// A message was sent at once: its encoded bytes.
         Sent(Vec<u8>),
+        /// An out-of-line region was unmapped (released unused from a message, or a
+        /// [`Pages`](crate::interface::Pages) dropped): address and size.
+        Unmapped(u64, u32),
     }
 
     #[cfg(test)]

@@ -150,7 +150,7 @@ fn sent_messages() -> Vec<Vec<u8>> {
         .into_iter()
         .filter_map(|event| match event {
             Event::Sent(bytes) => Some(bytes),
-            Event::Released(..) => None,
+            Event::Released(..) | Event::Unmapped(..) => None,
         })
         .collect()
 }

@@ -1,6 +1,6 @@
 //! How a routine's arguments and results travel: data as postcard-encoded serde values in the
-//! body, one after another after a length prefix; a [`SendRight`] as a port descriptor, in
-//! order.
+//! body, one after another after a length prefix; a [`SendRight`] as a port descriptor and
+//! [`Pages`](super::Pages) as an out-of-line region, in order.
 
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -70,16 +70,17 @@ pub enum NoError {}
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Malformed;
 
-/// Bytes before the encoded values of a body: their length, as a little-endian `u16`. A
-/// message's size is rounded up to 4 bytes, so without it zero padding would read as values.
-pub const LENGTH_PREFIX: usize = 2;
+pub use crate::abi::body::{reply_id, status, values, LENGTH_PREFIX};
 
-/// Builds a message body (its length prefix, then encoded values) and its port rights.
+/// Builds a message body (its length prefix, then encoded values), its port rights and its
+/// out-of-line regions.
 pub struct Encoder<'a> {
     body: &'a mut [u8],
     used: usize,
     rights: [(Name, Disposition); MAX_DESCRIPTORS],
     right_count: usize,
+    memory: [(u64, u32, bool); MAX_DESCRIPTORS],
+    memory_count: usize,
 }
 
 impl<'a> Encoder<'a> {
@@ -91,6 +92,8 @@ impl<'a> Encoder<'a> {
             used: LENGTH_PREFIX,
             rights: [(0, Disposition::CopySend); MAX_DESCRIPTORS],
             right_count: 0,
+            memory: [(0, 0, false); MAX_DESCRIPTORS],
+            memory_count: 0,
         }
     }
 
@@ -108,7 +111,7 @@ impl<'a> Encoder<'a> {
 
     /// Appends a port right: `name`, given with `disposition`.
     pub fn right(&mut self, name: Name, disposition: Disposition) -> Result<(), MessageError> {
-        if self.right_count == MAX_DESCRIPTORS {
+        if self.right_count + self.memory_count == MAX_DESCRIPTORS {
             return Err(MessageError::TooManyRights);
         }
         self.rights[self.right_count] = (name, disposition);
@@ -116,9 +119,21 @@ impl<'a> Encoder<'a> {
         Ok(())
     }
 
-    /// Whether the message carries port rights.
+    /// Appends an out-of-line region of the sender's (`size` bytes at page-aligned
+    /// `address`), moved out of the sender's memory when `move_out` is set, else copied.
+    pub fn memory(&mut self, address: u64, size: u32, move_out: bool) -> Result<(), MessageError> {
+        if self.right_count + self.memory_count == MAX_DESCRIPTORS {
+            return Err(MessageError::TooManyRights);
+        }
+        self.memory[self.memory_count] = (address, size, move_out);
+        self.memory_count += 1;
+        Ok(())
+    }
+
+    /// Whether the message carries port rights or memory (and so must be sent while the
+    /// sender still holds them).
     pub fn has_rights(&self) -> bool {
-        self.right_count > 0
+        self.right_count > 0 || self.memory_count > 0
     }
 
     /// Bytes of body written so far, the length prefix included.
@@ -138,12 +153,13 @@ impl<'a> Encoder<'a> {
         for &(name, disposition) in &self.rights[..self.right_count] {
             message = message.carry(name, disposition)?;
         }
-        Ok(message)
+        message.with_memory(&self.memory[..self.memory_count])
     }
 }
 
-/// Reads a received message's body and takes its port rights, in order. Rights not taken by
-/// the time it is dropped are released, so a message never leaks rights, whatever its shape.
+/// Reads a received message's body and takes its port rights and out-of-line regions, in
+/// order. Rights and regions not taken by the time it is dropped are released, so a message
+/// never leaks either, whatever its shape.
 pub struct Decoder<'a> {
     /// The values still to read; `None` if the body has no valid length prefix.
     values: Option<&'a [u8]>,
@@ -152,6 +168,9 @@ pub struct Decoder<'a> {
     rights: [(Name, Option<ReceivedRight>); MAX_DESCRIPTORS],
     right_count: usize,
     next_right: usize,
+    memory: [(u64, u32); MAX_DESCRIPTORS],
+    memory_count: usize,
+    next_memory: usize,
 }
 
 impl<'a> Decoder<'a> {
@@ -163,6 +182,12 @@ impl<'a> Decoder<'a> {
         for (slot, right) in rights.iter_mut().zip(message.rights()) {
             *slot = right;
             right_count += 1;
+        }
+        let mut memory = [(0, 0); MAX_DESCRIPTORS];
+        let mut memory_count = 0;
+        for (slot, region) in memory.iter_mut().zip(message.memory()) {
+            *slot = region;
+            memory_count += 1;
         }
         let length = message
             .body
@@ -181,6 +206,9 @@ impl<'a> Decoder<'a> {
             rights,
             right_count,
             next_right: 0,
+            memory,
+            memory_count,
+            next_memory: 0,
         }
     }
 
@@ -202,12 +230,27 @@ impl<'a> Decoder<'a> {
         Ok(right)
     }
 
-    /// Checks that everything was read: every value and right, and after the values at most
-    /// the zero padding that rounds a message to 4 bytes.
+    /// The next out-of-line region: its address in this task (0 if the kernel could not
+    /// map it) and size, now the caller's.
+    pub fn memory(&mut self) -> Result<(u64, u32), Malformed> {
+        if self.next_memory == self.memory_count {
+            return Err(Malformed);
+        }
+        let region = self.memory[self.next_memory];
+        self.next_memory += 1;
+        Ok(region)
+    }
+
+    /// Checks that everything was read: every value, right and region, and after the values
+    /// at most the zero padding that rounds a message to 4 bytes.
     pub fn finish(&self) -> Result<(), Malformed> {
         let values_read = self.values.is_some_and(|values| values.is_empty());
         let padding = self.padding.len() < 4 && self.padding.iter().all(|&b| b == 0);
-        if values_read && padding && self.next_right == self.right_count {
+        if values_read
+            && padding
+            && self.next_right == self.right_count
+            && self.next_memory == self.memory_count
+        {
             Ok(())
         } else {
             Err(Malformed)
@@ -220,24 +263,8 @@ impl Drop for Decoder<'_> {
         for &(name, kind) in &self.rights[self.next_right..self.right_count] {
             rights::release(name, kind);
         }
+        for &(address, size) in &self.memory[self.next_memory..self.memory_count] {
+            rights::release_memory(address, size);
+        }
     }
-}
-
-/// The first byte of every reply body: how the request went.
-pub(crate) mod status {
-    /// The routine's result follows.
-    pub const OK: u8 = 0;
-    /// The routine's error follows.
-    pub const ERROR: u8 = 1;
-    /// The server could not decode the request.
-    pub const BAD_REQUEST: u8 = 2;
-    /// The server has no routine with the request's id.
-    pub const UNKNOWN_ROUTINE: u8 = 3;
-    /// The server could not encode its reply (too large).
-    pub const REPLY_FAILED: u8 = 4;
-}
-
-/// The id of the reply to request `id` (MIG's convention: request id + 100).
-pub const fn reply_id(id: u32) -> u32 {
-    id.wrapping_add(100)
 }

@@ -105,6 +105,7 @@ enum Key {
     Crash,
     Init,
     InitArg,
+    PagerTimeout,
 }
 
 impl Key {
@@ -116,6 +117,7 @@ impl Key {
             "crash" => Some(Key::Crash),
             "init" => Some(Key::Init),
             "init_arg" => Some(Key::InitArg),
+            "pager_timeout" => Some(Key::PagerTimeout),
             _ => None,
         }
     }
@@ -138,6 +140,7 @@ pub struct CommandLine<'a> {
     crash: Option<Crash>,
     init: Option<&'a str>,
     init_arg: u64,
+    pager_timeout_ms: Option<u64>,
     seen: u8,
     problems: [Option<Problem<'a>>; MAX_PROBLEMS],
     stored: usize,
@@ -153,6 +156,7 @@ pub fn parse(line: &str) -> CommandLine<'_> {
         crash: None,
         init: None,
         init_arg: 0,
+        pager_timeout_ms: None,
         seen: 0,
         problems: [None; MAX_PROBLEMS],
         stored: 0,
@@ -196,6 +200,12 @@ impl<'a> CommandLine<'a> {
         self.init_arg
     }
 
+    /// `pager_timeout=`: how long a thread waits for a pager before a memory error, in
+    /// milliseconds (at least 1).
+    pub fn pager_timeout_ms(&self) -> Option<u64> {
+        self.pager_timeout_ms
+    }
+
     /// The problems found, in command-line order (the first `MAX_PROBLEMS` of them).
     pub fn problems(&self) -> impl Iterator<Item = &Problem<'a>> {
         self.problems.iter().flatten()
@@ -235,6 +245,13 @@ impl<'a> CommandLine<'a> {
                 .parse::<u64>()
                 .map(|n| self.init_arg = n)
                 .map_err(|_| "expected a decimal number"),
+            Key::PagerTimeout => match value.parse::<u64>() {
+                Ok(ms) if ms > 0 => {
+                    self.pager_timeout_ms = Some(ms);
+                    Ok(())
+                }
+                _ => Err("expected milliseconds, at least 1"),
+            },
         };
         if let Err(why) = applied {
             self.report(Problem::BadValue { option: name, why });

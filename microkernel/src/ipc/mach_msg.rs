@@ -8,7 +8,7 @@
 //! in place and nothing left to do.
 
 use super::message::{CarriedRight, KMessage, Parts};
-use super::port::{PortId, Receiver};
+use super::port::{KernelObject, PortId, Receiver};
 use super::rights::Tally;
 use crate::kern::kernel::Kernel;
 use crate::kern::task::TaskId;
@@ -189,10 +189,14 @@ impl Kernel {
             &mut tally,
             MsgReturn::SendInvalidDest,
         )?;
-        match self.ports.get(destination).map(|p| p.receiver) {
-            Some(Receiver::Task(_)) | Some(Receiver::InTransit) => {}
+        // Ports of the memory-object protocol are served by the kernel itself, in this call.
+        let kernel_port = match self.ports.get(destination).map(|p| p.receiver) {
+            Some(Receiver::Task(_)) | Some(Receiver::InTransit) => None,
+            Some(Receiver::Kernel(
+                object @ (KernelObject::MemoryControl(_) | KernelObject::PagerReply { .. }),
+            )) => Some(object),
             _ => return Err(MsgReturn::SendInvalidDest),
-        }
+        };
         if let Some(local) = local {
             self.check_copyin(
                 task,
@@ -292,9 +296,12 @@ impl Kernel {
 
         // Where the message goes: straight to a waiting receiver, or into the queue (for
         // which the memory is found now, while failing still changes nothing).
-        let receiver = self.take_receiver_for(destination, size);
+        let receiver = match kernel_port {
+            Some(_) => None,
+            None => self.take_receiver_for(destination, size),
+        };
         let mut queued_body: Vec<u8> = Vec::new();
-        if receiver.is_none() {
+        if receiver.is_none() && kernel_port.is_none() {
             let full = self.ports.get(destination).is_some_and(|p| p.is_full());
             let no_room = queued_body.try_reserve_exact(body.len()).is_err();
             if (full && deadline.is_some_and(|d| d <= now())) || no_room {
@@ -313,7 +320,7 @@ impl Kernel {
         for slot in &descriptors {
             rights.push(slot.and_then(|(name, disposition)| self.copyin(task, name, disposition)));
         }
-        let parts = Parts {
+        let mut parts = Parts {
             id: header.id,
             complex: header.is_complex(),
             reply,
@@ -322,13 +329,28 @@ impl Kernel {
             body,
             destination: destination_right,
         };
-        if let Some(receiver) = receiver {
-            self.deliver(receiver, destination, parts);
-            if hand_off {
-                return Ok(Sent::Done(Some(receiver)));
-            }
-            self.make_ready(receiver);
+        if let Some(object) = kernel_port {
+            self.pager_message(destination, object, parts);
             return Ok(Sent::Done(None));
+        }
+        let mut sender = Some((thread, deadline, then));
+        if let Some(receiver) = receiver {
+            match self.deliver(receiver, destination, parts) {
+                Ok(()) if hand_off => return Ok(Sent::Done(Some(receiver))),
+                Ok(()) => {
+                    self.make_ready(receiver);
+                    return Ok(Sent::Done(None));
+                }
+                // The receiver's buffer is out with a pager: the message waits in the queue
+                // (beyond its limit if need be: the sender was promised delivery).
+                Err(back) => parts = back,
+            }
+            sender = None;
+            if queued_body.try_reserve_exact(parts.body.len()).is_err() {
+                log::error!("ipc: no memory to queue a message for a paged-out receiver");
+                self.discard(parts, MsgReturn::Success);
+                return Ok(Sent::Done(None));
+            }
         }
         queued_body.extend_from_slice(parts.body);
         let (id, complex, reply, destination_right) =
@@ -342,7 +364,7 @@ impl Kernel {
             body: queued_body,
             destination: destination_right,
         };
-        Ok(self.queue(destination, message, Some((thread, deadline, then))))
+        Ok(self.queue(destination, message, sender))
     }
 
     /// Queues `message` on `port`. A user sender (`sender`) waits when the queue is full;
@@ -417,8 +439,15 @@ impl Kernel {
     }
 
     /// Copies a message out to blocked `receiver` (taken off its wait queue, with room for
-    /// it) and ends its wait; the caller queues it to run or runs it.
-    fn deliver(&mut self, receiver: ThreadId, port: PortId, parts: Parts<'_>) {
+    /// it) and ends its wait; the caller queues it to run or runs it. When the receiver's
+    /// buffer needs a page from a pager, the receiver waits for the page instead (and then
+    /// receives again) and the message comes back (`Err`) for the caller to queue.
+    fn deliver<'a>(
+        &mut self,
+        receiver: ThreadId,
+        port: PortId,
+        parts: Parts<'a>,
+    ) -> Result<(), Parts<'a>> {
         let size = parts.size();
         let target = match self.threads.get(receiver) {
             Some(t) => match t.continuation {
@@ -428,10 +457,46 @@ impl Kernel {
             None => None,
         };
         let code = match target {
-            Some((task, buffer)) => self.copy_out_message(task, buffer, port, parts),
+            Some((task, buffer)) => {
+                if let Some(absent) = self.buffer_absent(task, buffer, size) {
+                    self.wait_for_receive_buffer(receiver, absent);
+                    return Err(parts);
+                }
+                self.copy_out_message(task, buffer, port, parts)
+            }
             None => self.discard(parts, MsgReturn::RcvInvalidData),
         };
         self.finish_wait(receiver, code as u64, size as u64);
+        Ok(())
+    }
+
+    /// The page of a pager's that `task`'s receive buffer `[buffer, +size)` lacks, if it
+    /// lacks one (other pages are faulted in on the way).
+    fn buffer_absent(&mut self, task: TaskId, buffer: u64, size: usize) -> Option<user::Absent> {
+        let slice = UserSlice::new(buffer, size as u64)
+            .validate(MAX_MESSAGE_SIZE)
+            .ok()?;
+        let t = self.tasks.get_mut(task)?;
+        user::prepare_write(&mut t.space, &mut self.objects, slice).err()?;
+        user::take_absent()
+    }
+
+    /// Blocked receiver `thread` waits for a page of its buffer and then receives again.
+    fn wait_for_receive_buffer(&mut self, thread: ThreadId, absent: user::Absent) {
+        let resume = crate::vm::pager::Resume::Receive;
+        let waited = self.wait_for_page(
+            thread,
+            absent.object,
+            absent.offset,
+            absent.strategy,
+            absent.access,
+            resume,
+        );
+        if waited.is_err() {
+            // The pager is gone: the receive fails as for an unwritable buffer.
+            self.finish_wait(thread, MsgReturn::RcvInvalidData as u64, 0);
+            self.make_ready(thread);
+        }
     }
 
     /// Receives for `thread` now if a message is there, else blocks it.
@@ -439,6 +504,26 @@ impl Kernel {
         match self.take_message(args.from, args.limit) {
             Taken::Message(port, mut message) => {
                 let size = message.size();
+                if let Some(absent) = self.buffer_absent(task, args.buffer, size) {
+                    // Back to the head of its queue until the buffer's page is here.
+                    match self.ports.get_mut(port) {
+                        Some(p) => p.messages.push_front(message),
+                        None => self.discard_message(message),
+                    }
+                    let resume = crate::vm::pager::Resume::Receive;
+                    return match self.wait_for_page(
+                        thread,
+                        absent.object,
+                        absent.offset,
+                        absent.strategy,
+                        absent.access,
+                        resume,
+                    ) {
+                        Ok(()) => MsgOutcome::Blocked,
+                        // The pager is gone: as for an unwritable buffer (the message stays).
+                        Err(_) => ret(MsgReturn::RcvInvalidData, 0),
+                    };
+                }
                 let code = self.copy_out_message(task, args.buffer, port, message.parts());
                 ret(code, size as u64)
             }
@@ -613,7 +698,7 @@ impl Kernel {
 
     /// The right a message was sent with is done: a send right is released, a send-once
     /// right used up (no notification: it was used).
-    fn release_destination(&mut self, right: Option<CarriedRight>) {
+    pub(crate) fn release_destination(&mut self, right: Option<CarriedRight>) {
         match right {
             Some(CarriedRight::Send(port)) => self.release_send_right(port),
             Some(CarriedRight::SendOnce(port)) => {
@@ -802,6 +887,7 @@ impl Kernel {
                     self.return_rights(task, message);
                 }
             }
+            Continuation::PageWait { object, .. } => self.remove_page_waiter(thread, object),
             Continuation::ReturnToUser => {}
         }
     }
@@ -831,6 +917,10 @@ impl Kernel {
             }
             let code = match t.continuation {
                 Continuation::Send { .. } => MsgReturn::SendTimedOut,
+                Continuation::PageWait { .. } => {
+                    self.page_wait_expired(thread);
+                    continue;
+                }
                 _ => MsgReturn::RcvTimedOut,
             };
             self.cancel_wait(thread);
@@ -857,7 +947,15 @@ impl Kernel {
             else {
                 return;
             };
-            self.deliver(receiver, port, message.parts());
+            if let Err(parts) = self.deliver(receiver, port, message.parts()) {
+                // The receiver waits for a page of its buffer; the message goes back.
+                let (reply, destination) = (parts.reply, parts.destination);
+                (message.reply, message.destination) = (reply, destination);
+                if let Some(p) = self.ports.get_mut(port) {
+                    p.messages.push_front(message);
+                }
+                return;
+            }
             self.make_ready(receiver);
         }
     }
@@ -872,8 +970,7 @@ impl Kernel {
             return;
         }
         bytes.extend_from_slice(body);
-        let size = HEADER_SIZE + bytes.len();
-        let mut message = KMessage {
+        let message = KMessage {
             id,
             complex: false,
             reply: None,
@@ -882,12 +979,27 @@ impl Kernel {
             body: bytes,
             destination: None,
         };
-        match self.take_receiver_for(port, size) {
-            Some(receiver) => {
-                self.deliver(receiver, port, message.parts());
-                self.make_ready(receiver);
-            }
-            None => {
+        self.kernel_send(port, message);
+    }
+
+    /// Sends a message the kernel made (a notification, a request to a pager, a reply to
+    /// one) to `port`: to a waiting receiver, or into the queue; never waits.
+    pub fn kernel_send(&mut self, port: PortId, mut message: KMessage) {
+        if !self.ports.contains(port) {
+            self.discard_message(message);
+            return;
+        }
+        let Some(receiver) = self.take_receiver_for(port, message.size()) else {
+            self.queue(port, message, None);
+            return;
+        };
+        match self.deliver(receiver, port, message.parts()) {
+            Ok(()) => self.make_ready(receiver),
+            Err(parts) => {
+                // The receiver waits for a page of its buffer: the message waits in the
+                // queue, with the rights `parts` took out of it put back.
+                let (reply, destination) = (parts.reply, parts.destination);
+                (message.reply, message.destination) = (reply, destination);
                 self.queue(port, message, None);
             }
         }

@@ -38,6 +38,14 @@ pub enum KernelObject {
     /// The privileged host port: whoever holds a send right may power the machine off (and,
     /// later, register the default pager).
     Host,
+    /// A pager-backed memory object's control port: its pager's `memory_control` calls.
+    MemoryControl(crate::vm::address_space::ObjectId),
+    /// Where a pager's answer to one kernel request comes (`offset`: the request's, or
+    /// `u64::MAX` for `init`); destroyed once it has come.
+    PagerReply {
+        object: crate::vm::address_space::ObjectId,
+        offset: u64,
+    },
 }
 
 /// A dead-name notification someone asked for: when this port dies, send

@@ -231,8 +231,15 @@ impl Kernel {
                     return;
                 };
                 p.send_once_rights = p.send_once_rights.saturating_sub(1);
-                if !matches!(p.receiver, Receiver::Kernel(_)) {
-                    self.notify(port, notify::SEND_ONCE, &[]);
+                match p.receiver {
+                    // A pager let go of the right to answer a kernel request unanswered.
+                    Receiver::Kernel(KernelObject::PagerReply { object, offset }) => {
+                        self.pager_reply_dropped(port, object, offset)
+                    }
+                    Receiver::Kernel(_) => {}
+                    Receiver::Task(_) | Receiver::InTransit => {
+                        self.notify(port, notify::SEND_ONCE, &[])
+                    }
                 }
             }
             CarriedRight::Receive(port) => self.destroy_port(port),
@@ -255,7 +262,12 @@ impl Kernel {
             Receiver::Kernel(KernelObject::ExitedTask(_) | KernelObject::Host) => {
                 self.destroy_port(port)
             }
-            Receiver::Kernel(KernelObject::Task(_)) => {}
+            // A control port lives as long as its object, a reply port until its answer.
+            Receiver::Kernel(
+                KernelObject::Task(_)
+                | KernelObject::MemoryControl(_)
+                | KernelObject::PagerReply { .. },
+            ) => {}
             Receiver::Task(_) | Receiver::InTransit => {
                 if let Some(notify_port) = p.no_senders.take() {
                     let count = p.make_send_count;
@@ -303,6 +315,10 @@ impl Kernel {
                     notify::DEAD_NAME,
                     &request.name.to_le_bytes(),
                 );
+            }
+            if !self.pager_ports.is_empty() {
+                // A pager's memory object died with it.
+                self.pager_died(port);
             }
         }
     }

@@ -4,6 +4,7 @@
 use super::kernel::{Kernel, KERNEL};
 use super::{sched, syscall};
 use crate::arch::trap::{self, TrapFrame};
+use crate::vm::address_space::FaultError;
 use crate::vm::map::Protection;
 
 /// Called by the syscall entry with the running thread's saved registers.
@@ -68,12 +69,23 @@ fn page_fault(kernel: &mut Kernel) {
         Protection::READ
     };
     let task = kernel.tasks.get_mut(task_id).expect("thread's task");
-    match task
+    let mut outcome = task
         .space
         .resolve_fault(&mut kernel.objects, address, access)
+        .map(drop);
+    if let Err(FaultError::Absent {
+        object,
+        offset,
+        strategy,
+    }) = outcome
     {
+        // The thread waits for the pager without a kernel stack; the instruction runs again.
+        let resume = crate::vm::pager::Resume::Fault { address };
+        outcome = kernel.wait_for_page(current, object, offset, strategy, access, resume);
+    }
+    match outcome {
         // The faulting instruction runs again when the thread resumes.
-        Ok(_) => {}
+        Ok(()) => {}
         Err(why) => kernel.terminate_task(
             task_id,
             super::loader::Exit::Fault(format_args!(

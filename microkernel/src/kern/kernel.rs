@@ -10,12 +10,14 @@ use super::queue::{Links, RunQueues};
 use super::task::{Task, TaskId};
 use super::thread::{Thread, ThreadId};
 use super::timer_wheel::{Timer, TimerLinks, TimerWheel};
-use crate::ipc::port::Port;
+use crate::ipc::port::{Port, PortId};
 use crate::ipc::port_set::PortSet;
 use crate::vm::address_space::ObjectId;
 use crate::vm::object::VmObject;
+use crate::vm::pager::PagerLink;
 use alloc::string::String;
 use alloc::vec::Vec;
+use hashbrown::HashMap;
 use spin::Mutex;
 
 pub struct Kernel {
@@ -38,6 +40,10 @@ pub struct Kernel {
     /// The first task and, once it has exited, its status.
     pub(super) init: Option<TaskId>,
     pub(super) init_status: Option<u64>,
+    /// The pager side of each pager-backed object.
+    pub(crate) pagers: HashMap<ObjectId, PagerLink>,
+    /// The object over each mapped pager port (a port is one memory object).
+    pub(crate) pager_ports: HashMap<PortId, ObjectId>,
 }
 
 pub static KERNEL: Mutex<Option<Kernel>> = Mutex::new(None);
@@ -82,6 +88,8 @@ impl Kernel {
             parsed: Vec::new(),
             init: None,
             init_status: None,
+            pagers: HashMap::new(),
+            pager_ports: HashMap::new(),
         }
     }
 

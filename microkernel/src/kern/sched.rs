@@ -88,6 +88,9 @@ impl Kernel {
 pub fn run(mut guard: MutexGuard<'static, Option<Kernel>>) -> ! {
     loop {
         let kernel = guard.as_mut().expect("kernel state");
+        if crate::vm::pager::pagers_released() {
+            kernel.reap_pagers();
+        }
         if kernel.tasks.is_empty() {
             shut_down(kernel);
         }

@@ -170,6 +170,9 @@ fn kernel_main(mut boot: BootInfo) -> ! {
         kprintln!("nothing to run: no boot archive; shutting down");
         arch::exit_qemu(ExitCode::Success)
     };
+    if let Some(ms) = options.pager_timeout_ms() {
+        crate::vm::pager::set_timeout_ms(ms);
+    }
     let mut guard = KERNEL.lock();
     let kernel = guard.insert(Kernel::new(Some(archive)));
     let init = options.init().unwrap_or("bootstrap");

@@ -53,6 +53,8 @@ fn handler(call: Syscall) -> Handler {
         Syscall::VmRegion => vm::vm_region,
         Syscall::TaskFork => task_fork,
         Syscall::TaskExec => task_exec,
+        Syscall::VmMap => vm::vm_map,
+        Syscall::VmStatistics => vm::vm_statistics,
     }
 }
 
@@ -75,6 +77,25 @@ pub fn dispatch(kernel: &mut Kernel) {
         Some(call) => handler(call)(kernel, current, arguments),
         None => Outcome::Return(Err(KernReturn::InvalidSyscall)),
     };
+    if let Some(absent) = super::user::take_absent() {
+        // The call needed a page its pager has not supplied: it runs again once the page is
+        // there. (Calls touch the caller's memory before changing anything, so running
+        // again is safe.) A call that blocked meanwhile has moved on: it keeps its wait.
+        if kernel.current() == Some(current) {
+            use crate::vm::pager::Resume;
+            let waited = kernel.wait_for_page(
+                current,
+                absent.object,
+                absent.offset,
+                absent.strategy,
+                absent.access,
+                Resume::Syscall,
+            );
+            if waited.is_ok() {
+                return;
+            }
+        }
+    }
     let (rax, rdx) = match outcome {
         Outcome::Return(Ok(value)) => (KernReturn::Success as u64, value),
         Outcome::Return(Err(code)) => (code as u64, 0),

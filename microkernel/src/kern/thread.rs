@@ -63,6 +63,12 @@ pub enum Continuation {
     },
     /// Waiting for the task behind a task port to exit.
     TaskWait { port: PortId },
+    /// Waiting for a pager to supply the page at `offset` of `object`.
+    PageWait {
+        object: crate::vm::address_space::ObjectId,
+        offset: u64,
+        resume: crate::vm::pager::Resume,
+    },
 }
 
 #[repr(C)]

@@ -75,10 +75,53 @@ impl ValidUserSlice {
     }
 }
 
-fn fault_code(e: FaultError) -> KernReturn {
+/// A page the kernel needed of a pager while reaching user memory: the caller waits for it
+/// (`Kernel::wait_for_page`) and then does its work again.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Absent {
+    pub object: crate::vm::address_space::ObjectId,
+    pub offset: u64,
+    pub strategy: crate::vm::map::Strategy,
+    pub access: Protection,
+}
+
+/// The last absent page met (one kernel lock, one CPU: a single slot). Whoever reached user
+/// memory takes it after an error: the system-call dispatcher for the caller's own memory,
+/// the message path for a receiver's buffer.
+static ABSENT: spin::Mutex<Option<Absent>> = spin::Mutex::new(None);
+/// Whether `ABSENT` holds a page: checked after every system call, so kept to one load.
+static ANY_ABSENT: core::sync::atomic::AtomicBool = core::sync::atomic::AtomicBool::new(false);
+
+/// Takes the absent page the last failed access met, if that was why it failed.
+#[inline(always)]
+pub fn take_absent() -> Option<Absent> {
+    use core::sync::atomic::Ordering;
+    if !ANY_ABSENT.load(Ordering::Relaxed) {
+        return None;
+    }
+    ANY_ABSENT.store(false, Ordering::Relaxed);
+    ABSENT.lock().take()
+}
+
+fn fault_code(e: FaultError, access: Protection) -> KernReturn {
     match e {
         FaultError::NotMapped | FaultError::Protection => KernReturn::InvalidAddress,
         FaultError::OutOfMemory => KernReturn::ResourceShortage,
+        FaultError::MemoryError => KernReturn::MemoryError,
+        FaultError::Absent {
+            object,
+            offset,
+            strategy,
+        } => {
+            *ABSENT.lock() = Some(Absent {
+                object,
+                offset,
+                strategy,
+                access,
+            });
+            ANY_ABSENT.store(true, core::sync::atomic::Ordering::Relaxed);
+            KernReturn::MemoryError
+        }
     }
 }
 
@@ -96,7 +139,9 @@ fn each_page(
         let page = address & !(PAGE_SIZE - 1);
         let in_page = (address - page) as usize;
         let chunk = (PAGE_SIZE as usize - in_page).min(slice.len - done);
-        let frame = space.frame_for(objects, page, access).map_err(fault_code)?;
+        let frame = space
+            .frame_for(objects, page, access)
+            .map_err(|e| fault_code(e, access))?;
         f(
             (phys_to_virt(frame) as *mut u8).wrapping_add(in_page),
             done..done + chunk,

@@ -2,7 +2,7 @@
 //! (map entry → object → resident page or zero fill → pmap) and teardown.
 
 use super::kernel_space::{self, phys_to_virt};
-use super::map::{Inheritance, MapEntry, MapError, Protection, VmMap, PAGE_SIZE};
+use super::map::{Inheritance, MapEntry, MapError, Protection, Strategy, VmMap, PAGE_SIZE};
 use super::object::{ObjectKind, VmObject};
 use super::pmap::Pmap;
 use super::statistics;
@@ -21,6 +21,15 @@ pub enum FaultError {
     Protection,
     /// No memory for the page or a page table.
     OutOfMemory,
+    /// The page is absent from a pager's object: it must be asked for (`vm::pager`), and the
+    /// access tried again once it is there. `strategy` is the faulting region's.
+    Absent {
+        object: ObjectId,
+        offset: u64,
+        strategy: Strategy,
+    },
+    /// The pager could not supply the page (an error, its death, no answer in time).
+    MemoryError,
 }
 
 impl core::fmt::Display for FaultError {
@@ -29,6 +38,8 @@ impl core::fmt::Display for FaultError {
             FaultError::NotMapped => "no region at this address",
             FaultError::Protection => "access not allowed by the region's protection",
             FaultError::OutOfMemory => "out of memory",
+            FaultError::Absent { .. } => "page not yet supplied by its pager",
+            FaultError::MemoryError => "memory error: the pager could not supply the page",
         })
     }
 }
@@ -106,8 +117,18 @@ impl AddressSpace {
                 break;
             }
             if let Some(frame) = o.resident_page(at) {
+                if o.kind() == ObjectKind::Pager {
+                    note_prefetch_used(frame);
+                }
                 found = Some((object, frame));
                 break;
+            }
+            if o.kind() == ObjectKind::Pager {
+                return Err(FaultError::Absent {
+                    object,
+                    offset: at,
+                    strategy: entry.strategy,
+                });
             }
             match o.backing() {
                 Some((backing, backing_offset)) => {
@@ -349,6 +370,29 @@ impl AddressSpace {
                 Err(map_error(e))
             }
         }
+    }
+
+    /// Maps `size` bytes of `object` from `offset` at `address` (or anywhere at or above
+    /// `from`) with `protection`; its start. The map takes the caller's reference to
+    /// `object` on success only.
+    pub fn map_object(
+        &mut self,
+        address: Option<u64>,
+        from: u64,
+        size: u64,
+        object: ObjectId,
+        offset: u64,
+        protection: Protection,
+    ) -> Result<u64, KernReturn> {
+        let start = match address {
+            Some(a) => a,
+            None => self.map.find_space(from, size).ok_or(KernReturn::NoSpace)?,
+        };
+        let end = start.checked_add(size).ok_or(KernReturn::NoSpace)?;
+        self.map
+            .insert(MapEntry::new(start, end, object, offset, protection))
+            .map_err(map_error)?;
+        Ok(start)
     }
 
     /// Removes every mapping in `[start, end)`. Pages of anonymous memory in the range are
@@ -731,6 +775,85 @@ fn snapshot(
     Ok(copy)
 }
 
+/// Counts a page a pager supplied ahead of need the first time it is faulted on.
+fn note_prefetch_used(frame: u64) {
+    use super::page::page_flags::PREFETCHED;
+    if kernel_space::with_mappings(|m| m.take_flag(frame / PAGE_SIZE, PREFETCHED)) == Some(true) {
+        statistics::count(&statistics::PREFETCH_USED);
+    }
+}
+
+/// The frames holding the contents of `copy` (memory that arrived in a message), page by
+/// page, now owned by the caller and by no object: a page only the copy held is taken as it
+/// is, a shared one copied, and a page never touched is `None` (zeros). The copy's
+/// references are released. `Err` when no frame could be had for a copy; nothing is lost
+/// then either (the copy is released, the frames taken so far freed).
+pub fn take_frames(
+    objects: &mut Table<VmObject>,
+    copy: MapCopy,
+) -> Result<alloc::vec::Vec<Option<u64>>, OutOfMemory> {
+    let pages = (copy.size / PAGE_SIZE) as usize;
+    let mut frames = alloc::vec::Vec::new();
+    if frames.try_reserve_exact(pages).is_err() {
+        copy.release(objects);
+        return Err(OutOfMemory);
+    }
+    let mut failed = false;
+    for entry in &copy.entries {
+        let mut address = entry.start;
+        while address < entry.end && !failed {
+            let offset = entry.object_offset(address);
+            let (mut object, mut at) = (entry.object, offset);
+            let mut found = None;
+            while let Some(o) = objects.get(object) {
+                if let Some(frame) = o.resident_page(at) {
+                    found = Some((object, frame));
+                    break;
+                }
+                let Some((backing, backing_offset)) = o.backing() else {
+                    break;
+                };
+                (object, at) = (backing, at + backing_offset);
+            }
+            let frame = match found {
+                Some((holder, _))
+                    if holder == entry.object
+                        && objects.get(holder).is_some_and(|o| {
+                            o.references() == 1 && o.kind() == ObjectKind::Anonymous
+                        }) =>
+                {
+                    let frame = objects.get_mut(holder).and_then(|o| o.take_page(at));
+                    if let Some(frame) = frame {
+                        kernel_space::with_mappings(|m| m.clear_owner(frame / PAGE_SIZE));
+                    }
+                    frame
+                }
+                Some((_, source)) => match kernel_space::allocate_user_frame() {
+                    Some(frame) => {
+                        copy_page(source, frame);
+                        Some(frame)
+                    }
+                    None => {
+                        failed = true;
+                        None
+                    }
+                },
+                None => None,
+            };
+            frames.push(frame);
+            address += PAGE_SIZE;
+        }
+    }
+    copy.release(objects);
+    if failed {
+        for frame in frames.into_iter().flatten() {
+            let _ = kernel_space::free_frame(frame);
+        }
+        return Err(OutOfMemory);
+    }
+    Ok(frames)
+}
+
 /// Copies resident page `source` into `frame`, a fresh frame (counted as a copy).
 fn copy_page(source: u64, frame: u64) {
     debug_assert_ne!(source, frame);
@@ -833,6 +956,9 @@ pub fn release_object(objects: &mut Table<VmObject>, id: ObjectId) {
         let Some(mut object) = objects.remove(id) else {
             return;
         };
+        if object.kind() == ObjectKind::Pager {
+            super::pager::object_released(id);
+        }
         for frame in object.take_pages() {
             if let Err(e) = kernel_space::free_frame(frame) {
                 log::error!("vm: object page {frame:#x}: {e}");

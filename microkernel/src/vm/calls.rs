@@ -191,3 +191,71 @@ pub fn vm_region(kernel: &mut Kernel, thread: ThreadId, a: [u64; 6]) -> Outcome 
     };
     result(copy_out(&mut t.space, &mut kernel.objects, out, &info.to_bytes()).map(|()| entry.start))
 }
+
+/// `vm_map`: maps a pager's memory object (see `vm::pager`).
+pub fn vm_map(kernel: &mut Kernel, thread: ThreadId, a: [u64; 6]) -> Outcome {
+    let Some(task) = task_of(kernel, thread) else {
+        return Outcome::NoReturn;
+    };
+    let [address, size, flags, object, offset, protection] = a;
+    if flags & !VM_ANYWHERE != 0
+        || size == 0
+        || size > USER_END
+        || !offset.is_multiple_of(PAGE_SIZE)
+        || protection & !Protection::ALL.bits() as u64 != 0
+        || protection == 0
+    {
+        return result(Err(KernReturn::InvalidArgument));
+    }
+    let Ok(name) = u32::try_from(object) else {
+        return result(Err(KernReturn::InvalidName));
+    };
+    let size = size.next_multiple_of(PAGE_SIZE);
+    let fixed = if flags & VM_ANYWHERE != 0 {
+        None
+    } else {
+        match user_range(address, size) {
+            Ok((start, _)) => Some(start),
+            Err(e) => return result(Err(e)),
+        }
+    };
+    let protection = Protection::from_bits(protection as u8);
+    result(kernel.map_memory_object(task, fixed, size, name, offset, protection))
+}
+
+/// `vm_statistics`: the VM counters, written to the caller's buffer.
+pub fn vm_statistics(kernel: &mut Kernel, thread: ThreadId, a: [u64; 6]) -> Outcome {
+    use super::statistics::{self as s, read};
+    let Some(task) = task_of(kernel, thread) else {
+        return Outcome::NoReturn;
+    };
+    let out = match UserSlice::new(a[0], VmStatistics::SIZE as u64).validate(VmStatistics::SIZE) {
+        Ok(out) => out,
+        Err(e) => return result(Err(e)),
+    };
+    let statistics = VmStatistics {
+        free_frames: super::kernel_space::frame_counts().0 as u64,
+        resident_pages: super::kernel_space::with_mappings(|m| m.queued() as u64).unwrap_or(0),
+        faults: read(&s::FAULTS),
+        zero_fills: read(&s::ZERO_FILLS),
+        copies_on_write: read(&s::COPIES_ON_WRITE),
+        pageins: read(&s::PAGEINS),
+        unavailable: read(&s::UNAVAILABLE),
+        pageouts: read(&s::PAGEOUTS),
+        prefetched: read(&s::PREFETCHED),
+        prefetch_used: read(&s::PREFETCH_USED),
+        pager_rejects: read(&s::PAGER_REJECTS),
+        pager_timeouts: read(&s::PAGER_TIMEOUTS),
+        memory_errors: read(&s::MEMORY_ERRORS),
+        requests_by_pages: core::array::from_fn(|i| read(&s::REQUESTS_BY_PAGES[i])),
+        returns_by_pages: core::array::from_fn(|i| read(&s::RETURNS_BY_PAGES[i])),
+    };
+    let mut bytes = [0u8; VmStatistics::SIZE];
+    for (chunk, word) in bytes.chunks_exact_mut(8).zip(statistics.to_words()) {
+        chunk.copy_from_slice(&word.to_le_bytes());
+    }
+    let Some(t) = kernel.tasks.get_mut(task) else {
+        return Outcome::NoReturn;
+    };
+    result(copy_out(&mut t.space, &mut kernel.objects, out, &bytes).map(|()| 0))
+}

@@ -6,6 +6,7 @@
 pub mod address_space;
 #[cfg(target_os = "none")]
 pub mod calls;
+pub mod cluster;
 pub mod frame_allocator;
 pub mod heap;
 #[cfg(target_os = "none")]
@@ -13,6 +14,8 @@ pub mod kernel_space;
 pub mod map;
 pub mod object;
 pub mod page;
+#[cfg(target_os = "none")]
+pub mod pager;
 #[cfg(target_os = "none")]
 pub mod pmap;
 pub mod statistics;

@@ -1,9 +1,9 @@
 //! `vm_object`: a memory object's resident pages by offset, and where absent pages come from.
 //!
-//! For now an object is anonymous (absent pages are zero-filled) or physical (its pages are a
-//! fixed run of frames, such as program text inside the boot archive, shared by every task
-//! that maps it and never freed). Pagers, shadow chains and `vm_page` records come with the
-//! virtual-memory and pager issues.
+//! An object is anonymous (absent pages are zero-filled), physical (its pages are a fixed run
+//! of frames, such as program text inside the boot archive, shared by every task that maps
+//! it and never freed), or backed by a pager (absent pages are asked of it; `vm::pager`
+//! keeps the link).
 
 use crate::kern::object_table::Id;
 use hashbrown::HashMap;
@@ -15,6 +15,9 @@ pub enum ObjectKind {
     Anonymous,
     /// Frames `base + offset` that the object does not own (boot archive contents).
     Physical { base: u64 },
+    /// A memory object of a pager's: absent pages are requested from it (`vm::pager`);
+    /// resident ones are owned by the object as an anonymous object's are.
+    Pager,
 }
 
 /// A memory object. Invariant: every resident offset is page-aligned and below `size`.
@@ -24,7 +27,7 @@ pub struct VmObject {
     /// For copy-on-write: the object (and the offset in it of this object's offset 0) that
     /// supplies the pages this one does not have. This object holds a reference to it.
     backing: Option<(Id<VmObject>, u64)>,
-    /// Resident pages of an anonymous object: offset → frame (owned by the object). A hash
+    /// Resident pages of an anonymous or pager object: offset → frame (owned by the object). A hash
     /// map because its growth is fallible (`try_reserve`): a full kernel heap is an error for
     /// the faulting task, never a kernel panic.
     pages: HashMap<u64, u64>,
@@ -50,6 +53,11 @@ impl VmObject {
             backing: Some((backing, offset)),
             ..Self::new(ObjectKind::Anonymous, size)
         }
+    }
+
+    /// Makes the object at least `size` bytes (a pager's object, mapped further than before).
+    pub fn grow(&mut self, size: u64) {
+        self.size = self.size.max(size.next_multiple_of(super::map::PAGE_SIZE));
     }
 
     /// The backing object and the offset in it of this object's offset 0.
@@ -92,7 +100,7 @@ impl VmObject {
     pub fn resident_page(&self, offset: u64) -> Option<u64> {
         match self.kind {
             ObjectKind::Physical { base } => (offset < self.size).then_some(base + offset),
-            ObjectKind::Anonymous => self.pages.get(&offset).copied(),
+            ObjectKind::Anonymous | ObjectKind::Pager => self.pages.get(&offset).copied(),
         }
     }
 
@@ -104,12 +112,20 @@ impl VmObject {
         frame: u64,
     ) -> Result<(), crate::kern::object_table::OutOfMemory> {
         debug_assert!(offset.is_multiple_of(super::map::PAGE_SIZE) && offset < self.size);
-        debug_assert!(matches!(self.kind, ObjectKind::Anonymous));
+        debug_assert!(matches!(
+            self.kind,
+            ObjectKind::Anonymous | ObjectKind::Pager
+        ));
         self.pages
             .try_reserve(1)
             .map_err(|_| crate::kern::object_table::OutOfMemory)?;
         self.pages.insert(offset, frame);
         Ok(())
+    }
+
+    /// Takes the page at `offset` out of the object: its frame is the caller's.
+    pub fn take_page(&mut self, offset: u64) -> Option<u64> {
+        self.pages.remove(&offset)
     }
 
     /// Offsets of the pages resident in this object itself.

@@ -42,6 +42,8 @@ struct PageRecord {
 pub mod page_flags {
     pub const REFERENCED: u8 = 1;
     pub const DIRTY: u8 = 2;
+    /// Brought in by a pager ahead of need (read-ahead) and not yet faulted on.
+    pub const PREFETCHED: u8 = 4;
 }
 
 const EMPTY: PageRecord = PageRecord {
@@ -328,6 +330,16 @@ impl Mappings {
         if let Some(record) = self.records.get_mut(frame as usize) {
             record.flags |= flags;
         }
+    }
+
+    /// Clears `flag` of `frame`; whether it was set.
+    pub fn take_flag(&mut self, frame: u64, flag: u8) -> bool {
+        let Some(record) = self.records.get_mut(frame as usize) else {
+            return false;
+        };
+        let was = record.flags & flag != 0;
+        record.flags &= !flag;
+        was
     }
 
     pub fn flags(&self, frame: u64) -> u8 {

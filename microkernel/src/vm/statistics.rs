@@ -1,5 +1,4 @@
-//! Counters of the virtual-memory system, read through `host_info` (and, with the pager
-//! work, a `vm_statistics` call).
+//! Counters of the virtual-memory system, read through `host_info` and `vm_statistics`.
 
 use core::sync::atomic::{AtomicU64, Ordering};
 
@@ -12,8 +11,34 @@ pub static COPIES_ON_WRITE: AtomicU64 = AtomicU64::new(0);
 /// Backing objects merged into the single object in front of them.
 pub static COLLAPSES: AtomicU64 = AtomicU64::new(0);
 
+/// Pages pagers supplied (data moved into objects).
+pub static PAGEINS: AtomicU64 = AtomicU64::new(0);
+/// Pages a pager said it had no data for (zero-filled).
+pub static UNAVAILABLE: AtomicU64 = AtomicU64::new(0);
+/// Pages dirty pages returned to pagers (pageout).
+pub static PAGEOUTS: AtomicU64 = AtomicU64::new(0);
+/// `data_request`s sent, by length in pages (index 0 unused).
+pub static REQUESTS_BY_PAGES: [AtomicU64; 17] = [const { AtomicU64::new(0) }; 17];
+/// `data_return`s sent, by length in pages (index 0 unused).
+pub static RETURNS_BY_PAGES: [AtomicU64; 17] = [const { AtomicU64::new(0) }; 17];
+/// Pages asked for beyond the faulting one (read-ahead).
+pub static PREFETCHED: AtomicU64 = AtomicU64::new(0);
+/// Of those, pages later faulted on.
+pub static PREFETCH_USED: AtomicU64 = AtomicU64::new(0);
+/// Pager answers and calls the kernel refused (wrong offset or size, unknown object, bad
+/// attributes, malformed).
+pub static PAGER_REJECTS: AtomicU64 = AtomicU64::new(0);
+/// Waits for a pager that ended with no answer in time.
+pub static PAGER_TIMEOUTS: AtomicU64 = AtomicU64::new(0);
+/// Memory errors given to faulting threads (pager error, death or timeout).
+pub static MEMORY_ERRORS: AtomicU64 = AtomicU64::new(0);
+
 pub fn count(counter: &AtomicU64) {
     counter.fetch_add(1, Ordering::Relaxed);
+}
+
+pub fn add(counter: &AtomicU64, n: u64) {
+    counter.fetch_add(n, Ordering::Relaxed);
 }
 
 pub fn read(counter: &AtomicU64) -> u64 {

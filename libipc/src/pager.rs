@@ -1,0 +1,277 @@
+//! The memory-object protocol (clustered EMMI): how the kernel asks a pager for pages and how
+//! the pager answers and steers the kernel's cache of its objects.
+//!
+//! A *memory object* is a port of the pager's. A task maps it with
+//! [`vm_map`](crate::sys::vm_map); the kernel then holds a send right to it and speaks
+//! [`memory_object`] to it, and gives the pager a send right to the object's *control port*,
+//! on which the pager speaks [`memory_control`] to the kernel. Every routine is a remote
+//! procedure call with a reply, so a collocated pager can be called directly.
+//!
+//! - `init` comes first (once per object, when it is first mapped): the pager answers with
+//!   the object's [`Attributes`], its cluster size above all. The kernel asks for nothing
+//!   before.
+//! - A fault on an absent page sends one `data_request` for a run of pages inside one
+//!   cluster (a cluster is `cluster_pages` pages aligned on that size): the faulting page and
+//!   the pages the region's access strategy predicts, none of them resident or already
+//!   asked for. The pager answers with the data ([`Supply::Data`]: the pages move into the
+//!   object, no copy), [`Supply::Unavailable`] (zero-filled), or an error (the faulting
+//!   threads get a memory error). It may defer the reply until its disk answers.
+//! - `terminate` tells the pager the object is no longer mapped anywhere.
+//!
+//! A pager serving several objects tells them apart by the port a request arrived on
+//! ([`object_of`]). The guide to writing one, with the example pagers, is
+//! [`crate::pager::guide`].
+
+use serde::{Deserialize, Serialize};
+
+#[cfg(any(test, feature = "runtime"))]
+use crate::interface::{Decoder, Encoder, Malformed, Pages, Wire};
+#[cfg(any(test, feature = "runtime"))]
+use crate::ipc::message::{MessageError, Name, Received};
+
+/// The protocol's message ids, for code that speaks it without the generated stubs (the
+/// kernel); the same as [`memory_object::ids`] and [`memory_control::ids`] (a test checks).
+pub mod ids {
+    pub const INIT: u32 = 2200;
+    pub const DATA_REQUEST: u32 = 2201;
+    pub const TERMINATE: u32 = 2202;
+    pub const DATA_SUPPLY: u32 = 2300;
+    pub const DATA_UNAVAILABLE: u32 = 2301;
+    pub const DATA_ERROR: u32 = 2302;
+    pub const LOCK_REQUEST: u32 = 2303;
+    pub const SET_ATTRIBUTES: u32 = 2304;
+}
+
+/// The first value of an encoded [`Supply`]: which variant follows.
+pub mod supply_tag {
+    /// [`Supply::Data`](super::Supply::Data): one out-of-line region follows.
+    pub const DATA: u8 = 0;
+    /// [`Supply::Unavailable`](super::Supply::Unavailable).
+    pub const UNAVAILABLE: u8 = 1;
+}
+
+/// Pages in a cluster unless the pager says otherwise.
+pub const DEFAULT_CLUSTER_PAGES: u32 = 4;
+/// The largest cluster the kernel accepts, in pages.
+pub const MAX_CLUSTER_PAGES: u32 = 16;
+
+/// How the kernel should treat an object, set by the pager in its answer to `init` (or with
+/// `set_attributes`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Attributes {
+    /// Pages per cluster: a power of two from 1 to [`MAX_CLUSTER_PAGES`]. The kernel never
+    /// asks for or returns more than one cluster at a time.
+    pub cluster_pages: u32,
+}
+
+impl Attributes {
+    /// Whether the kernel accepts these attributes.
+    pub fn is_valid(&self) -> bool {
+        self.cluster_pages.is_power_of_two() && self.cluster_pages <= MAX_CLUSTER_PAGES
+    }
+}
+
+impl Default for Attributes {
+    fn default() -> Self {
+        Attributes {
+            cluster_pages: DEFAULT_CLUSTER_PAGES,
+        }
+    }
+}
+
+/// A pager's answer to `data_request`.
+#[cfg(any(test, feature = "runtime"))]
+#[derive(Debug, PartialEq, Eq)]
+pub enum Supply {
+    /// The contents of the pages from the requested offset on: at least one page, at most
+    /// the length asked for. Pages asked for and not supplied stay absent (a later fault
+    /// asks again).
+    Data(Pages),
+    /// The pager has no data for the range: the kernel zero-fills it.
+    Unavailable,
+}
+
+#[cfg(any(test, feature = "runtime"))]
+impl Wire for Supply {
+    type Give<'a> = Supply;
+
+    fn encode(value: Supply, encoder: &mut Encoder<'_>) -> Result<(), MessageError> {
+        match value {
+            Supply::Data(pages) => {
+                encoder.data(&supply_tag::DATA)?;
+                Pages::encode(pages, encoder)
+            }
+            Supply::Unavailable => encoder.data(&supply_tag::UNAVAILABLE),
+        }
+    }
+
+    fn decode(decoder: &mut Decoder<'_>) -> Result<Supply, Malformed> {
+        match decoder.data::<u8>()? {
+            supply_tag::DATA => Ok(Supply::Data(Pages::decode(decoder)?)),
+            supply_tag::UNAVAILABLE => Ok(Supply::Unavailable),
+            _ => Err(Malformed),
+        }
+    }
+}
+
+/// Why a pager could not answer a request: the faulting threads get a memory error.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum PagerError {
+    /// Reading the data failed (an I/O error, with the pager's own code).
+    Failed(u32),
+    /// The request was outside what the pager holds for the object.
+    OutOfRange,
+}
+
+/// Why the kernel refused a pager's call on a control port. Every refusal is counted
+/// (`VmStatistics::pager_rejects`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ControlError {
+    /// The offset is not page-aligned or lies beyond the object's end.
+    BadOffset,
+    /// The length is zero, not whole pages, or runs past the object's end or a cluster.
+    BadSize,
+    /// The attributes are invalid (a cluster size that is not a power of two up to 16).
+    BadAttributes,
+    /// The object is being terminated; its pager no longer manages it.
+    Terminated,
+    /// No kernel memory for the pages now; the pager may try again.
+    NoMemory,
+}
+
+#[cfg(any(test, feature = "runtime"))]
+crate::interface! {
+    /// Kernel → pager, on the memory object's port (ids 2200..).
+    pub mod memory_object = 2200 {
+        type Error = PagerError;
+
+        /// The object is being mapped for the first time: `control` is its control port
+        /// (for [`memory_control`] calls) and `size` its size in bytes as the first mapping
+        /// sees it.
+        ///
+        /// Reply: the object's [`Attributes`]. Until it comes, faults on the object wait.
+        fn init(control: SendRight, size: u64) -> Attributes;
+
+        /// Asks for the pages `[offset, offset + length)`, inside one cluster; `access` is
+        /// the access the fault needs (`VM_PROT_*` bits).
+        ///
+        /// Reply: a [`Supply`], or a [`PagerError`] (a memory error for the faulting
+        /// threads). May be deferred.
+        fn data_request(offset: u64, length: u64, access: u32) -> Supply;
+
+        /// The object is no longer mapped anywhere; the kernel has dropped its pages and its
+        /// control port.
+        ///
+        /// Reply: `()` (the kernel does not wait for it).
+        fn terminate() -> ();
+    }
+}
+
+#[cfg(any(test, feature = "runtime"))]
+crate::interface! {
+    /// Pager → kernel, on an object's control port (ids 2300..).
+    pub mod memory_control = 2300 {
+        type Error = ControlError;
+
+        /// Data the kernel did not ask for (or the late answer to a request): the pages move
+        /// into the object from `offset` (page-aligned), at most one cluster and not past
+        /// the object's end. Pages already resident are kept and the supplied copies dropped.
+        ///
+        /// Reply: `()`, or `BadOffset`, `BadSize`, `Terminated`, `NoMemory`.
+        fn data_supply(offset: u64, data: Pages) -> ();
+
+        /// The pager has no data for `[offset, offset + length)`: threads waiting for those
+        /// pages get zero-filled pages.
+        ///
+        /// Reply: `()`, or `BadOffset`, `BadSize`, `Terminated`.
+        fn data_unavailable(offset: u64, length: u64) -> ();
+
+        /// The pages `[offset, offset + length)` cannot be had: threads waiting for them get
+        /// a memory error (the pager's `code` is logged).
+        ///
+        /// Reply: `()`, or `BadOffset`, `BadSize`, `Terminated`.
+        fn data_error(offset: u64, length: u64, code: u32) -> ();
+
+        /// Flushes `[offset, offset + length)`: its resident pages are taken from every
+        /// task that maps them and dropped, so later faults ask the pager again.
+        ///
+        /// Reply: `()` once done, or `BadOffset`, `BadSize`, `Terminated`.
+        fn lock_request(offset: u64, length: u64) -> ();
+
+        /// Changes the object's attributes (the cluster size of later requests).
+        ///
+        /// Reply: `()`, or `BadAttributes`, `Terminated`.
+        fn set_attributes(attributes: Attributes) -> ();
+    }
+}
+
+/// The memory object a request to a pager is about: the pager's name for the port it
+/// arrived on.
+#[cfg(any(test, feature = "runtime"))]
+pub fn object_of(request: &Received<'_>) -> Name {
+    request.header.local_port
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_match_the_generated_ones() {
+        assert_eq!(memory_object::ids::init, ids::INIT);
+        assert_eq!(memory_object::ids::data_request, ids::DATA_REQUEST);
+        assert_eq!(memory_object::ids::terminate, ids::TERMINATE);
+        assert_eq!(memory_control::ids::data_supply, ids::DATA_SUPPLY);
+        assert_eq!(memory_control::ids::data_unavailable, ids::DATA_UNAVAILABLE);
+        assert_eq!(memory_control::ids::data_error, ids::DATA_ERROR);
+        assert_eq!(memory_control::ids::lock_request, ids::LOCK_REQUEST);
+        assert_eq!(memory_control::ids::set_attributes, ids::SET_ATTRIBUTES);
+    }
+
+    #[test]
+    fn attributes_are_checked() {
+        assert!(Attributes::default().is_valid());
+        for pages in [1, 2, 4, 8, 16] {
+            assert!(Attributes {
+                cluster_pages: pages
+            }
+            .is_valid());
+        }
+        for pages in [0, 3, 32] {
+            assert!(!Attributes {
+                cluster_pages: pages
+            }
+            .is_valid());
+        }
+    }
+
+    #[test]
+    fn a_supply_travels_as_a_tag_and_a_region() {
+        let mut body = [0u8; 64];
+        let mut encoder = Encoder::new(&mut body);
+        // SAFETY: on the host `Pages` only records its release; nothing is mapped.
+        let pages = unsafe { Pages::from_raw(0x10_0000, 0x2000) };
+        Supply::encode(Supply::Data(pages), &mut encoder).unwrap();
+        let len = encoder.len();
+        let message = encoder.message(7).unwrap();
+        let mut buffer = [0u8; 256];
+        let size = message.encode(&mut buffer).unwrap();
+        assert_eq!(
+            crate::interface::values(&body[..len]),
+            Some(&[supply_tag::DATA][..])
+        );
+        let received = Received::parse(&buffer, size).unwrap();
+        let mut decoder = Decoder::new(&received);
+        let supply = Supply::decode(&mut decoder).unwrap();
+        decoder.finish().unwrap();
+        let Supply::Data(pages) = supply else {
+            panic!("data expected")
+        };
+        assert_eq!((pages.address(), pages.len()), (0x10_0000, 0x2000));
+        drop(pages);
+        assert_eq!(
+            crate::interface::host_log(),
+            [crate::interface::Event::Unmapped(0x10_0000, 0x2000)]
+        );
+    }
+}

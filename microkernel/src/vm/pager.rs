@@ -1,0 +1,1010 @@
+//! External pagers: memory objects whose pages come from a user-space pager over the
+//! clustered memory-object protocol (`libipc::pager`): mapping an object, asking for a
+//! cluster on a fault, taking the pager's answers and calls, and surviving pagers that die,
+//! never answer, or answer wrongly.
+//!
+//! The kernel is the client of `memory_object` (it sends `init`, `data_request` and
+//! `terminate` to the pager's port, each request with a reply port of its own, a kernel
+//! port that names the request) and the server of `memory_control` (on each object's
+//! control port). Threads that need an absent page wait on the object without a kernel
+//! stack and fault again when woken; a system call that touched the page is restarted.
+
+use super::address_space::{take_frames, FaultError, MapCopy, ObjectId};
+use super::cluster::request_range;
+use super::kernel_space::{self, phys_to_virt};
+use super::map::{Protection, Strategy, PAGE_SIZE};
+use super::object::{ObjectKind, VmObject};
+use super::page::page_flags::PREFETCHED;
+use super::statistics::{self, count};
+use crate::ipc::message::{CarriedRight, KMessage, Parts};
+use crate::ipc::port::{KernelObject, Port, PortId, Receiver};
+use crate::kern::kernel::Kernel;
+use crate::kern::loader::Exit;
+use crate::kern::queue::Fifo;
+use crate::kern::task::TaskId;
+use crate::kern::thread::{Continuation, ThreadId, ThreadState};
+use alloc::vec::Vec;
+use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use libipc::abi::message::{descriptor_kind, Descriptor, MsgReturn, DESCRIPTOR_SIZE};
+use libipc::abi::syscall::Syscall;
+use libipc::abi::KernReturn;
+use libipc::pager::{ids, supply_tag, Attributes, ControlError, PagerError};
+use serde::Serialize;
+
+/// The `offset` of an `init` request's reply port.
+const INIT: u64 = u64::MAX;
+
+/// How long a thread waits for a pager before it gets a memory error, in timer ticks
+/// (`pager_timeout=` on the command line, in milliseconds; 5 s by default).
+static TIMEOUT_TICKS: AtomicU64 = AtomicU64::new(500);
+
+/// Sets the pager timeout (from the command line).
+pub fn set_timeout_ms(ms: u64) {
+    TIMEOUT_TICKS.store(
+        ms.div_ceil(1000 / crate::arch::apic::HZ).max(1),
+        Ordering::Relaxed,
+    );
+}
+
+fn timeout() -> u64 {
+    TIMEOUT_TICKS.load(Ordering::Relaxed)
+}
+
+fn now() -> u64 {
+    crate::arch::percpu::current().ticks()
+}
+
+/// Where an object's pager stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LinkState {
+    /// `init` sent, no answer yet: faults wait.
+    Initializing,
+    Ready,
+    /// The pager's port died (or it refused `init`): absent pages are memory errors.
+    Dead,
+}
+
+/// A request sent and not answered.
+#[derive(Clone, Copy, Debug)]
+pub struct Pending {
+    pub start: u64,
+    pub end: u64,
+    /// The page whose fault asked (the others are read-ahead).
+    pub faulting: u64,
+    pub sent_at: u64,
+    /// The kernel port the answer comes to.
+    pub reply: PortId,
+}
+
+/// The kernel's side of one pager-backed object.
+pub struct PagerLink {
+    /// The pager's port for the object (the kernel holds one send right while it is alive).
+    pub port: PortId,
+    /// The object's control port (its receive right is the kernel's).
+    pub control: PortId,
+    pub state: LinkState,
+    pub cluster_pages: u32,
+    pub pending: Vec<Pending>,
+    /// Threads waiting for a page of the object (or for `init`).
+    pub waiters: Fifo<ThreadId>,
+}
+
+impl PagerLink {
+    fn pending_at(&self, offset: u64) -> Option<usize> {
+        self.pending
+            .iter()
+            .position(|p| (p.start..p.end).contains(&offset))
+    }
+}
+
+/// How a thread waiting for a page goes on once the page is there (or cannot be had).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Resume {
+    /// A fault in user mode at `address`: the instruction runs again (a memory error ends
+    /// the task).
+    Fault { address: u64 },
+    /// A system call that touched the page: it runs again (a memory error is its result).
+    Syscall,
+    /// The receive of a `mach_msg` whose buffer needed the page: the receive runs again
+    /// (whatever the call had sent is not sent again).
+    Receive,
+}
+
+/// Pager objects whose last reference went (`release_object` cannot send messages): the
+/// kernel terminates them at its next exit to user mode.
+static RELEASED: spin::Mutex<Vec<ObjectId>> = spin::Mutex::new(Vec::new());
+static ANY_RELEASED: AtomicBool = AtomicBool::new(false);
+
+/// The object was freed: its pager is told, and its ports go, by [`Kernel::reap_pagers`].
+pub fn object_released(id: ObjectId) {
+    let mut released = RELEASED.lock();
+    if released.try_reserve(1).is_err() {
+        log::error!("vm: no memory to terminate a pager object; its ports leak");
+        return;
+    }
+    released.push(id);
+    ANY_RELEASED.store(true, Ordering::Release);
+}
+
+/// Whether freed pager objects wait to be terminated (cheap: checked on every exit).
+#[inline(always)]
+pub fn pagers_released() -> bool {
+    ANY_RELEASED.load(Ordering::Relaxed)
+}
+
+/// Encodes values as a body's data: the `u16` length prefix, then postcard.
+fn values<T: Serialize>(value: &T, out: &mut Vec<u8>) -> Result<(), ()> {
+    let mut buffer = [0u8; 64];
+    let encoded = postcard::to_slice(value, &mut buffer).map_err(|_| ())?;
+    let length = encoded.len() as u16;
+    out.try_reserve(2 + encoded.len()).map_err(|_| ())?;
+    out.extend_from_slice(&length.to_le_bytes());
+    out.extend_from_slice(encoded);
+    Ok(())
+}
+
+/// A decoded call or answer from a pager: its data values and its out-of-line regions.
+struct Incoming<'a> {
+    values: &'a [u8],
+}
+
+impl<'a> Incoming<'a> {
+    /// The data of a body with `descriptors` descriptors in front (complex messages).
+    fn new(body: &'a [u8], complex: bool) -> Option<Incoming<'a>> {
+        let data = if complex {
+            let count = u32::from_le_bytes(body.get(..4)?.try_into().ok()?) as usize;
+            body.get(4 + count * DESCRIPTOR_SIZE..)?
+        } else {
+            body
+        };
+        Some(Incoming {
+            values: libipc::abi::body::values(data)?,
+        })
+    }
+
+    fn take<T: serde::de::DeserializeOwned>(&mut self) -> Option<T> {
+        let (value, rest) = postcard::take_from_bytes(self.values).ok()?;
+        self.values = rest;
+        Some(value)
+    }
+}
+
+/// Takes the first out-of-line region of a message.
+fn first_region(memory: &mut [Option<MapCopy>]) -> Option<MapCopy> {
+    memory.iter_mut().find_map(Option::take)
+}
+
+impl Kernel {
+    /// `vm_map`: maps `[offset, offset + size)` of the memory object behind send right
+    /// `name` of `task`'s into its address space; the object is created (and its pager sent
+    /// `init`) the first time the port is mapped by anyone.
+    pub fn map_memory_object(
+        &mut self,
+        task: TaskId,
+        address: Option<u64>,
+        size: u64,
+        name: u32,
+        offset: u64,
+        protection: Protection,
+    ) -> Result<u64, KernReturn> {
+        use crate::ipc::space::{Object, Rights};
+        let t = self.tasks.get(task).ok_or(KernReturn::InvalidArgument)?;
+        let entry = t.ipc.lookup(name).ok_or(KernReturn::InvalidName)?;
+        let Object::Port(port) = entry.object else {
+            return Err(KernReturn::InvalidRight);
+        };
+        if !entry.rights.contains(Rights::SEND) {
+            return Err(KernReturn::InvalidRight);
+        }
+        // A pager is a task: kernel ports (a task's, a control port) are no memory objects.
+        if !matches!(
+            self.ports.get(port).map(|p| p.receiver),
+            Some(Receiver::Task(_) | Receiver::InTransit)
+        ) {
+            return Err(KernReturn::InvalidRight);
+        }
+        let end = offset
+            .checked_add(size)
+            .ok_or(KernReturn::InvalidArgument)?;
+        let object = match self.pager_ports.get(&port).copied() {
+            Some(object) => {
+                let o = self
+                    .objects
+                    .get_mut(object)
+                    .ok_or(KernReturn::InvalidArgument)?;
+                o.add_reference();
+                o.grow(end);
+                object
+            }
+            None => self.new_pager_object(port, end)?,
+        };
+        let t = self
+            .tasks
+            .get_mut(task)
+            .ok_or(KernReturn::InvalidArgument)?;
+        match t.space.map_object(
+            address,
+            libipc::abi::syscall::VM_ANYWHERE_BASE,
+            size,
+            object,
+            offset,
+            protection,
+        ) {
+            Ok(start) => Ok(start),
+            Err(e) => {
+                super::address_space::release_object(&mut self.objects, object);
+                self.reap_pagers();
+                Err(e)
+            }
+        }
+    }
+
+    /// A new object over pager port `port`, `size` bytes so far, with its control port; its
+    /// `init` is on its way.
+    fn new_pager_object(&mut self, port: PortId, size: u64) -> Result<ObjectId, KernReturn> {
+        let shortage = KernReturn::ResourceShortage;
+        self.pager_ports.try_reserve(1).map_err(|_| shortage)?;
+        self.pagers.try_reserve(1).map_err(|_| shortage)?;
+        let object = self
+            .objects
+            .insert(VmObject::new(ObjectKind::Pager, size))
+            .map_err(|_| shortage)?;
+        let control =
+            match self
+                .ports
+                .insert(Port::new(Receiver::Kernel(KernelObject::MemoryControl(
+                    object,
+                )))) {
+                Ok(control) => control,
+                Err(_) => {
+                    self.objects.remove(object);
+                    return Err(KernReturn::ResourceShortage);
+                }
+            };
+        if let Some(p) = self.ports.get_mut(port) {
+            p.send_rights += 1;
+        }
+        self.pager_ports.insert(port, object);
+        self.pagers.insert(
+            object,
+            PagerLink {
+                port,
+                control,
+                state: LinkState::Initializing,
+                cluster_pages: libipc::pager::DEFAULT_CLUSTER_PAGES,
+                pending: Vec::new(),
+                waiters: Fifo::new(),
+            },
+        );
+        // The pager gets a send right to the control port with `init`.
+        let sent = self.reply_port(object, INIT).and_then(|reply| {
+            if let Some(c) = self.ports.get_mut(control) {
+                c.send_rights += 1;
+                c.make_send_count += 1;
+            }
+            let mut body = Vec::new();
+            values(&size, &mut body)?;
+            self.send_to_pager(
+                port,
+                ids::INIT,
+                Some(CarriedRight::Send(control)),
+                body,
+                Some(reply),
+            );
+            Ok(())
+        });
+        if sent.is_err() {
+            // The object stays; faults on it find no pager and wait out their timeout.
+            log::error!("vm: no memory to send init to a pager");
+        }
+        Ok(object)
+    }
+
+    /// A kernel port for the answer to the request at `offset` (or `INIT`) of `object`,
+    /// with the one send-once right that travels in the request.
+    fn reply_port(&mut self, object: ObjectId, offset: u64) -> Result<PortId, ()> {
+        let mut port = Port::new(Receiver::Kernel(KernelObject::PagerReply {
+            object,
+            offset,
+        }));
+        port.send_once_rights = 1;
+        self.ports.insert(port).map_err(|_| ())
+    }
+
+    /// Sends a request to a pager's port: `id`, data `values` (length-prefixed), at most one
+    /// right, the reply right `reply`. Kernel requests never wait for room.
+    fn send_to_pager(
+        &mut self,
+        port: PortId,
+        id: u32,
+        carry: Option<CarriedRight>,
+        values: Vec<u8>,
+        reply: Option<PortId>,
+    ) {
+        let mut body = values;
+        let mut rights = Vec::new();
+        if let Some(right) = carry {
+            let mut with = Vec::new();
+            if with.try_reserve(4 + DESCRIPTOR_SIZE + body.len()).is_err()
+                || rights.try_reserve(1).is_err()
+            {
+                self.release(right);
+                if let Some(reply) = reply {
+                    self.destroy_port(reply);
+                }
+                return;
+            }
+            with.extend_from_slice(&1u32.to_le_bytes());
+            let descriptor = Descriptor {
+                kind: descriptor_kind::PORT,
+                ..Descriptor::default()
+            };
+            with.extend_from_slice(&descriptor.to_bytes());
+            with.extend_from_slice(&body);
+            body = with;
+            rights.push(Some(right));
+        }
+        let message = KMessage {
+            id,
+            complex: !rights.is_empty(),
+            reply: reply.map(CarriedRight::SendOnce),
+            rights,
+            memory: Vec::new(),
+            body,
+            destination: None,
+        };
+        self.kernel_send(port, message);
+    }
+
+    /// Blocks `thread` until the page at `offset` of pager object `object` is there, asking
+    /// the pager for it (and its cluster's likely neighbours) unless it was asked already.
+    /// `Err` when it cannot come (the pager is dead): the caller reports a memory error.
+    pub fn wait_for_page(
+        &mut self,
+        thread: ThreadId,
+        object: ObjectId,
+        offset: u64,
+        strategy: Strategy,
+        access: Protection,
+        resume: Resume,
+    ) -> Result<(), FaultError> {
+        let size = self.objects.get(object).map_or(0, VmObject::size);
+        let link = self.pagers.get(&object).ok_or(FaultError::MemoryError)?;
+        match link.state {
+            LinkState::Dead => return Err(FaultError::MemoryError),
+            LinkState::Initializing => {}
+            LinkState::Ready if link.pending_at(offset).is_some() => {}
+            LinkState::Ready => self.request(object, offset, strategy, access, size)?,
+        }
+        let link = self
+            .pagers
+            .get_mut(&object)
+            .ok_or(FaultError::MemoryError)?;
+        link.waiters.push_back(&mut self.threads, thread);
+        // A blocked receiver switching to this wait drops its receive deadline.
+        self.timers.remove(&mut self.threads, thread);
+        if let Some(t) = self.threads.get_mut(thread) {
+            match resume {
+                Resume::Fault { .. } => {}
+                Resume::Syscall => t.frame.rip -= 2,
+                Resume::Receive => {
+                    use libipc::abi::message::options;
+                    t.frame.rip -= 2;
+                    t.frame.rax = Syscall::MachMsg as u64;
+                    t.frame.rsi &= !(options::SEND | options::SEND_TIMEOUT);
+                }
+            }
+        }
+        self.block(
+            thread,
+            Continuation::PageWait {
+                object,
+                offset,
+                resume,
+            },
+            Some(now() + timeout()),
+        );
+        Ok(())
+    }
+
+    /// Sends the `data_request` for a fault at `offset`: the cluster's run of absent pages
+    /// the strategy predicts.
+    fn request(
+        &mut self,
+        object: ObjectId,
+        offset: u64,
+        strategy: Strategy,
+        access: Protection,
+        size: u64,
+    ) -> Result<(), FaultError> {
+        let (o, link) = match (self.objects.get(object), self.pagers.get(&object)) {
+            (Some(o), Some(link)) => (o, link),
+            _ => return Err(FaultError::MemoryError),
+        };
+        let range = request_range(offset, strategy, link.cluster_pages, size, |at| {
+            !o.has_page(at) && link.pending_at(at).is_none()
+        });
+        let port = link.port;
+        let reply = self
+            .reply_port(object, range.start)
+            .map_err(|()| FaultError::OutOfMemory)?;
+        let pages = (range.end - range.start) / PAGE_SIZE;
+        let mut body = Vec::new();
+        let link = self
+            .pagers
+            .get_mut(&object)
+            .ok_or(FaultError::MemoryError)?;
+        if link.pending.try_reserve(1).is_err()
+            || values(
+                &(range.start, range.end - range.start, access.bits()),
+                &mut body,
+            )
+            .is_err()
+        {
+            self.destroy_port(reply);
+            return Err(FaultError::OutOfMemory);
+        }
+        link.pending.push(Pending {
+            start: range.start,
+            end: range.end,
+            faulting: offset,
+            sent_at: now(),
+            reply,
+        });
+        count(&statistics::REQUESTS_BY_PAGES[pages.min(16) as usize]);
+        statistics::add(&statistics::PREFETCHED, pages - 1);
+        self.send_to_pager(port, ids::DATA_REQUEST, None, body, Some(reply));
+        Ok(())
+    }
+
+    /// A message for a kernel port of the pager protocol (a control port or a reply port):
+    /// acted on at once, in the sender's call. Its rights and memory are used or released.
+    pub fn pager_message(&mut self, port: PortId, object: KernelObject, mut parts: Parts<'_>) {
+        let reply = parts.reply.take();
+        self.release_destination(parts.destination.take());
+        match object {
+            KernelObject::PagerReply { object, offset } => {
+                self.destroy_port(port);
+                if let Some(right) = reply {
+                    self.release(right);
+                }
+                self.pager_answer(object, offset, &mut parts);
+            }
+            KernelObject::MemoryControl(object) => {
+                let answer = self.control_call(object, &mut parts);
+                if let Some(right) = reply {
+                    self.control_reply(right, parts.id, answer);
+                }
+            }
+            _ => {}
+        }
+        for right in parts.rights.iter_mut().filter_map(Option::take) {
+            self.release(right);
+        }
+        for copy in parts.memory.iter_mut().filter_map(Option::take) {
+            copy.release(&mut self.objects);
+        }
+    }
+
+    /// The answer to `init` (`offset` is `INIT`) or to the `data_request` at `offset`.
+    fn pager_answer(&mut self, object: ObjectId, offset: u64, parts: &mut Parts<'_>) {
+        let Some(mut incoming) = Incoming::new(parts.body, parts.complex) else {
+            count(&statistics::PAGER_REJECTS);
+            self.answer_failed(object, offset);
+            return;
+        };
+        let status = incoming.take::<u8>();
+        if offset == INIT {
+            let attributes = match status {
+                Some(libipc::abi::body::status::OK) => incoming.take::<Attributes>(),
+                _ => None,
+            };
+            let Some(link) = self.pagers.get_mut(&object) else {
+                return;
+            };
+            match attributes {
+                Some(a) if a.is_valid() => {
+                    link.cluster_pages = a.cluster_pages;
+                    link.state = LinkState::Ready;
+                }
+                Some(a) => {
+                    log::warn!(
+                        "vm: pager asked for clusters of {} pages; using {}",
+                        a.cluster_pages,
+                        libipc::pager::DEFAULT_CLUSTER_PAGES
+                    );
+                    count(&statistics::PAGER_REJECTS);
+                    link.state = LinkState::Ready;
+                }
+                None => {
+                    log::warn!("vm: a pager refused init; its object gives memory errors");
+                    link.state = LinkState::Dead;
+                }
+            }
+            self.wake_page_waiters(object, None);
+            return;
+        }
+        let Some(link) = self.pagers.get_mut(&object) else {
+            return;
+        };
+        let Some(i) = link.pending.iter().position(|p| p.start == offset) else {
+            count(&statistics::PAGER_REJECTS);
+            return;
+        };
+        let request = link.pending.remove(i);
+        match status {
+            Some(libipc::abi::body::status::OK) => match incoming.take::<u8>() {
+                Some(supply_tag::DATA) => {
+                    let Some(copy) = first_region(parts.memory) else {
+                        count(&statistics::PAGER_REJECTS);
+                        return self.fail_waiters(object, request.start..request.end);
+                    };
+                    if copy.size == 0
+                        || !copy.size.is_multiple_of(PAGE_SIZE)
+                        || copy.size > request.end - request.start
+                    {
+                        log::warn!(
+                            "vm: pager supplied {:#x} bytes for a request of {:#x}",
+                            copy.size,
+                            request.end - request.start
+                        );
+                        count(&statistics::PAGER_REJECTS);
+                        copy.release(&mut self.objects);
+                        return self.fail_waiters(object, request.start..request.end);
+                    }
+                    self.install(object, request.start, Some(copy), Some(request));
+                }
+                Some(supply_tag::UNAVAILABLE) => {
+                    let pages = (request.end - request.start) / PAGE_SIZE;
+                    self.install_zeros(object, request.start, pages);
+                }
+                _ => {
+                    count(&statistics::PAGER_REJECTS);
+                    self.fail_waiters(object, request.start..request.end);
+                }
+            },
+            _ => {
+                if let Some(error) = incoming.take::<PagerError>() {
+                    log::debug!("vm: pager error {error:?} at {:#x}", request.start);
+                }
+                self.fail_waiters(object, request.start..request.end);
+            }
+        }
+    }
+
+    /// The answer to the request at `offset` never came (its reply right was destroyed: the
+    /// pager dropped it, or died): the threads waiting for it get a memory error.
+    pub fn pager_reply_dropped(&mut self, port: PortId, object: ObjectId, offset: u64) {
+        self.destroy_port(port);
+        self.answer_failed(object, offset);
+    }
+
+    fn answer_failed(&mut self, object: ObjectId, offset: u64) {
+        let Some(link) = self.pagers.get_mut(&object) else {
+            return;
+        };
+        if offset == INIT {
+            link.state = LinkState::Dead;
+            self.fail_waiters(object, 0..u64::MAX);
+            return;
+        }
+        if let Some(i) = link.pending.iter().position(|p| p.start == offset) {
+            let request = link.pending.remove(i);
+            self.fail_waiters(object, request.start..request.end);
+        }
+    }
+
+    /// A `memory_control` call; its answer (the reply's status and error).
+    fn control_call(
+        &mut self,
+        object: ObjectId,
+        parts: &mut Parts<'_>,
+    ) -> Result<(), ControlError> {
+        let Some(link) = self.pagers.get(&object) else {
+            return Err(ControlError::Terminated);
+        };
+        let cluster = u64::from(link.cluster_pages) * PAGE_SIZE;
+        let size = self
+            .objects
+            .get(object)
+            .map_or(0, |o| o.size().next_multiple_of(PAGE_SIZE));
+        let Some(mut incoming) = Incoming::new(parts.body, parts.complex) else {
+            count(&statistics::PAGER_REJECTS);
+            return Err(ControlError::BadSize);
+        };
+        // A range: page-aligned, inside the object, inside one cluster.
+        let check = |offset: u64, length: u64| {
+            if !offset.is_multiple_of(PAGE_SIZE) || offset >= size {
+                return Err(ControlError::BadOffset);
+            }
+            let end = offset.checked_add(length).ok_or(ControlError::BadSize)?;
+            if length == 0
+                || !length.is_multiple_of(PAGE_SIZE)
+                || end > size
+                || offset / cluster != (end - 1) / cluster
+            {
+                return Err(ControlError::BadSize);
+            }
+            Ok(())
+        };
+        let result = match parts.id {
+            ids::DATA_SUPPLY => {
+                let offset = incoming.take::<u64>();
+                let copy = first_region(parts.memory);
+                match (offset, copy) {
+                    (Some(offset), Some(copy)) => match check(offset, copy.size) {
+                        Ok(()) => {
+                            self.install(object, offset, Some(copy), None);
+                            Ok(())
+                        }
+                        Err(e) => {
+                            copy.release(&mut self.objects);
+                            Err(e)
+                        }
+                    },
+                    (_, copy) => {
+                        if let Some(copy) = copy {
+                            copy.release(&mut self.objects);
+                        }
+                        Err(ControlError::BadSize)
+                    }
+                }
+            }
+            ids::DATA_UNAVAILABLE | ids::DATA_ERROR | ids::LOCK_REQUEST => {
+                let range = incoming.take::<u64>().zip(incoming.take::<u64>());
+                let code = if parts.id == ids::DATA_ERROR {
+                    incoming.take::<u32>()
+                } else {
+                    Some(0)
+                };
+                match (range, code) {
+                    (Some((offset, length)), Some(code)) => {
+                        check(offset, length).map(|()| match parts.id {
+                            ids::DATA_UNAVAILABLE => {
+                                self.install_zeros(object, offset, length / PAGE_SIZE)
+                            }
+                            ids::DATA_ERROR => {
+                                log::debug!("vm: pager error {code} at {offset:#x}");
+                                self.forget_pending(object, offset..offset + length);
+                                self.fail_waiters(object, offset..offset + length);
+                            }
+                            _ => self.flush(object, offset..offset + length),
+                        })
+                    }
+                    _ => Err(ControlError::BadSize),
+                }
+            }
+            ids::SET_ATTRIBUTES => match incoming.take::<Attributes>() {
+                Some(a) if a.is_valid() => {
+                    if let Some(link) = self.pagers.get_mut(&object) {
+                        link.cluster_pages = a.cluster_pages;
+                    }
+                    Ok(())
+                }
+                _ => Err(ControlError::BadAttributes),
+            },
+            _ => Err(ControlError::BadSize),
+        };
+        if result.is_err() {
+            count(&statistics::PAGER_REJECTS);
+        }
+        result
+    }
+
+    /// Replies to a `memory_control` call through `right`.
+    fn control_reply(&mut self, right: CarriedRight, id: u32, answer: Result<(), ControlError>) {
+        use libipc::abi::body::status;
+        let mut body = Vec::new();
+        let known = (ids::DATA_SUPPLY..=ids::SET_ATTRIBUTES).contains(&id);
+        let encoded = match answer {
+            Ok(()) => values(&status::OK, &mut body),
+            Err(_) if !known => values(&status::UNKNOWN_ROUTINE, &mut body),
+            Err(e) => values(&(status::ERROR, e), &mut body),
+        };
+        if encoded.is_err() {
+            self.release(right);
+            return;
+        }
+        let port = right.port();
+        let message = KMessage {
+            id: id.wrapping_add(100),
+            complex: false,
+            reply: None,
+            rights: Vec::new(),
+            memory: Vec::new(),
+            body,
+            destination: Some(right),
+        };
+        self.kernel_send(port, message);
+    }
+
+    /// Moves the pages of `copy` (or zeros, with no copy) into `object` from `offset`:
+    /// pages already resident keep their contents; past the object's end nothing goes.
+    /// For the answer to `request`, its read-ahead pages are marked prefetched.
+    fn install(
+        &mut self,
+        object: ObjectId,
+        offset: u64,
+        copy: Option<MapCopy>,
+        request: Option<Pending>,
+    ) {
+        let Some(copy) = copy else {
+            return;
+        };
+        let frames = match take_frames(&mut self.objects, copy) {
+            Ok(frames) => frames,
+            Err(_) => {
+                // No memory to take them: the pages stay absent, asked for again later.
+                self.wake_page_waiters(object, None);
+                return;
+            }
+        };
+        let mut at = offset;
+        for frame in frames {
+            self.install_page(object, at, frame, request);
+            at += PAGE_SIZE;
+        }
+        self.wake_page_waiters(object, None);
+    }
+
+    /// Zero-fills `pages` pages of `object` from `offset` that are not resident.
+    fn install_zeros(&mut self, object: ObjectId, offset: u64, pages: u64) {
+        for i in 0..pages {
+            self.install_page(object, offset + i * PAGE_SIZE, None, None);
+            count(&statistics::UNAVAILABLE);
+        }
+        self.wake_page_waiters(object, None);
+    }
+
+    /// Puts `frame` (or a zeroed frame) in `object` at `offset`, unless a page is there.
+    fn install_page(
+        &mut self,
+        object: ObjectId,
+        offset: u64,
+        frame: Option<u64>,
+        request: Option<Pending>,
+    ) {
+        let Some(o) = self.objects.get_mut(object) else {
+            if let Some(frame) = frame {
+                let _ = kernel_space::free_frame(frame);
+            }
+            return;
+        };
+        if o.has_page(offset) || offset >= o.size() {
+            if let Some(frame) = frame {
+                let _ = kernel_space::free_frame(frame);
+            }
+            return;
+        }
+        let frame = match frame {
+            Some(frame) => {
+                count(&statistics::PAGEINS);
+                frame
+            }
+            None => {
+                let Some(frame) = kernel_space::allocate_user_frame() else {
+                    return;
+                };
+                // SAFETY: a fresh frame, mapped by the direct map, owned by nobody yet.
+                unsafe {
+                    core::ptr::write_bytes(phys_to_virt(frame) as *mut u8, 0, PAGE_SIZE as usize)
+                };
+                frame
+            }
+        };
+        if o.insert_page(offset, frame).is_err() {
+            let _ = kernel_space::free_frame(frame);
+            return;
+        }
+        kernel_space::with_mappings(|m| {
+            m.set_owner(frame / PAGE_SIZE, object.to_raw(), offset);
+            if request.is_some_and(|r| r.faulting != offset) {
+                m.note_flags(frame / PAGE_SIZE, PREFETCHED);
+            }
+        });
+    }
+
+    /// Takes the resident pages in `range` of `object` from every task that maps them and
+    /// frees them (`lock_request`'s flush).
+    fn flush(&mut self, object: ObjectId, range: core::ops::Range<u64>) {
+        let Some(o) = self.objects.get_mut(object) else {
+            return;
+        };
+        o.remove_pages(range.start, range.end, |frame| {
+            super::pmap::remove_everywhere(frame);
+            let _ = kernel_space::free_frame(frame);
+        });
+    }
+
+    /// Forgets the requests overlapping `range` (answered some other way).
+    fn forget_pending(&mut self, object: ObjectId, range: core::ops::Range<u64>) {
+        let Some(link) = self.pagers.get_mut(&object) else {
+            return;
+        };
+        let mut replies = Vec::new();
+        link.pending.retain(|p| {
+            let overlaps = p.start < range.end && range.start < p.end;
+            if overlaps && replies.try_reserve(1).is_ok() {
+                replies.push(p.reply);
+                return false;
+            }
+            true
+        });
+        for reply in replies {
+            self.destroy_port(reply);
+        }
+    }
+
+    /// Wakes the threads waiting on `object` (those for pages in `range`, or all): each
+    /// faults again, finding its page or asking anew.
+    fn wake_page_waiters(&mut self, object: ObjectId, range: Option<core::ops::Range<u64>>) {
+        for thread in self.take_page_waiters(object, range) {
+            self.timers.remove(&mut self.threads, thread);
+            if let Some(t) = self.threads.get_mut(thread) {
+                t.continuation = Continuation::ReturnToUser;
+                t.state = ThreadState::Ready;
+            }
+            self.make_ready(thread);
+        }
+    }
+
+    /// Gives the threads waiting for pages of `object` in `range` a memory error.
+    fn fail_waiters(&mut self, object: ObjectId, range: core::ops::Range<u64>) {
+        for thread in self.take_page_waiters(object, Some(range)) {
+            self.timers.remove(&mut self.threads, thread);
+            self.page_error(thread);
+        }
+    }
+
+    /// Takes the threads waiting on `object` (for pages in `range`, or all) off its queue.
+    fn take_page_waiters(
+        &mut self,
+        object: ObjectId,
+        range: Option<core::ops::Range<u64>>,
+    ) -> Vec<ThreadId> {
+        let mut taken = Vec::new();
+        let Some(link) = self.pagers.get_mut(&object) else {
+            return taken;
+        };
+        let mut keep = Fifo::new();
+        while let Some(thread) = link.waiters.pop_front(&mut self.threads) {
+            let wanted = match self.threads.get(thread).map(|t| t.continuation) {
+                Some(Continuation::PageWait { offset, .. }) => {
+                    range.as_ref().is_none_or(|r| r.contains(&offset))
+                }
+                _ => true,
+            };
+            if wanted && taken.try_reserve(1).is_ok() {
+                taken.push(thread);
+            } else {
+                keep.push_back(&mut self.threads, thread);
+            }
+        }
+        link.waiters = keep;
+        taken
+    }
+
+    /// `thread`, waiting for a page, gets a memory error: a fault ends its task, a system
+    /// call returns the error.
+    fn page_error(&mut self, thread: ThreadId) {
+        count(&statistics::MEMORY_ERRORS);
+        let Some(t) = self.threads.get_mut(thread) else {
+            return;
+        };
+        let Continuation::PageWait { resume, .. } = t.continuation else {
+            return;
+        };
+        match resume {
+            Resume::Fault { address } => {
+                let (task, rip) = (t.task, t.frame.rip);
+                t.continuation = Continuation::ReturnToUser;
+                self.terminate_task(
+                    task,
+                    Exit::Fault(format_args!(
+                        "#PF page fault at {address:#x} (rip={rip:#x}): {}",
+                        FaultError::MemoryError
+                    )),
+                );
+            }
+            Resume::Syscall | Resume::Receive => {
+                t.frame.rip += 2;
+                let code = if resume == Resume::Receive {
+                    MsgReturn::RcvInvalidData as u64
+                } else if t.frame.rax == Syscall::MachMsg as u64 {
+                    MsgReturn::SendInvalidMemory as u64
+                } else {
+                    KernReturn::MemoryError as u64
+                };
+                self.finish_wait(thread, code, 0);
+                self.make_ready(thread);
+            }
+        }
+    }
+
+    /// A page wait ran out of time: the pager has not answered. Requests for the page older
+    /// than the timeout are forgotten (a later fault asks again) and the thread gets a
+    /// memory error.
+    pub fn page_wait_expired(&mut self, thread: ThreadId) {
+        let Some(Continuation::PageWait { object, offset, .. }) =
+            self.threads.get(thread).map(|t| t.continuation)
+        else {
+            return;
+        };
+        count(&statistics::PAGER_TIMEOUTS);
+        self.remove_page_waiter(thread, object);
+        let cutoff = now().saturating_sub(timeout());
+        let stale = self.pagers.get(&object).and_then(|link| {
+            link.pending
+                .iter()
+                .find(|p| (p.start..p.end).contains(&offset) && p.sent_at <= cutoff)
+                .map(|p| p.start..p.end)
+        });
+        if let Some(range) = stale {
+            self.forget_pending(object, range);
+        }
+        self.page_error(thread);
+    }
+
+    /// Takes `thread` off `object`'s waiters (its wait was cancelled).
+    pub fn remove_page_waiter(&mut self, thread: ThreadId, object: ObjectId) {
+        if let Some(link) = self.pagers.get_mut(&object) {
+            link.waiters.remove(&mut self.threads, thread);
+        }
+    }
+
+    /// The pager's port for `object` died: nothing more will come; waiting threads and later
+    /// faults on absent pages get memory errors. Resident pages stay.
+    pub fn pager_died(&mut self, port: PortId) {
+        let Some(object) = self.pager_ports.remove(&port) else {
+            return;
+        };
+        let Some(link) = self.pagers.get_mut(&object) else {
+            return;
+        };
+        link.state = LinkState::Dead;
+        let replies: Vec<PortId> = core::mem::take(&mut link.pending)
+            .into_iter()
+            .map(|p| p.reply)
+            .collect();
+        for reply in replies {
+            self.destroy_port(reply);
+        }
+        self.fail_waiters(object, 0..u64::MAX);
+    }
+
+    /// Terminates the pager objects freed since the last call: the pager is told, the
+    /// control port and unanswered requests go, the kernel's send right is released.
+    pub fn reap_pagers(&mut self) {
+        if !ANY_RELEASED.swap(false, Ordering::Acquire) {
+            return;
+        }
+        let released = core::mem::take(&mut *RELEASED.lock());
+        for object in released {
+            let Some(mut link) = self.pagers.remove(&object) else {
+                continue;
+            };
+            // Threads still waiting (their region went meanwhile) fault again and find
+            // nothing there.
+            while let Some(thread) = link.waiters.pop_front(&mut self.threads) {
+                self.timers.remove(&mut self.threads, thread);
+                if let Some(t) = self.threads.get_mut(thread) {
+                    t.continuation = Continuation::ReturnToUser;
+                    t.state = ThreadState::Ready;
+                }
+                self.make_ready(thread);
+            }
+            for pending in link.pending {
+                self.destroy_port(pending.reply);
+            }
+            self.destroy_port(link.control);
+            if link.state != LinkState::Dead || self.pager_ports.get(&link.port) == Some(&object) {
+                self.pager_ports.remove(&link.port);
+                let mut body = Vec::new();
+                if values(&(), &mut body).is_ok() {
+                    self.send_to_pager(link.port, ids::TERMINATE, None, body, None);
+                }
+                self.release_send_right(link.port);
+            }
+        }
+    }
+}

@@ -1,0 +1,47 @@
+//! External pagers, tested from user space: `pager_test` runs as the first task, each case a
+//! pager (the test) and a child faulting on its object: fault-in, read-ahead by strategy,
+//! cluster alignment and clipping, zero fill, errors, a dying and a silent pager, rejected
+//! answers and calls, flushes, system calls and receives that wait for a page, terminate.
+
+use kernel_tests::{boot, Summary};
+
+const CASES: &[&str] = &[
+    "fault_in_through_a_pager",
+    "read_ahead_by_strategy",
+    "clusters_are_aligned_and_clipped",
+    "unavailable_is_zero_filled",
+    "data_error_is_a_memory_error",
+    "pager_death_is_a_memory_error",
+    "silent_pager_times_out",
+    "wrong_size_supply_is_rejected",
+    "bad_control_calls_are_rejected",
+    "supply_ahead_and_flush",
+    "system_calls_on_paged_memory_run_again",
+    "blocked_receiver_buffer_paged_in",
+    "terminate_when_unmapped",
+];
+
+#[test]
+fn external_pagers_work_in_the_guest() {
+    // A short pager timeout keeps the silent-pager case quick.
+    let run = boot(
+        "external_pagers_work_in_the_guest",
+        "init=pager_test pager_timeout=300",
+    );
+    run.expect_all_passed(CASES);
+    let expected = Summary {
+        passed: CASES.len() as u32,
+        failed: 0,
+    };
+    if run.report.summary != Some(expected) {
+        run.fail(&format!(
+            "expected {expected:?}, got {:?}",
+            run.report.summary
+        ));
+    }
+    // A memory error ends the faulting task with a report; the kernel goes on.
+    run.expect_line_containing(
+        &["task pager_test terminated: #PF", "memory error"],
+        "the memory-error report",
+    );
+}
