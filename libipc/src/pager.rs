@@ -35,11 +35,13 @@ pub mod ids {
     pub const INIT: u32 = 2200;
     pub const DATA_REQUEST: u32 = 2201;
     pub const TERMINATE: u32 = 2202;
+    pub const DATA_RETURN: u32 = 2203;
     pub const DATA_SUPPLY: u32 = 2300;
     pub const DATA_UNAVAILABLE: u32 = 2301;
     pub const DATA_ERROR: u32 = 2302;
     pub const LOCK_REQUEST: u32 = 2303;
     pub const SET_ATTRIBUTES: u32 = 2304;
+    pub const CREATE: u32 = 2400;
 }
 
 /// The first value of an encoded [`Supply`]: which variant follows.
@@ -114,6 +116,48 @@ impl Wire for Supply {
     }
 }
 
+/// The first value of an encoded [`Returned`]: which variant follows.
+pub mod returned_tag {
+    /// [`Returned::Stored`](super::Returned::Stored).
+    pub const STORED: u8 = 0;
+    /// [`Returned::Refused`](super::Returned::Refused): one out-of-line region follows.
+    pub const REFUSED: u8 = 1;
+}
+
+/// A pager's answer to `data_return`.
+#[cfg(any(test, feature = "runtime"))]
+#[derive(Debug, PartialEq, Eq)]
+pub enum Returned {
+    /// The pages are safe with the pager; it will supply them when asked.
+    Stored,
+    /// The pager could not keep them (its store is full, its disk failed): it gives them
+    /// back, all of them, and the kernel keeps them dirty. Nothing is lost.
+    Refused(Pages),
+}
+
+#[cfg(any(test, feature = "runtime"))]
+impl Wire for Returned {
+    type Give<'a> = Returned;
+
+    fn encode(value: Returned, encoder: &mut Encoder<'_>) -> Result<(), MessageError> {
+        match value {
+            Returned::Stored => encoder.data(&returned_tag::STORED),
+            Returned::Refused(pages) => {
+                encoder.data(&returned_tag::REFUSED)?;
+                Pages::encode(pages, encoder)
+            }
+        }
+    }
+
+    fn decode(decoder: &mut Decoder<'_>) -> Result<Returned, Malformed> {
+        match decoder.data::<u8>()? {
+            returned_tag::STORED => Ok(Returned::Stored),
+            returned_tag::REFUSED => Ok(Returned::Refused(Pages::decode(decoder)?)),
+            _ => Err(Malformed),
+        }
+    }
+}
+
 /// Why a pager could not answer a request: the faulting threads get a memory error.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum PagerError {
@@ -164,6 +208,16 @@ crate::interface! {
         ///
         /// Reply: `()` (the kernel does not wait for it).
         fn terminate() -> ();
+
+        /// Pageout: the pages `[offset, offset + data.len())` (inside one cluster) move to
+        /// the pager, which must supply them when they are asked for again. `dirty`: they
+        /// were written since the pager last had them (else the pager may already hold this
+        /// data; the kernel returns clean pages only when it swaps a task out).
+        ///
+        /// Reply: [`Returned::Stored`] once the pages are safe, or [`Returned::Refused`]
+        /// with the pages. The kernel limits the pages in flight to a pager and never waits
+        /// for the reply to go on.
+        fn data_return(offset: u64, data: Pages, dirty: bool) -> Returned;
     }
 }
 
@@ -205,6 +259,22 @@ crate::interface! {
     }
 }
 
+#[cfg(any(test, feature = "runtime"))]
+crate::interface! {
+    /// Kernel → default pager, on the port registered with `host_set_default_pager`
+    /// (ids 2400..): anonymous memory the kernel pages out.
+    pub mod default_pager = 2400 {
+        type Error = PagerError;
+
+        /// A new memory object for anonymous memory of `size` bytes: `object` is its port
+        /// (the pager now holds the receive right and serves [`memory_object`] on it, without
+        /// an `init`), `control` its control port. Its first `data_return` follows.
+        ///
+        /// Reply: the object's [`Attributes`]. The kernel returns no page of it before.
+        fn create(object: ReceiveRight, control: SendRight, size: u64) -> Attributes;
+    }
+}
+
 /// The memory object a request to a pager is about: the pager's name for the port it
 /// arrived on.
 #[cfg(any(test, feature = "runtime"))]
@@ -221,6 +291,8 @@ mod tests {
         assert_eq!(memory_object::ids::init, ids::INIT);
         assert_eq!(memory_object::ids::data_request, ids::DATA_REQUEST);
         assert_eq!(memory_object::ids::terminate, ids::TERMINATE);
+        assert_eq!(memory_object::ids::data_return, ids::DATA_RETURN);
+        assert_eq!(default_pager::ids::create, ids::CREATE);
         assert_eq!(memory_control::ids::data_supply, ids::DATA_SUPPLY);
         assert_eq!(memory_control::ids::data_unavailable, ids::DATA_UNAVAILABLE);
         assert_eq!(memory_control::ids::data_error, ids::DATA_ERROR);

@@ -461,6 +461,17 @@ pub fn vm_map(
     .into_result()
 }
 
+/// Makes `pager` (a send right to a default pager's port) the default pager; needs the host
+/// port. See [`Syscall::HostSetDefaultPager`].
+pub fn host_set_default_pager(host: u32, pager: u32) -> Result<(), KernReturn> {
+    call2(
+        Syscall::HostSetDefaultPager,
+        u64::from(host),
+        u64::from(pager),
+    )
+    .map(drop)
+}
+
 /// The VM system's counters.
 pub fn vm_statistics() -> Result<crate::abi::syscall::VmStatistics, KernReturn> {
     use crate::abi::syscall::VmStatistics;

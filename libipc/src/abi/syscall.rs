@@ -99,10 +99,15 @@ pub enum Syscall {
     VmMap = 25,
     /// `(statistics)`: writes the VM counters as a [`VmStatistics`] at `statistics`.
     VmStatistics = 26,
+    /// `(host, pager)`: makes the port behind send right `pager` the default pager, which
+    /// the kernel asks to back anonymous memory it pages out (`libipc::pager::default_pager`),
+    /// and the task holding its receive right VM-privileged (it may use the last free pages).
+    /// Needs a send right to the host port. Only a pager no object uses yet can be replaced.
+    HostSetDefaultPager = 27,
 }
 
 impl Syscall {
-    pub const ALL: [Syscall; 27] = [
+    pub const ALL: [Syscall; 28] = [
         Syscall::DebugWrite,
         Syscall::TaskExit,
         Syscall::ThreadYield,
@@ -130,6 +135,7 @@ impl Syscall {
         Syscall::TaskExec,
         Syscall::VmMap,
         Syscall::VmStatistics,
+        Syscall::HostSetDefaultPager,
     ];
 
     /// Decodes a call number; the numbers are dense, so this is a bounds check.

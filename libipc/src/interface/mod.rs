@@ -58,7 +58,7 @@ pub use wire::{
 
 /// Names in scope inside every generated subsystem module, for the types of declarations.
 pub mod prelude {
-    pub use super::{Pages, SendRight};
+    pub use super::{Pages, ReceiveRight, SendRight};
     pub use alloc::boxed::Box;
     pub use alloc::string::String;
     pub use alloc::vec::Vec;

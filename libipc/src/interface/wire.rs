@@ -5,7 +5,7 @@
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-use super::rights::{self, SendRight};
+use super::rights::{self, ReceiveRight, SendRight};
 use crate::abi::message::{Disposition, ReceivedRight, HEADER_SIZE, MAX_DESCRIPTORS};
 use crate::ipc::message::{MessageError, Name, OutMessage, Received};
 
@@ -54,6 +54,28 @@ impl Wire for SendRight {
     fn decode(decoder: &mut Decoder<'_>) -> Result<SendRight, Malformed> {
         match decoder.right()? {
             (name, Some(ReceivedRight::Send)) if name != 0 => Ok(SendRight::from_raw(name)),
+            (name, kind) => {
+                rights::release(name, kind);
+                Err(Malformed)
+            }
+        }
+    }
+}
+
+impl Wire for ReceiveRight {
+    /// A receive right travels moved: the sender gives up the port.
+    type Give<'a> = ReceiveRight;
+
+    fn encode(value: ReceiveRight, encoder: &mut Encoder<'_>) -> Result<(), MessageError> {
+        encoder.right(value.name(), Disposition::MoveReceive)?;
+        // The right leaves with the message (it stays here if the send fails).
+        core::mem::forget(value);
+        Ok(())
+    }
+
+    fn decode(decoder: &mut Decoder<'_>) -> Result<ReceiveRight, Malformed> {
+        match decoder.right()? {
+            (name, Some(ReceivedRight::Receive)) if name != 0 => Ok(ReceiveRight::from_raw(name)),
             (name, kind) => {
                 rights::release(name, kind);
                 Err(Malformed)

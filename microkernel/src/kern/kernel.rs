@@ -44,6 +44,9 @@ pub struct Kernel {
     pub(crate) pagers: HashMap<ObjectId, PagerLink>,
     /// The object over each mapped pager port (a port is one memory object).
     pub(crate) pager_ports: HashMap<PortId, ObjectId>,
+    /// The default pager's port (the kernel holds a send right) and the task that serves
+    /// it, which may use the last free pages (it frees memory by taking it).
+    pub(crate) default_pager: Option<(PortId, TaskId)>,
 }
 
 pub static KERNEL: Mutex<Option<Kernel>> = Mutex::new(None);
@@ -90,6 +93,7 @@ impl Kernel {
             init_status: None,
             pagers: HashMap::new(),
             pager_ports: HashMap::new(),
+            default_pager: None,
         }
     }
 

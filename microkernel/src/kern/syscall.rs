@@ -55,6 +55,7 @@ fn handler(call: Syscall) -> Handler {
         Syscall::TaskExec => task_exec,
         Syscall::VmMap => vm::vm_map,
         Syscall::VmStatistics => vm::vm_statistics,
+        Syscall::HostSetDefaultPager => host_set_default_pager,
     }
 }
 
@@ -227,15 +228,12 @@ fn thread_set_priority(kernel: &mut Kernel, thread: ThreadId, a: [u64; 6]) -> Ou
     Outcome::Return(Ok(u64::from(previous)))
 }
 
-fn host_shutdown(kernel: &mut Kernel, thread: ThreadId, a: [u64; 6]) -> Outcome {
+/// Checks that `name` is a send right of `task`'s to the host port.
+fn check_host(kernel: &mut Kernel, task: TaskId, name: u64) -> Result<(), KernReturn> {
     use crate::ipc::port::{KernelObject, Receiver};
     use crate::ipc::space::{Object, Rights};
-    let Some(task) = task_of(kernel, thread) else {
-        return Outcome::NoReturn;
-    };
-    let Some(entry) = kernel.entry(task, a[0] as u32) else {
-        return Outcome::Return(Err(KernReturn::InvalidName));
-    };
+    let name = u32::try_from(name).map_err(|_| KernReturn::InvalidName)?;
+    let entry = kernel.entry(task, name).ok_or(KernReturn::InvalidName)?;
     let is_host = match entry.object {
         Object::Port(port) if entry.rights.contains(Rights::SEND) => kernel
             .ports
@@ -243,8 +241,32 @@ fn host_shutdown(kernel: &mut Kernel, thread: ThreadId, a: [u64; 6]) -> Outcome 
             .is_some_and(|p| p.receiver == Receiver::Kernel(KernelObject::Host)),
         _ => false,
     };
-    if !is_host {
-        return Outcome::Return(Err(KernReturn::InvalidRight));
+    if is_host {
+        Ok(())
+    } else {
+        Err(KernReturn::InvalidRight)
+    }
+}
+
+fn host_set_default_pager(kernel: &mut Kernel, thread: ThreadId, a: [u64; 6]) -> Outcome {
+    let Some(task) = task_of(kernel, thread) else {
+        return Outcome::NoReturn;
+    };
+    if let Err(e) = check_host(kernel, task, a[0]) {
+        return Outcome::Return(Err(e));
+    }
+    let Ok(name) = u32::try_from(a[1]) else {
+        return Outcome::Return(Err(KernReturn::InvalidName));
+    };
+    Outcome::Return(kernel.set_default_pager(task, name).map(|()| 0))
+}
+
+fn host_shutdown(kernel: &mut Kernel, thread: ThreadId, a: [u64; 6]) -> Outcome {
+    let Some(task) = task_of(kernel, thread) else {
+        return Outcome::NoReturn;
+    };
+    if let Err(e) = check_host(kernel, task, a[0]) {
+        return Outcome::Return(Err(e));
     }
     let status = a[1];
     let by = kernel.tasks.get(task).map(|t| t.name);

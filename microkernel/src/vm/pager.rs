@@ -952,6 +952,28 @@ impl Kernel {
         }
     }
 
+    /// `host_set_default_pager`: the port behind `task`'s send right `name` becomes the
+    /// default pager, its receiver VM-privileged. A previous default pager is let go.
+    pub fn set_default_pager(&mut self, task: TaskId, name: u32) -> Result<(), KernReturn> {
+        use crate::ipc::space::{Object, Rights};
+        let t = self.tasks.get(task).ok_or(KernReturn::InvalidArgument)?;
+        let entry = t.ipc.lookup(name).ok_or(KernReturn::InvalidName)?;
+        let (Object::Port(port), true) = (entry.object, entry.rights.contains(Rights::SEND)) else {
+            return Err(KernReturn::InvalidRight);
+        };
+        let Some(Receiver::Task(server)) = self.ports.get(port).map(|p| p.receiver) else {
+            return Err(KernReturn::InvalidRight);
+        };
+        if let Some(p) = self.ports.get_mut(port) {
+            p.send_rights += 1;
+        }
+        if let Some((old, _)) = self.default_pager.replace((port, server)) {
+            self.release_send_right(old);
+        }
+        log::info!("vm: default pager registered");
+        Ok(())
+    }
+
     /// The pager's port for `object` died: nothing more will come; waiting threads and later
     /// faults on absent pages get memory errors. Resident pages stay.
     pub fn pager_died(&mut self, port: PortId) {

@@ -12,7 +12,9 @@ use libipc::interface::{
     Deferred, Dispatch, Dispatched, Outbox, Pages, RemoteError, Replied, Reply, SendRight,
 };
 use libipc::ipc::{self, MessageBuffer, OutMessage, ReceiveRight, Received};
-use libipc::pager::{memory_control, memory_object, Attributes, ControlError, PagerError, Supply};
+use libipc::pager::{
+    memory_control, memory_object, Attributes, ControlError, PagerError, Returned, Supply,
+};
 use libipc::sys;
 
 pub use libipc::rt::selftest::Case;
@@ -199,6 +201,17 @@ impl memory_object::Server for TestPager {
                 replied
             }
         }
+    }
+
+    /// The tests make no memory pressure; a page returned all the same is given back.
+    fn data_return(
+        &mut self,
+        _offset: u64,
+        data: Pages,
+        _dirty: bool,
+        reply: Reply<'_, Returned, PagerError>,
+    ) -> Replied {
+        reply.ok(Returned::Refused(data))
     }
 
     fn terminate(&mut self, reply: Reply<'_, (), PagerError>) -> Replied {
