@@ -52,6 +52,10 @@ pub mod supply_tag {
     pub const UNAVAILABLE: u8 = 1;
 }
 
+/// The name a default pager registers its port under with the name service; bootstrap, on
+/// seeing it registered, makes that port the kernel's default pager.
+pub const DEFAULT_PAGER_NAME: &str = "default_pager";
+
 /// Pages in a cluster unless the pager says otherwise.
 pub const DEFAULT_CLUSTER_PAGES: u32 = 4;
 /// The largest cluster the kernel accepts, in pages.

@@ -19,14 +19,16 @@ const CASES: &[&str] = &[
     "system_calls_on_paged_memory_run_again",
     "blocked_receiver_buffer_paged_in",
     "terminate_when_unmapped",
+    "clean_pages_are_reclaimed_under_pressure",
 ];
 
 #[test]
 fn external_pagers_work_in_the_guest() {
-    // A short pager timeout keeps the silent-pager case quick.
+    // A short pager timeout keeps the silent-pager case quick, a small memory the pressure
+    // case.
     let run = boot(
         "external_pagers_work_in_the_guest",
-        "init=pager_test pager_timeout=300",
+        "init=pager_test pager_timeout=300 mem=48M",
     );
     run.expect_all_passed(CASES);
     let expected = Summary {

@@ -295,6 +295,8 @@ pub struct VmStatistics {
     pub pager_timeouts: u64,
     /// Memory errors given to faulting threads.
     pub memory_errors: u64,
+    /// Clean pages the pageout daemon freed (their pager had them).
+    pub reclaimed: u64,
     /// `data_request`s by length in pages (`[n]`: requests of n pages; `[0]` unused).
     pub requests_by_pages: [u64; 17],
     /// `data_return`s by length in pages.
@@ -303,12 +305,12 @@ pub struct VmStatistics {
 
 impl VmStatistics {
     /// The counters as words, in declaration order.
-    pub const WORDS: usize = 13 + 2 * 17;
+    pub const WORDS: usize = 14 + 2 * 17;
     pub const SIZE: usize = Self::WORDS * 8;
 
     pub fn to_words(&self) -> [u64; Self::WORDS] {
         let mut w = [0; Self::WORDS];
-        w[..13].copy_from_slice(&[
+        w[..14].copy_from_slice(&[
             self.free_frames,
             self.resident_pages,
             self.faults,
@@ -322,9 +324,10 @@ impl VmStatistics {
             self.pager_rejects,
             self.pager_timeouts,
             self.memory_errors,
+            self.reclaimed,
         ]);
-        w[13..30].copy_from_slice(&self.requests_by_pages);
-        w[30..47].copy_from_slice(&self.returns_by_pages);
+        w[14..31].copy_from_slice(&self.requests_by_pages);
+        w[31..48].copy_from_slice(&self.returns_by_pages);
         w
     }
 
@@ -343,8 +346,9 @@ impl VmStatistics {
             pager_rejects: w[10],
             pager_timeouts: w[11],
             memory_errors: w[12],
-            requests_by_pages: w[13..30].try_into().expect("17 words"),
-            returns_by_pages: w[30..47].try_into().expect("17 words"),
+            reclaimed: w[13],
+            requests_by_pages: w[14..31].try_into().expect("17 words"),
+            returns_by_pages: w[31..48].try_into().expect("17 words"),
         }
     }
 
@@ -401,6 +405,7 @@ mod tests {
         let mut s = VmStatistics {
             faults: 3,
             memory_errors: 9,
+            reclaimed: 4,
             ..Default::default()
         };
         s.requests_by_pages[4] = 2;

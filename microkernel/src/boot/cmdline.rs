@@ -106,6 +106,7 @@ enum Key {
     Init,
     InitArg,
     PagerTimeout,
+    Pageout,
 }
 
 impl Key {
@@ -118,13 +119,14 @@ impl Key {
             "init" => Some(Key::Init),
             "init_arg" => Some(Key::InitArg),
             "pager_timeout" => Some(Key::PagerTimeout),
+            "pageout" => Some(Key::Pageout),
             _ => None,
         }
     }
 
     /// This key's bit in `CommandLine::seen`.
-    fn bit(self) -> u8 {
-        1 << self as u8
+    fn bit(self) -> u16 {
+        1 << self as u16
     }
 }
 
@@ -141,7 +143,8 @@ pub struct CommandLine<'a> {
     init: Option<&'a str>,
     init_arg: u64,
     pager_timeout_ms: Option<u64>,
-    seen: u8,
+    pageout_whole_clusters: bool,
+    seen: u16,
     problems: [Option<Problem<'a>>; MAX_PROBLEMS],
     stored: usize,
     dropped: usize,
@@ -157,6 +160,7 @@ pub fn parse(line: &str) -> CommandLine<'_> {
         init: None,
         init_arg: 0,
         pager_timeout_ms: None,
+        pageout_whole_clusters: false,
         seen: 0,
         problems: [None; MAX_PROBLEMS],
         stored: 0,
@@ -206,6 +210,13 @@ impl<'a> CommandLine<'a> {
         self.pager_timeout_ms
     }
 
+    /// `pageout=whole`: the pageout daemon returns whole clusters, used or not (the task
+    /// swapper's mode); `pageout=lru` (the default) takes a victim's neighbours only if they
+    /// are dirty and not used recently.
+    pub fn pageout_whole_clusters(&self) -> bool {
+        self.pageout_whole_clusters
+    }
+
     /// The problems found, in command-line order (the first `MAX_PROBLEMS` of them).
     pub fn problems(&self) -> impl Iterator<Item = &Problem<'a>> {
         self.problems.iter().flatten()
@@ -245,6 +256,14 @@ impl<'a> CommandLine<'a> {
                 .parse::<u64>()
                 .map(|n| self.init_arg = n)
                 .map_err(|_| "expected a decimal number"),
+            Key::Pageout => match value {
+                "lru" => Ok(()),
+                "whole" => {
+                    self.pageout_whole_clusters = true;
+                    Ok(())
+                }
+                _ => Err("expected lru or whole"),
+            },
             Key::PagerTimeout => match value.parse::<u64>() {
                 Ok(ms) if ms > 0 => {
                     self.pager_timeout_ms = Some(ms);
@@ -395,6 +414,25 @@ mod tests {
             problems("mem=0"),
             ["bad value for mem=: must be greater than zero"]
         );
+    }
+
+    #[test]
+    fn pager_options() {
+        let line = parse("pager_timeout=300 pageout=whole");
+        assert_eq!(line.pager_timeout_ms(), Some(300));
+        assert!(line.pageout_whole_clusters());
+        assert_eq!(line.problems().count(), 0);
+        let defaults = parse("");
+        assert_eq!(defaults.pager_timeout_ms(), None);
+        assert!(!defaults.pageout_whole_clusters());
+        assert!(!parse("pageout=lru").pageout_whole_clusters());
+        for bad in ["pager_timeout=0", "pager_timeout=soon", "pageout=all"] {
+            let problems: Vec<_> = parse(bad).problems().cloned().collect();
+            assert!(
+                matches!(problems[..], [Problem::BadValue { .. }]),
+                "{bad}: {problems:?}"
+            );
+        }
     }
 
     #[test]

@@ -888,6 +888,9 @@ impl Kernel {
                 }
             }
             Continuation::PageWait { object, .. } => self.remove_page_waiter(thread, object),
+            Continuation::MemoryWait { .. } => {
+                self.memory_waiters.remove(&mut self.threads, thread);
+            }
             Continuation::ReturnToUser => {}
         }
     }
@@ -919,6 +922,10 @@ impl Kernel {
                 Continuation::Send { .. } => MsgReturn::SendTimedOut,
                 Continuation::PageWait { .. } => {
                     self.page_wait_expired(thread);
+                    continue;
+                }
+                Continuation::MemoryWait { .. } => {
+                    self.memory_wait_expired(thread);
                     continue;
                 }
                 _ => MsgReturn::RcvTimedOut,

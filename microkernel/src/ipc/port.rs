@@ -40,11 +40,12 @@ pub enum KernelObject {
     Host,
     /// A pager-backed memory object's control port: its pager's `memory_control` calls.
     MemoryControl(crate::vm::address_space::ObjectId),
-    /// Where a pager's answer to one kernel request comes (`offset`: the request's, or
-    /// `u64::MAX` for `init`); destroyed once it has come.
+    /// Where a pager's answer to one kernel request about `object` comes (the request's
+    /// kind and offset); destroyed once it has come.
     PagerReply {
         object: crate::vm::address_space::ObjectId,
         offset: u64,
+        kind: crate::vm::pager::ReplyKind,
     },
 }
 

@@ -233,9 +233,11 @@ impl Kernel {
                 p.send_once_rights = p.send_once_rights.saturating_sub(1);
                 match p.receiver {
                     // A pager let go of the right to answer a kernel request unanswered.
-                    Receiver::Kernel(KernelObject::PagerReply { object, offset }) => {
-                        self.pager_reply_dropped(port, object, offset)
-                    }
+                    Receiver::Kernel(KernelObject::PagerReply {
+                        object,
+                        offset,
+                        kind,
+                    }) => self.pager_reply_dropped(port, object, offset, kind),
                     Receiver::Kernel(_) => {}
                     Receiver::Task(_) | Receiver::InTransit => {
                         self.notify(port, notify::SEND_ONCE, &[])

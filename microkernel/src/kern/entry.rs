@@ -10,6 +10,7 @@ use crate::vm::map::Protection;
 /// Called by the syscall entry with the running thread's saved registers.
 pub extern "C" fn syscall_from_user(_frame: *mut TrapFrame) -> ! {
     let mut guard = KERNEL.lock();
+    note_privilege(guard.as_ref().expect("kernel state"));
     syscall::dispatch(guard.as_mut().expect("kernel state"));
     sched::run(guard)
 }
@@ -23,6 +24,7 @@ pub extern "C" fn syscall_from_user(_frame: *mut TrapFrame) -> ! {
 pub unsafe extern "C" fn trap_from_user(frame: *mut TrapFrame) -> ! {
     let mut guard = KERNEL.lock();
     let kernel = guard.as_mut().expect("kernel state");
+    note_privilege(kernel);
     let current = kernel
         .current()
         .expect("a trap from user mode with no thread running");
@@ -55,6 +57,19 @@ pub unsafe extern "C" fn trap_from_user(frame: *mut TrapFrame) -> ! {
     sched::run(guard)
 }
 
+/// Marks whether the task that entered the kernel is the default pager, which may take the
+/// last free pages (it frees memory by taking it in).
+#[inline(always)]
+fn note_privilege(kernel: &Kernel) {
+    if let Some((_, pager)) = kernel.default_pager {
+        let task = kernel
+            .current()
+            .and_then(|t| kernel.threads.get(t))
+            .map(|t| t.task);
+        crate::vm::kernel_space::set_privileged(task == Some(pager));
+    }
+}
+
 fn page_fault(kernel: &mut Kernel) {
     let address = trap::read_cr2();
     let current = kernel.current().expect("running thread");
@@ -73,6 +88,7 @@ fn page_fault(kernel: &mut Kernel) {
         .space
         .resolve_fault(&mut kernel.objects, address, access)
         .map(drop);
+    let resume = crate::vm::pager::Resume::Fault { address };
     if let Err(FaultError::Absent {
         object,
         offset,
@@ -80,8 +96,11 @@ fn page_fault(kernel: &mut Kernel) {
     }) = outcome
     {
         // The thread waits for the pager without a kernel stack; the instruction runs again.
-        let resume = crate::vm::pager::Resume::Fault { address };
         outcome = kernel.wait_for_page(current, object, offset, strategy, access, resume);
+    }
+    if outcome == Err(FaultError::OutOfMemory) && kernel.wait_for_memory(current, resume) {
+        // It faults again once the pageout daemon has freed pages.
+        outcome = Ok(());
     }
     match outcome {
         // The faulting instruction runs again when the thread resumes.

@@ -6,7 +6,7 @@
 
 use super::object_table::Table;
 use super::program::ProgramImage;
-use super::queue::{Links, RunQueues};
+use super::queue::{Fifo, Links, RunQueues};
 use super::task::{Task, TaskId};
 use super::thread::{Thread, ThreadId};
 use super::timer_wheel::{Timer, TimerLinks, TimerWheel};
@@ -47,6 +47,11 @@ pub struct Kernel {
     /// The default pager's port (the kernel holds a send right) and the task that serves
     /// it, which may use the last free pages (it frees memory by taking it).
     pub(crate) default_pager: Option<(PortId, TaskId)>,
+    /// Threads whose faults found no free page, waiting for the pageout daemon.
+    pub(crate) memory_waiters: Fifo<ThreadId>,
+    /// The pageout daemon returns whole clusters, used or not (the task swapper's switch;
+    /// `pageout=whole` on the command line).
+    pub(crate) pageout_whole_clusters: bool,
 }
 
 pub static KERNEL: Mutex<Option<Kernel>> = Mutex::new(None);
@@ -94,6 +99,8 @@ impl Kernel {
             pagers: HashMap::new(),
             pager_ports: HashMap::new(),
             default_pager: None,
+            memory_waiters: Fifo::new(),
+            pageout_whole_clusters: false,
         }
     }
 

@@ -91,6 +91,7 @@ pub fn run(mut guard: MutexGuard<'static, Option<Kernel>>) -> ! {
         if crate::vm::pager::pagers_released() {
             kernel.reap_pagers();
         }
+        kernel.pageout_if_wanted();
         if kernel.tasks.is_empty() {
             shut_down(kernel);
         }

@@ -63,6 +63,8 @@ pub enum Continuation {
     },
     /// Waiting for the task behind a task port to exit.
     TaskWait { port: PortId },
+    /// Waiting for free memory (the pageout daemon) to fault again.
+    MemoryWait { resume: crate::vm::pager::Resume },
     /// Waiting for a pager to supply the page at `offset` of `object`.
     PageWait {
         object: crate::vm::address_space::ObjectId,

@@ -54,6 +54,20 @@ pub struct MapCopy {
 }
 
 impl MapCopy {
+    /// All of `object` (`size` bytes, whose reference the copy takes), to travel in a
+    /// message: the kernel's own out-of-line memory (pages it returns to a pager). `Err`
+    /// (the reference still the caller's) when the kernel heap is exhausted.
+    pub fn whole_object(object: ObjectId, size: u64) -> Result<MapCopy, OutOfMemory> {
+        let mut entries = alloc::vec::Vec::new();
+        entries.try_reserve_exact(1).map_err(|_| OutOfMemory)?;
+        entries.push(MapEntry::new(0, size, object, 0, Protection::READ_WRITE));
+        Ok(MapCopy {
+            start: 0,
+            size,
+            entries,
+        })
+    }
+
     /// Gives back the references (the copy was never put anywhere).
     pub fn release(self, objects: &mut Table<VmObject>) {
         for entry in self.entries {
@@ -123,7 +137,7 @@ impl AddressSpace {
                 found = Some((object, frame));
                 break;
             }
-            if o.kind() == ObjectKind::Pager {
+            if o.kind() == ObjectKind::Pager || o.is_paged_out(at) {
                 return Err(FaultError::Absent {
                     object,
                     offset: at,
@@ -745,6 +759,11 @@ fn snapshot(
         .get(entry.object)
         .ok_or(KernReturn::InvalidArgument)?;
     let range = entry.offset..entry.offset + size;
+    if source.any_paged_out(range.start, range.end) {
+        // Pages of it are with the default pager: they cannot be copied now. (Shared memory
+        // under memory pressure; the fork or message fails and nothing changes.)
+        return Err(KernReturn::ResourceShortage);
+    }
     let mut pages = alloc::vec::Vec::new();
     pages
         .try_reserve(source.resident_count())
@@ -783,15 +802,26 @@ fn note_prefetch_used(frame: u64) {
     }
 }
 
+/// A page of memory that arrived in a message, as `take_frames` found it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Arrived {
+    /// A frame now the caller's.
+    Frame(u64),
+    /// Never touched: zeros.
+    Zero,
+    /// With a pager (paged out while in flight): it cannot be had now.
+    Missing,
+}
+
 /// The frames holding the contents of `copy` (memory that arrived in a message), page by
 /// page, now owned by the caller and by no object: a page only the copy held is taken as it
-/// is, a shared one copied, and a page never touched is `None` (zeros). The copy's
-/// references are released. `Err` when no frame could be had for a copy; nothing is lost
-/// then either (the copy is released, the frames taken so far freed).
+/// is, a shared one copied, a page never touched is `Zero`, a paged-out one `Missing`. The
+/// copy's references are released. `Err` when no frame could be had for a copy; nothing is
+/// lost then either (the copy is released, the frames taken so far freed).
 pub fn take_frames(
     objects: &mut Table<VmObject>,
     copy: MapCopy,
-) -> Result<alloc::vec::Vec<Option<u64>>, OutOfMemory> {
+) -> Result<alloc::vec::Vec<Arrived>, OutOfMemory> {
     let pages = (copy.size / PAGE_SIZE) as usize;
     let mut frames = alloc::vec::Vec::new();
     if frames.try_reserve_exact(pages).is_err() {
@@ -805,9 +835,14 @@ pub fn take_frames(
             let offset = entry.object_offset(address);
             let (mut object, mut at) = (entry.object, offset);
             let mut found = None;
+            let mut missing = false;
             while let Some(o) = objects.get(object) {
                 if let Some(frame) = o.resident_page(at) {
                     found = Some((object, frame));
+                    break;
+                }
+                if o.kind() == ObjectKind::Pager || o.is_paged_out(at) {
+                    missing = true;
                     break;
                 }
                 let Some((backing, backing_offset)) = o.backing() else {
@@ -826,19 +861,20 @@ pub fn take_frames(
                     if let Some(frame) = frame {
                         kernel_space::with_mappings(|m| m.clear_owner(frame / PAGE_SIZE));
                     }
-                    frame
+                    frame.map_or(Arrived::Zero, Arrived::Frame)
                 }
                 Some((_, source)) => match kernel_space::allocate_user_frame() {
                     Some(frame) => {
                         copy_page(source, frame);
-                        Some(frame)
+                        Arrived::Frame(frame)
                     }
                     None => {
                         failed = true;
-                        None
+                        Arrived::Zero
                     }
                 },
-                None => None,
+                None if missing => Arrived::Missing,
+                None => Arrived::Zero,
             };
             frames.push(frame);
             address += PAGE_SIZE;
@@ -846,8 +882,10 @@ pub fn take_frames(
     }
     copy.release(objects);
     if failed {
-        for frame in frames.into_iter().flatten() {
-            let _ = kernel_space::free_frame(frame);
+        for arrived in frames {
+            if let Arrived::Frame(frame) = arrived {
+                let _ = kernel_space::free_frame(frame);
+            }
         }
         return Err(OutOfMemory);
     }
@@ -882,7 +920,9 @@ fn new_frame(
     {
         Some(Ok(())) => {
             kernel_space::with_mappings(|m| {
-                m.set_owner(frame / PAGE_SIZE, object.to_raw(), offset)
+                m.set_owner(frame / PAGE_SIZE, object.to_raw(), offset);
+                // Anonymous memory no pager has yet: pageout must return it, not drop it.
+                m.note_flags(frame / PAGE_SIZE, super::page::page_flags::DIRTY);
             });
             Ok(frame)
         }
@@ -909,7 +949,9 @@ pub fn collapse(objects: &mut Table<VmObject>, id: ObjectId) {
         let Some(b) = objects.get(backing) else {
             return;
         };
-        if b.references() != 1 || b.kind() != ObjectKind::Anonymous {
+        // A backing object with pages at the default pager keeps them there: the pager
+        // object is its, so it is not merged.
+        if b.references() != 1 || b.kind() != ObjectKind::Anonymous || b.has_default_pager() {
             return;
         }
         let needed = b.resident_count();
@@ -929,7 +971,11 @@ pub fn collapse(objects: &mut Table<VmObject>, id: ObjectId) {
         let o = objects.get_mut(id).expect("checked above");
         for (offset, frame) in b.take_resident() {
             let front = offset.wrapping_sub(backing_offset);
-            if offset >= backing_offset && front < size && !o.has_page(front) {
+            if offset >= backing_offset
+                && front < size
+                && !o.has_page(front)
+                && !o.is_paged_out(front)
+            {
                 let _ = o.insert_page(front, frame); // room reserved above
                 kernel_space::with_mappings(|m| m.set_owner(frame / PAGE_SIZE, id.to_raw(), front));
             } else if let Err(e) = kernel_space::free_frame(frame) {
@@ -956,7 +1002,7 @@ pub fn release_object(objects: &mut Table<VmObject>, id: ObjectId) {
         let Some(mut object) = objects.remove(id) else {
             return;
         };
-        if object.kind() == ObjectKind::Pager {
+        if object.kind() == ObjectKind::Pager || object.has_default_pager() {
             super::pager::object_released(id);
         }
         for frame in object.take_pages() {

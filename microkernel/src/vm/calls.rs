@@ -247,6 +247,7 @@ pub fn vm_statistics(kernel: &mut Kernel, thread: ThreadId, a: [u64; 6]) -> Outc
         pager_rejects: read(&s::PAGER_REJECTS),
         pager_timeouts: read(&s::PAGER_TIMEOUTS),
         memory_errors: read(&s::MEMORY_ERRORS),
+        reclaimed: read(&s::RECLAIMED),
         requests_by_pages: core::array::from_fn(|i| read(&s::REQUESTS_BY_PAGES[i])),
         returns_by_pages: core::array::from_fn(|i| read(&s::RETURNS_BY_PAGES[i])),
     };

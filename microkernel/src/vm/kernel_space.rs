@@ -52,12 +52,65 @@ pub fn allocate_frame() -> Option<u64> {
 /// never an allocation failure it cannot report.
 pub const KERNEL_RESERVE_FRAMES: usize = 512;
 
-/// A frame for user memory or user page tables, or `None` when only the kernel's reserve
-/// is left.
+/// Frames above the kernel's reserve kept for the VM-privileged task (the default pager),
+/// which frees memory by taking pages in: it must not wait for memory itself.
+pub const PAGER_RESERVE_FRAMES: usize = 256;
+
+/// Whether the running task is VM-privileged (set on each entry from user mode while a
+/// default pager exists; one kernel lock, one CPU: a single flag).
+static PRIVILEGED: AtomicBool = AtomicBool::new(false);
+/// Free frames below which the pageout daemon runs (set at start-up from the memory size).
+static FREE_TARGET: AtomicU64 = AtomicU64::new(1024);
+/// Set when an allocation leaves fewer than the target free: the daemon should run.
+static PAGEOUT_WANTED: AtomicBool = AtomicBool::new(false);
+
+/// Marks the task now running VM-privileged or not.
+pub fn set_privileged(privileged: bool) {
+    PRIVILEGED.store(privileged, Ordering::Relaxed);
+}
+
+/// Free frames the pageout daemon keeps.
+pub fn free_target() -> usize {
+    FREE_TARGET.load(Ordering::Relaxed) as usize
+}
+
+/// Whether the pageout daemon should run (and clears the request).
+#[inline(always)]
+pub fn take_pageout_wanted() -> bool {
+    PAGEOUT_WANTED.load(Ordering::Relaxed) && PAGEOUT_WANTED.swap(false, Ordering::Relaxed)
+}
+
+/// Asks for the pageout daemon.
+pub fn want_pageout() {
+    PAGEOUT_WANTED.store(true, Ordering::Relaxed);
+}
+
+/// Free frames now.
+pub fn free_frames() -> usize {
+    FRAMES.lock().as_ref().map_or(0, |f| f.free_frames())
+}
+
+/// The fewest free frames at which an ordinary task may still allocate.
+pub fn user_floor() -> usize {
+    KERNEL_RESERVE_FRAMES + PAGER_RESERVE_FRAMES
+}
+
+/// A frame for user memory or user page tables, or `None` when only the reserves are left
+/// (the kernel's; and the default pager's, unless the running task is the default pager).
+/// Dipping below the free target asks for the pageout daemon.
 pub fn allocate_user_frame() -> Option<u64> {
     let mut frames = FRAMES.lock();
     let frames = frames.as_mut()?;
-    if frames.free_frames() <= KERNEL_RESERVE_FRAMES {
+    let free = frames.free_frames();
+    if free < free_target() {
+        PAGEOUT_WANTED.store(true, Ordering::Relaxed);
+    }
+    let floor = if PRIVILEGED.load(Ordering::Relaxed) {
+        KERNEL_RESERVE_FRAMES
+    } else {
+        user_floor()
+    };
+    if free <= floor {
         return None;
     }
     frames.allocate()
@@ -223,6 +276,9 @@ pub fn init(boot: &BootInfo, nx: bool) -> MemorySummary {
         }
     }
     frames.remove_range(bitmap_phys, bitmap_phys + bitmap_bytes);
+    // The daemon keeps a thirty-second of memory free (at least 1 MiB) above the reserves.
+    let target = (frames.total_frames() / 32).max(256) + user_floor();
+    FREE_TARGET.store(target as u64, Ordering::Relaxed);
     *FRAMES.lock() = Some(frames);
     let free_before_tables = frame_counts().0;
 

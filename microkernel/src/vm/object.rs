@@ -6,7 +6,8 @@
 //! keeps the link).
 
 use crate::kern::object_table::Id;
-use hashbrown::HashMap;
+use alloc::boxed::Box;
+use hashbrown::{HashMap, HashSet};
 
 /// Where an object's absent pages come from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -33,6 +34,11 @@ pub struct VmObject {
     pages: HashMap<u64, u64>,
     /// Map entries referring to this object.
     references: u32,
+    /// For anonymous memory with a default-pager object: the offsets whose contents the
+    /// pager holds (returned by pageout); absent pages there are asked of it, the others
+    /// read through to the backing object or are zero-filled. `None` until the object is
+    /// first paged out.
+    paged_out: Option<Box<HashSet<u64>>>,
 }
 
 impl VmObject {
@@ -43,6 +49,7 @@ impl VmObject {
             pages: HashMap::new(),
             references: 1,
             backing: None,
+            paged_out: None,
         }
     }
 
@@ -120,6 +127,52 @@ impl VmObject {
             .try_reserve(1)
             .map_err(|_| crate::kern::object_table::OutOfMemory)?;
         self.pages.insert(offset, frame);
+        Ok(())
+    }
+
+    /// Whether the default pager holds the page at `offset` (see `paged_out`).
+    pub fn is_paged_out(&self, offset: u64) -> bool {
+        self.paged_out
+            .as_ref()
+            .is_some_and(|set| set.contains(&offset))
+    }
+
+    /// Whether the object has a default-pager object (it was chosen for pageout once).
+    pub fn has_default_pager(&self) -> bool {
+        self.paged_out.is_some()
+    }
+
+    /// Whether the default pager holds any page of `[start, end)`.
+    pub fn any_paged_out(&self, start: u64, end: u64) -> bool {
+        self.paged_out
+            .as_ref()
+            .is_some_and(|set| set.iter().any(|o| (start..end).contains(o)))
+    }
+
+    /// Gives the object its (empty) record of paged-out pages: it has a default-pager object.
+    pub fn attach_default_pager(&mut self) -> Result<(), crate::kern::object_table::OutOfMemory> {
+        if self.paged_out.is_none() {
+            self.paged_out = Some(
+                crate::kern::object_table::try_box(HashSet::new())
+                    .map_err(|_| crate::kern::object_table::OutOfMemory)?,
+            );
+        }
+        Ok(())
+    }
+
+    /// Records that the default pager now holds the page at `offset`; `Err` (nothing
+    /// recorded) when the kernel heap is exhausted.
+    pub fn note_paged_out(
+        &mut self,
+        offset: u64,
+    ) -> Result<(), crate::kern::object_table::OutOfMemory> {
+        let set = self
+            .paged_out
+            .as_mut()
+            .ok_or(crate::kern::object_table::OutOfMemory)?;
+        set.try_reserve(1)
+            .map_err(|_| crate::kern::object_table::OutOfMemory)?;
+        set.insert(offset);
         Ok(())
     }
 

@@ -5,8 +5,9 @@
 //! more: not a scan over every forked child's map (seed 002's anon_vma problem). The
 //! pageout daemon is its main user.
 //!
-//! Object pages are kept in one queue in the order they became resident (the active queue;
-//! the pageout daemon will split it into active and inactive by the referenced bits).
+//! Object pages are kept in two queues, oldest first: active (new pages, and pages found
+//! referenced again) and inactive (pages the pageout daemon aged out of the active queue,
+//! their referenced bits cleared: the ones it takes unless they are used meanwhile).
 //!
 //! Every mapping is in two circular, doubly linked lists: its frame's (headed from the
 //! frame's record) and its owner's (through a sentinel entry the owner keeps), so a mapping
@@ -32,11 +33,32 @@ struct PageRecord {
     object: u64,
     /// The page's offset in that object.
     offset: u64,
-    /// Neighbours in the page queue (frame numbers), `NONE` at the ends.
+    /// Neighbours in its page queue (frame numbers), `NONE` at the ends.
     queue_previous: u32,
     queue_next: u32,
     flags: u8,
+    /// Which queue it is on ([`ACTIVE`] or [`INACTIVE`]), if an object page.
+    queue: u8,
 }
+
+/// The active queue.
+pub const ACTIVE: u8 = 0;
+/// The inactive queue.
+pub const INACTIVE: u8 = 1;
+
+/// One page queue: a doubly linked list through the records, oldest first.
+#[derive(Clone, Copy, Debug)]
+struct Queue {
+    head: u32,
+    tail: u32,
+    len: usize,
+}
+
+const EMPTY_QUEUE: Queue = Queue {
+    head: NONE,
+    tail: NONE,
+    len: 0,
+};
 
 /// Page flags, as the hardware bits were last harvested into them.
 pub mod page_flags {
@@ -54,6 +76,7 @@ const EMPTY: PageRecord = PageRecord {
     queue_previous: NONE,
     queue_next: NONE,
     flags: 0,
+    queue: ACTIVE,
 };
 
 /// One mapping of a frame (or an owner's sentinel, whose `frame` is `NONE`).
@@ -83,10 +106,8 @@ pub struct Mappings {
     entries: Vec<Mapping>,
     free: u32,
     live: usize,
-    /// The page queue: object pages, oldest first.
-    queue_head: u32,
-    queue_tail: u32,
-    queued: usize,
+    /// The active and inactive queues of object pages.
+    queues: [Queue; 2],
     /// Mappings visited by `remove_all` and `scan` (for tests and statistics).
     visits: u64,
 }
@@ -102,9 +123,7 @@ impl Mappings {
             entries: Vec::new(),
             free: NONE,
             live: 0,
-            queue_head: NONE,
-            queue_tail: NONE,
-            queued: 0,
+            queues: [EMPTY_QUEUE; 2],
             visits: 0,
         })
     }
@@ -272,7 +291,7 @@ impl Mappings {
     }
 
     /// `frame` now holds the page at `offset` of `object` (a raw object id): recorded, and
-    /// queued at the tail if it was not an object page already.
+    /// queued at the active tail if it was not an object page already.
     pub fn set_owner(&mut self, frame: u64, object: u64, offset: u64) {
         let Some(record) = self.records.get_mut(frame as usize) else {
             return;
@@ -284,18 +303,40 @@ impl Mappings {
             return;
         }
         record.flags = 0;
-        record.queue_previous = self.queue_tail;
-        record.queue_next = NONE;
-        let frame = frame as u32;
-        match self.queue_tail {
-            NONE => self.queue_head = frame,
-            tail => self.records[tail as usize].queue_next = frame,
-        }
-        self.queue_tail = frame;
-        self.queued += 1;
+        self.push(frame as u32, ACTIVE);
     }
 
-    /// `frame` is no longer an object's page (it is being freed): off the queue.
+    /// Appends `frame` (on no queue) to queue `queue`.
+    fn push(&mut self, frame: u32, queue: u8) {
+        let q = &mut self.queues[queue as usize];
+        let record = &mut self.records[frame as usize];
+        record.queue = queue;
+        record.queue_previous = q.tail;
+        record.queue_next = NONE;
+        match q.tail {
+            NONE => q.head = frame,
+            tail => self.records[tail as usize].queue_next = frame,
+        }
+        q.tail = frame;
+        q.len += 1;
+    }
+
+    /// Takes `frame` off its queue.
+    fn dequeue(&mut self, frame: u32) {
+        let record = self.records[frame as usize];
+        let q = &mut self.queues[record.queue as usize];
+        match record.queue_previous {
+            NONE => q.head = record.queue_next,
+            previous => self.records[previous as usize].queue_next = record.queue_next,
+        }
+        match record.queue_next {
+            NONE => q.tail = record.queue_previous,
+            next => self.records[next as usize].queue_previous = record.queue_previous,
+        }
+        q.len -= 1;
+    }
+
+    /// `frame` is no longer an object's page (it is being freed): off its queue.
     pub fn clear_owner(&mut self, frame: u64) {
         let Some(&record) = self.records.get(frame as usize) else {
             return;
@@ -303,20 +344,43 @@ impl Mappings {
         if record.object == NO_OBJECT {
             return;
         }
-        match record.queue_previous {
-            NONE => self.queue_head = record.queue_next,
-            previous => self.records[previous as usize].queue_next = record.queue_next,
-        }
-        match record.queue_next {
-            NONE => self.queue_tail = record.queue_previous,
-            next => self.records[next as usize].queue_previous = record.queue_previous,
-        }
+        self.dequeue(frame as u32);
         self.records[frame as usize] = PageRecord {
             first: record.first,
             count: record.count,
             ..EMPTY
         };
-        self.queued -= 1;
+    }
+
+    /// Moves object page `frame` to the tail of queue `queue` (from wherever it was).
+    pub fn requeue(&mut self, frame: u64, queue: u8) {
+        let Some(record) = self.records.get(frame as usize) else {
+            return;
+        };
+        if record.object == NO_OBJECT {
+            return;
+        }
+        self.dequeue(frame as u32);
+        self.push(frame as u32, queue);
+    }
+
+    /// The oldest page of queue `queue`.
+    pub fn oldest(&self, queue: u8) -> Option<u64> {
+        match self.queues[queue as usize].head {
+            NONE => None,
+            frame => Some(u64::from(frame)),
+        }
+    }
+
+    /// Pages on queue `queue`.
+    pub fn queue_len(&self, queue: u8) -> usize {
+        self.queues[queue as usize].len
+    }
+
+    /// The queue object page `frame` is on.
+    pub fn queue_of(&self, frame: u64) -> Option<u8> {
+        let record = self.records.get(frame as usize)?;
+        (record.object != NO_OBJECT).then_some(record.queue)
     }
 
     /// The object (raw id) and offset whose page `frame` holds.
@@ -346,9 +410,14 @@ impl Mappings {
         self.records.get(frame as usize).map_or(0, |r| r.flags)
     }
 
-    /// Object pages in the queue, oldest first.
+    /// Object pages: the active queue, then the inactive, each oldest first.
     pub fn queue(&self) -> impl Iterator<Item = u64> + '_ {
-        let mut cursor = self.queue_head;
+        self.queue_pages(ACTIVE).chain(self.queue_pages(INACTIVE))
+    }
+
+    /// The pages of queue `queue`, oldest first.
+    pub fn queue_pages(&self, queue: u8) -> impl Iterator<Item = u64> + '_ {
+        let mut cursor = self.queues[queue as usize].head;
         core::iter::from_fn(move || {
             let frame = cursor;
             if frame == NONE {
@@ -361,7 +430,7 @@ impl Mappings {
 
     /// Object pages resident.
     pub fn queued(&self) -> usize {
-        self.queued
+        self.queues[0].len + self.queues[1].len
     }
 
     /// Mappings of `frame`.
@@ -467,6 +536,28 @@ mod tests {
         m.note_flags(3, page_flags::DIRTY);
         assert_eq!(m.flags(3), page_flags::DIRTY);
         assert_eq!(m.queue().collect::<Vec<_>>(), vec![3]);
+    }
+
+    #[test]
+    fn pages_move_between_the_active_and_inactive_queues() {
+        let mut m = Mappings::new(16).unwrap();
+        for frame in [4, 5, 6] {
+            m.set_owner(frame, 1, frame * 0x1000);
+        }
+        assert_eq!((m.queue_len(ACTIVE), m.queue_len(INACTIVE)), (3, 0));
+        m.requeue(4, INACTIVE);
+        m.requeue(6, INACTIVE);
+        assert_eq!(m.queue_pages(INACTIVE).collect::<Vec<_>>(), vec![4, 6]);
+        assert_eq!((m.oldest(ACTIVE), m.oldest(INACTIVE)), (Some(5), Some(4)));
+        assert_eq!(m.queue_of(6), Some(INACTIVE));
+        // Found referenced again: back to the active tail.
+        m.requeue(4, ACTIVE);
+        assert_eq!(m.queue_pages(ACTIVE).collect::<Vec<_>>(), vec![5, 4]);
+        m.clear_owner(6);
+        assert_eq!((m.queue_len(INACTIVE), m.oldest(INACTIVE)), (0, None));
+        assert_eq!(m.queue_of(6), None);
+        m.requeue(6, ACTIVE); // not an object page: nothing happens
+        assert_eq!(m.queued(), 2);
     }
 
     #[test]

@@ -9,7 +9,7 @@
 //! control port). Threads that need an absent page wait on the object without a kernel
 //! stack and fault again when woken; a system call that touched the page is restarted.
 
-use super::address_space::{take_frames, FaultError, MapCopy, ObjectId};
+use super::address_space::{take_frames, Arrived, FaultError, MapCopy, ObjectId};
 use super::cluster::request_range;
 use super::kernel_space::{self, phys_to_virt};
 use super::map::{Protection, Strategy, PAGE_SIZE};
@@ -28,11 +28,22 @@ use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use libipc::abi::message::{descriptor_kind, Descriptor, MsgReturn, DESCRIPTOR_SIZE};
 use libipc::abi::syscall::Syscall;
 use libipc::abi::KernReturn;
-use libipc::pager::{ids, supply_tag, Attributes, ControlError, PagerError};
+use libipc::pager::{ids, returned_tag, supply_tag, Attributes, ControlError, PagerError};
 use serde::Serialize;
 
-/// The `offset` of an `init` request's reply port.
-const INIT: u64 = u64::MAX;
+/// What the answer on a kernel reply port answers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReplyKind {
+    /// `init`, or `default_pager.create`: the object's attributes.
+    Init,
+    /// A `data_request`.
+    Data,
+    /// A `data_return`.
+    Return,
+}
+
+/// Pages returned to one pager and not yet answered, at most.
+const RETURNS_IN_FLIGHT: u32 = 256;
 
 /// How long a thread waits for a pager before it gets a memory error, in timer ticks
 /// (`pager_timeout=` on the command line, in milliseconds; 5 s by default).
@@ -76,6 +87,14 @@ pub struct Pending {
     pub reply: PortId,
 }
 
+/// Pages returned (`data_return`) and not answered yet: faults on them wait for the answer.
+#[derive(Clone, Copy, Debug)]
+pub struct PendingReturn {
+    pub start: u64,
+    pub end: u64,
+    pub reply: PortId,
+}
+
 /// The kernel's side of one pager-backed object.
 pub struct PagerLink {
     /// The pager's port for the object (the kernel holds one send right while it is alive).
@@ -87,6 +106,9 @@ pub struct PagerLink {
     pub pending: Vec<Pending>,
     /// Threads waiting for a page of the object (or for `init`).
     pub waiters: Fifo<ThreadId>,
+    pub returns: Vec<PendingReturn>,
+    /// Pages in `returns`.
+    pub in_flight: u32,
 }
 
 impl PagerLink {
@@ -94,6 +116,18 @@ impl PagerLink {
         self.pending
             .iter()
             .position(|p| (p.start..p.end).contains(&offset))
+    }
+
+    /// Whether the page at `offset` is on its way to the pager.
+    pub fn returning(&self, offset: u64) -> bool {
+        self.returns
+            .iter()
+            .any(|r| (r.start..r.end).contains(&offset))
+    }
+
+    /// Whether pages may be returned to it now.
+    pub fn takes_returns(&self) -> bool {
+        self.state == LinkState::Ready && self.in_flight < RETURNS_IN_FLIGHT
     }
 }
 
@@ -133,7 +167,7 @@ pub fn pagers_released() -> bool {
 }
 
 /// Encodes values as a body's data: the `u16` length prefix, then postcard.
-fn values<T: Serialize>(value: &T, out: &mut Vec<u8>) -> Result<(), ()> {
+pub(super) fn encode_values<T: Serialize>(value: &T, out: &mut Vec<u8>) -> Result<(), ()> {
     let mut buffer = [0u8; 64];
     let encoded = postcard::to_slice(value, &mut buffer).map_err(|_| ())?;
     let length = encoded.len() as u16;
@@ -274,25 +308,27 @@ impl Kernel {
                 cluster_pages: libipc::pager::DEFAULT_CLUSTER_PAGES,
                 pending: Vec::new(),
                 waiters: Fifo::new(),
+                returns: Vec::new(),
+                in_flight: 0,
             },
         );
         // The pager gets a send right to the control port with `init`.
-        let sent = self.reply_port(object, INIT).and_then(|reply| {
-            if let Some(c) = self.ports.get_mut(control) {
-                c.send_rights += 1;
-                c.make_send_count += 1;
-            }
-            let mut body = Vec::new();
-            values(&size, &mut body)?;
-            self.send_to_pager(
-                port,
-                ids::INIT,
-                Some(CarriedRight::Send(control)),
-                body,
-                Some(reply),
-            );
-            Ok(())
-        });
+        let sent = self
+            .pager_reply_port(object, 0, ReplyKind::Init)
+            .and_then(|reply| {
+                let mut body = Vec::new();
+                if encode_values(&size, &mut body).is_err() {
+                    self.destroy_port(reply);
+                    return Err(());
+                }
+                if let Some(c) = self.ports.get_mut(control) {
+                    c.send_rights += 1;
+                    c.make_send_count += 1;
+                }
+                let carry = [CarriedRight::Send(control)];
+                self.send_to_pager(port, ids::INIT, &carry, None, body, Some(reply));
+                Ok(())
+            });
         if sent.is_err() {
             // The object stays; faults on it find no pager and wait out their timeout.
             log::error!("vm: no memory to send init to a pager");
@@ -300,56 +336,88 @@ impl Kernel {
         Ok(object)
     }
 
-    /// A kernel port for the answer to the request at `offset` (or `INIT`) of `object`,
+    /// A kernel port for the answer to the request of kind `kind` at `offset` of `object`,
     /// with the one send-once right that travels in the request.
-    fn reply_port(&mut self, object: ObjectId, offset: u64) -> Result<PortId, ()> {
+    pub(super) fn pager_reply_port(
+        &mut self,
+        object: ObjectId,
+        offset: u64,
+        kind: ReplyKind,
+    ) -> Result<PortId, ()> {
         let mut port = Port::new(Receiver::Kernel(KernelObject::PagerReply {
             object,
             offset,
+            kind,
         }));
         port.send_once_rights = 1;
         self.ports.insert(port).map_err(|_| ())
     }
 
-    /// Sends a request to a pager's port: `id`, data `values` (length-prefixed), at most one
-    /// right, the reply right `reply`. Kernel requests never wait for room.
-    fn send_to_pager(
+    /// Sends a request to a pager's port: `id`, the rights `carry`, then out-of-line
+    /// `memory`, data `values` (length-prefixed), the reply right `reply`. Kernel requests
+    /// never wait for room. If the message cannot be made, what it would have carried is
+    /// released (the memory freed, the reply port destroyed).
+    pub(super) fn send_to_pager(
         &mut self,
         port: PortId,
         id: u32,
-        carry: Option<CarriedRight>,
+        carry: &[CarriedRight],
+        memory: Option<MapCopy>,
         values: Vec<u8>,
         reply: Option<PortId>,
     ) {
+        let count = carry.len() + usize::from(memory.is_some());
         let mut body = values;
         let mut rights = Vec::new();
-        if let Some(right) = carry {
+        let mut regions = Vec::new();
+        if count > 0 {
             let mut with = Vec::new();
-            if with.try_reserve(4 + DESCRIPTOR_SIZE + body.len()).is_err()
-                || rights.try_reserve(1).is_err()
-            {
-                self.release(right);
+            let room = with
+                .try_reserve(4 + count * DESCRIPTOR_SIZE + body.len())
+                .is_ok()
+                && rights.try_reserve(count).is_ok()
+                && regions.try_reserve(count).is_ok();
+            if !room {
+                for &right in carry {
+                    self.release(right);
+                }
+                if let Some(copy) = memory {
+                    copy.release(&mut self.objects);
+                }
                 if let Some(reply) = reply {
                     self.destroy_port(reply);
                 }
                 return;
             }
-            with.extend_from_slice(&1u32.to_le_bytes());
-            let descriptor = Descriptor {
-                kind: descriptor_kind::PORT,
-                ..Descriptor::default()
-            };
-            with.extend_from_slice(&descriptor.to_bytes());
+            with.extend_from_slice(&(count as u32).to_le_bytes());
+            for &right in carry {
+                let descriptor = Descriptor {
+                    kind: descriptor_kind::PORT,
+                    ..Descriptor::default()
+                };
+                with.extend_from_slice(&descriptor.to_bytes());
+                rights.push(Some(right));
+                regions.push(None);
+            }
+            if let Some(copy) = memory {
+                let descriptor = Descriptor {
+                    size: copy.size as u32,
+                    kind: descriptor_kind::OUT_OF_LINE,
+                    ..Descriptor::default()
+                };
+                with.extend_from_slice(&descriptor.to_bytes());
+                rights.push(None);
+                regions.push(Some(copy));
+            }
             with.extend_from_slice(&body);
             body = with;
-            rights.push(Some(right));
         }
         let message = KMessage {
             id,
-            complex: !rights.is_empty(),
+            complex: count > 0,
             reply: reply.map(CarriedRight::SendOnce),
             rights,
-            memory: Vec::new(),
+            memory: regions,
             body,
             destination: None,
         };
@@ -373,7 +441,8 @@ impl Kernel {
         match link.state {
             LinkState::Dead => return Err(FaultError::MemoryError),
             LinkState::Initializing => {}
-            LinkState::Ready if link.pending_at(offset).is_some() => {}
+            // On its way out, or already asked for: the answer wakes us.
+            LinkState::Ready if link.returning(offset) || link.pending_at(offset).is_some() => {}
             LinkState::Ready => self.request(object, offset, strategy, access, size)?,
         }
         let link = self
@@ -421,12 +490,18 @@ impl Kernel {
             (Some(o), Some(link)) => (o, link),
             _ => return Err(FaultError::MemoryError),
         };
+        // Pages absent from the object and its pager's hands: for a default-pager object,
+        // only those the pager holds.
+        let anonymous = o.kind() == ObjectKind::Anonymous;
         let range = request_range(offset, strategy, link.cluster_pages, size, |at| {
-            !o.has_page(at) && link.pending_at(at).is_none()
+            !o.has_page(at)
+                && link.pending_at(at).is_none()
+                && !link.returning(at)
+                && (!anonymous || o.is_paged_out(at))
         });
         let port = link.port;
         let reply = self
-            .reply_port(object, range.start)
+            .pager_reply_port(object, range.start, ReplyKind::Data)
             .map_err(|()| FaultError::OutOfMemory)?;
         let pages = (range.end - range.start) / PAGE_SIZE;
         let mut body = Vec::new();
@@ -435,7 +510,7 @@ impl Kernel {
             .get_mut(&object)
             .ok_or(FaultError::MemoryError)?;
         if link.pending.try_reserve(1).is_err()
-            || values(
+            || encode_values(
                 &(range.start, range.end - range.start, access.bits()),
                 &mut body,
             )
@@ -453,7 +528,7 @@ impl Kernel {
         });
         count(&statistics::REQUESTS_BY_PAGES[pages.min(16) as usize]);
         statistics::add(&statistics::PREFETCHED, pages - 1);
-        self.send_to_pager(port, ids::DATA_REQUEST, None, body, Some(reply));
+        self.send_to_pager(port, ids::DATA_REQUEST, &[], None, body, Some(reply));
         Ok(())
     }
 
@@ -463,12 +538,20 @@ impl Kernel {
         let reply = parts.reply.take();
         self.release_destination(parts.destination.take());
         match object {
-            KernelObject::PagerReply { object, offset } => {
+            KernelObject::PagerReply {
+                object,
+                offset,
+                kind,
+            } => {
                 self.destroy_port(port);
                 if let Some(right) = reply {
                     self.release(right);
                 }
-                self.pager_answer(object, offset, &mut parts);
+                match kind {
+                    ReplyKind::Init => self.init_answer(object, &mut parts),
+                    ReplyKind::Data => self.data_answer(object, offset, &mut parts),
+                    ReplyKind::Return => self.return_answer(object, offset, &mut parts),
+                }
             }
             KernelObject::MemoryControl(object) => {
                 let answer = self.control_call(object, &mut parts);
@@ -486,15 +569,15 @@ impl Kernel {
         }
     }
 
-    /// The answer to `init` (`offset` is `INIT`) or to the `data_request` at `offset`.
-    fn pager_answer(&mut self, object: ObjectId, offset: u64, parts: &mut Parts<'_>) {
+    /// The answer to `init` (or `default_pager.create`): the object's attributes.
+    fn init_answer(&mut self, object: ObjectId, parts: &mut Parts<'_>) {
         let Some(mut incoming) = Incoming::new(parts.body, parts.complex) else {
             count(&statistics::PAGER_REJECTS);
-            self.answer_failed(object, offset);
+            self.answer_failed(object, 0, ReplyKind::Init);
             return;
         };
         let status = incoming.take::<u8>();
-        if offset == INIT {
+        {
             let attributes = match status {
                 Some(libipc::abi::body::status::OK) => incoming.take::<Attributes>(),
                 _ => None,
@@ -522,8 +605,17 @@ impl Kernel {
                 }
             }
             self.wake_page_waiters(object, None);
-            return;
         }
+    }
+
+    /// The answer to the `data_request` at `offset`.
+    fn data_answer(&mut self, object: ObjectId, offset: u64, parts: &mut Parts<'_>) {
+        let Some(mut incoming) = Incoming::new(parts.body, parts.complex) else {
+            count(&statistics::PAGER_REJECTS);
+            self.answer_failed(object, offset, ReplyKind::Data);
+            return;
+        };
+        let status = incoming.take::<u8>();
         let Some(link) = self.pagers.get_mut(&object) else {
             return;
         };
@@ -574,23 +666,104 @@ impl Kernel {
 
     /// The answer to the request at `offset` never came (its reply right was destroyed: the
     /// pager dropped it, or died): the threads waiting for it get a memory error.
-    pub fn pager_reply_dropped(&mut self, port: PortId, object: ObjectId, offset: u64) {
+    pub fn pager_reply_dropped(
+        &mut self,
+        port: PortId,
+        object: ObjectId,
+        offset: u64,
+        kind: ReplyKind,
+    ) {
         self.destroy_port(port);
-        self.answer_failed(object, offset);
+        self.answer_failed(object, offset, kind);
     }
 
-    fn answer_failed(&mut self, object: ObjectId, offset: u64) {
+    fn answer_failed(&mut self, object: ObjectId, offset: u64, kind: ReplyKind) {
         let Some(link) = self.pagers.get_mut(&object) else {
             return;
         };
-        if offset == INIT {
-            link.state = LinkState::Dead;
-            self.fail_waiters(object, 0..u64::MAX);
-            return;
+        match kind {
+            ReplyKind::Init => {
+                link.state = LinkState::Dead;
+                self.fail_waiters(object, 0..u64::MAX);
+            }
+            ReplyKind::Data => {
+                if let Some(i) = link.pending.iter().position(|p| p.start == offset) {
+                    let request = link.pending.remove(i);
+                    self.fail_waiters(object, request.start..request.end);
+                }
+            }
+            ReplyKind::Return => {
+                if let Some(i) = link.returns.iter().position(|r| r.start == offset) {
+                    let r = link.returns.remove(i);
+                    link.in_flight -= ((r.end - r.start) / PAGE_SIZE) as u32;
+                    // Whatever the pager did with them, it did not say they are safe.
+                    log::error!(
+                        "vm: a pager gave no answer for {} returned pages at {:#x}",
+                        (r.end - r.start) / PAGE_SIZE,
+                        r.start
+                    );
+                    self.wake_page_waiters(object, Some(r.start..r.end));
+                }
+            }
         }
-        if let Some(i) = link.pending.iter().position(|p| p.start == offset) {
-            let request = link.pending.remove(i);
-            self.fail_waiters(object, request.start..request.end);
+    }
+
+    /// The answer to the `data_return` at `offset`: the pages are safe with the pager, or
+    /// come back (refused) and stay dirty here.
+    fn return_answer(&mut self, object: ObjectId, offset: u64, parts: &mut Parts<'_>) {
+        let Some(link) = self.pagers.get_mut(&object) else {
+            return;
+        };
+        let Some(i) = link.returns.iter().position(|r| r.start == offset) else {
+            count(&statistics::PAGER_REJECTS);
+            return;
+        };
+        let r = link.returns.remove(i);
+        link.in_flight -= ((r.end - r.start) / PAGE_SIZE) as u32;
+        let answer =
+            Incoming::new(parts.body, parts.complex).and_then(|mut incoming| {
+                match incoming.take::<u8>()? {
+                    libipc::abi::body::status::OK => incoming.take::<u8>(),
+                    _ => None,
+                }
+            });
+        match answer {
+            Some(returned_tag::STORED) => {}
+            Some(returned_tag::REFUSED) => match first_region(parts.memory) {
+                Some(copy) if copy.size == r.end - r.start => {
+                    log::warn!("vm: a pager refused {} pages; kept", copy.size / PAGE_SIZE);
+                    self.reinstall_dirty(object, r.start, copy);
+                }
+                other => {
+                    count(&statistics::PAGER_REJECTS);
+                    if let Some(copy) = other {
+                        copy.release(&mut self.objects);
+                    }
+                    log::error!("vm: a pager refused returned pages without giving them back");
+                }
+            },
+            _ => {
+                count(&statistics::PAGER_REJECTS);
+                log::error!("vm: a pager failed a return of pages at {:#x}", r.start);
+            }
+        }
+        self.wake_page_waiters(object, Some(r.start..r.end));
+    }
+
+    /// Puts pages a pager refused back into `object` from `offset`, dirty (their only copy).
+    fn reinstall_dirty(&mut self, object: ObjectId, offset: u64, copy: MapCopy) {
+        let Ok(frames) = take_frames(&mut self.objects, copy) else {
+            log::error!("vm: no memory to take back refused pages; they are lost");
+            return;
+        };
+        let mut at = offset;
+        for arrived in frames {
+            if let Some(frame) = self.install_page(object, at, arrived, None) {
+                kernel_space::with_mappings(|m| {
+                    m.note_flags(frame / PAGE_SIZE, super::page::page_flags::DIRTY)
+                });
+            }
+            at += PAGE_SIZE;
         }
     }
 
@@ -697,9 +870,9 @@ impl Kernel {
         let mut body = Vec::new();
         let known = (ids::DATA_SUPPLY..=ids::SET_ATTRIBUTES).contains(&id);
         let encoded = match answer {
-            Ok(()) => values(&status::OK, &mut body),
-            Err(_) if !known => values(&status::UNKNOWN_ROUTINE, &mut body),
-            Err(e) => values(&(status::ERROR, e), &mut body),
+            Ok(()) => encode_values(&status::OK, &mut body),
+            Err(_) if !known => encode_values(&status::UNKNOWN_ROUTINE, &mut body),
+            Err(e) => encode_values(&(status::ERROR, e), &mut body),
         };
         if encoded.is_err() {
             self.release(right);
@@ -740,8 +913,8 @@ impl Kernel {
             }
         };
         let mut at = offset;
-        for frame in frames {
-            self.install_page(object, at, frame, request);
+        for arrived in frames {
+            self.install_page(object, at, arrived, request);
             at += PAGE_SIZE;
         }
         self.wake_page_waiters(object, None);
@@ -750,41 +923,45 @@ impl Kernel {
     /// Zero-fills `pages` pages of `object` from `offset` that are not resident.
     fn install_zeros(&mut self, object: ObjectId, offset: u64, pages: u64) {
         for i in 0..pages {
-            self.install_page(object, offset + i * PAGE_SIZE, None, None);
+            self.install_page(object, offset + i * PAGE_SIZE, Arrived::Zero, None);
             count(&statistics::UNAVAILABLE);
         }
         self.wake_page_waiters(object, None);
     }
 
-    /// Puts `frame` (or a zeroed frame) in `object` at `offset`, unless a page is there.
+    /// Puts the page that arrived (a frame, or zeros) in `object` at `offset`, unless a page
+    /// is there; the frame it put there. A missing page stays absent (asked for again).
     fn install_page(
         &mut self,
         object: ObjectId,
         offset: u64,
-        frame: Option<u64>,
+        arrived: Arrived,
         request: Option<Pending>,
-    ) {
+    ) -> Option<u64> {
+        let given = match arrived {
+            Arrived::Frame(frame) => Some(frame),
+            Arrived::Zero => None,
+            Arrived::Missing => return None,
+        };
         let Some(o) = self.objects.get_mut(object) else {
-            if let Some(frame) = frame {
+            if let Some(frame) = given {
                 let _ = kernel_space::free_frame(frame);
             }
-            return;
+            return None;
         };
         if o.has_page(offset) || offset >= o.size() {
-            if let Some(frame) = frame {
+            if let Some(frame) = given {
                 let _ = kernel_space::free_frame(frame);
             }
-            return;
+            return None;
         }
-        let frame = match frame {
+        let frame = match given {
             Some(frame) => {
                 count(&statistics::PAGEINS);
                 frame
             }
             None => {
-                let Some(frame) = kernel_space::allocate_user_frame() else {
-                    return;
-                };
+                let frame = kernel_space::allocate_user_frame()?;
                 // SAFETY: a fresh frame, mapped by the direct map, owned by nobody yet.
                 unsafe {
                     core::ptr::write_bytes(phys_to_virt(frame) as *mut u8, 0, PAGE_SIZE as usize)
@@ -794,7 +971,7 @@ impl Kernel {
         };
         if o.insert_page(offset, frame).is_err() {
             let _ = kernel_space::free_frame(frame);
-            return;
+            return None;
         }
         kernel_space::with_mappings(|m| {
             m.set_owner(frame / PAGE_SIZE, object.to_raw(), offset);
@@ -802,6 +979,7 @@ impl Kernel {
                 m.note_flags(frame / PAGE_SIZE, PREFETCHED);
             }
         });
+        Some(frame)
     }
 
     /// Takes the resident pages in `range` of `object` from every task that maps them and
@@ -984,9 +1162,15 @@ impl Kernel {
             return;
         };
         link.state = LinkState::Dead;
+        link.in_flight = 0;
         let replies: Vec<PortId> = core::mem::take(&mut link.pending)
             .into_iter()
             .map(|p| p.reply)
+            .chain(
+                core::mem::take(&mut link.returns)
+                    .into_iter()
+                    .map(|r| r.reply),
+            )
             .collect();
         for reply in replies {
             self.destroy_port(reply);
@@ -1018,12 +1202,15 @@ impl Kernel {
             for pending in link.pending {
                 self.destroy_port(pending.reply);
             }
+            for pending in link.returns {
+                self.destroy_port(pending.reply);
+            }
             self.destroy_port(link.control);
             if link.state != LinkState::Dead || self.pager_ports.get(&link.port) == Some(&object) {
                 self.pager_ports.remove(&link.port);
                 let mut body = Vec::new();
-                if values(&(), &mut body).is_ok() {
-                    self.send_to_pager(link.port, ids::TERMINATE, None, body, None);
+                if encode_values(&(), &mut body).is_ok() {
+                    self.send_to_pager(link.port, ids::TERMINATE, &[], None, body, None);
                 }
                 self.release_send_right(link.port);
             }

@@ -15,7 +15,9 @@ pub static COLLAPSES: AtomicU64 = AtomicU64::new(0);
 pub static PAGEINS: AtomicU64 = AtomicU64::new(0);
 /// Pages a pager said it had no data for (zero-filled).
 pub static UNAVAILABLE: AtomicU64 = AtomicU64::new(0);
-/// Pages dirty pages returned to pagers (pageout).
+/// Clean pages the pageout daemon freed (their pager has them).
+pub static RECLAIMED: AtomicU64 = AtomicU64::new(0);
+/// Dirty pages returned to pagers (pageout).
 pub static PAGEOUTS: AtomicU64 = AtomicU64::new(0);
 /// `data_request`s sent, by length in pages (index 0 unused).
 pub static REQUESTS_BY_PAGES: [AtomicU64; 17] = [const { AtomicU64::new(0) }; 17];

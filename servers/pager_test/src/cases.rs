@@ -51,6 +51,10 @@ pub const ALL: &[(&str, Case)] = &[
         blocked_receiver_buffer_paged_in,
     ),
     ("terminate_when_unmapped", terminate_when_unmapped),
+    (
+        "clean_pages_are_reclaimed_under_pressure",
+        clean_pages_are_reclaimed_under_pressure,
+    ),
 ];
 
 macro_rules! check {
@@ -716,6 +720,45 @@ fn terminate_when_unmapped() -> Result<(), String> {
     check!(
         status == KILLED,
         "the child had ended ({status}) before the terminate came"
+    );
+    Ok(())
+}
+
+fn clean_pages_are_reclaimed_under_pressure() -> Result<(), String> {
+    // Twice the free memory, read once: the pageout daemon must drop clean pages (their
+    // pager has them) to go on, and pages dropped come back from the pager when read again.
+    let before = statistics();
+    let pages = 2 * before.free_frames;
+    let mut pager = TestPager::new(8, Answer::Data);
+    let status = with_pager(&mut pager, pages, |base| {
+        if sys::vm_behavior_set(base, pages * PAGE, VM_BEHAVIOR_SEQUENTIAL).is_err() {
+            return 1;
+        }
+        if let Some(page) = (0..pages).find(|&page| !holds_pattern(base, page)) {
+            libipc::println!("pager_test: page {page} of {pages} read wrong");
+            return 2;
+        }
+        // The first pages went long ago.
+        if !(0..16).all(|page| holds_pattern(base, page)) {
+            return 3;
+        }
+        0
+    })?;
+    check!(status == 0, "child status {status}");
+    let after = statistics();
+    let reclaimed = after.reclaimed - before.reclaimed;
+    let requested = after.requested_pages() - before.requested_pages();
+    check!(
+        reclaimed >= pages / 2,
+        "{reclaimed} pages reclaimed reading {pages}"
+    );
+    check!(
+        requested >= pages + 16,
+        "{requested} pages requested for {pages} pages read and 16 read again"
+    );
+    check!(
+        after.memory_errors == before.memory_errors,
+        "memory errors under pressure"
     );
     Ok(())
 }

@@ -1,0 +1,415 @@
+//! The pageout daemon: keeps free memory above its target by taking pages from the inactive
+//! queue: clean pages are freed, dirty ones go back to their pager (`data_return`) in
+//! clusters built around the LRU victim; anonymous memory goes to the default pager, whose
+//! object for it is made on the first pageout. Threads whose faults find no free page wait
+//! for the daemon without a kernel stack.
+//!
+//! There is no daemon thread (a blocked thread holds no kernel stack, and the kernel has one
+//! per CPU): the work runs on the way out of the kernel whenever an allocation has left free
+//! memory below the target, a bounded batch at a time, like any other deferred kernel work.
+
+use super::address_space::{MapCopy, ObjectId};
+use super::kernel_space::{self, free_frames, free_target};
+use super::map::PAGE_SIZE;
+use super::object::{ObjectKind, VmObject};
+use super::page::page_flags::{DIRTY, REFERENCED};
+use super::page::{ACTIVE, INACTIVE};
+use super::pager::{LinkState, PagerLink, PendingReturn, ReplyKind, Resume};
+use super::pmap;
+use super::statistics::{self, count};
+use crate::ipc::message::CarriedRight;
+use crate::ipc::port::{KernelObject, Port, Receiver};
+use crate::kern::kernel::Kernel;
+use crate::kern::loader::Exit;
+use crate::kern::queue::Fifo;
+use crate::kern::thread::{Continuation, ThreadId, ThreadState};
+use alloc::vec::Vec;
+use libipc::abi::syscall::Syscall;
+use libipc::abi::KernReturn;
+use libipc::pager::ids;
+
+/// Pages the daemon looks at in one batch, at most.
+const BATCH: usize = 512;
+
+/// Free frames above the users' floor at which threads waiting for memory are let go.
+const WAKE_MARGIN: usize = 64;
+
+/// How long a thread waits for memory before its fault fails (timer ticks: 10 s).
+const MEMORY_WAIT_TICKS: u64 = 1000;
+
+impl Kernel {
+    /// Runs a batch of pageout if memory is short. Cheap when it is not.
+    #[inline(always)]
+    pub fn pageout_if_wanted(&mut self) {
+        if kernel_space::take_pageout_wanted() {
+            self.pageout();
+        }
+        if !self.memory_waiters.is_empty() {
+            self.wake_memory_waiters();
+        }
+    }
+
+    /// One batch: ages active pages into the inactive queue (a third of the pages are kept
+    /// inactive) and takes inactive ones until the free target is met.
+    pub fn pageout(&mut self) {
+        let target = free_target();
+        let mut budget = BATCH;
+        while budget > 0 && free_frames() < target {
+            budget -= 1;
+            let Some((active, inactive)) =
+                kernel_space::with_mappings(|m| (m.queue_len(ACTIVE), m.queue_len(INACTIVE)))
+            else {
+                return;
+            };
+            if inactive * 3 < active + inactive {
+                self.age_one();
+                continue;
+            }
+            let Some(frame) = kernel_space::with_mappings(|m| m.oldest(INACTIVE)).flatten() else {
+                break;
+            };
+            self.consider(frame);
+        }
+        if free_frames() < target {
+            // Not done (the batch ran out, or pages are on their way to pagers): go on at
+            // the next exit from the kernel.
+            kernel_space::want_pageout();
+        }
+    }
+
+    /// Moves the oldest active page to the inactive queue, or back to the active tail if it
+    /// was used since it was last looked at (its referenced bits are cleared either way).
+    fn age_one(&mut self) {
+        let Some(frame) = kernel_space::with_mappings(|m| m.oldest(ACTIVE)).flatten() else {
+            return;
+        };
+        let (referenced, _) = pmap::referenced_and_modified(frame * PAGE_SIZE);
+        kernel_space::with_mappings(|m| {
+            m.take_flag(frame, REFERENCED);
+            m.requeue(frame, if referenced { ACTIVE } else { INACTIVE });
+        });
+    }
+
+    /// Whether `frame` is mapped by the VM-privileged task (the default pager), whose memory
+    /// is never paged out: it pages everyone else's in.
+    fn mapped_by_privileged(&self, frame: u64) -> bool {
+        let Some((_, task)) = self.default_pager else {
+            return false;
+        };
+        let Some(root) = self.tasks.get(task).map(|t| t.space.pmap().root()) else {
+            return false;
+        };
+        let mut mapped = false;
+        kernel_space::with_mappings(|m| m.scan(frame, |owner, _| mapped |= owner == root));
+        mapped
+    }
+
+    /// Looks at inactive page `frame` (a frame number): reactivated if used, freed if clean,
+    /// returned to its pager with its cluster if dirty.
+    fn consider(&mut self, frame: u64) {
+        let reactivate = |frame| {
+            kernel_space::with_mappings(|m| {
+                m.take_flag(frame, REFERENCED);
+                m.requeue(frame, ACTIVE);
+            })
+        };
+        let (referenced, _) = pmap::referenced_and_modified(frame * PAGE_SIZE);
+        if referenced || self.mapped_by_privileged(frame) {
+            reactivate(frame);
+            return;
+        }
+        let Some(Some((raw, offset))) = kernel_space::with_mappings(|m| m.owner(frame)) else {
+            return;
+        };
+        let object = ObjectId::from_raw(raw);
+        let Some(o) = self.objects.get(object) else {
+            reactivate(frame);
+            return;
+        };
+        let dirty = kernel_space::with_mappings(|m| m.flags(frame) & DIRTY != 0).unwrap_or(true);
+        let kind = o.kind();
+        if !dirty && (kind == ObjectKind::Pager || o.is_paged_out(offset)) {
+            // Its pager has this very data: drop it.
+            pmap::remove_everywhere(frame * PAGE_SIZE);
+            if let Some(o) = self.objects.get_mut(object) {
+                o.take_page(offset);
+            }
+            let _ = kernel_space::free_frame(frame * PAGE_SIZE);
+            count(&statistics::RECLAIMED);
+            return;
+        }
+        let ready = match kind {
+            ObjectKind::Pager => self
+                .pagers
+                .get(&object)
+                .is_some_and(PagerLink::takes_returns),
+            ObjectKind::Anonymous => self.default_pager_object(object),
+            ObjectKind::Physical { .. } => false,
+        };
+        if !ready {
+            // No pager to take it now (none registered, its object still being made, too
+            // many pages in flight): it stays, at the back of the line.
+            reactivate(frame);
+            return;
+        }
+        self.return_cluster(object, offset);
+    }
+
+    /// Whether anonymous `object` has a default-pager object ready for returns; makes one
+    /// (sends `default_pager.create`) the first time.
+    fn default_pager_object(&mut self, object: ObjectId) -> bool {
+        if let Some(link) = self.pagers.get(&object) {
+            return link.takes_returns();
+        }
+        let Some((pager, _)) = self.default_pager else {
+            return false;
+        };
+        let size = self.objects.get(object).map_or(0, VmObject::size);
+        if self.pagers.try_reserve(1).is_err()
+            || self.pager_ports.try_reserve(1).is_err()
+            || self
+                .objects
+                .get_mut(object)
+                .is_none_or(|o| o.attach_default_pager().is_err())
+        {
+            return false;
+        }
+        // The object's port, whose receive right goes to the default pager.
+        let Ok(port) = self.ports.insert(Port::new(Receiver::InTransit)) else {
+            return false;
+        };
+        let Ok(control) =
+            self.ports
+                .insert(Port::new(Receiver::Kernel(KernelObject::MemoryControl(
+                    object,
+                ))))
+        else {
+            self.destroy_port(port);
+            return false;
+        };
+        if let Some(p) = self.ports.get_mut(port) {
+            p.send_rights += 1; // the kernel's, for its requests
+            p.make_send_count += 1;
+        }
+        if let Some(c) = self.ports.get_mut(control) {
+            c.send_rights += 1; // the pager's
+            c.make_send_count += 1;
+        }
+        self.pager_ports.insert(port, object);
+        self.pagers.insert(
+            object,
+            PagerLink {
+                port,
+                control,
+                state: LinkState::Initializing,
+                cluster_pages: libipc::pager::DEFAULT_CLUSTER_PAGES,
+                pending: Vec::new(),
+                waiters: Fifo::new(),
+                returns: Vec::new(),
+                in_flight: 0,
+            },
+        );
+        let Ok(reply) = self.pager_reply_port(object, 0, ReplyKind::Init) else {
+            return false;
+        };
+        let mut body = Vec::new();
+        if super::pager::encode_values(&size, &mut body).is_err() {
+            self.destroy_port(reply);
+            return false;
+        }
+        let carry = [CarriedRight::Receive(port), CarriedRight::Send(control)];
+        self.send_to_pager(pager, ids::CREATE, &carry, None, body, Some(reply));
+        // Ready once the pager answers with the object's attributes.
+        false
+    }
+
+    /// Returns the dirty run of `object`'s cluster around the page at `offset`: its
+    /// neighbours go with it if dirty and not used recently (all resident ones, with the
+    /// whole-cluster switch: the task swapper's).
+    fn return_cluster(&mut self, object: ObjectId, offset: u64) {
+        let Some(link) = self.pagers.get(&object) else {
+            return;
+        };
+        let cluster = u64::from(link.cluster_pages) * PAGE_SIZE;
+        let size = self.objects.get(object).map_or(0, VmObject::size);
+        let cluster_start = offset - offset % cluster;
+        let cluster_end = (cluster_start + cluster).min(size);
+        let whole = self.pageout_whole_clusters;
+        let eligible = |kernel: &Kernel, at: u64| {
+            let Some(frame) = kernel.objects.get(object).and_then(|o| o.resident_page(at)) else {
+                return false;
+            };
+            if kernel.pagers.get(&object).is_some_and(|l| l.returning(at))
+                || kernel.mapped_by_privileged(frame / PAGE_SIZE)
+            {
+                return false;
+            }
+            if whole {
+                return true;
+            }
+            let (referenced, _) = pmap::referenced_and_modified(frame);
+            let dirty = kernel_space::with_mappings(|m| m.flags(frame / PAGE_SIZE) & DIRTY != 0)
+                == Some(true);
+            !referenced && dirty
+        };
+        let mut start = offset;
+        while start > cluster_start && eligible(self, start - PAGE_SIZE) {
+            start -= PAGE_SIZE;
+        }
+        let mut end = offset + PAGE_SIZE;
+        while end < cluster_end && eligible(self, end) {
+            end += PAGE_SIZE;
+        }
+        self.return_pages(object, start, end);
+    }
+
+    /// Sends the resident pages `[start, end)` of `object` to its pager with `data_return`:
+    /// they leave every mapping and the object and travel out of line in a transit object
+    /// (no copy); faults on them wait for the pager's answer.
+    fn return_pages(&mut self, object: ObjectId, start: u64, end: u64) {
+        let pages = (end - start) / PAGE_SIZE;
+        let Some(port) = self.pagers.get(&object).map(|l| l.port) else {
+            return;
+        };
+        let anonymous = self
+            .objects
+            .get(object)
+            .is_some_and(|o| o.kind() == ObjectKind::Anonymous);
+        // Everything that can fail first: the transit object, the records, the message.
+        let mut transit = VmObject::new(ObjectKind::Anonymous, end - start);
+        let room = transit.reserve_pages(pages as usize).is_ok()
+            && self
+                .pagers
+                .get_mut(&object)
+                .is_some_and(|l| l.returns.try_reserve(1).is_ok());
+        if !room {
+            return;
+        }
+        let Ok(transit) = self.objects.insert(transit) else {
+            return;
+        };
+        let Ok(reply) = self.pager_reply_port(object, start, ReplyKind::Return) else {
+            self.objects.remove(transit);
+            return;
+        };
+        let mut body = Vec::new();
+        let copy = match MapCopy::whole_object(transit, end - start) {
+            // Room for the values, encoded once the pages are counted.
+            Ok(copy) if body.try_reserve(32).is_ok() => copy,
+            Ok(copy) => {
+                copy.release(&mut self.objects);
+                self.destroy_port(reply);
+                return;
+            }
+            Err(_) => {
+                self.destroy_port(reply);
+                self.objects.remove(transit);
+                return;
+            }
+        };
+        let mut dirty_any = false;
+        for at in (start..end).step_by(PAGE_SIZE as usize) {
+            let Some(frame) = self.objects.get_mut(object).and_then(|o| o.take_page(at)) else {
+                continue;
+            };
+            pmap::remove_everywhere(frame);
+            let flags = kernel_space::with_mappings(|m| {
+                let flags = m.flags(frame / PAGE_SIZE);
+                m.clear_owner(frame / PAGE_SIZE);
+                flags
+            });
+            dirty_any |= flags.unwrap_or(DIRTY) & DIRTY != 0;
+            if let Some(t) = self.objects.get_mut(transit) {
+                // Room was reserved above.
+                let _ = t.insert_page(at - start, frame);
+            }
+            if anonymous {
+                if let Some(o) = self.objects.get_mut(object) {
+                    if o.note_paged_out(at).is_err() {
+                        log::error!("vm: no memory to record a paged-out page");
+                    }
+                }
+            }
+        }
+        // Reserved above: encoding cannot fail.
+        let _ = super::pager::encode_values(&(start, dirty_any), &mut body);
+        if let Some(link) = self.pagers.get_mut(&object) {
+            link.returns.push(PendingReturn { start, end, reply });
+            link.in_flight += pages as u32;
+        }
+        count(&statistics::RETURNS_BY_PAGES[pages.min(16) as usize]);
+        statistics::add(&statistics::PAGEOUTS, pages);
+        self.send_to_pager(port, ids::DATA_RETURN, &[], Some(copy), body, Some(reply));
+    }
+
+    /// `thread` found no free page for its fault: it waits for the pageout daemon (if there
+    /// is anything the daemon can do), then faults again. `false` if waiting cannot help.
+    pub fn wait_for_memory(&mut self, thread: ThreadId, resume: Resume) -> bool {
+        // Only pages some pager can take (or has a copy of) can be freed: anonymous memory
+        // needs the default pager.
+        let can_help = self.default_pager.is_some() || !self.pagers.is_empty();
+        if !can_help {
+            return false;
+        }
+        kernel_space::want_pageout();
+        self.memory_waiters.push_back(&mut self.threads, thread);
+        if let Some(t) = self.threads.get_mut(thread) {
+            if resume == Resume::Syscall {
+                t.frame.rip -= 2;
+            }
+        }
+        let deadline = crate::arch::percpu::current().ticks() + MEMORY_WAIT_TICKS;
+        self.block(thread, Continuation::MemoryWait { resume }, Some(deadline));
+        true
+    }
+
+    /// Lets the threads waiting for memory fault again once there is some.
+    fn wake_memory_waiters(&mut self) {
+        if free_frames() < kernel_space::user_floor() + WAKE_MARGIN {
+            return;
+        }
+        while let Some(thread) = self.memory_waiters.pop_front(&mut self.threads) {
+            self.timers.remove(&mut self.threads, thread);
+            if let Some(t) = self.threads.get_mut(thread) {
+                t.continuation = Continuation::ReturnToUser;
+                t.state = ThreadState::Ready;
+            }
+            self.make_ready(thread);
+        }
+    }
+
+    /// A wait for memory ran out of time: the fault fails (the task ends, or the call
+    /// returns `ResourceShortage`).
+    pub fn memory_wait_expired(&mut self, thread: ThreadId) {
+        self.memory_waiters.remove(&mut self.threads, thread);
+        let Some(t) = self.threads.get_mut(thread) else {
+            return;
+        };
+        let Continuation::MemoryWait { resume } = t.continuation else {
+            return;
+        };
+        t.continuation = Continuation::ReturnToUser;
+        match resume {
+            Resume::Fault { address } => {
+                let (task, rip) = (t.task, t.frame.rip);
+                self.terminate_task(
+                    task,
+                    Exit::Fault(format_args!(
+                        "#PF page fault at {address:#x} (rip={rip:#x}): out of memory (no page \
+                         came free in 10 s)"
+                    )),
+                );
+            }
+            Resume::Syscall | Resume::Receive => {
+                t.frame.rip += 2;
+                let code = if t.frame.rax == Syscall::MachMsg as u64 {
+                    libipc::abi::message::MsgReturn::SendNoBuffer as u64
+                } else {
+                    KernReturn::ResourceShortage as u64
+                };
+                self.finish_wait(thread, code, 0);
+                self.make_ready(thread);
+            }
+        }
+    }
+}
