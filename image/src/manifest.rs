@@ -4,6 +4,12 @@
 //! [[program]]
 //! name = "bootstrap"      # name in the archive (at most 47 bytes, unique)
 //! package = "bootstrap"   # cargo package whose binary of the same name is the program
+//!
+//! [[program]]
+//! name = "zpager"
+//! package = "zpager"
+//! start = true            # bootstrap starts it at boot (default false)
+//! daemon = true           # it serves for good: bootstrap does not wait for it (default false)
 //! ```
 
 use std::collections::HashMap;
@@ -33,6 +39,10 @@ pub struct Program {
     /// Whether bootstrap starts the program at boot (read by servers/bootstrap/build.rs).
     #[serde(default)]
     pub start: bool,
+    /// Whether the program serves for good, so that bootstrap does not wait for it to exit
+    /// (read by servers/bootstrap/build.rs).
+    #[serde(default)]
+    pub daemon: bool,
 }
 
 #[derive(Deserialize)]
@@ -135,6 +145,22 @@ mod tests {
             .collect();
         assert_eq!(names, ["bootstrap", "hello", "hello-again"]);
         assert_eq!(manifest.packages(), ["bootstrap", "hello"]);
+    }
+
+    #[test]
+    fn start_and_daemon_default_to_false() {
+        let manifest = Manifest::parse(
+            "[[program]]\nname = \"a\"\npackage = \"a\"\n\
+             [[program]]\nname = \"b\"\npackage = \"b\"\nstart = true\ndaemon = true\n",
+            "boot.toml",
+        )
+        .unwrap();
+        let flags: Vec<(bool, bool)> = manifest
+            .programs()
+            .iter()
+            .map(|p| (p.start, p.daemon))
+            .collect();
+        assert_eq!(flags, [(false, false), (true, true)]);
     }
 
     #[test]

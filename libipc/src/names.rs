@@ -68,3 +68,71 @@ impl Client {
         Some(Client::new(crate::ipc::SendRight::from_raw(name)))
     }
 }
+
+/// Starts `program` from the boot archive with a send right to a name service of the
+/// caller's own (its first start argument, as bootstrap gives), serves that service until
+/// the program registers `expected`, and returns the program's task and the right it
+/// registered. Other registrations are refused (`Duplicate`), lookups answered `Unknown`.
+/// For first tasks that start a server without bootstrap: tests and benchmarks starting a
+/// pager. `OperationTimedOut` if nothing comes for `timeout_ms`.
+#[cfg(all(feature = "runtime", target_os = "none"))]
+pub fn spawn_registered(
+    program: &str,
+    expected: &str,
+    timeout_ms: u64,
+) -> Result<(crate::ipc::Task, crate::ipc::SendRight), crate::abi::KernReturn> {
+    use crate::abi::KernReturn;
+    use crate::interface::{Outbox, Replied, Reply};
+    use crate::ipc::{self, MessageBuffer, ReceiveRight, SendRight, Task};
+    use alloc::boxed::Box;
+    use alloc::string::String;
+
+    struct One<'a> {
+        expected: &'a str,
+        registered: Option<SendRight>,
+    }
+
+    impl Server for One<'_> {
+        fn register(
+            &mut self,
+            name: String,
+            port: SendRight,
+            reply: Reply<'_, (), NameError>,
+        ) -> Replied {
+            if name == self.expected && self.registered.is_none() {
+                self.registered = Some(port);
+                reply.ok(())
+            } else {
+                reply.err(NameError::Duplicate)
+            }
+        }
+
+        fn lookup(&mut self, _name: String, reply: Reply<'_, SendRight, NameError>) -> Replied {
+            reply.err(NameError::Unknown)
+        }
+    }
+
+    let port = ReceiveRight::allocate()?;
+    let task = {
+        let send = port.make_send()?;
+        Task::spawn(program, Some(&send), 0)?
+    };
+    let mut service = One {
+        expected,
+        registered: None,
+    };
+    let mut buffer = Box::new(MessageBuffer::new());
+    let mut outbox = Box::new(Outbox::new());
+    loop {
+        if let Some(reply) = outbox.take_reply() {
+            // A reply that cannot go (the program died) is nobody's loss.
+            let _ = ipc::send(&reply, &mut MessageBuffer::new(), Some(0));
+        }
+        if let Some(right) = service.registered.take() {
+            return Ok((task, right));
+        }
+        let request = ipc::receive(port.name(), &mut buffer, Some(timeout_ms))
+            .map_err(|_| KernReturn::OperationTimedOut)?;
+        dispatch(&mut service, &request, &mut outbox);
+    }
+}

@@ -19,10 +19,12 @@
 //! - `terminate` tells the pager the object is no longer mapped anywhere.
 //!
 //! A pager serving several objects tells them apart by the port a request arrived on
-//! ([`object_of`]). The guide to writing one, with the example pagers, is
-//! [`crate::pager::guide`].
+//! ([`object_of`]). The guide to writing one, with the example pagers, is [`guide`].
 
 use serde::{Deserialize, Serialize};
+
+#[cfg(any(test, feature = "runtime"))]
+pub mod guide;
 
 #[cfg(any(test, feature = "runtime"))]
 use crate::interface::{Decoder, Encoder, Malformed, Pages, Wire};
@@ -42,6 +44,7 @@ pub mod ids {
     pub const LOCK_REQUEST: u32 = 2303;
     pub const SET_ATTRIBUTES: u32 = 2304;
     pub const CREATE: u32 = 2400;
+    pub const CREATE_PROGRAM: u32 = 2500;
 }
 
 /// The first value of an encoded [`Supply`]: which variant follows.
@@ -55,6 +58,10 @@ pub mod supply_tag {
 /// The name a default pager registers its port under with the name service; bootstrap, on
 /// seeing it registered, makes that port the kernel's default pager.
 pub const DEFAULT_PAGER_NAME: &str = "default_pager";
+
+/// The name a program pager (one that serves the boot archive's files for exec, like
+/// `servers/bootfs`) registers its port under; bootstrap then makes it the kernel's.
+pub const PROGRAM_PAGER_NAME: &str = "program_pager";
 
 /// Pages in a cluster unless the pager says otherwise.
 pub const DEFAULT_CLUSTER_PAGES: u32 = 4;
@@ -194,16 +201,16 @@ crate::interface! {
         type Error = PagerError;
 
         /// The object is being mapped for the first time: `control` is its control port
-        /// (for [`memory_control`] calls) and `size` its size in bytes as the first mapping
+        /// (for [`memory_control`](super::memory_control) calls) and `size` its size in bytes as the first mapping
         /// sees it.
         ///
-        /// Reply: the object's [`Attributes`]. Until it comes, faults on the object wait.
+        /// Reply: the object's [`Attributes`](super::Attributes). Until it comes, faults on the object wait.
         fn init(control: SendRight, size: u64) -> Attributes;
 
         /// Asks for the pages `[offset, offset + length)`, inside one cluster; `access` is
         /// the access the fault needs (`VM_PROT_*` bits).
         ///
-        /// Reply: a [`Supply`], or a [`PagerError`] (a memory error for the faulting
+        /// Reply: a [`Supply`](super::Supply), or a [`PagerError`](super::PagerError) (a memory error for the faulting
         /// threads). May be deferred.
         fn data_request(offset: u64, length: u64, access: u32) -> Supply;
 
@@ -218,7 +225,7 @@ crate::interface! {
         /// were written since the pager last had them (else the pager may already hold this
         /// data; the kernel returns clean pages only when it swaps a task out).
         ///
-        /// Reply: [`Returned::Stored`] once the pages are safe, or [`Returned::Refused`]
+        /// Reply: [`Returned::Stored`](super::Returned::Stored) once the pages are safe, or [`Returned::Refused`](super::Returned::Refused)
         /// with the pages. The kernel limits the pages in flight to a pager and never waits
         /// for the reply to go on.
         fn data_return(offset: u64, data: Pages, dirty: bool) -> Returned;
@@ -271,11 +278,36 @@ crate::interface! {
         type Error = PagerError;
 
         /// A new memory object for anonymous memory of `size` bytes: `object` is its port
-        /// (the pager now holds the receive right and serves [`memory_object`] on it, without
+        /// (the pager now holds the receive right and serves [`memory_object`](super::memory_object) on it, without
         /// an `init`), `control` its control port. Its first `data_return` follows.
         ///
-        /// Reply: the object's [`Attributes`]. The kernel returns no page of it before.
+        /// Reply: the object's [`Attributes`](super::Attributes). The kernel returns no page of it before.
         fn create(object: ReceiveRight, control: SendRight, size: u64) -> Attributes;
+    }
+}
+
+#[cfg(any(test, feature = "runtime"))]
+crate::interface! {
+    /// Kernel → program pager, on the port registered with `host_set_program_pager`
+    /// (ids 2500..): the files of the boot archive that programs are loaded from.
+    pub mod program_pager = 2500 {
+        type Error = PagerError;
+
+        /// A memory object over boot-archive file `name`, `size` bytes long: `object` is its
+        /// port (the pager now holds the receive right and serves [`memory_object`](super::memory_object) on it,
+        /// without an `init`), `control` its control port, and `file` the pages holding the
+        /// file (a copy-on-write view of the archive, read-only in practice: the pager copies
+        /// from it into the pages it supplies; bytes past `size` are not the file's). Exec
+        /// maps program text from the object, shared by every task running the program.
+        ///
+        /// Reply: the object's [`Attributes`](super::Attributes). Faults on it wait until then.
+        fn create(
+            object: ReceiveRight,
+            control: SendRight,
+            name: String,
+            size: u64,
+            file: Pages,
+        ) -> Attributes;
     }
 }
 
@@ -297,6 +329,7 @@ mod tests {
         assert_eq!(memory_object::ids::terminate, ids::TERMINATE);
         assert_eq!(memory_object::ids::data_return, ids::DATA_RETURN);
         assert_eq!(default_pager::ids::create, ids::CREATE);
+        assert_eq!(program_pager::ids::create, ids::CREATE_PROGRAM);
         assert_eq!(memory_control::ids::data_supply, ids::DATA_SUPPLY);
         assert_eq!(memory_control::ids::data_unavailable, ids::DATA_UNAVAILABLE);
         assert_eq!(memory_control::ids::data_error, ids::DATA_ERROR);

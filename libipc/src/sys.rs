@@ -472,6 +472,17 @@ pub fn host_set_default_pager(host: u32, pager: u32) -> Result<(), KernReturn> {
     .map(drop)
 }
 
+/// Makes `pager` (a send right to a program pager's port) the program pager; needs the host
+/// port. See [`Syscall::HostSetProgramPager`].
+pub fn host_set_program_pager(host: u32, pager: u32) -> Result<(), KernReturn> {
+    call2(
+        Syscall::HostSetProgramPager,
+        u64::from(host),
+        u64::from(pager),
+    )
+    .map(drop)
+}
+
 /// The VM system's counters.
 pub fn vm_statistics() -> Result<crate::abi::syscall::VmStatistics, KernReturn> {
     use crate::abi::syscall::VmStatistics;

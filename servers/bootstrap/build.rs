@@ -2,7 +2,8 @@
 //! tells it which programs to start, as `START` in `$OUT_DIR/start.rs`: the entries of
 //! `servers/boot.toml` with `start = true`, in manifest order, or, when the environment
 //! variable `BOOTSTRAP_START` is set, the comma-separated programs it names (each must be in
-//! the manifest; empty: none), e.g. `BOOTSTRAP_START=name_test cargo image run`.
+//! the manifest; empty: none), e.g. `BOOTSTRAP_START=name_test cargo image run`. Each comes
+//! with its manifest's `daemon` flag (a server bootstrap does not wait for).
 
 use std::path::{Path, PathBuf};
 
@@ -27,33 +28,48 @@ fn main() {
     write_start_list(&out, &start);
 }
 
+/// A program to start: its name, and whether it is a daemon.
+type Start = (String, bool);
+
 /// The programs `list` names (comma-separated), checked against the manifest.
-fn from_environment(list: &str, manifest: &str) -> Result<Vec<String>, String> {
+fn from_environment(list: &str, manifest: &str) -> Result<Vec<Start>, String> {
     let table: toml::Table = manifest
         .parse()
         .map_err(|e| format!("not valid TOML: {e}"))?;
-    let known: Vec<&str> = table
+    let programs = table
         .get("program")
         .and_then(toml::Value::as_array)
-        .map(|programs| {
-            programs
-                .iter()
-                .filter_map(|p| p.get("name").and_then(toml::Value::as_str))
-                .collect()
-        })
+        .map(Vec::as_slice)
         .unwrap_or_default();
     let mut start = Vec::new();
     for name in list.split(',').map(str::trim).filter(|n| !n.is_empty()) {
-        if name == "bootstrap" || !known.contains(&name) {
-            return Err(format!("{name:?} is not a program bootstrap can start"));
+        let entry = programs
+            .iter()
+            .find(|p| p.get("name").and_then(toml::Value::as_str) == Some(name));
+        match entry {
+            Some(entry) if name != "bootstrap" => {
+                start.push((name.to_string(), flag(entry, name, "daemon")?));
+            }
+            _ => return Err(format!("{name:?} is not a program bootstrap can start")),
         }
-        start.push(name.to_string());
     }
     Ok(start)
 }
 
-/// The `name`s of the `[[program]]` entries whose `start` is true.
-fn programs_to_start(text: &str) -> Result<Vec<String>, String> {
+/// The boolean `key` of program `name`'s entry; false when absent.
+fn flag(program: &toml::Value, name: &str, key: &str) -> Result<bool, String> {
+    match program.get(key) {
+        None => Ok(false),
+        Some(toml::Value::Boolean(value)) => Ok(*value),
+        Some(other) => Err(format!(
+            "program {name:?}: `{key}` must be true or false, not {}",
+            other.type_str()
+        )),
+    }
+}
+
+/// The `name`s (and `daemon` flags) of the `[[program]]` entries whose `start` is true.
+fn programs_to_start(text: &str) -> Result<Vec<Start>, String> {
     let table: toml::Table = text.parse().map_err(|e| format!("not valid TOML: {e}"))?;
     let Some(programs) = table.get("program") else {
         return Ok(Vec::new());
@@ -67,30 +83,27 @@ fn programs_to_start(text: &str) -> Result<Vec<String>, String> {
             .get("name")
             .and_then(toml::Value::as_str)
             .ok_or_else(|| format!("program {} has no `name`", i + 1))?;
-        match program.get("start") {
-            None | Some(toml::Value::Boolean(false)) => {}
-            Some(toml::Value::Boolean(true)) if name == "bootstrap" => {
+        let daemon = flag(program, name, "daemon")?;
+        match flag(program, name, "start")? {
+            false => {}
+            true if name == "bootstrap" => {
                 return Err("bootstrap cannot start itself (`start = true`)".into());
             }
-            Some(toml::Value::Boolean(true)) => start.push(name.to_string()),
-            Some(other) => {
-                return Err(format!(
-                    "program {name:?}: `start` must be true or false, not {}",
-                    other.type_str()
-                ));
-            }
+            true => start.push((name.to_string(), daemon)),
         }
     }
     Ok(start)
 }
 
-fn write_start_list(out: &Path, start: &[String]) {
+fn write_start_list(out: &Path, start: &[Start]) {
     let mut text = String::from(
         "/// The programs to start, from `servers/boot.toml` (`start = true`), in order.\n\
-         pub const START: &[&str] = &[\n",
+         pub const START: &[bootstrap::Program] = &[\n",
     );
-    for name in start {
-        text.push_str(&format!("    {name:?},\n"));
+    for (name, daemon) in start {
+        text.push_str(&format!(
+            "    bootstrap::Program {{ name: {name:?}, daemon: {daemon} }},\n"
+        ));
     }
     text.push_str("];\n");
     std::fs::write(out, text).unwrap_or_else(|e| panic!("cannot write {}: {e}", out.display()));

@@ -1,6 +1,7 @@
 //! The bootstrap server and its name service: a default boot starts bootstrap, which starts
 //! `name_test` (marked `start = true` in servers/boot.toml), which registers, looks up and
-//! calls servers through the generated interfaces.
+//! calls servers through the generated interfaces, `zpager`, the default pager, and `bootfs`,
+//! the program pager.
 
 use kernel_tests::{boot, Outcome, Summary};
 
@@ -35,5 +36,15 @@ fn bootstrap_serves_names_to_the_programs_it_starts() {
     run.expect_line_containing(
         &["bootstrap: name_test exited with status 0"],
         "the child's exit report",
+    );
+    // zpager (`start = true`, `daemon = true`) registered as the default pager, and bootstrap
+    // shut down without waiting for it.
+    run.expect_line_starting_with(
+        "bootstrap: the default pager is registered",
+        "the default pager's registration",
+    );
+    run.expect_line_starting_with(
+        "bootstrap: the program pager is registered",
+        "the program pager's registration",
     );
 }

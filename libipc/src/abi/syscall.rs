@@ -104,10 +104,15 @@ pub enum Syscall {
     /// and the task holding its receive right VM-privileged (it may use the last free pages).
     /// Needs a send right to the host port. Only a pager no object uses yet can be replaced.
     HostSetDefaultPager = 27,
+    /// `(host, pager)`: makes the port behind send right `pager` the program pager: programs
+    /// loaded from the boot archive from now on map their files from memory objects it
+    /// serves (`libipc::pager::program_pager`), text shared and paged in clusters. Needs a
+    /// send right to the host port.
+    HostSetProgramPager = 28,
 }
 
 impl Syscall {
-    pub const ALL: [Syscall; 28] = [
+    pub const ALL: [Syscall; 29] = [
         Syscall::DebugWrite,
         Syscall::TaskExit,
         Syscall::ThreadYield,
@@ -136,6 +141,7 @@ impl Syscall {
         Syscall::VmMap,
         Syscall::VmStatistics,
         Syscall::HostSetDefaultPager,
+        Syscall::HostSetProgramPager,
     ];
 
     /// Decodes a call number; the numbers are dense, so this is a bounds check.

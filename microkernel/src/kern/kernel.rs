@@ -47,6 +47,9 @@ pub struct Kernel {
     /// The default pager's port (the kernel holds a send right) and the task that serves
     /// it, which may use the last free pages (it frees memory by taking it).
     pub(crate) default_pager: Option<(PortId, TaskId)>,
+    /// The program pager's port (the kernel holds a send right): programs loaded from the
+    /// boot archive map their files from its objects.
+    pub(crate) program_pager: Option<PortId>,
     /// Threads whose faults found no free page, waiting for the pageout daemon.
     pub(crate) memory_waiters: Fifo<ThreadId>,
     /// The pageout daemon returns whole clusters, used or not (the task swapper's switch;
@@ -99,6 +102,7 @@ impl Kernel {
             pagers: HashMap::new(),
             pager_ports: HashMap::new(),
             default_pager: None,
+            program_pager: None,
             memory_waiters: Fifo::new(),
             pageout_whole_clusters: false,
         }

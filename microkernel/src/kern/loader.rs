@@ -15,7 +15,6 @@ use crate::vm::kernel_space::{self, phys_to_virt};
 use crate::vm::map::{MapEntry, Protection, PAGE_SIZE};
 use crate::vm::object::{ObjectKind, VmObject};
 use alloc::string::String;
-use alloc::vec::Vec;
 use libipc::abi::archive::Archive;
 use libipc::abi::syscall::{USER_STACK_SIZE, USER_STACK_TOP};
 use libipc::abi::KernReturn;
@@ -80,21 +79,51 @@ impl Kernel {
         Ok((image, offset, len))
     }
 
+    /// The shared memory object over program file `name` (at `offset`, `len` bytes into
+    /// the archive), made the first time: over the archive's own pages, or, once a program
+    /// pager is registered, an object of that pager's (text then pages in through it, in
+    /// clusters). The cache keeps it (with a reference of its own) for every later task.
+    fn program_file_object(
+        &mut self,
+        name: &str,
+        offset: usize,
+        len: usize,
+    ) -> Result<ObjectId, SpawnError> {
+        if let Some(&(_, id)) = self.programs.iter().find(|(n, _)| n == name) {
+            if self.objects.contains(id) {
+                return Ok(id);
+            }
+        }
+        let (_, archive_phys) = self.archive.ok_or(SpawnError::NoArchive)?;
+        let base = archive_phys + offset as u64;
+        let mut key = String::new();
+        key.try_reserve(name.len())
+            .map_err(|_| SpawnError::OutOfMemory)?;
+        key.push_str(name);
+        self.programs
+            .try_reserve(1)
+            .map_err(|_| SpawnError::OutOfMemory)?;
+        let id = match self.program_pager {
+            Some(pager) => self
+                .program_pager_object(pager, name, base, len as u64)
+                .map_err(|_| SpawnError::OutOfMemory)?,
+            None => self
+                .objects
+                .insert(VmObject::new(ObjectKind::Physical { base }, len as u64))?,
+        };
+        // Its first reference is the cache's, so the object outlives its tasks.
+        self.programs.push((key, id));
+        Ok(id)
+    }
+
     /// A fresh address space with program `name` loaded, and its entry point.
     fn load_program(&mut self, name: &str) -> Result<(AddressSpace, u64), SpawnError> {
         let (image, offset, len) = self.find_program(name)?;
-        let (bytes, archive_phys) = self.archive.ok_or(SpawnError::NoArchive)?;
+        let file = self.program_file_object(name, offset, len)?;
+        let (bytes, _) = self.archive.ok_or(SpawnError::NoArchive)?;
         let data = &bytes[offset..offset + len];
         let mut space = AddressSpace::new()?;
-        match load_into(
-            &mut self.objects,
-            &mut self.programs,
-            &mut space,
-            name,
-            &image,
-            data,
-            archive_phys + offset as u64,
-        ) {
+        match load_into(&mut self.objects, &mut space, file, &image, data) {
             Ok(()) => Ok((space, image.entry)),
             Err(e) => {
                 space.destroy(&mut self.objects);
@@ -119,30 +148,18 @@ impl Kernel {
             SpawnError::OutOfMemory => KernReturn::ResourceShortage,
             _ => KernReturn::InvalidArgument,
         })?;
-        let (bytes, archive_phys) = self.archive.ok_or(KernReturn::InvalidArgument)?;
+        let file = self
+            .program_file_object(name, offset, len)
+            .map_err(|_| KernReturn::ResourceShortage)?;
+        let (bytes, _) = self.archive.ok_or(KernReturn::InvalidArgument)?;
         // The point of no return: the old program's memory goes; its page tables stay for
         // the new one, which maps the same areas.
-        let Kernel {
-            tasks,
-            objects,
-            programs,
-            ..
-        } = self;
+        let Kernel { tasks, objects, .. } = self;
         let t = tasks.get_mut(task).expect("checked");
         t.space.reset(objects);
         t.name = super::task::TaskName::new(name);
         let data = &bytes[offset..offset + len];
-        if load_into(
-            objects,
-            programs,
-            &mut t.space,
-            name,
-            &image,
-            data,
-            archive_phys + offset as u64,
-        )
-        .is_err()
-        {
+        if load_into(objects, &mut t.space, file, &image, data).is_err() {
             self.terminate_task(
                 task,
                 Exit::Fault(format_args!("exec of {name}: out of memory")),
@@ -508,52 +525,25 @@ fn copy_initial_data(
     Ok(())
 }
 
-/// The shared object over program file `name` in the archive (one more reference).
-fn program_object(
-    objects: &mut Table<VmObject>,
-    programs: &mut Vec<(String, ObjectId)>,
-    name: &str,
-    base: u64,
-    size: u64,
-) -> Result<ObjectId, SpawnError> {
-    if let Some((_, id)) = programs.iter().find(|(n, _)| n == name) {
-        let id = *id;
-        if let Some(object) = objects.get_mut(id) {
-            object.add_reference();
-            return Ok(id);
-        }
-    }
-    let id = objects.insert(VmObject::new(ObjectKind::Physical { base }, size))?;
-    let mut key = String::new();
-    key.try_reserve(name.len())
-        .map_err(|_| SpawnError::OutOfMemory)?;
-    key.push_str(name);
-    programs
-        .try_reserve(1)
-        .map_err(|_| SpawnError::OutOfMemory)?;
-    // The cache holds a reference of its own, so the object outlives its tasks.
-    objects.get_mut(id).expect("just inserted").add_reference();
-    programs.push((key, id));
-    Ok(id)
-}
-
-/// Maps program `name` (checked `image`, file bytes `data` at `file_phys`) and a stack into
-/// `space`.
+/// Maps a program (checked `image`, file bytes `data`, memory object `file` over them) and
+/// a stack into `space`.
 fn load_into(
     objects: &mut Table<VmObject>,
-    programs: &mut Vec<(String, ObjectId)>,
     space: &mut AddressSpace,
-    name: &str,
+    file: ObjectId,
     image: &program::ProgramImage,
     data: &[u8],
-    file_phys: u64,
 ) -> Result<(), SpawnError> {
     for segment in image.segments() {
         let (start, end) = segment.pages();
         let entry = if segment.maps_file_directly() {
-            let object = program_object(objects, programs, name, file_phys, data.len() as u64)?;
-            // The pages are the boot archive's, shared by every task running the program:
-            // never writable (data segments get anonymous copies instead).
+            let object = file;
+            objects
+                .get_mut(object)
+                .ok_or(SpawnError::OutOfMemory)?
+                .add_reference();
+            // The file's pages, shared by every task running the program: never writable
+            // (data segments get anonymous copies instead).
             let mut entry = MapEntry::new(start, end, object, segment.offset, segment.protection);
             entry.max_protection = Protection::READ_EXECUTE;
             entry

@@ -56,6 +56,7 @@ fn handler(call: Syscall) -> Handler {
         Syscall::VmMap => vm::vm_map,
         Syscall::VmStatistics => vm::vm_statistics,
         Syscall::HostSetDefaultPager => host_set_default_pager,
+        Syscall::HostSetProgramPager => host_set_program_pager,
     }
 }
 
@@ -259,6 +260,19 @@ fn host_set_default_pager(kernel: &mut Kernel, thread: ThreadId, a: [u64; 6]) ->
         return Outcome::Return(Err(KernReturn::InvalidName));
     };
     Outcome::Return(kernel.set_default_pager(task, name).map(|()| 0))
+}
+
+fn host_set_program_pager(kernel: &mut Kernel, thread: ThreadId, a: [u64; 6]) -> Outcome {
+    let Some(task) = task_of(kernel, thread) else {
+        return Outcome::NoReturn;
+    };
+    if let Err(e) = check_host(kernel, task, a[0]) {
+        return Outcome::Return(Err(e));
+    }
+    let Ok(name) = u32::try_from(a[1]) else {
+        return Outcome::Return(Err(KernReturn::InvalidName));
+    };
+    Outcome::Return(kernel.set_program_pager(task, name).map(|()| 0))
 }
 
 fn host_shutdown(kernel: &mut Kernel, thread: ThreadId, a: [u64; 6]) -> Outcome {

@@ -235,13 +235,17 @@ impl Mappings {
 
     /// Forgets every mapping of an owner, calling `unmapped(address)` for each; the owner
     /// stays (its tables are being emptied for reuse).
-    pub fn clear_owner_mappings(&mut self, sentinel: u32, mut unmapped: impl FnMut(u64)) {
+    pub fn clear_owner_mappings(&mut self, sentinel: u32, mut unmapped: impl FnMut(u64) -> u8) {
         loop {
             let next = self.entries[sentinel as usize].owner_next;
             if next == sentinel {
                 break;
             }
-            unmapped(self.entries[next as usize].address);
+            let e = self.entries[next as usize];
+            let flags = unmapped(e.address);
+            if flags != 0 {
+                self.records[e.frame as usize].flags |= flags;
+            }
             self.unlink(next);
         }
     }

@@ -14,14 +14,12 @@ use super::map::PAGE_SIZE;
 use super::object::{ObjectKind, VmObject};
 use super::page::page_flags::{DIRTY, REFERENCED};
 use super::page::{ACTIVE, INACTIVE};
-use super::pager::{LinkState, PagerLink, PendingReturn, ReplyKind, Resume};
+use super::pager::{PagerLink, PendingReturn, ReplyKind, Resume};
 use super::pmap;
 use super::statistics::{self, count};
 use crate::ipc::message::CarriedRight;
-use crate::ipc::port::{KernelObject, Port, Receiver};
 use crate::kern::kernel::Kernel;
 use crate::kern::loader::Exit;
-use crate::kern::queue::Fifo;
 use crate::kern::thread::{Continuation, ThreadId, ThreadState};
 use alloc::vec::Vec;
 use libipc::abi::syscall::Syscall;
@@ -165,50 +163,17 @@ impl Kernel {
             return false;
         };
         let size = self.objects.get(object).map_or(0, VmObject::size);
-        if self.pagers.try_reserve(1).is_err()
-            || self.pager_ports.try_reserve(1).is_err()
-            || self
-                .objects
-                .get_mut(object)
-                .is_none_or(|o| o.attach_default_pager().is_err())
+        if self
+            .objects
+            .get_mut(object)
+            .is_none_or(|o| o.attach_default_pager().is_err())
         {
             return false;
         }
         // The object's port, whose receive right goes to the default pager.
-        let Ok(port) = self.ports.insert(Port::new(Receiver::InTransit)) else {
+        let Ok((port, control)) = self.new_object_port(object) else {
             return false;
         };
-        let Ok(control) =
-            self.ports
-                .insert(Port::new(Receiver::Kernel(KernelObject::MemoryControl(
-                    object,
-                ))))
-        else {
-            self.destroy_port(port);
-            return false;
-        };
-        if let Some(p) = self.ports.get_mut(port) {
-            p.send_rights += 1; // the kernel's, for its requests
-            p.make_send_count += 1;
-        }
-        if let Some(c) = self.ports.get_mut(control) {
-            c.send_rights += 1; // the pager's
-            c.make_send_count += 1;
-        }
-        self.pager_ports.insert(port, object);
-        self.pagers.insert(
-            object,
-            PagerLink {
-                port,
-                control,
-                state: LinkState::Initializing,
-                cluster_pages: libipc::pager::DEFAULT_CLUSTER_PAGES,
-                pending: Vec::new(),
-                waiters: Fifo::new(),
-                returns: Vec::new(),
-                in_flight: 0,
-            },
-        );
         let Ok(reply) = self.pager_reply_port(object, 0, ReplyKind::Init) else {
             return false;
         };
@@ -389,6 +354,13 @@ impl Kernel {
             return;
         };
         t.continuation = Continuation::ReturnToUser;
+        let queues = kernel_space::with_mappings(|m| (m.queue_len(ACTIVE), m.queue_len(INACTIVE)));
+        log::warn!(
+            "vm: memory wait expired: {} frames free, queues {queues:?}, {} pagers, {} in flight",
+            free_frames(),
+            self.pagers.len(),
+            self.pagers.values().map(|l| l.in_flight).sum::<u32>()
+        );
         match resume {
             Resume::Fault { address } => {
                 let (task, rip) = (t.task, t.frame.rip);

@@ -1130,18 +1130,167 @@ impl Kernel {
         }
     }
 
-    /// `host_set_default_pager`: the port behind `task`'s send right `name` becomes the
-    /// default pager, its receiver VM-privileged. A previous default pager is let go.
-    pub fn set_default_pager(&mut self, task: TaskId, name: u32) -> Result<(), KernReturn> {
+    /// A new port for `object`, whose receive right is about to travel to a pager (in
+    /// `default_pager.create` or `program_pager.create`), the kernel holding a send right,
+    /// with the object's control port (a send right made for the pager) and its link,
+    /// `Initializing` until the pager answers.
+    pub(super) fn new_object_port(
+        &mut self,
+        object: ObjectId,
+    ) -> Result<(PortId, PortId), KernReturn> {
+        let shortage = KernReturn::ResourceShortage;
+        self.pagers.try_reserve(1).map_err(|_| shortage)?;
+        self.pager_ports.try_reserve(1).map_err(|_| shortage)?;
+        let port = self
+            .ports
+            .insert(Port::new(Receiver::InTransit))
+            .map_err(|_| shortage)?;
+        let Ok(control) =
+            self.ports
+                .insert(Port::new(Receiver::Kernel(KernelObject::MemoryControl(
+                    object,
+                ))))
+        else {
+            self.destroy_port(port);
+            return Err(shortage);
+        };
+        if let Some(p) = self.ports.get_mut(port) {
+            p.send_rights += 1; // the kernel's, for its requests
+            p.make_send_count += 1;
+        }
+        if let Some(c) = self.ports.get_mut(control) {
+            c.send_rights += 1; // the pager's
+            c.make_send_count += 1;
+        }
+        self.pager_ports.insert(port, object);
+        self.pagers.insert(
+            object,
+            PagerLink {
+                port,
+                control,
+                state: LinkState::Initializing,
+                cluster_pages: libipc::pager::DEFAULT_CLUSTER_PAGES,
+                pending: Vec::new(),
+                waiters: Fifo::new(),
+                returns: Vec::new(),
+                in_flight: 0,
+            },
+        );
+        Ok((port, control))
+    }
+
+    /// A pager object over boot-archive file `name` (`size` bytes at physical `base`),
+    /// served by program pager `pager`: sent `program_pager.create` with the file's
+    /// contents (a copy-on-write view of the archive). Faults on it wait for the answer.
+    pub fn program_pager_object(
+        &mut self,
+        pager: PortId,
+        name: &str,
+        base: u64,
+        size: u64,
+    ) -> Result<ObjectId, KernReturn> {
+        let shortage = KernReturn::ResourceShortage;
+        let object = self
+            .objects
+            .insert(VmObject::new(ObjectKind::Pager, size))
+            .map_err(|_| shortage)?;
+        let file_size = size;
+        let size = size.next_multiple_of(PAGE_SIZE);
+        // The view the pager reads: a shadow in front of the archive's pages, so a write of
+        // the pager's would copy, never touch the archive.
+        let file = self
+            .objects
+            .insert(VmObject::new(ObjectKind::Physical { base }, size))
+            .map_err(|_| shortage);
+        let view = file.and_then(|file| {
+            self.objects
+                .insert(VmObject::shadow(file, 0, size))
+                .map_err(|_| {
+                    self.objects.remove(file);
+                    shortage
+                })
+        });
+        let view = match view {
+            Ok(view) => view,
+            Err(e) => {
+                self.objects.remove(object);
+                return Err(e);
+            }
+        };
+        let mut body = Vec::new();
+        let made = encode_values(&(name, file_size), &mut body)
+            .map_err(|()| shortage)
+            .and_then(|()| MapCopy::whole_object(view, size).map_err(|_| shortage));
+        let copy = match made {
+            Ok(copy) => copy,
+            Err(e) => {
+                super::address_space::release_object(&mut self.objects, view);
+                self.objects.remove(object);
+                return Err(e);
+            }
+        };
+        let (port, control) = match self.new_object_port(object) {
+            Ok(ports) => ports,
+            Err(e) => {
+                copy.release(&mut self.objects);
+                self.objects.remove(object);
+                return Err(e);
+            }
+        };
+        match self.pager_reply_port(object, 0, ReplyKind::Init) {
+            Ok(reply) => {
+                let carry = [CarriedRight::Receive(port), CarriedRight::Send(control)];
+                self.send_to_pager(
+                    pager,
+                    ids::CREATE_PROGRAM,
+                    &carry,
+                    Some(copy),
+                    body,
+                    Some(reply),
+                );
+            }
+            Err(()) => {
+                // The object stays; faults on it find no pager and wait out their timeout.
+                copy.release(&mut self.objects);
+                log::error!("vm: no memory to send create to the program pager");
+            }
+        }
+        Ok(object)
+    }
+
+    /// `host_set_program_pager`: the port behind `task`'s send right `name` becomes the
+    /// program pager (programs loaded from now on page in through it).
+    pub fn set_program_pager(&mut self, task: TaskId, name: u32) -> Result<(), KernReturn> {
+        let (port, _) = self.pager_port_of(task, name)?;
+        if let Some(p) = self.ports.get_mut(port) {
+            p.send_rights += 1;
+        }
+        if let Some(old) = self.program_pager.replace(port) {
+            self.release_send_right(old);
+        }
+        log::info!("vm: program pager registered");
+        Ok(())
+    }
+
+    /// The port behind `task`'s send right `name`, if a task receives from it (a pager's),
+    /// and that task.
+    fn pager_port_of(&self, task: TaskId, name: u32) -> Result<(PortId, TaskId), KernReturn> {
         use crate::ipc::space::{Object, Rights};
         let t = self.tasks.get(task).ok_or(KernReturn::InvalidArgument)?;
         let entry = t.ipc.lookup(name).ok_or(KernReturn::InvalidName)?;
         let (Object::Port(port), true) = (entry.object, entry.rights.contains(Rights::SEND)) else {
             return Err(KernReturn::InvalidRight);
         };
-        let Some(Receiver::Task(server)) = self.ports.get(port).map(|p| p.receiver) else {
-            return Err(KernReturn::InvalidRight);
-        };
+        match self.ports.get(port).map(|p| p.receiver) {
+            Some(Receiver::Task(server)) => Ok((port, server)),
+            _ => Err(KernReturn::InvalidRight),
+        }
+    }
+
+    /// `host_set_default_pager`: the port behind `task`'s send right `name` becomes the
+    /// default pager, its receiver VM-privileged. A previous default pager is let go.
+    pub fn set_default_pager(&mut self, task: TaskId, name: u32) -> Result<(), KernReturn> {
+        let (port, server) = self.pager_port_of(task, name)?;
         if let Some(p) = self.ports.get_mut(port) {
             p.send_rights += 1;
         }

@@ -104,7 +104,10 @@ impl Pmap {
                 return Err(paging::MapError::OutOfMemory);
             }
             if let Some(old) = old {
-                kernel_space::with_mappings(|m| m.remove(sentinel, old / PAGE, address));
+                kernel_space::with_mappings(|m| {
+                    m.remove(sentinel, old / PAGE, address);
+                    m.note_flags(old / PAGE, harvested(replaced));
+                });
             }
         }
         // The entry may have been present with fewer rights: drop any stale translation.
@@ -113,17 +116,21 @@ impl Pmap {
     }
 
     /// Removes every user mapping, keeping the tables (a program about to be replaced by
-    /// another, which will map the same areas): costs the mappings there are.
+    /// another, which will map the same areas): costs the mappings there are. What the
+    /// hardware said of each page's use goes into its record.
     pub fn clear(&mut self) {
         self.last.set(NO_TRANSLATION);
         let (root, sentinel) = (self.root, self.sentinel);
         kernel_space::with_mappings(|m| {
             m.clear_owner_mappings(sentinel, |address| {
                 let mut memory = DirectMapTables;
+                let mut old = 0;
                 if let Some(entry) = PageTables::new(root, &mut memory).leaf_entry(address) {
+                    old = *entry;
                     *entry = 0;
                 }
                 flush(address);
+                harvested(old)
             })
         });
     }
@@ -135,8 +142,11 @@ impl Pmap {
         let mut memory = DirectMapTables;
         let sentinel = self.sentinel;
         kernel_space::with_mappings(|m| {
-            PageTables::new(self.root, &mut memory).unmap_range(start, end, |page, frame| {
+            PageTables::new(self.root, &mut memory).unmap_range(start, end, |page, frame, old| {
                 m.remove(sentinel, frame / PAGE, page);
+                // The page may outlive the mapping (shared, or paged out later): what the
+                // hardware said of its use must not go with the entry.
+                m.note_flags(frame / PAGE, harvested(old));
                 flush(page);
             })
         });
@@ -178,10 +188,20 @@ impl Pmap {
     }
 
     /// Frees the table pages. Switches to the kernel's tables first if these are loaded.
+    /// What the hardware said of each mapped page's use goes into its record first (pages of
+    /// shared objects outlive the tables).
     pub fn destroy(self) {
         self.last.set(NO_TRANSLATION);
-        let sentinel = self.sentinel;
-        kernel_space::with_mappings(|m| m.remove_owner(sentinel));
+        let (root, sentinel) = (self.root, self.sentinel);
+        kernel_space::with_mappings(|m| {
+            m.clear_owner_mappings(sentinel, |address| {
+                let mut memory = DirectMapTables;
+                PageTables::new(root, &mut memory)
+                    .leaf_entry(address)
+                    .map_or(0, |entry| harvested(*entry))
+            });
+            m.remove_owner(sentinel)
+        });
         let current = x86_64::registers::control::Cr3::read_raw()
             .0
             .start_address()
@@ -229,14 +249,18 @@ impl crate::arch::paging::TableMemory for UserTables<'_> {
 /// Takes `frame` away from every page table that maps it, at the cost of its own mappings;
 /// returns how many there were. (The pageout daemon's tool; the objects keep the page.)
 pub fn remove_everywhere(frame: u64) -> usize {
+    let mut flags = 0;
     let removed = kernel_space::with_mappings(|m| {
-        m.remove_all(frame / PAGE, |root, address| {
+        let removed = m.remove_all(frame / PAGE, |root, address| {
             let mut memory = DirectMapTables;
             if let Some(entry) = PageTables::new(root, &mut memory).leaf_entry(address) {
+                flags |= harvested(*entry);
                 *entry = 0;
             }
             flush(address);
-        })
+        });
+        m.note_flags(frame / PAGE, flags);
+        removed
     });
     EPOCH.fetch_add(1, Ordering::Relaxed);
     removed.unwrap_or(0)
@@ -266,6 +290,16 @@ pub fn referenced_and_modified(frame: u64) -> (bool, bool) {
         )
     });
     (referenced, modified)
+}
+
+/// The page flags (referenced, dirty) a page-table entry's accessed and dirty bits say.
+fn harvested(entry: u64) -> u8 {
+    use super::page::page_flags::{DIRTY, REFERENCED};
+    (if entry & flags::ACCESSED != 0 {
+        REFERENCED
+    } else {
+        0
+    }) | if entry & flags::DIRTY != 0 { DIRTY } else { 0 }
 }
 
 /// Mappings `frame` has.

@@ -1,4 +1,5 @@
-//! What bootstrap is made of besides its main: the name table, host-tested.
+//! What bootstrap is made of besides its main, host-tested: the name table, and when it is
+//! done with the programs it started.
 #![cfg_attr(not(test), no_std)]
 
 extern crate alloc;
@@ -10,6 +11,40 @@ use libipc::names::{check_name, NameError};
 
 /// Most names the service holds.
 pub const NAME_TABLE_CAPACITY: usize = 64;
+
+/// A program bootstrap starts at boot: an entry of `servers/boot.toml` with `start = true`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Program {
+    /// Its name in the boot archive.
+    pub name: &'static str,
+    /// It serves for good (`daemon = true`): bootstrap does not wait for it to exit.
+    pub daemon: bool,
+}
+
+/// Whether bootstrap is done: every child it waits for (all but daemons) has exited.
+/// `children`: each child's `daemon` flag and its exit status once it exited.
+pub fn waited_for_have_exited(children: impl IntoIterator<Item = (bool, Option<u64>)>) -> bool {
+    children
+        .into_iter()
+        .all(|(daemon, status)| daemon || status.is_some())
+}
+
+/// bootstrap's exit status once done: 0 if every program started and every one that exited
+/// (daemons may still serve) exited with 0, else 1. `children` as for
+/// [`waited_for_have_exited`].
+pub fn exit_status(
+    children: impl IntoIterator<Item = (bool, Option<u64>)>,
+    failed_to_start: usize,
+) -> i32 {
+    let all_zero = children
+        .into_iter()
+        .all(|(daemon, status)| status.map_or(daemon, |status| status == 0));
+    if all_zero && failed_to_start == 0 {
+        0
+    } else {
+        1
+    }
+}
 
 /// Names and the rights registered under them: at most `capacity` entries, names distinct and
 /// valid (see [`check_name`]).
@@ -88,6 +123,20 @@ mod tests {
             Err(NameError::TableFull)
         );
         assert_eq!(table.len(), 2);
+    }
+
+    #[test]
+    fn daemons_are_not_waited_for() {
+        // (daemon, status)
+        assert!(!waited_for_have_exited([(false, None), (true, None)]));
+        assert!(waited_for_have_exited([(false, Some(0)), (true, None)]));
+        assert!(waited_for_have_exited([(true, None)]));
+        assert_eq!(exit_status([(false, Some(0)), (true, None)], 0), 0);
+        assert_eq!(exit_status([(false, Some(3)), (true, None)], 0), 1);
+        // A daemon that exited counts as any child.
+        assert_eq!(exit_status([(false, Some(0)), (true, Some(101))], 0), 1);
+        assert_eq!(exit_status([(false, Some(0)), (true, Some(0))], 0), 0);
+        assert_eq!(exit_status([(false, Some(0))], 1), 1);
     }
 
     #[test]

@@ -2,7 +2,13 @@
 //! kernel gives it, starts the programs that `servers/boot.toml` marks `start = true`, serves
 //! them the name service ([`libipc::names`]), reports each one's exit, and once all have
 //! exited powers the machine off through the host port: with status 0 if every one exited
-//! with 0, else 1. With nothing to start it announces itself and shuts down with 0.
+//! with 0, else 1. With nothing to start it announces itself and shuts down with 0. Programs
+//! marked `daemon = true` serve for good: bootstrap does not wait for them.
+//!
+//! A port registered under [`DEFAULT_PAGER_NAME`](libipc::pager::DEFAULT_PAGER_NAME)
+//! becomes the kernel's default pager (`host_set_default_pager`, through the host port), one
+//! registered under [`PROGRAM_PAGER_NAME`](libipc::pager::PROGRAM_PAGER_NAME) its program
+//! pager (`host_set_program_pager`).
 //!
 //! Each child gets its own port to the name service (all in one port set), and bootstrap keeps
 //! no send right to it: the port's no-senders notification then says the child is gone
@@ -28,11 +34,12 @@ mod serve {
     use alloc::string::String;
     use alloc::vec::Vec;
 
-    use bootstrap::{NameTable, NAME_TABLE_CAPACITY};
+    use bootstrap::{NameTable, Program, NAME_TABLE_CAPACITY};
     use libipc::abi::message::notify;
     use libipc::interface::{Dispatch, Dispatched, Outbox, Replied, Reply};
     use libipc::ipc::{Name, PortSet, ReceiveRight, Received, SendRight, Task};
     use libipc::names::{self, NameError};
+    use libipc::pager::{DEFAULT_PAGER_NAME, PROGRAM_PAGER_NAME};
     use libipc::{println, sys};
 
     /// The name service.
@@ -40,6 +47,8 @@ mod serve {
         table: NameTable<SendRight>,
         /// Where dead-name notifications of registered ports arrive.
         notify: Name,
+        /// The host port, to make a registered default pager the kernel's.
+        host: Name,
     }
 
     impl names::Server for Names {
@@ -50,11 +59,29 @@ mod serve {
             reply: Reply<'_, (), NameError>,
         ) -> Replied {
             let watched = port.name();
+            // Pagers the kernel is told of: what, and the call that tells it.
+            type Set = fn(Name, Name) -> Result<(), libipc::abi::KernReturn>;
+            let pager: Option<(&str, Set)> = match name.as_str() {
+                DEFAULT_PAGER_NAME => Some(("default pager", sys::host_set_default_pager)),
+                PROGRAM_PAGER_NAME => Some(("program pager", sys::host_set_program_pager)),
+                _ => None,
+            };
             let result = self.table.register(name, port);
             if result.is_ok() {
                 // If the request fails the entry stays until looked up in vain; the table
                 // is the service's, not a correctness matter for clients.
                 let _ = sys::port_request_notification(watched, notify::DEAD_NAME, self.notify);
+                if let Some((what, set)) = pager {
+                    // The kernel takes a send right of its own; the table keeps ours.
+                    match set(self.host, watched) {
+                        Ok(()) => println!("bootstrap: the {what} is registered"),
+                        Err(error) => {
+                            println!(
+                                "bootstrap: cannot register the {what} with the kernel: {error}"
+                            )
+                        }
+                    }
+                }
             }
             reply.send(result)
         }
@@ -69,7 +96,7 @@ mod serve {
 
     /// A program bootstrap started.
     struct Child {
-        program: &'static str,
+        program: Program,
         /// Its name-service port: no senders left means the child is gone.
         port: ReceiveRight,
         task: Task,
@@ -93,24 +120,24 @@ mod serve {
                 let status = child.task.wait().unwrap_or(u64::MAX);
                 println!(
                     "bootstrap: {} exited with status {}",
-                    child.program, status as i64
+                    child.program.name, status as i64
                 );
                 child.status = Some(status);
             }
-            if self.children.iter().all(|c| c.status.is_some()) {
+            if bootstrap::waited_for_have_exited(self.states()) {
                 Dispatched::Stop
             } else {
                 Dispatched::Handled
             }
         }
 
+        /// Each child's `daemon` flag and exit status.
+        fn states(&self) -> impl Iterator<Item = (bool, Option<u64>)> + '_ {
+            self.children.iter().map(|c| (c.program.daemon, c.status))
+        }
+
         fn exit_status(&self) -> i32 {
-            let all_zero = self.children.iter().all(|c| c.status == Some(0));
-            if all_zero && self.failed_to_start == 0 {
-                0
-            } else {
-                1
-            }
+            bootstrap::exit_status(self.states(), self.failed_to_start)
         }
     }
 
@@ -130,8 +157,9 @@ mod serve {
         }
     }
 
-    /// Starts `programs` and serves them until all have exited; the exit status.
-    pub fn run(programs: &'static [&'static str]) -> i32 {
+    /// Starts `programs` and serves them until all but daemons have exited; the exit status.
+    /// `host` is the host port.
+    pub fn run(programs: &'static [Program], host: Name) -> i32 {
         let set = PortSet::allocate().expect("bootstrap: port set");
         let notify = ReceiveRight::allocate().expect("bootstrap: notification port");
         set.insert(&notify)
@@ -140,6 +168,7 @@ mod serve {
             names: Names {
                 table: NameTable::new(NAME_TABLE_CAPACITY),
                 notify: notify.name(),
+                host,
             },
             children: Vec::new(),
             failed_to_start: 0,
@@ -148,12 +177,12 @@ mod serve {
             match start(program, &set) {
                 Ok(child) => bootstrap.children.push(child),
                 Err(error) => {
-                    println!("bootstrap: cannot start {program}: {error}");
+                    println!("bootstrap: cannot start {}: {error}", program.name);
                     bootstrap.failed_to_start += 1;
                 }
             }
         }
-        if !bootstrap.children.is_empty() {
+        if !bootstrap::waited_for_have_exited(bootstrap.states()) {
             if let Err(error) = libipc::interface::serve(&set, &mut bootstrap) {
                 println!("bootstrap: the name service stopped: {error:?}");
                 return 2;
@@ -163,11 +192,11 @@ mod serve {
     }
 
     /// Starts `program` with a send right to a new name-service port of its own.
-    fn start(program: &'static str, set: &PortSet) -> Result<Child, libipc::abi::KernReturn> {
+    fn start(program: Program, set: &PortSet) -> Result<Child, libipc::abi::KernReturn> {
         let port = ReceiveRight::allocate()?;
         set.insert(&port)?;
         let send = port.make_send()?;
-        let task = Task::spawn(program, Some(&send), 0)?;
+        let task = Task::spawn(program.name, Some(&send), 0)?;
         // Armed while our own send right still stands, so it fires even if the child has
         // already exited, once we let go of ours below.
         sys::port_request_notification(port.name(), notify::NO_SENDERS, port.name())?;
@@ -190,7 +219,7 @@ fn main(args: libipc::rt::StartArgs) -> i32 {
     let status = if start::START.is_empty() {
         0
     } else {
-        serve::run(start::START)
+        serve::run(start::START, host)
     };
     if host != 0 {
         let error = libipc::sys::host_shutdown(host, status as u64);

@@ -172,9 +172,9 @@ impl<'m, M: TableMemory> PageTables<'m, M> {
     }
 
     /// Removes the 4 KiB mappings in `[start, end)` (page-aligned), calling `unmapped` with
-    /// each address and frame it unmapped; skips absent tables whole, so a sparse range
+    /// each address, frame and the entry's flags (accessed, dirty) it unmapped; skips absent tables whole, so a sparse range
     /// costs what is mapped, not its size. The caller flushes the TLB.
-    pub fn unmap_range(&mut self, start: u64, end: u64, mut unmapped: impl FnMut(u64, u64)) {
+    pub fn unmap_range(&mut self, start: u64, end: u64, mut unmapped: impl FnMut(u64, u64, u64)) {
         let mut virt = start;
         while virt < end {
             // Find the page table covering `virt`, or how far to skip.
@@ -196,9 +196,9 @@ impl<'m, M: TableMemory> PageTables<'m, M> {
             while virt < end && virt < table_end {
                 let entry = &mut self.memory.table(table)[index(virt, 1)];
                 if *entry & flags::PRESENT != 0 {
-                    let frame = *entry & ADDRESS_MASK;
+                    let (frame, old) = (*entry & ADDRESS_MASK, *entry);
                     *entry = 0;
-                    unmapped(virt, frame);
+                    unmapped(virt, frame, old & !ADDRESS_MASK);
                 }
                 virt += PAGE_SIZE;
             }
@@ -387,7 +387,7 @@ mod tests {
         }
         t.map_page(0x7f00_0000_0000, 0x9000, flags::USER).unwrap();
         let mut seen = Vec::new();
-        t.unmap_range(0x40_1000, 0x7f00_0000_1000, |v, f| seen.push((v, f)));
+        t.unmap_range(0x40_1000, 0x7f00_0000_1000, |v, f, _| seen.push((v, f)));
         assert_eq!(
             seen,
             vec![

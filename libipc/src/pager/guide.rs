@@ -1,0 +1,163 @@
+//! # Writing a pager
+//!
+//! A pager is an ordinary task that owns memory objects: it decides what their pages
+//! contain, where they are kept while the kernel does not hold them, and what happens when
+//! they cannot be had. The kernel caches the pages, maps them into tasks, and asks the pager
+//! when a page is missing or when it needs memory back. This guide walks through the three
+//! pagers in the tree, from the smallest up:
+//!
+//! - `servers/bootfs`: the program pager. Read-only objects over the boot archive's files;
+//!   exec maps program text from them. About 150 lines; start here.
+//! - `servers/pager_test` (`TestPager` in `src/cases.rs`): a pager that misbehaves on
+//!   purpose (errors, silence, oversized answers, death), with the tests that show what the
+//!   kernel does about each.
+//! - `servers/zpager`: the default pager. It backs anonymous memory the kernel pages out,
+//!   compressed in its own memory.
+//!
+//! ## Objects, ports and the two interfaces
+//!
+//! A memory object is a port whose receive right the pager holds. A task maps it with
+//! [`vm_map`](crate::sys::vm_map) (given a send right to it), or the kernel makes one itself
+//! and hands the receive right over (`default_pager.create`, `program_pager.create`). The
+//! kernel then calls [`memory_object`](super::memory_object) on that port, and the pager
+//! calls [`memory_control`](super::memory_control) on the object's *control port*, a kernel
+//! port whose send right comes with `init` or `create`. Every routine is a remote procedure
+//! call declared with [`interface!`](crate::interface!): the pager implements
+//! `memory_object::Server`, and uses `memory_control::Client` on its control right.
+//!
+//! A pager serving many objects puts their ports in one [`PortSet`](crate::ipc::PortSet)
+//! and tells requests apart by the port they arrived on, [`object_of`](super::object_of).
+//! bootfs's dispatcher is the pattern:
+//!
+//! ```ignore
+//! impl Dispatch for Bootfs<'_> {
+//!     fn dispatch(&mut self, request: &Received<'_>, outbox: &mut Outbox) -> Dispatched {
+//!         let on = object_of(request);
+//!         let Some(index) = self.files.iter().position(|f| f.port.name() == on) else {
+//!             // On the pager's own port: the kernel's `create`.
+//!             return program_pager::dispatch(self, request, outbox);
+//!         };
+//!         let mut object = FileObject { file: &self.files[index], terminated: false };
+//!         memory_object::dispatch(&mut object, request, outbox)
+//!     }
+//! }
+//! ```
+//!
+//! and [`serve`](crate::interface::serve) runs the loop (one `mach_msg` per request: the
+//! reply to one goes with the receive of the next).
+//!
+//! ## `init`: attributes first
+//!
+//! The first time an object is mapped the kernel sends `init(control, size)` and waits for
+//! the answer before it asks for anything (faults on the object wait meanwhile). The answer
+//! is the object's [`Attributes`](super::Attributes): above all `cluster_pages`, the cluster
+//! size, a power of two from 1 to 16 pages (4 if you have no reason to choose). Objects the
+//! kernel creates get the same question as `create`.
+//!
+//! The cluster is the unit of transfer: the kernel never asks for, or returns, more than one
+//! cluster at a time, and clusters are aligned on their size, so a pager backed by a disk
+//! can give each cluster a contiguous place. Large clusters suit data read front to back
+//! (program text: bootfs uses 8); small ones suit random access.
+//!
+//! ## `data_request`: supplying pages
+//!
+//! A fault on an absent page sends one `data_request(offset, length, access)` for a run of
+//! pages inside one cluster: the faulting page plus what the region's access strategy
+//! predicts (`vm_behavior_set`: normal asks one page ahead, sequential to the cluster's end,
+//! reverse back to its start, random nothing more), cut short by pages that are resident or
+//! already asked for and by the object's end. The faulting thread waits without a kernel
+//! stack; a system call that touched the page runs again once it is there.
+//!
+//! The answer is a [`Supply`](super::Supply):
+//!
+//! - `Supply::Data(pages)`: the contents from `offset` on, at least one page and at most
+//!   `length`. [`Pages`](crate::interface::Pages) is memory of the pager's own that moves to
+//!   the kernel with the reply: allocate it, fill it, send it; it is not copied and it
+//!   leaves the pager's address space. bootfs:
+//!
+//!   ```ignore
+//!   let mut pages = Pages::allocate(length)?;
+//!   let end = (offset + length).min(file.len);
+//!   let source = &file.data.as_slice()[offset as usize..end as usize];
+//!   pages.as_mut_slice()[..source.len()].copy_from_slice(source);
+//!   reply.ok(Supply::Data(pages))
+//!   ```
+//!
+//! - `Supply::Unavailable`: there is no data; the kernel zero-fills.
+//! - An error ([`PagerError`](super::PagerError)): the faulting threads get a memory error
+//!   (a fault in user mode ends the task with a report; a system call returns
+//!   `KernReturn::MemoryError`).
+//!
+//! A pager that must wait for its backing store (a disk) defers the reply:
+//! `let (deferred, replied) = reply.defer();` keeps the reply right in `deferred`, and
+//! `deferred.send(Ok(supply))` answers later. The server loop goes on meanwhile.
+//!
+//! Pages supplied ahead of the fault are counted as prefetched, and as used when a fault
+//! later finds them: `vm_statistics` shows how well the strategy guessed.
+//!
+//! ## `data_return`: taking pages back
+//!
+//! When memory runs short the pageout daemon frees clean pages (their pager has them) and
+//! sends dirty ones back with `data_return(offset, pages, dirty)`, a run inside one cluster,
+//! built around the least recently used page with neighbours that are dirty and not used
+//! recently. The pages move to the pager like a supply in reverse. Answer
+//! [`Returned::Stored`](super::Returned::Stored) once they are safe, and supply them again
+//! when asked; or [`Returned::Refused`](super::Returned::Refused) with the pages if you cannot
+//! keep them: the kernel then keeps them dirty, and nothing is lost. Until the answer comes,
+//! faults on those pages wait; the kernel limits the pages in flight to one pager and never
+//! waits on a pager to free memory. zpager stores returns compressed and refuses when its
+//! store cannot grow.
+//!
+//! ## `terminate`
+//!
+//! When no task maps an object any more the kernel drops its pages and its control port and
+//! sends `terminate`. Drop everything you kept for it, and its port.
+//!
+//! ## Calls on the control port
+//!
+//! - `data_supply(offset, pages)`: data the kernel did not ask for (pre-loading, or a late
+//!   answer); pages already resident are kept.
+//! - `data_unavailable(offset, length)`, `data_error(offset, length, code)`: answer threads
+//!   waiting for those pages, outside a reply.
+//! - `lock_request(offset, length)`: flush the range from every task and the kernel's cache
+//!   (the next access asks again); replied when done.
+//! - `set_attributes(attributes)`: a new cluster size for later requests.
+//!
+//! A range must be page-aligned, inside the object and inside one cluster; the kernel
+//! refuses anything else with a [`ControlError`](super::ControlError) and counts it.
+//!
+//! ## When things go wrong
+//!
+//! The kernel does not trust pagers. A pager that dies (its object port is destroyed) leaves
+//! its objects' resident pages in place and gives every thread waiting for one, and every
+//! later fault on an absent one, a memory error. A pager that never answers costs a waiting
+//! thread at most `pager_timeout` milliseconds (a kernel command-line option; 5 s by
+//! default), then a memory error. An answer of the wrong size, to a request that is not
+//! pending, or a malformed one is rejected and counted (`pager_rejects`). `pager_test` has a
+//! case for each.
+//!
+//! ## The default pager and the program pager
+//!
+//! A default pager registers its port with the name service under
+//! [`DEFAULT_PAGER_NAME`](super::DEFAULT_PAGER_NAME); bootstrap then calls
+//! `host_set_default_pager`. The kernel creates an object on it (`default_pager.create`) for
+//! each anonymous object it first pages out, and asks back only pages it returned. The task
+//! serving the default pager is VM-privileged: it may take the last free pages (it frees
+//! memory by taking it in), and its own memory is never paged out. It must never wait on a
+//! page of its own objects.
+//!
+//! A program pager registers under [`PROGRAM_PAGER_NAME`](super::PROGRAM_PAGER_NAME);
+//! bootstrap calls `host_set_program_pager`. Programs loaded from then on map their text from
+//! objects the kernel creates on it (`program_pager.create`, which brings the file's
+//! contents).
+//!
+//! ## Watching and testing a pager
+//!
+//! [`sys::vm_statistics`](crate::sys::vm_statistics) returns the counters: requests and
+//! returns by size in pages, pages in and out, pages prefetched and used, rejects, timeouts
+//! and memory errors. `cargo image bench pager --icount` measures a fault's round trip
+//! through a user pager and the pages per request of sequential and random scans.
+//!
+//! To test a pager, fork: the child maps the object and touches it, the parent serves until
+//! the kernel terminates the object, then checks what it was asked for and how the child
+//! ended. `pager_test`'s `with_pager` does exactly that in forty lines.

@@ -1,0 +1,39 @@
+//! `pageout_test`: in-guest tests of the pageout daemon with the default pager. Run as the
+//! first task (`init=pageout_test`, with a small `mem=`), it starts `zpager`, makes it the
+//! kernel's default pager (it holds the host port), then fills and checks anonymous memory
+//! several times the size of the free memory.
+//! Reports `ktest <name> ok` / `ktest <name> FAILED: why`, then `N passed, M failed`.
+#![cfg_attr(target_os = "none", no_std, no_main)]
+
+#[cfg(target_os = "none")]
+extern crate alloc;
+
+#[cfg(target_os = "none")]
+mod cases;
+
+#[cfg(target_os = "none")]
+libipc::program!(main);
+
+#[cfg(target_os = "none")]
+fn main(args: libipc::rt::StartArgs) -> i32 {
+    use libipc::pager::DEFAULT_PAGER_NAME;
+    let host = args.arg0 as u32;
+    let (zpager, port) = match libipc::names::spawn_registered("zpager", DEFAULT_PAGER_NAME, 5000) {
+        Ok(started) => started,
+        Err(e) => {
+            libipc::println!("pageout_test: starting zpager: {e}");
+            return 1;
+        }
+    };
+    if let Err(e) = libipc::sys::host_set_default_pager(host, port.name()) {
+        libipc::println!("pageout_test: host_set_default_pager: {e}");
+        return 1;
+    }
+    let failed = libipc::rt::selftest::run(cases::ALL);
+    // The default pager serves for good: it goes with the tests.
+    let _ = zpager.terminate();
+    failed
+}
+
+#[cfg(not(target_os = "none"))]
+fn main() {}

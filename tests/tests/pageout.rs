@@ -1,0 +1,34 @@
+//! The pageout daemon with the default pager, tested from user space: `pageout_test` runs
+//! as the first task in a small memory, makes `zpager` the default pager, and fills and
+//! checks anonymous memory three times the free memory (nothing lost, pageouts in clusters),
+//! memory copied on write to a forked child, and pages written again after coming back.
+
+use kernel_tests::{boot_with, direct_options, Summary};
+use std::time::Duration;
+
+const CASES: &[&str] = &[
+    "three_times_free_memory_survives_pageout",
+    "forked_memory_survives_pageout",
+    "pages_written_after_page_in_survive_fork_and_pageout",
+];
+
+#[test]
+fn anonymous_memory_pages_out_to_zpager() {
+    // 16 MiB: three times the free memory is some 30 MiB through the default pager, all of it
+    // compressed and decompressed by zpager under TCG (about 8 s).
+    let mut opts = direct_options("init=pageout_test mem=16M");
+    opts.timeout = Some(Duration::from_secs(90));
+    let run = boot_with("anonymous_memory_pages_out_to_zpager", &opts);
+    run.expect_all_passed(CASES);
+    let expected = Summary {
+        passed: CASES.len() as u32,
+        failed: 0,
+    };
+    if run.report.summary != Some(expected) {
+        run.fail(&format!(
+            "expected {expected:?}, got {:?}",
+            run.report.summary
+        ));
+    }
+    run.expect_line_containing(&["vm: default pager registered"], "the registration");
+}
