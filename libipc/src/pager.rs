@@ -257,11 +257,15 @@ crate::interface! {
         /// Reply: `()`, or `BadOffset`, `BadSize`, `Terminated`.
         fn data_error(offset: u64, length: u64, code: u32) -> ();
 
-        /// Flushes `[offset, offset + length)`: its resident pages are taken from every
-        /// task that maps them and dropped, so later faults ask the pager again.
+        /// Cleans and/or flushes `[offset, offset + length)`. `clean`: its dirty pages are
+        /// sent back with `data_return` (copies, when they stay; the pages are clean
+        /// afterwards). `flush`: its resident pages are taken from every task that maps them
+        /// and dropped (dirty ones returned first if `clean`, else their changes are lost),
+        /// so later faults ask the pager again.
         ///
-        /// Reply: `()` once done, or `BadOffset`, `BadSize`, `Terminated`.
-        fn lock_request(offset: u64, length: u64) -> ();
+        /// Reply: `()` once done (the returns are on their way), or `BadOffset`, `BadSize`,
+        /// `Terminated`, `NoMemory` (nothing could be returned).
+        fn lock_request(offset: u64, length: u64, clean: bool, flush: bool) -> ();
 
         /// Changes the object's attributes (the cluster size of later requests).
         ///

@@ -20,6 +20,8 @@ const CASES: &[&str] = &[
     "blocked_receiver_buffer_paged_in",
     "terminate_when_unmapped",
     "clean_pages_are_reclaimed_under_pressure",
+    "lock_request_cleans",
+    "lock_request_cleans_and_flushes",
 ];
 
 #[test]

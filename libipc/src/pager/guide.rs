@@ -119,8 +119,10 @@
 //!   answer); pages already resident are kept.
 //! - `data_unavailable(offset, length)`, `data_error(offset, length, code)`: answer threads
 //!   waiting for those pages, outside a reply.
-//! - `lock_request(offset, length)`: flush the range from every task and the kernel's cache
-//!   (the next access asks again); replied when done.
+//! - `lock_request(offset, length, clean, flush)`: `clean` sends the range's dirty pages back
+//!   with `data_return` (copies: the pages stay, clean); `flush` takes the range from every
+//!   task and the kernel's cache (the next access asks again; with `clean` too, its dirty
+//!   pages come back first, moved). Replied when done.
 //! - `set_attributes(attributes)`: a new cluster size for later requests.
 //!
 //! A range must be page-aligned, inside the object and inside one cluster; the kernel

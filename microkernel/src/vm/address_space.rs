@@ -894,6 +894,12 @@ pub fn take_frames(
 
 /// Copies resident page `source` into `frame`, a fresh frame (counted as a copy).
 fn copy_page(source: u64, frame: u64) {
+    copy_frame(source, frame);
+    statistics::count(&statistics::COPIES_ON_WRITE);
+}
+
+/// Copies the page in frame `source` into `frame`, a fresh frame nothing else uses.
+pub(super) fn copy_frame(source: u64, frame: u64) {
     debug_assert_ne!(source, frame);
     // SAFETY: both are frames of user memory, mapped by the direct map; `frame` is fresh,
     // referenced by nothing else yet, and distinct from `source`.
@@ -904,7 +910,6 @@ fn copy_page(source: u64, frame: u64) {
             PAGE_SIZE as usize,
         )
     };
-    statistics::count(&statistics::COPIES_ON_WRITE);
 }
 
 /// A fresh frame for user memory, recorded as `object`'s page at `offset`.

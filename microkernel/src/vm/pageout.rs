@@ -225,16 +225,24 @@ impl Kernel {
         while end < cluster_end && eligible(self, end) {
             end += PAGE_SIZE;
         }
-        self.return_pages(object, start, end);
+        self.return_pages(object, start, end, false);
     }
 
     /// Sends the resident pages `[start, end)` of `object` to its pager with `data_return`:
     /// they leave every mapping and the object and travel out of line in a transit object
-    /// (no copy); faults on them wait for the pager's answer.
-    fn return_pages(&mut self, object: ObjectId, start: u64, end: u64) {
+    /// (no copy); faults on them wait for the pager's answer. With `keep` (a clean asked for
+    /// with `lock_request`), copies travel instead and the pages stay, clean. `false` if
+    /// nothing could be sent (no memory).
+    pub(super) fn return_pages(
+        &mut self,
+        object: ObjectId,
+        start: u64,
+        end: u64,
+        keep: bool,
+    ) -> bool {
         let pages = (end - start) / PAGE_SIZE;
         let Some(port) = self.pagers.get(&object).map(|l| l.port) else {
-            return;
+            return false;
         };
         let anonymous = self
             .objects
@@ -248,14 +256,39 @@ impl Kernel {
                 .get_mut(&object)
                 .is_some_and(|l| l.returns.try_reserve(1).is_ok());
         if !room {
-            return;
+            return false;
         }
+        // Copies, for pages that stay: all the frames first, so a shortage changes nothing.
+        let mut copies = Vec::new();
+        if keep {
+            if copies.try_reserve_exact(pages as usize).is_err() {
+                return false;
+            }
+            for _ in 0..pages {
+                match kernel_space::allocate_user_frame() {
+                    Some(frame) => copies.push(frame),
+                    None => {
+                        for frame in copies {
+                            let _ = kernel_space::free_frame(frame);
+                        }
+                        return false;
+                    }
+                }
+            }
+        }
+        let free_copies = |copies: Vec<u64>| {
+            for frame in copies {
+                let _ = kernel_space::free_frame(frame);
+            }
+        };
         let Ok(transit) = self.objects.insert(transit) else {
-            return;
+            free_copies(copies);
+            return false;
         };
         let Ok(reply) = self.pager_reply_port(object, start, ReplyKind::Return) else {
             self.objects.remove(transit);
-            return;
+            free_copies(copies);
+            return false;
         };
         let mut body = Vec::new();
         let copy = match MapCopy::whole_object(transit, end - start) {
@@ -264,26 +297,43 @@ impl Kernel {
             Ok(copy) => {
                 copy.release(&mut self.objects);
                 self.destroy_port(reply);
-                return;
+                free_copies(copies);
+                return false;
             }
             Err(_) => {
                 self.destroy_port(reply);
                 self.objects.remove(transit);
-                return;
+                free_copies(copies);
+                return false;
             }
         };
         let mut dirty_any = false;
+        let mut copies = copies.into_iter();
         for at in (start..end).step_by(PAGE_SIZE as usize) {
-            let Some(frame) = self.objects.get_mut(object).and_then(|o| o.take_page(at)) else {
-                continue;
+            let frame = if keep {
+                let Some(page) = self.objects.get(object).and_then(|o| o.resident_page(at)) else {
+                    continue;
+                };
+                let frame = copies.next().expect("one copy per page");
+                super::address_space::copy_frame(page, frame);
+                let flags = kernel_space::with_mappings(|m| m.flags(page / PAGE_SIZE));
+                dirty_any |= flags.unwrap_or(DIRTY) & DIRTY != 0;
+                // Saved: clean until written again.
+                pmap::clear_modified(page);
+                frame
+            } else {
+                let Some(frame) = self.objects.get_mut(object).and_then(|o| o.take_page(at)) else {
+                    continue;
+                };
+                pmap::remove_everywhere(frame);
+                let flags = kernel_space::with_mappings(|m| {
+                    let flags = m.flags(frame / PAGE_SIZE);
+                    m.clear_owner(frame / PAGE_SIZE);
+                    flags
+                });
+                dirty_any |= flags.unwrap_or(DIRTY) & DIRTY != 0;
+                frame
             };
-            pmap::remove_everywhere(frame);
-            let flags = kernel_space::with_mappings(|m| {
-                let flags = m.flags(frame / PAGE_SIZE);
-                m.clear_owner(frame / PAGE_SIZE);
-                flags
-            });
-            dirty_any |= flags.unwrap_or(DIRTY) & DIRTY != 0;
             if let Some(t) = self.objects.get_mut(transit) {
                 // Room was reserved above.
                 let _ = t.insert_page(at - start, frame);
@@ -302,9 +352,14 @@ impl Kernel {
             link.returns.push(PendingReturn { start, end, reply });
             link.in_flight += pages as u32;
         }
+        for frame in copies {
+            // Pages that were not resident after all: their copies are not needed.
+            let _ = kernel_space::free_frame(frame);
+        }
         count(&statistics::RETURNS_BY_PAGES[pages.min(16) as usize]);
         statistics::add(&statistics::PAGEOUTS, pages);
         self.send_to_pager(port, ids::DATA_RETURN, &[], Some(copy), body, Some(reply));
+        true
     }
 
     /// `thread` found no free page for its fault: it waits for the pageout daemon (if there

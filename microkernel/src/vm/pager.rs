@@ -751,17 +751,28 @@ impl Kernel {
     }
 
     /// Puts pages a pager refused back into `object` from `offset`, dirty (their only copy).
+    /// A page still resident (its copy was returned by a clean) keeps its contents and is
+    /// marked dirty again.
     fn reinstall_dirty(&mut self, object: ObjectId, offset: u64, copy: MapCopy) {
+        use super::page::page_flags::DIRTY;
         let Ok(frames) = take_frames(&mut self.objects, copy) else {
             log::error!("vm: no memory to take back refused pages; they are lost");
             return;
         };
         let mut at = offset;
         for arrived in frames {
-            if let Some(frame) = self.install_page(object, at, arrived, None) {
-                kernel_space::with_mappings(|m| {
-                    m.note_flags(frame / PAGE_SIZE, super::page::page_flags::DIRTY)
-                });
+            let resident = self.objects.get(object).and_then(|o| o.resident_page(at));
+            let frame = match resident {
+                Some(frame) => {
+                    if let Arrived::Frame(copy) = arrived {
+                        let _ = kernel_space::free_frame(copy);
+                    }
+                    Some(frame)
+                }
+                None => self.install_page(object, at, arrived, None),
+            };
+            if let Some(frame) = frame {
+                kernel_space::with_mappings(|m| m.note_flags(frame / PAGE_SIZE, DIRTY));
             }
             at += PAGE_SIZE;
         }
@@ -823,7 +834,16 @@ impl Kernel {
                     }
                 }
             }
-            ids::DATA_UNAVAILABLE | ids::DATA_ERROR | ids::LOCK_REQUEST => {
+            ids::LOCK_REQUEST => {
+                let range = incoming.take::<u64>().zip(incoming.take::<u64>());
+                let how = incoming.take::<bool>().zip(incoming.take::<bool>());
+                match (range, how) {
+                    (Some((offset, length)), Some((clean, flush))) => check(offset, length)
+                        .and_then(|()| self.lock(object, offset..offset + length, clean, flush)),
+                    _ => Err(ControlError::BadSize),
+                }
+            }
+            ids::DATA_UNAVAILABLE | ids::DATA_ERROR => {
                 let range = incoming.take::<u64>().zip(incoming.take::<u64>());
                 let code = if parts.id == ids::DATA_ERROR {
                     incoming.take::<u32>()
@@ -836,12 +856,11 @@ impl Kernel {
                             ids::DATA_UNAVAILABLE => {
                                 self.install_zeros(object, offset, length / PAGE_SIZE)
                             }
-                            ids::DATA_ERROR => {
+                            _ => {
                                 log::debug!("vm: pager error {code} at {offset:#x}");
                                 self.forget_pending(object, offset..offset + length);
                                 self.fail_waiters(object, offset..offset + length);
                             }
-                            _ => self.flush(object, offset..offset + length),
                         })
                     }
                     _ => Err(ControlError::BadSize),
@@ -980,6 +999,55 @@ impl Kernel {
             }
         });
         Some(frame)
+    }
+
+    /// `lock_request`: returns the dirty pages of `range` (inside one cluster) to the pager
+    /// if `clean` (copies, unless they are flushed too), then drops its resident pages if
+    /// `flush`.
+    fn lock(
+        &mut self,
+        object: ObjectId,
+        range: core::ops::Range<u64>,
+        clean: bool,
+        flush: bool,
+    ) -> Result<(), ControlError> {
+        if clean {
+            // Runs of contiguous dirty pages, each one return.
+            let mut at = range.start;
+            while at < range.end {
+                if !self.dirty_page(object, at) {
+                    at += PAGE_SIZE;
+                    continue;
+                }
+                let start = at;
+                while at < range.end && self.dirty_page(object, at) {
+                    at += PAGE_SIZE;
+                }
+                if !self.return_pages(object, start, at, !flush) {
+                    return Err(ControlError::NoMemory);
+                }
+            }
+        }
+        if flush {
+            self.flush(object, range);
+        }
+        Ok(())
+    }
+
+    /// Whether the page at `offset` of `object` is resident and written since its pager
+    /// last had it (the hardware's dirty bits are read into its record on the way).
+    fn dirty_page(&self, object: ObjectId, offset: u64) -> bool {
+        let Some(frame) = self
+            .objects
+            .get(object)
+            .and_then(|o| o.resident_page(offset))
+        else {
+            return false;
+        };
+        super::pmap::referenced_and_modified(frame);
+        kernel_space::with_mappings(|m| {
+            m.flags(frame / PAGE_SIZE) & super::page::page_flags::DIRTY != 0
+        }) == Some(true)
     }
 
     /// Takes the resident pages in `range` of `object` from every task that maps them and

@@ -302,6 +302,21 @@ fn harvested(entry: u64) -> u8 {
     }) | if entry & flags::DIRTY != 0 { DIRTY } else { 0 }
 }
 
+/// Clears the dirty bits of every mapping of `frame` (its contents were just saved by its
+/// pager: it is clean until written again), and its record's.
+pub fn clear_modified(frame: u64) {
+    kernel_space::with_mappings(|m| {
+        m.scan(frame / PAGE, |root, address| {
+            let mut memory = DirectMapTables;
+            if let Some(entry) = PageTables::new(root, &mut memory).leaf_entry(address) {
+                *entry &= !flags::DIRTY;
+                flush(address);
+            }
+        });
+        m.take_flag(frame / PAGE, super::page::page_flags::DIRTY);
+    });
+}
+
 /// Mappings `frame` has.
 pub fn mapping_count(frame: u64) -> usize {
     kernel_space::with_mappings(|m| m.count(frame / PAGE)).unwrap_or(0)

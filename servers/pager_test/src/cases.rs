@@ -55,6 +55,11 @@ pub const ALL: &[(&str, Case)] = &[
         "clean_pages_are_reclaimed_under_pressure",
         clean_pages_are_reclaimed_under_pressure,
     ),
+    ("lock_request_cleans", lock_request_cleans),
+    (
+        "lock_request_cleans_and_flushes",
+        lock_request_cleans_and_flushes,
+    ),
 ];
 
 macro_rules! check {
@@ -134,6 +139,13 @@ struct TestPager {
     terminated: bool,
     /// Before answering the first request, flush this page.
     flush_on_request: Option<u64>,
+    /// Before answering a request that starts at page `.0`, clean page `.1` (and flush it,
+    /// if `.2`).
+    clean_on_request: Option<(u64, u64, bool)>,
+    /// Returns received: (page, its first word, dirty).
+    returns: Vec<(u64, u64, bool)>,
+    /// Keep returned pages (answer `Stored`), rather than give them back.
+    store_returns: bool,
     /// At `init`, make these calls on the control port and keep their results.
     at_init: fn(&mut memory_control::Client) -> Vec<Result<(), RemoteError<ControlError>>>,
     init_results: Vec<Result<(), RemoteError<ControlError>>>,
@@ -152,6 +164,9 @@ impl TestPager {
             held: Vec::new(),
             terminated: false,
             flush_on_request: None,
+            clean_on_request: None,
+            returns: Vec::new(),
+            store_returns: false,
             at_init: |_| Vec::new(),
             init_results: Vec::new(),
             port: None,
@@ -185,7 +200,15 @@ impl memory_object::Server for TestPager {
         self.requests.push((offset / PAGE, length / PAGE));
         if let Some(page) = self.flush_on_request.take() {
             if let Some(control) = self.control.as_mut() {
-                let _ = control.lock_request(page * PAGE, PAGE);
+                let _ = control.lock_request(page * PAGE, PAGE, false, true);
+            }
+        }
+        if let Some((trigger, page, flush)) = self.clean_on_request {
+            if offset / PAGE == trigger {
+                self.clean_on_request = None;
+                if let Some(control) = self.control.as_mut() {
+                    let _ = control.lock_request(page * PAGE, PAGE, true, flush);
+                }
             }
         }
         match self.answer {
@@ -207,15 +230,22 @@ impl memory_object::Server for TestPager {
         }
     }
 
-    /// The tests make no memory pressure; a page returned all the same is given back.
+    /// Recorded; then kept (`store_returns`) or given back.
     fn data_return(
         &mut self,
-        _offset: u64,
+        offset: u64,
         data: Pages,
-        _dirty: bool,
+        dirty: bool,
         reply: Reply<'_, Returned, PagerError>,
     ) -> Replied {
-        reply.ok(Returned::Refused(data))
+        let first = u64::from_le_bytes(data.as_slice()[..8].try_into().expect("a page"));
+        self.returns.push((offset / PAGE, first, dirty));
+        if self.store_returns {
+            drop(data);
+            reply.ok(Returned::Stored)
+        } else {
+            reply.ok(Returned::Refused(data))
+        }
     }
 
     fn terminate(&mut self, reply: Reply<'_, (), PagerError>) -> Replied {
@@ -242,7 +272,7 @@ impl TestPager {
     fn hello(&mut self, request: &Received<'_>) -> Dispatched {
         self.hellos += 1;
         if let Some(control) = self.control.as_mut() {
-            let _ = control.lock_request(0, PAGE);
+            let _ = control.lock_request(0, PAGE, false, true);
         }
         if let Some((reply, _)) = request.reply() {
             let answer = OutMessage::new(HELLO + 100, 0).to(reply, Disposition::MoveSendOnce);
@@ -759,6 +789,67 @@ fn clean_pages_are_reclaimed_under_pressure() -> Result<(), String> {
     check!(
         after.memory_errors == before.memory_errors,
         "memory errors under pressure"
+    );
+    Ok(())
+}
+
+/// A child writes 42 to page 0, then reads page 2; the pager cleans (and, with `flush`,
+/// flushes) page 0 before it answers for page 2, then the child reads page 0 again. The
+/// child's status (0: page 0 read as expected afterwards).
+fn clean_case(pager: &mut TestPager, flush: bool) -> Result<u64, String> {
+    pager.clean_on_request = Some((2, 0, flush));
+    pager.store_returns = true;
+    with_pager(pager, 4, |base| {
+        if sys::vm_behavior_set(base, 4 * PAGE, VM_BEHAVIOR_RANDOM).is_err() {
+            return 1;
+        }
+        write(base, 42);
+        if !holds_pattern(base, 2) {
+            return 2;
+        }
+        // Cleaned, page 0 stays with what was written; flushed, it comes back from the
+        // pager (the test pager supplies its pattern, not what it was returned).
+        let expected = if flush { pattern(0) } else { 42 };
+        if read(base) == expected {
+            0
+        } else {
+            3
+        }
+    })
+}
+
+fn lock_request_cleans() -> Result<(), String> {
+    let mut pager = TestPager::new(1, Answer::Data);
+    let status = clean_case(&mut pager, false)?;
+    check!(status == 0, "child status {status}");
+    check!(
+        pager.returns == [(0, 42, true)],
+        "returns {:?} (expected page 0, dirty, holding 42)",
+        pager.returns
+    );
+    // Page 0 stayed: no second request for it.
+    check!(
+        pager.requests == [(0, 1), (2, 1)],
+        "requests {:?}",
+        pager.requests
+    );
+    Ok(())
+}
+
+fn lock_request_cleans_and_flushes() -> Result<(), String> {
+    let mut pager = TestPager::new(1, Answer::Data);
+    let status = clean_case(&mut pager, true)?;
+    check!(status == 0, "child status {status}");
+    check!(
+        pager.returns == [(0, 42, true)],
+        "returns {:?} (expected page 0, dirty, holding 42)",
+        pager.returns
+    );
+    // Page 0 went: asked for again.
+    check!(
+        pager.requests == [(0, 1), (2, 1), (0, 1)],
+        "requests {:?}",
+        pager.requests
     );
     Ok(())
 }
