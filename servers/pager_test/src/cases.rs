@@ -146,6 +146,8 @@ struct TestPager {
     returns: Vec<(u64, u64, bool)>,
     /// Keep returned pages (answer `Stored`), rather than give them back.
     store_returns: bool,
+    /// What a `data_supply` on the control port got after `terminate`.
+    supply_after_terminate: Option<Result<(), RemoteError<ControlError>>>,
     /// At `init`, make these calls on the control port and keep their results.
     at_init: fn(&mut memory_control::Client) -> Vec<Result<(), RemoteError<ControlError>>>,
     init_results: Vec<Result<(), RemoteError<ControlError>>>,
@@ -167,6 +169,7 @@ impl TestPager {
             clean_on_request: None,
             returns: Vec::new(),
             store_returns: false,
+            supply_after_terminate: None,
             at_init: |_| Vec::new(),
             init_results: Vec::new(),
             port: None,
@@ -250,6 +253,10 @@ impl memory_object::Server for TestPager {
 
     fn terminate(&mut self, reply: Reply<'_, (), PagerError>) -> Replied {
         self.terminated = true;
+        // The object is gone: the kernel manages it no more, and a supply must fail.
+        if let Some(control) = self.control.as_mut() {
+            self.supply_after_terminate = Some(control.data_supply(0, pattern_pages(0, PAGE)));
+        }
         reply.ok(())
     }
 }
@@ -747,6 +754,14 @@ fn terminate_when_unmapped() -> Result<(), String> {
         3
     })?;
     check!(pager.terminated, "no terminate");
+    check!(
+        matches!(
+            pager.supply_after_terminate,
+            Some(Err(RemoteError::Transport(_)))
+        ),
+        "a supply to the terminated object got {:?}",
+        pager.supply_after_terminate
+    );
     check!(
         status == KILLED,
         "the child had ended ({status}) before the terminate came"
