@@ -21,6 +21,7 @@ const CASES: &[&str] = &[
     "terminate_when_unmapped",
     "clean_pages_are_reclaimed_under_pressure",
     "lock_request_cleans",
+    "read_only_mappings_refuse_writes",
     "lock_request_cleans_and_flushes",
 ];
 

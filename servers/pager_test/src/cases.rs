@@ -57,6 +57,10 @@ pub const ALL: &[(&str, Case)] = &[
     ),
     ("lock_request_cleans", lock_request_cleans),
     (
+        "read_only_mappings_refuse_writes",
+        read_only_mappings_refuse_writes,
+    ),
+    (
         "lock_request_cleans_and_flushes",
         lock_request_cleans_and_flushes,
     ),
@@ -146,6 +150,8 @@ struct TestPager {
     returns: Vec<(u64, u64, bool)>,
     /// Keep returned pages (answer `Stored`), rather than give them back.
     store_returns: bool,
+    /// How the child maps the object (`VM_PROT_*`).
+    protection: u64,
     /// What a `data_supply` on the control port got after `terminate`.
     supply_after_terminate: Option<Result<(), RemoteError<ControlError>>>,
     /// At `init`, make these calls on the control port and keep their results.
@@ -170,6 +176,7 @@ impl TestPager {
             returns: Vec::new(),
             store_returns: false,
             supply_after_terminate: None,
+            protection: VM_PROT_READ | VM_PROT_WRITE,
             at_init: |_| Vec::new(),
             init_results: Vec::new(),
             port: None,
@@ -337,7 +344,7 @@ fn with_pager_limit(
     let name = port.name();
     match sys::task_fork().map_err(|e| format!("fork: {e}"))? {
         sys::Forked::Child => {
-            let prot = VM_PROT_READ | VM_PROT_WRITE;
+            let prot = pager.protection;
             let status = match sys::vm_map(0, pages * PAGE, VM_ANYWHERE, send.name(), 0, prot) {
                 Ok(base) => child(base, send.name()),
                 Err(_) => 100,
@@ -866,5 +873,24 @@ fn lock_request_cleans_and_flushes() -> Result<(), String> {
         "requests {:?}",
         pager.requests
     );
+    Ok(())
+}
+
+fn read_only_mappings_refuse_writes() -> Result<(), String> {
+    // Read-only: reads page in; a write ends the task with a protection fault.
+    let mut pager = TestPager::new(4, Answer::Data);
+    pager.protection = VM_PROT_READ;
+    let status = with_pager(&mut pager, 4, |base| {
+        if !holds_pattern(base, 1) {
+            return 1;
+        }
+        write(base, 1);
+        2
+    })?;
+    check!(
+        status == KILLED,
+        "the write to a read-only mapping: status {status}"
+    );
+    check!(pager.requests == [(1, 2)], "requests {:?}", pager.requests);
     Ok(())
 }
