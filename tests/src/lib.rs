@@ -195,6 +195,24 @@ impl GuestRun {
         self
     }
 
+    /// Fails unless the guest exited with 0 and the suite reported exactly `names`: each of
+    /// them `ok`, and a summary of that many passed and none failed.
+    #[track_caller]
+    pub fn expect_exactly(&self, names: &[&str]) -> &Self {
+        self.expect_all_passed(names);
+        let expected = Summary {
+            passed: names.len() as u32,
+            failed: 0,
+        };
+        if self.report.summary != Some(expected) {
+            self.fail(&format!(
+                "expected {expected:?}, got {:?}",
+                self.report.summary
+            ));
+        }
+        self
+    }
+
     /// Panics with `message`, the end of the serial output and where the full log is.
     #[track_caller]
     pub fn fail(&self, message: &str) -> ! {

@@ -2,7 +2,7 @@
 //! `bootfs` the kernel's program pager, then spawns and execs programs whose text must page
 //! in through it, in clusters, shared between tasks.
 
-use kernel_tests::{boot, Summary};
+use kernel_tests::boot;
 
 const CASES: &[&str] = &[
     "spawned_text_pages_in_through_the_pager",
@@ -13,16 +13,6 @@ const CASES: &[&str] = &[
 #[test]
 fn programs_page_in_through_bootfs() {
     let run = boot("programs_page_in_through_bootfs", "init=bootfs_test");
-    run.expect_all_passed(CASES);
-    let expected = Summary {
-        passed: CASES.len() as u32,
-        failed: 0,
-    };
-    if run.report.summary != Some(expected) {
-        run.fail(&format!(
-            "expected {expected:?}, got {:?}",
-            run.report.summary
-        ));
-    }
+    run.expect_exactly(CASES);
     run.expect_line_containing(&["vm: program pager registered"], "the registration");
 }

@@ -1,7 +1,7 @@
 //! Tasks, ports and messages, tested from user space: `ipc_test` runs as the first task and
 //! reports one `ktest` line per case.
 
-use kernel_tests::{boot_with, direct_options, Summary};
+use kernel_tests::{boot_with, direct_options};
 use std::time::Duration;
 
 /// Every case of `ipc_test`, in its order.
@@ -30,17 +30,7 @@ fn ipc_cases_pass_in_the_guest() {
     opts.mem_mib = 1024;
     opts.timeout = Some(Duration::from_secs(120));
     let run = boot_with("ipc_cases_pass_in_the_guest", &opts);
-    run.expect_all_passed(CASES);
-    let expected = Summary {
-        passed: CASES.len() as u32,
-        failed: 0,
-    };
-    if run.report.summary != Some(expected) {
-        run.fail(&format!(
-            "expected {expected:?}, got {:?}",
-            run.report.summary
-        ));
-    }
+    run.expect_exactly(CASES);
     run.expect_line_containing(
         &["tasks blocked in receive", "KiB of guest memory"],
         "the memory report",

@@ -3,7 +3,7 @@
 //! calls servers through the generated interfaces, `zpager`, the default pager, and `bootfs`,
 //! the program pager.
 
-use kernel_tests::{boot, Outcome, Summary};
+use kernel_tests::{boot, Outcome};
 
 #[test]
 fn bootstrap_serves_names_to_the_programs_it_starts() {
@@ -22,17 +22,7 @@ fn bootstrap_serves_names_to_the_programs_it_starts() {
         "names_server_exit",
         "names_dead_name_removed",
     ];
-    run.expect_all_passed(&names);
-    let expected = Summary {
-        passed: names.len() as u32,
-        failed: 0,
-    };
-    if run.report.summary != Some(expected) {
-        run.fail(&format!(
-            "expected {expected:?}, got {:?}",
-            run.report.summary
-        ));
-    }
+    run.expect_exactly(&names);
     run.expect_line_containing(
         &["bootstrap: name_test exited with status 0"],
         "the child's exit report",

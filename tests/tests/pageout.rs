@@ -3,7 +3,7 @@
 //! checks anonymous memory three times the free memory (nothing lost, pageouts in clusters),
 //! memory copied on write to a forked child, and pages written again after coming back.
 
-use kernel_tests::{boot_with, direct_options, Summary};
+use kernel_tests::{boot_with, direct_options};
 use std::time::Duration;
 
 const CASES: &[&str] = &[
@@ -19,16 +19,6 @@ fn anonymous_memory_pages_out_to_zpager() {
     let mut opts = direct_options("init=pageout_test mem=16M");
     opts.timeout = Some(Duration::from_secs(90));
     let run = boot_with("anonymous_memory_pages_out_to_zpager", &opts);
-    run.expect_all_passed(CASES);
-    let expected = Summary {
-        passed: CASES.len() as u32,
-        failed: 0,
-    };
-    if run.report.summary != Some(expected) {
-        run.fail(&format!(
-            "expected {expected:?}, got {:?}",
-            run.report.summary
-        ));
-    }
+    run.expect_exactly(CASES);
     run.expect_line_containing(&["vm: default pager registered"], "the registration");
 }

@@ -3,7 +3,7 @@
 //! cluster alignment and clipping, zero fill, errors, a dying and a silent pager, rejected
 //! answers and calls, flushes, system calls and receives that wait for a page, terminate.
 
-use kernel_tests::{boot, Summary};
+use kernel_tests::boot;
 
 const CASES: &[&str] = &[
     "fault_in_through_a_pager",
@@ -33,17 +33,7 @@ fn external_pagers_work_in_the_guest() {
         "external_pagers_work_in_the_guest",
         "init=pager_test pager_timeout=300 mem=48M",
     );
-    run.expect_all_passed(CASES);
-    let expected = Summary {
-        passed: CASES.len() as u32,
-        failed: 0,
-    };
-    if run.report.summary != Some(expected) {
-        run.fail(&format!(
-            "expected {expected:?}, got {:?}",
-            run.report.summary
-        ));
-    }
+    run.expect_exactly(CASES);
     // A memory error ends the faulting task with a report; the kernel goes on.
     run.expect_line_containing(
         &["task pager_test terminated: #PF", "memory error"],

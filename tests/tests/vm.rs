@@ -1,7 +1,7 @@
 //! The virtual-memory calls and fork (copy-on-write, inheritance, collapse of shadow
 //! chains), tested from user space: `vm_test` runs as the first task.
 
-use kernel_tests::{boot, Summary};
+use kernel_tests::boot;
 
 const CASES: &[&str] = &[
     "allocate_touch_deallocate",
@@ -32,17 +32,7 @@ const CASES: &[&str] = &[
 #[test]
 fn vm_calls_work_in_the_guest() {
     let run = boot("vm_calls_work_in_the_guest", "init=vm_test");
-    run.expect_all_passed(CASES);
-    let expected = Summary {
-        passed: CASES.len() as u32,
-        failed: 0,
-    };
-    if run.report.summary != Some(expected) {
-        run.fail(&format!(
-            "expected {expected:?}, got {:?}",
-            run.report.summary
-        ));
-    }
+    run.expect_exactly(CASES);
     // The children that fault on purpose are reported and ended; the kernel goes on.
     run.expect_line_containing(
         &["task vm_test terminated: #PF", "write of", "protection"],

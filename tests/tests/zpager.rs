@@ -7,7 +7,7 @@
 
 use std::time::Duration;
 
-use kernel_tests::{boot, boot_with, direct_options, Summary};
+use kernel_tests::{boot, boot_with, direct_options};
 
 const CASES: &[&str] = &[
     "registers_under_the_default_pager_name",
@@ -28,17 +28,7 @@ const CASES: &[&str] = &[
 #[test]
 fn zpager_stores_and_supplies_pages() {
     let run = boot("zpager_stores_and_supplies_pages", "init=zpager_test");
-    run.expect_all_passed(CASES);
-    let expected = Summary {
-        passed: CASES.len() as u32,
-        failed: 0,
-    };
-    if run.report.summary != Some(expected) {
-        run.fail(&format!(
-            "expected {expected:?}, got {:?}",
-            run.report.summary
-        ));
-    }
+    run.expect_exactly(CASES);
     // terminate_drops_the_object returned four pages, one of them zero, and terminated the
     // object: zpager reports what it let go of.
     run.expect_line_containing(

@@ -25,3 +25,34 @@ pub fn run(cases: &[(&str, Case)]) -> i32 {
     crate::println!("{passed} passed, {failed} failed");
     failed
 }
+
+/// Runs `cases` (as [`run`] does) with a pager the suite needs: starts boot-archive program
+/// `program`, which registers its port under `name` with the name service it is given (see
+/// [`spawn_registered`](crate::names::spawn_registered)), makes it the kernel's pager with
+/// `set(host, port)` (`sys::host_set_default_pager` or `sys::host_set_program_pager`; `host`
+/// is the host port, which a first task gets), and ends it after the cases (pagers serve for
+/// good). Reports a failure to start it and returns 1.
+#[cfg(target_os = "none")]
+pub fn run_with_pager(
+    host: u32,
+    program: &str,
+    name: &str,
+    set: fn(u32, u32) -> Result<(), crate::abi::KernReturn>,
+    cases: &[(&str, Case)],
+) -> i32 {
+    let (pager, port) = match crate::names::spawn_registered(program, name, 5000) {
+        Ok(started) => started,
+        Err(e) => {
+            crate::println!("selftest: starting {program}: {e}");
+            return 1;
+        }
+    };
+    if let Err(e) = set(host, port.name()) {
+        crate::println!("selftest: making {program} the kernel's pager: {e}");
+        let _ = pager.terminate();
+        return 1;
+    }
+    let failed = run(cases);
+    let _ = pager.terminate();
+    failed
+}

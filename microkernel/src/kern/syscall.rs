@@ -249,7 +249,14 @@ fn check_host(kernel: &mut Kernel, task: TaskId, name: u64) -> Result<(), KernRe
     }
 }
 
-fn host_set_default_pager(kernel: &mut Kernel, thread: ThreadId, a: [u64; 6]) -> Outcome {
+/// `(host, pager)` calls: checks the host right, then `set` makes the port behind the
+/// caller's send right `pager` the kernel's pager of its kind.
+fn host_set_pager(
+    kernel: &mut Kernel,
+    thread: ThreadId,
+    a: [u64; 6],
+    set: fn(&mut Kernel, TaskId, u32) -> Result<(), KernReturn>,
+) -> Outcome {
     let Some(task) = task_of(kernel, thread) else {
         return Outcome::NoReturn;
     };
@@ -259,20 +266,15 @@ fn host_set_default_pager(kernel: &mut Kernel, thread: ThreadId, a: [u64; 6]) ->
     let Ok(name) = u32::try_from(a[1]) else {
         return Outcome::Return(Err(KernReturn::InvalidName));
     };
-    Outcome::Return(kernel.set_default_pager(task, name).map(|()| 0))
+    Outcome::Return(set(kernel, task, name).map(|()| 0))
+}
+
+fn host_set_default_pager(kernel: &mut Kernel, thread: ThreadId, a: [u64; 6]) -> Outcome {
+    host_set_pager(kernel, thread, a, Kernel::set_default_pager)
 }
 
 fn host_set_program_pager(kernel: &mut Kernel, thread: ThreadId, a: [u64; 6]) -> Outcome {
-    let Some(task) = task_of(kernel, thread) else {
-        return Outcome::NoReturn;
-    };
-    if let Err(e) = check_host(kernel, task, a[0]) {
-        return Outcome::Return(Err(e));
-    }
-    let Ok(name) = u32::try_from(a[1]) else {
-        return Outcome::Return(Err(KernReturn::InvalidName));
-    };
-    Outcome::Return(kernel.set_program_pager(task, name).map(|()| 0))
+    host_set_pager(kernel, thread, a, Kernel::set_program_pager)
 }
 
 fn host_shutdown(kernel: &mut Kernel, thread: ThreadId, a: [u64; 6]) -> Outcome {

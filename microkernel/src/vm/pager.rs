@@ -112,6 +112,21 @@ pub struct PagerLink {
 }
 
 impl PagerLink {
+    /// A link to the pager behind `port` for an object whose control port is `control`,
+    /// waiting for the pager's attributes.
+    fn new(port: PortId, control: PortId) -> PagerLink {
+        PagerLink {
+            port,
+            control,
+            state: LinkState::Initializing,
+            cluster_pages: libipc::pager::DEFAULT_CLUSTER_PAGES,
+            pending: Vec::new(),
+            waiters: Fifo::new(),
+            returns: Vec::new(),
+            in_flight: 0,
+        }
+    }
+
     fn pending_at(&self, offset: u64) -> Option<usize> {
         self.pending
             .iter()
@@ -299,19 +314,7 @@ impl Kernel {
             p.send_rights += 1;
         }
         self.pager_ports.insert(port, object);
-        self.pagers.insert(
-            object,
-            PagerLink {
-                port,
-                control,
-                state: LinkState::Initializing,
-                cluster_pages: libipc::pager::DEFAULT_CLUSTER_PAGES,
-                pending: Vec::new(),
-                waiters: Fifo::new(),
-                returns: Vec::new(),
-                in_flight: 0,
-            },
-        );
+        self.pagers.insert(object, PagerLink::new(port, control));
         // The pager gets a send right to the control port with `init`.
         let sent = self
             .pager_reply_port(object, 0, ReplyKind::Init)
@@ -1231,19 +1234,7 @@ impl Kernel {
             c.make_send_count += 1;
         }
         self.pager_ports.insert(port, object);
-        self.pagers.insert(
-            object,
-            PagerLink {
-                port,
-                control,
-                state: LinkState::Initializing,
-                cluster_pages: libipc::pager::DEFAULT_CLUSTER_PAGES,
-                pending: Vec::new(),
-                waiters: Fifo::new(),
-                returns: Vec::new(),
-                in_flight: 0,
-            },
-        );
+        self.pagers.insert(object, PagerLink::new(port, control));
         Ok((port, control))
     }
 

@@ -15,23 +15,13 @@ libipc::program!(main);
 
 #[cfg(target_os = "none")]
 fn main(args: libipc::rt::StartArgs) -> i32 {
-    use libipc::pager::PROGRAM_PAGER_NAME;
-    let host = args.arg0 as u32;
-    let (bootfs, port) = match libipc::names::spawn_registered("bootfs", PROGRAM_PAGER_NAME, 5000) {
-        Ok(started) => started,
-        Err(e) => {
-            libipc::println!("bootfs_test: starting bootfs: {e}");
-            return 1;
-        }
-    };
-    if let Err(e) = libipc::sys::host_set_program_pager(host, port.name()) {
-        libipc::println!("bootfs_test: host_set_program_pager: {e}");
-        return 1;
-    }
-    let failed = libipc::rt::selftest::run(cases::ALL);
-    // The pager serves for good: it goes with the tests.
-    let _ = bootfs.terminate();
-    failed
+    libipc::rt::selftest::run_with_pager(
+        args.arg0 as u32,
+        "bootfs",
+        libipc::pager::PROGRAM_PAGER_NAME,
+        libipc::sys::host_set_program_pager,
+        cases::ALL,
+    )
 }
 
 #[cfg(not(target_os = "none"))]

@@ -16,23 +16,13 @@ libipc::program!(main);
 
 #[cfg(target_os = "none")]
 fn main(args: libipc::rt::StartArgs) -> i32 {
-    use libipc::pager::DEFAULT_PAGER_NAME;
-    let host = args.arg0 as u32;
-    let (zpager, port) = match libipc::names::spawn_registered("zpager", DEFAULT_PAGER_NAME, 5000) {
-        Ok(started) => started,
-        Err(e) => {
-            libipc::println!("pageout_test: starting zpager: {e}");
-            return 1;
-        }
-    };
-    if let Err(e) = libipc::sys::host_set_default_pager(host, port.name()) {
-        libipc::println!("pageout_test: host_set_default_pager: {e}");
-        return 1;
-    }
-    let failed = libipc::rt::selftest::run(cases::ALL);
-    // The default pager serves for good: it goes with the tests.
-    let _ = zpager.terminate();
-    failed
+    libipc::rt::selftest::run_with_pager(
+        args.arg0 as u32,
+        "zpager",
+        libipc::pager::DEFAULT_PAGER_NAME,
+        libipc::sys::host_set_default_pager,
+        cases::ALL,
+    )
 }
 
 #[cfg(not(target_os = "none"))]

@@ -209,12 +209,12 @@ mod pager {
     }
 }
 
-/// The store's default budget: an eighth of the memory free when zpager starts (at least
-/// 1 MiB), enough for eight times that of compressible memory paged out.
+/// The store's default budget: a sixteenth of the memory free when zpager starts (at least
+/// 1 MiB): a quarter of memory paged out at a compression of 4 to 1, more for emptier pages.
 #[cfg(target_os = "none")]
 fn default_limit() -> usize {
     let free = libipc::sys::vm_statistics().map_or(0, |s| s.free_frames);
-    ((free * libipc::abi::syscall::PAGE_SIZE / 8) as usize).max(1 << 20)
+    ((free * libipc::abi::syscall::PAGE_SIZE / 16) as usize).max(1 << 20)
 }
 
 /// Touches `bytes` of heap (then frees them to the allocator, which keeps the pages): the
@@ -249,10 +249,6 @@ fn main(args: libipc::rt::StartArgs) -> i32 {
         0 => default_limit(),
         bytes => usize::try_from(bytes).unwrap_or(usize::MAX),
     };
-    // Sized at start-up: the store's memory is taken now, while memory is plentiful, and
-    // kept (the kernel never pages out the default pager's pages). When pageout runs later,
-    // zpager must not need more memory than the small reserve the kernel keeps for it.
-    prefault_heap(limit + limit / 2);
     let Ok(store) = zpager::Store::new(limit) else {
         println!("zpager: no memory for the store");
         return 1;
@@ -276,6 +272,11 @@ fn main(args: libipc::rt::StartArgs) -> i32 {
         println!("zpager: cannot register as {DEFAULT_PAGER_NAME}: {error}");
         return 1;
     }
+    // Sized at start-up (once registered, so whoever waits for the registration does not
+    // wait for this): the store's memory is taken now, while memory is plentiful, and kept
+    // (the kernel never pages out the default pager's pages). When pageout runs later,
+    // zpager must not need more memory than the small reserve the kernel keeps for it.
+    prefault_heap(limit);
     let mut zpager = pager::Zpager::new(&set, &port, store);
     let served = serve(&set, &mut zpager);
     // `names` lives until here: whoever started zpager may take the end of its right to the
