@@ -7,7 +7,7 @@
 //! pagers in the tree, from the smallest up:
 //!
 //! - `servers/bootfs`: the program pager. Read-only objects over the boot archive's files;
-//!   exec maps program text from them. About 150 lines; start here.
+//!   exec maps program text from them. About 200 lines; start here.
 //! - `servers/pager_test` (`TestPager` in `src/cases.rs`): a pager that misbehaves on
 //!   purpose (errors, silence, oversized answers, death), with the tests that show what the
 //!   kernel does about each.
