@@ -413,6 +413,37 @@ fn malformed_requests_get_an_error_reply_and_lose_their_rights() {
     let padded = [2u8, 0, 8, 2];
     let message = OutMessage::new(calc::ids::divide, SERVER).with_body(&padded);
     assert_eq!(dispatch_raw::<u32>(message, calc::ids::divide), Ok(4));
+
+    // More rights and regions than any routine has: malformed, and every one given back.
+    host_log();
+    let rights: Vec<(u32, Disposition)> =
+        (0..6).map(|i| (0x500 + i, Disposition::CopySend)).collect();
+    let regions: Vec<(u64, u32, bool)> = (0..5)
+        .map(|i| (0x10_0000 + i * 0x1000, 0x1000, true))
+        .collect();
+    let message = OutMessage::new(calc::ids::divide, SERVER)
+        .with_body(&padded)
+        .with_rights(&rights)
+        .unwrap()
+        .with_memory(&regions)
+        .unwrap();
+    assert_eq!(
+        dispatch_raw::<u32>(message, calc::ids::divide),
+        Err(RemoteError::BadRequest)
+    );
+    let log = host_log();
+    for (name, _) in &rights {
+        assert!(
+            log.contains(&Event::Released(*name, Some(ReceivedRight::Send))),
+            "right {name:#x} kept: {log:?}"
+        );
+    }
+    for (address, size, _) in &regions {
+        assert!(
+            log.contains(&Event::Unmapped(*address, *size)),
+            "region {address:#x} kept: {log:?}"
+        );
+    }
 }
 
 #[test]

@@ -6,7 +6,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use super::rights::{self, ReceiveRight, SendRight};
-use crate::abi::message::{Disposition, ReceivedRight, HEADER_SIZE, MAX_DESCRIPTORS};
+use crate::abi::message::{Disposition, ReceivedRight, HEADER_SIZE};
 use crate::ipc::message::{MessageError, Name, OutMessage, Received};
 
 /// Most body bytes a message can have (no descriptors).
@@ -94,14 +94,20 @@ pub struct Malformed;
 
 pub use crate::abi::body::{reply_id, status, values, LENGTH_PREFIX};
 
+/// Port rights a routine's message carries at most: what an [`OutMessage`] carries inline.
+pub const MAX_RIGHTS: usize = crate::ipc::message::INLINE_RIGHTS;
+/// Out-of-line regions a routine's message carries at most.
+pub const MAX_REGIONS: usize = 4;
+
 /// Builds a message body (its length prefix, then encoded values), its port rights and its
-/// out-of-line regions.
+/// out-of-line regions (at most [`MAX_RIGHTS`] and [`MAX_REGIONS`]: small arrays, so making
+/// an encoder for every call costs next to nothing).
 pub struct Encoder<'a> {
     body: &'a mut [u8],
     used: usize,
-    rights: [(Name, Disposition); MAX_DESCRIPTORS],
+    rights: [(Name, Disposition); MAX_RIGHTS],
     right_count: usize,
-    memory: [(u64, u32, bool); MAX_DESCRIPTORS],
+    memory: [(u64, u32, bool); MAX_REGIONS],
     memory_count: usize,
 }
 
@@ -112,9 +118,9 @@ impl<'a> Encoder<'a> {
         Encoder {
             body,
             used: LENGTH_PREFIX,
-            rights: [(0, Disposition::CopySend); MAX_DESCRIPTORS],
+            rights: [(0, Disposition::CopySend); MAX_RIGHTS],
             right_count: 0,
-            memory: [(0, 0, false); MAX_DESCRIPTORS],
+            memory: [(0, 0, false); MAX_REGIONS],
             memory_count: 0,
         }
     }
@@ -133,7 +139,7 @@ impl<'a> Encoder<'a> {
 
     /// Appends a port right: `name`, given with `disposition`.
     pub fn right(&mut self, name: Name, disposition: Disposition) -> Result<(), MessageError> {
-        if self.right_count + self.memory_count == MAX_DESCRIPTORS {
+        if self.right_count == MAX_RIGHTS {
             return Err(MessageError::TooManyRights);
         }
         self.rights[self.right_count] = (name, disposition);
@@ -144,7 +150,7 @@ impl<'a> Encoder<'a> {
     /// Appends an out-of-line region of the sender's (`size` bytes at page-aligned
     /// `address`), moved out of the sender's memory when `move_out` is set, else copied.
     pub fn memory(&mut self, address: u64, size: u32, move_out: bool) -> Result<(), MessageError> {
-        if self.right_count + self.memory_count == MAX_DESCRIPTORS {
+        if self.memory_count == MAX_REGIONS {
             return Err(MessageError::TooManyRights);
         }
         self.memory[self.memory_count] = (address, size, move_out);
@@ -181,35 +187,55 @@ impl<'a> Encoder<'a> {
 
 /// Reads a received message's body and takes its port rights and out-of-line regions, in
 /// order. Rights and regions not taken by the time it is dropped are released, so a message
-/// never leaks either, whatever its shape.
+/// never leaks either, whatever its shape. A message with more than [`MAX_RIGHTS`] rights or
+/// [`MAX_REGIONS`] regions (no routine has that many) has the excess released at once and
+/// decodes as malformed.
 pub struct Decoder<'a> {
     /// The values still to read; `None` if the body has no valid length prefix.
     values: Option<&'a [u8]>,
     /// What follows the values: padding.
     padding: &'a [u8],
-    rights: [(Name, Option<ReceivedRight>); MAX_DESCRIPTORS],
+    rights: [(Name, Option<ReceivedRight>); MAX_RIGHTS],
     right_count: usize,
     next_right: usize,
-    memory: [(u64, u32); MAX_DESCRIPTORS],
+    memory: [(u64, u32); MAX_REGIONS],
     memory_count: usize,
     next_memory: usize,
+    /// More rights or regions arrived than a routine can have.
+    overflow: bool,
 }
 
 impl<'a> Decoder<'a> {
     /// Takes over the carried rights of `message` (not its reply right).
     pub fn new(message: &Received<'a>) -> Self {
-        let mut rights = [(0, None); MAX_DESCRIPTORS];
+        let mut overflow = false;
+        let mut rights = [(0, None); MAX_RIGHTS];
         let mut right_count = 0;
-        // `Received::parse` caps descriptors at MAX_DESCRIPTORS; `zip` keeps it safe anyway.
-        for (slot, right) in rights.iter_mut().zip(message.rights()) {
-            *slot = right;
-            right_count += 1;
+        for (name, kind) in message.rights() {
+            match rights.get_mut(right_count) {
+                Some(slot) => {
+                    *slot = (name, kind);
+                    right_count += 1;
+                }
+                None => {
+                    rights::release(name, kind);
+                    overflow = true;
+                }
+            }
         }
-        let mut memory = [(0, 0); MAX_DESCRIPTORS];
+        let mut memory = [(0, 0); MAX_REGIONS];
         let mut memory_count = 0;
-        for (slot, region) in memory.iter_mut().zip(message.memory()) {
-            *slot = region;
-            memory_count += 1;
+        for (address, size) in message.memory() {
+            match memory.get_mut(memory_count) {
+                Some(slot) => {
+                    *slot = (address, size);
+                    memory_count += 1;
+                }
+                None => {
+                    rights::release_memory(address, size);
+                    overflow = true;
+                }
+            }
         }
         let length = message
             .body
@@ -231,6 +257,7 @@ impl<'a> Decoder<'a> {
             memory,
             memory_count,
             next_memory: 0,
+            overflow,
         }
     }
 
@@ -270,6 +297,7 @@ impl<'a> Decoder<'a> {
         let padding = self.padding.len() < 4 && self.padding.iter().all(|&b| b == 0);
         if values_read
             && padding
+            && !self.overflow
             && self.next_right == self.right_count
             && self.next_memory == self.memory_count
         {
