@@ -126,7 +126,7 @@ pub fn spawn_registered(
     loop {
         if let Some(reply) = outbox.take_reply() {
             // A reply that cannot go (the program died) is nobody's loss.
-            let _ = ipc::send(&reply, &mut MessageBuffer::new(), Some(0));
+            let _ = ipc::send_message(&reply, Some(0));
         }
         if let Some(right) = service.registered.take() {
             return Ok((task, right));

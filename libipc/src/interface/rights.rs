@@ -8,7 +8,7 @@
 //! file.
 
 use crate::abi::message::{Disposition, ReceivedRight};
-use crate::ipc::message::{MessageBuffer, Name, OutMessage};
+use crate::ipc::message::{Name, OutMessage};
 
 #[cfg(target_os = "none")]
 pub use crate::ipc::port::{PortSet, ReceiveRight, SendOnceRight, SendRight};
@@ -61,12 +61,11 @@ pub(crate) fn release_memory(address: u64, size: u32) {
 pub(crate) fn send_now(message: &OutMessage<'_>) -> Result<(), IpcError> {
     #[cfg(target_os = "none")]
     {
-        let mut buffer = MessageBuffer::new();
-        crate::ipc::transport::send(message, &mut buffer, None)
+        crate::ipc::transport::send_message(message, None)
     }
     #[cfg(not(target_os = "none"))]
     {
-        let mut buffer = MessageBuffer::new();
+        let mut buffer = crate::ipc::message::MessageBuffer::new();
         let size = message.encode(&mut buffer.0).map_err(IpcError::Message)?;
         host::record(Event::Sent(buffer.0[..size].to_vec()));
         Ok(())

@@ -11,4 +11,4 @@ pub use message::{MessageBuffer, MessageError, Name, OutMessage, Received};
 #[cfg(all(feature = "runtime", target_os = "none"))]
 pub use port::{PortSet, ReceiveRight, SendOnceRight, SendRight, Task};
 #[cfg(all(feature = "runtime", target_os = "none"))]
-pub use transport::{call, receive, reply_and_receive, send, IpcError};
+pub use transport::{call, receive, reply_and_receive, send, send_message, IpcError};

@@ -62,6 +62,30 @@ pub fn send(
     .map(drop)
 }
 
+/// Sends `message` (waiting for room up to `timeout_ms`) from a buffer of its own: a small
+/// one on the stack for the usual small message, so no 8 KiB buffer is cleared for it.
+pub fn send_message(message: &OutMessage<'_>, timeout_ms: Option<u64>) -> Result<(), IpcError> {
+    const SMALL: usize = 256;
+    if message.size() > SMALL {
+        return send(message, &mut MessageBuffer::new(), timeout_ms);
+    }
+    let mut buffer = [0u8; SMALL];
+    let size = message.encode(&mut buffer)?;
+    let (bits, timeout) = timeout_bits(timeout_ms, options::SEND_TIMEOUT);
+    // SAFETY: the buffer holds `size` encoded bytes and is not written by a send.
+    check(unsafe {
+        sys::mach_msg(
+            buffer.as_mut_ptr(),
+            options::SEND | bits,
+            size,
+            0,
+            0,
+            timeout,
+        )
+    })
+    .map(drop)
+}
+
 /// Receives a message from port or port set `from` into `buffer`.
 pub fn receive(
     from: Name,

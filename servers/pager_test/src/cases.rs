@@ -290,7 +290,7 @@ impl TestPager {
         }
         if let Some((reply, _)) = request.reply() {
             let answer = OutMessage::new(HELLO + 100, 0).to(reply, Disposition::MoveSendOnce);
-            let _ = ipc::send(&answer, &mut MessageBuffer::new(), Some(0));
+            let _ = ipc::send_message(&answer, Some(0));
         }
         Dispatched::Handled
     }
@@ -303,7 +303,7 @@ fn serve(pager: &mut TestPager, port: u32, limit_ms: u64) -> Result<(), String> 
     let mut outbox = Box::new(Outbox::new());
     loop {
         if let Some(reply) = outbox.take_reply() {
-            let _ = ipc::send(&reply, &mut MessageBuffer::new(), Some(0));
+            let _ = ipc::send_message(&reply, Some(0));
         }
         let received = match ipc::receive(port, &mut buffer, Some(limit_ms)) {
             Ok(received) => received,
@@ -312,7 +312,7 @@ fn serve(pager: &mut TestPager, port: u32, limit_ms: u64) -> Result<(), String> 
         };
         if pager.dispatch(&received, &mut outbox) == Dispatched::Stop {
             if let Some(reply) = outbox.take_reply() {
-                let _ = ipc::send(&reply, &mut MessageBuffer::new(), Some(0));
+                let _ = ipc::send_message(&reply, Some(0));
             }
             return Ok(());
         }

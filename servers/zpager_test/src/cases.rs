@@ -160,7 +160,7 @@ fn start_zpager(limit: u64) -> Result<Zpager, String> {
         Ok(request) => {
             names::dispatch(&mut registry, &request, &mut outbox);
             if let Some(reply) = outbox.take_reply() {
-                let _ = ipc::send(&reply, &mut MessageBuffer::new(), Some(0));
+                let _ = ipc::send_message(&reply, Some(0));
             }
             registry.registered.take()
         }
