@@ -180,7 +180,9 @@ impl Kernel {
         if remote == Disposition::MoveSendOnce {
             // Used up by this message.
             if let Some(t) = self.tasks.get_mut(task) {
-                let _ = t.ipc.take_send_once(header.remote_port);
+                if t.ipc.take_reply(header.remote_port).is_none() {
+                    let _ = t.ipc.take_send_once(header.remote_port);
+                }
             }
             if let Some(p) = self.ports.get_mut(destination_port) {
                 p.send_once_rights = p.send_once_rights.saturating_sub(1);
