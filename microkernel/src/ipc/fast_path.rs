@@ -69,9 +69,8 @@ impl Kernel {
                 .ok()?;
             phys_to_virt(frame) + (buffer & (PAGE_SIZE - 1))
         };
-        // SAFETY: the header's bytes lie in the sender's frame (one page, checked above),
-        // reached through the direct map; every bit pattern is a valid `MessageHeader` (six
-        // `u32`s, `repr(C)`).
+        // Six `u32`s (`repr(C)`): every bit pattern is a valid `MessageHeader`.
+        // SAFETY: the header lies in the sender's direct-mapped frame (one page, checked above).
         let header = unsafe { (source as *const MessageHeader).read_unaligned() };
         if header.bits & !0xffff != 0 {
             return None; // complex, or bits the general path refuses
@@ -174,9 +173,9 @@ impl Kernel {
             voucher: 0,
             id: header.id,
         };
-        // SAFETY: both ranges lie within one direct-mapped page each (checked above): `size`
-        // readable bytes at `source`, `size` writable ones at `target`. `copy` allows them to
-        // overlap (a task sending into its own buffer); the header was read before.
+        // A task may send into its own buffer: `copy` allows overlap (the header was read).
+        // SAFETY: `size` readable bytes at `source`, writable ones at `target`, each in one
+        // direct-mapped page (checked above).
         unsafe {
             core::ptr::copy(
                 (source as *const u8).add(HEADER_SIZE),
