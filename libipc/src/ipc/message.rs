@@ -177,8 +177,14 @@ impl<'a> OutMessage<'a> {
                 at += DESCRIPTOR_SIZE;
             }
         }
-        buffer[at..at + self.body.len()].copy_from_slice(self.body);
-        buffer[at + self.body.len()..size].fill(0);
+        // Neither a call to copy nothing (an empty reply) nor one to clear no padding.
+        let end = at + self.body.len();
+        if !self.body.is_empty() {
+            buffer[at..end].copy_from_slice(self.body);
+        }
+        if end < size {
+            buffer[end..size].fill(0);
+        }
         Ok(size)
     }
 }

@@ -6,7 +6,10 @@
 //!
 //! Every condition is checked before anything changes; if one fails the general path runs
 //! instead, from the start, and must give the same result. So this path only ever does what
-//! the general path would have done.
+//! the general path would have done. Once the ids are checked it works on the thread and port
+//! records themselves (the wait queues' links, the continuations, the results) rather than
+//! through the `Kernel` helpers that would look the same objects up again; the message goes
+//! from the sender's page to the receiver's in one copy, with the header rewritten on the way.
 
 use super::mach_msg::MsgOutcome;
 use super::port::Receiver;
@@ -16,7 +19,6 @@ use crate::kern::task::TaskId;
 use crate::kern::thread::{Continuation, ReceiveArgs, ReceiveFrom, ThreadId, ThreadState};
 use crate::vm::kernel_space::phys_to_virt;
 use crate::vm::map::{Protection, PAGE_SIZE};
-use core::mem::MaybeUninit;
 use libipc::abi::message::{options, Disposition, MessageHeader, ReceivedRight, HEADER_SIZE};
 use libipc::abi::syscall::USER_END;
 
@@ -34,6 +36,7 @@ fn one_user_page(address: u64, len: u64) -> bool {
 impl Kernel {
     /// Runs a call or reply-and-receive on the fast path if it qualifies (`None`: use the
     /// general path; nothing has changed).
+    #[inline(always)]
     pub fn call_fast_path(
         &mut self,
         thread: ThreadId,
@@ -44,19 +47,19 @@ impl Kernel {
         if option != options::SEND | options::RECEIVE
             || send_size < HEADER_SIZE as u64
             || send_size > FAST_MAX as u64
-            || send_size % 4 != 0
+            || !send_size.is_multiple_of(4)
             || !one_user_page(buffer, send_size)
         {
             return None;
         }
         let size = send_size as usize;
+        let receive_name = u32::try_from(receive_name).ok()?;
 
-        // The message, read through the sender's map (faulting the page in is harmless: the
-        // general path would do the same).
-        let mut staging = [const { MaybeUninit::<u8>::uninit() }; FAST_MAX];
-        let bytes: &mut [u8] = {
-            let t = self.tasks.get_mut(task)?;
-            let frame = t
+        // The sender's page (faulting it in is harmless: the general path would do the same)
+        // and its header.
+        let sender = self.tasks.get_mut(task)?;
+        let source = {
+            let frame = sender
                 .space
                 .frame_for(
                     &mut self.objects,
@@ -64,23 +67,20 @@ impl Kernel {
                     Protection::READ,
                 )
                 .ok()?;
-            let source = phys_to_virt(frame) + (buffer & (PAGE_SIZE - 1));
-            // SAFETY: the bytes lie in the sender's direct-mapped frame (checked above); `staging`
-            // is a distinct kernel buffer of room enough, its first `size` bytes set by the copy.
-            unsafe {
-                core::ptr::copy_nonoverlapping(
-                    source as *const u8,
-                    staging.as_mut_ptr() as *mut u8,
-                    size,
-                );
-                core::slice::from_raw_parts_mut(staging.as_mut_ptr() as *mut u8, size)
-            }
+            phys_to_virt(frame) + (buffer & (PAGE_SIZE - 1))
         };
-        let header = MessageHeader::from_bytes(bytes[..HEADER_SIZE].try_into().ok()?);
-        if header.is_complex() || header.bits & !0xffff != 0 {
-            return None;
+        // Six `u32`s (`repr(C)`): every bit pattern is a valid `MessageHeader`.
+        // SAFETY: the header lies in the sender's direct-mapped frame (one page, checked above).
+        let header = unsafe { (source as *const MessageHeader).read_unaligned() };
+        if header.bits & !0xffff != 0 {
+            return None; // complex, or bits the general path refuses
         }
         let remote = Disposition::from_raw(header.remote_disposition())?;
+        let needed = match remote {
+            Disposition::CopySend => Rights::SEND,
+            Disposition::MoveSendOnce => Rights::SEND_ONCE,
+            _ => return None,
+        };
         let make_reply = match header.local_disposition() {
             0 if header.local_port == 0 => false,
             21 => true, // MakeSendOnce
@@ -88,36 +88,29 @@ impl Kernel {
         };
 
         // The sender's names: destination, reply port, receive port.
-        let space = &self.tasks.get(task)?.ipc;
+        let space = &sender.ipc;
         let destination = space.lookup(header.remote_port)?;
-        let Object::Port(destination_port) = destination.object else {
+        let (Object::Port(destination_port), true) =
+            (destination.object, destination.rights.contains(needed))
+        else {
             return None;
         };
-        let needed = match remote {
-            Disposition::CopySend => Rights::SEND,
-            Disposition::MoveSendOnce => Rights::SEND_ONCE,
-            _ => return None,
-        };
-        if !destination.rights.contains(needed) {
+        let own = space.lookup(receive_name)?;
+        let (Object::Port(own_port), true) = (own.object, own.rights.contains(Rights::RECEIVE))
+        else {
             return None;
-        }
+        };
         let reply_port = if make_reply {
             let reply = space.lookup(header.local_port)?;
-            let Object::Port(port) = reply.object else {
+            let (Object::Port(port), true) = (reply.object, reply.rights.contains(Rights::RECEIVE))
+            else {
                 return None;
             };
-            if !reply.rights.contains(Rights::RECEIVE) {
-                return None;
-            }
             Some(port)
         } else {
             None
         };
-        let own = space.lookup(receive_name as u32)?;
-        let Object::Port(own_port) = own.object else {
-            return None;
-        };
-        if !own.rights.contains(Rights::RECEIVE) {
+        if own_port == destination_port {
             return None;
         }
 
@@ -128,30 +121,29 @@ impl Kernel {
             return None;
         }
         let receiver = d.receivers.front()?;
-        if !self
-            .ports
-            .get(own_port)
-            .is_some_and(|p| p.messages.is_empty())
-        {
+        if !self.ports.get(own_port)?.messages.is_empty() {
             return None;
         }
-        if let Some(reply_port) = reply_port {
-            self.ports.get(reply_port)?;
+        if let Some(port) = reply_port.filter(|p| *p != own_port) {
+            self.ports.get(port)?;
         }
         let r = self.threads.get(receiver)?;
         let Continuation::Receive(args) = r.continuation else {
             return None;
         };
-        let (receiver_task, receiver_name) = (r.task, args.name);
-        if args.limit < send_size as u32 || !one_user_page(args.buffer, send_size) {
+        if receiver == thread
+            || args.from != ReceiveFrom::Port(destination_port)
+            || args.limit < send_size as u32
+            || !one_user_page(args.buffer, send_size)
+        {
             return None;
         }
-        let ReceiveFrom::Port(_) = args.from else {
-            return None;
-        };
-        // The receiver's buffer, writable (faulted in as the general path would).
+        let (receiver_task, receiver_next, receiver_timed) =
+            (r.task, r.queue_next, r.timer.deadline.is_some());
+        // The receiver's buffer, writable (faulted in as the general path would), and the
+        // reply right's name in its space: the last steps that can fail.
+        let rt = self.tasks.get_mut(receiver_task)?;
         let target = {
-            let rt = self.tasks.get_mut(receiver_task)?;
             let page = args.buffer & !(PAGE_SIZE - 1);
             let frame = rt
                 .space
@@ -159,67 +151,88 @@ impl Kernel {
                 .ok()?;
             phys_to_virt(frame) + (args.buffer & (PAGE_SIZE - 1))
         };
-        // The reply right's name in the receiver's space: the last step that can fail.
         let reply_name = match reply_port {
-            Some(port) => Some(
-                self.tasks
-                    .get_mut(receiver_task)?
-                    .ipc
-                    .insert_send_once(port)
-                    .ok()?,
-            ),
-            None => None,
+            Some(port) => match rt.ipc.insert_reply(port) {
+                Some(name) => name,
+                None => rt.ipc.insert_send_once(port).ok()?,
+            },
+            None => 0,
         };
 
-        // Commit: nothing fails from here.
+        // Commit: nothing fails from here. The message: the body as it is, the header as the
+        // receiver sees it.
+        let out = MessageHeader {
+            bits: if reply_port.is_some() {
+                ReceivedRight::SendOnce as u32
+            } else {
+                0
+            },
+            size: send_size as u32,
+            remote_port: reply_name,
+            local_port: args.name,
+            voucher: 0,
+            id: header.id,
+        };
+        // A task may send into its own buffer: `copy` allows overlap (the header was read).
+        // SAFETY: `size` readable bytes at `source`, writable ones at `target`, each in one
+        // direct-mapped page (checked above).
+        unsafe {
+            core::ptr::copy(
+                (source as *const u8).add(HEADER_SIZE),
+                (target as *mut u8).add(HEADER_SIZE),
+                size - HEADER_SIZE,
+            );
+            (target as *mut MessageHeader).write_unaligned(out);
+        }
+        // The rights: a send-once right made for the reply, the one the message went with
+        // used up.
         if let Some(port) = reply_port {
             if let Some(p) = self.ports.get_mut(port) {
                 p.send_once_rights += 1;
             }
         }
         if remote == Disposition::MoveSendOnce {
-            // Used up by this message.
             if let Some(t) = self.tasks.get_mut(task) {
-                let _ = t.ipc.take_send_once(header.remote_port);
+                if t.ipc.take_reply(header.remote_port).is_none() {
+                    let _ = t.ipc.take_send_once(header.remote_port);
+                }
             }
-            if let Some(p) = self.ports.get_mut(destination_port) {
+        }
+        // The receiver leaves the destination's wait queue (it is the head) and runs now with
+        // its result; the sender waits on its own port for the answer.
+        if let Some(p) = self.ports.get_mut(destination_port) {
+            if remote == Disposition::MoveSendOnce {
                 p.send_once_rights = p.send_once_rights.saturating_sub(1);
             }
+            p.receivers.pop_front_unlinked(receiver_next);
         }
-        let out = MessageHeader {
-            bits: if reply_name.is_some() {
-                ReceivedRight::SendOnce as u32
-            } else {
-                0
-            },
-            size: send_size as u32,
-            remote_port: reply_name.unwrap_or(0),
-            local_port: receiver_name,
-            voucher: 0,
-            id: header.id,
-        };
-        bytes[..HEADER_SIZE].copy_from_slice(&out.to_bytes());
-        // SAFETY: `target` has `size` writable bytes inside the receiver's frame (one page,
-        // checked above), mapped by the direct map and distinct from `bytes`.
-        unsafe { core::ptr::copy_nonoverlapping(bytes.as_ptr(), target as *mut u8, size) };
-        if let Some(p) = self.ports.get_mut(destination_port) {
-            p.receivers.pop_front(&mut self.threads);
+        if receiver_timed {
+            self.timers.remove(&mut self.threads, receiver);
         }
-        self.finish_wait(receiver, 0, send_size);
-        // The sender waits for its answer; the receiver runs now.
-        let args = ReceiveArgs {
-            buffer,
-            limit: receive_limit.min(u64::from(u32::MAX)) as u32,
-            from: ReceiveFrom::Port(own_port),
-            name: receive_name as u32,
-            deadline: None,
-        };
-        if let Some(p) = self.ports.get_mut(own_port) {
-            p.receivers.push_back(&mut self.threads, thread);
+        if let Some(r) = self.threads.get_mut(receiver) {
+            r.queue_next = None;
+            r.frame.rax = 0;
+            r.frame.rdx = send_size;
+            r.continuation = Continuation::ReturnToUser;
+            r.state = ThreadState::Running;
         }
-        self.block(thread, Continuation::Receive(args), None);
-        if let Some(t) = self.threads.get_mut(receiver) {
-            t.state = ThreadState::Running;
+        let previous_tail = self
+            .ports
+            .get_mut(own_port)
+            .and_then(|p| p.receivers.push_back_unlinked(thread));
+        if let Some(tail) = previous_tail.and_then(|tail| self.threads.get_mut(tail)) {
+            tail.queue_next = Some(thread);
+        }
+        if let Some(s) = self.threads.get_mut(thread) {
+            s.queue_next = None;
+            s.state = ThreadState::Blocked;
+            s.continuation = Continuation::Receive(ReceiveArgs {
+                buffer,
+                limit: receive_limit.min(u64::from(u32::MAX)) as u32,
+                from: ReceiveFrom::Port(own_port),
+                name: receive_name,
+                deadline: None,
+            });
         }
         self.current = Some(receiver);
         Some(MsgOutcome::Blocked)

@@ -6,6 +6,10 @@
 //! Names are `(index << 8) | generation`, so a name used after it was freed is caught (0 and
 //! `!0` are never names). Kernel object ids never leave the kernel: only names do.
 //!
+//! One index is kept apart: the reply slot ([`REPLY_INDEX`]), where a send-once right goes
+//! when the slot is free, so the common call (one reply owed at a time) neither takes nor
+//! gives back a name from the free list. Its names are ordinary names in every other respect.
+//!
 //! The space knows nothing of ports themselves: it is generic over the port and port-set id
 //! types, so the bookkeeping is unit-tested on the host; `ipc::rights` applies it to ports.
 
@@ -75,10 +79,17 @@ struct Slot<P, S> {
     entry: Option<Entry<P, S>>,
 }
 
+/// The index of the reply slot: one past the largest index `allocate` hands out, so its names
+/// (`0xffff_ff01` to `0xffff_fffe`) never collide with the others and never reach `!0`.
+pub const REPLY_INDEX: usize = (1 << 24) - 1;
+
 /// Invariants: `free` lists the empty slots and has capacity for every slot, `by_port` maps
-/// each port this space holds a receive or send right for to its name.
+/// each port this space holds a receive or send right for to its name; `reply` (index
+/// [`REPLY_INDEX`]) is empty or holds a send-once right (or the dead name one became), and
+/// counts in `live`.
 pub struct IpcSpace<P, S> {
     slots: Vec<Slot<P, S>>,
+    reply: Slot<P, S>,
     free: Vec<u32>,
     by_port: HashMap<P, PortName>,
     limit: usize,
@@ -112,6 +123,10 @@ impl<P: Copy + Eq + Hash, S: Copy + Eq> IpcSpace<P, S> {
     pub fn new(limit: usize) -> Self {
         IpcSpace {
             slots: Vec::new(),
+            reply: Slot {
+                generation: 0,
+                entry: None,
+            },
             free: Vec::new(),
             by_port: HashMap::new(),
             limit,
@@ -127,16 +142,32 @@ impl<P: Copy + Eq + Hash, S: Copy + Eq> IpcSpace<P, S> {
         self.live == 0
     }
 
+    fn slot(&self, index: usize) -> Option<&Slot<P, S>> {
+        if index == REPLY_INDEX {
+            Some(&self.reply)
+        } else {
+            self.slots.get(index)
+        }
+    }
+
+    fn slot_mut(&mut self, index: usize) -> Option<&mut Slot<P, S>> {
+        if index == REPLY_INDEX {
+            Some(&mut self.reply)
+        } else {
+            self.slots.get_mut(index)
+        }
+    }
+
     pub fn lookup(&self, name: PortName) -> Option<&Entry<P, S>> {
         let (index, generation) = split(name);
-        let slot = self.slots.get(index)?;
+        let slot = self.slot(index)?;
         (slot.generation == generation).then_some(())?;
         slot.entry.as_ref()
     }
 
     fn lookup_mut(&mut self, name: PortName) -> Option<&mut Entry<P, S>> {
         let (index, generation) = split(name);
-        let slot = self.slots.get_mut(index)?;
+        let slot = self.slot_mut(index)?;
         (slot.generation == generation).then_some(())?;
         slot.entry.as_mut()
     }
@@ -195,6 +226,12 @@ impl<P: Copy + Eq + Hash, S: Copy + Eq> IpcSpace<P, S> {
 
     fn release(&mut self, name: PortName) {
         let (index, _) = split(name);
+        if index == REPLY_INDEX {
+            if self.reply.entry.take().is_some() {
+                self.live -= 1;
+            }
+            return;
+        }
         if let Some(slot) = self.slots.get_mut(index) {
             if let Some(entry) = slot.entry.take() {
                 // Send-once rights are never in the reverse map: skip the hash lookup for them
@@ -265,13 +302,62 @@ impl<P: Copy + Eq + Hash, S: Copy + Eq> IpcSpace<P, S> {
         Ok(SendInsert::New(name))
     }
 
-    /// Gives the space a send-once right for `port`, always under a new name.
+    /// Gives the space a send-once right for `port`, always under a new name: the reply
+    /// slot's when it is free, else one from the free list.
     pub fn insert_send_once(&mut self, port: P) -> Result<PortName, KernReturn> {
+        if let Some(name) = self.insert_reply(port) {
+            return Ok(name);
+        }
         self.allocate(Entry {
             object: Object::Port(port),
             rights: Rights::SEND_ONCE,
             user_references: 1,
         })
+    }
+
+    /// Puts a send-once right for `port` in the reply slot if it is free (and the space has
+    /// room for a name); returns its new name.
+    #[inline]
+    pub fn insert_reply(&mut self, port: P) -> Option<PortName> {
+        if self.reply.entry.is_some() || self.live >= self.limit {
+            return None;
+        }
+        // Generation 0xff would make the name `!0` (dead), 0 is skipped as for other slots.
+        let generation = match self.reply.generation {
+            0xfe => 1,
+            g => g + 1,
+        };
+        self.reply = Slot {
+            generation,
+            entry: Some(Entry {
+                object: Object::Port(port),
+                rights: Rights::SEND_ONCE,
+                user_references: 1,
+            }),
+        };
+        self.live += 1;
+        Some(((REPLY_INDEX as u32) << 8) | u32::from(generation))
+    }
+
+    /// Takes the send-once right under `name` if it is the reply slot's; returns its port.
+    /// (`None`: `name` is some other name, or not a live one: ask `take_send_once`.)
+    #[inline]
+    pub fn take_reply(&mut self, name: PortName) -> Option<P> {
+        if split(name) != (REPLY_INDEX, self.reply.generation) {
+            return None;
+        }
+        match self.reply.entry {
+            Some(Entry {
+                object: Object::Port(port),
+                ..
+            }) => {
+                // Only send-once rights ever go in the reply slot.
+                self.reply.entry = None;
+                self.live -= 1;
+                Some(port)
+            }
+            _ => None,
+        }
     }
 
     /// A new name for port set `set`.
@@ -430,11 +516,16 @@ impl<P: Copy + Eq + Hash, S: Copy + Eq> IpcSpace<P, S> {
 
     /// Every name with its entry.
     pub fn entries(&self) -> impl Iterator<Item = (PortName, &Entry<P, S>)> {
-        self.slots.iter().enumerate().filter_map(|(index, slot)| {
-            slot.entry
-                .as_ref()
-                .map(|e| (((index as u32) << 8) | u32::from(slot.generation), e))
-        })
+        let reply = core::iter::once((REPLY_INDEX, &self.reply));
+        self.slots
+            .iter()
+            .enumerate()
+            .chain(reply)
+            .filter_map(|(index, slot)| {
+                slot.entry
+                    .as_ref()
+                    .map(|e| (((index as u32) << 8) | u32::from(slot.generation), e))
+            })
     }
 
     /// Empties the space, handing every entry to `release` (task termination).
@@ -443,6 +534,12 @@ impl<P: Copy + Eq + Hash, S: Copy + Eq> IpcSpace<P, S> {
             if let Some(entry) = slot.entry.take() {
                 release(((index as u32) << 8) | u32::from(slot.generation), entry);
             }
+        }
+        if let Some(entry) = self.reply.entry.take() {
+            release(
+                ((REPLY_INDEX as u32) << 8) | u32::from(self.reply.generation),
+                entry,
+            );
         }
         self.by_port.clear();
         self.free.clear();
@@ -494,6 +591,45 @@ mod tests {
         assert_eq!(s.take_send_once(once_a), Err(KernReturn::InvalidName));
         assert_eq!(s.take_send_once(send), Err(KernReturn::InvalidRight));
         assert_eq!(s.len(), 2);
+    }
+
+    #[test]
+    fn the_reply_slot_holds_one_send_once_right_at_a_time() {
+        let mut s = Space::new(100);
+        let first = s.insert_send_once(5).unwrap();
+        assert_eq!(first >> 8, REPLY_INDEX as u32);
+        // The slot is taken: the next one gets an ordinary name.
+        let second = s.insert_send_once(6).unwrap();
+        assert!(second >> 8 < REPLY_INDEX as u32);
+        assert_eq!(s.lookup(first).unwrap().rights, Rights::SEND_ONCE);
+        assert_eq!(s.len(), 2);
+        assert_eq!(s.take_reply(second), None);
+        assert_eq!(s.take_reply(first), Some(5));
+        assert_eq!(s.take_reply(first), None);
+        assert_eq!(s.lookup(first), None);
+        // Used again, under a new generation: the old name stays stale.
+        let third = s.insert_send_once(7).unwrap();
+        assert_eq!(third >> 8, REPLY_INDEX as u32);
+        assert_ne!(third, first);
+        assert_eq!(s.take_send_once(first), Err(KernReturn::InvalidName));
+        assert_eq!(s.take_send_once(third), Ok(7));
+        assert_eq!(s.take_send_once(second), Ok(6));
+        assert!(s.is_empty());
+        // The slot's names never reach `!0`, nor generation 0.
+        for _ in 0..600 {
+            let name = s.insert_send_once(1).unwrap();
+            assert!(name != !0 && name & 0xff != 0);
+            s.make_dead(name);
+            assert_eq!(s.lookup(name).unwrap().rights, Rights::DEAD_NAME);
+            s.remove_dead(name, 1).unwrap();
+        }
+        let mut seen = 0;
+        s.insert_send_once(2).unwrap();
+        s.drain(|_, e| {
+            assert_eq!(e.object, Object::Port(2));
+            seen += 1;
+        });
+        assert_eq!((seen, s.len()), (1, 0));
     }
 
     #[test]

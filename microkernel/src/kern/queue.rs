@@ -67,6 +67,30 @@ impl<K: Copy + PartialEq> Fifo<K> {
         Some(head)
     }
 
+    /// Takes the head off the list for a caller that holds the head's record: `next` is the
+    /// head's link, which the caller read and must now clear itself.
+    pub fn pop_front_unlinked(&mut self, next: Option<K>) -> Option<K> {
+        let head = self.head?;
+        self.head = next;
+        if next.is_none() {
+            self.tail = None;
+        }
+        self.len -= 1;
+        Some(head)
+    }
+
+    /// Appends `element`, whose own link the caller clears, for a caller that sets the
+    /// links itself: returns the previous tail, whose link must now name `element`.
+    pub fn push_back_unlinked(&mut self, element: K) -> Option<K> {
+        let previous = self.tail;
+        if previous.is_none() {
+            self.head = Some(element);
+        }
+        self.tail = Some(element);
+        self.len += 1;
+        previous
+    }
+
     /// Unlinks `element` wherever it is (O(position)); false if it is not queued here.
     pub fn remove(&mut self, links: &mut impl Links<K>, element: K) -> bool {
         let mut previous: Option<K> = None;
@@ -190,6 +214,25 @@ mod tests {
         q.push_back(&mut links, 6);
         let order: Vec<usize> = core::iter::from_fn(|| q.pop_front(&mut links)).collect();
         assert_eq!(order, vec![1, 3, 6]);
+        assert!(q.is_empty());
+    }
+
+    #[test]
+    fn unlinked_operations_match_the_linked_ones() {
+        let mut links = VecLinks(vec![None; 8]);
+        let mut q = Fifo::new();
+        assert_eq!(q.push_back_unlinked(3), None);
+        q.push_back(&mut links, 5);
+        let previous = q.push_back_unlinked(6);
+        assert_eq!(previous, Some(5));
+        links.set_next(5, Some(6));
+        assert_eq!(q.len(), 3);
+        let next = links.next(3);
+        assert_eq!(q.pop_front_unlinked(next), Some(3));
+        links.set_next(3, None);
+        let order: Vec<usize> = core::iter::from_fn(|| q.pop_front(&mut links)).collect();
+        assert_eq!(order, vec![5, 6]);
+        assert_eq!(q.pop_front_unlinked(None), None);
         assert!(q.is_empty());
     }
 
