@@ -1086,14 +1086,36 @@ impl Kernel {
 
     /// Wakes the threads waiting on `object` (those for pages in `range`, or all): each
     /// faults again, finding its page or asking anew.
+    ///
+    /// Every supply wakes threads: done straight off the queue, with no list made. (Waking
+    /// ends no task, so no other waiter leaves the queue meanwhile; `fail_waiters`, which
+    /// may end tasks, takes its threads off first.)
     fn wake_page_waiters(&mut self, object: ObjectId, range: Option<core::ops::Range<u64>>) {
-        for thread in self.take_page_waiters(object, range) {
+        let Some(link) = self.pagers.get_mut(&object) else {
+            return;
+        };
+        let mut waiting = core::mem::take(&mut link.waiters);
+        let mut keep = Fifo::new();
+        while let Some(thread) = waiting.pop_front(&mut self.threads) {
+            let wanted = match self.threads.get(thread).map(|t| t.continuation) {
+                Some(Continuation::PageWait { offset, .. }) => {
+                    range.as_ref().is_none_or(|r| r.contains(&offset))
+                }
+                _ => true,
+            };
+            if !wanted {
+                keep.push_back(&mut self.threads, thread);
+                continue;
+            }
             self.timers.remove(&mut self.threads, thread);
             if let Some(t) = self.threads.get_mut(thread) {
                 t.continuation = Continuation::ReturnToUser;
                 t.state = ThreadState::Ready;
             }
             self.make_ready(thread);
+        }
+        if let Some(link) = self.pagers.get_mut(&object) {
+            link.waiters = keep;
         }
     }
 
