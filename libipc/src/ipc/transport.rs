@@ -21,7 +21,11 @@ impl From<MessageError> for IpcError {
     }
 }
 
+#[inline]
 fn check(result: sys::SyscallResult) -> Result<usize, IpcError> {
+    if result.code == MsgReturn::Success as u64 {
+        return Ok(result.value as usize);
+    }
     match u32::try_from(result.code)
         .ok()
         .and_then(MsgReturn::from_raw)
