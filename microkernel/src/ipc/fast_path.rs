@@ -11,16 +11,17 @@
 //! through the `Kernel` helpers that would look the same objects up again; the message goes
 //! from the sender's page to the receiver's in one copy, with the header rewritten on the way.
 
-use super::mach_msg::MsgOutcome;
 use super::port::Receiver;
 use super::space::{Object, Rights};
+use crate::arch::trap::TrapFrame;
 use crate::kern::kernel::Kernel;
 use crate::kern::task::TaskId;
 use crate::kern::thread::{Continuation, ReceiveArgs, ReceiveFrom, ThreadId, ThreadState};
 use crate::vm::kernel_space::phys_to_virt;
 use crate::vm::map::{Protection, PAGE_SIZE};
+use crate::vm::pmap::Pmap;
 use libipc::abi::message::{options, Disposition, MessageHeader, ReceivedRight, HEADER_SIZE};
-use libipc::abi::syscall::USER_END;
+use libipc::abi::syscall::{Syscall, USER_END};
 
 /// Largest message the fast path carries.
 const FAST_MAX: usize = 256;
@@ -33,16 +34,38 @@ fn one_user_page(address: u64, len: u64) -> bool {
     end <= USER_END && len > 0 && address / PAGE_SIZE == (end - 1) / PAGE_SIZE
 }
 
+/// A hand-off the fast path made: where the receiver, now the current thread, resumes.
+/// Both point into boxed records (the receiver's thread, its task's address space), valid
+/// while the kernel lock is held and no thread or task is removed.
+pub struct Handoff {
+    /// The receiver's saved registers.
+    pub frame: *const TrapFrame,
+    /// The receiver's page tables.
+    pub pmap: *const Pmap,
+}
+
 impl Kernel {
+    /// Tried first for every system call, straight from the entry: the running thread's
+    /// call, if it is a `mach_msg` the fast path takes (`None`: `dispatch` runs it; nothing
+    /// has changed). The fast path never meets an absent page (it leaves such a call to the
+    /// general path), so `dispatch`'s page-wait check has nothing to do after it.
+    #[inline(always)]
+    pub fn syscall_fast_path(&mut self) -> Option<Handoff> {
+        let thread = self.current?;
+        let t = self.threads.get(thread)?;
+        let f = &t.frame;
+        if f.rax != Syscall::MachMsg as u64 {
+            return None;
+        }
+        let a = [f.rdi, f.rsi, f.rdx, f.r10, f.r8, f.r9];
+        let task = t.task;
+        self.call_fast_path(thread, task, a)
+    }
+
     /// Runs a call or reply-and-receive on the fast path if it qualifies (`None`: use the
     /// general path; nothing has changed).
     #[inline(always)]
-    pub fn call_fast_path(
-        &mut self,
-        thread: ThreadId,
-        task: TaskId,
-        a: [u64; 6],
-    ) -> Option<MsgOutcome> {
+    fn call_fast_path(&mut self, thread: ThreadId, task: TaskId, a: [u64; 6]) -> Option<Handoff> {
         let [buffer, option, send_size, receive_limit, receive_name, _] = a;
         if option != options::SEND | options::RECEIVE
             || send_size < HEADER_SIZE as u64
@@ -140,6 +163,7 @@ impl Kernel {
         }
         let (receiver_task, receiver_next, receiver_timed) =
             (r.task, r.queue_next, r.timer.deadline.is_some());
+        let receiver_frame: *const TrapFrame = &r.frame;
         // The receiver's buffer, writable (faulted in as the general path would), and the
         // reply right's name in its space: the last steps that can fail.
         let rt = self.tasks.get_mut(receiver_task)?;
@@ -151,6 +175,7 @@ impl Kernel {
                 .ok()?;
             phys_to_virt(frame) + (args.buffer & (PAGE_SIZE - 1))
         };
+        let receiver_pmap: *const Pmap = rt.space.pmap();
         let reply_name = match reply_port {
             Some(port) => match rt.ipc.insert_reply(port) {
                 Some(name) => name,
@@ -235,6 +260,9 @@ impl Kernel {
             });
         }
         self.current = Some(receiver);
-        Some(MsgOutcome::Blocked)
+        Some(Handoff {
+            frame: receiver_frame,
+            pmap: receiver_pmap,
+        })
     }
 }
