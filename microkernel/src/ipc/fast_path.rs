@@ -133,40 +133,45 @@ impl Kernel {
         } else {
             None
         };
-        if own_port == destination_port {
+        if own_port == destination_port || reply_port == Some(destination_port) {
             return None;
         }
-
-        // The ports: a receiver waiting directly on the destination, nothing queued for the
-        // sender (so it will wait), everything alive.
-        let d = self.ports.get(destination_port)?;
-        if !matches!(d.receiver, Receiver::Task(_)) || !d.messages.is_empty() {
-            return None;
-        }
-        let receiver = d.receivers.front()?;
-        if !self.ports.get(own_port)?.messages.is_empty() {
-            return None;
-        }
-        if let Some(port) = reply_port.filter(|p| *p != own_port) {
+        // A reply port other than the receive port (the usual call names the same port for
+        // both) is checked here and counted after the held records are let go.
+        let other_reply = reply_port.filter(|port| *port != own_port);
+        if let Some(port) = other_reply {
             self.ports.get(port)?;
         }
-        let r = self.threads.get(receiver)?;
-        let Continuation::Receive(args) = r.continuation else {
-            return None;
-        };
-        if receiver == thread
-            || args.from != ReceiveFrom::Port(destination_port)
-            || args.limit < send_size as u32
-            || !one_user_page(args.buffer, send_size)
+
+        // From here on each record is looked up once and held: the two ports, the two
+        // threads, the two tasks.
+        // The ports: a receiver waiting directly on the destination, nothing queued for the
+        // sender (so it will wait).
+        let (d, own) = self.ports.get_pair_mut(destination_port, own_port)?;
+        if !matches!(d.receiver, Receiver::Task(_))
+            || !d.messages.is_empty()
+            || !own.messages.is_empty()
         {
             return None;
         }
-        let (receiver_task, receiver_next, receiver_timed) =
-            (r.task, r.queue_next, r.timer.deadline.is_some());
-        let receiver_frame: *const TrapFrame = &r.frame;
+        let receiver = d.receivers.front()?;
+        if receiver == thread {
+            return None;
+        }
+        let (s, r) = self.threads.get_pair_mut(thread, receiver)?;
+        let Continuation::Receive(args) = r.continuation else {
+            return None;
+        };
+        if args.from != ReceiveFrom::Port(destination_port)
+            || args.limit < send_size as u32
+            || !one_user_page(args.buffer, send_size)
+            || r.task == task
+        {
+            return None;
+        }
+        let (st, rt) = self.tasks.get_pair_mut(task, r.task)?;
         // The receiver's buffer, writable (faulted in as the general path would), and the
         // reply right's name in its space: the last steps that can fail.
-        let rt = self.tasks.get_mut(receiver_task)?;
         let target = {
             let page = args.buffer & !(PAGE_SIZE - 1);
             let frame = rt
@@ -175,7 +180,6 @@ impl Kernel {
                 .ok()?;
             phys_to_virt(frame) + (args.buffer & (PAGE_SIZE - 1))
         };
-        let receiver_pmap: *const Pmap = rt.space.pmap();
         let reply_name = match reply_port {
             Some(port) => match rt.ipc.insert_reply(port) {
                 Some(name) => name,
@@ -209,55 +213,47 @@ impl Kernel {
             );
             (target as *mut MessageHeader).write_unaligned(out);
         }
-        // The rights: a send-once right made for the reply, the one the message went with
-        // used up.
-        if let Some(port) = reply_port {
-            if let Some(p) = self.ports.get_mut(port) {
-                p.send_once_rights += 1;
-            }
-        }
+        // The rights: the one the message went with used up, a send-once right made for the
+        // reply.
         if remote == Disposition::MoveSendOnce {
-            if let Some(t) = self.tasks.get_mut(task) {
-                if t.ipc.take_reply(header.remote_port).is_none() {
-                    let _ = t.ipc.take_send_once(header.remote_port);
-                }
+            if st.ipc.take_reply(header.remote_port).is_none() {
+                let _ = st.ipc.take_send_once(header.remote_port);
             }
+            d.send_once_rights = d.send_once_rights.saturating_sub(1);
+        }
+        if reply_port == Some(own_port) {
+            own.send_once_rights += 1;
         }
         // The receiver leaves the destination's wait queue (it is the head) and runs now with
         // its result; the sender waits on its own port for the answer.
-        if let Some(p) = self.ports.get_mut(destination_port) {
-            if remote == Disposition::MoveSendOnce {
-                p.send_once_rights = p.send_once_rights.saturating_sub(1);
-            }
-            p.receivers.pop_front_unlinked(receiver_next);
+        d.receivers.pop_front_unlinked(r.queue_next);
+        let receiver_timed = r.timer.deadline.is_some();
+        r.queue_next = None;
+        r.frame.rax = 0;
+        r.frame.rdx = send_size;
+        r.continuation = Continuation::ReturnToUser;
+        r.state = ThreadState::Running;
+        let previous_tail = own.receivers.push_back_unlinked(thread);
+        s.queue_next = None;
+        s.state = ThreadState::Blocked;
+        s.continuation = Continuation::Receive(ReceiveArgs {
+            buffer,
+            limit: receive_limit.min(u64::from(u32::MAX)) as u32,
+            from: ReceiveFrom::Port(own_port),
+            name: receive_name,
+            deadline: None,
+        });
+        let receiver_frame: *const TrapFrame = &r.frame;
+        let receiver_pmap: *const Pmap = rt.space.pmap();
+        // The rarer steps that need a table again, the held records let go.
+        if let Some(port) = other_reply.and_then(|port| self.ports.get_mut(port)) {
+            port.send_once_rights += 1;
         }
         if receiver_timed {
             self.timers.remove(&mut self.threads, receiver);
         }
-        if let Some(r) = self.threads.get_mut(receiver) {
-            r.queue_next = None;
-            r.frame.rax = 0;
-            r.frame.rdx = send_size;
-            r.continuation = Continuation::ReturnToUser;
-            r.state = ThreadState::Running;
-        }
-        let previous_tail = self
-            .ports
-            .get_mut(own_port)
-            .and_then(|p| p.receivers.push_back_unlinked(thread));
         if let Some(tail) = previous_tail.and_then(|tail| self.threads.get_mut(tail)) {
             tail.queue_next = Some(thread);
-        }
-        if let Some(s) = self.threads.get_mut(thread) {
-            s.queue_next = None;
-            s.state = ThreadState::Blocked;
-            s.continuation = Continuation::Receive(ReceiveArgs {
-                buffer,
-                limit: receive_limit.min(u64::from(u32::MAX)) as u32,
-                from: ReceiveFrom::Port(own_port),
-                name: receive_name,
-                deadline: None,
-            });
         }
         self.current = Some(receiver);
         Some(Handoff {
