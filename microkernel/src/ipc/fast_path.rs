@@ -34,6 +34,48 @@ fn one_user_page(address: u64, len: u64) -> bool {
     end <= USER_END && len > 0 && address / PAGE_SIZE == (end - 1) / PAGE_SIZE
 }
 
+/// Body bytes copied word by word (no `memmove` call): a null RPC's request and reply.
+const INLINE_BODY: usize = 32;
+
+/// Copies a body of `len` bytes (a multiple of 4) from `source` to `target`, which may
+/// overlap (a task may send into its own buffer): a small body is read whole before any of
+/// it is written.
+///
+/// # Safety
+/// `len` bytes must be readable at `source` and writable at `target`.
+#[inline(always)]
+unsafe fn copy_body(source: *const u8, target: *mut u8, len: usize) {
+    if len > INLINE_BODY {
+        // SAFETY: as the caller vouches; `copy` allows overlap.
+        unsafe { core::ptr::copy(source, target, len) };
+        return;
+    }
+    // Straight-line reads then writes (a loop here becomes a `memmove` call again): up to
+    // four 8-byte words, then the last 4 bytes if `len` is an odd number of words.
+    let (words, tail) = (len / 8, !len.is_multiple_of(8));
+    let (from, to) = (source as *const u64, target as *mut u64);
+    // SAFETY (each read): word `i < len / 8`, or the last 4 bytes, lie in the `len` bytes.
+    let read = |i: usize| unsafe { from.add(i).read_unaligned() };
+    let w = [
+        if words > 0 { read(0) } else { 0 },
+        if words > 1 { read(1) } else { 0 },
+        if words > 2 { read(2) } else { 0 },
+        if words > 3 { read(3) } else { 0 },
+    ];
+    // SAFETY: as above.
+    let last = tail.then(|| unsafe { (source.add(len - 4) as *const u32).read_unaligned() });
+    for (i, word) in w.iter().enumerate() {
+        if i < words {
+            // SAFETY: word `i < len / 8` lies in the `len` writable bytes.
+            unsafe { to.add(i).write_unaligned(*word) };
+        }
+    }
+    if let Some(last) = last {
+        // SAFETY: the last 4 of the `len` writable bytes.
+        unsafe { (target.add(len - 4) as *mut u32).write_unaligned(last) };
+    }
+}
+
 /// A hand-off the fast path made: where the receiver, now the current thread, resumes.
 /// Both point into boxed records (the receiver's thread, its task's address space), valid
 /// while the kernel lock is held and no thread or task is removed.
@@ -123,7 +165,9 @@ impl Kernel {
         else {
             return None;
         };
-        let reply_port = if make_reply {
+        let reply_port = if make_reply && header.local_port == receive_name {
+            Some(own_port) // the usual call: replies come to the port it receives on
+        } else if make_reply {
             let reply = space.lookup(header.local_port)?;
             let (Object::Port(port), true) = (reply.object, reply.rights.contains(Rights::RECEIVE))
             else {
@@ -206,7 +250,7 @@ impl Kernel {
         // SAFETY: `size` readable bytes at `source`, writable ones at `target`, each in one
         // direct-mapped page (checked above).
         unsafe {
-            core::ptr::copy(
+            copy_body(
                 (source as *const u8).add(HEADER_SIZE),
                 (target as *mut u8).add(HEADER_SIZE),
                 size - HEADER_SIZE,

@@ -144,6 +144,7 @@ unsafe extern "C" {
 /// `frame` must hold a user context the CPU accepts: user code and stack selectors, a
 /// canonical lower-half `rip`, `rflags` with IF set and IOPL 0; the current address space
 /// must be the thread's.
+#[inline(always)]
 pub unsafe fn return_to_user(frame: *const TrapFrame) -> ! {
     super::percpu::current().set_frame_end(frame as u64 + core::mem::size_of::<TrapFrame>() as u64);
     // SAFETY: the caller vouches for the frame; resume_user never returns.
