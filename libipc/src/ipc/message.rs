@@ -236,17 +236,27 @@ impl<'a> OutMessage<'a> {
 /// few words usually is, rather than a call to `memcpy`.
 #[inline]
 fn copy_small(target: &mut [u8], source: &[u8]) {
-    if source.len() > 32 {
+    let len = source.len();
+    if len > 32 || target.len() != len {
         target.copy_from_slice(source);
         return;
     }
-    let mut words = target.chunks_exact_mut(8);
-    let mut from = source.chunks_exact(8);
-    for (to, word) in (&mut words).zip(&mut from) {
-        to.copy_from_slice(word);
+    // Straight-line, not a loop (which the compiler makes a `memcpy` call or a long loop).
+    let words = len / 8;
+    if words > 0 {
+        target[..8].copy_from_slice(&source[..8]);
     }
-    for (to, byte) in words.into_remainder().iter_mut().zip(from.remainder()) {
-        *to = *byte;
+    if words > 1 {
+        target[8..16].copy_from_slice(&source[8..16]);
+    }
+    if words > 2 {
+        target[16..24].copy_from_slice(&source[16..24]);
+    }
+    if words > 3 {
+        target[24..32].copy_from_slice(&source[24..32]);
+    }
+    if !len.is_multiple_of(8) {
+        target[words * 8..].copy_from_slice(&source[words * 8..]);
     }
 }
 

@@ -26,12 +26,12 @@ use libipc::abi::syscall::{Syscall, USER_END};
 /// Largest message the fast path carries.
 const FAST_MAX: usize = 256;
 
-/// Whether `[address, address + len)` is in user space within one page.
+/// Whether `[address, address + len)` is in user space within one page (`USER_END` is a
+/// page boundary, so a range that starts below it and stays in its page ends at or below it).
+#[inline(always)]
 fn one_user_page(address: u64, len: u64) -> bool {
-    let Some(end) = address.checked_add(len) else {
-        return false;
-    };
-    end <= USER_END && len > 0 && address / PAGE_SIZE == (end - 1) / PAGE_SIZE
+    const _: () = assert!(USER_END.is_multiple_of(PAGE_SIZE));
+    address < USER_END && len > 0 && len <= PAGE_SIZE - (address & (PAGE_SIZE - 1))
 }
 
 /// Body bytes copied word by word (no `memmove` call): a null RPC's request and reply.
