@@ -144,8 +144,51 @@ impl<'a> OutMessage<'a> {
         (HEADER_SIZE + descriptors + self.body.len()).next_multiple_of(4)
     }
 
+    /// Whether the message carries neither rights nor memory: a header and a body.
+    fn is_simple(&self) -> bool {
+        self.right_count == 0 && self.borrowed_rights.is_empty() && self.memory.is_empty()
+    }
+
     /// Lays the message out in `buffer`; returns its size.
+    #[inline]
     pub fn encode(&self, buffer: &mut [u8]) -> Result<usize, MessageError> {
+        if self.is_simple() {
+            self.encode_simple(buffer)
+        } else {
+            self.encode_complex(buffer)
+        }
+    }
+
+    /// `encode` for the usual message, a header and a body: the header written as six
+    /// words, no descriptor count, the body copied only if there is one.
+    #[inline]
+    fn encode_simple(&self, buffer: &mut [u8]) -> Result<usize, MessageError> {
+        let end = HEADER_SIZE + self.body.len();
+        let size = end.next_multiple_of(4);
+        if size > MAX_MESSAGE_SIZE || size > buffer.len() {
+            return Err(MessageError::TooLarge);
+        }
+        let header = MessageHeader {
+            bits: MessageHeader::bits(self.destination.1, self.reply.map(|r| r.1), false),
+            size: size as u32,
+            remote_port: self.destination.0,
+            local_port: self.reply.map_or(0, |r| r.0),
+            voucher: 0,
+            id: self.id,
+        };
+        buffer[..HEADER_SIZE].copy_from_slice(&header.to_bytes());
+        if !self.body.is_empty() {
+            copy_small(&mut buffer[HEADER_SIZE..end], self.body);
+        }
+        if end < size {
+            buffer[end..size].fill(0);
+        }
+        Ok(size)
+    }
+
+    /// `encode` for a message with rights or out-of-line memory.
+    #[inline(never)]
+    fn encode_complex(&self, buffer: &mut [u8]) -> Result<usize, MessageError> {
         let size = self.size();
         if size > MAX_MESSAGE_SIZE || size > buffer.len() {
             return Err(MessageError::TooLarge);
@@ -186,6 +229,34 @@ impl<'a> OutMessage<'a> {
             buffer[end..size].fill(0);
         }
         Ok(size)
+    }
+}
+
+/// Copies `source` into `target` (the same length): a few words one by one, as a body of a
+/// few words usually is, rather than a call to `memcpy`.
+#[inline]
+fn copy_small(target: &mut [u8], source: &[u8]) {
+    let len = source.len();
+    if len > 32 || target.len() != len {
+        target.copy_from_slice(source);
+        return;
+    }
+    // Straight-line, not a loop (which the compiler makes a `memcpy` call or a long loop).
+    let words = len / 8;
+    if words > 0 {
+        target[..8].copy_from_slice(&source[..8]);
+    }
+    if words > 1 {
+        target[8..16].copy_from_slice(&source[8..16]);
+    }
+    if words > 2 {
+        target[16..24].copy_from_slice(&source[16..24]);
+    }
+    if words > 3 {
+        target[24..32].copy_from_slice(&source[24..32]);
+    }
+    if !len.is_multiple_of(8) {
+        target[words * 8..].copy_from_slice(&source[words * 8..]);
     }
 }
 

@@ -21,7 +21,11 @@ impl From<MessageError> for IpcError {
     }
 }
 
+#[inline]
 fn check(result: sys::SyscallResult) -> Result<usize, IpcError> {
+    if result.code == MsgReturn::Success as u64 {
+        return Ok(result.value as usize);
+    }
     match u32::try_from(result.code)
         .ok()
         .and_then(MsgReturn::from_raw)
@@ -110,6 +114,7 @@ pub fn receive(
 
 /// Sends `message` and waits for the answer on `reply_port` (which `message` should name as
 /// its reply port), in one system call: the remote procedure call.
+#[inline]
 pub fn call<'b>(
     message: &OutMessage<'_>,
     reply_port: Name,
@@ -135,6 +140,7 @@ pub fn call<'b>(
 
 /// Sends `reply` (if any) and waits for the next message on `from`, in one system call: the
 /// server side of a call.
+#[inline]
 pub fn reply_and_receive<'b>(
     reply: Option<&OutMessage<'_>>,
     from: Name,

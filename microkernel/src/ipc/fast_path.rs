@@ -11,38 +11,103 @@
 //! through the `Kernel` helpers that would look the same objects up again; the message goes
 //! from the sender's page to the receiver's in one copy, with the header rewritten on the way.
 
-use super::mach_msg::MsgOutcome;
 use super::port::Receiver;
 use super::space::{Object, Rights};
+use crate::arch::trap::TrapFrame;
 use crate::kern::kernel::Kernel;
 use crate::kern::task::TaskId;
 use crate::kern::thread::{Continuation, ReceiveArgs, ReceiveFrom, ThreadId, ThreadState};
 use crate::vm::kernel_space::phys_to_virt;
 use crate::vm::map::{Protection, PAGE_SIZE};
+use crate::vm::pmap::Pmap;
 use libipc::abi::message::{options, Disposition, MessageHeader, ReceivedRight, HEADER_SIZE};
-use libipc::abi::syscall::USER_END;
+use libipc::abi::syscall::{Syscall, USER_END};
 
 /// Largest message the fast path carries.
 const FAST_MAX: usize = 256;
 
-/// Whether `[address, address + len)` is in user space within one page.
+/// Whether `[address, address + len)` is in user space within one page (`USER_END` is a
+/// page boundary, so a range that starts below it and stays in its page ends at or below it).
+#[inline(always)]
 fn one_user_page(address: u64, len: u64) -> bool {
-    let Some(end) = address.checked_add(len) else {
-        return false;
-    };
-    end <= USER_END && len > 0 && address / PAGE_SIZE == (end - 1) / PAGE_SIZE
+    const _: () = assert!(USER_END.is_multiple_of(PAGE_SIZE));
+    address < USER_END && len > 0 && len <= PAGE_SIZE - (address & (PAGE_SIZE - 1))
+}
+
+/// Body bytes copied word by word (no `memmove` call): a null RPC's request and reply.
+const INLINE_BODY: usize = 32;
+
+/// Copies a body of `len` bytes (a multiple of 4) from `source` to `target`, which may
+/// overlap (a task may send into its own buffer): a small body is read whole before any of
+/// it is written.
+///
+/// # Safety
+/// `len` bytes must be readable at `source` and writable at `target`.
+#[inline(always)]
+unsafe fn copy_body(source: *const u8, target: *mut u8, len: usize) {
+    if len > INLINE_BODY {
+        // SAFETY: as the caller vouches; `copy` allows overlap.
+        unsafe { core::ptr::copy(source, target, len) };
+        return;
+    }
+    // Straight-line reads then writes (a loop here becomes a `memmove` call again): up to
+    // four 8-byte words, then the last 4 bytes if `len` is an odd number of words.
+    let (words, tail) = (len / 8, !len.is_multiple_of(8));
+    let (from, to) = (source as *const u64, target as *mut u64);
+    // SAFETY (each read): word `i < len / 8`, or the last 4 bytes, lie in the `len` bytes.
+    let read = |i: usize| unsafe { from.add(i).read_unaligned() };
+    let w = [
+        if words > 0 { read(0) } else { 0 },
+        if words > 1 { read(1) } else { 0 },
+        if words > 2 { read(2) } else { 0 },
+        if words > 3 { read(3) } else { 0 },
+    ];
+    // SAFETY: as above.
+    let last = tail.then(|| unsafe { (source.add(len - 4) as *const u32).read_unaligned() });
+    for (i, word) in w.iter().enumerate() {
+        if i < words {
+            // SAFETY: word `i < len / 8` lies in the `len` writable bytes.
+            unsafe { to.add(i).write_unaligned(*word) };
+        }
+    }
+    if let Some(last) = last {
+        // SAFETY: the last 4 of the `len` writable bytes.
+        unsafe { (target.add(len - 4) as *mut u32).write_unaligned(last) };
+    }
+}
+
+/// A hand-off the fast path made: where the receiver, now the current thread, resumes.
+/// Both point into boxed records (the receiver's thread, its task's address space), valid
+/// while the kernel lock is held and no thread or task is removed.
+pub struct Handoff {
+    /// The receiver's saved registers.
+    pub frame: *const TrapFrame,
+    /// The receiver's page tables.
+    pub pmap: *const Pmap,
 }
 
 impl Kernel {
+    /// Tried first for every system call, straight from the entry: the running thread's
+    /// call, if it is a `mach_msg` the fast path takes (`None`: `dispatch` runs it; nothing
+    /// has changed). The fast path never meets an absent page (it leaves such a call to the
+    /// general path), so `dispatch`'s page-wait check has nothing to do after it.
+    #[inline(always)]
+    pub fn syscall_fast_path(&mut self) -> Option<Handoff> {
+        let thread = self.current?;
+        let t = self.threads.get(thread)?;
+        let f = &t.frame;
+        if f.rax != Syscall::MachMsg as u64 {
+            return None;
+        }
+        let a = [f.rdi, f.rsi, f.rdx, f.r10, f.r8, f.r9];
+        let task = t.task;
+        self.call_fast_path(thread, task, a)
+    }
+
     /// Runs a call or reply-and-receive on the fast path if it qualifies (`None`: use the
     /// general path; nothing has changed).
     #[inline(always)]
-    pub fn call_fast_path(
-        &mut self,
-        thread: ThreadId,
-        task: TaskId,
-        a: [u64; 6],
-    ) -> Option<MsgOutcome> {
+    fn call_fast_path(&mut self, thread: ThreadId, task: TaskId, a: [u64; 6]) -> Option<Handoff> {
         let [buffer, option, send_size, receive_limit, receive_name, _] = a;
         if option != options::SEND | options::RECEIVE
             || send_size < HEADER_SIZE as u64
@@ -100,7 +165,9 @@ impl Kernel {
         else {
             return None;
         };
-        let reply_port = if make_reply {
+        let reply_port = if make_reply && header.local_port == receive_name {
+            Some(own_port) // the usual call: replies come to the port it receives on
+        } else if make_reply {
             let reply = space.lookup(header.local_port)?;
             let (Object::Port(port), true) = (reply.object, reply.rights.contains(Rights::RECEIVE))
             else {
@@ -110,39 +177,45 @@ impl Kernel {
         } else {
             None
         };
-        if own_port == destination_port {
+        if own_port == destination_port || reply_port == Some(destination_port) {
             return None;
         }
-
-        // The ports: a receiver waiting directly on the destination, nothing queued for the
-        // sender (so it will wait), everything alive.
-        let d = self.ports.get(destination_port)?;
-        if !matches!(d.receiver, Receiver::Task(_)) || !d.messages.is_empty() {
-            return None;
-        }
-        let receiver = d.receivers.front()?;
-        if !self.ports.get(own_port)?.messages.is_empty() {
-            return None;
-        }
-        if let Some(port) = reply_port.filter(|p| *p != own_port) {
+        // A reply port other than the receive port (the usual call names the same port for
+        // both) is checked here and counted after the held records are let go.
+        let other_reply = reply_port.filter(|port| *port != own_port);
+        if let Some(port) = other_reply {
             self.ports.get(port)?;
         }
-        let r = self.threads.get(receiver)?;
-        let Continuation::Receive(args) = r.continuation else {
-            return None;
-        };
-        if receiver == thread
-            || args.from != ReceiveFrom::Port(destination_port)
-            || args.limit < send_size as u32
-            || !one_user_page(args.buffer, send_size)
+
+        // From here on each record is looked up once and held: the two ports, the two
+        // threads, the two tasks.
+        // The ports: a receiver waiting directly on the destination, nothing queued for the
+        // sender (so it will wait).
+        let (d, own) = self.ports.get_pair_mut(destination_port, own_port)?;
+        if !matches!(d.receiver, Receiver::Task(_))
+            || !d.messages.is_empty()
+            || !own.messages.is_empty()
         {
             return None;
         }
-        let (receiver_task, receiver_next, receiver_timed) =
-            (r.task, r.queue_next, r.timer.deadline.is_some());
+        let receiver = d.receivers.front()?;
+        if receiver == thread {
+            return None;
+        }
+        let (s, r) = self.threads.get_pair_mut(thread, receiver)?;
+        let Continuation::Receive(args) = r.continuation else {
+            return None;
+        };
+        if args.from != ReceiveFrom::Port(destination_port)
+            || args.limit < send_size as u32
+            || !one_user_page(args.buffer, send_size)
+            || r.task == task
+        {
+            return None;
+        }
+        let (st, rt) = self.tasks.get_pair_mut(task, r.task)?;
         // The receiver's buffer, writable (faulted in as the general path would), and the
         // reply right's name in its space: the last steps that can fail.
-        let rt = self.tasks.get_mut(receiver_task)?;
         let target = {
             let page = args.buffer & !(PAGE_SIZE - 1);
             let frame = rt
@@ -177,64 +250,59 @@ impl Kernel {
         // SAFETY: `size` readable bytes at `source`, writable ones at `target`, each in one
         // direct-mapped page (checked above).
         unsafe {
-            core::ptr::copy(
+            copy_body(
                 (source as *const u8).add(HEADER_SIZE),
                 (target as *mut u8).add(HEADER_SIZE),
                 size - HEADER_SIZE,
             );
             (target as *mut MessageHeader).write_unaligned(out);
         }
-        // The rights: a send-once right made for the reply, the one the message went with
-        // used up.
-        if let Some(port) = reply_port {
-            if let Some(p) = self.ports.get_mut(port) {
-                p.send_once_rights += 1;
-            }
-        }
+        // The rights: the one the message went with used up, a send-once right made for the
+        // reply.
         if remote == Disposition::MoveSendOnce {
-            if let Some(t) = self.tasks.get_mut(task) {
-                if t.ipc.take_reply(header.remote_port).is_none() {
-                    let _ = t.ipc.take_send_once(header.remote_port);
-                }
+            if st.ipc.take_reply(header.remote_port).is_none() {
+                let _ = st.ipc.take_send_once(header.remote_port);
             }
+            d.send_once_rights = d.send_once_rights.saturating_sub(1);
+        }
+        if reply_port == Some(own_port) {
+            own.send_once_rights += 1;
         }
         // The receiver leaves the destination's wait queue (it is the head) and runs now with
         // its result; the sender waits on its own port for the answer.
-        if let Some(p) = self.ports.get_mut(destination_port) {
-            if remote == Disposition::MoveSendOnce {
-                p.send_once_rights = p.send_once_rights.saturating_sub(1);
-            }
-            p.receivers.pop_front_unlinked(receiver_next);
+        d.receivers.pop_front_unlinked(r.queue_next);
+        let receiver_timed = r.timer.deadline.is_some();
+        r.queue_next = None;
+        r.frame.rax = 0;
+        r.frame.rdx = send_size;
+        r.continuation = Continuation::ReturnToUser;
+        r.state = ThreadState::Running;
+        let previous_tail = own.receivers.push_back_unlinked(thread);
+        s.queue_next = None;
+        s.state = ThreadState::Blocked;
+        s.continuation = Continuation::Receive(ReceiveArgs {
+            buffer,
+            limit: receive_limit.min(u64::from(u32::MAX)) as u32,
+            from: ReceiveFrom::Port(own_port),
+            name: receive_name,
+            deadline: None,
+        });
+        let receiver_frame: *const TrapFrame = &r.frame;
+        let receiver_pmap: *const Pmap = rt.space.pmap();
+        // The rarer steps that need a table again, the held records let go.
+        if let Some(port) = other_reply.and_then(|port| self.ports.get_mut(port)) {
+            port.send_once_rights += 1;
         }
         if receiver_timed {
             self.timers.remove(&mut self.threads, receiver);
         }
-        if let Some(r) = self.threads.get_mut(receiver) {
-            r.queue_next = None;
-            r.frame.rax = 0;
-            r.frame.rdx = send_size;
-            r.continuation = Continuation::ReturnToUser;
-            r.state = ThreadState::Running;
-        }
-        let previous_tail = self
-            .ports
-            .get_mut(own_port)
-            .and_then(|p| p.receivers.push_back_unlinked(thread));
         if let Some(tail) = previous_tail.and_then(|tail| self.threads.get_mut(tail)) {
             tail.queue_next = Some(thread);
         }
-        if let Some(s) = self.threads.get_mut(thread) {
-            s.queue_next = None;
-            s.state = ThreadState::Blocked;
-            s.continuation = Continuation::Receive(ReceiveArgs {
-                buffer,
-                limit: receive_limit.min(u64::from(u32::MAX)) as u32,
-                from: ReceiveFrom::Port(own_port),
-                name: receive_name,
-                deadline: None,
-            });
-        }
         self.current = Some(receiver);
-        Some(MsgOutcome::Blocked)
+        Some(Handoff {
+            frame: receiver_frame,
+            pmap: receiver_pmap,
+        })
     }
 }

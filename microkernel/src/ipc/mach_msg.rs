@@ -61,9 +61,6 @@ impl Kernel {
         let Some(task) = self.threads.get(thread).map(|t| t.task) else {
             return ret(MsgReturn::SendInvalidData, 0);
         };
-        if let Some(outcome) = self.call_fast_path(thread, task, a) {
-            return outcome;
-        }
         let wants_receive = option & options::RECEIVE != 0;
         let receive = if wants_receive {
             let from = match self.receive_source(task, receive_name as u32) {

@@ -317,7 +317,7 @@ impl<P: Copy + Eq + Hash, S: Copy + Eq> IpcSpace<P, S> {
 
     /// Puts a send-once right for `port` in the reply slot if it is free (and the space has
     /// room for a name); returns its new name.
-    #[inline]
+    #[inline(always)]
     pub fn insert_reply(&mut self, port: P) -> Option<PortName> {
         if self.reply.entry.is_some() || self.live >= self.limit {
             return None;

@@ -10,8 +10,12 @@ use crate::vm::map::Protection;
 /// Called by the syscall entry with the running thread's saved registers.
 pub extern "C" fn syscall_from_user(_frame: *mut TrapFrame) -> ! {
     let mut guard = KERNEL.lock();
-    note_privilege(guard.as_ref().expect("kernel state"));
-    syscall::dispatch(guard.as_mut().expect("kernel state"));
+    let kernel = guard.as_mut().expect("kernel state");
+    note_privilege(kernel);
+    if let Some(handoff) = kernel.syscall_fast_path() {
+        sched::resume_handoff(guard, handoff)
+    }
+    syscall::dispatch(kernel);
     sched::run(guard)
 }
 

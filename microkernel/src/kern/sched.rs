@@ -4,6 +4,7 @@
 use super::kernel::{Kernel, KERNEL};
 use super::thread::{ThreadId, ThreadState, QUANTUM_TICKS};
 use crate::arch::{self, trap};
+use crate::ipc::fast_path::Handoff;
 use crate::kprintln;
 use libipc::abi::report::ExitCode;
 use spin::MutexGuard;
@@ -111,6 +112,26 @@ pub fn run(mut guard: MutexGuard<'static, Option<Kernel>>) -> ! {
         x86_64::instructions::interrupts::disable();
         guard = KERNEL.lock();
     }
+}
+
+/// Returns to the receiver a fast-path hand-off made current, without `run`'s pick or
+/// lookups, unless there is work for the way out (pagers to reap, pageout wanted, threads
+/// waiting for memory): then `run` does it first, as after any other call.
+pub fn resume_handoff(guard: MutexGuard<'static, Option<Kernel>>, handoff: Handoff) -> ! {
+    let kernel = guard.as_ref().expect("kernel state");
+    if crate::vm::pager::pagers_released()
+        || crate::vm::kernel_space::pageout_wanted()
+        || !kernel.memory_waiters.is_empty()
+    {
+        run(guard)
+    }
+    // SAFETY: the hand-off's pointers are into the current thread's and its task's boxed
+    // records, which nothing has removed since (the kernel lock is still held).
+    unsafe { (*handoff.pmap).activate() };
+    drop(guard);
+    // SAFETY: the current thread's frame (as above), whose space is now active, holds the
+    // user context the syscall entry saved when it blocked.
+    unsafe { trap::return_to_user(handoff.frame) }
 }
 
 fn shut_down(kernel: &Kernel) -> ! {

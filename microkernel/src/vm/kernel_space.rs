@@ -80,6 +80,11 @@ pub fn take_pageout_wanted() -> bool {
     PAGEOUT_WANTED.load(Ordering::Relaxed) && PAGEOUT_WANTED.swap(false, Ordering::Relaxed)
 }
 
+/// Whether the pageout daemon is wanted (without taking the request).
+pub fn pageout_wanted() -> bool {
+    PAGEOUT_WANTED.load(Ordering::Relaxed)
+}
+
 /// Asks for the pageout daemon.
 pub fn want_pageout() {
     PAGEOUT_WANTED.store(true, Ordering::Relaxed);

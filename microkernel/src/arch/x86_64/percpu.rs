@@ -85,6 +85,7 @@ impl PerCpu {
     }
     /// Makes the saved-register frame ending at `frame_end` the one user-mode entries fill
     /// (syscalls through `gs:[16]`, interrupts and exceptions through the TSS).
+    #[inline(always)]
     pub fn set_frame_end(&self, frame_end: u64) {
         let this = self as *const PerCpu as *mut PerCpu;
         // SAFETY: only this CPU writes its own area, with interrupts disabled (kernel code

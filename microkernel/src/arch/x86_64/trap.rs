@@ -125,7 +125,51 @@ resume_user:
     addq $16, %rsp
     swapgs
     iretq
+
+    /* resume_user_sysret(frame): the same through sysret, for a frame the syscall entry
+       saved whose rip the caller checked canonical: rcx and r11 carry rip and rflags (the
+       syscall instruction clobbered both anyway), rflags with only the flags user code may
+       set, plus IF. */
+    .global resume_user_sysret
+resume_user_sysret:
+    movq {rip}(%rdi), %rcx
+    movq {rflags}(%rdi), %r11
+    andq ${user_flags}, %r11
+    orq $0x202, %r11
+    movq {r15}(%rdi), %r15
+    movq {r14}(%rdi), %r14
+    movq {r13}(%rdi), %r13
+    movq {r12}(%rdi), %r12
+    movq {r10}(%rdi), %r10
+    movq {r9}(%rdi), %r9
+    movq {r8}(%rdi), %r8
+    movq {rbp}(%rdi), %rbp
+    movq {rsi}(%rdi), %rsi
+    movq {rdx}(%rdi), %rdx
+    movq {rbx}(%rdi), %rbx
+    movq {rax}(%rdi), %rax
+    movq {rsp}(%rdi), %rsp
+    movq {rdi}(%rdi), %rdi
+    swapgs
+    sysretq
 "#,
+    rip = const core::mem::offset_of!(TrapFrame, rip),
+    rflags = const core::mem::offset_of!(TrapFrame, rflags),
+    rsp = const core::mem::offset_of!(TrapFrame, rsp),
+    r15 = const core::mem::offset_of!(TrapFrame, r15),
+    r14 = const core::mem::offset_of!(TrapFrame, r14),
+    r13 = const core::mem::offset_of!(TrapFrame, r13),
+    r12 = const core::mem::offset_of!(TrapFrame, r12),
+    r10 = const core::mem::offset_of!(TrapFrame, r10),
+    r9 = const core::mem::offset_of!(TrapFrame, r9),
+    r8 = const core::mem::offset_of!(TrapFrame, r8),
+    rbp = const core::mem::offset_of!(TrapFrame, rbp),
+    rdi = const core::mem::offset_of!(TrapFrame, rdi),
+    rsi = const core::mem::offset_of!(TrapFrame, rsi),
+    rdx = const core::mem::offset_of!(TrapFrame, rdx),
+    rbx = const core::mem::offset_of!(TrapFrame, rbx),
+    rax = const core::mem::offset_of!(TrapFrame, rax),
+    user_flags = const USER_FLAGS,
     error_vectors = const ERROR_CODE_VECTORS,
     dispatch = sym trap_dispatch,
     from_user = sym crate::kern::entry::trap_from_user,
@@ -135,6 +179,7 @@ resume_user:
 unsafe extern "C" {
     static trap_stubs: u8;
     fn resume_user(frame: *const TrapFrame) -> !;
+    fn resume_user_sysret(frame: *const TrapFrame) -> !;
 }
 
 /// Returns to user mode with the registers in `frame`, which must be the running thread's
@@ -144,11 +189,28 @@ unsafe extern "C" {
 /// `frame` must hold a user context the CPU accepts: user code and stack selectors, a
 /// canonical lower-half `rip`, `rflags` with IF set and IOPL 0; the current address space
 /// must be the thread's.
+#[inline(always)]
 pub unsafe fn return_to_user(frame: *const TrapFrame) -> ! {
     super::percpu::current().set_frame_end(frame as u64 + core::mem::size_of::<TrapFrame>() as u64);
+    // SAFETY: the caller vouches for the frame.
+    let (vector, rip) = unsafe { ((*frame).vector, (*frame).rip) };
+    // `sysret` to a non-canonical `rip` would fault in ring 0 on the user's stack: only a
+    // lower-half `rip` goes that way (a syscall frame's always is; this makes sure).
+    if vector == SYSCALL_VECTOR && rip < CANONICAL_LOWER_END {
+        // SAFETY: a frame the syscall entry saved, its `rip` canonical; `sysret` loads the
+        // user selectors `syscall::init` set in STAR; resume_user_sysret never returns.
+        unsafe { resume_user_sysret(frame) }
+    }
     // SAFETY: the caller vouches for the frame; resume_user never returns.
     unsafe { resume_user(frame) }
 }
+
+/// One past the highest canonical lower-half address (47 bits).
+const CANONICAL_LOWER_END: u64 = 1 << 47;
+
+/// The `rflags` bits user code may set and a `sysret` restores: CF, PF, AF, ZF, SF, TF, DF,
+/// OF, AC and ID (never IOPL, NT, RF, VM, VIF or VIP). IF is set on the way out.
+const USER_FLAGS: u64 = 0x24_0dd5;
 
 /// Address of the stub for `vector`.
 pub fn stub_address(vector: u8) -> u64 {
