@@ -15,8 +15,8 @@ use super::port::Receiver;
 use super::space::{Object, Rights};
 use crate::arch::trap::TrapFrame;
 use crate::kern::kernel::Kernel;
-use crate::kern::task::TaskId;
-use crate::kern::thread::{Continuation, ReceiveArgs, ReceiveFrom, ThreadId, ThreadState};
+use crate::kern::task::{Task, TaskId};
+use crate::kern::thread::{Continuation, ReceiveArgs, ReceiveFrom, Thread, ThreadId, ThreadState};
 use crate::vm::kernel_space::phys_to_virt;
 use crate::vm::map::{Protection, PAGE_SIZE};
 use crate::vm::pmap::Pmap;
@@ -94,20 +94,29 @@ impl Kernel {
     #[inline(always)]
     pub fn syscall_fast_path(&mut self) -> Option<Handoff> {
         let thread = self.current?;
-        let t = self.threads.get(thread)?;
+        let t = self.threads.get_mut(thread)?;
         let f = &t.frame;
         if f.rax != Syscall::MachMsg as u64 {
             return None;
         }
         let a = [f.rdi, f.rsi, f.rdx, f.r10, f.r8, f.r9];
         let task = t.task;
-        self.call_fast_path(thread, task, a)
+        let t: *mut Thread = t;
+        self.call_fast_path(thread, t, task, a)
     }
 
     /// Runs a call or reply-and-receive on the fast path if it qualifies (`None`: use the
-    /// general path; nothing has changed).
+    /// general path; nothing has changed). `sender_thread` is `thread`'s record, checked once by the
+    /// caller: the fast path holds it (and its task's) by pointer rather than looking either
+    /// up again. Both are boxed (they do not move) and nothing here removes a thread or task.
     #[inline(always)]
-    fn call_fast_path(&mut self, thread: ThreadId, task: TaskId, a: [u64; 6]) -> Option<Handoff> {
+    fn call_fast_path(
+        &mut self,
+        thread: ThreadId,
+        sender_thread: *mut Thread,
+        task: TaskId,
+        a: [u64; 6],
+    ) -> Option<Handoff> {
         let [buffer, option, send_size, receive_limit, receive_name, _] = a;
         if option != options::SEND | options::RECEIVE
             || send_size < HEADER_SIZE as u64
@@ -122,7 +131,10 @@ impl Kernel {
 
         // The sender's page (faulting it in is harmless: the general path would do the same)
         // and its header.
-        let sender = self.tasks.get_mut(task)?;
+        let sender: *mut Task = self.tasks.get_mut(task)?;
+        // SAFETY: a live boxed task (just checked); no task is removed while the fast path runs,
+        // and the only other task it touches is the receiver's, checked to be another one.
+        let sender = unsafe { &mut *sender };
         let source = {
             let frame = sender
                 .space
@@ -202,7 +214,11 @@ impl Kernel {
         if receiver == thread {
             return None;
         }
-        let (s, r) = self.threads.get_pair_mut(thread, receiver)?;
+        let r = self.threads.get_mut(receiver)?;
+        // SAFETY: the sender's boxed record (checked by the caller, not removed since); the
+        // receiver is another thread (its id differs and it was found live), so `s` and `r`
+        // never alias.
+        let s = unsafe { &mut *sender_thread };
         let Continuation::Receive(args) = r.continuation else {
             return None;
         };
@@ -213,9 +229,10 @@ impl Kernel {
         {
             return None;
         }
-        let (st, rt) = self.tasks.get_pair_mut(task, r.task)?;
-        // The receiver's buffer, writable (faulted in as the general path would), and the
-        // reply right's name in its space: the last steps that can fail.
+        let rt = self.tasks.get_mut(r.task)?;
+        let st = sender; // another task than `rt` (checked above)
+                         // The receiver's buffer, writable (faulted in as the general path would), and the
+                         // reply right's name in its space: the last steps that can fail.
         let target = {
             let page = args.buffer & !(PAGE_SIZE - 1);
             let frame = rt
