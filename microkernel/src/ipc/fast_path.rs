@@ -229,7 +229,12 @@ impl Kernel {
         {
             return None;
         }
-        let rt = self.tasks.get_mut(r.task)?;
+        let rt = match r.task_record {
+            // SAFETY: the receiver is live (just looked up), so its task is, and that task is
+            // not the sender's (checked above): no other reference to it is in use.
+            Some(record) => unsafe { record.get() },
+            None => self.tasks.get_mut(r.task)?,
+        };
         let st = sender; // another task than `rt` (checked above)
                          // The receiver's buffer, writable (faulted in as the general path would), and the
                          // reply right's name in its space: the last steps that can fail.

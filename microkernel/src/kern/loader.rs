@@ -5,7 +5,7 @@ use super::kernel::Kernel;
 use super::object_table::{OutOfMemory, Table};
 use super::program::{self, ProgramError};
 use super::task::{Task, TaskId};
-use super::thread::{Continuation, Thread, ThreadId};
+use super::thread::{Continuation, TaskRecord, Thread, ThreadId};
 use crate::ipc::message::CarriedRight;
 use crate::ipc::port::{KernelObject, Port, PortId, Receiver};
 use crate::ipc::space::{Object, PortName, Rights};
@@ -184,10 +184,9 @@ impl Kernel {
     pub fn spawn(&mut self, name: &str, arguments: [u64; 3]) -> Result<TaskId, SpawnError> {
         let (space, entry) = self.load_program(name)?;
         let task = self.tasks.insert(Task::new(name, space))?;
-        let thread = match self
-            .threads
-            .insert(Thread::new(task, entry, USER_STACK_TOP, arguments))
-        {
+        let mut first = Thread::new(task, entry, USER_STACK_TOP, arguments);
+        first.task_record = self.tasks.get_mut(task).map(TaskRecord::new);
+        let thread = match self.threads.insert(first) {
             Ok(thread) => thread,
             Err(e) => {
                 self.destroy_task(task);
@@ -388,6 +387,7 @@ impl Kernel {
         first.frame.rax = KernReturn::Success as u64;
         first.frame.rdx = 0;
         first.priority = priority;
+        first.task_record = self.tasks.get_mut(child).map(TaskRecord::new);
         let fail = |kernel: &mut Kernel, e: KernReturn| {
             kernel.destroy_task(child);
             Err(e)

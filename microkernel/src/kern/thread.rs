@@ -4,12 +4,13 @@
 //! a small continuation). Keep it small: it is the cost of every blocked thread.
 
 use super::object_table::Id;
-use super::task::TaskId;
+use super::task::{Task, TaskId};
 use super::timer_wheel::Timer;
 use crate::arch::gdt::{USER_CODE, USER_DATA};
 use crate::arch::trap::TrapFrame;
 use crate::ipc::port::PortId;
 use crate::ipc::port_set::PortSetId;
+use core::ptr::NonNull;
 
 pub type ThreadId = Id<Thread>;
 
@@ -86,6 +87,33 @@ pub struct Thread {
     pub queue_next: Option<ThreadId>,
     /// The deadline of the current wait, linked into the kernel's timer wheel.
     pub timer: Timer<ThreadId>,
+    /// `task`'s record, set when the thread goes into the table (`None` before): the IPC
+    /// fast path reaches a waiting receiver's task through it without a second lookup.
+    pub task_record: Option<TaskRecord>,
+}
+
+/// A pointer to a thread's task record. Valid while the thread lives: a task's threads are
+/// removed before the task, and a task's record is boxed (it never moves).
+#[derive(Clone, Copy)]
+pub struct TaskRecord(NonNull<Task>);
+
+// SAFETY: only dereferenced with the kernel lock held (through `&mut Kernel`), like the
+// table that owns the record.
+unsafe impl Send for TaskRecord {}
+
+impl TaskRecord {
+    pub fn new(task: &mut Task) -> TaskRecord {
+        TaskRecord(NonNull::from(task))
+    }
+
+    /// The record.
+    ///
+    /// # Safety
+    /// The thread holding this must be live, and no other reference to its task may be in use.
+    pub unsafe fn get<'a>(self) -> &'a mut Task {
+        // SAFETY: as the caller vouches; the task outlives its threads and does not move.
+        unsafe { &mut *self.0.as_ptr() }
+    }
 }
 
 impl Thread {
@@ -112,6 +140,7 @@ impl Thread {
             quantum: QUANTUM_TICKS,
             queue_next: None,
             timer: Timer::DISARMED,
+            task_record: None,
         }
     }
 }
