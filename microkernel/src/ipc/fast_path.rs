@@ -16,7 +16,9 @@ use super::space::{Object, Rights};
 use crate::arch::trap::TrapFrame;
 use crate::kern::kernel::Kernel;
 use crate::kern::task::{Task, TaskId};
-use crate::kern::thread::{Continuation, ReceiveArgs, ReceiveFrom, Thread, ThreadId, ThreadState};
+use crate::kern::thread::{
+    Continuation, KeptPage, ReceiveArgs, ReceiveFrom, Thread, ThreadId, ThreadState,
+};
 use crate::vm::kernel_space::phys_to_virt;
 use crate::vm::map::{Protection, PAGE_SIZE};
 use crate::vm::pmap::Pmap;
@@ -131,21 +133,24 @@ impl Kernel {
 
         // The sender's page (faulting it in is harmless: the general path would do the same)
         // and its header.
+        // Read before the sender's page is translated: the page kept for its wait below.
+        let stamp = crate::vm::pmap::stamp();
         let sender: *mut Task = self.tasks.get_mut(task)?;
         // SAFETY: a live boxed task (just checked); no task is removed while the fast path runs,
         // and the only other task it touches is the receiver's, checked to be another one.
         let sender = unsafe { &mut *sender };
-        let source = {
-            let frame = sender
+        let (source_page, source_writable) = {
+            let (frame, writable) = sender
                 .space
-                .frame_for(
+                .frame_and_writable(
                     &mut self.objects,
                     buffer & !(PAGE_SIZE - 1),
                     Protection::READ,
                 )
                 .ok()?;
-            phys_to_virt(frame) + (buffer & (PAGE_SIZE - 1))
+            (phys_to_virt(frame), writable)
         };
+        let source = source_page + (buffer & (PAGE_SIZE - 1));
         // Six `u32`s (`repr(C)`): every bit pattern is a valid `MessageHeader`.
         // SAFETY: the header lies in the sender's direct-mapped frame (one page, checked above).
         let header = unsafe { (source as *const MessageHeader).read_unaligned() };
@@ -238,14 +243,18 @@ impl Kernel {
         let st = sender; // another task than `rt` (checked above)
                          // The receiver's buffer, writable (faulted in as the general path would), and the
                          // reply right's name in its space: the last steps that can fail.
-        let target = {
-            let page = args.buffer & !(PAGE_SIZE - 1);
-            let frame = rt
-                .space
-                .frame_for(&mut self.objects, page, Protection::WRITE)
-                .ok()?;
-            phys_to_virt(frame) + (args.buffer & (PAGE_SIZE - 1))
-        };
+                         // Kept translated since it began to wait, unless any pmap changed since.
+        let target = match args.kept.get() {
+            Some(page) => page,
+            None => {
+                let page = args.buffer & !(PAGE_SIZE - 1);
+                let frame = rt
+                    .space
+                    .frame_for(&mut self.objects, page, Protection::WRITE)
+                    .ok()?;
+                phys_to_virt(frame)
+            }
+        } + (args.buffer & (PAGE_SIZE - 1));
         let reply_name = match reply_port {
             Some(port) => match rt.ipc.insert_reply(port) {
                 Some(name) => name,
@@ -308,6 +317,15 @@ impl Kernel {
             from: ReceiveFrom::Port(own_port),
             name: receive_name,
             deadline: None,
+            // Its buffer is the one it sent from: that page, if mapped writable.
+            kept: if source_writable {
+                KeptPage {
+                    page: source_page,
+                    stamp,
+                }
+            } else {
+                KeptPage::NONE
+            },
         });
         let receiver_frame: *const TrapFrame = &r.frame;
         let receiver_pmap: *const Pmap = rt.space.pmap();

@@ -12,7 +12,9 @@ use super::port::{KernelObject, PortId, Receiver};
 use super::rights::Tally;
 use crate::kern::kernel::Kernel;
 use crate::kern::task::TaskId;
-use crate::kern::thread::{Continuation, ReceiveArgs, ReceiveFrom, ThreadId, ThreadState};
+use crate::kern::thread::{
+    Continuation, KeptPage, ReceiveArgs, ReceiveFrom, ThreadId, ThreadState,
+};
 use crate::kern::user::{self, UserSlice};
 use crate::vm::address_space::MapCopy;
 use crate::vm::map::{Protection, PAGE_SIZE};
@@ -75,6 +77,7 @@ impl Kernel {
                 from,
                 name: receive_name as u32,
                 deadline,
+                kept: KeptPage::NONE,
             })
         } else {
             None

@@ -293,8 +293,21 @@ fn page_mappings() -> TestResult {
         "{} mappings of the shared page",
         pmap::mapping_count(shared)
     );
+    // A translation kept with the change stamp (as the IPC fast path keeps a waiting
+    // receiver's buffer page) holds until any pmap changes: a pageout, an unmap, a remap.
+    let stamp = pmap::stamp();
+    check!(stamp != 0, "the change stamp reads 0 (no translation)");
     let visits = pmap::mapping_visits();
     let removed = pmap::remove_everywhere(shared);
+    check!(pmap::stamp() != stamp, "a pageout left the change stamp");
+    let stamp = pmap::stamp();
+    spaces[1].remove(0x40_1000, 0x40_2000);
+    check!(pmap::stamp() != stamp, "an unmap left the change stamp");
+    let stamp = pmap::stamp();
+    spaces[1]
+        .enter(0x40_1000, own[1], Protection::READ)
+        .map_err(|e| format!("{e}"))?;
+    check!(pmap::stamp() != stamp, "a remap left the change stamp");
     let visited = pmap::mapping_visits() - visits;
     check!(
         removed == SPACES && visited == SPACES as u64,

@@ -48,6 +48,30 @@ pub struct ReceiveArgs {
     pub name: u32,
     /// Tick at which to give up, if any.
     pub deadline: Option<u64>,
+    /// `buffer`'s page as translated when the wait began, if it was then mapped writable.
+    pub kept: KeptPage,
+}
+
+/// A receive buffer's page kept translated while its thread waits: its direct-map address
+/// and the pmaps' change stamp (`pmap::stamp`) read before the translation. Good only while
+/// the stamp still reads the same: any change to any pmap (an unmap, a pageout, a fork's
+/// write protection, an exec) moves it on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct KeptPage {
+    /// Direct-map address of the page's frame.
+    pub page: u64,
+    /// The stamp, 0 for none (the stamp is never 0).
+    pub stamp: u64,
+}
+
+impl KeptPage {
+    pub const NONE: KeptPage = KeptPage { page: 0, stamp: 0 };
+
+    /// The page, if the translation still holds.
+    #[inline(always)]
+    pub fn get(self) -> Option<u64> {
+        (self.stamp == crate::vm::pmap::stamp()).then_some(self.page)
+    }
 }
 
 /// What a blocked thread finishes when it wakes, instead of a kernel stack to return to.

@@ -347,14 +347,28 @@ impl AddressSpace {
         page: u64,
         access: Protection,
     ) -> Result<u64, FaultError> {
+        self.frame_and_writable(objects, page, access)
+            .map(|(frame, _)| frame)
+    }
+
+    /// `frame_for`, and whether the page is also mapped writable for user mode (`false` when
+    /// it had to be faulted in).
+    #[inline(always)]
+    pub fn frame_and_writable(
+        &mut self,
+        objects: &mut Table<VmObject>,
+        page: u64,
+        access: Protection,
+    ) -> Result<(u64, bool), FaultError> {
         use crate::arch::paging::flags;
         if let Some((frame, entry_flags)) = self.pmap.translate(page) {
             let writable = entry_flags & flags::WRITABLE != 0;
             if entry_flags & flags::USER != 0 && (writable || !access.allows(Protection::WRITE)) {
-                return Ok(frame & !(PAGE_SIZE - 1));
+                return Ok((frame & !(PAGE_SIZE - 1), writable));
             }
         }
         self.resolve_fault(objects, page, access)
+            .map(|frame| (frame, false))
     }
 
     /// A new anonymous region of `size` bytes at `address` (or anywhere at or above `from`

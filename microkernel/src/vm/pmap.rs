@@ -37,6 +37,19 @@ const NO_TRANSLATION: (u64, u64, u64) = (u64::MAX, 0, 0);
 /// Moves on whenever pages are taken from pmaps other than through their own methods.
 static EPOCH: AtomicU64 = AtomicU64::new(1);
 
+/// Moves on with every change to any pmap's entries (`enter`, `clear`, `remove`, `destroy`,
+/// `remove_everywhere`): a translation taken while it read `s` still holds while it reads `s`.
+/// Never 0 (0 marks no translation kept).
+static STAMP: AtomicU64 = AtomicU64::new(1);
+
+/// The current value of the change stamp: a translation read from a pmap (through
+/// `translate`) after this value was read is still the pmap's while `stamp()` returns it.
+/// (The IPC fast path keeps a waiting receiver's buffer page this way.)
+#[inline(always)]
+pub fn stamp() -> u64 {
+    STAMP.load(Ordering::Relaxed)
+}
+
 fn pml4(phys: u64) -> *mut [u64; 512] {
     phys_to_virt(phys) as *mut [u64; 512]
 }
@@ -86,7 +99,7 @@ impl Pmap {
         if !protection.allows(Protection::EXECUTE) {
             page_flags |= kernel_space::no_execute_bit();
         }
-        self.last.set(NO_TRANSLATION);
+        self.changed();
         let mut memory = UserTables {
             tables: &mut self.tables,
         };
@@ -119,7 +132,7 @@ impl Pmap {
     /// another, which will map the same areas): costs the mappings there are. What the
     /// hardware said of each page's use goes into its record.
     pub fn clear(&mut self) {
-        self.last.set(NO_TRANSLATION);
+        self.changed();
         let (root, sentinel) = (self.root, self.sentinel);
         kernel_space::with_mappings(|m| {
             m.clear_owner_mappings(sentinel, |address| {
@@ -138,7 +151,7 @@ impl Pmap {
     /// Removes the mappings of `[start, end)` and flushes them from the TLB; the pages stay
     /// with their objects, and faults map them again as the map then allows.
     pub fn remove(&mut self, start: u64, end: u64) {
-        self.last.set(NO_TRANSLATION);
+        self.changed();
         let mut memory = DirectMapTables;
         let sentinel = self.sentinel;
         kernel_space::with_mappings(|m| {
@@ -150,6 +163,12 @@ impl Pmap {
                 flush(page);
             })
         });
+    }
+
+    /// These tables are about to change: the cached translation goes, the stamp moves on.
+    fn changed(&self) {
+        self.last.set(NO_TRANSLATION);
+        STAMP.fetch_add(1, Ordering::Relaxed);
     }
 
     /// The frame and entry flags `address` translates to. The last translation is cached
@@ -191,7 +210,7 @@ impl Pmap {
     /// What the hardware said of each mapped page's use goes into its record first (pages of
     /// shared objects outlive the tables).
     pub fn destroy(self) {
-        self.last.set(NO_TRANSLATION);
+        self.changed();
         let (root, sentinel) = (self.root, self.sentinel);
         kernel_space::with_mappings(|m| {
             m.clear_owner_mappings(sentinel, |address| {
@@ -263,6 +282,7 @@ pub fn remove_everywhere(frame: u64) -> usize {
         removed
     });
     EPOCH.fetch_add(1, Ordering::Relaxed);
+    STAMP.fetch_add(1, Ordering::Relaxed);
     removed.unwrap_or(0)
 }
 
