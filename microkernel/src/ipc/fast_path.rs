@@ -17,7 +17,7 @@ use crate::arch::trap::TrapFrame;
 use crate::kern::kernel::Kernel;
 use crate::kern::task::{Task, TaskId};
 use crate::kern::thread::{
-    Continuation, KeptPage, ReceiveArgs, ReceiveFrom, Thread, ThreadId, ThreadState,
+    Continuation, KeptPage, ReceiveArgs, ReceiveFrom, TaskRecord, Thread, ThreadId, ThreadState,
 };
 use crate::vm::kernel_space::phys_to_virt;
 use crate::vm::map::{Protection, PAGE_SIZE};
@@ -102,9 +102,9 @@ impl Kernel {
             return None;
         }
         let a = [f.rdi, f.rsi, f.rdx, f.r10, f.r8, f.r9];
-        let task = t.task;
+        let (task, record) = (t.task, t.task_record);
         let t: *mut Thread = t;
-        self.call_fast_path(thread, t, task, a)
+        self.call_fast_path(thread, t, task, record, a)
     }
 
     /// Runs a call or reply-and-receive on the fast path if it qualifies (`None`: use the
@@ -117,6 +117,7 @@ impl Kernel {
         thread: ThreadId,
         sender_thread: *mut Thread,
         task: TaskId,
+        task_record: Option<TaskRecord>,
         a: [u64; 6],
     ) -> Option<Handoff> {
         let [buffer, option, send_size, receive_limit, receive_name, _] = a;
@@ -135,8 +136,12 @@ impl Kernel {
         // and its header.
         // Read before the sender's page is translated: the page kept for its wait below.
         let stamp = crate::vm::pmap::stamp();
-        let sender: *mut Task = self.tasks.get_mut(task)?;
-        // SAFETY: a live boxed task (just checked); no task is removed while the fast path runs,
+        let sender: *mut Task = match task_record {
+            // SAFETY: the running thread is live, so its task is; nothing else refers to it.
+            Some(record) => unsafe { record.get() },
+            None => self.tasks.get_mut(task)?,
+        };
+        // SAFETY: a live boxed task (as above); no task is removed while the fast path runs,
         // and the only other task it touches is the receiver's, checked to be another one.
         let sender = unsafe { &mut *sender };
         let (source_page, source_writable) = {
