@@ -94,9 +94,20 @@ impl Kernel {
     /// has changed). The fast path never meets an absent page (it leaves such a call to the
     /// general path), so `dispatch`'s page-wait check has nothing to do after it.
     #[inline(always)]
-    pub fn syscall_fast_path(&mut self) -> Option<Handoff> {
+    ///
+    /// # Safety
+    /// `frame` must be the running thread's saved registers (as the syscall entry passes
+    /// them): its record is reached through it, with no lookup.
+    pub unsafe fn syscall_fast_path(&mut self, frame: *mut TrapFrame) -> Option<Handoff> {
+        const _: () = assert!(core::mem::offset_of!(Thread, frame) == 0);
         let thread = self.current?;
-        let t = self.threads.get_mut(thread)?;
+        debug_assert!(self
+            .threads
+            .get(thread)
+            .is_some_and(|t| core::ptr::eq(&t.frame, frame)));
+        // SAFETY: per the contract, `frame` is the first field of the running thread's boxed
+        // (`repr(C)`) record, live while the kernel lock is held.
+        let t = unsafe { &mut *(frame as *mut Thread) };
         let f = &t.frame;
         if f.rax != Syscall::MachMsg as u64 {
             return None;

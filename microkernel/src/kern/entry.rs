@@ -8,11 +8,17 @@ use crate::vm::address_space::FaultError;
 use crate::vm::map::Protection;
 
 /// Called by the syscall entry with the running thread's saved registers.
-pub extern "C" fn syscall_from_user(_frame: *mut TrapFrame) -> ! {
+///
+/// # Safety
+/// Only the syscall entry calls this, with `frame` pointing at the running thread's frame,
+/// where it just saved the registers.
+pub unsafe extern "C" fn syscall_from_user(frame: *mut TrapFrame) -> ! {
     let mut guard = KERNEL.lock();
     let kernel = guard.as_mut().expect("kernel state");
     note_privilege(kernel);
-    if let Some(handoff) = kernel.syscall_fast_path() {
+    // SAFETY: per the contract: the entry saved the registers into the running thread's frame
+    // (the per-CPU frame end `return_to_user` set when it resumed that thread).
+    if let Some(handoff) = unsafe { kernel.syscall_fast_path(frame) } {
         sched::resume_handoff(guard, handoff)
     }
     syscall::dispatch(kernel);
