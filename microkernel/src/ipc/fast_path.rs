@@ -93,11 +93,11 @@ impl Kernel {
     /// call, if it is a `mach_msg` the fast path takes (`None`: `dispatch` runs it; nothing
     /// has changed). The fast path never meets an absent page (it leaves such a call to the
     /// general path), so `dispatch`'s page-wait check has nothing to do after it.
-    #[inline(always)]
     ///
     /// # Safety
     /// `frame` must be the running thread's saved registers (as the syscall entry passes
     /// them): its record is reached through it, with no lookup.
+    #[inline(always)]
     pub unsafe fn syscall_fast_path(&mut self, frame: *mut TrapFrame) -> Option<Handoff> {
         const _: () = assert!(core::mem::offset_of!(Thread, frame) == 0);
         let thread = self.current?;
@@ -119,8 +119,8 @@ impl Kernel {
     }
 
     /// Runs a call or reply-and-receive on the fast path if it qualifies (`None`: use the
-    /// general path; nothing has changed). `sender_thread` is `thread`'s record, checked once by the
-    /// caller: the fast path holds it (and its task's) by pointer rather than looking either
+    /// general path; nothing has changed). `sender_thread` is `thread`'s record, checked once
+    /// by the caller: the fast path holds it (and its task's) by pointer rather than looking either
     /// up again. Both are boxed (they do not move) and nothing here removes a thread or task.
     #[inline(always)]
     fn call_fast_path(
