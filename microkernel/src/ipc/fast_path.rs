@@ -236,9 +236,9 @@ impl Kernel {
             return None;
         }
         let r = self.threads.get_mut(receiver)?;
-        // SAFETY: the sender's boxed record (checked by the caller, not removed since); the
-        // receiver is another thread (its id differs and it was found live), so `s` and `r`
-        // never alias.
+        // The receiver is another thread (its id differs and it was found live).
+        // SAFETY: the sender's boxed record (checked by the caller, not removed since), never
+        // `r`'s (see above), so `s` and `r` do not alias.
         let s = unsafe { &mut *sender_thread };
         let Continuation::Receive(args) = r.continuation else {
             return None;

@@ -32,22 +32,29 @@ fn user_range(address: u64, size: u64) -> Result<(u64, u64), KernReturn> {
     Ok((address, end))
 }
 
+/// Where a new region of `size` bytes goes, as `vm_allocate` and `vm_map` take it: at
+/// `address` (page-aligned, inside user space), or anywhere with [`VM_ANYWHERE`] in
+/// `flags`; and its size rounded up to pages. `InvalidArgument` for other flags or a size
+/// of zero or past user space.
+fn placement(address: u64, size: u64, flags: u64) -> Result<(Option<u64>, u64), KernReturn> {
+    if flags & !VM_ANYWHERE != 0 || size == 0 || size > USER_END {
+        return Err(KernReturn::InvalidArgument);
+    }
+    let size = size.next_multiple_of(PAGE_SIZE);
+    if flags & VM_ANYWHERE != 0 {
+        return Ok((None, size));
+    }
+    let (start, _) = user_range(address, size)?;
+    Ok((Some(start), size))
+}
+
 pub fn vm_allocate(kernel: &mut Kernel, thread: ThreadId, a: [u64; 6]) -> Outcome {
     let Some(task) = task_of(kernel, thread) else {
         return Outcome::NoReturn;
     };
-    let [address, size, flags, ..] = a;
-    if flags & !VM_ANYWHERE != 0 || size == 0 || size > USER_END {
-        return result(Err(KernReturn::InvalidArgument));
-    }
-    let size = size.next_multiple_of(PAGE_SIZE);
-    let fixed = if flags & VM_ANYWHERE != 0 {
-        None
-    } else {
-        match user_range(address, size) {
-            Ok((start, _)) => Some(start),
-            Err(e) => return result(Err(e)),
-        }
+    let (fixed, size) = match placement(a[0], a[1], a[2]) {
+        Ok(placed) => placed,
+        Err(e) => return result(Err(e)),
     };
     let Some(t) = kernel.tasks.get_mut(task) else {
         return Outcome::NoReturn;
@@ -198,26 +205,18 @@ pub fn vm_map(kernel: &mut Kernel, thread: ThreadId, a: [u64; 6]) -> Outcome {
         return Outcome::NoReturn;
     };
     let [address, size, flags, object, offset, protection] = a;
-    if flags & !VM_ANYWHERE != 0
-        || size == 0
-        || size > USER_END
-        || !offset.is_multiple_of(PAGE_SIZE)
+    if !offset.is_multiple_of(PAGE_SIZE)
         || protection & !Protection::ALL.bits() as u64 != 0
         || protection == 0
     {
         return result(Err(KernReturn::InvalidArgument));
     }
+    let (fixed, size) = match placement(address, size, flags) {
+        Ok(placed) => placed,
+        Err(e) => return result(Err(e)),
+    };
     let Ok(name) = u32::try_from(object) else {
         return result(Err(KernReturn::InvalidName));
-    };
-    let size = size.next_multiple_of(PAGE_SIZE);
-    let fixed = if flags & VM_ANYWHERE != 0 {
-        None
-    } else {
-        match user_range(address, size) {
-            Ok((start, _)) => Some(start),
-            Err(e) => return result(Err(e)),
-        }
     };
     let protection = Protection::from_bits(protection as u8);
     result(kernel.map_memory_object(task, fixed, size, name, offset, protection))
