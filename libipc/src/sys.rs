@@ -275,6 +275,47 @@ pub unsafe fn mach_msg(
     }
 }
 
+/// `mach_msg` with a short message in registers (`options::SEND_REGISTERS`, see
+/// [`registers`](crate::abi::message::registers)): `words` go out in `r12`..`r15`, and come
+/// back holding the received message when the result's size has `IN_REGISTERS` set.
+///
+/// # Safety
+/// As [`mach_msg`]; the buffer is not read for the send.
+#[inline(always)]
+pub unsafe fn mach_msg_registers(
+    buffer: *mut u8,
+    options: u64,
+    send_size: usize,
+    receive_limit: usize,
+    receive_name: u32,
+    timeout_ms: u64,
+    words: &mut [u64; 4],
+) -> SyscallResult {
+    let (code, value);
+    // SAFETY: as in `syscall6`; the kernel also writes `r12`..`r15` (declared here), and the
+    // caller vouches for the buffer.
+    unsafe {
+        asm!(
+            "syscall",
+            inlateout("rax") Syscall::MachMsg as u64 => code,
+            in("rdi") buffer as u64,
+            inlateout("rsi") options => _,
+            inlateout("rdx") send_size as u64 => value,
+            in("r10") receive_limit as u64,
+            in("r8") u64::from(receive_name),
+            in("r9") timeout_ms,
+            inout("r12") words[0],
+            inout("r13") words[1],
+            inout("r14") words[2],
+            inout("r15") words[3],
+            lateout("rcx") _,
+            lateout("r11") _,
+            options(nostack),
+        );
+    }
+    SyscallResult { code, value }
+}
+
 fn call1(call: Syscall, a0: u64) -> Result<u64, KernReturn> {
     // SAFETY: the calls made through here touch no user memory.
     unsafe { syscall1(call as u64, a0) }.into_result()

@@ -7,6 +7,7 @@ use std::time::Duration;
 /// Every case of `ipc_test`, in its order.
 const CASES: &[&str] = &[
     "rpc_echo",
+    "short_messages_in_registers",
     "rights_and_reference_counts",
     "port_sets",
     "timeouts",

@@ -236,6 +236,107 @@ pub mod options {
     pub const SEND_TIMEOUT: u64 = 0x10;
     /// Give up receiving after the timeout.
     pub const RECEIVE_TIMEOUT: u64 = 0x100;
+    /// The message to send is in registers (see [`registers`](super::registers)), not in
+    /// the buffer: at most [`registers::MAX_SIZE`](super::registers::MAX_SIZE) bytes.
+    pub const SEND_REGISTERS: u64 = 0x1000;
+    /// A message received may come back in registers instead of the buffer (the received
+    /// size then has [`registers::IN_REGISTERS`](super::registers::IN_REGISTERS) set).
+    pub const RECEIVE_REGISTERS: u64 = 0x2000;
+}
+
+/// Short messages in registers, as seL4 and L4 carry theirs: a message of at most
+/// [`MAX_SIZE`] bytes with no descriptors goes in `r12`..`r15` rather than through memory,
+/// so neither side's buffer is touched on the way (`options::SEND_REGISTERS`,
+/// `options::RECEIVE_REGISTERS`).
+///
+/// The four words: `r12` = `bits | id << 32`, `r13` = `remote_port | local_port << 32`,
+/// `r14` and `r15` = body bytes 0..8 and 8..16 (little-endian; bytes past the size are
+/// undefined). The size is the call's send size; the voucher is 0. A message received this
+/// way has the same layout, its size in `rdx` with [`IN_REGISTERS`] set. The kernel delivers
+/// into registers only to a receiver that allowed it; otherwise into the buffer as always.
+pub mod registers {
+    use super::{MessageHeader, HEADER_SIZE};
+
+    /// Body bytes a message in registers carries.
+    pub const MAX_BODY: usize = 16;
+    /// Largest message in registers, header included.
+    pub const MAX_SIZE: usize = HEADER_SIZE + MAX_BODY;
+    /// Set in a received size when the message came in registers.
+    pub const IN_REGISTERS: u64 = 1 << 63;
+
+    /// The four register words of `header` and `body` (at most [`MAX_BODY`] bytes).
+    #[inline(always)]
+    pub fn pack(header: &MessageHeader, body: &[u8]) -> [u64; 4] {
+        // A body word: 8 bytes read whole, or the few bytes of a short tail (no `memcpy` call
+        // for a body of a word or two).
+        let word = |at: usize| match body.get(at..at + 8) {
+            Some(bytes) => u64::from_le_bytes(bytes.try_into().expect("8 bytes")),
+            None => body
+                .iter()
+                .skip(at)
+                .take(MAX_BODY - at)
+                .enumerate()
+                .fold(0, |w, (i, b)| w | u64::from(*b) << (8 * i)),
+        };
+        [
+            u64::from(header.bits) | u64::from(header.id) << 32,
+            u64::from(header.remote_port) | u64::from(header.local_port) << 32,
+            if body.is_empty() { 0 } else { word(0) },
+            if body.len() > 8 { word(8) } else { 0 },
+        ]
+    }
+
+    /// The header of the words `pack` made, for a message of `size` bytes.
+    #[inline(always)]
+    pub fn header(words: &[u64; 4], size: u32) -> MessageHeader {
+        MessageHeader {
+            bits: words[0] as u32,
+            size,
+            remote_port: words[1] as u32,
+            local_port: (words[1] >> 32) as u32,
+            voucher: 0,
+            id: (words[0] >> 32) as u32,
+        }
+    }
+
+    /// The message as it would lie in a buffer: header and body, `size` bytes of it valid.
+    #[inline(always)]
+    pub fn to_bytes(words: &[u64; 4], size: u32) -> [u8; MAX_SIZE] {
+        let mut out = [0u8; MAX_SIZE];
+        out[..HEADER_SIZE].copy_from_slice(&header(words, size).to_bytes());
+        out[HEADER_SIZE..HEADER_SIZE + 8].copy_from_slice(&words[2].to_le_bytes());
+        out[HEADER_SIZE + 8..].copy_from_slice(&words[3].to_le_bytes());
+        out
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+        use crate::abi::message::Disposition;
+
+        #[test]
+        fn pack_and_unpack_agree() {
+            let sent = MessageHeader {
+                bits: MessageHeader::bits(
+                    Disposition::CopySend,
+                    Some(Disposition::MakeSendOnce),
+                    false,
+                ),
+                size: 36,
+                remote_port: 0x1203,
+                local_port: 0xffff_ff05,
+                voucher: 0,
+                id: 2001,
+            };
+            let body: [u8; 12] = core::array::from_fn(|i| i as u8 + 1);
+            let words = pack(&sent, &body);
+            assert_eq!(header(&words, 36), sent);
+            let bytes = to_bytes(&words, 36);
+            assert_eq!(bytes[..HEADER_SIZE], sent.to_bytes());
+            assert_eq!(bytes[HEADER_SIZE..HEADER_SIZE + 12], body);
+            assert_eq!(bytes[HEADER_SIZE + 12..], [0; 4]);
+        }
+    }
 }
 
 /// What `mach_msg` returns in `rax` (Mach's `mach_msg_return_t` values).

@@ -5,8 +5,8 @@
 //! is read back with [`Received::parse`].
 
 use crate::abi::message::{
-    descriptor_kind, Descriptor, Disposition, MessageHeader, ReceivedRight, DESCRIPTOR_SIZE,
-    HEADER_SIZE, MAX_DESCRIPTORS, MAX_MESSAGE_SIZE,
+    descriptor_kind, registers, Descriptor, Disposition, MessageHeader, ReceivedRight,
+    DESCRIPTOR_SIZE, HEADER_SIZE, MAX_DESCRIPTORS, MAX_MESSAGE_SIZE,
 };
 
 /// A port name in the caller's space (0 is "no port").
@@ -147,6 +147,28 @@ impl<'a> OutMessage<'a> {
     /// Whether the message carries neither rights nor memory: a header and a body.
     fn is_simple(&self) -> bool {
         self.right_count == 0 && self.borrowed_rights.is_empty() && self.memory.is_empty()
+    }
+
+    /// The message as the four register words of a short message and its size, if it is
+    /// one: no rights, no memory, a body of at most
+    /// [`registers::MAX_BODY`](crate::abi::message::registers::MAX_BODY) bytes (see
+    /// [`registers`](crate::abi::message::registers)).
+    #[inline]
+    pub fn in_registers(&self) -> Option<([u64; 4], usize)> {
+        let body = self.body;
+        if !self.is_simple() || body.len() > registers::MAX_BODY {
+            return None;
+        }
+        let size = (HEADER_SIZE + body.len()).next_multiple_of(4);
+        let header = MessageHeader {
+            bits: MessageHeader::bits(self.destination.1, self.reply.map(|r| r.1), false),
+            size: size as u32,
+            remote_port: self.destination.0,
+            local_port: self.reply.map_or(0, |r| r.0),
+            voucher: 0,
+            id: self.id,
+        };
+        Some((registers::pack(&header, body), size))
     }
 
     /// Lays the message out in `buffer`; returns its size.

@@ -1,7 +1,7 @@
 //! Sending and receiving through `mach_msg`.
 
 use super::message::{MessageBuffer, MessageError, Name, OutMessage, Received};
-use crate::abi::message::{options, MsgReturn};
+use crate::abi::message::{options, registers, MsgReturn};
 use crate::sys;
 
 /// Why a send or receive failed.
@@ -90,6 +90,59 @@ pub fn send_message(message: &OutMessage<'_>, timeout_ms: Option<u64>) -> Result
     .map(drop)
 }
 
+/// Finishes a receive that let the message come in registers: one that did is laid out in
+/// `buffer` as if it had come there. `received` is the call's size; returns the real one.
+#[inline(always)]
+fn take_received(buffer: &mut MessageBuffer, received: usize, words: &[u64; 4]) -> usize {
+    let received = received as u64;
+    if received & registers::IN_REGISTERS == 0 {
+        return received as usize;
+    }
+    let size = received & !registers::IN_REGISTERS;
+    buffer.0[..registers::MAX_SIZE].copy_from_slice(&registers::to_bytes(words, size as u32));
+    size as usize
+}
+
+/// Sends `message` (if any) and/or receives into `buffer` from `from`, in registers where
+/// the message is short: the one `mach_msg` of `call`, `reply_and_receive` and `receive`.
+#[inline(always)]
+fn exchange<'b>(
+    message: Option<&OutMessage<'_>>,
+    mut option: u64,
+    from: Name,
+    buffer: &'b mut MessageBuffer,
+    timeout: u64,
+) -> Result<Received<'b>, IpcError> {
+    let mut words = [0; 4];
+    let mut size = 0;
+    if let Some(message) = message {
+        option |= options::SEND;
+        match message.in_registers() {
+            Some((short, short_size)) => {
+                (words, size) = (short, short_size);
+                option |= options::SEND_REGISTERS;
+            }
+            None => size = message.encode(&mut buffer.0)?,
+        }
+    }
+    let limit = buffer.0.len();
+    // SAFETY: the buffer holds the encoded message (if it is not in registers) and receives
+    // at most `limit` bytes.
+    let received = check(unsafe {
+        sys::mach_msg_registers(
+            buffer.0.as_mut_ptr(),
+            option | options::RECEIVE | options::RECEIVE_REGISTERS,
+            size,
+            limit,
+            from,
+            timeout,
+            &mut words,
+        )
+    })?;
+    let size = take_received(buffer, received, &words);
+    Ok(Received::parse(&buffer.0, size)?)
+}
+
 /// Receives a message from port or port set `from` into `buffer`.
 pub fn receive(
     from: Name,
@@ -97,23 +150,13 @@ pub fn receive(
     timeout_ms: Option<u64>,
 ) -> Result<Received<'_>, IpcError> {
     let (bits, timeout) = timeout_bits(timeout_ms, options::RECEIVE_TIMEOUT);
-    let limit = buffer.0.len();
-    // SAFETY: the kernel writes at most `limit` bytes into the buffer.
-    let size = check(unsafe {
-        sys::mach_msg(
-            buffer.0.as_mut_ptr(),
-            options::RECEIVE | bits,
-            0,
-            limit,
-            from,
-            timeout,
-        )
-    })?;
-    Ok(Received::parse(&buffer.0, size)?)
+    exchange(None, bits, from, buffer, timeout)
 }
 
 /// Sends `message` and waits for the answer on `reply_port` (which `message` should name as
-/// its reply port), in one system call: the remote procedure call.
+/// its reply port), in one system call: the remote procedure call. A short message (no
+/// rights or memory, a body of at most 16 bytes) goes, and a short answer comes, in
+/// registers.
 #[inline]
 pub fn call<'b>(
     message: &OutMessage<'_>,
@@ -121,40 +164,17 @@ pub fn call<'b>(
     buffer: &'b mut MessageBuffer,
     timeout_ms: Option<u64>,
 ) -> Result<Received<'b>, IpcError> {
-    let size = message.encode(&mut buffer.0)?;
     let (bits, timeout) = timeout_bits(timeout_ms, options::RECEIVE_TIMEOUT);
-    let limit = buffer.0.len();
-    // SAFETY: the buffer holds the encoded message and receives at most `limit` bytes.
-    let received = check(unsafe {
-        sys::mach_msg(
-            buffer.0.as_mut_ptr(),
-            options::SEND | options::RECEIVE | bits,
-            size,
-            limit,
-            reply_port,
-            timeout,
-        )
-    })?;
-    Ok(Received::parse(&buffer.0, received)?)
+    exchange(Some(message), bits, reply_port, buffer, timeout)
 }
 
 /// Sends `reply` (if any) and waits for the next message on `from`, in one system call: the
-/// server side of a call.
+/// server side of a call. Short messages go in registers, as in [`call`].
 #[inline]
 pub fn reply_and_receive<'b>(
     reply: Option<&OutMessage<'_>>,
     from: Name,
     buffer: &'b mut MessageBuffer,
 ) -> Result<Received<'b>, IpcError> {
-    let mut option = options::RECEIVE;
-    let mut size = 0;
-    if let Some(reply) = reply {
-        size = reply.encode(&mut buffer.0)?;
-        option |= options::SEND;
-    }
-    let limit = buffer.0.len();
-    // SAFETY: as in `call`.
-    let received =
-        check(unsafe { sys::mach_msg(buffer.0.as_mut_ptr(), option, size, limit, from, 0) })?;
-    Ok(Received::parse(&buffer.0, received)?)
+    exchange(reply, 0, from, buffer, 0)
 }

@@ -22,7 +22,9 @@ use crate::kern::thread::{
 use crate::vm::kernel_space::phys_to_virt;
 use crate::vm::map::{Protection, PAGE_SIZE};
 use crate::vm::pmap::Pmap;
-use libipc::abi::message::{options, Disposition, MessageHeader, ReceivedRight, HEADER_SIZE};
+use libipc::abi::message::{
+    options, registers, Disposition, MessageHeader, ReceivedRight, HEADER_SIZE,
+};
 use libipc::abi::syscall::{Syscall, USER_END};
 
 /// Largest message the fast path carries.
@@ -78,6 +80,17 @@ unsafe fn copy_body(source: *const u8, target: *mut u8, len: usize) {
     }
 }
 
+/// Where the sender's message lies when it is in memory.
+#[derive(Clone, Copy)]
+struct SourcePage {
+    /// Direct-map address of the buffer's page.
+    page: u64,
+    /// Whether the page is mapped writable (so it can be kept for the sender's receive).
+    writable: bool,
+    /// Direct-map address of the message.
+    source: u64,
+}
+
 /// A hand-off the fast path made: where the receiver, now the current thread, resumes.
 /// Both point into boxed records (the receiver's thread, its task's address space), valid
 /// while the kernel lock is held and no thread or task is removed.
@@ -113,9 +126,10 @@ impl Kernel {
             return None;
         }
         let a = [f.rdi, f.rsi, f.rdx, f.r10, f.r8, f.r9];
+        let words = [f.r12, f.r13, f.r14, f.r15];
         let (task, record) = (t.task, t.task_record);
         let t: *mut Thread = t;
-        self.call_fast_path(thread, t, task, record, a)
+        self.call_fast_path(thread, t, task, record, a, words)
     }
 
     /// Runs a call or reply-and-receive on the fast path if it qualifies (`None`: use the
@@ -130,21 +144,21 @@ impl Kernel {
         task: TaskId,
         task_record: Option<TaskRecord>,
         a: [u64; 6],
+        words: [u64; 4],
     ) -> Option<Handoff> {
         let [buffer, option, send_size, receive_limit, receive_name, _] = a;
-        if option != options::SEND | options::RECEIVE
+        const IN_REGISTERS: u64 = options::SEND_REGISTERS | options::RECEIVE_REGISTERS;
+        if option & !IN_REGISTERS != options::SEND | options::RECEIVE
             || send_size < HEADER_SIZE as u64
             || send_size > FAST_MAX as u64
             || !send_size.is_multiple_of(4)
-            || !one_user_page(buffer, send_size)
         {
             return None;
         }
         let size = send_size as usize;
         let receive_name = u32::try_from(receive_name).ok()?;
+        let sent_in_registers = option & options::SEND_REGISTERS != 0;
 
-        // The sender's page (faulting it in is harmless: the general path would do the same)
-        // and its header.
         // Read before the sender's page is translated: the page kept for its wait below.
         let stamp = crate::vm::pmap::stamp();
         let sender: *mut Task = match task_record {
@@ -155,7 +169,17 @@ impl Kernel {
         // SAFETY: a live boxed task (as above); no task is removed while the fast path runs,
         // and the only other task it touches is the receiver's, checked to be another one.
         let sender = unsafe { &mut *sender };
-        let (source_page, source_writable) = {
+        // The message: in the sender's registers, or its header in the sender's page
+        // (faulting it in is harmless: the general path would do the same).
+        let (header, source) = if sent_in_registers {
+            if size > registers::MAX_SIZE {
+                return None;
+            }
+            (registers::header(&words, send_size as u32), None)
+        } else {
+            if !one_user_page(buffer, send_size) {
+                return None;
+            }
             let (frame, writable) = sender
                 .space
                 .frame_and_writable(
@@ -164,12 +188,21 @@ impl Kernel {
                     Protection::READ,
                 )
                 .ok()?;
-            (phys_to_virt(frame), writable)
+            let page = phys_to_virt(frame);
+            let source = page + (buffer & (PAGE_SIZE - 1));
+            // Six `u32`s (`repr(C)`): every bit pattern is a valid `MessageHeader`.
+            // SAFETY: the header lies in the sender's direct-mapped frame (one page, checked
+            // above).
+            let header = unsafe { (source as *const MessageHeader).read_unaligned() };
+            (
+                header,
+                Some(SourcePage {
+                    page,
+                    writable,
+                    source,
+                }),
+            )
         };
-        let source = source_page + (buffer & (PAGE_SIZE - 1));
-        // Six `u32`s (`repr(C)`): every bit pattern is a valid `MessageHeader`.
-        // SAFETY: the header lies in the sender's direct-mapped frame (one page, checked above).
-        let header = unsafe { (source as *const MessageHeader).read_unaligned() };
         if header.bits & !0xffff != 0 {
             return None; // complex, or bits the general path refuses
         }
@@ -245,8 +278,10 @@ impl Kernel {
         };
         if args.from != ReceiveFrom::Port(destination_port)
             || args.limit < send_size as u32
-            || !one_user_page(args.buffer, send_size)
             || r.task == task
+            // A message in registers goes to a receiver that takes it there; one in memory
+            // goes into the receiver's buffer.
+            || (if sent_in_registers { !args.registers } else { !one_user_page(args.buffer, send_size) })
         {
             return None;
         }
@@ -256,21 +291,28 @@ impl Kernel {
             Some(record) => unsafe { record.get() },
             None => self.tasks.get_mut(r.task)?,
         };
-        let st = sender; // another task than `rt` (checked above)
-                         // The receiver's buffer, writable (faulted in as the general path would), and the
-                         // reply right's name in its space: the last steps that can fail.
-                         // Kept translated since it began to wait, unless any pmap changed since.
-        let target = match args.kept.get() {
-            Some(page) => page,
-            None => {
-                let page = args.buffer & !(PAGE_SIZE - 1);
-                let frame = rt
-                    .space
-                    .frame_for(&mut self.objects, page, Protection::WRITE)
-                    .ok()?;
-                phys_to_virt(frame)
-            }
-        } + (args.buffer & (PAGE_SIZE - 1));
+        // Another task than `rt` (checked above).
+        let st = sender;
+        // The receiver's buffer for a message in memory, writable (faulted in as the general
+        // path would), and the reply right's name in its space: the last steps that can
+        // fail. The buffer's page is kept translated since it began to wait, unless any pmap
+        // changed since.
+        let target = match source {
+            None => None,
+            Some(_) => Some(
+                match args.kept.get() {
+                    Some(page) => page,
+                    None => {
+                        let page = args.buffer & !(PAGE_SIZE - 1);
+                        let frame = rt
+                            .space
+                            .frame_for(&mut self.objects, page, Protection::WRITE)
+                            .ok()?;
+                        phys_to_virt(frame)
+                    }
+                } + (args.buffer & (PAGE_SIZE - 1)),
+            ),
+        };
         let reply_name = match reply_port {
             Some(port) => match rt.ipc.insert_reply(port) {
                 Some(name) => name,
@@ -293,16 +335,31 @@ impl Kernel {
             voucher: 0,
             id: header.id,
         };
-        // A task may send into its own buffer: `copy` allows overlap (the header was read).
-        // SAFETY: `size` readable bytes at `source`, writable ones at `target`, each in one
-        // direct-mapped page (checked above).
-        unsafe {
-            copy_body(
-                (source as *const u8).add(HEADER_SIZE),
-                (target as *mut u8).add(HEADER_SIZE),
-                size - HEADER_SIZE,
-            );
-            (target as *mut MessageHeader).write_unaligned(out);
+        match (source, target) {
+            (Some(source), Some(target)) => {
+                // A task may send into its own buffer: `copy` allows overlap (the header was
+                // read).
+                // SAFETY: `size` readable bytes at `source`, writable ones at `target`, each
+                // in one direct-mapped page (checked above).
+                unsafe {
+                    copy_body(
+                        (source.source as *const u8).add(HEADER_SIZE),
+                        (target as *mut u8).add(HEADER_SIZE),
+                        size - HEADER_SIZE,
+                    );
+                    (target as *mut MessageHeader).write_unaligned(out);
+                }
+                r.frame.rdx = send_size;
+            }
+            _ => {
+                // Register to register: the header as `registers` lays it out, the body words
+                // as they came.
+                r.frame.r12 = u64::from(out.bits) | u64::from(out.id) << 32;
+                r.frame.r13 = u64::from(out.remote_port) | u64::from(out.local_port) << 32;
+                r.frame.r14 = words[2];
+                r.frame.r15 = words[3];
+                r.frame.rdx = send_size | registers::IN_REGISTERS;
+            }
         }
         // The rights: the one the message went with used up, a send-once right made for the
         // reply.
@@ -321,7 +378,6 @@ impl Kernel {
         let receiver_timed = r.timer.deadline.is_some();
         r.queue_next = None;
         r.frame.rax = 0;
-        r.frame.rdx = send_size;
         r.continuation = Continuation::ReturnToUser;
         r.state = ThreadState::Running;
         let previous_tail = own.receivers.push_back_unlinked(thread);
@@ -334,14 +390,15 @@ impl Kernel {
             name: receive_name,
             deadline: None,
             // Its buffer is the one it sent from: that page, if mapped writable.
-            kept: if source_writable {
-                KeptPage {
-                    page: source_page,
-                    stamp,
-                }
-            } else {
-                KeptPage::NONE
+            kept: match source {
+                Some(SourcePage {
+                    page,
+                    writable: true,
+                    ..
+                }) => KeptPage { page, stamp },
+                _ => KeptPage::NONE,
             },
+            registers: option & options::RECEIVE_REGISTERS != 0,
         });
         let receiver_frame: *const TrapFrame = &r.frame;
         let receiver_pmap: *const Pmap = rt.space.pmap();

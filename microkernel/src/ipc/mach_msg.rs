@@ -22,8 +22,8 @@ use alloc::vec::Vec;
 use core::mem::MaybeUninit;
 use libipc::abi::message::out_of_line_flags;
 use libipc::abi::message::{
-    descriptor_kind, options, Descriptor, Disposition, MessageHeader, MsgReturn, COMPLEX,
-    DESCRIPTOR_SIZE, HEADER_SIZE, MAX_DESCRIPTORS, MAX_MESSAGE_SIZE,
+    descriptor_kind, options, registers, Descriptor, Disposition, MessageHeader, MsgReturn,
+    COMPLEX, DESCRIPTOR_SIZE, HEADER_SIZE, MAX_DESCRIPTORS, MAX_MESSAGE_SIZE,
 };
 use libipc::abi::syscall::{USER_END, USER_IMAGE_BASE, VM_ANYWHERE_BASE};
 
@@ -33,6 +33,14 @@ pub enum MsgOutcome {
     Return(u64, u64),
     /// The thread waits; whoever wakes it writes its result.
     Blocked,
+}
+
+/// Where a message to send is: in the sender's buffer at this address, or in its registers
+/// (`options::SEND_REGISTERS`: the four words of a short message).
+#[derive(Clone, Copy)]
+enum Source {
+    Buffer(u64),
+    Registers([u64; 4]),
 }
 
 /// The result of a send.
@@ -60,7 +68,11 @@ impl Kernel {
     /// The `mach_msg` system call of `thread`.
     pub fn mach_msg(&mut self, thread: ThreadId, a: [u64; 6]) -> MsgOutcome {
         let [buffer, option, send_size, receive_limit, receive_name, timeout] = a;
-        let Some(task) = self.threads.get(thread).map(|t| t.task) else {
+        let Some((task, words)) = self
+            .threads
+            .get(thread)
+            .map(|t| (t.task, [t.frame.r12, t.frame.r13, t.frame.r14, t.frame.r15]))
+        else {
             return ret(MsgReturn::SendInvalidData, 0);
         };
         let wants_receive = option & options::RECEIVE != 0;
@@ -78,6 +90,7 @@ impl Kernel {
                 name: receive_name as u32,
                 deadline,
                 kept: KeptPage::NONE,
+                registers: option & options::RECEIVE_REGISTERS != 0,
             })
         } else {
             None
@@ -86,10 +99,15 @@ impl Kernel {
         if option & options::SEND != 0 {
             let send_deadline =
                 (option & options::SEND_TIMEOUT != 0).then(|| now() + ticks_from_ms(timeout));
+            let source = if option & options::SEND_REGISTERS != 0 {
+                Source::Registers(words)
+            } else {
+                Source::Buffer(buffer)
+            };
             match self.send(
                 task,
                 thread,
-                buffer,
+                source,
                 send_size,
                 send_deadline,
                 receive,
@@ -141,7 +159,7 @@ impl Kernel {
         &mut self,
         task: TaskId,
         thread: ThreadId,
-        buffer: u64,
+        source: Source,
         size: u64,
         deadline: Option<u64>,
         then: Option<ReceiveArgs>,
@@ -153,15 +171,25 @@ impl Kernel {
         if size > MAX_MESSAGE_SIZE as u64 {
             return Err(MsgReturn::SendTooLarge);
         }
-        let slice = UserSlice::new(buffer, size)
-            .validate(MAX_MESSAGE_SIZE)
-            .map_err(|_| MsgReturn::SendInvalidData)?;
         // Not cleared: only the copied-in prefix is ever read.
         let mut staging = [const { MaybeUninit::<u8>::uninit() }; MAX_MESSAGE_SIZE];
-        let bytes = {
-            let t = self.tasks.get_mut(task).ok_or(MsgReturn::SendInvalidData)?;
-            user::copy_in_uninit(&mut t.space, &mut self.objects, slice, &mut staging)
-                .map_err(|_| MsgReturn::SendInvalidData)?
+        let mut short;
+        let bytes = match source {
+            Source::Buffer(buffer) => {
+                let slice = UserSlice::new(buffer, size)
+                    .validate(MAX_MESSAGE_SIZE)
+                    .map_err(|_| MsgReturn::SendInvalidData)?;
+                let t = self.tasks.get_mut(task).ok_or(MsgReturn::SendInvalidData)?;
+                user::copy_in_uninit(&mut t.space, &mut self.objects, slice, &mut staging)
+                    .map_err(|_| MsgReturn::SendInvalidData)?
+            }
+            Source::Registers(words) => {
+                if size > registers::MAX_SIZE as u64 {
+                    return Err(MsgReturn::SendTooLarge);
+                }
+                short = registers::to_bytes(&words, size as u32);
+                &mut short[..size as usize]
+            }
         };
         let (head, body) = bytes.split_at_mut(HEADER_SIZE);
         let header = MessageHeader::from_bytes((&*head).try_into().expect("header size"));

@@ -12,31 +12,43 @@ use alloc::vec::Vec;
 use core::alloc::Layout;
 use core::fmt;
 use core::marker::PhantomData;
+use core::num::{NonZeroU32, NonZeroU64};
 
-/// A name for an object of type `T` in a [`Table<T>`].
+/// A name for an object of type `T` in a [`Table<T>`]: a slot index (low 32 bits) and the
+/// slot's generation (high 32 bits, never 0), in one word, so ids compare in one instruction
+/// and an `Option<Id>` is as small as an `Id` (the wait queues' links are).
 pub struct Id<T> {
-    index: u32,
-    generation: u32,
+    raw: NonZeroU64,
     _type: PhantomData<fn() -> T>,
 }
 
 impl<T> Id<T> {
+    #[inline(always)]
+    fn new(index: u32, generation: NonZeroU32) -> Self {
+        let raw = u64::from(generation.get()) << 32 | u64::from(index);
+        Id {
+            raw: NonZeroU64::new(raw).expect("the generation is not 0"),
+            _type: PhantomData,
+        }
+    }
+
     /// The slot number (small, dense: usable for reports and as a per-table key).
     pub fn index(self) -> u32 {
-        self.index
+        self.raw.get() as u32
+    }
+
+    fn generation(self) -> u32 {
+        (self.raw.get() >> 32) as u32
     }
 
     /// Packs the id into 64 bits (for kernel-internal use only: it never reaches user space).
     pub fn to_raw(self) -> u64 {
-        (u64::from(self.generation) << 32) | u64::from(self.index)
+        self.raw.get()
     }
 
-    pub fn from_raw(raw: u64) -> Self {
-        Id {
-            index: raw as u32,
-            generation: (raw >> 32) as u32,
-            _type: PhantomData,
-        }
+    /// The id `to_raw` packed (`None` for a value it cannot have made).
+    pub fn from_raw(raw: u64) -> Option<Self> {
+        Some(Self::new(raw as u32, NonZeroU32::new((raw >> 32) as u32)?))
     }
 }
 
@@ -48,7 +60,7 @@ impl<T> Clone for Id<T> {
 impl<T> Copy for Id<T> {}
 impl<T> PartialEq for Id<T> {
     fn eq(&self, other: &Self) -> bool {
-        self.index == other.index && self.generation == other.generation
+        self.to_raw() == other.to_raw()
     }
 }
 impl<T> Eq for Id<T> {}
@@ -59,7 +71,7 @@ impl<T> core::hash::Hash for Id<T> {
 }
 impl<T> fmt::Debug for Id<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "#{}.{}", self.index, self.generation)
+        write!(f, "#{}.{}", self.index(), self.generation())
     }
 }
 
@@ -87,7 +99,7 @@ pub fn try_box<T>(value: T) -> Result<Box<T>, OutOfMemory> {
 }
 
 struct Slot<T> {
-    generation: u32,
+    generation: NonZeroU32,
     object: Option<Box<T>>,
 }
 
@@ -130,7 +142,7 @@ impl<T> Table<T> {
                     .map_err(|_| OutOfMemory)?;
                 let index = u32::try_from(self.slots.len()).map_err(|_| OutOfMemory)?;
                 self.slots.push(Slot {
-                    generation: 0,
+                    generation: NonZeroU32::MIN,
                     object: None,
                 });
                 index
@@ -139,22 +151,18 @@ impl<T> Table<T> {
         let slot = &mut self.slots[index as usize];
         slot.object = Some(boxed);
         self.live += 1;
-        Ok(Id {
-            index,
-            generation: slot.generation,
-            _type: PhantomData,
-        })
+        Ok(Id::new(index, slot.generation))
     }
 
     pub fn get(&self, id: Id<T>) -> Option<&T> {
-        let slot = self.slots.get(id.index as usize)?;
-        (slot.generation == id.generation).then_some(())?;
+        let slot = self.slots.get(id.index() as usize)?;
+        (slot.generation.get() == id.generation()).then_some(())?;
         slot.object.as_deref()
     }
 
     pub fn get_mut(&mut self, id: Id<T>) -> Option<&mut T> {
-        let slot = self.slots.get_mut(id.index as usize)?;
-        (slot.generation == id.generation).then_some(())?;
+        let slot = self.slots.get_mut(id.index() as usize)?;
+        (slot.generation.get() == id.generation()).then_some(())?;
         slot.object.as_deref_mut()
     }
 
@@ -163,7 +171,7 @@ impl<T> Table<T> {
     /// Inlined: the IPC fast path takes three pairs a message.
     #[inline(always)]
     pub fn get_pair_mut(&mut self, a: Id<T>, b: Id<T>) -> Option<(&mut T, &mut T)> {
-        let (i, j) = (a.index as usize, b.index as usize);
+        let (i, j) = (a.index() as usize, b.index() as usize);
         if i == j || i.max(j) >= self.slots.len() {
             return None;
         }
@@ -174,21 +182,23 @@ impl<T> Table<T> {
             let (low, high) = self.slots.split_at_mut(i);
             (&mut high[0], &mut low[j])
         };
-        (x.generation == a.generation && y.generation == b.generation).then_some(())?;
+        (x.generation.get() == a.generation() && y.generation.get() == b.generation())
+            .then_some(())?;
         Some((x.object.as_deref_mut()?, y.object.as_deref_mut()?))
     }
 
     /// Removes the object; its id (and every copy of it) is stale from now on.
     pub fn remove(&mut self, id: Id<T>) -> Option<Box<T>> {
-        let slot = self.slots.get_mut(id.index as usize)?;
-        if slot.generation != id.generation {
+        let slot = self.slots.get_mut(id.index() as usize)?;
+        if slot.generation.get() != id.generation() {
             return None;
         }
         let object = slot.object.take()?;
-        slot.generation = slot.generation.wrapping_add(1);
+        slot.generation =
+            NonZeroU32::new(slot.generation.get().wrapping_add(1)).unwrap_or(NonZeroU32::MIN);
         // Never reallocates: `insert` keeps the free list's capacity at the slot count.
         debug_assert!(self.free.len() < self.free.capacity());
-        self.free.push(id.index);
+        self.free.push(id.index());
         self.live -= 1;
         Some(object)
     }
@@ -215,14 +225,7 @@ impl<T> Table<T> {
     pub fn iter(&self) -> impl Iterator<Item = (Id<T>, &T)> {
         self.slots.iter().enumerate().filter_map(|(index, slot)| {
             let object = slot.object.as_deref()?;
-            Some((
-                Id {
-                    index: index as u32,
-                    generation: slot.generation,
-                    _type: PhantomData,
-                },
-                object,
-            ))
+            Some((Id::new(index as u32, slot.generation), object))
         })
     }
 }
@@ -271,7 +274,22 @@ mod tests {
         assert_ne!(old, new);
         assert_eq!(t.get(old), None);
         assert_eq!(t.get(new), Some(&2));
-        assert_eq!(Id::<i32>::from_raw(new.to_raw()), new);
+        assert_eq!(Id::<i32>::from_raw(new.to_raw()), Some(new));
+    }
+
+    #[test]
+    fn ids_are_never_zero_and_options_of_them_are_as_small() {
+        assert_eq!(size_of::<Option<Id<u8>>>(), size_of::<Id<u8>>());
+        assert_eq!(Id::<u8>::from_raw(7), None); // generation 0: no id has it
+        let mut t = Table::new();
+        let mut id = t.insert(0u8).unwrap();
+        // The slot's generation wraps past u32::MAX to 1, never 0.
+        t.slots[0].generation = NonZeroU32::MAX;
+        id = Id::new(id.index(), NonZeroU32::MAX);
+        t.remove(id);
+        let next = t.insert(1u8).unwrap();
+        assert_eq!(next.generation(), 1);
+        assert_eq!(t.get(id), None);
     }
 
     #[test]

@@ -50,6 +50,9 @@ pub struct ReceiveArgs {
     pub deadline: Option<u64>,
     /// `buffer`'s page as translated when the wait began, if it was then mapped writable.
     pub kept: KeptPage,
+    /// A short message may come in registers (`options::RECEIVE_REGISTERS`): the fast path
+    /// delivers one there; everything else still goes into the buffer.
+    pub registers: bool,
 }
 
 /// A receive buffer's page kept translated while its thread waits: its direct-map address

@@ -119,8 +119,9 @@ impl Kernel {
         let Some(Some((raw, offset))) = kernel_space::with_mappings(|m| m.owner(frame)) else {
             return;
         };
-        let object = ObjectId::from_raw(raw);
-        let Some(o) = self.objects.get(object) else {
+        let Some((object, o)) =
+            ObjectId::from_raw(raw).and_then(|object| Some((object, self.objects.get(object)?)))
+        else {
             reactivate(frame);
             return;
         };

@@ -15,6 +15,7 @@ pub use libipc::rt::selftest::Case;
 
 pub const ALL: &[(&str, Case)] = &[
     ("rpc_echo", rpc_echo),
+    ("short_messages_in_registers", short_messages_in_registers),
     ("rights_and_reference_counts", rights_and_reference_counts),
     ("port_sets", port_sets),
     ("timeouts", timeouts),
@@ -102,6 +103,162 @@ fn rpc_echo() -> Result<(), String> {
             reply.header.local_port
         );
     }
+    ipc::send(
+        &OutMessage::new(roles::QUIT, server.name()),
+        &mut buffer,
+        None,
+    )
+    .map_err(err("quit"))?;
+    let status = task.wait().map_err(err("wait"))?;
+    check!(status == 0, "echo server exited with {status}");
+    Ok(())
+}
+
+/// A short message sent in registers (`options::SEND_REGISTERS`) by a raw `mach_msg`: the
+/// result and the four words that came back (the received message, when it came there).
+fn raw_register_call(
+    buffer: &mut MessageBuffer,
+    option: u64,
+    size: usize,
+    receive_name: u32,
+    words: [u64; 4],
+) -> (sys::SyscallResult, [u64; 4]) {
+    let mut words = words;
+    // SAFETY: the buffer is ours and the kernel writes at most its length into it.
+    let result = unsafe {
+        sys::mach_msg_registers(
+            buffer.0.as_mut_ptr(),
+            option,
+            size,
+            buffer.0.len(),
+            receive_name,
+            5000,
+            &mut words,
+        )
+    };
+    (result, words)
+}
+
+/// Short messages in registers: queued when no one waits and received into the buffer as any
+/// other (the general path), handed over register to register to a server waiting with
+/// `RECEIVE_REGISTERS` (the fast path), refused when larger than registers hold.
+fn short_messages_in_registers() -> Result<(), String> {
+    use libipc::abi::message::{options, registers, MessageHeader, HEADER_SIZE};
+    let port = ReceiveRight::allocate().map_err(err("allocate"))?;
+    let send = port.make_send().map_err(err("make send"))?;
+    let mut buffer = MessageBuffer::new();
+    let body: [u8; 12] = core::array::from_fn(|i| 0xa0 + i as u8);
+    let header = |id| MessageHeader {
+        bits: MessageHeader::bits(Disposition::CopySend, None, false),
+        size: 0,
+        remote_port: send.name(),
+        local_port: 0,
+        voucher: 0,
+        id,
+    };
+    let size = HEADER_SIZE + body.len();
+    // Queued (nobody receives yet), then received by a receive that takes no registers and
+    // by one that does: both find it in the buffer.
+    for (id, receive_option) in [(41, options::RECEIVE), (42, options::RECEIVE_REGISTERS)] {
+        let words = registers::pack(&header(id), &body);
+        let (r, _) = raw_register_call(
+            &mut buffer,
+            options::SEND | options::SEND_REGISTERS | options::SEND_TIMEOUT,
+            size,
+            0,
+            words,
+        );
+        check!(r.code == 0, "register send {id}: {:#x}", r.code);
+        buffer.0[..64].fill(0xee);
+        let (r, _) = raw_register_call(
+            &mut buffer,
+            options::RECEIVE | options::RECEIVE_TIMEOUT | receive_option,
+            0,
+            port.name(),
+            [0; 4],
+        );
+        check!(r.code == 0, "receive {id}: {:#x}", r.code);
+        check!(
+            r.value == size as u64,
+            "a queued message comes into the buffer ({:#x} bytes)",
+            r.value
+        );
+        let received = ipc::Received::parse(&buffer.0, size).map_err(err("parse"))?;
+        check!(
+            received.id() == id && received.body == body && received.header.size == size as u32,
+            "received {:?} with body {:?}",
+            received.header,
+            received.body
+        );
+    }
+    // Larger than the registers hold.
+    let (r, _) = raw_register_call(
+        &mut buffer,
+        options::SEND | options::SEND_REGISTERS | options::SEND_TIMEOUT,
+        registers::MAX_SIZE + 4,
+        0,
+        registers::pack(&header(43), &body),
+    );
+    check!(
+        r.code == MsgReturn::SendTooLarge as u64,
+        "a register send of {} bytes: {:#x}",
+        registers::MAX_SIZE + 4,
+        r.code
+    );
+
+    // Calls to an echo server waiting in `reply_and_receive` (which takes registers): once it
+    // waits, request and reply go register to register. Every reply is checked either way.
+    let (task, _rendezvous, server) = spawn_role(roles::ECHO, true)?;
+    let server = server.expect("introduced");
+    let reply_port = ReceiveRight::allocate().map_err(err("reply port"))?;
+    let mut in_registers = 0;
+    for i in 0..20u8 {
+        let body: [u8; 16] = core::array::from_fn(|j| i.wrapping_mul(16) + j as u8);
+        let request = MessageHeader {
+            bits: MessageHeader::bits(
+                Disposition::CopySend,
+                Some(Disposition::MakeSendOnce),
+                false,
+            ),
+            size: 0,
+            remote_port: server.name(),
+            local_port: reply_port.name(),
+            voucher: 0,
+            id: roles::ECHO_REQUEST,
+        };
+        let (r, words) = raw_register_call(
+            &mut buffer,
+            options::SEND
+                | options::RECEIVE
+                | options::SEND_REGISTERS
+                | options::RECEIVE_REGISTERS
+                | options::RECEIVE_TIMEOUT,
+            HEADER_SIZE + 16,
+            reply_port.name(),
+            registers::pack(&request, &body),
+        );
+        check!(r.code == 0, "call {i}: {:#x}", r.code);
+        let size = (r.value & !registers::IN_REGISTERS) as usize;
+        let bytes;
+        let reply = if r.value & registers::IN_REGISTERS != 0 {
+            in_registers += 1;
+            bytes = registers::to_bytes(&words, size as u32);
+            ipc::Received::parse(&bytes, size)
+        } else {
+            ipc::Received::parse(&buffer.0, size)
+        }
+        .map_err(err("parse reply"))?;
+        check!(
+            reply.body == body && reply.header.local_port == reply_port.name(),
+            "reply {i}: {:?}, body {:?}",
+            reply.header,
+            reply.body
+        );
+    }
+    check!(
+        in_registers > 0,
+        "no reply came in registers from a server waiting for requests"
+    );
     ipc::send(
         &OutMessage::new(roles::QUIT, server.name()),
         &mut buffer,
@@ -367,13 +524,18 @@ fn no_senders_notification() -> Result<(), String> {
     let send = port.make_send().map_err(err("make send"))?;
     sys::port_request_notification(port.name(), notify::NO_SENDERS, notify_port.name())
         .map_err(err("request"))?;
-    let task = Task::spawn("ipc_test", Some(&send), roles::EXIT).map_err(err("spawn"))?;
+    // The child says hello through its right and then keeps it until it is terminated (a
+    // child that exited by itself could do so before the first check below).
+    let task = Task::spawn("ipc_test", Some(&send), roles::SLEEP).map_err(err("spawn"))?;
     drop(send);
     let mut buffer = MessageBuffer::new();
+    let hello = ipc::receive(port.name(), &mut buffer, Some(5000)).map_err(err("hello"))?;
+    check!(hello.id() == roles::HELLO, "hello has id {}", hello.id());
     check!(
         ipc::receive(notify_port.name(), &mut buffer, Some(0)).is_err(),
         "notified while the child holds a right"
     );
+    task.terminate().map_err(err("terminate"))?;
     task.wait().map_err(err("wait"))?;
     let note =
         ipc::receive(notify_port.name(), &mut buffer, Some(1000)).map_err(err("notification"))?;
