@@ -80,6 +80,12 @@ unsafe fn copy_body(source: *const u8, target: *mut u8, len: usize) {
     }
 }
 
+/// The header bits of the usual call: a copy of a send right, a send-once reply right made
+/// from the caller's receive right.
+const USUAL_CALL: u32 = Disposition::CopySend as u32 | (Disposition::MakeSendOnce as u32) << 8;
+/// The header bits of the usual reply: the send-once right moved, no reply right.
+const USUAL_REPLY: u32 = Disposition::MoveSendOnce as u32;
+
 /// Where the sender's message lies when it is in memory.
 #[derive(Clone, Copy)]
 struct SourcePage {
@@ -129,7 +135,21 @@ impl Kernel {
         let words = [f.r12, f.r13, f.r14, f.r15];
         let (task, record) = (t.task, t.task_record);
         let t: *mut Thread = t;
-        self.call_fast_path(thread, t, task, record, a, words)
+        // One copy of the path for each place a message can be, so neither carries the
+        // other's steps, and for a message in registers one each for the usual call and the
+        // usual reply, whose header bits are then known in advance.
+        if a[1] & options::SEND_REGISTERS == 0 {
+            return self.call_fast_path::<false, 0>(thread, t, task, record, a, words);
+        }
+        match words[0] as u32 {
+            USUAL_CALL => {
+                self.call_fast_path::<true, USUAL_CALL>(thread, t, task, record, a, words)
+            }
+            USUAL_REPLY => {
+                self.call_fast_path::<true, USUAL_REPLY>(thread, t, task, record, a, words)
+            }
+            _ => self.call_fast_path::<true, 0>(thread, t, task, record, a, words),
+        }
     }
 
     /// Runs a call or reply-and-receive on the fast path if it qualifies (`None`: use the
@@ -137,7 +157,7 @@ impl Kernel {
     /// by the caller: the fast path holds it (and its task's) by pointer rather than looking either
     /// up again. Both are boxed (they do not move) and nothing here removes a thread or task.
     #[inline(always)]
-    fn call_fast_path(
+    fn call_fast_path<const SENT_IN_REGISTERS: bool, const BITS: u32>(
         &mut self,
         thread: ThreadId,
         sender_thread: *mut Thread,
@@ -157,7 +177,9 @@ impl Kernel {
         }
         let size = send_size as usize;
         let receive_name = u32::try_from(receive_name).ok()?;
-        let sent_in_registers = option & options::SEND_REGISTERS != 0;
+        // The caller chose the copy by this bit.
+        let sent_in_registers = SENT_IN_REGISTERS;
+        debug_assert_eq!(option & options::SEND_REGISTERS != 0, sent_in_registers);
 
         // Read before the sender's page is translated: the page kept for its wait below.
         let stamp = crate::vm::pmap::stamp();
@@ -203,9 +225,16 @@ impl Kernel {
                 }),
             )
         };
-        if header.bits & !0xffff != 0 {
+        // The copy for one header's bits knows them (and what follows from them) in advance.
+        let bits = match BITS {
+            0 => header.bits,
+            known if header.bits == known => known,
+            _ => return None,
+        };
+        if bits & !0xffff != 0 {
             return None; // complex, or bits the general path refuses
         }
+        let header = MessageHeader { bits, ..header };
         let remote = Disposition::from_raw(header.remote_disposition())?;
         let needed = match remote {
             Disposition::CopySend => Rights::SEND,
