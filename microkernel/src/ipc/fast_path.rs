@@ -15,7 +15,6 @@ use super::port::Receiver;
 use super::space::{Object, Rights};
 use crate::arch::trap::TrapFrame;
 use crate::kern::kernel::Kernel;
-use crate::kern::task::{Task, TaskId};
 use crate::kern::thread::{
     Continuation, KeptPage, ReceiveArgs, ReceiveFrom, TaskRecord, Thread, ThreadId, ThreadState,
 };
@@ -95,6 +94,8 @@ struct SourcePage {
     writable: bool,
     /// Direct-map address of the message.
     source: u64,
+    /// `pmap::stamp()` read before the translation.
+    stamp: u64,
 }
 
 /// A hand-off the fast path made: where the receiver, now the current thread, resumes.
@@ -133,22 +134,18 @@ impl Kernel {
         }
         let a = [f.rdi, f.rsi, f.rdx, f.r10, f.r8, f.r9];
         let words = [f.r12, f.r13, f.r14, f.r15];
-        let (task, record) = (t.task, t.task_record);
+        let record = t.task_record;
         let t: *mut Thread = t;
         // One copy of the path for each place a message can be, so neither carries the
         // other's steps, and for a message in registers one each for the usual call and the
         // usual reply, whose header bits are then known in advance.
         if a[1] & options::SEND_REGISTERS == 0 {
-            return self.call_fast_path::<false, 0>(thread, t, task, record, a, words);
+            return self.call_fast_path::<false, 0>(thread, t, record, a, words);
         }
         match words[0] as u32 {
-            USUAL_CALL => {
-                self.call_fast_path::<true, USUAL_CALL>(thread, t, task, record, a, words)
-            }
-            USUAL_REPLY => {
-                self.call_fast_path::<true, USUAL_REPLY>(thread, t, task, record, a, words)
-            }
-            _ => self.call_fast_path::<true, 0>(thread, t, task, record, a, words),
+            USUAL_CALL => self.call_fast_path::<true, USUAL_CALL>(thread, t, record, a, words),
+            USUAL_REPLY => self.call_fast_path::<true, USUAL_REPLY>(thread, t, record, a, words),
+            _ => self.call_fast_path::<true, 0>(thread, t, record, a, words),
         }
     }
 
@@ -161,12 +158,11 @@ impl Kernel {
         &mut self,
         thread: ThreadId,
         sender_thread: *mut Thread,
-        task: TaskId,
         task_record: Option<TaskRecord>,
         a: [u64; 6],
         words: [u64; 4],
     ) -> Option<Handoff> {
-        let [buffer, option, send_size, receive_limit, receive_name, _] = a;
+        let [buffer, option, send_size, _, receive_name, _] = a;
         const IN_REGISTERS: u64 = options::SEND_REGISTERS | options::RECEIVE_REGISTERS;
         if option & !IN_REGISTERS != options::SEND | options::RECEIVE
             || send_size < HEADER_SIZE as u64
@@ -181,16 +177,12 @@ impl Kernel {
         let sent_in_registers = SENT_IN_REGISTERS;
         debug_assert_eq!(option & options::SEND_REGISTERS != 0, sent_in_registers);
 
-        // Read before the sender's page is translated: the page kept for its wait below.
-        let stamp = crate::vm::pmap::stamp();
-        let sender: *mut Task = match task_record {
-            // SAFETY: the running thread is live, so its task is; nothing else refers to it.
-            Some(record) => unsafe { record.get() },
-            None => self.tasks.get_mut(task)?,
-        };
-        // SAFETY: a live boxed task (as above); no task is removed while the fast path runs,
-        // and the only other task it touches is the receiver's, checked to be another one.
-        let sender = unsafe { &mut *sender };
+        // The sender's task (a thread in the table always has its record).
+        let sender_record = task_record?;
+        // SAFETY: the running thread is live, so its task is, boxed; no task is removed while
+        // the fast path runs, and the only other task it touches is the receiver's, checked to
+        // be another one.
+        let sender = unsafe { sender_record.get() };
         // The message: in the sender's registers, or its header in the sender's page
         // (faulting it in is harmless: the general path would do the same).
         let (header, source) = if sent_in_registers {
@@ -202,6 +194,8 @@ impl Kernel {
             if !one_user_page(buffer, send_size) {
                 return None;
             }
+            // Read before the sender's page is translated: the page kept for its wait below.
+            let stamp = crate::vm::pmap::stamp();
             let (frame, writable) = sender
                 .space
                 .frame_and_writable(
@@ -222,6 +216,7 @@ impl Kernel {
                     page,
                     writable,
                     source,
+                    stamp,
                 }),
             )
         };
@@ -307,19 +302,20 @@ impl Kernel {
         };
         if args.from != ReceiveFrom::Port(destination_port)
             || args.limit < send_size as u32
-            || r.task == task
             // A message in registers goes to a receiver that takes it there; one in memory
             // goes into the receiver's buffer.
             || (if sent_in_registers { !args.registers } else { !one_user_page(args.buffer, send_size) })
         {
             return None;
         }
-        let rt = match r.task_record {
-            // SAFETY: the receiver is live (just looked up), so its task is, and that task is
-            // not the sender's (checked above): no other reference to it is in use.
-            Some(record) => unsafe { record.get() },
-            None => self.tasks.get_mut(r.task)?,
-        };
+        // The receiver's task, another than the sender's.
+        let receiver_record = r.task_record?;
+        if receiver_record == sender_record {
+            return None;
+        }
+        // SAFETY: the receiver is live (just looked up), so its task is, and that task is not
+        // the sender's (checked above): no other reference to it is in use.
+        let rt = unsafe { receiver_record.get() };
         // Another task than `rt` (checked above).
         let st = sender;
         // The receiver's buffer for a message in memory, writable (faulted in as the general
@@ -383,18 +379,25 @@ impl Kernel {
             _ => {
                 // Register to register: the header as `registers` lays it out, the body words
                 // as they came.
-                r.frame.r12 = u64::from(out.bits) | u64::from(out.id) << 32;
+                // (The id, the body and the size read again from the sender's registers.)
+                r.frame.r12 = u64::from(out.bits) | (s.frame.r12 & !0xffff_ffff);
                 r.frame.r13 = u64::from(out.remote_port) | u64::from(out.local_port) << 32;
-                r.frame.r14 = words[2];
-                r.frame.r15 = words[3];
-                r.frame.rdx = send_size | registers::IN_REGISTERS;
+                r.frame.r14 = s.frame.r14;
+                r.frame.r15 = s.frame.r15;
+                r.frame.rdx = s.frame.rdx | registers::IN_REGISTERS;
             }
         }
         // The rights: the one the message went with used up, a send-once right made for the
         // reply.
         if remote == Disposition::MoveSendOnce {
-            if st.ipc.take_reply(header.remote_port).is_none() {
-                let _ = st.ipc.take_send_once(header.remote_port);
+            // (A name in registers read again from them.)
+            let name = if SENT_IN_REGISTERS {
+                s.frame.r13 as u32
+            } else {
+                header.remote_port
+            };
+            if st.ipc.take_reply(name).is_none() {
+                let _ = st.ipc.take_send_once(name);
             }
             d.send_once_rights = d.send_once_rights.saturating_sub(1);
         }
@@ -412,22 +415,27 @@ impl Kernel {
         let previous_tail = own.receivers.push_back_unlinked(thread);
         s.queue_next = None;
         s.state = ThreadState::Blocked;
+        // The receive half's arguments read again from the sender's registers (rather than
+        // kept in the compiler's registers all the way).
+        let f = &s.frame;
+        let registers = f.rsi & options::RECEIVE_REGISTERS != 0;
         s.continuation = Continuation::Receive(ReceiveArgs {
-            buffer,
-            limit: receive_limit.min(u64::from(u32::MAX)) as u32,
+            buffer: f.rdi,
+            limit: f.r10.min(u64::from(u32::MAX)) as u32,
             from: ReceiveFrom::Port(own_port),
-            name: receive_name,
+            name: f.r8 as u32,
             deadline: None,
             // Its buffer is the one it sent from: that page, if mapped writable.
             kept: match source {
                 Some(SourcePage {
                     page,
                     writable: true,
+                    stamp,
                     ..
                 }) => KeptPage { page, stamp },
                 _ => KeptPage::NONE,
             },
-            registers: option & options::RECEIVE_REGISTERS != 0,
+            registers,
         });
         let receiver_frame: *const TrapFrame = &r.frame;
         let receiver_pmap: *const Pmap = rt.space.pmap();

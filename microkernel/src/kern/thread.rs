@@ -121,7 +121,7 @@ pub struct Thread {
 
 /// A pointer to a thread's task record. Valid while the thread lives: a task's threads are
 /// removed before the task, and a task's record is boxed (it never moves).
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, PartialEq, Eq)]
 pub struct TaskRecord(NonNull<Task>);
 
 // SAFETY: only dereferenced with the kernel lock held (through `&mut Kernel`), like the

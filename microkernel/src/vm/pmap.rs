@@ -195,11 +195,9 @@ impl Pmap {
 
     /// Makes this the current address space, if it is not already.
     pub fn activate(&self) {
-        let current = x86_64::registers::control::Cr3::read_raw()
-            .0
-            .start_address()
-            .as_u64();
-        if current != self.root {
+        // Compared as loaded: `paging::activate` loads the bare root, and a CR3 with flag bits
+        // (as a boot loader may leave it) only costs one needless reload.
+        if paging::loaded_root() != self.root {
             // SAFETY: the kernel half of every pmap is the kernel's, so the kernel keeps
             // running with its code, stack and data mapped after the switch.
             unsafe { paging::activate(self.root) };

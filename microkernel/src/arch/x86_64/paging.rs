@@ -251,6 +251,18 @@ pub unsafe fn activate(root: u64) {
     unsafe { core::arch::asm!("mov cr3, {}", in(reg) root, options(nostack, preserves_flags)) };
 }
 
+/// CR3 as it is, flag bits and all (equal to a root `activate` loaded).
+#[cfg(target_os = "none")]
+#[inline(always)]
+pub fn loaded_root() -> u64 {
+    let cr3: u64;
+    // SAFETY: reading CR3 has no side effects.
+    unsafe {
+        core::arch::asm!("mov {}, cr3", out(reg) cr3, options(nostack, nomem, preserves_flags))
+    };
+    cr3
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
