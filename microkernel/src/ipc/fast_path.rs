@@ -12,7 +12,7 @@
 //! from the sender's page to the receiver's in one copy, with the header rewritten on the way.
 
 use super::port::Receiver;
-use super::space::{Object, Rights};
+use super::space::Rights;
 use crate::arch::trap::TrapFrame;
 use crate::kern::kernel::Kernel;
 use crate::kern::thread::{
@@ -244,26 +244,12 @@ impl Kernel {
 
         // The sender's names: destination, reply port, receive port.
         let space = &sender.ipc;
-        let destination = space.lookup(header.remote_port)?;
-        let (Object::Port(destination_port), true) =
-            (destination.object, destination.rights.contains(needed))
-        else {
-            return None;
-        };
-        let own = space.lookup(receive_name)?;
-        let (Object::Port(own_port), true) = (own.object, own.rights.contains(Rights::RECEIVE))
-        else {
-            return None;
-        };
+        let destination_port = space.port_with(header.remote_port, needed)?;
+        let own_port = space.port_with(receive_name, Rights::RECEIVE)?;
         let reply_port = if make_reply && header.local_port == receive_name {
             Some(own_port) // the usual call: replies come to the port it receives on
         } else if make_reply {
-            let reply = space.lookup(header.local_port)?;
-            let (Object::Port(port), true) = (reply.object, reply.rights.contains(Rights::RECEIVE))
-            else {
-                return None;
-            };
-            Some(port)
+            Some(space.port_with(header.local_port, Rights::RECEIVE)?)
         } else {
             None
         };

@@ -165,6 +165,22 @@ impl<P: Copy + Eq + Hash, S: Copy + Eq> IpcSpace<P, S> {
         slot.entry.as_ref()
     }
 
+    /// The port `name` names, if it holds (at least) `rights` for it: `lookup` and the
+    /// checks of the entry in one match, for the IPC fast path.
+    #[inline(always)]
+    pub fn port_with(&self, name: PortName, rights: Rights) -> Option<P> {
+        let (index, generation) = split(name);
+        let slot = self.slot(index)?;
+        match slot.entry {
+            Some(Entry {
+                object: Object::Port(port),
+                rights: held,
+                ..
+            }) if slot.generation == generation && held.contains(rights) => Some(port),
+            _ => None,
+        }
+    }
+
     fn lookup_mut(&mut self, name: PortName) -> Option<&mut Entry<P, S>> {
         let (index, generation) = split(name);
         let slot = self.slot_mut(index)?;
@@ -565,6 +581,27 @@ mod tests {
         assert!(e.rights.contains(Rights::RECEIVE.with(Rights::SEND)));
         assert_eq!(e.user_references, 2);
         assert_eq!(s.insert_receive(7), Err(KernReturn::InvalidRight));
+    }
+
+    #[test]
+    fn port_with_answers_only_for_the_rights_held() {
+        let mut s = Space::new(100);
+        let both = s.insert_receive(7).unwrap();
+        s.insert_send(7).unwrap();
+        let send = s.insert_send(8).unwrap().name();
+        let once = s.insert_send_once(9).unwrap();
+        let set = s.insert_port_set(1).unwrap();
+        assert_eq!(s.port_with(both, Rights::RECEIVE), Some(7));
+        assert_eq!(s.port_with(both, Rights::SEND), Some(7));
+        assert_eq!(s.port_with(send, Rights::SEND), Some(8));
+        assert_eq!(s.port_with(send, Rights::RECEIVE), None);
+        assert_eq!(s.port_with(once, Rights::SEND_ONCE), Some(9)); // the reply slot
+        assert_eq!(s.port_with(once, Rights::SEND), None);
+        assert_eq!(s.port_with(set, Rights::RECEIVE), None);
+        assert_eq!(s.port_with(send + 1, Rights::SEND), None); // another generation
+        assert_eq!(s.port_with(0x7f_0001, Rights::SEND), None); // no such slot
+        s.remove_send(send, 1).unwrap();
+        assert_eq!(s.port_with(send, Rights::SEND), None);
     }
 
     #[test]

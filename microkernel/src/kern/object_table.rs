@@ -98,9 +98,48 @@ pub fn try_box<T>(value: T) -> Result<Box<T>, OutOfMemory> {
     }
 }
 
+/// A slot's `id` while it is empty: this index, which no id of the slot has (insert never
+/// hands it out), and the generation the next object will get.
+const EMPTY_INDEX: u32 = u32::MAX;
+
 struct Slot<T> {
-    generation: NonZeroU32,
+    /// The raw id of the object in the slot; while it is empty, [`EMPTY_INDEX`] with the next
+    /// generation. So an id matches its slot's `id` only while its object is there, and a
+    /// lookup is one comparison. Invariant: `object` is `Some` exactly when the low half of
+    /// `id` is the slot's own index.
+    id: u64,
     object: Option<Box<T>>,
+}
+
+impl<T> Slot<T> {
+    fn empty(generation: NonZeroU32) -> Self {
+        Slot {
+            id: u64::from(generation.get()) << 32 | u64::from(EMPTY_INDEX),
+            object: None,
+        }
+    }
+
+    /// The object, if `id` names it.
+    #[inline(always)]
+    fn object_mut(&mut self, id: Id<T>) -> Option<&mut T> {
+        if self.id != id.to_raw() {
+            return None;
+        }
+        debug_assert!(self.object.is_some());
+        // SAFETY: `id` names this slot (its index is how the slot was found), so by the
+        // invariant the slot holds an object.
+        Some(unsafe { self.object.as_deref_mut().unwrap_unchecked() })
+    }
+
+    #[inline(always)]
+    fn object(&self, id: Id<T>) -> Option<&T> {
+        if self.id != id.to_raw() {
+            return None;
+        }
+        debug_assert!(self.object.is_some());
+        // SAFETY: as in `object_mut`.
+        Some(unsafe { self.object.as_deref().unwrap_unchecked() })
+    }
 }
 
 /// Owns objects of one type and names them by [`Id`].
@@ -140,31 +179,30 @@ impl<T> Table<T> {
                 self.free
                     .try_reserve(slots - self.free.len())
                     .map_err(|_| OutOfMemory)?;
-                let index = u32::try_from(self.slots.len()).map_err(|_| OutOfMemory)?;
-                self.slots.push(Slot {
-                    generation: NonZeroU32::MIN,
-                    object: None,
-                });
+                let index = u32::try_from(self.slots.len())
+                    .ok()
+                    .filter(|index| *index != EMPTY_INDEX)
+                    .ok_or(OutOfMemory)?;
+                self.slots.push(Slot::empty(NonZeroU32::MIN));
                 index
             }
         };
         let slot = &mut self.slots[index as usize];
+        let generation = NonZeroU32::new((slot.id >> 32) as u32).expect("generations are not 0");
+        let id = Id::new(index, generation);
+        slot.id = id.to_raw();
         slot.object = Some(boxed);
         self.live += 1;
-        Ok(Id::new(index, slot.generation))
+        Ok(id)
     }
 
     pub fn get(&self, id: Id<T>) -> Option<&T> {
-        let slot = self.slots.get(id.index() as usize)?;
-        (slot.generation.get() == id.generation()).then_some(())?;
-        slot.object.as_deref()
+        self.slots.get(id.index() as usize)?.object(id)
     }
 
     #[inline]
     pub fn get_mut(&mut self, id: Id<T>) -> Option<&mut T> {
-        let slot = self.slots.get_mut(id.index() as usize)?;
-        (slot.generation.get() == id.generation()).then_some(())?;
-        slot.object.as_deref_mut()
+        self.slots.get_mut(id.index() as usize)?.object_mut(id)
     }
 
     /// Two different objects at once, both mutable: `None` if either id is stale or both
@@ -187,12 +225,12 @@ impl<T> Table<T> {
     /// Removes the object; its id (and every copy of it) is stale from now on.
     pub fn remove(&mut self, id: Id<T>) -> Option<Box<T>> {
         let slot = self.slots.get_mut(id.index() as usize)?;
-        if slot.generation.get() != id.generation() {
+        if slot.id != id.to_raw() {
             return None;
         }
         let object = slot.object.take()?;
-        slot.generation =
-            NonZeroU32::new(slot.generation.get().wrapping_add(1)).unwrap_or(NonZeroU32::MIN);
+        let next = NonZeroU32::new(id.generation().wrapping_add(1)).unwrap_or(NonZeroU32::MIN);
+        *slot = Slot::empty(next);
         // Never reallocates: `insert` keeps the free list's capacity at the slot count.
         debug_assert!(self.free.len() < self.free.capacity());
         self.free.push(id.index());
@@ -220,9 +258,9 @@ impl<T> Table<T> {
 
     /// Every live object with its id.
     pub fn iter(&self) -> impl Iterator<Item = (Id<T>, &T)> {
-        self.slots.iter().enumerate().filter_map(|(index, slot)| {
+        self.slots.iter().filter_map(|slot| {
             let object = slot.object.as_deref()?;
-            Some((Id::new(index as u32, slot.generation), object))
+            Some((Id::from_raw(slot.id)?, object))
         })
     }
 }
@@ -281,12 +319,30 @@ mod tests {
         let mut t = Table::new();
         let mut id = t.insert(0u8).unwrap();
         // The slot's generation wraps past u32::MAX to 1, never 0.
-        t.slots[0].generation = NonZeroU32::MAX;
         id = Id::new(id.index(), NonZeroU32::MAX);
+        t.slots[0].id = id.to_raw();
         t.remove(id);
         let next = t.insert(1u8).unwrap();
         assert_eq!(next.generation(), 1);
         assert_eq!(t.get(id), None);
+    }
+
+    #[test]
+    fn an_empty_slot_answers_to_no_id() {
+        let mut t = Table::new();
+        let a = t.insert(1u8).unwrap();
+        t.remove(a);
+        // Every generation the empty slot could be asked with, the next one included.
+        for generation in [a.generation(), a.generation() + 1, a.generation() + 2] {
+            let id = Id::new(a.index(), NonZeroU32::new(generation).unwrap());
+            assert_eq!(t.get(id), None);
+            assert_eq!(t.get_mut(id), None);
+            assert!(t.remove(id).is_none());
+        }
+        assert_eq!(t.slots[0].id as u32, EMPTY_INDEX);
+        let b = t.insert(2u8).unwrap();
+        assert_eq!((b.index(), b.generation()), (a.index(), a.generation() + 1));
+        assert_eq!(t.get(b), Some(&2));
     }
 
     #[test]
