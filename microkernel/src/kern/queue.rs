@@ -14,7 +14,6 @@ pub trait Links<K: Copy + PartialEq> {
 pub struct Fifo<K> {
     head: Option<K>,
     tail: Option<K>,
-    len: usize,
 }
 
 impl<K> Default for Fifo<K> {
@@ -28,7 +27,6 @@ impl<K> Fifo<K> {
         Fifo {
             head: None,
             tail: None,
-            len: 0,
         }
     }
 }
@@ -38,8 +36,16 @@ impl<K: Copy + PartialEq> Fifo<K> {
         self.head.is_none()
     }
 
-    pub fn len(&self) -> usize {
-        self.len
+    /// Elements queued, counted by walking the links (no count is kept: queueing is on the
+    /// IPC fast path).
+    pub fn len(&self, links: &impl Links<K>) -> usize {
+        let mut count = 0;
+        let mut cursor = self.head;
+        while let Some(element) = cursor {
+            count += 1;
+            cursor = links.next(element);
+        }
+        count
     }
 
     pub fn front(&self) -> Option<K> {
@@ -53,7 +59,6 @@ impl<K: Copy + PartialEq> Fifo<K> {
             None => self.head = Some(element),
         }
         self.tail = Some(element);
-        self.len += 1;
     }
 
     pub fn pop_front(&mut self, links: &mut impl Links<K>) -> Option<K> {
@@ -63,7 +68,6 @@ impl<K: Copy + PartialEq> Fifo<K> {
             self.tail = None;
         }
         links.set_next(head, None);
-        self.len -= 1;
         Some(head)
     }
 
@@ -75,7 +79,6 @@ impl<K: Copy + PartialEq> Fifo<K> {
         if next.is_none() {
             self.tail = None;
         }
-        self.len -= 1;
         Some(head)
     }
 
@@ -87,7 +90,6 @@ impl<K: Copy + PartialEq> Fifo<K> {
             self.head = Some(element);
         }
         self.tail = Some(element);
-        self.len += 1;
         previous
     }
 
@@ -106,7 +108,6 @@ impl<K: Copy + PartialEq> Fifo<K> {
                     self.tail = previous;
                 }
                 links.set_next(current, None);
-                self.len -= 1;
                 return true;
             }
             previous = Some(current);
@@ -175,8 +176,8 @@ impl<K: Copy + PartialEq> RunQueues<K> {
         removed
     }
 
-    pub fn len(&self) -> usize {
-        self.levels.iter().map(Fifo::len).sum()
+    pub fn len(&self, links: &impl Links<K>) -> usize {
+        self.levels.iter().map(|level| level.len(links)).sum()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -210,7 +211,7 @@ mod tests {
         assert!(q.remove(&mut links, 4));
         assert!(q.remove(&mut links, 2));
         assert!(!q.remove(&mut links, 2));
-        assert_eq!(q.len(), 2);
+        assert_eq!(q.len(&links), 2);
         q.push_back(&mut links, 6);
         let order: Vec<usize> = core::iter::from_fn(|| q.pop_front(&mut links)).collect();
         assert_eq!(order, vec![1, 3, 6]);
@@ -226,7 +227,7 @@ mod tests {
         let previous = q.push_back_unlinked(6);
         assert_eq!(previous, Some(5));
         links.set_next(5, Some(6));
-        assert_eq!(q.len(), 3);
+        assert_eq!(q.len(&links), 3);
         let next = links.next(3);
         assert_eq!(q.pop_front_unlinked(next), Some(3));
         links.set_next(3, None);
@@ -260,6 +261,6 @@ mod tests {
         rq.enqueue(&mut links, 2, 7);
         assert!(rq.remove(&mut links, 2, 7));
         assert_eq!(rq.highest(), Some(5));
-        assert_eq!(rq.len(), 1);
+        assert_eq!(rq.len(&links), 1);
     }
 }

@@ -62,6 +62,19 @@ pub fn init_boot_cpu(kernel_stack_top: u64, apic_id: u32) {
     }
 }
 
+/// Makes the saved-register frame ending at `frame_end` the one this CPU's user-mode entries
+/// fill (syscalls through `gs:[16]`, interrupts and exceptions through the TSS).
+#[inline(always)]
+pub fn set_frame_end(frame_end: u64) {
+    // SAFETY: GS base points at this CPU's initialised PerCpu (see `current`), whose
+    // `frame_end` is at offset 16 (asserted above); only this CPU writes it, with interrupts
+    // disabled, and only its own entry code reads it.
+    unsafe {
+        core::arch::asm!("mov gs:[16], {}", in(reg) frame_end, options(nostack, preserves_flags))
+    };
+    super::gdt::set_interrupt_stack(frame_end);
+}
+
 /// This CPU's area.
 pub fn current() -> &'static PerCpu {
     let pointer: *const PerCpu;
@@ -83,17 +96,6 @@ impl PerCpu {
     pub fn kernel_stack_top(&self) -> u64 {
         self.kernel_stack_top
     }
-    /// Makes the saved-register frame ending at `frame_end` the one user-mode entries fill
-    /// (syscalls through `gs:[16]`, interrupts and exceptions through the TSS).
-    #[inline(always)]
-    pub fn set_frame_end(&self, frame_end: u64) {
-        let this = self as *const PerCpu as *mut PerCpu;
-        // SAFETY: only this CPU writes its own area, with interrupts disabled (kernel code
-        // runs with IF clear), and the field is a plain u64 read only by this CPU's entry code.
-        unsafe { (*this).frame_end = frame_end };
-        super::gdt::set_interrupt_stack(frame_end);
-    }
-
     pub fn ticks(&self) -> u64 {
         self.ticks.load(Ordering::Relaxed)
     }

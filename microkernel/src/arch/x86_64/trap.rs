@@ -191,7 +191,7 @@ unsafe extern "C" {
 /// must be the thread's.
 #[inline(always)]
 pub unsafe fn return_to_user(frame: *const TrapFrame) -> ! {
-    super::percpu::current().set_frame_end(frame as u64 + core::mem::size_of::<TrapFrame>() as u64);
+    super::percpu::set_frame_end(frame as u64 + core::mem::size_of::<TrapFrame>() as u64);
     // SAFETY: the caller vouches for the frame.
     let (vector, rip) = unsafe { ((*frame).vector, (*frame).rip) };
     // `sysret` to a non-canonical `rip` would fault in ring 0 on the user's stack: only a
