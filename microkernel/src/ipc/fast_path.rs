@@ -158,7 +158,7 @@ impl Kernel {
         &mut self,
         thread: ThreadId,
         sender_thread: *mut Thread,
-        task_record: Option<TaskRecord>,
+        task_record: TaskRecord,
         a: [u64; 6],
         words: [u64; 4],
     ) -> Option<Handoff> {
@@ -177,8 +177,7 @@ impl Kernel {
         let sent_in_registers = SENT_IN_REGISTERS;
         debug_assert_eq!(option & options::SEND_REGISTERS != 0, sent_in_registers);
 
-        // The sender's task (a thread in the table always has its record).
-        let sender_record = task_record?;
+        let sender_record = task_record;
         // SAFETY: the running thread is live, so its task is, boxed; no task is removed while
         // the fast path runs, and the only other task it touches is the receiver's, checked to
         // be another one.
@@ -295,7 +294,7 @@ impl Kernel {
             return None;
         }
         // The receiver's task, another than the sender's.
-        let receiver_record = r.task_record?;
+        let receiver_record = r.task_record;
         if receiver_record == sender_record {
             return None;
         }

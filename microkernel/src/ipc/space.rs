@@ -170,7 +170,13 @@ impl<P: Copy + Eq + Hash, S: Copy + Eq> IpcSpace<P, S> {
     #[inline(always)]
     pub fn port_with(&self, name: PortName, rights: Rights) -> Option<P> {
         let (index, generation) = split(name);
-        let slot = self.slot(index)?;
+        // Only send-once rights go in the reply slot: a lookup for other rights need not
+        // look there (the ordinary slots never reach its index).
+        let slot = if rights.contains(Rights::SEND_ONCE) {
+            self.slot(index)?
+        } else {
+            self.slots.get(index)?
+        };
         match slot.entry {
             Some(Entry {
                 object: Object::Port(port),
@@ -216,7 +222,9 @@ impl<P: Copy + Eq + Hash, S: Copy + Eq> IpcSpace<P, S> {
             Some(index) => index as usize,
             None => {
                 let index = self.slots.len();
-                if index >= (1 << 24) - 1 {
+                // The reply slot's index is never an ordinary slot's (`port_with` counts
+                // on it).
+                if index >= REPLY_INDEX {
                     return Err(KernReturn::NoSpace);
                 }
                 self.slots
@@ -597,6 +605,7 @@ mod tests {
         assert_eq!(s.port_with(send, Rights::RECEIVE), None);
         assert_eq!(s.port_with(once, Rights::SEND_ONCE), Some(9)); // the reply slot
         assert_eq!(s.port_with(once, Rights::SEND), None);
+        assert_eq!(s.port_with(once, Rights::RECEIVE), None);
         assert_eq!(s.port_with(set, Rights::RECEIVE), None);
         assert_eq!(s.port_with(send + 1, Rights::SEND), None); // another generation
         assert_eq!(s.port_with(0x7f_0001, Rights::SEND), None); // no such slot

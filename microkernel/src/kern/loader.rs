@@ -172,8 +172,7 @@ impl Kernel {
             .get(thread)
             .map_or(super::thread::DEFAULT_PRIORITY, |t| t.priority);
         if let Some(t) = self.threads.get_mut(thread) {
-            let fresh = Thread::new(task, entry, USER_STACK_TOP, [0, argument, 0]);
-            t.frame = fresh.frame;
+            t.frame = Thread::initial_frame(entry, USER_STACK_TOP, [0, argument, 0]);
             t.priority = priority;
         }
         Ok(())
@@ -184,8 +183,8 @@ impl Kernel {
     pub fn spawn(&mut self, name: &str, arguments: [u64; 3]) -> Result<TaskId, SpawnError> {
         let (space, entry) = self.load_program(name)?;
         let task = self.tasks.insert(Task::new(name, space))?;
-        let mut first = Thread::new(task, entry, USER_STACK_TOP, arguments);
-        first.task_record = self.tasks.get_mut(task).map(TaskRecord::new);
+        let record = TaskRecord::new(self.tasks.get_mut(task).expect("just inserted"));
+        let first = Thread::new(task, record, entry, USER_STACK_TOP, arguments);
         let thread = match self.threads.insert(first) {
             Ok(thread) => thread,
             Err(e) => {
@@ -382,12 +381,12 @@ impl Kernel {
                 p.send_rights += 1;
             }
         }
-        let mut first = Thread::new(child, frame.rip, frame.rsp, [0; 3]);
+        let record = TaskRecord::new(self.tasks.get_mut(child).expect("just inserted"));
+        let mut first = Thread::new(child, record, frame.rip, frame.rsp, [0; 3]);
         first.frame = frame;
         first.frame.rax = KernReturn::Success as u64;
         first.frame.rdx = 0;
         first.priority = priority;
-        first.task_record = self.tasks.get_mut(child).map(TaskRecord::new);
         let fail = |kernel: &mut Kernel, e: KernReturn| {
             kernel.destroy_task(child);
             Err(e)

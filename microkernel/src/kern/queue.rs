@@ -71,15 +71,15 @@ impl<K: Copy + PartialEq> Fifo<K> {
         Some(head)
     }
 
-    /// Takes the head off the list for a caller that holds the head's record: `next` is the
-    /// head's link, which the caller read and must now clear itself.
-    pub fn pop_front_unlinked(&mut self, next: Option<K>) -> Option<K> {
-        let head = self.head?;
+    /// Takes the head off a non-empty list for a caller that holds the head's record (found
+    /// through `front`): `next` is the head's link, which the caller read and must now clear
+    /// itself.
+    pub fn pop_front_unlinked(&mut self, next: Option<K>) {
+        debug_assert!(self.head.is_some());
         self.head = next;
         if next.is_none() {
             self.tail = None;
         }
-        Some(head)
     }
 
     /// Appends `element`, whose own link the caller clears, for a caller that sets the
@@ -229,11 +229,11 @@ mod tests {
         links.set_next(5, Some(6));
         assert_eq!(q.len(&links), 3);
         let next = links.next(3);
-        assert_eq!(q.pop_front_unlinked(next), Some(3));
+        assert_eq!(q.front(), Some(3));
+        q.pop_front_unlinked(next);
         links.set_next(3, None);
         let order: Vec<usize> = core::iter::from_fn(|| q.pop_front(&mut links)).collect();
         assert_eq!(order, vec![5, 6]);
-        assert_eq!(q.pop_front_unlinked(None), None);
         assert!(q.is_empty());
     }
 

@@ -114,9 +114,9 @@ pub struct Thread {
     pub queue_next: Option<ThreadId>,
     /// The deadline of the current wait, linked into the kernel's timer wheel.
     pub timer: Timer<ThreadId>,
-    /// `task`'s record, set when the thread goes into the table (`None` before): the IPC
-    /// fast path reaches a waiting receiver's task through it without a second lookup.
-    pub task_record: Option<TaskRecord>,
+    /// `task`'s record: the IPC fast path reaches a thread's task through it without a
+    /// lookup.
+    pub task_record: TaskRecord,
 }
 
 /// A pointer to a thread's task record. Valid while the thread lives: a task's threads are
@@ -144,10 +144,32 @@ impl TaskRecord {
 }
 
 impl Thread {
-    /// A thread that will start in user mode at `entry` with stack `stack` and the three
-    /// start arguments in rdi, rsi, rdx.
-    pub fn new(task: TaskId, entry: u64, stack: u64, arguments: [u64; 3]) -> Thread {
-        let frame = TrapFrame {
+    /// A thread of `task` (whose record `task_record` is) that will start in user mode at
+    /// `entry` with stack `stack` and the three start arguments in rdi, rsi, rdx.
+    pub fn new(
+        task: TaskId,
+        task_record: TaskRecord,
+        entry: u64,
+        stack: u64,
+        arguments: [u64; 3],
+    ) -> Thread {
+        Thread {
+            frame: Self::initial_frame(entry, stack, arguments),
+            task,
+            state: ThreadState::Ready,
+            continuation: Continuation::ReturnToUser,
+            priority: DEFAULT_PRIORITY,
+            quantum: QUANTUM_TICKS,
+            queue_next: None,
+            timer: Timer::DISARMED,
+            task_record,
+        }
+    }
+
+    /// The user registers of a thread about to start at `entry` with stack `stack` and the
+    /// three start arguments in rdi, rsi, rdx.
+    pub fn initial_frame(entry: u64, stack: u64, arguments: [u64; 3]) -> TrapFrame {
+        TrapFrame {
             rip: entry,
             cs: u64::from(USER_CODE),
             rflags: 0x202, // IF
@@ -157,17 +179,6 @@ impl Thread {
             rsi: arguments[1],
             rdx: arguments[2],
             ..TrapFrame::default()
-        };
-        Thread {
-            frame,
-            task,
-            state: ThreadState::Ready,
-            continuation: Continuation::ReturnToUser,
-            priority: DEFAULT_PRIORITY,
-            quantum: QUANTUM_TICKS,
-            queue_next: None,
-            timer: Timer::DISARMED,
-            task_record: None,
         }
     }
 }
