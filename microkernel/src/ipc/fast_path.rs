@@ -9,7 +9,9 @@
 //! the general path would have done. Once the ids are checked it works on the thread and port
 //! records themselves (the wait queues' links, the continuations, the results) rather than
 //! through the `Kernel` helpers that would look the same objects up again; the message goes
-//! from the sender's page to the receiver's in one copy, with the header rewritten on the way.
+//! from the sender's page to the receiver's in one copy, with the header rewritten on the way,
+//! or, a short message in registers (`libipc::abi::message::registers`), from the sender's
+//! saved registers to the receiver's without touching either task's memory.
 
 use super::port::Receiver;
 use super::space::Rights;
