@@ -116,13 +116,14 @@ pub fn run(mut guard: MutexGuard<'static, Option<Kernel>>) -> ! {
 
 /// Returns to the receiver a fast-path hand-off made current, without `run`'s pick or
 /// lookups, unless there is work for the way out (pagers to reap, pageout wanted, threads
-/// waiting for memory): then `run` does it first, as after any other call.
-pub fn resume_handoff(guard: MutexGuard<'static, Option<Kernel>>, handoff: Handoff) -> ! {
-    let kernel = guard.as_ref().expect("kernel state");
-    if crate::vm::pager::pagers_released()
-        || crate::vm::kernel_space::pageout_wanted()
-        || !kernel.memory_waiters.is_empty()
-    {
+/// waiting for memory: `kernel`'s `way_out_work`): then `run` does it first, as after any
+/// other call.
+pub fn resume_handoff(
+    guard: MutexGuard<'static, Option<Kernel>>,
+    way_out_work: bool,
+    handoff: Handoff,
+) -> ! {
+    if way_out_work {
         run(guard)
     }
     // SAFETY: the hand-off's pointers are into the current thread's and its task's boxed
@@ -132,6 +133,15 @@ pub fn resume_handoff(guard: MutexGuard<'static, Option<Kernel>>, handoff: Hando
     // SAFETY: the current thread's frame (as above), whose space is now active, holds the
     // user context the syscall entry saved when it blocked.
     unsafe { trap::return_to_user(handoff.frame) }
+}
+
+impl Kernel {
+    /// Whether an exit to user mode has work to do first: pager objects to terminate, the
+    /// pageout daemon wanted, threads waiting for memory.
+    #[inline(always)]
+    pub fn way_out_work(&self) -> bool {
+        crate::vm::kernel_space::deferred_work() || !self.memory_waiters.is_empty()
+    }
 }
 
 fn shut_down(kernel: &Kernel) -> ! {

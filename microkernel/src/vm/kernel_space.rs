@@ -9,7 +9,7 @@ use crate::arch::entry::kernel_image;
 use crate::arch::paging::{self, flags, PageTables, TableMemory};
 use crate::boot::{BootInfo, MemoryKind};
 use core::ptr::NonNull;
-use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
 use spin::Mutex;
 
 /// Where the frame allocator never looks: the first MiB (BIOS data, option ROMs, and later
@@ -61,8 +61,35 @@ pub const PAGER_RESERVE_FRAMES: usize = 256;
 static PRIVILEGED: AtomicBool = AtomicBool::new(false);
 /// Free frames below which the pageout daemon runs (set at start-up from the memory size).
 static FREE_TARGET: AtomicU64 = AtomicU64::new(1024);
+/// Work the kernel defers to its next exit to user mode, one bit each ([`PAGEOUT_WANTED`],
+/// [`PAGERS_RELEASED`]), in one word so that exit checks for any with one load.
+static DEFERRED: AtomicU8 = AtomicU8::new(0);
 /// Set when an allocation leaves fewer than the target free: the daemon should run.
-static PAGEOUT_WANTED: AtomicBool = AtomicBool::new(false);
+const PAGEOUT_WANTED: u8 = 1;
+/// Set when a pager object's last reference went: its pager must be told.
+const PAGERS_RELEASED: u8 = 2;
+
+/// Whether any deferred work waits (the pageout daemon, pager objects to terminate).
+#[inline(always)]
+pub fn deferred_work() -> bool {
+    DEFERRED.load(Ordering::Relaxed) != 0
+}
+
+/// Notes that pager objects wait to be terminated.
+pub fn note_pagers_released() {
+    DEFERRED.fetch_or(PAGERS_RELEASED, Ordering::Release);
+}
+
+/// Whether pager objects wait to be terminated (cheap: checked on every exit).
+#[inline(always)]
+pub fn pagers_released() -> bool {
+    DEFERRED.load(Ordering::Relaxed) & PAGERS_RELEASED != 0
+}
+
+/// Whether pager objects wait to be terminated, clearing the note.
+pub fn take_pagers_released() -> bool {
+    DEFERRED.fetch_and(!PAGERS_RELEASED, Ordering::Acquire) & PAGERS_RELEASED != 0
+}
 
 /// Marks the task now running VM-privileged or not.
 pub fn set_privileged(privileged: bool) {
@@ -77,17 +104,13 @@ pub fn free_target() -> usize {
 /// Whether the pageout daemon should run (and clears the request).
 #[inline(always)]
 pub fn take_pageout_wanted() -> bool {
-    PAGEOUT_WANTED.load(Ordering::Relaxed) && PAGEOUT_WANTED.swap(false, Ordering::Relaxed)
-}
-
-/// Whether the pageout daemon is wanted (without taking the request).
-pub fn pageout_wanted() -> bool {
-    PAGEOUT_WANTED.load(Ordering::Relaxed)
+    DEFERRED.load(Ordering::Relaxed) & PAGEOUT_WANTED != 0
+        && DEFERRED.fetch_and(!PAGEOUT_WANTED, Ordering::Relaxed) & PAGEOUT_WANTED != 0
 }
 
 /// Asks for the pageout daemon.
 pub fn want_pageout() {
-    PAGEOUT_WANTED.store(true, Ordering::Relaxed);
+    DEFERRED.fetch_or(PAGEOUT_WANTED, Ordering::Relaxed);
 }
 
 /// Free frames now.
@@ -108,7 +131,7 @@ pub fn allocate_user_frame() -> Option<u64> {
     let frames = frames.as_mut()?;
     let free = frames.free_frames();
     if free < free_target() {
-        PAGEOUT_WANTED.store(true, Ordering::Relaxed);
+        want_pageout();
     }
     let floor = if PRIVILEGED.load(Ordering::Relaxed) {
         KERNEL_RESERVE_FRAMES

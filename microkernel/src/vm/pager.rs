@@ -24,7 +24,7 @@ use crate::kern::queue::Fifo;
 use crate::kern::task::TaskId;
 use crate::kern::thread::{Continuation, ThreadId, ThreadState};
 use alloc::vec::Vec;
-use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use core::sync::atomic::{AtomicU64, Ordering};
 use libipc::abi::message::{descriptor_kind, Descriptor, MsgReturn, DESCRIPTOR_SIZE};
 use libipc::abi::syscall::Syscall;
 use libipc::abi::KernReturn;
@@ -162,7 +162,6 @@ pub enum Resume {
 /// Pager objects whose last reference went (`release_object` cannot send messages): the
 /// kernel terminates them at its next exit to user mode.
 static RELEASED: spin::Mutex<Vec<ObjectId>> = spin::Mutex::new(Vec::new());
-static ANY_RELEASED: AtomicBool = AtomicBool::new(false);
 
 /// The object was freed: its pager is told, and its ports go, by [`Kernel::reap_pagers`].
 pub fn object_released(id: ObjectId) {
@@ -172,13 +171,13 @@ pub fn object_released(id: ObjectId) {
         return;
     }
     released.push(id);
-    ANY_RELEASED.store(true, Ordering::Release);
+    crate::vm::kernel_space::note_pagers_released();
 }
 
 /// Whether freed pager objects wait to be terminated (cheap: checked on every exit).
 #[inline(always)]
 pub fn pagers_released() -> bool {
-    ANY_RELEASED.load(Ordering::Relaxed)
+    crate::vm::kernel_space::pagers_released()
 }
 
 /// Encodes values as a body's data: the `u16` length prefix, then postcard.
@@ -1411,7 +1410,7 @@ impl Kernel {
     /// Terminates the pager objects freed since the last call: the pager is told, the
     /// control port and unanswered requests go, the kernel's send right is released.
     pub fn reap_pagers(&mut self) {
-        if !ANY_RELEASED.swap(false, Ordering::Acquire) {
+        if !crate::vm::kernel_space::take_pagers_released() {
             return;
         }
         let released = core::mem::take(&mut *RELEASED.lock());
