@@ -166,11 +166,19 @@ impl Kernel {
     ) -> Option<Handoff> {
         let [buffer, option, send_size, _, receive_name, _] = a;
         const IN_REGISTERS: u64 = options::SEND_REGISTERS | options::RECEIVE_REGISTERS;
-        if option & !IN_REGISTERS != options::SEND | options::RECEIVE
-            || send_size < HEADER_SIZE as u64
-            || send_size > FAST_MAX as u64
-            || !send_size.is_multiple_of(4)
-        {
+        if option & !IN_REGISTERS != options::SEND | options::RECEIVE {
+            return None;
+        }
+        // A size from a header to the most this copy carries (one comparison), in words.
+        let max = if SENT_IN_REGISTERS {
+            registers::MAX_SIZE
+        } else {
+            FAST_MAX
+        };
+        if send_size.wrapping_sub(HEADER_SIZE as u64) > (max - HEADER_SIZE) as u64 {
+            return None;
+        }
+        if !send_size.is_multiple_of(4) {
             return None;
         }
         let size = send_size as usize;
@@ -187,9 +195,6 @@ impl Kernel {
         // The message: in the sender's registers, or its header in the sender's page
         // (faulting it in is harmless: the general path would do the same).
         let (header, source) = if sent_in_registers {
-            if size > registers::MAX_SIZE {
-                return None;
-            }
             (registers::header(&words, send_size as u32), None)
         } else {
             if !one_user_page(buffer, send_size) {
@@ -288,7 +293,7 @@ impl Kernel {
             return None;
         };
         if args.from != ReceiveFrom::Port(destination_port)
-            || args.limit < send_size as u32
+            || args.limit < send_size
             // A message in registers goes to a receiver that takes it there; one in memory
             // goes into the receiver's buffer.
             || (if sent_in_registers { !args.registers } else { !one_user_page(args.buffer, send_size) })
@@ -408,7 +413,7 @@ impl Kernel {
         let registers = f.rsi & options::RECEIVE_REGISTERS != 0;
         s.continuation = Continuation::Receive(ReceiveArgs {
             buffer: f.rdi,
-            limit: f.r10.min(u64::from(u32::MAX)) as u32,
+            limit: f.r10,
             from: ReceiveFrom::Port(own_port),
             name: f.r8 as u32,
             deadline: None,

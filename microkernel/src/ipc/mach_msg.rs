@@ -85,7 +85,7 @@ impl Kernel {
                 (option & options::RECEIVE_TIMEOUT != 0).then(|| now() + ticks_from_ms(timeout));
             Some(ReceiveArgs {
                 buffer,
-                limit: receive_limit.min(u64::from(u32::MAX)) as u32,
+                limit: receive_limit,
                 from,
                 name: receive_name as u32,
                 deadline,
@@ -440,7 +440,7 @@ impl Kernel {
         loop {
             let receiver = self.first_waiting_receiver(port)?;
             match self.threads.get(receiver).map(|t| t.continuation) {
-                Some(Continuation::Receive(args)) if size <= args.limit as usize => {
+                Some(Continuation::Receive(args)) if size as u64 <= args.limit => {
                     return Some(receiver)
                 }
                 Some(Continuation::Receive(_)) => {
@@ -576,7 +576,7 @@ impl Kernel {
 
     /// Takes the next message for a receive from `from`, refilling the port from a blocked
     /// sender.
-    fn take_message(&mut self, from: ReceiveFrom, limit: u32) -> Taken {
+    fn take_message(&mut self, from: ReceiveFrom, limit: u64) -> Taken {
         let port = match from {
             ReceiveFrom::Port(port) => port,
             ReceiveFrom::Set(set) => {
@@ -600,7 +600,7 @@ impl Kernel {
         let Some(front) = p.messages.front() else {
             return Taken::Nothing;
         };
-        if front.size() > limit as usize {
+        if front.size() as u64 > limit {
             return Taken::TooLarge(front.size());
         }
         let message = p.messages.pop_front().expect("front exists");

@@ -19,8 +19,12 @@ pub unsafe extern "C" fn syscall_from_user(frame: *mut TrapFrame) -> ! {
     // SAFETY: per the contract: the entry saved the registers into the running thread's frame
     // (the per-CPU frame end `return_to_user` set when it resumed that thread).
     if let Some(handoff) = unsafe { kernel.syscall_fast_path(frame) } {
-        let way_out_work = kernel.way_out_work();
-        sched::resume_handoff(guard, way_out_work, handoff)
+        if kernel.way_out_work() {
+            // Pagers to reap, pageout wanted, threads waiting for memory: `run` does that
+            // first, as after any other call (the receiver is current: it runs next).
+            sched::run(guard)
+        }
+        sched::resume_handoff(guard, handoff)
     }
     syscall::dispatch(kernel);
     sched::run(guard)

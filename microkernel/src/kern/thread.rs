@@ -42,7 +42,7 @@ pub struct ReceiveArgs {
     /// User address of the receive buffer.
     pub buffer: u64,
     /// Its size.
-    pub limit: u32,
+    pub limit: u64,
     pub from: ReceiveFrom,
     /// The name the thread received on (the receiving port's name when `from` is a port).
     pub name: u32,
