@@ -14,6 +14,7 @@
 //! types, so the bookkeeping is unit-tested on the host; `ipc::rights` applies it to ports.
 
 use alloc::vec::Vec;
+use core::cell::Cell;
 use core::hash::Hash;
 use hashbrown::HashMap;
 use libipc::abi::KernReturn;
@@ -94,6 +95,12 @@ pub struct IpcSpace<P, S> {
     by_port: HashMap<P, PortName>,
     limit: usize,
     live: usize,
+    /// The last name `port_with` resolved for a receive right, and for a send right, with
+    /// its port: a server receives on one name, a client calls one name, call after call.
+    /// Forgotten at every change to any entry (`lookup_mut`, `release`, `drain`), so a name
+    /// here still holds that right for that port (the port itself may have died since: its
+    /// id then finds nothing in the port table, as the entry's would).
+    resolved: [Cell<Option<(PortName, P)>>; 2],
 }
 
 fn split(name: PortName) -> (usize, u8) {
@@ -131,7 +138,13 @@ impl<P: Copy + Eq + Hash, S: Copy + Eq> IpcSpace<P, S> {
             by_port: HashMap::new(),
             limit,
             live: 0,
+            resolved: [Cell::new(None), Cell::new(None)],
         }
+    }
+
+    /// Forgets the names `port_with` resolved (some entry changes).
+    fn forget_resolved(&mut self) {
+        self.resolved = [Cell::new(None), Cell::new(None)];
     }
 
     pub fn len(&self) -> usize {
@@ -169,6 +182,26 @@ impl<P: Copy + Eq + Hash, S: Copy + Eq> IpcSpace<P, S> {
     /// checks of the entry in one match, for the IPC fast path.
     #[inline(always)]
     pub fn port_with(&self, name: PortName, rights: Rights) -> Option<P> {
+        let resolved = match rights {
+            Rights::RECEIVE => Some(&self.resolved[0]),
+            Rights::SEND => Some(&self.resolved[1]),
+            _ => None,
+        };
+        if let Some(Some((last, port))) = resolved.map(Cell::get) {
+            if last == name {
+                return Some(port);
+            }
+        }
+        let port = self.look_up_port_with(name, rights)?;
+        if let Some(resolved) = resolved {
+            resolved.set(Some((name, port)));
+        }
+        Some(port)
+    }
+
+    /// `port_with` without the names resolved last.
+    #[inline(always)]
+    fn look_up_port_with(&self, name: PortName, rights: Rights) -> Option<P> {
         let (index, generation) = split(name);
         // Only send-once rights go in the reply slot: a lookup for other rights need not
         // look there (the ordinary slots never reach its index).
@@ -188,6 +221,7 @@ impl<P: Copy + Eq + Hash, S: Copy + Eq> IpcSpace<P, S> {
     }
 
     fn lookup_mut(&mut self, name: PortName) -> Option<&mut Entry<P, S>> {
+        self.forget_resolved();
         let (index, generation) = split(name);
         let slot = self.slot_mut(index)?;
         (slot.generation == generation).then_some(())?;
@@ -249,6 +283,7 @@ impl<P: Copy + Eq + Hash, S: Copy + Eq> IpcSpace<P, S> {
     }
 
     fn release(&mut self, name: PortName) {
+        self.forget_resolved();
         let (index, _) = split(name);
         if index == REPLY_INDEX {
             if self.reply.entry.take().is_some() {
@@ -554,6 +589,7 @@ impl<P: Copy + Eq + Hash, S: Copy + Eq> IpcSpace<P, S> {
 
     /// Empties the space, handing every entry to `release` (task termination).
     pub fn drain(&mut self, mut release: impl FnMut(PortName, Entry<P, S>)) {
+        self.forget_resolved();
         for (index, slot) in self.slots.iter_mut().enumerate() {
             if let Some(entry) = slot.entry.take() {
                 release(((index as u32) << 8) | u32::from(slot.generation), entry);
@@ -611,6 +647,35 @@ mod tests {
         assert_eq!(s.port_with(0x7f_0001, Rights::SEND), None); // no such slot
         s.remove_send(send, 1).unwrap();
         assert_eq!(s.port_with(send, Rights::SEND), None);
+    }
+
+    #[test]
+    fn names_resolved_last_are_forgotten_when_entries_change() {
+        let mut s = Space::new(100);
+        let name = s.insert_receive(7).unwrap();
+        s.insert_send(7).unwrap();
+        let other = s.insert_send(8).unwrap().name();
+        // Resolved, then answered again from what was resolved.
+        for _ in 0..2 {
+            assert_eq!(s.port_with(name, Rights::RECEIVE), Some(7));
+            assert_eq!(s.port_with(other, Rights::SEND), Some(8));
+        }
+        // The receive right leaves; the send right stays under the name.
+        assert_eq!(s.take_receive(name), Ok(7));
+        assert_eq!(s.port_with(name, Rights::RECEIVE), None);
+        assert_eq!(s.port_with(name, Rights::SEND), Some(7));
+        // The name dies; a new entry never answers to the old name.
+        s.make_dead(other);
+        assert_eq!(s.port_with(other, Rights::SEND), None);
+        assert_eq!(s.remove_send(name, 1), Ok((7, true)));
+        assert_eq!(s.port_with(name, Rights::SEND), None);
+        let again = s.insert_receive(9).unwrap();
+        assert_ne!(again, name);
+        assert_eq!(s.port_with(again, Rights::RECEIVE), Some(9));
+        assert_eq!(s.port_with(name, Rights::RECEIVE), None);
+        // Emptied (a task's end): nothing answers.
+        s.drain(|_, _| {});
+        assert_eq!(s.port_with(again, Rights::RECEIVE), None);
     }
 
     #[test]
