@@ -18,7 +18,8 @@ use super::space::Rights;
 use crate::arch::trap::TrapFrame;
 use crate::kern::kernel::Kernel;
 use crate::kern::thread::{
-    Continuation, KeptPage, ReceiveArgs, ReceiveFrom, TaskRecord, Thread, ThreadId, ThreadState,
+    Continuation, KeptPage, ReceiveArgs, ReceiveFrom, TaskRecord, Thread, ThreadId, ThreadRecord,
+    ThreadState,
 };
 use crate::vm::kernel_space::phys_to_virt;
 use crate::vm::map::{Protection, PAGE_SIZE};
@@ -182,15 +183,16 @@ impl Kernel {
             return None;
         }
         let size = send_size as usize;
-        let receive_name = u32::try_from(receive_name).ok()?;
+        // Names are 32 bits; the general path reads the argument's low half too.
+        let receive_name = receive_name as u32;
         // The caller chose the copy by this bit.
         let sent_in_registers = SENT_IN_REGISTERS;
         debug_assert_eq!(option & options::SEND_REGISTERS != 0, sent_in_registers);
 
         let sender_record = task_record;
-        // SAFETY: the running thread is live, so its task is, boxed; no task is removed while
-        // the fast path runs, and the only other task it touches is the receiver's, checked to
-        // be another one.
+        // No task is removed while the fast path runs, and the only other task it touches is
+        // the receiver's, checked to be another one.
+        // SAFETY: the running thread is live, so its (boxed) task is; no other use (above).
         let sender = unsafe { sender_record.get() };
         // The message: in the sender's registers, or its header in the sender's page
         // (faulting it in is harmless: the general path would do the same).
@@ -213,8 +215,7 @@ impl Kernel {
             let page = phys_to_virt(frame);
             let source = page + (buffer & (PAGE_SIZE - 1));
             // Six `u32`s (`repr(C)`): every bit pattern is a valid `MessageHeader`.
-            // SAFETY: the header lies in the sender's direct-mapped frame (one page, checked
-            // above).
+            // SAFETY: the header lies in the sender's direct-mapped frame (one page, checked).
             let header = unsafe { (source as *const MessageHeader).read_unaligned() };
             (
                 header,
@@ -284,7 +285,19 @@ impl Kernel {
         if receiver == thread {
             return None;
         }
-        let r = self.threads.get_mut(receiver)?;
+        let r = match d.first_receiver.get() {
+            Some((id, record)) if id == receiver => {
+                // The thread now at the head of the queue is live (queued threads are) and its
+                // record boxed, so still where the port saw it; it is not the sender (above).
+                // SAFETY: so the record is live, and no other reference to it is in use.
+                unsafe { record.get() }
+            }
+            _ => {
+                let r = self.threads.get_mut(receiver)?;
+                d.first_receiver.set(Some((receiver, ThreadRecord::new(r))));
+                r
+            }
+        };
         // The receiver is another thread (its id differs and it was found live).
         // SAFETY: the sender's boxed record (checked by the caller, not removed since), never
         // `r`'s (see above), so `s` and `r` do not alias.

@@ -7,9 +7,10 @@ use super::space::PortName;
 use crate::kern::object_table::Id;
 use crate::kern::queue::Fifo;
 use crate::kern::task::TaskId;
-use crate::kern::thread::ThreadId;
+use crate::kern::thread::{ThreadId, ThreadRecord};
 use alloc::collections::VecDeque;
 use alloc::vec::Vec;
+use core::cell::Cell;
 
 pub type PortId = Id<Port>;
 
@@ -64,6 +65,11 @@ pub struct Port {
     pub blocked_senders: VecDeque<(ThreadId, KMessage)>,
     /// Threads waiting to receive from this port directly (not through a set).
     pub receivers: Fifo<ThreadId>,
+    /// A thread that was at the head of `receivers` and its record, as the IPC fast path
+    /// last looked it up: good while that thread is the head again (a queued thread is live,
+    /// and its boxed record does not move), so a server waiting on its port call after call
+    /// is found without a table lookup. Stale otherwise, and then ignored.
+    pub first_receiver: Cell<Option<(ThreadId, ThreadRecord)>>,
     pub set: Option<PortSetId>,
     /// Send rights in spaces and in messages.
     pub send_rights: u32,
@@ -82,6 +88,7 @@ impl Port {
             messages: VecDeque::new(),
             blocked_senders: VecDeque::new(),
             receivers: Fifo::new(),
+            first_receiver: Cell::new(None),
             set: None,
             send_rights: 0,
             make_send_count: 0,

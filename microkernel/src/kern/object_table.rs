@@ -13,6 +13,7 @@ use core::alloc::Layout;
 use core::fmt;
 use core::marker::PhantomData;
 use core::num::{NonZeroU32, NonZeroU64};
+use core::ptr::NonNull;
 
 /// A name for an object of type `T` in a [`Table<T>`]: a slot index (low 32 bits) and the
 /// slot's generation (high 32 bits, never 0), in one word, so ids compare in one instruction
@@ -72,6 +73,43 @@ impl<T> core::hash::Hash for Id<T> {
 impl<T> fmt::Debug for Id<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "#{}.{}", self.index(), self.generation())
+    }
+}
+
+/// A pointer to an object's boxed record, kept beside its id where a lookup would cost too
+/// much (the IPC fast path): good while the object lives, since a box does not move. Whoever
+/// keeps one says, where it is used, why the object is still live.
+pub struct Record<T>(NonNull<T>);
+
+impl<T> Clone for Record<T> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+impl<T> Copy for Record<T> {}
+impl<T> PartialEq for Record<T> {
+    fn eq(&self, other: &Self) -> bool {
+        self.0 == other.0
+    }
+}
+impl<T> Eq for Record<T> {}
+
+// SAFETY: only dereferenced with the kernel lock held (through `&mut Kernel`), like the
+// table that owns the record.
+unsafe impl<T> Send for Record<T> {}
+
+impl<T> Record<T> {
+    pub fn new(object: &mut T) -> Self {
+        Record(NonNull::from(object))
+    }
+
+    /// The record.
+    ///
+    /// # Safety
+    /// The object must be live, and no other reference to it may be in use.
+    pub unsafe fn get<'a>(self) -> &'a mut T {
+        // SAFETY: as the caller vouches; a live object's box does not move.
+        unsafe { &mut *self.0.as_ptr() }
     }
 }
 

@@ -3,14 +3,13 @@
 //! A thread blocked in the kernel holds no kernel stack: only this record (its registers and
 //! a small continuation). Keep it small: it is the cost of every blocked thread.
 
-use super::object_table::Id;
+use super::object_table::{Id, Record};
 use super::task::{Task, TaskId};
 use super::timer_wheel::Timer;
 use crate::arch::gdt::{USER_CODE, USER_DATA};
 use crate::arch::trap::TrapFrame;
 use crate::ipc::port::PortId;
 use crate::ipc::port_set::PortSetId;
-use core::ptr::NonNull;
 
 pub type ThreadId = Id<Thread>;
 
@@ -120,28 +119,12 @@ pub struct Thread {
 }
 
 /// A pointer to a thread's task record. Valid while the thread lives: a task's threads are
-/// removed before the task, and a task's record is boxed (it never moves).
-#[derive(Clone, Copy, PartialEq, Eq)]
-pub struct TaskRecord(NonNull<Task>);
+/// removed before the task.
+pub type TaskRecord = Record<Task>;
 
-// SAFETY: only dereferenced with the kernel lock held (through `&mut Kernel`), like the
-// table that owns the record.
-unsafe impl Send for TaskRecord {}
-
-impl TaskRecord {
-    pub fn new(task: &mut Task) -> TaskRecord {
-        TaskRecord(NonNull::from(task))
-    }
-
-    /// The record.
-    ///
-    /// # Safety
-    /// The thread holding this must be live, and no other reference to its task may be in use.
-    pub unsafe fn get<'a>(self) -> &'a mut Task {
-        // SAFETY: as the caller vouches; the task outlives its threads and does not move.
-        unsafe { &mut *self.0.as_ptr() }
-    }
-}
+/// A pointer to a thread's record, kept beside the thread's id: valid while that id names a
+/// live thread.
+pub type ThreadRecord = Record<Thread>;
 
 impl Thread {
     /// A thread of `task` (whose record `task_record` is) that will start in user mode at

@@ -83,8 +83,8 @@ pub fn init_boot_cpu(kernel_stack_top: u64) {
 /// end of the running thread's saved-register frame, so the registers land in the thread.
 pub fn set_interrupt_stack(top: u64) {
     let tables = &raw mut BOOT_CPU_TABLES;
+    // `top` is the top of a kernel stack or of a thread's frame, a kernel address: canonical.
     // SAFETY: the TSS is read by the CPU only on privilege changes, which cannot happen while
-    // the kernel runs (interrupts are off in kernel code); a u64 store is atomic anyway. `top`
-    // is the top of a kernel stack or of a thread's frame, a kernel address: canonical.
+    // the kernel runs (interrupts are off in kernel code); a u64 store is atomic anyway.
     unsafe { (*tables).tss.privilege_stack_table[0] = VirtAddr::new_unsafe(top) };
 }

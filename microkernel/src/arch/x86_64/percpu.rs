@@ -66,9 +66,10 @@ pub fn init_boot_cpu(kernel_stack_top: u64, apic_id: u32) {
 /// fill (syscalls through `gs:[16]`, interrupts and exceptions through the TSS).
 #[inline(always)]
 pub fn set_frame_end(frame_end: u64) {
+    // Only this CPU writes its `frame_end`, with interrupts disabled, and only its own entry
+    // code reads it.
     // SAFETY: GS base points at this CPU's initialised PerCpu (see `current`), whose
-    // `frame_end` is at offset 16 (asserted above); only this CPU writes it, with interrupts
-    // disabled, and only its own entry code reads it.
+    // `frame_end` is at offset 16 (asserted above).
     unsafe {
         core::arch::asm!("mov gs:[16], {}", in(reg) frame_end, options(nostack, preserves_flags))
     };
