@@ -170,16 +170,17 @@ impl Kernel {
         if option & !IN_REGISTERS != options::SEND | options::RECEIVE {
             return None;
         }
-        // A size from a header to the most this copy carries (one comparison), in words.
+        // A size from a header to the most this copy carries, in 4-byte words, in one
+        // comparison: past the header, a multiple of 4 rotated right by 2 is its word count,
+        // and anything else has a low bit rotated to the top (the header is whole words).
+        const _: () = assert!(HEADER_SIZE.is_multiple_of(4));
         let max = if SENT_IN_REGISTERS {
             registers::MAX_SIZE
         } else {
             FAST_MAX
         };
-        if send_size.wrapping_sub(HEADER_SIZE as u64) > (max - HEADER_SIZE) as u64 {
-            return None;
-        }
-        if !send_size.is_multiple_of(4) {
+        let words_past_header = send_size.wrapping_sub(HEADER_SIZE as u64).rotate_right(2);
+        if words_past_header > ((max - HEADER_SIZE) / 4) as u64 {
             return None;
         }
         let size = send_size as usize;

@@ -259,6 +259,55 @@ fn short_messages_in_registers() -> Result<(), String> {
         in_registers > 0,
         "no reply came in registers from a server waiting for requests"
     );
+    // Bad sizes while the server waits (where the fast path is tried first): refused, and
+    // nothing reaches the server (the next call is answered as usual).
+    let request = MessageHeader {
+        bits: MessageHeader::bits(
+            Disposition::CopySend,
+            Some(Disposition::MakeSendOnce),
+            false,
+        ),
+        size: 0,
+        remote_port: server.name(),
+        local_port: reply_port.name(),
+        voucher: 0,
+        id: roles::ECHO_REQUEST,
+    };
+    let call_options =
+        options::SEND | options::RECEIVE | options::RECEIVE_REGISTERS | options::RECEIVE_TIMEOUT;
+    for (size, in_registers, expected) in [
+        (HEADER_SIZE + 2, true, MsgReturn::SendMsgTooSmall),
+        (HEADER_SIZE - 4, true, MsgReturn::SendMsgTooSmall),
+        (registers::MAX_SIZE + 4, true, MsgReturn::SendTooLarge),
+        (HEADER_SIZE + 6, false, MsgReturn::SendMsgTooSmall),
+    ] {
+        let option = if in_registers {
+            call_options | options::SEND_REGISTERS
+        } else {
+            buffer.0[..HEADER_SIZE].copy_from_slice(&request.to_bytes());
+            call_options
+        };
+        let (r, _) = raw_register_call(
+            &mut buffer,
+            option,
+            size,
+            reply_port.name(),
+            registers::pack(&request, &[]),
+        );
+        check!(
+            r.code == expected as u64,
+            "a call of {size} bytes (in registers: {in_registers}): {:#x}",
+            r.code
+        );
+    }
+    let (r, _) = raw_register_call(
+        &mut buffer,
+        call_options | options::SEND_REGISTERS,
+        HEADER_SIZE,
+        reply_port.name(),
+        registers::pack(&request, &[]),
+    );
+    check!(r.code == 0, "a call after the refused ones: {:#x}", r.code);
     ipc::send(
         &OutMessage::new(roles::QUIT, server.name()),
         &mut buffer,
