@@ -160,15 +160,20 @@ impl<'a> OutMessage<'a> {
             return None;
         }
         let size = (HEADER_SIZE + body.len()).next_multiple_of(4);
-        let header = MessageHeader {
-            bits: MessageHeader::bits(self.destination.1, self.reply.map(|r| r.1), false),
+        Some((registers::pack(&self.header(size, false), body), size))
+    }
+
+    /// The message's header, for a message of `size` bytes.
+    #[inline(always)]
+    fn header(&self, size: usize, complex: bool) -> MessageHeader {
+        MessageHeader {
+            bits: MessageHeader::bits(self.destination.1, self.reply.map(|r| r.1), complex),
             size: size as u32,
             remote_port: self.destination.0,
             local_port: self.reply.map_or(0, |r| r.0),
             voucher: 0,
             id: self.id,
-        };
-        Some((registers::pack(&header, body), size))
+        }
     }
 
     /// Lays the message out in `buffer`; returns its size.
@@ -190,15 +195,7 @@ impl<'a> OutMessage<'a> {
         if size > MAX_MESSAGE_SIZE || size > buffer.len() {
             return Err(MessageError::TooLarge);
         }
-        let header = MessageHeader {
-            bits: MessageHeader::bits(self.destination.1, self.reply.map(|r| r.1), false),
-            size: size as u32,
-            remote_port: self.destination.0,
-            local_port: self.reply.map_or(0, |r| r.0),
-            voucher: 0,
-            id: self.id,
-        };
-        buffer[..HEADER_SIZE].copy_from_slice(&header.to_bytes());
+        buffer[..HEADER_SIZE].copy_from_slice(&self.header(size, false).to_bytes());
         if !self.body.is_empty() {
             copy_small(&mut buffer[HEADER_SIZE..end], self.body);
         }
@@ -217,15 +214,7 @@ impl<'a> OutMessage<'a> {
         }
         let rights = self.rights();
         let complex = !rights.is_empty() || !self.memory.is_empty();
-        let header = MessageHeader {
-            bits: MessageHeader::bits(self.destination.1, self.reply.map(|r| r.1), complex),
-            size: size as u32,
-            remote_port: self.destination.0,
-            local_port: self.reply.map_or(0, |r| r.0),
-            voucher: 0,
-            id: self.id,
-        };
-        buffer[..HEADER_SIZE].copy_from_slice(&header.to_bytes());
+        buffer[..HEADER_SIZE].copy_from_slice(&self.header(size, complex).to_bytes());
         let mut at = HEADER_SIZE;
         if complex {
             let count = rights.len() + self.memory.len();

@@ -211,21 +211,21 @@ fn short_messages_in_registers() -> Result<(), String> {
     let (task, _rendezvous, server) = spawn_role(roles::ECHO, true)?;
     let server = server.expect("introduced");
     let reply_port = ReceiveRight::allocate().map_err(err("reply port"))?;
+    let request = MessageHeader {
+        bits: MessageHeader::bits(
+            Disposition::CopySend,
+            Some(Disposition::MakeSendOnce),
+            false,
+        ),
+        size: 0,
+        remote_port: server.name(),
+        local_port: reply_port.name(),
+        voucher: 0,
+        id: roles::ECHO_REQUEST,
+    };
     let mut in_registers = 0;
     for i in 0..20u8 {
         let body: [u8; 16] = core::array::from_fn(|j| i.wrapping_mul(16) + j as u8);
-        let request = MessageHeader {
-            bits: MessageHeader::bits(
-                Disposition::CopySend,
-                Some(Disposition::MakeSendOnce),
-                false,
-            ),
-            size: 0,
-            remote_port: server.name(),
-            local_port: reply_port.name(),
-            voucher: 0,
-            id: roles::ECHO_REQUEST,
-        };
         let (r, words) = raw_register_call(
             &mut buffer,
             options::SEND
@@ -261,18 +261,6 @@ fn short_messages_in_registers() -> Result<(), String> {
     );
     // Bad sizes while the server waits (where the fast path is tried first): refused, and
     // nothing reaches the server (the next call is answered as usual).
-    let request = MessageHeader {
-        bits: MessageHeader::bits(
-            Disposition::CopySend,
-            Some(Disposition::MakeSendOnce),
-            false,
-        ),
-        size: 0,
-        remote_port: server.name(),
-        local_port: reply_port.name(),
-        voucher: 0,
-        id: roles::ECHO_REQUEST,
-    };
     let call_options =
         options::SEND | options::RECEIVE | options::RECEIVE_REGISTERS | options::RECEIVE_TIMEOUT;
     for (size, in_registers, expected) in [
