@@ -103,15 +103,7 @@ fn rpc_echo() -> Result<(), String> {
             reply.header.local_port
         );
     }
-    ipc::send(
-        &OutMessage::new(roles::QUIT, server.name()),
-        &mut buffer,
-        None,
-    )
-    .map_err(err("quit"))?;
-    let status = task.wait().map_err(err("wait"))?;
-    check!(status == 0, "echo server exited with {status}");
-    Ok(())
+    stop_echo(&task, &server, &mut buffer)
 }
 
 /// A short message sent in registers (`options::SEND_REGISTERS`) by a raw `mach_msg`: the
@@ -296,12 +288,12 @@ fn short_messages_in_registers() -> Result<(), String> {
         registers::pack(&request, &[]),
     );
     check!(r.code == 0, "a call after the refused ones: {:#x}", r.code);
-    ipc::send(
-        &OutMessage::new(roles::QUIT, server.name()),
-        &mut buffer,
-        None,
-    )
-    .map_err(err("quit"))?;
+    stop_echo(&task, &server, &mut buffer)
+}
+
+/// Tells an echo server to quit and checks it exited with 0.
+fn stop_echo(task: &Task, server: &SendRight, buffer: &mut MessageBuffer) -> Result<(), String> {
+    ipc::send(&OutMessage::new(roles::QUIT, server.name()), buffer, None).map_err(err("quit"))?;
     let status = task.wait().map_err(err("wait"))?;
     check!(status == 0, "echo server exited with {status}");
     Ok(())
