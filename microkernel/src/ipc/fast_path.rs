@@ -153,15 +153,17 @@ impl Kernel {
     }
 
     /// Runs a call or reply-and-receive on the fast path if it qualifies (`None`: use the
-    /// general path; nothing has changed). `sender_thread` is `thread`'s record, checked once
-    /// by the caller: the fast path holds it (and its task's) by pointer rather than looking either
-    /// up again. Both are boxed (they do not move) and nothing here removes a thread or task.
+    /// general path; nothing has changed). `sender_thread` is `thread`'s record and
+    /// `sender_record` its task's: the fast path holds both by pointer rather than looking
+    /// either up. Both are boxed (they do not move) and nothing here removes a thread or task.
+    /// `SENT_IN_REGISTERS` says where the message is (the option bit the caller tested);
+    /// `BITS` is the header's bits when this copy is for one header (0: any).
     #[inline(always)]
     fn call_fast_path<const SENT_IN_REGISTERS: bool, const BITS: u32>(
         &mut self,
         thread: ThreadId,
         sender_thread: *mut Thread,
-        task_record: TaskRecord,
+        sender_record: TaskRecord,
         a: [u64; 6],
         words: [u64; 4],
     ) -> Option<Handoff> {
@@ -190,7 +192,6 @@ impl Kernel {
         let sent_in_registers = SENT_IN_REGISTERS;
         debug_assert_eq!(option & options::SEND_REGISTERS != 0, sent_in_registers);
 
-        let sender_record = task_record;
         // No task is removed while the fast path runs, and the only other task it touches is
         // the receiver's, checked to be another one.
         // SAFETY: the running thread is live, so its (boxed) task is; no other use (above).
