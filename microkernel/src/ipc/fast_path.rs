@@ -204,6 +204,9 @@ impl Kernel {
             if !one_user_page(buffer, send_size) {
                 return None;
             }
+            // Translating may fault a page in: for the default pager, from the last frames.
+            // (A message in registers touches no memory, so that copy skips this.)
+            crate::kern::entry::note_privilege(self);
             // Read before the sender's page is translated: the page kept for its wait below.
             let stamp = crate::vm::pmap::stamp();
             let (frame, writable) = sender

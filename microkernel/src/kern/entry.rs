@@ -18,7 +18,7 @@ pub unsafe extern "C" fn syscall_from_user(frame: *mut TrapFrame) -> ! {
     // SAFETY: a system call comes from a user thread, and user threads exist only once
     // start-up has set the kernel state, which is never taken away again.
     let kernel = unsafe { guard.as_mut().unwrap_unchecked() };
-    note_privilege(kernel);
+    // (The fast path notes the caller's privilege itself, where it may need a page.)
     // SAFETY: per the contract: the entry saved the registers into the running thread's frame
     // (the per-CPU frame end `return_to_user` set when it resumed that thread).
     if let Some(handoff) = unsafe { kernel.syscall_fast_path(frame) } {
@@ -29,6 +29,7 @@ pub unsafe extern "C" fn syscall_from_user(frame: *mut TrapFrame) -> ! {
         }
         sched::resume_handoff(guard, handoff)
     }
+    note_privilege(kernel);
     syscall::dispatch(kernel);
     sched::run(guard)
 }
@@ -78,7 +79,7 @@ pub unsafe extern "C" fn trap_from_user(frame: *mut TrapFrame) -> ! {
 /// Marks whether the task that entered the kernel is the default pager, which may take the
 /// last free pages (it frees memory by taking it in).
 #[inline(always)]
-fn note_privilege(kernel: &Kernel) {
+pub(crate) fn note_privilege(kernel: &Kernel) {
     if let Some((_, pager)) = kernel.default_pager {
         let task = kernel
             .current()
