@@ -918,6 +918,7 @@ impl Kernel {
             Continuation::PageWait { object, .. } => self.remove_page_waiter(thread, object),
             Continuation::MemoryWait { .. } => {
                 self.memory_waiters.remove(&mut self.threads, thread);
+                crate::vm::kernel_space::note_memory_waiters(!self.memory_waiters.is_empty());
             }
             Continuation::ReturnToUser => {}
         }

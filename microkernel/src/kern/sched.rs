@@ -133,7 +133,8 @@ impl Kernel {
     /// pageout daemon wanted, threads waiting for memory.
     #[inline(always)]
     pub fn way_out_work(&self) -> bool {
-        crate::vm::kernel_space::deferred_work() || !self.memory_waiters.is_empty()
+        debug_assert!(self.memory_waiters.is_empty() || crate::vm::kernel_space::deferred_work());
+        crate::vm::kernel_space::deferred_work()
     }
 }
 

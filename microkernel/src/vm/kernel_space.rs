@@ -62,14 +62,27 @@ static PRIVILEGED: AtomicBool = AtomicBool::new(false);
 /// Free frames below which the pageout daemon runs (set at start-up from the memory size).
 static FREE_TARGET: AtomicU64 = AtomicU64::new(1024);
 /// Work the kernel defers to its next exit to user mode, one bit each ([`PAGEOUT_WANTED`],
-/// [`PAGERS_RELEASED`]), in one word so that exit checks for any with one load.
+/// [`PAGERS_RELEASED`], [`MEMORY_WAITERS`]), in one word so that exit checks for any with one
+/// load.
 static DEFERRED: AtomicU8 = AtomicU8::new(0);
 /// Set when an allocation leaves fewer than the target free: the daemon should run.
 const PAGEOUT_WANTED: u8 = 1;
 /// Set when a pager object's last reference went: its pager must be told.
 const PAGERS_RELEASED: u8 = 2;
+/// Set while threads wait for free memory (to be woken once there is some).
+const MEMORY_WAITERS: u8 = 4;
 
-/// Whether any deferred work waits (the pageout daemon, pager objects to terminate).
+/// Notes whether threads wait for free memory.
+pub fn note_memory_waiters(waiting: bool) {
+    if waiting {
+        DEFERRED.fetch_or(MEMORY_WAITERS, Ordering::Relaxed);
+    } else {
+        DEFERRED.fetch_and(!MEMORY_WAITERS, Ordering::Relaxed);
+    }
+}
+
+/// Whether any deferred work waits (the pageout daemon, pager objects to terminate, threads
+/// waiting for memory).
 #[inline(always)]
 pub fn deferred_work() -> bool {
     DEFERRED.load(Ordering::Relaxed) != 0

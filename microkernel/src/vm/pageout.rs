@@ -374,6 +374,7 @@ impl Kernel {
         }
         kernel_space::want_pageout();
         self.memory_waiters.push_back(&mut self.threads, thread);
+        kernel_space::note_memory_waiters(true);
         if let Some(t) = self.threads.get_mut(thread) {
             if resume == Resume::Syscall {
                 t.frame.rip -= 2;
@@ -397,12 +398,14 @@ impl Kernel {
             }
             self.make_ready(thread);
         }
+        kernel_space::note_memory_waiters(false);
     }
 
     /// A wait for memory ran out of time: the fault fails (the task ends, or the call
     /// returns `ResourceShortage`).
     pub fn memory_wait_expired(&mut self, thread: ThreadId) {
         self.memory_waiters.remove(&mut self.threads, thread);
+        kernel_space::note_memory_waiters(!self.memory_waiters.is_empty());
         let Some(t) = self.threads.get_mut(thread) else {
             return;
         };
