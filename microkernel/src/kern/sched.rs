@@ -89,7 +89,7 @@ impl Kernel {
 pub fn run(mut guard: MutexGuard<'static, Option<Kernel>>) -> ! {
     loop {
         let kernel = guard.as_mut().expect("kernel state");
-        if crate::vm::pager::pagers_released() {
+        if crate::vm::kernel_space::pagers_released() {
             kernel.reap_pagers();
         }
         kernel.pageout_if_wanted();

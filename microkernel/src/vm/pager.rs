@@ -174,12 +174,6 @@ pub fn object_released(id: ObjectId) {
     crate::vm::kernel_space::note_pagers_released();
 }
 
-/// Whether freed pager objects wait to be terminated (cheap: checked on every exit).
-#[inline(always)]
-pub fn pagers_released() -> bool {
-    crate::vm::kernel_space::pagers_released()
-}
-
 /// Encodes values as a body's data: the `u16` length prefix, then postcard.
 pub(super) fn encode_values<T: Serialize>(value: &T, out: &mut Vec<u8>) -> Result<(), ()> {
     let mut buffer = [0u8; 64];
