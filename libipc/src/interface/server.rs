@@ -336,7 +336,7 @@ pub fn serve<D: Dispatch + ?Sized>(
 ) -> Result<(), IpcError> {
     use crate::abi::message::{MessageHeader, MsgReturn, HEADER_SIZE};
     use crate::ipc::message::MessageBuffer;
-    use crate::ipc::transport::reply_and_receive;
+    use crate::ipc::transport::{reply_and_receive_raw, Arrived};
     use alloc::boxed::Box;
 
     let from = from.receive_name();
@@ -345,13 +345,13 @@ pub fn serve<D: Dispatch + ?Sized>(
     loop {
         let reply = outbox.take_reply();
         let reply_right = reply.as_ref().map(|message| message.destination.0);
-        let size = match reply_and_receive(reply.as_ref(), from, &mut buffer) {
-            Ok(received) => received.header.size as usize,
+        let arrived = match reply_and_receive_raw(reply.as_ref(), from, &mut buffer) {
+            Ok(arrived) => arrived,
             // Some right could not be put in our space (it was destroyed); the message is
             // in the buffer all the same, and a request missing a right decodes as malformed.
             Err(IpcError::Msg(MsgReturn::RcvBodyError)) => {
                 let header = buffer.0[..HEADER_SIZE].try_into().expect("header size");
-                MessageHeader::from_bytes(header).size as usize
+                Arrived::Buffer(MessageHeader::from_bytes(header).size as usize)
             }
             // The reply could not be sent (its client is gone): nobody waits for it.
             Err(IpcError::Msg(code)) if is_send_error(code) => {
@@ -362,7 +362,7 @@ pub fn serve<D: Dispatch + ?Sized>(
             }
             Err(error) => return Err(error),
         };
-        let Ok(received) = Received::parse(&buffer.0, size) else {
+        let Ok(received) = arrived.read(&mut buffer) else {
             continue;
         };
         match dispatch.dispatch(&received, &mut outbox) {

@@ -313,6 +313,32 @@ impl<'a> Received<'a> {
         })
     }
 
+    /// A message that came in registers (`registers::pack`'s words, `size` bytes): its body
+    /// is laid into `buffer` after where a header would be, its header taken from the words
+    /// as they are. Such a message is never complex (it carries no rights or memory).
+    #[inline(always)]
+    pub fn from_registers(
+        buffer: &'a mut [u8],
+        words: &[u64; 4],
+        size: usize,
+    ) -> Result<Self, MessageError> {
+        let header = registers::header(words, size as u32);
+        let room = buffer
+            .get_mut(HEADER_SIZE..registers::MAX_SIZE)
+            .ok_or(MessageError::Malformed)?;
+        if !(HEADER_SIZE..=registers::MAX_SIZE).contains(&size) || header.is_complex() {
+            return Err(MessageError::Malformed);
+        }
+        room[..8].copy_from_slice(&words[2].to_le_bytes());
+        room[8..].copy_from_slice(&words[3].to_le_bytes());
+        let body = &buffer[HEADER_SIZE..size];
+        Ok(Received {
+            header,
+            descriptors: &[],
+            body,
+        })
+    }
+
     pub fn id(&self) -> u32 {
         self.header.id
     }
@@ -409,6 +435,35 @@ mod tests {
             ]
         );
         assert_eq!(&r.body[..3], b"hey");
+    }
+
+    #[test]
+    fn a_message_in_registers_reads_as_it_would_from_a_buffer() {
+        let body = *b"twelve bytes";
+        let m = OutMessage::new(2001, 0x1203)
+            .reply_to(0x305)
+            .with_body(&body);
+        let (words, size) = m.in_registers().unwrap();
+        let mut from_memory = [0u8; 64];
+        from_memory[..registers::MAX_SIZE]
+            .copy_from_slice(&registers::to_bytes(&words, size as u32));
+        let expected = Received::parse(&from_memory, size).unwrap();
+        let mut buffer = [0xaau8; 64];
+        let r = Received::from_registers(&mut buffer, &words, size).unwrap();
+        assert_eq!(r.header, expected.header);
+        assert_eq!((r.body, r.id()), (expected.body, 2001));
+        assert_eq!(&r.body[..12], &body);
+        assert_eq!(r.rights().count(), 0);
+        // Sizes outside a message in registers, a complex header, a buffer without room.
+        for bad in [HEADER_SIZE - 4, registers::MAX_SIZE + 4] {
+            assert_eq!(
+                Received::from_registers(&mut buffer, &words, bad).err(),
+                Some(MessageError::Malformed)
+            );
+        }
+        let complex = [words[0] | u64::from(COMPLEX), words[1], words[2], words[3]];
+        assert!(Received::from_registers(&mut buffer, &complex, size).is_err());
+        assert!(Received::from_registers(&mut buffer[..30], &words, size).is_err());
     }
 
     #[test]

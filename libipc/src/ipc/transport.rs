@@ -90,29 +90,51 @@ pub fn send_message(message: &OutMessage<'_>, timeout_ms: Option<u64>) -> Result
     .map(drop)
 }
 
-/// Finishes a receive that let the message come in registers: one that did is laid out in
-/// `buffer` as if it had come there. `received` is the call's size; returns the real one.
-#[inline(always)]
-fn take_received(buffer: &mut MessageBuffer, received: usize, words: &[u64; 4]) -> usize {
-    let received = received as u64;
-    if received & registers::IN_REGISTERS == 0 {
-        return received as usize;
-    }
-    let size = received & !registers::IN_REGISTERS;
-    buffer.0[..registers::MAX_SIZE].copy_from_slice(&registers::to_bytes(words, size as u32));
-    size as usize
-}
-
 /// Sends `message` (if any) and/or receives into `buffer` from `from`, in registers where
 /// the message is short: the one `mach_msg` of `call`, `reply_and_receive` and `receive`.
 #[inline(always)]
 fn exchange<'b>(
     message: Option<&OutMessage<'_>>,
-    mut option: u64,
+    option: u64,
     from: Name,
     buffer: &'b mut MessageBuffer,
     timeout: u64,
 ) -> Result<Received<'b>, IpcError> {
+    let arrived = exchange_raw(message, option, from, buffer, timeout)?;
+    Ok(arrived.read(buffer)?)
+}
+
+/// Where a received message is: in the buffer (`size` bytes), or in registers.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Arrived {
+    Buffer(usize),
+    Registers([u64; 4], usize),
+}
+
+impl Arrived {
+    /// The message, read from where it is (one in registers has its body laid into
+    /// `buffer`).
+    #[inline(always)]
+    pub(crate) fn read(self, buffer: &mut MessageBuffer) -> Result<Received<'_>, MessageError> {
+        match self {
+            Arrived::Buffer(size) => Received::parse(&buffer.0, size),
+            Arrived::Registers(words, size) => {
+                Received::from_registers(&mut buffer.0, &words, size)
+            }
+        }
+    }
+}
+
+/// [`exchange`] up to where the message arrived, holding no borrow of `buffer` (a caller
+/// can look at the buffer after an error).
+#[inline(always)]
+pub(crate) fn exchange_raw(
+    message: Option<&OutMessage<'_>>,
+    mut option: u64,
+    from: Name,
+    buffer: &mut MessageBuffer,
+    timeout: u64,
+) -> Result<Arrived, IpcError> {
     let mut words = [0; 4];
     let mut size = 0;
     if let Some(message) = message {
@@ -139,8 +161,14 @@ fn exchange<'b>(
             &mut words,
         )
     })?;
-    let size = take_received(buffer, received, &words);
-    Ok(Received::parse(&buffer.0, size)?)
+    // A message that came in registers is read from them; one that came in memory is in
+    // the buffer.
+    let received = received as u64;
+    if received & registers::IN_REGISTERS != 0 {
+        let size = (received & !registers::IN_REGISTERS) as usize;
+        return Ok(Arrived::Registers(words, size));
+    }
+    Ok(Arrived::Buffer(received as usize))
 }
 
 /// Receives a message from port or port set `from` into `buffer`.
@@ -177,4 +205,15 @@ pub fn reply_and_receive<'b>(
     buffer: &'b mut MessageBuffer,
 ) -> Result<Received<'b>, IpcError> {
     exchange(reply, 0, from, buffer, 0)
+}
+
+/// [`reply_and_receive`] up to where the message arrived (the server loop's, which reads
+/// the buffer after some errors).
+#[inline(always)]
+pub(crate) fn reply_and_receive_raw(
+    reply: Option<&OutMessage<'_>>,
+    from: Name,
+    buffer: &mut MessageBuffer,
+) -> Result<Arrived, IpcError> {
+    exchange_raw(reply, 0, from, buffer, 0)
 }

@@ -18,8 +18,8 @@ use super::space::Rights;
 use crate::arch::trap::TrapFrame;
 use crate::kern::kernel::Kernel;
 use crate::kern::thread::{
-    Continuation, KeptPage, ReceiveArgs, ReceiveFrom, TaskRecord, Thread, ThreadId, ThreadRecord,
-    ThreadState,
+    Continuation, KeptPage, ReceiveArgs, ReceiveCall, ReceiveFrom, TaskRecord, Thread, ThreadId,
+    ThreadRecord, ThreadState,
 };
 use crate::vm::kernel_space::phys_to_virt;
 use crate::vm::map::{Protection, PAGE_SIZE};
@@ -135,7 +135,7 @@ impl Kernel {
         if f.rax != Syscall::MachMsg as u64 {
             return None;
         }
-        let a = [f.rdi, f.rsi, f.rdx, f.r10, f.r8, f.r9];
+        let a = f.syscall_arguments();
         let words = [f.r12, f.r13, f.r14, f.r15];
         let record = t.task_record;
         let t: *mut Thread = t;
@@ -310,11 +310,13 @@ impl Kernel {
         let Continuation::Receive(args) = r.continuation else {
             return None;
         };
+        // The rest of its receive, in its saved registers.
+        let call = ReceiveCall::of(&r.frame);
         if args.from != ReceiveFrom::Port(destination_port)
-            || args.limit < send_size
+            || call.limit < send_size
             // A message in registers goes to a receiver that takes it there; one in memory
             // goes into the receiver's buffer.
-            || (if sent_in_registers { !args.registers } else { !one_user_page(args.buffer, send_size) })
+            || (if sent_in_registers { !call.registers } else { !one_user_page(call.buffer, send_size) })
         {
             return None;
         }
@@ -338,14 +340,14 @@ impl Kernel {
                 match args.kept.get() {
                     Some(page) => page,
                     None => {
-                        let page = args.buffer & !(PAGE_SIZE - 1);
+                        let page = call.buffer & !(PAGE_SIZE - 1);
                         let frame = rt
                             .space
                             .frame_for(&mut self.objects, page, Protection::WRITE)
                             .ok()?;
                         phys_to_virt(frame)
                     }
-                } + (args.buffer & (PAGE_SIZE - 1)),
+                } + (call.buffer & (PAGE_SIZE - 1)),
             ),
         };
         let reply_name = match reply_port {
@@ -366,7 +368,7 @@ impl Kernel {
             },
             size: send_size as u32,
             remote_port: reply_name,
-            local_port: args.name,
+            local_port: call.name,
             voucher: 0,
             id: header.id,
         };
@@ -425,15 +427,9 @@ impl Kernel {
         let previous_tail = own.receivers.push_back_unlinked(thread);
         s.queue_next = None;
         s.state = ThreadState::Blocked;
-        // The receive half's arguments read again from the sender's registers (rather than
-        // kept in the compiler's registers all the way).
-        let f = &s.frame;
-        let registers = f.rsi & options::RECEIVE_REGISTERS != 0;
+        // The rest of its receive stays in its saved registers (`ReceiveCall::of`).
         s.continuation = Continuation::Receive(ReceiveArgs {
-            buffer: f.rdi,
-            limit: f.r10,
             from: ReceiveFrom::Port(own_port),
-            name: f.r8 as u32,
             deadline: None,
             // Its buffer is the one it sent from: that page, if mapped writable.
             kept: match source {
@@ -445,7 +441,6 @@ impl Kernel {
                 }) => KeptPage { page, stamp },
                 _ => KeptPage::NONE,
             },
-            registers,
         });
         let receiver_frame: *const TrapFrame = &r.frame;
         let receiver_pmap: *const Pmap = rt.space.pmap();

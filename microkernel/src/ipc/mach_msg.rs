@@ -13,7 +13,7 @@ use super::rights::Tally;
 use crate::kern::kernel::Kernel;
 use crate::kern::task::TaskId;
 use crate::kern::thread::{
-    Continuation, KeptPage, ReceiveArgs, ReceiveFrom, ThreadId, ThreadState,
+    Continuation, KeptPage, ReceiveArgs, ReceiveCall, ReceiveFrom, ThreadId, ThreadState,
 };
 use crate::kern::user::{self, UserSlice};
 use crate::vm::address_space::MapCopy;
@@ -67,7 +67,7 @@ fn now() -> u64 {
 impl Kernel {
     /// The `mach_msg` system call of `thread`.
     pub fn mach_msg(&mut self, thread: ThreadId, a: [u64; 6]) -> MsgOutcome {
-        let [buffer, option, send_size, receive_limit, receive_name, timeout] = a;
+        let [buffer, option, send_size, _, receive_name, timeout] = a;
         let Some((task, words)) = self
             .threads
             .get(thread)
@@ -84,13 +84,9 @@ impl Kernel {
             let deadline =
                 (option & options::RECEIVE_TIMEOUT != 0).then(|| now() + ticks_from_ms(timeout));
             Some(ReceiveArgs {
-                buffer,
-                limit: receive_limit,
                 from,
-                name: receive_name as u32,
                 deadline,
                 kept: KeptPage::NONE,
-                registers: option & options::RECEIVE_REGISTERS != 0,
             })
         } else {
             None
@@ -119,7 +115,7 @@ impl Kernel {
             }
         }
         let outcome = match receive {
-            Some(args) => self.receive(task, thread, args),
+            Some(args) => self.receive(task, thread, args, ReceiveCall::from_arguments(&a)),
             None => ret(MsgReturn::Success, 0),
         };
         if let Some(receiver) = woken {
@@ -439,11 +435,12 @@ impl Kernel {
     fn take_receiver_for(&mut self, port: PortId, size: usize) -> Option<ThreadId> {
         loop {
             let receiver = self.first_waiting_receiver(port)?;
-            match self.threads.get(receiver).map(|t| t.continuation) {
-                Some(Continuation::Receive(args)) if size as u64 <= args.limit => {
+            let waiting = self.threads.get(receiver);
+            match waiting.map(|t| (t.continuation, ReceiveCall::of(&t.frame).limit)) {
+                Some((Continuation::Receive(_), limit)) if size as u64 <= limit => {
                     return Some(receiver)
                 }
-                Some(Continuation::Receive(_)) => {
+                Some((Continuation::Receive(_), _)) => {
                     self.finish_wait(receiver, MsgReturn::RcvTooLarge as u64, size as u64);
                     self.make_ready(receiver);
                 }
@@ -479,7 +476,7 @@ impl Kernel {
         let size = parts.size();
         let target = match self.threads.get(receiver) {
             Some(t) => match t.continuation {
-                Continuation::Receive(args) => Some((t.task, args.buffer)),
+                Continuation::Receive(_) => Some((t.task, ReceiveCall::of(&t.frame).buffer)),
                 _ => None,
             },
             None => None,
@@ -528,11 +525,17 @@ impl Kernel {
     }
 
     /// Receives for `thread` now if a message is there, else blocks it.
-    fn receive(&mut self, task: TaskId, thread: ThreadId, args: ReceiveArgs) -> MsgOutcome {
-        match self.take_message(args.from, args.limit) {
+    fn receive(
+        &mut self,
+        task: TaskId,
+        thread: ThreadId,
+        args: ReceiveArgs,
+        call: ReceiveCall,
+    ) -> MsgOutcome {
+        match self.take_message(args.from, call.limit) {
             Taken::Message(port, mut message) => {
                 let size = message.size();
-                if let Some(absent) = self.buffer_absent(task, args.buffer, size) {
+                if let Some(absent) = self.buffer_absent(task, call.buffer, size) {
                     // Back to the head of its queue until the buffer's page is here.
                     match self.ports.get_mut(port) {
                         Some(p) => p.messages.push_front(message),
@@ -552,7 +555,7 @@ impl Kernel {
                         Err(_) => ret(MsgReturn::RcvInvalidData, 0),
                     };
                 }
-                let code = self.copy_out_message(task, args.buffer, port, message.parts());
+                let code = self.copy_out_message(task, call.buffer, port, message.parts());
                 ret(code, size as u64)
             }
             Taken::TooLarge(size) => ret(MsgReturn::RcvTooLarge, size as u64),
@@ -620,8 +623,10 @@ impl Kernel {
             return;
         };
         self.finish_wait(sender, MsgReturn::Success as u64, 0);
-        match (then, self.threads.get(sender).map(|t| t.task)) {
-            (Some(args), Some(task)) => match self.receive(task, sender, args) {
+        // (The result just written leaves the call's arguments in its registers as they were.)
+        let waiting = self.threads.get(sender);
+        match (then, waiting.map(|t| (t.task, ReceiveCall::of(&t.frame)))) {
+            (Some(args), Some((task, call))) => match self.receive(task, sender, args, call) {
                 MsgOutcome::Return(rax, rdx) => {
                     self.set_result(sender, rax, rdx);
                     self.make_ready(sender);

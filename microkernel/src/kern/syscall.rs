@@ -74,7 +74,7 @@ pub fn dispatch(kernel: &mut Kernel) {
         return;
     };
     let f = &thread.frame;
-    let (number, arguments) = (f.rax, [f.rdi, f.rsi, f.rdx, f.r10, f.r8, f.r9]);
+    let (number, arguments) = (f.rax, f.syscall_arguments());
     let outcome = match Syscall::from_raw(number) {
         Some(call) => handler(call)(kernel, current, arguments),
         None => Outcome::Return(Err(KernReturn::InvalidSyscall)),

@@ -35,23 +35,53 @@ pub enum ReceiveFrom {
     Set(PortSetId),
 }
 
-/// The receive half of a `mach_msg`, kept while the thread waits.
+/// The receive half of a `mach_msg`, kept while the thread waits: what the call's
+/// registers do not say. The rest (buffer, limit, receive name, options) stays in the
+/// thread's saved registers, which nothing changes while it waits: [`ReceiveCall::of`] reads
+/// it there, so a thread that starts to wait stores three fields, not seven.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ReceiveArgs {
+    pub from: ReceiveFrom,
+    /// Tick at which to give up, if any.
+    pub deadline: Option<u64>,
+    /// The buffer's page as translated when the wait began, if it was then mapped writable.
+    pub kept: KeptPage,
+}
+
+/// What a `mach_msg`'s arguments say about its receive half.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ReceiveCall {
     /// User address of the receive buffer.
     pub buffer: u64,
     /// Its size.
     pub limit: u64,
-    pub from: ReceiveFrom,
-    /// The name the thread received on (the receiving port's name when `from` is a port).
+    /// The name the thread receives on (the receiving port's name when it receives from a
+    /// port).
     pub name: u32,
-    /// Tick at which to give up, if any.
-    pub deadline: Option<u64>,
-    /// `buffer`'s page as translated when the wait began, if it was then mapped writable.
-    pub kept: KeptPage,
     /// A short message may come in registers (`options::RECEIVE_REGISTERS`): the fast path
     /// delivers one there; everything else still goes into the buffer.
     pub registers: bool,
+}
+
+impl ReceiveCall {
+    /// From the six arguments of a `mach_msg` call.
+    #[inline(always)]
+    pub fn from_arguments(a: &[u64; 6]) -> Self {
+        let [buffer, option, _, limit, name, _] = *a;
+        ReceiveCall {
+            buffer,
+            limit,
+            name: name as u32,
+            registers: option & libipc::abi::message::options::RECEIVE_REGISTERS != 0,
+        }
+    }
+
+    /// From the saved registers of a thread that waits in `mach_msg` (they hold its call's
+    /// arguments while it waits: only the result registers are written when it wakes).
+    #[inline(always)]
+    pub fn of(frame: &TrapFrame) -> Self {
+        Self::from_arguments(&frame.syscall_arguments())
+    }
 }
 
 /// A receive buffer's page kept translated while its thread waits: its direct-map address

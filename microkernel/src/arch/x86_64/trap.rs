@@ -246,6 +246,14 @@ pub struct TrapFrame {
     pub ss: u64,
 }
 
+impl TrapFrame {
+    /// A system call's six arguments as the syscall ABI passes them (`rax` is its number).
+    #[inline(always)]
+    pub fn syscall_arguments(&self) -> [u64; 6] {
+        [self.rdi, self.rsi, self.rdx, self.r10, self.r8, self.r9]
+    }
+}
+
 /// Mnemonic and name of an exception vector.
 pub fn exception_name(vector: u64) -> (&'static str, &'static str) {
     match vector {
