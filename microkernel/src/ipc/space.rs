@@ -8,7 +8,8 @@
 //!
 //! One index is kept apart: the reply slot ([`REPLY_INDEX`]), where a send-once right goes
 //! when the slot is free, so the common call (one reply owed at a time) neither takes nor
-//! gives back a name from the free list. Its names are ordinary names in every other respect.
+//! gives back a name from the free list, and the space's limit on names does not count it (a
+//! space holds `limit` names besides it). Its names are ordinary names in every other respect.
 //!
 //! The space knows nothing of ports themselves: it is generic over the port and port-set id
 //! types, so the bookkeeping is unit-tested on the host; `ipc::rights` applies it to ports.
@@ -81,13 +82,14 @@ struct Slot<P, S> {
 }
 
 /// The index of the reply slot: one past the largest index `allocate` hands out, so its names
-/// (`0xffff_ff01` to `0xffff_fffe`) never collide with the others and never reach `!0`.
-pub const REPLY_INDEX: usize = (1 << 24) - 1;
+/// (`0xffff_fe00` to `0xffff_feff`) never collide with the others; none is 0 or `!0`, so its
+/// generation simply wraps.
+pub const REPLY_INDEX: usize = (1 << 24) - 2;
 
 /// Invariants: `free` lists the empty slots and has capacity for every slot, `by_port` maps
 /// each port this space holds a receive or send right for to its name; `reply` (index
 /// [`REPLY_INDEX`]) is empty or holds a send-once right (or the dead name one became), and
-/// counts in `live`.
+/// counts neither in `live` nor against `limit`.
 pub struct IpcSpace<P, S> {
     slots: Vec<Slot<P, S>>,
     reply: Slot<P, S>,
@@ -147,12 +149,13 @@ impl<P: Copy + Eq + Hash, S: Copy + Eq> IpcSpace<P, S> {
         self.resolved = [Cell::new(None), Cell::new(None)];
     }
 
+    /// Names in use, the reply slot's included.
     pub fn len(&self) -> usize {
-        self.live
+        self.live + usize::from(self.reply.entry.is_some())
     }
 
     pub fn is_empty(&self) -> bool {
-        self.live == 0
+        self.len() == 0
     }
 
     fn slot(&self, index: usize) -> Option<&Slot<P, S>> {
@@ -286,9 +289,7 @@ impl<P: Copy + Eq + Hash, S: Copy + Eq> IpcSpace<P, S> {
         self.forget_resolved();
         let (index, _) = split(name);
         if index == REPLY_INDEX {
-            if self.reply.entry.take().is_some() {
-                self.live -= 1;
-            }
+            self.reply.entry = None;
             return;
         }
         if let Some(slot) = self.slots.get_mut(index) {
@@ -374,18 +375,14 @@ impl<P: Copy + Eq + Hash, S: Copy + Eq> IpcSpace<P, S> {
         })
     }
 
-    /// Puts a send-once right for `port` in the reply slot if it is free (and the space has
-    /// room for a name); returns its new name.
+    /// Puts a send-once right for `port` in the reply slot if it is free (the limit on
+    /// names does not count the slot); returns its new name.
     #[inline(always)]
     pub fn insert_reply(&mut self, port: P) -> Option<PortName> {
-        if self.reply.entry.is_some() || self.live >= self.limit {
+        if self.reply.entry.is_some() {
             return None;
         }
-        // Generation 0xff would make the name `!0` (dead), 0 is skipped as for other slots.
-        let generation = match self.reply.generation {
-            0xfe => 1,
-            g => g + 1,
-        };
+        let generation = self.reply.generation.wrapping_add(1);
         self.reply = Slot {
             generation,
             entry: Some(Entry {
@@ -394,7 +391,6 @@ impl<P: Copy + Eq + Hash, S: Copy + Eq> IpcSpace<P, S> {
                 user_references: 1,
             }),
         };
-        self.live += 1;
         Some(((REPLY_INDEX as u32) << 8) | u32::from(generation))
     }
 
@@ -412,7 +408,6 @@ impl<P: Copy + Eq + Hash, S: Copy + Eq> IpcSpace<P, S> {
             }) => {
                 // Only send-once rights ever go in the reply slot.
                 self.reply.entry = None;
-                self.live -= 1;
                 Some(port)
             }
             _ => None,
@@ -726,14 +721,17 @@ mod tests {
         assert_eq!(s.take_send_once(third), Ok(7));
         assert_eq!(s.take_send_once(second), Ok(6));
         assert!(s.is_empty());
-        // The slot's names never reach `!0`, nor generation 0.
+        // The slot's names never reach 0 or `!0`, and every generation comes round.
+        let mut generations = [false; 256];
         for _ in 0..600 {
             let name = s.insert_send_once(1).unwrap();
-            assert!(name != !0 && name & 0xff != 0);
+            assert!(name != 0 && name != !0 && name >> 8 == REPLY_INDEX as u32);
+            generations[(name & 0xff) as usize] = true;
             s.make_dead(name);
             assert_eq!(s.lookup(name).unwrap().rights, Rights::DEAD_NAME);
             s.remove_dead(name, 1).unwrap();
         }
+        assert!(generations.iter().all(|seen| *seen));
         let mut seen = 0;
         s.insert_send_once(2).unwrap();
         s.drain(|_, e| {
@@ -824,6 +822,10 @@ mod tests {
             s.insert_send(port).unwrap();
         }
         assert_eq!(s.insert_send(99), Err(KernReturn::NoSpace));
+        // The reply slot is not counted: one send-once right still goes there, no more.
+        let reply = s.insert_send_once(1).unwrap();
+        assert_eq!(reply >> 8, REPLY_INDEX as u32);
+        assert_eq!(s.len(), 4);
         assert_eq!(s.insert_send_once(1), Err(KernReturn::NoSpace));
     }
 
