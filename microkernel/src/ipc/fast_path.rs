@@ -18,7 +18,7 @@ use super::space::Rights;
 use crate::arch::trap::TrapFrame;
 use crate::kern::kernel::Kernel;
 use crate::kern::thread::{
-    Continuation, KeptPage, ReceiveArgs, ReceiveCall, ReceiveFrom, TaskRecord, Thread, ThreadId,
+    Continuation, KeptPage, PackedFrom, ReceiveArgs, ReceiveCall, TaskRecord, Thread, ThreadId,
     ThreadRecord, ThreadState,
 };
 use crate::vm::kernel_space::phys_to_virt;
@@ -312,7 +312,7 @@ impl Kernel {
         };
         // The rest of its receive, in its saved registers.
         let call = ReceiveCall::of(&r.frame);
-        if args.from != ReceiveFrom::Port(destination_port)
+        if args.from != PackedFrom::port(destination_port)
             || call.limit < send_size
             // A message in registers goes to a receiver that takes it there; one in memory
             // goes into the receiver's buffer.
@@ -337,7 +337,7 @@ impl Kernel {
         let target = match source {
             None => None,
             Some(_) => Some(
-                match args.kept.get() {
+                match KeptPage::get(args.kept) {
                     Some(page) => page,
                     None => {
                         let page = call.buffer & !(PAGE_SIZE - 1);
@@ -429,7 +429,7 @@ impl Kernel {
         s.state = ThreadState::Blocked;
         // The rest of its receive stays in its saved registers (`ReceiveCall::of`).
         s.continuation = Continuation::Receive(ReceiveArgs {
-            from: ReceiveFrom::Port(own_port),
+            from: PackedFrom::port(own_port),
             deadline: None,
             // Its buffer is the one it sent from: that page, if mapped writable.
             kept: match source {
@@ -438,8 +438,8 @@ impl Kernel {
                     writable: true,
                     stamp,
                     ..
-                }) => KeptPage { page, stamp },
-                _ => KeptPage::NONE,
+                }) => core::num::NonZeroU64::new(stamp).map(|stamp| KeptPage { page, stamp }),
+                _ => None,
             },
         });
         let receiver_frame: *const TrapFrame = &r.frame;

@@ -13,7 +13,7 @@ use super::rights::Tally;
 use crate::kern::kernel::Kernel;
 use crate::kern::task::TaskId;
 use crate::kern::thread::{
-    Continuation, KeptPage, ReceiveArgs, ReceiveCall, ReceiveFrom, ThreadId, ThreadState,
+    Continuation, ReceiveArgs, ReceiveCall, ReceiveFrom, ThreadId, ThreadState,
 };
 use crate::kern::user::{self, UserSlice};
 use crate::vm::address_space::MapCopy;
@@ -84,9 +84,9 @@ impl Kernel {
             let deadline =
                 (option & options::RECEIVE_TIMEOUT != 0).then(|| now() + ticks_from_ms(timeout));
             Some(ReceiveArgs {
-                from,
+                from: from.into(),
                 deadline,
-                kept: KeptPage::NONE,
+                kept: None,
             })
         } else {
             None
@@ -532,7 +532,7 @@ impl Kernel {
         args: ReceiveArgs,
         call: ReceiveCall,
     ) -> MsgOutcome {
-        match self.take_message(args.from, call.limit) {
+        match self.take_message(args.from.get(), call.limit) {
             Taken::Message(port, mut message) => {
                 let size = message.size();
                 if let Some(absent) = self.buffer_absent(task, call.buffer, size) {
@@ -563,7 +563,7 @@ impl Kernel {
                 if args.deadline.is_some_and(|d| d <= now()) {
                     return ret(MsgReturn::RcvTimedOut, 0);
                 }
-                let queued = match args.from {
+                let queued = match args.from.get() {
                     ReceiveFrom::Port(port) => self.ports.get_mut(port).map(|p| &mut p.receivers),
                     ReceiveFrom::Set(set) => self.port_sets.get_mut(set).map(|s| &mut s.receivers),
                 };
@@ -898,7 +898,7 @@ impl Kernel {
         self.timers.remove(&mut self.threads, thread);
         match continuation {
             Continuation::Receive(args) => {
-                let queue = match args.from {
+                let queue = match args.from.get() {
                     ReceiveFrom::Port(port) => self.ports.get_mut(port).map(|p| &mut p.receivers),
                     ReceiveFrom::Set(set) => self.port_sets.get_mut(set).map(|s| &mut s.receivers),
                 };

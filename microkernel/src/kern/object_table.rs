@@ -76,6 +76,81 @@ impl<T> fmt::Debug for Id<T> {
     }
 }
 
+/// An id of one of two tables in one word: the second table's marked in the top bit of the
+/// index half, which no table index has ([`MAX_INDEX`]). So it compares with a packed id of
+/// the first kind in one instruction.
+pub struct EitherId<A, B> {
+    raw: NonZeroU64,
+    _types: PhantomData<fn() -> (A, B)>,
+}
+
+/// What an [`EitherId`] holds.
+#[derive(Debug, PartialEq, Eq)]
+pub enum OneOf<A, B> {
+    First(Id<A>),
+    Second(Id<B>),
+}
+
+const SECOND_MARK: u64 = 1 << 31;
+const _: () = assert!(MAX_INDEX as u64 & SECOND_MARK == 0);
+
+impl<A, B> EitherId<A, B> {
+    #[inline(always)]
+    pub fn first(id: Id<A>) -> Self {
+        EitherId {
+            raw: id.raw,
+            _types: PhantomData,
+        }
+    }
+
+    #[inline(always)]
+    pub fn second(id: Id<B>) -> Self {
+        EitherId {
+            raw: id.raw | SECOND_MARK,
+            _types: PhantomData,
+        }
+    }
+
+    #[inline(always)]
+    pub fn unpack(self) -> OneOf<A, B> {
+        let raw = self.raw.get();
+        if raw & SECOND_MARK == 0 {
+            OneOf::First(Id {
+                raw: self.raw,
+                _type: PhantomData,
+            })
+        } else {
+            // The generation half is not 0, so neither is the id without its mark.
+            let raw = NonZeroU64::new(raw & !SECOND_MARK).expect("the generation is not 0");
+            OneOf::Second(Id {
+                raw,
+                _type: PhantomData,
+            })
+        }
+    }
+}
+
+impl<A, B> Clone for EitherId<A, B> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+impl<A, B> Copy for EitherId<A, B> {}
+impl<A, B> PartialEq for EitherId<A, B> {
+    fn eq(&self, other: &Self) -> bool {
+        self.raw == other.raw
+    }
+}
+impl<A, B> Eq for EitherId<A, B> {}
+impl<A, B> fmt::Debug for EitherId<A, B> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.unpack() {
+            OneOf::First(id) => write!(f, "first {id:?}"),
+            OneOf::Second(id) => write!(f, "second {id:?}"),
+        }
+    }
+}
+
 /// A pointer to an object's boxed record, kept beside its id where a lookup would cost too
 /// much (the IPC fast path): good while the object lives, since a box does not move. Whoever
 /// keeps one says, where it is used, why the object is still live.
@@ -139,6 +214,10 @@ pub fn try_box<T>(value: T) -> Result<Box<T>, OutOfMemory> {
 /// A slot's `id` while it is empty: this index, which no id of the slot has (insert never
 /// hands it out), and the generation the next object will get.
 const EMPTY_INDEX: u32 = u32::MAX;
+
+/// The largest index a table hands out: the top bit of an id's index half is never set, so
+/// another kind of id can be marked there ([`EitherId`]).
+pub const MAX_INDEX: u32 = (1 << 31) - 1;
 
 struct Slot<T> {
     /// The raw id of the object in the slot; while it is empty, [`EMPTY_INDEX`] with the next
@@ -219,7 +298,7 @@ impl<T> Table<T> {
                     .map_err(|_| OutOfMemory)?;
                 let index = u32::try_from(self.slots.len())
                     .ok()
-                    .filter(|index| *index != EMPTY_INDEX)
+                    .filter(|index| *index <= MAX_INDEX)
                     .ok_or(OutOfMemory)?;
                 self.slots.push(Slot::empty(NonZeroU32::MIN));
                 index
@@ -306,6 +385,27 @@ impl<T> Table<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn either_id_unpacks_as_it_was_packed() {
+        // Ids at both ends of the index range, with small and large generations.
+        let raws = [
+            1 << 32,
+            1 << 32 | u64::from(MAX_INDEX),
+            !0 << 32 | u64::from(MAX_INDEX),
+        ];
+        for raw in raws {
+            let (a, b) = (
+                Id::<u8>::from_raw(raw).unwrap(),
+                Id::<u16>::from_raw(raw).unwrap(),
+            );
+            let (first, second) = (EitherId::<u8, u16>::first(a), EitherId::second(b));
+            assert_eq!(first.unpack(), OneOf::First(a));
+            assert_eq!(second.unpack(), OneOf::Second(b));
+            assert_ne!(first, second, "the same raw id in the two tables differs");
+        }
+        assert_eq!(core::mem::size_of::<EitherId<u8, u16>>(), 8);
+    }
 
     #[test]
     fn insert_get_remove() {

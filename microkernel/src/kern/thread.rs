@@ -3,7 +3,7 @@
 //! A thread blocked in the kernel holds no kernel stack: only this record (its registers and
 //! a small continuation). Keep it small: it is the cost of every blocked thread.
 
-use super::object_table::{Id, Record};
+use super::object_table::{EitherId, Id, OneOf, Record};
 use super::task::{Task, TaskId};
 use super::timer_wheel::Timer;
 use crate::arch::gdt::{USER_CODE, USER_DATA};
@@ -35,17 +35,46 @@ pub enum ReceiveFrom {
     Set(PortSetId),
 }
 
+/// A [`ReceiveFrom`] in one word: the port's id or the port set's, marked
+/// (`object_table::EitherId`).
+pub type PackedFrom = EitherId<crate::ipc::port::Port, crate::ipc::port_set::PortSet>;
+
+impl PackedFrom {
+    /// A port.
+    #[inline(always)]
+    pub fn port(port: PortId) -> Self {
+        EitherId::first(port)
+    }
+
+    #[inline(always)]
+    pub fn get(self) -> ReceiveFrom {
+        match self.unpack() {
+            OneOf::First(port) => ReceiveFrom::Port(port),
+            OneOf::Second(set) => ReceiveFrom::Set(set),
+        }
+    }
+}
+
+impl From<ReceiveFrom> for PackedFrom {
+    fn from(from: ReceiveFrom) -> Self {
+        match from {
+            ReceiveFrom::Port(port) => EitherId::first(port),
+            ReceiveFrom::Set(set) => EitherId::second(set),
+        }
+    }
+}
+
 /// The receive half of a `mach_msg`, kept while the thread waits: what the call's
 /// registers do not say. The rest (buffer, limit, receive name, options) stays in the
 /// thread's saved registers, which nothing changes while it waits: [`ReceiveCall::of`] reads
 /// it there, so a thread that starts to wait stores three fields, not seven.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ReceiveArgs {
-    pub from: ReceiveFrom,
+    pub from: PackedFrom,
     /// Tick at which to give up, if any.
     pub deadline: Option<u64>,
     /// The buffer's page as translated when the wait began, if it was then mapped writable.
-    pub kept: KeptPage,
+    pub kept: Option<KeptPage>,
 }
 
 /// What a `mach_msg`'s arguments say about its receive half.
@@ -87,22 +116,23 @@ impl ReceiveCall {
 /// A receive buffer's page kept translated while its thread waits: its direct-map address
 /// and the pmaps' change stamp (`pmap::stamp`) read before the translation. Good only while
 /// the stamp still reads the same: any change to any pmap (an unmap, a pageout, a fork's
-/// write protection, an exec) moves it on.
+/// write protection, an exec) moves it on. (The stamp is never 0: `Option<KeptPage>` is two
+/// words, and `None` one store.)
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct KeptPage {
     /// Direct-map address of the page's frame.
     pub page: u64,
-    /// The stamp, 0 for none (the stamp is never 0).
-    pub stamp: u64,
+    pub stamp: core::num::NonZeroU64,
 }
 
-impl KeptPage {
-    pub const NONE: KeptPage = KeptPage { page: 0, stamp: 0 };
+const _: () = assert!(core::mem::size_of::<Option<KeptPage>>() == 16);
 
+impl KeptPage {
     /// The page, if the translation still holds.
     #[inline(always)]
-    pub fn get(self) -> Option<u64> {
-        (self.stamp == crate::vm::pmap::stamp()).then_some(self.page)
+    pub fn get(kept: Option<KeptPage>) -> Option<u64> {
+        kept.filter(|k| k.stamp.get() == crate::vm::pmap::stamp())
+            .map(|k| k.page)
     }
 }
 
