@@ -123,7 +123,9 @@ impl Kernel {
     #[inline(always)]
     pub unsafe fn syscall_fast_path(&mut self, frame: *mut TrapFrame) -> Option<Handoff> {
         const _: () = assert!(core::mem::offset_of!(Thread, frame) == 0);
-        let thread = self.current?;
+        debug_assert!(self.current.is_some());
+        // SAFETY: per the contract a thread is running, and `current` names the running one.
+        let thread = unsafe { self.current.unwrap_unchecked() };
         debug_assert!(self
             .threads
             .get(thread)
@@ -157,7 +159,8 @@ impl Kernel {
     /// `sender_record` its task's: the fast path holds both by pointer rather than looking
     /// either up. Both are boxed (they do not move) and nothing here removes a thread or task.
     /// `SENT_IN_REGISTERS` says where the message is (the option bit the caller tested);
-    /// `BITS` is the header's bits when this copy is for one header (0: any).
+    /// `BITS` is the header's bits when this copy is for one header (0: any): the caller
+    /// chose the copy by the bits of a message in registers, so this copy does not test them.
     #[inline(always)]
     fn call_fast_path<const SENT_IN_REGISTERS: bool, const BITS: u32>(
         &mut self,
@@ -232,12 +235,16 @@ impl Kernel {
                 }),
             )
         };
-        // The copy for one header's bits knows them (and what follows from them) in advance.
-        let bits = match BITS {
-            0 => header.bits,
-            known if header.bits == known => known,
-            _ => return None,
+        // The copy for one header's bits knows them (and what follows from them) in advance:
+        // the caller chose it by them.
+        const {
+            assert!(
+                BITS == 0 || SENT_IN_REGISTERS,
+                "only a message in registers"
+            )
         };
+        debug_assert!(BITS == 0 || header.bits == BITS);
+        let bits = if BITS == 0 { header.bits } else { BITS };
         if bits & !0xffff != 0 {
             return None; // complex, or bits the general path refuses
         }
@@ -411,7 +418,9 @@ impl Kernel {
             if st.ipc.take_reply(name).is_none() {
                 let _ = st.ipc.take_send_once(name);
             }
-            d.send_once_rights = d.send_once_rights.saturating_sub(1);
+            // The sender held one (its name was found as a send-once right above).
+            debug_assert!(d.send_once_rights > 0);
+            d.send_once_rights -= 1;
         }
         if reply_port == Some(own_port) {
             own.send_once_rights += 1;
