@@ -22,6 +22,7 @@ use libipc::abi::syscall::PROGRAM_NAME_MAX;
 use serde::Serialize;
 use serde_json::Number;
 
+use crate::disk::{self, Disk};
 use crate::manifest::{self, Manifest};
 use crate::qemu::{BootOptions, Media, Outcome};
 use crate::report::{clean_line, tail};
@@ -114,10 +115,35 @@ pub struct Results {
     /// The kernel command line of the run.
     pub cmdline: String,
     pub mem_mib: u32,
+    /// The disk the default pager paged to; absent if the run had none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub disk: Option<DiskFigures>,
     /// [`NO_ICOUNT_NOTE`] when `icount` is off.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
     pub measurements: Vec<Measurement>,
+}
+
+/// What `Results` records of the disk: what changes the figures of paging to it.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct DiskFigures {
+    pub size_mib: u32,
+    /// The throttle (`--disk-iops`), absent if none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub iops: Option<u32>,
+    /// The fault SPEC (`--disk-fault`), absent if none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub faults: Option<String>,
+}
+
+impl DiskFigures {
+    pub fn of(disk: &Disk) -> DiskFigures {
+        DiskFigures {
+            size_mib: disk.size().mib(),
+            iops: disk.iops,
+            faults: (!disk.faults.is_empty()).then(|| disk::faults_spec(&disk.faults)),
+        }
+    }
 }
 
 impl Results {
@@ -127,6 +153,7 @@ impl Results {
             icount,
             cmdline: cmdline.to_string(),
             mem_mib,
+            disk: None,
             note: (!icount).then(|| NO_ICOUNT_NOTE.to_string()),
             measurements: Vec::new(),
         }
@@ -185,6 +212,8 @@ pub struct BenchOptions {
     pub verbose: bool,
     /// More kernel arguments, after `init=bench_<suite>`.
     pub kernel_args: Vec<String>,
+    /// The disk for the default pager; `None` runs without one.
+    pub disk: Option<Disk>,
 }
 
 /// Builds, boots, collects, writes the JSON; the process exit code (0 only if the guest
@@ -206,6 +235,9 @@ pub fn run(options: &BenchOptions) -> Result<u8> {
     let mut args = vec![format!("init={program}")];
     args.extend(options.kernel_args.iter().cloned());
     let cmdline = crate::cmdline::join(&args)?;
+    if let Some(disk) = &options.disk {
+        disk.check()?;
+    }
     let built = crate::build_all(Profile::Release)?;
 
     let log_file = crate::target_dir()
@@ -214,14 +246,18 @@ pub fn run(options: &BenchOptions) -> Result<u8> {
     // Never follow the previous run's log.
     let _ = std::fs::remove_file(&log_file);
     println!(
-        "bench {}: booting with `{cmdline}`, {} MiB, {}",
+        "bench {}: booting with `{cmdline}`, {} MiB, {}, {}",
         options.suite,
         options.mem_mib,
         if options.icount {
             "-icount (figures in guest instructions)"
         } else {
             "no -icount"
-        }
+        },
+        options
+            .disk
+            .as_ref()
+            .map_or("no disk".to_string(), Disk::to_string)
     );
     if !options.icount {
         println!("note: {NO_ICOUNT_NOTE}");
@@ -242,6 +278,7 @@ pub fn run(options: &BenchOptions) -> Result<u8> {
         echo: options.verbose,
         interactive: false,
         log_file: Some(log_file.clone()),
+        disk: options.disk.clone(),
     });
     if let Some(follower) = follower {
         follower.finish();
@@ -263,12 +300,17 @@ pub fn run(options: &BenchOptions) -> Result<u8> {
             log_file.display(),
             json.display()
         );
+        if let Some(image) = &boot.disk_image {
+            eprintln!("disk image kept at {}", image.display());
+        }
         return Ok(match boot.outcome {
             Outcome::Guest(0) => 1,
             outcome => outcome.process_exit_code(),
         });
     }
+    boot.remove_disk_image();
     let mut results = Results::new(&options.suite, options.icount, &cmdline, options.mem_mib);
+    results.disk = options.disk.as_ref().map(DiskFigures::of);
     results.measurements = measurements;
     results.write(&json)?;
     println!(
@@ -489,6 +531,26 @@ mod tests {
             })
         );
         assert!(results.to_json().ends_with("}\n"));
+    }
+
+    #[test]
+    fn json_records_the_disk() {
+        let size = crate::DiskSize::from_mib(64).unwrap();
+        let mut results = Results::new("pager", true, "init=bench_pager", 256);
+        results.disk = Some(DiskFigures::of(&Disk::shared(size)));
+        let json: serde_json::Value = serde_json::from_str(&results.to_json()).unwrap();
+        assert_eq!(json["disk"], serde_json::json!({"size_mib": 64}));
+
+        let disk = Disk::shared(size)
+            .with_iops(500)
+            .with_faults("write@8+8")
+            .unwrap();
+        results.disk = Some(DiskFigures::of(&disk));
+        let json: serde_json::Value = serde_json::from_str(&results.to_json()).unwrap();
+        assert_eq!(
+            json["disk"],
+            serde_json::json!({"size_mib": 64, "iops": 500, "faults": "write@8+8"})
+        );
     }
 
     #[test]

@@ -79,6 +79,7 @@ pub fn cargo_program() -> OsString {
 /// Builds the kernel and returns the path of its ELF. Compiler output goes to our stderr.
 pub fn build_kernel(profile: Profile) -> Result<PathBuf> {
     let root = crate::workspace_root();
+    crate::toolchain::ensure_guest_target(&root)?;
     let mut command = kernel_build_command(&root, profile);
     let status = command.status().with_context(|| {
         format!(

@@ -6,16 +6,20 @@
 pub mod archive;
 pub mod bench;
 pub mod cmdline;
+pub mod disk;
+pub mod disk_image;
 pub mod guest_build;
 pub mod iso;
 pub mod kernel_build;
 pub mod manifest;
 pub mod qemu;
 pub mod report;
+pub mod toolchain;
 pub mod tools;
 
 use std::path::{Path, PathBuf};
 
+pub use disk::{Disk, DiskImage, DiskSize};
 pub use guest_build::{build_all, Built};
 pub use kernel_build::{build_kernel, Profile};
 pub use qemu::{boot, Boot, BootOptions, Media, Outcome};

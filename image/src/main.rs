@@ -9,6 +9,7 @@ use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand};
 
 use image::bench::BenchOptions;
+use image::disk::{Disk, DiskSize, Fault};
 use image::iso::{self, IsoSpec, LimineRelease};
 use image::kernel_build::cargo_program;
 use image::tools::{self, SetupOutcome};
@@ -90,6 +91,8 @@ struct RunArgs {
     /// With --iso: boot under OVMF (UEFI) instead of SeaBIOS.
     #[arg(long)]
     uefi: bool,
+    #[command(flatten)]
+    disk: DiskArgs,
     /// Kernel command line arguments (after `--`).
     #[arg(last = true)]
     kernel_args: Vec<String>,
@@ -112,9 +115,50 @@ struct BenchArgs {
     /// Echo the whole serial output, not only the figures and the program's remarks.
     #[arg(long)]
     verbose: bool,
+    #[command(flatten)]
+    disk: DiskArgs,
     /// More kernel command line arguments (after `--`), e.g. `log=warn`.
     #[arg(last = true)]
     kernel_args: Vec<String>,
+}
+
+/// The virtio-blk disk the kernel's default pager pages to.
+#[derive(Args)]
+struct DiskArgs {
+    /// Boot without the disk (the kernel then pages to memory only).
+    #[arg(long, conflicts_with_all = ["disk_size", "disk_iops", "disk_fault"])]
+    no_disk: bool,
+    /// Size of the disk, in M or G (64M, 1G); the default is as much as the default guest
+    /// memory. Its image target/disk/disk-<MiB>M.img is written in full on first use and
+    /// reused by later runs of that size.
+    #[arg(long, value_name = "SIZE", default_value_t = DiskSize::DEFAULT)]
+    disk_size: DiskSize,
+    /// Throttle the disk to N requests per second (QEMU throttling.iops-total), so that
+    /// clustering pays as on a real disk.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    disk_iops: Option<u32>,
+    /// Inject I/O errors (EIO): comma-separated rules OP[@SECTOR[+COUNT]][:once], OP `read` or
+    /// `write`; SECTOR in 512-byte sectors (a rule fails the requests that touch it, or any of
+    /// COUNT sectors from it; without @SECTOR every such request); `:once` fails each sector
+    /// once. E.g. `write@800+8:once,read@0`. Repeatable.
+    #[arg(long, value_name = "SPEC", value_delimiter = ',')]
+    disk_fault: Vec<Fault>,
+}
+
+impl DiskArgs {
+    /// The disk to attach (the shared image of the size asked for), or `None` for --no-disk.
+    fn disk(&self) -> Result<Option<Disk>> {
+        if self.no_disk {
+            return Ok(None);
+        }
+        let disk = Disk {
+            iops: self.disk_iops,
+            faults: self.disk_fault.clone(),
+            ..Disk::shared(self.disk_size)
+        };
+        disk.check()?;
+        Ok(Some(disk))
+    }
 }
 
 fn main() -> ExitCode {
@@ -173,6 +217,7 @@ fn run(args: RunArgs) -> Result<ExitCode> {
     }
     let profile = Profile::from_debug_flag(args.debug);
     let cmdline = image::cmdline::join(&args.kernel_args)?;
+    let disk = args.disk.disk()?;
     let (media, built) = if args.iso {
         let (iso, built) = make_iso(profile, &args.kernel_args)?;
         let media = Media::Iso {
@@ -204,8 +249,15 @@ fn run(args: RunArgs) -> Result<ExitCode> {
         echo: true,
         interactive: true,
         log_file: Some(log_file.clone()),
+        disk,
     };
     let boot = image::boot(&opts)?;
+    match &boot.disk_image {
+        Some(image) if boot.outcome != Outcome::Guest(0) => {
+            eprintln!("the run's disk image is kept at {}", image.display())
+        }
+        _ => boot.remove_disk_image(),
+    }
     match boot.outcome {
         Outcome::Guest(0) => {}
         Outcome::TimedOut => eprintln!(
@@ -229,6 +281,7 @@ fn bench(args: BenchArgs) -> Result<ExitCode> {
         timeout: Duration::from_secs(args.timeout),
         verbose: args.verbose,
         kernel_args: args.kernel_args,
+        disk: args.disk.disk()?,
     })?;
     Ok(ExitCode::from(code))
 }

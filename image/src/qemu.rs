@@ -3,6 +3,8 @@
 //! The guest reports its exit code through the `isa-debug-exit` device: writing `c` to port
 //! 0xf4 makes QEMU exit with status `(c << 1) | 1`. An even status means QEMU ended some other
 //! way (a triple fault under `-no-reboot`, a shutdown) without the guest saying how it went.
+//!
+//! A boot may attach a virtio-blk disk ([`crate::disk`]) for the default pager to page to.
 
 use libipc::abi::report::ExitCode;
 use std::ffi::OsString;
@@ -17,6 +19,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 
+use crate::disk::Disk;
+use crate::disk_image::AttachedImage;
 use crate::tools::{self, Ovmf};
 
 /// What to boot.
@@ -53,6 +57,9 @@ pub struct BootOptions {
     pub interactive: bool,
     /// Also write the serial output to this file as it arrives.
     pub log_file: Option<PathBuf>,
+    /// A virtio-blk disk for the default pager; `None` boots without one (the kernel then
+    /// pages to memory only).
+    pub disk: Option<Disk>,
 }
 
 impl BootOptions {
@@ -70,6 +77,15 @@ impl BootOptions {
             echo: false,
             interactive: false,
             log_file: None,
+            disk: None,
+        }
+    }
+
+    /// The same options with `disk` attached.
+    pub fn with_disk(self, disk: Disk) -> Self {
+        BootOptions {
+            disk: Some(disk),
+            ..self
         }
     }
 }
@@ -146,6 +162,20 @@ pub struct Boot {
     /// What QEMU itself wrote to stderr (warnings, mostly).
     pub qemu_stderr: String,
     pub wall: Duration,
+    /// The per-run disk image this boot used (for [`crate::disk::DiskImage::PerRun`], or
+    /// because the shared image was in use), left in place: remove it with
+    /// [`Boot::remove_disk_image`] once the run has passed, keep it to look at after a failure.
+    /// `None` for the shared image or no disk.
+    pub disk_image: Option<PathBuf>,
+}
+
+impl Boot {
+    /// Removes the per-run disk image, if there is one.
+    pub fn remove_disk_image(&self) {
+        if let Some(path) = &self.disk_image {
+            crate::disk_image::remove_run_image(path);
+        }
+    }
 }
 
 /// Boots under QEMU and waits for the guest to finish (or the timeout).
@@ -165,6 +195,14 @@ pub fn boot(opts: &BootOptions) -> Result<Boot> {
         }
     }
     crate::cmdline::check_line(&opts.cmdline)?;
+    // If the boot fails from here on, dropping a per-run image removes it.
+    let disk = match &opts.disk {
+        Some(disk) => {
+            disk.check()?;
+            Some((disk, AttachedImage::attach(disk.image)?))
+        }
+        None => None,
+    };
     let log = match &opts.log_file {
         Some(path) => Some(open_log(path)?),
         None => None,
@@ -174,7 +212,11 @@ pub fn boot(opts: &BootOptions) -> Result<Boot> {
         .map(|vars| (vars.code.as_path(), vars.path.as_path()));
     let mut command = Command::new(&qemu);
     command
-        .args(qemu_args(opts, firmware))
+        .args(qemu_args(
+            opts,
+            firmware,
+            disk.as_ref().map(|(disk, image)| (*disk, image.path())),
+        ))
         .stdin(if opts.interactive {
             Stdio::inherit()
         } else {
@@ -212,11 +254,17 @@ pub fn boot(opts: &BootOptions) -> Result<Boot> {
         serial,
         qemu_stderr,
         wall,
+        disk_image: disk.and_then(|(_, image)| image.keep()),
     })
 }
 
-/// QEMU's arguments for `opts`; `firmware` is (OVMF code, private copy of the variable store).
-pub fn qemu_args(opts: &BootOptions, firmware: Option<(&Path, &Path)>) -> Vec<OsString> {
+/// QEMU's arguments for `opts`; `firmware` is (OVMF code, private copy of the variable store),
+/// `disk` the disk to attach and its image file (`opts.disk` itself is not read here).
+pub fn qemu_args(
+    opts: &BootOptions,
+    firmware: Option<(&Path, &Path)>,
+    disk: Option<(&Disk, &Path)>,
+) -> Vec<OsString> {
     let mut args: Vec<OsString> = Vec::new();
     let mut push = |items: &[&str]| args.extend(items.iter().map(OsString::from));
     push(&["-machine", "q35", "-cpu", "max"]);
@@ -259,6 +307,9 @@ pub fn qemu_args(opts: &BootOptions, firmware: Option<(&Path, &Path)>) -> Vec<Os
             args.push("-cdrom".into());
             args.push(path.into());
         }
+    }
+    if let Some((disk, image)) = disk {
+        args.extend(disk.qemu_args(image));
     }
     args
 }
@@ -474,7 +525,7 @@ mod tests {
         let mut opts = BootOptions::direct("/k/microkernel", "test=all log=debug");
         opts.icount = true;
         opts.smp = 2;
-        let args = qemu_args(&opts, None);
+        let args = qemu_args(&opts, None, None);
         assert_eq!(
             strings(&args),
             [
@@ -507,10 +558,33 @@ mod tests {
     }
 
     #[test]
+    fn disk_goes_last_and_only_when_given() {
+        let size = crate::DiskSize::from_mib(64).unwrap();
+        let opts = BootOptions::direct("/k/microkernel", "log=debug")
+            .with_disk(Disk::per_run(size).with_iops(100));
+        assert_eq!(opts.disk, Some(Disk::per_run(size).with_iops(100)));
+        // `qemu_args` attaches the disk it is handed, with its image file.
+        assert!(!strings(&qemu_args(&opts, None, None)).contains(&"-drive"));
+        let disk = opts.disk.as_ref().unwrap();
+        let args = qemu_args(&opts, None, Some((disk, Path::new("/t/disk/run/r.img"))));
+        let args = strings(&args);
+        assert_eq!(&args[..2], ["-machine", "q35"]);
+        assert!(args.ends_with(&[
+            "-append",
+            "log=debug",
+            "-drive",
+            "format=raw,if=none,id=disk0,cache=unsafe,werror=report,rerror=report,\
+             throttling.iops-total=100,file=/t/disk/run/r.img",
+            "-device",
+            "virtio-blk-pci,drive=disk0",
+        ]));
+    }
+
+    #[test]
     fn archive_goes_to_initrd_after_the_kernel() {
         let mut opts = BootOptions::direct("/k/microkernel", "log=debug");
         opts.archive = Some("/t/guest/archive-release.bin".into());
-        let args = qemu_args(&opts, None);
+        let args = qemu_args(&opts, None, None);
         assert!(strings(&args).ends_with(&[
             "-kernel",
             "/k/microkernel",
@@ -520,7 +594,7 @@ mod tests {
             "log=debug",
         ]));
         opts.archive = None;
-        assert!(!strings(&qemu_args(&opts, None)).contains(&"-initrd"));
+        assert!(!strings(&qemu_args(&opts, None, None)).contains(&"-initrd"));
     }
 
     #[test]
@@ -531,14 +605,14 @@ mod tests {
             path: "/t/microkernel.iso".into(),
             uefi: false,
         };
-        assert!(!strings(&qemu_args(&opts, None)).contains(&"-initrd"));
+        assert!(!strings(&qemu_args(&opts, None, None)).contains(&"-initrd"));
     }
 
     #[test]
     fn empty_cmdline_passes_no_append_and_gdb_waits() {
         let mut opts = BootOptions::direct("/k", "");
         opts.gdb = true;
-        let args = qemu_args(&opts, None);
+        let args = qemu_args(&opts, None, None);
         let args = strings(&args);
         assert!(!args.contains(&"-append"));
         assert!(args.windows(2).any(|pair| pair == ["-s", "-S"]));
@@ -551,7 +625,7 @@ mod tests {
             path: "/t/microkernel.iso".into(),
             uefi: false,
         };
-        let bios = qemu_args(&opts, None);
+        let bios = qemu_args(&opts, None, None);
         let bios = strings(&bios);
         assert!(bios.ends_with(&["-cdrom", "/t/microkernel.iso"]));
         assert!(!bios.contains(&"-kernel") && !bios.contains(&"-append"));
@@ -562,7 +636,7 @@ mod tests {
         };
         let code = Path::new("/usr/share/OVMF/OVMF_CODE_4M.fd");
         let vars = Path::new("/t/ovmf/a,b.fd");
-        let uefi = qemu_args(&opts, Some((code, vars)));
+        let uefi = qemu_args(&opts, Some((code, vars)), None);
         let uefi = strings(&uefi);
         assert!(uefi.ends_with(&[
             "-drive",

@@ -277,6 +277,7 @@ mod tests {
             serial: serial.to_string(),
             qemu_stderr: String::new(),
             wall: Duration::ZERO,
+            disk_image: None,
         }
     }
 

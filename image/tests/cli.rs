@@ -61,3 +61,32 @@ fn kernel_arguments_with_spaces_are_refused() {
     assert_eq!(output.status.code(), Some(2), "{message}");
     assert!(message.contains("whitespace"), "{message}");
 }
+
+#[test]
+fn bad_disk_options_name_the_problem_before_any_build() {
+    for (args, complaint) in [
+        (&["run", "--disk-size", "256"][..], "has no unit"),
+        (&["run", "--disk-size", "2T"], "unknown unit `T`"),
+        (&["bench", "ipc", "--disk-size", "0M"], "at least 1M"),
+        (
+            &["run", "--disk-fault", "erase@1"],
+            "unknown operation `erase`",
+        ),
+        (&["run", "--disk-fault", "write@8,"], "empty fault rule"),
+        (
+            &["run", "--disk-size", "1M", "--disk-fault", "write@2048"],
+            "past the end of the 1M disk",
+        ),
+        (&["run", "--disk-iops", "0"], "--disk-iops"),
+        (
+            &["run", "--no-disk", "--disk-iops", "10"],
+            "cannot be used with",
+        ),
+    ] {
+        let output = image(args, None);
+        let message = stderr(&output);
+        assert_eq!(output.status.code(), Some(2), "{args:?}: {message}");
+        assert!(message.contains(complaint), "{args:?}: {message}");
+        assert!(!message.contains("Compiling"), "{args:?} built: {message}");
+    }
+}

@@ -97,6 +97,8 @@ extern crate alloc;
 
 pub mod abi;
 pub mod bench;
+#[cfg(any(test, feature = "wire"))]
+pub mod device;
 #[cfg(any(test, feature = "runtime"))]
 pub mod interface;
 pub mod ipc;

@@ -513,6 +513,12 @@ pub fn host_set_default_pager(host: u32, pager: u32) -> Result<(), KernReturn> {
     .map(drop)
 }
 
+/// A new send right to the device master port (see `libipc::device`); needs the host port.
+/// See [`Syscall::HostDeviceMaster`].
+pub fn host_device_master(host: u32) -> Result<u32, KernReturn> {
+    call1(Syscall::HostDeviceMaster, u64::from(host)).map(|name| name as u32)
+}
+
 /// Makes `pager` (a send right to a program pager's port) the program pager; needs the host
 /// port. See [`Syscall::HostSetProgramPager`].
 pub fn host_set_program_pager(host: u32, pager: u32) -> Result<(), KernReturn> {

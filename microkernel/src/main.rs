@@ -12,6 +12,7 @@ extern crate alloc;
 
 pub mod arch;
 pub mod boot;
+pub mod device;
 pub mod ipc;
 pub mod kern;
 pub mod vm;

@@ -4,11 +4,15 @@
 //! Each test boots through [`boot`] (or [`boot_with`]) and gets a [`GuestRun`] whose serial log
 //! is already written to `target/test-logs/<test name>.log`; the `expect_*` methods fail with
 //! the end of the serial output and the log's path. When the test passes the log is removed.
+//!
+//! Guests boot without a disk unless a test asks for one ([`direct_options_with_disk`]); each
+//! such boot gets a fresh image of its own, removed like the log.
 
 use std::path::PathBuf;
 use std::sync::{Condvar, Mutex, OnceLock, PoisonError};
 use std::time::Duration;
 
+pub use image::disk::{Disk, DiskImage, DiskSize, Fault};
 pub use image::report::{Report, Summary, Verdict};
 pub use image::{Boot, BootOptions, Built, Media, Outcome};
 
@@ -52,6 +56,29 @@ pub fn direct_options(cmdline: &str) -> BootOptions {
     opts
 }
 
+/// A disk of `size_mib` MiB for the default pager with an image for each boot alone (sparse,
+/// all zeros, under `target/disk/run/`: tests run two guests at once), healthy and unthrottled;
+/// `with_iops` and `with_faults` change that. Panics if the size is 0 or too large.
+pub fn test_disk(size_mib: u32) -> Disk {
+    let size = DiskSize::from_mib(size_mib).unwrap_or_else(|why| panic!("test disk: {why}"));
+    Disk::per_run(size)
+}
+
+/// [`direct_options`] with a [`test_disk`] of `size_mib` MiB attached (virtio-blk).
+pub fn direct_options_with_disk(cmdline: &str, size_mib: u32) -> BootOptions {
+    direct_options(cmdline).with_disk(test_disk(size_mib))
+}
+
+/// [`direct_options_with_disk`] whose disk fails requests as fault `spec` says: comma-separated
+/// rules `OP[@SECTOR[+COUNT]][:once]` (e.g. `write@800+8:once,read@0`; see [`image::disk`]).
+/// Panics if `spec` is malformed or goes past the end of the disk.
+pub fn direct_options_with_faulty_disk(cmdline: &str, size_mib: u32, spec: &str) -> BootOptions {
+    let disk = test_disk(size_mib)
+        .with_faults(spec)
+        .unwrap_or_else(|error| panic!("test disk: {error:#}"));
+    direct_options(cmdline).with_disk(disk)
+}
+
 /// The Limine ISO (empty kernel command line, with the boot archive as its module), built once
 /// per test binary, or `None` when
 /// `LIMINE_DIR` is not set. Panics if the build fails.
@@ -90,7 +117,7 @@ pub fn boot_with(name: &str, opts: &BootOptions) -> GuestRun {
     } else {
         " without archive"
     };
-    let what = match &opts.media {
+    let mut what = match &opts.media {
         Media::Direct(_) if opts.cmdline.is_empty() => {
             format!("direct boot{archive}, empty command line")
         }
@@ -98,6 +125,9 @@ pub fn boot_with(name: &str, opts: &BootOptions) -> GuestRun {
         Media::Iso { uefi: false, .. } => "Limine ISO under BIOS".to_string(),
         Media::Iso { uefi: true, .. } => "Limine ISO under UEFI".to_string(),
     };
+    if let Some(disk) = &opts.disk {
+        what.push_str(&format!(", {disk}"));
+    }
     let boot = {
         let _slot = GuestSlot::take();
         image::boot(opts).unwrap_or_else(|error| panic!("{name} ({what}): {error:#}"))
@@ -131,7 +161,8 @@ fn write_log(path: &std::path::Path, boot: &Boot) {
     }
 }
 
-/// One finished boot. Its log file is removed on drop unless the test is failing.
+/// One finished boot. Its log file and its disk image (if it had a disk) are removed on drop
+/// unless the test is failing.
 pub struct GuestRun {
     name: String,
     what: String,
@@ -230,8 +261,12 @@ impl Drop for GuestRun {
     fn drop(&mut self) {
         if std::thread::panicking() {
             eprintln!("serial log kept at {}", self.log.display());
+            if let Some(image) = &self.boot.disk_image {
+                eprintln!("disk image kept at {}", image.display());
+            }
         } else {
             let _ = std::fs::remove_file(&self.log);
+            self.boot.remove_disk_image();
         }
     }
 }

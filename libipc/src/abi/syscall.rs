@@ -109,10 +109,13 @@ pub enum Syscall {
     /// serves (`libipc::pager::program_pager`), text shared and paged in clusters. Needs a
     /// send right to the host port.
     HostSetProgramPager = 28,
+    /// `(host)`: a new send right to the device master port (`libipc::device`), whose
+    /// `open` gives device ports. Needs a send right to the host port. Returns its name.
+    HostDeviceMaster = 29,
 }
 
 impl Syscall {
-    pub const ALL: [Syscall; 29] = [
+    pub const ALL: [Syscall; 30] = [
         Syscall::DebugWrite,
         Syscall::TaskExit,
         Syscall::ThreadYield,
@@ -142,6 +145,7 @@ impl Syscall {
         Syscall::VmStatistics,
         Syscall::HostSetDefaultPager,
         Syscall::HostSetProgramPager,
+        Syscall::HostDeviceMaster,
     ];
 
     /// Decodes a call number; the numbers are dense, so this is a bounds check.

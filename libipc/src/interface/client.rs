@@ -9,7 +9,7 @@ use super::rights::{self, IpcError, ReceiveRight, SendRight};
 use super::wire::{reply_id, status, Decoder, Encoder, Malformed, Wire, MAX_BODY};
 use crate::abi::message::notify;
 use crate::abi::KernReturn;
-use crate::ipc::message::{MessageBuffer, MessageError, OutMessage, Received};
+use crate::ipc::message::{MessageBuffer, MessageError, Name, OutMessage, Received};
 
 /// Why a remote call did not return the routine's result.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -73,6 +73,15 @@ pub trait Transport {
         request: &OutMessage<'_>,
         buffer: &'b mut MessageBuffer,
     ) -> Result<Received<'b>, TransportError>;
+
+    /// Sends `request` without waiting, its reply to come to `reply` (a receive right of the
+    /// caller's, given as a send-once right). Transports that can only call refuse.
+    fn send(&mut self, request: &OutMessage<'_>, reply: Name) -> Result<(), TransportError> {
+        let _ = (request, reply);
+        Err(TransportError::Ipc(IpcError::Msg(
+            crate::abi::message::MsgReturn::SendInvalidDest,
+        )))
+    }
 }
 
 /// Calls through a send right to the server's port and waits on a reply port of the
@@ -117,6 +126,15 @@ impl Transport for PortTransport {
             .to(self.server.name(), Disposition::CopySend)
             .reply_to(reply);
         Ok(crate::ipc::transport::call(&request, reply, buffer, None)?)
+    }
+
+    #[cfg(target_os = "none")]
+    fn send(&mut self, request: &OutMessage<'_>, reply: Name) -> Result<(), TransportError> {
+        use crate::abi::message::Disposition;
+        let request = request
+            .to(self.server.name(), Disposition::CopySend)
+            .reply_to(reply);
+        Ok(crate::ipc::transport::send_message(&request, None)?)
     }
 
     /// On the host there is no kernel: every call fails as if the server were gone.
@@ -190,6 +208,27 @@ impl<T: Transport> Stub<T> {
             .map_err(|e| RemoteError::Transport(TransportError::Ipc(IpcError::Message(e))))?;
         let reply = self.transport.call(&request, message)?;
         decode_reply(&reply, id)
+    }
+
+    /// Sends routine `id` with the arguments `encode` writes, without waiting: the reply
+    /// comes to `reply` (read it with [`decode_reply`]).
+    pub fn send(
+        &mut self,
+        id: u32,
+        reply: Name,
+        encode: impl FnOnce(&mut Encoder<'_>) -> Result<(), MessageError>,
+    ) -> Result<(), TransportError> {
+        let buffers = self.buffers.get_or_insert_with(|| {
+            Box::new(Buffers {
+                body: [0; MAX_BODY],
+                message: MessageBuffer::new(),
+            })
+        });
+        let mut encoder = Encoder::new(&mut buffers.body);
+        let request = encode(&mut encoder)
+            .and_then(|()| encoder.message(id))
+            .map_err(|e| TransportError::Ipc(IpcError::Message(e)))?;
+        self.transport.send(&request, reply)
     }
 }
 

@@ -162,6 +162,58 @@ macro_rules! __interface_routines {
                 )*
             }
 
+            /// The client stub for requests sent without waiting: each method sends the
+            /// request and returns; the reply comes to the port the caller names, and the
+            /// caller reads it with `decode_reply` and the routine's id. A client keeps several
+            /// requests in flight this way (Mach's asynchronous RPC).
+            pub struct AsyncClient<T = $crate::interface::PortTransport> {
+                stub: $crate::interface::Stub<T>,
+            }
+
+            impl AsyncClient<$crate::interface::PortTransport> {
+                /// An asynchronous client of the server whose port `server` is a send right to.
+                pub fn new(server: $crate::interface::SendRight) -> Self {
+                    AsyncClient {
+                        stub: $crate::interface::Stub::new(
+                            $crate::interface::PortTransport::new(server),
+                        ),
+                    }
+                }
+            }
+
+            impl<T: $crate::interface::Transport> AsyncClient<T> {
+                /// An asynchronous client whose requests go through `transport`.
+                pub fn with_transport(transport: T) -> Self {
+                    AsyncClient {
+                        stub: $crate::interface::Stub::new(transport),
+                    }
+                }
+
+                /// The transport requests go through.
+                pub fn transport(&self) -> &T {
+                    self.stub.transport()
+                }
+
+                /// The transport requests go through, to change.
+                pub fn transport_mut(&mut self) -> &mut T {
+                    self.stub.transport_mut()
+                }
+
+                $(
+                    $(#[$routine_attr])*
+                    pub fn $name(
+                        &mut self,
+                        reply_port: $crate::ipc::Name,
+                        $($arg: $crate::interface::Give<'_, $ty>),*
+                    ) -> ::core::result::Result<(), $crate::interface::TransportError> {
+                        self.stub.send(ids::$name, reply_port, |_encoder| {
+                            $(<$ty as $crate::interface::Wire>::encode($arg, _encoder)?;)*
+                            ::core::result::Result::Ok(())
+                        })
+                    }
+                )*
+            }
+
             /// The server side: one method per routine, given the decoded arguments and the
             /// request's reply, which it sends now or defers.
             pub trait Server {

@@ -644,3 +644,66 @@ fn names_are_checked() {
         Err(NameError::TooLong)
     );
 }
+
+/// A transport for the asynchronous client: it keeps each request sent (with the reply port
+/// it names) for the test to deliver to the server when it likes.
+#[derive(Default)]
+struct Postbox {
+    sent: Vec<(Vec<u8>, Name)>,
+}
+
+impl Transport for Postbox {
+    fn call<'b>(
+        &mut self,
+        _request: &OutMessage<'_>,
+        _buffer: &'b mut MessageBuffer,
+    ) -> Result<Received<'b>, TransportError> {
+        unreachable!("the asynchronous client only sends")
+    }
+
+    fn send(&mut self, request: &OutMessage<'_>, reply: Name) -> Result<(), TransportError> {
+        let request = request.to(SERVER, Disposition::CopySend).reply_to(reply);
+        let mut bytes = vec![0; request.size()];
+        request.encode(&mut bytes).unwrap();
+        self.sent.push((bytes, reply));
+        Ok(())
+    }
+}
+
+#[test]
+fn requests_sent_without_waiting_are_answered_in_any_order_to_the_named_port() {
+    host_log();
+    let mut calc = calc::AsyncClient::with_transport(Postbox::default());
+    const FIRST: Name = 0x71;
+    const SECOND: Name = 0x72;
+    calc.divide(FIRST, 84, 2).unwrap();
+    calc.divide(SECOND, 1, 0).unwrap();
+    let sent = core::mem::take(&mut calc.transport_mut().sent);
+    assert_eq!(sent.len(), 2);
+    // The server answers the second request first; each reply is read on its own.
+    let mut server = Calc::default();
+    let mut answers = Vec::new();
+    for (bytes, reply) in sent.iter().rev() {
+        let mut incoming = MessageBuffer::new();
+        let received = deliver_bytes(bytes, &mut incoming.0);
+        assert_eq!(received.reply(), Some((*reply, ReceivedRight::SendOnce)));
+        let mut outbox = Outbox::new();
+        assert_eq!(
+            calc::dispatch(&mut server, &received, &mut outbox),
+            Dispatched::Handled
+        );
+        let answer = outbox.take_reply().expect("a reply");
+        let mut back = MessageBuffer::new();
+        answers.push((
+            *reply,
+            decode_reply::<u32, CalcError>(&deliver(&answer, &mut back.0), calc::ids::divide),
+        ));
+    }
+    assert_eq!(
+        answers,
+        [
+            (SECOND, Err(RemoteError::Server(CalcError::DivideByZero))),
+            (FIRST, Ok(42)),
+        ]
+    );
+}

@@ -213,11 +213,15 @@ impl Kernel {
             &mut tally,
             MsgReturn::SendInvalidDest,
         )?;
-        // Ports of the memory-object protocol are served by the kernel itself, in this call.
+        // Ports of the memory-object protocol and device ports are served by the kernel
+        // itself, in this call.
         let kernel_port = match self.ports.get(destination).map(|p| p.receiver) {
             Some(Receiver::Task(_)) | Some(Receiver::InTransit) => None,
             Some(Receiver::Kernel(
-                object @ (KernelObject::MemoryControl(_) | KernelObject::PagerReply { .. }),
+                object @ (KernelObject::MemoryControl(_)
+                | KernelObject::PagerReply { .. }
+                | KernelObject::DeviceMaster
+                | KernelObject::Device(_)),
             )) => Some(object),
             _ => return Err(MsgReturn::SendInvalidDest),
         };
@@ -354,7 +358,12 @@ impl Kernel {
             destination: destination_right,
         };
         if let Some(object) = kernel_port {
-            self.pager_message(destination, object, parts);
+            match object {
+                KernelObject::DeviceMaster | KernelObject::Device(_) => {
+                    self.device_message(object, parts)
+                }
+                _ => self.pager_message(destination, object, parts),
+            }
             return Ok(Sent::Done(None));
         }
         let mut sender = Some((thread, deadline, then));

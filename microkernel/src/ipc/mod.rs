@@ -6,6 +6,8 @@ pub mod space;
 pub mod calls;
 
 #[cfg(target_os = "none")]
+pub mod device_port;
+#[cfg(target_os = "none")]
 pub mod fast_path;
 #[cfg(target_os = "none")]
 pub mod mach_msg;

@@ -41,6 +41,10 @@ pub enum KernelObject {
     Host,
     /// A pager-backed memory object's control port: its pager's `memory_control` calls.
     MemoryControl(crate::vm::address_space::ObjectId),
+    /// The device master port: `device_master.open` gives device ports.
+    DeviceMaster,
+    /// A device's port (its index among the kernel's devices): `device` requests.
+    Device(u8),
     /// Where a pager's answer to one kernel request about `object` comes (the request's
     /// kind and offset); destroyed once it has come.
     PagerReply {

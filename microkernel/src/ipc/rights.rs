@@ -268,7 +268,9 @@ impl Kernel {
             Receiver::Kernel(
                 KernelObject::Task(_)
                 | KernelObject::MemoryControl(_)
-                | KernelObject::PagerReply { .. },
+                | KernelObject::PagerReply { .. }
+                | KernelObject::DeviceMaster
+                | KernelObject::Device(_),
             ) => {}
             Receiver::Task(_) | Receiver::InTransit => {
                 if let Some(notify_port) = p.no_senders.take() {

@@ -55,6 +55,12 @@ pub struct Kernel {
     /// The pageout daemon returns whole clusters, used or not (the task swapper's switch;
     /// `pageout=whole` on the command line).
     pub(crate) pageout_whole_clusters: bool,
+    /// The devices the kernel drives; a finished transfer's tag is the reply right of the
+    /// request that started it.
+    pub(crate) devices: crate::device::Devices<crate::ipc::message::CarriedRight>,
+    /// The device master port (`device_master.open`) and each device's port, by index.
+    pub(crate) device_master: Option<PortId>,
+    pub(crate) device_ports: Vec<PortId>,
 }
 
 pub static KERNEL: Mutex<Option<Kernel>> = Mutex::new(None);
@@ -105,6 +111,9 @@ impl Kernel {
             program_pager: None,
             memory_waiters: Fifo::new(),
             pageout_whole_clusters: false,
+            devices: crate::device::Devices::new(),
+            device_master: None,
+            device_ports: Vec::new(),
         }
     }
 

@@ -92,6 +92,9 @@ pub fn run(mut guard: MutexGuard<'static, Option<Kernel>>) -> ! {
         if crate::vm::kernel_space::pagers_released() {
             kernel.reap_pagers();
         }
+        if crate::vm::kernel_space::take_device_work() {
+            kernel.device_work();
+        }
         kernel.pageout_if_wanted();
         if kernel.tasks.is_empty() {
             shut_down(kernel);

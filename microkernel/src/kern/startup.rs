@@ -176,6 +176,10 @@ fn kernel_main(mut boot: BootInfo) -> ! {
     let mut guard = KERNEL.lock();
     let kernel = guard.insert(Kernel::new(Some(archive)));
     kernel.pageout_whole_clusters = options.pageout_whole_clusters();
+    kernel.devices.probe(boot.rsdp(), timer.apic_id);
+    if kernel.make_device_ports().is_err() {
+        panic!("no kernel memory for the device ports at start-up");
+    }
     let init = options.init().unwrap_or("bootstrap");
     if let Err(e) = kernel.start_init(init, options.init_arg()) {
         panic!("cannot start the first task, init={init}: {e}");

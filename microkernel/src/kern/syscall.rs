@@ -57,6 +57,7 @@ fn handler(call: Syscall) -> Handler {
         Syscall::VmStatistics => vm::vm_statistics,
         Syscall::HostSetDefaultPager => host_set_default_pager,
         Syscall::HostSetProgramPager => host_set_program_pager,
+        Syscall::HostDeviceMaster => host_device_master,
     }
 }
 
@@ -275,6 +276,25 @@ fn host_set_default_pager(kernel: &mut Kernel, thread: ThreadId, a: [u64; 6]) ->
 
 fn host_set_program_pager(kernel: &mut Kernel, thread: ThreadId, a: [u64; 6]) -> Outcome {
     host_set_pager(kernel, thread, a, Kernel::set_program_pager)
+}
+
+fn host_device_master(kernel: &mut Kernel, thread: ThreadId, a: [u64; 6]) -> Outcome {
+    let Some(task) = task_of(kernel, thread) else {
+        return Outcome::NoReturn;
+    };
+    if let Err(e) = check_host(kernel, task, a[0]) {
+        return Outcome::Return(Err(e));
+    }
+    let Some(right) = kernel.device_master_right() else {
+        return Outcome::Return(Err(KernReturn::ResourceShortage));
+    };
+    match kernel.copyout(task, right) {
+        Ok(name) => Outcome::Return(Ok(u64::from(name))),
+        Err(()) => {
+            kernel.release(right);
+            Outcome::Return(Err(KernReturn::NoSpace))
+        }
+    }
 }
 
 fn host_shutdown(kernel: &mut Kernel, thread: ThreadId, a: [u64; 6]) -> Outcome {

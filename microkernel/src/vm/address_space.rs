@@ -50,7 +50,7 @@ impl core::fmt::Display for FaultError {
 pub struct MapCopy {
     pub start: u64,
     pub size: u64,
-    entries: alloc::vec::Vec<MapEntry<ObjectId>>,
+    pub(super) entries: alloc::vec::Vec<MapEntry<ObjectId>>,
 }
 
 impl MapCopy {

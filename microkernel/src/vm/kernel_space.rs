@@ -71,6 +71,20 @@ const PAGEOUT_WANTED: u8 = 1;
 const PAGERS_RELEASED: u8 = 2;
 /// Set while threads wait for free memory (to be woken once there is some).
 const MEMORY_WAITERS: u8 = 4;
+/// Set when a device has finished transfers (its interrupt came): their replies go out.
+const DEVICE_WORK: u8 = 8;
+
+/// Notes that devices have finished transfers to reply to.
+pub fn want_device_work() {
+    DEFERRED.fetch_or(DEVICE_WORK, Ordering::Release);
+}
+
+/// Whether devices have finished transfers, clearing the note.
+#[inline(always)]
+pub fn take_device_work() -> bool {
+    DEFERRED.load(Ordering::Relaxed) & DEVICE_WORK != 0
+        && DEFERRED.fetch_and(!DEVICE_WORK, Ordering::Acquire) & DEVICE_WORK != 0
+}
 
 /// Notes whether threads wait for free memory.
 pub fn note_memory_waiters(waiting: bool) {
@@ -414,15 +428,30 @@ pub fn init(boot: &BootInfo, nx: bool) -> MemorySummary {
 /// Maps device registers at `[phys, phys + len)` uncached into the direct-map area and returns
 /// their virtual address.
 pub fn map_mmio(phys: u64, len: u64) -> u64 {
+    map_device_memory(phys, len)
+}
+
+/// Maps `[phys, phys + len)` uncached into the direct-map area, leaving pages that are mapped
+/// already (RAM, or registers mapped before) as they are, and returns the virtual address of
+/// `phys`. For device registers and firmware tables outside RAM.
+pub fn map_device_memory(phys: u64, len: u64) -> u64 {
     let start = phys & !(paging::PAGE_SIZE - 1);
-    let end = (phys + len).next_multiple_of(paging::PAGE_SIZE);
+    let end = (phys + len.max(1)).next_multiple_of(paging::PAGE_SIZE);
     let mut memory = DirectMapTables;
     let mut tables = PageTables::new(kernel_root(), &mut memory);
     let mmio = flags::WRITABLE | flags::NO_CACHE | flags::WRITE_THROUGH | flags::GLOBAL;
     for page in (start..end).step_by(paging::PAGE_SIZE as usize) {
+        if tables.translate(phys_to_virt(page)).is_some() {
+            continue;
+        }
         tables
             .map_page(phys_to_virt(page), page, mmio)
             .unwrap_or_else(|e| panic!("mapping device memory at {page:#x}: {e}"));
     }
     phys_to_virt(phys)
+}
+
+/// The physical address behind `virt`, a direct-map address (kernel heap, frames).
+pub fn direct_map_phys(virt: u64) -> u64 {
+    virt - DIRECT_MAP_BASE.load(Ordering::Relaxed)
 }

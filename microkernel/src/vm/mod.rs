@@ -21,3 +21,5 @@ pub mod pager;
 #[cfg(target_os = "none")]
 pub mod pmap;
 pub mod statistics;
+#[cfg(target_os = "none")]
+pub mod transit;

@@ -175,7 +175,7 @@ pub fn object_released(id: ObjectId) {
 }
 
 /// Encodes values as a body's data: the `u16` length prefix, then postcard.
-pub(super) fn encode_values<T: Serialize>(value: &T, out: &mut Vec<u8>) -> Result<(), ()> {
+pub(crate) fn encode_values<T: Serialize>(value: &T, out: &mut Vec<u8>) -> Result<(), ()> {
     let mut buffer = [0u8; 64];
     let encoded = postcard::to_slice(value, &mut buffer).map_err(|_| ())?;
     let length = encoded.len() as u16;
@@ -186,13 +186,13 @@ pub(super) fn encode_values<T: Serialize>(value: &T, out: &mut Vec<u8>) -> Resul
 }
 
 /// A decoded call or answer from a pager: its data values and its out-of-line regions.
-struct Incoming<'a> {
+pub(crate) struct Incoming<'a> {
     values: &'a [u8],
 }
 
 impl<'a> Incoming<'a> {
     /// The data of a body with `descriptors` descriptors in front (complex messages).
-    fn new(body: &'a [u8], complex: bool) -> Option<Incoming<'a>> {
+    pub(crate) fn new(body: &'a [u8], complex: bool) -> Option<Incoming<'a>> {
         let data = if complex {
             let count = u32::from_le_bytes(body.get(..4)?.try_into().ok()?) as usize;
             body.get(4 + count * DESCRIPTOR_SIZE..)?
@@ -204,15 +204,20 @@ impl<'a> Incoming<'a> {
         })
     }
 
-    fn take<T: serde::de::DeserializeOwned>(&mut self) -> Option<T> {
+    pub(crate) fn take<T: serde::de::DeserializeOwned>(&mut self) -> Option<T> {
         let (value, rest) = postcard::take_from_bytes(self.values).ok()?;
         self.values = rest;
         Some(value)
     }
+
+    /// Bytes of values not yet taken.
+    pub(crate) fn remaining(&self) -> usize {
+        self.values.len()
+    }
 }
 
 /// Takes the first out-of-line region of a message.
-fn first_region(memory: &mut [Option<MapCopy>]) -> Option<MapCopy> {
+pub(crate) fn first_region(memory: &mut [Option<MapCopy>]) -> Option<MapCopy> {
     memory.iter_mut().find_map(Option::take)
 }
 
@@ -362,6 +367,29 @@ impl Kernel {
         values: Vec<u8>,
         reply: Option<PortId>,
     ) {
+        match self.kernel_message(id, carry, memory, values) {
+            Some(mut message) => {
+                message.reply = reply.map(CarriedRight::SendOnce);
+                self.kernel_send(port, message);
+            }
+            None => {
+                if let Some(reply) = reply {
+                    self.destroy_port(reply);
+                }
+            }
+        }
+    }
+
+    /// A message of the kernel's: `values` (encoded with [`encode_values`]) after a
+    /// descriptor for each of `carry` and for `memory`. `None` (the rights and the memory
+    /// released) when the kernel heap has no room for it.
+    pub(crate) fn kernel_message(
+        &mut self,
+        id: u32,
+        carry: &[CarriedRight],
+        memory: Option<MapCopy>,
+        values: Vec<u8>,
+    ) -> Option<KMessage> {
         let count = carry.len() + usize::from(memory.is_some());
         let mut body = values;
         let mut rights = Vec::new();
@@ -380,10 +408,7 @@ impl Kernel {
                 if let Some(copy) = memory {
                     copy.release(&mut self.objects);
                 }
-                if let Some(reply) = reply {
-                    self.destroy_port(reply);
-                }
-                return;
+                return None;
             }
             with.extend_from_slice(&(count as u32).to_le_bytes());
             for &right in carry {
@@ -408,16 +433,15 @@ impl Kernel {
             with.extend_from_slice(&body);
             body = with;
         }
-        let message = KMessage {
+        Some(KMessage {
             id,
             complex: count > 0,
-            reply: reply.map(CarriedRight::SendOnce),
+            reply: None,
             rights,
             memory: regions,
             body,
             destination: None,
-        };
-        self.kernel_send(port, message);
+        })
     }
 
     /// Blocks `thread` until the page at `offset` of pager object `object` is there, asking

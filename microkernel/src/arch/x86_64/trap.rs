@@ -294,6 +294,7 @@ extern "C" fn trap_dispatch(frame: &mut TrapFrame) {
                 }
             }
         }
+        v if v == u64::from(crate::device::DEVICE_VECTOR) => device_interrupt(),
         v if v == u64::from(SPURIOUS_VECTOR) => {}
         // Legacy PIC spurious interrupts (IRQ 7 and 15 after remapping) need no EOI.
         0x27 | 0x2f => {}
@@ -321,6 +322,10 @@ pub fn is_timer(vector: u64) -> bool {
 pub fn acknowledge_other_interrupt(vector: u64) -> bool {
     match vector {
         v if v == u64::from(SPURIOUS_VECTOR) || v == 0x27 || v == 0x2f => true,
+        v if v == u64::from(crate::device::DEVICE_VECTOR) => {
+            device_interrupt();
+            true
+        }
         v if (32..256).contains(&v) && !is_timer(v) => {
             log::warn!("unexpected interrupt vector {v:#x}");
             apic::end_of_interrupt();
@@ -330,9 +335,18 @@ pub fn acknowledge_other_interrupt(vector: u64) -> bool {
     }
 }
 
+/// A device finished transfers: the kernel replies to them on its way out (`sched::run`).
+fn device_interrupt() {
+    crate::vm::kernel_space::want_device_work();
+    apic::end_of_interrupt();
+}
+
 /// Counts a timer tick and acknowledges the interrupt.
 pub fn timer_tick() {
     percpu::current().tick();
+    if crate::device::polled() {
+        crate::vm::kernel_space::want_device_work();
+    }
     apic::end_of_interrupt();
 }
 

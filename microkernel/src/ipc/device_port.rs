@@ -1,0 +1,324 @@
+//! Device ports: the kernel's server for the device master port (`device_master.open`) and
+//! each device's port (`device.read`, `write`, `get_status`), speaking `libipc::device`'s
+//! interface without its stubs (as the kernel speaks the memory-object protocol).
+//!
+//! The devices' state is `device::Devices`'; this is the glue between it and IPC: decode a
+//! request, check it, hand its pages to the device, and reply once the device has finished
+//! (the caller waits in its receive, with no kernel stack).
+
+use super::message::CarriedRight;
+use super::message::{KMessage, Parts};
+use super::port::{KernelObject, Port, Receiver};
+use crate::device::{DeviceIndex, Finished};
+use crate::kern::kernel::Kernel;
+use crate::vm::address_space::MapCopy;
+use crate::vm::pager::{encode_values, first_region, Incoming};
+use crate::vm::transit::{self, TakeError};
+use alloc::string::String;
+use alloc::vec::Vec;
+use libipc::abi::body::{reply_id, status};
+use libipc::device::{ids, written_tag, DeviceError};
+
+/// The longest device name `open` reads.
+const MAX_NAME: usize = 32;
+
+/// What the reply to a request carries besides its values.
+enum Carry {
+    Nothing,
+    Right(CarriedRight),
+    Memory(MapCopy),
+}
+
+impl Kernel {
+    /// Makes the device master port and a port for each device the kernel found (at start-up,
+    /// before any task).
+    pub fn make_device_ports(&mut self) -> Result<(), crate::kern::object_table::OutOfMemory> {
+        let master = self
+            .ports
+            .insert(Port::new(Receiver::Kernel(KernelObject::DeviceMaster)))?;
+        self.device_master = Some(master);
+        for index in 0..self.devices.count() {
+            let port = self
+                .ports
+                .insert(Port::new(Receiver::Kernel(KernelObject::Device(
+                    index as u8,
+                ))))?;
+            self.device_ports
+                .try_reserve(1)
+                .map_err(|_| crate::kern::object_table::OutOfMemory)?;
+            self.device_ports.push(port);
+        }
+        Ok(())
+    }
+
+    /// A new send right to the device master port, for a holder of the host port.
+    pub fn device_master_right(&mut self) -> Option<CarriedRight> {
+        let port = self.device_master?;
+        let p = self.ports.get_mut(port)?;
+        p.send_rights += 1;
+        p.make_send_count += 1;
+        Some(CarriedRight::Send(port))
+    }
+
+    /// A request on a device master or device port, acted on in the sender's call: replied
+    /// to now, or when the device finishes. Its rights and memory are used or released.
+    pub fn device_message(&mut self, object: KernelObject, mut parts: Parts<'_>) {
+        let reply = parts.reply.take();
+        self.release_destination(parts.destination.take());
+        let id = parts.id;
+        let memory = first_region(parts.memory);
+        for right in parts.rights.iter_mut().filter_map(Option::take) {
+            self.release(right);
+        }
+        for copy in parts.memory.iter_mut().filter_map(Option::take) {
+            copy.release(&mut self.objects);
+        }
+        let incoming = Incoming::new(parts.body, parts.complex);
+        let Some(reply) = reply else {
+            // Nobody to answer: nothing is done (a transfer's result would be lost).
+            if let Some(copy) = memory {
+                copy.release(&mut self.objects);
+            }
+            return;
+        };
+        match (object, id) {
+            (KernelObject::DeviceMaster, ids::OPEN) => {
+                let name = incoming
+                    .filter(|i| i.remaining() <= MAX_NAME + 2)
+                    .and_then(|mut i| i.take::<String>());
+                if let Some(copy) = memory {
+                    copy.release(&mut self.objects);
+                }
+                let Some(name) = name else {
+                    return self.device_reply(reply, id, &status::BAD_REQUEST, Carry::Nothing);
+                };
+                match self
+                    .devices
+                    .find(&name)
+                    .and_then(|d| self.device_port_right(d))
+                {
+                    Some(right) => self.device_reply(reply, id, &status::OK, Carry::Right(right)),
+                    None => self.device_error(reply, id, DeviceError::NoSuchDevice),
+                }
+            }
+            (KernelObject::Device(index), ids::GET_STATUS) => {
+                if let Some(copy) = memory {
+                    copy.release(&mut self.objects);
+                }
+                match self.devices.status(DeviceIndex(index)) {
+                    Some(s) => self.device_reply(reply, id, &(status::OK, s), Carry::Nothing),
+                    None => self.device_error(reply, id, DeviceError::NoSuchDevice),
+                }
+            }
+            (KernelObject::Device(index), ids::READ) => {
+                if let Some(copy) = memory {
+                    copy.release(&mut self.objects);
+                }
+                let arguments =
+                    incoming.and_then(|mut i| Some((i.take::<u64>()?, i.take::<u64>()?)));
+                let Some((offset, length)) = arguments else {
+                    return self.device_reply(reply, id, &status::BAD_REQUEST, Carry::Nothing);
+                };
+                self.device_read(DeviceIndex(index), reply, offset, length);
+            }
+            (KernelObject::Device(index), ids::WRITE) => {
+                let offset = incoming.and_then(|mut i| i.take::<u64>());
+                match (offset, memory) {
+                    (Some(offset), Some(copy)) => {
+                        self.device_write(DeviceIndex(index), reply, offset, copy)
+                    }
+                    (_, memory) => {
+                        if let Some(copy) = memory {
+                            copy.release(&mut self.objects);
+                        }
+                        self.device_reply(reply, id, &status::BAD_REQUEST, Carry::Nothing)
+                    }
+                }
+            }
+            _ => {
+                if let Some(copy) = memory {
+                    copy.release(&mut self.objects);
+                }
+                self.device_reply(reply, id, &status::UNKNOWN_ROUTINE, Carry::Nothing)
+            }
+        }
+    }
+
+    /// A send right to `device`'s port.
+    fn device_port_right(&mut self, device: DeviceIndex) -> Option<CarriedRight> {
+        let port = *self.device_ports.get(usize::from(device.0))?;
+        let p = self.ports.get_mut(port)?;
+        p.send_rights += 1;
+        p.make_send_count += 1;
+        Some(CarriedRight::Send(port))
+    }
+
+    fn device_read(&mut self, device: DeviceIndex, reply: CarriedRight, offset: u64, length: u64) {
+        let sector = match self.devices.check(device, offset, length, false) {
+            Ok(sector) => sector,
+            Err(error) => return self.device_error(reply, ids::READ, error),
+        };
+        let pages = (length / crate::vm::map::PAGE_SIZE) as usize;
+        let mut frames = Vec::new();
+        if frames.try_reserve_exact(pages).is_err() {
+            return self.device_error(reply, ids::READ, DeviceError::NoMemory);
+        }
+        for _ in 0..pages {
+            match crate::vm::kernel_space::allocate_user_frame() {
+                Some(frame) => frames.push(frame),
+                None => {
+                    free_frames(frames);
+                    return self.device_error(reply, ids::READ, DeviceError::NoMemory);
+                }
+            }
+        }
+        if let Err((reply, frames)) = self.devices.start(device, false, sector, frames, reply) {
+            free_frames(frames);
+            self.device_error(reply, ids::READ, DeviceError::NoMemory);
+        }
+    }
+
+    fn device_write(
+        &mut self,
+        device: DeviceIndex,
+        reply: CarriedRight,
+        offset: u64,
+        copy: MapCopy,
+    ) {
+        let sector = match self.devices.check(device, offset, copy.size, true) {
+            Ok(sector) => sector,
+            Err(error) => return self.write_failed(reply, error, Carry::Memory(copy)),
+        };
+        let frames = match transit::take_frames(&mut self.objects, copy) {
+            Ok(frames) => frames,
+            Err((copy, why)) => {
+                let error = match why {
+                    TakeError::NotResident => DeviceError::NotResident,
+                    TakeError::NoMemory => DeviceError::NoMemory,
+                };
+                return self.write_failed(reply, error, Carry::Memory(copy));
+            }
+        };
+        if let Err((reply, frames)) = self.devices.start(device, true, sector, frames, reply) {
+            self.write_failed_frames(reply, DeviceError::NoMemory, frames);
+        }
+    }
+
+    /// Replies to the transfers the devices have finished (called on the way out of the
+    /// kernel after a device interrupt).
+    pub fn device_work(&mut self) {
+        let mut finished: Vec<Finished<CarriedRight>> = Vec::new();
+        self.devices.finish(|f| {
+            if finished.try_reserve(1).is_ok() {
+                finished.push(f);
+            } else {
+                // No room to keep it: the client gets no reply (its send-once right dies
+                // below) and the frames are freed; the device's work is not lost for others.
+                free_frames(f.frames);
+            }
+        });
+        for f in finished {
+            match (f.write, f.ok) {
+                (false, true) => match transit::from_frames(&mut self.objects, f.frames) {
+                    Ok(copy) => {
+                        self.device_reply(f.tag, ids::READ, &status::OK, Carry::Memory(copy))
+                    }
+                    Err(frames) => {
+                        free_frames(frames);
+                        self.device_error(f.tag, ids::READ, DeviceError::NoMemory);
+                    }
+                },
+                (false, false) => {
+                    free_frames(f.frames);
+                    self.device_error(f.tag, ids::READ, DeviceError::Io);
+                }
+                (true, true) => {
+                    free_frames(f.frames);
+                    self.device_reply(
+                        f.tag,
+                        ids::WRITE,
+                        &(status::OK, written_tag::DONE),
+                        Carry::Nothing,
+                    );
+                }
+                (true, false) => self.write_failed_frames(f.tag, DeviceError::Io, f.frames),
+            }
+        }
+    }
+
+    /// Answers a write that did not happen with its pages (from their frames).
+    fn write_failed_frames(&mut self, reply: CarriedRight, error: DeviceError, frames: Vec<u64>) {
+        match transit::from_frames(&mut self.objects, frames) {
+            Ok(copy) => self.write_failed(reply, error, Carry::Memory(copy)),
+            Err(frames) => {
+                // No kernel memory even to give the pages back: the data is lost, and said so.
+                log::error!(
+                    "device: a failed write's {} pages could not be given back",
+                    frames.len()
+                );
+                free_frames(frames);
+                self.device_error(reply, ids::WRITE, error);
+            }
+        }
+    }
+
+    fn write_failed(&mut self, reply: CarriedRight, error: DeviceError, carry: Carry) {
+        self.device_reply(
+            reply,
+            ids::WRITE,
+            &(status::OK, written_tag::FAILED, error),
+            carry,
+        );
+    }
+
+    fn device_error(&mut self, reply: CarriedRight, id: u32, error: DeviceError) {
+        self.device_reply(reply, id, &(status::ERROR, error), Carry::Nothing);
+    }
+
+    /// Sends the reply to request `id` through `reply`: `values`, then a right or memory.
+    fn device_reply<T: serde::Serialize>(
+        &mut self,
+        reply: CarriedRight,
+        id: u32,
+        values: &T,
+        carry: Carry,
+    ) {
+        let mut body = Vec::new();
+        if encode_values(values, &mut body).is_err() {
+            self.release_carry(carry);
+            self.release(reply);
+            return;
+        }
+        let (rights, memory) = match carry {
+            Carry::Nothing => (None, None),
+            Carry::Right(right) => (Some(right), None),
+            Carry::Memory(copy) => (None, Some(copy)),
+        };
+        let rights: &[CarriedRight] = match &rights {
+            Some(right) => core::slice::from_ref(right),
+            None => &[],
+        };
+        let Some(mut message): Option<KMessage> =
+            self.kernel_message(reply_id(id), rights, memory, body)
+        else {
+            self.release(reply);
+            return;
+        };
+        message.destination = Some(reply);
+        self.kernel_send(reply.port(), message);
+    }
+
+    fn release_carry(&mut self, carry: Carry) {
+        match carry {
+            Carry::Nothing => {}
+            Carry::Right(right) => self.release(right),
+            Carry::Memory(copy) => copy.release(&mut self.objects),
+        }
+    }
+}
+
+fn free_frames(frames: Vec<u64>) {
+    for frame in frames {
+        let _ = crate::vm::kernel_space::free_frame(frame);
+    }
+}
