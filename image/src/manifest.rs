@@ -10,7 +10,11 @@
 //! package = "zpager"
 //! start = true            # bootstrap starts it at boot (default false)
 //! daemon = true           # it serves for good: bootstrap does not wait for it (default false)
+//! disk = "absent"         # started only without a disk ("present": only with one)
+//! devices = true          # bootstrap gives it the device master port (default false)
 //! ```
+//!
+//! A package lives in `servers/<package>/`, or at the workspace's top level (`default-pager`).
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -43,6 +47,22 @@ pub struct Program {
     /// (read by servers/bootstrap/build.rs).
     #[serde(default)]
     pub daemon: bool,
+    /// Started only when a disk is (`"present"`) or is not (`"absent"`) there; always when
+    /// absent (read by servers/bootstrap/build.rs).
+    #[serde(default)]
+    pub disk: Option<DiskCondition>,
+    /// Whether bootstrap answers the program's lookup of the device master port (read by
+    /// servers/bootstrap/build.rs).
+    #[serde(default)]
+    pub devices: bool,
+}
+
+/// When a program that depends on the disk is started.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DiskCondition {
+    Present,
+    Absent,
 }
 
 #[derive(Deserialize)]
@@ -168,8 +188,11 @@ mod tests {
         let manifest = Manifest::load(&manifest_path()).unwrap();
         assert!(manifest.programs().iter().any(|p| p.name == "bootstrap"));
         for package in manifest.packages() {
-            let dir = crate::workspace_root().join("servers").join(package);
-            assert!(dir.join("Cargo.toml").is_file(), "{}", dir.display());
+            let root = crate::workspace_root();
+            let found = [root.join("servers").join(package), root.join(package)]
+                .iter()
+                .any(|dir| dir.join("Cargo.toml").is_file());
+            assert!(found, "no package {package} in servers/ or the workspace root");
         }
     }
 

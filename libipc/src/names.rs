@@ -81,6 +81,18 @@ pub fn spawn_registered(
     expected: &str,
     timeout_ms: u64,
 ) -> Result<(crate::ipc::Task, crate::ipc::SendRight), crate::abi::KernReturn> {
+    spawn_registered_answering(program, expected, timeout_ms, &[])
+}
+
+/// [`spawn_registered`], answering the program's lookups of the names in `answers` with
+/// their rights (the device master port, for the disk default pager).
+#[cfg(all(feature = "runtime", target_os = "none"))]
+pub fn spawn_registered_answering(
+    program: &str,
+    expected: &str,
+    timeout_ms: u64,
+    answers: &[(&str, &crate::ipc::SendRight)],
+) -> Result<(crate::ipc::Task, crate::ipc::SendRight), crate::abi::KernReturn> {
     use crate::abi::KernReturn;
     use crate::interface::{Outbox, Replied, Reply};
     use crate::ipc::{self, MessageBuffer, ReceiveRight, SendRight, Task};
@@ -90,6 +102,7 @@ pub fn spawn_registered(
     struct One<'a> {
         expected: &'a str,
         registered: Option<SendRight>,
+        answers: &'a [(&'a str, &'a SendRight)],
     }
 
     impl Server for One<'_> {
@@ -107,8 +120,11 @@ pub fn spawn_registered(
             }
         }
 
-        fn lookup(&mut self, _name: String, reply: Reply<'_, SendRight, NameError>) -> Replied {
-            reply.err(NameError::Unknown)
+        fn lookup(&mut self, name: String, reply: Reply<'_, SendRight, NameError>) -> Replied {
+            match self.answers.iter().find(|(n, _)| *n == name) {
+                Some((_, right)) => reply.ok(right),
+                None => reply.err(NameError::Unknown),
+            }
         }
     }
 
@@ -120,6 +136,7 @@ pub fn spawn_registered(
     let mut service = One {
         expected,
         registered: None,
+        answers,
     };
     let mut buffer = Box::new(MessageBuffer::new());
     let mut outbox = Box::new(Outbox::new());

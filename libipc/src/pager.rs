@@ -290,6 +290,47 @@ crate::interface! {
     }
 }
 
+/// What a default pager says of its backing store (`backing_store.info`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BackingStoreInfo {
+    /// Memory objects it holds pages of.
+    pub objects: u64,
+    /// Clusters of its paging space: all, in use, and the most ever in use.
+    pub clusters_total: u64,
+    pub clusters_used: u64,
+    pub clusters_peak: u64,
+    /// Pages of a cluster.
+    pub cluster_pages: u64,
+    /// Pages read back (paged in) and written out (paged out).
+    pub pages_in: u64,
+    pub pages_out: u64,
+    /// Device operations it asked for.
+    pub device_reads: u64,
+    pub device_writes: u64,
+    /// Returns it refused (its space full, a write failed): the kernel kept the pages.
+    pub refused_returns: u64,
+    /// Device operations that failed.
+    pub io_errors: u64,
+    /// Device operations in flight or queued now.
+    pub transfers: u64,
+    /// Clusters in use in each paging segment (in the order they were configured).
+    pub segment_clusters_used: [u64; 8],
+}
+
+#[cfg(any(test, feature = "runtime"))]
+crate::interface! {
+    /// Anyone → a default pager, on its registered port (ids 2450..): what its backing store
+    /// holds and has done, for `swapinfo`, tests and benchmarks.
+    pub mod backing_store = 2450 {
+        type Error = PagerError;
+
+        /// The pager's counters now.
+        ///
+        /// Reply: a [`BackingStoreInfo`](super::BackingStoreInfo).
+        fn info() -> BackingStoreInfo;
+    }
+}
+
 #[cfg(any(test, feature = "runtime"))]
 crate::interface! {
     /// Kernel → program pager, on the port registered with `host_set_program_pager`

@@ -513,6 +513,24 @@ pub fn host_set_default_pager(host: u32, pager: u32) -> Result<(), KernReturn> {
     .map(drop)
 }
 
+/// The value of kernel command-line option `key` meant for programs (such as `swap`), copied
+/// into `buffer`; its length. See [`Syscall::KernelOption`].
+pub fn kernel_option(key: &str, buffer: &mut [u8]) -> Result<usize, KernReturn> {
+    // SAFETY: the kernel reads `key` and writes at most `buffer.len()` bytes into `buffer`,
+    // both live borrows for the call's duration.
+    unsafe {
+        syscall4(
+            Syscall::KernelOption as u64,
+            key.as_ptr() as u64,
+            key.len() as u64,
+            buffer.as_mut_ptr() as u64,
+            buffer.len() as u64,
+        )
+    }
+    .into_result()
+    .map(|length| length as usize)
+}
+
 /// A new send right to the device master port (see `libipc::device`); needs the host port.
 /// See [`Syscall::HostDeviceMaster`].
 pub fn host_device_master(host: u32) -> Result<u32, KernReturn> {

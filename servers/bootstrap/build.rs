@@ -28,8 +28,9 @@ fn main() {
     write_start_list(&out, &start);
 }
 
-/// A program to start: its name, and whether it is a daemon.
-type Start = (String, bool);
+/// A program to start: its name, whether it is a daemon, whether it may have the device
+/// master port, and its disk condition (`"present"`, `"absent"` or `""`).
+type Start = (String, bool, bool, String);
 
 /// The programs `list` names (comma-separated), checked against the manifest.
 fn from_environment(list: &str, manifest: &str) -> Result<Vec<Start>, String> {
@@ -47,13 +48,30 @@ fn from_environment(list: &str, manifest: &str) -> Result<Vec<Start>, String> {
             .iter()
             .find(|p| p.get("name").and_then(toml::Value::as_str) == Some(name));
         match entry {
-            Some(entry) if name != "bootstrap" => {
-                start.push((name.to_string(), flag(entry, name, "daemon")?));
-            }
+            Some(entry) if name != "bootstrap" => start.push(start_entry(entry, name)?),
             _ => return Err(format!("{name:?} is not a program bootstrap can start")),
         }
     }
     Ok(start)
+}
+
+/// What bootstrap needs to know of program `name` to start it.
+fn start_entry(program: &toml::Value, name: &str) -> Result<Start, String> {
+    let disk = match program.get("disk") {
+        None => String::new(),
+        Some(toml::Value::String(s)) if s == "present" || s == "absent" => s.clone(),
+        Some(other) => {
+            return Err(format!(
+                "program {name:?}: `disk` must be \"present\" or \"absent\", not {other:?}"
+            ))
+        }
+    };
+    Ok((
+        name.to_string(),
+        flag(program, name, "daemon")?,
+        flag(program, name, "devices")?,
+        disk,
+    ))
 }
 
 /// The boolean `key` of program `name`'s entry; false when absent.
@@ -83,13 +101,12 @@ fn programs_to_start(text: &str) -> Result<Vec<Start>, String> {
             .get("name")
             .and_then(toml::Value::as_str)
             .ok_or_else(|| format!("program {} has no `name`", i + 1))?;
-        let daemon = flag(program, name, "daemon")?;
         match flag(program, name, "start")? {
             false => {}
             true if name == "bootstrap" => {
                 return Err("bootstrap cannot start itself (`start = true`)".into());
             }
-            true => start.push((name.to_string(), daemon)),
+            true => start.push(start_entry(program, name)?),
         }
     }
     Ok(start)
@@ -100,9 +117,15 @@ fn write_start_list(out: &Path, start: &[Start]) {
         "/// The programs to start, from `servers/boot.toml` (`start = true`), in order.\n\
          pub const START: &[bootstrap::Program] = &[\n",
     );
-    for (name, daemon) in start {
+    for (name, daemon, devices, disk) in start {
+        let disk = match disk.as_str() {
+            "present" => "Some(true)",
+            "absent" => "Some(false)",
+            _ => "None",
+        };
         text.push_str(&format!(
-            "    bootstrap::Program {{ name: {name:?}, daemon: {daemon} }},\n"
+            "    bootstrap::Program {{ name: {name:?}, daemon: {daemon}, devices: {devices}, \
+             disk: {disk} }},\n"
         ));
     }
     text.push_str("];\n");

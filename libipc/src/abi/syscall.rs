@@ -112,10 +112,15 @@ pub enum Syscall {
     /// `(host)`: a new send right to the device master port (`libipc::device`), whose
     /// `open` gives device ports. Needs a send right to the host port. Returns its name.
     HostDeviceMaster = 29,
+    /// `(key, key_len, buffer, buffer_len)`: copies the value of the kernel command-line
+    /// option `key` meant for programs (`swap`) to `buffer`; returns its length.
+    /// `InvalidArgument` for a key that is not such an option or was not given, `NoSpace`
+    /// (nothing copied) when the buffer is too short, `InvalidAddress` for a bad buffer.
+    KernelOption = 30,
 }
 
 impl Syscall {
-    pub const ALL: [Syscall; 30] = [
+    pub const ALL: [Syscall; 31] = [
         Syscall::DebugWrite,
         Syscall::TaskExit,
         Syscall::ThreadYield,
@@ -146,6 +151,7 @@ impl Syscall {
         Syscall::HostSetDefaultPager,
         Syscall::HostSetProgramPager,
         Syscall::HostDeviceMaster,
+        Syscall::KernelOption,
     ];
 
     /// Decodes a call number; the numbers are dense, so this is a bounds check.
@@ -311,11 +317,21 @@ pub struct VmStatistics {
     pub requests_by_pages: [u64; 17],
     /// `data_return`s by length in pages.
     pub returns_by_pages: [u64; 17],
+    /// `data_return`s a pager refused (the pages stayed, dirty).
+    pub returns_refused: u64,
+    /// Device operations the kernel's drivers did: reads, writes, the pages they moved,
+    /// those that failed, and requests that waited for room in a device's queue.
+    pub device_reads: u64,
+    pub device_writes: u64,
+    pub device_pages_read: u64,
+    pub device_pages_written: u64,
+    pub device_errors: u64,
+    pub device_queued: u64,
 }
 
 impl VmStatistics {
     /// The counters as words, in declaration order.
-    pub const WORDS: usize = 14 + 2 * 17;
+    pub const WORDS: usize = 14 + 2 * 17 + 7;
     pub const SIZE: usize = Self::WORDS * 8;
 
     pub fn to_words(&self) -> [u64; Self::WORDS] {
@@ -338,6 +354,15 @@ impl VmStatistics {
         ]);
         w[14..31].copy_from_slice(&self.requests_by_pages);
         w[31..48].copy_from_slice(&self.returns_by_pages);
+        w[48..].copy_from_slice(&[
+            self.returns_refused,
+            self.device_reads,
+            self.device_writes,
+            self.device_pages_read,
+            self.device_pages_written,
+            self.device_errors,
+            self.device_queued,
+        ]);
         w
     }
 
@@ -359,6 +384,13 @@ impl VmStatistics {
             reclaimed: w[13],
             requests_by_pages: w[14..31].try_into().expect("17 words"),
             returns_by_pages: w[31..48].try_into().expect("17 words"),
+            returns_refused: w[48],
+            device_reads: w[49],
+            device_writes: w[50],
+            device_pages_read: w[51],
+            device_pages_written: w[52],
+            device_errors: w[53],
+            device_queued: w[54],
         }
     }
 
@@ -421,6 +453,8 @@ mod tests {
         s.requests_by_pages[4] = 2;
         s.requests_by_pages[1] = 1;
         s.returns_by_pages[16] = 5;
+        s.returns_refused = 6;
+        s.device_queued = 7;
         assert_eq!(VmStatistics::from_words(&s.to_words()), s);
         assert_eq!((s.requests(), s.requested_pages()), (3, 9));
         assert_eq!((s.returns(), s.returned_pages()), (5, 80));

@@ -105,6 +105,11 @@ impl PortTransport {
     pub fn server(&self) -> &SendRight {
         &self.server
     }
+
+    /// Gives back the send right to the server's port (the reply port goes).
+    pub fn into_server(self) -> SendRight {
+        self.server
+    }
 }
 
 impl Transport for PortTransport {

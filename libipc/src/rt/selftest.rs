@@ -56,3 +56,53 @@ pub fn run_with_pager(
     let _ = pager.terminate();
     failed
 }
+
+/// The port of the pager [`run_with_disk_pager`] started (0 before), for cases that ask it
+/// for its counters.
+#[cfg(target_os = "none")]
+static PAGER: core::sync::atomic::AtomicU32 = core::sync::atomic::AtomicU32::new(0);
+
+/// The default pager's port while [`run_with_disk_pager`] runs its cases.
+#[cfg(target_os = "none")]
+pub fn pager_port() -> Option<crate::ipc::Name> {
+    Some(PAGER.load(core::sync::atomic::Ordering::Relaxed)).filter(|&n| n != 0)
+}
+
+/// Runs `cases` with the disk default pager (`default_pager`) as the kernel's default
+/// pager: started with the device master port (from `host`, the host port a first task
+/// gets) answered to its lookup, ended after the cases. Reports a failure to start it and
+/// returns 1.
+#[cfg(target_os = "none")]
+pub fn run_with_disk_pager(host: u32, cases: &[(&str, Case)]) -> i32 {
+    use crate::device::DEVICE_MASTER_NAME;
+    use crate::pager::DEFAULT_PAGER_NAME;
+    let master = match crate::sys::host_device_master(host) {
+        Ok(master) => crate::ipc::SendRight::from_raw(master),
+        Err(e) => {
+            crate::println!("selftest: no device master port: {e}");
+            return 1;
+        }
+    };
+    let answers = [(DEVICE_MASTER_NAME, &master)];
+    let (pager, port) = match crate::names::spawn_registered_answering(
+        "default_pager",
+        DEFAULT_PAGER_NAME,
+        5000,
+        &answers,
+    ) {
+        Ok(started) => started,
+        Err(e) => {
+            crate::println!("selftest: starting default_pager: {e}");
+            return 1;
+        }
+    };
+    if let Err(e) = crate::sys::host_set_default_pager(host, port.name()) {
+        crate::println!("selftest: making default_pager the default pager: {e}");
+        let _ = pager.terminate();
+        return 1;
+    }
+    PAGER.store(port.name(), core::sync::atomic::Ordering::Relaxed);
+    let failed = run(cases);
+    let _ = pager.terminate();
+    failed
+}

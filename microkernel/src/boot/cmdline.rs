@@ -107,6 +107,7 @@ enum Key {
     InitArg,
     PagerTimeout,
     Pageout,
+    Swap,
 }
 
 impl Key {
@@ -120,6 +121,7 @@ impl Key {
             "init_arg" => Some(Key::InitArg),
             "pager_timeout" => Some(Key::PagerTimeout),
             "pageout" => Some(Key::Pageout),
+            "swap" => Some(Key::Swap),
             _ => None,
         }
     }
@@ -144,6 +146,7 @@ pub struct CommandLine<'a> {
     init_arg: u64,
     pager_timeout_ms: Option<u64>,
     pageout_whole_clusters: bool,
+    swap: Option<&'a str>,
     seen: u16,
     problems: [Option<Problem<'a>>; MAX_PROBLEMS],
     stored: usize,
@@ -161,6 +164,7 @@ pub fn parse(line: &str) -> CommandLine<'_> {
         init_arg: 0,
         pager_timeout_ms: None,
         pageout_whole_clusters: false,
+        swap: None,
         seen: 0,
         problems: [None; MAX_PROBLEMS],
         stored: 0,
@@ -217,6 +221,13 @@ impl<'a> CommandLine<'a> {
         self.pageout_whole_clusters
     }
 
+    /// `swap=`: the disk default pager's paging segments (its syntax is the pager's:
+    /// `default_pager::config`), handed to it through the `KernelOption` call; the kernel
+    /// only checks its length.
+    pub fn swap(&self) -> Option<&'a str> {
+        self.swap
+    }
+
     /// The problems found, in command-line order (the first `MAX_PROBLEMS` of them).
     pub fn problems(&self) -> impl Iterator<Item = &Problem<'a>> {
         self.problems.iter().flatten()
@@ -264,6 +275,11 @@ impl<'a> CommandLine<'a> {
                 }
                 _ => Err("expected lru or whole"),
             },
+            Key::Swap if value.len() <= MAX_PROGRAM_OPTION => {
+                self.swap = Some(value);
+                Ok(())
+            }
+            Key::Swap => Err("at most 256 bytes"),
             Key::PagerTimeout => match value.parse::<u64>() {
                 Ok(ms) if ms > 0 => {
                     self.pager_timeout_ms = Some(ms);
@@ -287,6 +303,9 @@ impl<'a> CommandLine<'a> {
         }
     }
 }
+
+/// The longest value of an option meant for a program (`swap=`).
+pub const MAX_PROGRAM_OPTION: usize = 256;
 
 /// A boot-archive program name: at most 47 bytes (the archive's limit), no commas.
 fn parse_program_name(value: &str) -> Result<&str, &'static str> {
@@ -414,6 +433,17 @@ mod tests {
             problems("mem=0"),
             ["bad value for mem=: must be greater than zero"]
         );
+    }
+
+    #[test]
+    fn the_swap_option_is_kept_for_the_default_pager() {
+        let line = parse("swap=0+16M:4:1,16M+16M:2:1 mem=32M");
+        assert_eq!(line.swap(), Some("0+16M:4:1,16M+16M:2:1"));
+        assert_eq!(line.problems().count(), 0);
+        assert_eq!(parse("").swap(), None);
+        let long = format!("swap={}", "4".repeat(MAX_PROGRAM_OPTION + 1));
+        assert_eq!(parse(&long).swap(), None);
+        assert_eq!(parse(&long).problems().count(), 1);
     }
 
     #[test]

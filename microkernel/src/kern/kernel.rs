@@ -61,6 +61,8 @@ pub struct Kernel {
     /// The device master port (`device_master.open`) and each device's port, by index.
     pub(crate) device_master: Option<PortId>,
     pub(crate) device_ports: Vec<PortId>,
+    /// The `swap=` option, for the default pager (`KernelOption`).
+    pub(crate) swap_option: Option<String>,
 }
 
 pub static KERNEL: Mutex<Option<Kernel>> = Mutex::new(None);
@@ -114,6 +116,7 @@ impl Kernel {
             devices: crate::device::Devices::new(),
             device_master: None,
             device_ports: Vec::new(),
+            swap_option: None,
         }
     }
 

@@ -176,6 +176,7 @@ fn kernel_main(mut boot: BootInfo) -> ! {
     let mut guard = KERNEL.lock();
     let kernel = guard.insert(Kernel::new(Some(archive)));
     kernel.pageout_whole_clusters = options.pageout_whole_clusters();
+    kernel.swap_option = options.swap().map(alloc::string::String::from);
     kernel.devices.probe(boot.rsdp(), timer.apic_id);
     if kernel.make_device_ports().is_err() {
         panic!("no kernel memory for the device ports at start-up");

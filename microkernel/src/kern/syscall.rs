@@ -58,6 +58,7 @@ fn handler(call: Syscall) -> Handler {
         Syscall::HostSetDefaultPager => host_set_default_pager,
         Syscall::HostSetProgramPager => host_set_program_pager,
         Syscall::HostDeviceMaster => host_device_master,
+        Syscall::KernelOption => kernel_option,
     }
 }
 
@@ -276,6 +277,52 @@ fn host_set_default_pager(kernel: &mut Kernel, thread: ThreadId, a: [u64; 6]) ->
 
 fn host_set_program_pager(kernel: &mut Kernel, thread: ThreadId, a: [u64; 6]) -> Outcome {
     host_set_pager(kernel, thread, a, Kernel::set_program_pager)
+}
+
+/// `(key, key_len, buffer, buffer_len)`: a command-line option meant for programs.
+fn kernel_option(kernel: &mut Kernel, thread: ThreadId, a: [u64; 6]) -> Outcome {
+    use super::user::copy_out;
+    use crate::boot::cmdline::MAX_PROGRAM_OPTION;
+    let Some(task) = task_of(kernel, thread) else {
+        return Outcome::NoReturn;
+    };
+    let key = match UserSlice::new(a[0], a[1]).validate(16) {
+        Ok(key) => key,
+        Err(e) => return Outcome::Return(Err(e)),
+    };
+    let mut name = [0u8; 16];
+    let name = &mut name[..key.len()];
+    let Some(t) = kernel.tasks.get_mut(task) else {
+        return Outcome::NoReturn;
+    };
+    if let Err(e) = copy_in(&mut t.space, &mut kernel.objects, key, name) {
+        return Outcome::Return(Err(e));
+    }
+    let value = match &*name {
+        b"swap" => kernel.swap_option.as_deref(),
+        _ => None,
+    };
+    let Some(value) = value else {
+        return Outcome::Return(Err(KernReturn::InvalidArgument));
+    };
+    if (value.len() as u64) > a[3] {
+        return Outcome::Return(Err(KernReturn::NoSpace));
+    }
+    let out = match UserSlice::new(a[2], value.len() as u64).validate(MAX_PROGRAM_OPTION) {
+        Ok(out) => out,
+        Err(e) => return Outcome::Return(Err(e)),
+    };
+    let mut copy = [0u8; MAX_PROGRAM_OPTION];
+    let copy = &mut copy[..value.len()];
+    copy.copy_from_slice(value.as_bytes());
+    let length = value.len() as u64;
+    let Some(t) = kernel.tasks.get_mut(task) else {
+        return Outcome::NoReturn;
+    };
+    match copy_out(&mut t.space, &mut kernel.objects, out, copy) {
+        Ok(()) => Outcome::Return(Ok(length)),
+        Err(e) => Outcome::Return(Err(e)),
+    }
 }
 
 fn host_device_master(kernel: &mut Kernel, thread: ThreadId, a: [u64; 6]) -> Outcome {

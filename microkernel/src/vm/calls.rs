@@ -232,6 +232,7 @@ pub fn vm_statistics(kernel: &mut Kernel, thread: ThreadId, a: [u64; 6]) -> Outc
         Ok(out) => out,
         Err(e) => return result(Err(e)),
     };
+    let devices = kernel.devices.counters();
     let statistics = VmStatistics {
         free_frames: super::kernel_space::frame_counts().0 as u64,
         resident_pages: super::kernel_space::with_mappings(|m| m.queued() as u64).unwrap_or(0),
@@ -249,6 +250,13 @@ pub fn vm_statistics(kernel: &mut Kernel, thread: ThreadId, a: [u64; 6]) -> Outc
         reclaimed: read(&s::RECLAIMED),
         requests_by_pages: core::array::from_fn(|i| read(&s::REQUESTS_BY_PAGES[i])),
         returns_by_pages: core::array::from_fn(|i| read(&s::RETURNS_BY_PAGES[i])),
+        returns_refused: read(&s::RETURNS_REFUSED),
+        device_reads: devices.reads,
+        device_writes: devices.writes,
+        device_pages_read: devices.pages_read,
+        device_pages_written: devices.pages_written,
+        device_errors: devices.errors,
+        device_queued: devices.queued,
     };
     let mut bytes = [0u8; VmStatistics::SIZE];
     for (chunk, word) in bytes.chunks_exact_mut(8).zip(statistics.to_words()) {

@@ -175,6 +175,9 @@ impl Kernel {
         let Ok((port, control)) = self.new_object_port(object) else {
             return false;
         };
+        if let Some(link) = self.pagers.get_mut(&object) {
+            link.default_pager = true;
+        }
         let Ok(reply) = self.pager_reply_port(object, 0, ReplyKind::Init) else {
             return false;
         };

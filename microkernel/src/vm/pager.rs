@@ -109,7 +109,22 @@ pub struct PagerLink {
     pub returns: Vec<PendingReturn>,
     /// Pages in `returns`.
     pub in_flight: u32,
+    /// The object is the default pager's (anonymous memory paged out).
+    pub default_pager: bool,
+    /// No returns before this tick: the pager refused one (for the default pager's objects,
+    /// [`DEFAULT_PAGER_PAUSED_UNTIL`] counts instead).
+    pub paused_until: u64,
 }
+
+/// After a pager refuses a return (its store or disk is full, a write failed), the kernel
+/// sends it no more for this long (timer ticks: 1 s), then tries again: work resumes by
+/// itself once space is freed, and a full pager is not asked again and again meanwhile.
+const REFUSAL_PAUSE_TICKS: u64 = 100;
+
+/// The tick before which no returns go to the default pager (set by its refusals: one
+/// pager serves every anonymous object, so a refusal for one holds for all).
+static DEFAULT_PAGER_PAUSED_UNTIL: core::sync::atomic::AtomicU64 =
+    core::sync::atomic::AtomicU64::new(0);
 
 impl PagerLink {
     /// A link to the pager behind `port` for an object whose control port is `control`,
@@ -124,6 +139,8 @@ impl PagerLink {
             waiters: Fifo::new(),
             returns: Vec::new(),
             in_flight: 0,
+            default_pager: false,
+            paused_until: 0,
         }
     }
 
@@ -142,7 +159,27 @@ impl PagerLink {
 
     /// Whether pages may be returned to it now.
     pub fn takes_returns(&self) -> bool {
-        self.state == LinkState::Ready && self.in_flight < RETURNS_IN_FLIGHT
+        let paused_until = if self.default_pager {
+            DEFAULT_PAGER_PAUSED_UNTIL.load(core::sync::atomic::Ordering::Relaxed)
+        } else {
+            self.paused_until
+        };
+        self.state == LinkState::Ready
+            && self.in_flight < RETURNS_IN_FLIGHT
+            && (paused_until == 0 || now() >= paused_until)
+    }
+
+    /// Pauses returns to the pager after a refusal; `true` if they were not paused already
+    /// (the first refusal of a spell, worth a console line).
+    fn pause_returns(&mut self) -> bool {
+        let until = now() + REFUSAL_PAUSE_TICKS;
+        let previous = if self.default_pager {
+            DEFAULT_PAGER_PAUSED_UNTIL.swap(until, core::sync::atomic::Ordering::Relaxed)
+        } else {
+            core::mem::replace(&mut self.paused_until, until)
+        };
+        // A refusal within a pause's length of the last one continues the same spell.
+        previous == 0 || previous + REFUSAL_PAUSE_TICKS < now()
     }
 }
 
@@ -751,7 +788,19 @@ impl Kernel {
             Some(returned_tag::STORED) => {}
             Some(returned_tag::REFUSED) => match first_region(parts.memory) {
                 Some(copy) if copy.size == r.end - r.start => {
-                    log::warn!("vm: a pager refused {} pages; kept", copy.size / PAGE_SIZE);
+                    count(&statistics::RETURNS_REFUSED);
+                    let first = self
+                        .pagers
+                        .get_mut(&object)
+                        .is_some_and(PagerLink::pause_returns);
+                    if first {
+                        log::warn!(
+                            "vm: a pager refused {} pages (kept dirty); no returns to it for {} ms \
+                             at a time until it takes them",
+                            copy.size / PAGE_SIZE,
+                            REFUSAL_PAUSE_TICKS * 10
+                        );
+                    }
                     self.reinstall_dirty(object, r.start, copy);
                 }
                 other => {

@@ -30,6 +30,8 @@ pub static PREFETCH_USED: AtomicU64 = AtomicU64::new(0);
 /// Pager answers and calls the kernel refused (wrong offset or size, unknown object, bad
 /// attributes, malformed).
 pub static PAGER_REJECTS: AtomicU64 = AtomicU64::new(0);
+/// `data_return`s a pager refused (their pages kept, dirty).
+pub static RETURNS_REFUSED: AtomicU64 = AtomicU64::new(0);
 /// Waits for a pager that ended with no answer in time.
 pub static PAGER_TIMEOUTS: AtomicU64 = AtomicU64::new(0);
 /// Memory errors given to faulting threads (pager error, death or timeout).

@@ -19,6 +19,18 @@ pub struct Program {
     pub name: &'static str,
     /// It serves for good (`daemon = true`): bootstrap does not wait for it to exit.
     pub daemon: bool,
+    /// It may look up the device master port (`devices = true`).
+    pub devices: bool,
+    /// Started only with a disk (`Some(true)`, `disk = "present"`) or only without one
+    /// (`Some(false)`, `disk = "absent"`); `None`: always.
+    pub disk: Option<bool>,
+}
+
+impl Program {
+    /// Whether bootstrap starts the program when a disk is (`disk_present`) or is not there.
+    pub fn starts_with(&self, disk_present: bool) -> bool {
+        self.disk.is_none_or(|wanted| wanted == disk_present)
+    }
 }
 
 /// Whether bootstrap is done: every child it waits for (all but daemons) has exited.
@@ -123,6 +135,21 @@ mod tests {
             Err(NameError::TableFull)
         );
         assert_eq!(table.len(), 2);
+    }
+
+    #[test]
+    fn disk_conditions_choose_what_starts() {
+        let program = |disk| Program {
+            name: "p",
+            daemon: true,
+            devices: false,
+            disk,
+        };
+        assert!(program(None).starts_with(true) && program(None).starts_with(false));
+        assert!(program(Some(true)).starts_with(true));
+        assert!(!program(Some(true)).starts_with(false));
+        assert!(program(Some(false)).starts_with(false));
+        assert!(!program(Some(false)).starts_with(true));
     }
 
     #[test]

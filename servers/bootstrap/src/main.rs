@@ -39,6 +39,7 @@ mod serve {
     use libipc::interface::{Dispatch, Dispatched, Outbox, Replied, Reply};
     use libipc::ipc::{Name, PortSet, ReceiveRight, Received, SendRight, Task};
     use libipc::names::{self, NameError};
+    use libipc::device::{device_master, DEVICE_MASTER_NAME, FIRST_DISK};
     use libipc::pager::{DEFAULT_PAGER_NAME, PROGRAM_PAGER_NAME};
     use libipc::{println, sys};
 
@@ -49,6 +50,10 @@ mod serve {
         notify: Name,
         /// The host port, to make a registered default pager the kernel's.
         host: Name,
+        /// The device master port, given only to programs marked `devices = true`.
+        device_master: Option<SendRight>,
+        /// Whether the request being served comes from such a program.
+        asker_has_devices: bool,
     }
 
     impl names::Server for Names {
@@ -87,6 +92,12 @@ mod serve {
         }
 
         fn lookup(&mut self, name: String, reply: Reply<'_, SendRight, NameError>) -> Replied {
+            if name == DEVICE_MASTER_NAME {
+                return match (&self.device_master, self.asker_has_devices) {
+                    (Some(master), true) => reply.ok(master),
+                    _ => reply.err(NameError::Unknown),
+                };
+            }
             match self.table.lookup(&name) {
                 Ok(port) => reply.ok(port),
                 Err(error) => reply.err(error),
@@ -152,7 +163,16 @@ mod serve {
                     }
                     Dispatched::Handled
                 }
-                _ => names::dispatch(&mut self.names, request, outbox),
+                _ => {
+                    let asker = request.header.local_port;
+                    self.names.asker_has_devices = self
+                        .children
+                        .iter()
+                        .any(|c| c.port.name() == asker && c.program.devices);
+                    let dispatched = names::dispatch(&mut self.names, request, outbox);
+                    self.names.asker_has_devices = false;
+                    dispatched
+                }
             }
         }
     }
@@ -164,16 +184,26 @@ mod serve {
         let notify = ReceiveRight::allocate().expect("bootstrap: notification port");
         set.insert(&notify)
             .expect("bootstrap: notification port into the set");
+        // The device master port, and whether there is a disk: programs that depend on one
+        // (the disk pager, or zpager in its absence) start accordingly.
+        let disk_present = sys::host_device_master(host).is_ok_and(|master| {
+            device_master::Client::new(SendRight::from_raw(master))
+                .open(FIRST_DISK.into())
+                .is_ok()
+        });
+        let device_master = sys::host_device_master(host).ok().map(SendRight::from_raw);
         let mut bootstrap = Bootstrap {
             names: Names {
                 table: NameTable::new(NAME_TABLE_CAPACITY),
                 notify: notify.name(),
                 host,
+                device_master,
+                asker_has_devices: false,
             },
             children: Vec::new(),
             failed_to_start: 0,
         };
-        for &program in programs {
+        for &program in programs.iter().filter(|p| p.starts_with(disk_present)) {
             match start(program, &set) {
                 Ok(child) => bootstrap.children.push(child),
                 Err(error) => {

@@ -1,7 +1,8 @@
 //! `pageout_test`: in-guest tests of the pageout daemon with the default pager. Run as the
-//! first task (`init=pageout_test`, with a small `mem=`), it starts `zpager`, makes it the
-//! kernel's default pager (it holds the host port), then fills and checks anonymous memory
-//! several times the size of the free memory.
+//! first task (`init=pageout_test`, with a small `mem=`), it starts `zpager` (or, by its
+//! `init_arg`, the disk pager `default_pager`), makes it the kernel's default pager (it holds
+//! the host port), then fills and checks anonymous memory several times the size of the free
+//! memory; the disk suites also fill the disk and make it fail.
 //! Reports `ktest <name> ok` / `ktest <name> FAILED: why`, then `N passed, M failed`.
 #![cfg_attr(target_os = "none", no_std, no_main)]
 
@@ -10,19 +11,41 @@ extern crate alloc;
 
 #[cfg(target_os = "none")]
 mod cases;
+#[cfg(target_os = "none")]
+mod disk;
 
 #[cfg(target_os = "none")]
 libipc::program!(main);
 
 #[cfg(target_os = "none")]
 fn main(args: libipc::rt::StartArgs) -> i32 {
-    libipc::rt::selftest::run_with_pager(
-        args.arg0 as u32,
-        "zpager",
-        libipc::pager::DEFAULT_PAGER_NAME,
-        libipc::sys::host_set_default_pager,
-        cases::ALL,
-    )
+    use libipc::rt::selftest::run_with_disk_pager;
+    let host = args.arg0 as u32;
+    // The third start argument (the kernel's `init_arg=`) picks the default pager and the
+    // cases: 0 zpager; with a disk, 1 the pageout cases and the disk's, 2 a full disk (boot
+    // with `swap=0+8M`), 3 and 4 a disk failing writes or reads of its first clusters, 5
+    // segments of two cluster sizes (`swap=0+8M:4,8M+8M:4,16M+16M:2`).
+    match args.arg2 {
+        0 => libipc::rt::selftest::run_with_pager(
+            host,
+            "zpager",
+            libipc::pager::DEFAULT_PAGER_NAME,
+            libipc::sys::host_set_default_pager,
+            cases::ALL,
+        ),
+        1 => {
+            let all: alloc::vec::Vec<_> = cases::ALL.iter().chain(disk::DISK).copied().collect();
+            run_with_disk_pager(host, &all)
+        }
+        2 => run_with_disk_pager(host, disk::FULL),
+        3 => run_with_disk_pager(host, disk::WRITE_ERRORS),
+        4 => run_with_disk_pager(host, disk::READ_ERRORS),
+        5 => run_with_disk_pager(host, disk::SEGMENTS),
+        other => {
+            libipc::println!("pageout_test: no suite {other}");
+            1
+        }
+    }
 }
 
 #[cfg(not(target_os = "none"))]

@@ -1,0 +1,398 @@
+//! The cases that need the disk default pager: memory four times the machine's written and
+//! checked through the disk, swap released when memory goes, a full disk, disk errors, and
+//! paging segments of different cluster sizes. Which run is chosen by `init_arg` (see
+//! `main.rs`); each boot gives its disk and `swap=` layout.
+
+use alloc::format;
+use alloc::string::String;
+use libipc::abi::syscall::{VmStatistics, VM_ANYWHERE, VM_INHERIT_SHARE};
+use libipc::interface::SendRight;
+use libipc::pager::{backing_store, BackingStoreInfo};
+use libipc::sys;
+
+use crate::cases::Case;
+
+macro_rules! check {
+    ($cond:expr, $($why:tt)*) => {
+        if !$cond {
+            return Err(format!($($why)*));
+        }
+    };
+}
+
+const PAGE: u64 = 4096;
+const WORDS_PER_PAGE: u64 = PAGE / 8;
+
+/// The cases of a plain disk boot (after the pageout cases every default pager passes).
+pub const DISK: &[(&str, Case)] = &[
+    (
+        "four_times_memory_through_the_disk",
+        four_times_memory_through_the_disk,
+    ),
+    (
+        "swap_is_released_when_memory_goes",
+        swap_is_released_when_memory_goes,
+    ),
+];
+
+/// A boot with less swap than memory (`swap=0+8M`).
+pub const FULL: &[(&str, Case)] = &[(
+    "a_full_disk_loses_nothing_and_work_resumes",
+    a_full_disk_loses_nothing_and_work_resumes,
+)];
+
+/// A boot whose disk fails writes to its first clusters.
+pub const WRITE_ERRORS: &[(&str, Case)] = &[(
+    "failed_writes_keep_the_pages",
+    failed_writes_keep_the_pages,
+)];
+
+/// A boot whose disk fails reads of its first clusters.
+pub const READ_ERRORS: &[(&str, Case)] = &[(
+    "failed_reads_end_the_faulting_task_only",
+    failed_reads_end_the_faulting_task_only,
+)];
+
+/// A boot with segments of two cluster sizes (`swap=0+8M:4,8M+8M:4,16M+16M:2`).
+pub const SEGMENTS: &[(&str, Case)] = &[(
+    "segments_of_two_cluster_sizes_and_an_object_larger_than_one",
+    segments_of_two_cluster_sizes_and_an_object_larger_than_one,
+)];
+
+fn statistics() -> Result<VmStatistics, String> {
+    sys::vm_statistics().map_err(|e| format!("vm_statistics: {e}"))
+}
+
+/// The default pager's counters.
+fn store() -> Result<BackingStoreInfo, String> {
+    let port = libipc::rt::selftest::pager_port().ok_or("no default pager")?;
+    // The suite's right, borrowed for the call and kept afterwards.
+    let mut client = backing_store::Client::new(SendRight::from_raw(port));
+    let info = client.info().map_err(|e| format!("backing_store.info: {e}"));
+    let _ = client.into_transport().into_server().into_raw();
+    info
+}
+
+/// The word `word` of page `page` in a fill with `seed`: every word differs.
+fn value(seed: u64, page: u64, word: u64) -> u64 {
+    (seed << 56) ^ (page << 12) ^ (word << 3) ^ 0x5a5a_0f0f_3c3c_9696
+}
+
+/// Writes every word of `pages` pages from `base`.
+fn fill(base: u64, pages: u64, seed: u64) {
+    for page in 0..pages {
+        for word in 0..WORDS_PER_PAGE {
+            let address = base + page * PAGE + word * 8;
+            // SAFETY: inside a region the caller allocated read-write.
+            unsafe { core::ptr::write_volatile(address as *mut u64, value(seed, page, word)) };
+        }
+    }
+}
+
+/// The first page with a word that is not the fill's.
+fn first_wrong(base: u64, pages: u64, seed: u64) -> Option<u64> {
+    (0..pages).find(|&page| {
+        (0..WORDS_PER_PAGE).any(|word| {
+            let address = base + page * PAGE + word * 8;
+            // SAFETY: as in `fill`.
+            unsafe { core::ptr::read_volatile(address as *const u64) != value(seed, page, word) }
+        })
+    })
+}
+
+fn allocate(pages: u64) -> Result<u64, String> {
+    sys::vm_allocate(0, pages * PAGE, VM_ANYWHERE)
+        .map_err(|e| format!("allocate {pages} pages: {e}"))
+}
+
+fn deallocate(base: u64, pages: u64) -> Result<(), String> {
+    // SAFETY: the caller's region, which nothing uses any more.
+    unsafe { sys::vm_deallocate(base, pages * PAGE) }.map_err(|e| format!("deallocate: {e}"))
+}
+
+/// Waits (up to 5 s) until the pager holds no more clusters than `clusters`.
+fn wait_for_clusters(clusters: u64) -> Result<BackingStoreInfo, String> {
+    for _ in 0..500 {
+        let info = store()?;
+        if info.clusters_used <= clusters {
+            return Ok(info);
+        }
+        sleep_ms(10);
+    }
+    let info = store()?;
+    Err(format!(
+        "the pager still holds {} clusters, not {clusters} or fewer",
+        info.clusters_used
+    ))
+}
+
+fn sleep_ms(ms: u64) {
+    // A receive on a port nobody sends to, with a timeout: the kernel's sleep.
+    if let Ok(port) = libipc::interface::ReceiveRight::allocate() {
+        let mut buffer = libipc::ipc::MessageBuffer::new();
+        let _ = libipc::ipc::receive(port.name(), &mut buffer, Some(ms));
+    }
+}
+
+fn four_times_memory_through_the_disk() -> Result<(), String> {
+    let before = statistics()?;
+    let store_before = store()?;
+    let pages = 4 * before.free_frames;
+    let base = allocate(pages)?;
+    fill(base, pages, 1);
+    if let Some(page) = first_wrong(base, pages, 1) {
+        return Err(format!("page {page} of {pages} lost its contents"));
+    }
+    let after = statistics()?;
+    let store_after = store()?;
+    libipc::println!(
+        "pageout_test: {pages} pages through the disk: {} out in {} returns, {} in; device \
+         {} writes of {} pages, {} reads of {} pages; pager {} clusters in use of {}",
+        after.returned_pages() - before.returned_pages(),
+        after.returns() - before.returns(),
+        after.pageins - before.pageins,
+        after.device_writes - before.device_writes,
+        after.device_pages_written - before.device_pages_written,
+        after.device_reads - before.device_reads,
+        after.device_pages_read - before.device_pages_read,
+        store_after.clusters_used,
+        store_after.clusters_total,
+    );
+    check!(
+        after.returned_pages() - before.returned_pages() >= pages / 2,
+        "only {} pages went out",
+        after.returned_pages() - before.returned_pages()
+    );
+    check!(
+        after.device_pages_written - before.device_pages_written
+            >= after.returned_pages() - before.returned_pages(),
+        "returned pages did not all reach the disk"
+    );
+    check!(
+        after.device_writes - before.device_writes
+            < after.device_pages_written - before.device_pages_written,
+        "the disk was written a page at a time"
+    );
+    check!(
+        after.pageins - before.pageins >= pages / 2,
+        "only {} pages came back",
+        after.pageins - before.pageins
+    );
+    check!(
+        store_after.refused_returns == store_before.refused_returns
+            && store_after.io_errors == store_before.io_errors,
+        "refusals or I/O errors on a healthy disk with room"
+    );
+    check!(
+        after.memory_errors == before.memory_errors,
+        "{} memory errors",
+        after.memory_errors - before.memory_errors
+    );
+    deallocate(base, pages)
+}
+
+fn swap_is_released_when_memory_goes() -> Result<(), String> {
+    let baseline = wait_for_clusters(u64::MAX)?.clusters_used;
+    let free = statistics()?.free_frames;
+    // Memory of our own, paged out and freed.
+    let pages = 2 * free;
+    let base = allocate(pages)?;
+    fill(base, pages, 2);
+    let held = store()?.clusters_used;
+    check!(
+        held > baseline,
+        "nothing reached the disk ({held} clusters)"
+    );
+    deallocate(base, pages)?;
+    wait_for_clusters(baseline)?;
+    // A child's, released when it exits.
+    let status = match sys::task_fork().map_err(|e| format!("fork: {e}"))? {
+        sys::Forked::Child => {
+            let Ok(base) = allocate(pages) else {
+                sys::task_exit(1)
+            };
+            fill(base, pages, 3);
+            sys::task_exit(if first_wrong(base, pages, 3).is_none() { 0 } else { 2 })
+        }
+        sys::Forked::Parent(task) => {
+            let status = sys::task_wait(task).map_err(|e| format!("wait: {e}"));
+            let _ = sys::port_deallocate(task);
+            status?
+        }
+    };
+    check!(status == 0, "child status {status}");
+    let info = wait_for_clusters(baseline)?;
+    check!(
+        info.clusters_peak > baseline,
+        "the child's memory never reached the disk"
+    );
+    Ok(())
+}
+
+/// A page shared by parent and children: word 0 says "ready" (child A filled and checked
+/// its memory), word 1 "exit now" (for child A).
+struct Shared(u64);
+
+impl Shared {
+    fn new() -> Result<Shared, String> {
+        let base = allocate(1)?;
+        sys::vm_inherit(base, PAGE, VM_INHERIT_SHARE).map_err(|e| format!("inherit: {e}"))?;
+        Ok(Shared(base))
+    }
+
+    fn set(&self, word: u64) {
+        // SAFETY: the shared page, allocated read-write.
+        unsafe { core::ptr::write_volatile((self.0 + word * 8) as *mut u64, 1) };
+    }
+
+    fn get(&self, word: u64) -> bool {
+        // SAFETY: as in `set`.
+        unsafe { core::ptr::read_volatile((self.0 + word * 8) as *const u64) != 0 }
+    }
+}
+
+fn a_full_disk_loses_nothing_and_work_resumes() -> Result<(), String> {
+    let info = store()?;
+    let swap_pages = info.clusters_total * info.cluster_pages;
+    let free = statistics()?.free_frames;
+    // A holds the swap's worth and half of memory; B then needs the other half and more:
+    // together more than memory and swap, so the disk fills and B waits, until A exits.
+    let a_pages = swap_pages + free / 2;
+    let b_pages = free * 3 / 4;
+    let shared = Shared::new()?;
+    let a = match sys::task_fork().map_err(|e| format!("fork: {e}"))? {
+        sys::Forked::Child => {
+            let Ok(base) = allocate(a_pages) else {
+                sys::task_exit(1)
+            };
+            fill(base, a_pages, 4);
+            if first_wrong(base, a_pages, 4).is_some() {
+                sys::task_exit(2)
+            }
+            shared.set(0);
+            while !shared.get(1) {
+                sleep_ms(5);
+            }
+            sys::task_exit(0)
+        }
+        sys::Forked::Parent(task) => task,
+    };
+    while !shared.get(0) {
+        sleep_ms(10);
+    }
+    let refused_before = store()?.refused_returns;
+    let b = match sys::task_fork().map_err(|e| format!("fork: {e}"))? {
+        sys::Forked::Child => {
+            let Ok(base) = allocate(b_pages) else {
+                sys::task_exit(1)
+            };
+            fill(base, b_pages, 5);
+            sys::task_exit(if first_wrong(base, b_pages, 5).is_none() { 0 } else { 2 })
+        }
+        sys::Forked::Parent(task) => task,
+    };
+    // B runs until the disk is full: returns are refused (and the pages kept).
+    let mut refused = false;
+    for _ in 0..300 {
+        if store()?.refused_returns > refused_before {
+            refused = true;
+            break;
+        }
+        sleep_ms(10);
+    }
+    shared.set(1);
+    let a_status = sys::task_wait(a).map_err(|e| format!("wait for A: {e}"))?;
+    let b_status = sys::task_wait(b).map_err(|e| format!("wait for B: {e}"))?;
+    let _ = (sys::port_deallocate(a), sys::port_deallocate(b));
+    check!(refused, "the disk never filled (swap {swap_pages} pages)");
+    check!(a_status == 0, "A: status {a_status}");
+    check!(b_status == 0, "B: status {b_status} (its memory did not survive)");
+    deallocate(shared.0, 1)
+}
+
+fn failed_writes_keep_the_pages() -> Result<(), String> {
+    let before = store()?;
+    let free = statistics()?.free_frames;
+    let pages = 2 * free;
+    let base = allocate(pages)?;
+    fill(base, pages, 6);
+    let wrong = first_wrong(base, pages, 6);
+    let after = store()?;
+    deallocate(base, pages)?;
+    if let Some(page) = wrong {
+        return Err(format!("page {page} lost its contents"));
+    }
+    check!(
+        after.io_errors > before.io_errors,
+        "no write failed (is the disk set to fail writes?)"
+    );
+    check!(
+        after.refused_returns > before.refused_returns,
+        "failed writes were not refused"
+    );
+    Ok(())
+}
+
+fn failed_reads_end_the_faulting_task_only() -> Result<(), String> {
+    let free = statistics()?.free_frames;
+    let pages = 2 * free;
+    let status = match sys::task_fork().map_err(|e| format!("fork: {e}"))? {
+        sys::Forked::Child => {
+            let Ok(base) = allocate(pages) else {
+                sys::task_exit(1)
+            };
+            fill(base, pages, 7);
+            // Reading back what went to the failing clusters ends this task.
+            let _ = first_wrong(base, pages, 7);
+            sys::task_exit(0)
+        }
+        sys::Forked::Parent(task) => {
+            let status = sys::task_wait(task).map_err(|e| format!("wait: {e}"));
+            let _ = sys::port_deallocate(task);
+            status?
+        }
+    };
+    check!(
+        status != 0,
+        "the child read back memory whose disk reads fail (status {status})"
+    );
+    let info = store()?;
+    check!(info.io_errors > 0, "no read failed");
+    // The rest goes on: the pager still serves, memory of our own still pages.
+    let base = allocate(pages)?;
+    fill(base, pages, 8);
+    let wrong = first_wrong(base, pages, 8);
+    deallocate(base, pages)?;
+    check!(wrong.is_none(), "after the failure, page {wrong:?} lost its contents");
+    Ok(())
+}
+
+fn segments_of_two_cluster_sizes_and_an_object_larger_than_one() -> Result<(), String> {
+    let info = store()?;
+    check!(
+        info.segment_clusters_used.iter().all(|&used| used == 0),
+        "segments in use at the start: {:?}",
+        info.segment_clusters_used
+    );
+    // 12 MiB: more than a segment of 8 MiB, in clusters of 4 (the first two segments).
+    let big = 3 * 1024;
+    let free = statistics()?.free_frames;
+    let base = allocate(big)?;
+    fill(base, big, 9);
+    // Then another object, pushed out too: the segment with clusters of 2 has the most room.
+    let other = allocate(free)?;
+    fill(other, free, 10);
+    let wrong = (first_wrong(base, big, 9), first_wrong(other, free, 10));
+    let info = store()?;
+    deallocate(base, big)?;
+    deallocate(other, free)?;
+    check!(wrong == (None, None), "pages lost: {wrong:?}");
+    let used = info.segment_clusters_used;
+    libipc::println!("pageout_test: clusters used per segment: {used:?}");
+    check!(
+        used[0] > 0 && used[1] > 0,
+        "the large object did not spread over both segments of 4 pages: {used:?}"
+    );
+    check!(used[2] > 0, "the segment of 2-page clusters was never used: {used:?}");
+    Ok(())
+}
