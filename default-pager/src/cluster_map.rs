@@ -76,8 +76,10 @@ pub struct ClusterEntry {
     present: u8,
     /// Pages with a write in flight.
     writing: u8,
-    /// Pages whose last write failed.
+    /// Pages whose last write (or a read) failed.
     failed: u8,
+    /// A read of the cluster failed: its blocks are bad, and it is never reused.
+    unreadable: bool,
 }
 
 impl ClusterEntry {
@@ -326,6 +328,7 @@ impl ObjectMap {
             present: 0,
             writing: 0,
             failed: 0,
+            unreadable: false,
         });
         self.clusters_held += 1;
         Ok(location)
@@ -367,6 +370,26 @@ impl ObjectMap {
             entry.present &= !mask;
             entry.failed |= mask;
         })
+    }
+
+    /// Records that reading `pages` (which had data on disk) failed: their data is lost and
+    /// their cluster in error (later reads of it are errors), and the cluster is never given
+    /// back to its segment (see [`ObjectMap::free_all`]): its blocks are bad.
+    pub fn mark_unreadable(&mut self, pages: Range<u64>) -> Result<(), MapError> {
+        self.update(
+            pages,
+            |entry, mask| {
+                if entry.present & mask != mask {
+                    return Err(MapError::NotAllocated);
+                }
+                Ok(())
+            },
+            |entry, mask| {
+                entry.present &= !mask;
+                entry.failed |= mask;
+                entry.unreadable = true;
+            },
+        )
     }
 
     /// Takes back a write of `pages` that was planned but not issued (the return was
@@ -419,9 +442,11 @@ impl ObjectMap {
     }
 
     /// Gives every cluster back to its segment (the object is terminated) and returns how
-    /// many were given back. Refused, with nothing changed, while a write is in flight.
-    /// Fewer than [`ObjectMap::clusters_held`] given back means a segment did not know one
-    /// of them: a bookkeeping bug.
+    /// many were given back. A cluster a read failed on stays taken for good (its blocks are
+    /// bad; a failed write's cluster is given back: writing it again may work). Refused,
+    /// with nothing changed, while a write is in flight. Fewer than
+    /// [`ObjectMap::clusters_held`] given back means some were bad, or a segment did not
+    /// know one of them (a bookkeeping bug).
     pub fn free_all(&mut self, segments: &mut Segments) -> Result<u64, MapError> {
         if self.pages_writing != 0 {
             return Err(MapError::WriteInFlight);
@@ -429,7 +454,7 @@ impl ObjectMap {
         let mut freed = 0;
         let mut give_back = |slot: &Slot| {
             if let Some(entry) = slot {
-                if segments.free(entry.location).is_ok() {
+                if !entry.unreadable && segments.free(entry.location).is_ok() {
                     freed += 1;
                 }
             }
@@ -812,5 +837,23 @@ mod tests {
         assert_eq!(map.free_cluster(0, &mut segments), Ok(true));
         assert_eq!(map.free_cluster(0, &mut segments), Ok(false));
         assert!(map.allocate_cluster(99, &mut segments).is_ok());
+    }
+
+    #[test]
+    fn a_cluster_that_failed_a_read_is_never_reused() {
+        let mut segments = Segments::new();
+        segments.add(Segment::new(0, 0, 4, 4, 0).unwrap()).unwrap();
+        let mut map = ObjectMap::new(8 * PAGE_SIZE, 4).unwrap();
+        map.allocate_cluster(0, &mut segments).unwrap();
+        map.allocate_cluster(1, &mut segments).unwrap();
+        map.start_write(0..8).unwrap();
+        map.mark_written(0..8).unwrap();
+        // Only pages with data on disk can fail a read.
+        assert_eq!(map.mark_unreadable(0..1), Ok(()));
+        assert_eq!(map.lookup(0).map(|p| p.cluster_error), Some(true));
+        assert_eq!(map.free_all(&mut segments), Ok(1));
+        assert_eq!(segments.free_clusters(), 3, "the bad cluster stays taken");
+        let mut other = ObjectMap::new(4 * PAGE_SIZE, 4).unwrap();
+        assert_eq!(other.mark_unreadable(0..1), Err(MapError::NotAllocated));
     }
 }

@@ -8,8 +8,8 @@ use alloc::vec::Vec;
 use hashbrown::HashMap;
 
 use ::default_pager::{
-    parse_config, plan_read, plan_write, DeviceRun, ObjectMap, PlanError, ReadRun, Segments, Statistics,
-    DEFAULT_CLUSTER_PAGES, PAGE_SIZE,
+    parse_config, plan_read, plan_write, DeviceRun, ObjectMap, PlanError, ReadRun, Segments,
+    Statistics, DEFAULT_CLUSTER_PAGES, PAGE_SIZE,
 };
 use libipc::device::device as disk_port;
 use libipc::device::{device_master, DeviceError, Written, DEVICE_MASTER_NAME, FIRST_DISK};
@@ -20,8 +20,8 @@ use libipc::interface::{
 use libipc::ipc::{Name, Received};
 use libipc::pager::default_pager as default_pager_protocol;
 use libipc::pager::{
-    backing_store, memory_object, BackingStoreInfo, object_of, Attributes, PagerError, Returned, Supply,
-    DEFAULT_PAGER_NAME,
+    backing_store, memory_object, object_of, Attributes, BackingStoreInfo, PagerError, Returned,
+    Supply, DEFAULT_PAGER_NAME,
 };
 use libipc::println;
 
@@ -179,7 +179,11 @@ impl<'a> Pager<'a> {
                 };
                 self.write_ended(object);
             }
-            Transfer::Read { object, reply, .. } => {
+            Transfer::Read { object, run, reply } => {
+                // The data is lost; the cluster's blocks are bad and never used again.
+                if let Some(o) = self.objects.get_mut(&object) {
+                    let _ = o.map.mark_unreadable(run.object_pages());
+                }
                 let _ = reply.send(Err(PagerError::Failed(failure::IO)));
                 self.object_transfers_ended(object);
             }
@@ -205,7 +209,11 @@ impl<'a> Pager<'a> {
         };
         self.free.push(slot);
         match transfer {
-            Transfer::Write { object, run, reply: answer } => {
+            Transfer::Write {
+                object,
+                run,
+                reply: answer,
+            } => {
                 match decode_reply::<Written, DeviceError>(reply, disk_port::ids::write) {
                     Ok(Written::Done) => {
                         if let Some(o) = self.objects.get_mut(&object) {
@@ -217,11 +225,18 @@ impl<'a> Pager<'a> {
                         self.write_ended(object);
                     }
                     Ok(Written::Failed(error, pages)) => {
-                        println!(
-                            "default_pager: writing {} pages at disk offset {:#x} failed: {error:?}; \
-                             the return is refused, the kernel keeps the pages",
-                            run.pages, run.device_offset
-                        );
+                        // Said once, then every hundredth time: a failing disk is retried
+                        // every second.
+                        if self.statistics.io_errors() % 100 == 0 {
+                            println!(
+                                "default_pager: writing {} pages at disk offset {:#x} failed: \
+                                 {error:?}; the return is refused, the kernel keeps the pages \
+                                 ({} I/O errors so far)",
+                                run.pages,
+                                run.device_offset,
+                                self.statistics.io_errors() + 1
+                            );
+                        }
                         self.transfer_failed(
                             Transfer::Write {
                                 object,
@@ -244,32 +259,34 @@ impl<'a> Pager<'a> {
                     }
                 }
             }
-            Transfer::Read { object, run, reply: answer } => {
-                match decode_reply::<Pages, DeviceError>(reply, disk_port::ids::read) {
-                    Ok(pages) => {
-                        self.statistics.record_read(run.pages);
-                        self.statistics.record_cluster_in();
-                        let _ = answer.send(Ok(Supply::Data(pages)));
-                        self.object_transfers_ended(object);
-                    }
-                    Err(error) => {
-                        println!(
-                            "default_pager: reading {} pages at disk offset {:#x} failed: {}",
-                            run.pages,
-                            run.device_offset,
-                            describe(&error)
-                        );
-                        self.transfer_failed(
-                            Transfer::Read {
-                                object,
-                                run,
-                                reply: answer,
-                            },
-                            None,
-                        );
-                    }
+            Transfer::Read {
+                object,
+                run,
+                reply: answer,
+            } => match decode_reply::<Pages, DeviceError>(reply, disk_port::ids::read) {
+                Ok(pages) => {
+                    self.statistics.record_read(run.pages);
+                    self.statistics.record_cluster_in();
+                    let _ = answer.send(Ok(Supply::Data(pages)));
+                    self.object_transfers_ended(object);
                 }
-            }
+                Err(error) => {
+                    println!(
+                        "default_pager: reading {} pages at disk offset {:#x} failed: {}",
+                        run.pages,
+                        run.device_offset,
+                        describe(&error)
+                    );
+                    self.transfer_failed(
+                        Transfer::Read {
+                            object,
+                            run,
+                            reply: answer,
+                        },
+                        None,
+                    );
+                }
+            },
         }
         if let Some(next) = self.queued.pop_front() {
             self.start(next);
@@ -574,7 +591,9 @@ impl Dispatch for Pager<'_> {
 fn swap_option() -> Option<String> {
     let mut buffer = [0u8; 256];
     let length = libipc::sys::kernel_option("swap", &mut buffer).ok()?;
-    core::str::from_utf8(&buffer[..length]).ok().map(String::from)
+    core::str::from_utf8(&buffer[..length])
+        .ok()
+        .map(String::from)
 }
 
 /// Touches `bytes` of heap (then frees them to the allocator, which keeps the pages), so the
@@ -601,7 +620,9 @@ pub fn main(args: libipc::rt::StartArgs) -> i32 {
     let master = match names.lookup(DEVICE_MASTER_NAME.into()) {
         Ok(master) => master,
         Err(error) => {
-            println!("default_pager: no device master port ({error:?}); zpager stays the default pager");
+            println!(
+                "default_pager: no device master port ({error:?}); zpager stays the default pager"
+            );
             return 0;
         }
     };

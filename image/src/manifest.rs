@@ -192,7 +192,10 @@ mod tests {
             let found = [root.join("servers").join(package), root.join(package)]
                 .iter()
                 .any(|dir| dir.join("Cargo.toml").is_file());
-            assert!(found, "no package {package} in servers/ or the workspace root");
+            assert!(
+                found,
+                "no package {package} in servers/ or the workspace root"
+            );
         }
     }
 

@@ -400,7 +400,7 @@ impl<T> Devices<T> {
                 size: driver.capacity_bytes(),
                 block_size: SECTOR_SIZE as u32,
                 read_only: driver.read_only(),
-                max_transfer: MAX_TRANSFER.min(virtio_blk::MAX_PAGES as u64 * PAGE_SIZE),
+                max_transfer: MAX_TRANSFER.min(driver.max_pages() as u64 * PAGE_SIZE),
             };
             if !driver.interrupts() {
                 POLLED.store(true, core::sync::atomic::Ordering::Relaxed);

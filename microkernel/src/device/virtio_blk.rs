@@ -15,15 +15,23 @@ use virtio_drivers::transport::pci::PciTransport;
 use virtio_drivers::transport::{DeviceType, Transport};
 use virtio_drivers::Hal;
 
-/// Requests the device can hold at once (the ring's size; one descriptor each, indirect).
-pub const RING_SIZE: usize = 32;
+/// Requests the driver keeps in flight at once (each has a slot for its header and status,
+/// and takes one descriptor of the ring: its chain is indirect).
+pub const MAX_IN_FLIGHT: usize = 32;
+
+/// Descriptors in the ring. Larger than [`MAX_IN_FLIGHT`] because a chain may not be longer
+/// than the queue even when it is indirect (virtio 1.1, 2.7.5.3.1; `virtio-drivers` refuses
+/// it): a request of [`MAX_PAGES`] pages is a chain of `MAX_PAGES + 2` descriptors.
+pub const QUEUE_SIZE: usize = 128;
 
 /// Bytes in a sector, the unit of a request's position.
 pub const SECTOR_SIZE: u64 = 512;
 
-/// Pages one request may carry: the request header and the status take two of the
-/// segments the device allows.
+/// Pages one request may carry (fewer if the device allows fewer segments: its `seg_max`,
+/// which does not count the header and the status).
 pub const MAX_PAGES: usize = 64;
+
+const _: () = assert!(MAX_PAGES + 2 <= QUEUE_SIZE && MAX_IN_FLIGHT <= 32);
 
 const PAGE_SIZE: usize = 4096;
 
@@ -66,10 +74,11 @@ pub enum SetupError {
     NoIndirectDescriptors,
 }
 
-/// A request in flight: its slot (where its header and status live) and the frames it moves.
+/// A request in flight (kept in its slot, where its header and status live): its ring token
+/// and the frames it moves.
 struct InFlight {
     write: bool,
-    slot: usize,
+    token: u16,
     frames: Vec<u64>,
     request: usize,
 }
@@ -85,15 +94,17 @@ pub struct Done {
 
 pub struct VirtioBlk {
     transport: PciTransport,
-    queue: VirtQueue<KernelHal, RING_SIZE>,
+    queue: VirtQueue<KernelHal, QUEUE_SIZE>,
     capacity_sectors: u64,
     read_only: bool,
+    /// Pages one request may carry: [`MAX_PAGES`], or fewer if the device says so.
+    max_pages: usize,
     /// One DMA page: the headers of the requests (16 bytes a slot), then their status bytes.
     dma_virt: u64,
     /// Slots whose header and status a request in flight uses, one bit each.
     slots_used: u32,
-    /// Requests in flight by their ring token.
-    in_flight: [Option<InFlight>; RING_SIZE],
+    /// Requests in flight, by slot.
+    in_flight: [Option<InFlight>; MAX_IN_FLIGHT],
     /// Whether the device interrupts through MSI-X (else completions are polled).
     interrupts: bool,
 }
@@ -132,6 +143,13 @@ impl VirtioBlk {
         let high: u32 = transport
             .read_config_space(4)
             .map_err(|_| SetupError::Transport)?;
+        let seg_max: u32 = if features.contains(Features::SEG_MAX) {
+            transport
+                .read_config_space(12)
+                .map_err(|_| SetupError::Transport)?
+        } else {
+            u32::MAX
+        };
         let queue = VirtQueue::new(
             &mut transport,
             0,
@@ -160,6 +178,7 @@ impl VirtioBlk {
             queue,
             capacity_sectors: u64::from(low) | (u64::from(high) << 32),
             read_only: features.contains(Features::READ_ONLY),
+            max_pages: MAX_PAGES.min(seg_max.max(1) as usize),
             dma_virt: dma_virt.as_ptr() as u64,
             slots_used: 0,
             in_flight: core::array::from_fn(|_| None),
@@ -179,9 +198,14 @@ impl VirtioBlk {
         self.interrupts
     }
 
-    /// Whether the ring has room for another request.
+    /// Pages one request may carry.
+    pub fn max_pages(&self) -> usize {
+        self.max_pages
+    }
+
+    /// Whether another request may go in flight.
     pub fn has_room(&self) -> bool {
-        self.slots_used.count_ones() < RING_SIZE as u32
+        self.slots_used.count_ones() < MAX_IN_FLIGHT as u32
     }
 
     pub fn in_flight(&self) -> usize {
@@ -199,11 +223,11 @@ impl VirtioBlk {
         frames: Vec<u64>,
         request: usize,
     ) -> Result<(), Vec<u64>> {
-        if frames.is_empty() || frames.len() > MAX_PAGES || (write && self.read_only) {
+        if frames.is_empty() || frames.len() > self.max_pages || (write && self.read_only) {
             return Err(frames);
         }
         let slot = (!self.slots_used).trailing_zeros() as usize;
-        if slot >= RING_SIZE {
+        if slot >= MAX_IN_FLIGHT {
             return Err(frames);
         }
         let header = Header {
@@ -220,13 +244,13 @@ impl VirtioBlk {
         // memory nobody else touches until the request is popped in `complete`.
         let token = unsafe { self.on_ring(slot, &frames, write, RingOp::Add) };
         let token = match token {
-            Some(Ok(token)) if (token as usize) < RING_SIZE => token as u16,
+            Some(Ok(token)) => token as u16,
             _ => return Err(frames),
         };
         self.slots_used |= 1 << slot;
-        self.in_flight[usize::from(token)] = Some(InFlight {
+        self.in_flight[slot] = Some(InFlight {
             write,
-            slot,
+            token,
             frames,
             request,
         });
@@ -243,27 +267,22 @@ impl VirtioBlk {
             let _ = self.transport.ack_interrupt();
         }
         while let Some(token) = self.queue.peek_used() {
-            let Some(request) = self
+            let slot = self
                 .in_flight
-                .get_mut(usize::from(token))
-                .and_then(Option::take)
+                .iter()
+                .position(|r| r.as_ref().is_some_and(|r| r.token == token));
+            let Some((slot, request)) = slot.and_then(|s| Some((s, self.in_flight[s].take()?)))
             else {
                 log::error!("virtio-blk: the device finished request {token}, which is not ours");
                 return;
             };
             // SAFETY: the same buffers `submit` added for this token.
-            let popped = unsafe {
-                self.on_ring(
-                    request.slot,
-                    &request.frames,
-                    request.write,
-                    RingOp::Pop(token),
-                )
-            };
+            let popped =
+                unsafe { self.on_ring(slot, &request.frames, request.write, RingOp::Pop(token)) };
             // SAFETY: the slot's status byte, which the device wrote before it put the
             // request in the used ring.
-            let status = unsafe { core::ptr::read_volatile(self.status(request.slot)) };
-            self.slots_used &= !(1 << request.slot);
+            let status = unsafe { core::ptr::read_volatile(self.status(slot)) };
+            self.slots_used &= !(1 << slot);
             done(Done {
                 request: request.request,
                 ok: matches!(popped, Some(Ok(_))) && status == 0,
@@ -278,7 +297,7 @@ impl VirtioBlk {
     }
 
     fn status(&self, slot: usize) -> *mut u8 {
-        (self.dma_virt + (RING_SIZE * 16 + slot) as u64) as *mut u8
+        (self.dma_virt + (MAX_IN_FLIGHT * 16 + slot) as u64) as *mut u8
     }
 
     /// Adds a request to the ring (the result: its token) or pops the finished request

@@ -241,6 +241,22 @@ impl Kernel {
             self.task_port_exited(port, status);
         }
         self.destroy_task(task);
+        if self.init == Some(task) {
+            // The first task is the system: once it is gone, whatever it left running (a
+            // pager it started, children of a task that faulted) ends too, and the machine
+            // powers off with its status.
+            if !self.tasks.is_empty() {
+                kprintln!(
+                    "init has exited: ending the {} tasks it left",
+                    self.tasks.len()
+                );
+            }
+            loop {
+                let next = self.tasks.iter().map(|(id, _)| id).next();
+                let Some(other) = next else { break };
+                self.terminate_task(other, Exit::Terminated(format_args!("init exited")));
+            }
+        }
     }
 
     fn destroy_task(&mut self, task: TaskId) {

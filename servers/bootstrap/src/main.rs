@@ -36,10 +36,10 @@ mod serve {
 
     use bootstrap::{NameTable, Program, NAME_TABLE_CAPACITY};
     use libipc::abi::message::notify;
+    use libipc::device::{device_master, DEVICE_MASTER_NAME, FIRST_DISK};
     use libipc::interface::{Dispatch, Dispatched, Outbox, Replied, Reply};
     use libipc::ipc::{Name, PortSet, ReceiveRight, Received, SendRight, Task};
     use libipc::names::{self, NameError};
-    use libipc::device::{device_master, DEVICE_MASTER_NAME, FIRST_DISK};
     use libipc::pager::{DEFAULT_PAGER_NAME, PROGRAM_PAGER_NAME};
     use libipc::{println, sys};
 

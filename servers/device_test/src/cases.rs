@@ -8,30 +8,40 @@ use alloc::string::String;
 use alloc::vec::Vec;
 use core::sync::atomic::{AtomicU32, Ordering};
 use libipc::abi::syscall::{HOST_FREE_FRAMES, PAGE_SIZE};
-use libipc::device::{self, device_master, DeviceError, DeviceStatus, Written, FIRST_DISK};
+use libipc::device::{device, device_master, DeviceError, DeviceStatus, Written, FIRST_DISK};
 use libipc::interface::{Pages, RemoteError, SendRight};
 use libipc::ipc::{self, MessageBuffer, PortSet, ReceiveRight, Received};
 use libipc::sys;
 
-use crate::{faults, refusals, transfers};
+use crate::{faults, pressure, refusals, transfers};
 
 pub use libipc::rt::selftest::Case;
 
 /// With a healthy disk of at least [`MIN_DISK`] bytes.
 pub const ALL: &[(&str, Case)] = &[
-    ("status_describes_the_disk", transfers::status_describes_the_disk),
+    (
+        "status_describes_the_disk",
+        transfers::status_describes_the_disk,
+    ),
     (
         "open_gives_the_same_port_each_time",
         transfers::open_gives_the_same_port_each_time,
     ),
     (
-        "unwritten_sectors_read_as_zeros",
-        transfers::unwritten_sectors_read_as_zeros,
+        "zeros_written_read_back_as_zeros",
+        transfers::zeros_written_read_back_as_zeros,
     ),
-    ("pages_written_read_back", transfers::pages_written_read_back),
+    (
+        "pages_written_read_back",
+        transfers::pages_written_read_back,
+    ),
     (
         "a_later_write_replaces_what_it_covers",
         transfers::a_later_write_replaces_what_it_covers,
+    ),
+    (
+        "pages_from_the_disk_are_pageable",
+        transfers::pages_from_the_disk_are_pageable,
     ),
     (
         "copied_memory_is_written_and_kept",
@@ -45,7 +55,10 @@ pub const ALL: &[(&str, Case)] = &[
         "many_answers_to_one_reply_port",
         transfers::many_answers_to_one_reply_port,
     ),
-    ("transfers_lose_no_memory", transfers::transfers_lose_no_memory),
+    (
+        "transfers_lose_no_memory",
+        transfers::transfers_lose_no_memory,
+    ),
     (
         "a_reply_port_destroyed_early_loses_nothing",
         transfers::a_reply_port_destroyed_early_loses_nothing,
@@ -58,7 +71,10 @@ pub const ALL: &[(&str, Case)] = &[
         "misaligned_offsets_are_bad_offset",
         refusals::misaligned_offsets_are_bad_offset,
     ),
-    ("bad_lengths_are_bad_size", refusals::bad_lengths_are_bad_size),
+    (
+        "bad_lengths_are_bad_size",
+        refusals::bad_lengths_are_bad_size,
+    ),
     (
         "transfers_past_the_end_are_out_of_range",
         refusals::transfers_past_the_end_are_out_of_range,
@@ -87,7 +103,10 @@ pub const FAULTY: &[(&str, Case)] = &[
         "a_failed_write_gives_its_pages_back",
         faults::a_failed_write_gives_its_pages_back,
     ),
-    ("a_failed_read_is_an_io_error", faults::a_failed_read_is_an_io_error),
+    (
+        "a_failed_read_is_an_io_error",
+        faults::a_failed_read_is_an_io_error,
+    ),
     (
         "a_write_that_failed_once_works_when_sent_again",
         faults::a_write_that_failed_once_works_when_sent_again,
@@ -101,6 +120,30 @@ pub const FAULTY: &[(&str, Case)] = &[
         faults::the_rest_of_the_disk_still_works,
     ),
 ];
+
+/// With a disk throttled so that requests wait for room in its ring (`init_arg=2`,
+/// `--disk-iops 100`): more requests in flight than it holds, answered all the same, and
+/// reply ports that die while the device still works on their requests.
+pub const SLOW: &[(&str, Case)] = &[
+    (
+        "many_requests_in_flight_each_answered_once",
+        transfers::many_requests_in_flight_each_answered_once,
+    ),
+    (
+        "many_answers_to_one_reply_port",
+        transfers::many_answers_to_one_reply_port,
+    ),
+    (
+        "a_reply_port_destroyed_early_loses_nothing",
+        transfers::a_reply_port_destroyed_early_loses_nothing,
+    ),
+];
+
+/// With little memory (`init_arg=3 mem=32M`), run with zpager as the kernel's default pager.
+pub const PRESSURE: &[(&str, Case)] = &[(
+    "pages_read_from_the_disk_are_paged_out_and_back",
+    pressure::pages_read_from_the_disk_are_paged_out_and_back,
+)];
 
 /// The host port the kernel gave this task (its first start argument, as the first task).
 pub static HOST: AtomicU32 = AtomicU32::new(0);
@@ -126,8 +169,8 @@ pub const PAGE: u64 = PAGE_SIZE;
 pub mod region {
     /// Round trips (and the page at the disk's end, wherever that is).
     pub const ROUND_TRIP: u64 = 0;
-    /// Nothing writes here: it reads as the fresh image's zeros.
-    pub const NEVER_WRITTEN: u64 = 8 << 20;
+    /// Zeros written over a pattern.
+    pub const ZEROS: u64 = 8 << 20;
     /// Overlapping writes, copied memory.
     pub const OVERWRITE: u64 = 12 << 20;
     /// Requests in flight.
@@ -360,7 +403,8 @@ impl ReplyPorts {
         let mut ports = Vec::with_capacity(count);
         for _ in 0..count {
             let port = ReceiveRight::allocate().map_err(err("allocate a reply port"))?;
-            set.insert(&port).map_err(err("put a reply port in the set"))?;
+            set.insert(&port)
+                .map_err(err("put a reply port in the set"))?;
             ports.push(port);
         }
         Ok(ReplyPorts { set, ports })

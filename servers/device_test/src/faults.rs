@@ -6,8 +6,8 @@
 use alloc::boxed::Box;
 use alloc::format;
 use alloc::string::String;
-use libipc::device::{DeviceError, Written, MAX_TRANSFER};
-use libipc::interface::{decode_reply, Pages};
+use libipc::device::{device, DeviceError, Written, MAX_TRANSFER};
+use libipc::interface::{decode_reply, Pages, RemoteError};
 use libipc::ipc::MessageBuffer;
 
 use crate::cases::{check, check_pattern, patterned, Disk, ReplyPorts, PAGE};
@@ -90,7 +90,10 @@ pub fn a_write_that_failed_once_works_when_sent_again() -> Result<(), String> {
         }
     }
     libipc::println!("device_test: the write failed {failures} times, then worked");
-    check!(failures >= 1, "the write never failed: is the disk faulty as {SPEC}?");
+    check!(
+        failures >= 1,
+        "the write never failed: is the disk faulty as {SPEC}?"
+    );
     disk.read_pattern(at, length, 20)?;
     // It works from now on.
     disk.write_pattern(at, length, 21)?;
@@ -110,16 +113,26 @@ pub fn failures_in_flight_leave_the_others_alone() -> Result<(), String> {
     let replies = ReplyPorts::new(COUNT)?;
     let mut buffer = Box::new(MessageBuffer::new());
     // Write `FAILING` goes where writes fail; the others where they work.
-    let write_at = |i: usize| if i == FAILING { WRITE_FAILS_AT } else { slot(i) };
+    let write_at = |i: usize| {
+        if i == FAILING {
+            WRITE_FAILS_AT
+        } else {
+            slot(i)
+        }
+    };
     for i in 0..COUNT {
         let offset = write_at(i);
         device
-            .write(replies.name(i), offset, patterned(offset, 2 * PAGE, 30 + i as u64)?)
+            .write(
+                replies.name(i),
+                offset,
+                patterned(offset, 2 * PAGE, 30 + i as u64)?,
+            )
             .map_err(|e| format!("send write {i}: {e:?}"))?;
     }
     for _ in 0..COUNT {
         let (i, answer) = replies.receive(&mut buffer)?;
-        match decode_reply::<Written, DeviceError>(&answer, libipc::device::device::ids::write) {
+        match decode_reply::<Written, DeviceError>(&answer, device::ids::write) {
             Ok(Written::Done) if i != FAILING => {}
             Ok(Written::Failed(DeviceError::Io, back)) if i == FAILING => {
                 check_pattern(back.as_slice(), WRITE_FAILS_AT, 30 + i as u64)
@@ -138,11 +151,11 @@ pub fn failures_in_flight_leave_the_others_alone() -> Result<(), String> {
     }
     for _ in 0..COUNT {
         let (i, answer) = replies.receive(&mut buffer)?;
-        let read = decode_reply::<Pages, DeviceError>(&answer, libipc::device::device::ids::read);
+        let read = decode_reply::<Pages, DeviceError>(&answer, device::ids::read);
         match read {
             Ok(pages) if i != FAILING => check_pattern(pages.as_slice(), slot(i), 30 + i as u64)
                 .map_err(|why| format!("read {i}: {why}"))?,
-            Err(libipc::interface::RemoteError::Server(DeviceError::Io)) if i == FAILING => {}
+            Err(RemoteError::Server(DeviceError::Io)) if i == FAILING => {}
             other => return Err(format!("read {i}: {other:?}")),
         }
     }

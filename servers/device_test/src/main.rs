@@ -5,8 +5,10 @@
 //!
 //! Run as the first task (`init=device_test`, with a disk), it gets the device master port
 //! through the host port the kernel gives the first task. `init_arg=1` runs the cases for a
-//! disk that fails some requests instead (booted with `--disk-fault` as
-//! [`faults::SPEC`] says). It reports `ktest <name> ok` / `ktest <name> FAILED: why`, then
+//! disk that fails some requests instead (booted with `--disk-fault` as [`faults::SPEC`]
+//! says), `init_arg=2` those for a slow disk (`--disk-iops 100`), where requests wait for
+//! room in the device's ring, and `init_arg=3` (with `mem=32M`) has pages read from the disk
+//! paged out to zpager, made the default pager, and back. It reports `ktest <name> ok` / `ktest <name> FAILED: why`, then
 //! `N passed, M failed`, and exits with the number of failures; without a disk it says so
 //! and exits with [`NO_DISK`] instead.
 #![cfg_attr(target_os = "none", no_std, no_main)]
@@ -18,6 +20,8 @@ extern crate alloc;
 mod cases;
 #[cfg(target_os = "none")]
 mod faults;
+#[cfg(target_os = "none")]
+mod pressure;
 #[cfg(target_os = "none")]
 mod refusals;
 #[cfg(target_os = "none")]
@@ -39,14 +43,20 @@ libipc::program!(main);
 fn main(args: libipc::rt::StartArgs) -> i32 {
     use libipc::device::{DeviceError, FIRST_DISK};
     use libipc::interface::RemoteError;
+    if args.arg1 == refusals::CHILD_WITHOUT_HOST {
+        return refusals::child_without_host(args.arg0 as u32);
+    }
     cases::HOST.store(args.arg0 as u32, core::sync::atomic::Ordering::Relaxed);
     let suite = match args.arg2 {
         0 => cases::ALL,
         1 => cases::FAULTY,
+        2 => cases::SLOW,
+        3 => cases::PRESSURE,
         other => {
             libipc::println!(
                 "device_test: init_arg={other} selects no suite (0: a healthy disk, 1: the \
-                 faulty disk of --disk-fault {})",
+                 faulty disk of --disk-fault {}, 2: a slow disk, --disk-iops 100, 3: little \
+                 memory, mem=32M)",
                 faults::SPEC
             );
             return BAD_ARGUMENT;
@@ -72,6 +82,15 @@ fn main(args: libipc::rt::StartArgs) -> i32 {
             libipc::println!("device_test: cannot open {FIRST_DISK}: {e}");
             return 1;
         }
+    }
+    if args.arg2 == 3 {
+        return libipc::rt::selftest::run_with_pager(
+            args.arg0 as u32,
+            "zpager",
+            libipc::pager::DEFAULT_PAGER_NAME,
+            libipc::sys::host_set_default_pager,
+            suite,
+        );
     }
     libipc::rt::selftest::run(suite)
 }

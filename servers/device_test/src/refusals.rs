@@ -9,7 +9,7 @@ use alloc::string::String;
 use alloc::vec;
 use libipc::abi::message::{notify, Disposition};
 use libipc::abi::KernReturn;
-use libipc::device::{self, device_master, DeviceError, Written, FIRST_DISK, MAX_TRANSFER};
+use libipc::device::{device, device_master, DeviceError, Written, FIRST_DISK, MAX_TRANSFER};
 use libipc::interface::{decode_reply, Encoder, Pages, RemoteError, SendRight, Wire, MAX_BODY};
 use libipc::ipc::{self, MessageBuffer, MessageError, PortSet, ReceiveRight, Task};
 use libipc::sys;
@@ -120,7 +120,11 @@ pub fn untouched_memory_is_not_resident_and_comes_back() -> Result<(), String> {
     let mut partly = Pages::allocate(4 * PAGE).map_err(err("allocate"))?;
     let page = PAGE as usize;
     fill(&mut partly.as_mut_slice()[..page], at, 11);
-    fill(&mut partly.as_mut_slice()[2 * page..3 * page], at + 2 * PAGE, 11);
+    fill(
+        &mut partly.as_mut_slice()[2 * page..3 * page],
+        at + 2 * PAGE,
+        11,
+    );
     let mut back = disk.write_refused(at, partly, DeviceError::NotResident)?;
     let bytes = back.as_slice();
     check_pattern(&bytes[..page], at, 11).map_err(|why| format!("page 0 back: {why}"))?;
@@ -189,7 +193,11 @@ pub fn unknown_and_malformed_messages_get_error_replies() -> Result<(), String> 
         expect_error(&format!("id {id} to the device master"), answer, unknown)?;
     }
     let bad = RemoteError::BadRequest;
-    let (read, write, open_id) = (device::ids::read, device::ids::write, device_master::ids::open);
+    let (read, write, open_id) = (
+        device::ids::read,
+        device::ids::write,
+        device_master::ids::open,
+    );
     let answer = raw_call::<Pages>(port, read, |_| Ok(()))?;
     expect_error("a read without arguments", answer, bad)?;
     let answer = raw_call::<Pages>(port, read, |e| e.data(&0u64))?;
@@ -198,7 +206,9 @@ pub fn unknown_and_malformed_messages_get_error_replies() -> Result<(), String> 
     expect_error("a write without pages", answer, bad)?;
     // Copied, not moved: the pages stay here whatever the kernel does with the request.
     let pages = patterned(0, PAGE, 4)?;
-    let answer = raw_call::<Written>(port, write, |e| e.memory(pages.address(), PAGE as u32, false))?;
+    let answer = raw_call::<Written>(port, write, |e| {
+        e.memory(pages.address(), PAGE as u32, false)
+    })?;
     expect_error("a write without an offset", answer, bad)?;
     check_pattern(pages.as_slice(), 0, 4).map_err(|why| format!("the sender's pages: {why}"))?;
     let answer = raw_call::<SendRight>(master_port, open_id, |_| Ok(()))?;
@@ -228,7 +238,11 @@ pub fn unknown_and_malformed_messages_get_error_replies() -> Result<(), String> 
     let mut buffer = Box::new(MessageBuffer::new());
     let note = ipc::receive(notifications.name(), &mut buffer, Some(1000))
         .map_err(|e| format!("no no-senders notification: the kernel kept the right? ({e:?})"))?;
-    check!(note.id() == notify::NO_SENDERS, "notification {:#x}", note.id());
+    check!(
+        note.id() == notify::NO_SENDERS,
+        "notification {:#x}",
+        note.id()
+    );
     // After all that, the disk works.
     disk.write_pattern(region::REFUSALS, PAGE, 5)?;
     disk.read_pattern(region::REFUSALS, PAGE, 5)
@@ -279,9 +293,17 @@ pub fn the_device_master_needs_the_host_port() -> Result<(), String> {
     let master_name = master.transport().server().name();
     for (name, what, expected) in [
         (0, "name 0", KernReturn::InvalidName),
-        (0xdead_beef, "a name that names nothing", KernReturn::InvalidName),
+        (
+            0xdead_beef,
+            "a name that names nothing",
+            KernReturn::InvalidName,
+        ),
         (own.name(), "a receive right", KernReturn::InvalidRight),
-        (own_send_right.name(), "a send right of its own", KernReturn::InvalidRight),
+        (
+            own_send_right.name(),
+            "a send right of its own",
+            KernReturn::InvalidRight,
+        ),
         (set.name(), "a port set", KernReturn::InvalidRight),
         (master_name, "the device master", KernReturn::InvalidRight),
         (disk.name(), "a device port", KernReturn::InvalidRight),
@@ -307,7 +329,11 @@ pub fn the_device_master_needs_the_host_port() -> Result<(), String> {
     let _ = give.into_raw();
     let child = child.map_err(err("spawn a child"))?;
     let status = child.wait().map_err(err("wait for the child"))?;
-    check!(status == 0, "the child without the host port: {}", child_failure(status));
+    check!(
+        status == 0,
+        "the child without the host port: {}",
+        child_failure(status)
+    );
     Ok(())
 }
 

@@ -5,11 +5,11 @@ use alloc::boxed::Box;
 use alloc::format;
 use alloc::string::String;
 use alloc::vec;
-use alloc::vec::Vec;
 use libipc::abi::message::Disposition;
-use libipc::device::{self, DeviceError, Written, FIRST_DISK, MAX_TRANSFER};
+use libipc::device::{device, DeviceError, Written, FIRST_DISK, MAX_TRANSFER};
 use libipc::interface::{decode_reply, Encoder, Pages, MAX_BODY};
 use libipc::ipc::{self, MessageBuffer, ReceiveRight};
+use libipc::sys;
 
 use crate::cases::{
     check, check_pattern, check_zeros, err, fill, free_frames, open, patterned, pause, region,
@@ -63,10 +63,20 @@ pub fn open_gives_the_same_port_each_time() -> Result<(), String> {
     Ok(())
 }
 
-pub fn unwritten_sectors_read_as_zeros() -> Result<(), String> {
+/// Zeros written over data read back as zeros: the pages a read brings hold what the device
+/// put there, nothing of what the frames held before. (The disk image may have been used by
+/// an earlier run, so never-written sectors prove nothing.)
+pub fn zeros_written_read_back_as_zeros() -> Result<(), String> {
     let mut disk = Disk::open()?;
-    let pages = disk.read(region::NEVER_WRITTEN, MAX_TRANSFER)?;
-    check_zeros(pages.as_slice(), "a never-written region")
+    let at = region::ZEROS;
+    disk.write_pattern(at, MAX_TRANSFER, 90)?;
+    disk.read_pattern(at, MAX_TRANSFER, 90)?;
+    let mut zeros = Pages::allocate(MAX_TRANSFER).map_err(err("allocate"))?;
+    // Written to, so that they are in memory.
+    zeros.as_mut_slice().fill(0);
+    disk.write(at, zeros)?;
+    let pages = disk.read(at, MAX_TRANSFER)?;
+    check_zeros(pages.as_slice(), "zeros written")
 }
 
 pub fn pages_written_read_back() -> Result<(), String> {
@@ -118,6 +128,37 @@ pub fn a_later_write_replaces_what_it_covers() -> Result<(), String> {
     check_pattern(&bytes[to..], at + to as u64, 200).map_err(|why| format!("after: {why}"))
 }
 
+/// Pages a read brings, and pages a refused write gives back, are memory like any other:
+/// the pageout daemon knows them (they count as resident pages), so they can be paged out.
+pub fn pages_from_the_disk_are_pageable() -> Result<(), String> {
+    let mut disk = Disk::open()?;
+    let resident = || -> Result<u64, String> {
+        Ok(sys::vm_statistics()
+            .map_err(err("vm_statistics"))?
+            .resident_pages)
+    };
+    let before = resident()?;
+    let pages = disk.read(region::ROUND_TRIP, MAX_TRANSFER)?;
+    let with_read = resident()?;
+    check!(
+        with_read >= before + MAX_PAGES - 4,
+        "{} resident pages before a read of {MAX_PAGES} pages, {with_read} after",
+        before
+    );
+    drop(pages);
+    let sent = patterned(region::ROUND_TRIP, MAX_TRANSFER, 1)?;
+    let before = resident()?;
+    let back = disk.write_refused(region::ROUND_TRIP + 1, sent, DeviceError::BadOffset)?;
+    let with_back = resident()?;
+    check!(
+        with_back + 4 >= before,
+        "{before} resident pages before a refused write of {MAX_PAGES} pages, {with_back} \
+         once they came back"
+    );
+    drop(back);
+    Ok(())
+}
+
 /// A write whose memory travels copied (not moved): the kernel writes from a copy and the
 /// sender keeps its pages as they were.
 pub fn copied_memory_is_written_and_kept() -> Result<(), String> {
@@ -138,8 +179,8 @@ pub fn copied_memory_is_written_and_kept() -> Result<(), String> {
         .to(disk.port(), Disposition::CopySend)
         .reply_to(reply.name());
     let mut buffer = Box::new(MessageBuffer::new());
-    let answer = ipc::call(&message, reply.name(), &mut buffer, Some(10_000))
-        .map_err(err("call write"))?;
+    let answer =
+        ipc::call(&message, reply.name(), &mut buffer, Some(10_000)).map_err(err("call write"))?;
     match decode_reply::<Written, DeviceError>(&answer, device::ids::write) {
         Ok(Written::Done) => {}
         other => return Err(format!("a copied write: {other:?}")),
@@ -246,7 +287,11 @@ pub fn many_answers_to_one_reply_port() -> Result<(), String> {
         let pages = decode_reply::<Pages, DeviceError>(&answer, device::ids::read)
             .map_err(|e| format!("a read: {e}"))?;
         let i = (pages.len() / PAGE) as usize - 1;
-        check!(i < COUNT && !answered[i], "a read of {:#x} bytes", pages.len());
+        check!(
+            i < COUNT && !answered[i],
+            "a read of {:#x} bytes",
+            pages.len()
+        );
         answered[i] = true;
         let (offset, _, seed) = request(i);
         check_pattern(pages.as_slice(), offset, seed).map_err(|why| format!("read {i}: {why}"))?;
@@ -259,14 +304,22 @@ pub fn many_answers_to_one_reply_port() -> Result<(), String> {
 const FRAME_SLACK: u64 = 24;
 
 /// One round of transfers and refusals, every page let go afterwards.
-fn round(disk: &mut Disk, device: &mut device::AsyncClient, replies: &ReplyPorts) -> Result<(), String> {
+fn round(
+    disk: &mut Disk,
+    device: &mut device::AsyncClient,
+    replies: &ReplyPorts,
+) -> Result<(), String> {
     let at = region::ACCOUNTING;
     for i in 0..8 {
         disk.write_pattern(at + i * 16 * PAGE, 16 * PAGE, 400 + i)?;
         disk.read_pattern(at + i * 16 * PAGE, 16 * PAGE, 400 + i)?;
     }
     // Refused writes bring their pages back; they go here.
-    drop(disk.write_refused(at + 512 + 1, patterned(at, 4 * PAGE, 1)?, DeviceError::BadOffset)?);
+    drop(disk.write_refused(
+        at + 512 + 1,
+        patterned(at, 4 * PAGE, 1)?,
+        DeviceError::BadOffset,
+    )?);
     let untouched = Pages::allocate(4 * PAGE).map_err(err("allocate"))?;
     drop(disk.write_refused(at, untouched, DeviceError::NotResident)?);
     disk.read_refused(disk.status.size, PAGE, DeviceError::OutOfRange)?;

@@ -42,10 +42,8 @@ pub const FULL: &[(&str, Case)] = &[(
 )];
 
 /// A boot whose disk fails writes to its first clusters.
-pub const WRITE_ERRORS: &[(&str, Case)] = &[(
-    "failed_writes_keep_the_pages",
-    failed_writes_keep_the_pages,
-)];
+pub const WRITE_ERRORS: &[(&str, Case)] =
+    &[("failed_writes_keep_the_pages", failed_writes_keep_the_pages)];
 
 /// A boot whose disk fails reads of its first clusters.
 pub const READ_ERRORS: &[(&str, Case)] = &[(
@@ -68,7 +66,9 @@ fn store() -> Result<BackingStoreInfo, String> {
     let port = libipc::rt::selftest::pager_port().ok_or("no default pager")?;
     // The suite's right, borrowed for the call and kept afterwards.
     let mut client = backing_store::Client::new(SendRight::from_raw(port));
-    let info = client.info().map_err(|e| format!("backing_store.info: {e}"));
+    let info = client
+        .info()
+        .map_err(|e| format!("backing_store.info: {e}"));
     let _ = client.into_transport().into_server().into_raw();
     info
 }
@@ -212,7 +212,11 @@ fn swap_is_released_when_memory_goes() -> Result<(), String> {
                 sys::task_exit(1)
             };
             fill(base, pages, 3);
-            sys::task_exit(if first_wrong(base, pages, 3).is_none() { 0 } else { 2 })
+            sys::task_exit(if first_wrong(base, pages, 3).is_none() {
+                0
+            } else {
+                2
+            })
         }
         sys::Forked::Parent(task) => {
             let status = sys::task_wait(task).map_err(|e| format!("wait: {e}"));
@@ -287,7 +291,11 @@ fn a_full_disk_loses_nothing_and_work_resumes() -> Result<(), String> {
                 sys::task_exit(1)
             };
             fill(base, b_pages, 5);
-            sys::task_exit(if first_wrong(base, b_pages, 5).is_none() { 0 } else { 2 })
+            sys::task_exit(if first_wrong(base, b_pages, 5).is_none() {
+                0
+            } else {
+                2
+            })
         }
         sys::Forked::Parent(task) => task,
     };
@@ -306,7 +314,10 @@ fn a_full_disk_loses_nothing_and_work_resumes() -> Result<(), String> {
     let _ = (sys::port_deallocate(a), sys::port_deallocate(b));
     check!(refused, "the disk never filled (swap {swap_pages} pages)");
     check!(a_status == 0, "A: status {a_status}");
-    check!(b_status == 0, "B: status {b_status} (its memory did not survive)");
+    check!(
+        b_status == 0,
+        "B: status {b_status} (its memory did not survive)"
+    );
     deallocate(shared.0, 1)
 }
 
@@ -363,7 +374,10 @@ fn failed_reads_end_the_faulting_task_only() -> Result<(), String> {
     fill(base, pages, 8);
     let wrong = first_wrong(base, pages, 8);
     deallocate(base, pages)?;
-    check!(wrong.is_none(), "after the failure, page {wrong:?} lost its contents");
+    check!(
+        wrong.is_none(),
+        "after the failure, page {wrong:?} lost its contents"
+    );
     Ok(())
 }
 
@@ -380,12 +394,22 @@ fn segments_of_two_cluster_sizes_and_an_object_larger_than_one() -> Result<(), S
     let base = allocate(big)?;
     fill(base, big, 9);
     // Then another object, pushed out too: the segment with clusters of 2 has the most room.
-    let other = allocate(free)?;
-    fill(other, free, 10);
-    let wrong = (first_wrong(base, big, 9), first_wrong(other, free, 10));
+    // (A read-only page between the regions keeps the second from growing the first's
+    // object.)
+    let spacer = allocate(1)?;
+    sys::vm_protect(spacer, PAGE, false, libipc::abi::syscall::VM_PROT_READ)
+        .map_err(|e| format!("protect: {e}"))?;
+    let other_pages = free * 2 / 3;
+    let other = allocate(other_pages)?;
+    fill(other, other_pages, 10);
+    let wrong = (
+        first_wrong(base, big, 9),
+        first_wrong(other, other_pages, 10),
+    );
     let info = store()?;
     deallocate(base, big)?;
-    deallocate(other, free)?;
+    deallocate(other, other_pages)?;
+    deallocate(spacer, 1)?;
     check!(wrong == (None, None), "pages lost: {wrong:?}");
     let used = info.segment_clusters_used;
     libipc::println!("pageout_test: clusters used per segment: {used:?}");
@@ -393,6 +417,9 @@ fn segments_of_two_cluster_sizes_and_an_object_larger_than_one() -> Result<(), S
         used[0] > 0 && used[1] > 0,
         "the large object did not spread over both segments of 4 pages: {used:?}"
     );
-    check!(used[2] > 0, "the segment of 2-page clusters was never used: {used:?}");
+    check!(
+        used[2] > 0,
+        "the segment of 2-page clusters was never used: {used:?}"
+    );
     Ok(())
 }

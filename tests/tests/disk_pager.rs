@@ -1,0 +1,149 @@
+//! The disk default pager (`default-pager/`), tested from user space: `pageout_test` runs as
+//! the first task in 32 MiB with a disk and makes `default_pager` the default pager; each
+//! boot picks a suite with `init_arg` (see `servers/pageout_test/src/main.rs`): memory four
+//! times the machine's through the disk, swap released, zpager's cases through the disk, a
+//! full disk, failing writes and reads, segments of two cluster sizes. And bootstrap starts
+//! the disk pager when there is a disk, zpager when there is none.
+
+use kernel_tests::{
+    boot_with, direct_options, direct_options_with_disk, direct_options_with_faulty_disk,
+};
+use std::time::Duration;
+
+/// Boots `pageout_test` with suite `suite`, a disk of `disk_mib` MiB (failing as `faults`
+/// says) and kernel options `extra`, and expects exactly `cases` to pass.
+fn suite(name: &str, suite: u32, disk_mib: u32, faults: Option<&str>, extra: &str, cases: &[&str]) {
+    let cmdline = format!("init=pageout_test init_arg={suite} mem=32M {extra}");
+    let mut opts = match faults {
+        Some(spec) => direct_options_with_faulty_disk(&cmdline, disk_mib, spec),
+        None => direct_options_with_disk(&cmdline, disk_mib),
+    };
+    opts.timeout = Some(Duration::from_secs(150));
+    let run = boot_with(name, &opts);
+    run.expect_exactly(cases);
+    run.expect_line_containing(&["vm: default pager registered"], "the registration");
+}
+
+#[test]
+fn four_times_memory_through_the_disk_and_swap_released() {
+    suite(
+        "four_times_memory_through_the_disk_and_swap_released",
+        1,
+        256,
+        None,
+        "",
+        &[
+            "four_times_memory_through_the_disk",
+            "swap_is_released_when_memory_goes",
+        ],
+    );
+}
+
+#[test]
+fn zpager_cases_pass_through_the_disk() {
+    suite(
+        "zpager_cases_pass_through_the_disk",
+        6,
+        256,
+        None,
+        "",
+        &[
+            "three_times_free_memory_survives_pageout",
+            "forked_memory_survives_pageout",
+            "pages_written_after_page_in_survive_fork_and_pageout",
+        ],
+    );
+}
+
+#[test]
+fn a_full_disk_loses_nothing() {
+    suite(
+        "a_full_disk_loses_nothing",
+        2,
+        64,
+        None,
+        "swap=0+8M",
+        &["a_full_disk_loses_nothing_and_work_resumes"],
+    );
+}
+
+#[test]
+fn failed_writes_are_refused_and_nothing_is_lost() {
+    // The first two clusters (sectors 0..64) fail every write.
+    suite(
+        "failed_writes_are_refused_and_nothing_is_lost",
+        3,
+        64,
+        Some("write@0+64"),
+        "",
+        &["failed_writes_keep_the_pages"],
+    );
+}
+
+#[test]
+fn failed_reads_end_only_the_faulting_task() {
+    // One cluster at 16 MiB fails every read.
+    suite(
+        "failed_reads_end_only_the_faulting_task",
+        4,
+        64,
+        Some("read@32768+32"),
+        "",
+        &["failed_reads_end_the_faulting_task_only"],
+    );
+}
+
+#[test]
+fn segments_of_two_cluster_sizes() {
+    suite(
+        "segments_of_two_cluster_sizes",
+        5,
+        64,
+        None,
+        "swap=0+8M:4,8M+8M:4,16M+16M:2",
+        &["segments_of_two_cluster_sizes_and_an_object_larger_than_one"],
+    );
+}
+
+#[test]
+fn bootstrap_starts_the_disk_pager_with_a_disk() {
+    let run = boot_with(
+        "bootstrap_starts_the_disk_pager_with_a_disk",
+        &direct_options_with_disk("", 64),
+    );
+    run.expect_line_containing(
+        &["default_pager: segment of disk0 at 0 MiB: 64 MiB in clusters of 4 pages"],
+        "the disk pager's segment",
+    );
+    run.expect_line_containing(
+        &["bootstrap: the default pager is registered"],
+        "its registration",
+    );
+    if run.boot.serial.contains("zpager: cannot register") {
+        run.fail("zpager was started although there is a disk");
+    }
+}
+
+#[test]
+fn bootstrap_starts_zpager_without_a_disk() {
+    let run = boot_with(
+        "bootstrap_starts_zpager_without_a_disk",
+        &direct_options(""),
+    );
+    run.expect_line_containing(
+        &["bootstrap: the default pager is registered"],
+        "zpager's registration",
+    );
+    if run.boot.serial.contains("default_pager:") {
+        run.fail("the disk pager ran without a disk");
+    }
+}
+
+#[test]
+fn a_bad_swap_layout_is_reported() {
+    let run = boot_with(
+        "a_bad_swap_layout_is_reported",
+        &direct_options_with_disk("swap=0+128M", 64),
+    );
+    run.expect_line_containing(&["default_pager: swap=0+128M:"], "the layout error");
+}
