@@ -1,8 +1,9 @@
 //! The disk default pager (`default-pager/`), tested from user space: `pageout_test` runs as
 //! the first task in 32 MiB with a disk and makes `default_pager` the default pager; each
 //! boot picks a suite with `init_arg` (see `servers/pageout_test/src/main.rs`): memory four
-//! times the machine's through the disk, swap released, zpager's cases through the disk, a
-//! full disk, failing writes and reads, segments of two cluster sizes. And bootstrap starts
+//! times the machine's through the disk, swap released, zpager's cases through the disk,
+//! 1,000 fork generations and copies of shared memory while paged out, a full disk, failing
+//! writes and reads, segments of two cluster sizes. And bootstrap starts
 //! the disk pager when there is a disk, zpager when there is none.
 
 use kernel_tests::{
@@ -51,6 +52,21 @@ fn zpager_cases_pass_through_the_disk() {
             "three_times_free_memory_survives_pageout",
             "forked_memory_survives_pageout",
             "pages_written_after_page_in_survive_fork_and_pageout",
+        ],
+    );
+}
+
+#[test]
+fn fork_generations_and_shared_copies_while_paged_out() {
+    suite(
+        "fork_generations_and_shared_copies_while_paged_out",
+        7,
+        64,
+        None,
+        "",
+        &[
+            "fork_generations_with_memory_paged_out_stay_bounded",
+            "shared_memory_partly_paged_out_is_copied",
         ],
     );
 }

@@ -95,6 +95,9 @@ pub fn run(mut guard: MutexGuard<'static, Option<Kernel>>) -> ! {
         if crate::vm::kernel_space::take_device_work() {
             kernel.device_work();
         }
+        if crate::vm::kernel_space::take_collapse_wanted() {
+            kernel.collapse_paged_objects();
+        }
         kernel.pageout_if_wanted();
         if kernel.tasks.is_empty() {
             shut_down(kernel);

@@ -103,6 +103,14 @@ pub fn take_absent() -> Option<Absent> {
     ABSENT.lock().take()
 }
 
+/// Notes `absent` as the page the current system call needs: the dispatcher waits for it and
+/// runs the call again (for kernel work that needs a page of a pager's outside a user
+/// access: copying shared memory in a fork or a message).
+pub fn note_absent(absent: Absent) {
+    *ABSENT.lock() = Some(absent);
+    ANY_ABSENT.store(true, core::sync::atomic::Ordering::Relaxed);
+}
+
 fn fault_code(e: FaultError, access: Protection) -> KernReturn {
     match e {
         FaultError::NotMapped | FaultError::Protection => KernReturn::InvalidAddress,

@@ -773,10 +773,17 @@ fn snapshot(
         .get(entry.object)
         .ok_or(KernReturn::InvalidArgument)?;
     let range = entry.offset..entry.offset + size;
-    if source.any_paged_out(range.start, range.end) {
-        // Pages of it are with the default pager: they cannot be copied now. (Shared memory
-        // under memory pressure; the fork or message fails and nothing changes.)
-        return Err(KernReturn::ResourceShortage);
+    if let Some(offset) = source.first_missing(range.start, range.end) {
+        // A page of it is with the default pager: the copy waits for it. The caller's system
+        // call (a fork, a message carrying the memory) changes nothing, waits for the page
+        // and runs again, until every page is resident and the copy can be made.
+        crate::kern::user::note_absent(crate::kern::user::Absent {
+            object: entry.object,
+            offset,
+            strategy: Strategy::Sequential,
+            access: Protection::READ,
+        });
+        return Err(KernReturn::MemoryError);
     }
     let mut pages = alloc::vec::Vec::new();
     pages
@@ -968,9 +975,15 @@ pub fn collapse(objects: &mut Table<VmObject>, id: ObjectId) {
         let Some(b) = objects.get(backing) else {
             return;
         };
-        // A backing object with pages at the default pager keeps them there: the pager
-        // object is its, so it is not merged.
-        if b.references() != 1 || b.kind() != ObjectKind::Anonymous || b.has_default_pager() {
+        if b.references() != 1 || b.kind() != ObjectKind::Anonymous {
+            return;
+        }
+        // A backing object with pages at the default pager is merged where its pager link
+        // is at hand, on the way out of the kernel: the object in front takes over its pager.
+        if b.has_default_pager() {
+            if backing_offset == 0 && !object.has_default_pager() {
+                super::paged_collapse::note_candidate(id, backing);
+            }
             return;
         }
         let needed = b.resident_count();

@@ -74,6 +74,22 @@ const MEMORY_WAITERS: u8 = 4;
 /// Set when a device has finished transfers (its interrupt came): their replies go out.
 const DEVICE_WORK: u8 = 8;
 
+/// Set when a backing object with pages at the default pager can be collapsed
+/// (`paged_collapse`).
+const COLLAPSE_WANTED: u8 = 16;
+
+/// Asks for the collapses noted in `paged_collapse`.
+pub fn want_collapse() {
+    DEFERRED.fetch_or(COLLAPSE_WANTED, Ordering::Release);
+}
+
+/// Whether collapses were noted, clearing the note.
+#[inline(always)]
+pub fn take_collapse_wanted() -> bool {
+    DEFERRED.load(Ordering::Relaxed) & COLLAPSE_WANTED != 0
+        && DEFERRED.fetch_and(!COLLAPSE_WANTED, Ordering::Acquire) & COLLAPSE_WANTED != 0
+}
+
 /// Notes that devices have finished transfers to reply to.
 pub fn want_device_work() {
     DEFERRED.fetch_or(DEVICE_WORK, Ordering::Release);

@@ -15,6 +15,8 @@ pub mod map;
 pub mod object;
 pub mod page;
 #[cfg(target_os = "none")]
+pub mod paged_collapse;
+#[cfg(target_os = "none")]
 pub mod pageout;
 #[cfg(target_os = "none")]
 pub mod pager;

@@ -149,6 +149,31 @@ impl VmObject {
             .is_some_and(|set| set.iter().any(|o| (start..end).contains(o)))
     }
 
+    /// The lowest offset in `[start, end)` whose page is with the default pager and not
+    /// resident: its contents can only be had by asking the pager.
+    pub fn first_missing(&self, start: u64, end: u64) -> Option<u64> {
+        self.paged_out.as_ref().and_then(|set| {
+            set.iter()
+                .copied()
+                .filter(|o| (start..end).contains(o) && !self.pages.contains_key(o))
+                .min()
+        })
+    }
+
+    /// Takes the record of the pages the default pager holds (the object's pager moves to
+    /// another object: `address_space::collapse`).
+    pub fn take_paged_out(&mut self) -> Option<Box<HashSet<u64>>> {
+        self.paged_out.take()
+    }
+
+    /// Gives the object a record of the pages the default pager holds (taken from the
+    /// object whose pager it takes over), less the offsets it has resident pages of: its
+    /// own pages shadow those, and a clean one must not be taken for the pager's copy.
+    pub fn adopt_paged_out(&mut self, mut set: Box<HashSet<u64>>) {
+        set.retain(|offset| !self.pages.contains_key(offset) && *offset < self.size);
+        self.paged_out = Some(set);
+    }
+
     /// Gives the object its (empty) record of paged-out pages: it has a default-pager object.
     pub fn attach_default_pager(&mut self) -> Result<(), crate::kern::object_table::OutOfMemory> {
         if self.paged_out.is_none() {

@@ -117,7 +117,18 @@ pub fn from_frames(objects: &mut Table<VmObject>, frames: Vec<u64>) -> Result<Ma
         return Err(frames);
     };
     match MapCopy::whole_object(id, size) {
-        Ok(copy) => Ok(copy),
+        Ok(copy) => {
+            // The frames are the object's pages now, as a fault's new frames are: on the page
+            // queues (so the pageout daemon can take them) and dirty (anonymous memory no
+            // pager holds a copy of: pageout must return them, not drop them).
+            kernel_space::with_mappings(|m| {
+                for (i, &frame) in frames.iter().enumerate() {
+                    m.set_owner(frame / PAGE_SIZE, id.to_raw(), i as u64 * PAGE_SIZE);
+                    m.note_flags(frame / PAGE_SIZE, super::page::page_flags::DIRTY);
+                }
+            });
+            Ok(copy)
+        }
         Err(_) => {
             // The frames are the object's now: take them back before it goes.
             if let Some(o) = objects.get_mut(id) {

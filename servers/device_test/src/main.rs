@@ -8,9 +8,9 @@
 //! disk that fails some requests instead (booted with `--disk-fault` as [`faults::SPEC`]
 //! says), `init_arg=2` those for a slow disk (`--disk-iops 100`), where requests wait for
 //! room in the device's ring, and `init_arg=3` (with `mem=32M`) has pages read from the disk
-//! paged out to zpager, made the default pager, and back. It reports `ktest <name> ok` / `ktest <name> FAILED: why`, then
-//! `N passed, M failed`, and exits with the number of failures; without a disk it says so
-//! and exits with [`NO_DISK`] instead.
+//! paged out to zpager, made the default pager, and back. It reports `ktest <name> ok` /
+//! `ktest <name> FAILED: why`, then `N passed, M failed`, and exits with the number of
+//! failures; without a disk it says so and exits with [`NO_DISK`] instead.
 #![cfg_attr(target_os = "none", no_std, no_main)]
 
 #[cfg(target_os = "none")]

@@ -35,6 +35,18 @@ pub const DISK: &[(&str, Case)] = &[
     ),
 ];
 
+/// Fork generations while memory is paged out (with shared memory copied too).
+pub const GENERATIONS: &[(&str, Case)] = &[
+    (
+        "fork_generations_with_memory_paged_out_stay_bounded",
+        fork_generations_with_memory_paged_out_stay_bounded,
+    ),
+    (
+        "shared_memory_partly_paged_out_is_copied",
+        shared_memory_partly_paged_out_is_copied,
+    ),
+];
+
 /// A boot with less swap than memory (`swap=0+8M`).
 pub const FULL: &[(&str, Case)] = &[(
     "a_full_disk_loses_nothing_and_work_resumes",
@@ -420,6 +432,160 @@ fn segments_of_two_cluster_sizes_and_an_object_larger_than_one() -> Result<(), S
     check!(
         used[2] > 0,
         "the segment of 2-page clusters was never used: {used:?}"
+    );
+    Ok(())
+}
+
+/// Dirties `pages` pages of fresh memory (a word each) and frees them: whatever else is
+/// resident and idle goes out to the pager.
+fn push_out(pages: u64) -> Result<(), String> {
+    let base = allocate(pages)?;
+    for page in 0..pages {
+        // SAFETY: inside the region just allocated read-write.
+        unsafe { core::ptr::write_volatile((base + page * PAGE) as *mut u64, page) };
+    }
+    deallocate(base, pages)
+}
+
+fn host(selector: u64) -> u64 {
+    sys::host_info(selector).unwrap_or(u64::MAX)
+}
+
+fn fork_generations_with_memory_paged_out_stay_bounded() -> Result<(), String> {
+    use libipc::abi::syscall::{HOST_VM_COLLAPSES, HOST_VM_OBJECTS};
+    const PAGES: u64 = 64;
+    const GENERATIONS: u64 = 1000;
+    const SAMPLE_EVERY: u64 = 100;
+    let base = allocate(PAGES)?;
+    fill(base, PAGES, 30);
+    let push = statistics()?.free_frames * 3 / 2;
+    // Word 0 of page `g % PAGES` holds the generation that last wrote it.
+    let mut last = [u64::MAX; PAGES as usize];
+    let mut samples = alloc::vec::Vec::new();
+    let collapses_before = host(HOST_VM_COLLAPSES);
+    for generation in 0..GENERATIONS {
+        match sys::task_fork().map_err(|e| format!("fork {generation}: {e}"))? {
+            sys::Forked::Child => sys::task_exit(0),
+            sys::Forked::Parent(task) => {
+                let status = sys::task_wait(task).map_err(|e| format!("wait: {e}"))?;
+                let _ = sys::port_deallocate(task);
+                check!(status == 0, "child {generation}: status {status}");
+            }
+        }
+        let page = generation % PAGES;
+        // SAFETY: inside the region allocated above.
+        unsafe { core::ptr::write_volatile((base + page * PAGE) as *mut u64, generation) };
+        last[page as usize] = generation;
+        if generation % SAMPLE_EVERY == SAMPLE_EVERY - 1 {
+            push_out(push)?;
+            for (page, &written) in last.iter().enumerate() {
+                let address = base + page as u64 * PAGE;
+                // SAFETY: as above.
+                let word0 = unsafe { core::ptr::read_volatile(address as *const u64) };
+                let expected = if written == u64::MAX {
+                    value(30, page as u64, 0)
+                } else {
+                    written
+                };
+                check!(
+                    word0 == expected,
+                    "generation {generation}: page {page} holds {word0:#x}, not {expected:#x}"
+                );
+                // The rest of the page is still the first fill.
+                // SAFETY: as above.
+                let word9 = unsafe { core::ptr::read_volatile((address + 72) as *const u64) };
+                check!(
+                    word9 == value(30, page as u64, 9),
+                    "generation {generation}: page {page} lost its first fill"
+                );
+            }
+            let info = store()?;
+            samples.push((
+                host(HOST_VM_OBJECTS),
+                info.clusters_used,
+                statistics()?.free_frames,
+            ));
+        }
+    }
+    let collapses = host(HOST_VM_COLLAPSES) - collapses_before;
+    libipc::println!(
+        "pageout_test: {GENERATIONS} generations, {collapses} collapses; (objects, clusters, \
+         free frames) every {SAMPLE_EVERY}: {samples:?}"
+    );
+    // After the first round the system is in its steady state: nothing grows with the
+    // generations (frames move a little with the kernel heap and the pager's queues).
+    let first = samples[1];
+    for &(objects, clusters, frames) in &samples[2..] {
+        check!(
+            objects <= first.0 + 2,
+            "objects grew from {} to {objects}",
+            first.0
+        );
+        check!(
+            clusters <= first.1 + 16,
+            "clusters grew from {} to {clusters}",
+            first.1
+        );
+        check!(
+            frames + 128 >= first.2,
+            "free frames fell from {} to {frames}",
+            first.2
+        );
+    }
+    check!(collapses >= GENERATIONS / 2, "only {collapses} collapses");
+    deallocate(base, PAGES)
+}
+
+fn shared_memory_partly_paged_out_is_copied() -> Result<(), String> {
+    // A region shared with a child (inherit share), paged out in part; then a fork copies it
+    // (the grandchild's inheritance is copy), and an out-of-line message would too.
+    let free = statistics()?.free_frames;
+    let pages = 256;
+    let base = allocate(pages)?;
+    sys::vm_inherit(base, pages * PAGE, VM_INHERIT_SHARE).map_err(|e| format!("inherit: {e}"))?;
+    fill(base, pages, 40);
+    let status = match sys::task_fork().map_err(|e| format!("fork: {e}"))? {
+        sys::Forked::Child => {
+            // The region is shared with the parent. Push it out, then fork with it copied.
+            if push_out(free * 3 / 2).is_err() {
+                sys::task_exit(1)
+            }
+            if sys::vm_inherit(base, pages * PAGE, libipc::abi::syscall::VM_INHERIT_COPY).is_err() {
+                sys::task_exit(2)
+            }
+            let code = match sys::task_fork() {
+                Ok(sys::Forked::Child) => {
+                    // The copy as it was at the fork, whatever the sharers do since.
+                    sys::task_exit(if first_wrong(base, pages, 40).is_none() {
+                        0
+                    } else {
+                        3
+                    })
+                }
+                Ok(sys::Forked::Parent(task)) => {
+                    // Change the shared memory: the copy must not see it.
+                    fill(base, pages, 41);
+                    let status = sys::task_wait(task).unwrap_or(99);
+                    let _ = sys::port_deallocate(task);
+                    status
+                }
+                Err(_) => 4,
+            };
+            sys::task_exit(code as i32)
+        }
+        sys::Forked::Parent(task) => {
+            let status = sys::task_wait(task).map_err(|e| format!("wait: {e}"));
+            let _ = sys::port_deallocate(task);
+            status?
+        }
+    };
+    check!(status == 0, "child: status {status}");
+    // The parent shares the region: it sees the child's second fill.
+    let wrong = first_wrong(base, pages, 41);
+    deallocate(base, pages)?;
+    check!(
+        wrong.is_none(),
+        "the shared region's page {wrong:?} lacks the child's writes"
     );
     Ok(())
 }

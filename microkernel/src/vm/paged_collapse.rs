@@ -1,0 +1,108 @@
+//! Collapsing a backing object whose pages are partly with the default pager: the object in
+//! front takes over its pager (Mach's collapse that moves the backing object's pager to the
+//! parent), so shadow chains stay bounded under fork and exit while memory is paged out.
+//!
+//! `address_space::collapse` merges backing objects that only the object in front still
+//! uses; it works on the object table alone, so one with a default-pager object (whose link,
+//! ports and requests the kernel keeps) is noted here as a candidate instead, and merged on
+//! the way out of the kernel, where the links are at hand.
+
+use super::address_space::ObjectId;
+use super::kernel_space::{self, with_mappings};
+use super::map::PAGE_SIZE;
+use super::object::ObjectKind;
+use super::statistics;
+use crate::ipc::port::{KernelObject, Receiver};
+use crate::kern::kernel::Kernel;
+use alloc::vec::Vec;
+
+/// Front objects whose backing object could take the pager-moving collapse: (front, backing).
+static CANDIDATES: spin::Mutex<Vec<(ObjectId, ObjectId)>> = spin::Mutex::new(Vec::new());
+
+/// Most candidates kept; more are dropped (the next fault on the object notes it again).
+const MAX_CANDIDATES: usize = 64;
+
+/// Notes that `front`'s backing object `backing` (used by `front` alone, with pages at the
+/// default pager) can be merged into it.
+pub fn note_candidate(front: ObjectId, backing: ObjectId) {
+    let mut candidates = CANDIDATES.lock();
+    if candidates.contains(&(front, backing))
+        || candidates.len() >= MAX_CANDIDATES
+        || candidates.try_reserve(1).is_err()
+    {
+        return;
+    }
+    candidates.push((front, backing));
+    kernel_space::want_collapse();
+}
+
+impl Kernel {
+    /// Merges the noted candidates whose conditions still hold.
+    pub fn collapse_paged_objects(&mut self) {
+        let candidates = core::mem::take(&mut *CANDIDATES.lock());
+        for (front, backing) in candidates {
+            self.collapse_paged(front, backing);
+        }
+    }
+
+    /// Merges `backing` (anonymous, used only by `front`, at offset 0, its pager idle) into
+    /// `front` (which has no pager of its own): `backing`'s resident pages that `front` does
+    /// not shadow move in front, `front` takes over its pager object and the record of what
+    /// the pager holds, and reads through to what `backing` read through to.
+    fn collapse_paged(&mut self, front: ObjectId, backing: ObjectId) {
+        let (Some(f), Some(b)) = (self.objects.get(front), self.objects.get(backing)) else {
+            return;
+        };
+        let eligible = f.backing() == Some((backing, 0))
+            && !f.has_default_pager()
+            && !self.pagers.contains_key(&front)
+            && b.references() == 1
+            && b.kind() == ObjectKind::Anonymous
+            && b.has_default_pager()
+            && self.pagers.get(&backing).is_some_and(|link| {
+                link.state == super::pager::LinkState::Ready
+                    && link.pending.is_empty()
+                    && link.returns.is_empty()
+                    && link.waiters.is_empty()
+            });
+        if !eligible {
+            return;
+        }
+        let needed = b.resident_count();
+        let room = self.pagers.try_reserve(1).is_ok()
+            && self
+                .objects
+                .get_mut(front)
+                .is_some_and(|o| o.reserve_pages(needed).is_ok());
+        if !room {
+            return;
+        }
+        let Some(mut b) = self.objects.remove(backing) else {
+            return;
+        };
+        let grandparent = b.backing();
+        let paged_out = b.take_paged_out();
+        let f = self.objects.get_mut(front).expect("checked above");
+        let size = f.size();
+        for (offset, frame) in b.take_resident() {
+            if offset < size && !f.has_page(offset) {
+                let _ = f.insert_page(offset, frame); // room reserved above
+                with_mappings(|m| m.set_owner(frame / PAGE_SIZE, front.to_raw(), offset));
+            } else if let Err(e) = kernel_space::free_frame(frame) {
+                log::error!("vm: collapsed page {frame:#x}: {e}");
+            }
+        }
+        if let Some(set) = paged_out {
+            f.adopt_paged_out(set);
+        }
+        // `b`'s reference to its own backing passes to `front`.
+        f.set_backing(grandparent);
+        let link = self.pagers.remove(&backing).expect("checked above");
+        if let Some(p) = self.ports.get_mut(link.control) {
+            p.receiver = Receiver::Kernel(KernelObject::MemoryControl(front));
+        }
+        self.pager_ports.insert(link.port, front);
+        self.pagers.insert(front, link);
+        statistics::count(&statistics::COLLAPSES);
+    }
+}
