@@ -11,7 +11,7 @@ use core::fmt;
 
 use heapless::{LinearMap, Vec as FixedVec};
 
-use crate::{cluster_bytes, valid_cluster_pages, MAX_SEGMENTS, PAGE_SIZE};
+use crate::{cluster_bytes, valid_cluster_pages, DEFAULT_CLUSTER_PAGES, MAX_SEGMENTS, PAGE_SIZE};
 
 /// Why a segment operation was refused. Nothing changed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -362,6 +362,37 @@ impl Segments {
             .sum()
     }
 
+    /// The cluster size for a new memory object (all of an object's clusters have one
+    /// size, so it lives in the segments of that size): the sizes of the highest-priority
+    /// segments that have room take turns, in configuration order, `turn` counting the
+    /// objects placed so far. So segments of different cluster sizes and one priority each
+    /// serve their share of the objects (OSF gave an object its segment's `clsize`). With
+    /// no room anywhere, the first segment's size ([`DEFAULT_CLUSTER_PAGES`] with none).
+    pub fn cluster_for_new_object(&self, turn: &mut usize) -> u32 {
+        let Some(top) = self
+            .iter()
+            .filter(|s| s.free_clusters() > 0)
+            .map(Segment::priority)
+            .max()
+        else {
+            return self
+                .iter()
+                .next()
+                .map_or(DEFAULT_CLUSTER_PAGES, Segment::cluster_pages);
+        };
+        let mut sizes: FixedVec<u32, MAX_SEGMENTS> = FixedVec::new();
+        for segment in self.iter() {
+            let size = segment.cluster_pages();
+            if segment.priority() == top && segment.free_clusters() > 0 && !sizes.contains(&size) {
+                // At most one size per segment: cannot overflow.
+                let _ = sizes.push(size);
+            }
+        }
+        let size = sizes[*turn % sizes.len()];
+        *turn = turn.wrapping_add(1);
+        size
+    }
+
     /// The segment a new cluster of `cluster_pages` pages would come from: of the segments
     /// of that cluster size with a free cluster, one of highest priority, the next after the
     /// one last used at that priority. `None` when none has room.
@@ -598,6 +629,44 @@ mod tests {
         assert_eq!(
             segments.free(Location::new(7, 0)),
             Err(SegmentError::NoSuchSegment)
+        );
+    }
+
+    #[test]
+    fn new_objects_take_turns_among_the_cluster_sizes_of_the_top_priority() {
+        let mut segments = Segments::new();
+        segments.add(Segment::new(0, 0, 2, 4, 1).unwrap()).unwrap();
+        segments
+            .add(Segment::new(0, 1 << 20, 4, 4, 1).unwrap())
+            .unwrap();
+        segments
+            .add(Segment::new(0, 2 << 20, 8, 2, 1).unwrap())
+            .unwrap();
+        segments
+            .add(Segment::new(0, 3 << 20, 8, 8, 0).unwrap())
+            .unwrap();
+        let mut turn = 0;
+        let sizes: Vec<u32> = (0..4)
+            .map(|_| segments.cluster_for_new_object(&mut turn))
+            .collect();
+        assert_eq!(
+            sizes,
+            [4, 2, 4, 2],
+            "priority 0's size 8 waits for room above"
+        );
+        // The 2-page segment full: only 4 is left at priority 1.
+        while segments.allocate(2).is_some() {}
+        assert_eq!(segments.cluster_for_new_object(&mut turn), 4);
+        assert_eq!(segments.cluster_for_new_object(&mut turn), 4);
+        // Priority 1 full: priority 0's size.
+        while segments.allocate(4).is_some() {}
+        assert_eq!(segments.cluster_for_new_object(&mut turn), 8);
+        // Nothing free: the first segment's size.
+        while segments.allocate(8).is_some() {}
+        assert_eq!(segments.cluster_for_new_object(&mut turn), 4);
+        assert_eq!(
+            Segments::new().cluster_for_new_object(&mut turn),
+            DEFAULT_CLUSTER_PAGES
         );
     }
 }

@@ -9,7 +9,7 @@ use hashbrown::HashMap;
 
 use ::default_pager::{
     parse_config, plan_read, plan_write, DeviceRun, ObjectMap, PlanError, ReadRun, Segments,
-    Statistics, DEFAULT_CLUSTER_PAGES, PAGE_SIZE,
+    Statistics, PAGE_SIZE,
 };
 use libipc::device::device as disk_port;
 use libipc::device::{device_master, DeviceError, Written, DEVICE_MASTER_NAME, FIRST_DISK};
@@ -83,6 +83,8 @@ pub struct Pager<'a> {
     segments: Segments,
     /// The cluster size objects were last given (reported by `backing_store.info`).
     cluster_pages: u32,
+    /// Whose turn it is among the cluster sizes (`Segments::cluster_for_new_object`).
+    turn: usize,
     objects: HashMap<Name, Object>,
     /// Reply ports for device transfers, each in the set; `free` lists the idle ones.
     reply_ports: Vec<ReceiveRight>,
@@ -355,40 +357,6 @@ impl<'a> Pager<'a> {
     }
 }
 
-/// The cluster size for a new object: among the segments of the highest priority that have
-/// room, the cluster size with the most free pages (an object's clusters all have one size,
-/// so it lives in segments of that size; OSF chose by the segment's `clsize` the same way).
-fn new_object_cluster(segments: &Segments) -> u32 {
-    let top = segments
-        .iter()
-        .filter(|s| s.free_clusters() > 0)
-        .map(|s| s.priority())
-        .max();
-    let Some(top) = top else {
-        return segments
-            .iter()
-            .next()
-            .map_or(DEFAULT_CLUSTER_PAGES, |s| s.cluster_pages());
-    };
-    let free_pages = |pages: u32| -> u64 {
-        segments
-            .iter()
-            .filter(|s| s.priority() == top && s.cluster_pages() == pages)
-            .map(|s| u64::from(s.free_clusters()) * u64::from(pages))
-            .sum()
-    };
-    // Ties go to the size of the first such segment (the configuration's order).
-    let mut best: Option<(u32, u64)> = None;
-    for segment in segments.iter().filter(|s| s.priority() == top) {
-        let pages = segment.cluster_pages();
-        let free = free_pages(pages);
-        if best.is_none_or(|(_, most)| free > most) {
-            best = Some((pages, free));
-        }
-    }
-    best.map_or(DEFAULT_CLUSTER_PAGES, |(pages, _)| pages)
-}
-
 /// A remote error in words.
 fn describe(error: &RemoteError<DeviceError>) -> String {
     match error {
@@ -405,7 +373,7 @@ impl default_pager_protocol::Server for Pager<'_> {
         size: u64,
         reply: Reply<'_, Attributes, PagerError>,
     ) -> Replied {
-        self.cluster_pages = new_object_cluster(&self.segments);
+        self.cluster_pages = self.segments.cluster_for_new_object(&mut self.turn);
         let map = match ObjectMap::new(size, self.cluster_pages) {
             Ok(map) => map,
             Err(_) => return reply.err(PagerError::Failed(failure::NO_MEMORY)),
@@ -666,7 +634,7 @@ pub fn main(args: libipc::rt::StartArgs) -> i32 {
             return 1;
         }
     }
-    let cluster_pages = new_object_cluster(&segments);
+    let cluster_pages = segments.cluster_for_new_object(&mut 0);
     let set = PortSet::allocate();
     let port = ReceiveRight::allocate();
     let (Ok(set), Ok(port)) = (set, port) else {
@@ -718,6 +686,7 @@ pub fn main(args: libipc::rt::StartArgs) -> i32 {
         disk: disk_port::AsyncClient::new(disk),
         segments,
         cluster_pages,
+        turn: 0,
         objects: HashMap::new(),
         reply_ports,
         by_reply_port,

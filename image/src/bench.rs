@@ -1,11 +1,17 @@
-//! `cargo image bench <suite>`: boots the kernel with `init=bench_<suite>`, collects the
-//! program's `bench <metric> <value> <unit>` lines and writes them to `target/bench/<suite>.json`.
+//! `cargo image bench <suite>`: boots the kernel with `init=bench_<suite>` (once, or once per
+//! setting for a suite that compares settings fixed at boot: [`plan`]), collects the program's
+//! `bench <metric> <value> <unit>` lines and writes them to `target/bench/<suite>.json`.
 //!
 //! The guest's side of the contract: a figure is one line `bench <group>.<name> <value> <unit>`
 //! (value an integer or a decimal, e.g. `bench ipc.null_rpc_round_trip 1234 instructions`);
-//! remarks and warnings are lines starting `bench_<suite>:`; the program exits with 0 when every
-//! measurement worked. Timed figures count `rdtsc` ticks, which are guest instructions only
-//! under QEMU's `-icount`.
+//! a span the host times is a pair of lines `stopwatch <group>.<name> start` / `... stop`
+//! ([`stopwatch`]: a figure in seconds, reported only without `-icount`); remarks and warnings
+//! are lines starting `bench_<suite>:`; the program exits with 0 when every measurement
+//! worked. Timed figures count `rdtsc` ticks, which are guest instructions only under QEMU's
+//! `-icount`.
+
+pub mod plan;
+pub mod stopwatch;
 
 use std::fmt::Write as _;
 use std::fs::File;
@@ -15,10 +21,9 @@ use std::str::FromStr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::{self, JoinHandle};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
-use libipc::abi::syscall::PROGRAM_NAME_MAX;
 use serde::Serialize;
 use serde_json::Number;
 
@@ -112,8 +117,12 @@ pub struct Results {
     pub suite: String,
     /// Whether QEMU counted instructions (`-icount`), which makes `instructions` figures real.
     pub icount: bool,
-    /// The kernel command line of the run.
+    /// The kernel command line of the run; of a suite that boots more than once, the part
+    /// every boot shares.
     pub cmdline: String,
+    /// Each boot's whole command line, when the suite boots more than once.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub boots: Vec<String>,
     pub mem_mib: u32,
     /// The disk the default pager paged to; absent if the run had none.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -152,6 +161,7 @@ impl Results {
             suite: suite.to_string(),
             icount,
             cmdline: cmdline.to_string(),
+            boots: Vec::new(),
             mem_mib,
             disk: None,
             note: (!icount).then(|| NO_ICOUNT_NOTE.to_string()),
@@ -175,24 +185,11 @@ impl Results {
     }
 }
 
-/// The program that runs suite `suite`: `bench_<suite>`. Refuses names the archive could not
-/// hold or that would not make one word on the kernel command line.
-pub fn program_name(suite: &str) -> Result<String> {
-    let valid = !suite.is_empty()
-        && suite
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
-    if !valid {
-        bail!("suite name {suite:?}: use lower-case letters, digits and `_` (e.g. `ipc`)");
-    }
-    let program = format!("bench_{suite}");
-    if program.len() > PROGRAM_NAME_MAX {
-        bail!(
-            "suite name {suite:?} is too long: program {program} exceeds {PROGRAM_NAME_MAX} bytes"
-        );
-    }
-    Ok(program)
-}
+pub use plan::program_name;
+
+/// How often the host reads the serial log while a suite runs: a figure shows this late at
+/// most, and each end of a stopwatch span is seen this late at most.
+pub const POLL: Duration = Duration::from_millis(10);
 
 /// `<workspace>/target/bench/<suite>.json`.
 pub fn json_path(suite: &str) -> PathBuf {
@@ -201,12 +198,23 @@ pub fn json_path(suite: &str) -> PathBuf {
         .join(format!("{suite}.json"))
 }
 
+/// `<workspace>/target/logs/bench-<suite>.log`, or `bench-<suite>-<label>.log` for boot
+/// `label` of a suite that boots more than once.
+pub fn log_path(suite: &str, label: Option<&str>) -> PathBuf {
+    let name = match label {
+        Some(label) => format!("bench-{suite}-{label}.log"),
+        None => format!("bench-{suite}.log"),
+    };
+    crate::target_dir().join("logs").join(name)
+}
+
 /// How to run a suite.
 #[derive(Clone, Debug)]
 pub struct BenchOptions {
     pub suite: String,
     pub icount: bool,
     pub mem_mib: u32,
+    /// Each boot's limit.
     pub timeout: Duration,
     /// Echo the whole serial output rather than only the figures and the program's remarks.
     pub verbose: bool,
@@ -216,33 +224,94 @@ pub struct BenchOptions {
     pub disk: Option<Disk>,
 }
 
-/// Builds, boots, collects, writes the JSON; the process exit code (0 only if the guest
-/// exited with 0 and printed at least one well-formed figure). Problems with the host side
+/// Builds, boots (each boot of the suite's [`plan::Plan`] in turn), collects, writes the JSON;
+/// the process exit code (0 only if every boot's guest exited with 0 and printed at least one
+/// well-formed figure, and no two boots printed the same metric). Problems with the host side
 /// (the build, QEMU) are errors.
 pub fn run(options: &BenchOptions) -> Result<u8> {
-    let program = program_name(&options.suite)?;
+    let plan = plan::of(&options.suite, &options.kernel_args, options.disk.is_some())?;
     let manifest = Manifest::load(&manifest::manifest_path())?;
-    if !manifest.programs().iter().any(|p| p.name == program) {
+    if !manifest.programs().iter().any(|p| p.name == plan.program) {
         bail!(
-            "suite {:?} needs a program named {program} in {}",
+            "suite {:?} needs a program named {} in {}",
             options.suite,
+            plan.program,
             manifest::MANIFEST_PATH
         );
     }
-    if let Some(arg) = options.kernel_args.iter().find(|a| a.starts_with("init=")) {
-        bail!("kernel argument {arg}: `bench` chooses init= itself (init={program})");
-    }
-    let mut args = vec![format!("init={program}")];
-    args.extend(options.kernel_args.iter().cloned());
-    let cmdline = crate::cmdline::join(&args)?;
+    let common = crate::cmdline::join(&plan.common)?;
+    let cmdlines = plan
+        .boots
+        .iter()
+        .map(|boot| crate::cmdline::join(&boot.args))
+        .collect::<Result<Vec<String>>>()?;
     if let Some(disk) = &options.disk {
         disk.check()?;
     }
     let built = crate::build_all(Profile::Release)?;
+    if !options.icount {
+        println!("note: {NO_ICOUNT_NOTE}");
+    }
 
-    let log_file = crate::target_dir()
-        .join("logs")
-        .join(format!("bench-{}.log", options.suite));
+    let mut per_boot = Vec::new();
+    for (boot, cmdline) in plan.boots.iter().zip(&cmdlines) {
+        match run_boot(
+            options,
+            &plan.program,
+            boot.label.as_deref(),
+            cmdline,
+            &built,
+        )? {
+            BootOutcome::Passed(figures) => per_boot.push(figures),
+            BootOutcome::Failed(code) => return Ok(code),
+        }
+    }
+    let json = json_path(&options.suite);
+    let measurements = match plan::merge(per_boot) {
+        Ok(measurements) => measurements,
+        Err(problem) => {
+            eprintln!(
+                "bench {} failed: {problem}\n{} was not written",
+                options.suite,
+                json.display()
+            );
+            return Ok(1);
+        }
+    };
+    let mut results = Results::new(&options.suite, options.icount, &common, options.mem_mib);
+    if cmdlines.len() > 1 {
+        results.boots = cmdlines;
+    }
+    results.disk = options.disk.as_ref().map(DiskFigures::of);
+    results.measurements = measurements;
+    results.write(&json)?;
+    println!(
+        "bench {}: {} figures written to {}",
+        options.suite,
+        results.measurements.len(),
+        json.display()
+    );
+    Ok(0)
+}
+
+/// How one boot of a suite went.
+enum BootOutcome {
+    /// Its figures: the guest's, then the host's stopwatch figures (without `-icount`).
+    Passed(Vec<Measurement>),
+    /// The process exit code; what went wrong has been printed.
+    Failed(u8),
+}
+
+/// Boots once with `cmdline` (boot `label` of the suite), prints the figures as they come and
+/// judges the run.
+fn run_boot(
+    options: &BenchOptions,
+    program: &str,
+    label: Option<&str>,
+    cmdline: &str,
+    built: &crate::Built,
+) -> Result<BootOutcome> {
+    let log_file = log_path(&options.suite, label);
     // Never follow the previous run's log.
     let _ = std::fs::remove_file(&log_file);
     println!(
@@ -259,15 +328,15 @@ pub fn run(options: &BenchOptions) -> Result<u8> {
             .as_ref()
             .map_or("no disk".to_string(), Disk::to_string)
     );
-    if !options.icount {
-        println!("note: {NO_ICOUNT_NOTE}");
-    }
-    let follower = (!options.verbose).then(|| {
-        let remark = format!("{program}:");
-        LogFollower::start(log_file.clone(), move |line| is_shown(line, &remark))
+    // The follower also notes when stopwatch lines arrive, so it runs even when the boot
+    // echoes everything itself.
+    let remark = format!("{program}:");
+    let quiet = !options.verbose;
+    let follower = LogFollower::start(log_file.clone(), move |line| {
+        quiet && is_shown(line, &remark)
     });
     let boot = crate::boot(&BootOptions {
-        cmdline: cmdline.clone(),
+        cmdline: cmdline.to_string(),
         mem_mib: options.mem_mib,
         smp: 1,
         timeout: Some(options.timeout),
@@ -280,55 +349,65 @@ pub fn run(options: &BenchOptions) -> Result<u8> {
         log_file: Some(log_file.clone()),
         disk: options.disk.clone(),
     });
-    if let Some(follower) = follower {
-        follower.finish();
-    }
+    let stopwatch_lines = follower.finish();
     let boot = boot?;
 
-    let (measurements, malformed) = collect(&boot.serial);
-    let json = json_path(&options.suite);
-    if let Err(problem) = judge(boot.outcome, &boot.serial, &measurements, &malformed) {
+    let (mut measurements, malformed) = collect(&boot.serial);
+    let (timed, stopwatch_problems) = stopwatch::figures(&stopwatch_lines);
+    let mut problems: Vec<String> = malformed
+        .iter()
+        .map(|why| format!("malformed bench line {why}"))
+        .collect();
+    problems.extend(stopwatch_problems);
+    if let Err(problem) = judge(boot.outcome, &boot.serial, &measurements, &problems) {
         let timed_out = match boot.outcome {
             Outcome::TimedOut => format!(" after {} s (--timeout)", options.timeout.as_secs()),
             _ => String::new(),
         };
+        let which = label.map_or(String::new(), |label| format!(" (boot {label})"));
         eprintln!(
-            "bench {} failed{timed_out}:{problem}\nlast serial output:\n{}serial log: {}\n\
-             {} was not written",
+            "bench {} failed{which}{timed_out}:{problem}\nlast serial output:\n{}serial log: \
+             {}\n{} was not written",
             options.suite,
             tail(&boot.serial, 30),
             log_file.display(),
-            json.display()
+            json_path(&options.suite).display()
         );
         if let Some(image) = &boot.disk_image {
             eprintln!("disk image kept at {}", image.display());
         }
-        return Ok(match boot.outcome {
+        return Ok(BootOutcome::Failed(match boot.outcome {
             Outcome::Guest(0) => 1,
             outcome => outcome.process_exit_code(),
-        });
+        }));
     }
     boot.remove_disk_image();
-    let mut results = Results::new(&options.suite, options.icount, &cmdline, options.mem_mib);
-    results.disk = options.disk.as_ref().map(DiskFigures::of);
-    results.measurements = measurements;
-    results.write(&json)?;
-    println!(
-        "bench {}: {} figures written to {}",
-        options.suite,
-        results.measurements.len(),
-        json.display()
-    );
-    Ok(0)
+    if options.icount {
+        if !timed.is_empty() {
+            println!(
+                "bench {}: {} stopwatch figures left out: under -icount the host's time is \
+                 not the guest's",
+                options.suite,
+                timed.len()
+            );
+        }
+    } else {
+        for figure in &timed {
+            println!("bench {} {} {}", figure.metric, figure.value, figure.unit);
+        }
+        measurements.extend(timed);
+    }
+    Ok(BootOutcome::Passed(measurements))
 }
 
-/// Whether a run succeeded: the guest exited with 0 and printed at least one figure and no
-/// malformed `bench` line. The error says what went wrong.
+/// Whether a boot succeeded: the guest exited with 0 and printed at least one figure, and
+/// there are no `problems_found` (malformed lines, unpaired stopwatch lines, each said in full).
+/// The error says what went wrong.
 pub fn judge(
     outcome: Outcome,
     serial: &str,
     measurements: &[Measurement],
-    malformed: &[String],
+    problems_found: &[String],
 ) -> Result<(), String> {
     let mut problems = Vec::new();
     if outcome != Outcome::Guest(0) {
@@ -341,9 +420,7 @@ pub fn judge(
             None => format!("the guest did not exit with status 0: {outcome}"),
         });
     }
-    for why in malformed {
-        problems.push(format!("malformed bench line {why}"));
-    }
+    problems.extend(problems_found.iter().cloned());
     if measurements.is_empty() {
         problems.push("the guest printed no `bench <metric> <value> <unit>` line".to_string());
     }
@@ -367,11 +444,12 @@ pub fn is_shown(line: &str, remark_prefix: &str) -> bool {
         || line.starts_with("all tasks have exited")
 }
 
-/// Follows the serial log as QEMU's output is written to it and prints the lines a filter
-/// picks, so that figures appear as they come rather than after the run.
+/// Follows the serial log as QEMU's output is written to it (reading it every [`POLL`]),
+/// prints the lines a filter picks, so that figures appear as they come rather than after the
+/// run, and notes when each stopwatch line arrived.
 struct LogFollower {
     stop: Arc<AtomicBool>,
-    thread: JoinHandle<()>,
+    thread: JoinHandle<Vec<(Duration, String)>>,
 }
 
 impl LogFollower {
@@ -379,6 +457,8 @@ impl LogFollower {
         let stop = Arc::new(AtomicBool::new(false));
         let stopping = Arc::clone(&stop);
         let thread = thread::spawn(move || {
+            let started = Instant::now();
+            let mut stopwatch_lines = Vec::new();
             let mut file = None;
             let mut pending = Vec::new();
             loop {
@@ -390,31 +470,38 @@ impl LogFollower {
                 if let Some(file) = file.as_mut() {
                     let _ = file.read_to_end(&mut pending);
                 }
+                let now = started.elapsed();
+                let mut take = |bytes: &[u8]| {
+                    let line = clean_line(&String::from_utf8_lossy(bytes));
+                    if line.is_empty() {
+                        return;
+                    }
+                    if show(&line) {
+                        println!("{line}");
+                    }
+                    if stopwatch::parse_line(&line).is_some() {
+                        stopwatch_lines.push((now, line));
+                    }
+                };
                 while let Some(end) = pending.iter().position(|&b| b == b'\n') {
                     let line: Vec<u8> = pending.drain(..=end).collect();
-                    show_line(&line, &show);
+                    take(&line);
                 }
                 if last {
-                    show_line(&pending, &show);
-                    return;
+                    take(&pending);
+                    return stopwatch_lines;
                 }
-                thread::sleep(Duration::from_millis(50));
+                thread::sleep(POLL);
             }
         });
         LogFollower { stop, thread }
     }
 
-    /// Prints what is left and stops.
-    fn finish(self) {
+    /// Prints what is left and stops; the stopwatch lines, each with when it was read (from
+    /// the follower's start).
+    fn finish(self) -> Vec<(Duration, String)> {
         self.stop.store(true, Ordering::Release);
-        let _ = self.thread.join();
-    }
-}
-
-fn show_line(bytes: &[u8], show: &impl Fn(&str) -> bool) {
-    let line = clean_line(&String::from_utf8_lossy(bytes));
-    if !line.is_empty() && show(&line) {
-        println!("{line}");
+        self.thread.join().unwrap_or_default()
     }
 }
 
@@ -554,6 +641,29 @@ mod tests {
     }
 
     #[test]
+    fn json_lists_the_boots_of_a_suite_that_boots_more_than_once() {
+        let mut results = Results::new("pager-disk", true, "init=bench_pager_disk mem=32M", 256);
+        let one: serde_json::Value = serde_json::from_str(&results.to_json()).unwrap();
+        assert!(one.get("boots").is_none(), "{one}");
+        results.boots = vec![
+            "init=bench_pager_disk mem=32M swap=1".to_string(),
+            "init=bench_pager_disk mem=32M".to_string(),
+        ];
+        let json: serde_json::Value = serde_json::from_str(&results.to_json()).unwrap();
+        assert_eq!(json["cmdline"], "init=bench_pager_disk mem=32M");
+        assert_eq!(
+            json["boots"],
+            serde_json::json!([
+                "init=bench_pager_disk mem=32M swap=1",
+                "init=bench_pager_disk mem=32M"
+            ])
+        );
+        assert!(log_path("pager-disk", Some("cluster1"))
+            .ends_with("target/logs/bench-pager-disk-cluster1.log"));
+        assert!(log_path("ipc", None).ends_with("target/logs/bench-ipc.log"));
+    }
+
+    #[test]
     fn json_without_icount_carries_the_note() {
         let results = Results::new("ipc", false, "init=bench_ipc log=warn", 64);
         let json: serde_json::Value = serde_json::from_str(&results.to_json()).unwrap();
@@ -575,16 +685,6 @@ mod tests {
     }
 
     #[test]
-    fn suite_names_map_to_programs() {
-        assert_eq!(program_name("ipc").unwrap(), "bench_ipc");
-        assert_eq!(program_name("vm_2").unwrap(), "bench_vm_2");
-        for bad in ["", "IPC", "a b", "a=b", "../x", &"x".repeat(42)] {
-            assert!(program_name(bad).is_err(), "{bad:?}");
-        }
-        assert!(program_name(&"x".repeat(41)).is_ok());
-    }
-
-    #[test]
     fn judging_a_run() {
         let one = [figure("a.b", "1", "x")];
         assert_eq!(judge(Outcome::Guest(0), "", &one, &[]), Ok(()));
@@ -601,8 +701,15 @@ mod tests {
         assert!(timed_out.contains("timed out"), "{timed_out}");
         assert!(timed_out.contains("no `bench"), "{timed_out}");
 
-        let malformed = judge(Outcome::Guest(0), "", &one, &["`bench a.b` ...".into()]);
-        assert!(malformed.unwrap_err().contains("malformed"));
+        let malformed = judge(
+            Outcome::Guest(0),
+            "",
+            &one,
+            &["malformed bench line `bench a.b` ...".into()],
+        );
+        assert!(malformed
+            .unwrap_err()
+            .contains("malformed bench line `bench a.b`"));
     }
 
     #[test]

@@ -100,7 +100,8 @@ struct RunArgs {
 
 #[derive(Args)]
 struct BenchArgs {
-    /// The suite: `ipc` runs the program bench_ipc.
+    /// The suite: `ipc` runs the program bench_ipc, `pager-disk` bench_pager_disk (booted
+    /// once per cluster size of the disk pager).
     suite: String,
     /// Count guest instructions (-icount shift=0): without it `instructions` figures are TSC
     /// cycles of an emulated CPU, not meaningful.
@@ -109,7 +110,7 @@ struct BenchArgs {
     /// Guest memory in MiB.
     #[arg(long, value_name = "MIB", default_value_t = 256)]
     mem: u32,
-    /// Kill QEMU after this many seconds.
+    /// Kill QEMU after this many seconds (each boot's limit, for a suite of several boots).
     #[arg(long, value_name = "SECS", default_value_t = 120)]
     timeout: u64,
     /// Echo the whole serial output, not only the figures and the program's remarks.

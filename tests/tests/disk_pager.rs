@@ -116,7 +116,7 @@ fn segments_of_two_cluster_sizes() {
         5,
         64,
         None,
-        "swap=0+8M:4,8M+8M:4,16M+16M:2",
+        "swap=0+8M:4,8M+8M:4,16M+8M:2,24M+8M:2",
         &["segments_of_two_cluster_sizes_and_an_object_larger_than_one"],
     );
 }

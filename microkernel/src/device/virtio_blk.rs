@@ -279,6 +279,13 @@ impl VirtioBlk {
             // SAFETY: the same buffers `submit` added for this token.
             let popped =
                 unsafe { self.on_ring(slot, &request.frames, request.write, RingOp::Pop(token)) };
+            if popped.is_none() {
+                // No kernel memory for the lists to pop it: it stays finished in the ring and
+                // in flight here, and is taken at the next interrupt or timer tick.
+                self.in_flight[slot] = Some(request);
+                crate::vm::kernel_space::want_device_work();
+                return;
+            }
             // SAFETY: the slot's status byte, which the device wrote before it put the
             // request in the used ring.
             let status = unsafe { core::ptr::read_volatile(self.status(slot)) };

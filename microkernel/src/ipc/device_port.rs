@@ -208,15 +208,13 @@ impl Kernel {
     /// kernel after a device interrupt).
     pub fn device_work(&mut self) {
         let mut finished: Vec<Finished<CarriedRight>> = Vec::new();
-        self.devices.finish(|f| {
-            if finished.try_reserve(1).is_ok() {
-                finished.push(f);
-            } else {
-                // No room to keep it: the client gets no reply (its send-once right dies
-                // below) and the frames are freed; the device's work is not lost for others.
-                free_frames(f.frames);
-            }
-        });
+        // Room for every transfer that can finish now, first: without it the finished ones
+        // stay with the devices until the next try (at the next kernel exit).
+        if finished.try_reserve(self.devices.in_flight()).is_err() {
+            crate::vm::kernel_space::want_device_work();
+            return;
+        }
+        self.devices.finish(|f| finished.push(f));
         for f in finished {
             match (f.write, f.ok) {
                 (false, true) => match transit::from_frames(&mut self.objects, f.frames) {

@@ -50,9 +50,11 @@ impl Kernel {
     /// One batch: ages active pages into the inactive queue (a third of the pages are kept
     /// inactive) and takes inactive ones until the free target is met.
     pub fn pageout(&mut self) {
-        let target = free_target();
+        let target = free_target() as u64;
+        // Pages on their way to pagers count as free: they will be once answered.
+        let short = || (free_frames() as u64 + super::pager::pages_in_flight()) < target;
         let mut budget = BATCH;
-        while budget > 0 && free_frames() < target {
+        while budget > 0 && short() {
             budget -= 1;
             let Some((active, inactive)) =
                 kernel_space::with_mappings(|m| (m.queue_len(ACTIVE), m.queue_len(INACTIVE)))
@@ -68,9 +70,10 @@ impl Kernel {
             };
             self.consider(frame);
         }
-        if free_frames() < target {
-            // Not done (the batch ran out, or pages are on their way to pagers): go on at
-            // the next exit from the kernel.
+        if short() {
+            // Not done (the batch ran out): go on at the next exit from the kernel. (Pages
+            // on their way to pagers free memory when answered; an answer that frees too
+            // little asks for the daemon again through the allocation that follows.)
             kernel_space::want_pageout();
         }
     }
@@ -234,7 +237,8 @@ impl Kernel {
 
     /// Sends the resident pages `[start, end)` of `object` to its pager with `data_return`:
     /// they leave every mapping and the object and travel out of line in a transit object
-    /// (no copy); faults on them wait for the pager's answer. With `keep` (a clean asked for
+    /// (no copy), which the kernel keeps a reference to until the pager answers: a fault on
+    /// one of them is served from it (`pager::serve_from_return`). With `keep` (a clean asked for
     /// with `lock_request`), copies travel instead and the pages stay, clean. `false` if
     /// nothing could be sent (no memory).
     pub(super) fn return_pages(
@@ -352,9 +356,21 @@ impl Kernel {
         }
         // Reserved above: encoding cannot fail.
         let _ = super::pager::encode_values(&(start, dirty_any), &mut body);
+        // The kernel keeps a reference to the pages in flight until the pager answers: a
+        // fault on one is served from it, and a pager that dies or drops the reply loses
+        // nothing.
+        if let Some(t) = self.objects.get_mut(transit) {
+            t.add_reference();
+        }
         if let Some(link) = self.pagers.get_mut(&object) {
-            link.returns.push(PendingReturn { start, end, reply });
+            link.returns.push(PendingReturn {
+                start,
+                end,
+                reply,
+                transit,
+            });
             link.in_flight += pages as u32;
+            super::pager::count_in_flight(pages, false);
         }
         for frame in copies {
             // Pages that were not resident after all: their copies are not needed.

@@ -23,6 +23,7 @@ use crate::kern::loader::Exit;
 use crate::kern::queue::Fifo;
 use crate::kern::task::TaskId;
 use crate::kern::thread::{Continuation, ThreadId, ThreadState};
+use crate::vm::address_space::release_object;
 use alloc::vec::Vec;
 use core::sync::atomic::{AtomicU64, Ordering};
 use libipc::abi::message::{descriptor_kind, Descriptor, MsgReturn, DESCRIPTOR_SIZE};
@@ -93,6 +94,9 @@ pub struct PendingReturn {
     pub start: u64,
     pub end: u64,
     pub reply: PortId,
+    /// The transit object carrying the pages (the kernel holds a reference until the
+    /// answer, so the pages stay readable while they travel).
+    pub transit: ObjectId,
 }
 
 /// The kernel's side of one pager-backed object.
@@ -114,6 +118,26 @@ pub struct PagerLink {
     /// No returns before this tick: the pager refused one (for the default pager's objects,
     /// [`DEFAULT_PAGER_PAUSED_UNTIL`] counts instead).
     pub paused_until: u64,
+}
+
+/// Pages returned to pagers and not yet answered, over all objects: the pageout daemon
+/// counts them toward its free target (they will be free once their pagers have them), so it
+/// does not send nearly all memory out when memory is spread over many objects.
+static PAGES_IN_FLIGHT: core::sync::atomic::AtomicU64 = core::sync::atomic::AtomicU64::new(0);
+
+/// Pages returned to pagers and not yet answered.
+pub fn pages_in_flight() -> u64 {
+    PAGES_IN_FLIGHT.load(core::sync::atomic::Ordering::Relaxed)
+}
+
+/// Counts `pages` more (or, with `answered`, fewer) pages in flight to pagers.
+pub(super) fn count_in_flight(pages: u64, answered: bool) {
+    use core::sync::atomic::Ordering::Relaxed;
+    if answered {
+        let _ = PAGES_IN_FLIGHT.fetch_update(Relaxed, Relaxed, |n| Some(n.saturating_sub(pages)));
+    } else {
+        PAGES_IN_FLIGHT.fetch_add(pages, Relaxed);
+    }
 }
 
 /// After a pager refuses a return (its store or disk is full, a write failed), the kernel
@@ -495,11 +519,16 @@ impl Kernel {
     ) -> Result<(), FaultError> {
         let size = self.objects.get(object).map_or(0, VmObject::size);
         let link = self.pagers.get(&object).ok_or(FaultError::MemoryError)?;
+        let mut served = false;
         match link.state {
             LinkState::Dead => return Err(FaultError::MemoryError),
             LinkState::Initializing => {}
-            // On its way out, or already asked for: the answer wakes us.
-            LinkState::Ready if link.returning(offset) || link.pending_at(offset).is_some() => {}
+            // On its way out: served from the page in flight, or the answer wakes us.
+            LinkState::Ready if link.returning(offset) => {
+                served = self.serve_from_return(object, offset);
+            }
+            // Already asked for: the answer wakes us.
+            LinkState::Ready if link.pending_at(offset).is_some() => {}
             LinkState::Ready => self.request(object, offset, strategy, access, size)?,
         }
         let link = self
@@ -530,6 +559,10 @@ impl Kernel {
             },
             Some(now() + timeout()),
         );
+        if served {
+            // The page is back already: the thread goes on at once (and faults it in).
+            self.wake_page_waiters(object, Some(offset..offset + PAGE_SIZE));
+        }
         Ok(())
     }
 
@@ -753,12 +786,15 @@ impl Kernel {
                 if let Some(i) = link.returns.iter().position(|r| r.start == offset) {
                     let r = link.returns.remove(i);
                     link.in_flight -= ((r.end - r.start) / PAGE_SIZE) as u32;
-                    // Whatever the pager did with them, it did not say they are safe.
-                    log::error!(
-                        "vm: a pager gave no answer for {} returned pages at {:#x}",
+                    count_in_flight((r.end - r.start) / PAGE_SIZE, true);
+                    // Whatever the pager did with them, it did not say they are safe: the
+                    // kernel's reference to them puts them back, dirty.
+                    log::warn!(
+                        "vm: a pager gave no answer for {} returned pages at {:#x}; kept",
                         (r.end - r.start) / PAGE_SIZE,
                         r.start
                     );
+                    self.take_back_return(object, r);
                     self.wake_page_waiters(object, Some(r.start..r.end));
                 }
             }
@@ -777,6 +813,8 @@ impl Kernel {
         };
         let r = link.returns.remove(i);
         link.in_flight -= ((r.end - r.start) / PAGE_SIZE) as u32;
+        count_in_flight((r.end - r.start) / PAGE_SIZE, true);
+        release_object(&mut self.objects, r.transit);
         let answer =
             Incoming::new(parts.body, parts.complex).and_then(|mut incoming| {
                 match incoming.take::<u8>()? {
@@ -817,6 +855,57 @@ impl Kernel {
             }
         }
         self.wake_page_waiters(object, Some(r.start..r.end));
+    }
+
+    /// Puts the pages of return `r` back into `object`, dirty, from the kernel's reference to
+    /// them (the pager never said they are safe).
+    fn take_back_return(&mut self, object: ObjectId, r: PendingReturn) {
+        match MapCopy::whole_object(r.transit, r.end - r.start) {
+            Ok(copy) => self.reinstall_dirty(object, r.start, copy),
+            Err(_) => {
+                log::error!("vm: no memory to take back pages in flight; they are lost");
+                release_object(&mut self.objects, r.transit);
+            }
+        }
+    }
+
+    /// A fault on the page at `offset` of `object`, on its way to the pager in return `r`:
+    /// a copy of it goes back into the object at once (clean: the pager is storing the same
+    /// data; if it refuses, the copy here is made dirty like any page still resident).
+    /// `false` if it cannot be had that way (no memory, or the page is not in the transit
+    /// object).
+    fn serve_from_return(&mut self, object: ObjectId, offset: u64) -> bool {
+        let Some(link) = self.pagers.get(&object) else {
+            return false;
+        };
+        let Some(r) = link
+            .returns
+            .iter()
+            .find(|r| (r.start..r.end).contains(&offset))
+        else {
+            return false;
+        };
+        let Some(source) = self
+            .objects
+            .get(r.transit)
+            .and_then(|t| t.resident_page(offset - r.start))
+        else {
+            return false;
+        };
+        let Some(frame) = kernel_space::allocate_user_frame() else {
+            return false;
+        };
+        super::address_space::copy_frame(source, frame);
+        let installed = self.objects.get_mut(object).is_some_and(|o| {
+            !o.has_page(offset) && offset < o.size() && o.insert_page(offset, frame).is_ok()
+        });
+        if !installed {
+            let _ = kernel_space::free_frame(frame);
+            return false;
+        }
+        kernel_space::with_mappings(|m| m.set_owner(frame / PAGE_SIZE, object.to_raw(), offset));
+        count(&statistics::RETURN_HITS);
+        true
     }
 
     /// Puts pages a pager refused back into `object` from `offset`, dirty (their only copy).
@@ -1458,18 +1547,20 @@ impl Kernel {
             return;
         };
         link.state = LinkState::Dead;
+        count_in_flight(u64::from(link.in_flight), true);
         link.in_flight = 0;
+        let returns = core::mem::take(&mut link.returns);
         let replies: Vec<PortId> = core::mem::take(&mut link.pending)
             .into_iter()
             .map(|p| p.reply)
-            .chain(
-                core::mem::take(&mut link.returns)
-                    .into_iter()
-                    .map(|r| r.reply),
-            )
             .collect();
         for reply in replies {
             self.destroy_port(reply);
+        }
+        // Pages on their way to the dead pager come back, dirty: nothing in flight is lost.
+        for r in returns {
+            self.destroy_port(r.reply);
+            self.take_back_return(object, r);
         }
         self.fail_waiters(object, 0..u64::MAX);
     }
@@ -1498,8 +1589,10 @@ impl Kernel {
             for pending in link.pending {
                 self.destroy_port(pending.reply);
             }
+            count_in_flight(u64::from(link.in_flight), true);
             for pending in link.returns {
                 self.destroy_port(pending.reply);
+                release_object(&mut self.objects, pending.transit);
             }
             self.destroy_port(link.control);
             if link.state != LinkState::Dead || self.pager_ports.get(&link.port) == Some(&object) {

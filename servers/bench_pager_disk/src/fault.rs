@@ -53,7 +53,9 @@ pub fn fault_round_trip() -> Result<(), String> {
         Ok(())
     })?;
     let after = statistics()?;
-    let wrong = (0..pages).filter(|&page| read(base, page) != value(page)).count();
+    let wrong = (0..pages)
+        .filter(|&page| read(base, page) != value(page))
+        .count();
     deallocate(base, pages)?;
     if wrong > 0 {
         return Err(format!("{wrong} of {pages} pages came back wrong"));
@@ -67,7 +69,12 @@ pub fn fault_round_trip() -> Result<(), String> {
              device reads: some pages were not on the disk, or a fault read more"
         ));
     }
-    remark("bench_pager_disk", "disk_fault_round_trip", SAMPLES, &summary);
+    remark(
+        "bench_pager_disk",
+        "disk_fault_round_trip",
+        SAMPLES,
+        &summary,
+    );
     libipc::println!(
         "bench pager.disk_fault_round_trip {} instructions",
         summary.median

@@ -67,12 +67,7 @@ pub fn per_cluster(base: &str, pages: u64) -> alloc::string::String {
 mod tests {
     use super::*;
 
-    fn snapshot(
-        returns: &[(usize, u64)],
-        pageins: u64,
-        reads: u64,
-        writes: u64,
-    ) -> VmStatistics {
+    fn snapshot(returns: &[(usize, u64)], pageins: u64, reads: u64, writes: u64) -> VmStatistics {
         let mut s = VmStatistics {
             pageins,
             device_reads: reads,

@@ -35,7 +35,9 @@ pub fn sequential_scan() -> Result<(), String> {
         write(base, page);
     }
     let written = statistics()?;
-    let wrong = (0..pages).filter(|&page| read(base, page) != value(page)).count();
+    let wrong = (0..pages)
+        .filter(|&page| read(base, page) != value(page))
+        .count();
     libipc::println!("stopwatch {wall} stop");
     settle()?;
     let after = statistics()?;

@@ -63,7 +63,8 @@ pub const READ_ERRORS: &[(&str, Case)] = &[(
     failed_reads_end_the_faulting_task_only,
 )];
 
-/// A boot with segments of two cluster sizes (`swap=0+8M:4,8M+8M:4,16M+16M:2`).
+/// A boot with two segments of each of two cluster sizes
+/// (`swap=0+8M:4,8M+8M:4,16M+8M:2,24M+8M:2`).
 pub const SEGMENTS: &[(&str, Case)] = &[(
     "segments_of_two_cluster_sizes_and_an_object_larger_than_one",
     segments_of_two_cluster_sizes_and_an_object_larger_than_one,
@@ -425,13 +426,15 @@ fn segments_of_two_cluster_sizes_and_an_object_larger_than_one() -> Result<(), S
     check!(wrong == (None, None), "pages lost: {wrong:?}");
     let used = info.segment_clusters_used;
     libipc::println!("pageout_test: clusters used per segment: {used:?}");
+    // New objects take turns between the sizes; the 12 MiB object, whichever size it got,
+    // needed both segments of that size (8 MiB each).
     check!(
-        used[0] > 0 && used[1] > 0,
-        "the large object did not spread over both segments of 4 pages: {used:?}"
+        (used[0] > 0 && used[1] > 0) || (used[2] > 0 && used[3] > 0),
+        "no object spread over both segments of its cluster size: {used:?}"
     );
     check!(
-        used[2] > 0,
-        "the segment of 2-page clusters was never used: {used:?}"
+        used[0] + used[1] > 0 && used[2] + used[3] > 0,
+        "one cluster size was never used: {used:?}"
     );
     Ok(())
 }

@@ -27,7 +27,7 @@ fn main(args: libipc::rt::StartArgs) -> i32 {
     // with `swap=0+8M`), 3 a disk failing writes of its first clusters, 4 one failing reads
     // at 16 MiB (where only a child's memory goes: earlier clusters take everyone's idle
     // pages first), 5
-    // segments of two cluster sizes (`swap=0+8M:4,8M+8M:4,16M+16M:2`), 7 fork generations
+    // segments of two cluster sizes (`swap=0+8M:4,8M+8M:4,16M+8M:2,24M+8M:2`), 7 fork generations
     // and copies of shared memory while it is paged out.
     match args.arg2 {
         0 => libipc::rt::selftest::run_with_pager(

@@ -1,0 +1,280 @@
+//! Which boots a suite takes and with which kernel arguments, and how their figures merge
+//! into one list.
+//!
+//! Most suites boot once. A suite that measures something fixed at boot for several values
+//! (`pager-disk`: the disk pager's cluster size, set by the kernel's `swap=` option) boots
+//! once per value, with arguments of its own for each boot; every boot runs the same program
+//! and prints figures whose names say which boot they come from, and the suite's JSON holds
+//! them all.
+
+use anyhow::{bail, Result};
+use libipc::abi::syscall::PROGRAM_NAME_MAX;
+
+use super::Measurement;
+
+/// A suite that needs more than one plain boot.
+struct Special {
+    suite: &'static str,
+    /// Kernel arguments every boot gets unless the user gives the same key.
+    defaults: &'static [&'static str],
+    /// One boot each: a label (naming its serial log) and its own kernel arguments, whose
+    /// keys the user may not give.
+    boots: &'static [(&'static str, &'static [&'static str])],
+    /// Runs only with a disk (the disk default pager).
+    needs_disk: bool,
+}
+
+const SPECIALS: &[Special] = &[Special {
+    suite: "pager-disk",
+    // Four times the memory is about 100 MiB to scan: tens of seconds under TCG.
+    defaults: &["mem=32M"],
+    // The default layout (no `swap=`) has clusters of 4 pages.
+    boots: &[
+        ("cluster1", &["swap=1"]),
+        ("cluster2", &["swap=2"]),
+        ("cluster4", &[]),
+        ("cluster8", &["swap=8"]),
+    ],
+    needs_disk: true,
+}];
+
+/// How a suite runs.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Plan {
+    /// The boot-archive program: `bench_<suite>`, `-` read as `_`.
+    pub program: String,
+    /// The arguments every boot shares: `init=<program>`, the suite's defaults, the user's.
+    pub common: Vec<String>,
+    pub boots: Vec<PlannedBoot>,
+}
+
+/// One boot of a [`Plan`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PlannedBoot {
+    /// Names the boot's serial log; `None` for the one boot of a plain suite.
+    pub label: Option<String>,
+    /// The whole command line's arguments: the plan's common ones, then the boot's own.
+    pub args: Vec<String>,
+}
+
+/// The program that runs suite `suite`: `bench_<suite>` with each `-` read as `_`. Refuses
+/// names the archive could not hold or that would not make one word on the kernel command
+/// line.
+pub fn program_name(suite: &str) -> Result<String> {
+    let valid = !suite.is_empty()
+        && suite
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-');
+    if !valid {
+        bail!(
+            "suite name {suite:?}: use lower-case letters, digits, `_` and `-` (e.g. `ipc`, \
+             `pager-disk`)"
+        );
+    }
+    let program = format!("bench_{}", suite.replace('-', "_"));
+    if program.len() > PROGRAM_NAME_MAX {
+        bail!(
+            "suite name {suite:?} is too long: program {program} exceeds {PROGRAM_NAME_MAX} bytes"
+        );
+    }
+    Ok(program)
+}
+
+/// `key` of `key=value` (the whole argument if it has no `=`).
+fn key(arg: &str) -> &str {
+    arg.split_once('=').map_or(arg, |(key, _)| key)
+}
+
+/// The boots of `suite` with the user's kernel arguments `user_args`; `has_disk` says whether
+/// the run attaches a disk.
+pub fn of(suite: &str, user_args: &[String], has_disk: bool) -> Result<Plan> {
+    let program = program_name(suite)?;
+    if let Some(arg) = user_args.iter().find(|a| key(a) == "init") {
+        bail!("kernel argument {arg}: `bench` chooses init= itself (init={program})");
+    }
+    let mut common = vec![format!("init={program}")];
+    let Some(special) = SPECIALS.iter().find(|s| s.suite == suite) else {
+        common.extend(user_args.iter().cloned());
+        let boots = vec![PlannedBoot {
+            label: None,
+            args: common.clone(),
+        }];
+        return Ok(Plan {
+            program,
+            common,
+            boots,
+        });
+    };
+    if special.needs_disk && !has_disk {
+        bail!("suite {suite} pages to the disk: it cannot run with --no-disk");
+    }
+    for (_, args) in special.boots {
+        for arg in *args {
+            if let Some(given) = user_args.iter().find(|a| key(a) == key(arg)) {
+                bail!(
+                    "kernel argument {given}: suite {suite} sets {}= itself, once per boot",
+                    key(arg)
+                );
+            }
+        }
+    }
+    let defaults = special
+        .defaults
+        .iter()
+        .filter(|d| !user_args.iter().any(|a| key(a) == key(d)));
+    common.extend(defaults.map(|d| d.to_string()));
+    common.extend(user_args.iter().cloned());
+    let boots = special
+        .boots
+        .iter()
+        .map(|(label, args)| PlannedBoot {
+            label: Some(label.to_string()),
+            args: common
+                .iter()
+                .cloned()
+                .chain(args.iter().map(|a| a.to_string()))
+                .collect(),
+        })
+        .collect();
+    Ok(Plan {
+        program,
+        common,
+        boots,
+    })
+}
+
+/// The figures of every boot in boot order; an error names a metric two boots both printed
+/// (each boot's figures must say which boot they come from).
+pub fn merge(boots: Vec<Vec<Measurement>>) -> Result<Vec<Measurement>, String> {
+    let mut all: Vec<Measurement> = Vec::new();
+    for figures in boots {
+        for figure in figures {
+            if all.iter().any(|m| m.metric == figure.metric) {
+                return Err(format!(
+                    "metric {} was printed by more than one boot",
+                    figure.metric
+                ));
+            }
+            all.push(figure);
+        }
+    }
+    Ok(all)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::Number;
+    use std::str::FromStr;
+
+    fn args(list: &[&str]) -> Vec<String> {
+        list.iter().map(|a| a.to_string()).collect()
+    }
+
+    fn figure(metric: &str, value: &str) -> Measurement {
+        Measurement {
+            metric: metric.to_string(),
+            value: Number::from_str(value).unwrap(),
+            unit: "x".to_string(),
+        }
+    }
+
+    #[test]
+    fn suite_names_map_to_programs() {
+        assert_eq!(program_name("ipc").unwrap(), "bench_ipc");
+        assert_eq!(program_name("vm_2").unwrap(), "bench_vm_2");
+        assert_eq!(program_name("pager-disk").unwrap(), "bench_pager_disk");
+        for bad in ["", "IPC", "a b", "a=b", "../x", "a.b", &"x".repeat(42)] {
+            assert!(program_name(bad).is_err(), "{bad:?}");
+        }
+        assert!(program_name(&"x".repeat(41)).is_ok());
+    }
+
+    #[test]
+    fn a_plain_suite_boots_once_with_the_users_arguments() {
+        let plan = of("ipc", &args(&["log=warn"]), true).unwrap();
+        assert_eq!(plan.program, "bench_ipc");
+        assert_eq!(plan.common, args(&["init=bench_ipc", "log=warn"]));
+        assert_eq!(
+            plan.boots,
+            [PlannedBoot {
+                label: None,
+                args: args(&["init=bench_ipc", "log=warn"]),
+            }]
+        );
+        assert!(of("ipc", &args(&["init=hello"]), true).is_err());
+    }
+
+    #[test]
+    fn pager_disk_boots_once_per_cluster_size() {
+        let plan = of("pager-disk", &args(&["log=warn"]), true).unwrap();
+        assert_eq!(plan.program, "bench_pager_disk");
+        assert_eq!(
+            plan.common,
+            args(&["init=bench_pager_disk", "mem=32M", "log=warn"])
+        );
+        let boots: Vec<(Option<&str>, String)> = plan
+            .boots
+            .iter()
+            .map(|b| (b.label.as_deref(), b.args.join(" ")))
+            .collect();
+        assert_eq!(
+            boots,
+            [
+                (
+                    Some("cluster1"),
+                    "init=bench_pager_disk mem=32M log=warn swap=1".to_string()
+                ),
+                (
+                    Some("cluster2"),
+                    "init=bench_pager_disk mem=32M log=warn swap=2".to_string()
+                ),
+                (
+                    Some("cluster4"),
+                    "init=bench_pager_disk mem=32M log=warn".to_string()
+                ),
+                (
+                    Some("cluster8"),
+                    "init=bench_pager_disk mem=32M log=warn swap=8".to_string()
+                ),
+            ]
+        );
+    }
+
+    #[test]
+    fn the_user_may_change_a_default_but_not_what_varies() {
+        let smaller = of("pager-disk", &args(&["mem=16M"]), true).unwrap();
+        assert_eq!(smaller.common, args(&["init=bench_pager_disk", "mem=16M"]));
+        assert!(smaller.boots.iter().all(|b| b
+            .args
+            .iter()
+            .filter(|a| a.starts_with("mem="))
+            .count()
+            == 1));
+
+        let swap = of("pager-disk", &args(&["swap=0+8M"]), true).unwrap_err();
+        assert!(swap.to_string().contains("sets swap= itself"), "{swap}");
+        let no_disk = of("pager-disk", &[], false).unwrap_err();
+        assert!(no_disk.to_string().contains("--no-disk"), "{no_disk}");
+        assert!(of("pager-disk", &args(&["init=x"]), true).is_err());
+    }
+
+    #[test]
+    fn merging_keeps_boot_order_and_refuses_a_metric_twice() {
+        let merged = merge(vec![
+            vec![figure("a.one.cluster1", "1"), figure("a.fault", "7")],
+            vec![],
+            vec![figure("a.one.cluster4", "0.25"), figure("a.one", "0.25")],
+        ])
+        .unwrap();
+        let names: Vec<&str> = merged.iter().map(|m| m.metric.as_str()).collect();
+        assert_eq!(
+            names,
+            ["a.one.cluster1", "a.fault", "a.one.cluster4", "a.one"]
+        );
+
+        let twice =
+            merge(vec![vec![figure("a.one", "1")], vec![figure("a.one", "2")]]).unwrap_err();
+        assert!(twice.contains("a.one"), "{twice}");
+    }
+}
