@@ -1,7 +1,8 @@
 //! External pagers, tested from user space: `pager_test` runs as the first task, each case a
 //! pager (the test) and a child faulting on its object: fault-in, read-ahead by strategy,
 //! cluster alignment and clipping, zero fill, errors, a dying and a silent pager, rejected
-//! answers and calls, flushes, system calls and receives that wait for a page, terminate.
+//! answers and calls, flushes, system calls and receives that wait for a page, terminate, a
+//! page on its way out served from the page in flight.
 
 use kernel_tests::boot;
 
@@ -23,6 +24,7 @@ const CASES: &[&str] = &[
     "lock_request_cleans",
     "read_only_mappings_refuse_writes",
     "lock_request_cleans_and_flushes",
+    "a_page_on_its_way_out_is_served_from_it",
 ];
 
 #[test]

@@ -64,6 +64,10 @@ pub const ALL: &[(&str, Case)] = &[
         "lock_request_cleans_and_flushes",
         lock_request_cleans_and_flushes,
     ),
+    (
+        "a_page_on_its_way_out_is_served_from_it",
+        a_page_on_its_way_out_is_served_from_it,
+    ),
 ];
 
 macro_rules! check {
@@ -150,6 +154,9 @@ struct TestPager {
     returns: Vec<(u64, u64, bool)>,
     /// Keep returned pages (answer `Stored`), rather than give them back.
     store_returns: bool,
+    /// Hold the answers to returns (until the test ends), rather than answer.
+    hold_returns: bool,
+    held_returns: Vec<Deferred<Returned, PagerError>>,
     /// How the child maps the object (`VM_PROT_*`).
     protection: u64,
     /// What a `data_supply` on the control port got after `terminate`.
@@ -175,6 +182,8 @@ impl TestPager {
             clean_on_request: None,
             returns: Vec::new(),
             store_returns: false,
+            hold_returns: false,
+            held_returns: Vec::new(),
             supply_after_terminate: None,
             protection: VM_PROT_READ | VM_PROT_WRITE,
             at_init: |_| Vec::new(),
@@ -250,6 +259,12 @@ impl memory_object::Server for TestPager {
     ) -> Replied {
         let first = u64::from_le_bytes(data.as_slice()[..8].try_into().expect("a page"));
         self.returns.push((offset / PAGE, first, dirty));
+        if self.hold_returns {
+            drop(data);
+            let (deferred, replied) = reply.defer();
+            self.held_returns.push(deferred);
+            return replied;
+        }
         if self.store_returns {
             drop(data);
             reply.ok(Returned::Stored)
@@ -360,6 +375,7 @@ fn with_pager_limit(
             let status = sys::task_wait(task).map_err(|e| format!("wait: {e}"));
             let _ = sys::port_deallocate(task);
             pager.held.clear();
+            pager.held_returns.clear();
             pager.port = None;
             served?;
             status
@@ -888,5 +904,41 @@ fn read_only_mappings_refuse_writes() -> Result<(), String> {
         "the write to a read-only mapping: status {status}"
     );
     check!(pager.requests == [(1, 2)], "requests {:?}", pager.requests);
+    Ok(())
+}
+
+/// The child writes 42 to page 0, then reads page 2; before answering for page 2 the pager
+/// cleans and flushes page 0 (it leaves, returned) and holds the return's answer. The
+/// child's read of page 0 must find 42 at once, from the page on its way out: no request
+/// for it, no wait for the pager's answer (which never comes).
+fn a_page_on_its_way_out_is_served_from_it() -> Result<(), String> {
+    let mut pager = TestPager::new(1, Answer::Data);
+    pager.clean_on_request = Some((2, 0, true));
+    pager.hold_returns = true;
+    let status = with_pager(&mut pager, 4, |base| {
+        if sys::vm_behavior_set(base, 4 * PAGE, VM_BEHAVIOR_RANDOM).is_err() {
+            return 1;
+        }
+        write(base, 42);
+        if !holds_pattern(base, 2) {
+            return 2;
+        }
+        if read(base) == 42 {
+            0
+        } else {
+            3
+        }
+    })?;
+    check!(status == 0, "child status {status}");
+    check!(
+        pager.returns == [(0, 42, true)],
+        "returns {:?} (expected page 0, dirty, holding 42)",
+        pager.returns
+    );
+    check!(
+        pager.requests == [(0, 1), (2, 1)],
+        "requests {:?}: page 0 was asked for again",
+        pager.requests
+    );
     Ok(())
 }
