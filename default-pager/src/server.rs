@@ -21,7 +21,7 @@ use libipc::ipc::{Name, Received};
 use libipc::pager::default_pager as default_pager_protocol;
 use libipc::pager::{
     backing_store, memory_object, object_of, Attributes, BackingStoreInfo, PagerError, Returned,
-    Supply, DEFAULT_PAGER_NAME,
+    Supply, BACKING_STORE_NAME, DEFAULT_PAGER_NAME,
 };
 use libipc::println;
 
@@ -667,17 +667,24 @@ pub fn main(args: libipc::rt::StartArgs) -> i32 {
     // The maps' memory is taken now, while memory is plentiful, and kept (the kernel never
     // pages out the default pager's pages).
     prefault_heap(1 << 20);
+    // Second start argument 1: behind zpager, stacked in front as a compressed cache (it
+    // sends on what it cannot keep), so registered as the backing store, not the default
+    // pager.
+    let name = match args.arg1 {
+        1 => BACKING_STORE_NAME,
+        _ => DEFAULT_PAGER_NAME,
+    };
     let registered = set
         .insert(&port)
         .map_err(|e| format!("{e}"))
         .and_then(|()| port.make_send().map_err(|e| format!("{e}")))
         .and_then(|send| {
             names
-                .register(DEFAULT_PAGER_NAME.into(), &send)
+                .register(name.into(), &send)
                 .map_err(|e| format!("{e:?}"))
         });
     if let Err(error) = registered {
-        println!("default_pager: cannot register as {DEFAULT_PAGER_NAME}: {error}");
+        println!("default_pager: cannot register as {name}: {error}");
         return 1;
     }
     let mut pager = Pager {

@@ -13,6 +13,8 @@
 pub mod plan;
 pub mod stopwatch;
 
+pub use plan::program_name;
+
 use std::fmt::Write as _;
 use std::fs::File;
 use std::io::Read;
@@ -184,8 +186,6 @@ impl Results {
         std::fs::write(path, self.to_json()).with_context(|| format!("writing {}", path.display()))
     }
 }
-
-pub use plan::program_name;
 
 /// How often the host reads the serial log while a suite runs: a figure shows this late at
 /// most, and each end of a stopwatch span is seen this late at most.

@@ -81,17 +81,19 @@ pub fn spawn_registered(
     expected: &str,
     timeout_ms: u64,
 ) -> Result<(crate::ipc::Task, crate::ipc::SendRight), crate::abi::KernReturn> {
-    spawn_registered_answering(program, expected, timeout_ms, &[])
+    spawn_registered_answering(program, expected, timeout_ms, &[], 0)
 }
 
 /// [`spawn_registered`], answering the program's lookups of the names in `answers` with
-/// their rights (the device master port, for the disk default pager).
+/// their rights (the device master port, for the disk default pager), `argument` its second
+/// start argument.
 #[cfg(all(feature = "runtime", target_os = "none"))]
 pub fn spawn_registered_answering(
     program: &str,
     expected: &str,
     timeout_ms: u64,
     answers: &[(&str, &crate::ipc::SendRight)],
+    argument: u64,
 ) -> Result<(crate::ipc::Task, crate::ipc::SendRight), crate::abi::KernReturn> {
     use crate::abi::KernReturn;
     use crate::interface::{Outbox, Replied, Reply};
@@ -131,7 +133,7 @@ pub fn spawn_registered_answering(
     let port = ReceiveRight::allocate()?;
     let task = {
         let send = port.make_send()?;
-        Task::spawn(program, Some(&send), 0)?
+        Task::spawn(program, Some(&send), argument)?
     };
     let mut service = One {
         expected,

@@ -59,6 +59,16 @@ pub mod supply_tag {
 /// seeing it registered, makes that port the kernel's default pager.
 pub const DEFAULT_PAGER_NAME: &str = "default_pager";
 
+/// The name a default pager registers under when it serves behind another (the disk pager
+/// behind zpager stacked in front of it as a compressed cache): the pager in front looks it
+/// up and sends it what it cannot keep.
+pub const BACKING_STORE_NAME: &str = "backing_store";
+
+/// Set in zpager's second start argument (with its budget in bytes in the other bits): it
+/// runs stacked in front of the backing store registered as [`BACKING_STORE_NAME`], as a
+/// compressed cache, sending it the returns its budget cannot take.
+pub const STACKED: u64 = 1 << 63;
+
 /// The name a program pager (one that serves the boot archive's files for exec, like
 /// `servers/bootfs`) registers its port under; bootstrap then makes it the kernel's.
 pub const PROGRAM_PAGER_NAME: &str = "program_pager";

@@ -531,6 +531,17 @@ pub fn kernel_option(key: &str, buffer: &mut [u8]) -> Result<usize, KernReturn> 
     .map(|length| length as usize)
 }
 
+/// Makes the task behind send right `store` the default pager's backing store (VM-privileged);
+/// needs the host port. See [`Syscall::HostSetBackingStore`].
+pub fn host_set_backing_store(host: u32, store: u32) -> Result<(), KernReturn> {
+    call2(
+        Syscall::HostSetBackingStore,
+        u64::from(host),
+        u64::from(store),
+    )
+    .map(drop)
+}
+
 /// A new send right to the device master port (see `libipc::device`); needs the host port.
 /// See [`Syscall::HostDeviceMaster`].
 pub fn host_device_master(host: u32) -> Result<u32, KernReturn> {

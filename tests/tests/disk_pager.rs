@@ -72,6 +72,38 @@ fn fork_generations_and_shared_copies_while_paged_out() {
 }
 
 #[test]
+fn zpager_stacked_in_front_of_the_disk() {
+    suite(
+        "zpager_stacked_in_front_of_the_disk",
+        8,
+        64,
+        None,
+        "",
+        &["zpager_in_front_of_the_disk_keeps_some_and_sends_on_the_rest"],
+    );
+}
+
+#[test]
+fn bootstrap_stacks_zpager_in_front_of_the_disk_pager_with_zcache() {
+    let run = boot_with(
+        "bootstrap_stacks_zpager_in_front_of_the_disk_pager_with_zcache",
+        &direct_options_with_disk("zcache=2M", 64),
+    );
+    run.expect_line_containing(
+        &["zpager: a compressed cache of 2097152 bytes in front of the backing store"],
+        "zpager stacked",
+    );
+    run.expect_line_containing(
+        &["bootstrap: the backing store is registered"],
+        "the disk pager behind it",
+    );
+    run.expect_line_containing(
+        &["bootstrap: the default pager is registered"],
+        "zpager in front",
+    );
+}
+
+#[test]
 fn a_full_disk_loses_nothing() {
     suite(
         "a_full_disk_loses_nothing",

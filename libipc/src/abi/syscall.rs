@@ -113,14 +113,18 @@ pub enum Syscall {
     /// `open` gives device ports. Needs a send right to the host port. Returns its name.
     HostDeviceMaster = 29,
     /// `(key, key_len, buffer, buffer_len)`: copies the value of the kernel command-line
-    /// option `key` meant for programs (`swap`) to `buffer`; returns its length.
+    /// option `key` meant for programs (`swap`, `zcache`) to `buffer`; returns its length.
     /// `InvalidArgument` for a key that is not such an option or was not given, `NoSpace`
     /// (nothing copied) when the buffer is too short, `InvalidAddress` for a bad buffer.
     KernelOption = 30,
+    /// `(host, store)`: the task serving the port behind send right `store` is the backing
+    /// store of the default pager (stacked behind it): VM-privileged like the default pager.
+    /// Needs a send right to the host port.
+    HostSetBackingStore = 31,
 }
 
 impl Syscall {
-    pub const ALL: [Syscall; 31] = [
+    pub const ALL: [Syscall; 32] = [
         Syscall::DebugWrite,
         Syscall::TaskExit,
         Syscall::ThreadYield,
@@ -152,6 +156,7 @@ impl Syscall {
         Syscall::HostSetProgramPager,
         Syscall::HostDeviceMaster,
         Syscall::KernelOption,
+        Syscall::HostSetBackingStore,
     ];
 
     /// Decodes a call number; the numbers are dense, so this is a bounds check.

@@ -89,6 +89,7 @@ pub fn run_with_disk_pager(host: u32, cases: &[(&str, Case)]) -> i32 {
         DEFAULT_PAGER_NAME,
         5000,
         &answers,
+        0,
     ) {
         Ok(started) => started,
         Err(e) => {
@@ -104,5 +105,62 @@ pub fn run_with_disk_pager(host: u32, cases: &[(&str, Case)]) -> i32 {
     PAGER.store(port.name(), core::sync::atomic::Ordering::Relaxed);
     let failed = run(cases);
     let _ = pager.terminate();
+    failed
+}
+
+/// Runs `cases` with zpager (a budget of `cache_bytes`) stacked in front of the disk pager
+/// as a compressed cache: `default_pager` started as the backing store, zpager as the
+/// kernel's default pager sending it what it cannot keep. [`pager_port`] is the disk
+/// pager's port. Reports a failure to start them and returns 1.
+#[cfg(target_os = "none")]
+pub fn run_with_stacked_pagers(host: u32, cache_bytes: u64, cases: &[(&str, Case)]) -> i32 {
+    use crate::device::DEVICE_MASTER_NAME;
+    use crate::names::spawn_registered_answering;
+    use crate::pager::{BACKING_STORE_NAME, DEFAULT_PAGER_NAME, STACKED};
+    let master = match crate::sys::host_device_master(host) {
+        Ok(master) => crate::ipc::SendRight::from_raw(master),
+        Err(e) => {
+            crate::println!("selftest: no device master port: {e}");
+            return 1;
+        }
+    };
+    let answers = [(DEVICE_MASTER_NAME, &master)];
+    let (disk, disk_port) =
+        match spawn_registered_answering("default_pager", BACKING_STORE_NAME, 5000, &answers, 1) {
+            Ok(started) => started,
+            Err(e) => {
+                crate::println!("selftest: starting default_pager: {e}");
+                return 1;
+            }
+        };
+    if let Err(e) = crate::sys::host_set_backing_store(host, disk_port.name()) {
+        crate::println!("selftest: making default_pager the backing store: {e}");
+        let _ = disk.terminate();
+        return 1;
+    }
+    let answers = [(BACKING_STORE_NAME, &disk_port)];
+    let started = spawn_registered_answering(
+        "zpager",
+        DEFAULT_PAGER_NAME,
+        5000,
+        &answers,
+        cache_bytes | STACKED,
+    );
+    let (cache, cache_port) = match started {
+        Ok(started) => started,
+        Err(e) => {
+            crate::println!("selftest: starting zpager: {e}");
+            let _ = disk.terminate();
+            return 1;
+        }
+    };
+    if let Err(e) = crate::sys::host_set_default_pager(host, cache_port.name()) {
+        crate::println!("selftest: making zpager the default pager: {e}");
+        let _ = (cache.terminate(), disk.terminate());
+        return 1;
+    }
+    PAGER.store(disk_port.name(), core::sync::atomic::Ordering::Relaxed);
+    let failed = run(cases);
+    let _ = (cache.terminate(), disk.terminate());
     failed
 }

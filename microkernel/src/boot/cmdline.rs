@@ -108,6 +108,7 @@ enum Key {
     PagerTimeout,
     Pageout,
     Swap,
+    Zcache,
 }
 
 impl Key {
@@ -122,6 +123,7 @@ impl Key {
             "pager_timeout" => Some(Key::PagerTimeout),
             "pageout" => Some(Key::Pageout),
             "swap" => Some(Key::Swap),
+            "zcache" => Some(Key::Zcache),
             _ => None,
         }
     }
@@ -147,6 +149,7 @@ pub struct CommandLine<'a> {
     pager_timeout_ms: Option<u64>,
     pageout_whole_clusters: bool,
     swap: Option<&'a str>,
+    zcache: Option<&'a str>,
     seen: u16,
     problems: [Option<Problem<'a>>; MAX_PROBLEMS],
     stored: usize,
@@ -165,6 +168,7 @@ pub fn parse(line: &str) -> CommandLine<'_> {
         pager_timeout_ms: None,
         pageout_whole_clusters: false,
         swap: None,
+        zcache: None,
         seen: 0,
         problems: [None; MAX_PROBLEMS],
         stored: 0,
@@ -228,6 +232,12 @@ impl<'a> CommandLine<'a> {
         self.swap
     }
 
+    /// `zcache=SIZE`: with a disk, bootstrap stacks zpager (a budget of SIZE) in front of the
+    /// disk pager as a compressed cache; read by bootstrap through `KernelOption`.
+    pub fn zcache(&self) -> Option<&'a str> {
+        self.zcache
+    }
+
     /// The problems found, in command-line order (the first `MAX_PROBLEMS` of them).
     pub fn problems(&self) -> impl Iterator<Item = &Problem<'a>> {
         self.problems.iter().flatten()
@@ -280,6 +290,7 @@ impl<'a> CommandLine<'a> {
                 Ok(())
             }
             Key::Swap => Err("at most 256 bytes"),
+            Key::Zcache => parse_size(value).map(|_| self.zcache = Some(value)),
             Key::PagerTimeout => match value.parse::<u64>() {
                 Ok(ms) if ms > 0 => {
                     self.pager_timeout_ms = Some(ms);
@@ -444,6 +455,9 @@ mod tests {
         let long = format!("swap={}", "4".repeat(MAX_PROGRAM_OPTION + 1));
         assert_eq!(parse(&long).swap(), None);
         assert_eq!(parse(&long).problems().count(), 1);
+        assert_eq!(parse("zcache=4M").zcache(), Some("4M"));
+        assert_eq!(parse("zcache=lots").zcache(), None);
+        assert_eq!(parse("zcache=lots").problems().count(), 1);
     }
 
     #[test]

@@ -61,6 +61,10 @@ pub struct Kernel {
     /// The device master port (`device_master.open`) and each device's port, by index.
     pub(crate) device_master: Option<PortId>,
     pub(crate) device_ports: Vec<PortId>,
+    /// The task of the backing store behind the default pager, if any: VM-privileged too.
+    pub(crate) backing_store: Option<TaskId>,
+    /// The `zcache=` option, for bootstrap (`KernelOption`).
+    pub(crate) zcache_option: Option<String>,
     /// The `swap=` option, for the default pager (`KernelOption`).
     pub(crate) swap_option: Option<String>,
 }
@@ -117,6 +121,8 @@ impl Kernel {
             device_master: None,
             device_ports: Vec::new(),
             swap_option: None,
+            backing_store: None,
+            zcache_option: None,
         }
     }
 

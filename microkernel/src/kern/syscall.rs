@@ -59,6 +59,7 @@ fn handler(call: Syscall) -> Handler {
         Syscall::HostSetProgramPager => host_set_program_pager,
         Syscall::HostDeviceMaster => host_device_master,
         Syscall::KernelOption => kernel_option,
+        Syscall::HostSetBackingStore => host_set_backing_store,
     }
 }
 
@@ -300,6 +301,7 @@ fn kernel_option(kernel: &mut Kernel, thread: ThreadId, a: [u64; 6]) -> Outcome 
     }
     let value = match &*name {
         b"swap" => kernel.swap_option.as_deref(),
+        b"zcache" => kernel.zcache_option.as_deref(),
         _ => None,
     };
     let Some(value) = value else {
@@ -342,6 +344,10 @@ fn host_device_master(kernel: &mut Kernel, thread: ThreadId, a: [u64; 6]) -> Out
             Outcome::Return(Err(KernReturn::NoSpace))
         }
     }
+}
+
+fn host_set_backing_store(kernel: &mut Kernel, thread: ThreadId, a: [u64; 6]) -> Outcome {
+    host_set_pager(kernel, thread, a, Kernel::set_backing_store)
 }
 
 fn host_shutdown(kernel: &mut Kernel, thread: ThreadId, a: [u64; 6]) -> Outcome {

@@ -94,14 +94,21 @@ impl Kernel {
     /// Whether `frame` is mapped by the VM-privileged task (the default pager), whose memory
     /// is never paged out: it pages everyone else's in.
     fn mapped_by_privileged(&self, frame: u64) -> bool {
-        let Some((_, task)) = self.default_pager else {
-            return false;
+        let root = |task: Option<crate::kern::task::TaskId>| {
+            task.and_then(|t| self.tasks.get(t))
+                .map(|t| t.space.pmap().root())
         };
-        let Some(root) = self.tasks.get(task).map(|t| t.space.pmap().root()) else {
+        let roots = [
+            root(self.default_pager.map(|(_, t)| t)),
+            root(self.backing_store),
+        ];
+        if roots == [None, None] {
             return false;
-        };
+        }
         let mut mapped = false;
-        kernel_space::with_mappings(|m| m.scan(frame, |owner, _| mapped |= owner == root));
+        kernel_space::with_mappings(|m| {
+            m.scan(frame, |owner, _| mapped |= roots.contains(&Some(owner)))
+        });
         mapped
     }
 

@@ -1537,6 +1537,17 @@ impl Kernel {
         Ok(())
     }
 
+    /// `host_set_backing_store`: the task holding the receive right behind `task`'s send
+    /// right `name` is a backing store behind the default pager (the disk pager behind
+    /// zpager stacked in front of it): VM-privileged like the default pager, since the
+    /// default pager's returns wait on it.
+    pub fn set_backing_store(&mut self, task: TaskId, name: u32) -> Result<(), KernReturn> {
+        let (_, server) = self.pager_port_of(task, name)?;
+        self.backing_store = Some(server);
+        log::info!("vm: backing store registered");
+        Ok(())
+    }
+
     /// The pager's port for `object` died: nothing more will come; waiting threads and later
     /// faults on absent pages get memory errors. Resident pages stay.
     pub fn pager_died(&mut self, port: PortId) {

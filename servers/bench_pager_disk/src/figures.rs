@@ -17,9 +17,6 @@ pub struct Traffic {
     pub requests: u64,
     pub requested_pages: u64,
     pub pageins: u64,
-    /// Pages asked for ahead of a fault, and those of them later faulted on.
-    pub prefetched: u64,
-    pub prefetch_used: u64,
     /// What the disk driver did.
     pub device_reads: u64,
     pub device_writes: u64,
@@ -37,8 +34,6 @@ impl Traffic {
             requests: delta(VmStatistics::requests),
             requested_pages: delta(VmStatistics::requested_pages),
             pageins: delta(|s| s.pageins),
-            prefetched: delta(|s| s.prefetched),
-            prefetch_used: delta(|s| s.prefetch_used),
             device_reads: delta(|s| s.device_reads),
             device_writes: delta(|s| s.device_writes),
             device_pages_read: delta(|s| s.device_pages_read),

@@ -84,10 +84,19 @@ pub fn settle() -> Result<(), String> {
     ))
 }
 
-fn sleep_ms(ms: u64) {
+/// Sleeps `ms` milliseconds of guest time.
+pub fn sleep_ms(ms: u64) {
     // A receive on a port nobody sends to, with a timeout: the kernel's sleep.
     if let Ok(port) = libipc::interface::ReceiveRight::allocate() {
         let mut buffer = libipc::ipc::MessageBuffer::new();
         let _ = libipc::ipc::receive(port.name(), &mut buffer, Some(ms));
     }
+}
+
+/// The time-stamp counter: under QEMU's `-icount shift=0` it counts guest instructions.
+#[inline(always)]
+pub fn timestamp() -> u64 {
+    // SAFETY: `rdtsc` only reads the counter; user mode may run it (the kernel leaves
+    // CR4.TSD clear, else this faults and the task is ended).
+    unsafe { core::arch::x86_64::_rdtsc() }
 }

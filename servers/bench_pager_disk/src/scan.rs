@@ -20,7 +20,7 @@ const SCAN_MULTIPLE: u64 = 4;
 /// pushes out what the writes left dirty). Prints the figures for this boot's cluster size,
 /// and with the default clusters (4 pages) the headline figures without the suffix.
 pub fn sequential_scan() -> Result<(), String> {
-    let cluster = u64::from(store()?.cluster_pages);
+    let cluster = store()?.cluster_pages;
     settle()?;
     let free = statistics()?.free_frames;
     let pages = SCAN_MULTIPLE * free;
@@ -51,7 +51,7 @@ pub fn sequential_scan() -> Result<(), String> {
         "bench_pager_disk: scan of {pages} pages ({SCAN_MULTIPLE} x {free} free), clusters of \
          {cluster}: writing: {} pages out in {} returns, {} device writes of {} pages; reading \
          back: {} pages in from {} requests of {} pages, {} device reads of {} pages, {} pages \
-         out in {} returns, {} device writes; {} of {} pages asked for ahead were used",
+         out in {} returns, {} device writes",
         out.returned_pages,
         out.returns,
         out.device_writes,
@@ -64,8 +64,6 @@ pub fn sequential_scan() -> Result<(), String> {
         back.returned_pages,
         back.returns,
         back.device_writes,
-        all.prefetch_used,
-        all.prefetched,
     );
     if wrong > 0 {
         return Err(format!("{wrong} of {pages} pages came back wrong"));

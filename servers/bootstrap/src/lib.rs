@@ -31,6 +31,30 @@ impl Program {
     pub fn starts_with(&self, disk_present: bool) -> bool {
         self.disk.is_none_or(|wanted| wanted == disk_present)
     }
+
+    /// Whether bootstrap starts the program, and its second start argument: by the disk
+    /// condition, except that with a disk and `zcache` (a budget in bytes, the kernel's
+    /// `zcache=`) zpager starts too, stacked in front of the disk pager
+    /// (`libipc::pager::STACKED` and the budget), and the disk pager serves behind it (1).
+    pub fn start_argument(&self, disk_present: bool, zcache: Option<u64>) -> Option<u64> {
+        let stacked = disk_present && zcache.is_some();
+        match self.name {
+            "zpager" if stacked => Some(libipc::pager::STACKED | zcache.unwrap_or(0)),
+            "default_pager" if stacked => Some(1),
+            _ => self.starts_with(disk_present).then_some(0),
+        }
+    }
+}
+
+/// A size with an optional K, M or G suffix (the kernel's `zcache=`), in bytes.
+pub fn parse_size(text: &str) -> Option<u64> {
+    let (digits, shift) = match text.as_bytes().last()? {
+        b'K' | b'k' => (&text[..text.len() - 1], 10),
+        b'M' | b'm' => (&text[..text.len() - 1], 20),
+        b'G' | b'g' => (&text[..text.len() - 1], 30),
+        _ => (text, 0),
+    };
+    digits.parse::<u64>().ok()?.checked_mul(1 << shift)
 }
 
 /// Whether bootstrap is done: every child it waits for (all but daemons) has exited.
@@ -150,6 +174,32 @@ mod tests {
         assert!(!program(Some(true)).starts_with(false));
         assert!(program(Some(false)).starts_with(false));
         assert!(!program(Some(false)).starts_with(true));
+    }
+
+    #[test]
+    fn a_zcache_stacks_zpager_in_front_of_the_disk_pager() {
+        let program = |name, disk| Program {
+            name,
+            daemon: true,
+            devices: false,
+            disk,
+        };
+        let zpager = program("zpager", Some(false));
+        let disk_pager = program("default_pager", Some(true));
+        assert_eq!(zpager.start_argument(false, None), Some(0));
+        assert_eq!(zpager.start_argument(true, None), None);
+        assert_eq!(disk_pager.start_argument(true, None), Some(0));
+        assert_eq!(
+            zpager.start_argument(true, Some(4 << 20)),
+            Some(libipc::pager::STACKED | 4 << 20)
+        );
+        assert_eq!(disk_pager.start_argument(true, Some(4 << 20)), Some(1));
+        // Without a disk there is nothing to stack on.
+        assert_eq!(zpager.start_argument(false, Some(4 << 20)), Some(0));
+        assert_eq!(disk_pager.start_argument(false, Some(4 << 20)), None);
+        assert_eq!(parse_size("4M"), Some(4 << 20));
+        assert_eq!(parse_size("512k"), Some(512 << 10));
+        assert_eq!(parse_size("x"), None);
     }
 
     #[test]

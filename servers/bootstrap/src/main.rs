@@ -8,7 +8,14 @@
 //! A port registered under [`DEFAULT_PAGER_NAME`](libipc::pager::DEFAULT_PAGER_NAME)
 //! becomes the kernel's default pager (`host_set_default_pager`, through the host port), one
 //! registered under [`PROGRAM_PAGER_NAME`](libipc::pager::PROGRAM_PAGER_NAME) its program
-//! pager (`host_set_program_pager`).
+//! pager (`host_set_program_pager`), one under
+//! [`BACKING_STORE_NAME`](libipc::pager::BACKING_STORE_NAME) the default pager's backing store
+//! (`host_set_backing_store`).
+//!
+//! With a disk it starts the disk pager (`default_pager`), without one zpager; with a disk
+//! and the kernel option `zcache=SIZE`, both: zpager with a budget of SIZE as the default
+//! pager, stacked in front of the disk pager as a compressed cache. Only programs marked
+//! `devices = true` get the device master port when they look it up.
 //!
 //! Each child gets its own port to the name service (all in one port set), and bootstrap keeps
 //! no send right to it: the port's no-senders notification then says the child is gone
@@ -40,7 +47,7 @@ mod serve {
     use libipc::interface::{Dispatch, Dispatched, Outbox, Replied, Reply};
     use libipc::ipc::{Name, PortSet, ReceiveRight, Received, SendRight, Task};
     use libipc::names::{self, NameError};
-    use libipc::pager::{DEFAULT_PAGER_NAME, PROGRAM_PAGER_NAME};
+    use libipc::pager::{BACKING_STORE_NAME, DEFAULT_PAGER_NAME, PROGRAM_PAGER_NAME};
     use libipc::{println, sys};
 
     /// The name service.
@@ -68,6 +75,7 @@ mod serve {
             type Set = fn(Name, Name) -> Result<(), libipc::abi::KernReturn>;
             let pager: Option<(&str, Set)> = match name.as_str() {
                 DEFAULT_PAGER_NAME => Some(("default pager", sys::host_set_default_pager)),
+                BACKING_STORE_NAME => Some(("backing store", sys::host_set_backing_store)),
                 PROGRAM_PAGER_NAME => Some(("program pager", sys::host_set_program_pager)),
                 _ => None,
             };
@@ -203,8 +211,18 @@ mod serve {
             children: Vec::new(),
             failed_to_start: 0,
         };
-        for &program in programs.iter().filter(|p| p.starts_with(disk_present)) {
-            match start(program, &set) {
+        let zcache = {
+            let mut buffer = [0u8; 32];
+            sys::kernel_option("zcache", &mut buffer)
+                .ok()
+                .and_then(|length| core::str::from_utf8(&buffer[..length]).ok())
+                .and_then(bootstrap::parse_size)
+        };
+        for &program in programs {
+            let Some(argument) = program.start_argument(disk_present, zcache) else {
+                continue;
+            };
+            match start(program, argument, &set) {
                 Ok(child) => bootstrap.children.push(child),
                 Err(error) => {
                     println!("bootstrap: cannot start {}: {error}", program.name);
@@ -221,12 +239,17 @@ mod serve {
         bootstrap.exit_status()
     }
 
-    /// Starts `program` with a send right to a new name-service port of its own.
-    fn start(program: Program, set: &PortSet) -> Result<Child, libipc::abi::KernReturn> {
+    /// Starts `program` with a send right to a new name-service port of its own and `argument`
+    /// as its second start argument.
+    fn start(
+        program: Program,
+        argument: u64,
+        set: &PortSet,
+    ) -> Result<Child, libipc::abi::KernReturn> {
         let port = ReceiveRight::allocate()?;
         set.insert(&port)?;
         let send = port.make_send()?;
-        let task = Task::spawn(program.name, Some(&send), 0)?;
+        let task = Task::spawn(program.name, Some(&send), argument)?;
         // Armed while our own send right still stands, so it fires even if the child has
         // already exited, once we let go of ours below.
         sys::port_request_notification(port.name(), notify::NO_SENDERS, port.name())?;

@@ -47,6 +47,12 @@ pub const GENERATIONS: &[(&str, Case)] = &[
     ),
 ];
 
+/// zpager stacked in front of the disk pager.
+pub const STACKED: &[(&str, Case)] = &[(
+    "zpager_in_front_of_the_disk_keeps_some_and_sends_on_the_rest",
+    zpager_in_front_of_the_disk_keeps_some_and_sends_on_the_rest,
+)];
+
 /// A boot with less swap than memory (`swap=0+8M`).
 pub const FULL: &[(&str, Case)] = &[(
     "a_full_disk_loses_nothing_and_work_resumes",
@@ -589,6 +595,39 @@ fn shared_memory_partly_paged_out_is_copied() -> Result<(), String> {
     check!(
         wrong.is_none(),
         "the shared region's page {wrong:?} lacks the child's writes"
+    );
+    Ok(())
+}
+
+fn zpager_in_front_of_the_disk_keeps_some_and_sends_on_the_rest() -> Result<(), String> {
+    let before = statistics()?;
+    let disk_before = store()?;
+    let pages = 3 * before.free_frames;
+    let base = allocate(pages)?;
+    fill(base, pages, 50);
+    let wrong = first_wrong(base, pages, 50);
+    let after = statistics()?;
+    let disk_after = store()?;
+    deallocate(base, pages)?;
+    if let Some(page) = wrong {
+        return Err(format!("page {page} of {pages} lost its contents"));
+    }
+    let returned = after.returned_pages() - before.returned_pages();
+    let on_disk = disk_after.pages_out - disk_before.pages_out;
+    libipc::println!(
+        "pageout_test: stacked: {returned} pages returned, {on_disk} of them sent on to the \
+         disk, {} read back from it",
+        disk_after.pages_in - disk_before.pages_in
+    );
+    check!(returned >= pages / 2, "only {returned} pages went out");
+    check!(on_disk > 0, "nothing reached the disk behind zpager");
+    check!(
+        on_disk < returned,
+        "zpager kept nothing: all {returned} returned pages went to the disk"
+    );
+    check!(
+        disk_after.pages_in > disk_before.pages_in,
+        "nothing came back from the disk through zpager"
     );
     Ok(())
 }

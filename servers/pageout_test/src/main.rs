@@ -28,7 +28,8 @@ fn main(args: libipc::rt::StartArgs) -> i32 {
     // at 16 MiB (where only a child's memory goes: earlier clusters take everyone's idle
     // pages first), 5
     // segments of two cluster sizes (`swap=0+8M:4,8M+8M:4,16M+8M:2,24M+8M:2`), 7 fork generations
-    // and copies of shared memory while it is paged out.
+    // and copies of shared memory while it is paged out, 8 zpager (2 MiB) stacked in front
+    // of the disk pager.
     match args.arg2 {
         0 => libipc::rt::selftest::run_with_pager(
             host,
@@ -40,6 +41,7 @@ fn main(args: libipc::rt::StartArgs) -> i32 {
         1 => run_with_disk_pager(host, disk::DISK),
         6 => run_with_disk_pager(host, cases::ALL),
         7 => run_with_disk_pager(host, disk::GENERATIONS),
+        8 => libipc::rt::selftest::run_with_stacked_pagers(host, 2 << 20, disk::STACKED),
         2 => run_with_disk_pager(host, disk::FULL),
         3 => run_with_disk_pager(host, disk::WRITE_ERRORS),
         4 => run_with_disk_pager(host, disk::READ_ERRORS),

@@ -19,12 +19,16 @@ use libipc::pager::MAX_CLUSTER_PAGES;
 /// Bytes in a page, as an index.
 const PAGE: usize = PAGE_SIZE as usize;
 
+pub use libipc::pager::STACKED;
+
 /// `PagerError::Failed` codes zpager answers with.
 pub mod failure {
     /// No memory for the pages of a supply.
     pub const NO_MEMORY: u32 = 1;
     /// A stored page did not decompress to a whole page (a bug: it never should).
     pub const CORRUPT: u32 = 2;
+    /// The backing store zpager is stacked in front of failed a request.
+    pub const BACKING: u32 = 3;
 }
 
 /// Why the store did not do what it was asked.
@@ -113,6 +117,11 @@ impl ObjectPages {
     /// Bytes the kept pages take.
     pub fn bytes(&self) -> usize {
         self.bytes
+    }
+
+    /// Whether the store keeps page `page` (an index) of the object.
+    pub fn holds(&self, page: u64) -> bool {
+        self.pages.contains_key(&page)
     }
 
     /// The first page and the number of pages of `[offset, offset + length)`, if that is a
@@ -305,6 +314,15 @@ impl Store {
         Ok(())
     }
 
+    /// Drops the pages `[first, first + count)` of `object` (newer copies went elsewhere).
+    pub fn drop_pages(&mut self, object: &mut ObjectPages, first: u64, count: u64) {
+        for page in first..first + count {
+            if let Some(kept) = object.pages.remove(&page) {
+                self.account(object, &kept, -1);
+            }
+        }
+    }
+
     /// Drops `object`'s pages (the object is gone).
     pub fn remove(&mut self, object: ObjectPages) {
         for kept in object.pages.values() {
@@ -333,6 +351,35 @@ fn copy(bytes: &[u8]) -> Result<Vec<u8>, StoreError> {
         .map_err(|_| StoreError::NoMemory)?;
     copy.extend_from_slice(bytes);
     Ok(copy)
+}
+
+/// Where the pages of a request are, when zpager is stacked in front of a backing store (the
+/// disk pager): zpager keeps what fits its budget, and returns it cannot keep go on to the
+/// backing store.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Route {
+    /// The first `pages` pages of the request are in the store or nowhere (zeros): answer
+    /// from the store. `whole` says no page of the request is in the backing store, so
+    /// "unavailable" may answer for all of it when none holds data.
+    Store { pages: u64, whole: bool },
+    /// The first `pages` pages are in the backing store only: ask it.
+    Backing { pages: u64 },
+}
+
+/// Which part of the request `[first, first + count)` (page indexes, `count` at least 1)
+/// to answer first, and from where: `on_backing(page)` says whether the backing store holds
+/// the newest copy of a page (the store's copy, if any, is newer otherwise).
+pub fn route(first: u64, count: u64, on_backing: impl Fn(u64) -> bool) -> Route {
+    let pages = first..first + count.max(1);
+    if on_backing(first) {
+        let run = pages.take_while(|&page| on_backing(page)).count() as u64;
+        return Route::Backing { pages: run };
+    }
+    let run = pages.clone().take_while(|&page| !on_backing(page)).count() as u64;
+    Route::Store {
+        pages: run,
+        whole: run == count.max(1),
+    }
 }
 
 #[cfg(test)]
@@ -541,5 +588,44 @@ mod tests {
             (1, 0, kept.bytes() as u64)
         );
         assert_eq!(read_back(&mut store, &kept, 0, 1), text_page(1));
+    }
+
+    #[test]
+    fn requests_are_routed_by_where_their_first_pages_are() {
+        let on_disk = |pages: &'static [u64]| move |page: u64| pages.contains(&page);
+        assert_eq!(
+            route(0, 4, on_disk(&[])),
+            Route::Store {
+                pages: 4,
+                whole: true
+            }
+        );
+        assert_eq!(
+            route(0, 4, on_disk(&[2])),
+            Route::Store {
+                pages: 2,
+                whole: false
+            }
+        );
+        assert_eq!(
+            route(4, 4, on_disk(&[4, 5, 7])),
+            Route::Backing { pages: 2 }
+        );
+        assert_eq!(route(8, 1, on_disk(&[8])), Route::Backing { pages: 1 });
+    }
+
+    #[test]
+    fn dropped_pages_leave_the_store_and_its_sums() {
+        let mut store = Store::new(1 << 20).unwrap();
+        let mut object = ObjectPages::new(4 * PAGE_SIZE);
+        let mut data = vec![0u8; 2 * PAGE];
+        data[0] = 7;
+        data[PAGE] = 9;
+        store.put(&mut object, 0, &data, true).unwrap();
+        assert!(object.holds(0) && object.holds(1));
+        store.drop_pages(&mut object, 1, 1);
+        assert!(object.holds(0) && !object.holds(1));
+        assert_eq!(store.statistics().pages, 1);
+        assert_eq!(object.pages(), 1);
     }
 }

@@ -19,16 +19,29 @@ libipc::program!(main);
 
 #[cfg(target_os = "none")]
 mod pager {
-    use hashbrown::HashMap;
+    use hashbrown::{HashMap, HashSet};
+    use libipc::abi::syscall::PAGE_SIZE;
     use libipc::interface::{
-        Dispatch, Dispatched, Outbox, Pages, PortSet, ReceiveRight, Replied, Reply, SendRight,
+        Dispatch, Dispatched, Outbox, Pages, PortSet, ReceiveRight, RemoteError, Replied, Reply,
+        SendRight,
     };
     use libipc::ipc::{Name, Received};
     use libipc::pager::{
         default_pager, memory_object, object_of, Attributes, PagerError, Returned, Supply,
     };
     use libipc::println;
-    use zpager::{failure, ObjectPages, Store, StoreError};
+    use zpager::{failure, route, ObjectPages, Route, Store, StoreError};
+
+    /// The object's counterpart in the backing store, when zpager is stacked in front of one.
+    struct Backing {
+        /// The backing store's memory object (zpager speaks `memory_object` to it as the
+        /// kernel would).
+        object: memory_object::Client,
+        /// Its control port, which zpager holds and the backing store does not use.
+        _control: ReceiveRight,
+        /// Pages whose newest copy is in the backing store.
+        on_backing: HashSet<u64>,
+    }
 
     /// A memory object zpager keeps pages of.
     struct Object {
@@ -38,25 +51,62 @@ mod pager {
         /// Its control port (none for an object mapped with `vm_map` until `init`). Kept for
         /// the object's life, unused for now.
         control: Option<SendRight>,
+        backing: Option<Backing>,
     }
 
-    /// The pager: its port, its objects by port name, and the store.
+    /// The pager: its port, its objects by port name, the store, and the backing store it
+    /// is stacked in front of, if any.
     pub struct Zpager<'a> {
         set: &'a PortSet,
         port: Name,
         objects: HashMap<Name, Object>,
         store: Store,
+        backing_store: Option<default_pager::Client>,
+        /// Returns sent on to the backing store, and their pages.
+        forwarded: (u64, u64),
     }
 
     impl<'a> Zpager<'a> {
-        /// A pager whose default-pager port is `port`, adding objects' ports to `set`.
-        pub fn new(set: &'a PortSet, port: &ReceiveRight, store: Store) -> Self {
+        /// A pager whose default-pager port is `port`, adding objects' ports to `set`; with
+        /// `backing_store`, stacked in front of it.
+        pub fn new(
+            set: &'a PortSet,
+            port: &ReceiveRight,
+            store: Store,
+            backing_store: Option<SendRight>,
+        ) -> Self {
             Zpager {
                 set,
                 port: port.name(),
                 objects: HashMap::new(),
                 store,
+                backing_store: backing_store.map(default_pager::Client::new),
+                forwarded: (0, 0),
             }
+        }
+
+        /// An object of `size` bytes in the backing store, for an object of zpager's; its
+        /// attributes (cluster size) are the ones to give the kernel.
+        fn backing_object(&mut self, size: u64) -> Result<(Backing, Attributes), PagerError> {
+            let failed = |_| PagerError::Failed(failure::NO_MEMORY);
+            let store = self.backing_store.as_mut().ok_or(PagerError::OutOfRange)?;
+            let port = ReceiveRight::allocate().map_err(failed)?;
+            let send = port.make_send().map_err(failed)?;
+            let control = ReceiveRight::allocate().map_err(failed)?;
+            let control_send = control.make_send().map_err(failed)?;
+            let attributes = match store.create(port, &control_send, size) {
+                Ok(attributes) => attributes,
+                Err(RemoteError::Server(error)) => return Err(error),
+                Err(_) => return Err(PagerError::Failed(failure::BACKING)),
+            };
+            Ok((
+                Backing {
+                    object: memory_object::Client::new(send),
+                    _control: control,
+                    on_backing: HashSet::new(),
+                },
+                attributes,
+            ))
         }
     }
 
@@ -71,6 +121,15 @@ mod pager {
             if self.objects.try_reserve(1).is_err() {
                 return reply.err(PagerError::Failed(failure::NO_MEMORY));
             }
+            // Stacked, the object's clusters are the backing store's: a return zpager
+            // cannot keep goes on whole.
+            let (backing, attributes) = match self.backing_store.is_some() {
+                true => match self.backing_object(size) {
+                    Ok((backing, attributes)) => (Some(backing), attributes),
+                    Err(error) => return reply.err(error),
+                },
+                false => (None, Attributes::default()),
+            };
             if let Err(error) = self.set.insert(&object) {
                 return reply.err(PagerError::Failed(error as u32));
             }
@@ -78,9 +137,10 @@ mod pager {
                 pages: ObjectPages::new(size),
                 port: object,
                 control: Some(control),
+                backing,
             };
             self.objects.insert(record.port.name(), record);
-            reply.ok(Attributes::default())
+            reply.ok(attributes)
         }
     }
 
@@ -88,6 +148,7 @@ mod pager {
     struct ObjectServer<'a> {
         object: &'a mut Object,
         store: &'a mut Store,
+        forwarded: &'a mut (u64, u64),
         terminated: bool,
     }
 
@@ -106,22 +167,47 @@ mod pager {
             &mut self,
             offset: u64,
             length: u64,
-            _access: u32,
+            access: u32,
             reply: Reply<'_, Supply, PagerError>,
         ) -> Replied {
-            match self.store.request(&self.object.pages, offset, length) {
-                Ok(true) => {}
-                Ok(false) => return reply.ok(Supply::Unavailable),
-                Err(_) => return reply.err(PagerError::OutOfRange),
-            }
-            let Ok(mut pages) = Pages::allocate(length) else {
+            let (first, count) = (offset / PAGE_SIZE, length / PAGE_SIZE);
+            let routed = match &self.object.backing {
+                Some(backing) => route(first, count, |page| backing.on_backing.contains(&page)),
+                None => Route::Store {
+                    pages: count,
+                    whole: true,
+                },
+            };
+            let pages = match routed {
+                Route::Backing { pages } => {
+                    let backing = self.object.backing.as_mut().expect("routed to it");
+                    return match backing
+                        .object
+                        .data_request(offset, pages * PAGE_SIZE, access)
+                    {
+                        Ok(supply) => reply.ok(supply),
+                        Err(RemoteError::Server(error)) => reply.err(error),
+                        Err(_) => reply.err(PagerError::Failed(failure::BACKING)),
+                    };
+                }
+                Route::Store { whole: true, .. } => {
+                    match self.store.request(&self.object.pages, offset, length) {
+                        Ok(true) => count,
+                        Ok(false) => return reply.ok(Supply::Unavailable),
+                        Err(_) => return reply.err(PagerError::OutOfRange),
+                    }
+                }
+                // The rest is in the backing store: zeros and the store's pages up to it.
+                Route::Store { pages, .. } => pages,
+            };
+            let Ok(mut data) = Pages::allocate(pages * PAGE_SIZE) else {
                 return reply.err(PagerError::Failed(failure::NO_MEMORY));
             };
             match self
                 .store
-                .read(&self.object.pages, offset, pages.as_mut_slice())
+                .read(&self.object.pages, offset, data.as_mut_slice())
             {
-                Ok(()) => reply.ok(Supply::Data(pages)),
+                Ok(()) => reply.ok(Supply::Data(data)),
                 Err(_) => reply.err(PagerError::Failed(failure::CORRUPT)),
             }
         }
@@ -138,16 +224,46 @@ mod pager {
             dirty: bool,
             reply: Reply<'_, Returned, PagerError>,
         ) -> Replied {
+            let (first, count) = (offset / PAGE_SIZE, data.len() / PAGE_SIZE);
             match self
                 .store
                 .put(&mut self.object.pages, offset, data.as_slice(), dirty)
             {
                 // Dropping the pages unmaps them: the memory goes back to the kernel.
                 Ok(()) => {
+                    if let Some(backing) = self.object.backing.as_mut() {
+                        // The store's copy is the newest now.
+                        for page in first..first + count {
+                            backing.on_backing.remove(&page);
+                        }
+                    }
                     drop(data);
                     reply.ok(Returned::Stored)
                 }
                 Err(StoreError::BadRange) => reply.err(PagerError::OutOfRange),
+                // Stacked: what the store cannot keep goes on to the backing store.
+                Err(_) if self.object.backing.is_some() => {
+                    let backing = self.object.backing.as_mut().expect("checked");
+                    if backing.on_backing.try_reserve(count as usize).is_err() {
+                        return reply.ok(Returned::Refused(data));
+                    }
+                    match backing.object.data_return(offset, data, dirty) {
+                        Ok(Returned::Stored) => {
+                            backing.on_backing.extend(first..first + count);
+                            // Older copies in the store must not shadow the newer ones.
+                            self.store.drop_pages(&mut self.object.pages, first, count);
+                            self.forwarded.0 += 1;
+                            self.forwarded.1 += count;
+                            reply.ok(Returned::Stored)
+                        }
+                        // Nothing is lost: the kernel keeps the pages.
+                        Ok(Returned::Refused(pages)) => reply.ok(Returned::Refused(pages)),
+                        Err(error) => {
+                            println!("zpager: the backing store failed a return: {error}");
+                            reply.err(PagerError::Failed(failure::BACKING))
+                        }
+                    }
+                }
                 // Nothing is lost: the kernel keeps the pages.
                 Err(_) => reply.ok(Returned::Refused(data)),
             }
@@ -166,6 +282,7 @@ mod pager {
             let mut server = ObjectServer {
                 object,
                 store: &mut self.store,
+                forwarded: &mut self.forwarded,
                 terminated: false,
             };
             let dispatched = memory_object::dispatch(&mut server, request, outbox);
@@ -179,21 +296,27 @@ mod pager {
     }
 
     impl Zpager<'_> {
-        /// Lets go of `object`: its pages, its port and its control port.
+        /// Lets go of `object`: its pages, its ports, and its backing store object (whose
+        /// pages the backing store frees).
         fn terminate(&mut self, object: Object) {
             let Object {
                 pages,
                 port,
                 control,
+                backing,
             } = object;
             let (held, zero, bytes) = (pages.pages(), pages.zero_pages(), pages.bytes());
             self.store.remove(pages);
             drop((port, control));
+            if let Some(mut backing) = backing {
+                let _ = backing.object.terminate();
+            }
             let s = self.store.statistics();
             println!(
                 "zpager: terminated an object holding {held} pages ({zero} zero) in {bytes} \
                  bytes; now {} objects, {} pages ({} zero) in {} bytes; {} returns of {} \
-                 pages, {} refused; {} requests, {} unavailable, {} pages supplied",
+                 pages, {} refused, {} of {} pages sent on to the backing store; {} requests, \
+                 {} unavailable, {} pages supplied",
                 self.objects.len(),
                 s.pages,
                 s.zero_pages,
@@ -201,6 +324,8 @@ mod pager {
                 s.returns,
                 s.pages_returned,
                 s.refusals,
+                self.forwarded.0,
+                self.forwarded.1,
                 s.requests,
                 s.unavailable,
                 s.pages_supplied
@@ -215,6 +340,15 @@ mod pager {
 fn default_limit() -> usize {
     let free = libipc::sys::vm_statistics().map_or(0, |s| s.free_frames);
     ((free * libipc::abi::syscall::PAGE_SIZE / 16) as usize).max(1 << 20)
+}
+
+/// Waits `ms` milliseconds (a receive on a port nobody sends to, with a timeout).
+#[cfg(target_os = "none")]
+fn sleep_ms(ms: u64) {
+    if let Ok(port) = libipc::interface::ReceiveRight::allocate() {
+        let mut buffer = libipc::ipc::MessageBuffer::new();
+        let _ = libipc::ipc::receive(port.name(), &mut buffer, Some(ms));
+    }
 }
 
 /// Touches `bytes` of heap (then frees them to the allocator, which keeps the pages): the
@@ -245,9 +379,32 @@ fn main(args: libipc::rt::StartArgs) -> i32 {
         println!("zpager: started without a name service");
         return 1;
     };
-    let limit = match args.arg1 {
+    let stacked = args.arg1 & zpager::STACKED != 0;
+    let limit = match args.arg1 & !zpager::STACKED {
         0 => default_limit(),
         bytes => usize::try_from(bytes).unwrap_or(usize::MAX),
+    };
+    // Stacked: the backing store registers (as it starts, maybe after us) under its name.
+    let backing_store = if stacked {
+        let mut found = None;
+        for _ in 0..500 {
+            match names.lookup(libipc::pager::BACKING_STORE_NAME.into()) {
+                Ok(right) => {
+                    found = Some(right);
+                    break;
+                }
+                Err(_) => sleep_ms(10),
+            }
+        }
+        match found {
+            Some(_) => println!(
+                "zpager: a compressed cache of {limit} bytes in front of the backing store"
+            ),
+            None => println!("zpager: no backing store registered; not stacked"),
+        }
+        found
+    } else {
+        None
     };
     let Ok(store) = zpager::Store::new(limit) else {
         println!("zpager: no memory for the store");
@@ -277,7 +434,7 @@ fn main(args: libipc::rt::StartArgs) -> i32 {
     // (the kernel never pages out the default pager's pages). When pageout runs later,
     // zpager must not need more memory than the small reserve the kernel keeps for it.
     prefault_heap(limit);
-    let mut zpager = pager::Zpager::new(&set, &port, store);
+    let mut zpager = pager::Zpager::new(&set, &port, store, backing_store);
     let served = serve(&set, &mut zpager);
     // `names` lives until here: whoever started zpager may take the end of its right to the
     // name service for zpager's end (bootstrap does).
