@@ -417,6 +417,7 @@ impl backing_store::Server for Pager<'_> {
             refused_returns: s.refused_returns(),
             io_errors: s.io_errors(),
             transfers: transfers as u64,
+            operations_by_pages: core::array::from_fn(|i| s.operations_of(i as u32 + 1)),
             segment_clusters_used: core::array::from_fn(|i| {
                 self.segments
                     .get(i)

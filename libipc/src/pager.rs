@@ -325,6 +325,8 @@ pub struct BackingStoreInfo {
     pub transfers: u64,
     /// Clusters in use in each paging segment (in the order they were configured).
     pub segment_clusters_used: [u64; 8],
+    /// Device operations by the pages they moved: `[n - 1]` of n pages (`[7]`: 8 or more).
+    pub operations_by_pages: [u64; 8],
 }
 
 #[cfg(any(test, feature = "runtime"))]
