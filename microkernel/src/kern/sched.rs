@@ -146,7 +146,10 @@ impl Kernel {
 
 fn shut_down(kernel: &Kernel) -> ! {
     let status = kernel.init_status.unwrap_or(0);
-    kprintln!("all tasks have exited (init status {status}); shutting down");
+    kprintln!(
+        "all tasks have exited (init status {}); shutting down",
+        status as i64
+    );
     arch::exit_qemu(if status == 0 {
         ExitCode::Success
     } else {

@@ -131,7 +131,7 @@ impl AddressSpace {
                 break;
             }
             if let Some(frame) = o.resident_page(at) {
-                if o.kind() == ObjectKind::Pager {
+                if o.kind() == ObjectKind::Pager || o.has_default_pager() {
                     note_prefetch_used(frame);
                 }
                 found = Some((object, frame));

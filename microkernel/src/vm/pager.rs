@@ -62,6 +62,12 @@ fn timeout() -> u64 {
     TIMEOUT_TICKS.load(Ordering::Relaxed)
 }
 
+/// How long a thread waits for the default pager (timer ticks: 60 s). The default pager is
+/// trusted (VM-privileged) and its death is seen at once, so a long wait means a busy disk
+/// (a deep queue on a slow or throttled one), not a silent pager: a heavy load slows down
+/// rather than ending tasks with memory errors.
+const DEFAULT_PAGER_TIMEOUT_TICKS: u64 = 6000;
+
 fn now() -> u64 {
     crate::arch::percpu::current().ticks()
 }
@@ -535,6 +541,11 @@ impl Kernel {
             .pagers
             .get_mut(&object)
             .ok_or(FaultError::MemoryError)?;
+        let wait_limit = if link.default_pager {
+            timeout().max(DEFAULT_PAGER_TIMEOUT_TICKS)
+        } else {
+            timeout()
+        };
         link.waiters.push_back(&mut self.threads, thread);
         // A blocked receiver switching to this wait drops its receive deadline.
         self.timers.remove(&mut self.threads, thread);
@@ -557,7 +568,7 @@ impl Kernel {
                 offset,
                 resume,
             },
-            Some(now() + timeout()),
+            Some(now() + wait_limit),
         );
         if served {
             // The page is back already: the thread goes on at once (and faults it in).
