@@ -1,15 +1,14 @@
 //! The default pager's server: the memory-object protocol on one side, the disk's device port
 //! on the other, and the library's cluster maps and segments between them.
 
-use alloc::collections::VecDeque;
 use alloc::format;
 use alloc::string::String;
 use alloc::vec::Vec;
 use hashbrown::HashMap;
 
 use ::default_pager::{
-    parse_config, plan_read, plan_write, DeviceRun, ObjectMap, PlanError, ReadRun, Segments,
-    Statistics, PAGE_SIZE,
+    parse_config, plan_read, plan_write, DeviceRun, InFlight, ObjectMap, PlanError, ReadRun,
+    Segments, Statistics, Tag, PAGE_SIZE,
 };
 use libipc::device::device as disk_port;
 use libipc::device::{device_master, DeviceError, Written, DEVICE_MASTER_NAME, FIRST_DISK};
@@ -28,6 +27,10 @@ use libipc::println;
 /// Device transfers the pager keeps in flight at most (each has a reply port of its own);
 /// more wait in a queue.
 const MAX_IN_FLIGHT: usize = 64;
+
+/// Transfers waiting for a reply port at most; a return beyond is refused (the kernel keeps
+/// its pages), a request answered with an error.
+const MAX_QUEUED: usize = 1024;
 
 /// The pager's error codes in `PagerError::Failed`.
 pub mod failure {
@@ -89,9 +92,11 @@ pub struct Pager<'a> {
     /// Reply ports for device transfers, each in the set; `free` lists the idle ones.
     reply_ports: Vec<ReceiveRight>,
     by_reply_port: HashMap<Name, usize>,
-    free: Vec<usize>,
-    in_flight: Vec<Option<Transfer>>,
-    queued: VecDeque<Queued>,
+    free: heapless::Vec<usize, MAX_IN_FLIGHT>,
+    /// The transfers in flight, each under the tag its reply port's slot records.
+    in_flight: InFlight<Transfer, MAX_IN_FLIGHT>,
+    slot_tags: [Option<Tag>; MAX_IN_FLIGHT],
+    queued: heapless::Deque<Queued, MAX_QUEUED>,
     statistics: Statistics,
     /// Set while returns are refused because every segment is full (said once on the
     /// console, and again when space comes back).
@@ -136,7 +141,10 @@ impl<'a> Pager<'a> {
     /// Sends `queued` to the disk now if a reply port is idle, else queues it.
     fn start(&mut self, queued: Queued) {
         let Some(slot) = self.free.pop() else {
-            self.queued.push_back(queued);
+            if let Err(refused) = self.queued.push_back(queued) {
+                // Fixed room, full: the transfer is refused (nothing is lost).
+                self.transfer_refused(refused);
+            }
             return;
         };
         let reply_port = self.reply_ports[slot].name();
@@ -151,13 +159,41 @@ impl<'a> Pager<'a> {
             (Transfer::Write { .. }, None) => unreachable!("a write carries its pages"),
         };
         match sent {
-            Ok(()) => self.in_flight[slot] = Some(transfer),
+            Ok(()) => match self.in_flight.insert(transfer) {
+                Ok(tag) => self.slot_tags[slot] = Some(tag),
+                // A free slot means a free entry: the table has a slot's capacity.
+                Err(_) => unreachable!("more transfers in flight than reply ports"),
+            },
             Err(error) => {
                 // The kernel's device port always takes a request; failing to send one means
                 // the kernel refused the message itself.
                 println!("default_pager: cannot send a device request: {error:?}");
-                self.free.push(slot);
+                let _ = self.free.push(slot);
                 self.transfer_failed(transfer, None);
+            }
+        }
+    }
+
+    /// A transfer the pager has no room to queue: a write's return is refused (the kernel
+    /// keeps the pages; the cluster's place is given back if it was new), a read answered
+    /// with an error.
+    fn transfer_refused(&mut self, queued: Queued) {
+        let Queued { transfer, pages } = queued;
+        match transfer {
+            Transfer::Write { object, run, reply } => {
+                if let Some(o) = self.objects.get_mut(&object) {
+                    let _ = o.map.cancel_write(run.object_pages(), &mut self.segments);
+                }
+                self.statistics.record_refused_return();
+                let _ = match pages {
+                    Some(pages) => reply.send(Ok(Returned::Refused(pages))),
+                    None => reply.send(Err(PagerError::Failed(failure::NO_MEMORY))),
+                };
+                self.write_ended(object);
+            }
+            Transfer::Read { object, reply, .. } => {
+                let _ = reply.send(Err(PagerError::Failed(failure::NO_MEMORY)));
+                self.object_transfers_ended(object);
             }
         }
     }
@@ -206,10 +242,14 @@ impl<'a> Pager<'a> {
 
     /// A device reply on reply port `slot`.
     fn device_reply(&mut self, slot: usize, reply: &Received<'_>) {
-        let Some(transfer) = self.in_flight[slot].take() else {
+        let Some(transfer) = self.slot_tags[slot]
+            .take()
+            .and_then(|tag| self.in_flight.remove(tag))
+        else {
             return;
         };
-        self.free.push(slot);
+        // The slot was taken from the list: there is room to give it back.
+        let _ = self.free.push(slot);
         match transfer {
             Transfer::Write {
                 object,
@@ -403,7 +443,7 @@ impl backing_store::Server for Pager<'_> {
     fn info(&mut self, reply: Reply<'_, BackingStoreInfo, PagerError>) -> Replied {
         self.statistics.record_segments(&self.segments);
         let s = &self.statistics;
-        let transfers = self.in_flight.iter().filter(|t| t.is_some()).count() + self.queued.len();
+        let transfers = self.in_flight.len() + self.queued.len();
         reply.ok(BackingStoreInfo {
             objects: self.objects.len() as u64,
             clusters_total: self.segments.total_clusters(),
@@ -412,6 +452,8 @@ impl backing_store::Server for Pager<'_> {
             cluster_pages: u64::from(self.cluster_pages),
             pages_in: s.pages_in(),
             pages_out: s.pages_out(),
+            clusters_in: s.clusters_in(),
+            clusters_out: s.clusters_out(),
             device_reads: s.device_reads(),
             device_writes: s.device_writes(),
             refused_returns: s.refused_returns(),
@@ -699,8 +741,9 @@ pub fn main(args: libipc::rt::StartArgs) -> i32 {
         reply_ports,
         by_reply_port,
         free: (0..MAX_IN_FLIGHT).rev().collect(),
-        in_flight: (0..MAX_IN_FLIGHT).map(|_| None).collect(),
-        queued: VecDeque::new(),
+        in_flight: InFlight::new(),
+        slot_tags: [None; MAX_IN_FLIGHT],
+        queued: heapless::Deque::new(),
         statistics: Statistics::new(),
         full: false,
     };

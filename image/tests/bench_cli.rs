@@ -19,8 +19,8 @@ fn refused_with(args: &[&str], expected: &str) {
 
 #[test]
 fn bad_suite_names_are_refused() {
-    refused_with(&["IPC"], "lower-case letters, digits and `_`");
-    refused_with(&["a=b"], "lower-case letters, digits and `_`");
+    refused_with(&["IPC"], "lower-case letters, digits, `_` and `-`");
+    refused_with(&["a=b"], "lower-case letters, digits, `_` and `-`");
 }
 
 #[test]

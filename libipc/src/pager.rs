@@ -311,9 +311,11 @@ pub struct BackingStoreInfo {
     pub clusters_peak: u64,
     /// Pages of a cluster.
     pub cluster_pages: u64,
-    /// Pages read back (paged in) and written out (paged out).
+    /// Pages read back (paged in) and written out (paged out), and the clusters they were in.
     pub pages_in: u64,
     pub pages_out: u64,
+    pub clusters_in: u64,
+    pub clusters_out: u64,
     /// Device operations it asked for.
     pub device_reads: u64,
     pub device_writes: u64,

@@ -2,8 +2,8 @@
 //! runs as the first task with a 64 MiB disk and reads and writes it through `libipc::device`
 //! (status, round trips of 1 to 64 pages, requests in flight, every refusal); then with a
 //! disk that fails some requests (`--disk-fault`), with a slow one (requests wait for room in
-//! the ring), and with none (it says so and runs nothing). And, ignored for now, with little
-//! memory: pages read from the disk paged out to zpager and back (see the test's note).
+//! the ring), and with none (it says so and runs nothing). And with little memory: pages read
+//! from the disk paged out to zpager and back.
 
 use std::time::Duration;
 
@@ -127,17 +127,11 @@ fn device_test_without_a_disk_says_so() {
     }
 }
 
-/// Ignored: the kernel pages out too eagerly for it. The pageout daemon bounds the pages in
-/// flight to a pager per object (`RETURNS_IN_FLIGHT`) but not in all, and counts only free
-/// frames toward its target; every read is an object of its own, so it sends nearly all
-/// memory to zpager at once (3584 pages for 72 objects in a 23 MiB machine), the kernel's
-/// reserve runs out, zpager cannot get a frame to take them and is ended after the 10 s
-/// memory wait. Counting the pages in flight toward the target (`free + in flight <
-/// target` in `Kernel::pageout`) makes it pass in about 2 s: 40 MiB read, every page out
-/// and back, nothing wrong.
+/// Pages read from the disk are ordinary memory: paged out (to zpager) and back. Every read
+/// is an object of its own; this once sent nearly all memory to zpager at once (the pageout
+/// daemon counted only free frames toward its target), until pages in flight to pagers
+/// counted too.
 #[test]
-#[ignore = "pageout sends nearly all memory to zpager when it is spread over many objects; \
-            see the comment"]
 fn pages_read_from_the_disk_are_paged_out_and_back() {
     let mut opts = direct_options_with_disk("init=device_test init_arg=3 mem=32M", DISK_MIB);
     opts.timeout = Some(Duration::from_secs(60));

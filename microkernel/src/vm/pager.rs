@@ -825,7 +825,6 @@ impl Kernel {
         let r = link.returns.remove(i);
         link.in_flight -= ((r.end - r.start) / PAGE_SIZE) as u32;
         count_in_flight((r.end - r.start) / PAGE_SIZE, true);
-        release_object(&mut self.objects, r.transit);
         let answer =
             Incoming::new(parts.body, parts.complex).and_then(|mut incoming| {
                 match incoming.take::<u8>()? {
@@ -834,7 +833,7 @@ impl Kernel {
                 }
             });
         match answer {
-            Some(returned_tag::STORED) => {}
+            Some(returned_tag::STORED) => release_object(&mut self.objects, r.transit),
             Some(returned_tag::REFUSED) => match first_region(parts.memory) {
                 Some(copy) if copy.size == r.end - r.start => {
                     count(&statistics::RETURNS_REFUSED);
@@ -851,18 +850,26 @@ impl Kernel {
                         );
                     }
                     self.reinstall_dirty(object, r.start, copy);
+                    release_object(&mut self.objects, r.transit);
                 }
                 other => {
                     count(&statistics::PAGER_REJECTS);
                     if let Some(copy) = other {
                         copy.release(&mut self.objects);
                     }
-                    log::error!("vm: a pager refused returned pages without giving them back");
+                    log::warn!("vm: a pager refused returned pages without giving them back; kept");
+                    self.take_back_return(object, r);
                 }
             },
             _ => {
+                // An error, or an answer that makes no sense: the pages were not stored, and
+                // the kernel's reference to them puts them back, dirty.
                 count(&statistics::PAGER_REJECTS);
-                log::error!("vm: a pager failed a return of pages at {:#x}", r.start);
+                log::warn!(
+                    "vm: a pager failed a return of pages at {:#x}; kept",
+                    r.start
+                );
+                self.take_back_return(object, r);
             }
         }
         self.wake_page_waiters(object, Some(r.start..r.end));
