@@ -269,7 +269,7 @@ impl<'a> Pager<'a> {
                     Ok(Written::Failed(error, pages)) => {
                         // Said once, then every hundredth time: a failing disk is retried
                         // every second.
-                        if self.statistics.io_errors() % 100 == 0 {
+                        if self.statistics.io_errors().is_multiple_of(100) {
                             println!(
                                 "default_pager: writing {} pages at disk offset {:#x} failed: \
                                  {error:?}; the return is refused, the kernel keeps the pages \
@@ -607,22 +607,6 @@ fn swap_option() -> Option<String> {
         .map(String::from)
 }
 
-/// Touches `bytes` of heap (then frees them to the allocator, which keeps the pages), so the
-/// maps grow into memory already resident and the pager needs no memory it cannot get.
-fn prefault_heap(bytes: usize) {
-    let mut block: Vec<u8> = Vec::new();
-    if block.try_reserve_exact(bytes).is_err() {
-        println!("default_pager: could not take {bytes} bytes of memory at start");
-        return;
-    }
-    let base = block.as_mut_ptr();
-    for offset in (0..bytes).step_by(PAGE_SIZE as usize) {
-        // SAFETY: `offset` is inside the block's reserved capacity; writing a byte there
-        // (volatile, so it happens) faults the page in.
-        unsafe { core::ptr::write_volatile(base.add(offset), 0) };
-    }
-}
-
 pub fn main(args: libipc::rt::StartArgs) -> i32 {
     let Some(mut names) = libipc::names::Client::from_start_args(&args) else {
         println!("default_pager: started without a name service");
@@ -709,7 +693,9 @@ pub fn main(args: libipc::rt::StartArgs) -> i32 {
     }
     // The maps' memory is taken now, while memory is plentiful, and kept (the kernel never
     // pages out the default pager's pages).
-    prefault_heap(1 << 20);
+    if !libipc::rt::heap::prefault(1 << 20) {
+        println!("default_pager: could not take 1 MiB of memory at start");
+    }
     // Second start argument 1: behind zpager, stacked in front as a compressed cache (it
     // sends on what it cannot keep), so registered as the backing store, not the default
     // pager.

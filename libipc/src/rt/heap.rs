@@ -132,3 +132,20 @@ unsafe impl GlobalAlloc for GlobalHeap {
         }
     }
 }
+
+/// Touches `bytes` of heap, then frees them to the allocator, which keeps the pages: a server
+/// that must not need memory later (a pager, when memory is short) takes it at start-up.
+/// `false` if the heap could not give that much.
+pub fn prefault(bytes: usize) -> bool {
+    let mut block: alloc::vec::Vec<u8> = alloc::vec::Vec::new();
+    if block.try_reserve_exact(bytes).is_err() {
+        return false;
+    }
+    let base = block.as_mut_ptr();
+    for offset in (0..bytes).step_by(crate::abi::syscall::PAGE_SIZE as usize) {
+        // SAFETY: `offset` is inside the block's reserved capacity; writing a byte there
+        // (volatile, so it happens) faults the page in.
+        unsafe { core::ptr::write_volatile(base.add(offset), 0) };
+    }
+    true
+}

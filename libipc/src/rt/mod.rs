@@ -91,3 +91,12 @@ macro_rules! program {
         static __LIBIPC_HEAP: $crate::rt::heap::GlobalHeap = $crate::rt::heap::GlobalHeap;
     };
 }
+
+/// Waits `ms` milliseconds: a receive, with that timeout, on a port nobody sends to.
+#[cfg(all(feature = "runtime", target_os = "none"))]
+pub fn sleep_ms(ms: u64) {
+    if let Ok(port) = crate::interface::ReceiveRight::allocate() {
+        let mut buffer = crate::ipc::MessageBuffer::new();
+        let _ = crate::ipc::receive(port.name(), &mut buffer, Some(ms));
+    }
+}

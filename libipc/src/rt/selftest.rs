@@ -76,12 +76,8 @@ pub fn pager_port() -> Option<crate::ipc::Name> {
 pub fn run_with_disk_pager(host: u32, cases: &[(&str, Case)]) -> i32 {
     use crate::device::DEVICE_MASTER_NAME;
     use crate::pager::DEFAULT_PAGER_NAME;
-    let master = match crate::sys::host_device_master(host) {
-        Ok(master) => crate::ipc::SendRight::from_raw(master),
-        Err(e) => {
-            crate::println!("selftest: no device master port: {e}");
-            return 1;
-        }
+    let Some(master) = device_master(host) else {
+        return 1;
     };
     let answers = [(DEVICE_MASTER_NAME, &master)];
     let (pager, port) = match crate::names::spawn_registered_answering(
@@ -117,12 +113,8 @@ pub fn run_with_stacked_pagers(host: u32, cache_bytes: u64, cases: &[(&str, Case
     use crate::device::DEVICE_MASTER_NAME;
     use crate::names::spawn_registered_answering;
     use crate::pager::{BACKING_STORE_NAME, DEFAULT_PAGER_NAME, STACKED};
-    let master = match crate::sys::host_device_master(host) {
-        Ok(master) => crate::ipc::SendRight::from_raw(master),
-        Err(e) => {
-            crate::println!("selftest: no device master port: {e}");
-            return 1;
-        }
+    let Some(master) = device_master(host) else {
+        return 1;
     };
     let answers = [(DEVICE_MASTER_NAME, &master)];
     let (disk, disk_port) =
@@ -163,4 +155,30 @@ pub fn run_with_stacked_pagers(host: u32, cache_bytes: u64, cases: &[(&str, Case
     let failed = run(cases);
     let _ = (cache.terminate(), disk.terminate());
     failed
+}
+
+/// A send right to the device master port, from the host port (said on the console if not).
+#[cfg(target_os = "none")]
+fn device_master(host: u32) -> Option<crate::ipc::SendRight> {
+    match crate::sys::host_device_master(host) {
+        Ok(master) => Some(crate::ipc::SendRight::from_raw(master)),
+        Err(e) => {
+            crate::println!("selftest: no device master port: {e}");
+            None
+        }
+    }
+}
+
+/// The counters of the disk pager the suite started ([`pager_port`]).
+#[cfg(target_os = "none")]
+pub fn backing_store_info() -> Result<crate::pager::BackingStoreInfo, String> {
+    use crate::pager::backing_store;
+    let port = pager_port().ok_or_else(|| String::from("no disk default pager"))?;
+    // The suite's right, borrowed for the call and kept afterwards.
+    let mut client = backing_store::Client::new(crate::ipc::SendRight::from_raw(port));
+    let info = client
+        .info()
+        .map_err(|e| alloc::format!("backing_store.info: {e}"));
+    let _ = client.into_transport().into_server().into_raw();
+    info
 }

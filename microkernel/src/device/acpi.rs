@@ -59,7 +59,7 @@ pub fn find_ecam(memory: &impl PhysicalMemory, rsdp: u64) -> Result<EcamWindow, 
     };
     let header: [u8; SDT_HEADER] = read_array(memory, root);
     let length = u32::from_le_bytes(header[4..8].try_into().expect("4")) as usize;
-    if length < SDT_HEADER || length > 64 * 1024 {
+    if !(SDT_HEADER..=64 * 1024).contains(&length) {
         return Err(AcpiError::BadRootTable);
     }
     for i in 0..(length - SDT_HEADER) / entry_size {

@@ -18,7 +18,7 @@ mod virtio_blk;
 
 use alloc::collections::VecDeque;
 use alloc::vec::Vec;
-use libipc::device::{DeviceError, DeviceStatus, MAX_TRANSFER};
+use libipc::device::{DeviceError, DeviceStatus};
 
 /// The interrupt vector devices signal completions on.
 pub const DEVICE_VECTOR: u8 = 0x40;
@@ -128,6 +128,12 @@ pub struct Devices<T> {
 
 /// The names of the disks, in probe order.
 const DISK_NAMES: [&str; 4] = ["disk0", "disk1", "disk2", "disk3"];
+
+impl<T> Default for Devices<T> {
+    fn default() -> Self {
+        Devices::new()
+    }
+}
 
 impl<T> Devices<T> {
     /// No devices (until [`probe`](Devices::probe)).
@@ -400,7 +406,8 @@ impl<T> Devices<T> {
                 size: driver.capacity_bytes(),
                 block_size: SECTOR_SIZE as u32,
                 read_only: driver.read_only(),
-                max_transfer: MAX_TRANSFER.min(driver.max_pages() as u64 * PAGE_SIZE),
+                max_transfer: libipc::device::MAX_TRANSFER
+                    .min(driver.max_pages() as u64 * PAGE_SIZE),
             };
             if !driver.interrupts() {
                 POLLED.store(true, core::sync::atomic::Ordering::Relaxed);
@@ -429,6 +436,7 @@ impl<T> Devices<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use libipc::device::MAX_TRANSFER;
 
     fn disk(size: u64) -> DeviceStatus {
         DeviceStatus {

@@ -4,8 +4,9 @@
 use alloc::format;
 use alloc::string::String;
 use libipc::abi::syscall::{VmStatistics, VM_ANYWHERE};
-use libipc::interface::SendRight;
-use libipc::pager::{backing_store, BackingStoreInfo};
+
+use libipc::pager::BackingStoreInfo;
+use libipc::rt::sleep_ms;
 use libipc::sys;
 
 pub const PAGE: u64 = 4096;
@@ -17,16 +18,9 @@ pub fn statistics() -> Result<VmStatistics, String> {
     sys::vm_statistics().map_err(|e| format!("vm_statistics: {e}"))
 }
 
-/// The default pager's counters (its cluster size among them).
+/// The default pager's counters.
 pub fn store() -> Result<BackingStoreInfo, String> {
-    let port = libipc::rt::selftest::pager_port().ok_or("no disk default pager")?;
-    // The suite's right, borrowed for the call and kept afterwards.
-    let mut client = backing_store::Client::new(SendRight::from_raw(port));
-    let info = client
-        .info()
-        .map_err(|e| format!("backing_store.info: {e}"));
-    let _ = client.into_transport().into_server().into_raw();
-    info
+    libipc::rt::selftest::backing_store_info()
 }
 
 pub fn allocate(pages: u64) -> Result<u64, String> {
@@ -82,15 +76,6 @@ pub fn settle() -> Result<(), String> {
         "the disk is still busy after {SETTLE_LIMIT_MS} ms: {} transfers in flight",
         store()?.transfers
     ))
-}
-
-/// Sleeps `ms` milliseconds of guest time.
-pub fn sleep_ms(ms: u64) {
-    // A receive on a port nobody sends to, with a timeout: the kernel's sleep.
-    if let Ok(port) = libipc::interface::ReceiveRight::allocate() {
-        let mut buffer = libipc::ipc::MessageBuffer::new();
-        let _ = libipc::ipc::receive(port.name(), &mut buffer, Some(ms));
-    }
 }
 
 /// The time-stamp counter: under QEMU's `-icount shift=0` it counts guest instructions.

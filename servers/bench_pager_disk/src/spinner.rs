@@ -17,7 +17,8 @@ use alloc::string::String;
 use libipc::abi::syscall::VM_INHERIT_SHARE;
 use libipc::sys::{self, Forked};
 
-use crate::paging::{allocate, deallocate, sleep_ms, timestamp, PAGE};
+use crate::paging::{allocate, deallocate, timestamp, PAGE};
+use libipc::rt::sleep_ms;
 
 /// Words of the shared page: set by the benchmark to end the spinner; its turns so far.
 const STOP: u64 = 0;

@@ -196,7 +196,7 @@ pub fn copied_memory_is_written_and_kept() -> Result<(), String> {
 /// The offset, length and seed of in-flight request `i` from `base`: sizes from 1 to 16
 /// pages, each in its own 64 KiB, some only sector-aligned.
 fn in_flight_request(base: u64, i: usize) -> (u64, u64, u64) {
-    let offset = base + i as u64 * (16 * PAGE) + if i % 5 == 0 { 512 } else { 0 };
+    let offset = base + i as u64 * (16 * PAGE) + if i.is_multiple_of(5) { 512 } else { 0 };
     let pages = 1 + (i as u64 * 7) % 15;
     (offset, pages * PAGE, 5000 + i as u64)
 }

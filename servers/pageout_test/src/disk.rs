@@ -6,8 +6,9 @@
 use alloc::format;
 use alloc::string::String;
 use libipc::abi::syscall::{VmStatistics, VM_ANYWHERE, VM_INHERIT_SHARE};
-use libipc::interface::SendRight;
-use libipc::pager::{backing_store, BackingStoreInfo};
+
+use libipc::pager::BackingStoreInfo;
+use libipc::rt::sleep_ms;
 use libipc::sys;
 
 use crate::cases::Case;
@@ -82,14 +83,7 @@ fn statistics() -> Result<VmStatistics, String> {
 
 /// The default pager's counters.
 fn store() -> Result<BackingStoreInfo, String> {
-    let port = libipc::rt::selftest::pager_port().ok_or("no default pager")?;
-    // The suite's right, borrowed for the call and kept afterwards.
-    let mut client = backing_store::Client::new(SendRight::from_raw(port));
-    let info = client
-        .info()
-        .map_err(|e| format!("backing_store.info: {e}"));
-    let _ = client.into_transport().into_server().into_raw();
-    info
+    libipc::rt::selftest::backing_store_info()
 }
 
 /// The word `word` of page `page` in a fill with `seed`: every word differs.
@@ -143,14 +137,6 @@ fn wait_for_clusters(clusters: u64) -> Result<BackingStoreInfo, String> {
         "the pager still holds {} clusters, not {clusters} or fewer",
         info.clusters_used
     ))
-}
-
-fn sleep_ms(ms: u64) {
-    // A receive on a port nobody sends to, with a timeout: the kernel's sleep.
-    if let Ok(port) = libipc::interface::ReceiveRight::allocate() {
-        let mut buffer = libipc::ipc::MessageBuffer::new();
-        let _ = libipc::ipc::receive(port.name(), &mut buffer, Some(ms));
-    }
 }
 
 fn four_times_memory_through_the_disk() -> Result<(), String> {

@@ -342,33 +342,6 @@ fn default_limit() -> usize {
     ((free * libipc::abi::syscall::PAGE_SIZE / 16) as usize).max(1 << 20)
 }
 
-/// Waits `ms` milliseconds (a receive on a port nobody sends to, with a timeout).
-#[cfg(target_os = "none")]
-fn sleep_ms(ms: u64) {
-    if let Ok(port) = libipc::interface::ReceiveRight::allocate() {
-        let mut buffer = libipc::ipc::MessageBuffer::new();
-        let _ = libipc::ipc::receive(port.name(), &mut buffer, Some(ms));
-    }
-}
-
-/// Touches `bytes` of heap (then frees them to the allocator, which keeps the pages): the
-/// store and its tables grow into memory already resident.
-#[cfg(target_os = "none")]
-fn prefault_heap(bytes: usize) {
-    let mut block: alloc::vec::Vec<u8> = alloc::vec::Vec::new();
-    if block.try_reserve_exact(bytes).is_err() {
-        libipc::println!("zpager: could not take {bytes} bytes of memory at start");
-        return;
-    }
-    let page = libipc::abi::syscall::PAGE_SIZE as usize;
-    let base = block.as_mut_ptr();
-    for offset in (0..bytes).step_by(page) {
-        // SAFETY: `offset` is inside the block's reserved capacity; writing a byte there
-        // (volatile, so it happens) faults the page in.
-        unsafe { core::ptr::write_volatile(base.add(offset), 0) };
-    }
-}
-
 #[cfg(target_os = "none")]
 fn main(args: libipc::rt::StartArgs) -> i32 {
     use libipc::interface::{serve, PortSet, ReceiveRight};
@@ -393,7 +366,7 @@ fn main(args: libipc::rt::StartArgs) -> i32 {
                     found = Some(right);
                     break;
                 }
-                Err(_) => sleep_ms(10),
+                Err(_) => libipc::rt::sleep_ms(10),
             }
         }
         match found {
@@ -433,7 +406,9 @@ fn main(args: libipc::rt::StartArgs) -> i32 {
     // wait for this): the store's memory is taken now, while memory is plentiful, and kept
     // (the kernel never pages out the default pager's pages). When pageout runs later,
     // zpager must not need more memory than the small reserve the kernel keeps for it.
-    prefault_heap(limit);
+    if !libipc::rt::heap::prefault(limit) {
+        println!("zpager: could not take {limit} bytes of memory at start");
+    }
     let mut zpager = pager::Zpager::new(&set, &port, store, backing_store);
     let served = serve(&set, &mut zpager);
     // `names` lives until here: whoever started zpager may take the end of its right to the
