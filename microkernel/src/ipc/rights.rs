@@ -360,32 +360,32 @@ impl Kernel {
 
     /// Releases everything a dying task's space held.
     pub fn drain_space(&mut self, task: TaskId) {
-        let mut entries: Vec<(PortName, Entry<PortId, PortSetId>)> = Vec::new();
         let Some(t) = self.tasks.get_mut(task) else {
             return;
         };
+        // The space leaves the task first; each entry is released as it is taken, so the
+        // teardown needs no memory (a list of the entries could not be had with the heap
+        // full, and every entry left out of it would leak: issue 17's B1).
         let mut space = core::mem::replace(&mut t.ipc, Space::new(0));
-        space.drain(|name, entry| {
-            if entries.try_reserve(1).is_ok() {
-                entries.push((name, entry));
-            }
-        });
-        for (_, entry) in entries {
-            match entry.object {
-                Object::Port(port) => {
-                    if entry.rights.contains(Rights::SEND) {
-                        self.release_send_right(port);
-                    }
-                    if entry.rights.contains(Rights::SEND_ONCE) {
-                        self.release(CarriedRight::SendOnce(port));
-                    }
-                    if entry.rights.contains(Rights::RECEIVE) {
-                        self.destroy_port(port);
-                    }
+        space.drain(|_, entry| self.release_entry(entry));
+    }
+
+    /// Releases what a task's space entry held (the task is going).
+    fn release_entry(&mut self, entry: Entry<PortId, PortSetId>) {
+        match entry.object {
+            Object::Port(port) => {
+                if entry.rights.contains(Rights::SEND) {
+                    self.release_send_right(port);
                 }
-                Object::PortSet(set) => self.destroy_port_set(set),
-                Object::Dead => {}
+                if entry.rights.contains(Rights::SEND_ONCE) {
+                    self.release(CarriedRight::SendOnce(port));
+                }
+                if entry.rights.contains(Rights::RECEIVE) {
+                    self.destroy_port(port);
+                }
             }
+            Object::PortSet(set) => self.destroy_port_set(set),
+            Object::Dead => {}
         }
     }
 
