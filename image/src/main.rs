@@ -219,6 +219,7 @@ fn run(args: RunArgs) -> Result<ExitCode> {
     let profile = Profile::from_debug_flag(args.debug);
     let cmdline = image::cmdline::join(&args.kernel_args)?;
     let disk = args.disk.disk()?;
+    install_missing_tools()?;
     let (media, built) = if args.iso {
         let (iso, built) = make_iso(profile, &args.kernel_args)?;
         let media = Media::Iso {
@@ -275,6 +276,7 @@ fn bench(args: BenchArgs) -> Result<ExitCode> {
     if args.timeout == 0 {
         bail!("--timeout must be at least 1 second: a benchmark always runs with a timeout");
     }
+    install_missing_tools()?;
     let code = image::bench::run(&BenchOptions {
         suite: args.suite,
         icount: args.icount,
@@ -285,6 +287,15 @@ fn bench(args: BenchArgs) -> Result<ExitCode> {
         disk: args.disk.disk()?,
     })?;
     Ok(ExitCode::from(code))
+}
+
+/// What `run` and `bench` need on a fresh machine, as `test` does: missing QEMU (and the ISO
+/// tools) installed with apt-get when running as root, or the exact command to run.
+fn install_missing_tools() -> Result<()> {
+    if let SetupOutcome::Installed(packages) = tools::setup()? {
+        eprintln!("setup: installed {}", packages.join(" "));
+    }
+    Ok(())
 }
 
 fn setup() -> Result<()> {
