@@ -22,6 +22,14 @@ use libipc::device::{ids, written_tag, DeviceError};
 /// The longest device name `open` reads.
 const MAX_NAME: usize = 32;
 
+/// What the kernel keeps with a device transfer until it finishes: the reply right, and for
+/// a write from borrowed frames the memory they belong to (released when written, given
+/// back if the write fails).
+pub struct DeviceTag {
+    reply: CarriedRight,
+    borrowed: Option<MapCopy>,
+}
+
 /// What the reply to a request carries besides its values.
 enum Carry {
     Nothing,
@@ -172,9 +180,13 @@ impl Kernel {
                 }
             }
         }
-        if let Err((reply, frames)) = self.devices.start(device, false, sector, frames, reply) {
+        let tag = DeviceTag {
+            reply,
+            borrowed: None,
+        };
+        if let Err((tag, frames)) = self.devices.start(device, false, sector, frames, tag) {
             free_frames(frames);
-            self.device_error(reply, ids::READ, DeviceError::NoMemory);
+            self.device_error(tag.reply, ids::READ, DeviceError::NoMemory);
         }
     }
 
@@ -189,6 +201,20 @@ impl Kernel {
             Ok(sector) => sector,
             Err(error) => return self.write_failed(reply, error, Carry::Memory(copy)),
         };
+        // Pages in transit (a return the default pager passes on to the disk) are written
+        // where they are; others are taken out of the message's memory, or copied.
+        if let Some(frames) = transit::borrow_frames(&self.objects, &copy) {
+            let tag = DeviceTag {
+                reply,
+                borrowed: Some(copy),
+            };
+            if let Err((tag, _)) = self.devices.start(device, true, sector, frames, tag) {
+                let DeviceTag { reply, borrowed } = tag;
+                let copy = borrowed.expect("borrowed above");
+                self.write_failed(reply, DeviceError::NoMemory, Carry::Memory(copy));
+            }
+            return;
+        }
         let frames = match transit::take_frames(&mut self.objects, copy) {
             Ok(frames) => frames,
             Err((copy, why)) => {
@@ -199,15 +225,19 @@ impl Kernel {
                 return self.write_failed(reply, error, Carry::Memory(copy));
             }
         };
-        if let Err((reply, frames)) = self.devices.start(device, true, sector, frames, reply) {
-            self.write_failed_frames(reply, DeviceError::NoMemory, frames);
+        let tag = DeviceTag {
+            reply,
+            borrowed: None,
+        };
+        if let Err((tag, frames)) = self.devices.start(device, true, sector, frames, tag) {
+            self.write_failed_frames(tag.reply, DeviceError::NoMemory, frames);
         }
     }
 
     /// Replies to the transfers the devices have finished (called on the way out of the
     /// kernel after a device interrupt).
     pub fn device_work(&mut self) {
-        let mut finished: Vec<Finished<CarriedRight>> = Vec::new();
+        let mut finished: Vec<Finished<DeviceTag>> = Vec::new();
         // Room for every transfer that can finish now, first: without it the finished ones
         // stay with the devices until the next try (at the next kernel exit).
         if finished.try_reserve(self.devices.in_flight()).is_err() {
@@ -216,32 +246,45 @@ impl Kernel {
         }
         self.devices.finish(|f| finished.push(f));
         for f in finished {
-            match (f.write, f.ok) {
-                (false, true) => match transit::from_frames(&mut self.objects, f.frames) {
+            let DeviceTag { reply, borrowed } = f.tag;
+            match (f.write, f.ok, borrowed) {
+                (false, true, _) => match transit::from_frames(&mut self.objects, f.frames) {
                     Ok(copy) => {
-                        self.device_reply(f.tag, ids::READ, &status::OK, Carry::Memory(copy))
+                        self.device_reply(reply, ids::READ, &status::OK, Carry::Memory(copy))
                     }
                     Err(frames) => {
                         free_frames(frames);
-                        self.device_error(f.tag, ids::READ, DeviceError::NoMemory);
+                        self.device_error(reply, ids::READ, DeviceError::NoMemory);
                     }
                 },
-                (false, false) => {
+                (false, false, _) => {
                     free_frames(f.frames);
-                    self.device_error(f.tag, ids::READ, DeviceError::Io);
+                    self.device_error(reply, ids::READ, DeviceError::Io);
                 }
-                (true, true) => {
+                // Borrowed frames belong to the message's memory: it goes, or goes back.
+                (true, true, Some(copy)) => {
+                    copy.release(&mut self.objects);
+                    self.write_done(reply);
+                }
+                (true, false, Some(copy)) => {
+                    self.write_failed(reply, DeviceError::Io, Carry::Memory(copy))
+                }
+                (true, true, None) => {
                     free_frames(f.frames);
-                    self.device_reply(
-                        f.tag,
-                        ids::WRITE,
-                        &(status::OK, written_tag::DONE),
-                        Carry::Nothing,
-                    );
+                    self.write_done(reply);
                 }
-                (true, false) => self.write_failed_frames(f.tag, DeviceError::Io, f.frames),
+                (true, false, None) => self.write_failed_frames(reply, DeviceError::Io, f.frames),
             }
         }
+    }
+
+    fn write_done(&mut self, reply: CarriedRight) {
+        self.device_reply(
+            reply,
+            ids::WRITE,
+            &(status::OK, written_tag::DONE),
+            Carry::Nothing,
+        );
     }
 
     /// Answers a write that did not happen with its pages (from their frames).

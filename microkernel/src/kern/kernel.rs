@@ -56,8 +56,8 @@ pub struct Kernel {
     /// `pageout=whole` on the command line).
     pub(crate) pageout_whole_clusters: bool,
     /// The devices the kernel drives; a finished transfer's tag is the reply right of the
-    /// request that started it.
-    pub(crate) devices: crate::device::Devices<crate::ipc::message::CarriedRight>,
+    /// request that started it (and, for a write from borrowed frames, their memory).
+    pub(crate) devices: crate::device::Devices<crate::ipc::device_port::DeviceTag>,
     /// The device master port (`device_master.open`) and each device's port, by index.
     pub(crate) device_master: Option<PortId>,
     pub(crate) device_ports: Vec<PortId>,

@@ -35,6 +35,31 @@ fn find_page(objects: &Table<VmObject>, object: ObjectId, offset: u64) -> Option
     }
 }
 
+/// The frames of `copy`'s pages, in address order, for a device to write from while the
+/// caller keeps `copy` (so its objects keep the frames), if every page is resident and on
+/// none of the pageout daemon's queues (pages in transit: a return on its way through a
+/// pager, which the kernel still refers to). `None` if a page is not so; or no memory for
+/// the list. Nothing is copied or moved: the device reads the pages where they are.
+pub fn borrow_frames(objects: &Table<VmObject>, copy: &MapCopy) -> Option<Vec<u64>> {
+    let mut frames = Vec::new();
+    frames
+        .try_reserve_exact((copy.size / PAGE_SIZE) as usize)
+        .ok()?;
+    for entry in &copy.entries {
+        for address in (entry.start..entry.end).step_by(PAGE_SIZE as usize) {
+            let offset = entry.offset + (address - entry.start);
+            let (_, frame) = find_page(objects, entry.object, offset)?;
+            let managed = kernel_space::with_mappings(|m| m.owner(frame / PAGE_SIZE).is_some())
+                .unwrap_or(true);
+            if managed {
+                return None;
+            }
+            frames.push(frame);
+        }
+    }
+    Some(frames)
+}
+
 /// Takes the frames of `copy`'s pages, in address order, for a device to write from, and
 /// lets go of the copy. A page in an object that only this copy refers to moves out of it
 /// (no copy is made); any other (shared, or read through to a backing object) is copied
