@@ -100,3 +100,14 @@ pub fn sleep_ms(ms: u64) {
         let _ = crate::ipc::receive(port.name(), &mut buffer, Some(ms));
     }
 }
+
+/// The first task's arguments, the kernel's `args=A,B,...` option split at commas (empty
+/// when not given), copied into `buffer`.
+#[cfg(all(feature = "runtime", target_os = "none"))]
+pub fn first_task_args(buffer: &mut [u8; 256]) -> impl Iterator<Item = &str> {
+    let length = crate::sys::kernel_option("args", buffer).unwrap_or(0);
+    core::str::from_utf8(&buffer[..length])
+        .unwrap_or("")
+        .split(',')
+        .filter(|a| !a.is_empty())
+}

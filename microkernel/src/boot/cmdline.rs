@@ -109,6 +109,7 @@ enum Key {
     Pageout,
     Swap,
     Zcache,
+    Args,
 }
 
 impl Key {
@@ -124,6 +125,7 @@ impl Key {
             "pageout" => Some(Key::Pageout),
             "swap" => Some(Key::Swap),
             "zcache" => Some(Key::Zcache),
+            "args" => Some(Key::Args),
             _ => None,
         }
     }
@@ -150,6 +152,7 @@ pub struct CommandLine<'a> {
     pageout_whole_clusters: bool,
     swap: Option<&'a str>,
     zcache: Option<&'a str>,
+    args: Option<&'a str>,
     seen: u16,
     problems: [Option<Problem<'a>>; MAX_PROBLEMS],
     stored: usize,
@@ -169,6 +172,7 @@ pub fn parse(line: &str) -> CommandLine<'_> {
         pageout_whole_clusters: false,
         swap: None,
         zcache: None,
+        args: None,
         seen: 0,
         problems: [None; MAX_PROBLEMS],
         stored: 0,
@@ -238,6 +242,12 @@ impl<'a> CommandLine<'a> {
         self.zcache
     }
 
+    /// `args=A,B,...`: arguments for the first task, which reads them with `KernelOption`
+    /// (`libipc::rt::first_task_args`), e.g. `init=sheeptest args=4,4M,1`.
+    pub fn args(&self) -> Option<&'a str> {
+        self.args
+    }
+
     /// The problems found, in command-line order (the first `MAX_PROBLEMS` of them).
     pub fn problems(&self) -> impl Iterator<Item = &Problem<'a>> {
         self.problems.iter().flatten()
@@ -291,6 +301,11 @@ impl<'a> CommandLine<'a> {
             }
             Key::Swap => Err("at most 256 bytes"),
             Key::Zcache => parse_size(value).map(|_| self.zcache = Some(value)),
+            Key::Args if value.len() <= MAX_PROGRAM_OPTION => {
+                self.args = Some(value);
+                Ok(())
+            }
+            Key::Args => Err("at most 256 bytes"),
             Key::PagerTimeout => match value.parse::<u64>() {
                 Ok(ms) if ms > 0 => {
                     self.pager_timeout_ms = Some(ms);
@@ -456,6 +471,7 @@ mod tests {
         assert_eq!(parse(&long).swap(), None);
         assert_eq!(parse(&long).problems().count(), 1);
         assert_eq!(parse("zcache=4M").zcache(), Some("4M"));
+        assert_eq!(parse("init=sheeptest args=4,4M,1").args(), Some("4,4M,1"));
         assert_eq!(parse("zcache=lots").zcache(), None);
         assert_eq!(parse("zcache=lots").problems().count(), 1);
     }

@@ -65,6 +65,8 @@ pub struct Kernel {
     pub(crate) backing_store: Option<TaskId>,
     /// The `zcache=` option, for bootstrap (`KernelOption`).
     pub(crate) zcache_option: Option<String>,
+    /// The `args=` option, for the first task (`KernelOption`).
+    pub(crate) args_option: Option<String>,
     /// The `swap=` option, for the default pager (`KernelOption`).
     pub(crate) swap_option: Option<String>,
 }
@@ -123,6 +125,7 @@ impl Kernel {
             swap_option: None,
             backing_store: None,
             zcache_option: None,
+            args_option: None,
         }
     }
 

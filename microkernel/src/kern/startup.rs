@@ -178,6 +178,7 @@ fn kernel_main(mut boot: BootInfo) -> ! {
     kernel.pageout_whole_clusters = options.pageout_whole_clusters();
     kernel.swap_option = options.swap().map(alloc::string::String::from);
     kernel.zcache_option = options.zcache().map(alloc::string::String::from);
+    kernel.args_option = options.args().map(alloc::string::String::from);
     kernel.devices.probe(boot.rsdp(), timer.apic_id);
     if kernel.make_device_ports().is_err() {
         panic!("no kernel memory for the device ports at start-up");

@@ -302,6 +302,7 @@ fn kernel_option(kernel: &mut Kernel, thread: ThreadId, a: [u64; 6]) -> Outcome 
     let value = match &*name {
         b"swap" => kernel.swap_option.as_deref(),
         b"zcache" => kernel.zcache_option.as_deref(),
+        b"args" => kernel.args_option.as_deref(),
         _ => None,
     };
     let Some(value) = value else {
