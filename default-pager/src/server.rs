@@ -733,6 +733,8 @@ pub fn main(args: libipc::rt::StartArgs) -> i32 {
         statistics: Statistics::new(),
         full: false,
     };
+    // Paging waits on this pager: it runs before ordinary threads when it has work.
+    let _ = libipc::sys::thread_set_priority(libipc::abi::syscall::PAGER_PRIORITY);
     let served = serve(&set, &mut pager);
     drop(names);
     match served {

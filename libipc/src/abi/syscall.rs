@@ -208,6 +208,9 @@ pub const HOST_BYTES_PER_TASK: u64 = 7;
 /// The highest thread priority; new threads start at [`DEFAULT_PRIORITY`].
 pub const MAX_PRIORITY: u64 = 63;
 pub const DEFAULT_PRIORITY: u64 = 31;
+/// The priority default pagers run at: above ordinary threads, so that a pager woken by its
+/// disk or by the kernel's pageout runs at once (memory comes back sooner under load).
+pub const PAGER_PRIORITY: u64 = DEFAULT_PRIORITY + 8;
 
 /// Pages the kernel heap holds (in use or cached for reuse).
 pub const HOST_HEAP_PAGES: u64 = 8;

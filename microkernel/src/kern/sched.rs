@@ -69,11 +69,21 @@ impl Kernel {
         }
     }
 
-    /// The thread to run next: the current one if it still runs, else the first of the
-    /// highest ready priority.
+    /// The thread to run next: the current one if it still runs and nothing of a higher
+    /// priority is ready (a thread woken at a higher priority, such as a pager whose disk
+    /// has answered, runs at once rather than at the end of the current quantum), else the
+    /// first of the highest ready priority.
     fn pick_next(&mut self) -> Option<ThreadId> {
         if let Some(current) = self.current {
-            return Some(current);
+            let priority = self.threads.get(current).map(|t| t.priority);
+            let higher = self
+                .run_queues
+                .highest()
+                .is_some_and(|p| priority.is_some_and(|mine| p > mine));
+            if !higher {
+                return Some(current);
+            }
+            self.yield_current();
         }
         let (next, _) = self.run_queues.dequeue(&mut self.threads)?;
         if let Some(t) = self.threads.get_mut(next) {

@@ -410,6 +410,8 @@ fn main(args: libipc::rt::StartArgs) -> i32 {
         println!("zpager: could not take {limit} bytes of memory at start");
     }
     let mut zpager = pager::Zpager::new(&set, &port, store, backing_store);
+    // Paging waits on this pager: it runs before ordinary threads when it has work.
+    let _ = libipc::sys::thread_set_priority(libipc::abi::syscall::PAGER_PRIORITY);
     let served = serve(&set, &mut zpager);
     // `names` lives until here: whoever started zpager may take the end of its right to the
     // name service for zpager's end (bootstrap does).
