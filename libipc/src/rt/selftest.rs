@@ -1,5 +1,6 @@
 //! In-guest test suites: runs named cases and reports them in the guest report protocol
-//! (`ktest <name> ok` / `ktest <name> FAILED: why`, then `N passed, M failed`).
+//! (`ktest <name> ok` / `ktest <name> FAILED: why`, then `N passed, M failed`), and the
+//! helpers that run a suite, or any work, with a default pager started for it.
 
 use alloc::string::String;
 
@@ -40,6 +41,20 @@ pub fn run_with_pager(
     set: fn(u32, u32) -> Result<(), crate::abi::KernReturn>,
     cases: &[(&str, Case)],
 ) -> i32 {
+    with_pager(host, program, name, set, || run(cases))
+}
+
+/// Runs `work` (its result is the exit status) with pager `program` started and made the
+/// kernel's pager as [`run_with_pager`] does, and ends the pager afterwards. Reports a
+/// failure to start it and returns 1 without running `work`.
+#[cfg(target_os = "none")]
+pub fn with_pager(
+    host: u32,
+    program: &str,
+    name: &str,
+    set: fn(u32, u32) -> Result<(), crate::abi::KernReturn>,
+    work: impl FnOnce() -> i32,
+) -> i32 {
     let (pager, port) = match crate::names::spawn_registered(program, name, 5000) {
         Ok(started) => started,
         Err(e) => {
@@ -52,9 +67,9 @@ pub fn run_with_pager(
         let _ = pager.terminate();
         return 1;
     }
-    let failed = run(cases);
+    let status = work();
     let _ = pager.terminate();
-    failed
+    status
 }
 
 /// The port of the pager [`run_with_disk_pager`] started (0 before), for cases that ask it
@@ -74,6 +89,15 @@ pub fn pager_port() -> Option<crate::ipc::Name> {
 /// returns 1.
 #[cfg(target_os = "none")]
 pub fn run_with_disk_pager(host: u32, cases: &[(&str, Case)]) -> i32 {
+    with_disk_pager(host, || run(cases))
+}
+
+/// Runs `work` (its result is the exit status) with the disk default pager started and made
+/// the kernel's default pager as [`run_with_disk_pager`] does ([`pager_port`] is its port
+/// meanwhile), and ends the pager afterwards. Reports a failure to start it and returns 1
+/// without running `work`.
+#[cfg(target_os = "none")]
+pub fn with_disk_pager(host: u32, work: impl FnOnce() -> i32) -> i32 {
     use crate::device::DEVICE_MASTER_NAME;
     use crate::pager::DEFAULT_PAGER_NAME;
     let Some(master) = device_master(host) else {
@@ -99,9 +123,9 @@ pub fn run_with_disk_pager(host: u32, cases: &[(&str, Case)]) -> i32 {
         return 1;
     }
     PAGER.store(port.name(), core::sync::atomic::Ordering::Relaxed);
-    let failed = run(cases);
+    let status = work();
     let _ = pager.terminate();
-    failed
+    status
 }
 
 /// Runs `cases` with zpager (a budget of `cache_bytes`) stacked in front of the disk pager
