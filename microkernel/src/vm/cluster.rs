@@ -31,11 +31,41 @@ pub fn request_range(
     size: u64,
     absent: impl Fn(u64) -> bool,
 ) -> Range<u64> {
+    run_around(offset, window(offset, strategy), cluster_pages, size, absent)
+}
+
+/// [`request_range`] for memory the default pager holds, whose pages went out a cluster at
+/// a time and lie together on its disk: reading the rest of the run costs no more device
+/// operations than reading the faulting page, so under the normal strategy the request is
+/// the whole run of absent pages around the faulting page in its cluster (OSF's clustered
+/// page-in). Other strategies keep their windows: the task said how it reads.
+pub fn default_pager_request_range(
+    offset: u64,
+    strategy: Strategy,
+    cluster_pages: u32,
+    size: u64,
+    absent: impl Fn(u64) -> bool,
+) -> Range<u64> {
+    let window = match strategy {
+        Strategy::Normal => 0..u64::MAX,
+        other => window(offset, other),
+    };
+    run_around(offset, window, cluster_pages, size, absent)
+}
+
+/// The run of absent pages around the faulting page at `offset`, inside its cluster and
+/// `window`.
+fn run_around(
+    offset: u64,
+    window: Range<u64>,
+    cluster_pages: u32,
+    size: u64,
+    absent: impl Fn(u64) -> bool,
+) -> Range<u64> {
     debug_assert!(offset.is_multiple_of(PAGE_SIZE) && offset < size);
     let cluster = u64::from(cluster_pages.max(1)) * PAGE_SIZE;
     let cluster_start = offset - offset % cluster;
     let cluster_end = (cluster_start + cluster).min(size.next_multiple_of(PAGE_SIZE));
-    let window = window(offset, strategy);
     let low = window.start.max(cluster_start);
     let high = window.end.min(cluster_end);
     let mut start = offset;
@@ -118,5 +148,35 @@ mod tests {
         ] {
             assert_eq!(pages(request_range(3 * P, s, 1, 8 * P, all_absent)), (3, 4));
         }
+    }
+
+    #[test]
+    fn default_pager_memory_comes_in_whole_runs_of_its_cluster() {
+        let all = |_| true;
+        // Normal: the whole cluster, either side of the faulting page.
+        assert_eq!(
+            pages(default_pager_request_range(5 * P, Strategy::Normal, 4, 64 * P, all)),
+            (4, 8)
+        );
+        // Only pages the pager holds and nobody asked for: the run stops at the others.
+        let held = |o: u64| o != 4 * P;
+        assert_eq!(
+            pages(default_pager_request_range(6 * P, Strategy::Normal, 4, 64 * P, held)),
+            (5, 8)
+        );
+        // The other strategies keep their windows.
+        assert_eq!(
+            pages(default_pager_request_range(5 * P, Strategy::Random, 4, 64 * P, all)),
+            (5, 6)
+        );
+        assert_eq!(
+            pages(default_pager_request_range(5 * P, Strategy::Reverse, 4, 64 * P, all)),
+            (4, 6)
+        );
+        // A user pager's object under the normal strategy: one page ahead, as before.
+        assert_eq!(
+            pages(request_range(5 * P, Strategy::Normal, 4, 64 * P, all)),
+            (5, 7)
+        );
     }
 }

@@ -10,7 +10,7 @@
 //! stack and fault again when woken; a system call that touched the page is restarted.
 
 use super::address_space::{take_frames, Arrived, FaultError, MapCopy, ObjectId};
-use super::cluster::request_range;
+use super::cluster::{default_pager_request_range, request_range};
 use super::kernel_space::{self, phys_to_virt};
 use super::map::{Protection, Strategy, PAGE_SIZE};
 use super::object::{ObjectKind, VmObject};
@@ -594,12 +594,17 @@ impl Kernel {
         // Pages absent from the object and its pager's hands: for a default-pager object,
         // only those the pager holds.
         let anonymous = o.kind() == ObjectKind::Anonymous;
-        let range = request_range(offset, strategy, link.cluster_pages, size, |at| {
+        let absent = |at| {
             !o.has_page(at)
                 && link.pending_at(at).is_none()
                 && !link.returning(at)
                 && (!anonymous || o.is_paged_out(at))
-        });
+        };
+        let range = if anonymous {
+            default_pager_request_range(offset, strategy, link.cluster_pages, size, absent)
+        } else {
+            request_range(offset, strategy, link.cluster_pages, size, absent)
+        };
         let port = link.port;
         let reply = self
             .pager_reply_port(object, range.start, ReplyKind::Data)
