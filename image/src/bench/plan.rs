@@ -15,6 +15,8 @@ use super::Measurement;
 /// A suite that needs more than one plain boot.
 struct Special {
     suite: &'static str,
+    /// The program, when it is not `bench_<suite>` (a workload that reports its own figures).
+    program: Option<&'static str>,
     /// Kernel arguments every boot gets unless the user gives the same key.
     defaults: &'static [&'static str],
     /// One boot each: a label (naming its serial log) and its own kernel arguments, whose
@@ -24,19 +26,34 @@ struct Special {
     needs_disk: bool,
 }
 
-const SPECIALS: &[Special] = &[Special {
-    suite: "pager-disk",
-    // Four times the memory is about 100 MiB to scan: tens of seconds under TCG.
-    defaults: &["mem=32M"],
-    // The default layout (no `swap=`) has clusters of 4 pages.
-    boots: &[
-        ("cluster1", &["swap=1"]),
-        ("cluster2", &["swap=2"]),
-        ("cluster4", &[]),
-        ("cluster8", &["swap=8"]),
-    ],
-    needs_disk: true,
-}];
+const SPECIALS: &[Special] = &[
+    Special {
+        suite: "pager-disk",
+        program: None,
+        // Four times the memory is about 100 MiB to scan: tens of seconds under TCG.
+        defaults: &["mem=32M"],
+        // The default layout (no `swap=`) has clusters of 4 pages.
+        boots: &[
+            ("cluster1", &["swap=1"]),
+            ("cluster2", &["swap=2"]),
+            ("cluster4", &[]),
+            ("cluster8", &["swap=8"]),
+        ],
+        needs_disk: true,
+    },
+    // Seed 004's sheeptest: the paper's setting (4 x 4 MiB in 16 MiB) and a larger one
+    // (4 x 64 MiB in 256 MiB); the program names its figures by the run.
+    Special {
+        suite: "sheeptest",
+        program: Some("sheeptest"),
+        defaults: &[],
+        boots: &[
+            ("4x4m", &["args=4,4M,1", "mem=16M"]),
+            ("4x64m", &["args=4,64M,1", "mem=256M"]),
+        ],
+        needs_disk: true,
+    },
+];
 
 /// How a suite runs.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -88,12 +105,16 @@ fn key(arg: &str) -> &str {
 /// The boots of `suite` with the user's kernel arguments `user_args`; `has_disk` says whether
 /// the run attaches a disk.
 pub fn of(suite: &str, user_args: &[String], has_disk: bool) -> Result<Plan> {
-    let program = program_name(suite)?;
+    let special = SPECIALS.iter().find(|s| s.suite == suite);
+    let program = match special.and_then(|s| s.program) {
+        Some(program) => program.to_string(),
+        None => program_name(suite)?,
+    };
     if let Some(arg) = user_args.iter().find(|a| key(a) == "init") {
         bail!("kernel argument {arg}: `bench` chooses init= itself (init={program})");
     }
     let mut common = vec![format!("init={program}")];
-    let Some(special) = SPECIALS.iter().find(|s| s.suite == suite) else {
+    let Some(special) = special else {
         common.extend(user_args.iter().cloned());
         let boots = vec![PlannedBoot {
             label: None,
@@ -276,5 +297,21 @@ mod tests {
         let twice =
             merge(vec![vec![figure("a.one", "1")], vec![figure("a.one", "2")]]).unwrap_err();
         assert!(twice.contains("a.one"), "{twice}");
+    }
+
+    #[test]
+    fn sheeptest_runs_itself_in_the_papers_setting_and_a_larger_one() {
+        let plan = of("sheeptest", &[], true).unwrap();
+        assert_eq!(plan.program, "sheeptest");
+        let boots: Vec<_> = plan.boots.iter().map(|b| b.args.clone()).collect();
+        assert_eq!(
+            boots,
+            [
+                args(&["init=sheeptest", "args=4,4M,1", "mem=16M"]),
+                args(&["init=sheeptest", "args=4,64M,1", "mem=256M"]),
+            ]
+        );
+        assert!(of("sheeptest", &[], false).is_err());
+        assert!(of("sheeptest", &args(&["mem=32M"]), true).is_err());
     }
 }

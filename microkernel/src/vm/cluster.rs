@@ -31,7 +31,13 @@ pub fn request_range(
     size: u64,
     absent: impl Fn(u64) -> bool,
 ) -> Range<u64> {
-    run_around(offset, window(offset, strategy), cluster_pages, size, absent)
+    run_around(
+        offset,
+        window(offset, strategy),
+        cluster_pages,
+        size,
+        absent,
+    )
 }
 
 /// [`request_range`] for memory the default pager holds, whose pages went out a cluster at
@@ -155,22 +161,46 @@ mod tests {
         let all = |_| true;
         // Normal: the whole cluster, either side of the faulting page.
         assert_eq!(
-            pages(default_pager_request_range(5 * P, Strategy::Normal, 4, 64 * P, all)),
+            pages(default_pager_request_range(
+                5 * P,
+                Strategy::Normal,
+                4,
+                64 * P,
+                all
+            )),
             (4, 8)
         );
         // Only pages the pager holds and nobody asked for: the run stops at the others.
         let held = |o: u64| o != 4 * P;
         assert_eq!(
-            pages(default_pager_request_range(6 * P, Strategy::Normal, 4, 64 * P, held)),
+            pages(default_pager_request_range(
+                6 * P,
+                Strategy::Normal,
+                4,
+                64 * P,
+                held
+            )),
             (5, 8)
         );
         // The other strategies keep their windows.
         assert_eq!(
-            pages(default_pager_request_range(5 * P, Strategy::Random, 4, 64 * P, all)),
+            pages(default_pager_request_range(
+                5 * P,
+                Strategy::Random,
+                4,
+                64 * P,
+                all
+            )),
             (5, 6)
         );
         assert_eq!(
-            pages(default_pager_request_range(5 * P, Strategy::Reverse, 4, 64 * P, all)),
+            pages(default_pager_request_range(
+                5 * P,
+                Strategy::Reverse,
+                4,
+                64 * P,
+                all
+            )),
             (4, 6)
         );
         // A user pager's object under the normal strategy: one page ahead, as before.

@@ -2,6 +2,8 @@
 //! worker's memory holds, and the fill and the checks of that memory in either direction.
 #![cfg_attr(not(test), no_std)]
 
+extern crate alloc;
+
 use core::fmt;
 
 /// Bytes in a page.
@@ -50,6 +52,17 @@ impl Params {
     /// Rounds of scans, each forward then backward.
     pub fn rounds(&self) -> u32 {
         self.rounds
+    }
+
+    /// The run's name in its figures (lower case, as metric names are): processes `x` size,
+    /// e.g. `4x4m` (`k` when the size is not whole MiB).
+    pub fn label(&self) -> alloc::string::String {
+        let bytes = self.bytes();
+        if bytes.is_multiple_of(1 << 20) {
+            alloc::format!("{}x{}m", self.processes, bytes >> 20)
+        } else {
+            alloc::format!("{}x{}k", self.processes, bytes >> 10)
+        }
     }
 }
 
@@ -398,5 +411,13 @@ mod tests {
         assert_eq!((backward.page, backward.offset), (1, PAGE - 8));
         let other = filled(2, 3);
         assert_eq!(check(&other, 4, Direction::Forward).unwrap().page, 0);
+    }
+
+    #[test]
+    fn a_run_is_named_by_its_processes_and_size() {
+        let named = |args: &[&str]| parse(args.iter().copied()).unwrap().label();
+        assert_eq!(named(&["4", "4M"]), "4x4m");
+        assert_eq!(named(&["2", "1536K"]), "2x1536k");
+        assert_eq!(named(&[]), "4x4m");
     }
 }

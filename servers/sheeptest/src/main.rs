@@ -212,6 +212,7 @@ mod workload {
             &after,
             ticks_after - ticks_before,
             tsc_after - tsc_before,
+            &params.label(),
         );
         if failed {
             println!("sheeptest: FAILED");
@@ -262,7 +263,9 @@ mod workload {
 
     /// The report lines of a run that took `ticks` host ticks and `cycles` TSC cycles, from
     /// the kernel's counters before and after.
-    fn report(before: &VmStatistics, after: &VmStatistics, ticks: u64, cycles: u64) {
+    /// The run's figures; `label` names the run in the `bench` lines (`sheeptest.<metric>.
+    /// <label>`), so a suite of several runs keeps them apart.
+    fn report(before: &VmStatistics, after: &VmStatistics, ticks: u64, cycles: u64, label: &str) {
         let delta = |f: fn(&VmStatistics) -> u64| f(after).wrapping_sub(f(before));
         let elapsed = Seconds(ticks);
         println!(
@@ -316,9 +319,9 @@ mod workload {
             delta(|s| s.memory_errors),
         );
         println!("sheeptest: swapper events: none (no task swapper yet)");
-        println!("bench sheeptest.instructions {cycles} instructions");
-        println!("bench sheeptest.disk_ops {disk_ops} operations");
-        println!("bench sheeptest.elapsed_s {elapsed} s");
+        println!("bench sheeptest.instructions.{label} {cycles} instructions");
+        println!("bench sheeptest.disk_ops.{label} {disk_ops} operations");
+        println!("bench sheeptest.elapsed_s.{label} {elapsed} s");
     }
 
     /// Host ticks shown as seconds with two decimals.
