@@ -25,7 +25,7 @@ fn sheeptest(name: &str, args: &str) -> u64 {
     run.expect_line_starting_with("sheeptest: swapper events: ", "the swapper events");
     run.expect_line_containing(&["sheeptest: passed: "], "the verdict");
     for metric in ["instructions", "disk_ops", "elapsed_s"] {
-        let prefix = format!("bench sheeptest.{metric} ");
+        let prefix = format!("bench sheeptest.{metric}.");
         run.expect_line_starting_with(&prefix, "a bench figure");
     }
     let line = run.expect_line_starting_with("sheeptest: pageouts ", "the pageouts");
