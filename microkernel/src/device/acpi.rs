@@ -73,7 +73,10 @@ pub fn find_ecam(memory: &impl PhysicalMemory, rsdp: u64) -> Result<EcamWindow, 
         if &signature[..4] != b"MCFG" {
             continue;
         }
-        let length = u32::from_le_bytes(signature[4..8].try_into().expect("4")) as usize;
+        // A table's length as firmware says, bounded: a damaged one cannot send the scan on
+        // for gigabytes.
+        let length =
+            (u32::from_le_bytes(signature[4..8].try_into().expect("4")) as usize).min(64 * 1024);
         // Header, 8 reserved bytes, then 16-byte entries.
         let entries = length.saturating_sub(SDT_HEADER + 8) / 16;
         for e in 0..entries {
