@@ -38,7 +38,7 @@ pub fn run_with_pager(
     host: u32,
     program: &str,
     name: &str,
-    set: fn(u32, u32) -> Result<(), crate::abi::KernReturn>,
+    set: SetPager,
     cases: &[(&str, Case)],
 ) -> i32 {
     with_pager(host, program, name, set, || run(cases))
@@ -52,24 +52,49 @@ pub fn with_pager(
     host: u32,
     program: &str,
     name: &str,
-    set: fn(u32, u32) -> Result<(), crate::abi::KernReturn>,
+    set: SetPager,
     work: impl FnOnce() -> i32,
 ) -> i32 {
-    let (pager, port) = match crate::names::spawn_registered(program, name, 5000) {
-        Ok(started) => started,
-        Err(e) => {
-            crate::println!("selftest: starting {program}: {e}");
-            return 1;
-        }
-    };
-    if let Err(e) = set(host, port.name()) {
-        crate::println!("selftest: making {program} the kernel's pager: {e}");
-        let _ = pager.terminate();
+    let Some((pager, _)) = start_pager(host, program, name, &[], 0, set) else {
         return 1;
-    }
+    };
     let status = work();
     let _ = pager.terminate();
     status
+}
+
+/// A function that makes a port a kernel pager of some kind through the host port
+/// (`sys::host_set_default_pager`, `host_set_program_pager`, `host_set_backing_store`).
+#[cfg(target_os = "none")]
+type SetPager = fn(u32, u32) -> Result<(), crate::abi::KernReturn>;
+
+/// Starts boot-archive program `program` (its second start argument `argument`), answers
+/// its lookups of the names in `answers`, waits for it to register under `name`, and makes
+/// its port the kernel's with `set(host, port)`. `None` (said on the console, the program
+/// ended) if a step fails.
+#[cfg(target_os = "none")]
+fn start_pager(
+    host: u32,
+    program: &str,
+    name: &str,
+    answers: &[(&str, &crate::ipc::SendRight)],
+    argument: u64,
+    set: SetPager,
+) -> Option<(crate::ipc::Task, crate::ipc::SendRight)> {
+    let started = crate::names::spawn_registered_answering(program, name, 5000, answers, argument);
+    let (pager, port) = match started {
+        Ok(started) => started,
+        Err(e) => {
+            crate::println!("selftest: starting {program}: {e}");
+            return None;
+        }
+    };
+    if let Err(e) = set(host, port.name()) {
+        crate::println!("selftest: making {program} the kernel's {name}: {e}");
+        let _ = pager.terminate();
+        return None;
+    }
+    Some((pager, port))
 }
 
 /// The port of the pager [`run_with_disk_pager`] started (0 before), for cases that ask it
@@ -104,24 +129,12 @@ pub fn with_disk_pager(host: u32, work: impl FnOnce() -> i32) -> i32 {
         return 1;
     };
     let answers = [(DEVICE_MASTER_NAME, &master)];
-    let (pager, port) = match crate::names::spawn_registered_answering(
-        "default_pager",
-        DEFAULT_PAGER_NAME,
-        5000,
-        &answers,
-        0,
-    ) {
-        Ok(started) => started,
-        Err(e) => {
-            crate::println!("selftest: starting default_pager: {e}");
-            return 1;
-        }
-    };
-    if let Err(e) = crate::sys::host_set_default_pager(host, port.name()) {
-        crate::println!("selftest: making default_pager the default pager: {e}");
-        let _ = pager.terminate();
+    let set = crate::sys::host_set_default_pager;
+    let Some((pager, port)) =
+        start_pager(host, "default_pager", DEFAULT_PAGER_NAME, &answers, 0, set)
+    else {
         return 1;
-    }
+    };
     PAGER.store(port.name(), core::sync::atomic::Ordering::Relaxed);
     let status = work();
     let _ = pager.terminate();
@@ -135,46 +148,35 @@ pub fn with_disk_pager(host: u32, work: impl FnOnce() -> i32) -> i32 {
 #[cfg(target_os = "none")]
 pub fn run_with_stacked_pagers(host: u32, cache_bytes: u64, cases: &[(&str, Case)]) -> i32 {
     use crate::device::DEVICE_MASTER_NAME;
-    use crate::names::spawn_registered_answering;
     use crate::pager::{BACKING_STORE_NAME, DEFAULT_PAGER_NAME, STACKED};
+    use crate::sys::{host_set_backing_store, host_set_default_pager};
     let Some(master) = device_master(host) else {
         return 1;
     };
     let answers = [(DEVICE_MASTER_NAME, &master)];
-    let (disk, disk_port) =
-        match spawn_registered_answering("default_pager", BACKING_STORE_NAME, 5000, &answers, 1) {
-            Ok(started) => started,
-            Err(e) => {
-                crate::println!("selftest: starting default_pager: {e}");
-                return 1;
-            }
-        };
-    if let Err(e) = crate::sys::host_set_backing_store(host, disk_port.name()) {
-        crate::println!("selftest: making default_pager the backing store: {e}");
-        let _ = disk.terminate();
+    let Some((disk, disk_port)) = start_pager(
+        host,
+        "default_pager",
+        BACKING_STORE_NAME,
+        &answers,
+        1,
+        host_set_backing_store,
+    ) else {
         return 1;
-    }
+    };
     let answers = [(BACKING_STORE_NAME, &disk_port)];
-    let started = spawn_registered_answering(
+    let argument = cache_bytes | STACKED;
+    let Some((cache, _)) = start_pager(
+        host,
         "zpager",
         DEFAULT_PAGER_NAME,
-        5000,
         &answers,
-        cache_bytes | STACKED,
-    );
-    let (cache, cache_port) = match started {
-        Ok(started) => started,
-        Err(e) => {
-            crate::println!("selftest: starting zpager: {e}");
-            let _ = disk.terminate();
-            return 1;
-        }
-    };
-    if let Err(e) = crate::sys::host_set_default_pager(host, cache_port.name()) {
-        crate::println!("selftest: making zpager the default pager: {e}");
-        let _ = (cache.terminate(), disk.terminate());
+        argument,
+        host_set_default_pager,
+    ) else {
+        let _ = disk.terminate();
         return 1;
-    }
+    };
     PAGER.store(disk_port.name(), core::sync::atomic::Ordering::Relaxed);
     let failed = run(cases);
     let _ = (cache.terminate(), disk.terminate());

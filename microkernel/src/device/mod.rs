@@ -506,6 +506,7 @@ mod tests {
             devices.check(DeviceIndex(0), 0, 4096, false),
             Err(DeviceError::NoSuchDevice)
         );
-        let _ = DISK_NAMES;
+        // The first disk is called what clients open.
+        assert_eq!(DISK_NAMES[0], libipc::device::FIRST_DISK);
     }
 }

@@ -62,6 +62,11 @@ impl Kernel {
     /// A new send right to the device master port, for a holder of the host port.
     pub fn device_master_right(&mut self) -> Option<CarriedRight> {
         let port = self.device_master?;
+        self.make_send_right(port)
+    }
+
+    /// A new send right to kernel port `port` (the kernel holds its receive right).
+    fn make_send_right(&mut self, port: super::port::PortId) -> Option<CarriedRight> {
         let p = self.ports.get_mut(port)?;
         p.send_rights += 1;
         p.make_send_count += 1;
@@ -155,10 +160,7 @@ impl Kernel {
     /// A send right to `device`'s port.
     fn device_port_right(&mut self, device: DeviceIndex) -> Option<CarriedRight> {
         let port = *self.device_ports.get(usize::from(device.0))?;
-        let p = self.ports.get_mut(port)?;
-        p.send_rights += 1;
-        p.make_send_count += 1;
-        Some(CarriedRight::Send(port))
+        self.make_send_right(port)
     }
 
     fn device_read(&mut self, device: DeviceIndex, reply: CarriedRight, offset: u64, length: u64) {

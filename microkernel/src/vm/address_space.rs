@@ -853,26 +853,9 @@ pub fn take_frames(
     for entry in &copy.entries {
         let mut address = entry.start;
         while address < entry.end && !failed {
-            let offset = entry.object_offset(address);
-            let (mut object, mut at) = (entry.object, offset);
-            let mut found = None;
-            let mut missing = false;
-            while let Some(o) = objects.get(object) {
-                if let Some(frame) = o.resident_page(at) {
-                    found = Some((object, frame));
-                    break;
-                }
-                if o.kind() == ObjectKind::Pager || o.is_paged_out(at) {
-                    missing = true;
-                    break;
-                }
-                let Some((backing, backing_offset)) = o.backing() else {
-                    break;
-                };
-                (object, at) = (backing, at + backing_offset);
-            }
-            let frame = match found {
-                Some((holder, _))
+            let at = entry.object_offset(address);
+            let frame = match page_at(objects, entry.object, at) {
+                PageAt::Resident { holder, .. }
                     if holder == entry.object
                         && objects.get(holder).is_some_and(|o| {
                             o.references() == 1 && o.kind() == ObjectKind::Anonymous
@@ -884,7 +867,8 @@ pub fn take_frames(
                     }
                     frame.map_or(Arrived::Zero, Arrived::Frame)
                 }
-                Some((_, source)) => match kernel_space::allocate_user_frame() {
+                PageAt::Resident { frame: source, .. } => match kernel_space::allocate_user_frame()
+                {
                     Some(frame) => {
                         copy_page(source, frame);
                         Arrived::Frame(frame)
@@ -894,8 +878,8 @@ pub fn take_frames(
                         Arrived::Zero
                     }
                 },
-                None if missing => Arrived::Missing,
-                None => Arrived::Zero,
+                PageAt::WithPager => Arrived::Missing,
+                PageAt::Zero => Arrived::Zero,
             };
             frames.push(frame);
             address += PAGE_SIZE;
@@ -911,6 +895,38 @@ pub fn take_frames(
         return Err(OutOfMemory);
     }
     Ok(frames)
+}
+
+/// Where the contents of the page at `offset` of `object` are, following its backing chain.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PageAt {
+    /// In frame `frame` of object `holder` (`object` itself or one it reads through to).
+    Resident { holder: ObjectId, frame: u64 },
+    /// With a pager (a pager's object, or paged out to the default pager): not in memory.
+    WithPager,
+    /// Nowhere: never written, zeros.
+    Zero,
+}
+
+/// Where the page at `offset` of `object` is (see [`PageAt`]).
+pub fn page_at(objects: &Table<VmObject>, object: ObjectId, offset: u64) -> PageAt {
+    let (mut object, mut at) = (object, offset);
+    while let Some(o) = objects.get(object) {
+        if let Some(frame) = o.resident_page(at) {
+            return PageAt::Resident {
+                holder: object,
+                frame,
+            };
+        }
+        if o.kind() == ObjectKind::Pager || o.is_paged_out(at) {
+            return PageAt::WithPager;
+        }
+        let Some((backing, backing_offset)) = o.backing() else {
+            break;
+        };
+        (object, at) = (backing, at + backing_offset);
+    }
+    PageAt::Zero
 }
 
 /// Copies resident page `source` into `frame`, a fresh frame (counted as a copy).

@@ -142,13 +142,6 @@ impl VmObject {
         self.paged_out.is_some()
     }
 
-    /// Whether the default pager holds any page of `[start, end)`.
-    pub fn any_paged_out(&self, start: u64, end: u64) -> bool {
-        self.paged_out
-            .as_ref()
-            .is_some_and(|set| set.iter().any(|o| (start..end).contains(o)))
-    }
-
     /// The lowest offset in `[start, end)` whose page is with the default pager and not
     /// resident: its contents can only be had by asking the pager.
     pub fn first_missing(&self, start: u64, end: u64) -> Option<u64> {
@@ -161,7 +154,7 @@ impl VmObject {
     }
 
     /// Takes the record of the pages the default pager holds (the object's pager moves to
-    /// another object: `address_space::collapse`).
+    /// another object: `vm::paged_collapse`).
     pub fn take_paged_out(&mut self) -> Option<Box<HashSet<u64>>> {
         self.paged_out.take()
     }

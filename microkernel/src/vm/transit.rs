@@ -1,7 +1,7 @@
 //! Memory between an address space and a device: the frames behind out-of-line memory a task
 //! sends to be written, and out-of-line memory made of frames a device has read into.
 
-use super::address_space::{copy_frame, release_object, MapCopy, ObjectId};
+use super::address_space::{copy_frame, page_at, release_object, MapCopy, ObjectId, PageAt};
 use super::kernel_space;
 use super::map::PAGE_SIZE;
 use super::object::{ObjectKind, VmObject};
@@ -18,20 +18,11 @@ pub enum TakeError {
     NoMemory,
 }
 
-/// Where the page at `offset` of `object` is: the object holding it (through the backing
-/// chain) and its frame.
+/// The object holding the page at `offset` of `object` and its frame, if it is resident.
 fn find_page(objects: &Table<VmObject>, object: ObjectId, offset: u64) -> Option<(ObjectId, u64)> {
-    let (mut id, mut offset) = (object, offset);
-    loop {
-        let o = objects.get(id)?;
-        if let Some(frame) = o.resident_page(offset) {
-            return Some((id, frame));
-        }
-        if o.is_paged_out(offset) {
-            return None;
-        }
-        let (backing, shift) = o.backing()?;
-        (id, offset) = (backing, offset + shift);
+    match page_at(objects, object, offset) {
+        PageAt::Resident { holder, frame } => Some((holder, frame)),
+        PageAt::WithPager | PageAt::Zero => None,
     }
 }
 
@@ -47,7 +38,7 @@ pub fn borrow_frames(objects: &Table<VmObject>, copy: &MapCopy) -> Option<Vec<u6
         .ok()?;
     for entry in &copy.entries {
         for address in (entry.start..entry.end).step_by(PAGE_SIZE as usize) {
-            let offset = entry.offset + (address - entry.start);
+            let offset = entry.object_offset(address);
             let (_, frame) = find_page(objects, entry.object, offset)?;
             let managed = kernel_space::with_mappings(|m| m.owner(frame / PAGE_SIZE).is_some())
                 .unwrap_or(true);
@@ -84,7 +75,7 @@ pub fn take_frames(
     };
     for entry in &copy.entries {
         for address in (entry.start..entry.end).step_by(PAGE_SIZE as usize) {
-            let offset = entry.offset + (address - entry.start);
+            let offset = entry.object_offset(address);
             let Some((holder, frame)) = find_page(objects, entry.object, offset) else {
                 give_back(frames);
                 return Err((copy, TakeError::NotResident));
@@ -114,7 +105,7 @@ pub fn take_frames(
             if copied {
                 continue;
             }
-            let offset = entry.offset + (address - entry.start);
+            let offset = entry.object_offset(address);
             if let Some(o) = objects.get_mut(entry.object) {
                 o.take_page(offset);
             }

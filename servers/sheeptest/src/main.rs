@@ -113,15 +113,12 @@ mod workload {
         fn new() -> Result<Barrier, libipc::abi::KernReturn> {
             let page = sys::vm_allocate(0, sheeptest::PAGE, VM_ANYWHERE)?;
             sys::vm_inherit(page, sheeptest::PAGE, VM_INHERIT_SHARE)?;
-            // SAFETY: the page was just allocated read-write and zero-filled (two valid
-            // atomics at 0); it is never deallocated, and parent and workers (sharing it)
-            // touch it only through these atomics.
-            let (arrived, abandoned) = unsafe {
-                (
-                    &*(page as *const AtomicU32),
-                    &*((page + 4) as *const AtomicU32),
-                )
-            };
+            // The page is never deallocated, and parent and workers (sharing it) touch it only
+            // through these two atomics.
+            // SAFETY: the page was just allocated read-write and zero-filled: a valid atomic.
+            let arrived = unsafe { &*(page as *const AtomicU32) };
+            // SAFETY: as above, the page's second word.
+            let abandoned = unsafe { &*((page + 4) as *const AtomicU32) };
             Ok(Barrier { arrived, abandoned })
         }
 
