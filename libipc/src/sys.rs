@@ -568,6 +568,50 @@ pub fn vm_statistics() -> Result<crate::abi::syscall::VmStatistics, KernReturn> 
     Ok(VmStatistics::from_words(&words))
 }
 
+/// Swaps the task behind task port `task` out or in (`abi::swapper::SWAP_OUT`, `SWAP_IN`).
+pub fn task_swap(task: u32, operation: u64) -> Result<(), KernReturn> {
+    // SAFETY: no memory is passed.
+    unsafe { syscall2(Syscall::TaskSwap as u64, u64::from(task), operation) }
+        .into_result()
+        .map(drop)
+}
+
+/// The task swapper's state, counters and trace.
+pub fn swapper_info() -> Result<crate::abi::swapper::SwapperInfo, KernReturn> {
+    use crate::abi::swapper::SwapperInfo;
+    let mut words = alloc::vec![0u64; SwapperInfo::WORDS];
+    // SAFETY: the kernel writes `SwapperInfo::SIZE` bytes into `words`.
+    unsafe { syscall1(Syscall::SwapperInfo as u64, words.as_mut_ptr() as u64) }.into_result()?;
+    Ok(SwapperInfo::from_words(
+        words
+            .as_slice()
+            .try_into()
+            .expect("SwapperInfo::WORDS words"),
+    ))
+}
+
+/// Every task, as `ps` shows them (up to `max`).
+pub fn host_tasks(
+    max: usize,
+) -> Result<alloc::vec::Vec<crate::abi::swapper::TaskInfo>, KernReturn> {
+    use crate::abi::swapper::TaskInfo;
+    let mut words = alloc::vec![0u64; max * TaskInfo::WORDS];
+    // SAFETY: the kernel writes at most `max` records of `TaskInfo::SIZE` bytes at `words`.
+    let count = unsafe {
+        syscall2(
+            Syscall::HostTasks as u64,
+            words.as_mut_ptr() as u64,
+            max as u64,
+        )
+    }
+    .into_result()? as usize;
+    Ok(words
+        .chunks_exact(TaskInfo::WORDS)
+        .take(count.min(max))
+        .map(TaskInfo::from_words)
+        .collect())
+}
+
 /// What `task_fork` returned to this side.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Forked {

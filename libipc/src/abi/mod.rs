@@ -5,6 +5,7 @@ pub mod body;
 pub mod kern_return;
 pub mod message;
 pub mod report;
+pub mod swapper;
 pub mod syscall;
 
 pub use kern_return::KernReturn;

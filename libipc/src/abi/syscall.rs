@@ -122,10 +122,23 @@ pub enum Syscall {
     /// store of the default pager (stacked behind it): VM-privileged like the default pager.
     /// Needs a send right to the host port.
     HostSetBackingStore = 31,
+    /// `(task, operation)`: swaps the task behind task-port send right `task` out
+    /// ([`super::swapper::SWAP_OUT`]: its threads stop, its page tables go, its pages leave
+    /// first) or back in ([`super::swapper::SWAP_IN`]), as the task swapper would.
+    /// `InvalidArgument` for a VM-privileged task or an unknown operation, `Failure` if it
+    /// is already out (or in).
+    TaskSwap = 32,
+    /// `(info)`: writes the task swapper's state, counters and trace as a
+    /// [`super::swapper::SwapperInfo`] at `info`.
+    SwapperInfo = 33,
+    /// `(buffer, count)`: writes up to `count` [`super::swapper::TaskInfo`] records, one per
+    /// task, at `buffer`; returns how many tasks there are (more than `count` when the
+    /// buffer was too short).
+    HostTasks = 34,
 }
 
 impl Syscall {
-    pub const ALL: [Syscall; 32] = [
+    pub const ALL: [Syscall; 35] = [
         Syscall::DebugWrite,
         Syscall::TaskExit,
         Syscall::ThreadYield,
@@ -158,6 +171,9 @@ impl Syscall {
         Syscall::HostDeviceMaster,
         Syscall::KernelOption,
         Syscall::HostSetBackingStore,
+        Syscall::TaskSwap,
+        Syscall::SwapperInfo,
+        Syscall::HostTasks,
     ];
 
     /// Decodes a call number; the numbers are dense, so this is a bounds check.

@@ -102,6 +102,17 @@ fn start_pager(
 #[cfg(target_os = "none")]
 static PAGER: core::sync::atomic::AtomicU32 = core::sync::atomic::AtomicU32::new(0);
 
+/// The task port of the pager [`run_with_disk_pager`] started (0 before).
+#[cfg(target_os = "none")]
+static PAGER_TASK: core::sync::atomic::AtomicU32 = core::sync::atomic::AtomicU32::new(0);
+
+/// The default pager's task port while [`run_with_disk_pager`] runs its cases (a case may
+/// check that the kernel refuses to swap it out).
+#[cfg(target_os = "none")]
+pub fn pager_task() -> Option<crate::ipc::Name> {
+    Some(PAGER_TASK.load(core::sync::atomic::Ordering::Relaxed)).filter(|&n| n != 0)
+}
+
 /// The default pager's port while [`run_with_disk_pager`] runs its cases.
 #[cfg(target_os = "none")]
 pub fn pager_port() -> Option<crate::ipc::Name> {
@@ -136,6 +147,7 @@ pub fn with_disk_pager(host: u32, work: impl FnOnce() -> i32) -> i32 {
         return 1;
     };
     PAGER.store(port.name(), core::sync::atomic::Ordering::Relaxed);
+    PAGER_TASK.store(pager.port().name(), core::sync::atomic::Ordering::Relaxed);
     let status = work();
     let _ = pager.terminate();
     status

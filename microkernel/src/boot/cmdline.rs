@@ -110,6 +110,7 @@ enum Key {
     Swap,
     Zcache,
     Args,
+    Swapper,
 }
 
 impl Key {
@@ -126,6 +127,7 @@ impl Key {
             "swap" => Some(Key::Swap),
             "zcache" => Some(Key::Zcache),
             "args" => Some(Key::Args),
+            "swapper" => Some(Key::Swapper),
             _ => None,
         }
     }
@@ -150,6 +152,7 @@ pub struct CommandLine<'a> {
     init_arg: u64,
     pager_timeout_ms: Option<u64>,
     pageout_whole_clusters: bool,
+    swapper_off: bool,
     swap: Option<&'a str>,
     zcache: Option<&'a str>,
     args: Option<&'a str>,
@@ -170,6 +173,7 @@ pub fn parse(line: &str) -> CommandLine<'_> {
         init_arg: 0,
         pager_timeout_ms: None,
         pageout_whole_clusters: false,
+        swapper_off: false,
         swap: None,
         zcache: None,
         args: None,
@@ -227,6 +231,12 @@ impl<'a> CommandLine<'a> {
     /// are dirty and not used recently.
     pub fn pageout_whole_clusters(&self) -> bool {
         self.pageout_whole_clusters
+    }
+
+    /// `swapper=off`: the task swapper never swaps a task out (`swapper=on`, the default,
+    /// lets it).
+    pub fn swapper_off(&self) -> bool {
+        self.swapper_off
     }
 
     /// `swap=`: the disk default pager's paging segments (its syntax is the pager's:
@@ -294,6 +304,14 @@ impl<'a> CommandLine<'a> {
                     Ok(())
                 }
                 _ => Err("expected lru or whole"),
+            },
+            Key::Swapper => match value {
+                "on" => Ok(()),
+                "off" => {
+                    self.swapper_off = true;
+                    Ok(())
+                }
+                _ => Err("expected on or off"),
             },
             Key::Swap if value.len() <= MAX_PROGRAM_OPTION => {
                 self.swap = Some(value);
@@ -486,6 +504,9 @@ mod tests {
         assert_eq!(defaults.pager_timeout_ms(), None);
         assert!(!defaults.pageout_whole_clusters());
         assert!(!parse("pageout=lru").pageout_whole_clusters());
+        assert!(parse("swapper=off").swapper_off());
+        assert!(!parse("swapper=on").swapper_off() && !defaults.swapper_off());
+        assert_eq!(parse("swapper=maybe").problems().count(), 1);
         for bad in ["pager_timeout=0", "pager_timeout=soon", "pageout=all"] {
             let problems: Vec<_> = parse(bad).problems().cloned().collect();
             assert!(

@@ -18,6 +18,7 @@ mod virtio_blk;
 
 use alloc::collections::VecDeque;
 use alloc::vec::Vec;
+use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use libipc::device::{DeviceError, DeviceStatus};
 
 /// The interrupt vector devices signal completions on.
@@ -215,6 +216,7 @@ impl<T> Devices<T> {
             None => return Err((tag, frames)),
         };
         self.tags[request] = Some(tag);
+        BUSY.store(true, Ordering::Relaxed);
         self.waiting.push_back(Waiting {
             device,
             request,
@@ -258,6 +260,7 @@ impl<T> Devices<T> {
         #[cfg(not(target_os = "none"))]
         let _ = disks;
         self.submit_waiting();
+        BUSY.store(self.tags.iter().any(Option::is_some), Ordering::Relaxed);
     }
 
     /// Hands waiting transfers to devices with room in their rings, in order. One the
@@ -322,6 +325,24 @@ impl<T> Devices<T> {
     ) -> Result<(), (Vec<u64>, bool)> {
         Err((frames, true))
     }
+}
+
+/// Set while some transfer is in flight (started and not finished).
+static BUSY: AtomicBool = AtomicBool::new(false);
+/// Timer ticks at which some transfer was in flight: with the pages moved, what the
+/// devices can do per second of work (the task swapper's measure of paging capacity).
+static BUSY_TICKS: AtomicU64 = AtomicU64::new(0);
+
+/// A timer tick: counted as busy if a transfer is in flight.
+pub fn note_tick() {
+    if BUSY.load(Ordering::Relaxed) {
+        BUSY_TICKS.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// Timer ticks so far at which a transfer was in flight.
+pub fn busy_ticks() -> u64 {
+    BUSY_TICKS.load(Ordering::Relaxed)
 }
 
 /// Set when a device has no interrupt (no MSI-X): the timer tick then looks for its

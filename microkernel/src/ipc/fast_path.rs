@@ -335,6 +335,11 @@ impl Kernel {
         // SAFETY: the receiver is live (just looked up), so its task is, and that task is not
         // the sender's (checked above): no other reference to it is in use.
         let rt = unsafe { receiver_record.get() };
+        // A task the swapper stopped comes back through the general path (the message
+        // swaps it in there).
+        if rt.swapped_out {
+            return None;
+        }
         // Another task than `rt` (checked above).
         let st = sender;
         // The receiver's buffer for a message in memory, writable (faulted in as the general

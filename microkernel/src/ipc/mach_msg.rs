@@ -483,6 +483,9 @@ impl Kernel {
         parts: Parts<'a>,
     ) -> Result<(), Parts<'a>> {
         let size = parts.size();
+        // A message for a thread is an explicit wake-up: a task the swapper stopped comes
+        // back at once (before its buffer is looked at: its pages may be out).
+        self.woken_by_message(receiver);
         let target = match self.threads.get(receiver) {
             Some(t) => match t.continuation {
                 Continuation::Receive(_) => Some((t.task, ReceiveCall::of(&t.frame).buffer)),

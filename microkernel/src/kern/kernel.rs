@@ -69,6 +69,10 @@ pub struct Kernel {
     pub(crate) args_option: Option<String>,
     /// The `swap=` option, for the default pager (`KernelOption`).
     pub(crate) swap_option: Option<String>,
+    /// The task swapper's policy and record (`kern::swapper`); `kern::sched` applies it.
+    pub(crate) swapper: super::swapper::Swapper<TaskId>,
+    /// The tick of the swapper's next pass.
+    pub(super) swapper_next: u64,
 }
 
 pub static KERNEL: Mutex<Option<Kernel>> = Mutex::new(None);
@@ -126,6 +130,8 @@ impl Kernel {
             backing_store: None,
             zcache_option: None,
             args_option: None,
+            swapper: super::swapper::Swapper::new(super::swapper::Config::OSF),
+            swapper_next: 0,
         }
     }
 

@@ -280,6 +280,7 @@ impl Kernel {
             self.threads.remove(thread);
         }
         self.drain_space(task);
+        self.swapper_forget(task);
         let Some(t) = self.tasks.remove(task) else {
             return;
         };

@@ -19,6 +19,9 @@ pub mod queue;
 pub mod sched;
 #[cfg(target_os = "none")]
 pub mod startup;
+pub mod swapper;
+#[cfg(target_os = "none")]
+pub mod swapper_calls;
 #[cfg(target_os = "none")]
 pub mod syscall;
 #[cfg(target_os = "none")]

@@ -2,19 +2,30 @@
 //! dispatcher loop that picks the next thread (or idles) and returns to user mode.
 
 use super::kernel::{Kernel, KERNEL};
+use super::swapper::{Action, Candidate, Reading, Why};
+use super::task::TaskId;
 use super::thread::{ThreadId, ThreadState, QUANTUM_TICKS};
 use crate::arch::{self, trap};
 use crate::ipc::fast_path::Handoff;
+use crate::ipc::port::{PortId, Receiver};
 use crate::kprintln;
+use alloc::vec::Vec;
 use libipc::abi::report::ExitCode;
+use libipc::abi::KernReturn;
 use spin::MutexGuard;
 
 impl Kernel {
     /// Puts `thread` at the back of its priority's run queue.
+    /// A thread of a task the swapper has stopped is held instead, until the task comes
+    /// back ([`Kernel::swap_in`]).
     pub fn make_ready(&mut self, thread: ThreadId) {
         let Some(t) = self.threads.get_mut(thread) else {
             return;
         };
+        if self.tasks.get(t.task).is_some_and(|task| task.swapped_out) {
+            t.state = ThreadState::Held;
+            return;
+        }
         t.state = ThreadState::Ready;
         let priority = t.priority;
         self.run_queues.enqueue(&mut self.threads, thread, priority);
@@ -66,6 +77,7 @@ impl Kernel {
                 }
             }
             ThreadState::Blocked => self.cancel_wait(thread),
+            ThreadState::Held => {}
         }
     }
 
@@ -109,6 +121,7 @@ pub fn run(mut guard: MutexGuard<'static, Option<Kernel>>) -> ! {
             kernel.collapse_paged_objects();
         }
         kernel.pageout_if_wanted();
+        kernel.swapper_if_due();
         if kernel.tasks.is_empty() {
             shut_down(kernel);
         }
@@ -165,4 +178,198 @@ fn shut_down(kernel: &Kernel) -> ! {
     } else {
         ExitCode::TestsFailed
     })
+}
+
+/// Ticks between the task swapper's passes.
+const SWAPPER_PERIOD: u64 = super::swapper::TICKS_PER_SECOND;
+
+impl Kernel {
+    /// Runs the task swapper's pass once a second: cheap between passes.
+    #[inline(always)]
+    fn swapper_if_due(&mut self) {
+        let now = arch::percpu::current().ticks();
+        if now >= self.swapper_next {
+            self.swapper_next = now + SWAPPER_PERIOD;
+            self.swapper_pass(now);
+        }
+    }
+
+    /// The swapper's pass: reads the paging counters, asks the policy what to do, does it.
+    fn swapper_pass(&mut self, now: u64) {
+        use crate::vm::statistics::{read, PAGEINS, PAGEOUTS};
+        let devices = self.devices.counters();
+        self.swapper.sample(Reading {
+            now,
+            paged: read(&PAGEINS) + read(&PAGEOUTS),
+            device_pages: devices.pages_read + devices.pages_written,
+            device_busy_ticks: crate::device::busy_ticks(),
+            free_pages: (crate::vm::kernel_space::free_frames() as u64)
+                .saturating_sub(crate::vm::kernel_space::free_target() as u64),
+        });
+        let privileged = self.vm_privileged_tasks();
+        let mut candidates = Vec::new();
+        if candidates.try_reserve(self.tasks.len()).is_err() {
+            return;
+        }
+        candidates.extend(self.tasks.iter().map(|(id, t)| Candidate {
+            task: id,
+            resident_pages: if t.swapped_out {
+                0
+            } else {
+                t.space.pmap().resident() as u64
+            },
+            resident_since: t.resident_since,
+            privileged: privileged.contains(&Some(id)) || self.serves_a_pager(id),
+        }));
+        match self.swapper.decide(now, &candidates) {
+            Some(Action::SwapOut(task)) => {
+                let _ = self.swap_out(task, Why::Thrashing);
+            }
+            Some(Action::SwapIn(task)) => {
+                let why = self.swapper.why_in(now);
+                self.swap_in(task, why);
+            }
+            None => {}
+        }
+    }
+
+    /// The default pager's and the backing store's tasks (the program pager's is found as
+    /// any pager's: [`Kernel::serves_a_pager`]).
+    fn vm_privileged_tasks(&self) -> [Option<TaskId>; 2] {
+        [self.default_pager.map(|(_, t)| t), self.backing_store]
+    }
+
+    /// Whether the swapper must leave `task` be: a pager or the backing store.
+    pub fn is_vm_privileged(&self, task: TaskId) -> bool {
+        self.vm_privileged_tasks().contains(&Some(task)) || self.serves_a_pager(task)
+    }
+
+    /// Whether `task` holds the receive right of a port the kernel sends pager requests to.
+    fn serves_a_pager(&self, task: TaskId) -> bool {
+        let receives = |port: PortId| {
+            self.ports
+                .get(port)
+                .is_some_and(|p| p.receiver == Receiver::Task(task))
+        };
+        self.program_pager.is_some_and(receives)
+            || self.pagers.values().any(|link| receives(link.port))
+    }
+
+    /// Stops `task`: its threads stop (a running or ready one is held, a blocked one is held
+    /// when woken), its page tables go, its pages (which it alone mapped) go to the head of
+    /// the inactive queue, so the pageout daemon sends them to their pagers in clusters.
+    /// `InvalidArgument` for a VM-privileged task; `Failure` if it is out already.
+    pub fn swap_out(&mut self, task: TaskId, why: Why) -> Result<(), KernReturn> {
+        if self.is_vm_privileged(task) {
+            return Err(KernReturn::InvalidArgument);
+        }
+        let now = arch::percpu::current().ticks();
+        let t = self.tasks.get(task).ok_or(KernReturn::InvalidArgument)?;
+        if t.swapped_out {
+            return Err(KernReturn::Failure);
+        }
+        let pages = t.space.pmap().resident() as u64;
+        if !self.swapper.note_out(task, now, pages, why) {
+            return Err(KernReturn::ResourceShortage);
+        }
+        let threads = core::mem::take(&mut self.tasks.get_mut(task).expect("live").threads);
+        for &thread in &threads {
+            let Some(t) = self.threads.get(thread) else {
+                continue;
+            };
+            match t.state {
+                ThreadState::Ready => {
+                    let priority = t.priority;
+                    self.run_queues.remove(&mut self.threads, thread, priority);
+                }
+                ThreadState::Running if self.current == Some(thread) => self.current = None,
+                ThreadState::Running | ThreadState::Blocked | ThreadState::Held => continue,
+            }
+            if let Some(t) = self.threads.get_mut(thread) {
+                t.state = ThreadState::Held;
+            }
+        }
+        let t = self.tasks.get_mut(task).expect("live");
+        t.threads = threads;
+        t.swapped_out = true;
+        let cleared = t.space.discard_translations();
+        log::info!(
+            "swapper: out {} ({:?}): {pages} pages resident, {cleared} mappings dropped; {}",
+            t.name(),
+            why,
+            RatesNow(self.swapper.rates()),
+        );
+        Ok(())
+    }
+
+    /// Lets a swapped-out task run again: its held threads are queued, its tables are
+    /// rebuilt by faults as it runs.
+    pub fn swap_in(&mut self, task: TaskId, why: Why) {
+        let now = arch::percpu::current().ticks();
+        let Some(t) = self.tasks.get_mut(task) else {
+            self.swapper.forget(task);
+            return;
+        };
+        if !t.swapped_out {
+            return;
+        }
+        t.swapped_out = false;
+        t.resident_since = now;
+        let threads = core::mem::take(&mut t.threads);
+        log::info!(
+            "swapper: in {} ({:?}) after {} ticks; {}",
+            t.name(),
+            why,
+            self.swapper
+                .swapped_out()
+                .find(|&(out, _)| out == task)
+                .map_or(0, |(_, at)| now.saturating_sub(at)),
+            RatesNow(self.swapper.rates()),
+        );
+        self.swapper.note_in(task, now, why);
+        for &thread in &threads {
+            if self
+                .threads
+                .get(thread)
+                .is_some_and(|t| t.state == ThreadState::Held)
+            {
+                self.make_ready(thread);
+            }
+        }
+        if let Some(t) = self.tasks.get_mut(task) {
+            t.threads = threads;
+        }
+    }
+
+    /// A message has been delivered to `thread`: an explicit wake-up, which brings its task
+    /// back at once if the swapper had it out.
+    #[inline(always)]
+    pub fn woken_by_message(&mut self, thread: ThreadId) {
+        let Some(t) = self.threads.get(thread) else {
+            return;
+        };
+        let task = t.task;
+        if self.tasks.get(task).is_some_and(|t| t.swapped_out) {
+            self.swap_in(task, Why::Message);
+        }
+    }
+
+    /// `task` is going away: the swapper forgets it.
+    pub fn swapper_forget(&mut self, task: TaskId) {
+        self.swapper.forget(task);
+    }
+}
+
+/// The swapper's rates for a log line.
+struct RatesNow(super::swapper::Rates);
+
+impl core::fmt::Display for RatesNow {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        let r = &self.0;
+        write!(
+            f,
+            "paging {}/s (5 s), {}/s (30 s); start above {}/s, stop below {}/s (capacity {}/s)",
+            r.short, r.long, r.start, r.stop, r.capacity
+        )
+    }
 }

@@ -176,6 +176,7 @@ fn kernel_main(mut boot: BootInfo) -> ! {
     let mut guard = KERNEL.lock();
     let kernel = guard.insert(Kernel::new(Some(archive)));
     kernel.pageout_whole_clusters = options.pageout_whole_clusters();
+    kernel.swapper.config.enabled = !options.swapper_off();
     kernel.swap_option = options.swap().map(alloc::string::String::from);
     kernel.zcache_option = options.zcache().map(alloc::string::String::from);
     kernel.args_option = options.args().map(alloc::string::String::from);

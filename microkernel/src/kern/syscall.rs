@@ -25,6 +25,7 @@ pub enum Outcome {
 pub type Handler = fn(&mut Kernel, ThreadId, [u64; 6]) -> Outcome;
 
 fn handler(call: Syscall) -> Handler {
+    use super::swapper_calls;
     use crate::ipc::calls;
     use crate::vm::calls as vm;
     match call {
@@ -60,6 +61,9 @@ fn handler(call: Syscall) -> Handler {
         Syscall::HostDeviceMaster => host_device_master,
         Syscall::KernelOption => kernel_option,
         Syscall::HostSetBackingStore => host_set_backing_store,
+        Syscall::TaskSwap => swapper_calls::task_swap,
+        Syscall::SwapperInfo => swapper_calls::swapper_info,
+        Syscall::HostTasks => swapper_calls::host_tasks,
     }
 }
 

@@ -44,6 +44,11 @@ pub struct Task {
     pub threads: Vec<ThreadId>,
     /// The kernel port that names this task (`task_wait`, `task_terminate`).
     pub port: Option<PortId>,
+    /// Stopped by the task swapper: its threads do not run (one woken is held), its page
+    /// tables are gone.
+    pub swapped_out: bool,
+    /// The tick it was created or last swapped in at (the swapper leaves young tasks be).
+    pub resident_since: u64,
 }
 
 impl Task {
@@ -54,6 +59,8 @@ impl Task {
             ipc: Space::new(SPACE_LIMIT),
             threads: Vec::new(),
             port: None,
+            swapped_out: false,
+            resident_since: crate::arch::percpu::current().ticks(),
         }
     }
 

@@ -26,6 +26,8 @@ pub enum ThreadState {
     Ready,
     /// Waiting; the continuation says for what.
     Blocked,
+    /// Ready, but its task is swapped out: it runs once the task is swapped in.
+    Held,
 }
 
 /// Where a receive takes messages from.

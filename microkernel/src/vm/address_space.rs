@@ -97,6 +97,12 @@ impl AddressSpace {
         &self.pmap
     }
 
+    /// Drops every translation and the page tables themselves (the task swapper's): the
+    /// map stays, and faults build the tables again. Returns the mappings there were.
+    pub fn discard_translations(&mut self) -> usize {
+        self.pmap.discard()
+    }
+
     /// Maps `object` (whose reference the caller passes to the map) at `[start, end)`.
     pub fn enter(&mut self, entry: MapEntry<ObjectId>) -> Result<(), MapError> {
         self.map.insert(entry)

@@ -137,6 +137,15 @@ impl VmObject {
             .is_some_and(|set| set.contains(&offset))
     }
 
+    /// Pages in `[start, end)` the default pager holds and memory does not.
+    pub fn paged_out_in(&self, start: u64, end: u64) -> u64 {
+        self.paged_out.as_ref().map_or(0, |set| {
+            set.iter()
+                .filter(|&&o| (start..end).contains(&o) && !self.pages.contains_key(&o))
+                .count() as u64
+        })
+    }
+
     /// Whether the object has a default-pager object (it was chosen for pageout once).
     pub fn has_default_pager(&self) -> bool {
         self.paged_out.is_some()

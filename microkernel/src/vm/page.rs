@@ -250,6 +250,49 @@ impl Mappings {
         }
     }
 
+    /// Forgets every mapping of an owner whose task is swapped out, calling
+    /// `unmapped(address)` for each (it returns the hardware's flags). Only the dirty bit is
+    /// kept: a page the owner was the last to map goes to the head of the inactive queue,
+    /// unreferenced, so the pageout daemon takes it (in a cluster) before anything in use.
+    /// Returns the mappings there were.
+    pub fn clear_owner_for_swap(
+        &mut self,
+        sentinel: u32,
+        mut unmapped: impl FnMut(u64) -> u8,
+    ) -> usize {
+        use page_flags::{DIRTY, REFERENCED};
+        let mut cleared = 0;
+        loop {
+            let next = self.entries[sentinel as usize].owner_next;
+            if next == sentinel {
+                break;
+            }
+            let e = self.entries[next as usize];
+            let frame = e.frame as usize;
+            let flags = unmapped(e.address) & DIRTY;
+            self.unlink(next);
+            cleared += 1;
+            let record = &mut self.records[frame];
+            record.flags = (record.flags | flags) & !REFERENCED;
+            if record.count == 0 && record.object != NO_OBJECT {
+                self.dequeue(frame as u32);
+                self.push_front(frame as u32, INACTIVE);
+            }
+        }
+        cleared
+    }
+
+    /// Mappings an owner has: costs them.
+    pub fn owner_len(&self, sentinel: u32) -> usize {
+        let mut n = 0;
+        let mut cursor = self.entries[sentinel as usize].owner_next;
+        while cursor != sentinel {
+            n += 1;
+            cursor = self.entries[cursor as usize].owner_next;
+        }
+        n
+    }
+
     /// Forgets every mapping of an owner (its tables are going away), and the owner.
     pub fn remove_owner(&mut self, sentinel: u32) {
         loop {
@@ -322,6 +365,21 @@ impl Mappings {
             tail => self.records[tail as usize].queue_next = frame,
         }
         q.tail = frame;
+        q.len += 1;
+    }
+
+    /// Puts `frame` (on no queue) at the head of queue `queue`: the oldest.
+    fn push_front(&mut self, frame: u32, queue: u8) {
+        let q = &mut self.queues[queue as usize];
+        let record = &mut self.records[frame as usize];
+        record.queue = queue;
+        record.queue_previous = NONE;
+        record.queue_next = q.head;
+        match q.head {
+            NONE => q.tail = frame,
+            head => self.records[head as usize].queue_previous = frame,
+        }
+        q.head = frame;
         q.len += 1;
     }
 
@@ -518,6 +576,40 @@ mod tests {
         let c = m.new_owner(3).unwrap();
         m.add(c, 1, 0).unwrap();
         assert_eq!(m.entries.len(), 8);
+    }
+
+    #[test]
+    fn a_swapped_out_owners_own_pages_go_first_unreferenced_and_shared_ones_stay() {
+        use page_flags::{DIRTY, REFERENCED};
+        let mut m = Mappings::new(16).unwrap();
+        let a = m.new_owner(1).unwrap();
+        let b = m.new_owner(2).unwrap();
+        for f in 1..=4 {
+            m.set_owner(f, 9, f * 0x1000);
+        }
+        m.requeue(4, INACTIVE);
+        for f in 1..=3 {
+            m.add(a, f, f * 0x1000).unwrap();
+        }
+        m.add(b, 3, 0x9000).unwrap(); // shared with b
+        assert_eq!(m.owner_len(a), 3);
+        let cleared = m.clear_owner_for_swap(a, |address| {
+            if address == 0x1000 {
+                REFERENCED | DIRTY
+            } else {
+                REFERENCED
+            }
+        });
+        assert_eq!((cleared, m.owner_len(a), m.owner_len(b)), (3, 0, 1));
+        // Frames 1 and 2 are a's alone: the head of the inactive queue, before frame 4;
+        // frame 3 is still mapped by b and stays where it was.
+        let inactive: Vec<_> = m.queue_pages(INACTIVE).collect();
+        assert_eq!(inactive.len(), 3);
+        assert_eq!(inactive[2], 4);
+        assert!(inactive[..2].contains(&1) && inactive[..2].contains(&2));
+        assert_eq!(m.queue_of(3), Some(ACTIVE));
+        assert_eq!(m.flags(1), DIRTY);
+        assert_eq!(m.flags(2), 0);
     }
 
     #[test]

@@ -148,6 +148,49 @@ impl Pmap {
         });
     }
 
+    /// Throws these tables away for a task the swapper stopped: every user mapping goes
+    /// (the pages' dirty bits kept, their referenced bits not: the pages the task alone
+    /// maps go to the head of the inactive queue, to leave first), then every lower-half
+    /// table page is freed. Faults build the tables again when the task runs. Returns the
+    /// mappings there were.
+    pub fn discard(&mut self) -> usize {
+        self.changed();
+        let (root, sentinel) = (self.root, self.sentinel);
+        let cleared = kernel_space::with_mappings(|m| {
+            m.clear_owner_for_swap(sentinel, |address| {
+                let mut memory = DirectMapTables;
+                let mut old = 0;
+                if let Some(entry) = PageTables::new(root, &mut memory).leaf_entry(address) {
+                    old = *entry;
+                    *entry = 0;
+                }
+                harvested(old)
+            })
+        })
+        .unwrap_or(0);
+        // SAFETY: the PML4 is this pmap's own frame, mapped by the direct map; its lower
+        // half points only at table pages listed in `tables`, which are freed just below
+        // and referenced from nowhere else.
+        unsafe { (&mut *pml4(root))[..KERNEL_HALF].fill(0) };
+        for table in self.tables.drain(..) {
+            if let Err(e) = kernel_space::free_frame(table) {
+                log::error!("pmap: freeing table {table:#x}: {e}");
+            }
+        }
+        if paging::loaded_root() == root {
+            // SAFETY: reloading the same root (whose kernel half is the kernel's) only
+            // flushes the TLB of the entries just removed.
+            unsafe { paging::activate(root) };
+        }
+        cleared
+    }
+
+    /// Pages these tables map (costs them).
+    pub fn resident(&self) -> usize {
+        let sentinel = self.sentinel;
+        kernel_space::with_mappings(|m| m.owner_len(sentinel)).unwrap_or(0)
+    }
+
     /// Removes the mappings of `[start, end)` and flushes them from the TLB; the pages stay
     /// with their objects, and faults map them again as the map then allows.
     pub fn remove(&mut self, start: u64, end: u64) {

@@ -56,6 +56,7 @@ fn main(args: libipc::rt::StartArgs) -> i32 {
 mod workload {
     use alloc::vec::Vec;
     use core::sync::atomic::{AtomicU32, Ordering};
+    use libipc::abi::swapper::{name_str, why_name, SwapperInfo};
     use libipc::abi::syscall::{VmStatistics, HOST_TICKS, VM_ANYWHERE, VM_INHERIT_SHARE};
     use libipc::println;
     use libipc::sys;
@@ -148,6 +149,7 @@ mod workload {
     /// Forks the workers, waits for them and reports; the exit status.
     pub fn run(params: Params, pager: &str) -> i32 {
         let before = statistics();
+        let swapper_before = sys::swapper_info().unwrap_or_default();
         println!(
             "sheeptest: {} processes x {} KiB ({} pages each, {} KiB in all), {} round(s) \
              forward and backward after all have filled theirs; pager {pager}; {} free pages at \
@@ -211,6 +213,7 @@ mod workload {
             tsc_after - tsc_before,
             &params.label(),
         );
+        report_swapper(&swapper_before, ticks_before, &params.label());
         if failed {
             println!("sheeptest: FAILED");
             1
@@ -315,10 +318,52 @@ mod workload {
             delta(|s| s.pager_timeouts),
             delta(|s| s.memory_errors),
         );
-        println!("sheeptest: swapper events: none (no task swapper yet)");
         println!("bench sheeptest.instructions.{label} {cycles} instructions");
         println!("bench sheeptest.disk_ops.{label} {disk_ops} operations");
         println!("bench sheeptest.elapsed_s.{label} {elapsed} s");
+    }
+
+    /// What the task swapper did during the run (since tick `since`): its counts, each
+    /// decision traced, and the swap-outs as a figure.
+    fn report_swapper(before: &SwapperInfo, since: u64, label: &str) {
+        let Ok(after) = sys::swapper_info() else {
+            println!("sheeptest: swapper events: unknown (no swapper_info)");
+            return;
+        };
+        let outs = after.swap_outs - before.swap_outs;
+        println!(
+            "sheeptest: swapper events: {outs} out, {} in ({} as paging fell, {} with room in \
+             memory, {} by a message, {} after the longest wait); swapper {}, paging {}/s (5 s) \
+             {}/s (30 s), capacity {}/s, start above {}/s, stop below {}/s",
+            after.swap_ins - before.swap_ins,
+            after.ins_rate_fell - before.ins_rate_fell,
+            after.ins_room - before.ins_room,
+            after.ins_message - before.ins_message,
+            after.ins_starved - before.ins_starved,
+            if after.enabled == 1 { "on" } else { "off" },
+            after.short_rate,
+            after.long_rate,
+            after.capacity,
+            after.start,
+            after.stop,
+        );
+        for e in after.events().iter().filter(|e| e.tick >= since) {
+            println!(
+                "sheeptest: swapper: {}.{:02} s {} task {} ({}, {} pages): {}; paging {}/s \
+                 (5 s) {}/s (30 s), threshold {}/s",
+                (e.tick - since) / TICKS_PER_SECOND,
+                (e.tick - since) % TICKS_PER_SECOND,
+                if e.out == 1 { "out" } else { "in" },
+                e.task,
+                name_str(&e.name),
+                e.pages,
+                why_name(e.why),
+                e.short_rate,
+                e.long_rate,
+                e.threshold,
+            );
+        }
+        println!("bench sheeptest.swap_outs.{label} {outs} tasks");
     }
 
     /// Host ticks shown as seconds with two decimals.

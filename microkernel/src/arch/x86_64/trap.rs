@@ -344,6 +344,7 @@ fn device_interrupt() {
 /// Counts a timer tick and acknowledges the interrupt.
 pub fn timer_tick() {
     percpu::current().tick();
+    crate::device::note_tick();
     if crate::device::polled() {
         crate::vm::kernel_space::want_device_work();
     }
