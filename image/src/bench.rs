@@ -346,6 +346,7 @@ fn run_boot(
         archive: Some(built.archive.clone()),
         echo: options.verbose,
         interactive: false,
+        console_input: Vec::new(),
         log_file: Some(log_file.clone()),
         disk: options.disk.clone(),
     });

@@ -1,13 +1,16 @@
 //! Joins kernel arguments into one command line for QEMU's `-append` and Limine's `cmdline:`.
 //!
-//! The kernel splits its command line on spaces and knows no quoting, so an argument that holds
-//! whitespace could not reach it intact: such arguments are refused rather than silently split.
-//! No shell is involved (QEMU gets the line as one argv entry), so nothing else needs escaping.
+//! The kernel splits its command line on spaces except inside double quotes, so an option
+//! whose value holds spaces (`sh=ps; vmstat 1 3`, given as one argument) is passed quoted
+//! (`sh="ps; vmstat 1 3"`); other arguments with whitespace, or values with a double quote
+//! and a space, could not reach it intact and are refused rather than silently split. No
+//! shell is involved (QEMU gets the line as one argv entry), so nothing else needs escaping.
 
 use anyhow::{bail, Result};
 
-/// Joins `args` with single spaces, refusing empty arguments and arguments with whitespace
-/// (including newlines, which would also break `limine.conf`).
+/// Joins `args` with single spaces, quoting the value of a `key=value` argument that holds
+/// spaces; refuses empty arguments, line breaks (which would also break `limine.conf`), and
+/// whitespace anywhere else.
 pub fn join<S: AsRef<str>>(args: &[S]) -> Result<String> {
     let mut line = String::new();
     for arg in args {
@@ -15,16 +18,31 @@ pub fn join<S: AsRef<str>>(args: &[S]) -> Result<String> {
         if arg.is_empty() {
             bail!("empty kernel argument: the kernel splits its command line on spaces");
         }
-        if arg.chars().any(char::is_whitespace) {
-            bail!(
-                "kernel argument {arg:?} contains whitespace: the kernel splits its command \
-                 line on spaces and has no quoting, pass it as separate arguments"
-            );
-        }
         if !line.is_empty() {
             line.push(' ');
         }
-        line.push_str(arg);
+        if !arg.chars().any(char::is_whitespace) {
+            line.push_str(arg);
+            continue;
+        }
+        match arg.split_once('=') {
+            Some((key, value))
+                if !key.is_empty()
+                    && !key.chars().any(char::is_whitespace)
+                    && !value.contains(['"', '\n', '\r', '\t']) =>
+            {
+                line.push_str(key);
+                line.push_str("=\"");
+                line.push_str(value);
+                line.push('"');
+            }
+            _ => bail!(
+                "kernel argument {arg:?} contains whitespace: the kernel splits its command \
+                 line on spaces; only a `key=value` argument whose value has spaces (and no \
+                 double quote, tab or line break) can be passed, quoted; pass the rest as \
+                 separate arguments"
+            ),
+        }
     }
     Ok(line)
 }
@@ -70,6 +88,17 @@ mod tests {
         assert!(join(&["x\ny"]).is_err());
         assert!(join(&["tab\there"]).is_err());
         assert!(join(&[""]).is_err());
+        assert!(join(&["sh=a \"b\""]).is_err());
+        assert!(join(&["sh=a\tb"]).is_err());
+        assert!(join(&["=a b"]).is_err());
+    }
+
+    #[test]
+    fn quotes_a_value_with_spaces() {
+        assert_eq!(
+            join(&["init=bootstrap", "sh=ps; vmstat 1 3"]).unwrap(),
+            "init=bootstrap sh=\"ps; vmstat 1 3\""
+        );
     }
 
     #[test]

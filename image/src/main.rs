@@ -73,9 +73,10 @@ struct RunArgs {
     /// Guest memory in MiB.
     #[arg(long, value_name = "MIB", default_value_t = 256)]
     mem: u32,
-    /// Kill QEMU after this many seconds (0: never).
-    #[arg(long, value_name = "SECS", default_value_t = 300)]
-    timeout: u64,
+    /// Kill QEMU after this many seconds (0: never) [default: never when typing into the
+    /// shell at a terminal, else 300].
+    #[arg(long, value_name = "SECS")]
+    timeout: Option<u64>,
     /// Deterministic instruction counting (-icount shift=0).
     #[arg(long)]
     icount: bool,
@@ -231,7 +232,15 @@ fn run(args: RunArgs) -> Result<ExitCode> {
         let built = image::build_all(profile)?;
         (Media::Direct(built.kernel.clone()), built)
     };
-    let timeout = (args.timeout > 0 && !args.gdb).then(|| Duration::from_secs(args.timeout));
+    let timeout_secs = args.timeout.unwrap_or_else(|| {
+        use std::io::IsTerminal;
+        if std::io::stdin().is_terminal() {
+            0
+        } else {
+            300
+        }
+    });
+    let timeout = (timeout_secs > 0 && !args.gdb).then(|| Duration::from_secs(timeout_secs));
     if args.gdb {
         eprintln!(
             "QEMU waits for a debugger; attach with:\n    gdb {} -ex 'target remote :1234'",
@@ -250,6 +259,7 @@ fn run(args: RunArgs) -> Result<ExitCode> {
         archive: Some(built.archive.clone()),
         echo: true,
         interactive: true,
+        console_input: Vec::new(),
         log_file: Some(log_file.clone()),
         disk,
     };
@@ -263,8 +273,7 @@ fn run(args: RunArgs) -> Result<ExitCode> {
     match boot.outcome {
         Outcome::Guest(0) => {}
         Outcome::TimedOut => eprintln!(
-            "timed out after {} s; serial log in {}",
-            args.timeout,
+            "timed out after {timeout_secs} s; serial log in {}",
             log_file.display()
         ),
         outcome => eprintln!("{outcome}; serial log in {}", log_file.display()),

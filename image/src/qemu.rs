@@ -13,7 +13,8 @@ use std::fs::File;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStderr, ChildStdout, Command, ExitStatus, Stdio};
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::Arc;
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
@@ -53,8 +54,14 @@ pub struct BootOptions {
     pub archive: Option<PathBuf>,
     /// Copy the serial output to our stdout as it arrives (and QEMU's stderr to ours).
     pub echo: bool,
-    /// Let QEMU read our stdin (typing into the serial console). Tests leave it off.
+    /// Our stdin goes to the serial console: from a terminal as typed (Ctrl-C goes to the
+    /// guest; Ctrl-A x ends QEMU), from a pipe or file as it comes, followed by an end of
+    /// input (Ctrl-D, which the shell takes as one). Off (tests, benchmarks), the console
+    /// gets just the end of input.
     pub interactive: bool,
+    /// Without `interactive`: bytes typed into the console before the end of input (a
+    /// test's keystrokes for the shell).
+    pub console_input: Vec<u8>,
     /// Also write the serial output to this file as it arrives.
     pub log_file: Option<PathBuf>,
     /// A virtio-blk disk for the default pager; `None` boots without one (the kernel then
@@ -76,6 +83,7 @@ impl BootOptions {
             archive: None,
             echo: false,
             interactive: false,
+            console_input: Vec::new(),
             log_file: None,
             disk: None,
         }
@@ -217,10 +225,10 @@ pub fn boot(opts: &BootOptions) -> Result<Boot> {
             firmware,
             disk.as_ref().map(|(disk, image)| (*disk, image.path())),
         ))
-        .stdin(if opts.interactive {
+        .stdin(if console_is_terminal(opts) {
             Stdio::inherit()
         } else {
-            Stdio::null()
+            Stdio::piped()
         })
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
@@ -228,11 +236,35 @@ pub fn boot(opts: &BootOptions) -> Result<Boot> {
     let mut child = command
         .spawn()
         .with_context(|| format!("could not start {}", qemu.display()))?;
-    let serial_reader = spawn_serial_reader(child.stdout.take().expect("piped"), opts.echo, log);
+    let spoke = Arc::new(AtomicBool::new(false));
+    let serial_reader = spawn_serial_reader(
+        child.stdout.take().expect("piped"),
+        opts.echo,
+        log,
+        Arc::clone(&spoke),
+    );
+    // The console's input (ours, or the test's keys), then the end of input; the pipe stays
+    // open until QEMU has ended (`qemu_done` dropped).
+    let (qemu_done, done) = std::sync::mpsc::channel::<()>();
+    let feeder = child.stdin.take().map(|stdin| {
+        let input = if opts.interactive {
+            ConsoleInput::Ours
+        } else {
+            ConsoleInput::Bytes(opts.console_input.clone())
+        };
+        spawn_console_feeder(stdin, input, spoke, done)
+    });
     let stderr_reader = spawn_stderr_reader(child.stderr.take().expect("piped"), opts.echo);
     let timeout = if opts.gdb { None } else { opts.timeout };
     let status = wait_with_timeout(&mut child, timeout)?;
     let wall = start.elapsed();
+    drop(qemu_done);
+    if !opts.interactive {
+        // (Ours may never end: that thread is left to the process's end.)
+        if let Some(feeder) = feeder {
+            let _ = feeder.join();
+        }
+    }
     let serial = serial_reader.join().expect("serial reader panicked");
     let qemu_stderr = stderr_reader.join().expect("stderr reader panicked");
     drop(vars);
@@ -274,7 +306,14 @@ pub fn qemu_args(
         "-smp",
         &opts.smp.to_string(),
     ]);
-    push(&["-serial", "stdio", "-display", "none", "-no-reboot"]);
+    if console_is_terminal(opts) {
+        // Raw keys to the guest, Ctrl-C included; Ctrl-A x still ends QEMU.
+        push(&["-chardev", "stdio,id=console,mux=on,signal=off"]);
+        push(&["-serial", "chardev:console", "-mon", "chardev=console"]);
+    } else {
+        push(&["-serial", "stdio"]);
+    }
+    push(&["-display", "none", "-no-reboot"]);
     push(&["-device", "isa-debug-exit,iobase=0xf4,iosize=0x04"]);
     // No network card: the guest has no driver, and firmware would try to network-boot.
     push(&["-nic", "none"]);
@@ -371,12 +410,64 @@ fn open_log(path: &Path) -> Result<File> {
     File::create(path).with_context(|| format!("creating serial log {}", path.display()))
 }
 
+/// The byte the shell takes as the end of input (Ctrl-D).
+pub const END_OF_INPUT: u8 = 0x04;
+
+/// Whether the guest's console is our terminal (`interactive` with stdin a terminal).
+pub fn console_is_terminal(opts: &BootOptions) -> bool {
+    use std::io::IsTerminal;
+    opts.interactive && !opts.gdb && std::io::stdin().is_terminal()
+}
+
+/// What goes into the guest's console.
+enum ConsoleInput {
+    /// Our stdin (a pipe or a file), as it comes.
+    Ours,
+    /// These bytes.
+    Bytes(Vec<u8>),
+}
+
+/// What the kernel prints first, once its UART is set up (firmware may print before).
+const KERNEL_BANNER: &[u8] = b"microkernel v";
+
+/// Feeds QEMU's console `input`, then [`END_OF_INPUT`], once the kernel has printed its
+/// banner (`spoke`): its UART is set up then (setting it up empties its receive queue, so
+/// earlier bytes would be lost). Then holds the pipe open until `done` says QEMU has ended.
+fn spawn_console_feeder(
+    mut qemu: std::process::ChildStdin,
+    input: ConsoleInput,
+    spoke: Arc<AtomicBool>,
+    done: std::sync::mpsc::Receiver<()>,
+) -> JoinHandle<()> {
+    use std::io::Write;
+    thread::spawn(move || {
+        loop {
+            if spoke.load(Ordering::Acquire) {
+                break;
+            }
+            match done.recv_timeout(Duration::from_millis(10)) {
+                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
+                _ => return,
+            }
+        }
+        let fed = match input {
+            ConsoleInput::Ours => std::io::copy(&mut std::io::stdin().lock(), &mut qemu).map(drop),
+            ConsoleInput::Bytes(bytes) => qemu.write_all(&bytes),
+        };
+        let _ = fed
+            .and_then(|()| qemu.write_all(&[END_OF_INPUT]))
+            .and_then(|()| qemu.flush());
+        let _ = done.recv();
+    })
+}
+
 /// Reads the serial output until QEMU closes it, in a thread so the timeout works even when the
 /// guest prints nothing.
 fn spawn_serial_reader(
     mut stdout: ChildStdout,
     echo: bool,
     mut log: Option<File>,
+    spoke: Arc<AtomicBool>,
 ) -> JoinHandle<String> {
     thread::spawn(move || {
         let mut serial = Vec::new();
@@ -390,6 +481,15 @@ fn spawn_serial_reader(
             };
             let bytes = &chunk[..count];
             serial.extend_from_slice(bytes);
+            if !spoke.load(Ordering::Relaxed) {
+                let from = serial.len().saturating_sub(count + KERNEL_BANNER.len());
+                if serial[from..]
+                    .windows(KERNEL_BANNER.len())
+                    .any(|w| w == KERNEL_BANNER)
+                {
+                    spoke.store(true, Ordering::Release);
+                }
+            }
             if echo {
                 let mut out = std::io::stdout().lock();
                 let _ = out.write_all(bytes).and_then(|()| out.flush());

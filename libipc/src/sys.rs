@@ -376,14 +376,27 @@ pub fn port_request_notification(name: u32, kind: u32, notify: u32) -> Result<()
 /// Starts `program` from the boot archive; the child gets a copy of send right `give` (0: none)
 /// in `rdi` and `argument` in `rsi`. Returns a send right to the child's task port.
 pub fn task_spawn(program: &str, give: u32, argument: u64) -> Result<u32, KernReturn> {
-    // SAFETY: the kernel only reads `program`'s bytes.
+    task_spawn_with_args(program, give, argument, "")
+}
+
+/// Starts `program` as [`task_spawn`] does, with `args` (at most `abi::syscall::ARGS_MAX`
+/// bytes) as its arguments (`rt::args`).
+pub fn task_spawn_with_args(
+    program: &str,
+    give: u32,
+    argument: u64,
+    args: &str,
+) -> Result<u32, KernReturn> {
+    // SAFETY: the kernel only reads `program`'s and `args`' bytes.
     unsafe {
-        syscall4(
+        syscall6(
             Syscall::TaskSpawn as u64,
             program.as_ptr() as u64,
             program.len() as u64,
             u64::from(give),
             argument,
+            args.as_ptr() as u64,
+            args.len() as u64,
         )
     }
     .into_result()
@@ -392,12 +405,29 @@ pub fn task_spawn(program: &str, give: u32, argument: u64) -> Result<u32, KernRe
 
 /// Waits for the task behind task port `task` to exit; its status.
 pub fn task_wait(task: u32) -> Result<u64, KernReturn> {
-    call1(Syscall::TaskWait, u64::from(task))
+    call2(Syscall::TaskWait, u64::from(task), u64::MAX)
+}
+
+/// Waits at most `timeout_ms` (0: not at all) for the task behind task port `task` to
+/// exit: its status, or `OperationTimedOut`.
+pub fn task_wait_timeout(task: u32, timeout_ms: u64) -> Result<u64, KernReturn> {
+    call2(Syscall::TaskWait, u64::from(task), timeout_ms)
 }
 
 /// Terminates the task behind task port `task`.
 pub fn task_terminate(task: u32) -> Result<(), KernReturn> {
-    call1(Syscall::TaskTerminate, u64::from(task)).map(drop)
+    call2(Syscall::TaskTerminate, u64::from(task), 0).map(drop)
+}
+
+/// Terminates the task behind task port `task` and the rest of its job (the tasks forked
+/// from it and from each other).
+pub fn task_terminate_job(task: u32) -> Result<(), KernReturn> {
+    call2(
+        Syscall::TaskTerminate,
+        u64::from(task),
+        crate::abi::syscall::TERMINATE_JOB,
+    )
+    .map(drop)
 }
 
 /// A kernel statistic (`HOST_*`).
@@ -610,6 +640,35 @@ pub fn host_tasks(
         .take(count.min(max))
         .map(TaskInfo::from_words)
         .collect())
+}
+
+/// Reads console input into `buffer`: how many bytes, waiting at most `timeout_ms` for some
+/// (`u64::MAX`: for ever; 0: not at all); 0 when none came in time.
+pub fn console_read(buffer: &mut [u8], timeout_ms: u64) -> Result<usize, KernReturn> {
+    let len = buffer.len().min(crate::abi::syscall::CONSOLE_READ_MAX) as u64;
+    let mut timeout = timeout_ms;
+    loop {
+        // SAFETY: the kernel writes at most `len` bytes into `buffer`.
+        let result = unsafe {
+            syscall3(
+                Syscall::ConsoleRead as u64,
+                buffer.as_mut_ptr() as u64,
+                len,
+                timeout,
+            )
+        }
+        .into_result();
+        match result {
+            Ok(0) if timeout != 0 => {
+                // Input came while waiting: read it (a reader woken with others may find it
+                // gone, and then waits no longer than it would have).
+                timeout = 0;
+            }
+            Ok(n) => return Ok(n as usize),
+            Err(KernReturn::OperationTimedOut) => return Ok(0),
+            Err(e) => return Err(e),
+        }
+    }
 }
 
 /// What `task_fork` returned to this side.

@@ -1,5 +1,6 @@
 //! The bootstrap server and its name service: a default boot starts bootstrap, which starts
-//! `name_test` (marked `start = true` in servers/boot.toml), which registers, looks up and
+//! the shell (marked `start = true` in servers/boot.toml), which starts `name_test` (`run
+//! name_test` from the kernel's `sh=`) with the name service; it registers, looks up and
 //! calls servers through the generated interfaces, `zpager`, the default pager, and `bootfs`,
 //! the program pager.
 
@@ -7,7 +8,10 @@ use kernel_tests::{boot, Outcome};
 
 #[test]
 fn bootstrap_serves_names_to_the_programs_it_starts() {
-    let run = boot("bootstrap_serves_names_to_the_programs_it_starts", "");
+    let run = boot(
+        "bootstrap_serves_names_to_the_programs_it_starts",
+        r#"sh="run name_test""#,
+    );
     run.expect_outcome(Outcome::Guest(0));
     run.expect_line_starting_with("bootstrap: started", "bootstrap's start");
     let names = [
@@ -23,9 +27,10 @@ fn bootstrap_serves_names_to_the_programs_it_starts() {
         "names_dead_name_removed",
     ];
     run.expect_exactly(&names);
+    run.expect_line_starting_with("shell: done, status 0", "name_test's status 0");
     run.expect_line_containing(
-        &["bootstrap: name_test exited with status 0"],
-        "the child's exit report",
+        &["bootstrap: shell exited with status 0"],
+        "the shell's exit report",
     );
     // zpager (`start = true`, `daemon = true`) registered as the default pager, and bootstrap
     // shut down without waiting for it.

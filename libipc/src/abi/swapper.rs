@@ -135,6 +135,10 @@ pub struct SwapperInfo {
     /// Swapping starts above `start` and tasks come back below `stop` (pages per second).
     pub start: u64,
     pub stop: u64,
+    /// The paging device's busy time, percent, 5 s and 30 s averages (with a device, the
+    /// thresholds are 30% and 10% of it).
+    pub busy_short: u64,
+    pub busy_long: u64,
     pub swap_outs: u64,
     pub swap_ins: u64,
     pub ins_rate_fell: u64,
@@ -153,7 +157,7 @@ pub struct SwapperInfo {
 }
 
 impl SwapperInfo {
-    const HEAD: usize = 17;
+    const HEAD: usize = 19;
     pub const WORDS: usize = Self::HEAD + TRACE_LEN * SwapEvent::WORDS;
     pub const SIZE: usize = Self::WORDS * 8;
 
@@ -167,6 +171,8 @@ impl SwapperInfo {
             self.capacity,
             self.start,
             self.stop,
+            self.busy_short,
+            self.busy_long,
             self.swap_outs,
             self.swap_ins,
             self.ins_rate_fell,
@@ -194,16 +200,18 @@ impl SwapperInfo {
             capacity: w[4],
             start: w[5],
             stop: w[6],
-            swap_outs: w[7],
-            swap_ins: w[8],
-            ins_rate_fell: w[9],
-            ins_room: w[10],
-            ins_message: w[11],
-            ins_starved: w[12],
-            asked: w[13],
-            none_eligible: w[14],
-            swapped_out: w[15],
-            trace_len: w[16].min(TRACE_LEN as u64),
+            busy_short: w[7],
+            busy_long: w[8],
+            swap_outs: w[9],
+            swap_ins: w[10],
+            ins_rate_fell: w[11],
+            ins_room: w[12],
+            ins_message: w[13],
+            ins_starved: w[14],
+            asked: w[15],
+            none_eligible: w[16],
+            swapped_out: w[17],
+            trace_len: w[18].min(TRACE_LEN as u64),
             trace: core::array::from_fn(|i| {
                 let at = Self::HEAD + i * SwapEvent::WORDS;
                 SwapEvent::from_words(&w[at..at + SwapEvent::WORDS])
@@ -235,11 +243,13 @@ pub struct TaskInfo {
     pub held_threads: u64,
     /// 1 for a VM-privileged task (a pager, the backing store): never swapped.
     pub privileged: u64,
+    /// Its job (tasks forked from one spawned task share it).
+    pub job: u64,
     pub name: [u8; NAME_BYTES],
 }
 
 impl TaskInfo {
-    pub const WORDS: usize = 12;
+    pub const WORDS: usize = 13;
     pub const SIZE: usize = Self::WORDS * 8;
 
     pub fn to_words(&self) -> [u64; Self::WORDS] {
@@ -254,7 +264,8 @@ impl TaskInfo {
             self.held_threads,
             self.privileged,
         ]);
-        w[8..].copy_from_slice(&name_words(&self.name));
+        w[8] = self.job;
+        w[9..].copy_from_slice(&name_words(&self.name));
         w
     }
 
@@ -268,7 +279,8 @@ impl TaskInfo {
             swapped_out: w[5],
             held_threads: w[6],
             privileged: w[7],
-            name: words_name(&w[8..12]),
+            job: w[8],
+            name: words_name(&w[9..13]),
         }
     }
 }

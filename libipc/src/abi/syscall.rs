@@ -44,14 +44,19 @@ pub enum Syscall {
     /// `notify::NO_SENDERS` when the port whose receive right is `name` loses its last send
     /// right.
     PortRequestNotification = 10,
-    /// `(program, program_len, give, argument)`: starts `program` from the boot archive as a
-    /// new task. Its first thread gets, in rdi, the name of a copy of the caller's send right
-    /// `give` (0 for none) and `argument` in rsi. Returns a send right to the new task's port.
+    /// `(program, program_len, give, argument, args, args_len)`: starts `program` from the
+    /// boot archive as a new task. Its first thread gets, in rdi, the name of a copy of the
+    /// caller's send right `give` (0 for none) and `argument` in rsi; the `args_len` bytes at
+    /// `args` (at most [`ARGS_MAX`]; none when 0) go into its arguments block
+    /// ([`ARGS_BLOCK`]). Returns a send right to the new task's port.
     TaskSpawn = 11,
-    /// `(task)`: waits until the task behind task port `task` exits; returns its status
-    /// (`u64::MAX` if the kernel terminated it).
+    /// `(task, timeout_ms)`: waits until the task behind task port `task` exits; returns its
+    /// status (`u64::MAX` if the kernel terminated it). Waits at most `timeout_ms`
+    /// (`u64::MAX`: for ever; 0: not at all), then `OperationTimedOut`.
     TaskWait = 12,
-    /// `(task)`: terminates the task behind task port `task`.
+    /// `(task, flags)`: terminates the task behind task port `task`; with
+    /// [`TERMINATE_JOB`], every other task of its job too (the tasks forked from it and from
+    /// each other since a task was spawned: what a shell's Ctrl-C ends), the caller never.
     TaskTerminate = 13,
     /// `(selector)`: a kernel statistic ([`HOST_FREE_FRAMES`] ...).
     HostInfo = 14,
@@ -113,7 +118,7 @@ pub enum Syscall {
     /// `open` gives device ports. Needs a send right to the host port. Returns its name.
     HostDeviceMaster = 29,
     /// `(key, key_len, buffer, buffer_len)`: copies the value of the kernel command-line
-    /// option `key` meant for programs (`swap`, `zcache`, `args`) to `buffer`; returns its
+    /// option `key` meant for programs (`swap`, `zcache`, `args`, `sh`) to `buffer`; returns its
     /// length.
     /// `InvalidArgument` for a key that is not such an option or was not given, `NoSpace`
     /// (nothing copied) when the buffer is too short, `InvalidAddress` for a bad buffer.
@@ -135,10 +140,18 @@ pub enum Syscall {
     /// task, at `buffer`; returns how many tasks there are (more than `count` when the
     /// buffer was too short).
     HostTasks = 34,
+    /// `(buffer, len, timeout_ms)`: reads up to `len` bytes (at most [`CONSOLE_READ_MAX`]) of
+    /// console input into `buffer`; returns how many. With none waiting: 0 at once if
+    /// `timeout_ms` is 0, else waits (at most `timeout_ms`, `u64::MAX` for ever) and returns
+    /// 0 when input has come (read again) or `OperationTimedOut`.
+    ConsoleRead = 35,
 }
 
+/// Most bytes one `ConsoleRead` returns.
+pub const CONSOLE_READ_MAX: usize = 4096;
+
 impl Syscall {
-    pub const ALL: [Syscall; 35] = [
+    pub const ALL: [Syscall; 36] = [
         Syscall::DebugWrite,
         Syscall::TaskExit,
         Syscall::ThreadYield,
@@ -174,6 +187,7 @@ impl Syscall {
         Syscall::TaskSwap,
         Syscall::SwapperInfo,
         Syscall::HostTasks,
+        Syscall::ConsoleRead,
     ];
 
     /// Decodes a call number; the numbers are dense, so this is a bounds check.
@@ -181,6 +195,9 @@ impl Syscall {
         Self::ALL.get(usize::try_from(raw).ok()?).copied()
     }
 }
+
+/// `TaskTerminate` flag: the task's whole job.
+pub const TERMINATE_JOB: u64 = 1;
 
 /// Bytes in a page.
 pub const PAGE_SIZE: u64 = 4096;
@@ -194,6 +211,18 @@ pub const USER_IMAGE_BASE: u64 = 0x0040_0000;
 pub const USER_END: u64 = 0x0000_8000_0000_0000;
 /// Top of the initial thread's stack; the stack grows down from here.
 pub const USER_STACK_TOP: u64 = 0x0000_7fff_ffff_0000;
+/// A new task's arguments block, at the top of its stack: [`ARGS_MAGIC`], the length, then
+/// the bytes (its arguments as text: `libipc::rt::args`). The first task gets the kernel's
+/// `args=` option there; a spawned task what its parent gave `TaskSpawn`.
+pub const ARGS_BLOCK: u64 = USER_STACK_TOP - 512;
+/// Most bytes of arguments.
+pub const ARGS_MAX: usize = 256;
+/// Marks an arguments block (the stack is zero where there is none).
+pub const ARGS_MAGIC: u64 = u64::from_le_bytes(*b"umk_args");
+/// Where a new thread's stack pointer starts: below the arguments block.
+pub const INITIAL_STACK_POINTER: u64 = ARGS_BLOCK;
+const _: () = assert!(ARGS_BLOCK + 16 + ARGS_MAX as u64 <= USER_STACK_TOP);
+
 /// Largest size of the initial thread's stack (zero-filled on demand).
 pub const USER_STACK_SIZE: u64 = 1024 * 1024;
 
@@ -309,6 +338,11 @@ pub const HOST_VM_COLLAPSES: u64 = 13;
 pub const HOST_VM_OBJECTS: u64 = 14;
 /// Pages of memory objects resident (the page queue's length).
 pub const HOST_VM_RESIDENT_PAGES: u64 = 15;
+/// 1 once a default pager is registered (`HostSetDefaultPager`), else 0: a workload started
+/// from the shell finds the system's, one run as the first task starts its own.
+pub const HOST_DEFAULT_PAGER: u64 = 16;
+/// Total pages of memory the kernel manages (free or not).
+pub const HOST_TOTAL_FRAMES: u64 = 17;
 
 /// What `VmStatistics` reports: the VM system's counters since boot.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

@@ -101,13 +101,34 @@ pub fn sleep_ms(ms: u64) {
     }
 }
 
-/// The first task's arguments, the kernel's `args=A,B,...` option split at commas (empty
-/// when not given), copied into `buffer`.
+/// This task's arguments as text: its arguments block (`abi::syscall::ARGS_BLOCK`): for
+/// the first task the kernel's `args=` option, for a spawned one what its parent gave
+/// (`sys::task_spawn_with_args`); empty when there is none (or after an exec).
+#[cfg(all(feature = "runtime", target_os = "none"))]
+pub fn args(buffer: &mut [u8; crate::abi::syscall::ARGS_MAX]) -> &str {
+    use crate::abi::syscall::{ARGS_BLOCK, ARGS_MAGIC};
+    // SAFETY: the block lies at the top of this task's stack, which is always mapped (zero
+    // where nothing was written); the reads are of plain words and bytes.
+    let (magic, len) = unsafe {
+        (
+            (ARGS_BLOCK as *const u64).read_volatile(),
+            ((ARGS_BLOCK + 8) as *const u64).read_volatile(),
+        )
+    };
+    if magic != ARGS_MAGIC || len as usize > buffer.len() {
+        return "";
+    }
+    let len = len as usize;
+    for (i, byte) in buffer[..len].iter_mut().enumerate() {
+        // SAFETY: as above; `len` bytes follow the header inside the block.
+        *byte = unsafe { ((ARGS_BLOCK + 16 + i as u64) as *const u8).read_volatile() };
+    }
+    core::str::from_utf8(&buffer[..len]).unwrap_or("")
+}
+
+/// The first task's arguments (its arguments block: the kernel's `args=A,B,...` option)
+/// split at commas, empty when not given.
 #[cfg(all(feature = "runtime", target_os = "none"))]
 pub fn first_task_args(buffer: &mut [u8; 256]) -> impl Iterator<Item = &str> {
-    let length = crate::sys::kernel_option("args", buffer).unwrap_or(0);
-    core::str::from_utf8(&buffer[..length])
-        .unwrap_or("")
-        .split(',')
-        .filter(|a| !a.is_empty())
+    args(buffer).split(',').filter(|a| !a.is_empty())
 }

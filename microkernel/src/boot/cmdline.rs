@@ -111,6 +111,7 @@ enum Key {
     Zcache,
     Args,
     Swapper,
+    Sh,
 }
 
 impl Key {
@@ -128,6 +129,7 @@ impl Key {
             "zcache" => Some(Key::Zcache),
             "args" => Some(Key::Args),
             "swapper" => Some(Key::Swapper),
+            "sh" => Some(Key::Sh),
             _ => None,
         }
     }
@@ -156,6 +158,7 @@ pub struct CommandLine<'a> {
     swap: Option<&'a str>,
     zcache: Option<&'a str>,
     args: Option<&'a str>,
+    sh: Option<&'a str>,
     seen: u16,
     problems: [Option<Problem<'a>>; MAX_PROBLEMS],
     stored: usize,
@@ -177,15 +180,49 @@ pub fn parse(line: &str) -> CommandLine<'_> {
         swap: None,
         zcache: None,
         args: None,
+        sh: None,
         seen: 0,
         problems: [None; MAX_PROBLEMS],
         stored: 0,
         dropped: 0,
     };
-    for word in line.split_ascii_whitespace() {
+    for word in words(line) {
         command_line.apply(word);
     }
     command_line
+}
+
+/// The words of `line`: split on whitespace, except inside double quotes, so a value may
+/// hold spaces (`sh="ps; vmstat 1 3"`). An unclosed quote runs to the end of the line.
+fn words(line: &str) -> impl Iterator<Item = &str> {
+    let mut rest = line;
+    core::iter::from_fn(move || {
+        rest = rest.trim_start_matches(|c: char| c.is_ascii_whitespace());
+        if rest.is_empty() {
+            return None;
+        }
+        let mut quoted = false;
+        let end = rest
+            .char_indices()
+            .find(|&(_, c)| {
+                if c == '"' {
+                    quoted = !quoted;
+                }
+                !quoted && c.is_ascii_whitespace()
+            })
+            .map_or(rest.len(), |(i, _)| i);
+        let (word, after) = rest.split_at(end);
+        rest = after;
+        Some(word)
+    })
+}
+
+/// A value without the double quotes around it, if it has them.
+fn unquoted(value: &str) -> &str {
+    value
+        .strip_prefix('"')
+        .map(|v| v.strip_suffix('"').unwrap_or(v))
+        .unwrap_or(value)
 }
 
 impl<'a> CommandLine<'a> {
@@ -258,6 +295,12 @@ impl<'a> CommandLine<'a> {
         self.args
     }
 
+    /// `sh="CMD; CMD"`: commands for the shell, which runs them and powers off with the
+    /// last one's status; read by the shell through `KernelOption`.
+    pub fn sh(&self) -> Option<&'a str> {
+        self.sh
+    }
+
     /// The problems found, in command-line order (the first `MAX_PROBLEMS` of them).
     pub fn problems(&self) -> impl Iterator<Item = &Problem<'a>> {
         self.problems.iter().flatten()
@@ -271,7 +314,7 @@ impl<'a> CommandLine<'a> {
     /// Applies one option word.
     fn apply(&mut self, word: &'a str) {
         let (name, value) = match word.split_once('=') {
-            Some((name, value)) => (name, value),
+            Some((name, value)) => (name, unquoted(value)),
             None => (word, ""),
         };
         let Some(key) = Key::from_name(name) else {
@@ -324,6 +367,11 @@ impl<'a> CommandLine<'a> {
                 Ok(())
             }
             Key::Args => Err("at most 256 bytes"),
+            Key::Sh if value.len() <= MAX_PROGRAM_OPTION => {
+                self.sh = Some(value);
+                Ok(())
+            }
+            Key::Sh => Err("at most 256 bytes"),
             Key::PagerTimeout => match value.parse::<u64>() {
                 Ok(ms) if ms > 0 => {
                     self.pager_timeout_ms = Some(ms);
@@ -349,7 +397,7 @@ impl<'a> CommandLine<'a> {
 }
 
 /// The longest value of an option meant for a program (`swap=`).
-pub const MAX_PROGRAM_OPTION: usize = 256;
+pub const MAX_PROGRAM_OPTION: usize = libipc::abi::syscall::ARGS_MAX;
 
 /// A boot-archive program name: at most 47 bytes (the archive's limit), no commas.
 fn parse_program_name(value: &str) -> Result<&str, &'static str> {
@@ -492,6 +540,20 @@ mod tests {
         assert_eq!(parse("init=sheeptest args=4,4M,1").args(), Some("4,4M,1"));
         assert_eq!(parse("zcache=lots").zcache(), None);
         assert_eq!(parse("zcache=lots").problems().count(), 1);
+    }
+
+    #[test]
+    fn quoted_values_keep_their_spaces() {
+        let line = parse(r#"init=bootstrap sh="ps; vmstat 1 3" mem=64M"#);
+        assert_eq!(line.sh(), Some("ps; vmstat 1 3"));
+        assert_eq!(line.mem_limit(), Some(64 << 20));
+        assert_eq!(line.problems().count(), 0);
+        assert_eq!(parse(r#"sh="help""#).sh(), Some("help"));
+        // An unclosed quote runs to the end of the line.
+        assert_eq!(parse(r#"mem=8M sh="ps  x"#).sh(), Some("ps  x"));
+        assert_eq!(parse("sh=ps").sh(), Some("ps"));
+        let words: Vec<_> = words("  a  b=\"c d\"  e ").collect();
+        assert_eq!(words, ["a", "b=\"c d\"", "e"]);
     }
 
     #[test]

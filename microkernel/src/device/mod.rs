@@ -18,7 +18,7 @@ mod virtio_blk;
 
 use alloc::collections::VecDeque;
 use alloc::vec::Vec;
-use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use core::sync::atomic::{AtomicU64, Ordering};
 use libipc::device::{DeviceError, DeviceStatus};
 
 /// The interrupt vector devices signal completions on.
@@ -216,7 +216,7 @@ impl<T> Devices<T> {
             None => return Err((tag, frames)),
         };
         self.tags[request] = Some(tag);
-        BUSY.store(true, Ordering::Relaxed);
+        note_busy(true);
         self.waiting.push_back(Waiting {
             device,
             request,
@@ -260,7 +260,7 @@ impl<T> Devices<T> {
         #[cfg(not(target_os = "none"))]
         let _ = disks;
         self.submit_waiting();
-        BUSY.store(self.tags.iter().any(Option::is_some), Ordering::Relaxed);
+        note_busy(self.tags.iter().any(Option::is_some));
     }
 
     /// Hands waiting transfers to devices with room in their rings, in order. One the
@@ -327,22 +327,42 @@ impl<T> Devices<T> {
     }
 }
 
-/// Set while some transfer is in flight (started and not finished).
-static BUSY: AtomicBool = AtomicBool::new(false);
-/// Timer ticks at which some transfer was in flight: with the pages moved, what the
-/// devices can do per second of work (the task swapper's measure of paging capacity).
-static BUSY_TICKS: AtomicU64 = AtomicU64::new(0);
+/// The time-stamp counter when the devices last went from idle to busy (some transfer
+/// started and not finished), 0 while idle.
+static BUSY_SINCE: AtomicU64 = AtomicU64::new(0);
+/// Cycles the devices were busy before `BUSY_SINCE`: with the pages moved, what they can
+/// do per second of work (the task swapper's measure of paging capacity).
+static BUSY_CYCLES: AtomicU64 = AtomicU64::new(0);
 
-/// A timer tick: counted as busy if a transfer is in flight.
-pub fn note_tick() {
-    if BUSY.load(Ordering::Relaxed) {
-        BUSY_TICKS.fetch_add(1, Ordering::Relaxed);
+/// The time-stamp counter (guest instructions under QEMU's `-icount`).
+pub fn cycles() -> u64 {
+    // SAFETY: `rdtsc` only reads the counter.
+    unsafe { core::arch::x86_64::_rdtsc() }
+}
+
+/// Some transfer is (`busy`) or none is in flight now.
+fn note_busy(busy: bool) {
+    let since = BUSY_SINCE.load(Ordering::Relaxed);
+    match (busy, since) {
+        (true, 0) => BUSY_SINCE.store(cycles().max(1), Ordering::Relaxed),
+        (false, since) if since != 0 => {
+            BUSY_CYCLES.fetch_add(cycles().saturating_sub(since), Ordering::Relaxed);
+            BUSY_SINCE.store(0, Ordering::Relaxed);
+        }
+        _ => {}
     }
 }
 
-/// Timer ticks so far at which a transfer was in flight.
-pub fn busy_ticks() -> u64 {
-    BUSY_TICKS.load(Ordering::Relaxed)
+/// Cycles so far during which some transfer was in flight (up to `now`, a [`cycles`]
+/// reading).
+pub fn busy_cycles(now: u64) -> u64 {
+    let since = BUSY_SINCE.load(Ordering::Relaxed);
+    BUSY_CYCLES.load(Ordering::Relaxed)
+        + if since != 0 {
+            now.saturating_sub(since)
+        } else {
+            0
+        }
 }
 
 /// Set when a device has no interrupt (no MSI-X): the timer tick then looks for its

@@ -56,7 +56,7 @@ fn ret(code: MsgReturn, value: u64) -> MsgOutcome {
 }
 
 /// Milliseconds to timer ticks, rounding up.
-fn ticks_from_ms(ms: u64) -> u64 {
+pub(crate) fn ticks_from_ms(ms: u64) -> u64 {
     ms.div_ceil(1000 / crate::arch::apic::HZ)
 }
 
@@ -937,6 +937,9 @@ impl Kernel {
                 self.memory_waiters.remove(&mut self.threads, thread);
                 crate::vm::kernel_space::note_memory_waiters(!self.memory_waiters.is_empty());
             }
+            Continuation::ConsoleWait => {
+                self.console_readers.remove(&mut self.threads, thread);
+            }
             Continuation::ReturnToUser => {}
         }
     }
@@ -972,6 +975,12 @@ impl Kernel {
                 }
                 Continuation::MemoryWait { .. } => {
                     self.memory_wait_expired(thread);
+                    continue;
+                }
+                // Calls other than `mach_msg` time out with their own code.
+                Continuation::TaskWait { .. } | Continuation::ConsoleWait => {
+                    self.cancel_wait(thread);
+                    self.wake(thread, libipc::abi::KernReturn::OperationTimedOut as u32, 0);
                     continue;
                 }
                 _ => MsgReturn::RcvTimedOut,

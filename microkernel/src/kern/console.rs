@@ -42,6 +42,64 @@ macro_rules! kprintln {
     ($($arg:tt)*) => { $crate::kern::console::print(format_args!("{}\n", format_args!($($arg)*))) };
 }
 
+/// Console input read from the UART that no program has read yet.
+static INPUT: Mutex<InputRing> = Mutex::new(InputRing {
+    bytes: [0; INPUT_BYTES],
+    head: 0,
+    len: 0,
+});
+
+/// Bytes of console input kept for programs; beyond that the UART (and QEMU behind it)
+/// holds the rest until they are read.
+const INPUT_BYTES: usize = 4096;
+
+struct InputRing {
+    bytes: [u8; INPUT_BYTES],
+    head: usize,
+    len: usize,
+}
+
+/// Moves what the UART has received into the input ring (the timer tick calls it); whether
+/// anything came.
+pub fn poll_input() -> bool {
+    x86_64::instructions::interrupts::without_interrupts(|| {
+        let mut ring = INPUT.lock();
+        let mut came = false;
+        while ring.len < INPUT_BYTES {
+            let Some(byte) = serial::read_byte() else {
+                break;
+            };
+            let at = (ring.head + ring.len) % INPUT_BYTES;
+            ring.bytes[at] = byte;
+            ring.len += 1;
+            came = true;
+        }
+        came
+    })
+}
+
+/// Copies up to `out.len()` bytes of waiting input into `out` without taking them; how many.
+pub fn peek_input(out: &mut [u8]) -> usize {
+    x86_64::instructions::interrupts::without_interrupts(|| {
+        let ring = INPUT.lock();
+        let n = out.len().min(ring.len);
+        for (i, byte) in out[..n].iter_mut().enumerate() {
+            *byte = ring.bytes[(ring.head + i) % INPUT_BYTES];
+        }
+        n
+    })
+}
+
+/// Drops the first `n` bytes of waiting input (a program has them).
+pub fn consume_input(n: usize) {
+    x86_64::instructions::interrupts::without_interrupts(|| {
+        let mut ring = INPUT.lock();
+        let n = n.min(ring.len);
+        ring.head = (ring.head + n) % INPUT_BYTES;
+        ring.len -= n;
+    });
+}
+
 struct Logger;
 
 static LOGGER: Logger = Logger;

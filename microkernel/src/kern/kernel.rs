@@ -50,6 +50,8 @@ pub struct Kernel {
     /// The program pager's port (the kernel holds a send right): programs loaded from the
     /// boot archive map their files from its objects.
     pub(crate) program_pager: Option<PortId>,
+    /// Threads waiting for console input (`console_read`).
+    pub(crate) console_readers: Fifo<ThreadId>,
     /// Threads whose faults found no free page, waiting for the pageout daemon.
     pub(crate) memory_waiters: Fifo<ThreadId>,
     /// The pageout daemon returns whole clusters, used or not (the task swapper's switch;
@@ -67,12 +69,16 @@ pub struct Kernel {
     pub(crate) zcache_option: Option<String>,
     /// The `args=` option, for the first task (`KernelOption`).
     pub(crate) args_option: Option<String>,
+    /// The `sh=` option, for the shell (`KernelOption`).
+    pub(crate) sh_option: Option<String>,
     /// The `swap=` option, for the default pager (`KernelOption`).
     pub(crate) swap_option: Option<String>,
     /// The task swapper's policy and record (`kern::swapper`); `kern::sched` applies it.
     pub(crate) swapper: super::swapper::Swapper<TaskId>,
     /// The tick of the swapper's next pass.
     pub(super) swapper_next: u64,
+    /// The last job number given to a spawned task.
+    pub(super) next_job: u32,
 }
 
 pub static KERNEL: Mutex<Option<Kernel>> = Mutex::new(None);
@@ -122,6 +128,7 @@ impl Kernel {
             default_pager: None,
             program_pager: None,
             memory_waiters: Fifo::new(),
+            console_readers: Fifo::new(),
             pageout_whole_clusters: false,
             devices: crate::device::Devices::new(),
             device_master: None,
@@ -130,8 +137,10 @@ impl Kernel {
             backing_store: None,
             zcache_option: None,
             args_option: None,
+            sh_option: None,
             swapper: super::swapper::Swapper::new(super::swapper::Config::OSF),
             swapper_next: 0,
+            next_job: 0,
         }
     }
 

@@ -16,7 +16,9 @@ use crate::vm::map::{MapEntry, Protection, PAGE_SIZE};
 use crate::vm::object::{ObjectKind, VmObject};
 use alloc::string::String;
 use libipc::abi::archive::Archive;
-use libipc::abi::syscall::{USER_STACK_SIZE, USER_STACK_TOP};
+use libipc::abi::syscall::{
+    ARGS_BLOCK, ARGS_MAGIC, ARGS_MAX, INITIAL_STACK_POINTER, USER_STACK_SIZE, USER_STACK_TOP,
+};
 use libipc::abi::KernReturn;
 
 /// Why a program could not be started.
@@ -172,7 +174,7 @@ impl Kernel {
             .get(thread)
             .map_or(super::thread::DEFAULT_PRIORITY, |t| t.priority);
         if let Some(t) = self.threads.get_mut(thread) {
-            t.frame = Thread::initial_frame(entry, USER_STACK_TOP, [0, argument, 0]);
+            t.frame = Thread::initial_frame(entry, INITIAL_STACK_POINTER, [0, argument, 0]);
             t.priority = priority;
         }
         Ok(())
@@ -182,9 +184,12 @@ impl Kernel {
     /// `arguments` in rdi, rsi and rdx.
     pub fn spawn(&mut self, name: &str, arguments: [u64; 3]) -> Result<TaskId, SpawnError> {
         let (space, entry) = self.load_program(name)?;
-        let task = self.tasks.insert(Task::new(name, space))?;
+        let mut new = Task::new(name, space);
+        self.next_job += 1;
+        new.job = self.next_job;
+        let task = self.tasks.insert(new)?;
         let record = TaskRecord::new(self.tasks.get_mut(task).expect("just inserted"));
-        let first = Thread::new(task, record, entry, USER_STACK_TOP, arguments);
+        let first = Thread::new(task, record, entry, INITIAL_STACK_POINTER, arguments);
         let thread = match self.threads.insert(first) {
             Ok(thread) => thread,
             Err(e) => {
@@ -315,6 +320,7 @@ impl Kernel {
         program: &str,
         give: PortName,
         argument: u64,
+        args: &[u8],
     ) -> Result<PortName, KernReturn> {
         // Decode first: the right to give must be a send right of the parent's.
         let give_port = match give {
@@ -335,6 +341,9 @@ impl Kernel {
             kernel.destroy_task(child);
             Err(e)
         };
+        if let Err(e) = self.write_args(child, args) {
+            return fail(self, e);
+        }
         let parent_name = match self.make_task_port(parent, child) {
             Ok(name) => name,
             Err(e) => return fail(self, e),
@@ -388,6 +397,7 @@ impl Kernel {
         let space = p.space.fork(&mut self.objects)?;
         let mut child_task = Task::new(name.as_str(), space);
         child_task.ipc = ipc;
+        child_task.job = p.job;
         let child = match self.tasks.insert(child_task) {
             Ok(child) => child,
             Err(_) => return Err(KernReturn::ResourceShortage),
@@ -456,12 +466,14 @@ impl Kernel {
         }
     }
 
-    /// `task_wait`: the status if the task has exited, else `None` with `thread` waiting.
+    /// `task_wait`: the status if the task has exited, else `None` with `thread` waiting
+    /// (for at most `timeout_ms`, `u64::MAX` for ever; 0: `OperationTimedOut` at once).
     pub fn task_wait(
         &mut self,
         task: TaskId,
         thread: ThreadId,
         name: PortName,
+        timeout_ms: u64,
     ) -> Result<Option<u64>, KernReturn> {
         let port = self.task_port(task, name)?;
         match self.ports.get(port).map(|p| p.receiver) {
@@ -470,9 +482,16 @@ impl Kernel {
                 if target == task {
                     return Err(KernReturn::InvalidArgument); // waiting for oneself never ends
                 }
+                if timeout_ms == 0 {
+                    return Err(KernReturn::OperationTimedOut);
+                }
+                let deadline = (timeout_ms != u64::MAX).then(|| {
+                    crate::arch::percpu::current().ticks()
+                        + crate::ipc::mach_msg::ticks_from_ms(timeout_ms)
+                });
                 let p = self.ports.get_mut(port).expect("checked");
                 p.receivers.push_back(&mut self.threads, thread);
-                self.block(thread, Continuation::TaskWait { port }, None);
+                self.block(thread, Continuation::TaskWait { port }, deadline);
                 Ok(None)
             }
             _ => Err(KernReturn::InvalidRight),
@@ -498,6 +517,10 @@ impl Kernel {
         if let Some(thread) = first.and_then(|t| self.threads.get_mut(t)) {
             thread.frame.rdi = u64::from(name);
         }
+        // The kernel's `args=` option (checked to fit at boot) is its arguments block.
+        let args = self.args_option.clone().unwrap_or_default();
+        self.write_args(task, args.as_bytes())
+            .map_err(|_| SpawnError::OutOfMemory)?;
         Ok(task)
     }
 }
@@ -595,4 +618,28 @@ fn load_into(
         return Err(SpawnError::BadProgram(ProgramError::BadSegment));
     }
     Ok(())
+}
+
+impl Kernel {
+    /// Writes `args` (at most `ARGS_MAX` bytes; nothing when empty) as the arguments block at
+    /// the top of new task `task`'s stack, which its runtime reads (`libipc::rt::args`).
+    pub(super) fn write_args(&mut self, task: TaskId, args: &[u8]) -> Result<(), KernReturn> {
+        if args.is_empty() {
+            return Ok(());
+        }
+        if args.len() > ARGS_MAX {
+            return Err(KernReturn::InvalidArgument);
+        }
+        let mut block = [0u8; 16 + ARGS_MAX];
+        block[..8].copy_from_slice(&ARGS_MAGIC.to_le_bytes());
+        block[8..16].copy_from_slice(&(args.len() as u64).to_le_bytes());
+        block[16..16 + args.len()].copy_from_slice(args);
+        let len = 16 + args.len();
+        let out = super::user::UserSlice::new(ARGS_BLOCK, len as u64).validate(len)?;
+        let t = self
+            .tasks
+            .get_mut(task)
+            .ok_or(KernReturn::InvalidArgument)?;
+        super::user::copy_out(&mut t.space, &mut self.objects, out, &block[..len])
+    }
 }

@@ -117,6 +117,9 @@ pub fn run(mut guard: MutexGuard<'static, Option<Kernel>>) -> ! {
         if crate::vm::kernel_space::take_device_work() {
             kernel.device_work();
         }
+        if crate::vm::kernel_space::take_console_input() {
+            kernel.wake_console_readers();
+        }
         if crate::vm::kernel_space::take_collapse_wanted() {
             kernel.collapse_paged_objects();
         }
@@ -198,11 +201,13 @@ impl Kernel {
     fn swapper_pass(&mut self, now: u64) {
         use crate::vm::statistics::{read, PAGEINS, PAGEOUTS};
         let devices = self.devices.counters();
+        let now_cycles = crate::device::cycles();
         self.swapper.sample(Reading {
             now,
             paged: read(&PAGEINS) + read(&PAGEOUTS),
             device_pages: devices.pages_read + devices.pages_written,
-            device_busy_ticks: crate::device::busy_ticks(),
+            cycles: now_cycles,
+            device_busy_cycles: crate::device::busy_cycles(now_cycles),
             free_pages: (crate::vm::kernel_space::free_frames() as u64)
                 .saturating_sub(crate::vm::kernel_space::free_target() as u64),
         });
@@ -368,8 +373,19 @@ impl core::fmt::Display for RatesNow {
         let r = &self.0;
         write!(
             f,
-            "paging {}/s (5 s), {}/s (30 s); start above {}/s, stop below {}/s (capacity {}/s)",
-            r.short, r.long, r.start, r.stop, r.capacity
+            "paging {}/s (5 s), {}/s (30 s), device busy {}% (5 s), {}% (30 s); start above \
+             {}/s, stop below {}/s (capacity {}/s)",
+            r.short, r.long, r.busy_short, r.busy_long, r.start, r.stop, r.capacity
         )
+    }
+}
+
+impl Kernel {
+    /// Console input has come: every thread waiting for it wakes to read (its call returns
+    /// 0, and `console_read` reads again).
+    pub fn wake_console_readers(&mut self) {
+        while let Some(thread) = self.console_readers.pop_front(&mut self.threads) {
+            self.wake(thread, KernReturn::Success as u32, 0);
+        }
     }
 }

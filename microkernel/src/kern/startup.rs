@@ -180,6 +180,7 @@ fn kernel_main(mut boot: BootInfo) -> ! {
     kernel.swap_option = options.swap().map(alloc::string::String::from);
     kernel.zcache_option = options.zcache().map(alloc::string::String::from);
     kernel.args_option = options.args().map(alloc::string::String::from);
+    kernel.sh_option = options.sh().map(alloc::string::String::from);
     kernel.devices.probe(boot.rsdp(), timer.apic_id);
     if kernel.make_device_ports().is_err() {
         panic!("no kernel memory for the device ports at start-up");

@@ -7,11 +7,15 @@
 //! As OSF/1's swapper: short and long paging-rate averages (5 s and 30 s), swapping starts
 //! above 30% of a reference rate and tasks come back below 10%, a task must have been
 //! resident 6 s to be chosen, at least 4 tasks stay active, VM-privileged tasks (pagers)
-//! are never chosen, and the largest resident task goes. Beyond OSF, the reference rate is
-//! the paging device's measured capacity (pages it moves per second of being busy), not
-//! the highest rate seen, so the thresholds mean the same on a slow disk and a fast one;
-//! without a device (a memory-only pager) the highest rate seen stands in. A task kept out
-//! longer than a bound comes back even while paging stays heavy, so nobody starves.
+//! are never chosen, and the largest resident task goes. Beyond OSF, with a paging device
+//! the thresholds are fractions of its measured capacity, not of the highest rate seen:
+//! paging is heavy when it keeps the device busy more than 30% of the time (5 s average;
+//! 10% over 30 s), calm below 10%, so they mean the same on a slow disk and a fast one (on
+//! which no rate is heavy); the capacity (pages it moves per second of being busy) turns
+//! them into rates for reports. Without a device (a memory-only pager) the highest rate
+//! seen stands in, as in OSF. A task also comes back as soon as free memory holds what it
+//! had; and one kept out longer than a bound comes back even while paging stays heavy, so
+//! nobody starves.
 
 /// Timer ticks per second.
 pub const TICKS_PER_SECOND: u64 = 100;
@@ -49,7 +53,7 @@ pub struct Config {
     /// A task with fewer resident pages frees too little to be worth stopping.
     pub min_pages: u64,
     /// Device readings with the device busy less than this percentage of the time say
-    /// too little of its capacity to be used.
+    /// too little of its capacity to be used for it.
     pub capacity_min_busy_percent: u64,
 }
 
@@ -64,7 +68,7 @@ impl Config {
         min_swapped_ticks: 2 * TICKS_PER_SECOND,
         max_swapped_ticks: 30 * TICKS_PER_SECOND,
         min_active: 4,
-        min_pages: 16,
+        min_pages: 64,
         capacity_min_busy_percent: 20,
     };
 }
@@ -78,8 +82,10 @@ pub struct Reading {
     pub paged: u64,
     /// Pages the paging device has moved so far.
     pub device_pages: u64,
-    /// Ticks at which the paging device had a transfer in flight, so far.
-    pub device_busy_ticks: u64,
+    /// A clock in cycles (the time-stamp counter) now, and the cycles so far during which
+    /// the paging device had a transfer in flight.
+    pub cycles: u64,
+    pub device_busy_cycles: u64,
     /// Free pages now, above what the pageout daemon keeps free.
     pub free_pages: u64,
 }
@@ -165,6 +171,11 @@ pub struct Swapper<T> {
     long: u64,
     /// The highest short average seen.
     highest: u64,
+    /// The paging device's busy fraction (1 << UTILIZATION_BITS: always busy), 5 s and 30 s
+    /// averages; `device` once a device has moved pages.
+    busy_short: u64,
+    busy_long: u64,
+    device: bool,
     /// The paging device's capacity, pages per busy second (fixed point), once measured.
     capacity: Option<u64>,
     /// Tasks swapped out, first out first, with the tick each went and the pages it had.
@@ -185,7 +196,13 @@ pub struct Rates {
     pub capacity: u64,
     pub start: u64,
     pub stop: u64,
+    /// The paging device's busy time, percent: 5 s and 30 s averages.
+    pub busy_short: u64,
+    pub busy_long: u64,
 }
+
+/// Fraction bits of the device's busy fraction.
+const UTILIZATION_BITS: u32 = 16;
 
 impl<T: Copy + Eq> Swapper<T> {
     pub fn new(config: Config) -> Self {
@@ -195,6 +212,9 @@ impl<T: Copy + Eq> Swapper<T> {
             short: 0,
             long: 0,
             highest: 0,
+            busy_short: 0,
+            busy_long: 0,
+            device: false,
             capacity: None,
             out: alloc::collections::VecDeque::new(),
             counters: Counters::default(),
@@ -221,13 +241,31 @@ impl<T: Copy + Eq> Swapper<T> {
         self.short = approach(self.short, rate, seconds, self.config.short_seconds);
         self.long = approach(self.long, rate, seconds, self.config.long_seconds);
         self.highest = self.highest.max(self.short);
+        let cycles = reading.cycles.saturating_sub(last.cycles);
         let busy = reading
-            .device_busy_ticks
-            .saturating_sub(last.device_busy_ticks)
-            .min(ticks);
-        if busy * 100 >= ticks * self.config.capacity_min_busy_percent && busy > 0 {
-            let moved = reading.device_pages.saturating_sub(last.device_pages);
-            let measured = per_second(moved, busy);
+            .device_busy_cycles
+            .saturating_sub(last.device_busy_cycles)
+            .min(cycles);
+        let moved = reading.device_pages.saturating_sub(last.device_pages);
+        self.device |= moved > 0;
+        let utilization = match cycles {
+            0 => 0,
+            cycles => ((u128::from(busy) << UTILIZATION_BITS) / u128::from(cycles)) as u64,
+        };
+        self.busy_short = approach(
+            self.busy_short,
+            utilization,
+            seconds,
+            self.config.short_seconds,
+        );
+        self.busy_long = approach(
+            self.busy_long,
+            utilization,
+            seconds,
+            self.config.long_seconds,
+        );
+        if utilization * 100 >= self.config.capacity_min_busy_percent << UTILIZATION_BITS {
+            let measured = (per_second(moved, ticks) << UTILIZATION_BITS) / utilization;
             self.capacity = Some(self.capacity.map_or(measured, |c| c.max(measured)));
         }
     }
@@ -242,6 +280,8 @@ impl<T: Copy + Eq> Swapper<T> {
             capacity: self.capacity.unwrap_or(0) >> FRACTION_BITS,
             start: (reference * self.config.start_percent / 100) >> FRACTION_BITS,
             stop: (reference * self.config.stop_percent / 100) >> FRACTION_BITS,
+            busy_short: (self.busy_short * 100) >> UTILIZATION_BITS,
+            busy_long: (self.busy_long * 100) >> UTILIZATION_BITS,
         }
     }
 
@@ -250,16 +290,23 @@ impl<T: Copy + Eq> Swapper<T> {
     }
 
     /// Whether paging is heavy enough to swap a task out: the short average above the start
-    /// level and the long one above the stop level.
+    /// level and the long one above the stop level (of the device's busy time, or without a
+    /// device of the highest rate seen).
     pub fn thrashing(&self) -> bool {
+        let (start, stop) = (self.config.start_percent, self.config.stop_percent);
+        if self.device {
+            return self.busy_short * 100 > start << UTILIZATION_BITS
+                && self.busy_long * 100 > stop << UTILIZATION_BITS;
+        }
         let reference = self.reference();
-        reference > 0
-            && self.short * 100 > reference * self.config.start_percent
-            && self.long * 100 > reference * self.config.stop_percent
+        reference > 0 && self.short * 100 > reference * start && self.long * 100 > reference * stop
     }
 
     /// Whether paging is light enough for tasks to come back.
     pub fn calm(&self) -> bool {
+        if self.device {
+            return self.busy_short * 100 < self.config.stop_percent << UTILIZATION_BITS;
+        }
         self.short * 100 < self.reference() * self.config.stop_percent
     }
 
@@ -437,8 +484,11 @@ mod tests {
         for _ in 0..seconds {
             r.now += S;
             r.paged += rate;
-            r.device_pages += rate;
-            r.device_busy_ticks += S * busy_percent / 100;
+            if busy_percent > 0 {
+                r.device_pages += rate;
+            }
+            r.cycles += 1_000_000_000;
+            r.device_busy_cycles += 10_000_000 * busy_percent;
             s.sample(r);
         }
         r.now
@@ -479,27 +529,31 @@ mod tests {
     }
 
     #[test]
-    fn the_thresholds_come_from_the_devices_measured_capacity() {
+    fn with_a_device_the_thresholds_are_fractions_of_its_measured_capacity() {
         // 500 pages a second with the device busy half the time: it can move 1,000.
         let mut s = swapper();
         run(&mut s, 0, 40, 500, 50);
         let r = s.rates();
         assert_eq!(r.capacity, 1000);
         assert_eq!((r.start, r.stop), (300, 100));
+        assert!(r.busy_short >= 49 && r.busy_long >= 35, "{r:?}");
         assert!(s.thrashing());
         // The same load on a device ten times faster is no reason to swap.
         let mut fast = swapper();
         run(&mut fast, 0, 40, 500, 5);
+        assert!(!fast.thrashing(), "{:?}", fast.rates());
         // Busy 5%: too little to measure; one reading busy enough gives the capacity.
         assert_eq!(fast.rates().capacity, 0);
         let mut r = fast.last.unwrap();
         r.now += S;
+        r.cycles += 1_000_000_000;
         r.paged += 500;
         r.device_pages += 2500;
-        r.device_busy_ticks += S / 4;
+        r.device_busy_cycles += 250_000_000;
         fast.sample(r);
         assert_eq!(fast.rates().capacity, 10_000);
         assert!(!fast.thrashing(), "{:?}", fast.rates());
+        assert!(fast.calm());
     }
 
     #[test]

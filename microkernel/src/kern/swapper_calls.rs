@@ -59,6 +59,8 @@ pub fn swapper_info(kernel: &mut Kernel, thread: ThreadId, a: [u64; 6]) -> Outco
         capacity: rates.capacity,
         start: rates.start,
         stop: rates.stop,
+        busy_short: rates.busy_short,
+        busy_long: rates.busy_long,
         swap_outs: c.swap_outs,
         swap_ins: c.swap_ins,
         ins_rate_fell: c.ins_rate_fell,
@@ -168,6 +170,7 @@ fn task_info(kernel: &Kernel, task: TaskId) -> TaskInfo {
         swapped_out: u64::from(t.swapped_out),
         held_threads: held as u64,
         privileged: u64::from(kernel.is_vm_privileged(task)),
+        job: u64::from(t.job),
         name: name_bytes(t.name()),
     }
 }

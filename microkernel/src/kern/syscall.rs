@@ -64,6 +64,7 @@ fn handler(call: Syscall) -> Handler {
         Syscall::TaskSwap => swapper_calls::task_swap,
         Syscall::SwapperInfo => swapper_calls::swapper_info,
         Syscall::HostTasks => swapper_calls::host_tasks,
+        Syscall::ConsoleRead => console_read,
     }
 }
 
@@ -143,9 +144,29 @@ fn program_name<'a>(
 }
 
 fn task_spawn(kernel: &mut Kernel, thread: ThreadId, a: [u64; 6]) -> Outcome {
-    let [program, program_len, give, argument, ..] = a;
+    use libipc::abi::syscall::ARGS_MAX;
+    let [program, program_len, give, argument, args, args_len] = a;
     let Some(task) = task_of(kernel, thread) else {
         return Outcome::NoReturn;
+    };
+    let mut args_buffer = [0u8; ARGS_MAX];
+    let args = match UserSlice::new(args, args_len).validate(ARGS_MAX) {
+        Ok(slice) => {
+            let len = slice.len();
+            let Some(t) = kernel.tasks.get_mut(task) else {
+                return Outcome::NoReturn;
+            };
+            if let Err(e) = copy_in(
+                &mut t.space,
+                &mut kernel.objects,
+                slice,
+                &mut args_buffer[..len],
+            ) {
+                return Outcome::Return(Err(e));
+            }
+            &args_buffer[..len]
+        }
+        Err(e) => return Outcome::Return(Err(e)),
     };
     let mut buffer = [0u8; PROGRAM_NAME_MAX];
     let name = match program_name(kernel, task, program, program_len, &mut buffer) {
@@ -154,7 +175,7 @@ fn task_spawn(kernel: &mut Kernel, thread: ThreadId, a: [u64; 6]) -> Outcome {
     };
     Outcome::Return(
         kernel
-            .spawn_from(task, name, give as u32, argument)
+            .spawn_from(task, name, give as u32, argument, args)
             .map(u64::from),
     )
 }
@@ -186,11 +207,48 @@ fn task_wait(kernel: &mut Kernel, thread: ThreadId, a: [u64; 6]) -> Outcome {
     let Some(task) = task_of(kernel, thread) else {
         return Outcome::NoReturn;
     };
-    match kernel.task_wait(task, thread, a[0] as u32) {
+    match kernel.task_wait(task, thread, a[0] as u32, a[1]) {
         Ok(Some(status)) => Outcome::Return(Ok(status)),
         Ok(None) => Outcome::NoReturn,
         Err(e) => Outcome::Return(Err(e)),
     }
+}
+
+fn console_read(kernel: &mut Kernel, thread: ThreadId, a: [u64; 6]) -> Outcome {
+    use libipc::abi::syscall::CONSOLE_READ_MAX;
+    let [buffer, len, timeout_ms, ..] = a;
+    let Some(task) = task_of(kernel, thread) else {
+        return Outcome::NoReturn;
+    };
+    let out = match UserSlice::new(buffer, len).validate(CONSOLE_READ_MAX) {
+        Ok(out) => out,
+        Err(e) => return Outcome::Return(Err(e)),
+    };
+    let mut bytes = [0u8; CONSOLE_READ_MAX];
+    let n = super::console::peek_input(&mut bytes[..out.len()]);
+    if n > 0 {
+        let Some(t) = kernel.tasks.get_mut(task) else {
+            return Outcome::NoReturn;
+        };
+        let (out, _) = out.split_at(n);
+        let copied = super::user::copy_out(&mut t.space, &mut kernel.objects, out, &bytes[..n]);
+        if copied.is_ok() {
+            // Taken only once the program has them: a failed copy loses nothing.
+            super::console::consume_input(n);
+        }
+        return Outcome::Return(copied.map(|()| n as u64));
+    }
+    if timeout_ms == 0 || out.is_empty() {
+        return Outcome::Return(Ok(0));
+    }
+    let deadline = (timeout_ms != u64::MAX).then(|| {
+        crate::arch::percpu::current().ticks() + crate::ipc::mach_msg::ticks_from_ms(timeout_ms)
+    });
+    kernel
+        .console_readers
+        .push_back(&mut kernel.threads, thread);
+    kernel.block(thread, super::thread::Continuation::ConsoleWait, deadline);
+    Outcome::NoReturn
 }
 
 fn task_terminate(kernel: &mut Kernel, thread: ThreadId, a: [u64; 6]) -> Outcome {
@@ -203,10 +261,24 @@ fn task_terminate(kernel: &mut Kernel, thread: ThreadId, a: [u64; 6]) -> Outcome
     };
     let by = kernel.tasks.get(task).map(|t| t.name);
     let by = by.as_ref().map_or("?", |n| n.as_str());
-    kernel.terminate_task(
-        target,
-        super::loader::Exit::Terminated(format_args!("terminated by {by}")),
-    );
+    let mut targets = alloc::vec![target];
+    if a[1] & libipc::abi::syscall::TERMINATE_JOB != 0 {
+        let job = kernel.tasks.get(target).map_or(0, |t| t.job);
+        // Its job's other tasks (forked from it or each other), the caller never.
+        let others: alloc::vec::Vec<TaskId> = kernel
+            .tasks
+            .iter()
+            .filter(|&(id, t)| t.job == job && id != target && id != task)
+            .map(|(id, _)| id)
+            .collect();
+        targets.extend(others);
+    }
+    for target in targets {
+        kernel.terminate_task(
+            target,
+            super::loader::Exit::Terminated(format_args!("terminated by {by}")),
+        );
+    }
     // The caller may have terminated itself.
     if kernel.tasks.contains(task) {
         Outcome::Return(Ok(0))
@@ -307,6 +379,7 @@ fn kernel_option(kernel: &mut Kernel, thread: ThreadId, a: [u64; 6]) -> Outcome 
         b"swap" => kernel.swap_option.as_deref(),
         b"zcache" => kernel.zcache_option.as_deref(),
         b"args" => kernel.args_option.as_deref(),
+        b"sh" => kernel.sh_option.as_deref(),
         _ => None,
     };
     let Some(value) = value else {
@@ -396,6 +469,8 @@ fn host_info(kernel: &mut Kernel, _: ThreadId, a: [u64; 6]) -> Outcome {
         }
         HOST_VM_COLLAPSES => crate::vm::statistics::read(&crate::vm::statistics::COLLAPSES),
         HOST_VM_OBJECTS => kernel.objects.len() as u64,
+        HOST_DEFAULT_PAGER => u64::from(kernel.default_pager.is_some()),
+        HOST_TOTAL_FRAMES => crate::vm::kernel_space::frame_counts().1 as u64,
         HOST_VM_RESIDENT_PAGES => {
             crate::vm::kernel_space::with_mappings(|m| m.queued() as u64).unwrap_or(0)
         }

@@ -49,6 +49,9 @@ pub struct Task {
     pub swapped_out: bool,
     /// The tick it was created or last swapped in at (the swapper leaves young tasks be).
     pub resident_since: u64,
+    /// Its job: a spawned task starts one, a forked task is in its parent's (what a
+    /// shell's Ctrl-C ends: `task_terminate` with `TERMINATE_JOB`).
+    pub job: u32,
 }
 
 impl Task {
@@ -60,6 +63,7 @@ impl Task {
             threads: Vec::new(),
             port: None,
             swapped_out: false,
+            job: 0,
             resident_since: crate::arch::percpu::current().ticks(),
         }
     }

@@ -152,6 +152,8 @@ pub enum Continuation {
     },
     /// Waiting for the task behind a task port to exit.
     TaskWait { port: PortId },
+    /// Waiting for console input (`console_read`); woken to read again.
+    ConsoleWait,
     /// Waiting for free memory (the pageout daemon) to fault again.
     MemoryWait { resume: crate::vm::pager::Resume },
     /// Waiting for a pager to supply the page at `offset` of `object`.

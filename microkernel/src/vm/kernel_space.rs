@@ -78,6 +78,21 @@ const DEVICE_WORK: u8 = 8;
 /// (`paged_collapse`).
 const COLLAPSE_WANTED: u8 = 16;
 
+/// Set when console input has come (readers are woken).
+const CONSOLE_INPUT: u8 = 32;
+
+/// Notes that console input has come.
+pub fn want_console_input() {
+    DEFERRED.fetch_or(CONSOLE_INPUT, Ordering::Release);
+}
+
+/// Whether console input has come, clearing the note.
+#[inline(always)]
+pub fn take_console_input() -> bool {
+    DEFERRED.load(Ordering::Relaxed) & CONSOLE_INPUT != 0
+        && DEFERRED.fetch_and(!CONSOLE_INPUT, Ordering::Acquire) & CONSOLE_INPUT != 0
+}
+
 /// Asks for the collapses noted in `paged_collapse`.
 pub fn want_collapse() {
     DEFERRED.fetch_or(COLLAPSE_WANTED, Ordering::Release);

@@ -66,19 +66,26 @@ pub fn waited_for_have_exited(children: impl IntoIterator<Item = (bool, Option<u
 }
 
 /// bootstrap's exit status once done: 0 if every program started and every one that exited
-/// (daemons may still serve) exited with 0, else 1. `children` as for
+/// (daemons may still serve) exited with 0; else the first non-zero status (the shell's last
+/// command's, say) when it is 1 to 255, else 1. `children` as for
 /// [`waited_for_have_exited`].
 pub fn exit_status(
     children: impl IntoIterator<Item = (bool, Option<u64>)>,
     failed_to_start: usize,
 ) -> i32 {
-    let all_zero = children
-        .into_iter()
-        .all(|(daemon, status)| status.map_or(daemon, |status| status == 0));
-    if all_zero && failed_to_start == 0 {
-        0
-    } else {
-        1
+    let mut first = None;
+    for (daemon, status) in children {
+        match status {
+            Some(0) => {}
+            None if daemon => {}
+            Some(status @ 1..=255) => first = first.or(Some(status as i32)),
+            _ => first = first.or(Some(1)),
+        }
+    }
+    match (first, failed_to_start) {
+        (Some(status), _) => status,
+        (None, 0) => 0,
+        (None, _) => 1,
     }
 }
 
@@ -209,9 +216,13 @@ mod tests {
         assert!(waited_for_have_exited([(false, Some(0)), (true, None)]));
         assert!(waited_for_have_exited([(true, None)]));
         assert_eq!(exit_status([(false, Some(0)), (true, None)], 0), 0);
-        assert_eq!(exit_status([(false, Some(3)), (true, None)], 0), 1);
+        assert_eq!(exit_status([(false, Some(3)), (true, None)], 0), 3);
+        assert_eq!(
+            exit_status([(false, Some(u64::MAX)), (false, Some(4))], 0),
+            1
+        );
         // A daemon that exited counts as any child.
-        assert_eq!(exit_status([(false, Some(0)), (true, Some(101))], 0), 1);
+        assert_eq!(exit_status([(false, Some(0)), (true, Some(101))], 0), 101);
         assert_eq!(exit_status([(false, Some(0)), (true, Some(0))], 0), 0);
         assert_eq!(exit_status([(false, Some(0))], 1), 1);
     }

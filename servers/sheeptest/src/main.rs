@@ -1,6 +1,7 @@
 //! `sheeptest`: the heavy-load workload of seed 004 §4. Run as the first task
 //! (`init=sheeptest args=P,S,R`, defaults 4, 4M, 1), it makes a default pager the kernel's
-//! (the disk pager `default_pager` with a disk, else zpager), forks P workers that each fill
+//! (the disk pager `default_pager` with a disk, else zpager); started from the shell
+//! (`sheeptest P S R`) it uses the system's. It forks P workers that each fill
 //! S bytes of fresh memory with verifiable words, wait until all have (so the P x S bytes are
 //! live at once, not one worker's after another's), and scan them R times forward and
 //! backward, verifying every word; then it reports the elapsed time and the paging the run caused
@@ -39,6 +40,10 @@ fn main(args: libipc::rt::StartArgs) -> i32 {
         }
     };
     let host = args.arg0 as u32;
+    if libipc::sys::host_info(libipc::abi::syscall::HOST_DEFAULT_PAGER) == Ok(1) {
+        // Started from the shell: the system's default pager serves.
+        return workload::run(params, "the system's default pager");
+    }
     if workload::disk_present(host) {
         with_disk_pager(host, || workload::run(params, "default_pager (disk)"))
     } else {
@@ -334,7 +339,8 @@ mod workload {
         println!(
             "sheeptest: swapper events: {outs} out, {} in ({} as paging fell, {} with room in \
              memory, {} by a message, {} after the longest wait); swapper {}, paging {}/s (5 s) \
-             {}/s (30 s), capacity {}/s, start above {}/s, stop below {}/s",
+             {}/s (30 s), device busy {}% (5 s) {}% (30 s), capacity {}/s, start above {}/s, \
+             stop below {}/s",
             after.swap_ins - before.swap_ins,
             after.ins_rate_fell - before.ins_rate_fell,
             after.ins_room - before.ins_room,
@@ -343,6 +349,8 @@ mod workload {
             if after.enabled == 1 { "on" } else { "off" },
             after.short_rate,
             after.long_rate,
+            after.busy_short,
+            after.busy_long,
             after.capacity,
             after.start,
             after.stop,

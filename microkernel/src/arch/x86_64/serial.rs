@@ -4,7 +4,9 @@ use x86_64::instructions::port::Port;
 
 const COM1: u16 = 0x3f8;
 
-/// Programs COM1 for 115200 baud, 8N1, FIFOs on, no interrupts.
+/// Programs COM1 for 115200 baud, 8N1, FIFOs on, no interrupts. (Switching the FIFOs on
+/// empties them: input that came before is lost. The image tool types only once the
+/// kernel's banner is out.)
 pub fn init() {
     // SAFETY: COM1's registers are ports 0x3f8..0x3ff on every PC QEMU emulates; writing the
     // standard initialisation sequence has no effect beyond the UART.
@@ -16,6 +18,18 @@ pub fn init() {
         Port::<u8>::new(COM1 + 3).write(0x03); // 8N1, DLAB off
         Port::<u8>::new(COM1 + 2).write(0xc7); // FIFO on, cleared, 14-byte threshold
         Port::<u8>::new(COM1 + 4).write(0x03); // DTR, RTS
+    }
+}
+
+/// A byte the UART has received, if any.
+pub fn read_byte() -> Option<u8> {
+    // SAFETY: reading COM1's line status and receive buffer only affects the UART (the read
+    // takes the byte out of its FIFO).
+    unsafe {
+        if Port::<u8>::new(COM1 + 5).read() & 0x01 == 0 {
+            return None;
+        }
+        Some(Port::<u8>::new(COM1).read())
     }
 }
 

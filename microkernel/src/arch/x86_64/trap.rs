@@ -344,7 +344,9 @@ fn device_interrupt() {
 /// Counts a timer tick and acknowledges the interrupt.
 pub fn timer_tick() {
     percpu::current().tick();
-    crate::device::note_tick();
+    if crate::kern::console::poll_input() {
+        crate::vm::kernel_space::want_console_input();
+    }
     if crate::device::polled() {
         crate::vm::kernel_space::want_device_work();
     }
