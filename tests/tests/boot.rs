@@ -36,6 +36,23 @@ fn mem_cap_is_applied() {
     }
 }
 
+/// The smallest machine the kernel accepts is not in pageout at rest (its reserves and the
+/// pageout target scale with memory): it boots to the shell and runs a workload that pages.
+#[test]
+fn an_8_mib_machine_boots_to_the_shell_and_pages() {
+    let run = boot(
+        "an_8_mib_machine_boots_to_the_shell_and_pages",
+        r#"mem=8M sh="ps; sheeptest 2 2M 1""#,
+    );
+    run.expect_outcome(Outcome::Guest(0));
+    run.expect_line_starting_with("sheeptest: passed: 2 workers", "sheeptest's verdict");
+    let line = run.expect_line_starting_with("sheeptest: pageouts ", "the pageouts");
+    assert!(
+        !line.starts_with("sheeptest: pageouts 0 "),
+        "nothing paged: {line}"
+    );
+}
+
 #[test]
 fn mem_too_small_panics() {
     let run = boot("mem_too_small_panics", "mem=1M");

@@ -368,9 +368,66 @@ impl fmt::Debug for FrameAllocator {
     }
 }
 
+/// The frames the kernel keeps back from users, by the memory it manages.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Reserves {
+    /// Frames only the kernel's own allocations may take.
+    pub kernel: usize,
+    /// Frames above that only the default pager may take (it frees memory by taking it).
+    pub pager: usize,
+    /// Free frames below which the pageout daemon runs (the reserves included).
+    pub target: usize,
+}
+
+/// The reserves and the pageout target for `total` frames: a sixteenth of memory for the
+/// kernel (2 MiB at most), a thirty-second for the default pager (1 MiB at most), and a
+/// thirty-second (at least 256 KiB, at most 16 MiB) above them as the daemon's slack, so a
+/// small machine is not in pageout at rest (at 8 MiB the fixed reserves of large machines,
+/// 3 MiB, plus 1 MiB of slack, were all its free memory).
+pub fn reserves(total: usize) -> Reserves {
+    let kernel = (total / 16).clamp(64, 512);
+    let pager = (total / 32).clamp(32, 256);
+    let slack = (total / 32).clamp(64, 4096);
+    Reserves {
+        kernel,
+        pager,
+        target: kernel + pager + slack,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn reserves_scale_with_memory_and_leave_small_machines_room() {
+        // 8 MiB managed (about 4 MiB free at rest after the boot archive): under 1 MiB kept.
+        let small = reserves(2048);
+        assert_eq!(
+            small,
+            Reserves {
+                kernel: 128,
+                pager: 64,
+                target: 256
+            }
+        );
+        // 256 MiB and more: the large machine's fixed reserves.
+        let large = reserves(65536);
+        assert_eq!(
+            (large.kernel, large.pager, large.target),
+            (512, 256, 512 + 256 + 2048)
+        );
+        // Tiny: floors.
+        assert_eq!(
+            reserves(256),
+            Reserves {
+                kernel: 64,
+                pager: 32,
+                target: 160
+            }
+        );
+        assert!(reserves(1 << 24).target <= 512 + 256 + 4096);
+    }
 
     const MIB: u64 = 1 << 20;
 

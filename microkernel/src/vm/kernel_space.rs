@@ -9,7 +9,7 @@ use crate::arch::entry::kernel_image;
 use crate::arch::paging::{self, flags, PageTables, TableMemory};
 use crate::boot::{BootInfo, MemoryKind};
 use core::ptr::NonNull;
-use core::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, AtomicUsize, Ordering};
 use spin::Mutex;
 
 /// Where the frame allocator never looks: the first MiB (BIOS data, option ROMs, and later
@@ -49,12 +49,18 @@ pub fn allocate_frame() -> Option<u64> {
 /// Frames kept back from user demand (page faults, program loading, user page tables) so
 /// the kernel's own allocations (its heap: tasks, threads, ports, messages) can still be
 /// made when users have taken everything else; an exhausted user gets an error, the kernel
-/// never an allocation failure it cannot report.
-pub const KERNEL_RESERVE_FRAMES: usize = 512;
+/// never an allocation failure it cannot report. Set at start-up by the memory's size
+/// (`frame_allocator::reserves`).
+static KERNEL_RESERVE: AtomicUsize = AtomicUsize::new(512);
 
 /// Frames above the kernel's reserve kept for the VM-privileged task (the default pager),
 /// which frees memory by taking pages in: it must not wait for memory itself.
-pub const PAGER_RESERVE_FRAMES: usize = 256;
+static PAGER_RESERVE: AtomicUsize = AtomicUsize::new(256);
+
+/// The kernel's reserve, in frames.
+pub fn kernel_reserve() -> usize {
+    KERNEL_RESERVE.load(Ordering::Relaxed)
+}
 
 /// Whether the running task is VM-privileged (set on each entry from user mode while a
 /// default pager exists; one kernel lock, one CPU: a single flag).
@@ -178,7 +184,7 @@ pub fn free_frames() -> usize {
 
 /// The fewest free frames at which an ordinary task may still allocate.
 pub fn user_floor() -> usize {
-    KERNEL_RESERVE_FRAMES + PAGER_RESERVE_FRAMES
+    kernel_reserve() + PAGER_RESERVE.load(Ordering::Relaxed)
 }
 
 /// A frame for user memory or user page tables, or `None` when only the reserves are left
@@ -192,7 +198,7 @@ pub fn allocate_user_frame() -> Option<u64> {
         want_pageout();
     }
     let floor = if PRIVILEGED.load(Ordering::Relaxed) {
-        KERNEL_RESERVE_FRAMES
+        kernel_reserve()
     } else {
         user_floor()
     };
@@ -362,9 +368,11 @@ pub fn init(boot: &BootInfo, nx: bool) -> MemorySummary {
         }
     }
     frames.remove_range(bitmap_phys, bitmap_phys + bitmap_bytes);
-    // The daemon keeps a thirty-second of memory free (at least 1 MiB) above the reserves.
-    let target = (frames.total_frames() / 32).max(256) + user_floor();
-    FREE_TARGET.store(target as u64, Ordering::Relaxed);
+    // The reserves and the daemon's slack above them, by the memory's size.
+    let reserves = super::frame_allocator::reserves(frames.total_frames());
+    KERNEL_RESERVE.store(reserves.kernel, Ordering::Relaxed);
+    PAGER_RESERVE.store(reserves.pager, Ordering::Relaxed);
+    FREE_TARGET.store(reserves.target as u64, Ordering::Relaxed);
     *FRAMES.lock() = Some(frames);
     let free_before_tables = frame_counts().0;
 
