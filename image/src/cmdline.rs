@@ -44,7 +44,23 @@ pub fn join<S: AsRef<str>>(args: &[S]) -> Result<String> {
             ),
         }
     }
+    check_length(&line)?;
     Ok(line)
+}
+
+/// Refuses a line longer than the kernel keeps (it would use only its first whole words;
+/// QEMU's direct boot mangles much longer ones before the kernel runs).
+fn check_length(line: &str) -> Result<()> {
+    use libipc::abi::syscall::KERNEL_CMDLINE_MAX;
+    if line.len() > KERNEL_CMDLINE_MAX {
+        bail!(
+            "the kernel command line is {} bytes long; the kernel takes at most \
+             {KERNEL_CMDLINE_MAX}: shorten it (a long `sh=` script can come from a file: \
+             `cargo image run < script`)",
+            line.len()
+        );
+    }
+    Ok(())
 }
 
 /// Checks a command line that was given whole (not as separate arguments), e.g. by a test.
@@ -52,7 +68,7 @@ pub fn check_line(line: &str) -> Result<()> {
     if line.contains(['\n', '\r']) {
         bail!("kernel command line {line:?} contains a line break");
     }
-    Ok(())
+    check_length(line)
 }
 
 #[cfg(test)]
@@ -91,6 +107,18 @@ mod tests {
         assert!(join(&["sh=a \"b\""]).is_err());
         assert!(join(&["sh=a\tb"]).is_err());
         assert!(join(&["=a b"]).is_err());
+    }
+
+    #[test]
+    fn refuses_lines_longer_than_the_kernel_keeps() {
+        use libipc::abi::syscall::KERNEL_CMDLINE_MAX;
+        let fits = format!("args={}", "a".repeat(KERNEL_CMDLINE_MAX - 5));
+        assert_eq!(join(&[&fits]).unwrap().len(), KERNEL_CMDLINE_MAX);
+        let long = format!("args={}", "a".repeat(KERNEL_CMDLINE_MAX));
+        let error = join(&[&long]).unwrap_err().to_string();
+        assert!(error.contains("at most 1024"), "{error}");
+        assert!(check_line(&long).is_err());
+        assert!(check_line(&fits).is_ok());
     }
 
     #[test]

@@ -90,3 +90,12 @@ fn bad_disk_options_name_the_problem_before_any_build() {
         assert!(!message.contains("Compiling"), "{args:?} built: {message}");
     }
 }
+
+#[test]
+fn command_lines_longer_than_the_kernel_keeps_are_refused() {
+    let long = format!("args={}", "a".repeat(1100));
+    let output = image(&["run", "--", &long], None);
+    let message = stderr(&output);
+    assert_eq!(output.status.code(), Some(2), "{message}");
+    assert!(message.contains("takes at most 1024"), "{message}");
+}

@@ -196,6 +196,10 @@ impl Syscall {
     }
 }
 
+/// Longest kernel command line, in bytes: the kernel keeps only the whole words of a
+/// longer one (and says so), and `cargo image` refuses one.
+pub const KERNEL_CMDLINE_MAX: usize = 1024;
+
 /// `TaskTerminate` flag: the task's whole job.
 pub const TERMINATE_JOB: u64 = 1;
 

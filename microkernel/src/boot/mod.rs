@@ -14,8 +14,8 @@ use core::fmt;
 pub const MAX_MEMORY_REGIONS: usize = 128;
 /// Most boot modules kept.
 pub const MAX_MODULES: usize = 8;
-/// Longest command line kept, in bytes.
-pub const MAX_CMDLINE: usize = 1024;
+/// Longest command line kept, in bytes (`cargo image` refuses longer ones).
+pub const MAX_CMDLINE: usize = libipc::abi::syscall::KERNEL_CMDLINE_MAX;
 /// Longest module name kept, in bytes.
 pub const MAX_MODULE_NAME: usize = 64;
 
@@ -129,6 +129,8 @@ pub struct BootInfo {
     module_count: usize,
     cmdline: [u8; MAX_CMDLINE],
     cmdline_len: usize,
+    /// The length of a command line too long to keep whole (only its whole words are).
+    cmdline_cut: Option<usize>,
     rsdp: Option<u64>,
     kernel_phys: u64,
     loader: [u8; 64],
@@ -170,6 +172,7 @@ impl BootInfo {
             module_count: 0,
             cmdline: [0; MAX_CMDLINE],
             cmdline_len: 0,
+            cmdline_cut: None,
             rsdp: None,
             kernel_phys: 0,
             loader: [0; 64],
@@ -312,14 +315,37 @@ impl BootInfo {
         self.bytes_of(MemoryKind::Usable)
     }
 
-    /// Copies the command line; invalid UTF-8 is cut at the first bad byte.
+    /// Copies the command line; invalid UTF-8 is cut at the first bad byte. A line longer
+    /// than [`MAX_CMDLINE`] keeps only the words that fit whole (a cut word could name
+    /// another program or size), and [`cmdline_cut`](Self::cmdline_cut) says how long it
+    /// was (at least; a reader that stopped at the limit passes one byte more).
     pub fn set_cmdline(&mut self, bytes: &[u8]) {
+        let bytes = bytes.split(|b| *b == 0).next().unwrap_or(&[]);
         let bytes = match core::str::from_utf8(bytes) {
             Ok(s) => s.as_bytes(),
             Err(e) => &bytes[..e.valid_up_to()],
         };
-        let bytes = bytes.split(|b| *b == 0).next().unwrap_or(&[]);
+        self.cmdline_cut = None;
+        let bytes = if bytes.len() > MAX_CMDLINE {
+            self.cmdline_cut = Some(bytes.len());
+            let end = if bytes[MAX_CMDLINE].is_ascii_whitespace() {
+                MAX_CMDLINE
+            } else {
+                bytes[..MAX_CMDLINE]
+                    .iter()
+                    .rposition(u8::is_ascii_whitespace)
+                    .unwrap_or(0)
+            };
+            &bytes[..end]
+        } else {
+            bytes
+        };
         self.cmdline_len = copy_truncated(&mut self.cmdline, bytes);
+    }
+
+    /// The length of a command line too long to keep whole, if it was.
+    pub fn cmdline_cut(&self) -> Option<usize> {
+        self.cmdline_cut
     }
 
     pub fn cmdline(&self) -> &str {
@@ -488,9 +514,29 @@ mod tests {
         assert_eq!(b.cmdline(), "test=all");
         b.set_cmdline(b"mem=64M \xff rest");
         assert_eq!(b.cmdline(), "mem=64M ");
-        let long = [b'a'; MAX_CMDLINE + 10];
-        b.set_cmdline(&long);
-        assert_eq!(b.cmdline().len(), MAX_CMDLINE);
+        assert_eq!(b.cmdline_cut(), None);
+    }
+
+    #[test]
+    fn a_line_too_long_keeps_its_whole_words_and_says_so() {
+        let mut b = Box::new(BootInfo::new(BootPath::Pvh, 0));
+        // A word across the limit goes whole: no `init=hell` from `init=hello`.
+        let mut line = "x".repeat(MAX_CMDLINE - 8);
+        line.push_str(" init=hello mem=64M");
+        b.set_cmdline(line.as_bytes());
+        assert_eq!(b.cmdline(), &line[..MAX_CMDLINE - 8]);
+        assert_eq!(b.cmdline_cut(), Some(line.len()));
+        // A word ending right at the limit stays.
+        let mut line = "y".repeat(MAX_CMDLINE - 5);
+        line.push_str(" mem=");
+        line.push_str(" rest");
+        b.set_cmdline(line.as_bytes());
+        assert!(b.cmdline().ends_with(" mem="), "{}", b.cmdline());
+        // One word longer than the limit: nothing kept.
+        b.set_cmdline(&[b'a'; MAX_CMDLINE + 10]);
+        assert_eq!((b.cmdline(), b.cmdline_cut()), ("", Some(MAX_CMDLINE + 10)));
+        b.set_cmdline(b"short");
+        assert_eq!(b.cmdline_cut(), None);
     }
 
     #[test]

@@ -11,7 +11,8 @@ use super::{BootError, BootInfo, BootPath, MemoryKind};
 pub const START_INFO_MAGIC: u32 = 0x336e_c578;
 
 /// Longest command line or module name read from the loader.
-const MAX_STRING: usize = super::MAX_CMDLINE;
+/// Longest string read (one byte past the longest command line, to see it was longer).
+const MAX_STRING: usize = super::MAX_CMDLINE + 1;
 
 /// Read access to physical memory during boot.
 pub trait PhysicalMemory {
@@ -184,6 +185,25 @@ mod tests {
             m.put32(at + 16, kind);
         }
         m
+    }
+
+    #[test]
+    fn a_command_line_longer_than_kept_is_cut_at_a_word_and_noticed() {
+        let mut m = qemu_like();
+        // 2,200 bytes: the reader stops one byte past the limit and the line keeps its
+        // whole words.
+        let mut long = "init=hello ".repeat(200).into_bytes();
+        long.push(0);
+        m.put(0x8000, &long);
+        m.put64(0x1000 + 24, 0x8000);
+        let info =
+            read_start_info(&m, 0x1000, (0x200000, 0x400000), 0xffff_8000_0000_0000).unwrap();
+        assert_eq!(info.cmdline_cut(), Some(super::super::MAX_CMDLINE + 1));
+        assert!(
+            info.cmdline().split(' ').all(|w| w == "init=hello"),
+            "{}",
+            info.cmdline()
+        );
     }
 
     #[test]

@@ -81,6 +81,13 @@ fn kernel_main(mut boot: BootInfo) -> ! {
         boot.loader(),
         line
     );
+    if let Some(length) = boot.cmdline_cut() {
+        log::warn!(
+            "command line: {length} bytes or more, longer than {}: only its whole words up to \
+             there are used",
+            crate::boot::MAX_CMDLINE
+        );
+    }
     for problem in options.problems() {
         log::warn!("command line: {problem}");
     }
