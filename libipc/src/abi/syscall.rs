@@ -347,6 +347,10 @@ pub const HOST_VM_RESIDENT_PAGES: u64 = 15;
 pub const HOST_DEFAULT_PAGER: u64 = 16;
 /// Total pages of memory the kernel manages (free or not).
 pub const HOST_TOTAL_FRAMES: u64 = 17;
+/// Time-stamp counter cycles the CPU has spent idle (halted) since boot: under QEMU's
+/// `-icount`, where the counter counts instructions and jumps ahead while the CPU idles,
+/// instructions executed over a span are the counter's advance less this one's.
+pub const HOST_IDLE_CYCLES: u64 = 18;
 
 /// What `VmStatistics` reports: the VM system's counters since boot.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

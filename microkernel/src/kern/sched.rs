@@ -106,6 +106,11 @@ impl Kernel {
     }
 }
 
+/// Time-stamp counter cycles spent idle (halted, waiting for an interrupt): under QEMU's
+/// `-icount` the clock jumps ahead while the CPU idles, so guest instructions executed are
+/// the counter's advance less these.
+pub static IDLE_CYCLES: core::sync::atomic::AtomicU64 = core::sync::atomic::AtomicU64::new(0);
+
 /// Runs the next thread: never returns. Idles with interrupts on when nothing is ready, and
 /// powers off once every task has exited.
 pub fn run(mut guard: MutexGuard<'static, Option<Kernel>>) -> ! {
@@ -140,7 +145,12 @@ pub fn run(mut guard: MutexGuard<'static, Option<Kernel>>) -> ! {
         }
         drop(guard);
         // Interrupts (the timer, later devices) may make a thread ready.
+        let idle_from = crate::device::cycles();
         arch::wait_for_interrupt();
+        IDLE_CYCLES.fetch_add(
+            crate::device::cycles().saturating_sub(idle_from),
+            core::sync::atomic::Ordering::Relaxed,
+        );
         x86_64::instructions::interrupts::disable();
         guard = KERNEL.lock();
     }

@@ -96,6 +96,11 @@ mod workload {
         unsafe { core::arch::x86_64::_rdtsc() }
     }
 
+    /// The kernel's count of idle cycles.
+    fn idle() -> u64 {
+        sys::host_info(libipc::abi::syscall::HOST_IDLE_CYCLES).unwrap_or(0)
+    }
+
     fn ticks() -> u64 {
         sys::host_info(HOST_TICKS).unwrap_or(0)
     }
@@ -173,7 +178,7 @@ mod workload {
                 return 1;
             }
         };
-        let (ticks_before, tsc_before) = (ticks(), timestamp());
+        let (ticks_before, tsc_before, idle_before) = (ticks(), timestamp(), idle());
         let mut workers = Vec::new();
         let mut failed = false;
         for worker in 0..params.processes() {
@@ -209,13 +214,13 @@ mod workload {
             }
             let _ = sys::port_deallocate(task);
         }
-        let (ticks_after, tsc_after) = (ticks(), timestamp());
+        let (ticks_after, tsc_after, idle_after) = (ticks(), timestamp(), idle());
         let after = statistics();
         report(
             &before,
             &after,
             ticks_after - ticks_before,
-            tsc_after - tsc_before,
+            (tsc_after - tsc_before, idle_after - idle_before),
             &params.label(),
         );
         report_swapper(&swapper_before, ticks_before, &params.label());
@@ -270,12 +275,22 @@ mod workload {
     /// the kernel's counters before and after.
     /// The run's figures; `label` names the run in the `bench` lines (`sheeptest.<metric>.
     /// <label>`), so a suite of several runs keeps them apart.
-    fn report(before: &VmStatistics, after: &VmStatistics, ticks: u64, cycles: u64, label: &str) {
+    /// `(cycles, idle)`: the time-stamp counter's advance over the run and how much of it
+    /// the CPU spent idle; under `-icount` the difference is the guest instructions executed
+    /// (the counter jumps ahead while the CPU waits for the disk).
+    fn report(
+        before: &VmStatistics,
+        after: &VmStatistics,
+        ticks: u64,
+        (cycles, idle): (u64, u64),
+        label: &str,
+    ) {
         let delta = |f: fn(&VmStatistics) -> u64| f(after).wrapping_sub(f(before));
         let elapsed = Seconds(ticks);
+        let busy = cycles.saturating_sub(idle);
         println!(
-            "sheeptest: elapsed {elapsed} s ({ticks} ticks), {cycles} TSC cycles (guest \
-             instructions under -icount)"
+            "sheeptest: elapsed {elapsed} s ({ticks} ticks), {cycles} TSC cycles of which {idle} \
+             idle: {busy} executed (guest instructions under -icount)"
         );
         println!(
             "sheeptest: faults {} (zero fills {}, copies on write {})",
@@ -323,7 +338,7 @@ mod workload {
             delta(|s| s.pager_timeouts),
             delta(|s| s.memory_errors),
         );
-        println!("bench sheeptest.instructions.{label} {cycles} instructions");
+        println!("bench sheeptest.instructions.{label} {busy} instructions");
         println!("bench sheeptest.disk_ops.{label} {disk_ops} operations");
         println!("bench sheeptest.elapsed_s.{label} {elapsed} s");
     }
