@@ -14,7 +14,6 @@ pub const WHY_RATE_FELL: u64 = 1;
 pub const WHY_MESSAGE: u64 = 2;
 pub const WHY_STARVED: u64 = 3;
 pub const WHY_ASKED: u64 = 4;
-pub const WHY_OFF: u64 = 5;
 pub const WHY_ROOM: u64 = 6;
 
 /// A reason's name, for reports.
@@ -25,7 +24,6 @@ pub fn why_name(why: u64) -> &'static str {
         WHY_MESSAGE => "a message for it",
         WHY_STARVED => "out for the longest time allowed",
         WHY_ASKED => "asked (task_swap)",
-        WHY_OFF => "swapper switched off",
         WHY_ROOM => "free memory holds it again",
         _ => "?",
     }

@@ -123,8 +123,6 @@ pub enum Why {
     Starved = 3,
     /// Out or in: asked for (`task_swap`).
     Asked = 4,
-    /// In: the swapper was switched off.
-    Off = 5,
     /// In: free memory holds the pages it had when it went out (other tasks ended or
     /// shrank), whatever the rates' averages still say.
     Room = 6,
@@ -321,11 +319,12 @@ impl<T: Copy + Eq> Swapper<T> {
     /// its longest, or paging is calm, or free memory holds what it had; else a swap-out
     /// when paging is heavy.
     pub fn decide(&mut self, now: u64, tasks: &[Candidate<T>]) -> Option<Action<T>> {
+        if !self.config.enabled {
+            // Switched off: only a message or a hand brings back a task swapped by hand.
+            return None;
+        }
         if let Some(&(task, since, pages)) = self.out.front() {
             let waited = now.saturating_sub(since);
-            if !self.config.enabled {
-                return Some(Action::SwapIn(task));
-            }
             if waited >= self.config.max_swapped_ticks
                 || (waited >= self.config.min_swapped_ticks
                     && (self.calm() || self.room_for(pages)))
@@ -333,7 +332,7 @@ impl<T: Copy + Eq> Swapper<T> {
                 return Some(Action::SwapIn(task));
             }
         }
-        if !self.config.enabled || !self.thrashing() {
+        if !self.thrashing() {
             return None;
         }
         let active = tasks
@@ -365,7 +364,6 @@ impl<T: Copy + Eq> Swapper<T> {
     /// Why the first task out is coming back now (for the decision `decide` just made).
     pub fn why_in(&self, now: u64) -> Why {
         match self.out.front() {
-            _ if !self.config.enabled => Why::Off,
             Some(&(_, since, _)) if now.saturating_sub(since) >= self.config.max_swapped_ticks => {
                 Why::Starved
             }
@@ -413,7 +411,7 @@ impl<T: Copy + Eq> Swapper<T> {
             Why::Message => c.ins_message += 1,
             Why::Starved => c.ins_starved += 1,
             Why::Asked => c.asked += 1,
-            Why::Thrashing | Why::Off => {}
+            Why::Thrashing => {}
         }
         let threshold = self.rates().stop;
         self.record(now, task, false, why, 0, threshold);
@@ -680,7 +678,7 @@ mod tests {
     }
 
     #[test]
-    fn switched_off_it_swaps_nothing_out_and_lets_everyone_back() {
+    fn switched_off_it_swaps_nothing_and_leaves_tasks_swapped_by_hand_be() {
         let mut s = Swapper::new(Config {
             enabled: false,
             ..Config::OSF
@@ -689,8 +687,9 @@ mod tests {
         let tasks: Vec<_> = (1..=8).map(|t| task(t, 1000, 0)).collect();
         assert_eq!(s.decide(now, &tasks), None);
         s.note_out(3, now, 0, Why::Asked);
-        assert_eq!(s.decide(now, &tasks), Some(Action::SwapIn(3)));
-        assert_eq!(s.why_in(now), Why::Off);
+        let later = now + Config::OSF.max_swapped_ticks;
+        assert_eq!(s.decide(later, &tasks), None);
+        assert!(s.is_out(3));
     }
 
     #[test]
