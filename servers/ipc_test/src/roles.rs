@@ -23,6 +23,9 @@ pub const SLEEP: u64 = 6;
 pub const SPIN: u64 = 7;
 /// Sends the given port a message with id `HELLO` and exits.
 pub const SAY_HELLO: u64 = 8;
+/// Fills the kernel heap: makes ports and queues 1 KiB messages on each until the kernel
+/// refuses, then exits with 0 (or 2 if it could make nothing).
+pub const FILL_HEAP: u64 = 9;
 
 /// The message id that stops an echo server.
 pub const QUIT: u32 = 999;
@@ -102,7 +105,39 @@ pub fn play(args: StartArgs) -> i32 {
                 Err(_) => 3,
             }
         }
+        FILL_HEAP => fill_heap(),
         _ => 9,
+    }
+}
+
+fn fill_heap() -> i32 {
+    use libipc::abi::syscall::PORT_KIND_RECEIVE;
+    use libipc::sys;
+    let mut buffer = MessageBuffer::new();
+    let body = [0x5a_u8; 1024];
+    let mut made = 0u32;
+    'fill: loop {
+        let Ok(port) = sys::port_allocate(PORT_KIND_RECEIVE) else {
+            break;
+        };
+        if sys::port_insert_send(port).is_err() {
+            break;
+        }
+        made += 1;
+        // The queue's limit, then the next port; a refusal ends the filling (the names,
+        // the ports and their messages stay: the kernel must free them at exit).
+        // (16: a port's queue limit.)
+        for _ in 0..16 {
+            let message = OutMessage::new(7, port).with_body(&body);
+            if ipc::send(&message, &mut buffer, Some(0)).is_err() {
+                break 'fill;
+            }
+        }
+    }
+    if made == 0 {
+        2
+    } else {
+        0
     }
 }
 
