@@ -1,7 +1,8 @@
 //! The task swapper: `swapper_test` swaps forked children out by hand and checks they come
 //! back (by a message or by hand) with every word of their memory, which went to the disk
 //! meanwhile, and their ports; that their threads do not run while out; that the kernel
-//! refuses what it must; that `ps` lists every task. Then sheeptest with twice the guest's
+//! refuses what it must; that `ps` lists every task; and that a message the kernel writes
+//! into a page paged in clean survives that page's next pageout. Then sheeptest with twice the guest's
 //! memory in workers on a throttled disk, where the swapper must act on its own (and, with
 //! `swapper=off`, must not), every byte verified either way.
 
@@ -18,6 +19,7 @@ fn swapped_out_tasks_come_back_whole() {
         "a_swapped_out_tasks_threads_do_not_run_until_it_is_swapped_in",
         "the_kernel_refuses_what_it_must",
         "ps_lists_every_task",
+        "a_message_received_into_a_page_paged_in_clean_survives_its_pageout",
     ]);
     run.expect_line_containing(
         &["swapper: out swapper_test (Asked)"],

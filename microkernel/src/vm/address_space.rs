@@ -367,14 +367,23 @@ impl AddressSpace {
         access: Protection,
     ) -> Result<(u64, bool), FaultError> {
         use crate::arch::paging::flags;
+        let write = access.allows(Protection::WRITE);
         if let Some((frame, entry_flags)) = self.pmap.translate(page) {
             let writable = entry_flags & flags::WRITABLE != 0;
-            if entry_flags & flags::USER != 0 && (writable || !access.allows(Protection::WRITE)) {
+            if entry_flags & flags::USER != 0 && (writable || !write) {
+                // The kernel is about to write the page through the direct map: it must be
+                // seen as written (`Pmap::mark_written`).
+                if write && entry_flags & flags::DIRTY == 0 {
+                    self.pmap.mark_written(page);
+                }
                 return Ok((frame & !(PAGE_SIZE - 1), writable));
             }
         }
-        self.resolve_fault(objects, page, access)
-            .map(|frame| (frame, false))
+        let frame = self.resolve_fault(objects, page, access)?;
+        if write {
+            self.pmap.mark_written(page);
+        }
+        Ok((frame, false))
     }
 
     /// A new anonymous region of `size` bytes at `address` (or anywhere at or above `from`

@@ -236,6 +236,26 @@ impl Pmap {
         Some((phys, leaf_flags))
     }
 
+    /// Marks the page at `address` written (its entry's dirty and accessed bits): the kernel
+    /// writes user memory through the direct map, which sets no dirty bit of the user's
+    /// entry, so a page paged in clean and then written by the kernel (a message copied in,
+    /// a call's result) would be dropped as clean, and the write lost. Keeps the cached
+    /// translation; changes no translation (the stamp stays).
+    pub fn mark_written(&mut self, address: u64) {
+        let page = address & !0xfff;
+        let mut memory = DirectMapTables;
+        if let Some(entry) = PageTables::new(self.root, &mut memory).leaf_entry(page) {
+            if *entry & flags::PRESENT != 0 {
+                *entry |= flags::DIRTY | flags::ACCESSED;
+                let (cached_page, cached, epoch) = self.last.get();
+                if cached_page == page {
+                    self.last
+                        .set((page, cached | flags::DIRTY | flags::ACCESSED, epoch));
+                }
+            }
+        }
+    }
+
     /// Makes this the current address space, if it is not already.
     pub fn activate(&self) {
         // Compared as loaded: `paging::activate` loads the bare root, and a CR3 with flag bits
@@ -376,6 +396,11 @@ pub fn clear_modified(frame: u64) {
         });
         m.take_flag(frame / PAGE, super::page::page_flags::DIRTY);
     });
+    // A translation kept while its page was dirty (a receive buffer's, by the IPC fast
+    // path) must not be written through unmarked: the kernel writes through the direct
+    // map, which sets no dirty bit, so such a write to a page now clean would be lost.
+    EPOCH.fetch_add(1, Ordering::Relaxed);
+    STAMP.fetch_add(1, Ordering::Relaxed);
 }
 
 /// Mappings `frame` has.

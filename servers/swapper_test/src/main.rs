@@ -48,6 +48,10 @@ mod cases {
         ),
         ("the_kernel_refuses_what_it_must", refusals),
         ("ps_lists_every_task", ps_lists_every_task),
+        (
+            "a_message_received_into_a_page_paged_in_clean_survives_its_pageout",
+            a_message_into_a_clean_page_survives_pageout,
+        ),
     ];
 
     /// The child's memory: 3 MiB, in a 16 MiB guest.
@@ -369,6 +373,70 @@ mod cases {
             info()?.swapped_out == 0,
             "a task that ended is still counted out"
         );
+        Ok(())
+    }
+
+    /// The kernel writes a received message into its buffer through the direct map, which
+    /// sets no dirty bit: a buffer page paged in clean (its pager holds a copy) and then
+    /// written so must still be seen as written, or the pageout daemon drops it as clean
+    /// and the message is lost (NONAIM's file_test saw the previous read's bytes).
+    fn a_message_into_a_clean_page_survives_pageout() -> Result<(), String> {
+        use libipc::abi::message::options::RECEIVE;
+        const OLD: u8 = 0xa5;
+        let page = sys::vm_allocate(0, PAGE_SIZE, VM_ANYWHERE).map_err(|e| format!("{e}"))?;
+        // SAFETY: the page was just allocated for this test alone.
+        let bytes = unsafe { core::slice::from_raw_parts_mut(page as *mut u8, PAGE_SIZE as usize) };
+        bytes.fill(OLD);
+        // Out to the disk, and back in clean (the pager keeps its copy).
+        let before = sys::vm_statistics().map_err(|e| format!("{e}"))?;
+        pressure(PRESSURE_BYTES)?;
+        check!(bytes.iter().all(|&b| b == OLD), "the page came back wrong");
+        let paged_in = sys::vm_statistics().map_err(|e| format!("{e}"))?.pageins - before.pageins;
+        check!(
+            paged_in > 0,
+            "nothing was paged in: the page never went out"
+        );
+        // A message to ourselves, received into that page.
+        let port = ReceiveRight::allocate().map_err(|e| format!("{e}"))?;
+        let send = port.make_send().map_err(|e| format!("{e}"))?;
+        let body: Vec<u8> = (0..64u8).collect();
+        let mut buffer = MessageBuffer::new();
+        ipc::send(
+            &OutMessage::new(77, send.name()).with_body(&body),
+            &mut buffer,
+            None,
+        )
+        .map_err(|e| format!("send: {e:?}"))?;
+        // SAFETY: the page is ours and nothing else refers to it while the kernel writes.
+        let result = unsafe {
+            sys::mach_msg(
+                page as *mut u8,
+                RECEIVE,
+                0,
+                PAGE_SIZE as usize,
+                port.name(),
+                0,
+            )
+        };
+        check!(result.into_result().is_ok(), "receive into the page failed");
+        let received: Vec<u8> = bytes[..512].to_vec();
+        let m = libipc::ipc::Received::parse(&received, received.len())
+            .map_err(|e| format!("parse: {e:?}"))?;
+        check!(
+            m.id() == 77 && m.body.starts_with(&body),
+            "the message as received is wrong"
+        );
+        let snapshot = received.clone();
+        // Out again: it must go to the pager as written, not be dropped as clean.
+        pressure(PRESSURE_BYTES)?;
+        pressure(PRESSURE_BYTES)?;
+        check!(
+            bytes[..512] == snapshot[..],
+            "the received message was lost: the page reads {:#x}... after its pageout",
+            bytes[0]
+        );
+        // SAFETY: nothing refers to the page any more.
+        unsafe { sys::vm_deallocate(page, PAGE_SIZE) }.map_err(|e| format!("{e}"))?;
         Ok(())
     }
 
