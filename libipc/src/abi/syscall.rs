@@ -122,10 +122,18 @@ pub enum Syscall {
     /// store of the default pager (stacked behind it): VM-privileged like the default pager.
     /// Needs a send right to the host port.
     HostSetBackingStore = 31,
+    /// `()`: maps the whole boot archive (format `libipc::abi::archive`, padded to whole
+    /// pages) anywhere in the caller's space, readable only (its maximum protection: a
+    /// copy-on-write view, so even a later write could never reach the archive). Returns its
+    /// address; its size is the region's (`VmRegion`). For a file server (`bootfs`) serving
+    /// any archive file, programs or data. No privilege: every task may run the archive's
+    /// programs anyway. `InvalidArgument` when the kernel has no archive, `NoSpace` or
+    /// `ResourceShortage` when it cannot be mapped.
+    BootArchive = 32,
 }
 
 impl Syscall {
-    pub const ALL: [Syscall; 32] = [
+    pub const ALL: [Syscall; 33] = [
         Syscall::DebugWrite,
         Syscall::TaskExit,
         Syscall::ThreadYield,
@@ -158,6 +166,7 @@ impl Syscall {
         Syscall::HostDeviceMaster,
         Syscall::KernelOption,
         Syscall::HostSetBackingStore,
+        Syscall::BootArchive,
     ];
 
     /// Decodes a call number; the numbers are dense, so this is a bounds check.

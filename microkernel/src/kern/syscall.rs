@@ -60,6 +60,7 @@ fn handler(call: Syscall) -> Handler {
         Syscall::HostDeviceMaster => host_device_master,
         Syscall::KernelOption => kernel_option,
         Syscall::HostSetBackingStore => host_set_backing_store,
+        Syscall::BootArchive => boot_archive,
     }
 }
 
@@ -349,6 +350,13 @@ fn host_device_master(kernel: &mut Kernel, thread: ThreadId, a: [u64; 6]) -> Out
 
 fn host_set_backing_store(kernel: &mut Kernel, thread: ThreadId, a: [u64; 6]) -> Outcome {
     host_set_pager(kernel, thread, a, Kernel::set_backing_store)
+}
+
+fn boot_archive(kernel: &mut Kernel, thread: ThreadId, _: [u64; 6]) -> Outcome {
+    let Some(task) = task_of(kernel, thread) else {
+        return Outcome::NoReturn;
+    };
+    Outcome::Return(kernel.map_boot_archive(task))
 }
 
 fn host_shutdown(kernel: &mut Kernel, thread: ThreadId, a: [u64; 6]) -> Outcome {
