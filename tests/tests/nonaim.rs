@@ -25,15 +25,15 @@ fn number_after(run: &GuestRun, line: &str, key: &str) -> u64 {
 
 #[test]
 fn nonaim_steps_run_every_job_without_a_failure() {
-    let run = nonaim("nonaim_steps_run_every_job_without_a_failure", "1,2,5");
+    let run = nonaim("nonaim_steps_run_every_job_without_a_failure", "1,2,5,20");
     run.expect_line_containing(
         &[
-            "nonaim: schedule 1,2,5 users, 10 jobs each",
+            "nonaim: schedule 1,2,5,20 users, 10 jobs each",
             "pager default_pager (disk)",
         ],
         "the schedule",
     );
-    for users in [1u64, 2, 5] {
+    for users in [1u64, 2, 5, 20] {
         let prefix = format!("nonaim: users {users} jobs ");
         let line = run.expect_line_starting_with(&prefix, "a step's line");
         assert_eq!(
