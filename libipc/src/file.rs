@@ -3,7 +3,7 @@
 //! [`PROGRAM_PAGER_NAME`](crate::pager::PROGRAM_PAGER_NAME): it is the program pager too),
 //! from the archive the kernel maps for it (`sys::boot_archive`).
 //!
-//! [`file_server::Client::open`] turns a file's name into a *file port*; [`file`] reads it at
+//! [`file_server::Client::open`] turns a file's name into a *file port*; [`mod@file`] reads it at
 //! any offset (`pread`-style: a file port has no position, so one port per file serves every
 //! client, and a client that drops its right leaves nothing behind at the server).
 //!
@@ -115,8 +115,7 @@ crate::interface! {
         /// Reply: its size in bytes.
         fn size() -> u64;
 
-        /// Reads up to `length` bytes (at most [`MAX_READ`](super::MAX_READ)) from byte
-        /// `offset`.
+        /// Reads up to `length` bytes (at most `MAX_READ`, 4 KiB) from byte `offset`.
         ///
         /// Reply: the bytes, fewer than `length` only where the file ends (none at an
         /// `offset` equal to its size); or `PastEnd` (an `offset` beyond the size) or
