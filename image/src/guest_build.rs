@@ -1,5 +1,6 @@
 //! Builds everything the guest boots: the kernel, the user programs of the boot manifest, and
-//! the boot archive packing them (`target/guest/archive-<profile>.bin`).
+//! the boot archive packing them and the manifest's data files
+//! (`target/guest/archive-<profile>.bin`).
 //!
 //! Two nested cargo invocations, one after the other, into the same `target/guest`: the kernel
 //! alone, then every program. They must stay separate: cargo unifies the features of the
@@ -29,13 +30,19 @@ pub fn archive_path(profile: Profile) -> PathBuf {
     kernel_build::guest_target_dir().join(format!("archive-{}.bin", profile.dir_name()))
 }
 
-/// Builds the kernel, the programs of `servers/boot.toml` and the boot archive.
+/// Builds the kernel, the programs of `servers/boot.toml` and the boot archive (the programs,
+/// then the manifest's data files).
 pub fn build_all(profile: Profile) -> Result<Built> {
     let manifest = Manifest::load(&manifest::manifest_path())?;
     let kernel = kernel_build::build_kernel(profile)?;
     let programs = build_programs(profile, &manifest)?;
     let archive = archive_path(profile);
-    pack_archive(&programs, &archive)?;
+    let data: Vec<(String, Vec<u8>)> = manifest
+        .files()
+        .iter()
+        .map(|file| (file.name.clone(), file.contents()))
+        .collect();
+    pack_archive(&programs, &data, &archive)?;
     Ok(Built {
         kernel,
         archive,
@@ -78,14 +85,21 @@ pub fn build_programs(profile: Profile, manifest: &Manifest) -> Result<Vec<(Stri
         .collect()
 }
 
-/// Writes the archive of `programs` (name, ELF path) to `output`, unless it already holds
-/// exactly those bytes. The file is replaced atomically (written aside, then renamed), so a
-/// concurrent boot never reads half an archive.
-pub fn pack_archive(programs: &[(String, PathBuf)], output: &Path) -> Result<()> {
-    let mut files = Vec::with_capacity(programs.len());
+/// Writes the archive of `programs` (name, ELF path) and then `data` (name, contents) to
+/// `output`, unless it already holds exactly those bytes. The file is replaced atomically
+/// (written aside, then renamed), so a concurrent boot never reads half an archive.
+pub fn pack_archive(
+    programs: &[(String, PathBuf)],
+    data: &[(String, Vec<u8>)],
+    output: &Path,
+) -> Result<()> {
+    let mut files = Vec::with_capacity(programs.len() + data.len());
     for (name, elf) in programs {
-        let data = std::fs::read(elf).with_context(|| format!("reading {}", elf.display()))?;
-        files.push((name.as_str(), data));
+        let bytes = std::fs::read(elf).with_context(|| format!("reading {}", elf.display()))?;
+        files.push((name.as_str(), bytes));
+    }
+    for (name, bytes) in data {
+        files.push((name.as_str(), bytes.clone()));
     }
     let bytes = crate::archive::write(&files)?;
     if std::fs::read(output).is_ok_and(|old| old == bytes) {
@@ -146,21 +160,24 @@ mod tests {
         std::fs::write(&two, vec![9u8; 5000]).unwrap();
         let programs = vec![("one".to_string(), one), ("two".to_string(), two.clone())];
         let output = dir.join("out/archive.bin");
-        pack_archive(&programs, &output).unwrap();
+        let data = vec![("three".to_string(), b"data".to_vec())];
+        pack_archive(&programs, &data, &output).unwrap();
         let bytes = std::fs::read(&output).unwrap();
         let archive = Archive::parse(&bytes).unwrap();
         assert_eq!(archive.find("one").unwrap().data, b"first program");
         assert_eq!(archive.find("two").unwrap().data.len(), 5000);
+        assert_eq!(archive.file(2).unwrap().name, "three");
+        assert_eq!(archive.find("three").unwrap().data, b"data");
 
         // Unchanged contents leave the file alone; changed contents replace it.
         let modified = std::fs::metadata(&output).unwrap().modified().unwrap();
-        pack_archive(&programs, &output).unwrap();
+        pack_archive(&programs, &data, &output).unwrap();
         assert_eq!(
             std::fs::metadata(&output).unwrap().modified().unwrap(),
             modified
         );
         std::fs::write(&two, b"second").unwrap();
-        pack_archive(&programs, &output).unwrap();
+        pack_archive(&programs, &data, &output).unwrap();
         let bytes = std::fs::read(&output).unwrap();
         assert_eq!(
             Archive::parse(&bytes).unwrap().find("two").unwrap().data,
@@ -176,7 +193,7 @@ mod tests {
         let programs = vec![("x".to_string(), PathBuf::from("/no/such/elf"))];
         let error = format!(
             "{:#}",
-            pack_archive(&programs, Path::new("/tmp/unused-archive")).unwrap_err()
+            pack_archive(&programs, &[], Path::new("/tmp/unused-archive")).unwrap_err()
         );
         assert!(error.contains("/no/such/elf"), "{error}");
     }

@@ -1,4 +1,5 @@
-//! The boot manifest, `servers/boot.toml`: which programs go into the boot archive, in order.
+//! The boot manifest, `servers/boot.toml`: which programs go into the boot archive, in order,
+//! and the data files after them.
 //!
 //! ```toml
 //! [[program]]
@@ -12,6 +13,10 @@
 //! daemon = true           # it serves for good: bootstrap does not wait for it (default false)
 //! disk = "absent"         # started only without a disk ("present": only with one)
 //! devices = true          # bootstrap gives it the device master port (default false)
+//!
+//! [[file]]
+//! name = "nonaim_data"    # a data file, after the programs (names unique among all files)
+//! pattern_bytes = 1048576 # its size; its contents libipc::abi::archive::pattern_byte
 //! ```
 //!
 //! A package lives in `servers/<package>/`, or at the workspace's top level (`default-pager`).
@@ -25,11 +30,40 @@ use serde::Deserialize;
 /// Where the manifest lives, relative to the workspace root.
 pub const MANIFEST_PATH: &str = "servers/boot.toml";
 
-/// A validated manifest: at least one program, names valid for the archive and distinct,
-/// package names that are plain cargo package names.
+/// A validated manifest: at least one program, names (of programs and data files) valid for
+/// the archive and distinct, package names that are plain cargo package names, data files of
+/// 1 byte to [`MAX_DATA_FILE_BYTES`].
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Manifest {
     programs: Vec<Program>,
+    files: Vec<DataFile>,
+}
+
+/// The largest data file (the archive is one boot module in guest memory).
+pub const MAX_DATA_FILE_BYTES: u64 = 64 << 20;
+
+/// A data file of the boot archive, after the programs: `pattern_bytes` bytes of the
+/// verifiable pattern (`libipc::abi::archive::pattern_byte`), which a reader checks without
+/// a copy of its own.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DataFile {
+    /// The file's name in the archive.
+    pub name: String,
+    /// Its size in bytes.
+    pub pattern_bytes: u64,
+}
+
+impl DataFile {
+    /// The file's contents.
+    pub fn contents(&self) -> Vec<u8> {
+        use libipc::abi::archive::pattern_word;
+        let mut bytes: Vec<u8> = (0..self.pattern_bytes.div_ceil(8))
+            .flat_map(|index| pattern_word(index).to_le_bytes())
+            .collect();
+        bytes.truncate(self.pattern_bytes as usize);
+        bytes
+    }
 }
 
 /// One program of the boot archive.
@@ -70,6 +104,8 @@ pub enum DiskCondition {
 struct RawManifest {
     #[serde(default)]
     program: Vec<Program>,
+    #[serde(default)]
+    file: Vec<DataFile>,
 }
 
 impl Manifest {
@@ -92,8 +128,25 @@ impl Manifest {
             }
             check_package(&program.package).with_context(|| what.clone())?;
         }
+        for (index, file) in raw.file.iter().enumerate() {
+            let what = format!("{origin}: file {} ({:?})", index + 1, file.name);
+            crate::archive::check_name(&file.name).with_context(|| what.clone())?;
+            if let Some(program) = first_use.get(file.name.as_str()) {
+                bail!("{what}: the name is already used by program {program}");
+            }
+            if raw.file[..index].iter().any(|f| f.name == file.name) {
+                bail!("{what}: the name is already used by another file");
+            }
+            if !(1..=MAX_DATA_FILE_BYTES).contains(&file.pattern_bytes) {
+                bail!(
+                    "{what}: pattern_bytes is {}, not between 1 and {MAX_DATA_FILE_BYTES}",
+                    file.pattern_bytes
+                );
+            }
+        }
         Ok(Manifest {
             programs: raw.program,
+            files: raw.file,
         })
     }
 
@@ -107,6 +160,11 @@ impl Manifest {
     /// The programs, in archive order.
     pub fn programs(&self) -> &[Program] {
         &self.programs
+    }
+
+    /// The data files, in archive order (after the programs).
+    pub fn files(&self) -> &[DataFile] {
+        &self.files
     }
 
     /// The packages to build, each once, in order of first appearance.
@@ -257,5 +315,49 @@ mod tests {
     fn refuses_an_empty_manifest() {
         assert!(error("").contains("lists no programs"));
         assert!(error("# nothing\n").contains("lists no programs"));
+    }
+
+    #[test]
+    fn data_files_follow_the_programs_with_their_pattern() {
+        let manifest = Manifest::parse(
+            "[[program]]\nname = \"a\"\npackage = \"a\"\n\
+             [[file]]\nname = \"data\"\npattern_bytes = 21\n",
+            "boot.toml",
+        )
+        .unwrap();
+        let file = &manifest.files()[0];
+        assert_eq!(file.name, "data");
+        let contents = file.contents();
+        assert_eq!(contents.len(), 21);
+        assert_eq!(libipc::abi::archive::pattern_mismatch(0, &contents), None);
+        assert_eq!(contents[9], libipc::abi::archive::pattern_byte(9));
+    }
+
+    #[test]
+    fn refuses_bad_data_files() {
+        let program = "[[program]]\nname = \"a\"\npackage = \"a\"\n";
+        let message = error(&format!(
+            "{program}[[file]]\nname = \"a\"\npattern_bytes = 1\n"
+        ));
+        assert!(message.contains("used by program 1"), "{message}");
+        let message = error(&format!(
+            "{program}[[file]]\nname = \"d\"\npattern_bytes = 1\n\
+             [[file]]\nname = \"d\"\npattern_bytes = 2\n"
+        ));
+        assert!(
+            message.contains("file 2") && message.contains("another file"),
+            "{message}"
+        );
+        let message = error(&format!(
+            "{program}[[file]]\nname = \"d\"\npattern_bytes = 0\n"
+        ));
+        assert!(message.contains("not between 1 and"), "{message}");
+        let message = error(&format!("{program}[[file]]\nname = \"d\"\n"));
+        assert!(
+            message.contains("missing field `pattern_bytes`"),
+            "{message}"
+        );
+        let message = error(&format!("{program}[[file]]\nname = \"d\"\nsize = 3\n"));
+        assert!(message.contains("unknown field `size`"), "{message}");
     }
 }

@@ -12,7 +12,8 @@
 //! The runtime also brings typed interfaces: [`interface!`] declares a subsystem once and
 //! generates its message ids, client stub, server trait and dispatch function
 //! ([`mod@interface`] explains the wire format and the reply model); [`names`] is the bootstrap
-//! name service, declared that way. Arguments travel postcard-encoded, so a program that
+//! name service, declared that way, and [`file`] the file interface `bootfs` serves over the
+//! boot archive. Arguments travel postcard-encoded, so a program that
 //! defines its own argument or error types also depends on `serde` (`serde.workspace = true`).
 //!
 //! # A complete server
@@ -99,6 +100,8 @@ pub mod abi;
 pub mod bench;
 #[cfg(any(test, feature = "wire"))]
 pub mod device;
+#[cfg(any(test, feature = "runtime"))]
+pub mod file;
 #[cfg(any(test, feature = "runtime"))]
 pub mod interface;
 pub mod ipc;

@@ -589,6 +589,16 @@ pub fn host_set_program_pager(host: u32, pager: u32) -> Result<(), KernReturn> {
     .map(drop)
 }
 
+/// The boot archive mapped read-only into this task: its address and size in bytes (whole
+/// pages; parse it with [`Archive::parse`](crate::abi::archive::Archive::parse)). Each call
+/// maps it again. See [`Syscall::BootArchive`].
+pub fn boot_archive() -> Result<(u64, u64), KernReturn> {
+    // SAFETY: the call only adds a read-only region to this task's space.
+    let address = unsafe { syscall0(Syscall::BootArchive as u64) }.into_result()?;
+    let region = vm_region(address)?;
+    Ok((address, region.end - region.start))
+}
+
 /// The VM system's counters.
 pub fn vm_statistics() -> Result<crate::abi::syscall::VmStatistics, KernReturn> {
     use crate::abi::syscall::VmStatistics;

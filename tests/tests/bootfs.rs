@@ -1,6 +1,7 @@
 //! The program pager, tested from user space: `bootfs_test` runs as the first task, makes
 //! `bootfs` the kernel's program pager, then spawns and execs programs whose text must page
-//! in through it, in clusters, shared between tasks.
+//! in through it, in clusters, shared between tasks; and reads boot-archive files through
+//! bootfs's file interface, which refuses bad requests.
 
 use kernel_tests::boot;
 
@@ -8,6 +9,8 @@ const CASES: &[&str] = &[
     "spawned_text_pages_in_through_the_pager",
     "text_is_shared_between_tasks",
     "exec_maps_text_through_the_pager",
+    "archive_files_read_through_the_file_interface",
+    "bad_file_requests_are_refused",
 ];
 
 #[test]

@@ -53,6 +53,19 @@ const SPECIALS: &[Special] = &[
         ],
         needs_disk: true,
     },
+    // NONAIM (seed 004 §4): the default schedule, 1 to 2,000 simulated users, in 128 MiB,
+    // with the task swapper on and off (`swapper=off`); the program names its figures by
+    // the boot (`tag=`: `nonaim.jpm.500u.swapoff`).
+    Special {
+        suite: "nonaim",
+        program: Some("nonaim"),
+        defaults: &["mem=128M"],
+        boots: &[
+            ("swapon", &["args=tag=swapon"]),
+            ("swapoff", &["args=tag=swapoff", "swapper=off"]),
+        ],
+        needs_disk: true,
+    },
 ];
 
 /// How a suite runs.
@@ -313,5 +326,43 @@ mod tests {
         );
         assert!(of("sheeptest", &[], false).is_err());
         assert!(of("sheeptest", &args(&["mem=32M"]), true).is_err());
+    }
+
+    #[test]
+    fn nonaim_runs_its_schedule_with_the_swapper_on_and_off() {
+        let plan = of("nonaim", &args(&["log=warn"]), true).unwrap();
+        assert_eq!(plan.program, "nonaim");
+        assert_eq!(plan.common, args(&["init=nonaim", "mem=128M", "log=warn"]));
+        let boots: Vec<(Option<&str>, Vec<String>)> = plan
+            .boots
+            .iter()
+            .map(|b| (b.label.as_deref(), b.args.clone()))
+            .collect();
+        assert_eq!(
+            boots,
+            [
+                (
+                    Some("swapon"),
+                    args(&["init=nonaim", "mem=128M", "log=warn", "args=tag=swapon"])
+                ),
+                (
+                    Some("swapoff"),
+                    args(&[
+                        "init=nonaim",
+                        "mem=128M",
+                        "log=warn",
+                        "args=tag=swapoff",
+                        "swapper=off"
+                    ])
+                ),
+            ]
+        );
+        // A smaller memory is the user's to choose; the schedule and the swapper are not.
+        let smaller = of("nonaim", &args(&["mem=64M"]), true).unwrap();
+        assert_eq!(smaller.common, args(&["init=nonaim", "mem=64M"]));
+        let error = of("nonaim", &args(&["args=1,2"]), true).unwrap_err();
+        assert!(error.to_string().contains("sets args= itself"), "{error}");
+        assert!(of("nonaim", &args(&["swapper=on"]), true).is_err());
+        assert!(of("nonaim", &[], false).is_err());
     }
 }

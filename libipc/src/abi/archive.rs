@@ -286,6 +286,48 @@ fn read_u64(bytes: &[u8], at: usize) -> u64 {
     u64::from_le_bytes(raw)
 }
 
+/// Word `index` of a *pattern file*: a data file of the archive whose contents anyone can
+/// check without a copy (the manifest's `[[file]]` entries, written by the host tool; read
+/// through `bootfs`'s file interface by NONAIM's `file_test`). Byte `offset` of the file is
+/// byte `offset % 8` of `pattern_word(offset / 8)`, little-endian. A splitmix64 step of the
+/// index: no two words of a file alike in practice, no word predictable from its neighbour,
+/// so a byte read from the wrong place or a stale page shows.
+pub const fn pattern_word(index: u64) -> u64 {
+    let mut z = index.wrapping_add(1).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+/// Byte `offset` of a pattern file (see [`pattern_word`]).
+pub const fn pattern_byte(offset: u64) -> u8 {
+    pattern_word(offset / 8).to_le_bytes()[(offset % 8) as usize]
+}
+
+/// The first byte of `data` that is not what a pattern file holds from `offset` on: its
+/// index in `data`. A word at a time where `offset` and the index line up on words.
+pub fn pattern_mismatch(offset: u64, data: &[u8]) -> Option<usize> {
+    let mut index = 0;
+    // Bytes up to the next word boundary of the file.
+    while index < data.len() && !(offset + index as u64).is_multiple_of(8) {
+        if data[index] != pattern_byte(offset + index as u64) {
+            return Some(index);
+        }
+        index += 1;
+    }
+    // Whole words.
+    while index + 8 <= data.len() {
+        let word = pattern_word((offset + index as u64) / 8).to_le_bytes();
+        if data[index..index + 8] != word {
+            let wrong = (0..8).find(|&i| data[index + i] != word[i]).unwrap_or(0);
+            return Some(index + wrong);
+        }
+        index += 8;
+    }
+    // The tail.
+    (index..data.len()).find(|&i| data[i] != pattern_byte(offset + i as u64))
+}
+
 #[cfg(test)]
 mod tests {
     extern crate std;
@@ -543,5 +585,26 @@ mod tests {
         assert!(ArchiveError::BadNamePadding { index: 0 }
             .to_string()
             .contains("47 bytes"));
+    }
+
+    #[test]
+    fn pattern_bytes_are_their_words_little_endian_and_mismatches_are_found() {
+        let bytes: Vec<u8> = (0..64).map(pattern_byte).collect();
+        assert_eq!(&bytes[8..16], &pattern_word(1).to_le_bytes());
+        assert_ne!(pattern_word(0), pattern_word(1));
+        for start in [0usize, 3, 8, 13] {
+            assert_eq!(
+                pattern_mismatch(start as u64, &bytes[start..]),
+                None,
+                "{start}"
+            );
+        }
+        let mut wrong = bytes.clone();
+        wrong[21] ^= 1;
+        assert_eq!(pattern_mismatch(0, &wrong), Some(21));
+        assert_eq!(pattern_mismatch(5, &wrong[5..]), Some(16));
+        assert_eq!(pattern_mismatch(20, &wrong[20..23]), Some(1));
+        // The same bytes a word further on are wrong at once.
+        assert_eq!(pattern_mismatch(8, &bytes), Some(0));
     }
 }

@@ -145,13 +145,21 @@ pub enum Syscall {
     /// `timeout_ms` is 0, else waits (at most `timeout_ms`, `u64::MAX` for ever) and returns
     /// 0 when input has come (read again) or `OperationTimedOut`.
     ConsoleRead = 35,
+    /// `()`: maps the whole boot archive (format `libipc::abi::archive`, padded to whole
+    /// pages) anywhere in the caller's space, readable only (its maximum protection: a
+    /// copy-on-write view, so even a later write could never reach the archive). Returns its
+    /// address; its size is the region's (`VmRegion`). For a file server (`bootfs`) serving
+    /// any archive file, programs or data. No privilege: every task may run the archive's
+    /// programs anyway. `InvalidArgument` when the kernel has no archive, `NoSpace` or
+    /// `ResourceShortage` when it cannot be mapped.
+    BootArchive = 36,
 }
 
 /// Most bytes one `ConsoleRead` returns.
 pub const CONSOLE_READ_MAX: usize = 4096;
 
 impl Syscall {
-    pub const ALL: [Syscall; 36] = [
+    pub const ALL: [Syscall; 37] = [
         Syscall::DebugWrite,
         Syscall::TaskExit,
         Syscall::ThreadYield,
@@ -188,6 +196,7 @@ impl Syscall {
         Syscall::SwapperInfo,
         Syscall::HostTasks,
         Syscall::ConsoleRead,
+        Syscall::BootArchive,
     ];
 
     /// Decodes a call number; the numbers are dense, so this is a bounds check.

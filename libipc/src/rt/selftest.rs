@@ -55,10 +55,23 @@ pub fn with_pager(
     set: SetPager,
     work: impl FnOnce() -> i32,
 ) -> i32 {
-    let Some((pager, _)) = start_pager(host, program, name, &[], 0, set) else {
+    with_pager_port(host, program, name, set, |_| work())
+}
+
+/// [`with_pager`], giving `work` a send right to the pager's port (bootfs's, say, which
+/// serves the file interface too).
+#[cfg(target_os = "none")]
+pub fn with_pager_port(
+    host: u32,
+    program: &str,
+    name: &str,
+    set: SetPager,
+    work: impl FnOnce(&crate::ipc::SendRight) -> i32,
+) -> i32 {
+    let Some((pager, port)) = start_pager(host, program, name, &[], 0, set) else {
         return 1;
     };
-    let status = work();
+    let status = work(&port);
     let _ = pager.terminate();
     status
 }
@@ -193,6 +206,18 @@ pub fn run_with_stacked_pagers(host: u32, cache_bytes: u64, cases: &[(&str, Case
     let failed = run(cases);
     let _ = (cache.terminate(), disk.terminate());
     failed
+}
+
+/// Whether the kernel has a disk (the first one opens), as bootstrap decides it; `host` is the
+/// host port. For workloads that pick the disk pager when there is one, else zpager.
+#[cfg(target_os = "none")]
+pub fn disk_present(host: u32) -> bool {
+    use crate::device::{device_master, FIRST_DISK};
+    crate::sys::host_device_master(host).is_ok_and(|master| {
+        device_master::Client::new(crate::ipc::SendRight::from_raw(master))
+            .open(FIRST_DISK.into())
+            .is_ok()
+    })
 }
 
 /// A send right to the device master port, from the host port (said on the console if not).

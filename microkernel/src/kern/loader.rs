@@ -134,6 +134,50 @@ impl Kernel {
         }
     }
 
+    /// `boot_archive`: maps the whole archive into `task`, anywhere, readable only; its
+    /// address. A shadow in front of the archive's frames (as the program pager's views),
+    /// with a maximum protection of read: nothing the task does reaches the archive.
+    pub fn map_boot_archive(&mut self, task: TaskId) -> Result<u64, KernReturn> {
+        let (bytes, base) = self.archive.ok_or(KernReturn::InvalidArgument)?;
+        // The writer pads the archive to whole pages; a partial last page (from elsewhere)
+        // is left out rather than showing what follows the module.
+        let size = bytes.len() as u64 / PAGE_SIZE * PAGE_SIZE;
+        if size == 0 {
+            return Err(KernReturn::InvalidArgument);
+        }
+        let shortage = KernReturn::ResourceShortage;
+        let file = self
+            .objects
+            .insert(VmObject::new(ObjectKind::Physical { base }, size))
+            .map_err(|_| shortage)?;
+        let Ok(view) = self.objects.insert(VmObject::shadow(file, 0, size)) else {
+            self.objects.remove(file);
+            return Err(shortage);
+        };
+        let Some(t) = self.tasks.get_mut(task) else {
+            release_object(&mut self.objects, view);
+            return Err(KernReturn::InvalidArgument);
+        };
+        let start = t
+            .space
+            .map()
+            .find_space(libipc::abi::syscall::VM_ANYWHERE_BASE, size);
+        let mut entry = match start {
+            Some(start) => MapEntry::new(start, start + size, view, 0, Protection::READ),
+            None => {
+                release_object(&mut self.objects, view);
+                return Err(KernReturn::NoSpace);
+            }
+        };
+        entry.max_protection = Protection::READ;
+        let start = entry.start;
+        if t.space.enter(entry).is_err() {
+            release_object(&mut self.objects, view);
+            return Err(KernReturn::NoSpace);
+        }
+        Ok(start)
+    }
+
     /// `task_exec`: replaces `task`'s memory with program `name` and restarts `thread` (its
     /// only thread) at the program's entry; the task keeps its rights and its port.
     pub fn exec(

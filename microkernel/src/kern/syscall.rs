@@ -65,6 +65,7 @@ fn handler(call: Syscall) -> Handler {
         Syscall::SwapperInfo => swapper_calls::swapper_info,
         Syscall::HostTasks => swapper_calls::host_tasks,
         Syscall::ConsoleRead => console_read,
+        Syscall::BootArchive => boot_archive,
     }
 }
 
@@ -426,6 +427,13 @@ fn host_device_master(kernel: &mut Kernel, thread: ThreadId, a: [u64; 6]) -> Out
 
 fn host_set_backing_store(kernel: &mut Kernel, thread: ThreadId, a: [u64; 6]) -> Outcome {
     host_set_pager(kernel, thread, a, Kernel::set_backing_store)
+}
+
+fn boot_archive(kernel: &mut Kernel, thread: ThreadId, _: [u64; 6]) -> Outcome {
+    let Some(task) = task_of(kernel, thread) else {
+        return Outcome::NoReturn;
+    };
+    Outcome::Return(kernel.map_boot_archive(task))
 }
 
 fn host_shutdown(kernel: &mut Kernel, thread: ThreadId, a: [u64; 6]) -> Outcome {

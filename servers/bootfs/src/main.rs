@@ -6,6 +6,10 @@
 //! shared by every task running the program, paged in (and, being clean, dropped by the
 //! pageout daemon and paged in again) in clusters.
 //!
+//! On the same port it serves the file interface (`libipc::file`) over every file of the boot
+//! archive, programs and data (`files`): the kernel maps the whole archive for it, read-only
+//! (`sys::boot_archive`).
+//!
 //! It registers its port with the name service it is given (its first start argument) under
 //! `libipc::pager::PROGRAM_PAGER_NAME`; bootstrap (or a test acting as first task) then
 //! makes it the kernel's program pager with `host_set_program_pager`.
@@ -15,13 +19,18 @@
 extern crate alloc;
 
 #[cfg(target_os = "none")]
+mod files;
+
+#[cfg(target_os = "none")]
 libipc::program!(main);
 
 #[cfg(target_os = "none")]
 mod serve {
+    use crate::files::Files;
     use alloc::string::String;
     use alloc::vec::Vec;
     use libipc::abi::syscall::PAGE_SIZE;
+    use libipc::file::file_server;
     use libipc::interface::{Dispatch, Dispatched, Outbox, Pages, Replied, Reply, SendRight};
     use libipc::ipc::{Name, PortSet, ReceiveRight, Received};
     use libipc::pager::{
@@ -44,10 +53,12 @@ mod serve {
         len: u64,
     }
 
-    /// The pager: the port set it serves (objects' ports join it) and its files.
+    /// The pager: the port set it serves (objects' and file ports join it), the files the
+    /// kernel made objects of, and the archive's files for the file interface.
     pub struct Bootfs<'a> {
         set: &'a PortSet,
         files: Vec<File>,
+        archive: Files<'a>,
     }
 
     impl<'a> Bootfs<'a> {
@@ -55,6 +66,7 @@ mod serve {
             Bootfs {
                 set,
                 files: Vec::new(),
+                archive: Files::new(set),
             }
         }
     }
@@ -114,7 +126,7 @@ mod serve {
             reply: Reply<'_, Supply, PagerError>,
         ) -> Replied {
             let file = self.file;
-            if offset >= file.len || offset % PAGE_SIZE != 0 {
+            if offset >= file.len || !offset.is_multiple_of(PAGE_SIZE) {
                 return reply.err(PagerError::OutOfRange);
             }
             let Ok(mut pages) = Pages::allocate(length) else {
@@ -147,9 +159,15 @@ mod serve {
     impl Dispatch for Bootfs<'_> {
         fn dispatch(&mut self, request: &Received<'_>, outbox: &mut Outbox) -> Dispatched {
             let on: Name = object_of(request);
+            if let Some(file) = self.archive.file_on(on) {
+                return self.archive.dispatch_file(file, request, outbox);
+            }
             let Some(index) = self.files.iter().position(|f| f.port.name() == on) else {
-                // On bootfs's own port: the kernel's `create`.
-                return program_pager::dispatch(self, request, outbox);
+                // On bootfs's own port: a client's `open`, or the kernel's `create`.
+                return match file_server::dispatch(&mut self.archive, request, outbox) {
+                    Dispatched::NotMine => program_pager::dispatch(self, request, outbox),
+                    handled => handled,
+                };
             };
             let mut object = FileObject {
                 file: &self.files[index],
@@ -186,6 +204,10 @@ fn main(args: libipc::rt::StartArgs) -> i32 {
         libipc::println!("bootfs: could not register with the name service");
         return 1;
     }
+    // Above ordinary threads, as the default pagers: every task's text faults wait for
+    // bootfs, which must not queue behind a thousand runnable tasks (a request unanswered
+    // for `pager_timeout` is a memory error for the faulting task).
+    let _ = libipc::sys::thread_set_priority(libipc::abi::syscall::PAGER_PRIORITY);
     let mut bootfs = serve::Bootfs::new(&set);
     let result = libipc::interface::serve(&set, &mut bootfs);
     libipc::println!("bootfs: stopped: {result:?}");

@@ -1,10 +1,18 @@
-//! The cases: programs loaded after the program pager was registered.
+//! The cases: programs loaded after the program pager was registered, and archive files read
+//! through bootfs's file interface.
 
 use alloc::format;
 use alloc::string::String;
+use core::sync::atomic::{AtomicU32, Ordering};
+use libipc::abi::archive::pattern_mismatch;
 use libipc::abi::syscall::VmStatistics;
+use libipc::file::{file, file_server, FileError, MAX_READ};
+use libipc::interface::{RemoteError, SendRight};
 use libipc::ipc::Task;
 use libipc::sys;
+
+/// bootfs's port (set by main before the cases run).
+pub static BOOTFS: AtomicU32 = AtomicU32::new(0);
 
 pub use libipc::rt::selftest::Case;
 
@@ -17,6 +25,14 @@ pub const ALL: &[(&str, Case)] = &[
     (
         "exec_maps_text_through_the_pager",
         exec_maps_text_through_the_pager,
+    ),
+    (
+        "archive_files_read_through_the_file_interface",
+        archive_files_read_through_the_file_interface,
+    ),
+    (
+        "bad_file_requests_are_refused",
+        bad_file_requests_are_refused,
     ),
 ];
 
@@ -87,6 +103,118 @@ fn exec_maps_text_through_the_pager() -> Result<(), String> {
     check!(
         after.requests() > before.requests(),
         "exec'd text came in without a request"
+    );
+    Ok(())
+}
+
+/// The pattern file of the boot manifest that NONAIM's `file_test` reads.
+const DATA_FILE: &str = "nonaim_data";
+
+/// Opens `name` through bootfs: the file's client, or the error.
+fn open(name: &str) -> Result<file::Client, RemoteError<FileError>> {
+    // bootfs's right is main's, borrowed for the call and kept afterwards.
+    let mut server = file_server::Client::new(SendRight::from_raw(BOOTFS.load(Ordering::Relaxed)));
+    let opened = server.open(name.into());
+    let _ = server.into_transport().into_server().into_raw();
+    opened.map(file::Client::new)
+}
+
+fn archive_files_read_through_the_file_interface() -> Result<(), String> {
+    let mut data = open(DATA_FILE).map_err(|e| format!("open {DATA_FILE}: {e:?}"))?;
+    let size = data.size().map_err(|e| format!("size: {e:?}"))?;
+    check!(size >= 64 * 1024, "{DATA_FILE} is only {size} bytes");
+    // Sixteen whole reads from the start, then one across a word boundary, then the end.
+    for page in 0..16u64 {
+        let offset = page * u64::from(MAX_READ);
+        let bytes = data
+            .read(offset, MAX_READ)
+            .map_err(|e| format!("read at {offset}: {e:?}"))?;
+        let bytes = bytes.into_vec();
+        check!(
+            bytes.len() == MAX_READ as usize,
+            "read at {offset}: {} bytes",
+            bytes.len()
+        );
+        if let Some(wrong) = pattern_mismatch(offset, &bytes) {
+            return Err(format!(
+                "{DATA_FILE}: wrong byte at {}",
+                offset + wrong as u64
+            ));
+        }
+    }
+    let odd = data
+        .read(4093, 100)
+        .map_err(|e| format!("read at 4093: {e:?}"))?
+        .into_vec();
+    check!(
+        odd.len() == 100 && pattern_mismatch(4093, &odd).is_none(),
+        "an unaligned read is wrong"
+    );
+    let tail = data
+        .read(size - 3, 10)
+        .map_err(|e| format!("read at the end: {e:?}"))?
+        .into_vec();
+    check!(
+        tail.len() == 3 && pattern_mismatch(size - 3, &tail).is_none(),
+        "a read across the end gave {} bytes",
+        tail.len()
+    );
+    let end = data
+        .read(size, 10)
+        .map_err(|e| format!("read at the size: {e:?}"))?;
+    check!(
+        end.0.is_empty(),
+        "a read at the end gave {} bytes",
+        end.0.len()
+    );
+    // A program is a file too: an ELF from its first byte.
+    let mut hello = open("hello").map_err(|e| format!("open hello: {e:?}"))?;
+    let head = hello
+        .read(0, 4)
+        .map_err(|e| format!("read hello: {e:?}"))?
+        .into_vec();
+    check!(head == b"\x7fELF", "hello starts with {head:?}");
+    Ok(())
+}
+
+fn bad_file_requests_are_refused() -> Result<(), String> {
+    let refused = |name: &str, expected: FileError| match open(name) {
+        Err(RemoteError::Server(e)) if e == expected => Ok(()),
+        Err(e) => Err(format!("open {name:?}: {e:?}, not {expected:?}")),
+        Ok(_) => Err(format!("open {name:?} succeeded")),
+    };
+    refused("no_such_file", FileError::NoSuchFile)?;
+    refused("", FileError::BadName)?;
+    refused(&"n".repeat(48), FileError::BadName)?;
+    let mut data = open(DATA_FILE).map_err(|e| format!("open {DATA_FILE}: {e:?}"))?;
+    let size = data.size().map_err(|e| format!("size: {e:?}"))?;
+    match data.read(size + 1, 1) {
+        Err(RemoteError::Server(FileError::PastEnd { size: told })) if told == size => {}
+        other => return Err(format!("a read past the end: {other:?}")),
+    }
+    match data.read(u64::MAX, 1) {
+        Err(RemoteError::Server(FileError::PastEnd { .. })) => {}
+        other => return Err(format!("a read at offset 2^64-1: {other:?}")),
+    }
+    match data.read(0, MAX_READ + 1) {
+        Err(RemoteError::Server(FileError::TooLong { max: MAX_READ })) => {}
+        other => return Err(format!("a read of {} bytes: {other:?}", MAX_READ + 1)),
+    }
+    // A file's request on the server's own port is no routine of its.
+    let mut wrong = file::Client::new(SendRight::from_raw(BOOTFS.load(Ordering::Relaxed)));
+    let answer = wrong.size();
+    let _ = wrong.into_transport().into_server().into_raw();
+    check!(
+        matches!(answer, Err(RemoteError::UnknownRoutine)),
+        "size on the server's port: {answer:?}"
+    );
+    // And bootfs still serves.
+    let again = data
+        .read(0, 8)
+        .map_err(|e| format!("read after the refusals: {e:?}"))?;
+    check!(
+        pattern_mismatch(0, &again.0).is_none(),
+        "the read after the refusals is wrong"
     );
     Ok(())
 }

@@ -22,7 +22,7 @@ const BAD_ARGUMENTS: i32 = 2;
 #[cfg(target_os = "none")]
 fn main(args: libipc::rt::StartArgs) -> i32 {
     use libipc::println;
-    use libipc::rt::selftest::{with_disk_pager, with_pager};
+    use libipc::rt::selftest::{disk_present, with_disk_pager, with_pager};
     let mut buffer = [0u8; 256];
     let params = match sheeptest::parse(libipc::rt::first_task_args(&mut buffer)) {
         Ok(params) => params,
@@ -44,7 +44,7 @@ fn main(args: libipc::rt::StartArgs) -> i32 {
         // Started from the shell: the system's default pager serves.
         return workload::run(params, "the system's default pager");
     }
-    if workload::disk_present(host) {
+    if disk_present(host) {
         with_disk_pager(host, || workload::run(params, "default_pager (disk)"))
     } else {
         with_pager(
@@ -77,17 +77,6 @@ mod workload {
     const WRONG_WORD: i32 = 1;
     /// A worker's exit status when it could not allocate its memory.
     const NO_MEMORY: i32 = 3;
-
-    /// Whether the kernel has a disk (the first one opens), as bootstrap decides it.
-    pub fn disk_present(host: u32) -> bool {
-        use libipc::device::{device_master, FIRST_DISK};
-        use libipc::interface::SendRight;
-        sys::host_device_master(host).is_ok_and(|master| {
-            device_master::Client::new(SendRight::from_raw(master))
-                .open(FIRST_DISK.into())
-                .is_ok()
-        })
-    }
 
     /// The time-stamp counter: under QEMU's `-icount shift=0` it counts guest instructions.
     fn timestamp() -> u64 {
