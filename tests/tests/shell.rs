@@ -46,7 +46,7 @@ fn the_shell_runs_the_commands_of_sh_and_powers_off() {
 fn programs_and_workloads_run_from_the_shell_with_their_arguments() {
     let run = shell(
         "programs_and_workloads_run_from_the_shell_with_their_arguments",
-        r#"mem=64M sh="sheeptest 2 1M 1; run hello""#,
+        r#"mem=64M sh="sheeptest 2 1M 1; run hello; nonaim 1 2""#,
         b"",
     );
     run.expect_outcome(Outcome::Guest(0));
@@ -59,6 +59,7 @@ fn programs_and_workloads_run_from_the_shell_with_their_arguments() {
     );
     run.expect_line_starting_with("sheeptest: passed: 2 workers", "sheeptest's verdict");
     run.expect_line_starting_with("hello from user space", "hello");
+    run.expect_line_containing(&["nonaim: users 2 ", " failed 0 "], "NONAIM's second step");
 }
 
 #[test]
