@@ -101,11 +101,16 @@ pub fn run(machine: &Machine, args: &[&str]) -> i32 {
     };
     let vmstat_now = || std::fs::read_to_string("/proc/vmstat").unwrap_or_default();
     let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
-    let free_kib = meminfo
+    let free_kib: u64 = meminfo
         .lines()
         .find_map(|line| line.strip_prefix("MemFree:"))
         .and_then(|rest| rest.split_whitespace().next())
-        .unwrap_or("?");
+        .and_then(|kib| kib.parse().ok())
+        .unwrap_or(0);
+    // What the workload may use: the cgroup's limit, or what is free.
+    let workload_kib = machine
+        .memory_limit
+        .map_or(free_kib, |limit| free_kib.min(limit >> 10));
     println!(
         "sheeptest: {} processes x {} KiB ({} pages each, {} KiB in all), {} round(s) forward \
          and backward after all have filled theirs; Linux {}, swap on /dev/{}, memory limit \
@@ -209,6 +214,7 @@ pub fn run(machine: &Machine, args: &[&str]) -> i32 {
         disk.discards,
         disk.flushes,
     );
+    println!("bench sheeptest.free_kib.{label} {workload_kib} KiB");
     println!("bench sheeptest.instructions.{label} {cycles} instructions");
     println!(
         "bench sheeptest.disk_ops.{label} {} operations",
