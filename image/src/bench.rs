@@ -265,14 +265,16 @@ pub fn run(options: &BenchOptions) -> Result<u8> {
     // comes, with the memory our kernel's run of the same point had free.
     for run in &runs {
         match run.system {
-            System::Linux => crate::cmdline::join(&crate::linux::cmdline_for(&run.args)?)?,
+            System::Linux => {
+                crate::cmdline::join(&crate::linux::cmdline_for(&run.args, options.icount)?)?
+            }
             _ => crate::cmdline::join(&run.args)?,
         };
     }
     let mut disk = options.disk.clone();
     if let Some(disk) = &mut disk {
         if disk.iops.is_none() {
-            disk.iops = runs::default_iops(suite);
+            disk.iops = runs::default_iops(suite, options.icount);
             if let Some(iops) = disk.iops {
                 println!(
                     "bench {suite}: the disk is throttled to {iops} requests a second (its \
@@ -305,7 +307,7 @@ pub fn run(options: &BenchOptions) -> Result<u8> {
                     .find(|(point, _)| *point == run.point)
                     .map(|&(_, kib)| kib);
                 let args = runs::linux_args(run, free);
-                crate::cmdline::join(&crate::linux::cmdline_for(&args)?)?
+                crate::cmdline::join(&crate::linux::cmdline_for(&args, options.icount)?)?
             }
             _ => crate::cmdline::join(&run.args)?,
         };

@@ -23,7 +23,7 @@ fn linux_runs_sheeptest_in_a_memory_cgroup_and_reports_the_same_figures() {
     }
     let guest = image::linux::prepare().expect("the Linux kernel, program and initramfs");
     let ours = ["init=sheeptest", "args=2,8M,1", "mem=12M"].map(String::from);
-    let cmdline = image::linux::cmdline_for(&ours).unwrap().join(" ");
+    let cmdline = image::linux::cmdline_for(&ours, false).unwrap().join(" ");
     let mut opts = BootOptions::direct(guest.kernel.vmlinuz.clone(), cmdline);
     opts.archive = Some(guest.initramfs.clone());
     opts.timeout = Some(Duration::from_secs(180));
