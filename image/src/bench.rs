@@ -258,7 +258,7 @@ pub fn run(options: &BenchOptions) -> Result<u8> {
             manifest::MANIFEST_PATH
         );
     }
-    let runs = runs::expand(suite, &plan, options.linux)?;
+    let runs = runs::expand(suite, &plan, options.linux, options.icount)?;
     let mem_mib = runs::qemu_memory(suite, options.mem);
     let common = crate::cmdline::join(&plan.common)?;
     // Checked before anything is built; a Linux run's line is made again when its turn

@@ -144,7 +144,8 @@ struct DiskArgs {
     #[arg(long, value_name = "SIZE", default_value_t = DiskSize::DEFAULT)]
     disk_size: DiskSize,
     /// Throttle the disk to N requests per second (QEMU throttling.iops-total), so that
-    /// clustering pays as on a real disk.
+    /// clustering pays as on a real disk (`bench sheeptest`: 400 unless given, none under
+    /// --icount).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     disk_iops: Option<u32>,
     /// Inject I/O errors (EIO): comma-separated rules OP[@SECTOR[+COUNT]][:once], OP `read` or

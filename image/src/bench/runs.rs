@@ -79,10 +79,15 @@ pub struct Run {
     pub suffix: Option<String>,
 }
 
+/// Our kernel's arguments for a compared suite under `-icount`: an idle CPU polls, as
+/// Linux's does there (`crate::linux::ICOUNT_ARGS`), so that both count the instructions
+/// run while waiting for the disk rather than jumps of the idle clock.
+pub const ICOUNT_ARGS: &[&str] = &["idle=poll"];
+
 /// The runs of `plan` for suite `suite`: each planned boot as it is; for a compared suite,
-/// then each with the swapper off, then each on Linux if `linux`. A suite that is not
-/// compared refuses `linux`.
-pub fn expand(suite: &str, plan: &Plan, linux: bool) -> Result<Vec<Run>> {
+/// then each with the swapper off, then each on Linux if `linux` (and under `icount`, our
+/// kernel's boots with [`ICOUNT_ARGS`]). A suite that is not compared refuses `linux`.
+pub fn expand(suite: &str, plan: &Plan, linux: bool, icount: bool) -> Result<Vec<Run>> {
     let compared = COMPARED.contains(&suite);
     if linux && !compared {
         bail!(
@@ -103,10 +108,22 @@ pub fn expand(suite: &str, plan: &Plan, linux: bool) -> Result<Vec<Run>> {
             bail!("kernel argument {arg}: suite {suite} boots with the swapper on and off itself");
         }
     }
+    let extra: &[&str] = if compared && icount { ICOUNT_ARGS } else { &[] };
+    if let Some(arg) = plan
+        .common
+        .iter()
+        .find(|a| extra.iter().any(|e| key(e) == key(a)))
+    {
+        bail!("kernel argument {arg}: suite {suite} sets it itself under --icount");
+    }
     let mut runs = Vec::new();
     for system in systems {
         for boot in &plan.boots {
-            runs.push(run_of(boot, system, compared));
+            let mut run = run_of(boot, system, compared);
+            if system != System::Linux {
+                run.args.extend(extra.iter().map(|arg| arg.to_string()));
+            }
+            runs.push(run);
         }
     }
     Ok(runs)
@@ -239,7 +256,7 @@ mod tests {
     #[test]
     fn a_compared_suite_boots_each_point_with_the_swapper_on_then_off_then_on_linux() {
         let plan = plan::of("sheeptest", &[], true).unwrap();
-        let runs = expand("sheeptest", &plan, true).unwrap();
+        let runs = expand("sheeptest", &plan, true, false).unwrap();
         assert_eq!(runs.len(), 3 * plan.boots.len());
         let first = &runs[0];
         assert_eq!(first.system, System::Ours);
@@ -256,7 +273,7 @@ mod tests {
         assert_eq!(linux.suffix.as_deref(), Some("mem32m.linux"));
         assert!(!linux.args.contains(&"swapper=off".to_string()));
 
-        let without_linux = expand("sheeptest", &plan, false).unwrap();
+        let without_linux = expand("sheeptest", &plan, false, false).unwrap();
         assert!(without_linux.iter().all(|r| r.system != System::Linux));
         assert_eq!(without_linux.len(), 2 * plan.boots.len());
     }
@@ -271,7 +288,7 @@ mod tests {
                 args: strings(&["init=nonaim", "args=1,2,4"]),
             }],
         };
-        let runs = expand("nonaim", &plan, true).unwrap();
+        let runs = expand("nonaim", &plan, true, false).unwrap();
         let seen: Vec<(Option<&str>, Option<&str>)> = runs
             .iter()
             .map(|r| (r.label.as_deref(), r.suffix.as_deref()))
@@ -289,20 +306,43 @@ mod tests {
     #[test]
     fn other_suites_boot_as_planned_and_refuse_linux() {
         let plan = plan::of("pager-disk", &[], true).unwrap();
-        let runs = expand("pager-disk", &plan, false).unwrap();
+        let runs = expand("pager-disk", &plan, false, false).unwrap();
         assert_eq!(runs.len(), plan.boots.len());
         assert!(runs
             .iter()
             .all(|r| r.suffix.is_none() && r.system == System::Ours));
         assert_eq!(runs[0].label.as_deref(), Some("cluster1"));
-        let error = expand("pager-disk", &plan, true).unwrap_err().to_string();
+        let error = expand("pager-disk", &plan, true, false)
+            .unwrap_err()
+            .to_string();
         assert!(error.contains("no Linux counterpart"), "{error}");
+    }
+
+    #[test]
+    fn under_icount_our_kernel_polls_when_idle_as_linux_does() {
+        let plan = plan::of("sheeptest", &[], true).unwrap();
+        let runs = expand("sheeptest", &plan, true, true).unwrap();
+        for run in &runs {
+            let polls = run.args.contains(&"idle=poll".to_string());
+            assert_eq!(polls, run.system != System::Linux, "{run:?}");
+        }
+        let linux = runs.iter().find(|r| r.system == System::Linux).unwrap();
+        let line = crate::linux::cmdline_for(&linux.args, true).unwrap();
+        assert!(line.contains(&"idle=poll".to_string()), "{line:?}");
+        let ipc = plan::of("ipc", &[], true).unwrap();
+        let plain = expand("ipc", &ipc, false, true).unwrap();
+        assert!(!plain[0].args.contains(&"idle=poll".to_string()));
+        let theirs = plan::of("sheeptest", &strings(&["idle=halt"]), true).unwrap();
+        assert!(expand("sheeptest", &theirs, false, true).is_err());
+        assert!(expand("sheeptest", &theirs, false, false).is_ok());
     }
 
     #[test]
     fn the_swapper_is_the_suites_to_set() {
         let plan = plan::of("sheeptest", &strings(&["swapper=off"]), true).unwrap();
-        let error = expand("sheeptest", &plan, false).unwrap_err().to_string();
+        let error = expand("sheeptest", &plan, false, false)
+            .unwrap_err()
+            .to_string();
         assert!(error.contains("swapper on and off itself"), "{error}");
     }
 
@@ -336,7 +376,7 @@ mod tests {
     #[test]
     fn linux_gets_what_our_workload_had_free_at_the_same_point() {
         let plan = plan::of("sheeptest", &[], true).unwrap();
-        let runs = expand("sheeptest", &plan, true).unwrap();
+        let runs = expand("sheeptest", &plan, true, false).unwrap();
         let ours = &runs[1];
         let linux = runs
             .iter()

@@ -111,6 +111,7 @@ enum Key {
     Zcache,
     Args,
     Swapper,
+    Idle,
 }
 
 impl Key {
@@ -128,6 +129,7 @@ impl Key {
             "zcache" => Some(Key::Zcache),
             "args" => Some(Key::Args),
             "swapper" => Some(Key::Swapper),
+            "idle" => Some(Key::Idle),
             _ => None,
         }
     }
@@ -153,6 +155,7 @@ pub struct CommandLine<'a> {
     pager_timeout_ms: Option<u64>,
     pageout_whole_clusters: bool,
     swapper_off: bool,
+    idle_poll: bool,
     swap: Option<&'a str>,
     zcache: Option<&'a str>,
     args: Option<&'a str>,
@@ -174,6 +177,7 @@ pub fn parse(line: &str) -> CommandLine<'_> {
         pager_timeout_ms: None,
         pageout_whole_clusters: false,
         swapper_off: false,
+        idle_poll: false,
         swap: None,
         zcache: None,
         args: None,
@@ -237,6 +241,14 @@ impl<'a> CommandLine<'a> {
     /// lets it).
     pub fn swapper_off(&self) -> bool {
         self.swapper_off
+    }
+
+    /// `idle=poll`: an idle CPU spins with interrupts enabled instead of halting until the
+    /// next one (`idle=halt`, the default). Under QEMU's `-icount ... sleep=off` a halted
+    /// CPU's clock jumps to its next timer, so waits for the disk count as whole ticks; a
+    /// polling one counts the instructions it runs while it waits (as Linux's `idle=poll`).
+    pub fn idle_poll(&self) -> bool {
+        self.idle_poll
     }
 
     /// `swap=`: the disk default pager's paging segments (its syntax is the pager's:
@@ -312,6 +324,14 @@ impl<'a> CommandLine<'a> {
                     Ok(())
                 }
                 _ => Err("expected on or off"),
+            },
+            Key::Idle => match value {
+                "halt" => Ok(()),
+                "poll" => {
+                    self.idle_poll = true;
+                    Ok(())
+                }
+                _ => Err("expected halt or poll"),
             },
             Key::Swap if value.len() <= MAX_PROGRAM_OPTION => {
                 self.swap = Some(value);
@@ -507,6 +527,9 @@ mod tests {
         assert!(parse("swapper=off").swapper_off());
         assert!(!parse("swapper=on").swapper_off() && !defaults.swapper_off());
         assert_eq!(parse("swapper=maybe").problems().count(), 1);
+        assert!(parse("idle=poll").idle_poll());
+        assert!(!parse("idle=halt").idle_poll() && !defaults.idle_poll());
+        assert_eq!(parse("idle=spin").problems().count(), 1);
         for bad in ["pager_timeout=0", "pager_timeout=soon", "pageout=all"] {
             let problems: Vec<_> = parse(bad).problems().cloned().collect();
             assert!(

@@ -10,7 +10,17 @@ use crate::ipc::fast_path::Handoff;
 use crate::ipc::port::{PortId, Receiver};
 use crate::kprintln;
 use alloc::vec::Vec;
+use core::sync::atomic::{AtomicBool, Ordering};
 use libipc::abi::report::ExitCode;
+
+/// `idle=poll`: the idle loop spins with interrupts enabled instead of halting (set once at
+/// start-up, before any thread runs).
+static IDLE_POLL: AtomicBool = AtomicBool::new(false);
+
+/// Makes the idle loop poll (`idle=poll`) rather than halt.
+pub fn set_idle_poll(poll: bool) {
+    IDLE_POLL.store(poll, Ordering::Relaxed);
+}
 use libipc::abi::KernReturn;
 use spin::MutexGuard;
 
@@ -136,8 +146,12 @@ pub fn run(mut guard: MutexGuard<'static, Option<Kernel>>) -> ! {
             unsafe { trap::return_to_user(frame) };
         }
         drop(guard);
-        // Interrupts (the timer, later devices) may make a thread ready.
-        arch::wait_for_interrupt();
+        // Interrupts (the timer, the devices) may make a thread ready.
+        if IDLE_POLL.load(Ordering::Relaxed) {
+            arch::poll_for_interrupt();
+        } else {
+            arch::wait_for_interrupt();
+        }
         x86_64::instructions::interrupts::disable();
         guard = KERNEL.lock();
     }
