@@ -132,7 +132,7 @@ where
         .caption(&chart.title, ("sans-serif", 20))
         .margin(12)
         .x_label_area_size(45)
-        .y_label_area_size(70)
+        .y_label_area_size(75)
         .build_cartesian_2d(x, y)
         .map_err(plot_error)?;
     context
@@ -174,14 +174,25 @@ where
     Ok(())
 }
 
-/// A tick's text: whole numbers without a fraction, others with at most three significant
-/// decimals.
+/// A tick's text: short enough for the axis. From ten thousand up with a k, M or G suffix
+/// (`250M`, `1.5G`); whole numbers without a fraction, others with at most three decimals.
 pub fn number(value: f64) -> String {
-    if value == value.trunc() && value.abs() < 1e15 {
+    let trimmed = |text: String| {
+        if text.contains('.') {
+            text.trim_end_matches('0').trim_end_matches('.').to_string()
+        } else {
+            text
+        }
+    };
+    for (from, scale, suffix) in [(1e9, 1e9, "G"), (1e6, 1e6, "M"), (1e4, 1e3, "k")] {
+        if value.abs() >= from {
+            return format!("{}{suffix}", trimmed(format!("{:.2}", value / scale)));
+        }
+    }
+    if value == value.trunc() {
         return format!("{}", value as i64);
     }
-    let text = format!("{value:.3}");
-    text.trim_end_matches('0').trim_end_matches('.').to_string()
+    trimmed(format!("{value:.3}"))
 }
 
 fn plot_error<E: std::fmt::Debug>(error: E) -> anyhow::Error {
@@ -301,6 +312,11 @@ mod tests {
         assert_eq!(number(2.5), "2.5");
         assert_eq!(number(0.123456), "0.123");
         assert_eq!(number(-3.0), "-3");
+        assert_eq!(number(9999.0), "9999");
+        assert_eq!(number(25_000.0), "25k");
+        assert_eq!(number(300_000_000.0), "300M");
+        assert_eq!(number(2_877_300_032.0), "2.88G");
+        assert_eq!(number(1_500_000_000.0), "1.5G");
     }
 
     #[test]
