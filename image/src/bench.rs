@@ -806,6 +806,21 @@ mod tests {
     }
 
     #[test]
+    fn json_names_the_linux_kernel_when_linux_ran() {
+        let mut results = Results::new("sheeptest", true, "init=sheeptest args=4,4M,1", 256);
+        let ours: serde_json::Value = serde_json::from_str(&results.to_json()).unwrap();
+        assert!(ours.get("linux").is_none(), "{ours}");
+        results.linux = Some("6.1.0-57-cloud-amd64".into());
+        results.measurements = vec![figure("sheeptest.elapsed_s.4x4m.mem16m.linux", "2.33", "s")];
+        let json: serde_json::Value = serde_json::from_str(&results.to_json()).unwrap();
+        assert_eq!(json["linux"], "6.1.0-57-cloud-amd64");
+        assert_eq!(
+            json["measurements"][0],
+            serde_json::json!({"metric": "sheeptest.elapsed_s.4x4m.mem16m.linux", "value": 2.33, "unit": "s"})
+        );
+    }
+
+    #[test]
     fn json_without_icount_carries_the_note() {
         let results = Results::new("ipc", false, "init=bench_ipc log=warn", 64);
         let json: serde_json::Value = serde_json::from_str(&results.to_json()).unwrap();
