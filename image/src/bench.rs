@@ -1,6 +1,10 @@
 //! `cargo image bench <suite>`: boots the kernel with `init=bench_<suite>` (once, or once per
-//! setting for a suite that compares settings fixed at boot: [`plan`]), collects the program's
-//! `bench <metric> <value> <unit>` lines and writes them to `target/bench/<suite>.json`.
+//! setting for a suite that compares settings fixed at boot: [`plan`]; the compared workloads
+//! also with the task swapper off and, with `--linux`, on Linux: [`runs`]), collects the
+//! program's `bench <metric> <value> <unit>` lines and writes them to
+//! `target/bench/<suite>.json`, a table of them to `<suite>.csv` and, for the compared
+//! workloads, their plots to `<suite>.svg` ([`series`]). A bar shows how the boots go
+//! ([`progress`]).
 //!
 //! The guest's side of the contract: a figure is one line `bench <group>.<name> <value> <unit>`
 //! (value an integer or a decimal, e.g. `bench ipc.null_rpc_round_trip 1234 instructions`);
@@ -11,6 +15,9 @@
 //! `-icount`.
 
 pub mod plan;
+pub mod progress;
+pub mod runs;
+pub mod series;
 pub mod stopwatch;
 
 pub use plan::program_name;
@@ -34,6 +41,7 @@ use crate::manifest::{self, Manifest};
 use crate::qemu::{BootOptions, Media, Outcome};
 use crate::report::{clean_line, tail};
 use crate::Profile;
+use runs::System;
 
 /// What a figure's value means when QEMU ran without `-icount`.
 pub const NO_ICOUNT_NOTE: &str = "run without --icount: `instructions` figures are TSC cycles \
@@ -129,6 +137,9 @@ pub struct Results {
     /// The disk the default pager paged to; absent if the run had none.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub disk: Option<DiskFigures>,
+    /// The Linux kernel's release, when the suite also ran on Linux (`--linux`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub linux: Option<String>,
     /// [`NO_ICOUNT_NOTE`] when `icount` is off.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
@@ -166,6 +177,7 @@ impl Results {
             boots: Vec::new(),
             mem_mib,
             disk: None,
+            linux: None,
             note: (!icount).then(|| NO_ICOUNT_NOTE.to_string()),
             measurements: Vec::new(),
         }
@@ -213,7 +225,9 @@ pub fn log_path(suite: &str, label: Option<&str>) -> PathBuf {
 pub struct BenchOptions {
     pub suite: String,
     pub icount: bool,
-    pub mem_mib: u32,
+    /// `--mem`: the guest memory in MiB, or for sheeptest the memory of its one point
+    /// ([`runs::at_memory`]); `None`: 256 MiB, and sheeptest's sweep.
+    pub mem: Option<u32>,
     /// Each boot's limit.
     pub timeout: Duration,
     /// Echo the whole serial output rather than only the figures and the program's remarks.
@@ -222,14 +236,19 @@ pub struct BenchOptions {
     pub kernel_args: Vec<String>,
     /// The disk for the default pager; `None` runs without one.
     pub disk: Option<Disk>,
+    /// Also run the workload on Linux in the same QEMU (compared suites only).
+    pub linux: bool,
 }
 
-/// Builds, boots (each boot of the suite's [`plan::Plan`] in turn), collects, writes the JSON;
-/// the process exit code (0 only if every boot's guest exited with 0 and printed at least one
-/// well-formed figure, and no two boots printed the same metric). Problems with the host side
-/// (the build, QEMU) are errors.
+/// Builds, boots (each run of the suite: [`plan::Plan`]'s boots, expanded by [`runs`]) in
+/// turn, collects, writes the JSON, the CSV and the plots; the process exit code (0 only if
+/// every boot's guest exited with 0 and printed at least one well-formed figure, and no two
+/// boots printed the same metric). Problems with the host side (the build, QEMU, the Linux
+/// kernel's download) are errors.
 pub fn run(options: &BenchOptions) -> Result<u8> {
-    let plan = plan::of(&options.suite, &options.kernel_args, options.disk.is_some())?;
+    let suite = options.suite.as_str();
+    let plan = plan::of(suite, &options.kernel_args, options.disk.is_some())?;
+    let plan = runs::at_memory(suite, plan, options.mem, &options.kernel_args)?;
     let manifest = Manifest::load(&manifest::manifest_path())?;
     if !manifest.programs().iter().any(|p| p.name == plan.program) {
         bail!(
@@ -239,34 +258,99 @@ pub fn run(options: &BenchOptions) -> Result<u8> {
             manifest::MANIFEST_PATH
         );
     }
+    let runs = runs::expand(suite, &plan, options.linux, options.icount)?;
+    let mem_mib = runs::qemu_memory(suite, options.mem);
     let common = crate::cmdline::join(&plan.common)?;
-    let cmdlines = plan
-        .boots
-        .iter()
-        .map(|boot| crate::cmdline::join(&boot.args))
-        .collect::<Result<Vec<String>>>()?;
-    if let Some(disk) = &options.disk {
+    // Checked before anything is built; a Linux run's line is made again when its turn
+    // comes, with the memory our kernel's run of the same point had free.
+    for run in &runs {
+        match run.system {
+            System::Linux => {
+                crate::cmdline::join(&crate::linux::cmdline_for(&run.args, options.icount)?)?
+            }
+            _ => crate::cmdline::join(&run.args)?,
+        };
+    }
+    let mut disk = options.disk.clone();
+    if let Some(disk) = &mut disk {
+        if disk.iops.is_none() {
+            disk.iops = runs::default_iops(suite, options.icount);
+            if let Some(iops) = disk.iops {
+                println!(
+                    "bench {suite}: the disk is throttled to {iops} requests a second (its \
+                     default; --disk-iops N for another)"
+                );
+            }
+        }
         disk.check()?;
     }
     let built = crate::build_all(Profile::Release)?;
+    let linux = if options.linux {
+        Some(crate::linux::prepare()?)
+    } else {
+        None
+    };
     if !options.icount {
         println!("note: {NO_ICOUNT_NOTE}");
     }
 
+    let progress = progress::Progress::new(runs.len(), !options.verbose);
     let mut per_boot = Vec::new();
-    for (boot, cmdline) in plan.boots.iter().zip(&cmdlines) {
-        match run_boot(
+    let mut cmdlines = Vec::new();
+    // What the workload had free in our kernel's run of each point (KiB).
+    let mut free_memory: Vec<(Option<String>, u64)> = Vec::new();
+    for (index, run) in runs.iter().enumerate() {
+        let cmdline = match run.system {
+            System::Linux => {
+                let free = free_memory
+                    .iter()
+                    .find(|(point, _)| *point == run.point)
+                    .map(|&(_, kib)| kib);
+                let args = runs::linux_args(run, free);
+                crate::cmdline::join(&crate::linux::cmdline_for(&args, options.icount)?)?
+            }
+            _ => crate::cmdline::join(&run.args)?,
+        };
+        let guest = match (run.system, &linux) {
+            (System::Linux, Some(linux)) => Guest {
+                kernel: linux.kernel.vmlinuz.clone(),
+                archive: linux.initramfs.clone(),
+                remarks: vec![format!("{}:", plan.program), "linux-workloads:".to_string()],
+            },
+            _ => Guest {
+                kernel: built.kernel.clone(),
+                archive: built.archive.clone(),
+                remarks: vec![format!("{}:", plan.program)],
+            },
+        };
+        let boot = BootSpec {
             options,
-            &plan.program,
-            boot.label.as_deref(),
-            cmdline,
-            &built,
-        )? {
-            BootOutcome::Passed(figures) => per_boot.push(figures),
-            BootOutcome::Failed(code) => return Ok(code),
+            mem_mib,
+            disk: disk.as_ref(),
+            label: run.label.as_deref(),
+            cmdline: &cmdline,
+            guest: &guest,
+            progress: &progress,
+            number: (index + 1, runs.len()),
+        };
+        match run_boot(&boot)? {
+            BootOutcome::Passed(figures) => {
+                if run.system == System::Ours {
+                    if let Some(kib) = runs::free_memory(&figures) {
+                        free_memory.push((run.point.clone(), kib));
+                    }
+                }
+                per_boot.push(runs::rename(figures, run.suffix.as_deref()));
+                cmdlines.push(cmdline);
+            }
+            BootOutcome::Failed(code) => {
+                progress.finish();
+                return Ok(code);
+            }
         }
     }
-    let json = json_path(&options.suite);
+    progress.finish();
+    let json = json_path(suite);
     let measurements = match plan::merge(per_boot) {
         Ok(measurements) => measurements,
         Err(problem) => {
@@ -278,20 +362,42 @@ pub fn run(options: &BenchOptions) -> Result<u8> {
             return Ok(1);
         }
     };
-    let mut results = Results::new(&options.suite, options.icount, &common, options.mem_mib);
+    let mut results = Results::new(suite, options.icount, &common, mem_mib);
     if cmdlines.len() > 1 {
         results.boots = cmdlines;
     }
-    results.disk = options.disk.as_ref().map(DiskFigures::of);
+    results.disk = disk.as_ref().map(DiskFigures::of);
+    results.linux = linux.map(|linux| linux.kernel.release);
     results.measurements = measurements;
+    write_outputs(&results)?;
+    Ok(0)
+}
+
+/// Writes the JSON, the CSV and (for a compared suite) the plots of `results`, and says where.
+pub fn write_outputs(results: &Results) -> Result<()> {
+    let suite = results.suite.as_str();
+    let json = json_path(suite);
     results.write(&json)?;
     println!(
-        "bench {}: {} figures written to {}",
-        options.suite,
+        "bench {suite}: {} figures written to {}",
         results.measurements.len(),
         json.display()
     );
-    Ok(0)
+    let csv = series::csv_path(suite);
+    series::write(&csv, &series::csv(suite, &results.measurements))?;
+    println!("bench {suite}: table in {}", csv.display());
+    let charts = series::charts(suite, &results.measurements, results.icount);
+    if runs::COMPARED.contains(&suite) {
+        let svg = series::svg_path(suite);
+        match crate::plot::svg(&charts) {
+            Ok(text) => {
+                series::write(&svg, &text)?;
+                println!("bench {suite}: plots in {}", svg.display());
+            }
+            Err(why) => println!("bench {suite}: no plots ({why:#})"),
+        }
+    }
+    Ok(())
 }
 
 /// How one boot of a suite went.
@@ -302,53 +408,75 @@ enum BootOutcome {
     Failed(u8),
 }
 
-/// Boots once with `cmdline` (boot `label` of the suite), prints the figures as they come and
-/// judges the run.
-fn run_boot(
-    options: &BenchOptions,
-    program: &str,
-    label: Option<&str>,
-    cmdline: &str,
-    built: &crate::Built,
-) -> Result<BootOutcome> {
-    let log_file = log_path(&options.suite, label);
+/// What QEMU boots: our kernel and archive, or Linux and its initramfs.
+struct Guest {
+    kernel: PathBuf,
+    archive: PathBuf,
+    /// Prefixes of the lines that are the program's remarks (shown as they come).
+    remarks: Vec<String>,
+}
+
+/// One boot of a suite.
+struct BootSpec<'a> {
+    options: &'a BenchOptions,
+    mem_mib: u32,
+    disk: Option<&'a Disk>,
+    /// Names its log; `None` for a suite's only boot.
+    label: Option<&'a str>,
+    cmdline: &'a str,
+    guest: &'a Guest,
+    progress: &'a progress::Progress,
+    /// This boot's number (from 1) and how many the suite has.
+    number: (usize, usize),
+}
+
+/// Boots once, prints the figures as they come and judges the run.
+fn run_boot(spec: &BootSpec<'_>) -> Result<BootOutcome> {
+    let options = spec.options;
+    let progress = spec.progress;
+    let log_file = log_path(&options.suite, spec.label);
     // Never follow the previous run's log.
     let _ = std::fs::remove_file(&log_file);
-    println!(
-        "bench {}: booting with `{cmdline}`, {} MiB, {}, {}",
+    let (number, boots) = spec.number;
+    let which = if boots > 1 {
+        format!(" (boot {number} of {boots}: {})", spec.label.unwrap_or("-"))
+    } else {
+        String::new()
+    };
+    progress.println(&format!(
+        "bench {}{which}: booting with `{}`, {} MiB, {}, {}",
         options.suite,
-        options.mem_mib,
+        spec.cmdline,
+        spec.mem_mib,
         if options.icount {
             "-icount (figures in guest instructions)"
         } else {
             "no -icount"
         },
-        options
-            .disk
-            .as_ref()
-            .map_or("no disk".to_string(), Disk::to_string)
-    );
+        spec.disk.map_or("no disk".to_string(), Disk::to_string)
+    ));
+    progress.start_boot(spec.label.unwrap_or(&options.suite));
     // The follower also notes when stopwatch lines arrive, so it runs even when the boot
     // echoes everything itself.
-    let remark = format!("{program}:");
+    let remarks = spec.guest.remarks.clone();
     let quiet = !options.verbose;
-    let follower = LogFollower::start(log_file.clone(), move |line| {
-        quiet && is_shown(line, &remark)
+    let follower = LogFollower::start(log_file.clone(), progress.clone(), move |line| {
+        quiet && remarks.iter().any(|remark| is_shown(line, remark))
     });
     let boot = crate::boot(&BootOptions {
-        cmdline: cmdline.to_string(),
-        mem_mib: options.mem_mib,
+        cmdline: spec.cmdline.to_string(),
+        mem_mib: spec.mem_mib,
         smp: 1,
         timeout: Some(options.timeout),
         icount: options.icount,
         gdb: false,
-        media: Media::Direct(built.kernel.clone()),
-        archive: Some(built.archive.clone()),
+        media: Media::Direct(spec.guest.kernel.clone()),
+        archive: Some(spec.guest.archive.clone()),
         echo: options.verbose,
         interactive: false,
         console_input: Vec::new(),
         log_file: Some(log_file.clone()),
-        disk: options.disk.clone(),
+        disk: spec.disk.cloned(),
     });
     let stopwatch_lines = follower.finish();
     let boot = boot?;
@@ -365,17 +493,19 @@ fn run_boot(
             Outcome::TimedOut => format!(" after {} s (--timeout)", options.timeout.as_secs()),
             _ => String::new(),
         };
-        let which = label.map_or(String::new(), |label| format!(" (boot {label})"));
-        eprintln!(
+        let which = spec
+            .label
+            .map_or(String::new(), |label| format!(" (boot {label})"));
+        progress.eprintln(&format!(
             "bench {} failed{which}{timed_out}:{problem}\nlast serial output:\n{}serial log: \
              {}\n{} was not written",
             options.suite,
             tail(&boot.serial, 30),
             log_file.display(),
             json_path(&options.suite).display()
-        );
+        ));
         if let Some(image) = &boot.disk_image {
-            eprintln!("disk image kept at {}", image.display());
+            progress.eprintln(&format!("disk image kept at {}", image.display()));
         }
         return Ok(BootOutcome::Failed(match boot.outcome {
             Outcome::Guest(0) => 1,
@@ -383,18 +513,28 @@ fn run_boot(
         }));
     }
     boot.remove_disk_image();
+    if !progress.is_animated() && boots > 1 {
+        println!(
+            "bench {}: boot {number} of {boots} done in {:.1} s",
+            options.suite,
+            boot.wall.as_secs_f64()
+        );
+    }
     if options.icount {
         if !timed.is_empty() {
-            println!(
+            progress.println(&format!(
                 "bench {}: {} stopwatch figures left out: under -icount the host's time is \
                  not the guest's",
                 options.suite,
                 timed.len()
-            );
+            ));
         }
     } else {
         for figure in &timed {
-            println!("bench {} {} {}", figure.metric, figure.value, figure.unit);
+            progress.println(&format!(
+                "bench {} {} {}",
+                figure.metric, figure.value, figure.unit
+            ));
         }
         measurements.extend(timed);
     }
@@ -446,7 +586,7 @@ pub fn is_shown(line: &str, remark_prefix: &str) -> bool {
 }
 
 /// Follows the serial log as QEMU's output is written to it (reading it every [`POLL`]),
-/// prints the lines a filter picks, so that figures appear as they come rather than after the
+/// prints the lines a filter picks (above the progress bar, whose message is the last line), so that figures appear as they come rather than after the
 /// run, and notes when each stopwatch line arrived.
 struct LogFollower {
     stop: Arc<AtomicBool>,
@@ -454,7 +594,11 @@ struct LogFollower {
 }
 
 impl LogFollower {
-    fn start(path: PathBuf, show: impl Fn(&str) -> bool + Send + 'static) -> LogFollower {
+    fn start(
+        path: PathBuf,
+        progress: progress::Progress,
+        show: impl Fn(&str) -> bool + Send + 'static,
+    ) -> LogFollower {
         let stop = Arc::new(AtomicBool::new(false));
         let stopping = Arc::clone(&stop);
         let thread = thread::spawn(move || {
@@ -477,9 +621,7 @@ impl LogFollower {
                     if line.is_empty() {
                         return;
                     }
-                    if show(&line) {
-                        println!("{line}");
-                    }
+                    progress.guest_line(&line, show(&line));
                     if stopwatch::parse_line(&line).is_some() {
                         stopwatch_lines.push((now, line));
                     }
@@ -662,6 +804,21 @@ mod tests {
         assert!(log_path("pager-disk", Some("cluster1"))
             .ends_with("target/logs/bench-pager-disk-cluster1.log"));
         assert!(log_path("ipc", None).ends_with("target/logs/bench-ipc.log"));
+    }
+
+    #[test]
+    fn json_names_the_linux_kernel_when_linux_ran() {
+        let mut results = Results::new("sheeptest", true, "init=sheeptest args=4,4M,1", 256);
+        let ours: serde_json::Value = serde_json::from_str(&results.to_json()).unwrap();
+        assert!(ours.get("linux").is_none(), "{ours}");
+        results.linux = Some("6.1.0-57-cloud-amd64".into());
+        results.measurements = vec![figure("sheeptest.elapsed_s.4x4m.mem16m.linux", "2.33", "s")];
+        let json: serde_json::Value = serde_json::from_str(&results.to_json()).unwrap();
+        assert_eq!(json["linux"], "6.1.0-57-cloud-amd64");
+        assert_eq!(
+            json["measurements"][0],
+            serde_json::json!({"metric": "sheeptest.elapsed_s.4x4m.mem16m.linux", "value": 2.33, "unit": "s"})
+        );
     }
 
     #[test]

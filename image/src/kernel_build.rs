@@ -16,7 +16,7 @@ pub const KERNEL_TARGET: &str = "x86_64-unknown-none";
 
 /// Environment variables an outer cargo (or make) sets that would derail the nested build:
 /// target and flags meant for the host crates, and a jobserver the nested cargo cannot join.
-const STRIPPED_ENV: &[&str] = &[
+pub(crate) const STRIPPED_ENV: &[&str] = &[
     "CARGO_ENCODED_RUSTFLAGS",
     "CARGO_BUILD_TARGET",
     "CARGO_TARGET_DIR",

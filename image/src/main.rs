@@ -54,8 +54,9 @@ enum Subcommands {
     /// Install what the tool needs from the system (QEMU, xorriso, OVMF) if it is missing.
     Setup,
     /// Boot with init=bench_<SUITE>, print its `bench <metric> <value> <unit>` figures as they
-    /// come and write them to target/bench/<SUITE>.json; fails unless the guest exits with 0
-    /// after printing at least one figure.
+    /// come and write them to target/bench/<SUITE>.json and <SUITE>.csv (and, for sheeptest
+    /// and nonaim, plots to <SUITE>.svg); fails unless the guest exits with 0 after printing
+    /// at least one figure.
     Bench(BenchArgs),
     /// Check the system packages, build everything, then run `cargo test --workspace`.
     Test {
@@ -102,21 +103,29 @@ struct RunArgs {
 #[derive(Args)]
 struct BenchArgs {
     /// The suite: `ipc` runs the program bench_ipc, `pager-disk` bench_pager_disk (booted
-    /// once per cluster size of the disk pager).
+    /// once per cluster size of the disk pager), `sheeptest` the workload over a sweep of
+    /// memory sizes, each with the task swapper on and off.
     suite: String,
     /// Count guest instructions (-icount shift=0): without it `instructions` figures are TSC
     /// cycles of an emulated CPU, not meaningful.
     #[arg(long)]
     icount: bool,
-    /// Guest memory in MiB.
-    #[arg(long, value_name = "MIB", default_value_t = 256)]
-    mem: u32,
+    /// Guest memory in MiB (default 256). For sheeptest: one run in MIB MiB (the kernel's
+    /// mem=), 4 workers of MIB/4 each, instead of the sweep; `--mem 16` is the paper's
+    /// setting.
+    #[arg(long, value_name = "MIB")]
+    mem: Option<u32>,
     /// Kill QEMU after this many seconds (each boot's limit, for a suite of several boots).
     #[arg(long, value_name = "SECS", default_value_t = 120)]
     timeout: u64,
-    /// Echo the whole serial output, not only the figures and the program's remarks.
+    /// Echo the whole serial output, not only the figures and the program's remarks (and no
+    /// progress bar).
     #[arg(long)]
     verbose: bool,
+    /// Also run the workload on Linux (Debian's cloud kernel, fetched with apt-get download
+    /// into target/linux/ the first time) in the same QEMU, memory and disk; sheeptest only.
+    #[arg(long)]
+    linux: bool,
     #[command(flatten)]
     disk: DiskArgs,
     /// More kernel command line arguments (after `--`), e.g. `log=warn`.
@@ -136,7 +145,8 @@ struct DiskArgs {
     #[arg(long, value_name = "SIZE", default_value_t = DiskSize::DEFAULT)]
     disk_size: DiskSize,
     /// Throttle the disk to N requests per second (QEMU throttling.iops-total), so that
-    /// clustering pays as on a real disk.
+    /// clustering pays as on a real disk (`bench sheeptest`: 400 unless given, none under
+    /// --icount).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     disk_iops: Option<u32>,
     /// Inject I/O errors (EIO): comma-separated rules OP[@SECTOR[+COUNT]][:once], OP `read` or
@@ -289,11 +299,12 @@ fn bench(args: BenchArgs) -> Result<ExitCode> {
     let code = image::bench::run(&BenchOptions {
         suite: args.suite,
         icount: args.icount,
-        mem_mib: args.mem,
+        mem: args.mem,
         timeout: Duration::from_secs(args.timeout),
         verbose: args.verbose,
         kernel_args: args.kernel_args,
         disk: args.disk.disk()?,
+        linux: args.linux,
     })?;
     Ok(ExitCode::from(code))
 }

@@ -43,3 +43,16 @@ fn a_benchmark_always_has_a_timeout() {
         "--timeout must be at least 1 second",
     );
 }
+
+#[test]
+fn only_the_compared_workloads_run_on_linux() {
+    refused_with(&["ipc", "--linux"], "suite ipc has no Linux counterpart");
+}
+
+#[test]
+fn the_swapper_is_sheeptests_to_switch() {
+    refused_with(
+        &["sheeptest", "--", "swapper=off"],
+        "boots with the swapper on and off itself",
+    );
+}

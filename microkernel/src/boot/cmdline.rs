@@ -112,6 +112,7 @@ enum Key {
     Args,
     Swapper,
     Sh,
+    Idle,
 }
 
 impl Key {
@@ -130,6 +131,7 @@ impl Key {
             "args" => Some(Key::Args),
             "swapper" => Some(Key::Swapper),
             "sh" => Some(Key::Sh),
+            "idle" => Some(Key::Idle),
             _ => None,
         }
     }
@@ -155,6 +157,7 @@ pub struct CommandLine<'a> {
     pager_timeout_ms: Option<u64>,
     pageout_whole_clusters: bool,
     swapper_off: bool,
+    idle_poll: bool,
     swap: Option<&'a str>,
     zcache: Option<&'a str>,
     args: Option<&'a str>,
@@ -177,6 +180,7 @@ pub fn parse(line: &str) -> CommandLine<'_> {
         pager_timeout_ms: None,
         pageout_whole_clusters: false,
         swapper_off: false,
+        idle_poll: false,
         swap: None,
         zcache: None,
         args: None,
@@ -276,6 +280,14 @@ impl<'a> CommandLine<'a> {
         self.swapper_off
     }
 
+    /// `idle=poll`: an idle CPU spins with interrupts enabled instead of halting until the
+    /// next one (`idle=halt`, the default). Under QEMU's `-icount ... sleep=off` a halted
+    /// CPU's clock jumps to its next timer, so waits for the disk count as whole ticks; a
+    /// polling one counts the instructions it runs while it waits (as Linux's `idle=poll`).
+    pub fn idle_poll(&self) -> bool {
+        self.idle_poll
+    }
+
     /// `swap=`: the disk default pager's paging segments (its syntax is the pager's:
     /// `default_pager::config`), handed to it through the `KernelOption` call; the kernel
     /// only checks its length.
@@ -355,6 +367,14 @@ impl<'a> CommandLine<'a> {
                     Ok(())
                 }
                 _ => Err("expected on or off"),
+            },
+            Key::Idle => match value {
+                "halt" => Ok(()),
+                "poll" => {
+                    self.idle_poll = true;
+                    Ok(())
+                }
+                _ => Err("expected halt or poll"),
             },
             Key::Swap if value.len() <= MAX_PROGRAM_OPTION => {
                 self.swap = Some(value);
@@ -569,6 +589,9 @@ mod tests {
         assert!(parse("swapper=off").swapper_off());
         assert!(!parse("swapper=on").swapper_off() && !defaults.swapper_off());
         assert_eq!(parse("swapper=maybe").problems().count(), 1);
+        assert!(parse("idle=poll").idle_poll());
+        assert!(!parse("idle=halt").idle_poll() && !defaults.idle_poll());
+        assert_eq!(parse("idle=spin").problems().count(), 1);
         for bad in ["pager_timeout=0", "pager_timeout=soon", "pageout=all"] {
             let problems: Vec<_> = parse(bad).problems().cloned().collect();
             assert!(

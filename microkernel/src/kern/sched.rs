@@ -10,7 +10,17 @@ use crate::ipc::fast_path::Handoff;
 use crate::ipc::port::{PortId, Receiver};
 use crate::kprintln;
 use alloc::vec::Vec;
+use core::sync::atomic::{AtomicBool, Ordering};
 use libipc::abi::report::ExitCode;
+
+/// `idle=poll`: the idle loop spins with interrupts enabled instead of halting (set once at
+/// start-up, before any thread runs).
+static IDLE_POLL: AtomicBool = AtomicBool::new(false);
+
+/// Makes the idle loop poll (`idle=poll`) rather than halt.
+pub fn set_idle_poll(poll: bool) {
+    IDLE_POLL.store(poll, Ordering::Relaxed);
+}
 use libipc::abi::KernReturn;
 use spin::MutexGuard;
 
@@ -144,12 +154,17 @@ pub fn run(mut guard: MutexGuard<'static, Option<Kernel>>) -> ! {
             unsafe { trap::return_to_user(frame) };
         }
         drop(guard);
-        // Interrupts (the timer, later devices) may make a thread ready.
+        // Interrupts (the timer, the devices) may make a thread ready. The time waiting is
+        // counted idle, halted or (`idle=poll`) spinning.
         let idle_from = crate::device::cycles();
-        arch::wait_for_interrupt();
+        if IDLE_POLL.load(Ordering::Relaxed) {
+            arch::poll_for_interrupt();
+        } else {
+            arch::wait_for_interrupt();
+        }
         IDLE_CYCLES.fetch_add(
             crate::device::cycles().saturating_sub(idle_from),
-            core::sync::atomic::Ordering::Relaxed,
+            Ordering::Relaxed,
         );
         x86_64::instructions::interrupts::disable();
         guard = KERNEL.lock();

@@ -184,6 +184,7 @@ fn kernel_main(mut boot: BootInfo) -> ! {
     let kernel = guard.insert(Kernel::new(Some(archive)));
     kernel.pageout_whole_clusters = options.pageout_whole_clusters();
     kernel.swapper.config.enabled = !options.swapper_off();
+    super::sched::set_idle_poll(options.idle_poll());
     kernel.swap_option = options.swap().map(alloc::string::String::from);
     kernel.zcache_option = options.zcache().map(alloc::string::String::from);
     kernel.args_option = options.args().map(alloc::string::String::from);

@@ -327,6 +327,11 @@ mod workload {
             delta(|s| s.pager_timeouts),
             delta(|s| s.memory_errors),
         );
+        // The memory the workload had: what Linux's run of the same point is given.
+        println!(
+            "bench sheeptest.free_kib.{label} {} KiB",
+            before.free_frames * (sheeptest::PAGE >> 10)
+        );
         println!("bench sheeptest.instructions.{label} {busy} instructions");
         println!("bench sheeptest.disk_ops.{label} {disk_ops} operations");
         println!("bench sheeptest.elapsed_s.{label} {elapsed} s");

@@ -88,6 +88,13 @@ pub fn wait_for_interrupt() {
     x86_64::instructions::interrupts::enable_and_hlt();
 }
 
+/// Enables interrupts for one spin-loop hint, so that a pending one is taken (`sti` holds
+/// interrupts off for one more instruction, the `pause`); the caller disables them again.
+pub fn poll_for_interrupt() {
+    x86_64::instructions::interrupts::enable();
+    core::hint::spin_loop();
+}
+
 /// Stops this CPU for good.
 pub fn halt_forever() -> ! {
     loop {

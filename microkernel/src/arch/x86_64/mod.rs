@@ -27,4 +27,4 @@ pub mod syscall;
 pub mod trap;
 
 #[cfg(target_os = "none")]
-pub use cpu::{exit_qemu, halt_forever, rdtsc, wait_for_interrupt};
+pub use cpu::{exit_qemu, halt_forever, poll_for_interrupt, rdtsc, wait_for_interrupt};
