@@ -319,4 +319,3 @@ fn idle_jiffies() -> u64 {
         })
         .unwrap_or(0)
 }
-

@@ -537,11 +537,12 @@ impl Kernel {
             LinkState::Ready if link.pending_at(offset).is_some() => {}
             LinkState::Ready => self.request(object, offset, strategy, access, size)?,
         }
+        let trusted = self.served_by_a_system_pager(object);
         let link = self
             .pagers
             .get_mut(&object)
             .ok_or(FaultError::MemoryError)?;
-        let wait_limit = if link.default_pager {
+        let wait_limit = if trusted {
             timeout().max(DEFAULT_PAGER_TIMEOUT_TICKS)
         } else {
             timeout()
@@ -1392,6 +1393,25 @@ impl Kernel {
             self.forget_pending(object, range);
         }
         self.page_error(thread);
+    }
+
+    /// Whether `object`'s pager is one the host port installed: the default pager, or the
+    /// program pager (the task serving `program_pager`), whose objects are program text.
+    /// Both are trusted, and their death is seen at once; under heavy load their queues are
+    /// long (a thousand tasks faulting on text at once), so their waits get the default
+    /// pager's patience instead of ending busy tasks with memory errors.
+    fn served_by_a_system_pager(&self, object: ObjectId) -> bool {
+        let Some(link) = self.pagers.get(&object) else {
+            return false;
+        };
+        if link.default_pager {
+            return true;
+        }
+        let receiver = |port: PortId| self.ports.get(port).map(|p| p.receiver);
+        match (self.program_pager.and_then(receiver), receiver(link.port)) {
+            (Some(Receiver::Task(program)), Some(Receiver::Task(pager))) => program == pager,
+            _ => false,
+        }
     }
 
     /// Takes `thread` off `object`'s waiters (its wait was cancelled).
