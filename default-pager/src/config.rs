@@ -320,10 +320,11 @@ mod tests {
 
     #[test]
     fn defaults_suffixes_and_open_ends() {
-        assert_eq!(parse("0+", DISK).unwrap().as_slice(), [spec(0, DISK, 4, 0)]);
+        const D: u32 = crate::DEFAULT_CLUSTER_PAGES;
+        assert_eq!(parse("0+", DISK).unwrap().as_slice(), [spec(0, DISK, D, 0)]);
         assert_eq!(
-            parse("4k+16K::200", DISK).unwrap().as_slice(),
-            [spec(4096, 16384, 4, 200)]
+            parse("4k+32K::200", DISK).unwrap().as_slice(),
+            [spec(4096, 32768, D, 200)]
         );
         assert_eq!(
             parse("1m+:1", DISK).unwrap().as_slice(),
@@ -331,7 +332,7 @@ mod tests {
         );
         assert_eq!(
             parse("0+1G", 2 << 30).unwrap().as_slice(),
-            [spec(0, 1 << 30, 4, 0)]
+            [spec(0, 1 << 30, D, 0)]
         );
         // A length that is not whole clusters leaves the tail unused.
         assert_eq!(parse("0+20K:4", DISK).unwrap()[0].clusters(), 1);

@@ -6,7 +6,7 @@
 //! Start: its first start argument is a send right to a name service. It looks up the device
 //! master port there (bootstrap answers only the programs its manifest marks `devices`),
 //! opens `disk0` and lays its paging segments out by the kernel's `swap=` option (default:
-//! the whole disk in clusters of 4 pages). Without a disk it exits with status 0 and zpager
+//! the whole disk in clusters of 8 pages). Without a disk it exits with status 0 and zpager
 //! stays the default pager. Then it registers as the default pager and serves:
 //!
 //! - `data_return`: the pages' cluster gets a place on disk (first fit from the segment's

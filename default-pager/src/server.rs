@@ -642,7 +642,8 @@ pub fn main(args: libipc::rt::StartArgs) -> i32 {
         }
     };
     let disk = status_client.into_transport().into_server();
-    let layout = swap_option().unwrap_or_else(|| String::from("4"));
+    let layout = swap_option()
+        .unwrap_or_else(|| alloc::format!("{}", ::default_pager::DEFAULT_CLUSTER_PAGES));
     let specs = match parse_config(&layout, status.size) {
         Ok(specs) => specs,
         Err(error) => {

@@ -160,7 +160,7 @@ fn bootstrap_starts_the_disk_pager_with_a_disk() {
         &direct_options_with_disk("", 64),
     );
     run.expect_line_containing(
-        &["default_pager: segment of disk0 at 0 MiB: 64 MiB in clusters of 4 pages"],
+        &["default_pager: segment of disk0 at 0 MiB: 64 MiB in clusters of 8 pages"],
         "the disk pager's segment",
     );
     run.expect_line_containing(

@@ -30,7 +30,7 @@ fn the_shell_runs_the_commands_of_sh_and_powers_off() {
     run.expect_line_containing(&[" shell ", " in"], "the shell in ps");
     run.expect_line_containing(&["free KiB", "pageins", "swpout"], "vmstat's header");
     run.expect_line_containing(
-        &["paging space: ", "clusters of 4 pages"],
+        &["paging space: ", "clusters of 8 pages"],
         "the paging space",
     );
     run.expect_line_starting_with("swapper: on; paging ", "the swapper's state");

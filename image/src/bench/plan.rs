@@ -32,12 +32,12 @@ const SPECIALS: &[Special] = &[
         program: None,
         // Four times the memory is about 100 MiB to scan: tens of seconds under TCG.
         defaults: &["mem=32M"],
-        // The default layout (no `swap=`) has clusters of 4 pages.
+        // The default layout (no `swap=`) has clusters of 8 pages.
         boots: &[
             ("cluster1", &["swap=1"]),
             ("cluster2", &["swap=2"]),
-            ("cluster4", &[]),
-            ("cluster8", &["swap=8"]),
+            ("cluster4", &["swap=4"]),
+            ("cluster8", &[]),
         ],
         needs_disk: true,
     },
@@ -269,11 +269,11 @@ mod tests {
                 ),
                 (
                     Some("cluster4"),
-                    "init=bench_pager_disk mem=32M log=warn".to_string()
+                    "init=bench_pager_disk mem=32M log=warn swap=4".to_string()
                 ),
                 (
                     Some("cluster8"),
-                    "init=bench_pager_disk mem=32M log=warn swap=8".to_string()
+                    "init=bench_pager_disk mem=32M log=warn".to_string()
                 ),
             ]
         );
