@@ -227,6 +227,9 @@ impl Kernel {
     /// Starts program `name` from the boot archive as a new task whose first thread gets
     /// `arguments` in rdi, rsi and rdx.
     pub fn spawn(&mut self, name: &str, arguments: [u64; 3]) -> Result<TaskId, SpawnError> {
+        if crate::vm::kernel_space::memory_too_short_for_new_tasks() {
+            return Err(SpawnError::OutOfMemory);
+        }
         let (space, entry) = self.load_program(name)?;
         let mut new = Task::new(name, space);
         self.next_job += 1;
@@ -420,6 +423,9 @@ impl Kernel {
     /// rights under the same names, one thread returning 0 from the call); returns the
     /// parent's name for the child's task port.
     pub fn fork_task(&mut self, parent: TaskId, thread: ThreadId) -> Result<PortName, KernReturn> {
+        if crate::vm::kernel_space::memory_too_short_for_new_tasks() {
+            return Err(KernReturn::ResourceShortage);
+        }
         let (name, frame, priority) = {
             let p = self.tasks.get(parent).ok_or(KernReturn::InvalidArgument)?;
             let t = self

@@ -182,6 +182,17 @@ pub fn free_frames() -> usize {
     FRAMES.lock().as_ref().map_or(0, |f| f.free_frames())
 }
 
+/// Whether free memory is too short to make a task (`task_fork`, `task_spawn` fail with
+/// `ResourceShortage`, and callers retry): below half the pageout daemon's slack above the
+/// users' floor. A task's kernel records come from the kernel's reserve; with thousands of
+/// tasks made while memory is that short, the kernel's growth eats the reserve the default
+/// pager needs to page (NONAIM at 1,000 users in 128 MiB: the pager starved).
+pub fn memory_too_short_for_new_tasks() -> bool {
+    let floor = user_floor();
+    let slack = free_target().saturating_sub(floor);
+    free_frames() < floor + slack / 2
+}
+
 /// The fewest free frames at which an ordinary task may still allocate.
 pub fn user_floor() -> usize {
     kernel_reserve() + PAGER_RESERVE.load(Ordering::Relaxed)
@@ -198,7 +209,10 @@ pub fn allocate_user_frame() -> Option<u64> {
         want_pageout();
     }
     let floor = if PRIVILEGED.load(Ordering::Relaxed) {
-        kernel_reserve()
+        // The default pager may go into the kernel's reserve too (all but a quarter of
+        // it): the kernel's own growth (thousands of tasks' records) can eat into the
+        // reserve, and the pager that frees memory must still get the pages it works with.
+        kernel_reserve() / 4
     } else {
         user_floor()
     };

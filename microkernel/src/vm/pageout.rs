@@ -430,6 +430,21 @@ impl Kernel {
     /// A wait for memory ran out of time: the fault fails (the task ends, or the call
     /// returns `ResourceShortage`).
     pub fn memory_wait_expired(&mut self, thread: ThreadId) {
+        // The default pager (and the backing store behind it) frees memory by taking pages
+        // in: ending it for want of memory would lose every page it holds and stop all
+        // paging. It waits on instead (pageout and exits free memory eventually).
+        let task = self.threads.get(thread).map(|t| t.task);
+        let privileged = task.is_some()
+            && (self.default_pager.map(|(_, t)| t) == task || self.backing_store == task);
+        if privileged {
+            let deadline = crate::arch::percpu::current().ticks() + MEMORY_WAIT_TICKS;
+            self.timers.insert(&mut self.threads, thread, deadline);
+            log::warn!(
+                "vm: the default pager still waits for memory ({} frames free)",
+                free_frames()
+            );
+            return;
+        }
         self.memory_waiters.remove(&mut self.threads, thread);
         kernel_space::note_memory_waiters(!self.memory_waiters.is_empty());
         let Some(t) = self.threads.get_mut(thread) else {
