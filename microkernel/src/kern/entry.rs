@@ -86,7 +86,9 @@ pub(crate) fn note_privilege(kernel: &Kernel) {
             .and_then(|t| kernel.threads.get(t))
             .map(|t| t.task);
         crate::vm::kernel_space::set_privileged(
-            task == Some(pager) || (task.is_some() && task == kernel.backing_store),
+            task == Some(pager)
+                || (task.is_some()
+                    && (task == kernel.backing_store || task == kernel.program_pager_task)),
         );
     }
 }

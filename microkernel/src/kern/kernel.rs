@@ -50,6 +50,9 @@ pub struct Kernel {
     /// The program pager's port (the kernel holds a send right): programs loaded from the
     /// boot archive map their files from its objects.
     pub(crate) program_pager: Option<PortId>,
+    /// The task serving the program pager's port: VM-privileged for memory as the default
+    /// pager (every task's text comes through it).
+    pub(crate) program_pager_task: Option<TaskId>,
     /// Threads waiting for console input (`console_read`).
     pub(crate) console_readers: Fifo<ThreadId>,
     /// Threads whose faults found no free page, waiting for the pageout daemon.
@@ -127,6 +130,7 @@ impl Kernel {
             pager_ports: HashMap::new(),
             default_pager: None,
             program_pager: None,
+            program_pager_task: None,
             memory_waiters: Fifo::new(),
             console_readers: Fifo::new(),
             pageout_whole_clusters: false,

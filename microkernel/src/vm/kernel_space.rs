@@ -57,6 +57,14 @@ static KERNEL_RESERVE: AtomicUsize = AtomicUsize::new(512);
 /// which frees memory by taking pages in: it must not wait for memory itself.
 static PAGER_RESERVE: AtomicUsize = AtomicUsize::new(256);
 
+/// Frames not even the default pager may take.
+const PAGER_EMERGENCY_FRAMES: usize = 16;
+
+/// Frames not even the default pager may take.
+pub fn pager_emergency_frames() -> usize {
+    PAGER_EMERGENCY_FRAMES
+}
+
 /// The kernel's reserve, in frames.
 pub fn kernel_reserve() -> usize {
     KERNEL_RESERVE.load(Ordering::Relaxed)
@@ -209,10 +217,11 @@ pub fn allocate_user_frame() -> Option<u64> {
         want_pageout();
     }
     let floor = if PRIVILEGED.load(Ordering::Relaxed) {
-        // The default pager may go into the kernel's reserve too (all but a quarter of
-        // it): the kernel's own growth (thousands of tasks' records) can eat into the
-        // reserve, and the pager that frees memory must still get the pages it works with.
-        kernel_reserve() / 4
+        // The default pager may go into the kernel's reserve too (all but the last few
+        // frames): the kernel's own growth (thousands of tasks' records) can eat into the
+        // reserve, and the pager that frees memory must still get the pages it works with
+        // (the tables that map the pages returned to it).
+        PAGER_EMERGENCY_FRAMES
     } else {
         user_floor()
     };

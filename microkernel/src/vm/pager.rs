@@ -1540,10 +1540,11 @@ impl Kernel {
     /// `host_set_program_pager`: the port behind `task`'s send right `name` becomes the
     /// program pager (programs loaded from now on page in through it).
     pub fn set_program_pager(&mut self, task: TaskId, name: u32) -> Result<(), KernReturn> {
-        let (port, _) = self.pager_port_of(task, name)?;
+        let (port, server) = self.pager_port_of(task, name)?;
         if let Some(p) = self.ports.get_mut(port) {
             p.send_rights += 1;
         }
+        self.program_pager_task = Some(server);
         if let Some(old) = self.program_pager.replace(port) {
             self.release_send_right(old);
         }
