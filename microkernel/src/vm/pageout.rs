@@ -51,8 +51,15 @@ impl Kernel {
     /// inactive) and takes inactive ones until the free target is met.
     pub fn pageout(&mut self) {
         let target = free_target() as u64;
-        // Pages on their way to pagers count as free: they will be once answered.
-        let short = || (free_frames() as u64 + super::pager::pages_in_flight()) < target;
+        let floor = kernel_space::user_floor() as u64;
+        // Pages on their way to pagers count as free: they will be once answered. But not
+        // below the users' floor: a pager that needs memory to answer (the tables that map
+        // what is returned to it) would wait for pages only the answers free, so the
+        // daemon goes on (clean pages free at once).
+        let short = || {
+            let free = free_frames() as u64;
+            free < floor || free + super::pager::pages_in_flight() < target
+        };
         let mut budget = BATCH;
         while budget > 0 && short() {
             budget -= 1;
