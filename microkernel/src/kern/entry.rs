@@ -76,20 +76,16 @@ pub unsafe extern "C" fn trap_from_user(frame: *mut TrapFrame) -> ! {
     sched::run(guard)
 }
 
-/// Marks whether the task that entered the kernel is the default pager, which may take the
-/// last free pages (it frees memory by taking it in).
+/// Marks whether the task that entered the kernel is VM-privileged for memory
+/// ([`Kernel::memory_privileged`]): it may take the last free pages.
 #[inline(always)]
 pub(crate) fn note_privilege(kernel: &Kernel) {
-    if let Some((_, pager)) = kernel.default_pager {
+    if kernel.default_pager.is_some() {
         let task = kernel
             .current()
             .and_then(|t| kernel.threads.get(t))
             .map(|t| t.task);
-        crate::vm::kernel_space::set_privileged(
-            task == Some(pager)
-                || (task.is_some()
-                    && (task == kernel.backing_store || task == kernel.program_pager_task)),
-        );
+        crate::vm::kernel_space::set_privileged(kernel.memory_privileged(task));
     }
 }
 

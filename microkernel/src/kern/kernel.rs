@@ -148,6 +148,17 @@ impl Kernel {
         }
     }
 
+    /// Whether `task` is VM-privileged for memory: the default pager, the backing store
+    /// behind it or the program pager, which free memory or serve every task's text and so
+    /// may take the last free pages and are never ended for want of memory.
+    #[inline(always)]
+    pub fn memory_privileged(&self, task: Option<TaskId>) -> bool {
+        task.is_some()
+            && (self.default_pager.map(|(_, t)| t) == task
+                || self.backing_store == task
+                || self.program_pager_task == task)
+    }
+
     /// The thread running on this CPU.
     pub fn current(&self) -> Option<ThreadId> {
         self.current

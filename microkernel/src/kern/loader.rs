@@ -332,7 +332,7 @@ impl Kernel {
             self.threads.remove(thread);
         }
         self.drain_space(task);
-        self.swapper_forget(task);
+        self.swapper.forget(task);
         let Some(t) = self.tasks.remove(task) else {
             return;
         };

@@ -7,7 +7,7 @@ use super::task::TaskId;
 use super::thread::{ThreadId, ThreadState, QUANTUM_TICKS};
 use crate::arch::{self, trap};
 use crate::ipc::fast_path::Handoff;
-use crate::ipc::port::{PortId, Receiver};
+use crate::ipc::port::Receiver;
 use crate::kprintln;
 use alloc::vec::Vec;
 use core::sync::atomic::{AtomicBool, Ordering};
@@ -32,7 +32,7 @@ impl Kernel {
         let Some(t) = self.threads.get_mut(thread) else {
             return;
         };
-        if self.tasks.get(t.task).is_some_and(|task| task.swapped_out) {
+        if self.swapper.any_out() && self.tasks.get(t.task).is_some_and(|task| task.swapped_out) {
             t.state = ThreadState::Held;
             return;
         }
@@ -236,7 +236,9 @@ impl Kernel {
             free_pages: (crate::vm::kernel_space::free_frames() as u64)
                 .saturating_sub(crate::vm::kernel_space::free_target() as u64),
         });
-        let privileged = self.vm_privileged_tasks();
+        let Some(servers) = self.pager_servers() else {
+            return;
+        };
         let mut candidates = Vec::new();
         if candidates.try_reserve(self.tasks.len()).is_err() {
             return;
@@ -249,7 +251,7 @@ impl Kernel {
                 t.space.pmap().resident() as u64
             },
             resident_since: t.resident_since,
-            privileged: privileged.contains(&Some(id)) || self.serves_a_pager(id),
+            privileged: self.memory_privileged(Some(id)) || servers.contains(&id),
         }));
         match self.swapper.decide(now, &candidates) {
             Some(Action::SwapOut(task)) => {
@@ -263,26 +265,29 @@ impl Kernel {
         }
     }
 
-    /// The default pager's and the backing store's tasks (the program pager's is found as
-    /// any pager's: [`Kernel::serves_a_pager`]).
-    fn vm_privileged_tasks(&self) -> [Option<TaskId>; 2] {
-        [self.default_pager.map(|(_, t)| t), self.backing_store]
+    /// The tasks that receive on a port the kernel sends pager requests to, each once
+    /// (few: the pagers); `None` if the kernel heap has no room for the list.
+    fn pager_servers(&self) -> Option<Vec<TaskId>> {
+        let mut servers = Vec::new();
+        for link in self.pagers.values() {
+            if let Some(Receiver::Task(task)) = self.ports.get(link.port).map(|p| p.receiver) {
+                if !servers.contains(&task) {
+                    servers.try_reserve(1).ok()?;
+                    servers.push(task);
+                }
+            }
+        }
+        Some(servers)
     }
 
-    /// Whether the swapper must leave `task` be: a pager or the backing store.
+    /// Whether the swapper must leave `task` be: a VM-privileged task or any pager.
     pub fn is_vm_privileged(&self, task: TaskId) -> bool {
-        self.vm_privileged_tasks().contains(&Some(task)) || self.serves_a_pager(task)
-    }
-
-    /// Whether `task` holds the receive right of a port the kernel sends pager requests to.
-    fn serves_a_pager(&self, task: TaskId) -> bool {
-        let receives = |port: PortId| {
-            self.ports
-                .get(port)
-                .is_some_and(|p| p.receiver == Receiver::Task(task))
-        };
-        self.program_pager.is_some_and(receives)
-            || self.pagers.values().any(|link| receives(link.port))
+        self.memory_privileged(Some(task))
+            || self.pagers.values().any(|link| {
+                self.ports
+                    .get(link.port)
+                    .is_some_and(|p| p.receiver == Receiver::Task(task))
+            })
     }
 
     /// Stops `task`: its threads stop (a running or ready one is held, a blocked one is held
@@ -375,6 +380,9 @@ impl Kernel {
     /// back at once if the swapper had it out.
     #[inline(always)]
     pub fn woken_by_message(&mut self, thread: ThreadId) {
+        if !self.swapper.any_out() {
+            return;
+        }
         let Some(t) = self.threads.get(thread) else {
             return;
         };
@@ -382,11 +390,6 @@ impl Kernel {
         if self.tasks.get(task).is_some_and(|t| t.swapped_out) {
             self.swap_in(task, Why::Message);
         }
-    }
-
-    /// `task` is going away: the swapper forgets it.
-    pub fn swapper_forget(&mut self, task: TaskId) {
-        self.swapper.forget(task);
     }
 }
 

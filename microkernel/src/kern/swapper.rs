@@ -17,6 +17,10 @@
 //! had; and one kept out longer than a bound comes back even while paging stays heavy, so
 //! nobody starves.
 
+use libipc::abi::swapper::{
+    WHY_ASKED, WHY_MESSAGE, WHY_RATE_FELL, WHY_ROOM, WHY_STARVED, WHY_THRASHING,
+};
+
 /// Timer ticks per second.
 pub const TICKS_PER_SECOND: u64 = 100;
 
@@ -114,18 +118,18 @@ pub enum Action<T> {
 #[repr(u8)]
 pub enum Why {
     /// Out: paging above the start threshold; this was the largest eligible task.
-    Thrashing = 0,
+    Thrashing = WHY_THRASHING as u8,
     /// In: paging fell below the stop threshold; it was the first out.
-    RateFell = 1,
+    RateFell = WHY_RATE_FELL as u8,
     /// In: a message arrived for one of its threads.
-    Message = 2,
+    Message = WHY_MESSAGE as u8,
     /// In: it had been out for the longest time allowed.
-    Starved = 3,
+    Starved = WHY_STARVED as u8,
     /// Out or in: asked for (`task_swap`).
-    Asked = 4,
+    Asked = WHY_ASKED as u8,
     /// In: free memory holds the pages it had when it went out (other tasks ended or
     /// shrank), whatever the rates' averages still say.
-    Room = 6,
+    Room = WHY_ROOM as u8,
 }
 
 /// One decision, as traced.
@@ -370,6 +374,12 @@ impl<T: Copy + Eq> Swapper<T> {
             _ if self.calm() => Why::RateFell,
             _ => Why::Room,
         }
+    }
+
+    /// Whether any task is out (the kernel's wake paths look no further when none is).
+    #[inline(always)]
+    pub fn any_out(&self) -> bool {
+        !self.out.is_empty()
     }
 
     pub fn is_out(&self, task: T) -> bool {

@@ -442,11 +442,9 @@ impl Kernel {
         // paging. While there are frames it may take, it waits on instead; with none at
         // all it is ended as anyone (a wait for ever would hang everyone).
         let task = self.threads.get(thread).map(|t| t.task);
-        let privileged = task.is_some()
-            && (self.default_pager.map(|(_, t)| t) == task
-                || self.backing_store == task
-                || self.program_pager_task == task);
-        if privileged && free_frames() > 2 * kernel_space::pager_emergency_frames() {
+        if self.memory_privileged(task)
+            && free_frames() > 2 * kernel_space::pager_emergency_frames()
+        {
             let deadline = crate::arch::percpu::current().ticks() + MEMORY_WAIT_TICKS;
             self.timers.insert(&mut self.threads, thread, deadline);
             log::warn!(

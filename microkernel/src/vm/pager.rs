@@ -1407,11 +1407,8 @@ impl Kernel {
         if link.default_pager {
             return true;
         }
-        let receiver = |port: PortId| self.ports.get(port).map(|p| p.receiver);
-        match (self.program_pager.and_then(receiver), receiver(link.port)) {
-            (Some(Receiver::Task(program)), Some(Receiver::Task(pager))) => program == pager,
-            _ => false,
-        }
+        let pager = self.ports.get(link.port).map(|p| p.receiver);
+        matches!((self.program_pager_task, pager), (Some(program), Some(Receiver::Task(task))) if program == task)
     }
 
     /// Takes `thread` off `object`'s waiters (its wait was cancelled).

@@ -168,9 +168,9 @@ impl Pmap {
             })
         })
         .unwrap_or(0);
-        // SAFETY: the PML4 is this pmap's own frame, mapped by the direct map; its lower
-        // half points only at table pages listed in `tables`, which are freed just below
-        // and referenced from nowhere else.
+        // The lower half points only at table pages listed in `tables`, freed just below and
+        // referenced from nowhere else.
+        // SAFETY: the PML4 is this pmap's own frame, mapped by the direct map.
         unsafe { (&mut *pml4(root))[..KERNEL_HALF].fill(0) };
         for table in self.tables.drain(..) {
             if let Err(e) = kernel_space::free_frame(table) {
@@ -178,8 +178,7 @@ impl Pmap {
             }
         }
         if paging::loaded_root() == root {
-            // SAFETY: reloading the same root (whose kernel half is the kernel's) only
-            // flushes the TLB of the entries just removed.
+            // SAFETY: the same root (its kernel half the kernel's): only flushes the TLB.
             unsafe { paging::activate(root) };
         }
         cleared

@@ -32,10 +32,10 @@ impl<'a> Files<'a> {
     pub fn new(set: &'a PortSet) -> Files<'a> {
         let archive = match libipc::sys::boot_archive() {
             Ok((address, size)) => {
+                let (start, len) = (address as *const u8, size as usize);
                 // SAFETY: the kernel just mapped `size` readable bytes at `address` for this
                 // task, and bootfs never unmaps them: the slice is valid for its whole life.
-                let bytes =
-                    unsafe { core::slice::from_raw_parts(address as *const u8, size as usize) };
+                let bytes = unsafe { core::slice::from_raw_parts(start, len) };
                 match Archive::parse(bytes) {
                     Ok(archive) => Some(archive),
                     Err(e) => {
