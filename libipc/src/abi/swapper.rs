@@ -243,11 +243,13 @@ pub struct TaskInfo {
     pub privileged: u64,
     /// Its job (tasks forked from one spawned task share it).
     pub job: u64,
+    /// Pages its page tables take below the root (0 while swapped out: they are freed).
+    pub table_pages: u64,
     pub name: [u8; NAME_BYTES],
 }
 
 impl TaskInfo {
-    pub const WORDS: usize = 13;
+    pub const WORDS: usize = 14;
     pub const SIZE: usize = Self::WORDS * 8;
 
     pub fn to_words(&self) -> [u64; Self::WORDS] {
@@ -263,7 +265,8 @@ impl TaskInfo {
             self.privileged,
         ]);
         w[8] = self.job;
-        w[9..].copy_from_slice(&name_words(&self.name));
+        w[9] = self.table_pages;
+        w[10..].copy_from_slice(&name_words(&self.name));
         w
     }
 
@@ -278,7 +281,8 @@ impl TaskInfo {
             held_threads: w[6],
             privileged: w[7],
             job: w[8],
-            name: words_name(&w[9..13]),
+            table_pages: w[9],
+            name: words_name(&w[10..14]),
         }
     }
 }
@@ -315,6 +319,7 @@ mod tests {
             id: 3,
             threads: 1,
             resident_pages: 10,
+            table_pages: 4,
             name: name_bytes("a name longer than thirty-two bytes, cut"),
             ..TaskInfo::default()
         };

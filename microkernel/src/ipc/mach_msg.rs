@@ -25,7 +25,7 @@ use libipc::abi::message::{
     descriptor_kind, options, registers, Descriptor, Disposition, MessageHeader, MsgReturn,
     COMPLEX, DESCRIPTOR_SIZE, HEADER_SIZE, MAX_DESCRIPTORS, MAX_MESSAGE_SIZE,
 };
-use libipc::abi::syscall::{USER_END, USER_IMAGE_BASE, VM_ANYWHERE_BASE};
+use libipc::abi::syscall::{USER_BASE, USER_END, VM_ANYWHERE_BASE};
 
 /// What the calling thread gets back.
 pub enum MsgOutcome {
@@ -807,7 +807,7 @@ impl Kernel {
         let end = start
             .checked_add(size)
             .ok_or(MsgReturn::SendInvalidMemory)?;
-        if !start.is_multiple_of(PAGE_SIZE) || start < USER_IMAGE_BASE || end > USER_END {
+        if !start.is_multiple_of(PAGE_SIZE) || start < USER_BASE || end > USER_END {
             return Err(MsgReturn::SendInvalidMemory);
         }
         let map = self

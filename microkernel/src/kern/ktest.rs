@@ -17,6 +17,7 @@ type SelfTest = fn() -> TestResult;
 const TESTS: &[(&str, SelfTest)] = &[
     ("frame_allocator", frame_allocator),
     ("heap", heap),
+    ("heap_on_scattered_frames", heap_on_scattered_frames),
     ("timer", timer),
     ("percpu", percpu_area),
     ("breakpoint", breakpoint),
@@ -151,6 +152,71 @@ fn heap() -> TestResult {
         "a 8 TiB reservation succeeded"
     );
     Ok(())
+}
+
+/// With every free frame taken and every other one given back (no two free frames side by
+/// side, as after hours of paging), a heap block of 64 pages is still made (in the kernel
+/// map, of single frames), holds its contents, and its frames come back when it is freed.
+fn heap_on_scattered_frames() -> TestResult {
+    let (mut taken, mut kept) = (Vec::new(), Vec::new());
+    let room = kernel_space::frame_counts().0 + 64;
+    if taken.try_reserve(room).is_err() || kept.try_reserve(room).is_err() {
+        return Err("no room to list the frames".into());
+    }
+    while taken.len() < taken.capacity() {
+        match kernel_space::allocate_frame() {
+            Some(frame) => taken.push(frame),
+            None => break,
+        }
+    }
+    taken.sort_unstable();
+    for (i, &frame) in taken.iter().enumerate() {
+        if i % 2 == 0 {
+            kernel_space::free_contiguous(frame, 1).map_err(|e| format!("{e}"))?;
+        } else {
+            kept.push(frame);
+        }
+    }
+    // `taken` and `kept` stay until the end: their own frames, freed, would lie side by side.
+    let result = (|| {
+        if let Some(run) = kernel_space::allocate_contiguous(2, 4096) {
+            let _ = kernel_space::free_contiguous(run, 2);
+            return Err("two free frames side by side: memory is not scattered".into());
+        }
+        let free = kernel_space::frame_counts().0;
+        let mut block: Vec<u64> = Vec::new();
+        block
+            .try_reserve_exact(64 * 512)
+            .map_err(|_| format!("no 64-page heap block with {free} scattered frames free"))?;
+        block.extend((0..64 * 512).map(|i| i * 0x9e37_79b9));
+        check!(
+            crate::vm::kernel_map::contains(block.as_ptr() as u64),
+            "the block is not in the kernel map"
+        );
+        // 64 frames, and a page table when the block starts a new 2 MiB of the map.
+        let tables = (free - kernel_space::frame_counts().0).wrapping_sub(64);
+        check!(
+            tables <= 1,
+            "the block took {} frames, not 64",
+            free - kernel_space::frame_counts().0
+        );
+        check!(
+            block.iter().enumerate().all(|(i, &x)| x == i as u64 * 0x9e37_79b9),
+            "the block lost its contents"
+        );
+        drop(block);
+        check!(
+            kernel_space::frame_counts().0 + tables == free,
+            "freeing the block gave back {} of its 64 frames",
+            kernel_space::frame_counts().0 + tables + 64 - free
+        );
+        Ok(())
+    })();
+    for &frame in &kept {
+        kernel_space::free_contiguous(frame, 1).map_err(|e| format!("{e}"))?;
+    }
+    drop((taken, kept));
+    result
 }
 
 /// The APIC timer interrupts: ticks advance while the CPU halts.

@@ -171,6 +171,7 @@ fn task_info(kernel: &Kernel, task: TaskId) -> TaskInfo {
         held_threads: held as u64,
         privileged: u64::from(kernel.is_vm_privileged(task)),
         job: u64::from(t.job),
+        table_pages: t.space.pmap().table_pages() as u64,
         name: name_bytes(t.name()),
     }
 }

@@ -7,7 +7,7 @@ use super::object::{ObjectKind, VmObject};
 use super::pmap::Pmap;
 use super::statistics;
 use crate::kern::object_table::{Id, OutOfMemory, Table};
-use libipc::abi::syscall::{USER_END, USER_IMAGE_BASE};
+use libipc::abi::syscall::{USER_BASE, USER_END};
 use libipc::abi::KernReturn;
 
 pub type ObjectId = Id<VmObject>;
@@ -84,7 +84,7 @@ pub struct AddressSpace {
 impl AddressSpace {
     pub fn new() -> Result<AddressSpace, OutOfMemory> {
         Ok(AddressSpace {
-            map: VmMap::new(USER_IMAGE_BASE, USER_END),
+            map: VmMap::new(USER_BASE, USER_END),
             pmap: Pmap::new()?,
         })
     }

@@ -26,7 +26,7 @@ fn user_range(address: u64, size: u64) -> Result<(u64, u64), KernReturn> {
     let end = address
         .checked_add(size)
         .ok_or(KernReturn::InvalidAddress)?;
-    if address < USER_IMAGE_BASE || end > USER_END {
+    if address < USER_BASE || end > USER_END {
         return Err(KernReturn::InvalidAddress);
     }
     Ok((address, end))

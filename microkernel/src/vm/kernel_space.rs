@@ -304,16 +304,20 @@ impl TableMemory for DirectMapTables {
 struct FramePages;
 
 impl PageSource for FramePages {
+    /// A page through the direct map; a larger run in the kernel map, of whatever frames are
+    /// free (physically contiguous runs are scarce once memory has been paged for a while).
     fn allocate_pages(&mut self, count: usize) -> Option<NonNull<u8>> {
-        let phys = if count == 1 {
-            allocate_frame()?
-        } else {
-            allocate_contiguous(count, FRAME_SIZE)?
-        };
-        NonNull::new(phys_to_virt(phys) as *mut u8)
+        if count > 1 {
+            return super::kernel_map::allocate(count);
+        }
+        NonNull::new(phys_to_virt(allocate_frame()?) as *mut u8)
     }
 
     unsafe fn free_pages(&mut self, ptr: NonNull<u8>, count: usize) {
+        if super::kernel_map::contains(ptr.as_ptr() as u64) {
+            super::kernel_map::free(ptr, count);
+            return;
+        }
         let phys = ptr.as_ptr() as u64 - DIRECT_MAP_BASE.load(Ordering::Relaxed);
         if let Err(e) = free_contiguous(phys, count) {
             log::error!("heap returned pages it does not own at {phys:#x}: {e}");
@@ -442,6 +446,8 @@ pub fn init(boot: &BootInfo, nx: bool) -> MemorySummary {
     }
     let root = tables.root();
     KERNEL_ROOT.store(root, Ordering::Relaxed);
+    // Before any task's tables copy the kernel half, and before the heap uses it.
+    super::kernel_map::init(root);
     // SAFETY: the new tables map the direct map (boot information, bitmap, page tables) and the
     // whole kernel image with its boot stack at the same virtual addresses as the boot tables.
     unsafe { paging::activate(root) };
@@ -513,7 +519,12 @@ pub fn map_device_memory(phys: u64, len: u64) -> u64 {
     phys_to_virt(phys)
 }
 
-/// The physical address behind `virt`, a direct-map address (kernel heap, frames).
+/// The physical address behind `virt`, a kernel heap or direct-map address. A heap block of
+/// more than a page lies in the kernel map, its pages in frames of their own: only the
+/// bytes within one page of such a block are physically contiguous.
 pub fn direct_map_phys(virt: u64) -> u64 {
+    if let Some(phys) = super::kernel_map::translate(virt) {
+        return phys;
+    }
     virt - DIRECT_MAP_BASE.load(Ordering::Relaxed)
 }

@@ -9,6 +9,7 @@ pub mod calls;
 pub mod cluster;
 pub mod frame_allocator;
 pub mod heap;
+pub mod kernel_map;
 #[cfg(target_os = "none")]
 pub mod kernel_space;
 pub mod map;

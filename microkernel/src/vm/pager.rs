@@ -707,7 +707,12 @@ impl Kernel {
                     link.state = LinkState::Ready;
                 }
                 None => {
-                    log::warn!("vm: a pager refused init; its object gives memory errors");
+                    log::warn!(
+                        "vm: a pager refused init (reply status {}, {} frames free); its object \
+                         gives memory errors",
+                        status.unwrap_or(u8::MAX),
+                        crate::vm::kernel_space::free_frames()
+                    );
                     link.state = LinkState::Dead;
                 }
             }

@@ -184,6 +184,11 @@ impl Pmap {
         cleared
     }
 
+    /// Lower-half table pages (the root not counted): what discarding the tables frees.
+    pub fn table_pages(&self) -> usize {
+        self.tables.len()
+    }
+
     /// Pages these tables map (costs them).
     pub fn resident(&self) -> usize {
         let sentinel = self.sentinel;

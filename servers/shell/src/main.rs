@@ -469,8 +469,8 @@ Ctrl-C stops the command running; the arrow keys walk the history."
             }
         };
         println!(
-            "{:>5} {:>5} {:<20} {:>7} {:>10} {:>10} {:>10}  state",
-            "id", "job", "name", "threads", "res KiB", "out KiB", "virt KiB"
+            "{:>5} {:>5} {:<20} {:>7} {:>10} {:>10} {:>10} {:>7}  state",
+            "id", "job", "name", "threads", "res KiB", "out KiB", "virt KiB", "pt KiB"
         );
         for t in &tasks {
             let state = if t.swapped_out == 1 {
@@ -485,7 +485,7 @@ Ctrl-C stops the command running; the arrow keys walk the history."
                 "in"
             };
             println!(
-                "{:>5} {:>5} {:<20} {:>7} {:>10} {:>10} {:>10}  {state}",
+                "{:>5} {:>5} {:<20} {:>7} {:>10} {:>10} {:>10} {:>7}  {state}",
                 t.id,
                 t.job,
                 name_str(&t.name),
@@ -493,6 +493,7 @@ Ctrl-C stops the command running; the arrow keys walk the history."
                 kib(t.resident_pages),
                 kib(t.paged_out_pages),
                 t.virtual_bytes / 1024,
+                kib(t.table_pages),
             );
         }
         println!("{} tasks", tasks.len());

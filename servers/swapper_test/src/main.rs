@@ -38,6 +38,8 @@ mod cases {
     use libipc::sys;
 
     pub const ALL: &[(&str, Case)] = &[
+        // First, while this task is still small (its page tables are counted).
+        ("ps_lists_every_task", ps_lists_every_task),
         (
             "a_swapped_out_task_comes_back_by_a_message_with_its_memory_and_ports",
             a_swapped_out_task_comes_back_by_a_message,
@@ -47,7 +49,6 @@ mod cases {
             held_threads_do_not_run,
         ),
         ("the_kernel_refuses_what_it_must", refusals),
-        ("ps_lists_every_task", ps_lists_every_task),
         (
             "a_message_received_into_a_page_paged_in_clean_survives_its_pageout",
             a_message_into_a_clean_page_survives_pageout,
@@ -453,6 +454,18 @@ mod cases {
             .filter(|t| name_str(&t.name) == "swapper_test")
             .count();
         check!(me == 1, "{me} tasks named swapper_test");
+        // A small task's stack, program and first regions share one page directory: its
+        // tables are a PDPT, a PD and a page table or two (a stack at the top of user space
+        // and regions at 16 TiB took three top-level slots: nine pages).
+        let mine = all
+            .iter()
+            .find(|t| name_str(&t.name) == "swapper_test")
+            .ok_or("not in ps")?;
+        check!(
+            (3..=5).contains(&mine.table_pages),
+            "this task's page tables take {} pages below the root, not 3 to 5",
+            mine.table_pages
+        );
         let pager = all
             .iter()
             .find(|t| name_str(&t.name) == "default_pager")

@@ -361,15 +361,21 @@ fn inheritance_and_behavior() -> Result<(), String> {
 }
 
 fn regions_are_listed() -> Result<(), String> {
-    // The program's own regions: text, rodata, data, stack, in order, without overlaps.
+    // The program's own regions: stack, then text, rodata, data (and what it allocated),
+    // in order, without overlaps; nothing above the last.
     let mut address = 0;
     let mut count = 0;
     let mut last_end = 0;
+    let mut stack = None;
     while let Ok(r) = sys::vm_region(address) {
         check!(
             r.start >= last_end && r.end > r.start,
             "regions out of order: {r:?}"
         );
+        check!(r.start >= USER_BASE, "a region below user space: {r:?}");
+        if r.end == USER_STACK_TOP {
+            stack = Some(r.start);
+        }
         last_end = r.end;
         address = r.end;
         count += 1;
@@ -377,8 +383,12 @@ fn regions_are_listed() -> Result<(), String> {
     }
     check!(count >= 4, "only {count} regions");
     check!(
-        last_end == USER_STACK_TOP,
-        "the last region ends at {last_end:#x}, not the stack top"
+        stack == Some(USER_STACK_TOP - USER_STACK_SIZE),
+        "no stack region right below the program: {stack:?}"
+    );
+    check!(
+        sys::vm_region(last_end) == Err(KernReturn::InvalidAddress),
+        "a region above the last one listed"
     );
     Ok(())
 }
@@ -440,8 +450,8 @@ fn bad_arguments() -> Result<(), String> {
         "deallocate of kernel memory: {r:?}"
     );
     check!(
-        sys::vm_region(USER_STACK_TOP) == Err(KernReturn::InvalidAddress),
-        "a region above the stack"
+        sys::vm_region(USER_END - PAGE) == Err(KernReturn::InvalidAddress),
+        "a region at the top of user space"
     );
     // Asking for more than memory holds is an error for the asker; touching it all would
     // be its own end (the kernel keeps a reserve).
