@@ -195,10 +195,24 @@ pub fn free_frames() -> usize {
 /// users' floor. A task's kernel records come from the kernel's reserve; with thousands of
 /// tasks made while memory is that short, the kernel's growth eats the reserve the default
 /// pager needs to page (NONAIM at 1,000 users in 128 MiB: the pager starved).
+///
+/// Also refused while the heap and the tasks' page tables hold more than
+/// `frame_allocator::KERNEL_MEMORY_BUDGET_PERCENT` of memory: each task costs some of both
+/// that pageout cannot take back.
 pub fn memory_too_short_for_new_tasks() -> bool {
     let floor = user_floor();
     let slack = free_target().saturating_sub(floor);
-    free_frames() < floor + slack / 2
+    free_frames() < floor + slack / 2 || kernel_memory_over_budget()
+}
+
+/// Whether the heap and the tasks' page tables hold more memory than the kernel's budget.
+pub fn kernel_memory_over_budget() -> bool {
+    let heap = heap_stats().map_or(0, |h| h.pages_held());
+    super::frame_allocator::kernel_memory_over_budget(
+        heap,
+        super::pmap::table_frames(),
+        frame_counts().1,
+    )
 }
 
 /// The fewest free frames at which an ordinary task may still allocate.

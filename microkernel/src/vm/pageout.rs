@@ -35,6 +35,14 @@ const WAKE_MARGIN: usize = 64;
 /// How long a thread waits for memory before its fault fails (timer ticks: 10 s).
 const MEMORY_WAIT_TICKS: u64 = 1000;
 
+
+/// Most `default_pager.create` requests the daemon keeps unanswered. Each new pager object
+/// costs the kernel heap a link, two ports and a message, and the pager a record and a name;
+/// made by the thousand in one burst (NONAIM at 1,000 users: 4,000 anonymous objects with
+/// dirty pages) they took the kernel's last frames, and the pager could be handed no
+/// more rights. The pages of objects beyond wait their turn on the active queue.
+pub(crate) const MAX_CREATES_PENDING: u32 = 64;
+
 impl Kernel {
     /// Runs a batch of pageout if memory is short. Cheap when it is not.
     #[inline(always)]
@@ -60,6 +68,12 @@ impl Kernel {
             let free = free_frames() as u64;
             free < floor || free + super::pager::pages_in_flight() < target
         };
+        let pending = self
+            .pagers
+            .values()
+            .filter(|l| l.default_pager && l.state == super::pager::LinkState::Initializing)
+            .count() as u32;
+        self.pageout_creates_left = MAX_CREATES_PENDING.saturating_sub(pending);
         let mut budget = BATCH;
         while budget > 0 && short() {
             budget -= 1;
@@ -180,6 +194,14 @@ impl Kernel {
         let Some((pager, _)) = self.default_pager else {
             return false;
         };
+        // Few at a time, and none from the last frames (the kernel's records for them
+        // would take what the pager needs to answer).
+        if self.pageout_creates_left == 0
+            || free_frames() < 4 * kernel_space::pager_emergency_frames()
+        {
+            return false;
+        }
+        self.pageout_creates_left -= 1;
         let size = self.objects.get(object).map_or(0, VmObject::size);
         if self
             .objects
@@ -463,8 +485,17 @@ impl Kernel {
         };
         t.continuation = Continuation::ReturnToUser;
         let queues = kernel_space::with_mappings(|m| (m.queue_len(ACTIVE), m.queue_len(INACTIVE)));
+        let (tasks, tables) = (
+            self.tasks.len(),
+            self.tasks
+                .iter()
+                .map(|(_, t)| t.space.pmap().table_pages() + 1)
+                .sum::<usize>(),
+        );
+        let heap = kernel_space::heap_stats().map_or(0, |h| h.pages_held());
         log::warn!(
-            "vm: memory wait expired: {} frames free, queues {queues:?}, {} pagers, {} in flight",
+            "vm: memory wait expired: {} frames free, queues {queues:?}, {} pager objects, {} \
+             pages in flight; {tasks} tasks, {tables} page-table pages, {heap} kernel heap pages",
             free_frames(),
             self.pagers.len(),
             self.pagers.values().map(|l| l.in_flight).sum::<u32>()

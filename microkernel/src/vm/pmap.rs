@@ -73,6 +73,7 @@ impl Pmap {
             new[..KERNEL_HALF].fill(0);
             new[KERNEL_HALF..].copy_from_slice(&kernel[KERNEL_HALF..]);
         }
+        count_tables(true, 1);
         Ok(Pmap {
             root,
             last: Cell::new(NO_TRANSLATION),
@@ -172,6 +173,7 @@ impl Pmap {
         // referenced from nowhere else.
         // SAFETY: the PML4 is this pmap's own frame, mapped by the direct map.
         unsafe { (&mut *pml4(root))[..KERNEL_HALF].fill(0) };
+        count_tables(false, self.tables.len());
         for table in self.tables.drain(..) {
             if let Err(e) = kernel_space::free_frame(table) {
                 log::error!("pmap: freeing table {table:#x}: {e}");
@@ -294,6 +296,7 @@ impl Pmap {
             // SAFETY: the kernel's own tables map everything the kernel uses.
             unsafe { paging::activate(kernel_space::kernel_root()) };
         }
+        count_tables(false, self.tables.len() + 1);
         for table in self
             .tables
             .iter()
@@ -304,6 +307,24 @@ impl Pmap {
                 log::error!("pmap: freeing table {table:#x}: {e}");
             }
         }
+    }
+}
+
+/// Frames held by the page tables of all tasks, roots included (what admission control
+/// counts as kernel memory besides the heap: pageout cannot take them).
+static TABLE_FRAMES: core::sync::atomic::AtomicUsize = core::sync::atomic::AtomicUsize::new(0);
+
+/// Frames held by the page tables of all tasks, roots included.
+pub fn table_frames() -> usize {
+    TABLE_FRAMES.load(core::sync::atomic::Ordering::Relaxed)
+}
+
+fn count_tables(more: bool, n: usize) {
+    use core::sync::atomic::Ordering::Relaxed;
+    if more {
+        TABLE_FRAMES.fetch_add(n, Relaxed);
+    } else {
+        TABLE_FRAMES.fetch_sub(n, Relaxed);
     }
 }
 
@@ -326,6 +347,7 @@ impl crate::arch::paging::TableMemory for UserTables<'_> {
         // SAFETY: a fresh frame owned by nobody, mapped by the direct map.
         unsafe { core::ptr::write_bytes(phys_to_virt(frame) as *mut u8, 0, 4096) };
         self.tables.push(frame);
+        count_tables(true, 1);
         Some(frame)
     }
 }
