@@ -370,6 +370,13 @@ pub const HOST_TOTAL_FRAMES: u64 = 17;
 /// `-icount`, where the counter counts instructions and jumps ahead while the CPU idles,
 /// instructions executed over a span are the counter's advance less this one's.
 pub const HOST_IDLE_CYCLES: u64 = 18;
+/// Pages held by all tasks' page tables, roots included. With the heap's bytes in use
+/// (`HOST_HEAP_BYTES`, in pages), the memory counted against the kernel's budget for tasks
+/// ([`KERNEL_MEMORY_BUDGET_PERCENT`] of `HOST_TOTAL_FRAMES`): past it `task_fork` and
+/// `task_spawn` return `ResourceShortage`.
+pub const HOST_TABLE_FRAMES: u64 = 19;
+/// Percent of memory the kernel heap and page tables may hold before new tasks are refused.
+pub const KERNEL_MEMORY_BUDGET_PERCENT: u64 = 40;
 
 /// What `VmStatistics` reports: the VM system's counters since boot.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

@@ -399,7 +399,8 @@ pub fn reserves(total: usize) -> Reserves {
 /// may hold before new tasks are refused: pageout can take none of it, and past this the
 /// tasks there are leave too little to page in (NONAIM at 1,000 users in 128 MiB: 10,000
 /// frames of 29,000, then every last frame, went to heap and tables).
-pub const KERNEL_MEMORY_BUDGET_PERCENT: usize = 40;
+pub const KERNEL_MEMORY_BUDGET_PERCENT: usize =
+    libipc::abi::syscall::KERNEL_MEMORY_BUDGET_PERCENT as usize;
 
 /// Whether `heap` heap pages and `tables` page-table frames exceed the budget for `total`
 /// managed frames.

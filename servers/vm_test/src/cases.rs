@@ -60,6 +60,11 @@ pub const ALL: &[(&str, Case)] = &[
         "undelivered_out_of_line_memory_is_freed",
         undelivered_out_of_line_memory_is_freed,
     ),
+    // Last: the children it leaves sleep until this first task's end ends them.
+    (
+        "a_fork_bomb_is_refused_within_the_kernel_budget",
+        a_fork_bomb_is_refused_within_the_kernel_budget,
+    ),
 ];
 
 macro_rules! check {
@@ -1059,4 +1064,63 @@ fn undelivered_out_of_line_memory_is_freed() -> Result<(), String> {
 fn unsafe_region_into(address: u64) -> Result<u64, KernReturn> {
     // SAFETY: the kernel validates `address` before writing; it must refuse kernel memory.
     unsafe { sys::syscall2(Syscall::VmRegion as u64, 0, address) }.into_result()
+}
+
+/// Forks sleeping children until the kernel refuses: the refusal is `ResourceShortage`, it
+/// comes when the kernel heap and the page tables reach the kernel's budget for tasks, while
+/// plenty of memory is still free for the tasks there are (without the budget, forks went on
+/// until the kernel's last frames were gone), and the system still works after it.
+fn a_fork_bomb_is_refused_within_the_kernel_budget() -> Result<(), String> {
+    let total = sys::host_info(HOST_TOTAL_FRAMES).map_err(|e| format!("{e}"))?;
+    let kernel_memory = || {
+        sys::host_info(HOST_HEAP_BYTES)
+            .unwrap_or(0)
+            .div_ceil(PAGE)
+            + sys::host_info(HOST_TABLE_FRAMES).unwrap_or(0)
+    };
+    let mut forked = 0u64;
+    let refusal = loop {
+        match sys::task_fork() {
+            Ok(sys::Forked::Child) => {
+                libipc::rt::sleep_ms(3_600_000);
+                sys::task_exit(0)
+            }
+            // No port kept: the next child would inherit it (thousands of rights each).
+            Ok(sys::Forked::Parent(task)) => {
+                let _ = sys::port_deallocate(task);
+                forked += 1;
+                check!(forked < 1_000_000, "a million forks and no refusal");
+            }
+            Err(e) => break e,
+        }
+    };
+    let (used, free) = (kernel_memory(), free_frames());
+    check!(
+        refusal == KernReturn::ResourceShortage,
+        "fork {} failed with {refusal:?}, not ResourceShortage",
+        forked + 1
+    );
+    check!(forked >= 100, "only {forked} forks before the refusal");
+    check!(
+        used * 100 >= total * (KERNEL_MEMORY_BUDGET_PERCENT - 2),
+        "refused after {forked} forks with heap and tables at {used} of {total} pages: \
+         short of the budget"
+    );
+    check!(
+        free * 5 >= total,
+        "after {forked} forks only {free} of {total} pages are free: the budget did not stop \
+         the forks while memory was plentiful"
+    );
+    // The system still works: memory can be had and touched.
+    let base = sys::vm_allocate(0, 16 * PAGE, VM_ANYWHERE).map_err(|e| format!("allocate: {e}"))?;
+    for i in 0..16 {
+        write(base + i * PAGE, i);
+    }
+    // SAFETY: the region was allocated above and nothing refers to it.
+    unsafe { sys::vm_deallocate(base, 16 * PAGE) }.map_err(|e| format!("deallocate: {e}"))?;
+    libipc::println!(
+        "vm_test: {forked} forks before the refusal; heap and tables {used} of {total} pages, \
+         {free} free"
+    );
+    Ok(())
 }
