@@ -1,7 +1,8 @@
 //! The pageout daemon with the default pager, tested from user space: `pageout_test` runs
 //! as the first task in a small memory, makes `zpager` the default pager, and fills and
 //! checks anonymous memory three times the free memory (nothing lost, pageouts in clusters),
-//! memory copied on write to a forked child, and pages written again after coming back.
+//! memory copied on write to a forked child, pages written again after coming back, and 400
+//! small objects given pager objects a few at a time.
 
 use kernel_tests::{boot_with, direct_options};
 use std::time::Duration;
@@ -10,6 +11,7 @@ const CASES: &[&str] = &[
     "three_times_free_memory_survives_pageout",
     "forked_memory_survives_pageout",
     "pages_written_after_page_in_survive_fork_and_pageout",
+    "many_objects_go_to_the_pager_a_few_at_a_time",
 ];
 
 #[test]

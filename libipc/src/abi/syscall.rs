@@ -375,6 +375,9 @@ pub const HOST_IDLE_CYCLES: u64 = 18;
 /// ([`KERNEL_MEMORY_BUDGET_PERCENT`] of `HOST_TOTAL_FRAMES`): past it `task_fork` and
 /// `task_spawn` return `ResourceShortage`.
 pub const HOST_TABLE_FRAMES: u64 = 19;
+/// Times the pageout daemon passed over a page of an object that had no default-pager object
+/// yet because too many were being made (at most 64 unanswered `default_pager.create`s).
+pub const HOST_CREATES_DEFERRED: u64 = 20;
 /// Percent of memory the kernel heap and page tables may hold before new tasks are refused.
 pub const KERNEL_MEMORY_BUDGET_PERCENT: u64 = 40;
 

@@ -199,6 +199,7 @@ impl Kernel {
         if self.pageout_creates_left == 0
             || free_frames() < 4 * kernel_space::pager_emergency_frames()
         {
+            count(&statistics::CREATES_DEFERRED);
             return false;
         }
         self.pageout_creates_left -= 1;

@@ -30,6 +30,10 @@ pub static PREFETCH_USED: AtomicU64 = AtomicU64::new(0);
 /// Pager answers and calls the kernel refused (wrong offset or size, unknown object, bad
 /// attributes, malformed).
 pub static PAGER_REJECTS: AtomicU64 = AtomicU64::new(0);
+/// Times the pageout daemon passed over a page because as many `default_pager.create`s as
+/// it allows were unanswered (`pageout::MAX_CREATES_PENDING`) or memory was too short for
+/// another.
+pub static CREATES_DEFERRED: AtomicU64 = AtomicU64::new(0);
 /// Faults on a page on its way to its pager, served from the page in flight.
 pub static RETURN_HITS: AtomicU64 = AtomicU64::new(0);
 /// `data_return`s a pager refused (their pages kept, dirty).

@@ -2,7 +2,7 @@
 
 use alloc::format;
 use alloc::string::String;
-use libipc::abi::syscall::{VmStatistics, VM_ANYWHERE};
+use libipc::abi::syscall::{VmStatistics, HOST_CREATES_DEFERRED, VM_ANYWHERE};
 use libipc::sys;
 
 pub use libipc::rt::selftest::Case;
@@ -19,6 +19,10 @@ pub const ALL: &[(&str, Case)] = &[
     (
         "pages_written_after_page_in_survive_fork_and_pageout",
         pages_written_after_page_in_survive_fork_and_pageout,
+    ),
+    (
+        "many_objects_go_to_the_pager_a_few_at_a_time",
+        many_objects_go_to_the_pager_a_few_at_a_time,
     ),
 ];
 
@@ -185,5 +189,56 @@ fn pages_written_after_page_in_survive_fork_and_pageout() -> Result<(), String> 
     }
     // SAFETY: nothing lives in the region any more.
     unsafe { sys::vm_deallocate(base, pages * PAGE) }.map_err(|e| format!("deallocate: {e}"))?;
+    Ok(())
+}
+
+/// 400 small regions, each its own memory object with dirty pages, then memory pressure: the
+/// pageout daemon must give each a default-pager object, and makes them a few at a time
+/// (it passes over the others' pages until answers come); every page comes back intact.
+fn many_objects_go_to_the_pager_a_few_at_a_time() -> Result<(), String> {
+    const OBJECTS: u64 = 400;
+    let deferred = || sys::host_info(HOST_CREATES_DEFERRED).unwrap_or(0);
+    let (before, deferred_before) = (statistics()?, deferred());
+    // Two pages each, a page apart, so no two regions share an object.
+    let span = OBJECTS * 3 * PAGE;
+    let base = sys::vm_allocate(0, span, VM_ANYWHERE).map_err(|e| format!("reserve: {e}"))?;
+    // SAFETY: just reserved, untouched.
+    unsafe { sys::vm_deallocate(base, span) }.map_err(|e| format!("deallocate: {e}"))?;
+    for i in 0..OBJECTS {
+        let at = base + i * 3 * PAGE;
+        sys::vm_allocate(at, 2 * PAGE, 0).map_err(|e| format!("region {i}: {e}"))?;
+        fill(at, 2, 100 + i);
+    }
+    let pressure = 2 * before.free_frames;
+    let other = sys::vm_allocate(0, pressure * PAGE, VM_ANYWHERE)
+        .map_err(|e| format!("allocate {pressure} pages: {e}"))?;
+    fill(other, pressure, 9);
+    let wrong = (0..OBJECTS).find(|&i| first_wrong(base + i * 3 * PAGE, 2, 100 + i).is_some());
+    let missing = first_wrong(other, pressure, 9);
+    // SAFETY: nothing lives in the regions any more.
+    unsafe { sys::vm_deallocate(other, pressure * PAGE) }.map_err(|e| format!("free: {e}"))?;
+    for i in 0..OBJECTS {
+        // SAFETY: as above.
+        unsafe { sys::vm_deallocate(base + i * 3 * PAGE, 2 * PAGE) }
+            .map_err(|e| format!("free {i}: {e}"))?;
+    }
+    let after = statistics()?;
+    let passed_over = deferred() - deferred_before;
+    libipc::println!(
+        "pageout_test: {OBJECTS} objects: {} pages out, pages of objects without a pager object \
+         passed over {passed_over} times",
+        after.returned_pages() - before.returned_pages()
+    );
+    check!(wrong.is_none(), "region {wrong:?} lost its contents");
+    check!(missing.is_none(), "pressure page {missing:?} lost its contents");
+    check!(
+        passed_over > 0,
+        "{OBJECTS} objects went to the pager with no create ever held back"
+    );
+    check!(
+        after.memory_errors == before.memory_errors,
+        "{} memory errors",
+        after.memory_errors - before.memory_errors
+    );
     Ok(())
 }
