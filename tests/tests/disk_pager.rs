@@ -52,6 +52,7 @@ fn zpager_cases_pass_through_the_disk() {
             "three_times_free_memory_survives_pageout",
             "forked_memory_survives_pageout",
             "pages_written_after_page_in_survive_fork_and_pageout",
+            "many_objects_go_to_the_pager_a_few_at_a_time",
         ],
     );
 }
