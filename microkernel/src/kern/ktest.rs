@@ -201,7 +201,10 @@ fn heap_on_scattered_frames() -> TestResult {
             free - kernel_space::frame_counts().0
         );
         check!(
-            block.iter().enumerate().all(|(i, &x)| x == i as u64 * 0x9e37_79b9),
+            block
+                .iter()
+                .enumerate()
+                .all(|(i, &x)| x == i as u64 * 0x9e37_79b9),
             "the block lost its contents"
         );
         drop(block);

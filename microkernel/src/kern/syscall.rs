@@ -481,7 +481,9 @@ fn host_info(kernel: &mut Kernel, _: ThreadId, a: [u64; 6]) -> Outcome {
         HOST_TOTAL_FRAMES => crate::vm::kernel_space::frame_counts().1 as u64,
         HOST_IDLE_CYCLES => super::sched::IDLE_CYCLES.load(core::sync::atomic::Ordering::Relaxed),
         HOST_TABLE_FRAMES => crate::vm::pmap::table_frames() as u64,
-        HOST_CREATES_DEFERRED => crate::vm::statistics::read(&crate::vm::statistics::CREATES_DEFERRED),
+        HOST_CREATES_DEFERRED => {
+            crate::vm::statistics::read(&crate::vm::statistics::CREATES_DEFERRED)
+        }
         HOST_VM_RESIDENT_PAGES => {
             crate::vm::kernel_space::with_mappings(|m| m.queued() as u64).unwrap_or(0)
         }

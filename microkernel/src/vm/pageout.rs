@@ -35,7 +35,6 @@ const WAKE_MARGIN: usize = 64;
 /// How long a thread waits for memory before its fault fails (timer ticks: 10 s).
 const MEMORY_WAIT_TICKS: u64 = 1000;
 
-
 /// Most `default_pager.create` requests the daemon keeps unanswered. Each new pager object
 /// costs the kernel heap a link, two ports and a message, and the pager a record and a name;
 /// made by the thousand in one burst (NONAIM at 1,000 users: 4,000 anonymous objects with

@@ -230,7 +230,10 @@ fn many_objects_go_to_the_pager_a_few_at_a_time() -> Result<(), String> {
         after.returned_pages() - before.returned_pages()
     );
     check!(wrong.is_none(), "region {wrong:?} lost its contents");
-    check!(missing.is_none(), "pressure page {missing:?} lost its contents");
+    check!(
+        missing.is_none(),
+        "pressure page {missing:?} lost its contents"
+    );
     check!(
         passed_over > 0,
         "{OBJECTS} objects went to the pager with no create ever held back"

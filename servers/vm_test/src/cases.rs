@@ -1073,9 +1073,7 @@ fn unsafe_region_into(address: u64) -> Result<u64, KernReturn> {
 fn a_fork_bomb_is_refused_within_the_kernel_budget() -> Result<(), String> {
     let total = sys::host_info(HOST_TOTAL_FRAMES).map_err(|e| format!("{e}"))?;
     let kernel_memory = || {
-        sys::host_info(HOST_HEAP_BYTES)
-            .unwrap_or(0)
-            .div_ceil(PAGE)
+        sys::host_info(HOST_HEAP_BYTES).unwrap_or(0).div_ceil(PAGE)
             + sys::host_info(HOST_TABLE_FRAMES).unwrap_or(0)
     };
     let mut forked = 0u64;
