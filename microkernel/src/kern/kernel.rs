@@ -81,8 +81,9 @@ pub struct Kernel {
     /// The tick of the swapper's next pass.
     pub(super) swapper_next: u64,
     /// New default-pager objects the pageout daemon may still ask for in this batch (it
-    /// keeps at most `pageout::MAX_CREATES_PENDING` unanswered).
-    pub(crate) pageout_creates_left: u32,
+    /// keeps at most `pageout::MAX_CREATES_PENDING` unanswered); `None` until the batch
+    /// first needs one.
+    pub(crate) pageout_creates_left: Option<u32>,
     /// The last job number given to a spawned task.
     pub(super) next_job: u32,
 }
@@ -147,7 +148,7 @@ impl Kernel {
             sh_option: None,
             swapper: super::swapper::Swapper::new(super::swapper::Config::OSF),
             swapper_next: 0,
-            pageout_creates_left: 0,
+            pageout_creates_left: None,
             next_job: 0,
         }
     }

@@ -395,18 +395,12 @@ pub fn reserves(total: usize) -> Reserves {
     }
 }
 
-/// Percent of managed memory the kernel's own records (its heap) and the tasks' page tables
-/// may hold before new tasks are refused: pageout can take none of it, and past this the
-/// tasks there are leave too little to page in (NONAIM at 1,000 users in 128 MiB: 10,000
-/// frames of 29,000, then every last frame, went to heap and tables).
-pub const KERNEL_MEMORY_BUDGET_PERCENT: usize =
-    libipc::abi::syscall::KERNEL_MEMORY_BUDGET_PERCENT as usize;
-
-/// Whether `heap` heap pages and `tables` page-table frames exceed the budget for `total`
-/// managed frames.
+/// Whether `heap` heap pages and `tables` page-table frames exceed the kernel's budget for
+/// tasks (`KERNEL_MEMORY_BUDGET_PERCENT` of `total` managed frames).
 pub fn kernel_memory_over_budget(heap: usize, tables: usize, total: usize) -> bool {
+    use libipc::abi::syscall::KERNEL_MEMORY_BUDGET_PERCENT;
     heap.saturating_add(tables).saturating_mul(100)
-        > total.saturating_mul(KERNEL_MEMORY_BUDGET_PERCENT)
+        > total.saturating_mul(KERNEL_MEMORY_BUDGET_PERCENT as usize)
 }
 
 #[cfg(test)]

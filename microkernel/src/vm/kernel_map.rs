@@ -210,11 +210,6 @@ mod kernel {
         tables.translate(virt).map(|(phys, _)| phys)
     }
 
-    /// Pages of the area in use.
-    pub fn pages_used() -> usize {
-        AREA.lock().used()
-    }
-
     fn flush(virt: u64) {
         x86_64::instructions::tlb::flush(x86_64::VirtAddr::new(virt));
     }

@@ -197,7 +197,7 @@ pub fn free_frames() -> usize {
 /// pager needs to page (NONAIM at 1,000 users in 128 MiB: the pager starved).
 ///
 /// Also refused while the heap and the tasks' page tables hold more than
-/// `frame_allocator::KERNEL_MEMORY_BUDGET_PERCENT` of memory: each task costs some of both
+/// `libipc::abi::syscall::KERNEL_MEMORY_BUDGET_PERCENT` of memory: each task costs some of both
 /// that pageout cannot take back.
 pub fn memory_too_short_for_new_tasks() -> bool {
     let floor = user_floor();

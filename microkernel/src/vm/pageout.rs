@@ -67,12 +67,8 @@ impl Kernel {
             let free = free_frames() as u64;
             free < floor || free + super::pager::pages_in_flight() < target
         };
-        let pending = self
-            .pagers
-            .values()
-            .filter(|l| l.default_pager && l.state == super::pager::LinkState::Initializing)
-            .count() as u32;
-        self.pageout_creates_left = MAX_CREATES_PENDING.saturating_sub(pending);
+        // Counted when this batch first needs a new pager object.
+        self.pageout_creates_left = None;
         let mut budget = BATCH;
         while budget > 0 && short() {
             budget -= 1;
@@ -194,14 +190,25 @@ impl Kernel {
             return false;
         };
         // Few at a time, and none from the last frames (the kernel's records for them
-        // would take what the pager needs to answer).
-        if self.pageout_creates_left == 0
-            || free_frames() < 4 * kernel_space::pager_emergency_frames()
-        {
+        // would take what the pager needs to answer). The unanswered ones are counted from
+        // the links, once a batch, so no count can drift.
+        let left = match self.pageout_creates_left {
+            Some(left) => left,
+            None => {
+                let pending = self
+                    .pagers
+                    .values()
+                    .filter(|l| l.default_pager && l.state == super::pager::LinkState::Initializing)
+                    .count() as u32;
+                MAX_CREATES_PENDING.saturating_sub(pending)
+            }
+        };
+        if left == 0 || free_frames() < 4 * kernel_space::pager_emergency_frames() {
+            self.pageout_creates_left = Some(left);
             count(&statistics::CREATES_DEFERRED);
             return false;
         }
-        self.pageout_creates_left -= 1;
+        self.pageout_creates_left = Some(left - 1);
         let size = self.objects.get(object).map_or(0, VmObject::size);
         if self
             .objects
@@ -485,13 +492,7 @@ impl Kernel {
         };
         t.continuation = Continuation::ReturnToUser;
         let queues = kernel_space::with_mappings(|m| (m.queue_len(ACTIVE), m.queue_len(INACTIVE)));
-        let (tasks, tables) = (
-            self.tasks.len(),
-            self.tasks
-                .iter()
-                .map(|(_, t)| t.space.pmap().table_pages() + 1)
-                .sum::<usize>(),
-        );
+        let (tasks, tables) = (self.tasks.len(), super::pmap::table_frames());
         let heap = kernel_space::heap_stats().map_or(0, |h| h.pages_held());
         log::warn!(
             "vm: memory wait expired: {} frames free, queues {queues:?}, {} pager objects, {} \
