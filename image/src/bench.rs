@@ -408,6 +408,15 @@ enum BootOutcome {
     Failed(u8),
 }
 
+/// Each boot's time limit when the user gives no `--timeout`: two minutes, and half an hour
+/// for NONAIM, whose default schedule's last step (2,000 users) alone takes minutes.
+pub fn default_timeout_secs(suite: &str) -> u64 {
+    match suite {
+        "nonaim" => 1800,
+        _ => 120,
+    }
+}
+
 /// What QEMU boots: our kernel and archive, or Linux and its initramfs.
 struct Guest {
     kernel: PathBuf,

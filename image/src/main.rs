@@ -104,7 +104,8 @@ struct RunArgs {
 struct BenchArgs {
     /// The suite: `ipc` runs the program bench_ipc, `pager-disk` bench_pager_disk (booted
     /// once per cluster size of the disk pager), `sheeptest` the workload over a sweep of
-    /// memory sizes, each with the task swapper on and off.
+    /// memory sizes, `nonaim` its schedule of 1 to 2,000 users in 128 MiB, each with the task
+    /// swapper on and off.
     suite: String,
     /// Count guest instructions (-icount shift=0): without it `instructions` figures are TSC
     /// cycles of an emulated CPU, not meaningful.
@@ -115,15 +116,17 @@ struct BenchArgs {
     /// setting.
     #[arg(long, value_name = "MIB")]
     mem: Option<u32>,
-    /// Kill QEMU after this many seconds (each boot's limit, for a suite of several boots).
-    #[arg(long, value_name = "SECS", default_value_t = 120)]
-    timeout: u64,
+    /// Kill QEMU after this many seconds (each boot's limit, for a suite of several boots);
+    /// default 120, and 1800 for nonaim (its 2,000-user step alone takes minutes).
+    #[arg(long, value_name = "SECS")]
+    timeout: Option<u64>,
     /// Echo the whole serial output, not only the figures and the program's remarks (and no
     /// progress bar).
     #[arg(long)]
     verbose: bool,
     /// Also run the workload on Linux (Debian's cloud kernel, fetched with apt-get download
-    /// into target/linux/ the first time) in the same QEMU, memory and disk; sheeptest only.
+    /// into target/linux/ the first time) in the same QEMU, memory and disk; sheeptest and
+    /// nonaim.
     #[arg(long)]
     linux: bool,
     #[command(flatten)]
@@ -292,7 +295,10 @@ fn run(args: RunArgs) -> Result<ExitCode> {
 }
 
 fn bench(args: BenchArgs) -> Result<ExitCode> {
-    if args.timeout == 0 {
+    let timeout = args
+        .timeout
+        .unwrap_or_else(|| image::bench::default_timeout_secs(&args.suite));
+    if timeout == 0 {
         bail!("--timeout must be at least 1 second: a benchmark always runs with a timeout");
     }
     install_missing_tools()?;
@@ -300,7 +306,7 @@ fn bench(args: BenchArgs) -> Result<ExitCode> {
         suite: args.suite,
         icount: args.icount,
         mem: args.mem,
-        timeout: Duration::from_secs(args.timeout),
+        timeout: Duration::from_secs(timeout),
         verbose: args.verbose,
         kernel_args: args.kernel_args,
         disk: args.disk.disk()?,

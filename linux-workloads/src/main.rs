@@ -5,8 +5,11 @@
 //! command line names inside a memory cgroup of the size asked for, prints the same
 //! `bench <group>.<metric> <value> <unit>` lines as the microkernel's program, and ends the
 //! machine through QEMU's `isa-debug-exit` with the status (0: every check passed), or by
-//! powering off if that port is not there.
+//! powering off if that port is not there. NONAIM's jobs run this program again
+//! (`/init nonaim-job WORD`, `/init nonaim-exit N`): those start no machine.
 
+mod nonaim_jobs;
+mod nonaim_run;
 mod sheeptest_run;
 mod system;
 
@@ -20,6 +23,17 @@ const SETUP_FAILED: i32 = 3;
 const PANICKED: i32 = 4;
 
 fn main() {
+    // NONAIM's jobs exec this program again: `/init nonaim-job WORD`, `/init nonaim-exit N`.
+    let argv: Vec<String> = std::env::args().collect();
+    match argv.get(1..3) {
+        Some([first, word]) if first == nonaim_jobs::JOB => {
+            nonaim_jobs::exit_now(nonaim_jobs::job_program(word))
+        }
+        Some([first, argument]) if first == nonaim_jobs::EXIT => {
+            nonaim_jobs::exit_now(nonaim_jobs::exit_program(argument))
+        }
+        _ => {}
+    }
     let status = std::panic::catch_unwind(run).unwrap_or_else(|_| {
         println!("linux-workloads: panicked");
         PANICKED
@@ -50,7 +64,6 @@ fn run() -> i32 {
     let args: Vec<&str> = options.args.iter().map(String::as_str).collect();
     match options.workload {
         Workload::Sheeptest => sheeptest_run::run(&machine, &args),
-        // A `nonaim` mode goes here: servers/nonaim's job library driven by forked users,
-        // its figures printed as the microkernel's program prints them.
+        Workload::Nonaim => nonaim_run::run(&machine, &args),
     }
 }

@@ -1,5 +1,5 @@
 //! What the Linux guest runs, read from its kernel command line (`/proc/cmdline`):
-//! `workload=NAME` (today `sheeptest`), `args=A,B,...` (the workload's arguments, as the
+//! `workload=NAME` (`sheeptest` or `nonaim`), `args=A,B,...` (the workload's arguments, as the
 //! microkernel's `args=`) and `workload_memory=SIZE` (the memory cgroup's limit for the
 //! workload, K/M/G suffixes; absent: no limit).
 
@@ -10,6 +10,8 @@ use core::fmt;
 pub enum Workload {
     /// Seed 004's sheeptest, with `servers/sheeptest`'s fill and checks.
     Sheeptest,
+    /// NONAIM, with `servers/nonaim`'s jobs, mix and figures.
+    Nonaim,
 }
 
 impl Workload {
@@ -17,6 +19,7 @@ impl Workload {
     pub fn name(self) -> &'static str {
         match self {
             Workload::Sheeptest => "sheeptest",
+            Workload::Nonaim => "nonaim",
         }
     }
 }
@@ -45,7 +48,7 @@ impl fmt::Display for OptionsError {
         match self {
             OptionsError::NoWorkload => write!(f, "no workload= on the kernel command line"),
             OptionsError::UnknownWorkload(name) => {
-                write!(f, "unknown workload `{name}` (known: sheeptest)")
+                write!(f, "unknown workload `{name}` (known: sheeptest, nonaim)")
             }
             OptionsError::BadMemory(text) => write!(
                 f,
@@ -78,6 +81,7 @@ pub fn parse(cmdline: &str) -> Result<Options, OptionsError> {
     }
     let workload = match workload.ok_or(OptionsError::NoWorkload)? {
         "sheeptest" => Workload::Sheeptest,
+        "nonaim" => Workload::Nonaim,
         other => return Err(OptionsError::UnknownWorkload(other.to_string())),
     };
     let args = match args {
@@ -121,6 +125,15 @@ mod tests {
     }
 
     #[test]
+    fn a_nonaim_run_keeps_its_schedule() {
+        let options = parse("quiet workload=nonaim args=1,2,5 workload_memory=110000K").unwrap();
+        assert_eq!(options.workload, Workload::Nonaim);
+        assert_eq!(options.workload.name(), "nonaim");
+        assert_eq!(options.args, ["1", "2", "5"]);
+        assert_eq!(options.memory_limit, Some(110_000 << 10));
+    }
+
+    #[test]
     fn arguments_and_the_limit_may_be_left_out() {
         let options = parse("workload=sheeptest").unwrap();
         assert!(options.args.is_empty());
@@ -148,6 +161,7 @@ mod tests {
             Err(OptionsError::Repeated("args"))
         );
         let message = parse("workload=x").unwrap_err().to_string();
+        assert!(message.contains("sheeptest, nonaim"), "{message}");
         assert!(message.contains("unknown workload `x`"), "{message}");
     }
 }

@@ -100,13 +100,7 @@ pub fn run(machine: &Machine, args: &[&str]) -> i32 {
         }
     };
     let vmstat_now = || std::fs::read_to_string("/proc/vmstat").unwrap_or_default();
-    let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
-    let free_kib: u64 = meminfo
-        .lines()
-        .find_map(|line| line.strip_prefix("MemFree:"))
-        .and_then(|rest| rest.split_whitespace().next())
-        .and_then(|kib| kib.parse().ok())
-        .unwrap_or(0);
+    let free_kib = system::free_kib();
     // What the workload may use: the cgroup's limit, or what is free.
     let workload_kib = machine
         .memory_limit
@@ -120,7 +114,7 @@ pub fn run(machine: &Machine, args: &[&str]) -> i32 {
         params.pages(),
         (params.bytes() * u64::from(params.processes())) >> 10,
         params.rounds(),
-        kernel_release(),
+        system::kernel_release(),
         system::DISK,
         machine
             .memory_limit
@@ -295,12 +289,6 @@ fn work(worker: u32, params: Params, barrier: Barrier, cgroup: Option<&str>) -> 
         }
     }
     0
-}
-
-fn kernel_release() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/osrelease")
-        .map(|text| text.trim().to_string())
-        .unwrap_or_else(|_| "?".to_string())
 }
 
 /// The CPU's idle time so far, in jiffies (the `cpu` line of /proc/stat: its fourth field,

@@ -206,3 +206,24 @@ pub fn end(status: i32) -> ! {
         std::thread::sleep(Duration::from_secs(1));
     }
 }
+
+/// The running kernel's release (`6.1.0-...`), `?` if unreadable.
+pub fn kernel_release() -> String {
+    fs::read_to_string("/proc/sys/kernel/osrelease")
+        .map(|text| text.trim().to_string())
+        .unwrap_or_else(|_| "?".to_string())
+}
+
+/// Free memory now (`MemFree` of `/proc/meminfo`), in KiB; 0 if unreadable.
+pub fn free_kib() -> u64 {
+    fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|meminfo| {
+            meminfo
+                .lines()
+                .find_map(|line| line.strip_prefix("MemFree:"))
+                .and_then(|rest| rest.split_whitespace().next())
+                .and_then(|kib| kib.parse().ok())
+        })
+        .unwrap_or(0)
+}

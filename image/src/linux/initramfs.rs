@@ -128,6 +128,9 @@ pub struct Contents {
     pub init: PathBuf,
     /// Kernel modules to load, in load order (each goes to `/lib/modules/<file name>`).
     pub modules: Vec<PathBuf>,
+    /// Data files for the root (`/<name>`): the boot archive's pattern files, which NONAIM's
+    /// file_test reads on Linux as it reads them through bootfs on our kernel.
+    pub files: Vec<(String, Vec<u8>)>,
 }
 
 /// The initramfs for `contents`.
@@ -152,6 +155,9 @@ pub fn build(contents: &Contents) -> Result<Vec<u8>> {
         order.push('\n');
     }
     archive.file("modules", 0o644, order.as_bytes())?;
+    for (name, data) in &contents.files {
+        archive.file(name, 0o444, data)?;
+    }
     Ok(archive.finish())
 }
 
@@ -287,6 +293,7 @@ mod tests {
         let bytes = build(&Contents {
             init,
             modules: vec![first, second],
+            files: vec![("nonaim_data".to_string(), b"pattern".to_vec())],
         })
         .unwrap();
         let _ = std::fs::remove_dir_all(&dir);
@@ -302,6 +309,8 @@ mod tests {
         assert_eq!(find("dev/console").fields[9..11], [5, 1]);
         assert_eq!(find("lib/modules/virtio_ring.ko").data, b"ring");
         assert_eq!(find("modules").data, b"virtio_ring.ko\nvirtio.ko\n");
+        assert_eq!(find("nonaim_data").data, b"pattern");
+        assert_eq!(find("nonaim_data").fields[1], 0o100444);
         let position = |name: &str| entries.iter().position(|e| e.name == name).unwrap();
         assert!(position("lib/modules") < position("lib/modules/virtio.ko"));
         assert_eq!(entries.last().unwrap().name, TRAILER);

@@ -23,7 +23,7 @@ pub const PROGRAM_PACKAGE: &str = "linux-workloads";
 /// The target it is built for (static, so the initramfs needs no libraries).
 pub const PROGRAM_TARGET: &str = "x86_64-unknown-linux-gnu";
 /// The workloads the program knows (`workload=`).
-pub const WORKLOADS: &[&str] = &["sheeptest"];
+pub const WORKLOADS: &[&str] = &["sheeptest", "nonaim"];
 /// Kernel arguments every Linux boot gets: its console on the serial port, few messages, a
 /// panic ends the machine (QEMU runs with `-no-reboot`), and the host tells time.
 pub const BASE_ARGS: &[&str] = &["console=ttyS0", "quiet", "panic=-1"];
@@ -41,14 +41,22 @@ pub fn linux_dir() -> PathBuf {
     crate::target_dir().join("linux")
 }
 
-/// Fetches the kernel if needed, builds the program and writes the initramfs.
+/// Fetches the kernel if needed, builds the program and writes the initramfs (with the boot
+/// manifest's data files at its root).
 pub fn prepare() -> Result<LinuxGuest> {
     let kernel = kernel::ensure()?;
     let program = build_program()?;
     let modules = kernel::load_order(&kernel.modules, kernel::DISK_MODULES)?;
+    let manifest = crate::manifest::Manifest::load(&crate::manifest::manifest_path())?;
+    let files = manifest
+        .files()
+        .iter()
+        .map(|file| (file.name.clone(), file.contents()))
+        .collect();
     let bytes = initramfs::build(&initramfs::Contents {
         init: program,
         modules,
+        files,
     })?;
     let initramfs = linux_dir().join("initramfs.cpio");
     std::fs::write(&initramfs, bytes)

@@ -3,6 +3,8 @@
 
 use alloc::format;
 use alloc::string::String;
+use alloc::vec;
+use alloc::vec::Vec;
 use core::fmt;
 
 /// Host timer ticks per second.
@@ -159,6 +161,68 @@ impl Summary {
     }
 }
 
+/// The lines a finished step prints on either system: the step's line, a warning of wrong
+/// results if any, and its `bench` figures (`nonaim.<metric>.<users>u[.<tag>]`).
+pub fn step_report(step: &Step, tag: Option<&str>) -> Vec<String> {
+    let users = step.users;
+    let mut lines = vec![format!(
+        "nonaim: users {users} jobs {} failed {} forks retried {} elapsed {} s jpm {}",
+        step.completed,
+        step.failed,
+        step.retried,
+        step.elapsed(),
+        step.jobs_per_minute(),
+    )];
+    if step.wrong > 0 {
+        lines.push(format!(
+            "nonaim: users {users}: {} jobs computed a WRONG result",
+            step.wrong
+        ));
+    }
+    let figures: [(&str, String, &str); 5] = [
+        ("jpm", format!("{}", step.jobs_per_minute()), "jobs/min"),
+        ("failed", format!("{}", step.failed), "jobs"),
+        ("forks_retried", format!("{}", step.retried), "forks"),
+        ("elapsed_s", format!("{}", step.elapsed()), "s"),
+        (
+            "instructions",
+            format!("{}", step.instructions),
+            "instructions",
+        ),
+    ];
+    for (metric, value, unit) in figures {
+        lines.push(format!(
+            "bench {} {value} {unit}",
+            step_metric(metric, users, tag)
+        ));
+    }
+    lines
+}
+
+/// The lines that end a schedule: where it stopped (`stopped`: the step whose users could
+/// not all be started), the peak and the most users without a failure, and their `bench`
+/// figures.
+pub fn summary_report(summary: &Summary, stopped: Option<u32>, tag: Option<&str>) -> Vec<String> {
+    let (peak, most) = (summary.peak_jpm, summary.max_users_without_failure);
+    let first = match stopped {
+        Some(users) => format!(
+            "nonaim: stopped at {users} users; peak {peak} jobs/min, most users without a \
+             failed job {most}"
+        ),
+        None => format!(
+            "nonaim: schedule done; peak {peak} jobs/min, most users without a failed job {most}"
+        ),
+    };
+    vec![
+        first,
+        format!("bench {} {peak} jobs/min", run_metric("peak_jpm", tag)),
+        format!(
+            "bench {} {most} users",
+            run_metric("max_users_without_failure", tag)
+        ),
+    ]
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -269,5 +333,39 @@ mod tests {
         assert_eq!(summary.peak_jpm, Tenths(29_400));
         assert_eq!(summary.max_users_without_failure, 10);
         assert_eq!(Summary::default().max_users_without_failure, 0);
+    }
+
+    #[test]
+    fn reports_name_every_figure_of_a_step_and_of_the_run() {
+        let mut step = Step::new(20, 250, 12_345);
+        step.add(UserCounts {
+            completed: 199,
+            failed: 1,
+            wrong: 1,
+            retried: 4,
+        });
+        let lines = step_report(&step, Some("x"));
+        assert_eq!(
+            lines[0],
+            "nonaim: users 20 jobs 199 failed 1 forks retried 4 elapsed 2.50 s jpm 4776.0"
+        );
+        assert!(lines[1].contains("1 jobs computed a WRONG result"));
+        assert_eq!(lines[2], "bench nonaim.jpm.20u.x 4776.0 jobs/min");
+        assert_eq!(
+            lines.last().unwrap(),
+            "bench nonaim.instructions.20u.x 12345 instructions"
+        );
+        assert_eq!(lines.len(), 7);
+        let mut summary = Summary::default();
+        summary.add(&step);
+        let end = summary_report(&summary, Some(50), None);
+        assert!(
+            end[0].starts_with("nonaim: stopped at 50 users; peak 4776.0"),
+            "{}",
+            end[0]
+        );
+        assert_eq!(end[1], "bench nonaim.peak_jpm 4776.0 jobs/min");
+        assert_eq!(end[2], "bench nonaim.max_users_without_failure 0 users");
+        assert!(summary_report(&summary, None, None)[0].starts_with("nonaim: schedule done"));
     }
 }

@@ -1,7 +1,7 @@
 //! NONAIM's pure parts, host-tested: the arguments (`args`), the job mix, its weights, the
 //! seeded draw and what passes between a user process and a job (`mix`), the compute jobs
-//! (`compute`, free of libipc so that it also builds for Linux), and the figures
-//! (`figures`). The driver (`main.rs`, program `nonaim`), the job program (`nonaim_job`)
+//! (`compute`, free of libipc so that it also builds for Linux), what the system jobs write
+//! and expect on either system (`jobdata`), and the figures (`figures`). The driver (`main.rs`, program `nonaim`), the job program (`nonaim_job`)
 //! and the exec target (`nonaim_exit`) are the guest side; what they share there is
 //! `guest` (built for the guest only).
 #![cfg_attr(not(test), no_std)]
@@ -13,6 +13,7 @@ pub mod compute;
 pub mod figures;
 #[cfg(target_os = "none")]
 pub mod guest;
+pub mod jobdata;
 pub mod mix;
 
 /// The boot archive's pattern file that file_test reads (a `[[file]]` of `servers/boot.toml`).

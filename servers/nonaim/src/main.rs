@@ -92,7 +92,7 @@ mod workload {
     use crate::step::{self, Started};
     use libipc::println;
     use nonaim::args::{Mode, Params};
-    use nonaim::figures::{run_metric, step_metric, Step, Summary};
+    use nonaim::figures::{run_metric, step_report, summary_report, Step, Summary};
     use nonaim::guest::{fork_retrying, timestamp};
     use nonaim::mix::{Ended, JobArgument, Verdict, ALL};
 
@@ -117,6 +117,13 @@ mod workload {
             params.jobs_per_user,
             params.seed,
         );
+        // What the workload had free: `cargo image bench nonaim --linux` gives Linux's
+        // workload as much (`bench::runs::linux_args`).
+        println!(
+            "bench {} {} KiB",
+            run_metric("free_kib", tag),
+            free * (libipc::abi::syscall::PAGE_SIZE / 1024)
+        );
         let mut summary = Summary::default();
         let mut stopped = None;
         for &users in steps {
@@ -140,27 +147,9 @@ mod workload {
                 }
             }
         }
-        match stopped {
-            Some(users) => println!(
-                "nonaim: stopped at {users} users; peak {} jobs/min, most users without a \
-                 failed job {}",
-                summary.peak_jpm, summary.max_users_without_failure
-            ),
-            None => println!(
-                "nonaim: schedule done; peak {} jobs/min, most users without a failed job {}",
-                summary.peak_jpm, summary.max_users_without_failure
-            ),
+        for line in summary_report(&summary, stopped, tag) {
+            println!("{line}");
         }
-        println!(
-            "bench {} {} jobs/min",
-            run_metric("peak_jpm", tag),
-            summary.peak_jpm
-        );
-        println!(
-            "bench {} {} users",
-            run_metric("max_users_without_failure", tag),
-            summary.max_users_without_failure
-        );
         if summary.wrong > 0 {
             println!(
                 "nonaim: FAILED: {} jobs computed a wrong result",
@@ -174,38 +163,8 @@ mod workload {
 
     /// The lines of a finished step.
     fn report(step: &Step, tag: Option<&str>) {
-        let users = step.users;
-        println!(
-            "nonaim: users {users} jobs {} failed {} forks retried {} elapsed {} s jpm {}",
-            step.completed,
-            step.failed,
-            step.retried,
-            step.elapsed(),
-            step.jobs_per_minute(),
-        );
-        if step.wrong > 0 {
-            println!(
-                "nonaim: users {users}: {} jobs computed a WRONG result",
-                step.wrong
-            );
-        }
-        let figures: [(&str, alloc::string::String, &str); 5] = [
-            (
-                "jpm",
-                alloc::format!("{}", step.jobs_per_minute()),
-                "jobs/min",
-            ),
-            ("failed", alloc::format!("{}", step.failed), "jobs"),
-            ("forks_retried", alloc::format!("{}", step.retried), "forks"),
-            ("elapsed_s", alloc::format!("{}", step.elapsed()), "s"),
-            (
-                "instructions",
-                alloc::format!("{}", step.instructions),
-                "instructions",
-            ),
-        ];
-        for (metric, value, unit) in figures {
-            println!("bench {} {value} {unit}", step_metric(metric, users, tag));
+        for line in step_report(step, tag) {
+            println!("{line}");
         }
     }
 

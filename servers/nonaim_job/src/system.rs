@@ -16,7 +16,13 @@ use libipc::ipc::{self, MessageBuffer, OutMessage, ReceiveRight};
 use libipc::process::{self, Fork};
 use libipc::{println, sys};
 use nonaim::guest::{fork_retrying, pause_before_retry};
-use nonaim::mix::{exit_status_for, splitmix64, Ended, Job, JobArgument, Verdict};
+use nonaim::jobdata::{
+    exec_argument, file_test_start, fork_child_status, page_test_offset,
+    page_test_untouched_offset, page_word, pipe_bytes, shared_word, BRK_TEST_BYTES,
+    EXEC_TEST_CHILDREN, FORK_TEST_CHILDREN, PAGE_TEST_BYTES, PIPE_BYTES, PIPE_ROUND_TRIPS,
+    SHM_BYTES, SHM_ROUNDS,
+};
+use nonaim::mix::{exit_status_for, Ended, Job, JobArgument, Verdict};
 
 /// Why a job did not pass.
 enum Failure {
@@ -75,11 +81,6 @@ pub fn run(argument: JobArgument) -> (Verdict, u32) {
     }
 }
 
-/// The word page `page` of a job with seed `seed` holds: never 0 (untouched memory is).
-fn page_word(seed: u32, page: u64) -> u64 {
-    splitmix64(u64::from(seed) << 32 | page) | 1
-}
-
 /// Frees `[base, base + size)`.
 fn free(base: u64, size: u64) -> Result<(), libipc::abi::KernReturn> {
     // SAFETY: callers pass memory they allocated themselves and reach only through
@@ -103,11 +104,10 @@ fn read_word(address: u64) -> u64 {
 /// page_test: 1 MiB allocated; one word written in each page (a page fault each), every
 /// page read back, a word no one wrote checked to be zero, the memory freed.
 fn page_test(seed: u32) -> Done {
-    const BYTES: u64 = 1 << 20;
+    const BYTES: u64 = PAGE_TEST_BYTES;
     let base = sys::vm_allocate(0, BYTES, VM_ANYWHERE).map_err(short("vm_allocate 1 MiB"))?;
     let pages = BYTES / PAGE_SIZE;
-    // The word's place moves through the page, so the pages are not all alike.
-    let place = |page: u64| base + page * PAGE_SIZE + (page % 512) * 8;
+    let place = |page: u64| base + page * PAGE_SIZE + page_test_offset(page);
     for page in 0..pages {
         write_word(place(page), page_word(seed, page));
     }
@@ -116,7 +116,7 @@ fn page_test(seed: u32) -> Done {
         if found != page_word(seed, page) {
             return Err(Failure::Wrong(format!("page {page} holds {found:#x}")));
         }
-        let other = base + page * PAGE_SIZE + ((page + 1) % 512) * 8;
+        let other = base + page * PAGE_SIZE + page_test_untouched_offset(page);
         if read_word(other) != 0 {
             return Err(Failure::Wrong(format!(
                 "page {page}: a word never written is not 0"
@@ -130,7 +130,7 @@ fn page_test(seed: u32) -> Done {
 /// break's address, written), all of it checked, then shrunk a step at a time (each step a
 /// `vm_deallocate` of the top page), the page below the break checked each time.
 fn brk_test(seed: u32) -> Done {
-    const BYTES: u64 = 256 * 1024;
+    const BYTES: u64 = BRK_TEST_BYTES;
     const STEPS: u64 = BYTES / PAGE_SIZE;
     // A place with room for the whole break: reserved, then let go, then grown into.
     let base = sys::vm_allocate(0, BYTES, VM_ANYWHERE).map_err(short("vm_allocate 256 KiB"))?;
@@ -184,8 +184,8 @@ fn wait(child: &libipc::ipc::Task) -> Result<u64, Failure> {
 
 /// fork_test: 20 children forked, each exiting at once with its own status, each waited for.
 fn fork_test(seed: u32, retried: &mut u32) -> Done {
-    for child in 0..20u64 {
-        let expected = (u64::from(seed) + child) % 100 + 1;
+    for child in 0..FORK_TEST_CHILDREN {
+        let expected = fork_child_status(seed, child);
         match fork_retrying(retried).map_err(short("fork"))? {
             Fork::Child => process::exit(expected as i32),
             Fork::Parent(task) => {
@@ -203,8 +203,8 @@ fn fork_test(seed: u32, retried: &mut u32) -> Done {
 /// argument gives; an exec that fails is retried after a pause (the child says so with
 /// `Verdict::ExecFailed`).
 fn exec_test(seed: u32, retried: &mut u32) -> Done {
-    for child in 0..5u64 {
-        let argument = u64::from(seed) << 8 | child;
+    for child in 0..EXEC_TEST_CHILDREN {
+        let argument = exec_argument(seed, child);
         let expected = exit_status_for(argument) as u64;
         let mut attempt = 0;
         loop {
@@ -239,22 +239,6 @@ fn exec_test(seed: u32, retried: &mut u32) -> Done {
 
 /// The message id of pipe_test's requests (its replies: 100 more, as MIG's).
 const PIPE_REQUEST: u32 = 7300;
-/// Round trips of pipe_test.
-const PIPE_ROUND_TRIPS: u32 = 200;
-/// Bytes each way.
-const PIPE_BYTES: usize = 64;
-
-/// The bytes of round trip `round` in direction `way` (0: the child's request, 1: the
-/// parent's answer).
-fn pipe_bytes(seed: u32, round: u32, way: u64) -> [u8; PIPE_BYTES] {
-    let mut bytes = [0u8; PIPE_BYTES];
-    let base = splitmix64(u64::from(seed) << 33 | u64::from(round) << 1 | way);
-    for (i, chunk) in bytes.chunks_exact_mut(8).enumerate() {
-        chunk.copy_from_slice(&splitmix64(base + i as u64).to_le_bytes());
-    }
-    bytes
-}
-
 /// pipe_test: 200 round trips of 64 bytes with a forked child over ports. The parent's port
 /// is the pipe: the child inherits a send right to it (fork keeps send rights under their
 /// names) and calls it with each request and a reply right to a port of its own; the parent
@@ -352,19 +336,14 @@ fn pipe_child(seed: u32, pipe: u32) -> i32 {
     Verdict::Passed.status(0)
 }
 
-/// The word at word `index` of shm_test's region in round `round`.
-fn shared_word(seed: u32, round: u64, index: u64) -> u64 {
-    splitmix64(u64::from(seed) << 40 ^ round << 32 ^ index)
-}
-
 /// shm_test: 64 KiB inherited shared by a child, 4 times: each child writes every word, the
 /// parent reads every word after the child's exit.
 fn shm_test(seed: u32, retried: &mut u32) -> Done {
-    const BYTES: u64 = 64 * 1024;
+    const BYTES: u64 = SHM_BYTES;
     let base = sys::vm_allocate(0, BYTES, VM_ANYWHERE).map_err(short("vm_allocate 64 KiB"))?;
     sys::vm_inherit(base, BYTES, VM_INHERIT_SHARE)
         .map_err(|e| Failure::Wrong(format!("vm_inherit share: {e}")))?;
-    for round in 0..4u64 {
+    for round in 0..SHM_ROUNDS {
         let child = match fork_retrying(retried).map_err(short("fork"))? {
             Fork::Child => {
                 for index in 0..BYTES / 8 {
@@ -425,9 +404,7 @@ fn file_test(seed: u32, files: u32) -> Done {
             nonaim::DATA_FILE_BYTES
         )));
     }
-    let read = u64::from(MAX_READ);
-    let starts = (size - nonaim::FILE_TEST_BYTES) / read + 1;
-    let start = splitmix64(u64::from(seed)) % starts * read;
+    let start = file_test_start(seed, size);
     for offset in (start..start + nonaim::FILE_TEST_BYTES).step_by(MAX_READ as usize) {
         let bytes = data
             .read(offset, MAX_READ)
