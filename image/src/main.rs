@@ -117,7 +117,7 @@ struct BenchArgs {
     #[arg(long, value_name = "MIB")]
     mem: Option<u32>,
     /// Kill QEMU after this many seconds (each boot's limit, for a suite of several boots);
-    /// default 120, and 1800 for nonaim (its 2,000-user step alone takes minutes).
+    /// default 120, and 3600 for nonaim (its last steps take many minutes).
     #[arg(long, value_name = "SECS")]
     timeout: Option<u64>,
     /// Echo the whole serial output, not only the figures and the program's remarks (and no
