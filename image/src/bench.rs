@@ -408,8 +408,8 @@ enum BootOutcome {
     Failed(u8),
 }
 
-/// Each boot's time limit when the user gives no `--timeout`: two minutes, and half an hour
-/// for NONAIM, whose default schedule's last steps take many minutes (Linux's 500-user step
+/// Each boot's time limit when the user gives no `--timeout`: two minutes, and an hour for
+/// NONAIM, whose default schedule's last steps take many minutes (Linux's 500-user step
 /// under `-icount`: 7).
 pub fn default_timeout_secs(suite: &str) -> u64 {
     match suite {
