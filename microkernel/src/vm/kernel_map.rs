@@ -54,21 +54,27 @@ impl Runs {
     /// Takes a run of `count` free pages (first fit from where the last search ended, then
     /// from the start): its first page. `None` if no run is long enough.
     pub fn allocate(&mut self, count: usize) -> Option<usize> {
-        if count == 0 || count > PAGES {
+        self.allocate_aligned(count, 1)
+    }
+
+    /// As [`Runs::allocate`], the run starting at a multiple of `align` pages (a power of two
+    /// up to 64: the heap's slabs are aligned to their size).
+    pub fn allocate_aligned(&mut self, count: usize, align: usize) -> Option<usize> {
+        if count == 0 || count > PAGES || !align.is_power_of_two() || align > 64 {
             return None;
         }
         let start = self
-            .first_fit(self.hint, PAGES, count)
-            .or_else(|| self.first_fit(0, self.hint.min(PAGES), count))?;
+            .first_fit(self.hint, PAGES, count, align)
+            .or_else(|| self.first_fit(0, self.hint.min(PAGES), count, align))?;
         self.set(start, count, true);
         self.hint = start + count;
         Some(start)
     }
 
-    /// The first run of `count` free pages starting in `[from, to)` (and ending by
-    /// [`PAGES`]).
-    fn first_fit(&self, from: usize, to: usize, count: usize) -> Option<usize> {
-        let mut page = from;
+    /// The first run of `count` free pages starting in `[from, to)` at a multiple of `align`
+    /// (and ending by [`PAGES`]).
+    fn first_fit(&self, from: usize, to: usize, count: usize, align: usize) -> Option<usize> {
+        let mut page = from.next_multiple_of(align);
         let mut run = 0;
         while page < PAGES && (page - run) < to {
             if run == 0 && page % 64 == 0 && self.used[page / 64] == !0 {
@@ -78,11 +84,12 @@ impl Runs {
             }
             if self.is_used(page) {
                 run = 0;
-            } else {
-                run += 1;
-                if run == count {
-                    return Some(page + 1 - count);
-                }
+                page = (page + 1).next_multiple_of(align);
+                continue;
+            }
+            run += 1;
+            if run == count {
+                return Some(page + 1 - count);
             }
             page += 1;
         }
@@ -152,8 +159,14 @@ mod kernel {
     /// `count` pages, each a frame of its own, mapped side by side and writable: their
     /// address. `None` (nothing taken) without enough frames or room.
     pub fn allocate(count: usize) -> Option<NonNull<u8>> {
+        allocate_aligned(count, 1)
+    }
+
+    /// As [`allocate`], at an address that is a multiple of `align` pages (a power of two
+    /// up to 64).
+    pub fn allocate_aligned(count: usize, align: usize) -> Option<NonNull<u8>> {
         let mut area = AREA.lock();
-        let first = area.allocate(count)?;
+        let first = area.allocate_aligned(count, align)?;
         let start = BASE + first as u64 * PAGE;
         let mut memory = DirectMapTables;
         let mut tables = PageTables::new(kernel_space::kernel_root(), &mut memory);
@@ -258,6 +271,23 @@ mod tests {
         assert!(!runs.free(0, 8), "freed twice");
         assert_eq!(runs.used(), 0);
         assert_eq!(runs.allocate(0), None);
+    }
+
+    #[test]
+    fn aligned_runs_start_at_their_alignment() {
+        let mut runs = Box::new(Runs::new());
+        assert_eq!(runs.allocate(3), Some(0));
+        assert_eq!(runs.allocate_aligned(4, 4), Some(4));
+        assert_eq!(runs.allocate(1), Some(8));
+        // Pages 9 to 15 are free, but no run of 8 starts at a multiple of 8 before 16.
+        assert_eq!(runs.allocate_aligned(8, 8), Some(16));
+        assert!(runs.free(4, 4));
+        assert_eq!(runs.allocate_aligned(4, 4), Some(24));
+        // Behind the hint, the hole at 4 is found again.
+        assert_eq!(runs.allocate(PAGES - 28), Some(28));
+        assert_eq!(runs.allocate_aligned(4, 4), Some(4));
+        assert_eq!(runs.allocate_aligned(4, 3), None);
+        assert_eq!(runs.allocate_aligned(4, 128), None);
     }
 
     #[test]

@@ -330,6 +330,15 @@ impl PageSource for FramePages {
         NonNull::new(phys_to_virt(allocate_frame()?) as *mut u8)
     }
 
+    /// A page through the direct map; a slab of several pages in the kernel map, aligned to
+    /// its size there.
+    fn allocate_aligned_pages(&mut self, count: usize) -> Option<NonNull<u8>> {
+        if count > 1 {
+            return super::kernel_map::allocate_aligned(count, count);
+        }
+        self.allocate_pages(1)
+    }
+
     unsafe fn free_pages(&mut self, ptr: NonNull<u8>, count: usize) {
         if super::kernel_map::contains(ptr.as_ptr() as u64) {
             super::kernel_map::free(ptr, count);

@@ -742,10 +742,11 @@ fn ten_thousand_blocked_receivers() -> Result<(), String> {
 
 /// A task fills the kernel heap with ports and queued messages until the kernel refuses and
 /// exits: its teardown, which runs with the heap full, frees every port and message (issue
-/// 17's B1: it used to skip what it could not record). The heap keeps the pages it grew to
-/// (issue 17's B2, open: they do not go back to the frame allocator, so spawning may fail
-/// afterwards): this case runs last in its suite and checks the kernel's own counts.
+/// 17's B1: it used to skip what it could not record), and the heap gives the pages it grew
+/// to back to the frame allocator (B2: they used to stay with it, so that spawns and forks
+/// failed for everyone afterwards).
 fn a_task_that_fills_the_kernel_heap_gives_it_all_back() -> Result<(), String> {
+    let pages_before = host(HOST_HEAP_PAGES);
     let before = (host(HOST_PORTS), host(HOST_HEAP_BYTES));
     let (task, rendezvous, _) = spawn_role(roles::FILL_HEAP, false)?;
     let status = task.wait().map_err(err("wait"))?;
@@ -765,6 +766,17 @@ fn a_task_that_fills_the_kernel_heap_gives_it_all_back() -> Result<(), String> {
         "kernel heap bytes in use: {} before, {} after the filler's exit",
         before.1,
         after.1
+    );
+    let pages_after = host(HOST_HEAP_PAGES);
+    libipc::println!(
+        "ipc_test: kernel heap pages: {pages_before} before the filler, {pages_after} after \
+         its exit"
+    );
+    check!(
+        pages_after <= pages_before + 64,
+        "the kernel heap kept {} of the pages the filler grew it by ({pages_before} before, \
+         {pages_after} after)",
+        pages_after - pages_before
     );
     Ok(())
 }
