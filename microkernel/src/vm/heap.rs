@@ -80,14 +80,17 @@ struct FreeObject {
 /// Pages of a slab of each class (same order as [`SIZE_CLASSES`]): 16 objects or more a slab.
 pub const SLAB_PAGES: [usize; CLASS_COUNT] = [1, 1, 1, 1, 1, 1, 4, 8];
 
-/// The start of a slab: its free objects, its place on the class's list of slabs with free
-/// objects, and its objects in use.
+/// The start of a slab: its freed objects, its place on the class's list of slabs with free
+/// objects, its objects in use, and where its never-used objects begin (a slab is carved as
+/// it is used, so a fresh one costs no more than its header).
 #[repr(C)]
 struct SlabHeader {
     free: Option<NonNull<FreeObject>>,
     next: Option<NonNull<SlabHeader>>,
     prev: Option<NonNull<SlabHeader>>,
-    in_use: usize,
+    in_use: u32,
+    /// Offset of the first object never handed out; the slab's size once all have been.
+    fresh: u32,
 }
 
 /// Bytes a slab's header takes: the first object sits at this offset or the class size,
@@ -144,8 +147,8 @@ impl Placement {
 ///
 /// Invariants: for each class `c`, `partial[c]` links (through their headers) exactly the
 /// slabs of that class with a free object; each slab's `free` links distinct unused objects
-/// of that slab, at multiples of the class size past its header, and `in_use` counts the
-/// rest; at most one slab is on the list with none in use (`empty_kept[c]` says whether one
+/// of that slab, at multiples of the class size past its header and below `fresh` (the
+/// objects from `fresh` on are unused too), and `in_use` counts the rest; at most one slab is on the list with none in use (`empty_kept[c]` says whether one
 /// is). The counts in `stats` match the pages held and the live allocations.
 pub struct Heap<S: PageSource> {
     source: S,
@@ -268,45 +271,48 @@ impl<S: PageSource> Heap<S> {
         // SAFETY: pages on the list are this class's, with a valid header (type invariant),
         // and nothing else refers to the header while the heap is borrowed mutably.
         let header = unsafe { page.as_mut() };
-        let object = header.free.expect("a page on the list has a free object");
-        // SAFETY: the page's free objects are unused memory of the page holding a
-        // `FreeObject` written when they were linked in.
-        header.free = unsafe { object.as_ref() }.next;
+        let object = match header.free {
+            Some(object) => {
+                // SAFETY: the slab's freed objects are unused memory of it holding a
+                // `FreeObject` written when they were linked in.
+                header.free = unsafe { object.as_ref() }.next;
+                object.cast::<u8>()
+            }
+            None => {
+                let offset = header.fresh as usize;
+                debug_assert!(offset < slab_bytes(class));
+                header.fresh += SIZE_CLASSES[class] as u32;
+                // SAFETY: `offset` is below the slab's size (it is on the list, with no
+                // freed object), so the pointer stays inside the slab.
+                unsafe { page.cast::<u8>().add(offset) }
+            }
+        };
         if header.in_use == 0 {
-            // The page kept empty is in use again.
+            // The slab kept empty is in use again.
             self.empty_kept[class] = false;
         }
         header.in_use += 1;
-        if header.free.is_none() {
-            // SAFETY: the page is on the list of this class.
+        if header.free.is_none() && header.fresh as usize >= slab_bytes(class) {
+            // SAFETY: the slab is on the list of this class.
             unsafe { self.unlink(class, page) };
         }
-        Some(object.cast())
+        Some(object)
     }
 
     /// A fresh slab for class `class`, its objects free, first on the class's list.
     fn refill(&mut self, class: usize) -> Option<NonNull<SlabHeader>> {
         let page = self.source.allocate_aligned_pages(SLAB_PAGES[class])?;
         debug_assert!((page.as_ptr() as usize).is_multiple_of(slab_bytes(class)));
-        let size = SIZE_CLASSES[class];
-        let mut free = None;
-        // Link in reverse so objects come out in address order.
-        for offset in (first_object(class)..slab_bytes(class)).step_by(size).rev() {
-            // SAFETY: `offset < slab_bytes`, so the pointer stays inside the slab.
-            let object = unsafe { page.add(offset) }.cast::<FreeObject>();
-            // SAFETY: the slab is writable and ours alone (`PageSource` contract); the object
-            // lies within it, past the header, aligned to `size` ≥ 16.
-            unsafe { object.write(FreeObject { next: free }) };
-            free = Some(object);
-        }
         let header = page.cast::<SlabHeader>();
-        // SAFETY: the slab starts with `HEADER_BYTES` bytes no object uses, page-aligned.
+        // SAFETY: the slab is writable and ours alone (`PageSource` contract), and starts
+        // with `HEADER_BYTES` bytes no object uses, page-aligned.
         unsafe {
             header.write(SlabHeader {
-                free,
+                free: None,
                 next: None,
                 prev: None,
                 in_use: 0,
+                fresh: first_object(class) as u32,
             })
         };
         // SAFETY: a slab of this class not on any list.
@@ -328,7 +334,7 @@ impl<S: PageSource> Heap<S> {
         // SAFETY: the object lies in a slab of this class, which starts with its header
         // (type invariant); the heap is borrowed mutably, so nothing else refers to it.
         let header = unsafe { page.as_mut() };
-        let was_full = header.free.is_none();
+        let was_full = header.free.is_none() && header.fresh as usize >= slab_bytes(class);
         // SAFETY: the caller gives the object back, so it is unused; it is at least 16 bytes
         // and aligned to its class size, enough for a `FreeObject`.
         unsafe { object.write(FreeObject { next: header.free }) };
