@@ -148,8 +148,8 @@ impl Placement {
 /// Invariants: for each class `c`, `partial[c]` links (through their headers) exactly the
 /// slabs of that class with a free object; each slab's `free` links distinct unused objects
 /// of that slab, at multiples of the class size past its header and below `fresh` (the
-/// objects from `fresh` on are unused too), and `in_use` counts the rest; at most one slab is on the list with none in use (`empty_kept[c]` says whether one
-/// is). The counts in `stats` match the pages held and the live allocations.
+/// objects from `fresh` on are unused too), and `in_use` counts the rest; at most one slab
+/// is on the list with none in use (`empty_kept[c]` says whether one is). The counts in `stats` match the pages held and the live allocations.
 pub struct Heap<S: PageSource> {
     source: S,
     partial: [Option<NonNull<SlabHeader>>; CLASS_COUNT],
