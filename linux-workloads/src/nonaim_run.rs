@@ -13,8 +13,8 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Instant;
 
 use nonaim::args::{Mode, Params};
+use nonaim::figures::Summary;
 use nonaim::figures::{run_metric, step_report, summary_report, Step, UserCounts};
-use nonaim::figures::{Summary, TICKS_PER_SECOND};
 use nonaim::mix::{draw, Job, JobArgument, Verdict, ALL};
 
 use crate::nonaim_jobs::{
@@ -257,8 +257,7 @@ fn step(users: u32, params: &Params, machine: &Machine) -> Result<Step, String> 
     if let Some(why) = failure {
         return Err(why);
     }
-    let ticks = (elapsed.as_millis() as u64 * TICKS_PER_SECOND).div_ceil(1000);
-    let mut step = Step::new(users, ticks, instructions);
+    let mut step = Step::new(users, elapsed.as_micros() as u64, instructions);
     step.retried += u64::from(retried);
     let (mut missing, mut killed) = (0u32, 0u64);
     for number in 1..=users {

@@ -378,6 +378,11 @@ pub const HOST_TABLE_FRAMES: u64 = 19;
 /// Times the pageout daemon passed over a page of an object that had no default-pager object
 /// yet because too many were being made (at most 64 unanswered `default_pager.create`s).
 pub const HOST_CREATES_DEFERRED: u64 = 20;
+/// The time-stamp counter's rate measured at boot against the PIT, in kHz (0 if it could
+/// not be): with `rdtsc`, a clock finer than `HOST_TICKS`. Under QEMU's `-icount shift=0`
+/// the counter counts instructions and guest time runs at one instruction a nanosecond, so
+/// this is about 1,000,000 there.
+pub const HOST_TSC_KHZ: u64 = 21;
 /// Percent of memory the kernel heap (bytes in use) and all page tables may hold before new
 /// tasks are refused: pageout can take none of it, and past this the tasks there are leave
 /// too little to page in (NONAIM at 1,000 users in 128 MiB: 10,000 frames of 29,000, then

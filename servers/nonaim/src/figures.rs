@@ -7,8 +7,10 @@ use alloc::vec;
 use alloc::vec::Vec;
 use core::fmt;
 
-/// Host timer ticks per second.
-pub const TICKS_PER_SECOND: u64 = 100;
+/// The unit of a step's elapsed time: microseconds (the guest's time-stamp counter and
+/// Linux's clock both resolve them; the guest's timer ticks, 10 ms, gave a step of 10 jobs
+/// done in one tick 60,000 jobs a minute, and half that in two).
+pub const MICROS_PER_SECOND: u64 = 1_000_000;
 
 /// What one user process did with its jobs (it sends these to the driver when done).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -63,18 +65,19 @@ pub struct Step {
     pub failed: u64,
     pub wrong: u64,
     pub retried: u64,
-    /// Host ticks from the users' start to the last one's exit.
-    pub ticks: u64,
+    /// Microseconds from the users' start to the last one's exit.
+    pub micros: u64,
     /// TSC cycles over the same time (guest instructions under `-icount`).
     pub instructions: u64,
 }
 
 impl Step {
-    /// A step of `users` users that took `ticks` and `instructions`, before any counts.
-    pub fn new(users: u32, ticks: u64, instructions: u64) -> Step {
+    /// A step of `users` users that took `micros` microseconds and `instructions`, before
+    /// any counts.
+    pub fn new(users: u32, micros: u64, instructions: u64) -> Step {
         Step {
             users,
-            ticks,
+            micros,
             instructions,
             ..Step::default()
         }
@@ -90,15 +93,15 @@ impl Step {
 
     /// Jobs completed × 60 / elapsed seconds.
     pub fn jobs_per_minute(&self) -> Tenths {
-        // completed × 60 × TICKS_PER_SECOND / ticks, in tenths, rounded to nearest; a step
-        // shorter than a tick counts as one tick.
-        let ticks = u128::from(self.ticks.max(1));
-        let scaled = u128::from(self.completed) * 60 * u128::from(TICKS_PER_SECOND) * 10;
-        Tenths(((scaled + ticks / 2) / ticks) as u64)
+        // completed × 60 × MICROS_PER_SECOND / micros, in tenths, rounded to nearest; a step
+        // shorter than a microsecond counts as one.
+        let micros = u128::from(self.micros.max(1));
+        let scaled = u128::from(self.completed) * 60 * u128::from(MICROS_PER_SECOND) * 10;
+        Tenths(((scaled + micros / 2) / micros) as u64)
     }
 
     pub fn elapsed(&self) -> Seconds {
-        Seconds(self.ticks)
+        Seconds(self.micros)
     }
 }
 
@@ -112,13 +115,13 @@ impl fmt::Display for Tenths {
     }
 }
 
-/// Host ticks shown as seconds with two decimals.
+/// Microseconds shown as seconds with two decimals.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Seconds(pub u64);
 
 impl fmt::Display for Seconds {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let hundredths = self.0 * 100 / TICKS_PER_SECOND;
+        let hundredths = self.0 / (MICROS_PER_SECOND / 100);
         write!(f, "{}.{:02}", hundredths / 100, hundredths % 100)
     }
 }
@@ -230,7 +233,7 @@ mod tests {
     #[test]
     fn jobs_per_minute_is_completed_times_60_over_seconds() {
         // 100 jobs in 2.5 s: 2400 a minute.
-        let mut step = Step::new(10, 250, 0);
+        let mut step = Step::new(10, 2_500_000, 0);
         step.add(UserCounts {
             completed: 100,
             ..UserCounts::default()
@@ -238,8 +241,8 @@ mod tests {
         assert_eq!(step.jobs_per_minute(), Tenths(24_000));
         assert_eq!(step.jobs_per_minute().to_string(), "2400.0");
         // 7 jobs in 3 s: 140; in 0.3 s: 1400; 1 job in 7 s: 8.571... rounds to 8.6.
-        let jpm = |completed, ticks| {
-            let mut step = Step::new(1, ticks, 0);
+        let jpm = |completed, centis: u64| {
+            let mut step = Step::new(1, centis * 10_000, 0);
             step.add(UserCounts {
                 completed,
                 ..UserCounts::default()
@@ -250,8 +253,15 @@ mod tests {
         assert_eq!(jpm(7, 30), "1400.0");
         assert_eq!(jpm(1, 700), "8.6");
         assert_eq!(jpm(0, 700), "0.0");
-        // A step under a tick counts as one tick.
-        assert_eq!(jpm(1, 0), "6000.0");
+        // A step under a microsecond counts as one.
+        assert_eq!(jpm(1, 0), "60000000.0");
+        // 10 jobs in 13.3 ms: not rounded to a timer tick.
+        let mut quick = Step::new(1, 13_300, 0);
+        quick.add(UserCounts {
+            completed: 10,
+            ..UserCounts::default()
+        });
+        assert_eq!(quick.jobs_per_minute().to_string(), "45112.8");
     }
 
     #[test]
@@ -269,7 +279,7 @@ mod tests {
 
     #[test]
     fn users_counts_add_up() {
-        let mut step = Step::new(2, 1, 1);
+        let mut step = Step::new(2, 10_000, 1);
         step.add(UserCounts {
             completed: 9,
             failed: 1,
@@ -291,8 +301,8 @@ mod tests {
     #[test]
     fn seconds_show_two_decimals() {
         assert_eq!(Seconds(0).to_string(), "0.00");
-        assert_eq!(Seconds(7).to_string(), "0.07");
-        assert_eq!(Seconds(1234).to_string(), "12.34");
+        assert_eq!(Seconds(70_000).to_string(), "0.07");
+        assert_eq!(Seconds(12_345_678).to_string(), "12.34");
     }
 
     #[test]
@@ -311,8 +321,8 @@ mod tests {
 
     #[test]
     fn the_summary_keeps_the_peak_and_the_largest_step_without_failure() {
-        let step = |users, completed, failed, ticks| {
-            let mut step = Step::new(users, ticks, 0);
+        let step = |users, completed, failed, centis: u64| {
+            let mut step = Step::new(users, centis * 10_000, 0);
             step.add(UserCounts {
                 completed,
                 failed,
@@ -337,7 +347,7 @@ mod tests {
 
     #[test]
     fn reports_name_every_figure_of_a_step_and_of_the_run() {
-        let mut step = Step::new(20, 250, 12_345);
+        let mut step = Step::new(20, 2_500_000, 12_345);
         step.add(UserCounts {
             completed: 199,
             failed: 1,

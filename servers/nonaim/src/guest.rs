@@ -1,7 +1,7 @@
 //! What NONAIM's programs share in the guest: the clocks, and fork retried after a pause.
 
 use crate::mix::{retry_pause_ms, MAX_ATTEMPTS};
-use libipc::abi::syscall::HOST_TICKS;
+use libipc::abi::syscall::{HOST_TICKS, HOST_TSC_KHZ};
 use libipc::abi::KernReturn;
 use libipc::process::{self, Fork};
 
@@ -15,6 +15,16 @@ pub fn timestamp() -> u64 {
 /// Host timer ticks since boot (100 a second).
 pub fn ticks() -> u64 {
     libipc::sys::host_info(HOST_TICKS).unwrap_or(0)
+}
+
+/// A clock in microseconds: the time-stamp counter over its rate measured at boot
+/// (`HOST_TSC_KHZ`), or the timer's ticks if that is unknown. Only differences mean
+/// anything.
+pub fn micros() -> u64 {
+    match libipc::sys::host_info(HOST_TSC_KHZ) {
+        Ok(khz) if khz > 0 => (u128::from(timestamp()) * 1000 / u128::from(khz)) as u64,
+        _ => ticks() * 10_000,
+    }
 }
 
 /// Pauses after failed attempt `attempt` (from 0), counting the retry in `retried`; `false`

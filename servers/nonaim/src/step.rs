@@ -21,7 +21,7 @@ use libipc::println;
 use libipc::process::Fork;
 use nonaim::args::Params;
 use nonaim::figures::{Step, UserCounts};
-use nonaim::guest::{fork_retrying, ticks, timestamp};
+use nonaim::guest::{fork_retrying, micros, timestamp};
 
 /// A user's call saying it is ready; the answer (id + 100) is one byte, [`GO`] or [`ABORT`].
 pub const READY: u32 = 7200;
@@ -104,13 +104,13 @@ pub fn run(users: u32, params: &Params, files: Name) -> Started {
         collector.wait_until_gone(&mut buffer);
         return short(forked, why, retried);
     }
-    let (ticks_before, tsc_before) = (ticks(), timestamp());
+    let (micros_before, tsc_before) = (micros(), timestamp());
     for &user in &waiting {
         answer(user, GO);
     }
     collector.wait_until_gone(&mut buffer);
     let mut step = collector.step;
-    step.ticks = ticks() - ticks_before;
+    step.micros = micros() - micros_before;
     step.instructions = timestamp() - tsc_before;
     step.retried += u64::from(retried);
     let missing = users - collector.reported.min(users);

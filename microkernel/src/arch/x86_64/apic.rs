@@ -23,6 +23,13 @@ const LVT_PERIODIC: u32 = 1 << 17;
 static X2APIC: AtomicBool = AtomicBool::new(false);
 /// Virtual address of the xAPIC registers (unused in x2APIC mode).
 static MMIO_BASE: AtomicU64 = AtomicU64::new(0);
+/// The time-stamp counter's rate measured at boot (0 if the PIT did not answer).
+static TSC_HZ: AtomicU64 = AtomicU64::new(0);
+
+/// The time-stamp counter's rate measured at boot, in Hz; 0 if it could not be measured.
+pub fn tsc_hz() -> u64 {
+    TSC_HZ.load(Ordering::Relaxed)
+}
 
 fn read(reg: u32) -> u32 {
     if X2APIC.load(Ordering::Relaxed) {
@@ -111,6 +118,7 @@ pub fn init(features: &Features, map_mmio: impl FnOnce(u64) -> u64) -> TimerInfo
         // QEMU's APIC runs at 1 GHz before the divider; assume that rather than stop.
         (1_000_000_000 / 16, 0)
     };
+    TSC_HZ.store(tsc_hz, Ordering::Relaxed);
     write(REG_TIMER_INITIAL, 0);
     write(REG_LVT_TIMER, LVT_PERIODIC | u32::from(TIMER_VECTOR));
     write(
