@@ -77,7 +77,7 @@ impl Runs {
         let mut page = from.next_multiple_of(align);
         let mut run = 0;
         while page < PAGES && (page - run) < to {
-            if run == 0 && page % 64 == 0 && self.used[page / 64] == !0 {
+            if run == 0 && page.is_multiple_of(64) && self.used[page / 64] == !0 {
                 // A full word: no run starts in it.
                 page += 64;
                 continue;

@@ -109,11 +109,8 @@ impl Editor {
                 }
                 return Some(Event::Line(line));
             }
-            0x7f | 0x08 => {
-                if self.line.pop().is_some() {
-                    echo(b"\x08 \x08");
-                }
-            }
+            0x7f | 0x08 if self.line.pop().is_some() => echo(b"\x08 \x08"),
+            0x7f | 0x08 => {}
             0x15 => self.erase(echo),
             0x03 => {
                 echo(b"^C\n");
