@@ -222,7 +222,7 @@ pub const DEBUG_WRITE_MAX: usize = 4096;
 /// (plus up to 2 MiB) faults.
 pub const USER_BASE: u64 = 0x0020_0000;
 /// Where user programs are linked (their linker script puts the first segment here).
-pub const USER_IMAGE_BASE: u64 = 0x0040_0000;
+pub const USER_IMAGE_BASE: u64 = 0x0050_0000;
 /// The first address above user space (the lower canonical half).
 pub const USER_END: u64 = 0x0000_8000_0000_0000;
 /// Top of the initial thread's stack; the stack grows down from here, right below the

@@ -198,28 +198,28 @@ mod tests {
         f
     }
 
-    const TEXT: (u64, u64, u64, u64, u32) = (0x40_0000, 0x1800, 0x1000, 0x1800, PF_R | PF_X);
-    const DATA: (u64, u64, u64, u64, u32) = (0x40_3000, 0x5000, 0x3000, 0x100, PF_R | PF_W);
+    const TEXT: (u64, u64, u64, u64, u32) = (0x50_0000, 0x1800, 0x1000, 0x1800, PF_R | PF_X);
+    const DATA: (u64, u64, u64, u64, u32) = (0x50_3000, 0x5000, 0x3000, 0x100, PF_R | PF_W);
 
     #[test]
     fn parses_a_text_and_data_program() {
-        let image = parse(&elf(0x40_0010, &[TEXT, DATA], 0x4000)).unwrap();
-        assert_eq!(image.entry, 0x40_0010);
+        let image = parse(&elf(0x50_0010, &[TEXT, DATA], 0x4000)).unwrap();
+        assert_eq!(image.entry, 0x50_0010);
         let segments: Vec<_> = image.segments().copied().collect();
         assert_eq!(segments.len(), 2);
         assert!(segments[0].maps_file_directly());
         assert!(!segments[1].maps_file_directly());
-        assert_eq!(segments[1].pages(), (0x40_3000, 0x40_8000));
+        assert_eq!(segments[1].pages(), (0x50_3000, 0x50_8000));
         assert_eq!(segments[0].protection, Protection::READ_EXECUTE);
     }
 
     #[test]
     fn rejects_what_is_not_a_loadable_program() {
         assert_eq!(parse(b"not an elf").unwrap_err(), ProgramError::NotElf);
-        let mut wrong_type = elf(0x40_0010, &[TEXT], 0x4000);
+        let mut wrong_type = elf(0x50_0010, &[TEXT], 0x4000);
         wrong_type[16] = 3; // ET_DYN
         assert_eq!(parse(&wrong_type).unwrap_err(), ProgramError::WrongType);
-        let mut wrong_machine = elf(0x40_0010, &[TEXT], 0x4000);
+        let mut wrong_machine = elf(0x50_0010, &[TEXT], 0x4000);
         wrong_machine[18] = 3; // EM_386
         assert_eq!(
             parse(&wrong_machine).unwrap_err(),
@@ -239,18 +239,18 @@ mod tests {
             parse(&elf(0x1000, &[low], 0x4000)).unwrap_err(),
             ProgramError::BadSegment
         );
-        let wrapping = (0x40_0000, u64::MAX, 0x1000, 0x1000, PF_R | PF_X);
+        let wrapping = (0x50_0000, u64::MAX, 0x1000, 0x1000, PF_R | PF_X);
         assert_eq!(
-            parse(&elf(0x40_0000, &[wrapping], 0x4000)).unwrap_err(),
+            parse(&elf(0x50_0000, &[wrapping], 0x4000)).unwrap_err(),
             ProgramError::BadSegment
         );
         assert_eq!(
-            parse(&elf(0x40_0010, &[TEXT], 0x2000)).unwrap_err(),
+            parse(&elf(0x50_0010, &[TEXT], 0x2000)).unwrap_err(),
             ProgramError::Truncated
         );
-        let overlapping = (0x40_1000, 0x1000, 0x3000, 0x100, PF_R | PF_W);
+        let overlapping = (0x50_1000, 0x1000, 0x3000, 0x100, PF_R | PF_W);
         assert_eq!(
-            parse(&elf(0x40_0010, &[TEXT, overlapping], 0x4000)).unwrap_err(),
+            parse(&elf(0x50_0010, &[TEXT, overlapping], 0x4000)).unwrap_err(),
             ProgramError::BadSegment
         );
     }
@@ -258,7 +258,7 @@ mod tests {
     #[test]
     fn entry_must_be_in_executable_code() {
         assert_eq!(
-            parse(&elf(0x40_3000, &[TEXT, DATA], 0x4000)).unwrap_err(),
+            parse(&elf(0x50_3000, &[TEXT, DATA], 0x4000)).unwrap_err(),
             ProgramError::BadEntry
         );
         assert_eq!(

@@ -202,7 +202,39 @@ pub fn free_frames() -> usize {
 pub fn memory_too_short_for_new_tasks() -> bool {
     let floor = user_floor();
     let slack = free_target().saturating_sub(floor);
-    free_frames() < floor + slack / 2 || kernel_memory_over_budget()
+    let short = free_frames() < floor + slack / 2 || kernel_memory_over_budget();
+    if short {
+        report_refusal(floor + slack / 2);
+    }
+    short
+}
+
+/// The tick of the last refusal reported (one line a second at most).
+static REFUSAL_REPORTED: AtomicU64 = AtomicU64::new(0);
+/// Refusals since the last line.
+static REFUSALS: AtomicU64 = AtomicU64::new(0);
+
+/// Says why new tasks are refused, once a second at most, with how many were since: free
+/// frames against the line `needed`, and the heap and page tables against the budget.
+fn report_refusal(needed: usize) {
+    let refused = REFUSALS.fetch_add(1, Ordering::Relaxed) + 1;
+    let now = crate::arch::percpu::current().ticks();
+    let last = REFUSAL_REPORTED.load(Ordering::Relaxed);
+    if last != 0 && now < last + crate::arch::apic::HZ {
+        return;
+    }
+    REFUSAL_REPORTED.store(now.max(1), Ordering::Relaxed);
+    REFUSALS.store(0, Ordering::Relaxed);
+    let heap = heap_stats().map_or(0, |h| h.bytes_in_use.div_ceil(FRAME_SIZE as usize));
+    let tables = super::pmap::table_frames();
+    let total = frame_counts().1;
+    log::warn!(
+        "vm: {refused} new tasks refused: {} frames free (new tasks need {needed}); heap \
+         {heap} pages in use and page tables {tables} pages, {} % of memory (budget {} %)",
+        free_frames(),
+        (heap + tables) * 100 / total.max(1),
+        libipc::abi::syscall::KERNEL_MEMORY_BUDGET_PERCENT
+    );
 }
 
 /// Whether the heap and the tasks' page tables hold more memory than the kernel's budget.
