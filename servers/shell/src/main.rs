@@ -254,9 +254,10 @@ mod run {
             };
             let total = sys::host_info(HOST_TOTAL_FRAMES).unwrap_or(0);
             println!(
-                "{:>8} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8} {:>6}",
+                "{:>8} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8} {:>6}",
                 "free KiB",
                 "res KiB",
+                "kern KiB",
                 "faults",
                 "zerofill",
                 "pageins",
@@ -279,9 +280,10 @@ mod run {
                 let swap_now = sys::swapper_info().map(|s| s.swap_outs).unwrap_or(0);
                 let d = |f: fn(&VmStatistics) -> u64| f(&now) - base.map_or(0, f);
                 println!(
-                    "{:>8} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8} {:>6}",
+                    "{:>8} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8} {:>6}",
                     kib(now.free_frames),
                     kib(now.resident_pages),
+                    Self::kernel_kib(),
                     d(|s| s.faults),
                     d(|s| s.zero_fills),
                     d(|s| s.pageins),
@@ -308,9 +310,22 @@ mod run {
                 }
             }
             if interval.is_none() {
-                println!("(memory {} KiB in all; counts since boot)", kib(total));
+                println!(
+                    "(memory {} KiB in all; kern: the kernel heap in use and all page tables, \
+                     at most {} % before new tasks are refused; counts since boot)",
+                    kib(total),
+                    libipc::abi::syscall::KERNEL_MEMORY_BUDGET_PERCENT
+                );
             }
             0
+        }
+
+        /// The kernel's memory that pageout cannot take: its heap in use and every task's
+        /// page tables, in KiB.
+        fn kernel_kib() -> u64 {
+            use libipc::abi::syscall::{HOST_HEAP_BYTES, HOST_TABLE_FRAMES};
+            sys::host_info(HOST_HEAP_BYTES).unwrap_or(0) / 1024
+                + kib(sys::host_info(HOST_TABLE_FRAMES).unwrap_or(0))
         }
 
         /// `swapinfo`: the paging space (the disk pager's segments and counters) and the
