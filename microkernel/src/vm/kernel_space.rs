@@ -227,12 +227,14 @@ fn report_refusal(needed: usize) {
     REFUSALS.store(0, Ordering::Relaxed);
     let heap = heap_stats().map_or(0, |h| h.bytes_in_use.div_ceil(FRAME_SIZE as usize));
     let tables = super::pmap::table_frames();
+    let promised = super::pmap::promised_tables();
     let total = frame_counts().1;
     log::warn!(
         "vm: {refused} new tasks refused: {} frames free (new tasks need {needed}); heap \
-         {heap} pages in use and page tables {tables} pages, {} % of memory (budget {} %)",
+         {heap} pages in use and page tables {tables} pages, {promised} more promised to new \
+         tasks: {} % of memory (budget {} %)",
         free_frames(),
-        (heap + tables) * 100 / total.max(1),
+        (heap + tables + promised) * 100 / total.max(1),
         libipc::abi::syscall::KERNEL_MEMORY_BUDGET_PERCENT
     );
 }
@@ -240,12 +242,13 @@ fn report_refusal(needed: usize) {
 /// Whether the heap and the tasks' page tables hold more memory than the kernel's budget.
 /// The heap counts what is in use, not the pages it keeps: its free objects serve the next
 /// task's records (counted as held, a run of NONAIM steps left the budget half spent on
-/// free objects and the 1,000-user step failed 1,987 jobs for want of forks).
+/// free objects and the 1,000-user step failed 1,987 jobs for want of forks). The tables
+/// count those new tasks will build and have not yet (`pmap::promised_tables`).
 pub fn kernel_memory_over_budget() -> bool {
     let heap = heap_stats().map_or(0, |h| h.bytes_in_use.div_ceil(FRAME_SIZE as usize));
     super::frame_allocator::kernel_memory_over_budget(
         heap,
-        super::pmap::table_frames(),
+        super::pmap::table_frames() + super::pmap::promised_tables(),
         frame_counts().1,
     )
 }
