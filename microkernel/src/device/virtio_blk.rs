@@ -327,6 +327,17 @@ impl VirtioBlk {
         let mut outputs: Vec<&mut [u8]> = Vec::new();
         inputs.try_reserve_exact(1 + frames.len()).ok()?;
         outputs.try_reserve_exact(1 + frames.len()).ok()?;
+        if matches!(op, RingOp::Add) {
+            // `VirtQueue::add` allocates the indirect descriptor list (16 bytes a buffer) on
+            // the heap and unwraps the result: with the heap out of frames the kernel
+            // panicked there (NONAIM's 2,000 users, before admission counted promised
+            // tables). An allocation of the same size made and freed just before leaves
+            // its room in the heap (a slab with a free object of that class), so the
+            // driver's cannot fail; without it the request waits like one the ring has no
+            // room for.
+            let mut probe: Vec<u128> = Vec::new();
+            probe.try_reserve_exact(frames.len() + 2).ok()?;
+        }
         // SAFETY: per the contract; the header and status lie in the driver's DMA page and the
         // frames are whole direct-mapped pages.
         unsafe {
