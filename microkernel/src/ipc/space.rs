@@ -97,6 +97,12 @@ pub struct IpcSpace<P, S> {
     by_port: HashMap<P, PortName>,
     limit: usize,
     live: usize,
+    /// The generation new slots start from: 0, or in a forked space (whose table ends at
+    /// its last inherited name) the highest generation the parent's slots past that end
+    /// had, so that a name the child's memory kept from the parent stays stale rather than
+    /// naming a new right there (a slot's generation only grows, so every old name of those
+    /// slots is at or below it, up to the wrap of 8 bits that every slot has).
+    past_generation: u8,
     /// The last name `port_with` resolved for a receive right, and for a send right, with
     /// its port: a server receives on one name, a client calls one name, call after call.
     /// Forgotten at every change to any entry (`lookup_mut`, `release`, `drain`), so a name
@@ -137,6 +143,7 @@ impl<P: Copy + Eq + Hash, S: Copy + Eq> IpcSpace<P, S> {
                 entry: None,
             },
             free: Vec::new(),
+            past_generation: 0,
             by_port: HashMap::new(),
             limit,
             live: 0,
@@ -271,7 +278,7 @@ impl<P: Copy + Eq + Hash, S: Copy + Eq> IpcSpace<P, S> {
                     .try_reserve(index + 1 - self.free.len())
                     .map_err(|_| KernReturn::ResourceShortage)?;
                 self.slots.push(Slot {
-                    generation: 0,
+                    generation: self.past_generation,
                     entry: None,
                 });
                 index
@@ -537,10 +544,11 @@ impl<P: Copy + Eq + Hash, S: Copy + Eq> IpcSpace<P, S> {
         let short = KernReturn::ResourceShortage;
         child.slots.try_reserve(used).map_err(|_| short)?;
         child.free.try_reserve(used).map_err(|_| short)?;
-        child
-            .by_port
-            .try_reserve(self.by_port.len())
-            .map_err(|_| short)?;
+        // New slots past `used` start above every generation the slots there had.
+        child.past_generation = self.slots[used..]
+            .iter()
+            .map(|slot| slot.generation)
+            .fold(self.past_generation, u8::max);
         ports.try_reserve(self.by_port.len()).map_err(|_| short)?;
         for (index, slot) in self.slots[..used].iter().enumerate() {
             let inherited = slot.entry.and_then(|e| {
@@ -843,10 +851,18 @@ mod tests {
         assert_eq!(ports, vec![1]);
         assert_eq!(child.slots.len(), (kept >> 8) as usize + 1);
         assert_eq!(child.lookup(kept).unwrap().rights, Rights::SEND);
-        // The child names new rights past the end of its table, never reusing `kept`.
+        // The child names new rights past the end of its table, never reusing `kept`, nor
+        // any name the parent held there (one its memory may still keep).
         let fresh = child.insert_send(5).unwrap().name();
         assert_ne!(fresh, kept);
         assert_eq!(child.name_of(5), Some(fresh));
+        for _ in 0..3200 {
+            let name = child.insert_send_once(6).unwrap();
+            assert!(
+                !rights.contains(&name) && name != late,
+                "{name:#x} was the parent's"
+            );
+        }
         let (empty, none) = Space::new(10).fork_send_rights().unwrap();
         assert!(none.is_empty() && empty.slots.is_empty());
     }
