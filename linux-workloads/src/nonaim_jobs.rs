@@ -10,6 +10,8 @@ use std::fs::File;
 use std::io::Read;
 
 use linux_workloads::job_status;
+
+use crate::system::{map_anonymous, Sharing};
 use nonaim::jobdata::{
     exec_argument, file_test_start, fork_child_status, page_test_offset,
     page_test_untouched_offset, page_word, pipe_bytes, shared_word, BRK_TEST_BYTES,
@@ -193,28 +195,10 @@ fn system_job(job: Job, seed: u32, retried: &mut u32) -> Done {
 }
 
 /// A fresh anonymous mapping of `bytes`, private or shared.
-fn map(bytes: u64, shared: bool) -> Result<u64, Failure> {
-    let kind = if shared {
-        libc::MAP_SHARED
-    } else {
-        libc::MAP_PRIVATE
-    };
-    // SAFETY: a new anonymous mapping at an address of the kernel's choosing; no existing
-    // memory is touched.
-    let base = unsafe {
-        libc::mmap(
-            std::ptr::null_mut(),
-            bytes as usize,
-            libc::PROT_READ | libc::PROT_WRITE,
-            kind | libc::MAP_ANONYMOUS,
-            -1,
-            0,
-        )
-    };
-    if base == libc::MAP_FAILED {
-        return Err(os_error("mmap"));
-    }
-    Ok(base as u64)
+fn map(bytes: u64, sharing: Sharing) -> Result<u64, Failure> {
+    map_anonymous(bytes as usize, sharing)
+        .map(|base| base as u64)
+        .map_err(|e| Failure::NoResources(format!("mmap: {e}")))
 }
 
 fn unmap(base: u64, bytes: u64) -> Done {
@@ -243,7 +227,7 @@ fn read_word(address: u64) -> u64 {
 /// page_test: 1 MiB mapped, a word written in every page, all read back, an untouched word
 /// checked to be zero, unmapped.
 fn page_test(seed: u32) -> Done {
-    let base = map(PAGE_TEST_BYTES, false)?;
+    let base = map(PAGE_TEST_BYTES, Sharing::Private)?;
     let pages = PAGE_TEST_BYTES / PAGE;
     for page in 0..pages {
         write_word(
@@ -508,7 +492,7 @@ fn pipe_test(seed: u32, retried: &mut u32) -> Done {
 /// shm_test: 64 KiB of a shared mapping written by a child, 4 times; the parent reads every
 /// word after each child's exit.
 fn shm_test(seed: u32, retried: &mut u32) -> Done {
-    let base = map(SHM_BYTES, true)?;
+    let base = map(SHM_BYTES, Sharing::Shared)?;
     for round in 0..SHM_ROUNDS {
         let pid = fork_or_fail(retried)?;
         if pid == 0 {

@@ -40,23 +40,8 @@ impl Shared {
     fn new(users: u32) -> Result<Shared, String> {
         let words = 1 + users as usize * SLOT_WORDS;
         let bytes = words * 4;
-        // SAFETY: a new anonymous shared mapping at an address of the kernel's choosing.
-        let base = unsafe {
-            libc::mmap(
-                std::ptr::null_mut(),
-                bytes,
-                libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_SHARED | libc::MAP_ANONYMOUS,
-                -1,
-                0,
-            )
-        };
-        if base == libc::MAP_FAILED {
-            return Err(format!(
-                "the users' shared record: {}",
-                std::io::Error::last_os_error()
-            ));
-        }
+        let base = system::map_anonymous(bytes, system::Sharing::Shared)
+            .map_err(|e| format!("the users' shared record: {e}"))?;
         Ok(Shared {
             base: base as *mut AtomicU32,
             words,
@@ -361,15 +346,7 @@ fn run_job(user: u32, job: Job, seed: u32, counts: &mut UserCounts, killed: &mut
                 Ok(ChildEnd::Exited(status)) => match job_status::decode(status) {
                     Some((Verdict::ExecFailed, _)) => "exec".to_string(),
                     Some((verdict, retries)) => {
-                        counts.retried = counts.retried.saturating_add(retries);
-                        match verdict {
-                            Verdict::Passed => counts.completed += 1,
-                            Verdict::Wrong => {
-                                counts.failed += 1;
-                                counts.wrong += 1;
-                            }
-                            _ => counts.failed += 1,
-                        }
+                        counts.count(verdict, retries);
                         return;
                     }
                     None => {

@@ -35,24 +35,8 @@ struct Barrier {
 
 impl Barrier {
     fn new() -> Result<Barrier, String> {
-        // SAFETY: an anonymous shared mapping of one page at an address of the kernel's
-        // choosing; no file, no existing memory touched.
-        let page = unsafe {
-            libc::mmap(
-                std::ptr::null_mut(),
-                sheeptest::PAGE as usize,
-                libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_SHARED | libc::MAP_ANONYMOUS,
-                -1,
-                0,
-            )
-        };
-        if page == libc::MAP_FAILED {
-            return Err(format!(
-                "the workers' shared page: {}",
-                std::io::Error::last_os_error()
-            ));
-        }
+        let page = system::map_anonymous(sheeptest::PAGE as usize, system::Sharing::Shared)
+            .map_err(|e| format!("the workers' shared page: {e}"))?;
         // The page is never unmapped, and parent and workers touch it only through these
         // two atomics.
         // SAFETY: the page is zero-filled, writable and aligned: a valid atomic.
@@ -251,25 +235,14 @@ fn work(worker: u32, params: Params, barrier: Barrier, cgroup: Option<&str>) -> 
         }
     }
     let bytes = params.bytes() as usize;
-    // SAFETY: a fresh private anonymous mapping at an address of the kernel's choosing.
-    let base = unsafe {
-        libc::mmap(
-            std::ptr::null_mut(),
-            bytes,
-            libc::PROT_READ | libc::PROT_WRITE,
-            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
-            -1,
-            0,
-        )
+    let base = match system::map_anonymous(bytes, system::Sharing::Private) {
+        Ok(base) => base,
+        Err(e) => {
+            println!("sheeptest: worker {worker}: mapping {bytes} bytes: {e}");
+            barrier.arrive_and_wait(worker, params.processes());
+            return NO_MEMORY;
+        }
     };
-    if base == libc::MAP_FAILED {
-        println!(
-            "sheeptest: worker {worker}: mapping {bytes} bytes: {}",
-            std::io::Error::last_os_error()
-        );
-        barrier.arrive_and_wait(worker, params.processes());
-        return NO_MEMORY;
-    }
     let words = params.pages() as usize * WORDS_PER_PAGE;
     // SAFETY: the mapping is readable, writable, zero-filled (so initialized), `words` words
     // long, and only this slice refers to it until the process exits.

@@ -227,3 +227,34 @@ pub fn free_kib() -> u64 {
         })
         .unwrap_or(0)
 }
+
+/// Whether a mapping is shared with the processes forked after it is made.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Sharing {
+    Private,
+    Shared,
+}
+
+/// A fresh zero-filled, readable and writable anonymous mapping of `bytes`, at an address of
+/// the kernel's choosing: its start.
+pub fn map_anonymous(bytes: usize, sharing: Sharing) -> std::io::Result<*mut u8> {
+    let kind = match sharing {
+        Sharing::Private => libc::MAP_PRIVATE,
+        Sharing::Shared => libc::MAP_SHARED,
+    };
+    // SAFETY: a new anonymous mapping; no file and no existing memory is touched.
+    let base = unsafe {
+        libc::mmap(
+            std::ptr::null_mut(),
+            bytes,
+            libc::PROT_READ | libc::PROT_WRITE,
+            kind | libc::MAP_ANONYMOUS,
+            -1,
+            0,
+        )
+    };
+    if base == libc::MAP_FAILED {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(base as *mut u8)
+}

@@ -80,6 +80,21 @@ pub struct Plan {
     pub boots: Vec<PlannedBoot>,
 }
 
+impl Plan {
+    /// One unlabelled boot with the `common` arguments.
+    fn one_boot(program: String, common: Vec<String>) -> Plan {
+        let boots = vec![PlannedBoot {
+            label: None,
+            args: common.clone(),
+        }];
+        Plan {
+            program,
+            common,
+            boots,
+        }
+    }
+}
+
 /// One boot of a [`Plan`].
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PlannedBoot {
@@ -131,15 +146,7 @@ pub fn of(suite: &str, user_args: &[String], has_disk: bool) -> Result<Plan> {
     let mut common = vec![format!("init={program}")];
     let Some(special) = special else {
         common.extend(user_args.iter().cloned());
-        let boots = vec![PlannedBoot {
-            label: None,
-            args: common.clone(),
-        }];
-        return Ok(Plan {
-            program,
-            common,
-            boots,
-        });
+        return Ok(Plan::one_boot(program, common));
     };
     if special.needs_disk && !has_disk {
         bail!("suite {suite} pages to the disk: it cannot run with --no-disk");
@@ -161,15 +168,7 @@ pub fn of(suite: &str, user_args: &[String], has_disk: bool) -> Result<Plan> {
     common.extend(defaults.map(|d| d.to_string()));
     common.extend(user_args.iter().cloned());
     if special.boots.is_empty() {
-        let boots = vec![PlannedBoot {
-            label: None,
-            args: common.clone(),
-        }];
-        return Ok(Plan {
-            program,
-            common,
-            boots,
-        });
+        return Ok(Plan::one_boot(program, common));
     }
     let boots = special
         .boots

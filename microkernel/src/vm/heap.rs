@@ -352,13 +352,11 @@ impl<S: PageSource> Heap<S> {
             self.empty_kept[class] = true;
             return;
         }
-        // SAFETY: the slab is on the list (it has free objects) and none of its objects is
-        // in use: nothing refers into it once it is unlinked. It came from
-        // `allocate_aligned_pages` with this count.
-        unsafe {
-            self.unlink(class, page);
-            self.source.free_pages(page.cast(), SLAB_PAGES[class]);
-        }
+        // SAFETY: the slab is on the list: it has a free object.
+        unsafe { self.unlink(class, page) };
+        // SAFETY: none of the slab's objects is in use and it is on no list, so nothing
+        // refers into it; it came from `allocate_aligned_pages` with this count.
+        unsafe { self.source.free_pages(page.cast(), SLAB_PAGES[class]) };
         self.stats.class_pages[class] -= SLAB_PAGES[class];
     }
 

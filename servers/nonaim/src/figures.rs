@@ -7,6 +7,8 @@ use alloc::vec;
 use alloc::vec::Vec;
 use core::fmt;
 
+use crate::mix::Verdict;
+
 /// The unit of a step's elapsed time: microseconds (the guest's time-stamp counter and
 /// Linux's clock both resolve them; the guest's timer ticks, 10 ms, gave a step of 10 jobs
 /// done in one tick 60,000 jobs a minute, and half that in two).
@@ -26,6 +28,20 @@ pub struct UserCounts {
 }
 
 impl UserCounts {
+    /// Counts a job that ended with `verdict` (not `ExecFailed`, which the user retries),
+    /// having retried `retries` forks.
+    pub fn count(&mut self, verdict: Verdict, retries: u32) {
+        self.retried = self.retried.saturating_add(retries);
+        match verdict {
+            Verdict::Passed => self.completed += 1,
+            Verdict::Wrong => {
+                self.failed += 1;
+                self.wrong += 1;
+            }
+            _ => self.failed += 1,
+        }
+    }
+
     /// Bytes of a user's report: its number and its four counts, little-endian words.
     pub const REPORT_BYTES: usize = 20;
 
@@ -275,6 +291,23 @@ mod tests {
         let report = counts.report(1999);
         assert_eq!(UserCounts::from_report(&report), Some((1999, counts)));
         assert_eq!(UserCounts::from_report(&report[..19]), None);
+    }
+
+    #[test]
+    fn a_users_jobs_are_counted_by_verdict() {
+        let mut counts = UserCounts::default();
+        counts.count(Verdict::Passed, 2);
+        counts.count(Verdict::Wrong, 0);
+        counts.count(Verdict::NoResources, u32::MAX);
+        assert_eq!(
+            counts,
+            UserCounts {
+                completed: 1,
+                failed: 2,
+                wrong: 1,
+                retried: u32::MAX,
+            }
+        );
     }
 
     #[test]

@@ -71,15 +71,7 @@ fn run_job(user: u32, job: Job, seed: u32, files: Name, counts: &mut UserCounts)
                     ..
                 }) => "exec",
                 Ok(Ended::Job { verdict, retries }) => {
-                    counts.retried = counts.retried.saturating_add(retries);
-                    match verdict {
-                        Verdict::Passed => counts.completed += 1,
-                        Verdict::Wrong => {
-                            counts.failed += 1;
-                            counts.wrong += 1;
-                        }
-                        _ => counts.failed += 1,
-                    }
+                    counts.count(verdict, retries);
                     return;
                 }
                 Ok(Ended::Other(status)) => {
