@@ -383,6 +383,9 @@ pub const HOST_CREATES_DEFERRED: u64 = 20;
 /// the counter counts instructions and guest time runs at one instruction a nanosecond, so
 /// this is about 1,000,000 there.
 pub const HOST_TSC_KHZ: u64 = 21;
+/// Page-table pages new tasks will build and have not yet (three a task, fulfilled as it
+/// builds them), which the kernel's budget for tasks counts with `HOST_TABLE_FRAMES`.
+pub const HOST_TABLES_PROMISED: u64 = 22;
 /// Percent of memory the kernel heap (bytes in use) and all page tables may hold before new
 /// tasks are refused: pageout can take none of it, and past this the tasks there are leave
 /// too little to page in (NONAIM at 1,000 users in 128 MiB: 10,000 frames of 29,000, then

@@ -485,6 +485,7 @@ fn host_info(kernel: &mut Kernel, _: ThreadId, a: [u64; 6]) -> Outcome {
             crate::vm::statistics::read(&crate::vm::statistics::CREATES_DEFERRED)
         }
         HOST_TSC_KHZ => crate::arch::apic::tsc_hz() / 1000,
+        HOST_TABLES_PROMISED => crate::vm::pmap::promised_tables() as u64,
         HOST_VM_RESIDENT_PAGES => {
             crate::vm::kernel_space::with_mappings(|m| m.queued() as u64).unwrap_or(0)
         }

@@ -1075,6 +1075,7 @@ fn a_fork_bomb_is_refused_within_the_kernel_budget() -> Result<(), String> {
     let kernel_memory = || {
         sys::host_info(HOST_HEAP_BYTES).unwrap_or(0).div_ceil(PAGE)
             + sys::host_info(HOST_TABLE_FRAMES).unwrap_or(0)
+            + sys::host_info(HOST_TABLES_PROMISED).unwrap_or(0)
     };
     let mut forked = 0u64;
     let refusal = loop {
