@@ -242,6 +242,10 @@ pub mod options {
     /// A message received may come back in registers instead of the buffer (the received
     /// size then has [`registers::IN_REGISTERS`](super::registers::IN_REGISTERS) set).
     pub const RECEIVE_REGISTERS: u64 = 0x2000;
+    /// Every bit above: any other bit set makes `mach_msg` fail with
+    /// [`MsgReturn::InvalidOptions`](super::MsgReturn::InvalidOptions), doing nothing.
+    pub const KNOWN: u64 =
+        SEND | RECEIVE | SEND_TIMEOUT | RECEIVE_TIMEOUT | SEND_REGISTERS | RECEIVE_REGISTERS;
 }
 
 /// Short messages in registers, as seL4 and L4 carry theirs: a message of at most
@@ -373,10 +377,13 @@ pub enum MsgReturn {
     /// A right in the message could not be given to the receiver (its space is full); the
     /// right was destroyed and the rest of the message delivered.
     RcvBodyError = 0x1000_400c,
+    /// An option bit the kernel does not know (outside [`options::KNOWN`]): nothing was
+    /// sent or received.
+    InvalidOptions = 0x1000_8001,
 }
 
 impl MsgReturn {
-    pub const ALL: [MsgReturn; 18] = [
+    pub const ALL: [MsgReturn; 19] = [
         MsgReturn::Success,
         MsgReturn::SendInvalidData,
         MsgReturn::SendInvalidDest,
@@ -395,6 +402,7 @@ impl MsgReturn {
         MsgReturn::RcvInvalidData,
         MsgReturn::RcvPortDied,
         MsgReturn::RcvBodyError,
+        MsgReturn::InvalidOptions,
     ];
 
     pub fn from_raw(raw: u32) -> Option<MsgReturn> {

@@ -75,6 +75,9 @@ impl Kernel {
         else {
             return ret(MsgReturn::SendInvalidData, 0);
         };
+        if option & !options::KNOWN != 0 {
+            return ret(MsgReturn::InvalidOptions, 0);
+        }
         let wants_receive = option & options::RECEIVE != 0;
         let receive = if wants_receive {
             let from = match self.receive_source(task, receive_name as u32) {

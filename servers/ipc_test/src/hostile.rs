@@ -78,6 +78,24 @@ pub fn hostile_messages() -> Result<(), String> {
         "huge size: {:#x}",
         r.code
     );
+    // Option bits the kernel does not know: refused, and the (good) message is not sent.
+    for unknown in [0x4u64, 0x8000, 1 << 40] {
+        // SAFETY: the kernel reads at most 24 bytes of `msg` (it reads none here).
+        let r = unsafe { sys::mach_msg(msg.as_mut_ptr(), options::SEND | unknown, 24, 0, 0, 0) };
+        check!(
+            decode(r.code) == Err(MsgReturn::InvalidOptions),
+            "option bit {unknown:#x}: {:#x}",
+            r.code
+        );
+    }
+    let mut probe = MessageBuffer::new();
+    check!(
+        matches!(
+            ipc::receive(n, &mut probe, Some(0)),
+            Err(ipc::IpcError::Msg(MsgReturn::RcvTimedOut))
+        ),
+        "a message sent with unknown option bits was queued"
+    );
     // Destinations and dispositions.
     msg[..HEADER_SIZE].copy_from_slice(&header(copy_send, 24, 0x12345, 0));
     check!(
