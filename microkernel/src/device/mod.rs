@@ -13,6 +13,7 @@ pub mod acpi;
 mod hal;
 #[cfg(target_os = "none")]
 mod pci;
+pub mod requests;
 #[cfg(target_os = "none")]
 mod virtio_blk;
 

@@ -8,19 +8,18 @@
 
 use super::message::CarriedRight;
 use super::message::{KMessage, Parts};
-use super::port::{KernelObject, Port, Receiver};
+use super::port::{KernelObject, Port, PortId, Receiver};
+use super::receiver::KernelReceiver;
+use super::request::Request;
+use crate::device::requests::{self, DeviceCall, DevicePort, DeviceRefusal, DeviceTable};
 use crate::device::{DeviceIndex, Finished};
 use crate::kern::kernel::Kernel;
 use crate::vm::address_space::MapCopy;
-use crate::vm::pager::{encode_values, first_region, Incoming};
+use crate::vm::pager::{encode_values, first_region};
 use crate::vm::transit::{self, TakeError};
-use alloc::string::String;
 use alloc::vec::Vec;
 use libipc::abi::body::{reply_id, status};
 use libipc::device::{ids, written_tag, DeviceError};
-
-/// The longest device name `open` reads.
-const MAX_NAME: usize = 32;
 
 /// What the kernel keeps with a device transfer until it finishes: the reply right, and for
 /// a write from borrowed frames the memory they belong to (released when written, given
@@ -35,6 +34,80 @@ enum Carry {
     Nothing,
     Right(CarriedRight),
     Memory(MapCopy),
+}
+
+impl KernelReceiver for DevicePort {
+    type View<'k> = &'k dyn DeviceTable;
+    type Call = DeviceCall;
+    type Refusal = DeviceRefusal;
+
+    fn view(self, kernel: &Kernel) -> &dyn DeviceTable {
+        &kernel.devices
+    }
+
+    fn decode(
+        self,
+        devices: &&dyn DeviceTable,
+        request: &Request<'_>,
+    ) -> Result<DeviceCall, DeviceRefusal> {
+        requests::decode(self, *devices, request)
+    }
+
+    fn invoke(
+        self,
+        kernel: &mut Kernel,
+        _port: PortId,
+        decoded: Result<DeviceCall, DeviceRefusal>,
+        mut parts: Parts<'_>,
+    ) {
+        let reply = parts.reply.take();
+        kernel.release_destination(parts.destination.take());
+        let id = parts.id;
+        let memory = first_region(parts.memory);
+        kernel.release_parts(&mut parts);
+        let Some(reply) = reply else {
+            // Decoding refused it (`NoReply`): nothing is done.
+            if let Some(copy) = memory {
+                copy.release(&mut kernel.objects);
+            }
+            return;
+        };
+        // The region goes with a write, or back with a refused one; else it is let go.
+        let memory = match (decoded, memory) {
+            (Ok(DeviceCall::Write { device, sector }), Some(copy)) => {
+                return kernel.device_write(device, reply, sector, copy);
+            }
+            (Err(DeviceRefusal::WriteRefused(error)), Some(copy)) => {
+                return kernel.write_failed(reply, error, Carry::Memory(copy));
+            }
+            (_, memory) => memory,
+        };
+        if let Some(copy) = memory {
+            copy.release(&mut kernel.objects);
+        }
+        match decoded {
+            Ok(DeviceCall::Open(device)) => match kernel.device_port_right(device) {
+                Some(right) => kernel.device_reply(reply, id, &status::OK, Carry::Right(right)),
+                None => kernel.device_error(reply, id, DeviceError::NoSuchDevice),
+            },
+            Ok(DeviceCall::GetStatus(s)) => {
+                kernel.device_reply(reply, id, &(status::OK, s), Carry::Nothing)
+            }
+            Ok(DeviceCall::Read {
+                device,
+                sector,
+                length,
+            }) => kernel.device_read(device, reply, sector, length),
+            Err(DeviceRefusal::Error(error) | DeviceRefusal::WriteRefused(error)) => {
+                kernel.device_error(reply, id, error)
+            }
+            Err(DeviceRefusal::Status(code)) => {
+                kernel.device_reply(reply, id, &code, Carry::Nothing)
+            }
+            // Decoded with a region, which the message has (both come from it).
+            Ok(DeviceCall::Write { .. }) | Err(DeviceRefusal::NoReply) => kernel.release(reply),
+        }
+    }
 }
 
 impl Kernel {
@@ -73,101 +146,14 @@ impl Kernel {
         Some(CarriedRight::Send(port))
     }
 
-    /// A request on a device master or device port, acted on in the sender's call: replied
-    /// to now, or when the device finishes. Its rights and memory are used or released.
-    pub fn device_message(&mut self, object: KernelObject, mut parts: Parts<'_>) {
-        let reply = parts.reply.take();
-        self.release_destination(parts.destination.take());
-        let id = parts.id;
-        let memory = first_region(parts.memory);
-        for right in parts.rights.iter_mut().filter_map(Option::take) {
-            self.release(right);
-        }
-        for copy in parts.memory.iter_mut().filter_map(Option::take) {
-            copy.release(&mut self.objects);
-        }
-        let incoming = Incoming::new(parts.body, parts.complex);
-        let Some(reply) = reply else {
-            // Nobody to answer: nothing is done (a transfer's result would be lost).
-            if let Some(copy) = memory {
-                copy.release(&mut self.objects);
-            }
-            return;
-        };
-        match (object, id) {
-            (KernelObject::DeviceMaster, ids::OPEN) => {
-                let name = incoming
-                    .filter(|i| i.remaining() <= MAX_NAME + 2)
-                    .and_then(|mut i| i.take::<String>());
-                if let Some(copy) = memory {
-                    copy.release(&mut self.objects);
-                }
-                let Some(name) = name else {
-                    return self.device_reply(reply, id, &status::BAD_REQUEST, Carry::Nothing);
-                };
-                match self
-                    .devices
-                    .find(&name)
-                    .and_then(|d| self.device_port_right(d))
-                {
-                    Some(right) => self.device_reply(reply, id, &status::OK, Carry::Right(right)),
-                    None => self.device_error(reply, id, DeviceError::NoSuchDevice),
-                }
-            }
-            (KernelObject::Device(index), ids::GET_STATUS) => {
-                if let Some(copy) = memory {
-                    copy.release(&mut self.objects);
-                }
-                match self.devices.status(DeviceIndex(index)) {
-                    Some(s) => self.device_reply(reply, id, &(status::OK, s), Carry::Nothing),
-                    None => self.device_error(reply, id, DeviceError::NoSuchDevice),
-                }
-            }
-            (KernelObject::Device(index), ids::READ) => {
-                if let Some(copy) = memory {
-                    copy.release(&mut self.objects);
-                }
-                let arguments =
-                    incoming.and_then(|mut i| Some((i.take::<u64>()?, i.take::<u64>()?)));
-                let Some((offset, length)) = arguments else {
-                    return self.device_reply(reply, id, &status::BAD_REQUEST, Carry::Nothing);
-                };
-                self.device_read(DeviceIndex(index), reply, offset, length);
-            }
-            (KernelObject::Device(index), ids::WRITE) => {
-                let offset = incoming.and_then(|mut i| i.take::<u64>());
-                match (offset, memory) {
-                    (Some(offset), Some(copy)) => {
-                        self.device_write(DeviceIndex(index), reply, offset, copy)
-                    }
-                    (_, memory) => {
-                        if let Some(copy) = memory {
-                            copy.release(&mut self.objects);
-                        }
-                        self.device_reply(reply, id, &status::BAD_REQUEST, Carry::Nothing)
-                    }
-                }
-            }
-            _ => {
-                if let Some(copy) = memory {
-                    copy.release(&mut self.objects);
-                }
-                self.device_reply(reply, id, &status::UNKNOWN_ROUTINE, Carry::Nothing)
-            }
-        }
-    }
-
     /// A send right to `device`'s port.
     fn device_port_right(&mut self, device: DeviceIndex) -> Option<CarriedRight> {
         let port = *self.device_ports.get(usize::from(device.0))?;
         self.make_send_right(port)
     }
 
-    fn device_read(&mut self, device: DeviceIndex, reply: CarriedRight, offset: u64, length: u64) {
-        let sector = match self.devices.check(device, offset, length, false) {
-            Ok(sector) => sector,
-            Err(error) => return self.device_error(reply, ids::READ, error),
-        };
+    /// Starts a read that decoding checked (`sector`: its first).
+    fn device_read(&mut self, device: DeviceIndex, reply: CarriedRight, sector: u64, length: u64) {
         let pages = (length / crate::vm::map::PAGE_SIZE) as usize;
         let mut frames = Vec::new();
         if frames.try_reserve_exact(pages).is_err() {
@@ -192,17 +178,14 @@ impl Kernel {
         }
     }
 
+    /// Starts a write of `copy` that decoding checked (`sector`: its first).
     fn device_write(
         &mut self,
         device: DeviceIndex,
         reply: CarriedRight,
-        offset: u64,
+        sector: u64,
         copy: MapCopy,
     ) {
-        let sector = match self.devices.check(device, offset, copy.size, true) {
-            Ok(sector) => sector,
-            Err(error) => return self.write_failed(reply, error, Carry::Memory(copy)),
-        };
         // Pages in transit (a return the default pager passes on to the disk) are written
         // where they are; others are taken out of the message's memory, or copied.
         if let Some(frames) = transit::borrow_frames(&self.objects, &copy) {

@@ -8,7 +8,8 @@
 //! in place and nothing left to do.
 
 use super::message::{CarriedRight, KMessage, Parts};
-use super::port::{KernelObject, PortId, Receiver};
+use super::port::{PortId, Receiver};
+use super::request::Request;
 use super::rights::Tally;
 use crate::kern::kernel::Kernel;
 use crate::kern::task::TaskId;
@@ -217,15 +218,10 @@ impl Kernel {
             MsgReturn::SendInvalidDest,
         )?;
         // Ports of the memory-object protocol and device ports are served by the kernel
-        // itself, in this call.
+        // itself, in this call (`super::receiver`).
         let kernel_port = match self.ports.get(destination).map(|p| p.receiver) {
             Some(Receiver::Task(_)) | Some(Receiver::InTransit) => None,
-            Some(Receiver::Kernel(
-                object @ (KernelObject::MemoryControl(_)
-                | KernelObject::PagerReply { .. }
-                | KernelObject::DeviceMaster
-                | KernelObject::Device(_)),
-            )) => Some(object),
+            Some(Receiver::Kernel(object)) if object.takes_messages() => Some(object),
             _ => return Err(MsgReturn::SendInvalidDest),
         };
         if let Some(local) = local {
@@ -294,6 +290,27 @@ impl Kernel {
                 descriptors.push(Some((name, disposition)));
             }
         }
+        // A kernel receiver decodes the message now, while nothing has changed.
+        let decoded = match kernel_port {
+            Some(object) => {
+                let request = Request {
+                    id: header.id,
+                    complex: header.is_complex(),
+                    body,
+                    memory: regions
+                        .iter()
+                        .flatten()
+                        .next()
+                        .map(|(start, end, _)| end - start),
+                    reply: local.is_some(),
+                };
+                Some(
+                    self.decode_for_kernel(object, &request)
+                        .ok_or(MsgReturn::SendInvalidDest)?,
+                )
+            }
+            None => None,
+        };
         let size = HEADER_SIZE + body.len();
         let mut rights: Vec<Option<CarriedRight>> = Vec::new();
         rights
@@ -360,13 +377,8 @@ impl Kernel {
             body,
             destination: destination_right,
         };
-        if let Some(object) = kernel_port {
-            match object {
-                KernelObject::DeviceMaster | KernelObject::Device(_) => {
-                    self.device_message(object, parts)
-                }
-                _ => self.pager_message(destination, object, parts),
-            }
+        if let Some(decoded) = decoded {
+            self.invoke_kernel(destination, decoded, parts);
             return Ok(Sent::Done(None));
         }
         let mut sender = Some((thread, deadline, then));

@@ -18,4 +18,7 @@ pub mod port;
 #[cfg(target_os = "none")]
 pub mod port_set;
 #[cfg(target_os = "none")]
+pub mod receiver;
+pub mod request;
+#[cfg(target_os = "none")]
 pub mod rights;

@@ -21,6 +21,7 @@ pub mod paged_collapse;
 pub mod pageout;
 #[cfg(target_os = "none")]
 pub mod pager;
+pub mod pager_requests;
 #[cfg(target_os = "none")]
 pub mod pmap;
 pub mod statistics;

@@ -15,9 +15,15 @@ use super::kernel_space::{self, phys_to_virt};
 use super::map::{Protection, Strategy, PAGE_SIZE};
 use super::object::{ObjectKind, VmObject};
 use super::page::page_flags::PREFETCHED;
+use super::pager_requests::{
+    decode_answer, decode_control, AnswerCall, AnswerRefusal, AnswerView, ControlCall, ControlView,
+    DataAnswer, InitAnswer, ReturnAnswer,
+};
 use super::statistics::{self, count};
 use crate::ipc::message::{CarriedRight, KMessage, Parts};
 use crate::ipc::port::{KernelObject, Port, PortId, Receiver};
+use crate::ipc::receiver::KernelReceiver;
+use crate::ipc::request::Request;
 use crate::kern::kernel::Kernel;
 use crate::kern::loader::Exit;
 use crate::kern::queue::Fifo;
@@ -29,19 +35,9 @@ use core::sync::atomic::{AtomicU64, Ordering};
 use libipc::abi::message::{descriptor_kind, Descriptor, MsgReturn, DESCRIPTOR_SIZE};
 use libipc::abi::syscall::Syscall;
 use libipc::abi::KernReturn;
-use libipc::pager::{ids, returned_tag, supply_tag, Attributes, ControlError, PagerError};
-use serde::Serialize;
+use libipc::pager::{ids, ControlError};
 
-/// What the answer on a kernel reply port answers.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ReplyKind {
-    /// `init`, or `default_pager.create`: the object's attributes.
-    Init,
-    /// A `data_request`.
-    Data,
-    /// A `data_return`.
-    Return,
-}
+pub use super::pager_requests::ReplyKind;
 
 /// Pages returned to one pager and not yet answered, at most.
 const RETURNS_IN_FLIGHT: u32 = 256;
@@ -241,51 +237,135 @@ pub fn object_released(id: ObjectId) {
     crate::vm::kernel_space::note_pagers_released();
 }
 
-/// Encodes values as a body's data: the `u16` length prefix, then postcard.
-pub(crate) fn encode_values<T: Serialize>(value: &T, out: &mut Vec<u8>) -> Result<(), ()> {
-    let mut buffer = [0u8; 64];
-    let encoded = postcard::to_slice(value, &mut buffer).map_err(|_| ())?;
-    let length = encoded.len() as u16;
-    out.try_reserve(2 + encoded.len()).map_err(|_| ())?;
-    out.extend_from_slice(&length.to_le_bytes());
-    out.extend_from_slice(encoded);
-    Ok(())
-}
-
-/// A decoded call or answer from a pager: its data values and its out-of-line regions.
-pub(crate) struct Incoming<'a> {
-    values: &'a [u8],
-}
-
-impl<'a> Incoming<'a> {
-    /// The data of a body with `descriptors` descriptors in front (complex messages).
-    pub(crate) fn new(body: &'a [u8], complex: bool) -> Option<Incoming<'a>> {
-        let data = if complex {
-            let count = u32::from_le_bytes(body.get(..4)?.try_into().ok()?) as usize;
-            body.get(4 + count * DESCRIPTOR_SIZE..)?
-        } else {
-            body
-        };
-        Some(Incoming {
-            values: libipc::abi::body::values(data)?,
-        })
-    }
-
-    pub(crate) fn take<T: serde::de::DeserializeOwned>(&mut self) -> Option<T> {
-        let (value, rest) = postcard::take_from_bytes(self.values).ok()?;
-        self.values = rest;
-        Some(value)
-    }
-
-    /// Bytes of values not yet taken.
-    pub(crate) fn remaining(&self) -> usize {
-        self.values.len()
-    }
-}
+pub(crate) use crate::ipc::request::encode_values;
 
 /// Takes the first out-of-line region of a message.
 pub(crate) fn first_region(memory: &mut [Option<MapCopy>]) -> Option<MapCopy> {
     memory.iter_mut().find_map(Option::take)
+}
+
+/// An object's control port as a kernel receiver: its pager's `memory_control` calls.
+#[derive(Clone, Copy, Debug)]
+pub struct ControlPort(pub ObjectId);
+
+impl KernelReceiver for ControlPort {
+    type View<'k> = Option<ControlView>;
+    type Call = ControlCall;
+    type Refusal = ControlError;
+
+    fn view(self, kernel: &Kernel) -> Option<ControlView> {
+        let link = kernel.pagers.get(&self.0)?;
+        Some(ControlView {
+            cluster: u64::from(link.cluster_pages) * PAGE_SIZE,
+            size: kernel
+                .objects
+                .get(self.0)
+                .map_or(0, |o| o.size().next_multiple_of(PAGE_SIZE)),
+        })
+    }
+
+    fn decode(
+        self,
+        view: &Option<ControlView>,
+        request: &Request<'_>,
+    ) -> Result<ControlCall, ControlError> {
+        decode_control(*view, request)
+    }
+
+    fn invoke(
+        self,
+        kernel: &mut Kernel,
+        _port: PortId,
+        decoded: Result<ControlCall, ControlError>,
+        mut parts: Parts<'_>,
+    ) {
+        let reply = parts.reply.take();
+        kernel.release_destination(parts.destination.take());
+        let answer = decoded.and_then(|call| kernel.control_call(self.0, call, parts.memory));
+        if answer.is_err() {
+            count(&statistics::PAGER_REJECTS);
+        }
+        if let Some(right) = reply {
+            kernel.control_reply(right, parts.id, answer);
+        }
+        kernel.release_parts(&mut parts);
+    }
+}
+
+/// The port a pager's answer to one kernel request comes to, as a kernel receiver: the
+/// request's object, offset and kind. It takes one message and is destroyed.
+#[derive(Clone, Copy, Debug)]
+pub struct AnswerPort {
+    pub object: ObjectId,
+    pub offset: u64,
+    pub kind: ReplyKind,
+}
+
+impl KernelReceiver for AnswerPort {
+    type View<'k> = AnswerView;
+    type Call = AnswerCall;
+    type Refusal = AnswerRefusal;
+
+    fn view(self, kernel: &Kernel) -> AnswerView {
+        let link = kernel.pagers.get(&self.object);
+        let pending = link.and_then(|link| match self.kind {
+            ReplyKind::Init => None,
+            ReplyKind::Data => link
+                .pending
+                .iter()
+                .find(|p| p.start == self.offset)
+                .map(|p| p.start..p.end),
+            ReplyKind::Return => link
+                .returns
+                .iter()
+                .find(|r| r.start == self.offset)
+                .map(|r| r.start..r.end),
+        });
+        AnswerView {
+            linked: link.is_some(),
+            pending,
+        }
+    }
+
+    fn decode(self, view: &AnswerView, request: &Request<'_>) -> Result<AnswerCall, AnswerRefusal> {
+        decode_answer(self.kind, view, request)
+    }
+
+    fn invoke(
+        self,
+        kernel: &mut Kernel,
+        port: PortId,
+        decoded: Result<AnswerCall, AnswerRefusal>,
+        mut parts: Parts<'_>,
+    ) {
+        let reply = parts.reply.take();
+        kernel.release_destination(parts.destination.take());
+        kernel.destroy_port(port);
+        if let Some(right) = reply {
+            kernel.release(right);
+        }
+        let AnswerPort {
+            object,
+            offset,
+            kind,
+        } = self;
+        match decoded {
+            Ok(AnswerCall::Init(answer)) => kernel.init_answered(object, answer),
+            Ok(AnswerCall::Data(answer)) => {
+                kernel.data_answered(object, offset, answer, parts.memory)
+            }
+            Ok(AnswerCall::Return(answer)) => {
+                kernel.return_answered(object, offset, answer, parts.memory)
+            }
+            Err(AnswerRefusal::Malformed) => {
+                count(&statistics::PAGER_REJECTS);
+                kernel.answer_failed(object, offset, kind);
+            }
+            Err(AnswerRefusal::Unexpected) => count(&statistics::PAGER_REJECTS),
+            Err(AnswerRefusal::Unlinked) => {}
+        }
+        kernel.release_parts(&mut parts);
+    }
 }
 
 impl Kernel {
@@ -639,95 +719,44 @@ impl Kernel {
         Ok(())
     }
 
-    /// A message for a kernel port of the pager protocol (a control port or a reply port):
-    /// acted on at once, in the sender's call. Its rights and memory are used or released.
-    pub fn pager_message(&mut self, port: PortId, object: KernelObject, mut parts: Parts<'_>) {
-        let reply = parts.reply.take();
-        self.release_destination(parts.destination.take());
-        match object {
-            KernelObject::PagerReply {
-                object,
-                offset,
-                kind,
-            } => {
-                self.destroy_port(port);
-                if let Some(right) = reply {
-                    self.release(right);
-                }
-                match kind {
-                    ReplyKind::Init => self.init_answer(object, &mut parts),
-                    ReplyKind::Data => self.data_answer(object, offset, &mut parts),
-                    ReplyKind::Return => self.return_answer(object, offset, &mut parts),
-                }
-            }
-            KernelObject::MemoryControl(object) => {
-                let answer = self.control_call(object, &mut parts);
-                if let Some(right) = reply {
-                    self.control_reply(right, parts.id, answer);
-                }
-            }
-            _ => {}
-        }
-        for right in parts.rights.iter_mut().filter_map(Option::take) {
-            self.release(right);
-        }
-        for copy in parts.memory.iter_mut().filter_map(Option::take) {
-            copy.release(&mut self.objects);
-        }
-    }
-
-    /// The answer to `init` (or `default_pager.create`): the object's attributes.
-    fn init_answer(&mut self, object: ObjectId, parts: &mut Parts<'_>) {
-        let Some(mut incoming) = Incoming::new(parts.body, parts.complex) else {
-            count(&statistics::PAGER_REJECTS);
-            self.answer_failed(object, 0, ReplyKind::Init);
+    /// What the pager's answer to `init` makes of the object.
+    fn init_answered(&mut self, object: ObjectId, answer: InitAnswer) {
+        let Some(link) = self.pagers.get_mut(&object) else {
             return;
         };
-        let status = incoming.take::<u8>();
-        {
-            let attributes = match status {
-                Some(libipc::abi::body::status::OK) => incoming.take::<Attributes>(),
-                _ => None,
-            };
-            let Some(link) = self.pagers.get_mut(&object) else {
-                return;
-            };
-            match attributes {
-                Some(a) if a.is_valid() => {
-                    link.cluster_pages = a.cluster_pages;
-                    link.state = LinkState::Ready;
-                }
-                Some(a) => {
-                    log::warn!(
-                        "vm: pager asked for clusters of {} pages; using {}",
-                        a.cluster_pages,
-                        libipc::pager::DEFAULT_CLUSTER_PAGES
-                    );
-                    count(&statistics::PAGER_REJECTS);
-                    link.state = LinkState::Ready;
-                }
-                None => {
-                    log::warn!(
-                        "vm: a pager refused init (reply status {}, {} frames free); its object \
-                         gives memory errors",
-                        status.unwrap_or(u8::MAX),
-                        crate::vm::kernel_space::free_frames()
-                    );
-                    link.state = LinkState::Dead;
-                }
+        match answer {
+            InitAnswer::Ready { cluster_pages } => {
+                link.cluster_pages = cluster_pages;
+                link.state = LinkState::Ready;
             }
-            self.wake_page_waiters(object, None);
+            InitAnswer::BadCluster { asked } => {
+                log::warn!(
+                    "vm: pager asked for clusters of {asked} pages; using {}",
+                    libipc::pager::DEFAULT_CLUSTER_PAGES
+                );
+                count(&statistics::PAGER_REJECTS);
+                link.state = LinkState::Ready;
+            }
+            InitAnswer::Refused { status } => {
+                log::warn!(
+                    "vm: a pager refused init (reply status {status}, {} frames free); its \
+                     object gives memory errors",
+                    crate::vm::kernel_space::free_frames()
+                );
+                link.state = LinkState::Dead;
+            }
         }
+        self.wake_page_waiters(object, None);
     }
 
-    /// The answer to the `data_request` at `offset`.
-    fn data_answer(&mut self, object: ObjectId, offset: u64, parts: &mut Parts<'_>) {
-        let Some(mut incoming) = Incoming::new(parts.body, parts.complex) else {
-            count(&statistics::PAGER_REJECTS);
-            self.answer_failed(object, offset, ReplyKind::Data);
-            return;
-        };
-        let status = incoming.take::<u8>();
+    /// The answer to the `data_request` at `offset`, with the message's regions.
+    fn data_answered(
+        &mut self,
+        object: ObjectId,
+        offset: u64,
+        answer: DataAnswer,
+        memory: &mut [Option<MapCopy>],
+    ) {
         let Some(link) = self.pagers.get_mut(&object) else {
             return;
         };
@@ -736,42 +765,35 @@ impl Kernel {
             return;
         };
         let request = link.pending.remove(i);
-        match status {
-            Some(libipc::abi::body::status::OK) => match incoming.take::<u8>() {
-                Some(supply_tag::DATA) => {
-                    let Some(copy) = first_region(parts.memory) else {
-                        count(&statistics::PAGER_REJECTS);
-                        return self.fail_waiters(object, request.start..request.end);
-                    };
-                    if copy.size == 0
-                        || !copy.size.is_multiple_of(PAGE_SIZE)
-                        || copy.size > request.end - request.start
-                    {
-                        log::warn!(
-                            "vm: pager supplied {:#x} bytes for a request of {:#x}",
-                            copy.size,
-                            request.end - request.start
-                        );
-                        count(&statistics::PAGER_REJECTS);
-                        copy.release(&mut self.objects);
-                        return self.fail_waiters(object, request.start..request.end);
-                    }
-                    self.install(object, request.start, Some(copy), Some(request));
+        let asked = request.start..request.end;
+        match (answer, first_region(memory)) {
+            (DataAnswer::Supply, Some(copy)) => {
+                self.install(object, request.start, Some(copy), Some(request))
+            }
+            (DataAnswer::Supply | DataAnswer::BadSupply, copy) => {
+                log::warn!(
+                    "vm: pager supplied {:#x} bytes for a request of {:#x}",
+                    copy.as_ref().map_or(0, |c| c.size),
+                    asked.end - asked.start
+                );
+                if let Some(copy) = copy {
+                    copy.release(&mut self.objects);
                 }
-                Some(supply_tag::UNAVAILABLE) => {
-                    let pages = (request.end - request.start) / PAGE_SIZE;
-                    self.install_zeros(object, request.start, pages);
+                count(&statistics::PAGER_REJECTS);
+                self.fail_waiters(object, asked);
+            }
+            (DataAnswer::Zeros, _) => {
+                self.install_zeros(object, asked.start, (asked.end - asked.start) / PAGE_SIZE)
+            }
+            (DataAnswer::BadTag, _) => {
+                count(&statistics::PAGER_REJECTS);
+                self.fail_waiters(object, asked);
+            }
+            (DataAnswer::Error(error), _) => {
+                if let Some(error) = error {
+                    log::debug!("vm: pager error {error:?} at {:#x}", asked.start);
                 }
-                _ => {
-                    count(&statistics::PAGER_REJECTS);
-                    self.fail_waiters(object, request.start..request.end);
-                }
-            },
-            _ => {
-                if let Some(error) = incoming.take::<PagerError>() {
-                    log::debug!("vm: pager error {error:?} at {:#x}", request.start);
-                }
-                self.fail_waiters(object, request.start..request.end);
+                self.fail_waiters(object, asked);
             }
         }
     }
@@ -823,9 +845,15 @@ impl Kernel {
         }
     }
 
-    /// The answer to the `data_return` at `offset`: the pages are safe with the pager, or
-    /// come back (refused) and stay dirty here.
-    fn return_answer(&mut self, object: ObjectId, offset: u64, parts: &mut Parts<'_>) {
+    /// The answer to the `data_return` at `offset`, with the message's regions: the pages
+    /// are safe with the pager, or come back (refused) and stay dirty here.
+    fn return_answered(
+        &mut self,
+        object: ObjectId,
+        offset: u64,
+        answer: ReturnAnswer,
+        memory: &mut [Option<MapCopy>],
+    ) {
         let Some(link) = self.pagers.get_mut(&object) else {
             return;
         };
@@ -836,43 +864,34 @@ impl Kernel {
         let r = link.returns.remove(i);
         link.in_flight -= ((r.end - r.start) / PAGE_SIZE) as u32;
         count_in_flight((r.end - r.start) / PAGE_SIZE, true);
-        let answer =
-            Incoming::new(parts.body, parts.complex).and_then(|mut incoming| {
-                match incoming.take::<u8>()? {
-                    libipc::abi::body::status::OK => incoming.take::<u8>(),
-                    _ => None,
+        match (answer, first_region(memory)) {
+            (ReturnAnswer::Stored, _) => release_object(&mut self.objects, r.transit),
+            (ReturnAnswer::Refused, Some(copy)) => {
+                count(&statistics::RETURNS_REFUSED);
+                let first = self
+                    .pagers
+                    .get_mut(&object)
+                    .is_some_and(PagerLink::pause_returns);
+                if first {
+                    log::warn!(
+                        "vm: a pager refused {} pages (kept dirty); no returns to it for {} ms \
+                         at a time until it takes them",
+                        copy.size / PAGE_SIZE,
+                        REFUSAL_PAUSE_TICKS * 10
+                    );
                 }
-            });
-        match answer {
-            Some(returned_tag::STORED) => release_object(&mut self.objects, r.transit),
-            Some(returned_tag::REFUSED) => match first_region(parts.memory) {
-                Some(copy) if copy.size == r.end - r.start => {
-                    count(&statistics::RETURNS_REFUSED);
-                    let first = self
-                        .pagers
-                        .get_mut(&object)
-                        .is_some_and(PagerLink::pause_returns);
-                    if first {
-                        log::warn!(
-                            "vm: a pager refused {} pages (kept dirty); no returns to it for {} ms \
-                             at a time until it takes them",
-                            copy.size / PAGE_SIZE,
-                            REFUSAL_PAUSE_TICKS * 10
-                        );
-                    }
-                    self.reinstall_dirty(object, r.start, copy);
-                    release_object(&mut self.objects, r.transit);
+                self.reinstall_dirty(object, r.start, copy);
+                release_object(&mut self.objects, r.transit);
+            }
+            (ReturnAnswer::Refused | ReturnAnswer::RefusedWithoutPages, copy) => {
+                count(&statistics::PAGER_REJECTS);
+                if let Some(copy) = copy {
+                    copy.release(&mut self.objects);
                 }
-                other => {
-                    count(&statistics::PAGER_REJECTS);
-                    if let Some(copy) = other {
-                        copy.release(&mut self.objects);
-                    }
-                    log::warn!("vm: a pager refused returned pages without giving them back; kept");
-                    self.take_back_return(object, r);
-                }
-            },
-            _ => {
+                log::warn!("vm: a pager refused returned pages without giving them back; kept");
+                self.take_back_return(object, r);
+            }
+            (ReturnAnswer::Failed, _) => {
                 // An error, or an answer that makes no sense: the pages were not stored, and
                 // the kernel's reference to them puts them back, dirty.
                 count(&statistics::PAGER_REJECTS);
@@ -965,109 +984,41 @@ impl Kernel {
         }
     }
 
-    /// A `memory_control` call; its answer (the reply's status and error).
+    /// Carries out a decoded `memory_control` call with the message's regions; its answer
+    /// (the reply's status and error).
     fn control_call(
         &mut self,
         object: ObjectId,
-        parts: &mut Parts<'_>,
+        call: ControlCall,
+        memory: &mut [Option<MapCopy>],
     ) -> Result<(), ControlError> {
-        let Some(link) = self.pagers.get(&object) else {
-            return Err(ControlError::Terminated);
-        };
-        let cluster = u64::from(link.cluster_pages) * PAGE_SIZE;
-        let size = self
-            .objects
-            .get(object)
-            .map_or(0, |o| o.size().next_multiple_of(PAGE_SIZE));
-        let Some(mut incoming) = Incoming::new(parts.body, parts.complex) else {
-            count(&statistics::PAGER_REJECTS);
-            return Err(ControlError::BadSize);
-        };
-        // A range: page-aligned, inside the object, inside one cluster.
-        let check = |offset: u64, length: u64| {
-            if !offset.is_multiple_of(PAGE_SIZE) || offset >= size {
-                return Err(ControlError::BadOffset);
+        match call {
+            ControlCall::Supply { offset } => {
+                self.install(object, offset, first_region(memory), None);
+                Ok(())
             }
-            let end = offset.checked_add(length).ok_or(ControlError::BadSize)?;
-            if length == 0
-                || !length.is_multiple_of(PAGE_SIZE)
-                || end > size
-                || offset / cluster != (end - 1) / cluster
-            {
-                return Err(ControlError::BadSize);
+            ControlCall::Lock {
+                range,
+                clean,
+                flush,
+            } => self.lock(object, range, clean, flush),
+            ControlCall::Unavailable { range } => {
+                self.install_zeros(object, range.start, (range.end - range.start) / PAGE_SIZE);
+                Ok(())
             }
-            Ok(())
-        };
-        let result = match parts.id {
-            ids::DATA_SUPPLY => {
-                let offset = incoming.take::<u64>();
-                let copy = first_region(parts.memory);
-                match (offset, copy) {
-                    (Some(offset), Some(copy)) => match check(offset, copy.size) {
-                        Ok(()) => {
-                            self.install(object, offset, Some(copy), None);
-                            Ok(())
-                        }
-                        Err(e) => {
-                            copy.release(&mut self.objects);
-                            Err(e)
-                        }
-                    },
-                    (_, copy) => {
-                        if let Some(copy) = copy {
-                            copy.release(&mut self.objects);
-                        }
-                        Err(ControlError::BadSize)
-                    }
+            ControlCall::Error { range, code } => {
+                log::debug!("vm: pager error {code} at {:#x}", range.start);
+                self.forget_pending(object, range.clone());
+                self.fail_waiters(object, range);
+                Ok(())
+            }
+            ControlCall::SetAttributes { cluster_pages } => {
+                if let Some(link) = self.pagers.get_mut(&object) {
+                    link.cluster_pages = cluster_pages;
                 }
+                Ok(())
             }
-            ids::LOCK_REQUEST => {
-                let range = incoming.take::<u64>().zip(incoming.take::<u64>());
-                let how = incoming.take::<bool>().zip(incoming.take::<bool>());
-                match (range, how) {
-                    (Some((offset, length)), Some((clean, flush))) => check(offset, length)
-                        .and_then(|()| self.lock(object, offset..offset + length, clean, flush)),
-                    _ => Err(ControlError::BadSize),
-                }
-            }
-            ids::DATA_UNAVAILABLE | ids::DATA_ERROR => {
-                let range = incoming.take::<u64>().zip(incoming.take::<u64>());
-                let code = if parts.id == ids::DATA_ERROR {
-                    incoming.take::<u32>()
-                } else {
-                    Some(0)
-                };
-                match (range, code) {
-                    (Some((offset, length)), Some(code)) => {
-                        check(offset, length).map(|()| match parts.id {
-                            ids::DATA_UNAVAILABLE => {
-                                self.install_zeros(object, offset, length / PAGE_SIZE)
-                            }
-                            _ => {
-                                log::debug!("vm: pager error {code} at {offset:#x}");
-                                self.forget_pending(object, offset..offset + length);
-                                self.fail_waiters(object, offset..offset + length);
-                            }
-                        })
-                    }
-                    _ => Err(ControlError::BadSize),
-                }
-            }
-            ids::SET_ATTRIBUTES => match incoming.take::<Attributes>() {
-                Some(a) if a.is_valid() => {
-                    if let Some(link) = self.pagers.get_mut(&object) {
-                        link.cluster_pages = a.cluster_pages;
-                    }
-                    Ok(())
-                }
-                _ => Err(ControlError::BadAttributes),
-            },
-            _ => Err(ControlError::BadSize),
-        };
-        if result.is_err() {
-            count(&statistics::PAGER_REJECTS);
         }
-        result
     }
 
     /// Replies to a `memory_control` call through `right`.
