@@ -5,8 +5,7 @@
 use super::port_set::PortSet;
 use super::space::{Object, Rights};
 use crate::kern::kernel::Kernel;
-use crate::kern::syscall::{task_of, Outcome};
-use crate::kern::thread::ThreadId;
+use crate::kern::syscall::{Caller, Outcome};
 use libipc::abi::message::notify;
 use libipc::abi::syscall::*;
 use libipc::abi::KernReturn;
@@ -15,10 +14,8 @@ fn result(r: Result<u64, KernReturn>) -> Outcome {
     Outcome::Return(r)
 }
 
-pub fn port_allocate(kernel: &mut Kernel, thread: ThreadId, a: [u64; 6]) -> Outcome {
-    let Some(task) = task_of(kernel, thread) else {
-        return Outcome::NoReturn;
-    };
+pub fn port_allocate(kernel: &mut Kernel, caller: Caller, a: [u64; 6]) -> Outcome {
+    let task = caller.task;
     match a[0] {
         PORT_KIND_RECEIVE => result(kernel.allocate_port(task).map(u64::from)),
         PORT_KIND_SET => {
@@ -38,10 +35,8 @@ pub fn port_allocate(kernel: &mut Kernel, thread: ThreadId, a: [u64; 6]) -> Outc
     }
 }
 
-pub fn port_deallocate(kernel: &mut Kernel, thread: ThreadId, a: [u64; 6]) -> Outcome {
-    let Some(task) = task_of(kernel, thread) else {
-        return Outcome::NoReturn;
-    };
+pub fn port_deallocate(kernel: &mut Kernel, caller: Caller, a: [u64; 6]) -> Outcome {
+    let task = caller.task;
     let name = a[0] as u32;
     let Some(entry) = kernel.entry(task, name) else {
         return result(Err(KernReturn::InvalidName));
@@ -70,10 +65,8 @@ pub fn port_deallocate(kernel: &mut Kernel, thread: ThreadId, a: [u64; 6]) -> Ou
     result(r.map(|()| 0))
 }
 
-pub fn port_destroy(kernel: &mut Kernel, thread: ThreadId, a: [u64; 6]) -> Outcome {
-    let Some(task) = task_of(kernel, thread) else {
-        return Outcome::NoReturn;
-    };
+pub fn port_destroy(kernel: &mut Kernel, caller: Caller, a: [u64; 6]) -> Outcome {
+    let task = caller.task;
     let name = a[0] as u32;
     let Some(entry) = kernel.entry(task, name) else {
         return result(Err(KernReturn::InvalidName));
@@ -99,10 +92,8 @@ pub fn port_destroy(kernel: &mut Kernel, thread: ThreadId, a: [u64; 6]) -> Outco
     }
 }
 
-pub fn port_insert_send(kernel: &mut Kernel, thread: ThreadId, a: [u64; 6]) -> Outcome {
-    let Some(task) = task_of(kernel, thread) else {
-        return Outcome::NoReturn;
-    };
+pub fn port_insert_send(kernel: &mut Kernel, caller: Caller, a: [u64; 6]) -> Outcome {
+    let task = caller.task;
     let name = a[0] as u32;
     let Some(entry) = kernel.entry(task, name) else {
         return result(Err(KernReturn::InvalidName));
@@ -129,10 +120,8 @@ pub fn port_insert_send(kernel: &mut Kernel, thread: ThreadId, a: [u64; 6]) -> O
     }
 }
 
-pub fn port_get_refs(kernel: &mut Kernel, thread: ThreadId, a: [u64; 6]) -> Outcome {
-    let Some(task) = task_of(kernel, thread) else {
-        return Outcome::NoReturn;
-    };
+pub fn port_get_refs(kernel: &mut Kernel, caller: Caller, a: [u64; 6]) -> Outcome {
+    let task = caller.task;
     let Some(entry) = kernel.entry(task, a[0] as u32) else {
         return result(Err(KernReturn::InvalidName));
     };
@@ -148,10 +137,8 @@ pub fn port_get_refs(kernel: &mut Kernel, thread: ThreadId, a: [u64; 6]) -> Outc
     result(Ok(u64::from(count)))
 }
 
-pub fn port_move(kernel: &mut Kernel, thread: ThreadId, a: [u64; 6]) -> Outcome {
-    let Some(task) = task_of(kernel, thread) else {
-        return Outcome::NoReturn;
-    };
+pub fn port_move(kernel: &mut Kernel, caller: Caller, a: [u64; 6]) -> Outcome {
+    let task = caller.task;
     let Some(member) = kernel.entry(task, a[0] as u32) else {
         return result(Err(KernReturn::InvalidName));
     };
@@ -200,10 +187,8 @@ pub fn port_move(kernel: &mut Kernel, thread: ThreadId, a: [u64; 6]) -> Outcome 
     result(Ok(0))
 }
 
-pub fn port_request_notification(kernel: &mut Kernel, thread: ThreadId, a: [u64; 6]) -> Outcome {
-    let Some(task) = task_of(kernel, thread) else {
-        return Outcome::NoReturn;
-    };
+pub fn port_request_notification(kernel: &mut Kernel, caller: Caller, a: [u64; 6]) -> Outcome {
+    let task = caller.task;
     let [name, kind, notify_name, ..] = a;
     let Some(notify_entry) = kernel.entry(task, notify_name as u32) else {
         return result(Err(KernReturn::InvalidName));

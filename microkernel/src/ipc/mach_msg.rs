@@ -857,47 +857,6 @@ impl Kernel {
         }
     }
 
-    /// Parks `thread` (already put on its wait queue by the caller) with `continuation`.
-    pub fn block(&mut self, thread: ThreadId, continuation: Continuation, deadline: Option<u64>) {
-        let Some(t) = self.threads.get_mut(thread) else {
-            return;
-        };
-        t.state = ThreadState::Blocked;
-        t.continuation = continuation;
-        if self.current == Some(thread) {
-            self.current = None;
-        }
-        if let Some(deadline) = deadline {
-            self.timers.insert(&mut self.threads, thread, deadline);
-        }
-    }
-
-    fn set_result(&mut self, thread: ThreadId, rax: u64, rdx: u64) {
-        if let Some(t) = self.threads.get_mut(thread) {
-            t.frame.rax = rax;
-            t.frame.rdx = rdx;
-        }
-    }
-
-    /// Ends `thread`'s wait with result (`rax`, `rdx`); the caller queues it to run (or runs
-    /// it). The thread must already be off its wait queue.
-    pub fn finish_wait(&mut self, thread: ThreadId, rax: u64, rdx: u64) {
-        self.timers.remove(&mut self.threads, thread);
-        let Some(t) = self.threads.get_mut(thread) else {
-            return;
-        };
-        t.frame.rax = rax;
-        t.frame.rdx = rdx;
-        t.continuation = Continuation::ReturnToUser;
-        t.state = ThreadState::Ready;
-    }
-
-    /// Ends a wait and queues the thread to run.
-    pub fn wake(&mut self, thread: ThreadId, rax: u32, rdx: u64) {
-        self.finish_wait(thread, u64::from(rax), rdx);
-        self.make_ready(thread);
-    }
-
     /// Wakes every thread waiting to receive on `port` itself with `code`.
     pub fn wake_receivers_of(&mut self, port: PortId, code: MsgReturn) {
         loop {
@@ -911,51 +870,26 @@ impl Kernel {
         }
     }
 
-    /// Takes a blocked thread off whatever it waits on (for a timeout or its task's end).
-    /// A waiting sender gets its message's rights back in its space.
-    pub fn cancel_wait(&mut self, thread: ThreadId) {
-        let Some(t) = self.threads.get(thread) else {
-            return;
+    /// Takes `thread` off the queue of receivers of `from`.
+    pub(crate) fn leave_receive_queue(&mut self, thread: ThreadId, from: ReceiveFrom) {
+        let queue = match from {
+            ReceiveFrom::Port(port) => self.ports.get_mut(port).map(|p| &mut p.receivers),
+            ReceiveFrom::Set(set) => self.port_sets.get_mut(set).map(|s| &mut s.receivers),
         };
-        if t.state != ThreadState::Blocked {
-            return;
+        if let Some(queue) = queue {
+            queue.remove(&mut self.threads, thread);
         }
-        let task = t.task;
-        let continuation = t.continuation;
-        self.timers.remove(&mut self.threads, thread);
-        match continuation {
-            Continuation::Receive(args) => {
-                let queue = match args.from.get() {
-                    ReceiveFrom::Port(port) => self.ports.get_mut(port).map(|p| &mut p.receivers),
-                    ReceiveFrom::Set(set) => self.port_sets.get_mut(set).map(|s| &mut s.receivers),
-                };
-                if let Some(queue) = queue {
-                    queue.remove(&mut self.threads, thread);
-                }
-            }
-            Continuation::TaskWait { port } => {
-                if let Some(p) = self.ports.get_mut(port) {
-                    p.receivers.remove(&mut self.threads, thread);
-                }
-            }
-            Continuation::Send { port, .. } => {
-                let message = self.ports.get_mut(port).and_then(|p| {
-                    let i = p.blocked_senders.iter().position(|(s, _)| *s == thread)?;
-                    p.blocked_senders.remove(i).map(|(_, m)| m)
-                });
-                if let Some(message) = message {
-                    self.return_rights(task, message);
-                }
-            }
-            Continuation::PageWait { object, .. } => self.remove_page_waiter(thread, object),
-            Continuation::MemoryWait { .. } => {
-                self.memory_waiters.remove(&mut self.threads, thread);
-                crate::vm::kernel_space::note_memory_waiters(!self.memory_waiters.is_empty());
-            }
-            Continuation::ConsoleWait => {
-                self.console_readers.remove(&mut self.threads, thread);
-            }
-            Continuation::ReturnToUser => {}
+    }
+
+    /// Withdraws the message `thread` of `task` waits to queue on `port`: its rights go back
+    /// to the task.
+    pub(crate) fn withdraw_send(&mut self, thread: ThreadId, task: TaskId, port: PortId) {
+        let message = self.ports.get_mut(port).and_then(|p| {
+            let i = p.blocked_senders.iter().position(|(s, _)| *s == thread)?;
+            p.blocked_senders.remove(i).map(|(_, m)| m)
+        });
+        if let Some(message) = message {
+            self.return_rights(task, message);
         }
     }
 
@@ -970,38 +904,6 @@ impl Kernel {
         for right in rights {
             // A full space destroys the right (`copyout` releases it): nothing dangles.
             let _ = self.copyout(task, right);
-        }
-    }
-
-    /// Ends the waits whose deadline has passed.
-    pub fn expire_timeouts(&mut self, now: u64) {
-        while let Some(thread) = self.timers.pop_expired(&mut self.threads, now) {
-            let Some(t) = self.threads.get(thread) else {
-                continue;
-            };
-            if t.state != ThreadState::Blocked {
-                continue;
-            }
-            let code = match t.continuation {
-                Continuation::Send { .. } => MsgReturn::SendTimedOut,
-                Continuation::PageWait { .. } => {
-                    self.page_wait_expired(thread);
-                    continue;
-                }
-                Continuation::MemoryWait { .. } => {
-                    self.memory_wait_expired(thread);
-                    continue;
-                }
-                // Calls other than `mach_msg` time out with their own code.
-                Continuation::TaskWait { .. } | Continuation::ConsoleWait => {
-                    self.cancel_wait(thread);
-                    self.wake(thread, libipc::abi::KernReturn::OperationTimedOut as u32, 0);
-                    continue;
-                }
-                _ => MsgReturn::RcvTimedOut,
-            };
-            self.cancel_wait(thread);
-            self.wake(thread, code as u32, 0);
         }
     }
 

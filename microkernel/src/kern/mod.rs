@@ -31,3 +31,5 @@ pub mod thread;
 pub mod timer_wheel;
 #[cfg(target_os = "none")]
 pub mod user;
+#[cfg(target_os = "none")]
+pub mod wait;

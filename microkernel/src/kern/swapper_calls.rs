@@ -3,9 +3,9 @@
 
 use super::kernel::Kernel;
 use super::swapper::Why;
-use super::syscall::{task_of, Outcome};
+use super::syscall::{Caller, Outcome};
 use super::task::TaskId;
-use super::thread::{ThreadId, ThreadState};
+use super::thread::ThreadState;
 use super::user::{copy_out, UserSlice};
 use alloc::vec::Vec;
 use libipc::abi::swapper::{
@@ -16,11 +16,9 @@ use libipc::abi::KernReturn;
 /// Most task records one `host_tasks` call writes.
 const MAX_TASK_RECORDS: usize = 8192;
 
-pub fn task_swap(kernel: &mut Kernel, thread: ThreadId, a: [u64; 6]) -> Outcome {
+pub fn task_swap(kernel: &mut Kernel, caller: Caller, a: [u64; 6]) -> Outcome {
     let [name, operation, ..] = a;
-    let Some(task) = task_of(kernel, thread) else {
-        return Outcome::NoReturn;
-    };
+    let task = caller.task;
     let target = match kernel.task_of_port(task, name as u32) {
         Ok(target) => target,
         Err(e) => return Outcome::Return(Err(e)),
@@ -40,10 +38,8 @@ pub fn task_swap(kernel: &mut Kernel, thread: ThreadId, a: [u64; 6]) -> Outcome 
     })
 }
 
-pub fn swapper_info(kernel: &mut Kernel, thread: ThreadId, a: [u64; 6]) -> Outcome {
-    let Some(task) = task_of(kernel, thread) else {
-        return Outcome::NoReturn;
-    };
+pub fn swapper_info(kernel: &mut Kernel, caller: Caller, a: [u64; 6]) -> Outcome {
+    let task = caller.task;
     let out = match UserSlice::new(a[0], SwapperInfo::SIZE as u64).validate(SwapperInfo::SIZE) {
         Ok(out) => out,
         Err(e) => return Outcome::Return(Err(e)),
@@ -98,11 +94,9 @@ pub fn swapper_info(kernel: &mut Kernel, thread: ThreadId, a: [u64; 6]) -> Outco
     Outcome::Return(copy_out(&mut t.space, &mut kernel.objects, out, &bytes).map(|()| 0))
 }
 
-pub fn host_tasks(kernel: &mut Kernel, thread: ThreadId, a: [u64; 6]) -> Outcome {
+pub fn host_tasks(kernel: &mut Kernel, caller: Caller, a: [u64; 6]) -> Outcome {
     let [buffer, count, ..] = a;
-    let Some(task) = task_of(kernel, thread) else {
-        return Outcome::NoReturn;
-    };
+    let task = caller.task;
     let count = (count as usize).min(MAX_TASK_RECORDS);
     let size = count * TaskInfo::SIZE;
     let out = match UserSlice::new(buffer, size as u64).validate(MAX_TASK_RECORDS * TaskInfo::SIZE)

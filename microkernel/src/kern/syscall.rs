@@ -22,7 +22,14 @@ pub enum Outcome {
     NoReturn,
 }
 
-pub type Handler = fn(&mut Kernel, ThreadId, [u64; 6]) -> Outcome;
+/// Who made a call: the thread, and its task, resolved once per call.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Caller {
+    pub thread: ThreadId,
+    pub task: TaskId,
+}
+
+pub type Handler = fn(&mut Kernel, Caller, [u64; 6]) -> Outcome;
 
 fn handler(call: Syscall) -> Handler {
     use super::swapper_calls;
@@ -69,11 +76,6 @@ fn handler(call: Syscall) -> Handler {
     }
 }
 
-/// The calling thread's task.
-pub fn task_of(kernel: &Kernel, thread: ThreadId) -> Option<TaskId> {
-    kernel.threads.get(thread).map(|t| t.task)
-}
-
 /// Runs the system call the current thread made.
 pub fn dispatch(kernel: &mut Kernel) {
     let Some(current) = kernel.current() else {
@@ -84,8 +86,12 @@ pub fn dispatch(kernel: &mut Kernel) {
     };
     let f = &thread.frame;
     let (number, arguments) = (f.rax, f.syscall_arguments());
+    let caller = Caller {
+        thread: current,
+        task: thread.task,
+    };
     let outcome = match Syscall::from_raw(number) {
-        Some(call) => handler(call)(kernel, current, arguments),
+        Some(call) => handler(call)(kernel, caller, arguments),
         None => Outcome::Return(Err(KernReturn::InvalidSyscall)),
     };
     if let Some(absent) = super::user::take_absent() {
@@ -119,7 +125,8 @@ pub fn dispatch(kernel: &mut Kernel) {
     }
 }
 
-fn mach_msg(kernel: &mut Kernel, thread: ThreadId, a: [u64; 6]) -> Outcome {
+fn mach_msg(kernel: &mut Kernel, caller: Caller, a: [u64; 6]) -> Outcome {
+    let thread = caller.thread;
     match kernel.mach_msg(thread, a) {
         MsgOutcome::Return(rax, rdx) => Outcome::Raw(rax, rdx),
         MsgOutcome::Blocked => Outcome::NoReturn,
@@ -144,12 +151,10 @@ fn program_name<'a>(
     core::str::from_utf8(name).map_err(|_| KernReturn::InvalidArgument)
 }
 
-fn task_spawn(kernel: &mut Kernel, thread: ThreadId, a: [u64; 6]) -> Outcome {
+fn task_spawn(kernel: &mut Kernel, caller: Caller, a: [u64; 6]) -> Outcome {
     use libipc::abi::syscall::ARGS_MAX;
     let [program, program_len, give, argument, args, args_len] = a;
-    let Some(task) = task_of(kernel, thread) else {
-        return Outcome::NoReturn;
-    };
+    let task = caller.task;
     let mut args_buffer = [0u8; ARGS_MAX];
     let args = match UserSlice::new(args, args_len).validate(ARGS_MAX) {
         Ok(slice) => {
@@ -181,18 +186,16 @@ fn task_spawn(kernel: &mut Kernel, thread: ThreadId, a: [u64; 6]) -> Outcome {
     )
 }
 
-fn task_fork(kernel: &mut Kernel, thread: ThreadId, _: [u64; 6]) -> Outcome {
-    let Some(task) = task_of(kernel, thread) else {
-        return Outcome::NoReturn;
-    };
+fn task_fork(kernel: &mut Kernel, caller: Caller, _: [u64; 6]) -> Outcome {
+    let thread = caller.thread;
+    let task = caller.task;
     Outcome::Return(kernel.fork_task(task, thread).map(u64::from))
 }
 
-fn task_exec(kernel: &mut Kernel, thread: ThreadId, a: [u64; 6]) -> Outcome {
+fn task_exec(kernel: &mut Kernel, caller: Caller, a: [u64; 6]) -> Outcome {
+    let thread = caller.thread;
     let [program, program_len, argument, ..] = a;
-    let Some(task) = task_of(kernel, thread) else {
-        return Outcome::NoReturn;
-    };
+    let task = caller.task;
     let mut buffer = [0u8; PROGRAM_NAME_MAX];
     let name = match program_name(kernel, task, program, program_len, &mut buffer) {
         Ok(name) => name,
@@ -204,10 +207,9 @@ fn task_exec(kernel: &mut Kernel, thread: ThreadId, a: [u64; 6]) -> Outcome {
     }
 }
 
-fn task_wait(kernel: &mut Kernel, thread: ThreadId, a: [u64; 6]) -> Outcome {
-    let Some(task) = task_of(kernel, thread) else {
-        return Outcome::NoReturn;
-    };
+fn task_wait(kernel: &mut Kernel, caller: Caller, a: [u64; 6]) -> Outcome {
+    let thread = caller.thread;
+    let task = caller.task;
     match kernel.task_wait(task, thread, a[0] as u32, a[1]) {
         Ok(Some(status)) => Outcome::Return(Ok(status)),
         Ok(None) => Outcome::NoReturn,
@@ -215,12 +217,11 @@ fn task_wait(kernel: &mut Kernel, thread: ThreadId, a: [u64; 6]) -> Outcome {
     }
 }
 
-fn console_read(kernel: &mut Kernel, thread: ThreadId, a: [u64; 6]) -> Outcome {
+fn console_read(kernel: &mut Kernel, caller: Caller, a: [u64; 6]) -> Outcome {
+    let thread = caller.thread;
     use libipc::abi::syscall::CONSOLE_READ_MAX;
     let [buffer, len, timeout_ms, ..] = a;
-    let Some(task) = task_of(kernel, thread) else {
-        return Outcome::NoReturn;
-    };
+    let task = caller.task;
     let out = match UserSlice::new(buffer, len).validate(CONSOLE_READ_MAX) {
         Ok(out) => out,
         Err(e) => return Outcome::Return(Err(e)),
@@ -252,10 +253,8 @@ fn console_read(kernel: &mut Kernel, thread: ThreadId, a: [u64; 6]) -> Outcome {
     Outcome::NoReturn
 }
 
-fn task_terminate(kernel: &mut Kernel, thread: ThreadId, a: [u64; 6]) -> Outcome {
-    let Some(task) = task_of(kernel, thread) else {
-        return Outcome::NoReturn;
-    };
+fn task_terminate(kernel: &mut Kernel, caller: Caller, a: [u64; 6]) -> Outcome {
+    let task = caller.task;
     let target = match kernel.task_of_port(task, a[0] as u32) {
         Ok(target) => target,
         Err(e) => return Outcome::Return(Err(e)),
@@ -288,7 +287,8 @@ fn task_terminate(kernel: &mut Kernel, thread: ThreadId, a: [u64; 6]) -> Outcome
     }
 }
 
-fn thread_set_priority(kernel: &mut Kernel, thread: ThreadId, a: [u64; 6]) -> Outcome {
+fn thread_set_priority(kernel: &mut Kernel, caller: Caller, a: [u64; 6]) -> Outcome {
+    let thread = caller.thread;
     if a[0] > libipc::abi::syscall::MAX_PRIORITY {
         return Outcome::Return(Err(KernReturn::InvalidValue));
     }
@@ -333,13 +333,10 @@ fn check_host(kernel: &mut Kernel, task: TaskId, name: u64) -> Result<(), KernRe
 /// caller's send right `pager` the kernel's pager of its kind.
 fn host_set_pager(
     kernel: &mut Kernel,
-    thread: ThreadId,
+    task: TaskId,
     a: [u64; 6],
     set: fn(&mut Kernel, TaskId, u32) -> Result<(), KernReturn>,
 ) -> Outcome {
-    let Some(task) = task_of(kernel, thread) else {
-        return Outcome::NoReturn;
-    };
     if let Err(e) = check_host(kernel, task, a[0]) {
         return Outcome::Return(Err(e));
     }
@@ -349,21 +346,19 @@ fn host_set_pager(
     Outcome::Return(set(kernel, task, name).map(|()| 0))
 }
 
-fn host_set_default_pager(kernel: &mut Kernel, thread: ThreadId, a: [u64; 6]) -> Outcome {
-    host_set_pager(kernel, thread, a, Kernel::set_default_pager)
+fn host_set_default_pager(kernel: &mut Kernel, caller: Caller, a: [u64; 6]) -> Outcome {
+    host_set_pager(kernel, caller.task, a, Kernel::set_default_pager)
 }
 
-fn host_set_program_pager(kernel: &mut Kernel, thread: ThreadId, a: [u64; 6]) -> Outcome {
-    host_set_pager(kernel, thread, a, Kernel::set_program_pager)
+fn host_set_program_pager(kernel: &mut Kernel, caller: Caller, a: [u64; 6]) -> Outcome {
+    host_set_pager(kernel, caller.task, a, Kernel::set_program_pager)
 }
 
 /// `(key, key_len, buffer, buffer_len)`: a command-line option meant for programs.
-fn kernel_option(kernel: &mut Kernel, thread: ThreadId, a: [u64; 6]) -> Outcome {
+fn kernel_option(kernel: &mut Kernel, caller: Caller, a: [u64; 6]) -> Outcome {
     use super::user::copy_out;
     use crate::boot::cmdline::MAX_PROGRAM_OPTION;
-    let Some(task) = task_of(kernel, thread) else {
-        return Outcome::NoReturn;
-    };
+    let task = caller.task;
     let key = match UserSlice::new(a[0], a[1]).validate(16) {
         Ok(key) => key,
         Err(e) => return Outcome::Return(Err(e)),
@@ -406,10 +401,8 @@ fn kernel_option(kernel: &mut Kernel, thread: ThreadId, a: [u64; 6]) -> Outcome 
     }
 }
 
-fn host_device_master(kernel: &mut Kernel, thread: ThreadId, a: [u64; 6]) -> Outcome {
-    let Some(task) = task_of(kernel, thread) else {
-        return Outcome::NoReturn;
-    };
+fn host_device_master(kernel: &mut Kernel, caller: Caller, a: [u64; 6]) -> Outcome {
+    let task = caller.task;
     if let Err(e) = check_host(kernel, task, a[0]) {
         return Outcome::Return(Err(e));
     }
@@ -425,21 +418,17 @@ fn host_device_master(kernel: &mut Kernel, thread: ThreadId, a: [u64; 6]) -> Out
     }
 }
 
-fn host_set_backing_store(kernel: &mut Kernel, thread: ThreadId, a: [u64; 6]) -> Outcome {
-    host_set_pager(kernel, thread, a, Kernel::set_backing_store)
+fn host_set_backing_store(kernel: &mut Kernel, caller: Caller, a: [u64; 6]) -> Outcome {
+    host_set_pager(kernel, caller.task, a, Kernel::set_backing_store)
 }
 
-fn boot_archive(kernel: &mut Kernel, thread: ThreadId, _: [u64; 6]) -> Outcome {
-    let Some(task) = task_of(kernel, thread) else {
-        return Outcome::NoReturn;
-    };
+fn boot_archive(kernel: &mut Kernel, caller: Caller, _: [u64; 6]) -> Outcome {
+    let task = caller.task;
     Outcome::Return(kernel.map_boot_archive(task))
 }
 
-fn host_shutdown(kernel: &mut Kernel, thread: ThreadId, a: [u64; 6]) -> Outcome {
-    let Some(task) = task_of(kernel, thread) else {
-        return Outcome::NoReturn;
-    };
+fn host_shutdown(kernel: &mut Kernel, caller: Caller, a: [u64; 6]) -> Outcome {
+    let task = caller.task;
     if let Err(e) = check_host(kernel, task, a[0]) {
         return Outcome::Return(Err(e));
     }
@@ -456,7 +445,7 @@ fn host_shutdown(kernel: &mut Kernel, thread: ThreadId, a: [u64; 6]) -> Outcome 
     })
 }
 
-fn host_info(kernel: &mut Kernel, _: ThreadId, a: [u64; 6]) -> Outcome {
+fn host_info(kernel: &mut Kernel, _: Caller, a: [u64; 6]) -> Outcome {
     use libipc::abi::syscall::*;
     let value = match a[0] {
         HOST_FREE_FRAMES => crate::vm::kernel_space::frame_counts().0 as u64,
@@ -497,7 +486,8 @@ fn host_info(kernel: &mut Kernel, _: ThreadId, a: [u64; 6]) -> Outcome {
     Outcome::Return(Ok(value))
 }
 
-fn debug_write(kernel: &mut Kernel, thread: ThreadId, a: [u64; 6]) -> Outcome {
+fn debug_write(kernel: &mut Kernel, caller: Caller, a: [u64; 6]) -> Outcome {
+    let thread = caller.thread;
     let slice = match UserSlice::new(a[0], a[1]).validate(DEBUG_WRITE_MAX) {
         Ok(slice) => slice,
         Err(e) => return Outcome::Return(Err(e)),
@@ -517,14 +507,16 @@ fn debug_write(kernel: &mut Kernel, thread: ThreadId, a: [u64; 6]) -> Outcome {
     Outcome::Return(Ok(0))
 }
 
-fn task_exit(kernel: &mut Kernel, thread: ThreadId, a: [u64; 6]) -> Outcome {
+fn task_exit(kernel: &mut Kernel, caller: Caller, a: [u64; 6]) -> Outcome {
+    let thread = caller.thread;
     if let Some(task) = kernel.threads.get(thread).map(|t| t.task) {
         kernel.terminate_task(task, super::loader::Exit::Status(a[0]));
     }
     Outcome::NoReturn
 }
 
-fn thread_yield(kernel: &mut Kernel, thread: ThreadId, _: [u64; 6]) -> Outcome {
+fn thread_yield(kernel: &mut Kernel, caller: Caller, _: [u64; 6]) -> Outcome {
+    let thread = caller.thread;
     if let Some(t) = kernel.threads.get_mut(thread) {
         t.frame.rax = KernReturn::Success as u64;
         t.frame.rdx = 0;

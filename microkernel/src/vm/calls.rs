@@ -4,8 +4,8 @@
 
 use super::map::{Inheritance, Protection, Strategy, PAGE_SIZE};
 use crate::kern::kernel::Kernel;
-use crate::kern::syscall::{task_of, Outcome};
-use crate::kern::thread::ThreadId;
+use crate::kern::syscall::{Caller, Outcome};
+use crate::kern::task::TaskId;
 use crate::kern::user::{copy_out, UserSlice};
 use libipc::abi::syscall::*;
 use libipc::abi::KernReturn;
@@ -48,10 +48,8 @@ fn placement(address: u64, size: u64, flags: u64) -> Result<(Option<u64>, u64), 
     Ok((Some(start), size))
 }
 
-pub fn vm_allocate(kernel: &mut Kernel, thread: ThreadId, a: [u64; 6]) -> Outcome {
-    let Some(task) = task_of(kernel, thread) else {
-        return Outcome::NoReturn;
-    };
+pub fn vm_allocate(kernel: &mut Kernel, caller: Caller, a: [u64; 6]) -> Outcome {
+    let task = caller.task;
     let (fixed, size) = match placement(a[0], a[1], a[2]) {
         Ok(placed) => placed,
         Err(e) => return result(Err(e)),
@@ -65,10 +63,8 @@ pub fn vm_allocate(kernel: &mut Kernel, thread: ThreadId, a: [u64; 6]) -> Outcom
     )
 }
 
-pub fn vm_deallocate(kernel: &mut Kernel, thread: ThreadId, a: [u64; 6]) -> Outcome {
-    let Some(task) = task_of(kernel, thread) else {
-        return Outcome::NoReturn;
-    };
+pub fn vm_deallocate(kernel: &mut Kernel, caller: Caller, a: [u64; 6]) -> Outcome {
+    let task = caller.task;
     let (start, end) = match user_range(a[0], a[1]) {
         Ok(range) => range,
         Err(e) => return result(Err(e)),
@@ -83,10 +79,8 @@ pub fn vm_deallocate(kernel: &mut Kernel, thread: ThreadId, a: [u64; 6]) -> Outc
     )
 }
 
-pub fn vm_protect(kernel: &mut Kernel, thread: ThreadId, a: [u64; 6]) -> Outcome {
-    let Some(task) = task_of(kernel, thread) else {
-        return Outcome::NoReturn;
-    };
+pub fn vm_protect(kernel: &mut Kernel, caller: Caller, a: [u64; 6]) -> Outcome {
+    let task = caller.task;
     let [address, size, set_maximum, protection, ..] = a;
     if set_maximum > 1 || protection > 7 {
         return result(Err(KernReturn::InvalidArgument));
@@ -112,17 +106,17 @@ pub fn vm_protect(kernel: &mut Kernel, thread: ThreadId, a: [u64; 6]) -> Outcome
     )
 }
 
-pub fn vm_inherit(kernel: &mut Kernel, thread: ThreadId, a: [u64; 6]) -> Outcome {
+pub fn vm_inherit(kernel: &mut Kernel, caller: Caller, a: [u64; 6]) -> Outcome {
     let inheritance = match a[2] {
         VM_INHERIT_SHARE => Inheritance::Share,
         VM_INHERIT_COPY => Inheritance::Copy,
         VM_INHERIT_NONE => Inheritance::None,
         _ => return result(Err(KernReturn::InvalidArgument)),
     };
-    update(kernel, thread, a, |e| e.inheritance = inheritance)
+    update(kernel, caller.task, a, |e| e.inheritance = inheritance)
 }
 
-pub fn vm_behavior_set(kernel: &mut Kernel, thread: ThreadId, a: [u64; 6]) -> Outcome {
+pub fn vm_behavior_set(kernel: &mut Kernel, caller: Caller, a: [u64; 6]) -> Outcome {
     let strategy = match a[2] {
         VM_BEHAVIOR_NORMAL => Strategy::Normal,
         VM_BEHAVIOR_SEQUENTIAL => Strategy::Sequential,
@@ -130,18 +124,15 @@ pub fn vm_behavior_set(kernel: &mut Kernel, thread: ThreadId, a: [u64; 6]) -> Ou
         VM_BEHAVIOR_RANDOM => Strategy::Random,
         _ => return result(Err(KernReturn::InvalidArgument)),
     };
-    update(kernel, thread, a, |e| e.strategy = strategy)
+    update(kernel, caller.task, a, |e| e.strategy = strategy)
 }
 
 fn update(
     kernel: &mut Kernel,
-    thread: ThreadId,
+    task: TaskId,
     a: [u64; 6],
     change: impl FnMut(&mut super::map::MapEntry<super::address_space::ObjectId>),
 ) -> Outcome {
-    let Some(task) = task_of(kernel, thread) else {
-        return Outcome::NoReturn;
-    };
     let (start, end) = match user_range(a[0], a[1]) {
         Ok(range) => range,
         Err(e) => return result(Err(e)),
@@ -156,10 +147,8 @@ fn update(
     )
 }
 
-pub fn vm_region(kernel: &mut Kernel, thread: ThreadId, a: [u64; 6]) -> Outcome {
-    let Some(task) = task_of(kernel, thread) else {
-        return Outcome::NoReturn;
-    };
+pub fn vm_region(kernel: &mut Kernel, caller: Caller, a: [u64; 6]) -> Outcome {
+    let task = caller.task;
     let out = match UserSlice::new(a[1], RegionInfo::SIZE as u64).validate(RegionInfo::SIZE) {
         Ok(out) => out,
         Err(e) => return result(Err(e)),
@@ -200,10 +189,8 @@ pub fn vm_region(kernel: &mut Kernel, thread: ThreadId, a: [u64; 6]) -> Outcome 
 }
 
 /// `vm_map`: maps a pager's memory object (see `vm::pager`).
-pub fn vm_map(kernel: &mut Kernel, thread: ThreadId, a: [u64; 6]) -> Outcome {
-    let Some(task) = task_of(kernel, thread) else {
-        return Outcome::NoReturn;
-    };
+pub fn vm_map(kernel: &mut Kernel, caller: Caller, a: [u64; 6]) -> Outcome {
+    let task = caller.task;
     let [address, size, flags, object, offset, protection] = a;
     if !offset.is_multiple_of(PAGE_SIZE)
         || protection & !Protection::ALL.bits() as u64 != 0
@@ -223,11 +210,9 @@ pub fn vm_map(kernel: &mut Kernel, thread: ThreadId, a: [u64; 6]) -> Outcome {
 }
 
 /// `vm_statistics`: the VM counters, written to the caller's buffer.
-pub fn vm_statistics(kernel: &mut Kernel, thread: ThreadId, a: [u64; 6]) -> Outcome {
+pub fn vm_statistics(kernel: &mut Kernel, caller: Caller, a: [u64; 6]) -> Outcome {
     use super::statistics::{self as s, read};
-    let Some(task) = task_of(kernel, thread) else {
-        return Outcome::NoReturn;
-    };
+    let task = caller.task;
     let out = match UserSlice::new(a[0], VmStatistics::SIZE as u64).validate(VmStatistics::SIZE) {
         Ok(out) => out,
         Err(e) => return result(Err(e)),
