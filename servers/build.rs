@@ -6,12 +6,19 @@ use std::path::PathBuf;
 /// `pub`: `servers/bootstrap/build.rs` runs it too, before its own work.
 pub fn main() {
     let manifest_dir = PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").unwrap());
-    let script = manifest_dir.join("../user.ld");
-    let script = script.canonicalize().unwrap_or_else(|error| {
+    // Programs live in servers/<name>/; the fuzzer, a test program, in tests/fuzz/.
+    let script = [
+        manifest_dir.join("../user.ld"),
+        manifest_dir.join("../../servers/user.ld"),
+    ]
+    .into_iter()
+    .find(|script| script.is_file())
+    .and_then(|script| script.canonicalize().ok())
+    .unwrap_or_else(|| {
         panic!(
-            "user program linker script {} not found ({error}): user programs live in \
-             servers/<name>/",
-            script.display()
+            "user program linker script servers/user.ld not found from {}: user programs \
+             live in servers/<name>/ (or tests/<name>/)",
+            manifest_dir.display()
         )
     });
     println!("cargo:rerun-if-changed={}", script.display());

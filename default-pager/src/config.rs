@@ -11,7 +11,7 @@
 //!     `M`, `G` or `T` (binary units, either case). Both must be page aligned (4096). A
 //!     missing length (`16M` or `16M+`) means to the end of the disk: a whole-disk segment
 //!     is `0+`, since a plain `0` would be the first form.
-//!   - `cluster_pages` is 1, 2, 4 or 8 (default 4); `priority` 0 to 255 (default 0, higher
+//!   - `cluster_pages` is 1, 2, 4 or 8 (default 8); `priority` 0 to 255 (default 0, higher
 //!     is used first). An empty field takes the default: `0+1G::2`.
 //!   - A segment's clusters are whole: a length that is not a multiple of the cluster
 //!     leaves its tail unused, and a segment needs at least one cluster.
@@ -219,7 +219,8 @@ fn check(
     if start >= disk_bytes {
         return Err(ConfigError::PastEnd { segment });
     }
-    let length = length.unwrap_or(disk_bytes - start);
+    // To the end of the disk: its last whole page (a disk is sectors, not always pages).
+    let length = length.unwrap_or((disk_bytes - start) & !(PAGE_SIZE - 1));
     if start.checked_add(length).is_none_or(|end| end > disk_bytes) {
         return Err(ConfigError::PastEnd { segment });
     }

@@ -24,6 +24,11 @@ pub mod runs;
 pub mod segment;
 pub mod statistics;
 
+#[cfg(test)]
+mod cluster_map_props;
+#[cfg(test)]
+mod config_props;
+
 pub use cluster_map::{ClusterEntry, MapError, ObjectMap, PageLocation};
 pub use config::{parse as parse_config, ConfigError, SegmentSpec};
 pub use in_flight::{InFlight, Tag};

@@ -413,8 +413,97 @@ enum BootOutcome {
 /// under `-icount`: 7).
 pub fn default_timeout_secs(suite: &str) -> u64 {
     match suite {
-        "nonaim" => 3600,
+        "nonaim" | "fuzz" => 3600,
         _ => 120,
+    }
+}
+
+/// The fuzzer's arguments for `--calls N` (calls in all): ten rounds of a tenth each.
+pub fn fuzz_calls_args(calls: u64) -> String {
+    const ROUNDS: u64 = 10;
+    format!(
+        "args=calls={},rounds={ROUNDS}",
+        calls.div_ceil(ROUNDS).max(1)
+    )
+}
+
+/// How to run the soak (`cargo image soak`).
+pub struct SoakOptions {
+    pub minutes: u64,
+    pub mem_mib: u32,
+    pub seed: u64,
+    pub disk: Disk,
+}
+
+/// The soak: boots to the shell with the disk pager, which runs `soak` (tests/soak) for
+/// `minutes`: sheeptest, NONAIM and the fuzzer together, cycle after cycle, the kernel's
+/// memory checked for drift between cycles. Shows the soak's lines as they come; the serial
+/// log is `target/logs/soak.log`. Exit code: the guest's (0 passed, 1 failed), 3 for a hang
+/// of the whole machine or a crash.
+pub fn soak(options: &SoakOptions) -> Result<u8> {
+    let built = crate::build_all(Profile::Release)?;
+    let cmdline = crate::cmdline::join(&[
+        format!(
+            "sh=run soak minutes={} seed={}",
+            options.minutes, options.seed
+        ),
+        "log=warn".to_string(),
+    ])?;
+    let log_file = crate::target_dir().join("logs").join("soak.log");
+    let _ = std::fs::remove_file(&log_file);
+    let progress = progress::Progress::new(1, true);
+    progress.println(&format!(
+        "soak: {} minutes, {} MiB, {}; serial log {}",
+        options.minutes,
+        options.mem_mib,
+        options.disk,
+        log_file.display()
+    ));
+    progress.start_boot("soak");
+    let follower = LogFollower::start(log_file.clone(), progress.clone(), |line| {
+        line.starts_with("soak:")
+            || line.starts_with("bench soak.")
+            || line.starts_with("panic")
+            || line.starts_with("exception:")
+    });
+    // A cycle that has not ended after ten minutes is the soak's own hang; past that, the
+    // whole machine's.
+    let timeout = Duration::from_secs(options.minutes * 60 + 15 * 60);
+    let boot = crate::boot(&BootOptions {
+        cmdline,
+        mem_mib: options.mem_mib,
+        smp: 1,
+        timeout: Some(timeout),
+        icount: false,
+        gdb: false,
+        media: Media::Direct(built.kernel.clone()),
+        archive: Some(built.archive.clone()),
+        echo: false,
+        interactive: false,
+        console_input: Vec::new(),
+        log_file: Some(log_file.clone()),
+        disk: Some(options.disk.clone()),
+    });
+    let _ = follower.finish();
+    progress.finish();
+    let boot = boot?;
+    boot.remove_disk_image();
+    match boot.outcome {
+        Outcome::Guest(0) => Ok(0),
+        Outcome::Guest(_) => {
+            eprintln!(
+                "soak: failed; the end of the serial log:\n{}",
+                tail(&boot.serial, 30)
+            );
+            Ok(1)
+        }
+        outcome => {
+            eprintln!(
+                "soak: {outcome}; the end of the serial log:\n{}",
+                tail(&boot.serial, 30)
+            );
+            Ok(3)
+        }
     }
 }
 

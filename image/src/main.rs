@@ -58,6 +58,10 @@ enum Subcommands {
     /// and nonaim, plots to <SUITE>.svg); fails unless the guest exits with 0 after printing
     /// at least one figure.
     Bench(BenchArgs),
+    /// Run the soak: sheeptest, NONAIM and the fuzzer together, cycle after cycle, on a small
+    /// machine with the disk pager and the task swapper; fails on a wrong byte, a failed job,
+    /// a panic, a hang, or drift of the kernel's memory between cycles.
+    Soak(SoakArgs),
     /// Check the system packages, build everything, then run `cargo test --workspace`.
     Test {
         /// Extra arguments for `cargo test` (after `--`).
@@ -129,11 +133,29 @@ struct BenchArgs {
     /// nonaim.
     #[arg(long)]
     linux: bool,
+    /// For the fuzz suite: how many system calls to make in all (ten rounds of a tenth).
+    #[arg(long, value_name = "N")]
+    calls: Option<u64>,
     #[command(flatten)]
     disk: DiskArgs,
     /// More kernel command line arguments (after `--`), e.g. `log=warn`.
     #[arg(last = true)]
     kernel_args: Vec<String>,
+}
+
+#[derive(Args)]
+struct SoakArgs {
+    /// How long, in guest minutes.
+    #[arg(long, value_name = "N", default_value_t = 60)]
+    minutes: u64,
+    /// Guest memory in MiB.
+    #[arg(long, value_name = "MIB", default_value_t = 32)]
+    mem: u32,
+    /// The workloads' seed.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    #[command(flatten)]
+    disk: DiskArgs,
 }
 
 /// The virtio-blk disk the kernel's default pager pages to.
@@ -206,6 +228,7 @@ fn dispatch(command: Subcommands) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Subcommands::Bench(args) => bench(args),
+        Subcommands::Soak(args) => soak(args),
         Subcommands::Test { cargo_args } => test(&cargo_args),
     }
 }
@@ -301,6 +324,16 @@ fn bench(args: BenchArgs) -> Result<ExitCode> {
     if timeout == 0 {
         bail!("--timeout must be at least 1 second: a benchmark always runs with a timeout");
     }
+    let mut kernel_args = args.kernel_args;
+    if let Some(calls) = args.calls {
+        if args.suite != "fuzz" {
+            bail!("--calls is the fuzz suite's (`cargo image bench fuzz --calls N`)");
+        }
+        if calls == 0 || kernel_args.iter().any(|arg| arg.starts_with("args=")) {
+            bail!("--calls takes a count of at least 1, and no `args=` besides it");
+        }
+        kernel_args.push(image::bench::fuzz_calls_args(calls));
+    }
     install_missing_tools()?;
     let code = image::bench::run(&BenchOptions {
         suite: args.suite,
@@ -308,9 +341,26 @@ fn bench(args: BenchArgs) -> Result<ExitCode> {
         mem: args.mem,
         timeout: Duration::from_secs(timeout),
         verbose: args.verbose,
-        kernel_args: args.kernel_args,
+        kernel_args,
         disk: args.disk.disk()?,
         linux: args.linux,
+    })?;
+    Ok(ExitCode::from(code))
+}
+
+fn soak(args: SoakArgs) -> Result<ExitCode> {
+    if !(1..=1440).contains(&args.minutes) {
+        bail!("--minutes takes 1 to 1440");
+    }
+    let Some(disk) = args.disk.disk()? else {
+        bail!("the soak pages to a disk: leave out --no-disk");
+    };
+    install_missing_tools()?;
+    let code = image::bench::soak(&image::bench::SoakOptions {
+        minutes: args.minutes,
+        mem_mib: args.mem,
+        seed: args.seed,
+        disk,
     })?;
     Ok(ExitCode::from(code))
 }

@@ -19,7 +19,8 @@
 //! pattern_bytes = 1048576 # its size; its contents libipc::abi::archive::pattern_byte
 //! ```
 //!
-//! A package lives in `servers/<package>/`, or at the workspace's top level (`default-pager`).
+//! A package lives in `servers/<package>/`, in `tests/<package>/` (the fuzzer), or at the
+//! workspace's top level (`default-pager`).
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -247,12 +248,16 @@ mod tests {
         assert!(manifest.programs().iter().any(|p| p.name == "bootstrap"));
         for package in manifest.packages() {
             let root = crate::workspace_root();
-            let found = [root.join("servers").join(package), root.join(package)]
-                .iter()
-                .any(|dir| dir.join("Cargo.toml").is_file());
+            let found = [
+                root.join("servers").join(package),
+                root.join("tests").join(package),
+                root.join(package),
+            ]
+            .iter()
+            .any(|dir| dir.join("Cargo.toml").is_file());
             assert!(
                 found,
-                "no package {package} in servers/ or the workspace root"
+                "no package {package} in servers/, tests/ or the workspace root"
             );
         }
     }

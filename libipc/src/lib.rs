@@ -113,6 +113,9 @@ pub mod pager;
 #[cfg(any(test, feature = "runtime"))]
 pub mod rt;
 
+#[cfg(test)]
+mod props;
+
 #[cfg(all(feature = "runtime", target_os = "none"))]
 pub mod process;
 #[cfg(all(feature = "runtime", target_os = "none"))]

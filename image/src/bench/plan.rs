@@ -61,6 +61,16 @@ const SPECIALS: &[Special] = &[
     // one boot, which `bench::runs` makes again with the task swapper off and, with
     // `--linux`, on Linux (figures `nonaim.jpm.500u`, `.off`, `.linux`). `args=` (a shorter
     // schedule, `args=1,2,5`) is the user's.
+    // The kernel fuzzer (tests/fuzz): a million random and mutated calls, ten rounds of
+    // three workers; `--calls N` (or `args=`) sets the count. Figures `fuzz.calls`,
+    // `fuzz.kernel_panics`, `fuzz.leaked_frames`, `fuzz.leaked_heap_bytes`, `fuzz.hangs`.
+    Special {
+        suite: "fuzz",
+        program: Some("fuzz"),
+        defaults: &["args=calls=100000,rounds=10"],
+        boots: &[],
+        needs_disk: false,
+    },
     Special {
         suite: "nonaim",
         program: Some("nonaim"),
@@ -348,6 +358,24 @@ mod tests {
         assert!(of("sheeptest", &args(&["mem=32M"]), true).is_err());
         let theirs = of("sheeptest", &args(&["args=8,3M,3"]), true).unwrap();
         assert_eq!(theirs.common, args(&["init=sheeptest", "args=8,3M,3"]));
+    }
+
+    #[test]
+    fn fuzz_boots_the_fuzzer_once_with_a_million_calls_unless_told() {
+        let plan = of("fuzz", &[], false).unwrap();
+        assert_eq!(plan.program, "fuzz");
+        assert_eq!(
+            plan.common,
+            args(&["init=fuzz", "args=calls=100000,rounds=10"])
+        );
+        assert_eq!(plan.boots.len(), 1);
+        let theirs = of("fuzz", &args(&["args=calls=50,seed=3"]), false).unwrap();
+        assert_eq!(theirs.common, args(&["init=fuzz", "args=calls=50,seed=3"]));
+        assert_eq!(
+            crate::bench::fuzz_calls_args(10_000_000),
+            "args=calls=1000000,rounds=10"
+        );
+        assert_eq!(crate::bench::fuzz_calls_args(5), "args=calls=1,rounds=10");
     }
 
     #[test]

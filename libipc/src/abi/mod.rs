@@ -9,3 +9,8 @@ pub mod swapper;
 pub mod syscall;
 
 pub use kern_return::KernReturn;
+
+#[cfg(test)]
+mod archive_props;
+#[cfg(test)]
+mod message_props;

@@ -39,6 +39,8 @@ mod wire;
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod wire_props;
 
 pub use client::{decode_reply, PortTransport, RemoteError, Stub, Transport, TransportError};
 pub use pages::Pages;

@@ -2,6 +2,8 @@
 //! owned port rights, tasks and the `mach_msg` transport.
 
 pub mod message;
+#[cfg(test)]
+mod message_props;
 #[cfg(all(feature = "runtime", target_os = "none"))]
 pub mod port;
 #[cfg(all(feature = "runtime", target_os = "none"))]

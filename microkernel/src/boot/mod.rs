@@ -8,6 +8,11 @@ pub mod cmdline;
 pub mod limine;
 pub mod pvh;
 
+#[cfg(test)]
+mod boot_info_props;
+#[cfg(test)]
+mod cmdline_props;
+
 use core::fmt;
 
 /// Most memory-map regions kept; firmware maps with more are truncated with a warning.
@@ -234,6 +239,10 @@ impl BootInfo {
             let Some(kind) = kind else { continue };
             if out > 0 && self.regions[out - 1].end == a && self.regions[out - 1].kind == kind {
                 self.regions[out - 1].end = b;
+            } else if out == MAX_MEMORY_REGIONS {
+                // Overlaps can cut n regions into up to 2n - 1 pieces: those past the table
+                // are left out (memory not in the map is never handed out) and counted.
+                self.regions_dropped += 1;
             } else {
                 self.regions[out] = MemoryRegion {
                     start: a,
@@ -243,12 +252,15 @@ impl BootInfo {
                 out += 1;
             }
         }
-        // Usable memory in whole pages only; the slivers become reserved.
+        // Usable memory in whole pages only; the slivers are left out of the map.
         let mut kept = 0;
         for i in 0..out {
             let mut r = self.regions[i];
             if r.kind == MemoryKind::Usable || r.kind == MemoryKind::BootloaderReclaimable {
-                let start = r.start.next_multiple_of(PAGE_SIZE);
+                // A region in the last page of the address space has no whole page.
+                let Some(start) = r.start.checked_next_multiple_of(PAGE_SIZE) else {
+                    continue;
+                };
                 let end = r.end & !(PAGE_SIZE - 1);
                 if start >= end {
                     continue;

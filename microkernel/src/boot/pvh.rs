@@ -20,6 +20,12 @@ pub trait PhysicalMemory {
     fn read(&self, phys: u64, buf: &mut [u8]) -> bool;
 }
 
+/// The address `offset` bytes past `base`: pointers come from the loader, and one that
+/// runs past the end of the address space points at nothing readable.
+fn field(base: u64, offset: u64) -> Result<u64, BootError> {
+    base.checked_add(offset).ok_or(BootError::Unreadable(base))
+}
+
 fn read_u32(mem: &impl PhysicalMemory, phys: u64) -> Result<u32, BootError> {
     let mut b = [0; 4];
     mem.read(phys, &mut b)
@@ -38,8 +44,9 @@ fn read_u64(mem: &impl PhysicalMemory, phys: u64) -> Result<u64, BootError> {
 fn read_cstr(mem: &impl PhysicalMemory, phys: u64, buf: &mut [u8]) -> Result<usize, BootError> {
     for (i, byte) in buf.iter_mut().enumerate() {
         let mut b = [0];
-        if !mem.read(phys + i as u64, &mut b) {
-            return Err(BootError::Unreadable(phys + i as u64));
+        let at = field(phys, i as u64)?;
+        if !mem.read(at, &mut b) {
+            return Err(BootError::Unreadable(at));
         }
         if b[0] == 0 {
             return Ok(i);
@@ -74,17 +81,17 @@ pub fn read_start_info(
     if magic != START_INFO_MAGIC {
         return Err(BootError::BadMagic(magic));
     }
-    let version = read_u32(mem, start_info + 4)?;
-    let nr_modules = read_u32(mem, start_info + 12)?;
-    let modlist = read_u64(mem, start_info + 16)?;
-    let cmdline = read_u64(mem, start_info + 24)?;
-    let rsdp = read_u64(mem, start_info + 32)?;
+    let version = read_u32(mem, field(start_info, 4)?)?;
+    let nr_modules = read_u32(mem, field(start_info, 12)?)?;
+    let modlist = read_u64(mem, field(start_info, 16)?)?;
+    let cmdline = read_u64(mem, field(start_info, 24)?)?;
+    let rsdp = read_u64(mem, field(start_info, 32)?)?;
     if version < 1 {
         // Version 0 has no memory map; QEMU's PVH option ROM always writes version 1.
         return Err(BootError::NoMemoryMap);
     }
-    let memmap = read_u64(mem, start_info + 40)?;
-    let memmap_entries = read_u32(mem, start_info + 48)?;
+    let memmap = read_u64(mem, field(start_info, 40)?)?;
+    let memmap_entries = read_u32(mem, field(start_info, 48)?)?;
     if memmap == 0 || memmap_entries == 0 {
         return Err(BootError::NoMemoryMap);
     }
@@ -92,10 +99,10 @@ pub fn read_start_info(
     let mut info = BootInfo::new(BootPath::Pvh, hhdm_offset);
     info.set_loader("QEMU PVH direct boot");
     for i in 0..u64::from(memmap_entries) {
-        let entry = memmap + i * 24;
+        let entry = field(memmap, i * 24)?;
         let addr = read_u64(mem, entry)?;
-        let size = read_u64(mem, entry + 8)?;
-        let kind = read_u32(mem, entry + 16)?;
+        let size = read_u64(mem, field(entry, 8)?)?;
+        let kind = read_u32(mem, field(entry, 16)?)?;
         info.add_region(addr, size, e820_kind(kind));
     }
     info.add_region(kernel.0, kernel.1 - kernel.0, MemoryKind::KernelAndModules);
@@ -107,10 +114,10 @@ pub fn read_start_info(
         info.set_cmdline(&text[..n]);
     }
     for i in 0..u64::from(nr_modules) {
-        let entry = modlist + i * 32;
+        let entry = field(modlist, i * 32)?;
         let paddr = read_u64(mem, entry)?;
-        let size = read_u64(mem, entry + 8)?;
-        let name_paddr = read_u64(mem, entry + 16)?;
+        let size = read_u64(mem, field(entry, 8)?)?;
+        let name_paddr = read_u64(mem, field(entry, 16)?)?;
         let n = if name_paddr != 0 {
             read_cstr(mem, name_paddr, &mut text[..64])?
         } else {

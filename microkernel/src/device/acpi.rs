@@ -59,7 +59,8 @@ pub fn find_ecam(memory: &impl PhysicalMemory, rsdp: u64) -> Result<EcamWindow, 
     };
     let header: [u8; SDT_HEADER] = read_array(memory, root);
     let length = u32::from_le_bytes(header[4..8].try_into().expect("4")) as usize;
-    if !(SDT_HEADER..=64 * 1024).contains(&length) {
+    // A table running past the end of the address space is as malformed as a short one.
+    if !(SDT_HEADER..=64 * 1024).contains(&length) || root.checked_add(length as u64).is_none() {
         return Err(AcpiError::BadRootTable);
     }
     for i in 0..(length - SDT_HEADER) / entry_size {
@@ -77,6 +78,9 @@ pub fn find_ecam(memory: &impl PhysicalMemory, rsdp: u64) -> Result<EcamWindow, 
         // for gigabytes.
         let length =
             (u32::from_le_bytes(signature[4..8].try_into().expect("4")) as usize).min(64 * 1024);
+        if table.checked_add(length as u64).is_none() {
+            continue; // past the end of the address space: damaged
+        }
         // Header, 8 reserved bytes, then 16-byte entries.
         let entries = length.saturating_sub(SDT_HEADER + 8) / 16;
         for e in 0..entries {

@@ -9,11 +9,15 @@
 //! the device holds wait in a queue here.
 
 pub mod acpi;
+#[cfg(test)]
+mod acpi_props;
 #[cfg(target_os = "none")]
 mod hal;
 #[cfg(target_os = "none")]
 mod pci;
 pub mod requests;
+#[cfg(test)]
+mod requests_props;
 #[cfg(target_os = "none")]
 mod virtio_blk;
 

@@ -20,5 +20,7 @@ pub mod port_set;
 #[cfg(target_os = "none")]
 pub mod receiver;
 pub mod request;
+#[cfg(test)]
+mod request_props;
 #[cfg(target_os = "none")]
 pub mod rights;

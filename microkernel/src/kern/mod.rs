@@ -14,6 +14,8 @@ pub mod object_table;
 #[cfg(target_os = "none")]
 pub mod panic;
 pub mod program;
+#[cfg(test)]
+mod program_props;
 pub mod queue;
 #[cfg(target_os = "none")]
 pub mod sched;

@@ -22,6 +22,8 @@ pub mod pageout;
 #[cfg(target_os = "none")]
 pub mod pager;
 pub mod pager_requests;
+#[cfg(test)]
+mod pager_requests_props;
 #[cfg(target_os = "none")]
 pub mod pmap;
 pub mod statistics;

@@ -1,0 +1,290 @@
+//! `fuzz`: the kernel fuzzer (issue 17), run as the first task (`init=fuzz args=...`, syntax
+//! in `fuzz::args`). Each round it forks workers that issue random and mutated system calls
+//! and messages (`worker`), terminates one of them mid-run, waits for all (a worker that
+//! does not end in time is a hang: reported, with its last call, and terminated), then checks
+//! that every frame, heap byte, port, task, thread, VM object and timer the round used came
+//! back (the census after the first round, a warm-up in which the kernel's tables may grow,
+//! is what every later round must return to). It prints each round and, at the end,
+//! `bench fuzz.*` figures; its exit status is 0, or 1 for a leak or a hang, 2 for bad
+//! arguments. A kernel panic ends the run with the kernel's report, so a run that reaches
+//! its figures saw none.
+#![cfg_attr(target_os = "none", no_std, no_main)]
+
+#[cfg(target_os = "none")]
+extern crate alloc;
+
+#[cfg(target_os = "none")]
+mod worker;
+
+#[cfg(target_os = "none")]
+libipc::program!(main);
+
+#[cfg(target_os = "none")]
+mod run {
+    use crate::worker::{self, Progress};
+    use fuzz::args::Params;
+    use fuzz::census::{Census, Leak};
+    use fuzz::rng::Rng;
+    use libipc::abi::syscall::*;
+    use libipc::println;
+    use libipc::rt::sleep_ms;
+    use libipc::sys::{self, Forked};
+
+    /// How long a worker may take (guest milliseconds) beyond a millisecond per 50 calls.
+    const HANG_GRACE_MS: u64 = 60_000;
+
+    pub fn census() -> Census {
+        let info = |selector| sys::host_info(selector).unwrap_or(0);
+        Census {
+            free_frames: info(HOST_FREE_FRAMES),
+            heap_pages: info(HOST_HEAP_PAGES),
+            heap_bytes: info(HOST_HEAP_BYTES),
+            ports: info(HOST_PORTS),
+            tasks: info(HOST_TASKS),
+            threads: info(HOST_THREADS),
+            vm_objects: info(HOST_VM_OBJECTS),
+            timers: info(HOST_TIMERS),
+        }
+    }
+
+    /// The census once what the round left has come back, or the last one after two
+    /// seconds (the kernel releases pagers' objects and expires timers a little later).
+    fn settled(baseline: &Census) -> Census {
+        let mut now = census();
+        for _ in 0..200 {
+            if Leak::between(baseline, &now).is_none() {
+                break;
+            }
+            sleep_ms(10);
+            now = census();
+        }
+        now
+    }
+
+    /// The census once it has stopped changing (three samples 20 ms apart the same): what
+    /// the warm-up left, deferred releases done.
+    fn quiet() -> Census {
+        let mut last = census();
+        let mut same = 0;
+        for _ in 0..200 {
+            sleep_ms(20);
+            let now = census();
+            same = if now == last { same + 1 } else { 0 };
+            last = now;
+            if same == 3 {
+                break;
+            }
+        }
+        last
+    }
+
+    /// What the run found.
+    #[derive(Default)]
+    pub struct Totals {
+        pub calls: u64,
+        pub hangs: u64,
+        pub killed: u64,
+        pub leak: Leak,
+    }
+
+    /// One round: forks the workers, kills one, waits for all. Calls made and hangs.
+    fn round(params: &Params, round: u32, progress: &Progress, totals: &mut Totals) {
+        let mut rng = Rng::new(params.seed, 0xfeed_0000 | u64::from(round));
+        let per_worker = params.calls.div_ceil(u64::from(params.workers));
+        let mut workers = [0u32; fuzz::args::MAX_WORKERS as usize];
+        let count = params.workers as usize;
+        for (index, slot) in workers.iter_mut().enumerate().take(count) {
+            progress.reset(index);
+            let leak = params.leak && index == 0;
+            loop {
+                match sys::task_fork() {
+                    Ok(Forked::Child) => worker::run(
+                        params.seed,
+                        round,
+                        index,
+                        per_worker,
+                        (leak, params.mix, params.call),
+                        progress,
+                    ),
+                    Ok(Forked::Parent(task)) => {
+                        *slot = task;
+                        break;
+                    }
+                    Err(error) => {
+                        println!("fuzz: round {round}: cannot fork worker {index}: {error}; again");
+                        sleep_ms(10);
+                    }
+                }
+            }
+        }
+        let mut victim = None;
+        if params.kill {
+            sleep_ms(rng.below(5));
+            let chosen = rng.below(count as u64) as usize;
+            if sys::task_terminate(workers[chosen]).is_ok() {
+                totals.killed += 1;
+                victim = Some(chosen);
+            }
+        }
+        let deadline_ms = HANG_GRACE_MS + per_worker / 50;
+        for (index, task) in workers.iter().enumerate().take(count) {
+            match sys::task_wait_timeout(*task, deadline_ms) {
+                // Ended by the kernel, and not by us: it faulted. A worker keeps out of its own
+                // memory, so this is worth a look (the kernel said why just before).
+                Ok(u64::MAX) if victim != Some(index) => println!(
+                    "fuzz: round {round} worker {index} (seed {}) was ended by the kernel; its \
+                     last call: {}",
+                    params.seed,
+                    progress.describe(index)
+                ),
+                Ok(_) => {}
+                Err(error) => {
+                    totals.hangs += 1;
+                    println!(
+                        "fuzz: HANG: round {round} worker {index} (seed {}) did not end in {} \
+                         ms ({error}); its last call: {}",
+                        params.seed,
+                        deadline_ms,
+                        progress.describe(index)
+                    );
+                    let _ = sys::task_terminate(*task);
+                    let _ = sys::task_wait_timeout(*task, 1000);
+                }
+            }
+            let _ = sys::port_deallocate(*task);
+            totals.calls += progress.calls(index);
+        }
+    }
+
+    pub fn run(params: &Params) -> Totals {
+        let progress = Progress::new(params.workers as usize);
+        let mut totals = Totals::default();
+        let mut baseline = None;
+        for r in 0..params.rounds {
+            let before = totals.calls;
+            round(params, r, &progress, &mut totals);
+            if !params.census {
+                println!("fuzz: round {r}: {} calls", totals.calls - before);
+                continue;
+            }
+            let Some(base) = baseline else {
+                let warm = quiet();
+                println!(
+                    "fuzz: round {r} (warm-up): {} calls; census {warm:?}",
+                    totals.calls
+                );
+                baseline = Some(warm);
+                continue;
+            };
+            let now = settled(&base);
+            let kept = Leak::between(&base, &now);
+            if kept.is_none() {
+                println!(
+                    "fuzz: round {r}: {} calls, nothing kept",
+                    totals.calls - before
+                );
+                continue;
+            }
+            // Kept something: a table of the kernel's that grew to a size it had not had
+            // (kept for good, and no leak), or a leak. The same round again (the same calls)
+            // tells them apart: a table does not grow twice for the same load.
+            round(params, r, &progress, &mut totals);
+            let again = settled(&now);
+            let leak = Leak::between(&now, &again);
+            if leak.is_none() {
+                println!(
+                    "fuzz: round {r}: {} calls; the kernel kept {kept:?} once, and nothing when \
+                     the round ran again (its tables grew)",
+                    totals.calls - before
+                );
+            } else {
+                println!(
+                    "fuzz: LEAK: round {r} (seed {}) kept {kept:?}, and {leak:?} when it ran \
+                     again (census before it: {base:?}, after: {now:?}, after again: {again:?})",
+                    params.seed
+                );
+                totals.leak = add(totals.leak, leak);
+            }
+            // Later rounds are checked against what this one left.
+            baseline = Some(again);
+        }
+        totals
+    }
+
+    fn add(a: Leak, b: Leak) -> Leak {
+        Leak {
+            frames: a.frames + b.frames,
+            heap_bytes: a.heap_bytes + b.heap_bytes,
+            ports: a.ports + b.ports,
+            tasks: a.tasks + b.tasks,
+            threads: a.threads + b.threads,
+            vm_objects: a.vm_objects + b.vm_objects,
+            timers: a.timers + b.timers,
+        }
+    }
+
+    /// Builds what the kernel builds once and keeps: a fork's (the tables' first growth),
+    /// and the program file object and cached text of `nonaim_exit`, which workers spawn.
+    pub fn warm_caches() {
+        match sys::task_fork() {
+            Ok(Forked::Child) => sys::task_exit(0),
+            Ok(Forked::Parent(child)) => {
+                let _ = sys::task_wait(child);
+                let _ = sys::port_deallocate(child);
+            }
+            Err(_) => {}
+        }
+        if let Ok(child) = sys::task_spawn("nonaim_exit", 0, 0) {
+            let _ = sys::task_wait(child);
+            let _ = sys::port_deallocate(child);
+        }
+    }
+}
+
+#[cfg(target_os = "none")]
+fn main(args: libipc::rt::StartArgs) -> i32 {
+    use libipc::println;
+    let mut buffer = [0u8; 256];
+    let params = match fuzz::args::parse(libipc::rt::first_task_args(&mut buffer)) {
+        Ok(params) => params,
+        Err(why) => {
+            println!(
+                "fuzz: bad arguments: {why}; expected calls=N, rounds=N, workers=N, seed=N, \
+                 kill=0|1, leak=0|1 (see fuzz::args)"
+            );
+            return 2;
+        }
+    };
+    // The host port would let a worker's random calls power the machine off or make one of
+    // its ports the default pager: nobody here keeps it.
+    let _ = libipc::sys::port_deallocate(args.arg0 as u32);
+    println!(
+        "fuzz: seed {} rounds {} calls {} workers {} kill {} leak {}",
+        params.seed, params.rounds, params.calls, params.workers, params.kill, params.leak
+    );
+    run::warm_caches();
+    let totals = run::run(&params);
+    println!("bench fuzz.calls {} calls", totals.calls);
+    println!("bench fuzz.kernel_panics 0 panics");
+    println!(
+        "bench fuzz.leaked_frames {} frames",
+        totals.leak.frames.max(0)
+    );
+    println!(
+        "bench fuzz.leaked_heap_bytes {} bytes",
+        totals.leak.heap_bytes.max(0)
+    );
+    println!("bench fuzz.leaked_ports {} ports", totals.leak.ports.max(0));
+    println!("bench fuzz.hangs {} hangs", totals.hangs);
+    println!("bench fuzz.workers_killed {} workers", totals.killed);
+    if totals.hangs > 0 || !totals.leak.is_none() {
+        println!("fuzz: FAILED (seed {})", params.seed);
+        return 1;
+    }
+    println!("fuzz: passed");
+    0
+}
+
+/// On the host (`cargo test` at the workspace root) the program is an empty binary.
+#[cfg(not(target_os = "none"))]
+fn main() {}
