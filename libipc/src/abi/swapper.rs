@@ -245,11 +245,15 @@ pub struct TaskInfo {
     pub job: u64,
     /// Pages its page tables take below the root (0 while swapped out: they are freed).
     pub table_pages: u64,
+    /// Kernel memory it holds, in bytes: its records, its threads', its name space's and
+    /// map's tables, its page tables (root included), and the ports it receives on with the
+    /// messages queued there.
+    pub kernel_bytes: u64,
     pub name: [u8; NAME_BYTES],
 }
 
 impl TaskInfo {
-    pub const WORDS: usize = 14;
+    pub const WORDS: usize = 15;
     pub const SIZE: usize = Self::WORDS * 8;
 
     pub fn to_words(&self) -> [u64; Self::WORDS] {
@@ -266,7 +270,8 @@ impl TaskInfo {
         ]);
         w[8] = self.job;
         w[9] = self.table_pages;
-        w[10..].copy_from_slice(&name_words(&self.name));
+        w[10] = self.kernel_bytes;
+        w[11..].copy_from_slice(&name_words(&self.name));
         w
     }
 
@@ -282,7 +287,8 @@ impl TaskInfo {
             privileged: w[7],
             job: w[8],
             table_pages: w[9],
-            name: words_name(&w[10..14]),
+            kernel_bytes: w[10],
+            name: words_name(&w[11..15]),
         }
     }
 }
@@ -320,6 +326,7 @@ mod tests {
             threads: 1,
             resident_pages: 10,
             table_pages: 4,
+            kernel_bytes: 23_456,
             name: name_bytes("a name longer than thirty-two bytes, cut"),
             ..TaskInfo::default()
         };

@@ -165,6 +165,11 @@ impl<P: Copy + Eq + Hash, S: Copy + Eq> IpcSpace<P, S> {
         self.len() == 0
     }
 
+    /// Kernel heap bytes the space's table takes (its capacity, used or not).
+    pub fn heap_bytes(&self) -> usize {
+        self.slots.capacity() * core::mem::size_of::<Slot<P, S>>()
+    }
+
     fn slot(&self, index: usize) -> Option<&Slot<P, S>> {
         if index == REPLY_INDEX {
             Some(&self.reply)

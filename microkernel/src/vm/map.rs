@@ -285,6 +285,11 @@ impl<O> VmMap<O> {
         }
     }
 
+    /// Kernel heap bytes the map's entries take (its capacity, used or not).
+    pub fn heap_bytes(&self) -> usize {
+        self.entries.capacity() * core::mem::size_of::<MapEntry<O>>()
+    }
+
     pub fn entries(&self) -> &[MapEntry<O>] {
         &self.entries
     }

@@ -484,8 +484,8 @@ Ctrl-C stops the command running; the arrow keys walk the history."
             }
         };
         println!(
-            "{:>5} {:>5} {:<20} {:>7} {:>10} {:>10} {:>10} {:>7}  state",
-            "id", "job", "name", "threads", "res KiB", "out KiB", "virt KiB", "pt KiB"
+            "{:>5} {:>5} {:<20} {:>7} {:>10} {:>10} {:>10} {:>7} {:>8}  state",
+            "id", "job", "name", "threads", "res KiB", "out KiB", "virt KiB", "pt KiB", "kern KiB"
         );
         for t in &tasks {
             let state = if t.swapped_out == 1 {
@@ -500,7 +500,7 @@ Ctrl-C stops the command running; the arrow keys walk the history."
                 "in"
             };
             println!(
-                "{:>5} {:>5} {:<20} {:>7} {:>10} {:>10} {:>10} {:>7}  {state}",
+                "{:>5} {:>5} {:<20} {:>7} {:>10} {:>10} {:>10} {:>7} {:>8}  {state}",
                 t.id,
                 t.job,
                 name_str(&t.name),
@@ -509,6 +509,7 @@ Ctrl-C stops the command running; the arrow keys walk the history."
                 kib(t.paged_out_pages),
                 t.virtual_bytes / 1024,
                 kib(t.table_pages),
+                t.kernel_bytes.div_ceil(1024),
             );
         }
         println!("{} tasks", tasks.len());

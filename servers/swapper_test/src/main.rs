@@ -478,6 +478,45 @@ mod cases {
             all.iter().all(|t| t.threads >= 1 && t.virtual_bytes > 0),
             "a task with no thread or no memory: {all:?}"
         );
+        // Its kernel memory: at least its page tables and records, and more with 200 more
+        // ports and a message queued on each; back down once they are gone.
+        let kernel_bytes = || -> Result<u64, String> {
+            tasks()?
+                .iter()
+                .find(|t| name_str(&t.name) == "swapper_test")
+                .map(|t| t.kernel_bytes)
+                .ok_or_else(|| "not in ps".into())
+        };
+        let before = kernel_bytes()?;
+        check!(
+            before >= (mine.table_pages + 1) * PAGE_SIZE,
+            "this task's kernel memory is {before} bytes, less than its page tables"
+        );
+        let mut ports = alloc::vec::Vec::new();
+        let mut buffer = libipc::ipc::MessageBuffer::new();
+        for _ in 0..200 {
+            let port = libipc::ipc::ReceiveRight::allocate().map_err(|e| format!("{e}"))?;
+            let send = port.make_send().map_err(|e| format!("{e}"))?;
+            libipc::ipc::send(
+                &libipc::ipc::OutMessage::new(1, send.name()).with_body(&[7; 256]),
+                &mut buffer,
+                Some(0),
+            )
+            .map_err(|e| format!("{e:?}"))?;
+            ports.push((port, send));
+        }
+        let grown = kernel_bytes()?;
+        check!(
+            grown >= before + 200 * 256,
+            "200 ports with 256 bytes queued on each took {} more bytes of kernel memory",
+            grown as i64 - before as i64
+        );
+        drop(ports);
+        let after = kernel_bytes()?;
+        check!(
+            after < grown - 200 * 256,
+            "kernel memory {after} after the ports went (with them {grown}, before {before})"
+        );
         // A short buffer: what fits, and the count of all.
         let two = sys::host_tasks(2).map_err(|e| format!("{e}"))?;
         check!(
