@@ -616,6 +616,13 @@ pub fn task_swap(task: u32, operation: u64) -> Result<(), KernReturn> {
         .map(drop)
 }
 
+/// Sets the kernel memory quota of the task behind task port `task` (0: the default);
+/// returns the one it had (see [`Syscall::TaskSetQuota`]).
+pub fn task_set_quota(task: u32, bytes: u64) -> Result<u64, KernReturn> {
+    // SAFETY: no memory is passed.
+    unsafe { syscall2(Syscall::TaskSetQuota as u64, u64::from(task), bytes) }.into_result()
+}
+
 /// The task swapper's state, counters and trace.
 pub fn swapper_info() -> Result<crate::abi::swapper::SwapperInfo, KernReturn> {
     use crate::abi::swapper::SwapperInfo;

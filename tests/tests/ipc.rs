@@ -47,6 +47,10 @@ fn memory_exhaustion_is_an_error_for_the_asker() {
     let mut opts = direct_options("init=ipc_test init_arg=1 mem=48M");
     opts.timeout = Some(Duration::from_secs(120));
     let run = boot_with("memory_exhaustion_is_an_error_for_the_asker", &opts);
-    run.expect_all_passed(&["memory_exhaustion"]);
+    run.expect_all_passed(&[
+        "memory_exhaustion",
+        "a_task_at_its_quota_gets_errors_and_others_go_on",
+        "a_task_that_fills_the_kernel_heap_gives_it_all_back",
+    ]);
     run.expect_line_containing(&["memory ran out after"], "the exhaustion report");
 }

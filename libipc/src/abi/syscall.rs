@@ -153,13 +153,25 @@ pub enum Syscall {
     /// programs anyway. `InvalidArgument` when the kernel has no archive, `NoSpace` or
     /// `ResourceShortage` when it cannot be mapped.
     BootArchive = 36,
+    /// `(task, bytes)`: sets the kernel memory quota of the task behind task port `task`:
+    /// past it, the calls by which a task makes kernel objects (`PortAllocate`, `VmAllocate`,
+    /// `VmMap`) return `ResourceShortage`, and nothing else happens to it. 0 restores the
+    /// default ([`DEFAULT_QUOTA_DIVISOR`]). Returns the quota it had. VM-privileged tasks (the
+    /// pagers) have none.
+    TaskSetQuota = 37,
 }
+
+/// A task's kernel memory quota is the machine's memory divided by this, unless set
+/// (`TaskSetQuota`). What a task is charged is `abi::swapper::TaskInfo::kernel_bytes` as the
+/// kernel counts it without walking its ports: its records, its name space's table with a
+/// port record for every name, its map's table and its page tables.
+pub const DEFAULT_QUOTA_DIVISOR: u64 = 8;
 
 /// Most bytes one `ConsoleRead` returns.
 pub const CONSOLE_READ_MAX: usize = 4096;
 
 impl Syscall {
-    pub const ALL: [Syscall; 37] = [
+    pub const ALL: [Syscall; 38] = [
         Syscall::DebugWrite,
         Syscall::TaskExit,
         Syscall::ThreadYield,
@@ -197,6 +209,7 @@ impl Syscall {
         Syscall::HostTasks,
         Syscall::ConsoleRead,
         Syscall::BootArchive,
+        Syscall::TaskSetQuota,
     ];
 
     /// Decodes a call number; the numbers are dense, so this is a bounds check.

@@ -135,4 +135,9 @@ impl Task {
     pub fn port(&self) -> &SendRight {
         &self.0
     }
+
+    /// Sets its kernel memory quota in bytes (0: the default); the quota it had.
+    pub fn set_quota(&self, bytes: u64) -> Result<u64, KernReturn> {
+        sys::task_set_quota(self.0.name(), bytes)
+    }
 }

@@ -16,6 +16,11 @@ fn result(r: Result<u64, KernReturn>) -> Outcome {
 
 pub fn port_allocate(kernel: &mut Kernel, caller: Caller, a: [u64; 6]) -> Outcome {
     let task = caller.task;
+    // A name and a port record (or a set's, which is smaller).
+    let cost = core::mem::size_of::<crate::ipc::port::Port>() + 32;
+    if let Err(e) = kernel.check_quota(task, cost) {
+        return result(Err(e));
+    }
     match a[0] {
         PORT_KIND_RECEIVE => result(kernel.allocate_port(task).map(u64::from)),
         PORT_KIND_SET => {

@@ -448,6 +448,7 @@ impl Kernel {
         let mut child_task = Task::new(name.as_str(), space);
         child_task.ipc = ipc;
         child_task.job = p.job;
+        child_task.quota = p.quota;
         let child = match self.tasks.insert(child_task) {
             Ok(child) => child,
             Err(_) => return Err(KernReturn::ResourceShortage),

@@ -18,6 +18,8 @@ pub mod program;
 mod program_props;
 pub mod queue;
 #[cfg(target_os = "none")]
+pub mod quota;
+#[cfg(target_os = "none")]
 pub mod sched;
 #[cfg(target_os = "none")]
 pub mod startup;

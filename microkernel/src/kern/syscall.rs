@@ -73,6 +73,7 @@ fn handler(call: Syscall) -> Handler {
         Syscall::HostTasks => swapper_calls::host_tasks,
         Syscall::ConsoleRead => console_read,
         Syscall::BootArchive => boot_archive,
+        Syscall::TaskSetQuota => super::quota::task_set_quota,
     }
 }
 

@@ -52,6 +52,9 @@ pub struct Task {
     /// Its job: a spawned task starts one, a forked task is in its parent's (what a
     /// shell's Ctrl-C ends: `task_terminate` with `TERMINATE_JOB`).
     pub job: u32,
+    /// Its kernel memory quota in bytes, if one was set (`quota::default_quota` otherwise);
+    /// a forked task inherits its parent's.
+    pub quota: Option<u64>,
 }
 
 impl Task {
@@ -64,6 +67,7 @@ impl Task {
             port: None,
             swapped_out: false,
             job: 0,
+            quota: None,
             resident_since: crate::arch::percpu::current().ticks(),
         }
     }

@@ -48,12 +48,20 @@ fn placement(address: u64, size: u64, flags: u64) -> Result<(Option<u64>, u64), 
     Ok((Some(start), size))
 }
 
+/// What a new region costs its task's quota: a map entry, and a VM object's record.
+const REGION_COST: usize =
+    core::mem::size_of::<super::map::MapEntry<super::address_space::ObjectId>>()
+        + core::mem::size_of::<super::object::VmObject>();
+
 pub fn vm_allocate(kernel: &mut Kernel, caller: Caller, a: [u64; 6]) -> Outcome {
     let task = caller.task;
     let (fixed, size) = match placement(a[0], a[1], a[2]) {
         Ok(placed) => placed,
         Err(e) => return result(Err(e)),
     };
+    if let Err(e) = kernel.check_quota(task, REGION_COST) {
+        return result(Err(e));
+    }
     let Some(t) = kernel.tasks.get_mut(task) else {
         return Outcome::NoReturn;
     };
@@ -205,6 +213,9 @@ pub fn vm_map(kernel: &mut Kernel, caller: Caller, a: [u64; 6]) -> Outcome {
     let Ok(name) = u32::try_from(object) else {
         return result(Err(KernReturn::InvalidName));
     };
+    if let Err(e) = kernel.check_quota(task, REGION_COST) {
+        return result(Err(e));
+    }
     let protection = Protection::from_bits(protection as u8);
     result(kernel.map_memory_object(task, fixed, size, name, offset, protection))
 }

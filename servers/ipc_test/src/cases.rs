@@ -42,6 +42,10 @@ pub const ALL: &[(&str, Case)] = &[
 pub const EXHAUSTION: &[(&str, Case)] = &[
     ("memory_exhaustion", memory_exhaustion),
     (
+        "a_task_at_its_quota_gets_errors_and_others_go_on",
+        a_task_at_its_quota_gets_errors_and_others_go_on,
+    ),
+    (
         "a_task_that_fills_the_kernel_heap_gives_it_all_back",
         a_task_that_fills_the_kernel_heap_gives_it_all_back,
     ),
@@ -777,6 +781,79 @@ fn a_task_that_fills_the_kernel_heap_gives_it_all_back() -> Result<(), String> {
         "the kernel heap kept {} of the pages the filler grew it by ({pages_before} before, \
          {pages_after} after)",
         pages_after - pages_before
+    );
+    Ok(())
+}
+
+/// A child whose kernel memory quota is set 64 KiB above what it holds makes ports until
+/// the kernel refuses: the refusal is `ResourceShortage` after a few hundred, a region is
+/// refused too, and meanwhile this task makes ports, spawns and forks as before; everything
+/// comes back when the child is gone.
+fn a_task_at_its_quota_gets_errors_and_others_go_on() -> Result<(), String> {
+    let before = (host(HOST_PORTS), host(HOST_HEAP_BYTES));
+    let (task, rendezvous, go) = spawn_role(roles::QUOTA, true)?;
+    let go = go.ok_or("no port from the child")?;
+    let default = task.set_quota(0).map_err(err("task_set_quota"))?;
+    let memory = host(HOST_TOTAL_FRAMES) * PAGE_SIZE;
+    check!(
+        default == memory / DEFAULT_QUOTA_DIVISOR,
+        "the default quota is {default}, not the {memory} bytes of memory over {DEFAULT_QUOTA_DIVISOR}"
+    );
+    let held = sys::host_tasks(256)
+        .map_err(err("host_tasks"))?
+        .into_iter()
+        .map(|t| t.kernel_bytes)
+        .max()
+        .unwrap_or(0);
+    // More than any task holds now, so the child's charge (which overcounts its few send
+    // rights) is under it; 64 KiB more is a few hundred ports.
+    let quota = held + 64 * 1024;
+    check!(
+        task.set_quota(quota) == Ok(default),
+        "setting the quota did not give back the default"
+    );
+    let mut buffer = MessageBuffer::new();
+    ipc::send(&OutMessage::new(1, go.name()), &mut buffer, None).map_err(err("go"))?;
+    let report = ipc::receive(rendezvous.name(), &mut buffer, Some(10_000))
+        .map_err(err("the child's report"))?;
+    check!(report.id() == roles::AT_QUOTA, "report id {}", report.id());
+    let word = |i: usize| u64::from_le_bytes(report.body[i * 8..i * 8 + 8].try_into().unwrap());
+    let (made, port_error, region_error) = (word(0), word(1), word(2));
+    check!(
+        port_error == KernReturn::ResourceShortage as u64
+            && region_error == KernReturn::ResourceShortage as u64,
+        "at its quota the child's port_allocate gave {port_error:#x} and vm_allocate \
+         {region_error:#x}, not ResourceShortage"
+    );
+    libipc::println!("ipc_test: a child with a quota of {quota} bytes made {made} ports");
+    check!(
+        (20..=4000).contains(&made),
+        "the child made {made} ports under a quota of {quota} bytes"
+    );
+    // Everyone else goes on.
+    let mine: Vec<ReceiveRight> = (0..500)
+        .map(|_| ReceiveRight::allocate())
+        .collect::<Result<_, _>>()
+        .map_err(err("ports beside a task at its quota"))?;
+    drop(mine);
+    rpc_echo().map_err(|e| format!("beside a task at its quota: {e}"))?;
+    match sys::task_fork().map_err(err("fork beside a task at its quota"))? {
+        sys::Forked::Child => sys::task_exit(0),
+        sys::Forked::Parent(child) => {
+            check!(
+                sys::task_wait(child) == Ok(0),
+                "a forked child beside a task at its quota"
+            );
+            let _ = sys::port_deallocate(child);
+        }
+    }
+    task.terminate().map_err(err("terminate"))?;
+    let _ = task.wait();
+    drop((task, rendezvous, go));
+    let after = (host(HOST_PORTS), host(HOST_HEAP_BYTES));
+    check!(
+        after.0 == before.0 && after.1 <= before.1 + 64 * 1024,
+        "ports and heap bytes {before:?} before the child, {after:?} after it"
     );
     Ok(())
 }

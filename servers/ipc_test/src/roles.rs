@@ -27,6 +27,14 @@ pub const SAY_HELLO: u64 = 8;
 /// refuses, then exits with 0 (or 2 if it could make nothing).
 pub const FILL_HEAP: u64 = 9;
 
+/// Sends the given port a send right to a new port of its own, waits for a message there,
+/// then makes ports until the kernel refuses, then one region; reports (id `AT_QUOTA`, body:
+/// ports made, the port call's error, the region call's error, as three `u64`) and waits
+/// forever.
+pub const QUOTA: u64 = 10;
+/// The message id of `QUOTA`'s report.
+pub const AT_QUOTA: u32 = 2;
+
 /// The message id that stops an echo server.
 pub const QUIT: u32 = 999;
 /// The message id of an echo request.
@@ -106,6 +114,7 @@ pub fn play(args: StartArgs) -> i32 {
             }
         }
         FILL_HEAP => fill_heap(),
+        QUOTA => up_to_quota(parent),
         _ => 9,
     }
 }
@@ -116,10 +125,7 @@ fn fill_heap() -> i32 {
     let mut buffer = MessageBuffer::new();
     let body = [0x5a_u8; 1024];
     let mut made = 0u32;
-    'fill: loop {
-        let Ok(port) = sys::port_allocate(PORT_KIND_RECEIVE) else {
-            break;
-        };
+    'fill: while let Ok(port) = sys::port_allocate(PORT_KIND_RECEIVE) {
         if sys::port_insert_send(port).is_err() {
             break;
         }
@@ -170,4 +176,47 @@ fn echo(parent: u32) -> i32 {
         body[..len].copy_from_slice(&received.body[..len]);
         reply = received.reply().map(|(name, _)| (name, len));
     }
+}
+
+fn up_to_quota(parent: u32) -> i32 {
+    use libipc::abi::syscall::{PAGE_SIZE, PORT_KIND_RECEIVE, VM_ANYWHERE};
+    use libipc::sys;
+    let Ok(port) = ReceiveRight::allocate() else {
+        return 2;
+    };
+    if introduce(parent, &port).is_err() {
+        return 3;
+    }
+    let mut buffer = MessageBuffer::new();
+    if ipc::receive(port.name(), &mut buffer, None).is_err() {
+        return 4;
+    }
+    let mut made = 0u64;
+    let port_error = loop {
+        match sys::port_allocate(PORT_KIND_RECEIVE) {
+            Ok(_) => made += 1,
+            Err(e) => break e,
+        }
+        if made == 1_000_000 {
+            return 5;
+        }
+    };
+    let region_error = match sys::vm_allocate(0, PAGE_SIZE, VM_ANYWHERE) {
+        Ok(_) => 0,
+        Err(e) => e as u64,
+    };
+    let mut body = [0u8; 24];
+    body[..8].copy_from_slice(&made.to_le_bytes());
+    body[8..16].copy_from_slice(&(port_error as u64).to_le_bytes());
+    body[16..].copy_from_slice(&region_error.to_le_bytes());
+    if ipc::send(
+        &OutMessage::new(AT_QUOTA, parent).with_body(&body),
+        &mut buffer,
+        None,
+    )
+    .is_err()
+    {
+        return 6;
+    }
+    wait_forever(&port)
 }
