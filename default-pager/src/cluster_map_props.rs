@@ -7,21 +7,13 @@
 use std::collections::BTreeSet;
 use std::ops::Range;
 
+use libipc::props::config;
 use proptest::prelude::*;
 
 use crate::cluster_map::{ClusterEntry, MapError, ObjectMap};
 use crate::runs::{plan_read, plan_write, PlanError, ReadRun};
 use crate::segment::{Location, Segment, SegmentError, Segments};
 use crate::{MAX_CLUSTER_PAGES, PAGE_SIZE};
-
-/// The configuration: the default case count (256, or `PROPTEST_CASES`), and no regression
-/// files written beside the sources.
-fn config() -> ProptestConfig {
-    ProptestConfig {
-        failure_persistence: None,
-        ..ProptestConfig::default()
-    }
-}
 
 /// One operation on object `object` (0 or 1) of the two.
 #[derive(Clone, Debug)]

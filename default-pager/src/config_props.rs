@@ -3,19 +3,11 @@
 //! segments that are page aligned, inside the disk, at least one cluster and disjoint;
 //! written-out valid layouts parse back to themselves.
 
+use libipc::props::config;
 use proptest::prelude::*;
 
 use crate::config::{parse, SegmentSpec};
 use crate::{cluster_bytes, valid_cluster_pages, DEFAULT_CLUSTER_PAGES, MAX_SEGMENTS, PAGE_SIZE};
-
-/// The configuration: the default case count (256, or `PROPTEST_CASES`), and no regression
-/// files written beside the sources.
-fn config() -> ProptestConfig {
-    ProptestConfig {
-        failure_persistence: None,
-        ..ProptestConfig::default()
-    }
-}
 
 /// Checks what a parsed configuration promises for a disk of `disk` bytes.
 fn check_specs(specs: &[SegmentSpec], disk: u64) -> Result<(), TestCaseError> {

@@ -113,8 +113,8 @@ pub mod pager;
 #[cfg(any(test, feature = "runtime"))]
 pub mod rt;
 
-#[cfg(test)]
-mod props;
+#[cfg(any(test, feature = "props"))]
+pub mod props;
 
 #[cfg(all(feature = "runtime", target_os = "none"))]
 pub mod process;

@@ -17,9 +17,6 @@ pub mod ipc;
 pub mod kern;
 pub mod vm;
 
-#[cfg(test)]
-mod props;
-
 #[cfg(not(target_os = "none"))]
 fn main() {
     eprintln!("microkernel: this is the kernel; build and boot it with `cargo image run`");

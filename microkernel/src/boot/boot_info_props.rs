@@ -12,7 +12,7 @@ use super::{
     BootInfo, BootPath, MemoryKind, MemoryRegion, MAX_CMDLINE, MAX_MEMORY_REGIONS, MAX_MODULES,
     MAX_MODULE_NAME,
 };
-use crate::props::config;
+use libipc::props::config;
 
 const PAGE: u64 = 4096;
 

@@ -8,8 +8,8 @@ use proptest::prelude::*;
 
 use super::cmdline::MAX_PROGRAM_OPTION;
 use super::cmdline::{parse, CommandLine, Crash, Problem, TestSelection, MAX_PROBLEMS};
-use crate::props::config;
 use libipc::abi::archive::NAME_MAX;
+use libipc::props::config;
 
 /// Whether `part` is a piece of `line` (the parser only ever borrows from it).
 fn borrowed_from(line: &str, part: &str) -> bool {

@@ -5,7 +5,7 @@
 use proptest::prelude::*;
 
 use super::acpi::{find_ecam, scan_for_rsdp, AcpiError, EcamWindow, PhysicalMemory};
-use crate::props::{config, mutate, mutations};
+use libipc::props::{config, mutate, mutations};
 
 /// Bytes of memory the tables lie in, and where in them each table goes.
 const SIZE: usize = 0x2000;

@@ -9,9 +9,9 @@ use super::requests::{decode, DeviceCall, DevicePort, DeviceRefusal, DeviceTable
 use super::{DeviceIndex, SECTOR_SIZE};
 use crate::ipc::request::tests::body_of;
 use crate::ipc::request::Request;
-use crate::props::config;
 use libipc::abi::body::status;
 use libipc::device::{ids, DeviceError, DeviceStatus, MAX_TRANSFER};
+use libipc::props::config;
 
 const PAGE: u64 = 4096;
 

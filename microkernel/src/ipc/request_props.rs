@@ -6,8 +6,8 @@ use proptest::prelude::*;
 
 use super::request::tests::body_of;
 use super::request::Incoming;
-use crate::props::config;
 use libipc::abi::message::DESCRIPTOR_SIZE;
+use libipc::props::config;
 
 proptest! {
     #![proptest_config(config())]

@@ -6,10 +6,10 @@
 use proptest::prelude::*;
 
 use super::program::{parse, ProgramImage, MAX_SEGMENTS};
-use crate::props::{config, mutate, mutations};
 use crate::vm::map::{Protection, PAGE_SIZE};
 use elf::abi::{EM_X86_64, ET_EXEC, PF_R, PF_W, PF_X, PT_LOAD};
 use libipc::abi::syscall::{USER_END, USER_IMAGE_BASE};
+use libipc::props::{config, mutate, mutations};
 
 /// Bytes of the ELF header and of one program header.
 const EHDR: usize = 64;

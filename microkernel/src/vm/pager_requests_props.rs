@@ -14,9 +14,9 @@ use super::pager_requests::{
 };
 use crate::ipc::request::tests::body_of;
 use crate::ipc::request::Request;
-use crate::props::config;
 use libipc::abi::body::status;
 use libipc::pager::{ids, returned_tag, supply_tag, Attributes, ControlError};
+use libipc::props::config;
 
 const PAGE: u64 = PAGE_SIZE;
 /// The last page of the address space.

@@ -16,6 +16,44 @@ pub struct Census {
     pub timers: u64,
 }
 
+impl Census {
+    /// The kernel's resources now (`host_info`; a count it will not give reads as 0).
+    #[cfg(target_os = "none")]
+    pub fn take() -> Census {
+        use libipc::abi::syscall::*;
+        let info = |selector| libipc::sys::host_info(selector).unwrap_or(0);
+        Census {
+            free_frames: info(HOST_FREE_FRAMES),
+            heap_pages: info(HOST_HEAP_PAGES),
+            heap_bytes: info(HOST_HEAP_BYTES),
+            ports: info(HOST_PORTS),
+            tasks: info(HOST_TASKS),
+            threads: info(HOST_THREADS),
+            vm_objects: info(HOST_VM_OBJECTS),
+            timers: info(HOST_TIMERS),
+        }
+    }
+
+    /// The census once it has stopped changing (three samples `every_ms` apart the same),
+    /// or the last of `tries` samples: what a machine left quiet holds, deferred releases
+    /// done.
+    #[cfg(target_os = "none")]
+    pub fn quiet(every_ms: u64, tries: u32) -> Census {
+        let mut last = Census::take();
+        let mut same = 0;
+        for _ in 0..tries {
+            libipc::rt::sleep_ms(every_ms);
+            let now = Census::take();
+            same = if now == last { same + 1 } else { 0 };
+            last = now;
+            if same == 3 {
+                break;
+            }
+        }
+        last
+    }
+}
+
 /// What a round kept that it should have given back (after minus before; negative: more
 /// came back than was there, which is no leak).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

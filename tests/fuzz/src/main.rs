@@ -25,7 +25,6 @@ mod run {
     use fuzz::args::Params;
     use fuzz::census::{Census, Leak};
     use fuzz::rng::Rng;
-    use libipc::abi::syscall::*;
     use libipc::println;
     use libipc::rt::sleep_ms;
     use libipc::sys::{self, Forked};
@@ -33,49 +32,18 @@ mod run {
     /// How long a worker may take (guest milliseconds) beyond a millisecond per 50 calls.
     const HANG_GRACE_MS: u64 = 60_000;
 
-    pub fn census() -> Census {
-        let info = |selector| sys::host_info(selector).unwrap_or(0);
-        Census {
-            free_frames: info(HOST_FREE_FRAMES),
-            heap_pages: info(HOST_HEAP_PAGES),
-            heap_bytes: info(HOST_HEAP_BYTES),
-            ports: info(HOST_PORTS),
-            tasks: info(HOST_TASKS),
-            threads: info(HOST_THREADS),
-            vm_objects: info(HOST_VM_OBJECTS),
-            timers: info(HOST_TIMERS),
-        }
-    }
-
     /// The census once what the round left has come back, or the last one after two
     /// seconds (the kernel releases pagers' objects and expires timers a little later).
     fn settled(baseline: &Census) -> Census {
-        let mut now = census();
+        let mut now = Census::take();
         for _ in 0..200 {
             if Leak::between(baseline, &now).is_none() {
                 break;
             }
             sleep_ms(10);
-            now = census();
+            now = Census::take();
         }
         now
-    }
-
-    /// The census once it has stopped changing (three samples 20 ms apart the same): what
-    /// the warm-up left, deferred releases done.
-    fn quiet() -> Census {
-        let mut last = census();
-        let mut same = 0;
-        for _ in 0..200 {
-            sleep_ms(20);
-            let now = census();
-            same = if now == last { same + 1 } else { 0 };
-            last = now;
-            if same == 3 {
-                break;
-            }
-        }
-        last
     }
 
     /// What the run found.
@@ -168,7 +136,7 @@ mod run {
                 continue;
             }
             let Some(base) = baseline else {
-                let warm = quiet();
+                let warm = Census::quiet(20, 200);
                 println!(
                     "fuzz: round {r} (warm-up): {} calls; census {warm:?}",
                     totals.calls

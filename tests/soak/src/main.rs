@@ -21,10 +21,8 @@ libipc::program!(main);
 mod cycle {
     use alloc::format;
     use alloc::string::String;
-    use fuzz::census::Census;
     use libipc::abi::syscall::*;
     use libipc::println;
-    use libipc::rt::sleep_ms;
     use libipc::sys;
 
     /// A workload of a cycle: the program and its arguments (comma-joined).
@@ -142,33 +140,6 @@ mod cycle {
         }
         Outcome { failed, hung }
     }
-
-    /// The census once the machine is quiet (three samples 100 ms apart the same, or after
-    /// ten seconds).
-    pub fn quiet_census() -> Census {
-        let census = || Census {
-            free_frames: sys::host_info(HOST_FREE_FRAMES).unwrap_or(0),
-            heap_pages: sys::host_info(HOST_HEAP_PAGES).unwrap_or(0),
-            heap_bytes: sys::host_info(HOST_HEAP_BYTES).unwrap_or(0),
-            ports: sys::host_info(HOST_PORTS).unwrap_or(0),
-            tasks: sys::host_info(HOST_TASKS).unwrap_or(0),
-            threads: sys::host_info(HOST_THREADS).unwrap_or(0),
-            vm_objects: sys::host_info(HOST_VM_OBJECTS).unwrap_or(0),
-            timers: sys::host_info(HOST_TIMERS).unwrap_or(0),
-        };
-        let mut last = census();
-        let mut same = 0;
-        for _ in 0..100 {
-            sleep_ms(100);
-            let now = census();
-            same = if now == last { same + 1 } else { 0 };
-            last = now;
-            if same == 3 {
-                break;
-            }
-        }
-        last
-    }
 }
 
 #[cfg(target_os = "none")]
@@ -212,7 +183,8 @@ fn main(args: libipc::rt::StartArgs) -> i32 {
                 );
             }
         }
-        let census = cycle::quiet_census();
+        // Quiet: three samples 100 ms apart the same (or ten seconds).
+        let census = fuzz::census::Census::quiet(100, 100);
         println!(
             "soak: cycle {cycles} done at {} s: {} KiB free, kernel heap {} bytes in use, {} \
              ports, {} tasks, {} VM objects",
