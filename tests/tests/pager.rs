@@ -17,6 +17,7 @@ const CASES: &[&str] = &[
     "wrong_size_supply_is_rejected",
     "bad_control_calls_are_rejected",
     "supply_ahead_and_flush",
+    "a_flood_of_unrequested_supplies_costs_nothing",
     "system_calls_on_paged_memory_run_again",
     "blocked_receiver_buffer_paged_in",
     "terminate_when_unmapped",
