@@ -141,6 +141,9 @@ enum Answer {
 }
 
 /// A pager for one object, as a case sets it up.
+/// The answers to a pager's own `memory_control` calls, in order.
+type ControlResults = Vec<Result<(), RemoteError<ControlError>>>;
+
 struct TestPager {
     cluster_pages: u32,
     answer: Answer,
@@ -166,8 +169,8 @@ struct TestPager {
     /// What a `data_supply` on the control port got after `terminate`.
     supply_after_terminate: Option<Result<(), RemoteError<ControlError>>>,
     /// At `init`, make these calls on the control port and keep their results.
-    at_init: fn(&mut memory_control::Client) -> Vec<Result<(), RemoteError<ControlError>>>,
-    init_results: Vec<Result<(), RemoteError<ControlError>>>,
+    at_init: fn(&mut memory_control::Client) -> ControlResults,
+    init_results: ControlResults,
     /// The port it serves (taken and destroyed by `Answer::Die`).
     port: Option<ReceiveRight>,
     hellos: u32,
