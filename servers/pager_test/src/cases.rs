@@ -462,7 +462,8 @@ fn read_ahead_by_strategy() -> Result<(), String> {
 
 fn clusters_are_aligned_and_clipped() -> Result<(), String> {
     // (cluster pages, object pages, pages touched in order, requests expected)
-    let cases: [(u32, u64, &[u64], &[(u64, u64)]); 4] = [
+    type Case<'a> = (u32, u64, &'a [u64], &'a [(u64, u64)]);
+    let cases: [Case<'_>; 4] = [
         // Mid-cluster, then behind a resident page, then the cluster's first page.
         (8, 16, &[12, 9, 8], &[(12, 4), (9, 3), (8, 1)]),
         // The object's end cuts the cluster.
