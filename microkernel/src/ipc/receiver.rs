@@ -9,7 +9,7 @@
 //! its refusal: it has nothing left to check, and the only thing that can still go wrong is
 //! running out of kernel memory midway, which is itself an answer. A port received by a
 //! task has a message queue instead; `mach_msg` asks [`Kernel::decode_for_kernel`] which
-//! kind a destination is, so a new kind of kernel receiver is one impl and one line there.
+//! kind a destination is, so a new kind of kernel receiver is one impl and one arm there.
 
 use super::message::Parts;
 use super::port::{KernelObject, PortId};
