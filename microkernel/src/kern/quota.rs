@@ -7,7 +7,7 @@
 //! region made): the task's records, its threads', its name space's table with a port record
 //! for every name (exact for the receive rights a hostile task makes, an overcharge for send
 //! rights, which cost the holder only its name), its map's table and its page tables.
-//! `ps` shows the exact figure (`swapper_calls::kernel_bytes`). Messages queued on a task's
+//! `ps` shows the exact figure (`held_bytes` and the ports it receives on). Messages queued on a task's
 //! ports are left out of the charge: a quota must not let senders make a receiver's own
 //! calls fail, and each port's queue is bounded (`ipc::port::QUEUE_LIMIT`). The pagers the
 //! kernel depends on (default pager, backing store, program pager) have no quota: refusing
@@ -27,6 +27,17 @@ pub fn default_quota() -> u64 {
     crate::vm::kernel_space::frame_counts().1 as u64 * PAGE / DEFAULT_QUOTA_DIVISOR
 }
 
+/// The kernel memory `t` holds in its own records and tables: its record, its threads', its
+/// name space's and map's tables (by capacity) and its page tables with the root. The charge
+/// adds a port record per name; `ps` adds the ports it receives on, with their messages.
+pub fn held_bytes(t: &super::task::Task) -> u64 {
+    (super::task::bytes_per_task()
+        + t.threads.len() * super::thread::bytes_per_thread()
+        + t.ipc.heap_bytes()
+        + t.space.map().heap_bytes()) as u64
+        + (t.space.pmap().table_pages() as u64 + 1) * PAGE
+}
+
 impl Kernel {
     /// What `task` is charged, in bytes (see the module's comment).
     pub fn charge(&self, task: TaskId) -> u64 {
@@ -34,12 +45,7 @@ impl Kernel {
             return 0;
         };
         let port = core::mem::size_of::<crate::ipc::port::Port>();
-        (super::task::bytes_per_task()
-            + t.threads.len() * super::thread::bytes_per_thread()
-            + t.ipc.heap_bytes()
-            + t.ipc.len() * port
-            + t.space.map().heap_bytes()) as u64
-            + (t.space.pmap().table_pages() as u64 + 1) * PAGE
+        held_bytes(t) + (t.ipc.len() * port) as u64
     }
 
     /// `Ok` if `task` may take `more` bytes of kernel memory beyond its charge;

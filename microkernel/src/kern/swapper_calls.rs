@@ -166,19 +166,17 @@ fn task_info(kernel: &Kernel, task: TaskId) -> TaskInfo {
         privileged: u64::from(kernel.is_vm_privileged(task)),
         job: u64::from(t.job),
         table_pages: t.space.pmap().table_pages() as u64,
-        kernel_bytes: kernel_bytes(kernel, t) as u64,
+        kernel_bytes: super::quota::held_bytes(t) + received_bytes(kernel, t) as u64,
         name: name_bytes(t.name()),
     }
 }
 
-/// The kernel memory `t` holds (see `TaskInfo::kernel_bytes`): what the fuzzer's census
-/// counts for the whole kernel, counted for one task.
-fn kernel_bytes(kernel: &Kernel, t: &super::task::Task) -> usize {
+/// The kernel memory of the ports `t` receives on and the messages queued there (what `ps`
+/// shows beyond `quota::held_bytes`; see `TaskInfo::kernel_bytes`).
+fn received_bytes(kernel: &Kernel, t: &super::task::Task) -> usize {
     use crate::ipc::port::Port;
     use crate::ipc::space::{Object, Rights};
-    const PAGE: usize = 4096;
-    let received: usize = t
-        .ipc
+    t.ipc
         .entries()
         .filter(|(_, e)| e.rights.contains(Rights::RECEIVE))
         .filter_map(|(_, e)| match e.object {
@@ -192,11 +190,5 @@ fn kernel_bytes(kernel: &Kernel, t: &super::task::Task) -> usize {
                     .map(|m| core::mem::size_of_val(m) + m.body.capacity())
                     .sum::<usize>()
         })
-        .sum();
-    super::task::bytes_per_task()
-        + t.threads.len() * super::thread::bytes_per_thread()
-        + t.ipc.heap_bytes()
-        + t.space.map().heap_bytes()
-        + (t.space.pmap().table_pages() + 1) * PAGE
-        + received
+        .sum()
 }

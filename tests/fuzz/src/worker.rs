@@ -31,10 +31,12 @@ impl Progress {
         let size = (workers * SLOT_WORDS * 8).next_multiple_of(PAGE_SIZE as usize) as u64;
         let address = sys::vm_allocate(0, size, VM_ANYWHERE).expect("fuzz: a progress page");
         sys::vm_inherit(address, size, VM_INHERIT_SHARE).expect("fuzz: a shared page");
-        // SAFETY: the region is ours, zero-filled, page-aligned, never unmapped, and only
-        // accessed through atomics (the workers write it while the supervisor reads).
-        let words =
-            unsafe { core::slice::from_raw_parts(address as *const AtomicU64, size as usize / 8) };
+        // The region is ours, zero-filled, page-aligned and never unmapped; the workers write
+        // it while the supervisor reads, all through atomics.
+        let words = {
+            // SAFETY: as just said.
+            unsafe { core::slice::from_raw_parts(address as *const AtomicU64, size as usize / 8) }
+        };
         Progress { words }
     }
 
@@ -246,12 +248,20 @@ impl<'p> Worker<'p> {
     }
 
     fn raw(&self, number: Syscall, a: [u64; 6]) -> sys::SyscallResult {
-        self.progress.note(self.index, number as u64, &a);
-        // SAFETY: every address passed is in memory this worker owns and does not otherwise
-        // use (the scratch buffer, the arena, the read-only page) or in memory it may not
-        // touch (which the kernel must refuse); the calls that could end or block this task
-        // for good are not made (`call`).
-        unsafe { sys::syscall6(number as u64, a[0], a[1], a[2], a[3], a[4], a[5]) }
+        self.raw_number(number as u64, a)
+    }
+
+    /// System call `number` (known or not) with `a`, noted in the progress page first.
+    /// Addresses passed are in memory this worker owns and does not otherwise use (the
+    /// scratch pages, the arena, the read-only page) or in memory it may not touch, which
+    /// the kernel must refuse; the calls that could end or block it for good are not made
+    /// (`call`). An edge value of the calls of any number could, rarely, name its own
+    /// memory: a worker that corrupted itself would only end, and the round still checks
+    /// that it gave everything back.
+    fn raw_number(&self, number: u64, a: [u64; 6]) -> sys::SyscallResult {
+        self.progress.note(self.index, number, &a);
+        // SAFETY: the kernel checks every address; what this worker passes is above.
+        unsafe { sys::syscall6(number, a[0], a[1], a[2], a[3], a[4], a[5]) }
     }
 
     fn call(&mut self, rng: &mut Rng) {
@@ -433,12 +443,7 @@ impl<'p> Worker<'p> {
                     rng.edgy(),
                     rng.edgy(),
                 ];
-                self.progress.note(self.index, number, &a);
-                // SAFETY: a call the kernel does not know is refused; the known ones left
-                // take addresses the kernel checks. An edge value could, rarely, name this
-                // worker's own memory; a worker that corrupted itself would only end (and the
-                // round still checks that it gave everything back).
-                let _ = unsafe { sys::syscall6(number, a[0], a[1], a[2], a[3], a[4], a[5]) };
+                let _ = self.raw_number(number, a);
             }
         }
     }
