@@ -7,8 +7,8 @@
 //! region made): the task's records, its threads', its name space's table with a port record
 //! for every name (exact for the receive rights a hostile task makes, an overcharge for send
 //! rights, which cost the holder only its name), its map's table and its page tables.
-//! `ps` shows the exact figure (`held_bytes` and the ports it receives on). Messages queued on a task's
-//! ports are left out of the charge: a quota must not let senders make a receiver's own
+//! `ps` shows the exact figure (`held_bytes` and the ports it receives on). Messages queued
+//! on a task's ports are left out of the charge: a quota must not let senders make a receiver's own
 //! calls fail, and each port's queue is bounded (`ipc::port::QUEUE_LIMIT`). The pagers the
 //! kernel depends on (default pager, backing store, program pager) have no quota: refusing
 //! them memory would stop paging for everyone.
