@@ -13,6 +13,8 @@
 //! daemon = true           # it serves for good: bootstrap does not wait for it (default false)
 //! disk = "absent"         # started only without a disk ("present": only with one)
 //! devices = true          # bootstrap gives it the device master port (default false)
+//! collocated = true       # a server linked into the kernel, started as a collocated task
+//!                         # (default false; its name must be its package's)
 //!
 //! [[file]]
 //! name = "nonaim_data"    # a data file, after the programs (names unique among all files)
@@ -90,6 +92,11 @@ pub struct Program {
     /// servers/bootstrap/build.rs).
     #[serde(default)]
     pub devices: bool,
+    /// Whether bootstrap starts it collocated, as a server linked into the kernel (read by
+    /// servers/bootstrap/build.rs); its name is then its package's, a dependency of the
+    /// kernel.
+    #[serde(default)]
+    pub collocated: bool,
 }
 
 /// When a program that depends on the disk is started.
@@ -128,6 +135,13 @@ impl Manifest {
                 bail!("{what}: the name is already used by program {first}");
             }
             check_package(&program.package).with_context(|| what.clone())?;
+            if program.collocated && program.name != program.package {
+                bail!(
+                    "{what}: a collocated server is named as its package ({:?}), which the \
+                     kernel links in",
+                    program.package
+                );
+            }
         }
         for (index, file) in raw.file.iter().enumerate() {
             let what = format!("{origin}: file {} ({:?})", index + 1, file.name);
@@ -364,5 +378,43 @@ mod tests {
         );
         let message = error(&format!("{program}[[file]]\nname = \"d\"\nsize = 3\n"));
         assert!(message.contains("unknown field `size`"), "{message}");
+    }
+
+    #[test]
+    fn a_collocated_server_is_named_as_its_package_which_the_kernel_links() {
+        let message = error("[[program]]\nname = \"e\"\npackage = \"echo\"\ncollocated = true\n");
+        assert!(message.contains("named as its package"), "{message}");
+        // Every collocated server of the real manifest is a dependency of the kernel.
+        let manifest = Manifest::load(&manifest_path()).unwrap();
+        let kernel =
+            std::fs::read_to_string(crate::workspace_root().join("microkernel/Cargo.toml"))
+                .unwrap();
+        let kernel: toml::Table = kernel.parse().unwrap();
+        let linked = |package: &str| {
+            kernel
+                .get("target")
+                .and_then(|t| t.as_table())
+                .into_iter()
+                .flat_map(|targets| targets.values())
+                .chain(core::iter::once(&toml::Value::Table(kernel.clone())))
+                .filter_map(|t| t.get("dependencies").and_then(|d| d.as_table()))
+                .any(|deps| deps.contains_key(package))
+        };
+        let collocated: Vec<_> = manifest
+            .programs()
+            .iter()
+            .filter(|p| p.collocated)
+            .collect();
+        assert!(
+            !collocated.is_empty(),
+            "the manifest has a collocated server"
+        );
+        for program in collocated {
+            assert!(
+                linked(&program.package),
+                "{} is not linked into the kernel",
+                program.package
+            );
+        }
     }
 }

@@ -15,9 +15,9 @@
 
 use serde::{Deserialize, Serialize};
 
-#[cfg(any(test, feature = "runtime"))]
+#[cfg(any(test, feature = "transport"))]
 use crate::interface::{Decoder, Encoder, Malformed, Pages, Wire};
-#[cfg(any(test, feature = "runtime"))]
+#[cfg(any(test, feature = "transport"))]
 use crate::ipc::message::MessageError;
 
 /// The message ids, for code that speaks the interface without the generated stubs (the
@@ -68,7 +68,7 @@ pub mod written_tag {
 }
 
 /// The answer to `write`.
-#[cfg(any(test, feature = "runtime"))]
+#[cfg(any(test, feature = "transport"))]
 #[derive(Debug, PartialEq, Eq)]
 pub enum Written {
     /// The data is on the device; the pages are gone (the kernel freed them).
@@ -77,7 +77,7 @@ pub enum Written {
     Failed(DeviceError, Pages),
 }
 
-#[cfg(any(test, feature = "runtime"))]
+#[cfg(any(test, feature = "transport"))]
 impl Wire for Written {
     type Give<'a> = Written;
 
@@ -116,7 +116,7 @@ pub struct DeviceStatus {
     pub max_transfer: u64,
 }
 
-#[cfg(any(test, feature = "runtime"))]
+#[cfg(any(test, feature = "transport"))]
 crate::interface! {
     /// Device master → device ports (ids 2600..), on the device master port.
     pub mod device_master = 2600 {
@@ -129,7 +129,7 @@ crate::interface! {
     }
 }
 
-#[cfg(any(test, feature = "runtime"))]
+#[cfg(any(test, feature = "transport"))]
 crate::interface! {
     /// One device's requests (ids 2700..), on its device port.
     pub mod device = 2700 {

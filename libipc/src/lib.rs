@@ -93,30 +93,32 @@
 #![no_std]
 #![deny(unsafe_op_in_unsafe_fn)]
 
-#[cfg(any(test, feature = "runtime"))]
+#[cfg(any(test, feature = "transport"))]
 extern crate alloc;
 
 pub mod abi;
 pub mod bench;
 #[cfg(any(test, feature = "wire"))]
 pub mod device;
-#[cfg(any(test, feature = "runtime"))]
+#[cfg(any(test, feature = "transport"))]
 pub mod file;
-#[cfg(any(test, feature = "runtime"))]
+#[cfg(all(feature = "transport", target_os = "none"))]
+pub mod hosted;
+#[cfg(any(test, feature = "transport"))]
 pub mod interface;
 pub mod ipc;
-#[cfg(any(test, feature = "runtime"))]
+#[cfg(any(test, feature = "transport"))]
 pub mod names;
 #[cfg(any(test, feature = "wire"))]
 pub mod pager;
 
-#[cfg(any(test, feature = "runtime"))]
+#[cfg(any(test, feature = "transport"))]
 pub mod rt;
 
 #[cfg(any(test, feature = "props"))]
 pub mod props;
 
-#[cfg(all(feature = "runtime", target_os = "none"))]
+#[cfg(all(feature = "transport", target_os = "none"))]
 pub mod process;
-#[cfg(all(feature = "runtime", target_os = "none"))]
+#[cfg(all(feature = "transport", target_os = "none"))]
 pub mod sys;

@@ -59,7 +59,7 @@ crate::interface! {
 
 pub use service::{dispatch, ids, Client, Dispatcher, Server, BASE};
 
-#[cfg(all(feature = "runtime", target_os = "none"))]
+#[cfg(all(feature = "transport", target_os = "none"))]
 impl Client {
     /// The client of the name service whose send right a task's creator passed as the first
     /// start argument; `None` if it passed none.
@@ -75,7 +75,7 @@ impl Client {
 /// registered. Other registrations are refused (`Duplicate`), lookups answered `Unknown`.
 /// For first tasks that start a server without bootstrap: tests and benchmarks starting a
 /// pager. `OperationTimedOut` if nothing comes for `timeout_ms`.
-#[cfg(all(feature = "runtime", target_os = "none"))]
+#[cfg(all(feature = "transport", target_os = "none"))]
 pub fn spawn_registered(
     program: &str,
     expected: &str,
@@ -87,7 +87,7 @@ pub fn spawn_registered(
 /// [`spawn_registered`], answering the program's lookups of the names in `answers` with
 /// their rights (the device master port, for the disk default pager), `argument` its second
 /// start argument.
-#[cfg(all(feature = "runtime", target_os = "none"))]
+#[cfg(all(feature = "transport", target_os = "none"))]
 pub fn spawn_registered_answering(
     program: &str,
     expected: &str,

@@ -23,12 +23,12 @@
 
 use serde::{Deserialize, Serialize};
 
-#[cfg(any(test, feature = "runtime"))]
+#[cfg(any(test, feature = "transport"))]
 pub mod guide;
 
-#[cfg(any(test, feature = "runtime"))]
+#[cfg(any(test, feature = "transport"))]
 use crate::interface::{Decoder, Encoder, Malformed, Pages, Wire};
-#[cfg(any(test, feature = "runtime"))]
+#[cfg(any(test, feature = "transport"))]
 use crate::ipc::message::{MessageError, Name, Received};
 
 /// The protocol's message ids, for code that speaks it without the generated stubs (the
@@ -103,7 +103,7 @@ impl Default for Attributes {
 }
 
 /// A pager's answer to `data_request`.
-#[cfg(any(test, feature = "runtime"))]
+#[cfg(any(test, feature = "transport"))]
 #[derive(Debug, PartialEq, Eq)]
 pub enum Supply {
     /// The contents of the pages from the requested offset on: at least one page, at most
@@ -114,7 +114,7 @@ pub enum Supply {
     Unavailable,
 }
 
-#[cfg(any(test, feature = "runtime"))]
+#[cfg(any(test, feature = "transport"))]
 impl Wire for Supply {
     type Give<'a> = Supply;
 
@@ -146,7 +146,7 @@ pub mod returned_tag {
 }
 
 /// A pager's answer to `data_return`.
-#[cfg(any(test, feature = "runtime"))]
+#[cfg(any(test, feature = "transport"))]
 #[derive(Debug, PartialEq, Eq)]
 pub enum Returned {
     /// The pages are safe with the pager; it will supply them when asked.
@@ -156,7 +156,7 @@ pub enum Returned {
     Refused(Pages),
 }
 
-#[cfg(any(test, feature = "runtime"))]
+#[cfg(any(test, feature = "transport"))]
 impl Wire for Returned {
     type Give<'a> = Returned;
 
@@ -204,7 +204,7 @@ pub enum ControlError {
     NoMemory,
 }
 
-#[cfg(any(test, feature = "runtime"))]
+#[cfg(any(test, feature = "transport"))]
 crate::interface! {
     /// Kernel → pager, on the memory object's port (ids 2200..).
     pub mod memory_object = 2200 {
@@ -242,7 +242,7 @@ crate::interface! {
     }
 }
 
-#[cfg(any(test, feature = "runtime"))]
+#[cfg(any(test, feature = "transport"))]
 crate::interface! {
     /// Pager → kernel, on an object's control port (ids 2300..).
     pub mod memory_control = 2300 {
@@ -284,7 +284,7 @@ crate::interface! {
     }
 }
 
-#[cfg(any(test, feature = "runtime"))]
+#[cfg(any(test, feature = "transport"))]
 crate::interface! {
     /// Kernel → default pager, on the port registered with `host_set_default_pager`
     /// (ids 2400..): anonymous memory the kernel pages out.
@@ -331,7 +331,7 @@ pub struct BackingStoreInfo {
     pub operations_by_pages: [u64; 8],
 }
 
-#[cfg(any(test, feature = "runtime"))]
+#[cfg(any(test, feature = "transport"))]
 crate::interface! {
     /// Anyone → a default pager, on its registered port (ids 2450..): what its backing store
     /// holds and has done, for `swapinfo`, tests and benchmarks.
@@ -345,7 +345,7 @@ crate::interface! {
     }
 }
 
-#[cfg(any(test, feature = "runtime"))]
+#[cfg(any(test, feature = "transport"))]
 crate::interface! {
     /// Kernel → program pager, on the port registered with `host_set_program_pager`
     /// (ids 2500..): the files of the boot archive that programs are loaded from.
@@ -372,7 +372,7 @@ crate::interface! {
 
 /// The memory object a request to a pager is about: the pager's name for the port it
 /// arrived on.
-#[cfg(any(test, feature = "runtime"))]
+#[cfg(any(test, feature = "transport"))]
 pub fn object_of(request: &Received<'_>) -> Name {
     request.header.local_port
 }

@@ -4,8 +4,6 @@
 //! `rsi`, `rdx`, `r10`, `r8`, `r9`; on return `rax` holds a [`KernReturn`] code and `rdx` a
 //! value; `rcx` and `r11` are clobbered by the `syscall` instruction itself.
 
-use core::arch::asm;
-
 use crate::abi::syscall::{Syscall, DEBUG_WRITE_MAX};
 use crate::abi::KernReturn;
 
@@ -28,187 +26,14 @@ impl SyscallResult {
     }
 }
 
-/// System call `number` without arguments.
-///
-/// # Safety
-///
-/// The call must be one whose effects cannot break memory safety, or the caller must uphold
-/// its contract (e.g. calls that write into or unmap the caller's memory).
-#[inline(always)]
-pub unsafe fn syscall0(number: u64) -> SyscallResult {
-    let (code, value);
-    // SAFETY: the kernel keeps all registers but rax, rdx (results), rcx, r11 (clobbered), and
-    // leaves our stack alone; what the call does to our memory is the caller's contract.
-    unsafe {
-        asm!(
-            "syscall",
-            inlateout("rax") number => code,
-            lateout("rdx") value,
-            lateout("rcx") _,
-            lateout("r11") _,
-            options(nostack),
-        );
-    }
-    SyscallResult { code, value }
-}
-
-/// System call `number` with one argument.
-///
-/// # Safety
-///
-/// As [`syscall0`]; the arguments must satisfy the call's contract.
-#[inline(always)]
-pub unsafe fn syscall1(number: u64, a0: u64) -> SyscallResult {
-    let (code, value);
-    // SAFETY: as in `syscall0`.
-    unsafe {
-        asm!(
-            "syscall",
-            inlateout("rax") number => code,
-            in("rdi") a0,
-            lateout("rdx") value,
-            lateout("rcx") _,
-            lateout("r11") _,
-            options(nostack),
-        );
-    }
-    SyscallResult { code, value }
-}
-
-/// System call `number` with two arguments.
-///
-/// # Safety
-///
-/// As [`syscall1`].
-#[inline(always)]
-pub unsafe fn syscall2(number: u64, a0: u64, a1: u64) -> SyscallResult {
-    let (code, value);
-    // SAFETY: as in `syscall0`.
-    unsafe {
-        asm!(
-            "syscall",
-            inlateout("rax") number => code,
-            in("rdi") a0,
-            in("rsi") a1,
-            lateout("rdx") value,
-            lateout("rcx") _,
-            lateout("r11") _,
-            options(nostack),
-        );
-    }
-    SyscallResult { code, value }
-}
-
-/// System call `number` with three arguments.
-///
-/// # Safety
-///
-/// As [`syscall1`].
-#[inline(always)]
-pub unsafe fn syscall3(number: u64, a0: u64, a1: u64, a2: u64) -> SyscallResult {
-    let (code, value);
-    // SAFETY: as in `syscall0`.
-    unsafe {
-        asm!(
-            "syscall",
-            inlateout("rax") number => code,
-            in("rdi") a0,
-            in("rsi") a1,
-            inlateout("rdx") a2 => value,
-            lateout("rcx") _,
-            lateout("r11") _,
-            options(nostack),
-        );
-    }
-    SyscallResult { code, value }
-}
-
-/// System call `number` with four arguments.
-///
-/// # Safety
-///
-/// As [`syscall1`].
-#[inline(always)]
-pub unsafe fn syscall4(number: u64, a0: u64, a1: u64, a2: u64, a3: u64) -> SyscallResult {
-    let (code, value);
-    // SAFETY: as in `syscall0`.
-    unsafe {
-        asm!(
-            "syscall",
-            inlateout("rax") number => code,
-            in("rdi") a0,
-            in("rsi") a1,
-            inlateout("rdx") a2 => value,
-            in("r10") a3,
-            lateout("rcx") _,
-            lateout("r11") _,
-            options(nostack),
-        );
-    }
-    SyscallResult { code, value }
-}
-
-/// System call `number` with five arguments.
-///
-/// # Safety
-///
-/// As [`syscall1`].
-#[inline(always)]
-pub unsafe fn syscall5(number: u64, a0: u64, a1: u64, a2: u64, a3: u64, a4: u64) -> SyscallResult {
-    let (code, value);
-    // SAFETY: as in `syscall0`.
-    unsafe {
-        asm!(
-            "syscall",
-            inlateout("rax") number => code,
-            in("rdi") a0,
-            in("rsi") a1,
-            inlateout("rdx") a2 => value,
-            in("r10") a3,
-            in("r8") a4,
-            lateout("rcx") _,
-            lateout("r11") _,
-            options(nostack),
-        );
-    }
-    SyscallResult { code, value }
-}
-
-/// System call `number` with six arguments.
-///
-/// # Safety
-///
-/// As [`syscall1`].
-#[inline(always)]
-pub unsafe fn syscall6(
-    number: u64,
-    a0: u64,
-    a1: u64,
-    a2: u64,
-    a3: u64,
-    a4: u64,
-    a5: u64,
-) -> SyscallResult {
-    let (code, value);
-    // SAFETY: as in `syscall0`.
-    unsafe {
-        asm!(
-            "syscall",
-            inlateout("rax") number => code,
-            in("rdi") a0,
-            // `mach_msg` may come back with its send bit cleared (a receive run again).
-            inlateout("rsi") a1 => _,
-            inlateout("rdx") a2 => value,
-            in("r10") a3,
-            in("r8") a4,
-            in("r9") a5,
-            lateout("rcx") _,
-            lateout("r11") _,
-            options(nostack),
-        );
-    }
-    SyscallResult { code, value }
-}
+#[cfg(not(feature = "collocated"))]
+mod trap;
+#[cfg(not(feature = "collocated"))]
+pub use trap::*;
+#[cfg(feature = "collocated")]
+mod collocated;
+#[cfg(feature = "collocated")]
+pub use collocated::*;
 
 /// Writes `bytes` to the kernel console, in as many `DebugWrite` calls of at most
 /// [`DEBUG_WRITE_MAX`] bytes as it takes; stops at the first error.
@@ -234,9 +59,15 @@ pub fn task_exit(status: i32) -> ! {
     unsafe {
         syscall1(Syscall::TaskExit as u64, i64::from(status) as u64);
     }
-    // TaskExit does not return; if a kernel bug made it, fault rather than run on.
+    // TaskExit does not return; if a kernel bug made it, fault rather than run on. (A
+    // collocated server cannot exit: the kernel refuses the call, and the server faults.)
+    #[cfg(not(feature = "collocated"))]
     // SAFETY: `ud2` raises an invalid-opcode exception; the kernel ends the task.
-    unsafe { asm!("ud2", options(noreturn, nomem, nostack)) }
+    unsafe {
+        core::arch::asm!("ud2", options(noreturn, nomem, nostack))
+    }
+    #[cfg(feature = "collocated")]
+    panic!("a collocated server tried to exit with status {status}")
 }
 
 /// Gives up the processor to another thread of the same or higher priority.
@@ -273,47 +104,6 @@ pub unsafe fn mach_msg(
             timeout_ms,
         )
     }
-}
-
-/// `mach_msg` with a short message in registers (`options::SEND_REGISTERS`, see
-/// [`registers`](crate::abi::message::registers)): `words` go out in `r12`..`r15`, and come
-/// back holding the received message when the result's size has `IN_REGISTERS` set.
-///
-/// # Safety
-/// As [`mach_msg`]; the buffer is not read for the send.
-#[inline(always)]
-pub unsafe fn mach_msg_registers(
-    buffer: *mut u8,
-    options: u64,
-    send_size: usize,
-    receive_limit: usize,
-    receive_name: u32,
-    timeout_ms: u64,
-    words: &mut [u64; 4],
-) -> SyscallResult {
-    let (code, value);
-    // SAFETY: as in `syscall6`; the kernel also writes `r12`..`r15` (declared here), and the
-    // caller vouches for the buffer.
-    unsafe {
-        asm!(
-            "syscall",
-            inlateout("rax") Syscall::MachMsg as u64 => code,
-            in("rdi") buffer as u64,
-            inlateout("rsi") options => _,
-            inlateout("rdx") send_size as u64 => value,
-            in("r10") receive_limit as u64,
-            in("r8") u64::from(receive_name),
-            in("r9") timeout_ms,
-            inout("r12") words[0],
-            inout("r13") words[1],
-            inout("r14") words[2],
-            inout("r15") words[3],
-            lateout("rcx") _,
-            lateout("r11") _,
-            options(nostack),
-        );
-    }
-    SyscallResult { code, value }
 }
 
 fn call1(call: Syscall, a0: u64) -> Result<u64, KernReturn> {
@@ -377,6 +167,30 @@ pub fn port_request_notification(name: u32, kind: u32, notify: u32) -> Result<()
 /// in `rdi` and `argument` in `rsi`. Returns a send right to the child's task port.
 pub fn task_spawn(program: &str, give: u32, argument: u64) -> Result<u32, KernReturn> {
     task_spawn_with_args(program, give, argument, "")
+}
+
+/// Starts the server `server` linked into the kernel as a collocated task (see
+/// [`Syscall::TaskSpawnCollocated`]), giving it a copy of send right `give` and `argument`;
+/// returns the send rights to its task port and to its service port. `host`: the host port.
+pub fn task_spawn_collocated(
+    host: u32,
+    server: &str,
+    give: u32,
+    argument: u64,
+) -> Result<(u32, u32), KernReturn> {
+    // SAFETY: the kernel only reads the name, which is valid for its length.
+    let names = unsafe {
+        syscall5(
+            Syscall::TaskSpawnCollocated as u64,
+            u64::from(host),
+            server.as_ptr() as u64,
+            server.len() as u64,
+            u64::from(give),
+            argument,
+        )
+    }
+    .into_result()?;
+    Ok((names as u32, (names >> 32) as u32))
 }
 
 /// Starts `program` as [`task_spawn`] does, with `args` (at most `abi::syscall::ARGS_MAX`

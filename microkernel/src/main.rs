@@ -12,6 +12,7 @@ extern crate alloc;
 
 pub mod arch;
 pub mod boot;
+pub mod colloc;
 pub mod device;
 pub mod ipc;
 pub mod kern;

@@ -3,7 +3,8 @@
 //! `servers/boot.toml` with `start = true`, in manifest order, or, when the environment
 //! variable `BOOTSTRAP_START` is set, the comma-separated programs it names (each must be in
 //! the manifest; empty: none), e.g. `BOOTSTRAP_START=name_test cargo image run`. Each comes
-//! with its manifest's `daemon` flag (a server bootstrap does not wait for).
+//! with its manifest's `daemon` flag (a server bootstrap does not wait for) and its
+//! `collocated` flag (a server the kernel hosts).
 
 use std::path::{Path, PathBuf};
 
@@ -29,8 +30,9 @@ fn main() {
 }
 
 /// A program to start: its name, whether it is a daemon, whether it may have the device
-/// master port, and its disk condition (`"present"`, `"absent"` or `""`).
-type Start = (String, bool, bool, String);
+/// master port, its disk condition (`"present"`, `"absent"` or `""`), and whether it is
+/// collocated (a server linked into the kernel).
+type Start = (String, bool, bool, String, bool);
 
 /// The programs `list` names (comma-separated), checked against the manifest.
 fn from_environment(list: &str, manifest: &str) -> Result<Vec<Start>, String> {
@@ -71,6 +73,7 @@ fn start_entry(program: &toml::Value, name: &str) -> Result<Start, String> {
         flag(program, name, "daemon")?,
         flag(program, name, "devices")?,
         disk,
+        flag(program, name, "collocated")?,
     ))
 }
 
@@ -117,7 +120,7 @@ fn write_start_list(out: &Path, start: &[Start]) {
         "/// The programs to start, from `servers/boot.toml` (`start = true`), in order.\n\
          pub const START: &[bootstrap::Program] = &[\n",
     );
-    for (name, daemon, devices, disk) in start {
+    for (name, daemon, devices, disk, collocated) in start {
         let disk = match disk.as_str() {
             "present" => "Some(true)",
             "absent" => "Some(false)",
@@ -125,7 +128,7 @@ fn write_start_list(out: &Path, start: &[Start]) {
         };
         text.push_str(&format!(
             "    bootstrap::Program {{ name: {name:?}, daemon: {daemon}, devices: {devices}, \
-             disk: {disk} }},\n"
+             disk: {disk}, collocated: {collocated} }},\n"
         ));
     }
     text.push_str("];\n");

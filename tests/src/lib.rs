@@ -215,7 +215,13 @@ impl GuestRun {
     /// Fails unless the guest exited with 0 and each of `names` reported `ok`, none failed.
     #[track_caller]
     pub fn expect_all_passed(&self, names: &[&str]) -> &Self {
-        if let Err(message) = image::report::check_all_passed(&self.boot, names) {
+        self.expect_all_passed_ending(names, Outcome::Guest(0))
+    }
+
+    /// [`GuestRun::expect_all_passed`] for a boot that ends with `outcome`.
+    #[track_caller]
+    pub fn expect_all_passed_ending(&self, names: &[&str], outcome: Outcome) -> &Self {
+        if let Err(message) = image::report::check_all_passed_ending(&self.boot, names, outcome) {
             panic!(
                 "{} ({}): {message}full serial log: {}",
                 self.name,
@@ -230,7 +236,13 @@ impl GuestRun {
     /// them `ok`, and a summary of that many passed and none failed.
     #[track_caller]
     pub fn expect_exactly(&self, names: &[&str]) -> &Self {
-        self.expect_all_passed(names);
+        self.expect_exactly_ending(names, Outcome::Guest(0))
+    }
+
+    /// [`GuestRun::expect_exactly`] for a boot that ends with `outcome`.
+    #[track_caller]
+    pub fn expect_exactly_ending(&self, names: &[&str], outcome: Outcome) -> &Self {
+        self.expect_all_passed_ending(names, outcome);
         let expected = Summary {
             passed: names.len() as u32,
             failed: 0,

@@ -159,6 +159,16 @@ pub enum Syscall {
     /// default ([`DEFAULT_QUOTA_DIVISOR`]). Returns the quota it had. VM-privileged tasks (the
     /// pagers) have none.
     TaskSetQuota = 37,
+    /// `(host, server, server_len, give, argument)`: starts `server`, a server linked into
+    /// the kernel (`servers/boot.toml`'s `collocated = true`), as a collocated task: a task
+    /// with no user memory whose code runs in the kernel, on the thread of whoever sends to
+    /// its ports. It starts as a spawned task does (`give` and `argument` its first two start
+    /// arguments) and returns its service port. Returns the caller's name for a send right
+    /// to the new task's port in the low 32 bits, and for a send right to the server's
+    /// service port in the high 32. Privileged: `host` must be the host port.
+    /// `InvalidArgument` when no server of that name is linked in; the server's own error
+    /// when its start fails.
+    TaskSpawnCollocated = 38,
 }
 
 /// A task's kernel memory quota is the machine's memory divided by this, unless set
@@ -171,7 +181,7 @@ pub const DEFAULT_QUOTA_DIVISOR: u64 = 8;
 pub const CONSOLE_READ_MAX: usize = 4096;
 
 impl Syscall {
-    pub const ALL: [Syscall; 38] = [
+    pub const ALL: [Syscall; 39] = [
         Syscall::DebugWrite,
         Syscall::TaskExit,
         Syscall::ThreadYield,
@@ -210,6 +220,7 @@ impl Syscall {
         Syscall::ConsoleRead,
         Syscall::BootArchive,
         Syscall::TaskSetQuota,
+        Syscall::TaskSpawnCollocated,
     ];
 
     /// Decodes a call number; the numbers are dense, so this is a bounds check.

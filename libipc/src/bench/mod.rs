@@ -3,6 +3,6 @@
 //! host-tested. Benchmarks print `bench <suite>.<metric> <value> <unit>` lines for
 //! `cargo image bench`.
 
-#[cfg(all(feature = "runtime", target_os = "none"))]
+#[cfg(all(feature = "transport", target_os = "none"))]
 pub mod measure;
 pub mod stats;

@@ -4,13 +4,13 @@
 pub mod message;
 #[cfg(test)]
 mod message_props;
-#[cfg(all(feature = "runtime", target_os = "none"))]
+#[cfg(all(feature = "transport", target_os = "none"))]
 pub mod port;
-#[cfg(all(feature = "runtime", target_os = "none"))]
+#[cfg(all(feature = "transport", target_os = "none"))]
 pub mod transport;
 
 pub use message::{MessageBuffer, MessageError, Name, OutMessage, Received};
-#[cfg(all(feature = "runtime", target_os = "none"))]
+#[cfg(all(feature = "transport", target_os = "none"))]
 pub use port::{PortSet, ReceiveRight, SendOnceRight, SendRight, Task};
-#[cfg(all(feature = "runtime", target_os = "none"))]
+#[cfg(all(feature = "transport", target_os = "none"))]
 pub use transport::{call, receive, reply_and_receive, send, send_message, IpcError};

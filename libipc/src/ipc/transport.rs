@@ -206,14 +206,3 @@ pub fn reply_and_receive<'b>(
 ) -> Result<Received<'b>, IpcError> {
     exchange(reply, 0, from, buffer, 0)
 }
-
-/// [`reply_and_receive`] up to where the message arrived (the server loop's, which reads
-/// the buffer after some errors).
-#[inline(always)]
-pub(crate) fn reply_and_receive_raw(
-    reply: Option<&OutMessage<'_>>,
-    from: Name,
-    buffer: &mut MessageBuffer,
-) -> Result<Arrived, IpcError> {
-    exchange_raw(reply, 0, from, buffer, 0)
-}

@@ -93,7 +93,7 @@ macro_rules! program {
 }
 
 /// Waits `ms` milliseconds: a receive, with that timeout, on a port nobody sends to.
-#[cfg(all(feature = "runtime", target_os = "none"))]
+#[cfg(all(feature = "transport", target_os = "none"))]
 pub fn sleep_ms(ms: u64) {
     if let Ok(port) = crate::interface::ReceiveRight::allocate() {
         let mut buffer = crate::ipc::MessageBuffer::new();

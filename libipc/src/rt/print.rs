@@ -63,7 +63,7 @@ impl<F: FnMut(&[u8]), const N: usize> fmt::Write for ChunkWriter<F, N> {
 
 /// Formats `args` to the kernel console. Console errors are ignored, as printing has no one
 /// to report them to; use [`crate::sys::debug_write`] to see them.
-#[cfg(all(feature = "runtime", target_os = "none"))]
+#[cfg(all(feature = "transport", target_os = "none"))]
 #[doc(hidden)]
 pub fn _print(args: fmt::Arguments<'_>) {
     use fmt::Write as _;
@@ -75,7 +75,7 @@ pub fn _print(args: fmt::Arguments<'_>) {
 }
 
 /// Prints to the kernel console (`DebugWrite`), like `std::print!`.
-#[cfg(all(feature = "runtime", target_os = "none"))]
+#[cfg(all(feature = "transport", target_os = "none"))]
 #[macro_export]
 macro_rules! print {
     ($($arg:tt)*) => {
@@ -84,7 +84,7 @@ macro_rules! print {
 }
 
 /// Prints to the kernel console (`DebugWrite`) with a newline, like `std::println!`.
-#[cfg(all(feature = "runtime", target_os = "none"))]
+#[cfg(all(feature = "transport", target_os = "none"))]
 #[macro_export]
 macro_rules! println {
     () => {

@@ -118,6 +118,12 @@ impl Kernel {
                 Ok(Sent::Done(receiver)) => woken = receiver,
             }
         }
+        #[cfg(target_os = "none")]
+        if self.colloc.any_pending() {
+            // A collocated server has the message just sent: it runs now, on this thread,
+            // so the reply (if it gives one at once) waits for the receive below.
+            crate::colloc::run_pending(self);
+        }
         let outcome = match receive {
             Some(args) => self.receive(task, thread, args, ReceiveCall::from_arguments(&a)),
             None => ret(MsgReturn::Success, 0),
@@ -448,6 +454,9 @@ impl Kernel {
                     return Sent::Done(None);
                 }
                 p.messages.push_back(message);
+                if let Receiver::Task(task) = p.receiver {
+                    self.colloc.note_message(task);
+                }
                 Sent::Done(None)
             }
         }

@@ -86,6 +86,8 @@ pub struct Kernel {
     pub(crate) pageout_creates_left: Option<u32>,
     /// The last job number given to a spawned task.
     pub(super) next_job: u32,
+    /// The collocated servers (`colloc`).
+    pub(crate) colloc: crate::colloc::KernelServers,
 }
 
 pub static KERNEL: Mutex<Option<Kernel>> = Mutex::new(None);
@@ -150,6 +152,7 @@ impl Kernel {
             swapper_next: 0,
             pageout_creates_left: None,
             next_job: 0,
+            colloc: crate::colloc::Servers::new(),
         }
     }
 

@@ -331,6 +331,10 @@ impl Kernel {
             self.unqueue(thread);
             self.threads.remove(thread);
         }
+        #[cfg(target_os = "none")]
+        if let Some(server) = self.colloc.remove(task) {
+            crate::colloc::drop_server(server);
+        }
         self.drain_space(task);
         self.swapper.forget(task);
         let Some(t) = self.tasks.remove(task) else {
@@ -372,13 +376,7 @@ impl Kernel {
         // Decode first: the right to give must be a send right of the parent's.
         let give_port = match give {
             0 => None,
-            name => {
-                let entry = self.entry(parent, name).ok_or(KernReturn::InvalidName)?;
-                match entry.object {
-                    Object::Port(port) if entry.rights.contains(Rights::SEND) => Some(port),
-                    _ => return Err(KernReturn::InvalidRight),
-                }
-            }
+            name => Some(self.send_right_of(parent, name)?),
         };
         let child = self.spawn(program, [0, argument, 0]).map_err(|e| match e {
             SpawnError::OutOfMemory => KernReturn::ResourceShortage,
@@ -486,10 +484,75 @@ impl Kernel {
         Ok(parent_name)
     }
 
-    /// The live task behind the task port that `name` names in `task`'s space.
+    /// The port of the send right `name` in `task`'s space (`InvalidName` when there is no
+    /// such name, `InvalidRight` when it is no send right).
+    pub(crate) fn send_right_of(
+        &mut self,
+        task: TaskId,
+        name: PortName,
+    ) -> Result<PortId, KernReturn> {
+        let entry = self.entry(task, name).ok_or(KernReturn::InvalidName)?;
+        match entry.object {
+            Object::Port(port) if entry.rights.contains(Rights::SEND) => Ok(port),
+            _ => Err(KernReturn::InvalidRight),
+        }
+    }
+
+    /// Moves one user reference of send right `name` from `from`'s space to `to`'s; `to`'s
+    /// name for it. On failure nothing moved.
+    pub(crate) fn move_send_right(
+        &mut self,
+        from: TaskId,
+        name: PortName,
+        to: TaskId,
+    ) -> Result<PortName, KernReturn> {
+        use libipc::abi::message::Disposition;
+        self.send_right_of(from, name)?;
+        let right = self
+            .copyin(from, name, Disposition::MoveSend)
+            .ok_or(KernReturn::InvalidRight)?;
+        self.copyout(to, right).map_err(|()| KernReturn::NoSpace)
+    }
+
+    /// A new task for a collocated server `name`: no user memory (its memory is the
+    /// kernel's), and one thread that never runs on its own, whose identity the server's
+    /// calls use. The caller it makes.
+    pub(crate) fn create_collocated_task(
+        &mut self,
+        name: &str,
+    ) -> Result<super::syscall::Caller, KernReturn> {
+        let space = AddressSpace::kernel_memory().map_err(|_| KernReturn::ResourceShortage)?;
+        let mut new = Task::new(name, space);
+        self.next_job += 1;
+        new.job = self.next_job;
+        let task = self
+            .tasks
+            .insert(new)
+            .map_err(|_| KernReturn::ResourceShortage)?;
+        let record = TaskRecord::new(self.tasks.get_mut(task).expect("just inserted"));
+        let mut pseudo = Thread::new(task, record, 0, 0, [0; 3]);
+        pseudo.state = super::thread::ThreadState::Blocked;
+        let Ok(thread) = self.threads.insert(pseudo) else {
+            self.destroy_task(task);
+            return Err(KernReturn::ResourceShortage);
+        };
+        let t = self.tasks.get_mut(task).expect("just inserted");
+        if t.threads.try_reserve(1).is_err() {
+            self.threads.remove(thread);
+            self.destroy_task(task);
+            return Err(KernReturn::ResourceShortage);
+        }
+        t.threads.push(thread);
+        Ok(super::syscall::Caller { thread, task })
+    }
+
     /// Gives new task `child` its task port, with one send right for `parent`: the parent's
     /// name for it. On failure the caller destroys the child (and with it any port made).
-    fn make_task_port(&mut self, parent: TaskId, child: TaskId) -> Result<PortName, KernReturn> {
+    pub(crate) fn make_task_port(
+        &mut self,
+        parent: TaskId,
+        child: TaskId,
+    ) -> Result<PortName, KernReturn> {
         let port = self
             .ports
             .insert(Port::new(Receiver::Kernel(KernelObject::Task(child))))
@@ -500,6 +563,7 @@ impl Kernel {
             .map_err(|()| KernReturn::NoSpace)
     }
 
+    /// The live task behind the task port that `name` names in `task`'s space.
     pub fn task_of_port(&mut self, task: TaskId, name: PortName) -> Result<TaskId, KernReturn> {
         let port = self.task_port(task, name)?;
         match self.ports.get(port).map(|p| p.receiver) {

@@ -138,6 +138,9 @@ pub fn run(mut guard: MutexGuard<'static, Option<Kernel>>) -> ! {
         if crate::vm::kernel_space::take_collapse_wanted() {
             kernel.collapse_paged_objects();
         }
+        if kernel.colloc.any_pending() {
+            crate::colloc::run_pending(kernel);
+        }
         kernel.pageout_if_wanted();
         kernel.swapper_if_due();
         if kernel.tasks.is_empty() {

@@ -74,7 +74,79 @@ fn handler(call: Syscall) -> Handler {
         Syscall::ConsoleRead => console_read,
         Syscall::BootArchive => boot_archive,
         Syscall::TaskSetQuota => super::quota::task_set_quota,
+        Syscall::TaskSpawnCollocated => task_spawn_collocated,
     }
+}
+
+/// Whether a collocated server may make `call`: those that never wait and touch no user
+/// memory of its own but message buffers and strings (it has none: its memory is the
+/// kernel's). Others are refused with `InvalidSyscall`.
+fn collocated_may(call: Syscall) -> bool {
+    matches!(
+        call,
+        Syscall::DebugWrite
+            | Syscall::MachMsg
+            | Syscall::PortAllocate
+            | Syscall::PortDeallocate
+            | Syscall::PortDestroy
+            | Syscall::PortInsertSend
+            | Syscall::PortGetRefs
+            | Syscall::PortMove
+            | Syscall::PortRequestNotification
+            | Syscall::HostInfo
+            | Syscall::KernelOption
+    )
+}
+
+/// Runs system call `number` of collocated server `caller` (its `libipc_collocated_syscall`)
+/// and returns `rax` and `rdx`. It never waits: a `mach_msg` gets both timeouts, of 0 (a
+/// full queue or an empty one is an answer at once). `words` are the short message of a
+/// `mach_msg` in registers, both ways.
+pub fn dispatch_collocated(
+    kernel: &mut Kernel,
+    caller: Caller,
+    number: u64,
+    mut arguments: [u64; 6],
+    words: &mut [u64; 4],
+) -> (u64, u64) {
+    let Some(call) = Syscall::from_raw(number).filter(|&call| collocated_may(call)) else {
+        return (KernReturn::InvalidSyscall as u64, 0);
+    };
+    let is_message = call == Syscall::MachMsg;
+    if is_message {
+        use libipc::abi::message::options;
+        arguments[1] |= options::SEND_TIMEOUT | options::RECEIVE_TIMEOUT;
+        arguments[5] = 0;
+        let Some(thread) = kernel.threads.get_mut(caller.thread) else {
+            return (KernReturn::InvalidSyscall as u64, 0);
+        };
+        let f = &mut thread.frame;
+        (f.r12, f.r13, f.r14, f.r15) = (words[0], words[1], words[2], words[3]);
+    }
+    let outcome = super::user::as_collocated_call(|| handler(call)(kernel, caller, arguments));
+    // The server's memory is the kernel's: no page of it is ever absent.
+    debug_assert!(super::user::take_absent().is_none());
+    let result = match outcome {
+        Outcome::Return(Ok(value)) => (KernReturn::Success as u64, value),
+        Outcome::Return(Err(code)) => (code as u64, 0),
+        Outcome::Raw(rax, rdx) => (rax, rdx),
+        Outcome::NoReturn => {
+            // Nothing a collocated server may call waits; were it to, the thread is taken
+            // off whatever it waits on and the call fails.
+            kernel.unqueue(caller.thread);
+            if let Some(thread) = kernel.threads.get_mut(caller.thread) {
+                thread.state = super::thread::ThreadState::Blocked;
+            }
+            (KernReturn::Failure as u64, 0)
+        }
+    };
+    if is_message {
+        if let Some(thread) = kernel.threads.get(caller.thread) {
+            let f = &thread.frame;
+            *words = [f.r12, f.r13, f.r14, f.r15];
+        }
+    }
+    result
 }
 
 /// Runs the system call the current thread made.
@@ -400,6 +472,31 @@ fn kernel_option(kernel: &mut Kernel, caller: Caller, a: [u64; 6]) -> Outcome {
         Ok(()) => Outcome::Return(Ok(length)),
         Err(e) => Outcome::Return(Err(e)),
     }
+}
+
+fn task_spawn_collocated(kernel: &mut Kernel, caller: Caller, a: [u64; 6]) -> Outcome {
+    let [host, server, server_len, give, argument, _] = a;
+    let task = caller.task;
+    if let Err(e) = check_host(kernel, task, host) {
+        return Outcome::Return(Err(e));
+    }
+    let mut buffer = [0u8; PROGRAM_NAME_MAX];
+    let name = match program_name(kernel, task, server, server_len, &mut buffer) {
+        Ok(name) => name,
+        Err(e) => return Outcome::Return(Err(e)),
+    };
+    let Ok(give) = u32::try_from(give) else {
+        return Outcome::Return(Err(KernReturn::InvalidName));
+    };
+    #[cfg(target_os = "none")]
+    let spawned = crate::colloc::spawn(kernel, task, name, give, argument)
+        .map(|(task_port, service)| u64::from(service) << 32 | u64::from(task_port));
+    #[cfg(not(target_os = "none"))]
+    let spawned = {
+        let _ = (name, give, argument);
+        Err(KernReturn::InvalidArgument)
+    };
+    Outcome::Return(spawned)
 }
 
 fn host_device_master(kernel: &mut Kernel, caller: Caller, a: [u64; 6]) -> Outcome {

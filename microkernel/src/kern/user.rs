@@ -31,7 +31,9 @@ impl UserSlice {
     }
 
     /// Checks the range: at most `max_len` bytes (else `InvalidArgument`), inside user space
-    /// without wrapping (else `InvalidAddress`).
+    /// without wrapping (else `InvalidAddress`). During a collocated server's call the range
+    /// may be kernel memory too: only the server's own space reaches it directly (see
+    /// `each_page`), any other is walked as always and finds nothing there.
     pub fn validate(self, max_len: usize) -> Result<ValidUserSlice, KernReturn> {
         if self.len > max_len as u64 {
             return Err(KernReturn::InvalidArgument);
@@ -40,7 +42,7 @@ impl UserSlice {
             .address
             .checked_add(self.len)
             .ok_or(KernReturn::InvalidAddress)?;
-        if end > USER_END {
+        if end > USER_END && !COLLOCATED_CALL.load(core::sync::atomic::Ordering::Relaxed) {
             return Err(KernReturn::InvalidAddress);
         }
         Ok(ValidUserSlice {
@@ -83,6 +85,19 @@ pub struct Absent {
     pub offset: u64,
     pub strategy: crate::vm::map::Strategy,
     pub access: Protection,
+}
+
+/// Whether a collocated server's call is running (`syscall::dispatch_collocated`): its
+/// addresses are kernel memory. One kernel lock, one CPU: one flag.
+static COLLOCATED_CALL: core::sync::atomic::AtomicBool = core::sync::atomic::AtomicBool::new(false);
+
+/// Runs `f` as a collocated server's call: ranges it validates may lie in kernel memory.
+pub fn as_collocated_call<R>(f: impl FnOnce() -> R) -> R {
+    use core::sync::atomic::Ordering;
+    let outer = COLLOCATED_CALL.swap(true, Ordering::Relaxed);
+    let result = f();
+    COLLOCATED_CALL.store(outer, Ordering::Relaxed);
+    result
 }
 
 /// The last absent page met (one kernel lock, one CPU: a single slot). Whoever reached user
@@ -133,7 +148,9 @@ fn fault_code(e: FaultError, access: Protection) -> KernReturn {
     }
 }
 
-/// Calls `f(frame offset pointer, chunk range in the slice)` page by page.
+/// Calls `f(frame offset pointer, chunk range in the slice)` page by page; for a collocated
+/// server's space, once, with the slice's own address (its memory is the kernel's, named by
+/// the server's own references: the server is kernel code, trusted as the kernel is).
 fn each_page(
     space: &mut AddressSpace,
     objects: &mut Table<VmObject>,
@@ -141,6 +158,15 @@ fn each_page(
     access: Protection,
     mut f: impl FnMut(*mut u8, core::ops::Range<usize>),
 ) -> Result<(), KernReturn> {
+    if space.is_kernel_memory() {
+        // A collocated server's own memory: the kernel's, named by its own references.
+        f(slice.address as *mut u8, 0..slice.len);
+        return Ok(());
+    }
+    if slice.address.saturating_add(slice.len as u64) > USER_END {
+        // Kernel memory named in a collocated server's call, for another task's space.
+        return Err(KernReturn::InvalidAddress);
+    }
     let mut done = 0;
     while done < slice.len {
         let address = slice.address + done as u64;
@@ -169,7 +195,8 @@ pub fn copy_in(
     debug_assert_eq!(buffer.len(), slice.len);
     each_page(space, objects, slice, Protection::READ, |source, range| {
         // SAFETY: `source` points into a frame of the task's, mapped by the direct map, with
-        // `range.len()` bytes left in the page; `buffer` is kernel memory distinct from it.
+        // `range.len()` bytes left in the page, or (a collocated server's space) at the
+        // server's own memory of that length; `buffer` is kernel memory distinct from it.
         unsafe {
             core::ptr::copy_nonoverlapping(source, buffer[range.clone()].as_mut_ptr(), range.len())
         }

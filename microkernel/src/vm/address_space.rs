@@ -79,6 +79,9 @@ impl MapCopy {
 pub struct AddressSpace {
     map: VmMap<ObjectId>,
     pmap: Pmap,
+    /// A collocated server's: it has no user memory, and the addresses its calls name are
+    /// the kernel's own (`kern::user` reads and writes them directly).
+    kernel_memory: bool,
 }
 
 impl AddressSpace {
@@ -86,7 +89,23 @@ impl AddressSpace {
         Ok(AddressSpace {
             map: VmMap::new(USER_BASE, USER_END),
             pmap: Pmap::new()?,
+            kernel_memory: false,
         })
+    }
+
+    /// The space of a collocated server: an empty map, and its calls' addresses are kernel
+    /// memory.
+    pub fn kernel_memory() -> Result<AddressSpace, OutOfMemory> {
+        Ok(AddressSpace {
+            kernel_memory: true,
+            ..AddressSpace::new()?
+        })
+    }
+
+    /// Whether this is a collocated server's space ([`AddressSpace::kernel_memory`]).
+    #[inline(always)]
+    pub fn is_kernel_memory(&self) -> bool {
+        self.kernel_memory
     }
 
     pub fn map(&self) -> &VmMap<ObjectId> {

@@ -12,6 +12,8 @@
 extern crate alloc;
 
 #[cfg(target_os = "none")]
+mod colloc;
+#[cfg(target_os = "none")]
 mod rpc;
 #[cfg(target_os = "none")]
 mod tasks;
@@ -46,10 +48,6 @@ mod role {
 #[cfg(target_os = "none")]
 type Failure = alloc::string::String;
 
-/// One benchmark: prints its figures, or says why it could not.
-#[cfg(target_os = "none")]
-type Benchmark = fn() -> Result<(), Failure>;
-
 /// Prints one figure in the form the host tool collects.
 #[cfg(target_os = "none")]
 macro_rules! figure {
@@ -63,7 +61,7 @@ use figure;
 #[cfg(target_os = "none")]
 fn main(args: libipc::rt::StartArgs) -> i32 {
     match args.arg1 {
-        role::DRIVER => run_benchmarks(),
+        role::DRIVER => run_benchmarks(args.arg0 as u32),
         role::SERVER => rpc::serve(args.arg0 as libipc::ipc::Name),
         role::EXIT => 0,
         role::BLOCKED => tasks::block(args.arg0 as libipc::ipc::Name),
@@ -75,14 +73,16 @@ fn main(args: libipc::rt::StartArgs) -> i32 {
 }
 
 /// Runs each benchmark, going on after a failed one so that every figure that can be had is
-/// printed; 0 if all worked, 1 otherwise.
+/// printed; 0 if all worked, 1 otherwise. `host`: the host port, which the first task gets.
 #[cfg(target_os = "none")]
-fn run_benchmarks() -> i32 {
-    let benchmarks: [(&str, Benchmark); 4] = [
-        ("kernel object sizes", tasks::report_object_sizes),
-        ("null RPC round trip", rpc::bench),
-        ("task create/destroy", tasks::bench_create_destroy),
-        ("blocked tasks", tasks::bench_blocked_tasks),
+fn run_benchmarks(host: u32) -> i32 {
+    let collocated = move || colloc::bench(host);
+    let benchmarks: [(&str, &dyn Fn() -> Result<(), Failure>); 5] = [
+        ("kernel object sizes", &tasks::report_object_sizes),
+        ("null RPC round trip", &rpc::bench),
+        ("collocated RPC", &collocated),
+        ("task create/destroy", &tasks::bench_create_destroy),
+        ("blocked tasks", &tasks::bench_blocked_tasks),
     ];
     let mut failed = 0;
     for (name, benchmark) in benchmarks {

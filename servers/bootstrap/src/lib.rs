@@ -24,6 +24,10 @@ pub struct Program {
     /// Started only with a disk (`Some(true)`, `disk = "present"`) or only without one
     /// (`Some(false)`, `disk = "absent"`); `None`: always.
     pub disk: Option<bool>,
+    /// A server linked into the kernel (`collocated = true`): started with
+    /// `task_spawn_collocated`, and registered with the name service by bootstrap under its
+    /// name (it cannot wait for the service's answer itself).
+    pub collocated: bool,
 }
 
 impl Program {
@@ -175,6 +179,7 @@ mod tests {
             daemon: true,
             devices: false,
             disk,
+            collocated: false,
         };
         assert!(program(None).starts_with(true) && program(None).starts_with(false));
         assert!(program(Some(true)).starts_with(true));
@@ -190,6 +195,7 @@ mod tests {
             daemon: true,
             devices: false,
             disk,
+            collocated: false,
         };
         let zpager = program("zpager", Some(false));
         let disk_pager = program("default_pager", Some(true));

@@ -222,8 +222,19 @@ mod serve {
             let Some(argument) = program.start_argument(disk_present, zcache) else {
                 continue;
             };
-            match start(program, argument, &set) {
-                Ok(child) => bootstrap.children.push(child),
+            match start(program, argument, &set, host) {
+                Ok((child, service)) => {
+                    if let Some(service) = service {
+                        // A collocated server cannot wait for the name service's answer:
+                        // bootstrap registers its service port for it.
+                        if let Err(error) =
+                            bootstrap.names.table.register(program.name.into(), service)
+                        {
+                            println!("bootstrap: cannot register {}: {error:?}", program.name);
+                        }
+                    }
+                    bootstrap.children.push(child)
+                }
                 Err(error) => {
                     println!("bootstrap: cannot start {}: {error}", program.name);
                     bootstrap.failed_to_start += 1;
@@ -240,26 +251,36 @@ mod serve {
     }
 
     /// Starts `program` with a send right to a new name-service port of its own and `argument`
-    /// as its second start argument.
+    /// as its second start argument; a collocated one (through `host`, the host port) also
+    /// gives its service port.
     fn start(
         program: Program,
         argument: u64,
         set: &PortSet,
-    ) -> Result<Child, libipc::abi::KernReturn> {
+        host: Name,
+    ) -> Result<(Child, Option<SendRight>), libipc::abi::KernReturn> {
         let port = ReceiveRight::allocate()?;
         set.insert(&port)?;
         let send = port.make_send()?;
-        let task = Task::spawn(program.name, Some(&send), argument)?;
+        let (task, service) = if program.collocated {
+            let (task, service) =
+                sys::task_spawn_collocated(host, program.name, send.name(), argument)?;
+            let task = Task::from_port(SendRight::from_raw(task));
+            (task, Some(SendRight::from_raw(service)))
+        } else {
+            (Task::spawn(program.name, Some(&send), argument)?, None)
+        };
         // Armed while our own send right still stands, so it fires even if the child has
         // already exited, once we let go of ours below.
         sys::port_request_notification(port.name(), notify::NO_SENDERS, port.name())?;
         drop(send);
-        Ok(Child {
+        let child = Child {
             program,
             port,
             task,
             status: None,
-        })
+        };
+        Ok((child, service))
     }
 }
 

@@ -424,6 +424,13 @@ fn fatal_exception(frame: &TrapFrame) -> ! {
             .start_address()
             .as_u64()
     );
+    if frame.cs & 3 == 0 {
+        // A collocated server's own fault ends its task, not the kernel.
+        crate::colloc::abandon_failed_server(format_args!(
+            "exception {mnemonic} {name} at rip {:#x}",
+            frame.rip
+        ));
+    }
     let _ = writeln!(out, "kernel stopped: fatal exception");
     super::exit_qemu(ExitCode::Panic)
 }

@@ -1,0 +1,116 @@
+//! Recovery points: a call that can be abandoned from deep inside (a collocated server's
+//! panic or fault), returning to where it was made with the callee-saved registers and stack
+//! it had. Nothing between is dropped or unwound: the caller decides what the abandoned work
+//! leaves (a collocated server's objects are leaked, its task ended).
+
+use core::ffi::c_void;
+
+/// Where [`call`] returns to when the work is abandoned: its stack pointer after it saved
+/// the callee-saved registers.
+#[repr(C)]
+pub struct Point {
+    rsp: u64,
+}
+
+core::arch::global_asm!(
+    r#"
+    .section .text.recover, "ax", @progbits
+    .global recover_call
+    // recover_call(point: *mut Point, work: extern "C" fn(*mut c_void), data: *mut c_void)
+    //     -> u64: 0 when `work` returned, 1 when abandoned (recover_abandon).
+recover_call:
+    pushq %rbp
+    pushq %rbx
+    pushq %r12
+    pushq %r13
+    pushq %r14
+    pushq %r15
+    subq $8, %rsp
+    movq %rsp, (%rdi)
+    movq %rsi, %rax
+    movq %rdx, %rdi
+    call *%rax
+    xorl %eax, %eax
+recover_return:
+    addq $8, %rsp
+    popq %r15
+    popq %r14
+    popq %r13
+    popq %r12
+    popq %rbx
+    popq %rbp
+    ret
+
+    .global recover_abandon
+    // recover_abandon(point: *const Point) -> !
+recover_abandon:
+    movq (%rdi), %rsp
+    movl $1, %eax
+    jmp recover_return
+"#,
+    options(att_syntax)
+);
+
+unsafe extern "C" {
+    fn recover_call(point: *mut Point, work: extern "C" fn(*mut c_void), data: *mut c_void) -> u64;
+    fn recover_abandon(point: *const Point) -> !;
+}
+
+/// The work was abandoned ([`abandon`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Abandoned;
+
+/// Runs `work`, which `on_point` gets the recovery point of first (to record where
+/// [`abandon`] returns to). `Err(Abandoned)` when it was abandoned: then nothing `work` held
+/// was dropped.
+pub fn call<W: FnOnce() -> R, R>(
+    on_point: impl FnOnce(*const Point),
+    work: W,
+) -> Result<R, Abandoned> {
+    struct Frame<W, R> {
+        work: Option<W>,
+        result: Option<R>,
+    }
+    extern "C" fn trampoline<W: FnOnce() -> R, R>(data: *mut c_void) {
+        // SAFETY: `data` is the `Frame` that `call` passed, alive on its stack until
+        // `recover_call` returns, and only this function uses it meanwhile.
+        let frame = unsafe { &mut *(data as *mut Frame<W, R>) };
+        if let Some(work) = frame.work.take() {
+            frame.result = Some(work());
+        }
+    }
+    let mut point = Point { rsp: 0 };
+    let point = core::ptr::addr_of_mut!(point);
+    let mut frame = Frame {
+        work: Some(work),
+        result: None,
+    };
+    on_point(point);
+    // SAFETY: `recover_call` saves the callee-saved registers, records its stack in `point`
+    // and calls `trampoline` with `frame`; it returns 0 from there, or 1 from
+    // `recover_abandon`, with the registers and stack of this call restored either way.
+    let abandoned = unsafe {
+        recover_call(
+            point,
+            trampoline::<W, R>,
+            &mut frame as *mut Frame<W, R> as *mut c_void,
+        )
+    };
+    if abandoned != 0 {
+        // The work's own state (what `frame.work` had moved out) is leaked, not dropped.
+        core::mem::forget(frame);
+        return Err(Abandoned);
+    }
+    frame.result.ok_or(Abandoned)
+}
+
+/// Abandons the work running under recovery point `point`: returns from its [`call`] with
+/// `Err(Abandoned)`.
+///
+/// # Safety
+/// `point` must be the point of a [`call`] still running (its frame below on this stack),
+/// and nothing that frame's callers rely on may live in the frames between.
+pub unsafe fn abandon(point: *const Point) -> ! {
+    // SAFETY: per the contract, the point's stack and saved registers are intact.
+    unsafe { recover_abandon(point) }
+}

@@ -1,0 +1,254 @@
+//! Running collocated servers: the servers linked in, starting one, running those with
+//! messages waiting, and the kernel entry their system calls come through.
+
+use alloc::boxed::Box;
+use core::sync::atomic::{AtomicPtr, Ordering};
+
+use libipc::abi::KernReturn;
+use libipc::hosted::{Hosted, Start};
+use libipc::interface::Served;
+use libipc::rt::StartArgs;
+use libipc::sys::SyscallResult;
+
+use crate::arch::recover::{self, Abandoned, Point};
+use crate::ipc::message::CarriedRight;
+use crate::ipc::space::PortName;
+use crate::kern::kernel::Kernel;
+use crate::kern::loader::Exit;
+use crate::kern::syscall::Caller;
+use crate::kern::task::TaskId;
+
+/// A collocated server, as the kernel holds it.
+pub type Server = Box<dyn Hosted>;
+
+/// The kernel's record of its collocated servers.
+pub type KernelServers = super::Servers<Server, TaskId, Caller>;
+
+/// The servers linked into this kernel, by the name `servers/boot.toml` starts them under.
+const LINKED: &[(&str, Start)] = &[("echo", echo::hosted)];
+
+/// The server running now: whose system calls `libipc_collocated_syscall` runs, whose name
+/// a panic reports, and where its run is abandoned to when its own code fails.
+struct Active {
+    kernel: *mut Kernel,
+    caller: Caller,
+    name: &'static str,
+    point: *const Point,
+    /// In one of its system calls: a failure now is the kernel's, not the server's.
+    in_kernel: bool,
+}
+
+/// One kernel lock and one CPU: one chain of servers running at a time. Null when none.
+static ACTIVE: AtomicPtr<Active> = AtomicPtr::new(core::ptr::null_mut());
+
+/// Runs `f` (a server's code) as the server `caller`, `name`: its system calls reach
+/// `kernel` through [`libipc_collocated_syscall`]. The kernel is not used here until `f`
+/// returns, so the server's calls are its only users meanwhile. `Err` when the server's own
+/// code failed (a panic or a fault outside its system calls, see [`abandon_failed_server`]):
+/// then what `f` held is leaked, and the kernel is as the server's last call left it.
+fn enter<R>(
+    kernel: &mut Kernel,
+    caller: Caller,
+    name: &'static str,
+    f: impl FnOnce() -> R,
+) -> Result<R, Abandoned> {
+    let mut active = Active {
+        kernel,
+        caller,
+        name,
+        point: core::ptr::null(),
+        in_kernel: false,
+    };
+    let active = core::ptr::addr_of_mut!(active);
+    let previous = ACTIVE.swap(active, Ordering::Relaxed);
+    // SAFETY: `active` lives until the end of this function; the point is recorded before
+    // the server runs.
+    let result = recover::call(|point| unsafe { (*active).point = point }, f);
+    ACTIVE.store(previous, Ordering::Relaxed);
+    result
+}
+
+/// Called when kernel code fails (a panic, or an exception in kernel mode): if it is a
+/// collocated server's own code (not a system call it made, where the kernel's state may
+/// be half changed), reports the server by name and abandons its run: its task ends and
+/// the kernel goes on. Returns otherwise (the kernel then stops).
+pub fn abandon_failed_server(what: core::fmt::Arguments<'_>) {
+    let active = ACTIVE.load(Ordering::Relaxed);
+    if active.is_null() {
+        return;
+    }
+    // SAFETY: a non-null `ACTIVE` is the `Active` of an `enter` still on the stack.
+    let (name, point, in_kernel) =
+        unsafe { ((*active).name, (*active).point, (*active).in_kernel) };
+    if in_kernel || point.is_null() {
+        return;
+    }
+    let mut out = crate::kern::console::emergency();
+    use core::fmt::Write;
+    let _ = writeln!(
+        out,
+        "collocated server {name} failed: {what}; its task ends, the kernel goes on"
+    );
+    // SAFETY: `point` is the recovery point of that `enter`, whose frame is below on this
+    // stack; the frames between are the server's own code (not in a system call), which
+    // holds nothing of the kernel's.
+    unsafe { recover::abandon(point) }
+}
+
+/// The name of the collocated server running now, if any (for the panic report).
+pub fn running_server() -> Option<&'static str> {
+    let active = ACTIVE.load(Ordering::Relaxed);
+    // SAFETY: a non-null `ACTIVE` points at the `Active` of an `enter` still on the stack
+    // (it is reset before that frame goes).
+    (!active.is_null()).then(|| unsafe { (*active).name })
+}
+
+/// The kernel entry of collocated servers' system calls (declared by `libipc`'s
+/// `collocated` transport): the call, run as the running server's task.
+#[no_mangle]
+pub fn libipc_collocated_syscall(
+    number: u64,
+    arguments: [u64; 6],
+    words: &mut [u64; 4],
+) -> SyscallResult {
+    let active = ACTIVE.load(Ordering::Relaxed);
+    if active.is_null() {
+        // Server code run outside `enter` (an object dropped as its task ended): its calls
+        // have no task to run as.
+        return SyscallResult {
+            code: KernReturn::InvalidSyscall as u64,
+            value: 0,
+        };
+    }
+    // SAFETY: `active` is the `Active` of the innermost `enter` on the stack; its kernel
+    // pointer came from the `&mut Kernel` that `enter` holds unused until the server
+    // returns, so this is the only reference in use.
+    let (kernel, caller, outer) = unsafe {
+        let outer = (*active).in_kernel;
+        (*active).in_kernel = true;
+        (&mut *(*active).kernel, (*active).caller, outer)
+    };
+    let (code, value) =
+        crate::kern::syscall::dispatch_collocated(kernel, caller, number, arguments, words);
+    // SAFETY: as above; `active` is still that `Active`.
+    unsafe { (*active).in_kernel = outer };
+    SyscallResult { code, value }
+}
+
+/// Drops a server object outside any server's identity (its task is ending): the system
+/// calls its drop makes are refused, and its rights go with its task's space.
+pub fn drop_server(server: Server) {
+    let previous = ACTIVE.swap(core::ptr::null_mut(), Ordering::Relaxed);
+    drop(server);
+    ACTIVE.store(previous, Ordering::Relaxed);
+}
+
+/// Starts the linked server `name` as a collocated task for `parent`, giving it a copy of
+/// `give` (a send right of the parent's, or 0) and `argument`. Returns the parent's names
+/// for a send right to the new task's port and for one to the server's service port.
+pub fn spawn(
+    kernel: &mut Kernel,
+    parent: TaskId,
+    name: &str,
+    give: PortName,
+    argument: u64,
+) -> Result<(PortName, PortName), KernReturn> {
+    let &(name, start) = LINKED
+        .iter()
+        .find(|(linked, _)| *linked == name)
+        .ok_or(KernReturn::InvalidArgument)?;
+    let give = match give {
+        0 => None,
+        name => Some(kernel.send_right_of(parent, name)?),
+    };
+    let caller = kernel.create_collocated_task(name)?;
+    if kernel.colloc.add(name, caller.task, caller).is_err() {
+        kernel.terminate_task(caller.task, Exit::Terminated(format_args!("no memory")));
+        return Err(KernReturn::ResourceShortage);
+    }
+    let fail = |kernel: &mut Kernel, error: KernReturn| {
+        kernel.terminate_task(
+            caller.task,
+            Exit::Terminated(format_args!("its start failed: {error}")),
+        );
+        Err(error)
+    };
+    let given = match give {
+        None => 0,
+        Some(port) => {
+            if let Some(p) = kernel.ports.get_mut(port) {
+                p.send_rights += 1;
+            }
+            match kernel.copyout(caller.task, CarriedRight::Send(port)) {
+                Ok(name) => name,
+                Err(()) => return fail(kernel, KernReturn::ResourceShortage),
+            }
+        }
+    };
+    let args = StartArgs::new(u64::from(given), argument, 0);
+    let started = match enter(kernel, caller, name, || start(args)) {
+        Ok(Ok(started)) => started,
+        Ok(Err(error)) => return fail(kernel, error),
+        Err(Abandoned) => return fail(kernel, KernReturn::Failure),
+    };
+    let service = match kernel.move_send_right(caller.task, started.service, parent) {
+        Ok(service) => service,
+        Err(error) => {
+            drop_server(started.server);
+            return fail(kernel, error);
+        }
+    };
+    let task_port = match kernel.make_task_port(parent, caller.task) {
+        Ok(port) => port,
+        Err(error) => {
+            drop_server(started.server);
+            return fail(kernel, error);
+        }
+    };
+    kernel.colloc.started(caller.task, started.server);
+    log::debug!("collocated server {name} started");
+    Ok((task_port, service))
+}
+
+/// Runs every collocated server that has messages waiting, until none has (a server's sends
+/// may give another, or itself, more). A server that stops, or whose port fails, ends with
+/// its task.
+pub fn run_pending(kernel: &mut Kernel) {
+    while let Some((mut server, _, caller, name)) = kernel.colloc.take_pending() {
+        let served = enter(kernel, caller, name, || server.serve_waiting());
+        let Ok(served) = served else {
+            // Its state is whatever the failure left: leaked, not dropped. Its task ends:
+            // its ports die, so its callers (the one it was serving, whose reply right it
+            // held, and those queued) get errors.
+            if let Some(server) = kernel.colloc.put_back(caller.task, server) {
+                core::mem::forget(server);
+            }
+            if let Some(server) = kernel.colloc.remove(caller.task) {
+                core::mem::forget(server);
+            }
+            kernel.terminate_task(
+                caller.task,
+                Exit::Fault(format_args!("collocated server {name} failed")),
+            );
+            continue;
+        };
+        if let Some(orphan) = kernel.colloc.put_back(caller.task, server) {
+            drop_server(orphan);
+            continue;
+        }
+        match served {
+            Ok(Served::Idle) => {}
+            Ok(Served::Stopped) => {
+                kernel.terminate_task(caller.task, Exit::Status(0));
+            }
+            Err(error) => {
+                kernel.terminate_task(
+                    caller.task,
+                    Exit::Fault(format_args!(
+                        "collocated server {name} cannot receive: {error:?}"
+                    )),
+                );
+            }
+        }
+    }
+}

@@ -1,0 +1,236 @@
+//! Collocated servers: server crates linked into the kernel (`servers/boot.toml`'s
+//! `collocated = true`), each with a task of its own (its rights, quota and name in
+//! reports) but no user memory, run on the thread of whoever sends to them.
+//!
+//! A message queued on a port whose receiver is a collocated server's task marks the server
+//! pending ([`Servers::note_message`]); the kernel then runs it ([`run_pending`]) before the
+//! sender's receive (so a call's reply is there at once) and on every way out of the kernel
+//! (for notifications, device and pager messages). Running a server means calling its
+//! `serve_waiting` as its own task, with the kernel's system calls as plain calls
+//! (`libipc_collocated_syscall`) that never wait. This module owns the servers' state; the
+//! rest of the kernel reaches it through [`Servers`]' few methods and the functions here.
+
+#[cfg(target_os = "none")]
+mod entry;
+
+use alloc::vec::Vec;
+
+use crate::kern::object_table::OutOfMemory;
+
+#[cfg(target_os = "none")]
+pub use entry::{
+    abandon_failed_server, drop_server, run_pending, running_server, spawn, KernelServers, Server,
+};
+
+/// The servers' state: which tasks are collocated servers, which have messages waiting,
+/// and which one runs now. `S` is the server object (`Box<dyn Hosted>` in the kernel), `T`
+/// a task's id, `C` what the server's calls run as (its task and thread).
+pub struct Servers<S, T, C> {
+    entries: Vec<Entry<S, T, C>>,
+    /// Whether some entry is pending (one load on the kernel's way out).
+    pending: bool,
+    /// Servers running now (taken out of their entries), innermost last.
+    running: usize,
+}
+
+struct Entry<S, T, C> {
+    name: &'static str,
+    task: T,
+    caller: C,
+    /// `None` while it runs (or before its start has returned).
+    server: Option<S>,
+    pending: bool,
+    /// Times it was run.
+    runs: u64,
+}
+
+impl<S, T: Copy + PartialEq, C: Copy> Servers<S, T, C> {
+    pub const fn new() -> Self {
+        Servers {
+            entries: Vec::new(),
+            pending: false,
+            running: 0,
+        }
+    }
+
+    /// Records `task` as collocated server `name`, whose calls run as `caller`, starting
+    /// (no server object yet: [`Servers::started`] gives it). `Err` when there is no memory
+    /// for the record.
+    pub fn add(&mut self, name: &'static str, task: T, caller: C) -> Result<(), OutOfMemory> {
+        self.entries.try_reserve(1).map_err(|_| OutOfMemory)?;
+        self.entries.push(Entry {
+            name,
+            task,
+            caller,
+            server: None,
+            pending: false,
+            runs: 0,
+        });
+        Ok(())
+    }
+
+    /// The server of `task` has started: `server` serves from now on.
+    pub fn started(&mut self, task: T, server: S) {
+        if let Some(entry) = self.entry_mut(task) {
+            entry.server = Some(server);
+            self.pending |= entry.pending;
+        }
+    }
+
+    /// Whether `task` is a collocated server's.
+    #[inline(always)]
+    pub fn hosts(&self, task: T) -> bool {
+        !self.entries.is_empty() && self.entries.iter().any(|e| e.task == task)
+    }
+
+    /// A message was queued for `task`: if it is a collocated server's, it is now pending.
+    #[inline(always)]
+    pub fn note_message(&mut self, task: T) {
+        if self.entries.is_empty() {
+            return;
+        }
+        if let Some(entry) = self.entry_mut(task) {
+            entry.pending = true;
+            self.pending = true;
+        }
+    }
+
+    /// Whether a server waits to run and none runs now (a running server's sends are served
+    /// when it returns, by the loop that ran it).
+    #[inline(always)]
+    pub fn any_pending(&self) -> bool {
+        self.pending && self.running == 0
+    }
+
+    /// Takes the next pending server out to run it: the object, its task's caller and its
+    /// name. The entry is no longer pending; the server is running until
+    /// [`Servers::put_back`].
+    pub fn take_pending(&mut self) -> Option<(S, T, C, &'static str)> {
+        let found = self
+            .entries
+            .iter_mut()
+            .find(|e| e.pending && e.server.is_some());
+        let Some(entry) = found else {
+            self.pending = false;
+            return None;
+        };
+        entry.pending = false;
+        entry.runs += 1;
+        let server = entry.server.take()?;
+        self.running += 1;
+        Some((server, entry.task, entry.caller, entry.name))
+    }
+
+    /// A server taken by [`Servers::take_pending`] is done for now. `Some(server)` when its
+    /// task ended meanwhile: the caller drops it.
+    pub fn put_back(&mut self, task: T, server: S) -> Option<S> {
+        self.running = self.running.saturating_sub(1);
+        match self.entry_mut(task) {
+            Some(entry) => {
+                entry.server = Some(server);
+                None
+            }
+            None => Some(server),
+        }
+    }
+
+    /// Forgets the server of `task` (its task is ending): its object, unless it is running
+    /// now (then [`Servers::put_back`] hands it over).
+    pub fn remove(&mut self, task: T) -> Option<S> {
+        let index = self.entries.iter().position(|e| e.task == task)?;
+        self.entries.swap_remove(index).server
+    }
+
+    /// The name and caller of the server of `task`.
+    pub fn server_of(&self, task: T) -> Option<(&'static str, C)> {
+        self.entries
+            .iter()
+            .find(|e| e.task == task)
+            .map(|e| (e.name, e.caller))
+    }
+
+    /// How many times the server of `task` was run.
+    pub fn runs(&self, task: T) -> u64 {
+        self.entries
+            .iter()
+            .find(|e| e.task == task)
+            .map_or(0, |e| e.runs)
+    }
+
+    fn entry_mut(&mut self, task: T) -> Option<&mut Entry<S, T, C>> {
+        self.entries.iter_mut().find(|e| e.task == task)
+    }
+}
+
+impl<S, T: Copy + PartialEq, C: Copy> Default for Servers<S, T, C> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Tasks 1 and 2, each server's calls running as its task's number times 10.
+    const A: u32 = 1;
+    const B: u32 = 2;
+
+    #[test]
+    fn a_message_for_a_server_makes_it_pending_once() {
+        let mut servers = Servers::new();
+        servers.add("a", A, 10).unwrap();
+        servers.started(A, "server a");
+        assert!(!servers.any_pending());
+        servers.note_message(B);
+        assert!(!servers.any_pending(), "b is no server");
+        servers.note_message(A);
+        servers.note_message(A);
+        assert!(servers.any_pending());
+        let (server, task, caller, name) = servers.take_pending().unwrap();
+        assert_eq!((server, task, caller, name), ("server a", A, 10, "a"));
+        assert!(servers.take_pending().is_none());
+        assert_eq!(servers.put_back(A, server), None);
+        assert!(!servers.any_pending());
+        assert_eq!(servers.runs(A), 1);
+        assert_eq!(servers.server_of(A), Some(("a", 10)));
+    }
+
+    #[test]
+    fn a_running_server_is_not_run_again_until_it_returns() {
+        let mut servers = Servers::new();
+        servers.add("a", A, 10).unwrap();
+        servers.add("b", B, 20).unwrap();
+        servers.started(A, 1);
+        servers.started(B, 2);
+        servers.note_message(A);
+        let (server, ..) = servers.take_pending().unwrap();
+        // While a runs it sends to itself and to b: nothing runs nested.
+        servers.note_message(A);
+        servers.note_message(B);
+        assert!(!servers.any_pending());
+        assert_eq!(servers.put_back(A, server), None);
+        // Then the loop that ran a runs both.
+        assert!(servers.any_pending());
+        let mut ran = Vec::new();
+        while let Some((server, task, ..)) = servers.take_pending() {
+            ran.push(server);
+            servers.put_back(task, server);
+        }
+        ran.sort();
+        assert_eq!(ran, [1, 2]);
+    }
+
+    #[test]
+    fn a_server_started_with_messages_waiting_is_pending_and_one_removed_running_is_handed_back() {
+        let mut servers = Servers::new();
+        servers.add("a", A, 10).unwrap();
+        servers.note_message(A);
+        assert!(servers.take_pending().is_none(), "not started yet");
+        servers.started(A, 7);
+        let (server, ..) = servers.take_pending().unwrap();
+        assert_eq!(servers.remove(A), None, "running: its object is out");
+        assert_eq!(servers.put_back(A, server), Some(7));
+        assert!(!servers.hosts(A));
+    }
+}

@@ -1,0 +1,275 @@
+//! `colloc_test`: the same suite against the echo server collocated in the kernel (`echo`,
+//! started by bootstrap) and as a task (`echo_task`, started here): answers at once, deferred
+//! replies, rights passing, quotas, the server's identity in the task list, and a server
+//! that fails (a panic; with the argument `fault`, the collocated server faults instead). One `ktest colloc_<build>_<case> ok` / `FAILED: why` line per case, then `N passed,
+//! M failed`; the exit status is the number of failures.
+#![cfg_attr(target_os = "none", no_std, no_main)]
+
+#[cfg(target_os = "none")]
+extern crate alloc;
+
+#[cfg(target_os = "none")]
+libipc::program!(main);
+
+#[cfg(target_os = "none")]
+mod suite {
+    use alloc::format;
+    use alloc::string::String;
+    use alloc::vec::Vec;
+
+    use echo::{service, EchoError};
+    use libipc::interface::RemoteError;
+    use libipc::ipc::{MessageBuffer, OutMessage, ReceiveRight, SendRight, Task};
+    use libipc::{println, sys};
+
+    type Echo = service::Client;
+    type Result<T> = core::result::Result<T, String>;
+    /// A case run against one server.
+    type Case = fn(&mut Echo) -> Result<()>;
+
+    fn remote<T>(what: &str, result: core::result::Result<T, RemoteError<EchoError>>) -> Result<T> {
+        result.map_err(|e| format!("{what}: {e:?}"))
+    }
+
+    fn expect<T: PartialEq + core::fmt::Debug>(what: &str, got: T, want: T) -> Result<()> {
+        if got == want {
+            Ok(())
+        } else {
+            Err(format!("{what}: got {got:?}, want {want:?}"))
+        }
+    }
+
+    fn null(echo: &mut Echo) -> Result<()> {
+        for _ in 0..100 {
+            remote("null", echo.null())?;
+        }
+        Ok(())
+    }
+
+    fn echo_bytes(echo: &mut Echo) -> Result<()> {
+        for len in [0usize, 1, 16, 100, 4000] {
+            let bytes: Vec<u8> = (0..len).map(|i| (i * 7 + len) as u8).collect();
+            let back = remote("echo", echo.echo(bytes.clone()))?;
+            expect(&format!("{len} bytes back"), back, bytes)?;
+        }
+        Ok(())
+    }
+
+    /// Starts a copy of this program that calls `hold` on `server` (given to it as its first
+    /// start argument) and exits with 0 when it is answered with place 0.
+    fn held_child(server: &SendRight) -> Result<u32> {
+        sys::task_spawn_with_args("colloc_test", server.name(), 0, "hold")
+            .map_err(|e| format!("spawn: {e}"))
+    }
+
+    /// The child half of [`held_child`]: its exit status.
+    pub fn hold(server: u32) -> i32 {
+        match Echo::new(SendRight::from_raw(server)).hold() {
+            Ok(0) => 0,
+            Ok(_) => 2,
+            Err(_) => 3,
+        }
+    }
+
+    /// Releases until `count` held calls were answered (the children may not have called
+    /// yet), for at most two seconds.
+    fn release(echo: &mut Echo, count: u32) -> Result<()> {
+        let mut released = 0;
+        for _ in 0..200 {
+            released += remote("release", echo.release())?;
+            if released >= count {
+                return expect("released", released, count);
+            }
+            libipc::rt::sleep_ms(10);
+        }
+        Err(format!("only {released} of {count} held calls came"))
+    }
+
+    fn deferred(echo: &mut Echo, server: &SendRight) -> Result<()> {
+        let child = held_child(server)?;
+        // The child's call waits: the server answers others meanwhile.
+        libipc::rt::sleep_ms(20);
+        remote("null while one is held", echo.null())?;
+        release(echo, 1)?;
+        expect("the held child's status", sys::task_wait(child), Ok(0))?;
+        // A held client that dies: its answer goes nowhere, the server goes on.
+        let doomed = held_child(server)?;
+        libipc::rt::sleep_ms(20);
+        sys::task_terminate(doomed).map_err(|e| format!("terminate: {e}"))?;
+        let _ = sys::task_wait(doomed);
+        release(echo, 1)?;
+        remote("null after", echo.null())
+    }
+
+    fn rights(echo: &mut Echo) -> Result<()> {
+        expect(
+            "give before keep",
+            echo.give().map(drop),
+            Err(RemoteError::Server(EchoError::NothingKept)),
+        )?;
+        let port = ReceiveRight::allocate().map_err(|e| format!("port: {e}"))?;
+        let send = port.make_send().map_err(|e| format!("send right: {e}"))?;
+        remote("keep", echo.keep(&send))?;
+        drop(send);
+        let given: SendRight = remote("give", echo.give())?;
+        let message =
+            OutMessage::new(4242, 0).to(given.name(), libipc::abi::message::Disposition::CopySend);
+        libipc::ipc::send_message(&message, Some(1000)).map_err(|e| format!("send: {e:?}"))?;
+        let mut buffer = MessageBuffer::new();
+        let received = libipc::ipc::receive(port.name(), &mut buffer, Some(1000))
+            .map_err(|e| format!("receive: {e:?}"))?;
+        expect("the message through the given right", received.id(), 4242)
+    }
+
+    fn quota(echo: &mut Echo) -> Result<()> {
+        const ASKED: u32 = 1_000_000;
+        let made = remote("ports", echo.ports(ASKED))?;
+        // A space holds 65,535 names: a stop well below that is the quota's (the test boots
+        // with 32 MiB, a quota of 4 MiB).
+        if made == 0 || made >= 60_000 {
+            return Err(format!("made {made} of {ASKED} ports: no quota stopped it"));
+        }
+        // The server goes on, and so does everyone else.
+        remote("null at the quota", echo.null())?;
+        let mine = ReceiveRight::allocate().map_err(|e| format!("a port of ours: {e}"))?;
+        drop(mine);
+        expect(
+            "ports dropped",
+            remote("drop_ports", echo.drop_ports())?,
+            made,
+        )?;
+        expect("ports made again", remote("ports", echo.ports(10))?, 10)?;
+        expect(
+            "dropped again",
+            remote("drop_ports", echo.drop_ports())?,
+            10,
+        )?;
+        println!("colloc_test: the quota stopped the server at {made} ports");
+        Ok(())
+    }
+
+    /// The server's task is in the task list under `name`.
+    fn identity(name: &str) -> Result<()> {
+        let tasks = sys::host_tasks(256).map_err(|e| format!("host_tasks: {e}"))?;
+        let found = tasks
+            .iter()
+            .any(|t| libipc::abi::swapper::name_str(&t.name) == name);
+        expect(&format!("a task named {name}"), found, true)
+    }
+
+    fn crash_task(echo: &mut Echo, task: &Task) -> Result<()> {
+        if echo.crash(false).is_ok() {
+            return Err("crash answered".into());
+        }
+        expect(
+            "the server's status",
+            task.wait(),
+            Ok(libipc::rt::PANIC_EXIT_STATUS as u64),
+        )
+    }
+
+    /// The collocated server fails (`fault`: by a page fault, else a panic): its caller gets
+    /// an error, the kernel goes on, and its port is dead.
+    fn crash_collocated(echo: &mut Echo, fault: bool) -> Result<()> {
+        if echo.crash(fault).is_ok() {
+            return Err("crash answered".into());
+        }
+        if echo.null().is_ok() {
+            return Err("the failed server still answers".into());
+        }
+        expect(
+            "a task named echo after the failure",
+            identity("echo").is_ok(),
+            false,
+        )
+    }
+
+    /// Runs the suite against server `server` (`build`: collocated or task); counts into
+    /// `passed` and `failed`.
+    fn suite(build: &str, server: &SendRight, name: &str, tally: &mut (u32, u32)) {
+        let mut echo = Echo::new(SendRight::from_raw(server.name()));
+        let cases: [(&str, Case); 4] = [
+            ("null", null),
+            ("echo", echo_bytes),
+            ("rights", rights),
+            ("quota", quota),
+        ];
+        for (case, run) in cases {
+            report(build, case, run(&mut echo), tally);
+            if case == "echo" {
+                report(build, "deferred", deferred(&mut echo, server), tally);
+            }
+        }
+        report(build, "identity", identity(name), tally);
+        // The client's right is `server`'s, borrowed.
+        core::mem::forget(echo);
+    }
+
+    fn report(build: &str, case: &str, result: Result<()>, tally: &mut (u32, u32)) {
+        match result {
+            Ok(()) => {
+                println!("ktest colloc_{build}_{case} ok");
+                tally.0 += 1;
+            }
+            Err(why) => {
+                println!("ktest colloc_{build}_{case} FAILED: {why}");
+                tally.1 += 1;
+            }
+        }
+    }
+
+    /// The suite; with `fault` only the collocated server's fault and the task's suite.
+    pub fn run(mut names: libipc::names::Client, fault: bool) -> i32 {
+        let collocated = match names.lookup("echo".into()) {
+            Ok(port) => port,
+            Err(error) => {
+                println!("colloc_test: no collocated echo server: {error:?}");
+                return 1;
+            }
+        };
+        let mut tally = (0, 0);
+        if !fault {
+            suite("collocated", &collocated, "echo", &mut tally);
+        }
+        let mut echo = Echo::new(SendRight::from_raw(collocated.name()));
+        let case = if fault { "fault" } else { "crash" };
+        report(
+            "collocated",
+            case,
+            crash_collocated(&mut echo, fault),
+            &mut tally,
+        );
+        core::mem::forget(echo);
+        match libipc::names::spawn_registered("echo_task", echo::TASK_NAME, 5000) {
+            Ok((task, port)) => {
+                suite("task", &port, "echo_task", &mut tally);
+                let mut echo = Echo::new(port);
+                report("task", "crash", crash_task(&mut echo, &task), &mut tally);
+            }
+            Err(error) => {
+                println!("ktest colloc_task_start FAILED: {error}");
+                tally.1 += 1;
+            }
+        }
+        println!("{} passed, {} failed", tally.0, tally.1);
+        tally.1 as i32
+    }
+}
+
+#[cfg(target_os = "none")]
+fn main(args: libipc::rt::StartArgs) -> i32 {
+    let mut buffer = [0u8; libipc::abi::syscall::ARGS_MAX];
+    if libipc::rt::args(&mut buffer) == "hold" {
+        return suite::hold(args.arg0 as u32);
+    }
+    let Some(names) = libipc::names::Client::from_start_args(&args) else {
+        libipc::println!("colloc_test: started without the name service");
+        return 1;
+    };
+    let fault = libipc::rt::args(&mut buffer) == "fault";
+    suite::run(names, fault)
+}
+
+/// On the host the program is an empty binary.
+#[cfg(not(target_os = "none"))]
+fn main() {}

@@ -1,0 +1,192 @@
+//! `echo`: a small server built both ways, as a task (`servers/boot.toml` entry
+//! `echo_task`) and collocated in the kernel (`echo`). Its routines are what a collocated
+//! server must keep doing as a task does: answer at once (`null`, `echo`), keep a reply for
+//! later (`hold`, answered by `release`), take and give rights (`keep`, `give`), hold kernel
+//! objects against its quota (`ports`), and fail (`crash`).
+#![cfg_attr(not(test), no_std)]
+
+extern crate alloc;
+
+use serde::{Deserialize, Serialize};
+
+/// Why the server refused a request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum EchoError {
+    /// `give` with no right kept.
+    NothingKept,
+}
+
+/// The name its task build registers under (the collocated build is registered by
+/// bootstrap under its archive name, `echo`).
+pub const TASK_NAME: &str = "echo_task";
+
+libipc::interface! {
+    /// The echo server's interface (ids 3100..).
+    pub mod service = 3100 {
+        type Error = EchoError;
+
+        /// Does nothing: the null call of `ipc.collocated_rpc`.
+        ///
+        /// Reply: `()`.
+        fn null() -> ();
+
+        /// Returns `bytes`.
+        ///
+        /// Reply: the same bytes.
+        fn echo(bytes: Vec<u8>) -> Vec<u8>;
+
+        /// Waits for the next `release`.
+        ///
+        /// Reply (deferred until a `release`): this call's place among those released
+        /// together, from 0.
+        fn hold() -> u32;
+
+        /// Answers every `hold` waiting.
+        ///
+        /// Reply: how many there were (those whose clients died count too).
+        fn release() -> u32;
+
+        /// Keeps `port` (a copy of the right), in place of the one kept before.
+        ///
+        /// Reply: `()`.
+        fn keep(port: SendRight) -> ();
+
+        /// Gives a copy of the right `keep` kept.
+        ///
+        /// Reply: the right, or `NothingKept`.
+        fn give() -> SendRight;
+
+        /// Makes `count` ports and holds them, stopping at the first refusal (its kernel
+        /// memory quota, say).
+        ///
+        /// Reply: how many it made; it now holds that many more.
+        fn ports(count: u32) -> u32;
+
+        /// Destroys every port `ports` made.
+        ///
+        /// Reply: how many there were.
+        fn drop_ports() -> u32;
+
+        /// Fails: panics, or with `fault` reads unmapped memory (a page fault).
+        ///
+        /// Reply: none (the server is gone).
+        fn crash(fault: bool) -> ();
+    }
+}
+
+#[cfg(target_os = "none")]
+pub use server::{hosted, start, Echo};
+
+#[cfg(target_os = "none")]
+mod server {
+    use alloc::vec::Vec;
+
+    use super::{service, EchoError};
+    use libipc::abi::KernReturn;
+    use libipc::interface::{Deferred, Dispatch, Dispatched, Outbox, Replied, Reply};
+    use libipc::ipc::{ReceiveRight, Received, SendRight};
+
+    /// The server's state.
+    #[derive(Default)]
+    pub struct Echo {
+        held: Vec<Deferred<u32, EchoError>>,
+        kept: Option<SendRight>,
+        ports: Vec<ReceiveRight>,
+    }
+
+    impl Dispatch for Echo {
+        fn dispatch(&mut self, request: &Received<'_>, outbox: &mut Outbox) -> Dispatched {
+            service::dispatch(self, request, outbox)
+        }
+    }
+
+    impl service::Server for Echo {
+        fn null(&mut self, reply: Reply<'_, (), EchoError>) -> Replied {
+            reply.ok(())
+        }
+
+        fn echo(&mut self, bytes: Vec<u8>, reply: Reply<'_, Vec<u8>, EchoError>) -> Replied {
+            reply.ok(bytes)
+        }
+
+        fn hold(&mut self, reply: Reply<'_, u32, EchoError>) -> Replied {
+            let (deferred, replied) = reply.defer();
+            self.held.push(deferred);
+            replied
+        }
+
+        fn release(&mut self, reply: Reply<'_, u32, EchoError>) -> Replied {
+            let held = core::mem::take(&mut self.held);
+            let count = held.len() as u32;
+            for (place, deferred) in held.into_iter().enumerate() {
+                // A client that died is not waiting any more: nothing to do about it.
+                let _ = deferred.send(Ok(place as u32));
+            }
+            reply.ok(count)
+        }
+
+        fn keep(&mut self, port: SendRight, reply: Reply<'_, (), EchoError>) -> Replied {
+            self.kept = Some(port);
+            reply.ok(())
+        }
+
+        fn give(&mut self, reply: Reply<'_, SendRight, EchoError>) -> Replied {
+            match &self.kept {
+                Some(port) => reply.ok(port),
+                None => reply.err(EchoError::NothingKept),
+            }
+        }
+
+        fn ports(&mut self, count: u32, reply: Reply<'_, u32, EchoError>) -> Replied {
+            let mut made = 0;
+            while made < count {
+                if self.ports.try_reserve(1).is_err() {
+                    break;
+                }
+                match ReceiveRight::allocate() {
+                    Ok(port) => self.ports.push(port),
+                    Err(_) => break,
+                }
+                made += 1;
+            }
+            reply.ok(made)
+        }
+
+        fn drop_ports(&mut self, reply: Reply<'_, u32, EchoError>) -> Replied {
+            let count = self.ports.len() as u32;
+            self.ports.clear();
+            reply.ok(count)
+        }
+
+        fn crash(&mut self, fault: bool, _reply: Reply<'_, (), EchoError>) -> Replied {
+            if fault {
+                // SAFETY: none: this read faults on purpose (nothing is mapped at the
+                // dangling address, 8, as nothing is at 0), which is what the caller asked.
+                let value = unsafe { core::ptr::read_volatile(core::ptr::dangling::<u64>()) };
+                panic!("echo: read {value:#x} from address 8");
+            }
+            panic!("echo: crash requested");
+        }
+    }
+
+    /// The server and its port, made: what both builds start with.
+    pub fn start() -> Result<(Echo, ReceiveRight), KernReturn> {
+        Ok((Echo::default(), ReceiveRight::allocate()?))
+    }
+
+    /// The collocated start ([`libipc::hosted::Start`]).
+    pub fn hosted(_args: libipc::rt::StartArgs) -> Result<libipc::hosted::Started, KernReturn> {
+        use alloc::boxed::Box;
+        let (echo, port) = start()?;
+        let service = port.make_send()?;
+        let started = libipc::hosted::Started {
+            server: Box::new(libipc::hosted::Host::new(port.name(), echo)),
+            service: service.name(),
+        };
+        // The port is the server's for good (it goes with the server's task); the send
+        // right goes to the starter.
+        core::mem::forget(port);
+        core::mem::forget(service);
+        Ok(started)
+    }
+}
