@@ -15,9 +15,11 @@
 
 use alloc::boxed::Box;
 
+use crate::abi::message::Disposition;
 use crate::abi::KernReturn;
-use crate::interface::{serve_waiting, Dispatch, IpcError, Outbox, Served};
-use crate::ipc::{MessageBuffer, Name};
+use crate::interface::{reject_unknown, send_now, serve_waiting};
+use crate::interface::{Dispatch, Dispatched, IpcError, Outbox, Served};
+use crate::ipc::{MessageBuffer, Name, Received};
 use crate::rt::StartArgs;
 
 /// What the kernel calls a collocated server through (`Send`: the kernel keeps it in its
@@ -26,6 +28,25 @@ pub trait Hosted: Send {
     /// Serves every message waiting for the server, without waiting for more. `Stopped`:
     /// the server is done (the kernel ends its task).
     fn serve_waiting(&mut self) -> Result<Served, IpcError>;
+
+    /// Serves one short request handed over in registers (the kernel's short circuit for a
+    /// call to an idle server: no message queued, none copied): `words` and `size` as a
+    /// receive in registers gives them (`abi::message::registers`), the reply right already
+    /// in the server's space.
+    fn call_in_registers(&mut self, words: [u64; 4], size: usize) -> Answer;
+}
+
+/// What a short-circuited call ([`Hosted::call_in_registers`]) left.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Answer {
+    /// The reply, short and simple, in registers as a send would put it (its destination
+    /// the request's reply right, moved): the kernel hands it to the caller itself.
+    Reply([u64; 4], usize),
+    /// No reply here: it was sent through the kernel (it carried rights, or was long), or
+    /// kept for later, or there is none.
+    Elsewhere,
+    /// As `Elsewhere`, and the server is done (the kernel ends its task).
+    Stopped,
 }
 
 /// A [`Dispatch`] served from one port or port set, with its message buffer and outbox:
@@ -58,6 +79,41 @@ impl<D: Dispatch + Send> Hosted for Host<D> {
             &mut self.buffer,
             &mut self.outbox,
         )
+    }
+
+    fn call_in_registers(&mut self, words: [u64; 4], size: usize) -> Answer {
+        let Ok(request) = Received::from_registers(&mut self.buffer.0, &words, size) else {
+            return Answer::Elsewhere;
+        };
+        let dispatched = match self.dispatch.dispatch(&request, &mut self.outbox) {
+            Dispatched::NotMine => reject_unknown(&request, &mut self.outbox),
+            dispatched => dispatched,
+        };
+        // A reply given now goes back in registers when it can; else through the kernel
+        // (the client may be gone: nobody waits for the reply then).
+        let reply_right = request.reply().map(|(name, _)| name);
+        let Some(reply) = self.outbox.take_reply() else {
+            return match dispatched {
+                Dispatched::Stop => Answer::Stopped,
+                _ => Answer::Elsewhere,
+            };
+        };
+        match reply.in_registers() {
+            Some((words, size))
+                if dispatched != Dispatched::Stop
+                    && Some(reply.destination.0) == reply_right
+                    && reply.destination.1 == Disposition::MoveSendOnce =>
+            {
+                Answer::Reply(words, size)
+            }
+            _ => {
+                let _ = send_now(&reply);
+                match dispatched {
+                    Dispatched::Stop => Answer::Stopped,
+                    _ => Answer::Elsewhere,
+                }
+            }
+        }
     }
 }
 

@@ -410,6 +410,11 @@ pub const HOST_TSC_KHZ: u64 = 21;
 /// Page-table pages new tasks will build and have not yet (three a task, fulfilled as it
 /// builds them), which the kernel's budget for tasks counts with `HOST_TABLE_FRAMES`.
 pub const HOST_TABLES_PROMISED: u64 = 22;
+/// Calls to collocated servers since boot that the kernel short-circuited (served by calling
+/// the server at once, the reply handed back in registers, no message queued).
+pub const HOST_SHORT_CIRCUITS: u64 = 23;
+/// Runs of collocated servers since boot to serve messages queued for them.
+pub const HOST_COLLOCATED_RUNS: u64 = 24;
 /// Percent of memory the kernel heap (bytes in use) and all page tables may hold before new
 /// tasks are refused: pageout can take none of it, and past this the tasks there are leave
 /// too little to page in (NONAIM at 1,000 users in 128 MiB: 10,000 frames of 29,000, then

@@ -44,6 +44,8 @@ mod wire_props;
 
 pub use client::{decode_reply, PortTransport, RemoteError, Stub, Transport, TransportError};
 pub use pages::Pages;
+#[cfg(target_os = "none")]
+pub(crate) use rights::send_now;
 #[cfg(not(target_os = "none"))]
 pub use rights::{host_log, Event};
 pub use rights::{IpcError, PortSet, ReceiveRight, SendOnceRight, SendRight, DEAD_NAME};

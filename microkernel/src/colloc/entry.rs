@@ -4,15 +4,17 @@
 use alloc::boxed::Box;
 use core::sync::atomic::{AtomicPtr, Ordering};
 
+use libipc::abi::message::{options, registers, Disposition, ReceivedRight, HEADER_SIZE};
 use libipc::abi::KernReturn;
-use libipc::hosted::{Hosted, Start};
+use libipc::hosted::{Answer, Hosted, Start};
 use libipc::interface::Served;
 use libipc::rt::StartArgs;
 use libipc::sys::SyscallResult;
 
 use crate::arch::recover::{self, Abandoned, Point};
 use crate::ipc::message::CarriedRight;
-use crate::ipc::space::PortName;
+use crate::ipc::port::Receiver;
+use crate::ipc::space::{PortName, Rights};
 use crate::kern::kernel::Kernel;
 use crate::kern::loader::Exit;
 use crate::kern::syscall::Caller;
@@ -251,4 +253,183 @@ pub fn run_pending(kernel: &mut Kernel) {
             }
         }
     }
+}
+
+/// What [`short_circuit`] did with a `mach_msg`.
+pub enum ShortCircuit {
+    /// Not a call it takes: the general path runs it (nothing changed).
+    NotTaken,
+    /// Done: the reply, as the caller's receive in registers gets it (`r12`..`r15`, and
+    /// its size for `rdx`, `IN_REGISTERS` set); `rax` is `Success`.
+    Replied([u64; 4], u64),
+    /// The request was served, but its reply went elsewhere (kept for later, or sent through
+    /// the kernel): the caller goes on to its receive.
+    Sent,
+}
+
+/// The header bits of the usual call: a copy of a send right, a send-once reply right made
+/// from the caller's receive right.
+pub const USUAL_CALL: u32 = Disposition::CopySend as u32 | (Disposition::MakeSendOnce as u32) << 8;
+/// The header bits of the usual reply: the send-once right moved, no reply right.
+const USUAL_REPLY: u32 = Disposition::MoveSendOnce as u32;
+
+/// The short circuit of a call to a collocated server: a `mach_msg` of `task` that sends a
+/// short request in registers (`words`) to an idle collocated server, with a send-once reply
+/// right made from the port it then receives on, is served by calling the server at once: no
+/// message is queued or copied, and a short reply comes back in the caller's registers
+/// without ever being queued either. Every condition is checked before anything changes;
+/// anything else is the general path's.
+#[inline(always)]
+pub fn short_circuit(
+    kernel: &mut Kernel,
+    task: TaskId,
+    a: [u64; 6],
+    words: [u64; 4],
+) -> ShortCircuit {
+    use ShortCircuit::NotTaken;
+    let [_, option, send_size, _, receive_name, _] = a;
+    const CALL: u64 =
+        options::SEND | options::RECEIVE | options::SEND_REGISTERS | options::RECEIVE_REGISTERS;
+    let size = send_size as usize;
+    if option & !options::RECEIVE_TIMEOUT != CALL
+        || !(HEADER_SIZE..=registers::MAX_SIZE).contains(&size)
+        || !size.is_multiple_of(4)
+    {
+        return NotTaken;
+    }
+    let header = registers::header(&words, send_size as u32);
+    let receive_name = receive_name as PortName;
+    if header.bits != USUAL_CALL || header.local_port != receive_name {
+        return NotTaken;
+    }
+    // The caller's names: the server's port, and its own (where the reply comes).
+    let Some(t) = kernel.tasks.get(task) else {
+        return NotTaken;
+    };
+    let (Some(destination), Some(own)) = (
+        t.ipc.port_with(header.remote_port, Rights::SEND),
+        t.ipc.port_with(receive_name, Rights::RECEIVE),
+    ) else {
+        return NotTaken;
+    };
+    if destination == own {
+        return NotTaken;
+    }
+    let Some((d, o)) = kernel.ports.get_pair_mut(destination, own) else {
+        return NotTaken;
+    };
+    let Receiver::Task(server_task) = d.receiver else {
+        return NotTaken;
+    };
+    if server_task == task || !d.messages.is_empty() || !o.messages.is_empty() {
+        return NotTaken;
+    }
+    // The server: idle, so the call is served in order.
+    let Some((mut server, caller, name, hint)) = kernel.colloc.take_idle(server_task) else {
+        return NotTaken;
+    };
+    // Commit: the reply right goes into the server's space, the request as its receive in
+    // registers would see it.
+    o.send_once_rights += 1;
+    let st = kernel
+        .tasks
+        .get_mut(server_task)
+        .expect("a server's task is live");
+    let local = match hint {
+        Some((port, name))
+            if port == destination.to_raw()
+                && st.ipc.port_with(name, Rights::RECEIVE) == Some(destination) =>
+        {
+            name
+        }
+        _ => {
+            let local = st.ipc.name_of(destination).unwrap_or(0);
+            kernel
+                .colloc
+                .note_call_port(server_task, destination.to_raw(), local);
+            local
+        }
+    };
+    let st = kernel
+        .tasks
+        .get_mut(server_task)
+        .expect("a server's task is live");
+    let Ok(reply) = st.ipc.insert_send_once(own) else {
+        kernel.colloc.put_back(server_task, server);
+        if let Some(o) = kernel.ports.get_mut(own) {
+            o.send_once_rights -= 1;
+        }
+        return NotTaken;
+    };
+    let request = [
+        u64::from(ReceivedRight::SendOnce as u32) | (words[0] & !0xffff_ffff),
+        u64::from(reply) | u64::from(local) << 32,
+        words[2],
+        words[3],
+    ];
+    let answer = enter(kernel, caller, name, || {
+        server.call_in_registers(request, size)
+    });
+    let Ok(answer) = answer else {
+        // As in `run_pending`: the failed server's state is leaked, its task ends (the reply
+        // right with it: the caller's receive gets the send-once notification).
+        if let Some(server) = kernel.colloc.put_back(server_task, server) {
+            core::mem::forget(server);
+        }
+        if let Some(server) = kernel.colloc.remove(server_task) {
+            core::mem::forget(server);
+        }
+        kernel.terminate_task(
+            server_task,
+            Exit::Fault(format_args!("collocated server {name} failed")),
+        );
+        return ShortCircuit::Sent;
+    };
+    if let Some(orphan) = kernel.colloc.put_back(server_task, server) {
+        drop_server(orphan);
+    }
+    let result = match answer {
+        Answer::Reply(reply_words, reply_size) => {
+            let out = registers::header(&reply_words, reply_size as u32);
+            let taken = kernel.tasks.get_mut(server_task).and_then(|st| {
+                // The reply slot's, unless it was taken by a reply kept for later.
+                st.ipc
+                    .take_reply(reply)
+                    .or_else(|| st.ipc.take_send_once(reply).ok())
+            });
+            if out.bits != USUAL_REPLY || out.remote_port != reply || taken != Some(own) {
+                // Not the reply to this call after all (the server's bug): it is dropped, and
+                // the reply right with it, so the caller's receive gets the send-once
+                // notification rather than waiting for ever.
+                log::warn!("collocated server {name} answered a call with a stray reply");
+                if let Some(port) = taken {
+                    kernel.release(CarriedRight::SendOnce(port));
+                }
+                return ShortCircuit::Sent;
+            }
+            if let Some(o) = kernel.ports.get_mut(own) {
+                o.send_once_rights -= 1;
+            }
+            // The reply as the caller's receive in registers sees it: no reply right, its
+            // own port as the local one.
+            ShortCircuit::Replied(
+                [
+                    reply_words[0] & !0xffff_ffff,
+                    u64::from(receive_name) << 32,
+                    reply_words[2],
+                    reply_words[3],
+                ],
+                reply_size as u64 | registers::IN_REGISTERS,
+            )
+        }
+        Answer::Elsewhere => ShortCircuit::Sent,
+        Answer::Stopped => {
+            kernel.terminate_task(server_task, Exit::Status(0));
+            ShortCircuit::Sent
+        }
+    };
+    if kernel.colloc.any_pending() {
+        run_pending(kernel);
+    }
+    result
 }

@@ -154,6 +154,49 @@ impl Kernel {
         }
     }
 
+    /// Tried after the fast path declined a system call, when collocated servers exist: a
+    /// call to one, short-circuited (`colloc::short_circuit`), after which the caller resumes
+    /// at once with the reply in its registers. `None`: `dispatch` runs the call; if the
+    /// request was served but its reply goes elsewhere, only the receive is left to it (the
+    /// send bit is cleared in the caller's saved options, as a receive run again has it).
+    ///
+    /// # Safety
+    /// As for [`Kernel::syscall_fast_path`].
+    #[inline(never)]
+    pub unsafe fn collocated_fast_path(&mut self, frame: *mut TrapFrame) -> Option<Handoff> {
+        use crate::colloc::ShortCircuit;
+        // SAFETY: per the contract, `frame` is the first field of the running thread's boxed
+        // record; the short circuit removes no thread but a failed server's, never the
+        // caller's.
+        let t = unsafe { &mut *(frame as *mut Thread) };
+        let f = &t.frame;
+        if f.rax != Syscall::MachMsg as u64
+            || f.r12 as u32 != crate::colloc::USUAL_CALL
+            || f.rsi & options::SEND_REGISTERS == 0
+        {
+            return None;
+        }
+        let (task, a, words) = (t.task, f.syscall_arguments(), [f.r12, f.r13, f.r14, f.r15]);
+        let t: *mut Thread = t;
+        match crate::colloc::short_circuit(self, task, a, words) {
+            ShortCircuit::NotTaken => None,
+            ShortCircuit::Replied(reply, size) => {
+                // SAFETY: as above.
+                let f = unsafe { &mut (*t).frame };
+                (f.r12, f.r13, f.r14, f.r15) = (reply[0], reply[1], reply[2], reply[3]);
+                f.rax = libipc::abi::message::MsgReturn::Success as u64;
+                f.rdx = size;
+                let pmap: *const Pmap = self.tasks.get(task)?.space.pmap();
+                Some(Handoff { frame: f, pmap })
+            }
+            ShortCircuit::Sent => {
+                // SAFETY: as above.
+                unsafe { (*t).frame.rsi &= !options::SEND };
+                None
+            }
+        }
+    }
+
     /// Runs a call or reply-and-receive on the fast path if it qualifies (`None`: use the
     /// general path; nothing has changed). `sender_thread` is `thread`'s record and
     /// `sender_record` its task's: the fast path holds both by pointer rather than looking

@@ -29,6 +29,15 @@ pub unsafe extern "C" fn syscall_from_user(frame: *mut TrapFrame) -> ! {
         }
         sched::resume_handoff(guard, handoff)
     }
+    if !kernel.colloc.is_empty() {
+        // SAFETY: as for the fast path.
+        if let Some(handoff) = unsafe { kernel.collocated_fast_path(frame) } {
+            if kernel.way_out_work() {
+                sched::run(guard)
+            }
+            sched::resume_handoff(guard, handoff)
+        }
+    }
     note_privilege(kernel);
     syscall::dispatch(kernel);
     sched::run(guard)

@@ -254,7 +254,10 @@ impl Kernel {
                 t.space.pmap().resident() as u64
             },
             resident_since: t.resident_since,
-            privileged: self.memory_privileged(Some(id)) || servers.contains(&id),
+            // A collocated server has no memory of its own to give back.
+            privileged: self.memory_privileged(Some(id))
+                || servers.contains(&id)
+                || self.colloc.hosts(id),
         }));
         match self.swapper.decide(now, &candidates) {
             Some(Action::SwapOut(task)) => {
@@ -283,9 +286,11 @@ impl Kernel {
         Some(servers)
     }
 
-    /// Whether the swapper must leave `task` be: a VM-privileged task or any pager.
+    /// Whether the swapper must leave `task` be: a VM-privileged task, any pager, or a
+    /// collocated server (which has no memory of its own).
     pub fn is_vm_privileged(&self, task: TaskId) -> bool {
         self.memory_privileged(Some(task))
+            || self.colloc.hosts(task)
             || self.pagers.values().any(|link| {
                 self.ports
                     .get(link.port)

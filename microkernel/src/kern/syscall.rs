@@ -579,6 +579,8 @@ fn host_info(kernel: &mut Kernel, _: Caller, a: [u64; 6]) -> Outcome {
         HOST_HEAP_PAGES => {
             crate::vm::kernel_space::heap_stats().map_or(0, |s| s.pages_held() as u64)
         }
+        HOST_SHORT_CIRCUITS => kernel.colloc.counts().0,
+        HOST_COLLOCATED_RUNS => kernel.colloc.counts().1,
         _ => return Outcome::Return(Err(KernReturn::InvalidArgument)),
     };
     Outcome::Return(Ok(value))

@@ -16,6 +16,15 @@ const TIMED_CALLS: usize = 10_000;
 /// Starts both servers, times the calls to each, prints the figures, ends the servers.
 /// `host`: the host port (a collocated server is started through it).
 pub fn bench(host: u32) -> Result<(), Failure> {
+    // The floor under any call that takes the kernel's general path: a system call that
+    // does nearly nothing.
+    let summary = time_iterations(WARM_UP_CALLS, TIMED_CALLS, || {
+        libipc::sys::host_info(libipc::abi::syscall::HOST_TASKS)
+            .map(drop)
+            .map_err(|e| format!("host_info: {e}"))
+    })?;
+    remark("bench_ipc", "ipc.null_syscall", TIMED_CALLS, &summary);
+    figure!("ipc.null_syscall", summary.median, "instructions");
     let mut buffer = MessageBuffer::new();
     let (task, service) = libipc::sys::task_spawn_collocated(host, "echo", 0, 0)
         .map_err(|e| format!("starting the collocated echo server: {e}"))?;

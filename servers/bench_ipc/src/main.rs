@@ -48,6 +48,10 @@ mod role {
 #[cfg(target_os = "none")]
 type Failure = alloc::string::String;
 
+/// One benchmark: prints its figures, or says why it could not.
+#[cfg(target_os = "none")]
+type Benchmark = dyn Fn() -> Result<(), Failure>;
+
 /// Prints one figure in the form the host tool collects.
 #[cfg(target_os = "none")]
 macro_rules! figure {
@@ -77,7 +81,7 @@ fn main(args: libipc::rt::StartArgs) -> i32 {
 #[cfg(target_os = "none")]
 fn run_benchmarks(host: u32) -> i32 {
     let collocated = move || colloc::bench(host);
-    let benchmarks: [(&str, &dyn Fn() -> Result<(), Failure>); 5] = [
+    let benchmarks: [(&str, &Benchmark); 5] = [
         ("kernel object sizes", &tasks::report_object_sizes),
         ("null RPC round trip", &rpc::bench),
         ("collocated RPC", &collocated),

@@ -46,6 +46,24 @@ mod suite {
         Ok(())
     }
 
+    fn short_circuits() -> Result<u64> {
+        sys::host_info(libipc::abi::syscall::HOST_SHORT_CIRCUITS)
+            .map_err(|e| format!("host_info: {e}"))
+    }
+
+    /// The null calls, counted: each call to the collocated server is short-circuited (the
+    /// kernel calls the server at once), none to the task.
+    fn null_counted(echo: &mut Echo, collocated: bool) -> Result<()> {
+        let before = short_circuits()?;
+        null(echo)?;
+        let short = short_circuits()? - before;
+        expect(
+            "calls short-circuited",
+            short,
+            if collocated { 100 } else { 0 },
+        )
+    }
+
     fn echo_bytes(echo: &mut Echo) -> Result<()> {
         for len in [0usize, 1, 16, 100, 4000] {
             let bytes: Vec<u8> = (0..len).map(|i| (i * 7 + len) as u8).collect();
@@ -188,12 +206,9 @@ mod suite {
     /// `passed` and `failed`.
     fn suite(build: &str, server: &SendRight, name: &str, tally: &mut (u32, u32)) {
         let mut echo = Echo::new(SendRight::from_raw(server.name()));
-        let cases: [(&str, Case); 4] = [
-            ("null", null),
-            ("echo", echo_bytes),
-            ("rights", rights),
-            ("quota", quota),
-        ];
+        let collocated = build == "collocated";
+        report(build, "null", null_counted(&mut echo, collocated), tally);
+        let cases: [(&str, Case); 3] = [("echo", echo_bytes), ("rights", rights), ("quota", quota)];
         for (case, run) in cases {
             report(build, case, run(&mut echo), tally);
             if case == "echo" {
