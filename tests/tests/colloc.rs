@@ -5,7 +5,9 @@
 
 use kernel_tests::{boot, Outcome};
 
-const SUITE: [&str; 6] = ["null", "echo", "deferred", "rights", "quota", "identity"];
+const SUITE: [&str; 7] = [
+    "null", "echo", "deferred", "rights", "memory", "quota", "identity",
+];
 
 fn cases(build: &str) -> Vec<String> {
     SUITE

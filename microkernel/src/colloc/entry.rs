@@ -11,6 +11,7 @@ use libipc::interface::Served;
 use libipc::rt::StartArgs;
 use libipc::sys::SyscallResult;
 
+use crate::arch::paging;
 use crate::arch::recover::{self, Abandoned, Point};
 use crate::ipc::message::CarriedRight;
 use crate::ipc::port::Receiver;
@@ -19,6 +20,7 @@ use crate::kern::kernel::Kernel;
 use crate::kern::loader::Exit;
 use crate::kern::syscall::Caller;
 use crate::kern::task::TaskId;
+use crate::kern::thread::TaskRecord;
 
 /// A collocated server, as the kernel holds it.
 pub type Server = Box<dyn Hosted>;
@@ -61,13 +63,78 @@ fn enter<R>(
         point: core::ptr::null(),
         in_kernel: false,
     };
+    // The server's own memory (its map: what it allocated or received out of line) is
+    // reachable while it runs: its tables are loaded whenever its map has anything (now, or
+    // after the call that gave it memory: see `libipc_collocated_syscall`), and the tables
+    // loaded before are loaded again after.
+    let loaded = paging::loaded_root();
+    if let Some(t) = kernel
+        .tasks
+        .get(caller.task)
+        .filter(|t| !t.space.map().is_empty())
+    {
+        t.space.pmap().activate();
+    }
     let active = core::ptr::addr_of_mut!(active);
     let previous = ACTIVE.swap(active, Ordering::Relaxed);
+    let mut f = Some(f);
+    let mut result = None;
     // SAFETY: `active` lives until the end of this function; the point is recorded before
     // the server runs.
-    let result = recover::call(|point| unsafe { (*active).point = point }, f);
+    let done = recover::call(
+        |point| unsafe { (*active).point = point },
+        || {
+            if let Some(f) = f.take() {
+                result = Some(f());
+            }
+        },
+    );
     ACTIVE.store(previous, Ordering::Relaxed);
-    result
+    if paging::loaded_root() != loaded {
+        // SAFETY: the tables loaded before the server ran are still live: nothing a server
+        // may call ends a task, and the kernel half of every table is the kernel's.
+        unsafe { paging::activate(loaded) };
+    }
+    match (done, result) {
+        (Ok(()), Some(result)) => Ok(result),
+        // (Abandoned, the closure's captures are leaked with the rest of the run.)
+        _ => Err(Abandoned),
+    }
+}
+
+/// A page fault in kernel mode at `address` (`error`: the exception's code): if a collocated
+/// server's own code made it on its own memory (its map), resolves it as a task's fault is
+/// resolved, and the instruction runs again (`true`). A page its pager must supply cannot be
+/// waited for here: then, and for any other fault, `false` (the server fails).
+pub fn resolve_server_fault(address: u64, error: u64) -> bool {
+    use crate::vm::map::Protection;
+    let active = ACTIVE.load(Ordering::Relaxed);
+    if active.is_null() || address >= libipc::abi::syscall::USER_END {
+        return false;
+    }
+    // SAFETY: a non-null `ACTIVE` is the `Active` of an `enter` still on the stack.
+    let active = unsafe { &*active };
+    if active.in_kernel {
+        return false;
+    }
+    // SAFETY: the server's own code is running (not one of its calls), so the `&mut Kernel`
+    // that `enter` holds unused is in use nowhere: this is its only user until it returns.
+    let kernel = unsafe { &mut *active.kernel };
+    let access = if error & 16 != 0 {
+        Protection::EXECUTE
+    } else if error & 2 != 0 {
+        Protection::WRITE
+    } else {
+        Protection::READ
+    };
+    let Kernel { tasks, objects, .. } = kernel;
+    tasks.get_mut(active.caller.task).is_some_and(|t| {
+        // (Loaded already, as its map is not empty; made sure of.)
+        t.space.pmap().activate();
+        t.space
+            .resolve_fault(objects, address & !(crate::vm::map::PAGE_SIZE - 1), access)
+            .is_ok()
+    })
 }
 
 /// Called when kernel code fails (a panic, or an exception in kernel mode): if it is a
@@ -132,6 +199,14 @@ pub fn libipc_collocated_syscall(
     };
     let (code, value) =
         crate::kern::syscall::dispatch_collocated(kernel, caller, number, arguments, words);
+    // Memory the call gave the server (allocated, or received out of line) is reachable
+    // when its code runs again: its tables are loaded once its map has anything (else an
+    // address of its map could reach whatever the tables loaded before map there).
+    if let Some(t) = kernel.tasks.get(caller.task) {
+        if !t.space.map().is_empty() {
+            t.space.pmap().activate();
+        }
+    }
     // SAFETY: as above; `active` is still that `Active`.
     unsafe { (*active).in_kernel = outer };
     SyscallResult { code, value }
@@ -279,10 +354,13 @@ const USUAL_REPLY: u32 = Disposition::MoveSendOnce as u32;
 /// message is queued or copied, and a short reply comes back in the caller's registers
 /// without ever being queued either. Every condition is checked before anything changes;
 /// anything else is the general path's.
+///
+/// # Safety
+/// `sender` must be the record of `task`, the caller's live task, not otherwise in use.
 #[inline(always)]
-pub fn short_circuit(
+pub unsafe fn short_circuit(
     kernel: &mut Kernel,
-    task: TaskId,
+    sender: TaskRecord,
     a: [u64; 6],
     words: [u64; 4],
 ) -> ShortCircuit {
@@ -303,64 +381,59 @@ pub fn short_circuit(
         return NotTaken;
     }
     // The caller's names: the server's port, and its own (where the reply comes).
-    let Some(t) = kernel.tasks.get(task) else {
-        return NotTaken;
-    };
+    // SAFETY: per the contract; the reference is not used past these lookups.
+    let space = unsafe { &sender.get().ipc };
     let (Some(destination), Some(own)) = (
-        t.ipc.port_with(header.remote_port, Rights::SEND),
-        t.ipc.port_with(receive_name, Rights::RECEIVE),
+        space.port_with(header.remote_port, Rights::SEND),
+        space.port_with(receive_name, Rights::RECEIVE),
     ) else {
         return NotTaken;
     };
-    if destination == own {
-        return NotTaken;
-    }
-    let Some((d, o)) = kernel.ports.get_pair_mut(destination, own) else {
+    let Some(d) = kernel.ports.get(destination) else {
         return NotTaken;
     };
     let Receiver::Task(server_task) = d.receiver else {
         return NotTaken;
     };
-    if server_task == task || !d.messages.is_empty() || !o.messages.is_empty() {
+    if !d.messages.is_empty() || destination == own {
         return NotTaken;
     }
-    // The server: idle, so the call is served in order.
+    match kernel.ports.get(own) {
+        Some(o) if o.messages.is_empty() => {}
+        _ => return NotTaken,
+    }
+    // The server: idle, so the call is served in order (and another task's: a server's
+    // own calls are never short-circuited, as it is running).
     let Some((mut server, caller, name, hint)) = kernel.colloc.take_idle(server_task) else {
         return NotTaken;
     };
     // Commit: the reply right goes into the server's space, the request as its receive in
     // registers would see it.
-    o.send_once_rights += 1;
     let st = kernel
         .tasks
         .get_mut(server_task)
         .expect("a server's task is live");
-    let local = match hint {
+    let (local, noted) = match hint {
         Some((port, name))
             if port == destination.to_raw()
                 && st.ipc.port_with(name, Rights::RECEIVE) == Some(destination) =>
         {
-            name
+            (name, true)
         }
-        _ => {
-            let local = st.ipc.name_of(destination).unwrap_or(0);
-            kernel
-                .colloc
-                .note_call_port(server_task, destination.to_raw(), local);
-            local
-        }
+        _ => (st.ipc.name_of(destination).unwrap_or(0), false),
     };
-    let st = kernel
-        .tasks
-        .get_mut(server_task)
-        .expect("a server's task is live");
     let Ok(reply) = st.ipc.insert_send_once(own) else {
         kernel.colloc.put_back(server_task, server);
-        if let Some(o) = kernel.ports.get_mut(own) {
-            o.send_once_rights -= 1;
-        }
         return NotTaken;
     };
+    if !noted {
+        kernel
+            .colloc
+            .note_call_port(server_task, destination.to_raw(), local);
+    }
+    if let Some(o) = kernel.ports.get_mut(own) {
+        o.send_once_rights += 1;
+    }
     let request = [
         u64::from(ReceivedRight::SendOnce as u32) | (words[0] & !0xffff_ffff),
         u64::from(reply) | u64::from(local) << 32,

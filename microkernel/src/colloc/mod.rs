@@ -19,8 +19,8 @@ use crate::kern::object_table::OutOfMemory;
 
 #[cfg(target_os = "none")]
 pub use entry::{
-    abandon_failed_server, drop_server, run_pending, running_server, short_circuit, spawn,
-    KernelServers, Server, ShortCircuit, USUAL_CALL,
+    abandon_failed_server, drop_server, resolve_server_fault, run_pending, running_server,
+    short_circuit, spawn, KernelServers, Server, ShortCircuit, USUAL_CALL,
 };
 
 /// The servers' state: which tasks are collocated servers, which have messages waiting,

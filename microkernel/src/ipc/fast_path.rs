@@ -176,9 +176,14 @@ impl Kernel {
         {
             return None;
         }
-        let (task, a, words) = (t.task, f.syscall_arguments(), [f.r12, f.r13, f.r14, f.r15]);
+        let (record, a, words) = (
+            t.task_record,
+            f.syscall_arguments(),
+            [f.r12, f.r13, f.r14, f.r15],
+        );
         let t: *mut Thread = t;
-        match crate::colloc::short_circuit(self, task, a, words) {
+        // SAFETY: `record` is the running thread's task's, live, and nothing else holds it.
+        match unsafe { crate::colloc::short_circuit(self, record, a, words) } {
             ShortCircuit::NotTaken => None,
             ShortCircuit::Replied(reply, size) => {
                 // SAFETY: as above.
@@ -186,7 +191,8 @@ impl Kernel {
                 (f.r12, f.r13, f.r14, f.r15) = (reply[0], reply[1], reply[2], reply[3]);
                 f.rax = libipc::abi::message::MsgReturn::Success as u64;
                 f.rdx = size;
-                let pmap: *const Pmap = self.tasks.get(task)?.space.pmap();
+                // SAFETY: as above; the caller's task is live (only a server's ended).
+                let pmap: *const Pmap = unsafe { record.get() }.space.pmap();
                 Some(Handoff { frame: f, pmap })
             }
             ShortCircuit::Sent => {

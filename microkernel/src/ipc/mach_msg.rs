@@ -83,7 +83,11 @@ impl Kernel {
         let mut option = option;
         if !self.colloc.is_empty() && option & options::SEND_REGISTERS != 0 {
             use crate::colloc::ShortCircuit;
-            match crate::colloc::short_circuit(self, task, a, words) {
+            let Some(record) = self.threads.get(thread).map(|t| t.task_record) else {
+                return ret(MsgReturn::SendInvalidData, 0);
+            };
+            // SAFETY: the calling thread's task's record, live; nothing else holds it here.
+            match unsafe { crate::colloc::short_circuit(self, record, a, words) } {
                 ShortCircuit::NotTaken => {}
                 ShortCircuit::Replied(words, size) => {
                     if let Some(t) = self.threads.get_mut(thread) {

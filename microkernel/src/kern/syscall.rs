@@ -78,9 +78,9 @@ fn handler(call: Syscall) -> Handler {
     }
 }
 
-/// Whether a collocated server may make `call`: those that never wait and touch no user
-/// memory of its own but message buffers and strings (it has none: its memory is the
-/// kernel's). Others are refused with `InvalidSyscall`.
+/// Whether a collocated server may make `call`: those that never wait (messages, ports, the
+/// console, figures, kernel options) and those that manage the memory of its own map
+/// (allocated, or received out of line). Others are refused with `InvalidSyscall`.
 fn collocated_may(call: Syscall) -> bool {
     matches!(
         call,
@@ -95,6 +95,9 @@ fn collocated_may(call: Syscall) -> bool {
             | Syscall::PortRequestNotification
             | Syscall::HostInfo
             | Syscall::KernelOption
+            | Syscall::VmAllocate
+            | Syscall::VmDeallocate
+            | Syscall::VmStatistics
     )
 }
 

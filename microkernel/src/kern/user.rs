@@ -148,9 +148,11 @@ fn fault_code(e: FaultError, access: Protection) -> KernReturn {
     }
 }
 
-/// Calls `f(frame offset pointer, chunk range in the slice)` page by page; for a collocated
-/// server's space, once, with the slice's own address (its memory is the kernel's, named by
-/// the server's own references: the server is kernel code, trusted as the kernel is).
+/// Calls `f(frame offset pointer, chunk range in the slice)` page by page. A collocated
+/// server's range in the kernel half is its kernel memory (its heap and stack): `f` is called
+/// once, with the slice's own address (the server is kernel code, trusted as the kernel is);
+/// its user-range memory (what it allocated, or received out of line) is its map's, as for
+/// any task.
 fn each_page(
     space: &mut AddressSpace,
     objects: &mut Table<VmObject>,
@@ -158,13 +160,15 @@ fn each_page(
     access: Protection,
     mut f: impl FnMut(*mut u8, core::ops::Range<usize>),
 ) -> Result<(), KernReturn> {
-    if space.is_kernel_memory() {
-        // A collocated server's own memory: the kernel's, named by its own references.
-        f(slice.address as *mut u8, 0..slice.len);
-        return Ok(());
-    }
     if slice.address.saturating_add(slice.len as u64) > USER_END {
-        // Kernel memory named in a collocated server's call, for another task's space.
+        if space.is_kernel_memory() && slice.address >= USER_END {
+            // A collocated server's own memory in the kernel half (its heap, its stack):
+            // the kernel's, named by its own references.
+            f(slice.address as *mut u8, 0..slice.len);
+            return Ok(());
+        }
+        // Kernel memory named in a collocated server's call, for another task's space (or
+        // a range across the boundary).
         return Err(KernReturn::InvalidAddress);
     }
     let mut done = 0;

@@ -79,8 +79,9 @@ impl MapCopy {
 pub struct AddressSpace {
     map: VmMap<ObjectId>,
     pmap: Pmap,
-    /// A collocated server's: it has no user memory, and the addresses its calls name are
-    /// the kernel's own (`kern::user` reads and writes them directly).
+    /// A collocated server's: the addresses its calls name in the kernel half are its kernel
+    /// memory (`kern::user` reads and writes them directly); its map holds what it allocates
+    /// or receives out of line, as any task's, and its tables are loaded while it runs.
     kernel_memory: bool,
 }
 
@@ -93,8 +94,8 @@ impl AddressSpace {
         })
     }
 
-    /// The space of a collocated server: an empty map, and its calls' addresses are kernel
-    /// memory.
+    /// The space of a collocated server: an empty map, and its calls' addresses in the kernel
+    /// half are kernel memory.
     pub fn kernel_memory() -> Result<AddressSpace, OutOfMemory> {
         Ok(AddressSpace {
             kernel_memory: true,

@@ -139,6 +139,30 @@ mod suite {
         expect("the message through the given right", received.id(), 4242)
     }
 
+    /// Memory out of line, both ways: pages the server made and filled, and pages we give it.
+    fn memory(echo: &mut Echo) -> Result<()> {
+        const BYTES: u32 = 3 * 4096;
+        let pages = remote("fill", echo.fill(BYTES, 7))?;
+        expect("pages made", pages.len(), u64::from(BYTES))?;
+        let wrong = pages.as_slice().iter().filter(|&&b| b != 7).count();
+        expect("bytes that are not 7", wrong, 0)?;
+        drop(pages);
+        let mut ours =
+            libipc::interface::Pages::allocate(2 * 4096).map_err(|e| format!("allocating: {e}"))?;
+        for (i, byte) in ours.as_mut_slice().iter_mut().enumerate() {
+            *byte = (i % 251) as u8;
+        }
+        let want: u64 = (0..2 * 4096u64).map(|i| i % 251).sum();
+        expect("the sum of our pages", remote("sum", echo.sum(ours))?, want)?;
+        // Again, so the server's memory is used after it let the first pages go.
+        let again = remote("fill", echo.fill(4096, 1))?;
+        expect(
+            "a page of ones",
+            again.as_slice().iter().map(|&b| u64::from(b)).sum::<u64>(),
+            4096,
+        )
+    }
+
     fn quota(echo: &mut Echo) -> Result<()> {
         const ASKED: u32 = 1_000_000;
         let made = remote("ports", echo.ports(ASKED))?;
@@ -208,7 +232,12 @@ mod suite {
         let mut echo = Echo::new(SendRight::from_raw(server.name()));
         let collocated = build == "collocated";
         report(build, "null", null_counted(&mut echo, collocated), tally);
-        let cases: [(&str, Case); 3] = [("echo", echo_bytes), ("rights", rights), ("quota", quota)];
+        let cases: [(&str, Case); 4] = [
+            ("echo", echo_bytes),
+            ("rights", rights),
+            ("memory", memory),
+            ("quota", quota),
+        ];
         for (case, run) in cases {
             report(build, case, run(&mut echo), tally);
             if case == "echo" {

@@ -2,7 +2,8 @@
 //! `echo_task`) and collocated in the kernel (`echo`). Its routines are what a collocated
 //! server must keep doing as a task does: answer at once (`null`, `echo`), keep a reply for
 //! later (`hold`, answered by `release`), take and give rights (`keep`, `give`), hold kernel
-//! objects against its quota (`ports`), and fail (`crash`).
+//! objects against its quota (`ports`), send and take memory out of line (`fill`, `sum`),
+//! and fail (`crash`).
 #![cfg_attr(not(test), no_std)]
 
 extern crate alloc;
@@ -14,6 +15,8 @@ use serde::{Deserialize, Serialize};
 pub enum EchoError {
     /// `give` with no right kept.
     NothingKept,
+    /// `fill` could not allocate the memory.
+    NoMemory,
 }
 
 /// The name its task build registers under (the collocated build is registered by
@@ -71,6 +74,16 @@ libipc::interface! {
         ///
         /// Reply: none (the server is gone).
         fn crash(fault: bool) -> ();
+
+        /// Makes `bytes` bytes (whole pages) of memory of its own holding `byte` each.
+        ///
+        /// Reply: the pages, moved out of line.
+        fn fill(bytes: u32, byte: u8) -> Pages;
+
+        /// Adds up the bytes of `pages` (received out of line), then lets them go.
+        ///
+        /// Reply: the sum.
+        fn sum(pages: Pages) -> u64;
     }
 }
 
@@ -83,7 +96,7 @@ mod server {
 
     use super::{service, EchoError};
     use libipc::abi::KernReturn;
-    use libipc::interface::{Deferred, Dispatch, Dispatched, Outbox, Replied, Reply};
+    use libipc::interface::{Deferred, Dispatch, Dispatched, Outbox, Pages, Replied, Reply};
     use libipc::ipc::{ReceiveRight, Received, SendRight};
 
     /// The server's state.
@@ -166,6 +179,21 @@ mod server {
                 panic!("echo: read {value:#x} from address 8");
             }
             panic!("echo: crash requested");
+        }
+
+        fn fill(&mut self, bytes: u32, byte: u8, reply: Reply<'_, Pages, EchoError>) -> Replied {
+            match Pages::allocate(u64::from(bytes)) {
+                Ok(mut pages) => {
+                    pages.as_mut_slice().fill(byte);
+                    reply.ok(pages)
+                }
+                Err(_) => reply.err(EchoError::NoMemory),
+            }
+        }
+
+        fn sum(&mut self, pages: Pages, reply: Reply<'_, u64, EchoError>) -> Replied {
+            let sum = pages.as_slice().iter().map(|&b| u64::from(b)).sum();
+            reply.ok(sum)
         }
     }
 

@@ -60,48 +60,35 @@ unsafe extern "C" {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Abandoned;
 
-/// Runs `work`, which `on_point` gets the recovery point of first (to record where
-/// [`abandon`] returns to). `Err(Abandoned)` when it was abandoned: then nothing `work` held
-/// was dropped.
-pub fn call<W: FnOnce() -> R, R>(
-    on_point: impl FnOnce(*const Point),
-    work: W,
-) -> Result<R, Abandoned> {
-    struct Frame<W, R> {
-        work: Option<W>,
-        result: Option<R>,
-    }
-    extern "C" fn trampoline<W: FnOnce() -> R, R>(data: *mut c_void) {
-        // SAFETY: `data` is the `Frame` that `call` passed, alive on its stack until
-        // `recover_call` returns, and only this function uses it meanwhile.
-        let frame = unsafe { &mut *(data as *mut Frame<W, R>) };
-        if let Some(work) = frame.work.take() {
-            frame.result = Some(work());
-        }
+/// Runs `work` after `on_point` has been given its recovery point (to record where
+/// [`abandon`] returns to). `Err(Abandoned)` when it was abandoned: then nothing `work`
+/// held was dropped.
+#[inline(always)]
+pub fn call(on_point: impl FnOnce(*const Point), mut work: impl FnMut()) -> Result<(), Abandoned> {
+    extern "C" fn trampoline(data: *mut c_void) {
+        // SAFETY: `data` is the `&mut dyn FnMut()` that `call` passed, alive on its stack
+        // until `recover_call` returns, and only this function uses it meanwhile.
+        let work = unsafe { &mut *(data as *mut &mut dyn FnMut()) };
+        work();
     }
     let mut point = Point { rsp: 0 };
     let point = core::ptr::addr_of_mut!(point);
-    let mut frame = Frame {
-        work: Some(work),
-        result: None,
-    };
+    let mut work: &mut dyn FnMut() = &mut work;
     on_point(point);
     // SAFETY: `recover_call` saves the callee-saved registers, records its stack in `point`
-    // and calls `trampoline` with `frame`; it returns 0 from there, or 1 from
+    // and calls `trampoline` with `work`; it returns 0 from there, or 1 from
     // `recover_abandon`, with the registers and stack of this call restored either way.
     let abandoned = unsafe {
         recover_call(
             point,
-            trampoline::<W, R>,
-            &mut frame as *mut Frame<W, R> as *mut c_void,
+            trampoline,
+            &mut work as *mut &mut dyn FnMut() as *mut c_void,
         )
     };
     if abandoned != 0 {
-        // The work's own state (what `frame.work` had moved out) is leaked, not dropped.
-        core::mem::forget(frame);
         return Err(Abandoned);
     }
-    frame.result.ok_or(Abandoned)
+    Ok(())
 }
 
 /// Abandons the work running under recovery point `point`: returns from its [`call`] with

@@ -284,6 +284,10 @@ pub fn exception_name(vector: u64) -> (&'static str, &'static str) {
 extern "C" fn trap_dispatch(frame: &mut TrapFrame) {
     match frame.vector {
         3 => percpu::current().count_breakpoint(),
+        // A collocated server touching its own memory for the first time (or after a fork
+        // made it copy-on-write): resolved as a task's fault, and the instruction runs again.
+        14 if frame.cs & 3 == 0
+            && crate::colloc::resolve_server_fault(read_cr2(), frame.error_code) => {}
         v if v < 32 => fatal_exception(frame),
         v if v == u64::from(TIMER_VECTOR) => {
             timer_tick();
