@@ -22,6 +22,7 @@ const CASES: &[&str] = &[
     "preemption",
     "create_terminate_cycles",
     "ten_thousand_blocked_receivers",
+    "collocated_servers_start_refuse_and_leave_nothing",
 ];
 
 #[test]

@@ -36,7 +36,123 @@ pub const ALL: &[(&str, Case)] = &[
         "ten_thousand_blocked_receivers",
         ten_thousand_blocked_receivers,
     ),
+    (
+        "collocated_servers_start_refuse_and_leave_nothing",
+        collocated_servers_start_refuse_and_leave_nothing,
+    ),
 ];
+
+/// The host port, which the first task gets (set by `main`).
+pub static HOST_PORT: core::sync::atomic::AtomicU32 = core::sync::atomic::AtomicU32::new(0);
+
+/// `task_spawn_collocated` refuses what it must (no host port, a server not linked in, a
+/// bad name or right to give) and changes nothing then; a collocated server started, called
+/// and ended 20 times leaves no task, port, heap or frame behind.
+fn collocated_servers_start_refuse_and_leave_nothing() -> Result<(), String> {
+    use core::sync::atomic::Ordering;
+    let host_port = HOST_PORT.load(Ordering::Relaxed);
+    let port = ReceiveRight::allocate().map_err(err("port"))?;
+    let send = port.make_send().map_err(err("send right"))?;
+    let census = || {
+        (
+            host(HOST_TASKS),
+            host(HOST_PORTS),
+            host(HOST_HEAP_BYTES),
+            host(HOST_FREE_FRAMES),
+        )
+    };
+    let before = census();
+    let refusals: [(&str, u32, &str, u32, KernReturn); 5] = [
+        (
+            "no host port",
+            send.name(),
+            "echo",
+            0,
+            KernReturn::InvalidRight,
+        ),
+        (
+            "no name at all",
+            0x7777_0000,
+            "echo",
+            0,
+            KernReturn::InvalidName,
+        ),
+        (
+            "a server not linked in",
+            host_port,
+            "hello",
+            0,
+            KernReturn::InvalidArgument,
+        ),
+        (
+            "an empty name",
+            host_port,
+            "",
+            0,
+            KernReturn::InvalidArgument,
+        ),
+        (
+            "a right to give that is none",
+            host_port,
+            "echo",
+            0x7777_0000,
+            KernReturn::InvalidName,
+        ),
+    ];
+    for (what, host_name, server, give, want) in refusals {
+        let got = sys::task_spawn_collocated(host_name, server, give, 0);
+        check!(got == Err(want), "{what}: {got:?}, not {want:?}");
+    }
+    check!(
+        census() == before,
+        "the refusals changed {before:?} to {:?}",
+        census()
+    );
+    let round = || -> Result<(), String> {
+        for _ in 0..20 {
+            let (task, service) = sys::task_spawn_collocated(host_port, "echo", send.name(), 0)
+                .map_err(err("task_spawn_collocated"))?;
+            let (task, service) = (
+                Task::from_port(SendRight::from_raw(task)),
+                SendRight::from_raw(service),
+            );
+            // A null call (`echo`'s first routine, no arguments), answered at once.
+            let reply_port = ReceiveRight::allocate().map_err(err("reply port"))?;
+            let mut buffer = MessageBuffer::new();
+            let request = OutMessage::new(echo::service::ids::null, service.name())
+                .reply_to(reply_port.name())
+                .with_body(&[0u8; libipc::interface::LENGTH_PREFIX]);
+            let reply = ipc::call(&request, reply_port.name(), &mut buffer, Some(1000))
+                .map_err(|e| format!("call: {e:?}"))?;
+            check!(
+                reply.id() == libipc::interface::reply_id(echo::service::ids::null),
+                "reply id {}",
+                reply.id()
+            );
+            task.terminate().map_err(err("terminate"))?;
+            check!(
+                task.wait() == Ok(u64::MAX),
+                "the ended server's status: {:?}",
+                task.wait()
+            );
+        }
+        Ok(())
+    };
+    // A first round fills what the kernel keeps for reuse; a second must add nothing.
+    round()?;
+    let warm = census();
+    round()?;
+    let after = census();
+    check!(
+        after.0 == warm.0 && after.1 == warm.1,
+        "tasks and ports: {warm:?} after a first round, {after:?} after a second"
+    );
+    check!(
+        after.2 <= warm.2 + 1024 && after.3 + 4 >= warm.3,
+        "heap bytes and free frames: {warm:?} after a first round, {after:?} after a second"
+    );
+    Ok(())
+}
 
 /// Run with little memory: exhausting it must be an error for the asker only.
 pub const EXHAUSTION: &[(&str, Case)] = &[

@@ -25,6 +25,8 @@ fn main(args: libipc::rt::StartArgs) -> i32 {
     if args.arg1 != roles::RUNNER {
         return roles::play(args);
     }
+    // The first task's first start argument is the host port.
+    cases::HOST_PORT.store(args.arg0 as u32, core::sync::atomic::Ordering::Relaxed);
     // The third start argument picks the suite (the kernel's `init_arg=`).
     let suite = match args.arg2 {
         0 => cases::ALL,
