@@ -16,11 +16,29 @@ const CASES: &[&str] = &[
 
 #[test]
 fn anonymous_memory_pages_out_to_zpager() {
+    pages_out("anonymous_memory_pages_out_to_zpager", "");
+}
+
+/// The same with zpager collocated in the kernel (`collocate=zpager`).
+#[test]
+fn anonymous_memory_pages_out_to_zpager_collocated() {
+    let run = pages_out(
+        "anonymous_memory_pages_out_to_zpager_collocated",
+        " collocate=zpager",
+    );
+    run.expect_line_containing(
+        &["colloc: zpager runs collocated in the kernel"],
+        "zpager collocated",
+    );
+}
+
+fn pages_out(name: &str, extra: &str) -> kernel_tests::GuestRun {
     // 16 MiB: three times the free memory is some 30 MiB through the default pager, all of it
     // compressed and decompressed by zpager under TCG (about 8 s).
-    let mut opts = direct_options("init=pageout_test mem=16M");
+    let mut opts = direct_options(&format!("init=pageout_test mem=16M{extra}"));
     opts.timeout = Some(Duration::from_secs(90));
-    let run = boot_with("anonymous_memory_pages_out_to_zpager", &opts);
+    let run = boot_with(name, &opts);
     run.expect_exactly(CASES);
     run.expect_line_containing(&["vm: default pager registered"], "the registration");
+    run
 }

@@ -27,8 +27,38 @@ const CASES: &[&str] = &[
 
 #[test]
 fn zpager_stores_and_supplies_pages() {
-    let run = boot("zpager_stores_and_supplies_pages", "init=zpager_test");
+    stores_and_supplies_pages("zpager_stores_and_supplies_pages", false);
+}
+
+/// The same suite against zpager collocated in the kernel (`collocate=zpager`: every zpager
+/// the test spawns runs in the kernel).
+#[test]
+fn zpager_stores_and_supplies_pages_collocated() {
+    stores_and_supplies_pages("zpager_stores_and_supplies_pages_collocated", true);
+}
+
+/// The `colloc:` line the kernel prints for a collocated zpager: there when `collocated`,
+/// absent otherwise.
+fn expect_collocated(run: &kernel_tests::GuestRun, collocated: bool) {
+    let line = run
+        .report
+        .line_containing(&["colloc: zpager runs collocated in the kernel"]);
+    if line.is_some() != collocated {
+        run.fail(&format!(
+            "zpager collocated: expected {collocated}, found {line:?}"
+        ));
+    }
+}
+
+fn stores_and_supplies_pages(name: &str, collocated: bool) {
+    let cmdline = if collocated {
+        "init=zpager_test collocate=zpager"
+    } else {
+        "init=zpager_test"
+    };
+    let run = boot(name, cmdline);
     run.expect_exactly(CASES);
+    expect_collocated(&run, collocated);
     // terminate_drops_the_object returned four pages, one of them zero, and terminated the
     // object: zpager reports what it let go of.
     run.expect_line_containing(
@@ -39,11 +69,26 @@ fn zpager_stores_and_supplies_pages() {
 
 #[test]
 fn the_kernel_pages_out_to_zpager() {
+    pages_out_to_zpager("the_kernel_pages_out_to_zpager", false);
+}
+
+/// The same with zpager collocated in the kernel: the kernel's pageout runs it on its way out.
+#[test]
+fn the_kernel_pages_out_to_zpager_collocated() {
+    pages_out_to_zpager("the_kernel_pages_out_to_zpager_collocated", true);
+}
+
+fn pages_out_to_zpager(name: &str, collocated: bool) {
     // 32 MiB of memory, 48 MiB written: the kernel pages out to a zpager made the default pager.
-    let mut opts = direct_options("init=zpager_test init_arg=1 mem=32M");
+    let mut cmdline = String::from("init=zpager_test init_arg=1 mem=32M");
+    if collocated {
+        cmdline.push_str(" collocate=zpager");
+    }
+    let mut opts = direct_options(&cmdline);
     opts.timeout = Some(Duration::from_secs(120));
-    let run = boot_with("the_kernel_pages_out_to_zpager", &opts);
+    let run = boot_with(name, &opts);
     run.expect_all_passed(&["the_kernel_pages_out_to_zpager"]);
+    expect_collocated(&run, collocated);
     run.expect_line_containing(
         &["zpager_test: 48 MiB written and read back", "0 words wrong"],
         "the pressure report",

@@ -318,6 +318,12 @@ impl ReceiveFrom for rights::ReceiveRight {
     }
 }
 
+impl ReceiveFrom for Name {
+    fn receive_name(&self) -> Name {
+        *self
+    }
+}
+
 impl ReceiveFrom for rights::PortSet {
     fn receive_name(&self) -> Name {
         self.name()

@@ -113,6 +113,7 @@ enum Key {
     Swapper,
     Sh,
     Idle,
+    Collocate,
 }
 
 impl Key {
@@ -132,6 +133,7 @@ impl Key {
             "swapper" => Some(Key::Swapper),
             "sh" => Some(Key::Sh),
             "idle" => Some(Key::Idle),
+            "collocate" => Some(Key::Collocate),
             _ => None,
         }
     }
@@ -162,6 +164,7 @@ pub struct CommandLine<'a> {
     zcache: Option<&'a str>,
     args: Option<&'a str>,
     sh: Option<&'a str>,
+    collocate: Option<&'a str>,
     seen: u16,
     problems: [Option<Problem<'a>>; MAX_PROBLEMS],
     stored: usize,
@@ -185,6 +188,7 @@ pub fn parse(line: &str) -> CommandLine<'_> {
         zcache: None,
         args: None,
         sh: None,
+        collocate: None,
         seen: 0,
         problems: [None; MAX_PROBLEMS],
         stored: 0,
@@ -313,6 +317,12 @@ impl<'a> CommandLine<'a> {
         self.sh
     }
 
+    /// `collocate=NAME,NAME`: programs that, when spawned, start collocated in the kernel
+    /// (those of them the kernel links; others start as tasks), e.g. `collocate=zpager`.
+    pub fn collocate(&self) -> Option<&'a str> {
+        self.collocate
+    }
+
     /// The problems found, in command-line order (the first `MAX_PROBLEMS` of them).
     pub fn problems(&self) -> impl Iterator<Item = &Problem<'a>> {
         self.problems.iter().flatten()
@@ -392,6 +402,21 @@ impl<'a> CommandLine<'a> {
                 Ok(())
             }
             Key::Sh => Err("at most 256 bytes"),
+            Key::Collocate => {
+                let valid = |name: &str| {
+                    !name.is_empty()
+                        && name.len() <= 47
+                        && name
+                            .bytes()
+                            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+                };
+                if value.len() <= MAX_PROGRAM_OPTION && value.split(',').all(valid) {
+                    self.collocate = Some(value);
+                    Ok(())
+                } else {
+                    Err("expected program names separated by commas")
+                }
+            }
             Key::PagerTimeout => match value.parse::<u64>() {
                 Ok(ms) if ms > 0 => {
                     self.pager_timeout_ms = Some(ms);
@@ -557,6 +582,20 @@ mod tests {
         assert_eq!(parse(&long).swap(), None);
         assert_eq!(parse(&long).problems().count(), 1);
         assert_eq!(parse("zcache=4M").zcache(), Some("4M"));
+        assert_eq!(
+            parse("collocate=zpager,echo").collocate(),
+            Some("zpager,echo")
+        );
+        for bad in [
+            "collocate=",
+            "collocate=a,,b",
+            "collocate=a/b",
+            "collocate=zpager,",
+        ] {
+            let line = parse(bad);
+            assert_eq!(line.collocate(), None, "{bad}");
+            assert_eq!(line.problems().count(), 1, "{bad}");
+        }
         assert_eq!(parse("init=sheeptest args=4,4M,1").args(), Some("4,4M,1"));
         assert_eq!(parse("zcache=lots").zcache(), None);
         assert_eq!(parse("zcache=lots").problems().count(), 1);

@@ -29,7 +29,7 @@ pub type Server = Box<dyn Hosted>;
 pub type KernelServers = super::Servers<Server, TaskId, Caller>;
 
 /// The servers linked into this kernel, by the name `servers/boot.toml` starts them under.
-const LINKED: &[(&str, Start)] = &[("echo", echo::hosted)];
+const LINKED: &[(&str, Start)] = &[("echo", echo::hosted), ("zpager", zpager::pager::hosted)];
 
 /// The server running now: whose system calls `libipc_collocated_syscall` runs, whose name
 /// a panic reports, and where its run is abandoned to when its own code fails.
@@ -220,15 +220,22 @@ pub fn drop_server(server: Server) {
     ACTIVE.store(previous, Ordering::Relaxed);
 }
 
+/// Whether a server of that name is linked into the kernel.
+pub fn is_linked(name: &str) -> bool {
+    LINKED.iter().any(|(linked, _)| *linked == name)
+}
+
 /// Starts the linked server `name` as a collocated task for `parent`, giving it a copy of
 /// `give` (a send right of the parent's, or 0) and `argument`. Returns the parent's names
-/// for a send right to the new task's port and for one to the server's service port.
+/// for a send right to the new task's port and, with `hand_service`, for one to the
+/// server's service port (else 0: the server registers itself, as its program does).
 pub fn spawn(
     kernel: &mut Kernel,
     parent: TaskId,
     name: &str,
     give: PortName,
     argument: u64,
+    hand_service: bool,
 ) -> Result<(PortName, PortName), KernReturn> {
     let &(name, start) = LINKED
         .iter()
@@ -268,12 +275,17 @@ pub fn spawn(
         Ok(Err(error)) => return fail(kernel, error),
         Err(Abandoned) => return fail(kernel, KernReturn::Failure),
     };
-    let service = match kernel.move_send_right(caller.task, started.service, parent) {
-        Ok(service) => service,
-        Err(error) => {
-            drop_server(started.server);
-            return fail(kernel, error);
+    let service = if hand_service {
+        match kernel.move_send_right(caller.task, started.service, parent) {
+            Ok(service) => service,
+            Err(error) => {
+                drop_server(started.server);
+                return fail(kernel, error);
+            }
         }
+    } else {
+        kernel.drop_send_right(caller.task, started.service);
+        0
     };
     let task_port = match kernel.make_task_port(parent, caller.task) {
         Ok(port) => port,
@@ -283,7 +295,7 @@ pub fn spawn(
         }
     };
     kernel.colloc.started(caller.task, started.server);
-    log::debug!("collocated server {name} started");
+    log::info!("colloc: {name} runs collocated in the kernel");
     Ok((task_port, service))
 }
 

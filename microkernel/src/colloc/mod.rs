@@ -19,8 +19,8 @@ use crate::kern::object_table::OutOfMemory;
 
 #[cfg(target_os = "none")]
 pub use entry::{
-    abandon_failed_server, drop_server, resolve_server_fault, run_pending, running_server,
-    short_circuit, spawn, KernelServers, Server, ShortCircuit, USUAL_CALL,
+    abandon_failed_server, drop_server, is_linked, resolve_server_fault, run_pending,
+    running_server, short_circuit, spawn, KernelServers, Server, ShortCircuit, USUAL_CALL,
 };
 
 /// The servers' state: which tasks are collocated servers, which have messages waiting,
@@ -36,6 +36,9 @@ pub struct Servers<S, T, C> {
     /// ([`Servers::take_pending`]) since boot, of all servers ever.
     short_circuits: u64,
     queued_runs: u64,
+    /// The programs that start collocated when spawned (the kernel's `collocate=`), comma
+    /// separated.
+    collocate: alloc::string::String,
 }
 
 /// A server taken out for a call ([`Servers::take_idle`]): its object, its caller, its name,
@@ -64,7 +67,22 @@ impl<S, T: Copy + PartialEq, C: Copy> Servers<S, T, C> {
             running: 0,
             short_circuits: 0,
             queued_runs: 0,
+            collocate: alloc::string::String::new(),
         }
+    }
+
+    /// Makes the programs `names` (comma separated) start collocated when spawned.
+    pub fn collocate(&mut self, names: &str) -> Result<(), OutOfMemory> {
+        self.collocate
+            .try_reserve(names.len())
+            .map_err(|_| OutOfMemory)?;
+        self.collocate.push_str(names);
+        Ok(())
+    }
+
+    /// Whether program `name` starts collocated when spawned (`collocate=`).
+    pub fn wants(&self, name: &str) -> bool {
+        !self.collocate.is_empty() && self.collocate.split(',').any(|n| n == name)
     }
 
     /// Calls short-circuited and runs for queued messages since boot.
@@ -270,6 +288,9 @@ mod tests {
         servers.put_back(A, server);
         assert_eq!(servers.runs(A), 2);
         assert_eq!(servers.counts(), (1, 1));
+        assert!(!servers.wants("zpager"));
+        servers.collocate("zpager,echo").unwrap();
+        assert!(servers.wants("zpager") && servers.wants("echo") && !servers.wants("zpage"));
         assert_eq!(
             servers.take_idle(A).map(|taken| taken.3),
             Some(Some((5, 6)))

@@ -373,6 +373,16 @@ impl Kernel {
         argument: u64,
         args: &[u8],
     ) -> Result<PortName, KernReturn> {
+        // A program the kernel's `collocate=` names starts collocated, if it is linked in
+        // (it registers itself, as its program does; it takes no arguments block).
+        #[cfg(target_os = "none")]
+        if self.colloc.wants(program) && crate::colloc::is_linked(program) {
+            if !args.is_empty() {
+                return Err(KernReturn::InvalidArgument);
+            }
+            return crate::colloc::spawn(self, parent, program, give, argument, false)
+                .map(|(task_port, _)| task_port);
+        }
         // Decode first: the right to give must be a send right of the parent's.
         let give_port = match give {
             0 => None,
@@ -512,6 +522,16 @@ impl Kernel {
             .copyin(from, name, Disposition::MoveSend)
             .ok_or(KernReturn::InvalidRight)?;
         self.copyout(to, right).map_err(|()| KernReturn::NoSpace)
+    }
+
+    /// Drops one user reference of send right `name` of `task`'s (nothing if it is none).
+    pub(crate) fn drop_send_right(&mut self, task: TaskId, name: PortName) {
+        let Some(t) = self.tasks.get_mut(task) else {
+            return;
+        };
+        if let Ok((port, true)) = t.ipc.remove_send(name, 1) {
+            self.release_send_right(port);
+        }
     }
 
     /// A new task for a collocated server `name`: no user memory (its memory is the

@@ -10,6 +10,9 @@
 
 extern crate alloc;
 
+#[cfg(target_os = "none")]
+pub mod pager;
+
 use alloc::vec::Vec;
 
 use hashbrown::HashMap;
