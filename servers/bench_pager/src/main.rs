@@ -27,6 +27,11 @@
 //!   every page read ahead, whatever the order: its ratio would be 1 by construction. They
 //!   are counts, not times: the same on every run.
 //!
+//! - `bench pager.zpager_fault_round_trip <median> instructions`: as `fault_round_trip`,
+//!   on an object zpager serves and never held pages of (made with its `create`, mapped
+//!   with `vm_map`): each fault a `data_request` answered unavailable (the kernel fills the
+//!   page with zeros). With the kernel's `collocate=zpager`, zpager runs collocated in the
+//!   kernel.
 //! - `bench pager.pages_per_return <x.yy> pages`: with `zpager` as the default pager, one
 //!   word is written to each page of anonymous memory 4,096 pages larger than the free
 //!   memory; the figure is the pages per `data_return` the pageout daemon sent (clusters of
@@ -190,6 +195,7 @@ mod run {
             .map_err(|e| format!("starting zpager: {e}"))?;
         sys::host_set_default_pager(host, port.name())
             .map_err(|e| format!("host_set_default_pager: {e}"))?;
+        zpager_fault_round_trip(port)?;
         let before = statistics()?;
         let pages = before.free_frames + PAGEOUT_EXCESS;
         let base = sys::vm_allocate(0, pages * PAGE, VM_ANYWHERE)
@@ -216,8 +222,69 @@ mod run {
         }
         let per_return = Hundredths::of_ratio(returned, returns).ok_or("nothing was paged out")?;
         libipc::println!("bench pager.pages_per_return {per_return} pages");
-        // The default pager holds nothing any more: it can go.
-        let _ = zpager.terminate();
+        // zpager stays: it may hold pages of this task's own (its heap, paged out under the
+        // same pressure); the kernel ends it when this first task exits.
+        drop(zpager);
+        Ok(())
+    }
+
+    /// Faults on pages of an object zpager serves (made with its `create`, mapped with
+    /// `vm_map`) that it never held, one page a request: each is a `data_request` to zpager
+    /// and its answer (unavailable: the kernel fills the page with zeros). With the kernel's
+    /// `collocate=zpager`, zpager answers collocated in the kernel.
+    fn zpager_fault_round_trip(zpager: libipc::interface::SendRight) -> Result<(), Failure> {
+        use libipc::interface::ReceiveRight;
+        use libipc::pager::default_pager;
+        let pages = (FAULT_WARM_UP + FAULT_SAMPLES) as u64;
+        fn failed<E: core::fmt::Debug>(what: &'static str) -> impl Fn(E) -> Failure {
+            move |e| format!("{what}: {e:?}")
+        }
+        let object = ReceiveRight::allocate().map_err(failed("port"))?;
+        let send = object.make_send().map_err(failed("send right"))?;
+        let control = ReceiveRight::allocate().map_err(failed("control port"))?;
+        let control_send = control.make_send().map_err(failed("send right"))?;
+        default_pager::Client::new(zpager)
+            .create(object, &control_send, pages * PAGE)
+            .map_err(failed("create"))?;
+        let base = sys::vm_map(
+            0,
+            pages * PAGE,
+            VM_ANYWHERE,
+            send.name(),
+            0,
+            VM_PROT_READ | VM_PROT_WRITE,
+        )
+        .map_err(failed("vm_map"))?;
+        sys::vm_behavior_set(base, pages * PAGE, VM_BEHAVIOR_RANDOM)
+            .map_err(failed("vm_behavior_set"))?;
+        let before = statistics()?;
+        let mut next = 0;
+        let summary = time_iterations(FAULT_WARM_UP, FAULT_SAMPLES, || {
+            read(base + next * PAGE);
+            next += 1;
+            Ok(())
+        })?;
+        let after = statistics()?;
+        let zeros = (0..pages).all(|page| read(base + page * PAGE) == 0);
+        // SAFETY: nothing lives in the region.
+        unsafe { sys::vm_deallocate(base, pages * PAGE) }.map_err(failed("deallocate"))?;
+        let requests = after.requests() - before.requests();
+        if requests != pages || !zeros {
+            return Err(format!(
+                "{requests} data_requests for {pages} faults; all zeros: {zeros}"
+            ));
+        }
+        remark(
+            "bench_pager",
+            "zpager_fault_round_trip",
+            FAULT_SAMPLES,
+            &summary,
+        );
+        libipc::println!(
+            "bench pager.zpager_fault_round_trip {} instructions",
+            summary.median
+        );
+        drop(control);
         Ok(())
     }
 
