@@ -4,10 +4,12 @@
 //! A collocated server is the same code as its task build: it allocates its ports, keeps
 //! rights in its own IPC space and answers through [`Reply`](crate::interface::Reply); only
 //! `sys` differs (a call into the kernel instead of the `syscall` instruction). What it
-//! cannot do is wait: the kernel runs [`Hosted::serve_waiting`] on the thread of whoever
-//! sent to its port, after the send and before that thread's receive, so a routine replies
-//! at once or keeps its reply ([`Reply::defer`](crate::interface::Reply::defer)) and answers
-//! later, when another message gives it the chance.
+//! cannot do is wait: the kernel takes the messages queued for it and hands each over
+//! ([`Hosted::dispatch_delivered`]) on the thread of whoever sent it, after the send and
+//! before that thread's receive, or serves a short call at once
+//! ([`Hosted::call_in_registers`]); so a routine replies at once or keeps its reply
+//! ([`Reply::defer`](crate::interface::Reply::defer)) and answers later, when another message
+//! gives it the chance.
 //!
 //! A server crate offers a [`Start`] function: it makes the server's ports and returns the
 //! server and the send right its starter registers (the task build registers that right
@@ -17,23 +19,28 @@ use alloc::boxed::Box;
 
 use crate::abi::message::Disposition;
 use crate::abi::KernReturn;
-use crate::interface::{reject_unknown, send_now, serve_waiting};
-use crate::interface::{Dispatch, Dispatched, IpcError, Outbox, Served};
+use crate::interface::{reject_unknown, send_now};
+use crate::interface::{Dispatch, Dispatched, Outbox, Served};
 use crate::ipc::{MessageBuffer, Name, Received};
 use crate::rt::StartArgs;
 
 /// What the kernel calls a collocated server through (`Send`: the kernel keeps it in its
 /// state, behind the kernel lock).
 pub trait Hosted: Send {
-    /// Serves every message waiting for the server, without waiting for more. `Stopped`:
-    /// the server is done (the kernel ends its task).
-    fn serve_waiting(&mut self) -> Result<Served, IpcError>;
-
     /// Serves one short request handed over in registers (the kernel's short circuit for a
     /// call to an idle server: no message queued, none copied): `words` and `size` as a
     /// receive in registers gives them (`abi::message::registers`), the reply right already
     /// in the server's space.
     fn call_in_registers(&mut self, words: [u64; 4], size: usize) -> Answer;
+
+    /// Where the kernel puts a message it takes for the server (a receive's buffer and its
+    /// size), and the port or port set it takes them from, in the server's space.
+    fn inbox(&mut self) -> (*mut u8, usize, Name);
+
+    /// Serves the message the kernel put in the inbox (`size` bytes, as a receive leaves
+    /// it; `damaged`: some right could not be put in the server's space, as a receive's
+    /// `RcvBodyError`), sending its reply (if any) now.
+    fn dispatch_delivered(&mut self, size: usize, damaged: bool) -> Served;
 }
 
 /// What a short-circuited call ([`Hosted::call_in_registers`]) left.
@@ -72,13 +79,29 @@ impl<D: Dispatch> Host<D> {
 }
 
 impl<D: Dispatch + Send> Hosted for Host<D> {
-    fn serve_waiting(&mut self) -> Result<Served, IpcError> {
-        serve_waiting(
-            self.from,
-            &mut self.dispatch,
-            &mut self.buffer,
-            &mut self.outbox,
-        )
+    fn inbox(&mut self) -> (*mut u8, usize, Name) {
+        (self.buffer.0.as_mut_ptr(), self.buffer.0.len(), self.from)
+    }
+
+    fn dispatch_delivered(&mut self, size: usize, damaged: bool) -> Served {
+        // A damaged message decodes as malformed where a right is missing: served as the
+        // server loop serves one.
+        let _ = damaged;
+        let Ok(request) = Received::parse(&self.buffer.0, size) else {
+            return Served::Idle;
+        };
+        let dispatched = match self.dispatch.dispatch(&request, &mut self.outbox) {
+            Dispatched::NotMine => reject_unknown(&request, &mut self.outbox),
+            dispatched => dispatched,
+        };
+        if let Some(reply) = self.outbox.take_reply() {
+            // The client may be gone: nobody waits for the reply then.
+            let _ = send_now(&reply);
+        }
+        match dispatched {
+            Dispatched::Stop => Served::Stopped,
+            _ => Served::Idle,
+        }
     }
 
     fn call_in_registers(&mut self, words: [u64; 4], size: usize) -> Answer {

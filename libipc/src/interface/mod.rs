@@ -49,12 +49,12 @@ pub(crate) use rights::send_now;
 #[cfg(not(target_os = "none"))]
 pub use rights::{host_log, Event};
 pub use rights::{IpcError, PortSet, ReceiveRight, SendOnceRight, SendRight, DEAD_NAME};
+#[cfg(target_os = "none")]
+pub use server::serve;
 pub use server::{
     dispatch_routine, reject_unknown, Deferred, Dispatch, Dispatched, Outbox, ReceiveFrom, Replied,
     Reply, ReplyRight, Served,
 };
-#[cfg(target_os = "none")]
-pub use server::{serve, serve_waiting};
 pub use wire::{
     reply_id, status, values, Decoder, Encoder, Give, Malformed, NoError, Wire, LENGTH_PREFIX,
     MAX_BODY,

@@ -345,67 +345,39 @@ pub fn serve<D: Dispatch + ?Sized>(
 
     let mut buffer = Box::new(MessageBuffer::new());
     let mut outbox = Box::new(Outbox::new());
-    serve_until(
-        from.receive_name(),
-        dispatch,
-        &mut buffer,
-        &mut outbox,
-        None,
-    )
-    .map(drop)
+    serve_until(from.receive_name(), dispatch, &mut buffer, &mut outbox)
 }
 
-/// Why [`serve_waiting`] returned.
+/// What serving a message left (a collocated server's, `hosted::Hosted::dispatch_delivered`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Served {
-    /// Every message that was waiting is served; more will come.
+    /// Served; more will come.
     Idle,
     /// The dispatcher said [`Dispatched::Stop`].
     Stopped,
 }
 
-/// The server loop of a server that must not wait (one the kernel hosts): serves the
-/// messages waiting on `from` as [`serve`] does, and returns once none is left.
-#[cfg(target_os = "none")]
-pub fn serve_waiting<D: Dispatch + ?Sized>(
-    from: Name,
-    dispatch: &mut D,
-    buffer: &mut crate::ipc::message::MessageBuffer,
-    outbox: &mut Outbox,
-) -> Result<Served, IpcError> {
-    serve_until(from, dispatch, buffer, outbox, Some(0))
-}
-
-/// The server loop, receiving with `timeout_ms` (`Some(0)`: only what waits).
+/// The server loop on port or set `from`.
 #[cfg(target_os = "none")]
 fn serve_until<D: Dispatch + ?Sized>(
     from: Name,
     dispatch: &mut D,
     buffer: &mut crate::ipc::message::MessageBuffer,
     outbox: &mut Outbox,
-    timeout_ms: Option<u64>,
-) -> Result<Served, IpcError> {
-    use crate::abi::message::{options, MessageHeader, MsgReturn, HEADER_SIZE};
+) -> Result<(), IpcError> {
+    use crate::abi::message::{MessageHeader, MsgReturn, HEADER_SIZE};
     use crate::ipc::transport::{exchange_raw, Arrived};
 
-    let (option, timeout) = match timeout_ms {
-        Some(ms) => (options::RECEIVE_TIMEOUT, ms),
-        None => (0, 0),
-    };
     loop {
         let reply = outbox.take_reply();
         let reply_right = reply.as_ref().map(|message| message.destination.0);
-        let arrived = match exchange_raw(reply.as_ref(), option, from, buffer, timeout) {
+        let arrived = match exchange_raw(reply.as_ref(), 0, from, buffer, 0) {
             Ok(arrived) => arrived,
             // Some right could not be put in our space (it was destroyed); the message is
             // in the buffer all the same, and a request missing a right decodes as malformed.
             Err(IpcError::Msg(MsgReturn::RcvBodyError)) => {
                 let header = buffer.0[..HEADER_SIZE].try_into().expect("header size");
                 Arrived::Buffer(MessageHeader::from_bytes(header).size as usize)
-            }
-            // Nothing more waits (the reply, if any, went).
-            Err(IpcError::Msg(MsgReturn::RcvTimedOut)) if timeout_ms.is_some() => {
-                return Ok(Served::Idle)
             }
             // The reply could not be sent (its client is gone): nobody waits for it.
             Err(IpcError::Msg(code)) if is_send_error(code) => {
@@ -428,7 +400,7 @@ fn serve_until<D: Dispatch + ?Sized>(
                 if let Some(reply) = outbox.take_reply() {
                     let _ = rights::send_now(&reply);
                 }
-                return Ok(Served::Stopped);
+                return Ok(());
             }
         }
     }

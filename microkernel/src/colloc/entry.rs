@@ -4,7 +4,9 @@
 use alloc::boxed::Box;
 use core::sync::atomic::{AtomicPtr, Ordering};
 
-use libipc::abi::message::{options, registers, Disposition, ReceivedRight, HEADER_SIZE};
+use libipc::abi::message::{
+    options, registers, Disposition, MsgReturn, ReceivedRight, HEADER_SIZE,
+};
 use libipc::abi::KernReturn;
 use libipc::hosted::{Answer, Hosted, Start};
 use libipc::interface::Served;
@@ -303,36 +305,54 @@ pub fn spawn(
 /// may give another, or itself, more). A server that stops, or whose port fails, ends with
 /// its task.
 pub fn run_pending(kernel: &mut Kernel) {
-    while let Some((mut server, _, caller, name)) = kernel.colloc.take_pending() {
-        let served = enter(kernel, caller, name, || server.serve_waiting());
+    while let Some((mut server, task, caller, name)) = kernel.colloc.take_pending() {
+        // The kernel takes each message for the server itself (no receive call of the
+        // server's) and hands it over, until none is left.
+        let (buffer, limit, from) = server.inbox();
+        let served = loop {
+            let size = match kernel.receive_now(task, from, buffer as u64, limit as u64) {
+                Ok(size) => (size, false),
+                // Delivered all the same, with a right missing: served as such.
+                Err(MsgReturn::RcvBodyError) => (registers_free_size(buffer), true),
+                Err(MsgReturn::RcvTimedOut) => break Ok(Ok(Served::Idle)),
+                Err(error) => break Ok(Err(error)),
+            };
+            match enter(kernel, caller, name, || {
+                server.dispatch_delivered(size.0, size.1)
+            }) {
+                Ok(Served::Idle) => continue,
+                Ok(Served::Stopped) => break Ok(Ok(Served::Stopped)),
+                Err(Abandoned) => break Err(Abandoned),
+            }
+        };
         let Ok(served) = served else {
             // Its state is whatever the failure left: leaked, not dropped. Its task ends:
             // its ports die, so its callers (the one it was serving, whose reply right it
             // held, and those queued) get errors.
-            if let Some(server) = kernel.colloc.put_back(caller.task, server) {
+            if let Some(server) = kernel.colloc.put_back(task, server) {
                 core::mem::forget(server);
             }
-            if let Some(server) = kernel.colloc.remove(caller.task) {
+            if let Some(server) = kernel.colloc.remove(task) {
                 core::mem::forget(server);
             }
             kernel.terminate_task(
-                caller.task,
+                task,
                 Exit::Fault(format_args!("collocated server {name} failed")),
             );
             continue;
         };
-        if let Some(orphan) = kernel.colloc.put_back(caller.task, server) {
+        if let Some(orphan) = kernel.colloc.put_back(task, server) {
             drop_server(orphan);
             continue;
         }
         match served {
             Ok(Served::Idle) => {}
             Ok(Served::Stopped) => {
-                kernel.terminate_task(caller.task, Exit::Status(0));
+                kernel.terminate_task(task, Exit::Status(0));
             }
             Err(error) => {
                 kernel.terminate_task(
-                    caller.task,
+                    task,
                     Exit::Fault(format_args!(
                         "collocated server {name} cannot receive: {error:?}"
                     )),
@@ -340,6 +360,16 @@ pub fn run_pending(kernel: &mut Kernel) {
             }
         }
     }
+}
+
+/// The size of the message a receive left in `buffer` (its header's), for one delivered
+/// with a right missing.
+fn registers_free_size(buffer: *mut u8) -> usize {
+    let mut header = [0u8; HEADER_SIZE];
+    // SAFETY: the buffer is the server's inbox, at least a header long, which the kernel
+    // just wrote a message into.
+    unsafe { core::ptr::copy_nonoverlapping(buffer, header.as_mut_ptr(), HEADER_SIZE) };
+    libipc::abi::message::MessageHeader::from_bytes(&header).size as usize
 }
 
 /// What [`short_circuit`] did with a `mach_msg`.

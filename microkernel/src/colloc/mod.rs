@@ -6,7 +6,7 @@
 //! pending ([`Servers::note_message`]); the kernel then runs it ([`run_pending`]) before the
 //! sender's receive (so a call's reply is there at once) and on every way out of the kernel
 //! (for notifications, device and pager messages). Running a server means calling its
-//! `serve_waiting` as its own task, with the kernel's system calls as plain calls
+//! `dispatch_delivered`, the kernel taking each message for it) as its own task, with the kernel's system calls as plain calls
 //! (`libipc_collocated_syscall`) that never wait. This module owns the servers' state; the
 //! rest of the kernel reaches it through [`Servers`]' few methods and the functions here.
 

@@ -163,6 +163,37 @@ impl Kernel {
         outcome
     }
 
+    /// A receive that never waits, made by the kernel for collocated server `task` from its
+    /// port or set `name` into its `buffer` (kernel memory, `limit` bytes): the message's
+    /// size, or `RcvTimedOut` when none waits (and the receive's other errors). What a
+    /// receive with a zero timeout would do, without the system call around it.
+    #[cfg(target_os = "none")]
+    pub(crate) fn receive_now(
+        &mut self,
+        task: TaskId,
+        name: u32,
+        buffer: u64,
+        limit: u64,
+    ) -> Result<usize, MsgReturn> {
+        let from = self
+            .receive_source(task, name)
+            .ok_or(MsgReturn::RcvInvalidName)?;
+        match self.take_message(from, limit) {
+            Taken::Message(port, mut message) => {
+                let size = message.size();
+                let code = user::as_collocated_call(|| {
+                    self.copy_out_message(task, buffer, port, message.parts())
+                });
+                match code {
+                    MsgReturn::Success => Ok(size),
+                    code => Err(code),
+                }
+            }
+            Taken::TooLarge(_) => Err(MsgReturn::RcvTooLarge),
+            Taken::Nothing => Err(MsgReturn::RcvTimedOut),
+        }
+    }
+
     /// What `name` lets a task receive from: a receive right or a port set.
     fn receive_source(&mut self, task: TaskId, name: u32) -> Option<ReceiveFrom> {
         use super::space::{Object, Rights};
