@@ -18,4 +18,23 @@ fn programs_page_in_through_bootfs() {
     let run = boot("programs_page_in_through_bootfs", "init=bootfs_test");
     run.expect_exactly(CASES);
     run.expect_line_containing(&["vm: program pager registered"], "the registration");
+    if run.report.line_containing(&["colloc: bootfs"]).is_some() {
+        run.fail("bootfs ran collocated without `collocate=bootfs`");
+    }
+}
+
+/// The same suite with bootfs collocated in the kernel (`collocate=bootfs`): program text
+/// pages in through a pager that runs on the faulting thread.
+#[test]
+fn programs_page_in_through_bootfs_collocated() {
+    let run = boot(
+        "programs_page_in_through_bootfs_collocated",
+        "init=bootfs_test collocate=bootfs",
+    );
+    run.expect_exactly(CASES);
+    run.expect_line_containing(&["vm: program pager registered"], "the registration");
+    run.expect_line_containing(
+        &["colloc: bootfs runs collocated in the kernel"],
+        "bootfs collocated",
+    );
 }

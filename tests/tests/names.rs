@@ -43,3 +43,30 @@ fn bootstrap_serves_names_to_the_programs_it_starts() {
         "the program pager's registration",
     );
 }
+
+/// A boot whose pagers, zpager and bootfs, both run collocated in the kernel (bootstrap starts
+/// them as always; `collocate=` makes the kernel host them): the name service's suite passes,
+/// every program's text paging in through the collocated bootfs.
+#[test]
+fn bootstrap_serves_names_with_its_pagers_collocated() {
+    let run = boot(
+        "bootstrap_serves_names_with_its_pagers_collocated",
+        r#"sh="run name_test" collocate=zpager,bootfs"#,
+    );
+    run.expect_outcome(Outcome::Guest(0));
+    run.expect_line_starting_with("shell: done, status 0", "name_test's status 0");
+    for pager in ["zpager", "bootfs"] {
+        run.expect_line_containing(
+            &["colloc:", pager, "runs collocated in the kernel"],
+            "a pager collocated",
+        );
+    }
+    run.expect_line_starting_with(
+        "bootstrap: the default pager is registered",
+        "the default pager's registration",
+    );
+    run.expect_line_starting_with(
+        "bootstrap: the program pager is registered",
+        "the program pager's registration",
+    );
+}

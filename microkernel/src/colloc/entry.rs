@@ -31,7 +31,11 @@ pub type Server = Box<dyn Hosted>;
 pub type KernelServers = super::Servers<Server, TaskId, Caller>;
 
 /// The servers linked into this kernel, by the name `servers/boot.toml` starts them under.
-const LINKED: &[(&str, Start)] = &[("echo", echo::hosted), ("zpager", zpager::pager::hosted)];
+const LINKED: &[(&str, Start)] = &[
+    ("echo", echo::hosted),
+    ("zpager", zpager::pager::hosted),
+    ("bootfs", bootfs::serve::hosted),
+];
 
 /// The server running now: whose system calls `libipc_collocated_syscall` runs, whose name
 /// a panic reports, and where its run is abandoned to when its own code fails.

@@ -80,7 +80,8 @@ fn handler(call: Syscall) -> Handler {
 
 /// Whether a collocated server may make `call`: those that never wait (messages, ports, the
 /// console, figures, kernel options) and those that manage the memory of its own map
-/// (allocated, or received out of line). Others are refused with `InvalidSyscall`.
+/// (allocated, received out of line, or the boot archive mapped for bootfs). Others are
+/// refused with `InvalidSyscall`.
 fn collocated_may(call: Syscall) -> bool {
     matches!(
         call,
@@ -98,6 +99,8 @@ fn collocated_may(call: Syscall) -> bool {
             | Syscall::VmAllocate
             | Syscall::VmDeallocate
             | Syscall::VmStatistics
+            | Syscall::VmRegion
+            | Syscall::BootArchive
     )
 }
 

@@ -8,7 +8,7 @@ use alloc::vec::Vec;
 use libipc::abi::archive::{Archive, NAME_MAX};
 use libipc::file::{file, file_server, Bytes, FileError, MAX_READ};
 use libipc::interface::{Dispatched, Outbox, Replied, Reply, SendRight};
-use libipc::ipc::{Name, PortSet, ReceiveRight, Received};
+use libipc::ipc::{Name, ReceiveRight, Received};
 
 /// A file some client opened: its port (in bootfs's port set) and the archive file it reads.
 struct OpenFile {
@@ -20,16 +20,17 @@ struct OpenFile {
 }
 
 /// The archive's files and the ports of those opened so far.
-pub struct Files<'a> {
-    set: &'a PortSet,
+pub struct Files {
+    /// bootfs's port set (its name), which file ports join.
+    set: Name,
     /// `None` if the kernel would not map it (said on the console): every `open` is refused.
     archive: Option<Archive<'static>>,
     open: Vec<OpenFile>,
 }
 
-impl<'a> Files<'a> {
-    /// Maps the archive; file ports will join `set`.
-    pub fn new(set: &'a PortSet) -> Files<'a> {
+impl Files {
+    /// Maps the archive; file ports will join port set `set`.
+    pub fn new(set: Name) -> Files {
         let archive = match libipc::sys::boot_archive() {
             Ok((address, size)) => {
                 let (start, len) = (address as *const u8, size as usize);
@@ -80,7 +81,7 @@ impl<'a> Files<'a> {
     }
 }
 
-impl file_server::Server for Files<'_> {
+impl file_server::Server for Files {
     fn open(&mut self, name: String, reply: Reply<'_, SendRight, FileError>) -> Replied {
         if name.is_empty() || name.len() > NAME_MAX {
             return reply.err(FileError::BadName);
@@ -96,7 +97,7 @@ impl file_server::Server for Files<'_> {
         }
         let made = ReceiveRight::allocate().and_then(|port| {
             let send = port.make_send()?;
-            self.set.insert(&port)?;
+            libipc::sys::port_move(port.name(), self.set)?;
             Ok(OpenFile { port, send, index })
         });
         match made {
