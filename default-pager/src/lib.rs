@@ -22,6 +22,9 @@ pub mod config;
 pub mod in_flight;
 pub mod runs;
 pub mod segment;
+/// The pager itself (the program's and the collocated server's).
+#[cfg(target_os = "none")]
+pub mod serve;
 pub mod statistics;
 
 #[cfg(test)]

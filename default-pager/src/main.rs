@@ -20,17 +20,11 @@
 #![cfg_attr(target_os = "none", no_std, no_main)]
 
 #[cfg(target_os = "none")]
-extern crate alloc;
-
-#[cfg(target_os = "none")]
 libipc::program!(main);
 
 #[cfg(target_os = "none")]
-mod server;
-
-#[cfg(target_os = "none")]
 fn main(args: libipc::rt::StartArgs) -> i32 {
-    server::main(args)
+    default_pager::serve::main(args)
 }
 
 /// On the host (`cargo test` at the workspace root) the program is an empty binary.

@@ -35,6 +35,7 @@ const LINKED: &[(&str, Start)] = &[
     ("echo", echo::hosted),
     ("zpager", zpager::pager::hosted),
     ("bootfs", bootfs::serve::hosted),
+    ("default_pager", default_pager::serve::hosted),
 ];
 
 /// The server running now: whose system calls `libipc_collocated_syscall` runs, whose name
@@ -85,16 +86,26 @@ fn enter<R>(
     let previous = ACTIVE.swap(active, Ordering::Relaxed);
     let mut f = Some(f);
     let mut result = None;
+    // The servers' own stack, unless one runs already (a server is never entered while
+    // another runs, but were it to be, it would share the stack it is on).
+    let stack = match previous.is_null() {
+        true => crate::arch::entry::server_stack().1,
+        false => 0,
+    };
     // SAFETY: `active` lives until the end of this function; the point is recorded before
-    // the server runs.
-    let done = recover::call(
-        |point| unsafe { (*active).point = point },
-        || {
-            if let Some(f) = f.take() {
-                result = Some(f());
-            }
-        },
-    );
+    // the server runs. The servers' stack is mapped (but its guard page), its top aligned,
+    // and used by nothing else while no other server runs.
+    let done = unsafe {
+        recover::call(
+            |point| (*active).point = point,
+            stack,
+            || {
+                if let Some(f) = f.take() {
+                    result = Some(f());
+                }
+            },
+        )
+    };
     ACTIVE.store(previous, Ordering::Relaxed);
     if paging::loaded_root() != loaded {
         // SAFETY: the tables loaded before the server ran are still live: nothing a server
@@ -275,7 +286,16 @@ pub fn spawn(
             }
         }
     };
-    let args = StartArgs::new(u64::from(given), argument, 0);
+    // Third, the device master port: a collocated server is kernel code, as trusted as the
+    // drivers (the disk pager opens its disk through it).
+    let master = match kernel.device_master_right() {
+        Some(right) => match kernel.copyout(caller.task, right) {
+            Ok(name) => name,
+            Err(()) => return fail(kernel, KernReturn::ResourceShortage),
+        },
+        None => 0,
+    };
+    let args = StartArgs::new(u64::from(given), argument, u64::from(master));
     let started = match enter(kernel, caller, name, || start(args)) {
         Ok(Ok(started)) => started,
         Ok(Err(error)) => return fail(kernel, error),

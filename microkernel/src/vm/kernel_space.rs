@@ -491,12 +491,16 @@ pub fn init(boot: &BootInfo, nx: bool) -> MemorySummary {
             flags::GLOBAL | flags::WRITABLE | nx_bit,
         ),
     ];
-    // The lowest page of the boot stack stays unmapped: an overflow faults there, and the
-    // fault becomes a double fault handled on its own stack instead of silent corruption.
-    let (guard_page, _) = crate::arch::entry::boot_stack();
+    // The lowest pages of the boot stack and of the collocated servers' stack stay
+    // unmapped: an overflow faults there, and the fault becomes a double fault handled on
+    // its own stack instead of silent corruption.
+    let guard_pages = [
+        crate::arch::entry::boot_stack().0,
+        crate::arch::entry::server_stack().0,
+    ];
     for (start, end, section_flags) in sections {
         for virt in (start..end).step_by(paging::PAGE_SIZE as usize) {
-            if virt == guard_page {
+            if guard_pages.contains(&virt) {
                 continue;
             }
             let phys = boot.kernel_phys() + (virt - image.start);

@@ -14,6 +14,12 @@ pub const PVH_DIRECT_MAP_BASE: u64 = 0xffff_8000_0000_0000;
 /// unmapped guard page once the kernel's own page tables are in use.
 pub const BOOT_STACK_SIZE: usize = 64 * 1024;
 
+/// Bytes of the stack collocated servers run on (`colloc`): their code was written for a
+/// task's stack, and the kernel's is shared with the kernel's own frames. Its lowest page is
+/// an unmapped guard page too, so an overflow is the server's fault (reported, its task
+/// ended), not the kernel's corruption.
+pub const SERVER_STACK_SIZE: usize = 128 * 1024;
+
 core::arch::global_asm!(
     r#"
     .set KERNEL_VMA, 0xffffffff80000000
@@ -117,16 +123,27 @@ boot_stack_bottom:
     .skip {stack_size}
     .global boot_stack_top
 boot_stack_top:
+
+    .section .bss.server_stack, "aw", @nobits
+    .balign 4096
+    .global server_stack_bottom
+server_stack_bottom:
+    .skip {server_stack_size}
+    .global server_stack_top
+server_stack_top:
 "#,
     pvh_entry = sym crate::kern::startup::pvh_entry,
     limine_entry = sym crate::kern::startup::limine_entry,
     stack_size = const BOOT_STACK_SIZE,
+    server_stack_size = const SERVER_STACK_SIZE,
     options(att_syntax)
 );
 
 unsafe extern "C" {
     static boot_stack_bottom: u8;
     static boot_stack_top: u8;
+    static server_stack_bottom: u8;
+    static server_stack_top: u8;
     static __kernel_start: u8;
     static __kernel_rodata_start: u8;
     static __kernel_data_start: u8;
@@ -150,6 +167,14 @@ pub fn kernel_image() -> KernelImage {
         data: &raw const __kernel_data_start as u64,
         end: &raw const __kernel_end as u64,
     }
+}
+
+/// The collocated servers' stack's bounds `[bottom, top)` (its lowest page the guard).
+pub fn server_stack() -> (u64, u64) {
+    (
+        &raw const server_stack_bottom as u64,
+        &raw const server_stack_top as u64,
+    )
 }
 
 /// The boot stack's bounds `[bottom, top)`.

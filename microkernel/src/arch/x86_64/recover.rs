@@ -16,8 +16,9 @@ core::arch::global_asm!(
     r#"
     .section .text.recover, "ax", @progbits
     .global recover_call
-    // recover_call(point: *mut Point, work: extern "C" fn(*mut c_void), data: *mut c_void)
-    //     -> u64: 0 when `work` returned, 1 when abandoned (recover_abandon).
+    // recover_call(point: *mut Point, work: extern "C" fn(*mut c_void), data: *mut c_void,
+    //     stack: u64) -> u64: 0 when `work` returned, 1 when abandoned (recover_abandon).
+    // `work` runs on `stack` (its 16-byte aligned top) unless that is 0.
 recover_call:
     pushq %rbp
     pushq %rbx
@@ -27,9 +28,15 @@ recover_call:
     pushq %r15
     subq $8, %rsp
     movq %rsp, (%rdi)
+    movq %rdi, %rbx
     movq %rsi, %rax
     movq %rdx, %rdi
+    testq %rcx, %rcx
+    jz 1f
+    movq %rcx, %rsp
+1:
     call *%rax
+    movq (%rbx), %rsp
     xorl %eax, %eax
 recover_return:
     addq $8, %rsp
@@ -52,7 +59,12 @@ recover_abandon:
 );
 
 unsafe extern "C" {
-    fn recover_call(point: *mut Point, work: extern "C" fn(*mut c_void), data: *mut c_void) -> u64;
+    fn recover_call(
+        point: *mut Point,
+        work: extern "C" fn(*mut c_void),
+        data: *mut c_void,
+        stack: u64,
+    ) -> u64;
     fn recover_abandon(point: *const Point) -> !;
 }
 
@@ -61,10 +73,18 @@ unsafe extern "C" {
 pub struct Abandoned;
 
 /// Runs `work` after `on_point` has been given its recovery point (to record where
-/// [`abandon`] returns to). `Err(Abandoned)` when it was abandoned: then nothing `work`
-/// held was dropped.
+/// [`abandon`] returns to), on the stack whose top is `stack` (0: this one). `Err(Abandoned)`
+/// when it was abandoned: then nothing `work` held was dropped.
+///
+/// # Safety
+/// A non-zero `stack` must be the 16-byte aligned top of a mapped stack nothing else uses
+/// until `work` returns or is abandoned.
 #[inline(always)]
-pub fn call(on_point: impl FnOnce(*const Point), mut work: impl FnMut()) -> Result<(), Abandoned> {
+pub unsafe fn call(
+    on_point: impl FnOnce(*const Point),
+    stack: u64,
+    mut work: impl FnMut(),
+) -> Result<(), Abandoned> {
     extern "C" fn trampoline(data: *mut c_void) {
         // SAFETY: `data` is the `&mut dyn FnMut()` that `call` passed, alive on its stack
         // until `recover_call` returns, and only this function uses it meanwhile.
@@ -76,13 +96,15 @@ pub fn call(on_point: impl FnOnce(*const Point), mut work: impl FnMut()) -> Resu
     let mut work: &mut dyn FnMut() = &mut work;
     on_point(point);
     // SAFETY: `recover_call` saves the callee-saved registers, records its stack in `point`
-    // and calls `trampoline` with `work`; it returns 0 from there, or 1 from
-    // `recover_abandon`, with the registers and stack of this call restored either way.
+    // and calls `trampoline` with `work` (on `stack`, per the contract); it returns 0 from
+    // there, or 1 from `recover_abandon`, with the registers and stack of this call restored
+    // either way.
     let abandoned = unsafe {
         recover_call(
             point,
             trampoline,
             &mut work as *mut &mut dyn FnMut() as *mut c_void,
+            stack,
         )
     };
     if abandoned != 0 {

@@ -6,14 +6,14 @@ use alloc::string::String;
 use alloc::vec::Vec;
 use hashbrown::HashMap;
 
-use ::default_pager::{
+use crate::{
     parse_config, plan_read, plan_write, DeviceRun, InFlight, ObjectMap, PlanError, ReadRun,
     Segments, Statistics, Tag, PAGE_SIZE,
 };
 use libipc::device::device as disk_port;
-use libipc::device::{device_master, DeviceError, Written, DEVICE_MASTER_NAME, FIRST_DISK};
+use libipc::device::{device_master, DeviceError, Written, FIRST_DISK};
 use libipc::interface::{
-    decode_reply, serve, Deferred, Dispatch, Dispatched, Outbox, Pages, PortSet, ReceiveRight,
+    decode_reply, Deferred, Dispatch, Dispatched, Outbox, Pages, PortSet, ReceiveRight,
     RemoteError, Replied, Reply, SendRight,
 };
 use libipc::ipc::{Name, Received};
@@ -79,8 +79,8 @@ struct Queued {
     pages: Option<Pages>,
 }
 
-pub struct Pager<'a> {
-    set: &'a PortSet,
+pub struct Pager {
+    set: PortSet,
     port: Name,
     disk: disk_port::AsyncClient,
     segments: Segments,
@@ -96,14 +96,16 @@ pub struct Pager<'a> {
     /// The transfers in flight, each under the tag its reply port's slot records.
     in_flight: InFlight<Transfer, MAX_IN_FLIGHT>,
     slot_tags: [Option<Tag>; MAX_IN_FLIGHT],
-    queued: heapless::Deque<Queued, MAX_QUEUED>,
+    /// Transfers waiting for an idle reply port: at most `MAX_QUEUED`, their room taken at
+    /// start (on the heap, not inline: the pager may be built on a collocated server's stack).
+    queued: alloc::collections::VecDeque<Queued>,
     statistics: Statistics,
     /// Set while returns are refused because every segment is full (said once on the
     /// console, and again when space comes back).
     full: bool,
 }
 
-impl<'a> Pager<'a> {
+impl Pager {
     fn object_transfers_ended(&mut self, name: Name) {
         let Some(object) = self.objects.get_mut(&name) else {
             return;
@@ -141,9 +143,12 @@ impl<'a> Pager<'a> {
     /// Sends `queued` to the disk now if a reply port is idle, else queues it.
     fn start(&mut self, queued: Queued) {
         let Some(slot) = self.free.pop() else {
-            if let Err(refused) = self.queued.push_back(queued) {
+            if self.queued.len() >= MAX_QUEUED {
                 // Fixed room, full: the transfer is refused (nothing is lost).
-                self.transfer_refused(refused);
+                self.transfer_refused(queued);
+            } else {
+                // Within the room taken at start: no allocation.
+                self.queued.push_back(queued);
             }
             return;
         };
@@ -405,7 +410,7 @@ fn describe(error: &RemoteError<DeviceError>) -> String {
     }
 }
 
-impl default_pager_protocol::Server for Pager<'_> {
+impl default_pager_protocol::Server for Pager {
     fn create(
         &mut self,
         object: ReceiveRight,
@@ -439,7 +444,7 @@ impl default_pager_protocol::Server for Pager<'_> {
     }
 }
 
-impl backing_store::Server for Pager<'_> {
+impl backing_store::Server for Pager {
     fn info(&mut self, reply: Reply<'_, BackingStoreInfo, PagerError>) -> Replied {
         self.statistics.record_segments(&self.segments);
         let s = &self.statistics;
@@ -470,12 +475,12 @@ impl backing_store::Server for Pager<'_> {
 }
 
 /// The `memory_object` server for one object.
-struct ObjectServer<'p, 'a> {
-    pager: &'p mut Pager<'a>,
+struct ObjectServer<'p> {
+    pager: &'p mut Pager,
     object: Name,
 }
 
-impl memory_object::Server for ObjectServer<'_, '_> {
+impl memory_object::Server for ObjectServer<'_> {
     fn init(
         &mut self,
         control: SendRight,
@@ -574,7 +579,7 @@ impl memory_object::Server for ObjectServer<'_, '_> {
     }
 }
 
-impl Dispatch for Pager<'_> {
+impl Dispatch for Pager {
     fn dispatch(&mut self, request: &Received<'_>, outbox: &mut Outbox) -> Dispatched {
         let port = object_of(request);
         if port == self.port {
@@ -607,12 +612,15 @@ fn swap_option() -> Option<String> {
         .map(String::from)
 }
 
+/// The program's start: finds the disk through the name service's device master port,
+/// registers, and serves until its ports fail.
+#[cfg(feature = "program")]
 pub fn main(args: libipc::rt::StartArgs) -> i32 {
     let Some(mut names) = libipc::names::Client::from_start_args(&args) else {
         println!("default_pager: started without a name service");
         return 1;
     };
-    let master = match names.lookup(DEVICE_MASTER_NAME.into()) {
+    let master = match names.lookup(libipc::device::DEVICE_MASTER_NAME.into()) {
         Ok(master) => master,
         Err(error) => {
             println!(
@@ -621,93 +629,19 @@ pub fn main(args: libipc::rt::StartArgs) -> i32 {
             return 0;
         }
     };
-    let mut master = device_master::Client::new(master);
-    let disk = match master.open(FIRST_DISK.into()) {
-        Ok(disk) => disk,
-        Err(RemoteError::Server(DeviceError::NoSuchDevice)) => {
-            println!("default_pager: no disk; zpager stays the default pager");
-            return 0;
-        }
-        Err(error) => {
-            println!("default_pager: cannot open {FIRST_DISK}: {error}");
-            return 1;
-        }
+    let (mut pager, port) = match Pager::open(master) {
+        Ok(started) => started,
+        Err(status) => return status,
     };
-    let mut status_client = disk_port::Client::new(disk);
-    let status = match status_client.get_status() {
-        Ok(status) => status,
-        Err(error) => {
-            println!("default_pager: cannot read {FIRST_DISK}'s status: {error}");
-            return 1;
-        }
-    };
-    let disk = status_client.into_transport().into_server();
-    let layout = swap_option()
-        .unwrap_or_else(|| alloc::format!("{}", ::default_pager::DEFAULT_CLUSTER_PAGES));
-    let specs = match parse_config(&layout, status.size) {
-        Ok(specs) => specs,
-        Err(error) => {
-            println!("default_pager: swap={layout}: {error}");
-            return 1;
-        }
-    };
-    let mut segments = Segments::new();
-    for spec in specs.iter() {
-        let added = spec
-            .into_segment(0)
-            .map_err(|e| format!("{e}"))
-            .and_then(|segment| segments.add(segment).map_err(|e| format!("{e}")));
-        if let Err(error) = added {
-            println!("default_pager: swap={layout}: {error}");
-            return 1;
-        }
-    }
-    let cluster_pages = segments.cluster_for_new_object(&mut 0);
-    let set = PortSet::allocate();
-    let port = ReceiveRight::allocate();
-    let (Ok(set), Ok(port)) = (set, port) else {
-        println!("default_pager: cannot allocate its ports");
-        return 1;
-    };
-    let mut reply_ports = Vec::new();
-    let mut by_reply_port = HashMap::new();
-    for slot in 0..MAX_IN_FLIGHT {
-        let Ok(reply) = ReceiveRight::allocate() else {
-            println!("default_pager: cannot allocate its reply ports");
-            return 1;
-        };
-        if set.insert(&reply).is_err() {
-            println!("default_pager: cannot add a reply port to its set");
-            return 1;
-        }
-        by_reply_port.insert(reply.name(), slot);
-        reply_ports.push(reply);
-    }
-    for segment in segments.iter() {
-        println!(
-            "default_pager: segment of {FIRST_DISK} at {} MiB: {} MiB in clusters of {} pages, priority {}",
-            segment.start() >> 20,
-            (segment.end() - segment.start()) >> 20,
-            segment.cluster_pages(),
-            segment.priority()
-        );
-    }
     // The maps' memory is taken now, while memory is plentiful, and kept (the kernel never
     // pages out the default pager's pages).
     if !libipc::rt::heap::prefault(1 << 20) {
         println!("default_pager: could not take 1 MiB of memory at start");
     }
-    // Second start argument 1: behind zpager, stacked in front as a compressed cache (it
-    // sends on what it cannot keep), so registered as the backing store, not the default
-    // pager.
-    let name = match args.arg1 {
-        1 => BACKING_STORE_NAME,
-        _ => DEFAULT_PAGER_NAME,
-    };
-    let registered = set
-        .insert(&port)
+    let name = registered_name(args.arg1);
+    let registered = port
+        .make_send()
         .map_err(|e| format!("{e}"))
-        .and_then(|()| port.make_send().map_err(|e| format!("{e}")))
         .and_then(|send| {
             names
                 .register(name.into(), &send)
@@ -717,32 +651,169 @@ pub fn main(args: libipc::rt::StartArgs) -> i32 {
         println!("default_pager: cannot register as {name}: {error}");
         return 1;
     }
-    let mut pager = Pager {
-        set: &set,
-        port: port.name(),
-        disk: disk_port::AsyncClient::new(disk),
-        segments,
-        cluster_pages,
-        turn: 0,
-        objects: HashMap::new(),
-        reply_ports,
-        by_reply_port,
-        free: (0..MAX_IN_FLIGHT).rev().collect(),
-        in_flight: InFlight::new(),
-        slot_tags: [None; MAX_IN_FLIGHT],
-        queued: heapless::Deque::new(),
-        statistics: Statistics::new(),
-        full: false,
-    };
     // Paging waits on this pager: it runs before ordinary threads when it has work.
     let _ = libipc::sys::thread_set_priority(libipc::abi::syscall::PAGER_PRIORITY);
-    let served = serve(&set, &mut pager);
-    drop(names);
+    let set = pager.set.name();
+    let served = libipc::interface::serve(&set, &mut pager);
+    drop((names, port));
     match served {
         Ok(()) => 0,
         Err(error) => {
             println!("default_pager: receiving failed: {error:?}");
             1
         }
+    }
+}
+
+/// The name it registers under by its second start argument: 1, behind zpager stacked in
+/// front as a compressed cache (it sends on what it cannot keep), so the backing store;
+/// else the default pager.
+fn registered_name(argument: u64) -> &'static str {
+    match argument {
+        1 => BACKING_STORE_NAME,
+        _ => DEFAULT_PAGER_NAME,
+    }
+}
+
+/// The default pager collocated in the kernel ([`libipc::hosted::Start`]), with the
+/// program's start arguments and, third, a send right to the device master port (the kernel
+/// gives every collocated server one: it is kernel code, as trusted as the drivers), so it
+/// does not look the port up. It registers with the name service as the program does,
+/// sending the request without waiting for the answer (which it cannot). Its service port
+/// is its default-pager port.
+pub fn hosted(
+    args: libipc::rt::StartArgs,
+) -> Result<libipc::hosted::Started, libipc::abi::KernReturn> {
+    use alloc::boxed::Box;
+    use libipc::abi::KernReturn;
+    let master = u32::try_from(args.arg2)
+        .ok()
+        .filter(|&name| name != 0)
+        .ok_or(KernReturn::InvalidArgument)?;
+    let (pager, port) =
+        Pager::open(SendRight::from_raw(master)).map_err(|_| KernReturn::Failure)?;
+    let service = port.make_send()?;
+    if let Some(mut names) = libipc::names::Client::from_start_args(&args) {
+        // The answer comes later (and goes nowhere); the right to the name service is kept
+        // for good, as the program keeps it (bootstrap reads a child's end from it going).
+        let _ = names.register(registered_name(args.arg1).into(), &service);
+        core::mem::forget(names);
+    }
+    let set = pager.set.name();
+    let started = libipc::hosted::Started {
+        server: Box::new(libipc::hosted::Host::new(set, pager)),
+        service: service.name(),
+    };
+    // The port is the server's for good (it goes with its task); the send right goes to the
+    // starter.
+    core::mem::forget(port);
+    core::mem::forget(service);
+    Ok(started)
+}
+
+impl Pager {
+    /// Opens the disk through `master` (the device master port), lays out the paging
+    /// segments by the kernel's `swap=` option and makes the ports: the pager and its
+    /// default-pager port (in its set). `Err`: the exit status (0 when there is no disk:
+    /// zpager stays the default pager), said on the console.
+    fn open(master: SendRight) -> Result<(Pager, ReceiveRight), i32> {
+        let mut master = device_master::Client::new(master);
+        let disk = match master.open(FIRST_DISK.into()) {
+            Ok(disk) => disk,
+            Err(RemoteError::Server(DeviceError::NoSuchDevice)) => {
+                println!("default_pager: no disk; zpager stays the default pager");
+                return Err(0);
+            }
+            Err(error) => {
+                println!("default_pager: cannot open {FIRST_DISK}: {error}");
+                return Err(1);
+            }
+        };
+        let mut status_client = disk_port::Client::new(disk);
+        let status = match status_client.get_status() {
+            Ok(status) => status,
+            Err(error) => {
+                println!("default_pager: cannot read {FIRST_DISK}'s status: {error}");
+                return Err(1);
+            }
+        };
+        let disk = status_client.into_transport().into_server();
+        let layout =
+            swap_option().unwrap_or_else(|| alloc::format!("{}", crate::DEFAULT_CLUSTER_PAGES));
+        let specs = match parse_config(&layout, status.size) {
+            Ok(specs) => specs,
+            Err(error) => {
+                println!("default_pager: swap={layout}: {error}");
+                return Err(1);
+            }
+        };
+        let mut segments = Segments::new();
+        for spec in specs.iter() {
+            let added = spec
+                .into_segment(0)
+                .map_err(|e| format!("{e}"))
+                .and_then(|segment| segments.add(segment).map_err(|e| format!("{e}")));
+            if let Err(error) = added {
+                println!("default_pager: swap={layout}: {error}");
+                return Err(1);
+            }
+        }
+        let cluster_pages = segments.cluster_for_new_object(&mut 0);
+        let set = PortSet::allocate();
+        let port = ReceiveRight::allocate();
+        let (Ok(set), Ok(port)) = (set, port) else {
+            println!("default_pager: cannot allocate its ports");
+            return Err(1);
+        };
+        let mut reply_ports = Vec::new();
+        let mut by_reply_port = HashMap::new();
+        for slot in 0..MAX_IN_FLIGHT {
+            let Ok(reply) = ReceiveRight::allocate() else {
+                println!("default_pager: cannot allocate its reply ports");
+                return Err(1);
+            };
+            if set.insert(&reply).is_err() {
+                println!("default_pager: cannot add a reply port to its set");
+                return Err(1);
+            }
+            by_reply_port.insert(reply.name(), slot);
+            reply_ports.push(reply);
+        }
+        for segment in segments.iter() {
+            println!(
+                "default_pager: segment of {FIRST_DISK} at {} MiB: {} MiB in clusters of {} pages, priority {}",
+                segment.start() >> 20,
+                (segment.end() - segment.start()) >> 20,
+                segment.cluster_pages(),
+                segment.priority()
+            );
+        }
+        if set.insert(&port).is_err() {
+            println!("default_pager: cannot add its port to its set");
+            return Err(1);
+        }
+        let mut queued = alloc::collections::VecDeque::new();
+        if queued.try_reserve_exact(MAX_QUEUED).is_err() {
+            println!("default_pager: no memory for its transfer queue");
+            return Err(1);
+        }
+        let pager = Pager {
+            port: port.name(),
+            set,
+            disk: disk_port::AsyncClient::new(disk),
+            segments,
+            cluster_pages,
+            turn: 0,
+            objects: HashMap::new(),
+            reply_ports,
+            by_reply_port,
+            free: (0..MAX_IN_FLIGHT).rev().collect(),
+            in_flight: InFlight::new(),
+            slot_tags: [None; MAX_IN_FLIGHT],
+            queued,
+            statistics: Statistics::new(),
+            full: false,
+        };
+        Ok((pager, port))
     }
 }
