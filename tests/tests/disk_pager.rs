@@ -23,6 +23,50 @@ fn suite(name: &str, suite: u32, disk_mib: u32, faults: Option<&str>, extra: &st
     let run = boot_with(name, &opts);
     run.expect_exactly(cases);
     run.expect_line_containing(&["vm: default pager registered"], "the registration");
+    let collocated = run
+        .report
+        .line_containing(&["colloc: default_pager runs collocated in the kernel"])
+        .is_some();
+    if collocated != extra.contains("collocate=default_pager") {
+        run.fail(&format!(
+            "the disk pager collocated: {collocated}, with options {extra:?}"
+        ));
+    }
+}
+
+/// The suites that page most through the disk, with the disk pager collocated in the kernel
+/// (`collocate=default_pager`): its device transfers are started and finished on the
+/// threads of the faulting tasks and of the kernel's way out.
+#[test]
+fn four_times_memory_through_a_collocated_disk_pager() {
+    suite(
+        "four_times_memory_through_a_collocated_disk_pager",
+        1,
+        256,
+        None,
+        "collocate=default_pager",
+        &[
+            "four_times_memory_through_the_disk",
+            "swap_is_released_when_memory_goes",
+        ],
+    );
+}
+
+#[test]
+fn zpager_cases_pass_through_a_collocated_disk_pager() {
+    suite(
+        "zpager_cases_pass_through_a_collocated_disk_pager",
+        6,
+        256,
+        None,
+        "collocate=default_pager",
+        &[
+            "three_times_free_memory_survives_pageout",
+            "forked_memory_survives_pageout",
+            "pages_written_after_page_in_survive_fork_and_pageout",
+            "many_objects_go_to_the_pager_a_few_at_a_time",
+        ],
+    );
 }
 
 #[test]
@@ -113,6 +157,20 @@ fn a_full_disk_loses_nothing() {
         None,
         "swap=0+8M",
         &["a_full_disk_loses_nothing_and_work_resumes"],
+    );
+}
+
+/// The same with the disk pager collocated: a failed device transfer is answered as for the
+/// task, on whatever thread the device's completion runs the pager.
+#[test]
+fn failed_writes_are_refused_by_a_collocated_disk_pager() {
+    suite(
+        "failed_writes_are_refused_by_a_collocated_disk_pager",
+        3,
+        64,
+        Some("write@0+64"),
+        "collocate=default_pager",
+        &["failed_writes_keep_the_pages"],
     );
 }
 

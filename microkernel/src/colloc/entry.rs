@@ -70,6 +70,10 @@ fn enter<R>(
         point: core::ptr::null(),
         in_kernel: false,
     };
+    // While the server runs, the memory it takes is its own task's: the last free pages if
+    // it is VM-privileged (a collocated default pager), whichever thread it runs on.
+    let privileged = crate::vm::kernel_space::privileged();
+    crate::vm::kernel_space::set_privileged(kernel.memory_privileged(Some(caller.task)));
     // The server's own memory (its map: what it allocated or received out of line) is
     // reachable while it runs: its tables are loaded whenever its map has anything (now, or
     // after the call that gave it memory: see `libipc_collocated_syscall`), and the tables
@@ -107,6 +111,7 @@ fn enter<R>(
         )
     };
     ACTIVE.store(previous, Ordering::Relaxed);
+    crate::vm::kernel_space::set_privileged(privileged);
     if paging::loaded_root() != loaded {
         // SAFETY: the tables loaded before the server ran are still live: nothing a server
         // may call ends a task, and the kernel half of every table is the kernel's.

@@ -168,6 +168,11 @@ pub fn set_privileged(privileged: bool) {
     PRIVILEGED.store(privileged, Ordering::Relaxed);
 }
 
+/// Whether the task now running is marked VM-privileged (`set_privileged`).
+pub fn privileged() -> bool {
+    PRIVILEGED.load(Ordering::Relaxed)
+}
+
 /// Free frames the pageout daemon keeps.
 pub fn free_target() -> usize {
     FREE_TARGET.load(Ordering::Relaxed) as usize
