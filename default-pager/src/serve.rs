@@ -684,7 +684,6 @@ fn registered_name(argument: u64) -> &'static str {
 pub fn hosted(
     args: libipc::rt::StartArgs,
 ) -> Result<libipc::hosted::Started, libipc::abi::KernReturn> {
-    use alloc::boxed::Box;
     use libipc::abi::KernReturn;
     let master = u32::try_from(args.arg2)
         .ok()
@@ -693,22 +692,9 @@ pub fn hosted(
     let (pager, port) =
         Pager::open(SendRight::from_raw(master)).map_err(|_| KernReturn::Failure)?;
     let service = port.make_send()?;
-    if let Some(mut names) = libipc::names::Client::from_start_args(&args) {
-        // The answer comes later (and goes nowhere); the right to the name service is kept
-        // for good, as the program keeps it (bootstrap reads a child's end from it going).
-        let _ = names.register(registered_name(args.arg1).into(), &service);
-        core::mem::forget(names);
-    }
+    libipc::hosted::register(&args, registered_name(args.arg1), &service);
     let set = pager.set.name();
-    let started = libipc::hosted::Started {
-        server: Box::new(libipc::hosted::Host::new(set, pager)),
-        service: service.name(),
-    };
-    // The port is the server's for good (it goes with its task); the send right goes to the
-    // starter.
-    core::mem::forget(port);
-    core::mem::forget(service);
-    Ok(started)
+    Ok(libipc::hosted::Started::new(set, pager, port, service))
 }
 
 impl Pager {

@@ -21,6 +21,7 @@ use crate::abi::message::Disposition;
 use crate::abi::KernReturn;
 use crate::interface::{reject_unknown, send_now};
 use crate::interface::{Dispatch, Dispatched, Outbox, Served};
+use crate::interface::{ReceiveRight, SendRight};
 use crate::ipc::{MessageBuffer, Name, Received};
 use crate::rt::StartArgs;
 
@@ -145,6 +146,38 @@ impl<D: Dispatch + Send> Hosted for Host<D> {
 pub struct Started {
     pub server: Box<dyn Hosted>,
     pub service: Name,
+}
+
+impl Started {
+    /// `dispatch`, serving from `from` (its port or port set); `port` is its service port,
+    /// kept for good (it goes with the server's task), and `service` the send right to it
+    /// for the starter.
+    pub fn new<D: Dispatch + Send + 'static>(
+        from: Name,
+        dispatch: D,
+        port: ReceiveRight,
+        service: SendRight,
+    ) -> Started {
+        let started = Started {
+            server: Box::new(Host::new(from, dispatch)),
+            service: service.name(),
+        };
+        core::mem::forget(port);
+        core::mem::forget(service);
+        started
+    }
+}
+
+/// Registers `service` under `name` with the name service whose send right is the first
+/// start argument in `args` (if any), as a program registers itself, but without waiting for
+/// the answer, which a collocated start cannot (it comes later, and goes nowhere). The right
+/// to the name service is kept for good, as a program keeps it until it ends (bootstrap
+/// reads a child's end from that right going).
+pub fn register(args: &StartArgs, name: &str, service: &SendRight) {
+    if let Some(mut names) = crate::names::Client::from_start_args(args) {
+        let _ = names.register(name.into(), service);
+        core::mem::forget(names);
+    }
 }
 
 /// How a server crate starts collocated: from the arguments its starter gave (the first, as

@@ -129,7 +129,6 @@ fn enter<R>(
 /// resolved, and the instruction runs again (`true`). A page its pager must supply cannot be
 /// waited for here: then, and for any other fault, `false` (the server fails).
 pub fn resolve_server_fault(address: u64, error: u64) -> bool {
-    use crate::vm::map::Protection;
     let active = ACTIVE.load(Ordering::Relaxed);
     if active.is_null() || address >= libipc::abi::syscall::USER_END {
         return false;
@@ -142,13 +141,7 @@ pub fn resolve_server_fault(address: u64, error: u64) -> bool {
     // SAFETY: the server's own code is running (not one of its calls), so the `&mut Kernel`
     // that `enter` holds unused is in use nowhere: this is its only user until it returns.
     let kernel = unsafe { &mut *active.kernel };
-    let access = if error & 16 != 0 {
-        Protection::EXECUTE
-    } else if error & 2 != 0 {
-        Protection::WRITE
-    } else {
-        Protection::READ
-    };
+    let access = crate::arch::trap::fault_access(error);
     let Kernel { tasks, objects, .. } = kernel;
     tasks.get_mut(active.caller.task).is_some_and(|t| {
         // (Loaded already, as its map is not empty; made sure of.)
@@ -355,19 +348,7 @@ pub fn run_pending(kernel: &mut Kernel) {
             }
         };
         let Ok(served) = served else {
-            // Its state is whatever the failure left: leaked, not dropped. Its task ends:
-            // its ports die, so its callers (the one it was serving, whose reply right it
-            // held, and those queued) get errors.
-            if let Some(server) = kernel.colloc.put_back(task, server) {
-                core::mem::forget(server);
-            }
-            if let Some(server) = kernel.colloc.remove(task) {
-                core::mem::forget(server);
-            }
-            kernel.terminate_task(
-                task,
-                Exit::Fault(format_args!("collocated server {name} failed")),
-            );
+            end_failed(kernel, task, server, name);
             continue;
         };
         if let Some(orphan) = kernel.colloc.put_back(task, server) {
@@ -389,6 +370,23 @@ pub fn run_pending(kernel: &mut Kernel) {
             }
         }
     }
+}
+
+/// Ends collocated server `name` (of `task`, taken out as `server`) whose own code failed:
+/// its state is whatever the failure left, so it is leaked, not dropped. Its task ends: its
+/// ports die, so its callers (the one it was serving, whose reply right it held, and those
+/// queued) get errors.
+fn end_failed(kernel: &mut Kernel, task: TaskId, server: Server, name: &str) {
+    if let Some(server) = kernel.colloc.put_back(task, server) {
+        core::mem::forget(server);
+    }
+    if let Some(server) = kernel.colloc.remove(task) {
+        core::mem::forget(server);
+    }
+    kernel.terminate_task(
+        task,
+        Exit::Fault(format_args!("collocated server {name} failed")),
+    );
 }
 
 /// The size of the message a receive left in `buffer` (its header's), for one delivered
@@ -515,18 +513,9 @@ pub unsafe fn short_circuit(
         server.call_in_registers(request, size)
     });
     let Ok(answer) = answer else {
-        // As in `run_pending`: the failed server's state is leaked, its task ends (the reply
-        // right with it: the caller's receive gets the send-once notification).
-        if let Some(server) = kernel.colloc.put_back(server_task, server) {
-            core::mem::forget(server);
-        }
-        if let Some(server) = kernel.colloc.remove(server_task) {
-            core::mem::forget(server);
-        }
-        kernel.terminate_task(
-            server_task,
-            Exit::Fault(format_args!("collocated server {name} failed")),
-        );
+        // (The reply right goes with its task: the caller's receive gets the send-once
+        // notification.)
+        end_failed(kernel, server_task, server, name);
         return ShortCircuit::Sent;
     };
     if let Some(orphan) = kernel.colloc.put_back(server_task, server) {

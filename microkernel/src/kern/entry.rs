@@ -104,13 +104,7 @@ fn page_fault(kernel: &mut Kernel) {
     let thread = kernel.threads.get(current).expect("running thread");
     let error = thread.frame.error_code;
     let (task_id, rip) = (thread.task, thread.frame.rip);
-    let access = if error & 16 != 0 {
-        Protection::EXECUTE
-    } else if error & 2 != 0 {
-        Protection::WRITE
-    } else {
-        Protection::READ
-    };
+    let access = trap::fault_access(error);
     let task = kernel.tasks.get_mut(task_id).expect("thread's task");
     let mut outcome = task
         .space

@@ -171,25 +171,16 @@ impl Dispatch for Bootfs {
 pub fn hosted(
     args: libipc::rt::StartArgs,
 ) -> Result<libipc::hosted::Started, libipc::abi::KernReturn> {
-    use alloc::boxed::Box;
     let port = ReceiveRight::allocate()?;
     let set = PortSet::allocate()?;
     set.insert(&port)?;
     let service = port.make_send()?;
-    if let Some(mut names) = libipc::names::Client::from_start_args(&args) {
-        // The answer comes later (and goes nowhere); the right to the name service is kept
-        // for good, as the program keeps it (bootstrap reads a child's end from it going).
-        let _ = names.register(libipc::pager::PROGRAM_PAGER_NAME.into(), &service);
-        core::mem::forget(names);
-    }
+    libipc::hosted::register(&args, libipc::pager::PROGRAM_PAGER_NAME, &service);
     let bootfs = Bootfs::new(set);
-    let started = libipc::hosted::Started {
-        server: Box::new(libipc::hosted::Host::new(bootfs.set_name(), bootfs)),
-        service: service.name(),
-    };
-    // The port is the server's for good (it goes with its task); the send right goes to the
-    // starter.
-    core::mem::forget(port);
-    core::mem::forget(service);
-    Ok(started)
+    Ok(libipc::hosted::Started::new(
+        bootfs.set_name(),
+        bootfs,
+        port,
+        service,
+    ))
 }

@@ -202,19 +202,15 @@ mod server {
         Ok((Echo::default(), ReceiveRight::allocate()?))
     }
 
-    /// The collocated start ([`libipc::hosted::Start`]).
+    /// The collocated start ([`libipc::hosted::Start`]): bootstrap registers its port.
     pub fn hosted(_args: libipc::rt::StartArgs) -> Result<libipc::hosted::Started, KernReturn> {
-        use alloc::boxed::Box;
         let (echo, port) = start()?;
         let service = port.make_send()?;
-        let started = libipc::hosted::Started {
-            server: Box::new(libipc::hosted::Host::new(port.name(), echo)),
-            service: service.name(),
-        };
-        // The port is the server's for good (it goes with the server's task); the send
-        // right goes to the starter.
-        core::mem::forget(port);
-        core::mem::forget(service);
-        Ok(started)
+        Ok(libipc::hosted::Started::new(
+            port.name(),
+            echo,
+            port,
+            service,
+        ))
     }
 }

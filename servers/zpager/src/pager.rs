@@ -340,7 +340,6 @@ impl Zpager {
 pub fn hosted(
     args: libipc::rt::StartArgs,
 ) -> Result<libipc::hosted::Started, libipc::abi::KernReturn> {
-    use alloc::boxed::Box;
     use libipc::abi::KernReturn;
     if args.arg1 & crate::STACKED != 0 {
         println!("zpager: a collocated zpager cannot be stacked in front of a backing store");
@@ -355,21 +354,12 @@ pub fn hosted(
     let port = ReceiveRight::allocate()?;
     set.insert(&port)?;
     let service = port.make_send()?;
-    if let Some(mut names) = libipc::names::Client::from_start_args(&args) {
-        // The answer comes later (and goes nowhere): the request is what counts. The right
-        // to the name service is kept for good, as the program keeps it until it ends
-        // (bootstrap reads a child's end from its right going).
-        let _ = names.register(libipc::pager::DEFAULT_PAGER_NAME.into(), &service);
-        core::mem::forget(names);
-    }
+    libipc::hosted::register(&args, libipc::pager::DEFAULT_PAGER_NAME, &service);
     let zpager = Zpager::new(set, &port, store, None);
-    let started = libipc::hosted::Started {
-        server: Box::new(libipc::hosted::Host::new(zpager.set_name(), zpager)),
-        service: service.name(),
-    };
-    // The default-pager port is the server's for good (it goes with its task); the send
-    // right goes to the starter.
-    core::mem::forget(port);
-    core::mem::forget(service);
-    Ok(started)
+    Ok(libipc::hosted::Started::new(
+        zpager.set_name(),
+        zpager,
+        port,
+        service,
+    ))
 }

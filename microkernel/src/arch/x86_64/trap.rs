@@ -309,6 +309,18 @@ extern "C" fn trap_dispatch(frame: &mut TrapFrame) {
     }
 }
 
+/// The access a page fault's error code says was refused.
+pub fn fault_access(error: u64) -> crate::vm::map::Protection {
+    use crate::vm::map::Protection;
+    if error & 16 != 0 {
+        Protection::EXECUTE
+    } else if error & 2 != 0 {
+        Protection::WRITE
+    } else {
+        Protection::READ
+    }
+}
+
 pub fn read_cr2() -> u64 {
     x86_64::registers::control::Cr2::read_raw()
 }
