@@ -29,7 +29,8 @@ mod run {
     use libipc::rt::sleep_ms;
     use libipc::sys::{self, Forked};
 
-    /// How long a worker may take (guest milliseconds) beyond a millisecond per 50 calls.
+    /// How long a worker may go without starting a call (guest milliseconds) before it is
+    /// taken for hung: one call (a wait, say) may take that long, a round any time.
     const HANG_GRACE_MS: u64 = 60_000;
 
     /// The census once what the round left has come back, or the last one after two
@@ -94,9 +95,8 @@ mod run {
                 victim = Some(chosen);
             }
         }
-        let deadline_ms = HANG_GRACE_MS + per_worker / 50;
         for (index, task) in workers.iter().enumerate().take(count) {
-            match sys::task_wait_timeout(*task, deadline_ms) {
+            match wait_while_progressing(*task, index, progress) {
                 // Ended by the kernel, and not by us: it faulted. A worker keeps out of its own
                 // memory, so this is worth a look (the kernel said why just before).
                 Ok(u64::MAX) if victim != Some(index) => println!(
@@ -109,10 +109,9 @@ mod run {
                 Err(error) => {
                     totals.hangs += 1;
                     println!(
-                        "fuzz: HANG: round {round} worker {index} (seed {}) did not end in {} \
-                         ms ({error}); its last call: {}",
+                        "fuzz: HANG: round {round} worker {index} (seed {}) made no call for \
+                         {HANG_GRACE_MS} ms ({error}); its last call: {}",
                         params.seed,
-                        deadline_ms,
                         progress.describe(index)
                     );
                     let _ = sys::task_terminate(*task);
@@ -121,6 +120,34 @@ mod run {
             }
             let _ = sys::port_deallocate(*task);
             totals.calls += progress.calls(index);
+        }
+    }
+
+    /// Waits for worker `index` (task `task`) to end: its status, or `OperationTimedOut`
+    /// once it has made no call for `HANG_GRACE_MS` (a hang; a worker that is slow but goes
+    /// on, a fork at a time, is waited for however long it takes).
+    fn wait_while_progressing(
+        task: u32,
+        index: usize,
+        progress: &Progress,
+    ) -> Result<u64, libipc::abi::KernReturn> {
+        const SLICE_MS: u64 = 5_000;
+        let mut last = progress.calls(index);
+        let mut idle_ms = 0;
+        loop {
+            match sys::task_wait_timeout(task, SLICE_MS) {
+                Err(libipc::abi::KernReturn::OperationTimedOut) => {}
+                done => return done,
+            }
+            let now = progress.calls(index);
+            if now == last {
+                idle_ms += SLICE_MS;
+                if idle_ms >= HANG_GRACE_MS {
+                    return Err(libipc::abi::KernReturn::OperationTimedOut);
+                }
+            } else {
+                (last, idle_ms) = (now, 0);
+            }
         }
     }
 
