@@ -433,6 +433,8 @@ pub struct SoakOptions {
     pub mem_mib: u32,
     pub seed: u64,
     pub disk: Disk,
+    /// More kernel command line arguments.
+    pub kernel_args: Vec<String>,
 }
 
 /// The soak: boots to the shell with the disk pager, which runs `soak` (tests/soak) for
@@ -442,13 +444,15 @@ pub struct SoakOptions {
 /// of the whole machine or a crash.
 pub fn soak(options: &SoakOptions) -> Result<u8> {
     let built = crate::build_all(Profile::Release)?;
-    let cmdline = crate::cmdline::join(&[
+    let mut args = vec![
         format!(
             "sh=run soak minutes={} seed={}",
             options.minutes, options.seed
         ),
         "log=warn".to_string(),
-    ])?;
+    ];
+    args.extend(options.kernel_args.iter().cloned());
+    let cmdline = crate::cmdline::join(&args)?;
     let log_file = crate::target_dir().join("logs").join("soak.log");
     let _ = std::fs::remove_file(&log_file);
     let progress = progress::Progress::new(1, true);

@@ -156,6 +156,9 @@ struct SoakArgs {
     seed: u64,
     #[command(flatten)]
     disk: DiskArgs,
+    /// More kernel command line arguments (after `--`), e.g. `collocate=default_pager`.
+    #[arg(last = true)]
+    kernel_args: Vec<String>,
 }
 
 /// The virtio-blk disk the kernel's default pager pages to.
@@ -361,6 +364,7 @@ fn soak(args: SoakArgs) -> Result<ExitCode> {
         mem_mib: args.mem,
         seed: args.seed,
         disk,
+        kernel_args: args.kernel_args,
     })?;
     Ok(ExitCode::from(code))
 }
