@@ -12,7 +12,7 @@
 //! The runtime also brings typed interfaces: [`interface!`] declares a subsystem once and
 //! generates its message ids, client stub, server trait and dispatch function
 //! ([`mod@interface`] explains the wire format and the reply model); [`names`] is the bootstrap
-//! name service, declared that way, and [`file`] the file interface `bootfs` serves over the
+//! name service, declared that way, and [`mod@file`] the file interface `bootfs` serves over the
 //! boot archive. Arguments travel postcard-encoded, so a program that
 //! defines its own argument or error types also depends on `serde` (`serde.workspace = true`).
 //!

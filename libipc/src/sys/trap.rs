@@ -192,7 +192,7 @@ pub unsafe fn syscall6(
 /// back holding the received message when the result's size has `IN_REGISTERS` set.
 ///
 /// # Safety
-/// As [`mach_msg`]; the buffer is not read for the send.
+/// As [`mach_msg`](super::mach_msg); the buffer is not read for the send.
 #[inline(always)]
 pub unsafe fn mach_msg_registers(
     buffer: *mut u8,
