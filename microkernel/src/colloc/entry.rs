@@ -4,9 +4,7 @@
 use alloc::boxed::Box;
 use core::sync::atomic::{AtomicPtr, Ordering};
 
-use libipc::abi::message::{
-    options, registers, Disposition, MsgReturn, ReceivedRight, HEADER_SIZE,
-};
+use libipc::abi::message::{options, registers, MsgReturn, ReceivedRight, HEADER_SIZE};
 use libipc::abi::KernReturn;
 use libipc::hosted::{Answer, Hosted, Start};
 use libipc::interface::Served;
@@ -15,6 +13,7 @@ use libipc::sys::SyscallResult;
 
 use crate::arch::paging;
 use crate::arch::recover::{self, Abandoned, Point};
+use crate::ipc::fast_path::{USUAL_CALL, USUAL_REPLY};
 use crate::ipc::message::CarriedRight;
 use crate::ipc::port::Receiver;
 use crate::ipc::space::{PortName, Rights};
@@ -162,8 +161,8 @@ pub fn abandon_failed_server(what: core::fmt::Arguments<'_>) {
         return;
     }
     // SAFETY: a non-null `ACTIVE` is the `Active` of an `enter` still on the stack.
-    let (name, point, in_kernel) =
-        unsafe { ((*active).name, (*active).point, (*active).in_kernel) };
+    let active = unsafe { &*active };
+    let (name, point, in_kernel) = (active.name, active.point, active.in_kernel);
     if in_kernel || point.is_null() {
         return;
     }
@@ -182,9 +181,12 @@ pub fn abandon_failed_server(what: core::fmt::Arguments<'_>) {
 /// The name of the collocated server running now, if any (for the panic report).
 pub fn running_server() -> Option<&'static str> {
     let active = ACTIVE.load(Ordering::Relaxed);
+    if active.is_null() {
+        return None;
+    }
     // SAFETY: a non-null `ACTIVE` points at the `Active` of an `enter` still on the stack
     // (it is reset before that frame goes).
-    (!active.is_null()).then(|| unsafe { (*active).name })
+    Some(unsafe { (*active).name })
 }
 
 /// The kernel entry of collocated servers' system calls (declared by `libipc`'s
@@ -335,7 +337,7 @@ pub fn run_pending(kernel: &mut Kernel) {
             let size = match kernel.receive_now(task, from, buffer as u64, limit as u64) {
                 Ok(size) => (size, false),
                 // Delivered all the same, with a right missing: served as such.
-                Err(MsgReturn::RcvBodyError) => (registers_free_size(buffer), true),
+                Err(MsgReturn::RcvBodyError) => (delivered_size(buffer), true),
                 Err(MsgReturn::RcvTimedOut) => break Ok(Ok(Served::Idle)),
                 Err(error) => break Ok(Err(error)),
             };
@@ -391,7 +393,7 @@ fn end_failed(kernel: &mut Kernel, task: TaskId, server: Server, name: &str) {
 
 /// The size of the message a receive left in `buffer` (its header's), for one delivered
 /// with a right missing.
-fn registers_free_size(buffer: *mut u8) -> usize {
+fn delivered_size(buffer: *mut u8) -> usize {
     let mut header = [0u8; HEADER_SIZE];
     // SAFETY: the buffer is the server's inbox, at least a header long, which the kernel
     // just wrote a message into.
@@ -411,13 +413,8 @@ pub enum ShortCircuit {
     Sent,
 }
 
-/// The header bits of the usual call: a copy of a send right, a send-once reply right made
-/// from the caller's receive right.
-pub const USUAL_CALL: u32 = Disposition::CopySend as u32 | (Disposition::MakeSendOnce as u32) << 8;
-/// The header bits of the usual reply: the send-once right moved, no reply right.
-const USUAL_REPLY: u32 = Disposition::MoveSendOnce as u32;
-
-/// The short circuit of a call to a collocated server: a `mach_msg` of `task` that sends a
+/// The short circuit of a call to a collocated server: a `mach_msg` (arguments `a`) of the
+/// task whose record is `sender`, that sends a
 /// short request in registers (`words`) to an idle collocated server, with a send-once reply
 /// right made from the port it then receives on, is served by calling the server at once: no
 /// message is queued or copied, and a short reply comes back in the caller's registers
@@ -425,7 +422,7 @@ const USUAL_REPLY: u32 = Disposition::MoveSendOnce as u32;
 /// anything else is the general path's.
 ///
 /// # Safety
-/// `sender` must be the record of `task`, the caller's live task, not otherwise in use.
+/// `sender` must be the record of the caller's live task, not otherwise in use.
 #[inline(always)]
 pub unsafe fn short_circuit(
     kernel: &mut Kernel,

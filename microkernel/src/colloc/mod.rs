@@ -20,7 +20,7 @@ use crate::kern::object_table::OutOfMemory;
 #[cfg(target_os = "none")]
 pub use entry::{
     abandon_failed_server, drop_server, is_linked, resolve_server_fault, run_pending,
-    running_server, short_circuit, spawn, KernelServers, Server, ShortCircuit, USUAL_CALL,
+    running_server, short_circuit, spawn, KernelServers, Server, ShortCircuit,
 };
 
 /// The servers' state: which tasks are collocated servers, which have messages waiting,
@@ -52,8 +52,6 @@ struct Entry<S, T, C> {
     /// `None` while it runs (or before its start has returned).
     server: Option<S>,
     pending: bool,
-    /// Times it was run.
-    runs: u64,
     /// The port the last short-circuited call came in on (its raw id) and the server's
     /// name for it: a hint, checked before it is used.
     call_port: Option<(u64, u32)>,
@@ -101,7 +99,6 @@ impl<S, T: Copy + PartialEq, C: Copy> Servers<S, T, C> {
             caller,
             server: None,
             pending: false,
-            runs: 0,
             call_port: None,
         });
         Ok(())
@@ -153,7 +150,6 @@ impl<S, T: Copy + PartialEq, C: Copy> Servers<S, T, C> {
             return None;
         };
         entry.pending = false;
-        entry.runs += 1;
         let server = entry.server.take()?;
         self.running += 1;
         self.queued_runs += 1;
@@ -172,7 +168,6 @@ impl<S, T: Copy + PartialEq, C: Copy> Servers<S, T, C> {
             return None;
         }
         let server = entry.server.take()?;
-        entry.runs += 1;
         self.running += 1;
         self.short_circuits += 1;
         Some((server, entry.caller, entry.name, entry.call_port))
@@ -212,22 +207,6 @@ impl<S, T: Copy + PartialEq, C: Copy> Servers<S, T, C> {
         self.entries.swap_remove(index).server
     }
 
-    /// The name and caller of the server of `task`.
-    pub fn server_of(&self, task: T) -> Option<(&'static str, C)> {
-        self.entries
-            .iter()
-            .find(|e| e.task == task)
-            .map(|e| (e.name, e.caller))
-    }
-
-    /// How many times the server of `task` was run.
-    pub fn runs(&self, task: T) -> u64 {
-        self.entries
-            .iter()
-            .find(|e| e.task == task)
-            .map_or(0, |e| e.runs)
-    }
-
     fn entry_mut(&mut self, task: T) -> Option<&mut Entry<S, T, C>> {
         self.entries.iter_mut().find(|e| e.task == task)
     }
@@ -263,8 +242,11 @@ mod tests {
         assert!(servers.take_pending().is_none());
         assert_eq!(servers.put_back(A, server), None);
         assert!(!servers.any_pending());
-        assert_eq!(servers.runs(A), 1);
-        assert_eq!(servers.server_of(A), Some(("a", 10)));
+        assert_eq!(
+            servers.counts(),
+            (0, 1),
+            "run once, for its queued messages"
+        );
     }
 
     #[test]
@@ -286,8 +268,11 @@ mod tests {
         servers.note_call_port(A, 5, 6);
         assert!(servers.take_idle(A).is_none(), "it runs");
         servers.put_back(A, server);
-        assert_eq!(servers.runs(A), 2);
-        assert_eq!(servers.counts(), (1, 1));
+        assert_eq!(
+            servers.counts(),
+            (1, 1),
+            "run twice: once for a message, once for a call"
+        );
         assert!(!servers.wants("zpager"));
         servers.collocate("zpager,echo").unwrap();
         assert!(servers.wants("zpager") && servers.wants("echo") && !servers.wants("zpage"));

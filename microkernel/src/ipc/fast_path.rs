@@ -60,8 +60,10 @@ unsafe fn copy_body(source: *const u8, target: *mut u8, len: usize) {
     // four 8-byte words, then the last 4 bytes if `len` is an odd number of words.
     let (words, tail) = (len / 8, !len.is_multiple_of(8));
     let (from, to) = (source as *const u64, target as *mut u64);
-    // SAFETY (each read): word `i < len / 8`, or the last 4 bytes, lie in the `len` bytes.
-    let read = |i: usize| unsafe { from.add(i).read_unaligned() };
+    let read = |i: usize| {
+        // SAFETY: word `i < len / 8` (each call) lies in the `len` readable bytes.
+        unsafe { from.add(i).read_unaligned() }
+    };
     let w = [
         if words > 0 { read(0) } else { 0 },
         if words > 1 { read(1) } else { 0 },
@@ -84,9 +86,10 @@ unsafe fn copy_body(source: *const u8, target: *mut u8, len: usize) {
 
 /// The header bits of the usual call: a copy of a send right, a send-once reply right made
 /// from the caller's receive right.
-const USUAL_CALL: u32 = Disposition::CopySend as u32 | (Disposition::MakeSendOnce as u32) << 8;
+pub(crate) const USUAL_CALL: u32 =
+    Disposition::CopySend as u32 | (Disposition::MakeSendOnce as u32) << 8;
 /// The header bits of the usual reply: the send-once right moved, no reply right.
-const USUAL_REPLY: u32 = Disposition::MoveSendOnce as u32;
+pub(crate) const USUAL_REPLY: u32 = Disposition::MoveSendOnce as u32;
 
 /// Where the sender's message lies when it is in memory.
 #[derive(Clone, Copy)]
@@ -171,7 +174,7 @@ impl Kernel {
         let t = unsafe { &mut *(frame as *mut Thread) };
         let f = &t.frame;
         if f.rax != Syscall::MachMsg as u64
-            || f.r12 as u32 != crate::colloc::USUAL_CALL
+            || f.r12 as u32 != USUAL_CALL
             || f.rsi & options::SEND_REGISTERS == 0
         {
             return None;

@@ -79,27 +79,6 @@ impl Kernel {
         if option & !options::KNOWN != 0 {
             return ret(MsgReturn::InvalidOptions, 0);
         }
-        // A call to an idle collocated server is a call of the server, when it qualifies.
-        let mut option = option;
-        if !self.colloc.is_empty() && option & options::SEND_REGISTERS != 0 {
-            use crate::colloc::ShortCircuit;
-            let Some(record) = self.threads.get(thread).map(|t| t.task_record) else {
-                return ret(MsgReturn::SendInvalidData, 0);
-            };
-            // SAFETY: the calling thread's task's record, live; nothing else holds it here.
-            match unsafe { crate::colloc::short_circuit(self, record, a, words) } {
-                ShortCircuit::NotTaken => {}
-                ShortCircuit::Replied(words, size) => {
-                    if let Some(t) = self.threads.get_mut(thread) {
-                        let f = &mut t.frame;
-                        (f.r12, f.r13, f.r14, f.r15) = (words[0], words[1], words[2], words[3]);
-                    }
-                    return ret(MsgReturn::Success, size);
-                }
-                // Sent: what is left is the receive.
-                ShortCircuit::Sent => option &= !options::SEND,
-            }
-        }
         let wants_receive = option & options::RECEIVE != 0;
         let receive = if wants_receive {
             let from = match self.receive_source(task, receive_name as u32) {

@@ -58,6 +58,8 @@ recover_abandon:
     options(att_syntax)
 );
 
+// SAFETY: the two symbols are the assembly above, with these signatures (System V: the
+// arguments in rdi, rsi, rdx, rcx; the result in rax).
 unsafe extern "C" {
     fn recover_call(
         point: *mut Point,
