@@ -12,6 +12,7 @@ use crate::{
 };
 use libipc::device::device as disk_port;
 use libipc::device::{device_master, DeviceError, Written, FIRST_DISK};
+use libipc::hosted::DirectPager;
 use libipc::interface::{
     decode_reply, Deferred, Dispatch, Dispatched, Outbox, Pages, PortSet, ReceiveRight,
     RemoteError, Replied, Reply, SendRight,
@@ -82,7 +83,7 @@ struct Queued {
 pub struct Pager {
     set: PortSet,
     port: Name,
-    disk: disk_port::AsyncClient,
+    disk: libipc::device::Transfers,
     segments: Segments,
     /// The cluster size objects were last given (reported by `backing_store.info`).
     cluster_pages: u32,
@@ -592,14 +593,32 @@ impl Dispatch for Pager {
             self.device_reply(slot, request);
             return Dispatched::Handled;
         }
+        self.with_object(port, |s| memory_object::dispatch(s, request, outbox))
+            .unwrap_or(Dispatched::NotMine)
+    }
+}
+
+impl DirectPager for Pager {
+    fn with_object<R>(
+        &mut self,
+        port: Name,
+        serve: impl FnOnce(&mut dyn memory_object::Server) -> R,
+    ) -> Option<R> {
         if !self.objects.contains_key(&port) {
-            return Dispatched::NotMine;
+            return None;
         }
-        let mut server = ObjectServer {
+        Some(serve(&mut ObjectServer {
             pager: self,
             object: port,
-        };
-        memory_object::dispatch(&mut server, request, outbox)
+        }))
+    }
+
+    fn with_default_pager<R>(
+        &mut self,
+        port: Name,
+        serve: impl FnOnce(&mut dyn default_pager_protocol::Server) -> R,
+    ) -> Option<R> {
+        (port == self.port).then(|| serve(self))
     }
 }
 
@@ -694,7 +713,7 @@ pub fn hosted(
     let service = port.make_send()?;
     libipc::hosted::register(&args, registered_name(args.arg1), &service);
     let set = pager.set.name();
-    Ok(libipc::hosted::Started::new(set, pager, port, service))
+    Ok(libipc::hosted::Started::pager(set, pager, port, service))
 }
 
 impl Pager {
@@ -786,7 +805,7 @@ impl Pager {
         let pager = Pager {
             port: port.name(),
             set,
-            disk: disk_port::AsyncClient::new(disk),
+            disk: libipc::device::Transfers::new(disk),
             segments,
             cluster_pages,
             turn: 0,

@@ -159,6 +159,68 @@ crate::interface! {
     }
 }
 
+/// Transfers on one device started without waiting, each answered on a reply port of the
+/// caller's with `device.read`'s or `device.write`'s reply (what [`device::AsyncClient`]
+/// sends). In a program they are `device` messages; built into a collocated server (libipc's
+/// `collocated` transport) they are calls of the kernel ([`crate::sys::device_transfer`]):
+/// no message is built, the kernel starts the transfer at once.
+#[cfg(feature = "transport")]
+pub struct Transfers {
+    client: device::AsyncClient,
+}
+
+#[cfg(feature = "transport")]
+impl Transfers {
+    /// Transfers on the device whose port `device` is a send right to.
+    pub fn new(device: crate::interface::SendRight) -> Self {
+        Transfers {
+            client: device::AsyncClient::new(device),
+        }
+    }
+
+    /// Starts `device.read` of `length` bytes at `offset`, answered on `reply`.
+    #[inline]
+    pub fn read(
+        &mut self,
+        reply: crate::ipc::Name,
+        offset: u64,
+        length: u64,
+    ) -> Result<(), crate::interface::TransportError> {
+        #[cfg(all(feature = "collocated", target_os = "none"))]
+        {
+            let device = self.client.transport().server().name();
+            crate::sys::device_transfer(device, reply, offset, 0, length, false)
+                .map_err(crate::interface::TransportError::Refused)
+        }
+        #[cfg(not(all(feature = "collocated", target_os = "none")))]
+        self.client.read(reply, offset, length)
+    }
+
+    /// Starts `device.write` of `data` at `offset`, answered on `reply`. The pages go to the
+    /// kernel (a refused write gives them back in its reply); when the write cannot be
+    /// started at all (`Err`) they are dropped, as a failed send drops them.
+    #[inline]
+    pub fn write(
+        &mut self,
+        reply: crate::ipc::Name,
+        offset: u64,
+        data: Pages,
+    ) -> Result<(), crate::interface::TransportError> {
+        #[cfg(all(feature = "collocated", target_os = "none"))]
+        {
+            let device = self.client.transport().server().name();
+            let (address, length) = (data.address(), data.len());
+            crate::sys::device_transfer(device, reply, offset, address, length, true)
+                .map_err(crate::interface::TransportError::Refused)?;
+            // The pages left our map with the call: nothing to unmap.
+            let _ = data.into_raw();
+            Ok(())
+        }
+        #[cfg(not(all(feature = "collocated", target_os = "none")))]
+        self.client.write(reply, offset, data)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -19,10 +19,11 @@ use alloc::boxed::Box;
 
 use crate::abi::message::Disposition;
 use crate::abi::KernReturn;
-use crate::interface::{reject_unknown, send_now};
-use crate::interface::{Dispatch, Dispatched, Outbox, Served};
-use crate::interface::{ReceiveRight, SendRight};
+use crate::interface::{reject_unknown, reply_id, send_now};
+use crate::interface::{Dispatch, Dispatched, Outbox, Reply, ReplyRight, Served};
+use crate::interface::{Pages, ReceiveRight, SendRight};
 use crate::ipc::{MessageBuffer, Name, Received};
+use crate::pager::{default_pager, memory_object};
 use crate::rt::StartArgs;
 
 /// What the kernel calls a collocated server through (`Send`: the kernel keeps it in its
@@ -42,6 +43,118 @@ pub trait Hosted: Send {
     /// it; `damaged`: some right could not be put in the server's space, as a receive's
     /// `RcvBodyError`), sending its reply (if any) now.
     fn dispatch_delivered(&mut self, size: usize, damaged: bool) -> Served;
+
+    /// Whether the kernel makes its memory-object calls on this server as calls of its
+    /// routines ([`Hosted::pager_call`]) rather than as messages: a pager built with
+    /// [`Started::pager`].
+    fn takes_pager_calls(&self) -> bool {
+        false
+    }
+
+    /// Serves the kernel's memory-object call `call`, made directly (no message): the
+    /// rights it carries and `reply`, the send-once right its answer goes to, are already in
+    /// the server's space. The answer goes to `reply` now, through the kernel, as a
+    /// message's would, or is kept for later. A server that takes no such calls gives the
+    /// rights back (the kernel then takes the call as unanswered).
+    fn pager_call(&mut self, call: PagerCall, reply: Name) -> Served {
+        call.release();
+        drop(crate::interface::SendOnceRight::from_raw(reply));
+        Served::Idle
+    }
+}
+
+/// A memory-object call the kernel makes on a collocated pager as a call of the pager's
+/// routine: no message is built, queued or received. Names are the pager's: the rights
+/// are in its space, as a received message would have put them there.
+#[derive(Debug, PartialEq, Eq)]
+pub enum PagerCall {
+    /// `memory_object.init` on the object whose port is `object`; `control` a send right.
+    Init {
+        object: Name,
+        control: Name,
+        size: u64,
+    },
+    /// `memory_object.data_request` on `object`.
+    DataRequest {
+        object: Name,
+        offset: u64,
+        length: u64,
+        access: u32,
+    },
+    /// `memory_object.terminate` on `object`.
+    Terminate { object: Name },
+    /// `memory_object.data_return` on `object`: the pages are the pager's now, at
+    /// `data.0` in its map, `data.1` bytes.
+    DataReturn {
+        object: Name,
+        offset: u64,
+        data: (u64, u64),
+        dirty: bool,
+    },
+    /// `default_pager.create` on port `pager`: `object` is the receive right of the new
+    /// object's port, `control` a send right to its control port.
+    Create {
+        pager: Name,
+        object: Name,
+        control: Name,
+        size: u64,
+    },
+}
+
+impl PagerCall {
+    /// The routine's message id (its reply's is 100 more).
+    pub fn id(&self) -> u32 {
+        use crate::pager::ids;
+        match self {
+            PagerCall::Init { .. } => ids::INIT,
+            PagerCall::DataRequest { .. } => ids::DATA_REQUEST,
+            PagerCall::Terminate { .. } => ids::TERMINATE,
+            PagerCall::DataReturn { .. } => ids::DATA_RETURN,
+            PagerCall::Create { .. } => ids::CREATE,
+        }
+    }
+
+    /// Gives back what the call carries (nobody serves it).
+    fn release(self) {
+        use crate::interface::{ReceiveRight, SendRight};
+        match self {
+            PagerCall::Init { control, .. } => drop(SendRight::from_raw(control)),
+            PagerCall::DataRequest { .. } | PagerCall::Terminate { .. } => {}
+            PagerCall::DataReturn { data, .. } => {
+                // SAFETY: the kernel put these pages in our map for this call; nothing else
+                // refers to them.
+                drop(unsafe { crate::interface::Pages::from_raw(data.0, data.1) })
+            }
+            PagerCall::Create {
+                object, control, ..
+            } => {
+                drop(ReceiveRight::from_raw(object));
+                drop(SendRight::from_raw(control));
+            }
+        }
+    }
+}
+
+/// A pager the kernel can call directly when it is collocated ([`Started::pager`]): how its
+/// objects' `memory_object` servers and its `default_pager` server are reached without a
+/// message. Each runs its routine exactly as dispatching a message that arrived on that port
+/// would (the pager's `Dispatch` should use these too, so that both ways are one code).
+pub trait DirectPager {
+    /// Runs `serve` on the `memory_object` server of the object whose port is `object` (its
+    /// name in the pager's space); `None` when that is none of the pager's objects.
+    fn with_object<R>(
+        &mut self,
+        object: Name,
+        serve: impl FnOnce(&mut dyn memory_object::Server) -> R,
+    ) -> Option<R>;
+
+    /// Runs `serve` on the `default_pager` server on port `pager`; `None` when that is not
+    /// the pager's port.
+    fn with_default_pager<R>(
+        &mut self,
+        pager: Name,
+        serve: impl FnOnce(&mut dyn default_pager::Server) -> R,
+    ) -> Option<R>;
 }
 
 /// What a short-circuited call ([`Hosted::call_in_registers`]) left.
@@ -141,6 +254,95 @@ impl<D: Dispatch + Send> Hosted for Host<D> {
     }
 }
 
+/// A [`Host`] whose dispatch is a [`DirectPager`]: the kernel's memory-object calls to it
+/// are calls of its routines ([`Hosted::pager_call`]), other messages are served as
+/// [`Host`] serves them.
+pub struct PagerHost<D: Dispatch + DirectPager> {
+    host: Host<D>,
+}
+
+impl<D: Dispatch + DirectPager + Send> Hosted for PagerHost<D> {
+    fn call_in_registers(&mut self, words: [u64; 4], size: usize) -> Answer {
+        self.host.call_in_registers(words, size)
+    }
+
+    fn inbox(&mut self) -> (*mut u8, usize, Name) {
+        self.host.inbox()
+    }
+
+    fn dispatch_delivered(&mut self, size: usize, damaged: bool) -> Served {
+        self.host.dispatch_delivered(size, damaged)
+    }
+
+    fn takes_pager_calls(&self) -> bool {
+        true
+    }
+
+    fn pager_call(&mut self, call: PagerCall, reply: Name) -> Served {
+        let Host {
+            dispatch, outbox, ..
+        } = &mut self.host;
+        let right = Some(ReplyRight::send_once(reply, reply_id(call.id())));
+        let outbox = &mut **outbox;
+        // (A right not handed to a routine is given back when its owner drops: the routine's
+        // reply right too, so the kernel sees the call unanswered.)
+        let served = match call {
+            PagerCall::Init {
+                object,
+                control,
+                size,
+            } => {
+                let control = SendRight::from_raw(control);
+                dispatch.with_object(object, |s| {
+                    let _ = s.init(control, size, Reply::new(right, outbox));
+                })
+            }
+            PagerCall::DataRequest {
+                object,
+                offset,
+                length,
+                access,
+            } => dispatch.with_object(object, |s| {
+                let _ = s.data_request(offset, length, access, Reply::new(right, outbox));
+            }),
+            PagerCall::Terminate { object } => dispatch.with_object(object, |s| {
+                let _ = s.terminate(Reply::new(right, outbox));
+            }),
+            PagerCall::DataReturn {
+                object,
+                offset,
+                data,
+                dirty,
+            } => {
+                // SAFETY: the kernel put these pages in our map for this call; nothing else
+                // refers to them.
+                let data = unsafe { Pages::from_raw(data.0, data.1) };
+                dispatch.with_object(object, |s| {
+                    let _ = s.data_return(offset, data, dirty, Reply::new(right, outbox));
+                })
+            }
+            PagerCall::Create {
+                pager,
+                object,
+                control,
+                size,
+            } => {
+                let (object, control) =
+                    (ReceiveRight::from_raw(object), SendRight::from_raw(control));
+                dispatch.with_default_pager(pager, |s| {
+                    let _ = s.create(object, control, size, Reply::new(right, outbox));
+                })
+            }
+        };
+        let _ = served;
+        if let Some(reply) = outbox.take_reply() {
+            // The kernel's reply port takes every answer at once.
+            let _ = send_now(&reply);
+        }
+        Served::Idle
+    }
+}
+
 /// A collocated server just started: itself, and the send right (a name in its own space)
 /// that the kernel moves to its starter.
 pub struct Started {
@@ -160,6 +362,26 @@ impl Started {
     ) -> Started {
         let started = Started {
             server: Box::new(Host::new(from, dispatch)),
+            service: service.name(),
+        };
+        core::mem::forget(port);
+        core::mem::forget(service);
+        started
+    }
+}
+
+impl Started {
+    /// As [`Started::new`], for a pager the kernel calls directly ([`PagerHost`]).
+    pub fn pager<D: Dispatch + DirectPager + Send + 'static>(
+        from: Name,
+        dispatch: D,
+        port: ReceiveRight,
+        service: SendRight,
+    ) -> Started {
+        let started = Started {
+            server: Box::new(PagerHost {
+                host: Host::new(from, dispatch),
+            }),
             service: service.name(),
         };
         core::mem::forget(port);

@@ -193,6 +193,41 @@ pub fn task_spawn_collocated(
     Ok((names as u32, (names >> 32) as u32))
 }
 
+/// A transfer on a device without a message (collocated servers only, see
+/// [`Syscall::DeviceTransfer`]): `device.read` of `length` bytes at `offset` (`write`
+/// false), or `device.write` at `offset` of the pages `[address, +length)`, which leave the
+/// caller's map. The answer comes to `reply` (a receive right) as the message's would.
+pub fn device_transfer(
+    device: u32,
+    reply: u32,
+    offset: u64,
+    address: u64,
+    length: u64,
+    write: bool,
+) -> Result<(), KernReturn> {
+    use crate::abi::syscall::transfer;
+    let write = match write {
+        true => transfer::WRITE,
+        false => transfer::READ,
+    };
+    // SAFETY: the kernel takes the pages of a write out of the caller's map (they are the
+    // caller's to give: the wrapper's callers pass pages they own and forget them); a read
+    // touches none of the caller's memory.
+    unsafe {
+        syscall6(
+            Syscall::DeviceTransfer as u64,
+            u64::from(device),
+            u64::from(reply),
+            offset,
+            address,
+            length,
+            write,
+        )
+    }
+    .into_result()
+    .map(|_| ())
+}
+
 /// Starts `program` as [`task_spawn`] does, with `args` (at most `abi::syscall::ARGS_MAX`
 /// bytes) as its arguments (`rt::args`).
 pub fn task_spawn_with_args(

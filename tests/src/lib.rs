@@ -256,6 +256,41 @@ impl GuestRun {
         self
     }
 
+    /// What a suite's `selftest: without messages:` line says (`libipc::rt::selftest`): calls
+    /// to collocated servers short-circuited, memory-object calls made on collocated pagers,
+    /// and device transfers collocated servers started, all without a message. Fails if
+    /// the line is missing or unreadable.
+    #[track_caller]
+    pub fn calls_without_messages(&self) -> (u64, u64, u64) {
+        let line = self.expect_line_containing(
+            &["selftest: without messages:"],
+            "the suite's count of calls without messages",
+        );
+        let numbers: Vec<u64> = line
+            .split(|c: char| !c.is_ascii_digit())
+            .filter_map(|word| word.parse().ok())
+            .collect();
+        match numbers[..] {
+            [short, pager, device] => (short, pager, device),
+            _ => self.fail(&format!("unreadable: {line:?}")),
+        }
+    }
+
+    /// Fails unless the suite's memory-object calls went to a collocated pager without
+    /// messages (`collocated`), or none did, and likewise its pager's device transfers
+    /// (`device`: the pager is the disk pager).
+    #[track_caller]
+    pub fn expect_direct_pager_calls(&self, collocated: bool, device: bool) {
+        let (_, pager_calls, transfers) = self.calls_without_messages();
+        let expected = (collocated, collocated && device);
+        if (pager_calls > 0, transfers > 0) != expected {
+            self.fail(&format!(
+                "{pager_calls} memory-object calls and {transfers} device transfers made \
+                 without messages; expected some of each: {expected:?}"
+            ));
+        }
+    }
+
     /// Panics with `message`, the end of the serial output and where the full log is.
     #[track_caller]
     pub fn fail(&self, message: &str) -> ! {

@@ -32,6 +32,8 @@ fn suite(name: &str, suite: u32, disk_mib: u32, faults: Option<&str>, extra: &st
             "the disk pager collocated: {collocated}, with options {extra:?}"
         ));
     }
+    // Collocated, the kernel calls it and it calls the disk without messages.
+    run.expect_direct_pager_calls(collocated, true);
 }
 
 /// The suites that page most through the disk, with the disk pager collocated in the kernel

@@ -89,6 +89,8 @@ fn pages_out_to_zpager(name: &str, collocated: bool) {
     let run = boot_with(name, &opts);
     run.expect_all_passed(&["the_kernel_pages_out_to_zpager"]);
     expect_collocated(&run, collocated);
+    // Collocated, the kernel's pageout calls it without messages (it has no disk).
+    run.expect_direct_pager_calls(collocated, false);
     run.expect_line_containing(
         &["zpager_test: 48 MiB written and read back", "0 words wrong"],
         "the pressure report",

@@ -169,6 +169,23 @@ pub enum Syscall {
     /// `InvalidArgument` when no server of that name is linked in; the server's own error
     /// when its start fails.
     TaskSpawnCollocated = 38,
+    /// `(device, reply, offset, address, length, write)`, collocated servers only (a task's
+    /// trap gets `InvalidSyscall`): a transfer on the device whose port `device` is a send
+    /// right to, made as a call instead of a message. `write` 0: `device.read` of `length`
+    /// bytes at `offset`; 1: `device.write` at `offset` of the pages `[address, +length)`,
+    /// which leave the caller's map (as a moved out-of-line region does). The answer comes
+    /// as `device.read`'s or `device.write`'s reply to `reply` (a receive right of the
+    /// caller's, which gets a send-once right made from it), just as for the message. Errors
+    /// here: `InvalidName` (no device port, or no receive right `reply`), `InvalidArgument`,
+    /// `InvalidAddress` (the pages are not the caller's); a transfer the device refuses is
+    /// answered in the reply.
+    DeviceTransfer = 39,
+}
+
+/// `DeviceTransfer`'s `write` argument.
+pub mod transfer {
+    pub const READ: u64 = 0;
+    pub const WRITE: u64 = 1;
 }
 
 /// A task's kernel memory quota is the machine's memory divided by this, unless set
@@ -181,7 +198,7 @@ pub const DEFAULT_QUOTA_DIVISOR: u64 = 8;
 pub const CONSOLE_READ_MAX: usize = 4096;
 
 impl Syscall {
-    pub const ALL: [Syscall; 39] = [
+    pub const ALL: [Syscall; 40] = [
         Syscall::DebugWrite,
         Syscall::TaskExit,
         Syscall::ThreadYield,
@@ -221,6 +238,7 @@ impl Syscall {
         Syscall::BootArchive,
         Syscall::TaskSetQuota,
         Syscall::TaskSpawnCollocated,
+        Syscall::DeviceTransfer,
     ];
 
     /// Decodes a call number; the numbers are dense, so this is a bounds check.
@@ -415,6 +433,12 @@ pub const HOST_TABLES_PROMISED: u64 = 22;
 pub const HOST_SHORT_CIRCUITS: u64 = 23;
 /// Runs of collocated servers since boot to serve messages queued for them.
 pub const HOST_COLLOCATED_RUNS: u64 = 24;
+/// Memory-object calls the kernel made on collocated pagers since boot as calls of the
+/// pager's routines (`libipc::hosted::PagerCall`): no message built, queued or received.
+pub const HOST_DIRECT_PAGER_CALLS: u64 = 25;
+/// Device transfers collocated servers started since boot with `DeviceTransfer` (a call,
+/// no message).
+pub const HOST_DIRECT_DEVICE_CALLS: u64 = 26;
 /// Percent of memory the kernel heap (bytes in use) and all page tables may hold before new
 /// tasks are refused: pageout can take none of it, and past this the tasks there are leave
 /// too little to page in (NONAIM at 1,000 users in 128 MiB: 10,000 frames of 29,000, then

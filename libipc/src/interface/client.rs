@@ -35,6 +35,9 @@ pub enum TransportError {
     Ipc(IpcError),
     /// The client's reply port could not be allocated.
     ReplyPort(KernReturn),
+    /// The kernel refused a request made as a call rather than a message (a collocated
+    /// server's device transfer, `device::Transfers`).
+    Refused(KernReturn),
 }
 
 impl From<IpcError> for TransportError {

@@ -42,6 +42,17 @@ impl ReplyRight {
         }
     }
 
+    /// The send-once right `name` of the caller's, for the reply (of id `id`) to a request
+    /// that came as a call rather than a message: a collocated pager's
+    /// [`PagerCall`](crate::hosted::PagerCall), whose reply right the kernel put in its space.
+    pub fn send_once(name: Name, id: u32) -> ReplyRight {
+        ReplyRight {
+            name,
+            disposition: Disposition::MoveSendOnce,
+            id,
+        }
+    }
+
     /// The reply message with `body`, `rights` from `encoder` (consumed by the send).
     fn message<'a>(&self, encoder: &'a Encoder<'_>) -> Result<OutMessage<'a>, IpcError> {
         Ok(encoder.message(self.id)?.to(self.name, self.disposition))

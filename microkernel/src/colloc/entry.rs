@@ -4,9 +4,11 @@
 use alloc::boxed::Box;
 use core::sync::atomic::{AtomicPtr, Ordering};
 
+use libipc::abi::message::Disposition;
 use libipc::abi::message::{options, registers, MsgReturn, ReceivedRight, HEADER_SIZE};
+use libipc::abi::syscall::VM_ANYWHERE_BASE;
 use libipc::abi::KernReturn;
-use libipc::hosted::{Answer, Hosted, Start};
+use libipc::hosted::{Answer, Hosted, PagerCall, Start};
 use libipc::interface::Served;
 use libipc::rt::StartArgs;
 use libipc::sys::SyscallResult;
@@ -15,19 +17,32 @@ use crate::arch::paging;
 use crate::arch::recover::{self, Abandoned, Point};
 use crate::ipc::fast_path::{USUAL_CALL, USUAL_REPLY};
 use crate::ipc::message::CarriedRight;
-use crate::ipc::port::Receiver;
+use crate::ipc::port::{PortId, Receiver};
 use crate::ipc::space::{PortName, Rights};
 use crate::kern::kernel::Kernel;
 use crate::kern::loader::Exit;
 use crate::kern::syscall::Caller;
 use crate::kern::task::TaskId;
 use crate::kern::thread::TaskRecord;
+use crate::vm::pager::EmmiCall;
 
 /// A collocated server, as the kernel holds it.
 pub type Server = Box<dyn Hosted>;
 
 /// The kernel's record of its collocated servers.
-pub type KernelServers = super::Servers<Server, TaskId, Caller>;
+pub type KernelServers = super::Servers<Server, TaskId, Caller, QueuedCall>;
+
+/// A memory-object call of the kernel's queued for a collocated pager: made as a call of its
+/// routine ([`Hosted::pager_call`]) when the pager next runs (at a point where the kernel is
+/// between operations, as for a message: the answer changes the object whose operation
+/// made the call).
+pub struct QueuedCall {
+    /// The port the call is on (the object's, or the default pager's for `create`).
+    port: PortId,
+    call: EmmiCall,
+    /// The kernel port its answer comes to, with its one send-once right.
+    reply: Option<PortId>,
+}
 
 /// The servers linked into this kernel, by the name `servers/boot.toml` starts them under.
 const LINKED: &[(&str, Start)] = &[
@@ -229,6 +244,167 @@ pub fn libipc_collocated_syscall(
     SyscallResult { code, value }
 }
 
+/// Forgets the collocated server of `task`, if it is one (its task is ending): its object
+/// is dropped (unless it is running: then whoever runs it drops it), and the calls queued
+/// for it are released unanswered (a return's pages go back to their object, a request's
+/// waiters get an error).
+pub fn forget_server(kernel: &mut Kernel, task: TaskId) {
+    let Some((server, calls)) = kernel.colloc.remove(task) else {
+        return;
+    };
+    if let Some(server) = server {
+        drop_server(server);
+    }
+    for queued in calls {
+        release_call(kernel, queued);
+    }
+}
+
+/// Gives back what queued call `queued` carries, its reply right included: the kernel
+/// takes the call as unanswered.
+fn release_call(kernel: &mut Kernel, queued: QueuedCall) {
+    queued.call.release(kernel);
+    if let Some(reply) = queued.reply {
+        kernel.release(CarriedRight::SendOnce(reply));
+    }
+}
+
+/// The collocated pager that receives on pager port `port`, if one does and it takes
+/// memory-object calls without a message ([`queue_pager_call`]).
+#[inline(always)]
+pub fn direct_pager(kernel: &Kernel, port: PortId) -> Option<TaskId> {
+    if !kernel.colloc.any_takes_calls() {
+        return None;
+    }
+    match kernel.ports.get(port)?.receiver {
+        Receiver::Task(task) if kernel.colloc.takes_calls(task) => Some(task),
+        _ => None,
+    }
+}
+
+/// Queues memory-object call `call` on pager port `port` (its answer to come to `reply`)
+/// for `pager` ([`direct_pager`]: the collocated pager receiving on `port`); gives them
+/// back, for a message, when there is no memory to queue it.
+pub fn queue_pager_call(
+    kernel: &mut Kernel,
+    pager: TaskId,
+    port: PortId,
+    call: EmmiCall,
+    reply: Option<PortId>,
+) -> Result<(), (EmmiCall, Option<PortId>)> {
+    kernel
+        .colloc
+        .queue_call(pager, QueuedCall { port, call, reply })
+        .map_err(|queued| (queued.call, queued.reply))
+}
+
+/// Puts what queued call `queued` carries into the space (and map) of pager `task`, as
+/// receiving its message would: the call as the pager's routine gets it, and its name for
+/// the reply right (0: none). `None` when something could not be put there: then the call
+/// is released unanswered, as a message the pager could not receive whole is answered
+/// with an error.
+fn place_call(kernel: &mut Kernel, task: TaskId, queued: QueuedCall) -> Option<(PagerCall, u32)> {
+    let Some(on) = kernel
+        .tasks
+        .get(task)
+        .and_then(|t| t.ipc.name_of(queued.port))
+    else {
+        release_call(kernel, queued);
+        return None;
+    };
+    let QueuedCall { call, reply, .. } = queued;
+    let reply = match reply {
+        None => 0,
+        Some(reply) => match kernel.copyout(task, CarriedRight::SendOnce(reply)) {
+            Ok(name) => name,
+            // (The right was released: the call is unanswered.)
+            Err(()) => {
+                call.release(kernel);
+                return None;
+            }
+        },
+    };
+    // Takes a right placed already back out of the pager's space, and lets it go.
+    let take_back = |kernel: &mut Kernel, name: u32, disposition: Disposition| {
+        if name != 0 {
+            if let Some(right) = kernel.copyin(task, name, disposition) {
+                kernel.release(right);
+            }
+        }
+    };
+    let placed = match call {
+        EmmiCall::DataRequest {
+            offset,
+            length,
+            access,
+        } => PagerCall::DataRequest {
+            object: on,
+            offset,
+            length,
+            access,
+        },
+        EmmiCall::Terminate => PagerCall::Terminate { object: on },
+        EmmiCall::Init { control, size } => match kernel.copyout(task, control) {
+            Ok(control) => PagerCall::Init {
+                object: on,
+                control,
+                size,
+            },
+            Err(()) => {
+                take_back(kernel, reply, Disposition::MoveSendOnce);
+                return None;
+            }
+        },
+        EmmiCall::DataReturn {
+            offset,
+            copy,
+            dirty,
+        } => {
+            let size = copy.size;
+            let placed = match kernel.tasks.get_mut(task) {
+                Some(t) => t.space.copy_in_range(VM_ANYWHERE_BASE, copy),
+                None => Err((copy, KernReturn::InvalidArgument)),
+            };
+            match placed {
+                Ok(address) => PagerCall::DataReturn {
+                    object: on,
+                    offset,
+                    data: (address, size),
+                    dirty,
+                },
+                Err((copy, _)) => {
+                    copy.release(&mut kernel.objects);
+                    take_back(kernel, reply, Disposition::MoveSendOnce);
+                    return None;
+                }
+            }
+        }
+        EmmiCall::Create {
+            object,
+            control,
+            size,
+        } => {
+            let Ok(control) = kernel.copyout(task, control) else {
+                kernel.release(object);
+                take_back(kernel, reply, Disposition::MoveSendOnce);
+                return None;
+            };
+            let Ok(object) = kernel.copyout(task, object) else {
+                take_back(kernel, control, Disposition::MoveSend);
+                take_back(kernel, reply, Disposition::MoveSendOnce);
+                return None;
+            };
+            PagerCall::Create {
+                pager: on,
+                object,
+                control,
+                size,
+            }
+        }
+    };
+    Some((placed, reply))
+}
+
 /// Drops a server object outside any server's identity (its task is ending): the system
 /// calls its drop makes are refused, and its rights go with its task's space.
 pub fn drop_server(server: Server) {
@@ -320,7 +496,10 @@ pub fn spawn(
             return fail(kernel, error);
         }
     };
-    kernel.colloc.started(caller.task, started.server);
+    let takes_calls = started.server.takes_pager_calls();
+    kernel
+        .colloc
+        .started(caller.task, started.server, takes_calls);
     log::info!("colloc: {name} runs collocated in the kernel");
     Ok((task_port, service))
 }
@@ -330,6 +509,21 @@ pub fn spawn(
 /// its task.
 pub fn run_pending(kernel: &mut Kernel) {
     while let Some((mut server, task, caller, name)) = kernel.colloc.take_pending() {
+        // The kernel's calls first, each as a call of the server's routine.
+        let mut failed = false;
+        while let Some(queued) = kernel.colloc.take_call(task) {
+            let Some((call, reply)) = place_call(kernel, task, queued) else {
+                continue;
+            };
+            if enter(kernel, caller, name, || server.pager_call(call, reply)).is_err() {
+                failed = true;
+                break;
+            }
+        }
+        if failed {
+            end_failed(kernel, task, server, name);
+            continue;
+        }
         // The kernel takes each message for the server itself (no receive call of the
         // server's) and hands it over, until none is left.
         let (buffer, limit, from) = server.inbox();
@@ -382,8 +576,11 @@ fn end_failed(kernel: &mut Kernel, task: TaskId, server: Server, name: &str) {
     if let Some(server) = kernel.colloc.put_back(task, server) {
         core::mem::forget(server);
     }
-    if let Some(server) = kernel.colloc.remove(task) {
+    if let Some((server, calls)) = kernel.colloc.remove(task) {
         core::mem::forget(server);
+        for queued in calls {
+            release_call(kernel, queued);
+        }
     }
     kernel.terminate_task(
         task,

@@ -13,21 +13,24 @@
 #[cfg(target_os = "none")]
 mod entry;
 
+use alloc::collections::VecDeque;
 use alloc::vec::Vec;
 
 use crate::kern::object_table::OutOfMemory;
 
 #[cfg(target_os = "none")]
 pub use entry::{
-    abandon_failed_server, drop_server, is_linked, resolve_server_fault, run_pending,
-    running_server, short_circuit, spawn, KernelServers, Server, ShortCircuit,
+    abandon_failed_server, direct_pager, forget_server, is_linked, queue_pager_call,
+    resolve_server_fault, run_pending, running_server, short_circuit, spawn, KernelServers, Server,
+    ShortCircuit,
 };
 
-/// The servers' state: which tasks are collocated servers, which have messages waiting,
-/// and which one runs now. `S` is the server object (`Box<dyn Hosted>` in the kernel), `T`
-/// a task's id, `C` what the server's calls run as (its task and thread).
-pub struct Servers<S, T, C> {
-    entries: Vec<Entry<S, T, C>>,
+/// The servers' state: which tasks are collocated servers, which have messages or calls
+/// waiting, and which one runs now. `S` is the server object (`Box<dyn Hosted>` in the
+/// kernel), `T` a task's id, `C` what the server's calls run as (its task and thread), `K`
+/// a call the kernel makes on a server without a message (a pager's memory-object call).
+pub struct Servers<S, T, C, K = ()> {
+    entries: Vec<Entry<S, T, C, K>>,
     /// Whether some entry is pending (one load on the kernel's way out).
     pending: bool,
     /// Servers running now (taken out of their entries), innermost last.
@@ -36,6 +39,10 @@ pub struct Servers<S, T, C> {
     /// ([`Servers::take_pending`]) since boot, of all servers ever.
     short_circuits: u64,
     queued_runs: u64,
+    /// Calls made on servers without a message ([`Servers::take_call`]) since boot.
+    direct_calls: u64,
+    /// Servers that take such calls (one load on the kernel's way to a pager).
+    takers: usize,
     /// The programs that start collocated when spawned (the kernel's `collocate=`), comma
     /// separated.
     collocate: alloc::string::String,
@@ -45,19 +52,23 @@ pub struct Servers<S, T, C> {
 /// and the port its last call came in on with the server's name for it (a hint).
 pub type Taken<S, C> = (S, C, &'static str, Option<(u64, u32)>);
 
-struct Entry<S, T, C> {
+struct Entry<S, T, C, K> {
     name: &'static str,
     task: T,
     caller: C,
     /// `None` while it runs (or before its start has returned).
     server: Option<S>,
     pending: bool,
+    /// Whether it takes calls without a message (said when it started).
+    takes_calls: bool,
+    /// Those calls, in the order they were made.
+    calls: VecDeque<K>,
     /// The port the last short-circuited call came in on (its raw id) and the server's
     /// name for it: a hint, checked before it is used.
     call_port: Option<(u64, u32)>,
 }
 
-impl<S, T: Copy + PartialEq, C: Copy> Servers<S, T, C> {
+impl<S, T: Copy + PartialEq, C: Copy, K> Servers<S, T, C, K> {
     pub const fn new() -> Self {
         Servers {
             entries: Vec::new(),
@@ -65,6 +76,8 @@ impl<S, T: Copy + PartialEq, C: Copy> Servers<S, T, C> {
             running: 0,
             short_circuits: 0,
             queued_runs: 0,
+            direct_calls: 0,
+            takers: 0,
             collocate: alloc::string::String::new(),
         }
     }
@@ -83,9 +96,10 @@ impl<S, T: Copy + PartialEq, C: Copy> Servers<S, T, C> {
         !self.collocate.is_empty() && self.collocate.split(',').any(|n| n == name)
     }
 
-    /// Calls short-circuited and runs for queued messages since boot.
-    pub fn counts(&self) -> (u64, u64) {
-        (self.short_circuits, self.queued_runs)
+    /// Calls short-circuited, runs for queued messages, and calls made without a message,
+    /// since boot.
+    pub fn counts(&self) -> (u64, u64, u64) {
+        (self.short_circuits, self.queued_runs, self.direct_calls)
     }
 
     /// Records `task` as collocated server `name`, whose calls run as `caller`, starting
@@ -99,17 +113,60 @@ impl<S, T: Copy + PartialEq, C: Copy> Servers<S, T, C> {
             caller,
             server: None,
             pending: false,
+            takes_calls: false,
+            calls: VecDeque::new(),
             call_port: None,
         });
         Ok(())
     }
 
-    /// The server of `task` has started: `server` serves from now on.
-    pub fn started(&mut self, task: T, server: S) {
-        if let Some(entry) = self.entry_mut(task) {
-            entry.server = Some(server);
-            self.pending |= entry.pending;
+    /// The server of `task` has started: `server` serves from now on, and takes calls
+    /// without a message ([`Servers::queue_call`]) if `takes_calls`.
+    pub fn started(&mut self, task: T, server: S, takes_calls: bool) {
+        let Some(entry) = self.entries.iter_mut().find(|e| e.task == task) else {
+            return;
+        };
+        entry.server = Some(server);
+        if takes_calls && !entry.takes_calls {
+            entry.takes_calls = true;
+            self.takers += 1;
         }
+        self.pending |= entry.pending;
+    }
+
+    /// Whether any server takes calls without a message (one load).
+    #[inline(always)]
+    pub fn any_takes_calls(&self) -> bool {
+        self.takers != 0
+    }
+
+    /// Whether `task` is a server that takes calls without a message.
+    #[inline(always)]
+    pub fn takes_calls(&self, task: T) -> bool {
+        self.takers != 0 && self.entries.iter().any(|e| e.task == task && e.takes_calls)
+    }
+
+    /// Queues `call` for the server of `task`, which is then pending: it is made when the
+    /// server next runs ([`Servers::take_call`]), before its messages. `Err(call)` when
+    /// `task` is no server that takes calls, or there is no memory to queue it.
+    pub fn queue_call(&mut self, task: T, call: K) -> Result<(), K> {
+        let Some(entry) = self.entry_mut(task).filter(|e| e.takes_calls) else {
+            return Err(call);
+        };
+        if entry.calls.try_reserve(1).is_err() {
+            return Err(call);
+        }
+        entry.calls.push_back(call);
+        entry.pending = true;
+        self.pending = true;
+        Ok(())
+    }
+
+    /// The next call queued for the server of `task` (taken out to run).
+    pub fn take_call(&mut self, task: T) -> Option<K> {
+        let call = self.entry_mut(task)?.calls.pop_front()?;
+        self.direct_calls += 1;
+        Some(call)
     }
 
     /// Whether `task` is a collocated server's.
@@ -201,18 +258,23 @@ impl<S, T: Copy + PartialEq, C: Copy> Servers<S, T, C> {
     }
 
     /// Forgets the server of `task` (its task is ending): its object, unless it is running
-    /// now (then [`Servers::put_back`] hands it over).
-    pub fn remove(&mut self, task: T) -> Option<S> {
+    /// now (then [`Servers::put_back`] hands it over), and the calls still queued for it
+    /// (for the caller to release).
+    pub fn remove(&mut self, task: T) -> Option<(Option<S>, VecDeque<K>)> {
         let index = self.entries.iter().position(|e| e.task == task)?;
-        self.entries.swap_remove(index).server
+        let entry = self.entries.swap_remove(index);
+        if entry.takes_calls {
+            self.takers -= 1;
+        }
+        Some((entry.server, entry.calls))
     }
 
-    fn entry_mut(&mut self, task: T) -> Option<&mut Entry<S, T, C>> {
+    fn entry_mut(&mut self, task: T) -> Option<&mut Entry<S, T, C, K>> {
         self.entries.iter_mut().find(|e| e.task == task)
     }
 }
 
-impl<S, T: Copy + PartialEq, C: Copy> Default for Servers<S, T, C> {
+impl<S, T: Copy + PartialEq, C: Copy, K> Default for Servers<S, T, C, K> {
     fn default() -> Self {
         Self::new()
     }
@@ -228,9 +290,9 @@ mod tests {
 
     #[test]
     fn a_message_for_a_server_makes_it_pending_once() {
-        let mut servers = Servers::new();
+        let mut servers: Servers<_, _, _> = Servers::new();
         servers.add("a", A, 10).unwrap();
-        servers.started(A, "server a");
+        servers.started(A, "server a", false);
         assert!(!servers.any_pending());
         servers.note_message(B);
         assert!(!servers.any_pending(), "b is no server");
@@ -244,20 +306,20 @@ mod tests {
         assert!(!servers.any_pending());
         assert_eq!(
             servers.counts(),
-            (0, 1),
+            (0, 1, 0),
             "run once, for its queued messages"
         );
     }
 
     #[test]
     fn only_an_idle_server_is_taken_for_a_call() {
-        let mut servers = Servers::new();
+        let mut servers: Servers<_, _, _> = Servers::new();
         assert!(servers.is_empty());
         servers.add("a", A, 10).unwrap();
         servers.add("b", B, 20).unwrap();
         assert!(servers.take_idle(A).is_none(), "not started");
-        servers.started(A, 1);
-        servers.started(B, 2);
+        servers.started(A, 1, false);
+        servers.started(B, 2, false);
         servers.note_message(A);
         assert!(servers.take_idle(A).is_none(), "a message waits for it");
         let (server, ..) = servers.take_pending().unwrap();
@@ -270,7 +332,7 @@ mod tests {
         servers.put_back(A, server);
         assert_eq!(
             servers.counts(),
-            (1, 1),
+            (1, 1, 0),
             "run twice: once for a message, once for a call"
         );
         assert!(!servers.wants("zpager"));
@@ -284,11 +346,11 @@ mod tests {
 
     #[test]
     fn a_running_server_is_not_run_again_until_it_returns() {
-        let mut servers = Servers::new();
+        let mut servers: Servers<_, _, _> = Servers::new();
         servers.add("a", A, 10).unwrap();
         servers.add("b", B, 20).unwrap();
-        servers.started(A, 1);
-        servers.started(B, 2);
+        servers.started(A, 1, false);
+        servers.started(B, 2, false);
         servers.note_message(A);
         let (server, ..) = servers.take_pending().unwrap();
         // While a runs it sends to itself and to b: nothing runs nested.
@@ -309,14 +371,53 @@ mod tests {
 
     #[test]
     fn a_server_started_with_messages_waiting_is_pending_and_one_removed_running_is_handed_back() {
-        let mut servers = Servers::new();
+        let mut servers: Servers<_, _, _> = Servers::new();
         servers.add("a", A, 10).unwrap();
         servers.note_message(A);
         assert!(servers.take_pending().is_none(), "not started yet");
-        servers.started(A, 7);
+        servers.started(A, 7, false);
         let (server, ..) = servers.take_pending().unwrap();
-        assert_eq!(servers.remove(A), None, "running: its object is out");
+        let (object, calls) = servers.remove(A).unwrap();
+        assert_eq!(object, None, "running: its object is out");
+        assert!(calls.is_empty());
         assert_eq!(servers.put_back(A, server), Some(7));
         assert!(!servers.hosts(A));
+    }
+
+    #[test]
+    fn calls_go_to_servers_that_take_them_in_order_and_come_back_when_one_ends() {
+        let mut servers: Servers<u32, u32, u32, &str> = Servers::new();
+        servers.add("a", A, 10).unwrap();
+        servers.add("b", B, 20).unwrap();
+        assert_eq!(servers.queue_call(A, "early"), Err("early"), "not started");
+        servers.started(A, 1, true);
+        servers.started(B, 2, false);
+        assert_eq!(servers.queue_call(B, "x"), Err("x"), "b takes no calls");
+        assert_eq!(servers.queue_call(3, "y"), Err("y"), "no server");
+        assert!(servers.takes_calls(A) && !servers.takes_calls(B) && !servers.takes_calls(3));
+        assert!(!servers.any_pending());
+        servers.queue_call(A, "first").unwrap();
+        servers.queue_call(A, "second").unwrap();
+        assert!(servers.any_pending(), "a call makes its server pending");
+        assert!(
+            servers.take_idle(A).is_none(),
+            "a call waits: no short circuit"
+        );
+        let (server, task, ..) = servers.take_pending().unwrap();
+        assert_eq!(servers.take_call(A), Some("first"));
+        // Made while it runs: queued behind, made by the same run.
+        servers.queue_call(A, "third").unwrap();
+        assert_eq!(servers.take_call(A), Some("second"));
+        assert_eq!(servers.take_call(A), Some("third"));
+        assert_eq!(servers.take_call(A), None);
+        servers.put_back(task, server);
+        assert_eq!(servers.counts(), (0, 1, 3));
+        servers.queue_call(A, "left").unwrap();
+        let (object, calls) = servers.remove(A).unwrap();
+        assert_eq!(
+            (object, calls.into_iter().collect::<Vec<_>>()),
+            (Some(1), ["left"].to_vec())
+        );
+        assert!(!servers.takes_calls(A), "gone");
     }
 }

@@ -95,29 +95,47 @@ pub fn decode(
             let (offset, length) = incoming
                 .and_then(|mut i| Some((i.take::<u64>()?, i.take::<u64>()?)))
                 .ok_or(bad)?;
-            let status = devices
-                .status(device)
-                .ok_or(Error(DeviceError::NoSuchDevice))?;
-            let sector = check_transfer(&status, offset, length, false).map_err(Error)?;
-            Ok(DeviceCall::Read {
-                device,
-                sector,
-                length,
-            })
+            transfer(device, devices, false, offset, length)
         }
         (DevicePort::Device(device), ids::WRITE) => {
             let offset = incoming.and_then(|mut i| i.take::<u64>());
             let (Some(offset), Some(size)) = (offset, request.memory) else {
                 return Err(bad);
             };
-            let status = devices
-                .status(device)
-                .ok_or(WriteRefused(DeviceError::NoSuchDevice))?;
-            let sector = check_transfer(&status, offset, size, true).map_err(WriteRefused)?;
-            Ok(DeviceCall::Write { device, sector })
+            transfer(device, devices, true, offset, size)
         }
         _ => Err(Status(status::UNKNOWN_ROUTINE)),
     }
+}
+
+/// A read of `length` bytes at byte `offset` of `device` (`write` false), or a write of a
+/// region of `length` bytes there, checked against the device: what a `device.read` or
+/// `device.write` message with these values decodes to, and what a collocated server's
+/// `DeviceTransfer` call (the same request without a message) is checked with.
+pub fn transfer(
+    device: DeviceIndex,
+    devices: &dyn DeviceTable,
+    write: bool,
+    offset: u64,
+    length: u64,
+) -> Result<DeviceCall, DeviceRefusal> {
+    use DeviceRefusal::*;
+    let refused = |error| match write {
+        true => WriteRefused(error),
+        false => Error(error),
+    };
+    let status = devices
+        .status(device)
+        .ok_or(refused(DeviceError::NoSuchDevice))?;
+    let sector = check_transfer(&status, offset, length, write).map_err(refused)?;
+    Ok(match write {
+        true => DeviceCall::Write { device, sector },
+        false => DeviceCall::Read {
+            device,
+            sector,
+            length,
+        },
+    })
 }
 
 #[cfg(test)]
@@ -252,6 +270,36 @@ mod tests {
                 Err(DeviceRefusal::Status(status::UNKNOWN_ROUTINE))
             );
         }
+    }
+
+    #[test]
+    fn a_transfer_without_a_message_is_checked_as_its_message_is() {
+        let cases = [
+            (4096, 8192),
+            (100, 4096),
+            (0, 100),
+            (0, 0),
+            ((1 << 20) - 4096, 8192),
+            (u64::MAX - 511, 4096),
+        ];
+        for (offset, length) in cases {
+            let body = body_of(&(offset, length));
+            assert_eq!(
+                transfer(DeviceIndex(0), &OneDisk, false, offset, length),
+                decode(DISK0, &OneDisk, &request(ids::READ, &body, None)),
+                "read {offset:#x} +{length:#x}"
+            );
+            let body = body_of(&offset);
+            assert_eq!(
+                transfer(DeviceIndex(0), &OneDisk, true, offset, length),
+                decode(DISK0, &OneDisk, &request(ids::WRITE, &body, Some(length))),
+                "write {offset:#x} +{length:#x}"
+            );
+        }
+        assert_eq!(
+            transfer(DeviceIndex(3), &OneDisk, true, 0, 4096),
+            Err(DeviceRefusal::WriteRefused(DeviceError::NoSuchDevice))
+        );
     }
 
     #[test]

@@ -11,14 +11,20 @@ use super::message::{KMessage, Parts};
 use super::port::{KernelObject, Port, PortId, Receiver};
 use super::receiver::KernelReceiver;
 use super::request::Request;
+use super::space::{PortName, Rights};
 use crate::device::requests::{self, DeviceCall, DevicePort, DeviceRefusal, DeviceTable};
 use crate::device::{DeviceIndex, Finished};
 use crate::kern::kernel::Kernel;
+use crate::kern::task::TaskId;
 use crate::vm::address_space::MapCopy;
+use crate::vm::map::PAGE_SIZE;
 use crate::vm::pager::{encode_values, first_region};
 use crate::vm::transit::{self, TakeError};
 use alloc::vec::Vec;
+use core::sync::atomic::{AtomicU64, Ordering};
 use libipc::abi::body::{reply_id, status};
+use libipc::abi::syscall::{transfer, USER_BASE, USER_END};
+use libipc::abi::KernReturn;
 use libipc::device::{ids, written_tag, DeviceError};
 
 /// What the kernel keeps with a device transfer until it finishes: the reply right, and for
@@ -72,6 +78,22 @@ impl KernelReceiver for DevicePort {
             }
             return;
         };
+        kernel.carry_out_device_call(reply, id, decoded, memory);
+    }
+}
+
+impl Kernel {
+    /// Carries out device request `id` as decoding left it, answering `reply`; `memory`:
+    /// the region it came with (a write's pages).
+    #[inline(always)]
+    fn carry_out_device_call(
+        &mut self,
+        reply: CarriedRight,
+        id: u32,
+        decoded: Result<DeviceCall, DeviceRefusal>,
+        memory: Option<MapCopy>,
+    ) {
+        let kernel = self;
         // The region goes with a write, or back with a refused one; else it is let go.
         let memory = match (decoded, memory) {
             (Ok(DeviceCall::Write { device, sector }), Some(copy)) => {
@@ -108,6 +130,77 @@ impl KernelReceiver for DevicePort {
             Ok(DeviceCall::Write { .. }) | Err(DeviceRefusal::NoReply) => kernel.release(reply),
         }
     }
+
+    /// `DeviceTransfer` of collocated server `task` (see `libipc::abi::syscall`): the
+    /// `device.read` or `device.write` a message to device port `device` (a name of
+    /// `task`'s) would make, its reply to go to `task`'s receive right `reply`, made as a
+    /// call: the pages of a write move out of `task`'s map `[address, +length)` as a moved
+    /// out-of-line region would, the request is checked as the message's would be
+    /// (`requests::transfer`) and carried out the same way, refusals answered in the reply.
+    pub fn device_transfer(&mut self, task: TaskId, a: [u64; 6]) -> Result<u64, KernReturn> {
+        let [device, reply, offset, address, length, write] = a;
+        let write = match write {
+            transfer::READ => false,
+            transfer::WRITE => true,
+            _ => return Err(KernReturn::InvalidArgument),
+        };
+        let name = |raw: u64| PortName::try_from(raw).map_err(|_| KernReturn::InvalidName);
+        let (device, reply) = (name(device)?, name(reply)?);
+        let t = self.tasks.get(task).ok_or(KernReturn::InvalidArgument)?;
+        let port = t
+            .ipc
+            .port_with(device, Rights::SEND)
+            .ok_or(KernReturn::InvalidName)?;
+        let own = t
+            .ipc
+            .port_with(reply, Rights::RECEIVE)
+            .ok_or(KernReturn::InvalidName)?;
+        let index = match self.ports.get(port).map(|p| p.receiver) {
+            Some(Receiver::Kernel(KernelObject::Device(index))) => DeviceIndex(index),
+            _ => return Err(KernReturn::InvalidName),
+        };
+        // A write's pages, as a moved region: whole pages of the caller's own map.
+        let memory = match write {
+            false => None,
+            true => {
+                let end = address
+                    .checked_add(length)
+                    .filter(|&end| end <= USER_END && address >= USER_BASE)
+                    .ok_or(KernReturn::InvalidAddress)?;
+                if length == 0 || address % PAGE_SIZE != 0 || length % PAGE_SIZE != 0 {
+                    return Err(KernReturn::InvalidArgument);
+                }
+                let t = self
+                    .tasks
+                    .get_mut(task)
+                    .ok_or(KernReturn::InvalidArgument)?;
+                Some(
+                    t.space
+                        .copy_out_range(&mut self.objects, address, end, true)?,
+                )
+            }
+        };
+        let decoded = requests::transfer(index, &self.devices, write, offset, length);
+        // The reply right a message would have carried: a send-once right made from `reply`.
+        if let Some(p) = self.ports.get_mut(own) {
+            p.send_once_rights += 1;
+        }
+        let id = match write {
+            true => ids::WRITE,
+            false => ids::READ,
+        };
+        DIRECT_TRANSFERS.fetch_add(1, Ordering::Relaxed);
+        self.carry_out_device_call(CarriedRight::SendOnce(own), id, decoded, memory);
+        Ok(0)
+    }
+}
+
+/// Device transfers started by `DeviceTransfer` since boot (collocated servers' calls).
+static DIRECT_TRANSFERS: AtomicU64 = AtomicU64::new(0);
+
+/// Device transfers started without a message since boot (`HOST_DIRECT_DEVICE_CALLS`).
+pub fn direct_transfers() -> u64 {
+    DIRECT_TRANSFERS.load(Ordering::Relaxed)
 }
 
 impl Kernel {

@@ -332,9 +332,7 @@ impl Kernel {
             self.threads.remove(thread);
         }
         #[cfg(target_os = "none")]
-        if let Some(server) = self.colloc.remove(task) {
-            crate::colloc::drop_server(server);
-        }
+        crate::colloc::forget_server(self, task);
         self.drain_space(task);
         self.swapper.forget(task);
         let Some(t) = self.tasks.remove(task) else {

@@ -75,6 +75,7 @@ fn handler(call: Syscall) -> Handler {
         Syscall::BootArchive => boot_archive,
         Syscall::TaskSetQuota => super::quota::task_set_quota,
         Syscall::TaskSpawnCollocated => task_spawn_collocated,
+        Syscall::DeviceTransfer => device_transfer,
     }
 }
 
@@ -101,6 +102,7 @@ fn collocated_may(call: Syscall) -> bool {
             | Syscall::VmStatistics
             | Syscall::VmRegion
             | Syscall::BootArchive
+            | Syscall::DeviceTransfer
     )
 }
 
@@ -201,6 +203,15 @@ pub fn dispatch(kernel: &mut Kernel) {
     if let Some(thread) = kernel.threads.get_mut(current) {
         thread.frame.rax = rax;
         thread.frame.rdx = rdx;
+    }
+}
+
+/// `DeviceTransfer`: a device read or write without a message, for collocated servers only
+/// (a task's trap gets `InvalidSyscall`, as for a call that does not exist).
+fn device_transfer(kernel: &mut Kernel, caller: Caller, a: [u64; 6]) -> Outcome {
+    match kernel.colloc.hosts(caller.task) {
+        true => Outcome::Return(kernel.device_transfer(caller.task, a)),
+        false => Outcome::Return(Err(KernReturn::InvalidSyscall)),
     }
 }
 
@@ -587,6 +598,8 @@ fn host_info(kernel: &mut Kernel, _: Caller, a: [u64; 6]) -> Outcome {
         }
         HOST_SHORT_CIRCUITS => kernel.colloc.counts().0,
         HOST_COLLOCATED_RUNS => kernel.colloc.counts().1,
+        HOST_DIRECT_PAGER_CALLS => kernel.colloc.counts().2,
+        HOST_DIRECT_DEVICE_CALLS => crate::ipc::device_port::direct_transfers(),
         _ => return Outcome::Return(Err(KernReturn::InvalidArgument)),
     };
     Outcome::Return(Ok(value))

@@ -14,7 +14,7 @@ use super::map::PAGE_SIZE;
 use super::object::{ObjectKind, VmObject};
 use super::page::page_flags::{DIRTY, REFERENCED};
 use super::page::{ACTIVE, INACTIVE};
-use super::pager::{PagerLink, PendingReturn, ReplyKind, Resume};
+use super::pager::{EmmiCall, PagerLink, PendingReturn, ReplyKind, Resume};
 use super::pmap;
 use super::statistics::{self, count};
 use crate::ipc::message::CarriedRight;
@@ -24,7 +24,6 @@ use crate::kern::thread::{Continuation, ThreadId, ThreadState};
 use alloc::vec::Vec;
 use libipc::abi::syscall::Syscall;
 use libipc::abi::KernReturn;
-use libipc::pager::ids;
 
 /// Pages the daemon looks at in one batch, at most.
 const BATCH: usize = 512;
@@ -227,13 +226,12 @@ impl Kernel {
         let Ok(reply) = self.pager_reply_port(object, 0, ReplyKind::Init) else {
             return false;
         };
-        let mut body = Vec::new();
-        if super::pager::encode_values(&size, &mut body).is_err() {
-            self.destroy_port(reply);
-            return false;
-        }
-        let carry = [CarriedRight::Receive(port), CarriedRight::Send(control)];
-        self.send_to_pager(pager, ids::CREATE, &carry, None, body, Some(reply));
+        let call = EmmiCall::Create {
+            object: CarriedRight::Receive(port),
+            control: CarriedRight::Send(control),
+            size,
+        };
+        self.call_pager(pager, call, Some(reply));
         // Ready once the pager answers with the object's attributes.
         false
     }
@@ -341,16 +339,8 @@ impl Kernel {
             free_copies(copies);
             return false;
         };
-        let mut body = Vec::new();
         let copy = match MapCopy::whole_object(transit, end - start) {
-            // Room for the values, encoded once the pages are counted.
-            Ok(copy) if body.try_reserve(32).is_ok() => copy,
-            Ok(copy) => {
-                copy.release(&mut self.objects);
-                self.destroy_port(reply);
-                free_copies(copies);
-                return false;
-            }
+            Ok(copy) => copy,
             Err(_) => {
                 self.destroy_port(reply);
                 self.objects.remove(transit);
@@ -397,8 +387,6 @@ impl Kernel {
                 }
             }
         }
-        // Reserved above: encoding cannot fail.
-        let _ = super::pager::encode_values(&(start, dirty_any), &mut body);
         // The kernel keeps a reference to the pages in flight until the pager answers: a
         // fault on one is served from it, and a pager that dies or drops the reply loses
         // nothing.
@@ -421,7 +409,12 @@ impl Kernel {
         }
         count(&statistics::RETURNS_BY_PAGES[pages.min(16) as usize]);
         statistics::add(&statistics::PAGEOUTS, pages);
-        self.send_to_pager(port, ids::DATA_RETURN, &[], Some(copy), body, Some(reply));
+        let call = EmmiCall::DataReturn {
+            offset: start,
+            copy,
+            dirty: dirty_any,
+        };
+        self.call_pager(port, call, Some(reply));
         true
     }
 

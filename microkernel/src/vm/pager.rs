@@ -39,6 +39,52 @@ use libipc::pager::{ids, ControlError};
 
 pub use super::pager_requests::ReplyKind;
 
+/// A memory-object call of the kernel's to a pager (`memory_object`, and `default_pager`'s
+/// `create`), with what it carries: a message to a task pager, a call of its routine to a
+/// collocated one.
+pub enum EmmiCall {
+    /// `init`, with a send right to the object's control port.
+    Init { control: CarriedRight, size: u64 },
+    /// `data_request` (`access`: `VM_PROT_*` bits).
+    DataRequest {
+        offset: u64,
+        length: u64,
+        access: u32,
+    },
+    /// `terminate`.
+    Terminate,
+    /// `data_return` of the pages `copy` holds.
+    DataReturn {
+        offset: u64,
+        copy: MapCopy,
+        dirty: bool,
+    },
+    /// `default_pager.create`: the object port's receive right and a send right to its
+    /// control port.
+    Create {
+        object: CarriedRight,
+        control: CarriedRight,
+        size: u64,
+    },
+}
+
+impl EmmiCall {
+    /// Gives back what the call carries (it goes nowhere).
+    pub fn release(self, kernel: &mut Kernel) {
+        match self {
+            EmmiCall::Init { control, .. } => kernel.release(control),
+            EmmiCall::DataRequest { .. } | EmmiCall::Terminate => {}
+            EmmiCall::DataReturn { copy, .. } => copy.release(&mut kernel.objects),
+            EmmiCall::Create {
+                object, control, ..
+            } => {
+                kernel.release(object);
+                kernel.release(control);
+            }
+        }
+    }
+}
+
 /// Pages returned to one pager and not yet answered, at most.
 const RETURNS_IN_FLIGHT: u32 = 256;
 
@@ -463,19 +509,13 @@ impl Kernel {
         // The pager gets a send right to the control port with `init`.
         let sent = self
             .pager_reply_port(object, 0, ReplyKind::Init)
-            .and_then(|reply| {
-                let mut body = Vec::new();
-                if encode_values(&size, &mut body).is_err() {
-                    self.destroy_port(reply);
-                    return Err(());
-                }
+            .map(|reply| {
                 if let Some(c) = self.ports.get_mut(control) {
                     c.send_rights += 1;
                     c.make_send_count += 1;
                 }
-                let carry = [CarriedRight::Send(control)];
-                self.send_to_pager(port, ids::INIT, &carry, None, body, Some(reply));
-                Ok(())
+                let control = CarriedRight::Send(control);
+                self.call_pager(port, EmmiCall::Init { control, size }, Some(reply));
             });
         if sent.is_err() {
             // The object stays; faults on it find no pager and wait out their timeout.
@@ -499,6 +539,58 @@ impl Kernel {
         }));
         port.send_once_rights = 1;
         self.ports.insert(port).map_err(|_| ())
+    }
+
+    /// Makes memory-object call `call` on the pager whose port is `port`, its answer to come
+    /// to `reply`. A collocated pager that takes calls has it as a call of its routine
+    /// (`colloc::queue_pager_call`: no message is built); any other pager gets a message.
+    pub(super) fn call_pager(&mut self, port: PortId, call: EmmiCall, reply: Option<PortId>) {
+        let (call, reply) = match crate::colloc::direct_pager(self, port) {
+            None => (call, reply),
+            Some(pager) => match crate::colloc::queue_pager_call(self, pager, port, call, reply) {
+                Ok(()) => return,
+                Err(not_taken) => not_taken,
+            },
+        };
+        let mut body = Vec::new();
+        let encoded = match &call {
+            EmmiCall::Init { size, .. } | EmmiCall::Create { size, .. } => {
+                encode_values(size, &mut body)
+            }
+            EmmiCall::DataRequest {
+                offset,
+                length,
+                access,
+            } => encode_values(&(offset, length, access), &mut body),
+            EmmiCall::Terminate => encode_values(&(), &mut body),
+            EmmiCall::DataReturn { offset, dirty, .. } => {
+                encode_values(&(offset, dirty), &mut body)
+            }
+        };
+        if encoded.is_err() {
+            // No memory for the values: the call is released unanswered (a return's pages
+            // are taken back, a request's waiters get an error).
+            call.release(self);
+            if let Some(reply) = reply {
+                self.release(CarriedRight::SendOnce(reply));
+            }
+            return;
+        }
+        match call {
+            EmmiCall::Init { control, .. } => {
+                self.send_to_pager(port, ids::INIT, &[control], None, body, reply)
+            }
+            EmmiCall::DataRequest { .. } => {
+                self.send_to_pager(port, ids::DATA_REQUEST, &[], None, body, reply)
+            }
+            EmmiCall::Terminate => self.send_to_pager(port, ids::TERMINATE, &[], None, body, reply),
+            EmmiCall::DataReturn { copy, .. } => {
+                self.send_to_pager(port, ids::DATA_RETURN, &[], Some(copy), body, reply)
+            }
+            EmmiCall::Create {
+                object, control, ..
+            } => self.send_to_pager(port, ids::CREATE, &[object, control], None, body, reply),
+        }
     }
 
     /// Sends a request to a pager's port: `id`, the rights `carry`, then out-of-line
@@ -691,18 +783,11 @@ impl Kernel {
             .pager_reply_port(object, range.start, ReplyKind::Data)
             .map_err(|()| FaultError::OutOfMemory)?;
         let pages = (range.end - range.start) / PAGE_SIZE;
-        let mut body = Vec::new();
         let link = self
             .pagers
             .get_mut(&object)
             .ok_or(FaultError::MemoryError)?;
-        if link.pending.try_reserve(1).is_err()
-            || encode_values(
-                &(range.start, range.end - range.start, access.bits()),
-                &mut body,
-            )
-            .is_err()
-        {
+        if link.pending.try_reserve(1).is_err() {
             self.destroy_port(reply);
             return Err(FaultError::OutOfMemory);
         }
@@ -715,7 +800,12 @@ impl Kernel {
         });
         count(&statistics::REQUESTS_BY_PAGES[pages.min(16) as usize]);
         statistics::add(&statistics::PREFETCHED, pages - 1);
-        self.send_to_pager(port, ids::DATA_REQUEST, &[], None, body, Some(reply));
+        let call = EmmiCall::DataRequest {
+            offset: range.start,
+            length: range.end - range.start,
+            access: u32::from(access.bits()),
+        };
+        self.call_pager(port, call, Some(reply));
         Ok(())
     }
 
@@ -1605,10 +1695,7 @@ impl Kernel {
             self.destroy_port(link.control);
             if link.state != LinkState::Dead || self.pager_ports.get(&link.port) == Some(&object) {
                 self.pager_ports.remove(&link.port);
-                let mut body = Vec::new();
-                if encode_values(&(), &mut body).is_ok() {
-                    self.send_to_pager(link.port, ids::TERMINATE, &[], None, body, None);
-                }
+                self.call_pager(link.port, EmmiCall::Terminate, None);
                 self.release_send_right(link.port);
             }
         }

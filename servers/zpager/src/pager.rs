@@ -5,6 +5,7 @@
 use crate::{failure, route, ObjectPages, Route, Store, StoreError};
 use hashbrown::{HashMap, HashSet};
 use libipc::abi::syscall::PAGE_SIZE;
+use libipc::hosted::DirectPager;
 use libipc::interface::{
     Dispatch, Dispatched, Outbox, Pages, PortSet, ReceiveRight, RemoteError, Replied, Reply,
     SendRight,
@@ -256,25 +257,44 @@ impl memory_object::Server for ObjectServer<'_> {
 impl Dispatch for Zpager {
     fn dispatch(&mut self, request: &Received<'_>, outbox: &mut Outbox) -> Dispatched {
         let port = object_of(request);
-        if port == self.port {
-            return default_pager::dispatch(self, request, outbox);
+        if let Some(dispatched) =
+            self.with_default_pager(port, |s| default_pager::dispatch(s, request, &mut *outbox))
+        {
+            return dispatched;
         }
-        let Some(object) = self.objects.get_mut(&port) else {
-            return Dispatched::NotMine;
-        };
+        self.with_object(port, |s| memory_object::dispatch(s, request, outbox))
+            .unwrap_or(Dispatched::NotMine)
+    }
+}
+
+impl DirectPager for Zpager {
+    fn with_object<R>(
+        &mut self,
+        port: Name,
+        serve: impl FnOnce(&mut dyn memory_object::Server) -> R,
+    ) -> Option<R> {
+        let object = self.objects.get_mut(&port)?;
         let mut server = ObjectServer {
             object,
             store: &mut self.store,
             forwarded: &mut self.forwarded,
             terminated: false,
         };
-        let dispatched = memory_object::dispatch(&mut server, request, outbox);
+        let served = serve(&mut server);
         if server.terminated {
             if let Some(object) = self.objects.remove(&port) {
                 self.terminate(object);
             }
         }
-        dispatched
+        Some(served)
+    }
+
+    fn with_default_pager<R>(
+        &mut self,
+        port: Name,
+        serve: impl FnOnce(&mut dyn default_pager::Server) -> R,
+    ) -> Option<R> {
+        (port == self.port).then(|| serve(self))
     }
 }
 
@@ -356,7 +376,7 @@ pub fn hosted(
     let service = port.make_send()?;
     libipc::hosted::register(&args, libipc::pager::DEFAULT_PAGER_NAME, &service);
     let zpager = Zpager::new(set, &port, store, None);
-    Ok(libipc::hosted::Started::new(
+    Ok(libipc::hosted::Started::pager(
         zpager.set_name(),
         zpager,
         port,
