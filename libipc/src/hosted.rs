@@ -14,6 +14,11 @@
 //! A server crate offers a [`Start`] function: it makes the server's ports and returns the
 //! server and the send right its starter registers (the task build registers that right
 //! itself, through the name service, which a collocated start cannot wait for).
+//!
+//! A pager does better with [`Started::pager`]: its dispatch also implements
+//! [`DirectPager`] (its objects' `memory_object` servers, and its `default_pager` server, by
+//! port name), and the kernel then makes its memory-object calls as calls of those routines
+//! ([`Hosted::pager_call`] with a [`PagerCall`]): no message is built or parsed.
 
 use alloc::boxed::Box;
 
@@ -23,8 +28,9 @@ use crate::interface::{reject_unknown, reply_id, send_now};
 use crate::interface::{Dispatch, Dispatched, Outbox, Reply, ReplyRight, Served};
 use crate::interface::{Pages, ReceiveRight, SendRight};
 use crate::ipc::{MessageBuffer, Name, Received};
-use crate::pager::{default_pager, memory_object};
+use crate::pager::{default_pager, memory_object, program_pager};
 use crate::rt::StartArgs;
+use alloc::string::String;
 
 /// What the kernel calls a collocated server through (`Send`: the kernel keeps it in its
 /// state, behind the kernel lock).
@@ -99,6 +105,17 @@ pub enum PagerCall {
         control: Name,
         size: u64,
     },
+    /// `program_pager.create` on port `pager` of boot-archive file `name`, `size` bytes,
+    /// its pages at `file.0` in the pager's map (`file.1` bytes); the rights as for
+    /// `Create`.
+    CreateProgram {
+        pager: Name,
+        object: Name,
+        control: Name,
+        name: String,
+        size: u64,
+        file: (u64, u64),
+    },
 }
 
 impl PagerCall {
@@ -111,6 +128,7 @@ impl PagerCall {
             PagerCall::Terminate { .. } => ids::TERMINATE,
             PagerCall::DataReturn { .. } => ids::DATA_RETURN,
             PagerCall::Create { .. } => ids::CREATE,
+            PagerCall::CreateProgram { .. } => ids::CREATE_PROGRAM,
         }
     }
 
@@ -131,6 +149,18 @@ impl PagerCall {
                 drop(ReceiveRight::from_raw(object));
                 drop(SendRight::from_raw(control));
             }
+            PagerCall::CreateProgram {
+                object,
+                control,
+                file,
+                ..
+            } => {
+                drop(ReceiveRight::from_raw(object));
+                drop(SendRight::from_raw(control));
+                // SAFETY: as for `DataReturn`: the kernel put these pages in our map for
+                // this call.
+                drop(unsafe { crate::interface::Pages::from_raw(file.0, file.1) })
+            }
         }
     }
 }
@@ -148,13 +178,27 @@ pub trait DirectPager {
         serve: impl FnOnce(&mut dyn memory_object::Server) -> R,
     ) -> Option<R>;
 
-    /// Runs `serve` on the `default_pager` server on port `pager`; `None` when that is not
-    /// the pager's port.
+    /// Runs `serve` on the `default_pager` server on port `pager`; `None` (the default)
+    /// when that is not the pager's port.
     fn with_default_pager<R>(
         &mut self,
         pager: Name,
         serve: impl FnOnce(&mut dyn default_pager::Server) -> R,
-    ) -> Option<R>;
+    ) -> Option<R> {
+        let _ = (pager, serve);
+        None
+    }
+
+    /// Runs `serve` on the `program_pager` server on port `pager`; `None` (the default)
+    /// when that is not the pager's port.
+    fn with_program_pager<R>(
+        &mut self,
+        pager: Name,
+        serve: impl FnOnce(&mut dyn program_pager::Server) -> R,
+    ) -> Option<R> {
+        let _ = (pager, serve);
+        None
+    }
 }
 
 /// What a short-circuited call ([`Hosted::call_in_registers`]) left.
@@ -331,6 +375,23 @@ impl<D: Dispatch + DirectPager + Send> Hosted for PagerHost<D> {
                     (ReceiveRight::from_raw(object), SendRight::from_raw(control));
                 dispatch.with_default_pager(pager, |s| {
                     let _ = s.create(object, control, size, Reply::new(right, outbox));
+                })
+            }
+            PagerCall::CreateProgram {
+                pager,
+                object,
+                control,
+                name,
+                size,
+                file,
+            } => {
+                let (object, control) =
+                    (ReceiveRight::from_raw(object), SendRight::from_raw(control));
+                // SAFETY: as for `DataReturn`.
+                let file = unsafe { Pages::from_raw(file.0, file.1) };
+                dispatch.with_program_pager(pager, |s| {
+                    let reply = Reply::new(right, outbox);
+                    let _ = s.create(object, control, name, size, file, reply);
                 })
             }
         };

@@ -21,10 +21,12 @@ fn programs_page_in_through_bootfs() {
     if run.report.line_containing(&["colloc: bootfs"]).is_some() {
         run.fail("bootfs ran collocated without `collocate=bootfs`");
     }
+    run.expect_direct_pager_calls(false, false);
 }
 
 /// The same suite with bootfs collocated in the kernel (`collocate=bootfs`): program text
-/// pages in through a pager that runs on the faulting thread.
+/// pages in through a pager that runs on the faulting thread, the kernel's `create` and
+/// requests calls of its routines, no messages.
 #[test]
 fn programs_page_in_through_bootfs_collocated() {
     let run = boot(
@@ -37,4 +39,5 @@ fn programs_page_in_through_bootfs_collocated() {
         &["colloc: bootfs runs collocated in the kernel"],
         "bootfs collocated",
     );
+    run.expect_direct_pager_calls(true, false);
 }

@@ -401,6 +401,49 @@ fn place_call(kernel: &mut Kernel, task: TaskId, queued: QueuedCall) -> Option<(
                 size,
             }
         }
+        EmmiCall::CreateProgram {
+            object,
+            control,
+            name,
+            size,
+            file,
+        } => {
+            let Ok(control) = kernel.copyout(task, control) else {
+                kernel.release(object);
+                file.release(&mut kernel.objects);
+                take_back(kernel, reply, Disposition::MoveSendOnce);
+                return None;
+            };
+            let Ok(object) = kernel.copyout(task, object) else {
+                file.release(&mut kernel.objects);
+                take_back(kernel, control, Disposition::MoveSend);
+                take_back(kernel, reply, Disposition::MoveSendOnce);
+                return None;
+            };
+            let length = file.size;
+            let placed = match kernel.tasks.get_mut(task) {
+                Some(t) => t.space.copy_in_range(VM_ANYWHERE_BASE, file),
+                None => Err((file, KernReturn::InvalidArgument)),
+            };
+            let address = match placed {
+                Ok(address) => address,
+                Err((file, _)) => {
+                    file.release(&mut kernel.objects);
+                    take_back(kernel, object, Disposition::MoveReceive);
+                    take_back(kernel, control, Disposition::MoveSend);
+                    take_back(kernel, reply, Disposition::MoveSendOnce);
+                    return None;
+                }
+            };
+            PagerCall::CreateProgram {
+                pager: on,
+                object,
+                control,
+                name,
+                size,
+                file: (address, length),
+            }
+        }
     };
     Some((placed, reply))
 }
@@ -509,23 +552,10 @@ pub fn spawn(
 /// its task.
 pub fn run_pending(kernel: &mut Kernel) {
     while let Some((mut server, task, caller, name)) = kernel.colloc.take_pending() {
-        // The kernel's calls first, each as a call of the server's routine.
-        let mut failed = false;
-        while let Some(queued) = kernel.colloc.take_call(task) {
-            let Some((call, reply)) = place_call(kernel, task, queued) else {
-                continue;
-            };
-            if enter(kernel, caller, name, || server.pager_call(call, reply)).is_err() {
-                failed = true;
-                break;
-            }
-        }
-        if failed {
-            end_failed(kernel, task, server, name);
-            continue;
-        }
         // The kernel takes each message for the server itself (no receive call of the
-        // server's) and hands it over, until none is left.
+        // server's) and hands it over, until none is left; then it makes the calls queued
+        // for it (after the messages, which were mostly sent earlier: none of them waits
+        // behind a stream of the kernel's calls).
         let (buffer, limit, from) = server.inbox();
         let served = loop {
             let size = match kernel.receive_now(task, from, buffer as u64, limit as u64) {
@@ -542,6 +572,10 @@ pub fn run_pending(kernel: &mut Kernel) {
                 Ok(Served::Stopped) => break Ok(Ok(Served::Stopped)),
                 Err(Abandoned) => break Err(Abandoned),
             }
+        };
+        let served = match served {
+            Ok(Ok(Served::Idle)) => make_calls(kernel, &mut server, task, caller, name),
+            other => other,
         };
         let Ok(served) = served else {
             end_failed(kernel, task, server, name);
@@ -566,6 +600,24 @@ pub fn run_pending(kernel: &mut Kernel) {
             }
         }
     }
+}
+
+/// Makes the calls queued for pager `server` (of `task`, running as `caller`, `name`), each
+/// as a call of its routine, until none is left. `Err` when the server's own code failed.
+fn make_calls(
+    kernel: &mut Kernel,
+    server: &mut Server,
+    task: TaskId,
+    caller: Caller,
+    name: &'static str,
+) -> Result<Result<Served, MsgReturn>, Abandoned> {
+    while let Some(queued) = kernel.colloc.take_call(task) {
+        let Some((call, reply)) = place_call(kernel, task, queued) else {
+            continue;
+        };
+        enter(kernel, caller, name, || server.pager_call(call, reply))?;
+    }
+    Ok(Ok(Served::Idle))
 }
 
 /// Ends collocated server `name` (of `task`, taken out as `server`) whose own code failed:

@@ -147,7 +147,7 @@ impl<S, T: Copy + PartialEq, C: Copy, K> Servers<S, T, C, K> {
     }
 
     /// Queues `call` for the server of `task`, which is then pending: it is made when the
-    /// server next runs ([`Servers::take_call`]), before its messages. `Err(call)` when
+    /// server next runs ([`Servers::take_call`]), after its queued messages. `Err(call)` when
     /// `task` is no server that takes calls, or there is no memory to queue it.
     pub fn queue_call(&mut self, task: T, call: K) -> Result<(), K> {
         let Some(entry) = self.entry_mut(task).filter(|e| e.takes_calls) else {

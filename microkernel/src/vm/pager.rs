@@ -39,8 +39,8 @@ use libipc::pager::{ids, ControlError};
 
 pub use super::pager_requests::ReplyKind;
 
-/// A memory-object call of the kernel's to a pager (`memory_object`, and `default_pager`'s
-/// `create`), with what it carries: a message to a task pager, a call of its routine to a
+/// A memory-object call of the kernel's to a pager (`memory_object`, and the `create` of
+/// `default_pager` and `program_pager`), with what it carries: a message to a task pager, a call of its routine to a
 /// collocated one.
 pub enum EmmiCall {
     /// `init`, with a send right to the object's control port.
@@ -66,6 +66,15 @@ pub enum EmmiCall {
         control: CarriedRight,
         size: u64,
     },
+    /// `program_pager.create` of boot-archive file `name`, `size` bytes, whose pages `file`
+    /// holds; the rights as for `Create`.
+    CreateProgram {
+        object: CarriedRight,
+        control: CarriedRight,
+        name: alloc::string::String,
+        size: u64,
+        file: MapCopy,
+    },
 }
 
 impl EmmiCall {
@@ -80,6 +89,16 @@ impl EmmiCall {
             } => {
                 kernel.release(object);
                 kernel.release(control);
+            }
+            EmmiCall::CreateProgram {
+                object,
+                control,
+                file,
+                ..
+            } => {
+                kernel.release(object);
+                kernel.release(control);
+                file.release(&mut kernel.objects);
             }
         }
     }
@@ -566,6 +585,9 @@ impl Kernel {
             EmmiCall::DataReturn { offset, dirty, .. } => {
                 encode_values(&(offset, dirty), &mut body)
             }
+            EmmiCall::CreateProgram { name, size, .. } => {
+                encode_values(&(name.as_str(), size), &mut body)
+            }
         };
         if encoded.is_err() {
             // No memory for the values: the call is released unanswered (a return's pages
@@ -590,6 +612,15 @@ impl Kernel {
             EmmiCall::Create {
                 object, control, ..
             } => self.send_to_pager(port, ids::CREATE, &[object, control], None, body, reply),
+            EmmiCall::CreateProgram {
+                object,
+                control,
+                file,
+                ..
+            } => {
+                let carry = [object, control];
+                self.send_to_pager(port, ids::CREATE_PROGRAM, &carry, Some(file), body, reply)
+            }
         }
     }
 
@@ -1539,10 +1570,12 @@ impl Kernel {
                 return Err(e);
             }
         };
-        let mut body = Vec::new();
-        let made = encode_values(&(name, file_size), &mut body)
-            .map_err(|()| shortage)
+        let mut file_name = alloc::string::String::new();
+        let made = file_name
+            .try_reserve_exact(name.len())
+            .map_err(|_| shortage)
             .and_then(|()| MapCopy::whole_object(view, size).map_err(|_| shortage));
+        file_name.push_str(name);
         let copy = match made {
             Ok(copy) => copy,
             Err(e) => {
@@ -1561,15 +1594,14 @@ impl Kernel {
         };
         match self.pager_reply_port(object, 0, ReplyKind::Init) {
             Ok(reply) => {
-                let carry = [CarriedRight::Receive(port), CarriedRight::Send(control)];
-                self.send_to_pager(
-                    pager,
-                    ids::CREATE_PROGRAM,
-                    &carry,
-                    Some(copy),
-                    body,
-                    Some(reply),
-                );
+                let call = EmmiCall::CreateProgram {
+                    object: CarriedRight::Receive(port),
+                    control: CarriedRight::Send(control),
+                    name: file_name,
+                    size: file_size,
+                    file: copy,
+                };
+                self.call_pager(pager, call, Some(reply));
             }
             Err(()) => {
                 // The object stays; faults on it find no pager and wait out their timeout.

@@ -44,7 +44,7 @@ fn main(args: libipc::rt::StartArgs) -> i32 {
     // for `pager_timeout` is a memory error for the faulting task).
     let _ = libipc::sys::thread_set_priority(libipc::abi::syscall::PAGER_PRIORITY);
     let set_name = set.name();
-    let mut bootfs = bootfs::serve::Bootfs::new(set);
+    let mut bootfs = bootfs::serve::Bootfs::new(set, &port);
     let result = libipc::interface::serve(&set_name, &mut bootfs);
     libipc::println!("bootfs: stopped: {result:?}");
     drop(port);

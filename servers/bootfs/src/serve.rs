@@ -6,6 +6,7 @@ use alloc::string::String;
 use alloc::vec::Vec;
 use libipc::abi::syscall::PAGE_SIZE;
 use libipc::file::file_server;
+use libipc::hosted::DirectPager;
 use libipc::interface::{Dispatch, Dispatched, Outbox, Pages, Replied, Reply, SendRight};
 use libipc::ipc::{Name, PortSet, ReceiveRight, Received};
 use libipc::pager::{
@@ -32,16 +33,19 @@ struct File {
 /// kernel made objects of, and the archive's files for the file interface.
 pub struct Bootfs {
     set: PortSet,
+    /// Its own port (the kernel's `create`, clients' `open`).
+    port: Name,
     files: Vec<File>,
     archive: Files,
 }
 
 impl Bootfs {
-    /// The pager serving from `set` (which it keeps).
-    pub fn new(set: PortSet) -> Bootfs {
+    /// The pager serving from `set` (which it keeps), `port` (in the set) its own port.
+    pub fn new(set: PortSet, port: &ReceiveRight) -> Bootfs {
         let archive = Files::new(set.name());
         Bootfs {
             set,
+            port: port.name(),
             files: Vec::new(),
             archive,
         }
@@ -144,23 +148,44 @@ impl Dispatch for Bootfs {
         if let Some(file) = self.archive.file_on(on) {
             return self.archive.dispatch_file(file, request, outbox);
         }
-        let Some(index) = self.files.iter().position(|f| f.port.name() == on) else {
-            // On bootfs's own port: a client's `open`, or the kernel's `create`.
-            return match file_server::dispatch(&mut self.archive, request, outbox) {
-                Dispatched::NotMine => program_pager::dispatch(self, request, outbox),
-                handled => handled,
-            };
-        };
+        if let Some(handled) = self.with_object(on, |object| {
+            memory_object::dispatch(object, request, outbox)
+        }) {
+            return handled;
+        }
+        // On bootfs's own port: a client's `open`, or the kernel's `create`.
+        match file_server::dispatch(&mut self.archive, request, outbox) {
+            Dispatched::NotMine => program_pager::dispatch(self, request, outbox),
+            handled => handled,
+        }
+    }
+}
+
+impl DirectPager for Bootfs {
+    fn with_object<R>(
+        &mut self,
+        port: Name,
+        serve: impl FnOnce(&mut dyn memory_object::Server) -> R,
+    ) -> Option<R> {
+        let index = self.files.iter().position(|f| f.port.name() == port)?;
         let mut object = FileObject {
             file: &self.files[index],
             terminated: false,
         };
-        let handled = memory_object::dispatch(&mut object, request, outbox);
+        let served = serve(&mut object);
         if object.terminated {
             let file = self.files.swap_remove(index);
             libipc::println!("bootfs: {} no longer mapped", file.name);
         }
-        handled
+        Some(served)
+    }
+
+    fn with_program_pager<R>(
+        &mut self,
+        port: Name,
+        serve: impl FnOnce(&mut dyn program_pager::Server) -> R,
+    ) -> Option<R> {
+        (port == self.port).then(|| serve(self))
     }
 }
 
@@ -176,8 +201,8 @@ pub fn hosted(
     set.insert(&port)?;
     let service = port.make_send()?;
     libipc::hosted::register(&args, libipc::pager::PROGRAM_PAGER_NAME, &service);
-    let bootfs = Bootfs::new(set);
-    Ok(libipc::hosted::Started::new(
+    let bootfs = Bootfs::new(set, &port);
+    Ok(libipc::hosted::Started::pager(
         bootfs.set_name(),
         bootfs,
         port,
