@@ -421,17 +421,9 @@ impl Started {
         port: ReceiveRight,
         service: SendRight,
     ) -> Started {
-        let started = Started {
-            server: Box::new(Host::new(from, dispatch)),
-            service: service.name(),
-        };
-        core::mem::forget(port);
-        core::mem::forget(service);
-        started
+        Started::keeping(Box::new(Host::new(from, dispatch)), port, service)
     }
-}
 
-impl Started {
     /// As [`Started::new`], for a pager the kernel calls directly ([`PagerHost`]).
     pub fn pager<D: Dispatch + DirectPager + Send + 'static>(
         from: Name,
@@ -439,10 +431,15 @@ impl Started {
         port: ReceiveRight,
         service: SendRight,
     ) -> Started {
+        let host = Host::new(from, dispatch);
+        Started::keeping(Box::new(PagerHost { host }), port, service)
+    }
+
+    /// `server` started: its service port `port` kept for good (it goes with the server's
+    /// task), `service` the send right for the starter.
+    fn keeping(server: Box<dyn Hosted>, port: ReceiveRight, service: SendRight) -> Started {
         let started = Started {
-            server: Box::new(PagerHost {
-                host: Host::new(from, dispatch),
-            }),
+            server,
             service: service.name(),
         };
         core::mem::forget(port);

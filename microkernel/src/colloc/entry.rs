@@ -24,6 +24,7 @@ use crate::kern::loader::Exit;
 use crate::kern::syscall::Caller;
 use crate::kern::task::TaskId;
 use crate::kern::thread::TaskRecord;
+use crate::vm::address_space::MapCopy;
 use crate::vm::pager::EmmiCall;
 
 /// A collocated server, as the kernel holds it.
@@ -301,8 +302,8 @@ pub fn queue_pager_call(
 /// Puts what queued call `queued` carries into the space (and map) of pager `task`, as
 /// receiving its message would: the call as the pager's routine gets it, and its name for
 /// the reply right (0: none). `None` when something could not be put there: then the call
-/// is released unanswered, as a message the pager could not receive whole is answered
-/// with an error.
+/// is released unanswered (what was placed taken back), as a message the pager could not
+/// receive whole is answered with an error.
 fn place_call(kernel: &mut Kernel, task: TaskId, queued: QueuedCall) -> Option<(PagerCall, u32)> {
     let Some(on) = kernel
         .tasks
@@ -315,23 +316,17 @@ fn place_call(kernel: &mut Kernel, task: TaskId, queued: QueuedCall) -> Option<(
     let QueuedCall { call, reply, .. } = queued;
     let reply = match reply {
         None => 0,
-        Some(reply) => match kernel.copyout(task, CarriedRight::SendOnce(reply)) {
-            Ok(name) => name,
+        Some(reply) => match place_rights(kernel, task, [CarriedRight::SendOnce(reply)]) {
+            Some([name]) => name,
             // (The right was released: the call is unanswered.)
-            Err(()) => {
+            None => {
                 call.release(kernel);
                 return None;
             }
         },
     };
-    // Takes a right placed already back out of the pager's space, and lets it go.
-    let take_back = |kernel: &mut Kernel, name: u32, disposition: Disposition| {
-        if name != 0 {
-            if let Some(right) = kernel.copyin(task, name, disposition) {
-                kernel.release(right);
-            }
-        }
-    };
+    let abandon =
+        |kernel: &mut Kernel| take_back(kernel, task, &[(reply, Disposition::MoveSendOnce)]);
     let placed = match call {
         EmmiCall::DataRequest {
             offset,
@@ -344,39 +339,31 @@ fn place_call(kernel: &mut Kernel, task: TaskId, queued: QueuedCall) -> Option<(
             access,
         },
         EmmiCall::Terminate => PagerCall::Terminate { object: on },
-        EmmiCall::Init { control, size } => match kernel.copyout(task, control) {
-            Ok(control) => PagerCall::Init {
+        EmmiCall::Init { control, size } => {
+            let Some([control]) = place_rights(kernel, task, [control]) else {
+                abandon(kernel);
+                return None;
+            };
+            PagerCall::Init {
                 object: on,
                 control,
                 size,
-            },
-            Err(()) => {
-                take_back(kernel, reply, Disposition::MoveSendOnce);
-                return None;
             }
-        },
+        }
         EmmiCall::DataReturn {
             offset,
             copy,
             dirty,
         } => {
-            let size = copy.size;
-            let placed = match kernel.tasks.get_mut(task) {
-                Some(t) => t.space.copy_in_range(VM_ANYWHERE_BASE, copy),
-                None => Err((copy, KernReturn::InvalidArgument)),
+            let Some(data) = place_memory(kernel, task, copy) else {
+                abandon(kernel);
+                return None;
             };
-            match placed {
-                Ok(address) => PagerCall::DataReturn {
-                    object: on,
-                    offset,
-                    data: (address, size),
-                    dirty,
-                },
-                Err((copy, _)) => {
-                    copy.release(&mut kernel.objects);
-                    take_back(kernel, reply, Disposition::MoveSendOnce);
-                    return None;
-                }
+            PagerCall::DataReturn {
+                object: on,
+                offset,
+                data,
+                dirty,
             }
         }
         EmmiCall::Create {
@@ -384,14 +371,8 @@ fn place_call(kernel: &mut Kernel, task: TaskId, queued: QueuedCall) -> Option<(
             control,
             size,
         } => {
-            let Ok(control) = kernel.copyout(task, control) else {
-                kernel.release(object);
-                take_back(kernel, reply, Disposition::MoveSendOnce);
-                return None;
-            };
-            let Ok(object) = kernel.copyout(task, object) else {
-                take_back(kernel, control, Disposition::MoveSend);
-                take_back(kernel, reply, Disposition::MoveSendOnce);
+            let Some([object, control]) = place_rights(kernel, task, [object, control]) else {
+                abandon(kernel);
                 return None;
             };
             PagerCall::Create {
@@ -408,32 +389,19 @@ fn place_call(kernel: &mut Kernel, task: TaskId, queued: QueuedCall) -> Option<(
             size,
             file,
         } => {
-            let Ok(control) = kernel.copyout(task, control) else {
-                kernel.release(object);
+            let Some([object, control]) = place_rights(kernel, task, [object, control]) else {
                 file.release(&mut kernel.objects);
-                take_back(kernel, reply, Disposition::MoveSendOnce);
+                abandon(kernel);
                 return None;
             };
-            let Ok(object) = kernel.copyout(task, object) else {
-                file.release(&mut kernel.objects);
-                take_back(kernel, control, Disposition::MoveSend);
-                take_back(kernel, reply, Disposition::MoveSendOnce);
+            let Some(file) = place_memory(kernel, task, file) else {
+                let placed = [
+                    (object, Disposition::MoveReceive),
+                    (control, Disposition::MoveSend),
+                ];
+                take_back(kernel, task, &placed);
+                abandon(kernel);
                 return None;
-            };
-            let length = file.size;
-            let placed = match kernel.tasks.get_mut(task) {
-                Some(t) => t.space.copy_in_range(VM_ANYWHERE_BASE, file),
-                None => Err((file, KernReturn::InvalidArgument)),
-            };
-            let address = match placed {
-                Ok(address) => address,
-                Err((file, _)) => {
-                    file.release(&mut kernel.objects);
-                    take_back(kernel, object, Disposition::MoveReceive);
-                    take_back(kernel, control, Disposition::MoveSend);
-                    take_back(kernel, reply, Disposition::MoveSendOnce);
-                    return None;
-                }
             };
             PagerCall::CreateProgram {
                 pager: on,
@@ -441,11 +409,75 @@ fn place_call(kernel: &mut Kernel, task: TaskId, queued: QueuedCall) -> Option<(
                 control,
                 name,
                 size,
-                file: (address, length),
+                file,
             }
         }
     };
     Some((placed, reply))
+}
+
+/// Puts `rights` into `task`'s space, in order: their names there. `None` when one cannot
+/// be put there: then those placed are taken back and let go, as are the rest.
+fn place_rights<const N: usize>(
+    kernel: &mut Kernel,
+    task: TaskId,
+    rights: [CarriedRight; N],
+) -> Option<[u32; N]> {
+    let mut names = [0; N];
+    for (i, &right) in rights.iter().enumerate() {
+        match kernel.copyout(task, right) {
+            Ok(name) => names[i] = name,
+            // (`copyout` let go of this one.)
+            Err(()) => {
+                for &later in &rights[i + 1..] {
+                    kernel.release(later);
+                }
+                for (&name, &right) in names[..i].iter().zip(&rights[..i]) {
+                    take_back(kernel, task, &[(name, disposition(right))]);
+                }
+                return None;
+            }
+        }
+    }
+    Some(names)
+}
+
+/// Puts the pages of `copy` into `task`'s map: their address and length there. `None` (the
+/// pages let go: a return's are the kernel's still, in transit) when there is no room.
+fn place_memory(kernel: &mut Kernel, task: TaskId, copy: MapCopy) -> Option<(u64, u64)> {
+    let length = copy.size;
+    let placed = match kernel.tasks.get_mut(task) {
+        Some(t) => t.space.copy_in_range(VM_ANYWHERE_BASE, copy),
+        None => Err((copy, KernReturn::InvalidArgument)),
+    };
+    match placed {
+        Ok(address) => Some((address, length)),
+        Err((copy, _)) => {
+            copy.release(&mut kernel.objects);
+            None
+        }
+    }
+}
+
+/// Takes the rights `names` (with the dispositions that move them) back out of `task`'s
+/// space and lets them go (0: nothing).
+fn take_back(kernel: &mut Kernel, task: TaskId, names: &[(u32, Disposition)]) {
+    for &(name, disposition) in names {
+        if name != 0 {
+            if let Some(right) = kernel.copyin(task, name, disposition) {
+                kernel.release(right);
+            }
+        }
+    }
+}
+
+/// The disposition that moves `right` out of a space.
+fn disposition(right: CarriedRight) -> Disposition {
+    match right {
+        CarriedRight::Receive(_) => Disposition::MoveReceive,
+        CarriedRight::Send(_) => Disposition::MoveSend,
+        CarriedRight::SendOnce(_) => Disposition::MoveSendOnce,
+    }
 }
 
 /// Drops a server object outside any server's identity (its task is ending): the system
