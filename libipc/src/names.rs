@@ -1,6 +1,7 @@
-//! The bootstrap name service: servers register a send right to their port under a name,
-//! clients look names up. `bootstrap` serves it; every task it starts gets a send right to
-//! it as its first start argument ([`Client::from_start_args`]).
+//! The name service: servers register a send right to their port under a name, clients
+//! look names up. The name server (`servers/names`, a task or collocated in the kernel)
+//! serves it; bootstrap starts it first and gives every task it starts a port of its own
+//! there as its first start argument ([`Client::from_start_args`], [`admin`]).
 //!
 //! ```ignore
 //! let mut names = libipc::names::Client::from_start_args(&args).expect("started by bootstrap");
@@ -58,6 +59,42 @@ crate::interface! {
 }
 
 pub use service::{dispatch, ids, Client, Dispatcher, Server, BASE};
+
+crate::interface! {
+    /// bootstrap → the name server, on its admin port, which only bootstrap holds (ids
+    /// 450..): the programs it starts, and the services it registers for them.
+    pub mod admin = 450 {
+        type Error = NameError;
+
+        /// A new port of the name service for a program about to start, to give it as its
+        /// first start argument. `devices`: its lookups of the device master port are
+        /// answered (`servers/boot.toml`'s `devices = true`). When the port has no senders
+        /// left (the program, and whoever it handed its right to, are gone), the server
+        /// sends `watcher` one [`CLIENT_GONE`](super::CLIENT_GONE) message and lets both go.
+        ///
+        /// Reply: a send right to the new port, or `TableFull`.
+        fn client(devices: bool, watcher: SendRight) -> SendRight;
+
+        /// Registers `port` under `name`, as `service.register` does (for a server that
+        /// cannot wait for the answer itself: one collocated in the kernel).
+        ///
+        /// Reply: as `service.register`'s.
+        fn register(name: String, port: SendRight) -> ();
+    }
+}
+
+/// The id of the message (no body, no reply) a name server sends a client's watcher when
+/// the client is gone ([`admin::Client::client`]).
+pub const CLIENT_GONE: u32 = 499;
+
+/// The name the name server (its task build) registers its admin port under with the
+/// service its starter gives it ([`spawn_registered_answering`]), after looking the host
+/// port up under [`HOST_NAME`].
+pub const ADMIN_NAME: &str = "names.admin";
+
+/// The name under which the starter of the name server (its task build) answers its lookup
+/// with the host port (the name server needs it to make registered pagers the kernel's).
+pub const HOST_NAME: &str = "host";
 
 #[cfg(all(feature = "transport", target_os = "none"))]
 impl Client {

@@ -141,11 +141,11 @@ fn bootstrap_stacks_zpager_in_front_of_the_disk_pager_with_zcache() {
         "zpager stacked",
     );
     run.expect_line_containing(
-        &["bootstrap: the backing store is registered"],
+        &["names: the backing store is registered"],
         "the disk pager behind it",
     );
     run.expect_line_containing(
-        &["bootstrap: the default pager is registered"],
+        &["names: the default pager is registered"],
         "zpager in front",
     );
 }
@@ -225,7 +225,7 @@ fn bootstrap_starts_the_disk_pager_with_a_disk() {
         "the disk pager's segment",
     );
     run.expect_line_containing(
-        &["bootstrap: the default pager is registered"],
+        &["names: the default pager is registered"],
         "its registration",
     );
     if run.boot.serial.contains("zpager: cannot register") {
@@ -240,7 +240,7 @@ fn bootstrap_starts_zpager_without_a_disk() {
         &direct_options(""),
     );
     run.expect_line_containing(
-        &["bootstrap: the default pager is registered"],
+        &["names: the default pager is registered"],
         "zpager's registration",
     );
     if run.boot.serial.contains("default_pager:") {

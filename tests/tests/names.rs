@@ -1,17 +1,34 @@
-//! The bootstrap server and its name service: a default boot starts bootstrap, which starts
-//! the shell (marked `start = true` in servers/boot.toml), which starts `name_test` (`run
-//! name_test` from the kernel's `sh=`) with the name service; it registers, looks up and
-//! calls servers through the generated interfaces, `zpager`, the default pager, and `bootfs`,
-//! the program pager.
+//! bootstrap and the name service: a default boot starts bootstrap, which starts the name
+//! server (`names`, a task, or collocated with `collocate=names`), then the shell (marked
+//! `start = true` in servers/boot.toml), which starts `name_test` (`run name_test` from the
+//! kernel's `sh=`) with the name service; it registers, looks up and calls servers through
+//! the generated interfaces, `zpager`, the default pager, and `bootfs`, the program pager.
 
 use kernel_tests::{boot, Outcome};
 
 #[test]
 fn bootstrap_serves_names_to_the_programs_it_starts() {
-    let run = boot(
+    serves_names(
         "bootstrap_serves_names_to_the_programs_it_starts",
-        r#"sh="run name_test""#,
+        "",
+        false,
     );
+}
+
+/// The same suite with the name server collocated in the kernel (`collocate=names`).
+#[test]
+fn bootstrap_serves_names_from_a_collocated_name_server() {
+    serves_names(
+        "bootstrap_serves_names_from_a_collocated_name_server",
+        "collocate=names",
+        true,
+    );
+}
+
+/// Boots to the shell running `name_test` with kernel options `extra`, the name server
+/// collocated if `collocated`.
+fn serves_names(name: &str, extra: &str, collocated: bool) {
+    let run = boot(name, &format!(r#"sh="run name_test" {extra}"#));
     run.expect_outcome(Outcome::Guest(0));
     run.expect_line_starting_with("bootstrap: started", "bootstrap's start");
     let names = [
@@ -35,13 +52,22 @@ fn bootstrap_serves_names_to_the_programs_it_starts() {
     // zpager (`start = true`, `daemon = true`) registered as the default pager, and bootstrap
     // shut down without waiting for it.
     run.expect_line_starting_with(
-        "bootstrap: the default pager is registered",
+        "names: the default pager is registered",
         "the default pager's registration",
     );
     run.expect_line_starting_with(
-        "bootstrap: the program pager is registered",
+        "names: the program pager is registered",
         "the program pager's registration",
     );
+    let hosted = run
+        .report
+        .line_containing(&["colloc: names runs collocated in the kernel"])
+        .is_some();
+    if hosted != collocated {
+        run.fail(&format!(
+            "the name server collocated: {hosted}, expected {collocated}"
+        ));
+    }
 }
 
 /// A boot whose pagers, zpager and bootfs, both run collocated in the kernel (bootstrap starts
@@ -62,11 +88,11 @@ fn bootstrap_serves_names_with_its_pagers_collocated() {
         );
     }
     run.expect_line_starting_with(
-        "bootstrap: the default pager is registered",
+        "names: the default pager is registered",
         "the default pager's registration",
     );
     run.expect_line_starting_with(
-        "bootstrap: the program pager is registered",
+        "names: the program pager is registered",
         "the program pager's registration",
     );
 }

@@ -118,7 +118,7 @@ pub enum Syscall {
     /// `open` gives device ports. Needs a send right to the host port. Returns its name.
     HostDeviceMaster = 29,
     /// `(key, key_len, buffer, buffer_len)`: copies the value of the kernel command-line
-    /// option `key` meant for programs (`swap`, `zcache`, `args`, `sh`) to `buffer`; returns its
+    /// option `key` meant for programs (`swap`, `zcache`, `args`, `sh`, `collocate`) to `buffer`; returns its
     /// length.
     /// `InvalidArgument` for a key that is not such an option or was not given, `NoSpace`
     /// (nothing copied) when the buffer is too short, `InvalidAddress` for a bad buffer.

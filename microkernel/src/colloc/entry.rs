@@ -48,6 +48,7 @@ pub struct QueuedCall {
 /// The servers linked into this kernel, by the name `servers/boot.toml` starts them under.
 const LINKED: &[(&str, Start)] = &[
     ("echo", echo::hosted),
+    ("names", names::serve::hosted),
     ("zpager", zpager::pager::hosted),
     ("bootfs", bootfs::serve::hosted),
     ("default_pager", default_pager::serve::hosted),

@@ -91,6 +91,11 @@ impl<S, T: Copy + PartialEq, C: Copy, K> Servers<S, T, C, K> {
         Ok(())
     }
 
+    /// The kernel's `collocate=` option, if given.
+    pub fn collocate_option(&self) -> Option<&str> {
+        (!self.collocate.is_empty()).then_some(self.collocate.as_str())
+    }
+
     /// Whether program `name` starts collocated when spawned (`collocate=`).
     pub fn wants(&self, name: &str) -> bool {
         !self.collocate.is_empty() && self.collocate.split(',').any(|n| n == name)

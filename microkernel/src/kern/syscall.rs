@@ -103,6 +103,10 @@ fn collocated_may(call: Syscall) -> bool {
             | Syscall::VmRegion
             | Syscall::BootArchive
             | Syscall::DeviceTransfer
+            | Syscall::HostDeviceMaster
+            | Syscall::HostSetDefaultPager
+            | Syscall::HostSetProgramPager
+            | Syscall::HostSetBackingStore
     )
 }
 
@@ -466,6 +470,7 @@ fn kernel_option(kernel: &mut Kernel, caller: Caller, a: [u64; 6]) -> Outcome {
         b"zcache" => kernel.zcache_option.as_deref(),
         b"args" => kernel.args_option.as_deref(),
         b"sh" => kernel.sh_option.as_deref(),
+        b"collocate" => kernel.colloc.collocate_option(),
         _ => None,
     };
     let Some(value) = value else {
