@@ -5,8 +5,15 @@
 
 use kernel_tests::{boot, Outcome};
 
-const SUITE: [&str; 7] = [
-    "null", "echo", "deferred", "rights", "memory", "quota", "identity",
+const SUITE: [&str; 8] = [
+    "null",
+    "device_refusals",
+    "echo",
+    "deferred",
+    "rights",
+    "memory",
+    "quota",
+    "identity",
 ];
 
 fn cases(build: &str) -> Vec<String> {

@@ -332,7 +332,9 @@ impl Kernel {
             self.threads.remove(thread);
         }
         #[cfg(target_os = "none")]
-        crate::colloc::forget_server(self, task);
+        if self.colloc.hosts(task) {
+            crate::colloc::forget_server(self, task);
+        }
         self.drain_space(task);
         self.swapper.forget(task);
         let Some(t) = self.tasks.remove(task) else {

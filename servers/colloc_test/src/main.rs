@@ -226,6 +226,22 @@ mod suite {
         )
     }
 
+    /// Bad device transfers without a message: refused one by one, and a task's refused as
+    /// no call at all.
+    fn device_refusals(echo: &mut Echo, collocated: bool) -> Result<()> {
+        use libipc::abi::KernReturn::{self, *};
+        let codes = remote("device_refusals", echo.device_refusals())?;
+        let want: [KernReturn; 4] = match collocated {
+            true => [InvalidName, InvalidName, InvalidName, InvalidArgument],
+            false => [InvalidSyscall; 4],
+        };
+        expect(
+            "the kernel's codes",
+            codes,
+            want.iter().map(|&code| code as u32).collect::<Vec<_>>(),
+        )
+    }
+
     /// Runs the suite against server `server` (`build`: collocated or task); counts into
     /// `passed` and `failed`.
     fn suite(build: &str, server: &SendRight, name: &str, tally: &mut (u32, u32)) {
@@ -238,6 +254,12 @@ mod suite {
             ("memory", memory),
             ("quota", quota),
         ];
+        report(
+            build,
+            "device_refusals",
+            device_refusals(&mut echo, collocated),
+            tally,
+        );
         for (case, run) in cases {
             report(build, case, run(&mut echo), tally);
             if case == "echo" {

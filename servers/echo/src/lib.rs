@@ -84,6 +84,14 @@ libipc::interface! {
         ///
         /// Reply: the sum.
         fn sum(pages: Pages) -> u64;
+
+        /// Makes `DeviceTransfer` calls the kernel must refuse: on a name it does not hold,
+        /// on its own port (no device), with a reply name it does not hold, and with a
+        /// transfer kind that is neither read nor write.
+        ///
+        /// Reply: the kernel's code for each, in that order (a task's are all
+        /// `InvalidSyscall`: the call is a collocated server's only).
+        fn device_refusals() -> Vec<u32>;
     }
 }
 
@@ -194,6 +202,43 @@ mod server {
         fn sum(&mut self, pages: Pages, reply: Reply<'_, u64, EchoError>) -> Replied {
             let sum = pages.as_slice().iter().map(|&b| u64::from(b)).sum();
             reply.ok(sum)
+        }
+
+        fn device_refusals(&mut self, reply: Reply<'_, Vec<u32>, EchoError>) -> Replied {
+            use libipc::abi::syscall::Syscall;
+            const NOT_HELD: u32 = 0x7fff_fff0;
+            let Ok(port) = ReceiveRight::allocate() else {
+                return reply.err(EchoError::NoMemory);
+            };
+            // A send right to a port that is no device's, under the receive right's name.
+            let send = port.make_send();
+            let code = |result: Result<(), KernReturn>| match result {
+                Ok(()) => KernReturn::Success as u32,
+                Err(error) => error as u32,
+            };
+            let own = port.name();
+            let mut codes = Vec::new();
+            for (device, reply_port) in [(NOT_HELD, own), (own, own), (own, NOT_HELD)] {
+                codes.push(code(libipc::sys::device_transfer(
+                    device, reply_port, 0, 0, 4096, false,
+                )));
+            }
+            // SAFETY: a read touches none of our memory; the kind is checked before anything
+            // else, and this one is neither read nor write.
+            let raw = unsafe {
+                libipc::sys::syscall6(
+                    Syscall::DeviceTransfer as u64,
+                    u64::from(own),
+                    u64::from(own),
+                    0,
+                    0,
+                    4096,
+                    7,
+                )
+            };
+            codes.push(raw.code as u32);
+            drop((send, port));
+            reply.ok(codes)
         }
     }
 
