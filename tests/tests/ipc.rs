@@ -51,6 +51,7 @@ fn memory_exhaustion_is_an_error_for_the_asker() {
     run.expect_all_passed(&[
         "memory_exhaustion",
         "a_task_at_its_quota_gets_errors_and_others_go_on",
+        "messages_a_task_queues_count_against_its_quota",
         "a_task_that_fills_the_kernel_heap_gives_it_all_back",
     ]);
     run.expect_line_containing(&["memory ran out after"], "the exhaustion report");

@@ -388,7 +388,10 @@ impl Kernel {
         let mut queued_body: Vec<u8> = Vec::new();
         if receiver.is_none() && kernel_port.is_none() {
             let full = self.ports.get(destination).is_some_and(|p| p.is_full());
-            let no_room = queued_body.try_reserve_exact(body.len()).is_err();
+            // Queued, the message is charged to the sender: past its quota it is refused.
+            let charge = KMessage::queued_bytes(body.len(), descriptors.len());
+            let no_room = self.check_quota(task, charge as usize).is_err()
+                || queued_body.try_reserve_exact(body.len()).is_err();
             if (full && deadline.is_some_and(|d| d <= now())) || no_room {
                 self.give_back_memory(task, &mut memory);
                 return Err(if no_room {
@@ -448,6 +451,7 @@ impl Kernel {
             memory,
             body: queued_body,
             destination: destination_right,
+            charge: None,
         };
         Ok(self.queue(destination, message, sender))
     }
@@ -460,6 +464,13 @@ impl Kernel {
         message: KMessage,
         sender: Option<(ThreadId, Option<u64>, Option<ReceiveArgs>)>,
     ) -> Sent {
+        let mut message = message;
+        if let Some(task) = sender
+            .and_then(|(thread, ..)| self.threads.get(thread))
+            .map(|t| t.task)
+        {
+            self.charge_message(task, &mut message);
+        }
         let Some(p) = self.ports.get_mut(port) else {
             self.discard_message(message);
             return Sent::Done(None);
@@ -673,11 +684,12 @@ impl Kernel {
         if front.size() as u64 > limit {
             return Taken::TooLarge(front.size());
         }
-        let message = p.messages.pop_front().expect("front exists");
+        let mut message = p.messages.pop_front().expect("front exists");
         if let Some((sender, waiting)) = p.blocked_senders.pop_front() {
             p.messages.push_back(waiting);
             self.sender_done(sender);
         }
+        self.uncharge_message(&mut message);
         Taken::Message(port, message)
     }
 
@@ -841,6 +853,7 @@ impl Kernel {
     }
 
     fn discard_message(&mut self, mut message: KMessage) {
+        self.uncharge_message(&mut message);
         self.discard(message.parts(), MsgReturn::Success);
     }
 
@@ -928,7 +941,8 @@ impl Kernel {
             let i = p.blocked_senders.iter().position(|(s, _)| *s == thread)?;
             p.blocked_senders.remove(i).map(|(_, m)| m)
         });
-        if let Some(message) = message {
+        if let Some(mut message) = message {
+            self.uncharge_message(&mut message);
             self.return_rights(task, message);
         }
     }
@@ -966,6 +980,7 @@ impl Kernel {
             else {
                 return;
             };
+            self.uncharge_message(&mut message);
             if let Err(parts) = self.deliver(receiver, port, message.parts()) {
                 // The receiver waits for a page of its buffer; the message goes back.
                 let (reply, destination) = (parts.reply, parts.destination);
@@ -997,6 +1012,7 @@ impl Kernel {
             memory: Vec::new(),
             body: bytes,
             destination: None,
+            charge: None,
         };
         self.kernel_send(port, message);
     }

@@ -4,6 +4,7 @@
 //! it moves them into the receiver's space, destroying it releases them.
 
 use super::port::PortId;
+use crate::kern::task::TaskId;
 use crate::vm::address_space::MapCopy;
 use alloc::vec::Vec;
 use libipc::abi::message::ReceivedRight;
@@ -47,12 +48,23 @@ pub struct KMessage {
     /// The right the sender sent with: a send right is released when the message is
     /// received, a send-once right is used up by it.
     pub destination: Option<CarriedRight>,
+    /// The task whose quota the message's kernel memory is charged to while it waits in a
+    /// queue, and how many bytes (`None`: nobody's, a kernel message or one not queued).
+    pub charge: Option<(TaskId, u32)>,
 }
 
 impl KMessage {
     /// Bytes of the message as the receiver will see it, header included.
     pub fn size(&self) -> usize {
         libipc::abi::message::HEADER_SIZE + self.body.len()
+    }
+
+    /// The kernel heap a queued message with `body` bytes and `descriptors` descriptors
+    /// takes (what its sender is charged).
+    pub fn queued_bytes(body: usize, descriptors: usize) -> u32 {
+        let slot =
+            core::mem::size_of::<Option<CarriedRight>>() + core::mem::size_of::<Option<MapCopy>>();
+        (core::mem::size_of::<KMessage>() + body + descriptors * slot) as u32
     }
 }
 

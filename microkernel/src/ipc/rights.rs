@@ -328,7 +328,8 @@ impl Kernel {
     }
 
     /// Releases a message's rights; receive rights are added to `ports_to_destroy`.
-    pub fn destroy_message(&mut self, message: KMessage, ports_to_destroy: &mut Vec<PortId>) {
+    pub fn destroy_message(&mut self, mut message: KMessage, ports_to_destroy: &mut Vec<PortId>) {
+        self.uncharge_message(&mut message);
         if let Some(CarriedRight::SendOnce(port)) = message.destination {
             // Used up by the message, not destroyed unused: no notification.
             if let Some(p) = self.ports.get_mut(port) {

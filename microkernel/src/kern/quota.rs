@@ -7,15 +7,17 @@
 //! region made): the task's records, its threads', its name space's table with a port record
 //! for every name (exact for the receive rights a hostile task makes, an overcharge for send
 //! rights, which cost the holder only its name), its map's table and its page tables.
-//! `ps` shows the exact figure (`held_bytes` and the ports it receives on). Messages queued
-//! on a task's ports are left out of the charge: a quota must not let senders make a receiver's own
-//! calls fail, and each port's queue is bounded (`ipc::port::QUEUE_LIMIT`). The pagers the
+//! `ps` shows the exact figure (`held_bytes` and the ports it receives on). Messages waiting
+//! in queues are charged to their senders ([`Kernel::charge_message`]), not to the tasks
+//! they are queued for: a quota must not let senders make a receiver's own calls fail; a
+//! send that would queue past the sender's quota is refused (`SendNoBuffer`). The pagers the
 //! kernel depends on (default pager, backing store, program pager) have no quota: refusing
 //! them memory would stop paging for everyone.
 
 use super::kernel::Kernel;
 use super::syscall::{Caller, Outcome};
 use super::task::TaskId;
+use crate::ipc::message::KMessage;
 use libipc::abi::syscall::DEFAULT_QUOTA_DIVISOR;
 use libipc::abi::KernReturn;
 
@@ -45,7 +47,29 @@ impl Kernel {
             return 0;
         };
         let port = core::mem::size_of::<crate::ipc::port::Port>();
-        held_bytes(t) + (t.ipc.len() * port) as u64
+        held_bytes(t) + (t.ipc.len() * port) as u64 + t.queued_bytes
+    }
+
+    /// Charges `message`, about to wait in a queue, to its sender `task`.
+    pub fn charge_message(&mut self, task: TaskId, message: &mut KMessage) {
+        if message.charge.is_some() {
+            return;
+        }
+        let bytes = KMessage::queued_bytes(message.body.capacity(), message.rights.capacity());
+        if let Some(t) = self.tasks.get_mut(task) {
+            t.queued_bytes += u64::from(bytes);
+            message.charge = Some((task, bytes));
+        }
+    }
+
+    /// Takes `message`'s charge off its sender (it left its queue: received, or destroyed).
+    /// A sender gone meanwhile has nothing to take off.
+    pub fn uncharge_message(&mut self, message: &mut KMessage) {
+        if let Some((task, bytes)) = message.charge.take() {
+            if let Some(t) = self.tasks.get_mut(task) {
+                t.queued_bytes = t.queued_bytes.saturating_sub(u64::from(bytes));
+            }
+        }
     }
 
     /// `Ok` if `task` may take `more` bytes of kernel memory beyond its charge;

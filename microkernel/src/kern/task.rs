@@ -55,6 +55,9 @@ pub struct Task {
     /// Its kernel memory quota in bytes, if one was set (`quota::default_quota` otherwise);
     /// a forked task inherits its parent's.
     pub quota: Option<u64>,
+    /// Kernel heap bytes of the messages it sent that wait in queues (charged to it until
+    /// they are received or destroyed: `KMessage::charge`).
+    pub queued_bytes: u64,
 }
 
 impl Task {
@@ -68,6 +71,7 @@ impl Task {
             swapped_out: false,
             job: 0,
             quota: None,
+            queued_bytes: 0,
             resident_since: crate::arch::percpu::current().ticks(),
         }
     }

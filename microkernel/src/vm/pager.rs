@@ -711,6 +711,7 @@ impl Kernel {
             memory: regions,
             body,
             destination: None,
+            charge: None,
         })
     }
 
@@ -1165,6 +1166,7 @@ impl Kernel {
             memory: Vec::new(),
             body,
             destination: Some(right),
+            charge: None,
         };
         self.kernel_send(port, message);
     }

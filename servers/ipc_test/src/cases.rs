@@ -162,6 +162,10 @@ pub const EXHAUSTION: &[(&str, Case)] = &[
         a_task_at_its_quota_gets_errors_and_others_go_on,
     ),
     (
+        "messages_a_task_queues_count_against_its_quota",
+        messages_a_task_queues_count_against_its_quota,
+    ),
+    (
         "a_task_that_fills_the_kernel_heap_gives_it_all_back",
         a_task_that_fills_the_kernel_heap_gives_it_all_back,
     ),
@@ -897,6 +901,67 @@ fn a_task_that_fills_the_kernel_heap_gives_it_all_back() -> Result<(), String> {
         "the kernel heap kept {} of the pages the filler grew it by ({pages_before} before, \
          {pages_after} after)",
         pages_after - pages_before
+    );
+    Ok(())
+}
+
+/// A child whose quota is set 64 KiB above what any task holds queues 1 KiB messages on ports of
+/// its own until a send is refused (`SendNoBuffer`: the queued messages are charged to it,
+/// before its ports run out), and sends again once it has received some of them back.
+fn messages_a_task_queues_count_against_its_quota() -> Result<(), String> {
+    use libipc::abi::message::MsgReturn;
+    let before = (host(HOST_PORTS), host(HOST_HEAP_BYTES));
+    let (task, rendezvous, go) = spawn_role(roles::QUEUE_QUOTA, true)?;
+    let go = go.ok_or("no port from the child")?;
+    let held = sys::host_tasks(256)
+        .map_err(err("host_tasks"))?
+        .into_iter()
+        .map(|t| t.kernel_bytes)
+        .max()
+        .unwrap_or(0);
+    task.set_quota(held + 64 * 1024)
+        .map_err(err("task_set_quota"))?;
+    let mut buffer = MessageBuffer::new();
+    ipc::send(&OutMessage::new(1, go.name()), &mut buffer, None).map_err(err("go"))?;
+    let report = ipc::receive(rendezvous.name(), &mut buffer, Some(10_000))
+        .map_err(err("the child's report"))?;
+    check!(
+        report.id() == roles::QUEUE_REFUSED,
+        "report id {}",
+        report.id()
+    );
+    let word = |i: usize| u64::from_le_bytes(report.body[i * 8..i * 8 + 8].try_into().unwrap());
+    let (queued, refused, again) = (word(0), word(1), word(2));
+    libipc::println!(
+        "ipc_test: a child with 64 KiB of quota to spare queued {queued} messages of 1 KiB"
+    );
+    check!(
+        refused == MsgReturn::SendNoBuffer as u64,
+        "the child's sends ended with code {refused:#x}, not SendNoBuffer (0 means its \
+         ports ran out first: the messages were not charged)"
+    );
+    // Its quota is 64 KiB above what the task holding the most holds, so it has somewhat
+    // more to spare; uncharged, it would have queued thousands (16 on each of hundreds of
+    // ports).
+    check!(
+        (16..=200).contains(&queued),
+        "the child queued {queued} messages of 1 KiB with about 64 KiB to spare"
+    );
+    check!(
+        again == 0,
+        "after receiving its messages back the child's send gave {again:#x}"
+    );
+    task.terminate().map_err(err("terminate"))?;
+    let _ = task.wait();
+    drop((task, rendezvous, go));
+    let after = (host(HOST_PORTS), host(HOST_HEAP_BYTES));
+    check!(
+        after.0 == before.0 && after.1 <= before.1 + 64 * 1024,
+        "ports {} and heap bytes {} before, {} and {} after",
+        before.0,
+        before.1,
+        after.0,
+        after.1
     );
     Ok(())
 }

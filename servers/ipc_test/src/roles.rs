@@ -34,6 +34,13 @@ pub const FILL_HEAP: u64 = 9;
 pub const QUOTA: u64 = 10;
 /// The message id of `QUOTA`'s report.
 pub const AT_QUOTA: u32 = 2;
+/// As `QUOTA`, but queues 1 KiB messages on ports of its own (a port, its queue's limit of
+/// messages, the next port) until a send is refused; then receives one port's messages and
+/// sends once more. Reports (id `QUEUE_REFUSED`, body: messages queued, the refused send's
+/// code, the code of the send after the receives, as three `u64`) and waits forever.
+pub const QUEUE_QUOTA: u64 = 11;
+/// The message id of `QUEUE_QUOTA`'s report.
+pub const QUEUE_REFUSED: u32 = 3;
 
 /// The message id that stops an echo server.
 pub const QUIT: u32 = 999;
@@ -115,6 +122,7 @@ pub fn play(args: StartArgs) -> i32 {
         }
         FILL_HEAP => fill_heap(),
         QUOTA => up_to_quota(parent),
+        QUEUE_QUOTA => queue_to_quota(parent),
         _ => 9,
     }
 }
@@ -145,6 +153,73 @@ fn fill_heap() -> i32 {
     } else {
         0
     }
+}
+
+fn queue_to_quota(parent: u32) -> i32 {
+    use libipc::abi::syscall::PORT_KIND_RECEIVE;
+    use libipc::sys;
+    let Ok(port) = ReceiveRight::allocate() else {
+        return 2;
+    };
+    if introduce(parent, &port).is_err() {
+        return 3;
+    }
+    let mut buffer = MessageBuffer::new();
+    if ipc::receive(port.name(), &mut buffer, None).is_err() {
+        return 4;
+    }
+    let body = [0x5a_u8; 1024];
+    let send = |to: u32, buffer: &mut MessageBuffer| match ipc::send(
+        &OutMessage::new(7, to).with_body(&body),
+        buffer,
+        Some(0),
+    ) {
+        Ok(()) => 0,
+        Err(ipc::IpcError::Msg(code)) => code as u64,
+        Err(_) => u64::MAX,
+    };
+    let mut queued = 0u64;
+    let mut first = 0;
+    let refused = 'fill: loop {
+        let Ok(name) = sys::port_allocate(PORT_KIND_RECEIVE) else {
+            // The port's own charge ran out first: the messages were never refused.
+            break 0;
+        };
+        if sys::port_insert_send(name).is_err() {
+            return 5;
+        }
+        if first == 0 {
+            first = name;
+        }
+        // (16: a port's queue limit.)
+        for _ in 0..16 {
+            match send(name, &mut buffer) {
+                0 => queued += 1,
+                code => break 'fill code,
+            }
+        }
+    };
+    // The first port's messages leave their queue: their charge goes, and a send goes again.
+    for _ in 0..16 {
+        if ipc::receive(first, &mut buffer, Some(0)).is_err() {
+            break;
+        }
+    }
+    let again = send(first, &mut buffer);
+    let mut report = [0u8; 24];
+    report[..8].copy_from_slice(&queued.to_le_bytes());
+    report[8..16].copy_from_slice(&refused.to_le_bytes());
+    report[16..].copy_from_slice(&again.to_le_bytes());
+    if ipc::send(
+        &OutMessage::new(QUEUE_REFUSED, parent).with_body(&report),
+        &mut buffer,
+        None,
+    )
+    .is_err()
+    {
+        return 6;
+    }
+    wait_forever(&port)
 }
 
 fn echo(parent: u32) -> i32 {
