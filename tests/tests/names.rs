@@ -96,3 +96,28 @@ fn bootstrap_serves_names_with_its_pagers_collocated() {
         "the program pager's registration",
     );
 }
+
+/// `start=` adds programs to bootstrap's start set at run time, without rebuilding and
+/// without dropping the default servers: hello runs and is waited for beside the shell, and
+/// the pagers are registered as always.
+#[test]
+fn start_adds_programs_to_bootstraps_start_set() {
+    let run = boot(
+        "start_adds_programs_to_bootstraps_start_set",
+        r#"start=hello sh="echo done""#,
+    );
+    run.expect_outcome(Outcome::Guest(0));
+    run.expect_line_starting_with("hello from user space", "hello's greeting");
+    run.expect_line_containing(
+        &["bootstrap: hello exited with status 0"],
+        "hello's exit, waited for",
+    );
+    run.expect_line_containing(
+        &["bootstrap: shell exited with status 0"],
+        "the shell's exit",
+    );
+    run.expect_line_starting_with(
+        "names: the program pager is registered",
+        "the default servers, still started",
+    );
+}

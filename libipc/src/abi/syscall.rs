@@ -118,8 +118,8 @@ pub enum Syscall {
     /// `open` gives device ports. Needs a send right to the host port. Returns its name.
     HostDeviceMaster = 29,
     /// `(key, key_len, buffer, buffer_len)`: copies the value of the kernel command-line
-    /// option `key` meant for programs (`swap`, `zcache`, `args`, `sh`, `collocate`) to `buffer`; returns its
-    /// length.
+    /// option `key` meant for programs (`swap`, `zcache`, `args`, `sh`, `collocate`, `start`)
+    /// to `buffer`; returns its length.
     /// `InvalidArgument` for a key that is not such an option or was not given, `NoSpace`
     /// (nothing copied) when the buffer is too short, `InvalidAddress` for a bad buffer.
     KernelOption = 30,

@@ -114,6 +114,7 @@ enum Key {
     Sh,
     Idle,
     Collocate,
+    Start,
 }
 
 impl Key {
@@ -134,13 +135,14 @@ impl Key {
             "sh" => Some(Key::Sh),
             "idle" => Some(Key::Idle),
             "collocate" => Some(Key::Collocate),
+            "start" => Some(Key::Start),
             _ => None,
         }
     }
 
     /// This key's bit in `CommandLine::seen`.
-    fn bit(self) -> u16 {
-        1 << self as u16
+    fn bit(self) -> u32 {
+        1 << self as u32
     }
 }
 
@@ -165,10 +167,28 @@ pub struct CommandLine<'a> {
     args: Option<&'a str>,
     sh: Option<&'a str>,
     collocate: Option<&'a str>,
-    seen: u16,
+    start: Option<&'a str>,
+    seen: u32,
     problems: [Option<Problem<'a>>; MAX_PROBLEMS],
     stored: usize,
     dropped: usize,
+}
+
+/// A list of program names separated by commas (`collocate=`, `start=`): each 1 to 47 bytes
+/// of letters, digits, `_` and `-`, the whole at most [`MAX_PROGRAM_OPTION`] bytes.
+fn program_names(value: &str) -> Result<&str, &'static str> {
+    let valid = |name: &str| {
+        !name.is_empty()
+            && name.len() <= 47
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+    };
+    if value.len() <= MAX_PROGRAM_OPTION && value.split(',').all(valid) {
+        Ok(value)
+    } else {
+        Err("expected program names separated by commas")
+    }
 }
 
 /// Parses `line`. Never fails: whatever is wrong is listed in `problems()`.
@@ -189,6 +209,7 @@ pub fn parse(line: &str) -> CommandLine<'_> {
         args: None,
         sh: None,
         collocate: None,
+        start: None,
         seen: 0,
         problems: [None; MAX_PROBLEMS],
         stored: 0,
@@ -323,6 +344,13 @@ impl<'a> CommandLine<'a> {
         self.collocate
     }
 
+    /// `start=NAME,NAME`: programs bootstrap starts at boot besides those `servers/boot.toml`
+    /// marks `start = true` (it waits for them as for those), read by bootstrap through
+    /// `KernelOption`, e.g. `start=hello`.
+    pub fn start(&self) -> Option<&'a str> {
+        self.start
+    }
+
     /// The problems found, in command-line order (the first `MAX_PROBLEMS` of them).
     pub fn problems(&self) -> impl Iterator<Item = &Problem<'a>> {
         self.problems.iter().flatten()
@@ -402,21 +430,8 @@ impl<'a> CommandLine<'a> {
                 Ok(())
             }
             Key::Sh => Err("at most 256 bytes"),
-            Key::Collocate => {
-                let valid = |name: &str| {
-                    !name.is_empty()
-                        && name.len() <= 47
-                        && name
-                            .bytes()
-                            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
-                };
-                if value.len() <= MAX_PROGRAM_OPTION && value.split(',').all(valid) {
-                    self.collocate = Some(value);
-                    Ok(())
-                } else {
-                    Err("expected program names separated by commas")
-                }
-            }
+            Key::Collocate => program_names(value).map(|names| self.collocate = Some(names)),
+            Key::Start => program_names(value).map(|names| self.start = Some(names)),
             Key::PagerTimeout => match value.parse::<u64>() {
                 Ok(ms) if ms > 0 => {
                     self.pager_timeout_ms = Some(ms);
@@ -595,6 +610,14 @@ mod tests {
             let line = parse(bad);
             assert_eq!(line.collocate(), None, "{bad}");
             assert_eq!(line.problems().count(), 1, "{bad}");
+        }
+        assert_eq!(
+            parse("start=hello,name_test").start(),
+            Some("hello,name_test")
+        );
+        for bad in ["start=", "start=a b", "start=hello,,x"] {
+            let line = parse(bad);
+            assert_eq!(line.start(), None, "{bad}");
         }
         assert_eq!(parse("init=sheeptest args=4,4M,1").args(), Some("4,4M,1"));
         assert_eq!(parse("zcache=lots").zcache(), None);

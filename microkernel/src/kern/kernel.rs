@@ -74,6 +74,8 @@ pub struct Kernel {
     pub(crate) args_option: Option<String>,
     /// The `sh=` option, for the shell (`KernelOption`).
     pub(crate) sh_option: Option<String>,
+    /// `start=`: programs bootstrap starts besides its own list (read with `KernelOption`).
+    pub(crate) start_option: Option<String>,
     /// The `swap=` option, for the default pager (`KernelOption`).
     pub(crate) swap_option: Option<String>,
     /// The task swapper's policy and record (`kern::swapper`); `kern::sched` applies it.
@@ -148,6 +150,7 @@ impl Kernel {
             zcache_option: None,
             args_option: None,
             sh_option: None,
+            start_option: None,
             swapper: super::swapper::Swapper::new(super::swapper::Config::OSF),
             swapper_next: 0,
             pageout_creates_left: None,

@@ -189,6 +189,7 @@ fn kernel_main(mut boot: BootInfo) -> ! {
     kernel.zcache_option = options.zcache().map(alloc::string::String::from);
     kernel.args_option = options.args().map(alloc::string::String::from);
     kernel.sh_option = options.sh().map(alloc::string::String::from);
+    kernel.start_option = options.start().map(alloc::string::String::from);
     if let Some(programs) = options.collocate() {
         if kernel.colloc.collocate(programs).is_err() {
             panic!("no kernel memory for the collocate= option at start-up");

@@ -471,6 +471,7 @@ fn kernel_option(kernel: &mut Kernel, caller: Caller, a: [u64; 6]) -> Outcome {
         b"args" => kernel.args_option.as_deref(),
         b"sh" => kernel.sh_option.as_deref(),
         b"collocate" => kernel.colloc.collocate_option(),
+        b"start" => kernel.start_option.as_deref(),
         _ => None,
     };
     let Some(value) = value else {

@@ -136,9 +136,33 @@ mod serve {
         Ok((admin::Client::new(admin), task))
     }
 
-    /// Starts `programs` and serves them until all but daemons have exited; the exit status.
-    /// `host` is the host port.
-    pub fn run(programs: &'static [Program], host: Name) -> i32 {
+    /// The programs the kernel's `start=` option names, to start besides `servers/boot.toml`'s
+    /// (waited for as those are; no devices, not collocated).
+    pub fn start_option() -> Vec<Program> {
+        let mut buffer = [0u8; 256];
+        let Some(names) = sys::kernel_option("start", &mut buffer)
+            .ok()
+            .and_then(|length| core::str::from_utf8(&buffer[..length]).ok())
+        else {
+            return Vec::new();
+        };
+        names
+            .split(',')
+            .map(|name| Program {
+                // Read once, kept for bootstrap's life.
+                name: alloc::boxed::Box::leak(alloc::string::String::from(name).into_boxed_str()),
+                daemon: false,
+                devices: false,
+                disk: None,
+                collocated: false,
+            })
+            .collect()
+    }
+
+    /// Starts `programs`, then `extra` (the kernel's `start=`, those not among `programs`),
+    /// and serves them until all but daemons have exited; the exit status. `host` is the
+    /// host port.
+    pub fn run(programs: &'static [Program], extra: &[Program], host: Name) -> i32 {
         let (mut names, _names_task) = match start_names(host) {
             Ok(started) => started,
             Err(error) => {
@@ -165,7 +189,10 @@ mod serve {
                 .and_then(|length| core::str::from_utf8(&buffer[..length]).ok())
                 .and_then(bootstrap::parse_size)
         };
-        for &program in programs {
+        let extra = extra
+            .iter()
+            .filter(|e| programs.iter().all(|p| p.name != e.name));
+        for &program in programs.iter().chain(extra) {
             let Some(argument) = program.start_argument(disk_present, zcache) else {
                 continue;
             };
@@ -246,10 +273,11 @@ fn main(args: libipc::rt::StartArgs) -> i32 {
     // to nobody, and uses it to power the machine off when its programs are done.
     let host = args.arg0 as u32;
     libipc::println!("bootstrap: started");
-    let status = if start::START.is_empty() {
+    let extra = serve::start_option();
+    let status = if start::START.is_empty() && extra.is_empty() {
         0
     } else {
-        serve::run(start::START, host)
+        serve::run(start::START, &extra, host)
     };
     if host != 0 {
         let error = libipc::sys::host_shutdown(host, status as u64);
