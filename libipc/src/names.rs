@@ -55,6 +55,14 @@ crate::interface! {
         /// Reply: a send right to the port registered under `name`, or `Empty`, `TooLong` or
         /// `Unknown`.
         fn lookup(name: String) -> SendRight;
+
+        /// Looks `name` up, waiting until it is registered: for a client started before
+        /// its server. The caller bounds the wait itself ([`Client::lookup_waiting`] sends
+        /// this with a reply port of its own and stops receiving at its timeout).
+        ///
+        /// Reply: as `lookup`'s, deferred until the name is registered; `Unknown` if the
+        /// service cannot keep more waiting lookups (it answers its oldest one so).
+        fn lookup_wait(name: String) -> SendRight;
     }
 }
 
@@ -103,6 +111,31 @@ impl Client {
     pub fn from_start_args(args: &crate::rt::StartArgs) -> Option<Client> {
         let name = u32::try_from(args.arg0).ok().filter(|&n| n != 0)?;
         Some(Client::new(crate::ipc::SendRight::from_raw(name)))
+    }
+
+    /// Looks `name` up, waiting up to `timeout_ms` for it to be registered (`lookup_wait`,
+    /// its reply received on a port of its own, which goes at the timeout so that a late
+    /// answer goes nowhere). A timeout is
+    /// `RemoteError::Transport(TransportError::Ipc(IpcError::Msg(MsgReturn::RcvTimedOut)))`.
+    pub fn lookup_waiting(
+        &mut self,
+        name: &str,
+        timeout_ms: u64,
+    ) -> Result<crate::ipc::SendRight, crate::interface::RemoteError<NameError>> {
+        use crate::interface::{decode_reply, PortTransport, TransportError};
+        use crate::ipc::{self, MessageBuffer, ReceiveRight, SendRight};
+        let reply = ReceiveRight::allocate().map_err(TransportError::ReplyPort)?;
+        // The request goes through our send right to the service, borrowed.
+        let server = self.transport().server().name();
+        let mut asking =
+            service::AsyncClient::with_transport(PortTransport::new(SendRight::from_raw(server)));
+        let sent = asking.lookup_wait(reply.name(), name.into());
+        core::mem::forget(asking);
+        sent?;
+        let mut buffer = alloc::boxed::Box::new(MessageBuffer::new());
+        let received = ipc::receive(reply.name(), &mut buffer, Some(timeout_ms))
+            .map_err(|error| TransportError::Ipc(error.into()))?;
+        decode_reply::<SendRight, NameError>(&received, ids::lookup_wait)
     }
 }
 
@@ -164,6 +197,11 @@ pub fn spawn_registered_answering(
                 Some((_, right)) => reply.ok(right),
                 None => reply.err(NameError::Unknown),
             }
+        }
+
+        fn lookup_wait(&mut self, name: String, reply: Reply<'_, SendRight, NameError>) -> Replied {
+            // Nothing else is ever registered here: no waiting.
+            self.lookup(name, reply)
         }
     }
 

@@ -37,6 +37,8 @@ fn serves_names(name: &str, extra: &str, collocated: bool) {
         "names_bad_names",
         "names_unknown",
         "names_lookup",
+        "names_lookup_waits",
+        "names_lookup_wait_times_out",
         "names_call_through",
         "names_right_through_call",
         "names_malformed_request",

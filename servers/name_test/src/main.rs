@@ -75,6 +75,8 @@ mod server {
 
     /// Registers the echo port and serves it until `quit`; the exit status.
     pub fn run(mut names: names::Client) -> i32 {
+        // Late on purpose: the test's lookup of the name waits for it (`lookup_wait`).
+        libipc::rt::sleep_ms(50);
         let port = ReceiveRight::allocate().expect("echo port");
         let send = port.make_send().expect("echo send right");
         if let Err(error) = names.register(super::ECHO_NAME.into(), &send) {
@@ -98,8 +100,8 @@ mod cases {
     use alloc::format;
     use alloc::string::String;
     use alloc::vec;
-    use libipc::abi::message::MAX_MESSAGE_SIZE;
-    use libipc::interface::{decode_reply, NoError, RemoteError};
+    use libipc::abi::message::{MsgReturn, MAX_MESSAGE_SIZE};
+    use libipc::interface::{decode_reply, IpcError, NoError, RemoteError, TransportError};
     use libipc::ipc::{self, MessageBuffer, OutMessage, ReceiveRight, SendRight, Task};
     use libipc::names::{self, NameError, MAX_NAME_LEN};
     use libipc::{println, sys};
@@ -133,18 +135,6 @@ mod cases {
         } else {
             Err(format!("{what}: got {got:?}, expected {want:?}"))
         }
-    }
-
-    /// Looks `name` up until it is there (the server registering it runs concurrently).
-    fn lookup_eventually(names: &mut names::Client, name: &str) -> Result<SendRight, String> {
-        for _ in 0..10_000 {
-            match names.lookup(name.into()) {
-                Ok(port) => return Ok(port),
-                Err(RemoteError::Server(NameError::Unknown)) => sys::thread_yield(),
-                Err(error) => return Err(format!("lookup {name}: {error}")),
-            }
-        }
-        Err(format!("lookup {name}: never registered"))
     }
 
     /// Sends echo request `id` with `body` through `to` by hand; the reply as the stub
@@ -216,11 +206,30 @@ mod cases {
 
         // The echo server: a copy of this program, given our name-service right.
         let child = Task::spawn("name_test", Some(names.transport().server()), 1);
+        // It registers 50 ms after it starts: the lookup waits for it.
         let echo_port = match &child {
-            Ok(_) => lookup_eventually(&mut names, ECHO_NAME),
+            Ok(_) => names
+                .lookup_waiting(ECHO_NAME, 5_000)
+                .map_err(|error| format!("lookup_wait {ECHO_NAME}: {error}")),
             Err(error) => Err(format!("spawn the echo server: {error}")),
         };
+        t.case(
+            "lookup_waits",
+            echo_port.as_ref().map(|_| ()).map_err(Clone::clone),
+        );
         let mut echo = echo_port.map(echo::Client::new);
+        t.case(
+            "lookup_wait_times_out",
+            match names.lookup_waiting("name_test.never", 100) {
+                Err(RemoteError::Transport(TransportError::Ipc(IpcError::Msg(
+                    MsgReturn::RcvTimedOut,
+                )))) => Ok(()),
+                other => Err(format!(
+                    "waiting 100 ms for a name nobody registers gave {:?}",
+                    other.map(|port| port.name())
+                )),
+            },
+        );
 
         t.case(
             "call_through",

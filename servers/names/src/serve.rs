@@ -19,11 +19,14 @@ use crate::{NameTable, MAX_CLIENTS, NAME_TABLE_CAPACITY};
 use libipc::abi::message::{notify, Disposition};
 use libipc::abi::KernReturn;
 use libipc::device::DEVICE_MASTER_NAME;
-use libipc::interface::{Dispatch, Dispatched, Outbox, Replied, Reply};
+use libipc::interface::{Deferred, Dispatch, Dispatched, Outbox, Replied, Reply};
 use libipc::ipc::{Name, OutMessage, PortSet, ReceiveRight, Received, SendRight};
 use libipc::names::{self, admin, NameError, CLIENT_GONE};
 use libipc::pager::{BACKING_STORE_NAME, DEFAULT_PAGER_NAME, PROGRAM_PAGER_NAME};
 use libipc::{println, sys};
+
+/// Lookups waiting for a name at most (the oldest is answered `Unknown` to make room).
+const MAX_WAITING: usize = 64;
 
 /// A port of the service given to one program.
 struct Client {
@@ -47,6 +50,8 @@ pub struct NameService {
     /// The device master port, given only to clients with `devices`.
     device_master: Option<SendRight>,
     clients: Vec<Client>,
+    /// Lookups waiting for their name to be registered, oldest first.
+    waiting: Vec<(String, Deferred<SendRight, NameError>)>,
     /// Whether the request being served comes from a client with `devices`.
     asker_has_devices: bool,
 }
@@ -75,6 +80,7 @@ impl NameService {
             host,
             device_master,
             clients,
+            waiting: Vec::new(),
             asker_has_devices: false,
         })
     }
@@ -96,6 +102,17 @@ impl NameService {
             PROGRAM_PAGER_NAME => Some(("program pager", sys::host_set_program_pager)),
             _ => None,
         };
+        // Lookups waiting for the name are answered: with a copy of the right.
+        let mut i = 0;
+        while i < self.waiting.len() {
+            if self.waiting[i].0 == name {
+                let (_, deferred) = self.waiting.remove(i);
+                // A client that stopped waiting is nobody's loss.
+                let _ = deferred.send(Ok(&port));
+            } else {
+                i += 1;
+            }
+        }
         self.table.register(name, port)?;
         // If the request fails the entry stays until looked up in vain; the table is the
         // service's, not a correctness matter for clients.
@@ -148,6 +165,24 @@ impl names::Server for NameService {
             Ok(port) => reply.ok(port),
             Err(error) => reply.err(error),
         }
+    }
+
+    fn lookup_wait(&mut self, name: String, reply: Reply<'_, SendRight, NameError>) -> Replied {
+        match self.table.lookup(&name) {
+            Err(NameError::Unknown) if name != DEVICE_MASTER_NAME => {}
+            _ => return names::Server::lookup(self, name, reply),
+        }
+        if self.waiting.len() >= MAX_WAITING {
+            // Room for the newest: the oldest waiter is told the name is unknown.
+            let (_, oldest) = self.waiting.remove(0);
+            let _ = oldest.send(Err(NameError::Unknown));
+        }
+        if self.waiting.try_reserve(1).is_err() {
+            return reply.err(NameError::TableFull);
+        }
+        let (deferred, replied) = reply.defer();
+        self.waiting.push((name, deferred));
+        replied
     }
 }
 

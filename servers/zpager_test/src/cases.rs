@@ -113,6 +113,10 @@ impl names::Server for Registry {
     fn lookup(&mut self, _name: String, reply: Reply<'_, SendRight, NameError>) -> Replied {
         reply.err(NameError::Unknown)
     }
+
+    fn lookup_wait(&mut self, _name: String, reply: Reply<'_, SendRight, NameError>) -> Replied {
+        reply.err(NameError::Unknown)
+    }
 }
 
 /// A zpager a case started, and what it registered. Dropped, it ends the zpager (unless
