@@ -134,7 +134,7 @@ impl Client {
         sent?;
         let mut buffer = alloc::boxed::Box::new(MessageBuffer::new());
         let received = ipc::receive(reply.name(), &mut buffer, Some(timeout_ms))
-            .map_err(|error| TransportError::Ipc(error.into()))?;
+            .map_err(TransportError::Ipc)?;
         decode_reply::<SendRight, NameError>(&received, ids::lookup_wait)
     }
 }
