@@ -315,7 +315,11 @@ fn run(args: RunArgs) -> Result<ExitCode> {
             "timed out after {timeout_secs} s; serial log in {}",
             log_file.display()
         ),
-        outcome => eprintln!("{outcome}; serial log in {}", log_file.display()),
+        outcome => eprintln!(
+            "{}; serial log in {}",
+            image::report::describe_outcome(outcome, &boot.serial),
+            log_file.display()
+        ),
     }
     Ok(ExitCode::from(boot.outcome.process_exit_code()))
 }

@@ -270,8 +270,79 @@ pub fn assert_all_passed(boot: &Boot, expected: &[&str]) {
     }
 }
 
+/// What a boot's outcome means, for the message `cargo image run` ends with: guest code 1
+/// is both a failed self-test and a program's non-zero status (the first task's, or the
+/// status bootstrap powers the machine off with), which `serial` tells apart.
+pub fn describe_outcome(outcome: crate::qemu::Outcome, serial: &str) -> String {
+    use crate::qemu::Outcome;
+    if outcome != Outcome::Guest(1) {
+        return outcome.to_string();
+    }
+    if let Some(line) = serial
+        .lines()
+        .find(|line| line.trim_start().starts_with("host: shutdown by "))
+    {
+        let what = line.trim_start().trim_start_matches("host: shutdown by ");
+        return format!(
+            "the guest reported code 1: {what} (a program's status, not a self-test's: \
+             `host: shutdown by` in the log)"
+        );
+    }
+    let report = Report::parse(serial);
+    match report.summary {
+        Some(summary) if summary.failed > 0 => format!(
+            "the guest reported code 1 (a self-test failed: {} of {} cases)",
+            summary.failed,
+            summary.failed + summary.passed
+        ),
+        _ => match serial.lines().find_map(|line| {
+            line.split("all tasks have exited (init status ")
+                .nth(1)
+                .and_then(|rest| rest.split(')').next())
+        }) {
+            Some(status) => format!(
+                "the guest reported code 1: the first task exited with status {status} (not a \
+                 self-test: it reported no failed cases)"
+            ),
+            None => outcome.to_string(),
+        },
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn code_1_is_told_apart_by_the_log() {
+        use crate::qemu::Outcome;
+        let shutdown =
+            "bootstrap: shell exited with status 1\nhost: shutdown by bootstrap with status 1\n";
+        let message = describe_outcome(Outcome::Guest(1), shutdown);
+        assert!(
+            message.contains("bootstrap with status 1") && message.contains("not a self-test"),
+            "{message}"
+        );
+        let tests = "ktest a ok\nktest b FAILED: no\n1 passed, 1 failed\nall tasks have exited (init status 1); shutting down\n";
+        let message = describe_outcome(Outcome::Guest(1), tests);
+        assert!(
+            message.contains("a self-test failed: 1 of 2 cases"),
+            "{message}"
+        );
+        let program =
+            "hello from user space\nall tasks have exited (init status 3); shutting down\n";
+        let message = describe_outcome(Outcome::Guest(1), program);
+        assert!(
+            message.contains("the first task exited with status 3"),
+            "{message}"
+        );
+        assert_eq!(
+            describe_outcome(Outcome::Guest(0), ""),
+            Outcome::Guest(0).to_string()
+        );
+        assert_eq!(
+            describe_outcome(Outcome::Guest(1), ""),
+            Outcome::Guest(1).to_string()
+        );
+    }
     use super::*;
     use std::time::Duration;
 
