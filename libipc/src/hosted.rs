@@ -2,7 +2,7 @@
 //! needs of one, and how a server crate offers itself.
 //!
 //! A collocated server is the same code as its task build: it allocates its ports, keeps
-//! rights in its own IPC space and answers through [`Reply`](crate::interface::Reply); only
+//! rights in its own IPC space and answers through [`Reply`]; only
 //! `sys` differs (a call into the kernel instead of the `syscall` instruction). What it
 //! cannot do is wait: the kernel takes the messages queued for it and hands each over
 //! ([`Hosted::dispatch_delivered`]) on the thread of whoever sent it, after the send and

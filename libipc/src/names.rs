@@ -57,7 +57,7 @@ crate::interface! {
         fn lookup(name: String) -> SendRight;
 
         /// Looks `name` up, waiting until it is registered: for a client started before
-        /// its server. The caller bounds the wait itself ([`Client::lookup_waiting`] sends
+        /// its server. The caller bounds the wait itself ([`Client::lookup_waiting`](super::Client::lookup_waiting) sends
         /// this with a reply port of its own and stops receiving at its timeout).
         ///
         /// Reply: as `lookup`'s, deferred until the name is registered; `Unknown` if the

@@ -249,14 +249,15 @@ pub mod options {
 }
 
 /// Short messages in registers, as seL4 and L4 carry theirs: a message of at most
-/// [`MAX_SIZE`] bytes with no descriptors goes in `r12`..`r15` rather than through memory,
+/// [`MAX_SIZE`](registers::MAX_SIZE) bytes with no descriptors goes in `r12`..`r15` rather than through memory,
 /// so neither side's buffer is touched on the way (`options::SEND_REGISTERS`,
 /// `options::RECEIVE_REGISTERS`).
 ///
 /// The four words: `r12` = `bits | id << 32`, `r13` = `remote_port | local_port << 32`,
 /// `r14` and `r15` = body bytes 0..8 and 8..16 (little-endian; bytes past the size are
 /// undefined). The size is the call's send size; the voucher is 0. A message received this
-/// way has the same layout, its size in `rdx` with [`IN_REGISTERS`] set. The kernel delivers
+/// way has the same layout, its size in `rdx` with
+/// [`IN_REGISTERS`](registers::IN_REGISTERS) set. The kernel delivers
 /// into registers only to a receiver that allowed it; otherwise into the buffer as always.
 pub mod registers {
     use super::{MessageHeader, HEADER_SIZE};

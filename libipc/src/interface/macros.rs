@@ -97,6 +97,10 @@ macro_rules! __interface_routines {
         $vis mod $module {
             // A program uses the side it needs: the client or the server.
             #![allow(unused_imports, dead_code)]
+            // A routine's doc goes on its id, its client method and its server method, in
+            // scopes where a short link resolves and where it does not: links are written
+            // out in full (`[`Attributes`](super::Attributes)`).
+            #![allow(rustdoc::redundant_explicit_links)]
             use super::*;
             use $crate::interface::prelude::*;
 

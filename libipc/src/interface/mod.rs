@@ -57,7 +57,7 @@ pub use server::{
 };
 pub use wire::{
     reply_id, status, values, Decoder, Encoder, Give, Malformed, NoError, Wire, LENGTH_PREFIX,
-    MAX_BODY,
+    MAX_BODY, MAX_REGIONS, MAX_RIGHTS,
 };
 
 /// Names in scope inside every generated subsystem module, for the types of declarations.

@@ -151,8 +151,8 @@ impl<'a> OutMessage<'a> {
 
     /// The message as the four register words of a short message and its size, if it is
     /// one: no rights, no memory, a body of at most
-    /// [`registers::MAX_BODY`](crate::abi::message::registers::MAX_BODY) bytes (see
-    /// [`registers`](crate::abi::message::registers)).
+    /// [`registers::MAX_BODY`] bytes (see
+    /// [`registers`]).
     #[inline]
     pub fn in_registers(&self) -> Option<([u64; 4], usize)> {
         let body = self.body;
