@@ -9,7 +9,8 @@
 //!
 //! - `init` comes first (once per object, when it is first mapped): the pager answers with
 //!   the object's [`Attributes`], its cluster size above all. The kernel asks for nothing
-//!   before.
+//!   before. Invalid attributes are replaced by the default, and the pager is told with an
+//!   [`AttributesRefused`] message on the object's port.
 //! - A fault on an absent page sends one `data_request` for a run of pages inside one
 //!   cluster (a cluster is `cluster_pages` pages aligned on that size): the faulting page and
 //!   the pages the region's access strategy predicts, none of them resident or already
@@ -45,6 +46,31 @@ pub mod ids {
     pub const SET_ATTRIBUTES: u32 = 2304;
     pub const CREATE: u32 = 2400;
     pub const CREATE_PROGRAM: u32 = 2500;
+    /// Kernel → pager, on an object's port, no reply: the attributes the pager gave in its
+    /// answer to `init` were invalid ([`AttributesRefused`](super::AttributesRefused)).
+    pub const ATTRIBUTES_REFUSED: u32 = 2299;
+}
+
+/// What the kernel tells a pager whose answer to `init` gave invalid attributes (a message
+/// of id [`ids::ATTRIBUTES_REFUSED`] on the object's port, no reply): the cluster size it
+/// asked for, the one the kernel uses instead, and the largest valid one (a power of two
+/// from 1 to [`MAX_CLUSTER_PAGES`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AttributesRefused {
+    pub asked: u32,
+    pub used: u32,
+    pub max_cluster_pages: u32,
+}
+
+#[cfg(feature = "transport")]
+impl AttributesRefused {
+    /// The message's contents, if `request` is one.
+    pub fn from_request(request: &Received<'_>) -> Option<AttributesRefused> {
+        if request.id() != ids::ATTRIBUTES_REFUSED {
+            return None;
+        }
+        postcard::from_bytes(crate::abi::body::values(request.body)?).ok()
+    }
 }
 
 /// The first value of an encoded [`Supply`]: which variant follows.

@@ -16,6 +16,7 @@ const CASES: &[&str] = &[
     "silent_pager_times_out",
     "wrong_size_supply_is_rejected",
     "bad_control_calls_are_rejected",
+    "invalid_init_attributes_are_refused_to_the_pager",
     "supply_ahead_and_flush",
     "a_flood_of_unrequested_supplies_costs_nothing",
     "system_calls_on_paged_memory_run_again",

@@ -852,12 +852,25 @@ impl Kernel {
                 link.state = LinkState::Ready;
             }
             InitAnswer::BadCluster { asked } => {
-                log::warn!(
-                    "vm: pager asked for clusters of {asked} pages; using {}",
-                    libipc::pager::DEFAULT_CLUSTER_PAGES
-                );
+                let used = libipc::pager::DEFAULT_CLUSTER_PAGES;
+                log::warn!("vm: pager asked for clusters of {asked} pages; using {used}");
                 count(&statistics::PAGER_REJECTS);
                 link.state = LinkState::Ready;
+                // The pager is told, on the object's port, with the valid range.
+                let port = link.port;
+                let refused = libipc::pager::AttributesRefused {
+                    asked,
+                    used,
+                    max_cluster_pages: libipc::pager::MAX_CLUSTER_PAGES,
+                };
+                let mut body = Vec::new();
+                if encode_values(&refused, &mut body).is_ok() {
+                    if let Some(message) =
+                        self.kernel_message(ids::ATTRIBUTES_REFUSED, &[], None, body)
+                    {
+                        self.kernel_send(port, message);
+                    }
+                }
             }
             InitAnswer::Refused { status } => {
                 log::warn!(

@@ -41,6 +41,10 @@ pub const ALL: &[(&str, Case)] = &[
         "bad_control_calls_are_rejected",
         bad_control_calls_are_rejected,
     ),
+    (
+        "invalid_init_attributes_are_refused_to_the_pager",
+        invalid_init_attributes_are_refused_to_the_pager,
+    ),
     ("supply_ahead_and_flush", supply_ahead_and_flush),
     (
         "a_flood_of_unrequested_supplies_costs_nothing",
@@ -174,6 +178,8 @@ struct TestPager {
     /// The port it serves (taken and destroyed by `Answer::Die`).
     port: Option<ReceiveRight>,
     hellos: u32,
+    /// What the kernel said of invalid attributes in the answer to `init`.
+    refused: Option<libipc::pager::AttributesRefused>,
 }
 
 impl TestPager {
@@ -197,6 +203,7 @@ impl TestPager {
             init_results: Vec::new(),
             port: None,
             hellos: 0,
+            refused: None,
         }
     }
 }
@@ -294,6 +301,10 @@ impl Dispatch for TestPager {
     fn dispatch(&mut self, request: &Received<'_>, outbox: &mut Outbox) -> Dispatched {
         if request.id() == HELLO {
             return self.hello(request);
+        }
+        if let Some(refused) = libipc::pager::AttributesRefused::from_request(request) {
+            self.refused = Some(refused);
+            return Dispatched::Handled;
         }
         match memory_object::dispatch(self, request, outbox) {
             _ if self.terminated => Dispatched::Stop,
@@ -584,6 +595,44 @@ fn wrong_size_supply_is_rejected() -> Result<(), String> {
     check!(status == KILLED, "the faulting child ended with {status}");
     let rejects = statistics().pager_rejects - before.pager_rejects;
     check!(rejects == 1, "{rejects} rejects");
+    Ok(())
+}
+
+/// A pager that answers `init` with clusters of 6 pages (not a power of two) is told so,
+/// with the size the kernel uses instead and the largest valid one, and gets requests of at
+/// most that size.
+fn invalid_init_attributes_are_refused_to_the_pager() -> Result<(), String> {
+    let mut pager = TestPager::new(6, Answer::Data);
+    let status = with_pager(&mut pager, 16, |base| {
+        if (0..16).all(|page| holds_pattern(base, page)) {
+            0
+        } else {
+            1
+        }
+    })?;
+    check!(
+        status == 0,
+        "the child read the wrong data (status {status})"
+    );
+    let expected = libipc::pager::AttributesRefused {
+        asked: 6,
+        used: libipc::pager::DEFAULT_CLUSTER_PAGES,
+        max_cluster_pages: libipc::pager::MAX_CLUSTER_PAGES,
+    };
+    check!(
+        pager.refused == Some(expected),
+        "the pager was told {:?}, not {expected:?}",
+        pager.refused
+    );
+    check!(
+        pager
+            .requests
+            .iter()
+            .all(|&(_, pages)| pages <= u64::from(expected.used)),
+        "requests {:?} beyond clusters of {}",
+        pager.requests,
+        expected.used
+    );
     Ok(())
 }
 
