@@ -26,6 +26,8 @@ use serde::{Deserialize, Serialize};
 
 #[cfg(any(test, feature = "transport"))]
 pub mod guide;
+#[cfg(all(feature = "transport", target_os = "none"))]
+pub mod kit;
 
 #[cfg(any(test, feature = "transport"))]
 use crate::interface::{Decoder, Encoder, Malformed, Pages, Wire};
@@ -323,6 +325,21 @@ crate::interface! {
         ///
         /// Reply: the object's [`Attributes`](super::Attributes). The kernel returns no page of it before.
         fn create(object: ReceiveRight, control: SendRight, size: u64) -> Attributes;
+    }
+}
+
+#[cfg(any(test, feature = "transport"))]
+crate::interface! {
+    /// Client → pager, on the pager's service port (ids 2550..): the standard way to get a
+    /// right to one of a pager's objects, to map it with `vm_map` (served by
+    /// [`kit::Pager`](crate::pager::kit::Pager) for every pager written with it).
+    pub mod memory_object_server = 2550 {
+        type Error = PagerError;
+
+        /// A send right to the object called `name` (the same object, and port, each time).
+        ///
+        /// Reply: the right, or `OutOfRange` when the pager has no such object.
+        fn open(name: String) -> SendRight;
     }
 }
 

@@ -3,7 +3,44 @@
 //! A pager is an ordinary task that owns memory objects: it decides what their pages
 //! contain, where they are kept while the kernel does not hold them, and what happens when
 //! they cannot be had. The kernel caches the pages, maps them into tasks, and asks the pager
-//! when a page is missing or when it needs memory back. This guide walks through the three
+//! when a page is missing or when it needs memory back.
+//!
+//! ## Start here: a pager in sixty lines
+//!
+//! [`kit`](super::kit) does what every pager repeats. You say what an object holds:
+//!
+//! ```ignore
+//! struct Pattern;
+//! impl libipc::pager::kit::Backing for Pattern {
+//!     // `open("pattern")`: object 0, 64 pages.
+//!     fn open(&mut self, name: &str) -> Option<(u64, u64)> {
+//!         (name == "pattern").then_some((0, 64 * PAGE_SIZE))
+//!     }
+//!     // Fill a cluster's pages from `offset`: here each word is its offset times 3.
+//!     fn read(&mut self, _object: u64, offset: u64, pages: &mut [u8]) -> Result<(), PagerError> {
+//!         for (i, word) in pages.chunks_exact_mut(8).enumerate() {
+//!             word.copy_from_slice(&((offset + 8 * i as u64) * 3).to_le_bytes());
+//!         }
+//!         Ok(())
+//!     }
+//!     fn cluster_pages(&self, _object: u64) -> u32 {
+//!         8
+//!     }
+//! }
+//! ```
+//!
+//! and run it: `Pager::new(Pattern)?`, `pager.register(&mut names, "pattern_pager")?`,
+//! `pager.serve()`. That is `servers/pattern_pager`, whole. A client looks the pager up,
+//! calls [`memory_object_server`](super::memory_object_server)`.open("pattern")` for a send
+//! right to the object, and maps it with [`vm_map`](crate::sys::vm_map); `servers/kit_test`
+//! does, and checks every byte: read front to back the pages come a cluster (8 pages) per
+//! request, at random a page per request. What the kit does for you: the port set, a port
+//! per object (the same one each time it is opened), `init` (and `init` again when the
+//! object is mapped again after the kernel's `terminate`, which keeps nothing but the
+//! port), allocating the pages it supplies, `data_return` (kept with an optional `write`,
+//! else given back: nothing is lost), and per-object counters (`Pager::statistics`).
+//!
+//! The rest of this guide is the protocol underneath, through the three hand-written
 //! pagers in the tree, from the smallest up:
 //!
 //! - `servers/bootfs`: the program pager. Read-only objects over the boot archive's files;
