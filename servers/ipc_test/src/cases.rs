@@ -905,6 +905,26 @@ fn a_task_that_fills_the_kernel_heap_gives_it_all_back() -> Result<(), String> {
     Ok(())
 }
 
+/// The most kernel memory any task holds now (`ps`'s figure).
+fn most_held() -> Result<u64, String> {
+    Ok(sys::host_tasks(256)
+        .map_err(err("host_tasks"))?
+        .into_iter()
+        .map(|t| t.kernel_bytes)
+        .max()
+        .unwrap_or(0))
+}
+
+/// Tells a child waiting on `go` to go on, and takes its report on `rendezvous`.
+fn go_and_report<'b>(
+    go: &SendRight,
+    rendezvous: &ReceiveRight,
+    buffer: &'b mut MessageBuffer,
+) -> Result<ipc::Received<'b>, String> {
+    ipc::send(&OutMessage::new(1, go.name()), buffer, None).map_err(err("go"))?;
+    ipc::receive(rendezvous.name(), buffer, Some(10_000)).map_err(err("the child's report"))
+}
+
 /// A child whose quota is set 64 KiB above what any task holds queues 1 KiB messages on ports of
 /// its own until a send is refused (`SendNoBuffer`: the queued messages are charged to it,
 /// before its ports run out), and sends again once it has received some of them back.
@@ -913,18 +933,10 @@ fn messages_a_task_queues_count_against_its_quota() -> Result<(), String> {
     let before = (host(HOST_PORTS), host(HOST_HEAP_BYTES));
     let (task, rendezvous, go) = spawn_role(roles::QUEUE_QUOTA, true)?;
     let go = go.ok_or("no port from the child")?;
-    let held = sys::host_tasks(256)
-        .map_err(err("host_tasks"))?
-        .into_iter()
-        .map(|t| t.kernel_bytes)
-        .max()
-        .unwrap_or(0);
-    task.set_quota(held + 64 * 1024)
+    task.set_quota(most_held()? + 64 * 1024)
         .map_err(err("task_set_quota"))?;
     let mut buffer = MessageBuffer::new();
-    ipc::send(&OutMessage::new(1, go.name()), &mut buffer, None).map_err(err("go"))?;
-    let report = ipc::receive(rendezvous.name(), &mut buffer, Some(10_000))
-        .map_err(err("the child's report"))?;
+    let report = go_and_report(&go, &rendezvous, &mut buffer)?;
     check!(
         report.id() == roles::QUEUE_REFUSED,
         "report id {}",
@@ -980,23 +992,15 @@ fn a_task_at_its_quota_gets_errors_and_others_go_on() -> Result<(), String> {
         default == memory / DEFAULT_QUOTA_DIVISOR,
         "the default quota is {default}, not the {memory} bytes of memory over {DEFAULT_QUOTA_DIVISOR}"
     );
-    let held = sys::host_tasks(256)
-        .map_err(err("host_tasks"))?
-        .into_iter()
-        .map(|t| t.kernel_bytes)
-        .max()
-        .unwrap_or(0);
     // More than any task holds now, so the child's charge (which overcounts its few send
     // rights) is under it; 64 KiB more is a few hundred ports.
-    let quota = held + 64 * 1024;
+    let quota = most_held()? + 64 * 1024;
     check!(
         task.set_quota(quota) == Ok(default),
         "setting the quota did not give back the default"
     );
     let mut buffer = MessageBuffer::new();
-    ipc::send(&OutMessage::new(1, go.name()), &mut buffer, None).map_err(err("go"))?;
-    let report = ipc::receive(rendezvous.name(), &mut buffer, Some(10_000))
-        .map_err(err("the child's report"))?;
+    let report = go_and_report(&go, &rendezvous, &mut buffer)?;
     check!(report.id() == roles::AT_QUOTA, "report id {}", report.id());
     let word = |i: usize| u64::from_le_bytes(report.body[i * 8..i * 8 + 8].try_into().unwrap());
     let (made, port_error, region_error) = (word(0), word(1), word(2));

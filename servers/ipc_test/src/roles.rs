@@ -155,19 +155,23 @@ fn fill_heap() -> i32 {
     }
 }
 
+/// Sends `parent` a send right to a new port of its own and waits there for the word to go
+/// on: the port and a buffer, or the exit status saying what failed.
+fn wait_for_go(parent: u32) -> Result<(ReceiveRight, MessageBuffer), i32> {
+    let port = ReceiveRight::allocate().map_err(|_| 2)?;
+    introduce(parent, &port).map_err(|_| 3)?;
+    let mut buffer = MessageBuffer::new();
+    ipc::receive(port.name(), &mut buffer, None).map_err(|_| 4)?;
+    Ok((port, buffer))
+}
+
 fn queue_to_quota(parent: u32) -> i32 {
     use libipc::abi::syscall::PORT_KIND_RECEIVE;
     use libipc::sys;
-    let Ok(port) = ReceiveRight::allocate() else {
-        return 2;
+    let (port, mut buffer) = match wait_for_go(parent) {
+        Ok(ready) => ready,
+        Err(status) => return status,
     };
-    if introduce(parent, &port).is_err() {
-        return 3;
-    }
-    let mut buffer = MessageBuffer::new();
-    if ipc::receive(port.name(), &mut buffer, None).is_err() {
-        return 4;
-    }
     let body = [0x5a_u8; 1024];
     let send = |to: u32, buffer: &mut MessageBuffer| match ipc::send(
         &OutMessage::new(7, to).with_body(&body),
@@ -256,16 +260,10 @@ fn echo(parent: u32) -> i32 {
 fn up_to_quota(parent: u32) -> i32 {
     use libipc::abi::syscall::{PAGE_SIZE, PORT_KIND_RECEIVE, VM_ANYWHERE};
     use libipc::sys;
-    let Ok(port) = ReceiveRight::allocate() else {
-        return 2;
+    let (port, mut buffer) = match wait_for_go(parent) {
+        Ok(ready) => ready,
+        Err(status) => return status,
     };
-    if introduce(parent, &port).is_err() {
-        return 3;
-    }
-    let mut buffer = MessageBuffer::new();
-    if ipc::receive(port.name(), &mut buffer, None).is_err() {
-        return 4;
-    }
     let mut made = 0u64;
     let port_error = loop {
         match sys::port_allocate(PORT_KIND_RECEIVE) {
