@@ -213,9 +213,23 @@ impl<B: Backing> memory_object::Server for ObjectServer<'_, B> {
         // Mapped again after a `terminate`: the same object, a new control port.
         self.object.control = Some(control);
         self.object.statistics.inits += 1;
-        reply.ok(Attributes {
+        let asked = Attributes {
             cluster_pages: self.backing.cluster_pages(self.object.key),
-        })
+        };
+        // An invalid size would be replaced by the kernel's default anyway (and reported
+        // back): the kit says so here, where the author looks.
+        if !asked.is_valid() {
+            crate::println!(
+                "pager kit: clusters of {} pages for object {} are invalid (a power of two \
+                 from 1 to {}); using {}",
+                asked.cluster_pages,
+                self.object.key,
+                super::MAX_CLUSTER_PAGES,
+                DEFAULT_CLUSTER_PAGES
+            );
+            return reply.ok(Attributes::default());
+        }
+        reply.ok(asked)
     }
 
     fn data_request(
