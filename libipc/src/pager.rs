@@ -46,6 +46,7 @@ pub mod ids {
     pub const DATA_ERROR: u32 = 2302;
     pub const LOCK_REQUEST: u32 = 2303;
     pub const SET_ATTRIBUTES: u32 = 2304;
+    pub const STATISTICS: u32 = 2305;
     pub const CREATE: u32 = 2400;
     pub const CREATE_PROGRAM: u32 = 2500;
     /// Kernel → pager, on an object's port, no reply: the attributes the pager gave in its
@@ -207,6 +208,21 @@ impl Wire for Returned {
     }
 }
 
+/// What the kernel did with one pager object since it was made (`memory_control.statistics`,
+/// and `vm_region` for a region that maps it): the pager's view of its clients' faults.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ObjectStatistics {
+    /// `data_request`s sent, and the pages they asked for.
+    pub requests: u64,
+    pub pages_requested: u64,
+    /// Of those, pages asked for ahead of the faulting one, and those then faulted on.
+    pub prefetched: u64,
+    pub prefetch_used: u64,
+    /// `data_return`s sent, and the pages they carried.
+    pub returns: u64,
+    pub pages_returned: u64,
+}
+
 /// Why a pager could not answer a request: the faulting threads get a memory error.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum PagerError {
@@ -309,6 +325,11 @@ crate::interface! {
         ///
         /// Reply: `()`, or `BadAttributes`, `Terminated`.
         fn set_attributes(attributes: Attributes) -> ();
+
+        /// What the kernel did with the object: its requests, read-ahead and returns.
+        ///
+        /// Reply: its [`ObjectStatistics`](super::ObjectStatistics), or `Terminated`.
+        fn statistics() -> ObjectStatistics;
     }
 }
 
@@ -437,6 +458,7 @@ mod tests {
         assert_eq!(memory_control::ids::data_error, ids::DATA_ERROR);
         assert_eq!(memory_control::ids::lock_request, ids::LOCK_REQUEST);
         assert_eq!(memory_control::ids::set_attributes, ids::SET_ATTRIBUTES);
+        assert_eq!(memory_control::ids::statistics, ids::STATISTICS);
     }
 
     #[test]

@@ -362,6 +362,17 @@ pub struct RegionInfo {
     pub inheritance: u8,
     pub behavior: u8,
     pub reserved: u32,
+    /// For a region mapping a pager's object (directly or behind copy-on-write copies of
+    /// it): what the kernel did with that object since it was made, as
+    /// `libipc::pager::ObjectStatistics` says (`data_request`s and their pages, pages asked
+    /// for ahead and those then faulted on, `data_return`s and their pages). Zeros for
+    /// other memory.
+    pub pager_requests: u64,
+    pub pager_pages_requested: u64,
+    pub pager_prefetched: u64,
+    pub pager_prefetch_used: u64,
+    pub pager_returns: u64,
+    pub pager_pages_returned: u64,
 }
 
 impl RegionInfo {
@@ -376,6 +387,17 @@ impl RegionInfo {
         b[25] = self.max_protection;
         b[26] = self.inheritance;
         b[27] = self.behavior;
+        let pager = [
+            self.pager_requests,
+            self.pager_pages_requested,
+            self.pager_prefetched,
+            self.pager_prefetch_used,
+            self.pager_returns,
+            self.pager_pages_returned,
+        ];
+        for (i, value) in pager.iter().enumerate() {
+            b[32 + 8 * i..40 + 8 * i].copy_from_slice(&value.to_le_bytes());
+        }
         b
     }
 
@@ -390,6 +412,12 @@ impl RegionInfo {
             inheritance: b[26],
             behavior: b[27],
             reserved: 0,
+            pager_requests: word(32),
+            pager_pages_requested: word(40),
+            pager_prefetched: word(48),
+            pager_prefetch_used: word(56),
+            pager_returns: word(64),
+            pager_pages_returned: word(72),
         }
     }
 }
@@ -597,9 +625,15 @@ mod tests {
             inheritance: 1,
             behavior: 2,
             reserved: 0,
+            pager_requests: 8,
+            pager_pages_requested: 16,
+            pager_prefetched: 8,
+            pager_prefetch_used: 7,
+            pager_returns: 2,
+            pager_pages_returned: 5,
         };
         assert_eq!(RegionInfo::from_bytes(&r.to_bytes()), r);
-        assert_eq!(RegionInfo::SIZE, 32);
+        assert_eq!(RegionInfo::SIZE, 80);
     }
 
     #[test]

@@ -38,7 +38,7 @@
 //! per object (the same one each time it is opened), `init` (and `init` again when the
 //! object is mapped again after the kernel's `terminate`, which keeps nothing but the
 //! port), allocating the pages it supplies, `data_return` (kept with an optional `write`,
-//! else given back: nothing is lost), and per-object counters (`Pager::statistics`).
+//! else given back: nothing is lost), and per-object counters (`Pager::counts`).
 //!
 //! The rest of this guide is the protocol underneath, through the three hand-written
 //! pagers in the tree, from the smallest up:

@@ -69,7 +69,7 @@ pub trait Backing {
 
 /// What a pager did for one object, since it was opened.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct ObjectStatistics {
+pub struct Counts {
     /// `init`s (one per time the object was mapped while not mapped anywhere).
     pub inits: u64,
     /// `data_request`s, and the pages they asked for.
@@ -94,7 +94,7 @@ struct Object {
     port: ReceiveRight,
     /// The control port while the kernel has the object mapped.
     control: Option<SendRight>,
-    statistics: ObjectStatistics,
+    statistics: Counts,
 }
 
 /// A pager serving a [`Backing`]'s objects.
@@ -143,7 +143,7 @@ impl<B: Backing> Pager<B> {
     }
 
     /// What the pager did for the object `key` (`None`: never opened).
-    pub fn statistics(&self, key: ObjectKey) -> Option<ObjectStatistics> {
+    pub fn counts(&self, key: ObjectKey) -> Option<Counts> {
         self.objects
             .iter()
             .find(|o| o.key == key)
@@ -191,7 +191,7 @@ impl<B: Backing> memory_object_server::Server for Pager<B> {
             size,
             port,
             control: None,
-            statistics: ObjectStatistics::default(),
+            statistics: Counts::default(),
         });
         reply.ok(&send)
     }

@@ -157,8 +157,12 @@ impl AddressSpace {
                 break;
             }
             if let Some(frame) = o.resident_page(at) {
-                if o.kind() == ObjectKind::Pager || o.has_default_pager() {
-                    note_prefetch_used(frame);
+                if (o.kind() == ObjectKind::Pager || o.has_default_pager())
+                    && note_prefetch_used(frame)
+                {
+                    if let Some(o) = objects.get_mut(object) {
+                        o.note_prefetch_used();
+                    }
                 }
                 found = Some((object, frame));
                 break;
@@ -850,12 +854,16 @@ fn snapshot(
     Ok(copy)
 }
 
-/// Counts a page a pager supplied ahead of need the first time it is faulted on.
-fn note_prefetch_used(frame: u64) {
+/// Counts a page a pager supplied ahead of need the first time it is faulted on; whether
+/// it was one (its object counts it too).
+fn note_prefetch_used(frame: u64) -> bool {
     use super::page::page_flags::PREFETCHED;
-    if kernel_space::with_mappings(|m| m.take_flag(frame / PAGE_SIZE, PREFETCHED)) == Some(true) {
+    let used =
+        kernel_space::with_mappings(|m| m.take_flag(frame / PAGE_SIZE, PREFETCHED)) == Some(true);
+    if used {
         statistics::count(&statistics::PREFETCH_USED);
     }
+    used
 }
 
 /// A page of memory that arrived in a message, as `take_frames` found it.

@@ -174,7 +174,17 @@ pub fn vm_region(kernel: &mut Kernel, caller: Caller, a: [u64; 6]) -> Outcome {
     else {
         return result(Err(KernReturn::InvalidAddress));
     };
+    let pager = kernel.region_pager_statistics(entry.object);
+    let Some(t) = kernel.tasks.get_mut(task) else {
+        return Outcome::NoReturn;
+    };
     let info = RegionInfo {
+        pager_requests: pager.requests,
+        pager_pages_requested: pager.pages_requested,
+        pager_prefetched: pager.prefetched,
+        pager_prefetch_used: pager.prefetch_used,
+        pager_returns: pager.returns,
+        pager_pages_returned: pager.pages_returned,
         start: entry.start,
         end: entry.end,
         offset: entry.offset,

@@ -34,6 +34,9 @@ pub struct VmObject {
     pages: HashMap<u64, u64>,
     /// Map entries referring to this object.
     references: u32,
+    /// Pages a pager supplied ahead of need that were then faulted on (a pager object's
+    /// figure, `libipc::pager::ObjectStatistics::prefetch_used`).
+    prefetch_used: u32,
     /// For anonymous memory with a default-pager object: the offsets whose contents the
     /// pager holds (returned by pageout); absent pages there are asked of it, the others
     /// read through to the backing object or are zero-filled. `None` until the object is
@@ -48,9 +51,20 @@ impl VmObject {
             size: size.next_multiple_of(super::map::PAGE_SIZE),
             pages: HashMap::new(),
             references: 1,
+            prefetch_used: 0,
             backing: None,
             paged_out: None,
         }
+    }
+
+    /// Pages supplied ahead of need and then faulted on, since the object was made.
+    pub fn prefetch_used(&self) -> u32 {
+        self.prefetch_used
+    }
+
+    /// One more page supplied ahead of need was faulted on.
+    pub fn note_prefetch_used(&mut self) {
+        self.prefetch_used = self.prefetch_used.saturating_add(1);
     }
 
     /// An anonymous object of `size` bytes in front of `backing` from `offset`: it reads

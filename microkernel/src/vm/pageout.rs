@@ -402,6 +402,8 @@ impl Kernel {
             });
             link.in_flight += pages as u32;
             super::pager::count_in_flight(pages, false);
+            link.statistics.returns += 1;
+            link.statistics.pages_returned += pages;
         }
         for frame in copies {
             // Pages that were not resident after all: their copies are not needed.

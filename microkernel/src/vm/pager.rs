@@ -35,7 +35,7 @@ use core::sync::atomic::{AtomicU64, Ordering};
 use libipc::abi::message::{descriptor_kind, Descriptor, MsgReturn, DESCRIPTOR_SIZE};
 use libipc::abi::syscall::Syscall;
 use libipc::abi::KernReturn;
-use libipc::pager::{ids, ControlError};
+use libipc::pager::{ids, ControlError, ObjectStatistics};
 
 pub use super::pager_requests::ReplyKind;
 
@@ -185,6 +185,8 @@ pub struct PagerLink {
     /// No returns before this tick: the pager refused one (for the default pager's objects,
     /// [`DEFAULT_PAGER_PAUSED_UNTIL`] counts instead).
     pub paused_until: u64,
+    /// Requests and returns sent for the object (`prefetch_used` is the object's own).
+    pub statistics: libipc::pager::ObjectStatistics,
 }
 
 /// Pages returned to pagers and not yet answered, over all objects: the pageout daemon
@@ -232,6 +234,7 @@ impl PagerLink {
             in_flight: 0,
             default_pager: false,
             paused_until: 0,
+            statistics: libipc::pager::ObjectStatistics::default(),
         }
     }
 
@@ -830,6 +833,9 @@ impl Kernel {
             sent_at: now(),
             reply,
         });
+        link.statistics.requests += 1;
+        link.statistics.pages_requested += pages;
+        link.statistics.prefetched += pages - 1;
         count(&statistics::REQUESTS_BY_PAGES[pages.min(16) as usize]);
         statistics::add(&statistics::PREFETCHED, pages - 1);
         let call = EmmiCall::DataRequest {
@@ -1126,8 +1132,52 @@ impl Kernel {
         object: ObjectId,
         call: ControlCall,
         memory: &mut [Option<MapCopy>],
+    ) -> Result<Option<ObjectStatistics>, ControlError> {
+        match call {
+            ControlCall::Statistics => Ok(Some(self.object_statistics(object))),
+            call => self.control_change(object, call, memory).map(|()| None),
+        }
+    }
+
+    /// The figures of the pager object a region mapping `object` reads through to (itself,
+    /// or behind copy-on-write copies of it); zeros when there is none.
+    pub fn region_pager_statistics(&self, object: ObjectId) -> ObjectStatistics {
+        let mut at = Some(object);
+        while let Some(object) = at {
+            if self.pagers.contains_key(&object) {
+                return self.object_statistics(object);
+            }
+            at = self
+                .objects
+                .get(object)
+                .and_then(|o| o.backing())
+                .map(|(b, _)| b);
+        }
+        ObjectStatistics::default()
+    }
+
+    /// What the kernel did with pager object `object` (zeros for an object with no pager).
+    pub fn object_statistics(&self, object: ObjectId) -> ObjectStatistics {
+        let mut statistics = self
+            .pagers
+            .get(&object)
+            .map_or_else(ObjectStatistics::default, |link| link.statistics);
+        statistics.prefetch_used = self
+            .objects
+            .get(object)
+            .map_or(0, |o| u64::from(o.prefetch_used()));
+        statistics
+    }
+
+    /// Carries out a `memory_control` call that changes the object.
+    fn control_change(
+        &mut self,
+        object: ObjectId,
+        call: ControlCall,
+        memory: &mut [Option<MapCopy>],
     ) -> Result<(), ControlError> {
         match call {
+            ControlCall::Statistics => Ok(()),
             ControlCall::Supply { offset } => {
                 self.install(object, offset, first_region(memory), None);
                 Ok(())
@@ -1157,12 +1207,18 @@ impl Kernel {
     }
 
     /// Replies to a `memory_control` call through `right`.
-    fn control_reply(&mut self, right: CarriedRight, id: u32, answer: Result<(), ControlError>) {
+    fn control_reply(
+        &mut self,
+        right: CarriedRight,
+        id: u32,
+        answer: Result<Option<ObjectStatistics>, ControlError>,
+    ) {
         use libipc::abi::body::status;
         let mut body = Vec::new();
-        let known = (ids::DATA_SUPPLY..=ids::SET_ATTRIBUTES).contains(&id);
+        let known = (ids::DATA_SUPPLY..=ids::STATISTICS).contains(&id);
         let encoded = match answer {
-            Ok(()) => encode_values(&status::OK, &mut body),
+            Ok(None) => encode_values(&status::OK, &mut body),
+            Ok(Some(statistics)) => encode_values(&(status::OK, statistics), &mut body),
             Err(_) if !known => encode_values(&status::UNKNOWN_ROUTINE, &mut body),
             Err(e) => encode_values(&(status::ERROR, e), &mut body),
         };

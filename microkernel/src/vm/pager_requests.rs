@@ -48,6 +48,8 @@ pub enum ControlCall {
     Error { range: Range<u64>, code: u32 },
     /// `set_attributes` with a valid cluster size.
     SetAttributes { cluster_pages: u32 },
+    /// `statistics`: the object's figures.
+    Statistics,
 }
 
 /// Decodes a `memory_control` call for an object seen as `view`; changes nothing.
@@ -112,6 +114,7 @@ pub fn decode_control(
             }),
             _ => Err(ControlError::BadAttributes),
         },
+        ids::STATISTICS => Ok(ControlCall::Statistics),
         _ => Err(ControlError::BadSize),
     }
 }

@@ -119,6 +119,7 @@ fn control_id() -> impl Strategy<Value = u32> {
             ids::DATA_UNAVAILABLE,
             ids::DATA_ERROR,
             ids::SET_ATTRIBUTES,
+            ids::STATISTICS,
         ]),
         1 => any::<u32>(),
     ]
@@ -170,6 +171,8 @@ proptest! {
                 let attributes = Attributes { cluster_pages };
                 prop_assert!(attributes.is_valid());
             }
+            // Changes nothing, whatever its body.
+            Ok(ControlCall::Statistics) => prop_assert_eq!(id, ids::STATISTICS),
             Err(_) => {}
         }
     }

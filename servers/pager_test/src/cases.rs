@@ -180,6 +180,8 @@ struct TestPager {
     hellos: u32,
     /// What the kernel said of invalid attributes in the answer to `init`.
     refused: Option<libipc::pager::AttributesRefused>,
+    /// The object's figures as `memory_control.statistics` gave them at the last request.
+    last_statistics: Option<libipc::pager::ObjectStatistics>,
 }
 
 impl TestPager {
@@ -204,6 +206,7 @@ impl TestPager {
             port: None,
             hellos: 0,
             refused: None,
+            last_statistics: None,
         }
     }
 }
@@ -231,6 +234,9 @@ impl memory_object::Server for TestPager {
         reply: Reply<'_, Supply, PagerError>,
     ) -> Replied {
         self.requests.push((offset / PAGE, length / PAGE));
+        if let Some(control) = self.control.as_mut() {
+            self.last_statistics = control.statistics().ok();
+        }
         if let Some(page) = self.flush_on_request.take() {
             if let Some(control) = self.control.as_mut() {
                 let _ = control.lock_request(page * PAGE, PAGE, false, true);
@@ -413,7 +419,22 @@ fn fault_in_through_a_pager() -> Result<(), String> {
         if read(base + 3 * PAGE) != 42 || !holds_pattern(base, 4) {
             return 2;
         }
-        0
+        // The region's object's figures: 8 requests of 2 pages, each second page asked
+        // for ahead and then used.
+        match sys::vm_region(base) {
+            Ok(r)
+                if (
+                    r.pager_requests,
+                    r.pager_pages_requested,
+                    r.pager_prefetched,
+                    r.pager_prefetch_used,
+                    r.pager_returns,
+                ) == (8, 16, 8, 8, 0) =>
+            {
+                0
+            }
+            _ => 3,
+        }
     })?;
     check!(
         status == 0,
@@ -422,6 +443,21 @@ fn fault_in_through_a_pager() -> Result<(), String> {
     // Normal access: the faulting page and the next, eight times.
     let expected: Vec<(u64, u64)> = (0..8).map(|i| (2 * i, 2)).collect();
     check!(pager.requests == expected, "requests {:?}", pager.requests);
+    // The pager's own view, through its control port, as the last request came: that one
+    // counted, seven pages asked for ahead already used (the eighth not yet faulted on).
+    let at_last = libipc::pager::ObjectStatistics {
+        requests: 8,
+        pages_requested: 16,
+        prefetched: 8,
+        prefetch_used: 7,
+        returns: 0,
+        pages_returned: 0,
+    };
+    check!(
+        pager.last_statistics == Some(at_last),
+        "memory_control.statistics at the last request: {:?}, not {at_last:?}",
+        pager.last_statistics
+    );
     let after = statistics();
     check!(
         after.pageins - before.pageins == 16,
