@@ -189,7 +189,8 @@ impl Transfers {
         #[cfg(all(feature = "collocated", target_os = "none"))]
         {
             let device = self.client.transport().server().name();
-            crate::sys::device_transfer(device, reply, offset, 0, length, false)
+            // SAFETY: a read takes none of our memory.
+            unsafe { crate::sys::device_transfer(device, reply, offset, 0, length, false) }
                 .map_err(crate::interface::TransportError::Refused)
         }
         #[cfg(not(all(feature = "collocated", target_os = "none")))]
@@ -210,7 +211,8 @@ impl Transfers {
         {
             let device = self.client.transport().server().name();
             let (address, length) = (data.address(), data.len());
-            crate::sys::device_transfer(device, reply, offset, address, length, true)
+            // SAFETY: the pages are `data`'s, which owns them and is forgotten below.
+            unsafe { crate::sys::device_transfer(device, reply, offset, address, length, true) }
                 .map_err(crate::interface::TransportError::Refused)?;
             // The pages left our map with the call: nothing to unmap.
             let _ = data.into_raw();

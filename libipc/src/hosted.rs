@@ -328,9 +328,10 @@ impl<D: Dispatch + DirectPager + Send> Hosted for PagerHost<D> {
         } = &mut self.host;
         let right = Some(ReplyRight::send_once(reply, reply_id(call.id())));
         let outbox = &mut **outbox;
-        // (A right not handed to a routine is given back when its owner drops: the routine's
-        // reply right too, so the kernel sees the call unanswered.)
-        let served = match call {
+        // (When the object or port is none of the pager's, the closure is dropped uncalled
+        // and the rights it holds are given back: the reply right too, so the kernel sees
+        // the call unanswered.)
+        match call {
             PagerCall::Init {
                 object,
                 control,
@@ -395,7 +396,6 @@ impl<D: Dispatch + DirectPager + Send> Hosted for PagerHost<D> {
                 })
             }
         };
-        let _ = served;
         if let Some(reply) = outbox.take_reply() {
             // The kernel's reply port takes every answer at once.
             let _ = send_now(&reply);

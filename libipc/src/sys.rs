@@ -197,7 +197,11 @@ pub fn task_spawn_collocated(
 /// [`Syscall::DeviceTransfer`]): `device.read` of `length` bytes at `offset` (`write`
 /// false), or `device.write` at `offset` of the pages `[address, +length)`, which leave the
 /// caller's map. The answer comes to `reply` (a receive right) as the message's would.
-pub fn device_transfer(
+///
+/// # Safety
+/// For a write, `[address, +length)` must be pages of the caller's that nothing else uses
+/// or will unmap (as for [`vm_deallocate`]): they leave the caller's map.
+pub unsafe fn device_transfer(
     device: u32,
     reply: u32,
     offset: u64,
@@ -210,9 +214,7 @@ pub fn device_transfer(
         true => transfer::WRITE,
         false => transfer::READ,
     };
-    // SAFETY: the kernel takes the pages of a write out of the caller's map (they are the
-    // caller's to give: the wrapper's callers pass pages they own and forget them); a read
-    // touches none of the caller's memory.
+    // SAFETY: the pages a write takes are the caller's to give, per the contract.
     unsafe {
         syscall6(
             Syscall::DeviceTransfer as u64,

@@ -148,7 +148,7 @@ impl<S, T: Copy + PartialEq, C: Copy, K> Servers<S, T, C, K> {
     /// Whether `task` is a server that takes calls without a message.
     #[inline(always)]
     pub fn takes_calls(&self, task: T) -> bool {
-        self.takers != 0 && self.entries.iter().any(|e| e.task == task && e.takes_calls)
+        self.entries.iter().any(|e| e.task == task && e.takes_calls)
     }
 
     /// Queues `call` for the server of `task`, which is then pending: it is made when the

@@ -461,10 +461,9 @@ impl Kernel {
     fn queue(
         &mut self,
         port: PortId,
-        message: KMessage,
+        mut message: KMessage,
         sender: Option<(ThreadId, Option<u64>, Option<ReceiveArgs>)>,
     ) -> Sent {
-        let mut message = message;
         if let Some(task) = sender
             .and_then(|(thread, ..)| self.threads.get(thread))
             .map(|t| t.task)
