@@ -13,6 +13,7 @@ pub mod iso;
 pub mod kernel_build;
 pub mod linux;
 pub mod manifest;
+pub mod new_pager;
 pub mod plot;
 pub mod qemu;
 pub mod report;

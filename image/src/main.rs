@@ -62,6 +62,19 @@ enum Subcommands {
     /// machine with the disk pager and the task swapper; fails on a wrong byte, a failed job,
     /// a panic, a hang, or drift of the kernel's memory between cycles.
     Soak(SoakArgs),
+    /// Make a new pager crate NAME and its client test from servers/template_pager, add them
+    /// to the workspace and the boot manifest.
+    ///
+    /// Copies servers/template_pager to servers/NAME, servers/template_pager_test to
+    /// servers/NAME_test and tests/tests/template_pager.rs to tests/tests/NAME.rs, with
+    /// `template_pager` replaced by NAME in file names and contents; lists the two crates in
+    /// the root Cargo.toml's members and default-members and their programs in
+    /// servers/boot.toml, after the template's. Changes nothing if any check fails.
+    NewPager {
+        /// The pager's name: a lowercase letter, then lowercase letters, digits and
+        /// underscores, at most 40 bytes (e.g. ram_disk).
+        name: String,
+    },
     /// Check the system packages, build everything, then run `cargo test --workspace`.
     Test {
         /// Extra arguments for `cargo test` (after `--`).
@@ -232,6 +245,11 @@ fn dispatch(command: Subcommands) -> Result<ExitCode> {
         }
         Subcommands::Bench(args) => bench(args),
         Subcommands::Soak(args) => soak(args),
+        Subcommands::NewPager { name } => {
+            image::new_pager::new_pager(&image::workspace_root(), &name)?;
+            println!("{}", image::new_pager::summary(&name));
+            Ok(ExitCode::SUCCESS)
+        }
         Subcommands::Test { cargo_args } => test(&cargo_args),
     }
 }

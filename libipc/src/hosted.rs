@@ -435,14 +435,31 @@ impl Started {
         Started::keeping(Box::new(PagerHost { host }), port, service)
     }
 
+    /// As [`Started::pager`], for a pager that holds its service port's receive right
+    /// itself (a [`kit::Pager`](crate::pager::kit::Pager)): `service` is the send right
+    /// to it for the starter.
+    pub fn pager_holding_its_port<D: Dispatch + DirectPager + Send + 'static>(
+        from: Name,
+        dispatch: D,
+        service: SendRight,
+    ) -> Started {
+        let host = Host::new(from, dispatch);
+        let started = Started {
+            server: Box::new(PagerHost { host }),
+            service: service.name(),
+        };
+        core::mem::forget(service);
+        started
+    }
+
     /// `server` started: its service port `port` kept for good (it goes with the server's
     /// task), `service` the send right for the starter.
     fn keeping(server: Box<dyn Hosted>, port: ReceiveRight, service: SendRight) -> Started {
+        core::mem::forget(port);
         let started = Started {
             server,
             service: service.name(),
         };
-        core::mem::forget(port);
         core::mem::forget(service);
         started
     }

@@ -361,6 +361,16 @@ crate::interface! {
         ///
         /// Reply: the right, or `OutOfRange` when the pager has no such object.
         fn open(name: String) -> SendRight;
+
+        /// Writes the object called `name` back: the pages changed since the pager last had
+        /// them are returned to it (`data_return`, which its kit pager keeps with
+        /// `Backing::write`) before any later request on the object, and stay mapped,
+        /// clean. Hurd's `pager_sync`, asked for by a client (an `msync`).
+        ///
+        /// Reply: `()` once the returns are on their way (at once when the object is not
+        /// mapped), or `OutOfRange` when the pager has no such object, `Failed` with the
+        /// kernel's refusal.
+        fn sync(name: String) -> ();
     }
 }
 

@@ -57,6 +57,11 @@ impl Files {
         }
     }
 
+    /// The archive, if the kernel mapped it.
+    pub fn archive(&self) -> Option<Archive<'static>> {
+        self.archive
+    }
+
     /// Whether requests on port `name` are for an open file (its place in `open`).
     pub fn file_on(&self, name: Name) -> Option<usize> {
         self.open.iter().position(|f| f.port.name() == name)

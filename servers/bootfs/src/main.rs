@@ -20,22 +20,19 @@ libipc::program!(main);
 
 #[cfg(target_os = "none")]
 fn main(args: libipc::rt::StartArgs) -> i32 {
-    use libipc::ipc::{PortSet, ReceiveRight};
     let Some(mut names) = libipc::names::Client::from_start_args(&args) else {
         libipc::println!("bootfs: started without a name service");
         return 1;
     };
-    let (Ok(port), Ok(set)) = (ReceiveRight::allocate(), PortSet::allocate()) else {
+    let Ok(mut bootfs) = bootfs::serve::Bootfs::new() else {
         libipc::println!("bootfs: no port");
         return 1;
     };
-    let registered = set.insert(&port).is_ok()
-        && port.make_send().is_ok_and(|send| {
-            names
-                .register(libipc::pager::PROGRAM_PAGER_NAME.into(), &send)
-                .is_ok()
-        });
-    if !registered {
+    if bootfs
+        .pager()
+        .register(&mut names, libipc::pager::PROGRAM_PAGER_NAME)
+        .is_err()
+    {
         libipc::println!("bootfs: could not register with the name service");
         return 1;
     }
@@ -43,11 +40,9 @@ fn main(args: libipc::rt::StartArgs) -> i32 {
     // bootfs, which must not queue behind a thousand runnable tasks (a request unanswered
     // for `pager_timeout` is a memory error for the faulting task).
     let _ = libipc::sys::thread_set_priority(libipc::abi::syscall::PAGER_PRIORITY);
-    let set_name = set.name();
-    let mut bootfs = bootfs::serve::Bootfs::new(set, &port);
-    let result = libipc::interface::serve(&set_name, &mut bootfs);
+    let set = bootfs.pager().set().name();
+    let result = libipc::interface::serve(&set, &mut bootfs);
     libipc::println!("bootfs: stopped: {result:?}");
-    drop(port);
     1
 }
 

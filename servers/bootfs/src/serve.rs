@@ -1,161 +1,130 @@
-//! The pager and file server: the same in both builds, the program (`main.rs`) and the
-//! server collocated in the kernel ([`hosted`]).
+//! The pager and file server, written with the pager kit (`libipc::pager::kit`): the same
+//! in both builds, the program (`main.rs`) and the server collocated in the kernel
+//! ([`hosted`]).
 
 use crate::files::Files;
 use alloc::string::String;
-use alloc::vec::Vec;
+use libipc::abi::archive::{Archive, NAME_MAX};
 use libipc::abi::syscall::PAGE_SIZE;
 use libipc::file::file_server;
 use libipc::hosted::DirectPager;
-use libipc::interface::{Dispatch, Dispatched, Outbox, Pages, Replied, Reply, SendRight};
-use libipc::ipc::{Name, PortSet, ReceiveRight, Received};
-use libipc::pager::{
-    memory_object, object_of, program_pager, Attributes, PagerError, Returned, Supply,
-};
+use libipc::interface::{Dispatch, Dispatched, Outbox, Pages};
+use libipc::ipc::{Name, Received};
+use libipc::pager::kit::{Backing, Pager};
+use libipc::pager::{default_pager, memory_object, object_of, program_pager, PagerError};
 
 /// Pages per cluster: program text is read front to back, so clusters are large.
 const CLUSTER_PAGES: u32 = 8;
 
-/// One file the kernel made an object of.
-struct File {
-    /// The object's port (received from the kernel); requests arrive on it.
-    port: ReceiveRight,
-    /// The object's control port (unused: bootfs never changes the kernel's cache).
-    _control: SendRight,
-    name: String,
-    /// The file's bytes (a copy-on-write view of the archive; only read).
-    data: Pages,
-    /// The file's length in bytes (`data` is rounded up to pages).
-    len: u64,
+/// What an object's pages hold.
+pub enum Contents {
+    /// A program file the kernel made an object of (`program_pager.create`): its name and
+    /// bytes (a copy-on-write view of the archive, only read; rounded up to pages, so the
+    /// next file's bytes may follow its `len`).
+    Program { name: String, data: Pages, len: u64 },
+    /// An archive file a client opened (`memory_object_server.open`): the archive's bytes.
+    Archived(&'static [u8]),
 }
 
-/// The pager: the port set it serves (objects' and file ports join it), the files the
-/// kernel made objects of, and the archive's files for the file interface.
-pub struct Bootfs {
-    set: PortSet,
-    /// Its own port (the kernel's `create`, clients' `open`).
-    port: Name,
-    files: Vec<File>,
-    archive: Files,
+/// The kit's part: the objects' bytes, and the archive clients open files of.
+pub struct Programs {
+    archive: Option<Archive<'static>>,
 }
 
-impl Bootfs {
-    /// The pager serving from `set` (which it keeps), `port` (in the set) its own port.
-    pub fn new(set: PortSet, port: &ReceiveRight) -> Bootfs {
-        let archive = Files::new(set.name());
-        Bootfs {
-            set,
-            port: port.name(),
-            files: Vec::new(),
-            archive,
+impl Backing for Programs {
+    type Object = Contents;
+
+    /// Any file of the boot archive, to map read-only.
+    fn open(&mut self, name: &str) -> Option<(Contents, u64)> {
+        if name.is_empty() || name.len() > NAME_MAX {
+            return None;
         }
+        let file = self.archive?.files().find(|f| f.name == name)?;
+        Some((Contents::Archived(file.data), file.data.len() as u64))
     }
 
-    /// The name of the port set it serves from.
-    pub fn set_name(&self) -> Name {
-        self.set.name()
-    }
-}
-
-impl program_pager::Server for Bootfs {
-    fn create(
+    fn create_program(
         &mut self,
-        object: ReceiveRight,
-        control: SendRight,
         name: String,
         size: u64,
         file: Pages,
-        reply: Reply<'_, Attributes, PagerError>,
-    ) -> Replied {
-        if self.set.insert(&object).is_err() || self.files.try_reserve(1).is_err() {
-            // The object's port goes (dropped): the kernel's faults on it get errors.
-            return reply.err(PagerError::Failed(1));
-        }
+    ) -> Result<Contents, PagerError> {
         let len = size.min(file.len());
-        self.files.push(File {
-            port: object,
-            _control: control,
+        Ok(Contents::Program {
             name,
             data: file,
             len,
-        });
-        reply.ok(Attributes {
-            cluster_pages: CLUSTER_PAGES,
-        })
-    }
-}
-
-/// One file's object, as `memory_object` serves it.
-struct FileObject<'a> {
-    file: &'a File,
-    terminated: bool,
-}
-
-impl memory_object::Server for FileObject<'_> {
-    fn init(
-        &mut self,
-        _control: SendRight,
-        _size: u64,
-        reply: Reply<'_, Attributes, PagerError>,
-    ) -> Replied {
-        // Only if someone maps the object with vm_map: the same attributes.
-        reply.ok(Attributes {
-            cluster_pages: CLUSTER_PAGES,
         })
     }
 
-    fn data_request(
-        &mut self,
-        offset: u64,
-        length: u64,
-        _access: u32,
-        reply: Reply<'_, Supply, PagerError>,
-    ) -> Replied {
-        let file = self.file;
-        if offset >= file.len || !offset.is_multiple_of(PAGE_SIZE) {
-            return reply.err(PagerError::OutOfRange);
+    fn terminated(&mut self, object: Contents) {
+        if let Contents::Program { name, .. } = object {
+            libipc::println!("bootfs: {name} no longer mapped");
         }
-        let Ok(mut pages) = Pages::allocate(length) else {
-            return reply.err(PagerError::Failed(2));
-        };
-        // The file's bytes from `offset`; the rest of the last page stays zero.
-        let end = (offset + length).min(file.len);
-        let source = &file.data.as_slice()[offset as usize..end as usize];
-        pages.as_mut_slice()[..source.len()].copy_from_slice(source);
-        reply.ok(Supply::Data(pages))
     }
 
-    fn terminate(&mut self, reply: Reply<'_, (), PagerError>) -> Replied {
-        self.terminated = true;
-        reply.ok(())
+    fn cluster_pages(&self, _object: &Contents) -> u32 {
+        CLUSTER_PAGES
     }
 
-    /// Text is never written: a page returned all the same is given back.
-    fn data_return(
+    /// The file's bytes from `offset`; the rest of the last page stays zero.
+    fn read(
         &mut self,
-        _offset: u64,
-        data: Pages,
-        _dirty: bool,
-        reply: Reply<'_, Returned, PagerError>,
-    ) -> Replied {
-        reply.ok(Returned::Refused(data))
+        object: &mut Contents,
+        offset: u64,
+        pages: &mut [u8],
+    ) -> Result<(), PagerError> {
+        let bytes = match object {
+            Contents::Program { data, len, .. } => &data.as_slice()[..*len as usize],
+            Contents::Archived(bytes) => bytes,
+        };
+        if !offset.is_multiple_of(PAGE_SIZE) || offset >= bytes.len() as u64 {
+            return Err(PagerError::OutOfRange);
+        }
+        let end = (offset as usize + pages.len()).min(bytes.len());
+        let source = &bytes[offset as usize..end];
+        pages[..source.len()].copy_from_slice(source);
+        Ok(())
+    }
+
+    // Text is never written: a page returned all the same is given back (the default).
+}
+
+/// bootfs: the kit's pager of program files (and of any archive file a client opens), and
+/// the file interface over the archive, on the same port.
+pub struct Bootfs {
+    pager: Pager<Programs>,
+    files: Files,
+}
+
+impl Bootfs {
+    /// bootfs with its ports (its own port in a port set of its own).
+    pub fn new() -> Result<Bootfs, libipc::abi::KernReturn> {
+        // The file interface comes first: file ports join the pager's set.
+        let mut pager = Pager::new(Programs { archive: None })?;
+        let files = Files::new(pager.set().name());
+        pager.backing().archive = files.archive();
+        Ok(Bootfs { pager, files })
+    }
+
+    /// The pager (its service port, its set).
+    pub fn pager(&self) -> &Pager<Programs> {
+        &self.pager
     }
 }
 
 impl Dispatch for Bootfs {
     fn dispatch(&mut self, request: &Received<'_>, outbox: &mut Outbox) -> Dispatched {
         let on: Name = object_of(request);
-        if let Some(file) = self.archive.file_on(on) {
-            return self.archive.dispatch_file(file, request, outbox);
+        if let Some(file) = self.files.file_on(on) {
+            return self.files.dispatch_file(file, request, outbox);
         }
-        if let Some(handled) = self.with_object(on, |object| {
-            memory_object::dispatch(object, request, outbox)
-        }) {
-            return handled;
-        }
-        // On bootfs's own port: a client's `open`, or the kernel's `create`.
-        match file_server::dispatch(&mut self.archive, request, outbox) {
-            Dispatched::NotMine => program_pager::dispatch(self, request, outbox),
+        // The objects, and on bootfs's own port the kernel's `create` and a client's
+        // `open` of an object; then a client's `open` of a file.
+        match self.pager.dispatch(request, outbox) {
+            Dispatched::NotMine if on == self.pager.service_name() => {
+                file_server::dispatch(&mut self.files, request, outbox)
+            }
             handled => handled,
         }
     }
@@ -167,17 +136,15 @@ impl DirectPager for Bootfs {
         port: Name,
         serve: impl FnOnce(&mut dyn memory_object::Server) -> R,
     ) -> Option<R> {
-        let index = self.files.iter().position(|f| f.port.name() == port)?;
-        let mut object = FileObject {
-            file: &self.files[index],
-            terminated: false,
-        };
-        let served = serve(&mut object);
-        if object.terminated {
-            let file = self.files.swap_remove(index);
-            libipc::println!("bootfs: {} no longer mapped", file.name);
-        }
-        Some(served)
+        self.pager.with_object(port, serve)
+    }
+
+    fn with_default_pager<R>(
+        &mut self,
+        _pager: Name,
+        _serve: impl FnOnce(&mut dyn default_pager::Server) -> R,
+    ) -> Option<R> {
+        None
     }
 
     fn with_program_pager<R>(
@@ -185,7 +152,7 @@ impl DirectPager for Bootfs {
         port: Name,
         serve: impl FnOnce(&mut dyn program_pager::Server) -> R,
     ) -> Option<R> {
-        (port == self.port).then(|| serve(self))
+        self.pager.with_program_pager(port, serve)
     }
 }
 
@@ -196,16 +163,12 @@ impl DirectPager for Bootfs {
 pub fn hosted(
     args: libipc::rt::StartArgs,
 ) -> Result<libipc::hosted::Started, libipc::abi::KernReturn> {
-    let port = ReceiveRight::allocate()?;
-    let set = PortSet::allocate()?;
-    set.insert(&port)?;
-    let service = port.make_send()?;
+    let bootfs = Bootfs::new()?;
+    let service = bootfs.pager().service()?;
     libipc::hosted::register(&args, libipc::pager::PROGRAM_PAGER_NAME, &service);
-    let bootfs = Bootfs::new(set, &port);
-    Ok(libipc::hosted::Started::pager(
-        bootfs.set_name(),
+    Ok(libipc::hosted::Started::pager_holding_its_port(
+        bootfs.pager().set().name(),
         bootfs,
-        port,
         service,
     ))
 }

@@ -14,13 +14,15 @@ struct Pattern;
 
 #[cfg(target_os = "none")]
 impl libipc::pager::kit::Backing for Pattern {
-    fn open(&mut self, name: &str) -> Option<(u64, u64)> {
-        (name == "pattern").then_some((0, 64 * libipc::abi::syscall::PAGE_SIZE))
+    type Object = ();
+
+    fn open(&mut self, name: &str) -> Option<((), u64)> {
+        (name == "pattern").then_some(((), 64 * libipc::abi::syscall::PAGE_SIZE))
     }
 
     fn read(
         &mut self,
-        _object: u64,
+        _object: &mut (),
         offset: u64,
         pages: &mut [u8],
     ) -> Result<(), libipc::pager::PagerError> {
@@ -31,7 +33,7 @@ impl libipc::pager::kit::Backing for Pattern {
         Ok(())
     }
 
-    fn cluster_pages(&self, _object: u64) -> u32 {
+    fn cluster_pages(&self, _object: &()) -> u32 {
         8
     }
 }

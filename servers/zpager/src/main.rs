@@ -7,8 +7,8 @@
 //! bytes of page contents it keeps; past that it refuses returns (tests use it).
 //!
 //! The kernel's `default_pager::create` gives it an object's port (the receive right) and
-//! control port; the object's port joins zpager's port set, and the requests on it
-//! (`memory_object`) are told apart by the port they arrive on.
+//! control port; the pager kit (`libipc::pager::kit`) puts the object's port in zpager's
+//! port set and tells the requests on it (`memory_object`) apart by the port they arrive on.
 #![cfg_attr(target_os = "none", no_std, no_main)]
 
 #[cfg(target_os = "none")]
@@ -19,7 +19,6 @@ libipc::program!(main);
 
 #[cfg(target_os = "none")]
 fn main(args: libipc::rt::StartArgs) -> i32 {
-    use libipc::interface::{serve, PortSet, ReceiveRight};
     use libipc::pager::DEFAULT_PAGER_NAME;
     use libipc::println;
 
@@ -58,22 +57,15 @@ fn main(args: libipc::rt::StartArgs) -> i32 {
         println!("zpager: no memory for the store");
         return 1;
     };
-    let set = PortSet::allocate();
-    let port = ReceiveRight::allocate();
-    let (Ok(set), Ok(port)) = (set, port) else {
-        println!("zpager: cannot allocate its ports");
-        return 1;
+    let pager = zpager::pager::Zstore::new(store, backing_store);
+    let mut zpager = match zpager::pager::Zpager::new(pager) {
+        Ok(zpager) => zpager,
+        Err(error) => {
+            println!("zpager: cannot allocate its ports: {error}");
+            return 1;
+        }
     };
-    let registered = set
-        .insert(&port)
-        .map_err(|e| alloc::format!("{e}"))
-        .and_then(|()| port.make_send().map_err(|e| alloc::format!("{e}")))
-        .and_then(|send| {
-            names
-                .register(DEFAULT_PAGER_NAME.into(), &send)
-                .map_err(|e| alloc::format!("{e:?}"))
-        });
-    if let Err(error) = registered {
+    if let Err(error) = zpager.register(&mut names, DEFAULT_PAGER_NAME) {
         println!("zpager: cannot register as {DEFAULT_PAGER_NAME}: {error}");
         return 1;
     }
@@ -84,11 +76,9 @@ fn main(args: libipc::rt::StartArgs) -> i32 {
     if !libipc::rt::heap::prefault(limit) {
         println!("zpager: could not take {limit} bytes of memory at start");
     }
-    let set_name = set.name();
-    let mut zpager = zpager::pager::Zpager::new(set, &port, store, backing_store);
     // Paging waits on this pager: it runs before ordinary threads when it has work.
     let _ = libipc::sys::thread_set_priority(libipc::abi::syscall::PAGER_PRIORITY);
-    let served = serve(&set_name, &mut zpager);
+    let served = zpager.serve();
     // `names` lives until here: whoever started zpager may take the end of its right to the
     // name service for zpager's end (bootstrap does).
     drop(names);
