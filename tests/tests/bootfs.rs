@@ -1,7 +1,8 @@
 //! The program pager, tested from user space: `bootfs_test` runs as the first task, makes
 //! `bootfs` the kernel's program pager, then spawns and execs programs whose text must page
 //! in through it, in clusters, shared between tasks; and reads boot-archive files through
-//! bootfs's file interface, which refuses bad requests.
+//! bootfs's file interface, which refuses bad requests, and maps one through the pager kit's
+//! open-object interface.
 
 use kernel_tests::boot;
 
@@ -11,6 +12,7 @@ const CASES: &[&str] = &[
     "exec_maps_text_through_the_pager",
     "archive_files_read_through_the_file_interface",
     "bad_file_requests_are_refused",
+    "archive_files_map_through_the_standard_open",
 ];
 
 #[test]

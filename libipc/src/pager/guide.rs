@@ -12,18 +12,20 @@
 //! ```ignore
 //! struct Pattern;
 //! impl libipc::pager::kit::Backing for Pattern {
-//!     // `open("pattern")`: object 0, 64 pages.
-//!     fn open(&mut self, name: &str) -> Option<(u64, u64)> {
-//!         (name == "pattern").then_some((0, 64 * PAGE_SIZE))
+//!     // What the pager keeps per object: nothing, the pages are computed.
+//!     type Object = ();
+//!     // `open("pattern")`: an object of 64 pages.
+//!     fn open(&mut self, name: &str) -> Option<((), u64)> {
+//!         (name == "pattern").then_some(((), 64 * PAGE_SIZE))
 //!     }
 //!     // Fill a cluster's pages from `offset`: here each word is its offset times 3.
-//!     fn read(&mut self, _object: u64, offset: u64, pages: &mut [u8]) -> Result<(), PagerError> {
+//!     fn read(&mut self, _object: &mut (), offset: u64, pages: &mut [u8]) -> Result<(), PagerError> {
 //!         for (i, word) in pages.chunks_exact_mut(8).enumerate() {
 //!             word.copy_from_slice(&((offset + 8 * i as u64) * 3).to_le_bytes());
 //!         }
 //!         Ok(())
 //!     }
-//!     fn cluster_pages(&self, _object: u64) -> u32 {
+//!     fn cluster_pages(&self, _object: &()) -> u32 {
 //!         8
 //!     }
 //! }
@@ -38,18 +40,44 @@
 //! per object (the same one each time it is opened), `init` (and `init` again when the
 //! object is mapped again after the kernel's `terminate`, which keeps nothing but the
 //! port), allocating the pages it supplies, `data_return` (kept with an optional `write`,
-//! else given back: nothing is lost), and per-object counters (`Pager::counts`).
+//! else given back: nothing is lost), a client's `sync` (the object's changed pages written
+//! back through `write`), and per-object counters (`Pager::counts`).
 //!
-//! The rest of this guide is the protocol underneath, through the three hand-written
-//! pagers in the tree, from the smallest up:
+//! ## Your own pager: `cargo image new-pager NAME`
 //!
-//! - `servers/bootfs`: the program pager. Read-only objects over the boot archive's files;
-//!   exec maps program text from them. About 200 lines; start here.
+//! `cargo image new-pager NAME` copies `servers/template_pager` (writable objects, computed
+//! until written, the written pages kept in memory) and its client and test,
+//! `servers/template_pager_test`, to `servers/NAME` and `servers/NAME_test`, adds them to the
+//! workspace and the boot manifest, and adds `tests/tests/NAME.rs`. It boots and passes at
+//! once: `cargo image run -- init=NAME_test`, or `cargo image test -- -p kernel-tests --test
+//! NAME`. Then change the template's `open` (which names exist), `read` (what unwritten pages
+//! hold) and `write` (where written pages go), and the test with them.
+//!
+//! ## Pagers of the kernel's own objects
+//!
+//! The kernel makes objects itself, on the default pager (anonymous memory it pages out,
+//! `default_pager.create`) and the program pager (program files, `program_pager.create`).
+//! The kit serves those too: implement [`Backing::create`](super::kit::Backing::create) or
+//! [`Backing::create_program`](super::kit::Backing::create_program) and keep what you need in
+//! [`Backing::Object`](super::kit::Backing::Object); such an object ends at its `terminate`
+//! ([`Backing::terminated`](super::kit::Backing::terminated)). `servers/bootfs` is the
+//! program pager written this way (and opens any boot-archive file to clients), `servers/zpager`
+//! the compressing default pager: it overrides [`Backing::supply`](super::kit::Backing::supply)
+//! (zero-filled ranges, part of a cluster, pages from the backing store it may be stacked in
+//! front of) and [`Backing::keep`](super::kit::Backing::keep) (returns it may refuse, moved
+//! rather than copied). A kit pager runs collocated in the kernel as it runs as a task:
+//! [`Pager`](super::kit::Pager) is a [`DirectPager`](crate::hosted::DirectPager).
+//!
+//! The rest of this guide is the protocol underneath, which the kit speaks for you, through
+//! the pagers in the tree that speak it themselves:
+//!
 //! - `servers/pager_test` (`TestPager` in `src/cases.rs`): a pager that misbehaves on
 //!   purpose (errors, silence, oversized answers, death), with the tests that show what the
 //!   kernel does about each.
-//! - `servers/zpager`: the default pager. It backs anonymous memory the kernel pages out,
-//!   compressed in its own memory.
+//! - `default-pager`: the disk default pager. Its replies wait for the disk (deferred
+//!   replies), its objects come from two interfaces (the kernel's `create`, and
+//!   `backing_store.create` from a zpager stacked in front of it), and it pages in clusters
+//!   laid out on the disk.
 //!
 //! ## Objects, ports and the two interfaces
 //!
@@ -64,18 +92,17 @@
 //!
 //! A pager serving many objects puts their ports in one [`PortSet`](crate::ipc::PortSet)
 //! and tells requests apart by the port they arrived on, [`object_of`](super::object_of).
-//! bootfs's dispatcher is the pattern:
+//! A hand-written dispatcher is this pattern (the kit's is the same):
 //!
 //! ```ignore
-//! impl Dispatch for Bootfs<'_> {
+//! impl Dispatch for MyPager {
 //!     fn dispatch(&mut self, request: &Received<'_>, outbox: &mut Outbox) -> Dispatched {
 //!         let on = object_of(request);
-//!         let Some(index) = self.files.iter().position(|f| f.port.name() == on) else {
+//!         let Some(object) = self.objects.get_mut(&on) else {
 //!             // On the pager's own port: the kernel's `create`.
-//!             return program_pager::dispatch(self, request, outbox);
+//!             return default_pager::dispatch(self, request, outbox);
 //!         };
-//!         let mut object = FileObject { file: &self.files[index], terminated: false };
-//!         memory_object::dispatch(&mut object, request, outbox)
+//!         memory_object::dispatch(&mut ObjectServer { object }, request, outbox)
 //!     }
 //! }
 //! ```
@@ -110,7 +137,7 @@
 //! - `Supply::Data(pages)`: the contents from `offset` on, at least one page and at most
 //!   `length`. [`Pages`](crate::interface::Pages) is memory of the pager's own that moves to
 //!   the kernel with the reply: allocate it, fill it, send it; it is not copied and it
-//!   leaves the pager's address space. bootfs:
+//!   leaves the pager's address space. A file's bytes, say:
 //!
 //!   ```ignore
 //!   let mut pages = Pages::allocate(length)?;
@@ -119,6 +146,9 @@
 //!   pages.as_mut_slice()[..source.len()].copy_from_slice(source);
 //!   reply.ok(Supply::Data(pages))
 //!   ```
+//!
+//!   (The kit's default [`Backing::supply`](super::kit::Backing::supply) is this, with
+//!   your `read` filling the pages.)
 //!
 //! - `Supply::Unavailable`: there is no data; the kernel zero-fills.
 //! - An error ([`PagerError`](super::PagerError)): the faulting threads get a memory error
@@ -147,8 +177,17 @@
 //!
 //! ## `terminate`
 //!
-//! When no task maps an object any more the kernel drops its pages and its control port and
-//! sends `terminate`. Drop everything you kept for it, and its port.
+//! When no task maps an object any more the kernel drops its pages (dirty ones too: a
+//! writable object's changes are the pager's only once returned, by pageout or a `sync`)
+//! and its control port, and sends `terminate`. What comes next depends on who made the
+//! object:
+//!
+//! - An object the kernel made (`create`) is gone: drop everything you kept for it, and its
+//!   port.
+//! - An object you made and gave clients a right to may be mapped again with that right:
+//!   the kernel then sends `init` again, on the same port. Keep the port (and whatever data
+//!   the object should keep); drop only the control right. A pager that destroys the port
+//!   fails that client with a memory error.
 //!
 //! ## Calls on the control port
 //!

@@ -34,6 +34,10 @@ pub const ALL: &[(&str, Case)] = &[
         "bad_file_requests_are_refused",
         bad_file_requests_are_refused,
     ),
+    (
+        "archive_files_map_through_the_standard_open",
+        archive_files_map_through_the_standard_open,
+    ),
 ];
 
 macro_rules! check {
@@ -217,4 +221,37 @@ fn bad_file_requests_are_refused() -> Result<(), String> {
         "the read after the refusals is wrong"
     );
     Ok(())
+}
+
+/// Any archive file maps as a memory object, through the open-object interface every kit
+/// pager serves (`memory_object_server.open`): every byte as the file interface reads it.
+fn archive_files_map_through_the_standard_open() -> Result<(), String> {
+    use libipc::abi::syscall::{PAGE_SIZE, VM_ANYWHERE, VM_PROT_READ};
+    use libipc::pager::{memory_object_server, PagerError};
+    let size = open(DATA_FILE)
+        .and_then(|mut f| f.size())
+        .map_err(|e| format!("size of {DATA_FILE}: {e:?}"))?;
+    // bootfs's right is main's, borrowed for the calls and kept afterwards.
+    let mut pager =
+        memory_object_server::Client::new(SendRight::from_raw(BOOTFS.load(Ordering::Relaxed)));
+    let object = pager.open(DATA_FILE.into());
+    let unknown = pager.open("no_such_file".into());
+    let _ = pager.into_transport().into_server().into_raw();
+    let object = object.map_err(|e| format!("open {DATA_FILE}: {e}"))?;
+    check!(
+        matches!(unknown, Err(RemoteError::Server(PagerError::OutOfRange))),
+        "opening no file gave {unknown:?}"
+    );
+    let length = size.div_ceil(PAGE_SIZE) * PAGE_SIZE;
+    let base = sys::vm_map(0, length, VM_ANYWHERE, object.name(), 0, VM_PROT_READ)
+        .map_err(|e| format!("vm_map: {e}"))?;
+    // SAFETY: the object is mapped readable at `base` for `length` >= `size` bytes.
+    let bytes = unsafe { core::slice::from_raw_parts(base as *const u8, size as usize) };
+    let wrong = pattern_mismatch(0, bytes);
+    // SAFETY: the mapping is this case's; `bytes` is not used after this.
+    unsafe { sys::vm_deallocate(base, length) }.map_err(|e| format!("unmap: {e}"))?;
+    match wrong {
+        Some(at) => Err(format!("{DATA_FILE} mapped: wrong byte at {at}")),
+        None => Ok(()),
+    }
 }
