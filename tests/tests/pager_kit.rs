@@ -3,7 +3,8 @@
 //! kit), opens its object through the standard `memory_object_server.open`, and maps it:
 //! every byte right, 8.00 pages a request read front to back at clusters of 8, 1.00 at
 //! random after unmapping and mapping again (a second `init` on the same port), the same
-//! object from a second `open`, an unknown name refused.
+//! object from a second `open`, an unknown name refused; and deferred replies: a backing
+//! that keeps the kernel's requests and answers them later.
 
 use kernel_tests::boot;
 
@@ -18,6 +19,7 @@ fn a_pager_written_with_the_kit_serves_its_object() {
         "kit_random_reads_come_a_page_a_request_after_a_second_init",
         "kit_open_gives_the_same_object_again",
         "kit_an_unknown_name_is_refused",
+        "kit_deferred_replies_answer_later",
     ]);
 }
 

@@ -157,7 +157,9 @@
 //!
 //! A pager that must wait for its backing store (a disk) defers the reply:
 //! `let (deferred, replied) = reply.defer();` keeps the reply right in `deferred`, and
-//! `deferred.send(Ok(supply))` answers later. The server loop goes on meanwhile.
+//! `deferred.send(Ok(supply))` answers later. The server loop goes on meanwhile. With the
+//! kit, that is [`Backing::request`](super::kit::Backing::request); `kit_test`'s
+//! `deferred_replies_answer_later` is an example.
 //!
 //! Pages supplied ahead of the fault are counted as prefetched, and as used when a fault
 //! later finds them: `vm_statistics` shows how well the strategy guessed.

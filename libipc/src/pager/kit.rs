@@ -11,7 +11,8 @@
 //! ([`Backing::create_program`]); such an object ends at its `terminate`
 //! ([`Backing::terminated`]). A pager that needs more than whole pages read in place
 //! overrides [`Backing::supply`] (zero-filled ranges, part of a cluster, pages from
-//! elsewhere) and [`Backing::keep`] (pages it may refuse, moved rather than copied).
+//! elsewhere) and [`Backing::keep`] (pages it may refuse, moved rather than copied); one
+//! whose answers must wait (a disk) overrides [`Backing::request`] and defers the reply.
 //!
 //! ```ignore
 //! struct Squares;
@@ -128,6 +129,26 @@ pub trait Backing {
         Ok(Supply::Data(pages))
     }
 
+    /// The kernel's `data_request`, for a pager whose answer must wait (for a disk, another
+    /// server, a client): take the reply with [`Reply::defer`], keep the
+    /// [`Deferred`](crate::interface::Deferred), and answer later with `deferred.send`
+    /// (`Ok(Supply::Data(pages))`, ...) when what it waits for comes, typically a message on
+    /// a port of the pager's own in [`Pager::set`], which the pager's own `Dispatch` sees
+    /// before the kit's. The faulting threads wait meanwhile, and the pager serves on.
+    /// `Err(reply)` (the default) hands the request back to be answered now with
+    /// [`supply`](Backing::supply).
+    fn request<'r>(
+        &mut self,
+        object: &mut Self::Object,
+        offset: u64,
+        length: u64,
+        access: u32,
+        reply: Reply<'r, Supply, PagerError>,
+    ) -> Result<Replied, Reply<'r, Supply, PagerError>> {
+        let _ = (object, offset, length, access);
+        Err(reply)
+    }
+
     /// Keeps pages the kernel pages out or writes back (`offset`: their first byte in the
     /// object), to give them back through `read` later. The default keeps nothing: the
     /// kernel holds on to them (nothing is lost while the object is mapped; a read-only or
@@ -175,6 +196,9 @@ pub struct Counts {
     pub unavailable: u64,
     /// Requests answered with an error.
     pub read_errors: u64,
+    /// Requests the backing answered itself ([`Backing::request`]: later, or at once); their
+    /// pages are not in `pages_supplied`.
+    pub deferred: u64,
     /// `data_return`s, the pages they brought, and the pages kept (not refused).
     pub returns: u64,
     pub pages_returned: u64,
@@ -292,6 +316,7 @@ impl<B: Backing> Pager<B> {
             total.pages_supplied += s.pages_supplied;
             total.unavailable += s.unavailable;
             total.read_errors += s.read_errors;
+            total.deferred += s.deferred;
             total.returns += s.returns;
             total.pages_returned += s.pages_returned;
             total.pages_kept += s.pages_kept;
@@ -364,31 +389,27 @@ fn checked(cluster_pages: u32, what: &str) -> Attributes {
     Attributes::default()
 }
 
-impl<B: Backing> memory_object_server::Server for Pager<B> {
-    fn open(&mut self, name: String, reply: Reply<'_, SendRight, PagerError>) -> Replied {
+impl<B: Backing> Pager<B> {
+    /// A send right to the object called `name`, as a client's `open` gets it: made by
+    /// [`Backing::open`] the first time, the same object (and port) every later time. For a
+    /// pager that maps its own objects, or hands rights out some other way.
+    pub fn open(&mut self, name: &str) -> Result<SendRight, PagerError> {
         // One port per object: opened again, the same object.
-        if let Some(object) = self.opened.get(&name).and_then(|p| self.objects.get(p)) {
-            return match object.port.make_send() {
-                Ok(send) => reply.ok(&send),
-                Err(_) => reply.err(shortage()),
-            };
+        if let Some(object) = self.opened.get(name).and_then(|p| self.objects.get(p)) {
+            return object.port.make_send().map_err(|_| shortage());
         }
         if self.objects.try_reserve(1).is_err() || self.opened.try_reserve(1).is_err() {
-            return reply.err(shortage());
+            return Err(shortage());
         }
-        let Some((backing, size)) = self.backing.open(&name) else {
-            return reply.err(PagerError::OutOfRange);
-        };
+        let (backing, size) = self.backing.open(name).ok_or(PagerError::OutOfRange)?;
         let made = ReceiveRight::allocate().and_then(|port| {
             self.set.insert(&port)?;
             let send = port.make_send()?;
             Ok((port, send))
         });
-        let Ok((port, send)) = made else {
-            return reply.err(shortage());
-        };
+        let (port, send) = made.map_err(|_| shortage())?;
         let cluster_pages = self.backing.cluster_pages(&backing);
-        self.opened.insert(name, port.name());
+        self.opened.insert(name.into(), port.name());
         self.objects.insert(
             port.name(),
             Object {
@@ -401,7 +422,16 @@ impl<B: Backing> memory_object_server::Server for Pager<B> {
                 statistics: Counts::default(),
             },
         );
-        reply.ok(&send)
+        Ok(send)
+    }
+}
+
+impl<B: Backing> memory_object_server::Server for Pager<B> {
+    fn open(&mut self, name: String, reply: Reply<'_, SendRight, PagerError>) -> Replied {
+        match Pager::open(self, &name) {
+            Ok(send) => reply.ok(&send),
+            Err(error) => reply.err(error),
+        }
     }
 
     fn sync(&mut self, name: String, reply: Reply<'_, (), PagerError>) -> Replied {
@@ -511,6 +541,17 @@ impl<B: Backing> memory_object::Server for ObjectServer<'_, B> {
             return reply.err(PagerError::OutOfRange);
         }
         let object = &mut *self.object;
+        let reply = match self
+            .backing
+            .request(&mut object.backing, offset, length, access, reply)
+        {
+            // Answered, or kept for later.
+            Ok(replied) => {
+                object.statistics.deferred += 1;
+                return replied;
+            }
+            Err(reply) => reply,
+        };
         match self
             .backing
             .supply(&mut object.backing, offset, length, access)

@@ -3,7 +3,8 @@
 //! object through the standard `memory_object_server.open`, maps it and checks every byte:
 //! read front to back it comes in whole clusters of 8 pages, read at random a page a
 //! request; unmapped and mapped again (the kernel's `terminate`, then `init` again on the
-//! same port) it still works; an unknown name is refused.
+//! same port) it still works; an unknown name is refused; and a pager whose backing keeps
+//! the kernel's requests and answers them later (deferred replies) serves a forked child.
 #![cfg_attr(target_os = "none", no_std, no_main)]
 
 #[cfg(target_os = "none")]
@@ -131,7 +132,7 @@ mod cases {
         )
     }
 
-    fn report(name: &str, result: Result<(), String>) -> i32 {
+    pub fn report(name: &str, result: Result<(), String>) -> i32 {
         match result {
             Ok(()) => {
                 libipc::println!("ktest kit_{name} ok");
@@ -145,11 +146,145 @@ mod cases {
     }
 }
 
+/// A pager whose backing answers later ([`Backing::request`] with deferred replies): run in
+/// this task, the object mapped by a forked child.
+#[cfg(target_os = "none")]
+mod deferred {
+    use alloc::boxed::Box;
+    use alloc::format;
+    use alloc::string::String;
+    use alloc::vec::Vec;
+    use libipc::abi::syscall::{PAGE_SIZE, VM_ANYWHERE, VM_PROT_READ};
+    use libipc::interface::{Deferred, Dispatch, Outbox, Pages, Replied, Reply};
+    use libipc::ipc::{self, MessageBuffer};
+    use libipc::pager::kit::{Backing, Pager};
+    use libipc::pager::{PagerError, Supply};
+    use libipc::sys;
+
+    const PAGES: u64 = 32;
+
+    /// Keeps every request and answers them all when told.
+    #[derive(Default)]
+    struct Later {
+        waiting: Vec<(u64, u64, Deferred<Supply, PagerError>)>,
+        answered: u64,
+    }
+
+    impl Backing for Later {
+        type Object = ();
+
+        fn open(&mut self, name: &str) -> Option<((), u64)> {
+            (name == "later").then_some(((), PAGES * PAGE_SIZE))
+        }
+
+        fn request<'r>(
+            &mut self,
+            _object: &mut (),
+            offset: u64,
+            length: u64,
+            _access: u32,
+            reply: Reply<'r, Supply, PagerError>,
+        ) -> Result<Replied, Reply<'r, Supply, PagerError>> {
+            let (deferred, replied) = reply.defer();
+            self.waiting.push((offset, length, deferred));
+            Ok(replied)
+        }
+    }
+
+    impl Later {
+        /// Answers what waits: each word its offset times 5.
+        fn answer(&mut self) {
+            for (offset, length, deferred) in self.waiting.drain(..) {
+                let answer = match Pages::allocate(length) {
+                    Ok(mut pages) => {
+                        for (i, word) in pages.as_mut_slice().chunks_exact_mut(8).enumerate() {
+                            word.copy_from_slice(&((offset + 8 * i as u64) * 5).to_le_bytes());
+                        }
+                        Ok(Supply::Data(pages))
+                    }
+                    Err(_) => Err(PagerError::Failed(1)),
+                };
+                if deferred.send(answer).is_ok() {
+                    self.answered += 1;
+                }
+            }
+        }
+    }
+
+    /// The child reads every word; the pager answers its requests only between messages,
+    /// when nothing came for 10 ms.
+    pub fn deferred_replies_answer_later() -> Result<(), String> {
+        let mut pager = Pager::new(Later::default()).map_err(|e| format!("pager: {e}"))?;
+        let object = pager.open("later").map_err(|e| format!("open: {e:?}"))?;
+        let task = match sys::task_fork().map_err(|e| format!("fork: {e}"))? {
+            sys::Forked::Child => {
+                let size = PAGES * PAGE_SIZE;
+                let Ok(base) = sys::vm_map(0, size, VM_ANYWHERE, object.name(), 0, VM_PROT_READ)
+                else {
+                    sys::task_exit(100)
+                };
+                let wrong = (0..size).step_by(8).any(|at| {
+                    // SAFETY: the object is mapped readable at `base` for `size` bytes.
+                    let value = unsafe { core::ptr::read_volatile((base + at) as *const u64) };
+                    value != at * 5
+                });
+                sys::task_exit(i32::from(wrong))
+            }
+            sys::Forked::Parent(task) => task,
+        };
+        drop(object);
+        let set = pager.set().name();
+        let mut buffer = Box::new(MessageBuffer::new());
+        let mut outbox = Box::new(Outbox::new());
+        let mut quiet = 0;
+        // Until the child's end terminates the object (or 5 s of silence).
+        while pager.counts("later").is_some_and(|c| c.terminates == 0) && quiet < 500 {
+            match ipc::receive(set, &mut buffer, Some(10)) {
+                Ok(received) => {
+                    quiet = 0;
+                    let _ = pager.dispatch(&received, &mut outbox);
+                    if let Some(reply) = outbox.take_reply() {
+                        let _ = ipc::send_message(&reply, Some(0));
+                    }
+                }
+                Err(_) => {
+                    quiet += 1;
+                    pager.backing().answer();
+                }
+            }
+        }
+        let status = sys::task_wait(task).map_err(|e| format!("wait: {e}"))?;
+        let _ = sys::port_deallocate(task);
+        let counts = pager.counts("later").unwrap_or_default();
+        let answered = pager.backing().answered;
+        if status != 0 {
+            return Err(format!("the child ended with {status}"));
+        }
+        if counts.requests == 0 || counts.deferred != counts.requests || answered != counts.requests
+        {
+            return Err(format!(
+                "{} requests, {} kept by the backing, {answered} answered later",
+                counts.requests, counts.deferred
+            ));
+        }
+        libipc::println!(
+            "kit_test: {} requests for {} pages, each answered later",
+            counts.requests,
+            counts.pages_requested
+        );
+        Ok(())
+    }
+}
+
 #[cfg(target_os = "none")]
 fn main(args: libipc::rt::StartArgs) -> i32 {
     let _ = args;
-    let failed = cases::run();
-    libipc::println!("{} passed, {} failed", 4 - failed, failed);
+    let mut failed = cases::run();
+    failed += cases::report(
+        "deferred_replies_answer_later",
+        deferred::deferred_replies_answer_later(),
+    );
+    libipc::println!("{} passed, {} failed", 5 - failed, failed);
     failed
 }
 
