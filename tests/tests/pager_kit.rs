@@ -4,7 +4,8 @@
 //! every byte right, 8.00 pages a request read front to back at clusters of 8, 1.00 at
 //! random after unmapping and mapping again (a second `init` on the same port), the same
 //! object from a second `open`, an unknown name refused; and deferred replies: a backing
-//! that keeps the kernel's requests and answers them later.
+//! that keeps the kernel's requests and answers them later; a clean stop that writes back
+//! what a client wrote.
 
 use kernel_tests::boot;
 
@@ -20,6 +21,7 @@ fn a_pager_written_with_the_kit_serves_its_object() {
         "kit_open_gives_the_same_object_again",
         "kit_an_unknown_name_is_refused",
         "kit_deferred_replies_answer_later",
+        "kit_a_clean_stop_writes_back_what_a_client_wrote",
     ]);
 }
 

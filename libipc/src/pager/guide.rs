@@ -41,7 +41,8 @@
 //! object is mapped again after the kernel's `terminate`, which keeps nothing but the
 //! port), allocating the pages it supplies, `data_return` (kept with an optional `write`,
 //! else given back: nothing is lost), a client's `sync` (the object's changed pages written
-//! back through `write`), and per-object counters (`Pager::counts`).
+//! back through `write`), per-object counters (`Pager::counts`), and a clean stop
+//! (`Pager::stop`: every object written back before the ports go).
 //!
 //! ## Your own pager: `cargo image new-pager NAME`
 //!

@@ -4,7 +4,8 @@
 //! their life (`init`, `terminate`, `init` again when the same object is mapped again), the
 //! clusters the kernel asks for, the pages it sends, the answers, per-object counters, the
 //! standard open-object interface ([`memory_object_server`]) through which clients get a
-//! right to map an object, and writing an object back when a client asks (`sync`).
+//! right to map an object, writing an object back when a client asks (`sync`), and a clean
+//! stop ([`Pager::stop`]).
 //!
 //! The same kit serves the objects the kernel makes itself: a default pager's anonymous
 //! memory ([`Backing::create`], `default_pager.create`) and a program pager's files
@@ -327,11 +328,40 @@ impl<B: Backing> Pager<B> {
         total
     }
 
-    /// Serves until receiving fails (the pager's port set was destroyed).
+    /// Serves until receiving fails (the pager's port set was destroyed), or a dispatch of
+    /// the author's around the kit's says [`Dispatched::Stop`] (then `Ok`).
     #[cfg(target_os = "none")]
     pub fn serve(&mut self) -> Result<(), crate::interface::IpcError> {
         let set = self.set.name();
         crate::interface::serve(&set, self)
+    }
+
+    /// A clean stop (Hurd's `pager_shutdown`): every mapped object's changed pages are
+    /// written back through [`Backing::keep`] and its cached pages dropped, and the messages
+    /// already queued for the pager are served; then the ports go (a later fault on an
+    /// object is a memory error for the faulting task, as when any pager ends) and the
+    /// backing is given back, to save what it holds. Returns the first object that could
+    /// not be written back, if any, with the backing.
+    #[cfg(target_os = "none")]
+    pub fn stop(mut self) -> (B, Result<(), PagerError>) {
+        let mut written = Ok(());
+        for object in self.objects.values_mut() {
+            if let Err(error) = write_back(object, true) {
+                written = written.and(Err(error));
+            }
+        }
+        // The returns are queued on the objects' ports by now.
+        let mut buffer = alloc::boxed::Box::new(crate::ipc::MessageBuffer::new());
+        let mut outbox = alloc::boxed::Box::new(Outbox::new());
+        let set = self.set.name();
+        while let Ok(request) = crate::ipc::receive(set, &mut buffer, Some(0)) {
+            let _ = self.dispatch(&request, &mut outbox);
+            if let Some(reply) = outbox.take_reply() {
+                let _ = crate::ipc::send_message(&reply, Some(0));
+            }
+        }
+        let Pager { backing, .. } = self;
+        (backing, written)
     }
 
     /// Takes `object` (a port the kernel made and handed over) as a new object holding
@@ -439,28 +469,35 @@ impl<B: Backing> memory_object_server::Server for Pager<B> {
             return reply.err(PagerError::OutOfRange);
         };
         object.statistics.syncs += 1;
-        let cluster = u64::from(object.cluster_pages) * PAGE_SIZE;
-        let Some(control) = object.control.as_mut() else {
-            // Not mapped: the kernel holds none of its pages.
-            return reply.ok(());
-        };
-        // `lock_request` takes one cluster at a time. The returns it starts reach the
-        // object's port before this reply reaches the client, so before any request the
-        // client's next fault makes.
-        let mut offset = 0;
-        while offset < object.size {
-            let length = cluster.min(object.size - offset);
-            if let Err(error) = control.lock_request(offset, length, true, false) {
-                let code = match error {
-                    RemoteError::Server(refusal) => refusal as u32,
-                    _ => KernReturn::Failure as u32,
-                };
-                return reply.err(PagerError::Failed(code));
-            }
-            offset += length;
+        match write_back(object, false) {
+            Ok(()) => reply.ok(()),
+            Err(error) => reply.err(error),
         }
-        reply.ok(())
     }
+}
+
+/// Asks the kernel for `object`'s changed pages (`lock_request(clean)`, one cluster at a
+/// time; `flush`: its cached pages dropped too). The returns it starts reach the object's
+/// port before the kernel's answer, so before any request made after it. Nothing to do for
+/// an object not mapped: the kernel holds none of its pages.
+fn write_back<T>(object: &mut Object<T>, flush: bool) -> Result<(), PagerError> {
+    let cluster = u64::from(object.cluster_pages) * PAGE_SIZE;
+    let Some(control) = object.control.as_mut() else {
+        return Ok(());
+    };
+    let mut offset = 0;
+    while offset < object.size {
+        let length = cluster.min(object.size - offset);
+        if let Err(error) = control.lock_request(offset, length, true, flush) {
+            let code = match error {
+                RemoteError::Server(refusal) => refusal as u32,
+                _ => KernReturn::Failure as u32,
+            };
+            return Err(PagerError::Failed(code));
+        }
+        offset += length;
+    }
+    Ok(())
 }
 
 impl<B: Backing> default_pager::Server for Pager<B> {

@@ -4,7 +4,8 @@
 //! read front to back it comes in whole clusters of 8 pages, read at random a page a
 //! request; unmapped and mapped again (the kernel's `terminate`, then `init` again on the
 //! same port) it still works; an unknown name is refused; and a pager whose backing keeps
-//! the kernel's requests and answers them later (deferred replies) serves a forked child.
+//! the kernel's requests and answers them later (deferred replies) serves a forked child;
+//! a clean stop writes back what a client wrote.
 #![cfg_attr(target_os = "none", no_std, no_main)]
 
 #[cfg(target_os = "none")]
@@ -276,6 +277,138 @@ mod deferred {
     }
 }
 
+/// A clean stop ([`Pager::stop`]): what a client wrote reaches the backing before the
+/// pager's ports go.
+#[cfg(target_os = "none")]
+mod stopping {
+    use alloc::boxed::Box;
+    use alloc::collections::BTreeMap;
+    use alloc::format;
+    use alloc::string::String;
+    use alloc::vec::Vec;
+    use libipc::abi::syscall::{PAGE_SIZE, VM_ANYWHERE, VM_PROT_READ, VM_PROT_WRITE};
+    use libipc::interface::{Dispatch, Outbox, ReceiveRight};
+    use libipc::ipc::{self, MessageBuffer, OutMessage};
+    use libipc::pager::kit::{Backing, Pager};
+    use libipc::pager::{object_of, PagerError};
+    use libipc::sys;
+
+    const PAGES: u64 = 8;
+    /// The pages the child writes, and what it writes in each word.
+    const WRITTEN: [u64; 2] = [2, 5];
+    const MARK: u64 = 0x6b69_7400_0000_0000;
+
+    /// Zero pages until written; written pages kept by their offset.
+    #[derive(Default)]
+    struct Notes {
+        written: BTreeMap<u64, Vec<u8>>,
+    }
+
+    impl Backing for Notes {
+        type Object = ();
+
+        fn open(&mut self, name: &str) -> Option<((), u64)> {
+            (name == "notes").then_some(((), PAGES * PAGE_SIZE))
+        }
+
+        fn read(&mut self, _: &mut (), offset: u64, pages: &mut [u8]) -> Result<(), PagerError> {
+            for (i, page) in pages.chunks_exact_mut(PAGE_SIZE as usize).enumerate() {
+                match self.written.get(&(offset + i as u64 * PAGE_SIZE)) {
+                    Some(kept) => page.copy_from_slice(kept),
+                    None => page.fill(0),
+                }
+            }
+            Ok(())
+        }
+
+        fn write(&mut self, _: &mut (), offset: u64, pages: &[u8]) -> Result<(), PagerError> {
+            for (i, page) in pages.chunks_exact(PAGE_SIZE as usize).enumerate() {
+                self.written
+                    .insert(offset + i as u64 * PAGE_SIZE, page.to_vec());
+            }
+            Ok(())
+        }
+    }
+
+    /// A forked child writes two pages and says so; the pager stops; the backing holds the
+    /// two pages as written.
+    pub fn a_clean_stop_writes_back_what_a_client_wrote() -> Result<(), String> {
+        let mut pager = Pager::new(Notes::default()).map_err(|e| format!("pager: {e}"))?;
+        let object = pager.open("notes").map_err(|e| format!("open: {e:?}"))?;
+        let told = ReceiveRight::allocate().map_err(|e| format!("port: {e}"))?;
+        let tell = told.make_send().map_err(|e| format!("right: {e}"))?;
+        pager.set().insert(&told).map_err(|e| format!("set: {e}"))?;
+        let task = match sys::task_fork().map_err(|e| format!("fork: {e}"))? {
+            sys::Forked::Child => {
+                let size = PAGES * PAGE_SIZE;
+                let protection = VM_PROT_READ | VM_PROT_WRITE;
+                let Ok(base) = sys::vm_map(0, size, VM_ANYWHERE, object.name(), 0, protection)
+                else {
+                    sys::task_exit(100)
+                };
+                for page in WRITTEN {
+                    for at in (page * PAGE_SIZE..(page + 1) * PAGE_SIZE).step_by(8) {
+                        // SAFETY: the object is mapped writable at `base` for `size` bytes.
+                        unsafe { core::ptr::write_volatile((base + at) as *mut u64, MARK + at) };
+                    }
+                }
+                let _ = ipc::send_message(&OutMessage::new(1, tell.name()), Some(1000));
+                // The parent ends this task once the pager has stopped.
+                loop {
+                    libipc::rt::sleep_ms(1000);
+                }
+            }
+            sys::Forked::Parent(task) => task,
+        };
+        drop((object, tell));
+        let set = pager.set().name();
+        let mut buffer = Box::new(MessageBuffer::new());
+        let mut outbox = Box::new(Outbox::new());
+        let mut heard = false;
+        for _ in 0..500 {
+            let Ok(received) = ipc::receive(set, &mut buffer, Some(10)) else {
+                continue;
+            };
+            if object_of(&received) == told.name() {
+                heard = true;
+                break;
+            }
+            let _ = pager.dispatch(&received, &mut outbox);
+            if let Some(reply) = outbox.take_reply() {
+                let _ = ipc::send_message(&reply, Some(0));
+            }
+        }
+        let (notes, stopped) = pager.stop();
+        let _ = sys::task_terminate(task);
+        let _ = sys::task_wait(task);
+        let _ = sys::port_deallocate(task);
+        if !heard {
+            return Err(String::from("the child never said it had written"));
+        }
+        stopped.map_err(|e| format!("stop: {e:?}"))?;
+        for page in WRITTEN {
+            let Some(kept) = notes.written.get(&(page * PAGE_SIZE)) else {
+                return Err(format!(
+                    "page {page} was not written back; the backing holds {:?}",
+                    notes
+                        .written
+                        .keys()
+                        .map(|o| o / PAGE_SIZE)
+                        .collect::<Vec<_>>()
+                ));
+            };
+            for (i, word) in kept.chunks_exact(8).enumerate() {
+                let at = page * PAGE_SIZE + 8 * i as u64;
+                let value = u64::from_le_bytes(word.try_into().expect("8 bytes"));
+                if value != MARK + at {
+                    return Err(format!("the word at {at:#x} was kept as {value:#x}"));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
 #[cfg(target_os = "none")]
 fn main(args: libipc::rt::StartArgs) -> i32 {
     let _ = args;
@@ -284,7 +417,11 @@ fn main(args: libipc::rt::StartArgs) -> i32 {
         "deferred_replies_answer_later",
         deferred::deferred_replies_answer_later(),
     );
-    libipc::println!("{} passed, {} failed", 5 - failed, failed);
+    failed += cases::report(
+        "a_clean_stop_writes_back_what_a_client_wrote",
+        stopping::a_clean_stop_writes_back_what_a_client_wrote(),
+    );
+    libipc::println!("{} passed, {} failed", 6 - failed, failed);
     failed
 }
 
