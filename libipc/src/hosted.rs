@@ -444,18 +444,19 @@ impl Started {
         service: SendRight,
     ) -> Started {
         let host = Host::new(from, dispatch);
-        let started = Started {
-            server: Box::new(PagerHost { host }),
-            service: service.name(),
-        };
-        core::mem::forget(service);
-        started
+        Started::serving(Box::new(PagerHost { host }), service)
     }
 
     /// `server` started: its service port `port` kept for good (it goes with the server's
     /// task), `service` the send right for the starter.
     fn keeping(server: Box<dyn Hosted>, port: ReceiveRight, service: SendRight) -> Started {
         core::mem::forget(port);
+        Started::serving(server, service)
+    }
+
+    /// `server` started, `service` the send right for the starter (kept for good: the
+    /// kernel moves it by name).
+    fn serving(server: Box<dyn Hosted>, service: SendRight) -> Started {
         let started = Started {
             server,
             service: service.name(),

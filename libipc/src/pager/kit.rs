@@ -295,37 +295,10 @@ impl<B: Backing> Pager<B> {
         &mut self.backing
     }
 
-    /// Objects the pager holds now (opened ones, and kernel-made ones not yet terminated).
-    pub fn objects(&self) -> usize {
-        self.objects.len()
-    }
-
     /// What the pager did for the object opened as `name` (`None`: never opened).
     pub fn counts(&self, name: &str) -> Option<Counts> {
         let port = self.opened.get(name)?;
         self.objects.get(port).map(|o| o.statistics)
-    }
-
-    /// What the pager did for all its objects now held, added up.
-    pub fn total_counts(&self) -> Counts {
-        let mut total = Counts::default();
-        for o in self.objects.values() {
-            let s = &o.statistics;
-            total.inits += s.inits;
-            total.requests += s.requests;
-            total.pages_requested += s.pages_requested;
-            total.pages_supplied += s.pages_supplied;
-            total.unavailable += s.unavailable;
-            total.read_errors += s.read_errors;
-            total.deferred += s.deferred;
-            total.returns += s.returns;
-            total.pages_returned += s.pages_returned;
-            total.pages_kept += s.pages_kept;
-            total.syncs += s.syncs;
-            total.terminates += s.terminates;
-            total.attributes_refused += s.attributes_refused;
-        }
-        total
     }
 
     /// Serves until receiving fails (the pager's port set was destroyed), or a dispatch of

@@ -11,7 +11,7 @@ use libipc::hosted::DirectPager;
 use libipc::interface::{Dispatch, Dispatched, Outbox, Pages};
 use libipc::ipc::{Name, Received};
 use libipc::pager::kit::{Backing, Pager};
-use libipc::pager::{default_pager, memory_object, object_of, program_pager, PagerError};
+use libipc::pager::{memory_object, object_of, program_pager, PagerError};
 
 /// Pages per cluster: program text is read front to back, so clusters are large.
 const CLUSTER_PAGES: u32 = 8;
@@ -137,14 +137,6 @@ impl DirectPager for Bootfs {
         serve: impl FnOnce(&mut dyn memory_object::Server) -> R,
     ) -> Option<R> {
         self.pager.with_object(port, serve)
-    }
-
-    fn with_default_pager<R>(
-        &mut self,
-        _pager: Name,
-        _serve: impl FnOnce(&mut dyn default_pager::Server) -> R,
-    ) -> Option<R> {
-        None
     }
 
     fn with_program_pager<R>(
