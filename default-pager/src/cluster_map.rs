@@ -124,6 +124,8 @@ pub struct PageLocation {
     pub allocated: bool,
     pub present: bool,
     pub writing: bool,
+    /// The page's data is lost: its last write, or a read of it, failed.
+    pub failed: bool,
     /// The cluster is in error (see [`ClusterEntry::has_error`]).
     pub cluster_error: bool,
 }
@@ -296,6 +298,7 @@ impl ObjectMap {
             allocated: entry.allocated & bit != 0,
             present: entry.present & bit != 0,
             writing: entry.writing & bit != 0,
+            failed: entry.failed & bit != 0,
             cluster_error: entry.has_error(),
         })
     }
@@ -712,6 +715,7 @@ mod tests {
         assert_eq!(entry.failed_pages(), 0b0010);
         assert_eq!(entry.present_pages(), 0b1101);
         assert!(map.lookup(3).unwrap().cluster_error);
+        assert!(map.lookup(1).unwrap().failed && !map.lookup(3).unwrap().failed);
         assert_eq!(map.pages_present(), 3);
 
         map.start_write(1..2).unwrap();

@@ -239,8 +239,9 @@ fn stretches(mask: u8, within: u8) -> impl Iterator<Item = (u32, u32, bool)> {
 
 /// Plans the read of `[offset, offset + length)` (byte offsets in the object, whole pages,
 /// inside one cluster): the runs of present pages to read and of absent pages to answer
-/// "unavailable". Refused with [`PlanError::ClusterError`] when the cluster's write failed
-/// and [`PlanError::WriteInFlight`] while a requested page is being written.
+/// "unavailable", up to the first page whose data is lost (a failed write or read). Refused
+/// with [`PlanError::ClusterError`] when the first page asked for is such a page, and
+/// [`PlanError::WriteInFlight`] while a requested page is being written.
 pub fn plan_read(
     map: &ObjectMap,
     segments: &Segments,
@@ -258,13 +259,21 @@ pub fn plan_read(
         });
         return Ok(ReadPlan { runs });
     };
-    if entry.has_error() {
-        return Err(PlanError::ClusterError);
+    // A page whose data is lost (its write or read failed) is an error when asked for first,
+    // and otherwise ends the request: the pages before it are read, and the kernel asks
+    // again for those after it in requests that stop short of it.
+    let mut mask = request.mask;
+    let failed = entry.failed_pages() & mask;
+    if failed != 0 {
+        if failed & (1 << mask.trailing_zeros()) != 0 {
+            return Err(PlanError::ClusterError);
+        }
+        mask &= (1u8 << failed.trailing_zeros()) - 1;
     }
-    if entry.writing_pages() & request.mask != 0 {
+    if entry.writing_pages() & mask != 0 {
         return Err(PlanError::WriteInFlight);
     }
-    for (first_page, pages, present) in stretches(entry.present_pages(), request.mask) {
+    for (first_page, pages, present) in stretches(entry.present_pages(), mask) {
         let run = if present {
             ReadRun::Device(device_run(
                 segments,
@@ -505,13 +514,34 @@ mod tests {
             Err(PlanError::WriteInFlight)
         );
         map.mark_failed(plan.runs()[0].object_pages()).unwrap();
-        // Now any page of the cluster is an error, not just the failed one.
+        // Now the failed page is an error when asked for first; the cluster's other pages
+        // are read as before, and a request running into the failed page stops short of it.
         assert_eq!(
-            plan_read(&map, &segments, 3 * PAGE, PAGE),
+            plan_read(&map, &segments, 0, 2 * PAGE),
             Err(PlanError::ClusterError)
         );
+        assert!(plan_read(&map, &segments, 3 * PAGE, PAGE).is_ok());
         // Other clusters are unaffected.
         assert!(plan_read(&map, &segments, 4 * PAGE, PAGE).is_ok());
+    }
+
+    #[test]
+    fn a_page_whose_read_failed_costs_only_itself() {
+        let (mut map, mut segments) = setup();
+        write(&mut map, &mut segments, 0, 0b1111);
+        map.mark_unreadable(1..2).unwrap();
+        // Asked for first: an error.
+        assert_eq!(
+            plan_read(&map, &segments, PAGE, 3 * PAGE),
+            Err(PlanError::ClusterError)
+        );
+        // Asked for after a good page: the read stops short of it.
+        let plan = plan_read(&map, &segments, 0, 4 * PAGE).unwrap();
+        assert_eq!(plan.present_pages(), 1);
+        assert_eq!((plan.runs().len(), plan.absent_pages()), (1, 0));
+        // The pages after it read as before.
+        let plan = plan_read(&map, &segments, 2 * PAGE, 2 * PAGE).unwrap();
+        assert_eq!(plan.present_pages(), 2);
     }
 
     #[test]

@@ -228,6 +228,11 @@ impl Pager {
                 if let Some(o) = self.objects.get_mut(&object) {
                     let _ = o.map.mark_unreadable(run.object_pages());
                 }
+                println!(
+                    "default_pager: lost {} page(s) of an object at offset {:#x} (disk offset \
+                     {:#x}): their read failed; faults on them get memory errors",
+                    run.pages, run.object_offset, run.device_offset
+                );
                 let _ = reply.send(Err(PagerError::Failed(failure::IO)));
                 self.object_transfers_ended(object);
             }
@@ -317,6 +322,27 @@ impl Pager {
                     self.statistics.record_cluster_in();
                     let _ = answer.send(Ok(Supply::Data(pages)));
                     self.object_transfers_ended(object);
+                }
+                Err(error) if run.pages > 1 => {
+                    // Which page is bad? The first alone: supplied if it reads (the kernel
+                    // asks again for the rest), lost if not. Only pages on failing blocks
+                    // are lost.
+                    println!(
+                        "default_pager: reading {} pages at disk offset {:#x} failed: {}; \
+                         reading the first alone",
+                        run.pages,
+                        run.device_offset,
+                        describe(&error)
+                    );
+                    self.statistics.record_io_error();
+                    self.start(Queued {
+                        transfer: Transfer::Read {
+                            object,
+                            run: DeviceRun { pages: 1, ..run },
+                            reply: answer,
+                        },
+                        pages: None,
+                    });
                 }
                 Err(error) => {
                     println!(

@@ -15,8 +15,9 @@
 //!   cluster (a cluster is `cluster_pages` pages aligned on that size): the faulting page and
 //!   the pages the region's access strategy predicts, none of them resident or already
 //!   asked for. The pager answers with the data ([`Supply::Data`]: the pages move into the
-//!   object, no copy), [`Supply::Unavailable`] (zero-filled), or an error (the faulting
-//!   threads get a memory error). It may defer the reply until its disk answers.
+//!   object, no copy), [`Supply::Unavailable`] (zero-filled), or an error (for the
+//!   request's first page: the threads faulting on it get a memory error, the others ask
+//!   again). It may defer the reply until its disk answers.
 //! - `terminate` tells the pager the object is no longer mapped anywhere.
 //!
 //! A pager serving several objects tells them apart by the port a request arrived on
@@ -223,7 +224,8 @@ pub struct ObjectStatistics {
     pub pages_returned: u64,
 }
 
-/// Why a pager could not answer a request: the faulting threads get a memory error.
+/// Why a pager could not answer a request: the threads faulting on its first page get a
+/// memory error (those waiting for its other pages ask again).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum PagerError {
     /// Reading the data failed (an I/O error, with the pager's own code).

@@ -3,17 +3,25 @@
 //! boot picks a suite with `init_arg` (see `servers/pageout_test/src/main.rs`): memory four
 //! times the machine's through the disk, swap released, zpager's cases through the disk,
 //! 1,000 fork generations and copies of shared memory while paged out, a full disk, failing
-//! writes and reads, segments of two cluster sizes. And bootstrap starts
+//! writes and reads (a failing page's blocks losing that page only), segments of two cluster
+//! sizes. And bootstrap starts
 //! the disk pager when there is a disk, zpager when there is none.
 
 use kernel_tests::{
-    boot_with, direct_options, direct_options_with_disk, direct_options_with_faulty_disk,
+    boot_with, direct_options, direct_options_with_disk, direct_options_with_faulty_disk, GuestRun,
 };
 use std::time::Duration;
 
 /// Boots `pageout_test` with suite `suite`, a disk of `disk_mib` MiB (failing as `faults`
 /// says) and kernel options `extra`, and expects exactly `cases` to pass.
-fn suite(name: &str, suite: u32, disk_mib: u32, faults: Option<&str>, extra: &str, cases: &[&str]) {
+fn suite(
+    name: &str,
+    suite: u32,
+    disk_mib: u32,
+    faults: Option<&str>,
+    extra: &str,
+    cases: &[&str],
+) -> GuestRun {
     let cmdline = format!("init=pageout_test init_arg={suite} mem=32M {extra}");
     let mut opts = match faults {
         Some(spec) => direct_options_with_faulty_disk(&cmdline, disk_mib, spec),
@@ -34,6 +42,7 @@ fn suite(name: &str, suite: u32, disk_mib: u32, faults: Option<&str>, extra: &st
     }
     // Collocated, the kernel calls it and it calls the disk without messages.
     run.expect_direct_pager_calls(collocated, true);
+    run
 }
 
 /// The suites that page most through the disk, with the disk pager collocated in the kernel
@@ -199,6 +208,47 @@ fn failed_reads_end_only_the_faulting_task() {
         Some("read@32768+32"),
         "",
         &["failed_reads_end_the_faulting_task_only"],
+    );
+}
+
+/// One page's blocks fail every read (the second page of the cluster at 16 MiB): only that
+/// page is lost, the others of its cluster read back, and the pager says which it lost.
+#[test]
+fn a_failed_read_loses_only_the_page_on_the_failing_blocks() {
+    let run = suite(
+        "a_failed_read_loses_only_the_page_on_the_failing_blocks",
+        9,
+        64,
+        Some("read@32776+8"),
+        "",
+        &["a_failed_read_loses_only_the_page_on_the_failing_blocks"],
+    );
+    run.expect_line_containing(
+        &[
+            "default_pager: lost 1 page(s) of an object",
+            "disk offset 0x1001000",
+        ],
+        "the pager's word on the lost page",
+    );
+}
+
+/// The same with the disk pager collocated in the kernel.
+#[test]
+fn a_failed_read_loses_only_its_page_with_a_collocated_disk_pager() {
+    let run = suite(
+        "a_failed_read_loses_only_its_page_with_a_collocated_disk_pager",
+        9,
+        64,
+        Some("read@32776+8"),
+        "collocate=default_pager",
+        &["a_failed_read_loses_only_the_page_on_the_failing_blocks"],
+    );
+    run.expect_line_containing(
+        &[
+            "default_pager: lost 1 page(s) of an object",
+            "disk offset 0x1001000",
+        ],
+        "the pager's word on the lost page",
     );
 }
 

@@ -152,9 +152,12 @@
 //!   your `read` filling the pages.)
 //!
 //! - `Supply::Unavailable`: there is no data; the kernel zero-fills.
-//! - An error ([`PagerError`](super::PagerError)): the faulting threads get a memory error
-//!   (a fault in user mode ends the task with a report; a system call returns
-//!   `KernReturn::MemoryError`).
+//! - An error ([`PagerError`](super::PagerError)) is the request's first page's: the threads
+//!   faulting on that page get a memory error (a fault in user mode ends the task with a
+//!   report; a system call returns `KernReturn::MemoryError`); those waiting for later pages
+//!   of the request fault again, and their requests stop short of the lost page. So a pager
+//!   whose read of a run fails on one page answers the good pages before it (a shorter
+//!   supply) and fails that page alone.
 //!
 //! A pager that must wait for its backing store (a disk) defers the reply:
 //! `let (deferred, replied) = reply.defer();` keeps the reply right in `deferred`, and

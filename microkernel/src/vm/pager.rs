@@ -187,7 +187,15 @@ pub struct PagerLink {
     pub paused_until: u64,
     /// Requests and returns sent for the object (`prefetch_used` is the object's own).
     pub statistics: libipc::pager::ObjectStatistics,
+    /// Pages the pager could not supply: the first page of each request it answered with an
+    /// error. Requests for other pages stop short of them, so a lost page fails its own
+    /// faults only, not those of its neighbours in a cluster.
+    pub lost: Vec<u64>,
 }
+
+/// Lost pages (`PagerLink::lost`) noted per object at most; past that an error answer
+/// fails the whole request.
+const MAX_LOST_PAGES: usize = 64;
 
 /// Pages returned to pagers and not yet answered, over all objects: the pageout daemon
 /// counts them toward its free target (they will be free once their pagers have them), so it
@@ -235,6 +243,7 @@ impl PagerLink {
             default_pager: false,
             paused_until: 0,
             statistics: libipc::pager::ObjectStatistics::default(),
+            lost: Vec::new(),
         }
     }
 
@@ -807,6 +816,7 @@ impl Kernel {
                 && link.pending_at(at).is_none()
                 && !link.returning(at)
                 && (!anonymous || o.is_paged_out(at))
+                && (link.lost.is_empty() || !link.lost.contains(&at))
         };
         let range = if anonymous {
             default_pager_request_range(offset, strategy, link.cluster_pages, size, absent)
@@ -934,9 +944,33 @@ impl Kernel {
                 if let Some(error) = error {
                     log::debug!("vm: pager error {error:?} at {:#x}", asked.start);
                 }
-                self.fail_waiters(object, asked);
+                self.request_failed(object, asked);
             }
         }
+    }
+
+    /// The pager answered the request for `asked` with an error. The error is the first
+    /// page's: the others may be fine (a disk pager whose read of the run failed on one
+    /// block). Its waiters get a memory error; the others' ask again, in requests that stop
+    /// short of the lost page (`PagerLink::lost`). With no room to note it (at most
+    /// [`MAX_LOST_PAGES`], so that a pager failing everything costs little memory and its
+    /// faults little time), the whole request fails, as asking again could ask for it again.
+    fn request_failed(&mut self, object: ObjectId, asked: core::ops::Range<u64>) {
+        let Some(link) = self.pagers.get_mut(&object) else {
+            return;
+        };
+        let noted = link.lost.contains(&asked.start)
+            || (link.lost.len() < MAX_LOST_PAGES && link.lost.try_reserve(1).is_ok() && {
+                link.lost.push(asked.start);
+                true
+            });
+        if !noted {
+            self.fail_waiters(object, asked);
+            return;
+        }
+        let first = asked.start..asked.start + PAGE_SIZE;
+        self.fail_waiters(object, first.clone());
+        self.wake_page_waiters(object, Some(first.end..asked.end));
     }
 
     /// The answer to the request at `offset` never came (its reply right was destroyed: the

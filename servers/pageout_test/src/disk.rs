@@ -70,6 +70,12 @@ pub const READ_ERRORS: &[(&str, Case)] = &[(
     failed_reads_end_the_faulting_task_only,
 )];
 
+/// A boot whose disk fails reads of one page's blocks in the middle of a cluster.
+pub const ONE_BAD_PAGE: &[(&str, Case)] = &[(
+    "a_failed_read_loses_only_the_page_on_the_failing_blocks",
+    a_failed_read_loses_only_the_page_on_the_failing_blocks,
+)];
+
 /// A boot with two segments of each of two cluster sizes
 /// (`swap=0+8M:4,8M+8M:4,16M+8M:2,24M+8M:2`).
 pub const SEGMENTS: &[(&str, Case)] = &[(
@@ -393,6 +399,80 @@ fn failed_reads_end_the_faulting_task_only() -> Result<(), String> {
     check!(
         wrong.is_none(),
         "after the failure, page {wrong:?} lost its contents"
+    );
+    Ok(())
+}
+
+/// Memory shared with forked readers goes out to a disk that fails the reads of one page's
+/// blocks. Each reader checks every page from where the last one stopped and notes where it
+/// is in a shared page; a reader ended by a memory error marks that page lost, and the next
+/// goes on after it. Exactly one page may be lost (the one on the failing blocks), every
+/// other page must read back as written, and the pager must have said which it lost.
+fn a_failed_read_loses_only_the_page_on_the_failing_blocks() -> Result<(), String> {
+    let pages = 2 * statistics()?.free_frames;
+    let base = allocate(pages)?;
+    sys::vm_inherit(base, pages * PAGE, VM_INHERIT_SHARE).map_err(|e| format!("inherit: {e}"))?;
+    // Word 0: the page a reader is at; word 1: 1 + a page a reader found wrong.
+    let place = allocate(1)?;
+    sys::vm_inherit(place, PAGE, VM_INHERIT_SHARE).map_err(|e| format!("inherit: {e}"))?;
+    let word = |n: u64| (place + n * 8) as *mut u64;
+    fill(base, pages, 11);
+    let mut lost = alloc::vec::Vec::new();
+    let mut from = 0;
+    let outcome = loop {
+        if lost.len() > 4 {
+            break Err(format!(
+                "more pages lost than the failing blocks hold: {lost:?}"
+            ));
+        }
+        match sys::task_fork().map_err(|e| format!("fork: {e}"))? {
+            sys::Forked::Child => {
+                for page in from..pages {
+                    // SAFETY: the shared page, allocated read-write.
+                    unsafe { core::ptr::write_volatile(word(0), page) };
+                    let wrong = (0..WORDS_PER_PAGE).any(|w| {
+                        let address = base + page * PAGE + w * 8;
+                        // SAFETY: inside the shared region, allocated read-write.
+                        let found = unsafe { core::ptr::read_volatile(address as *const u64) };
+                        found != value(11, page, w)
+                    });
+                    if wrong {
+                        // SAFETY: as above.
+                        unsafe { core::ptr::write_volatile(word(1), page + 1) };
+                        sys::task_exit(2)
+                    }
+                }
+                sys::task_exit(0)
+            }
+            sys::Forked::Parent(task) => {
+                let status = sys::task_wait(task).map_err(|e| format!("wait: {e}"));
+                let _ = sys::port_deallocate(task);
+                // SAFETY: the shared page; the reader has ended.
+                let (at, wrong) = unsafe { (*word(0), *word(1)) };
+                match status? {
+                    0 => break Ok(()),
+                    2 => break Err(format!("page {} read back wrong", wrong - 1)),
+                    // Ended by the kernel: the page it was at is lost.
+                    _ => {
+                        lost.push(at);
+                        from = at + 1;
+                    }
+                }
+            }
+        }
+    };
+    let info = store()?;
+    deallocate(base, pages)?;
+    deallocate(place, 1)?;
+    outcome?;
+    check!(info.io_errors > 0, "no read failed");
+    check!(
+        lost.len() == 1,
+        "pages lost: {lost:?} (the failing blocks hold one page)"
+    );
+    libipc::println!(
+        "pageout_test: page {} of {pages} lost, as its blocks fail",
+        lost[0]
     );
     Ok(())
 }

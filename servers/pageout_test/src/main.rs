@@ -46,6 +46,7 @@ fn main(args: libipc::rt::StartArgs) -> i32 {
         3 => run_with_disk_pager(host, disk::WRITE_ERRORS),
         4 => run_with_disk_pager(host, disk::READ_ERRORS),
         5 => run_with_disk_pager(host, disk::SEGMENTS),
+        9 => run_with_disk_pager(host, disk::ONE_BAD_PAGE),
         other => {
             libipc::println!("pageout_test: no suite {other}");
             1
