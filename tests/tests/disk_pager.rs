@@ -306,3 +306,17 @@ fn a_bad_swap_layout_is_reported() {
     );
     run.expect_line_containing(&["default_pager: swap=0+128M:"], "the layout error");
 }
+
+/// One page's blocks fail every write: the returns that touch them are refused (the kernel
+/// keeps the pages), and the pages of that cluster whose writes worked read back.
+#[test]
+fn a_failed_write_of_one_page_loses_nothing() {
+    suite(
+        "a_failed_write_of_one_page_loses_nothing",
+        3,
+        64,
+        Some("write@32776+8"),
+        "",
+        &["failed_writes_keep_the_pages"],
+    );
+}
