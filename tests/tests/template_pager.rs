@@ -1,6 +1,7 @@
 //! The template pager (`servers/template_pager`, the crate `cargo image new-pager` copies)
 //! and its client, `template_pager_test`, run as the first task: computed pages, written
-//! pages kept by the pager across a sync and a new mapping (the kit's write path), one
+//! pages kept by the pager across a sync and a new mapping (the kit's write path) and across
+//! an unmapping alone (the kernel's write-back at termination), one
 //! object per name, bad names refused.
 
 use kernel_tests::boot;
@@ -15,6 +16,7 @@ fn template_pager_passes_its_own_test() {
         "template_pager_unwritten_pages_hold_computed_words",
         "template_pager_written_pages_come_back_after_sync_and_a_new_mapping",
         "template_pager_each_name_is_its_own_object",
+        "template_pager_written_pages_come_back_after_unmapping_alone",
         "template_pager_bad_names_are_refused",
     ]);
 }

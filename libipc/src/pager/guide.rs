@@ -183,10 +183,9 @@
 //!
 //! ## `terminate`
 //!
-//! When no task maps an object any more the kernel drops its pages (dirty ones too: a
-//! writable object's changes are the pager's only once returned, by pageout or a `sync`)
-//! and its control port, and sends `terminate`. What comes next depends on who made the
-//! object:
+//! When no task maps an object any more the kernel returns the pages written since the
+//! pager had them (`data_return`, as pageout does), drops the rest and the control port,
+//! and sends `terminate`. What comes next depends on who made the object:
 //!
 //! - An object the kernel made (`create`) is gone: drop everything you kept for it, and its
 //!   port.

@@ -1090,17 +1090,41 @@ pub fn release_object(objects: &mut Table<VmObject>, id: ObjectId) {
         if !object.release() {
             return;
         }
+        // A pager's object with changes not yet returned stays until the kernel's next exit
+        // (`Kernel::reap_pagers`), which returns them to the pager before its `terminate`
+        // (Mach's clean at termination), then frees it. Nothing maps it meanwhile.
+        if object.kind() == ObjectKind::Pager && has_dirty_pages(object) {
+            super::pager::object_released(id, true);
+            return;
+        }
         let Some(mut object) = objects.remove(id) else {
             return;
         };
         if object.kind() == ObjectKind::Pager || object.has_default_pager() {
-            super::pager::object_released(id);
+            super::pager::object_released(id, false);
         }
-        for frame in object.take_pages() {
-            if let Err(e) = kernel_space::free_frame(frame) {
-                log::error!("vm: object page {frame:#x}: {e}");
-            }
-        }
-        next = object.backing().map(|(backing, _)| backing);
+        next = free_object(&mut object);
     }
+}
+
+/// Frees `object`'s frames; what it was backed by (its reference passes to the caller).
+pub fn free_object(object: &mut VmObject) -> Option<ObjectId> {
+    for frame in object.take_pages() {
+        if let Err(e) = kernel_space::free_frame(frame) {
+            log::error!("vm: object page {frame:#x}: {e}");
+        }
+    }
+    object.backing().map(|(backing, _)| backing)
+}
+
+/// Whether a page of `object` was written since its pager last had it.
+fn has_dirty_pages(object: &VmObject) -> bool {
+    object.resident_offsets().any(|offset| {
+        object.resident_page(offset).is_some_and(|frame| {
+            super::pmap::referenced_and_modified(frame);
+            kernel_space::with_mappings(|m| {
+                m.flags(frame / PAGE_SIZE) & super::page::page_flags::DIRTY != 0
+            }) == Some(true)
+        })
+    })
 }

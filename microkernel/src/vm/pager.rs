@@ -300,17 +300,19 @@ pub enum Resume {
 }
 
 /// Pager objects whose last reference went (`release_object` cannot send messages): the
-/// kernel terminates them at its next exit to user mode.
-static RELEASED: spin::Mutex<Vec<ObjectId>> = spin::Mutex::new(Vec::new());
+/// kernel terminates them at its next exit to user mode. `true`: the object is still in the
+/// table, unreferenced, with changes to return first.
+static RELEASED: spin::Mutex<Vec<(ObjectId, bool)>> = spin::Mutex::new(Vec::new());
 
-/// The object was freed: its pager is told, and its ports go, by [`Kernel::reap_pagers`].
-pub fn object_released(id: ObjectId) {
+/// The object was freed (or, with `write_back`, is to be once its changed pages are
+/// returned): its pager is told, and its ports go, by [`Kernel::reap_pagers`].
+pub fn object_released(id: ObjectId, write_back: bool) {
     let mut released = RELEASED.lock();
     if released.try_reserve(1).is_err() {
         log::error!("vm: no memory to terminate a pager object; its ports leak");
         return;
     }
-    released.push(id);
+    released.push((id, write_back));
     crate::vm::kernel_space::note_pagers_released();
 }
 
@@ -1800,6 +1802,40 @@ impl Kernel {
         self.fail_waiters(object, 0..u64::MAX);
     }
 
+    /// Returns the changed pages of `object` (unreferenced, kept for this) to its pager, a
+    /// run of dirty pages within a cluster per `data_return`, then frees it. The returns go
+    /// before the `terminate` that follows, on the same port. Pages that cannot be sent (no
+    /// memory, a pager gone) are dropped with the object, as every page was before.
+    fn write_back_and_free(&mut self, object: ObjectId) {
+        let cluster = self.pagers.get(&object).and_then(|link| {
+            (link.state == LinkState::Ready).then(|| u64::from(link.cluster_pages) * PAGE_SIZE)
+        });
+        if let (Some(cluster), Some(o)) = (cluster, self.objects.get(object)) {
+            let mut dirty: Vec<u64> = Vec::new();
+            if dirty.try_reserve_exact(o.resident_count()).is_ok() {
+                dirty.extend(o.resident_offsets());
+                dirty.retain(|&offset| self.dirty_page(object, offset));
+                dirty.sort_unstable();
+            }
+            let mut i = 0;
+            while i < dirty.len() {
+                let start = dirty[i];
+                let cluster_end = start - start % cluster + cluster;
+                let mut end = start + PAGE_SIZE;
+                i += 1;
+                while i < dirty.len() && dirty[i] == end && end < cluster_end {
+                    end += PAGE_SIZE;
+                    i += 1;
+                }
+                self.return_pages(object, start, end, false);
+            }
+        }
+        if let Some(mut o) = self.objects.remove(object) {
+            // A pager's object has no backing.
+            let _ = super::address_space::free_object(&mut o);
+        }
+    }
+
     /// Terminates the pager objects freed since the last call: the pager is told, the
     /// control port and unanswered requests go, the kernel's send right is released.
     pub fn reap_pagers(&mut self) {
@@ -1807,7 +1843,10 @@ impl Kernel {
             return;
         }
         let released = core::mem::take(&mut *RELEASED.lock());
-        for object in released {
+        for (object, write_back) in released {
+            if write_back {
+                self.write_back_and_free(object);
+            }
             let Some(mut link) = self.pagers.remove(&object) else {
                 continue;
             };

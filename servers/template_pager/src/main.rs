@@ -6,8 +6,8 @@
 //! (`memory_object_server.open`), and maps the right it gets with `vm_map`. An object's
 //! pages hold computed words (each 8-byte word its own offset in the object, plus the
 //! object's number times 2^32) until a client writes them; pages the kernel gives back
-//! (paged out, or written back on a client's `memory_object_server.sync`) are kept here in
-//! memory and served from here from then on, mapped again or not.
+//! (paged out, written back on a client's `memory_object_server.sync`, or when the last
+//! mapping goes) are kept here in memory and served from here from then on.
 //!
 //! To make it yours: change [`Store::open`] (which names exist, how big), [`Store::read`]
 //! (what unwritten pages hold) and [`Store::write`] (where written pages go: a disk, a

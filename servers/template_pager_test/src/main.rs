@@ -3,8 +3,9 @@
 //! starts the pager, opens objects through the standard `memory_object_server.open`, maps
 //! them with `vm_map`, and checks what the pager promises: unwritten pages hold computed
 //! words; pages written, synced (`memory_object_server.sync`), unmapped and mapped again
-//! come back as written (the kit's write path); each name is its own object; bad names are
-//! refused. Reports `ktest <name> ok` / `ktest <name> FAILED: why`, then `N passed, M failed`.
+//! come back as written (the kit's write path), and so do pages written and unmapped alone
+//! (the kernel returns them before it terminates the object); each name is its own object;
+//! bad names are refused. Reports `ktest <name> ok` / `ktest <name> FAILED: why`, then `N passed, M failed`.
 #![cfg_attr(target_os = "none", no_std, no_main)]
 
 #[cfg(target_os = "none")]
@@ -123,6 +124,25 @@ mod cases {
         }
     }
 
+    /// Unmapping is enough: the kernel returns an object's changed pages to its pager before
+    /// it terminates the object (Mach's clean at termination).
+    fn written_pages_come_back_after_unmapping_alone() -> Result<(), String> {
+        let object = open("unsynced").map_err(|e| format!("open: {e}"))?;
+        let base = map(&object)?;
+        let page = 9;
+        for at in (page * PAGE_SIZE..(page + 1) * PAGE_SIZE).step_by(8) {
+            // SAFETY: the mapping is writable, `at` inside it.
+            unsafe { core::ptr::write_volatile((base + at) as *mut u64, MARK + at) };
+        }
+        unmap(base)?;
+        let base = map(&object)?;
+        let checked = check_page(base, page, |at| MARK + at)
+            // The third object opened (after `first` and `second`).
+            .and_then(|()| check_page(base, page + 1, |at| computed(3, at)));
+        unmap(base)?;
+        checked
+    }
+
     fn each_name_is_its_own_object() -> Result<(), String> {
         let first = open("first").map_err(|e| format!("open: {e}"))?;
         let again = open("first").map_err(|e| format!("open again: {e}"))?;
@@ -170,6 +190,10 @@ mod cases {
         (
             "template_pager_each_name_is_its_own_object",
             each_name_is_its_own_object,
+        ),
+        (
+            "template_pager_written_pages_come_back_after_unmapping_alone",
+            written_pages_come_back_after_unmapping_alone,
         ),
         (
             "template_pager_bad_names_are_refused",
