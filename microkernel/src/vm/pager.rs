@@ -189,7 +189,8 @@ pub struct PagerLink {
     pub statistics: libipc::pager::ObjectStatistics,
     /// Pages the pager could not supply: the first page of each request it answered with an
     /// error. Requests for other pages stop short of them, so a lost page fails its own
-    /// faults only, not those of its neighbours in a cluster.
+    /// faults only, not those of its neighbours in a cluster. A page stays noted (a fault on
+    /// it still asks for it; it is only never asked for ahead).
     pub lost: Vec<u64>,
 }
 
