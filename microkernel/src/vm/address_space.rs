@@ -1119,12 +1119,16 @@ pub fn free_object(object: &mut VmObject) -> Option<ObjectId> {
 
 /// Whether a page of `object` was written since its pager last had it.
 fn has_dirty_pages(object: &VmObject) -> bool {
-    object.resident_offsets().any(|offset| {
-        object.resident_page(offset).is_some_and(|frame| {
-            super::pmap::referenced_and_modified(frame);
-            kernel_space::with_mappings(|m| {
-                m.flags(frame / PAGE_SIZE) & super::page::page_flags::DIRTY != 0
-            }) == Some(true)
-        })
-    })
+    object
+        .resident_offsets()
+        .any(|offset| object.resident_page(offset).is_some_and(frame_is_dirty))
+}
+
+/// Whether the page in `frame` was written since it was last clean (its mappings' modified
+/// bits gathered first).
+pub fn frame_is_dirty(frame: u64) -> bool {
+    super::pmap::referenced_and_modified(frame);
+    kernel_space::with_mappings(|m| {
+        m.flags(frame / PAGE_SIZE) & super::page::page_flags::DIRTY != 0
+    }) == Some(true)
 }

@@ -1404,17 +1404,10 @@ impl Kernel {
     /// Whether the page at `offset` of `object` is resident and written since its pager
     /// last had it (the hardware's dirty bits are read into its record on the way).
     fn dirty_page(&self, object: ObjectId, offset: u64) -> bool {
-        let Some(frame) = self
-            .objects
+        self.objects
             .get(object)
             .and_then(|o| o.resident_page(offset))
-        else {
-            return false;
-        };
-        super::pmap::referenced_and_modified(frame);
-        kernel_space::with_mappings(|m| {
-            m.flags(frame / PAGE_SIZE) & super::page::page_flags::DIRTY != 0
-        }) == Some(true)
+            .is_some_and(super::address_space::frame_is_dirty)
     }
 
     /// Takes the resident pages in `range` of `object` from every task that maps them and
