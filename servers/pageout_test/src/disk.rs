@@ -110,12 +110,15 @@ fn fill(base: u64, pages: u64, seed: u64) {
 
 /// The first page with a word that is not the fill's.
 fn first_wrong(base: u64, pages: u64, seed: u64) -> Option<u64> {
-    (0..pages).find(|&page| {
-        (0..WORDS_PER_PAGE).any(|word| {
-            let address = base + page * PAGE + word * 8;
-            // SAFETY: as in `fill`.
-            unsafe { core::ptr::read_volatile(address as *const u64) != value(seed, page, word) }
-        })
+    (0..pages).find(|&page| page_wrong(base, page, seed))
+}
+
+/// Whether page `page` of the region at `base` has a word that is not the fill's.
+fn page_wrong(base: u64, page: u64, seed: u64) -> bool {
+    (0..WORDS_PER_PAGE).any(|word| {
+        let address = base + page * PAGE + word * 8;
+        // SAFETY: as in `fill`.
+        unsafe { core::ptr::read_volatile(address as *const u64) != value(seed, page, word) }
     })
 }
 
@@ -430,13 +433,7 @@ fn a_failed_read_loses_only_the_page_on_the_failing_blocks() -> Result<(), Strin
                 for page in from..pages {
                     // SAFETY: the shared page, allocated read-write.
                     unsafe { core::ptr::write_volatile(word(0), page) };
-                    let wrong = (0..WORDS_PER_PAGE).any(|w| {
-                        let address = base + page * PAGE + w * 8;
-                        // SAFETY: inside the shared region, allocated read-write.
-                        let found = unsafe { core::ptr::read_volatile(address as *const u64) };
-                        found != value(11, page, w)
-                    });
-                    if wrong {
+                    if page_wrong(base, page, 11) {
                         // SAFETY: as above.
                         unsafe { core::ptr::write_volatile(word(1), page + 1) };
                         sys::task_exit(2)
