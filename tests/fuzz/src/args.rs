@@ -1,7 +1,8 @@
 //! The fuzzer's arguments (the kernel's `args=` for the first task), comma-separated
 //! `key=value`:
 //!
-//! - `calls=N`: system calls per round, over all workers (default [`DEFAULT_CALLS`]).
+//! - `calls=N`: system calls per round, shared among the workers that are not killed (the
+//!   killed one stops early), so that a round makes about N (default [`DEFAULT_CALLS`]).
 //! - `rounds=N`: rounds (default [`DEFAULT_ROUNDS`]); the first is a warm-up whose kernel
 //!   tables may grow, and the census taken after it is what every later round must return to.
 //! - `workers=N`: tasks fuzzing at once in a round (1 to [`MAX_WORKERS`], default
@@ -51,6 +52,19 @@ impl Default for Params {
             call: None,
             census: true,
         }
+    }
+}
+
+impl Params {
+    /// The calls each worker of a round is given: the round's calls shared among the workers
+    /// that are not killed, so that a round makes its calls although its victim stops early
+    /// (a killed worker makes few of its share).
+    pub fn calls_per_worker(&self) -> u64 {
+        let sharers = match self.kill && self.workers > 1 {
+            true => self.workers - 1,
+            false => self.workers.max(1),
+        };
+        self.calls.div_ceil(u64::from(sharers))
     }
 }
 
@@ -106,6 +120,21 @@ pub fn parse<'a>(args: impl IntoIterator<Item = &'a str>) -> Result<Params, ArgE
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_rounds_calls_are_shared_by_the_workers_not_killed() {
+        let mut params = Params {
+            calls: 900,
+            workers: 3,
+            ..Params::default()
+        };
+        assert_eq!(params.calls_per_worker(), 450);
+        params.kill = false;
+        assert_eq!(params.calls_per_worker(), 300);
+        params.kill = true;
+        params.workers = 1;
+        assert_eq!(params.calls_per_worker(), 900);
+    }
+
     use super::*;
 
     #[test]

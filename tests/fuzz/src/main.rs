@@ -59,7 +59,7 @@ mod run {
     /// One round: forks the workers, kills one, waits for all. Calls made and hangs.
     fn round(params: &Params, round: u32, progress: &Progress, totals: &mut Totals) {
         let mut rng = Rng::new(params.seed, 0xfeed_0000 | u64::from(round));
-        let per_worker = params.calls.div_ceil(u64::from(params.workers));
+        let per_worker = params.calls_per_worker();
         let mut workers = [0u32; fuzz::args::MAX_WORKERS as usize];
         let count = params.workers as usize;
         for (index, slot) in workers.iter_mut().enumerate().take(count) {
