@@ -418,14 +418,20 @@ pub fn default_timeout_secs(suite: &str) -> u64 {
     }
 }
 
-/// The fuzzer's arguments for `--calls N` (calls in all): ten rounds of a tenth each.
+/// The fuzzer's arguments for `--calls N` (calls in all): ten rounds, or more so that a round
+/// makes at most [`FUZZ_ROUND_CALLS`]. Workers slow down as a long round piles up their state
+/// (ports and regions to their quotas, forks), so ten rounds of a million calls take hours
+/// where forty of 250,000 take minutes; and each round ends with a census.
 pub fn fuzz_calls_args(calls: u64) -> String {
-    const ROUNDS: u64 = 10;
+    let rounds = calls.div_ceil(FUZZ_ROUND_CALLS).max(10);
     format!(
-        "args=calls={},rounds={ROUNDS}",
-        calls.div_ceil(ROUNDS).max(1)
+        "args=calls={},rounds={rounds}",
+        calls.div_ceil(rounds).max(1)
     )
 }
+
+/// The most calls a round of `cargo image bench fuzz --calls N` makes.
+pub const FUZZ_ROUND_CALLS: u64 = 250_000;
 
 /// How to run the soak (`cargo image soak`).
 pub struct SoakOptions {

@@ -146,7 +146,8 @@ struct BenchArgs {
     /// nonaim.
     #[arg(long)]
     linux: bool,
-    /// For the fuzz suite: how many system calls to make in all (ten rounds of a tenth).
+    /// For the fuzz suite: how many system calls to make in all (ten rounds, or more of at
+    /// most 250,000 calls each).
     #[arg(long, value_name = "N")]
     calls: Option<u64>,
     #[command(flatten)]

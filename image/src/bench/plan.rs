@@ -373,7 +373,11 @@ mod tests {
         assert_eq!(theirs.common, args(&["init=fuzz", "args=calls=50,seed=3"]));
         assert_eq!(
             crate::bench::fuzz_calls_args(10_000_000),
-            "args=calls=1000000,rounds=10"
+            "args=calls=250000,rounds=40"
+        );
+        assert_eq!(
+            crate::bench::fuzz_calls_args(1_000_000),
+            "args=calls=100000,rounds=10"
         );
         assert_eq!(crate::bench::fuzz_calls_args(5), "args=calls=1,rounds=10");
     }
