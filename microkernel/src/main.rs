@@ -11,6 +11,7 @@
 extern crate alloc;
 
 pub mod arch;
+pub mod base;
 pub mod boot;
 pub mod colloc;
 pub mod device;

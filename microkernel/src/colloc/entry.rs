@@ -15,17 +15,17 @@ use libipc::sys::SyscallResult;
 
 use crate::arch::paging;
 use crate::arch::recover::{self, Abandoned, Point};
-use crate::ipc::fast_path::{USUAL_CALL, USUAL_REPLY};
 use crate::ipc::message::CarriedRight;
 use crate::ipc::port::{PortId, Receiver};
 use crate::ipc::space::{PortName, Rights};
+use crate::kern::fast_path::{USUAL_CALL, USUAL_REPLY};
 use crate::kern::kernel::Kernel;
 use crate::kern::loader::Exit;
+use crate::kern::pager::EmmiCall;
 use crate::kern::syscall::Caller;
 use crate::kern::task::TaskId;
 use crate::kern::thread::TaskRecord;
 use crate::vm::address_space::MapCopy;
-use crate::vm::pager::EmmiCall;
 
 /// A collocated server, as the kernel holds it.
 pub type Server = Box<dyn Hosted>;

@@ -16,7 +16,7 @@ mod entry;
 use alloc::collections::VecDeque;
 use alloc::vec::Vec;
 
-use crate::kern::object_table::OutOfMemory;
+use crate::base::object_table::OutOfMemory;
 
 #[cfg(target_os = "none")]
 pub use entry::{

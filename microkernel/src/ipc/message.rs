@@ -4,7 +4,7 @@
 //! it moves them into the receiver's space, destroying it releases them.
 
 use super::port::PortId;
-use crate::kern::task::TaskId;
+use crate::base::TaskId;
 use crate::vm::address_space::MapCopy;
 use alloc::vec::Vec;
 use libipc::abi::message::ReceivedRight;

@@ -3,11 +3,11 @@
 
 use super::message::KMessage;
 use super::port_set::PortSetId;
+use super::request::ReplyKind;
 use super::space::PortName;
-use crate::kern::object_table::Id;
-use crate::kern::queue::Fifo;
-use crate::kern::task::TaskId;
-use crate::kern::thread::{ThreadId, ThreadRecord};
+use crate::base::object_table::{Id, TaggedRecord};
+use crate::base::queue::Fifo;
+use crate::base::{TaskId, ThreadId, ThreadTag};
 use alloc::collections::VecDeque;
 use alloc::vec::Vec;
 use core::cell::Cell;
@@ -50,7 +50,7 @@ pub enum KernelObject {
     PagerReply {
         object: crate::vm::address_space::ObjectId,
         offset: u64,
-        kind: crate::vm::pager::ReplyKind,
+        kind: ReplyKind,
     },
 }
 
@@ -73,7 +73,7 @@ pub struct Port {
     /// last looked it up: good while that thread is the head again (a queued thread is live,
     /// and its boxed record does not move), so a server waiting on its port call after call
     /// is found without a table lookup. Stale otherwise, and then ignored.
-    pub first_receiver: Cell<Option<(ThreadId, ThreadRecord)>>,
+    pub first_receiver: Cell<Option<(ThreadId, TaggedRecord<ThreadTag>)>>,
     pub set: Option<PortSetId>,
     /// Send rights in spaces and in messages.
     pub send_rights: u32,

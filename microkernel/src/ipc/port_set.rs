@@ -1,9 +1,9 @@
 //! Port sets: one receive point for many ports (a server's loop over all its ports).
 
 use super::port::PortId;
-use crate::kern::object_table::Id;
-use crate::kern::queue::Fifo;
-use crate::kern::thread::ThreadId;
+use crate::base::object_table::Id;
+use crate::base::queue::Fifo;
+use crate::base::ThreadId;
 use alloc::vec::Vec;
 
 pub type PortSetId = Id<PortSet>;

@@ -5,6 +5,17 @@ use alloc::vec::Vec;
 use libipc::abi::message::DESCRIPTOR_SIZE;
 use serde::Serialize;
 
+/// What the answer on a kernel reply port answers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReplyKind {
+    /// `init`, or `default_pager.create`: the object's attributes.
+    Init,
+    /// A `data_request`.
+    Data,
+    /// A `data_return`.
+    Return,
+}
+
 /// A message sent to a kernel receiver, as decoding sees it (nothing here can change).
 #[derive(Clone, Copy, Debug)]
 pub struct Request<'a> {

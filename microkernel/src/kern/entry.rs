@@ -110,7 +110,7 @@ fn page_fault(kernel: &mut Kernel) {
         .space
         .resolve_fault(&mut kernel.objects, address, access)
         .map(drop);
-    let resume = crate::vm::pager::Resume::Fault { address };
+    let resume = crate::kern::pager::Resume::Fault { address };
     if let Err(FaultError::Absent {
         object,
         offset,

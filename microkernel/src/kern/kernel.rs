@@ -4,25 +4,26 @@
 //! contended once other CPUs run (it is then the big kernel lock DESIGN.md allows to start
 //! with). A guard is never held across a return to user mode or an idle wait.
 
-use super::object_table::Table;
 use super::program::ProgramImage;
-use super::queue::{Fifo, Links, RunQueues};
 use super::task::{Task, TaskId};
 use super::thread::{Thread, ThreadId};
 use super::timer_wheel::{Timer, TimerLinks, TimerWheel};
+use crate::base::object_table::Table;
+use crate::base::queue::{Fifo, Links, RunQueues};
+use crate::base::{TaskTag, ThreadTag};
 use crate::ipc::port::{Port, PortId};
 use crate::ipc::port_set::PortSet;
+use crate::kern::pager::PagerLink;
 use crate::vm::address_space::ObjectId;
 use crate::vm::object::VmObject;
-use crate::vm::pager::PagerLink;
 use alloc::string::String;
 use alloc::vec::Vec;
 use hashbrown::HashMap;
 use spin::Mutex;
 
 pub struct Kernel {
-    pub tasks: Table<Task>,
-    pub threads: Table<Thread>,
+    pub tasks: Table<Task, TaskTag>,
+    pub threads: Table<Thread, ThreadTag>,
     pub objects: Table<VmObject>,
     pub ports: Table<Port>,
     pub port_sets: Table<PortSet>,
@@ -62,7 +63,7 @@ pub struct Kernel {
     pub(crate) pageout_whole_clusters: bool,
     /// The devices the kernel drives; a finished transfer's tag is the reply right of the
     /// request that started it (and, for a write from borrowed frames, their memory).
-    pub(crate) devices: crate::device::Devices<crate::ipc::device_port::DeviceTag>,
+    pub(crate) devices: crate::device::Devices<crate::kern::device_port::DeviceTag>,
     /// The device master port (`device_master.open`) and each device's port, by index.
     pub(crate) device_master: Option<PortId>,
     pub(crate) device_ports: Vec<PortId>,
@@ -94,7 +95,7 @@ pub struct Kernel {
 
 pub static KERNEL: Mutex<Option<Kernel>> = Mutex::new(None);
 
-impl Links<ThreadId> for Table<Thread> {
+impl Links<ThreadId> for Table<Thread, ThreadTag> {
     fn next(&self, thread: ThreadId) -> Option<ThreadId> {
         self.get(thread).and_then(|t| t.queue_next)
     }
@@ -106,7 +107,7 @@ impl Links<ThreadId> for Table<Thread> {
     }
 }
 
-impl TimerLinks<ThreadId> for Table<Thread> {
+impl TimerLinks<ThreadId> for Table<Thread, ThreadTag> {
     fn timer(&self, thread: ThreadId) -> Timer<ThreadId> {
         self.get(thread).map_or(Timer::DISARMED, |t| t.timer)
     }

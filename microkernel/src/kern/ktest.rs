@@ -437,7 +437,7 @@ fn page_mappings() -> TestResult {
 /// which has touched it and has pages of its own, is taken from all of them at the cost of
 /// their mappings of it alone; their own pages stay, and the next touch maps it again.
 fn forked_children_share_a_page() -> TestResult {
-    use crate::kern::object_table::Table;
+    use crate::base::object_table::Table;
     use crate::vm::address_space::AddressSpace;
     use crate::vm::map::{Inheritance, Protection, PAGE_SIZE};
     use crate::vm::object::VmObject;

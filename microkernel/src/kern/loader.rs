@@ -2,10 +2,10 @@
 //! space with its first thread, and the termination that returns everything a task held.
 
 use super::kernel::Kernel;
-use super::object_table::{OutOfMemory, Table};
 use super::program::{self, ProgramError};
 use super::task::{Task, TaskId};
 use super::thread::{Continuation, TaskRecord, Thread, ThreadId};
+use crate::base::object_table::{OutOfMemory, Table};
 use crate::ipc::message::CarriedRight;
 use crate::ipc::port::{KernelObject, Port, PortId, Receiver};
 use crate::ipc::space::{Object, PortName, Rights};
@@ -622,7 +622,7 @@ impl Kernel {
                 }
                 let deadline = (timeout_ms != u64::MAX).then(|| {
                     crate::arch::percpu::current().ticks()
-                        + crate::ipc::mach_msg::ticks_from_ms(timeout_ms)
+                        + crate::kern::mach_msg::ticks_from_ms(timeout_ms)
                 });
                 let p = self.ports.get_mut(port).expect("checked");
                 p.receivers.push_back(&mut self.threads, thread);

@@ -1,24 +1,49 @@
-//! The kernel proper: console and logging, start-up, panics and the in-kernel self-tests.
+//! The kernel proper: the `Kernel` and every path that uses more than one subsystem — system
+//! calls, `mach_msg` and its fast path, the kernel's receivers, faults and the memory-object
+//! protocol, pageout, tasks and threads, scheduling and waits, start-up, the console, panics
+//! and the in-kernel self-tests.
+//!
+//! The subsystems below (`vm`, `ipc`, `device`) keep their own state and know nothing of
+//! `kern`; `kern` is where they meet (`base`'s module doc gives the layers).
 
 #[cfg(target_os = "none")]
 pub mod console;
 #[cfg(target_os = "none")]
+pub mod device_port;
+#[cfg(target_os = "none")]
 pub mod entry;
+#[cfg(target_os = "none")]
+pub mod fast_path;
+#[cfg(target_os = "none")]
+pub mod ipc_calls;
 #[cfg(target_os = "none")]
 pub mod kernel;
 #[cfg(target_os = "none")]
 pub mod ktest;
 #[cfg(target_os = "none")]
 pub mod loader;
-pub mod object_table;
+#[cfg(target_os = "none")]
+pub mod mach_msg;
+#[cfg(target_os = "none")]
+pub mod paged_collapse;
+#[cfg(target_os = "none")]
+pub mod pageout;
+#[cfg(target_os = "none")]
+pub mod pager;
+pub mod pager_requests;
+#[cfg(test)]
+mod pager_requests_props;
 #[cfg(target_os = "none")]
 pub mod panic;
 pub mod program;
 #[cfg(test)]
 mod program_props;
-pub mod queue;
 #[cfg(target_os = "none")]
 pub mod quota;
+#[cfg(target_os = "none")]
+pub mod receiver;
+#[cfg(target_os = "none")]
+pub mod rights;
 #[cfg(target_os = "none")]
 pub mod sched;
 #[cfg(target_os = "none")]
@@ -35,5 +60,7 @@ pub mod thread;
 pub mod timer_wheel;
 #[cfg(target_os = "none")]
 pub mod user;
+#[cfg(target_os = "none")]
+pub mod vm_calls;
 #[cfg(target_os = "none")]
 pub mod wait;

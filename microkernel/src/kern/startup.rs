@@ -178,7 +178,7 @@ fn kernel_main(mut boot: BootInfo) -> ! {
         arch::exit_qemu(ExitCode::Success)
     };
     if let Some(ms) = options.pager_timeout_ms() {
-        crate::vm::pager::set_timeout_ms(ms);
+        crate::kern::pager::set_timeout_ms(ms);
     }
     let mut guard = KERNEL.lock();
     let kernel = guard.insert(Kernel::new(Some(archive)));

@@ -6,7 +6,7 @@ use super::kernel::Kernel;
 use super::task::TaskId;
 use super::thread::ThreadId;
 use super::user::{copy_in, UserSlice};
-use crate::ipc::mach_msg::MsgOutcome;
+use crate::kern::mach_msg::MsgOutcome;
 use crate::kprint;
 use libipc::abi::syscall::PROGRAM_NAME_MAX;
 use libipc::abi::syscall::{Syscall, DEBUG_WRITE_MAX};
@@ -32,9 +32,9 @@ pub struct Caller {
 pub type Handler = fn(&mut Kernel, Caller, [u64; 6]) -> Outcome;
 
 fn handler(call: Syscall) -> Handler {
+    use super::ipc_calls as calls;
     use super::swapper_calls;
-    use crate::ipc::calls;
-    use crate::vm::calls as vm;
+    use super::vm_calls as vm;
     match call {
         Syscall::DebugWrite => debug_write,
         Syscall::TaskExit => task_exit,
@@ -184,7 +184,7 @@ pub fn dispatch(kernel: &mut Kernel) {
         // there. (Calls touch the caller's memory before changing anything, so running
         // again is safe.) A call that blocked meanwhile has moved on: it keeps its wait.
         if kernel.current() == Some(current) {
-            use crate::vm::pager::Resume;
+            use crate::kern::pager::Resume;
             let waited = kernel.wait_for_page(
                 current,
                 absent.object,
@@ -338,7 +338,7 @@ fn console_read(kernel: &mut Kernel, caller: Caller, a: [u64; 6]) -> Outcome {
         return Outcome::Return(Ok(0));
     }
     let deadline = (timeout_ms != u64::MAX).then(|| {
-        crate::arch::percpu::current().ticks() + crate::ipc::mach_msg::ticks_from_ms(timeout_ms)
+        crate::arch::percpu::current().ticks() + crate::kern::mach_msg::ticks_from_ms(timeout_ms)
     });
     kernel
         .console_readers
@@ -605,7 +605,7 @@ fn host_info(kernel: &mut Kernel, _: Caller, a: [u64; 6]) -> Outcome {
         HOST_SHORT_CIRCUITS => kernel.colloc.counts().0,
         HOST_COLLOCATED_RUNS => kernel.colloc.counts().1,
         HOST_DIRECT_PAGER_CALLS => kernel.colloc.counts().2,
-        HOST_DIRECT_DEVICE_CALLS => crate::ipc::device_port::direct_transfers(),
+        HOST_DIRECT_DEVICE_CALLS => crate::kern::device_port::direct_transfers(),
         _ => return Outcome::Return(Err(KernReturn::InvalidArgument)),
     };
     Outcome::Return(Ok(value))

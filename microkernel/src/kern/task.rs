@@ -1,13 +1,12 @@
 //! Tasks: an address space, an IPC name space, threads, and the kernel port naming the task.
 
-use super::object_table::Id;
 use super::thread::ThreadId;
 use crate::ipc::port::PortId;
-use crate::ipc::rights::{Space, SPACE_LIMIT};
+use crate::kern::rights::{Space, SPACE_LIMIT};
 use crate::vm::address_space::AddressSpace;
 use alloc::vec::Vec;
 
-pub type TaskId = Id<Task>;
+pub use crate::base::TaskId;
 
 const NAME_LEN: usize = 32;
 
@@ -85,10 +84,10 @@ impl Task {
 /// Kernel heap bytes a task costs besides its threads, memory and page tables: its record,
 /// its table slot, its kernel port and its space's first slots.
 pub fn bytes_per_task() -> usize {
-    use super::object_table::Table;
+    use crate::base::object_table::Table;
     use crate::ipc::port::Port;
     core::mem::size_of::<Task>()
-        + Table::<Task>::slot_overhead()
+        + Table::<Task, crate::base::TaskTag>::slot_overhead()
         + core::mem::size_of::<Port>()
         + Table::<Port>::slot_overhead()
 }

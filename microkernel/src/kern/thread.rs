@@ -3,15 +3,15 @@
 //! A thread blocked in the kernel holds no kernel stack: only this record (its registers and
 //! a small continuation). Keep it small: it is the cost of every blocked thread.
 
-use super::object_table::{EitherId, Id, OneOf, Record};
 use super::task::{Task, TaskId};
 use super::timer_wheel::Timer;
 use crate::arch::gdt::{USER_CODE, USER_DATA};
 use crate::arch::trap::TrapFrame;
+use crate::base::object_table::{EitherId, OneOf, Record};
 use crate::ipc::port::PortId;
 use crate::ipc::port_set::PortSetId;
 
-pub type ThreadId = Id<Thread>;
+pub use crate::base::ThreadId;
 
 /// Default priority of user threads (0 is the lowest, 63 the highest).
 pub const DEFAULT_PRIORITY: u8 = libipc::abi::syscall::DEFAULT_PRIORITY as u8;
@@ -155,12 +155,12 @@ pub enum Continuation {
     /// Waiting for console input (`console_read`); woken to read again.
     ConsoleWait,
     /// Waiting for free memory (the pageout daemon) to fault again.
-    MemoryWait { resume: crate::vm::pager::Resume },
+    MemoryWait { resume: crate::kern::pager::Resume },
     /// Waiting for a pager to supply the page at `offset` of `object`.
     PageWait {
         object: crate::vm::address_space::ObjectId,
         offset: u64,
-        resume: crate::vm::pager::Resume,
+        resume: crate::kern::pager::Resume,
     },
 }
 
@@ -233,5 +233,6 @@ impl Thread {
 /// Kernel bytes a thread costs, blocked or not: its record and its table slot. There is no
 /// kernel stack to add: blocked threads keep none.
 pub fn bytes_per_thread() -> usize {
-    core::mem::size_of::<Thread>() + super::object_table::Table::<Thread>::slot_overhead()
+    core::mem::size_of::<Thread>()
+        + crate::base::object_table::Table::<Thread, crate::base::ThreadTag>::slot_overhead()
 }

@@ -3,10 +3,11 @@
 //! address space (its map, faulting pages in as needed) and the direct map, never by touching
 //! user addresses. A bad address is an error code for the caller, never a kernel fault.
 
-use crate::kern::object_table::Table;
+use crate::base::object_table::Table;
 use crate::vm::address_space::{AddressSpace, FaultError};
 use crate::vm::kernel_space::phys_to_virt;
 use crate::vm::map::{Protection, PAGE_SIZE};
+pub use crate::vm::notes::{note_absent, take_absent, Absent};
 use crate::vm::object::VmObject;
 use libipc::abi::syscall::USER_END;
 use libipc::abi::KernReturn;
@@ -77,16 +78,6 @@ impl ValidUserSlice {
     }
 }
 
-/// A page the kernel needed of a pager while reaching user memory: the caller waits for it
-/// (`Kernel::wait_for_page`) and then does its work again.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Absent {
-    pub object: crate::vm::address_space::ObjectId,
-    pub offset: u64,
-    pub strategy: crate::vm::map::Strategy,
-    pub access: Protection,
-}
-
 /// Whether a collocated server's call is running (`syscall::dispatch_collocated`): its
 /// addresses are kernel memory. One kernel lock, one CPU: one flag.
 static COLLOCATED_CALL: core::sync::atomic::AtomicBool = core::sync::atomic::AtomicBool::new(false);
@@ -100,32 +91,6 @@ pub fn as_collocated_call<R>(f: impl FnOnce() -> R) -> R {
     result
 }
 
-/// The last absent page met (one kernel lock, one CPU: a single slot). Whoever reached user
-/// memory takes it after an error: the system-call dispatcher for the caller's own memory,
-/// the message path for a receiver's buffer.
-static ABSENT: spin::Mutex<Option<Absent>> = spin::Mutex::new(None);
-/// Whether `ABSENT` holds a page: checked after every system call, so kept to one load.
-static ANY_ABSENT: core::sync::atomic::AtomicBool = core::sync::atomic::AtomicBool::new(false);
-
-/// Takes the absent page the last failed access met, if that was why it failed.
-#[inline(always)]
-pub fn take_absent() -> Option<Absent> {
-    use core::sync::atomic::Ordering;
-    if !ANY_ABSENT.load(Ordering::Relaxed) {
-        return None;
-    }
-    ANY_ABSENT.store(false, Ordering::Relaxed);
-    ABSENT.lock().take()
-}
-
-/// Notes `absent` as the page the current system call needs: the dispatcher waits for it and
-/// runs the call again (for kernel work that needs a page of a pager's outside a user
-/// access: copying shared memory in a fork or a message).
-pub fn note_absent(absent: Absent) {
-    *ABSENT.lock() = Some(absent);
-    ANY_ABSENT.store(true, core::sync::atomic::Ordering::Relaxed);
-}
-
 fn fault_code(e: FaultError, access: Protection) -> KernReturn {
     match e {
         FaultError::NotMapped | FaultError::Protection => KernReturn::InvalidAddress,
@@ -136,13 +101,12 @@ fn fault_code(e: FaultError, access: Protection) -> KernReturn {
             offset,
             strategy,
         } => {
-            *ABSENT.lock() = Some(Absent {
+            crate::vm::notes::note_absent(Absent {
                 object,
                 offset,
                 strategy,
                 access,
             });
-            ANY_ABSENT.store(true, core::sync::atomic::Ordering::Relaxed);
             KernReturn::MemoryError
         }
     }

@@ -6,7 +6,7 @@ use super::map::{Inheritance, MapEntry, MapError, Protection, Strategy, VmMap, P
 use super::object::{ObjectKind, VmObject};
 use super::pmap::Pmap;
 use super::statistics;
-use crate::kern::object_table::{Id, OutOfMemory, Table};
+use crate::base::object_table::{Id, OutOfMemory, Table};
 use libipc::abi::syscall::{USER_BASE, USER_END};
 use libipc::abi::KernReturn;
 
@@ -816,7 +816,7 @@ fn snapshot(
         // A page of it is with the default pager: the copy waits for it. The caller's system
         // call (a fork, a message carrying the memory) changes nothing, waits for the page
         // and runs again, until every page is resident and the copy can be made.
-        crate::kern::user::note_absent(crate::kern::user::Absent {
+        super::notes::note_absent(super::notes::Absent {
             object: entry.object,
             offset,
             strategy: Strategy::Sequential,
@@ -979,7 +979,7 @@ fn copy_page(source: u64, frame: u64) {
 }
 
 /// Copies the page in frame `source` into `frame`, a fresh frame nothing else uses.
-pub(super) fn copy_frame(source: u64, frame: u64) {
+pub fn copy_frame(source: u64, frame: u64) {
     debug_assert_ne!(source, frame);
     // SAFETY: both are frames of user memory, mapped by the direct map; `frame` is fresh,
     // referenced by nothing else yet, and distinct from `source`.
@@ -1041,7 +1041,7 @@ pub fn collapse(objects: &mut Table<VmObject>, id: ObjectId) {
         // is at hand, on the way out of the kernel: the object in front takes over its pager.
         if b.has_default_pager() {
             if backing_offset == 0 && !object.has_default_pager() {
-                super::paged_collapse::note_candidate(id, backing);
+                super::notes::note_candidate(id, backing);
             }
             return;
         }
@@ -1094,14 +1094,14 @@ pub fn release_object(objects: &mut Table<VmObject>, id: ObjectId) {
         // (`Kernel::reap_pagers`), which returns them to the pager before its `terminate`
         // (Mach's clean at termination), then frees it. Nothing maps it meanwhile.
         if object.kind() == ObjectKind::Pager && has_dirty_pages(object) {
-            super::pager::object_released(id, true);
+            super::notes::object_released(id, true);
             return;
         }
         let Some(mut object) = objects.remove(id) else {
             return;
         };
         if object.kind() == ObjectKind::Pager || object.has_default_pager() {
-            super::pager::object_released(id, false);
+            super::notes::object_released(id, false);
         }
         next = free_object(&mut object);
     }

@@ -4,8 +4,6 @@
 
 #[cfg(target_os = "none")]
 pub mod address_space;
-#[cfg(target_os = "none")]
-pub mod calls;
 pub mod cluster;
 pub mod frame_allocator;
 pub mod heap;
@@ -13,17 +11,10 @@ pub mod kernel_map;
 #[cfg(target_os = "none")]
 pub mod kernel_space;
 pub mod map;
+#[cfg(target_os = "none")]
+pub mod notes;
 pub mod object;
 pub mod page;
-#[cfg(target_os = "none")]
-pub mod paged_collapse;
-#[cfg(target_os = "none")]
-pub mod pageout;
-#[cfg(target_os = "none")]
-pub mod pager;
-pub mod pager_requests;
-#[cfg(test)]
-mod pager_requests_props;
 #[cfg(target_os = "none")]
 pub mod pmap;
 pub mod statistics;

@@ -5,7 +5,7 @@
 //! it and never freed), or backed by a pager (absent pages are asked of it; `vm::pager`
 //! keeps the link).
 
-use crate::kern::object_table::Id;
+use crate::base::object_table::Id;
 use alloc::boxed::Box;
 use hashbrown::{HashMap, HashSet};
 
@@ -98,10 +98,10 @@ impl VmObject {
     pub fn reserve_pages(
         &mut self,
         additional: usize,
-    ) -> Result<(), crate::kern::object_table::OutOfMemory> {
+    ) -> Result<(), crate::base::object_table::OutOfMemory> {
         self.pages
             .try_reserve(additional)
-            .map_err(|_| crate::kern::object_table::OutOfMemory)
+            .map_err(|_| crate::base::object_table::OutOfMemory)
     }
 
     /// Whether a page is resident at `offset` in this object itself (not its backing).
@@ -131,7 +131,7 @@ impl VmObject {
         &mut self,
         offset: u64,
         frame: u64,
-    ) -> Result<(), crate::kern::object_table::OutOfMemory> {
+    ) -> Result<(), crate::base::object_table::OutOfMemory> {
         debug_assert!(offset.is_multiple_of(super::map::PAGE_SIZE) && offset < self.size);
         debug_assert!(matches!(
             self.kind,
@@ -139,7 +139,7 @@ impl VmObject {
         ));
         self.pages
             .try_reserve(1)
-            .map_err(|_| crate::kern::object_table::OutOfMemory)?;
+            .map_err(|_| crate::base::object_table::OutOfMemory)?;
         self.pages.insert(offset, frame);
         Ok(())
     }
@@ -191,11 +191,11 @@ impl VmObject {
     }
 
     /// Gives the object its (empty) record of paged-out pages: it has a default-pager object.
-    pub fn attach_default_pager(&mut self) -> Result<(), crate::kern::object_table::OutOfMemory> {
+    pub fn attach_default_pager(&mut self) -> Result<(), crate::base::object_table::OutOfMemory> {
         if self.paged_out.is_none() {
             self.paged_out = Some(
-                crate::kern::object_table::try_box(HashSet::new())
-                    .map_err(|_| crate::kern::object_table::OutOfMemory)?,
+                crate::base::object_table::try_box(HashSet::new())
+                    .map_err(|_| crate::base::object_table::OutOfMemory)?,
             );
         }
         Ok(())
@@ -206,13 +206,13 @@ impl VmObject {
     pub fn note_paged_out(
         &mut self,
         offset: u64,
-    ) -> Result<(), crate::kern::object_table::OutOfMemory> {
+    ) -> Result<(), crate::base::object_table::OutOfMemory> {
         let set = self
             .paged_out
             .as_mut()
-            .ok_or(crate::kern::object_table::OutOfMemory)?;
+            .ok_or(crate::base::object_table::OutOfMemory)?;
         set.try_reserve(1)
-            .map_err(|_| crate::kern::object_table::OutOfMemory)?;
+            .map_err(|_| crate::base::object_table::OutOfMemory)?;
         set.insert(offset);
         Ok(())
     }

@@ -5,7 +5,7 @@
 use super::kernel_space::{self, phys_to_virt, DirectMapTables};
 use super::map::Protection;
 use crate::arch::paging::{self, flags, PageTables};
-use crate::kern::object_table::OutOfMemory;
+use crate::base::object_table::OutOfMemory;
 use alloc::vec::Vec;
 use core::cell::Cell;
 use core::sync::atomic::{AtomicU64, Ordering};

@@ -6,7 +6,7 @@ use super::kernel_space;
 use super::map::PAGE_SIZE;
 use super::object::{ObjectKind, VmObject};
 use super::pmap;
-use crate::kern::object_table::Table;
+use crate::base::object_table::Table;
 use alloc::vec::Vec;
 
 /// Why the frames of out-of-line memory could not be had.

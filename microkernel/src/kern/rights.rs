@@ -2,10 +2,10 @@
 //! away: send-right counting, no-senders, send-once and dead-name notifications, and port
 //! destruction.
 
-use super::message::{CarriedRight, KMessage};
-use super::port::{KernelObject, Port, PortId, Receiver};
-use super::port_set::PortSetId;
-use super::space::{Entry, IpcSpace, Object, PortName, Rights, SendInsert};
+use crate::ipc::message::{CarriedRight, KMessage};
+use crate::ipc::port::{KernelObject, Port, PortId, Receiver};
+use crate::ipc::port_set::PortSetId;
+use crate::ipc::space::{Entry, IpcSpace, Object, PortName, Rights, SendInsert};
 use crate::kern::kernel::Kernel;
 use crate::kern::task::TaskId;
 use alloc::vec::Vec;

@@ -188,6 +188,38 @@ impl<T> Record<T> {
     }
 }
 
+/// A [`Record`] kept where its type cannot be named: a port (in `ipc`) keeps the record of the
+/// thread at the head of its queue, and threads are `kern`'s. `K` says what it points to, as
+/// an id's tag does; only the subsystem that made it turns it back into a `Record`.
+pub struct TaggedRecord<K>(NonNull<u8>, PhantomData<fn() -> K>);
+
+impl<K> Clone for TaggedRecord<K> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+impl<K> Copy for TaggedRecord<K> {}
+
+// SAFETY: as for `Record`: only used with the kernel lock held.
+unsafe impl<K> Send for TaggedRecord<K> {}
+
+impl<T> Record<T> {
+    /// The record, tagged `K`, for a subsystem that cannot name `T`.
+    pub fn tag<K>(self) -> TaggedRecord<K> {
+        TaggedRecord(self.0.cast(), PhantomData)
+    }
+}
+
+impl<K> TaggedRecord<K> {
+    /// The record again.
+    ///
+    /// # Safety
+    /// `T` must be the type of the record it was made from ([`Record::tag`]).
+    pub unsafe fn untag<T>(self) -> Record<T> {
+        Record(self.0.cast())
+    }
+}
+
 /// Allocation failed: the kernel heap is exhausted.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct OutOfMemory;
@@ -238,7 +270,7 @@ impl<T> Slot<T> {
 
     /// The object, if `id` names it.
     #[inline(always)]
-    fn object_mut(&mut self, id: Id<T>) -> Option<&mut T> {
+    fn object_mut<K>(&mut self, id: Id<K>) -> Option<&mut T> {
         if self.id != id.to_raw() {
             return None;
         }
@@ -249,7 +281,7 @@ impl<T> Slot<T> {
     }
 
     #[inline(always)]
-    fn object(&self, id: Id<T>) -> Option<&T> {
+    fn object<K>(&self, id: Id<K>) -> Option<&T> {
         if self.id != id.to_raw() {
             return None;
         }
@@ -259,33 +291,37 @@ impl<T> Slot<T> {
     }
 }
 
-/// Owns objects of one type and names them by [`Id`].
+/// Owns objects of one type and names them by [`Id`]s of `K`: by default the object's own
+/// type; a subsystem below the one that defines the object names it by a tag instead
+/// (`base::TaskTag`, `base::ThreadTag`).
 ///
 /// Invariant: `free` lists exactly the slots whose `object` is `None`; `live` counts the rest;
 /// `free.capacity() >= slots.len()`.
-pub struct Table<T> {
+pub struct Table<T, K = T> {
     slots: Vec<Slot<T>>,
     free: Vec<u32>,
     live: usize,
+    _key: PhantomData<fn() -> K>,
 }
 
-impl<T> Default for Table<T> {
+impl<T, K> Default for Table<T, K> {
     fn default() -> Self {
         Self::new()
     }
 }
 
-impl<T> Table<T> {
+impl<T, K> Table<T, K> {
     pub const fn new() -> Self {
         Table {
             slots: Vec::new(),
             free: Vec::new(),
             live: 0,
+            _key: PhantomData,
         }
     }
 
     /// Stores `object` and returns its id.
-    pub fn insert(&mut self, object: T) -> Result<Id<T>, OutOfMemory> {
+    pub fn insert(&mut self, object: T) -> Result<Id<K>, OutOfMemory> {
         let boxed = try_box(object)?;
         let index = match self.free.pop() {
             Some(index) => index,
@@ -313,12 +349,12 @@ impl<T> Table<T> {
         Ok(id)
     }
 
-    pub fn get(&self, id: Id<T>) -> Option<&T> {
+    pub fn get(&self, id: Id<K>) -> Option<&T> {
         self.slots.get(id.index() as usize)?.object(id)
     }
 
     #[inline]
-    pub fn get_mut(&mut self, id: Id<T>) -> Option<&mut T> {
+    pub fn get_mut(&mut self, id: Id<K>) -> Option<&mut T> {
         self.slots.get_mut(id.index() as usize)?.object_mut(id)
     }
 
@@ -326,7 +362,7 @@ impl<T> Table<T> {
     /// name the same object.
     /// Inlined: the IPC fast path takes a pair a message.
     #[inline(always)]
-    pub fn get_pair_mut(&mut self, a: Id<T>, b: Id<T>) -> Option<(&mut T, &mut T)> {
+    pub fn get_pair_mut(&mut self, a: Id<K>, b: Id<K>) -> Option<(&mut T, &mut T)> {
         if a == b {
             return None;
         }
@@ -340,7 +376,7 @@ impl<T> Table<T> {
     }
 
     /// Removes the object; its id (and every copy of it) is stale from now on.
-    pub fn remove(&mut self, id: Id<T>) -> Option<Box<T>> {
+    pub fn remove(&mut self, id: Id<K>) -> Option<Box<T>> {
         let slot = self.slots.get_mut(id.index() as usize)?;
         if slot.id != id.to_raw() {
             return None;
@@ -355,7 +391,7 @@ impl<T> Table<T> {
         Some(object)
     }
 
-    pub fn contains(&self, id: Id<T>) -> bool {
+    pub fn contains(&self, id: Id<K>) -> bool {
         self.get(id).is_some()
     }
 
@@ -374,7 +410,7 @@ impl<T> Table<T> {
     }
 
     /// Every live object with its id.
-    pub fn iter(&self) -> impl Iterator<Item = (Id<T>, &T)> {
+    pub fn iter(&self) -> impl Iterator<Item = (Id<K>, &T)> {
         self.slots.iter().filter_map(|slot| {
             let object = slot.object.as_deref()?;
             Some((Id::from_raw(slot.id)?, object))
@@ -409,7 +445,7 @@ mod tests {
 
     #[test]
     fn insert_get_remove() {
-        let mut t = Table::new();
+        let mut t: Table<_> = Table::new();
         let a = t.insert("a").unwrap();
         let b = t.insert("b").unwrap();
         assert_eq!(t.get(a), Some(&"a"));
@@ -423,7 +459,7 @@ mod tests {
 
     #[test]
     fn pairs_are_two_live_different_objects() {
-        let mut t = Table::new();
+        let mut t: Table<_> = Table::new();
         let a = t.insert(1).unwrap();
         let b = t.insert(2).unwrap();
         let (x, y) = t.get_pair_mut(a, b).unwrap();
@@ -439,7 +475,7 @@ mod tests {
 
     #[test]
     fn reused_slots_do_not_answer_to_stale_ids() {
-        let mut t = Table::new();
+        let mut t: Table<_> = Table::new();
         let old = t.insert(1).unwrap();
         t.remove(old);
         let new = t.insert(2).unwrap();
@@ -454,7 +490,7 @@ mod tests {
     fn ids_are_never_zero_and_options_of_them_are_as_small() {
         assert_eq!(size_of::<Option<Id<u8>>>(), size_of::<Id<u8>>());
         assert_eq!(Id::<u8>::from_raw(7), None); // generation 0: no id has it
-        let mut t = Table::new();
+        let mut t: Table<_> = Table::new();
         let mut id = t.insert(0u8).unwrap();
         // The slot's generation wraps past u32::MAX to 1, never 0.
         id = Id::new(id.index(), NonZeroU32::MAX);
@@ -467,7 +503,7 @@ mod tests {
 
     #[test]
     fn an_empty_slot_answers_to_no_id() {
-        let mut t = Table::new();
+        let mut t: Table<_> = Table::new();
         let a = t.insert(1u8).unwrap();
         t.remove(a);
         // Every generation the empty slot could be asked with, the next one included.
@@ -485,7 +521,7 @@ mod tests {
 
     #[test]
     fn objects_stay_at_one_address() {
-        let mut t = Table::new();
+        let mut t: Table<_> = Table::new();
         let first = t.insert([7u64; 32]).unwrap();
         let address = t.get(first).unwrap().as_ptr();
         for i in 0..1000 {
@@ -496,7 +532,7 @@ mod tests {
 
     #[test]
     fn iteration_sees_live_objects_only() {
-        let mut t = Table::new();
+        let mut t: Table<_> = Table::new();
         let ids: Vec<_> = (0..10).map(|i| t.insert(i).unwrap()).collect();
         for id in ids.iter().step_by(2) {
             t.remove(*id);

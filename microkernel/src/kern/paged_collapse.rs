@@ -7,39 +7,18 @@
 //! ports and requests the kernel keeps) is noted here as a candidate instead, and merged on
 //! the way out of the kernel, where the links are at hand.
 
-use super::address_space::ObjectId;
-use super::kernel_space::{self, with_mappings};
-use super::map::PAGE_SIZE;
-use super::object::ObjectKind;
-use super::statistics;
 use crate::ipc::port::{KernelObject, Receiver};
 use crate::kern::kernel::Kernel;
-use alloc::vec::Vec;
-
-/// Front objects whose backing object could take the pager-moving collapse: (front, backing).
-static CANDIDATES: spin::Mutex<Vec<(ObjectId, ObjectId)>> = spin::Mutex::new(Vec::new());
-
-/// Most candidates kept; more are dropped (the next fault on the object notes it again).
-const MAX_CANDIDATES: usize = 64;
-
-/// Notes that `front`'s backing object `backing` (used by `front` alone, with pages at the
-/// default pager) can be merged into it.
-pub fn note_candidate(front: ObjectId, backing: ObjectId) {
-    let mut candidates = CANDIDATES.lock();
-    if candidates.contains(&(front, backing))
-        || candidates.len() >= MAX_CANDIDATES
-        || candidates.try_reserve(1).is_err()
-    {
-        return;
-    }
-    candidates.push((front, backing));
-    kernel_space::want_collapse();
-}
+use crate::vm::address_space::ObjectId;
+use crate::vm::kernel_space::{self, with_mappings};
+use crate::vm::map::PAGE_SIZE;
+use crate::vm::object::ObjectKind;
+use crate::vm::statistics;
 
 impl Kernel {
     /// Merges the noted candidates whose conditions still hold.
     pub fn collapse_paged_objects(&mut self) {
-        let candidates = core::mem::take(&mut *CANDIDATES.lock());
+        let candidates = crate::vm::notes::take_collapse_candidates();
         for (front, backing) in candidates {
             self.collapse_paged(front, backing);
         }

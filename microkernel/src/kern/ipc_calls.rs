@@ -2,8 +2,8 @@
 //! move into and out of port sets, and ask for notifications. Each decodes its arguments
 //! (names are only names until the caller's space vouches for them) and then acts.
 
-use super::port_set::PortSet;
-use super::space::{Object, Rights};
+use crate::ipc::port_set::PortSet;
+use crate::ipc::space::{Object, Rights};
 use crate::kern::kernel::Kernel;
 use crate::kern::syscall::{Caller, Outcome};
 use libipc::abi::message::notify;
@@ -56,7 +56,7 @@ pub fn port_deallocate(kernel: &mut Kernel, caller: Caller, a: [u64; 6]) -> Outc
     } else if entry.rights.contains(Rights::SEND_ONCE) {
         t.ipc
             .take_send_once(name)
-            .map(|port| kernel.release(super::message::CarriedRight::SendOnce(port)))
+            .map(|port| kernel.release(crate::ipc::message::CarriedRight::SendOnce(port)))
     } else if entry.rights.contains(Rights::DEAD_NAME) {
         t.ipc.remove_dead(name, 1)
     } else if entry.rights.contains(Rights::PORT_SET) {
@@ -108,14 +108,14 @@ pub fn port_insert_send(kernel: &mut Kernel, caller: Caller, a: [u64; 6]) -> Out
     };
     let t = kernel.tasks.get_mut(task).expect("caller's task");
     match t.ipc.insert_send(port) {
-        Ok(super::space::SendInsert::New(_)) => {
+        Ok(crate::ipc::space::SendInsert::New(_)) => {
             if let Some(p) = kernel.ports.get_mut(port) {
                 p.send_rights += 1;
                 p.make_send_count = p.make_send_count.wrapping_add(1);
             }
             result(Ok(0))
         }
-        Ok(super::space::SendInsert::Merged(_)) => {
+        Ok(crate::ipc::space::SendInsert::Merged(_)) => {
             if let Some(p) = kernel.ports.get_mut(port) {
                 p.make_send_count = p.make_send_count.wrapping_add(1);
             }
@@ -154,7 +154,7 @@ pub fn port_move(kernel: &mut Kernel, caller: Caller, a: [u64; 6]) -> Outcome {
     let new_set = match a[1] as u32 {
         0 => None,
         name => match kernel.entry(task, name) {
-            Some(super::space::Entry {
+            Some(crate::ipc::space::Entry {
                 object: Object::PortSet(set),
                 ..
             }) => Some(set),
@@ -229,10 +229,11 @@ pub fn port_request_notification(kernel: &mut Kernel, caller: Caller, a: [u64; 6
             if p.dead_name_requests.try_reserve(1).is_err() {
                 return result(Err(KernReturn::ResourceShortage));
             }
-            p.dead_name_requests.push(super::port::DeadNameRequest {
-                name: name as u32,
-                notify: notify_port,
-            });
+            p.dead_name_requests
+                .push(crate::ipc::port::DeadNameRequest {
+                    name: name as u32,
+                    notify: notify_port,
+                });
             result(Ok(0))
         }
         notify::NO_SENDERS => {

@@ -7,10 +7,10 @@
 //! blocked receiver's buffer directly and the receiver returns to user mode with its message
 //! in place and nothing left to do.
 
-use super::message::{CarriedRight, KMessage, Parts};
-use super::port::{PortId, Receiver};
-use super::request::Request;
 use super::rights::Tally;
+use crate::ipc::message::{CarriedRight, KMessage, Parts};
+use crate::ipc::port::{PortId, Receiver};
+use crate::ipc::request::Request;
 use crate::kern::kernel::Kernel;
 use crate::kern::task::TaskId;
 use crate::kern::thread::{
@@ -175,7 +175,7 @@ impl Kernel {
 
     /// What `name` lets a task receive from: a receive right or a port set.
     fn receive_source(&mut self, task: TaskId, name: u32) -> Option<ReceiveFrom> {
-        use super::space::{Object, Rights};
+        use crate::ipc::space::{Object, Rights};
         let entry = self.entry(task, name)?;
         match entry.object {
             Object::Port(port) if entry.rights.contains(Rights::RECEIVE) => {
@@ -585,7 +585,7 @@ impl Kernel {
 
     /// Blocked receiver `thread` waits for a page of its buffer and then receives again.
     fn wait_for_receive_buffer(&mut self, thread: ThreadId, absent: user::Absent) {
-        let resume = crate::vm::pager::Resume::Receive;
+        let resume = crate::kern::pager::Resume::Receive;
         let waited = self.wait_for_page(
             thread,
             absent.object,
@@ -618,7 +618,7 @@ impl Kernel {
                         Some(p) => p.messages.push_front(message),
                         None => self.discard_message(message),
                     }
-                    let resume = crate::vm::pager::Resume::Receive;
+                    let resume = crate::kern::pager::Resume::Receive;
                     return match self.wait_for_page(
                         thread,
                         absent.object,

@@ -13,9 +13,9 @@
 //! or, a short message in registers (`libipc::abi::message::registers`), from the sender's
 //! saved registers to the receiver's without touching either task's memory.
 
-use super::port::Receiver;
-use super::space::Rights;
 use crate::arch::trap::TrapFrame;
+use crate::ipc::port::Receiver;
+use crate::ipc::space::Rights;
 use crate::kern::kernel::Kernel;
 use crate::kern::thread::{
     Continuation, KeptPage, PackedFrom, ReceiveArgs, ReceiveCall, TaskRecord, Thread, ThreadId,
@@ -353,12 +353,14 @@ impl Kernel {
             Some((id, record)) if id == receiver => {
                 // The thread now at the head of the queue is live (queued threads are) and its
                 // record boxed, so still where the port saw it; it is not the sender (above).
-                // SAFETY: so the record is live, and no other reference to it is in use.
-                unsafe { record.get() }
+                // SAFETY: so the record is live, and no other reference to it is in use; it was
+                // tagged from a thread's record (below).
+                unsafe { record.untag::<crate::kern::thread::Thread>().get() }
             }
             _ => {
                 let r = self.threads.get_mut(receiver)?;
-                d.first_receiver.set(Some((receiver, ThreadRecord::new(r))));
+                d.first_receiver
+                    .set(Some((receiver, ThreadRecord::new(r).tag())));
                 r
             }
         };

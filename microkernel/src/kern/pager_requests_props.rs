@@ -7,13 +7,13 @@ use core::ops::Range;
 
 use proptest::prelude::*;
 
-use super::map::PAGE_SIZE;
 use super::pager_requests::{
     decode_answer, decode_control, AnswerCall, AnswerRefusal, AnswerView, ControlCall, ControlView,
     DataAnswer, ReplyKind, ReturnAnswer,
 };
 use crate::ipc::request::tests::body_of;
 use crate::ipc::request::Request;
+use crate::vm::map::PAGE_SIZE;
 use libipc::abi::body::status;
 use libipc::pager::{ids, returned_tag, supply_tag, Attributes, ControlError};
 use libipc::props::config;

@@ -8,19 +8,19 @@
 //! per CPU): the work runs on the way out of the kernel whenever an allocation has left free
 //! memory below the target, a bounded batch at a time, like any other deferred kernel work.
 
-use super::address_space::{MapCopy, ObjectId};
-use super::kernel_space::{self, free_frames, free_target};
-use super::map::PAGE_SIZE;
-use super::object::{ObjectKind, VmObject};
-use super::page::page_flags::{DIRTY, REFERENCED};
-use super::page::{ACTIVE, INACTIVE};
 use super::pager::{EmmiCall, PagerLink, PendingReturn, ReplyKind, Resume};
-use super::pmap;
-use super::statistics::{self, count};
 use crate::ipc::message::CarriedRight;
 use crate::kern::kernel::Kernel;
 use crate::kern::loader::Exit;
 use crate::kern::thread::{Continuation, ThreadId, ThreadState};
+use crate::vm::address_space::{MapCopy, ObjectId};
+use crate::vm::kernel_space::{self, free_frames, free_target};
+use crate::vm::map::PAGE_SIZE;
+use crate::vm::object::{ObjectKind, VmObject};
+use crate::vm::page::page_flags::{DIRTY, REFERENCED};
+use crate::vm::page::{ACTIVE, INACTIVE};
+use crate::vm::pmap;
+use crate::vm::statistics::{self, count};
 use alloc::vec::Vec;
 use libipc::abi::syscall::Syscall;
 use libipc::abi::KernReturn;
@@ -356,7 +356,7 @@ impl Kernel {
                     continue;
                 };
                 let frame = copies.next().expect("one copy per page");
-                super::address_space::copy_frame(page, frame);
+                crate::vm::address_space::copy_frame(page, frame);
                 let flags = kernel_space::with_mappings(|m| m.flags(page / PAGE_SIZE));
                 dirty_any |= flags.unwrap_or(DIRTY) & DIRTY != 0;
                 // Saved: clean until written again.
@@ -487,7 +487,7 @@ impl Kernel {
         };
         t.continuation = Continuation::ReturnToUser;
         let queues = kernel_space::with_mappings(|m| (m.queue_len(ACTIVE), m.queue_len(INACTIVE)));
-        let (tasks, tables) = (self.tasks.len(), super::pmap::table_frames());
+        let (tasks, tables) = (self.tasks.len(), crate::vm::pmap::table_frames());
         let heap = kernel_space::heap_stats().map_or(0, |h| h.pages_held());
         log::warn!(
             "vm: memory wait expired: {} frames free, queues {queues:?}, {} pager objects, {} \

@@ -3,22 +3,13 @@
 //! need (the object's size and cluster, the request being answered) and nothing else, so the
 //! check is a pure function (the decode half of the kernel receivers in `vm::pager`).
 
-use super::map::PAGE_SIZE;
 use crate::ipc::request::{Incoming, Request};
+use crate::vm::map::PAGE_SIZE;
 use core::ops::Range;
 use libipc::abi::body::status;
 use libipc::pager::{ids, returned_tag, supply_tag, Attributes, ControlError, PagerError};
 
-/// What the answer on a kernel reply port answers.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ReplyKind {
-    /// `init`, or `default_pager.create`: the object's attributes.
-    Init,
-    /// A `data_request`.
-    Data,
-    /// A `data_return`.
-    Return,
-}
+pub use crate::ipc::request::ReplyKind;
 
 /// What decoding a `memory_control` call reads of its object (`None` in its place: the
 /// object no longer has a pager).

@@ -11,14 +11,14 @@
 //! task has a message queue instead; `mach_msg` asks [`Kernel::decode_for_kernel`] which
 //! kind a destination is, so a new kind of kernel receiver is one impl and one arm there.
 
-use super::message::Parts;
-use super::port::{KernelObject, PortId};
-use super::request::Request;
 use crate::device::requests::{DeviceCall, DevicePort, DeviceRefusal};
 use crate::device::DeviceIndex;
+use crate::ipc::message::Parts;
+use crate::ipc::port::{KernelObject, PortId};
+use crate::ipc::request::Request;
 use crate::kern::kernel::Kernel;
-use crate::vm::pager::{AnswerPort, ControlPort};
-use crate::vm::pager_requests::{AnswerCall, AnswerRefusal, ControlCall};
+use crate::kern::pager::{AnswerPort, ControlPort};
+use crate::kern::pager_requests::{AnswerCall, AnswerRefusal, ControlCall};
 use libipc::pager::ControlError;
 
 /// A port the kernel receives on and serves in the sender's own call.

@@ -9,27 +9,27 @@
 //! control port). Threads that need an absent page wait on the object without a kernel
 //! stack and fault again when woken; a system call that touched the page is restarted.
 
-use super::address_space::{take_frames, Arrived, FaultError, MapCopy, ObjectId};
-use super::cluster::{default_pager_request_range, request_range};
-use super::kernel_space::{self, phys_to_virt};
-use super::map::{Protection, Strategy, PAGE_SIZE};
-use super::object::{ObjectKind, VmObject};
-use super::page::page_flags::PREFETCHED;
 use super::pager_requests::{
     decode_answer, decode_control, AnswerCall, AnswerRefusal, AnswerView, ControlCall, ControlView,
     DataAnswer, InitAnswer, ReturnAnswer,
 };
-use super::statistics::{self, count};
+use crate::base::queue::Fifo;
 use crate::ipc::message::{CarriedRight, KMessage, Parts};
 use crate::ipc::port::{KernelObject, Port, PortId, Receiver};
-use crate::ipc::receiver::KernelReceiver;
 use crate::ipc::request::Request;
 use crate::kern::kernel::Kernel;
 use crate::kern::loader::Exit;
-use crate::kern::queue::Fifo;
+use crate::kern::receiver::KernelReceiver;
 use crate::kern::task::TaskId;
 use crate::kern::thread::{Continuation, ThreadId, ThreadState};
 use crate::vm::address_space::release_object;
+use crate::vm::address_space::{take_frames, Arrived, FaultError, MapCopy, ObjectId};
+use crate::vm::cluster::{default_pager_request_range, request_range};
+use crate::vm::kernel_space::{self, phys_to_virt};
+use crate::vm::map::{Protection, Strategy, PAGE_SIZE};
+use crate::vm::object::{ObjectKind, VmObject};
+use crate::vm::page::page_flags::PREFETCHED;
+use crate::vm::statistics::{self, count};
 use alloc::vec::Vec;
 use core::sync::atomic::{AtomicU64, Ordering};
 use libipc::abi::message::{descriptor_kind, Descriptor, MsgReturn, DESCRIPTOR_SIZE};
@@ -300,23 +300,6 @@ pub enum Resume {
     Receive,
 }
 
-/// Pager objects whose last reference went (`release_object` cannot send messages): the
-/// kernel terminates them at its next exit to user mode. `true`: the object is still in the
-/// table, unreferenced, with changes to return first.
-static RELEASED: spin::Mutex<Vec<(ObjectId, bool)>> = spin::Mutex::new(Vec::new());
-
-/// The object was freed (or, with `write_back`, is to be once its changed pages are
-/// returned): its pager is told, and its ports go, by [`Kernel::reap_pagers`].
-pub fn object_released(id: ObjectId, write_back: bool) {
-    let mut released = RELEASED.lock();
-    if released.try_reserve(1).is_err() {
-        log::error!("vm: no memory to terminate a pager object; its ports leak");
-        return;
-    }
-    released.push((id, write_back));
-    crate::vm::kernel_space::note_pagers_released();
-}
-
 pub(crate) use crate::ipc::request::encode_values;
 
 /// Takes the first out-of-line region of a message.
@@ -506,7 +489,7 @@ impl Kernel {
         ) {
             Ok(start) => Ok(start),
             Err(e) => {
-                super::address_space::release_object(&mut self.objects, object);
+                crate::vm::address_space::release_object(&mut self.objects, object);
                 self.reap_pagers();
                 Err(e)
             }
@@ -1121,7 +1104,7 @@ impl Kernel {
         let Some(frame) = kernel_space::allocate_user_frame() else {
             return false;
         };
-        super::address_space::copy_frame(source, frame);
+        crate::vm::address_space::copy_frame(source, frame);
         let installed = self.objects.get_mut(object).is_some_and(|o| {
             !o.has_page(offset) && offset < o.size() && o.insert_page(offset, frame).is_ok()
         });
@@ -1138,7 +1121,7 @@ impl Kernel {
     /// A page still resident (its copy was returned by a clean) keeps its contents and is
     /// marked dirty again.
     fn reinstall_dirty(&mut self, object: ObjectId, offset: u64, copy: MapCopy) {
-        use super::page::page_flags::DIRTY;
+        use crate::vm::page::page_flags::DIRTY;
         let Ok(frames) = take_frames(&mut self.objects, copy) else {
             log::error!("vm: no memory to take back refused pages; they are lost");
             return;
@@ -1407,7 +1390,7 @@ impl Kernel {
         self.objects
             .get(object)
             .and_then(|o| o.resident_page(offset))
-            .is_some_and(super::address_space::frame_is_dirty)
+            .is_some_and(crate::vm::address_space::frame_is_dirty)
     }
 
     /// Takes the resident pages in `range` of `object` from every task that maps them and
@@ -1417,7 +1400,7 @@ impl Kernel {
             return;
         };
         o.remove_pages(range.start, range.end, |frame| {
-            super::pmap::remove_everywhere(frame);
+            crate::vm::pmap::remove_everywhere(frame);
             let _ = kernel_space::free_frame(frame);
         });
     }
@@ -1680,7 +1663,7 @@ impl Kernel {
         let copy = match made {
             Ok(copy) => copy,
             Err(e) => {
-                super::address_space::release_object(&mut self.objects, view);
+                crate::vm::address_space::release_object(&mut self.objects, view);
                 self.objects.remove(object);
                 return Err(e);
             }
@@ -1826,7 +1809,7 @@ impl Kernel {
         }
         if let Some(mut o) = self.objects.remove(object) {
             // A pager's object has no backing.
-            let _ = super::address_space::free_object(&mut o);
+            let _ = crate::vm::address_space::free_object(&mut o);
         }
     }
 
@@ -1836,7 +1819,7 @@ impl Kernel {
         if !crate::vm::kernel_space::take_pagers_released() {
             return;
         }
-        let released = core::mem::take(&mut *RELEASED.lock());
+        let released = crate::vm::notes::take_released();
         for (object, write_back) in released {
             if write_back {
                 self.write_back_and_free(object);

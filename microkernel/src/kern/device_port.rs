@@ -6,19 +6,19 @@
 //! request, check it, hand its pages to the device, and reply once the device has finished
 //! (the caller waits in its receive, with no kernel stack).
 
-use super::message::CarriedRight;
-use super::message::{KMessage, Parts};
-use super::port::{KernelObject, Port, PortId, Receiver};
 use super::receiver::KernelReceiver;
-use super::request::Request;
-use super::space::{PortName, Rights};
 use crate::device::requests::{self, DeviceCall, DevicePort, DeviceRefusal, DeviceTable};
 use crate::device::{DeviceIndex, Finished};
+use crate::ipc::message::CarriedRight;
+use crate::ipc::message::{KMessage, Parts};
+use crate::ipc::port::{KernelObject, Port, PortId, Receiver};
+use crate::ipc::request::Request;
+use crate::ipc::space::{PortName, Rights};
 use crate::kern::kernel::Kernel;
+use crate::kern::pager::{encode_values, first_region};
 use crate::kern::task::TaskId;
 use crate::vm::address_space::MapCopy;
 use crate::vm::map::PAGE_SIZE;
-use crate::vm::pager::{encode_values, first_region};
 use crate::vm::transit::{self, TakeError};
 use alloc::vec::Vec;
 use core::sync::atomic::{AtomicU64, Ordering};
@@ -206,7 +206,7 @@ pub fn direct_transfers() -> u64 {
 impl Kernel {
     /// Makes the device master port and a port for each device the kernel found (at start-up,
     /// before any task).
-    pub fn make_device_ports(&mut self) -> Result<(), crate::kern::object_table::OutOfMemory> {
+    pub fn make_device_ports(&mut self) -> Result<(), crate::base::object_table::OutOfMemory> {
         let master = self
             .ports
             .insert(Port::new(Receiver::Kernel(KernelObject::DeviceMaster)))?;
@@ -219,7 +219,7 @@ impl Kernel {
                 ))))?;
             self.device_ports
                 .try_reserve(1)
-                .map_err(|_| crate::kern::object_table::OutOfMemory)?;
+                .map_err(|_| crate::base::object_table::OutOfMemory)?;
             self.device_ports.push(port);
         }
         Ok(())
@@ -232,7 +232,7 @@ impl Kernel {
     }
 
     /// A new send right to kernel port `port` (the kernel holds its receive right).
-    fn make_send_right(&mut self, port: super::port::PortId) -> Option<CarriedRight> {
+    fn make_send_right(&mut self, port: crate::ipc::port::PortId) -> Option<CarriedRight> {
         let p = self.ports.get_mut(port)?;
         p.send_rights += 1;
         p.make_send_count += 1;

@@ -2,11 +2,11 @@
 //! protect, inherit, set the access strategy, and describe regions. Each decodes its
 //! arguments (addresses and sizes are allegations until checked) and then acts.
 
-use super::map::{Inheritance, Protection, Strategy, PAGE_SIZE};
 use crate::kern::kernel::Kernel;
 use crate::kern::syscall::{Caller, Outcome};
 use crate::kern::task::TaskId;
 use crate::kern::user::{copy_out, UserSlice};
+use crate::vm::map::{Inheritance, Protection, Strategy, PAGE_SIZE};
 use libipc::abi::syscall::*;
 use libipc::abi::KernReturn;
 
@@ -49,9 +49,9 @@ fn placement(address: u64, size: u64, flags: u64) -> Result<(Option<u64>, u64), 
 }
 
 /// What a new region costs its task's quota: a map entry, and a VM object's record.
-const REGION_COST: usize =
-    core::mem::size_of::<super::map::MapEntry<super::address_space::ObjectId>>()
-        + core::mem::size_of::<super::object::VmObject>();
+const REGION_COST: usize = core::mem::size_of::<
+    crate::vm::map::MapEntry<crate::vm::address_space::ObjectId>,
+>() + core::mem::size_of::<crate::vm::object::VmObject>();
 
 pub fn vm_allocate(kernel: &mut Kernel, caller: Caller, a: [u64; 6]) -> Outcome {
     let task = caller.task;
@@ -139,7 +139,7 @@ fn update(
     kernel: &mut Kernel,
     task: TaskId,
     a: [u64; 6],
-    change: impl FnMut(&mut super::map::MapEntry<super::address_space::ObjectId>),
+    change: impl FnMut(&mut crate::vm::map::MapEntry<crate::vm::address_space::ObjectId>),
 ) -> Outcome {
     let (start, end) = match user_range(a[0], a[1]) {
         Ok(range) => range,
@@ -232,7 +232,7 @@ pub fn vm_map(kernel: &mut Kernel, caller: Caller, a: [u64; 6]) -> Outcome {
 
 /// `vm_statistics`: the VM counters, written to the caller's buffer.
 pub fn vm_statistics(kernel: &mut Kernel, caller: Caller, a: [u64; 6]) -> Outcome {
-    use super::statistics::{self as s, read};
+    use crate::vm::statistics::{self as s, read};
     let task = caller.task;
     let out = match UserSlice::new(a[0], VmStatistics::SIZE as u64).validate(VmStatistics::SIZE) {
         Ok(out) => out,
@@ -240,8 +240,8 @@ pub fn vm_statistics(kernel: &mut Kernel, caller: Caller, a: [u64; 6]) -> Outcom
     };
     let devices = kernel.devices.counters();
     let statistics = VmStatistics {
-        free_frames: super::kernel_space::frame_counts().0 as u64,
-        resident_pages: super::kernel_space::with_mappings(|m| m.queued() as u64).unwrap_or(0),
+        free_frames: crate::vm::kernel_space::frame_counts().0 as u64,
+        resident_pages: crate::vm::kernel_space::with_mappings(|m| m.queued() as u64).unwrap_or(0),
         faults: read(&s::FAULTS),
         zero_fills: read(&s::ZERO_FILLS),
         copies_on_write: read(&s::COPIES_ON_WRITE),
