@@ -17,6 +17,8 @@ pub mod colloc;
 pub mod device;
 pub mod ipc;
 pub mod kern;
+#[cfg(test)]
+mod layers;
 pub mod vm;
 
 #[cfg(not(target_os = "none"))]

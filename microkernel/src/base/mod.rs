@@ -2,7 +2,7 @@
 //! named by generation-checked ids, intrusive queues, and the ids of tasks and threads.
 //!
 //! The kernel's folders form layers, each importing only those below it (checked by
-//! `layers_do_not_import_upwards` in `main.rs`): `base`, then `boot` and `arch`, then `vm`
+//! `layers.rs`): `base`, then `boot` and `arch`, then `vm`
 //! (memory), `device`, `ipc` (ports, spaces, messages), and at the top `kern` and `colloc`,
 //! the kernel's paths that use several subsystems at once.
 

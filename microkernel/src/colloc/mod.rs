@@ -3,27 +3,17 @@
 //! reports) but no user memory, run on the thread of whoever sends to them.
 //!
 //! A message queued on a port whose receiver is a collocated server's task marks the server
-//! pending ([`Servers::note_message`]); the kernel then runs it ([`run_pending`]) before the
+//! pending ([`Servers::note_message`]); the kernel then runs it (`kern::colloc::run_pending`) before the
 //! sender's receive (so a call's reply is there at once) and on every way out of the kernel
 //! (for notifications, device and pager messages). Running a server means calling its
 //! `dispatch_delivered`, the kernel taking each message for it) as its own task, with the kernel's system calls as plain calls
 //! (`libipc_collocated_syscall`) that never wait. This module owns the servers' state; the
-//! rest of the kernel reaches it through [`Servers`]' few methods and the functions here.
-
-#[cfg(target_os = "none")]
-mod entry;
+//! kernel's paths that run them (`kern::colloc`) reach it through [`Servers`]' few methods.
 
 use alloc::collections::VecDeque;
 use alloc::vec::Vec;
 
 use crate::base::object_table::OutOfMemory;
-
-#[cfg(target_os = "none")]
-pub use entry::{
-    abandon_failed_server, direct_pager, forget_server, is_linked, queue_pager_call,
-    resolve_server_fault, run_pending, running_server, short_circuit, spawn, KernelServers, Server,
-    ShortCircuit,
-};
 
 /// The servers' state: which tasks are collocated servers, which have messages or calls
 /// waiting, and which one runs now. `S` is the server object (`Box<dyn Hosted>` in the

@@ -27,7 +27,8 @@ use core::sync::atomic::{AtomicU64, Ordering};
 use libipc::device::{DeviceError, DeviceStatus};
 
 /// The interrupt vector devices signal completions on.
-pub const DEVICE_VECTOR: u8 = 0x40;
+#[cfg(target_os = "none")]
+pub use crate::arch::trap::DEVICE_VECTOR;
 
 /// Bytes in a disk sector, the unit of a transfer's position.
 pub const SECTOR_SIZE: u64 = 512;

@@ -1,11 +1,15 @@
 //! Entries from user mode: system calls, and interrupts and exceptions taken in user mode.
-//! Each takes the kernel lock, does its work, and ends in the dispatcher: none returns.
+//! Each takes the kernel lock, does its work, and ends in the dispatcher: none returns. And
+//! what a trap in kernel mode means ([`trap_in_kernel`]): `arch` comes up only through here
+//! (and the start-up entries in `startup`).
 
 use super::kernel::{Kernel, KERNEL};
 use super::{sched, syscall};
 use crate::arch::trap::{self, TrapFrame};
+use crate::arch::{apic, percpu};
 use crate::vm::address_space::FaultError;
 use crate::vm::map::Protection;
+use libipc::abi::report::ExitCode;
 
 /// Called by the syscall entry with the running thread's saved registers.
 ///
@@ -64,7 +68,7 @@ pub unsafe extern "C" fn trap_from_user(frame: *mut TrapFrame) -> ! {
     }
     let vector = thread.frame.vector;
     if trap::is_timer(vector) {
-        trap::timer_tick();
+        timer_tick();
         kernel.tick();
     } else if vector == 14 {
         page_fault(kernel);
@@ -80,7 +84,7 @@ pub unsafe extern "C" fn trap_from_user(frame: *mut TrapFrame) -> ! {
             )),
         );
     } else {
-        trap::acknowledge_other_interrupt(vector);
+        acknowledge_other_interrupt(vector);
     }
     sched::run(guard)
 }
@@ -104,7 +108,7 @@ fn page_fault(kernel: &mut Kernel) {
     let thread = kernel.threads.get(current).expect("running thread");
     let error = thread.frame.error_code;
     let (task_id, rip) = (thread.task, thread.frame.rip);
-    let access = trap::fault_access(error);
+    let access = fault_access(error);
     let task = kernel.tasks.get_mut(task_id).expect("thread's task");
     let mut outcome = task
         .space
@@ -139,4 +143,96 @@ fn page_fault(kernel: &mut Kernel) {
             )),
         ),
     }
+}
+
+/// Called by the trap dispatcher for a trap taken in kernel mode: the idle loop's interrupts,
+/// a collocated server's faults, and faults of the kernel's own, which are fatal.
+pub fn trap_in_kernel(frame: &mut TrapFrame) {
+    match frame.vector {
+        // A collocated server touching its own memory for the first time (or after a fork
+        // made it copy-on-write): resolved as a task's fault, and the instruction runs again.
+        14 if frame.cs & 3 == 0
+            && crate::kern::colloc::resolve_server_fault(trap::read_cr2(), frame.error_code) => {}
+        v if v < 32 => fatal_exception(frame),
+        v if trap::is_timer(v) => {
+            timer_tick();
+            // Only the idle loop takes interrupts in kernel mode, and it holds no lock.
+            if let Some(mut kernel) = KERNEL.try_lock() {
+                if let Some(kernel) = kernel.as_mut() {
+                    kernel.expire_timeouts(percpu::current().ticks());
+                }
+            }
+        }
+        v if v == u64::from(trap::DEVICE_VECTOR) => device_interrupt(),
+        v => {
+            log::warn!("unexpected interrupt vector {v:#x}");
+            apic::end_of_interrupt();
+        }
+    }
+}
+
+/// The access a page fault's error code says was refused.
+pub fn fault_access(error: u64) -> Protection {
+    if error & 16 != 0 {
+        Protection::EXECUTE
+    } else if error & 2 != 0 {
+        Protection::WRITE
+    } else {
+        Protection::READ
+    }
+}
+
+/// Handles an interrupt taken in user mode that is not the kernel's business beyond
+/// acknowledging it (spurious, legacy, devices); true if it was one.
+fn acknowledge_other_interrupt(vector: u64) -> bool {
+    match vector {
+        v if trap::is_spurious(v) => true,
+        v if v == u64::from(trap::DEVICE_VECTOR) => {
+            device_interrupt();
+            true
+        }
+        v if (32..256).contains(&v) && !trap::is_timer(v) => {
+            log::warn!("unexpected interrupt vector {v:#x}");
+            apic::end_of_interrupt();
+            true
+        }
+        _ => false,
+    }
+}
+
+/// A device finished transfers: the kernel replies to them on its way out (`sched::run`).
+fn device_interrupt() {
+    crate::vm::kernel_space::want_device_work();
+    apic::end_of_interrupt();
+}
+
+/// Counts a timer tick, notes console input and polled devices' work, and acknowledges the
+/// interrupt.
+fn timer_tick() {
+    percpu::current().tick();
+    if super::console::poll_input() {
+        crate::vm::kernel_space::want_console_input();
+    }
+    if crate::device::polled() {
+        crate::vm::kernel_space::want_device_work();
+    }
+    apic::end_of_interrupt();
+}
+
+/// A CPU exception in kernel mode: reported with every register, and the kernel ends with
+/// [`ExitCode::Panic`], unless it was a collocated server's, which ends only its task.
+fn fatal_exception(frame: &TrapFrame) -> ! {
+    let mut out = super::console::emergency();
+    trap::describe_exception(frame, &mut out);
+    if frame.cs & 3 == 0 {
+        let (mnemonic, name) = trap::exception_name(frame.vector);
+        // A collocated server's own fault ends its task, not the kernel.
+        crate::kern::colloc::abandon_failed_server(format_args!(
+            "exception {mnemonic} {name} at rip {:#x}",
+            frame.rip
+        ));
+    }
+    use core::fmt::Write;
+    let _ = writeln!(out, "kernel stopped: fatal exception");
+    crate::arch::exit_qemu(ExitCode::Panic)
 }

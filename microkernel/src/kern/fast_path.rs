@@ -167,7 +167,7 @@ impl Kernel {
     /// As for [`Kernel::syscall_fast_path`].
     #[inline(never)]
     pub unsafe fn collocated_fast_path(&mut self, frame: *mut TrapFrame) -> Option<Handoff> {
-        use crate::colloc::ShortCircuit;
+        use crate::kern::colloc::ShortCircuit;
         // SAFETY: per the contract, `frame` is the first field of the running thread's boxed
         // record; the short circuit removes no thread but a failed server's, never the
         // caller's.
@@ -186,7 +186,7 @@ impl Kernel {
         );
         let t: *mut Thread = t;
         // SAFETY: `record` is the running thread's task's, live, and nothing else holds it.
-        match unsafe { crate::colloc::short_circuit(self, record, a, words) } {
+        match unsafe { crate::kern::colloc::short_circuit(self, record, a, words) } {
             ShortCircuit::NotTaken => None,
             ShortCircuit::Replied(reply, size) => {
                 // SAFETY: as above.

@@ -90,7 +90,7 @@ pub struct Kernel {
     /// The last job number given to a spawned task.
     pub(super) next_job: u32,
     /// The collocated servers (`colloc`).
-    pub(crate) colloc: crate::colloc::KernelServers,
+    pub(crate) colloc: crate::kern::colloc::KernelServers,
 }
 
 pub static KERNEL: Mutex<Option<Kernel>> = Mutex::new(None);

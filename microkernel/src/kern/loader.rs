@@ -333,7 +333,7 @@ impl Kernel {
         }
         #[cfg(target_os = "none")]
         if self.colloc.hosts(task) {
-            crate::colloc::forget_server(self, task);
+            crate::kern::colloc::forget_server(self, task);
         }
         self.drain_space(task);
         self.swapper.forget(task);
@@ -376,11 +376,11 @@ impl Kernel {
         // A program the kernel's `collocate=` names starts collocated, if it is linked in
         // (it registers itself, as its program does; it takes no arguments block).
         #[cfg(target_os = "none")]
-        if self.colloc.wants(program) && crate::colloc::is_linked(program) {
+        if self.colloc.wants(program) && crate::kern::colloc::is_linked(program) {
             if !args.is_empty() {
                 return Err(KernReturn::InvalidArgument);
             }
-            return crate::colloc::spawn(self, parent, program, give, argument, false)
+            return crate::kern::colloc::spawn(self, parent, program, give, argument, false)
                 .map(|(task_port, _)| task_port);
         }
         // Decode first: the right to give must be a send right of the parent's.

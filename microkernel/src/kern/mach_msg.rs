@@ -122,7 +122,7 @@ impl Kernel {
         if self.colloc.any_pending() {
             // A collocated server has the message just sent: it runs now, on this thread,
             // so the reply (if it gives one at once) waits for the receive below.
-            crate::colloc::run_pending(self);
+            crate::kern::colloc::run_pending(self);
         }
         let outcome = match receive {
             Some(args) => self.receive(task, thread, args, ReceiveCall::from_arguments(&a)),

@@ -7,6 +7,8 @@
 //! `kern`; `kern` is where they meet (`base`'s module doc gives the layers).
 
 #[cfg(target_os = "none")]
+pub mod colloc;
+#[cfg(target_os = "none")]
 pub mod console;
 #[cfg(target_os = "none")]
 pub mod device_port;

@@ -562,12 +562,14 @@ impl Kernel {
     /// to `reply`. A collocated pager that takes calls has it as a call of its routine
     /// (`colloc::queue_pager_call`: no message is built); any other pager gets a message.
     pub(super) fn call_pager(&mut self, port: PortId, call: EmmiCall, reply: Option<PortId>) {
-        let (call, reply) = match crate::colloc::direct_pager(self, port) {
+        let (call, reply) = match crate::kern::colloc::direct_pager(self, port) {
             None => (call, reply),
-            Some(pager) => match crate::colloc::queue_pager_call(self, pager, port, call, reply) {
-                Ok(()) => return,
-                Err(not_taken) => not_taken,
-            },
+            Some(pager) => {
+                match crate::kern::colloc::queue_pager_call(self, pager, port, call, reply) {
+                    Ok(()) => return,
+                    Err(not_taken) => not_taken,
+                }
+            }
         };
         let mut body = Vec::new();
         let encoded = match &call {

@@ -15,13 +15,16 @@ fn panic(info: &core::panic::PanicInfo<'_>) -> ! {
     // the panic is the kernel's: then the report names the server it ran for).
     if !PANICKING.load(Ordering::SeqCst) {
         match info.location() {
-            Some(l) => crate::colloc::abandon_failed_server(format_args!(
+            Some(l) => crate::kern::colloc::abandon_failed_server(format_args!(
                 "panic: {} at {}:{}",
                 info.message(),
                 l.file(),
                 l.line()
             )),
-            None => crate::colloc::abandon_failed_server(format_args!("panic: {}", info.message())),
+            None => crate::kern::colloc::abandon_failed_server(format_args!(
+                "panic: {}",
+                info.message()
+            )),
         }
     }
     let mut out = console::emergency();
@@ -30,7 +33,7 @@ fn panic(info: &core::panic::PanicInfo<'_>) -> ! {
         let _ = out.write_str("\npanic: nested panic\n");
         crate::arch::exit_qemu(ExitCode::Panic);
     }
-    if let Some(server) = crate::colloc::running_server() {
+    if let Some(server) = crate::kern::colloc::running_server() {
         let _ = write!(
             out,
             "\npanic in a system call of collocated server {server}:"

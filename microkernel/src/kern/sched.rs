@@ -139,7 +139,7 @@ pub fn run(mut guard: MutexGuard<'static, Option<Kernel>>) -> ! {
             kernel.collapse_paged_objects();
         }
         if kernel.colloc.any_pending() {
-            crate::colloc::run_pending(kernel);
+            crate::kern::colloc::run_pending(kernel);
         }
         kernel.pageout_if_wanted();
         kernel.swapper_if_due();

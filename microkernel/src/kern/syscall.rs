@@ -512,7 +512,7 @@ fn task_spawn_collocated(kernel: &mut Kernel, caller: Caller, a: [u64; 6]) -> Ou
         return Outcome::Return(Err(KernReturn::InvalidName));
     };
     #[cfg(target_os = "none")]
-    let spawned = crate::colloc::spawn(kernel, task, name, give, argument, true)
+    let spawned = crate::kern::colloc::spawn(kernel, task, name, give, argument, true)
         .map(|(task_port, service)| u64::from(service) << 32 | u64::from(task_port));
     #[cfg(not(target_os = "none"))]
     let spawned = {

@@ -100,7 +100,7 @@ impl PerCpu {
     pub fn ticks(&self) -> u64 {
         self.ticks.load(Ordering::Relaxed)
     }
-    pub(super) fn tick(&self) {
+    pub fn tick(&self) {
         self.ticks.fetch_add(1, Ordering::Relaxed);
     }
     pub fn breakpoints(&self) -> u64 {

@@ -4,12 +4,10 @@
 //! Entries from user mode save the registers straight into the running thread's frame and go
 //! to `kern::entry`, which never returns (it resumes some thread with [`return_to_user`]).
 //! Entries from kernel mode (the idle loop's interrupts, kernel faults) use the kernel stack.
-//! A CPU exception in the kernel is fatal: it is reported with every register and the kernel
-//! ends with [`ExitCode::Panic`]. Exceptions from user mode terminate only the task.
+//! What a trap in kernel mode means is the kernel's business: everything but breakpoints and
+//! spurious interrupts goes to `kern::entry::trap_in_kernel`, the one way up from here.
 
-use super::{apic, percpu};
-use crate::kern::console;
-use libipc::abi::report::ExitCode;
+use super::percpu;
 
 /// Vector of the local APIC timer.
 pub const TIMER_VECTOR: u8 = 0x30;
@@ -284,40 +282,11 @@ pub fn exception_name(vector: u64) -> (&'static str, &'static str) {
 extern "C" fn trap_dispatch(frame: &mut TrapFrame) {
     match frame.vector {
         3 => percpu::current().count_breakpoint(),
-        // A collocated server touching its own memory for the first time (or after a fork
-        // made it copy-on-write): resolved as a task's fault, and the instruction runs again.
-        14 if frame.cs & 3 == 0
-            && crate::colloc::resolve_server_fault(read_cr2(), frame.error_code) => {}
-        v if v < 32 => fatal_exception(frame),
-        v if v == u64::from(TIMER_VECTOR) => {
-            timer_tick();
-            // Only the idle loop takes interrupts in kernel mode, and it holds no lock.
-            if let Some(mut kernel) = crate::kern::kernel::KERNEL.try_lock() {
-                if let Some(kernel) = kernel.as_mut() {
-                    kernel.expire_timeouts(percpu::current().ticks());
-                }
-            }
-        }
-        v if v == u64::from(crate::device::DEVICE_VECTOR) => device_interrupt(),
         v if v == u64::from(SPURIOUS_VECTOR) => {}
         // Legacy PIC spurious interrupts (IRQ 7 and 15 after remapping) need no EOI.
         0x27 | 0x2f => {}
-        v => {
-            log::warn!("unexpected interrupt vector {v:#x}");
-            apic::end_of_interrupt();
-        }
-    }
-}
-
-/// The access a page fault's error code says was refused.
-pub fn fault_access(error: u64) -> crate::vm::map::Protection {
-    use crate::vm::map::Protection;
-    if error & 16 != 0 {
-        Protection::EXECUTE
-    } else if error & 2 != 0 {
-        Protection::WRITE
-    } else {
-        Protection::READ
+        // Everything else is the kernel's business (its one way in from here).
+        _ => crate::kern::entry::trap_in_kernel(frame),
     }
 }
 
@@ -328,51 +297,23 @@ pub fn read_cr2() -> u64 {
 /// Pseudo-vector recorded in frames saved by the syscall entry.
 pub const SYSCALL_VECTOR: u64 = 0x100;
 
+/// Vector of device interrupts (MSI-X).
+pub const DEVICE_VECTOR: u8 = 0x40;
+
 /// The vector number a user-mode entry was for.
 pub fn is_timer(vector: u64) -> bool {
     vector == u64::from(TIMER_VECTOR)
 }
 
-/// Handles an interrupt taken in user mode that is not the kernel's business beyond
-/// acknowledging it (spurious, legacy); true if it was one.
-pub fn acknowledge_other_interrupt(vector: u64) -> bool {
-    match vector {
-        v if v == u64::from(SPURIOUS_VECTOR) || v == 0x27 || v == 0x2f => true,
-        v if v == u64::from(crate::device::DEVICE_VECTOR) => {
-            device_interrupt();
-            true
-        }
-        v if (32..256).contains(&v) && !is_timer(v) => {
-            log::warn!("unexpected interrupt vector {v:#x}");
-            apic::end_of_interrupt();
-            true
-        }
-        _ => false,
-    }
+/// Whether `vector` is a spurious interrupt (the APIC's or the legacy PIC's), which needs
+/// nothing done.
+pub fn is_spurious(vector: u64) -> bool {
+    vector == u64::from(SPURIOUS_VECTOR) || vector == 0x27 || vector == 0x2f
 }
 
-/// A device finished transfers: the kernel replies to them on its way out (`sched::run`).
-fn device_interrupt() {
-    crate::vm::kernel_space::want_device_work();
-    apic::end_of_interrupt();
-}
-
-/// Counts a timer tick and acknowledges the interrupt.
-pub fn timer_tick() {
-    percpu::current().tick();
-    if crate::kern::console::poll_input() {
-        crate::vm::kernel_space::want_console_input();
-    }
-    if crate::device::polled() {
-        crate::vm::kernel_space::want_device_work();
-    }
-    apic::end_of_interrupt();
-}
-
-fn fatal_exception(frame: &TrapFrame) -> ! {
+/// Writes what a CPU exception in `frame` was and every register, for a fatal report.
+pub fn describe_exception(frame: &TrapFrame, out: &mut dyn core::fmt::Write) {
     let (mnemonic, name) = exception_name(frame.vector);
-    let mut out = console::emergency();
-    use core::fmt::Write;
     let _ = writeln!(
         out,
         "exception: {mnemonic} {name} (vector {}) in {} mode, error code {:#x}",
@@ -440,13 +381,4 @@ fn fatal_exception(frame: &TrapFrame) -> ! {
             .start_address()
             .as_u64()
     );
-    if frame.cs & 3 == 0 {
-        // A collocated server's own fault ends its task, not the kernel.
-        crate::colloc::abandon_failed_server(format_args!(
-            "exception {mnemonic} {name} at rip {:#x}",
-            frame.rip
-        ));
-    }
-    let _ = writeln!(out, "kernel stopped: fatal exception");
-    super::exit_qemu(ExitCode::Panic)
 }

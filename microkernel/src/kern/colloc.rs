@@ -1,5 +1,6 @@
 //! Running collocated servers: the servers linked in, starting one, running those with
-//! messages waiting, and the kernel entry their system calls come through.
+//! messages waiting, and the kernel entry their system calls come through. Their state is
+//! `colloc::Servers`, reached through its methods.
 
 use alloc::boxed::Box;
 use core::sync::atomic::{AtomicPtr, Ordering};
@@ -31,7 +32,7 @@ use crate::vm::address_space::MapCopy;
 pub type Server = Box<dyn Hosted>;
 
 /// The kernel's record of its collocated servers.
-pub type KernelServers = super::Servers<Server, TaskId, Caller, QueuedCall>;
+pub type KernelServers = crate::colloc::Servers<Server, TaskId, Caller, QueuedCall>;
 
 /// A memory-object call of the kernel's queued for a collocated pager: made as a call of its
 /// routine ([`Hosted::pager_call`]) when the pager next runs (at a point where the kernel is
@@ -157,7 +158,7 @@ pub fn resolve_server_fault(address: u64, error: u64) -> bool {
     // SAFETY: the server's own code is running (not one of its calls), so the `&mut Kernel`
     // that `enter` holds unused is in use nowhere: this is its only user until it returns.
     let kernel = unsafe { &mut *active.kernel };
-    let access = crate::arch::trap::fault_access(error);
+    let access = crate::kern::entry::fault_access(error);
     let Kernel { tasks, objects, .. } = kernel;
     tasks.get_mut(active.caller.task).is_some_and(|t| {
         // (Loaded already, as its map is not empty; made sure of.)
