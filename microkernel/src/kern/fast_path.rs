@@ -126,9 +126,9 @@ impl Kernel {
     #[inline(always)]
     pub unsafe fn syscall_fast_path(&mut self, frame: *mut TrapFrame) -> Option<Handoff> {
         const _: () = assert!(core::mem::offset_of!(Thread, frame) == 0);
-        debug_assert!(self.current.is_some());
+        debug_assert!(self.current().is_some());
         // SAFETY: per the contract a thread is running, and `current` names the running one.
-        let thread = unsafe { self.current.unwrap_unchecked() };
+        let thread = unsafe { self.current().unwrap_unchecked() };
         debug_assert!(self
             .threads
             .get(thread)
@@ -517,12 +517,12 @@ impl Kernel {
             port.send_once_rights += 1;
         }
         if receiver_timed {
-            self.timers.remove(&mut self.threads, receiver);
+            self.sched.disarm(&mut self.threads, receiver);
         }
         if let Some(tail) = previous_tail.and_then(|tail| self.threads.get_mut(tail)) {
             tail.queue_next = Some(thread);
         }
-        self.current = Some(receiver);
+        self.sched.hand_off(receiver);
         Some(Handoff {
             frame: receiver_frame,
             pmap: receiver_pmap,

@@ -7,9 +7,9 @@
 use super::program::ProgramImage;
 use super::task::{Task, TaskId};
 use super::thread::{Thread, ThreadId};
-use super::timer_wheel::{Timer, TimerLinks, TimerWheel};
+use super::timer_wheel::{Timer, TimerLinks};
 use crate::base::object_table::Table;
-use crate::base::queue::{Fifo, Links, RunQueues};
+use crate::base::queue::Links;
 use crate::base::{TaskTag, ThreadTag};
 use crate::ipc::port::{Port, PortId};
 use crate::ipc::port_set::PortSet;
@@ -27,10 +27,8 @@ pub struct Kernel {
     pub objects: Table<VmObject>,
     pub ports: Table<Port>,
     pub port_sets: Table<PortSet>,
-    /// Deadlines of waiting threads.
-    pub(crate) timers: TimerWheel<ThreadId>,
-    pub(super) run_queues: RunQueues<ThreadId>,
-    pub(crate) current: Option<ThreadId>,
+    /// The scheduler: run queues, the running thread, deadlines and wait queues.
+    pub(crate) sched: super::sched::Scheduler,
     /// The boot archive: its bytes (through the direct map) and physical address.
     pub(super) archive: Option<(&'static [u8], u64)>,
     /// Objects over program files in the archive, shared by every task running them.
@@ -54,10 +52,6 @@ pub struct Kernel {
     /// The task serving the program pager's port: VM-privileged for memory as the default
     /// pager (every task's text comes through it).
     pub(crate) program_pager_task: Option<TaskId>,
-    /// Threads waiting for console input (`console_read`).
-    pub(crate) console_readers: Fifo<ThreadId>,
-    /// Threads whose faults found no free page, waiting for the pageout daemon.
-    pub(crate) memory_waiters: Fifo<ThreadId>,
     /// The pageout daemon returns whole clusters, used or not (the task swapper's switch;
     /// `pageout=whole` on the command line).
     pub(crate) pageout_whole_clusters: bool,
@@ -127,9 +121,7 @@ impl Kernel {
             objects: Table::new(),
             ports: Table::new(),
             port_sets: Table::new(),
-            timers: TimerWheel::new(),
-            run_queues: RunQueues::new(),
-            current: None,
+            sched: super::sched::Scheduler::new(),
             archive,
             programs: Vec::new(),
             parsed: Vec::new(),
@@ -140,8 +132,6 @@ impl Kernel {
             default_pager: None,
             program_pager: None,
             program_pager_task: None,
-            memory_waiters: Fifo::new(),
-            console_readers: Fifo::new(),
             pageout_whole_clusters: false,
             devices: crate::device::Devices::new(),
             device_master: None,
@@ -172,7 +162,8 @@ impl Kernel {
     }
 
     /// The thread running on this CPU.
+    #[inline(always)]
     pub fn current(&self) -> Option<ThreadId> {
-        self.current
+        self.sched.current()
     }
 }

@@ -134,7 +134,7 @@ impl Kernel {
                 if let Some(t) = self.threads.get_mut(receiver) {
                     t.state = ThreadState::Running;
                 }
-                self.current = Some(receiver);
+                self.sched.hand_off(receiver);
             } else {
                 self.make_ready(receiver);
             }

@@ -64,5 +64,3 @@ pub mod timer_wheel;
 pub mod user;
 #[cfg(target_os = "none")]
 pub mod vm_calls;
-#[cfg(target_os = "none")]
-pub mod wait;

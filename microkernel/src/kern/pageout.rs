@@ -9,6 +9,7 @@
 //! memory below the target, a bounded batch at a time, like any other deferred kernel work.
 
 use super::pager::{EmmiCall, PagerLink, PendingReturn, ReplyKind, Resume};
+use super::sched::WaitQueue;
 use crate::ipc::message::CarriedRight;
 use crate::kern::kernel::Kernel;
 use crate::kern::loader::Exit;
@@ -48,7 +49,7 @@ impl Kernel {
         if kernel_space::take_pageout_wanted() {
             self.pageout();
         }
-        if !self.memory_waiters.is_empty() {
+        if self.sched.any_waiting(WaitQueue::Memory) {
             self.wake_memory_waiters();
         }
     }
@@ -430,7 +431,8 @@ impl Kernel {
             return false;
         }
         kernel_space::want_pageout();
-        self.memory_waiters.push_back(&mut self.threads, thread);
+        self.sched
+            .enqueue_waiter(WaitQueue::Memory, &mut self.threads, thread);
         kernel_space::note_memory_waiters(true);
         if let Some(t) = self.threads.get_mut(thread) {
             if resume == Resume::Syscall {
@@ -447,8 +449,11 @@ impl Kernel {
         if free_frames() < kernel_space::user_floor() + WAKE_MARGIN {
             return;
         }
-        while let Some(thread) = self.memory_waiters.pop_front(&mut self.threads) {
-            self.timers.remove(&mut self.threads, thread);
+        while let Some(thread) = self
+            .sched
+            .first_waiter(WaitQueue::Memory, &mut self.threads)
+        {
+            self.sched.disarm(&mut self.threads, thread);
             if let Some(t) = self.threads.get_mut(thread) {
                 t.continuation = Continuation::ReturnToUser;
                 t.state = ThreadState::Ready;
@@ -470,15 +475,16 @@ impl Kernel {
             && free_frames() > 2 * kernel_space::pager_emergency_frames()
         {
             let deadline = crate::arch::percpu::current().ticks() + MEMORY_WAIT_TICKS;
-            self.timers.insert(&mut self.threads, thread, deadline);
+            self.sched.rearm(&mut self.threads, thread, deadline);
             log::warn!(
                 "vm: the default pager still waits for memory ({} frames free)",
                 free_frames()
             );
             return;
         }
-        self.memory_waiters.remove(&mut self.threads, thread);
-        kernel_space::note_memory_waiters(!self.memory_waiters.is_empty());
+        self.sched
+            .remove_waiter(WaitQueue::Memory, &mut self.threads, thread);
+        kernel_space::note_memory_waiters(self.sched.any_waiting(WaitQueue::Memory));
         let Some(t) = self.threads.get_mut(thread) else {
             return;
         };

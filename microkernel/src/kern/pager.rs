@@ -753,7 +753,7 @@ impl Kernel {
         };
         link.waiters.push_back(&mut self.threads, thread);
         // A blocked receiver switching to this wait drops its receive deadline.
-        self.timers.remove(&mut self.threads, thread);
+        self.sched.disarm(&mut self.threads, thread);
         if let Some(t) = self.threads.get_mut(thread) {
             match resume {
                 Resume::Fault { .. } => {}
@@ -1449,7 +1449,7 @@ impl Kernel {
                 keep.push_back(&mut self.threads, thread);
                 continue;
             }
-            self.timers.remove(&mut self.threads, thread);
+            self.sched.disarm(&mut self.threads, thread);
             if let Some(t) = self.threads.get_mut(thread) {
                 t.continuation = Continuation::ReturnToUser;
                 t.state = ThreadState::Ready;
@@ -1464,7 +1464,7 @@ impl Kernel {
     /// Gives the threads waiting for pages of `object` in `range` a memory error.
     fn fail_waiters(&mut self, object: ObjectId, range: core::ops::Range<u64>) {
         for thread in self.take_page_waiters(object, Some(range)) {
-            self.timers.remove(&mut self.threads, thread);
+            self.sched.disarm(&mut self.threads, thread);
             self.page_error(thread);
         }
     }
@@ -1832,7 +1832,7 @@ impl Kernel {
             // Threads still waiting (their region went meanwhile) fault again and find
             // nothing there.
             while let Some(thread) = link.waiters.pop_front(&mut self.threads) {
-                self.timers.remove(&mut self.threads, thread);
+                self.sched.disarm(&mut self.threads, thread);
                 if let Some(t) = self.threads.get_mut(thread) {
                     t.continuation = Continuation::ReturnToUser;
                     t.state = ThreadState::Ready;

@@ -1,15 +1,128 @@
-//! Scheduling: O(1) priority run queues, time slices from the APIC timer, hand-off, and the
-//! dispatcher loop that picks the next thread (or idles) and returns to user mode.
+//! Scheduling: O(1) priority run queues, time slices from the APIC timer, hand-off, the
+//! dispatcher loop that picks the next thread (or idles) and returns to user mode, and
+//! thread waits ([`wait`]).
+//!
+//! The scheduler's state is [`Scheduler`], whose fields only this module and `wait` touch:
+//! the rest of the kernel makes threads ready, blocks and wakes them through `Kernel`'s
+//! methods here, and reaches the running thread, deadlines and wait queues through
+//! `Scheduler`'s.
 
 use super::kernel::{Kernel, KERNEL};
 use super::swapper::{Action, Candidate, Reading, Why};
 use super::task::TaskId;
+use super::thread::Thread;
 use super::thread::{ThreadId, ThreadState, QUANTUM_TICKS};
+use super::timer_wheel::TimerWheel;
 use crate::arch::{self, trap};
+use crate::base::object_table::Table;
+use crate::base::queue::{Fifo, RunQueues};
+use crate::base::ThreadTag;
 use crate::ipc::port::Receiver;
 use crate::kern::fast_path::Handoff;
 use crate::kprintln;
 use alloc::vec::Vec;
+
+mod wait;
+
+/// The thread table, which the scheduler's queues link through.
+type Threads = Table<Thread, ThreadTag>;
+
+/// Queues of threads waiting for something that is neither a port nor a page.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WaitQueue {
+    /// Faults that found no free page, waiting for the pageout daemon.
+    Memory,
+    /// `console_read` calls waiting for input.
+    Console,
+}
+
+/// The scheduler's state.
+pub struct Scheduler {
+    run_queues: RunQueues<ThreadId>,
+    /// The thread running on this CPU.
+    current: Option<ThreadId>,
+    /// Deadlines of waiting threads.
+    timers: TimerWheel<ThreadId>,
+    memory_waiters: Fifo<ThreadId>,
+    console_readers: Fifo<ThreadId>,
+}
+
+impl Scheduler {
+    pub fn new() -> Scheduler {
+        Scheduler {
+            run_queues: RunQueues::new(),
+            current: None,
+            timers: TimerWheel::new(),
+            memory_waiters: Fifo::new(),
+            console_readers: Fifo::new(),
+        }
+    }
+
+    /// The thread running on this CPU.
+    #[inline(always)]
+    pub fn current(&self) -> Option<ThreadId> {
+        self.current
+    }
+
+    /// Makes `thread`, taken off every queue by the caller and marked running, the running
+    /// thread: a hand-off from a caller that now waits.
+    #[inline(always)]
+    pub fn hand_off(&mut self, thread: ThreadId) {
+        self.current = Some(thread);
+    }
+
+    /// Cancels `thread`'s deadline, if it has one (its wait ended some other way).
+    #[inline(always)]
+    pub fn disarm(&mut self, threads: &mut Threads, thread: ThreadId) {
+        self.timers.remove(threads, thread);
+    }
+
+    /// Gives `thread`, still waiting, a new deadline.
+    pub fn rearm(&mut self, threads: &mut Threads, thread: ThreadId, deadline: u64) {
+        self.timers.insert(threads, thread, deadline);
+    }
+
+    /// Deadlines armed now (for reports).
+    pub fn armed_timers(&self) -> usize {
+        self.timers.armed()
+    }
+
+    fn queue(&mut self, which: WaitQueue) -> &mut Fifo<ThreadId> {
+        match which {
+            WaitQueue::Memory => &mut self.memory_waiters,
+            WaitQueue::Console => &mut self.console_readers,
+        }
+    }
+
+    /// Puts `thread` at the back of `which` (then block it: [`Kernel::block`]).
+    pub fn enqueue_waiter(&mut self, which: WaitQueue, threads: &mut Threads, thread: ThreadId) {
+        self.queue(which).push_back(threads, thread);
+    }
+
+    /// Takes the first thread off `which`.
+    pub fn first_waiter(&mut self, which: WaitQueue, threads: &mut Threads) -> Option<ThreadId> {
+        self.queue(which).pop_front(threads)
+    }
+
+    /// Takes `thread` off `which`.
+    pub fn remove_waiter(&mut self, which: WaitQueue, threads: &mut Threads, thread: ThreadId) {
+        self.queue(which).remove(threads, thread);
+    }
+
+    /// Whether any thread waits on `which`.
+    pub fn any_waiting(&self, which: WaitQueue) -> bool {
+        match which {
+            WaitQueue::Memory => !self.memory_waiters.is_empty(),
+            WaitQueue::Console => !self.console_readers.is_empty(),
+        }
+    }
+}
+
+impl Default for Scheduler {
+    fn default() -> Self {
+        Self::new()
+    }
+}
 use core::sync::atomic::{AtomicBool, Ordering};
 use libipc::abi::report::ExitCode;
 
@@ -38,17 +151,19 @@ impl Kernel {
         }
         t.state = ThreadState::Ready;
         let priority = t.priority;
-        self.run_queues.enqueue(&mut self.threads, thread, priority);
+        self.sched
+            .run_queues
+            .enqueue(&mut self.threads, thread, priority);
     }
 
     /// The highest priority with a thread ready to run.
     pub fn run_queues_highest(&self) -> Option<u8> {
-        self.run_queues.highest()
+        self.sched.run_queues.highest()
     }
 
     /// The running thread gives up the processor but stays ready.
     pub fn yield_current(&mut self) {
-        if let Some(current) = self.current.take() {
+        if let Some(current) = self.sched.current.take() {
             self.make_ready(current);
         }
     }
@@ -57,8 +172,10 @@ impl Kernel {
     /// is spent and another thread of at least its priority is ready.
     pub fn tick(&mut self) {
         self.expire_timeouts(crate::arch::percpu::current().ticks());
-        let Some(current) = self.current else { return };
-        let highest = self.run_queues.highest();
+        let Some(current) = self.sched.current else {
+            return;
+        };
+        let highest = self.sched.run_queues.highest();
         let Some(t) = self.threads.get_mut(current) else {
             return;
         };
@@ -79,11 +196,13 @@ impl Kernel {
         match t.state {
             ThreadState::Ready => {
                 let priority = t.priority;
-                self.run_queues.remove(&mut self.threads, thread, priority);
+                self.sched
+                    .run_queues
+                    .remove(&mut self.threads, thread, priority);
             }
             ThreadState::Running => {
-                if self.current == Some(thread) {
-                    self.current = None;
+                if self.sched.current == Some(thread) {
+                    self.sched.current = None;
                 }
             }
             ThreadState::Blocked => self.cancel_wait(thread),
@@ -96,9 +215,10 @@ impl Kernel {
     /// has answered, runs at once rather than at the end of the current quantum), else the
     /// first of the highest ready priority.
     fn pick_next(&mut self) -> Option<ThreadId> {
-        if let Some(current) = self.current {
+        if let Some(current) = self.sched.current {
             let priority = self.threads.get(current).map(|t| t.priority);
             let higher = self
+                .sched
                 .run_queues
                 .highest()
                 .is_some_and(|p| priority.is_some_and(|mine| p > mine));
@@ -107,11 +227,11 @@ impl Kernel {
             }
             self.yield_current();
         }
-        let (next, _) = self.run_queues.dequeue(&mut self.threads)?;
+        let (next, _) = self.sched.run_queues.dequeue(&mut self.threads)?;
         if let Some(t) = self.threads.get_mut(next) {
             t.state = ThreadState::Running;
         }
-        self.current = Some(next);
+        self.sched.current = Some(next);
         Some(next)
     }
 }
@@ -193,7 +313,9 @@ impl Kernel {
     /// pageout daemon wanted, threads waiting for memory.
     #[inline(always)]
     pub fn way_out_work(&self) -> bool {
-        debug_assert!(self.memory_waiters.is_empty() || crate::vm::kernel_space::deferred_work());
+        debug_assert!(
+            self.sched.memory_waiters.is_empty() || crate::vm::kernel_space::deferred_work()
+        );
         crate::vm::kernel_space::deferred_work()
     }
 }
@@ -323,9 +445,13 @@ impl Kernel {
             match t.state {
                 ThreadState::Ready => {
                     let priority = t.priority;
-                    self.run_queues.remove(&mut self.threads, thread, priority);
+                    self.sched
+                        .run_queues
+                        .remove(&mut self.threads, thread, priority);
                 }
-                ThreadState::Running if self.current == Some(thread) => self.current = None,
+                ThreadState::Running if self.sched.current == Some(thread) => {
+                    self.sched.current = None
+                }
                 ThreadState::Running | ThreadState::Blocked | ThreadState::Held => continue,
             }
             if let Some(t) = self.threads.get_mut(thread) {
@@ -420,7 +546,7 @@ impl Kernel {
     /// Console input has come: every thread waiting for it wakes to read (its call returns
     /// 0, and `console_read` reads again).
     pub fn wake_console_readers(&mut self) {
-        while let Some(thread) = self.console_readers.pop_front(&mut self.threads) {
+        while let Some(thread) = self.sched.console_readers.pop_front(&mut self.threads) {
             self.wake(thread, KernReturn::Success as u32, 0);
         }
     }

@@ -3,6 +3,7 @@
 //! acts; its result becomes `rax` (a `KernReturn`) and `rdx` in one place.
 
 use super::kernel::Kernel;
+use super::sched::WaitQueue;
 use super::task::TaskId;
 use super::thread::ThreadId;
 use super::user::{copy_in, UserSlice};
@@ -341,8 +342,8 @@ fn console_read(kernel: &mut Kernel, caller: Caller, a: [u64; 6]) -> Outcome {
         crate::arch::percpu::current().ticks() + crate::kern::mach_msg::ticks_from_ms(timeout_ms)
     });
     kernel
-        .console_readers
-        .push_back(&mut kernel.threads, thread);
+        .sched
+        .enqueue_waiter(WaitQueue::Console, &mut kernel.threads, thread);
     kernel.block(thread, super::thread::Continuation::ConsoleWait, deadline);
     Outcome::NoReturn
 }
@@ -579,7 +580,7 @@ fn host_info(kernel: &mut Kernel, _: Caller, a: [u64; 6]) -> Outcome {
         HOST_TICKS => crate::arch::percpu::current().ticks(),
         HOST_BYTES_PER_THREAD => super::thread::bytes_per_thread() as u64,
         HOST_BYTES_PER_TASK => super::task::bytes_per_task() as u64,
-        HOST_TIMERS => kernel.timers.armed() as u64,
+        HOST_TIMERS => kernel.sched.armed_timers() as u64,
         HOST_VM_FAULTS => crate::vm::statistics::read(&crate::vm::statistics::FAULTS),
         HOST_VM_ZERO_FILLS => crate::vm::statistics::read(&crate::vm::statistics::ZERO_FILLS),
         HOST_VM_COPIES_ON_WRITE => {

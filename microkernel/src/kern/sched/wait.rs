@@ -3,8 +3,8 @@
 //! result; a wait can be cancelled (a timeout, the task's end) whatever it waits on, each
 //! subsystem taking the thread off its own queue.
 
-use super::kernel::Kernel;
-use super::thread::{Continuation, ReceiveFrom, ThreadId, ThreadState};
+use crate::kern::kernel::Kernel;
+use crate::kern::thread::{Continuation, ReceiveFrom, ThreadId, ThreadState};
 use libipc::abi::message::MsgReturn;
 
 impl Kernel {
@@ -15,11 +15,13 @@ impl Kernel {
         };
         t.state = ThreadState::Blocked;
         t.continuation = continuation;
-        if self.current == Some(thread) {
-            self.current = None;
+        if self.sched.current == Some(thread) {
+            self.sched.current = None;
         }
         if let Some(deadline) = deadline {
-            self.timers.insert(&mut self.threads, thread, deadline);
+            self.sched
+                .timers
+                .insert(&mut self.threads, thread, deadline);
         }
     }
 
@@ -34,7 +36,7 @@ impl Kernel {
     /// Ends `thread`'s wait with result (`rax`, `rdx`); the caller queues it to run (or runs
     /// it). The thread must already be off its wait queue.
     pub fn finish_wait(&mut self, thread: ThreadId, rax: u64, rdx: u64) {
-        self.timers.remove(&mut self.threads, thread);
+        self.sched.timers.remove(&mut self.threads, thread);
         let Some(t) = self.threads.get_mut(thread) else {
             return;
         };
@@ -61,7 +63,7 @@ impl Kernel {
         }
         let task = t.task;
         let continuation = t.continuation;
-        self.timers.remove(&mut self.threads, thread);
+        self.sched.timers.remove(&mut self.threads, thread);
         match continuation {
             Continuation::Receive(args) => self.leave_receive_queue(thread, args.from.get()),
             Continuation::TaskWait { port } => {
@@ -70,11 +72,11 @@ impl Kernel {
             Continuation::Send { port, .. } => self.withdraw_send(thread, task, port),
             Continuation::PageWait { object, .. } => self.remove_page_waiter(thread, object),
             Continuation::MemoryWait { .. } => {
-                self.memory_waiters.remove(&mut self.threads, thread);
-                crate::vm::kernel_space::note_memory_waiters(!self.memory_waiters.is_empty());
+                self.sched.memory_waiters.remove(&mut self.threads, thread);
+                crate::vm::kernel_space::note_memory_waiters(!self.sched.memory_waiters.is_empty());
             }
             Continuation::ConsoleWait => {
-                self.console_readers.remove(&mut self.threads, thread);
+                self.sched.console_readers.remove(&mut self.threads, thread);
             }
             Continuation::ReturnToUser => {}
         }
@@ -82,7 +84,7 @@ impl Kernel {
 
     /// Ends the waits whose deadline has passed.
     pub fn expire_timeouts(&mut self, now: u64) {
-        while let Some(thread) = self.timers.pop_expired(&mut self.threads, now) {
+        while let Some(thread) = self.sched.timers.pop_expired(&mut self.threads, now) {
             let Some(t) = self.threads.get(thread) else {
                 continue;
             };
