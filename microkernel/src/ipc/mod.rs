@@ -8,6 +8,10 @@ pub mod message;
 pub mod port;
 #[cfg(target_os = "none")]
 pub mod port_set;
+#[cfg(target_os = "none")]
+mod state;
+#[cfg(target_os = "none")]
+pub use state::Ipc;
 pub mod request;
 #[cfg(test)]
 mod request_props;

@@ -22,7 +22,7 @@ use crate::ipc::space::{PortName, Rights};
 use crate::kern::fast_path::{USUAL_CALL, USUAL_REPLY};
 use crate::kern::kernel::Kernel;
 use crate::kern::loader::Exit;
-use crate::kern::pager::EmmiCall;
+use crate::kern::memory::pager::EmmiCall;
 use crate::kern::syscall::Caller;
 use crate::kern::task::TaskId;
 use crate::kern::thread::TaskRecord;
@@ -159,12 +159,16 @@ pub fn resolve_server_fault(address: u64, error: u64) -> bool {
     // that `enter` holds unused is in use nowhere: this is its only user until it returns.
     let kernel = unsafe { &mut *active.kernel };
     let access = crate::kern::entry::fault_access(error);
-    let Kernel { tasks, objects, .. } = kernel;
+    let Kernel { tasks, vm, .. } = kernel;
     tasks.get_mut(active.caller.task).is_some_and(|t| {
         // (Loaded already, as its map is not empty; made sure of.)
         t.space.pmap().activate();
         t.space
-            .resolve_fault(objects, address & !(crate::vm::map::PAGE_SIZE - 1), access)
+            .resolve_fault(
+                vm.objects_mut(),
+                address & !(crate::vm::map::PAGE_SIZE - 1),
+                access,
+            )
             .is_ok()
     })
 }
@@ -279,7 +283,7 @@ pub fn direct_pager(kernel: &Kernel, port: PortId) -> Option<TaskId> {
     if !kernel.colloc.any_takes_calls() {
         return None;
     }
-    match kernel.ports.get(port)?.receiver {
+    match kernel.ipc.port(port)?.receiver {
         Receiver::Task(task) if kernel.colloc.takes_calls(task) => Some(task),
         _ => None,
     }
@@ -392,7 +396,7 @@ fn place_call(kernel: &mut Kernel, task: TaskId, queued: QueuedCall) -> Option<(
             file,
         } => {
             let Some([object, control]) = place_rights(kernel, task, [object, control]) else {
-                file.release(&mut kernel.objects);
+                file.release(kernel.vm.objects_mut());
                 abandon(kernel);
                 return None;
             };
@@ -455,7 +459,7 @@ fn place_memory(kernel: &mut Kernel, task: TaskId, copy: MapCopy) -> Option<(u64
     match placed {
         Ok(address) => Some((address, length)),
         Err((copy, _)) => {
-            copy.release(&mut kernel.objects);
+            copy.release(kernel.vm.objects_mut());
             None
         }
     }
@@ -530,7 +534,7 @@ pub fn spawn(
     let given = match give {
         None => 0,
         Some(port) => {
-            if let Some(p) = kernel.ports.get_mut(port) {
+            if let Some(p) = kernel.ipc.port_mut(port) {
                 p.send_rights += 1;
             }
             match kernel.copyout(caller.task, CarriedRight::Send(port)) {
@@ -738,7 +742,7 @@ pub unsafe fn short_circuit(
     ) else {
         return NotTaken;
     };
-    let Some(d) = kernel.ports.get(destination) else {
+    let Some(d) = kernel.ipc.port(destination) else {
         return NotTaken;
     };
     let Receiver::Task(server_task) = d.receiver else {
@@ -747,7 +751,7 @@ pub unsafe fn short_circuit(
     if !d.messages.is_empty() || destination == own {
         return NotTaken;
     }
-    match kernel.ports.get(own) {
+    match kernel.ipc.port(own) {
         Some(o) if o.messages.is_empty() => {}
         _ => return NotTaken,
     }
@@ -780,7 +784,7 @@ pub unsafe fn short_circuit(
             .colloc
             .note_call_port(server_task, destination.to_raw(), local);
     }
-    if let Some(o) = kernel.ports.get_mut(own) {
+    if let Some(o) = kernel.ipc.port_mut(own) {
         o.send_once_rights += 1;
     }
     let request = [
@@ -820,7 +824,7 @@ pub unsafe fn short_circuit(
                 }
                 return ShortCircuit::Sent;
             }
-            if let Some(o) = kernel.ports.get_mut(own) {
+            if let Some(o) = kernel.ipc.port_mut(own) {
                 o.send_once_rights -= 1;
             }
             // The reply as the caller's receive in registers sees it: no reply right, its

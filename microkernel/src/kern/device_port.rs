@@ -15,7 +15,7 @@ use crate::ipc::port::{KernelObject, Port, PortId, Receiver};
 use crate::ipc::request::Request;
 use crate::ipc::space::{PortName, Rights};
 use crate::kern::kernel::Kernel;
-use crate::kern::pager::{encode_values, first_region};
+use crate::kern::memory::pager::{encode_values, first_region};
 use crate::kern::task::TaskId;
 use crate::vm::address_space::MapCopy;
 use crate::vm::map::PAGE_SIZE;
@@ -74,7 +74,7 @@ impl KernelReceiver for DevicePort {
         let Some(reply) = reply else {
             // Decoding refused it (`NoReply`): nothing is done.
             if let Some(copy) = memory {
-                copy.release(&mut kernel.objects);
+                copy.release(kernel.vm.objects_mut());
             }
             return;
         };
@@ -105,7 +105,7 @@ impl Kernel {
             (_, memory) => memory,
         };
         if let Some(copy) = memory {
-            copy.release(&mut kernel.objects);
+            copy.release(kernel.vm.objects_mut());
         }
         match decoded {
             Ok(DeviceCall::Open(device)) => match kernel.device_port_right(device) {
@@ -155,7 +155,7 @@ impl Kernel {
             .ipc
             .port_with(reply, Rights::RECEIVE)
             .ok_or(KernReturn::InvalidName)?;
-        let index = match self.ports.get(port).map(|p| p.receiver) {
+        let index = match self.ipc.port(port).map(|p| p.receiver) {
             Some(Receiver::Kernel(KernelObject::Device(index))) => DeviceIndex(index),
             _ => return Err(KernReturn::InvalidName),
         };
@@ -176,13 +176,13 @@ impl Kernel {
                     .ok_or(KernReturn::InvalidArgument)?;
                 Some(
                     t.space
-                        .copy_out_range(&mut self.objects, address, end, true)?,
+                        .copy_out_range(self.vm.objects_mut(), address, end, true)?,
                 )
             }
         };
         let decoded = requests::transfer(index, &self.devices, write, offset, length);
         // The reply right a message would have carried: a send-once right made from `reply`.
-        if let Some(p) = self.ports.get_mut(own) {
+        if let Some(p) = self.ipc.port_mut(own) {
             p.send_once_rights += 1;
         }
         let id = match write {
@@ -208,13 +208,13 @@ impl Kernel {
     /// before any task).
     pub fn make_device_ports(&mut self) -> Result<(), crate::base::object_table::OutOfMemory> {
         let master = self
-            .ports
-            .insert(Port::new(Receiver::Kernel(KernelObject::DeviceMaster)))?;
+            .ipc
+            .insert_port(Port::new(Receiver::Kernel(KernelObject::DeviceMaster)))?;
         self.device_master = Some(master);
         for index in 0..self.devices.count() {
             let port = self
-                .ports
-                .insert(Port::new(Receiver::Kernel(KernelObject::Device(
+                .ipc
+                .insert_port(Port::new(Receiver::Kernel(KernelObject::Device(
                     index as u8,
                 ))))?;
             self.device_ports
@@ -233,7 +233,7 @@ impl Kernel {
 
     /// A new send right to kernel port `port` (the kernel holds its receive right).
     fn make_send_right(&mut self, port: crate::ipc::port::PortId) -> Option<CarriedRight> {
-        let p = self.ports.get_mut(port)?;
+        let p = self.ipc.port_mut(port)?;
         p.send_rights += 1;
         p.make_send_count += 1;
         Some(CarriedRight::Send(port))
@@ -281,7 +281,7 @@ impl Kernel {
     ) {
         // Pages in transit (a return the default pager passes on to the disk) are written
         // where they are; others are taken out of the message's memory, or copied.
-        if let Some(frames) = transit::borrow_frames(&self.objects, &copy) {
+        if let Some(frames) = transit::borrow_frames(self.vm.objects(), &copy) {
             let tag = DeviceTag {
                 reply,
                 borrowed: Some(copy),
@@ -293,7 +293,7 @@ impl Kernel {
             }
             return;
         }
-        let frames = match transit::take_frames(&mut self.objects, copy) {
+        let frames = match transit::take_frames(self.vm.objects_mut(), copy) {
             Ok(frames) => frames,
             Err((copy, why)) => {
                 let error = match why {
@@ -326,7 +326,7 @@ impl Kernel {
         for f in finished {
             let DeviceTag { reply, borrowed } = f.tag;
             match (f.write, f.ok, borrowed) {
-                (false, true, _) => match transit::from_frames(&mut self.objects, f.frames) {
+                (false, true, _) => match transit::from_frames(self.vm.objects_mut(), f.frames) {
                     Ok(copy) => {
                         self.device_reply(reply, ids::READ, &status::OK, Carry::Memory(copy))
                     }
@@ -341,7 +341,7 @@ impl Kernel {
                 }
                 // Borrowed frames belong to the message's memory: it goes, or goes back.
                 (true, true, Some(copy)) => {
-                    copy.release(&mut self.objects);
+                    copy.release(self.vm.objects_mut());
                     self.write_done(reply);
                 }
                 (true, false, Some(copy)) => {
@@ -367,7 +367,7 @@ impl Kernel {
 
     /// Answers a write that did not happen with its pages (from their frames).
     fn write_failed_frames(&mut self, reply: CarriedRight, error: DeviceError, frames: Vec<u64>) {
-        match transit::from_frames(&mut self.objects, frames) {
+        match transit::from_frames(self.vm.objects_mut(), frames) {
             Ok(copy) => self.write_failed(reply, error, Carry::Memory(copy)),
             Err(frames) => {
                 // No kernel memory even to give the pages back: the data is lost, and said so.
@@ -431,7 +431,7 @@ impl Kernel {
         match carry {
             Carry::Nothing => {}
             Carry::Right(right) => self.release(right),
-            Carry::Memory(copy) => copy.release(&mut self.objects),
+            Carry::Memory(copy) => copy.release(self.vm.objects_mut()),
         }
     }
 }

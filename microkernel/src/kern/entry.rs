@@ -93,7 +93,7 @@ pub unsafe extern "C" fn trap_from_user(frame: *mut TrapFrame) -> ! {
 /// ([`Kernel::memory_privileged`]): it may take the last free pages.
 #[inline(always)]
 pub(crate) fn note_privilege(kernel: &Kernel) {
-    if kernel.default_pager.is_some() {
+    if kernel.vm.has_default_pager() {
         let task = kernel
             .current()
             .and_then(|t| kernel.threads.get(t))
@@ -112,9 +112,9 @@ fn page_fault(kernel: &mut Kernel) {
     let task = kernel.tasks.get_mut(task_id).expect("thread's task");
     let mut outcome = task
         .space
-        .resolve_fault(&mut kernel.objects, address, access)
+        .resolve_fault(kernel.vm.objects_mut(), address, access)
         .map(drop);
-    let resume = crate::kern::pager::Resume::Fault { address };
+    let resume = crate::kern::memory::pager::Resume::Fault { address };
     if let Err(FaultError::Absent {
         object,
         offset,

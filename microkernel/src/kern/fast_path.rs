@@ -267,7 +267,7 @@ impl Kernel {
             let (frame, writable) = sender
                 .space
                 .frame_and_writable(
-                    &mut self.objects,
+                    self.vm.objects_mut(),
                     buffer & !(PAGE_SIZE - 1),
                     Protection::READ,
                 )
@@ -331,14 +331,14 @@ impl Kernel {
         // both) is checked here and counted after the held records are let go.
         let other_reply = reply_port.filter(|port| *port != own_port);
         if let Some(port) = other_reply {
-            self.ports.get(port)?;
+            self.ipc.port(port)?;
         }
 
         // From here on each record is looked up once and held: the two ports, the two
         // threads, the two tasks.
         // The ports: a receiver waiting directly on the destination, nothing queued for the
         // sender (so it will wait).
-        let (d, own) = self.ports.get_pair_mut(destination_port, own_port)?;
+        let (d, own) = self.ipc.port_pair_mut(destination_port, own_port)?;
         if !matches!(d.receiver, Receiver::Task(_))
             || !d.messages.is_empty()
             || !own.messages.is_empty()
@@ -409,7 +409,7 @@ impl Kernel {
                         let page = call.buffer & !(PAGE_SIZE - 1);
                         let frame = rt
                             .space
-                            .frame_for(&mut self.objects, page, Protection::WRITE)
+                            .frame_for(self.vm.objects_mut(), page, Protection::WRITE)
                             .ok()?;
                         phys_to_virt(frame)
                     }
@@ -513,7 +513,7 @@ impl Kernel {
         let receiver_frame: *const TrapFrame = &r.frame;
         let receiver_pmap: *const Pmap = rt.space.pmap();
         // The rarer steps that need a table again, the held records let go.
-        if let Some(port) = other_reply.and_then(|port| self.ports.get_mut(port)) {
+        if let Some(port) = other_reply.and_then(|port| self.ipc.port_mut(port)) {
             port.send_once_rights += 1;
         }
         if receiver_timed {

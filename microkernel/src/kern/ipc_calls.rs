@@ -24,14 +24,14 @@ pub fn port_allocate(kernel: &mut Kernel, caller: Caller, a: [u64; 6]) -> Outcom
     match a[0] {
         PORT_KIND_RECEIVE => result(kernel.allocate_port(task).map(u64::from)),
         PORT_KIND_SET => {
-            let Ok(set) = kernel.port_sets.insert(PortSet::new()) else {
+            let Ok(set) = kernel.ipc.insert_set(PortSet::new()) else {
                 return result(Err(KernReturn::ResourceShortage));
             };
             let t = kernel.tasks.get_mut(task).expect("caller's task");
             match t.ipc.insert_port_set(set) {
                 Ok(name) => result(Ok(u64::from(name))),
                 Err(e) => {
-                    kernel.port_sets.remove(set);
+                    kernel.ipc.remove_set(set);
                     result(Err(e))
                 }
             }
@@ -82,7 +82,7 @@ pub fn port_destroy(kernel: &mut Kernel, caller: Caller, a: [u64; 6]) -> Outcome
     let t = kernel.tasks.get_mut(task).expect("caller's task");
     if entry.rights.contains(Rights::SEND) {
         if let Ok((port, true)) = t.ipc.remove_send(name, entry.user_references) {
-            if let Some(p) = kernel.ports.get_mut(port) {
+            if let Some(p) = kernel.ipc.port_mut(port) {
                 p.send_rights = p.send_rights.saturating_sub(1);
             }
         }
@@ -109,14 +109,14 @@ pub fn port_insert_send(kernel: &mut Kernel, caller: Caller, a: [u64; 6]) -> Out
     let t = kernel.tasks.get_mut(task).expect("caller's task");
     match t.ipc.insert_send(port) {
         Ok(crate::ipc::space::SendInsert::New(_)) => {
-            if let Some(p) = kernel.ports.get_mut(port) {
+            if let Some(p) = kernel.ipc.port_mut(port) {
                 p.send_rights += 1;
                 p.make_send_count = p.make_send_count.wrapping_add(1);
             }
             result(Ok(0))
         }
         Ok(crate::ipc::space::SendInsert::Merged(_)) => {
-            if let Some(p) = kernel.ports.get_mut(port) {
+            if let Some(p) = kernel.ipc.port_mut(port) {
                 p.make_send_count = p.make_send_count.wrapping_add(1);
             }
             result(Ok(0))
@@ -163,27 +163,22 @@ pub fn port_move(kernel: &mut Kernel, caller: Caller, a: [u64; 6]) -> Outcome {
         },
     };
     if let Some(set) = new_set {
-        let Some(s) = kernel.port_sets.get_mut(set) else {
+        let Some(s) = kernel.ipc.set_mut(set) else {
             return result(Err(KernReturn::InvalidName));
         };
         if s.members.try_reserve(1).is_err() {
             return result(Err(KernReturn::ResourceShortage));
         }
     }
-    let old = kernel.ports.get_mut(port).and_then(|p| p.set.take());
+    let old = kernel.ipc.port_mut(port).and_then(|p| p.set.take());
     if let Some(old) = old {
-        if let Some(s) = kernel.port_sets.get_mut(old) {
+        if let Some(s) = kernel.ipc.set_mut(old) {
             s.members.retain(|m| *m != port);
         }
     }
     if let Some(set) = new_set {
-        kernel
-            .port_sets
-            .get_mut(set)
-            .expect("checked")
-            .members
-            .push(port);
-        if let Some(p) = kernel.ports.get_mut(port) {
+        kernel.ipc.set_mut(set).expect("checked").members.push(port);
+        if let Some(p) = kernel.ipc.port_mut(port) {
             p.set = Some(set);
         }
         // Messages already queued on the port may satisfy receivers waiting on the set.
@@ -223,7 +218,7 @@ pub fn port_request_notification(kernel: &mut Kernel, caller: Caller, a: [u64; 6
             {
                 return result(Err(KernReturn::InvalidRight));
             }
-            let Some(p) = kernel.ports.get_mut(port) else {
+            let Some(p) = kernel.ipc.port_mut(port) else {
                 return result(Err(KernReturn::InvalidName));
             };
             if p.dead_name_requests.try_reserve(1).is_err() {
@@ -241,7 +236,7 @@ pub fn port_request_notification(kernel: &mut Kernel, caller: Caller, a: [u64; 6
             else {
                 return result(Err(KernReturn::InvalidRight));
             };
-            let Some(p) = kernel.ports.get_mut(port) else {
+            let Some(p) = kernel.ipc.port_mut(port) else {
                 return result(Err(KernReturn::InvalidName));
             };
             if p.send_rights == 0 {

@@ -11,22 +11,19 @@ use super::timer_wheel::{Timer, TimerLinks};
 use crate::base::object_table::Table;
 use crate::base::queue::Links;
 use crate::base::{TaskTag, ThreadTag};
-use crate::ipc::port::{Port, PortId};
-use crate::ipc::port_set::PortSet;
-use crate::kern::pager::PagerLink;
+use crate::ipc::port::PortId;
 use crate::vm::address_space::ObjectId;
-use crate::vm::object::VmObject;
 use alloc::string::String;
 use alloc::vec::Vec;
-use hashbrown::HashMap;
 use spin::Mutex;
 
 pub struct Kernel {
     pub tasks: Table<Task, TaskTag>,
     pub threads: Table<Thread, ThreadTag>,
-    pub objects: Table<VmObject>,
-    pub ports: Table<Port>,
-    pub port_sets: Table<PortSet>,
+    /// Memory objects and their pagers.
+    pub vm: super::memory::Vm,
+    /// Ports and port sets.
+    pub ipc: crate::ipc::Ipc,
     /// The scheduler: run queues, the running thread, deadlines and wait queues.
     pub(crate) sched: super::sched::Scheduler,
     /// The boot archive: its bytes (through the direct map) and physical address.
@@ -39,30 +36,12 @@ pub struct Kernel {
     /// The first task and, once it has exited, its status.
     pub(super) init: Option<TaskId>,
     pub(super) init_status: Option<u64>,
-    /// The pager side of each pager-backed object.
-    pub(crate) pagers: HashMap<ObjectId, PagerLink>,
-    /// The object over each mapped pager port (a port is one memory object).
-    pub(crate) pager_ports: HashMap<PortId, ObjectId>,
-    /// The default pager's port (the kernel holds a send right) and the task that serves
-    /// it, which may use the last free pages (it frees memory by taking it).
-    pub(crate) default_pager: Option<(PortId, TaskId)>,
-    /// The program pager's port (the kernel holds a send right): programs loaded from the
-    /// boot archive map their files from its objects.
-    pub(crate) program_pager: Option<PortId>,
-    /// The task serving the program pager's port: VM-privileged for memory as the default
-    /// pager (every task's text comes through it).
-    pub(crate) program_pager_task: Option<TaskId>,
-    /// The pageout daemon returns whole clusters, used or not (the task swapper's switch;
-    /// `pageout=whole` on the command line).
-    pub(crate) pageout_whole_clusters: bool,
     /// The devices the kernel drives; a finished transfer's tag is the reply right of the
     /// request that started it (and, for a write from borrowed frames, their memory).
     pub(crate) devices: crate::device::Devices<crate::kern::device_port::DeviceTag>,
     /// The device master port (`device_master.open`) and each device's port, by index.
     pub(crate) device_master: Option<PortId>,
     pub(crate) device_ports: Vec<PortId>,
-    /// The task of the backing store behind the default pager, if any: VM-privileged too.
-    pub(crate) backing_store: Option<TaskId>,
     /// The `zcache=` option, for bootstrap (`KernelOption`).
     pub(crate) zcache_option: Option<String>,
     /// The `args=` option, for the first task (`KernelOption`).
@@ -77,10 +56,6 @@ pub struct Kernel {
     pub(crate) swapper: super::swapper::Swapper<TaskId>,
     /// The tick of the swapper's next pass.
     pub(super) swapper_next: u64,
-    /// New default-pager objects the pageout daemon may still ask for in this batch (it
-    /// keeps at most `pageout::MAX_CREATES_PENDING` unanswered); `None` until the batch
-    /// first needs one.
-    pub(crate) pageout_creates_left: Option<u32>,
     /// The last job number given to a spawned task.
     pub(super) next_job: u32,
     /// The collocated servers (`colloc`).
@@ -118,33 +93,24 @@ impl Kernel {
         Kernel {
             tasks: Table::new(),
             threads: Table::new(),
-            objects: Table::new(),
-            ports: Table::new(),
-            port_sets: Table::new(),
+            vm: super::memory::Vm::new(),
+            ipc: crate::ipc::Ipc::new(),
             sched: super::sched::Scheduler::new(),
             archive,
             programs: Vec::new(),
             parsed: Vec::new(),
             init: None,
             init_status: None,
-            pagers: HashMap::new(),
-            pager_ports: HashMap::new(),
-            default_pager: None,
-            program_pager: None,
-            program_pager_task: None,
-            pageout_whole_clusters: false,
             devices: crate::device::Devices::new(),
             device_master: None,
             device_ports: Vec::new(),
             swap_option: None,
-            backing_store: None,
             zcache_option: None,
             args_option: None,
             sh_option: None,
             start_option: None,
             swapper: super::swapper::Swapper::new(super::swapper::Config::OSF),
             swapper_next: 0,
-            pageout_creates_left: None,
             next_job: 0,
             colloc: crate::colloc::Servers::new(),
         }
@@ -155,10 +121,7 @@ impl Kernel {
     /// may take the last free pages and are never ended for want of memory.
     #[inline(always)]
     pub fn memory_privileged(&self, task: Option<TaskId>) -> bool {
-        task.is_some()
-            && (self.default_pager.map(|(_, t)| t) == task
-                || self.backing_store == task
-                || self.program_pager_task == task)
+        self.vm.memory_privileged(task)
     }
 
     /// The thread running on this CPU.

@@ -92,7 +92,7 @@ impl Kernel {
         len: usize,
     ) -> Result<ObjectId, SpawnError> {
         if let Some(&(_, id)) = self.programs.iter().find(|(n, _)| n == name) {
-            if self.objects.contains(id) {
+            if self.vm.objects().contains(id) {
                 return Ok(id);
             }
         }
@@ -105,12 +105,13 @@ impl Kernel {
         self.programs
             .try_reserve(1)
             .map_err(|_| SpawnError::OutOfMemory)?;
-        let id = match self.program_pager {
+        let id = match self.vm.program_pager() {
             Some(pager) => self
                 .program_pager_object(pager, name, base, len as u64)
                 .map_err(|_| SpawnError::OutOfMemory)?,
             None => self
-                .objects
+                .vm
+                .objects_mut()
                 .insert(VmObject::new(ObjectKind::Physical { base }, len as u64))?,
         };
         // Its first reference is the cache's, so the object outlives its tasks.
@@ -125,10 +126,10 @@ impl Kernel {
         let (bytes, _) = self.archive.ok_or(SpawnError::NoArchive)?;
         let data = &bytes[offset..offset + len];
         let mut space = AddressSpace::new()?;
-        match load_into(&mut self.objects, &mut space, file, &image, data) {
+        match load_into(self.vm.objects_mut(), &mut space, file, &image, data) {
             Ok(()) => Ok((space, image.entry)),
             Err(e) => {
-                space.destroy(&mut self.objects);
+                space.destroy(self.vm.objects_mut());
                 Err(e)
             }
         }
@@ -147,15 +148,20 @@ impl Kernel {
         }
         let shortage = KernReturn::ResourceShortage;
         let file = self
-            .objects
+            .vm
+            .objects_mut()
             .insert(VmObject::new(ObjectKind::Physical { base }, size))
             .map_err(|_| shortage)?;
-        let Ok(view) = self.objects.insert(VmObject::shadow(file, 0, size)) else {
-            self.objects.remove(file);
+        let Ok(view) = self
+            .vm
+            .objects_mut()
+            .insert(VmObject::shadow(file, 0, size))
+        else {
+            self.vm.objects_mut().remove(file);
             return Err(shortage);
         };
         let Some(t) = self.tasks.get_mut(task) else {
-            release_object(&mut self.objects, view);
+            release_object(self.vm.objects_mut(), view);
             return Err(KernReturn::InvalidArgument);
         };
         let start = t
@@ -165,14 +171,14 @@ impl Kernel {
         let mut entry = match start {
             Some(start) => MapEntry::new(start, start + size, view, 0, Protection::READ),
             None => {
-                release_object(&mut self.objects, view);
+                release_object(self.vm.objects_mut(), view);
                 return Err(KernReturn::NoSpace);
             }
         };
         entry.max_protection = Protection::READ;
         let start = entry.start;
         if t.space.enter(entry).is_err() {
-            release_object(&mut self.objects, view);
+            release_object(self.vm.objects_mut(), view);
             return Err(KernReturn::NoSpace);
         }
         Ok(start)
@@ -200,7 +206,8 @@ impl Kernel {
         let (bytes, _) = self.archive.ok_or(KernReturn::InvalidArgument)?;
         // The point of no return: the old program's memory goes; its page tables stay for
         // the new one, which maps the same areas.
-        let Kernel { tasks, objects, .. } = self;
+        let Kernel { tasks, vm, .. } = self;
+        let objects = vm.objects_mut();
         let t = tasks.get_mut(task).expect("checked");
         t.space.reset(objects);
         t.name = super::task::TaskName::new(name);
@@ -319,8 +326,8 @@ impl Kernel {
         let threads = core::mem::take(&mut t.threads);
         if let Some(port) = port {
             if self
-                .ports
-                .get(port)
+                .ipc
+                .port(port)
                 .is_some_and(|p| p.receiver == Receiver::Kernel(KernelObject::Task(task)))
             {
                 // Not reported by `terminate_task` (a failed start): waiters learn it died.
@@ -340,20 +347,20 @@ impl Kernel {
         let Some(t) = self.tasks.remove(task) else {
             return;
         };
-        t.space.destroy(&mut self.objects);
+        t.space.destroy(self.vm.objects_mut());
     }
 
     /// The task behind `port` exited with `status`: waiters wake, later waits return at once,
     /// and the port goes once nobody holds it.
     fn task_port_exited(&mut self, port: PortId, status: u64) {
-        let Some(p) = self.ports.get_mut(port) else {
+        let Some(p) = self.ipc.port_mut(port) else {
             return;
         };
         p.receiver = Receiver::Kernel(KernelObject::ExitedTask(status));
         let no_holders = p.send_rights == 0;
         while let Some(waiter) = self
-            .ports
-            .get_mut(port)
+            .ipc
+            .port_mut(port)
             .and_then(|p| p.receivers.pop_front(&mut self.threads))
         {
             self.wake(waiter, KernReturn::Success as u32, status);
@@ -404,7 +411,7 @@ impl Kernel {
             Err(e) => return fail(self, e),
         };
         if let Some(give_port) = give_port {
-            if let Some(p) = self.ports.get_mut(give_port) {
+            if let Some(p) = self.ipc.port_mut(give_port) {
                 p.send_rights += 1;
             }
             match self.copyout(child, CarriedRight::Send(give_port)) {
@@ -452,7 +459,7 @@ impl Kernel {
             .tasks
             .get_mut(parent)
             .ok_or(KernReturn::InvalidArgument)?;
-        let space = p.space.fork(&mut self.objects)?;
+        let space = p.space.fork(self.vm.objects_mut())?;
         let mut child_task = Task::new(name.as_str(), space);
         child_task.ipc = ipc;
         child_task.job = p.job;
@@ -463,7 +470,7 @@ impl Kernel {
         };
         // The child's space now holds a send right for each of these.
         for port in ports {
-            if let Some(p) = self.ports.get_mut(port) {
+            if let Some(p) = self.ipc.port_mut(port) {
                 p.send_rights += 1;
             }
         }
@@ -574,10 +581,10 @@ impl Kernel {
         child: TaskId,
     ) -> Result<PortName, KernReturn> {
         let port = self
-            .ports
-            .insert(Port::new(Receiver::Kernel(KernelObject::Task(child))))
+            .ipc
+            .insert_port(Port::new(Receiver::Kernel(KernelObject::Task(child))))
             .map_err(|_| KernReturn::ResourceShortage)?;
-        self.ports.get_mut(port).expect("just inserted").send_rights = 1;
+        self.ipc.port_mut(port).expect("just inserted").send_rights = 1;
         self.tasks.get_mut(child).expect("just made").port = Some(port);
         self.copyout(parent, CarriedRight::Send(port))
             .map_err(|()| KernReturn::NoSpace)
@@ -586,7 +593,7 @@ impl Kernel {
     /// The live task behind the task port that `name` names in `task`'s space.
     pub fn task_of_port(&mut self, task: TaskId, name: PortName) -> Result<TaskId, KernReturn> {
         let port = self.task_port(task, name)?;
-        match self.ports.get(port).map(|p| p.receiver) {
+        match self.ipc.port(port).map(|p| p.receiver) {
             Some(Receiver::Kernel(KernelObject::Task(target))) => Ok(target),
             Some(Receiver::Kernel(KernelObject::ExitedTask(_))) => Err(KernReturn::InvalidArgument),
             _ => Err(KernReturn::InvalidRight),
@@ -611,7 +618,7 @@ impl Kernel {
         timeout_ms: u64,
     ) -> Result<Option<u64>, KernReturn> {
         let port = self.task_port(task, name)?;
-        match self.ports.get(port).map(|p| p.receiver) {
+        match self.ipc.port(port).map(|p| p.receiver) {
             Some(Receiver::Kernel(KernelObject::ExitedTask(status))) => Ok(Some(status)),
             Some(Receiver::Kernel(KernelObject::Task(target))) => {
                 if target == task {
@@ -624,7 +631,7 @@ impl Kernel {
                     crate::arch::percpu::current().ticks()
                         + crate::kern::mach_msg::ticks_from_ms(timeout_ms)
                 });
-                let p = self.ports.get_mut(port).expect("checked");
+                let p = self.ipc.port_mut(port).expect("checked");
                 p.receivers.push_back(&mut self.threads, thread);
                 self.block(thread, Continuation::TaskWait { port }, deadline);
                 Ok(None)
@@ -639,9 +646,9 @@ impl Kernel {
         let task = self.spawn(name, [0, 0, argument])?;
         self.init = Some(task);
         let host = self
-            .ports
-            .insert(Port::new(Receiver::Kernel(KernelObject::Host)))?;
-        self.ports.get_mut(host).expect("just inserted").send_rights = 1;
+            .ipc
+            .insert_port(Port::new(Receiver::Kernel(KernelObject::Host)))?;
+        self.ipc.port_mut(host).expect("just inserted").send_rights = 1;
         let name = self
             .copyout(task, CarriedRight::Send(host))
             .map_err(|()| SpawnError::OutOfMemory)?;
@@ -775,6 +782,6 @@ impl Kernel {
             .tasks
             .get_mut(task)
             .ok_or(KernReturn::InvalidArgument)?;
-        super::user::copy_out(&mut t.space, &mut self.objects, out, &block[..len])
+        super::user::copy_out(&mut t.space, self.vm.objects_mut(), out, &block[..len])
     }
 }

@@ -217,7 +217,7 @@ impl Kernel {
                     .validate(MAX_MESSAGE_SIZE)
                     .map_err(|_| MsgReturn::SendInvalidData)?;
                 let t = self.tasks.get_mut(task).ok_or(MsgReturn::SendInvalidData)?;
-                user::copy_in_uninit(&mut t.space, &mut self.objects, slice, &mut staging)
+                user::copy_in_uninit(&mut t.space, self.vm.objects_mut(), slice, &mut staging)
                     .map_err(|_| MsgReturn::SendInvalidData)?
             }
             Source::Registers(words) => {
@@ -256,7 +256,7 @@ impl Kernel {
         )?;
         // Ports of the memory-object protocol and device ports are served by the kernel
         // itself, in this call (`super::receiver`).
-        let kernel_port = match self.ports.get(destination).map(|p| p.receiver) {
+        let kernel_port = match self.ipc.port(destination).map(|p| p.receiver) {
             Some(Receiver::Task(_)) | Some(Receiver::InTransit) => None,
             Some(Receiver::Kernel(object)) if object.takes_messages() => Some(object),
             _ => return Err(MsgReturn::SendInvalidDest),
@@ -365,7 +365,7 @@ impl Kernel {
                     let t = self.tasks.get_mut(task).ok_or(MsgReturn::SendInvalidData)?;
                     match t
                         .space
-                        .copy_out_range(&mut self.objects, start, end, move_out)
+                        .copy_out_range(self.vm.objects_mut(), start, end, move_out)
                     {
                         Ok(copy) => Some(copy),
                         Err(_) => {
@@ -387,7 +387,7 @@ impl Kernel {
         };
         let mut queued_body: Vec<u8> = Vec::new();
         if receiver.is_none() && kernel_port.is_none() {
-            let full = self.ports.get(destination).is_some_and(|p| p.is_full());
+            let full = self.ipc.port(destination).is_some_and(|p| p.is_full());
             // Queued, the message is charged to the sender: past its quota it is refused.
             let charge = KMessage::queued_bytes(body.len(), descriptors.len());
             let no_room = self.check_quota(task, charge as usize).is_err()
@@ -470,7 +470,7 @@ impl Kernel {
         {
             self.charge_message(task, &mut message);
         }
-        let Some(p) = self.ports.get_mut(port) else {
+        let Some(p) = self.ipc.port_mut(port) else {
             self.discard_message(message);
             return Sent::Done(None);
         };
@@ -526,13 +526,13 @@ impl Kernel {
     /// A thread waiting to receive from `port`, directly or through its set; removed from
     /// its wait queue.
     fn first_waiting_receiver(&mut self, port: PortId) -> Option<ThreadId> {
-        let p = self.ports.get_mut(port)?;
+        let p = self.ipc.port_mut(port)?;
         if let Some(thread) = p.receivers.pop_front(&mut self.threads) {
             return Some(thread);
         }
         let set = p.set?;
-        self.port_sets
-            .get_mut(set)?
+        self.ipc
+            .set_mut(set)?
             .receivers
             .pop_front(&mut self.threads)
     }
@@ -579,13 +579,13 @@ impl Kernel {
             .validate(MAX_MESSAGE_SIZE)
             .ok()?;
         let t = self.tasks.get_mut(task)?;
-        user::prepare_write(&mut t.space, &mut self.objects, slice).err()?;
+        user::prepare_write(&mut t.space, self.vm.objects_mut(), slice).err()?;
         user::take_absent()
     }
 
     /// Blocked receiver `thread` waits for a page of its buffer and then receives again.
     fn wait_for_receive_buffer(&mut self, thread: ThreadId, absent: user::Absent) {
-        let resume = crate::kern::pager::Resume::Receive;
+        let resume = crate::kern::memory::pager::Resume::Receive;
         let waited = self.wait_for_page(
             thread,
             absent.object,
@@ -614,11 +614,11 @@ impl Kernel {
                 let size = message.size();
                 if let Some(absent) = self.buffer_absent(task, call.buffer, size) {
                     // Back to the head of its queue until the buffer's page is here.
-                    match self.ports.get_mut(port) {
+                    match self.ipc.port_mut(port) {
                         Some(p) => p.messages.push_front(message),
                         None => self.discard_message(message),
                     }
-                    let resume = crate::kern::pager::Resume::Receive;
+                    let resume = crate::kern::memory::pager::Resume::Receive;
                     return match self.wait_for_page(
                         thread,
                         absent.object,
@@ -641,8 +641,8 @@ impl Kernel {
                     return ret(MsgReturn::RcvTimedOut, 0);
                 }
                 let queued = match args.from.get() {
-                    ReceiveFrom::Port(port) => self.ports.get_mut(port).map(|p| &mut p.receivers),
-                    ReceiveFrom::Set(set) => self.port_sets.get_mut(set).map(|s| &mut s.receivers),
+                    ReceiveFrom::Port(port) => self.ipc.port_mut(port).map(|p| &mut p.receivers),
+                    ReceiveFrom::Set(set) => self.ipc.set_mut(set).map(|s| &mut s.receivers),
                 };
                 let Some(queue) = queued else {
                     return ret(MsgReturn::RcvPortDied, 0);
@@ -659,22 +659,12 @@ impl Kernel {
     fn take_message(&mut self, from: ReceiveFrom, limit: u64) -> Taken {
         let port = match from {
             ReceiveFrom::Port(port) => port,
-            ReceiveFrom::Set(set) => {
-                let Some(s) = self.port_sets.get(set) else {
-                    return Taken::Nothing;
-                };
-                let ports = &self.ports;
-                match s
-                    .members
-                    .iter()
-                    .find(|m| ports.get(**m).is_some_and(|p| !p.messages.is_empty()))
-                {
-                    Some(port) => *port,
-                    None => return Taken::Nothing,
-                }
-            }
+            ReceiveFrom::Set(set) => match self.ipc.member_with_messages(set) {
+                Some(port) => port,
+                None => return Taken::Nothing,
+            },
         };
-        let Some(p) = self.ports.get_mut(port) else {
+        let Some(p) = self.ipc.port_mut(port) else {
             return Taken::Nothing;
         };
         let Some(front) = p.messages.front() else {
@@ -731,7 +721,7 @@ impl Kernel {
         };
         // Make sure the whole buffer is writable before any right moves.
         let writable = match self.tasks.get_mut(task) {
-            Some(t) => user::prepare_write(&mut t.space, &mut self.objects, slice).is_ok(),
+            Some(t) => user::prepare_write(&mut t.space, self.vm.objects_mut(), slice).is_ok(),
             None => false,
         };
         if !writable {
@@ -770,13 +760,13 @@ impl Kernel {
             let at = 4 + i * DESCRIPTOR_SIZE;
             let Some(copy) = slot.take() else { continue };
             let Some(t) = self.tasks.get_mut(task) else {
-                copy.release(&mut self.objects);
+                copy.release(self.vm.objects_mut());
                 continue;
             };
             let address = match t.space.copy_in_range(VM_ANYWHERE_BASE, copy) {
                 Ok(address) => address,
                 Err((copy, _)) => {
-                    copy.release(&mut self.objects);
+                    copy.release(self.vm.objects_mut());
                     code = MsgReturn::RcvBodyError;
                     0
                 }
@@ -798,8 +788,13 @@ impl Kernel {
         };
         let (head, body) = slice.split_at(HEADER_SIZE);
         if let Some(t) = self.tasks.get_mut(task) {
-            let written = user::copy_out(&mut t.space, &mut self.objects, head, &header.to_bytes())
-                .and_then(|()| user::copy_out(&mut t.space, &mut self.objects, body, parts.body));
+            let written = user::copy_out(
+                &mut t.space,
+                self.vm.objects_mut(),
+                head,
+                &header.to_bytes(),
+            )
+            .and_then(|()| user::copy_out(&mut t.space, self.vm.objects_mut(), body, parts.body));
             if written.is_err() {
                 return MsgReturn::RcvInvalidData;
             }
@@ -813,7 +808,7 @@ impl Kernel {
         match right {
             Some(CarriedRight::Send(port)) => self.release_send_right(port),
             Some(CarriedRight::SendOnce(port)) => {
-                if let Some(p) = self.ports.get_mut(port) {
+                if let Some(p) = self.ipc.port_mut(port) {
                     p.send_once_rights = p.send_once_rights.saturating_sub(1);
                 }
             }
@@ -825,7 +820,7 @@ impl Kernel {
     fn discard(&mut self, mut parts: Parts<'_>, code: MsgReturn) -> MsgReturn {
         self.release_destination(parts.destination.take());
         for copy in parts.memory.iter_mut().filter_map(Option::take) {
-            copy.release(&mut self.objects);
+            copy.release(self.vm.objects_mut());
         }
         let mut ports = Vec::new();
         for right in parts
@@ -904,7 +899,7 @@ impl Kernel {
         for copy in memory.iter_mut().filter_map(Option::take) {
             match self.tasks.get_mut(task) {
                 Some(t) if !t.space.overlaps(copy.start, copy.size) => t.space.restore_range(copy),
-                _ => copy.release(&mut self.objects),
+                _ => copy.release(self.vm.objects_mut()),
             }
         }
     }
@@ -912,7 +907,7 @@ impl Kernel {
     /// Wakes every thread waiting to receive on `port` itself with `code`.
     pub fn wake_receivers_of(&mut self, port: PortId, code: MsgReturn) {
         loop {
-            let Some(p) = self.ports.get_mut(port) else {
+            let Some(p) = self.ipc.port_mut(port) else {
                 return;
             };
             let Some(thread) = p.receivers.pop_front(&mut self.threads) else {
@@ -925,8 +920,8 @@ impl Kernel {
     /// Takes `thread` off the queue of receivers of `from`.
     pub(crate) fn leave_receive_queue(&mut self, thread: ThreadId, from: ReceiveFrom) {
         let queue = match from {
-            ReceiveFrom::Port(port) => self.ports.get_mut(port).map(|p| &mut p.receivers),
-            ReceiveFrom::Set(set) => self.port_sets.get_mut(set).map(|s| &mut s.receivers),
+            ReceiveFrom::Port(port) => self.ipc.port_mut(port).map(|p| &mut p.receivers),
+            ReceiveFrom::Set(set) => self.ipc.set_mut(set).map(|s| &mut s.receivers),
         };
         if let Some(queue) = queue {
             queue.remove(&mut self.threads, thread);
@@ -936,7 +931,7 @@ impl Kernel {
     /// Withdraws the message `thread` of `task` waits to queue on `port`: its rights go back
     /// to the task.
     pub(crate) fn withdraw_send(&mut self, thread: ThreadId, task: TaskId, port: PortId) {
-        let message = self.ports.get_mut(port).and_then(|p| {
+        let message = self.ipc.port_mut(port).and_then(|p| {
             let i = p.blocked_senders.iter().position(|(s, _)| *s == thread)?;
             p.blocked_senders.remove(i).map(|(_, m)| m)
         });
@@ -963,7 +958,7 @@ impl Kernel {
     /// Hands messages queued on `port` to threads waiting on its (new) set.
     pub fn feed_set_receivers(&mut self, port: PortId) {
         loop {
-            let Some(p) = self.ports.get(port) else {
+            let Some(p) = self.ipc.port(port) else {
                 return;
             };
             let (Some(size), Some(_)) = (p.messages.front().map(KMessage::size), p.set) else {
@@ -972,10 +967,7 @@ impl Kernel {
             let Some(receiver) = self.take_receiver_for(port, size) else {
                 return;
             };
-            let Some(mut message) = self
-                .ports
-                .get_mut(port)
-                .and_then(|p| p.messages.pop_front())
+            let Some(mut message) = self.ipc.port_mut(port).and_then(|p| p.messages.pop_front())
             else {
                 return;
             };
@@ -984,7 +976,7 @@ impl Kernel {
                 // The receiver waits for a page of its buffer; the message goes back.
                 let (reply, destination) = (parts.reply, parts.destination);
                 (message.reply, message.destination) = (reply, destination);
-                if let Some(p) = self.ports.get_mut(port) {
+                if let Some(p) = self.ipc.port_mut(port) {
                     p.messages.push_front(message);
                 }
                 return;
@@ -995,7 +987,7 @@ impl Kernel {
 
     /// Sends a kernel notification (no reply, no rights) to `port`; never waits.
     pub fn notify(&mut self, port: PortId, id: u32, body: &[u8]) {
-        if !self.ports.contains(port) {
+        if !self.ipc.port_alive(port) {
             return;
         }
         let mut bytes = Vec::new();
@@ -1019,7 +1011,7 @@ impl Kernel {
     /// Sends a message the kernel made (a notification, a request to a pager, a reply to
     /// one) to `port`: to a waiting receiver, or into the queue; never waits.
     pub fn kernel_send(&mut self, port: PortId, mut message: KMessage) {
-        if !self.ports.contains(port) {
+        if !self.ipc.port_alive(port) {
             self.discard_message(message);
             return;
         }

@@ -26,15 +26,7 @@ pub mod ktest;
 pub mod loader;
 #[cfg(target_os = "none")]
 pub mod mach_msg;
-#[cfg(target_os = "none")]
-pub mod paged_collapse;
-#[cfg(target_os = "none")]
-pub mod pageout;
-#[cfg(target_os = "none")]
-pub mod pager;
-pub mod pager_requests;
-#[cfg(test)]
-mod pager_requests_props;
+pub mod memory;
 #[cfg(target_os = "none")]
 pub mod panic;
 pub mod program;
@@ -62,5 +54,3 @@ pub mod thread;
 pub mod timer_wheel;
 #[cfg(target_os = "none")]
 pub mod user;
-#[cfg(target_os = "none")]
-pub mod vm_calls;

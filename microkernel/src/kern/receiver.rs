@@ -17,8 +17,8 @@ use crate::ipc::message::Parts;
 use crate::ipc::port::{KernelObject, PortId};
 use crate::ipc::request::Request;
 use crate::kern::kernel::Kernel;
-use crate::kern::pager::{AnswerPort, ControlPort};
-use crate::kern::pager_requests::{AnswerCall, AnswerRefusal, ControlCall};
+use crate::kern::memory::pager::{AnswerPort, ControlPort};
+use crate::kern::memory::pager_requests::{AnswerCall, AnswerRefusal, ControlCall};
 use libipc::pager::ControlError;
 
 /// A port the kernel receives on and serves in the sender's own call.
@@ -134,7 +134,7 @@ impl Kernel {
             self.release(right);
         }
         for copy in parts.memory.iter_mut().filter_map(Option::take) {
-            copy.release(&mut self.objects);
+            copy.release(self.vm.objects_mut());
         }
     }
 }

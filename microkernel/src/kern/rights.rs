@@ -61,7 +61,7 @@ impl Kernel {
         let t = self.tasks.get_mut(task)?;
         let entry = *t.ipc.lookup(name)?;
         if let Object::Port(port) = entry.object {
-            if !self.ports.contains(port) {
+            if !self.ipc.port_alive(port) {
                 t.ipc.make_dead(name);
                 return t.ipc.lookup(name).copied();
             }
@@ -130,7 +130,7 @@ impl Kernel {
             Disposition::MoveSend => {
                 let (port, space_right_gone) = t.ipc.remove_send(name, 1).ok()?;
                 if !space_right_gone {
-                    self.ports.get_mut(port)?.send_rights += 1;
+                    self.ipc.port_mut(port)?.send_rights += 1;
                 }
                 CarriedRight::Send(port)
             }
@@ -138,14 +138,14 @@ impl Kernel {
                 let Object::Port(port) = t.ipc.lookup(name)?.object else {
                     return None;
                 };
-                self.ports.get_mut(port)?.send_rights += 1;
+                self.ipc.port_mut(port)?.send_rights += 1;
                 CarriedRight::Send(port)
             }
             Disposition::MakeSend => {
                 let Object::Port(port) = t.ipc.lookup(name)?.object else {
                     return None;
                 };
-                let p = self.ports.get_mut(port)?;
+                let p = self.ipc.port_mut(port)?;
                 p.send_rights += 1;
                 p.make_send_count = p.make_send_count.wrapping_add(1);
                 CarriedRight::Send(port)
@@ -154,7 +154,7 @@ impl Kernel {
                 let Object::Port(port) = t.ipc.lookup(name)?.object else {
                     return None;
                 };
-                self.ports.get_mut(port)?.send_once_rights += 1;
+                self.ipc.port_mut(port)?.send_once_rights += 1;
                 CarriedRight::SendOnce(port)
             }
             Disposition::MoveSendOnce => CarriedRight::SendOnce(t.ipc.take_send_once(name).ok()?),
@@ -165,13 +165,13 @@ impl Kernel {
     /// A receive right leaves its space: the port is in transit, out of its set, and threads
     /// waiting on it give up.
     fn receive_right_leaves(&mut self, port: PortId) {
-        let Some(p) = self.ports.get_mut(port) else {
+        let Some(p) = self.ipc.port_mut(port) else {
             return;
         };
         p.receiver = Receiver::InTransit;
         let set = p.set.take();
         if let Some(set) = set {
-            if let Some(s) = self.port_sets.get_mut(set) {
+            if let Some(s) = self.ipc.set_mut(set) {
                 s.members.retain(|m| *m != port);
             }
         }
@@ -184,7 +184,7 @@ impl Kernel {
     #[allow(clippy::result_unit_err)] // the only failure: the space is full (right released)
     pub fn copyout(&mut self, task: TaskId, right: CarriedRight) -> Result<PortName, ()> {
         let port = right.port();
-        if !self.ports.contains(port) {
+        if !self.ipc.port_alive(port) {
             return Ok(DEAD_NAME);
         }
         let Some(t) = self.tasks.get_mut(task) else {
@@ -196,7 +196,7 @@ impl Kernel {
             CarriedRight::Send(_) => t.ipc.insert_send(port).map(|insert| {
                 if let SendInsert::Merged(_) = insert {
                     // The space already had a send right: the carried one merges into it.
-                    if let Some(p) = self.ports.get_mut(port) {
+                    if let Some(p) = self.ipc.port_mut(port) {
                         p.send_rights -= 1;
                     }
                 }
@@ -207,7 +207,7 @@ impl Kernel {
         match inserted {
             Ok(name) => {
                 if let CarriedRight::Receive(_) = right {
-                    if let Some(p) = self.ports.get_mut(port) {
+                    if let Some(p) = self.ipc.port_mut(port) {
                         p.receiver = Receiver::Task(task);
                     }
                 }
@@ -227,7 +227,7 @@ impl Kernel {
         match right {
             CarriedRight::Send(port) => self.release_send_right(port),
             CarriedRight::SendOnce(port) => {
-                let Some(p) = self.ports.get_mut(port) else {
+                let Some(p) = self.ipc.port_mut(port) else {
                     return;
                 };
                 p.send_once_rights = p.send_once_rights.saturating_sub(1);
@@ -250,7 +250,7 @@ impl Kernel {
 
     /// One send right of `port` is gone.
     pub fn release_send_right(&mut self, port: PortId) {
-        let Some(p) = self.ports.get_mut(port) else {
+        let Some(p) = self.ipc.port_mut(port) else {
             return;
         };
         p.send_rights = p.send_rights.saturating_sub(1);
@@ -286,7 +286,7 @@ impl Kernel {
         let mut work = Vec::new();
         work.push(port);
         while let Some(port) = work.pop() {
-            let Some(p) = self.ports.remove(port) else {
+            let Some(p) = self.ipc.remove_port(port) else {
                 continue;
             };
             let Port {
@@ -298,7 +298,7 @@ impl Kernel {
                 ..
             } = *p;
             if let Some(set) = set {
-                if let Some(s) = self.port_sets.get_mut(set) {
+                if let Some(s) = self.ipc.set_mut(set) {
                     s.members.retain(|m| *m != port);
                 }
             }
@@ -320,7 +320,7 @@ impl Kernel {
                     &request.name.to_le_bytes(),
                 );
             }
-            if !self.pager_ports.is_empty() {
+            if self.vm.any_pager_ports() {
                 // A pager's memory object died with it.
                 self.pager_died(port);
             }
@@ -332,14 +332,14 @@ impl Kernel {
         self.uncharge_message(&mut message);
         if let Some(CarriedRight::SendOnce(port)) = message.destination {
             // Used up by the message, not destroyed unused: no notification.
-            if let Some(p) = self.ports.get_mut(port) {
+            if let Some(p) = self.ipc.port_mut(port) {
                 p.send_once_rights = p.send_once_rights.saturating_sub(1);
             }
         } else if let Some(CarriedRight::Send(port)) = message.destination {
             self.release_send_right(port);
         }
         for copy in message.memory.into_iter().flatten() {
-            copy.release(&mut self.objects);
+            copy.release(self.vm.objects_mut());
         }
         for right in message
             .reply
@@ -392,11 +392,11 @@ impl Kernel {
 
     /// Destroys a port set: its members leave it, its waiting threads give up.
     pub fn destroy_port_set(&mut self, set: PortSetId) {
-        let Some(s) = self.port_sets.remove(set) else {
+        let Some(s) = self.ipc.remove_set(set) else {
             return;
         };
         for member in &s.members {
-            if let Some(p) = self.ports.get_mut(*member) {
+            if let Some(p) = self.ipc.port_mut(*member) {
                 p.set = None;
             }
         }
@@ -410,17 +410,17 @@ impl Kernel {
     pub fn allocate_port(&mut self, task: TaskId) -> Result<PortName, libipc::abi::KernReturn> {
         use libipc::abi::KernReturn;
         let port = self
-            .ports
-            .insert(Port::new(Receiver::Task(task)))
+            .ipc
+            .insert_port(Port::new(Receiver::Task(task)))
             .map_err(|_| KernReturn::ResourceShortage)?;
         let Some(t) = self.tasks.get_mut(task) else {
-            self.ports.remove(port);
+            self.ipc.remove_port(port);
             return Err(KernReturn::InvalidArgument);
         };
         match t.ipc.insert_receive(port) {
             Ok(name) => Ok(name),
             Err(e) => {
-                self.ports.remove(port);
+                self.ipc.remove_port(port);
                 Err(e)
             }
         }

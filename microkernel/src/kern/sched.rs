@@ -397,8 +397,8 @@ impl Kernel {
     /// (few: the pagers); `None` if the kernel heap has no room for the list.
     fn pager_servers(&self) -> Option<Vec<TaskId>> {
         let mut servers = Vec::new();
-        for link in self.pagers.values() {
-            if let Some(Receiver::Task(task)) = self.ports.get(link.port).map(|p| p.receiver) {
+        for port in self.vm.pager_ports() {
+            if let Some(Receiver::Task(task)) = self.ipc.port(port).map(|p| p.receiver) {
                 if !servers.contains(&task) {
                     servers.try_reserve(1).ok()?;
                     servers.push(task);
@@ -413,9 +413,9 @@ impl Kernel {
     pub fn is_vm_privileged(&self, task: TaskId) -> bool {
         self.memory_privileged(Some(task))
             || self.colloc.hosts(task)
-            || self.pagers.values().any(|link| {
-                self.ports
-                    .get(link.port)
+            || self.vm.pager_ports().any(|port| {
+                self.ipc
+                    .port(port)
                     .is_some_and(|p| p.receiver == Receiver::Task(task))
             })
     }

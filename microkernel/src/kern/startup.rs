@@ -178,11 +178,13 @@ fn kernel_main(mut boot: BootInfo) -> ! {
         arch::exit_qemu(ExitCode::Success)
     };
     if let Some(ms) = options.pager_timeout_ms() {
-        crate::kern::pager::set_timeout_ms(ms);
+        crate::kern::memory::pager::set_timeout_ms(ms);
     }
     let mut guard = KERNEL.lock();
     let kernel = guard.insert(Kernel::new(Some(archive)));
-    kernel.pageout_whole_clusters = options.pageout_whole_clusters();
+    kernel
+        .vm
+        .set_pageout_whole_clusters(options.pageout_whole_clusters());
     kernel.swapper.config.enabled = !options.swapper_off();
     super::sched::set_idle_poll(options.idle_poll());
     kernel.swap_option = options.swap().map(alloc::string::String::from);

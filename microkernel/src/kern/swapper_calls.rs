@@ -91,7 +91,7 @@ pub fn swapper_info(kernel: &mut Kernel, caller: Caller, a: [u64; 6]) -> Outcome
     let Some(t) = kernel.tasks.get_mut(task) else {
         return Outcome::NoReturn;
     };
-    Outcome::Return(copy_out(&mut t.space, &mut kernel.objects, out, &bytes).map(|()| 0))
+    Outcome::Return(copy_out(&mut t.space, kernel.vm.objects_mut(), out, &bytes).map(|()| 0))
 }
 
 pub fn host_tasks(kernel: &mut Kernel, caller: Caller, a: [u64; 6]) -> Outcome {
@@ -120,7 +120,7 @@ pub fn host_tasks(kernel: &mut Kernel, caller: Caller, a: [u64; 6]) -> Outcome {
     Outcome::Return(
         copy_out(
             &mut t.space,
-            &mut kernel.objects,
+            kernel.vm.objects_mut(),
             out.split_at(bytes.len()).0,
             &bytes,
         )
@@ -150,7 +150,8 @@ fn task_info(kernel: &Kernel, task: TaskId) -> TaskInfo {
         .map(|e| {
             let len = e.end - e.start;
             kernel
-                .objects
+                .vm
+                .objects()
                 .get(e.object)
                 .map_or(0, |o| o.paged_out_in(e.offset, e.offset + len))
         })
@@ -180,7 +181,7 @@ fn received_bytes(kernel: &Kernel, t: &super::task::Task) -> usize {
         .entries()
         .filter(|(_, e)| e.rights.contains(Rights::RECEIVE))
         .filter_map(|(_, e)| match e.object {
-            Object::Port(port) => kernel.ports.get(port),
+            Object::Port(port) => kernel.ipc.port(port),
             _ => None,
         })
         .map(|p| {

@@ -34,8 +34,8 @@ pub type Handler = fn(&mut Kernel, Caller, [u64; 6]) -> Outcome;
 
 fn handler(call: Syscall) -> Handler {
     use super::ipc_calls as calls;
+    use super::memory::calls as vm;
     use super::swapper_calls;
-    use super::vm_calls as vm;
     match call {
         Syscall::DebugWrite => debug_write,
         Syscall::TaskExit => task_exit,
@@ -185,7 +185,7 @@ pub fn dispatch(kernel: &mut Kernel) {
         // there. (Calls touch the caller's memory before changing anything, so running
         // again is safe.) A call that blocked meanwhile has moved on: it keeps its wait.
         if kernel.current() == Some(current) {
-            use crate::kern::pager::Resume;
+            use crate::kern::memory::pager::Resume;
             let waited = kernel.wait_for_page(
                 current,
                 absent.object,
@@ -242,7 +242,7 @@ fn program_name<'a>(
         .tasks
         .get_mut(task)
         .ok_or(KernReturn::InvalidArgument)?;
-    copy_in(&mut t.space, &mut kernel.objects, slice, name)?;
+    copy_in(&mut t.space, kernel.vm.objects_mut(), slice, name)?;
     core::str::from_utf8(name).map_err(|_| KernReturn::InvalidArgument)
 }
 
@@ -259,7 +259,7 @@ fn task_spawn(kernel: &mut Kernel, caller: Caller, a: [u64; 6]) -> Outcome {
             };
             if let Err(e) = copy_in(
                 &mut t.space,
-                &mut kernel.objects,
+                kernel.vm.objects_mut(),
                 slice,
                 &mut args_buffer[..len],
             ) {
@@ -328,7 +328,7 @@ fn console_read(kernel: &mut Kernel, caller: Caller, a: [u64; 6]) -> Outcome {
             return Outcome::NoReturn;
         };
         let (out, _) = out.split_at(n);
-        let copied = super::user::copy_out(&mut t.space, &mut kernel.objects, out, &bytes[..n]);
+        let copied = super::user::copy_out(&mut t.space, kernel.vm.objects_mut(), out, &bytes[..n]);
         if copied.is_ok() {
             // Taken only once the program has them: a failed copy loses nothing.
             super::console::consume_input(n);
@@ -412,8 +412,8 @@ fn check_host(kernel: &mut Kernel, task: TaskId, name: u64) -> Result<(), KernRe
     let entry = kernel.entry(task, name).ok_or(KernReturn::InvalidName)?;
     let is_host = match entry.object {
         Object::Port(port) if entry.rights.contains(Rights::SEND) => kernel
-            .ports
-            .get(port)
+            .ipc
+            .port(port)
             .is_some_and(|p| p.receiver == Receiver::Kernel(KernelObject::Host)),
         _ => false,
     };
@@ -463,7 +463,7 @@ fn kernel_option(kernel: &mut Kernel, caller: Caller, a: [u64; 6]) -> Outcome {
     let Some(t) = kernel.tasks.get_mut(task) else {
         return Outcome::NoReturn;
     };
-    if let Err(e) = copy_in(&mut t.space, &mut kernel.objects, key, name) {
+    if let Err(e) = copy_in(&mut t.space, kernel.vm.objects_mut(), key, name) {
         return Outcome::Return(Err(e));
     }
     let value = match &*name {
@@ -492,7 +492,7 @@ fn kernel_option(kernel: &mut Kernel, caller: Caller, a: [u64; 6]) -> Outcome {
     let Some(t) = kernel.tasks.get_mut(task) else {
         return Outcome::NoReturn;
     };
-    match copy_out(&mut t.space, &mut kernel.objects, out, copy) {
+    match copy_out(&mut t.space, kernel.vm.objects_mut(), out, copy) {
         Ok(()) => Outcome::Return(Ok(length)),
         Err(e) => Outcome::Return(Err(e)),
     }
@@ -573,7 +573,7 @@ fn host_info(kernel: &mut Kernel, _: Caller, a: [u64; 6]) -> Outcome {
         HOST_FREE_FRAMES => crate::vm::kernel_space::frame_counts().0 as u64,
         HOST_TASKS => kernel.tasks.len() as u64,
         HOST_THREADS => kernel.threads.len() as u64,
-        HOST_PORTS => kernel.ports.len() as u64,
+        HOST_PORTS => kernel.ipc.port_count() as u64,
         HOST_HEAP_BYTES => {
             crate::vm::kernel_space::heap_stats().map_or(0, |s| s.bytes_in_use as u64)
         }
@@ -587,8 +587,8 @@ fn host_info(kernel: &mut Kernel, _: Caller, a: [u64; 6]) -> Outcome {
             crate::vm::statistics::read(&crate::vm::statistics::COPIES_ON_WRITE)
         }
         HOST_VM_COLLAPSES => crate::vm::statistics::read(&crate::vm::statistics::COLLAPSES),
-        HOST_VM_OBJECTS => kernel.objects.len() as u64,
-        HOST_DEFAULT_PAGER => u64::from(kernel.default_pager.is_some()),
+        HOST_VM_OBJECTS => kernel.vm.objects().len() as u64,
+        HOST_DEFAULT_PAGER => u64::from(kernel.vm.has_default_pager()),
         HOST_TOTAL_FRAMES => crate::vm::kernel_space::frame_counts().1 as u64,
         HOST_IDLE_CYCLES => super::sched::IDLE_CYCLES.load(core::sync::atomic::Ordering::Relaxed),
         HOST_TABLE_FRAMES => crate::vm::pmap::table_frames() as u64,
@@ -626,7 +626,7 @@ fn debug_write(kernel: &mut Kernel, caller: Caller, a: [u64; 6]) -> Outcome {
     let Some(task) = kernel.tasks.get_mut(task) else {
         return Outcome::NoReturn;
     };
-    if let Err(e) = copy_in(&mut task.space, &mut kernel.objects, slice, buffer) {
+    if let Err(e) = copy_in(&mut task.space, kernel.vm.objects_mut(), slice, buffer) {
         return Outcome::Return(Err(e));
     }
     kprint!("{}", Utf8Lossy(buffer));

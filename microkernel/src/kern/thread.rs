@@ -155,12 +155,14 @@ pub enum Continuation {
     /// Waiting for console input (`console_read`); woken to read again.
     ConsoleWait,
     /// Waiting for free memory (the pageout daemon) to fault again.
-    MemoryWait { resume: crate::kern::pager::Resume },
+    MemoryWait {
+        resume: crate::kern::memory::pager::Resume,
+    },
     /// Waiting for a pager to supply the page at `offset` of `object`.
     PageWait {
         object: crate::vm::address_space::ObjectId,
         offset: u64,
-        resume: crate::kern::pager::Resume,
+        resume: crate::kern::memory::pager::Resume,
     },
 }
 

@@ -29,16 +29,16 @@ impl Kernel {
     /// not shadow move in front, `front` takes over its pager object and the record of what
     /// the pager holds, and reads through to what `backing` read through to.
     fn collapse_paged(&mut self, front: ObjectId, backing: ObjectId) {
-        let (Some(f), Some(b)) = (self.objects.get(front), self.objects.get(backing)) else {
+        let (Some(f), Some(b)) = (self.vm.objects.get(front), self.vm.objects.get(backing)) else {
             return;
         };
         let eligible = f.backing() == Some((backing, 0))
             && !f.has_default_pager()
-            && !self.pagers.contains_key(&front)
+            && !self.vm.pagers.contains_key(&front)
             && b.references() == 1
             && b.kind() == ObjectKind::Anonymous
             && b.has_default_pager()
-            && self.pagers.get(&backing).is_some_and(|link| {
+            && self.vm.pagers.get(&backing).is_some_and(|link| {
                 link.state == super::pager::LinkState::Ready
                     && link.pending.is_empty()
                     && link.returns.is_empty()
@@ -48,20 +48,21 @@ impl Kernel {
             return;
         }
         let needed = b.resident_count();
-        let room = self.pagers.try_reserve(1).is_ok()
+        let room = self.vm.pagers.try_reserve(1).is_ok()
             && self
+                .vm
                 .objects
                 .get_mut(front)
                 .is_some_and(|o| o.reserve_pages(needed).is_ok());
         if !room {
             return;
         }
-        let Some(mut b) = self.objects.remove(backing) else {
+        let Some(mut b) = self.vm.objects.remove(backing) else {
             return;
         };
         let grandparent = b.backing();
         let paged_out = b.take_paged_out();
-        let f = self.objects.get_mut(front).expect("checked above");
+        let f = self.vm.objects.get_mut(front).expect("checked above");
         let size = f.size();
         for (offset, frame) in b.take_resident() {
             if offset < size && !f.has_page(offset) {
@@ -76,12 +77,12 @@ impl Kernel {
         }
         // `b`'s reference to its own backing passes to `front`.
         f.set_backing(grandparent);
-        let link = self.pagers.remove(&backing).expect("checked above");
-        if let Some(p) = self.ports.get_mut(link.control) {
+        let link = self.vm.pagers.remove(&backing).expect("checked above");
+        if let Some(p) = self.ipc.port_mut(link.control) {
             p.receiver = Receiver::Kernel(KernelObject::MemoryControl(front));
         }
-        self.pager_ports.insert(link.port, front);
-        self.pagers.insert(front, link);
+        self.vm.pager_ports.insert(link.port, front);
+        self.vm.pagers.insert(front, link);
         statistics::count(&statistics::COLLAPSES);
     }
 }

@@ -9,10 +9,10 @@
 //! memory below the target, a bounded batch at a time, like any other deferred kernel work.
 
 use super::pager::{EmmiCall, PagerLink, PendingReturn, ReplyKind, Resume};
-use super::sched::WaitQueue;
 use crate::ipc::message::CarriedRight;
 use crate::kern::kernel::Kernel;
 use crate::kern::loader::Exit;
+use crate::kern::sched::WaitQueue;
 use crate::kern::thread::{Continuation, ThreadId, ThreadState};
 use crate::vm::address_space::{MapCopy, ObjectId};
 use crate::vm::kernel_space::{self, free_frames, free_target};
@@ -68,7 +68,7 @@ impl Kernel {
             free < floor || free + super::pager::pages_in_flight() < target
         };
         // Counted when this batch first needs a new pager object.
-        self.pageout_creates_left = None;
+        self.vm.pageout_creates_left = None;
         let mut budget = BATCH;
         while budget > 0 && short() {
             budget -= 1;
@@ -115,8 +115,8 @@ impl Kernel {
                 .map(|t| t.space.pmap().root())
         };
         let roots = [
-            root(self.default_pager.map(|(_, t)| t)),
-            root(self.backing_store),
+            root(self.vm.default_pager.map(|(_, t)| t)),
+            root(self.vm.backing_store),
         ];
         if roots == [None, None] {
             return false;
@@ -146,7 +146,7 @@ impl Kernel {
             return;
         };
         let Some((object, o)) =
-            ObjectId::from_raw(raw).and_then(|object| Some((object, self.objects.get(object)?)))
+            ObjectId::from_raw(raw).and_then(|object| Some((object, self.vm.objects.get(object)?)))
         else {
             reactivate(frame);
             return;
@@ -156,7 +156,7 @@ impl Kernel {
         if !dirty && (kind == ObjectKind::Pager || o.is_paged_out(offset)) {
             // Its pager has this very data: drop it.
             pmap::remove_everywhere(frame * PAGE_SIZE);
-            if let Some(o) = self.objects.get_mut(object) {
+            if let Some(o) = self.vm.objects.get_mut(object) {
                 o.take_page(offset);
             }
             let _ = kernel_space::free_frame(frame * PAGE_SIZE);
@@ -165,6 +165,7 @@ impl Kernel {
         }
         let ready = match kind {
             ObjectKind::Pager => self
+                .vm
                 .pagers
                 .get(&object)
                 .is_some_and(PagerLink::takes_returns),
@@ -183,19 +184,20 @@ impl Kernel {
     /// Whether anonymous `object` has a default-pager object ready for returns; makes one
     /// (sends `default_pager.create`) the first time.
     fn default_pager_object(&mut self, object: ObjectId) -> bool {
-        if let Some(link) = self.pagers.get(&object) {
+        if let Some(link) = self.vm.pagers.get(&object) {
             return link.takes_returns();
         }
-        let Some((pager, _)) = self.default_pager else {
+        let Some((pager, _)) = self.vm.default_pager else {
             return false;
         };
         // Few at a time, and none from the last frames (the kernel's records for them
         // would take what the pager needs to answer). The unanswered ones are counted from
         // the links, once a batch, so no count can drift.
-        let left = match self.pageout_creates_left {
+        let left = match self.vm.pageout_creates_left {
             Some(left) => left,
             None => {
                 let pending = self
+                    .vm
                     .pagers
                     .values()
                     .filter(|l| l.default_pager && l.state == super::pager::LinkState::Initializing)
@@ -204,13 +206,14 @@ impl Kernel {
             }
         };
         if left == 0 || free_frames() < 4 * kernel_space::pager_emergency_frames() {
-            self.pageout_creates_left = Some(left);
+            self.vm.pageout_creates_left = Some(left);
             count(&statistics::CREATES_DEFERRED);
             return false;
         }
-        self.pageout_creates_left = Some(left - 1);
-        let size = self.objects.get(object).map_or(0, VmObject::size);
+        self.vm.pageout_creates_left = Some(left - 1);
+        let size = self.vm.objects.get(object).map_or(0, VmObject::size);
         if self
+            .vm
             .objects
             .get_mut(object)
             .is_none_or(|o| o.attach_default_pager().is_err())
@@ -221,7 +224,7 @@ impl Kernel {
         let Ok((port, control)) = self.new_object_port(object) else {
             return false;
         };
-        if let Some(link) = self.pagers.get_mut(&object) {
+        if let Some(link) = self.vm.pagers.get_mut(&object) {
             link.default_pager = true;
         }
         let Ok(reply) = self.pager_reply_port(object, 0, ReplyKind::Init) else {
@@ -241,19 +244,28 @@ impl Kernel {
     /// neighbours go with it if dirty and not used recently (all resident ones, with the
     /// whole-cluster switch: the task swapper's).
     fn return_cluster(&mut self, object: ObjectId, offset: u64) {
-        let Some(link) = self.pagers.get(&object) else {
+        let Some(link) = self.vm.pagers.get(&object) else {
             return;
         };
         let cluster = u64::from(link.cluster_pages) * PAGE_SIZE;
-        let size = self.objects.get(object).map_or(0, VmObject::size);
+        let size = self.vm.objects.get(object).map_or(0, VmObject::size);
         let cluster_start = offset - offset % cluster;
         let cluster_end = (cluster_start + cluster).min(size);
-        let whole = self.pageout_whole_clusters;
+        let whole = self.vm.pageout_whole_clusters;
         let eligible = |kernel: &Kernel, at: u64| {
-            let Some(frame) = kernel.objects.get(object).and_then(|o| o.resident_page(at)) else {
+            let Some(frame) = kernel
+                .vm
+                .objects
+                .get(object)
+                .and_then(|o| o.resident_page(at))
+            else {
                 return false;
             };
-            if kernel.pagers.get(&object).is_some_and(|l| l.returning(at))
+            if kernel
+                .vm
+                .pagers
+                .get(&object)
+                .is_some_and(|l| l.returning(at))
                 || kernel.mapped_by_privileged(frame / PAGE_SIZE)
             {
                 return false;
@@ -291,10 +303,11 @@ impl Kernel {
         keep: bool,
     ) -> bool {
         let pages = (end - start) / PAGE_SIZE;
-        let Some(port) = self.pagers.get(&object).map(|l| l.port) else {
+        let Some(port) = self.vm.pagers.get(&object).map(|l| l.port) else {
             return false;
         };
         let anonymous = self
+            .vm
             .objects
             .get(object)
             .is_some_and(|o| o.kind() == ObjectKind::Anonymous);
@@ -302,6 +315,7 @@ impl Kernel {
         let mut transit = VmObject::new(ObjectKind::Anonymous, end - start);
         let room = transit.reserve_pages(pages as usize).is_ok()
             && self
+                .vm
                 .pagers
                 .get_mut(&object)
                 .is_some_and(|l| l.returns.try_reserve(1).is_ok());
@@ -331,12 +345,12 @@ impl Kernel {
                 let _ = kernel_space::free_frame(frame);
             }
         };
-        let Ok(transit) = self.objects.insert(transit) else {
+        let Ok(transit) = self.vm.objects.insert(transit) else {
             free_copies(copies);
             return false;
         };
         let Ok(reply) = self.pager_reply_port(object, start, ReplyKind::Return) else {
-            self.objects.remove(transit);
+            self.vm.objects.remove(transit);
             free_copies(copies);
             return false;
         };
@@ -344,7 +358,7 @@ impl Kernel {
             Ok(copy) => copy,
             Err(_) => {
                 self.destroy_port(reply);
-                self.objects.remove(transit);
+                self.vm.objects.remove(transit);
                 free_copies(copies);
                 return false;
             }
@@ -353,7 +367,12 @@ impl Kernel {
         let mut copies = copies.into_iter();
         for at in (start..end).step_by(PAGE_SIZE as usize) {
             let frame = if keep {
-                let Some(page) = self.objects.get(object).and_then(|o| o.resident_page(at)) else {
+                let Some(page) = self
+                    .vm
+                    .objects
+                    .get(object)
+                    .and_then(|o| o.resident_page(at))
+                else {
                     continue;
                 };
                 let frame = copies.next().expect("one copy per page");
@@ -364,7 +383,12 @@ impl Kernel {
                 pmap::clear_modified(page);
                 frame
             } else {
-                let Some(frame) = self.objects.get_mut(object).and_then(|o| o.take_page(at)) else {
+                let Some(frame) = self
+                    .vm
+                    .objects
+                    .get_mut(object)
+                    .and_then(|o| o.take_page(at))
+                else {
                     continue;
                 };
                 pmap::remove_everywhere(frame);
@@ -376,12 +400,12 @@ impl Kernel {
                 dirty_any |= flags.unwrap_or(DIRTY) & DIRTY != 0;
                 frame
             };
-            if let Some(t) = self.objects.get_mut(transit) {
+            if let Some(t) = self.vm.objects.get_mut(transit) {
                 // Room was reserved above.
                 let _ = t.insert_page(at - start, frame);
             }
             if anonymous {
-                if let Some(o) = self.objects.get_mut(object) {
+                if let Some(o) = self.vm.objects.get_mut(object) {
                     if o.note_paged_out(at).is_err() {
                         log::error!("vm: no memory to record a paged-out page");
                     }
@@ -391,10 +415,10 @@ impl Kernel {
         // The kernel keeps a reference to the pages in flight until the pager answers: a
         // fault on one is served from it, and a pager that dies or drops the reply loses
         // nothing.
-        if let Some(t) = self.objects.get_mut(transit) {
+        if let Some(t) = self.vm.objects.get_mut(transit) {
             t.add_reference();
         }
-        if let Some(link) = self.pagers.get_mut(&object) {
+        if let Some(link) = self.vm.pagers.get_mut(&object) {
             link.returns.push(PendingReturn {
                 start,
                 end,
@@ -426,7 +450,7 @@ impl Kernel {
     pub fn wait_for_memory(&mut self, thread: ThreadId, resume: Resume) -> bool {
         // Only pages some pager can take (or has a copy of) can be freed: anonymous memory
         // needs the default pager.
-        let can_help = self.default_pager.is_some() || !self.pagers.is_empty();
+        let can_help = self.vm.default_pager.is_some() || !self.vm.pagers.is_empty();
         if !can_help {
             return false;
         }
@@ -499,8 +523,8 @@ impl Kernel {
             "vm: memory wait expired: {} frames free, queues {queues:?}, {} pager objects, {} \
              pages in flight; {tasks} tasks, {tables} page-table pages, {heap} kernel heap pages",
             free_frames(),
-            self.pagers.len(),
-            self.pagers.values().map(|l| l.in_flight).sum::<u32>()
+            self.vm.pagers.len(),
+            self.vm.pagers.values().map(|l| l.in_flight).sum::<u32>()
         );
         match resume {
             Resume::Fault { address } => {

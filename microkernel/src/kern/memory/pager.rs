@@ -83,7 +83,7 @@ impl EmmiCall {
         match self {
             EmmiCall::Init { control, .. } => kernel.release(control),
             EmmiCall::DataRequest { .. } | EmmiCall::Terminate => {}
-            EmmiCall::DataReturn { copy, .. } => copy.release(&mut kernel.objects),
+            EmmiCall::DataReturn { copy, .. } => copy.release(&mut kernel.vm.objects),
             EmmiCall::Create {
                 object, control, ..
             } => {
@@ -98,7 +98,7 @@ impl EmmiCall {
             } => {
                 kernel.release(object);
                 kernel.release(control);
-                file.release(&mut kernel.objects);
+                file.release(&mut kernel.vm.objects);
             }
         }
     }
@@ -317,10 +317,11 @@ impl KernelReceiver for ControlPort {
     type Refusal = ControlError;
 
     fn view(self, kernel: &Kernel) -> Option<ControlView> {
-        let link = kernel.pagers.get(&self.0)?;
+        let link = kernel.vm.pagers.get(&self.0)?;
         Some(ControlView {
             cluster: u64::from(link.cluster_pages) * PAGE_SIZE,
             size: kernel
+                .vm
                 .objects
                 .get(self.0)
                 .map_or(0, |o| o.size().next_multiple_of(PAGE_SIZE)),
@@ -370,7 +371,7 @@ impl KernelReceiver for AnswerPort {
     type Refusal = AnswerRefusal;
 
     fn view(self, kernel: &Kernel) -> AnswerView {
-        let link = kernel.pagers.get(&self.object);
+        let link = kernel.vm.pagers.get(&self.object);
         let pending = link.and_then(|link| match self.kind {
             ReplyKind::Init => None,
             ReplyKind::Data => link
@@ -455,7 +456,7 @@ impl Kernel {
         }
         // A pager is a task: kernel ports (a task's, a control port) are no memory objects.
         if !matches!(
-            self.ports.get(port).map(|p| p.receiver),
+            self.ipc.port(port).map(|p| p.receiver),
             Some(Receiver::Task(_) | Receiver::InTransit)
         ) {
             return Err(KernReturn::InvalidRight);
@@ -463,9 +464,10 @@ impl Kernel {
         let end = offset
             .checked_add(size)
             .ok_or(KernReturn::InvalidArgument)?;
-        let object = match self.pager_ports.get(&port).copied() {
+        let object = match self.vm.pager_ports.get(&port).copied() {
             Some(object) => {
                 let o = self
+                    .vm
                     .objects
                     .get_mut(object)
                     .ok_or(KernReturn::InvalidArgument)?;
@@ -489,7 +491,7 @@ impl Kernel {
         ) {
             Ok(start) => Ok(start),
             Err(e) => {
-                crate::vm::address_space::release_object(&mut self.objects, object);
+                crate::vm::address_space::release_object(&mut self.vm.objects, object);
                 self.reap_pagers();
                 Err(e)
             }
@@ -500,34 +502,35 @@ impl Kernel {
     /// `init` is on its way.
     fn new_pager_object(&mut self, port: PortId, size: u64) -> Result<ObjectId, KernReturn> {
         let shortage = KernReturn::ResourceShortage;
-        self.pager_ports.try_reserve(1).map_err(|_| shortage)?;
-        self.pagers.try_reserve(1).map_err(|_| shortage)?;
+        self.vm.pager_ports.try_reserve(1).map_err(|_| shortage)?;
+        self.vm.pagers.try_reserve(1).map_err(|_| shortage)?;
         let object = self
+            .vm
             .objects
             .insert(VmObject::new(ObjectKind::Pager, size))
             .map_err(|_| shortage)?;
         let control =
             match self
-                .ports
-                .insert(Port::new(Receiver::Kernel(KernelObject::MemoryControl(
+                .ipc
+                .insert_port(Port::new(Receiver::Kernel(KernelObject::MemoryControl(
                     object,
                 )))) {
                 Ok(control) => control,
                 Err(_) => {
-                    self.objects.remove(object);
+                    self.vm.objects.remove(object);
                     return Err(KernReturn::ResourceShortage);
                 }
             };
-        if let Some(p) = self.ports.get_mut(port) {
+        if let Some(p) = self.ipc.port_mut(port) {
             p.send_rights += 1;
         }
-        self.pager_ports.insert(port, object);
-        self.pagers.insert(object, PagerLink::new(port, control));
+        self.vm.pager_ports.insert(port, object);
+        self.vm.pagers.insert(object, PagerLink::new(port, control));
         // The pager gets a send right to the control port with `init`.
         let sent = self
             .pager_reply_port(object, 0, ReplyKind::Init)
             .map(|reply| {
-                if let Some(c) = self.ports.get_mut(control) {
+                if let Some(c) = self.ipc.port_mut(control) {
                     c.send_rights += 1;
                     c.make_send_count += 1;
                 }
@@ -555,7 +558,7 @@ impl Kernel {
             kind,
         }));
         port.send_once_rights = 1;
-        self.ports.insert(port).map_err(|_| ())
+        self.ipc.insert_port(port).map_err(|_| ())
     }
 
     /// Makes memory-object call `call` on the pager whose port is `port`, its answer to come
@@ -676,7 +679,7 @@ impl Kernel {
                     self.release(right);
                 }
                 if let Some(copy) = memory {
-                    copy.release(&mut self.objects);
+                    copy.release(&mut self.vm.objects);
                 }
                 return None;
             }
@@ -727,8 +730,8 @@ impl Kernel {
         access: Protection,
         resume: Resume,
     ) -> Result<(), FaultError> {
-        let size = self.objects.get(object).map_or(0, VmObject::size);
-        let link = self.pagers.get(&object).ok_or(FaultError::MemoryError)?;
+        let size = self.vm.objects.get(object).map_or(0, VmObject::size);
+        let link = self.vm.pagers.get(&object).ok_or(FaultError::MemoryError)?;
         let mut served = false;
         match link.state {
             LinkState::Dead => return Err(FaultError::MemoryError),
@@ -743,6 +746,7 @@ impl Kernel {
         }
         let trusted = self.served_by_a_system_pager(object);
         let link = self
+            .vm
             .pagers
             .get_mut(&object)
             .ok_or(FaultError::MemoryError)?;
@@ -792,7 +796,7 @@ impl Kernel {
         access: Protection,
         size: u64,
     ) -> Result<(), FaultError> {
-        let (o, link) = match (self.objects.get(object), self.pagers.get(&object)) {
+        let (o, link) = match (self.vm.objects.get(object), self.vm.pagers.get(&object)) {
             (Some(o), Some(link)) => (o, link),
             _ => return Err(FaultError::MemoryError),
         };
@@ -817,6 +821,7 @@ impl Kernel {
             .map_err(|()| FaultError::OutOfMemory)?;
         let pages = (range.end - range.start) / PAGE_SIZE;
         let link = self
+            .vm
             .pagers
             .get_mut(&object)
             .ok_or(FaultError::MemoryError)?;
@@ -847,7 +852,7 @@ impl Kernel {
 
     /// What the pager's answer to `init` makes of the object.
     fn init_answered(&mut self, object: ObjectId, answer: InitAnswer) {
-        let Some(link) = self.pagers.get_mut(&object) else {
+        let Some(link) = self.vm.pagers.get_mut(&object) else {
             return;
         };
         match answer {
@@ -896,7 +901,7 @@ impl Kernel {
         answer: DataAnswer,
         memory: &mut [Option<MapCopy>],
     ) {
-        let Some(link) = self.pagers.get_mut(&object) else {
+        let Some(link) = self.vm.pagers.get_mut(&object) else {
             return;
         };
         let Some(i) = link.pending.iter().position(|p| p.start == offset) else {
@@ -916,7 +921,7 @@ impl Kernel {
                     asked.end - asked.start
                 );
                 if let Some(copy) = copy {
-                    copy.release(&mut self.objects);
+                    copy.release(&mut self.vm.objects);
                 }
                 count(&statistics::PAGER_REJECTS);
                 self.fail_waiters(object, asked);
@@ -944,7 +949,7 @@ impl Kernel {
     /// [`MAX_LOST_PAGES`], so that a pager failing everything costs little memory and its
     /// faults little time), the whole request fails, as asking again could ask for it again.
     fn request_failed(&mut self, object: ObjectId, asked: core::ops::Range<u64>) {
-        let Some(link) = self.pagers.get_mut(&object) else {
+        let Some(link) = self.vm.pagers.get_mut(&object) else {
             return;
         };
         let noted = link.lost.contains(&asked.start)
@@ -975,7 +980,7 @@ impl Kernel {
     }
 
     fn answer_failed(&mut self, object: ObjectId, offset: u64, kind: ReplyKind) {
-        let Some(link) = self.pagers.get_mut(&object) else {
+        let Some(link) = self.vm.pagers.get_mut(&object) else {
             return;
         };
         match kind {
@@ -1017,7 +1022,7 @@ impl Kernel {
         answer: ReturnAnswer,
         memory: &mut [Option<MapCopy>],
     ) {
-        let Some(link) = self.pagers.get_mut(&object) else {
+        let Some(link) = self.vm.pagers.get_mut(&object) else {
             return;
         };
         let Some(i) = link.returns.iter().position(|r| r.start == offset) else {
@@ -1028,10 +1033,11 @@ impl Kernel {
         link.in_flight -= ((r.end - r.start) / PAGE_SIZE) as u32;
         count_in_flight((r.end - r.start) / PAGE_SIZE, true);
         match (answer, first_region(memory)) {
-            (ReturnAnswer::Stored, _) => release_object(&mut self.objects, r.transit),
+            (ReturnAnswer::Stored, _) => release_object(&mut self.vm.objects, r.transit),
             (ReturnAnswer::Refused, Some(copy)) => {
                 count(&statistics::RETURNS_REFUSED);
                 let first = self
+                    .vm
                     .pagers
                     .get_mut(&object)
                     .is_some_and(PagerLink::pause_returns);
@@ -1044,12 +1050,12 @@ impl Kernel {
                     );
                 }
                 self.reinstall_dirty(object, r.start, copy);
-                release_object(&mut self.objects, r.transit);
+                release_object(&mut self.vm.objects, r.transit);
             }
             (ReturnAnswer::Refused | ReturnAnswer::RefusedWithoutPages, copy) => {
                 count(&statistics::PAGER_REJECTS);
                 if let Some(copy) = copy {
-                    copy.release(&mut self.objects);
+                    copy.release(&mut self.vm.objects);
                 }
                 log::warn!("vm: a pager refused returned pages without giving them back; kept");
                 self.take_back_return(object, r);
@@ -1075,7 +1081,7 @@ impl Kernel {
             Ok(copy) => self.reinstall_dirty(object, r.start, copy),
             Err(_) => {
                 log::error!("vm: no memory to take back pages in flight; they are lost");
-                release_object(&mut self.objects, r.transit);
+                release_object(&mut self.vm.objects, r.transit);
             }
         }
     }
@@ -1086,7 +1092,7 @@ impl Kernel {
     /// `false` if it cannot be had that way (no memory, or the page is not in the transit
     /// object).
     fn serve_from_return(&mut self, object: ObjectId, offset: u64) -> bool {
-        let Some(link) = self.pagers.get(&object) else {
+        let Some(link) = self.vm.pagers.get(&object) else {
             return false;
         };
         let Some(r) = link
@@ -1097,6 +1103,7 @@ impl Kernel {
             return false;
         };
         let Some(source) = self
+            .vm
             .objects
             .get(r.transit)
             .and_then(|t| t.resident_page(offset - r.start))
@@ -1107,7 +1114,7 @@ impl Kernel {
             return false;
         };
         crate::vm::address_space::copy_frame(source, frame);
-        let installed = self.objects.get_mut(object).is_some_and(|o| {
+        let installed = self.vm.objects.get_mut(object).is_some_and(|o| {
             !o.has_page(offset) && offset < o.size() && o.insert_page(offset, frame).is_ok()
         });
         if !installed {
@@ -1124,13 +1131,17 @@ impl Kernel {
     /// marked dirty again.
     fn reinstall_dirty(&mut self, object: ObjectId, offset: u64, copy: MapCopy) {
         use crate::vm::page::page_flags::DIRTY;
-        let Ok(frames) = take_frames(&mut self.objects, copy) else {
+        let Ok(frames) = take_frames(&mut self.vm.objects, copy) else {
             log::error!("vm: no memory to take back refused pages; they are lost");
             return;
         };
         let mut at = offset;
         for arrived in frames {
-            let resident = self.objects.get(object).and_then(|o| o.resident_page(at));
+            let resident = self
+                .vm
+                .objects
+                .get(object)
+                .and_then(|o| o.resident_page(at));
             let frame = match resident {
                 Some(frame) => {
                     if let Arrived::Frame(copy) = arrived {
@@ -1166,10 +1177,11 @@ impl Kernel {
     pub fn region_pager_statistics(&self, object: ObjectId) -> ObjectStatistics {
         let mut at = Some(object);
         while let Some(object) = at {
-            if self.pagers.contains_key(&object) {
+            if self.vm.pagers.contains_key(&object) {
                 return self.object_statistics(object);
             }
             at = self
+                .vm
                 .objects
                 .get(object)
                 .and_then(|o| o.backing())
@@ -1181,10 +1193,12 @@ impl Kernel {
     /// What the kernel did with pager object `object` (zeros for an object with no pager).
     pub fn object_statistics(&self, object: ObjectId) -> ObjectStatistics {
         let mut statistics = self
+            .vm
             .pagers
             .get(&object)
             .map_or_else(ObjectStatistics::default, |link| link.statistics);
         statistics.prefetch_used = self
+            .vm
             .objects
             .get(object)
             .map_or(0, |o| u64::from(o.prefetch_used()));
@@ -1220,7 +1234,7 @@ impl Kernel {
                 Ok(())
             }
             ControlCall::SetAttributes { cluster_pages } => {
-                if let Some(link) = self.pagers.get_mut(&object) {
+                if let Some(link) = self.vm.pagers.get_mut(&object) {
                     link.cluster_pages = cluster_pages;
                 }
                 Ok(())
@@ -1275,7 +1289,7 @@ impl Kernel {
         let Some(copy) = copy else {
             return;
         };
-        let frames = match take_frames(&mut self.objects, copy) {
+        let frames = match take_frames(&mut self.vm.objects, copy) {
             Ok(frames) => frames,
             Err(_) => {
                 // No memory to take them: the pages stay absent, asked for again later.
@@ -1314,7 +1328,7 @@ impl Kernel {
             Arrived::Zero => None,
             Arrived::Missing => return None,
         };
-        let Some(o) = self.objects.get_mut(object) else {
+        let Some(o) = self.vm.objects.get_mut(object) else {
             if let Some(frame) = given {
                 let _ = kernel_space::free_frame(frame);
             }
@@ -1389,7 +1403,8 @@ impl Kernel {
     /// Whether the page at `offset` of `object` is resident and written since its pager
     /// last had it (the hardware's dirty bits are read into its record on the way).
     fn dirty_page(&self, object: ObjectId, offset: u64) -> bool {
-        self.objects
+        self.vm
+            .objects
             .get(object)
             .and_then(|o| o.resident_page(offset))
             .is_some_and(crate::vm::address_space::frame_is_dirty)
@@ -1398,7 +1413,7 @@ impl Kernel {
     /// Takes the resident pages in `range` of `object` from every task that maps them and
     /// frees them (`lock_request`'s flush).
     fn flush(&mut self, object: ObjectId, range: core::ops::Range<u64>) {
-        let Some(o) = self.objects.get_mut(object) else {
+        let Some(o) = self.vm.objects.get_mut(object) else {
             return;
         };
         o.remove_pages(range.start, range.end, |frame| {
@@ -1409,7 +1424,7 @@ impl Kernel {
 
     /// Forgets the requests overlapping `range` (answered some other way).
     fn forget_pending(&mut self, object: ObjectId, range: core::ops::Range<u64>) {
-        let Some(link) = self.pagers.get_mut(&object) else {
+        let Some(link) = self.vm.pagers.get_mut(&object) else {
             return;
         };
         let mut replies = Vec::new();
@@ -1433,7 +1448,7 @@ impl Kernel {
     /// ends no task, so no other waiter leaves the queue meanwhile; `fail_waiters`, which
     /// may end tasks, takes its threads off first.)
     fn wake_page_waiters(&mut self, object: ObjectId, range: Option<core::ops::Range<u64>>) {
-        let Some(link) = self.pagers.get_mut(&object) else {
+        let Some(link) = self.vm.pagers.get_mut(&object) else {
             return;
         };
         let mut waiting = core::mem::take(&mut link.waiters);
@@ -1456,7 +1471,7 @@ impl Kernel {
             }
             self.make_ready(thread);
         }
-        if let Some(link) = self.pagers.get_mut(&object) {
+        if let Some(link) = self.vm.pagers.get_mut(&object) {
             link.waiters = keep;
         }
     }
@@ -1476,7 +1491,7 @@ impl Kernel {
         range: Option<core::ops::Range<u64>>,
     ) -> Vec<ThreadId> {
         let mut taken = Vec::new();
-        let Some(link) = self.pagers.get_mut(&object) else {
+        let Some(link) = self.vm.pagers.get_mut(&object) else {
             return taken;
         };
         let mut keep = Fifo::new();
@@ -1546,7 +1561,7 @@ impl Kernel {
         count(&statistics::PAGER_TIMEOUTS);
         self.remove_page_waiter(thread, object);
         let cutoff = now().saturating_sub(timeout());
-        let stale = self.pagers.get(&object).and_then(|link| {
+        let stale = self.vm.pagers.get(&object).and_then(|link| {
             link.pending
                 .iter()
                 .find(|p| (p.start..p.end).contains(&offset) && p.sent_at <= cutoff)
@@ -1564,19 +1579,19 @@ impl Kernel {
     /// long (a thousand tasks faulting on text at once), so their waits get the default
     /// pager's patience instead of ending busy tasks with memory errors.
     fn served_by_a_system_pager(&self, object: ObjectId) -> bool {
-        let Some(link) = self.pagers.get(&object) else {
+        let Some(link) = self.vm.pagers.get(&object) else {
             return false;
         };
         if link.default_pager {
             return true;
         }
-        let pager = self.ports.get(link.port).map(|p| p.receiver);
-        matches!((self.program_pager_task, pager), (Some(program), Some(Receiver::Task(task))) if program == task)
+        let pager = self.ipc.port(link.port).map(|p| p.receiver);
+        matches!((self.vm.program_pager_task, pager), (Some(program), Some(Receiver::Task(task))) if program == task)
     }
 
     /// Takes `thread` off `object`'s waiters (its wait was cancelled).
     pub fn remove_page_waiter(&mut self, thread: ThreadId, object: ObjectId) {
-        if let Some(link) = self.pagers.get_mut(&object) {
+        if let Some(link) = self.vm.pagers.get_mut(&object) {
             link.waiters.remove(&mut self.threads, thread);
         }
     }
@@ -1590,31 +1605,31 @@ impl Kernel {
         object: ObjectId,
     ) -> Result<(PortId, PortId), KernReturn> {
         let shortage = KernReturn::ResourceShortage;
-        self.pagers.try_reserve(1).map_err(|_| shortage)?;
-        self.pager_ports.try_reserve(1).map_err(|_| shortage)?;
+        self.vm.pagers.try_reserve(1).map_err(|_| shortage)?;
+        self.vm.pager_ports.try_reserve(1).map_err(|_| shortage)?;
         let port = self
-            .ports
-            .insert(Port::new(Receiver::InTransit))
+            .ipc
+            .insert_port(Port::new(Receiver::InTransit))
             .map_err(|_| shortage)?;
         let Ok(control) =
-            self.ports
-                .insert(Port::new(Receiver::Kernel(KernelObject::MemoryControl(
+            self.ipc
+                .insert_port(Port::new(Receiver::Kernel(KernelObject::MemoryControl(
                     object,
                 ))))
         else {
             self.destroy_port(port);
             return Err(shortage);
         };
-        if let Some(p) = self.ports.get_mut(port) {
+        if let Some(p) = self.ipc.port_mut(port) {
             p.send_rights += 1; // the kernel's, for its requests
             p.make_send_count += 1;
         }
-        if let Some(c) = self.ports.get_mut(control) {
+        if let Some(c) = self.ipc.port_mut(control) {
             c.send_rights += 1; // the pager's
             c.make_send_count += 1;
         }
-        self.pager_ports.insert(port, object);
-        self.pagers.insert(object, PagerLink::new(port, control));
+        self.vm.pager_ports.insert(port, object);
+        self.vm.pagers.insert(object, PagerLink::new(port, control));
         Ok((port, control))
     }
 
@@ -1630,6 +1645,7 @@ impl Kernel {
     ) -> Result<ObjectId, KernReturn> {
         let shortage = KernReturn::ResourceShortage;
         let object = self
+            .vm
             .objects
             .insert(VmObject::new(ObjectKind::Pager, size))
             .map_err(|_| shortage)?;
@@ -1638,21 +1654,23 @@ impl Kernel {
         // The view the pager reads: a shadow in front of the archive's pages, so a write of
         // the pager's would copy, never touch the archive.
         let file = self
+            .vm
             .objects
             .insert(VmObject::new(ObjectKind::Physical { base }, size))
             .map_err(|_| shortage);
         let view = file.and_then(|file| {
-            self.objects
+            self.vm
+                .objects
                 .insert(VmObject::shadow(file, 0, size))
                 .map_err(|_| {
-                    self.objects.remove(file);
+                    self.vm.objects.remove(file);
                     shortage
                 })
         });
         let view = match view {
             Ok(view) => view,
             Err(e) => {
-                self.objects.remove(object);
+                self.vm.objects.remove(object);
                 return Err(e);
             }
         };
@@ -1665,16 +1683,16 @@ impl Kernel {
         let copy = match made {
             Ok(copy) => copy,
             Err(e) => {
-                crate::vm::address_space::release_object(&mut self.objects, view);
-                self.objects.remove(object);
+                crate::vm::address_space::release_object(&mut self.vm.objects, view);
+                self.vm.objects.remove(object);
                 return Err(e);
             }
         };
         let (port, control) = match self.new_object_port(object) {
             Ok(ports) => ports,
             Err(e) => {
-                copy.release(&mut self.objects);
-                self.objects.remove(object);
+                copy.release(&mut self.vm.objects);
+                self.vm.objects.remove(object);
                 return Err(e);
             }
         };
@@ -1691,7 +1709,7 @@ impl Kernel {
             }
             Err(()) => {
                 // The object stays; faults on it find no pager and wait out their timeout.
-                copy.release(&mut self.objects);
+                copy.release(&mut self.vm.objects);
                 log::error!("vm: no memory to send create to the program pager");
             }
         }
@@ -1702,11 +1720,11 @@ impl Kernel {
     /// program pager (programs loaded from now on page in through it).
     pub fn set_program_pager(&mut self, task: TaskId, name: u32) -> Result<(), KernReturn> {
         let (port, server) = self.pager_port_of(task, name)?;
-        if let Some(p) = self.ports.get_mut(port) {
+        if let Some(p) = self.ipc.port_mut(port) {
             p.send_rights += 1;
         }
-        self.program_pager_task = Some(server);
-        if let Some(old) = self.program_pager.replace(port) {
+        self.vm.program_pager_task = Some(server);
+        if let Some(old) = self.vm.program_pager.replace(port) {
             self.release_send_right(old);
         }
         log::info!("vm: program pager registered");
@@ -1722,7 +1740,7 @@ impl Kernel {
         let (Object::Port(port), true) = (entry.object, entry.rights.contains(Rights::SEND)) else {
             return Err(KernReturn::InvalidRight);
         };
-        match self.ports.get(port).map(|p| p.receiver) {
+        match self.ipc.port(port).map(|p| p.receiver) {
             Some(Receiver::Task(server)) => Ok((port, server)),
             _ => Err(KernReturn::InvalidRight),
         }
@@ -1732,10 +1750,10 @@ impl Kernel {
     /// default pager, its receiver VM-privileged. A previous default pager is let go.
     pub fn set_default_pager(&mut self, task: TaskId, name: u32) -> Result<(), KernReturn> {
         let (port, server) = self.pager_port_of(task, name)?;
-        if let Some(p) = self.ports.get_mut(port) {
+        if let Some(p) = self.ipc.port_mut(port) {
             p.send_rights += 1;
         }
-        if let Some((old, _)) = self.default_pager.replace((port, server)) {
+        if let Some((old, _)) = self.vm.default_pager.replace((port, server)) {
             self.release_send_right(old);
         }
         log::info!("vm: default pager registered");
@@ -1748,7 +1766,7 @@ impl Kernel {
     /// default pager's returns wait on it.
     pub fn set_backing_store(&mut self, task: TaskId, name: u32) -> Result<(), KernReturn> {
         let (_, server) = self.pager_port_of(task, name)?;
-        self.backing_store = Some(server);
+        self.vm.backing_store = Some(server);
         log::info!("vm: backing store registered");
         Ok(())
     }
@@ -1756,10 +1774,10 @@ impl Kernel {
     /// The pager's port for `object` died: nothing more will come; waiting threads and later
     /// faults on absent pages get memory errors. Resident pages stay.
     pub fn pager_died(&mut self, port: PortId) {
-        let Some(object) = self.pager_ports.remove(&port) else {
+        let Some(object) = self.vm.pager_ports.remove(&port) else {
             return;
         };
-        let Some(link) = self.pagers.get_mut(&object) else {
+        let Some(link) = self.vm.pagers.get_mut(&object) else {
             return;
         };
         link.state = LinkState::Dead;
@@ -1786,10 +1804,10 @@ impl Kernel {
     /// before the `terminate` that follows, on the same port. Pages that cannot be sent (no
     /// memory, a pager gone) are dropped with the object, as every page was before.
     fn write_back_and_free(&mut self, object: ObjectId) {
-        let cluster = self.pagers.get(&object).and_then(|link| {
+        let cluster = self.vm.pagers.get(&object).and_then(|link| {
             (link.state == LinkState::Ready).then(|| u64::from(link.cluster_pages) * PAGE_SIZE)
         });
-        if let (Some(cluster), Some(o)) = (cluster, self.objects.get(object)) {
+        if let (Some(cluster), Some(o)) = (cluster, self.vm.objects.get(object)) {
             let mut dirty: Vec<u64> = Vec::new();
             if dirty.try_reserve_exact(o.resident_count()).is_ok() {
                 dirty.extend(o.resident_offsets());
@@ -1809,7 +1827,7 @@ impl Kernel {
                 self.return_pages(object, start, end, false);
             }
         }
-        if let Some(mut o) = self.objects.remove(object) {
+        if let Some(mut o) = self.vm.objects.remove(object) {
             // A pager's object has no backing.
             let _ = crate::vm::address_space::free_object(&mut o);
         }
@@ -1826,7 +1844,7 @@ impl Kernel {
             if write_back {
                 self.write_back_and_free(object);
             }
-            let Some(mut link) = self.pagers.remove(&object) else {
+            let Some(mut link) = self.vm.pagers.remove(&object) else {
                 continue;
             };
             // Threads still waiting (their region went meanwhile) fault again and find
@@ -1845,11 +1863,12 @@ impl Kernel {
             count_in_flight(u64::from(link.in_flight), true);
             for pending in link.returns {
                 self.destroy_port(pending.reply);
-                release_object(&mut self.objects, pending.transit);
+                release_object(&mut self.vm.objects, pending.transit);
             }
             self.destroy_port(link.control);
-            if link.state != LinkState::Dead || self.pager_ports.get(&link.port) == Some(&object) {
-                self.pager_ports.remove(&link.port);
+            if link.state != LinkState::Dead || self.vm.pager_ports.get(&link.port) == Some(&object)
+            {
+                self.vm.pager_ports.remove(&link.port);
                 self.call_pager(link.port, EmmiCall::Terminate, None);
                 self.release_send_right(link.port);
             }

@@ -67,7 +67,7 @@ pub fn vm_allocate(kernel: &mut Kernel, caller: Caller, a: [u64; 6]) -> Outcome 
     };
     result(
         t.space
-            .allocate(&mut kernel.objects, fixed, VM_ANYWHERE_BASE, size),
+            .allocate(&mut kernel.vm.objects, fixed, VM_ANYWHERE_BASE, size),
     )
 }
 
@@ -82,7 +82,7 @@ pub fn vm_deallocate(kernel: &mut Kernel, caller: Caller, a: [u64; 6]) -> Outcom
     };
     result(
         t.space
-            .deallocate(&mut kernel.objects, start, end)
+            .deallocate(&mut kernel.vm.objects, start, end)
             .map(|()| 0),
     )
 }
@@ -104,7 +104,7 @@ pub fn vm_protect(kernel: &mut Kernel, caller: Caller, a: [u64; 6]) -> Outcome {
     result(
         t.space
             .protect(
-                &mut kernel.objects,
+                &mut kernel.vm.objects,
                 start,
                 end,
                 set_maximum == 1,
@@ -150,7 +150,7 @@ fn update(
     };
     result(
         t.space
-            .update(&mut kernel.objects, start, end, change)
+            .update(&mut kernel.vm.objects, start, end, change)
             .map(|()| 0),
     )
 }
@@ -203,7 +203,9 @@ pub fn vm_region(kernel: &mut Kernel, caller: Caller, a: [u64; 6]) -> Outcome {
         } as u8,
         reserved: 0,
     };
-    result(copy_out(&mut t.space, &mut kernel.objects, out, &info.to_bytes()).map(|()| entry.start))
+    result(
+        copy_out(&mut t.space, &mut kernel.vm.objects, out, &info.to_bytes()).map(|()| entry.start),
+    )
 }
 
 /// `vm_map`: maps a pager's memory object (see `vm::pager`).
@@ -271,5 +273,5 @@ pub fn vm_statistics(kernel: &mut Kernel, caller: Caller, a: [u64; 6]) -> Outcom
     let Some(t) = kernel.tasks.get_mut(task) else {
         return Outcome::NoReturn;
     };
-    result(copy_out(&mut t.space, &mut kernel.objects, out, &bytes).map(|()| 0))
+    result(copy_out(&mut t.space, &mut kernel.vm.objects, out, &bytes).map(|()| 0))
 }
