@@ -17,7 +17,12 @@ use libipc::abi::report::ExitCode;
 /// Only the syscall entry calls this, with `frame` pointing at the running thread's frame,
 /// where it just saved the registers.
 pub unsafe extern "C" fn syscall_from_user(frame: *mut TrapFrame) -> ! {
-    let mut guard = KERNEL.lock();
+    // The lock is free on entry (one CPU): tried once first, so that the usual case runs
+    // straight through rather than through `lock`'s aligned retry loop.
+    let mut guard = match KERNEL.try_lock() {
+        Some(guard) => guard,
+        None => lock_contended(),
+    };
     debug_assert!(guard.is_some());
     // SAFETY: a system call comes from a user thread, and user threads exist only once
     // start-up has set the kernel state, which is never taken away again.
@@ -45,6 +50,13 @@ pub unsafe extern "C" fn syscall_from_user(frame: *mut TrapFrame) -> ! {
     note_privilege(kernel);
     syscall::dispatch(kernel);
     sched::run(guard)
+}
+
+/// Waits for the kernel lock (out of line: the system-call entry finds it free).
+#[cold]
+#[inline(never)]
+fn lock_contended() -> spin::MutexGuard<'static, Option<Kernel>> {
+    KERNEL.lock()
 }
 
 /// Called by the trap entry for an interrupt or exception taken in user mode. `frame` is the

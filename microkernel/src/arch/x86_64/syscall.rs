@@ -1,6 +1,7 @@
 //! The `syscall` instruction's entry: saves the user registers straight into the running
 //! thread's frame (found through `gs:[16]`), moves to the kernel stack and calls
-//! `kern::entry::syscall_from_user`, which never returns.
+//! `kern::entry::syscall_from_user`, which never returns. The direction flag needs no `cld`:
+//! `syscall` clears it (DF is in the FMASK `init` sets).
 
 use super::cpu::{read_msr, write_msr, IA32_EFER};
 use super::gdt::{KERNEL_CODE, KERNEL_DATA, USER_CODE, USER_DATA};
@@ -42,7 +43,6 @@ syscall_entry:
     pushq %r15
     movq %rsp, %rdi
     movq %gs:8, %rsp
-    cld
     call {from_user}
     ud2
 "#,
