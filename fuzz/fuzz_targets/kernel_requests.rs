@@ -6,7 +6,7 @@
 use decoder_fuzz::device::requests::{decode, DeviceCall, DevicePort, DeviceTable};
 use decoder_fuzz::device::{DeviceIndex, SECTOR_SIZE};
 use decoder_fuzz::ipc::request::{Incoming, Request};
-use decoder_fuzz::vm::pager_requests::{
+use decoder_fuzz::kern::memory::pager_requests::{
     decode_answer, decode_control, AnswerCall, AnswerView, ControlCall, ControlView, DataAnswer,
     ReplyKind, ReturnAnswer,
 };

@@ -26,12 +26,14 @@ pub mod ipc {
 pub mod kern {
     /// The program (ELF) checker.
     pub mod program;
+    pub mod memory {
+        /// Pagers' calls and answers.
+        pub mod pager_requests;
+    }
 }
 
 #[path = "../../microkernel/src/vm"]
 pub mod vm {
     /// Page size and protections (what the program checker uses of the address map).
     pub mod map;
-    /// Pagers' calls and answers.
-    pub mod pager_requests;
 }

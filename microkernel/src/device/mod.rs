@@ -1,5 +1,5 @@
 //! Devices: the kernel's drivers, behind device ports (Mach's device interface, served in
-//! `ipc::device_port`). This module owns every device's state; the rest of the kernel reaches
+//! `kern::device_port`). This module owns every device's state; the rest of the kernel reaches
 //! it through [`Devices`]: find a device by name, check and start a transfer of whole pages,
 //! take the transfers the devices have finished.
 //!

@@ -1,6 +1,6 @@
 //! Device requests decoded: what a message to the device master port or a device's port
 //! asks, checked against the devices' names and states and nothing else, so the check is a
-//! pure function (the decode half of the kernel receiver in `ipc::device_port`).
+//! pure function (the decode half of the kernel receiver in `kern::device_port`).
 
 use super::{check_transfer, DeviceIndex, Devices};
 use crate::ipc::request::{Incoming, Request};

@@ -12,7 +12,7 @@
 //! space holds `limit` names besides it). Its names are ordinary names in every other respect.
 //!
 //! The space knows nothing of ports themselves: it is generic over the port and port-set id
-//! types, so the bookkeeping is unit-tested on the host; `ipc::rights` applies it to ports.
+//! types, so the bookkeeping is unit-tested on the host; `kern::rights` applies it to ports.
 
 use alloc::vec::Vec;
 use core::cell::Cell;

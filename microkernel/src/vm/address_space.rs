@@ -21,7 +21,7 @@ pub enum FaultError {
     Protection,
     /// No memory for the page or a page table.
     OutOfMemory,
-    /// The page is absent from a pager's object: it must be asked for (`vm::pager`), and the
+    /// The page is absent from a pager's object: it must be asked for (`kern::memory::pager`), and the
     /// access tried again once it is there. `strategy` is the faulting region's.
     Absent {
         object: ObjectId,

@@ -2,7 +2,7 @@
 //!
 //! An object is anonymous (absent pages are zero-filled), physical (its pages are a fixed run
 //! of frames, such as program text inside the boot archive, shared by every task that maps
-//! it and never freed), or backed by a pager (absent pages are asked of it; `vm::pager`
+//! it and never freed), or backed by a pager (absent pages are asked of it; `kern::memory::pager`
 //! keeps the link).
 
 use crate::base::object_table::Id;
@@ -16,7 +16,7 @@ pub enum ObjectKind {
     Anonymous,
     /// Frames `base + offset` that the object does not own (boot archive contents).
     Physical { base: u64 },
-    /// A memory object of a pager's: absent pages are requested from it (`vm::pager`);
+    /// A memory object of a pager's: absent pages are requested from it (`kern::memory::pager`);
     /// resident ones are owned by the object as an anonymous object's are.
     Pager,
 }
@@ -177,7 +177,7 @@ impl VmObject {
     }
 
     /// Takes the record of the pages the default pager holds (the object's pager moves to
-    /// another object: `vm::paged_collapse`).
+    /// another object: `kern::memory::paged_collapse`).
     pub fn take_paged_out(&mut self) -> Option<Box<HashSet<u64>>> {
         self.paged_out.take()
     }

@@ -79,10 +79,6 @@ pub fn enable_nx(features: &Features) {
     }
 }
 
-pub fn interrupts_enabled() -> bool {
-    x86_64::instructions::interrupts::are_enabled()
-}
-
 /// Enables interrupts and halts until the next one, atomically (`sti; hlt`).
 pub fn wait_for_interrupt() {
     x86_64::instructions::interrupts::enable_and_hlt();

@@ -208,7 +208,7 @@ pub fn vm_region(kernel: &mut Kernel, caller: Caller, a: [u64; 6]) -> Outcome {
     )
 }
 
-/// `vm_map`: maps a pager's memory object (see `vm::pager`).
+/// `vm_map`: maps a pager's memory object (see `kern::memory::pager`).
 pub fn vm_map(kernel: &mut Kernel, caller: Caller, a: [u64; 6]) -> Outcome {
     let task = caller.task;
     let [address, size, flags, object, offset, protection] = a;

@@ -1,7 +1,7 @@
 //! Pagers' messages to the kernel decoded: `memory_control` calls on an object's control
 //! port and the answers to the kernel's own requests, checked against the little state they
 //! need (the object's size and cluster, the request being answered) and nothing else, so the
-//! check is a pure function (the decode half of the kernel receivers in `vm::pager`).
+//! check is a pure function (the decode half of the kernel receivers in `kern::memory::pager`).
 
 use crate::ipc::request::{Incoming, Request};
 use crate::vm::map::PAGE_SIZE;
