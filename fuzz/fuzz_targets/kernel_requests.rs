@@ -124,7 +124,7 @@ fn run(u: &mut Unstructured<'_>) -> Result<()> {
             ControlCall::Lock { range, .. }
             | ControlCall::Unavailable { range }
             | ControlCall::Error { range, .. } => Some(range),
-            ControlCall::SetAttributes { .. } => None,
+            ControlCall::SetAttributes { .. } | ControlCall::Statistics => None,
         };
         if let Some(range) = range {
             assert!(range_ok(&view, range.start, range.end));
