@@ -488,6 +488,68 @@ pub fn swapper_info() -> Result<crate::abi::swapper::SwapperInfo, KernReturn> {
     ))
 }
 
+/// The machine's memory by what holds it, in pages unless named in bytes ([`memory_by_kind`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct MemoryByKind {
+    /// Frames the kernel manages: usable memory less low memory and the frame bitmap.
+    pub total: u64,
+    pub free: u64,
+    /// Pages of memory objects: tasks' memory, program and file pages, pages on their way
+    /// to or from pagers.
+    pub object_pages: u64,
+    /// Tasks' page tables, roots included.
+    pub task_page_tables: u64,
+    /// Pages the kernel heap holds (the records of tasks, threads, ports, messages, objects).
+    pub kernel_heap: u64,
+    /// Device buffers and queues (contiguous runs).
+    pub device_buffers: u64,
+    /// The kernel's own page tables as start-up built them.
+    pub kernel_page_tables: u64,
+    /// Everything else taken from the managed frames (the page records, the collocated
+    /// servers' stacks, tables the kernel added since): `total` less all of the above.
+    pub other: u64,
+    /// Outside the managed frames: the kernel image, in bytes.
+    pub kernel_image_bytes: u64,
+    /// Outside the managed frames: the boot modules (the boot archive), in bytes.
+    pub boot_module_bytes: u64,
+}
+
+impl MemoryByKind {
+    /// The kinds taken from the managed frames, with their names, `free` first.
+    pub fn kinds(&self) -> [(&'static str, u64); 7] {
+        [
+            ("free", self.free),
+            ("object pages", self.object_pages),
+            ("task page tables", self.task_page_tables),
+            ("kernel heap", self.kernel_heap),
+            ("device buffers", self.device_buffers),
+            ("kernel page tables", self.kernel_page_tables),
+            ("other kernel", self.other),
+        ]
+    }
+}
+
+/// The machine's memory by what holds it (several `host_info` readings; `other` is what is
+/// left of `total`).
+pub fn memory_by_kind() -> Result<MemoryByKind, KernReturn> {
+    use crate::abi::syscall::*;
+    let mut m = MemoryByKind {
+        total: host_info(HOST_TOTAL_FRAMES)?,
+        free: host_info(HOST_FREE_FRAMES)?,
+        object_pages: host_info(HOST_VM_RESIDENT_PAGES)?,
+        task_page_tables: host_info(HOST_TABLE_FRAMES)?,
+        kernel_heap: host_info(HOST_HEAP_PAGES)?,
+        device_buffers: host_info(HOST_DEVICE_FRAMES)?,
+        kernel_page_tables: host_info(HOST_KERNEL_TABLE_FRAMES)?,
+        other: 0,
+        kernel_image_bytes: host_info(HOST_KERNEL_IMAGE_BYTES)?,
+        boot_module_bytes: host_info(HOST_BOOT_MODULE_BYTES)?,
+    };
+    let counted: u64 = m.kinds().iter().map(|(_, pages)| pages).sum();
+    m.other = m.total.saturating_sub(counted);
+    Ok(m)
+}
+
 /// Every task, as `ps` shows them (up to `max`).
 pub fn host_tasks(
     max: usize,

@@ -28,6 +28,37 @@ fn the_shell_runs_the_commands_of_sh_and_powers_off() {
     );
     run.expect_line_containing(&["default_pager", "pager"], "the default pager in ps");
     run.expect_line_containing(&[" shell ", " in"], "the shell in ps");
+    run.expect_line_containing(
+        &["kern.tasks ", "kern.threads ", "kern.ports "],
+        "ps's counts",
+    );
+    // The memory by kind: every kind named, and the parts add up to the whole.
+    let memory = run.expect_line_starting_with("memory KiB: ", "ps's memory by kind");
+    let (whole, parts) = memory["memory KiB: ".len()..]
+        .split_once(" managed = ")
+        .expect("the managed memory, then its parts");
+    let whole: u64 = whole.parse().expect("a number of KiB");
+    let mut sum = 0;
+    for (part, kind) in parts.split(" + ").zip([
+        "free",
+        "object pages",
+        "task page tables",
+        "kernel heap",
+        "device buffers",
+        "kernel page tables",
+        "other kernel",
+    ]) {
+        let (kib, named) = part.split_once(' ').expect("KiB, then the kind");
+        assert_eq!(named, kind, "in {memory}");
+        let kib: u64 = kib.parse().expect("a number of KiB");
+        assert!(kib > 0 || kind == "other kernel", "no {kind} in {memory}");
+        sum += kib;
+    }
+    assert_eq!(sum, whole, "the parts of {memory}");
+    run.expect_line_containing(
+        &["outside them: kernel image ", "boot modules "],
+        "ps's rest",
+    );
     run.expect_line_containing(&["free KiB", "pageins", "swpout"], "vmstat's header");
     run.expect_line_containing(
         &["paging space: ", "clusters of 8 pages"],

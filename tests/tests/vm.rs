@@ -27,6 +27,7 @@ const CASES: &[&str] = &[
     "out_of_line_copy_is_copy_on_write",
     "out_of_line_between_tasks",
     "undelivered_out_of_line_memory_is_freed",
+    "memory_by_kind_accounts_for_every_frame",
     "a_fork_bomb_is_refused_within_the_kernel_budget",
 ];
 

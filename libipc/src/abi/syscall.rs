@@ -467,6 +467,16 @@ pub const HOST_DIRECT_PAGER_CALLS: u64 = 25;
 /// Device transfers collocated servers started since boot with `DeviceTransfer` (a call,
 /// no message).
 pub const HOST_DIRECT_DEVICE_CALLS: u64 = 26;
+/// Frames the kernel holds in contiguous runs: device buffers and queues (DMA).
+pub const HOST_DEVICE_FRAMES: u64 = 27;
+/// Bytes of the kernel image (text, read-only data, data and bss), outside the frames the
+/// kernel manages (`HOST_TOTAL_FRAMES`).
+pub const HOST_KERNEL_IMAGE_BYTES: u64 = 28;
+/// Bytes of the boot modules (the boot archive), outside the managed frames.
+pub const HOST_BOOT_MODULE_BYTES: u64 = 29;
+/// Frames of the kernel's own page tables as start-up built them (the direct map and the
+/// image), taken from the managed frames.
+pub const HOST_KERNEL_TABLE_FRAMES: u64 = 30;
 /// Percent of memory the kernel heap (bytes in use) and all page tables may hold before new
 /// tasks are refused: pageout can take none of it, and past this the tasks there are leave
 /// too little to page in (NONAIM at 1,000 users in 128 MiB: 10,000 frames of 29,000, then

@@ -16,7 +16,7 @@ pub struct KernelHal;
 // uncached.
 unsafe impl Hal for KernelHal {
     fn dma_alloc(pages: usize, _direction: BufferDirection) -> (PhysAddr, NonNull<u8>) {
-        let Some(phys) = kernel_space::allocate_contiguous(pages, 4096) else {
+        let Some(phys) = kernel_space::allocate_device_run(pages, 4096) else {
             return (0, NonNull::dangling());
         };
         let virt = kernel_space::phys_to_virt(phys) as *mut u8;
@@ -26,7 +26,7 @@ unsafe impl Hal for KernelHal {
     }
 
     unsafe fn dma_dealloc(paddr: PhysAddr, _vaddr: NonNull<u8>, pages: usize) -> i32 {
-        match kernel_space::free_contiguous(paddr, pages) {
+        match kernel_space::free_device_run(paddr, pages) {
             Ok(()) => 0,
             Err(_) => -1,
         }

@@ -288,9 +288,31 @@ pub fn allocate_user_frame() -> Option<u64> {
     frames.allocate()
 }
 
+/// Frames in device runs ([`allocate_device_run`]), for reports.
+static DEVICE_FRAMES: AtomicUsize = AtomicUsize::new(0);
+
+/// Frames held for devices now (their buffers and queues).
+pub fn device_frames() -> usize {
+    DEVICE_FRAMES.load(Ordering::Relaxed)
+}
+
 /// `count` contiguous frames aligned to `align` bytes (for DMA).
 pub fn allocate_contiguous(count: usize, align: u64) -> Option<u64> {
     FRAMES.lock().as_mut()?.allocate_contiguous(count, align)
+}
+
+/// [`allocate_contiguous`] for a device's buffers or queues, counted as theirs.
+pub fn allocate_device_run(count: usize, align: u64) -> Option<u64> {
+    let run = allocate_contiguous(count, align)?;
+    DEVICE_FRAMES.fetch_add(count, Ordering::Relaxed);
+    Some(run)
+}
+
+/// Returns a run from [`allocate_device_run`].
+pub fn free_device_run(phys: u64, count: usize) -> Result<(), super::frame_allocator::FreeError> {
+    free_contiguous(phys, count)?;
+    DEVICE_FRAMES.fetch_sub(count, Ordering::Relaxed);
+    Ok(())
 }
 
 /// Returns a frame (and, if it held an object's page, takes it off the page queue).
@@ -553,14 +575,24 @@ pub fn init(boot: &BootInfo, nx: bool) -> MemorySummary {
     }
 
     let modules = boot.modules().iter().map(|m| m.len).sum();
-    MemorySummary {
+    let summary = MemorySummary {
         usable,
         free: frame_counts().0 as u64 * FRAME_SIZE,
         kernel: image.end - image.start,
         modules,
         bitmap: bitmap_bytes,
         page_tables,
-    }
+    };
+    *BOOT_SUMMARY.lock() = Some(summary);
+    summary
+}
+
+/// What `init` found, kept for reports.
+static BOOT_SUMMARY: spin::Mutex<Option<MemorySummary>> = spin::Mutex::new(None);
+
+/// What start-up found and set aside ([`init`]'s summary), once it has run.
+pub fn boot_summary() -> Option<MemorySummary> {
+    *BOOT_SUMMARY.lock()
 }
 
 /// Maps device registers at `[phys, phys + len)` uncached into the direct-map area and returns

@@ -461,7 +461,8 @@ mod run {
         println!(
             "commands (several on a line with `;`):
   help                  this list
-  ps                    tasks: threads, resident and paged-out memory, swapped or not
+  ps                    tasks: threads, resident and paged-out memory, swapped or not;
+                        the kernel's counts and memory by what holds it
   vmstat [SECS [COUNT]] memory and paging counters, or their changes every SECS seconds
   swapinfo              the paging space and the task swapper's state and last decisions
   sheeptest [P S R]     seed 004's sheeptest: P processes x S bytes, R rounds (4 4M 1)
@@ -513,6 +514,38 @@ Ctrl-C stops the command running; the arrow keys walk the history."
             );
         }
         println!("{} tasks", tasks.len());
+        summary()
+    }
+
+    /// `ps`'s last lines: the kernel's counts and the memory by what holds it.
+    fn summary() -> i32 {
+        use libipc::abi::syscall::{HOST_PORTS, HOST_TASKS, HOST_THREADS, HOST_VM_OBJECTS};
+        let count = |key| sys::host_info(key).unwrap_or(0);
+        println!(
+            "kern.tasks {}  kern.threads {}  kern.ports {}  vm.objects {}",
+            count(HOST_TASKS),
+            count(HOST_THREADS),
+            count(HOST_PORTS),
+            count(HOST_VM_OBJECTS)
+        );
+        let memory = match sys::memory_by_kind() {
+            Ok(memory) => memory,
+            Err(e) => {
+                println!("shell: ps: {e}");
+                return 1;
+            }
+        };
+        let mut line = alloc::format!("memory KiB: {} managed =", kib(memory.total));
+        for (i, (kind, pages)) in memory.kinds().iter().enumerate() {
+            let plus = if i == 0 { "" } else { " +" };
+            line.push_str(&alloc::format!("{plus} {} {kind}", kib(*pages)));
+        }
+        println!("{line}");
+        println!(
+            "  outside them: kernel image {} KiB, boot modules {} KiB",
+            memory.kernel_image_bytes.div_ceil(1024),
+            memory.boot_module_bytes.div_ceil(1024)
+        );
         0
     }
 

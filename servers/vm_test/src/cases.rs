@@ -60,6 +60,10 @@ pub const ALL: &[(&str, Case)] = &[
         "undelivered_out_of_line_memory_is_freed",
         undelivered_out_of_line_memory_is_freed,
     ),
+    (
+        "memory_by_kind_accounts_for_every_frame",
+        memory_by_kind_accounts_for_every_frame,
+    ),
     // Last: the children it leaves sleep until this first task's end ends them.
     (
         "a_fork_bomb_is_refused_within_the_kernel_budget",
@@ -100,6 +104,67 @@ fn write(address: u64, value: u64) {
 fn read(address: u64) -> u64 {
     // SAFETY: as for `write`.
     unsafe { core::ptr::read_volatile(address as *const u64) }
+}
+
+/// `memory_by_kind`: every kind is there, they add up to the managed frames without the
+/// remainder hiding a miscount, and touching memory moves it from free to object pages.
+fn memory_by_kind_accounts_for_every_frame() -> Result<(), String> {
+    let kinds = |m: &sys::MemoryByKind| -> u64 { m.kinds().iter().map(|(_, p)| p).sum() };
+    let before = sys::memory_by_kind().map_err(|e| format!("memory_by_kind: {e}"))?;
+    check!(
+        kinds(&before) == before.total,
+        "the kinds add up to {} pages of {}",
+        kinds(&before),
+        before.total
+    );
+    // (Device buffers need a disk, which this test's boot has none of; the remainder may be
+    // nothing.)
+    for (kind, pages) in &before.kinds()[..4] {
+        check!(*pages > 0, "no pages of {kind}: {before:?}");
+    }
+    check!(
+        before.kernel_page_tables > 0,
+        "no kernel page tables: {before:?}"
+    );
+    check!(
+        before.other < before.total / 16,
+        "{} pages unaccounted for of {}",
+        before.other,
+        before.total
+    );
+    check!(
+        before.kernel_image_bytes > 64 * 1024 && before.boot_module_bytes > 64 * 1024,
+        "the image and the boot modules: {before:?}"
+    );
+    let size = 256 * PAGE;
+    let base = sys::vm_allocate(0, size, VM_ANYWHERE).map_err(|e| format!("allocate: {e}"))?;
+    for i in 0..256 {
+        write(base + i * PAGE, i + 1);
+    }
+    let touched = sys::memory_by_kind().map_err(|e| format!("memory_by_kind: {e}"))?;
+    // SAFETY: nothing of ours lives in the region.
+    unsafe { sys::vm_deallocate(base, size) }.map_err(|e| format!("deallocate: {e}"))?;
+    let after = sys::memory_by_kind().map_err(|e| format!("memory_by_kind: {e}"))?;
+    check!(
+        touched.object_pages >= before.object_pages + 256 && touched.free + 256 <= before.free,
+        "256 pages touched: object pages {} -> {}, free {} -> {}",
+        before.object_pages,
+        touched.object_pages,
+        before.free,
+        touched.free
+    );
+    check!(
+        touched.other.abs_diff(before.other) < 16,
+        "touching pages moved the unaccounted pages {} -> {}",
+        before.other,
+        touched.other
+    );
+    check!(
+        after.object_pages + 256 <= touched.object_pages,
+        "deallocating gave back {} object pages of 256",
+        touched.object_pages - after.object_pages
+    );
+    Ok(())
 }
 
 fn allocate_touch_deallocate() -> Result<(), String> {
