@@ -18,6 +18,7 @@ fn swapped_out_tasks_come_back_whole() {
         "a_swapped_out_task_comes_back_by_a_message_with_its_memory_and_ports",
         "a_swapped_out_tasks_threads_do_not_run_until_it_is_swapped_in",
         "the_kernel_refuses_what_it_must",
+        "an_idle_tasks_page_tables_are_freed_and_built_again",
         "ps_lists_every_task",
         "a_message_received_into_a_page_paged_in_clean_survives_its_pageout",
     ]);

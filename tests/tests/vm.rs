@@ -33,7 +33,8 @@ const CASES: &[&str] = &[
 
 #[test]
 fn vm_calls_work_in_the_guest() {
-    let run = boot("vm_calls_work_in_the_guest", "init=vm_test");
+    // 128 MiB: the fork bomb at the end forks until the kernel's budget, a share of memory.
+    let run = boot("vm_calls_work_in_the_guest", "init=vm_test mem=128M");
     run.expect_exactly(CASES);
     // The children that fault on purpose are reported and ended; the kernel goes on.
     run.expect_line_containing(

@@ -29,6 +29,8 @@ pub mod mach_msg;
 pub mod memory;
 #[cfg(target_os = "none")]
 pub mod panic;
+#[cfg(target_os = "none")]
+pub mod pmap_collect;
 pub mod program;
 #[cfg(test)]
 mod program_props;

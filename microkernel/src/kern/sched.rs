@@ -344,6 +344,8 @@ impl Kernel {
         if now >= self.swapper_next {
             self.swapper_next = now + SWAPPER_PERIOD;
             self.swapper_pass(now);
+            // On the same clock: the tables of tasks that did not run in the last period.
+            self.collect_idle_tables();
         }
     }
 

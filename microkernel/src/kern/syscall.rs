@@ -607,6 +607,9 @@ fn host_info(kernel: &mut Kernel, _: Caller, a: [u64; 6]) -> Outcome {
         HOST_COLLOCATED_RUNS => kernel.colloc.counts().1,
         HOST_DIRECT_PAGER_CALLS => kernel.colloc.counts().2,
         HOST_DIRECT_DEVICE_CALLS => crate::kern::device_port::direct_transfers(),
+        HOST_TABLES_COLLECTED => {
+            crate::vm::statistics::read(&crate::vm::statistics::TABLES_COLLECTED)
+        }
         HOST_DEVICE_FRAMES => crate::vm::kernel_space::device_frames() as u64,
         HOST_KERNEL_IMAGE_BYTES => crate::vm::kernel_space::boot_summary().map_or(0, |s| s.kernel),
         HOST_BOOT_MODULE_BYTES => crate::vm::kernel_space::boot_summary().map_or(0, |s| s.modules),

@@ -117,6 +117,12 @@ impl AddressSpace {
         &self.pmap
     }
 
+    /// Whether the CPU walked this space's tables since the last call
+    /// ([`Pmap::walked_since_last_look`]).
+    pub fn tables_walked_since_last_look(&mut self) -> bool {
+        self.pmap.walked_since_last_look()
+    }
+
     /// Drops every translation and the page tables themselves (the task swapper's): the
     /// map stays, and faults build the tables again. Returns the mappings there were.
     pub fn discard_translations(&mut self) -> usize {

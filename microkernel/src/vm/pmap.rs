@@ -211,6 +211,27 @@ impl Pmap {
         cleared
     }
 
+    /// Whether the CPU walked these tables since the last call: the Accessed bits of the
+    /// root's user-half entries, cleared here. A task whose tables were not walked between
+    /// two calls did not run in between: loading CR3 to run it drops what earlier walks
+    /// cached, so its first access walks again and sets a bit.
+    pub fn walked_since_last_look(&mut self) -> bool {
+        if self.tables.is_empty() {
+            return false;
+        }
+        // SAFETY: the PML4 is this pmap's own frame, mapped by the direct map; only the
+        // Accessed bits of its user half change, which the CPU sets again on its next walk.
+        let root = unsafe { &mut *pml4(self.root) };
+        let mut walked = false;
+        for entry in root[..KERNEL_HALF].iter_mut() {
+            if *entry & flags::ACCESSED != 0 {
+                *entry &= !flags::ACCESSED;
+                walked = true;
+            }
+        }
+        walked
+    }
+
     /// Lower-half table pages (the root not counted): what discarding the tables frees.
     pub fn table_pages(&self) -> usize {
         self.tables.len()

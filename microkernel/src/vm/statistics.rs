@@ -34,6 +34,9 @@ pub static PAGER_REJECTS: AtomicU64 = AtomicU64::new(0);
 /// it allows were unanswered (`pageout::MAX_CREATES_PENDING`) or memory was too short for
 /// another.
 pub static CREATES_DEFERRED: AtomicU64 = AtomicU64::new(0);
+/// Page-table pages freed because their task had not run for a while (`kern::pmap_collect`);
+/// faults build them again when it does.
+pub static TABLES_COLLECTED: AtomicU64 = AtomicU64::new(0);
 /// Faults on a page on its way to its pager, served from the page in flight.
 pub static RETURN_HITS: AtomicU64 = AtomicU64::new(0);
 /// `data_return`s a pager refused (their pages kept, dirty).

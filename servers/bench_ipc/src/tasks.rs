@@ -78,8 +78,15 @@ impl Snapshot {
 struct Round {
     before: Snapshot,
     blocked: Snapshot,
+    /// After the blocked tasks had not run for [`IDLE_MS`]: the kernel has freed their page
+    /// tables (`kern::pmap_collect`).
+    idle: Snapshot,
     after: Snapshot,
 }
+
+/// How long the blocked tasks are left before the idle snapshot: two of the kernel's
+/// one-second passes over idle tasks' tables, and a half.
+const IDLE_MS: u64 = 2_500;
 
 /// Starts [`BLOCKED_TASKS`] tasks that block in a receive, compares the kernel heap and the
 /// free frames before and after, then terminates them all and checks the frames came back.
@@ -92,6 +99,7 @@ pub fn bench_blocked_tasks() -> Result<(), Failure> {
     let Round {
         before,
         blocked,
+        idle,
         after,
     } = blocked_round(&ready, &give, &mut buffer)?;
     libipc::println!(
@@ -116,6 +124,27 @@ pub fn bench_blocked_tasks() -> Result<(), Failure> {
         "kern.frames_per_blocked_task",
         Tenths::of_ratio(frames, count),
         "frames"
+    );
+    // Once they have not run for a while their page tables are gone: what a blocked task
+    // costs for good, every byte taken from free memory counted (its pages, its table root,
+    // the kernel heap's pages for its records).
+    let idle_frames = before.free_frames as i64 - idle.free_frames as i64;
+    libipc::println!(
+        "bench_ipc: the same tasks after {IDLE_MS} ms without running: free frames {} -> {}, \
+         kernel heap {} bytes",
+        before.free_frames,
+        idle.free_frames,
+        idle.heap_bytes
+    );
+    figure!(
+        "kern.frames_per_idle_task",
+        Tenths::of_ratio(idle_frames, count),
+        "frames"
+    );
+    figure!(
+        "scale.bytes_per_blocked_task",
+        rounded_ratio(idle_frames * 4096, count),
+        "bytes"
     );
     if after.free_frames >= before.free_frames {
         libipc::println!(
@@ -180,14 +209,20 @@ fn blocked_round(
         .map_err(|_| Failure::from("no heap for the task list"))?;
     let before = Snapshot::take()?;
     let blocked = spawn_blocked(ready, give, &mut tasks, buffer).and_then(|()| Snapshot::take());
+    let idle = blocked.as_ref().ok().map(|_| {
+        libipc::rt::sleep_ms(IDLE_MS);
+        Snapshot::take()
+    });
     let terminated = terminate_all(&tasks);
     drop(tasks);
     let after = Snapshot::take()?;
     let blocked = blocked?;
+    let idle = idle.expect("taken when `blocked` was")?;
     terminated?;
     Ok(Round {
         before,
         blocked,
+        idle,
         after,
     })
 }

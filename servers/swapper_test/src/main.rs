@@ -30,7 +30,7 @@ mod cases {
     use libipc::abi::swapper::{
         name_str, SwapperInfo, TaskInfo, SWAP_IN, SWAP_OUT, WHY_ASKED, WHY_MESSAGE,
     };
-    use libipc::abi::syscall::{PAGE_SIZE, VM_ANYWHERE};
+    use libipc::abi::syscall::{HOST_TABLES_COLLECTED, PAGE_SIZE, VM_ANYWHERE};
     use libipc::abi::KernReturn;
     use libipc::ipc::{self, MessageBuffer, OutMessage, ReceiveRight, SendRight, Task};
     use libipc::process::{self, Fork};
@@ -49,6 +49,10 @@ mod cases {
             held_threads_do_not_run,
         ),
         ("the_kernel_refuses_what_it_must", refusals),
+        (
+            "an_idle_tasks_page_tables_are_freed_and_built_again",
+            idle_tables_are_freed_and_built_again,
+        ),
         (
             "a_message_received_into_a_page_paged_in_clean_survives_its_pageout",
             a_message_into_a_clean_page_survives_pageout,
@@ -239,6 +243,61 @@ mod cases {
                 return Err(format!($($why)*));
             }
         };
+    }
+
+    /// A task that does not run for a while loses its page tables (not its memory, and it
+    /// is not swapped out); when it runs again, faults build them from its map and its
+    /// memory reads back whole.
+    fn idle_tables_are_freed_and_built_again() -> Result<(), String> {
+        let earlier: Vec<u64> = tasks()?.iter().map(|t| t.id).collect();
+        let child = spawn_child(11, false)?;
+        let find = || -> Result<TaskInfo, String> {
+            tasks()?
+                .into_iter()
+                .find(|t| !earlier.contains(&t.id) && name_str(&t.name) == "swapper_test")
+                .ok_or_else(|| String::from("the child is not in ps"))
+        };
+        let fresh = find()?;
+        check!(
+            fresh.table_pages > 0 && fresh.resident_pages >= CHILD_BYTES / PAGE_SIZE,
+            "a fresh child with {} table pages mapping {} pages",
+            fresh.table_pages,
+            fresh.resident_pages
+        );
+        let collected = sys::host_info(HOST_TABLES_COLLECTED).map_err(|e| format!("{e}"))?;
+        // Two of the kernel's one-second passes: the first finds it has run (its tables were
+        // walked), the second that it has not since.
+        libipc::rt::sleep_ms(2_500);
+        let idle = find()?;
+        check!(
+            idle.table_pages == 0 && idle.resident_pages == 0 && idle.swapped_out == 0,
+            "after 2.5 s blocked the child has {} table pages mapping {} pages (swapped out: {})",
+            idle.table_pages,
+            idle.resident_pages,
+            idle.swapped_out
+        );
+        let now = sys::host_info(HOST_TABLES_COLLECTED).map_err(|e| format!("{e}"))?;
+        check!(
+            now >= collected + fresh.table_pages,
+            "{} table pages counted collected, the child alone had {}",
+            now - collected,
+            fresh.table_pages
+        );
+        let wrong = child.verify()?;
+        check!(
+            wrong == 0,
+            "{wrong} words wrong after the tables were built again"
+        );
+        let back = find()?;
+        check!(
+            back.table_pages > 0 && back.resident_pages >= CHILD_BYTES / PAGE_SIZE,
+            "after running again the child has {} table pages mapping {} pages",
+            back.table_pages,
+            back.resident_pages
+        );
+        let status = child.finish()?;
+        check!(status == 0, "the child exited with {status}");
+        Ok(())
     }
 
     fn a_swapped_out_task_comes_back_by_a_message() -> Result<(), String> {
