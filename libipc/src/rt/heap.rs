@@ -26,8 +26,10 @@ pub const ARENA_SIZE: usize = 256 * 1024;
 /// Virtual memory the heap reserves when the arena is full: 1 GiB.
 pub const REGION_SIZE: usize = 1 << 30;
 
-/// The arena's bytes. Only the heap touches them, through the pointer it is given once.
-#[repr(align(4096))]
+/// The arena's bytes. Only the heap touches them, through the pointer it is given once. Not
+/// page-aligned: the arena then starts right after the program's small statics, so a small
+/// program's first heap blocks share their page.
+#[repr(align(16))]
 struct Arena(UnsafeCell<[MaybeUninit<u8>; ARENA_SIZE]>);
 
 // SAFETY: the arena is handed to `HEAPS` exactly once (under its lock) and never accessed
@@ -86,12 +88,6 @@ fn lock() -> MutexGuard<'static, Heaps> {
         unsafe { heaps.arena.init(ARENA.0.get().cast::<u8>(), ARENA_SIZE) };
     }
     heaps
-}
-
-/// Sets up the heap (the runtime calls this before the program's main). The region is
-/// reserved later, only if the arena runs out.
-pub fn init() {
-    drop(lock());
 }
 
 /// Bytes of the heap in use and free, arena and region together: (used, free). The region

@@ -1,18 +1,18 @@
-//! What runs around a program's main: heap set-up before it, `TaskExit` after, and panics.
+//! What runs around a program's main: `TaskExit` after it, and panics. (The heap sets itself
+//! up at the first allocation, so a program that allocates nothing touches none of its pages.)
 
 use core::panic::PanicInfo;
 use core::sync::atomic::{AtomicBool, Ordering};
 
-use super::{heap, StartArgs};
+use super::StartArgs;
 use crate::sys;
 
 /// Exit status of a task whose program panicked (as Rust's test harness uses).
 pub const PANIC_EXIT_STATUS: i32 = 101;
 
-/// Called by `_start` (see [`program!`](crate::program)): sets up the heap, runs `main` and
-/// ends the task with its return value.
+/// Called by `_start` (see [`program!`](crate::program)): runs `main` and ends the task with
+/// its return value.
 pub fn start(args: StartArgs, main: fn(StartArgs) -> i32) -> ! {
-    heap::init();
     let status = main(args);
     sys::task_exit(status)
 }

@@ -79,6 +79,7 @@ fn main(args: libipc::rt::StartArgs) -> i32 {
 /// Runs each benchmark, going on after a failed one so that every figure that can be had is
 /// printed; 0 if all worked, 1 otherwise. `host`: the host port, which the first task gets.
 #[cfg(target_os = "none")]
+#[inline(never)]
 fn run_benchmarks(host: u32) -> i32 {
     let collocated = move || colloc::bench(host);
     let benchmarks: [(&str, &Benchmark); 5] = [

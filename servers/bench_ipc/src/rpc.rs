@@ -117,7 +117,9 @@ fn stop_server(task: &Task, server: &SendRight, buffer: &mut MessageBuffer) -> R
 }
 
 /// The server's main: announces its port through `rendezvous`, then answers requests until
-/// told to quit. 0 after a quit request, 1 on an error (printed).
+/// told to quit. 0 after a quit request, 1 on an error (printed). Not inlined into `main`:
+/// its message buffer would make every role's first frame as large (see `tasks::block`).
+#[inline(never)]
 pub fn serve(rendezvous: Name) -> i32 {
     match serve_requests(SendRight::from_raw(rendezvous)) {
         Ok(()) => 0,

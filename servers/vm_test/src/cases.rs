@@ -1147,7 +1147,7 @@ fn a_fork_bomb_is_refused_within_the_kernel_budget() -> Result<(), String> {
     // frees room for more forks; tables freed after the refusal are added back below, as
     // they were in use when the kernel refused.
     let collected = || sys::host_info(HOST_TABLES_COLLECTED).unwrap_or(0);
-    let mut collected_before = collected();
+    let mut collected_before;
     let refusal = loop {
         collected_before = collected();
         match sys::task_fork() {
