@@ -728,6 +728,31 @@ fn load_into(
             let mut entry = MapEntry::new(start, end, object, segment.offset, segment.protection);
             entry.max_protection = Protection::READ_EXECUTE;
             entry
+        } else if let Some(file_end) = segment.file_pages_end() {
+            // Whole pages of file data: read from the program's file, shared, until written
+            // (a copy-on-write shadow over the file object); the rest zero-filled on touch.
+            objects
+                .get_mut(file)
+                .ok_or(SpawnError::OutOfMemory)?
+                .add_reference();
+            let data = objects.insert(VmObject::shadow(file, segment.offset, file_end - start));
+            let data = match data {
+                Ok(data) => data,
+                Err(e) => {
+                    release_object(objects, file);
+                    return Err(e.into());
+                }
+            };
+            let entry = MapEntry::new(start, file_end, data, 0, segment.protection);
+            if space.enter(entry).is_err() {
+                release_object(objects, data);
+                return Err(SpawnError::BadProgram(ProgramError::BadSegment));
+            }
+            if file_end == end {
+                continue;
+            }
+            let rest = objects.insert(VmObject::new(ObjectKind::Anonymous, end - file_end))?;
+            MapEntry::new(file_end, end, rest, 0, segment.protection)
         } else {
             let object = objects.insert(VmObject::new(ObjectKind::Anonymous, end - start))?;
             let entry = MapEntry::new(start, end, object, 0, segment.protection);

@@ -30,6 +30,18 @@ impl Segment {
         )
     }
 
+    /// For a writable segment whose file data is whole pages (page-aligned in the file and in
+    /// memory, its size a multiple of the page; `user.ld` pads it so): where those pages end
+    /// in memory. They can be read from the file until written. `None`: the file data must be
+    /// copied (a partial last page must read as zeros past the data), or there is none.
+    pub fn file_pages_end(&self) -> Option<u64> {
+        (self.filesz > 0
+            && self.vaddr.is_multiple_of(PAGE_SIZE)
+            && self.offset.is_multiple_of(PAGE_SIZE)
+            && self.filesz.is_multiple_of(PAGE_SIZE))
+        .then(|| self.vaddr + self.filesz)
+    }
+
     /// Whether the segment can map the file's pages directly: read-only, and page-aligned in
     /// both the file and memory, with nothing to zero beyond the file data.
     pub fn maps_file_directly(&self) -> bool {
