@@ -214,6 +214,37 @@ mod tests {
     const DATA: (u64, u64, u64, u64, u32) = (0x50_3000, 0x5000, 0x3000, 0x100, PF_R | PF_W);
 
     #[test]
+    fn only_whole_pages_of_file_data_are_read_from_the_file() {
+        let data = |vaddr, offset, filesz, memsz| Segment {
+            vaddr,
+            memsz,
+            offset,
+            filesz,
+            protection: Protection::READ_WRITE,
+        };
+        // A page of data, then bss: the page comes from the file until written.
+        assert_eq!(
+            data(0x511000, 0x12000, 0x1000, 0x41071).file_pages_end(),
+            Some(0x512000)
+        );
+        // A partial last page must read as zeros past the data: copied instead.
+        assert_eq!(
+            data(0x511000, 0x12000, 0xa0, 0x41071).file_pages_end(),
+            None
+        );
+        // Unaligned in memory or in the file, or no file data at all.
+        assert_eq!(
+            data(0x511008, 0x12000, 0x1000, 0x2000).file_pages_end(),
+            None
+        );
+        assert_eq!(
+            data(0x511000, 0x12008, 0x1000, 0x2000).file_pages_end(),
+            None
+        );
+        assert_eq!(data(0x511000, 0x12000, 0, 0x2000).file_pages_end(), None);
+    }
+
+    #[test]
     fn parses_a_text_and_data_program() {
         let image = parse(&elf(0x50_0010, &[TEXT, DATA], 0x4000)).unwrap();
         assert_eq!(image.entry, 0x50_0010);
