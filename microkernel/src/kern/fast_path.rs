@@ -390,8 +390,9 @@ impl Kernel {
         // the sender's (checked above): no other reference to it is in use.
         let rt = unsafe { receiver_record.get() };
         // A task the swapper stopped comes back through the general path (the message
-        // swaps it in there).
-        if rt.swapped_out {
+        // swaps it in there), and so does one whose page-table root was freed while it was
+        // idle (the general path builds it again before it runs).
+        if rt.cold {
             return None;
         }
         // Another task than `rt` (checked above).

@@ -1,7 +1,8 @@
 //! Page tables as a cache of each task's map (Mach's `pmap_collect`): the tables of a task
 //! that has not run for a while are freed, and faults build them again from its map when it
-//! runs. A small task blocked in a server loop or a `receive` then holds its page-table root
-//! and no other table page.
+//! runs. A small task blocked in a server loop or a `receive` then holds no page-table page:
+//! its root goes too, and the dispatcher makes a new one before the task runs again (the IPC
+//! fast path leaves such a receiver to the general path: `Task::cold`).
 //!
 //! A pass runs once a second from the dispatcher, after the task swapper's. It looks only at
 //! tasks none of whose threads is running, ready, or waiting for a page or for memory
@@ -30,6 +31,7 @@ impl Kernel {
         let mut idle: Vec<TaskId> = Vec::new();
         for (id, task) in self.tasks.iter() {
             if task.swapped_out
+                || !task.space.pmap().has_root()
                 || task.space.pmap().table_pages() == 0
                 || Some(id) == current_task
                 || self.vm.memory_privileged(Some(id))
@@ -63,7 +65,9 @@ impl Kernel {
             }
             let pages = task.space.pmap().table_pages();
             task.space.discard_translations();
-            freed += pages;
+            task.space.release_tables_root();
+            task.note_cold();
+            freed += pages + usize::from(!task.space.pmap().has_root());
         }
         add(&TABLES_COLLECTED, freed as u64);
         freed

@@ -268,9 +268,25 @@ pub fn run(mut guard: MutexGuard<'static, Option<Kernel>>) -> ! {
         }
         if let Some(next) = kernel.pick_next() {
             let thread = kernel.threads.get(next).expect("picked thread exists");
-            let task = kernel.tasks.get(thread.task).expect("thread's task exists");
-            task.space.pmap().activate();
             let frame: *const trap::TrapFrame = &thread.frame;
+            let task_id = thread.task;
+            let task = kernel.tasks.get_mut(task_id).expect("thread's task exists");
+            if task.cold {
+                // Idle long enough to lose its page-table root (`pmap_collect`): a new one
+                // first (a swapped-out task's threads are not picked). Without a frame for
+                // it the task cannot run at all.
+                if task.space.ensure_tables_root().is_err() {
+                    kernel.terminate_task(
+                        task_id,
+                        super::loader::Exit::Fault(format_args!(
+                            "no memory for its page-table root"
+                        )),
+                    );
+                    continue;
+                }
+                task.note_cold();
+            }
+            task.space.pmap().activate();
             drop(guard);
             // SAFETY: the boxed (unmoving) frame of the thread just made current, whose space is
             // active, holds a user context built by `Thread::new` or saved by the entry code.
@@ -463,6 +479,7 @@ impl Kernel {
         let t = self.tasks.get_mut(task).expect("live");
         t.threads = threads;
         t.swapped_out = true;
+        t.note_cold();
         let cleared = t.space.discard_translations();
         log::info!(
             "swapper: out {} ({:?}): {pages} pages resident, {cleared} mappings dropped; {}",
@@ -485,6 +502,7 @@ impl Kernel {
             return;
         }
         t.swapped_out = false;
+        t.note_cold();
         t.resident_since = now;
         let threads = core::mem::take(&mut t.threads);
         log::info!(

@@ -46,6 +46,10 @@ pub struct Task {
     /// Stopped by the task swapper: its threads do not run (one woken is held), its page
     /// tables are gone.
     pub swapped_out: bool,
+    /// Left to the general path by the IPC fast path: swapped out, or idle with its page
+    /// tables freed, root included (`pmap_collect`), which the general path builds again
+    /// before the task runs. Kept by [`Task::note_cold`].
+    pub cold: bool,
     /// The tick it was created or last swapped in at (the swapper leaves young tasks be).
     pub resident_since: u64,
     /// Its job: a spawned task starts one, a forked task is in its parent's (what a
@@ -68,6 +72,7 @@ impl Task {
             threads: Vec::new(),
             port: None,
             swapped_out: false,
+            cold: false,
             job: 0,
             quota: None,
             queued_bytes: 0,
@@ -76,6 +81,11 @@ impl Task {
     }
 
     /// The program the task runs, for reports.
+    /// Sets [`Task::cold`] from the task's state (after a swap or a change of its root).
+    pub fn note_cold(&mut self) {
+        self.cold = self.swapped_out || !self.space.pmap().has_root();
+    }
+
     pub fn name(&self) -> &str {
         self.name.as_str()
     }

@@ -123,6 +123,17 @@ impl AddressSpace {
         self.pmap.walked_since_last_look()
     }
 
+    /// Frees the tables' root too, after [`AddressSpace::discard_translations`] (an idle
+    /// task's, `kern::pmap_collect`).
+    pub fn release_tables_root(&mut self) {
+        self.pmap.release_root();
+    }
+
+    /// Makes the tables' root again if it was freed.
+    pub fn ensure_tables_root(&mut self) -> Result<(), OutOfMemory> {
+        self.pmap.ensure_root()
+    }
+
     /// Drops every translation and the page tables themselves (the task swapper's): the
     /// map stays, and faults build the tables again. Returns the mappings there were.
     pub fn discard_translations(&mut self) -> usize {

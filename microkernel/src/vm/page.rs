@@ -167,6 +167,16 @@ impl Mappings {
         Ok(index)
     }
 
+    /// Gives an owner that maps nothing now a new name (its tables' new root).
+    pub fn rename_owner(&mut self, sentinel: u32, owner: u64) {
+        let e = &mut self.entries[sentinel as usize];
+        debug_assert_eq!(
+            e.owner_next, sentinel,
+            "an owner renamed while it maps pages"
+        );
+        e.owner = owner;
+    }
+
     /// Records that `owner` maps `frame` at `address`.
     pub fn add(&mut self, sentinel: u32, frame: u64, address: u64) -> Result<(), OutOfMemory> {
         let frame = u32::try_from(frame)

@@ -68,6 +68,21 @@ pub fn stamp() -> u64 {
     STAMP.load(Ordering::Relaxed)
 }
 
+/// `root` while a pmap has none ([`Pmap::release_root`]): frame 0 is never a table.
+const NO_ROOT: u64 = 0;
+
+/// Fills a fresh root: the user half empty, the kernel half the kernel's.
+fn init_root(root: u64) {
+    // SAFETY: `root` is a fresh frame owned by its pmap and the kernel's PML4 is a live
+    // table; both are mapped by the direct map and distinct.
+    unsafe {
+        let new = &mut *pml4(root);
+        let kernel = &*pml4(kernel_space::kernel_root());
+        new[..KERNEL_HALF].fill(0);
+        new[KERNEL_HALF..].copy_from_slice(&kernel[KERNEL_HALF..]);
+    }
+}
+
 fn pml4(phys: u64) -> *mut [u64; 512] {
     phys_to_virt(phys) as *mut [u64; 512]
 }
@@ -83,14 +98,7 @@ impl Pmap {
                 return Err(OutOfMemory);
             }
         };
-        // SAFETY: `root` is a fresh frame owned by this pmap and the kernel's PML4 is a live
-        // table; both are mapped by the direct map and distinct.
-        unsafe {
-            let new = &mut *pml4(root);
-            let kernel = &*pml4(kernel_space::kernel_root());
-            new[..KERNEL_HALF].fill(0);
-            new[KERNEL_HALF..].copy_from_slice(&kernel[KERNEL_HALF..]);
-        }
+        init_root(root);
         count_tables(true, 1);
         Ok(Pmap {
             root,
@@ -108,6 +116,49 @@ impl Pmap {
         self.root
     }
 
+    /// Whether the pmap has a root (not after [`Pmap::release_root`] until
+    /// [`Pmap::ensure_root`]).
+    #[inline(always)]
+    pub fn has_root(&self) -> bool {
+        self.root != NO_ROOT
+    }
+
+    /// Frees the root too, once the tables below it are gone ([`Pmap::discard`]): an idle
+    /// task then holds no page-table page. [`Pmap::ensure_root`] makes one again before the
+    /// task runs or anything is mapped; until then nothing translates.
+    pub fn release_root(&mut self) {
+        if self.root == NO_ROOT || !self.tables.is_empty() {
+            return;
+        }
+        self.changed();
+        if paging::loaded_root() == self.root {
+            // SAFETY: the kernel's own tables map everything the kernel uses.
+            unsafe { paging::activate(kernel_space::kernel_root()) };
+        }
+        if let Err(e) = kernel_space::free_frame(self.root) {
+            log::error!("pmap: freeing a root {:#x}: {e}", self.root);
+        }
+        count_tables(false, 1);
+        self.root = NO_ROOT;
+    }
+
+    /// Makes a root again after [`Pmap::release_root`] (the kernel half copied, the user
+    /// half empty); nothing if there is one.
+    pub fn ensure_root(&mut self) -> Result<(), OutOfMemory> {
+        if self.root != NO_ROOT {
+            return Ok(());
+        }
+        let root = kernel_space::allocate_user_frame().ok_or(OutOfMemory)?;
+        init_root(root);
+        // The page records name this pmap's mappings by its root: it has none now, so only
+        // its name changes.
+        kernel_space::with_mappings(|m| m.rename_owner(self.sentinel, root));
+        count_tables(true, 1);
+        self.root = root;
+        self.changed();
+        Ok(())
+    }
+
     /// Maps `frame` at user address `address` with `protection`.
     pub fn enter(
         &mut self,
@@ -122,6 +173,8 @@ impl Pmap {
         if !protection.allows(Protection::EXECUTE) {
             page_flags |= kernel_space::no_execute_bit();
         }
+        self.ensure_root()
+            .map_err(|_| paging::MapError::OutOfMemory)?;
         self.changed();
         let mut memory = UserTables {
             tables: &mut self.tables,
@@ -157,6 +210,9 @@ impl Pmap {
     /// hardware said of each page's use goes into its record.
     pub fn clear(&mut self) {
         self.changed();
+        if self.root == NO_ROOT {
+            return;
+        }
         let (root, sentinel) = (self.root, self.sentinel);
         kernel_space::with_mappings(|m| {
             m.clear_owner_mappings(sentinel, |address| {
@@ -179,6 +235,9 @@ impl Pmap {
     /// mappings there were.
     pub fn discard(&mut self) -> usize {
         self.changed();
+        if self.root == NO_ROOT {
+            return 0;
+        }
         let (root, sentinel) = (self.root, self.sentinel);
         let cleared = kernel_space::with_mappings(|m| {
             m.clear_owner_for_swap(sentinel, |address| {
@@ -247,6 +306,9 @@ impl Pmap {
     /// with their objects, and faults map them again as the map then allows.
     pub fn remove(&mut self, start: u64, end: u64) {
         self.changed();
+        if self.root == NO_ROOT {
+            return;
+        }
         let mut memory = DirectMapTables;
         let sentinel = self.sentinel;
         kernel_space::with_mappings(|m| {
@@ -282,6 +344,9 @@ impl Pmap {
     /// `translate` through the tables, caching the result.
     #[inline(never)]
     fn walk(&self, address: u64, page: u64, epoch: u64) -> Option<(u64, u64)> {
+        if self.root == NO_ROOT {
+            return None;
+        }
         let mut memory = DirectMapTables;
         let (phys, leaf_flags) = PageTables::new(self.root, &mut memory).translate(address)?;
         self.last.set((page, (phys & !0xfff) | leaf_flags, epoch));
@@ -294,6 +359,9 @@ impl Pmap {
     /// a call's result) would be dropped as clean, and the write lost. Keeps the cached
     /// translation; changes no translation (the stamp stays).
     pub fn mark_written(&mut self, address: u64) {
+        if self.root == NO_ROOT {
+            return;
+        }
         let page = address & !0xfff;
         let mut memory = DirectMapTables;
         if let Some(entry) = PageTables::new(self.root, &mut memory).leaf_entry(page) {
@@ -310,6 +378,7 @@ impl Pmap {
 
     /// Makes this the current address space, if it is not already.
     pub fn activate(&self) {
+        debug_assert!(self.root != NO_ROOT, "a pmap without a root loaded");
         // Compared as loaded: `paging::activate` loads the bare root, and a CR3 with flag bits
         // (as a boot loader may leave it) only costs one needless reload.
         if paging::loaded_root() != self.root {
@@ -342,14 +411,10 @@ impl Pmap {
             // SAFETY: the kernel's own tables map everything the kernel uses.
             unsafe { paging::activate(kernel_space::kernel_root()) };
         }
-        count_tables(false, self.tables.len() + 1);
+        count_tables(false, self.tables.len() + usize::from(self.root != NO_ROOT));
         PROMISED.fetch_sub(usize::from(self.promised), Ordering::Relaxed);
-        for table in self
-            .tables
-            .iter()
-            .copied()
-            .chain(core::iter::once(self.root))
-        {
+        let root = (self.root != NO_ROOT).then_some(self.root);
+        for table in self.tables.iter().copied().chain(root) {
             if let Err(e) = kernel_space::free_frame(table) {
                 log::error!("pmap: freeing table {table:#x}: {e}");
             }
