@@ -408,12 +408,15 @@ enum BootOutcome {
     Failed(u8),
 }
 
-/// Each boot's time limit when the user gives no `--timeout`: two minutes, and an hour for
-/// NONAIM, whose default schedule's last steps take many minutes (Linux's 500-user step
-/// under `-icount`: 7).
+/// Each boot's time limit when the user gives no `--timeout`: two minutes, half an hour for
+/// the scale suite, and an hour for NONAIM, whose default schedule's last steps take many
+/// minutes (Linux's 500-user step under `-icount`: 7).
 pub fn default_timeout_secs(suite: &str) -> u64 {
     match suite {
         "nonaim" | "fuzz" => 3600,
+        // Blocked tasks until the kernel refuses one: some hundred thousand, started one at a
+        // time.
+        "scale" => 1800,
         _ => 120,
     }
 }

@@ -211,6 +211,8 @@ pub fn qemu_memory(suite: &str, mem: Option<u32>) -> u32 {
     match (suite, mem) {
         ("sheeptest", Some(mem)) => mem.max(DEFAULT),
         (_, Some(mem)) => mem,
+        // A hundred thousand blocked tasks and more: issue 18's gigabyte.
+        ("scale", None) => 1024,
         (_, None) => DEFAULT,
     }
 }
@@ -440,6 +442,8 @@ mod tests {
     fn qemu_memory_follows_mem_except_for_sheeptests_points() {
         assert_eq!(qemu_memory("ipc", None), 256);
         assert_eq!(qemu_memory("ipc", Some(1024)), 1024);
+        assert_eq!(qemu_memory("scale", None), 1024);
+        assert_eq!(qemu_memory("scale", Some(512)), 512);
         assert_eq!(qemu_memory("sheeptest", Some(16)), 256);
         assert_eq!(qemu_memory("sheeptest", Some(512)), 512);
         assert_eq!(default_iops("sheeptest", false), Some(400));

@@ -6,3 +6,5 @@
 #[cfg(all(feature = "transport", target_os = "none"))]
 pub mod measure;
 pub mod stats;
+#[cfg(all(feature = "runtime", target_os = "none"))]
+pub mod workloads;

@@ -234,7 +234,9 @@ impl Kernel {
     /// Starts program `name` from the boot archive as a new task whose first thread gets
     /// `arguments` in rdi, rsi and rdx.
     pub fn spawn(&mut self, name: &str, arguments: [u64; 3]) -> Result<TaskId, SpawnError> {
-        if crate::vm::kernel_space::memory_too_short_for_new_tasks() {
+        if crate::vm::kernel_space::memory_too_short_for_new_tasks(|| {
+            self.collect_tables_under_pressure()
+        }) {
             return Err(SpawnError::OutOfMemory);
         }
         let (space, entry) = self.load_program(name)?;
@@ -438,7 +440,9 @@ impl Kernel {
     /// rights under the same names, one thread returning 0 from the call); returns the
     /// parent's name for the child's task port.
     pub fn fork_task(&mut self, parent: TaskId, thread: ThreadId) -> Result<PortName, KernReturn> {
-        if crate::vm::kernel_space::memory_too_short_for_new_tasks() {
+        if crate::vm::kernel_space::memory_too_short_for_new_tasks(|| {
+            self.collect_tables_under_pressure()
+        }) {
             return Err(KernReturn::ResourceShortage);
         }
         let (name, frame, priority) = {

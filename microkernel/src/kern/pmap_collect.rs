@@ -12,6 +12,11 @@
 //! VM-privileged tasks (pagers, which free memory and must not wait to rebuild tables) and
 //! swapped-out tasks (whose tables the swapper already dropped) are skipped.
 //!
+//! Under pressure (a new task about to be refused for want of memory) a pass runs at once and
+//! takes the tables of every such task, run lately or not, as Mach's `pmap_collect` does: a
+//! burst of thousands of new tasks would otherwise hold a second's worth of tables each and
+//! be refused with most of memory free.
+//!
 //! [`Pmap::walked_since_last_look`]: crate::vm::pmap::Pmap::walked_since_last_look
 
 use super::kernel::Kernel;
@@ -19,11 +24,36 @@ use super::task::TaskId;
 use super::thread::{Continuation, ThreadState};
 use crate::vm::statistics::{add, TABLES_COLLECTED};
 use alloc::vec::Vec;
+use core::sync::atomic::{AtomicU64, Ordering};
+
+/// Which tasks' tables a pass takes.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Pass {
+    /// The periodic pass: those not run since the last one.
+    Idle,
+    /// Memory is short: those of every task not running now.
+    Pressure,
+}
+
+/// The tick of the last pressure pass that freed nothing: another in the same tick would
+/// find nothing either, and each walks every task.
+static FRUITLESS_PRESSURE_TICK: AtomicU64 = AtomicU64::new(u64::MAX);
 
 impl Kernel {
-    /// Frees the tables of every task that has not run since the last pass; returns the
-    /// table pages freed.
-    pub fn collect_idle_tables(&mut self) -> usize {
+    /// A pressure pass ([`Pass::Pressure`]), unless one this tick freed nothing.
+    pub fn collect_tables_under_pressure(&mut self) {
+        let now = crate::arch::percpu::current().ticks();
+        if FRUITLESS_PRESSURE_TICK.load(Ordering::Relaxed) == now {
+            return;
+        }
+        if self.collect_idle_tables(Pass::Pressure) == 0 {
+            FRUITLESS_PRESSURE_TICK.store(now, Ordering::Relaxed);
+        }
+    }
+
+    /// Frees the tables of every task that has not run since the last pass (or, under
+    /// pressure, of every task not running); returns the table pages freed.
+    pub fn collect_idle_tables(&mut self, pass: Pass) -> usize {
         let current_task = self
             .current()
             .and_then(|thread| self.threads.get(thread))
@@ -60,7 +90,7 @@ impl Kernel {
             let Some(task) = self.tasks.get_mut(id) else {
                 continue;
             };
-            if task.space.tables_walked_since_last_look() {
+            if pass == Pass::Idle && task.space.tables_walked_since_last_look() {
                 continue;
             }
             let pages = task.space.pmap().table_pages();

@@ -361,7 +361,7 @@ impl Kernel {
             self.swapper_next = now + SWAPPER_PERIOD;
             self.swapper_pass(now);
             // On the same clock: the tables of tasks that did not run in the last period.
-            self.collect_idle_tables();
+            self.collect_idle_tables(super::pmap_collect::Pass::Idle);
         }
     }
 

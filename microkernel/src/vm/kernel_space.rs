@@ -204,14 +204,23 @@ pub fn free_frames() -> usize {
 /// Also refused while the heap and the tasks' page tables hold more than
 /// `libipc::abi::syscall::KERNEL_MEMORY_BUDGET_PERCENT` of memory: each task costs some of both
 /// that pageout cannot take back.
-pub fn memory_too_short_for_new_tasks() -> bool {
+///
+/// `collect` runs first when memory is short, and the check is made again after it: it frees
+/// what can be had back at once (the kernel's `pmap_collect` under pressure: the page tables
+/// of every task not running). Only a refusal after it is reported.
+pub fn memory_too_short_for_new_tasks(collect: impl FnOnce()) -> bool {
     let floor = user_floor();
     let slack = free_target().saturating_sub(floor);
-    let short = free_frames() < floor + slack / 2 || kernel_memory_over_budget();
-    if short {
-        report_refusal(floor + slack / 2);
+    let short = || free_frames() < floor + slack / 2 || kernel_memory_over_budget();
+    if !short() {
+        return false;
     }
-    short
+    collect();
+    if !short() {
+        return false;
+    }
+    report_refusal(floor + slack / 2);
+    true
 }
 
 /// The tick of the last refusal reported (one line a second at most).

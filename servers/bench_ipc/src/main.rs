@@ -66,9 +66,13 @@ use figure;
 fn main(args: libipc::rt::StartArgs) -> i32 {
     match args.arg1 {
         role::DRIVER => run_benchmarks(args.arg0 as u32),
-        role::SERVER => rpc::serve(args.arg0 as libipc::ipc::Name),
+        role::SERVER => libipc::bench::workloads::serve(PROGRAM, args.arg0 as libipc::ipc::Name),
         role::EXIT => 0,
-        role::BLOCKED => tasks::block(args.arg0 as libipc::ipc::Name),
+        role::BLOCKED => libipc::bench::workloads::block_forever(
+            PROGRAM,
+            args.arg0 as libipc::ipc::Name,
+            tasks::READY_ID,
+        ),
         other => {
             libipc::println!("bench_ipc: unknown role {other}");
             2

@@ -4,12 +4,11 @@
 use alloc::format;
 use alloc::vec::Vec;
 
-use libipc::abi::message::{options, Disposition};
 use libipc::abi::syscall::{
     HOST_BYTES_PER_TASK, HOST_BYTES_PER_THREAD, HOST_FREE_FRAMES, HOST_HEAP_BYTES, HOST_HEAP_PAGES,
     HOST_TASKS,
 };
-use libipc::ipc::{receive, MessageBuffer, Name, OutMessage, ReceiveRight, SendRight, Task};
+use libipc::ipc::{receive, MessageBuffer, ReceiveRight, SendRight, Task};
 use libipc::sys;
 
 use crate::{figure, role, Failure, PROGRAM, SETUP_TIMEOUT_MS};
@@ -21,7 +20,7 @@ const TIMED_TASKS: usize = 200;
 /// How many blocked tasks the memory figures average over.
 const BLOCKED_TASKS: usize = 1_000;
 /// A blocked task's message saying it is about to wait.
-const READY_ID: u32 = 3000;
+pub const READY_ID: u32 = 3000;
 
 fn host_info(selector: u64, what: &str) -> Result<u64, Failure> {
     sys::host_info(selector).map_err(|e| format!("host_info({what}): {e:?}"))
@@ -265,44 +264,4 @@ fn terminate_all(tasks: &[Task]) -> Result<(), Failure> {
             tasks.len()
         )),
     }
-}
-
-/// A blocked task's main: moves its send right `ready` back in a message and, in the same
-/// system call, waits on a port of its own that nobody can send to. Returns only if that
-/// receive ends, which it must not.
-pub fn block(ready: Name) -> i32 {
-    let port = match ReceiveRight::allocate() {
-        Ok(port) => port,
-        Err(e) => {
-            libipc::println!("bench_ipc: a blocked task could not allocate its port: {e:?}");
-            return 1;
-        }
-    };
-    // A small buffer rather than a `MessageBuffer`, so that the task touches as little
-    // memory as a blocked task needs.
-    #[repr(C, align(16))]
-    struct Buffer([u8; 64]);
-    let mut buffer = Buffer([0; 64]);
-    let message = OutMessage::new(READY_ID, ready).to(ready, Disposition::MoveSend);
-    let size = match message.encode(&mut buffer.0) {
-        Ok(size) => size,
-        Err(e) => {
-            libipc::println!("bench_ipc: a blocked task could not encode its message: {e:?}");
-            return 1;
-        }
-    };
-    // SAFETY: the buffer holds the `size` encoded bytes and is writable for its whole length,
-    // which is the receive limit.
-    let result = unsafe {
-        sys::mach_msg(
-            buffer.0.as_mut_ptr(),
-            options::SEND | options::RECEIVE,
-            size,
-            buffer.0.len(),
-            port.name(),
-            0,
-        )
-    };
-    libipc::println!("bench_ipc: a blocked task stopped waiting: {result:?}");
-    1
 }

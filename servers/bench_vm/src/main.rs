@@ -16,6 +16,7 @@ libipc::program!(main);
 mod run {
     use libipc::abi::syscall::*;
     use libipc::bench::measure::{remark, time_iterations, Failure};
+    use libipc::bench::workloads::{self, wait_child};
     use libipc::ipc::{self, MessageBuffer, ReceiveRight};
     use libipc::sys::{self, Forked};
 
@@ -28,22 +29,8 @@ mod run {
         libipc::println!("bench vm.{metric} {} instructions", summary.median);
     }
 
-    fn wait_child(task: u32) -> Result<(), Failure> {
-        let status = sys::task_wait(task).map_err(|e| alloc::format!("wait: {e}"))?;
-        let _ = sys::port_deallocate(task);
-        if status != 0 {
-            return Err(alloc::format!("child exited with {status}"));
-        }
-        Ok(())
-    }
-
     fn fork_exit_wait_samples() -> Result<libipc::bench::stats::Summary, Failure> {
-        time_iterations(20, 200, || {
-            match sys::task_fork().map_err(|e| alloc::format!("fork: {e}"))? {
-                Forked::Child => sys::task_exit(0),
-                Forked::Parent(task) => wait_child(task),
-            }
-        })
+        workloads::fork_exit_wait(20, 200)
     }
 
     /// Runs `f` with 2 KiB more of stack below the caller's.

@@ -28,10 +28,14 @@ pub const SAY_HELLO: u64 = 8;
 pub const FILL_HEAP: u64 = 9;
 
 /// Sends the given port a send right to a new port of its own, waits for a message there,
-/// then makes ports until the kernel refuses, then one region; reports (id `AT_QUOTA`, body:
-/// ports made, the port call's error, the region call's error, as three `u64`) and waits
+/// then makes ports until the kernel refuses, then regions until the kernel refuses (at most
+/// [`MAX_REGIONS_AT_QUOTA`]); reports (id `AT_QUOTA`, body: ports made, the port call's
+/// error, the region call's error or 0 at the limit, regions made, as four `u64`) and waits
 /// forever.
 pub const QUOTA: u64 = 10;
+/// The most regions `QUOTA` makes after its ports were refused: the room a refused port
+/// leaves holds far fewer.
+pub const MAX_REGIONS_AT_QUOTA: u64 = 1_000;
 /// The message id of `QUOTA`'s report.
 pub const AT_QUOTA: u32 = 2;
 /// As `QUOTA`, but queues 1 KiB messages on ports of its own (a port, its queue's limit of
@@ -274,14 +278,23 @@ fn up_to_quota(parent: u32) -> i32 {
             return 5;
         }
     };
-    let region_error = match sys::vm_allocate(0, PAGE_SIZE, VM_ANYWHERE) {
-        Ok(_) => 0,
-        Err(e) => e as u64,
+    // What the refused port would have cost may leave room for a few regions, which cost
+    // less: make them until refused too.
+    let mut regions = 0u64;
+    let region_error = loop {
+        match sys::vm_allocate(0, PAGE_SIZE, VM_ANYWHERE) {
+            Ok(_) => regions += 1,
+            Err(e) => break e as u64,
+        }
+        if regions == MAX_REGIONS_AT_QUOTA {
+            break 0;
+        }
     };
-    let mut body = [0u8; 24];
+    let mut body = [0u8; 32];
     body[..8].copy_from_slice(&made.to_le_bytes());
     body[8..16].copy_from_slice(&(port_error as u64).to_le_bytes());
-    body[16..].copy_from_slice(&region_error.to_le_bytes());
+    body[16..24].copy_from_slice(&region_error.to_le_bytes());
+    body[24..].copy_from_slice(&regions.to_le_bytes());
     if ipc::send(
         &OutMessage::new(AT_QUOTA, parent).with_body(&body),
         &mut buffer,

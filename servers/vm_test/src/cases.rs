@@ -1131,10 +1131,13 @@ fn unsafe_region_into(address: u64) -> Result<u64, KernReturn> {
     unsafe { sys::syscall2(Syscall::VmRegion as u64, 0, address) }.into_result()
 }
 
-/// Forks sleeping children until the kernel refuses: the refusal is `ResourceShortage`, it
-/// comes when the kernel heap and the page tables reach the kernel's budget for tasks, while
-/// plenty of memory is still free for the tasks there are (without the budget, forks went on
-/// until the kernel's last frames were gone), and the system still works after it.
+/// Forks sleeping children until the kernel refuses: the refusal is `ResourceShortage`, the
+/// kernel heap and the page tables never pass the kernel's budget for tasks (without the
+/// budget, forks went on until the kernel's last frames were gone), the refusal has a reason
+/// (the budget spent, or free memory down to the line new tasks need), and the system still
+/// works after it. Since idle tasks' page tables are taken under pressure
+/// (`pmap_collect::Pass::Pressure`), a sleeping child costs the kernel little and the
+/// children's own pages usually end it first.
 fn a_fork_bomb_is_refused_within_the_kernel_budget() -> Result<(), String> {
     let total = sys::host_info(HOST_TOTAL_FRAMES).map_err(|e| format!("{e}"))?;
     let kernel_memory = || {
@@ -1175,14 +1178,16 @@ fn a_fork_bomb_is_refused_within_the_kernel_budget() -> Result<(), String> {
     );
     check!(forked >= 100, "only {forked} forks before the refusal");
     check!(
-        used * 100 >= total * (KERNEL_MEMORY_BUDGET_PERCENT - 2),
-        "refused after {forked} forks with heap and tables at {used} of {total} pages: \
-         short of the budget"
+        used * 100 <= total * (KERNEL_MEMORY_BUDGET_PERCENT + 2),
+        "after {forked} forks heap and tables hold {used} of {total} pages: past the budget \
+         of {KERNEL_MEMORY_BUDGET_PERCENT} %"
     );
+    let budget_spent = used * 100 >= total * (KERNEL_MEMORY_BUDGET_PERCENT - 2);
+    let memory_short = free * 10 <= total;
     check!(
-        free * 5 >= total,
-        "after {forked} forks only {free} of {total} pages are free: the budget did not stop \
-         the forks while memory was plentiful"
+        budget_spent || memory_short,
+        "refused after {forked} forks with heap and tables at {used} of {total} pages and \
+         {free} pages free: neither the budget spent nor memory short"
     );
     // The system still works: memory can be had and touched.
     let base = sys::vm_allocate(0, 16 * PAGE, VM_ANYWHERE).map_err(|e| format!("allocate: {e}"))?;
