@@ -364,7 +364,7 @@ fn measure(target: Option<u64>) -> Result<(), Failure> {
             ))
         }
         (None, _) => {
-            let mib = full.memory.total * 4096 >> 20;
+            let mib = (full.memory.total * 4096) >> 20;
             // The figure is named for the memory the suite boots in (1 GiB: the kernel
             // manages a little less than the machine has).
             if (896..=1024).contains(&mib) {
