@@ -70,6 +70,32 @@ pub fn task_exit(status: i32) -> ! {
     panic!("a collocated server tried to exit with status {status}")
 }
 
+/// Starts a new thread of this task at `entry`, with stack pointer `stack` and `argument` in
+/// rdi; returns how many threads the task has now (`Syscall::ThreadCreate`).
+///
+/// # Safety
+/// `entry` must be code that is sound to run on another thread with that stack and argument:
+/// the stack belongs to the new thread alone (or is never touched, as by a thread that only
+/// makes system calls), and whatever the code shares with other threads is synchronised.
+/// The thread must end with [`thread_exit`] (or with the task): returning from `entry` has
+/// nowhere to go.
+pub unsafe fn thread_create(entry: u64, stack: u64, argument: u64) -> Result<u64, KernReturn> {
+    // SAFETY: the kernel only reads the three words; the caller vouches for the new thread.
+    unsafe { syscall3(Syscall::ThreadCreate as u64, entry, stack, argument) }.into_result()
+}
+
+/// Ends the calling thread; the task's last thread ends the task with `status`.
+pub fn thread_exit(status: i32) -> ! {
+    // SAFETY: ending the thread cannot affect memory safety: it never runs again, and what
+    // it owned on its stack is not dropped (as at `task_exit`).
+    unsafe {
+        syscall1(Syscall::ThreadExit as u64, i64::from(status) as u64);
+    }
+    // SAFETY: `ud2` raises an invalid-opcode exception; the kernel ends the task. Not
+    // reached: ThreadExit does not return.
+    unsafe { core::arch::asm!("ud2", options(noreturn, nomem, nostack)) }
+}
+
 /// Gives up the processor to another thread of the same or higher priority.
 pub fn thread_yield() {
     // SAFETY: yielding touches no memory of ours. It cannot fail, so the result is ignored.

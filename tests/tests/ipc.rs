@@ -17,6 +17,7 @@ const CASES: &[&str] = &[
     "send_once_notification",
     "hostile_messages",
     "hostile_calls",
+    "threads_start_and_end_on_their_own",
     "faulting_task_is_isolated",
     "priorities",
     "preemption",

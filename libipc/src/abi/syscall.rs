@@ -180,6 +180,18 @@ pub enum Syscall {
     /// `InvalidAddress` (the pages are not the caller's); a transfer the device refuses is
     /// answered in the reply.
     DeviceTransfer = 39,
+    /// `(entry, stack, argument)`: a new thread of the caller's task, started at `entry` in
+    /// user mode with stack pointer `stack` and `argument` in rdi, at the caller's priority.
+    /// It has no port (a task may have more threads than names); it ends with
+    /// [`Syscall::ThreadExit`], or with its task. Returns how many threads the task has now.
+    /// `InvalidAddress` when `entry` or `stack` is outside user space, `ResourceShortage`
+    /// past the task's quota (each thread is charged its kernel record) or when the kernel
+    /// is refusing new tasks for want of memory. With more than one thread a task cannot
+    /// `TaskExec` (`InvalidArgument`); `TaskFork` copies only the calling thread.
+    ThreadCreate = 40,
+    /// `(status)`: ends the calling thread. Its task's last thread ends the task, as
+    /// `TaskExit(status)` does. Never returns.
+    ThreadExit = 41,
 }
 
 /// `DeviceTransfer`'s `write` argument.
@@ -198,7 +210,7 @@ pub const DEFAULT_QUOTA_DIVISOR: u64 = 8;
 pub const CONSOLE_READ_MAX: usize = 4096;
 
 impl Syscall {
-    pub const ALL: [Syscall; 40] = [
+    pub const ALL: [Syscall; 42] = [
         Syscall::DebugWrite,
         Syscall::TaskExit,
         Syscall::ThreadYield,
@@ -239,6 +251,8 @@ impl Syscall {
         Syscall::TaskSetQuota,
         Syscall::TaskSpawnCollocated,
         Syscall::DeviceTransfer,
+        Syscall::ThreadCreate,
+        Syscall::ThreadExit,
     ];
 
     /// Decodes a call number; the numbers are dense, so this is a bounds check.

@@ -253,13 +253,11 @@ impl Kernel {
                 return Err(e.into());
             }
         };
-        let t = self.tasks.get_mut(task).expect("just inserted");
-        if t.threads.try_reserve(1).is_err() {
+        if self.attach_thread(task, thread).is_err() {
             self.threads.remove(thread);
             self.destroy_task(task);
             return Err(SpawnError::OutOfMemory);
         }
-        t.threads.push(thread);
         self.make_ready(thread);
         Ok(task)
     }
@@ -491,12 +489,10 @@ impl Kernel {
         let Ok(thread) = self.threads.insert(first) else {
             return fail(self, KernReturn::ResourceShortage);
         };
-        let c = self.tasks.get_mut(child).expect("just inserted");
-        if c.threads.try_reserve(1).is_err() {
+        if self.attach_thread(child, thread).is_err() {
             self.threads.remove(thread);
             return fail(self, KernReturn::ResourceShortage);
         }
-        c.threads.push(thread);
         let parent_name = match self.make_task_port(parent, child) {
             Ok(name) => name,
             Err(e) => return fail(self, e),
@@ -567,13 +563,11 @@ impl Kernel {
             self.destroy_task(task);
             return Err(KernReturn::ResourceShortage);
         };
-        let t = self.tasks.get_mut(task).expect("just inserted");
-        if t.threads.try_reserve(1).is_err() {
+        if self.attach_thread(task, thread).is_err() {
             self.threads.remove(thread);
             self.destroy_task(task);
             return Err(KernReturn::ResourceShortage);
         }
-        t.threads.push(thread);
         Ok(super::syscall::Caller { thread, task })
     }
 

@@ -53,6 +53,8 @@ pub mod syscall;
 pub mod task;
 #[cfg(target_os = "none")]
 pub mod thread;
+#[cfg(target_os = "none")]
+pub mod thread_calls;
 pub mod timer_wheel;
 #[cfg(target_os = "none")]
 pub mod user;

@@ -77,6 +77,8 @@ fn handler(call: Syscall) -> Handler {
         Syscall::TaskSetQuota => super::quota::task_set_quota,
         Syscall::TaskSpawnCollocated => task_spawn_collocated,
         Syscall::DeviceTransfer => device_transfer,
+        Syscall::ThreadCreate => super::thread_calls::thread_create,
+        Syscall::ThreadExit => super::thread_calls::thread_exit,
     }
 }
 

@@ -175,6 +175,9 @@ pub struct Thread {
     pub continuation: Continuation,
     pub priority: u8,
     pub quantum: u8,
+    /// Where the thread is in its task's list of threads (`Task::threads`), so that it
+    /// leaves the list in constant time (`kern::thread_calls`). In what was padding.
+    pub index_in_task: u32,
     /// Link in the run queue or a wait queue (a thread is in at most one).
     pub queue_next: Option<ThreadId>,
     /// The deadline of the current wait, linked into the kernel's timer wheel.
@@ -209,6 +212,7 @@ impl Thread {
             continuation: Continuation::ReturnToUser,
             priority: DEFAULT_PRIORITY,
             quantum: QUANTUM_TICKS,
+            index_in_task: 0,
             queue_next: None,
             timer: Timer::DISARMED,
             task_record,

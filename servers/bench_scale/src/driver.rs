@@ -5,7 +5,7 @@ use alloc::format;
 use alloc::vec::Vec;
 
 use libipc::abi::message::ReceivedRight;
-use libipc::abi::syscall::{HOST_HEAP_BYTES, HOST_TASKS};
+use libipc::abi::syscall::{HOST_HEAP_BYTES, HOST_TASKS, HOST_THREADS};
 use libipc::bench::measure::remark;
 use libipc::bench::stats::Summary;
 use libipc::bench::workloads::{self, NullRpcServer};
@@ -35,6 +35,11 @@ const SECOND_ROUND_TASKS: u64 = 10_000;
 /// of the first round (its heap: the group list, the lines it printed).
 const DRIVER_GROWTH_PAGES: u64 = 4;
 
+/// Blocked threads in the one task of many threads, unless `args=` says otherwise.
+const THREADS: u64 = 1_000_000;
+/// The later rounds of threads' size.
+const LATER_THREADS: u64 = 100_000;
+
 const WARM_UP_CALLS: usize = 1_000;
 const TIMED_CALLS: usize = 10_000;
 const WARM_UP_FORKS: usize = 20;
@@ -53,17 +58,18 @@ macro_rules! figure {
 #[inline(never)]
 pub fn run() -> i32 {
     let mut text = [0u8; 256];
-    let target = match parse_target(libipc::rt::first_task_args(&mut text)) {
-        Ok(target) => target,
+    let targets = match parse_targets(libipc::rt::first_task_args(&mut text)) {
+        Ok(targets) => targets,
         Err(why) => {
             libipc::println!(
-                "bench_scale: bad arguments: {why}; expected args=N (stop at N blocked tasks \
-                 instead of going until the kernel refuses one)"
+                "bench_scale: bad arguments: {why}; expected args=N or args=N,T (stop at N \
+                 blocked tasks instead of going until the kernel refuses one; start T blocked \
+                 threads in one task instead of {THREADS})"
             );
             return 2;
         }
     };
-    match measure(target) {
+    match measure(targets.tasks).and_then(|()| measure_threads(targets.threads)) {
         Ok(()) => {
             libipc::println!("bench_scale: all benchmarks done");
             0
@@ -75,21 +81,39 @@ pub fn run() -> i32 {
     }
 }
 
-/// `args=N`: stop at N blocked tasks (at least [`LOADED_TASKS`]); none: until refused.
-fn parse_target<'a>(mut args: impl Iterator<Item = &'a str>) -> Result<Option<u64>, Failure> {
-    let Some(first) = args.next() else {
-        return Ok(None);
+/// What `args=` asks for: the blocked tasks to stop at (none: until the kernel refuses one),
+/// and the blocked threads of the one task of many threads.
+struct Targets {
+    tasks: Option<u64>,
+    threads: u64,
+}
+
+/// `args=N` or `args=N,T`: stop at N blocked tasks (at least [`LOADED_TASKS`]) and start T
+/// blocked threads (default [`THREADS`]); none: tasks until refused, and [`THREADS`].
+fn parse_targets<'a>(mut args: impl Iterator<Item = &'a str>) -> Result<Targets, Failure> {
+    let number = |text: &str| {
+        text.parse::<u64>()
+            .map_err(|_| format!("{text:?} is not a number"))
+    };
+    let tasks = match args.next() {
+        None => None,
+        Some(text) => match number(text)? {
+            n if n >= LOADED_TASKS => Some(n),
+            n => {
+                return Err(format!(
+                    "{n} is below {LOADED_TASKS}, where the costs are measured"
+                ))
+            }
+        },
+    };
+    let threads = match args.next() {
+        None => THREADS,
+        Some(text) => number(text)?,
     };
     if let Some(extra) = args.next() {
         return Err(format!("unexpected argument {extra:?}"));
     }
-    match first.parse::<u64>() {
-        Ok(n) if n >= LOADED_TASKS => Ok(Some(n)),
-        Ok(n) => Err(format!(
-            "{n} is below {LOADED_TASKS}, where the costs are measured"
-        )),
-        Err(_) => Err(format!("{first:?} is not a number")),
-    }
+    Ok(Targets { tasks, threads })
 }
 
 /// What the null RPC and fork-exit-wait cost, and with how many tasks in the system.
@@ -159,8 +183,20 @@ impl Groups {
     /// Starts a group of `wanted` blocked tasks; how many it got (fewer when the kernel
     /// refused one).
     fn start(&mut self, wanted: u64) -> Result<u64, Failure> {
-        let task = Task::spawn(PROGRAM, Some(&self.give), role::with(role::GROUP, wanted))
+        self.start_role(role::GROUP, wanted)
+    }
+
+    /// Starts a copy of the program in `role` (a group, or the task of many threads) with
+    /// `wanted` as its parameter, and takes its report: how many it got.
+    fn start_role(&mut self, role: u64, wanted: u64) -> Result<u64, Failure> {
+        let task = Task::spawn(PROGRAM, Some(&self.give), role::with(role, wanted))
             .map_err(|e| format!("spawning a group: {e:?}"))?;
+        // The task of many threads is charged a record per thread: its quota is the
+        // machine's (the kernel's budget still holds).
+        if role == role::THREADS {
+            task.set_quota(u64::MAX / 2)
+                .map_err(|e| format!("setting a quota: {e:?}"))?;
+        }
         let report = receive(
             self.reports.name(),
             &mut self.buffer,
@@ -449,6 +485,98 @@ fn round_of(count: u64, which: &str) -> Result<Snapshot, Failure> {
     let snapshot = Snapshot::take()?;
     libipc::println!(
         "bench_scale: after {which} round of {count}: {}",
+        snapshot.describe()
+    );
+    Ok(snapshot)
+}
+
+/// The one task of many threads: `wanted` blocked threads started, counted by the kernel,
+/// woken and exited, their memory back; then two rounds of [`LATER_THREADS`] that must
+/// lose nothing.
+fn measure_threads(wanted: u64) -> Result<(), Failure> {
+    let before = Snapshot::take()?;
+    let threads_before = host_info(HOST_THREADS, "HOST_THREADS")?;
+    let mut many = Groups::new()?;
+    let started = many.start_role(role::THREADS, wanted)?;
+    let full = Snapshot::take()?;
+    let threads_now = host_info(HOST_THREADS, "HOST_THREADS")?;
+    libipc::println!(
+        "bench_scale: {started} blocked threads in one task ({}): {}; {threads_now} threads",
+        if started == wanted {
+            "as many as asked for"
+        } else {
+            "the kernel refused the next one"
+        },
+        full.describe()
+    );
+    // The task of many threads has its main thread besides.
+    if threads_now != threads_before + started + 1 {
+        return Err(format!(
+            "the kernel counts {threads_now} threads, not the {} started",
+            threads_before + started + 1
+        ));
+    }
+    if started < wanted {
+        return Err(format!(
+            "the kernel refused a thread at {started} of {wanted}"
+        ));
+    }
+    figure!("scale.blocked_threads_in_one_task", started, "threads");
+    figure!(
+        "scale.bytes_per_blocked_thread_at_scale",
+        (before.memory.free - full.memory.free) * 4096 / started.max(1),
+        "bytes"
+    );
+    many.stop_all()?;
+    drop(many);
+    let after = Snapshot::take()?;
+    libipc::println!(
+        "bench_scale: after the threads exited: {}",
+        after.describe()
+    );
+    if after.memory.object_pages > before.memory.object_pages + DRIVER_GROWTH_PAGES
+        || after.memory.task_page_tables > before.memory.task_page_tables
+    {
+        return Err(format!(
+            "memory not returned after the threads: object pages {} -> {}, task page tables \
+             {} -> {}",
+            before.memory.object_pages,
+            after.memory.object_pages,
+            before.memory.task_page_tables,
+            after.memory.task_page_tables
+        ));
+    }
+    let settled = threads_round("a second")?;
+    let again = threads_round("a third")?;
+    if again.memory.free < settled.memory.free || again.heap_bytes > settled.heap_bytes {
+        return Err(format!(
+            "an identical round of {LATER_THREADS} blocked threads lost memory again: free \
+             frames {} -> {}, kernel heap live bytes {} -> {}",
+            settled.memory.free, again.memory.free, settled.heap_bytes, again.heap_bytes
+        ));
+    }
+    libipc::println!(
+        "bench_scale: every thread's memory returned: free frames {} before, {} after",
+        before.memory.free,
+        again.memory.free
+    );
+    Ok(())
+}
+
+/// A round of [`LATER_THREADS`] blocked threads in one task, ended; a snapshot after.
+fn threads_round(which: &str) -> Result<Snapshot, Failure> {
+    let mut many = Groups::new()?;
+    let started = many.start_role(role::THREADS, LATER_THREADS)?;
+    if started < LATER_THREADS {
+        return Err(format!(
+            "the kernel refused a thread at {started} of {which} round of {LATER_THREADS}"
+        ));
+    }
+    many.stop_all()?;
+    drop(many);
+    let snapshot = Snapshot::take()?;
+    libipc::println!(
+        "bench_scale: after {which} round of {LATER_THREADS} threads: {}",
         snapshot.describe()
     );
     Ok(snapshot)

@@ -11,6 +11,10 @@
 //! A task's name space holds at most 65,536 names, so the driver does not hold the blocked
 //! tasks' ports itself: it starts *groups*, copies of this program that each start up to
 //! [`GROUP_SIZE`] blocked tasks, report how many, and terminate them when told to stop.
+//!
+//! Then one task starts a million threads that block in a receive (`args=N,T`: T of them),
+//! and the driver checks the kernel counts them, that they all wake and exit when their
+//! port goes, and that their memory comes back.
 #![cfg_attr(target_os = "none", no_std, no_main)]
 
 #[cfg(target_os = "none")]
@@ -20,6 +24,8 @@ extern crate alloc;
 mod driver;
 #[cfg(target_os = "none")]
 mod group;
+#[cfg(target_os = "none")]
+mod threads;
 
 #[cfg(target_os = "none")]
 libipc::program!(main);
@@ -48,6 +54,8 @@ mod role {
     pub const GROUP: u64 = 2;
     /// A blocked task: says so on its first start argument and waits for good.
     pub const BLOCKED: u64 = 3;
+    /// A task of many threads: starts (parameter) blocked threads, reports as a group does.
+    pub const THREADS: u64 = 4;
 
     /// The second start argument for `role` with `parameter`.
     pub const fn with(role: u64, parameter: u64) -> u64 {
@@ -72,6 +80,7 @@ fn main(args: libipc::rt::StartArgs) -> i32 {
         role::SERVER => libipc::bench::workloads::serve(PROGRAM, given),
         role::GROUP => group::run(given, parameter),
         role::BLOCKED => libipc::bench::workloads::block_forever(PROGRAM, given, BLOCKED_ID),
+        role::THREADS => threads::run(given, parameter),
         other => {
             libipc::println!("bench_scale: unknown role {other}");
             2

@@ -28,6 +28,10 @@ pub const ALL: &[(&str, Case)] = &[
     ("send_once_notification", send_once_notification),
     ("hostile_messages", crate::hostile::hostile_messages),
     ("hostile_calls", crate::hostile::hostile_calls),
+    (
+        "threads_start_and_end_on_their_own",
+        crate::threads::threads_start_and_end_on_their_own,
+    ),
     ("faulting_task_is_isolated", faulting_task_is_isolated),
     ("priorities", priorities),
     ("preemption", preemption),

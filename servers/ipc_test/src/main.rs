@@ -16,6 +16,8 @@ mod cases;
 mod hostile;
 #[cfg(target_os = "none")]
 mod roles;
+#[cfg(target_os = "none")]
+mod threads;
 
 #[cfg(target_os = "none")]
 libipc::program!(main);

@@ -36,6 +36,9 @@ pub const QUOTA: u64 = 10;
 /// The most regions `QUOTA` makes after its ports were refused: the room a refused port
 /// leaves holds far fewer.
 pub const MAX_REGIONS_AT_QUOTA: u64 = 1_000;
+/// Ends its only thread with `thread_exit(THREAD_EXIT_STATUS)`: the task's exit status.
+pub const THREAD_EXIT: u64 = 12;
+pub const THREAD_EXIT_STATUS: u64 = 7;
 /// The message id of `QUOTA`'s report.
 pub const AT_QUOTA: u32 = 2;
 /// As `QUOTA`, but queues 1 KiB messages on ports of its own (a port, its queue's limit of
@@ -127,6 +130,7 @@ pub fn play(args: StartArgs) -> i32 {
         FILL_HEAP => fill_heap(),
         QUOTA => up_to_quota(parent),
         QUEUE_QUOTA => queue_to_quota(parent),
+        THREAD_EXIT => libipc::sys::thread_exit(THREAD_EXIT_STATUS as i32),
         _ => 9,
     }
 }

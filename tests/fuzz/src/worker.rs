@@ -410,7 +410,8 @@ impl<'p> Worker<'p> {
                 // Any call number at all, with anything in its arguments; but not the ones
                 // that would end this worker, unmap or protect its own memory, fork it into a
                 // second fuzzer, wait with no end or stop a sibling (the calls above make
-                // those with arguments that cannot).
+                // those with arguments that cannot); nor start a thread at a random address,
+                // whose fault would end the worker too.
                 let number = match self.raw_call {
                     Some(number) => number,
                     None => rng.below(48),
@@ -423,6 +424,8 @@ impl<'p> Worker<'p> {
                             | VmProtect
                             | VmMap
                             | TaskExit
+                            | ThreadExit
+                            | ThreadCreate
                             | TaskFork
                             | TaskExec
                             | TaskWait
