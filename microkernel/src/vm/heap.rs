@@ -23,8 +23,13 @@ use core::ptr::{self, NonNull};
 /// Size of the pages the heap takes from its source.
 pub const PAGE_SIZE: usize = 4096;
 
-/// The object sizes of the small-object classes, smallest first.
-pub const SIZE_CLASSES: [usize; 8] = [16, 32, 64, 128, 256, 512, 1024, 2048];
+/// The object sizes of the small-object classes, smallest first: the powers of two, the
+/// sizes halfway between them (48, 96, ... 1536), and 320, which a thread's record (296
+/// bytes) fits. With powers of two alone an object took up to twice its size: a thread
+/// 512 bytes, a task's records 3.5 KiB of pages for 2.4 KiB of data.
+pub const SIZE_CLASSES: [usize; 15] = [
+    16, 32, 48, 64, 96, 128, 192, 256, 320, 384, 512, 768, 1024, 1536, 2048,
+];
 
 const CLASS_COUNT: usize = SIZE_CLASSES.len();
 
@@ -77,8 +82,9 @@ struct FreeObject {
     next: Option<NonNull<FreeObject>>,
 }
 
-/// Pages of a slab of each class (same order as [`SIZE_CLASSES`]): 16 objects or more a slab.
-pub const SLAB_PAGES: [usize; CLASS_COUNT] = [1, 1, 1, 1, 1, 1, 4, 8];
+/// Pages of a slab of each class (same order as [`SIZE_CLASSES`]): a power of two (a slab
+/// is aligned to its size), 15 objects or more a slab.
+pub const SLAB_PAGES: [usize; CLASS_COUNT] = [1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 2, 4, 4, 8, 8];
 
 /// The start of a slab: its freed objects, its place on the class's list of slabs with free
 /// objects, its objects in use, and where its never-used objects begin (a slab is carved as
@@ -103,19 +109,68 @@ const fn slab_bytes(class: usize) -> usize {
     SLAB_PAGES[class] * PAGE_SIZE
 }
 
-/// The offset of the first object in a slab of class `class`.
+/// The alignment of every object of class `class`: the largest power of two its size is a
+/// multiple of (objects sit at multiples of the size past an offset aligned as much, in a
+/// slab aligned to its own size).
+const fn class_align(class: usize) -> usize {
+    1 << SIZE_CLASSES[class].trailing_zeros()
+}
+
+/// The offset of the first object in a slab of class `class`: past the header, aligned as
+/// the class's objects are.
 const fn first_object(class: usize) -> usize {
-    if SIZE_CLASSES[class] > HEADER_BYTES {
-        SIZE_CLASSES[class]
-    } else {
-        HEADER_BYTES
-    }
+    HEADER_BYTES.next_multiple_of(class_align(class))
 }
 
 /// Objects in a slab of class `class`.
 pub const fn objects_per_slab(class: usize) -> usize {
     (slab_bytes(class) - first_object(class)) / SIZE_CLASSES[class]
 }
+
+/// The end of the last object of a slab of each class: a slab whose never-used objects
+/// begin there has none left. A table, so the allocator divides nothing.
+const SLAB_END: [usize; CLASS_COUNT] = {
+    let mut table = [0; CLASS_COUNT];
+    let mut class = 0;
+    while class < CLASS_COUNT {
+        table[class] = first_object(class) + objects_per_slab(class) * SIZE_CLASSES[class];
+        class += 1;
+    }
+    table
+};
+
+/// [`SLAB_END`] of class `class`.
+#[inline(always)]
+fn slab_end(class: usize) -> usize {
+    SLAB_END[class]
+}
+
+/// [`class_align`] of each class, for [`Placement::of`].
+const CLASS_ALIGN: [usize; CLASS_COUNT] = {
+    let mut table = [0; CLASS_COUNT];
+    let mut class = 0;
+    while class < CLASS_COUNT {
+        table[class] = class_align(class);
+        class += 1;
+    }
+    table
+};
+
+/// Requests of up to `16 * i` bytes go to class `SMALLEST_CLASS[i]` (if it is aligned
+/// enough: [`Placement::of`]).
+const SMALLEST_CLASS: [u8; LARGEST_CLASS / 16 + 1] = {
+    let mut table = [0u8; LARGEST_CLASS / 16 + 1];
+    let mut i = 0;
+    let mut class = 0;
+    while i < table.len() {
+        while SIZE_CLASSES[class] < i * 16 {
+            class += 1;
+        }
+        table[i] = class as u8;
+        i += 1;
+    }
+    table
+};
 
 /// Where a layout is served from.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -130,10 +185,15 @@ impl Placement {
     /// `None` for layouts the heap cannot serve: alignment beyond a page for a large object
     /// (page runs are only page-aligned).
     fn of(layout: Layout) -> Option<Self> {
-        let need = layout.size().max(layout.align());
-        if need <= LARGEST_CLASS {
-            let size = need.max(SIZE_CLASSES[0]).next_power_of_two();
-            let class = (size.trailing_zeros() - SIZE_CLASSES[0].trailing_zeros()) as usize;
+        if layout.size() <= LARGEST_CLASS && layout.align() <= LARGEST_CLASS {
+            // The smallest class the size fits (every class is 16-aligned), or a larger one
+            // aligned enough (the largest is aligned to its size, at least the alignment).
+            let mut class = usize::from(SMALLEST_CLASS[(layout.size() + 15) >> 4]);
+            if layout.align() > 16 {
+                while CLASS_ALIGN[class] < layout.align() {
+                    class += 1;
+                }
+            }
             Some(Placement::Class(class))
         } else if layout.align() <= PAGE_SIZE {
             Some(Placement::Pages(layout.size().div_ceil(PAGE_SIZE).max(1)))
@@ -280,7 +340,7 @@ impl<S: PageSource> Heap<S> {
             }
             None => {
                 let offset = header.fresh as usize;
-                debug_assert!(offset < slab_bytes(class));
+                debug_assert!(offset < slab_end(class));
                 header.fresh += SIZE_CLASSES[class] as u32;
                 // SAFETY: `offset` is below the slab's size (it is on the list, with no
                 // freed object), so the pointer stays inside the slab.
@@ -292,7 +352,7 @@ impl<S: PageSource> Heap<S> {
             self.empty_kept[class] = false;
         }
         header.in_use += 1;
-        if header.free.is_none() && header.fresh as usize >= slab_bytes(class) {
+        if header.free.is_none() && header.fresh as usize >= slab_end(class) {
             // SAFETY: the slab is on the list of this class.
             unsafe { self.unlink(class, page) };
         }
@@ -328,13 +388,13 @@ impl<S: PageSource> Heap<S> {
     /// `object` is a live object of this heap's class `class`, not used afterwards.
     unsafe fn free_object(&mut self, object: NonNull<FreeObject>, class: usize) {
         let address = object.as_ptr() as usize;
-        debug_assert!(address.is_multiple_of(SIZE_CLASSES[class]));
-        let mut page = NonNull::new((address & !(slab_bytes(class) - 1)) as *mut SlabHeader)
-            .expect("an object's slab is not at 0");
+        let slab = address & !(slab_bytes(class) - 1);
+        debug_assert!((address - slab - first_object(class)).is_multiple_of(SIZE_CLASSES[class]));
+        let mut page = NonNull::new(slab as *mut SlabHeader).expect("an object's slab is not at 0");
         // SAFETY: the object lies in a slab of this class, which starts with its header
         // (type invariant); the heap is borrowed mutably, so nothing else refers to it.
         let header = unsafe { page.as_mut() };
-        let was_full = header.free.is_none() && header.fresh as usize >= slab_bytes(class);
+        let was_full = header.free.is_none() && header.fresh as usize >= slab_end(class);
         // SAFETY: the caller gives the object back, so it is unused; it is at least 16 bytes
         // and aligned to its class size, enough for a `FreeObject`.
         unsafe { object.write(FreeObject { next: header.free }) };
@@ -549,11 +609,19 @@ mod tests {
     #[test]
     fn placement_picks_smallest_class_covering_size_and_alignment() {
         let class = |size, align| Placement::of(layout(size, align));
+        let index = |size| SIZE_CLASSES.iter().position(|&s| s == size).unwrap();
         assert!(class(0, 1) == Some(Placement::Class(0)));
         assert!(class(16, 8) == Some(Placement::Class(0)));
         assert!(class(17, 1) == Some(Placement::Class(1)));
-        assert!(class(8, 64) == Some(Placement::Class(2)));
-        assert!(class(2048, 2048) == Some(Placement::Class(7)));
+        assert!(class(33, 8) == Some(Placement::Class(index(48))));
+        // 48-byte objects are only 16-aligned.
+        assert!(class(33, 32) == Some(Placement::Class(index(64))));
+        assert!(class(8, 64) == Some(Placement::Class(index(64))));
+        assert!(class(296, 8) == Some(Placement::Class(index(320))));
+        assert!(class(296, 128) == Some(Placement::Class(index(384))));
+        assert!(class(1025, 8) == Some(Placement::Class(index(1536))));
+        assert!(class(2048, 2048) == Some(Placement::Class(index(2048))));
+        assert!(class(16, 2048) == Some(Placement::Class(index(2048))));
         assert!(class(2049, 1) == Some(Placement::Pages(1)));
         assert!(class(1, 4096) == Some(Placement::Pages(1)));
         assert!(class(4097, 16) == Some(Placement::Pages(2)));
@@ -644,23 +712,47 @@ mod tests {
     fn freed_objects_are_reused() {
         let mut heap = Heap::new(TestSource::with_budget(100));
         let layout = layout(40, 8);
+        let class = 2; // 48 bytes
         let first = heap.allocate(layout);
         let second = heap.allocate(layout);
-        assert_eq!(second as usize, first as usize + 64);
+        assert_eq!(second as usize, first as usize + 48);
         // The page's header sits before its first object.
-        assert_eq!(first as usize % PAGE_SIZE, 64);
+        assert_eq!(first as usize % PAGE_SIZE, 32);
         // SAFETY: allocated above with this layout.
         unsafe { heap.deallocate(first, layout) };
         assert_eq!(heap.allocate(layout), first);
-        // 63 objects per page: the class takes a second page only after 63 allocations.
-        assert_eq!(objects_per_slab(2), 63);
-        for _ in 2..63 {
+        // 84 objects per page: the class takes a second page only after 84 allocations.
+        assert_eq!(objects_per_slab(class), 84);
+        for _ in 2..84 {
             assert!(!heap.allocate(layout).is_null());
         }
-        assert_eq!(heap.stats().class_pages[2], 1);
+        assert_eq!(heap.stats().class_pages[class], 1);
         assert!(!heap.allocate(layout).is_null());
-        assert_eq!(heap.stats().class_pages[2], 2);
+        assert_eq!(heap.stats().class_pages[class], 2);
         assert_eq!(heap.stats().pages_held(), 2);
+    }
+
+    #[test]
+    fn objects_of_a_class_not_a_power_of_two_stay_inside_their_slab_and_aligned() {
+        let mut heap = Heap::new(TestSource::with_budget(100));
+        let class = 8; // 320 bytes, 64-aligned, two pages a slab
+        let layout = layout(296, 64);
+        let per_slab = objects_per_slab(class);
+        assert_eq!(per_slab, 25);
+        let objects: Vec<_> = (0..per_slab + 1).map(|_| heap.allocate(layout)).collect();
+        let slab = objects[0] as usize & !(2 * PAGE_SIZE - 1);
+        for (i, &object) in objects[..per_slab].iter().enumerate() {
+            assert_eq!(object as usize, slab + 64 + i * 320);
+            assert!((object as usize + 320) <= slab + 2 * PAGE_SIZE);
+        }
+        // The next one starts a second slab.
+        assert_eq!(heap.stats().class_pages[class], 4);
+        assert_eq!(objects[per_slab] as usize % (2 * PAGE_SIZE), 64);
+        for object in objects {
+            // SAFETY: allocated above with this layout.
+            unsafe { heap.deallocate(object, layout) };
+        }
+        assert_eq!(heap.stats().class_pages[class], 2);
     }
 
     #[test]
@@ -711,15 +803,16 @@ mod tests {
         assert_eq!(heap.source.allocate_calls, 1);
         assert_eq!(heap.source.free_calls, 0);
         // A second page filled and emptied goes back; the first stays.
-        let objects: Vec<_> = (0..objects_per_slab(3) + 1)
+        let class = 5; // 128 bytes
+        let objects: Vec<_> = (0..objects_per_slab(class) + 1)
             .map(|_| heap.allocate(layout))
             .collect();
-        assert_eq!(heap.stats().class_pages[3], 2);
+        assert_eq!(heap.stats().class_pages[class], 2);
         for object in objects {
             // SAFETY: allocated above with this layout.
             unsafe { heap.deallocate(object, layout) };
         }
-        assert_eq!(heap.stats().class_pages[3], 1);
+        assert_eq!(heap.stats().class_pages[class], 1);
         assert_eq!(heap.source.free_calls, 1);
     }
 
@@ -727,14 +820,15 @@ mod tests {
     fn a_page_with_a_freed_object_serves_before_a_new_page() {
         let mut heap = Heap::new(TestSource::with_budget(10));
         let layout = layout(512, 8);
-        let per_page = objects_per_slab(5);
-        assert_eq!(per_page, 7);
-        let objects: Vec<_> = (0..2 * per_page).map(|_| heap.allocate(layout)).collect();
-        assert_eq!(heap.stats().class_pages[5], 2);
+        let class = 10; // 512 bytes, two pages a slab
+        let per_slab = objects_per_slab(class);
+        assert_eq!(per_slab, 15);
+        let objects: Vec<_> = (0..2 * per_slab).map(|_| heap.allocate(layout)).collect();
+        assert_eq!(heap.stats().class_pages[class], 4);
         // SAFETY: allocated above with this layout.
         unsafe { heap.deallocate(objects[3], layout) };
         assert_eq!(heap.allocate(layout), objects[3]);
-        assert_eq!(heap.stats().class_pages[5], 2);
+        assert_eq!(heap.stats().class_pages[class], 4);
     }
 
     #[test]
@@ -760,21 +854,21 @@ mod tests {
         assert!(heap.allocate(layout(1, 8192)).is_null());
         let big = heap.allocate(layout(2 * PAGE_SIZE, 8));
         assert!(!big.is_null());
-        // One page left: the 512-byte class gets its 7 objects from it; the 2048-byte class
-        // needs a slab of 8 pages.
-        let objects: Vec<_> = (0..7).map(|_| heap.allocate(layout(500, 8))).collect();
+        // One page left: the 256-byte class gets its 15 objects from it; the 320-byte class
+        // needs a slab of 2 pages, the 2048-byte class one of 8.
+        let objects: Vec<_> = (0..15).map(|_| heap.allocate(layout(250, 8))).collect();
         assert!(objects.iter().all(|p| !p.is_null()));
         assert!(heap.allocate(layout(300, 8)).is_null());
         assert!(heap.allocate(layout(2000, 8)).is_null());
         assert!(heap.allocate(layout(16, 8)).is_null());
         let stats = heap.stats();
         assert_eq!(stats.failed_allocations, 5);
-        assert_eq!(stats.allocations, 8);
-        assert_eq!(stats.bytes_in_use, 2 * PAGE_SIZE + 7 * 500);
+        assert_eq!(stats.allocations, 16);
+        assert_eq!(stats.bytes_in_use, 2 * PAGE_SIZE + 15 * 250);
         // Freeing an object lets the same class allocate again without the source.
         // SAFETY: allocated above with this layout.
-        unsafe { heap.deallocate(objects[2], layout(500, 8)) };
-        assert_eq!(heap.allocate(layout(400, 8)), objects[2]);
+        unsafe { heap.deallocate(objects[2], layout(250, 8)) };
+        assert_eq!(heap.allocate(layout(200, 8)), objects[2]);
     }
 
     #[test]
