@@ -291,18 +291,138 @@ impl<T> Slot<T> {
     }
 }
 
+/// A table's empty slots: two stacks in one array, the lower half's slots growing from its
+/// start and the upper half's from its end, so that both push and pop without allocating
+/// and a slot of the upper half is taken only when none of the lower is free.
+struct FreeSlots {
+    /// Its length is the capacity: `low` entries at the start, `high` at the end.
+    array: Vec<u32>,
+    low: usize,
+    high: usize,
+}
+
+impl FreeSlots {
+    const fn new() -> FreeSlots {
+        FreeSlots {
+            array: Vec::new(),
+            low: 0,
+            high: 0,
+        }
+    }
+
+    #[inline]
+    fn pop(&mut self) -> Option<u32> {
+        if self.low > 0 {
+            self.low -= 1;
+            Some(self.array[self.low])
+        } else if self.high > 0 {
+            let index = self.array[self.array.len() - self.high];
+            self.high -= 1;
+            Some(index)
+        } else {
+            None
+        }
+    }
+
+    /// Adds a free slot, to the upper half's stack if `upper`. Never allocates: there is
+    /// room for every slot of the table (`reserve_for`).
+    #[inline]
+    fn push(&mut self, index: u32, upper: bool) {
+        debug_assert!(self.low + self.high < self.array.len());
+        if upper {
+            self.high += 1;
+            let at = self.array.len() - self.high;
+            self.array[at] = index;
+        } else {
+            self.array[self.low] = index;
+            self.low += 1;
+        }
+    }
+
+    /// Room for `slots` free slots (the whole table); growing doubles.
+    fn reserve_for(&mut self, slots: usize) -> Result<(), OutOfMemory> {
+        if self.array.len() >= slots {
+            return Ok(());
+        }
+        let capacity = slots.max(2 * self.array.len()).max(16);
+        let mut array = Vec::new();
+        array.try_reserve_exact(capacity).map_err(|_| OutOfMemory)?;
+        array.resize(capacity, 0);
+        array[..self.low].copy_from_slice(&self.array[..self.low]);
+        let old_high = self.array.len() - self.high;
+        array[capacity - self.high..].copy_from_slice(&self.array[old_high..]);
+        self.array = array;
+        Ok(())
+    }
+
+    fn iter(&self) -> impl Iterator<Item = u32> + '_ {
+        self.array[..self.low]
+            .iter()
+            .chain(&self.array[self.array.len() - self.high..])
+            .copied()
+    }
+
+    /// Puts every free slot below `half` in the lower stack, the rest in the upper, each
+    /// sorted so that the lowest is taken first.
+    fn sort_lowest_first(&mut self, half: usize) {
+        let (low, high) = (self.low, self.high);
+        let len = self.array.len();
+        // Gather both stacks at the start, sort them descending (the top, taken first, is
+        // at the stack's end: so sorted descending the lowest is taken first) and split.
+        self.array.copy_within(len - high.., low);
+        let all = &mut self.array[..low + high];
+        all.sort_unstable_by(|a, b| b.cmp(a));
+        let in_upper = all
+            .iter()
+            .take_while(|&&index| index as usize >= half)
+            .count();
+        // `all[..in_upper]` are the upper half's slots, descending; they go to the end, the
+        // lowest of them taken first (the top of the upper stack is its first element).
+        let mut upper: Vec<u32> = Vec::new();
+        if upper.try_reserve_exact(in_upper).is_err() {
+            // Without room, leave both as they are now: all in the lower stack, sorted.
+            self.low = low + high;
+            self.high = 0;
+            return;
+        }
+        upper.extend_from_slice(&all[..in_upper]);
+        self.array.copy_within(in_upper..low + high, 0);
+        self.low = low + high - in_upper;
+        self.high = in_upper;
+        // The top of the upper stack is at `len - high`: the lowest there, the highest at
+        // the array's end.
+        upper.reverse();
+        self.array[len - in_upper..].copy_from_slice(&upper);
+    }
+}
+
 /// Owns objects of one type and names them by [`Id`]s of `K`: by default the object's own
 /// type; a subsystem below the one that defines the object names it by a tag instead
 /// (`base::TaskTag`, `base::ThreadTag`).
 ///
 /// Invariant: `free` lists exactly the slots whose `object` is `None`; `live` counts the rest;
-/// `free.capacity() >= slots.len()`.
+/// `free.capacity() >= slots.len()`; every id ever handed out for an index past the slots
+/// has a generation below `floor`.
+///
+/// The table shrinks too: [`Table::trim`] gives back the empty slots at its end once no more
+/// than a quarter of it is live (the kernel calls it once a second). After 150,000 tasks
+/// came and went, the tables of tasks, threads, ports and VM objects held some 40 MB for good
+/// otherwise.
 pub struct Table<T, K = T> {
     slots: Vec<Slot<T>>,
-    free: Vec<u32>,
+    /// Empty slots. One in the table's upper half is taken only when none below is free,
+    /// so that the end of a table that emptied drains and can be trimmed.
+    free: FreeSlots,
     live: usize,
+    /// The generation a slot made anew starts at: past that of any slot given back, so that
+    /// an id kept from before never names a newcomer.
+    floor: NonZeroU32,
     _key: PhantomData<fn() -> K>,
 }
+
+/// Tables with fewer slots are not trimmed: a small table's slack costs little, and it
+/// would trim and grow over and over.
+const TRIM_MIN_SLOTS: usize = 1024;
 
 impl<T, K> Default for Table<T, K> {
     fn default() -> Self {
@@ -314,8 +434,9 @@ impl<T, K> Table<T, K> {
     pub const fn new() -> Self {
         Table {
             slots: Vec::new(),
-            free: Vec::new(),
+            free: FreeSlots::new(),
             live: 0,
+            floor: NonZeroU32::MIN,
             _key: PhantomData,
         }
     }
@@ -329,14 +450,12 @@ impl<T, K> Table<T, K> {
                 // The free list can always hold every slot, so `remove` never allocates.
                 let slots = self.slots.len() + 1;
                 self.slots.try_reserve(1).map_err(|_| OutOfMemory)?;
-                self.free
-                    .try_reserve(slots - self.free.len())
-                    .map_err(|_| OutOfMemory)?;
+                self.free.reserve_for(slots)?;
                 let index = u32::try_from(self.slots.len())
                     .ok()
                     .filter(|index| *index <= MAX_INDEX)
                     .ok_or(OutOfMemory)?;
-                self.slots.push(Slot::empty(NonZeroU32::MIN));
+                self.slots.push(Slot::empty(self.floor));
                 index
             }
         };
@@ -385,10 +504,57 @@ impl<T, K> Table<T, K> {
         let next = NonZeroU32::new(id.generation().wrapping_add(1)).unwrap_or(NonZeroU32::MIN);
         *slot = Slot::empty(next);
         // Never reallocates: `insert` keeps the free list's capacity at the slot count.
-        debug_assert!(self.free.len() < self.free.capacity());
-        self.free.push(id.index());
+        self.free
+            .push(id.index(), id.index() as usize >= self.slots.len() / 2);
         self.live -= 1;
         Some(object)
+    }
+
+    /// When no more than a quarter of the table is live, gives back the empty slots at its
+    /// end if they are at least half of it, keeping [`TRIM_MIN_SLOTS`]; returns how many
+    /// went. Walks the table (a periodic pass, not a per-removal cost). Best effort: without
+    /// memory for the smaller vectors nothing changes.
+    pub fn trim(&mut self) -> usize {
+        let before = self.slots.len();
+        if before < TRIM_MIN_SLOTS || self.live * 4 > before {
+            return 0;
+        }
+        let mut end = self.slots.len();
+        while end > TRIM_MIN_SLOTS && self.slots[end - 1].object.is_none() {
+            end -= 1;
+        }
+        if end > before / 2 {
+            // Objects near the end keep the table long: the free slots are sorted so that
+            // the lowest are taken first, new objects fill the table's start and the end
+            // drains.
+            self.free.sort_lowest_first(self.slots.len() / 2);
+            return 0;
+        }
+        let mut slots = Vec::new();
+        let mut free = FreeSlots::new();
+        if slots.try_reserve_exact(end).is_err() || free.reserve_for(end).is_err() {
+            return 0;
+        }
+        // The slots given back are empty: each id holds the generation its slot would have
+        // given next.
+        for slot in &self.slots[end..] {
+            let next = (slot.id >> 32) as u32;
+            if next > self.floor.get() {
+                self.floor = NonZeroU32::new(next).expect("greater than a non-zero value");
+            }
+        }
+        slots.extend(self.slots.drain(..end));
+        for index in self.free.iter().filter(|&index| (index as usize) < end) {
+            free.push(index, index as usize >= end / 2);
+        }
+        self.slots = slots;
+        self.free = free;
+        before - end
+    }
+
+    /// Slots the table has now, live or empty (for reports and tests).
+    pub fn slots(&self) -> usize {
+        self.slots.len()
     }
 
     pub fn contains(&self, id: Id<K>) -> bool {
@@ -421,6 +587,79 @@ impl<T, K> Table<T, K> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn free_slots_give_the_lower_half_first_and_sort_lowest_first() {
+        let mut f = FreeSlots::new();
+        f.reserve_for(8).unwrap();
+        for (index, upper) in [(1, false), (6, true), (2, false), (7, true)] {
+            f.push(index, upper);
+        }
+        // Grown with both stacks in it: nothing lost.
+        f.reserve_for(40).unwrap();
+        assert_eq!(f.pop(), Some(2));
+        assert_eq!(f.pop(), Some(1));
+        assert_eq!(f.pop(), Some(7));
+        for (index, upper) in [(5, true), (3, false), (0, false), (4, true)] {
+            f.push(index, upper);
+        }
+        f.sort_lowest_first(4);
+        let order: Vec<_> = core::iter::from_fn(|| f.pop()).collect();
+        assert_eq!(order, [0, 3, 4, 5, 6]);
+    }
+
+    #[test]
+    fn a_mostly_empty_table_gives_back_its_end_and_old_ids_stay_stale() {
+        let mut t: Table<u32> = Table::new();
+        let ids: Vec<_> = (0..10_000).map(|i| t.insert(i).unwrap()).collect();
+        assert_eq!(t.slots(), 10_000);
+        // The first ten stay; the rest go, newest first and oldest first alike.
+        for &id in ids[10..5_000].iter().rev().chain(&ids[5_000..]) {
+            assert!(t.remove(id).is_some());
+        }
+        assert_eq!(t.len(), 10);
+        assert_eq!(t.slots(), 10_000, "trimmed before the pass");
+        assert_eq!(t.trim(), 10_000 - TRIM_MIN_SLOTS);
+        assert_eq!(t.slots(), TRIM_MIN_SLOTS);
+        for (i, &id) in ids[..10].iter().enumerate() {
+            assert_eq!(t.get(id), Some(&(i as u32)));
+        }
+        // New objects take indices that old ids had: those ids name none of them.
+        let new: Vec<_> = (0..20_000)
+            .map(|i| t.insert(100_000 + i).unwrap())
+            .collect();
+        for &old in &ids[10..] {
+            assert_eq!(t.get(old), None, "a stale id names a newcomer");
+        }
+        for (i, &id) in new.iter().enumerate() {
+            assert_eq!(t.get(id), Some(&(100_000 + i as u32)));
+        }
+        assert_eq!(t.len(), 20_010);
+    }
+
+    #[test]
+    fn a_live_object_at_the_end_keeps_the_table_whole() {
+        let mut t: Table<u32> = Table::new();
+        let ids: Vec<_> = (0..4_096).map(|i| t.insert(i).unwrap()).collect();
+        for &id in &ids[..4_095] {
+            t.remove(id);
+        }
+        assert_eq!(t.trim(), 0);
+        assert_eq!(t.slots(), 4_096);
+        assert_eq!(t.get(ids[4_095]), Some(&4_095));
+        // Meanwhile new objects take the lowest free slots, not those freed last.
+        let low = t.insert(1).unwrap();
+        assert_eq!(low.index(), 0);
+        t.remove(low);
+        // Without it the table shrinks at the next pass; not while a quarter is live.
+        t.remove(ids[4_095]);
+        let kept: Vec<_> = (0..1_100).map(|i| t.insert(i).unwrap()).collect();
+        assert_eq!(t.trim(), 0, "trimmed with more than a quarter live");
+        for id in kept {
+            t.remove(id);
+        }
+        assert_eq!(t.trim(), 4_096 - TRIM_MIN_SLOTS);
+    }
 
     #[test]
     fn either_id_unpacks_as_it_was_packed() {

@@ -25,6 +25,12 @@ impl Ipc {
         }
     }
 
+    /// Gives back the unused ends of the port and port-set tables (`Table::trim`); how many
+    /// slots went.
+    pub fn trim_tables(&mut self) -> usize {
+        self.ports.trim() + self.port_sets.trim()
+    }
+
     /// The port `id` names, if it is alive.
     #[inline(always)]
     pub fn port(&self, id: PortId) -> Option<&Port> {

@@ -89,6 +89,16 @@ impl TimerLinks<ThreadId> for Table<Thread, ThreadTag> {
 }
 
 impl Kernel {
+    /// Gives back the unused ends of the kernel's object tables (tasks, threads, ports and
+    /// sets, VM objects: `Table::trim`) once most of a table is empty; how many slots went.
+    /// Once a second, after the swapper's pass: each walks its table.
+    pub fn trim_tables(&mut self) -> usize {
+        self.tasks.trim()
+            + self.threads.trim()
+            + self.ipc.trim_tables()
+            + self.vm.objects_mut().trim()
+    }
+
     pub fn new(archive: Option<(&'static [u8], u64)>) -> Kernel {
         Kernel {
             tasks: Table::new(),

@@ -362,6 +362,8 @@ impl Kernel {
             self.swapper_pass(now);
             // On the same clock: the tables of tasks that did not run in the last period.
             self.collect_idle_tables(super::pmap_collect::Pass::Idle);
+            // And the object tables' empty ends, after many tasks are gone.
+            self.trim_tables();
         }
     }
 

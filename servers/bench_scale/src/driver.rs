@@ -419,6 +419,8 @@ fn measure(target: Option<u64>) -> Result<(), Failure> {
     );
     groups.stop_all()?;
     drop(groups);
+    // The kernel gives back the empty ends of its object tables once a second.
+    libipc::rt::sleep_ms(IDLE_MS);
     let after = Snapshot::take()?;
     libipc::println!(
         "bench_scale: after terminating them all: {}",
@@ -529,6 +531,7 @@ fn measure_threads(wanted: u64) -> Result<(), Failure> {
     );
     many.stop_all()?;
     drop(many);
+    libipc::rt::sleep_ms(IDLE_MS);
     let after = Snapshot::take()?;
     libipc::println!(
         "bench_scale: after the threads exited: {}",
