@@ -23,12 +23,15 @@ use core::ptr::{self, NonNull};
 /// Size of the pages the heap takes from its source.
 pub const PAGE_SIZE: usize = 4096;
 
-/// The object sizes of the small-object classes, smallest first: the powers of two, the
-/// sizes halfway between them (48, 96, ... 1536), and 320, which a thread's record (296
-/// bytes) fits. With powers of two alone an object took up to twice its size: a thread
-/// 512 bytes, a task's records 3.5 KiB of pages for 2.4 KiB of data.
+/// The object sizes of the small-object classes, smallest first: the powers of two, sizes
+/// between them (48, 96, 192, 384; 816 and 1360, five and three of which fill a page), and
+/// 320, which a thread's record (296 bytes) fits. With powers of two alone an object took
+/// up to twice its size: a thread 512 bytes, a task's records 3.5 KiB of pages for 2.4 KiB
+/// of data. No object crosses a page boundary (a slab's pages are only virtually
+/// contiguous, and a device given a heap object, as virtio's indirect descriptor lists, is
+/// given the physical address of its start).
 pub const SIZE_CLASSES: [usize; 15] = [
-    16, 32, 48, 64, 96, 128, 192, 256, 320, 384, 512, 768, 1024, 1536, 2048,
+    16, 32, 48, 64, 96, 128, 192, 256, 320, 384, 512, 816, 1024, 1360, 2048,
 ];
 
 const CLASS_COUNT: usize = SIZE_CLASSES.len();
@@ -122,9 +125,28 @@ const fn first_object(class: usize) -> usize {
     HEADER_BYTES.next_multiple_of(class_align(class))
 }
 
-/// Objects in a slab of class `class`.
+/// Where the object after the one at `offset` of a slab of class `class` lies: right after
+/// it, or at the next page if it would cross into it.
+const fn next_object(class: usize, offset: usize) -> usize {
+    let size = SIZE_CLASSES[class];
+    let next = offset + size;
+    if next % PAGE_SIZE + size > PAGE_SIZE {
+        next.next_multiple_of(PAGE_SIZE)
+    } else {
+        next
+    }
+}
+
+/// Objects in a slab of class `class`: as many as fit each of its pages whole (the first
+/// after the header).
 pub const fn objects_per_slab(class: usize) -> usize {
-    (slab_bytes(class) - first_object(class)) / SIZE_CLASSES[class]
+    let mut count = 0;
+    let mut offset = first_object(class);
+    while offset + SIZE_CLASSES[class] <= slab_bytes(class) {
+        count += 1;
+        offset = next_object(class, offset);
+    }
+    count
 }
 
 /// The end of the last object of a slab of each class: a slab whose never-used objects
@@ -133,7 +155,11 @@ const SLAB_END: [usize; CLASS_COUNT] = {
     let mut table = [0; CLASS_COUNT];
     let mut class = 0;
     while class < CLASS_COUNT {
-        table[class] = first_object(class) + objects_per_slab(class) * SIZE_CLASSES[class];
+        let mut offset = first_object(class);
+        while offset + SIZE_CLASSES[class] <= slab_bytes(class) {
+            offset = next_object(class, offset);
+        }
+        table[class] = offset;
         class += 1;
     }
     table
@@ -341,7 +367,7 @@ impl<S: PageSource> Heap<S> {
             None => {
                 let offset = header.fresh as usize;
                 debug_assert!(offset < slab_end(class));
-                header.fresh += SIZE_CLASSES[class] as u32;
+                header.fresh = next_object(class, offset) as u32;
                 // SAFETY: `offset` is below the slab's size (it is on the list, with no
                 // freed object), so the pointer stays inside the slab.
                 unsafe { page.cast::<u8>().add(offset) }
@@ -389,7 +415,15 @@ impl<S: PageSource> Heap<S> {
     unsafe fn free_object(&mut self, object: NonNull<FreeObject>, class: usize) {
         let address = object.as_ptr() as usize;
         let slab = address & !(slab_bytes(class) - 1);
-        debug_assert!((address - slab - first_object(class)).is_multiple_of(SIZE_CLASSES[class]));
+        debug_assert!({
+            let offset = address - slab;
+            let first = if offset < PAGE_SIZE {
+                first_object(class)
+            } else {
+                offset & !(PAGE_SIZE - 1)
+            };
+            offset >= first && (offset - first).is_multiple_of(SIZE_CLASSES[class])
+        });
         let mut page = NonNull::new(slab as *mut SlabHeader).expect("an object's slab is not at 0");
         // SAFETY: the object lies in a slab of this class, which starts with its header
         // (type invariant); the heap is borrowed mutably, so nothing else refers to it.
@@ -619,7 +653,9 @@ mod tests {
         assert!(class(8, 64) == Some(Placement::Class(index(64))));
         assert!(class(296, 8) == Some(Placement::Class(index(320))));
         assert!(class(296, 128) == Some(Placement::Class(index(384))));
-        assert!(class(1025, 8) == Some(Placement::Class(index(1536))));
+        assert!(class(1025, 8) == Some(Placement::Class(index(1360))));
+        assert!(class(1361, 8) == Some(Placement::Class(index(2048))));
+        assert!(class(600, 8) == Some(Placement::Class(index(816))));
         assert!(class(2048, 2048) == Some(Placement::Class(index(2048))));
         assert!(class(16, 2048) == Some(Placement::Class(index(2048))));
         assert!(class(2049, 1) == Some(Placement::Pages(1)));
@@ -738,12 +774,17 @@ mod tests {
         let class = 8; // 320 bytes, 64-aligned, two pages a slab
         let layout = layout(296, 64);
         let per_slab = objects_per_slab(class);
-        assert_eq!(per_slab, 25);
+        // Twelve on the first page after the header, twelve on the second: none crosses.
+        assert_eq!(per_slab, 24);
         let objects: Vec<_> = (0..per_slab + 1).map(|_| heap.allocate(layout)).collect();
         let slab = objects[0] as usize & !(2 * PAGE_SIZE - 1);
         for (i, &object) in objects[..per_slab].iter().enumerate() {
-            assert_eq!(object as usize, slab + 64 + i * 320);
-            assert!((object as usize + 320) <= slab + 2 * PAGE_SIZE);
+            let expected = if i < 12 {
+                64 + i * 320
+            } else {
+                PAGE_SIZE + (i - 12) * 320
+            };
+            assert_eq!(object as usize, slab + expected);
         }
         // The next one starts a second slab.
         assert_eq!(heap.stats().class_pages[class], 4);
@@ -753,6 +794,29 @@ mod tests {
             unsafe { heap.deallocate(object, layout) };
         }
         assert_eq!(heap.stats().class_pages[class], 2);
+    }
+
+    #[test]
+    fn no_object_crosses_a_page() {
+        let mut heap = Heap::new(TestSource::with_budget(1_000));
+        for (class, &size) in SIZE_CLASSES.iter().enumerate() {
+            let layout = layout(size, 8);
+            let objects: Vec<_> = (0..2 * objects_per_slab(class))
+                .map(|_| heap.allocate(layout))
+                .collect();
+            for &object in &objects {
+                let start = object as usize;
+                assert_eq!(
+                    start / PAGE_SIZE,
+                    (start + size - 1) / PAGE_SIZE,
+                    "class {size}"
+                );
+            }
+            for object in objects {
+                // SAFETY: allocated above with this layout.
+                unsafe { heap.deallocate(object, layout) };
+            }
+        }
     }
 
     #[test]
