@@ -3,10 +3,14 @@
 //! The link lives in the queued object (a thread is in at most one queue at a time: a run
 //! queue or one wait queue), so queueing never allocates and so can never fail.
 
-/// Where the queue finds the `next` link of an element.
+/// Where the queue finds the links of an element: `next`, and `previous`, which is right for
+/// every queued element but the head (the head's is whatever it was: popping the head
+/// touches only the head, as the IPC fast path does) and `None` for an element not queued.
 pub trait Links<K: Copy + PartialEq> {
     fn next(&self, element: K) -> Option<K>;
     fn set_next(&mut self, element: K, next: Option<K>);
+    fn previous(&self, element: K) -> Option<K>;
+    fn set_previous(&mut self, element: K, previous: Option<K>);
 }
 
 /// A first-in, first-out list threaded through its elements.
@@ -54,6 +58,7 @@ impl<K: Copy + PartialEq> Fifo<K> {
 
     pub fn push_back(&mut self, links: &mut impl Links<K>, element: K) {
         links.set_next(element, None);
+        links.set_previous(element, self.tail);
         match self.tail {
             Some(tail) => links.set_next(tail, Some(element)),
             None => self.head = Some(element),
@@ -68,12 +73,13 @@ impl<K: Copy + PartialEq> Fifo<K> {
             self.tail = None;
         }
         links.set_next(head, None);
+        links.set_previous(head, None);
         Some(head)
     }
 
     /// Takes the head off a non-empty list for a caller that holds the head's record (found
     /// through `front`): `next` is the head's link, which the caller read and must now clear
-    /// itself.
+    /// itself, with its `previous`.
     pub fn pop_front_unlinked(&mut self, next: Option<K>) {
         debug_assert!(self.head.is_some());
         self.head = next;
@@ -83,7 +89,8 @@ impl<K: Copy + PartialEq> Fifo<K> {
     }
 
     /// Appends `element`, whose own link the caller clears, for a caller that sets the
-    /// links itself: returns the previous tail, whose link must now name `element`.
+    /// links itself: returns the previous tail, whose link must now name `element`, and
+    /// which must be `element`'s `previous`.
     pub fn push_back_unlinked(&mut self, element: K) -> Option<K> {
         let previous = self.tail;
         if previous.is_none() {
@@ -93,27 +100,26 @@ impl<K: Copy + PartialEq> Fifo<K> {
         previous
     }
 
-    /// Unlinks `element` wherever it is (O(position)); false if it is not queued here.
+    /// Unlinks `element` wherever it is, in constant time (the head is popped, any other
+    /// element is unlinked through its `previous`); false if it is not queued. It must not
+    /// be queued in another list.
     pub fn remove(&mut self, links: &mut impl Links<K>, element: K) -> bool {
-        let mut previous: Option<K> = None;
-        let mut cursor = self.head;
-        while let Some(current) = cursor {
-            let next = links.next(current);
-            if current == element {
-                match previous {
-                    Some(p) => links.set_next(p, next),
-                    None => self.head = next,
-                }
-                if self.tail == Some(current) {
-                    self.tail = previous;
-                }
-                links.set_next(current, None);
-                return true;
-            }
-            previous = Some(current);
-            cursor = next;
+        if self.head == Some(element) {
+            self.pop_front(links);
+            return true;
         }
-        false
+        let Some(previous) = links.previous(element) else {
+            return false;
+        };
+        let next = links.next(element);
+        links.set_next(previous, next);
+        match next {
+            Some(next) => links.set_previous(next, Some(previous)),
+            None => self.tail = Some(previous),
+        }
+        links.set_next(element, None);
+        links.set_previous(element, None);
+        true
     }
 }
 
@@ -189,7 +195,13 @@ impl<K: Copy + PartialEq> RunQueues<K> {
 mod tests {
     use super::*;
 
-    struct VecLinks(Vec<Option<usize>>);
+    struct VecLinks(Vec<Option<usize>>, Vec<Option<usize>>);
+
+    impl VecLinks {
+        fn new(n: usize) -> Self {
+            VecLinks(vec![None; n], vec![None; n])
+        }
+    }
 
     impl Links<usize> for VecLinks {
         fn next(&self, e: usize) -> Option<usize> {
@@ -198,11 +210,48 @@ mod tests {
         fn set_next(&mut self, e: usize, next: Option<usize>) {
             self.0[e] = next;
         }
+        fn previous(&self, e: usize) -> Option<usize> {
+            self.1[e]
+        }
+        fn set_previous(&mut self, e: usize, previous: Option<usize>) {
+            self.1[e] = previous;
+        }
+    }
+
+    #[test]
+    fn removal_anywhere_keeps_the_order_of_the_rest() {
+        // Every order of removing three of six elements, with pops and pushes between.
+        for first in 0..6 {
+            for second in 0..6 {
+                let mut links = VecLinks::new(8);
+                let mut q = Fifo::new();
+                for e in 0..6 {
+                    q.push_back(&mut links, e);
+                }
+                let mut expected: Vec<usize> = (0..6).collect();
+                for e in [first, second] {
+                    let queued = expected.contains(&e);
+                    assert_eq!(q.remove(&mut links, e), queued, "{first} {second}");
+                    expected.retain(|&x| x != e);
+                }
+                assert_eq!(q.pop_front(&mut links), expected.first().copied());
+                expected.remove(0);
+                // The new head's `previous` is stale; removing it still works.
+                if let Some(&head) = expected.first() {
+                    assert!(q.remove(&mut links, head));
+                    expected.remove(0);
+                }
+                q.push_back(&mut links, 7);
+                expected.push(7);
+                let order: Vec<usize> = core::iter::from_fn(|| q.pop_front(&mut links)).collect();
+                assert_eq!(order, expected, "{first} {second}");
+            }
+        }
     }
 
     #[test]
     fn fifo_order_and_removal() {
-        let mut links = VecLinks(vec![None; 8]);
+        let mut links = VecLinks::new(8);
         let mut q = Fifo::new();
         for e in 0..5 {
             q.push_back(&mut links, e);
@@ -220,26 +269,32 @@ mod tests {
 
     #[test]
     fn unlinked_operations_match_the_linked_ones() {
-        let mut links = VecLinks(vec![None; 8]);
+        let mut links = VecLinks::new(8);
         let mut q = Fifo::new();
         assert_eq!(q.push_back_unlinked(3), None);
         q.push_back(&mut links, 5);
         let previous = q.push_back_unlinked(6);
         assert_eq!(previous, Some(5));
         links.set_next(5, Some(6));
+        links.set_previous(6, Some(5));
         assert_eq!(q.len(&links), 3);
         let next = links.next(3);
         assert_eq!(q.front(), Some(3));
         q.pop_front_unlinked(next);
         links.set_next(3, None);
+        links.set_previous(3, None);
+        // Unlinked as the linked operations would have: 6 can be removed from the middle.
+        q.push_back(&mut links, 7);
+        assert!(q.remove(&mut links, 6));
+        q.push_back(&mut links, 6);
         let order: Vec<usize> = core::iter::from_fn(|| q.pop_front(&mut links)).collect();
-        assert_eq!(order, vec![5, 6]);
+        assert_eq!(order, vec![5, 7, 6]);
         assert!(q.is_empty());
     }
 
     #[test]
     fn highest_priority_first_fifo_within_a_level() {
-        let mut links = VecLinks(vec![None; 8]);
+        let mut links = VecLinks::new(8);
         let mut rq = RunQueues::new();
         rq.enqueue(&mut links, 0, 10);
         rq.enqueue(&mut links, 1, 40);
@@ -255,7 +310,7 @@ mod tests {
 
     #[test]
     fn removing_the_last_element_clears_its_level() {
-        let mut links = VecLinks(vec![None; 4]);
+        let mut links = VecLinks::new(4);
         let mut rq = RunQueues::new();
         rq.enqueue(&mut links, 1, 5);
         rq.enqueue(&mut links, 2, 7);

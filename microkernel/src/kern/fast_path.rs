@@ -490,11 +490,13 @@ impl Kernel {
         d.receivers.pop_front_unlinked(r.queue_next);
         let receiver_timed = r.timer.deadline.is_some();
         r.queue_next = None;
+        r.queue_previous = None;
         r.frame.rax = 0;
         r.continuation = Continuation::ReturnToUser;
         r.state = ThreadState::Running;
         let previous_tail = own.receivers.push_back_unlinked(thread);
         s.queue_next = None;
+        s.queue_previous = previous_tail;
         s.state = ThreadState::Blocked;
         // The rest of its receive stays in its saved registers (`ReceiveCall::of`).
         s.continuation = Continuation::Receive(ReceiveArgs {

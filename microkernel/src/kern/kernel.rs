@@ -74,6 +74,16 @@ impl Links<ThreadId> for Table<Thread, ThreadTag> {
             t.queue_next = next;
         }
     }
+
+    fn previous(&self, thread: ThreadId) -> Option<ThreadId> {
+        self.get(thread).and_then(|t| t.queue_previous)
+    }
+
+    fn set_previous(&mut self, thread: ThreadId, previous: Option<ThreadId>) {
+        if let Some(t) = self.get_mut(thread) {
+            t.queue_previous = previous;
+        }
+    }
 }
 
 impl TimerLinks<ThreadId> for Table<Thread, ThreadTag> {

@@ -178,8 +178,12 @@ pub struct Thread {
     /// Where the thread is in its task's list of threads (`Task::threads`), so that it
     /// leaves the list in constant time (`kern::thread_calls`). In what was padding.
     pub index_in_task: u32,
-    /// Link in the run queue or a wait queue (a thread is in at most one).
+    /// Links in the run queue or a wait queue (a thread is in at most one): the next, and
+    /// the previous (stale while the thread is the head: `base::queue::Links`), so that a
+    /// thread leaves any queue in constant time (a task of a million threads dies in linear
+    /// time whatever the order they wait in).
     pub queue_next: Option<ThreadId>,
+    pub queue_previous: Option<ThreadId>,
     /// The deadline of the current wait, linked into the kernel's timer wheel.
     pub timer: Timer<ThreadId>,
     /// `task`'s record: the IPC fast path reaches a thread's task through it without a
@@ -214,6 +218,7 @@ impl Thread {
             quantum: QUANTUM_TICKS,
             index_in_task: 0,
             queue_next: None,
+            queue_previous: None,
             timer: Timer::DISARMED,
             task_record,
         }
