@@ -89,16 +89,27 @@ fn serve(driver: SendRight, wanted: u64, blocked: &mut Blocked) -> Result<(), Fa
             ));
         }
     }
-    let count = (blocked.0.len() as u64).to_le_bytes();
+    report_and_wait(driver, &control, blocked.0.len() as u64, &mut buffer)
+}
+
+/// Reports `count` to the driver with a send right to `control`, then waits there until
+/// told to stop (the protocol of groups and of the task of many threads).
+pub fn report_and_wait(
+    driver: SendRight,
+    control: &ReceiveRight,
+    count: u64,
+    buffer: &mut MessageBuffer,
+) -> Result<(), Failure> {
+    let count = count.to_le_bytes();
     let report = OutMessage::new(REPORT_ID, driver.name())
         .carry(control.name(), Disposition::MakeSend)
         .map_err(|e| format!("building the report: {e:?}"))?
         .with_body(&count);
-    send(&report, &mut buffer, Some(SETUP_TIMEOUT_MS))
+    send(&report, buffer, Some(SETUP_TIMEOUT_MS))
         .map_err(|e| format!("reporting to the driver: {e:?}"))?;
     drop(driver);
     loop {
-        let message = receive(control.name(), &mut buffer, None)
+        let message = receive(control.name(), buffer, None)
             .map_err(|e| format!("waiting to be told to stop: {e:?}"))?;
         if message.id() == STOP_ID {
             return Ok(());

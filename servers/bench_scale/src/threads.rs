@@ -15,10 +15,10 @@ use core::cell::UnsafeCell;
 
 use libipc::abi::message::{options, Disposition};
 use libipc::abi::syscall::{Syscall, HOST_THREADS};
-use libipc::ipc::{receive, send, MessageBuffer, Name, OutMessage, ReceiveRight, SendRight};
+use libipc::ipc::{receive, MessageBuffer, Name, OutMessage, ReceiveRight, SendRight};
 use libipc::sys;
 
-use crate::group::{REPORT_ID, STOP_ID};
+use crate::group::report_and_wait;
 use crate::{Failure, BLOCKED_ID, SETUP_TIMEOUT_MS};
 
 /// Bytes of the shared message buffer (and the receive limit).
@@ -147,21 +147,7 @@ fn serve(driver: SendRight, wanted: u64) -> Result<(), Failure> {
         }
         started += 1;
     }
-    let count = started.to_le_bytes();
-    let report = OutMessage::new(REPORT_ID, driver.name())
-        .carry(control.name(), Disposition::MakeSend)
-        .map_err(|e| format!("building the report: {e:?}"))?
-        .with_body(&count);
-    send(&report, &mut buffer, Some(SETUP_TIMEOUT_MS))
-        .map_err(|e| format!("reporting to the driver: {e:?}"))?;
-    drop(driver);
-    loop {
-        let message = receive(control.name(), &mut buffer, None)
-            .map_err(|e| format!("waiting to be told to stop: {e:?}"))?;
-        if message.id() == STOP_ID {
-            break;
-        }
-    }
+    report_and_wait(driver, &control, started, &mut buffer)?;
     // Every thread wakes with its port gone and exits; this one waits until they have.
     drop(waits);
     let mut waited = 0;
