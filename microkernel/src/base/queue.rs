@@ -249,6 +249,45 @@ mod tests {
         }
     }
 
+    /// Links that count how many links are read.
+    struct CountingLinks(VecLinks, core::cell::Cell<usize>);
+
+    impl Links<usize> for CountingLinks {
+        fn next(&self, e: usize) -> Option<usize> {
+            self.1.set(self.1.get() + 1);
+            self.0.next(e)
+        }
+        fn set_next(&mut self, e: usize, next: Option<usize>) {
+            self.0.set_next(e, next);
+        }
+        fn previous(&self, e: usize) -> Option<usize> {
+            self.1.set(self.1.get() + 1);
+            self.0.previous(e)
+        }
+        fn set_previous(&mut self, e: usize, previous: Option<usize>) {
+            self.0.set_previous(e, previous);
+        }
+    }
+
+    #[test]
+    fn removal_reads_a_constant_number_of_links_wherever_the_element_is() {
+        let mut links = CountingLinks(VecLinks::new(10_000), core::cell::Cell::new(0));
+        let mut q = Fifo::new();
+        for e in 0..10_000 {
+            q.push_back(&mut links, e);
+        }
+        for e in [9_999, 5_000, 1, 0, 7_777] {
+            links.1.set(0);
+            assert!(q.remove(&mut links, e));
+            assert!(
+                links.1.get() <= 2,
+                "removing {e} read {} links",
+                links.1.get()
+            );
+        }
+        assert_eq!(q.len(&links), 9_995);
+    }
+
     #[test]
     fn fifo_order_and_removal() {
         let mut links = VecLinks::new(8);
