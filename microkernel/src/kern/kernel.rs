@@ -100,13 +100,15 @@ impl TimerLinks<ThreadId> for Table<Thread, ThreadTag> {
 
 impl Kernel {
     /// Gives back the unused ends of the kernel's object tables (tasks, threads, ports and
-    /// sets, VM objects: `Table::trim`) once most of a table is empty; how many slots went.
+    /// sets, VM objects: `Table::trim`) and of the reverse map's pool (`Mappings::trim`)
+    /// once most of one is empty; how many slots and entries went.
     /// Once a second, after the swapper's pass: each walks its table.
     pub fn trim_tables(&mut self) -> usize {
         self.tasks.trim()
             + self.threads.trim()
             + self.ipc.trim_tables()
             + self.vm.objects_mut().trim()
+            + crate::vm::kernel_space::with_mappings(|m| m.trim()).unwrap_or(0)
     }
 
     pub fn new(archive: Option<(&'static [u8], u64)>) -> Kernel {

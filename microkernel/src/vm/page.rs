@@ -22,6 +22,12 @@ pub const NONE: u32 = u32::MAX;
 /// No object.
 const NO_OBJECT: u64 = u64::MAX;
 
+/// A free entry's `owner_previous` (a live one's is an entry's index).
+const FREE: u32 = NONE - 1;
+
+/// Pools with fewer entries are not trimmed.
+const TRIM_MIN_ENTRIES: usize = 1024;
+
 /// One frame's record.
 #[derive(Clone, Copy, Debug)]
 struct PageRecord {
@@ -99,12 +105,18 @@ pub struct OutOfMemory;
 /// Every frame's mappings.
 ///
 /// Invariants: each live mapping is in its frame's list and its owner's circular list; a
-/// frame's `count` is the length of its list; freed entries are chained through
-/// `frame_next` from `free`.
+/// frame's `count` is the length of its list; freed entries are marked (`owner_previous` is
+/// [`FREE`]) and chained through `frame_next` from `free_low` (those in the lower half of
+/// the entries when they were freed) or `free_high`, `free_count` of them in all.
+///
+/// The entries shrink too ([`Mappings::trim`]): after 150,000 tasks came and went, the pool
+/// sized for their sentinels and mappings held some 10 MB for good otherwise.
 pub struct Mappings {
     records: Vec<PageRecord>,
     entries: Vec<Mapping>,
-    free: u32,
+    free_low: u32,
+    free_high: u32,
+    free_count: usize,
     live: usize,
     /// The active and inactive queues of object pages.
     queues: [Queue; 2],
@@ -121,7 +133,9 @@ impl Mappings {
         Ok(Mappings {
             records,
             entries: Vec::new(),
-            free: NONE,
+            free_low: NONE,
+            free_high: NONE,
+            free_count: 0,
             live: 0,
             queues: [EMPTY_QUEUE; 2],
             visits: 0,
@@ -129,10 +143,18 @@ impl Mappings {
     }
 
     fn take_entry(&mut self, entry: Mapping) -> Result<u32, OutOfMemory> {
-        if self.free != NONE {
-            let index = self.free;
-            self.free = self.entries[index as usize].frame_next;
+        // The lower half's free entries first, so that the end of a pool that emptied
+        // drains and can be trimmed.
+        let chain = if self.free_low != NONE {
+            &mut self.free_low
+        } else {
+            &mut self.free_high
+        };
+        if *chain != NONE {
+            let index = *chain;
+            *chain = self.entries[index as usize].frame_next;
             self.entries[index as usize] = entry;
+            self.free_count -= 1;
             return Ok(index);
         }
         self.entries.try_reserve(1).map_err(|_| OutOfMemory)?;
@@ -145,9 +167,55 @@ impl Mappings {
     }
 
     fn give_entry(&mut self, index: u32) {
-        self.entries[index as usize].frame = NONE;
-        self.entries[index as usize].frame_next = self.free;
-        self.free = index;
+        let upper = index as usize >= self.entries.len() / 2;
+        let chain = if upper {
+            &mut self.free_high
+        } else {
+            &mut self.free_low
+        };
+        let e = &mut self.entries[index as usize];
+        e.frame = NONE;
+        e.owner_previous = FREE;
+        e.frame_next = *chain;
+        *chain = index;
+        self.free_count += 1;
+    }
+
+    /// When no more than a quarter of the entries is in use, gives back the free ones at the
+    /// end if they are at least half of them, keeping [`TRIM_MIN_ENTRIES`]; returns how many
+    /// went. Walks the pool (a periodic pass). Best effort: without memory for the smaller
+    /// pool nothing changes.
+    pub fn trim(&mut self) -> usize {
+        let len = self.entries.len();
+        if len < TRIM_MIN_ENTRIES || (len - self.free_count) * 4 > len {
+            return 0;
+        }
+        let mut end = len;
+        while end > TRIM_MIN_ENTRIES && self.entries[end - 1].owner_previous == FREE {
+            end -= 1;
+        }
+        if end > len / 2 {
+            return 0;
+        }
+        let mut entries = Vec::new();
+        if entries.try_reserve_exact(end).is_err() {
+            return 0;
+        }
+        entries.extend_from_slice(&self.entries[..end]);
+        self.entries = entries;
+        // The free chains again, of the entries kept: the lowest taken first.
+        (self.free_low, self.free_high, self.free_count) = (NONE, NONE, 0);
+        for index in (0..end as u32).rev() {
+            if self.entries[index as usize].owner_previous == FREE {
+                self.give_entry(index);
+            }
+        }
+        len - end
+    }
+
+    /// Entries in the pool, in use or free (for tests and reports).
+    pub fn pool_len(&self) -> usize {
+        self.entries.len()
     }
 
     /// A new owner: returns its sentinel, which it passes to every other call.
@@ -529,6 +597,37 @@ impl Mappings {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_pool_that_emptied_gives_back_its_end_and_keeps_what_lives() {
+        let mut m = Mappings::new(64).unwrap();
+        // Each owner maps a page as it comes, as a task does.
+        let owners: Vec<u32> = (0..4_000)
+            .map(|i| {
+                let o = m.new_owner(0x1000 * (i + 1)).unwrap();
+                m.add(o, (i % 64) as u64, 0x40_0000).unwrap();
+                o
+            })
+            .collect();
+        assert_eq!(m.pool_len(), 8_000);
+        assert_eq!(m.trim(), 0, "trimmed while in use");
+        // All but the first ten owners go, newest first.
+        for &o in owners[10..].iter().rev() {
+            m.remove_owner(o);
+        }
+        assert_eq!(m.trim(), 8_000 - TRIM_MIN_ENTRIES);
+        assert_eq!(m.pool_len(), TRIM_MIN_ENTRIES);
+        // The ten that stay are whole, and new owners and mappings take the lowest entries.
+        for (i, &o) in owners[..10].iter().enumerate() {
+            assert_eq!(m.owner_len(o), 1);
+            assert_eq!(m.count(i as u64 % 64), 1);
+        }
+        let new = m.new_owner(0xdead_0000).unwrap();
+        assert!((new as usize) < 40, "a new owner took entry {new}");
+        m.add(new, 5, 0x40_0000).unwrap();
+        assert_eq!(m.count(5), 2);
+        assert_eq!(m.len(), 11);
+    }
 
     #[test]
     fn add_remove_and_count() {
