@@ -400,8 +400,8 @@ impl FreeSlots {
 /// type; a subsystem below the one that defines the object names it by a tag instead
 /// (`base::TaskTag`, `base::ThreadTag`).
 ///
-/// Invariant: `free` lists exactly the slots whose `object` is `None`; `live` counts the rest;
-/// `free.capacity() >= slots.len()`; every id ever handed out for an index past the slots
+/// Invariant: `free` lists exactly the slots whose `object` is `None`, and has room for every
+/// slot; `live` counts the rest; every id ever handed out for an index past the slots
 /// has a generation below `floor`.
 ///
 /// The table shrinks too: [`Table::trim`] gives back the empty slots at its end once no more
@@ -503,7 +503,7 @@ impl<T, K> Table<T, K> {
         let object = slot.object.take()?;
         let next = NonZeroU32::new(id.generation().wrapping_add(1)).unwrap_or(NonZeroU32::MIN);
         *slot = Slot::empty(next);
-        // Never reallocates: `insert` keeps the free list's capacity at the slot count.
+        // Never reallocates: `insert` keeps room in the free list for every slot.
         self.free
             .push(id.index(), id.index() as usize >= self.slots.len() / 2);
         self.live -= 1;

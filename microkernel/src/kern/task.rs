@@ -80,12 +80,12 @@ impl Task {
         }
     }
 
-    /// The program the task runs, for reports.
     /// Sets [`Task::cold`] from the task's state (after a swap or a change of its root).
     pub fn note_cold(&mut self) {
         self.cold = self.swapped_out || !self.space.pmap().has_root();
     }
 
+    /// The program the task runs, for reports.
     pub fn name(&self) -> &str {
         self.name.as_str()
     }

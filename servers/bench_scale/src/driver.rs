@@ -440,26 +440,10 @@ fn check_returned(before: &Snapshot, after: &Snapshot) -> Result<(), Failure> {
             before.tasks, after.tasks
         ));
     }
-    if after.memory.object_pages > before.memory.object_pages + DRIVER_GROWTH_PAGES
-        || after.memory.task_page_tables > before.memory.task_page_tables
-    {
-        return Err(format!(
-            "tasks' memory not returned: object pages {} -> {}, task page tables {} -> {}",
-            before.memory.object_pages,
-            after.memory.object_pages,
-            before.memory.task_page_tables,
-            after.memory.task_page_tables
-        ));
-    }
-    let settled = round_of(SECOND_ROUND_TASKS, "a second")?;
-    let again = round_of(SECOND_ROUND_TASKS, "a third")?;
-    if again.memory.free < settled.memory.free || again.heap_bytes > settled.heap_bytes {
-        return Err(format!(
-            "an identical round of {SECOND_ROUND_TASKS} blocked tasks lost memory again: free \
-             frames {} -> {}, kernel heap live bytes {} -> {}",
-            settled.memory.free, again.memory.free, settled.heap_bytes, again.heap_bytes
-        ));
-    }
+    check_pages_back(before, after, "the tasks")?;
+    let again = rounds_lose_nothing(&format!("{SECOND_ROUND_TASKS} blocked tasks"), || {
+        round_of(SECOND_ROUND_TASKS)
+    })?;
     libipc::println!(
         "bench_scale: every frame returned: free frames {} before, {} after ({} kept by the \
          kernel for reuse: heap pages {:+}, other {:+}; the driver's own pages {:+})",
@@ -473,23 +457,64 @@ fn check_returned(before: &Snapshot, after: &Snapshot) -> Result<(), Failure> {
     Ok(())
 }
 
-/// Starts `count` blocked tasks, stops them all, and takes a snapshot.
-fn round_of(count: u64, which: &str) -> Result<Snapshot, Failure> {
+/// The pages and page tables of what was started and ended back to what they were (the
+/// driver's own memory may have grown a little meanwhile).
+fn check_pages_back(before: &Snapshot, after: &Snapshot, what: &str) -> Result<(), Failure> {
+    if after.memory.object_pages > before.memory.object_pages + DRIVER_GROWTH_PAGES
+        || after.memory.task_page_tables > before.memory.task_page_tables
+    {
+        return Err(format!(
+            "memory not returned after {what}: object pages {} -> {}, task page tables {} -> \
+             {}",
+            before.memory.object_pages,
+            after.memory.object_pages,
+            before.memory.task_page_tables,
+            after.memory.task_page_tables
+        ));
+    }
+    Ok(())
+}
+
+/// Two more rounds of `what` (`round` starts and ends them): the first settles what the
+/// kernel and the driver keep for reuse, the second, identical, must lose no frame and no
+/// heap byte more. Each snapshot is taken once the kernel's once-a-second pass has trimmed
+/// its tables, so both see them the same. The snapshot after the second.
+fn rounds_lose_nothing(
+    what: &str,
+    round: impl Fn() -> Result<(), Failure>,
+) -> Result<Snapshot, Failure> {
+    let round_then_snapshot = |which: &str| -> Result<Snapshot, Failure> {
+        round().map_err(|why| format!("{which} round of {what}: {why}"))?;
+        libipc::rt::sleep_ms(IDLE_MS);
+        let taken = Snapshot::take()?;
+        libipc::println!(
+            "bench_scale: after {which} round of {what}: {}",
+            taken.describe()
+        );
+        Ok(taken)
+    };
+    let settled = round_then_snapshot("a second")?;
+    let again = round_then_snapshot("a third")?;
+    if again.memory.free < settled.memory.free || again.heap_bytes > settled.heap_bytes {
+        return Err(format!(
+            "an identical round of {what} lost memory again: free frames {} -> {}, kernel \
+             heap live bytes {} -> {}",
+            settled.memory.free, again.memory.free, settled.heap_bytes, again.heap_bytes
+        ));
+    }
+    Ok(again)
+}
+
+/// Starts `count` blocked tasks and stops them all.
+fn round_of(count: u64) -> Result<(), Failure> {
     let mut groups = Groups::new()?;
     if !groups.grow_to(count)? {
         return Err(format!(
-            "the kernel refused a blocked task at {} of {which} round of {count}",
+            "the kernel refused a blocked task at {} of {count}",
             groups.blocked()
         ));
     }
-    groups.stop_all()?;
-    drop(groups);
-    let snapshot = Snapshot::take()?;
-    libipc::println!(
-        "bench_scale: after {which} round of {count}: {}",
-        snapshot.describe()
-    );
-    Ok(snapshot)
+    groups.stop_all()
 }
 
 /// The one task of many threads: `wanted` blocked threads started, counted by the kernel,
@@ -537,27 +562,8 @@ fn measure_threads(wanted: u64) -> Result<(), Failure> {
         "bench_scale: after the threads exited: {}",
         after.describe()
     );
-    if after.memory.object_pages > before.memory.object_pages + DRIVER_GROWTH_PAGES
-        || after.memory.task_page_tables > before.memory.task_page_tables
-    {
-        return Err(format!(
-            "memory not returned after the threads: object pages {} -> {}, task page tables \
-             {} -> {}",
-            before.memory.object_pages,
-            after.memory.object_pages,
-            before.memory.task_page_tables,
-            after.memory.task_page_tables
-        ));
-    }
-    let settled = threads_round("a second")?;
-    let again = threads_round("a third")?;
-    if again.memory.free < settled.memory.free || again.heap_bytes > settled.heap_bytes {
-        return Err(format!(
-            "an identical round of {LATER_THREADS} blocked threads lost memory again: free \
-             frames {} -> {}, kernel heap live bytes {} -> {}",
-            settled.memory.free, again.memory.free, settled.heap_bytes, again.heap_bytes
-        ));
-    }
+    check_pages_back(&before, &after, "the threads")?;
+    let again = rounds_lose_nothing(&format!("{LATER_THREADS} blocked threads"), threads_round)?;
     libipc::println!(
         "bench_scale: every thread's memory returned: free frames {} before, {} after",
         before.memory.free,
@@ -566,21 +572,14 @@ fn measure_threads(wanted: u64) -> Result<(), Failure> {
     Ok(())
 }
 
-/// A round of [`LATER_THREADS`] blocked threads in one task, ended; a snapshot after.
-fn threads_round(which: &str) -> Result<Snapshot, Failure> {
+/// Starts [`LATER_THREADS`] blocked threads in one task and ends them.
+fn threads_round() -> Result<(), Failure> {
     let mut many = Groups::new()?;
     let started = many.start_role(role::THREADS, LATER_THREADS)?;
     if started < LATER_THREADS {
         return Err(format!(
-            "the kernel refused a thread at {started} of {which} round of {LATER_THREADS}"
+            "the kernel refused a thread at {started} of {LATER_THREADS}"
         ));
     }
-    many.stop_all()?;
-    drop(many);
-    let snapshot = Snapshot::take()?;
-    libipc::println!(
-        "bench_scale: after {which} round of {LATER_THREADS} threads: {}",
-        snapshot.describe()
-    );
-    Ok(snapshot)
+    many.stop_all()
 }
