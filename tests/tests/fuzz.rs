@@ -19,10 +19,11 @@ fn figure(run: &kernel_tests::GuestRun, name: &str) -> u64 {
 
 #[test]
 fn random_calls_from_dying_tasks_leave_nothing_behind() {
-    let run = boot(
-        "random_calls_from_dying_tasks_leave_nothing_behind",
-        "init=fuzz args=calls=6000,rounds=3,workers=3,seed=7",
-    );
+    // Each census waits for the kernel's tables to be trimmed first (over a second).
+    let mut opts =
+        kernel_tests::direct_options("init=fuzz args=calls=6000,rounds=3,workers=3,seed=7");
+    opts.timeout = Some(std::time::Duration::from_secs(90));
+    let run = kernel_tests::boot_with("random_calls_from_dying_tasks_leave_nothing_behind", &opts);
     run.expect_outcome(Outcome::Guest(0));
     run.expect_line_starting_with("fuzz: passed", "the fuzzer's verdict");
     assert!(figure(&run, "calls") >= 12_000, "too few calls made");

@@ -605,7 +605,7 @@ mod tests {
         let owners: Vec<u32> = (0..4_000)
             .map(|i| {
                 let o = m.new_owner(0x1000 * (i + 1)).unwrap();
-                m.add(o, (i % 64) as u64, 0x40_0000).unwrap();
+                m.add(o, i % 64, 0x40_0000).unwrap();
                 o
             })
             .collect();
