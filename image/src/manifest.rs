@@ -14,7 +14,8 @@
 //! disk = "absent"         # started only without a disk ("present": only with one)
 //! devices = true          # bootstrap gives it the device master port (default false)
 //! collocated = true       # a server linked into the kernel, started as a collocated task
-//!                         # (default false; its name must be its package's)
+//!                         # (default false; its name must be its package's, or
+//!                         # `<package>.<instance>` for another instance of it)
 //!
 //! [[file]]
 //! name = "nonaim_data"    # a data file, after the programs (names unique among all files)
@@ -94,7 +95,7 @@ pub struct Program {
     pub devices: bool,
     /// Whether bootstrap starts it collocated, as a server linked into the kernel (read by
     /// servers/bootstrap/build.rs); its name is then its package's, a dependency of the
-    /// kernel.
+    /// kernel, or `<package>.<instance>` for another instance of it.
     #[serde(default)]
     pub collocated: bool,
 }
@@ -135,10 +136,19 @@ impl Manifest {
                 bail!("{what}: the name is already used by program {first}");
             }
             check_package(&program.package).with_context(|| what.clone())?;
-            if program.collocated && program.name != program.package {
+            let instance_of = |package: &str| {
+                program.name == package
+                    || program
+                        .name
+                        .strip_prefix(package)
+                        .and_then(|rest| rest.strip_prefix('.'))
+                        .is_some_and(|instance| !instance.is_empty())
+            };
+            if program.collocated && !instance_of(&program.package) {
                 bail!(
                     "{what}: a collocated server is named as its package ({:?}), which the \
-                     kernel links in",
+                     kernel links in, or as an instance of it (`{}.<instance>`)",
+                    program.package,
                     program.package
                 );
             }
@@ -382,8 +392,17 @@ mod tests {
 
     #[test]
     fn a_collocated_server_is_named_as_its_package_which_the_kernel_links() {
-        let message = error("[[program]]\nname = \"e\"\npackage = \"echo\"\ncollocated = true\n");
-        assert!(message.contains("named as its package"), "{message}");
+        for name in ["e", "echo.", "echop", "echo_peer"] {
+            let message = error(&format!(
+                "[[program]]\nname = \"{name}\"\npackage = \"echo\"\ncollocated = true\n"
+            ));
+            assert!(
+                message.contains("named as its package"),
+                "{name}: {message}"
+            );
+        }
+        let second = "[[program]]\nname = \"echo.peer\"\npackage = \"echo\"\ncollocated = true\n";
+        assert!(Manifest::parse(second, "test").is_ok(), "an instance");
         // Every collocated server of the real manifest is a dependency of the kernel.
         let manifest = Manifest::load(&manifest_path()).unwrap();
         let kernel =

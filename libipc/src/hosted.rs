@@ -24,6 +24,7 @@ use alloc::boxed::Box;
 
 use crate::abi::message::Disposition;
 use crate::abi::KernReturn;
+use crate::interface::direct::Visit;
 use crate::interface::{reject_unknown, reply_id, send_now};
 use crate::interface::{Dispatch, Dispatched, Outbox, Reply, ReplyRight, Served};
 use crate::interface::{Pages, ReceiveRight, SendRight};
@@ -49,6 +50,14 @@ pub trait Hosted: Send {
     /// it; `damaged`: some right could not be put in the server's space, as a receive's
     /// `RcvBodyError`), sending its reply (if any) now.
     fn dispatch_delivered(&mut self, size: usize, damaged: bool) -> Served;
+
+    /// Lends the typed server behind `port` (the server's name for it) to `visit`, for a
+    /// direct call from another collocated server ([`direct`](crate::interface::direct)):
+    /// `false` (the default) when there is none here, or `visit` did not take it.
+    fn direct(&mut self, port: Name, visit: &mut Visit<'_>) -> bool {
+        let _ = (port, visit);
+        false
+    }
 
     /// Whether the kernel makes its memory-object calls on this server as calls of its
     /// routines ([`Hosted::pager_call`]) rather than as messages: a pager built with
@@ -262,6 +271,10 @@ impl<D: Dispatch + Send> Hosted for Host<D> {
         }
     }
 
+    fn direct(&mut self, port: Name, visit: &mut Visit<'_>) -> bool {
+        self.dispatch.local(port, visit)
+    }
+
     fn call_in_registers(&mut self, words: [u64; 4], size: usize) -> Answer {
         let Ok(request) = Received::from_registers(&mut self.buffer.0, &words, size) else {
             return Answer::Elsewhere;
@@ -316,6 +329,10 @@ impl<D: Dispatch + DirectPager + Send> Hosted for PagerHost<D> {
 
     fn dispatch_delivered(&mut self, size: usize, damaged: bool) -> Served {
         self.host.dispatch_delivered(size, damaged)
+    }
+
+    fn direct(&mut self, port: Name, visit: &mut Visit<'_>) -> bool {
+        self.host.direct(port, visit)
     }
 
     fn takes_pager_calls(&self) -> bool {

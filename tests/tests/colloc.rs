@@ -1,11 +1,12 @@
 //! Collocated servers: the echo server (`servers/echo`) linked into the kernel and started by
 //! bootstrap as a collocated task, and the same crate as a task (`echo_task`), pass the same
 //! suite (`colloc_test`): answers, deferred replies, rights passing, quotas, their name in
-//! the task list, and a failure that ends the server, not the kernel.
+//! the task list, calls of a second collocated server (direct from the collocated build,
+//! and one in which that server fails), and a failure that ends the server, not the kernel.
 
 use kernel_tests::{boot, Outcome};
 
-const SUITE: [&str; 8] = [
+const SUITE: [&str; 9] = [
     "null",
     "device_refusals",
     "echo",
@@ -14,6 +15,7 @@ const SUITE: [&str; 8] = [
     "memory",
     "quota",
     "identity",
+    "peer",
 ];
 
 fn cases(build: &str) -> Vec<String> {
@@ -43,14 +45,23 @@ fn a_collocated_server_passes_the_suite_its_task_build_passes() {
         r#"sh="run colloc_test" mem=32M"#,
     );
     let mut names = cases("collocated");
-    names.push("colloc_collocated_crash".into());
     names.extend(cases("task"));
     names.push("colloc_task_crash".into());
+    names.push("colloc_collocated_peer_crash".into());
+    names.push("colloc_collocated_crash".into());
     let names: Vec<&str> = names.iter().map(String::as_str).collect();
     run.expect_exactly_ending(&names, Outcome::Guest(1));
     run.expect_line_starting_with(
+        "collocated server echo.peer failed: panic: echo: crash requested",
+        "the collocated peer's panic in a direct call, reported by name",
+    );
+    run.expect_line_starting_with(
         "collocated server echo failed: panic: echo: crash requested",
         "the collocated server's panic, reported by name",
+    );
+    run.expect_line_starting_with(
+        "bootstrap: echo.peer exited with status -1",
+        "bootstrap's report of the failed collocated peer",
     );
     expect_shell_passed_and_echo_failed(&run);
 }
@@ -61,9 +72,9 @@ fn a_collocated_server_that_faults_is_reported_by_name_and_the_kernel_goes_on() 
         "a_collocated_server_that_faults_is_reported_by_name_and_the_kernel_goes_on",
         r#"sh="run colloc_test fault" mem=32M"#,
     );
-    let mut names = vec!["colloc_collocated_fault".to_string()];
-    names.extend(cases("task"));
+    let mut names = cases("task");
     names.push("colloc_task_crash".into());
+    names.push("colloc_collocated_fault".into());
     let names: Vec<&str> = names.iter().map(String::as_str).collect();
     run.expect_exactly_ending(&names, Outcome::Guest(1));
     run.expect_line_starting_with(

@@ -494,6 +494,9 @@ pub const HOST_KERNEL_TABLE_FRAMES: u64 = 30;
 /// Page-table pages freed since boot because their task had not run for a while (the
 /// kernel's tables are a cache of each task's map: faults build them again).
 pub const HOST_TABLES_COLLECTED: u64 = 31;
+/// Calls collocated servers made since boot on other collocated servers as direct calls of
+/// their routines (`libipc::interface::direct`): typed, no message built or parsed.
+pub const HOST_DIRECT_SERVER_CALLS: u64 = 32;
 /// Percent of memory the kernel heap (bytes in use) and all page tables may hold before new
 /// tasks are refused: pageout can take none of it, and past this the tasks there are leave
 /// too little to page in (NONAIM at 1,000 users in 128 MiB: 10,000 frames of 29,000, then

@@ -85,6 +85,13 @@ pub trait Transport {
             crate::abi::message::MsgReturn::SendInvalidDest,
         )))
     }
+
+    /// The send right (a name of the caller's) a direct call between collocated servers
+    /// may go through ([`direct`](super::direct)); `None` (the default) when calls are
+    /// messages only.
+    fn direct_port(&self) -> Option<Name> {
+        None
+    }
 }
 
 /// Calls through a send right to the server's port and waits on a reply port of the
@@ -134,6 +141,14 @@ impl Transport for PortTransport {
             .to(self.server.name(), Disposition::CopySend)
             .reply_to(reply);
         Ok(crate::ipc::transport::call(&request, reply, buffer, None)?)
+    }
+
+    /// In the kernel's build (a collocated server's client), the server's port: the kernel
+    /// takes the call directly when the server is collocated too.
+    #[cfg(all(feature = "collocated", target_os = "none"))]
+    #[inline(always)]
+    fn direct_port(&self) -> Option<Name> {
+        Some(self.server.name())
     }
 
     #[cfg(target_os = "none")]

@@ -158,6 +158,33 @@ macro_rules! __interface_routines {
                         &mut self,
                         $($arg: $crate::interface::Give<'_, $ty>),*
                     ) -> ::core::result::Result<$ret, $crate::interface::RemoteError<$error>> {
+                        // Plain data to a collocated server from a collocated caller: a
+                        // direct call of the routine (`interface::direct`).
+                        let plain = true
+                            $(&& <$ty as $crate::interface::Wire>::PLAIN)*
+                            && <$ret as $crate::interface::Wire>::PLAIN;
+                        let port = match plain {
+                            true => $crate::interface::Transport::direct_port(
+                                self.stub.transport(),
+                            ),
+                            false => ::core::option::Option::None,
+                        };
+                        let ($($arg,)*) = match $crate::interface::direct::try_call::<
+                            Local, _, $ret, $error
+                        >(port, ($($arg,)*), |local, ($($arg,)*), reply| {
+                            // SAFETY: a `Local` lives only while `local` lends its server.
+                            let server = unsafe { &mut *local.0 };
+                            server.$name($(
+                                match <$ty as $crate::interface::Wire>::given($arg) {
+                                    ::core::result::Result::Ok(value) => value,
+                                    // (Plain data is always given: not reached.)
+                                    ::core::result::Result::Err(_) => ::core::unreachable!(),
+                                },
+                            )* reply)
+                        }) {
+                            ::core::result::Result::Ok(result) => return result,
+                            ::core::result::Result::Err(arguments) => arguments,
+                        };
                         self.stub.call::<$ret, $error>(ids::$name, |_encoder| {
                             $(<$ty as $crate::interface::Wire>::encode($arg, _encoder)?;)*
                             ::core::result::Result::Ok(())
@@ -255,6 +282,25 @@ macro_rules! __interface_routines {
                     }
                     _ => $crate::interface::Dispatched::NotMine,
                 }
+            }
+
+            /// A server of this interface lent to a collocated caller for a direct call
+            /// (`interface::direct`): made only by [`local`], alive only while it lends.
+            pub struct Local(*mut (dyn Server + 'static));
+
+            /// Lends `server` to `visit` for a direct call of one of its routines by a
+            /// collocated caller: what a server's `Dispatch::local` calls for the port this
+            /// interface is served on. `visit`'s answer: whether it took it.
+            pub fn local(
+                server: &mut dyn Server,
+                visit: &mut $crate::interface::direct::Visit<'_>,
+            ) -> bool {
+                let server: *mut (dyn Server + '_) = server;
+                // SAFETY: only the trait object's lifetime bound changes: the `Local` is
+                // used only during `visit`, while `server` is borrowed here.
+                let server: *mut (dyn Server + 'static) =
+                    unsafe { ::core::mem::transmute(server) };
+                visit(&mut Local(server))
             }
 
             /// A server as a `Dispatch`, for the server loop (`serve`).

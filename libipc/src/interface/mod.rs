@@ -31,6 +31,7 @@
 //! unit-tested, and where a collocated (in-kernel) transport would plug in.
 
 mod client;
+pub mod direct;
 mod macros;
 mod pages;
 mod rights;

@@ -10,6 +10,7 @@ use core::marker::PhantomData;
 
 use serde::Serialize;
 
+use super::direct;
 use super::rights::{self, IpcError};
 use super::wire::{reply_id, status, Decoder, Encoder, Give, Malformed, Wire, MAX_BODY};
 use crate::abi::message::{Disposition, ReceivedRight};
@@ -155,28 +156,53 @@ impl Default for Outbox {
 pub struct Replied(());
 
 /// The pending reply of one request: a result of type `T` or an error `E`, sent now through
-/// the server loop.
+/// the server loop, or handed straight to a collocated caller's direct call.
 #[must_use = "a routine must send or defer its reply"]
 pub struct Reply<'a, T: Wire, E> {
-    right: Option<ReplyRight>,
-    outbox: &'a mut Outbox,
-    types: PhantomData<fn(T, E)>,
+    to: ReplyTo<'a, T, E>,
+}
+
+/// Where a [`Reply`] goes.
+enum ReplyTo<'a, T, E> {
+    /// A message to the reply right (if any), kept in the outbox until it goes.
+    Message {
+        right: Option<ReplyRight>,
+        outbox: &'a mut Outbox,
+    },
+    /// The caller's slot: a direct call's ([`direct`](super::direct)), no message.
+    Direct(&'a mut Option<Result<T, E>>),
 }
 
 impl<'a, T: Wire, E: Serialize> Reply<'a, T, E> {
     /// The reply to a request whose reply right is `right`, kept in `outbox`.
     pub fn new(right: Option<ReplyRight>, outbox: &'a mut Outbox) -> Self {
         Reply {
-            right,
-            outbox,
-            types: PhantomData,
+            to: ReplyTo::Message { right, outbox },
+        }
+    }
+
+    /// The reply to a direct call ([`direct`](super::direct)): the result goes into `slot`
+    /// as it is, for a plain-data `T` (anything else leaves the slot empty, as a deferred
+    /// reply does: the caller cannot wait for either).
+    pub fn direct(slot: &'a mut Option<Result<T, E>>) -> Self {
+        Reply {
+            to: ReplyTo::Direct(slot),
         }
     }
 
     /// Replies with `result`.
     pub fn send(self, result: Result<Give<'_, T>, E>) -> Replied {
-        self.outbox
-            .reply(self.right, |encoder| encode_result::<T, E>(result, encoder));
+        match self.to {
+            ReplyTo::Message { right, outbox } => {
+                outbox.reply(right, |encoder| encode_result::<T, E>(result, encoder))
+            }
+            ReplyTo::Direct(slot) => {
+                *slot = match result {
+                    Ok(value) => T::given(value).ok().map(Ok),
+                    Err(error) => Some(Err(error)),
+                }
+            }
+        }
         Replied(())
     }
 
@@ -190,11 +216,17 @@ impl<'a, T: Wire, E: Serialize> Reply<'a, T, E> {
         self.send(Err(error))
     }
 
-    /// Replies later: the reply right moves into the returned [`Deferred`].
+    /// Replies later: the reply right moves into the returned [`Deferred`]. A direct call's
+    /// reply has no right: its caller, which cannot wait, is told so at once, and the
+    /// `Deferred` answers nobody.
     pub fn defer(self) -> (Deferred<T, E>, Replied) {
+        let right = match self.to {
+            ReplyTo::Message { right, .. } => right,
+            ReplyTo::Direct(_) => None,
+        };
         (
             Deferred {
-                right: self.right,
+                right,
                 types: PhantomData,
             },
             Replied(()),
@@ -267,6 +299,15 @@ pub trait Dispatch {
     /// Handles `request`, putting a reply to send now in `outbox`. A message it handles is
     /// its own, rights included; one it does not ([`Dispatched::NotMine`]) it leaves alone.
     fn dispatch(&mut self, request: &Received<'_>, outbox: &mut Outbox) -> Dispatched;
+
+    /// Lends the typed server behind `port` (a receive right of the server's) to `visit`,
+    /// for a collocated caller's direct call ([`direct`](super::direct)): each interface
+    /// module's `local(server, visit)` does it for one server. `false` (the default) when
+    /// there is none, or `visit` did not take it: the call then goes as a message.
+    fn local(&mut self, port: Name, visit: &mut direct::Visit<'_>) -> bool {
+        let _ = (port, visit);
+        false
+    }
 }
 
 impl<A: Dispatch, B: Dispatch> Dispatch for (A, B) {
@@ -276,11 +317,19 @@ impl<A: Dispatch, B: Dispatch> Dispatch for (A, B) {
             done => done,
         }
     }
+
+    fn local(&mut self, port: Name, visit: &mut direct::Visit<'_>) -> bool {
+        self.0.local(port, visit) || self.1.local(port, visit)
+    }
 }
 
 impl<D: Dispatch + ?Sized> Dispatch for &mut D {
     fn dispatch(&mut self, request: &Received<'_>, outbox: &mut Outbox) -> Dispatched {
         (**self).dispatch(request, outbox)
+    }
+
+    fn local(&mut self, port: Name, visit: &mut direct::Visit<'_>) -> bool {
+        (**self).local(port, visit)
     }
 }
 

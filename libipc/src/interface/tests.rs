@@ -238,6 +238,119 @@ impl Transport for Loopback {
     }
 }
 
+/// A loopback whose calls may also go direct (`direct_port`): the collocated client's.
+struct DirectLoopback(Loopback);
+
+impl Transport for DirectLoopback {
+    fn call<'b>(
+        &mut self,
+        request: &OutMessage<'_>,
+        buffer: &'b mut MessageBuffer,
+    ) -> Result<Received<'b>, TransportError> {
+        self.0.call(request, buffer)
+    }
+
+    fn direct_port(&self) -> Option<Name> {
+        Some(SERVER)
+    }
+}
+
+/// Stands in for the kernel: direct calls on `SERVER` lend `server` (its `calc` interface)
+/// and count themselves; `outcome` is what the kernel answers instead (not taken, the server
+/// failed), if set.
+fn lend(
+    server: std::rc::Rc<core::cell::RefCell<Calc>>,
+    count: std::rc::Rc<core::cell::Cell<u32>>,
+    outcome: Option<direct::Direct>,
+) {
+    direct::tests::LENDER.with(|lender| {
+        *lender.borrow_mut() = Some(alloc::boxed::Box::new(move |port, visit| {
+            assert_eq!(port, SERVER);
+            if let Some(outcome) = outcome {
+                return outcome;
+            }
+            count.set(count.get() + 1);
+            match calc::local(&mut *server.borrow_mut(), visit) {
+                true => direct::Direct::Called,
+                false => direct::Direct::NotTaken,
+            }
+        }))
+    });
+}
+
+#[test]
+fn plain_calls_go_direct_with_results_errors_and_deferrals_and_the_rest_as_messages() {
+    use std::rc::Rc;
+    host_log();
+    let server = Rc::new(core::cell::RefCell::new(Calc::default()));
+    let count = Rc::new(core::cell::Cell::new(0));
+    lend(server.clone(), count.clone(), None);
+    let mut c = calc::Client::with_transport(DirectLoopback(Loopback::new()));
+    assert_eq!(c.divide(7, 2), Ok(3));
+    assert_eq!(
+        c.divide(1, 0),
+        Err(RemoteError::Server(CalcError::DivideByZero))
+    );
+    assert_eq!(count.get(), 2, "each plain call direct");
+    assert_eq!(
+        c.transport().0.dispatched,
+        [],
+        "no message reached the dispatch"
+    );
+    // A reply kept for later: the caller, which cannot wait, is told at once; the server
+    // keeps the deferral, which answers nobody.
+    assert_eq!(
+        c.later(41),
+        Err(RemoteError::Transport(TransportError::Ipc(IpcError::Msg(
+            crate::abi::message::MsgReturn::RcvTimedOut
+        ))))
+    );
+    assert_eq!(server.borrow().waiting.len(), 1);
+    assert_eq!(c.release_later(), Ok(1));
+    assert_eq!(count.get(), 4);
+    // A right does not change spaces in a direct call: a message.
+    let port = SendRight::from_raw(0x333);
+    let tagged = c.bounce("t".into(), &port);
+    assert!(tagged.is_ok(), "{tagged:?}");
+    assert_eq!(count.get(), 4, "bounce carries a right: not direct");
+    assert_eq!(c.transport().0.dispatched, [Dispatched::Handled]);
+    core::mem::forget(port);
+    core::mem::forget(tagged);
+    // Not taken (a task server, say): the same call as a message, its arguments intact.
+    lend(
+        server.clone(),
+        count.clone(),
+        Some(direct::Direct::NotTaken),
+    );
+    assert_eq!(c.divide(9, 3), Ok(3));
+    assert_eq!(c.transport().0.dispatched.len(), 2, "went as a message");
+    // The server failed during the call: as a dropped request.
+    lend(server, count, Some(direct::Direct::ServerFailed));
+    assert_eq!(c.divide(9, 3), Err(RemoteError::NoReply));
+    direct::tests::LENDER.with(|lender| *lender.borrow_mut() = None);
+}
+
+#[test]
+fn a_lent_server_is_taken_only_as_its_own_interface() {
+    let mut server = Calc::default();
+    let mut visits = 0;
+    // A visitor expecting another interface's server finds none.
+    let taken = calc::local(&mut server, &mut |lent: &mut dyn core::any::Any| {
+        visits += 1;
+        lent.downcast_mut::<u32>().is_some()
+    });
+    assert!(!taken && visits == 1);
+    let taken = calc::local(&mut server, &mut |lent: &mut dyn core::any::Any| {
+        lent.downcast_mut::<calc::Local>().is_some()
+    });
+    assert!(taken);
+}
+
+// Plain data goes direct; rights and memory do not.
+const _: () = assert!(<u32 as Wire>::PLAIN && <String as Wire>::PLAIN && <() as Wire>::PLAIN);
+const _: () = assert!(!<SendRight as Wire>::PLAIN && !<ReceiveRight as Wire>::PLAIN);
+const _: () = assert!(!<Pages as Wire>::PLAIN);
+
 fn client() -> calc::Client<Loopback> {
     host_log();
     calc::Client::with_transport(Loopback::new())

@@ -26,6 +26,17 @@ pub trait Wire: Sized {
 
     /// Takes the next value of this type from a received message.
     fn decode(decoder: &mut Decoder<'_>) -> Result<Self, Malformed>;
+
+    /// Whether values of this type are plain data (no port right, no memory): what a
+    /// direct call between collocated servers ([`direct`](super::direct)) hands over as
+    /// it is, where a right or memory must travel in a message to change spaces.
+    const PLAIN: bool = false;
+
+    /// The value a sender gives, as the receiver's own: plain data is the value itself;
+    /// anything else is given back (`Err`), to travel in a message.
+    fn given(value: Self::Give<'_>) -> Result<Self, Self::Give<'_>> {
+        Err(value)
+    }
 }
 
 /// What a sender passes for a `T`: `T` itself, or for [`SendRight`] a `&SendRight` (the right
@@ -41,6 +52,12 @@ impl<T: Serialize + DeserializeOwned> Wire for T {
 
     fn decode(decoder: &mut Decoder<'_>) -> Result<T, Malformed> {
         decoder.data()
+    }
+
+    const PLAIN: bool = true;
+
+    fn given(value: Self::Give<'_>) -> Result<T, Self::Give<'_>> {
+        Ok(value)
     }
 }
 

@@ -31,6 +31,8 @@ pub struct Servers<S, T, C, K = ()> {
     queued_runs: u64,
     /// Calls made on servers without a message ([`Servers::take_call`]) since boot.
     direct_calls: u64,
+    /// Direct calls of servers' routines by other servers ([`Servers::take_for_call`]).
+    server_calls: u64,
     /// Servers that take such calls (one load on the kernel's way to a pager).
     takers: usize,
     /// The programs that start collocated when spawned (the kernel's `collocate=`), comma
@@ -67,6 +69,7 @@ impl<S, T: Copy + PartialEq, C: Copy, K> Servers<S, T, C, K> {
             short_circuits: 0,
             queued_runs: 0,
             direct_calls: 0,
+            server_calls: 0,
             takers: 0,
             collocate: alloc::string::String::new(),
         }
@@ -91,10 +94,15 @@ impl<S, T: Copy + PartialEq, C: Copy, K> Servers<S, T, C, K> {
         !self.collocate.is_empty() && self.collocate.split(',').any(|n| n == name)
     }
 
-    /// Calls short-circuited, runs for queued messages, and calls made without a message,
-    /// since boot.
-    pub fn counts(&self) -> (u64, u64, u64) {
-        (self.short_circuits, self.queued_runs, self.direct_calls)
+    /// Calls short-circuited, runs for queued messages, the kernel's calls made without a
+    /// message, and servers' direct calls of other servers, since boot.
+    pub fn counts(&self) -> (u64, u64, u64, u64) {
+        (
+            self.short_circuits,
+            self.queued_runs,
+            self.direct_calls,
+            self.server_calls,
+        )
     }
 
     /// Records `task` as collocated server `name`, whose calls run as `caller`, starting
@@ -225,6 +233,18 @@ impl<S, T: Copy + PartialEq, C: Copy, K> Servers<S, T, C, K> {
         Some((server, entry.caller, entry.name, entry.call_port))
     }
 
+    /// Takes the server of `task` out for a direct call by another server, which runs now
+    /// (`kern::colloc::libipc_collocated_direct`): it must be started and not running
+    /// itself (a call back into a server on the chain that runs is not taken). Its object
+    /// and caller; the server is running until [`Servers::put_back`].
+    pub fn take_for_call(&mut self, task: T) -> Option<Taken<S, C>> {
+        let entry = self.entries.iter_mut().find(|e| e.task == task)?;
+        let server = entry.server.take()?;
+        self.running += 1;
+        self.server_calls += 1;
+        Some((server, entry.caller, entry.name, entry.call_port))
+    }
+
     /// Notes the port a call to the server of `task` came in on and the server's name for
     /// it (see [`Servers::take_idle`]).
     pub fn note_call_port(&mut self, task: T, port: u64, name: u32) {
@@ -301,9 +321,34 @@ mod tests {
         assert!(!servers.any_pending());
         assert_eq!(
             servers.counts(),
-            (0, 1, 0),
+            (0, 1, 0, 0),
             "run once, for its queued messages"
         );
+    }
+
+    #[test]
+    fn a_server_is_taken_for_a_direct_call_while_another_runs_but_not_while_it_runs() {
+        let mut servers: Servers<_, _, _> = Servers::new();
+        servers.add("a", A, 10).unwrap();
+        servers.add("b", B, 20).unwrap();
+        assert!(servers.take_for_call(B).is_none(), "not started");
+        servers.started(A, 1, false);
+        servers.started(B, 2, false);
+        servers.note_message(A);
+        let (a, ..) = servers.take_pending().unwrap();
+        // a runs and calls b: taken, though a runs (its own messages wait for it anyway).
+        servers.note_message(B);
+        let (b, caller, name, _) = servers.take_for_call(B).unwrap();
+        assert_eq!((b, caller, name), (2, 20, "b"));
+        assert!(
+            servers.take_for_call(A).is_none(),
+            "b calls back into a: a runs"
+        );
+        assert!(servers.take_for_call(B).is_none(), "b runs");
+        servers.put_back(B, b);
+        servers.put_back(A, a);
+        assert_eq!(servers.counts(), (0, 1, 0, 1));
+        assert!(servers.any_pending(), "b's message still waits for a run");
     }
 
     #[test]
@@ -327,7 +372,7 @@ mod tests {
         servers.put_back(A, server);
         assert_eq!(
             servers.counts(),
-            (1, 1, 0),
+            (1, 1, 0, 0),
             "run twice: once for a message, once for a call"
         );
         assert!(!servers.wants("zpager"));
@@ -406,7 +451,7 @@ mod tests {
         assert_eq!(servers.take_call(A), Some("third"));
         assert_eq!(servers.take_call(A), None);
         servers.put_back(task, server);
-        assert_eq!(servers.counts(), (0, 1, 3));
+        assert_eq!(servers.counts(), (0, 1, 3, 0));
         servers.queue_call(A, "left").unwrap();
         let (object, calls) = servers.remove(A).unwrap();
         assert_eq!(

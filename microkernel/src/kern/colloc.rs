@@ -10,6 +10,7 @@ use libipc::abi::message::{options, registers, MsgReturn, ReceivedRight, HEADER_
 use libipc::abi::syscall::VM_ANYWHERE_BASE;
 use libipc::abi::KernReturn;
 use libipc::hosted::{Answer, Hosted, PagerCall, Start};
+use libipc::interface::direct::{Direct, Visit};
 use libipc::interface::Served;
 use libipc::rt::StartArgs;
 use libipc::sys::SyscallResult;
@@ -49,6 +50,8 @@ pub struct QueuedCall {
 /// The servers linked into this kernel, by the name `servers/boot.toml` starts them under.
 const LINKED: &[(&str, Start)] = &[
     ("echo", echo::hosted),
+    // A second instance: the peer of `echo`'s direct calls (`colloc_test`).
+    ("echo.peer", echo::hosted),
     ("names", names::serve::hosted),
     ("zpager", zpager::pager::hosted),
     ("bootfs", bootfs::serve::hosted),
@@ -249,6 +252,89 @@ pub fn libipc_collocated_syscall(
     // SAFETY: as above; `active` is still that `Active`.
     unsafe { (*active).in_kernel = outer };
     SyscallResult { code, value }
+}
+
+/// The kernel entry of collocated servers' direct calls (`libipc::interface::direct`,
+/// declared by `libipc`'s `collocated` transport): the running server calls a routine of the
+/// collocated server receiving on `port` (a send right of its own) as a typed call. The
+/// callee runs as its own task, on the caller's thread and stack, with a recovery point of
+/// its own: a failure of its code ends it, and the caller is told (`ServerFailed`). Not
+/// taken (nothing happens, the caller sends a message instead) when the port is no
+/// collocated server's, messages wait on it (a direct call would overtake them), or its
+/// server runs now (a call back into the chain that runs).
+#[no_mangle]
+pub fn libipc_collocated_direct(port: u32, visit: &mut Visit<'_>) -> u32 {
+    let active = ACTIVE.load(Ordering::Relaxed);
+    if active.is_null() {
+        return Direct::NotTaken as u32;
+    }
+    // SAFETY: as in `libipc_collocated_syscall`: the innermost `enter`'s `Active`, whose
+    // kernel is used by nothing else until the running server returns.
+    let (kernel, caller, outer) = unsafe {
+        let outer = (*active).in_kernel;
+        (*active).in_kernel = true;
+        (&mut *(*active).kernel, (*active).caller, outer)
+    };
+    let result = direct_call(kernel, caller, port, visit);
+    // SAFETY: as above.
+    unsafe { (*active).in_kernel = outer };
+    result as u32
+}
+
+/// [`libipc_collocated_direct`] as the kernel, for server `caller`.
+#[inline(always)]
+fn direct_call(kernel: &mut Kernel, caller: Caller, port: u32, visit: &mut Visit<'_>) -> Direct {
+    let Some(destination) = kernel
+        .tasks
+        .get(caller.task)
+        .and_then(|t| t.ipc.port_with(port, Rights::SEND))
+    else {
+        return Direct::NotTaken;
+    };
+    let Some(d) = kernel.ipc.port(destination) else {
+        return Direct::NotTaken;
+    };
+    let Receiver::Task(server_task) = d.receiver else {
+        return Direct::NotTaken;
+    };
+    if !d.messages.is_empty() {
+        return Direct::NotTaken;
+    }
+    let Some((mut server, callee, name, hint)) = kernel.colloc.take_for_call(server_task) else {
+        return Direct::NotTaken;
+    };
+    // The server's name for its port: the last call's, checked, or looked up.
+    let st = kernel
+        .tasks
+        .get(server_task)
+        .expect("a server's task is live");
+    let local = match hint {
+        Some((p, n))
+            if p == destination.to_raw()
+                && st.ipc.port_with(n, Rights::RECEIVE) == Some(destination) =>
+        {
+            n
+        }
+        _ => {
+            let n = st.ipc.name_of(destination).unwrap_or(0);
+            kernel
+                .colloc
+                .note_call_port(server_task, destination.to_raw(), n);
+            n
+        }
+    };
+    let called = enter(kernel, callee, name, || server.direct(local, visit));
+    let Ok(called) = called else {
+        end_failed(kernel, server_task, server, name);
+        return Direct::ServerFailed;
+    };
+    if let Some(orphan) = kernel.colloc.put_back(server_task, server) {
+        drop_server(orphan);
+    }
+    match called {
+        true => Direct::Called,
+        false => Direct::NotTaken,
+    }
 }
 
 /// Forgets the collocated server of `task`, if it is one (its task is ending): its object

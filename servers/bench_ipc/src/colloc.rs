@@ -1,10 +1,13 @@
-//! The null call to a collocated server: the same raw `mach_msg` call as the null RPC's (a
-//! request with no arguments, a send-once reply right made from the caller's reply port, the
-//! answer in registers) to the echo server's `null`, once collocated in the kernel and once as a task
-//! (`echo_task`), so the two figures differ only in where the server runs.
+//! The null call to a collocated server: from a task, the same raw `mach_msg` call as the
+//! null RPC's (a request with no arguments, a send-once reply right made from the caller's
+//! reply port, the answer in registers) to the echo server's `null`, once collocated in the
+//! kernel and once as a task (`echo_task`), so the two figures differ only in where the
+//! server runs; and from another collocated server, through the client stub (a direct call:
+//! `ipc.collocated_rpc`).
 
 use alloc::format;
 
+use libipc::abi::syscall::HOST_DIRECT_SERVER_CALLS;
 use libipc::ipc::{call, MessageBuffer, OutMessage, ReceiveRight, SendRight, Task};
 
 use crate::{figure, Failure, SETUP_TIMEOUT_MS};
@@ -30,7 +33,8 @@ pub fn bench(host: u32) -> Result<(), Failure> {
         .map_err(|e| format!("starting the collocated echo server: {e}"))?;
     let collocated = Task::from_port(SendRight::from_raw(task));
     let service = SendRight::from_raw(service);
-    let result = time_calls(&service, &mut buffer, "ipc.collocated_rpc");
+    let result = time_calls(&service, &mut buffer, "ipc.task_to_collocated_rpc")
+        .and_then(|()| time_direct_calls(host, service));
     let _ = collocated.terminate();
     result?;
     let (task, service) =
@@ -39,6 +43,41 @@ pub fn bench(host: u32) -> Result<(), Failure> {
     let result = time_calls(&service, &mut buffer, "ipc.task_server_rpc");
     let _ = task.terminate();
     result
+}
+
+/// The null call between two collocated servers: the echo server `service` (collocated)
+/// times its calls of `null` on a second collocated instance, `echo.peer`, made through the
+/// client stub: direct calls of the peer's routine. Prints the median as
+/// `ipc.collocated_rpc`.
+fn time_direct_calls(host: u32, service: SendRight) -> Result<(), Failure> {
+    let (task, peer) = libipc::sys::task_spawn_collocated(host, "echo.peer", 0, 0)
+        .map_err(|e| format!("starting a second collocated echo server: {e}"))?;
+    let peer_task = Task::from_port(SendRight::from_raw(task));
+    let peer = SendRight::from_raw(peer);
+    let before = libipc::sys::host_info(HOST_DIRECT_SERVER_CALLS).unwrap_or(0);
+    let times = echo::service::Client::new(service).time_null(
+        &peer,
+        WARM_UP_CALLS as u32,
+        TIMED_CALLS as u32,
+    );
+    let direct = libipc::sys::host_info(HOST_DIRECT_SERVER_CALLS).unwrap_or(0) - before;
+    let _ = peer_task.terminate();
+    let times = times.map_err(|e| format!("time_null: {e:?}"))?;
+    // Every call direct, or the figure is not what it says.
+    if direct != (WARM_UP_CALLS + TIMED_CALLS) as u64 {
+        return Err(format!(
+            "{direct} of {} calls between the collocated servers were direct",
+            WARM_UP_CALLS + TIMED_CALLS
+        ));
+    }
+    libipc::println!(
+        "bench_ipc: ipc.collocated_rpc: {TIMED_CALLS} samples, min {}, median {}, max {}",
+        times.min,
+        times.median,
+        times.max
+    );
+    figure!("ipc.collocated_rpc", times.median, "instructions");
+    Ok(())
 }
 
 /// Warms up, then times each call of `null` on its own; prints the median as `metric`.

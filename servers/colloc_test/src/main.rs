@@ -1,7 +1,9 @@
 //! `colloc_test`: the same suite against the echo server collocated in the kernel (`echo`,
 //! started by bootstrap) and as a task (`echo_task`, started here): answers at once, deferred
-//! replies, rights passing, quotas, the server's identity in the task list, and a server
-//! that fails (a panic; with the argument `fault`, the collocated server faults instead). One `ktest colloc_<build>_<case> ok` / `FAILED: why` line per case, then `N passed,
+//! replies, rights passing, quotas, the server's identity in the task list, calls of a
+//! second collocated server (`echo.peer`: direct calls from the collocated build, its failure
+//! in one), and a server that fails (a panic; with the argument `fault`, the collocated server
+//! faults instead). One `ktest colloc_<build>_<case> ok` / `FAILED: why` line per case, then `N passed,
 //! M failed`; the exit status is the number of failures.
 #![cfg_attr(target_os = "none", no_std, no_main)]
 
@@ -242,9 +244,72 @@ mod suite {
         )
     }
 
+    fn direct_calls() -> Result<u64> {
+        sys::host_info(libipc::abi::syscall::HOST_DIRECT_SERVER_CALLS)
+            .map_err(|e| format!("host_info: {e}"))
+    }
+
+    /// The server calls the collocated peer (`echo.peer`) through its client stub: from the
+    /// collocated build each plain call is a direct call of the peer's routine (counted by
+    /// the kernel), from the task build a message. Collocated, a call whose reply the peer
+    /// keeps is answered "no reply yet" (the caller never waits; the peer kept it: its
+    /// `release` counts it), and a call of itself (running already) is not taken.
+    fn peer(echo: &mut Echo, server: &SendRight, peer: &SendRight, collocated: bool) -> Result<()> {
+        use echo::{PeerCall, PeerOutcome};
+        let before = direct_calls()?;
+        for call in [PeerCall::Null, PeerCall::Echo, PeerCall::Null] {
+            let outcome = remote("call_peer", echo.call_peer(peer, call))?;
+            expect(
+                &format!("{call:?} on the peer"),
+                outcome,
+                PeerOutcome::Answered,
+            )?;
+        }
+        let direct = direct_calls()? - before;
+        expect("direct calls", direct, if collocated { 3 } else { 0 })?;
+        if !collocated {
+            return Ok(());
+        }
+        let held = remote("call_peer", echo.call_peer(peer, PeerCall::Hold))?;
+        expect("hold on the peer", held, PeerOutcome::NoReplyYet)?;
+        let mut peer_client = Echo::new(SendRight::from_raw(peer.name()));
+        let released = remote("the peer's release", peer_client.release());
+        core::mem::forget(peer_client);
+        expect("calls the peer kept", released?, 1)?;
+        let before = direct_calls()?;
+        let own = remote("call_peer", echo.call_peer(server, PeerCall::Null))?;
+        expect("a call of itself", own, PeerOutcome::NoReplyYet)?;
+        expect("direct calls of itself", direct_calls()? - before, 0)
+    }
+
+    /// The collocated peer fails in a direct call (a panic): its caller, the collocated
+    /// server, gets "no reply" and goes on; the peer is gone.
+    fn peer_crash(echo: &mut Echo, peer: &SendRight) -> Result<()> {
+        use echo::{PeerCall, PeerOutcome};
+        let crash = PeerCall::Crash { fault: false };
+        let outcome = remote("call_peer", echo.call_peer(peer, crash))?;
+        expect("the crashing peer", outcome, PeerOutcome::NoReply)?;
+        remote("null after the peer failed", echo.null())?;
+        // (Our right to the peer's port is a dead name now: the request may not even go.)
+        if echo.call_peer(peer, PeerCall::Null) == Ok(PeerOutcome::Answered) {
+            return Err("the failed peer still answers".into());
+        }
+        expect(
+            "a task named echo.peer after the failure",
+            identity("echo.peer").is_ok(),
+            false,
+        )
+    }
+
     /// Runs the suite against server `server` (`build`: collocated or task); counts into
     /// `passed` and `failed`.
-    fn suite(build: &str, server: &SendRight, name: &str, tally: &mut (u32, u32)) {
+    fn suite(
+        build: &str,
+        server: &SendRight,
+        name: &str,
+        peer_server: &SendRight,
+        tally: &mut (u32, u32),
+    ) {
         let mut echo = Echo::new(SendRight::from_raw(server.name()));
         let collocated = build == "collocated";
         report(build, "null", null_counted(&mut echo, collocated), tally);
@@ -267,6 +332,12 @@ mod suite {
             }
         }
         report(build, "identity", identity(name), tally);
+        report(
+            build,
+            "peer",
+            peer(&mut echo, server, peer_server, collocated),
+            tally,
+        );
         // The client's right is `server`'s, borrowed.
         core::mem::forget(echo);
     }
@@ -293,22 +364,20 @@ mod suite {
                 return 1;
             }
         };
+        let peer = match names.lookup("echo.peer".into()) {
+            Ok(port) => port,
+            Err(error) => {
+                println!("colloc_test: no collocated echo.peer server: {error:?}");
+                return 1;
+            }
+        };
         let mut tally = (0, 0);
         if !fault {
-            suite("collocated", &collocated, "echo", &mut tally);
+            suite("collocated", &collocated, "echo", &peer, &mut tally);
         }
-        let mut echo = Echo::new(SendRight::from_raw(collocated.name()));
-        let case = if fault { "fault" } else { "crash" };
-        report(
-            "collocated",
-            case,
-            crash_collocated(&mut echo, fault),
-            &mut tally,
-        );
-        core::mem::forget(echo);
         match libipc::names::spawn_registered("echo_task", echo::TASK_NAME, 5000) {
             Ok((task, port)) => {
-                suite("task", &port, "echo_task", &mut tally);
+                suite("task", &port, "echo_task", &peer, &mut tally);
                 let mut echo = Echo::new(port);
                 report("task", "crash", crash_task(&mut echo, &task), &mut tally);
             }
@@ -317,6 +386,19 @@ mod suite {
                 tally.1 += 1;
             }
         }
+        let mut echo = Echo::new(SendRight::from_raw(collocated.name()));
+        if !fault {
+            let crashed = peer_crash(&mut echo, &peer);
+            report("collocated", "peer_crash", crashed, &mut tally);
+        }
+        let case = if fault { "fault" } else { "crash" };
+        report(
+            "collocated",
+            case,
+            crash_collocated(&mut echo, fault),
+            &mut tally,
+        );
+        core::mem::forget(echo);
         println!("{} passed, {} failed", tally.0, tally.1);
         tally.1 as i32
     }

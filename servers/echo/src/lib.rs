@@ -8,6 +8,8 @@
 
 extern crate alloc;
 
+use alloc::string::String;
+
 use serde::{Deserialize, Serialize};
 
 /// Why the server refused a request.
@@ -17,6 +19,44 @@ pub enum EchoError {
     NothingKept,
     /// `fill` could not allocate the memory.
     NoMemory,
+    /// `time_null`'s calls of the peer failed.
+    PeerFailed,
+}
+
+/// What `call_peer` calls on the peer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum PeerCall {
+    /// `null`.
+    Null,
+    /// `echo` of a few bytes, which must come back.
+    Echo,
+    /// `hold` (a reply kept for later).
+    Hold,
+    /// `crash(fault)`.
+    Crash { fault: bool },
+}
+
+/// How a call of `call_peer` on the peer went.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum PeerOutcome {
+    /// Answered as it should be.
+    Answered,
+    /// No answer yet: the peer kept its reply, or could not take the call now (what a
+    /// collocated caller, which never waits, gets instead of waiting).
+    NoReplyYet,
+    /// The peer dropped the call (it failed).
+    NoReply,
+    /// Anything else: what went wrong.
+    Failed(String),
+}
+
+/// The spread of `time_null`'s timed calls, in `rdtsc` counts (guest instructions under
+/// `--icount`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CallTimes {
+    pub min: u64,
+    pub median: u64,
+    pub max: u64,
 }
 
 /// The name its task build registers under (the collocated build is registered by
@@ -92,6 +132,19 @@ libipc::interface! {
         /// Reply: the kernel's code for each, in that order (a task's are all
         /// `InvalidSyscall`: the call is a collocated server's only).
         fn device_refusals() -> Vec<u32>;
+
+        /// Calls `call` on the echo server `peer` through the client stub: collocated, the
+        /// call is direct when the peer is collocated too.
+        ///
+        /// Reply: how it went.
+        fn call_peer(peer: SendRight, call: PeerCall) -> PeerOutcome;
+
+        /// Calls `null` on the echo server `peer` through the client stub `warm_up` times,
+        /// then `timed` times each timed on its own: `ipc.collocated_rpc` when both are
+        /// collocated (a direct call).
+        ///
+        /// Reply: the spread, or `PeerFailed`.
+        fn time_null(peer: SendRight, warm_up: u32, timed: u32) -> CallTimes;
     }
 }
 
@@ -102,10 +155,16 @@ pub use server::{hosted, start, Echo};
 mod server {
     use alloc::vec::Vec;
 
-    use super::{service, EchoError};
+    use alloc::format;
+
+    use super::{service, CallTimes, EchoError, PeerCall, PeerOutcome};
+    use libipc::abi::message::MsgReturn;
     use libipc::abi::KernReturn;
+    use libipc::bench::measure::time_iterations;
+    use libipc::interface::direct::Visit;
     use libipc::interface::{Deferred, Dispatch, Dispatched, Outbox, Pages, Replied, Reply};
-    use libipc::ipc::{ReceiveRight, Received, SendRight};
+    use libipc::interface::{IpcError, RemoteError, TransportError};
+    use libipc::ipc::{Name, ReceiveRight, Received, SendRight};
 
     /// The server's state.
     #[derive(Default)]
@@ -118,6 +177,10 @@ mod server {
     impl Dispatch for Echo {
         fn dispatch(&mut self, request: &Received<'_>, outbox: &mut Outbox) -> Dispatched {
             service::dispatch(self, request, outbox)
+        }
+
+        fn local(&mut self, _port: Name, visit: &mut Visit<'_>) -> bool {
+            service::local(self, visit)
         }
     }
 
@@ -240,6 +303,59 @@ mod server {
             codes.push(raw.code as u32);
             drop((send, port));
             reply.ok(codes)
+        }
+
+        fn call_peer(
+            &mut self,
+            peer: SendRight,
+            what: PeerCall,
+            reply: Reply<'_, PeerOutcome, EchoError>,
+        ) -> Replied {
+            reply.ok(call(&mut service::Client::new(peer), what))
+        }
+
+        fn time_null(
+            &mut self,
+            peer: SendRight,
+            warm_up: u32,
+            timed: u32,
+            reply: Reply<'_, CallTimes, EchoError>,
+        ) -> Replied {
+            let mut peer = service::Client::new(peer);
+            let summary = time_iterations(warm_up as usize, timed as usize, || {
+                peer.null().map_err(|e| format!("null: {e:?}"))
+            });
+            match summary {
+                Ok(s) => reply.ok(CallTimes {
+                    min: s.min,
+                    median: s.median,
+                    max: s.max,
+                }),
+                Err(_) => reply.err(EchoError::PeerFailed),
+            }
+        }
+    }
+
+    /// `call_peer`'s call, made.
+    fn call(peer: &mut service::Client, call: PeerCall) -> PeerOutcome {
+        let done = match call {
+            PeerCall::Null => peer.null(),
+            PeerCall::Echo => match peer.echo(b"peer".to_vec()) {
+                Ok(bytes) if bytes != b"peer" => {
+                    return PeerOutcome::Failed(format!("echoed {bytes:?}"))
+                }
+                other => other.map(drop),
+            },
+            PeerCall::Hold => peer.hold().map(drop),
+            PeerCall::Crash { fault } => peer.crash(fault),
+        };
+        match done {
+            Ok(()) => PeerOutcome::Answered,
+            Err(RemoteError::NoReply) => PeerOutcome::NoReply,
+            Err(RemoteError::Transport(TransportError::Ipc(IpcError::Msg(
+                MsgReturn::RcvTimedOut,
+            )))) => PeerOutcome::NoReplyYet,
+            Err(error) => PeerOutcome::Failed(format!("{error:?}")),
         }
     }
 
