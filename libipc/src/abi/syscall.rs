@@ -497,6 +497,10 @@ pub const HOST_TABLES_COLLECTED: u64 = 31;
 /// Calls collocated servers made since boot on other collocated servers as direct calls of
 /// their routines (`libipc::interface::direct`): typed, no message built or parsed.
 pub const HOST_DIRECT_SERVER_CALLS: u64 = 32;
+/// Mappings the reverse map visited since boot (`remove_everywhere`, which takes a page from
+/// every map that has it, and the pageout daemon's reference scan): a page's removal visits
+/// its own mappings, whatever the number of tasks.
+pub const HOST_MAPPING_VISITS: u64 = 33;
 /// Percent of memory the kernel heap (bytes in use) and all page tables may hold before new
 /// tasks are refused: pageout can take none of it, and past this the tasks there are leave
 /// too little to page in (NONAIM at 1,000 users in 128 MiB: 10,000 frames of 29,000, then

@@ -609,6 +609,7 @@ fn host_info(kernel: &mut Kernel, _: Caller, a: [u64; 6]) -> Outcome {
         HOST_COLLOCATED_RUNS => kernel.colloc.counts().1,
         HOST_DIRECT_PAGER_CALLS => kernel.colloc.counts().2,
         HOST_DIRECT_SERVER_CALLS => kernel.colloc.counts().3,
+        HOST_MAPPING_VISITS => crate::vm::pmap::mapping_visits(),
         HOST_DIRECT_DEVICE_CALLS => crate::kern::device_port::direct_transfers(),
         HOST_TABLES_COLLECTED => {
             crate::vm::statistics::read(&crate::vm::statistics::TABLES_COLLECTED)

@@ -44,6 +44,8 @@ const WARM_UP_CALLS: usize = 1_000;
 const TIMED_CALLS: usize = 10_000;
 const WARM_UP_FORKS: usize = 20;
 const TIMED_FORKS: usize = 200;
+const WARM_UP_FLUSHES: usize = 100;
+const TIMED_FLUSHES: usize = 1_000;
 
 /// Prints one figure in the form the host tool collects.
 macro_rules! figure {
@@ -116,10 +118,14 @@ fn parse_targets<'a>(mut args: impl Iterator<Item = &'a str>) -> Result<Targets,
     Ok(Targets { tasks, threads })
 }
 
-/// What the null RPC and fork-exit-wait cost, and with how many tasks in the system.
+/// What the null RPC, fork-exit-wait, a context switch's round trip, a page's move and a
+/// pager's flush of a mapped page cost, and with how many tasks in the system.
 struct Costs {
     rpc: Summary,
     fork: Summary,
+    switch: Summary,
+    page_move: Summary,
+    flush: Summary,
     tasks: u64,
 }
 
@@ -142,7 +148,54 @@ fn costs(what: &str) -> Result<Costs, Failure> {
         TIMED_FORKS,
         &fork,
     );
-    Ok(Costs { rpc, fork, tasks })
+    let switch = crate::flat::switch_round_trip(WARM_UP_CALLS, TIMED_CALLS)?;
+    remark(
+        "bench_scale",
+        &format!("switch_round_trip_{what}"),
+        TIMED_CALLS,
+        &switch,
+    );
+    let page_move = crate::flat::page_move_round_trip(WARM_UP_CALLS, TIMED_CALLS)?;
+    remark(
+        "bench_scale",
+        &format!("page_move_{what}"),
+        TIMED_CALLS,
+        &page_move,
+    );
+    let flush = crate::flat::flush_page(WARM_UP_FLUSHES, TIMED_FLUSHES)?;
+    remark(
+        "bench_scale",
+        &format!("flush_page_{what}"),
+        TIMED_FLUSHES,
+        &flush,
+    );
+    Ok(Costs {
+        rpc,
+        fork,
+        switch,
+        page_move,
+        flush,
+        tasks,
+    })
+}
+
+/// Prints `name` at 10 tasks, at 10,000, and its growth in percent.
+fn figures_both_ways(name: &str, quiet: &Summary, loaded: &Summary) {
+    figure!(
+        format!("scale.{name}_at_10_tasks"),
+        quiet.median,
+        "instructions"
+    );
+    figure!(
+        format!("scale.{name}_at_10000_tasks"),
+        loaded.median,
+        "instructions"
+    );
+    figure!(
+        format!("scale.{name}_growth"),
+        growth_percent(quiet.median, loaded.median),
+        "percent"
+    );
 }
 
 /// A started group: its task, its control port, and how many blocked tasks it holds.
@@ -344,32 +397,11 @@ fn measure(target: Option<u64>) -> Result<(), Failure> {
         quiet.tasks,
         loaded.tasks
     );
-    figure!("scale.rpc_at_10_tasks", quiet.rpc.median, "instructions");
-    figure!(
-        "scale.rpc_at_10000_tasks",
-        loaded.rpc.median,
-        "instructions"
-    );
-    figure!(
-        "scale.rpc_growth",
-        growth_percent(quiet.rpc.median, loaded.rpc.median),
-        "percent"
-    );
-    figure!(
-        "scale.fork_exit_wait_at_10_tasks",
-        quiet.fork.median,
-        "instructions"
-    );
-    figure!(
-        "scale.fork_exit_wait_at_10000_tasks",
-        loaded.fork.median,
-        "instructions"
-    );
-    figure!(
-        "scale.fork_exit_wait_growth",
-        growth_percent(quiet.fork.median, loaded.fork.median),
-        "percent"
-    );
+    figures_both_ways("rpc", &quiet.rpc, &loaded.rpc);
+    figures_both_ways("fork_exit_wait", &quiet.fork, &loaded.fork);
+    figures_both_ways("switch_round_trip", &quiet.switch, &loaded.switch);
+    figures_both_ways("page_move", &quiet.page_move, &loaded.page_move);
+    figures_both_ways("flush_page", &quiet.flush, &loaded.flush);
 
     let reached = groups.grow_to(target.unwrap_or(u64::MAX))?;
     let blocked = groups.blocked();

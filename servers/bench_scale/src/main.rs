@@ -23,6 +23,8 @@ extern crate alloc;
 #[cfg(target_os = "none")]
 mod driver;
 #[cfg(target_os = "none")]
+mod flat;
+#[cfg(target_os = "none")]
 mod group;
 #[cfg(target_os = "none")]
 mod threads;
