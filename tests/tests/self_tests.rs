@@ -41,6 +41,17 @@ fn page_shared_by_forked_children() {
     run.expect_all_passed(&["page_mappings", "forked_children_share_a_page"]);
 }
 
+/// A child's end leaves the object it shared with its parent to the parent's copy, which
+/// merges it at once: the pages the parent has copies of are freed.
+#[test]
+fn a_dead_childs_copy_is_merged_at_once() {
+    let run = boot(
+        "a_dead_childs_copy_is_merged_at_once",
+        "test=a_dead_childs_copy_is_merged_at_once",
+    );
+    run.expect_all_passed(&["a_dead_childs_copy_is_merged_at_once"]);
+}
+
 #[test]
 fn timer_ticks_advance() {
     let run = boot("timer_ticks_advance", "test=timer");

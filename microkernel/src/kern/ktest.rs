@@ -24,6 +24,10 @@ const TESTS: &[(&str, SelfTest)] = &[
     ("kernel_mappings", kernel_mappings),
     ("page_mappings", page_mappings),
     ("forked_children_share_a_page", forked_children_share_a_page),
+    (
+        "a_dead_childs_copy_is_merged_at_once",
+        a_dead_childs_copy_is_merged_at_once,
+    ),
 ];
 
 macro_rules! check {
@@ -431,6 +435,90 @@ fn page_mappings() -> TestResult {
         "frames (free or the heap's) {free_before} before, {free_after} after"
     );
     Ok(())
+}
+
+/// A parent forks, writes every page of its copy (each write copies the page into its own
+/// shadow) and its child ends: the object the two shared is the parent's shadow's alone now,
+/// and is merged into it at once (noted as the child's object goes, merged on the kernel's
+/// way out), its pages that the parent has copies of freed, not left until the parent's next
+/// fork or fault.
+fn a_dead_childs_copy_is_merged_at_once() -> TestResult {
+    use crate::base::object_table::Table;
+    use crate::vm::address_space::{collapse, AddressSpace};
+    use crate::vm::map::{Protection, PAGE_SIZE};
+    use crate::vm::object::VmObject;
+    const PAGES: u64 = 8;
+    const BASE: u64 = 0x40_0000;
+    let mut objects: Table<VmObject> = Table::new();
+    let mut parent = AddressSpace::new().map_err(|_| "no memory for an address space")?;
+    let result = (|| -> TestResult {
+        parent
+            .allocate(&mut objects, Some(BASE), 0, PAGES * PAGE_SIZE)
+            .map_err(|e| format!("allocate: {e}"))?;
+        for page in 0..PAGES {
+            parent
+                .frame_for(
+                    &mut objects,
+                    BASE + page * PAGE_SIZE,
+                    Protection::READ_WRITE,
+                )
+                .map_err(|e| format!("touch: {e:?}"))?;
+        }
+        let child = parent
+            .fork(&mut objects)
+            .map_err(|e| format!("fork: {e}"))?;
+        for page in 0..PAGES {
+            parent
+                .frame_for(
+                    &mut objects,
+                    BASE + page * PAGE_SIZE,
+                    Protection::READ_WRITE,
+                )
+                .map_err(|e| format!("write after the fork: {e:?}"))?;
+        }
+        // Anything noted before is not this test's.
+        while crate::vm::notes::take_collapse_front().is_some() {}
+        check!(
+            objects.len() == 3,
+            "{} objects after the fork",
+            objects.len()
+        );
+        child.destroy(&mut objects);
+        let free_before = kernel_space::frame_counts().0;
+        let fronts: Vec<_> = core::iter::from_fn(crate::vm::notes::take_collapse_front).collect();
+        check!(
+            fronts.len() == 1,
+            "{} objects noted to merge as the child went",
+            fronts.len()
+        );
+        for front in fronts {
+            collapse(&mut objects, front);
+        }
+        check!(
+            objects.len() == 1,
+            "{} objects after the merge: the shared one stayed",
+            objects.len()
+        );
+        let freed = kernel_space::frame_counts().0 - free_before;
+        check!(
+            freed == PAGES as usize,
+            "{freed} frames freed, not the {PAGES} pages the parent had copies of"
+        );
+        for page in 0..PAGES {
+            let frame = parent
+                .frame_for(&mut objects, BASE + page * PAGE_SIZE, Protection::READ)
+                .map_err(|e| format!("read after the merge: {e:?}"))?;
+            check!(frame != 0, "page {page} has no frame");
+        }
+        Ok(())
+    })();
+    parent.destroy(&mut objects);
+    check!(
+        objects.is_empty(),
+        "{} memory objects outlived the space",
+        objects.len()
+    );
+    result
 }
 
 /// A page shared by a thousand forked children (forked as `task_fork` forks memory), each of

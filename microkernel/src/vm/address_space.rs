@@ -320,6 +320,7 @@ impl AddressSpace {
             }
             // The old object: this entry's reference moves to `ours`, and `theirs` adds one.
             duplicate(objects, entry.object);
+            make_siblings(objects, ours, theirs);
             let e = &mut self.map.entries_mut()[i];
             e.object = ours;
             e.offset = 0;
@@ -683,6 +684,7 @@ impl AddressSpace {
             };
             // The entry's reference moves to `ours`; `theirs` adds one.
             duplicate(objects, entry.object);
+            make_siblings(objects, ours, theirs);
             let e = &mut self.map.entries_mut()[i];
             e.object = ours;
             e.offset = 0;
@@ -1096,15 +1098,40 @@ pub fn collapse(objects: &mut Table<VmObject>, id: ObjectId) {
     }
 }
 
+/// Records `a` and `b`, the two shadows one copy made over one backing object, as each
+/// other's sibling (see [`VmObject::sibling`]).
+fn make_siblings(objects: &mut Table<VmObject>, a: ObjectId, b: ObjectId) {
+    if let Some(o) = objects.get_mut(a) {
+        o.set_sibling(Some(b));
+    }
+    if let Some(o) = objects.get_mut(b) {
+        o.set_sibling(Some(a));
+    }
+}
+
 /// Drops one reference to `id`; frees the object and the frames it owns with the last one,
-/// and so on down its backing chain.
+/// and so on down its backing chain. A backing object left to the freed object's sibling
+/// alone is noted for the kernel to merge into it on its way out (`notes::note_front`):
+/// otherwise its pages that the sibling has copies of would stay until the sibling's next
+/// fork or fault (a parent's, after its child exits).
 pub fn release_object(objects: &mut Table<VmObject>, id: ObjectId) {
     let mut next = Some(id);
+    // The sibling of the object freed last, and the backing object it was freed from.
+    let mut freed_sibling: Option<ObjectId> = None;
     while let Some(id) = next.take() {
         let Some(object) = objects.get_mut(id) else {
             return;
         };
         if !object.release() {
+            let left_to_one = object.references() == 1;
+            if let Some(front) = freed_sibling.filter(|_| left_to_one) {
+                if objects
+                    .get(front)
+                    .is_some_and(|f| f.backing().is_some_and(|(b, _)| b == id))
+                {
+                    super::notes::note_front(front);
+                }
+            }
             return;
         }
         // A pager's object with changes not yet returned stays until the kernel's next exit
@@ -1120,6 +1147,7 @@ pub fn release_object(objects: &mut Table<VmObject>, id: ObjectId) {
         if object.kind() == ObjectKind::Pager || object.has_default_pager() {
             super::notes::object_released(id, false);
         }
+        freed_sibling = object.sibling();
         next = free_object(&mut object);
     }
 }

@@ -1,6 +1,7 @@
 //! What the VM mechanism leaves for the kernel's paths (`kern`), which it cannot call: the
 //! absent page a call must wait for, pager objects whose last reference went, and objects a
-//! collapse could merge. Each is noted here and taken on the kernel's way out.
+//! collapse could merge (a backing object left to one shadow, or one with pages at the
+//! default pager). Each is noted here and taken on the kernel's way out.
 
 use super::address_space::ObjectId;
 use super::map::Protection;
@@ -87,4 +88,38 @@ pub fn note_candidate(front: ObjectId, backing: ObjectId) {
 /// Takes the noted collapse candidates.
 pub fn take_collapse_candidates() -> Vec<(ObjectId, ObjectId)> {
     core::mem::take(&mut *CANDIDATES.lock())
+}
+
+/// Front objects whose backing object has just been left to them alone (the other shadow of
+/// a fork went): merged with `address_space::collapse` on the kernel's way out. A fixed
+/// array: noted at every child's exit, so nothing is allocated for it.
+struct Fronts {
+    ids: [Option<ObjectId>; MAX_CANDIDATES],
+    len: usize,
+}
+
+static FRONTS: spin::Mutex<Fronts> = spin::Mutex::new(Fronts {
+    ids: [None; MAX_CANDIDATES],
+    len: 0,
+});
+
+/// Notes that `front`'s backing object is used by `front` alone now: the kernel merges it at
+/// its next exit (most kept: [`MAX_CANDIDATES`]; past that, the next fork or fault does).
+pub fn note_front(front: ObjectId) {
+    let mut fronts = FRONTS.lock();
+    let len = fronts.len;
+    if len == MAX_CANDIDATES || fronts.ids[..len].contains(&Some(front)) {
+        return;
+    }
+    fronts.ids[len] = Some(front);
+    fronts.len = len + 1;
+    super::kernel_space::want_collapse();
+}
+
+/// Takes a noted front, the last noted first.
+pub fn take_collapse_front() -> Option<ObjectId> {
+    let mut fronts = FRONTS.lock();
+    let len = fronts.len.checked_sub(1)?;
+    fronts.len = len;
+    fronts.ids[len].take()
 }

@@ -21,9 +21,43 @@ pub enum ObjectKind {
     Pager,
 }
 
+/// An [`ObjectKind`] in one word: a physical object's base (page-aligned) with its low bits
+/// clear, the other kinds as small tags (an object is 96 bytes, a size class of the heap's,
+/// with its sibling link).
+#[derive(Clone, Copy)]
+struct PackedKind(u64);
+
+impl PackedKind {
+    const ANONYMOUS: u64 = 1;
+    const PAGER: u64 = 2;
+
+    fn pack(kind: ObjectKind) -> PackedKind {
+        PackedKind(match kind {
+            ObjectKind::Anonymous => Self::ANONYMOUS,
+            ObjectKind::Pager => Self::PAGER,
+            ObjectKind::Physical { base } => {
+                assert!(
+                    base.is_multiple_of(super::map::PAGE_SIZE),
+                    "a physical object's base {base:#x} is not page-aligned"
+                );
+                base
+            }
+        })
+    }
+
+    #[inline(always)]
+    fn unpack(self) -> ObjectKind {
+        match self.0 {
+            Self::ANONYMOUS => ObjectKind::Anonymous,
+            Self::PAGER => ObjectKind::Pager,
+            base => ObjectKind::Physical { base },
+        }
+    }
+}
+
 /// A memory object. Invariant: every resident offset is page-aligned and below `size`.
 pub struct VmObject {
-    kind: ObjectKind,
+    kind: PackedKind,
     size: u64,
     /// For copy-on-write: the object (and the offset in it of this object's offset 0) that
     /// supplies the pages this one does not have. This object holds a reference to it.
@@ -42,19 +76,34 @@ pub struct VmObject {
     /// read through to the backing object or are zero-filled. `None` until the object is
     /// first paged out.
     paged_out: Option<Box<HashSet<u64>>>,
+    /// The other shadow made over the same backing object by the same copy (a fork's: this
+    /// task's and the child's). When one goes and leaves the backing object to the other
+    /// alone, the other merges it at once ([`notes::note_front`](super::notes::note_front))
+    /// rather than at its next fork or fault. A hint: checked before it is used.
+    sibling: Option<Id<VmObject>>,
 }
 
 impl VmObject {
     pub fn new(kind: ObjectKind, size: u64) -> Self {
         VmObject {
-            kind,
+            kind: PackedKind::pack(kind),
             size: size.next_multiple_of(super::map::PAGE_SIZE),
             pages: HashMap::new(),
             references: 1,
             prefetch_used: 0,
             backing: None,
             paged_out: None,
+            sibling: None,
         }
+    }
+
+    /// The other shadow made with this one over its backing object, if any (a hint).
+    pub fn sibling(&self) -> Option<Id<VmObject>> {
+        self.sibling
+    }
+
+    pub fn set_sibling(&mut self, sibling: Option<Id<VmObject>>) {
+        self.sibling = sibling;
     }
 
     /// Pages supplied ahead of need and then faulted on, since the object was made.
@@ -109,8 +158,9 @@ impl VmObject {
         self.pages.contains_key(&offset)
     }
 
+    #[inline(always)]
     pub fn kind(&self) -> ObjectKind {
-        self.kind
+        self.kind.unpack()
     }
 
     pub fn size(&self) -> u64 {
@@ -119,7 +169,7 @@ impl VmObject {
 
     /// The frame holding the page at `offset`, if there is one without allocating.
     pub fn resident_page(&self, offset: u64) -> Option<u64> {
-        match self.kind {
+        match self.kind() {
             ObjectKind::Physical { base } => (offset < self.size).then_some(base + offset),
             ObjectKind::Anonymous | ObjectKind::Pager => self.pages.get(&offset).copied(),
         }
@@ -134,7 +184,7 @@ impl VmObject {
     ) -> Result<(), crate::base::object_table::OutOfMemory> {
         debug_assert!(offset.is_multiple_of(super::map::PAGE_SIZE) && offset < self.size);
         debug_assert!(matches!(
-            self.kind,
+            self.kind(),
             ObjectKind::Anonymous | ObjectKind::Pager
         ));
         self.pages
@@ -310,5 +360,25 @@ mod tests {
         o.add_reference();
         assert!(!o.release());
         assert!(o.release());
+    }
+}
+
+#[cfg(test)]
+mod packing {
+    use super::*;
+
+    #[test]
+    fn an_object_stays_in_the_heaps_96_byte_class_and_its_kind_round_trips() {
+        assert!(core::mem::size_of::<VmObject>() <= 96);
+        for kind in [
+            ObjectKind::Anonymous,
+            ObjectKind::Pager,
+            ObjectKind::Physical { base: 0 },
+            ObjectKind::Physical {
+                base: 0x7fff_f000_0000,
+            },
+        ] {
+            assert_eq!(VmObject::new(kind, 4096).kind(), kind);
+        }
     }
 }

@@ -43,35 +43,17 @@ mod run {
     /// called a leak.
     const RERUNS: u32 = 3;
 
-    /// Forks a child that exits at once, and waits for it. A fork collapses the shadow
-    /// chains of the forking task's memory (as Mach does, lazily: at a fork or a fault, not
-    /// when the last task sharing an object ends), and how long the supervisor's chains are
-    /// after a round depends on when its workers died against its later forks: up to six
-    /// objects and five frames more or less. After this fork they are the same every time.
-    fn collapse_own_chains() {
-        match sys::task_fork() {
-            Ok(Forked::Child) => sys::task_exit(0),
-            Ok(Forked::Parent(task)) => {
-                let _ = sys::task_wait(task);
-                let _ = sys::port_deallocate(task);
-            }
-            Err(error) => println!("fuzz: cannot fork before a census: {error}"),
-        }
-    }
-
     /// The census once what the round left has come back, or the last one after two
     /// seconds (the kernel releases pagers' objects and expires timers a little later),
     /// after the kernel's tables were trimmed.
     fn settled(baseline: &Census) -> Census {
         sleep_ms(TRIM_MS);
-        collapse_own_chains();
         let mut now = Census::take();
         for _ in 0..200 {
             if Leak::between(baseline, &now).is_none() {
                 break;
             }
             sleep_ms(10);
-            collapse_own_chains();
             now = Census::take();
         }
         now
@@ -194,7 +176,6 @@ mod run {
             }
             let Some(base) = baseline else {
                 sleep_ms(TRIM_MS);
-                collapse_own_chains();
                 let warm = Census::quiet(20, 200);
                 println!(
                     "fuzz: round {r} (warm-up): {} calls; census {warm:?}",

@@ -16,8 +16,13 @@ use crate::vm::object::ObjectKind;
 use crate::vm::statistics;
 
 impl Kernel {
-    /// Merges the noted candidates whose conditions still hold.
+    /// Merges the noted candidates whose conditions still hold: first the backing objects
+    /// left to one shadow (which may note paged ones), then those with pages at the default
+    /// pager.
     pub fn collapse_paged_objects(&mut self) {
+        while let Some(front) = crate::vm::notes::take_collapse_front() {
+            crate::vm::address_space::collapse(self.vm.objects_mut(), front);
+        }
         let candidates = crate::vm::notes::take_collapse_candidates();
         for (front, backing) in candidates {
             self.collapse_paged(front, backing);
