@@ -40,6 +40,10 @@
 /// - `dispatch(server, request, outbox)`: decodes and calls the routine a request names;
 ///   `NotMine` for ids outside the subsystem. `Dispatcher(&mut server)` is the same as a
 ///   [`Dispatch`](crate::interface::Dispatch).
+/// - `local(server, visit)` and `Local`: a server lent for direct calls between collocated
+///   servers ([`direct`](crate::interface::direct)); a server's `Dispatch::local` calls
+///   `local` for the port the interface is served on. A client method whose arguments and
+///   result are plain data tries such a call first when its transport allows it.
 ///
 /// Inside the module, names of the enclosing module are in scope (`use super::*`), as are
 /// `String`, `Vec`, `Box` and `SendRight`.

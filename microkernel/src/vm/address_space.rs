@@ -1116,7 +1116,7 @@ fn make_siblings(objects: &mut Table<VmObject>, a: ObjectId, b: ObjectId) {
 /// fork or fault (a parent's, after its child exits).
 pub fn release_object(objects: &mut Table<VmObject>, id: ObjectId) {
     let mut next = Some(id);
-    // The sibling of the object freed last, and the backing object it was freed from.
+    // The sibling of the object freed last (whose backing object `next` now is).
     let mut freed_sibling: Option<ObjectId> = None;
     while let Some(id) = next.take() {
         let Some(object) = objects.get_mut(id) else {
