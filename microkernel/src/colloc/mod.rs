@@ -237,12 +237,27 @@ impl<S, T: Copy + PartialEq, C: Copy, K> Servers<S, T, C, K> {
     /// (`kern::colloc::libipc_collocated_direct`): it must be started and not running
     /// itself (a call back into a server on the chain that runs is not taken). Its object
     /// and caller; the server is running until [`Servers::put_back`].
-    pub fn take_for_call(&mut self, task: T) -> Option<Taken<S, C>> {
-        let entry = self.entries.iter_mut().find(|e| e.task == task)?;
+    /// Also its entry's place, for [`Servers::put_back_at`].
+    pub fn take_for_call(&mut self, task: T) -> Option<(usize, Taken<S, C>)> {
+        let place = self.entries.iter().position(|e| e.task == task)?;
+        let entry = &mut self.entries[place];
         let server = entry.server.take()?;
         self.running += 1;
         self.server_calls += 1;
-        Some((server, entry.caller, entry.name, entry.call_port))
+        Some((place, (server, entry.caller, entry.name, entry.call_port)))
+    }
+
+    /// [`Servers::put_back`] of the server taken from entry `place` (the entry is looked for
+    /// only if it moved meanwhile: another server's task ended).
+    pub fn put_back_at(&mut self, place: usize, task: T, server: S) -> Option<S> {
+        match self.entries.get_mut(place) {
+            Some(entry) if entry.task == task => {
+                self.running = self.running.saturating_sub(1);
+                entry.server = Some(server);
+                None
+            }
+            _ => self.put_back(task, server),
+        }
     }
 
     /// Notes the port a call to the server of `task` came in on and the server's name for
@@ -338,16 +353,18 @@ mod tests {
         let (a, ..) = servers.take_pending().unwrap();
         // a runs and calls b: taken, though a runs (its own messages wait for it anyway).
         servers.note_message(B);
-        let (b, caller, name, _) = servers.take_for_call(B).unwrap();
-        assert_eq!((b, caller, name), (2, 20, "b"));
+        let (place, (b, caller, name, _)) = servers.take_for_call(B).unwrap();
+        assert_eq!((place, b, caller, name), (1, 2, 20, "b"));
         assert!(
             servers.take_for_call(A).is_none(),
             "b calls back into a: a runs"
         );
         assert!(servers.take_for_call(B).is_none(), "b runs");
-        servers.put_back(B, b);
+        assert_eq!(servers.put_back_at(0, B, b), None, "found where it moved");
+        let (place, (b, ..)) = servers.take_for_call(B).unwrap();
+        assert_eq!(servers.put_back_at(place, B, b), None);
         servers.put_back(A, a);
-        assert_eq!(servers.counts(), (0, 1, 0, 1));
+        assert_eq!(servers.counts(), (0, 1, 0, 2));
         assert!(servers.any_pending(), "b's message still waits for a run");
     }
 

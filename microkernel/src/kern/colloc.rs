@@ -69,6 +69,19 @@ struct Active {
     in_kernel: bool,
 }
 
+impl Active {
+    /// Server `caller`, `name`, about to run: its point not yet recorded, in its own code.
+    fn new(kernel: &mut Kernel, caller: Caller, name: &'static str) -> Active {
+        Active {
+            kernel,
+            caller,
+            name,
+            point: core::ptr::null(),
+            in_kernel: false,
+        }
+    }
+}
+
 /// One kernel lock and one CPU: one chain of servers running at a time. Null when none.
 static ACTIVE: AtomicPtr<Active> = AtomicPtr::new(core::ptr::null_mut());
 
@@ -83,13 +96,7 @@ fn enter<R>(
     name: &'static str,
     f: impl FnOnce() -> R,
 ) -> Result<R, Abandoned> {
-    let mut active = Active {
-        kernel,
-        caller,
-        name,
-        point: core::ptr::null(),
-        in_kernel: false,
-    };
+    let mut active = Active::new(kernel, caller, name);
     // While the server runs, the memory it takes is its own task's: the last free pages if
     // it is VM-privileged (a collocated default pager), whichever thread it runs on.
     let privileged = crate::vm::kernel_space::privileged();
@@ -300,7 +307,8 @@ fn direct_call(kernel: &mut Kernel, caller: Caller, port: u32, visit: &mut Visit
     if !d.messages.is_empty() {
         return Direct::NotTaken;
     }
-    let Some((mut server, callee, name, hint)) = kernel.colloc.take_for_call(server_task) else {
+    let Some((place, (mut server, callee, name, hint))) = kernel.colloc.take_for_call(server_task)
+    else {
         return Direct::NotTaken;
     };
     // The server's name for its port: the last call's, checked, or looked up.
@@ -323,18 +331,69 @@ fn direct_call(kernel: &mut Kernel, caller: Caller, port: u32, visit: &mut Visit
             n
         }
     };
-    let called = enter(kernel, callee, name, || server.direct(local, visit));
+    let has_memory = !st.space.map().is_empty();
+    let called = enter_direct(kernel, callee, name, has_memory, &mut server, local, visit);
     let Ok(called) = called else {
         end_failed(kernel, server_task, server, name);
         return Direct::ServerFailed;
     };
-    if let Some(orphan) = kernel.colloc.put_back(server_task, server) {
+    if let Some(orphan) = kernel.colloc.put_back_at(place, server_task, server) {
         drop_server(orphan);
     }
     match called {
         true => Direct::Called,
         false => Direct::NotTaken,
     }
+}
+
+/// [`enter`] for a direct call, made while another server runs: `server` (running as
+/// `caller`, `name`) lends its typed server behind `local` to `visit`. The servers' stack is
+/// in use already; the callee's tables are loaded only if it has memory of its own
+/// (`has_memory`, which the caller read), and its VM privilege set only if it differs.
+#[inline(always)]
+fn enter_direct(
+    kernel: &mut Kernel,
+    caller: Caller,
+    name: &'static str,
+    has_memory: bool,
+    server: &mut Server,
+    local: u32,
+    visit: &mut Visit<'_>,
+) -> Result<bool, Abandoned> {
+    let privileged = crate::vm::kernel_space::privileged();
+    let callee_privileged = kernel.memory_privileged(Some(caller.task));
+    if callee_privileged != privileged {
+        crate::vm::kernel_space::set_privileged(callee_privileged);
+    }
+    let loaded = paging::loaded_root();
+    if has_memory {
+        if let Some(t) = kernel.tasks.get(caller.task) {
+            t.space.pmap().activate();
+        }
+    }
+    let mut active = Active::new(kernel, caller, name);
+    let active = core::ptr::addr_of_mut!(active);
+    let previous = ACTIVE.swap(active, Ordering::Relaxed);
+    let mut called = false;
+    // SAFETY: as in `enter`: `active` lives until the end of this function and its point is
+    // recorded before the server runs; the work runs on this stack (the servers' own, in
+    // use by the server that called).
+    let done = unsafe {
+        recover::call(
+            |point| (*active).point = point,
+            0,
+            || called = server.direct(local, visit),
+        )
+    };
+    ACTIVE.store(previous, Ordering::Relaxed);
+    if callee_privileged != privileged {
+        crate::vm::kernel_space::set_privileged(privileged);
+    }
+    if paging::loaded_root() != loaded {
+        // SAFETY: as in `enter`: the tables loaded before are still live.
+        unsafe { paging::activate(loaded) };
+    }
+    done.map(|()| called)
 }
 
 /// Forgets the collocated server of `task`, if it is one (its task is ending): its object
