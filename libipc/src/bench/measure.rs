@@ -8,9 +8,10 @@ use super::stats::Summary;
 /// Why a benchmark could not produce its figure.
 pub type Failure = String;
 
-/// The time-stamp counter: under QEMU's `-icount shift=0` it counts guest instructions.
+/// The time-stamp counter: under QEMU's `-icount shift=0` it counts guest instructions
+/// (for timing a part of each iteration; [`time_iterations`] times whole ones).
 #[inline(always)]
-fn timestamp() -> u64 {
+pub fn timestamp() -> u64 {
     // SAFETY: `rdtsc` only reads the counter; user mode may run it (the kernel leaves
     // CR4.TSD clear, else this faults and the task is ended).
     unsafe { core::arch::x86_64::_rdtsc() }

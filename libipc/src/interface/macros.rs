@@ -300,9 +300,9 @@ macro_rules! __interface_routines {
                 visit: &mut $crate::interface::direct::Visit<'_>,
             ) -> bool {
                 let server: *mut (dyn Server + '_) = server;
-                // SAFETY: only the trait object's lifetime bound changes: the `Local` is
-                // used only during `visit`, while `server` is borrowed here.
                 let server: *mut (dyn Server + 'static) =
+                    // SAFETY: only the trait object's lifetime bound changes: the `Local`
+                    // is used only during `visit`, while `server` is borrowed here.
                     unsafe { ::core::mem::transmute(server) };
                 visit(&mut Local(server))
             }

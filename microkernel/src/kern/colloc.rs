@@ -96,29 +96,47 @@ fn enter<R>(
     name: &'static str,
     f: impl FnOnce() -> R,
 ) -> Result<R, Abandoned> {
-    let mut active = Active::new(kernel, caller, name);
+    let has_memory = kernel
+        .tasks
+        .get(caller.task)
+        .is_some_and(|t| !t.space.map().is_empty());
+    enter_as(kernel, caller, name, has_memory, f)
+}
+
+/// [`enter`] when whether the server has memory of its own (a map not empty) is known: a
+/// direct call's caller read it already.
+#[inline(always)]
+fn enter_as<R>(
+    kernel: &mut Kernel,
+    caller: Caller,
+    name: &'static str,
+    has_memory: bool,
+    f: impl FnOnce() -> R,
+) -> Result<R, Abandoned> {
     // While the server runs, the memory it takes is its own task's: the last free pages if
     // it is VM-privileged (a collocated default pager), whichever thread it runs on.
     let privileged = crate::vm::kernel_space::privileged();
-    crate::vm::kernel_space::set_privileged(kernel.memory_privileged(Some(caller.task)));
+    let server_privileged = kernel.memory_privileged(Some(caller.task));
+    if server_privileged != privileged {
+        crate::vm::kernel_space::set_privileged(server_privileged);
+    }
     // The server's own memory (its map: what it allocated or received out of line) is
     // reachable while it runs: its tables are loaded whenever its map has anything (now, or
     // after the call that gave it memory: see `libipc_collocated_syscall`), and the tables
     // loaded before are loaded again after.
     let loaded = paging::loaded_root();
-    if let Some(t) = kernel
-        .tasks
-        .get(caller.task)
-        .filter(|t| !t.space.map().is_empty())
-    {
-        t.space.pmap().activate();
+    if has_memory {
+        if let Some(t) = kernel.tasks.get(caller.task) {
+            t.space.pmap().activate();
+        }
     }
+    let mut active = Active::new(kernel, caller, name);
     let active = core::ptr::addr_of_mut!(active);
     let previous = ACTIVE.swap(active, Ordering::Relaxed);
     let mut f = Some(f);
     let mut result = None;
-    // The servers' own stack, unless one runs already (a server is never entered while
-    // another runs, but were it to be, it would share the stack it is on).
+    // The servers' own stack, unless one runs already (a direct call from a running server
+    // shares the stack it is on).
     let stack = match previous.is_null() {
         true => crate::arch::entry::server_stack().1,
         false => 0,
@@ -138,7 +156,9 @@ fn enter<R>(
         )
     };
     ACTIVE.store(previous, Ordering::Relaxed);
-    crate::vm::kernel_space::set_privileged(privileged);
+    if server_privileged != privileged {
+        crate::vm::kernel_space::set_privileged(privileged);
+    }
     if paging::loaded_root() != loaded {
         // SAFETY: the tables loaded before the server ran are still live: nothing a server
         // may call ends a task, and the kernel half of every table is the kernel's.
@@ -221,22 +241,14 @@ pub fn running_server() -> Option<&'static str> {
     Some(unsafe { (*active).name })
 }
 
-/// The kernel entry of collocated servers' system calls (declared by `libipc`'s
-/// `collocated` transport): the call, run as the running server's task.
-#[no_mangle]
-pub fn libipc_collocated_syscall(
-    number: u64,
-    arguments: [u64; 6],
-    words: &mut [u64; 4],
-) -> SyscallResult {
+/// Runs `f` on the kernel for the running server (as `caller`), marked as the kernel's work
+/// meanwhile (a failure in it is the kernel's, not the server's); `None` when no server
+/// runs.
+#[inline(always)]
+fn as_running_server<R>(f: impl FnOnce(&mut Kernel, Caller) -> R) -> Option<R> {
     let active = ACTIVE.load(Ordering::Relaxed);
     if active.is_null() {
-        // Server code run outside `enter` (an object dropped as its task ended): its calls
-        // have no task to run as.
-        return SyscallResult {
-            code: KernReturn::InvalidSyscall as u64,
-            value: 0,
-        };
+        return None;
     }
     // SAFETY: `active` is the `Active` of the innermost `enter` on the stack; its kernel
     // pointer came from the `&mut Kernel` that `enter` holds unused until the server
@@ -246,18 +258,36 @@ pub fn libipc_collocated_syscall(
         (*active).in_kernel = true;
         (&mut *(*active).kernel, (*active).caller, outer)
     };
-    let (code, value) =
-        crate::kern::syscall::dispatch_collocated(kernel, caller, number, arguments, words);
-    // Memory the call gave the server (allocated, or received out of line) is reachable
-    // when its code runs again: its tables are loaded once its map has anything (else an
-    // address of its map could reach whatever the tables loaded before map there).
-    if let Some(t) = kernel.tasks.get(caller.task) {
-        if !t.space.map().is_empty() {
-            t.space.pmap().activate();
-        }
-    }
+    let result = f(kernel, caller);
     // SAFETY: as above; `active` is still that `Active`.
     unsafe { (*active).in_kernel = outer };
+    Some(result)
+}
+
+/// The kernel entry of collocated servers' system calls (declared by `libipc`'s
+/// `collocated` transport): the call, run as the running server's task.
+#[no_mangle]
+pub fn libipc_collocated_syscall(
+    number: u64,
+    arguments: [u64; 6],
+    words: &mut [u64; 4],
+) -> SyscallResult {
+    let done = as_running_server(|kernel, caller| {
+        let done =
+            crate::kern::syscall::dispatch_collocated(kernel, caller, number, arguments, words);
+        // Memory the call gave the server (allocated, or received out of line) is reachable
+        // when its code runs again: its tables are loaded once its map has anything (else
+        // an address of its map could reach whatever the tables loaded before map there).
+        if let Some(t) = kernel.tasks.get(caller.task) {
+            if !t.space.map().is_empty() {
+                t.space.pmap().activate();
+            }
+        }
+        done
+    });
+    // Server code run outside `enter` (an object dropped as its task ended): its calls have
+    // no task to run as.
+    let (code, value) = done.unwrap_or((KernReturn::InvalidSyscall as u64, 0));
     SyscallResult { code, value }
 }
 
@@ -271,20 +301,8 @@ pub fn libipc_collocated_syscall(
 /// server runs now (a call back into the chain that runs).
 #[no_mangle]
 pub fn libipc_collocated_direct(port: u32, visit: &mut Visit<'_>) -> u32 {
-    let active = ACTIVE.load(Ordering::Relaxed);
-    if active.is_null() {
-        return Direct::NotTaken as u32;
-    }
-    // SAFETY: as in `libipc_collocated_syscall`: the innermost `enter`'s `Active`, whose
-    // kernel is used by nothing else until the running server returns.
-    let (kernel, caller, outer) = unsafe {
-        let outer = (*active).in_kernel;
-        (*active).in_kernel = true;
-        (&mut *(*active).kernel, (*active).caller, outer)
-    };
-    let result = direct_call(kernel, caller, port, visit);
-    // SAFETY: as above.
-    unsafe { (*active).in_kernel = outer };
+    let result = as_running_server(|kernel, caller| direct_call(kernel, caller, port, visit));
+    let result = result.unwrap_or(Direct::NotTaken);
     result as u32
 }
 
@@ -332,7 +350,9 @@ fn direct_call(kernel: &mut Kernel, caller: Caller, port: u32, visit: &mut Visit
         }
     };
     let has_memory = !st.space.map().is_empty();
-    let called = enter_direct(kernel, callee, name, has_memory, &mut server, local, visit);
+    let called = enter_as(kernel, callee, name, has_memory, || {
+        server.direct(local, visit)
+    });
     let Ok(called) = called else {
         end_failed(kernel, server_task, server, name);
         return Direct::ServerFailed;
@@ -344,56 +364,6 @@ fn direct_call(kernel: &mut Kernel, caller: Caller, port: u32, visit: &mut Visit
         true => Direct::Called,
         false => Direct::NotTaken,
     }
-}
-
-/// [`enter`] for a direct call, made while another server runs: `server` (running as
-/// `caller`, `name`) lends its typed server behind `local` to `visit`. The servers' stack is
-/// in use already; the callee's tables are loaded only if it has memory of its own
-/// (`has_memory`, which the caller read), and its VM privilege set only if it differs.
-#[inline(always)]
-fn enter_direct(
-    kernel: &mut Kernel,
-    caller: Caller,
-    name: &'static str,
-    has_memory: bool,
-    server: &mut Server,
-    local: u32,
-    visit: &mut Visit<'_>,
-) -> Result<bool, Abandoned> {
-    let privileged = crate::vm::kernel_space::privileged();
-    let callee_privileged = kernel.memory_privileged(Some(caller.task));
-    if callee_privileged != privileged {
-        crate::vm::kernel_space::set_privileged(callee_privileged);
-    }
-    let loaded = paging::loaded_root();
-    if has_memory {
-        if let Some(t) = kernel.tasks.get(caller.task) {
-            t.space.pmap().activate();
-        }
-    }
-    let mut active = Active::new(kernel, caller, name);
-    let active = core::ptr::addr_of_mut!(active);
-    let previous = ACTIVE.swap(active, Ordering::Relaxed);
-    let mut called = false;
-    // SAFETY: as in `enter`: `active` lives until the end of this function and its point is
-    // recorded before the server runs; the work runs on this stack (the servers' own, in
-    // use by the server that called).
-    let done = unsafe {
-        recover::call(
-            |point| (*active).point = point,
-            0,
-            || called = server.direct(local, visit),
-        )
-    };
-    ACTIVE.store(previous, Ordering::Relaxed);
-    if callee_privileged != privileged {
-        crate::vm::kernel_space::set_privileged(privileged);
-    }
-    if paging::loaded_root() != loaded {
-        // SAFETY: as in `enter`: the tables loaded before are still live.
-        unsafe { paging::activate(loaded) };
-    }
-    done.map(|()| called)
 }
 
 /// Forgets the collocated server of `task`, if it is one (its task is ending): its object

@@ -451,31 +451,24 @@ fn a_dead_childs_copy_is_merged_at_once() -> TestResult {
     const BASE: u64 = 0x40_0000;
     let mut objects: Table<VmObject> = Table::new();
     let mut parent = AddressSpace::new().map_err(|_| "no memory for an address space")?;
+    // Writes every page of the region (a page of the parent's own each).
+    let write_all = |space: &mut AddressSpace, objects: &mut Table<VmObject>, what: &str| {
+        (0..PAGES).try_for_each(|page| {
+            space
+                .frame_for(objects, BASE + page * PAGE_SIZE, Protection::READ_WRITE)
+                .map(drop)
+                .map_err(|e| format!("{what}: {e:?}"))
+        })
+    };
     let result = (|| -> TestResult {
         parent
             .allocate(&mut objects, Some(BASE), 0, PAGES * PAGE_SIZE)
             .map_err(|e| format!("allocate: {e}"))?;
-        for page in 0..PAGES {
-            parent
-                .frame_for(
-                    &mut objects,
-                    BASE + page * PAGE_SIZE,
-                    Protection::READ_WRITE,
-                )
-                .map_err(|e| format!("touch: {e:?}"))?;
-        }
+        write_all(&mut parent, &mut objects, "touch")?;
         let child = parent
             .fork(&mut objects)
             .map_err(|e| format!("fork: {e}"))?;
-        for page in 0..PAGES {
-            parent
-                .frame_for(
-                    &mut objects,
-                    BASE + page * PAGE_SIZE,
-                    Protection::READ_WRITE,
-                )
-                .map_err(|e| format!("write after the fork: {e:?}"))?;
-        }
+        write_all(&mut parent, &mut objects, "write after the fork")?;
         // Anything noted before is not this test's.
         while crate::vm::notes::take_collapse_front().is_some() {}
         check!(

@@ -11,7 +11,7 @@ use libipc::abi::message::Disposition;
 
 use libipc::abi::syscall::{HOST_MAPPING_VISITS, HOST_THREADS, PAGE_SIZE, VM_ANYWHERE};
 use libipc::abi::syscall::{VM_PROT_READ, VM_PROT_WRITE};
-use libipc::bench::measure::time_iterations;
+use libipc::bench::measure::{time_iterations, timestamp};
 use libipc::bench::stats::Summary;
 use libipc::interface::{Outbox, Pages, Replied, Reply, SendRight};
 use libipc::ipc::{receive, send, MessageBuffer, OutMessage, ReceiveRight};
@@ -164,13 +164,6 @@ fn serve_one(
             .map_err(|e| alloc::format!("the pager's reply: {e:?}"))?;
     }
     Ok(())
-}
-
-/// The reads of the time-stamp counter around what is timed (guest instructions under
-/// `-icount`).
-fn timestamp() -> u64 {
-    // SAFETY: `rdtsc` only reads the counter, which user mode may read.
-    unsafe { core::arch::x86_64::_rdtsc() }
 }
 
 /// A pager's flush of one page its object has mapped in one task: the driver maps a
