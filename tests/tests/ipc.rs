@@ -26,14 +26,31 @@ const CASES: &[&str] = &[
     "collocated_servers_start_refuse_and_leave_nothing",
 ];
 
-#[test]
-fn ipc_cases_pass_in_the_guest() {
+/// Boots `ipc_test` on `cpus` processors and checks every case passed.
+fn ipc_cases_pass_on(name: &str, cpus: u32) -> kernel_tests::GuestRun {
     let mut opts = direct_options("init=ipc_test");
     // Ten thousand blocked tasks take some 650 MiB (page tables and stacks).
     opts.mem_mib = 1024;
-    opts.timeout = Some(Duration::from_secs(120));
-    let run = boot_with("ipc_cases_pass_in_the_guest", &opts);
+    opts.smp = cpus;
+    opts.timeout = Some(Duration::from_secs(if cpus > 2 { 180 } else { 120 }));
+    let run = boot_with(name, &opts);
     run.expect_exactly(CASES);
+    run
+}
+
+#[test]
+fn ipc_cases_pass_on_two_cpus() {
+    ipc_cases_pass_on("ipc_cases_pass_on_two_cpus", 2);
+}
+
+#[test]
+fn ipc_cases_pass_on_four_cpus() {
+    ipc_cases_pass_on("ipc_cases_pass_on_four_cpus", 4);
+}
+
+#[test]
+fn ipc_cases_pass_in_the_guest() {
+    let run = ipc_cases_pass_on("ipc_cases_pass_in_the_guest", 1);
     run.expect_line_containing(
         &["tasks blocked in receive", "KiB of guest memory"],
         "the memory report",

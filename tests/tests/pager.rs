@@ -4,7 +4,7 @@
 //! answers and calls, flushes, system calls and receives that wait for a page, terminate, a
 //! page on its way out served from the page in flight.
 
-use kernel_tests::boot;
+use kernel_tests::{boot_with, direct_options};
 
 const CASES: &[&str] = &[
     "fault_in_through_a_pager",
@@ -29,15 +29,30 @@ const CASES: &[&str] = &[
     "a_page_on_its_way_out_is_served_from_it",
 ];
 
-#[test]
-fn external_pagers_work_in_the_guest() {
+/// Boots `pager_test` on `cpus` processors and checks every case passed.
+fn external_pagers_work_on(name: &str, cpus: u32) -> kernel_tests::GuestRun {
     // A short pager timeout keeps the silent-pager case quick, a small memory the pressure
     // case.
-    let run = boot(
-        "external_pagers_work_in_the_guest",
-        "init=pager_test pager_timeout=300 mem=48M",
-    );
+    let mut opts = direct_options("init=pager_test pager_timeout=300 mem=48M");
+    opts.smp = cpus;
+    let run = boot_with(name, &opts);
     run.expect_exactly(CASES);
+    run
+}
+
+#[test]
+fn external_pagers_work_on_two_cpus() {
+    external_pagers_work_on("external_pagers_work_on_two_cpus", 2);
+}
+
+#[test]
+fn external_pagers_work_on_four_cpus() {
+    external_pagers_work_on("external_pagers_work_on_four_cpus", 4);
+}
+
+#[test]
+fn external_pagers_work_in_the_guest() {
+    let run = external_pagers_work_on("external_pagers_work_in_the_guest", 1);
     // A memory error ends the faulting task with a report; the kernel goes on.
     run.expect_line_containing(
         &["task pager_test terminated: #PF", "memory error"],

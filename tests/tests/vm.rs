@@ -1,7 +1,7 @@
 //! The virtual-memory calls and fork (copy-on-write, inheritance, collapse of shadow
 //! chains), tested from user space: `vm_test` runs as the first task.
 
-use kernel_tests::boot;
+use kernel_tests::{boot_with, direct_options};
 
 const CASES: &[&str] = &[
     "allocate_touch_deallocate",
@@ -31,11 +31,30 @@ const CASES: &[&str] = &[
     "a_fork_bomb_is_refused_within_the_kernel_budget",
 ];
 
+/// Boots `vm_test` on `cpus` processors and checks every case passed.
+fn vm_calls_work_on(name: &str, cpus: u32) -> kernel_tests::GuestRun {
+    // 128 MiB: the fork bomb at the end forks until the kernel's budget, a share of memory.
+    let mut opts = direct_options("init=vm_test mem=128M");
+    opts.smp = cpus;
+    opts.timeout = Some(std::time::Duration::from_secs(180));
+    let run = boot_with(name, &opts);
+    run.expect_exactly(CASES);
+    run
+}
+
+#[test]
+fn vm_calls_work_on_two_cpus() {
+    vm_calls_work_on("vm_calls_work_on_two_cpus", 2);
+}
+
+#[test]
+fn vm_calls_work_on_four_cpus() {
+    vm_calls_work_on("vm_calls_work_on_four_cpus", 4);
+}
+
 #[test]
 fn vm_calls_work_in_the_guest() {
-    // 128 MiB: the fork bomb at the end forks until the kernel's budget, a share of memory.
-    let run = boot("vm_calls_work_in_the_guest", "init=vm_test mem=128M");
-    run.expect_exactly(CASES);
+    let run = vm_calls_work_on("vm_calls_work_in_the_guest", 1);
     // The children that fault on purpose are reported and ended; the kernel goes on.
     run.expect_line_containing(
         &["task vm_test terminated: #PF", "write of", "protection"],

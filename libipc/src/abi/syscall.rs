@@ -501,6 +501,14 @@ pub const HOST_DIRECT_SERVER_CALLS: u64 = 32;
 /// every map that has it, and the pageout daemon's reference scan): a page's removal visits
 /// its own mappings, whatever the number of tasks.
 pub const HOST_MAPPING_VISITS: u64 = 33;
+/// Processors online (the boot CPU and the application processors started).
+pub const HOST_CPUS: u64 = 34;
+/// The index of the processor the caller runs on (0 is the boot CPU): a hint, stale as soon
+/// as it is read, for tests and reports.
+pub const HOST_CPU: u64 = 35;
+/// Requests one CPU made of another since boot (TLB shootdowns and stopping a thread that
+/// runs elsewhere), each one interrupt and one wait for the answer.
+pub const HOST_CROSS_CPU_REQUESTS: u64 = 36;
 /// Percent of memory the kernel heap (bytes in use) and all page tables may hold before new
 /// tasks are refused: pageout can take none of it, and past this the tasks there are leave
 /// too little to page in (NONAIM at 1,000 users in 128 MiB: 10,000 frames of 29,000, then

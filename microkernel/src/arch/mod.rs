@@ -14,7 +14,10 @@ pub mod paging {
 /// Interrupt controller and timer.
 #[cfg(target_os = "none")]
 pub mod apic {
-    pub use super::x86_64::apic::{end_of_interrupt, init, initial_apic_id, tsc_hz, HZ};
+    pub use super::x86_64::apic::{
+        end_of_interrupt, init, init_application_cpu, initial_apic_id, local_id, send_init,
+        send_ipi, send_startup, tsc_hz, HZ,
+    };
 }
 
 /// CPU features and start-up settings.
@@ -32,19 +35,42 @@ pub mod entry {
 /// Segments: the user selectors a new thread's frame holds.
 #[cfg(target_os = "none")]
 pub mod gdt {
-    pub use super::x86_64::gdt::{init_boot_cpu, USER_CODE, USER_DATA};
+    pub use super::x86_64::gdt::{
+        init_application_cpu, init_boot_cpu, new_application_cpu, CpuTables, USER_CODE, USER_DATA,
+    };
 }
 
 /// The interrupt table.
 #[cfg(target_os = "none")]
 pub mod idt {
-    pub use super::x86_64::idt::init;
+    pub use super::x86_64::idt::{init, load};
 }
 
-/// This CPU's own state: its tick count, its breakpoint count.
+/// Each CPU's own state: its index, its breakpoint count; the kernel's clock; the CPUs
+/// online.
 #[cfg(target_os = "none")]
 pub mod percpu {
-    pub use super::x86_64::percpu::{current, init_boot_cpu};
+    pub use super::x86_64::percpu::{
+        cpu, current, index, init_application_cpu, init_boot_cpu, new_application_cpu, online,
+        set_thread, thread, ticks, PerCpu, MAX_CPUS,
+    };
+}
+
+/// Starting the application processors.
+#[cfg(target_os = "none")]
+pub mod smp {
+    pub use super::x86_64::smp::{
+        boot_tables, install_trampoline, limine_ap_entry, prepare, started, TRAMPOLINE,
+    };
+}
+
+/// Other CPUs' translations and threads: shootdowns and stopping a CPU's user thread.
+#[cfg(target_os = "none")]
+pub mod tlb {
+    pub use super::x86_64::tlb::{
+        flush_kernel_page, flush_page, flush_space, init, leave_space, requests_sent, serve, stop,
+        CROSS_CALL_VECTOR,
+    };
 }
 
 /// Running code that may fault, and leaving it when it does (collocated servers).
@@ -70,7 +96,7 @@ pub mod syscall {
 pub mod trap {
     pub use super::x86_64::trap::{
         describe_exception, exception_name, is_spurious, is_timer, read_cr2, return_to_user,
-        TrapFrame, DEVICE_VECTOR,
+        TrapFrame, DEVICE_VECTOR, SYSCALL_VECTOR,
     };
 }
 

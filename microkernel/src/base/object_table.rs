@@ -51,6 +51,21 @@ impl<T> Id<T> {
     pub fn from_raw(raw: u64) -> Option<Self> {
         Some(Self::new(raw as u32, NonZeroU32::new((raw >> 32) as u32)?))
     }
+
+    /// An optional id packed in one word, 0 for none (for a per-CPU slot): free both ways.
+    #[inline(always)]
+    pub fn option_to_raw(id: Option<Self>) -> u64 {
+        id.map_or(0, |id| id.raw.get())
+    }
+
+    /// The optional id [`Id::option_to_raw`] packed.
+    #[inline(always)]
+    pub fn option_from_raw(raw: u64) -> Option<Self> {
+        NonZeroU64::new(raw).map(|raw| Id {
+            raw,
+            _type: PhantomData,
+        })
+    }
 }
 
 impl<T> Clone for Id<T> {

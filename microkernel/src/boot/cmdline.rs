@@ -115,6 +115,7 @@ enum Key {
     Idle,
     Collocate,
     Start,
+    Cpus,
 }
 
 impl Key {
@@ -136,6 +137,7 @@ impl Key {
             "idle" => Some(Key::Idle),
             "collocate" => Some(Key::Collocate),
             "start" => Some(Key::Start),
+            "cpus" => Some(Key::Cpus),
             _ => None,
         }
     }
@@ -162,6 +164,7 @@ pub struct CommandLine<'a> {
     pageout_whole_clusters: bool,
     swapper_off: bool,
     idle_poll: bool,
+    cpus: Option<usize>,
     swap: Option<&'a str>,
     zcache: Option<&'a str>,
     args: Option<&'a str>,
@@ -204,6 +207,7 @@ pub fn parse(line: &str) -> CommandLine<'_> {
         pageout_whole_clusters: false,
         swapper_off: false,
         idle_poll: false,
+        cpus: None,
         swap: None,
         zcache: None,
         args: None,
@@ -313,6 +317,12 @@ impl<'a> CommandLine<'a> {
         self.idle_poll
     }
 
+    /// `cpus=N`: use at most N processors (1 or more; default all the machine has, up to
+    /// the kernel's limit).
+    pub fn cpus(&self) -> usize {
+        self.cpus.unwrap_or(usize::MAX)
+    }
+
     /// `swap=`: the disk default pager's paging segments (its syntax is the pager's:
     /// `default_pager::config`), handed to it through the `KernelOption` call; the kernel
     /// only checks its length.
@@ -405,6 +415,13 @@ impl<'a> CommandLine<'a> {
                     Ok(())
                 }
                 _ => Err("expected on or off"),
+            },
+            Key::Cpus => match value.parse::<usize>() {
+                Ok(n) if n >= 1 => {
+                    self.cpus = Some(n);
+                    Ok(())
+                }
+                _ => Err("expected a number of processors, 1 or more"),
             },
             Key::Idle => match value {
                 "halt" => Ok(()),
@@ -652,6 +669,10 @@ mod tests {
         assert!(!parse("swapper=on").swapper_off() && !defaults.swapper_off());
         assert_eq!(parse("swapper=maybe").problems().count(), 1);
         assert!(parse("idle=poll").idle_poll());
+        assert_eq!(parse("cpus=2").cpus(), 2);
+        assert_eq!(defaults.cpus(), usize::MAX);
+        assert_eq!(parse("cpus=0").cpus(), usize::MAX);
+        assert_eq!(parse("cpus=0").problems().count(), 1);
         assert!(!parse("idle=halt").idle_poll() && !defaults.idle_poll());
         assert_eq!(parse("idle=spin").problems().count(), 1);
         for bad in ["pager_timeout=0", "pager_timeout=soon", "pageout=all"] {

@@ -124,6 +124,11 @@ pub mod requests {
     #[used]
     #[link_section = ".requests"]
     pub static EXECUTABLE_ADDRESS: ExecutableAddressRequest = ExecutableAddressRequest::new();
+    /// The application processors, which Limine starts and parks until `kern::cpus` sends
+    /// each to the kernel.
+    #[used]
+    #[link_section = ".requests"]
+    pub static MP: MpRequest = MpRequest::new();
 
     /// Reads the responses into a [`BootInfo`](super::BootInfo); `Err` names what is missing.
     pub fn collect() -> Result<super::BootInfo, &'static str> {

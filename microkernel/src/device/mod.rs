@@ -398,6 +398,17 @@ impl acpi::PhysicalMemory for DirectMap {
     }
 }
 
+/// The processors ACPI's MADT lists (through the RSDP at `rsdp`, or found in the BIOS area).
+#[cfg(target_os = "none")]
+pub fn processors<const N: usize>(
+    rsdp: Option<u64>,
+) -> Result<acpi::Processors<N>, acpi::AcpiError> {
+    let rsdp = rsdp
+        .or_else(|| acpi::scan_for_rsdp(&DirectMap))
+        .ok_or(acpi::AcpiError::BadRsdp)?;
+    acpi::find_processors(&DirectMap, rsdp)
+}
+
 #[cfg(target_os = "none")]
 impl<T> Devices<T> {
     /// Finds the devices: PCI configuration space from ACPI's MCFG (through the RSDP at

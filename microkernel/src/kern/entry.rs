@@ -17,8 +17,8 @@ use libipc::abi::report::ExitCode;
 /// Only the syscall entry calls this, with `frame` pointing at the running thread's frame,
 /// where it just saved the registers.
 pub unsafe extern "C" fn syscall_from_user(frame: *mut TrapFrame) -> ! {
-    // The lock is free on entry (one CPU): tried once first, so that the usual case runs
-    // straight through rather than through `lock`'s aligned retry loop.
+    // The lock is usually free on entry: tried once first, so that the usual case runs
+    // straight through rather than through the retry loop.
     let mut guard = match KERNEL.try_lock() {
         Some(guard) => guard,
         None => lock_contended(),
@@ -52,11 +52,30 @@ pub unsafe extern "C" fn syscall_from_user(frame: *mut TrapFrame) -> ! {
     sched::run(guard)
 }
 
-/// Waits for the kernel lock (out of line: the system-call entry finds it free).
+/// Waits for the kernel lock in a system call's entry (out of line: the entry usually finds
+/// it free). The CPU holding it may have taken this CPU's thread meanwhile (`tlb::stop`,
+/// served while waiting): the call then does not run, and the dispatcher picks what runs.
 #[cold]
 #[inline(never)]
 fn lock_contended() -> spin::MutexGuard<'static, Option<Kernel>> {
-    KERNEL.lock()
+    let guard = lock_kernel(true);
+    if guard.as_ref().is_some_and(|k| k.current().is_none()) {
+        sched::run(guard)
+    }
+    guard
+}
+
+/// Takes the kernel lock, serving this CPU's cross-CPU requests while another CPU holds it
+/// (`in_syscall`: this CPU waits in a system call's entry). Every CPU waits for the lock
+/// through this, so a CPU holding it that asks the others for something gets an answer.
+pub fn lock_kernel(in_syscall: bool) -> spin::MutexGuard<'static, Option<Kernel>> {
+    loop {
+        if let Some(guard) = KERNEL.try_lock() {
+            return guard;
+        }
+        crate::arch::tlb::serve(in_syscall);
+        core::hint::spin_loop();
+    }
 }
 
 /// Called by the trap entry for an interrupt or exception taken in user mode. `frame` is the
@@ -66,12 +85,24 @@ fn lock_contended() -> spin::MutexGuard<'static, Option<Kernel>> {
 /// # Safety
 /// Only the trap entry calls this, with `frame` pointing at the registers it just saved.
 pub unsafe extern "C" fn trap_from_user(frame: *mut TrapFrame) -> ! {
-    let mut guard = KERNEL.lock();
+    // SAFETY: per the contract the entry just saved the registers in `frame`, which stays
+    // valid until this CPU answers a `tlb::stop` (inside `lock_kernel`, below).
+    let entered_for = unsafe { (*frame).vector };
+    let mut guard = lock_kernel(false);
     let kernel = guard.as_mut().expect("kernel state");
     note_privilege(kernel);
-    let current = kernel
-        .current()
-        .expect("a trap from user mode with no thread running");
+    let Some(current) = kernel.current() else {
+        // Another CPU took this CPU's thread while it waited for the lock (`tlb::stop`): the
+        // thread's registers are saved (or it is gone, and `frame` with it), and the trap is
+        // no longer its business. An interrupt is still acknowledged.
+        let vector = entered_for;
+        if trap::is_timer(vector) {
+            timer_tick();
+        } else if vector >= 32 {
+            acknowledge_other_interrupt(vector);
+        }
+        sched::run(guard)
+    };
     let thread = kernel.threads.get_mut(current).expect("running thread");
     if !core::ptr::eq(frame, &thread.frame) {
         // SAFETY: per the contract, `frame` is the register frame the trap entry just pushed
@@ -84,6 +115,10 @@ pub unsafe extern "C" fn trap_from_user(frame: *mut TrapFrame) -> ! {
         kernel.tick();
     } else if vector == 14 {
         page_fault(kernel);
+    } else if vector == u64::from(crate::arch::tlb::CROSS_CALL_VECTOR) {
+        // Served while waiting for the lock, or a wake-up for an idle CPU come late.
+        crate::arch::tlb::serve(false);
+        apic::end_of_interrupt();
     } else if vector < 32 {
         let (mnemonic, name) = trap::exception_name(vector);
         let rip = thread.frame.rip;
@@ -168,7 +203,8 @@ pub fn trap_in_kernel(frame: &mut TrapFrame) {
         v if v < 32 => fatal_exception(frame),
         v if trap::is_timer(v) => {
             timer_tick();
-            // Only the idle loop takes interrupts in kernel mode, and it holds no lock.
+            // Only the idle loop takes interrupts in kernel mode, and it holds no lock (another
+            // CPU may).
             if let Some(mut kernel) = KERNEL.try_lock() {
                 if let Some(kernel) = kernel.as_mut() {
                     kernel.expire_timeouts(percpu::current().ticks());
@@ -176,6 +212,11 @@ pub fn trap_in_kernel(frame: &mut TrapFrame) {
             }
         }
         v if v == u64::from(trap::DEVICE_VECTOR) => device_interrupt(),
+        v if v == u64::from(crate::arch::tlb::CROSS_CALL_VECTOR) => {
+            // A request, or a wake-up: the idle loop looks for work once it returns.
+            crate::arch::tlb::serve(false);
+            apic::end_of_interrupt();
+        }
         v => {
             log::warn!("unexpected interrupt vector {v:#x}");
             apic::end_of_interrupt();
@@ -203,6 +244,10 @@ fn acknowledge_other_interrupt(vector: u64) -> bool {
             device_interrupt();
             true
         }
+        v if v == u64::from(crate::arch::tlb::CROSS_CALL_VECTOR) => {
+            apic::end_of_interrupt();
+            true
+        }
         v if (32..256).contains(&v) && !trap::is_timer(v) => {
             log::warn!("unexpected interrupt vector {v:#x}");
             apic::end_of_interrupt();
@@ -221,7 +266,13 @@ fn device_interrupt() {
 /// Counts a timer tick, notes console input and polled devices' work, and acknowledges the
 /// interrupt.
 fn timer_tick() {
-    percpu::current().tick();
+    let cpu = percpu::current();
+    cpu.tick();
+    if cpu.index() != 0 {
+        // The boot CPU polls for everyone.
+        apic::end_of_interrupt();
+        return;
+    }
     if super::console::poll_input() {
         crate::vm::kernel_space::want_console_input();
     }

@@ -11,6 +11,8 @@ pub mod colloc;
 #[cfg(target_os = "none")]
 pub mod console;
 #[cfg(target_os = "none")]
+pub mod cpus;
+#[cfg(target_os = "none")]
 pub mod device_port;
 #[cfg(target_os = "none")]
 pub mod entry;

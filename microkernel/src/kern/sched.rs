@@ -7,7 +7,7 @@
 //! methods here, and reaches the running thread, deadlines and wait queues through
 //! `Scheduler`'s.
 
-use super::kernel::{Kernel, KERNEL};
+use super::kernel::Kernel;
 use super::swapper::{Action, Candidate, Reading, Why};
 use super::task::TaskId;
 use super::thread::Thread;
@@ -39,8 +39,7 @@ pub enum WaitQueue {
 /// The scheduler's state.
 pub struct Scheduler {
     run_queues: RunQueues<ThreadId>,
-    /// The thread running on this CPU.
-    current: Option<ThreadId>,
+    // The thread each CPU runs is in its per-CPU area (`percpu::thread`), one load away.
     /// Deadlines of waiting threads.
     timers: TimerWheel<ThreadId>,
     memory_waiters: Fifo<ThreadId>,
@@ -51,7 +50,6 @@ impl Scheduler {
     pub fn new() -> Scheduler {
         Scheduler {
             run_queues: RunQueues::new(),
-            current: None,
             timers: TimerWheel::new(),
             memory_waiters: Fifo::new(),
             console_readers: Fifo::new(),
@@ -61,14 +59,52 @@ impl Scheduler {
     /// The thread running on this CPU.
     #[inline(always)]
     pub fn current(&self) -> Option<ThreadId> {
-        self.current
+        ThreadId::option_from_raw(arch::percpu::thread())
+    }
+
+    /// Sets the thread running on this CPU.
+    #[inline(always)]
+    fn set_current(&mut self, thread: Option<ThreadId>) {
+        arch::percpu::set_thread(ThreadId::option_to_raw(thread));
+    }
+
+    /// Takes the thread running on this CPU off it.
+    #[inline(always)]
+    fn take_current(&mut self) -> Option<ThreadId> {
+        let current = self.current();
+        self.set_current(None);
+        current
     }
 
     /// Makes `thread`, taken off every queue by the caller and marked running, the running
     /// thread: a hand-off from a caller that now waits.
     #[inline(always)]
     pub fn hand_off(&mut self, thread: ThreadId) {
-        self.current = Some(thread);
+        self.set_current(Some(thread));
+    }
+
+    /// This CPU runs no thread now (its thread blocked).
+    #[inline(always)]
+    pub fn hand_off_none(&mut self) {
+        self.set_current(None);
+    }
+
+    /// Takes `thread` from whichever CPU runs it (this one included); which that was.
+    pub fn take_running(&mut self, thread: ThreadId) -> Option<usize> {
+        if self.current() == Some(thread) {
+            self.set_current(None);
+            return Some(arch::percpu::index());
+        }
+        let raw = ThreadId::option_to_raw(Some(thread));
+        (0..arch::percpu::online()).find(|&index| {
+            arch::percpu::cpu(index).is_some_and(|cpu| {
+                let running = cpu.running() == raw;
+                if running {
+                    cpu.clear_running();
+                }
+                running
+            })
+        })
     }
 
     /// Cancels `thread`'s deadline, if it has one (its wait ended some other way).
@@ -163,7 +199,7 @@ impl Kernel {
 
     /// The running thread gives up the processor but stays ready.
     pub fn yield_current(&mut self) {
-        if let Some(current) = self.sched.current.take() {
+        if let Some(current) = self.sched.take_current() {
             self.make_ready(current);
         }
     }
@@ -172,7 +208,7 @@ impl Kernel {
     /// is spent and another thread of at least its priority is ready.
     pub fn tick(&mut self) {
         self.expire_timeouts(crate::arch::percpu::current().ticks());
-        let Some(current) = self.sched.current else {
+        let Some(current) = self.sched.current() else {
             return;
         };
         let highest = self.sched.run_queues.highest();
@@ -200,11 +236,7 @@ impl Kernel {
                     .run_queues
                     .remove(&mut self.threads, thread, priority);
             }
-            ThreadState::Running => {
-                if self.sched.current == Some(thread) {
-                    self.sched.current = None;
-                }
-            }
+            ThreadState::Running => self.stop_running(thread),
             ThreadState::Blocked => self.cancel_wait(thread),
             ThreadState::Held => {}
         }
@@ -215,7 +247,7 @@ impl Kernel {
     /// has answered, runs at once rather than at the end of the current quantum), else the
     /// first of the highest ready priority.
     fn pick_next(&mut self) -> Option<ThreadId> {
-        if let Some(current) = self.sched.current {
+        if let Some(current) = self.sched.current() {
             let priority = self.threads.get(current).map(|t| t.priority);
             let higher = self
                 .sched
@@ -231,8 +263,26 @@ impl Kernel {
         if let Some(t) = self.threads.get_mut(next) {
             t.state = ThreadState::Running;
         }
-        self.sched.current = Some(next);
+        self.sched.set_current(Some(next));
         Some(next)
+    }
+
+    /// Takes running `thread` from its CPU. On another CPU it is stopped there first
+    /// (`tlb::stop`): once this returns, that CPU waits in the kernel with the thread's
+    /// registers saved, and the thread may be freed or held. A system call it had entered
+    /// and not run is made again when the thread next runs.
+    pub fn stop_running(&mut self, thread: ThreadId) {
+        let Some(cpu) = self.sched.take_running(thread) else {
+            return;
+        };
+        if cpu != arch::percpu::index() && arch::tlb::stop(cpu) {
+            if let Some(t) = self.threads.get_mut(thread) {
+                if t.frame.vector == trap::SYSCALL_VECTOR {
+                    // Back over the two-byte `syscall` instruction.
+                    t.frame.rip = t.frame.rip.wrapping_sub(2);
+                }
+            }
+        }
     }
 }
 
@@ -287,11 +337,19 @@ pub fn run(mut guard: MutexGuard<'static, Option<Kernel>>) -> ! {
                 task.note_cold();
             }
             task.space.pmap().activate();
+            if arch::percpu::online() > 1 && kernel.sched.run_queues.highest().is_some() {
+                // Threads this CPU leaves ready: an idle CPU runs them. (Woken here, on the
+                // way out, not as each is made ready: most are picked by this CPU itself.)
+                super::cpus::wake_an_idle_cpu();
+            }
             drop(guard);
             // SAFETY: the boxed (unmoving) frame of the thread just made current, whose space is
             // active, holds a user context built by `Thread::new` or saved by the entry code.
             unsafe { trap::return_to_user(frame) };
         }
+        // Marked idle while the lock is held, so a CPU that makes a thread ready after the
+        // lock goes sees the mark and wakes this one (`cpus::wake_an_idle_cpu`).
+        arch::percpu::current().set_idle(true);
         drop(guard);
         // Interrupts (the timer, the devices) may make a thread ready. The time waiting is
         // counted idle, halted or (`idle=poll`) spinning.
@@ -306,7 +364,8 @@ pub fn run(mut guard: MutexGuard<'static, Option<Kernel>>) -> ! {
             Ordering::Relaxed,
         );
         x86_64::instructions::interrupts::disable();
-        guard = KERNEL.lock();
+        arch::percpu::current().set_idle(false);
+        guard = super::entry::lock_kernel(false);
     }
 }
 
@@ -469,10 +528,8 @@ impl Kernel {
                         .run_queues
                         .remove(&mut self.threads, thread, priority);
                 }
-                ThreadState::Running if self.sched.current == Some(thread) => {
-                    self.sched.current = None
-                }
-                ThreadState::Running | ThreadState::Blocked | ThreadState::Held => continue,
+                ThreadState::Running => self.stop_running(thread),
+                ThreadState::Blocked | ThreadState::Held => continue,
             }
             if let Some(t) = self.threads.get_mut(thread) {
                 t.state = ThreadState::Held;

@@ -116,9 +116,9 @@ fn kernel_main(mut boot: BootInfo) -> ! {
 
     let features = cpu::features();
     let (_, stack_top) = entry::boot_stack();
-    gdt::init_boot_cpu(stack_top);
-    idt::init();
     percpu::init_boot_cpu(stack_top, apic::initial_apic_id());
+    gdt::init_boot_cpu();
+    idt::init();
     cpu::enable_nx(&features);
     // SAFETY: CR4.PGE only makes the global bit of page-table entries effective; the kernel
     // sets it only on kernel mappings, which are the same in every address space.
@@ -128,6 +128,7 @@ fn kernel_main(mut boot: BootInfo) -> ! {
     }
 
     let memory = kernel_space::init(&boot, features.nx);
+    crate::arch::tlb::init(kernel_space::kernel_root());
     kprintln!(
         "memory: usable {} MiB, free {} MiB, kernel {} KiB, modules {} KiB, frame bitmap {} KiB, page tables {} KiB",
         memory.usable / MIB,
@@ -201,6 +202,7 @@ fn kernel_main(mut boot: BootInfo) -> ! {
     if kernel.make_device_ports().is_err() {
         panic!("no kernel memory for the device ports at start-up");
     }
+    super::cpus::start_application_processors(&boot, options.cpus());
     let init = options.init().unwrap_or("bootstrap");
     if let Err(e) = kernel.start_init(init, options.init_arg()) {
         panic!("cannot start the first task, init={init}: {e}");

@@ -610,6 +610,9 @@ fn host_info(kernel: &mut Kernel, _: Caller, a: [u64; 6]) -> Outcome {
         HOST_DIRECT_PAGER_CALLS => kernel.colloc.counts().2,
         HOST_DIRECT_SERVER_CALLS => kernel.colloc.counts().3,
         HOST_MAPPING_VISITS => crate::vm::pmap::mapping_visits(),
+        HOST_CPUS => crate::arch::percpu::online() as u64,
+        HOST_CPU => crate::arch::percpu::index() as u64,
+        HOST_CROSS_CPU_REQUESTS => crate::arch::tlb::requests_sent(),
         HOST_DIRECT_DEVICE_CALLS => crate::kern::device_port::direct_transfers(),
         HOST_TABLES_COLLECTED => {
             crate::vm::statistics::read(&crate::vm::statistics::TABLES_COLLECTED)

@@ -11,8 +11,8 @@
 //! page-directory-pointer table is made at boot ([`init`], before any task's page tables
 //! copy the kernel half), so tables made later under it are seen by every address space.
 //! Which pages of the area are in use is a bitmap ([`Runs`], host-tested); the frames are
-//! found again through the page tables when a block is freed. Single CPU: freeing flushes
-//! this CPU's TLB entries only (SMP needs a shootdown here).
+//! found again through the page tables when a block is freed, and its translations are
+//! dropped on every CPU (`tlb::flush_kernel_page`).
 
 /// Where the area starts: top-level slot 448 of the kernel half, clear of the direct map
 /// (slot 256 on), the device mappings in it and the kernel image (slot 511).
@@ -228,8 +228,9 @@ mod kernel {
         tables.translate(virt).map(|(phys, _)| phys)
     }
 
+    /// Drops the translation of `virt` from every CPU's TLB.
     fn flush(virt: u64) {
-        x86_64::instructions::tlb::flush(x86_64::VirtAddr::new(virt));
+        crate::arch::tlb::flush_kernel_page(virt);
     }
 }
 

@@ -131,10 +131,8 @@ impl Pmap {
             return;
         }
         self.changed();
-        if paging::loaded_root() == self.root {
-            // SAFETY: the kernel's own tables map everything the kernel uses.
-            unsafe { paging::activate(kernel_space::kernel_root()) };
-        }
+        // No CPU may walk the root once it is free.
+        crate::arch::tlb::leave_space(self.root);
         if let Err(e) = kernel_space::free_frame(self.root) {
             log::error!("pmap: freeing a root {:#x}: {e}", self.root);
         }
@@ -200,8 +198,13 @@ impl Pmap {
                 });
             }
         }
-        // The entry may have been present with fewer rights: drop any stale translation.
-        flush(address);
+        // The entry may have been present with fewer rights: drop any stale translation (on
+        // other CPUs too; one absent was in no TLB).
+        if replaced & flags::PRESENT != 0 {
+            flush(self.root, address);
+        } else {
+            x86_64::instructions::tlb::flush(x86_64::VirtAddr::new(address));
+        }
         Ok(())
     }
 
@@ -222,7 +225,7 @@ impl Pmap {
                     old = *entry;
                     *entry = 0;
                 }
-                flush(address);
+                flush(root, address);
                 harvested(old)
             })
         });
@@ -263,10 +266,8 @@ impl Pmap {
                 log::error!("pmap: freeing table {table:#x}: {e}");
             }
         }
-        if paging::loaded_root() == root {
-            // SAFETY: the same root (its kernel half the kernel's): only flushes the TLB.
-            unsafe { paging::activate(root) };
-        }
+        // Every CPU with these tables loaded drops what it cached of the freed ones.
+        crate::arch::tlb::flush_space(root);
         cleared
     }
 
@@ -310,14 +311,14 @@ impl Pmap {
             return;
         }
         let mut memory = DirectMapTables;
-        let sentinel = self.sentinel;
+        let (root, sentinel) = (self.root, self.sentinel);
         kernel_space::with_mappings(|m| {
-            PageTables::new(self.root, &mut memory).unmap_range(start, end, |page, frame, old| {
+            PageTables::new(root, &mut memory).unmap_range(start, end, |page, frame, old| {
                 m.remove(sentinel, frame / PAGE, page);
                 // The page may outlive the mapping (shared, or paged out later): what the
                 // hardware said of its use must not go with the entry.
                 m.note_flags(frame / PAGE, harvested(old));
-                flush(page);
+                flush(root, page);
             })
         });
     }
@@ -403,13 +404,9 @@ impl Pmap {
             });
             m.remove_owner(sentinel)
         });
-        let current = x86_64::registers::control::Cr3::read_raw()
-            .0
-            .start_address()
-            .as_u64();
-        if current == self.root {
-            // SAFETY: the kernel's own tables map everything the kernel uses.
-            unsafe { paging::activate(kernel_space::kernel_root()) };
+        if self.root != NO_ROOT {
+            // No CPU may walk the tables once they are free.
+            crate::arch::tlb::leave_space(self.root);
         }
         count_tables(false, self.tables.len() + usize::from(self.root != NO_ROOT));
         PROMISED.fetch_sub(usize::from(self.promised), Ordering::Relaxed);
@@ -481,7 +478,7 @@ pub fn remove_everywhere(frame: u64) -> usize {
                 flags |= harvested(*entry);
                 *entry = 0;
             }
-            flush(address);
+            flush(root, address);
         });
         m.note_flags(frame / PAGE, flags);
         removed
@@ -503,7 +500,7 @@ pub fn referenced_and_modified(frame: u64) -> (bool, bool) {
                 referenced |= *entry & flags::ACCESSED != 0;
                 modified |= *entry & flags::DIRTY != 0;
                 *entry &= !flags::ACCESSED;
-                flush(address);
+                flush(root, address);
             }
         })
     });
@@ -535,7 +532,7 @@ pub fn clear_modified(frame: u64) {
             let mut memory = DirectMapTables;
             if let Some(entry) = PageTables::new(root, &mut memory).leaf_entry(address) {
                 *entry &= !flags::DIRTY;
-                flush(address);
+                flush(root, address);
             }
         });
         m.take_flag(frame / PAGE, super::page::page_flags::DIRTY);
@@ -557,6 +554,7 @@ pub fn mapping_visits() -> u64 {
     kernel_space::with_mappings(|m| m.visits()).unwrap_or(0)
 }
 
-fn flush(address: u64) {
-    x86_64::instructions::tlb::flush(x86_64::VirtAddr::new(address));
+/// Drops the translation of `address` in the tables at `root` from every CPU's TLB.
+fn flush(root: u64, address: u64) {
+    crate::arch::tlb::flush_page(root, address);
 }

@@ -745,6 +745,9 @@ fn priorities() -> Result<(), String> {
         sys::thread_set_priority(64) == Err(KernReturn::InvalidValue),
         "priority 64 accepted"
     );
+    // Every other CPU is kept busy at priority 40 too: with one free, the child would run
+    // there, as it should.
+    let busy = crate::threads::occupy_cpus(host(HOST_CPUS).max(1) - 1, 40)?;
     let (task, rendezvous, _) = spawn_role(roles::SAY_HELLO, false)?;
     // Spin across several timer ticks: the child (priority 31) must not run meanwhile.
     let start = host(HOST_TICKS);
@@ -753,6 +756,7 @@ fn priorities() -> Result<(), String> {
     }
     let mut buffer = MessageBuffer::new();
     let early = ipc::receive(rendezvous.name(), &mut buffer, Some(0)).is_ok();
+    busy.release()?;
     sys::thread_set_priority(DEFAULT_PRIORITY).map_err(err("restore priority"))?;
     check!(
         !early,

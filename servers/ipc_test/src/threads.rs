@@ -144,3 +144,59 @@ pub fn threads_start_and_end_on_their_own() -> Result<(), String> {
     );
     Ok(())
 }
+
+/// Threads that keep CPUs busy ([`occupy_cpus`]) spin until this is set.
+static BUSY_STOP: core::sync::atomic::AtomicBool = core::sync::atomic::AtomicBool::new(false);
+/// Threads spinning at their priority now.
+static BUSY_SPINNING: core::sync::atomic::AtomicU64 = core::sync::atomic::AtomicU64::new(0);
+
+/// A thread that takes priority `priority` and spins until [`BUSY_STOP`].
+extern "C" fn busy_thread(priority: u64) -> ! {
+    use core::sync::atomic::Ordering;
+    let raised = sys::thread_set_priority(priority).is_ok();
+    BUSY_SPINNING.fetch_add(1, Ordering::AcqRel);
+    while !BUSY_STOP.load(Ordering::Acquire) {
+        core::hint::spin_loop();
+    }
+    BUSY_SPINNING.fetch_sub(1, Ordering::AcqRel);
+    sys::thread_exit(if raised { 0 } else { 1 })
+}
+
+/// CPUs kept busy by threads of this task; [`Busy::release`] ends them.
+pub struct Busy {
+    threads_before: u64,
+}
+
+/// Keeps `count` more CPUs busy (the caller keeps its own) with threads of `priority` that
+/// spin, so a lower-priority thread has nowhere to run; returns once they all spin.
+pub fn occupy_cpus(count: u64, priority: u64) -> Result<Busy, String> {
+    use core::sync::atomic::Ordering;
+    let threads_before = threads_now();
+    BUSY_STOP.store(false, Ordering::Release);
+    for _ in 0..count {
+        let stack = sys::vm_allocate(0, STACK_BYTES, VM_ANYWHERE).map_err(err("busy stack"))?;
+        let top = stack + STACK_BYTES - 8;
+        // SAFETY: the thread runs `busy_thread` on a stack no one else uses and shares only
+        // the two atomics with this one.
+        unsafe { sys::thread_create(busy_thread as *const () as usize as u64, top, priority) }
+            .map_err(err("busy thread"))?;
+    }
+    for _ in 0..500 {
+        if BUSY_SPINNING.load(Ordering::Acquire) == count {
+            return Ok(Busy { threads_before });
+        }
+        libipc::rt::sleep_ms(10);
+    }
+    Err(format!(
+        "{} of {count} busy threads spin after 5 s",
+        BUSY_SPINNING.load(Ordering::Acquire)
+    ))
+}
+
+impl Busy {
+    /// Ends the busy threads and waits until they are gone.
+    pub fn release(self) -> Result<(), String> {
+        BUSY_STOP.store(true, core::sync::atomic::Ordering::Release);
+        wait_for_threads(self.threads_before, "busy threads ended")
+    }
+}

@@ -168,6 +168,10 @@ struct TestPager {
     /// Hold the answers to returns (until the test ends), rather than answer.
     hold_returns: bool,
     held_returns: Vec<Deferred<Returned, PagerError>>,
+    /// The answer to the request that triggered a clean-and-flush (`clean_on_request`),
+    /// held until the flushed page's return arrives: on several CPUs the child could
+    /// otherwise run on before this pager has the page, and find it still on its way out.
+    answer_after_return: Option<(Deferred<Supply, PagerError>, u64, u64)>,
     /// How the child maps the object (`VM_PROT_*`).
     protection: u64,
     /// What a `data_supply` on the control port got after `terminate`.
@@ -199,6 +203,7 @@ impl TestPager {
             store_returns: false,
             hold_returns: false,
             held_returns: Vec::new(),
+            answer_after_return: None,
             supply_after_terminate: None,
             protection: VM_PROT_READ | VM_PROT_WRITE,
             at_init: |_| Vec::new(),
@@ -248,6 +253,15 @@ impl memory_object::Server for TestPager {
                 if let Some(control) = self.control.as_mut() {
                     let _ = control.lock_request(page * PAGE, PAGE, true, flush);
                 }
+                if flush
+                    && self.store_returns
+                    && !self.hold_returns
+                    && matches!(self.answer, Answer::Data)
+                {
+                    let (deferred, replied) = reply.defer();
+                    self.answer_after_return = Some((deferred, offset, length));
+                    return replied;
+                }
             }
         }
         match self.answer {
@@ -279,10 +293,20 @@ impl memory_object::Server for TestPager {
     ) -> Replied {
         let first = u64::from_le_bytes(data.as_slice()[..8].try_into().expect("a page"));
         self.returns.push((offset / PAGE, first, dirty));
+
         if self.hold_returns {
             drop(data);
             let (deferred, replied) = reply.defer();
             self.held_returns.push(deferred);
+            return replied;
+        }
+        if let Some((answer, offset, length)) = self.answer_after_return.take() {
+            // The return is answered first, at once (not through the loop, after this
+            // routine): the kernel lets the page go before the child can run again.
+            drop(data);
+            let (stored, replied) = reply.defer();
+            let _ = stored.send(Ok(Returned::Stored));
+            let _ = answer.send(Ok(Supply::Data(pattern_pages(offset, length))));
             return replied;
         }
         if self.store_returns {

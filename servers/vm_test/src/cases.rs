@@ -877,8 +877,11 @@ fn fork_generations_stay_bounded() -> Result<(), String> {
         generation(n)?;
     }
     let after = (host(HOST_VM_OBJECTS), host(HOST_FREE_FRAMES));
+    // No object and no frame lost (more may be free after: the kernel's once-a-second passes
+    // give back table and heap pages whenever they fall, and on several CPUs they fall
+    // elsewhere in the loop).
     check!(
-        after == (objects, frames),
+        after.0 == objects && after.1 >= frames,
         "objects and free frames: {:?} before 1,000 generations, {after:?} after",
         (objects, frames)
     );

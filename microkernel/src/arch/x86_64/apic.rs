@@ -16,6 +16,13 @@ const REG_LVT_TIMER: u32 = 0x320;
 const REG_TIMER_INITIAL: u32 = 0x380;
 const REG_TIMER_CURRENT: u32 = 0x390;
 const REG_TIMER_DIVIDE: u32 = 0x3e0;
+const REG_ICR_LOW: u32 = 0x300;
+const REG_ICR_HIGH: u32 = 0x310;
+
+const ICR_INIT: u32 = 0x500;
+const ICR_STARTUP: u32 = 0x600;
+const ICR_LEVEL_ASSERT: u32 = 1 << 14;
+const ICR_PENDING: u32 = 1 << 12;
 
 const LVT_MASKED: u32 = 1 << 16;
 const LVT_PERIODIC: u32 = 1 << 17;
@@ -25,6 +32,9 @@ static X2APIC: AtomicBool = AtomicBool::new(false);
 static MMIO_BASE: AtomicU64 = AtomicU64::new(0);
 /// The time-stamp counter's rate measured at boot (0 if the PIT did not answer).
 static TSC_HZ: AtomicU64 = AtomicU64::new(0);
+/// The timer's initial count for one tick, as the boot CPU calibrated it (the application
+/// processors' timers use the same).
+static TICK_COUNT: AtomicU64 = AtomicU64::new(0);
 
 /// The time-stamp counter's rate measured at boot, in Hz; 0 if it could not be measured.
 pub fn tsc_hz() -> u64 {
@@ -119,12 +129,11 @@ pub fn init(features: &Features, map_mmio: impl FnOnce(u64) -> u64) -> TimerInfo
         (1_000_000_000 / 16, 0)
     };
     TSC_HZ.store(tsc_hz, Ordering::Relaxed);
-    write(REG_TIMER_INITIAL, 0);
-    write(REG_LVT_TIMER, LVT_PERIODIC | u32::from(TIMER_VECTOR));
-    write(
-        REG_TIMER_INITIAL,
-        ((timer_hz / HZ).max(1)).min(u64::from(u32::MAX)) as u32,
+    TICK_COUNT.store(
+        (timer_hz / HZ).clamp(1, u64::from(u32::MAX)),
+        Ordering::Relaxed,
     );
+    start_timer();
     TimerInfo {
         x2apic: features.x2apic,
         apic_id,
@@ -137,4 +146,75 @@ pub fn init(features: &Features, map_mmio: impl FnOnce(u64) -> u64) -> TimerInfo
 /// The boot CPU's APIC id before the APIC is set up (from CPUID).
 pub fn initial_apic_id() -> u32 {
     cpu::cpuid(1).1 >> 24
+}
+
+/// Starts this CPU's timer periodically at [`HZ`], with the boot CPU's calibration.
+fn start_timer() {
+    write(REG_TIMER_DIVIDE, 0x3); // divide by 16
+    write(REG_TIMER_INITIAL, 0);
+    write(REG_LVT_TIMER, LVT_PERIODIC | u32::from(TIMER_VECTOR));
+    write(REG_TIMER_INITIAL, TICK_COUNT.load(Ordering::Relaxed) as u32);
+}
+
+/// Enables an application processor's local APIC (in the boot CPU's mode) and starts its
+/// timer with the boot CPU's calibration; returns its APIC id.
+pub fn init_application_cpu() -> u32 {
+    let x2apic = X2APIC.load(Ordering::Relaxed);
+    // SAFETY: as in `init`: only switches this CPU's local APIC on, in the mode the boot CPU
+    // chose (the same CPUID on every CPU).
+    unsafe {
+        let base = read_msr(IA32_APIC_BASE);
+        let mode = if x2apic {
+            (1 << 11) | (1 << 10)
+        } else {
+            1 << 11
+        };
+        write_msr(IA32_APIC_BASE, base | mode);
+    }
+    write(REG_SPURIOUS, 0x100 | u32::from(SPURIOUS_VECTOR));
+    start_timer();
+    local_id()
+}
+
+/// This CPU's APIC id.
+pub fn local_id() -> u32 {
+    if X2APIC.load(Ordering::Relaxed) {
+        read(REG_ID)
+    } else {
+        read(REG_ID) >> 24
+    }
+}
+
+/// Writes the interrupt command register: `command` (vector and delivery mode) to the CPU
+/// with APIC id `destination`, waiting for an earlier command to be sent first (xAPIC).
+fn command(destination: u32, command: u32) {
+    if X2APIC.load(Ordering::Relaxed) {
+        // SAFETY: in x2APIC mode the ICR is the one MSR 0x830, destination in its high half.
+        unsafe { write_msr(0x830, (u64::from(destination) << 32) | u64::from(command)) };
+    } else {
+        while read(REG_ICR_LOW) & ICR_PENDING != 0 {
+            core::hint::spin_loop();
+        }
+        write(REG_ICR_HIGH, destination << 24);
+        write(REG_ICR_LOW, command);
+    }
+}
+
+/// Sends interrupt `vector` to the CPU with APIC id `destination` (fixed delivery).
+pub fn send_ipi(destination: u32, vector: u8) {
+    command(destination, u32::from(vector));
+}
+
+/// Sends INIT to the CPU with APIC id `destination`: it waits for a start-up IPI.
+pub fn send_init(destination: u32) {
+    command(destination, ICR_INIT | ICR_LEVEL_ASSERT);
+}
+
+/// Sends a start-up IPI to the CPU with APIC id `destination`: it starts in real mode at
+/// physical `page << 12`.
+pub fn send_startup(destination: u32, page: u8) {
+    command(
+        destination,
+        ICR_STARTUP | ICR_LEVEL_ASSERT | u32::from(page),
+    );
 }

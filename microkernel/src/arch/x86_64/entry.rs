@@ -83,6 +83,7 @@ _start:
 
     .section .data.boot_page_tables, "aw", @progbits
     .balign 4096
+    .global boot_pml4
 boot_pml4:
     .quad boot_pdpt_low - KERNEL_VMA + 3
     .fill 255, 8, 0

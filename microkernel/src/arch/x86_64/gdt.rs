@@ -7,8 +7,6 @@ use x86_64::instructions::segmentation::{Segment, CS, DS, ES, SS};
 use x86_64::instructions::tables::load_tss;
 use x86_64::registers::segmentation::SegmentSelector;
 use x86_64::structures::gdt::{Descriptor, GlobalDescriptorTable};
-use x86_64::structures::tss::TaskStateSegment;
-use x86_64::VirtAddr;
 
 /// IST slots (1-based in the IDT, 0-based in the TSS array).
 pub const IST_DOUBLE_FAULT: u16 = 1;
@@ -26,16 +24,15 @@ pub const TSS: u16 = 0x28;
 #[repr(C, align(16))]
 struct Stack([u8; IST_STACK_SIZE]);
 
-/// The boot CPU's tables and interrupt stacks. Other CPUs will get theirs from the heap.
-struct CpuTables {
+/// A CPU's GDT and interrupt stacks (its TSS is in its per-CPU area). The boot CPU's are a
+/// static; the application processors' are leaked boxes.
+pub struct CpuTables {
     gdt: GlobalDescriptorTable<8>,
-    tss: TaskStateSegment,
     ist: [Stack; 3],
 }
 
 static mut BOOT_CPU_TABLES: CpuTables = CpuTables {
     gdt: GlobalDescriptorTable::empty(),
-    tss: TaskStateSegment::new(),
     ist: [
         Stack([0; IST_STACK_SIZE]),
         Stack([0; IST_STACK_SIZE]),
@@ -43,28 +40,59 @@ static mut BOOT_CPU_TABLES: CpuTables = CpuTables {
     ],
 };
 
-/// Builds and loads the boot CPU's GDT and TSS; `kernel_stack_top` is where the CPU switches
-/// to on an interrupt from user mode.
-pub fn init_boot_cpu(kernel_stack_top: u64) {
-    let tables = &raw mut BOOT_CPU_TABLES;
+/// Builds and loads the boot CPU's GDT and TSS (the TSS in its per-CPU area, which must be
+/// installed).
+pub fn init_boot_cpu() {
     // SAFETY: runs once on the boot CPU before interrupts are enabled; nothing else holds a
-    // reference into BOOT_CPU_TABLES, and after this function the GDT and TSS are only read
-    // by the CPU, so handing out 'static shared references is sound.
+    // reference into BOOT_CPU_TABLES.
+    unsafe { load(&raw mut BOOT_CPU_TABLES, super::percpu::current_area()) }
+}
+
+/// Tables for an application processor, loaded by [`init_application_cpu`] on it; `None`
+/// without memory for them.
+pub fn new_application_cpu() -> Option<*mut CpuTables> {
+    let layout = core::alloc::Layout::new::<CpuTables>();
+    // SAFETY: `CpuTables` has a non-zero size. Zero bytes are valid interrupt stacks; the GDT
+    // is written whole before use. The block is never freed (the CPU uses it for good).
     unsafe {
-        let tss = &raw mut (*tables).tss;
+        let tables = alloc::alloc::alloc_zeroed(layout) as *mut CpuTables;
+        if tables.is_null() {
+            return None;
+        }
+        (&raw mut (*tables).gdt).write(GlobalDescriptorTable::empty());
+        Some(tables)
+    }
+}
+
+/// Loads `tables` (from [`new_application_cpu`]) on the application processor running this.
+///
+/// # Safety
+/// Runs once, on the CPU the tables were made for, after its per-CPU area is installed and
+/// before it enables interrupts.
+pub unsafe fn init_application_cpu(tables: *mut CpuTables) {
+    // SAFETY: per the contract.
+    unsafe { load(tables, super::percpu::current_area()) }
+}
+
+/// # Safety
+/// `tables` and `area` belong to the running CPU, are never freed, and are not in use yet.
+unsafe fn load(tables: *mut CpuTables, area: *mut super::percpu::PerCpu) {
+    // SAFETY: per the contract; after this function the GDT and TSS are read only by the CPU
+    // (and the TSS's `rsp0` written by `percpu::set_frame_end`), so the 'static shared
+    // reference to the GDT is sound; the TSS is named by pointer.
+    unsafe {
         let ist = &raw const (*tables).ist;
         for (slot, stack) in (*ist).iter().enumerate() {
             let top = stack.0.as_ptr() as u64 + IST_STACK_SIZE as u64;
-            (*tss).interrupt_stack_table[slot] = VirtAddr::new(top);
+            super::percpu::set_interrupt_stack_table(area, slot, top);
         }
-        (*tss).privilege_stack_table[0] = VirtAddr::new(kernel_stack_top);
-        let tss: &'static TaskStateSegment = &*tss;
+        let tss = super::percpu::tss_of(area);
         let gdt: &'static mut GlobalDescriptorTable<8> = &mut (*tables).gdt;
         let code = gdt.append(Descriptor::kernel_code_segment());
         let data = gdt.append(Descriptor::kernel_data_segment());
         let user_data = gdt.append(Descriptor::user_data_segment());
         let user_code = gdt.append(Descriptor::user_code_segment());
-        let tss_selector = gdt.append(Descriptor::tss_segment(tss));
+        let tss_selector = gdt.append(Descriptor::tss_segment_unchecked(tss));
         debug_assert_eq!(
             (code.0, data.0, user_data.0, user_code.0, tss_selector.0),
             (KERNEL_CODE, KERNEL_DATA, USER_DATA, USER_CODE, TSS)
@@ -77,14 +105,4 @@ pub fn init_boot_cpu(kernel_stack_top: u64) {
         ES::set_reg(SegmentSelector(KERNEL_DATA));
         load_tss(SegmentSelector(TSS));
     }
-}
-
-/// Where the CPU pushes the interrupt frame on an interrupt or exception from user mode: the
-/// end of the running thread's saved-register frame, so the registers land in the thread.
-pub fn set_interrupt_stack(top: u64) {
-    let tables = &raw mut BOOT_CPU_TABLES;
-    // `top` is the top of a kernel stack or of a thread's frame, a kernel address: canonical.
-    // SAFETY: the TSS is read by the CPU only on privilege changes, which cannot happen while
-    // the kernel runs (interrupts are off in kernel code); a u64 store is atomic anyway.
-    unsafe { (*tables).tss.privilege_stack_table[0] = VirtAddr::new_unsafe(top) };
 }

@@ -57,10 +57,17 @@ pub fn init() {
                 reserved: 0,
             };
         }
-        let pointer = x86_64::structures::DescriptorTablePointer {
-            limit: (core::mem::size_of::<Idt>() - 1) as u16,
-            base: x86_64::VirtAddr::new(idt as u64),
-        };
-        x86_64::instructions::tables::lidt(&pointer);
     }
+    load();
+}
+
+/// Loads the IDT (filled by `init` on the boot CPU) on this CPU.
+pub fn load() {
+    let idt = &raw const IDT;
+    let pointer = x86_64::structures::DescriptorTablePointer {
+        limit: (core::mem::size_of::<Idt>() - 1) as u16,
+        base: x86_64::VirtAddr::new(idt as u64),
+    };
+    // SAFETY: the table is filled (by `init`, before any other CPU starts) and lives forever.
+    unsafe { x86_64::instructions::tables::lidt(&pointer) };
 }

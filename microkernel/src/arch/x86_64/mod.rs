@@ -24,7 +24,11 @@ pub mod recover;
 #[cfg(target_os = "none")]
 pub mod serial;
 #[cfg(target_os = "none")]
+pub mod smp;
+#[cfg(target_os = "none")]
 pub mod syscall;
+#[cfg(target_os = "none")]
+pub mod tlb;
 #[cfg(target_os = "none")]
 pub mod trap;
 

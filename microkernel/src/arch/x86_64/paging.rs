@@ -249,6 +249,7 @@ impl<'m, M: TableMemory> PageTables<'m, M> {
 pub unsafe fn activate(root: u64) {
     // SAFETY: the caller guarantees the new tables map all that is in use.
     unsafe { core::arch::asm!("mov cr3, {}", in(reg) root, options(nostack, preserves_flags)) };
+    super::percpu::note_loaded_root(root);
 }
 
 /// CR3 as it is, flag bits and all (equal to a root `activate` loaded).

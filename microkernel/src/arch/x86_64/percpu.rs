@@ -1,8 +1,14 @@
-//! Per-CPU state, reached through the GS base. Only the boot CPU runs for now, but every
-//! per-CPU datum already lives here so SMP needs no rewrite.
+//! Per-CPU state, reached through the GS base: each CPU's own area (its kernel stack, the
+//! running thread's frame, its task-state segment, the page tables it has loaded) and the
+//! mailbox through which the CPU holding the kernel lock asks the others to flush
+//! translations or leave user mode ([`crate::arch::x86_64::tlb`]).
 
 use super::cpu::{write_msr, IA32_GS_BASE, IA32_KERNEL_GS_BASE};
-use core::sync::atomic::{AtomicU64, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, AtomicUsize, Ordering};
+use x86_64::structures::tss::TaskStateSegment;
+
+/// The most CPUs the kernel runs on; more are left halted (and reported).
+pub const MAX_CPUS: usize = 16;
 
 /// One CPU's private data. `repr(C)` because assembly (the syscall and trap entries) reads the
 /// first fields at fixed offsets from GS.
@@ -17,14 +23,35 @@ pub struct PerCpu {
     frame_end: u64,
     /// The user stack pointer during the syscall entry: `gs:[24]`.
     user_rsp: u64,
+    /// This CPU's task-state segment, at `gs:[32]`: its `rsp0` (`gs:[36]`) is where an
+    /// interrupt from user mode pushes, the running thread's frame end again.
+    tss: TaskStateSegment,
+    /// The thread this CPU runs, as the scheduler packs it (0: none). Read and written by
+    /// this CPU through GS in one instruction ([`thread`], [`set_thread`]); another CPU
+    /// clears it only while it holds the kernel lock and this CPU waits for it.
+    thread: AtomicU64,
     /// Index of the CPU (0 is the boot CPU).
     index: u32,
     /// Local APIC id.
     apic_id: u32,
-    /// Timer interrupts taken on this CPU.
-    ticks: AtomicU64,
     /// Breakpoint exceptions taken (kernel self-test of the trap return path).
     breakpoints: AtomicU64,
+    /// The page-table root this CPU has loaded: the address space whose translations its
+    /// TLB may hold (no PCIDs, so loading another root drops them).
+    pub(super) loaded_root: AtomicU64,
+    /// The mailbox: the number of the last request posted to this CPU ...
+    pub(super) request: AtomicU64,
+    /// ... what it asks (a `tlb::Request` as a word) and its root and address ...
+    pub(super) request_kind: AtomicU64,
+    pub(super) request_root: AtomicU64,
+    pub(super) request_address: AtomicU64,
+    /// ... the number of the last one this CPU carried out ...
+    pub(super) acked: AtomicU64,
+    /// ... and whether, when it did, it had entered the kernel through a system call that
+    /// has not run (its thread taken away meanwhile must make the call again).
+    pub(super) acked_in_syscall: AtomicBool,
+    /// Halted in the idle loop with nothing to run: a thread made ready wakes it.
+    pub(super) idle: AtomicBool,
 }
 
 // The entry code in `syscall` and `trap` uses these offsets.
@@ -32,59 +59,214 @@ const _: () = assert!(core::mem::offset_of!(PerCpu, self_pointer) == 0);
 const _: () = assert!(core::mem::offset_of!(PerCpu, kernel_stack_top) == 8);
 const _: () = assert!(core::mem::offset_of!(PerCpu, frame_end) == 16);
 const _: () = assert!(core::mem::offset_of!(PerCpu, user_rsp) == 24);
+const _: () = assert!(core::mem::offset_of!(PerCpu, tss) == TSS_OFFSET);
+/// Where the task-state segment is in the area; its `rsp0` is 4 bytes in.
+const TSS_OFFSET: usize = 32;
 
-// SAFETY: a PerCpu is only written by its own CPU (through `current()`), except for the
-// atomics, which are safe to share.
+// SAFETY: a PerCpu's plain fields are written only by its own CPU (through GS, with
+// interrupts disabled) or before the CPU starts; what other CPUs touch is atomic.
 unsafe impl Sync for PerCpu {}
 
-static mut BOOT_CPU: PerCpu = PerCpu {
-    self_pointer: core::ptr::null(),
-    kernel_stack_top: 0,
-    frame_end: 0,
-    user_rsp: 0,
-    index: 0,
-    apic_id: 0,
-    ticks: AtomicU64::new(0),
-    breakpoints: AtomicU64::new(0),
-};
+impl PerCpu {
+    const fn new(index: u32) -> PerCpu {
+        PerCpu {
+            self_pointer: core::ptr::null(),
+            kernel_stack_top: 0,
+            frame_end: 0,
+            user_rsp: 0,
+            tss: TaskStateSegment::new(),
+            thread: AtomicU64::new(0),
+            index,
+            apic_id: 0,
+            breakpoints: AtomicU64::new(0),
+            loaded_root: AtomicU64::new(0),
+            request: AtomicU64::new(0),
+            request_kind: AtomicU64::new(0),
+            request_root: AtomicU64::new(0),
+            request_address: AtomicU64::new(0),
+            acked: AtomicU64::new(0),
+            acked_in_syscall: AtomicBool::new(false),
+            idle: AtomicBool::new(false),
+        }
+    }
+}
+
+static mut BOOT_CPU: PerCpu = PerCpu::new(0);
+
+/// Every started CPU's area, by index; null past the last.
+static CPUS: [AtomicPtr<PerCpu>; MAX_CPUS] =
+    [const { AtomicPtr::new(core::ptr::null_mut()) }; MAX_CPUS];
+/// CPUs started (and so in `CPUS`).
+static ONLINE: AtomicUsize = AtomicUsize::new(0);
+/// Timer ticks since start-up: the boot CPU's, the kernel's clock.
+static TICKS: AtomicU64 = AtomicU64::new(0);
 
 /// Sets up the boot CPU's area and points GS at it.
 pub fn init_boot_cpu(kernel_stack_top: u64, apic_id: u32) {
     let area = &raw mut BOOT_CPU;
-    // SAFETY: called once, on the boot CPU, before anything reads the area; the write goes
+    // SAFETY: called once, on the boot CPU, before anything reads the area; the writes go
     // through a raw pointer so no reference to the static outlives this block.
+    unsafe { install(area, kernel_stack_top, apic_id) };
+}
+
+/// Makes a new area for the application processor `index` (not yet started), its kernel
+/// stack's top `kernel_stack_top`; it is installed by [`init_application_cpu`] on that CPU.
+pub fn new_application_cpu(index: u32, apic_id: u32, kernel_stack_top: u64) -> *mut PerCpu {
+    let area = alloc::boxed::Box::leak(alloc::boxed::Box::new(PerCpu::new(index)));
+    area.apic_id = apic_id;
+    area.kernel_stack_top = kernel_stack_top;
+    area
+}
+
+/// Points this CPU's GS at `area` (from [`new_application_cpu`]) and counts it online.
+///
+/// # Safety
+/// `area` comes from `new_application_cpu`, and this runs once, on the CPU it was made for,
+/// with interrupts disabled.
+pub unsafe fn init_application_cpu(area: *mut PerCpu) {
+    // SAFETY: per the contract; nothing else writes the area's plain fields.
+    unsafe {
+        let (stack, apic_id) = ((*area).kernel_stack_top, (*area).apic_id);
+        install(area, stack, apic_id)
+    };
+}
+
+/// # Safety
+/// `area` is a live area this CPU alone will use, not yet installed.
+unsafe fn install(area: *mut PerCpu, kernel_stack_top: u64, apic_id: u32) {
+    // SAFETY: per the contract.
     unsafe {
         (*area).self_pointer = area;
         (*area).kernel_stack_top = kernel_stack_top;
         (*area).apic_id = apic_id;
+        (*area).tss.privilege_stack_table[0] = x86_64::VirtAddr::new(kernel_stack_top);
+        (*area)
+            .loaded_root
+            .store(super::paging::loaded_root(), Ordering::Relaxed);
         write_msr(IA32_GS_BASE, area as u64);
         write_msr(IA32_KERNEL_GS_BASE, 0);
+        let index = (*area).index as usize;
+        CPUS[index].store(area, Ordering::Release);
+        ONLINE.fetch_max(index + 1, Ordering::AcqRel);
     }
 }
 
+/// The task-state segment of the area `area` (for its GDT's descriptor).
+pub fn tss_of(area: *const PerCpu) -> *const TaskStateSegment {
+    // SAFETY: only the field's address is taken, of a live area.
+    unsafe { &raw const (*area).tss }
+}
+
+/// Sets an interrupt-stack-table slot of `area`'s task-state segment, before it is loaded.
+///
+/// # Safety
+/// `area`'s TSS is not loaded by any CPU yet.
+pub unsafe fn set_interrupt_stack_table(area: *mut PerCpu, slot: usize, top: u64) {
+    // SAFETY: per the contract, nothing reads the TSS yet.
+    unsafe { (*area).tss.interrupt_stack_table[slot] = x86_64::VirtAddr::new(top) };
+}
+
+/// The area of the CPU running this code, as a raw pointer (for set-up).
+pub fn current_area() -> *mut PerCpu {
+    current() as *const PerCpu as *mut PerCpu
+}
+
 /// Makes the saved-register frame ending at `frame_end` the one this CPU's user-mode entries
-/// fill (syscalls through `gs:[16]`, interrupts and exceptions through the TSS).
+/// fill (syscalls through `gs:[16]`, interrupts and exceptions through the TSS's `rsp0`).
 #[inline(always)]
 pub fn set_frame_end(frame_end: u64) {
-    // Only this CPU writes its `frame_end`, with interrupts disabled, and only its own entry
-    // code reads it.
+    // Only this CPU writes its `frame_end` and its TSS, with interrupts disabled; the CPU
+    // reads `rsp0` only on a privilege change, which cannot happen in kernel code. `frame_end`
+    // is the top of a thread's frame, a kernel address: canonical.
     // SAFETY: GS base points at this CPU's initialised PerCpu (see `current`), whose
-    // `frame_end` is at offset 16 (asserted above).
+    // `frame_end` is at offset 16 and TSS `rsp0` at offset 36 (asserted above).
     unsafe {
-        core::arch::asm!("mov gs:[16], {}", in(reg) frame_end, options(nostack, preserves_flags))
+        core::arch::asm!(
+            "mov gs:[16], {0}",
+            "mov gs:[36], {0}",
+            in(reg) frame_end,
+            options(nostack, preserves_flags)
+        )
     };
-    super::gdt::set_interrupt_stack(frame_end);
 }
 
 /// This CPU's area.
+#[inline(always)]
 pub fn current() -> &'static PerCpu {
     let pointer: *const PerCpu;
     // SAFETY: GS base points at an initialised PerCpu from `init_boot_cpu` on (the kernel
     // never runs with a user GS base); its first field is the pointer to itself.
     unsafe {
-        core::arch::asm!("mov {}, gs:[0]", out(reg) pointer, options(nostack, readonly, preserves_flags));
+        core::arch::asm!("mov {}, gs:[0]", out(reg) pointer, options(nostack, pure, readonly, preserves_flags));
         &*pointer
     }
+}
+
+/// This CPU's index (0 is the boot CPU), in one load.
+#[inline(always)]
+pub fn index() -> usize {
+    let index: u32;
+    // SAFETY: as in `current`; `index` is at the offset asserted below.
+    unsafe {
+        core::arch::asm!("mov {:e}, gs:[{offset}]", out(reg) index, offset = const INDEX_OFFSET, options(nostack, pure, readonly, preserves_flags));
+    }
+    index as usize
+}
+const INDEX_OFFSET: usize = core::mem::offset_of!(PerCpu, index);
+
+/// Notes that this CPU has loaded the tables at `root` (for shootdowns).
+#[inline(always)]
+pub fn note_loaded_root(root: u64) {
+    // SAFETY: as in `current`; `loaded_root` is at the offset given, an aligned word (so the
+    // store is as atomic as the field's other accesses).
+    unsafe {
+        core::arch::asm!("mov gs:[{offset}], {}", in(reg) root, offset = const LOADED_ROOT_OFFSET, options(nostack, nomem, preserves_flags));
+    }
+}
+const LOADED_ROOT_OFFSET: usize = core::mem::offset_of!(PerCpu, loaded_root);
+
+/// The thread this CPU runs, as the scheduler packed it (0: none).
+#[inline(always)]
+pub fn thread() -> u64 {
+    let thread: u64;
+    // SAFETY: as in `current`; `thread` is at the offset given, an aligned word.
+    unsafe {
+        core::arch::asm!("mov {}, gs:[{offset}]", out(reg) thread, offset = const THREAD_OFFSET, options(nostack, readonly, preserves_flags));
+    }
+    thread
+}
+
+/// Sets the thread this CPU runs (0: none).
+#[inline(always)]
+pub fn set_thread(thread: u64) {
+    // `nomem`: no Rust-visible memory changes (the slot is reached only through GS, by this
+    // and `thread`, both volatile, so they stay in order).
+    // SAFETY: as in `thread`.
+    unsafe {
+        core::arch::asm!("mov gs:[{offset}], {}", in(reg) thread, offset = const THREAD_OFFSET, options(nostack, nomem, preserves_flags));
+    }
+}
+const THREAD_OFFSET: usize = core::mem::offset_of!(PerCpu, thread);
+const _: () = assert!(THREAD_OFFSET % 8 == 0 && LOADED_ROOT_OFFSET % 8 == 0);
+
+/// CPUs started so far (at least 1, the boot CPU).
+#[inline(always)]
+pub fn online() -> usize {
+    ONLINE.load(Ordering::Relaxed).max(1)
+}
+
+/// The area of CPU `index`, if it has started.
+pub fn cpu(index: usize) -> Option<&'static PerCpu> {
+    let area = CPUS.get(index)?.load(Ordering::Acquire);
+    // SAFETY: areas in `CPUS` are installed and never freed (the boot CPU's is a static,
+    // the others are leaked boxes).
+    (!area.is_null()).then(|| unsafe { &*area })
+}
+
+/// Ticks of the kernel's clock (the boot CPU's timer) since start-up.
+#[inline(always)]
+pub fn ticks() -> u64 {
+    TICKS.load(Ordering::Relaxed)
 }
 
 impl PerCpu {
@@ -97,11 +279,15 @@ impl PerCpu {
     pub fn kernel_stack_top(&self) -> u64 {
         self.kernel_stack_top
     }
+    /// Ticks of the kernel's clock (the same on every CPU).
     pub fn ticks(&self) -> u64 {
-        self.ticks.load(Ordering::Relaxed)
+        ticks()
     }
+    /// A timer interrupt on this CPU: the boot CPU's moves the clock on.
     pub fn tick(&self) {
-        self.ticks.fetch_add(1, Ordering::Relaxed);
+        if self.index == 0 {
+            TICKS.fetch_add(1, Ordering::Relaxed);
+        }
     }
     pub fn breakpoints(&self) -> u64 {
         self.breakpoints.load(Ordering::Relaxed)
@@ -112,5 +298,25 @@ impl PerCpu {
     /// Whether `gs:[0]` really points at this area.
     pub fn is_self_consistent(&self) -> bool {
         core::ptr::eq(self.self_pointer, self)
+    }
+    /// The thread this CPU runs (0: none).
+    pub fn running(&self) -> u64 {
+        self.thread.load(Ordering::Relaxed)
+    }
+    /// Takes the thread from this CPU (the caller holds the kernel lock and stops the CPU).
+    pub fn clear_running(&self) {
+        self.thread.store(0, Ordering::Relaxed);
+    }
+    /// Whether the CPU is halted in the idle loop.
+    pub fn is_idle(&self) -> bool {
+        self.idle.load(Ordering::Relaxed)
+    }
+    /// Marks this CPU idle (about to halt, holding the kernel lock until just before) or not.
+    pub fn set_idle(&self, idle: bool) {
+        self.idle.store(idle, Ordering::Relaxed);
+    }
+    /// Takes the CPU's idle mark: true if it was idle (and so wants waking, once).
+    pub fn take_idle(&self) -> bool {
+        self.idle.load(Ordering::Relaxed) && self.idle.swap(false, Ordering::AcqRel)
     }
 }

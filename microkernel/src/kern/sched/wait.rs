@@ -15,8 +15,8 @@ impl Kernel {
         };
         t.state = ThreadState::Blocked;
         t.continuation = continuation;
-        if self.sched.current == Some(thread) {
-            self.sched.current = None;
+        if self.sched.current() == Some(thread) {
+            self.sched.hand_off_none();
         }
         if let Some(deadline) = deadline {
             self.sched
