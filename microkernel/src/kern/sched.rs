@@ -38,7 +38,10 @@ pub enum WaitQueue {
 
 /// The scheduler's state.
 pub struct Scheduler {
-    run_queues: RunQueues<ThreadId>,
+    /// Each CPU's run queues, by CPU index: a ready thread waits on one CPU's
+    /// (`Thread::cpu`); a CPU with none of its own takes one from a busy CPU's.
+    /// (On the heap, one per possible CPU: 1 KiB each.)
+    run_queues: alloc::boxed::Box<[RunQueues<ThreadId>; arch::percpu::MAX_CPUS]>,
     // The thread each CPU runs is in its per-CPU area (`percpu::thread`), one load away.
     /// Deadlines of waiting threads.
     timers: TimerWheel<ThreadId>,
@@ -49,7 +52,12 @@ pub struct Scheduler {
 impl Scheduler {
     pub fn new() -> Scheduler {
         Scheduler {
-            run_queues: RunQueues::new(),
+            run_queues: (0..arch::percpu::MAX_CPUS)
+                .map(|_| RunQueues::new())
+                .collect::<Vec<_>>()
+                .into_boxed_slice()
+                .try_into()
+                .unwrap_or_else(|_| unreachable!("MAX_CPUS queues were made")),
             timers: TimerWheel::new(),
             memory_waiters: Fifo::new(),
             console_readers: Fifo::new(),
@@ -187,14 +195,26 @@ impl Kernel {
         }
         t.state = ThreadState::Ready;
         let priority = t.priority;
-        self.sched
-            .run_queues
-            .enqueue(&mut self.threads, thread, priority);
+        let target = if arch::percpu::online() > 1 {
+            place(usize::from(t.cpu))
+        } else {
+            0
+        };
+        t.cpu = target as u8;
+        self.sched.run_queues[target].enqueue(&mut self.threads, thread, priority);
+        if target != arch::percpu::index() {
+            if let Some(cpu) = arch::percpu::cpu(target) {
+                if cpu.take_idle() {
+                    arch::apic::send_ipi(cpu.apic_id(), arch::tlb::CROSS_CALL_VECTOR);
+                }
+            }
+        }
     }
 
-    /// The highest priority with a thread ready to run.
+    /// The highest priority with a thread ready to run on this CPU.
+    #[inline(always)]
     pub fn run_queues_highest(&self) -> Option<u8> {
-        self.sched.run_queues.highest()
+        self.sched.run_queues[this_cpu()].highest()
     }
 
     /// The running thread gives up the processor but stays ready.
@@ -211,7 +231,7 @@ impl Kernel {
         let Some(current) = self.sched.current() else {
             return;
         };
-        let highest = self.sched.run_queues.highest();
+        let highest = self.run_queues_highest();
         let Some(t) = self.threads.get_mut(current) else {
             return;
         };
@@ -231,10 +251,8 @@ impl Kernel {
         };
         match t.state {
             ThreadState::Ready => {
-                let priority = t.priority;
-                self.sched
-                    .run_queues
-                    .remove(&mut self.threads, thread, priority);
+                let (priority, cpu) = (t.priority, usize::from(t.cpu));
+                self.sched.run_queues[cpu].remove(&mut self.threads, thread, priority);
             }
             ThreadState::Running => self.stop_running(thread),
             ThreadState::Blocked => self.cancel_wait(thread),
@@ -250,21 +268,40 @@ impl Kernel {
         if let Some(current) = self.sched.current() {
             let priority = self.threads.get(current).map(|t| t.priority);
             let higher = self
-                .sched
-                .run_queues
-                .highest()
+                .run_queues_highest()
                 .is_some_and(|p| priority.is_some_and(|mine| p > mine));
             if !higher {
                 return Some(current);
             }
             self.yield_current();
         }
-        let (next, _) = self.sched.run_queues.dequeue(&mut self.threads)?;
+        let me = this_cpu();
+        let next = match self.sched.run_queues[me].dequeue(&mut self.threads) {
+            Some((next, _)) => next,
+            None => self.steal(me)?,
+        };
         if let Some(t) = self.threads.get_mut(next) {
             t.state = ThreadState::Running;
+            t.cpu = me as u8;
         }
         self.sched.set_current(Some(next));
         Some(next)
+    }
+
+    /// A thread for idle CPU `me` from the queue of a CPU that is busy running another: the
+    /// load balancing. (An idle CPU's queue is its own to run: it was woken for it.)
+    fn steal(&mut self, me: usize) -> Option<ThreadId> {
+        let online = arch::percpu::online();
+        for step in 1..online {
+            let victim = (me + step) % online;
+            let busy = arch::percpu::cpu(victim).is_some_and(|cpu| cpu.running() != 0);
+            if busy && self.sched.run_queues[victim].highest().is_some() {
+                let (next, _) = self.sched.run_queues[victim].dequeue(&mut self.threads)?;
+                STOLEN.fetch_add(1, Ordering::Relaxed);
+                return Some(next);
+            }
+        }
+        None
     }
 
     /// Takes running `thread` from its CPU. On another CPU it is stopped there first
@@ -284,6 +321,29 @@ impl Kernel {
             }
         }
     }
+}
+
+/// This CPU's index, in bounds of the per-CPU arrays by construction (no bounds check).
+#[inline(always)]
+fn this_cpu() -> usize {
+    const _: () = assert!(arch::percpu::MAX_CPUS.is_power_of_two());
+    arch::percpu::index() & (arch::percpu::MAX_CPUS - 1)
+}
+
+/// Threads a CPU took from another's queue (`steal`), since start-up.
+pub static STOLEN: core::sync::atomic::AtomicU64 = core::sync::atomic::AtomicU64::new(0);
+
+/// The CPU a thread made ready waits on: the one it last ran on if that one runs nothing
+/// (it is idle, or about to pick), else any that runs nothing, else the last one still
+/// (a busy CPU's queue is taken from by the next to go idle).
+fn place(last: usize) -> usize {
+    let idle = |index: usize| arch::percpu::cpu(index).is_some_and(|cpu| cpu.running() == 0);
+    let online = arch::percpu::online();
+    let last = if last < online { last } else { 0 };
+    if idle(last) {
+        return last;
+    }
+    (0..online).find(|&index| idle(index)).unwrap_or(last)
 }
 
 /// Time-stamp counter cycles spent idle (halted, waiting for an interrupt): under QEMU's
@@ -337,7 +397,7 @@ pub fn run(mut guard: MutexGuard<'static, Option<Kernel>>) -> ! {
                 task.note_cold();
             }
             task.space.pmap().activate();
-            if arch::percpu::online() > 1 && kernel.sched.run_queues.highest().is_some() {
+            if arch::percpu::online() > 1 && kernel.run_queues_highest().is_some() {
                 // Threads this CPU leaves ready: an idle CPU runs them. (Woken here, on the
                 // way out, not as each is made ready: most are picked by this CPU itself.)
                 super::cpus::wake_an_idle_cpu();
@@ -523,10 +583,8 @@ impl Kernel {
             };
             match t.state {
                 ThreadState::Ready => {
-                    let priority = t.priority;
-                    self.sched
-                        .run_queues
-                        .remove(&mut self.threads, thread, priority);
+                    let (priority, cpu) = (t.priority, usize::from(t.cpu));
+                    self.sched.run_queues[cpu].remove(&mut self.threads, thread, priority);
                 }
                 ThreadState::Running => self.stop_running(thread),
                 ThreadState::Blocked | ThreadState::Held => continue,

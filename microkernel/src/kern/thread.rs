@@ -175,6 +175,9 @@ pub struct Thread {
     pub continuation: Continuation,
     pub priority: u8,
     pub quantum: u8,
+    /// The CPU whose run queue holds the thread while it is ready, and where it last ran
+    /// (`kern::sched`). In what was padding.
+    pub cpu: u8,
     /// Where the thread is in its task's list of threads (`Task::threads`), so that it
     /// leaves the list in constant time (`kern::thread_calls`). In what was padding.
     pub index_in_task: u32,
@@ -216,6 +219,7 @@ impl Thread {
             continuation: Continuation::ReturnToUser,
             priority: DEFAULT_PRIORITY,
             quantum: QUANTUM_TICKS,
+            cpu: 0,
             index_in_task: 0,
             queue_next: None,
             queue_previous: None,

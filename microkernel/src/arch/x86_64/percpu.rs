@@ -96,8 +96,8 @@ static mut BOOT_CPU: PerCpu = PerCpu::new(0);
 /// Every started CPU's area, by index; null past the last.
 static CPUS: [AtomicPtr<PerCpu>; MAX_CPUS] =
     [const { AtomicPtr::new(core::ptr::null_mut()) }; MAX_CPUS];
-/// CPUs started (and so in `CPUS`).
-static ONLINE: AtomicUsize = AtomicUsize::new(0);
+/// CPUs started (and so in `CPUS`); the boot CPU counts from the start.
+static ONLINE: AtomicUsize = AtomicUsize::new(1);
 /// Timer ticks since start-up: the boot CPU's, the kernel's clock.
 static TICKS: AtomicU64 = AtomicU64::new(0);
 
@@ -252,7 +252,7 @@ const _: () = assert!(THREAD_OFFSET % 8 == 0 && LOADED_ROOT_OFFSET % 8 == 0);
 /// CPUs started so far (at least 1, the boot CPU).
 #[inline(always)]
 pub fn online() -> usize {
-    ONLINE.load(Ordering::Relaxed).max(1)
+    ONLINE.load(Ordering::Relaxed)
 }
 
 /// The area of CPU `index`, if it has started.
