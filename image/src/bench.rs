@@ -224,6 +224,8 @@ pub fn log_path(suite: &str, label: Option<&str>) -> PathBuf {
 #[derive(Clone, Debug)]
 pub struct BenchOptions {
     pub suite: String,
+    /// Processors QEMU gives each boot; `None`: the suite's own (1, or 4 for `smp`).
+    pub smp: Option<u32>,
     pub icount: bool,
     /// `--mem`: the guest memory in MiB, or for sheeptest the memory of its one point
     /// ([`runs::at_memory`]); `None`: 256 MiB, and sheeptest's sweep.
@@ -332,6 +334,7 @@ pub fn run(options: &BenchOptions) -> Result<u8> {
             guest: &guest,
             progress: &progress,
             number: (index + 1, runs.len()),
+            cpus: options.smp.unwrap_or(plan.cpus),
         };
         match run_boot(&boot)? {
             BootOutcome::Passed(figures) => {
@@ -540,6 +543,8 @@ struct BootSpec<'a> {
     progress: &'a progress::Progress,
     /// This boot's number (from 1) and how many the suite has.
     number: (usize, usize),
+    /// Processors QEMU gives the guest.
+    cpus: u32,
 }
 
 /// Boots once, prints the figures as they come and judges the run.
@@ -578,7 +583,7 @@ fn run_boot(spec: &BootSpec<'_>) -> Result<BootOutcome> {
     let boot = crate::boot(&BootOptions {
         cmdline: spec.cmdline.to_string(),
         mem_mib: spec.mem_mib,
-        smp: 1,
+        smp: spec.cpus,
         timeout: Some(options.timeout),
         icount: options.icount,
         gdb: false,

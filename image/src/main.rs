@@ -146,6 +146,10 @@ struct BenchArgs {
     /// nonaim.
     #[arg(long)]
     linux: bool,
+    /// Processors QEMU gives each boot (default 1, and 4 for the smp suite, whose boots use
+    /// 1, 2 and 4 of them); give the kernel `cpus=N` to use fewer.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=16))]
+    smp: Option<u32>,
     /// For the fuzz suite: how many system calls to make in all (ten rounds, or more of at
     /// most 250,000 calls each).
     #[arg(long, value_name = "N")]
@@ -370,6 +374,7 @@ fn bench(args: BenchArgs) -> Result<ExitCode> {
         kernel_args,
         disk: args.disk.disk()?,
         linux: args.linux,
+        smp: args.smp,
     })?;
     Ok(ExitCode::from(code))
 }

@@ -24,6 +24,8 @@ struct Special {
     boots: &'static [(&'static str, &'static [&'static str])],
     /// Runs only with a disk (the disk default pager).
     needs_disk: bool,
+    /// Processors QEMU gives the guest (`-smp`); each boot's `cpus=` may use fewer.
+    cpus: u32,
 }
 
 const SPECIALS: &[Special] = &[
@@ -40,6 +42,7 @@ const SPECIALS: &[Special] = &[
             ("cluster8", &[]),
         ],
         needs_disk: true,
+        cpus: 1,
     },
     // Seed 004's sheeptest, 4 x 4 MiB, over a sweep of memory sizes around the paper's
     // 16 MiB; the host names each boot's figures by its memory (`bench::runs`, which also
@@ -56,6 +59,7 @@ const SPECIALS: &[Special] = &[
             ("mem32m", &["mem=32M"]),
         ],
         needs_disk: true,
+        cpus: 1,
     },
     // NONAIM (seed 004 §4): the default schedule, 1 to 2,000 simulated users, in 128 MiB;
     // one boot, which `bench::runs` makes again with the task swapper off and, with
@@ -70,6 +74,7 @@ const SPECIALS: &[Special] = &[
         defaults: &["args=calls=100000,rounds=10"],
         boots: &[],
         needs_disk: false,
+        cpus: 1,
     },
     Special {
         suite: "nonaim",
@@ -77,6 +82,21 @@ const SPECIALS: &[Special] = &[
         defaults: &["mem=128M"],
         boots: &[],
         needs_disk: true,
+        cpus: 1,
+    },
+    Special {
+        suite: "smp",
+        program: Some("bench_smp"),
+        defaults: &[],
+        // QEMU gives four CPUs to every boot; the kernel uses one, two or four of them, and
+        // the program names its figures by the count (`smp.rpc_cross_cpu.cpus2`).
+        boots: &[
+            ("cpus1", &["cpus=1"]),
+            ("cpus2", &["cpus=2"]),
+            ("cpus4", &["cpus=4"]),
+        ],
+        needs_disk: false,
+        cpus: 4,
     },
 ];
 
@@ -88,6 +108,8 @@ pub struct Plan {
     /// The arguments every boot shares: `init=<program>`, the suite's defaults, the user's.
     pub common: Vec<String>,
     pub boots: Vec<PlannedBoot>,
+    /// Processors QEMU gives each boot (`-smp`).
+    pub cpus: u32,
 }
 
 impl Plan {
@@ -101,6 +123,7 @@ impl Plan {
             program,
             common,
             boots,
+            cpus: 1,
         }
     }
 }
@@ -178,7 +201,10 @@ pub fn of(suite: &str, user_args: &[String], has_disk: bool) -> Result<Plan> {
     common.extend(defaults.map(|d| d.to_string()));
     common.extend(user_args.iter().cloned());
     if special.boots.is_empty() {
-        return Ok(Plan::one_boot(program, common));
+        return Ok(Plan {
+            cpus: special.cpus,
+            ..Plan::one_boot(program, common)
+        });
     }
     let boots = special
         .boots
@@ -196,6 +222,7 @@ pub fn of(suite: &str, user_args: &[String], has_disk: bool) -> Result<Plan> {
         program,
         common,
         boots,
+        cpus: special.cpus,
     })
 }
 
@@ -259,6 +286,23 @@ mod tests {
             }]
         );
         assert!(of("ipc", &args(&["init=hello"]), true).is_err());
+    }
+
+    #[test]
+    fn the_smp_suite_boots_on_four_cpus_using_one_two_and_four() {
+        let plan = of("smp", &args(&[]), false).unwrap();
+        assert_eq!((plan.program.as_str(), plan.cpus), ("bench_smp", 4));
+        let used: Vec<_> = plan.boots.iter().map(|b| b.args.last().cloned()).collect();
+        assert_eq!(
+            used,
+            [
+                Some("cpus=1".into()),
+                Some("cpus=2".into()),
+                Some("cpus=4".into())
+            ]
+        );
+        assert!(of("smp", &args(&["cpus=3"]), false).is_err());
+        assert_eq!(of("ipc", &args(&[]), true).unwrap().cpus, 1);
     }
 
     #[test]

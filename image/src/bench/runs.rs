@@ -242,6 +242,7 @@ pub fn at_memory(suite: &str, plan: Plan, mem: Option<u32>, user_args: &[String]
             label: Some(format!("mem{mem}m")),
             args,
         }],
+        cpus: plan.cpus,
     })
 }
 
@@ -289,6 +290,7 @@ mod tests {
                 label: None,
                 args: strings(&["init=nonaim", "args=1,2,4"]),
             }],
+            cpus: 1,
         };
         let runs = expand("nonaim", &plan, true, false).unwrap();
         let seen: Vec<(Option<&str>, Option<&str>)> = runs

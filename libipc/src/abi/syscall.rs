@@ -509,6 +509,12 @@ pub const HOST_CPU: u64 = 35;
 /// Requests one CPU made of another since boot (TLB shootdowns and stopping a thread that
 /// runs elsewhere), each one interrupt and one wait for the answer.
 pub const HOST_CROSS_CPU_REQUESTS: u64 = 36;
+/// Times a CPU found the kernel lock held and waited for it, since boot ...
+pub const HOST_LOCK_WAITS: u64 = 37;
+/// ... and the time-stamp counter cycles those waits took, all CPUs together.
+pub const HOST_LOCK_WAIT_CYCLES: u64 = 38;
+/// Ready threads an idle CPU took from a busy CPU's run queue, since boot.
+pub const HOST_THREADS_STOLEN: u64 = 39;
 /// Percent of memory the kernel heap (bytes in use) and all page tables may hold before new
 /// tasks are refused: pageout can take none of it, and past this the tasks there are leave
 /// too little to page in (NONAIM at 1,000 users in 128 MiB: 10,000 frames of 29,000, then

@@ -19,13 +19,13 @@ use crate::ipc::{
 use crate::sys::{self, Forked};
 
 /// The server's first message, carrying a send right to its request port.
-const ANNOUNCE_ID: u32 = 2000;
+pub const ANNOUNCE_ID: u32 = 2000;
 /// A request to answer.
-const REQUEST_ID: u32 = 2001;
+pub const REQUEST_ID: u32 = 2001;
 /// The last request: answer, then exit with 0.
-const QUIT_ID: u32 = 2002;
+pub const QUIT_ID: u32 = 2002;
 /// A reply's id is its request's plus this (MIG's convention).
-const REPLY_OFFSET: u32 = 100;
+pub const REPLY_OFFSET: u32 = 100;
 
 /// How long a set-up message (the server's announcement, its answer to quit) may take.
 const SETUP_TIMEOUT_MS: u64 = 10_000;
@@ -101,6 +101,11 @@ impl NullRpcServer {
 
     /// Asks the server to exit and checks it did so with status 0; on a failure the server
     /// is terminated.
+    /// The name of the send right to the server's port (for exchanges of one's own).
+    pub fn port(&self) -> Name {
+        self.port.name()
+    }
+
     pub fn stop(self) -> Result<(), Failure> {
         let result = self.ask_to_quit();
         if result.is_err() {

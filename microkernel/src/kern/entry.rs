@@ -9,6 +9,7 @@ use crate::arch::trap::{self, TrapFrame};
 use crate::arch::{apic, percpu};
 use crate::vm::address_space::FaultError;
 use crate::vm::map::Protection;
+use core::sync::atomic::{AtomicU64, Ordering};
 use libipc::abi::report::ExitCode;
 
 /// Called by the syscall entry with the running thread's saved registers.
@@ -69,14 +70,27 @@ fn lock_contended() -> spin::MutexGuard<'static, Option<Kernel>> {
 /// (`in_syscall`: this CPU waits in a system call's entry). Every CPU waits for the lock
 /// through this, so a CPU holding it that asks the others for something gets an answer.
 pub fn lock_kernel(in_syscall: bool) -> spin::MutexGuard<'static, Option<Kernel>> {
+    if let Some(guard) = KERNEL.try_lock() {
+        return guard;
+    }
+    let from = crate::arch::rdtsc();
     loop {
-        if let Some(guard) = KERNEL.try_lock() {
-            return guard;
-        }
         crate::arch::tlb::serve(in_syscall);
         core::hint::spin_loop();
+        if let Some(guard) = KERNEL.try_lock() {
+            LOCK_WAITS.fetch_add(1, Ordering::Relaxed);
+            LOCK_WAIT_CYCLES
+                .fetch_add(crate::arch::rdtsc().saturating_sub(from), Ordering::Relaxed);
+            return guard;
+        }
     }
 }
+
+/// Times a CPU found the kernel lock held and waited for it, since start-up ...
+pub static LOCK_WAITS: AtomicU64 = AtomicU64::new(0);
+/// ... and the time-stamp counter cycles it waited, all CPUs together: the lock's
+/// contention (`HOST_LOCK_WAITS`, `HOST_LOCK_WAIT_CYCLES`).
+pub static LOCK_WAIT_CYCLES: AtomicU64 = AtomicU64::new(0);
 
 /// Called by the trap entry for an interrupt or exception taken in user mode. `frame` is the
 /// running thread's frame, except for vectors with their own stack (NMI, double fault,

@@ -613,6 +613,11 @@ fn host_info(kernel: &mut Kernel, _: Caller, a: [u64; 6]) -> Outcome {
         HOST_CPUS => crate::arch::percpu::online() as u64,
         HOST_CPU => crate::arch::percpu::index() as u64,
         HOST_CROSS_CPU_REQUESTS => crate::arch::tlb::requests_sent(),
+        HOST_LOCK_WAITS => super::entry::LOCK_WAITS.load(core::sync::atomic::Ordering::Relaxed),
+        HOST_LOCK_WAIT_CYCLES => {
+            super::entry::LOCK_WAIT_CYCLES.load(core::sync::atomic::Ordering::Relaxed)
+        }
+        HOST_THREADS_STOLEN => super::sched::STOLEN.load(core::sync::atomic::Ordering::Relaxed),
         HOST_DIRECT_DEVICE_CALLS => crate::kern::device_port::direct_transfers(),
         HOST_TABLES_COLLECTED => {
             crate::vm::statistics::read(&crate::vm::statistics::TABLES_COLLECTED)

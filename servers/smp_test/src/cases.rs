@@ -142,7 +142,7 @@ extern "C" fn writer(page: u64) -> ! {
         // SAFETY: `page` is a page of this task's, allocated for this case and freed only
         // after this thread ends; only this thread writes it.
         unsafe { word.write_volatile(n) };
-        if n % 100_000 == 0 {
+        if n.is_multiple_of(100_000) {
             note_cpu();
         }
     }

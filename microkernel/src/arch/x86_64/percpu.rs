@@ -247,7 +247,7 @@ pub fn set_thread(thread: u64) {
     }
 }
 const THREAD_OFFSET: usize = core::mem::offset_of!(PerCpu, thread);
-const _: () = assert!(THREAD_OFFSET % 8 == 0 && LOADED_ROOT_OFFSET % 8 == 0);
+const _: () = assert!(THREAD_OFFSET.is_multiple_of(8) && LOADED_ROOT_OFFSET.is_multiple_of(8));
 
 /// CPUs started so far (at least 1, the boot CPU).
 #[inline(always)]
