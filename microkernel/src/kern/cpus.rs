@@ -205,7 +205,7 @@ extern "C" fn application_processor_entry(argument: u64) -> ! {
         "smp: CPU {} (APIC id {apic_id}) online",
         percpu::current().index()
     );
-    let guard = super::entry::lock_kernel(false);
+    let guard = super::entry::lock_kernel(false, true);
     super::sched::run(guard)
 }
 

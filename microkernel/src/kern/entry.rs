@@ -59,7 +59,7 @@ pub unsafe extern "C" fn syscall_from_user(frame: *mut TrapFrame) -> ! {
 #[cold]
 #[inline(never)]
 fn lock_contended() -> spin::MutexGuard<'static, Option<Kernel>> {
-    let guard = lock_kernel(true);
+    let guard = lock_kernel(true, true);
     if guard.as_ref().is_some_and(|k| k.current().is_none()) {
         sched::run(guard)
     }
@@ -69,11 +69,17 @@ fn lock_contended() -> spin::MutexGuard<'static, Option<Kernel>> {
 /// Takes the kernel lock, serving this CPU's cross-CPU requests while another CPU holds it
 /// (`in_syscall`: this CPU waits in a system call's entry). Every CPU waits for the lock
 /// through this, so a CPU holding it that asks the others for something gets an answer.
-pub fn lock_kernel(in_syscall: bool) -> spin::MutexGuard<'static, Option<Kernel>> {
+/// After a short spin the CPU halts until the holder leaves, unless `!may_sleep`: an
+/// interrupt's entry, whose vector is still in service (acknowledged once the lock is
+/// held), so that no interrupt of its priority or below could wake it.
+#[inline(never)]
+pub fn lock_kernel(in_syscall: bool, may_sleep: bool) -> spin::MutexGuard<'static, Option<Kernel>> {
     if let Some(guard) = KERNEL.try_lock() {
         return guard;
     }
     let from = crate::arch::rdtsc();
+    let mut spun_from = from;
+    let spin_cycles = (crate::arch::apic::tsc_hz() / SPINS_PER_SECOND).max(MIN_SPIN_CYCLES);
     loop {
         crate::arch::tlb::serve(in_syscall);
         core::hint::spin_loop();
@@ -82,6 +88,64 @@ pub fn lock_kernel(in_syscall: bool) -> spin::MutexGuard<'static, Option<Kernel>
             LOCK_WAIT_CYCLES
                 .fetch_add(crate::arch::rdtsc().saturating_sub(from), Ordering::Relaxed);
             return guard;
+        }
+        if may_sleep && crate::arch::rdtsc().saturating_sub(spun_from) > spin_cycles {
+            if let Some(guard) = sleep_for_lock() {
+                LOCK_WAITS.fetch_add(1, Ordering::Relaxed);
+                LOCK_WAIT_CYCLES
+                    .fetch_add(crate::arch::rdtsc().saturating_sub(from), Ordering::Relaxed);
+                return guard;
+            }
+            spun_from = crate::arch::rdtsc();
+        }
+    }
+}
+
+/// A waiter spins for the lock this long (a 20,000th of a second) before it halts.
+const SPINS_PER_SECOND: u64 = 20_000;
+const MIN_SPIN_CYCLES: u64 = 50_000;
+
+/// CPUs halted waiting for the kernel lock, a bit each: the CPU leaving the kernel wakes one
+/// (`wake_a_lock_sleeper`). On a host with fewer cores than the guest has CPUs, a spinning
+/// waiter would hold a host core while the host has descheduled the lock's holder.
+static LOCK_SLEEPERS: AtomicU64 = AtomicU64::new(0);
+
+/// Halts this CPU until the lock's holder leaves (or any interrupt comes), having said so
+/// in [`LOCK_SLEEPERS`]; the lock if it was free after all. Interrupts are taken while it
+/// halts (`trap_in_kernel`: the timer, devices; a cross-CPU request is served by the loop
+/// after, which knows how this CPU entered).
+#[cold]
+fn sleep_for_lock() -> Option<spin::MutexGuard<'static, Option<Kernel>>> {
+    let bit = 1u64 << (percpu::current().index() % 64);
+    LOCK_SLEEPERS.fetch_or(bit, Ordering::SeqCst);
+    // The holder may have left between the last try and the mark: try once more.
+    if let Some(guard) = KERNEL.try_lock() {
+        LOCK_SLEEPERS.fetch_and(!bit, Ordering::SeqCst);
+        return Some(guard);
+    }
+    crate::arch::wait_for_interrupt();
+    x86_64::instructions::interrupts::disable();
+    LOCK_SLEEPERS.fetch_and(!bit, Ordering::SeqCst);
+    None
+}
+
+/// Wakes one CPU halted waiting for the kernel lock, if there is one (the caller has just
+/// let the lock go).
+#[inline(always)]
+pub fn wake_a_lock_sleeper() {
+    let sleepers = LOCK_SLEEPERS.load(Ordering::Relaxed);
+    if sleepers != 0 {
+        wake_one_of(sleepers);
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn wake_one_of(sleepers: u64) {
+    let index = sleepers.trailing_zeros() as usize;
+    if LOCK_SLEEPERS.fetch_and(!(1 << index), Ordering::SeqCst) & (1 << index) != 0 {
+        if let Some(cpu) = percpu::cpu(index) {
+            apic::send_ipi(cpu.apic_id(), crate::arch::tlb::CROSS_CALL_VECTOR);
         }
     }
 }
@@ -102,7 +166,9 @@ pub unsafe extern "C" fn trap_from_user(frame: *mut TrapFrame) -> ! {
     // SAFETY: per the contract the entry just saved the registers in `frame`, which stays
     // valid until this CPU answers a `tlb::stop` (inside `lock_kernel`, below).
     let entered_for = unsafe { (*frame).vector };
-    let mut guard = lock_kernel(false);
+    // An exception may wait halted for the lock; an interrupt (in service until it is
+    // acknowledged, under the lock) spins.
+    let mut guard = lock_kernel(false, entered_for < 32);
     let kernel = guard.as_mut().expect("kernel state");
     note_privilege(kernel);
     let Some(current) = kernel.current() else {
@@ -227,8 +293,9 @@ pub fn trap_in_kernel(frame: &mut TrapFrame) {
         }
         v if v == u64::from(trap::DEVICE_VECTOR) => device_interrupt(),
         v if v == u64::from(crate::arch::tlb::CROSS_CALL_VECTOR) => {
-            // A request, or a wake-up: the idle loop looks for work once it returns.
-            crate::arch::tlb::serve(false);
+            // A request, or a wake-up. Interrupts come in kernel mode only where the CPU
+            // halts (idle, or waiting for the lock), and each goes on to wait for the lock,
+            // which serves the request knowing how the CPU entered.
             apic::end_of_interrupt();
         }
         v => {

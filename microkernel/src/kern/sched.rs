@@ -402,7 +402,8 @@ pub fn run(mut guard: MutexGuard<'static, Option<Kernel>>) -> ! {
                 // way out, not as each is made ready: most are picked by this CPU itself.)
                 super::cpus::wake_an_idle_cpu();
             }
-            drop(guard);
+            release(guard);
+            super::entry::wake_a_lock_sleeper();
             // SAFETY: the boxed (unmoving) frame of the thread just made current, whose space is
             // active, holds a user context built by `Thread::new` or saved by the entry code.
             unsafe { trap::return_to_user(frame) };
@@ -410,7 +411,8 @@ pub fn run(mut guard: MutexGuard<'static, Option<Kernel>>) -> ! {
         // Marked idle while the lock is held, so a CPU that makes a thread ready after the
         // lock goes sees the mark and wakes this one (`cpus::wake_an_idle_cpu`).
         arch::percpu::current().set_idle(true);
-        drop(guard);
+        release(guard);
+        super::entry::wake_a_lock_sleeper();
         // Interrupts (the timer, the devices) may make a thread ready. The time waiting is
         // counted idle, halted or (`idle=poll`) spinning.
         let idle_from = crate::device::cycles();
@@ -425,7 +427,7 @@ pub fn run(mut guard: MutexGuard<'static, Option<Kernel>>) -> ! {
         );
         x86_64::instructions::interrupts::disable();
         arch::percpu::current().set_idle(false);
-        guard = super::entry::lock_kernel(false);
+        guard = super::entry::lock_kernel(false, true);
     }
 }
 
@@ -437,10 +439,23 @@ pub fn resume_handoff(guard: MutexGuard<'static, Option<Kernel>>, handoff: Hando
     // SAFETY: the hand-off's pointers are into the current thread's and its task's boxed
     // records, which nothing has removed since (the kernel lock is still held).
     unsafe { (*handoff.pmap).activate() };
-    drop(guard);
+    release(guard);
     // SAFETY: the current thread's frame (as above), whose space is now active, holds the
     // user context the syscall entry saved when it blocked.
     unsafe { trap::return_to_user(handoff.frame) }
+}
+
+/// Lets the kernel lock go: `guard`'s lock, which is [`KERNEL`](super::kernel::KERNEL)
+/// (the one lock of its type), unlocked as that static, so the way out need not carry the
+/// guard's pointer (a guard that came through a function returning `Option` no longer
+/// tells the compiler which lock it is).
+#[inline(always)]
+fn release(guard: MutexGuard<'static, Option<Kernel>>) {
+    // Given up without unlocking (nothing uses it again).
+    let _: &mut Option<Kernel> = MutexGuard::leak(guard);
+    // SAFETY: the guard just given up held KERNEL (the only `Mutex<Option<Kernel>>`), so
+    // this CPU holds the lock.
+    unsafe { super::kernel::KERNEL.force_unlock() };
 }
 
 impl Kernel {

@@ -524,24 +524,40 @@ fn harvested(entry: u64) -> u8 {
     }) | if entry & flags::DIRTY != 0 { DIRTY } else { 0 }
 }
 
-/// Clears the dirty bits of every mapping of `frame` (its contents were just saved by its
-/// pager: it is clean until written again), and its record's.
-pub fn clear_modified(frame: u64) {
+/// Takes write access from every mapping of `frame` and clears their dirty bits, noting
+/// what they said in the page's record first, on every CPU: the page can then be copied
+/// (a clean, `lock_request`) without a write slipping in unmarked between the copy and the
+/// page being called clean. A thread of another CPU writing meanwhile sets the dirty bit
+/// atomically, so the entry is changed atomically too; its next write faults, and is marked
+/// anew. Then [`mark_clean`] once the copy is taken.
+pub fn write_protect(frame: u64) {
     kernel_space::with_mappings(|m| {
+        let mut noted = 0;
         m.scan(frame / PAGE, |root, address| {
             let mut memory = DirectMapTables;
             if let Some(entry) = PageTables::new(root, &mut memory).leaf_entry(address) {
-                *entry &= !flags::DIRTY;
+                // SAFETY: the entry is an aligned word of a live page table (through the
+                // direct map); the CPU's own updates to it (the accessed and dirty bits)
+                // are atomic, and every kernel change to it is made under the kernel lock.
+                let atomic = unsafe { AtomicU64::from_ptr(entry) };
+                let old = atomic.fetch_and(!(flags::WRITABLE | flags::DIRTY), Ordering::SeqCst);
+                noted |= harvested(old);
                 flush(root, address);
             }
         });
-        m.take_flag(frame / PAGE, super::page::page_flags::DIRTY);
+        m.note_flags(frame / PAGE, noted);
     });
-    // A translation kept while its page was dirty (a receive buffer's, by the IPC fast
-    // path) must not be written through unmarked: the kernel writes through the direct
-    // map, which sets no dirty bit, so such a write to a page now clean would be lost.
+    // A translation kept while its page was writable (a receive buffer's, by the IPC fast
+    // path) must not be written through: the kernel writes through the direct map, which
+    // sets no dirty bit, so such a write to a page now clean would be lost.
     EPOCH.fetch_add(1, Ordering::Relaxed);
     STAMP.fetch_add(1, Ordering::Relaxed);
+}
+
+/// Marks `frame`'s record clean (its contents were just saved by its pager, after
+/// [`write_protect`]): clean until written again.
+pub fn mark_clean(frame: u64) {
+    kernel_space::with_mappings(|m| m.take_flag(frame / PAGE, super::page::page_flags::DIRTY));
 }
 
 /// Mappings `frame` has.

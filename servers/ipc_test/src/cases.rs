@@ -623,19 +623,30 @@ fn waits_cut_short_leave_no_timers() -> Result<(), String> {
     let server = server.expect("introduced");
     let reply_port = ReceiveRight::allocate().map_err(err("reply port"))?;
     let mut buffer = MessageBuffer::new();
+    let mut calls = |n: usize| -> Result<(), String> {
+        for _ in 0..n {
+            let request =
+                OutMessage::new(roles::ECHO_REQUEST, server.name()).reply_to(reply_port.name());
+            ipc::call(&request, reply_port.name(), &mut buffer, Some(60_000))
+                .map_err(err("call"))?;
+        }
+        Ok(())
+    };
+    // Warmed up first: on several CPUs the server may still be running on another when a
+    // call comes, and the message is queued rather than handed over; the queue keeps what it
+    // grew to.
+    calls(200)?;
     let (heap, timers) = (host(HOST_HEAP_BYTES), host(HOST_TIMERS));
-    for _ in 0..2000 {
-        let request =
-            OutMessage::new(roles::ECHO_REQUEST, server.name()).reply_to(reply_port.name());
-        ipc::call(&request, reply_port.name(), &mut buffer, Some(60_000)).map_err(err("call"))?;
-    }
+    calls(2000)?;
     check!(
         host(HOST_TIMERS) == timers,
         "{} timers armed after 2000 answered calls",
         host(HOST_TIMERS)
     );
+    // A leak would be bytes for every call; a table reaching a new size (a queue's first
+    // message where none waited before, on another CPU) is one step.
     check!(
-        host(HOST_HEAP_BYTES) == heap,
+        host(HOST_HEAP_BYTES) <= heap + 1024,
         "kernel heap grew from {heap} to {}",
         host(HOST_HEAP_BYTES)
     );

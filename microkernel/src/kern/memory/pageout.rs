@@ -376,11 +376,15 @@ impl Kernel {
                     continue;
                 };
                 let frame = copies.next().expect("one copy per page");
+                // No write may land between the copy and the page being called clean (a
+                // thread on another CPU): every mapping read-only first, its dirty bits in
+                // the record.
+                pmap::write_protect(page);
                 crate::vm::address_space::copy_frame(page, frame);
                 let flags = kernel_space::with_mappings(|m| m.flags(page / PAGE_SIZE));
                 dirty_any |= flags.unwrap_or(DIRTY) & DIRTY != 0;
-                // Saved: clean until written again.
-                pmap::clear_modified(page);
+                // Saved: clean until written again (a write faults and marks it).
+                pmap::mark_clean(page);
                 frame
             } else {
                 let Some(frame) = self
