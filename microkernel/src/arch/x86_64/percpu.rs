@@ -231,7 +231,7 @@ pub fn thread() -> u64 {
     let thread: u64;
     // SAFETY: as in `current`; `thread` is at the offset given, an aligned word.
     unsafe {
-        core::arch::asm!("mov {}, gs:[{offset}]", out(reg) thread, offset = const THREAD_OFFSET, options(nostack, readonly, preserves_flags));
+        core::arch::asm!("mov {}, gs:[{offset}]", out(reg) thread, offset = const THREAD_OFFSET, options(nostack, pure, readonly, preserves_flags));
     }
     thread
 }
@@ -239,11 +239,11 @@ pub fn thread() -> u64 {
 /// Sets the thread this CPU runs (0: none).
 #[inline(always)]
 pub fn set_thread(thread: u64) {
-    // `nomem`: no Rust-visible memory changes (the slot is reached only through GS, by this
-    // and `thread`, both volatile, so they stay in order).
+    // Not `nomem`: `thread` is `pure` (its reads may be merged while memory is unchanged),
+    // so this store must count as a change to memory.
     // SAFETY: as in `thread`.
     unsafe {
-        core::arch::asm!("mov gs:[{offset}], {}", in(reg) thread, offset = const THREAD_OFFSET, options(nostack, nomem, preserves_flags));
+        core::arch::asm!("mov gs:[{offset}], {}", in(reg) thread, offset = const THREAD_OFFSET, options(nostack, preserves_flags));
     }
 }
 const THREAD_OFFSET: usize = core::mem::offset_of!(PerCpu, thread);
