@@ -31,13 +31,13 @@ struct Idt([Gate; 256]);
 
 static mut IDT: Idt = Idt([EMPTY; 256]);
 
-/// Fills the IDT with the trap stubs and loads it. Vectors 2 (NMI), 8 (double fault) and 18
-/// (machine check) run on their own stacks.
+/// Fills the IDT with the trap stubs and loads it on the boot CPU (the others [`load`] it).
+/// Vectors 2 (NMI), 8 (double fault) and 18 (machine check) run on their own stacks.
 pub fn init() {
     let idt = &raw mut IDT;
-    // SAFETY: runs once on the boot CPU with interrupts disabled; nobody else references IDT.
-    // Each gate points at a stub in `trap`, all of which follow the interrupt calling
-    // convention; `lidt` gets the table's address and size, and the table lives forever.
+    // SAFETY: runs once on the boot CPU with interrupts disabled, before any other CPU
+    // starts; nobody else references IDT. Each gate points at a stub in `trap`, all of which
+    // follow the interrupt calling convention.
     unsafe {
         for vector in 0..256 {
             let handler = super::trap::stub_address(vector as u8);
