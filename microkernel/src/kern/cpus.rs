@@ -29,7 +29,6 @@ pub fn start_application_processors(boot: &BootInfo, limit: usize) -> usize {
     let limit = limit.clamp(1, percpu::MAX_CPUS);
     let me = apic::local_id();
     let kernel_root = kernel_space::kernel_root();
-    arch::tlb::init(kernel_root);
     let efer_nx = if arch::cpu::features().nx { 1 << 11 } else { 0 };
     match boot.path() {
         BootPath::Limine => start_limine(me, limit, kernel_root, efer_nx),
@@ -80,10 +79,9 @@ fn start_pvh(boot: &BootInfo, me: u32, limit: usize, kernel_root: u64, efer_nx: 
         if index >= limit {
             break;
         }
-        let Some(stack_top) = prepare(index, apic_id, kernel_root, efer_nx) else {
+        if !prepare(index, apic_id, kernel_root, efer_nx) {
             break;
-        };
-        let _ = stack_top;
+        }
         apic::send_init(apic_id);
         wait_us(10_000);
         let page = (arch::smp::TRAMPOLINE >> 12) as u8;
@@ -110,7 +108,7 @@ fn start_limine(me: u32, limit: usize, kernel_root: u64, efer_nx: u32) {
         if index >= limit {
             break;
         }
-        if prepare(index, cpu.lapic_id, kernel_root, efer_nx).is_none() {
+        if !prepare(index, cpu.lapic_id, kernel_root, efer_nx) {
             break;
         }
         cpu.goto_address.write(arch::smp::limine_ap_entry);
@@ -124,20 +122,20 @@ fn start_limine(me: u32, limit: usize, kernel_root: u64, efer_nx: u32) {
     }
 }
 
-/// Makes CPU `index`'s stack, per-CPU area and tables and sets the start-up arguments; the
-/// stack's top, or `None` without memory for them.
-fn prepare(index: usize, apic_id: u32, kernel_root: u64, efer_nx: u32) -> Option<u64> {
+/// Makes CPU `index`'s stack, per-CPU area and tables and sets the start-up arguments;
+/// false without memory for them.
+fn prepare(index: usize, apic_id: u32, kernel_root: u64, efer_nx: u32) -> bool {
     // SAFETY: `Stack` has a non-zero size; the block is never freed (the CPU uses it for
     // good), and zero bytes are a valid `Stack`.
     let stack = unsafe { alloc::alloc::alloc_zeroed(core::alloc::Layout::new::<Stack>()) };
     if stack.is_null() {
         log::warn!("smp: no memory for CPU {index}'s stack");
-        return None;
+        return false;
     }
     let top = stack as u64 + STACK_SIZE as u64;
     let Some(tables) = arch::gdt::new_application_cpu() else {
         log::warn!("smp: no memory for CPU {index}'s tables");
-        return None;
+        return false;
     };
     let area = percpu::new_application_cpu(index as u32, apic_id, top);
     let start = Box::leak(Box::new(Start { area, tables }));
@@ -148,7 +146,7 @@ fn prepare(index: usize, apic_id: u32, kernel_root: u64, efer_nx: u32) -> Option
         application_processor_entry,
         start as *mut Start as u64,
     );
-    Some(top)
+    true
 }
 
 /// Waits `us` microseconds by the time-stamp counter (a fixed spin if it was not measured).
@@ -213,16 +211,14 @@ extern "C" fn application_processor_entry(argument: u64) -> ! {
 #[inline]
 pub fn wake_an_idle_cpu() {
     let me = percpu::index();
-    for index in 0..percpu::online() {
-        if index == me {
-            continue;
-        }
-        let Some(cpu) = percpu::cpu(index) else {
-            continue;
-        };
-        if cpu.take_idle() {
-            apic::send_ipi(cpu.apic_id(), arch::tlb::CROSS_CALL_VECTOR);
-            return;
-        }
-    }
+    let _ = (0..percpu::online()).any(|index| index != me && wake_if_idle(index));
+}
+
+/// Wakes CPU `index` if it is halted idle (once: its mark is taken); whether it was.
+pub fn wake_if_idle(index: usize) -> bool {
+    let Some(cpu) = percpu::cpu(index).filter(|cpu| cpu.take_idle()) else {
+        return false;
+    };
+    apic::send_ipi(cpu.apic_id(), arch::tlb::CROSS_CALL_VECTOR);
+    true
 }

@@ -80,25 +80,22 @@ pub fn lock_kernel(in_syscall: bool, may_sleep: bool) -> spin::MutexGuard<'stati
     let from = crate::arch::rdtsc();
     let mut spun_from = from;
     let spin_cycles = (crate::arch::apic::tsc_hz() / SPINS_PER_SECOND).max(MIN_SPIN_CYCLES);
-    loop {
+    let guard = loop {
         crate::arch::tlb::serve(in_syscall);
         core::hint::spin_loop();
         if let Some(guard) = KERNEL.try_lock() {
-            LOCK_WAITS.fetch_add(1, Ordering::Relaxed);
-            LOCK_WAIT_CYCLES
-                .fetch_add(crate::arch::rdtsc().saturating_sub(from), Ordering::Relaxed);
-            return guard;
+            break guard;
         }
         if may_sleep && crate::arch::rdtsc().saturating_sub(spun_from) > spin_cycles {
             if let Some(guard) = sleep_for_lock() {
-                LOCK_WAITS.fetch_add(1, Ordering::Relaxed);
-                LOCK_WAIT_CYCLES
-                    .fetch_add(crate::arch::rdtsc().saturating_sub(from), Ordering::Relaxed);
-                return guard;
+                break guard;
             }
             spun_from = crate::arch::rdtsc();
         }
-    }
+    };
+    LOCK_WAITS.fetch_add(1, Ordering::Relaxed);
+    LOCK_WAIT_CYCLES.fetch_add(crate::arch::rdtsc().saturating_sub(from), Ordering::Relaxed);
+    guard
 }
 
 /// A waiter spins for the lock this long (a 20,000th of a second) before it halts.
@@ -195,10 +192,6 @@ pub unsafe extern "C" fn trap_from_user(frame: *mut TrapFrame) -> ! {
         kernel.tick();
     } else if vector == 14 {
         page_fault(kernel);
-    } else if vector == u64::from(crate::arch::tlb::CROSS_CALL_VECTOR) {
-        // Served while waiting for the lock, or a wake-up for an idle CPU come late.
-        crate::arch::tlb::serve(false);
-        apic::end_of_interrupt();
     } else if vector < 32 {
         let (mnemonic, name) = trap::exception_name(vector);
         let rip = thread.frame.rip;
@@ -287,7 +280,7 @@ pub fn trap_in_kernel(frame: &mut TrapFrame) {
             // CPU may).
             if let Some(mut kernel) = KERNEL.try_lock() {
                 if let Some(kernel) = kernel.as_mut() {
-                    kernel.expire_timeouts(percpu::current().ticks());
+                    kernel.expire_timeouts(percpu::ticks());
                 }
             }
         }

@@ -626,8 +626,7 @@ impl Kernel {
                     return Err(KernReturn::OperationTimedOut);
                 }
                 let deadline = (timeout_ms != u64::MAX).then(|| {
-                    crate::arch::percpu::current().ticks()
-                        + crate::kern::mach_msg::ticks_from_ms(timeout_ms)
+                    crate::arch::percpu::ticks() + crate::kern::mach_msg::ticks_from_ms(timeout_ms)
                 });
                 let p = self.ipc.port_mut(port).expect("checked");
                 p.receivers.push_back(&mut self.threads, thread);

@@ -62,7 +62,7 @@ pub(crate) fn ticks_from_ms(ms: u64) -> u64 {
 }
 
 fn now() -> u64 {
-    crate::arch::percpu::current().ticks()
+    crate::arch::percpu::ticks()
 }
 
 impl Kernel {

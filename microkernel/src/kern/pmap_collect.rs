@@ -42,7 +42,7 @@ static FRUITLESS_PRESSURE_TICK: AtomicU64 = AtomicU64::new(u64::MAX);
 impl Kernel {
     /// A pressure pass ([`Pass::Pressure`]), unless one this tick freed nothing.
     pub fn collect_tables_under_pressure(&mut self) {
-        let now = crate::arch::percpu::current().ticks();
+        let now = crate::arch::percpu::ticks();
         if FRUITLESS_PRESSURE_TICK.load(Ordering::Relaxed) == now {
             return;
         }

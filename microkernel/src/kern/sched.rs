@@ -203,11 +203,7 @@ impl Kernel {
         t.cpu = target as u8;
         self.sched.run_queues[target].enqueue(&mut self.threads, thread, priority);
         if target != arch::percpu::index() {
-            if let Some(cpu) = arch::percpu::cpu(target) {
-                if cpu.take_idle() {
-                    arch::apic::send_ipi(cpu.apic_id(), arch::tlb::CROSS_CALL_VECTOR);
-                }
-            }
+            super::cpus::wake_if_idle(target);
         }
     }
 
@@ -227,7 +223,7 @@ impl Kernel {
     /// A timer tick in user mode: charges the running thread and preempts it when its quantum
     /// is spent and another thread of at least its priority is ready.
     pub fn tick(&mut self) {
-        self.expire_timeouts(crate::arch::percpu::current().ticks());
+        self.expire_timeouts(crate::arch::percpu::ticks());
         let Some(current) = self.sched.current() else {
             return;
         };
@@ -490,7 +486,7 @@ impl Kernel {
     /// Runs the task swapper's pass once a second: cheap between passes.
     #[inline(always)]
     fn swapper_if_due(&mut self) {
-        let now = arch::percpu::current().ticks();
+        let now = arch::percpu::ticks();
         if now >= self.swapper_next {
             self.swapper_next = now + SWAPPER_PERIOD;
             self.swapper_pass(now);
@@ -582,7 +578,7 @@ impl Kernel {
         if self.is_vm_privileged(task) {
             return Err(KernReturn::InvalidArgument);
         }
-        let now = arch::percpu::current().ticks();
+        let now = arch::percpu::ticks();
         let t = self.tasks.get(task).ok_or(KernReturn::InvalidArgument)?;
         if t.swapped_out {
             return Err(KernReturn::Failure);
@@ -625,7 +621,7 @@ impl Kernel {
     /// Lets a swapped-out task run again: its held threads are queued, its tables are
     /// rebuilt by faults as it runs.
     pub fn swap_in(&mut self, task: TaskId, why: Why) {
-        let now = arch::percpu::current().ticks();
+        let now = arch::percpu::ticks();
         let Some(t) = self.tasks.get_mut(task) else {
             self.swapper.forget(task);
             return;

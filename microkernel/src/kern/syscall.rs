@@ -340,9 +340,8 @@ fn console_read(kernel: &mut Kernel, caller: Caller, a: [u64; 6]) -> Outcome {
     if timeout_ms == 0 || out.is_empty() {
         return Outcome::Return(Ok(0));
     }
-    let deadline = (timeout_ms != u64::MAX).then(|| {
-        crate::arch::percpu::current().ticks() + crate::kern::mach_msg::ticks_from_ms(timeout_ms)
-    });
+    let deadline = (timeout_ms != u64::MAX)
+        .then(|| crate::arch::percpu::ticks() + crate::kern::mach_msg::ticks_from_ms(timeout_ms));
     kernel
         .sched
         .enqueue_waiter(WaitQueue::Console, &mut kernel.threads, thread);
@@ -579,7 +578,7 @@ fn host_info(kernel: &mut Kernel, _: Caller, a: [u64; 6]) -> Outcome {
         HOST_HEAP_BYTES => {
             crate::vm::kernel_space::heap_stats().map_or(0, |s| s.bytes_in_use as u64)
         }
-        HOST_TICKS => crate::arch::percpu::current().ticks(),
+        HOST_TICKS => crate::arch::percpu::ticks(),
         HOST_BYTES_PER_THREAD => super::thread::bytes_per_thread() as u64,
         HOST_BYTES_PER_TASK => super::task::bytes_per_task() as u64,
         HOST_TIMERS => kernel.sched.armed_timers() as u64,

@@ -76,7 +76,7 @@ impl Task {
             job: 0,
             quota: None,
             queued_bytes: 0,
-            resident_since: crate::arch::percpu::current().ticks(),
+            resident_since: crate::arch::percpu::ticks(),
         }
     }
 

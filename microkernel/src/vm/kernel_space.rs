@@ -232,7 +232,7 @@ static REFUSALS: AtomicU64 = AtomicU64::new(0);
 /// frames against the line `needed`, and the heap and page tables against the budget.
 fn report_refusal(needed: usize) {
     let refused = REFUSALS.fetch_add(1, Ordering::Relaxed) + 1;
-    let now = crate::arch::percpu::current().ticks();
+    let now = crate::arch::percpu::ticks();
     let last = REFUSAL_REPORTED.load(Ordering::Relaxed);
     if last != 0 && now < last + crate::arch::apic::HZ {
         return;

@@ -536,9 +536,9 @@ pub fn write_protect(frame: u64) {
         m.scan(frame / PAGE, |root, address| {
             let mut memory = DirectMapTables;
             if let Some(entry) = PageTables::new(root, &mut memory).leaf_entry(address) {
-                // SAFETY: the entry is an aligned word of a live page table (through the
-                // direct map); the CPU's own updates to it (the accessed and dirty bits)
-                // are atomic, and every kernel change to it is made under the kernel lock.
+                // The CPU's own updates to the entry (accessed and dirty bits) are atomic;
+                // every kernel change to it is made under the kernel lock.
+                // SAFETY: the entry is an aligned word of a live page table (direct map).
                 let atomic = unsafe { AtomicU64::from_ptr(entry) };
                 let old = atomic.fetch_and(!(flags::WRITABLE | flags::DIRTY), Ordering::SeqCst);
                 noted |= harvested(old);

@@ -1113,7 +1113,13 @@ fn memory_exhaustion() -> Result<(), String> {
     let first = round(&mut tasks)?;
     let before = measure();
     let second = round(&mut tasks)?;
-    let after = measure();
+    let mut after = measure();
+    if after != before {
+        // The kernel's once-a-second pass (table trims, idle tables freed) may not have come
+        // yet for the second round's ends: measured again past it, as the fuzzer's census is.
+        libipc::rt::sleep_ms(1_200);
+        after = measure();
+    }
     libipc::println!("ipc_test: memory ran out after {first} and {second} tasks; frames (free + heap), tasks, ports: {before:?} after the first round, {after:?} after the second");
     check!(
         after == before,

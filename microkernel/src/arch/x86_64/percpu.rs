@@ -279,10 +279,6 @@ impl PerCpu {
     pub fn kernel_stack_top(&self) -> u64 {
         self.kernel_stack_top
     }
-    /// Ticks of the kernel's clock (the same on every CPU).
-    pub fn ticks(&self) -> u64 {
-        ticks()
-    }
     /// A timer interrupt on this CPU: the boot CPU's moves the clock on.
     pub fn tick(&self) {
         if self.index == 0 {
@@ -306,10 +302,6 @@ impl PerCpu {
     /// Takes the thread from this CPU (the caller holds the kernel lock and stops the CPU).
     pub fn clear_running(&self) {
         self.thread.store(0, Ordering::Relaxed);
-    }
-    /// Whether the CPU is halted in the idle loop.
-    pub fn is_idle(&self) -> bool {
-        self.idle.load(Ordering::Relaxed)
     }
     /// Marks this CPU idle (about to halt, holding the kernel lock until just before) or not.
     pub fn set_idle(&self, idle: bool) {

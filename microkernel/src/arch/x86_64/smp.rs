@@ -32,6 +32,14 @@ pub struct ApBoot {
     pub efer: AtomicU64,
 }
 
+// `ap_start64` reads the fields at these offsets.
+const _: () = {
+    use core::mem::offset_of;
+    assert!(offset_of!(ApBoot, cr3) == 0 && offset_of!(ApBoot, stack_top) == 8);
+    assert!(offset_of!(ApBoot, argument) == 16 && offset_of!(ApBoot, entry) == 24);
+    assert!(offset_of!(ApBoot, started) == 32 && offset_of!(ApBoot, efer) == 40);
+};
+
 pub static AP_BOOT: ApBoot = ApBoot {
     cr3: AtomicU64::new(0),
     stack_top: AtomicU64::new(0),

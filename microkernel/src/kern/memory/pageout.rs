@@ -467,7 +467,7 @@ impl Kernel {
                 t.frame.rip -= 2;
             }
         }
-        let deadline = crate::arch::percpu::current().ticks() + MEMORY_WAIT_TICKS;
+        let deadline = crate::arch::percpu::ticks() + MEMORY_WAIT_TICKS;
         self.block(thread, Continuation::MemoryWait { resume }, Some(deadline));
         true
     }
@@ -502,7 +502,7 @@ impl Kernel {
         if self.memory_privileged(task)
             && free_frames() > 2 * kernel_space::pager_emergency_frames()
         {
-            let deadline = crate::arch::percpu::current().ticks() + MEMORY_WAIT_TICKS;
+            let deadline = crate::arch::percpu::ticks() + MEMORY_WAIT_TICKS;
             self.sched.rearm(&mut self.threads, thread, deadline);
             log::warn!(
                 "vm: the default pager still waits for memory ({} frames free)",

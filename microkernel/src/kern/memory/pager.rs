@@ -130,7 +130,7 @@ fn timeout() -> u64 {
 const DEFAULT_PAGER_TIMEOUT_TICKS: u64 = 6000;
 
 fn now() -> u64 {
-    crate::arch::percpu::current().ticks()
+    crate::arch::percpu::ticks()
 }
 
 /// Where an object's pager stands.
