@@ -1,8 +1,9 @@
 //! The task swapper: `swapper_test` swaps forked children out by hand and checks they come
 //! back (by a message or by hand) with every word of their memory, which went to the disk
 //! meanwhile, and their ports; that their threads do not run while out; that the kernel
-//! refuses what it must; that `ps` lists every task; and that a message the kernel writes
-//! into a page paged in clean survives that page's next pageout. Then sheeptest with twice the guest's
+//! refuses what it must; that `ps` lists every task; that a swapped-out task's pages leave
+//! before those of an idle task whose tables were collected; and that a message the kernel
+//! writes into a page paged in clean survives that page's next pageout. Then sheeptest with twice the guest's
 //! memory in workers on a throttled disk, where the swapper must act on its own (and, with
 //! `swapper=off`, must not), every byte verified either way.
 
@@ -19,6 +20,7 @@ fn swapped_out_tasks_come_back_whole() {
         "a_swapped_out_tasks_threads_do_not_run_until_it_is_swapped_in",
         "the_kernel_refuses_what_it_must",
         "an_idle_tasks_page_tables_are_freed_and_built_again",
+        "a_swapped_out_tasks_pages_leave_before_those_of_a_task_whose_tables_were_collected",
         "ps_lists_every_task",
         "a_message_received_into_a_page_paged_in_clean_survives_its_pageout",
     ]);

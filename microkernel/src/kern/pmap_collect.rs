@@ -22,6 +22,7 @@
 use super::kernel::Kernel;
 use super::task::TaskId;
 use super::thread::{Continuation, ThreadState};
+use crate::vm::page::Dropped;
 use crate::vm::statistics::{add, TABLES_COLLECTED};
 use alloc::vec::Vec;
 use core::sync::atomic::{AtomicU64, Ordering};
@@ -94,7 +95,7 @@ impl Kernel {
                 continue;
             }
             let pages = task.space.pmap().table_pages();
-            task.space.discard_translations();
+            task.space.discard_translations(Dropped::InPlace);
             task.space.release_tables_root();
             task.note_cold();
             freed += pages + usize::from(!task.space.pmap().has_root());

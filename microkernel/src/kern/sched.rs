@@ -20,6 +20,8 @@ use crate::base::ThreadTag;
 use crate::ipc::port::Receiver;
 use crate::kern::fast_path::Handoff;
 use crate::kprintln;
+use crate::vm::map::PAGE_SIZE as PAGE;
+use crate::vm::page::Dropped;
 use alloc::vec::Vec;
 
 mod wait;
@@ -583,7 +585,10 @@ impl Kernel {
         if t.swapped_out {
             return Err(KernReturn::Failure);
         }
-        let pages = t.space.pmap().resident() as u64;
+        // Its own pages, mapped or not (an idle task's tables may have been collected).
+        let mut own = 0;
+        t.space.for_each_own_page(self.vm.objects(), |_| own += 1);
+        let pages = (t.space.pmap().resident() as u64).max(own);
         if !self.swapper.note_out(task, now, pages, why) {
             return Err(KernReturn::ResourceShortage);
         }
@@ -608,9 +613,18 @@ impl Kernel {
         t.threads = threads;
         t.swapped_out = true;
         t.note_cold();
-        let cleared = t.space.discard_translations();
+        let cleared = t.space.discard_translations(Dropped::Cold);
+        // Its own pages go first, those no mapping named too (tables collected while it was
+        // idle); pages it shared that another task maps stay where they are.
+        let mut cold = 0;
+        t.space.for_each_own_page(self.vm.objects(), |frame| {
+            cold += u64::from(
+                crate::vm::kernel_space::with_mappings(|m| m.make_cold(frame / PAGE)) == Some(true),
+            );
+        });
         log::info!(
-            "swapper: out {} ({:?}): {pages} pages resident, {cleared} mappings dropped; {}",
+            "swapper: out {} ({:?}): {pages} pages resident, {cleared} mappings dropped, \
+             {cold} pages first for pageout; {}",
             t.name(),
             why,
             RatesNow(self.swapper.rates()),

@@ -4,6 +4,7 @@
 use super::kernel_space::{self, phys_to_virt};
 use super::map::{Inheritance, MapEntry, MapError, Protection, Strategy, VmMap, PAGE_SIZE};
 use super::object::{ObjectKind, VmObject};
+use super::page::Dropped;
 use super::pmap::Pmap;
 use super::statistics;
 use crate::base::object_table::{Id, OutOfMemory, Table};
@@ -117,6 +118,26 @@ impl AddressSpace {
         &self.pmap
     }
 
+    /// Calls `visit(frame)` for each page resident in an object this space's entries name
+    /// directly, within the entries: the task's own memory, mapped or not (not what it
+    /// shares through a backing object, nor device memory).
+    pub fn for_each_own_page(&self, objects: &Table<VmObject>, mut visit: impl FnMut(u64)) {
+        for e in self.map.entries() {
+            let Some(o) = objects.get(e.object) else {
+                continue;
+            };
+            if matches!(o.kind(), ObjectKind::Physical { .. }) {
+                continue;
+            }
+            let range = e.offset..e.offset + (e.end - e.start);
+            for offset in o.resident_offsets().filter(|at| range.contains(at)) {
+                if let Some(frame) = o.resident_page(offset) {
+                    visit(frame);
+                }
+            }
+        }
+    }
+
     /// Whether the CPU walked this space's tables since the last call
     /// ([`Pmap::walked_since_last_look`]).
     pub fn tables_walked_since_last_look(&mut self) -> bool {
@@ -134,10 +155,11 @@ impl AddressSpace {
         self.pmap.ensure_root()
     }
 
-    /// Drops every translation and the page tables themselves (the task swapper's): the
-    /// map stays, and faults build the tables again. Returns the mappings there were.
-    pub fn discard_translations(&mut self) -> usize {
-        self.pmap.discard()
+    /// Drops every translation and the page tables themselves (the task swapper's, and
+    /// `pmap_collect`'s: `dropped` says which): the map stays, and faults build the tables
+    /// again. Returns the mappings there were.
+    pub fn discard_translations(&mut self, dropped: Dropped) -> usize {
+        self.pmap.discard(dropped)
     }
 
     /// Maps `object` (whose reference the caller passes to the map) at `[start, end)`.

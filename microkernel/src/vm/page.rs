@@ -66,6 +66,15 @@ const EMPTY_QUEUE: Queue = Queue {
     len: 0,
 };
 
+/// What an owner's tables going says of the pages it mapped.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Dropped {
+    /// Its task was swapped out: the pages only it mapped are the coldest there are.
+    Cold,
+    /// The tables were only a cache of its map (`pmap_collect`): nothing about the pages.
+    InPlace,
+}
+
 /// Page flags, as the hardware bits were last harvested into them.
 pub mod page_flags {
     pub const REFERENCED: u8 = 1;
@@ -328,17 +337,19 @@ impl Mappings {
         }
     }
 
-    /// Forgets every mapping of an owner whose task is swapped out, calling
-    /// `unmapped(address)` for each (it returns the hardware's flags). Only the dirty bit is
-    /// kept: a page the owner was the last to map goes to the head of the inactive queue,
-    /// unreferenced, so the pageout daemon takes it (in a cluster) before anything in use.
+    /// Forgets every mapping of an owner whose tables go, calling `unmapped(address)` for
+    /// each (it returns the hardware's flags). With [`Dropped::Cold`] only the dirty bit is
+    /// kept and a page the owner was the last to map goes to the head of the inactive
+    /// queue, unreferenced, so the pageout daemon takes it (in a cluster) before anything in
+    /// use; with [`Dropped::InPlace`] every page keeps its place and both bits are kept.
     /// Returns the mappings there were.
-    pub fn clear_owner_for_swap(
+    pub fn clear_owner_tables(
         &mut self,
         sentinel: u32,
+        dropped: Dropped,
         mut unmapped: impl FnMut(u64) -> u8,
     ) -> usize {
-        use page_flags::{DIRTY, REFERENCED};
+        use page_flags::DIRTY;
         let mut cleared = 0;
         loop {
             let next = self.entries[sentinel as usize].owner_next;
@@ -347,17 +358,34 @@ impl Mappings {
             }
             let e = self.entries[next as usize];
             let frame = e.frame as usize;
-            let flags = unmapped(e.address) & DIRTY;
+            let flags = unmapped(e.address);
             self.unlink(next);
             cleared += 1;
-            let record = &mut self.records[frame];
-            record.flags = (record.flags | flags) & !REFERENCED;
-            if record.count == 0 && record.object != NO_OBJECT {
-                self.dequeue(frame as u32);
-                self.push_front(frame as u32, INACTIVE);
+            match dropped {
+                Dropped::InPlace => self.records[frame].flags |= flags,
+                Dropped::Cold => {
+                    self.records[frame].flags |= flags & DIRTY;
+                    self.make_cold(frame as u64);
+                }
             }
         }
         cleared
+    }
+
+    /// Puts object page `frame` at the head of the inactive queue, unreferenced, if nothing
+    /// maps it: the first the pageout daemon takes (its task was swapped out). Whether it
+    /// did.
+    pub fn make_cold(&mut self, frame: u64) -> bool {
+        let Some(record) = self.records.get_mut(frame as usize) else {
+            return false;
+        };
+        if record.count != 0 || record.object == NO_OBJECT {
+            return false;
+        }
+        record.flags &= !page_flags::REFERENCED;
+        self.dequeue(frame as u32);
+        self.push_front(frame as u32, INACTIVE);
+        true
     }
 
     /// Mappings an owner has: costs them.
@@ -702,7 +730,7 @@ mod tests {
         }
         m.add(b, 3, 0x9000).unwrap(); // shared with b
         assert_eq!(m.owner_len(a), 3);
-        let cleared = m.clear_owner_for_swap(a, |address| {
+        let cleared = m.clear_owner_tables(a, Dropped::Cold, |address| {
             if address == 0x1000 {
                 REFERENCED | DIRTY
             } else {
@@ -719,6 +747,51 @@ mod tests {
         assert_eq!(m.queue_of(3), Some(ACTIVE));
         assert_eq!(m.flags(1), DIRTY);
         assert_eq!(m.flags(2), 0);
+    }
+
+    #[test]
+    fn collected_tables_leave_pages_in_place_with_their_bits() {
+        use page_flags::{DIRTY, REFERENCED};
+        let mut m = Mappings::new(16).unwrap();
+        let a = m.new_owner(1).unwrap();
+        for f in 1..=3 {
+            m.set_owner(f, 9, f * 0x1000);
+        }
+        m.requeue(3, INACTIVE);
+        m.add(a, 1, 0x1000).unwrap();
+        m.add(a, 2, 0x2000).unwrap();
+        let cleared = m.clear_owner_tables(a, Dropped::InPlace, |address| {
+            if address == 0x1000 {
+                REFERENCED | DIRTY
+            } else {
+                0
+            }
+        });
+        assert_eq!((cleared, m.owner_len(a)), (2, 0));
+        // Nothing moved: the active pages in their order, the inactive one alone.
+        assert_eq!(m.queue_pages(ACTIVE).collect::<Vec<_>>(), vec![1, 2]);
+        assert_eq!(m.queue_pages(INACTIVE).collect::<Vec<_>>(), vec![3]);
+        assert_eq!(m.flags(1), REFERENCED | DIRTY);
+        assert_eq!(m.flags(2), 0);
+    }
+
+    #[test]
+    fn only_unmapped_object_pages_are_made_cold() {
+        use page_flags::REFERENCED;
+        let mut m = Mappings::new(16).unwrap();
+        let a = m.new_owner(1).unwrap();
+        for f in 1..=3 {
+            m.set_owner(f, 9, f * 0x1000);
+        }
+        m.requeue(1, INACTIVE);
+        m.note_flags(2, REFERENCED);
+        m.add(a, 3, 0x3000).unwrap();
+        assert!(m.make_cold(2));
+        assert!(!m.make_cold(3), "a mapped page stays");
+        assert!(!m.make_cold(7), "not an object page");
+        assert_eq!(m.queue_pages(INACTIVE).collect::<Vec<_>>(), vec![2, 1]);
+        assert_eq!(m.flags(2), 0);
+        assert_eq!(m.queue_of(3), Some(ACTIVE));
     }
 
     #[test]

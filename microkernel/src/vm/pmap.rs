@@ -4,6 +4,7 @@
 
 use super::kernel_space::{self, phys_to_virt, DirectMapTables};
 use super::map::Protection;
+use super::page::Dropped;
 use crate::arch::paging::{self, flags, PageTables};
 use crate::base::object_table::OutOfMemory;
 use alloc::vec::Vec;
@@ -231,19 +232,20 @@ impl Pmap {
         });
     }
 
-    /// Throws these tables away for a task the swapper stopped: every user mapping goes
-    /// (the pages' dirty bits kept, their referenced bits not: the pages the task alone
-    /// maps go to the head of the inactive queue, to leave first), then every lower-half
-    /// table page is freed. Faults build the tables again when the task runs. Returns the
-    /// mappings there were.
-    pub fn discard(&mut self) -> usize {
+    /// Throws these tables away: every user mapping goes, its hardware bits kept in the
+    /// page records as `dropped` says (for a task the swapper stopped, [`Dropped::Cold`]:
+    /// the dirty bits kept, the referenced ones not, and the pages the task alone maps go
+    /// to the head of the inactive queue, to leave first), then every lower-half table page
+    /// is freed. Faults build the tables again when the task runs. Returns the mappings
+    /// there were.
+    pub fn discard(&mut self, dropped: Dropped) -> usize {
         self.changed();
         if self.root == NO_ROOT {
             return 0;
         }
         let (root, sentinel) = (self.root, self.sentinel);
         let cleared = kernel_space::with_mappings(|m| {
-            m.clear_owner_for_swap(sentinel, |address| {
+            m.clear_owner_tables(sentinel, dropped, |address| {
                 let mut memory = DirectMapTables;
                 let mut old = 0;
                 if let Some(entry) = PageTables::new(root, &mut memory).leaf_entry(address) {

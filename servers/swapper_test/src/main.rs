@@ -3,7 +3,8 @@
 //! forks children that fill memory with verifiable words, swaps them out by hand
 //! (`task_swap`), pushes their pages out with memory pressure, and checks that they come
 //! back, by a message or by hand, with every word and their ports intact; that a swapped-out
-//! task's threads do not run; and that the kernel refuses what it must.
+//! task's threads do not run; that its pages leave before an idle task's; and that the
+//! kernel refuses what it must.
 //! Reports `ktest <name> ok` / `ktest <name> FAILED: why`, then `N passed, M failed`.
 #![cfg_attr(target_os = "none", no_std, no_main)]
 
@@ -52,6 +53,10 @@ mod cases {
         (
             "an_idle_tasks_page_tables_are_freed_and_built_again",
             idle_tables_are_freed_and_built_again,
+        ),
+        (
+            "a_swapped_out_tasks_pages_leave_before_those_of_a_task_whose_tables_were_collected",
+            swapped_out_pages_leave_before_collected_ones,
         ),
         (
             "a_message_received_into_a_page_paged_in_clean_survives_its_pageout",
@@ -104,12 +109,23 @@ mod cases {
         unsafe { sys::vm_deallocate(base, bytes) }.map_err(|e| format!("deallocate: {e}"))
     }
 
-    /// A forked child holding `CHILD_BYTES` of verifiable memory, and its port.
+    /// A forked child holding `CHILD_BYTES` of verifiable memory, and its port. A child
+    /// dropped before `finish` (its test failed) is terminated, so that it does not outlive
+    /// its test, swapped out, and fail the next.
     struct Child {
         task: Task,
         port: SendRight,
         /// The parent's port the child answers on.
         home: ReceiveRight,
+    }
+
+    impl Drop for Child {
+        fn drop(&mut self) {
+            // Refused for a child that has exited already, which is all there is to do.
+            if self.task.terminate().is_ok() {
+                let _ = process::wait(&self.task);
+            }
+        }
     }
 
     /// Forks a child that fills its memory, sends its port home, then serves: `VERIFY` →
@@ -316,6 +332,61 @@ mod cases {
         );
         let status = child.finish()?;
         check!(status == 0, "the child exited with {status}");
+        Ok(())
+    }
+
+    /// The pages of a swapped-out task go to the head of the inactive queue, to leave first.
+    /// A task whose page tables are collected because it has been idle is another matter:
+    /// its pages keep their places, so one collected after the swap-out does not push the
+    /// swapped-out task's pages back (the pressure then took an idle child's pages and left
+    /// the swapped-out one's resident).
+    fn swapped_out_pages_leave_before_collected_ones() -> Result<(), String> {
+        let earlier: Vec<u64> = tasks()?.iter().map(|t| t.id).collect();
+        let newest = |earlier: &[u64]| -> Result<u64, String> {
+            tasks()?
+                .into_iter()
+                .find(|t| !earlier.contains(&t.id) && name_str(&t.name) == "swapper_test")
+                .map(|t| t.id)
+                .ok_or_else(|| String::from("a child is not in ps"))
+        };
+        let by_id = |id: u64| -> Result<TaskInfo, String> {
+            tasks()?
+                .into_iter()
+                .find(|t| t.id == id)
+                .ok_or_else(|| String::from("a child left ps"))
+        };
+        let idle = spawn_child(17, false)?;
+        let idle_id = newest(&earlier)?;
+        let out = spawn_child(19, false)?;
+        let out_id = newest(&[earlier.as_slice(), &[idle_id]].concat())?;
+        sys::task_swap(out.task.port().name(), SWAP_OUT).map_err(|e| format!("swap out: {e}"))?;
+        // Two of the kernel's one-second passes: the idle child's tables go after the
+        // swap-out. (The swapper may bring the other back meanwhile, as the paging rate
+        // falls: its pages stay first in line, as nothing has used them.)
+        libipc::rt::sleep_ms(2_500);
+        check!(
+            by_id(idle_id)?.table_pages == 0,
+            "the idle child still has {} table pages after 2.5 s",
+            by_id(idle_id)?.table_pages
+        );
+        // Enough to send out about one child's worth: which one's is the question. (With
+        // the idle child's pages put first when its tables went: 0 and 771.)
+        pressure(6 << 20)?;
+        let out_paged = by_id(out_id)?.paged_out_pages;
+        let idle_paged = by_id(idle_id)?.paged_out_pages;
+        check!(
+            out_paged >= CHILD_BYTES / PAGE_SIZE * 3 / 4 && idle_paged < out_paged / 2,
+            "the swapped-out child has {out_paged} pages out, the idle one {idle_paged}"
+        );
+        check!(
+            out.verify()? == 0,
+            "the swapped-out child's words are wrong"
+        );
+        check!(idle.verify()? == 0, "the idle child's words are wrong");
+        for child in [out, idle] {
+            let status = child.finish()?;
+            check!(status == 0, "a child exited with {status}");
+        }
         Ok(())
     }
 

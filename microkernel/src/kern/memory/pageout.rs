@@ -42,6 +42,15 @@ const MEMORY_WAIT_TICKS: u64 = 1000;
 /// more rights. The pages of objects beyond wait their turn on the active queue.
 pub(crate) const MAX_CREATES_PENDING: u32 = 64;
 
+/// Whether page `frame` (a frame number) was used since the daemon last looked: its
+/// mappings' accessed bits, or those harvested into its record from mappings since gone
+/// (tables collected from an idle task, an entry replaced or removed). Clears both.
+fn used_since_looked_at(frame: u64) -> bool {
+    let (referenced, _) = pmap::referenced_and_modified(frame * PAGE_SIZE);
+    let harvested = kernel_space::with_mappings(|m| m.take_flag(frame, REFERENCED));
+    referenced || harvested == Some(true)
+}
+
 impl Kernel {
     /// Runs a batch of pageout if memory is short. Cheap when it is not.
     #[inline(always)]
@@ -100,10 +109,9 @@ impl Kernel {
         let Some(frame) = kernel_space::with_mappings(|m| m.oldest(ACTIVE)).flatten() else {
             return;
         };
-        let (referenced, _) = pmap::referenced_and_modified(frame * PAGE_SIZE);
+        let referenced = used_since_looked_at(frame);
         kernel_space::with_mappings(|m| {
-            m.take_flag(frame, REFERENCED);
-            m.requeue(frame, if referenced { ACTIVE } else { INACTIVE });
+            m.requeue(frame, if referenced { ACTIVE } else { INACTIVE })
         });
     }
 
@@ -137,8 +145,7 @@ impl Kernel {
                 m.requeue(frame, ACTIVE);
             })
         };
-        let (referenced, _) = pmap::referenced_and_modified(frame * PAGE_SIZE);
-        if referenced || self.mapped_by_privileged(frame) {
+        if used_since_looked_at(frame) || self.mapped_by_privileged(frame) {
             reactivate(frame);
             return;
         }
