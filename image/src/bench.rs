@@ -252,13 +252,15 @@ pub fn run(options: &BenchOptions) -> Result<u8> {
     let plan = plan::of(suite, &options.kernel_args, options.disk.is_some())?;
     let plan = runs::at_memory(suite, plan, options.mem, &options.kernel_args)?;
     let manifest = Manifest::load(&manifest::manifest_path())?;
-    if !manifest.programs().iter().any(|p| p.name == plan.program) {
-        bail!(
-            "suite {:?} needs a program named {} in {}",
-            options.suite,
-            plan.program,
-            manifest::MANIFEST_PATH
-        );
+    for boot in &plan.boots {
+        if !manifest.programs().iter().any(|p| p.name == boot.program) {
+            bail!(
+                "suite {:?} needs a program named {} in {}",
+                options.suite,
+                boot.program,
+                manifest::MANIFEST_PATH
+            );
+        }
     }
     let runs = runs::expand(suite, &plan, options.linux, options.icount)?;
     let mem_mib = runs::qemu_memory(suite, options.mem);
@@ -317,12 +319,12 @@ pub fn run(options: &BenchOptions) -> Result<u8> {
             (System::Linux, Some(linux)) => Guest {
                 kernel: linux.kernel.vmlinuz.clone(),
                 archive: linux.initramfs.clone(),
-                remarks: vec![format!("{}:", plan.program), "linux-workloads:".to_string()],
+                remarks: vec![format!("{}:", run.program), "linux-workloads:".to_string()],
             },
             _ => Guest {
                 kernel: built.kernel.clone(),
                 archive: built.archive.clone(),
-                remarks: vec![format!("{}:", plan.program)],
+                remarks: vec![format!("{}:", run.program)],
             },
         };
         let boot = BootSpec {
@@ -355,7 +357,7 @@ pub fn run(options: &BenchOptions) -> Result<u8> {
     progress.finish();
     let json = json_path(suite);
     let measurements = match plan::merge(per_boot) {
-        Ok(measurements) => measurements,
+        Ok(measurements) => plan::rename_prefixes(measurements, plan.renames),
         Err(problem) => {
             eprintln!(
                 "bench {} failed: {problem}\n{} was not written",

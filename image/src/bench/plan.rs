@@ -19,13 +19,35 @@ struct Special {
     program: Option<&'static str>,
     /// Kernel arguments every boot gets unless the user gives the same key.
     defaults: &'static [&'static str],
-    /// One boot each: a label (naming its serial log) and its own kernel arguments, whose
-    /// keys the user may not give; none: one unlabelled boot with the common arguments.
-    boots: &'static [(&'static str, &'static [&'static str])],
+    /// One boot each; none: one unlabelled boot with the common arguments.
+    boots: &'static [SpecialBoot],
     /// Runs only with a disk (the disk default pager).
     needs_disk: bool,
     /// Processors QEMU gives the guest (`-smp`); each boot's `cpus=` may use fewer.
     cpus: u32,
+    /// Figures renamed once every boot's are in: a metric starting with the first prefix
+    /// starts with the second instead (a figure a workload prints under its own name that
+    /// the suite reports under the name its issue gave it).
+    renames: &'static [(&'static str, &'static str)],
+}
+
+/// One boot of a [`Special`] suite.
+struct SpecialBoot {
+    /// Names its serial log.
+    label: &'static str,
+    /// Another program than the suite's (a workload measured beside the suite's program).
+    program: Option<&'static str>,
+    /// Its own kernel arguments, whose keys the user may not give.
+    args: &'static [&'static str],
+}
+
+/// A boot of the suite's program with `args`.
+const fn boot(label: &'static str, args: &'static [&'static str]) -> SpecialBoot {
+    SpecialBoot {
+        label,
+        program: None,
+        args,
+    }
 }
 
 const SPECIALS: &[Special] = &[
@@ -36,13 +58,14 @@ const SPECIALS: &[Special] = &[
         defaults: &["mem=32M"],
         // The default layout (no `swap=`) has clusters of 8 pages.
         boots: &[
-            ("cluster1", &["swap=1"]),
-            ("cluster2", &["swap=2"]),
-            ("cluster4", &["swap=4"]),
-            ("cluster8", &[]),
+            boot("cluster1", &["swap=1"]),
+            boot("cluster2", &["swap=2"]),
+            boot("cluster4", &["swap=4"]),
+            boot("cluster8", &[]),
         ],
         needs_disk: true,
         cpus: 1,
+        renames: &[],
     },
     // Seed 004's sheeptest, 4 x 4 MiB, over a sweep of memory sizes around the paper's
     // 16 MiB; the host names each boot's figures by its memory (`bench::runs`, which also
@@ -52,14 +75,15 @@ const SPECIALS: &[Special] = &[
         program: Some("sheeptest"),
         defaults: &["args=4,4M,1"],
         boots: &[
-            ("mem12m", &["mem=12M"]),
-            ("mem16m", &["mem=16M"]),
-            ("mem20m", &["mem=20M"]),
-            ("mem24m", &["mem=24M"]),
-            ("mem32m", &["mem=32M"]),
+            boot("mem12m", &["mem=12M"]),
+            boot("mem16m", &["mem=16M"]),
+            boot("mem20m", &["mem=20M"]),
+            boot("mem24m", &["mem=24M"]),
+            boot("mem32m", &["mem=32M"]),
         ],
         needs_disk: true,
         cpus: 1,
+        renames: &[],
     },
     // NONAIM (seed 004 §4): the default schedule, 1 to 2,000 simulated users, in 128 MiB;
     // one boot, which `bench::runs` makes again with the task swapper off and, with
@@ -75,6 +99,7 @@ const SPECIALS: &[Special] = &[
         boots: &[],
         needs_disk: false,
         cpus: 1,
+        renames: &[],
     },
     Special {
         suite: "nonaim",
@@ -83,22 +108,50 @@ const SPECIALS: &[Special] = &[
         boots: &[],
         needs_disk: true,
         cpus: 1,
+        renames: &[],
     },
     Special {
         suite: "smp",
         program: Some("bench_smp"),
         defaults: &[],
         // QEMU gives four CPUs to every boot; the kernel uses one, two or four of them, and
-        // the program names its figures by the count (`smp.rpc_cross_cpu.cpus2`).
+        // the program names its figures by the count (`smp.rpc_cross_cpu.cpus2`). Then
+        // NONAIM on as many, 20 and 50 users in 128 MiB (its figures tagged by the count,
+        // `nonaim.jpm.50u.cpus2`), whose peak is the suite's `smp.nonaim_jpm.cpus2`.
         boots: &[
-            ("cpus1", &["cpus=1"]),
-            ("cpus2", &["cpus=2"]),
-            ("cpus4", &["cpus=4"]),
+            boot("cpus1", &["cpus=1"]),
+            boot("cpus2", &["cpus=2"]),
+            boot("cpus4", &["cpus=4"]),
+            NONAIM_ON_1,
+            NONAIM_ON_2,
+            NONAIM_ON_4,
         ],
-        needs_disk: false,
+        needs_disk: true,
         cpus: 4,
+        renames: &[("nonaim.peak_jpm.", "smp.nonaim_jpm.")],
     },
 ];
+
+/// NONAIM in the `smp` suite on `cpus=N`.
+const fn nonaim_on(label: &'static str, args: &'static [&'static str]) -> SpecialBoot {
+    SpecialBoot {
+        label,
+        program: Some("nonaim"),
+        args,
+    }
+}
+const NONAIM_ON_1: SpecialBoot = nonaim_on(
+    "nonaim-cpus1",
+    &["cpus=1", "mem=128M", "args=20,50,tag=cpus1"],
+);
+const NONAIM_ON_2: SpecialBoot = nonaim_on(
+    "nonaim-cpus2",
+    &["cpus=2", "mem=128M", "args=20,50,tag=cpus2"],
+);
+const NONAIM_ON_4: SpecialBoot = nonaim_on(
+    "nonaim-cpus4",
+    &["cpus=4", "mem=128M", "args=20,50,tag=cpus4"],
+);
 
 /// How a suite runs.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -110,6 +163,8 @@ pub struct Plan {
     pub boots: Vec<PlannedBoot>,
     /// Processors QEMU gives each boot (`-smp`).
     pub cpus: u32,
+    /// Prefixes of figure names and what they become ([`rename_prefixes`]).
+    pub renames: &'static [(&'static str, &'static str)],
 }
 
 impl Plan {
@@ -117,6 +172,7 @@ impl Plan {
     fn one_boot(program: String, common: Vec<String>) -> Plan {
         let boots = vec![PlannedBoot {
             label: None,
+            program: program.clone(),
             args: common.clone(),
         }];
         Plan {
@@ -124,6 +180,7 @@ impl Plan {
             common,
             boots,
             cpus: 1,
+            renames: &[],
         }
     }
 }
@@ -133,7 +190,10 @@ impl Plan {
 pub struct PlannedBoot {
     /// Names the boot's serial log; `None` for the one boot of a plain suite.
     pub label: Option<String>,
-    /// The whole command line's arguments: the plan's common ones, then the boot's own.
+    /// The program it boots (the plan's, or the boot's own).
+    pub program: String,
+    /// The whole command line's arguments: the plan's common ones (`init=` naming the
+    /// boot's program), then the boot's own.
     pub args: Vec<String>,
 }
 
@@ -184,8 +244,8 @@ pub fn of(suite: &str, user_args: &[String], has_disk: bool) -> Result<Plan> {
     if special.needs_disk && !has_disk {
         bail!("suite {suite} pages to the disk: it cannot run with --no-disk");
     }
-    for (_, args) in special.boots {
-        for arg in *args {
+    for boot in special.boots {
+        for arg in boot.args {
             if let Some(given) = user_args.iter().find(|a| key(a) == key(arg)) {
                 bail!(
                     "kernel argument {given}: suite {suite} sets {}= itself, once per boot",
@@ -203,19 +263,24 @@ pub fn of(suite: &str, user_args: &[String], has_disk: bool) -> Result<Plan> {
     if special.boots.is_empty() {
         return Ok(Plan {
             cpus: special.cpus,
+            renames: special.renames,
             ..Plan::one_boot(program, common)
         });
     }
     let boots = special
         .boots
         .iter()
-        .map(|(label, args)| PlannedBoot {
-            label: Some(label.to_string()),
-            args: common
-                .iter()
-                .cloned()
-                .chain(args.iter().map(|a| a.to_string()))
-                .collect(),
+        .map(|boot| {
+            let program = boot.program.map_or_else(|| program.clone(), str::to_string);
+            let init = format!("init={program}");
+            PlannedBoot {
+                label: Some(boot.label.to_string()),
+                args: core::iter::once(init)
+                    .chain(common.iter().skip(1).cloned())
+                    .chain(boot.args.iter().map(|a| a.to_string()))
+                    .collect(),
+                program,
+            }
         })
         .collect();
     Ok(Plan {
@@ -223,7 +288,28 @@ pub fn of(suite: &str, user_args: &[String], has_disk: bool) -> Result<Plan> {
         common,
         boots,
         cpus: special.cpus,
+        renames: special.renames,
     })
+}
+
+/// `figures` with each name that starts with the first of a pair in `renames` starting
+/// with the second instead.
+pub fn rename_prefixes(figures: Vec<Measurement>, renames: &[(&str, &str)]) -> Vec<Measurement> {
+    figures
+        .into_iter()
+        .map(|figure| {
+            let renamed = renames.iter().find_map(|(from, to)| {
+                figure
+                    .metric
+                    .strip_prefix(from)
+                    .map(|rest| format!("{to}{rest}"))
+            });
+            match renamed {
+                Some(metric) => Measurement { metric, ..figure },
+                None => figure,
+            }
+        })
+        .collect()
 }
 
 /// The figures of every boot in boot order; an error names a metric two boots both printed
@@ -282,6 +368,7 @@ mod tests {
             plan.boots,
             [PlannedBoot {
                 label: None,
+                program: "bench_ipc".into(),
                 args: args(&["init=bench_ipc", "log=warn"]),
             }]
         );
@@ -290,19 +377,50 @@ mod tests {
 
     #[test]
     fn the_smp_suite_boots_on_four_cpus_using_one_two_and_four() {
-        let plan = of("smp", &args(&[]), false).unwrap();
+        let plan = of("smp", &args(&["log=warn"]), true).unwrap();
         assert_eq!((plan.program.as_str(), plan.cpus), ("bench_smp", 4));
-        let used: Vec<_> = plan.boots.iter().map(|b| b.args.last().cloned()).collect();
+        let boots: Vec<_> = plan
+            .boots
+            .iter()
+            .map(|b| (b.program.as_str(), b.args.join(" ")))
+            .collect();
         assert_eq!(
-            used,
+            boots,
             [
-                Some("cpus=1".into()),
-                Some("cpus=2".into()),
-                Some("cpus=4".into())
+                ("bench_smp", "init=bench_smp log=warn cpus=1".to_string()),
+                ("bench_smp", "init=bench_smp log=warn cpus=2".to_string()),
+                ("bench_smp", "init=bench_smp log=warn cpus=4".to_string()),
+                (
+                    "nonaim",
+                    "init=nonaim log=warn cpus=1 mem=128M args=20,50,tag=cpus1".to_string()
+                ),
+                (
+                    "nonaim",
+                    "init=nonaim log=warn cpus=2 mem=128M args=20,50,tag=cpus2".to_string()
+                ),
+                (
+                    "nonaim",
+                    "init=nonaim log=warn cpus=4 mem=128M args=20,50,tag=cpus4".to_string()
+                ),
             ]
         );
-        assert!(of("smp", &args(&["cpus=3"]), false).is_err());
+        assert!(of("smp", &args(&["cpus=3"]), true).is_err());
+        assert!(
+            of("smp", &args(&[]), false).is_err(),
+            "NONAIM needs the disk"
+        );
         assert_eq!(of("ipc", &args(&[]), true).unwrap().cpus, 1);
+        // NONAIM's peak on N CPUs is the suite's `smp.nonaim_jpm.cpusN`; the rest stay.
+        let renamed = rename_prefixes(
+            vec![
+                figure("nonaim.peak_jpm.cpus2", "70000.5"),
+                figure("nonaim.jpm.50u.cpus2", "70000.5"),
+            ],
+            plan.renames,
+        );
+        let names: Vec<_> = renamed.iter().map(|f| f.metric.as_str()).collect();
+        assert_eq!(names, ["smp.nonaim_jpm.cpus2", "nonaim.jpm.50u.cpus2"]);
+        assert_eq!(renamed[0].value, figure("x", "70000.5").value);
     }
 
     #[test]
@@ -435,6 +553,7 @@ mod tests {
             plan.boots,
             [PlannedBoot {
                 label: None,
+                program: "nonaim".into(),
                 args: args(&["init=nonaim", "mem=128M", "log=warn"]),
             }]
         );

@@ -72,6 +72,8 @@ pub struct Run {
     pub point: Option<String>,
     /// Names its serial log: the planned boot's label, `-off` or `-linux` added.
     pub label: Option<String>,
+    /// The program it runs (the planned boot's).
+    pub program: String,
     /// Our kernel's arguments (the planned boot's, `swapper=off` added); for
     /// [`System::Linux`] still ours, which [`crate::linux::cmdline_for`] translates.
     pub args: Vec<String>,
@@ -146,6 +148,7 @@ fn run_of(boot: &PlannedBoot, system: System, compared: bool) -> Run {
         system,
         point: boot.label.clone(),
         label,
+        program: boot.program.clone(),
         args,
         suffix,
     }
@@ -236,13 +239,15 @@ pub fn at_memory(suite: &str, plan: Plan, mem: Option<u32>, user_args: &[String]
     let mut args = common.clone();
     args.push(format!("mem={mem}M"));
     Ok(Plan {
-        program: plan.program,
         common,
         boots: vec![PlannedBoot {
             label: Some(format!("mem{mem}m")),
+            program: plan.program.clone(),
             args,
         }],
+        program: plan.program,
         cpus: plan.cpus,
+        renames: plan.renames,
     })
 }
 
@@ -288,9 +293,11 @@ mod tests {
             common: strings(&["init=nonaim", "args=1,2,4"]),
             boots: vec![PlannedBoot {
                 label: None,
+                program: "nonaim".into(),
                 args: strings(&["init=nonaim", "args=1,2,4"]),
             }],
             cpus: 1,
+            renames: &[],
         };
         let runs = expand("nonaim", &plan, true, false).unwrap();
         let seen: Vec<(Option<&str>, Option<&str>)> = runs
@@ -421,6 +428,7 @@ mod tests {
             one.boots,
             [PlannedBoot {
                 label: Some("mem16m".into()),
+                program: "sheeptest".into(),
                 args: strings(&["init=sheeptest", "args=4,4096K,1", "mem=16M"]),
             }]
         );
