@@ -1,6 +1,6 @@
 //! Deliberate faults (`crash=...`): each must be reported on the serial port and end with code 2.
 
-use kernel_tests::{boot, GuestRun, Outcome};
+use kernel_tests::{boot, boot_with, direct_options, GuestRun, Outcome};
 
 /// Boots with `crash=<kind>` and returns the `exception:` line, after checking it names `vector`.
 fn expect_exception(name: &str, kind: &str, vector: &str) -> (GuestRun, String) {
@@ -48,4 +48,23 @@ fn stack_overflow_is_a_reported_double_fault() {
         "#DF",
     );
     run.expect_line_containing(&["kernel stack overflow"], "stack overflow diagnosis");
+}
+
+#[test]
+fn an_application_processors_stack_overflow_is_a_reported_double_fault() {
+    // Its stack lies in the kernel map with an unmapped page below: without that page the
+    // recursion would run on into whatever the heap put there.
+    let name = "an_application_processors_stack_overflow_is_a_reported_double_fault";
+    let mut opts = direct_options("crash=ap_stack_overflow");
+    opts.smp = 2;
+    let run = boot_with(name, &opts);
+    run.expect_outcome(Outcome::Guest(2));
+    let line = run.expect_line_starting_with("exception:", "exception report");
+    if !line.contains("#DF") {
+        run.fail(&format!("the exception line does not name #DF: {line:?}"));
+    }
+    run.expect_line_containing(
+        &["kernel stack overflow", "CPU 1's stack"],
+        "stack overflow diagnosis naming CPU 1",
+    );
 }

@@ -29,7 +29,9 @@ pub mod cpu {
 /// The kernel image, its stacks, and where the boot entries put the direct map.
 #[cfg(target_os = "none")]
 pub mod entry {
-    pub use super::x86_64::entry::{boot_stack, kernel_image, server_stack, PVH_DIRECT_MAP_BASE};
+    pub use super::x86_64::entry::{
+        boot_stack, kernel_image, note_stack_guard, server_stack, PVH_DIRECT_MAP_BASE,
+    };
 }
 
 /// Segments: the user selectors a new thread's frame holds.

@@ -53,6 +53,9 @@ pub enum Crash {
     /// `crash=stack_overflow`: recurse into the kernel stack's guard page (a double fault,
     /// handled on its own interrupt stack).
     StackOverflow,
+    /// `crash=ap_stack_overflow`: the same on the first application processor, once it is
+    /// up (needs a second CPU; nothing happens without one).
+    ApStackOverflow,
     /// `crash=panic`: a Rust panic.
     Panic,
 }
@@ -65,6 +68,7 @@ impl Crash {
             Crash::DivideError => "divide_error",
             Crash::InvalidOpcode => "invalid_opcode",
             Crash::StackOverflow => "stack_overflow",
+            Crash::ApStackOverflow => "ap_stack_overflow",
             Crash::Panic => "panic",
         }
     }
@@ -539,11 +543,15 @@ fn parse_crash(value: &str) -> Result<Crash, &'static str> {
         Crash::DivideError,
         Crash::InvalidOpcode,
         Crash::StackOverflow,
+        Crash::ApStackOverflow,
         Crash::Panic,
     ]
     .into_iter()
     .find(|crash| crash.name() == value)
-    .ok_or("expected page_fault, divide_error, invalid_opcode, stack_overflow or panic")
+    .ok_or(
+        "expected page_fault, divide_error, invalid_opcode, stack_overflow, ap_stack_overflow \
+         or panic",
+    )
 }
 
 #[cfg(test)]
@@ -758,10 +766,17 @@ mod tests {
         assert_eq!(crash("crash=invalid_opcode"), Some(Crash::InvalidOpcode));
         assert_eq!(crash("crash=panic"), Some(Crash::Panic));
         assert_eq!(crash("crash=stack_overflow"), Some(Crash::StackOverflow));
+        assert_eq!(
+            crash("crash=ap_stack_overflow"),
+            Some(Crash::ApStackOverflow)
+        );
         assert_eq!(crash("crash=reboot"), None);
         assert_eq!(
             problems("crash=reboot"),
-            ["bad value for crash=: expected page_fault, divide_error, invalid_opcode, stack_overflow or panic"]
+            [
+                "bad value for crash=: expected page_fault, divide_error, invalid_opcode, \
+              stack_overflow, ap_stack_overflow or panic"
+            ]
         );
     }
 

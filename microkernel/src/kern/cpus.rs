@@ -10,6 +10,7 @@ use crate::arch::{self, apic, percpu};
 use crate::boot::{BootInfo, BootPath};
 use crate::vm::kernel_space;
 use alloc::boxed::Box;
+use core::sync::atomic::{AtomicBool, Ordering};
 
 /// Bytes of an application processor's kernel stack.
 const STACK_SIZE: usize = 64 * 1024;
@@ -19,9 +20,6 @@ struct Start {
     area: *mut percpu::PerCpu,
     tables: *mut arch::gdt::CpuTables,
 }
-
-#[repr(C, align(16))]
-struct Stack([u8; STACK_SIZE]);
 
 /// Starts the application processors, at most `limit` CPUs in all; returns the CPUs online.
 /// A processor that does not answer is reported and left alone, and no more are started.
@@ -125,14 +123,16 @@ fn start_limine(me: u32, limit: usize, kernel_root: u64, efer_nx: u32) {
 /// Makes CPU `index`'s stack, per-CPU area and tables and sets the start-up arguments;
 /// false without memory for them.
 fn prepare(index: usize, apic_id: u32, kernel_root: u64, efer_nx: u32) -> bool {
-    // SAFETY: `Stack` has a non-zero size; the block is never freed (the CPU uses it for
-    // good), and zero bytes are a valid `Stack`.
-    let stack = unsafe { alloc::alloc::alloc_zeroed(core::alloc::Layout::new::<Stack>()) };
-    if stack.is_null() {
+    // Pages of the kernel map with an unmapped one below: an overflow faults (a double
+    // fault, on the CPU's own interrupt stack, reported) instead of running into whatever
+    // lies below.
+    let Some(stack) = crate::vm::kernel_map::allocate_guarded(STACK_SIZE / 4096) else {
         log::warn!("smp: no memory for CPU {index}'s stack");
         return false;
-    }
-    let top = stack as u64 + STACK_SIZE as u64;
+    };
+    let bottom = stack.as_ptr() as u64;
+    arch::entry::note_stack_guard(index, bottom - 4096);
+    let top = bottom + STACK_SIZE as u64;
     let Some(tables) = arch::gdt::new_application_cpu() else {
         log::warn!("smp: no memory for CPU {index}'s tables");
         return false;
@@ -203,8 +203,21 @@ extern "C" fn application_processor_entry(argument: u64) -> ! {
         "smp: CPU {} (APIC id {apic_id}) online",
         percpu::current().index()
     );
+    if percpu::current().index() == 1 && OVERFLOW_FIRST_AP.load(Ordering::Relaxed) {
+        log::warn!("crash=ap_stack_overflow: CPU 1 overflows its stack on purpose");
+        super::startup::overflow_the_stack();
+    }
     let guard = super::entry::lock_kernel(false, true);
     super::sched::run(guard)
+}
+
+/// `crash=ap_stack_overflow`: the first application processor runs into its stack's guard
+/// page once it is set up.
+static OVERFLOW_FIRST_AP: AtomicBool = AtomicBool::new(false);
+
+/// Makes the first application processor overflow its stack when it starts.
+pub fn overflow_the_first_ap_stack() {
+    OVERFLOW_FIRST_AP.store(true, Ordering::Relaxed);
 }
 
 /// Wakes one idle CPU other than this one, if there is one: a thread has become ready.

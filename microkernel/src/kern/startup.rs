@@ -162,8 +162,11 @@ fn kernel_main(mut boot: BootInfo) -> ! {
     );
     let archive = boot_archive(&boot);
 
-    if let Some(crash) = options.crash() {
-        deliberate_crash(crash);
+    match options.crash() {
+        // Once the first application processor is up (`cpus`).
+        Some(Crash::ApStackOverflow) => super::cpus::overflow_the_first_ap_stack(),
+        Some(crash) => deliberate_crash(crash),
+        None => {}
     }
     if let Some(selection) = options.tests() {
         let failed = ktest::run(&selection);
@@ -240,6 +243,13 @@ fn boot_archive(boot: &BootInfo) -> Option<(&'static [u8], u64)> {
     }
 }
 
+/// Runs this CPU's kernel stack into its guard page (`crash=stack_overflow`, and
+/// `ap_stack_overflow` on the first application processor).
+pub(super) fn overflow_the_stack() -> ! {
+    let depth = recurse(0);
+    panic!("recursion to depth {depth} did not overflow the stack");
+}
+
 /// Recurses without end (1 KiB of stack a level) until the guard page stops it.
 #[inline(never)]
 fn recurse(depth: u64) -> u64 {
@@ -276,10 +286,7 @@ fn deliberate_crash(crash: Crash) -> ! {
             unsafe { core::arch::asm!("ud2") };
             panic!("ud2 did not trap");
         }
-        Crash::StackOverflow => {
-            let depth = recurse(0);
-            panic!("recursion to depth {depth} did not overflow the stack");
-        }
+        Crash::StackOverflow | Crash::ApStackOverflow => overflow_the_stack(),
         Crash::Panic => panic!("deliberate panic (crash=panic)"),
     }
 }

@@ -194,6 +194,19 @@ mod kernel {
         NonNull::new(start as *mut u8)
     }
 
+    /// `count` pages as [`allocate`] makes them, with one more page below them left
+    /// unmapped, so that running off their bottom faults (a stack's guard page): the
+    /// address of the first mapped page. Never freed (it is for stacks kept for good).
+    pub fn allocate_guarded(count: usize) -> Option<NonNull<u8>> {
+        let guard = allocate(count + 1)?;
+        let start = guard.as_ptr() as u64;
+        let _area = AREA.lock();
+        let mut memory = DirectMapTables;
+        let mut tables = PageTables::new(kernel_space::kernel_root(), &mut memory);
+        unmap(&mut tables, start, start + PAGE);
+        NonNull::new((start + PAGE) as *mut u8)
+    }
+
     /// Gives back `count` pages from [`allocate`] at `ptr`: unmapped, their frames freed.
     pub fn free(ptr: NonNull<u8>, count: usize) {
         let start = ptr.as_ptr() as u64;

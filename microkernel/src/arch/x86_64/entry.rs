@@ -178,6 +178,29 @@ pub fn server_stack() -> (u64, u64) {
     )
 }
 
+/// The guard pages of the application processors' kernel stacks, by CPU index (0: none;
+/// the boot CPU's is the boot stack's).
+static STACK_GUARDS: [core::sync::atomic::AtomicU64; super::percpu::MAX_CPUS] =
+    [const { core::sync::atomic::AtomicU64::new(0) }; super::percpu::MAX_CPUS];
+
+/// Notes that CPU `index`'s kernel stack has its guard page at `guard`.
+pub fn note_stack_guard(index: usize, guard: u64) {
+    if let Some(slot) = STACK_GUARDS.get(index) {
+        slot.store(guard, core::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+/// The CPU whose kernel stack's guard page holds `address`, if any (0 for the boot stack's).
+pub fn stack_guard_owner(address: u64) -> Option<usize> {
+    let page = address & !0xfff;
+    if page == boot_stack().0 {
+        return Some(0);
+    }
+    STACK_GUARDS
+        .iter()
+        .position(|g| g.load(core::sync::atomic::Ordering::Relaxed) == page && page != 0)
+}
+
 /// The boot stack's bounds `[bottom, top)`.
 pub fn boot_stack() -> (u64, u64) {
     (

@@ -342,12 +342,22 @@ pub fn describe_exception(frame: &TrapFrame, out: &mut dyn core::fmt::Write) {
             if e & 4 != 0 { "user" } else { "supervisor" }
         );
     }
-    let (guard, _) = super::entry::boot_stack();
-    if (guard..guard + 4096).contains(&frame.rsp) || (guard..guard + 4096).contains(&read_cr2()) {
-        let _ = writeln!(
-            out,
-            "  kernel stack overflow: rsp or cr2 is in the boot stack's guard page"
-        );
+    let owner = super::entry::stack_guard_owner(frame.rsp)
+        .or_else(|| super::entry::stack_guard_owner(read_cr2()));
+    match owner {
+        Some(0) => {
+            let _ = writeln!(
+                out,
+                "  kernel stack overflow: rsp or cr2 is in the boot stack's guard page"
+            );
+        }
+        Some(cpu) => {
+            let _ = writeln!(
+                out,
+                "  kernel stack overflow: rsp or cr2 is in the guard page of CPU {cpu}'s stack"
+            );
+        }
+        None => {}
     }
     let f = frame;
     let _ = writeln!(
