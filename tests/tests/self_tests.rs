@@ -57,3 +57,14 @@ fn timer_ticks_advance() {
     let run = boot("timer_ticks_advance", "test=timer");
     run.expect_all_passed(&["timer"]);
 }
+
+/// Page-table pages freed by a task's end or its tables' collection hold only zeros (they
+/// go to new tables uncleared).
+#[test]
+fn freed_tables_hold_only_zeros() {
+    let run = boot(
+        "freed_tables_hold_only_zeros",
+        "test=freed_tables_hold_only_zeros",
+    );
+    run.expect_all_passed(&["freed_tables_hold_only_zeros"]);
+}

@@ -23,6 +23,7 @@ const TESTS: &[(&str, SelfTest)] = &[
     ("breakpoint", breakpoint),
     ("kernel_mappings", kernel_mappings),
     ("page_mappings", page_mappings),
+    ("freed_tables_hold_only_zeros", freed_tables_hold_only_zeros),
     ("forked_children_share_a_page", forked_children_share_a_page),
     (
         "a_dead_childs_copy_is_merged_at_once",
@@ -433,6 +434,74 @@ fn page_mappings() -> TestResult {
         free_after == free_before,
         "frames (free or the heap's) {free_before} before, {free_after} after"
     );
+    Ok(())
+}
+
+/// Page-table pages freed by a task's end or by its tables' collection are kept apart for
+/// new tables without being cleared again: every entry in them must have been emptied, the
+/// leaves (through the mapping lists) and the links between tables, with whatever bits the
+/// CPU set in them as it walked.
+fn freed_tables_hold_only_zeros() -> TestResult {
+    use crate::arch::paging;
+    use crate::vm::map::Protection;
+    use crate::vm::page::Dropped;
+    use crate::vm::pmap::{self, Pmap};
+    // Addresses under different PDPTs, PDs and page tables.
+    const PAGES: [u64; 5] = [
+        0x40_0000,
+        0x40_1000,
+        0x4000_0000,
+        0x80_0000_0000,
+        0x7fff_ffff_f000,
+    ];
+    let frame = kernel_space::allocate_frame().ok_or("no frame")?;
+    let mut spaces = Vec::new();
+    for _ in 0..2 {
+        let mut space = Pmap::new().map_err(|_| "no memory for page tables")?;
+        for page in PAGES {
+            space
+                .enter(page, frame, Protection::READ_WRITE)
+                .map_err(|e| format!("{e}"))?;
+        }
+        // One page taken away on its own (as pageout does), before the end.
+        space.remove(0x40_1000, 0x40_2000);
+        // The CPU walks them, setting accessed and dirty bits along the way.
+        space.activate();
+        for page in PAGES.iter().filter(|&&p| p != 0x40_1000) {
+            // SAFETY: the active tables map `page` writable to `frame`, this test's; the
+            // kernel half is the kernel's in every space, so this code and its stack stay
+            // mapped.
+            unsafe { core::ptr::write_volatile((page + 8) as *mut u64, 7) };
+        }
+        // SAFETY: the kernel's own tables map everything the kernel uses.
+        unsafe { paging::activate(kernel_space::kernel_root()) };
+        spaces.push(space);
+    }
+    let tables = spaces[0].table_pages();
+    check!(
+        tables >= 8,
+        "only {tables} table pages for five scattered pages"
+    );
+    let before = kernel_space::cleared_frames_hold_only_zeros()
+        .map_err(|f| format!("a cleared frame {f:#x} was not clear before the test"))?;
+    let mut second = spaces.pop().ok_or("no space")?;
+    second.discard(Dropped::InPlace);
+    spaces.pop().ok_or("no space")?.destroy();
+    let after = kernel_space::cleared_frames_hold_only_zeros()
+        .map_err(|f| format!("table page {f:#x} was kept apart as cleared but holds a word"))?;
+    let room = crate::vm::frame_allocator::CLEAN_FRAMES - before;
+    check!(
+        after - before == (2 * tables).min(room),
+        "{} table pages kept apart, of {} freed ({before} before)",
+        after - before,
+        2 * tables
+    );
+    second.destroy();
+    check!(
+        pmap::mapping_count(frame) == 0,
+        "a mapping of the test's frame is left"
+    );
+    kernel_space::free_frame(frame).map_err(|e| format!("{e}"))?;
     Ok(())
 }
 

@@ -278,6 +278,54 @@ pub fn user_floor() -> usize {
 pub fn allocate_user_frame() -> Option<u64> {
     let mut frames = FRAMES.lock();
     let frames = frames.as_mut()?;
+    if !user_may_allocate(frames) {
+        return None;
+    }
+    frames.allocate()
+}
+
+/// As [`allocate_user_frame`], for a page-table page: a frame that holds only zeros if one
+/// was freed so ([`free_clean_frame`]), and whether it does.
+pub fn allocate_user_table_frame() -> Option<(u64, bool)> {
+    let mut frames = FRAMES.lock();
+    let frames = frames.as_mut()?;
+    if !user_may_allocate(frames) {
+        return None;
+    }
+    frames.allocate_clean()
+}
+
+/// Returns frame `phys`, which holds only zeros (a page-table page emptied entry by entry),
+/// to be handed to a new page table without clearing it.
+pub fn free_clean_frame(phys: u64) -> Result<(), super::frame_allocator::FreeError> {
+    FRAMES
+        .lock()
+        .as_mut()
+        .expect("frame allocator not set up")
+        .free_clean(phys)
+}
+
+/// The cleared frames kept apart for page tables: how many, or the first that holds a
+/// word other than zero (a self-test's check that teardown empties every entry).
+pub fn cleared_frames_hold_only_zeros() -> Result<usize, u64> {
+    let frames = FRAMES.lock();
+    let Some(frames) = frames.as_ref() else {
+        return Ok(0);
+    };
+    for frame in frames.clean_list() {
+        // SAFETY: a free frame, which nobody writes while the allocator's lock is held
+        // (taking it needs the lock), mapped by the direct map.
+        let words = unsafe { &*(phys_to_virt(frame) as *const [u64; 512]) };
+        if words.iter().any(|&w| w != 0) {
+            return Err(frame);
+        }
+    }
+    Ok(frames.clean_frames())
+}
+
+/// Whether a user allocation may take a frame now (see [`allocate_user_frame`]); asks for
+/// the pageout daemon when memory runs below its target.
+fn user_may_allocate(frames: &FrameAllocator) -> bool {
     let free = frames.free_frames();
     if free < free_target() {
         want_pageout();
@@ -291,10 +339,7 @@ pub fn allocate_user_frame() -> Option<u64> {
     } else {
         user_floor()
     };
-    if free <= floor {
-        return None;
-    }
-    frames.allocate()
+    free > floor
 }
 
 /// Frames in device runs ([`allocate_device_run`]), for reports.

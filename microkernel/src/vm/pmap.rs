@@ -28,8 +28,10 @@ pub struct Pmap {
     last: Cell<(u64, u64, u64)>,
     /// This pmap's sentinel in the mapping lists.
     sentinel: u32,
-    /// Every lower-half table page, so teardown frees them without walking all the tables'
-    /// entries (most of which are empty).
+    /// Every lower-half table page, by the entry that links it: the physical address of
+    /// that entry in its parent table (or the root), which holds the page's address. So
+    /// teardown finds the pages without walking all the tables' entries (most of which are
+    /// empty), and empties the links as it goes ([`free_tables`]).
     tables: Vec<u64>,
     /// Table pages a new task will build as it runs that are not built yet (of
     /// [`PROMISED_TABLES`]): counted against the kernel's budget from the start.
@@ -254,23 +256,16 @@ impl Pmap {
                 }
                 harvested(old)
             })
-        })
-        .unwrap_or(0);
-        // The lower half points only at table pages listed in `tables`, freed just below and
-        // referenced from nowhere else.
-        // SAFETY: the PML4 is this pmap's own frame, mapped by the direct map.
-        unsafe { (&mut *pml4(root))[..KERNEL_HALF].fill(0) };
+        });
         count_tables(false, self.tables.len());
         PROMISED.fetch_sub(usize::from(self.promised), Ordering::Relaxed);
         self.promised = 0;
-        for table in self.tables.drain(..) {
-            if let Err(e) = kernel_space::free_frame(table) {
-                log::error!("pmap: freeing table {table:#x}: {e}");
-            }
-        }
+        // The lower half points only at table pages listed in `tables`: their links go
+        // (the root's user half is empty after), then the pages.
+        free_tables(&mut self.tables, cleared.is_some());
         // Every CPU with these tables loaded drops what it cached of the freed ones.
         crate::arch::tlb::flush_space(root);
-        cleared
+        cleared.unwrap_or(0)
     }
 
     /// Whether the CPU walked these tables since the last call: the Accessed bits of the
@@ -394,28 +389,31 @@ impl Pmap {
     /// Frees the table pages. Switches to the kernel's tables first if these are loaded.
     /// What the hardware said of each mapped page's use goes into its record first (pages of
     /// shared objects outlive the tables).
-    pub fn destroy(self) {
+    pub fn destroy(mut self) {
         self.changed();
         let (root, sentinel) = (self.root, self.sentinel);
-        kernel_space::with_mappings(|m| {
+        // Every leaf entry is in the mapping list: emptied here, the table pages hold only
+        // their links, which `free_tables` empties.
+        let cleared = kernel_space::with_mappings(|m| {
             m.clear_owner_mappings(sentinel, |address| {
                 let mut memory = DirectMapTables;
                 PageTables::new(root, &mut memory)
                     .leaf_entry(address)
-                    .map_or(0, |entry| harvested(*entry))
+                    .map_or(0, |entry| harvested(core::mem::take(entry)))
             });
             m.remove_owner(sentinel)
         });
         if self.root != NO_ROOT {
-            // No CPU may walk the tables once they are free.
+            // No CPU may walk the tables once they are free (nor set a bit in them once
+            // they are empty).
             crate::arch::tlb::leave_space(self.root);
         }
         count_tables(false, self.tables.len() + usize::from(self.root != NO_ROOT));
         PROMISED.fetch_sub(usize::from(self.promised), Ordering::Relaxed);
-        let root = (self.root != NO_ROOT).then_some(self.root);
-        for table in self.tables.iter().copied().chain(root) {
-            if let Err(e) = kernel_space::free_frame(table) {
-                log::error!("pmap: freeing table {table:#x}: {e}");
+        free_tables(&mut self.tables, cleared.is_some());
+        if self.root != NO_ROOT {
+            if let Err(e) = kernel_space::free_frame(self.root) {
+                log::error!("pmap: freeing a root {:#x}: {e}", self.root);
             }
         }
     }
@@ -441,6 +439,30 @@ fn count_tables(more: bool, n: usize) {
 
 /// Page tables of a user address space: new table pages come from the frames users may have
 /// (never the kernel's reserve) and are recorded in the pmap's list.
+/// Empties the entries `links` names (see `Pmap::tables`) and frees the table pages they
+/// linked. With `cleared` (every leaf entry in them was emptied first) the pages hold only
+/// zeros after, and are kept apart for new tables, which then need no clearing. A link may
+/// lie in another of these pages: every link is read and emptied before any page is freed.
+fn free_tables(links: &mut Vec<u64>, cleared: bool) {
+    for link in links.iter_mut() {
+        // SAFETY: `link` is the physical address of an entry in one of this pmap's table
+        // pages or its root, all still this pmap's, mapped by the direct map; no CPU walks
+        // them any more.
+        let entry = unsafe { &mut *(phys_to_virt(*link) as *mut u64) };
+        *link = core::mem::take(entry) & FRAME;
+    }
+    for table in links.drain(..) {
+        let freed = if cleared {
+            kernel_space::free_clean_frame(table)
+        } else {
+            kernel_space::free_frame(table)
+        };
+        if let Err(e) = freed {
+            log::error!("pmap: freeing table {table:#x}: {e}");
+        }
+    }
+}
+
 struct UserTables<'a> {
     tables: &'a mut Vec<u64>,
     /// The pmap's promised table pages: each one built fulfils one.
@@ -455,17 +477,24 @@ impl crate::arch::paging::TableMemory for UserTables<'_> {
     }
 
     fn allocate_table(&mut self) -> Option<u64> {
+        // Room for the link `linked` records.
         self.tables.try_reserve(1).ok()?;
-        let frame = kernel_space::allocate_user_frame()?;
-        // SAFETY: a fresh frame owned by nobody, mapped by the direct map.
-        unsafe { core::ptr::write_bytes(phys_to_virt(frame) as *mut u8, 0, 4096) };
-        self.tables.push(frame);
+        let (frame, clear) = kernel_space::allocate_user_table_frame()?;
+        if !clear {
+            // SAFETY: a fresh frame owned by nobody, mapped by the direct map.
+            unsafe { core::ptr::write_bytes(phys_to_virt(frame) as *mut u8, 0, 4096) };
+        }
         count_tables(true, 1);
         if *self.promised > 0 {
             *self.promised -= 1;
             PROMISED.fetch_sub(1, Ordering::Relaxed);
         }
         Some(frame)
+    }
+
+    fn linked(&mut self, entry: u64) {
+        // Room was reserved by `allocate_table`, just before.
+        self.tables.push(entry);
     }
 }
 

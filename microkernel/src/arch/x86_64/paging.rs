@@ -30,6 +30,9 @@ pub trait TableMemory {
     fn table(&mut self, phys: u64) -> &mut [u64; 512];
     /// A zeroed page for a new table, or `None` when memory is exhausted.
     fn allocate_table(&mut self) -> Option<u64>;
+    /// The table just allocated is linked from the entry at physical address `entry`
+    /// (in its parent table), which now holds its address.
+    fn linked(&mut self, _entry: u64) {}
 }
 
 /// Why a mapping could not be made.
@@ -92,6 +95,7 @@ impl<'m, M: TableMemory> PageTables<'m, M> {
             if entry & flags::PRESENT == 0 {
                 let new = self.memory.allocate_table().ok_or(MapError::OutOfMemory)?;
                 self.memory.table(table)[i] = new | intermediate;
+                self.memory.linked(table + i as u64 * 8);
                 table = new;
             } else if entry & flags::HUGE != 0 {
                 return Err(MapError::AlreadyMapped(virt));
