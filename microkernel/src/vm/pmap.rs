@@ -261,10 +261,11 @@ impl Pmap {
         PROMISED.fetch_sub(usize::from(self.promised), Ordering::Relaxed);
         self.promised = 0;
         // The lower half points only at table pages listed in `tables`: their links go
-        // (the root's user half is empty after), then the pages.
-        free_tables(&mut self.tables, cleared.is_some());
-        // Every CPU with these tables loaded drops what it cached of the freed ones.
-        crate::arch::tlb::flush_space(root);
+        // (the root's user half is empty after), then every CPU with these tables loaded
+        // drops what it cached of them, then the pages go.
+        free_tables(&mut self.tables, cleared.is_some(), || {
+            crate::arch::tlb::flush_space(root)
+        });
         cleared.unwrap_or(0)
     }
 
@@ -410,7 +411,7 @@ impl Pmap {
         }
         count_tables(false, self.tables.len() + usize::from(self.root != NO_ROOT));
         PROMISED.fetch_sub(usize::from(self.promised), Ordering::Relaxed);
-        free_tables(&mut self.tables, cleared.is_some());
+        free_tables(&mut self.tables, cleared.is_some(), || {});
         if self.root != NO_ROOT {
             if let Err(e) = kernel_space::free_frame(self.root) {
                 log::error!("pmap: freeing a root {:#x}: {e}", self.root);
@@ -439,11 +440,12 @@ fn count_tables(more: bool, n: usize) {
 
 /// Page tables of a user address space: new table pages come from the frames users may have
 /// (never the kernel's reserve) and are recorded in the pmap's list.
-/// Empties the entries `links` names (see `Pmap::tables`) and frees the table pages they
-/// linked. With `cleared` (every leaf entry in them was emptied first) the pages hold only
-/// zeros after, and are kept apart for new tables, which then need no clearing. A link may
-/// lie in another of these pages: every link is read and emptied before any page is freed.
-fn free_tables(links: &mut Vec<u64>, cleared: bool) {
+/// Empties the entries `links` names (see `Pmap::tables`), calls `unlinked`, and frees the
+/// table pages they linked. With `cleared` (every leaf entry in them was emptied first) the
+/// pages hold only zeros after, and are kept apart for new tables, which then need no
+/// clearing. A link may lie in another of these pages: every link is read and emptied before
+/// any page is freed.
+fn free_tables(links: &mut Vec<u64>, cleared: bool, unlinked: impl FnOnce()) {
     for link in links.iter_mut() {
         // SAFETY: `link` is the physical address of an entry in one of this pmap's table
         // pages or its root, all still this pmap's, mapped by the direct map; no CPU walks
@@ -451,6 +453,7 @@ fn free_tables(links: &mut Vec<u64>, cleared: bool) {
         let entry = unsafe { &mut *(phys_to_virt(*link) as *mut u64) };
         *link = core::mem::take(entry) & FRAME;
     }
+    unlinked();
     for table in links.drain(..) {
         let freed = if cleared {
             kernel_space::free_clean_frame(table)
