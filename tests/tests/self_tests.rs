@@ -68,3 +68,13 @@ fn freed_tables_hold_only_zeros() {
     );
     run.expect_all_passed(&["freed_tables_hold_only_zeros"]);
 }
+
+/// Fork maps the child's first page ahead of its fault, as a read fault would and no more.
+#[test]
+fn a_forked_childs_first_page_is_premapped() {
+    let run = boot(
+        "a_forked_childs_first_page_is_premapped",
+        "test=a_forked_childs_first_page_is_premapped",
+    );
+    run.expect_all_passed(&["a_forked_childs_first_page_is_premapped"]);
+}

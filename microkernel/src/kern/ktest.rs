@@ -24,6 +24,10 @@ const TESTS: &[(&str, SelfTest)] = &[
     ("kernel_mappings", kernel_mappings),
     ("page_mappings", page_mappings),
     ("freed_tables_hold_only_zeros", freed_tables_hold_only_zeros),
+    (
+        "a_forked_childs_first_page_is_premapped",
+        a_forked_childs_first_page_is_premapped,
+    ),
     ("forked_children_share_a_page", forked_children_share_a_page),
     (
         "a_dead_childs_copy_is_merged_at_once",
@@ -579,6 +583,63 @@ fn a_dead_childs_copy_is_merged_at_once() -> TestResult {
         "{} memory objects outlived the space",
         objects.len()
     );
+    result
+}
+
+/// `premap` (what fork does for the child's first instruction) maps a resident page of the
+/// chain read-only, as a read fault would, and nothing else: not a write, not a page nobody
+/// has, not an address outside the map.
+fn a_forked_childs_first_page_is_premapped() -> TestResult {
+    use crate::arch::paging::flags;
+    use crate::base::object_table::Table;
+    use crate::vm::address_space::AddressSpace;
+    use crate::vm::map::{Protection, PAGE_SIZE};
+    use crate::vm::object::VmObject;
+    const BASE: u64 = 0x40_0000;
+    let mut objects: Table<VmObject> = Table::new();
+    let mut parent = AddressSpace::new().map_err(|_| "no memory for an address space")?;
+    let result = (|| -> TestResult {
+        parent
+            .allocate(&mut objects, Some(BASE), 0, 2 * PAGE_SIZE)
+            .map_err(|e| format!("allocate: {e}"))?;
+        let frame = parent
+            .frame_for(&mut objects, BASE, Protection::READ_WRITE)
+            .map_err(|e| format!("touch: {e:?}"))?;
+        let mut child = parent
+            .fork(&mut objects)
+            .map_err(|e| format!("fork: {e}"))?;
+        let outcome = (|| -> TestResult {
+            check!(
+                child.pmap().translate(BASE).is_none(),
+                "the child maps the page before premap"
+            );
+            check!(
+                !child.premap(&objects, BASE, Protection::WRITE),
+                "premap mapped a page for a write"
+            );
+            check!(
+                !child.premap(&objects, BASE + PAGE_SIZE, Protection::READ),
+                "premap mapped a page nobody has (it would have to zero-fill it)"
+            );
+            check!(
+                !child.premap(&objects, BASE + 2 * PAGE_SIZE, Protection::READ),
+                "premap mapped an address outside the map"
+            );
+            check!(
+                child.premap(&objects, BASE + 8, Protection::READ),
+                "premap did not map the parent's resident page"
+            );
+            let (phys, page_flags) = child.pmap().translate(BASE).ok_or("not mapped after")?;
+            check!(
+                phys & !0xfff == frame & !0xfff && page_flags & flags::WRITABLE == 0,
+                "mapped {phys:#x} with flags {page_flags:#x}, not {frame:#x} read-only"
+            );
+            Ok(())
+        })();
+        child.destroy(&mut objects);
+        outcome
+    })();
+    parent.destroy(&mut objects);
     result
 }
 

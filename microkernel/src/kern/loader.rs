@@ -461,7 +461,10 @@ impl Kernel {
             .tasks
             .get_mut(parent)
             .ok_or(KernReturn::InvalidArgument)?;
-        let space = p.space.fork(self.vm.objects_mut())?;
+        let mut space = p.space.fork(self.vm.objects_mut())?;
+        // The child starts at the parent's instruction: that page is mapped now, sparing the
+        // child the fault it would take at once.
+        space.premap(self.vm.objects(), frame.rip, Protection::EXECUTE);
         let mut child_task = Task::new(name.as_str(), space);
         child_task.ipc = ipc;
         child_task.job = p.job;

@@ -255,6 +255,48 @@ impl AddressSpace {
         Ok(frame)
     }
 
+    /// Maps the page at `address` for a read or an instruction fetch ahead of the fault the
+    /// task is sure to take on it (a forked child's first instruction), if the page is
+    /// resident along its entry's chain: as the fault would map it (read-only when found in a
+    /// backing object), but never zero-filling, copying or asking a pager, and not counted as
+    /// a fault. Whether it mapped it.
+    pub fn premap(&mut self, objects: &Table<VmObject>, address: u64, access: Protection) -> bool {
+        let Some(entry) = self.map.lookup(address).copied() else {
+            return false;
+        };
+        if access.allows(Protection::WRITE) || !entry.protection.allows(access) {
+            return false;
+        }
+        let page = address & !(PAGE_SIZE - 1);
+        let (mut object, mut at) = (entry.object, entry.object_offset(page));
+        loop {
+            let Some(o) = objects.get(object) else {
+                return false;
+            };
+            if at >= o.size() {
+                return false;
+            }
+            if let Some(frame) = o.resident_page(at) {
+                let protection = if object == entry.object {
+                    entry.protection
+                } else {
+                    Protection::from_bits(entry.protection.bits() & !Protection::WRITE.bits())
+                };
+                return self.pmap.enter(page, frame, protection).is_ok();
+            }
+            if o.kind() == ObjectKind::Pager || o.is_paged_out(at) {
+                return false;
+            }
+            match o.backing() {
+                Some((backing, offset)) => {
+                    object = backing;
+                    at += offset;
+                }
+                None => return false,
+            }
+        }
+    }
+
     /// The address space a child gets at fork: per entry, by its inheritance, the same object
     /// (share; and program text, which is never written), a copy-on-write copy (copy: this
     /// space and the child each get a new object in front of the old one, and this space's
