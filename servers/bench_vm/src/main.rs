@@ -152,7 +152,8 @@ mod run {
     /// role `EXIT`) touches one stack page, not the kilobytes of frames the benchmarks use.
     #[inline(never)]
     pub fn benchmarks() -> i32 {
-        let all: [(&str, fn() -> Result<(), Failure>); 4] = [
+        type Benchmark = fn() -> Result<(), Failure>;
+        let all: [(&str, Benchmark); 4] = [
             ("fork_exit_wait", fork_exit_wait),
             ("fork_exec_wait", fork_exec_wait),
             ("zero_fill_fault", zero_fill_fault),
