@@ -218,12 +218,16 @@ pub fn abandon_failed_server(what: core::fmt::Arguments<'_>) {
     if in_kernel || point.is_null() {
         return;
     }
-    let mut out = crate::kern::console::emergency();
-    use core::fmt::Write;
-    let _ = writeln!(
-        out,
-        "collocated server {name} failed: {what}; its task ends, the kernel goes on"
-    );
+    {
+        // Dropped before the jump below, which runs no destructors: the console lock the
+        // writer may hold goes first.
+        let mut out = crate::kern::console::emergency();
+        use core::fmt::Write;
+        let _ = writeln!(
+            out,
+            "collocated server {name} failed: {what}; its task ends, the kernel goes on"
+        );
+    }
     // SAFETY: `point` is the recovery point of that `enter`, whose frame is below on this
     // stack; the frames between are the server's own code (not in a system call), which
     // holds nothing of the kernel's.

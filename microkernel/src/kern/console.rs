@@ -25,10 +25,34 @@ pub fn print(args: fmt::Arguments<'_>) {
     });
 }
 
-/// A writer for panics and fatal exceptions: takes no lock (the interrupted code may hold it),
-/// so lines may interleave, but they always come out.
+/// A writer for panics and fatal exceptions. It takes the console lock if the lock comes
+/// free soon (another CPU finishing its line), so the report does not break into other
+/// output, and writes without it otherwise (the interrupted code on this CPU may hold it):
+/// the report always comes out. The lock, if taken, goes with the writer.
 pub fn emergency() -> impl Write {
-    Raw
+    let guard = (0..EMERGENCY_TRIES).find_map(|_| {
+        let guard = LOCK.try_lock();
+        if guard.is_none() {
+            core::hint::spin_loop();
+        }
+        guard
+    });
+    Emergency { _guard: guard }
+}
+
+/// Tries at the console lock before an emergency writer goes without it: a few
+/// milliseconds, far longer than any line takes.
+const EMERGENCY_TRIES: u32 = 1_000_000;
+
+/// The writer [`emergency`] returns.
+struct Emergency {
+    _guard: Option<spin::MutexGuard<'static, ()>>,
+}
+
+impl Write for Emergency {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        Raw.write_str(s)
+    }
 }
 
 #[macro_export]

@@ -359,8 +359,12 @@ fn timer_tick() {
 /// A CPU exception in kernel mode: reported with every register, and the kernel ends with
 /// [`ExitCode::Panic`], unless it was a collocated server's, which ends only its task.
 fn fatal_exception(frame: &TrapFrame) -> ! {
-    let mut out = super::console::emergency();
-    trap::describe_exception(frame, &mut out);
+    {
+        // Dropped before a collocated server's recovery, which jumps away without running
+        // destructors: the console lock the writer may hold goes first.
+        let mut out = super::console::emergency();
+        trap::describe_exception(frame, &mut out);
+    }
     if frame.cs & 3 == 0 {
         let (mnemonic, name) = trap::exception_name(frame.vector);
         // A collocated server's own fault ends its task, not the kernel.
@@ -370,6 +374,9 @@ fn fatal_exception(frame: &TrapFrame) -> ! {
         ));
     }
     use core::fmt::Write;
-    let _ = writeln!(out, "kernel stopped: fatal exception");
+    let _ = writeln!(
+        super::console::emergency(),
+        "kernel stopped: fatal exception"
+    );
     crate::arch::exit_qemu(ExitCode::Panic)
 }
