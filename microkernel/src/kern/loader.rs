@@ -127,7 +127,11 @@ impl Kernel {
         let data = &bytes[offset..offset + len];
         let mut space = AddressSpace::new()?;
         match load_into(self.vm.objects_mut(), &mut space, file, &image, data) {
-            Ok(()) => Ok((space, image.entry)),
+            Ok(()) => {
+                // Its first instruction's page, mapped now rather than by its first fault.
+                space.premap(self.vm.objects(), image.entry, Protection::EXECUTE);
+                Ok((space, image.entry))
+            }
             Err(e) => {
                 space.destroy(self.vm.objects_mut());
                 Err(e)
@@ -219,6 +223,8 @@ impl Kernel {
             );
             return Ok(());
         }
+        // Its first instruction's page, mapped now rather than by its first fault.
+        t.space.premap(objects, image.entry, Protection::EXECUTE);
         let entry = image.entry;
         let priority = self
             .threads
