@@ -438,8 +438,6 @@ fn count_tables(more: bool, n: usize) {
     }
 }
 
-/// Page tables of a user address space: new table pages come from the frames users may have
-/// (never the kernel's reserve) and are recorded in the pmap's list.
 /// Empties the entries `links` names (see `Pmap::tables`), calls `unlinked`, and frees the
 /// table pages they linked. With `cleared` (every leaf entry in them was emptied first) the
 /// pages hold only zeros after, and are kept apart for new tables, which then need no
@@ -448,8 +446,9 @@ fn count_tables(more: bool, n: usize) {
 fn free_tables(links: &mut Vec<u64>, cleared: bool, unlinked: impl FnOnce()) {
     for link in links.iter_mut() {
         // SAFETY: `link` is the physical address of an entry in one of this pmap's table
-        // pages or its root, all still this pmap's, mapped by the direct map; no CPU walks
-        // them any more.
+        // pages or its root, all still this pmap's, mapped by the direct map, and edited
+        // only under the kernel lock (a CPU that still has the root loaded, before
+        // `unlinked` flushes it, only reads the entry, whole).
         let entry = unsafe { &mut *(phys_to_virt(*link) as *mut u64) };
         *link = core::mem::take(entry) & FRAME;
     }
@@ -466,6 +465,8 @@ fn free_tables(links: &mut Vec<u64>, cleared: bool, unlinked: impl FnOnce()) {
     }
 }
 
+/// Page tables of a user address space: new table pages come from the frames users may have
+/// (never the kernel's reserve) and are recorded in the pmap's list.
 struct UserTables<'a> {
     tables: &'a mut Vec<u64>,
     /// The pmap's promised table pages: each one built fulfils one.
