@@ -540,6 +540,14 @@ impl Mappings {
         }
     }
 
+    /// The page after `frame` on its queue (the next older to newer), if any.
+    pub fn next_in_queue(&self, frame: u64) -> Option<u64> {
+        match self.records.get(frame as usize)?.queue_next {
+            NONE => None,
+            next => Some(u64::from(next)),
+        }
+    }
+
     /// Pages on queue `queue`.
     pub fn queue_len(&self, queue: u8) -> usize {
         self.queues[queue as usize].len

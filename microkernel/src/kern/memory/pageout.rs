@@ -79,6 +79,10 @@ impl Kernel {
         // Counted when this batch first needs a new pager object.
         self.vm.pageout_creates_left = None;
         let mut budget = BATCH;
+        // Where the batch goes on in the inactive queue: past the pages whose pagers will
+        // take them once answers on their way arrive, which keep their places (a
+        // swapped-out task's, at the head, stay first).
+        let mut cursor: Option<u64> = None;
         while budget > 0 && short() {
             budget -= 1;
             let Some((active, inactive)) =
@@ -90,10 +94,21 @@ impl Kernel {
                 self.age_one();
                 continue;
             }
-            let Some(frame) = kernel_space::with_mappings(|m| m.oldest(INACTIVE)).flatten() else {
+            let next = kernel_space::with_mappings(|m| {
+                let at = cursor.filter(|&c| m.queue_of(c) == Some(INACTIVE));
+                at.or_else(|| m.oldest(INACTIVE))
+                    .map(|frame| (frame, m.next_in_queue(frame)))
+            })
+            .flatten();
+            let Some((frame, after)) = next else {
                 break;
             };
-            self.consider(frame);
+            let waits = self.consider(frame);
+            cursor = after;
+            if waits && after.is_none() {
+                // Every inactive page left waits for its pager.
+                break;
+            }
         }
         if short() {
             // Not done (the batch ran out): go on at the next exit from the kernel. (Pages
@@ -137,8 +152,9 @@ impl Kernel {
     }
 
     /// Looks at inactive page `frame` (a frame number): reactivated if used, freed if clean,
-    /// returned to its pager with its cluster if dirty.
-    fn consider(&mut self, frame: u64) {
+    /// returned to its pager with its cluster if dirty. `true` if it stays where it is,
+    /// waiting for its pager (`PagerLink::busy_for_now`).
+    fn consider(&mut self, frame: u64) -> bool {
         let reactivate = |frame| {
             kernel_space::with_mappings(|m| {
                 m.take_flag(frame, REFERENCED);
@@ -147,16 +163,16 @@ impl Kernel {
         };
         if used_since_looked_at(frame) || self.mapped_by_privileged(frame) {
             reactivate(frame);
-            return;
+            return false;
         }
         let Some(Some((raw, offset))) = kernel_space::with_mappings(|m| m.owner(frame)) else {
-            return;
+            return false;
         };
         let Some((object, o)) =
             ObjectId::from_raw(raw).and_then(|object| Some((object, self.vm.objects.get(object)?)))
         else {
             reactivate(frame);
-            return;
+            return false;
         };
         let dirty = kernel_space::with_mappings(|m| m.flags(frame) & DIRTY != 0).unwrap_or(true);
         let kind = o.kind();
@@ -168,7 +184,7 @@ impl Kernel {
             }
             let _ = kernel_space::free_frame(frame * PAGE_SIZE);
             count(&statistics::RECLAIMED);
-            return;
+            return false;
         }
         let ready = match kind {
             ObjectKind::Pager => self
@@ -180,12 +196,18 @@ impl Kernel {
             ObjectKind::Physical { .. } => false,
         };
         if !ready {
-            // No pager to take it now (none registered, its object still being made, too
-            // many pages in flight): it stays, at the back of the line.
+            if self.vm.pagers.get(&object).is_some_and(PagerLink::busy_for_now) {
+                // Its pager will take it once the answers on their way arrive (its object's
+                // create, returns in flight): it keeps its place.
+                return true;
+            }
+            // No pager to take it now (none registered, its create deferred, returns
+            // paused after a refusal): it stays, at the back of the line.
             reactivate(frame);
-            return;
+            return false;
         }
         self.return_cluster(object, offset);
+        false
     }
 
     /// Whether anonymous `object` has a default-pager object ready for returns; makes one

@@ -261,6 +261,12 @@ impl PagerLink {
             .any(|r| (r.start..r.end).contains(&offset))
     }
 
+    /// Whether returns wait only for answers on their way: its `init` (a new default-pager
+    /// object's create) or the returns in flight. Its pages keep their places meanwhile.
+    pub fn busy_for_now(&self) -> bool {
+        self.state == LinkState::Initializing || self.in_flight >= RETURNS_IN_FLIGHT
+    }
+
     /// Whether pages may be returned to it now.
     pub fn takes_returns(&self) -> bool {
         let paused_until = if self.default_pager {
