@@ -472,9 +472,9 @@ fn freed_tables_hold_only_zeros() -> TestResult {
         // The CPU walks them, setting accessed and dirty bits along the way.
         space.activate();
         for page in PAGES.iter().filter(|&&p| p != 0x40_1000) {
-            // SAFETY: the active tables map `page` writable to `frame`, this test's; the
-            // kernel half is the kernel's in every space, so this code and its stack stay
+            // The kernel half is the kernel's in every space: this code and its stack stay
             // mapped.
+            // SAFETY: the active tables map `page` writable to `frame`, this test's.
             unsafe { core::ptr::write_volatile((page + 8) as *mut u64, 7) };
         }
         // SAFETY: the kernel's own tables map everything the kernel uses.

@@ -187,48 +187,31 @@ impl AddressSpace {
         let page = address & !(PAGE_SIZE - 1);
         let offset = entry.object_offset(page);
         let top = entry.object;
-        // Walk the chain for the page.
-        let mut found = None;
-        let (mut object, mut at) = (top, offset);
-        loop {
-            let o = objects.get(object).ok_or(FaultError::NotMapped)?;
-            if at >= o.size() {
-                break;
-            }
-            if let Some(frame) = o.resident_page(at) {
-                if (o.kind() == ObjectKind::Pager || o.has_default_pager())
-                    && note_prefetch_used(frame)
-                {
-                    if let Some(o) = objects.get_mut(object) {
+        let found = match find_page(objects, top, offset).ok_or(FaultError::NotMapped)? {
+            Found::Resident(object, frame) => {
+                if let Some(o) = objects.get_mut(object) {
+                    if (o.kind() == ObjectKind::Pager || o.has_default_pager())
+                        && note_prefetch_used(frame)
+                    {
                         o.note_prefetch_used();
                     }
                 }
-                found = Some((object, frame));
-                break;
+                Some((object, frame))
             }
-            if o.kind() == ObjectKind::Pager || o.is_paged_out(at) {
+            Found::Absent(object, at) => {
                 return Err(FaultError::Absent {
                     object,
                     offset: at,
                     strategy: entry.strategy,
                 });
             }
-            match o.backing() {
-                Some((backing, backing_offset)) => {
-                    object = backing;
-                    at += backing_offset;
-                }
-                None => break,
-            }
-        }
+            Found::Nowhere => None,
+        };
         let (frame, protection) = match found {
             Some((object, frame)) if object == top => (frame, entry.protection),
             Some((_, frame)) if !access.allows(Protection::WRITE) => {
                 // Still shared with the backing object: read-only until written.
-                (
-                    frame,
-                    Protection::from_bits(entry.protection.bits() & !Protection::WRITE.bits()),
-                )
+                (frame, read_only(entry.protection))
             }
             Some((_, source)) => {
                 let frame = new_frame(objects, top, offset)?;
@@ -268,33 +251,17 @@ impl AddressSpace {
             return false;
         }
         let page = address & !(PAGE_SIZE - 1);
-        let (mut object, mut at) = (entry.object, entry.object_offset(page));
-        loop {
-            let Some(o) = objects.get(object) else {
-                return false;
-            };
-            if at >= o.size() {
-                return false;
-            }
-            if let Some(frame) = o.resident_page(at) {
-                let protection = if object == entry.object {
-                    entry.protection
-                } else {
-                    Protection::from_bits(entry.protection.bits() & !Protection::WRITE.bits())
-                };
-                return self.pmap.enter(page, frame, protection).is_ok();
-            }
-            if o.kind() == ObjectKind::Pager || o.is_paged_out(at) {
-                return false;
-            }
-            match o.backing() {
-                Some((backing, offset)) => {
-                    object = backing;
-                    at += offset;
-                }
-                None => return false,
-            }
-        }
+        let Some(Found::Resident(object, frame)) =
+            find_page(objects, entry.object, entry.object_offset(page))
+        else {
+            return false;
+        };
+        let protection = if object == entry.object {
+            entry.protection
+        } else {
+            read_only(entry.protection)
+        };
+        self.pmap.enter(page, frame, protection).is_ok()
     }
 
     /// The address space a child gets at fork: per entry, by its inheritance, the same object
@@ -935,6 +902,47 @@ fn snapshot(
         copy_page(source, frame);
     }
     Ok(copy)
+}
+
+/// Where the page at `offset` of `top` is along its backing chain.
+enum Found {
+    /// Resident in this object (`top` or one it is backed by), in this frame.
+    Resident(ObjectId, u64),
+    /// Only its pager has it: this object's, at this offset.
+    Absent(ObjectId, u64),
+    /// Nowhere: never written, or beyond the chain's objects.
+    Nowhere,
+}
+
+/// Walks `top`'s backing chain for the page at `offset`; `None` if an object of the chain
+/// is gone. (A fault's walk: inlined into it.)
+#[inline(always)]
+fn find_page(objects: &Table<VmObject>, top: ObjectId, offset: u64) -> Option<Found> {
+    let (mut object, mut at) = (top, offset);
+    loop {
+        let o = objects.get(object)?;
+        if at >= o.size() {
+            return Some(Found::Nowhere);
+        }
+        if let Some(frame) = o.resident_page(at) {
+            return Some(Found::Resident(object, frame));
+        }
+        if o.kind() == ObjectKind::Pager || o.is_paged_out(at) {
+            return Some(Found::Absent(object, at));
+        }
+        match o.backing() {
+            Some((backing, backing_offset)) => {
+                object = backing;
+                at += backing_offset;
+            }
+            None => return Some(Found::Nowhere),
+        }
+    }
+}
+
+/// `protection` without write: a page still shared with a backing object.
+fn read_only(protection: Protection) -> Protection {
+    Protection::from_bits(protection.bits() & !Protection::WRITE.bits())
 }
 
 /// Counts a page a pager supplied ahead of need the first time it is faulted on; whether

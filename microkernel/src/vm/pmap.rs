@@ -445,10 +445,10 @@ fn count_tables(more: bool, n: usize) {
 /// any page is freed.
 fn free_tables(links: &mut Vec<u64>, cleared: bool, unlinked: impl FnOnce()) {
     for link in links.iter_mut() {
-        // SAFETY: `link` is the physical address of an entry in one of this pmap's table
-        // pages or its root, all still this pmap's, mapped by the direct map, and edited
-        // only under the kernel lock (a CPU that still has the root loaded, before
-        // `unlinked` flushes it, only reads the entry, whole).
+        // `link` is the physical address of an entry in one of this pmap's table pages or
+        // its root, all still this pmap's, and edited only under the kernel lock (a CPU that
+        // still has the root loaded, before `unlinked` flushes it, only reads the entry).
+        // SAFETY: an aligned word of a live table page, mapped by the direct map.
         let entry = unsafe { &mut *(phys_to_virt(*link) as *mut u64) };
         *link = core::mem::take(entry) & FRAME;
     }

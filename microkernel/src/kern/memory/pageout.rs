@@ -196,7 +196,12 @@ impl Kernel {
             ObjectKind::Physical { .. } => false,
         };
         if !ready {
-            if self.vm.pagers.get(&object).is_some_and(PagerLink::busy_for_now) {
+            if self
+                .vm
+                .pagers
+                .get(&object)
+                .is_some_and(PagerLink::busy_for_now)
+            {
                 // Its pager will take it once the answers on their way arrive (its object's
                 // create, returns in flight): it keeps its place.
                 return true;
