@@ -277,17 +277,23 @@ pub const DEBUG_WRITE_MAX: usize = 4096;
 /// The lowest address a task may map: everything below stays unmapped, so a null pointer
 /// (plus up to 2 MiB) faults.
 pub const USER_BASE: u64 = 0x0020_0000;
-/// Where user programs are linked (their linker script puts the first segment here).
-pub const USER_IMAGE_BASE: u64 = 0x0050_0000;
+/// Where user programs are linked: their text and read-only data (`servers/user.ld`), alone
+/// in the 2 MiB from here, so that the tasks running one program share the page table that
+/// maps them (docs/decisions.md, "Shared page tables of program text").
+pub const USER_IMAGE_BASE: u64 = 0x0040_0000;
+/// Where a program's data and bss are linked: in the next 2 MiB, above the stack.
+pub const USER_DATA_BASE: u64 = 0x0070_0000;
 /// The first address above user space (the lower canonical half).
 pub const USER_END: u64 = 0x0000_8000_0000_0000;
 /// Top of the initial thread's stack; the stack grows down from here, right below the
-/// program. A task's stack, program and first `VM_ANYWHERE` regions thus share one
-/// page-directory page and its upper levels: a small task's page tables are five pages
-/// (root, PDPT, PD and two page tables), not the ten that a stack at the top of user space
-/// and regions at 16 TiB took, each in its own top-level slot. At a thousand tasks that is
-/// 20 MiB (see docs/decisions.md, "A small task's page tables").
-pub const USER_STACK_TOP: u64 = USER_IMAGE_BASE;
+/// program's data. A task's stack, data and first `VM_ANYWHERE` regions thus share one page
+/// table, and with the shared table of its text one page-directory page and its upper
+/// levels: a small task's page tables are four pages of its own (root, PDPT, PD and a page
+/// table), not the ten that a stack at the top of user space and regions at 16 TiB took,
+/// each in its own top-level slot (see docs/decisions.md, "A small task's page tables").
+/// Below the stack is the text's 2 MiB, whose end no program fills and which is never
+/// writable: an overflowing stack faults.
+pub const USER_STACK_TOP: u64 = USER_DATA_BASE;
 /// A new task's arguments block, at the top of its stack: [`ARGS_MAGIC`], the length, then
 /// the bytes (its arguments as text: `libipc::rt::args`). The first task gets the kernel's
 /// `args=` option there; a spawned task what its parent gave `TaskSpawn`.
@@ -299,7 +305,7 @@ pub const ARGS_MAGIC: u64 = u64::from_le_bytes(*b"umk_args");
 /// Where a new thread's stack pointer starts: below the arguments block.
 pub const INITIAL_STACK_POINTER: u64 = ARGS_BLOCK;
 const _: () = assert!(ARGS_BLOCK + 16 + ARGS_MAX as u64 <= USER_STACK_TOP);
-const _: () = assert!(USER_STACK_TOP - USER_STACK_SIZE >= USER_BASE);
+const _: () = assert!(USER_STACK_TOP - USER_STACK_SIZE >= USER_IMAGE_BASE + 0x20_0000);
 
 /// Largest size of the initial thread's stack (zero-filled on demand).
 pub const USER_STACK_SIZE: u64 = 1024 * 1024;
@@ -343,9 +349,10 @@ pub const HOST_TIMERS: u64 = 9;
 
 /// `VmAllocate` flag: place the region anywhere (the address argument is ignored).
 pub const VM_ANYWHERE: u64 = 1;
-/// Where `VM_ANYWHERE` starts looking (first fit): the program's start, so the first
-/// regions go right after the program, in the page tables it already has.
-pub const VM_ANYWHERE_BASE: u64 = USER_IMAGE_BASE;
+/// Where `VM_ANYWHERE` starts looking (first fit): the stack's start, so the first regions go
+/// right after the program's data, in the page table the stack and data already have (and
+/// never in the 2 MiB of the program's text, which would then need a table of its own).
+pub const VM_ANYWHERE_BASE: u64 = USER_STACK_TOP - USER_STACK_SIZE;
 
 /// Protection bits.
 pub const VM_PROT_READ: u64 = 1;

@@ -8,7 +8,9 @@ mod x86_64;
 pub mod paging {
     #[cfg(target_os = "none")]
     pub use super::x86_64::paging::{activate, loaded_root};
-    pub use super::x86_64::paging::{flags, MapError, PageTables, TableMemory, PAGE_SIZE};
+    pub use super::x86_64::paging::{
+        flags, MapError, PageTables, TableMemory, LARGE_PAGE_SIZE, PAGE_SIZE,
+    };
 }
 
 /// Interrupt controller and timer.
@@ -70,8 +72,8 @@ pub mod smp {
 #[cfg(target_os = "none")]
 pub mod tlb {
     pub use super::x86_64::tlb::{
-        flush_kernel_page, flush_page, flush_space, init, leave_space, requests_sent, serve, stop,
-        CROSS_CALL_VECTOR,
+        flush_kernel_page, flush_page, flush_shared_page, flush_space, init, leave_space,
+        requests_sent, serve, stop, CROSS_CALL_VECTOR,
     };
 }
 

@@ -13,6 +13,7 @@ use crate::base::queue::Links;
 use crate::base::{TaskTag, ThreadTag};
 use crate::ipc::port::PortId;
 use crate::vm::address_space::ObjectId;
+use crate::vm::shared_text::SharedText;
 use alloc::string::String;
 use alloc::vec::Vec;
 use spin::Mutex;
@@ -28,8 +29,9 @@ pub struct Kernel {
     pub(crate) sched: super::sched::Scheduler,
     /// The boot archive: its bytes (through the direct map) and physical address.
     pub(super) archive: Option<(&'static [u8], u64)>,
-    /// Objects over program files in the archive, shared by every task running them.
-    pub(super) programs: Vec<(String, ObjectId)>,
+    /// Objects over program files in the archive, shared by every task running them, and
+    /// the page table of each program's text that they share (made with its first task).
+    pub(super) programs: Vec<(String, ObjectId, Option<SharedText>)>,
     /// Programs already checked: name, image, and where the file lies in the archive, so
     /// spawn and exec do not parse the archive and the ELF again.
     pub(super) parsed: Vec<(String, ProgramImage, usize, usize)>,

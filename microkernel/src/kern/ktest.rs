@@ -30,6 +30,10 @@ const TESTS: &[(&str, SelfTest)] = &[
     ),
     ("forked_children_share_a_page", forked_children_share_a_page),
     (
+        "tasks_running_one_program_share_its_text_table",
+        tasks_running_one_program_share_its_text_table,
+    ),
+    (
         "a_dead_childs_copy_is_merged_at_once",
         a_dead_childs_copy_is_merged_at_once,
     ),
@@ -641,6 +645,157 @@ fn a_forked_childs_first_page_is_premapped() -> TestResult {
     })();
     parent.destroy(&mut objects);
     result
+}
+
+/// Two spaces loaded with one program's text (as the loader maps it) share the page table
+/// that maps it: a page one faults in translates in the other with no fault of its own, and
+/// has one mapping in all; pageout takes it from both at once; a space whose text changes
+/// leaves the table and maps its text itself, the other keeping it; a fork shares it; and
+/// the table's pages go back with the last space.
+fn tasks_running_one_program_share_its_text_table() -> TestResult {
+    use crate::base::object_table::Table;
+    use crate::vm::address_space::{release_object, AddressSpace, FaultError};
+    use crate::vm::map::{MapEntry, Protection, PAGE_SIZE};
+    use crate::vm::object::{ObjectKind, VmObject};
+    use crate::vm::pmap;
+    use crate::vm::shared_text::SharedText;
+    const TEXT: u64 = 0x40_0000;
+    const DATA: u64 = 0x70_0000;
+    const PAGES: u64 = 4;
+    let page = |n: u64| TEXT + n * PAGE_SIZE;
+    let tables_before = pmap::table_frames();
+    let base = kernel_space::allocate_contiguous(PAGES as usize, PAGE_SIZE).ok_or("no frames")?;
+    let mut objects: Table<VmObject> = Table::new();
+    let file = objects
+        .insert(VmObject::new(
+            ObjectKind::Physical { base },
+            PAGES * PAGE_SIZE,
+        ))
+        .map_err(|_| "no heap")?;
+    let load = |objects: &mut Table<VmObject>| -> Result<AddressSpace, String> {
+        let mut space = AddressSpace::new().map_err(|_| "no memory for an address space")?;
+        objects.get_mut(file).ok_or("no file")?.add_reference();
+        let mut text = MapEntry::new(TEXT, page(PAGES), file, 0, Protection::READ_EXECUTE);
+        text.max_protection = Protection::READ_EXECUTE;
+        space.enter(text).map_err(|e| format!("enter: {e:?}"))?;
+        space
+            .allocate(objects, Some(DATA), 0, PAGE_SIZE)
+            .map_err(|e| format!("allocate: {e}"))?;
+        Ok(space)
+    };
+    let mut spaces: Vec<AddressSpace> = Vec::new();
+    let result = (|| -> TestResult {
+        spaces.push(load(&mut objects)?);
+        spaces.push(load(&mut objects)?);
+        let text = SharedText::of(spaces[0].map(), &objects).ok_or("no shared table made")?;
+        check!(text.base() == TEXT, "a table for {:#x}", text.base());
+        check!(
+            spaces[0].share_text(&text) && spaces[1].share_text(&text),
+            "a space loaded with the program does not match its table"
+        );
+        drop(text);
+        let (a, b) = {
+            let (a, b) = spaces.split_at_mut(1);
+            (&mut a[0], &mut b[0])
+        };
+        let one = a
+            .frame_for(&mut objects, page(1), Protection::READ)
+            .map_err(|e| format!("fault: {e:?}"))?;
+        check!(
+            a.pmap().linked() == Some(TEXT),
+            "the faulting space did not link the table"
+        );
+        check!(
+            b.pmap().translate(page(1)).is_none(),
+            "the other space translates before it linked the table"
+        );
+        b.frame_for(&mut objects, page(1), Protection::READ)
+            .map_err(|e| format!("fault: {e:?}"))?;
+        let two = a
+            .frame_for(&mut objects, page(2), Protection::READ)
+            .map_err(|e| format!("fault: {e:?}"))?;
+        check!(
+            b.pmap().translate(page(2)).map(|(f, _)| f) == Some(two),
+            "a page the other space faulted in does not translate here"
+        );
+        check!(
+            pmap::mapping_count(one) == 1 && pmap::mapping_count(two) == 1,
+            "shared text pages have {} and {} mappings, not one each",
+            pmap::mapping_count(one),
+            pmap::mapping_count(two)
+        );
+        check!(
+            a.frame_for(&mut objects, page(1), Protection::WRITE) == Err(FaultError::Protection),
+            "program text was written"
+        );
+        check!(
+            pmap::remove_everywhere(one) == 1,
+            "pageout took the shared page from more than its one mapping"
+        );
+        check!(
+            a.pmap().translate(page(1)).is_none() && b.pmap().translate(page(1)).is_none(),
+            "a page taken from the shared table still translates"
+        );
+        // A fork shares the text object and the table.
+        let child = a.fork(&mut objects).map_err(|e| format!("fork: {e}"))?;
+        let forked = child.shared_text().is_some()
+            && child.map().lookup(TEXT).is_some_and(|e| e.object == file);
+        spaces.push(child);
+        check!(
+            forked,
+            "a forked child does not share the text and its table"
+        );
+        // One space's text changes: it leaves the table, the other keeps it.
+        let (a, b) = {
+            let (a, b) = spaces.split_at_mut(1);
+            (&mut a[0], &mut b[0])
+        };
+        b.deallocate(&mut objects, page(0), page(1))
+            .map_err(|e| format!("deallocate: {e}"))?;
+        check!(
+            b.pmap().linked().is_none(),
+            "a space whose text changed still links the table"
+        );
+        b.frame_for(&mut objects, page(2), Protection::READ)
+            .map_err(|e| format!("fault: {e:?}"))?;
+        check!(
+            b.shared_text().is_none() && pmap::mapping_count(two) == 2,
+            "a space whose text changed did not map it itself ({} mappings)",
+            pmap::mapping_count(two)
+        );
+        check!(
+            a.pmap().translate(page(2)).map(|(f, _)| f) == Some(two),
+            "the other space lost the shared table"
+        );
+        // Something new in the span: the space leaves the table at its fault there.
+        a.allocate(&mut objects, Some(page(PAGES + 4)), 0, PAGE_SIZE)
+            .map_err(|e| format!("allocate: {e}"))?;
+        a.frame_for(&mut objects, page(PAGES + 4), Protection::READ_WRITE)
+            .map_err(|e| format!("fault: {e:?}"))?;
+        check!(
+            a.shared_text().is_none() && a.pmap().linked().is_none(),
+            "a space that mapped more in the span still shares the table"
+        );
+        Ok(())
+    })();
+    for space in spaces.drain(..) {
+        space.destroy(&mut objects);
+    }
+    release_object(&mut objects, file);
+    let _ = kernel_space::free_contiguous(base, PAGES as usize);
+    result?;
+    check!(
+        objects.is_empty(),
+        "{} memory objects outlived the spaces",
+        objects.len()
+    );
+    check!(
+        pmap::table_frames() == tables_before,
+        "{} page-table frames before, {} after",
+        tables_before,
+        pmap::table_frames()
+    );
+    Ok(())
 }
 
 /// A page shared by a thousand forked children (forked as `task_fork` forks memory), each of

@@ -14,6 +14,7 @@ use crate::vm::address_space::{release_object, AddressSpace, ObjectId};
 use crate::vm::kernel_space::{self, phys_to_virt};
 use crate::vm::map::{MapEntry, Protection, PAGE_SIZE};
 use crate::vm::object::{ObjectKind, VmObject};
+use crate::vm::shared_text::SharedText;
 use alloc::string::String;
 use libipc::abi::archive::Archive;
 use libipc::abi::syscall::{
@@ -91,7 +92,7 @@ impl Kernel {
         offset: usize,
         len: usize,
     ) -> Result<ObjectId, SpawnError> {
-        if let Some(&(_, id)) = self.programs.iter().find(|(n, _)| n == name) {
+        if let Some(&(_, id, _)) = self.programs.iter().find(|(n, ..)| n == name) {
             if self.vm.objects().contains(id) {
                 return Ok(id);
             }
@@ -115,7 +116,7 @@ impl Kernel {
                 .insert(VmObject::new(ObjectKind::Physical { base }, len as u64))?,
         };
         // Its first reference is the cache's, so the object outlives its tasks.
-        self.programs.push((key, id));
+        self.programs.push((key, id, None));
         Ok(id)
     }
 
@@ -128,6 +129,7 @@ impl Kernel {
         let mut space = AddressSpace::new()?;
         match load_into(self.vm.objects_mut(), &mut space, file, &image, data) {
             Ok(()) => {
+                share_text(&mut self.programs, self.vm.objects(), name, &mut space);
                 // Its first instruction's page, mapped now rather than by its first fault.
                 space.premap(self.vm.objects(), image.entry, Protection::EXECUTE);
                 Ok((space, image.entry))
@@ -210,7 +212,12 @@ impl Kernel {
         let (bytes, _) = self.archive.ok_or(KernReturn::InvalidArgument)?;
         // The point of no return: the old program's memory goes; its page tables stay for
         // the new one, which maps the same areas.
-        let Kernel { tasks, vm, .. } = self;
+        let Kernel {
+            tasks,
+            vm,
+            programs,
+            ..
+        } = self;
         let objects = vm.objects_mut();
         let t = tasks.get_mut(task).expect("checked");
         t.space.reset(objects);
@@ -223,6 +230,7 @@ impl Kernel {
             );
             return Ok(());
         }
+        share_text(programs, objects, name, &mut t.space);
         // Its first instruction's page, mapped now rather than by its first fault.
         t.space.premap(objects, image.entry, Protection::EXECUTE);
         let entry = image.entry;
@@ -710,6 +718,28 @@ fn copy_initial_data(
         page += PAGE_SIZE;
     }
     Ok(())
+}
+
+/// Has `space`, into which program `name` was just loaded, share the page table of the
+/// program's text with the other tasks running it (`vm::shared_text`), made for the first
+/// one. A space whose text the table does not match (the program's object was made anew)
+/// gets a new table; without memory for one, the task maps its text itself.
+fn share_text(
+    programs: &mut [(String, ObjectId, Option<SharedText>)],
+    objects: &Table<VmObject>,
+    name: &str,
+    space: &mut AddressSpace,
+) {
+    let Some((_, _, text)) = programs.iter_mut().find(|(n, ..)| n == name) else {
+        return;
+    };
+    if text.as_ref().is_some_and(|t| space.share_text(t)) {
+        return;
+    }
+    *text = SharedText::of(space.map(), objects);
+    if let Some(t) = text {
+        space.share_text(t);
+    }
 }
 
 /// Maps a program (checked `image`, file bytes `data`, memory object `file` over them) and

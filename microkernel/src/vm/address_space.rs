@@ -6,6 +6,7 @@ use super::map::{Inheritance, MapEntry, MapError, Protection, Strategy, VmMap, P
 use super::object::{ObjectKind, VmObject};
 use super::page::Dropped;
 use super::pmap::Pmap;
+use super::shared_text::SharedText;
 use super::statistics;
 use crate::base::object_table::{Id, OutOfMemory, Table};
 use libipc::abi::syscall::{USER_BASE, USER_END};
@@ -84,6 +85,9 @@ pub struct AddressSpace {
     /// memory (`kern::user` reads and writes them directly); its map holds what it allocates
     /// or receives out of line, as any task's, and its tables are loaded while it runs.
     kernel_memory: bool,
+    /// The page table of its program's text that it shares with the other tasks running
+    /// the program, while its map holds that text as the table's ([`SharedText`]).
+    shared: Option<SharedText>,
 }
 
 impl AddressSpace {
@@ -92,7 +96,63 @@ impl AddressSpace {
             map: VmMap::new(USER_BASE, USER_END),
             pmap: Pmap::new()?,
             kernel_memory: false,
+            shared: None,
         })
+    }
+
+    /// Shares `text`'s page table from now on, if this space's map holds the entries it was
+    /// made for (a program just loaded, `kern::loader`); whether it does. Faults there then
+    /// map pages for every task sharing it, and link it into these tables.
+    pub fn share_text(&mut self, text: &SharedText) -> bool {
+        if !text.matches(&self.map) {
+            return false;
+        }
+        self.unshare();
+        self.shared = Some(text.clone());
+        true
+    }
+
+    /// The shared page table of its program's text, while it uses one.
+    pub fn shared_text(&self) -> Option<&SharedText> {
+        self.shared.as_ref()
+    }
+
+    /// Stops sharing a page table of program text: these tables map the span themselves
+    /// from now on.
+    fn unshare(&mut self) {
+        if self.shared.take().is_some() {
+            self.pmap.unlink();
+        }
+    }
+
+    /// Maps `frame` at `page`: in the shared table of program text when the page is in its
+    /// span and the map still holds that text as the table's (linking the table here if it
+    /// is not), else in these tables (leaving the shared table for good if the page is in
+    /// its span).
+    #[inline(always)]
+    fn enter_page(&mut self, page: u64, frame: u64, protection: Protection) -> Result<(), ()> {
+        if self.shared.as_ref().is_some_and(|t| t.covers(page))
+            && self.enter_shared(page, frame, protection)
+        {
+            return Ok(());
+        }
+        self.pmap.enter(page, frame, protection).map_err(|_| ())
+    }
+
+    /// [`AddressSpace::enter_page`] in the shared table's span: whether the page went into
+    /// the shared table (if not, the space has left it).
+    #[inline(never)]
+    fn enter_shared(&mut self, page: u64, frame: u64, protection: Protection) -> bool {
+        if let Some(text) = &self.shared {
+            if text.matches(&self.map)
+                && text.enter(page, frame, protection).is_ok()
+                && self.pmap.link(text.base(), text.table()).is_ok()
+            {
+                return true;
+            }
+        }
+        self.unshare();
+        false
     }
 
     /// The space of a collocated server: an empty map, and its calls' addresses in the kernel
@@ -232,9 +292,8 @@ impl AddressSpace {
                 (frame, entry.protection)
             }
         };
-        self.pmap
-            .enter(page, frame, protection)
-            .map_err(|_| FaultError::OutOfMemory)?;
+        self.enter_page(page, frame, protection)
+            .map_err(|()| FaultError::OutOfMemory)?;
         Ok(frame)
     }
 
@@ -261,7 +320,7 @@ impl AddressSpace {
         } else {
             read_only(entry.protection)
         };
-        self.pmap.enter(page, frame, protection).is_ok()
+        self.enter_page(page, frame, protection).is_ok()
     }
 
     /// The address space a child gets at fork: per entry, by its inheritance, the same object
@@ -272,7 +331,14 @@ impl AddressSpace {
         let mut child = AddressSpace::new().map_err(|_| KernReturn::ResourceShortage)?;
         let result = self.fork_into(objects, &mut child);
         match result {
-            Ok(()) => Ok(child),
+            Ok(()) => {
+                // The child's text is this space's (shared, not copied): it shares the
+                // table too.
+                if let Some(text) = &self.shared {
+                    child.share_text(text);
+                }
+                Ok(child)
+            }
             Err(e) => {
                 child.destroy(objects);
                 Err(e)
@@ -292,9 +358,14 @@ impl AddressSpace {
             let shared = match entry.inheritance {
                 Inheritance::None => continue,
                 Inheritance::Share => true,
-                Inheritance::Copy => objects
-                    .get(entry.object)
-                    .is_some_and(|o| matches!(o.kind(), ObjectKind::Physical { .. })),
+                // Program text the shared table maps is never written either (the loader
+                // mapped it so, over the program's file).
+                Inheritance::Copy => {
+                    objects
+                        .get(entry.object)
+                        .is_some_and(|o| matches!(o.kind(), ObjectKind::Physical { .. }))
+                        || self.shared.as_ref().is_some_and(|t| t.holds(&entry))
+                }
             };
             if shared {
                 child
@@ -821,6 +892,7 @@ impl AddressSpace {
     pub fn reset(&mut self, objects: &mut Table<VmObject>) {
         self.map
             .clear(|entry| release_object(objects, entry.object));
+        self.unshare();
         self.pmap.clear();
     }
 

@@ -17,6 +17,8 @@ pub mod object;
 pub mod page;
 #[cfg(target_os = "none")]
 pub mod pmap;
+#[cfg(target_os = "none")]
+pub mod shared_text;
 pub mod statistics;
 #[cfg(target_os = "none")]
 pub mod transit;

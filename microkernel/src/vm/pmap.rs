@@ -36,6 +36,22 @@ pub struct Pmap {
     /// Table pages a new task will build as it runs that are not built yet (of
     /// [`PROMISED_TABLES`]): counted against the kernel's budget from the start.
     promised: u8,
+    /// [`SHARED_OWNER`] if other pmaps link a page table of these ([`Pmap::new_shared`]),
+    /// else 0: a change to an entry then concerns every CPU, whatever it has loaded.
+    tag: u64,
+    /// A page table of another pmap's linked here ([`Pmap::link`]): the 2 MiB it maps and
+    /// the physical address of the entry that links it, which teardown empties before it
+    /// frees the table holding it (the linked table is not this pmap's to free).
+    link: Option<(u64, u64)>,
+}
+
+/// Marks, in the mapping lists, the owner name of a pmap whose page tables others link
+/// (a root is page-aligned, so bit 0 is free).
+const SHARED_OWNER: u64 = 1;
+
+/// The root of the tables an owner name in the mapping lists names.
+fn tables_of(owner: u64) -> u64 {
+    owner & !SHARED_OWNER
 }
 
 /// The table pages below the root a small task builds as it runs (a PDPT, a PD and a page
@@ -93,8 +109,20 @@ fn pml4(phys: u64) -> *mut [u64; 512] {
 impl Pmap {
     /// Empty user half, kernel half copied from the kernel's tables.
     pub fn new() -> Result<Pmap, OutOfMemory> {
+        Pmap::with_tag(0, PROMISED_TABLES)
+    }
+
+    /// Tables that are never loaded, whose page tables other pmaps link ([`Pmap::link`]):
+    /// the page tables of program text that the tasks running one program share
+    /// (`vm::shared_text`). Their entries are changed through their own methods and the
+    /// mapping lists as any pmap's, but each change is dropped from every CPU's TLB.
+    pub fn new_shared() -> Result<Pmap, OutOfMemory> {
+        Pmap::with_tag(SHARED_OWNER, 0)
+    }
+
+    fn with_tag(tag: u64, promised: u8) -> Result<Pmap, OutOfMemory> {
         let root = kernel_space::allocate_user_frame().ok_or(OutOfMemory)?;
-        let sentinel = match kernel_space::with_mappings(|m| m.new_owner(root)) {
+        let sentinel = match kernel_space::with_mappings(|m| m.new_owner(root | tag)) {
             Some(Ok(sentinel)) => sentinel,
             _ => {
                 let _ = kernel_space::free_frame(root);
@@ -109,10 +137,75 @@ impl Pmap {
             sentinel,
             tables: Vec::new(),
             promised: {
-                PROMISED.fetch_add(usize::from(PROMISED_TABLES), Ordering::Relaxed);
-                PROMISED_TABLES
+                PROMISED.fetch_add(usize::from(promised), Ordering::Relaxed);
+                promised
             },
+            tag,
+            link: None,
         })
+    }
+
+    /// These tables' name in the mapping lists.
+    fn owner(&self) -> u64 {
+        self.root | self.tag
+    }
+
+    /// The page table that maps `address`'s 2 MiB, built if it is not (with the tables
+    /// above it): its physical address, for other pmaps to [`Pmap::link`].
+    pub fn page_table(&mut self, address: u64) -> Result<u64, paging::MapError> {
+        self.ensure_root()
+            .map_err(|_| paging::MapError::OutOfMemory)?;
+        let mut memory = UserTables {
+            tables: &mut self.tables,
+            promised: &mut self.promised,
+        };
+        PageTables::new(self.root, &mut memory).page_table(address)
+    }
+
+    /// Links page table `table` (another pmap's, [`Pmap::page_table`]) as the one that maps
+    /// the 2 MiB at `base` here, building the tables above it if needed: every entry in it
+    /// then translates here too. One link at a time; refused if this pmap has a table of its
+    /// own there (or links another).
+    pub fn link(&mut self, base: u64, table: u64) -> Result<(), paging::MapError> {
+        if let Some((linked, _)) = self.link {
+            if linked != base {
+                return Err(paging::MapError::AlreadyMapped(base));
+            }
+        }
+        self.ensure_root()
+            .map_err(|_| paging::MapError::OutOfMemory)?;
+        self.changed();
+        let mut memory = UserTables {
+            tables: &mut self.tables,
+            promised: &mut self.promised,
+        };
+        let entry = PageTables::new(self.root, &mut memory).link_page_table(base, table)?;
+        self.link = Some((base, entry));
+        Ok(())
+    }
+
+    /// The 2 MiB a linked page table maps here ([`Pmap::link`]), if one is linked.
+    pub fn linked(&self) -> Option<u64> {
+        self.link.map(|(base, _)| base)
+    }
+
+    /// Empties the entry that links another pmap's page table, if there is one, and drops
+    /// what any CPU cached through it: nothing translates there until it is linked again or
+    /// tables of this pmap's own are built there.
+    #[inline(never)]
+    pub fn unlink(&mut self) {
+        let Some((_, entry)) = self.link.take() else {
+            return;
+        };
+        self.changed();
+        if self.root == NO_ROOT {
+            return;
+        }
+        // SAFETY: `entry` is the physical address of an aligned word in a page directory of
+        // this pmap's (the link is emptied before any of its tables is freed), mapped by the
+        // direct map, and edited only under the kernel lock.
+        unsafe { *(phys_to_virt(entry) as *mut u64) = 0 };
+        crate::arch::tlb::flush_space(self.root);
     }
 
     pub fn root(&self) -> u64 {
@@ -153,7 +246,7 @@ impl Pmap {
         init_root(root);
         // The page records name this pmap's mappings by its root: it has none now, so only
         // its name changes.
-        kernel_space::with_mappings(|m| m.rename_owner(self.sentinel, root));
+        kernel_space::with_mappings(|m| m.rename_owner(self.sentinel, root | self.tag));
         count_tables(true, 1);
         self.root = root;
         self.changed();
@@ -173,6 +266,14 @@ impl Pmap {
         }
         if !protection.allows(Protection::EXECUTE) {
             page_flags |= kernel_space::no_execute_bit();
+        }
+        if self
+            .link
+            .is_some_and(|(base, _)| (base..base + paging::LARGE_PAGE_SIZE).contains(&address))
+        {
+            // A mapping of this pmap's own where it links another's table: the link goes
+            // (never an entry written into the other's table behind its mapping lists).
+            self.unlink();
         }
         self.ensure_root()
             .map_err(|_| paging::MapError::OutOfMemory)?;
@@ -204,7 +305,7 @@ impl Pmap {
         // The entry may have been present with fewer rights: drop any stale translation (on
         // other CPUs too; one absent was in no TLB).
         if replaced & flags::PRESENT != 0 {
-            flush(self.root, address);
+            flush(self.owner(), address);
         } else {
             x86_64::instructions::tlb::flush(x86_64::VirtAddr::new(address));
         }
@@ -215,16 +316,18 @@ impl Pmap {
     /// another, which will map the same areas): costs the mappings there are. What the
     /// hardware said of each page's use goes into its record.
     pub fn clear(&mut self) {
+        self.unlink();
         self.changed();
         if self.root == NO_ROOT {
             return;
         }
-        let (root, sentinel) = (self.root, self.sentinel);
+        let (root, sentinel) = (self.owner(), self.sentinel);
         kernel_space::with_mappings(|m| {
             m.clear_owner_mappings(sentinel, |address| {
                 let mut memory = DirectMapTables;
                 let mut old = 0;
-                if let Some(entry) = PageTables::new(root, &mut memory).leaf_entry(address) {
+                let tables = tables_of(root);
+                if let Some(entry) = PageTables::new(tables, &mut memory).leaf_entry(address) {
                     old = *entry;
                     *entry = 0;
                 }
@@ -241,6 +344,7 @@ impl Pmap {
     /// is freed. Faults build the tables again when the task runs. Returns the mappings
     /// there were.
     pub fn discard(&mut self, dropped: Dropped) -> usize {
+        self.unlink();
         self.changed();
         if self.root == NO_ROOT {
             return 0;
@@ -303,20 +407,28 @@ impl Pmap {
 
     /// Removes the mappings of `[start, end)` and flushes them from the TLB; the pages stay
     /// with their objects, and faults map them again as the map then allows.
+    /// A linked page table's 2 MiB in the range is unlinked first (its entries are not this
+    /// pmap's to remove).
     pub fn remove(&mut self, start: u64, end: u64) {
+        if self
+            .link
+            .is_some_and(|(base, _)| start < base + paging::LARGE_PAGE_SIZE && base < end)
+        {
+            self.unlink();
+        }
         self.changed();
         if self.root == NO_ROOT {
             return;
         }
         let mut memory = DirectMapTables;
-        let (root, sentinel) = (self.root, self.sentinel);
+        let (root, owner, sentinel) = (self.root, self.owner(), self.sentinel);
         kernel_space::with_mappings(|m| {
             PageTables::new(root, &mut memory).unmap_range(start, end, |page, frame, old| {
                 m.remove(sentinel, frame / PAGE, page);
                 // The page may outlive the mapping (shared, or paged out later): what the
                 // hardware said of its use must not go with the entry.
                 m.note_flags(frame / PAGE, harvested(old));
-                flush(root, page);
+                flush(owner, page);
             })
         });
     }
@@ -391,6 +503,7 @@ impl Pmap {
     /// What the hardware said of each mapped page's use goes into its record first (pages of
     /// shared objects outlive the tables).
     pub fn destroy(mut self) {
+        self.unlink();
         self.changed();
         let (root, sentinel) = (self.root, self.sentinel);
         // Every leaf entry is in the mapping list: emptied here, the table pages hold only
@@ -509,7 +622,8 @@ pub fn remove_everywhere(frame: u64) -> usize {
     let removed = kernel_space::with_mappings(|m| {
         let removed = m.remove_all(frame / PAGE, |root, address| {
             let mut memory = DirectMapTables;
-            if let Some(entry) = PageTables::new(root, &mut memory).leaf_entry(address) {
+            let tables = tables_of(root);
+            if let Some(entry) = PageTables::new(tables, &mut memory).leaf_entry(address) {
                 flags |= harvested(*entry);
                 *entry = 0;
             }
@@ -531,7 +645,8 @@ pub fn referenced_and_modified(frame: u64) -> (bool, bool) {
     kernel_space::with_mappings(|m| {
         m.scan(frame / PAGE, |root, address| {
             let mut memory = DirectMapTables;
-            if let Some(entry) = PageTables::new(root, &mut memory).leaf_entry(address) {
+            let tables = tables_of(root);
+            if let Some(entry) = PageTables::new(tables, &mut memory).leaf_entry(address) {
                 referenced |= *entry & flags::ACCESSED != 0;
                 modified |= *entry & flags::DIRTY != 0;
                 *entry &= !flags::ACCESSED;
@@ -570,7 +685,8 @@ pub fn write_protect(frame: u64) {
         let mut noted = 0;
         m.scan(frame / PAGE, |root, address| {
             let mut memory = DirectMapTables;
-            if let Some(entry) = PageTables::new(root, &mut memory).leaf_entry(address) {
+            let tables = tables_of(root);
+            if let Some(entry) = PageTables::new(tables, &mut memory).leaf_entry(address) {
                 // The CPU's own updates to the entry (accessed and dirty bits) are atomic;
                 // every kernel change to it is made under the kernel lock.
                 // SAFETY: the entry is an aligned word of a live page table (direct map).
@@ -605,7 +721,13 @@ pub fn mapping_visits() -> u64 {
     kernel_space::with_mappings(|m| m.visits()).unwrap_or(0)
 }
 
-/// Drops the translation of `address` in the tables at `root` from every CPU's TLB.
-fn flush(root: u64, address: u64) {
-    crate::arch::tlb::flush_page(root, address);
+/// Drops the translation of `address` in the tables `owner` names (in the mapping lists)
+/// from every CPU's TLB that may hold it: those with the tables loaded, or every CPU for
+/// tables whose page tables others link.
+fn flush(owner: u64, address: u64) {
+    if owner & SHARED_OWNER != 0 {
+        crate::arch::tlb::flush_shared_page(address);
+    } else {
+        crate::arch::tlb::flush_page(owner, address);
+    }
 }

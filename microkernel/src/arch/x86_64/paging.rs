@@ -87,6 +87,14 @@ impl<'m, M: TableMemory> PageTables<'m, M> {
     /// intermediate tables as needed. Intermediate entries are permissive (the leaf decides
     /// the protection) and carry `USER` when `user` is set.
     fn entry(&mut self, virt: u64, level: u32, user: bool) -> Result<&mut u64, MapError> {
+        let table = self.table_at(virt, level, user)?;
+        Ok(&mut self.memory.table(table)[index(virt, level)])
+    }
+
+    /// The table at `level` (1 = page table, 2 = page directory) on the way to `virt`,
+    /// creating it and the tables above it as needed; intermediate entries as for `entry`.
+    #[inline(always)]
+    fn table_at(&mut self, virt: u64, level: u32, user: bool) -> Result<u64, MapError> {
         let intermediate = flags::PRESENT | flags::WRITABLE | if user { flags::USER } else { 0 };
         let mut table = self.root;
         for l in (level + 1..=4).rev() {
@@ -104,7 +112,31 @@ impl<'m, M: TableMemory> PageTables<'m, M> {
                 table = entry & ADDRESS_MASK;
             }
         }
-        Ok(&mut self.memory.table(table)[index(virt, level)])
+        Ok(table)
+    }
+
+    /// The page table (4 KiB entries) that maps `virt`'s 2 MiB, created with the tables
+    /// above it if needed (user-accessible links): its physical address.
+    pub fn page_table(&mut self, virt: u64) -> Result<u64, MapError> {
+        self.table_at(virt, 1, true)
+    }
+
+    /// Links page table `table` (another set of tables' page table, shared) as the one that
+    /// maps `virt`'s 2 MiB here, creating the tables above it if needed: returns the physical
+    /// address of the entry that links it. Refused if another table or a large page is
+    /// there already; linking the same table again changes nothing.
+    pub fn link_page_table(&mut self, virt: u64, table: u64) -> Result<u64, MapError> {
+        if !table.is_multiple_of(PAGE_SIZE) {
+            return Err(MapError::Misaligned(table));
+        }
+        let directory = self.table_at(virt, 2, true)?;
+        let i = index(virt, 2);
+        let entry = &mut self.memory.table(directory)[i];
+        if *entry & flags::PRESENT != 0 && *entry & (ADDRESS_MASK | flags::HUGE) != table {
+            return Err(MapError::AlreadyMapped(virt));
+        }
+        *entry = table | flags::PRESENT | flags::WRITABLE | flags::USER;
+        Ok(directory + i as u64 * 8)
     }
 
     /// Maps one 4 KiB page, replacing whatever was mapped there (the caller's map decided:
@@ -341,6 +373,47 @@ mod tests {
         assert!(f & flags::HUGE != 0);
         assert_eq!(t.translate(base + 0x602fff).unwrap().0, 0x602fff);
         assert_eq!(t.translate(base + 0x603000), None);
+    }
+
+    #[test]
+    fn a_linked_page_table_maps_the_same_pages_in_both() {
+        let mut m = Memory::new(32);
+        let (text, other) = (0x40_0000, 0x60_0000);
+        let (shared_root, table) = {
+            let mut t = PageTables::create(&mut m).unwrap();
+            let table = t.page_table(text).unwrap();
+            t.map_page(text + 0x3000, 0x9000, flags::USER).unwrap();
+            (t.root(), table)
+        };
+        let root = PageTables::create(&mut m).unwrap().root();
+        let mut t = PageTables::new(root, &mut m);
+        t.map_page(other, 0xb000, flags::USER | flags::WRITABLE)
+            .unwrap();
+        let link = t.link_page_table(text + 0x1000, table).unwrap();
+        assert_eq!(t.translate(text + 0x3010).unwrap().0, 0x9010);
+        // Linking the same table again changes nothing; another is refused.
+        assert_eq!(t.link_page_table(text, table), Ok(link));
+        assert_eq!(
+            t.link_page_table(text, table + PAGE_SIZE),
+            Err(MapError::AlreadyMapped(text))
+        );
+        // The other 2 MiB keeps a table of its own, and the link's entry holds the table.
+        assert_ne!(t.page_table(other).unwrap(), table);
+        assert_eq!(
+            m.pages[(link / PAGE_SIZE) as usize][((link % PAGE_SIZE) / 8) as usize] & ADDRESS_MASK,
+            table
+        );
+        // A page entered through the shared tables shows in both.
+        PageTables::new(shared_root, &mut m)
+            .map_page(text + 0x4000, 0xc000, flags::USER)
+            .unwrap();
+        assert_eq!(
+            PageTables::new(root, &mut m)
+                .translate(text + 0x4000)
+                .unwrap()
+                .0,
+            0xc000
+        );
     }
 
     #[test]

@@ -28,7 +28,8 @@ enum Request {
     FlushSpace = 2,
     /// Load the kernel's own tables if `root` is loaded (it is about to be freed).
     LeaveSpace = 3,
-    /// Drop the translation of kernel `address` (global: whatever is loaded).
+    /// Drop the translation of `address` whatever is loaded: a kernel page (global), or a
+    /// page of a page table several tasks' tables share.
     FlushKernelPage = 4,
     /// Nothing but answer: the CPU has left user mode.
     Stop = 5,
@@ -98,6 +99,16 @@ pub fn leave_space(root: u64) {
 
 /// Drops the translation of kernel `address` on every CPU.
 pub fn flush_kernel_page(address: u64) {
+    invalidate(address);
+    if percpu::online() > 1 {
+        post_to_others(|_| true, Request::FlushKernelPage, 0, address);
+    }
+}
+
+/// Drops the translation of user `address` on every CPU, whatever tables it has loaded: the
+/// entry is in a page table that several tasks' tables link (`vm::shared_text`), so any
+/// CPU running one of them may hold it.
+pub fn flush_shared_page(address: u64) {
     invalidate(address);
     if percpu::online() > 1 {
         post_to_others(|_| true, Request::FlushKernelPage, 0, address);
