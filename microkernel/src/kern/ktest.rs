@@ -698,19 +698,34 @@ fn tasks_running_one_program_share_its_text_table() -> TestResult {
             let (a, b) = spaces.split_at_mut(1);
             (&mut a[0], &mut b[0])
         };
+        check!(
+            a.pmap().linked() == Some(TEXT) && b.pmap().linked() == Some(TEXT),
+            "a space sharing the table did not link it"
+        );
+        check!(
+            b.pmap().translate(page(1)).is_none(),
+            "a page nobody faulted in translates"
+        );
         let one = a
             .frame_for(&mut objects, page(1), Protection::READ)
             .map_err(|e| format!("fault: {e:?}"))?;
         check!(
-            a.pmap().linked() == Some(TEXT),
-            "the faulting space did not link the table"
+            b.pmap().translate(page(1)).map(|(f, _)| f) == Some(one),
+            "a page the other space faulted in does not translate here"
         );
+        // Its tables gone (an idle task's, collected), a space links the shared table again
+        // at its next fault there.
+        b.discard_translations(crate::vm::page::Dropped::InPlace);
         check!(
-            b.pmap().translate(page(1)).is_none(),
-            "the other space translates before it linked the table"
+            b.pmap().linked().is_none(),
+            "discarded tables still link the table"
         );
         b.frame_for(&mut objects, page(1), Protection::READ)
             .map_err(|e| format!("fault: {e:?}"))?;
+        check!(
+            b.pmap().linked() == Some(TEXT),
+            "a fault did not link the table again"
+        );
         let two = a
             .frame_for(&mut objects, page(2), Protection::READ)
             .map_err(|e| format!("fault: {e:?}"))?;

@@ -86,15 +86,17 @@ impl Kernel {
     /// the archive), made the first time: over the archive's own pages, or, once a program
     /// pager is registered, an object of that pager's (text then pages in through it, in
     /// clusters). The cache keeps it (with a reference of its own) for every later task.
+    /// Returns it and its place in the cache.
     fn program_file_object(
         &mut self,
         name: &str,
         offset: usize,
         len: usize,
-    ) -> Result<ObjectId, SpawnError> {
-        if let Some(&(_, id, _)) = self.programs.iter().find(|(n, ..)| n == name) {
+    ) -> Result<(ObjectId, usize), SpawnError> {
+        if let Some(at) = self.programs.iter().position(|(n, ..)| n == name) {
+            let id = self.programs[at].1;
             if self.vm.objects().contains(id) {
-                return Ok(id);
+                return Ok((id, at));
             }
         }
         let (_, archive_phys) = self.archive.ok_or(SpawnError::NoArchive)?;
@@ -117,21 +119,23 @@ impl Kernel {
         };
         // Its first reference is the cache's, so the object outlives its tasks.
         self.programs.push((key, id, None));
-        Ok(id)
+        Ok((id, self.programs.len() - 1))
     }
 
     /// A fresh address space with program `name` loaded, and its entry point.
     fn load_program(&mut self, name: &str) -> Result<(AddressSpace, u64), SpawnError> {
         let (image, offset, len) = self.find_program(name)?;
-        let file = self.program_file_object(name, offset, len)?;
+        let (file, cached) = self.program_file_object(name, offset, len)?;
         let (bytes, _) = self.archive.ok_or(SpawnError::NoArchive)?;
         let data = &bytes[offset..offset + len];
         let mut space = AddressSpace::new()?;
         match load_into(self.vm.objects_mut(), &mut space, file, &image, data) {
             Ok(()) => {
-                share_text(&mut self.programs, self.vm.objects(), name, &mut space);
-                // Its first instruction's page, mapped now rather than by its first fault.
+                share_text(&mut self.programs[cached].2, self.vm.objects(), &mut space);
+                // Its first instruction's page and the stack page its first push writes,
+                // mapped now rather than by its first faults.
                 space.premap(self.vm.objects(), image.entry, Protection::EXECUTE);
+                map_stack_top(self.vm.objects_mut(), &mut space);
                 Ok((space, image.entry))
             }
             Err(e) => {
@@ -206,7 +210,7 @@ impl Kernel {
             SpawnError::OutOfMemory => KernReturn::ResourceShortage,
             _ => KernReturn::InvalidArgument,
         })?;
-        let file = self
+        let (file, cached) = self
             .program_file_object(name, offset, len)
             .map_err(|_| KernReturn::ResourceShortage)?;
         let (bytes, _) = self.archive.ok_or(KernReturn::InvalidArgument)?;
@@ -230,9 +234,11 @@ impl Kernel {
             );
             return Ok(());
         }
-        share_text(programs, objects, name, &mut t.space);
-        // Its first instruction's page, mapped now rather than by its first fault.
+        share_text(&mut programs[cached].2, objects, &mut t.space);
+        // Its first instruction's page and the stack page its first push writes, mapped now
+        // rather than by its first faults.
         t.space.premap(objects, image.entry, Protection::EXECUTE);
+        map_stack_top(objects, &mut t.space);
         let entry = image.entry;
         let priority = self
             .threads
@@ -720,19 +726,18 @@ fn copy_initial_data(
     Ok(())
 }
 
-/// Has `space`, into which program `name` was just loaded, share the page table of the
-/// program's text with the other tasks running it (`vm::shared_text`), made for the first
-/// one. A space whose text the table does not match (the program's object was made anew)
-/// gets a new table; without memory for one, the task maps its text itself.
-fn share_text(
-    programs: &mut [(String, ObjectId, Option<SharedText>)],
-    objects: &Table<VmObject>,
-    name: &str,
-    space: &mut AddressSpace,
-) {
-    let Some((_, _, text)) = programs.iter_mut().find(|(n, ..)| n == name) else {
-        return;
-    };
+/// Maps the page of a new program's stack that its first push writes (the top page, which
+/// also holds the arguments block), zero-filled, as its first fault would: every program
+/// writes it at once. Without a free page it is left to that fault, which can wait for one.
+fn map_stack_top(objects: &mut Table<VmObject>, space: &mut AddressSpace) {
+    let _ = space.frame_for(objects, INITIAL_STACK_POINTER - 8, Protection::WRITE);
+}
+
+/// Has `space`, into which a program was just loaded, share the page table of the program's
+/// text with the other tasks running it (`vm::shared_text`): `text`, the program cache's,
+/// made for the first one. A space whose text the table does not match (the program's object
+/// was made anew) gets a new table; without memory for one, the task maps its text itself.
+fn share_text(text: &mut Option<SharedText>, objects: &Table<VmObject>, space: &mut AddressSpace) {
     if text.as_ref().is_some_and(|t| space.share_text(t)) {
         return;
     }

@@ -109,6 +109,11 @@ impl AddressSpace {
         }
         self.unshare();
         self.shared = Some(text.clone());
+        // Linked now: what the program's other tasks faulted in translates from the start.
+        // (Without memory for the tables above it, the first fault there links it.)
+        if self.pmap.has_root() {
+            let _ = self.pmap.link(text.base(), text.table());
+        }
         true
     }
 
@@ -309,6 +314,10 @@ impl AddressSpace {
         if access.allows(Protection::WRITE) || !entry.protection.allows(access) {
             return false;
         }
+        if self.pmap.translate(address).is_some() {
+            // Mapped already (the shared table of the program's text, linked).
+            return true;
+        }
         let page = address & !(PAGE_SIZE - 1);
         let Some(Found::Resident(object, frame)) =
             find_page(objects, entry.object, entry.object_offset(page))
@@ -464,16 +473,17 @@ impl AddressSpace {
         Ok(snapshots)
     }
 
-    /// Makes `entry`'s writable mappings fault again (it was just shadowed): only pages
-    /// resident in its object can be mapped writable (pages of backing objects are mapped
-    /// read-only), so when they are few, only they are unmapped.
+    /// Makes writes through `entry`'s mappings fault again (it was just shadowed), keeping
+    /// the pages mapped for reading: only pages resident in its object can be mapped
+    /// writable (pages of backing objects are mapped read-only), so when they are few, only
+    /// they are protected.
     fn write_protect(&mut self, objects: &Table<VmObject>, entry: &MapEntry<ObjectId>) {
         let pages = (entry.end - entry.start) / PAGE_SIZE;
         let Some(object) = objects.get(entry.object) else {
             return;
         };
         if object.resident_count() as u64 * 8 > pages {
-            self.pmap.remove(entry.start, entry.end);
+            self.pmap.write_protect_range(entry.start, entry.end);
             return;
         }
         let end_offset = entry.offset + (entry.end - entry.start);
@@ -482,7 +492,7 @@ impl AddressSpace {
             .filter(|o| (entry.offset..end_offset).contains(o))
         {
             let address = entry.start + (offset - entry.offset);
-            self.pmap.remove(address, address + PAGE_SIZE);
+            self.pmap.write_protect_range(address, address + PAGE_SIZE);
         }
     }
 

@@ -301,6 +301,10 @@ impl Pmap {
                     m.note_flags(old / PAGE, harvested(replaced));
                 });
             }
+        } else if replaced & flags::DIRTY != 0 {
+            // The same frame with other rights (write access back after a fork took it):
+            // the write the entry recorded must not go with it.
+            kernel_space::with_mappings(|m| m.note_flags(frame / PAGE, harvested(replaced)));
         }
         // The entry may have been present with fewer rights: drop any stale translation (on
         // other CPUs too; one absent was in no TLB).
@@ -431,6 +435,20 @@ impl Pmap {
                 flush(owner, page);
             })
         });
+    }
+
+    /// Takes write access from the mappings of `[start, end)` and flushes it from the TLB;
+    /// the pages stay mapped for reading (a fork's copy-on-write: a write faults and copies,
+    /// a read does not fault at all). A linked shared table's entries are never writable.
+    pub fn write_protect_range(&mut self, start: u64, end: u64) {
+        self.changed();
+        if self.root == NO_ROOT {
+            return;
+        }
+        let mut memory = DirectMapTables;
+        let owner = self.owner();
+        PageTables::new(self.root, &mut memory)
+            .write_protect_range(start, end, |page| flush(owner, page));
     }
 
     /// These tables are about to change: the cached translation goes, the stamp moves on.

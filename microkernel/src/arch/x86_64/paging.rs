@@ -208,9 +208,36 @@ impl<'m, M: TableMemory> PageTables<'m, M> {
     }
 
     /// Removes the 4 KiB mappings in `[start, end)` (page-aligned), calling `unmapped` with
-    /// each address, frame and the entry's flags (accessed, dirty) it unmapped; skips absent tables whole, so a sparse range
-    /// costs what is mapped, not its size. The caller flushes the TLB.
+    /// each address, frame and the entry's flags (accessed, dirty) it unmapped; skips absent
+    /// tables whole, so a sparse range costs what is mapped, not its size. The caller flushes
+    /// the TLB.
     pub fn unmap_range(&mut self, start: u64, end: u64, mut unmapped: impl FnMut(u64, u64, u64)) {
+        self.each_leaf(start, end, |virt, entry| {
+            let (frame, old) = (*entry & ADDRESS_MASK, *entry);
+            *entry = 0;
+            unmapped(virt, frame, old & !ADDRESS_MASK);
+        });
+    }
+
+    /// Takes write access from the 4 KiB mappings in `[start, end)` (page-aligned), calling
+    /// `protected` with the address of each that had it; the frames stay mapped. The bit is
+    /// cleared atomically: a CPU running these tables may set an entry's dirty bit meanwhile.
+    /// The caller flushes the TLB.
+    pub fn write_protect_range(&mut self, start: u64, end: u64, mut protected: impl FnMut(u64)) {
+        self.each_leaf(start, end, |virt, entry| {
+            if *entry & flags::WRITABLE != 0 {
+                // SAFETY: `entry` is an aligned word of a live page table, which only this
+                // walker (under the caller's lock) and the CPUs' atomic bit updates change.
+                let atomic = unsafe { core::sync::atomic::AtomicU64::from_ptr(entry) };
+                atomic.fetch_and(!flags::WRITABLE, core::sync::atomic::Ordering::SeqCst);
+                protected(virt);
+            }
+        });
+    }
+
+    /// Calls `visit` with each present 4 KiB leaf entry in `[start, end)` and its address,
+    /// skipping absent tables whole.
+    fn each_leaf(&mut self, start: u64, end: u64, mut visit: impl FnMut(u64, &mut u64)) {
         let mut virt = start;
         while virt < end {
             // Find the page table covering `virt`, or how far to skip.
@@ -232,9 +259,7 @@ impl<'m, M: TableMemory> PageTables<'m, M> {
             while virt < end && virt < table_end {
                 let entry = &mut self.memory.table(table)[index(virt, 1)];
                 if *entry & flags::PRESENT != 0 {
-                    let (frame, old) = (*entry & ADDRESS_MASK, *entry);
-                    *entry = 0;
-                    unmapped(virt, frame, old & !ADDRESS_MASK);
+                    visit(virt, entry);
                 }
                 virt += PAGE_SIZE;
             }
@@ -413,6 +438,34 @@ mod tests {
                 .unwrap()
                 .0,
             0xc000
+        );
+    }
+
+    #[test]
+    fn write_protecting_a_range_keeps_the_frames() {
+        let mut m = Memory::new(16);
+        let mut t = PageTables::create(&mut m).unwrap();
+        let writable = flags::USER | flags::WRITABLE;
+        t.map_page(0x40_0000, 0x9000, writable).unwrap();
+        t.map_page(0x40_1000, 0xa000, flags::USER).unwrap();
+        t.map_page(0x40_3000, 0xb000, writable | flags::DIRTY)
+            .unwrap();
+        t.map_page(0x40_5000, 0xc000, writable).unwrap();
+        let mut protected = Vec::new();
+        t.write_protect_range(0x40_0000, 0x40_5000, |virt| protected.push(virt));
+        assert_eq!(protected, [0x40_0000, 0x40_3000]);
+        assert_eq!(
+            t.translate(0x40_0000),
+            Some((0x9000, flags::PRESENT | flags::USER))
+        );
+        assert_eq!(
+            t.translate(0x40_3000),
+            Some((0xb000, flags::PRESENT | flags::USER | flags::DIRTY))
+        );
+        // Outside the range: still writable.
+        assert_eq!(
+            t.translate(0x40_5000).unwrap().1 & flags::WRITABLE,
+            flags::WRITABLE
         );
     }
 
