@@ -125,6 +125,7 @@ fn enter_as<R>(
     // after the call that gave it memory: see `libipc_collocated_syscall`), and the tables
     // loaded before are loaded again after.
     let loaded = paging::loaded_root();
+    let roots_freed = crate::vm::pmap::roots_freed();
     if has_memory {
         if let Some(t) = kernel.tasks.get(caller.task) {
             t.space.pmap().activate();
@@ -160,9 +161,20 @@ fn enter_as<R>(
         crate::vm::kernel_space::set_privileged(privileged);
     }
     if paging::loaded_root() != loaded {
-        // SAFETY: the tables loaded before the server ran are still live: nothing a server
-        // may call ends a task, and the kernel half of every table is the kernel's.
-        unsafe { paging::activate(loaded) };
+        // The tables loaded before the server ran are loaded again, unless a root was freed
+        // meanwhile: what the server did may have ended the task whose tables they were (a
+        // pager's error ends the tasks waiting for its page), and a freed root holds nothing,
+        // not even the kernel half. Then the kernel's own tables are loaded instead: every
+        // way back to user mode loads the tables of the thread it resumes, and a server
+        // whose call this was faults its own tables in again (`resolve_server_fault`).
+        let root = if crate::vm::pmap::roots_freed() == roots_freed {
+            loaded
+        } else {
+            crate::vm::kernel_space::kernel_root()
+        };
+        // SAFETY: `root` is live (no root was freed since it was loaded) or the kernel's, and
+        // the kernel half of every table is the kernel's.
+        unsafe { paging::activate(root) };
     }
     match (done, result) {
         (Ok(()), Some(result)) => Ok(result),

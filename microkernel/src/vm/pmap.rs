@@ -90,15 +90,73 @@ pub fn stamp() -> u64 {
 /// `root` while a pmap has none ([`Pmap::release_root`]): frame 0 is never a table.
 const NO_ROOT: u64 = 0;
 
-/// Fills a fresh root: the user half empty, the kernel half the kernel's.
-fn init_root(root: u64) {
-    // SAFETY: `root` is a fresh frame owned by its pmap and the kernel's PML4 is a live
+/// The entries of the kernel half in use, by index, taken from the kernel's root when the
+/// first task root is made. The kernel makes no top-level entry after start-up (the direct
+/// map and the image are mapped then, and the kernel map is one slot set up before any task,
+/// `kernel_map`; a top-level entry made later would be missing from every root made before
+/// it anyway), so a root needs only these copied, and only these emptied when it goes.
+static KERNEL_SLOTS: spin::Once<([u16; KERNEL_HALF], usize)> = spin::Once::new();
+
+fn kernel_slots() -> &'static [u16] {
+    let (slots, n) = KERNEL_SLOTS.call_once(|| {
+        // SAFETY: the kernel's PML4 is a live table, mapped by the direct map, only read.
+        let kernel = unsafe { &*pml4(kernel_space::kernel_root()) };
+        let mut slots = [0; KERNEL_HALF];
+        let mut n = 0;
+        for (index, entry) in kernel.iter().enumerate().skip(KERNEL_HALF) {
+            if *entry != 0 {
+                slots[n] = index as u16;
+                n += 1;
+            }
+        }
+        (slots, n)
+    });
+    &slots[..*n]
+}
+
+/// A fresh root: the user half empty, the kernel half the kernel's. It comes cleared if a
+/// page table's (or a root's) frame went back cleared, so it usually costs the kernel's few
+/// top-level entries and no clearing.
+fn allocate_root() -> Option<u64> {
+    let (root, clear) = kernel_space::allocate_user_table_frame()?;
+    // SAFETY: `root` is a fresh frame owned by nobody else and the kernel's PML4 is a live
     // table; both are mapped by the direct map and distinct.
     unsafe {
         let new = &mut *pml4(root);
         let kernel = &*pml4(kernel_space::kernel_root());
-        new[..KERNEL_HALF].fill(0);
-        new[KERNEL_HALF..].copy_from_slice(&kernel[KERNEL_HALF..]);
+        if !clear {
+            new.fill(0);
+        }
+        for &index in kernel_slots() {
+            new[usize::from(index)] = kernel[usize::from(index)];
+        }
+    }
+    Some(root)
+}
+
+/// Roots freed since start-up. Code that saved the root loaded before something that may end
+/// a task (a collocated server's run, `kern::colloc`) must not load it again once this has
+/// moved on: it may have been freed, and a freed root goes back cleared, without the
+/// kernel's entries.
+static ROOTS_FREED: AtomicU64 = AtomicU64::new(0);
+
+/// Roots freed since start-up (see `ROOTS_FREED`).
+#[inline(always)]
+pub fn roots_freed() -> u64 {
+    ROOTS_FREED.load(Ordering::Relaxed)
+}
+
+/// Frees a root whose user half is empty (its links emptied by [`free_tables`]) and that no
+/// CPU has loaded: the kernel's entries are emptied too, and it goes back cleared.
+fn free_root(root: u64) {
+    // SAFETY: the root is this pmap's own frame, loaded by no CPU, mapped by the direct map.
+    let entries = unsafe { &mut *pml4(root) };
+    for &index in kernel_slots() {
+        entries[usize::from(index)] = 0;
+    }
+    ROOTS_FREED.fetch_add(1, Ordering::Relaxed);
+    if let Err(e) = kernel_space::free_clean_frame(root) {
+        log::error!("pmap: freeing a root {root:#x}: {e}");
     }
 }
 
@@ -121,15 +179,14 @@ impl Pmap {
     }
 
     fn with_tag(tag: u64, promised: u8) -> Result<Pmap, OutOfMemory> {
-        let root = kernel_space::allocate_user_frame().ok_or(OutOfMemory)?;
+        let root = allocate_root().ok_or(OutOfMemory)?;
         let sentinel = match kernel_space::with_mappings(|m| m.new_owner(root | tag)) {
             Some(Ok(sentinel)) => sentinel,
             _ => {
-                let _ = kernel_space::free_frame(root);
+                free_root(root);
                 return Err(OutOfMemory);
             }
         };
-        init_root(root);
         count_tables(true, 1);
         Ok(Pmap {
             root,
@@ -229,9 +286,7 @@ impl Pmap {
         self.changed();
         // No CPU may walk the root once it is free.
         crate::arch::tlb::leave_space(self.root);
-        if let Err(e) = kernel_space::free_frame(self.root) {
-            log::error!("pmap: freeing a root {:#x}: {e}", self.root);
-        }
+        free_root(self.root);
         count_tables(false, 1);
         self.root = NO_ROOT;
     }
@@ -242,8 +297,7 @@ impl Pmap {
         if self.root != NO_ROOT {
             return Ok(());
         }
-        let root = kernel_space::allocate_user_frame().ok_or(OutOfMemory)?;
-        init_root(root);
+        let root = allocate_root().ok_or(OutOfMemory)?;
         // The page records name this pmap's mappings by its root: it has none now, so only
         // its name changes.
         kernel_space::with_mappings(|m| m.rename_owner(self.sentinel, root | self.tag));
@@ -544,9 +598,7 @@ impl Pmap {
         PROMISED.fetch_sub(usize::from(self.promised), Ordering::Relaxed);
         free_tables(&mut self.tables, cleared.is_some(), || {});
         if self.root != NO_ROOT {
-            if let Err(e) = kernel_space::free_frame(self.root) {
-                log::error!("pmap: freeing a root {:#x}: {e}", self.root);
-            }
+            free_root(self.root);
         }
     }
 }
