@@ -59,6 +59,17 @@ fn the_shell_runs_the_commands_of_sh_and_powers_off() {
         &["outside them: kernel image ", "boot modules "],
         "ps's rest",
     );
+    // The programs running (bootstrap, the name service, the pagers, the shell) share their
+    // text's page tables, and some pages are mapped through them.
+    let shared = run.expect_line_starting_with("shared text: ", "ps's shared text");
+    let numbers: Vec<u64> = shared
+        .split(' ')
+        .filter_map(|word| word.parse().ok())
+        .collect();
+    assert!(
+        numbers.len() == 2 && numbers[0] >= 2 && numbers[1] > 0,
+        "shared text tables and pages in {shared}"
+    );
     run.expect_line_containing(&["free KiB", "pageins", "swpout"], "vmstat's header");
     run.expect_line_containing(
         &["paging space: ", "clusters of 8 pages"],

@@ -522,6 +522,11 @@ pub const HOST_LOCK_WAITS: u64 = 37;
 pub const HOST_LOCK_WAIT_CYCLES: u64 = 38;
 /// Ready threads an idle CPU took from a busy CPU's run queue, since boot.
 pub const HOST_THREADS_STOLEN: u64 = 39;
+/// Programs whose tasks share the page table of their text (one table each, made with the
+/// program's first task: docs/decisions.md, "Shared page tables of program text").
+pub const HOST_SHARED_TEXT_TABLES: u64 = 41;
+/// Pages mapped through those tables: each mapped once for every task of its program.
+pub const HOST_SHARED_TEXT_PAGES: u64 = 42;
 /// Percent of memory the kernel heap (bytes in use) and all page tables may hold before new
 /// tasks are refused: pageout can take none of it, and past this the tasks there are leave
 /// too little to page in (NONAIM at 1,000 users in 128 MiB: 10,000 frames of 29,000, then

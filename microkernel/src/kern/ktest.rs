@@ -666,6 +666,12 @@ fn tasks_running_one_program_share_its_text_table() -> TestResult {
     const DATA: u64 = 0x70_0000;
     const PAGES: u64 = 4;
     let page = |n: u64| TEXT + n * PAGE_SIZE;
+    let read = |space: &mut AddressSpace, objects: &mut Table<VmObject>, n: u64| {
+        space
+            .frame_for(objects, page(n), Protection::READ)
+            .map_err(|e| format!("fault on text page {n}: {e:?}"))
+    };
+    let translates = |space: &AddressSpace, n: u64| space.pmap().translate(page(n)).map(|(f, _)| f);
     let tables_before = pmap::table_frames();
     let base = kernel_space::allocate_contiguous(PAGES as usize, PAGE_SIZE).ok_or("no frames")?;
     let mut objects: Table<VmObject> = Table::new();
@@ -697,9 +703,8 @@ fn tasks_running_one_program_share_its_text_table() -> TestResult {
             "a space loaded with the program does not match its table"
         );
         drop(text);
-        let (a, b) = {
-            let (a, b) = spaces.split_at_mut(1);
-            (&mut a[0], &mut b[0])
+        let [a, b, ..] = spaces.as_mut_slice() else {
+            return Err("fewer than two spaces".into());
         };
         check!(
             a.pmap().linked() == Some(TEXT) && b.pmap().linked() == Some(TEXT),
@@ -709,11 +714,9 @@ fn tasks_running_one_program_share_its_text_table() -> TestResult {
             b.pmap().translate(page(1)).is_none(),
             "a page nobody faulted in translates"
         );
-        let one = a
-            .frame_for(&mut objects, page(1), Protection::READ)
-            .map_err(|e| format!("fault: {e:?}"))?;
+        let one = read(a, &mut objects, 1)?;
         check!(
-            b.pmap().translate(page(1)).map(|(f, _)| f) == Some(one),
+            translates(b, 1) == Some(one),
             "a page the other space faulted in does not translate here"
         );
         // Its tables gone (an idle task's, collected), a space links the shared table again
@@ -723,17 +726,14 @@ fn tasks_running_one_program_share_its_text_table() -> TestResult {
             b.pmap().linked().is_none(),
             "discarded tables still link the table"
         );
-        b.frame_for(&mut objects, page(1), Protection::READ)
-            .map_err(|e| format!("fault: {e:?}"))?;
+        read(b, &mut objects, 1)?;
         check!(
             b.pmap().linked() == Some(TEXT),
             "a fault did not link the table again"
         );
-        let two = a
-            .frame_for(&mut objects, page(2), Protection::READ)
-            .map_err(|e| format!("fault: {e:?}"))?;
+        let two = read(a, &mut objects, 2)?;
         check!(
-            b.pmap().translate(page(2)).map(|(f, _)| f) == Some(two),
+            translates(b, 2) == Some(two),
             "a page the other space faulted in does not translate here"
         );
         check!(
@@ -764,9 +764,8 @@ fn tasks_running_one_program_share_its_text_table() -> TestResult {
             "a forked child does not share the text and its table"
         );
         // One space's text changes: it leaves the table, the other keeps it.
-        let (a, b) = {
-            let (a, b) = spaces.split_at_mut(1);
-            (&mut a[0], &mut b[0])
+        let [a, b, ..] = spaces.as_mut_slice() else {
+            return Err("fewer than two spaces".into());
         };
         b.deallocate(&mut objects, page(0), page(1))
             .map_err(|e| format!("deallocate: {e}"))?;
@@ -774,15 +773,14 @@ fn tasks_running_one_program_share_its_text_table() -> TestResult {
             b.pmap().linked().is_none(),
             "a space whose text changed still links the table"
         );
-        b.frame_for(&mut objects, page(2), Protection::READ)
-            .map_err(|e| format!("fault: {e:?}"))?;
+        read(b, &mut objects, 2)?;
         check!(
             b.shared_text().is_none() && pmap::mapping_count(two) == 2,
             "a space whose text changed did not map it itself ({} mappings)",
             pmap::mapping_count(two)
         );
         check!(
-            a.pmap().translate(page(2)).map(|(f, _)| f) == Some(two),
+            translates(a, 2) == Some(two),
             "the other space lost the shared table"
         );
         // Something new in the span: the space leaves the table at its fault there.

@@ -122,6 +122,13 @@ impl Kernel {
         Ok((id, self.programs.len() - 1))
     }
 
+    /// The shared page tables of program text, one per program that has one (reports).
+    pub(crate) fn shared_text(&self) -> impl Iterator<Item = &SharedText> {
+        self.programs
+            .iter()
+            .filter_map(|(_, _, text)| text.as_ref())
+    }
+
     /// A fresh address space with program `name` loaded, and its entry point.
     fn load_program(&mut self, name: &str) -> Result<(AddressSpace, u64), SpawnError> {
         let (image, offset, len) = self.find_program(name)?;

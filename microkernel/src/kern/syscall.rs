@@ -617,6 +617,8 @@ fn host_info(kernel: &mut Kernel, _: Caller, a: [u64; 6]) -> Outcome {
             super::entry::LOCK_WAIT_CYCLES.load(core::sync::atomic::Ordering::Relaxed)
         }
         HOST_THREADS_STOLEN => super::sched::STOLEN.load(core::sync::atomic::Ordering::Relaxed),
+        HOST_SHARED_TEXT_TABLES => kernel.shared_text().count() as u64,
+        HOST_SHARED_TEXT_PAGES => kernel.shared_text().map(|t| t.resident() as u64).sum(),
         HOST_DIRECT_DEVICE_CALLS => crate::kern::device_port::direct_transfers(),
         HOST_TABLES_COLLECTED => {
             crate::vm::statistics::read(&crate::vm::statistics::TABLES_COLLECTED)

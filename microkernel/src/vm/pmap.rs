@@ -207,16 +207,24 @@ impl Pmap {
         self.root | self.tag
     }
 
-    /// The page table that maps `address`'s 2 MiB, built if it is not (with the tables
-    /// above it): its physical address, for other pmaps to [`Pmap::link`].
-    pub fn page_table(&mut self, address: u64) -> Result<u64, paging::MapError> {
+    /// For a change that may build tables: makes sure there is a root and notes the change
+    /// (the cached translation goes); the root and the walker's memory for new tables.
+    fn building(&mut self) -> Result<(u64, UserTables<'_>), paging::MapError> {
         self.ensure_root()
             .map_err(|_| paging::MapError::OutOfMemory)?;
-        let mut memory = UserTables {
+        self.changed();
+        let memory = UserTables {
             tables: &mut self.tables,
             promised: &mut self.promised,
         };
-        PageTables::new(self.root, &mut memory).page_table(address)
+        Ok((self.root, memory))
+    }
+
+    /// The page table that maps `address`'s 2 MiB, built if it is not (with the tables
+    /// above it): its physical address, for other pmaps to [`Pmap::link`].
+    pub fn page_table(&mut self, address: u64) -> Result<u64, paging::MapError> {
+        let (root, mut memory) = self.building()?;
+        PageTables::new(root, &mut memory).page_table(address)
     }
 
     /// Links page table `table` (another pmap's, [`Pmap::page_table`]) as the one that maps
@@ -229,14 +237,8 @@ impl Pmap {
                 return Err(paging::MapError::AlreadyMapped(base));
             }
         }
-        self.ensure_root()
-            .map_err(|_| paging::MapError::OutOfMemory)?;
-        self.changed();
-        let mut memory = UserTables {
-            tables: &mut self.tables,
-            promised: &mut self.promised,
-        };
-        let entry = PageTables::new(self.root, &mut memory).link_page_table(base, table)?;
+        let (root, mut memory) = self.building()?;
+        let entry = PageTables::new(root, &mut memory).link_page_table(base, table)?;
         self.link = Some((base, entry));
         Ok(())
     }
@@ -329,19 +331,13 @@ impl Pmap {
             // (never an entry written into the other's table behind its mapping lists).
             self.unlink();
         }
-        self.ensure_root()
-            .map_err(|_| paging::MapError::OutOfMemory)?;
-        self.changed();
-        let mut memory = UserTables {
-            tables: &mut self.tables,
-            promised: &mut self.promised,
-        };
-        let mut tables = PageTables::new(self.root, &mut memory);
+        let (sentinel, tag) = (self.sentinel, self.tag);
+        let (root, mut memory) = self.building()?;
+        let mut tables = PageTables::new(root, &mut memory);
         let replaced = tables.remap_page(address, frame, page_flags)?;
         let old = (replaced & flags::PRESENT != 0).then_some(replaced & FRAME);
         if old != Some(frame) {
             // The page's mapping list learns of it; if it cannot, the entry goes back.
-            let sentinel = self.sentinel;
             let added = kernel_space::with_mappings(|m| m.add(sentinel, frame / PAGE, address));
             if !matches!(added, Some(Ok(()))) {
                 if let Some(entry) = tables.leaf_entry(address) {
@@ -363,7 +359,7 @@ impl Pmap {
         // The entry may have been present with fewer rights: drop any stale translation (on
         // other CPUs too; one absent was in no TLB).
         if replaced & flags::PRESENT != 0 {
-            flush(self.owner(), address);
+            flush(root | tag, address);
         } else {
             x86_64::instructions::tlb::flush(x86_64::VirtAddr::new(address));
         }

@@ -519,7 +519,10 @@ Ctrl-C stops the command running; the arrow keys walk the history."
 
     /// `ps`'s last lines: the kernel's counts and the memory by what holds it.
     fn summary() -> i32 {
-        use libipc::abi::syscall::{HOST_PORTS, HOST_TASKS, HOST_THREADS, HOST_VM_OBJECTS};
+        use libipc::abi::syscall::{
+            HOST_PORTS, HOST_SHARED_TEXT_PAGES, HOST_SHARED_TEXT_TABLES, HOST_TASKS, HOST_THREADS,
+            HOST_VM_OBJECTS,
+        };
         let count = |key| sys::host_info(key).unwrap_or(0);
         println!(
             "kern.tasks {}  kern.threads {}  kern.ports {}  vm.objects {}",
@@ -545,6 +548,11 @@ Ctrl-C stops the command running; the arrow keys walk the history."
             "  outside them: kernel image {} KiB, boot modules {} KiB",
             memory.kernel_image_bytes.div_ceil(1024),
             memory.boot_module_bytes.div_ceil(1024)
+        );
+        println!(
+            "shared text: {} programs' page tables, {} pages mapped once for all their tasks",
+            count(HOST_SHARED_TEXT_TABLES),
+            count(HOST_SHARED_TEXT_PAGES)
         );
         0
     }
