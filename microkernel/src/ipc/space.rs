@@ -555,6 +555,12 @@ impl<P: Copy + Eq + Hash, S: Copy + Eq> IpcSpace<P, S> {
             .map(|slot| slot.generation)
             .fold(self.past_generation, u8::max);
         ports.try_reserve(self.by_port.len()).map_err(|_| short)?;
+        // Room for every inherited port's reverse entry: the inserts below cannot allocate
+        // (an allocation failing there would stop the kernel, not refuse the fork).
+        child
+            .by_port
+            .try_reserve(self.by_port.len())
+            .map_err(|_| short)?;
         for (index, slot) in self.slots[..used].iter().enumerate() {
             let inherited = slot.entry.and_then(|e| {
                 if e.rights.contains(Rights::SEND) {
