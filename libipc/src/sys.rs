@@ -317,6 +317,15 @@ pub fn thread_set_priority(priority: u64) -> Result<u64, KernReturn> {
     call1(Syscall::ThreadSetPriority, priority)
 }
 
+/// Binds the calling thread to processor `cpu` (`None`: unbinds it); the processor it runs
+/// on when the call returns (`Syscall::ThreadBind`).
+pub fn thread_bind(cpu: Option<u64>) -> Result<u64, KernReturn> {
+    call1(
+        Syscall::ThreadBind,
+        cpu.unwrap_or(crate::abi::syscall::THREAD_UNBOUND),
+    )
+}
+
 /// Powers the machine off with `status`, given a send right to the privileged host port.
 /// Returns only the error when `host` is not one.
 pub fn host_shutdown(host: u32, status: u64) -> KernReturn {

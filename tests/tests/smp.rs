@@ -10,6 +10,7 @@ const CASES: &[&str] = &[
     "every_cpu_runs_threads",
     "a_childs_memory_stays_put_while_the_parent_writes",
     "a_thread_running_elsewhere_is_stopped",
+    "a_bound_thread_runs_only_on_its_cpu",
 ];
 
 fn smp_test(name: &str, qemu_cpus: u32, cmdline: &str) -> GuestRun {

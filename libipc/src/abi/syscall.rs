@@ -192,7 +192,17 @@ pub enum Syscall {
     /// `(status)`: ends the calling thread. Its task's last thread ends the task, as
     /// `TaskExit(status)` does. Never returns.
     ThreadExit = 41,
+    /// `(cpu)`: binds the calling thread to processor `cpu` (an index below `HostInfo`'s
+    /// `HOST_CPUS`; the boot CPU is 0): from the call's return on it runs there alone, and
+    /// load balancing leaves it there. [`THREAD_UNBOUND`] unbinds it. Returns the processor
+    /// it runs on. `InvalidArgument` for a processor that is not online. Not inherited by a
+    /// forked child. IPC to a task with bound threads takes the general path (the fast path
+    /// runs a receiver on the sender's processor).
+    ThreadBind = 42,
 }
+
+/// `ThreadBind`'s argument that unbinds the thread.
+pub const THREAD_UNBOUND: u64 = u64::MAX;
 
 /// `DeviceTransfer`'s `write` argument.
 pub mod transfer {
@@ -210,7 +220,7 @@ pub const DEFAULT_QUOTA_DIVISOR: u64 = 8;
 pub const CONSOLE_READ_MAX: usize = 4096;
 
 impl Syscall {
-    pub const ALL: [Syscall; 42] = [
+    pub const ALL: [Syscall; 43] = [
         Syscall::DebugWrite,
         Syscall::TaskExit,
         Syscall::ThreadYield,
@@ -253,6 +263,7 @@ impl Syscall {
         Syscall::DeviceTransfer,
         Syscall::ThreadCreate,
         Syscall::ThreadExit,
+        Syscall::ThreadBind,
     ];
 
     /// Decodes a call number; the numbers are dense, so this is a bounds check.

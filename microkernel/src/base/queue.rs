@@ -172,6 +172,11 @@ impl<K: Copy + PartialEq> RunQueues<K> {
         Some((element, p))
     }
 
+    /// The element `dequeue` would take, left queued.
+    pub fn first(&self) -> Option<K> {
+        self.levels[usize::from(self.highest()?)].front()
+    }
+
     /// Unlinks `element` queued at `priority`.
     pub fn remove(&mut self, links: &mut impl Links<K>, element: K, priority: u8) -> bool {
         let p = usize::from(priority).min(PRIORITY_LEVELS - 1);
@@ -341,8 +346,12 @@ mod tests {
         rq.enqueue(&mut links, 3, 63);
         rq.enqueue(&mut links, 4, 200); // clamped to 63
         assert_eq!(rq.highest(), Some(63));
+        // `first` names what `dequeue` takes, and takes nothing.
+        assert_eq!(rq.first(), Some(3));
+        assert_eq!(rq.first(), Some(3));
         let order: Vec<(usize, u8)> = core::iter::from_fn(|| rq.dequeue(&mut links)).collect();
         assert_eq!(order, vec![(3, 63), (4, 63), (1, 40), (0, 10), (2, 10)]);
+        assert_eq!(rq.first(), None);
         assert!(rq.is_empty());
         assert_eq!(rq.highest(), None);
     }

@@ -129,7 +129,12 @@ impl Kernel {
             None => ret(MsgReturn::Success, 0),
         };
         if let Some(receiver) = woken {
-            if matches!(outcome, MsgOutcome::Blocked) && self.current().is_none() {
+            // A receiver bound to another processor is queued there, never run here.
+            let here = self
+                .threads
+                .get(receiver)
+                .is_some_and(|t| !t.bound || usize::from(t.cpu) == crate::arch::percpu::index());
+            if here && matches!(outcome, MsgOutcome::Blocked) && self.current().is_none() {
                 // Hand-off: the caller waits for the reply, the server it woke runs at once.
                 if let Some(t) = self.threads.get_mut(receiver) {
                     t.state = ThreadState::Running;

@@ -197,10 +197,12 @@ impl Kernel {
         }
         t.state = ThreadState::Ready;
         let priority = t.priority;
-        let target = if arch::percpu::online() > 1 {
-            place(usize::from(t.cpu))
-        } else {
+        let target = if arch::percpu::online() <= 1 {
             0
+        } else if t.bound {
+            usize::from(t.cpu)
+        } else {
+            place(usize::from(t.cpu))
         };
         t.cpu = target as u8;
         self.sched.run_queues[target].enqueue(&mut self.threads, thread, priority);
@@ -287,13 +289,19 @@ impl Kernel {
     }
 
     /// A thread for idle CPU `me` from the queue of a CPU that is busy running another: the
-    /// load balancing. (An idle CPU's queue is its own to run: it was woken for it.)
+    /// load balancing. (An idle CPU's queue is its own to run: it was woken for it.) A queue
+    /// whose next thread is bound to its CPU is left alone (the threads behind it too: they
+    /// run there after it).
     fn steal(&mut self, me: usize) -> Option<ThreadId> {
         let online = arch::percpu::online();
         for step in 1..online {
             let victim = (me + step) % online;
             let busy = arch::percpu::cpu(victim).is_some_and(|cpu| cpu.running() != 0);
-            if busy && self.sched.run_queues[victim].highest().is_some() {
+            let movable = self.sched.run_queues[victim]
+                .first()
+                .and_then(|next| self.threads.get(next))
+                .is_some_and(|t| !t.bound);
+            if busy && movable {
                 let (next, _) = self.sched.run_queues[victim].dequeue(&mut self.threads)?;
                 STOLEN.fetch_add(1, Ordering::Relaxed);
                 return Some(next);

@@ -79,6 +79,7 @@ fn handler(call: Syscall) -> Handler {
         Syscall::DeviceTransfer => device_transfer,
         Syscall::ThreadCreate => super::thread_calls::thread_create,
         Syscall::ThreadExit => super::thread_calls::thread_exit,
+        Syscall::ThreadBind => super::thread_calls::thread_bind,
     }
 }
 
@@ -568,6 +569,15 @@ fn host_shutdown(kernel: &mut Kernel, caller: Caller, a: [u64; 6]) -> Outcome {
     })
 }
 
+/// The shared page tables of program text and the pages mapped through them (for
+/// `host_info`; out of line, so the common selectors' frame stays small).
+#[inline(never)]
+fn shared_text(kernel: &Kernel) -> (u64, u64) {
+    kernel.shared_text().fold((0, 0), |(tables, pages), text| {
+        (tables + 1, pages + text.resident() as u64)
+    })
+}
+
 fn host_info(kernel: &mut Kernel, _: Caller, a: [u64; 6]) -> Outcome {
     use libipc::abi::syscall::*;
     let value = match a[0] {
@@ -617,8 +627,8 @@ fn host_info(kernel: &mut Kernel, _: Caller, a: [u64; 6]) -> Outcome {
             super::entry::LOCK_WAIT_CYCLES.load(core::sync::atomic::Ordering::Relaxed)
         }
         HOST_THREADS_STOLEN => super::sched::STOLEN.load(core::sync::atomic::Ordering::Relaxed),
-        HOST_SHARED_TEXT_TABLES => kernel.shared_text().count() as u64,
-        HOST_SHARED_TEXT_PAGES => kernel.shared_text().map(|t| t.resident() as u64).sum(),
+        HOST_SHARED_TEXT_TABLES => shared_text(kernel).0,
+        HOST_SHARED_TEXT_PAGES => shared_text(kernel).1,
         HOST_DIRECT_DEVICE_CALLS => crate::kern::device_port::direct_transfers(),
         HOST_TABLES_COLLECTED => {
             crate::vm::statistics::read(&crate::vm::statistics::TABLES_COLLECTED)

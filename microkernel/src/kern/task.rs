@@ -46,10 +46,14 @@ pub struct Task {
     /// Stopped by the task swapper: its threads do not run (one woken is held), its page
     /// tables are gone.
     pub swapped_out: bool,
-    /// Left to the general path by the IPC fast path: swapped out, or idle with its page
+    /// Left to the general path by the IPC fast path: swapped out, idle with its page
     /// tables freed, root included (`pmap_collect`), which the general path builds again
-    /// before the task runs. Kept by [`Task::note_cold`].
+    /// before the task runs, or with threads bound to processors (the fast path runs a
+    /// receiver on the sender's processor; the general path queues it on its own). Kept by
+    /// [`Task::note_cold`].
     pub cold: bool,
+    /// Its threads bound to a processor (`ThreadBind`).
+    pub bound_threads: u32,
     /// The tick it was created or last swapped in at (the swapper leaves young tasks be).
     pub resident_since: u64,
     /// Its job: a spawned task starts one, a forked task is in its parent's (what a
@@ -73,6 +77,7 @@ impl Task {
             port: None,
             swapped_out: false,
             cold: false,
+            bound_threads: 0,
             job: 0,
             quota: None,
             queued_bytes: 0,
@@ -80,9 +85,10 @@ impl Task {
         }
     }
 
-    /// Sets [`Task::cold`] from the task's state (after a swap or a change of its root).
+    /// Sets [`Task::cold`] from the task's state (after a swap, a change of its root or of
+    /// its bound threads).
     pub fn note_cold(&mut self) {
-        self.cold = self.swapped_out || !self.space.pmap().has_root();
+        self.cold = self.swapped_out || !self.space.pmap().has_root() || self.bound_threads > 0;
     }
 
     /// The program the task runs, for reports.

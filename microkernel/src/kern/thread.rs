@@ -178,6 +178,9 @@ pub struct Thread {
     /// The CPU whose run queue holds the thread while it is ready, and where it last ran
     /// (`kern::sched`). In what was padding.
     pub cpu: u8,
+    /// Bound to `cpu` (`ThreadBind`): it is queued and run there alone, and load balancing
+    /// leaves it there. In what was padding.
+    pub bound: bool,
     /// Where the thread is in its task's list of threads (`Task::threads`), so that it
     /// leaves the list in constant time (`kern::thread_calls`). In what was padding.
     pub index_in_task: u32,
@@ -220,6 +223,7 @@ impl Thread {
             priority: DEFAULT_PRIORITY,
             quantum: QUANTUM_TICKS,
             cpu: 0,
+            bound: false,
             index_in_task: 0,
             queue_next: None,
             queue_previous: None,

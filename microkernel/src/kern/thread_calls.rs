@@ -1,5 +1,6 @@
-//! Threads a task makes and ends itself: `thread_create` and `thread_exit`, and the task's
-//! list of its threads, which a thread leaves in constant time (a task may have a million).
+//! Threads a task makes and ends itself: `thread_create`, `thread_exit` and `thread_bind`,
+//! and the task's list of its threads, which a thread leaves in constant time (a task may
+//! have a million).
 //!
 //! A new thread costs its record and table slot (`thread::bytes_per_thread`), charged to the
 //! task's quota and admitted as a new task is (the kernel's budget, the free-memory line);
@@ -12,7 +13,7 @@ use super::loader::Exit;
 use super::syscall::{Caller, Outcome};
 use super::task::TaskId;
 use super::thread::{TaskRecord, Thread, ThreadId};
-use libipc::abi::syscall::{USER_BASE, USER_END};
+use libipc::abi::syscall::{THREAD_UNBOUND, USER_BASE, USER_END};
 use libipc::abi::KernReturn;
 
 /// `ThreadCreate(entry, stack, argument)`.
@@ -25,6 +26,11 @@ pub fn thread_create(kernel: &mut Kernel, caller: Caller, a: [u64; 6]) -> Outcom
 pub fn thread_exit(kernel: &mut Kernel, caller: Caller, a: [u64; 6]) -> Outcome {
     kernel.exit_thread(caller, a[0]);
     Outcome::NoReturn
+}
+
+/// `ThreadBind(cpu)`.
+pub fn thread_bind(kernel: &mut Kernel, caller: Caller, a: [u64; 6]) -> Outcome {
+    Outcome::Return(kernel.bind_thread(caller, a[0]))
 }
 
 impl Kernel {
@@ -105,6 +111,50 @@ impl Kernel {
         Ok(self.tasks.get(task).map_or(0, |t| t.threads.len() as u64))
     }
 
+    /// Binds the calling thread to processor `cpu`, or unbinds it ([`THREAD_UNBOUND`]):
+    /// the processor it runs on when the call returns. A thread bound to another processor
+    /// than this one gives this one up and is queued on its own at once.
+    fn bind_thread(&mut self, caller: Caller, cpu: u64) -> Result<u64, KernReturn> {
+        let here = crate::arch::percpu::index();
+        let bind = cpu != THREAD_UNBOUND;
+        // Decode: an online processor (its index fits the thread's `cpu` byte).
+        if bind && cpu >= crate::arch::percpu::online() as u64 {
+            return Err(KernReturn::InvalidArgument);
+        }
+        let t = self
+            .threads
+            .get_mut(caller.thread)
+            .ok_or(KernReturn::InvalidArgument)?;
+        let was = t.bound;
+        t.bound = bind;
+        if bind {
+            t.cpu = cpu as u8;
+        }
+        self.count_bound(caller.task, was, bind);
+        if bind && cpu as usize != here {
+            // Its return value goes with it; it runs again only there.
+            self.yield_current();
+            return Ok(cpu);
+        }
+        Ok(here as u64)
+    }
+
+    /// Keeps `task`'s count of bound threads (and so whether the IPC fast path leaves it to
+    /// the general path) as one of its threads goes from bound `was` to bound `now`.
+    fn count_bound(&mut self, task: TaskId, was: bool, now: bool) {
+        if was == now {
+            return;
+        }
+        if let Some(t) = self.tasks.get_mut(task) {
+            if now {
+                t.bound_threads += 1;
+            } else {
+                t.bound_threads = t.bound_threads.saturating_sub(1);
+            }
+            t.note_cold();
+        }
+    }
+
     /// Ends the calling thread; the task's last thread ends the task with `status`.
     fn exit_thread(&mut self, caller: Caller, status: u64) {
         let last = self
@@ -116,6 +166,8 @@ impl Kernel {
             return;
         }
         self.unqueue(caller.thread);
+        let bound = self.threads.get(caller.thread).is_some_and(|t| t.bound);
+        self.count_bound(caller.task, bound, false);
         self.detach_thread(caller.task, caller.thread);
         self.threads.remove(caller.thread);
     }

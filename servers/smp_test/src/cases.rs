@@ -5,6 +5,7 @@ use alloc::string::String;
 use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use libipc::abi::swapper::{SWAP_IN, SWAP_OUT};
 use libipc::abi::syscall::*;
+use libipc::abi::KernReturn;
 use libipc::ipc::Task;
 use libipc::process::{self, Fork};
 use libipc::rt::sleep_ms;
@@ -20,6 +21,10 @@ pub const ALL: &[(&str, libipc::rt::selftest::Case)] = &[
         "a_thread_running_elsewhere_is_stopped",
         a_thread_running_elsewhere_is_stopped,
     ),
+    (
+        "a_bound_thread_runs_only_on_its_cpu",
+        a_bound_thread_runs_only_on_its_cpu,
+    ),
 ];
 
 /// The processors the test was told to expect (`init_arg`).
@@ -28,6 +33,10 @@ pub static EXPECTED_CPUS: AtomicU64 = AtomicU64::new(0);
 /// The start argument of a child that makes system calls until it is ended ([`caller`]),
 /// plus the ticks it runs for (below 0x10000; 0: until it is ended).
 pub const CALLER: u64 = 0x5a11_0000;
+
+/// The second start argument of a null-RPC server
+/// (`libipc::bench::workloads::serve`; the first is where it announces its port).
+pub const SERVER: u64 = 0x5e4e_0001;
 
 fn host(selector: u64) -> u64 {
     sys::host_info(selector).unwrap_or(u64::MAX)
@@ -250,6 +259,65 @@ fn a_thread_running_elsewhere_is_stopped() -> Result<(), String> {
     }
     if swaps == 0 {
         return Err(String::from("the caller was never swapped out"));
+    }
+    Ok(())
+}
+
+/// A thread bound to each CPU in turn runs there alone while every CPU is busy with
+/// unbound spinners (which load balancing moves around), through yields, sleeps and RPCs
+/// to a server task (IPC to a task with bound threads takes the general path, which queues
+/// the woken thread on its own CPU); a CPU that is not online is refused, and unbinding
+/// works.
+fn a_bound_thread_runs_only_on_its_cpu() -> Result<(), String> {
+    use libipc::bench::workloads::NullRpcServer;
+    let cpus = host(HOST_CPUS);
+    match sys::thread_bind(Some(cpus)) {
+        Err(KernReturn::InvalidArgument) => {}
+        other => return Err(format!("binding to CPU {cpus} of {cpus}: {other:?}")),
+    }
+    let server = NullRpcServer::start("smp_test", SERVER)?;
+    SEEN.store(0, Ordering::Relaxed);
+    let started = (0..cpus).try_for_each(|_| start_thread(spinner, 0));
+    let bound = started.and_then(|()| {
+        for cpu in (0..cpus).rev() {
+            let now = sys::thread_bind(Some(cpu)).map_err(err("bind"))?;
+            if now != cpu {
+                return Err(format!(
+                    "bound to CPU {cpu}, the call returned on CPU {now}"
+                ));
+            }
+            for step in 0..60 {
+                let seen = host(HOST_CPU);
+                if seen != cpu {
+                    return Err(format!(
+                        "a thread bound to CPU {cpu} ran on CPU {seen} (step {step})"
+                    ));
+                }
+                match step % 3 {
+                    0 => sys::thread_yield(),
+                    1 => sleep_ms(1),
+                    _ => server.time_calls(0, 1).map(drop)?,
+                }
+            }
+        }
+        sys::thread_bind(None).map_err(err("unbind")).map(drop)
+    });
+    let stopped = stop_threads();
+    let server_stopped = server.stop();
+    bound?;
+    stopped?;
+    server_stopped?;
+    // The spinners were moved and ran everywhere meanwhile (the binding held them nowhere).
+    let all = if cpus >= 64 {
+        u64::MAX
+    } else {
+        (1 << cpus) - 1
+    };
+    if SEEN.load(Ordering::Relaxed) != all {
+        return Err(format!(
+            "the unbound threads ran on CPUs {:#b} only",
+            SEEN.load(Ordering::Relaxed)
+        ));
     }
     Ok(())
 }

@@ -11,6 +11,9 @@
 //! - `a_thread_running_elsewhere_is_stopped`: tasks whose thread spins in system calls on
 //!   another CPU are terminated, and swapped out and in by hand, many times: each call they
 //!   make must still return its right result (a call cut off by the stop is made again).
+//! - `a_bound_thread_runs_only_on_its_cpu`: a thread bound to each CPU in turn
+//!   (`ThreadBind`) runs only there, through yields, sleeps and RPCs to a server task, while
+//!   unbound spinners keep every CPU busy; an offline CPU is refused.
 //!
 //! It reports `ktest <name> ok` / `ktest <name> FAILED: why`, then `N passed, M failed`, and
 //! exits with the number of failures.
@@ -29,6 +32,9 @@ libipc::program!(main);
 fn main(args: libipc::rt::StartArgs) -> i32 {
     if args.arg1 & !0xffff == cases::CALLER {
         return cases::caller(args.arg1 - cases::CALLER);
+    }
+    if args.arg1 == cases::SERVER {
+        return libipc::bench::workloads::serve("smp_test", args.arg0 as libipc::ipc::Name);
     }
     cases::EXPECTED_CPUS.store(args.arg2, core::sync::atomic::Ordering::Relaxed);
     libipc::rt::selftest::run(cases::ALL)
