@@ -716,7 +716,13 @@ pub fn referenced_and_modified(frame: u64) -> (bool, bool) {
                 referenced |= *entry & flags::ACCESSED != 0;
                 modified |= *entry & flags::DIRTY != 0;
                 *entry &= !flags::ACCESSED;
-                flush(root, address);
+                // An entry of a shared table would be dropped from every CPU, for a hint: a
+                // CPU that keeps it cached sets no Accessed bit until it walks again, so
+                // the page only looks less used than it is (x86 Linux does not flush when
+                // it clears the bit at all).
+                if root & SHARED_OWNER == 0 {
+                    flush(root, address);
+                }
             }
         })
     });
