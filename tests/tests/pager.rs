@@ -27,6 +27,7 @@ const CASES: &[&str] = &[
     "read_only_mappings_refuse_writes",
     "lock_request_cleans_and_flushes",
     "a_page_on_its_way_out_is_served_from_it",
+    "writes_during_cleans_are_never_lost",
 ];
 
 /// Boots `pager_test` on `cpus` processors and checks every case passed.

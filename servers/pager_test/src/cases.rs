@@ -5,6 +5,7 @@ use alloc::format;
 use alloc::string::String;
 use alloc::vec;
 use alloc::vec::Vec;
+use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use libipc::abi::message::{options, Disposition, MessageHeader, HEADER_SIZE};
 use libipc::abi::syscall::*;
 use libipc::abi::KernReturn;
@@ -75,6 +76,10 @@ pub const ALL: &[(&str, Case)] = &[
     (
         "a_page_on_its_way_out_is_served_from_it",
         a_page_on_its_way_out_is_served_from_it,
+    ),
+    (
+        "writes_during_cleans_are_never_lost",
+        writes_during_cleans_are_never_lost,
     ),
 ];
 
@@ -161,6 +166,8 @@ struct TestPager {
     /// Before answering a request that starts at page `.0`, clean page `.1` (and flush it,
     /// if `.2`).
     clean_on_request: Option<(u64, u64, bool)>,
+    /// Before answering every request, clean this page (no flush).
+    clean_every_request: Option<u64>,
     /// Returns received: (page, its first word, dirty).
     returns: Vec<(u64, u64, bool)>,
     /// Keep returned pages (answer `Stored`), rather than give them back.
@@ -199,6 +206,7 @@ impl TestPager {
             terminated: false,
             flush_on_request: None,
             clean_on_request: None,
+            clean_every_request: None,
             returns: Vec::new(),
             store_returns: false,
             hold_returns: false,
@@ -245,6 +253,11 @@ impl memory_object::Server for TestPager {
         if let Some(page) = self.flush_on_request.take() {
             if let Some(control) = self.control.as_mut() {
                 let _ = control.lock_request(page * PAGE, PAGE, false, true);
+            }
+        }
+        if let Some(page) = self.clean_every_request {
+            if let Some(control) = self.control.as_mut() {
+                let _ = control.lock_request(page * PAGE, PAGE, true, false);
             }
         }
         if let Some((trigger, page, flush)) = self.clean_on_request {
@@ -1124,6 +1137,119 @@ fn a_page_on_its_way_out_is_served_from_it() -> Result<(), String> {
         pager.requests == [(0, 1), (2, 1)],
         "requests {:?}: page 0 was asked for again",
         pager.requests
+    );
+    Ok(())
+}
+
+/// The clean-in-place window: a thread of the child writes a counter into page 0 without
+/// pause, bound to the second CPU when there is one, while the child's other thread reads
+/// the object's other pages one by one and the pager cleans page 0 before it answers each
+/// request. A clean write-protects the page on every CPU, copies it and marks it clean; a
+/// write that slipped in after the copy without faulting (through a translation some CPU
+/// kept writable) would leave the page marked clean with contents the pager never got.
+/// Once the writer has stopped, one more request cleans page 0 a last time: the last page 0
+/// the pager got must hold the writer's last value. (Without a second CPU it runs too; the
+/// window is then never open.) Two shootdowns close the window: the clean's own, and the
+/// one its dirty check makes as it clears the page's Accessed bits, after which the
+/// writer's CPU waits for the kernel lock until the clean is over. With both made local
+/// only, page 0 came back once in 47 cleans.
+fn writes_during_cleans_are_never_lost() -> Result<(), String> {
+    const PAGES: u64 = 48;
+    /// Statuses from here on carry the writer's last value (modulo `SPAN`).
+    const VALUE: u64 = 1000;
+    const SPAN: u64 = 1_000_000;
+    let mut pager = TestPager::new(1, Answer::Data);
+    pager.clean_every_request = Some(0);
+    pager.store_returns = true;
+    // This task (the pager) and the child's reader share the first CPU, so the writer has
+    // the second to itself: switching to another thread there would reload its tables and
+    // drop every translation it kept, closing the window this case is about.
+    let several = sys::host_info(HOST_CPUS).unwrap_or(1) > 1;
+    if several {
+        sys::thread_bind(Some(0)).map_err(|e| format!("bind: {e}"))?;
+    }
+    let status = with_pager(&mut pager, PAGES, |base| {
+        static STOP: AtomicBool = AtomicBool::new(false);
+        static LAST: AtomicU64 = AtomicU64::new(0);
+        static DONE: AtomicBool = AtomicBool::new(false);
+        extern "C" fn writer(base: u64) -> ! {
+            if sys::host_info(HOST_CPUS).unwrap_or(1) > 1 {
+                let _ = sys::thread_bind(Some(1));
+            }
+            let mut value = 0;
+            while !STOP.load(Ordering::Acquire) {
+                value += 1;
+                write(base, value);
+                LAST.store(value, Ordering::Release);
+            }
+            DONE.store(true, Ordering::Release);
+            sys::thread_exit(0)
+        }
+        if sys::vm_behavior_set(base, PAGES * PAGE, VM_BEHAVIOR_RANDOM).is_err() {
+            return 1;
+        }
+        // Page 0 in (its request cleans nothing yet), then the writer on its own stack.
+        write(base, 0);
+        let Ok(stack) = sys::vm_allocate(0, 16 * PAGE, VM_ANYWHERE) else {
+            return 2;
+        };
+        // SAFETY: the writer runs `writer` on a stack nothing else uses and shares page 0
+        // and the atomics above with this thread.
+        let started = unsafe {
+            sys::thread_create(
+                writer as *const () as usize as u64,
+                stack + 16 * PAGE - 8,
+                base,
+            )
+        };
+        if started.is_err() {
+            return 3;
+        }
+        if sys::host_info(HOST_CPUS).unwrap_or(1) > 1 {
+            let _ = sys::thread_bind(Some(0));
+        }
+        // Each page is a request, and each request a clean of page 0 while it is written.
+        for page in 1..PAGES - 1 {
+            if !holds_pattern(base, page) {
+                return 4;
+            }
+        }
+        STOP.store(true, Ordering::Release);
+        while !DONE.load(Ordering::Acquire) {
+            sys::thread_yield();
+        }
+        let last = LAST.load(Ordering::Acquire);
+        if read(base) != last || last == 0 {
+            return 5;
+        }
+        // The last clean, the writer stopped.
+        if !holds_pattern(base, PAGES - 1) {
+            return 6;
+        }
+        (VALUE + last % SPAN) as i32
+    });
+    if several {
+        sys::thread_bind(None).map_err(|e| format!("unbind: {e}"))?;
+    }
+    let status = status?;
+    check!(
+        status >= VALUE,
+        "child status {status} (returns {:?})",
+        pager.returns
+    );
+    let page_0: Vec<&(u64, u64, bool)> = pager.returns.iter().filter(|r| r.0 == 0).collect();
+    check!(
+        page_0.len() >= 2,
+        "page 0 came back only {} times: {:?}",
+        page_0.len(),
+        pager.returns
+    );
+    let &&(_, first, dirty) = page_0.last().expect("checked");
+    check!(
+        dirty && VALUE + first % SPAN == status,
+        "the pager's last page 0 holds {first} (dirty: {dirty}); the writer's last value \
+         (modulo {SPAN}) was {}: a write after a clean was lost",
+        status - VALUE
     );
     Ok(())
 }
