@@ -2,6 +2,12 @@
 
 use kernel_tests::{boot, Summary};
 
+/// Boots with self-test `name` alone (the run named after it) and checks it passed.
+fn one_self_test(name: &str) {
+    let run = boot(name, &format!("test={name}"));
+    run.expect_all_passed(&[name]);
+}
+
 #[test]
 fn self_tests_pass() {
     let run = boot("self_tests_pass", "test=frame_allocator,heap,timer");
@@ -45,11 +51,7 @@ fn page_shared_by_forked_children() {
 /// merges it at once: the pages the parent has copies of are freed.
 #[test]
 fn a_dead_childs_copy_is_merged_at_once() {
-    let run = boot(
-        "a_dead_childs_copy_is_merged_at_once",
-        "test=a_dead_childs_copy_is_merged_at_once",
-    );
-    run.expect_all_passed(&["a_dead_childs_copy_is_merged_at_once"]);
+    one_self_test("a_dead_childs_copy_is_merged_at_once");
 }
 
 #[test]
@@ -62,19 +64,18 @@ fn timer_ticks_advance() {
 /// go to new tables uncleared).
 #[test]
 fn freed_tables_hold_only_zeros() {
-    let run = boot(
-        "freed_tables_hold_only_zeros",
-        "test=freed_tables_hold_only_zeros",
-    );
-    run.expect_all_passed(&["freed_tables_hold_only_zeros"]);
+    one_self_test("freed_tables_hold_only_zeros");
 }
 
 /// Fork maps the child's first page ahead of its fault, as a read fault would and no more.
 #[test]
 fn a_forked_childs_first_page_is_premapped() {
-    let run = boot(
-        "a_forked_childs_first_page_is_premapped",
-        "test=a_forked_childs_first_page_is_premapped",
-    );
-    run.expect_all_passed(&["a_forked_childs_first_page_is_premapped"]);
+    one_self_test("a_forked_childs_first_page_is_premapped");
+}
+
+/// The tasks running one program share the page table of its text, and leave it when their
+/// text changes.
+#[test]
+fn tasks_running_one_program_share_its_text_table() {
+    one_self_test("tasks_running_one_program_share_its_text_table");
 }

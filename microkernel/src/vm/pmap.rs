@@ -119,8 +119,8 @@ fn kernel_slots() -> &'static [u16] {
 /// top-level entries and no clearing.
 fn allocate_root() -> Option<u64> {
     let (root, clear) = kernel_space::allocate_user_table_frame()?;
-    // SAFETY: `root` is a fresh frame owned by nobody else and the kernel's PML4 is a live
-    // table; both are mapped by the direct map and distinct.
+    // `root` is a fresh frame owned by nobody else, distinct from the kernel's PML4.
+    // SAFETY: both are live tables mapped by the direct map.
     unsafe {
         let new = &mut *pml4(root);
         let kernel = &*pml4(kernel_space::kernel_root());
@@ -253,18 +253,27 @@ impl Pmap {
     /// tables of this pmap's own are built there.
     #[inline(never)]
     pub fn unlink(&mut self) {
+        if self.empty_link() {
+            crate::arch::tlb::flush_space(self.root);
+        }
+    }
+
+    /// [`Pmap::unlink`] without the flush, for teardown that drops the whole space from
+    /// every CPU anyway: whether there was a link to empty.
+    fn empty_link(&mut self) -> bool {
         let Some((_, entry)) = self.link.take() else {
-            return;
+            return false;
         };
         self.changed();
         if self.root == NO_ROOT {
-            return;
+            return false;
         }
+        // The link is emptied before any of this pmap's tables is freed, and edited only
+        // under the kernel lock.
         // SAFETY: `entry` is the physical address of an aligned word in a page directory of
-        // this pmap's (the link is emptied before any of its tables is freed), mapped by the
-        // direct map, and edited only under the kernel lock.
+        // this pmap's, mapped by the direct map.
         unsafe { *(phys_to_virt(entry) as *mut u64) = 0 };
-        crate::arch::tlb::flush_space(self.root);
+        true
     }
 
     pub fn root(&self) -> u64 {
@@ -398,7 +407,8 @@ impl Pmap {
     /// is freed. Faults build the tables again when the task runs. Returns the mappings
     /// there were.
     pub fn discard(&mut self, dropped: Dropped) -> usize {
-        self.unlink();
+        // Dropped from every CPU with the rest of the tables (`free_tables`, below).
+        self.empty_link();
         self.changed();
         if self.root == NO_ROOT {
             return 0;
@@ -571,7 +581,8 @@ impl Pmap {
     /// What the hardware said of each mapped page's use goes into its record first (pages of
     /// shared objects outlive the tables).
     pub fn destroy(mut self) {
-        self.unlink();
+        // Every CPU leaves the tables below, before anything is freed.
+        self.empty_link();
         self.changed();
         let (root, sentinel) = (self.root, self.sentinel);
         // Every leaf entry is in the mapping list: emptied here, the table pages hold only
