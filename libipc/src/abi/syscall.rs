@@ -538,6 +538,10 @@ pub const HOST_THREADS_STOLEN: u64 = 39;
 pub const HOST_SHARED_TEXT_TABLES: u64 = 41;
 /// Pages mapped through those tables: each mapped once for every task of its program.
 pub const HOST_SHARED_TEXT_PAGES: u64 = 42;
+/// Copies a fork delayed that a write then made: shadows put in front of an object a fork
+/// left shared by both sides (Mach's `needs_copy`), at the first write through one of them
+/// while the other still had it. A fork itself makes no object.
+pub const HOST_VM_DELAYED_COPIES: u64 = 43;
 /// Percent of memory the kernel heap (bytes in use) and all page tables may hold before new
 /// tasks are refused: pageout can take none of it, and past this the tasks there are leave
 /// too little to page in (NONAIM at 1,000 users in 128 MiB: 10,000 frames of 29,000, then

@@ -516,16 +516,19 @@ fn freed_tables_hold_only_zeros() -> TestResult {
     Ok(())
 }
 
-/// A parent forks, writes every page of its copy (each write copies the page into its own
-/// shadow) and its child ends: the object the two shared is the parent's shadow's alone now,
-/// and is merged into it at once (noted as the child's object goes, merged on the kernel's
-/// way out), its pages that the parent has copies of freed, not left until the parent's next
-/// fork or fault.
+/// A fork makes no object: both sides keep the one they share and need a copy. A parent
+/// that then writes every page of its copy gets one shadow at its first write (each write
+/// copies the page into it), and when its child ends, the object the two shared is the
+/// parent's shadow's alone and is merged into it at once (noted as the child's entry lets
+/// it go, merged on the kernel's way out), its pages that the parent has copies of freed,
+/// not left until the parent's next fork or fault. A second fork whose child ends without
+/// writing leaves the parent writing its own object again: no shadow, no page copied.
 fn a_dead_childs_copy_is_merged_at_once() -> TestResult {
     use crate::base::object_table::Table;
     use crate::vm::address_space::{collapse, AddressSpace};
     use crate::vm::map::{Protection, PAGE_SIZE};
     use crate::vm::object::VmObject;
+    use crate::vm::statistics;
     const PAGES: u64 = 8;
     const BASE: u64 = 0x40_0000;
     let mut objects: Table<VmObject> = Table::new();
@@ -547,13 +550,25 @@ fn a_dead_childs_copy_is_merged_at_once() -> TestResult {
         let child = parent
             .fork(&mut objects)
             .map_err(|e| format!("fork: {e}"))?;
+        check!(
+            objects.len() == 1,
+            "{} objects after the fork: it made some",
+            objects.len()
+        );
+        let needing = |space: &AddressSpace| space.map().entries().iter().all(|e| e.needs_copy);
+        check!(
+            needing(&parent) && needing(&child),
+            "after the fork, an entry does not need its copy"
+        );
+        let delayed = statistics::read(&statistics::DELAYED_COPIES);
         write_all(&mut parent, &mut objects, "write after the fork")?;
         // Anything noted before is not this test's.
         while crate::vm::notes::take_collapse_front().is_some() {}
         check!(
-            objects.len() == 3,
-            "{} objects after the fork",
-            objects.len()
+            objects.len() == 2 && statistics::read(&statistics::DELAYED_COPIES) == delayed + 1,
+            "{} objects after the parent's writes, {} copies made late: not one shadow",
+            objects.len(),
+            statistics::read(&statistics::DELAYED_COPIES) - delayed
         );
         child.destroy(&mut objects);
         let free_before = kernel_space::frame_counts().0;
@@ -582,6 +597,44 @@ fn a_dead_childs_copy_is_merged_at_once() -> TestResult {
                 .map_err(|e| format!("read after the merge: {e:?}"))?;
             check!(frame != 0, "page {page} has no frame");
         }
+        // A child that ends without writing: the parent's writes find its object its own.
+        let child = parent
+            .fork(&mut objects)
+            .map_err(|e| format!("second fork: {e}"))?;
+        let frames_before: Vec<u64> = (0..PAGES)
+            .map(|page| {
+                parent
+                    .pmap()
+                    .translate(BASE + page * PAGE_SIZE)
+                    .map_or(0, |(f, _)| f)
+            })
+            .collect();
+        child.destroy(&mut objects);
+        let (delayed, copies) = (
+            statistics::read(&statistics::DELAYED_COPIES),
+            statistics::read(&statistics::COPIES_ON_WRITE),
+        );
+        write_all(&mut parent, &mut objects, "write after the second child")?;
+        let frames_after: Vec<u64> = (0..PAGES)
+            .map(|page| {
+                parent
+                    .pmap()
+                    .translate(BASE + page * PAGE_SIZE)
+                    .map_or(0, |(f, _)| f)
+            })
+            .collect();
+        check!(
+            objects.len() == 1
+                && statistics::read(&statistics::DELAYED_COPIES) == delayed
+                && statistics::read(&statistics::COPIES_ON_WRITE) == copies
+                && frames_after == frames_before,
+            "the parent of a child that never wrote copied: {} objects, {} shadows and {} \
+             pages copied, frames the same: {}",
+            objects.len(),
+            statistics::read(&statistics::DELAYED_COPIES) - delayed,
+            statistics::read(&statistics::COPIES_ON_WRITE) - copies,
+            frames_after == frames_before
+        );
         Ok(())
     })();
     parent.destroy(&mut objects);

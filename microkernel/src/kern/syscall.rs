@@ -598,6 +598,9 @@ fn host_info(kernel: &mut Kernel, _: Caller, a: [u64; 6]) -> Outcome {
             crate::vm::statistics::read(&crate::vm::statistics::COPIES_ON_WRITE)
         }
         HOST_VM_COLLAPSES => crate::vm::statistics::read(&crate::vm::statistics::COLLAPSES),
+        HOST_VM_DELAYED_COPIES => {
+            crate::vm::statistics::read(&crate::vm::statistics::DELAYED_COPIES)
+        }
         HOST_VM_OBJECTS => kernel.vm.objects().len() as u64,
         HOST_DEFAULT_PAGER => u64::from(kernel.vm.has_default_pager()),
         HOST_TOTAL_FRAMES => crate::vm::kernel_space::frame_counts().1 as u64,

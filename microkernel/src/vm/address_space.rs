@@ -191,7 +191,10 @@ impl AddressSpace {
             let Some(o) = objects.get(e.object) else {
                 continue;
             };
-            if matches!(o.kind(), ObjectKind::Physical { .. }) {
+            // Nor an object still shared with a fork's other side.
+            if matches!(o.kind(), ObjectKind::Physical { .. })
+                || (e.needs_copy && o.references() > 1)
+            {
                 continue;
             }
             let range = e.offset..e.offset + (e.end - e.start);
@@ -243,11 +246,14 @@ impl AddressSpace {
         address: u64,
         access: Protection,
     ) -> Result<u64, FaultError> {
-        let entry = *self.map.lookup(address).ok_or(FaultError::NotMapped)?;
+        let mut entry = *self.map.lookup(address).ok_or(FaultError::NotMapped)?;
         if !entry.protection.allows(access) {
             return Err(FaultError::Protection);
         }
         statistics::count(&statistics::FAULTS);
+        if entry.needs_copy && access.allows(Protection::WRITE) {
+            entry = self.copy_now(objects, address)?;
+        }
         collapse(objects, entry.object);
         let page = address & !(PAGE_SIZE - 1);
         let offset = entry.object_offset(page);
@@ -272,8 +278,14 @@ impl AddressSpace {
             }
             Found::Nowhere => None,
         };
+        // An object still shared with a fork's copy is mapped read-only until written.
+        let own = if entry.needs_copy {
+            read_only(entry.protection)
+        } else {
+            entry.protection
+        };
         let (frame, protection) = match found {
-            Some((object, frame)) if object == top => (frame, entry.protection),
+            Some((object, frame)) if object == top => (frame, own),
             Some((_, frame)) if !access.allows(Protection::WRITE) => {
                 // Still shared with the backing object: read-only until written.
                 (frame, read_only(entry.protection))
@@ -281,7 +293,7 @@ impl AddressSpace {
             Some((_, source)) => {
                 let frame = new_frame(objects, top, offset)?;
                 copy_page(source, frame);
-                (frame, entry.protection)
+                (frame, own)
             }
             None => {
                 let o = objects.get(top).ok_or(FaultError::NotMapped)?;
@@ -294,7 +306,7 @@ impl AddressSpace {
                     core::ptr::write_bytes(phys_to_virt(frame) as *mut u8, 0, PAGE_SIZE as usize)
                 };
                 statistics::count(&statistics::ZERO_FILLS);
-                (frame, entry.protection)
+                (frame, own)
             }
         };
         self.enter_page(page, frame, protection)
@@ -324,7 +336,7 @@ impl AddressSpace {
         else {
             return false;
         };
-        let protection = if object == entry.object {
+        let protection = if object == entry.object && !entry.needs_copy {
             entry.protection
         } else {
             read_only(entry.protection)
@@ -333,9 +345,10 @@ impl AddressSpace {
     }
 
     /// The address space a child gets at fork: per entry, by its inheritance, the same object
-    /// (share; and program text, which is never written), a copy-on-write copy (copy: this
-    /// space and the child each get a new object in front of the old one, and this space's
-    /// mappings of it go so its writes fault and copy), or nothing (none).
+    /// (share; and program text, which is never written), a copy-on-write copy (copy: both
+    /// entries keep the object and need a copy, this space's mappings of it are
+    /// write-protected, and the first write through either side gives that side an object
+    /// of its own: [`AddressSpace::copy_now`]), or nothing (none).
     pub fn fork(&mut self, objects: &mut Table<VmObject>) -> Result<AddressSpace, KernReturn> {
         let mut child = AddressSpace::new().map_err(|_| KernReturn::ResourceShortage)?;
         let result = self.fork_into(objects, &mut child);
@@ -363,7 +376,7 @@ impl AddressSpace {
         let count = self.map.len();
         let snapshots = self.written_elsewhere(objects, 0..count)?;
         for i in 0..count {
-            let entry = self.map.entries()[i];
+            let mut entry = self.map.entries()[i];
             let shared = match entry.inheritance {
                 Inheritance::None => continue,
                 Inheritance::Share => true,
@@ -377,6 +390,12 @@ impl AddressSpace {
                 }
             };
             if shared {
+                if entry.needs_copy {
+                    // What the child shares is this entry's own memory: made first.
+                    entry = self
+                        .copy_now(objects, entry.start)
+                        .map_err(|_| KernReturn::ResourceShortage)?;
+                }
                 child
                     .map
                     .insert(MapEntry {
@@ -407,37 +426,65 @@ impl AddressSpace {
                 continue;
             }
             collapse(objects, entry.object);
-            let size = entry.end - entry.start;
-            // Both shadows are made before anything changes, so a failure leaves this space
-            // as it was.
-            let ours = objects
-                .insert(VmObject::shadow(entry.object, entry.offset, size))
-                .map_err(|_| KernReturn::ResourceShortage)?;
-            let theirs = match objects.insert(VmObject::shadow(entry.object, entry.offset, size)) {
-                Ok(theirs) => theirs,
-                Err(_) => {
-                    objects.remove(ours);
-                    return Err(KernReturn::ResourceShortage);
-                }
-            };
-            if let Err(e) = child.map.insert(MapEntry {
-                object: theirs,
-                offset: 0,
-                ..entry
-            }) {
-                objects.remove(ours);
-                objects.remove(theirs);
-                return Err(map_error(e));
+            // Both entries keep the object (no new object now: Mach's delayed copy), and
+            // whichever writes first gets one of its own then.
+            child
+                .map
+                .insert(MapEntry {
+                    object: duplicate(objects, entry.object),
+                    needs_copy: true,
+                    ..entry
+                })
+                .map_err(|e| {
+                    release_object(objects, entry.object);
+                    map_error(e)
+                })?;
+            if !entry.needs_copy {
+                // (An entry that needed a copy already is mapped read-only already.)
+                self.map.entries_mut()[i].needs_copy = true;
+                self.write_protect(objects, &entry);
             }
-            // The old object: this entry's reference moves to `ours`, and `theirs` adds one.
-            duplicate(objects, entry.object);
-            make_siblings(objects, ours, theirs);
-            let e = &mut self.map.entries_mut()[i];
-            e.object = ours;
-            e.offset = 0;
-            self.write_protect(objects, &entry);
         }
         Ok(())
+    }
+
+    /// Gives the entry at `address`, which needs a copy, memory of its own to write, and
+    /// returns it as it is then: its object itself when every reference to the object is
+    /// one of this map's entries (the fork's other side has gone, or written and left it;
+    /// this map's entries over it map disjoint parts of it), else a new shadow in front of
+    /// it that takes the entry's reference. Nothing changes in the pmap: the object's pages
+    /// stay mapped read-only, and writes fault and copy (or, for the object itself, map
+    /// them writable).
+    fn copy_now(
+        &mut self,
+        objects: &mut Table<VmObject>,
+        address: u64,
+    ) -> Result<MapEntry<ObjectId>, FaultError> {
+        let entry = *self.map.lookup(address).ok_or(FaultError::NotMapped)?;
+        let ours = self
+            .map
+            .entries()
+            .iter()
+            .filter(|e| e.object == entry.object)
+            .count();
+        let object = objects.get(entry.object).ok_or(FaultError::NotMapped)?;
+        let alone = object.kind() == ObjectKind::Anonymous && object.references() as usize == ours;
+        let (object, offset) = if alone {
+            (entry.object, entry.offset)
+        } else {
+            let size = entry.end - entry.start;
+            let shadow = objects
+                .insert(VmObject::shadow(entry.object, entry.offset, size))
+                .map_err(|_| FaultError::OutOfMemory)?;
+            note_shadow_made(objects, entry.object, shadow);
+            statistics::count(&statistics::DELAYED_COPIES);
+            (shadow, 0)
+        };
+        let e = self.map.lookup_mut(address).expect("looked up above");
+        e.object = object;
+        e.offset = offset;
+        e.needs_copy = false;
+        Ok(*e)
     }
 
     /// Which of the entries in `range` (by position in it) map an object that others write
@@ -467,8 +514,10 @@ impl AddressSpace {
             .try_reserve(range.len())
             .map_err(|_| KernReturn::ResourceShortage)?;
         snapshots.extend(all[range].iter().map(|entry| {
+            // An object entries need a copy of is written by nobody: every write through
+            // them makes a copy first.
             let here = all.iter().filter(|e| e.object == entry.object).count();
-            references(entry.object) > here
+            !entry.needs_copy && references(entry.object) > here
         }));
         Ok(snapshots)
     }
@@ -759,6 +808,7 @@ impl AddressSpace {
                 segments.push(MapEntry {
                     object: theirs,
                     offset: 0,
+                    needs_copy: false,
                     ..entry
                 });
                 continue;
@@ -769,6 +819,7 @@ impl AddressSpace {
                     Ok(copy) => segments.push(MapEntry {
                         object: copy,
                         offset: 0,
+                        needs_copy: false,
                         ..entry
                     }),
                     Err(e) => {
@@ -800,9 +851,11 @@ impl AddressSpace {
             let e = &mut self.map.entries_mut()[i];
             e.object = ours;
             e.offset = 0;
+            e.needs_copy = false;
             segments.push(MapEntry {
                 object: theirs,
                 offset: 0,
+                needs_copy: false,
                 ..entry
             });
         }
@@ -859,13 +912,17 @@ impl AddressSpace {
         let mut address = start;
         for &old in &copy.entries {
             let len = old.end - old.start;
-            let entry = MapEntry::new(
-                address,
-                address + len,
-                old.object,
-                old.offset,
-                Protection::READ_WRITE,
-            );
+            // (Memory moved out of a fork's copy still needs its copy.)
+            let entry = MapEntry {
+                needs_copy: old.needs_copy,
+                ..MapEntry::new(
+                    address,
+                    address + len,
+                    old.object,
+                    old.offset,
+                    Protection::READ_WRITE,
+                )
+            };
             if let Err(e) = self.map.insert(entry) {
                 // Undo the entries made so far; their references stay with `copy`.
                 if address > start {
@@ -1252,6 +1309,24 @@ pub fn collapse(objects: &mut Table<VmObject>, id: ObjectId) {
     }
 }
 
+/// Records `shadow`, just made in front of `backing` by a write through an entry that
+/// needed a copy, so that whichever of the object's users goes last but one lets the other
+/// merge it at once: `backing`'s sibling hint names the newest shadow in front of it, and
+/// that shadow's the one before it, if it is still in front ([`VmObject::sibling`]).
+fn note_shadow_made(objects: &mut Table<VmObject>, backing: ObjectId, shadow: ObjectId) {
+    let before = objects.get(backing).and_then(|b| b.sibling()).filter(|&s| {
+        objects
+            .get(s)
+            .is_some_and(|o| o.backing().is_some_and(|(b, _)| b == backing))
+    });
+    if let Some(o) = objects.get_mut(shadow) {
+        o.set_sibling(before);
+    }
+    if let Some(o) = objects.get_mut(backing) {
+        o.set_sibling(Some(shadow));
+    }
+}
+
 /// Records `a` and `b`, the two shadows one copy made over one backing object, as each
 /// other's sibling (see [`VmObject::sibling`]).
 fn make_siblings(objects: &mut Table<VmObject>, a: ObjectId, b: ObjectId) {
@@ -1277,14 +1352,18 @@ pub fn release_object(objects: &mut Table<VmObject>, id: ObjectId) {
             return;
         };
         if !object.release() {
-            let left_to_one = object.references() == 1;
-            if let Some(front) = freed_sibling.filter(|_| left_to_one) {
-                if objects
+            if object.references() != 1 {
+                return;
+            }
+            // Left to one user: the freed object's sibling, or the shadow a write through
+            // an entry that needed a copy made in front of it last (`note_shadow_made`).
+            let own = object.sibling();
+            if let Some(front) = [freed_sibling, own].into_iter().flatten().find(|&front| {
+                objects
                     .get(front)
                     .is_some_and(|f| f.backing().is_some_and(|(b, _)| b == id))
-                {
-                    super::notes::note_front(front);
-                }
+            }) {
+                super::notes::note_front(front);
             }
             return;
         }

@@ -90,6 +90,10 @@ pub struct MapEntry<O> {
     pub max_protection: Protection,
     pub inheritance: Inheritance,
     pub strategy: Strategy,
+    /// Mach's `needs_copy`: a fork left the object shared with the copy's entries, every one
+    /// of them mapping it read-only; the first write through this entry gives it an object
+    /// of its own (a shadow in front, or the object itself once nobody else has it).
+    pub needs_copy: bool,
 }
 
 impl<O> MapEntry<O> {
@@ -104,6 +108,7 @@ impl<O> MapEntry<O> {
             max_protection: Protection::ALL,
             inheritance: Inheritance::Copy,
             strategy: Strategy::Normal,
+            needs_copy: false,
         }
     }
 

@@ -10,6 +10,9 @@ pub static ZERO_FILLS: AtomicU64 = AtomicU64::new(0);
 pub static COPIES_ON_WRITE: AtomicU64 = AtomicU64::new(0);
 /// Backing objects merged into the single object in front of them.
 pub static COLLAPSES: AtomicU64 = AtomicU64::new(0);
+/// Shadows made at a write through an entry a fork left needing a copy, while the object
+/// still had another user (a fork's copies made late: `AddressSpace::copy_now`).
+pub static DELAYED_COPIES: AtomicU64 = AtomicU64::new(0);
 
 /// Pages pagers supplied (data moved into objects).
 pub static PAGEINS: AtomicU64 = AtomicU64::new(0);

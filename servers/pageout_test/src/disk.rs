@@ -545,19 +545,33 @@ fn fork_generations_with_memory_paged_out_stay_bounded() -> Result<(), String> {
     // Word 0 of page `g % PAGES` holds the generation that last wrote it.
     let mut last = [u64::MAX; PAGES as usize];
     let mut samples = alloc::vec::Vec::new();
+    // A page both share, where the parent says it has written (on several CPUs the child
+    // could otherwise end first).
+    let flag = allocate(1)?;
+    sys::vm_inherit(flag, PAGE, VM_INHERIT_SHARE).map_err(|e| format!("inherit: {e}"))?;
     let collapses_before = host(HOST_VM_COLLAPSES);
     for generation in 0..GENERATIONS {
+        let page = generation % PAGES;
         match sys::task_fork().map_err(|e| format!("fork {generation}: {e}"))? {
-            sys::Forked::Child => sys::task_exit(0),
+            sys::Forked::Child => {
+                // SAFETY: the shared page allocated above.
+                while unsafe { core::ptr::read_volatile(flag as *const u64) } != generation + 1 {
+                    core::hint::spin_loop();
+                }
+                sys::task_exit(0)
+            }
             sys::Forked::Parent(task) => {
+                // The parent writes while the child lives: a shadow in front of what they
+                // shared, which the child's end leaves to be merged.
+                // SAFETY: inside the region allocated above.
+                unsafe { core::ptr::write_volatile((base + page * PAGE) as *mut u64, generation) };
+                // SAFETY: the shared page allocated above.
+                unsafe { core::ptr::write_volatile(flag as *mut u64, generation + 1) };
                 let status = sys::task_wait(task).map_err(|e| format!("wait: {e}"))?;
                 let _ = sys::port_deallocate(task);
                 check!(status == 0, "child {generation}: status {status}");
             }
         }
-        let page = generation % PAGES;
-        // SAFETY: inside the region allocated above.
-        unsafe { core::ptr::write_volatile((base + page * PAGE) as *mut u64, generation) };
         last[page as usize] = generation;
         if generation % SAMPLE_EVERY == SAMPLE_EVERY - 1 {
             push_out(push)?;
@@ -616,6 +630,7 @@ fn fork_generations_with_memory_paged_out_stay_bounded() -> Result<(), String> {
         );
     }
     check!(collapses >= GENERATIONS / 2, "only {collapses} collapses");
+    deallocate(flag, 1)?;
     deallocate(base, PAGES)
 }
 
