@@ -526,15 +526,16 @@ impl<P: Copy + Eq + Hash, S: Copy + Eq> IpcSpace<P, S> {
 
     /// A space for a forked child: the send rights and dead names of this one, under the
     /// same names (so names kept in the child's copy of memory still work), with the same
-    /// user references; no receive rights, send-once rights or port sets. Returns the ports
-    /// whose send rights were copied (each gains one send right).
+    /// user references; no receive rights, send-once rights or port sets. The ports whose
+    /// send rights were copied (each gains one send right) are the child's
+    /// [`IpcSpace::ports`].
     ///
     /// The child's table ends at the last name it inherits, not where this space's table
     /// ends: a server that once held thousands of names (NONAIM's driver, a reply right from
     /// each of its users) would otherwise give each child a table of thousands of empty
     /// slots (25 KiB each: the 2,000-user step ran out of the kernel's budget for tasks at
     /// 1,080 users, 7 heap pages each).
-    pub fn fork_send_rights(&self) -> Result<(Self, Vec<P>), KernReturn> {
+    pub fn fork_send_rights(&self) -> Result<Self, KernReturn> {
         let inherits = |slot: &Slot<P, S>| {
             slot.entry
                 .is_some_and(|e| e.rights.intersects(Rights::SEND.with(Rights::DEAD_NAME)))
@@ -545,7 +546,6 @@ impl<P: Copy + Eq + Hash, S: Copy + Eq> IpcSpace<P, S> {
             .rposition(inherits)
             .map_or(0, |last| last + 1);
         let mut child = IpcSpace::new(self.limit);
-        let mut ports = Vec::new();
         let short = KernReturn::ResourceShortage;
         child.slots.try_reserve(used).map_err(|_| short)?;
         child.free.try_reserve(used).map_err(|_| short)?;
@@ -554,7 +554,6 @@ impl<P: Copy + Eq + Hash, S: Copy + Eq> IpcSpace<P, S> {
             .iter()
             .map(|slot| slot.generation)
             .fold(self.past_generation, u8::max);
-        ports.try_reserve(self.by_port.len()).map_err(|_| short)?;
         // Room for every inherited port's reverse entry: the inserts below cannot allocate
         // (an allocation failing there would stop the kernel, not refuse the fork).
         child
@@ -585,7 +584,6 @@ impl<P: Copy + Eq + Hash, S: Copy + Eq> IpcSpace<P, S> {
                         child
                             .by_port
                             .insert(port, ((index as u32) << 8) | u32::from(slot.generation));
-                        ports.push(port);
                     }
                 }
                 None => child.free.push(index as u32),
@@ -593,7 +591,12 @@ impl<P: Copy + Eq + Hash, S: Copy + Eq> IpcSpace<P, S> {
         }
         // Free slots are taken lowest first, as in a fresh space.
         child.free.reverse();
-        Ok((child, ports))
+        Ok(child)
+    }
+
+    /// The ports the space holds a right to (each once, in no order).
+    pub fn ports(&self) -> impl Iterator<Item = P> + '_ {
+        self.by_port.keys().copied()
     }
 
     /// Every name with its entry.
@@ -826,8 +829,8 @@ mod tests {
         let set = s.insert_port_set(9).unwrap();
         let dead = s.insert_send(4).unwrap().name();
         s.make_dead(dead);
-        let (mut child, ports) = s.fork_send_rights().unwrap();
-        let mut ports = ports;
+        let mut child = s.fork_send_rights().unwrap();
+        let mut ports: Vec<_> = child.ports().collect();
         ports.sort();
         assert_eq!(ports, vec![1, 2]);
         let e = *child.lookup(both).unwrap();
@@ -855,11 +858,11 @@ mod tests {
         for &name in &rights {
             s.remove_send(name, 1).unwrap();
         }
-        let (child, _) = s.fork_send_rights().unwrap();
+        let child = s.fork_send_rights().unwrap();
         assert_eq!(child.slots.len(), (late >> 8) as usize + 1);
         s.remove_send(late, 1).unwrap();
-        let (mut child, ports) = s.fork_send_rights().unwrap();
-        assert_eq!(ports, vec![1]);
+        let mut child = s.fork_send_rights().unwrap();
+        assert_eq!(child.ports().collect::<Vec<_>>(), vec![1]);
         assert_eq!(child.slots.len(), (kept >> 8) as usize + 1);
         assert_eq!(child.lookup(kept).unwrap().rights, Rights::SEND);
         // The child names new rights past the end of its table, never reusing `kept`, nor
@@ -874,8 +877,8 @@ mod tests {
                 "{name:#x} was the parent's"
             );
         }
-        let (empty, none) = Space::new(10).fork_send_rights().unwrap();
-        assert!(none.is_empty() && empty.slots.is_empty());
+        let empty = Space::new(10).fork_send_rights().unwrap();
+        assert!(empty.ports().next().is_none() && empty.slots.is_empty());
     }
 
     #[test]

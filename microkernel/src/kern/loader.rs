@@ -478,7 +478,7 @@ impl Kernel {
                 .ok_or(KernReturn::InvalidArgument)?;
             (p.name, t.frame.clone(), t.priority)
         };
-        let (ipc, ports) = self
+        let ipc = self
             .tasks
             .get(parent)
             .ok_or(KernReturn::InvalidArgument)?
@@ -490,9 +490,12 @@ impl Kernel {
             .ok_or(KernReturn::InvalidArgument)?;
         let mut space = p.space.fork(self.vm.objects_mut())?;
         // The child starts at the parent's instruction: that page is mapped now, sparing the
-        // child the fault it would take at once.
-        space.premap(self.vm.objects(), frame.rip, Protection::EXECUTE);
-        let mut child_task = Task::new(name.as_str(), space);
+        // child the fault it would take at once (in the program's shared text table it is
+        // mapped already: the parent ran it through the same table).
+        if !space.shared_text().is_some_and(|t| t.covers(frame.rip)) {
+            space.premap(self.vm.objects(), frame.rip, Protection::EXECUTE);
+        }
+        let mut child_task = Task::named(name, space);
         child_task.ipc = ipc;
         child_task.job = p.job;
         child_task.quota = p.quota;
@@ -500,8 +503,8 @@ impl Kernel {
             Ok(child) => child,
             Err(_) => return Err(KernReturn::ResourceShortage),
         };
-        // The child's space now holds a send right for each of these.
-        for port in ports {
+        // The child's space now holds a send right for each of its ports.
+        for port in self.tasks.get(child).expect("just inserted").ipc.ports() {
             if let Some(p) = self.ipc.port_mut(port) {
                 p.send_rights += 1;
             }

@@ -283,9 +283,10 @@ impl Kernel {
 
     /// Destroys `port` and, in turn, every port whose receive right was queued in it.
     pub fn destroy_port(&mut self, port: PortId) {
+        // Ports whose receive rights the destroyed ones held (allocated only if there are).
         let mut work = Vec::new();
-        work.push(port);
-        while let Some(port) = work.pop() {
+        let mut next = Some(port);
+        while let Some(port) = next.take().or_else(|| work.pop()) {
             let Some(p) = self.ipc.remove_port(port) else {
                 continue;
             };

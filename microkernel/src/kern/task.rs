@@ -69,8 +69,13 @@ pub struct Task {
 
 impl Task {
     pub fn new(name: &str, space: AddressSpace) -> Task {
+        Task::named(TaskName::new(name), space)
+    }
+
+    /// [`Task::new`] with its name made already (a fork's child: its parent's).
+    pub fn named(name: TaskName, space: AddressSpace) -> Task {
         Task {
-            name: TaskName::new(name),
+            name,
             space,
             ipc: Space::new(SPACE_LIMIT),
             threads: Vec::new(),

@@ -305,6 +305,13 @@ impl<O> VmMap<O> {
         &mut self.entries
     }
 
+    /// Room for `additional` more entries (a fork's child, built entry by entry).
+    pub fn reserve(&mut self, additional: usize) -> Result<(), MapError> {
+        self.entries
+            .try_reserve_exact(additional)
+            .map_err(|_| MapError::OutOfMemory)
+    }
+
     pub fn len(&self) -> usize {
         self.entries.len()
     }
