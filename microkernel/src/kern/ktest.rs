@@ -601,28 +601,24 @@ fn a_dead_childs_copy_is_merged_at_once() -> TestResult {
         let child = parent
             .fork(&mut objects)
             .map_err(|e| format!("second fork: {e}"))?;
-        let frames_before: Vec<u64> = (0..PAGES)
-            .map(|page| {
-                parent
-                    .pmap()
-                    .translate(BASE + page * PAGE_SIZE)
-                    .map_or(0, |(f, _)| f)
-            })
-            .collect();
+        let frames = |space: &AddressSpace| -> Vec<u64> {
+            (0..PAGES)
+                .map(|page| {
+                    space
+                        .pmap()
+                        .translate(BASE + page * PAGE_SIZE)
+                        .map_or(0, |(f, _)| f)
+                })
+                .collect()
+        };
+        let frames_before = frames(&parent);
         child.destroy(&mut objects);
         let (delayed, copies) = (
             statistics::read(&statistics::DELAYED_COPIES),
             statistics::read(&statistics::COPIES_ON_WRITE),
         );
         write_all(&mut parent, &mut objects, "write after the second child")?;
-        let frames_after: Vec<u64> = (0..PAGES)
-            .map(|page| {
-                parent
-                    .pmap()
-                    .translate(BASE + page * PAGE_SIZE)
-                    .map_or(0, |(f, _)| f)
-            })
-            .collect();
+        let frames_after = frames(&parent);
         check!(
             objects.len() == 1
                 && statistics::read(&statistics::DELAYED_COPIES) == delayed
