@@ -531,15 +531,18 @@ impl AddressSpace {
                 .map_or(0, |o| o.references() as usize)
         };
         let mut snapshots = alloc::vec::Vec::new();
-        if all[range.clone()].iter().all(|e| references(e.object) <= 1) {
+        // (An object entries need a copy of is written by nobody: every write through them
+        // makes a copy first.)
+        if all[range.clone()]
+            .iter()
+            .all(|e| e.needs_copy || references(e.object) <= 1)
+        {
             return Ok(snapshots);
         }
         snapshots
             .try_reserve(range.len())
             .map_err(|_| KernReturn::ResourceShortage)?;
         snapshots.extend(all[range].iter().map(|entry| {
-            // An object entries need a copy of is written by nobody: every write through
-            // them makes a copy first.
             let here = all.iter().filter(|e| e.object == entry.object).count();
             !entry.needs_copy && references(entry.object) > here
         }));
