@@ -16,6 +16,7 @@ const CASES: &[&str] = &[
     "fork_isolates_writes",
     "fork_copies_nothing_until_written",
     "fork_by_inheritance",
+    "a_copy_stays_still_when_the_region_is_shared_later",
     "forked_child_keeps_send_rights",
     "fork_generations_stay_bounded",
     "exec_replaces_the_program",

@@ -300,6 +300,11 @@ impl AddressSpace {
             Some((_, source)) => {
                 let frame = new_frame(objects, top, offset)?;
                 copy_page(source, frame);
+                if self.shared_elsewhere(objects, top) {
+                    // Other maps share this object (inheritance share) and may map the page
+                    // it read through to, read-only: they must fault and find this copy.
+                    super::pmap::remove_everywhere(source);
+                }
                 (frame, own)
             }
             None => {
@@ -470,6 +475,22 @@ impl AddressSpace {
             }
         }
         Ok(whole)
+    }
+
+    /// Whether `object` has references besides this map's entries (another task's entry
+    /// sharing it, a message in flight). Out of line: a copy's fault asks, and the usual
+    /// answer (one reference) is quick.
+    #[inline(never)]
+    fn shared_elsewhere(&self, objects: &Table<VmObject>, object: ObjectId) -> bool {
+        let references = objects.get(object).map_or(0, |o| o.references() as usize);
+        references > 1
+            && references
+                > self
+                    .map
+                    .entries()
+                    .iter()
+                    .filter(|e| e.object == object)
+                    .count()
     }
 
     /// Gives the entry at `address`, which needs a copy, memory of its own to write, and

@@ -29,6 +29,10 @@ pub const ALL: &[(&str, Case)] = &[
     ),
     ("fork_by_inheritance", fork_by_inheritance),
     (
+        "a_copy_stays_still_when_the_region_is_shared_later",
+        a_copy_stays_still_when_the_region_is_shared_later,
+    ),
+    (
         "forked_child_keeps_send_rights",
         forked_child_keeps_send_rights,
     ),
@@ -663,6 +667,52 @@ fn fork_by_inheritance() -> Result<(), String> {
     unsafe {
         sys::vm_deallocate(shared, PAGE).map_err(|e| format!("deallocate: {e}"))?;
         sys::vm_deallocate(hidden, PAGE).map_err(|e| format!("deallocate: {e}"))?;
+    }
+    Ok(())
+}
+
+/// A region a first child got a copy of, then shared with a second child: what the second
+/// child writes reaches the parent, never the first child's copy (a fork leaves both sides of
+/// a copy on the one object until one writes, so the region's own memory is made before it
+/// is shared).
+fn a_copy_stays_still_when_the_region_is_shared_later() -> Result<(), String> {
+    let region = sys::vm_allocate(0, PAGE, VM_ANYWHERE).map_err(|e| format!("allocate: {e}"))?;
+    // Where the parent tells the first child to look (on several CPUs it could run first).
+    let flag = sys::vm_allocate(0, PAGE, VM_ANYWHERE).map_err(|e| format!("allocate: {e}"))?;
+    sys::vm_inherit(flag, PAGE, VM_INHERIT_SHARE).map_err(|e| format!("inherit: {e}"))?;
+    write(region, 1);
+    let first = match sys::task_fork().map_err(|e| format!("fork: {e}"))? {
+        sys::Forked::Child => {
+            while read(flag) != 1 {
+                core::hint::spin_loop();
+            }
+            sys::task_exit(read(region) as i32)
+        }
+        sys::Forked::Parent(task) => task,
+    };
+    sys::vm_inherit(region, PAGE, VM_INHERIT_SHARE).map_err(|e| format!("inherit: {e}"))?;
+    let status = in_child(|| {
+        write(region, 7);
+        0
+    })?;
+    check!(status == 0, "the second child failed (status {status})");
+    let parent_reads = read(region);
+    write(flag, 1);
+    let first_reads = sys::task_wait(first).map_err(|e| format!("wait: {e}"));
+    let _ = sys::port_deallocate(first);
+    let first_reads = first_reads?;
+    check!(
+        parent_reads == 7,
+        "the shared region's write did not reach the parent: {parent_reads}"
+    );
+    check!(
+        first_reads == 1,
+        "the first child's copy read {first_reads}, not the 1 of its fork"
+    );
+    // SAFETY: nothing of ours lives in these regions.
+    unsafe {
+        sys::vm_deallocate(region, PAGE).map_err(|e| format!("deallocate: {e}"))?;
+        sys::vm_deallocate(flag, PAGE).map_err(|e| format!("deallocate: {e}"))?;
     }
     Ok(())
 }
