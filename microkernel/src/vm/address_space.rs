@@ -298,9 +298,9 @@ impl AddressSpace {
                 (frame, read_only(entry.protection))
             }
             Some((_, source)) => {
-                let frame = new_frame(objects, top, offset)?;
+                let (frame, references) = new_frame_in::<true>(objects, top, offset)?;
                 copy_page(source, frame);
-                if self.shared_elsewhere(objects, top) {
+                if references > 1 && self.shared_elsewhere(objects, top) {
                     // Other maps share this object (inheritance share) and may map the page
                     // it read through to, read-only: they must fault and find this copy.
                     super::pmap::remove_everywhere(source);
@@ -478,8 +478,8 @@ impl AddressSpace {
     }
 
     /// Whether `object` has references besides this map's entries (another task's entry
-    /// sharing it, a message in flight). Out of line: a copy's fault asks, and the usual
-    /// answer (one reference) is quick.
+    /// sharing it, a message in flight). Asked by a copy's fault only when the object has
+    /// more than one reference.
     #[inline(never)]
     fn shared_elsewhere(&self, objects: &Table<VmObject>, object: ObjectId) -> bool {
         let references = objects.get(object).map_or(0, |o| o.references() as usize);
@@ -1292,18 +1292,29 @@ fn new_frame(
     object: ObjectId,
     offset: u64,
 ) -> Result<u64, FaultError> {
+    new_frame_in::<false>(objects, object, offset).map(|(frame, _)| frame)
+}
+
+/// [`new_frame`], and with `COUNT` the object's reference count (read while it is at hand;
+/// else 0).
+#[inline(always)]
+fn new_frame_in<const COUNT: bool>(
+    objects: &mut Table<VmObject>,
+    object: ObjectId,
+    offset: u64,
+) -> Result<(u64, u32), FaultError> {
     let frame = kernel_space::allocate_user_frame().ok_or(FaultError::OutOfMemory)?;
-    match objects
-        .get_mut(object)
-        .map(|o| o.insert_page(offset, frame))
-    {
-        Some(Ok(())) => {
+    match objects.get_mut(object).map(|o| {
+        o.insert_page(offset, frame)
+            .map(|()| if COUNT { o.references() } else { 0 })
+    }) {
+        Some(Ok(references)) => {
             kernel_space::with_mappings(|m| {
                 m.set_owner(frame / PAGE_SIZE, object.to_raw(), offset);
                 // Anonymous memory no pager has yet: pageout must return it, not drop it.
                 m.note_flags(frame / PAGE_SIZE, super::page::page_flags::DIRTY);
             });
-            Ok(frame)
+            Ok((frame, references))
         }
         _ => {
             let _ = kernel_space::free_frame(frame);
