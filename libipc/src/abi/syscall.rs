@@ -547,6 +547,14 @@ pub const HOST_VM_DELAYED_COPIES: u64 = 43;
 /// too little to page in (NONAIM at 1,000 users in 128 MiB: 10,000 frames of 29,000, then
 /// every last frame, went to heap and tables).
 pub const KERNEL_MEMORY_BUDGET_PERCENT: u64 = 40;
+/// Frames a new task is expected to take for each table page it has still to build
+/// (`HOST_TABLES_PROMISED`): the table and the first pages it writes (a forked child copies
+/// its stack; the tables above it and the shared text's were built at the fork). New tasks are
+/// refused when the free frames less this many for each promised table fall below the line
+/// that keeps memory for paging: on one CPU a fork bomb's children start after their parent's
+/// next tick, on several while it forks more, and each refusal must leave that room once they
+/// have.
+pub const FRAMES_PER_PROMISED_TABLE: u64 = 4;
 
 /// What `VmStatistics` reports: the VM system's counters since boot.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

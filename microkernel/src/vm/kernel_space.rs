@@ -205,10 +205,9 @@ pub fn free_frames() -> usize {
 /// `libipc::abi::syscall::KERNEL_MEMORY_BUDGET_PERCENT` of memory: each task costs some of both
 /// that pageout cannot take back.
 ///
-/// The free frames counted are those not promised already to tasks made and not yet run
-/// (the tables they will build, `pmap::promised_tables`): on several CPUs a fork bomb's
-/// children start while their parent forks more, and each refusal must leave the room its
-/// line says once they have.
+/// The free frames counted are those not promised already to tasks made and not yet run:
+/// `libipc::abi::syscall::FRAMES_PER_PROMISED_TABLE` for each table page they have yet to
+/// build (`pmap::promised_tables`).
 ///
 /// `collect` runs first when memory is short, and the check is made again after it: it frees
 /// what can be had back at once (the kernel's `pmap_collect` under pressure: the page tables
@@ -217,7 +216,10 @@ pub fn memory_too_short_for_new_tasks(collect: impl FnOnce()) -> bool {
     let floor = user_floor();
     let slack = free_target().saturating_sub(floor);
     let short = || {
-        free_frames().saturating_sub(super::pmap::promised_tables()) < floor + slack / 2
+        free_frames().saturating_sub(
+            libipc::abi::syscall::FRAMES_PER_PROMISED_TABLE as usize
+                * super::pmap::promised_tables(),
+        ) < floor + slack / 2
             || kernel_memory_over_budget()
     };
     if !short() {
