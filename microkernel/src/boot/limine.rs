@@ -85,6 +85,20 @@ impl core::fmt::Write for Cursor<'_> {
     }
 }
 
+/// The processors of Limine's MP response to start, in its order: every one but the CPU
+/// running this (APIC id `me`, which the response lists too, anywhere), and no more than
+/// make `limit` CPUs with it. `lapic_id` reads an entry's APIC id.
+pub fn application_processors<T>(
+    cpus: impl IntoIterator<Item = T>,
+    lapic_id: impl Fn(&T) -> u32,
+    me: u32,
+    limit: usize,
+) -> impl Iterator<Item = T> {
+    cpus.into_iter()
+        .filter(move |cpu| lapic_id(cpu) != me)
+        .take(limit.saturating_sub(1))
+}
+
 /// The requests Limine answers, placed between the start and end markers in `.requests`.
 #[cfg(target_os = "none")]
 pub mod requests {
@@ -255,6 +269,25 @@ mod tests {
         assert_eq!(info.modules()[0].phys, 0x7100000);
         assert_eq!(info.modules()[0].len, 0x4242);
         assert_eq!(info.modules()[0].name(), "archive");
+    }
+
+    #[test]
+    fn application_processors_are_all_but_this_one_up_to_the_limit() {
+        // An MP response as Limine gives it: (processor id, APIC id), the boot CPU anywhere,
+        // x2APIC ids past 255 included.
+        let cpus = [(0, 4), (1, 0), (2, 1), (3, 300)];
+        let start = |me, limit| -> Vec<u32> {
+            application_processors(cpus.iter(), |c| c.1, me, limit)
+                .map(|c| c.1)
+                .collect()
+        };
+        assert_eq!(start(0, 8), [4, 1, 300]);
+        assert_eq!(start(4, 8), [0, 1, 300]);
+        assert_eq!(start(0, 3), [4, 1]);
+        assert_eq!(start(0, 1), [] as [u32; 0]);
+        assert_eq!(start(0, 0), [] as [u32; 0]);
+        // A response that does not list this CPU: the others, still one fewer than the limit.
+        assert_eq!(start(9, 3), [4, 0]);
     }
 
     #[test]

@@ -98,14 +98,14 @@ fn start_limine(me: u32, limit: usize, kernel_root: u64, efer_nx: u32) {
     let Some(response) = crate::boot::limine::requests::MP.get_response() else {
         return;
     };
-    for cpu in response.cpus() {
-        if cpu.lapic_id == me {
-            continue;
-        }
+    let cpus = crate::boot::limine::application_processors(
+        response.cpus().iter(),
+        |cpu| cpu.lapic_id,
+        me,
+        limit,
+    );
+    for cpu in cpus {
         let index = percpu::online();
-        if index >= limit {
-            break;
-        }
         if !prepare(index, cpu.lapic_id, kernel_root, efer_nx) {
             break;
         }

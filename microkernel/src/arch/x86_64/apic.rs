@@ -2,6 +2,7 @@
 //! Its timer, calibrated against the PIT, gives the periodic tick (the scheduler's quantum).
 
 use super::cpu::{self, read_msr, write_msr, Features, IA32_APIC_BASE};
+use super::icr;
 use super::legacy;
 use super::trap::{SPURIOUS_VECTOR, TIMER_VECTOR};
 use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -18,11 +19,6 @@ const REG_TIMER_CURRENT: u32 = 0x390;
 const REG_TIMER_DIVIDE: u32 = 0x3e0;
 const REG_ICR_LOW: u32 = 0x300;
 const REG_ICR_HIGH: u32 = 0x310;
-
-const ICR_INIT: u32 = 0x500;
-const ICR_STARTUP: u32 = 0x600;
-const ICR_LEVEL_ASSERT: u32 = 1 << 14;
-const ICR_PENDING: u32 = 1 << 12;
 
 const LVT_MASKED: u32 = 1 << 16;
 const LVT_PERIODIC: u32 = 1 << 17;
@@ -190,31 +186,34 @@ pub fn local_id() -> u32 {
 fn command(destination: u32, command: u32) {
     if X2APIC.load(Ordering::Relaxed) {
         // SAFETY: in x2APIC mode the ICR is the one MSR 0x830, destination in its high half.
-        unsafe { write_msr(0x830, (u64::from(destination) << 32) | u64::from(command)) };
+        unsafe { write_msr(0x830, icr::x2apic(destination, command)) };
     } else {
-        while read(REG_ICR_LOW) & ICR_PENDING != 0 {
+        // An id past 255 is never an xAPIC's (the processor table gives ids in the mode's
+        // range): nothing is sent rather than the wrong CPU interrupted.
+        let Some(high) = icr::xapic_high(destination) else {
+            log::warn!("apic: APIC id {destination} is out of the xAPIC's reach");
+            return;
+        };
+        while read(REG_ICR_LOW) & icr::PENDING != 0 {
             core::hint::spin_loop();
         }
-        write(REG_ICR_HIGH, destination << 24);
+        write(REG_ICR_HIGH, high);
         write(REG_ICR_LOW, command);
     }
 }
 
 /// Sends interrupt `vector` to the CPU with APIC id `destination` (fixed delivery).
 pub fn send_ipi(destination: u32, vector: u8) {
-    command(destination, u32::from(vector));
+    command(destination, icr::fixed(vector));
 }
 
 /// Sends INIT to the CPU with APIC id `destination`: it waits for a start-up IPI.
 pub fn send_init(destination: u32) {
-    command(destination, ICR_INIT | ICR_LEVEL_ASSERT);
+    command(destination, icr::init());
 }
 
 /// Sends a start-up IPI to the CPU with APIC id `destination`: it starts in real mode at
 /// physical `page << 12`.
 pub fn send_startup(destination: u32, page: u8) {
-    command(
-        destination,
-        ICR_STARTUP | ICR_LEVEL_ASSERT | u32::from(page),
-    );
+    command(destination, icr::startup(page));
 }

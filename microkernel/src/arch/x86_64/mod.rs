@@ -1,8 +1,9 @@
 //! x86_64: the only architecture. Boot entry, CPU tables, traps, page tables, the local APIC.
 //!
-//! Only `paging` is plain logic and also builds on the host (for its unit tests); the rest
-//! is machine code and exists only in the kernel build.
+//! Only `paging` and `icr` are plain logic and also build on the host (for their unit
+//! tests); the rest is machine code and exists only in the kernel build.
 
+pub mod icr;
 pub mod paging;
 
 #[cfg(target_os = "none")]
