@@ -300,7 +300,7 @@ impl AddressSpace {
             Some((_, source)) => {
                 let (frame, references) = new_frame_in::<true>(objects, top, offset)?;
                 copy_page(source, frame);
-                if references > 1 && self.shared_elsewhere(objects, top) {
+                if references > 1 && references as usize > self.entries_over(top) {
                     // Other maps share this object (inheritance share) and may map the page
                     // it read through to, read-only: they must fault and find this copy.
                     super::pmap::remove_everywhere(source);
@@ -477,20 +477,15 @@ impl AddressSpace {
         Ok(whole)
     }
 
-    /// Whether `object` has references besides this map's entries (another task's entry
-    /// sharing it, a message in flight). Asked by a copy's fault only when the object has
-    /// more than one reference.
-    #[inline(never)]
-    fn shared_elsewhere(&self, objects: &Table<VmObject>, object: ObjectId) -> bool {
-        let references = objects.get(object).map_or(0, |o| o.references() as usize);
-        references > 1
-            && references
-                > self
-                    .map
-                    .entries()
-                    .iter()
-                    .filter(|e| e.object == object)
-                    .count()
+    /// How many of this map's entries name `object`: its references that are this map's
+    /// (entries split from one region map disjoint parts of it). Any more are another
+    /// task's entries sharing it, a shadow reading through it, or a message in flight.
+    fn entries_over(&self, object: ObjectId) -> usize {
+        self.map
+            .entries()
+            .iter()
+            .filter(|e| e.object == object)
+            .count()
     }
 
     /// Gives the entry at `address`, which needs a copy, memory of its own to write, and
@@ -506,14 +501,9 @@ impl AddressSpace {
         address: u64,
     ) -> Result<MapEntry<ObjectId>, FaultError> {
         let entry = *self.map.lookup(address).ok_or(FaultError::NotMapped)?;
-        let ours = self
-            .map
-            .entries()
-            .iter()
-            .filter(|e| e.object == entry.object)
-            .count();
         let object = objects.get(entry.object).ok_or(FaultError::NotMapped)?;
-        let alone = object.kind() == ObjectKind::Anonymous && object.references() as usize == ours;
+        let alone = object.kind() == ObjectKind::Anonymous
+            && object.references() as usize == self.entries_over(entry.object);
         let (object, offset) = if alone {
             (entry.object, entry.offset)
         } else {
@@ -564,8 +554,7 @@ impl AddressSpace {
             .try_reserve(range.len())
             .map_err(|_| KernReturn::ResourceShortage)?;
         snapshots.extend(all[range].iter().map(|entry| {
-            let here = all.iter().filter(|e| e.object == entry.object).count();
-            !entry.needs_copy && references(entry.object) > here
+            !entry.needs_copy && references(entry.object) > self.entries_over(entry.object)
         }));
         Ok(snapshots)
     }

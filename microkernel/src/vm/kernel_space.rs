@@ -215,13 +215,14 @@ pub fn free_frames() -> usize {
 pub fn memory_too_short_for_new_tasks(collect: impl FnOnce()) -> bool {
     let floor = user_floor();
     let slack = free_target().saturating_sub(floor);
-    let short = || {
-        free_frames().saturating_sub(
-            libipc::abi::syscall::FRAMES_PER_PROMISED_TABLE as usize
-                * super::pmap::promised_tables(),
-        ) < floor + slack / 2
-            || kernel_memory_over_budget()
+    // The free frames new tasks need: the line, and what those made already will take.
+    let needed = || {
+        floor
+            + slack / 2
+            + libipc::abi::syscall::FRAMES_PER_PROMISED_TABLE as usize
+                * super::pmap::promised_tables()
     };
+    let short = || free_frames() < needed() || kernel_memory_over_budget();
     if !short() {
         return false;
     }
@@ -229,7 +230,7 @@ pub fn memory_too_short_for_new_tasks(collect: impl FnOnce()) -> bool {
     if !short() {
         return false;
     }
-    report_refusal(floor + slack / 2);
+    report_refusal(needed());
     true
 }
 
