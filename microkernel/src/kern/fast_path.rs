@@ -104,6 +104,28 @@ struct SourcePage {
     stamp: u64,
 }
 
+/// What is left of a fast-path message once its records are let go, each step rare in a
+/// call-and-reply loop: a reply right taken from a name other than the reply slot, a reply
+/// port other than the receive port counted, the receiver's timeout disarmed, the sender
+/// linked after the thread queued before it.
+struct RareSteps {
+    sender: TaskRecord,
+    reply_name: Option<u32>,
+    reply_port: Option<crate::ipc::port::PortId>,
+    timed: Option<ThreadId>,
+    tail: Option<(ThreadId, ThreadId)>,
+}
+
+impl RareSteps {
+    #[inline(always)]
+    fn any(&self) -> bool {
+        self.reply_name.is_some()
+            || self.reply_port.is_some()
+            || self.timed.is_some()
+            || self.tail.is_some()
+    }
+}
+
 /// A hand-off the fast path made: where the receiver, now the current thread, resumes.
 /// Both point into boxed records (the receiver's thread, its task's address space), valid
 /// while the kernel lock is held and no thread or task is removed.
@@ -126,12 +148,9 @@ impl Kernel {
     #[inline(always)]
     pub unsafe fn syscall_fast_path(&mut self, frame: *mut TrapFrame) -> Option<Handoff> {
         const _: () = assert!(core::mem::offset_of!(Thread, frame) == 0);
-        debug_assert!(self.current().is_some());
-        // SAFETY: per the contract a thread is running, and `current` names the running one.
-        let thread = unsafe { self.current().unwrap_unchecked() };
         debug_assert!(self
-            .threads
-            .get(thread)
+            .current()
+            .and_then(|thread| self.threads.get(thread))
             .is_some_and(|t| core::ptr::eq(&t.frame, frame)));
         // SAFETY: per the contract, `frame` is the first field of the running thread's boxed
         // (`repr(C)`) record, live while the kernel lock is held.
@@ -143,17 +162,17 @@ impl Kernel {
         let a = f.syscall_arguments();
         let words = [f.r12, f.r13, f.r14, f.r15];
         let record = t.task_record;
-        let t: *mut Thread = t;
+        let t = ThreadRecord::new(t);
         // One copy of the path for each place a message can be, so neither carries the
         // other's steps, and for a message in registers one each for the usual call and the
         // usual reply, whose header bits are then known in advance.
         if a[1] & options::SEND_REGISTERS == 0 {
-            return self.call_fast_path::<false, 0>(thread, t, record, a, words);
+            return self.call_fast_path::<false, 0>(t, record, a, words);
         }
         match words[0] as u32 {
-            USUAL_CALL => self.call_fast_path::<true, USUAL_CALL>(thread, t, record, a, words),
-            USUAL_REPLY => self.call_fast_path::<true, USUAL_REPLY>(thread, t, record, a, words),
-            _ => self.call_fast_path::<true, 0>(thread, t, record, a, words),
+            USUAL_CALL => self.call_fast_path::<true, USUAL_CALL>(t, record, a, words),
+            USUAL_REPLY => self.call_fast_path::<true, USUAL_REPLY>(t, record, a, words),
+            _ => self.call_fast_path::<true, 0>(t, record, a, words),
         }
     }
 
@@ -216,8 +235,7 @@ impl Kernel {
     #[inline(always)]
     fn call_fast_path<const SENT_IN_REGISTERS: bool, const BITS: u32>(
         &mut self,
-        thread: ThreadId,
-        sender_thread: *mut Thread,
+        sender_thread: ThreadRecord,
         sender_record: TaskRecord,
         a: [u64; 6],
         words: [u64; 4],
@@ -346,28 +364,28 @@ impl Kernel {
             return None;
         }
         let receiver = d.receivers.front()?;
-        if receiver == thread {
-            return None;
-        }
-        let r = match d.first_receiver.get() {
-            Some((id, record)) if id == receiver => {
-                // The thread now at the head of the queue is live (queued threads are) and its
-                // record boxed, so still where the port saw it; it is not the sender (above).
-                // SAFETY: so the record is live, and no other reference to it is in use; it was
-                // tagged from a thread's record (below).
-                unsafe { record.untag::<crate::kern::thread::Thread>().get() }
-            }
+        let record = match d.first_receiver.get() {
+            // The thread now at the head of the queue is live (queued threads are) and its
+            // record boxed, so still where the port saw it.
+            // SAFETY: it was tagged from a thread's record (below).
+            Some((id, record)) if id == receiver => unsafe { record.untag::<Thread>() },
             _ => {
-                let r = self.threads.get_mut(receiver)?;
-                d.first_receiver
-                    .set(Some((receiver, ThreadRecord::new(r).tag())));
-                r
+                let record = ThreadRecord::new(self.threads.get_mut(receiver)?);
+                d.first_receiver.set(Some((receiver, record.tag())));
+                record
             }
         };
-        // The receiver is another thread (its id differs and it was found live).
+        // A running thread waits in no queue, so the receiver is not the sender; checked all
+        // the same, by record, since `s` and `r` below must not alias.
+        if record == sender_thread {
+            return None;
+        }
+        // SAFETY: the receiver is live (above) and another thread than the sender, whose
+        // record is the only other thread record in use.
+        let r = unsafe { record.get() };
         // SAFETY: the sender's boxed record (checked by the caller, not removed since), never
         // `r`'s (see above), so `s` and `r` do not alias.
-        let s = unsafe { &mut *sender_thread };
+        let s = unsafe { sender_thread.get() };
         let Continuation::Receive(args) = r.continuation else {
             return None;
         };
@@ -417,11 +435,11 @@ impl Kernel {
                 } + (call.buffer & (PAGE_SIZE - 1)),
             ),
         };
+        // The reply right in the receiver's reply slot; a receiver still holding an earlier
+        // one there (a deferred reply) is left to the general path, which names the right
+        // anew (no call here, so the records stay in registers).
         let reply_name = match reply_port {
-            Some(port) => match rt.ipc.insert_reply(port) {
-                Some(name) => name,
-                None => rt.ipc.insert_send_once(port).ok()?,
-            },
+            Some(port) => rt.ipc.insert_reply(port)?,
             None => 0,
         };
 
@@ -468,6 +486,7 @@ impl Kernel {
         }
         // The rights: the one the message went with used up, a send-once right made for the
         // reply.
+        let mut other_reply_name = None;
         if remote == Disposition::MoveSendOnce {
             // (A name in registers read again from them.)
             let name = if SENT_IN_REGISTERS {
@@ -475,9 +494,9 @@ impl Kernel {
             } else {
                 header.remote_port
             };
-            if st.ipc.take_reply(name).is_none() {
-                let _ = st.ipc.take_send_once(name);
-            }
+            // A right under another name than the reply slot's is taken once the held
+            // records are let go (below).
+            other_reply_name = st.ipc.take_reply(name).is_none().then_some(name);
             // The sender held one (its name was found as a send-once right above).
             debug_assert!(d.send_once_rights > 0);
             d.send_once_rights -= 1;
@@ -494,6 +513,9 @@ impl Kernel {
         r.frame.rax = 0;
         r.continuation = Continuation::ReturnToUser;
         r.state = ThreadState::Running;
+        // (The sender's id read where it is kept, not held across the path.)
+        // SAFETY: the sender is the running thread (the caller's contract).
+        let thread = unsafe { self.sched.current().unwrap_unchecked() };
         let previous_tail = own.receivers.push_back_unlinked(thread);
         s.queue_next = None;
         s.queue_previous = previous_tail;
@@ -515,20 +537,47 @@ impl Kernel {
         });
         let receiver_frame: *const TrapFrame = &r.frame;
         let receiver_pmap: *const Pmap = rt.space.pmap();
-        // The rarer steps that need a table again, the held records let go.
-        if let Some(port) = other_reply.and_then(|port| self.ipc.port_mut(port)) {
-            port.send_once_rights += 1;
-        }
-        if receiver_timed {
-            self.sched.disarm(&mut self.threads, receiver);
-        }
-        if let Some(tail) = previous_tail.and_then(|tail| self.threads.get_mut(tail)) {
-            tail.queue_next = Some(thread);
-        }
         self.sched.hand_off(receiver);
-        Some(Handoff {
+        let handoff = Handoff {
             frame: receiver_frame,
             pmap: receiver_pmap,
-        })
+        };
+        // The rarer steps that need a table again, the held records let go: out of line, so
+        // that the usual path keeps its records in registers (no value lives across a call).
+        let rare = RareSteps {
+            sender: sender_record,
+            reply_name: other_reply_name,
+            reply_port: other_reply,
+            timed: receiver_timed.then_some(receiver),
+            tail: previous_tail.map(|tail| (tail, thread)),
+        };
+        if rare.any() {
+            return Some(self.fast_path_rare_steps(rare, handoff));
+        }
+        Some(handoff)
+    }
+
+    /// The fast path's last steps when it has any of them (see [`RareSteps`]); returns
+    /// `handoff` (passed through, so that nothing the fast path holds lives across this call).
+    #[cold]
+    #[inline(never)]
+    fn fast_path_rare_steps(&mut self, rare: RareSteps, handoff: Handoff) -> Handoff {
+        if let Some(name) = rare.reply_name {
+            // SAFETY: the sender's task (the running thread's) is live, and the fast path
+            // that held it has let it go.
+            let _ = unsafe { rare.sender.get() }.ipc.take_send_once(name);
+        }
+        if let Some(port) = rare.reply_port.and_then(|port| self.ipc.port_mut(port)) {
+            port.send_once_rights += 1;
+        }
+        if let Some(receiver) = rare.timed {
+            self.sched.disarm(&mut self.threads, receiver);
+        }
+        if let Some((tail, thread)) = rare.tail {
+            if let Some(tail) = self.threads.get_mut(tail) {
+                tail.queue_next = Some(thread);
+            }
+        }
+        handoff
     }
 }
