@@ -18,6 +18,7 @@ const CASES: &[&str] = &[
     "hostile_messages",
     "hostile_calls",
     "threads_start_and_end_on_their_own",
+    "two_calls_held_and_answered_in_the_other_order",
     "faulting_task_is_isolated",
     "priorities",
     "preemption",

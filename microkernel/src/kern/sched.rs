@@ -440,7 +440,8 @@ pub fn run(mut guard: MutexGuard<'static, Option<Kernel>>) -> ! {
 /// Returns to the receiver a fast-path hand-off made current, without `run`'s pick or
 /// lookups. The caller has checked there is no work for the way out
 /// ([`Kernel::way_out_work`]); when there is, it calls `run` instead, which does that work
-/// first, as after any other call.
+/// first, as after any other call. Inlined into the syscall entry's fast path.
+#[inline(always)]
 pub fn resume_handoff(guard: MutexGuard<'static, Option<Kernel>>, handoff: Handoff) -> ! {
     // SAFETY: the hand-off's pointers are into the current thread's and its task's boxed
     // records, which nothing has removed since (the kernel lock is still held).

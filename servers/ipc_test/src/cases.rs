@@ -32,6 +32,10 @@ pub const ALL: &[(&str, Case)] = &[
         "threads_start_and_end_on_their_own",
         crate::threads::threads_start_and_end_on_their_own,
     ),
+    (
+        "two_calls_held_and_answered_in_the_other_order",
+        crate::threads::two_calls_held_and_answered_in_the_other_order,
+    ),
     ("faulting_task_is_isolated", faulting_task_is_isolated),
     ("priorities", priorities),
     ("preemption", preemption),

@@ -18,13 +18,11 @@ pub struct PerCpu {
     self_pointer: *const PerCpu,
     /// Top of this CPU's kernel stack: `gs:[8]`.
     kernel_stack_top: u64,
-    /// End of the running thread's saved-register frame: `gs:[16]`. The syscall entry pushes
-    /// the user registers below it, straight into the thread.
-    frame_end: u64,
-    /// The user stack pointer during the syscall entry: `gs:[24]`.
+    /// The user stack pointer during the syscall entry: `gs:[16]`.
     user_rsp: u64,
-    /// This CPU's task-state segment, at `gs:[32]`: its `rsp0` (`gs:[36]`) is where an
-    /// interrupt from user mode pushes, the running thread's frame end again.
+    /// This CPU's task-state segment, at `gs:[24]`: its `rsp0` (`gs:[28]`) is the end of the
+    /// running thread's saved-register frame, where an interrupt from user mode pushes and
+    /// where the syscall entry pushes the user registers, straight into the thread.
     tss: TaskStateSegment,
     /// The thread this CPU runs, as the scheduler packs it (0: none). Read and written by
     /// this CPU through GS in one instruction ([`thread`], [`set_thread`]); another CPU
@@ -57,11 +55,11 @@ pub struct PerCpu {
 // The entry code in `syscall` and `trap` uses these offsets.
 const _: () = assert!(core::mem::offset_of!(PerCpu, self_pointer) == 0);
 const _: () = assert!(core::mem::offset_of!(PerCpu, kernel_stack_top) == 8);
-const _: () = assert!(core::mem::offset_of!(PerCpu, frame_end) == 16);
-const _: () = assert!(core::mem::offset_of!(PerCpu, user_rsp) == 24);
+const _: () = assert!(core::mem::offset_of!(PerCpu, user_rsp) == 16);
 const _: () = assert!(core::mem::offset_of!(PerCpu, tss) == TSS_OFFSET);
+const _: () = assert!(core::mem::offset_of!(TaskStateSegment, privilege_stack_table) == 4);
 /// Where the task-state segment is in the area; its `rsp0` is 4 bytes in.
-const TSS_OFFSET: usize = 32;
+const TSS_OFFSET: usize = 24;
 
 // SAFETY: a PerCpu's plain fields are written only by its own CPU (through GS, with
 // interrupts disabled) or before the CPU starts; what other CPUs touch is atomic.
@@ -72,7 +70,6 @@ impl PerCpu {
         PerCpu {
             self_pointer: core::ptr::null(),
             kernel_stack_top: 0,
-            frame_end: 0,
             user_rsp: 0,
             tss: TaskStateSegment::new(),
             thread: AtomicU64::new(0),
@@ -172,18 +169,18 @@ pub fn current_area() -> *mut PerCpu {
 }
 
 /// Makes the saved-register frame ending at `frame_end` the one this CPU's user-mode entries
-/// fill (syscalls through `gs:[16]`, interrupts and exceptions through the TSS's `rsp0`).
+/// fill (the TSS's `rsp0`, which interrupts and exceptions push below and the syscall entry
+/// reads).
 #[inline(always)]
 pub fn set_frame_end(frame_end: u64) {
-    // Only this CPU writes its `frame_end` and its TSS, with interrupts disabled; the CPU
-    // reads `rsp0` only on a privilege change, which cannot happen in kernel code. `frame_end`
-    // is the top of a thread's frame, a kernel address: canonical.
-    // SAFETY: GS base points at this CPU's initialised PerCpu (see `current`), whose
-    // `frame_end` is at offset 16 and TSS `rsp0` at offset 36 (asserted above).
+    // Only this CPU writes its TSS, with interrupts disabled; the CPU reads `rsp0` only on a
+    // privilege change, which cannot happen in kernel code. `frame_end` is the top of a
+    // thread's frame, a kernel address: canonical.
+    // SAFETY: GS base points at this CPU's initialised PerCpu (see `current`), whose TSS
+    // `rsp0` is at offset 28 (`TSS_OFFSET` + 4, asserted above).
     unsafe {
         core::arch::asm!(
-            "mov gs:[16], {0}",
-            "mov gs:[36], {0}",
+            "mov gs:[28], {0}",
             in(reg) frame_end,
             options(nostack, preserves_flags)
         )

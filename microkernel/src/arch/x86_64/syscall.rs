@@ -1,5 +1,5 @@
 //! The `syscall` instruction's entry: saves the user registers straight into the running
-//! thread's frame (found through `gs:[16]`), moves to the kernel stack and calls
+//! thread's frame (found through the TSS's `rsp0`, `gs:[28]`), moves to the kernel stack and calls
 //! `kern::entry::syscall_from_user`, which never returns. The direction flag needs no `cld`:
 //! `syscall` clears it (DF is in the FMASK `init` sets).
 
@@ -17,10 +17,10 @@ core::arch::global_asm!(
     .global syscall_entry
 syscall_entry:
     swapgs
-    movq %rsp, %gs:24
-    movq %gs:16, %rsp
+    movq %rsp, %gs:16
+    movq %gs:28, %rsp
     pushq ${user_data}
-    pushq %gs:24
+    pushq %gs:16
     pushq %r11
     pushq ${user_code}
     pushq %rcx
