@@ -100,7 +100,7 @@ pub mod syscall {
 pub mod trap {
     pub use super::x86_64::trap::{
         describe_exception, exception_name, is_spurious, is_timer, read_cr2, return_to_user,
-        TrapFrame, DEVICE_VECTOR, SYSCALL_VECTOR,
+        running_frame, TrapFrame, DEVICE_VECTOR, SYSCALL_VECTOR,
     };
 }
 

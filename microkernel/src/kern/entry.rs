@@ -40,8 +40,9 @@ pub unsafe extern "C" fn syscall_from_user(frame: *mut TrapFrame) -> ! {
         sched::resume_handoff(guard, handoff)
     }
     if !kernel.colloc.is_empty() {
-        // SAFETY: as for the fast path.
-        if let Some(handoff) = unsafe { kernel.collocated_fast_path(frame) } {
+        // SAFETY: as for the fast path: the frame the entry passed, found again where it
+        // is kept (so that `frame` need not live across the fast path).
+        if let Some(handoff) = unsafe { kernel.collocated_fast_path(trap::running_frame()) } {
             if kernel.way_out_work() {
                 sched::run(guard)
             }

@@ -126,14 +126,28 @@ impl RareSteps {
     }
 }
 
-/// A hand-off the fast path made: where the receiver, now the current thread, resumes.
-/// Both point into boxed records (the receiver's thread, its task's address space), valid
-/// while the kernel lock is held and no thread or task is removed.
+/// A hand-off the fast path made: the receiver, now the current thread, whose saved
+/// registers and page tables the way out resumes. One word (so an `Option` of it comes back
+/// in a register): the receiver's boxed record, valid while the kernel lock is held and no
+/// thread or task is removed.
 pub struct Handoff {
-    /// The receiver's saved registers.
-    pub frame: *const TrapFrame,
-    /// The receiver's page tables.
-    pub pmap: *const Pmap,
+    thread: ThreadRecord,
+}
+
+impl Handoff {
+    /// The receiver's saved registers and its task's page tables.
+    ///
+    /// # Safety
+    /// The receiver is still live (nothing removed it since the hand-off).
+    #[inline(always)]
+    pub unsafe fn frame_and_pmap(self) -> (*const TrapFrame, *const Pmap) {
+        // SAFETY: per the contract the receiver is live, so its task is; both boxed, and
+        // nothing else holds either while the way out reads them.
+        let thread = unsafe { self.thread.get() };
+        // SAFETY: as above.
+        let pmap: *const Pmap = unsafe { thread.task_record.get() }.space.pmap();
+        (&thread.frame, pmap)
+    }
 }
 
 impl Kernel {
@@ -159,21 +173,28 @@ impl Kernel {
         if f.rax != Syscall::MachMsg as u64 {
             return None;
         }
-        let a = f.syscall_arguments();
-        let words = [f.r12, f.r13, f.r14, f.r15];
-        let record = t.task_record;
+        let (option, bits) = (f.rsi, f.r12 as u32);
         let t = ThreadRecord::new(t);
         // One copy of the path for each place a message can be, so neither carries the
         // other's steps, and for a message in registers one each for the usual call and the
-        // usual reply, whose header bits are then known in advance.
-        if a[1] & options::SEND_REGISTERS == 0 {
-            return self.call_fast_path::<false, 0>(t, record, a, words);
+        // usual reply, whose header bits are then known in advance. Each reads the call's
+        // arguments itself, so that none of them lives across another copy's calls.
+        if option & options::SEND_REGISTERS == 0 {
+            return self.memory_fast_path(t);
         }
-        match words[0] as u32 {
-            USUAL_CALL => self.call_fast_path::<true, USUAL_CALL>(t, record, a, words),
-            USUAL_REPLY => self.call_fast_path::<true, USUAL_REPLY>(t, record, a, words),
-            _ => self.call_fast_path::<true, 0>(t, record, a, words),
+        match bits {
+            USUAL_CALL => self.call_fast_path::<true, USUAL_CALL>(t),
+            USUAL_REPLY => self.call_fast_path::<true, USUAL_REPLY>(t),
+            _ => self.call_fast_path::<true, 0>(t),
         }
+    }
+
+    /// The fast path's copy for a message in memory, out of line: it alone calls functions
+    /// (to translate the buffers), and the values it holds across them would otherwise take
+    /// the registers of the copies for messages in registers.
+    #[inline(never)]
+    fn memory_fast_path(&mut self, t: ThreadRecord) -> Option<Handoff> {
+        self.call_fast_path::<false, 0>(t)
     }
 
     /// Tried after the fast path declined a system call, when collocated servers exist: a
@@ -213,9 +234,11 @@ impl Kernel {
                 (f.r12, f.r13, f.r14, f.r15) = (reply[0], reply[1], reply[2], reply[3]);
                 f.rax = libipc::abi::message::MsgReturn::Success as u64;
                 f.rdx = size;
-                // SAFETY: as above; the caller's task is live (only a server's ended).
-                let pmap: *const Pmap = unsafe { record.get() }.space.pmap();
-                Some(Handoff { frame: f, pmap })
+                // The caller goes on (its task is live: only a server's ended).
+                // SAFETY: as above.
+                Some(Handoff {
+                    thread: ThreadRecord::new(unsafe { &mut *t }),
+                })
             }
             ShortCircuit::Sent => {
                 // SAFETY: as above.
@@ -226,8 +249,8 @@ impl Kernel {
     }
 
     /// Runs a call or reply-and-receive on the fast path if it qualifies (`None`: use the
-    /// general path; nothing has changed). `sender_thread` is `thread`'s record and
-    /// `sender_record` its task's: the fast path holds both by pointer rather than looking
+    /// general path; nothing has changed). `sender_thread` is the running thread's record,
+    /// and the path holds its task's by pointer too (`task_record`) rather than looking
     /// either up. Both are boxed (they do not move) and nothing here removes a thread or task.
     /// `SENT_IN_REGISTERS` says where the message is (the option bit the caller tested);
     /// `BITS` is the header's bits when this copy is for one header (0: any): the caller
@@ -236,10 +259,18 @@ impl Kernel {
     fn call_fast_path<const SENT_IN_REGISTERS: bool, const BITS: u32>(
         &mut self,
         sender_thread: ThreadRecord,
-        sender_record: TaskRecord,
-        a: [u64; 6],
-        words: [u64; 4],
     ) -> Option<Handoff> {
+        let (sender_record, a, words) = {
+            // SAFETY: the running thread's record (the caller's), live; this reference ends
+            // here.
+            let t = unsafe { sender_thread.get() };
+            let f = &t.frame;
+            (
+                t.task_record,
+                f.syscall_arguments(),
+                [f.r12, f.r13, f.r14, f.r15],
+            )
+        };
         let [buffer, option, send_size, _, receive_name, _] = a;
         const IN_REGISTERS: u64 = options::SEND_REGISTERS | options::RECEIVE_REGISTERS;
         if option & !IN_REGISTERS != options::SEND | options::RECEIVE {
@@ -535,13 +566,8 @@ impl Kernel {
                 _ => None,
             },
         });
-        let receiver_frame: *const TrapFrame = &r.frame;
-        let receiver_pmap: *const Pmap = rt.space.pmap();
         self.sched.hand_off(receiver);
-        let handoff = Handoff {
-            frame: receiver_frame,
-            pmap: receiver_pmap,
-        };
+        let handoff = Handoff { thread: record };
         // The rarer steps that need a table again, the held records let go: out of line, so
         // that the usual path keeps its records in registers (no value lives across a call).
         let rare = RareSteps {

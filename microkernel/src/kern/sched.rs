@@ -443,13 +443,16 @@ pub fn run(mut guard: MutexGuard<'static, Option<Kernel>>) -> ! {
 /// first, as after any other call. Inlined into the syscall entry's fast path.
 #[inline(always)]
 pub fn resume_handoff(guard: MutexGuard<'static, Option<Kernel>>, handoff: Handoff) -> ! {
-    // SAFETY: the hand-off's pointers are into the current thread's and its task's boxed
-    // records, which nothing has removed since (the kernel lock is still held).
-    unsafe { (*handoff.pmap).activate() };
+    // SAFETY: the hand-off's thread is the current one, which nothing has removed since (the
+    // kernel lock is still held).
+    let (frame, pmap) = unsafe { handoff.frame_and_pmap() };
+    // SAFETY: the pointers are into the current thread's and its task's boxed records (as
+    // above).
+    unsafe { (*pmap).activate() };
     release(guard);
     // SAFETY: the current thread's frame (as above), whose space is now active, holds the
     // user context the syscall entry saved when it blocked.
-    unsafe { trap::return_to_user(handoff.frame) }
+    unsafe { trap::return_to_user(frame) }
 }
 
 /// Lets the kernel lock go: `guard`'s lock, which is [`KERNEL`](super::kernel::KERNEL)

@@ -187,6 +187,18 @@ pub fn set_frame_end(frame_end: u64) {
     };
 }
 
+/// The end of the running thread's saved-register frame ([`set_frame_end`]).
+#[inline(always)]
+pub fn frame_end() -> u64 {
+    let frame_end: u64;
+    // SAFETY: as in `set_frame_end`; `rsp0` is at offset 28, an unaligned word (the TSS is
+    // packed), which `mov` reads as any.
+    unsafe {
+        core::arch::asm!("mov {}, gs:[28]", out(reg) frame_end, options(nostack, readonly, preserves_flags));
+    }
+    frame_end
+}
+
 /// This CPU's area.
 #[inline(always)]
 pub fn current() -> &'static PerCpu {

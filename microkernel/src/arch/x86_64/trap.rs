@@ -203,6 +203,14 @@ pub unsafe fn return_to_user(frame: *const TrapFrame) -> ! {
     unsafe { resume_user(frame) }
 }
 
+/// The running thread's saved registers, where the last entry from user mode saved them
+/// (the frame [`return_to_user`] made this CPU's): for a path that did not keep the pointer
+/// the entry passed.
+#[inline(always)]
+pub fn running_frame() -> *mut TrapFrame {
+    (super::percpu::frame_end() - core::mem::size_of::<TrapFrame>() as u64) as *mut TrapFrame
+}
+
 /// One past the highest canonical lower-half address (47 bits).
 const CANONICAL_LOWER_END: u64 = 1 << 47;
 
