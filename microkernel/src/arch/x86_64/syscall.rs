@@ -1,11 +1,19 @@
 //! The `syscall` instruction's entry: saves the user registers straight into the running
-//! thread's frame (found through the TSS's `rsp0`, `gs:[28]`), moves to the kernel stack and calls
-//! `kern::entry::syscall_from_user`, which never returns. The direction flag needs no `cld`:
-//! `syscall` clears it (DF is in the FMASK `init` sets).
+//! thread's frame (found through the TSS's `rsp0`, `gs:[28]`, where it ends), moves to the
+//! kernel stack and calls `kern::entry::syscall_from_user`, which never returns. The direction
+//! flag needs no `cld`: `syscall` clears it (DF is in the FMASK `init` sets).
+//!
+//! The entry stores only what a system call changes in the frame: the fifteen registers but
+//! `rcx` and `r11`, which `syscall` overwrote with the return `rip` and `rflags` (stored in
+//! those fields instead: the frame's `rcx` and `r11` keep what the last trap saw, as a
+//! system call leaves both undefined), and the vector. The selectors are the user ones every
+//! thread's frame holds from its start (interrupts push the same), and the error code is
+//! the last exception's, which nothing reads for a system call.
 
 use super::cpu::{read_msr, write_msr, IA32_EFER};
 use super::gdt::{KERNEL_CODE, KERNEL_DATA, USER_CODE, USER_DATA};
-use super::trap::SYSCALL_VECTOR;
+use super::trap::{TrapFrame, SYSCALL_VECTOR};
+use core::mem::{offset_of, size_of};
 
 const IA32_STAR: u32 = 0xc000_0081;
 const IA32_LSTAR: u32 = 0xc000_0082;
@@ -19,35 +27,47 @@ syscall_entry:
     swapgs
     movq %rsp, %gs:16
     movq %gs:28, %rsp
-    pushq ${user_data}
-    pushq %gs:16
-    pushq %r11
-    pushq ${user_code}
-    pushq %rcx
-    pushq $0
-    pushq ${syscall_vector}
-    pushq %rax
-    pushq %rbx
-    pushq %rcx
-    pushq %rdx
-    pushq %rsi
-    pushq %rdi
-    pushq %rbp
-    pushq %r8
-    pushq %r9
-    pushq %r10
-    pushq %r11
-    pushq %r12
-    pushq %r13
-    pushq %r14
-    pushq %r15
-    movq %rsp, %rdi
+    movq %rax, {rax}-{end}(%rsp)
+    movq %rbx, {rbx}-{end}(%rsp)
+    movq %rdx, {rdx}-{end}(%rsp)
+    movq %rsi, {rsi}-{end}(%rsp)
+    movq %rdi, {rdi}-{end}(%rsp)
+    movq %rbp, {rbp}-{end}(%rsp)
+    movq %r8, {r8}-{end}(%rsp)
+    movq %r9, {r9}-{end}(%rsp)
+    movq %r10, {r10}-{end}(%rsp)
+    movq %r12, {r12}-{end}(%rsp)
+    movq %r13, {r13}-{end}(%rsp)
+    movq %r14, {r14}-{end}(%rsp)
+    movq %r15, {r15}-{end}(%rsp)
+    movq %rcx, {rip}-{end}(%rsp)
+    movq %r11, {rflags}-{end}(%rsp)
+    movq %gs:16, %rax
+    movq %rax, {rsp}-{end}(%rsp)
+    movq ${syscall_vector}, {vector}-{end}(%rsp)
+    leaq -{end}(%rsp), %rdi
     movq %gs:8, %rsp
     call {from_user}
     ud2
 "#,
-    user_data = const USER_DATA,
-    user_code = const USER_CODE,
+    end = const size_of::<TrapFrame>(),
+    rax = const offset_of!(TrapFrame, rax),
+    rbx = const offset_of!(TrapFrame, rbx),
+    rdx = const offset_of!(TrapFrame, rdx),
+    rsi = const offset_of!(TrapFrame, rsi),
+    rdi = const offset_of!(TrapFrame, rdi),
+    rbp = const offset_of!(TrapFrame, rbp),
+    r8 = const offset_of!(TrapFrame, r8),
+    r9 = const offset_of!(TrapFrame, r9),
+    r10 = const offset_of!(TrapFrame, r10),
+    r12 = const offset_of!(TrapFrame, r12),
+    r13 = const offset_of!(TrapFrame, r13),
+    r14 = const offset_of!(TrapFrame, r14),
+    r15 = const offset_of!(TrapFrame, r15),
+    rip = const offset_of!(TrapFrame, rip),
+    rflags = const offset_of!(TrapFrame, rflags),
+    rsp = const offset_of!(TrapFrame, rsp),
+    vector = const offset_of!(TrapFrame, vector),
     syscall_vector = const SYSCALL_VECTOR,
     from_user = sym crate::kern::entry::syscall_from_user,
     options(att_syntax)

@@ -126,14 +126,13 @@ resume_user:
 
     /* resume_user_sysret(frame): the same through sysret, for a frame the syscall entry
        saved whose rip the caller checked canonical: rcx and r11 carry rip and rflags (the
-       syscall instruction clobbered both anyway), rflags with only the flags user code may
-       set, plus IF. */
+       syscall instruction clobbered both anyway). The rflags are those `syscall` took from
+       user mode, so IF is set and IOPL 0 (user code can change neither), and sysret itself
+       clears RF and VM: they go back as they came. */
     .global resume_user_sysret
 resume_user_sysret:
     movq {rip}(%rdi), %rcx
     movq {rflags}(%rdi), %r11
-    andq ${user_flags}, %r11
-    orq $0x202, %r11
     movq {r15}(%rdi), %r15
     movq {r14}(%rdi), %r14
     movq {r13}(%rdi), %r13
@@ -167,7 +166,6 @@ resume_user_sysret:
     rdx = const core::mem::offset_of!(TrapFrame, rdx),
     rbx = const core::mem::offset_of!(TrapFrame, rbx),
     rax = const core::mem::offset_of!(TrapFrame, rax),
-    user_flags = const USER_FLAGS,
     error_vectors = const ERROR_CODE_VECTORS,
     dispatch = sym trap_dispatch,
     from_user = sym crate::kern::entry::trap_from_user,
@@ -195,6 +193,10 @@ pub unsafe fn return_to_user(frame: *const TrapFrame) -> ! {
     // `sysret` to a non-canonical `rip` would fault in ring 0 on the user's stack: only a
     // lower-half `rip` goes that way (a syscall frame's always is; this makes sure).
     if vector == SYSCALL_VECTOR && rip < CANONICAL_LOWER_END {
+        // What `syscall` saves from user mode (see `resume_user_sysret`): IF and the
+        // reserved bit 1 set, and flags user code may set (NT too: `popf` sets it at CPL 3).
+        // SAFETY: as above.
+        debug_assert_eq!(unsafe { (*frame).rflags } & !(USER_FLAGS | 0x4000), 0x202);
         // SAFETY: a frame the syscall entry saved, its `rip` canonical; `sysret` loads the
         // user selectors `syscall::init` set in STAR; resume_user_sysret never returns.
         unsafe { resume_user_sysret(frame) }
@@ -214,8 +216,8 @@ pub fn running_frame() -> *mut TrapFrame {
 /// One past the highest canonical lower-half address (47 bits).
 const CANONICAL_LOWER_END: u64 = 1 << 47;
 
-/// The `rflags` bits user code may set and a `sysret` restores: CF, PF, AF, ZF, SF, TF, DF,
-/// OF, AC and ID (never IOPL, NT, RF, VM, VIF or VIP). IF is set on the way out.
+/// The `rflags` bits user code sets in the usual way: CF, PF, AF, ZF, SF, TF, DF, OF, AC and
+/// ID (never IOPL, RF, VM, VIF or VIP; NT only through `popf`).
 const USER_FLAGS: u64 = 0x24_0dd5;
 
 /// Address of the stub for `vector`.
