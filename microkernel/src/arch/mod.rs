@@ -99,8 +99,8 @@ pub mod syscall {
 #[cfg(target_os = "none")]
 pub mod trap {
     pub use super::x86_64::trap::{
-        describe_exception, exception_name, is_spurious, is_timer, read_cr2, return_to_user,
-        running_frame, TrapFrame, DEVICE_VECTOR, SYSCALL_VECTOR,
+        describe_exception, exception_name, is_spurious, is_timer, read_cr2, return_from_syscall,
+        return_to_user, running_frame, TrapFrame, DEVICE_VECTOR, SYSCALL_VECTOR,
     };
 }
 

@@ -451,8 +451,9 @@ pub fn resume_handoff(guard: MutexGuard<'static, Option<Kernel>>, handoff: Hando
     unsafe { (*pmap).activate() };
     release(guard);
     // SAFETY: the current thread's frame (as above), whose space is now active, holds the
-    // user context the syscall entry saved when it blocked.
-    unsafe { trap::return_to_user(frame) }
+    // user context the syscall entry saved when it blocked in its receive (or, a caller
+    // short-circuited to a collocated server, when it made the call).
+    unsafe { trap::return_from_syscall(frame) }
 }
 
 /// Lets the kernel lock go: `guard`'s lock, which is [`KERNEL`](super::kernel::KERNEL)
