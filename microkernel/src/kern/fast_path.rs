@@ -417,13 +417,16 @@ impl Kernel {
         // SAFETY: the sender's boxed record (checked by the caller, not removed since), never
         // `r`'s (see above), so `s` and `r` do not alias.
         let s = unsafe { sender_thread.get() };
-        let Continuation::Receive(args) = r.continuation else {
-            return None;
-        };
+        // A thread queued on a port a task receives from waits in a receive from that port
+        // (waits for a task's end queue only on task ports, which the kernel receives), so
+        // neither is tested here.
+        debug_assert!(matches!(
+            r.continuation,
+            Continuation::Receive(args) if args.from == PackedFrom::port(destination_port)
+        ));
         // The rest of its receive, in its saved registers.
         let call = ReceiveCall::of(&r.frame);
-        if args.from != PackedFrom::port(destination_port)
-            || call.limit < send_size
+        if call.limit < send_size
             // A message in registers goes to a receiver that takes it there; one in memory
             // goes into the receiver's buffer.
             || (if sent_in_registers { !call.registers } else { !one_user_page(call.buffer, send_size) })
@@ -452,8 +455,12 @@ impl Kernel {
         // changed since.
         let target = match source {
             None => None,
-            Some(_) => Some(
-                match KeptPage::get(args.kept) {
+            Some(_) => {
+                let kept = match r.continuation {
+                    Continuation::Receive(args) => args.kept,
+                    _ => None,
+                };
+                let page = match KeptPage::get(kept) {
                     Some(page) => page,
                     None => {
                         let page = call.buffer & !(PAGE_SIZE - 1);
@@ -463,8 +470,9 @@ impl Kernel {
                             .ok()?;
                         phys_to_virt(frame)
                     }
-                } + (call.buffer & (PAGE_SIZE - 1)),
-            ),
+                };
+                Some(page + (call.buffer & (PAGE_SIZE - 1)))
+            }
         };
         // The reply right in the receiver's reply slot; a receiver still holding an earlier
         // one there (a deferred reply) is left to the general path, which names the right
