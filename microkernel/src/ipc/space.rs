@@ -214,6 +214,38 @@ impl<P: Copy + Eq + Hash, S: Copy + Eq> IpcSpace<P, S> {
         Some(port)
     }
 
+    /// The port a send-once right's `name` names, and whether the right is the one in the
+    /// reply slot (which [`IpcSpace::clear_reply`] then takes without looking again): for
+    /// the IPC fast path's reply.
+    #[inline(always)]
+    pub fn send_once_port(&self, name: PortName) -> Option<(P, bool)> {
+        if split(name) == (REPLY_INDEX, self.reply.generation) {
+            return match self.reply.entry {
+                // Only send-once rights go in the reply slot (or the dead names they become).
+                Some(Entry {
+                    object: Object::Port(port),
+                    ..
+                }) => Some((port, true)),
+                _ => None,
+            };
+        }
+        Some((self.look_up_port_with(name, Rights::SEND_ONCE)?, false))
+    }
+
+    /// Takes the send-once right in the reply slot, which [`IpcSpace::send_once_port`] just
+    /// found there.
+    #[inline(always)]
+    pub fn clear_reply(&mut self) {
+        debug_assert!(matches!(
+            self.reply.entry,
+            Some(Entry {
+                object: Object::Port(_),
+                ..
+            })
+        ));
+        self.reply.entry = None;
+    }
+
     /// `port_with` without the names resolved last.
     #[inline(always)]
     fn look_up_port_with(&self, name: PortName, rights: Rights) -> Option<P> {
@@ -728,6 +760,27 @@ mod tests {
         assert_eq!(s.take_send_once(once_a), Err(KernReturn::InvalidName));
         assert_eq!(s.take_send_once(send), Err(KernReturn::InvalidRight));
         assert_eq!(s.len(), 2);
+    }
+
+    #[test]
+    fn a_send_once_name_says_whether_it_is_the_reply_slot() {
+        let mut s = Space::new(100);
+        let slot = s.insert_send_once(5).unwrap();
+        let other = s.insert_send_once(6).unwrap();
+        let send = s.insert_send(7).unwrap().name();
+        assert_eq!(s.send_once_port(slot), Some((5, true)));
+        assert_eq!(s.send_once_port(other), Some((6, false)));
+        // Not a send-once right, or not a name at all.
+        assert_eq!(s.send_once_port(send), None);
+        assert_eq!(s.send_once_port(slot ^ 1), None);
+        s.clear_reply();
+        assert_eq!(s.lookup(slot), None);
+        assert_eq!(s.send_once_port(slot), None);
+        assert_eq!(s.len(), 2);
+        // A dead name in the slot names no port.
+        let again = s.insert_send_once(8).unwrap();
+        s.make_dead(again);
+        assert_eq!(s.send_once_port(again), None);
     }
 
     #[test]

@@ -351,11 +351,9 @@ impl Kernel {
         }
         let header = MessageHeader { bits, ..header };
         let remote = Disposition::from_raw(header.remote_disposition())?;
-        let needed = match remote {
-            Disposition::CopySend => Rights::SEND,
-            Disposition::MoveSendOnce => Rights::SEND_ONCE,
-            _ => return None,
-        };
+        if !matches!(remote, Disposition::CopySend | Disposition::MoveSendOnce) {
+            return None;
+        }
         let make_reply = match header.local_disposition() {
             0 if header.local_port == 0 => false,
             21 => true, // MakeSendOnce
@@ -364,7 +362,13 @@ impl Kernel {
 
         // The sender's names: destination, reply port, receive port.
         let space = &sender.ipc;
-        let destination_port = space.port_with(header.remote_port, needed)?;
+        // A send-once right (a reply) is usually the one in the reply slot, which is then
+        // taken without looking again.
+        let (destination_port, in_reply_slot) = if remote == Disposition::MoveSendOnce {
+            space.send_once_port(header.remote_port)?
+        } else {
+            (space.port_with(header.remote_port, Rights::SEND)?, false)
+        };
         let own_port = space.port_with(receive_name, Rights::RECEIVE)?;
         let reply_port = if make_reply && header.local_port == receive_name {
             Some(own_port) // the usual call: replies come to the port it receives on
@@ -527,15 +531,17 @@ impl Kernel {
         // reply.
         let mut other_reply_name = None;
         if remote == Disposition::MoveSendOnce {
-            // (A name in registers read again from them.)
-            let name = if SENT_IN_REGISTERS {
-                s.frame.r13 as u32
+            if in_reply_slot {
+                st.ipc.clear_reply();
             } else {
-                header.remote_port
-            };
-            // A right under another name than the reply slot's is taken once the held
-            // records are let go (below).
-            other_reply_name = st.ipc.take_reply(name).is_none().then_some(name);
+                // A right under another name than the reply slot's is taken once the held
+                // records are let go (below). (A name in registers read again from them.)
+                other_reply_name = Some(if SENT_IN_REGISTERS {
+                    s.frame.r13 as u32
+                } else {
+                    header.remote_port
+                });
+            }
             // The sender held one (its name was found as a send-once right above).
             debug_assert!(d.send_once_rights > 0);
             d.send_once_rights -= 1;
