@@ -370,19 +370,20 @@ impl Kernel {
             (space.port_with(header.remote_port, Rights::SEND)?, false)
         };
         let own_port = space.port_with(receive_name, Rights::RECEIVE)?;
-        let reply_port = if make_reply && header.local_port == receive_name {
-            Some(own_port) // the usual call: replies come to the port it receives on
-        } else if make_reply {
-            Some(space.port_with(header.local_port, Rights::RECEIVE)?)
+        // The reply port: the receive port in the usual call (replies come to the port it
+        // receives on), or another one, checked here and counted after the held records are
+        // let go.
+        let (reply_port, other_reply) = if !make_reply {
+            (None, None)
+        } else if header.local_port == receive_name {
+            (Some(own_port), None)
         } else {
-            None
+            let port = space.port_with(header.local_port, Rights::RECEIVE)?;
+            (Some(port), (port != own_port).then_some(port))
         };
-        if own_port == destination_port || reply_port == Some(destination_port) {
+        if own_port == destination_port || other_reply == Some(destination_port) {
             return None;
         }
-        // A reply port other than the receive port (the usual call names the same port for
-        // both) is checked here and counted after the held records are let go.
-        let other_reply = reply_port.filter(|port| *port != own_port);
         if let Some(port) = other_reply {
             self.ipc.port(port)?;
         }
