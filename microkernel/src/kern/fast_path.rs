@@ -179,14 +179,21 @@ impl Kernel {
         // other's steps, and for a message in registers one each for the usual call and the
         // usual reply, whose header bits are then known in advance. Each reads the call's
         // arguments itself, so that none of them lives across another copy's calls.
+        // The usual call and reply send and receive in registers with no timeout: those
+        // options, compared whole, pick their copies.
+        const IN_REGISTERS: u64 =
+            options::SEND | options::RECEIVE | options::SEND_REGISTERS | options::RECEIVE_REGISTERS;
+        if option == IN_REGISTERS {
+            return match bits {
+                USUAL_CALL => self.call_fast_path::<true, USUAL_CALL>(t),
+                USUAL_REPLY => self.call_fast_path::<true, USUAL_REPLY>(t),
+                _ => self.call_fast_path::<true, 0>(t),
+            };
+        }
         if option & options::SEND_REGISTERS == 0 {
             return self.memory_fast_path(t);
         }
-        match bits {
-            USUAL_CALL => self.call_fast_path::<true, USUAL_CALL>(t),
-            USUAL_REPLY => self.call_fast_path::<true, USUAL_REPLY>(t),
-            _ => self.call_fast_path::<true, 0>(t),
-        }
+        self.call_fast_path::<true, 0>(t)
     }
 
     /// The fast path's copy for a message in memory, out of line: it alone calls functions
