@@ -528,7 +528,14 @@ impl Kernel {
                 // Register to register: the header as `registers` lays it out, the body words
                 // as they came.
                 // (The id, the body and the size read again from the sender's registers.)
-                r.frame.r12 = u64::from(out.bits) | (s.frame.r12 & !0xffff_ffff);
+                r.frame.r12 = if BITS != 0 {
+                    // The copy for one header's bits knows the low half is `BITS`: the
+                    // received bits replace it in one addition.
+                    debug_assert_eq!(s.frame.r12 as u32, BITS);
+                    s.frame.r12.wrapping_sub(u64::from(BITS)) + u64::from(out.bits)
+                } else {
+                    u64::from(out.bits) | (s.frame.r12 & !0xffff_ffff)
+                };
                 r.frame.r13 = u64::from(out.remote_port) | u64::from(out.local_port) << 32;
                 r.frame.r14 = s.frame.r14;
                 r.frame.r15 = s.frame.r15;
