@@ -577,7 +577,9 @@ impl Kernel {
         // SAFETY: the sender is the running thread (the caller's contract).
         let thread = unsafe { self.sched.current().unwrap_unchecked() };
         let previous_tail = own.receivers.push_back_unlinked(thread);
-        s.queue_next = None;
+        // A running thread is in no queue, and every queue clears both links of a thread it
+        // lets go: its `next` is already none.
+        debug_assert!(s.queue_next.is_none());
         s.queue_previous = previous_tail;
         s.state = ThreadState::Blocked;
         // The rest of its receive stays in its saved registers (`ReceiveCall::of`).
