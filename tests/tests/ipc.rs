@@ -20,6 +20,7 @@ const CASES: &[&str] = &[
     "threads_start_and_end_on_their_own",
     "two_calls_held_and_answered_in_the_other_order",
     "faulting_task_is_isolated",
+    "a_system_call_at_the_top_of_user_space_ends_only_its_task",
     "priorities",
     "preemption",
     "create_terminate_cycles",
