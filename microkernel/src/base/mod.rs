@@ -6,6 +6,7 @@
 //! (memory), `device`, `ipc` (ports, spaces, messages), and at the top `kern` and `colloc`,
 //! the kernel's paths that use several subsystems at once.
 
+pub mod bit_lock;
 pub mod object_table;
 pub mod queue;
 

@@ -3,7 +3,7 @@
 //! what a trap in kernel mode means ([`trap_in_kernel`]): `arch` comes up only through here
 //! (and the start-up entries in `startup`).
 
-use super::kernel::{Kernel, KERNEL};
+use super::kernel::{Kernel, KernelGuard, KERNEL};
 use super::{sched, syscall};
 use crate::arch::trap::{self, TrapFrame};
 use crate::arch::{apic, percpu};
@@ -59,7 +59,7 @@ pub unsafe extern "C" fn syscall_from_user(frame: *mut TrapFrame) -> ! {
 /// served while waiting): the call then does not run, and the dispatcher picks what runs.
 #[cold]
 #[inline(never)]
-fn lock_contended() -> spin::MutexGuard<'static, Option<Kernel>> {
+fn lock_contended() -> KernelGuard {
     let guard = lock_kernel(true, true);
     if guard.as_ref().is_some_and(|k| k.current().is_none()) {
         sched::run(guard)
@@ -74,7 +74,7 @@ fn lock_contended() -> spin::MutexGuard<'static, Option<Kernel>> {
 /// interrupt's entry, whose vector is still in service (acknowledged once the lock is
 /// held), so that no interrupt of its priority or below could wake it.
 #[inline(never)]
-pub fn lock_kernel(in_syscall: bool, may_sleep: bool) -> spin::MutexGuard<'static, Option<Kernel>> {
+pub fn lock_kernel(in_syscall: bool, may_sleep: bool) -> KernelGuard {
     if let Some(guard) = KERNEL.try_lock() {
         return guard;
     }
@@ -113,7 +113,7 @@ static LOCK_SLEEPERS: AtomicU64 = AtomicU64::new(0);
 /// halts (`trap_in_kernel`: the timer, devices; a cross-CPU request is served by the loop
 /// after, which knows how this CPU entered).
 #[cold]
-fn sleep_for_lock() -> Option<spin::MutexGuard<'static, Option<Kernel>>> {
+fn sleep_for_lock() -> Option<KernelGuard> {
     let bit = 1u64 << (percpu::current().index() % 64);
     LOCK_SLEEPERS.fetch_or(bit, Ordering::SeqCst);
     // The holder may have left between the last try and the mark: try once more.

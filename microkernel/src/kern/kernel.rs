@@ -8,6 +8,7 @@ use super::program::ProgramImage;
 use super::task::{Task, TaskId};
 use super::thread::{Thread, ThreadId};
 use super::timer_wheel::{Timer, TimerLinks};
+use crate::base::bit_lock::{BitLock, BitLockGuard};
 use crate::base::object_table::Table;
 use crate::base::queue::Links;
 use crate::base::{TaskTag, ThreadTag};
@@ -16,7 +17,6 @@ use crate::vm::address_space::ObjectId;
 use crate::vm::shared_text::SharedText;
 use alloc::string::String;
 use alloc::vec::Vec;
-use spin::Mutex;
 
 pub struct Kernel {
     pub tasks: Table<Task, TaskTag>,
@@ -64,7 +64,11 @@ pub struct Kernel {
     pub(crate) colloc: crate::kern::colloc::KernelServers,
 }
 
-pub static KERNEL: Mutex<Option<Kernel>> = Mutex::new(None);
+/// The kernel lock and what it guards (one lock: see docs/decisions.md).
+pub static KERNEL: BitLock<Option<Kernel>> = BitLock::new(None);
+
+/// The kernel lock held.
+pub type KernelGuard = BitLockGuard<'static, Option<Kernel>>;
 
 impl Links<ThreadId> for Table<Thread, ThreadTag> {
     fn next(&self, thread: ThreadId) -> Option<ThreadId> {

@@ -180,8 +180,8 @@ static IDLE_POLL: AtomicBool = AtomicBool::new(false);
 pub fn set_idle_poll(poll: bool) {
     IDLE_POLL.store(poll, Ordering::Relaxed);
 }
+use super::kernel::KernelGuard;
 use libipc::abi::KernReturn;
-use spin::MutexGuard;
 
 impl Kernel {
     /// Puts `thread` at the back of its priority's run queue.
@@ -359,7 +359,7 @@ pub static IDLE_CYCLES: core::sync::atomic::AtomicU64 = core::sync::atomic::Atom
 
 /// Runs the next thread: never returns. Idles with interrupts on when nothing is ready, and
 /// powers off once every task has exited.
-pub fn run(mut guard: MutexGuard<'static, Option<Kernel>>) -> ! {
+pub fn run(mut guard: KernelGuard) -> ! {
     loop {
         let kernel = guard.as_mut().expect("kernel state");
         if crate::vm::kernel_space::pagers_released() {
@@ -442,7 +442,7 @@ pub fn run(mut guard: MutexGuard<'static, Option<Kernel>>) -> ! {
 /// ([`Kernel::way_out_work`]); when there is, it calls `run` instead, which does that work
 /// first, as after any other call. Inlined into the syscall entry's fast path.
 #[inline(always)]
-pub fn resume_handoff(guard: MutexGuard<'static, Option<Kernel>>, handoff: Handoff) -> ! {
+pub fn resume_handoff(guard: KernelGuard, handoff: Handoff) -> ! {
     // SAFETY: the hand-off's thread is the current one, which nothing has removed since (the
     // kernel lock is still held).
     let (frame, pmap) = unsafe { handoff.frame_and_pmap() };
@@ -461,10 +461,10 @@ pub fn resume_handoff(guard: MutexGuard<'static, Option<Kernel>>, handoff: Hando
 /// guard's pointer (a guard that came through a function returning `Option` no longer
 /// tells the compiler which lock it is).
 #[inline(always)]
-fn release(guard: MutexGuard<'static, Option<Kernel>>) {
+fn release(guard: KernelGuard) {
     // Given up without unlocking (nothing uses it again).
-    let _: &mut Option<Kernel> = MutexGuard::leak(guard);
-    // SAFETY: the guard just given up held KERNEL (the only `Mutex<Option<Kernel>>`), so
+    let _: &mut Option<Kernel> = KernelGuard::leak(guard);
+    // SAFETY: the guard just given up held KERNEL (the only `BitLock<Option<Kernel>>`), so
     // this CPU holds the lock.
     unsafe { super::kernel::KERNEL.force_unlock() };
 }
