@@ -21,8 +21,8 @@ pub struct PerCpu {
     /// The user stack pointer during the syscall entry: `gs:[16]`.
     user_rsp: u64,
     /// This CPU's task-state segment, at `gs:[24]`: its `rsp0` (`gs:[28]`) is the end of the
-    /// running thread's saved-register frame, where an interrupt from user mode pushes and
-    /// where the syscall entry pushes the user registers, straight into the thread.
+    /// running thread's saved-register frame, below which an interrupt from user mode pushes
+    /// and the syscall entry stores the user registers, straight into the thread.
     tss: TaskStateSegment,
     /// The thread this CPU runs, as the scheduler packs it (0: none). Read and written by
     /// this CPU through GS in one instruction ([`thread`], [`set_thread`]); another CPU
