@@ -450,9 +450,9 @@ pub fn resume_handoff(guard: KernelGuard, handoff: Handoff) -> ! {
     // above).
     unsafe { (*pmap).activate() };
     release(guard);
-    // SAFETY: the current thread's frame (as above), whose space is now active, holds the
-    // user context the syscall entry saved when it blocked in its receive (or, a caller
-    // short-circuited to a collocated server, when it made the call).
+    // The frame was saved by the syscall entry: the receiver's when it blocked in its
+    // receive (or a caller short-circuited to a collocated server's, when it made the call).
+    // SAFETY: the current thread's frame (as above), whose space is now active.
     unsafe { trap::return_from_syscall(frame) }
 }
 

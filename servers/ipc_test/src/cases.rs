@@ -34,12 +34,12 @@ pub const ALL: &[(&str, Case)] = &[
     ),
     (
         "two_calls_held_and_answered_in_the_other_order",
-        crate::threads::two_calls_held_and_answered_in_the_other_order,
+        crate::held::two_calls_held_and_answered_in_the_other_order,
     ),
     ("faulting_task_is_isolated", faulting_task_is_isolated),
     (
         "a_system_call_at_the_top_of_user_space_ends_only_its_task",
-        crate::threads::a_system_call_at_the_top_of_user_space_ends_only_its_task,
+        crate::hostile::a_system_call_at_the_top_of_user_space_ends_only_its_task,
     ),
     ("priorities", priorities),
     ("preemption", preemption),

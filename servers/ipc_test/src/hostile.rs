@@ -353,3 +353,61 @@ pub fn hostile_calls() -> Result<(), String> {
     );
     Ok(())
 }
+
+/// The last page of user space, where a `syscall` in its last two bytes returns to the first
+/// address past it (not canonical).
+const LAST_PAGE: u64 = USER_END - 4096;
+
+/// A child that runs `syscall` (`host_info`) in the last two bytes of user space: its return
+/// address is past the canonical end, which `sysret` must never be given (on Intel's CPUs it
+/// faults in the kernel, on the user's stack) and `iretq` refuses. The child ends as a
+/// faulting task; the kernel and this task go on. (QEMU's `sysret` faults in user mode, as
+/// AMD's does, so this shows the end, not the kernel's check that keeps such a return from
+/// `sysret`.)
+pub fn a_system_call_at_the_top_of_user_space_ends_only_its_task() -> Result<(), String> {
+    match sys::task_fork().map_err(err("fork"))? {
+        sys::Forked::Child => {
+            let code = match sys::vm_allocate(LAST_PAGE, 4096, 0) {
+                // Mapped: run the call there. Not mapped (user space ends below): nothing to
+                // run, and the child says so with status 2.
+                Ok(_) => LAST_PAGE,
+                Err(_) => sys::task_exit(2),
+            };
+            // SAFETY: the page is this child's, mapped writable just now; nothing else uses it.
+            let page = unsafe { core::slice::from_raw_parts_mut(code as *mut u8, 4096) };
+            page.fill(0x90); // nop
+                             // mov eax, HostInfo; xor edi, edi (selector 0), then nops up to the syscall that
+                             // fills the page's last two bytes.
+            let start = 4096 - 16;
+            page[start] = 0xb8;
+            page[start + 1..start + 5].copy_from_slice(&(Syscall::HostInfo as u32).to_le_bytes());
+            page[start + 5] = 0x31;
+            page[start + 6] = 0xff;
+            page[4094] = 0x0f;
+            page[4095] = 0x05;
+            if sys::vm_protect(code, 4096, false, VM_PROT_READ | VM_PROT_EXECUTE).is_err() {
+                sys::task_exit(3);
+            }
+            // SAFETY: the page holds the code just written, executable; it never returns (it
+            // runs off the end of user space), and the child ends either way.
+            let run: extern "C" fn() = unsafe { core::mem::transmute(code + start as u64) };
+            run();
+            sys::task_exit(4)
+        }
+        sys::Forked::Parent(child) => {
+            let status = sys::task_wait(child).map_err(err("wait"))?;
+            let _ = sys::port_deallocate(child);
+            check!(
+                status == u64::MAX || status == 2,
+                "the child that made a system call at the top of user space ended with {status}, \
+                 not as a faulting task (or refused the page: 2)"
+            );
+            // And the kernel goes on: a system call answers.
+            check!(
+                sys::host_info(HOST_TASKS).is_ok(),
+                "host_info failed after the child's end"
+            );
+            Ok(())
+        }
+    }
+}

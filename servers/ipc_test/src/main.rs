@@ -13,6 +13,8 @@ extern crate alloc;
 #[cfg(target_os = "none")]
 mod cases;
 #[cfg(target_os = "none")]
+mod held;
+#[cfg(target_os = "none")]
 mod hostile;
 #[cfg(target_os = "none")]
 mod roles;

@@ -1,14 +1,12 @@
 //! Threads a task starts itself (`thread_create`, `thread_exit`): a thread runs with its own
 //! stack and argument and ends alone; bad addresses are refused; a task of two threads
 //! cannot exec, and its fork copies only the calling thread; the last thread's
-//! `thread_exit` ends the task with its status. And calls held by a server and answered out
-//! of order.
+//! `thread_exit` ends the task with its status.
 
 use crate::cases::{check, err};
 use crate::roles;
 use alloc::format;
 use alloc::string::String;
-use libipc::abi::message::{Disposition, ReceivedRight};
 use libipc::abi::syscall::*;
 use libipc::abi::KernReturn;
 use libipc::ipc::{self, MessageBuffer, OutMessage, ReceiveRight, Task};
@@ -200,147 +198,5 @@ impl Busy {
     pub fn release(self) -> Result<(), String> {
         BUSY_STOP.store(true, core::sync::atomic::Ordering::Release);
         wait_for_threads(self.threads_before, "busy threads ended")
-    }
-}
-
-/// A call from [`held_caller`]: its id is this plus the caller's index; the reply's id is
-/// [`HELD_REPLY`] more, and the caller's report afterwards [`HELD_DONE`] more.
-const HELD_CALL: u32 = 50;
-const HELD_REPLY: u32 = 100;
-const HELD_DONE: u32 = 200;
-
-/// A caller in a forked child: calls the server (`server`, a send right's name the child got
-/// from the fork), checks the reply is its own, and reports to the server (body a `u32`, 0:
-/// the right reply came; 1: not).
-fn held_caller(server: u32, index: u32) -> ! {
-    let mut buffer = MessageBuffer::new();
-    let good = match ReceiveRight::allocate() {
-        Ok(reply_port) => {
-            let request = OutMessage::new(HELD_CALL + index, server).reply_to(reply_port.name());
-            ipc::call(&request, reply_port.name(), &mut buffer, Some(5_000))
-                .is_ok_and(|reply| reply.id() == HELD_CALL + index + HELD_REPLY)
-        }
-        Err(_) => false,
-    };
-    let status = u32::from(!good).to_le_bytes();
-    let said = ipc::send(
-        &OutMessage::new(HELD_DONE + index, server).with_body(&status),
-        &mut buffer,
-        Some(5_000),
-    );
-    sys::task_exit(i32::from(!good || said.is_err()))
-}
-
-/// A server holding two calls at once (from two other tasks, so the fast path may carry
-/// them) answers them in the other order: the first call's reply right is in the server's
-/// reply slot when the second comes, so the second's gets a name of its own; each answer
-/// uses its right up (neither name is left to the server), and each caller gets its own
-/// answer.
-pub fn two_calls_held_and_answered_in_the_other_order() -> Result<(), String> {
-    let server = ReceiveRight::allocate().map_err(err("a port"))?;
-    let give = server.make_send().map_err(err("a send right"))?;
-    let mut children = alloc::vec::Vec::new();
-    for index in 0..2 {
-        match sys::task_fork().map_err(err("fork"))? {
-            sys::Forked::Child => held_caller(give.name(), index),
-            sys::Forked::Parent(child) => children.push(child),
-        }
-    }
-    let mut buffer = MessageBuffer::new();
-    let mut held = alloc::vec::Vec::new();
-    for _ in 0..2 {
-        let request =
-            ipc::receive(server.name(), &mut buffer, Some(5_000)).map_err(err("receive a call"))?;
-        let Some((to, ReceivedRight::SendOnce)) = request.reply() else {
-            return Err(format!("call {} came without a reply right", request.id()));
-        };
-        held.push((request.id(), to));
-    }
-    check!(
-        held[0].1 != held[1].1,
-        "both calls' reply rights are named {:#x}",
-        held[0].1
-    );
-    // The second first, waiting for its caller's report in the same call.
-    for &(id, to) in held.iter().rev() {
-        let reply = OutMessage::new(id + HELD_REPLY, to).to(to, Disposition::MoveSendOnce);
-        let report = ipc::reply_and_receive(Some(&reply), server.name(), &mut buffer)
-            .map_err(err("reply and receive"))?;
-        check!(
-            report.id() == id - HELD_CALL + HELD_DONE && report.body == [0; 4],
-            "the caller of {id} reported {} with {:?}, not {} with 0 (its own reply)",
-            report.id(),
-            report.body,
-            id - HELD_CALL + HELD_DONE
-        );
-        let left = sys::port_get_refs(to, RIGHT_SEND_ONCE);
-        check!(
-            left == Err(KernReturn::InvalidName),
-            "after the answer to {id}, its reply right's name {to:#x} holds {left:?}"
-        );
-    }
-    for child in children {
-        let status = sys::task_wait(child).map_err(err("wait"))?;
-        let _ = sys::port_deallocate(child);
-        check!(status == 0, "a caller exited with {status}");
-    }
-    Ok(())
-}
-
-/// The last page of user space, where a `syscall` in its last two bytes returns to the first
-/// address past it (not canonical).
-const LAST_PAGE: u64 = USER_END - 4096;
-
-/// A child that runs `syscall` (`host_info`) in the last two bytes of user space: its return
-/// address is past the canonical end, which `sysret` must never be given (on Intel's CPUs it
-/// faults in the kernel, on the user's stack) and `iretq` refuses. The child ends as a
-/// faulting task; the kernel and this task go on. (QEMU's `sysret` faults in user mode, as
-/// AMD's does, so this shows the end, not the kernel's check that keeps such a return from
-/// `sysret`.)
-pub fn a_system_call_at_the_top_of_user_space_ends_only_its_task() -> Result<(), String> {
-    match sys::task_fork().map_err(err("fork"))? {
-        sys::Forked::Child => {
-            let code = match sys::vm_allocate(LAST_PAGE, 4096, 0) {
-                // Mapped: run the call there. Not mapped (user space ends below): nothing to
-                // run, and the child says so with status 2.
-                Ok(_) => LAST_PAGE,
-                Err(_) => sys::task_exit(2),
-            };
-            // SAFETY: the page is this child's, mapped writable just now; nothing else uses it.
-            let page = unsafe { core::slice::from_raw_parts_mut(code as *mut u8, 4096) };
-            page.fill(0x90); // nop
-                             // mov eax, HostInfo; xor edi, edi (selector 0), then nops up to the syscall that
-                             // fills the page's last two bytes.
-            let start = 4096 - 16;
-            page[start] = 0xb8;
-            page[start + 1..start + 5].copy_from_slice(&(Syscall::HostInfo as u32).to_le_bytes());
-            page[start + 5] = 0x31;
-            page[start + 6] = 0xff;
-            page[4094] = 0x0f;
-            page[4095] = 0x05;
-            if sys::vm_protect(code, 4096, false, VM_PROT_READ | VM_PROT_EXECUTE).is_err() {
-                sys::task_exit(3);
-            }
-            // SAFETY: the page holds the code just written, executable; it never returns (it
-            // runs off the end of user space), and the child ends either way.
-            let run: extern "C" fn() = unsafe { core::mem::transmute(code + start as u64) };
-            run();
-            sys::task_exit(4)
-        }
-        sys::Forked::Parent(child) => {
-            let status = sys::task_wait(child).map_err(err("wait"))?;
-            let _ = sys::port_deallocate(child);
-            check!(
-                status == u64::MAX || status == 2,
-                "the child that made a system call at the top of user space ended with {status}, \
-                 not as a faulting task (or refused the page: 2)"
-            );
-            // And the kernel goes on: a system call answers.
-            check!(
-                sys::host_info(HOST_TASKS).is_ok(),
-                "host_info failed after the child's end"
-            );
-            Ok(())
-        }
     }
 }

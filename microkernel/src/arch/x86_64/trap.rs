@@ -187,29 +187,21 @@ unsafe extern "C" {
 /// must be the thread's.
 #[inline(always)]
 pub unsafe fn return_to_user(frame: *const TrapFrame) -> ! {
-    super::percpu::set_frame_end(frame as u64 + core::mem::size_of::<TrapFrame>() as u64);
     // SAFETY: the caller vouches for the frame.
-    let (vector, rip) = unsafe { ((*frame).vector, (*frame).rip) };
-    // `sysret` to a non-canonical `rip` would fault in ring 0 on the user's stack: only a
-    // lower-half `rip` goes that way (`syscall` as the last instruction below the canonical
-    // end saves one past it).
-    if vector == SYSCALL_VECTOR && rip < CANONICAL_LOWER_END {
-        // What `syscall` saves from user mode (see `resume_user_sysret`): IF and the
-        // reserved bit 1 set, and flags user code may set (NT too: `popf` sets it at CPL 3).
-        // SAFETY: as above.
-        debug_assert_eq!(unsafe { (*frame).rflags } & !(USER_FLAGS | 0x4000), 0x202);
-        // SAFETY: a frame the syscall entry saved, its `rip` canonical; `sysret` loads the
-        // user selectors `syscall::init` set in STAR; resume_user_sysret never returns.
-        unsafe { resume_user_sysret(frame) }
+    if unsafe { (*frame).vector } == SYSCALL_VECTOR {
+        // SAFETY: as above; a frame with the syscall's vector is one the syscall entry saved.
+        unsafe { return_from_syscall(frame) }
     }
+    super::percpu::set_frame_end(frame as u64 + core::mem::size_of::<TrapFrame>() as u64);
     // SAFETY: the caller vouches for the frame; resume_user never returns.
     unsafe { resume_user(frame) }
 }
 
 /// [`return_to_user`] for a frame known to be a system call's (a thread that waits in a
 /// receive entered it through `syscall`; so did a caller that goes on at once): no test of
-/// the vector. The `rip` is still checked: `syscall` at the last two bytes below the
-/// canonical end saves a `rip` past it.
+/// the vector. Through `sysret` only for a lower-half `rip`: `sysret` to a non-canonical one
+/// would fault in ring 0 on the user's stack, and `syscall` as the last instruction below the
+/// canonical end saves one past it.
 ///
 /// # Safety
 /// As for [`return_to_user`], and the frame was saved by the syscall entry.
@@ -220,6 +212,8 @@ pub unsafe fn return_from_syscall(frame: *const TrapFrame) -> ! {
     let (vector, rip) = unsafe { ((*frame).vector, (*frame).rip) };
     debug_assert_eq!(vector, SYSCALL_VECTOR);
     if rip < CANONICAL_LOWER_END {
+        // What `syscall` saves from user mode (see `resume_user_sysret`): IF and the
+        // reserved bit 1 set, and flags user code may set (NT too: `popf` sets it at CPL 3).
         // SAFETY: as above.
         debug_assert_eq!(unsafe { (*frame).rflags } & !(USER_FLAGS | 0x4000), 0x202);
         // SAFETY: a frame the syscall entry saved (the contract), its `rip` canonical;
