@@ -294,8 +294,14 @@ pub const USER_BASE: u64 = 0x0020_0000;
 pub const USER_IMAGE_BASE: u64 = 0x0040_0000;
 /// Where a program's data and bss are linked: in the next 2 MiB, above the stack.
 pub const USER_DATA_BASE: u64 = 0x0070_0000;
-/// The first address above user space (the lower canonical half).
-pub const USER_END: u64 = 0x0000_8000_0000_0000;
+/// The first address above user space: one page below the end of the lower canonical half
+/// (`2^47`), as in Linux. The page under that end is never mapped, so no `syscall` can sit
+/// in its last two bytes: every return address `syscall` saves is canonical, and the way
+/// back to user mode can use `sysret` without checking it (docs/decisions.md, "Registers
+/// saved straight into the thread").
+pub const USER_END: u64 = CANONICAL_LOWER_END - 4096;
+/// One past the highest canonical lower-half address (47 bits).
+pub const CANONICAL_LOWER_END: u64 = 0x0000_8000_0000_0000;
 /// Top of the initial thread's stack; the stack grows down from here, right below the
 /// program's data. A task's stack, data and first `VM_ANYWHERE` regions thus share one page
 /// table, and with the shared table of its text one page-directory page and its upper

@@ -8,6 +8,7 @@
 //! spurious interrupts goes to `kern::entry::trap_in_kernel`, the one way up from here.
 
 use super::percpu;
+use libipc::abi::syscall::{CANONICAL_LOWER_END, USER_END};
 
 /// Vector of the local APIC timer.
 pub const TIMER_VECTOR: u8 = 0x30;
@@ -199,29 +200,29 @@ pub unsafe fn return_to_user(frame: *const TrapFrame) -> ! {
 
 /// [`return_to_user`] for a frame known to be a system call's (a thread that waits in a
 /// receive entered it through `syscall`; so did a caller that goes on at once): no test of
-/// the vector. Through `sysret` only for a lower-half `rip`: `sysret` to a non-canonical one
-/// would fault in ring 0 on the user's stack, and `syscall` as the last instruction below the
-/// canonical end saves one past it.
+/// the vector, and none of `rip`. `sysret` to a non-canonical `rip` would fault in ring 0 on
+/// the user's stack, but a system call's `rip` is always canonical: it is the address after
+/// a `syscall` in user memory (or that `syscall`'s own, to run it again), and user memory
+/// ends a page below the canonical end (`USER_END`), so even a `syscall` in its last two
+/// bytes returns to an address below `2^47`.
 ///
 /// # Safety
 /// As for [`return_to_user`], and the frame was saved by the syscall entry.
 #[inline(always)]
 pub unsafe fn return_from_syscall(frame: *const TrapFrame) -> ! {
+    const _: () = assert!(USER_END < CANONICAL_LOWER_END);
     super::percpu::set_frame_end(frame as u64 + core::mem::size_of::<TrapFrame>() as u64);
     // SAFETY: the caller vouches for the frame.
-    let (vector, rip) = unsafe { ((*frame).vector, (*frame).rip) };
-    debug_assert_eq!(vector, SYSCALL_VECTOR);
-    if rip < CANONICAL_LOWER_END {
-        // What `syscall` saves from user mode (see `resume_user_sysret`): IF and the
-        // reserved bit 1 set, and flags user code may set (NT too: `popf` sets it at CPL 3).
-        // SAFETY: as above.
-        debug_assert_eq!(unsafe { (*frame).rflags } & !(USER_FLAGS | 0x4000), 0x202);
-        // SAFETY: a frame the syscall entry saved (the contract), its `rip` canonical;
-        // `sysret` loads the user selectors `syscall::init` set in STAR.
-        unsafe { resume_user_sysret(frame) }
-    }
-    // SAFETY: the caller vouches for the frame; resume_user never returns.
-    unsafe { resume_user(frame) }
+    debug_assert_eq!(unsafe { (*frame).vector }, SYSCALL_VECTOR);
+    // SAFETY: as above.
+    debug_assert!(unsafe { (*frame).rip } <= USER_END);
+    // What `syscall` saves from user mode (see `resume_user_sysret`): IF and the reserved
+    // bit 1 set, and flags user code may set (NT too: `popf` sets it at CPL 3).
+    // SAFETY: as above.
+    debug_assert_eq!(unsafe { (*frame).rflags } & !(USER_FLAGS | 0x4000), 0x202);
+    // SAFETY: a frame the syscall entry saved (the contract), its `rip` canonical (above);
+    // `sysret` loads the user selectors `syscall::init` set in STAR.
+    unsafe { resume_user_sysret(frame) }
 }
 
 /// The running thread's saved registers, where the last entry from user mode saved them
@@ -231,9 +232,6 @@ pub unsafe fn return_from_syscall(frame: *const TrapFrame) -> ! {
 pub fn running_frame() -> *mut TrapFrame {
     (super::percpu::frame_end() - core::mem::size_of::<TrapFrame>() as u64) as *mut TrapFrame
 }
-
-/// One past the highest canonical lower-half address (47 bits).
-const CANONICAL_LOWER_END: u64 = 1 << 47;
 
 /// The `rflags` bits user code sets in the usual way: CF, PF, AF, ZF, SF, TF, DF, OF, AC and
 /// ID (never IOPL, RF, VM, VIF or VIP; NT only through `popf`).
