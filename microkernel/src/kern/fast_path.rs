@@ -418,16 +418,17 @@ impl Kernel {
                 record
             }
         };
-        // A running thread waits in no queue, so the receiver is not the sender; checked all
-        // the same, by record, since `s` and `r` below must not alias.
-        if record == sender_thread {
+        // SAFETY: the receiver is live (above); no other thread record is in use here.
+        let r = unsafe { record.get() };
+        // The receiver's task, another than the sender's. So the receiver is another thread
+        // than the sender (a running thread waits in no queue anyway), and `s` below does not
+        // alias `r`.
+        let receiver_record = r.task_record;
+        if receiver_record == sender_record {
             return None;
         }
-        // SAFETY: the receiver is live (above) and another thread than the sender, whose
-        // record is the only other thread record in use.
-        let r = unsafe { record.get() };
         // SAFETY: the sender's boxed record (checked by the caller, not removed since), never
-        // `r`'s (see above), so `s` and `r` do not alias.
+        // `r`'s (its task is another), so `s` and `r` do not alias.
         let s = unsafe { sender_thread.get() };
         // A thread queued on a port a task receives from waits in a receive from that port
         // (waits for a task's end queue only on task ports, which the kernel receives), so
@@ -443,11 +444,6 @@ impl Kernel {
             // goes into the receiver's buffer.
             || (if sent_in_registers { !call.registers } else { !one_user_page(call.buffer, send_size) })
         {
-            return None;
-        }
-        // The receiver's task, another than the sender's.
-        let receiver_record = r.task_record;
-        if receiver_record == sender_record {
             return None;
         }
         // SAFETY: the receiver is live (just looked up), so its task is, and that task is not

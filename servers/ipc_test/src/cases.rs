@@ -41,6 +41,10 @@ pub const ALL: &[(&str, Case)] = &[
         "a_system_call_at_the_top_of_user_space_ends_only_its_task",
         crate::hostile::a_system_call_at_the_top_of_user_space_ends_only_its_task,
     ),
+    (
+        "a_system_call_after_a_fault_returns_through_sysret",
+        crate::hostile::a_system_call_after_a_fault_returns_through_sysret,
+    ),
     ("priorities", priorities),
     ("preemption", preemption),
     ("create_terminate_cycles", create_terminate_cycles),

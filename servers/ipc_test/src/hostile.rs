@@ -414,3 +414,50 @@ pub fn a_system_call_at_the_top_of_user_space_ends_only_its_task() -> Result<(),
         }
     }
 }
+
+/// A system call made right after an exception taken in user mode (a page fault on a fresh
+/// page, resolved) returns through `sysret` all the same: `rcx` then holds the address after
+/// the `syscall`, as `sysret` leaves it. The syscall entry does not store the frame's vector
+/// (the way back from the fault leaves it the syscall's); if that way back did not, the call
+/// would return through `iretq` with the `rcx` the fault saved (a marker here).
+pub fn a_system_call_after_a_fault_returns_through_sysret() -> Result<(), String> {
+    const PAGES: u64 = 3;
+    const MARKER: u64 = 0x5a5a_0000_1234;
+    let base = sys::vm_allocate(0, PAGES * 4096, VM_ANYWHERE).map_err(err("vm_allocate"))?;
+    for page in 0..PAGES {
+        let target = base + page * 4096;
+        let (code, rcx, after): (u64, u64, u64);
+        // SAFETY: `target` is this task's fresh page, mapped writable (its first touch faults
+        // it in); `host_info` touches no memory and the registers it changes are declared.
+        unsafe {
+            core::arch::asm!(
+                "mov rcx, r8",
+                "mov qword ptr [rsi], 1",
+                "lea r9, [rip + 2f]",
+                "syscall",
+                "2:",
+                in("r8") MARKER,
+                in("rsi") target,
+                out("r9") after,
+                inlateout("rax") Syscall::HostInfo as u64 => code,
+                in("rdi") HOST_TASKS,
+                lateout("rdx") _,
+                lateout("rcx") rcx,
+                lateout("r11") _,
+                options(nostack),
+            );
+        }
+        check!(
+            code == 0,
+            "host_info after the fault on page {page}: code {code:#x}"
+        );
+        check!(
+            rcx == after,
+            "after a fault on page {page}, a system call came back with rcx {rcx:#x}, not the \
+             return address {after:#x} (so not through sysret)"
+        );
+    }
+    // SAFETY: the pages are this task's, mapped above, and nothing refers to them now.
+    unsafe { sys::vm_deallocate(base, PAGES * 4096) }.map_err(err("vm_deallocate"))?;
+    Ok(())
+}

@@ -6,13 +6,16 @@
 //! The entry stores only what a system call changes in the frame: the fifteen registers but
 //! `rcx` and `r11`, which `syscall` overwrote with the return `rip` and `rflags` (stored in
 //! those fields instead: the frame's `rcx` and `r11` keep what the last trap saw, as a
-//! system call leaves both undefined), and the vector. The selectors are the user ones every
-//! thread's frame holds from its start (interrupts push the same), and the error code is
-//! the last exception's, which nothing reads for a system call.
+//! system call leaves both undefined). Not the vector: while a thread runs in user mode its
+//! frame's vector is already the syscall's (every way back to user mode leaves it so:
+//! `trap::resume_user` writes it, and `sysret` returns from a frame that has it). The
+//! selectors are the user ones every thread's frame holds from its start (interrupts push
+//! the same), and the error code is the last exception's, which nothing reads for a system
+//! call.
 
 use super::cpu::{read_msr, write_msr, IA32_EFER};
 use super::gdt::{KERNEL_CODE, KERNEL_DATA, USER_CODE, USER_DATA};
-use super::trap::{TrapFrame, SYSCALL_VECTOR};
+use super::trap::TrapFrame;
 use core::mem::{offset_of, size_of};
 
 const IA32_STAR: u32 = 0xc000_0081;
@@ -44,7 +47,6 @@ syscall_entry:
     movq %r11, {rflags}-{end}(%rsp)
     movq %gs:16, %rax
     movq %rax, {rsp}-{end}(%rsp)
-    movq ${syscall_vector}, {vector}-{end}(%rsp)
     leaq -{end}(%rsp), %rdi
     movq %gs:8, %rsp
     call {from_user}
@@ -67,8 +69,6 @@ syscall_entry:
     rip = const offset_of!(TrapFrame, rip),
     rflags = const offset_of!(TrapFrame, rflags),
     rsp = const offset_of!(TrapFrame, rsp),
-    vector = const offset_of!(TrapFrame, vector),
-    syscall_vector = const SYSCALL_VECTOR,
     from_user = sym crate::kern::entry::syscall_from_user,
     options(att_syntax)
 );

@@ -102,7 +102,9 @@ trap_common:
     addq $16, %rsp
     iretq
 
-    /* resume_user(frame): loads a thread's saved registers and returns to user mode. */
+    /* resume_user(frame): loads a thread's saved registers and returns to user mode. The
+       frame's vector becomes the syscall's, as every frame's is while its thread runs in
+       user mode: the syscall entry does not store it. */
     .global resume_user
 resume_user:
     movq %rdi, %rsp
@@ -121,6 +123,7 @@ resume_user:
     popq %rcx
     popq %rbx
     popq %rax
+    movq ${syscall_vector}, (%rsp)
     addq $16, %rsp
     swapgs
     iretq
@@ -168,6 +171,7 @@ resume_user_sysret:
     rbx = const core::mem::offset_of!(TrapFrame, rbx),
     rax = const core::mem::offset_of!(TrapFrame, rax),
     error_vectors = const ERROR_CODE_VECTORS,
+    syscall_vector = const SYSCALL_VECTOR,
     dispatch = sym trap_dispatch,
     from_user = sym crate::kern::entry::trap_from_user,
     options(att_syntax)
