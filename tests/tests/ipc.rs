@@ -21,6 +21,7 @@ const CASES: &[&str] = &[
     "two_calls_held_and_answered_in_the_other_order",
     "faulting_task_is_isolated",
     "a_system_call_at_the_top_of_user_space_ends_only_its_task",
+    "a_system_call_after_a_fault_returns_through_sysret",
     "priorities",
     "preemption",
     "create_terminate_cycles",
