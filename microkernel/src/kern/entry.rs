@@ -12,17 +12,31 @@ use crate::vm::map::Protection;
 use core::sync::atomic::{AtomicU64, Ordering};
 use libipc::abi::report::ExitCode;
 
-/// Called by the syscall entry with the running thread's saved registers.
+/// Called by the syscall entry with the running thread's saved registers, and three of the
+/// user registers as they came (the entry changes none of them): `mach_msg`'s options, send
+/// size and receive name, for the fast path to test without loading them again (`_rcx` is
+/// the return address `syscall` left there, not an argument).
 ///
 /// # Safety
 /// Only the syscall entry calls this, with `frame` pointing at the running thread's frame,
-/// where it just saved the registers.
-pub unsafe extern "C" fn syscall_from_user(frame: *mut TrapFrame) -> ! {
+/// where it just saved the registers, and `rsi`, `rdx` and `r8` as saved there.
+pub unsafe extern "C" fn syscall_from_user(
+    frame: *mut TrapFrame,
+    rsi: u64,
+    rdx: u64,
+    _rcx: u64,
+    r8: u64,
+) -> ! {
     // The lock is usually free on entry: tried once first, so that the usual case runs
     // straight through rather than through the retry loop.
-    let mut guard = match KERNEL.try_lock() {
-        Some(guard) => guard,
-        None => lock_contended(),
+    let (mut guard, registers) = match KERNEL.try_lock() {
+        Some(guard) => (guard, [rsi, rdx, r8]),
+        // The three registers read again from the frame after the wait, so that they need
+        // not be kept across it (which would store them on every call).
+        // SAFETY: per the contract, the running thread's frame.
+        None => (lock_contended(), unsafe {
+            [(*frame).rsi, (*frame).rdx, (*frame).r8]
+        }),
     };
     debug_assert!(guard.is_some());
     // SAFETY: a system call comes from a user thread, and user threads exist only once
@@ -31,7 +45,7 @@ pub unsafe extern "C" fn syscall_from_user(frame: *mut TrapFrame) -> ! {
     // (The fast path notes the caller's privilege itself, where it may need a page.)
     // SAFETY: per the contract: the entry saved the registers into the running thread's frame
     // (the per-CPU frame end `return_to_user` set when it resumed that thread).
-    if let Some(handoff) = unsafe { kernel.syscall_fast_path(frame) } {
+    if let Some(handoff) = unsafe { kernel.syscall_fast_path(frame, registers) } {
         if kernel.way_out_work() {
             // Pagers to reap, pageout wanted, threads waiting for memory: `run` does that
             // first, as after any other call (the receiver is current: it runs next).

@@ -156,11 +156,19 @@ impl Kernel {
     /// has changed). The fast path never meets an absent page (it leaves such a call to the
     /// general path), so `dispatch`'s page-wait check has nothing to do after it.
     ///
+    /// `registers` are the call's `rsi`, `rdx` and `r8` (`mach_msg`'s options, send size and
+    /// receive name), as the entry passes them on in registers.
+    ///
     /// # Safety
     /// `frame` must be the running thread's saved registers (as the syscall entry passes
-    /// them): its record is reached through it, with no lookup.
+    /// them): its record is reached through it, with no lookup; `registers` the ones saved
+    /// there.
     #[inline(always)]
-    pub unsafe fn syscall_fast_path(&mut self, frame: *mut TrapFrame) -> Option<Handoff> {
+    pub unsafe fn syscall_fast_path(
+        &mut self,
+        frame: *mut TrapFrame,
+        registers: [u64; 3],
+    ) -> Option<Handoff> {
         const _: () = assert!(core::mem::offset_of!(Thread, frame) == 0);
         debug_assert!(self
             .current()
@@ -173,7 +181,8 @@ impl Kernel {
         if f.rax != Syscall::MachMsg as u64 {
             return None;
         }
-        let (option, bits) = (f.rsi, f.r12 as u32);
+        debug_assert_eq!(registers, [f.rsi, f.rdx, f.r8]);
+        let (option, bits) = (registers[0], f.r12 as u32);
         let t = ThreadRecord::new(t);
         // One copy of the path for each place a message can be, so neither carries the
         // other's steps, and for a message in registers one each for the usual call and the
@@ -185,15 +194,15 @@ impl Kernel {
             options::SEND | options::RECEIVE | options::SEND_REGISTERS | options::RECEIVE_REGISTERS;
         if option == IN_REGISTERS {
             return match bits {
-                USUAL_CALL => self.call_fast_path::<true, USUAL_CALL>(t),
-                USUAL_REPLY => self.call_fast_path::<true, USUAL_REPLY>(t),
-                _ => self.call_fast_path::<true, 0>(t),
+                USUAL_CALL => self.call_fast_path::<true, USUAL_CALL>(t, registers),
+                USUAL_REPLY => self.call_fast_path::<true, USUAL_REPLY>(t, registers),
+                _ => self.call_fast_path::<true, 0>(t, registers),
             };
         }
         if option & options::SEND_REGISTERS == 0 {
             return self.memory_fast_path(t);
         }
-        self.call_fast_path::<true, 0>(t)
+        self.call_fast_path::<true, 0>(t, registers)
     }
 
     /// The fast path's copy for a message in memory, out of line: it alone calls functions
@@ -201,7 +210,15 @@ impl Kernel {
     /// the registers of the copies for messages in registers.
     #[inline(never)]
     fn memory_fast_path(&mut self, t: ThreadRecord) -> Option<Handoff> {
-        self.call_fast_path::<false, 0>(t)
+        // The three registers read again from the frame: passed on, they would be stored on
+        // the stack for this call on every system call's way.
+        let registers = {
+            // SAFETY: the running thread's record (the caller's), live; this reference ends
+            // here.
+            let f = &unsafe { t.get() }.frame;
+            [f.rsi, f.rdx, f.r8]
+        };
+        self.call_fast_path::<false, 0>(t, registers)
     }
 
     /// Tried after the fast path declined a system call, when collocated servers exist: a
@@ -266,19 +283,15 @@ impl Kernel {
     fn call_fast_path<const SENT_IN_REGISTERS: bool, const BITS: u32>(
         &mut self,
         sender_thread: ThreadRecord,
+        [option, send_size, receive_name]: [u64; 3],
     ) -> Option<Handoff> {
-        let (sender_record, a, words) = {
+        let (sender_record, buffer, words) = {
             // SAFETY: the running thread's record (the caller's), live; this reference ends
             // here.
             let t = unsafe { sender_thread.get() };
             let f = &t.frame;
-            (
-                t.task_record,
-                f.syscall_arguments(),
-                [f.r12, f.r13, f.r14, f.r15],
-            )
+            (t.task_record, f.rdi, [f.r12, f.r13, f.r14, f.r15])
         };
-        let [buffer, option, send_size, _, receive_name, _] = a;
         const IN_REGISTERS: u64 = options::SEND_REGISTERS | options::RECEIVE_REGISTERS;
         if option & !IN_REGISTERS != options::SEND | options::RECEIVE {
             return None;

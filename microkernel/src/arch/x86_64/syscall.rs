@@ -1,6 +1,7 @@
 //! The `syscall` instruction's entry: saves the user registers straight into the running
 //! thread's frame (found through the TSS's `rsp0`, `gs:[28]`, where it ends), moves to the
-//! kernel stack and calls `kern::entry::syscall_from_user`, which never returns. The direction
+//! kernel stack and calls `kern::entry::syscall_from_user`, which never returns (with the
+//! frame in `rdi`, and `rsi`, `rdx` and `r8` still the user's: its next arguments). The direction
 //! flag needs no `cld`: `syscall` clears it (DF is in the FMASK `init` sets).
 //!
 //! The entry stores only what a system call changes in the frame: the fifteen registers but
