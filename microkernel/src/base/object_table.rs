@@ -193,6 +193,12 @@ impl<T> Record<T> {
         Record(NonNull::from(object))
     }
 
+    /// A record of no object, never to be used: a placeholder where a record's own validity
+    /// is kept apart (`ipc::PortHint`'s stamp).
+    pub const fn dangling() -> Self {
+        Record(NonNull::dangling())
+    }
+
     /// The record.
     ///
     /// # Safety

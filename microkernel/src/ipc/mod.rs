@@ -11,7 +11,7 @@ pub mod port_set;
 #[cfg(target_os = "none")]
 mod state;
 #[cfg(target_os = "none")]
-pub use state::Ipc;
+pub use state::{Ipc, PortHint};
 pub mod request;
 #[cfg(test)]
 mod request_props;

@@ -83,6 +83,9 @@ pub struct Port {
     /// Where to send the no-senders notification.
     pub no_senders: Option<PortId>,
     pub dead_name_requests: Vec<DeadNameRequest>,
+    /// Whether a [`super::state::PortHint`] was ever taken of the port: its removal then
+    /// makes every hint stale (`Ipc::remove_port`).
+    pub hinted: bool,
 }
 
 impl Port {
@@ -99,6 +102,7 @@ impl Port {
             send_once_rights: 0,
             no_senders: None,
             dead_name_requests: Vec::new(),
+            hinted: false,
         }
     }
 

@@ -13,6 +13,8 @@
 //!
 //! The space knows nothing of ports themselves: it is generic over the port and port-set id
 //! types, so the bookkeeping is unit-tested on the host; `kern::rights` applies it to ports.
+//! Beside the names it resolved last and the reply slot's right it keeps a hint of its
+//! user's (`H`: the IPC fast path keeps the port's record there), forgotten with them.
 
 use alloc::vec::Vec;
 use core::cell::Cell;
@@ -90,7 +92,7 @@ pub const REPLY_INDEX: usize = (1 << 24) - 2;
 /// each port this space holds a receive or send right for to its name; `reply` (index
 /// [`REPLY_INDEX`]) is empty or holds a send-once right (or the dead name one became), and
 /// counts neither in `live` nor against `limit`.
-pub struct IpcSpace<P, S> {
+pub struct IpcSpace<P, S, H = ()> {
     slots: Vec<Slot<P, S>>,
     reply: Slot<P, S>,
     free: Vec<u32>,
@@ -107,9 +109,16 @@ pub struct IpcSpace<P, S> {
     /// its port: a server receives on one name, a client calls one name, call after call.
     /// Forgotten at every change to any entry (`lookup_mut`, `release`, `drain`), so a name
     /// here still holds that right for that port (the port itself may have died since: its
-    /// id then finds nothing in the port table, as the entry's would).
-    resolved: [Cell<Option<(PortName, P)>>; 2],
+    /// id then finds nothing in the port table, as the entry's would). Each with the hint
+    /// last set for it (`set_hint`; `H::default()` until then).
+    resolved: [Resolved<P, H>; 2],
+    /// The hint set for the reply slot's right when it was put there (`insert_reply_with`;
+    /// `H::default()` when it came otherwise, and once any entry changes).
+    reply_hint: Cell<H>,
 }
+
+/// A name resolved last, with its port and the hint set for it.
+type Resolved<P, H> = Cell<Option<(PortName, P, H)>>;
 
 fn split(name: PortName) -> (usize, u8) {
     ((name >> 8) as usize, name as u8)
@@ -133,7 +142,7 @@ impl SendInsert {
     }
 }
 
-impl<P: Copy + Eq + Hash, S: Copy + Eq> IpcSpace<P, S> {
+impl<P: Copy + Eq + Hash, S: Copy + Eq, H: Copy + Default> IpcSpace<P, S, H> {
     /// An empty space holding at most `limit` names.
     pub fn new(limit: usize) -> Self {
         IpcSpace {
@@ -148,12 +157,14 @@ impl<P: Copy + Eq + Hash, S: Copy + Eq> IpcSpace<P, S> {
             limit,
             live: 0,
             resolved: [Cell::new(None), Cell::new(None)],
+            reply_hint: Cell::new(H::default()),
         }
     }
 
-    /// Forgets the names `port_with` resolved (some entry changes).
+    /// Forgets the names `port_with` resolved, and every hint (some entry changes).
     fn forget_resolved(&mut self) {
         self.resolved = [Cell::new(None), Cell::new(None)];
+        self.reply_hint = Cell::new(H::default());
     }
 
     /// Names in use, the reply slot's included.
@@ -197,39 +208,77 @@ impl<P: Copy + Eq + Hash, S: Copy + Eq> IpcSpace<P, S> {
     /// checks of the entry in one match, for the IPC fast path.
     #[inline(always)]
     pub fn port_with(&self, name: PortName, rights: Rights) -> Option<P> {
-        let resolved = match rights {
-            Rights::RECEIVE => Some(&self.resolved[0]),
-            Rights::SEND => Some(&self.resolved[1]),
-            _ => None,
-        };
-        if let Some(Some((last, port))) = resolved.map(Cell::get) {
+        self.port_and_hint_with(name, rights).map(|(port, _)| port)
+    }
+
+    /// [`IpcSpace::port_with`], and the hint set for `name` when it is the name resolved last
+    /// for `rights` (`H::default()` otherwise).
+    #[inline(always)]
+    pub fn port_and_hint_with(&self, name: PortName, rights: Rights) -> Option<(P, H)> {
+        let resolved = self.resolved_for(rights);
+        if let Some(Some((last, port, hint))) = resolved.map(Cell::get) {
             if last == name {
-                return Some(port);
+                return Some((port, hint));
             }
         }
         let port = self.look_up_port_with(name, rights)?;
         if let Some(resolved) = resolved {
-            resolved.set(Some((name, port)));
+            resolved.set(Some((name, port, H::default())));
         }
-        Some(port)
+        Some((port, H::default()))
     }
 
-    /// The port a send-once right's `name` names, and whether the right is the one in the
-    /// reply slot (which [`IpcSpace::clear_reply`] then takes without looking again): for
-    /// the IPC fast path's reply.
+    /// Keeps `hint` beside `name`, if it is the name resolved last for `rights` (as
+    /// [`IpcSpace::port_and_hint_with`] just made it).
     #[inline(always)]
-    pub fn send_once_port(&self, name: PortName) -> Option<(P, bool)> {
+    pub fn set_hint(&self, name: PortName, rights: Rights, hint: H) {
+        if let Some(resolved) = self.resolved_for(rights) {
+            if let Some((last, port, _)) = resolved.get() {
+                if last == name {
+                    resolved.set(Some((last, port, hint)));
+                }
+            }
+        }
+    }
+
+    /// Keeps `hint` beside the reply slot's right (as [`IpcSpace::send_once_port`] just found
+    /// it there).
+    #[inline(always)]
+    pub fn set_reply_hint(&self, hint: H) {
+        self.reply_hint.set(hint);
+    }
+
+    /// Where the name resolved last for `rights` is kept (receive and send rights only).
+    #[inline(always)]
+    fn resolved_for(&self, rights: Rights) -> Option<&Resolved<P, H>> {
+        match rights {
+            Rights::RECEIVE => Some(&self.resolved[0]),
+            Rights::SEND => Some(&self.resolved[1]),
+            _ => None,
+        }
+    }
+
+    /// The port a send-once right's `name` names, whether the right is the one in the
+    /// reply slot (which [`IpcSpace::clear_reply`] then takes without looking again), and
+    /// the hint set for it there (`H::default()` for another name): for the IPC fast path's
+    /// reply.
+    #[inline(always)]
+    pub fn send_once_port(&self, name: PortName) -> Option<(P, bool, H)> {
         if split(name) == (REPLY_INDEX, self.reply.generation) {
             return match self.reply.entry {
                 // Only send-once rights go in the reply slot (or the dead names they become).
                 Some(Entry {
                     object: Object::Port(port),
                     ..
-                }) => Some((port, true)),
+                }) => Some((port, true, self.reply_hint.get())),
                 _ => None,
             };
         }
-        Some((self.look_up_port_with(name, Rights::SEND_ONCE)?, false))
+        Some((
+            self.look_up_port_with(name, Rights::SEND_ONCE)?,
+            false,
+            H::default(),
+        ))
     }
 
     /// Takes the send-once right in the reply slot, which [`IpcSpace::send_once_port`] just
@@ -423,9 +472,16 @@ impl<P: Copy + Eq + Hash, S: Copy + Eq> IpcSpace<P, S> {
     /// names does not count the slot); returns its new name.
     #[inline(always)]
     pub fn insert_reply(&mut self, port: P) -> Option<PortName> {
+        self.insert_reply_with(port, H::default())
+    }
+
+    /// [`IpcSpace::insert_reply`], with `hint` kept beside the right.
+    #[inline(always)]
+    pub fn insert_reply_with(&mut self, port: P, hint: H) -> Option<PortName> {
         if self.reply.entry.is_some() {
             return None;
         }
+        self.reply_hint.set(hint);
         let generation = self.reply.generation.wrapping_add(1);
         self.reply = Slot {
             generation,
@@ -768,8 +824,8 @@ mod tests {
         let slot = s.insert_send_once(5).unwrap();
         let other = s.insert_send_once(6).unwrap();
         let send = s.insert_send(7).unwrap().name();
-        assert_eq!(s.send_once_port(slot), Some((5, true)));
-        assert_eq!(s.send_once_port(other), Some((6, false)));
+        assert_eq!(s.send_once_port(slot), Some((5, true, ())));
+        assert_eq!(s.send_once_port(other), Some((6, false, ())));
         // Not a send-once right, or not a name at all.
         assert_eq!(s.send_once_port(send), None);
         assert_eq!(s.send_once_port(slot ^ 1), None);
@@ -781,6 +837,62 @@ mod tests {
         let again = s.insert_send_once(8).unwrap();
         s.make_dead(again);
         assert_eq!(s.send_once_port(again), None);
+    }
+
+    /// A space with hints (`u32`s, 0 for none).
+    type Hinted = IpcSpace<u32, u32, u32>;
+
+    #[test]
+    fn a_hint_stays_beside_its_name_until_an_entry_changes() {
+        let mut s = Hinted::new(100);
+        let receive = s.insert_receive(7).unwrap();
+        let send = s.insert_send(8).unwrap().name();
+        // No hint until one is set, and one is set only for the name resolved last.
+        assert_eq!(s.port_and_hint_with(receive, Rights::RECEIVE), Some((7, 0)));
+        s.set_hint(receive, Rights::RECEIVE, 70);
+        s.set_hint(send, Rights::SEND, 80); // not resolved yet: not kept
+        assert_eq!(s.port_and_hint_with(send, Rights::SEND), Some((8, 0)));
+        s.set_hint(send, Rights::SEND, 80);
+        assert_eq!(
+            s.port_and_hint_with(receive, Rights::RECEIVE),
+            Some((7, 70))
+        );
+        assert_eq!(s.port_and_hint_with(send, Rights::SEND), Some((8, 80)));
+        // For the other kind of right, or another name: none.
+        assert_eq!(s.port_and_hint_with(receive, Rights::SEND), None);
+        // Another name resolved in its place takes the place without the hint.
+        let other = s.insert_send(9).unwrap().name();
+        assert_eq!(s.port_and_hint_with(other, Rights::SEND), Some((9, 0)));
+        s.set_hint(other, Rights::SEND, 90);
+        assert_eq!(s.port_and_hint_with(send, Rights::SEND), Some((8, 0)));
+        // A new name changes no entry; any change to an entry forgets them all.
+        s.set_hint(send, Rights::SEND, 80);
+        s.insert_send(10).unwrap();
+        assert_eq!(s.port_and_hint_with(send, Rights::SEND), Some((8, 80)));
+        s.insert_send(9).unwrap(); // one more reference on `other`
+        assert_eq!(s.port_and_hint_with(receive, Rights::RECEIVE), Some((7, 0)));
+        assert_eq!(s.port_and_hint_with(send, Rights::SEND), Some((8, 0)));
+    }
+
+    #[test]
+    fn the_reply_slot_keeps_the_hint_it_was_given() {
+        let mut s = Hinted::new(100);
+        let slot = s.insert_reply_with(5, 50).unwrap();
+        assert_eq!(s.send_once_port(slot), Some((5, true, 50)));
+        // Taken and put back without a hint: none.
+        assert_eq!(s.take_reply(slot), Some(5));
+        let slot = s.insert_reply(6).unwrap();
+        assert_eq!(s.send_once_port(slot), Some((6, true, 0)));
+        s.clear_reply();
+        // Forgotten when any entry changes.
+        let slot = s.insert_reply_with(7, 70).unwrap();
+        s.insert_send(9).unwrap();
+        assert_eq!(s.send_once_port(slot), Some((7, true, 70)));
+        s.insert_send(9).unwrap(); // one more reference
+        assert_eq!(s.send_once_port(slot), Some((7, true, 0)));
+        // A send-once right under another name has none.
+        let other = s.insert_send_once(8).unwrap();
+        assert_eq!(s.send_once_port(other), Some((8, false, 0)));
     }
 
     #[test]

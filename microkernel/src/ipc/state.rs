@@ -3,12 +3,74 @@
 
 use super::port::{Port, PortId};
 use super::port_set::{PortSet, PortSetId};
-use crate::base::object_table::{OutOfMemory, Table};
+use crate::base::object_table::{OutOfMemory, Record, Table};
 
 /// Every port and port set.
 pub struct Ipc {
     ports: Table<Port>,
     port_sets: Table<PortSet>,
+    /// Moves on (from 1) whenever a port a [`PortHint`] was taken of is removed, so a hint
+    /// taken at the current stamp is good.
+    hint_stamp: u64,
+}
+
+/// A port's record kept beside a name that resolved to it (the hint a task's `IpcSpace`
+/// keeps for the kernel), with the [`Ipc::hint_stamp`] it was taken at. While the stamp has
+/// not moved, no port a hint was taken of has been removed, so the record is still that
+/// live port's (its box does not move). The IPC fast path reaches the ports a call names
+/// through these rather than through the table. `Default`: no hint (stamp 0, never good).
+#[derive(Clone, Copy)]
+pub struct PortHint {
+    record: Record<Port>,
+    stamp: u64,
+}
+
+impl Default for PortHint {
+    fn default() -> Self {
+        PortHint {
+            record: Record::dangling(),
+            stamp: 0,
+        }
+    }
+}
+
+impl PortHint {
+    /// A hint of `port`, taken at `stamp` (the current [`Ipc::hint_stamp`]); the port's
+    /// removal will move the stamp on.
+    #[inline(always)]
+    pub fn new(port: &mut Port, stamp: u64) -> PortHint {
+        port.hinted = true;
+        Self::of_hinted(port, stamp)
+    }
+
+    /// [`PortHint::new`] for a port a hint was already taken of (so marked).
+    #[inline(always)]
+    pub fn of_hinted(port: &mut Port, stamp: u64) -> PortHint {
+        debug_assert!(port.hinted);
+        PortHint {
+            record: Record::new(port),
+            stamp,
+        }
+    }
+
+    /// Whether the hint is good at `stamp` (the current [`Ipc::hint_stamp`]).
+    #[inline(always)]
+    pub fn is_good(self, stamp: u64) -> bool {
+        self.stamp == stamp
+    }
+
+    /// The port.
+    ///
+    /// # Safety
+    /// The hint is good ([`PortHint::is_good`] at the current stamp, the kernel lock held
+    /// since), and no other reference to the port is in use while this one is.
+    #[inline(always)]
+    pub unsafe fn port<'a>(self) -> &'a mut Port {
+        debug_assert!(self.stamp != 0);
+        // SAFETY: a good hint was made by `new` of a port that is still live (see the
+        // type); the caller vouches that nothing else refers to it.
+        unsafe { self.record.get() }
+    }
 }
 
 impl Default for Ipc {
@@ -22,7 +84,14 @@ impl Ipc {
         Ipc {
             ports: Table::new(),
             port_sets: Table::new(),
+            hint_stamp: 1,
         }
+    }
+
+    /// The stamp a [`PortHint`] taken now has, and one taken earlier must have to be good.
+    #[inline(always)]
+    pub fn hint_stamp(&self) -> u64 {
+        self.hint_stamp
     }
 
     /// Gives back the unused ends of the port and port-set tables (`Table::trim`); how many
@@ -59,7 +128,12 @@ impl Ipc {
 
     /// Takes a port out (its rights and queue are the caller's to settle first).
     pub fn remove_port(&mut self, id: PortId) -> Option<alloc::boxed::Box<Port>> {
-        self.ports.remove(id)
+        let port = self.ports.remove(id)?;
+        if port.hinted {
+            // Its box is freed: hints of it, and so every hint, are stale.
+            self.hint_stamp += 1;
+        }
+        Some(port)
     }
 
     /// Live ports.

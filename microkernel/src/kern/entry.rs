@@ -51,7 +51,7 @@ pub unsafe extern "C" fn syscall_from_user(
             // first, as after any other call (the receiver is current: it runs next).
             sched::run(guard)
         }
-        sched::resume_handoff(guard, handoff)
+        sched::resume_handoff::<true>(guard, handoff)
     }
     if !kernel.colloc.is_empty() {
         // SAFETY: as for the fast path: the frame the entry passed, found again where it
@@ -60,7 +60,7 @@ pub unsafe extern "C" fn syscall_from_user(
             if kernel.way_out_work() {
                 sched::run(guard)
             }
-            sched::resume_handoff(guard, handoff)
+            sched::resume_handoff::<false>(guard, handoff)
         }
     }
     note_privilege(kernel);

@@ -16,6 +16,7 @@
 use crate::arch::trap::TrapFrame;
 use crate::ipc::port::Receiver;
 use crate::ipc::space::Rights;
+use crate::ipc::PortHint;
 use crate::kern::kernel::Kernel;
 use crate::kern::thread::{
     Continuation, KeptPage, PackedFrom, ReceiveArgs, ReceiveCall, TaskRecord, Thread, ThreadId,
@@ -384,12 +385,15 @@ impl Kernel {
         let space = &sender.ipc;
         // A send-once right (a reply) is usually the one in the reply slot, which is then
         // taken without looking again.
-        let (destination_port, in_reply_slot) = if remote == Disposition::MoveSendOnce {
-            space.send_once_port(header.remote_port)?
-        } else {
-            (space.port_with(header.remote_port, Rights::SEND)?, false)
-        };
-        let own_port = space.port_with(receive_name, Rights::RECEIVE)?;
+        // Each port with the hint of its record kept beside its name (`PortHint`).
+        let (destination_port, in_reply_slot, destination_hint) =
+            if remote == Disposition::MoveSendOnce {
+                space.send_once_port(header.remote_port)?
+            } else {
+                let (port, hint) = space.port_and_hint_with(header.remote_port, Rights::SEND)?;
+                (port, false, hint)
+            };
+        let (own_port, own_hint) = space.port_and_hint_with(receive_name, Rights::RECEIVE)?;
         // The reply port: the receive port in the usual call (replies come to the port it
         // receives on), or another one, checked here and counted after the held records are
         // let go.
@@ -410,9 +414,23 @@ impl Kernel {
 
         // From here on each record is looked up once and held: the two ports, the two
         // threads, the two tasks.
-        // The ports: a receiver waiting directly on the destination, nothing queued for the
-        // sender (so it will wait).
-        let (d, own) = self.ipc.port_pair_mut(destination_port, own_port)?;
+        // The ports: through their hints when both are good, else from the table (and their
+        // hints kept for the next call: the reply slot's right is used up by this one).
+        let stamp = self.ipc.hint_stamp();
+        let (d, own) = if destination_hint.is_good(stamp) && own_hint.is_good(stamp) {
+            // SAFETY: both hints are good, and of two different ports (checked above), so
+            // neither reference aliases the other; nothing else refers to either.
+            unsafe { (destination_hint.port(), own_hint.port()) }
+        } else {
+            let (d, own) = self.ipc.port_pair_mut(destination_port, own_port)?;
+            if !in_reply_slot && remote == Disposition::CopySend {
+                space.set_hint(header.remote_port, Rights::SEND, PortHint::new(d, stamp));
+            }
+            space.set_hint(receive_name, Rights::RECEIVE, PortHint::new(own, stamp));
+            (d, own)
+        };
+        // A receiver waiting directly on the destination, nothing queued for the sender (so
+        // it will wait).
         if !matches!(d.receiver, Receiver::Task(_))
             || !d.messages.is_empty()
             || !own.messages.is_empty()
@@ -499,6 +517,11 @@ impl Kernel {
         // one there (a deferred reply) is left to the general path, which names the right
         // anew (no call here, so the records stay in registers).
         let reply_name = match reply_port {
+            // The hint of the receive port goes with a right made from it (the usual call),
+            // for the receiver's reply.
+            Some(port) if port == own_port => rt
+                .ipc
+                .insert_reply_with(port, PortHint::of_hinted(own, stamp))?,
             Some(port) => rt.ipc.insert_reply(port)?,
             None => 0,
         };

@@ -12,7 +12,7 @@ use alloc::vec::Vec;
 use libipc::abi::message::{notify, Disposition, MsgReturn};
 
 /// A task's IPC space.
-pub type Space = IpcSpace<PortId, PortSetId>;
+pub type Space = IpcSpace<PortId, PortSetId, crate::ipc::PortHint>;
 
 /// Most names one task may hold.
 pub const SPACE_LIMIT: usize = 1 << 16;

@@ -441,14 +441,22 @@ pub fn run(mut guard: KernelGuard) -> ! {
 /// lookups. The caller has checked there is no work for the way out
 /// ([`Kernel::way_out_work`]); when there is, it calls `run` instead, which does that work
 /// first, as after any other call. Inlined into the syscall entry's fast path.
+/// `ANOTHER_TASK`: the thread handed off to is another task's than the caller's (the fast
+/// path's receiver), so its tables are not the ones loaded and are loaded without asking;
+/// otherwise (a short-circuited collocated call) they are loaded if they are not.
 #[inline(always)]
-pub fn resume_handoff(guard: KernelGuard, handoff: Handoff) -> ! {
+pub fn resume_handoff<const ANOTHER_TASK: bool>(guard: KernelGuard, handoff: Handoff) -> ! {
     // SAFETY: the hand-off's thread is the current one, which nothing has removed since (the
     // kernel lock is still held).
     let (frame, pmap) = unsafe { handoff.frame_and_pmap() };
     // SAFETY: the pointers are into the current thread's and its task's boxed records (as
     // above).
-    unsafe { (*pmap).activate() };
+    let pmap = unsafe { &*pmap };
+    if ANOTHER_TASK {
+        pmap.activate_from_another();
+    } else {
+        pmap.activate();
+    }
     release(guard);
     // The frame was saved by the syscall entry: the receiver's when it blocked in its
     // receive (or a caller short-circuited to a collocated server's, when it made the call).

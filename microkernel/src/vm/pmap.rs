@@ -577,6 +577,16 @@ impl Pmap {
         }
     }
 
+    /// Makes this the current address space without asking which one is loaded: for a
+    /// switch from another task's (the IPC fast path hands off only between two tasks, each
+    /// with its own tables), where the question would always answer no.
+    #[inline(always)]
+    pub fn activate_from_another(&self) {
+        debug_assert!(self.root != NO_ROOT, "a pmap without a root loaded");
+        // SAFETY: as in `activate`.
+        unsafe { paging::activate(self.root) };
+    }
+
     /// Frees the table pages. Switches to the kernel's tables first if these are loaded.
     /// What the hardware said of each mapped page's use goes into its record first (pages of
     /// shared objects outlive the tables).

@@ -36,6 +36,10 @@ pub const ALL: &[(&str, Case)] = &[
         "two_calls_held_and_answered_in_the_other_order",
         crate::held::two_calls_held_and_answered_in_the_other_order,
     ),
+    (
+        "a_call_to_a_destroyed_port_never_reaches_the_port_made_after_it",
+        crate::stale::a_call_to_a_destroyed_port_never_reaches_the_port_made_after_it,
+    ),
     ("faulting_task_is_isolated", faulting_task_is_isolated),
     (
         "a_system_call_at_the_top_of_user_space_ends_only_its_task",

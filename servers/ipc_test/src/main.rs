@@ -19,6 +19,8 @@ mod hostile;
 #[cfg(target_os = "none")]
 mod roles;
 #[cfg(target_os = "none")]
+mod stale;
+#[cfg(target_os = "none")]
 mod threads;
 
 #[cfg(target_os = "none")]
