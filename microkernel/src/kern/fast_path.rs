@@ -190,27 +190,23 @@ impl Kernel {
         // usual reply, whose header bits are then known in advance. Each reads the call's
         // arguments itself, so that none of them lives across another copy's calls.
         // The usual call and reply send and receive in registers with no timeout: those
-        // options, compared whole, pick their copies.
+        // options, compared whole, pick their copies; every other message goes out of line.
         const IN_REGISTERS: u64 =
             options::SEND | options::RECEIVE | options::SEND_REGISTERS | options::RECEIVE_REGISTERS;
-        if option == IN_REGISTERS {
-            return match bits {
-                USUAL_CALL => self.call_fast_path::<true, USUAL_CALL>(t, registers),
-                USUAL_REPLY => self.call_fast_path::<true, USUAL_REPLY>(t, registers),
-                _ => self.call_fast_path::<true, 0>(t, registers),
-            };
+        match (option, bits) {
+            (IN_REGISTERS, USUAL_CALL) => self.call_fast_path::<true, USUAL_CALL>(t, registers),
+            (IN_REGISTERS, USUAL_REPLY) => self.call_fast_path::<true, USUAL_REPLY>(t, registers),
+            _ => self.other_fast_path(t),
         }
-        if option & options::SEND_REGISTERS == 0 {
-            return self.memory_fast_path(t);
-        }
-        self.call_fast_path::<true, 0>(t, registers)
     }
 
-    /// The fast path's copy for a message in memory, out of line: it alone calls functions
-    /// (to translate the buffers), and the values it holds across them would otherwise take
-    /// the registers of the copies for messages in registers.
+    /// The fast path's copies for messages other than the usual call and reply, out of line:
+    /// the copy for a message in memory alone calls functions (to translate the buffers), and
+    /// the values any of them holds would otherwise take the registers of the usual copies
+    /// (the header's bits, which only the copy for any bits reads again, were kept on the
+    /// stack for it on every call while it was inline).
     #[inline(never)]
-    fn memory_fast_path(&mut self, t: ThreadRecord) -> Option<Handoff> {
+    fn other_fast_path(&mut self, t: ThreadRecord) -> Option<Handoff> {
         // The three registers read again from the frame: passed on, they would be stored on
         // the stack for this call on every system call's way.
         let registers = {
@@ -219,7 +215,11 @@ impl Kernel {
             let f = &unsafe { t.get() }.frame;
             [f.rsi, f.rdx, f.r8]
         };
-        self.call_fast_path::<false, 0>(t, registers)
+        if registers[0] & options::SEND_REGISTERS == 0 {
+            self.call_fast_path::<false, 0>(t, registers)
+        } else {
+            self.call_fast_path::<true, 0>(t, registers)
+        }
     }
 
     /// Tried after the fast path declined a system call, when collocated servers exist: a
@@ -401,6 +401,11 @@ impl Kernel {
             (None, None)
         } else if header.local_port == receive_name {
             (Some(own_port), None)
+        } else if BITS == USUAL_CALL {
+            // The copy for the usual call takes only a reply to the receive port, so that
+            // it knows where the reply right comes from; another goes to the copy for any
+            // bits (the call in tail position: nothing held lives across it).
+            return self.other_fast_path(sender_thread);
         } else {
             let port = space.port_with(header.local_port, Rights::RECEIVE)?;
             (Some(port), (port != own_port).then_some(port))
@@ -423,7 +428,12 @@ impl Kernel {
             unsafe { (destination_hint.port(), own_hint.port()) }
         } else {
             let (d, own) = self.ipc.port_pair_mut(destination_port, own_port)?;
-            if !in_reply_slot && remote == Disposition::CopySend {
+            // Only a port a task receives from is hinted: the kernel's ports for each pager
+            // request never are, so their removal leaves every hint good.
+            if !in_reply_slot
+                && remote == Disposition::CopySend
+                && matches!(d.receiver, Receiver::Task(_))
+            {
                 space.set_hint(header.remote_port, Rights::SEND, PortHint::new(d, stamp));
             }
             space.set_hint(receive_name, Rights::RECEIVE, PortHint::new(own, stamp));
