@@ -19,6 +19,7 @@ const CASES: &[&str] = &[
     "hostile_calls",
     "threads_start_and_end_on_their_own",
     "two_calls_held_and_answered_in_the_other_order",
+    "a_call_whose_reply_goes_to_another_port",
     "a_call_to_a_destroyed_port_never_reaches_the_port_made_after_it",
     "faulting_task_is_isolated",
     "a_system_call_at_the_top_of_user_space_ends_only_its_task",

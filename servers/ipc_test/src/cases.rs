@@ -37,6 +37,10 @@ pub const ALL: &[(&str, Case)] = &[
         crate::held::two_calls_held_and_answered_in_the_other_order,
     ),
     (
+        "a_call_whose_reply_goes_to_another_port",
+        crate::held::a_call_whose_reply_goes_to_another_port,
+    ),
+    (
         "a_call_to_a_destroyed_port_never_reaches_the_port_made_after_it",
         crate::stale::a_call_to_a_destroyed_port_never_reaches_the_port_made_after_it,
     ),

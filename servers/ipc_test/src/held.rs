@@ -93,3 +93,97 @@ pub fn two_calls_held_and_answered_in_the_other_order() -> Result<(), String> {
     }
     Ok(())
 }
+
+/// The server in [`a_call_whose_reply_goes_to_another_port`]: sends the parent a send right
+/// to a new port through `rendezvous`, takes one call there, says [`NOTE`] on `note` (the
+/// port the caller receives on) and answers the call's reply right; exits with 0, or the
+/// step that failed.
+fn noting_server(rendezvous: u32, note: u32) -> ! {
+    let mut buffer = MessageBuffer::new();
+    let Ok(port) = ReceiveRight::allocate() else {
+        sys::task_exit(2)
+    };
+    let Ok(hello) = OutMessage::new(NOTE, rendezvous).carry(port.name(), Disposition::MakeSend)
+    else {
+        sys::task_exit(3)
+    };
+    if ipc::send(&hello, &mut buffer, Some(5_000)).is_err() {
+        sys::task_exit(4)
+    }
+    let Ok(request) = ipc::reply_and_receive(None, port.name(), &mut buffer) else {
+        sys::task_exit(5)
+    };
+    let (id, Some((to, ReceivedRight::SendOnce))) = (request.id(), request.reply()) else {
+        sys::task_exit(6)
+    };
+    if ipc::send(&OutMessage::new(NOTE, note), &mut buffer, Some(5_000)).is_err() {
+        sys::task_exit(7)
+    }
+    let reply = OutMessage::new(id + HELD_REPLY, to).to(to, Disposition::MoveSendOnce);
+    if ipc::send(&reply, &mut buffer, Some(5_000)).is_err() {
+        sys::task_exit(8)
+    }
+    sys::task_exit(0)
+}
+
+/// The id of [`noting_server`]'s messages but its answer.
+const NOTE: u32 = 70;
+
+/// A call (send and receive in one system call, in registers, no timeout: the usual call's
+/// shape) whose reply right is made from another port than the one it receives on: the
+/// answer goes to that other port, and the receive gets what comes to its own.
+pub fn a_call_whose_reply_goes_to_another_port() -> Result<(), String> {
+    let rendezvous = ReceiveRight::allocate().map_err(err("a port"))?;
+    let give = rendezvous.make_send().map_err(err("a send right"))?;
+    let own = ReceiveRight::allocate().map_err(err("a port"))?;
+    let note = own.make_send().map_err(err("a send right"))?;
+    let child = match sys::task_fork().map_err(err("fork"))? {
+        sys::Forked::Child => noting_server(give.name(), note.name()),
+        sys::Forked::Parent(child) => child,
+    };
+    let result = call_with_another_reply_port(&rendezvous, &own);
+    if result.is_err() {
+        let _ = sys::task_terminate(child);
+    }
+    let status = sys::task_wait(child).map_err(err("wait"));
+    let _ = sys::port_deallocate(child);
+    result?;
+    let status = status?;
+    check!(status == 0, "the server exited with {status}");
+    Ok(())
+}
+
+fn call_with_another_reply_port(
+    rendezvous: &ReceiveRight,
+    own: &ReceiveRight,
+) -> Result<(), String> {
+    let mut buffer = MessageBuffer::new();
+    let hello = ipc::receive(rendezvous.name(), &mut buffer, Some(5_000))
+        .map_err(err("the server's port"))?;
+    let Some((server, Some(ReceivedRight::Send))) = hello.rights().next() else {
+        return Err(format!(
+            "the server's hello {} came without a send right",
+            hello.id()
+        ));
+    };
+    let other = ReceiveRight::allocate().map_err(err("a reply port"))?;
+    let request = OutMessage::new(HELD_CALL, server).reply_to(other.name());
+    let got = ipc::call(&request, own.name(), &mut buffer, None)
+        .map_err(err("the call"))?
+        .id();
+    check!(
+        got == NOTE,
+        "the call's receive got {got}, not the note ({NOTE}) sent to its own port"
+    );
+    let reply = ipc::receive(other.name(), &mut buffer, Some(5_000))
+        .map_err(err("the answer on the reply port"))?;
+    check!(
+        reply.id() == HELD_CALL + HELD_REPLY,
+        "the reply port got {}, not the answer {}",
+        reply.id(),
+        HELD_CALL + HELD_REPLY
+    );
+    let left = ipc::receive(own.name(), &mut buffer, Some(0));
+    check!(left.is_err(), "the call's own port got a second message");
+    Ok(())
+}
