@@ -238,6 +238,7 @@ impl<S, T: Copy + PartialEq, C: Copy, K> Servers<S, T, C, K> {
     /// itself (a call back into a server on the chain that runs is not taken). Its object
     /// and caller; the server is running until [`Servers::put_back`].
     /// Also its entry's place, for [`Servers::put_back_at`].
+    #[inline(always)]
     pub fn take_for_call(&mut self, task: T) -> Option<(usize, Taken<S, C>)> {
         let place = self.entries.iter().position(|e| e.task == task)?;
         let entry = &mut self.entries[place];
@@ -249,12 +250,15 @@ impl<S, T: Copy + PartialEq, C: Copy, K> Servers<S, T, C, K> {
 
     /// [`Servers::put_back`] of the server taken from entry `place` (the entry is looked for
     /// only if it moved meanwhile: another server's task ended).
+    #[inline(always)]
     pub fn put_back_at(&mut self, place: usize, task: T, server: S) -> Option<S> {
         match self.entries.get_mut(place) {
             Some(entry) if entry.task == task => {
                 self.running = self.running.saturating_sub(1);
-                entry.server = Some(server);
-                None
+                // The entry is empty while its server is out (`take_for_call` took it): no
+                // old server to drop here (one would be handed back, to be dropped).
+                debug_assert!(entry.server.is_none());
+                entry.server.replace(server)
             }
             _ => self.put_back(task, server),
         }
@@ -276,6 +280,7 @@ impl<S, T: Copy + PartialEq, C: Copy, K> Servers<S, T, C, K> {
 
     /// A server taken by [`Servers::take_pending`] is done for now. `Some(server)` when its
     /// task ended meanwhile: the caller drops it.
+    #[inline(never)]
     pub fn put_back(&mut self, task: T, server: S) -> Option<S> {
         self.running = self.running.saturating_sub(1);
         match self.entry_mut(task) {

@@ -18,7 +18,7 @@ use libipc::sys::SyscallResult;
 use crate::arch::paging;
 use crate::arch::recover::{self, Abandoned, Point};
 use crate::ipc::message::CarriedRight;
-use crate::ipc::port::{PortId, Receiver};
+use crate::ipc::port::{Port, PortId, Receiver};
 use crate::ipc::space::{PortName, Rights};
 use crate::kern::fast_path::{USUAL_CALL, USUAL_REPLY};
 use crate::kern::kernel::Kernel;
@@ -325,15 +325,28 @@ pub fn libipc_collocated_direct(port: u32, visit: &mut Visit<'_>) -> u32 {
 /// [`libipc_collocated_direct`] as the kernel, for server `caller`.
 #[inline(always)]
 fn direct_call(kernel: &mut Kernel, caller: Caller, port: u32, visit: &mut Visit<'_>) -> Direct {
-    let Some(destination) = kernel
-        .tasks
-        .get(caller.task)
-        .and_then(|t| t.ipc.port_with(port, Rights::SEND))
-    else {
+    let Some(t) = kernel.tasks.get(caller.task) else {
         return Direct::NotTaken;
     };
-    let Some(d) = kernel.ipc.port(destination) else {
+    let Some((destination, hint)) = t.ipc.port_and_hint_with(port, Rights::SEND) else {
         return Direct::NotTaken;
+    };
+    // The port through the hint kept beside the caller's name for it, as the IPC fast path
+    // reaches it, or from the table (and a hint kept for the next call).
+    let stamp = kernel.ipc.hint_stamp();
+    let d: &Port = if hint.is_good(stamp) {
+        // SAFETY: the hint is good at the current stamp, and nothing else refers to the
+        // port here (this reference ends before the kernel is used again).
+        unsafe { hint.port() }
+    } else {
+        let Some(d) = kernel.ipc.port_mut(destination) else {
+            return Direct::NotTaken;
+        };
+        if matches!(d.receiver, Receiver::Task(_)) {
+            t.ipc
+                .set_hint(port, Rights::SEND, crate::ipc::PortHint::new(d, stamp));
+        }
+        d
     };
     let Receiver::Task(server_task) = d.receiver else {
         return Direct::NotTaken;
