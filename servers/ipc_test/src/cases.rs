@@ -225,13 +225,19 @@ fn spawn_role(
     if !introduces {
         return Ok((task, rendezvous, None));
     }
+    let name = introduced_port(&rendezvous)?;
+    Ok((task, rendezvous, Some(SendRight::from_raw(name))))
+}
+
+/// The name of the send right a child sent on `rendezvous` (`roles::introduce`).
+pub fn introduced_port(rendezvous: &ReceiveRight) -> Result<u32, String> {
     let mut buffer = MessageBuffer::new();
     let hello = ipc::receive(rendezvous.name(), &mut buffer, Some(5000))
         .map_err(err("hello from child"))?;
     check!(hello.id() == roles::HELLO, "hello has id {}", hello.id());
     let (name, kind) = hello.rights().next().ok_or("hello carries no right")?;
     check!(kind == Some(ReceivedRight::Send), "hello carries {kind:?}");
-    Ok((task, rendezvous, Some(SendRight::from_raw(name))))
+    Ok(name)
 }
 
 fn rpc_echo() -> Result<(), String> {

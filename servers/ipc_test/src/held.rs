@@ -103,12 +103,8 @@ fn noting_server(rendezvous: u32, note: u32) -> ! {
     let Ok(port) = ReceiveRight::allocate() else {
         sys::task_exit(2)
     };
-    let Ok(hello) = OutMessage::new(NOTE, rendezvous).carry(port.name(), Disposition::MakeSend)
-    else {
+    if crate::roles::introduce(rendezvous, &port).is_err() {
         sys::task_exit(3)
-    };
-    if ipc::send(&hello, &mut buffer, Some(5_000)).is_err() {
-        sys::task_exit(4)
     }
     let Ok(request) = ipc::reply_and_receive(None, port.name(), &mut buffer) else {
         sys::task_exit(5)
@@ -158,14 +154,7 @@ fn call_with_another_reply_port(
     own: &ReceiveRight,
 ) -> Result<(), String> {
     let mut buffer = MessageBuffer::new();
-    let hello = ipc::receive(rendezvous.name(), &mut buffer, Some(5_000))
-        .map_err(err("the server's port"))?;
-    let Some((server, Some(ReceivedRight::Send))) = hello.rights().next() else {
-        return Err(format!(
-            "the server's hello {} came without a send right",
-            hello.id()
-        ));
-    };
+    let server = crate::cases::introduced_port(rendezvous)?;
     let other = ReceiveRight::allocate().map_err(err("a reply port"))?;
     let request = OutMessage::new(HELD_CALL, server).reply_to(other.name());
     let got = ipc::call(&request, own.name(), &mut buffer, None)

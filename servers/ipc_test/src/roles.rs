@@ -57,7 +57,7 @@ pub const ECHO_REQUEST: u32 = 100;
 pub const HELLO: u32 = 1;
 
 /// Sends `parent` a send right (made from `port`) with id `HELLO`.
-fn introduce(parent: u32, port: &ReceiveRight) -> Result<(), ipc::IpcError> {
+pub fn introduce(parent: u32, port: &ReceiveRight) -> Result<(), ipc::IpcError> {
     let mut buffer = MessageBuffer::new();
     let message = OutMessage::new(HELLO, parent)
         .carry(port.name(), Disposition::MakeSend)

@@ -31,12 +31,8 @@ fn renewing_server(rendezvous: u32) -> ! {
     let Ok(first) = ReceiveRight::allocate() else {
         sys::task_exit(2)
     };
-    let Ok(hello) = OutMessage::new(CALL, rendezvous).carry(first.name(), Disposition::MakeSend)
-    else {
+    if crate::roles::introduce(rendezvous, &first).is_err() {
         sys::task_exit(3)
-    };
-    if ipc::send(&hello, &mut buffer, Some(5_000)).is_err() {
-        sys::task_exit(4)
     }
     let mut owed: Option<(u32, u32)> = None;
     loop {
@@ -104,14 +100,7 @@ pub fn a_call_to_a_destroyed_port_never_reaches_the_port_made_after_it() -> Resu
 
 fn call_through_the_renewal(rendezvous: &ReceiveRight) -> Result<(), String> {
     let mut buffer = MessageBuffer::new();
-    let hello = ipc::receive(rendezvous.name(), &mut buffer, Some(5_000))
-        .map_err(err("the server's port"))?;
-    let Some((server, Some(ReceivedRight::Send))) = hello.rights().next() else {
-        return Err(format!(
-            "the server's hello {} came without a send right",
-            hello.id()
-        ));
-    };
+    let server = crate::cases::introduced_port(rendezvous)?;
     let reply_port = ReceiveRight::allocate().map_err(err("a reply port"))?;
     let call = |id: u32, buffer: &mut MessageBuffer| {
         let request = OutMessage::new(id, server).reply_to(reply_port.name());
