@@ -357,31 +357,51 @@ impl<'a> Received<'a> {
     /// The out-of-line regions carried, in order: the address where each arrived (0 if it
     /// could not be put in this task's memory) and its size.
     pub fn memory(&self) -> impl Iterator<Item = (u64, u32)> + 'a {
-        self.descriptors
-            .chunks_exact(DESCRIPTOR_SIZE)
-            .filter_map(|chunk| {
-                let d = Descriptor::from_bytes(chunk.try_into().expect("descriptor"));
-                (d.kind == descriptor_kind::OUT_OF_LINE).then_some((d.value, d.size))
-            })
+        memory_in(self.descriptors)
     }
 
     /// The port rights carried, in order: name (0 if it could not be received) and kind.
     pub fn rights(&self) -> impl Iterator<Item = (Name, Option<ReceivedRight>)> + 'a {
-        self.descriptors
-            .chunks_exact(DESCRIPTOR_SIZE)
-            .filter_map(|chunk| {
-                let d = Descriptor::from_bytes(chunk.try_into().expect("descriptor"));
-                (d.kind == descriptor_kind::PORT).then(|| {
-                    let kind = match d.disposition {
-                        16 => Some(ReceivedRight::Receive),
-                        17 => Some(ReceivedRight::Send),
-                        18 => Some(ReceivedRight::SendOnce),
-                        _ => None,
-                    };
-                    (d.value as Name, kind)
-                })
-            })
+        rights_in(self.descriptors)
     }
+
+    /// The message's descriptors as they came (empty for a simple message): what
+    /// [`rights_in`] and [`memory_in`] read (for the interfaces' `Decoder`).
+    #[cfg(any(test, feature = "transport"))]
+    pub(crate) fn descriptor_bytes(&self) -> &'a [u8] {
+        self.descriptors
+    }
+}
+
+/// The out-of-line regions the descriptors `descriptors` carry, in order (see
+/// [`Received::memory`]).
+pub(crate) fn memory_in(descriptors: &[u8]) -> impl Iterator<Item = (u64, u32)> + '_ {
+    descriptors
+        .chunks_exact(DESCRIPTOR_SIZE)
+        .filter_map(|chunk| {
+            let d = Descriptor::from_bytes(chunk.try_into().expect("descriptor"));
+            (d.kind == descriptor_kind::OUT_OF_LINE).then_some((d.value, d.size))
+        })
+}
+
+/// The port rights the descriptors `descriptors` carry, in order (see [`Received::rights`]).
+pub(crate) fn rights_in(
+    descriptors: &[u8],
+) -> impl Iterator<Item = (Name, Option<ReceivedRight>)> + '_ {
+    descriptors
+        .chunks_exact(DESCRIPTOR_SIZE)
+        .filter_map(|chunk| {
+            let d = Descriptor::from_bytes(chunk.try_into().expect("descriptor"));
+            (d.kind == descriptor_kind::PORT).then(|| {
+                let kind = match d.disposition {
+                    16 => Some(ReceivedRight::Receive),
+                    17 => Some(ReceivedRight::Send),
+                    18 => Some(ReceivedRight::SendOnce),
+                    _ => None,
+                };
+                (d.value as Name, kind)
+            })
+        })
 }
 
 #[cfg(test)]
