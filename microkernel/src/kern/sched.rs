@@ -390,14 +390,23 @@ pub fn run(mut guard: KernelGuard) -> ! {
             if task.cold {
                 // Idle long enough to lose its page-table root (`pmap_collect`): a new one
                 // first (a swapped-out task's threads are not picked). Without a frame for
-                // it the task cannot run at all.
+                // it the thread waits for the pageout daemon to free one, as a fault that
+                // found no page does, and is picked again then; its task ends only if no
+                // pager can free memory, or none comes free in the wait's time.
                 if task.space.ensure_tables_root().is_err() {
-                    kernel.terminate_task(
-                        task_id,
-                        super::loader::Exit::Fault(format_args!(
-                            "no memory for its page-table root"
-                        )),
+                    log::warn!(
+                        "vm: a thread waits for memory to run: no frame for its task's \
+                         page-table root ({} frames free)",
+                        crate::vm::kernel_space::free_frames()
                     );
+                    if !kernel.wait_for_memory(next, crate::kern::memory::pager::Resume::Run) {
+                        kernel.terminate_task(
+                            task_id,
+                            super::loader::Exit::Fault(format_args!(
+                                "no memory for its page-table root"
+                            )),
+                        );
+                    }
                     continue;
                 }
                 task.note_cold();

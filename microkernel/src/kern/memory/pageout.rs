@@ -575,6 +575,15 @@ impl Kernel {
                     )),
                 );
             }
+            Resume::Run => {
+                let task = t.task;
+                self.terminate_task(
+                    task,
+                    Exit::Fault(format_args!(
+                        "no memory for its page-table root (no page came free in 10 s)"
+                    )),
+                );
+            }
             Resume::Syscall | Resume::Receive => {
                 t.frame.rip += 2;
                 let code = if t.frame.rax == Syscall::MachMsg as u64 {

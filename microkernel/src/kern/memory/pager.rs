@@ -304,6 +304,10 @@ pub enum Resume {
     /// The receive of a `mach_msg` whose buffer needed the page: the receive runs again
     /// (whatever the call had sent is not sent again).
     Receive,
+    /// A thread about to run whose task's page-table root could not be built (its tables
+    /// were collected while it was idle): it runs as it was once memory is free (waits for
+    /// memory only).
+    Run,
 }
 
 pub(crate) use crate::ipc::request::encode_values;
@@ -766,7 +770,7 @@ impl Kernel {
         self.sched.disarm(&mut self.threads, thread);
         if let Some(t) = self.threads.get_mut(thread) {
             match resume {
-                Resume::Fault { .. } => {}
+                Resume::Fault { .. } | Resume::Run => {}
                 Resume::Syscall => t.frame.rip -= 2,
                 Resume::Receive => {
                     use libipc::abi::message::options;
@@ -1538,6 +1542,15 @@ impl Kernel {
                         "#PF page fault at {address:#x} (rip={rip:#x}): {}",
                         FaultError::MemoryError
                     )),
+                );
+            }
+            // (Only a wait for memory resumes this way, never a wait for a page.)
+            Resume::Run => {
+                let task = t.task;
+                t.continuation = Continuation::ReturnToUser;
+                self.terminate_task(
+                    task,
+                    Exit::Fault(format_args!("{}", FaultError::MemoryError)),
                 );
             }
             Resume::Syscall | Resume::Receive => {
