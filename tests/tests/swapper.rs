@@ -34,6 +34,34 @@ fn swapped_out_tasks_come_back_whole() {
     );
 }
 
+/// A thread whose task's page-table root cannot be built again (the first three rebuilds
+/// fail, `fail_roots=3`, as with no frame free) waits for memory and runs once the pageout
+/// daemon says there is some, rather than its task being ended: every case still passes
+/// (one calls a task whose tables were collected), and the wait was taken.
+#[test]
+fn a_thread_whose_root_cannot_be_built_waits_for_memory() {
+    let mut opts =
+        direct_options("init=swapper_test mem=16M fail_roots=3").with_disk(test_disk(64));
+    opts.timeout = Some(Duration::from_secs(120));
+    let run = boot_with(
+        "a_thread_whose_root_cannot_be_built_waits_for_memory",
+        &opts,
+    );
+    run.expect_exactly(&[
+        "a_swapped_out_task_comes_back_by_a_message_with_its_memory_and_ports",
+        "a_swapped_out_tasks_threads_do_not_run_until_it_is_swapped_in",
+        "the_kernel_refuses_what_it_must",
+        "an_idle_tasks_page_tables_are_freed_and_built_again",
+        "a_swapped_out_tasks_pages_leave_before_those_of_a_task_whose_tables_were_collected",
+        "ps_lists_every_task",
+        "a_message_received_into_a_page_paged_in_clean_survives_its_pageout",
+    ]);
+    run.expect_line_containing(
+        &["a thread waits for memory to run"],
+        "the wait for a frame for a root",
+    );
+}
+
 /// Boots sheeptest with 8 workers of 3 MiB (3 rounds) in 16 MiB on a disk throttled to 400
 /// requests a second; expects every byte verified; returns the swap-outs it reported.
 fn overloaded_sheeptest(name: &str, extra: &str) -> (u64, String) {

@@ -120,6 +120,7 @@ enum Key {
     Collocate,
     Start,
     Cpus,
+    FailRoots,
 }
 
 impl Key {
@@ -142,6 +143,7 @@ impl Key {
             "collocate" => Some(Key::Collocate),
             "start" => Some(Key::Start),
             "cpus" => Some(Key::Cpus),
+            "fail_roots" => Some(Key::FailRoots),
             _ => None,
         }
     }
@@ -169,6 +171,7 @@ pub struct CommandLine<'a> {
     swapper_off: bool,
     idle_poll: bool,
     cpus: Option<usize>,
+    fail_roots: u32,
     swap: Option<&'a str>,
     zcache: Option<&'a str>,
     args: Option<&'a str>,
@@ -212,6 +215,7 @@ pub fn parse(line: &str) -> CommandLine<'_> {
         swapper_off: false,
         idle_poll: false,
         cpus: None,
+        fail_roots: 0,
         swap: None,
         zcache: None,
         args: None,
@@ -321,6 +325,13 @@ impl<'a> CommandLine<'a> {
         self.idle_poll
     }
 
+    /// `fail_roots=N`, for tests: the next N page-table roots built again for tasks whose
+    /// tables were collected fail as if no frame were free (default 0), so that the wait for
+    /// memory that follows runs.
+    pub fn fail_roots(&self) -> u32 {
+        self.fail_roots
+    }
+
     /// `cpus=N`: use at most N processors (1 or more; default all the machine has, up to
     /// the kernel's limit).
     pub fn cpus(&self) -> usize {
@@ -419,6 +430,13 @@ impl<'a> CommandLine<'a> {
                     Ok(())
                 }
                 _ => Err("expected on or off"),
+            },
+            Key::FailRoots => match value.parse::<u32>() {
+                Ok(n) => {
+                    self.fail_roots = n;
+                    Ok(())
+                }
+                _ => Err("expected a number of page-table roots"),
             },
             Key::Cpus => match value.parse::<usize>() {
                 Ok(n) if n >= 1 => {
@@ -677,6 +695,9 @@ mod tests {
         assert!(!parse("swapper=on").swapper_off() && !defaults.swapper_off());
         assert_eq!(parse("swapper=maybe").problems().count(), 1);
         assert!(parse("idle=poll").idle_poll());
+        assert_eq!(parse("fail_roots=3").fail_roots(), 3);
+        assert_eq!(defaults.fail_roots(), 0);
+        assert_eq!(parse("fail_roots=many").problems().count(), 1);
         assert_eq!(parse("cpus=2").cpus(), 2);
         assert_eq!(defaults.cpus(), usize::MAX);
         assert_eq!(parse("cpus=0").cpus(), usize::MAX);

@@ -190,6 +190,7 @@ fn kernel_main(mut boot: BootInfo) -> ! {
         .vm
         .set_pageout_whole_clusters(options.pageout_whole_clusters());
     kernel.swapper.config.enabled = !options.swapper_off();
+    crate::vm::pmap::inject_root_failures(options.fail_roots());
     super::sched::set_idle_poll(options.idle_poll());
     kernel.swap_option = options.swap().map(alloc::string::String::from);
     kernel.zcache_option = options.zcache().map(alloc::string::String::from);

@@ -134,6 +134,22 @@ fn allocate_root() -> Option<u64> {
     Some(root)
 }
 
+/// Root rebuilds still to fail as if no frame were free (the kernel's `fail_roots=`, for
+/// tests of the wait that follows).
+static ROOT_FAILURES_INJECTED: AtomicU64 = AtomicU64::new(0);
+
+/// Makes the next `count` roots built again ([`Pmap::ensure_root`]) fail (`fail_roots=`).
+pub fn inject_root_failures(count: u32) {
+    ROOT_FAILURES_INJECTED.store(u64::from(count), Ordering::Relaxed);
+}
+
+/// Whether this root rebuild is to fail (one of those `inject_root_failures` asked for).
+fn take_injected_root_failure() -> bool {
+    ROOT_FAILURES_INJECTED
+        .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1))
+        .is_ok()
+}
+
 /// Roots freed since start-up. Code that saved the root loaded before something that may end
 /// a task (a collocated server's run, `kern::colloc`) must not load it again once this has
 /// moved on: it may have been freed, and a freed root goes back cleared, without the
@@ -307,6 +323,9 @@ impl Pmap {
     pub fn ensure_root(&mut self) -> Result<(), OutOfMemory> {
         if self.root != NO_ROOT {
             return Ok(());
+        }
+        if take_injected_root_failure() {
+            return Err(OutOfMemory);
         }
         let root = allocate_root().ok_or(OutOfMemory)?;
         // The page records name this pmap's mappings by its root: it has none now, so only
