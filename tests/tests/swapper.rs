@@ -10,20 +10,23 @@
 use kernel_tests::{boot_with, direct_options, test_disk, Outcome};
 use std::time::Duration;
 
+/// Every case of `swapper_test`, in its order.
+const SWAPPER_TEST_CASES: &[&str] = &[
+    "a_swapped_out_task_comes_back_by_a_message_with_its_memory_and_ports",
+    "a_swapped_out_tasks_threads_do_not_run_until_it_is_swapped_in",
+    "the_kernel_refuses_what_it_must",
+    "an_idle_tasks_page_tables_are_freed_and_built_again",
+    "a_swapped_out_tasks_pages_leave_before_those_of_a_task_whose_tables_were_collected",
+    "ps_lists_every_task",
+    "a_message_received_into_a_page_paged_in_clean_survives_its_pageout",
+];
+
 #[test]
 fn swapped_out_tasks_come_back_whole() {
     let mut opts = direct_options("init=swapper_test mem=16M").with_disk(test_disk(64));
     opts.timeout = Some(Duration::from_secs(120));
     let run = boot_with("swapped_out_tasks_come_back_whole", &opts);
-    run.expect_exactly(&[
-        "a_swapped_out_task_comes_back_by_a_message_with_its_memory_and_ports",
-        "a_swapped_out_tasks_threads_do_not_run_until_it_is_swapped_in",
-        "the_kernel_refuses_what_it_must",
-        "an_idle_tasks_page_tables_are_freed_and_built_again",
-        "a_swapped_out_tasks_pages_leave_before_those_of_a_task_whose_tables_were_collected",
-        "ps_lists_every_task",
-        "a_message_received_into_a_page_paged_in_clean_survives_its_pageout",
-    ]);
+    run.expect_exactly(SWAPPER_TEST_CASES);
     run.expect_line_containing(
         &["swapper: out swapper_test (Asked)"],
         "the swap-out's trace",
@@ -47,15 +50,7 @@ fn a_thread_whose_root_cannot_be_built_waits_for_memory() {
         "a_thread_whose_root_cannot_be_built_waits_for_memory",
         &opts,
     );
-    run.expect_exactly(&[
-        "a_swapped_out_task_comes_back_by_a_message_with_its_memory_and_ports",
-        "a_swapped_out_tasks_threads_do_not_run_until_it_is_swapped_in",
-        "the_kernel_refuses_what_it_must",
-        "an_idle_tasks_page_tables_are_freed_and_built_again",
-        "a_swapped_out_tasks_pages_leave_before_those_of_a_task_whose_tables_were_collected",
-        "ps_lists_every_task",
-        "a_message_received_into_a_page_paged_in_clean_survives_its_pageout",
-    ]);
+    run.expect_exactly(SWAPPER_TEST_CASES);
     run.expect_line_containing(
         &["a thread waits for memory to run"],
         "the wait for a frame for a root",

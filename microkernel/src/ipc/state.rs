@@ -43,6 +43,14 @@ impl PortHint {
         Self::of_hinted(port, stamp)
     }
 
+    /// [`PortHint::new`] for a port a message is sent to, if it is hinted at all: only a port
+    /// a task receives from is, so the kernel's ports for each pager request (made and
+    /// destroyed by the thousand under paging) never move the stamp.
+    #[inline(always)]
+    pub fn of_destination(port: &mut Port, stamp: u64) -> Option<PortHint> {
+        matches!(port.receiver, super::port::Receiver::Task(_)).then(|| Self::new(port, stamp))
+    }
+
     /// [`PortHint::new`] for a port a hint was already taken of (so marked).
     #[inline(always)]
     pub fn of_hinted(port: &mut Port, stamp: u64) -> PortHint {

@@ -342,9 +342,8 @@ fn direct_call(kernel: &mut Kernel, caller: Caller, port: u32, visit: &mut Visit
         let Some(d) = kernel.ipc.port_mut(destination) else {
             return Direct::NotTaken;
         };
-        if matches!(d.receiver, Receiver::Task(_)) {
-            t.ipc
-                .set_hint(port, Rights::SEND, crate::ipc::PortHint::new(d, stamp));
+        if let Some(hint) = crate::ipc::PortHint::of_destination(d, stamp) {
+            t.ipc.set_hint(port, Rights::SEND, hint);
         }
         d
     };

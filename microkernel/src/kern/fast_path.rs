@@ -428,13 +428,10 @@ impl Kernel {
             unsafe { (destination_hint.port(), own_hint.port()) }
         } else {
             let (d, own) = self.ipc.port_pair_mut(destination_port, own_port)?;
-            // Only a port a task receives from is hinted: the kernel's ports for each pager
-            // request never are, so their removal leaves every hint good.
-            if !in_reply_slot
-                && remote == Disposition::CopySend
-                && matches!(d.receiver, Receiver::Task(_))
-            {
-                space.set_hint(header.remote_port, Rights::SEND, PortHint::new(d, stamp));
+            if !in_reply_slot && remote == Disposition::CopySend {
+                if let Some(hint) = PortHint::of_destination(d, stamp) {
+                    space.set_hint(header.remote_port, Rights::SEND, hint);
+                }
             }
             space.set_hint(receive_name, Rights::RECEIVE, PortHint::new(own, stamp));
             (d, own)

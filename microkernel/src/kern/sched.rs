@@ -7,7 +7,7 @@
 //! methods here, and reaches the running thread, deadlines and wait queues through
 //! `Scheduler`'s.
 
-use super::kernel::Kernel;
+use super::kernel::{Kernel, KernelGuard};
 use super::swapper::{Action, Candidate, Reading, Why};
 use super::task::TaskId;
 use super::thread::Thread;
@@ -180,7 +180,6 @@ static IDLE_POLL: AtomicBool = AtomicBool::new(false);
 pub fn set_idle_poll(poll: bool) {
     IDLE_POLL.store(poll, Ordering::Relaxed);
 }
-use super::kernel::KernelGuard;
 use libipc::abi::KernReturn;
 
 impl Kernel {
